@@ -1,0 +1,113 @@
+/*
+ * catalog.h - the capture catalog in RocksDB (see db.h for the keys).
+ *
+ * A capture record is one imported capture: its name, tags and the object
+ * (sha256) holding its bytes, plus what the reader learnt about it. Several
+ * records may share one object; the object record counts them.
+ *
+ * catalog_commit is the single place a capture becomes visible: under one
+ * lock it checks for the object's existing capture (dedup), assigns an id,
+ * and writes the record, its tag/time/sha keys, the object refcount and
+ * whatever the caller already put in the batch (the packet index) as one
+ * synced WriteBatch.
+ */
+#ifndef CAPVAULT_CATALOG_H
+#define CAPVAULT_CATALOG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "errbuf.h"
+
+/* Positive outcome of catalog_commit: the object already had a capture. */
+#define CATALOG_DUPLICATE 1
+
+struct capture_record {
+	uint64_t id;
+	char *name;
+	uint8_t sha256[32];
+	uint64_t file_size;   /* bytes of the stored (decompressed) capture */
+	uint64_t source_size; /* bytes of the source as received */
+	char format[8];       /* "pcap", "pcapng" */
+	char compression[8];  /* "none", "gzip", "zstd" */
+	uint16_t version_major, version_minor;
+	bool big_endian;
+	bool nanosecond;
+	uint32_t snaplen;
+	uint32_t linktypes[16];
+	uint32_t nlinktypes;
+	uint32_t interfaces;
+	uint32_t sections;
+	uint64_t packets;
+	uint64_t data_bytes;
+	uint64_t wire_bytes;
+	uint64_t first_ts_ns, last_ts_ns;       /* file order */
+	uint64_t earliest_ts_ns, latest_ts_ns;  /* min / max */
+	bool time_ordered;
+	uint64_t oversized;
+	bool truncated;
+	char *error;          /* truncation message, or NULL */
+	uint64_t import_time_ns;
+	char *source_path;    /* or NULL */
+	char *comment;        /* or NULL */
+	char **tags;
+	size_t ntags;
+	uint64_t index_bytes; /* bytes of packet index written for it */
+	uint64_t objnum;      /* the object's number in the packet index */
+};
+
+struct catalog;
+
+int catalog_new(struct catalog **out, struct db *db, struct errbuf *eb);
+struct catalog *catalog_free(struct catalog *cat);
+
+/* Releases a record and everything it points to. Accepts NULL. */
+void capture_record_free(struct capture_record *rec);
+/* Adds a tag if not present. Returns 0 or -ENOMEM. */
+int capture_record_add_tag(struct capture_record *rec, const char *tag);
+/* Tag syntax: 1-128 bytes of [A-Za-z0-9._:/@+-]. */
+bool catalog_tag_valid(const char *tag);
+
+/* Allocates a number for a new object's packet index entries. */
+uint64_t catalog_next_objnum(struct catalog *cat);
+
+/*
+ * Makes rec durable. If a capture of the same sha256 exists, writes
+ * nothing, fills *existing_id and returns CATALOG_DUPLICATE; else assigns
+ * rec->id, adds rec (and the rest of batch) with sync and returns 0.
+ * Negative errno on failure (eb).
+ */
+int catalog_commit(struct catalog *cat, struct capture_record *rec, struct db_batch *batch,
+		   uint64_t *existing_id, struct errbuf *eb);
+
+/* Returns 0 with *out (caller frees), -ENOENT, or -EIO. */
+int catalog_get(struct catalog *cat, uint64_t id, struct capture_record **out);
+/* Finds a capture by decimal id, or by a sha256 prefix of at least 8 hex
+ * digits. -ENOENT, or -EINVAL when ambiguous or malformed (eb). */
+int catalog_lookup(struct catalog *cat, const char *id_or_sha, struct capture_record **out,
+		   struct errbuf *eb);
+/* First capture stored for an object: 0, or -ENOENT. */
+int catalog_find_sha(struct catalog *cat, const uint8_t sha[32], uint64_t *id);
+
+/* Calls fn for each capture in id order (only those tagged `tag` when not
+ * NULL). The record is freed after fn returns; nonzero stops. */
+typedef int (*catalog_record_fn)(void *opaque, const struct capture_record *rec);
+int catalog_foreach(struct catalog *cat, const char *tag, catalog_record_fn fn, void *opaque);
+
+/* The record as a JSON object (what `capvault info --json` prints). */
+json_t *capture_record_to_json(const struct capture_record *rec);
+
+/* Totals over all captures. */
+struct catalog_totals {
+	uint64_t captures;
+	uint64_t objects;
+	uint64_t object_bytes;
+	uint64_t packets;
+	uint64_t index_bytes;
+};
+int catalog_totals(struct catalog *cat, struct catalog_totals *out);
+
+#endif

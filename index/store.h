@@ -1,0 +1,74 @@
+/*
+ * store.h - the content-addressed object store (git loose objects are the
+ * model): <root>/objects/ab/<sha256 hex> holds the decompressed bytes of a
+ * capture, read-only; <root>/tmp/ holds writes in progress, on the same
+ * file system so publishing is a link or rename.
+ *
+ * A writer either copies (hashing as it writes to tmp/) or, when the caller
+ * gives up the source file and it lives on the store's file system, only
+ * hashes and publishes the source by hard link. Publishing fsyncs the file,
+ * links it to its final name (EEXIST means "already stored") and fsyncs
+ * the fan-out folder, so a published object survives power loss.
+ */
+#ifndef CAPVAULT_STORE_H
+#define CAPVAULT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errbuf.h"
+
+struct ring;
+struct store;
+struct store_writer;
+
+/* Positive outcome of store_writer_publish: the object was already there. */
+#define STORE_EXISTS 1
+
+/* Creates root, objects/ and tmp/ as needed and removes tmp/ leftovers.
+ * Returns 0 or a negative errno (eb names the path). */
+int store_open(struct store **out, const char *root, struct errbuf *eb);
+struct store *store_close(struct store *st);
+const char *store_root(const struct store *st);
+
+/* "ab/abcdef..." relative to objects/, as 64 lowercase hex digits. */
+void sha256_hex(const uint8_t sha[32], char hex[65]);
+/* Parses 64 hex digits; returns 0 or -EINVAL. */
+int sha256_parse(const char *hex, uint8_t sha[32]);
+
+/*
+ * Starts an object. With link_source set and on the store's file system,
+ * the writer only hashes and store_writer_publish links link_source; else
+ * it copies into tmp/. Returns 0 or a negative errno.
+ */
+int store_writer_new(struct store *st, struct ring *ring, const char *link_source,
+		     struct store_writer **out, struct errbuf *eb);
+/* Frees the writer; an unpublished temp file is removed. Accepts NULL. */
+struct store_writer *store_writer_free(struct store_writer *w);
+/* Appends bytes (hashing them). Returns 0 or a negative errno (-ENOSPC). */
+int store_writer_write(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb);
+/* Ends the object: fills sha256 and size. */
+int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *size,
+			struct errbuf *eb);
+/* Makes the finished object durable under its name. Returns 0, STORE_EXISTS,
+ * or a negative errno. */
+int store_writer_publish(struct store_writer *w, struct errbuf *eb);
+/* True when the writer linked rather than copied. */
+bool store_writer_linked(const struct store_writer *w);
+
+/* Path of an object into buf. Returns 0 or -ENAMETOOLONG. */
+int store_object_path(const struct store *st, const uint8_t sha[32], char *buf, size_t len);
+/* Opens an object read-only; returns an fd or a negative errno. */
+int store_object_open(const struct store *st, const uint8_t sha[32]);
+/* Removes an object file and fsyncs its folder; -ENOENT if absent. */
+int store_object_remove(const struct store *st, const uint8_t sha[32]);
+
+/* Calls fn for every object file (by name); nonzero from fn stops. */
+typedef int (*store_object_fn)(void *opaque, const uint8_t sha[32], uint64_t size);
+int store_foreach_object(const struct store *st, store_object_fn fn, void *opaque);
+
+/* Free bytes and total bytes of the store's file system. */
+int store_space(const struct store *st, uint64_t *free_bytes, uint64_t *total_bytes);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * ring.h - the io_uring wrapper: every file read and write of capvault
+ * goes through here. A ring belongs to one thread.
+ *
+ * ring_read_stream keeps several large reads in flight and hands the
+ * chunks to a callback strictly in file order, so hashing and parsing
+ * overlap with the disk. The other calls are synchronous conveniences that
+ * handle short reads and writes, -EAGAIN and -EINTR.
+ */
+#ifndef CAPVAULT_RING_H
+#define CAPVAULT_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct ring;
+
+/* Default read size and depth for streaming a file. */
+#define RING_CHUNK (1u << 20)
+#define RING_DEPTH 4
+
+/* Returns 0 or a negative errno (e.g. -ENOSYS without io_uring). */
+int ring_new(struct ring **out, unsigned entries);
+struct ring *ring_free(struct ring *r);
+
+/* Receives the next chunk of the stream; nonzero stops the stream and is
+ * returned by ring_read_stream. */
+typedef int (*ring_chunk_fn)(void *opaque, const void *buf, size_t len);
+
+/*
+ * Reads fd from its start (regular file: offset 0, `depth` reads of
+ * `chunk` bytes in flight) or from its current position (pipe, socket,
+ * character device: one read at a time, never a seek) to end of file.
+ * Returns 0 at EOF, a negative errno, or what fn returned.
+ */
+int ring_read_stream(struct ring *r, int fd, size_t chunk, unsigned depth, ring_chunk_fn fn,
+		     void *opaque);
+
+/* Reads exactly len bytes at off unless EOF comes first; returns the number
+ * of bytes read or a negative errno. */
+ssize_t ring_pread(struct ring *r, int fd, void *buf, size_t len, uint64_t off);
+/* Writes all len bytes at off. Returns 0 or a negative errno (-ENOSPC...). */
+int ring_pwrite(struct ring *r, int fd, const void *buf, size_t len, uint64_t off);
+/* fsync (or fdatasync when datasync) through the ring. */
+int ring_fsync(struct ring *r, int fd, bool datasync);
+
+struct ring_read_req {
+	int fd;
+	void *buf;
+	size_t len;
+	uint64_t off;
+	ssize_t result; /* bytes read (short only at EOF) or a negative errno */
+};
+
+/* Runs n preads, up to the ring's depth at a time, and fills each result.
+ * Returns 0, or a negative errno if the ring itself failed. */
+int ring_pread_batch(struct ring *r, struct ring_read_req *reqs, size_t n);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * sink.h - where an import pass sends what it reads.
+ *
+ * ingest/ reads captures and knows nothing about storage; whoever stores
+ * them (index/, or an in-memory double in tests) implements these ops.
+ * One job per imported capture: begin, then data/context/packet calls in
+ * file order, then exactly one of commit or abort.
+ */
+#ifndef CAPVAULT_SINK_H
+#define CAPVAULT_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capfile.h"
+#include "decomp.h"
+#include "errbuf.h"
+
+struct ring;
+
+struct import_source {
+	const char *path;        /* the source file, NULL for a stream */
+	const char *name;        /* capture name to record */
+	const char *const *tags; /* ntags tags to attach */
+	size_t ntags;
+	const char *comment;     /* may be NULL */
+	struct ring *ring;       /* the calling thread's ring, for the sink's own I/O */
+	/* The caller removes the source after a successful import, so the sink
+	 * may hard-link an uncompressed source into the store instead of
+	 * copying it. */
+	bool may_link;
+};
+
+/* What the pass learnt, handed to commit. */
+struct import_info {
+	struct capfile_summary summary;
+	enum decomp_kind compression;
+	uint64_t source_bytes;  /* bytes read from the source */
+	uint64_t capture_bytes; /* decompressed bytes (the stored object) */
+	const char *truncation; /* message when the last record was cut, else NULL */
+};
+
+struct import_result {
+	uint64_t capture_id;
+	uint8_t sha256[32];
+	bool duplicate;  /* these bytes were already stored; capture_id is the existing one */
+	bool linked;     /* the source was hard-linked, not copied */
+};
+
+struct import_sink_ops {
+	/* Starts a job; returns 0 or a negative errno (eb says why). */
+	int (*begin)(void *sink, const struct import_source *src, void **job, struct errbuf *eb);
+	/* Decompressed capture bytes, in order. */
+	int (*data)(void *job, const void *buf, size_t len, struct errbuf *eb);
+	/* Decoding context change (see capfile.h). */
+	int (*context)(void *job, uint64_t offset, const void *blob, size_t len);
+	/* One packet record. */
+	int (*packet)(void *job, const struct capfile_packet *pkt);
+	/* Publishes the capture durably; frees the job whatever it returns. */
+	int (*commit)(void *job, const struct import_info *info, struct import_result *res,
+		      struct errbuf *eb);
+	/* Drops the job and every trace of it; frees the job. */
+	void (*abort)(void *job);
+};
+
+#endif
