@@ -1,0 +1,516 @@
+/*
+ * db.c - the RocksDB wrapper, the only file that includes <rocksdb/c.h>.
+ *
+ * Promises: the database opens with every column family of db.h, creating
+ * the missing ones (an older store gains new families on open) and keeping
+ * unknown ones it finds (a newer store still opens). A store locked by
+ * another process, or by another handle in this process, is -EBUSY at
+ * once, never a wait. Memory stays bounded: one shared 64 MiB block cache
+ * that also holds index and filter blocks, small write buffers, a bounded
+ * number of open files. A batch is applied atomically across families.
+ *
+ * A batch is a private log of operations, not a rocksdb_writebatch_t,
+ * because RocksDB wants a column family handle for each operation and a
+ * handle belongs to one open database, which db_batch_new does not know.
+ * db_write turns the log into a RocksDB batch for the database it is
+ * given.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+#include "cleanup.h"
+
+#define DB_BLOCK_CACHE_BYTES (64u << 20)
+#define DB_WRITE_BUFFER_BYTES (8u << 20)
+#define DB_TOTAL_WRITE_BUFFER_BYTES (64u << 20)
+#define DB_MAX_OPEN_FILES 512
+#define DB_BLOOM_BITS_PER_KEY 10.0
+
+static const char *const cf_names[DB_CF_COUNT] = {
+	[DB_CF_DEFAULT] = "default", [DB_CF_CAPTURES] = "captures", [DB_CF_OBJECTS] = "objects",
+	[DB_CF_TAGS] = "tags",       [DB_CF_TIME] = "time",         [DB_CF_BYSHA] = "bysha",
+	[DB_CF_META] = "meta",       [DB_CF_FLOWS] = "flows",       [DB_CF_POSTINGS] = "postings",
+	[DB_CF_TINDEX] = "tindex",   [DB_CF_CONTEXTS] = "contexts",
+};
+
+struct db {
+	rocksdb_t *rdb;
+	rocksdb_options_t *opts;
+	rocksdb_block_based_table_options_t *table;
+	rocksdb_cache_t *cache;
+	rocksdb_writeoptions_t *wo_sync, *wo_async;
+	rocksdb_readoptions_t *ro;
+	rocksdb_column_family_handle_t *cf[DB_CF_COUNT];
+	/* Families found on disk that this version does not know. */
+	rocksdb_column_family_handle_t **extra;
+	size_t nextra;
+};
+
+enum batch_op { BATCH_PUT = 1, BATCH_DELETE, BATCH_DELETE_RANGE };
+
+/* One operation in the log: header, then key (or begin), then value
+ * (or end). */
+struct batch_hdr {
+	uint8_t op;
+	uint8_t cf;
+	uint32_t alen;
+	uint32_t blen;
+};
+
+struct db_batch {
+	uint8_t *buf;
+	size_t len, cap;
+	bool oom; /* an append failed; db_write refuses the batch */
+};
+
+struct db_iter {
+	struct db *db;
+	const rocksdb_snapshot_t *snap;
+	rocksdb_readoptions_t *ro;
+	rocksdb_iterator_t *it;
+};
+
+/* RocksDB reports its LOCK file held by another process as EAGAIN
+ * ("Resource temporarily unavailable") and held by this process as
+ * "lock hold by current process ... No locks available". */
+static bool is_lock_error(const char *msg)
+{
+	return strstr(msg, "Resource temporarily unavailable") || strstr(msg, "No locks available") ||
+	       strstr(msg, "lock hold by current process") || strstr(msg, "/LOCK:");
+}
+
+/* Maps a RocksDB error string to an errno, fills eb and frees msg. */
+static int db_error(struct errbuf *eb, char *msg, const char *dir, const char *what)
+{
+	int err = -EIO;
+
+	if (is_lock_error(msg)) {
+		errbuf_set(eb, -EBUSY, "store %s is in use by another process (is capvaultd running?)",
+			   dir);
+		err = -EBUSY;
+	} else {
+		if (strstr(msg, "No space left"))
+			err = -ENOSPC;
+		else if (strstr(msg, "Permission denied"))
+			err = -EACCES;
+		errbuf_set(eb, err, "%s %s: %s", what, dir, msg);
+	}
+	rocksdb_free(msg);
+	return err;
+}
+
+static void db_options_init(struct db *db)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+	rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+
+	db->cache = rocksdb_cache_create_lru(DB_BLOCK_CACHE_BYTES);
+	rocksdb_block_based_options_set_block_cache(t, db->cache);
+	/* Index and filter blocks live in the cache, so the cache bounds them. */
+	rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
+	rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(t, 1);
+	/* Postings and flows are looked up by key; a bloom filter skips SST
+	 * files that cannot hold the key. The table takes ownership. */
+	rocksdb_block_based_options_set_filter_policy(
+		t, rocksdb_filterpolicy_create_bloom_full(DB_BLOOM_BITS_PER_KEY));
+	rocksdb_block_based_options_set_format_version(t, 5);
+	rocksdb_options_set_block_based_table_factory(o, t);
+
+	rocksdb_options_set_create_if_missing(o, 1);
+	rocksdb_options_set_create_missing_column_families(o, 1);
+	/* The Debian build links lz4 and zstd: lz4 is cheap for hot levels,
+	 * zstd squeezes the bottom level, where most bytes end up. */
+	rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+	rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
+	rocksdb_options_set_write_buffer_size(o, DB_WRITE_BUFFER_BYTES);
+	rocksdb_options_set_db_write_buffer_size(o, DB_TOTAL_WRITE_BUFFER_BYTES);
+	rocksdb_options_set_max_total_wal_size(o, DB_TOTAL_WRITE_BUFFER_BYTES);
+	rocksdb_options_set_max_open_files(o, DB_MAX_OPEN_FILES);
+	rocksdb_options_set_max_background_jobs(o, 4);
+	rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+	rocksdb_options_set_keep_log_file_num(o, 4);
+	rocksdb_options_set_max_log_file_size(o, 4u << 20);
+	db->opts = o;
+	db->table = t;
+}
+
+/* Names to open: ours, then any family on disk we do not know (RocksDB
+ * refuses to open a database without all of its families). */
+static int db_cf_list(struct db *db, const char *dir, const char ***names, size_t *n,
+		      char ***disk, size_t *ndisk)
+{
+	char *err = NULL;
+	*disk = rocksdb_list_column_families(db->opts, dir, ndisk, &err);
+	if (err) { /* a new database has no families yet */
+		rocksdb_free(err);
+		/* The list is allocated even on error. */
+		rocksdb_list_column_families_destroy(*disk, 0);
+		*disk = NULL;
+		*ndisk = 0;
+	}
+	*names = calloc(DB_CF_COUNT + *ndisk, sizeof(**names));
+	if (!*names)
+		return -ENOMEM;
+	memcpy(*names, cf_names, sizeof(cf_names));
+	*n = DB_CF_COUNT;
+	for (size_t i = 0; i < *ndisk; i++) {
+		bool known = false;
+		for (size_t j = 0; j < DB_CF_COUNT; j++)
+			known |= strcmp((*disk)[i], cf_names[j]) == 0;
+		if (!known)
+			(*names)[(*n)++] = (*disk)[i];
+	}
+	return 0;
+}
+
+static int db_open_families(struct db *db, const char *dir, struct errbuf *eb)
+{
+	const char **names = NULL;
+	char **disk = NULL;
+	size_t n = 0, ndisk = 0;
+	int r = db_cf_list(db, dir, &names, &n, &disk, &ndisk);
+	_cleanup_free_ const rocksdb_options_t **opts = calloc(n ? n : 1, sizeof(*opts));
+	_cleanup_free_ rocksdb_column_family_handle_t **h = calloc(n ? n : 1, sizeof(*h));
+	char *err = NULL;
+
+	if (r == 0 && (!opts || !h))
+		r = -ENOMEM;
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		opts[i] = db->opts;
+	db->rdb = rocksdb_open_column_families(db->opts, dir, (int)n, names, opts, h, &err);
+	if (err) {
+		r = db_error(eb, err, dir, "cannot open database");
+		goto out;
+	}
+	memcpy(db->cf, h, sizeof(db->cf));
+	db->nextra = n - DB_CF_COUNT;
+	if (db->nextra) {
+		db->extra = calloc(db->nextra, sizeof(*db->extra));
+		if (!db->extra) {
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy(db->extra, h + DB_CF_COUNT, db->nextra * sizeof(*h));
+	}
+out:
+	free(names);
+	if (disk)
+		rocksdb_list_column_families_destroy(disk, ndisk);
+	return r;
+}
+
+int db_open(struct db **out, const char *dir, struct errbuf *eb)
+{
+	struct db *db = calloc(1, sizeof(*db));
+	int r;
+
+	errbuf_clear(eb);
+	if (!db)
+		return -ENOMEM;
+	db_options_init(db);
+	db->wo_sync = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(db->wo_sync, 1);
+	db->wo_async = rocksdb_writeoptions_create();
+	db->ro = rocksdb_readoptions_create();
+	r = db_open_families(db, dir, eb);
+	if (r < 0) {
+		db_close(db);
+		return r;
+	}
+	*out = db;
+	return 0;
+}
+
+struct db *db_close(struct db *db)
+{
+	if (!db)
+		return NULL;
+	/* Handles go before the database; a NULL handle means the open failed. */
+	for (size_t i = 0; i < DB_CF_COUNT; i++)
+		if (db->cf[i])
+			rocksdb_column_family_handle_destroy(db->cf[i]);
+	for (size_t i = 0; i < db->nextra; i++)
+		if (db->extra[i])
+			rocksdb_column_family_handle_destroy(db->extra[i]);
+	free(db->extra);
+	if (db->rdb)
+		rocksdb_close(db->rdb);
+	rocksdb_readoptions_destroy(db->ro);
+	rocksdb_writeoptions_destroy(db->wo_async);
+	rocksdb_writeoptions_destroy(db->wo_sync);
+	rocksdb_options_destroy(db->opts);
+	rocksdb_block_based_options_destroy(db->table);
+	rocksdb_cache_destroy(db->cache);
+	free(db);
+	return NULL;
+}
+
+int db_get(struct db *db, enum db_cf cf, const void *key, size_t klen, void **val, size_t *vlen)
+{
+	char *err = NULL;
+	rocksdb_pinnableslice_t *ps =
+		rocksdb_get_pinned_cf(db->rdb, db->ro, db->cf[cf], key, klen, &err);
+	size_t len = 0;
+	const char *p;
+	char *copy;
+
+	if (err) {
+		rocksdb_free(err);
+		return -EIO;
+	}
+	if (!ps)
+		return -ENOENT;
+	p = rocksdb_pinnableslice_value(ps, &len);
+	/* NUL-terminated so JSON and text values can be used in place. */
+	copy = malloc(len + 1);
+	if (copy) {
+		memcpy(copy, p, len);
+		copy[len] = '\0';
+	}
+	rocksdb_pinnableslice_destroy(ps);
+	if (!copy)
+		return -ENOMEM;
+	*val = copy;
+	*vlen = len;
+	return 0;
+}
+
+int db_batch_new(struct db_batch **out)
+{
+	struct db_batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	*out = b;
+	return 0;
+}
+
+struct db_batch *db_batch_free(struct db_batch *b)
+{
+	if (b) {
+		free(b->buf);
+		free(b);
+	}
+	return NULL;
+}
+
+static void batch_append(struct db_batch *b, enum batch_op op, enum db_cf cf, const void *a,
+			 size_t alen, const void *bb, size_t blen)
+{
+	struct batch_hdr h = { .op = op, .cf = cf, .alen = (uint32_t)alen, .blen = (uint32_t)blen };
+	size_t need = sizeof(h) + alen + blen;
+
+	if (b->oom || alen > UINT32_MAX || blen > UINT32_MAX) {
+		b->oom = true;
+		return;
+	}
+	if (b->cap - b->len < need) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap - b->len < need)
+			cap *= 2;
+		uint8_t *nb = realloc(b->buf, cap);
+		if (!nb) {
+			b->oom = true;
+			return;
+		}
+		b->buf = nb;
+		b->cap = cap;
+	}
+	memcpy(b->buf + b->len, &h, sizeof(h));
+	if (alen)
+		memcpy(b->buf + b->len + sizeof(h), a, alen);
+	if (blen)
+		memcpy(b->buf + b->len + sizeof(h) + alen, bb, blen);
+	b->len += need;
+}
+
+void db_batch_put(struct db_batch *b, enum db_cf cf, const void *key, size_t klen, const void *val,
+		  size_t vlen)
+{
+	batch_append(b, BATCH_PUT, cf, key, klen, val, vlen);
+}
+
+void db_batch_delete(struct db_batch *b, enum db_cf cf, const void *key, size_t klen)
+{
+	batch_append(b, BATCH_DELETE, cf, key, klen, NULL, 0);
+}
+
+void db_batch_delete_range(struct db_batch *b, enum db_cf cf, const void *begin, size_t blen,
+			   const void *end, size_t elen)
+{
+	batch_append(b, BATCH_DELETE_RANGE, cf, begin, blen, end, elen);
+}
+
+size_t db_batch_bytes(const struct db_batch *b)
+{
+	return b->len;
+}
+
+/* Replays the log into a RocksDB batch bound to db's handles. */
+static rocksdb_writebatch_t *batch_build(struct db *db, const struct db_batch *b)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+
+	for (size_t off = 0; off < b->len;) {
+		struct batch_hdr h;
+		memcpy(&h, b->buf + off, sizeof(h));
+		const char *a = (const char *)b->buf + off + sizeof(h);
+		const char *v = a + h.alen;
+		rocksdb_column_family_handle_t *cf = db->cf[h.cf];
+
+		if (h.op == BATCH_PUT)
+			rocksdb_writebatch_put_cf(wb, cf, a, h.alen, v, h.blen);
+		else if (h.op == BATCH_DELETE)
+			rocksdb_writebatch_delete_cf(wb, cf, a, h.alen);
+		else
+			rocksdb_writebatch_delete_range_cf(wb, cf, a, h.alen, v, h.blen);
+		off += sizeof(h) + h.alen + h.blen;
+	}
+	return wb;
+}
+
+int db_write(struct db *db, struct db_batch *b, bool sync, struct errbuf *eb)
+{
+	rocksdb_writebatch_t *wb;
+	char *err = NULL;
+	int r = 0;
+
+	if (b->oom)
+		return errbuf_set(eb, -ENOMEM, "write batch: out of memory");
+	wb = batch_build(db, b);
+	rocksdb_write(db->rdb, sync ? db->wo_sync : db->wo_async, wb, &err);
+	rocksdb_writebatch_destroy(wb);
+	if (err) {
+		r = strstr(err, "No space left") ? -ENOSPC : -EIO;
+		errbuf_set(eb, r, "database write: %s", err);
+		rocksdb_free(err);
+	}
+	return r;
+}
+
+int db_iter_new(struct db *db, enum db_cf cf, struct db_iter **out)
+{
+	struct db_iter *it = calloc(1, sizeof(*it));
+
+	if (!it)
+		return -ENOMEM;
+	it->db = db;
+	it->snap = rocksdb_create_snapshot(db->rdb);
+	it->ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_snapshot(it->ro, it->snap);
+	/* Scans should not push point-lookup blocks out of the small cache. */
+	rocksdb_readoptions_set_fill_cache(it->ro, 0);
+	it->it = rocksdb_create_iterator_cf(db->rdb, it->ro, db->cf[cf]);
+	*out = it;
+	return 0;
+}
+
+struct db_iter *db_iter_free(struct db_iter *it)
+{
+	if (!it)
+		return NULL;
+	rocksdb_iter_destroy(it->it);
+	rocksdb_readoptions_destroy(it->ro);
+	rocksdb_release_snapshot(it->db->rdb, it->snap);
+	free(it);
+	return NULL;
+}
+
+void db_iter_seek(struct db_iter *it, const void *key, size_t klen)
+{
+	rocksdb_iter_seek(it->it, key, klen);
+}
+
+void db_iter_seek_first(struct db_iter *it)
+{
+	rocksdb_iter_seek_to_first(it->it);
+}
+
+void db_iter_seek_last(struct db_iter *it)
+{
+	rocksdb_iter_seek_to_last(it->it);
+}
+
+void db_iter_seek_for_prev(struct db_iter *it, const void *key, size_t klen)
+{
+	rocksdb_iter_seek_for_prev(it->it, key, klen);
+}
+
+bool db_iter_valid(const struct db_iter *it)
+{
+	return rocksdb_iter_valid(it->it);
+}
+
+void db_iter_next(struct db_iter *it)
+{
+	rocksdb_iter_next(it->it);
+}
+
+void db_iter_prev(struct db_iter *it)
+{
+	rocksdb_iter_prev(it->it);
+}
+
+const void *db_iter_key(const struct db_iter *it, size_t *klen)
+{
+	return rocksdb_iter_key(it->it, klen);
+}
+
+const void *db_iter_value(const struct db_iter *it, size_t *vlen)
+{
+	return rocksdb_iter_value(it->it, vlen);
+}
+
+static uint64_t cf_property(struct db *db, enum db_cf cf, const char *name)
+{
+	uint64_t v = 0;
+
+	if (rocksdb_property_int_cf(db->rdb, db->cf[cf], name, &v) != 0)
+		return 0;
+	return v;
+}
+
+uint64_t db_cf_size(struct db *db, enum db_cf cf)
+{
+	/* Live SST bytes plus what still sits in memtables (not yet flushed). */
+	return cf_property(db, cf, "rocksdb.total-sst-files-size") +
+	       cf_property(db, cf, "rocksdb.cur-size-all-mem-tables");
+}
+
+uint64_t db_range_size(struct db *db, enum db_cf cf, const void *begin, size_t blen,
+		       const void *end, size_t elen)
+{
+	const char *b = begin, *e = end;
+	uint64_t size = 0;
+	char *err = NULL;
+
+	rocksdb_approximate_sizes_cf(db->rdb, db->cf[cf], 1, &b, &blen, &e, &elen, &size, &err);
+	if (err) {
+		rocksdb_free(err);
+		return 0;
+	}
+	return size;
+}
+
+int db_checkpoint(struct db *db, const char *dir, struct errbuf *eb)
+{
+	char *err = NULL;
+	rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(db->rdb, &err);
+
+	if (err)
+		return db_error(eb, err, dir, "cannot checkpoint database to");
+	/* log_size_for_flush 0: always flush memtables, so the copy holds
+	 * SST files only and needs no WAL replay. */
+	rocksdb_checkpoint_create(cp, dir, 0, &err);
+	rocksdb_checkpoint_object_destroy(cp);
+	if (err)
+		return db_error(eb, err, dir, "cannot checkpoint database to");
+	return 0;
+}
