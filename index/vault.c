@@ -1,0 +1,270 @@
+/*
+ * vault.c - see vault.h.
+ *
+ * The import sink's commit is where invariant 1 is kept: the object is
+ * published durably first (fsync, link, fsync folder), then the catalog
+ * batch is written with sync. Only after both does the caller touch the
+ * source. A crash in between leaves an unreferenced object, which
+ * vault_open removes.
+ */
+#include "vault.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "db.h"
+#include "ring.h"
+
+struct vault {
+	struct store *store;
+	struct db *db;
+	struct catalog *catalog;
+};
+
+struct vault_job {
+	struct vault *vault;
+	struct store_writer *writer;
+	struct db_batch *batch;
+	struct capture_record *rec;
+};
+
+static int vault_remove_unreferenced(void *opaque, const uint8_t sha[32], uint64_t size)
+{
+	struct vault *v = opaque;
+	void *val = NULL;
+	size_t vlen = 0;
+	(void)size;
+	int err = db_get(v->db, DB_CF_OBJECTS, sha, 32, &val, &vlen);
+	free(val);
+	if (err == -ENOENT)
+		store_object_remove(v->store, sha);
+	return 0;
+}
+
+int vault_open(struct vault **out, const char *root, struct errbuf *eb)
+{
+	char dbdir[PATH_MAX];
+	struct vault *v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	int err = store_open(&v->store, root, eb);
+	if (!err && snprintf(dbdir, sizeof(dbdir), "%s/index", root) >= (int)sizeof(dbdir))
+		err = errbuf_set(eb, -ENAMETOOLONG, "%s: path too long", root);
+	if (!err)
+		err = db_open(&v->db, dbdir, eb);
+	if (!err)
+		err = catalog_new(&v->catalog, v->db, eb);
+	if (!err)
+		err = store_foreach_object(v->store, vault_remove_unreferenced, v);
+	if (err) {
+		if (eb && eb->msg[0] == '\0')
+			errbuf_set(eb, err, "%s: %s", root, strerror(-err));
+		vault_close(v);
+		return err;
+	}
+	*out = v;
+	return 0;
+}
+
+struct vault *vault_close(struct vault *v)
+{
+	if (!v)
+		return NULL;
+	catalog_free(v->catalog);
+	db_close(v->db);
+	store_close(v->store);
+	free(v);
+	return NULL;
+}
+
+struct catalog *vault_catalog(struct vault *v)
+{
+	return v->catalog;
+}
+
+struct store *vault_store(struct vault *v)
+{
+	return v->store;
+}
+
+struct db *vault_db(struct vault *v)
+{
+	return v->db;
+}
+
+static void vault_job_free(struct vault_job *job)
+{
+	if (!job)
+		return;
+	store_writer_free(job->writer);
+	db_batch_free(job->batch);
+	capture_record_free(job->rec);
+	free(job);
+}
+
+/* A compressed source cannot be linked: its object is the decompressed
+ * bytes. Looks at the magic, as the reader does. */
+static bool source_is_compressed(const char *path)
+{
+	uint8_t magic[4] = { 0 };
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || pread(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+		return false;
+	return (magic[0] == 0x1f && magic[1] == 0x8b) ||
+	       (magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd);
+}
+
+static int record_fill_source(struct capture_record *rec, const struct import_source *src)
+{
+	char abspath[PATH_MAX];
+	rec->name = strdup(src->name ? src->name : "capture");
+	if (!rec->name)
+		return -ENOMEM;
+	if (src->path) {
+		const char *p = realpath(src->path, abspath) ? abspath : src->path;
+		if (!(rec->source_path = strdup(p)))
+			return -ENOMEM;
+	}
+	if (src->comment && !(rec->comment = strdup(src->comment)))
+		return -ENOMEM;
+	for (size_t i = 0; i < src->ntags; i++) {
+		int err = capture_record_add_tag(rec, src->tags[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int vault_begin(void *sink, const struct import_source *src, void **out,
+		       struct errbuf *eb)
+{
+	struct vault *v = sink;
+	struct vault_job *job = calloc(1, sizeof(*job));
+	if (!job)
+		return -ENOMEM;
+	job->vault = v;
+	job->rec = calloc(1, sizeof(*job->rec));
+	int err = job->rec ? db_batch_new(&job->batch) : -ENOMEM;
+	if (!err)
+		err = record_fill_source(job->rec, src);
+	const char *link_source = NULL;
+	if (!err && src->may_link && src->path && !source_is_compressed(src->path))
+		link_source = src->path;
+	if (!err)
+		err = store_writer_new(v->store, src->ring, link_source, &job->writer, eb);
+	if (err) {
+		vault_job_free(job);
+		return err;
+	}
+	*out = job;
+	return 0;
+}
+
+static int vault_data(void *opaque, const void *buf, size_t len, struct errbuf *eb)
+{
+	struct vault_job *job = opaque;
+	return store_writer_write(job->writer, buf, len, eb);
+}
+
+static int vault_context(void *opaque, uint64_t offset, const void *blob, size_t len)
+{
+	(void)opaque;
+	(void)offset;
+	(void)blob;
+	(void)len;
+	return 0;
+}
+
+static int vault_packet(void *opaque, const struct capfile_packet *pkt)
+{
+	(void)opaque;
+	(void)pkt;
+	return 0;
+}
+
+static void record_fill_summary(struct capture_record *rec, const struct import_info *info)
+{
+	const struct capfile_summary *s = &info->summary;
+	snprintf(rec->format, sizeof(rec->format), "%s", capfile_format_name(s->format));
+	snprintf(rec->compression, sizeof(rec->compression), "%s",
+		 decomp_kind_name(info->compression));
+	rec->source_size = info->source_bytes;
+	rec->version_major = s->version_major;
+	rec->version_minor = s->version_minor;
+	rec->big_endian = s->big_endian;
+	rec->nanosecond = s->nanosecond;
+	rec->snaplen = s->snaplen;
+	rec->nlinktypes = s->nlinktypes < 16 ? s->nlinktypes : 16;
+	memcpy(rec->linktypes, s->linktypes, rec->nlinktypes * sizeof(rec->linktypes[0]));
+	rec->interfaces = s->interfaces;
+	rec->sections = s->sections;
+	rec->packets = s->packets;
+	rec->data_bytes = s->data_bytes;
+	rec->wire_bytes = s->wire_bytes;
+	rec->first_ts_ns = s->first_ts_ns;
+	rec->last_ts_ns = s->last_ts_ns;
+	rec->earliest_ts_ns = s->earliest_ts_ns;
+	rec->latest_ts_ns = s->latest_ts_ns;
+	rec->time_ordered = s->time_ordered;
+	rec->oversized = s->oversized;
+	rec->truncated = s->truncated;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int vault_commit(void *opaque, const struct import_info *info, struct import_result *res,
+			struct errbuf *eb)
+{
+	struct vault_job *job = opaque;
+	struct capture_record *rec = job->rec;
+	uint64_t existing = 0;
+	record_fill_summary(rec, info);
+	if (info->truncation && !(rec->error = strdup(info->truncation))) {
+		vault_job_free(job);
+		return -ENOMEM;
+	}
+	rec->import_time_ns = now_ns();
+	int err = store_writer_finish(job->writer, rec->sha256, &rec->file_size, eb);
+	if (!err)
+		err = store_writer_publish(job->writer, eb);
+	if (err >= 0) {
+		res->linked = store_writer_linked(job->writer) && err != STORE_EXISTS;
+		rec->objnum = catalog_next_objnum(job->vault->catalog);
+		err = catalog_commit(job->vault->catalog, rec, job->batch, &existing, eb);
+	}
+	if (err >= 0) {
+		memcpy(res->sha256, rec->sha256, 32);
+		res->duplicate = err == CATALOG_DUPLICATE;
+		res->capture_id = res->duplicate ? existing : rec->id;
+		err = 0;
+	}
+	vault_job_free(job);
+	return err;
+}
+
+static void vault_abort(void *opaque)
+{
+	vault_job_free(opaque);
+}
+
+const struct import_sink_ops vault_sink_ops = {
+	.begin = vault_begin,
+	.data = vault_data,
+	.context = vault_context,
+	.packet = vault_packet,
+	.commit = vault_commit,
+	.abort = vault_abort,
+};

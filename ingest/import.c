@@ -1,0 +1,175 @@
+/*
+ * import.c - see import.h.
+ *
+ * Data flow of one pass: raw bytes -> decomp (gzip/zstd/none) -> for each
+ * decompressed chunk: sink->data (hash + store) then capfile_feed, whose
+ * packet and context callbacks go to the sink. The first error wins and
+ * stops the pass; the sink job is then aborted, so nothing is left.
+ */
+#include "import.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+struct import_pass {
+	const struct import_sink_ops *ops;
+	void *job;
+	struct decomp *decomp;
+	struct capfile *capfile;
+	struct errbuf *eb;   /* the current call's error buffer */
+	uint64_t source_bytes;
+	bool finished;
+};
+
+static int pass_on_packet(void *opaque, const struct capfile_packet *pkt)
+{
+	struct import_pass *p = opaque;
+	return p->ops->packet(p->job, pkt);
+}
+
+static int pass_on_context(void *opaque, uint64_t offset, const void *blob, size_t len)
+{
+	struct import_pass *p = opaque;
+	return p->ops->context(p->job, offset, blob, len);
+}
+
+/* Decompressed bytes: store them, then parse them. */
+static int pass_on_output(void *opaque, const void *buf, size_t len)
+{
+	struct import_pass *p = opaque;
+	int err = p->ops->data(p->job, buf, len, p->eb);
+	if (err)
+		return err;
+	return capfile_feed(p->capfile, buf, len, p->eb);
+}
+
+int import_pass_new(struct import_pass **out, const struct import_sink_ops *ops, void *sink,
+		    const struct import_source *src, struct errbuf *eb)
+{
+	struct import_pass *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->ops = ops;
+	int err = decomp_new(&p->decomp, pass_on_output, p);
+	if (!err)
+		err = capfile_new(&p->capfile, pass_on_packet, pass_on_context, p);
+	if (!err)
+		err = ops->begin(sink, src, &p->job, eb);
+	if (err) {
+		p->job = NULL;
+		import_pass_free(p);
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+int import_pass_feed(struct import_pass *p, const void *buf, size_t len, struct errbuf *eb)
+{
+	if (p->finished)
+		return -EINVAL;
+	p->eb = eb;
+	p->source_bytes += len;
+	int err = decomp_feed(p->decomp, buf, len, eb);
+	p->eb = NULL;
+	return err;
+}
+
+int import_pass_finish(struct import_pass *p, struct import_result *res, struct import_info *info,
+		       struct errbuf *eb)
+{
+	struct errbuf trunc = { { 0 } };
+	p->eb = eb;
+	int err = decomp_finish(p->decomp, eb);
+	p->eb = NULL;
+	if (!err) {
+		err = capfile_finish(p->capfile, &trunc);
+		if (err < 0)
+			errbuf_set(eb, err, "%s", trunc.msg);
+	}
+	if (err < 0) {
+		p->ops->abort(p->job);
+		p->job = NULL;
+		p->finished = true;
+		return err;
+	}
+	struct import_info local = {
+		.summary = *capfile_summary(p->capfile),
+		.compression = decomp_kind(p->decomp),
+		.source_bytes = p->source_bytes,
+		.capture_bytes = decomp_bytes_out(p->decomp),
+		.truncation = err == CAPFILE_TRUNCATED ? trunc.msg : NULL,
+	};
+	memset(res, 0, sizeof(*res));
+	err = p->ops->commit(p->job, &local, res, eb);
+	p->job = NULL;
+	p->finished = true;
+	if (info) {
+		*info = local;
+		info->truncation = NULL; /* trunc is local to this call */
+	}
+	return err;
+}
+
+struct import_pass *import_pass_free(struct import_pass *p)
+{
+	if (!p)
+		return NULL;
+	if (p->job)
+		p->ops->abort(p->job);
+	capfile_free(p->capfile);
+	decomp_free(p->decomp);
+	free(p);
+	return NULL;
+}
+
+struct feed_ctx {
+	struct import_pass *pass;
+	struct errbuf *eb;
+};
+
+static int feed_chunk(void *opaque, const void *buf, size_t len)
+{
+	struct feed_ctx *fc = opaque;
+	return import_pass_feed(fc->pass, buf, len, fc->eb);
+}
+
+int import_fd(struct ring *ring, const struct import_sink_ops *ops, void *sink, int fd,
+	      const struct import_source *src, struct import_result *res,
+	      struct import_info *info, struct errbuf *eb)
+{
+	struct import_pass *pass = NULL;
+	const char *what = src->path ? src->path : src->name;
+	int err = import_pass_new(&pass, ops, sink, src, eb);
+	if (err)
+		return err;
+	struct feed_ctx fc = { .pass = pass, .eb = eb };
+	errbuf_clear(eb);
+	err = ring_read_stream(ring, fd, RING_CHUNK, RING_DEPTH, feed_chunk, &fc);
+	if (err && eb && eb->msg[0] == '\0')
+		errbuf_set(eb, err, "read: %s", strerror(-err));
+	if (!err)
+		err = import_pass_finish(pass, res, info, eb);
+	import_pass_free(pass);
+	if (err < 0 && eb) {
+		char detail[sizeof(eb->msg)];
+		memcpy(detail, eb->msg, sizeof(detail));
+		errbuf_set(eb, err, "%s: %s", what ? what : "-", detail);
+	}
+	return err;
+}
+
+int import_file(struct ring *ring, const struct import_sink_ops *ops, void *sink,
+		const struct import_source *src, struct import_result *res,
+		struct import_info *info, struct errbuf *eb)
+{
+	_cleanup_close_ int fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "%s: %s", src->path, strerror(errno));
+	return import_fd(ring, ops, sink, fd, src, res, info, eb);
+}

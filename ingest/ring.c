@@ -1,0 +1,360 @@
+/*
+ * ring.c - see ring.h. The only file that includes <liburing.h>.
+ *
+ * Streaming reads keep up to `depth` reads of `chunk` bytes in flight and
+ * deliver completed chunks strictly in file order; a short read in the
+ * middle of a regular file (possible on network file systems) is finished
+ * by a follow-up read of the remainder before delivery.
+ */
+#include "ring.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cleanup.h"
+
+struct ring {
+	struct io_uring uring;
+	unsigned entries;
+};
+
+int ring_new(struct ring **out, unsigned entries)
+{
+	struct ring *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	int err = io_uring_queue_init(entries, &r->uring, 0);
+	if (err < 0) {
+		free(r);
+		return err;
+	}
+	r->entries = entries;
+	*out = r;
+	return 0;
+}
+
+struct ring *ring_free(struct ring *r)
+{
+	if (r) {
+		io_uring_queue_exit(&r->uring);
+		free(r);
+	}
+	return NULL;
+}
+
+static struct io_uring_sqe *ring_get_sqe(struct ring *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+	if (!sqe) {
+		io_uring_submit(&r->uring);
+		sqe = io_uring_get_sqe(&r->uring);
+	}
+	return sqe;
+}
+
+/* Submits one prepared SQE and waits for its completion result. */
+static int ring_run_one(struct ring *r)
+{
+	struct io_uring_cqe *cqe;
+	int err = io_uring_submit_and_wait(&r->uring, 1);
+	if (err < 0)
+		return err;
+	do {
+		err = io_uring_wait_cqe(&r->uring, &cqe);
+	} while (err == -EINTR);
+	if (err < 0)
+		return err;
+	int res = cqe->res;
+	io_uring_cqe_seen(&r->uring, cqe);
+	return res;
+}
+
+ssize_t ring_pread(struct ring *r, int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		struct io_uring_sqe *sqe = ring_get_sqe(r);
+		if (!sqe)
+			return -EBUSY;
+		unsigned n = len - done > (1u << 30) ? (1u << 30) : (unsigned)(len - done);
+		io_uring_prep_read(sqe, fd, (char *)buf + done, n, off + done);
+		int res = ring_run_one(r);
+		if (res == -EAGAIN || res == -EINTR)
+			continue;
+		if (res < 0)
+			return res;
+		if (res == 0)
+			break;
+		done += (size_t)res;
+	}
+	return (ssize_t)done;
+}
+
+int ring_pwrite(struct ring *r, int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		struct io_uring_sqe *sqe = ring_get_sqe(r);
+		if (!sqe)
+			return -EBUSY;
+		unsigned n = len - done > (1u << 30) ? (1u << 30) : (unsigned)(len - done);
+		io_uring_prep_write(sqe, fd, (const char *)buf + done, n, off + done);
+		int res = ring_run_one(r);
+		if (res == -EAGAIN || res == -EINTR)
+			continue;
+		if (res < 0)
+			return res;
+		if (res == 0)
+			return -EIO;
+		done += (size_t)res;
+	}
+	return 0;
+}
+
+int ring_fsync(struct ring *r, int fd, bool datasync)
+{
+	for (;;) {
+		struct io_uring_sqe *sqe = ring_get_sqe(r);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+		int res = ring_run_one(r);
+		if (res != -EINTR && res != -EAGAIN)
+			return res < 0 ? res : 0;
+	}
+}
+
+struct stream_slot {
+	uint8_t *buf;
+	size_t filled;  /* bytes read so far into buf */
+	size_t want;    /* bytes asked for */
+	uint64_t off;   /* file offset of buf[0] */
+	bool busy;      /* a read is in flight */
+	bool done;      /* complete (filled == want, or EOF reached) */
+	bool eof;       /* the read returned 0 */
+	int err;
+};
+
+struct stream {
+	struct ring *r;
+	int fd;
+	bool seekable;
+	size_t chunk;
+	unsigned depth;
+	struct stream_slot *slots;
+	uint64_t next_off;  /* next offset to request */
+	unsigned head;      /* slot to deliver next */
+	bool eof_seen;
+	unsigned inflight;
+};
+
+static int stream_submit(struct stream *s, struct stream_slot *slot)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(s->r);
+	if (!sqe)
+		return -EBUSY;
+	/* Pipes and devices read at the current position (offset -1). */
+	uint64_t off = s->seekable ? slot->off + slot->filled : (uint64_t)-1;
+	io_uring_prep_read(sqe, s->fd, slot->buf + slot->filled, (unsigned)(slot->want - slot->filled),
+			   off);
+	io_uring_sqe_set_data(sqe, slot);
+	slot->busy = true;
+	s->inflight++;
+	return 0;
+}
+
+static int stream_start_slot(struct stream *s, struct stream_slot *slot)
+{
+	slot->off = s->next_off;
+	slot->filled = 0;
+	slot->want = s->chunk;
+	slot->done = slot->eof = false;
+	slot->err = 0;
+	s->next_off += s->chunk;
+	return stream_submit(s, slot);
+}
+
+/* Handles one completion: finished, EOF, error, or resubmit a short read. */
+static int stream_complete(struct stream *s, struct io_uring_cqe *cqe)
+{
+	struct stream_slot *slot = io_uring_cqe_get_data(cqe);
+	int res = cqe->res;
+	slot->busy = false;
+	s->inflight--;
+	if (res == -EAGAIN || res == -EINTR)
+		return stream_submit(s, slot);
+	if (res < 0) {
+		slot->err = res;
+		slot->done = true;
+		return 0;
+	}
+	if (res == 0) {
+		slot->eof = slot->done = true;
+		return 0;
+	}
+	slot->filled += (size_t)res;
+	/* A pipe delivers what it has: hand it on rather than wait to fill. */
+	if (slot->filled == slot->want || !s->seekable)
+		slot->done = true;
+	else
+		return stream_submit(s, slot);
+	return 0;
+}
+
+static int stream_reap(struct stream *s)
+{
+	struct io_uring_cqe *cqe;
+	int err = io_uring_submit_and_wait(&s->r->uring, 1);
+	if (err < 0 && err != -EINTR)
+		return err;
+	for (;;) {
+		err = io_uring_peek_cqe(&s->r->uring, &cqe);
+		if (err == -EAGAIN)
+			return 0;
+		if (err < 0)
+			return err;
+		err = stream_complete(s, cqe);
+		io_uring_cqe_seen(&s->r->uring, cqe);
+		if (err < 0)
+			return err;
+	}
+}
+
+/* Delivers completed slots in order; refills them while not at EOF. */
+static int stream_deliver(struct stream *s, ring_chunk_fn fn, void *opaque)
+{
+	for (;;) {
+		struct stream_slot *slot = &s->slots[s->head];
+		if (slot->busy || !slot->done)
+			return 0;
+		if (slot->err)
+			return slot->err;
+		if (slot->filled > 0) {
+			int err = fn(opaque, slot->buf, slot->filled);
+			if (err)
+				return err;
+		}
+		if (slot->eof || (s->seekable && slot->filled < slot->want))
+			s->eof_seen = true;
+		slot->done = false;
+		if (!s->eof_seen) {
+			int err = s->seekable ? stream_start_slot(s, slot) : 0;
+			if (err)
+				return err;
+		}
+		s->head = (s->head + 1) % s->depth;
+		if (!s->seekable && !s->eof_seen) {
+			int err = stream_start_slot(s, &s->slots[s->head]);
+			if (err)
+				return err;
+		}
+	}
+}
+
+static void stream_drain(struct stream *s)
+{
+	struct io_uring_cqe *cqe;
+	while (s->inflight > 0) {
+		if (io_uring_wait_cqe(&s->r->uring, &cqe) < 0)
+			break;
+		struct stream_slot *slot = io_uring_cqe_get_data(cqe);
+		slot->busy = false;
+		s->inflight--;
+		io_uring_cqe_seen(&s->r->uring, cqe);
+	}
+}
+
+static int stream_run(struct stream *s, ring_chunk_fn fn, void *opaque)
+{
+	unsigned initial = s->seekable ? s->depth : 1;
+	for (unsigned i = 0; i < initial; i++) {
+		int err = stream_start_slot(s, &s->slots[i]);
+		if (err)
+			return err;
+	}
+	while (!s->eof_seen || s->inflight > 0) {
+		if (s->eof_seen && s->inflight > 0) {
+			stream_drain(s); /* reads past EOF: nothing to deliver */
+			break;
+		}
+		int err = stream_reap(s);
+		if (err)
+			return err;
+		err = stream_deliver(s, fn, opaque);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int ring_read_stream(struct ring *r, int fd, size_t chunk, unsigned depth, ring_chunk_fn fn,
+		     void *opaque)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (depth == 0 || depth > r->entries)
+		depth = r->entries;
+	if (chunk == 0 || chunk > (1u << 30))
+		chunk = RING_CHUNK;
+	struct stream s = {
+		.r = r, .fd = fd, .seekable = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode),
+		.chunk = chunk, .depth = depth,
+	};
+	s.slots = calloc(depth, sizeof(*s.slots));
+	if (!s.slots)
+		return -ENOMEM;
+	int err = 0;
+	for (unsigned i = 0; i < depth && !err; i++) {
+		s.slots[i].buf = aligned_alloc(4096, chunk);
+		if (!s.slots[i].buf)
+			err = -ENOMEM;
+	}
+	if (!err)
+		err = stream_run(&s, fn, opaque);
+	stream_drain(&s);
+	for (unsigned i = 0; i < depth; i++)
+		free(s.slots[i].buf);
+	free(s.slots);
+	return err;
+}
+
+int ring_pread_batch(struct ring *r, struct ring_read_req *reqs, size_t n)
+{
+	size_t next = 0, inflight = 0;
+	while (next < n || inflight > 0) {
+		while (next < n && inflight < r->entries) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+			if (!sqe)
+				break;
+			io_uring_prep_read(sqe, reqs[next].fd, reqs[next].buf, (unsigned)reqs[next].len,
+					   reqs[next].off);
+			io_uring_sqe_set_data(sqe, &reqs[next]);
+			next++;
+			inflight++;
+		}
+		int err = io_uring_submit_and_wait(&r->uring, 1);
+		if (err < 0 && err != -EINTR)
+			return err;
+		struct io_uring_cqe *cqe;
+		while (io_uring_peek_cqe(&r->uring, &cqe) == 0) {
+			struct ring_read_req *req = io_uring_cqe_get_data(cqe);
+			req->result = cqe->res;
+			io_uring_cqe_seen(&r->uring, cqe);
+			inflight--;
+		}
+	}
+	/* Finish short reads (rare: network file systems) synchronously. */
+	for (size_t i = 0; i < n; i++) {
+		if (reqs[i].result >= 0 && (size_t)reqs[i].result < reqs[i].len) {
+			ssize_t more = ring_pread(r, reqs[i].fd, (char *)reqs[i].buf + reqs[i].result,
+						  reqs[i].len - (size_t)reqs[i].result,
+						  reqs[i].off + (uint64_t)reqs[i].result);
+			reqs[i].result = more < 0 ? more : reqs[i].result + more;
+		}
+	}
+	return 0;
+}

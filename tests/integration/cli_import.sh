@@ -1,0 +1,93 @@
+#!/bin/bash
+# The foundation slice end to end with the real CLI: import files and
+# folders, dedup, --move linking, a corrupt file left untouched, ls and
+# info, and agreement with capinfos when it is installed.
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p "$T/in/sub"
+"$MKCAP" --packets 500 --hosts 20 --seed 1 -o "$T/in/a.pcap"
+"$MKCAP" --format pcapng --packets 300 --seed 2 -o "$T/in/sub/b.pcapng"
+"$MKCAP" --packets 200 --nsec --big-endian --seed 3 -o "$T/in/sub/c.pcap"
+"$MKCAP" --packets 100 --seed 4 --gzip -o "$T/in/d.pcap.gz"
+"$MKCAP" --packets 100 --seed 5 --zstd -o "$T/e.bin"
+printf '<html>not a capture</html>\n' > "$T/in/notes.html"
+cp "$T/in/notes.html" "$T/notes.copy"
+
+# A folder tree: four captures import, the HTML file fails and stays.
+expect_rc 1 "$CAPVAULT" import --tags lab1,bgp "$T/in"
+check "imported lines" 4 "$(grep -c '^imported' "$T/out")"
+check "failed lines" 1 "$(grep -c '^FAILED' "$T/out")"
+grep -q "notes.html: offset 0: not a pcap or pcapng file (magic 0x6d74683c)" "$T/out" ||
+	fail "error names file, offset and magic: $(grep FAILED "$T/out")"
+cmp -s "$T/in/notes.html" "$T/notes.copy" || fail "failed file was modified"
+check "summary" "4 imported, 0 duplicates, 1 failed; 1200 packets" \
+	"$(tail -1 "$T/out" | cut -d';' -f1-2 | sed 's/, [0-9]* bytes//')"
+
+# Compression is detected by magic, not name; the object is the decompressed bytes.
+expect_rc 0 "$CAPVAULT" import "$T/e.bin"
+check "zstd packets" 100 "$("$CAPVAULT" info --json 5 | jq .packets)"
+check "zstd compression" '"zstd"' "$("$CAPVAULT" info --json 5 | jq .compression)"
+
+# The same bytes again, under another name and compressed: a duplicate.
+gzip -c "$T/in/a.pcap" > "$T/a-again.gz"
+expect_rc 0 "$CAPVAULT" import "$T/a-again.gz"
+check "duplicate reported" 1 "$(grep -c '^duplicate' "$T/out")"
+check "objects stored once" 5 "$(find "$CAPVAULT_STORE/objects" -type f | wc -l)"
+
+# ls and info.
+expect_rc 0 "$CAPVAULT" ls --json
+check "ls count" 5 "$(jq length "$T/out")"
+expect_rc 0 "$CAPVAULT" ls --tag bgp --json
+check "ls by tag" 4 "$(jq length "$T/out")"
+sha=$(sha256sum "$T/in/a.pcap" | cut -d' ' -f1)
+expect_rc 0 "$CAPVAULT" info --json "${sha:0:12}"
+check "info by sha prefix" "$sha" "$(jq -r .sha256 "$T/out")"
+check "info name" "a.pcap" "$(jq -r .name "$T/out")"
+expect_rc 0 "$CAPVAULT" info 1
+grep -q '^packets  *500$' "$T/out" || fail "info text shows packets: $(cat "$T/out")"
+expect_rc 1 "$CAPVAULT" info 999
+grep -q "no such capture" "$T/err" || fail "unknown id message: $(cat "$T/err")"
+expect_rc 2 "$CAPVAULT" info
+
+# The object is exactly the capture's bytes.
+obj="$CAPVAULT_STORE/objects/${sha:0:2}/$sha"
+cmp -s "$obj" "$T/in/a.pcap" || fail "object differs from the source"
+
+# --move on the same file system links instead of copying, then removes the source.
+"$MKCAP" --packets 50 --seed 9 -o "$CAPVAULT_STORE/../moved.pcap"
+msha=$(sha256sum "$T/moved.pcap" | cut -d' ' -f1)
+ino=$(stat -c %i "$T/moved.pcap")
+expect_rc 0 "$CAPVAULT" import --move "$T/moved.pcap"
+grep -q '(linked)' "$T/out" || fail "move on the same fs should link: $(cat "$T/out")"
+[ -e "$T/moved.pcap" ] && fail "--move left the source"
+check "linked inode" "$ino" "$(stat -c %i "$CAPVAULT_STORE/objects/${msha:0:2}/$msha")"
+
+# A second process cannot open the store while one holds it.
+expect_rc 0 "$CAPVAULT" stats --json
+check "stats captures" 6 "$(jq .captures "$T/out")"
+
+# capinfos agrees on packets, times, link type, size and sha256.
+# ns_to_epoch NS DIGITS prints seconds with DIGITS decimals, as capinfos -S does.
+ns_to_epoch() {
+	local s=$(($1 / 1000000000)) f=$(printf '%09d' $(($1 % 1000000000)))
+	echo "$s.${f:0:$2}"
+}
+if command -v capinfos >/dev/null; then
+	for f in "$T/in/a.pcap" "$T/in/sub/b.pcapng" "$T/in/sub/c.pcap"; do
+		s=$(sha256sum "$f" | cut -d' ' -f1)
+		"$CAPVAULT" info --json "$s" > "$T/info.json"
+		capinfos -T -r -c -s -a -e -E -H -S "$f" > "$T/capinfos.tsv"
+		IFS=$'\t' read -r _ encap pkts size first last sha_ci _ < "$T/capinfos.tsv"
+		digits=6
+		[ "$(jq -r .time_precision "$T/info.json")" = nanoseconds ] && digits=9
+		check "capinfos packets $f" "$pkts" "$(jq .packets "$T/info.json")"
+		check "capinfos size $f" "$size" "$(jq .file_size "$T/info.json")"
+		check "capinfos sha256 $f" "$sha_ci" "$(jq -r .sha256 "$T/info.json")"
+		check "capinfos start $f" "$first" "$(ns_to_epoch "$(jq .earliest_ns "$T/info.json")" $digits)"
+		check "capinfos end $f" "$last" "$(ns_to_epoch "$(jq .latest_ns "$T/info.json")" $digits)"
+		check "capinfos encapsulation $f" "$encap" \
+			"$(jq -r '.linktypes | if length > 1 then "per-packet" else .[0].name | ascii_downcase end' "$T/info.json" | sed 's/^en10mb$/ether/')"
+	done
+fi
+
+finish

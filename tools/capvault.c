@@ -1,0 +1,54 @@
+/*
+ * capvault - the command-line tool.
+ *
+ * Opens the store itself (the daemon's unix socket comes with the API).
+ * Each subcommand is one function taking argc/argv after its name; exit
+ * codes: 0 success, 1 some work failed, 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+
+static const struct cli_command commands[] = {
+	{ "import", cli_import, "import [--store DIR] [--tags a,b] [--move] FILE|DIR..." },
+	{ "ls", cli_ls, "ls [--store DIR] [--tag T] [--json]" },
+	{ "info", cli_info, "info [--store DIR] [--json] ID|SHA256" },
+	{ "stats", cli_stats, "stats [--store DIR] [--json]" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: capvault [--version] COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  capvault %s\n", commands[i].usage);
+	fprintf(out, "\nThe store defaults to $CAPVAULT_STORE, else ./capvault-data.\n");
+}
+
+int main(int argc, char **argv)
+{
+	log_init("capvault", LOG_LEVEL_INFO, false);
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("capvault %s\n", CAPVAULT_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1, commands[i].usage);
+	}
+	fprintf(stderr, "capvault: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return CLI_EXIT_USAGE;
+}

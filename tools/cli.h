@@ -1,0 +1,25 @@
+/*
+ * cli.h - the subcommands of the capvault CLI, one function each.
+ */
+#ifndef CAPVAULT_CLI_H
+#define CAPVAULT_CLI_H
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAILED 1
+#define CLI_EXIT_USAGE 2
+
+struct cli_command {
+	const char *name;
+	int (*run)(int argc, char **argv, const char *usage);
+	const char *usage;
+};
+
+/* The store folder: --store, else $CAPVAULT_STORE, else ./capvault-data. */
+const char *cli_store_path(const char *option);
+
+int cli_import(int argc, char **argv, const char *usage);
+int cli_ls(int argc, char **argv, const char *usage);
+int cli_info(int argc, char **argv, const char *usage);
+int cli_stats(int argc, char **argv, const char *usage);
+
+#endif
