@@ -1,0 +1,603 @@
+/*
+ * store.c - the content-addressed object store (see store.h); git's loose
+ * objects are the model.
+ *
+ * Promises:
+ * - An object name is the SHA-256 of exactly the bytes under it. Copies
+ *   are hashed as they are written; linked sources are hashed as the caller
+ *   feeds them and refused when the source's size or inode differs.
+ * - A published object is durable: the file is fsynced, linked (never
+ *   renamed over anything: EEXIST means "already stored") and its fan-out
+ *   folder fsynced, as is objects/ the first time this process uses a
+ *   fan-out folder. Only then does publish return.
+ * - No partial object is ever visible under objects/; a writer freed before
+ *   publishing removes its temp file; store_open removes tmp/ leftovers.
+ * - Objects are read-only (0444).
+ * File data and fsyncs go through the caller's io_uring ring. Calls that
+ * get no ring (store_open, store_object_remove) fsync folders directly.
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "ring.h"
+
+#define DIR_MODE 0750
+#define OBJECT_MODE 0444
+/* "ab/" + 64 hex digits + NUL */
+#define REL_NAME_LEN 68
+
+struct store {
+	char *root;
+	int root_fd, objects_fd, tmp_fd;
+	dev_t dev;
+	/* Fan-out folders known to exist durably (objects/ fsynced after
+	 * creating them), one bit per first byte of the hash. */
+	_Atomic uint64_t fanout_durable[4];
+};
+
+struct store_writer {
+	struct store *st;
+	struct ring *ring;
+	EVP_MD_CTX *ctx;
+	int fd;           /* the temp file, or the link source */
+	char *tmp_name;   /* name in tmp/ until published or removed */
+	char *link_source;
+	uint64_t size;
+	uint8_t sha[32];
+	bool linked, finished, published;
+};
+
+void sha256_hex(const uint8_t sha[32], char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < 32; i++) {
+		hex[2 * i] = digits[sha[i] >> 4];
+		hex[2 * i + 1] = digits[sha[i] & 15];
+	}
+	hex[64] = '\0';
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int sha256_parse(const char *hex, uint8_t sha[32])
+{
+	for (int i = 0; i < 32; i++) {
+		int hi = hex_value(hex[2 * i]);
+		int lo = hi < 0 ? -1 : hex_value(hex[2 * i + 1]);
+		if (lo < 0)
+			return -EINVAL;
+		sha[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return hex[64] == '\0' ? 0 : -EINVAL;
+}
+
+/* "ab/abcdef..." relative to objects/. */
+static void rel_name(const uint8_t sha[32], char rel[REL_NAME_LEN])
+{
+	char hex[65];
+
+	sha256_hex(sha, hex);
+	snprintf(rel, REL_NAME_LEN, "%.2s/%s", hex, hex);
+}
+
+/* Creates dirfd/name if missing; a new folder's parent is fsynced so the
+ * folder survives a crash. */
+static int make_dir(int dirfd, const char *name, const char *shown, struct errbuf *eb)
+{
+	if (mkdirat(dirfd, name, DIR_MODE) < 0) {
+		if (errno == EEXIST)
+			return 0;
+		return errbuf_set(eb, -errno, "cannot create %s: %s", shown, strerror(errno));
+	}
+	if (fsync(dirfd) < 0)
+		return errbuf_set(eb, -errno, "cannot fsync parent of %s: %s", shown, strerror(errno));
+	return 0;
+}
+
+static int open_dir(int dirfd, const char *name, const char *shown, struct errbuf *eb)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "cannot open %s: %s", shown, strerror(errno));
+	return fd;
+}
+
+/* Creates root (its parent must exist) and opens it. */
+static int open_root(const char *root, struct errbuf *eb)
+{
+	_cleanup_free_ char *parent = strdup(root);
+	_cleanup_close_ int pfd = -1;
+	const char *base;
+	char *slash;
+	size_t n;
+
+	if (!parent)
+		return -ENOMEM;
+	for (n = strlen(parent); n > 1 && parent[n - 1] == '/'; n--)
+		parent[n - 1] = '\0';
+	slash = strrchr(parent, '/');
+	if (slash && slash[1] == '\0') /* "/" */
+		return open_dir(AT_FDCWD, root, root, eb);
+	base = slash ? root + (slash + 1 - parent) : root;
+	if (slash == parent)
+		slash++; /* keep "/" as the parent of "/name" */
+	if (slash)
+		*slash = '\0';
+	pfd = open_dir(AT_FDCWD, slash ? parent : ".", slash ? parent : ".", eb);
+	if (pfd < 0)
+		return pfd;
+	int r = make_dir(pfd, base, root, eb);
+	return r < 0 ? r : open_dir(pfd, base, root, eb);
+}
+
+/* Removes what crashed imports left in tmp/: never part of an object. */
+static int clean_tmp(struct store *st, struct errbuf *eb)
+{
+	int fd = openat(st->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return errbuf_set(eb, -errno, "cannot list %s/tmp: %s", st->root, strerror(errno));
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (unlinkat(st->tmp_fd, de->d_name, 0) < 0 &&
+		    (errno != EISDIR || unlinkat(st->tmp_fd, de->d_name, AT_REMOVEDIR) < 0)) {
+			r = errbuf_set(eb, -errno, "cannot remove %s/tmp/%s: %s", st->root, de->d_name,
+				       strerror(errno));
+			break;
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+static int store_open_dirs(struct store *st, struct errbuf *eb)
+{
+	char shown[4096];
+	struct stat so, stt;
+	int r;
+
+	st->root_fd = open_root(st->root, eb);
+	if (st->root_fd < 0)
+		return st->root_fd;
+	snprintf(shown, sizeof(shown), "%s/objects", st->root);
+	r = make_dir(st->root_fd, "objects", shown, eb);
+	if (r == 0)
+		r = st->objects_fd = open_dir(st->root_fd, "objects", shown, eb);
+	if (r < 0)
+		return r;
+	snprintf(shown, sizeof(shown), "%s/tmp", st->root);
+	r = make_dir(st->root_fd, "tmp", shown, eb);
+	if (r == 0)
+		r = st->tmp_fd = open_dir(st->root_fd, "tmp", shown, eb);
+	if (r < 0)
+		return r;
+	if (fstat(st->objects_fd, &so) < 0 || fstat(st->tmp_fd, &stt) < 0)
+		return errbuf_set(eb, -errno, "cannot stat %s: %s", st->root, strerror(errno));
+	/* Publishing links tmp/ files into objects/: one file system only. */
+	if (so.st_dev != stt.st_dev)
+		return errbuf_set(eb, -EXDEV, "%s/tmp and %s/objects are on different file systems",
+				  st->root, st->root);
+	st->dev = so.st_dev;
+	return 0;
+}
+
+int store_open(struct store **out, const char *root, struct errbuf *eb)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	int r;
+
+	errbuf_clear(eb);
+	if (!st)
+		return -ENOMEM;
+	st->root_fd = st->objects_fd = st->tmp_fd = -1;
+	st->root = strdup(root);
+	r = st->root ? store_open_dirs(st, eb) : -ENOMEM;
+	if (r == 0)
+		r = clean_tmp(st, eb);
+	if (r < 0) {
+		store_close(st);
+		return r;
+	}
+	*out = st;
+	return 0;
+}
+
+struct store *store_close(struct store *st)
+{
+	if (!st)
+		return NULL;
+	if (st->tmp_fd >= 0)
+		close(st->tmp_fd);
+	if (st->objects_fd >= 0)
+		close(st->objects_fd);
+	if (st->root_fd >= 0)
+		close(st->root_fd);
+	free(st->root);
+	free(st);
+	return NULL;
+}
+
+const char *store_root(const struct store *st)
+{
+	return st->root;
+}
+
+int store_object_path(const struct store *st, const uint8_t sha[32], char *buf, size_t len)
+{
+	char rel[REL_NAME_LEN];
+
+	rel_name(sha, rel);
+	int n = snprintf(buf, len, "%s/objects/%s", st->root, rel);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Copy mode: a fresh temp file in tmp/ (mkostemp names are unique). */
+static int writer_open_tmp(struct store_writer *w, struct errbuf *eb)
+{
+	size_t len = strlen(w->st->root) + sizeof("/tmp/obj-XXXXXX");
+	_cleanup_free_ char *path = malloc(len);
+
+	if (!path)
+		return -ENOMEM;
+	snprintf(path, len, "%s/tmp/obj-XXXXXX", w->st->root);
+	w->fd = mkostemp(path, O_CLOEXEC);
+	if (w->fd < 0)
+		return errbuf_set(eb, -errno, "cannot create temp file in %s/tmp: %s", w->st->root,
+				  strerror(errno));
+	w->tmp_name = strdup(strrchr(path, '/') + 1);
+	return w->tmp_name ? 0 : -ENOMEM;
+}
+
+/* Link mode when the source is a regular file on the store's file system:
+ * decided here, because once the bytes are hashed it is too late to start
+ * copying them. */
+static int writer_try_link(struct store_writer *w, const char *source, struct errbuf *eb)
+{
+	struct stat s;
+	int fd = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "cannot open %s: %s", source, strerror(errno));
+	if (fstat(fd, &s) < 0 || !S_ISREG(s.st_mode) || s.st_dev != w->st->dev) {
+		close(fd);
+		return 0;
+	}
+	w->link_source = strdup(source);
+	if (!w->link_source) {
+		close(fd);
+		return -ENOMEM;
+	}
+	w->fd = fd;
+	w->linked = true;
+	return 0;
+}
+
+int store_writer_new(struct store *st, struct ring *ring, const char *link_source,
+		     struct store_writer **out, struct errbuf *eb)
+{
+	struct store_writer *w = calloc(1, sizeof(*w));
+	int r = 0;
+
+	errbuf_clear(eb);
+	if (!w)
+		return -ENOMEM;
+	w->st = st;
+	w->ring = ring;
+	w->fd = -1;
+	w->ctx = EVP_MD_CTX_new();
+	if (!w->ctx || !EVP_DigestInit_ex(w->ctx, EVP_sha256(), NULL))
+		r = errbuf_set(eb, -ENOMEM, "cannot set up SHA-256");
+	if (r == 0 && link_source)
+		r = writer_try_link(w, link_source, eb);
+	if (r == 0 && !w->linked)
+		r = writer_open_tmp(w, eb);
+	if (r < 0) {
+		store_writer_free(w);
+		return r;
+	}
+	*out = w;
+	return 0;
+}
+
+struct store_writer *store_writer_free(struct store_writer *w)
+{
+	if (!w)
+		return NULL;
+	if (w->fd >= 0)
+		close(w->fd);
+	/* Unpublished bytes never stay behind (disk full, parse error...). */
+	if (w->tmp_name)
+		unlinkat(w->st->tmp_fd, w->tmp_name, 0);
+	EVP_MD_CTX_free(w->ctx);
+	free(w->tmp_name);
+	free(w->link_source);
+	free(w);
+	return NULL;
+}
+
+int store_writer_write(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb)
+{
+	if (w->finished)
+		return errbuf_set(eb, -EINVAL, "write after finish");
+	if (!EVP_DigestUpdate(w->ctx, buf, len))
+		return errbuf_set(eb, -EIO, "SHA-256 update failed");
+	if (!w->linked) {
+		int r = ring_pwrite(w->ring, w->fd, buf, len, w->size);
+		if (r < 0)
+			return errbuf_set(eb, r, "cannot write %s/tmp/%s: %s", w->st->root, w->tmp_name,
+					  strerror(-r));
+	}
+	w->size += len;
+	return 0;
+}
+
+int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *size,
+			struct errbuf *eb)
+{
+	unsigned int n = 0;
+	struct stat s;
+
+	if (!w->finished) {
+		if (!EVP_DigestFinal_ex(w->ctx, w->sha, &n) || n != 32)
+			return errbuf_set(eb, -EIO, "SHA-256 final failed");
+		w->finished = true;
+	}
+	/* A linked object is the source file itself: its bytes must be the
+	 * ones hashed (not, say, a compressed source's expansion). */
+	if (w->linked) {
+		if (fstat(w->fd, &s) < 0)
+			return errbuf_set(eb, -errno, "cannot stat %s: %s", w->link_source,
+					  strerror(errno));
+		if ((uint64_t)s.st_size != w->size)
+			return errbuf_set(eb, -EINVAL,
+					  "%s has %lld bytes but %llu were hashed; cannot link it",
+					  w->link_source, (long long)s.st_size,
+					  (unsigned long long)w->size);
+	}
+	memcpy(sha256, w->sha, 32);
+	*size = w->size;
+	return 0;
+}
+
+bool store_writer_linked(const struct store_writer *w)
+{
+	return w->linked;
+}
+
+static int fsync_dir(struct ring *ring, int dirfd, const char *name)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	return ring ? ring_fsync(ring, fd, false) : (fsync(fd) < 0 ? -errno : 0);
+}
+
+/* Makes sure objects/ab exists durably before an object is linked in. */
+static int ensure_fanout(struct store_writer *w, struct errbuf *eb)
+{
+	struct store *st = w->st;
+	uint8_t b = w->sha[0];
+	uint64_t bit = UINT64_C(1) << (b & 63);
+	char name[3];
+
+	if (atomic_load(&st->fanout_durable[b >> 6]) & bit)
+		return 0;
+	snprintf(name, sizeof(name), "%02x", b);
+	if (mkdirat(st->objects_fd, name, DIR_MODE) < 0 && errno != EEXIST)
+		return errbuf_set(eb, -errno, "cannot create %s/objects/%s: %s", st->root, name,
+				  strerror(errno));
+	/* Also when it existed: its creator may not have fsynced objects/ yet. */
+	int r = ring_fsync(w->ring, st->objects_fd, false);
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot fsync %s/objects: %s", st->root, strerror(-r));
+	atomic_fetch_or(&st->fanout_durable[b >> 6], bit);
+	return 0;
+}
+
+/* Makes the file durable and read-only before it gets its name. */
+static int seal_file(struct store_writer *w, const char *shown, struct errbuf *eb)
+{
+	if (fchmod(w->fd, OBJECT_MODE) < 0)
+		return errbuf_set(eb, -errno, "cannot make %s read-only: %s", shown, strerror(errno));
+	int r = ring_fsync(w->ring, w->fd, false);
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot fsync %s: %s", shown, strerror(-r));
+	return ensure_fanout(w, eb);
+}
+
+/* Refuses to keep a link whose inode is not the file that was hashed (the
+ * source path was replaced in between). */
+static int check_linked_inode(struct store_writer *w, const char *rel, struct errbuf *eb)
+{
+	struct stat a, b;
+
+	if (fstat(w->fd, &a) < 0 || fstatat(w->st->objects_fd, rel, &b, AT_SYMLINK_NOFOLLOW) < 0)
+		return errbuf_set(eb, -errno, "cannot stat %s: %s", w->link_source, strerror(errno));
+	if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return 0;
+	unlinkat(w->st->objects_fd, rel, 0);
+	return errbuf_set(eb, -ESTALE, "%s was replaced while being imported", w->link_source);
+}
+
+static int publish_link(struct store_writer *w, const char *rel, bool *exists, struct errbuf *eb)
+{
+	int r = seal_file(w, w->link_source, eb);
+
+	if (r < 0)
+		return r;
+	if (linkat(AT_FDCWD, w->link_source, w->st->objects_fd, rel, 0) < 0) {
+		if (errno != EEXIST)
+			return errbuf_set(eb, -errno, "cannot link %s to %s/objects/%s: %s",
+					  w->link_source, w->st->root, rel, strerror(errno));
+		*exists = true;
+		return 0;
+	}
+	return check_linked_inode(w, rel, eb);
+}
+
+static int publish_copy(struct store_writer *w, const char *rel, bool *exists, struct errbuf *eb)
+{
+	char shown[4096];
+	int r;
+
+	snprintf(shown, sizeof(shown), "%s/tmp/%s", w->st->root, w->tmp_name);
+	r = seal_file(w, shown, eb);
+	if (r < 0)
+		return r;
+	/* link(), not rename(): an existing object is never replaced. */
+	if (linkat(w->st->tmp_fd, w->tmp_name, w->st->objects_fd, rel, 0) < 0) {
+		if (errno != EEXIST)
+			return errbuf_set(eb, -errno, "cannot link %s to %s/objects/%s: %s", shown,
+					  w->st->root, rel, strerror(errno));
+		*exists = true;
+	}
+	if (unlinkat(w->st->tmp_fd, w->tmp_name, 0) < 0)
+		return errbuf_set(eb, -errno, "cannot remove %s: %s", shown, strerror(errno));
+	free(w->tmp_name);
+	w->tmp_name = NULL;
+	return 0;
+}
+
+int store_writer_publish(struct store_writer *w, struct errbuf *eb)
+{
+	char rel[REL_NAME_LEN];
+	bool exists = false;
+	int r;
+
+	errbuf_clear(eb);
+	if (!w->finished || w->published)
+		return errbuf_set(eb, -EINVAL, "publish before finish or twice");
+	rel_name(w->sha, rel);
+	r = w->linked ? publish_link(w, rel, &exists, eb) : publish_copy(w, rel, &exists, eb);
+	if (r < 0)
+		return r;
+	/* Even when it existed: whoever linked it may not have fsynced yet. */
+	rel[2] = '\0';
+	r = fsync_dir(w->ring, w->st->objects_fd, rel);
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot fsync %s/objects/%s: %s", w->st->root, rel,
+				  strerror(-r));
+	w->published = true;
+	return exists ? STORE_EXISTS : 0;
+}
+
+int store_object_open(const struct store *st, const uint8_t sha[32])
+{
+	char rel[REL_NAME_LEN];
+
+	rel_name(sha, rel);
+	int fd = openat(st->objects_fd, rel, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int store_object_remove(const struct store *st, const uint8_t sha[32])
+{
+	char rel[REL_NAME_LEN];
+
+	rel_name(sha, rel);
+	if (unlinkat(st->objects_fd, rel, 0) < 0)
+		return -errno;
+	rel[2] = '\0';
+	return fsync_dir(NULL, st->objects_fd, rel);
+}
+
+static bool is_lower_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[n] == '\0';
+}
+
+/* Reports the objects of one fan-out folder; odd names are skipped. */
+static int foreach_in_fanout(const struct store *st, const char *fan, store_object_fn fn,
+			     void *opaque)
+{
+	int fd = openat(st->objects_fd, fan, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		r = errno == ENOTDIR ? 0 : -errno; /* a stray file named like a folder */
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		struct stat s;
+		uint8_t sha[32];
+		if (!is_lower_hex(de->d_name, 64) || memcmp(de->d_name, fan, 2) != 0 ||
+		    sha256_parse(de->d_name, sha) < 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(s.st_mode))
+			continue;
+		r = fn(opaque, sha, (uint64_t)s.st_size);
+	}
+	closedir(d);
+	return r;
+}
+
+int store_foreach_object(const struct store *st, store_object_fn fn, void *opaque)
+{
+	/* A fresh open file description: a dup would share its offset with
+	 * objects_fd and with concurrent walks. */
+	int fd = openat(st->objects_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if (is_lower_hex(de->d_name, 2))
+			r = foreach_in_fanout(st, de->d_name, fn, opaque);
+	}
+	closedir(d);
+	return r;
+}
+
+int store_space(const struct store *st, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(st->objects_fd, &sv) < 0)
+		return -errno;
+	*free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	*total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+	return 0;
+}

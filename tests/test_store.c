@@ -1,0 +1,401 @@
+/*
+ * test_store.c - unit tests of the object store (index/store.c): objects
+ * are named by the SHA-256 of their bytes, published once, read-only,
+ * linked rather than copied on the same file system, and nothing is left
+ * in tmp/ by a writer that did not publish.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "ring.h"
+#include "store.h"
+
+struct fixture {
+	char dir[64];
+	char root[128];
+	struct store *st;
+	struct ring *ring;
+};
+
+static int rm_entry(const char *path, const struct stat *s, int flag, struct FTW *ftw)
+{
+	(void)s, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void rm_rf(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct errbuf eb;
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->root, sizeof(f->root), "%s/store", f->dir);
+	assert_int_equal(store_open(&f->st, f->root, &eb), 0);
+	int r = ring_new(&f->ring, 8);
+	if (r < 0) {
+		rm_rf(f->dir);
+		free(f);
+		fprintf(stderr, "no io_uring here (%s)\n", strerror(-r));
+		exit(77);
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	ring_free(f->ring);
+	store_close(f->st);
+	rm_rf(f->dir);
+	free(f);
+	return 0;
+}
+
+static int count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+static void sha_of(const void *buf, size_t len, uint8_t sha[32])
+{
+	unsigned int n = 0;
+	assert_true(EVP_Digest(buf, len, sha, &n, EVP_sha256(), NULL));
+	assert_int_equal(n, 32);
+}
+
+/* Invariant check: nothing in tmp/, every object read-only and named by
+ * the hash of its bytes. */
+static int check_object(void *opaque, const uint8_t sha[32], uint64_t size)
+{
+	struct fixture *f = opaque;
+	struct stat s;
+	uint8_t got[32];
+	int fd = store_object_open(f->st, sha);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &s), 0);
+	assert_int_equal(s.st_mode & 07777, 0444);
+	assert_int_equal((uint64_t)s.st_size, size);
+	char *buf = malloc(size + 1);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, size, 0), (ssize_t)size);
+	sha_of(buf, size, got);
+	assert_memory_equal(got, sha, 32);
+	free(buf);
+	close(fd);
+	return 0;
+}
+
+static void assert_sane_store(struct fixture *f)
+{
+	char tmp[256];
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp", f->root);
+	assert_int_equal(count_entries(tmp), 0);
+	assert_int_equal(store_foreach_object(f->st, check_object, f), 0);
+}
+
+/* Stores buf (in two writes, to cover appending) and returns publish's result. */
+static int put(struct fixture *f, const char *link_source, const void *buf, size_t len,
+	       uint8_t sha[32])
+{
+	struct store_writer *w = NULL;
+	struct errbuf eb;
+	uint64_t size = 0;
+	int r;
+
+	assert_int_equal(store_writer_new(f->st, f->ring, link_source, &w, &eb), 0);
+	assert_int_equal(store_writer_write(w, buf, len / 2, &eb), 0);
+	assert_int_equal(store_writer_write(w, (const char *)buf + len / 2, len - len / 2, &eb), 0);
+	assert_int_equal(store_writer_finish(w, sha, &size, &eb), 0);
+	assert_int_equal(size, len);
+	r = store_writer_publish(w, &eb);
+	store_writer_free(w);
+	return r;
+}
+
+static void test_sha_vector(void **state)
+{
+	struct fixture *f = *state;
+	const char *want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	uint8_t sha[32], parsed[32];
+	char hex[65], path[512], expect[512];
+
+	assert_int_equal(put(f, NULL, "abc", 3, sha), 0);
+	sha256_hex(sha, hex);
+	assert_string_equal(hex, want);
+	assert_int_equal(sha256_parse(want, parsed), 0);
+	assert_memory_equal(parsed, sha, 32);
+	assert_int_equal(store_object_path(f->st, sha, path, sizeof(path)), 0);
+	snprintf(expect, sizeof(expect), "%s/objects/ba/%s", f->root, want);
+	assert_string_equal(path, expect);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(store_object_path(f->st, sha, path, 10), -ENAMETOOLONG);
+	assert_int_equal(sha256_parse("abc", parsed), -EINVAL);
+	assert_sane_store(f);
+}
+
+static void test_publish_dedup(void **state)
+{
+	struct fixture *f = *state;
+	const char data[] = "the same bytes, twice";
+	uint8_t a[32], b[32];
+	char path[512], buf[64];
+
+	assert_int_equal(put(f, NULL, data, sizeof(data), a), 0);
+	assert_int_equal(put(f, NULL, data, sizeof(data), b), STORE_EXISTS);
+	assert_memory_equal(a, b, 32);
+	store_object_path(f->st, a, path, sizeof(path));
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), (ssize_t)sizeof(data));
+	assert_memory_equal(buf, data, sizeof(data));
+	close(fd);
+	assert_sane_store(f);
+}
+
+static void test_object_read_only(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t sha[32];
+	char path[512];
+	struct stat s;
+
+	assert_int_equal(put(f, NULL, "read only", 9, sha), 0);
+	store_object_path(f->st, sha, path, sizeof(path));
+	assert_int_equal(stat(path, &s), 0);
+	assert_int_equal(s.st_mode & 07777, 0444);
+	if (geteuid() != 0) /* root ignores modes */
+		assert_true(open(path, O_WRONLY) < 0);
+}
+
+static void write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+static void test_link_mode(void **state)
+{
+	struct fixture *f = *state;
+	const char data[] = "a capture moved into the vault";
+	char src[256], path[512];
+	struct store_writer *w = NULL;
+	struct stat a, b;
+	struct errbuf eb;
+	uint8_t sha[32];
+
+	snprintf(src, sizeof(src), "%s/source.pcap", f->dir);
+	write_file(src, data, sizeof(data));
+	assert_int_equal(store_writer_new(f->st, f->ring, src, &w, &eb), 0);
+	assert_true(store_writer_linked(w));
+	store_writer_free(w);
+
+	assert_int_equal(put(f, src, data, sizeof(data), sha), 0);
+	store_object_path(f->st, sha, path, sizeof(path));
+	assert_int_equal(stat(src, &a), 0);
+	assert_int_equal(stat(path, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	assert_int_equal(a.st_dev, b.st_dev);
+	assert_int_equal(b.st_mode & 07777, 0444);
+	/* The same bytes again, linked: already stored. */
+	assert_int_equal(put(f, src, data, sizeof(data), sha), STORE_EXISTS);
+	assert_sane_store(f);
+}
+
+/* Bytes that are not the source's (e.g. a decompressed source) must not
+ * be published by linking the source. */
+static void test_link_mode_size_mismatch(void **state)
+{
+	struct fixture *f = *state;
+	char src[256];
+	struct store_writer *w = NULL;
+	struct errbuf eb;
+	uint8_t sha[32];
+	uint64_t size;
+
+	snprintf(src, sizeof(src), "%s/compressed.gz", f->dir);
+	write_file(src, "short", 5);
+	assert_int_equal(store_writer_new(f->st, f->ring, src, &w, &eb), 0);
+	assert_true(store_writer_linked(w));
+	assert_int_equal(store_writer_write(w, "much longer content", 19, &eb), 0);
+	assert_int_equal(store_writer_finish(w, sha, &size, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, src));
+	store_writer_free(w);
+	assert_int_equal(store_foreach_object(f->st, check_object, f), 0);
+}
+
+static void test_unpublished_leaves_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct store_writer *w = NULL;
+	struct errbuf eb;
+	uint8_t sha[32];
+	uint64_t size;
+	char tmp[256];
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp", f->root);
+	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
+	assert_false(store_writer_linked(w));
+	assert_int_equal(store_writer_write(w, "abandoned", 9, &eb), 0);
+	assert_int_equal(count_entries(tmp), 1);
+	store_writer_free(w);
+	assert_int_equal(count_entries(tmp), 0);
+
+	/* Finished but not published: still nothing. */
+	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
+	assert_int_equal(store_writer_write(w, "abandoned", 9, &eb), 0);
+	assert_int_equal(store_writer_finish(w, sha, &size, &eb), 0);
+	store_writer_free(w);
+	assert_int_equal(count_entries(tmp), 0);
+	assert_int_equal(store_object_open(f->st, sha), -ENOENT);
+	assert_null(store_writer_free(NULL));
+}
+
+static void test_tmp_cleanup_on_open(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/tmp/obj-crashed", f->root);
+	write_file(path, "half", 4);
+	snprintf(path, sizeof(path), "%s/tmp/leftover-dir", f->root);
+	assert_int_equal(mkdir(path, 0750), 0);
+	store_close(f->st);
+	assert_int_equal(store_open(&f->st, f->root, &eb), 0);
+	snprintf(path, sizeof(path), "%s/tmp", f->root);
+	assert_int_equal(count_entries(path), 0);
+	snprintf(path, sizeof(path), "%s/objects", f->root);
+	struct stat s;
+	assert_int_equal(stat(path, &s), 0);
+	assert_int_equal(s.st_mode & 0777, 0750);
+}
+
+struct seen {
+	int n;
+	uint64_t bytes;
+};
+
+static int count_object(void *opaque, const uint8_t sha[32], uint64_t size)
+{
+	struct seen *s = opaque;
+	(void)sha;
+	s->n++;
+	s->bytes += size;
+	return 0;
+}
+
+static int stop_at_first(void *opaque, const uint8_t sha[32], uint64_t size)
+{
+	(void)opaque, (void)sha, (void)size;
+	return 42;
+}
+
+static void test_foreach(void **state)
+{
+	struct fixture *f = *state;
+	struct seen seen = { 0 };
+	uint8_t sha[32];
+	char path[512];
+
+	assert_int_equal(put(f, NULL, "one", 3, sha), 0);
+	assert_int_equal(put(f, NULL, "two!", 4, sha), 0);
+	assert_int_equal(put(f, NULL, "three", 5, sha), 0);
+	/* Junk the walk must skip. */
+	snprintf(path, sizeof(path), "%s/objects/README", f->root);
+	write_file(path, "x", 1);
+	snprintf(path, sizeof(path), "%s/objects/zz", f->root);
+	assert_int_equal(mkdir(path, 0750), 0);
+	snprintf(path, sizeof(path), "%s/objects/ab", f->root);
+	mkdir(path, 0750);
+	snprintf(path, sizeof(path), "%s/objects/ab/not-a-hash", f->root);
+	write_file(path, "x", 1);
+	snprintf(path, sizeof(path), "%s/objects/ab/cd%062d", f->root, 0);
+	write_file(path, "x", 1); /* hex but in the wrong fan-out folder */
+
+	assert_int_equal(store_foreach_object(f->st, count_object, &seen), 0);
+	assert_int_equal(seen.n, 3);
+	assert_int_equal(seen.bytes, 12);
+	assert_int_equal(store_foreach_object(f->st, stop_at_first, NULL), 42);
+
+	assert_int_equal(store_object_remove(f->st, sha), 0);
+	assert_int_equal(store_object_remove(f->st, sha), -ENOENT);
+	seen = (struct seen){ 0 };
+	assert_int_equal(store_foreach_object(f->st, count_object, &seen), 0);
+	assert_int_equal(seen.n, 2);
+}
+
+static void test_space(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t free_bytes = 0, total = 0;
+
+	assert_int_equal(store_space(f->st, &free_bytes, &total), 0);
+	assert_true(total > 0);
+	assert_true(free_bytes <= total);
+	assert_string_equal(store_root(f->st), f->root);
+}
+
+static void test_open_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = NULL;
+	struct errbuf eb;
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/no/such/parent", f->dir);
+	assert_int_equal(store_open(&st, path, &eb), -ENOENT);
+	assert_non_null(strstr(eb.msg, "no/such"));
+	assert_null(store_close(NULL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sha_vector, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_dedup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_read_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_mode_size_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unpublished_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tmp_cleanup_on_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_space, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
