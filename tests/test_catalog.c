@@ -1,0 +1,549 @@
+/*
+ * test_catalog.c - unit tests of the RocksDB wrapper and the capture
+ * catalog: records round-trip through commit/get with every field, one
+ * capture per object (duplicates write nothing), lookups by id and sha256
+ * prefix, tags, counters that survive a reopen, and a held store that is
+ * -EBUSY instead of a hang.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "catalog.h"
+#include "db.h"
+#include "store.h"
+
+struct fixture {
+	char dir[64];
+	char dbdir[128];
+	struct db *db;
+	struct catalog *cat;
+};
+
+static int rm_entry(const char *path, const struct stat *s, int flag, struct FTW *ftw)
+{
+	(void)s, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void open_all(struct fixture *f)
+{
+	struct errbuf eb;
+
+	assert_int_equal(db_open(&f->db, f->dbdir, &eb), 0);
+	assert_int_equal(catalog_new(&f->cat, f->db, &eb), 0);
+}
+
+static void close_all(struct fixture *f)
+{
+	f->cat = catalog_free(f->cat);
+	f->db = db_close(f->db);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_catalog.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->dbdir, sizeof(f->dbdir), "%s/index", f->dir);
+	open_all(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	close_all(f);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* A record with every field set to something distinct. */
+static struct capture_record *make_record(const char *name, uint8_t sha_byte)
+{
+	struct capture_record *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	r->name = strdup(name);
+	memset(r->sha256, sha_byte, 32);
+	r->sha256[31] = 0x5a;
+	r->file_size = 1000003;
+	r->source_size = 250001;
+	snprintf(r->format, sizeof(r->format), "pcap");
+	snprintf(r->compression, sizeof(r->compression), "gzip");
+	r->version_major = 2;
+	r->version_minor = 4;
+	r->big_endian = true;
+	r->nanosecond = true;
+	r->snaplen = 262144;
+	r->linktypes[0] = 1;   /* EN10MB */
+	r->linktypes[1] = 113; /* LINUX_SLL */
+	r->nlinktypes = 2;
+	r->interfaces = 2;
+	r->sections = 1;
+	r->packets = 1000;
+	r->data_bytes = 500000;
+	r->wire_bytes = 600000;
+	r->first_ts_ns = 1700000000123456789ull;
+	r->last_ts_ns = 1700000009000000000ull;
+	r->earliest_ts_ns = 1700000000000000001ull;
+	r->latest_ts_ns = 1700000010000000001ull; /* 10 s later */
+	r->time_ordered = false;
+	r->oversized = 3;
+	r->truncated = true;
+	r->error = strdup("truncated record at byte 999");
+	r->import_time_ns = 1710000000000000000ull;
+	r->source_path = strdup("/srv/drop/a.pcap.gz");
+	r->comment = strdup("a comment");
+	assert_int_equal(capture_record_add_tag(r, "site:paris"), 0);
+	assert_int_equal(capture_record_add_tag(r, "web"), 0);
+	assert_int_equal(capture_record_add_tag(r, "web"), 0); /* no duplicates */
+	r->index_bytes = 4242;
+	r->objnum = 7;
+	return r;
+}
+
+static uint64_t commit(struct fixture *f, struct capture_record *rec)
+{
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+
+	assert_int_equal(db_batch_new(&b), 0);
+	assert_int_equal(catalog_commit(f->cat, rec, b, &existing, &eb), 0);
+	db_batch_free(b);
+	assert_true(rec->id > 0);
+	return rec->id;
+}
+
+static void assert_same_record(const struct capture_record *a, const struct capture_record *b)
+{
+	assert_int_equal(a->id, b->id);
+	assert_string_equal(a->name, b->name);
+	assert_memory_equal(a->sha256, b->sha256, 32);
+	assert_int_equal(a->file_size, b->file_size);
+	assert_int_equal(a->source_size, b->source_size);
+	assert_string_equal(a->format, b->format);
+	assert_string_equal(a->compression, b->compression);
+	assert_int_equal(a->version_major, b->version_major);
+	assert_int_equal(a->version_minor, b->version_minor);
+	assert_int_equal(a->big_endian, b->big_endian);
+	assert_int_equal(a->nanosecond, b->nanosecond);
+	assert_int_equal(a->snaplen, b->snaplen);
+	assert_int_equal(a->nlinktypes, b->nlinktypes);
+	assert_memory_equal(a->linktypes, b->linktypes, a->nlinktypes * sizeof(a->linktypes[0]));
+	assert_int_equal(a->interfaces, b->interfaces);
+	assert_int_equal(a->sections, b->sections);
+	assert_int_equal(a->packets, b->packets);
+	assert_int_equal(a->data_bytes, b->data_bytes);
+	assert_int_equal(a->wire_bytes, b->wire_bytes);
+	assert_int_equal(a->first_ts_ns, b->first_ts_ns);
+	assert_int_equal(a->last_ts_ns, b->last_ts_ns);
+	assert_int_equal(a->earliest_ts_ns, b->earliest_ts_ns);
+	assert_int_equal(a->latest_ts_ns, b->latest_ts_ns);
+	assert_int_equal(a->time_ordered, b->time_ordered);
+	assert_int_equal(a->oversized, b->oversized);
+	assert_int_equal(a->truncated, b->truncated);
+	assert_string_equal(a->error, b->error);
+	assert_int_equal(a->import_time_ns, b->import_time_ns);
+	assert_string_equal(a->source_path, b->source_path);
+	assert_string_equal(a->comment, b->comment);
+	assert_int_equal(a->ntags, b->ntags);
+	for (size_t i = 0; i < a->ntags; i++)
+		assert_string_equal(a->tags[i], b->tags[i]);
+	assert_int_equal(a->index_bytes, b->index_bytes);
+	assert_int_equal(a->objnum, b->objnum);
+}
+
+static void test_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *rec = make_record("a.pcap.gz", 0xab), *got = NULL;
+
+	assert_int_equal(commit(f, rec), 1);
+	assert_int_equal(rec->ntags, 2);
+	assert_int_equal(catalog_get(f->cat, 1, &got), 0);
+	assert_same_record(rec, got);
+	capture_record_free(got);
+	assert_int_equal(catalog_get(f->cat, 2, &got), -ENOENT);
+
+	/* Optional strings absent stay absent. */
+	struct capture_record *bare = calloc(1, sizeof(*bare));
+	bare->sha256[0] = 1;
+	assert_int_equal(commit(f, bare), 2);
+	assert_int_equal(catalog_get(f->cat, 2, &got), 0);
+	assert_null(got->name);
+	assert_null(got->error);
+	assert_null(got->comment);
+	assert_int_equal(got->ntags, 0);
+	assert_true(got->import_time_ns > 0); /* set at commit */
+	capture_record_free(got);
+	capture_record_free(bare);
+	capture_record_free(rec);
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	assert_non_null(s);
+	return s;
+}
+
+static void test_json_output(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *rec = make_record("a.pcap.gz", 0xab);
+	json_t *o;
+
+	commit(f, rec);
+	o = capture_record_to_json(rec);
+	assert_non_null(o);
+	assert_string_equal(jstr(o, "version"), "2.4");
+	assert_string_equal(jstr(o, "byte_order"), "big-endian");
+	assert_string_equal(jstr(o, "time_precision"), "nanoseconds");
+	assert_string_equal(jstr(o, "sha256"),
+			    "ababababababababababababababababababababababababababababababab5a");
+	assert_string_equal(jstr(o, "first_packet_time"), "2023-11-14T22:13:20.123456789Z");
+	assert_string_equal(jstr(o, "earliest_packet_time"), "2023-11-14T22:13:20.000000001Z");
+	assert_string_equal(jstr(o, "import_time"), "2024-03-09T16:00:00.000000000Z");
+	json_t *lt = json_array_get(json_object_get(o, "linktypes"), 0);
+	assert_int_equal(json_integer_value(json_object_get(lt, "linktype")), 1);
+	assert_string_equal(jstr(lt, "name"), "EN10MB");
+	assert_string_equal(jstr(lt, "description"), "Ethernet");
+	assert_true(json_real_value(json_object_get(o, "duration_s")) == 10.0);
+	assert_true(json_real_value(json_object_get(o, "avg_packet_size")) == 500.0);
+	assert_true(json_real_value(json_object_get(o, "avg_packet_rate")) == 100.0);
+	assert_true(json_real_value(json_object_get(o, "data_byte_rate")) == 50000.0);
+	assert_true(json_real_value(json_object_get(o, "data_bit_rate")) == 400000.0);
+	assert_int_equal(json_integer_value(json_object_get(o, "oversized_records")), 3);
+	assert_true(json_is_true(json_object_get(o, "truncated")));
+	assert_int_equal(json_array_size(json_object_get(o, "tags")), 2);
+	json_decref(o);
+
+	/* No packets: no times, no rates, no division by zero. */
+	rec->packets = 0;
+	o = capture_record_to_json(rec);
+	assert_true(json_is_null(json_object_get(o, "first_packet_time")));
+	assert_true(json_real_value(json_object_get(o, "avg_packet_size")) == 0.0);
+	assert_true(json_real_value(json_object_get(o, "avg_packet_rate")) == 0.0);
+	json_decref(o);
+	capture_record_free(rec);
+}
+
+static void test_duplicate(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *a = make_record("a.pcap", 0x11), *b = make_record("b.pcap", 0x11);
+	struct db_batch *batch = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	void *val = NULL;
+	size_t vlen;
+
+	assert_int_equal(commit(f, a), 1);
+	/* The packet index entries of the duplicate must not land either. */
+	db_batch_new(&batch);
+	db_batch_put(batch, DB_CF_FLOWS, "dup-flow", 8, "x", 1);
+	assert_int_equal(catalog_commit(f->cat, b, batch, &existing, &eb), CATALOG_DUPLICATE);
+	assert_int_equal(existing, 1);
+	assert_int_equal(db_get(f->db, DB_CF_FLOWS, "dup-flow", 8, &val, &vlen), -ENOENT);
+	db_batch_free(batch);
+
+	/* A new object commits the caller's entries with the record. */
+	struct capture_record *c = make_record("c.pcap", 0x22);
+	db_batch_new(&batch);
+	db_batch_put(batch, DB_CF_FLOWS, "new-flow", 8, "y", 1);
+	assert_int_equal(catalog_commit(f->cat, c, batch, &existing, &eb), 0);
+	assert_int_equal(c->id, 2);
+	assert_int_equal(db_get(f->db, DB_CF_FLOWS, "new-flow", 8, &val, &vlen), 0);
+	assert_int_equal(vlen, 1);
+	free(val);
+	db_batch_free(batch);
+
+	uint64_t id = 0;
+	assert_int_equal(catalog_find_sha(f->cat, c->sha256, &id), 0);
+	assert_int_equal(id, 2);
+	capture_record_free(a);
+	capture_record_free(b);
+	capture_record_free(c);
+}
+
+static void test_lookup(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *a = make_record("a", 0xab), *b = make_record("b", 0xab), *got = NULL;
+	struct errbuf eb;
+	char hex[65];
+
+	b->sha256[31] = 0x5b; /* shares 62 hex digits with a */
+	commit(f, a);
+	commit(f, b);
+	assert_int_equal(catalog_lookup(f->cat, "2", &got, &eb), 0);
+	assert_string_equal(got->name, "b");
+	got = (capture_record_free(got), NULL);
+	assert_int_equal(catalog_lookup(f->cat, "3", &got, &eb), -ENOENT);
+
+	sha256_hex(a->sha256, hex);
+	assert_int_equal(catalog_lookup(f->cat, hex, &got, &eb), 0);
+	assert_int_equal(got->id, 1);
+	got = (capture_record_free(got), NULL);
+	hex[63] = 'B'; /* upper case, and b's full hash */
+	assert_int_equal(catalog_lookup(f->cat, hex, &got, &eb), 0);
+	assert_int_equal(got->id, 2);
+	got = (capture_record_free(got), NULL);
+	hex[63] = '\0'; /* 62 digits: shared by a and b */
+	hex[62] = '\0';
+	assert_int_equal(catalog_lookup(f->cat, "abababab", &got, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "ambiguous"));
+	assert_int_equal(catalog_lookup(f->cat, hex, &got, &eb), -EINVAL);
+	assert_int_equal(catalog_lookup(f->cat, "abab", &got, &eb), -EINVAL);
+	assert_int_equal(catalog_lookup(f->cat, "cdcdcdcd", &got, &eb), -ENOENT);
+	assert_int_equal(catalog_lookup(f->cat, "not-an-id", &got, &eb), -EINVAL);
+	assert_int_equal(catalog_lookup(f->cat, "", &got, &eb), -EINVAL);
+	assert_null(got);
+	capture_record_free(a);
+	capture_record_free(b);
+}
+
+static void test_lookup_odd_prefix(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *a = make_record("a", 0x12), *b = make_record("b", 0x13), *got = NULL;
+	struct errbuf eb;
+
+	commit(f, a); /* 121212... */
+	commit(f, b); /* 131313... */
+	assert_int_equal(catalog_lookup(f->cat, "121212121", &got, &eb), 0);
+	assert_int_equal(got->id, 1);
+	got = (capture_record_free(got), NULL);
+	assert_int_equal(catalog_lookup(f->cat, "131313131", &got, &eb), 0);
+	assert_int_equal(got->id, 2);
+	got = (capture_record_free(got), NULL);
+	/* All digits and 8 long: tried as a prefix, then as an id. */
+	assert_int_equal(catalog_lookup(f->cat, "00000002", &got, &eb), 0);
+	assert_int_equal(got->id, 2);
+	capture_record_free(got);
+	capture_record_free(a);
+	capture_record_free(b);
+}
+
+struct collected {
+	uint64_t ids[16];
+	size_t n;
+	size_t stop_after;
+};
+
+static int collect(void *opaque, const struct capture_record *rec)
+{
+	struct collected *c = opaque;
+
+	c->ids[c->n++] = rec->id;
+	return c->stop_after && c->n == c->stop_after ? 99 : 0;
+}
+
+static void test_tags_foreach(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *r[3];
+	struct collected c = { 0 };
+
+	for (int i = 0; i < 3; i++) {
+		r[i] = calloc(1, sizeof(*r[i]));
+		r[i]->sha256[0] = (uint8_t)(i + 1);
+	}
+	capture_record_add_tag(r[0], "web");
+	capture_record_add_tag(r[1], "webserver");
+	capture_record_add_tag(r[2], "web");
+	capture_record_add_tag(r[2], "dns");
+	for (int i = 0; i < 3; i++)
+		commit(f, r[i]);
+
+	assert_int_equal(catalog_foreach(f->cat, "web", collect, &c), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.ids[0], 1);
+	assert_int_equal(c.ids[1], 3);
+	c = (struct collected){ 0 };
+	assert_int_equal(catalog_foreach(f->cat, "dns", collect, &c), 0);
+	assert_int_equal(c.n, 1);
+	c = (struct collected){ 0 };
+	assert_int_equal(catalog_foreach(f->cat, "nope", collect, &c), 0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(catalog_foreach(f->cat, NULL, collect, &c), 0);
+	assert_int_equal(c.n, 3);
+	c = (struct collected){ .stop_after = 2 };
+	assert_int_equal(catalog_foreach(f->cat, NULL, collect, &c), 99);
+	assert_int_equal(c.n, 2);
+
+	assert_true(catalog_tag_valid("site:paris/rack-1@a+b_c.d"));
+	assert_false(catalog_tag_valid(""));
+	assert_false(catalog_tag_valid("has space"));
+	char longtag[130];
+	memset(longtag, 'a', 129);
+	longtag[129] = '\0';
+	assert_false(catalog_tag_valid(longtag));
+
+	struct capture_record *bad = calloc(1, sizeof(*bad));
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint64_t existing;
+	bad->sha256[0] = 9;
+	capture_record_add_tag(bad, "bad tag");
+	db_batch_new(&b);
+	assert_int_equal(catalog_commit(f->cat, bad, b, &existing, &eb), -EINVAL);
+	db_batch_free(b);
+	capture_record_free(bad);
+	for (int i = 0; i < 3; i++)
+		capture_record_free(r[i]);
+}
+
+static void test_totals(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *a = make_record("a", 1), *b = make_record("b", 2);
+	struct catalog_totals t;
+
+	commit(f, a);
+	b->file_size = 7;
+	b->packets = 5;
+	commit(f, b);
+	assert_int_equal(catalog_totals(f->cat, &t), 0);
+	assert_int_equal(t.captures, 2);
+	assert_int_equal(t.objects, 2);
+	assert_int_equal(t.object_bytes, 1000003 + 7);
+	assert_int_equal(t.packets, 1005);
+	assert_int_equal(t.index_bytes, 2 * 4242);
+	capture_record_free(a);
+	capture_record_free(b);
+}
+
+static void test_lock_held(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db2 = NULL;
+	struct errbuf eb;
+	pid_t pid;
+	int status;
+
+	/* Same process: RocksDB says "lock hold by current process". */
+	assert_int_equal(db_open(&db2, f->dbdir, &eb), -EBUSY);
+	assert_null(db2);
+	assert_non_null(strstr(eb.msg, "is in use by another process"));
+	assert_non_null(strstr(eb.msg, f->dbdir));
+
+	/* Another process: EAGAIN on the LOCK file, reported at once. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(db_open(&db2, f->dbdir, &eb) == -EBUSY ? 0 : 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_reopen_counters(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *a = make_record("a", 1), *b = make_record("b", 2);
+
+	uint64_t n1 = catalog_next_objnum(f->cat);
+	uint64_t n2 = catalog_next_objnum(f->cat);
+	assert_int_equal(n2, n1 + 1);
+	commit(f, a);
+	close_all(f);
+	open_all(f);
+	assert_true(catalog_next_objnum(f->cat) > n2);
+	assert_int_equal(commit(f, b), 2);
+	struct capture_record *got = NULL;
+	assert_int_equal(catalog_get(f->cat, 1, &got), 0);
+	assert_same_record(a, got);
+	capture_record_free(got);
+	capture_record_free(a);
+	capture_record_free(b);
+}
+
+static void test_db_basics(void **state)
+{
+	struct fixture *f = *state;
+	struct db_batch *b = NULL;
+	struct db_iter *it = NULL;
+	struct errbuf eb;
+	uint8_t k[8];
+	size_t klen, n = 0;
+	char cp[160];
+
+	db_batch_new(&b);
+	for (uint64_t i = 1; i <= 5; i++) {
+		be64_put(k, i);
+		db_batch_put(b, DB_CF_TINDEX, k, 8, "v", 1);
+	}
+	be64_put(k, 2);
+	db_batch_delete(b, DB_CF_TINDEX, k, 8);
+	assert_true(db_batch_bytes(b) > 0);
+	assert_int_equal(db_write(f->db, b, false, &eb), 0);
+	db_batch_free(b);
+
+	db_iter_new(f->db, DB_CF_TINDEX, &it);
+	/* The snapshot does not see later writes. */
+	db_batch_new(&b);
+	be64_put(k, 9);
+	db_batch_put(b, DB_CF_TINDEX, k, 8, "v", 1);
+	assert_int_equal(db_write(f->db, b, true, &eb), 0);
+	db_batch_free(b);
+	for (db_iter_seek_first(it); db_iter_valid(it); db_iter_next(it))
+		n++;
+	assert_int_equal(n, 4);
+	be64_put(k, 2);
+	db_iter_seek_for_prev(it, k, 8);
+	assert_true(db_iter_valid(it));
+	assert_int_equal(be64_get(db_iter_key(it, &klen)), 1);
+	db_iter_seek_last(it);
+	assert_int_equal(be64_get(db_iter_key(it, &klen)), 5);
+	db_iter_free(it);
+
+	assert_true(db_cf_size(f->db, DB_CF_TINDEX) > 0);
+	snprintf(cp, sizeof(cp), "%s/checkpoint", f->dir);
+	assert_int_equal(db_checkpoint(f->db, cp, &eb), 0);
+	struct db *copy = NULL;
+	assert_int_equal(db_open(&copy, cp, &eb), 0);
+	void *val = NULL;
+	size_t vlen;
+	assert_int_equal(db_get(copy, DB_CF_TINDEX, k, 8, &val, &vlen), -ENOENT); /* deleted */
+	be64_put(k, 9);
+	assert_int_equal(db_get(copy, DB_CF_TINDEX, k, 8, &val, &vlen), 0);
+	free(val);
+	db_close(copy);
+	assert_null(db_close(NULL));
+	assert_null(db_batch_free(NULL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_json_output, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup_odd_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tags_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_totals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_counters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_db_basics, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
