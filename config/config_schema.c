@@ -1,0 +1,457 @@
+/*
+ * config_schema.c - every setting capvault reads: its key, type, range and
+ * default (the tables), plus the rules that span several keys (the check
+ * functions). Adding a setting means a row here and its documentation in
+ * capvault.yaml; test_config checks that every key is documented.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "config_types.h"
+
+#define MS (1000ull * 1000)
+#define SEC (1000 * MS)
+
+/* ---- types only one setting uses ---- */
+
+static int listen_error(const char *text, const char *detail, struct errbuf *why)
+{
+	return errbuf_set(why, -EINVAL,
+			  "invalid listen address '%s': %s (expected HOST:PORT, e.g. "
+			  "127.0.0.1:8080 or [::1]:8080)",
+			  text, detail);
+}
+
+static int split_host_port(const char *text, char *host, size_t size, const char **port,
+			   struct errbuf *why)
+{
+	const char *colon;
+
+	if (text[0] == '[') {
+		const char *end = strchr(text, ']');
+		unsigned char addr[16];
+		if (!end || (size_t)(end - text - 1) >= size)
+			return listen_error(text, "no closing ']'", why);
+		memcpy(host, text + 1, (size_t)(end - text - 1));
+		host[end - text - 1] = '\0';
+		if (inet_pton(AF_INET6, host, addr) != 1)
+			return listen_error(text, "not an IPv6 address in the brackets", why);
+		colon = end + 1;
+		if (*colon != ':')
+			return listen_error(text, "no port", why);
+	} else {
+		colon = strchr(text, ':');
+		if (!colon)
+			return listen_error(text, "no port", why);
+		if (strchr(colon + 1, ':'))
+			return listen_error(text, "IPv6 addresses go in brackets", why);
+		if (colon == text || (size_t)(colon - text) >= size)
+			return listen_error(text, "no host (0.0.0.0 or [::] listen on all)", why);
+		memcpy(host, text, (size_t)(colon - text));
+		host[colon - text] = '\0';
+		for (const char *p = host; *p; p++) {
+			if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
+				return listen_error(text, "not a host name or address", why);
+		}
+	}
+	*port = colon + 1;
+	return 0;
+}
+
+static int parse_listen(struct parse_ctx *c, const struct option *o, const char *text, void *obj,
+			struct errbuf *why)
+{
+	struct config_listen **v = FIELD(obj, o, struct config_listen *);
+	size_t *n = (size_t *)((char *)obj + o->count_offset);
+	char host[256];
+	const char *port = NULL;
+	unsigned long p = 0;
+
+	(void)c;
+	int r = split_host_port(text, host, sizeof(host), &port, why);
+	if (r < 0)
+		return r;
+	for (const char *d = port; *d && p <= 65535; d++)
+		p = isdigit((unsigned char)*d) ? p * 10 + (unsigned long)(*d - '0') : 99999999;
+	if (!*port || p == 0 || p > 65535)
+		return listen_error(text, "the port must be 1-65535", why);
+	struct config_listen *grown = reallocarray(*v, *n + 1, sizeof(**v));
+	if (!grown)
+		return -ENOMEM;
+	*v = grown;
+	grown[*n] = (struct config_listen){ .host = strdup(host), .port = (uint16_t)p };
+	if (!grown[*n].host)
+		return -ENOMEM;
+	++*n;
+	return 0;
+}
+
+static void free_listen(const struct option *o, void *obj)
+{
+	struct config_listen *v = *FIELD(obj, o, struct config_listen *);
+	size_t n = *(size_t *)((char *)obj + o->count_offset);
+
+	for (size_t i = 0; i < n; i++)
+		free(v[i].host);
+	free(v);
+}
+
+static int parse_after_import(struct parse_ctx *c, const struct option *o, const char *text,
+			      void *obj, struct errbuf *why)
+{
+	struct config_import *imp = obj;
+
+	(void)o;
+	if (!strcmp(text, "delete")) {
+		imp->after_import = CONFIG_AFTER_DELETE;
+	} else if (!strcmp(text, "keep")) {
+		imp->after_import = CONFIG_AFTER_KEEP;
+	} else if (!strncmp(text, "move:", 5) && text[5]) {
+		imp->after_import = CONFIG_AFTER_MOVE;
+		return config_path_resolve(c, text + 5, &imp->move_to);
+	} else {
+		return errbuf_set(why, -EINVAL,
+				  "invalid after_import '%s' (valid: delete, keep, move:FOLDER)", text);
+	}
+	return 0;
+}
+
+static void free_after_import(const struct option *o, void *obj)
+{
+	(void)o;
+	free(((struct config_import *)obj)->move_to);
+}
+
+/* "5%" of the filesystem, or an absolute size. */
+static int parse_min_free(struct parse_ctx *c, const struct option *o, const char *text,
+			  void *obj, struct errbuf *why)
+{
+	struct config_retention *ret = obj;
+	size_t len = strlen(text);
+
+	(void)c;
+	(void)o;
+	if (len > 1 && text[len - 1] == '%') {
+		unsigned pct = 0;
+		for (size_t i = 0; i + 1 < len; i++) {
+			if (!isdigit((unsigned char)text[i]) || (pct = pct * 10 + (unsigned)(text[i] - '0')) > 99)
+				return errbuf_set(why, -EINVAL, "'min_free' must be a size or a whole "
+						  "percentage from 0%% to 99%%, got '%s'", text);
+		}
+		ret->min_free_percent = pct;
+		return 0;
+	}
+	return config_parse_size(text, &ret->min_free_bytes, why);
+}
+
+static const struct opt_type t_listen = { SHAPE_LIST, "a list of HOST:PORT", parse_listen,
+					  free_listen };
+static const struct opt_type t_after_import = { SHAPE_SCALAR, "delete, keep or move:FOLDER",
+						parse_after_import, free_after_import };
+static const struct opt_type t_min_free = { SHAPE_SCALAR, "a size or a percentage",
+					    parse_min_free, NULL };
+
+/* ---- checks that need the filesystem or several keys ---- */
+
+static bool path_checks(const struct parse_ctx *c)
+{
+	return !(c->flags & CONFIG_NO_PATH_CHECKS);
+}
+
+/* Which option of sec is key, for the vals[] a check gets. */
+static const struct ytree *val(const struct section *sec, const struct ytree *const *vals,
+			       const char *key)
+{
+	int i = section_find(sec, key);
+	return i >= 0 ? vals[i] : NULL;
+}
+
+/* Whether map has key at all, valid or not. */
+static bool key_given(const struct ytree *map, const char *key)
+{
+	for (size_t i = 0; i + 1 < map->n; i += 2) {
+		if (map->items[i]->kind == YTREE_SCALAR && !strcmp(map->items[i]->text, key))
+			return true;
+	}
+	return false;
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A folder the daemon may create: its parent must be there. */
+static void check_parent(struct parse_ctx *c, const struct ytree *at, const char *what,
+			 const char *path, const char *shown)
+{
+	_cleanup_free_ char *parent = strdup(path);
+	char *slash;
+
+	if (!parent) {
+		c->oom = -ENOMEM;
+		return;
+	}
+	slash = strrchr(parent, '/');
+	if (!slash)
+		return; /* relative to the working directory, which exists */
+	slash[slash == parent] = '\0';
+	if (!is_dir(parent))
+		ctx_error(c, at, "the folder holding %s '%s' does not exist", what, shown);
+}
+
+/* ---- the tables ---- */
+
+#define KEY(S, k, field, t, lo, hi, d, fl)                                              \
+	{                                                                               \
+		.key = k, .type = &t, .offset = offsetof(S, field), .min = lo, .max = hi, \
+		.def = d, .flags = fl                                                   \
+	}
+
+static const char *const watch_names[] = { "auto", "inotify", "poll", NULL };
+static const char *const age_by_names[] = { "import", "last_packet", NULL };
+
+static void import_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+			 const struct ytree *const *vals);
+static void tls_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+		      const struct ytree *const *vals);
+static void policy_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+			 const struct ytree *const *vals);
+static void retention_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+			    const struct ytree *const *vals);
+static void root_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+		       const struct ytree *const *vals);
+
+#define I struct config_import
+static const struct option import_opts[] = {
+	KEY(I, "path", path, t_path, 0, 0, NULL, OPT_REQUIRED),
+	KEY(I, "recursive", recursive, t_bool, 0, 0, "true", 0),
+	{ .key = "watch", .type = &t_enum, .offset = offsetof(I, watch), .def = "auto",
+	  .names = watch_names },
+	KEY(I, "poll_interval", poll_interval_ns, t_duration, 100 * MS, 86400 * SEC, "10s", 0),
+	KEY(I, "settle_time", settle_time_ns, t_duration, 0, 3600 * SEC, "2s", 0),
+	/* Hidden files and the usual partial-download suffixes. */
+	KEY(I, "ignore", ignore, t_strv, 0, 0, ".*\n*.tmp\n*.part", 0),
+	KEY(I, "tags", tags, t_tags, 0, 0, NULL, 0),
+	KEY(I, "tags_from_subfolders", tags_from_subfolders, t_bool, 0, 0, "false", 0),
+	KEY(I, "after_import", after_import, t_after_import, 0, 0, "delete", 0),
+	KEY(I, "failed_folder", failed_folder, t_path, 0, 0, NULL, 0),
+};
+#undef I
+static const struct section import_section = {
+	.what = "import folder", .opts = import_opts, .n_opts = ARRAY_SIZE(import_opts),
+	.size = sizeof(struct config_import), .check = import_check,
+};
+
+#define T struct config_api
+static const struct option tls_opts[] = {
+	KEY(T, "cert", tls_cert, t_path, 0, 0, NULL, 0),
+	KEY(T, "key", tls_key, t_path, 0, 0, NULL, 0),
+};
+static const struct section tls_section = {
+	.what = "api.tls", .opts = tls_opts, .n_opts = ARRAY_SIZE(tls_opts), .check = tls_check,
+};
+
+static const struct option api_opts[] = {
+	{ .key = "listen", .type = &t_listen, .offset = offsetof(T, listen),
+	  .count_offset = offsetof(T, n_listen), .def = "127.0.0.1:8080" },
+	KEY(T, "unix_socket", unix_socket, t_path, 0, 0, NULL, 0),
+	/* tls's fields live in struct config_api itself: offset 0. */
+	{ .key = "tls", .type = &t_section, .offset = 0, .sub = &tls_section },
+	KEY(T, "max_upload_size", max_upload_size, t_size, 1ull << 20, UINT64_MAX, "16GiB", 0),
+	KEY(T, "max_connections", max_connections, t_uint, 1, 65536, "64", 0),
+	KEY(T, "timeout", timeout_ns, t_duration, SEC, 86400 * SEC, "60s", 0),
+};
+#undef T
+static const struct section api_section = {
+	.what = "api", .opts = api_opts, .n_opts = ARRAY_SIZE(api_opts),
+};
+
+#define P struct config_policy
+static const struct option policy_opts[] = {
+	KEY(P, "name", name, t_string, 0, 0, NULL, OPT_REQUIRED),
+	KEY(P, "tags", tags, t_tags, 0, 0, NULL, 0),
+	KEY(P, "folder", folder, t_path, 0, 0, NULL, 0),
+	KEY(P, "max_age", max_age_ns, t_duration, 0, UINT64_MAX, NULL, 0),
+	{ .key = "age_by", .type = &t_enum, .offset = offsetof(P, age_by), .def = "import",
+	  .names = age_by_names },
+	KEY(P, "max_count", max_count, t_u64, 0, UINT64_MAX, NULL, 0),
+	KEY(P, "allow_empty", allow_empty, t_bool, 0, 0, "false", 0),
+};
+#undef P
+static const struct section policy_section = {
+	.what = "retention policy", .opts = policy_opts, .n_opts = ARRAY_SIZE(policy_opts),
+	.size = sizeof(struct config_policy), .check = policy_check,
+};
+
+#define R struct config_retention
+static const struct option retention_opts[] = {
+	KEY(R, "interval", interval_ns, t_duration, SEC, 30 * 86400 * SEC, "1h", 0),
+	KEY(R, "protect_tag", protect_tag, t_string, 0, 0, "keep", 0),
+	KEY(R, "max_total_size", max_total_size, t_size, 0, UINT64_MAX, "0", 0),
+	KEY(R, "min_free", min_free_bytes, t_min_free, 0, 0, "0", 0),
+	{ .key = "policies", .type = &t_section_list, .offset = offsetof(R, policies),
+	  .count_offset = offsetof(R, n_policies), .sub = &policy_section },
+};
+#undef R
+static const struct section retention_section = {
+	.what = "retention", .opts = retention_opts, .n_opts = ARRAY_SIZE(retention_opts),
+	.check = retention_check,
+};
+
+#define C struct config
+static const struct option root_opts[] = {
+	KEY(C, "store", store, t_path, 0, 0, NULL, OPT_REQUIRED),
+	{ .key = "import", .type = &t_section_list, .offset = offsetof(C, imports),
+	  .count_offset = offsetof(C, n_imports), .sub = &import_section },
+	/* No default: root_check counts the CPUs. */
+	KEY(C, "jobs", jobs, t_uint, 1, 256, NULL, 0),
+	KEY(C, "log_level", log_level, t_log_level, 0, 0, "info", 0),
+	{ .key = "api", .type = &t_section, .offset = offsetof(C, api), .sub = &api_section },
+	{ .key = "retention", .type = &t_section, .offset = offsetof(C, retention),
+	  .sub = &retention_section },
+};
+#undef C
+const struct section config_root_section = {
+	.what = "the configuration", .opts = root_opts, .n_opts = ARRAY_SIZE(root_opts),
+	.check = root_check,
+};
+
+/* ---- the checks ---- */
+
+static void import_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+			 const struct ytree *const *vals)
+{
+	struct config_import *imp = obj;
+	const struct ytree *path = val(&import_section, vals, "path");
+	const struct ytree *after = val(&import_section, vals, "after_import");
+
+	(void)map;
+	if (!path)
+		return;
+	if (!imp->failed_folder && asprintf(&imp->failed_folder, "%s/.failed", imp->path) < 0) {
+		imp->failed_folder = NULL;
+		c->oom = -ENOMEM;
+	}
+	if (!path_checks(c))
+		return;
+	if (!is_dir(imp->path))
+		ctx_error(c, path, "import folder '%s' does not exist", path->text);
+	if (after && imp->move_to)
+		check_parent(c, after, "after_import folder", imp->move_to, after->text + 5);
+}
+
+static void tls_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+		      const struct ytree *const *vals)
+{
+	struct config_api *api = obj;
+	const struct ytree *cert = val(&tls_section, vals, "cert");
+	const struct ytree *key = val(&tls_section, vals, "key");
+
+	if (!api->tls_cert != !api->tls_key) {
+		ctx_error(c, map, "api.tls needs both 'cert' and 'key'");
+		return;
+	}
+	if (!path_checks(c))
+		return;
+	if (cert && access(api->tls_cert, F_OK) < 0)
+		ctx_error(c, cert, "TLS certificate '%s' does not exist", cert->text);
+	if (key && access(api->tls_key, F_OK) < 0)
+		ctx_error(c, key, "TLS key '%s' does not exist", key->text);
+}
+
+/* A zero limit would prune every matching capture at once: almost always
+ * a typo, so it has to be asked for by name. */
+static void policy_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+			 const struct ytree *const *vals)
+{
+	struct config_policy *pol = obj;
+	const struct ytree *age = val(&policy_section, vals, "max_age");
+	const struct ytree *count = val(&policy_section, vals, "max_count");
+
+	pol->has_max_age = age != NULL;
+	pol->has_max_count = count != NULL;
+	if (age && pol->max_age_ns == 0 && !pol->allow_empty)
+		ctx_error(c, age, "max_age 0 deletes every matching capture: add "
+				  "'allow_empty: true' to mean it");
+	if (count && pol->max_count == 0 && !pol->allow_empty)
+		ctx_error(c, count, "max_count 0 deletes every matching capture: add "
+				    "'allow_empty: true' to mean it");
+	/* Only when neither was written at all: a rejected value already has
+	 * its own error. */
+	if (!age && !count && pol->name && map && !key_given(map, "max_age") &&
+	    !key_given(map, "max_count"))
+		ctx_error(c, map, "retention policy '%s' sets neither max_age nor max_count",
+			  pol->name);
+}
+
+static void retention_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+			    const struct ytree *const *vals)
+{
+	struct config_retention *ret = obj;
+	const struct ytree *protect = val(&retention_section, vals, "protect_tag");
+	const struct ytree *policies = val(&retention_section, vals, "policies");
+
+	(void)map;
+	if (ret->protect_tag && !config_tag_valid(ret->protect_tag))
+		ctx_error(c, protect,
+			  "invalid tag '%s' (tags are 1-128 of A-Z a-z 0-9 . _ : / @ + -)",
+			  ret->protect_tag);
+	for (size_t i = 0; policies && policies->n == ret->n_policies && i < ret->n_policies; i++) {
+		for (size_t j = 0; j < i; j++) {
+			const char *a = ret->policies[i].name, *b = ret->policies[j].name;
+			if (a && b && !strcmp(a, b))
+				ctx_error(c, policies->items[i],
+					  "two retention policies are named '%s'", a);
+		}
+	}
+}
+
+static unsigned online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > 256 ? 256 : (unsigned)n;
+}
+
+static void check_store(struct parse_ctx *c, const struct config *cfg, const struct ytree *at)
+{
+	struct stat st;
+
+	if (stat(cfg->store, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			ctx_error(c, at, "store '%s' is not a folder", at->text);
+		return;
+	}
+	check_parent(c, at, "store", cfg->store, at->text);
+}
+
+static void root_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+		       const struct ytree *const *vals)
+{
+	struct config *cfg = obj;
+	const struct ytree *store = val(&config_root_section, vals, "store");
+
+	(void)map;
+	if (cfg->jobs == 0)
+		cfg->jobs = online_cpus();
+	if (!store)
+		return;
+	if (!cfg->api.unix_socket &&
+	    asprintf(&cfg->api.unix_socket, "%s/capvault.sock", cfg->store) < 0) {
+		cfg->api.unix_socket = NULL;
+		c->oom = -ENOMEM;
+	}
+	if (path_checks(c))
+		check_store(c, cfg, store);
+}
