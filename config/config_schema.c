@@ -53,7 +53,7 @@ static int split_host_port(const char *text, char *host, size_t size, const char
 		if (strchr(colon + 1, ':'))
 			return listen_error(text, "IPv6 addresses go in brackets", why);
 		if (colon == text || (size_t)(colon - text) >= size)
-			return listen_error(text, "no host (0.0.0.0 or [::] listen on all)", why);
+			return listen_error(text, "no host; 0.0.0.0 or [::] listens on all addresses", why);
 		memcpy(host, text, (size_t)(colon - text));
 		host[colon - text] = '\0';
 		for (const char *p = host; *p; p++) {
@@ -346,7 +346,7 @@ static void import_check(struct parse_ctx *c, void *obj, const struct ytree *map
 	if (!is_dir(imp->path))
 		ctx_error(c, path, "import folder '%s' does not exist", path->text);
 	if (after && imp->move_to)
-		check_parent(c, after, "after_import folder", imp->move_to, after->text + 5);
+		check_parent(c, after, "the after_import folder", imp->move_to, after->text + 5);
 }
 
 static void tls_check(struct parse_ctx *c, void *obj, const struct ytree *map,
@@ -433,7 +433,7 @@ static void check_store(struct parse_ctx *c, const struct config *cfg, const str
 			ctx_error(c, at, "store '%s' is not a folder", at->text);
 		return;
 	}
-	check_parent(c, at, "store", cfg->store, at->text);
+	check_parent(c, at, "the store", cfg->store, at->text);
 }
 
 static void root_check(struct parse_ctx *c, void *obj, const struct ytree *map,

@@ -125,6 +125,9 @@ static int range_error(const struct option *o, const char *text, struct errbuf *
 {
 	char lo[32], hi[32];
 
+	if (o->max == UINT64_MAX)
+		return errbuf_set(why, -EINVAL, "'%s' must be at least %s, got '%s'", o->key,
+				  fmt(o->min, lo, sizeof(lo)), text);
 	return errbuf_set(why, -EINVAL, "'%s' must be between %s and %s, got '%s'", o->key,
 			  fmt(o->min, lo, sizeof(lo)), fmt(o->max, hi, sizeof(hi)), text);
 }
@@ -136,7 +139,7 @@ static int parse_duration(struct parse_ctx *c, const struct option *o, const cha
 
 	(void)c;
 	int r = config_parse_duration(text, v, why);
-	if (r == -ERANGE)
+	if (r == -ERANGE && o->max != UINT64_MAX)
 		return range_error(o, text, why, config_format_duration);
 	if (r < 0)
 		return -EINVAL;
@@ -152,7 +155,7 @@ static int parse_size(struct parse_ctx *c, const struct option *o, const char *t
 
 	(void)c;
 	int r = config_parse_size(text, v, why);
-	if (r == -ERANGE)
+	if (r == -ERANGE && o->max != UINT64_MAX)
 		return range_error(o, text, why, config_format_size);
 	if (r < 0)
 		return -EINVAL;

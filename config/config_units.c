@@ -86,7 +86,7 @@ static int scale_decimal(const struct decimal *d, uint64_t mult, uint64_t *out)
 	uint64_t value;
 
 	if (f % d->frac_scale)
-		return -EINVAL;
+		return -EDOM; /* "1.5ns": finer than the field can hold */
 	if (__builtin_mul_overflow(d->whole, mult, &value) ||
 	    __builtin_add_overflow(value, (uint64_t)(f / d->frac_scale), &value))
 		return -ERANGE;
@@ -138,8 +138,12 @@ int config_parse_duration(const char *text, uint64_t *ns, struct errbuf *why)
 	const char *unit = text;
 	int r = parse_quantity(text, duration_units, ARRAY_SIZE(duration_units), NS_PER_S,
 			       false, ns, &unit);
+	if (r == -EDOM)
+		return errbuf_set(why, -EINVAL, "duration '%s' is not a whole number of nanoseconds",
+				  text);
 	if (r == -ERANGE)
-		return errbuf_set(why, r, "duration '%s' is too long", text);
+		return errbuf_set(why, r, "duration '%s' does not fit in 64 bits of nanoseconds (584 years)",
+				  text);
 	if (r < 0)
 		return errbuf_set(why, r,
 				  "expected a duration (a number and ns, us, ms, s, m, h, d or w, "
@@ -159,8 +163,10 @@ int config_parse_size(const char *text, uint64_t *bytes, struct errbuf *why)
 	const char *unit = text;
 	int r = parse_quantity(text, size_units, ARRAY_SIZE(size_units), 1, true, bytes,
 			       &unit);
+	if (r == -EDOM)
+		return errbuf_set(why, -EINVAL, "size '%s' is not a whole number of bytes", text);
 	if (r == -ERANGE)
-		return errbuf_set(why, r, "size '%s' is too large", text);
+		return errbuf_set(why, r, "size '%s' does not fit in 64 bits (16EiB)", text);
 	if (r < 0 && ambiguous_size_unit(unit))
 		return errbuf_set(why, r, "ambiguous unit in '%s': write %cB (powers of 1000) or "
 					  "%ciB (powers of 1024)",
