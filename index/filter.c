@@ -1,0 +1,262 @@
+/*
+ * filter.c - libpcap BPF compile and match (see filter.h).
+ *
+ * Compiling goes through a dead pcap_t of the wanted link type, as tcpdump
+ * does for -r with -d. The compiled program runs with pcap_offline_filter,
+ * the same interpreter tcpdump -r uses, so matching is exact by construction.
+ */
+#include "filter.h"
+
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct filter {
+	struct bpf_program prog;
+	int dlt;
+};
+
+struct filter_slot {
+	uint32_t linktype;
+	struct filter *f;  /* NULL when compiling failed */
+	int err;           /* 0 or the cached failure */
+	char msg[PCAP_ERRBUF_SIZE];
+};
+
+struct filter_set {
+	pthread_mutex_t lock;
+	char *expr;
+	uint32_t snaplen;
+	struct filter_slot *slots;
+	size_t nslots;
+	size_t cap;
+};
+
+/* pcap_compile is not reentrant before libpcap 1.8 (a global yacc parser). */
+static pthread_mutex_t compile_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * LINKTYPE_* (file) to DLT_* (this host's libpcap) for the values that
+ * differ; the rest are equal by definition. 12 and 14 are DLT_RAW on some
+ * systems and appear in old files, so both mean raw IP here.
+ */
+static int linktype_to_dlt(uint32_t lt)
+{
+	switch (lt) {
+	case 12:
+	case 14:
+	case 101:
+		return DLT_RAW;
+	case 100:
+		return DLT_ATM_RFC1483;
+	case 102:
+		return DLT_SLIP_BSDOS;
+	case 103:
+		return DLT_PPP_BSDOS;
+	case 106:
+		return DLT_ATM_CLIP;
+	case 108:
+		return DLT_LOOP;
+	case 117:
+		return DLT_PFLOG;
+	default:
+		return (int)lt;
+	}
+}
+
+static int compile_locked(struct filter *f, const char *expr, uint32_t snaplen, struct errbuf *eb)
+{
+	pcap_t *p = pcap_open_dead(f->dlt, (int)snaplen);
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
+	if (pcap_compile(p, &f->prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0)
+		r = errbuf_set(eb, -EINVAL, "%s", pcap_geterr(p));
+	pcap_close(p);
+	return r;
+}
+
+int filter_new(struct filter **out, const char *expr, uint32_t linktype, uint32_t snaplen,
+	       struct errbuf *eb)
+{
+	struct filter *f = calloc(1, sizeof(*f));
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	f->dlt = linktype_to_dlt(linktype);
+	if (snaplen == 0)
+		snaplen = FILTER_DEFAULT_SNAPLEN;
+	pthread_mutex_lock(&compile_lock);
+	r = compile_locked(f, expr ? expr : "", snaplen, eb);
+	pthread_mutex_unlock(&compile_lock);
+	if (r < 0) {
+		free(f);
+		return r;
+	}
+	*out = f;
+	return 0;
+}
+
+struct filter *filter_free(struct filter *f)
+{
+	if (f) {
+		pcap_freecode(&f->prog);
+		free(f);
+	}
+	return NULL;
+}
+
+/*
+ * DLT_NULL carries the address family in the capturing host's byte order
+ * and tcpdump byte-swaps its comparison for files from the other order. A
+ * dead pcap_t cannot say "swapped", so a header that only makes sense
+ * swapped (a family above 0xffff) is swapped in a copy instead.
+ */
+static bool null_header_swapped(int dlt, uint32_t caplen, const uint8_t *data)
+{
+	uint32_t af;
+
+	if (dlt != DLT_NULL || caplen < 4)
+		return false;
+	memcpy(&af, data, 4);
+	return af > 0xffff;
+}
+
+static bool match_swapped_null(const struct filter *f, const struct pcap_pkthdr *h,
+			       const uint8_t *data)
+{
+	uint8_t small[4096];
+	uint8_t *copy = h->caplen <= sizeof(small) ? small : malloc(h->caplen);
+	uint32_t af;
+	bool m;
+
+	if (!copy) /* out of memory: the unswapped answer is the best we have */
+		return pcap_offline_filter(&f->prog, h, data) != 0;
+	memcpy(copy, data, h->caplen);
+	memcpy(&af, copy, 4);
+	af = __builtin_bswap32(af);
+	memcpy(copy, &af, 4);
+	m = pcap_offline_filter(&f->prog, h, copy) != 0;
+	if (copy != small)
+		free(copy);
+	return m;
+}
+
+bool filter_match(const struct filter *f, uint32_t caplen, uint32_t origlen, const uint8_t *data)
+{
+	struct pcap_pkthdr h = { .caplen = caplen, .len = origlen };
+
+	if (null_header_swapped(f->dlt, caplen, data))
+		return match_swapped_null(f, &h, data);
+	return pcap_offline_filter(&f->prog, &h, data) != 0;
+}
+
+int filter_set_new(struct filter_set **out, const char *expr, uint32_t snaplen)
+{
+	struct filter_set *fs = calloc(1, sizeof(*fs));
+
+	if (!fs)
+		return -ENOMEM;
+	fs->expr = strdup(expr ? expr : "");
+	if (!fs->expr) {
+		free(fs);
+		return -ENOMEM;
+	}
+	fs->snaplen = snaplen ? snaplen : FILTER_DEFAULT_SNAPLEN;
+	pthread_mutex_init(&fs->lock, NULL);
+	*out = fs;
+	return 0;
+}
+
+struct filter_set *filter_set_free(struct filter_set *fs)
+{
+	if (!fs)
+		return NULL;
+	for (size_t i = 0; i < fs->nslots; i++)
+		filter_free(fs->slots[i].f);
+	free(fs->slots);
+	free(fs->expr);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+	return NULL;
+}
+
+const char *filter_set_expr(const struct filter_set *fs)
+{
+	return fs->expr;
+}
+
+/* Compiles into a new slot; the failure text is kept for later callers. */
+static struct filter_slot *add_slot(struct filter_set *fs, uint32_t linktype)
+{
+	struct filter_slot *s;
+	struct errbuf eb = { .msg = "" };
+
+	if (fs->nslots == fs->cap) {
+		size_t cap = fs->cap ? fs->cap * 2 : 4;
+		struct filter_slot *n = realloc(fs->slots, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		fs->slots = n;
+		fs->cap = cap;
+	}
+	s = &fs->slots[fs->nslots];
+	memset(s, 0, sizeof(*s));
+	s->linktype = linktype;
+	s->err = filter_new(&s->f, fs->expr, linktype, fs->snaplen, &eb);
+	if (s->err == -ENOMEM)
+		return NULL; /* not cached: may work next time */
+	snprintf(s->msg, sizeof(s->msg), "%s", eb.msg);
+	fs->nslots++;
+	return s;
+}
+
+int filter_set_get(struct filter_set *fs, uint32_t linktype, const struct filter **out,
+		   struct errbuf *eb)
+{
+	struct filter_slot *s = NULL;
+	int r;
+
+	pthread_mutex_lock(&fs->lock);
+	for (size_t i = 0; i < fs->nslots && !s; i++)
+		if (fs->slots[i].linktype == linktype)
+			s = &fs->slots[i];
+	if (!s)
+		s = add_slot(fs, linktype);
+	if (!s)
+		r = -ENOMEM;
+	else if (s->err < 0)
+		r = errbuf_set(eb, s->err, "%s", s->msg);
+	else {
+		*out = s->f;
+		r = 0;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return r;
+}
+
+int filter_set_match(struct filter_set *fs, uint32_t linktype, uint32_t caplen, uint32_t origlen,
+		     const uint8_t *data, struct errbuf *eb)
+{
+	const struct filter *f;
+	int r = filter_set_get(fs, linktype, &f, eb);
+
+	if (r < 0)
+		return r;
+	return filter_match(f, caplen, origlen, data) ? 1 : 0;
+}
+
+const char *filter_linktype_name(uint32_t linktype)
+{
+	return pcap_datalink_val_to_name(linktype_to_dlt(linktype));
+}
+
+const char *filter_linktype_description(uint32_t linktype)
+{
+	return pcap_datalink_val_to_description(linktype_to_dlt(linktype));
+}

@@ -1,0 +1,78 @@
+/*
+ * filter.h - the exact packet filter: libpcap's compiled BPF, wrapped.
+ *
+ * This and index/catalog.c are the only files that include <pcap/pcap.h>.
+ * A filter_set holds one expression and compiles it lazily, once per link
+ * type it meets, with the same options tcpdump -r uses (optimizer on,
+ * netmask unknown, the given snaplen). The answer of filter_set_match is
+ * the truth the index only approximates (DESIGN.md invariant 4).
+ *
+ * Link types are LINKTYPE_* values as stored in capture files; they are
+ * mapped to the host's DLT_* values before compiling (101 -> DLT_RAW, ...).
+ *
+ * Thread safety: compiling is serialised by a process-wide mutex (older
+ * libpcap's pcap_compile is not reentrant); a filter_set is also safe to
+ * share between threads (its cache has its own lock). filter_match on a
+ * compiled filter needs no lock.
+ */
+#ifndef CAPVAULT_FILTER_H
+#define CAPVAULT_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errbuf.h"
+
+#define FILTER_DEFAULT_SNAPLEN 262144
+
+struct filter;
+struct filter_set;
+
+/*
+ * Compiles expr for one link type. Returns 0; -EINVAL with libpcap's error
+ * text in eb when the expression does not compile for that link type (an
+ * empty expression matches everything); -ENOMEM.
+ */
+int filter_new(struct filter **out, const char *expr, uint32_t linktype, uint32_t snaplen,
+	       struct errbuf *eb);
+struct filter *filter_free(struct filter *f);
+
+/*
+ * True when the packet (caplen bytes at data, origlen on the wire) passes.
+ * A BPF program that reads past caplen rejects the packet, like tcpdump.
+ */
+bool filter_match(const struct filter *f, uint32_t caplen, uint32_t origlen, const uint8_t *data);
+
+/*
+ * A set of compiled copies of one expression, keyed by link type. The
+ * expression is copied. Returns 0 or -ENOMEM. Nothing is compiled yet: call
+ * filter_set_check to validate against a link type up front.
+ */
+int filter_set_new(struct filter_set **out, const char *expr, uint32_t snaplen);
+struct filter_set *filter_set_free(struct filter_set *fs);
+const char *filter_set_expr(const struct filter_set *fs);
+
+/*
+ * Compiles (once) for linktype and returns the cached filter in *out (owned
+ * by fs, valid until filter_set_free). Returns 0, -EINVAL with libpcap's
+ * message in eb (also cached: later calls fail the same way), or -ENOMEM.
+ */
+int filter_set_get(struct filter_set *fs, uint32_t linktype, const struct filter **out,
+		   struct errbuf *eb);
+
+/*
+ * filter_set_get + filter_match. Returns 1 (match), 0 (no match), or the
+ * negative errno of filter_set_get.
+ */
+int filter_set_match(struct filter_set *fs, uint32_t linktype, uint32_t caplen, uint32_t origlen,
+		     const uint8_t *data, struct errbuf *eb);
+
+/*
+ * libpcap's short name ("EN10MB") and description ("Ethernet") of a
+ * LINKTYPE_* value; static strings, NULL when libpcap does not know it.
+ */
+const char *filter_linktype_name(uint32_t linktype);
+const char *filter_linktype_description(uint32_t linktype);
+
+#endif
