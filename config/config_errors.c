@@ -76,8 +76,10 @@ int config_errors_add(struct config_errors *errs, const char *file, unsigned lin
 		free(name);
 		return -ENOMEM;
 	}
+	/* message is the tail of text, after the "FILE:LINE:COL: " prefix. */
 	errs->v[errs->n++] = (struct config_error){
-		.file = name, .line = line, .col = col, .message = text + strlen(text) - strlen(message), .text = text,
+		.file = name, .line = line, .col = col,
+		.message = text + strlen(text) - strlen(message), .text = text,
 	};
 	return 0;
 }

@@ -141,7 +141,9 @@ static int parse_min_free(struct parse_ctx *c, const struct option *o, const cha
 	if (len > 1 && text[len - 1] == '%') {
 		unsigned pct = 0;
 		for (size_t i = 0; i + 1 < len; i++) {
-			if (!isdigit((unsigned char)text[i]) || (pct = pct * 10 + (unsigned)(text[i] - '0')) > 99)
+			if (isdigit((unsigned char)text[i]))
+				pct = pct * 10 + (unsigned)(text[i] - '0');
+			if (!isdigit((unsigned char)text[i]) || pct > 99)
 				return errbuf_set(why, -EINVAL, "'min_free' must be a size or a whole "
 						  "percentage from 0%% to 99%%, got '%s'", text);
 		}
