@@ -358,3 +358,67 @@ int ring_pread_batch(struct ring *r, struct ring_read_req *reqs, size_t n)
 	}
 	return 0;
 }
+
+#define RING_TOKEN_CANCEL (RING_TOKEN_RESERVED + 1)
+
+int ring_queue_read(struct ring *r, int fd, void *buf, size_t len, uint64_t token)
+{
+	if (token == 0 || token >= RING_TOKEN_RESERVED || len > (1u << 30))
+		return -EINVAL;
+	struct io_uring_sqe *sqe = ring_get_sqe(r);
+	if (!sqe)
+		return -EBUSY;
+	/* Offset -1: read at the current position, as fds without one need. */
+	io_uring_prep_read(sqe, fd, buf, (unsigned)len, (uint64_t)-1);
+	io_uring_sqe_set_data64(sqe, token);
+	int err = io_uring_submit(&r->uring);
+	return err < 0 ? err : 0;
+}
+
+int ring_queue_cancel(struct ring *r, uint64_t token)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(r);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_cancel64(sqe, token, 0);
+	/* The cancel's own result is not interesting: the target's is. */
+	io_uring_sqe_set_data64(sqe, RING_TOKEN_CANCEL);
+	int err = io_uring_submit(&r->uring);
+	return err < 0 ? err : 0;
+}
+
+static int ring_next_cqe(struct ring *r, int timeout_ms, struct io_uring_cqe **cqe)
+{
+	int err = io_uring_submit(&r->uring);
+	if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY)
+		return err;
+	if (timeout_ms == 0)
+		return io_uring_peek_cqe(&r->uring, cqe);
+	if (timeout_ms < 0)
+		return io_uring_wait_cqe(&r->uring, cqe);
+	struct __kernel_timespec ts = {
+		.tv_sec = timeout_ms / 1000,
+		.tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+	};
+	return io_uring_wait_cqe_timeout(&r->uring, cqe, &ts);
+}
+
+int ring_wait_event(struct ring *r, int timeout_ms, uint64_t *token, int *res)
+{
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		int err = ring_next_cqe(r, timeout_ms, &cqe);
+		if (err == -ETIME || err == -EAGAIN || err == -EINTR)
+			return 0;
+		if (err < 0)
+			return err;
+		uint64_t tok = io_uring_cqe_get_data64(cqe);
+		int rv = cqe->res;
+		io_uring_cqe_seen(&r->uring, cqe);
+		if (tok >= RING_TOKEN_RESERVED)
+			continue; /* ours or liburing's; may wait a little longer */
+		*token = tok;
+		*res = rv;
+		return 1;
+	}
+}
