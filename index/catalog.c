@@ -183,14 +183,20 @@ static void set_str(json_t *o, const char *key, const char *s)
 	json_object_set_new(o, key, s ? json_string(s) : json_null());
 }
 
-/* "<key>" as text (null when there is no such time) and "<key>_ns". */
+/* "<key>" as text (null when there is no such time), "<key>_ns", and
+ * "<key>_epoch" as exact decimal seconds in a string: JSON readers that
+ * use doubles (jq, JavaScript) cannot hold nanoseconds since 1970. */
 static void set_time(json_t *o, const char *key, uint64_t ns, bool known)
 {
-	char nskey[64];
+	char nskey[64], epoch[32];
 
 	snprintf(nskey, sizeof(nskey), "%s_ns", key);
 	json_object_set_new(o, key, known ? json_time(ns) : json_null());
 	set_u64(o, nskey, ns);
+	snprintf(nskey, sizeof(nskey), "%s_epoch", key);
+	snprintf(epoch, sizeof(epoch), "%llu.%09llu", (unsigned long long)(ns / 1000000000u),
+		 (unsigned long long)(ns % 1000000000u));
+	json_object_set_new(o, nskey, known ? json_string(epoch) : json_null());
 }
 
 static json_t *json_linktypes(const struct capture_record *rec)

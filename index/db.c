@@ -348,6 +348,29 @@ void db_batch_delete_range(struct db_batch *b, enum db_cf cf, const void *begin,
 	batch_append(b, BATCH_DELETE_RANGE, cf, begin, blen, end, elen);
 }
 
+void db_batch_append(struct db_batch *dst, const struct db_batch *src)
+{
+	if (src->oom || dst->oom) {
+		dst->oom = true;
+		return;
+	}
+	if (dst->cap - dst->len < src->len) {
+		size_t cap = dst->cap ? dst->cap : 4096;
+		while (cap - dst->len < src->len)
+			cap *= 2;
+		uint8_t *nb = realloc(dst->buf, cap);
+		if (!nb) {
+			dst->oom = true;
+			return;
+		}
+		dst->buf = nb;
+		dst->cap = cap;
+	}
+	if (src->len)
+		memcpy(dst->buf + dst->len, src->buf, src->len);
+	dst->len += src->len;
+}
+
 size_t db_batch_bytes(const struct db_batch *b)
 {
 	return b->len;

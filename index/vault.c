@@ -21,6 +21,7 @@
 
 #include "cleanup.h"
 #include "db.h"
+#include "pindex.h"
 #include "ring.h"
 
 struct vault {
@@ -34,6 +35,7 @@ struct vault_job {
 	struct store_writer *writer;
 	struct db_batch *batch;
 	struct capture_record *rec;
+	struct pindex_builder *pindex;
 };
 
 static int vault_remove_unreferenced(void *opaque, const uint8_t sha[32], uint64_t size)
@@ -47,6 +49,20 @@ static int vault_remove_unreferenced(void *opaque, const uint8_t sha[32], uint64
 	if (err == -ENOENT)
 		store_object_remove(v->store, sha);
 	return 0;
+}
+
+/* Index entries of object numbers never committed (an import that died
+ * after a partial index flush) are removed. */
+static int vault_drop_uncommitted_index(struct vault *v, struct errbuf *eb)
+{
+	struct db_batch *batch = NULL;
+	int err = db_batch_new(&batch);
+	if (err)
+		return err;
+	pindex_delete_from(batch, catalog_next_objnum(v->catalog));
+	err = db_write(v->db, batch, true, eb);
+	db_batch_free(batch);
+	return err;
 }
 
 int vault_open(struct vault **out, const char *root, struct errbuf *eb)
@@ -64,6 +80,8 @@ int vault_open(struct vault **out, const char *root, struct errbuf *eb)
 		err = catalog_new(&v->catalog, v->db, eb);
 	if (!err)
 		err = store_foreach_object(v->store, vault_remove_unreferenced, v);
+	if (!err)
+		err = vault_drop_uncommitted_index(v, eb);
 	if (err) {
 		if (eb && eb->msg[0] == '\0')
 			errbuf_set(eb, err, "%s: %s", root, strerror(-err));
@@ -105,6 +123,7 @@ static void vault_job_free(struct vault_job *job)
 	if (!job)
 		return;
 	store_writer_free(job->writer);
+	pindex_builder_free(job->pindex);
 	db_batch_free(job->batch);
 	capture_record_free(job->rec);
 	free(job);
@@ -155,6 +174,10 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 	int err = job->rec ? db_batch_new(&job->batch) : -ENOMEM;
 	if (!err)
 		err = record_fill_source(job->rec, src);
+	if (!err) {
+		job->rec->objnum = catalog_next_objnum(v->catalog);
+		err = pindex_builder_new(&job->pindex, v->db, job->rec->objnum);
+	}
 	const char *link_source = NULL;
 	if (!err && src->may_link && src->path && !source_is_compressed(src->path))
 		link_source = src->path;
@@ -176,18 +199,26 @@ static int vault_data(void *opaque, const void *buf, size_t len, struct errbuf *
 
 static int vault_context(void *opaque, uint64_t offset, const void *blob, size_t len)
 {
-	(void)opaque;
-	(void)offset;
-	(void)blob;
-	(void)len;
-	return 0;
+	struct vault_job *job = opaque;
+	return pindex_builder_context(job->pindex, offset, blob, len);
 }
 
 static int vault_packet(void *opaque, const struct capfile_packet *pkt)
 {
-	(void)opaque;
-	(void)pkt;
-	return 0;
+	struct vault_job *job = opaque;
+	return pindex_builder_packet(job->pindex, pkt);
+}
+
+/* Removes index entries a builder may have flushed for a job that did not
+ * commit. Best effort: leftovers are only space, never wrong answers. */
+static void vault_drop_job_index(struct vault_job *job)
+{
+	struct db_batch *batch = NULL;
+	if (db_batch_new(&batch) < 0)
+		return;
+	pindex_delete_object(batch, job->rec->objnum);
+	db_write(job->vault->db, batch, false, NULL);
+	db_batch_free(batch);
 }
 
 static void record_fill_summary(struct capture_record *rec, const struct import_info *info)
@@ -242,9 +273,12 @@ static int vault_commit(void *opaque, const struct import_info *info, struct imp
 		err = store_writer_publish(job->writer, eb);
 	if (err >= 0) {
 		res->linked = store_writer_linked(job->writer) && err != STORE_EXISTS;
-		rec->objnum = catalog_next_objnum(job->vault->catalog);
-		err = catalog_commit(job->vault->catalog, rec, job->batch, &existing, eb);
+		err = pindex_builder_finish(job->pindex, job->batch, &rec->index_bytes, eb);
 	}
+	if (err >= 0)
+		err = catalog_commit(job->vault->catalog, rec, job->batch, &existing, eb);
+	if (err != 0)
+		vault_drop_job_index(job);
 	if (err >= 0) {
 		memcpy(res->sha256, rec->sha256, 32);
 		res->duplicate = err == CATALOG_DUPLICATE;
@@ -257,7 +291,10 @@ static int vault_commit(void *opaque, const struct import_info *info, struct imp
 
 static void vault_abort(void *opaque)
 {
-	vault_job_free(opaque);
+	struct vault_job *job = opaque;
+	if (job->rec)
+		vault_drop_job_index(job);
+	vault_job_free(job);
 }
 
 const struct import_sink_ops vault_sink_ops = {

@@ -928,7 +928,9 @@ int capfile_record_length(const void *blob, size_t bloblen, const void *hdr, siz
 	if (blob_view(blob, bloblen, &v) < 0 || hdrlen < CAPFILE_RECORD_HEADER)
 		return -EINVAL;
 	if (v.format == CAPFILE_FORMAT_PCAPNG) {
-		uint32_t blen = rd32(p + 4, v.swap);
+		/* A new section may switch byte order: its own BOM says how. */
+		bool swap = rd32(p, false) == PCAPNG_SHB ? rd32(p + 8, false) != PCAPNG_BOM : v.swap;
+		uint32_t blen = rd32(p + 4, swap);
 		if (blen < 12 || blen % 4 != 0 || blen > CAPFILE_MAX_RECORD)
 			return -EINVAL;
 		*record_len = blen;

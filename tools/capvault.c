@@ -19,6 +19,9 @@ static const struct cli_command commands[] = {
 	{ "ls", cli_ls, "ls [--store DIR] [--tag T] [--json]" },
 	{ "info", cli_info, "info [--store DIR] [--json] ID|SHA256" },
 	{ "stats", cli_stats, "stats [--store DIR] [--json]" },
+	{ "query", cli_query,
+	  "query [--store DIR] [--after T] [--before T] [--capture ID]... [--tag T]... [--limit N]\n"
+	  "                 [--count] [--explain] [-w FILE] [FILTER]" },
 };
 
 static void usage(FILE *out)

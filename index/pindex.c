@@ -1,0 +1,405 @@
+/*
+ * pindex.c - see pindex.h.
+ *
+ * Flow chunk value: version(1)=1, first_ts(8), last_ts(8) big-endian, then
+ * varints: packets, bytes, and one offset delta per packet (the first delta
+ * is from 0). Offsets of a flow only grow, so deltas stay small.
+ */
+#include "pindex.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pktkeys.h"
+
+struct flow {
+	struct flow_key key;
+	bool used;
+	uint32_t id;
+	uint64_t first_ts, last_ts, packets, bytes, last_offset;
+	uint8_t *offsets;
+	size_t len, cap;
+};
+
+struct pindex_builder {
+	struct db *db;
+	uint64_t objnum;
+	struct flow *flows; /* open addressing, capacity a power of two */
+	size_t capacity, count;
+	uint32_t next_flow_id;
+	size_t pending_bytes; /* memory held by offsets lists and the batch */
+	struct db_batch *batch; /* entries not yet in a flush or the final batch */
+	uint64_t index_bytes;
+	/* sparse time index */
+	uint32_t tseq, tcount;
+	uint64_t tmin, tmax, toffset;
+};
+
+static size_t varint_put(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+int pindex_next_offset(const uint8_t **p, const uint8_t *end, uint64_t *offset)
+{
+	uint64_t v = 0;
+	for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+		uint8_t byte = *(*p)++;
+		v |= (uint64_t)(byte & 0x7f) << shift;
+		if (!(byte & 0x80)) {
+			*offset += v;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+size_t pindex_term_value_len(enum pindex_term_kind kind)
+{
+	switch (kind) {
+	case PTERM_IP4: return 4;
+	case PTERM_IP6: return 16;
+	case PTERM_PROTO: return 1;
+	default: return 2;
+	}
+}
+
+size_t pindex_term(uint8_t *buf, enum pindex_term_kind kind, const void *value)
+{
+	size_t n = pindex_term_value_len(kind);
+	buf[0] = (uint8_t)kind;
+	memcpy(buf + 1, value, n);
+	return 1 + n;
+}
+
+static void obj_key(uint8_t *key, uint64_t objnum, uint64_t second, size_t second_len)
+{
+	be64_put(key, objnum);
+	if (second_len == 4) {
+		uint8_t tmp[8];
+		be64_put(tmp, second);
+		memcpy(key + 8, tmp + 4, 4);
+	} else {
+		be64_put(key + 8, second);
+	}
+}
+
+static void put_entry(struct pindex_builder *b, enum db_cf cf, const void *key, size_t klen,
+		      const void *val, size_t vlen)
+{
+	db_batch_put(b->batch, cf, key, klen, val, vlen);
+	b->index_bytes += klen + vlen;
+	b->pending_bytes += klen + vlen + 32;
+}
+
+int pindex_builder_new(struct pindex_builder **out, struct db *db, uint64_t objnum)
+{
+	struct pindex_builder *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->db = db;
+	b->objnum = objnum;
+	b->capacity = 1024;
+	b->flows = calloc(b->capacity, sizeof(*b->flows));
+	int err = b->flows ? db_batch_new(&b->batch) : -ENOMEM;
+	if (err) {
+		pindex_builder_free(b);
+		return err;
+	}
+	*out = b;
+	return 0;
+}
+
+static void flows_clear(struct pindex_builder *b)
+{
+	for (size_t i = 0; i < b->capacity; i++) {
+		free(b->flows[i].offsets);
+		b->flows[i] = (struct flow){ 0 };
+	}
+	b->count = 0;
+}
+
+struct pindex_builder *pindex_builder_free(struct pindex_builder *b)
+{
+	if (!b)
+		return NULL;
+	if (b->flows)
+		flows_clear(b);
+	free(b->flows);
+	db_batch_free(b->batch);
+	free(b);
+	return NULL;
+}
+
+int pindex_builder_context(struct pindex_builder *b, uint64_t offset, const void *blob,
+			   size_t len)
+{
+	uint8_t key[16];
+	obj_key(key, b->objnum, offset, 8);
+	put_entry(b, DB_CF_CONTEXTS, key, sizeof(key), blob, len);
+	return 0;
+}
+
+static uint64_t key_hash(const struct flow_key *k)
+{
+	const uint8_t *p = (const uint8_t *)k;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+static int flows_grow(struct pindex_builder *b)
+{
+	size_t cap = b->capacity * 2;
+	struct flow *grown = calloc(cap, sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->capacity; i++) {
+		if (!b->flows[i].used)
+			continue;
+		size_t j = key_hash(&b->flows[i].key) & (cap - 1);
+		while (grown[j].used)
+			j = (j + 1) & (cap - 1);
+		grown[j] = b->flows[i];
+	}
+	free(b->flows);
+	b->flows = grown;
+	b->capacity = cap;
+	return 0;
+}
+
+static struct flow *flow_find(struct pindex_builder *b, const struct flow_key *key)
+{
+	if ((b->count + 1) * 2 > b->capacity && flows_grow(b) < 0)
+		return NULL;
+	size_t i = key_hash(key) & (b->capacity - 1);
+	while (b->flows[i].used) {
+		if (memcmp(&b->flows[i].key, key, sizeof(*key)) == 0)
+			return &b->flows[i];
+		i = (i + 1) & (b->capacity - 1);
+	}
+	struct flow *f = &b->flows[i];
+	f->used = true;
+	f->key = *key;
+	f->id = b->next_flow_id++;
+	f->first_ts = UINT64_MAX;
+	b->count++;
+	b->pending_bytes += sizeof(*f) * 2;
+	return f;
+}
+
+static int flow_add_offset(struct pindex_builder *b, struct flow *f, uint64_t offset)
+{
+	if (f->cap - f->len < 10) {
+		size_t cap = f->cap ? f->cap * 2 : 32;
+		uint8_t *grown = realloc(f->offsets, cap);
+		if (!grown)
+			return -ENOMEM;
+		b->pending_bytes += cap - f->cap;
+		f->offsets = grown;
+		f->cap = cap;
+	}
+	f->len += varint_put(f->offsets + f->len, offset - f->last_offset);
+	f->last_offset = offset;
+	return 0;
+}
+
+/* One posting per distinct term of the flow's key. */
+static void flow_postings(struct pindex_builder *b, const struct flow *f)
+{
+	const struct flow_key *k = &f->key;
+	uint8_t key[1 + 16 + 12], be[2];
+	size_t n;
+#define POST(kind, value)                                                      \
+	do {                                                                   \
+		n = pindex_term(key, kind, value);                             \
+		obj_key(key + n, b->objnum, f->id, 4);                         \
+		put_entry(b, DB_CF_POSTINGS, key, n + 12, NULL, 0);            \
+	} while (0)
+	enum pindex_term_kind addr = k->ipver == 6 ? PTERM_IP6 : PTERM_IP4;
+	if (k->ipver && (k->flags & PKTKEY_K_ADDR_A))
+		POST(addr, k->addr_a);
+	if (k->ipver && (k->flags & PKTKEY_K_ADDR_B) &&
+	    memcmp(k->addr_a, k->addr_b, sizeof(k->addr_a)) != 0)
+		POST(addr, k->addr_b);
+	bool is_ip = k->ethertype == 0x0800 || k->ethertype == 0x86dd;
+	if (is_ip && (k->flags & PKTKEY_K_PROTO))
+		POST(PTERM_PROTO, &k->proto);
+	enum pindex_term_kind port = k->proto == 6 ? PTERM_TCP_PORT :
+				     k->proto == 17 ? PTERM_UDP_PORT :
+				     k->proto == 132 ? PTERM_SCTP_PORT : 0;
+	if (is_ip && port && (k->flags & PKTKEY_K_PORT_A)) {
+		be[0] = (uint8_t)(k->port_a >> 8), be[1] = (uint8_t)k->port_a;
+		POST(port, be);
+	}
+	if (is_ip && port && (k->flags & PKTKEY_K_PORT_B) && k->port_b != k->port_a) {
+		be[0] = (uint8_t)(k->port_b >> 8), be[1] = (uint8_t)k->port_b;
+		POST(port, be);
+	}
+	if (k->flags & PKTKEY_K_ETHERTYPE) {
+		be[0] = (uint8_t)(k->ethertype >> 8), be[1] = (uint8_t)k->ethertype;
+		POST(PTERM_ETHERTYPE, be);
+	}
+	for (unsigned i = 0; i < k->vlan_count && i < PKTKEY_MAX_VLAN; i++) {
+		be[0] = (uint8_t)(k->vlan[i] >> 8), be[1] = (uint8_t)k->vlan[i];
+		POST(PTERM_VLAN, be);
+	}
+#undef POST
+}
+
+static int flow_emit(struct pindex_builder *b, const struct flow *f, uint32_t chunk)
+{
+	size_t cap = 1 + 16 + 20 + f->len;
+	uint8_t *val = malloc(cap), key[16];
+	if (!val)
+		return -ENOMEM;
+	val[0] = 1;
+	be64_put(val + 1, f->first_ts);
+	be64_put(val + 9, f->last_ts);
+	size_t n = 17;
+	n += varint_put(val + n, f->packets);
+	n += varint_put(val + n, f->bytes);
+	memcpy(val + n, f->offsets, f->len);
+	be64_put(key, b->objnum);
+	be64_put(key + 8, ((uint64_t)f->id << 32) | chunk);
+	put_entry(b, DB_CF_FLOWS, key, sizeof(key), val, n + f->len);
+	free(val);
+	flow_postings(b, f);
+	return 0;
+}
+
+/* Moves every flow into the batch and starts afresh. */
+static int flows_emit_all(struct pindex_builder *b)
+{
+	for (size_t i = 0; i < b->capacity; i++) {
+		if (b->flows[i].used) {
+			int err = flow_emit(b, &b->flows[i], 0);
+			if (err)
+				return err;
+		}
+	}
+	flows_clear(b);
+	return 0;
+}
+
+/* Bounded memory: writes what is pending, unsynced, outside the final batch. */
+static int builder_flush(struct pindex_builder *b)
+{
+	int err = flows_emit_all(b);
+	if (!err)
+		err = db_write(b->db, b->batch, false, NULL);
+	db_batch_free(b->batch);
+	b->batch = NULL;
+	if (!err)
+		err = db_batch_new(&b->batch);
+	b->pending_bytes = 0;
+	return err;
+}
+
+static void tindex_emit(struct pindex_builder *b)
+{
+	uint8_t key[12], val[28];
+	obj_key(key, b->objnum, b->tseq++, 4);
+	be64_put(val, b->tmin);
+	be64_put(val + 8, b->tmax);
+	be64_put(val + 16, b->toffset);
+	val[24] = (uint8_t)(b->tcount >> 24), val[25] = (uint8_t)(b->tcount >> 16);
+	val[26] = (uint8_t)(b->tcount >> 8), val[27] = (uint8_t)b->tcount;
+	put_entry(b, DB_CF_TINDEX, key, sizeof(key), val, sizeof(val));
+	b->tcount = 0;
+}
+
+static void tindex_add(struct pindex_builder *b, const struct capfile_packet *pkt)
+{
+	if (b->tcount == 0) {
+		b->tmin = b->tmax = pkt->ts_ns;
+		b->toffset = pkt->offset;
+	}
+	if (pkt->ts_ns < b->tmin)
+		b->tmin = pkt->ts_ns;
+	if (pkt->ts_ns > b->tmax)
+		b->tmax = pkt->ts_ns;
+	if (++b->tcount == PINDEX_TINDEX_EVERY)
+		tindex_emit(b);
+}
+
+int pindex_builder_packet(struct pindex_builder *b, const struct capfile_packet *pkt)
+{
+	struct flow_key key;
+	pktkeys_extract(pkt->linktype, pkt->data, pkt->caplen, &key);
+	struct flow *f = flow_find(b, &key);
+	if (!f)
+		return -ENOMEM;
+	if (pkt->ts_ns < f->first_ts)
+		f->first_ts = pkt->ts_ns;
+	if (pkt->ts_ns > f->last_ts)
+		f->last_ts = pkt->ts_ns;
+	f->packets++;
+	f->bytes += pkt->caplen;
+	int err = flow_add_offset(b, f, pkt->offset);
+	if (err)
+		return err;
+	tindex_add(b, pkt);
+	if (b->pending_bytes > PINDEX_FLUSH_BYTES)
+		return builder_flush(b);
+	return 0;
+}
+
+int pindex_builder_finish(struct pindex_builder *b, struct db_batch *batch,
+			  uint64_t *index_bytes, struct errbuf *eb)
+{
+	if (b->tcount > 0)
+		tindex_emit(b);
+	int err = flows_emit_all(b);
+	if (err)
+		return errbuf_set(eb, err, "building the packet index: out of memory");
+	db_batch_append(batch, b->batch);
+	*index_bytes = b->index_bytes;
+	return 0;
+}
+
+static void delete_objnum_range(struct db_batch *batch, uint64_t first, uint64_t last)
+{
+	static const enum db_cf cfs[] = { DB_CF_FLOWS, DB_CF_TINDEX, DB_CF_CONTEXTS };
+	uint8_t begin[8], end[8];
+	be64_put(begin, first);
+	be64_put(end, last);
+	for (size_t i = 0; i < sizeof(cfs) / sizeof(cfs[0]); i++)
+		db_batch_delete_range(batch, cfs[i], begin, sizeof(begin), end, sizeof(end));
+}
+
+void pindex_delete_object(struct db_batch *batch, uint64_t objnum)
+{
+	delete_objnum_range(batch, objnum, objnum + 1);
+}
+
+void pindex_delete_from(struct db_batch *batch, uint64_t first_objnum)
+{
+	delete_objnum_range(batch, first_objnum, UINT64_MAX);
+}
+
+int pindex_flow_chunk_decode(const void *val, size_t len, struct pindex_flow_chunk *out)
+{
+	const uint8_t *p = val, *end = p + len;
+	if (len < 17 || p[0] != 1)
+		return -EINVAL;
+	out->first_ts_ns = be64_get(p + 1);
+	out->last_ts_ns = be64_get(p + 9);
+	p += 17;
+	uint64_t packets = 0, bytes = 0;
+	if (pindex_next_offset(&p, end, &packets) < 0 || pindex_next_offset(&p, end, &bytes) < 0)
+		return -EINVAL;
+	out->packets = packets;
+	out->bytes = bytes;
+	out->offsets = p;
+	out->offsets_len = (size_t)(end - p);
+	return 0;
+}

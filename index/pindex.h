@@ -1,0 +1,80 @@
+/*
+ * pindex.h - the packet and flow index, built during the import pass from
+ * the records the reader emits (no second read of the capture).
+ *
+ * Keys (column families of db.h; numbers big-endian):
+ *   flows     objnum(8) flowid(4) chunk(4) -> flow chunk (see pindex.c)
+ *   postings  term, objnum(8) flowid(4)    -> empty
+ *   tindex    objnum(8) seq(4)             -> min_ts(8) max_ts(8) offset(8) packets(4)
+ *   contexts  objnum(8) offset(8)          -> reader context blob (capfile.h)
+ * A term is one kind byte and its value: 'A' IPv4 address (4), 'B' IPv6
+ * address (16), 'T'/'U'/'S' TCP/UDP/SCTP port (2), 'P' IP protocol (1),
+ * 'E' ethertype (2), 'V' VLAN id (2).
+ *
+ * A flow is the packets of one canonical flow key (both directions) of one
+ * object; its chunk lists their record offsets, delta- and varint-encoded,
+ * with first/last time and packet/byte counts. Memory is bounded: past
+ * PINDEX_FLUSH_BYTES of pending entries the builder writes what it has
+ * (unsynced) and starts fresh flows; the final part goes into the capture's
+ * catalog batch, so a capture is visible only with its whole index.
+ */
+#ifndef CAPVAULT_PINDEX_H
+#define CAPVAULT_PINDEX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "capfile.h"
+#include "db.h"
+#include "errbuf.h"
+
+#define PINDEX_FLUSH_BYTES (64u << 20)
+#define PINDEX_TINDEX_EVERY 4096
+
+enum pindex_term_kind {
+	PTERM_IP4 = 'A',
+	PTERM_IP6 = 'B',
+	PTERM_TCP_PORT = 'T',
+	PTERM_UDP_PORT = 'U',
+	PTERM_SCTP_PORT = 'S',
+	PTERM_PROTO = 'P',
+	PTERM_ETHERTYPE = 'E',
+	PTERM_VLAN = 'V',
+};
+
+struct pindex_builder;
+
+int pindex_builder_new(struct pindex_builder **out, struct db *db, uint64_t objnum);
+struct pindex_builder *pindex_builder_free(struct pindex_builder *b);
+int pindex_builder_context(struct pindex_builder *b, uint64_t offset, const void *blob,
+			   size_t len);
+int pindex_builder_packet(struct pindex_builder *b, const struct capfile_packet *pkt);
+/* Puts the rest of the index into batch; *index_bytes gets the bytes of
+ * keys and values written for this object in all. */
+int pindex_builder_finish(struct pindex_builder *b, struct db_batch *batch,
+			  uint64_t *index_bytes, struct errbuf *eb);
+
+/* Deletes the object-keyed index entries of objnum (flows, tindex,
+ * contexts) into batch. Postings are left: they are found by term, and a
+ * posting whose object is gone is skipped by queries. */
+void pindex_delete_object(struct db_batch *batch, uint64_t objnum);
+/* Same for every objnum >= first (leftovers of imports that never
+ * committed). */
+void pindex_delete_from(struct db_batch *batch, uint64_t first_objnum);
+
+/* Encodes a term key prefix; returns its length (at most 17). */
+size_t pindex_term(uint8_t *buf, enum pindex_term_kind kind, const void *value);
+size_t pindex_term_value_len(enum pindex_term_kind kind);
+
+/* One decoded flow chunk. */
+struct pindex_flow_chunk {
+	uint64_t first_ts_ns, last_ts_ns;
+	uint64_t packets, bytes;
+	const uint8_t *offsets; /* varint deltas */
+	size_t offsets_len;
+};
+int pindex_flow_chunk_decode(const void *val, size_t len, struct pindex_flow_chunk *out);
+/* Decodes the next offset; returns 0, or -EINVAL at the end or on garbage. */
+int pindex_next_offset(const uint8_t **p, const uint8_t *end, uint64_t *offset);
+
+#endif

@@ -1,0 +1,880 @@
+/*
+ * query.c - see query.h.
+ *
+ * Stages: select captures (catalog: ids, tags, time overlap) -> plan the
+ * filter (planner.h) and look its terms up in the postings -> per object:
+ * the candidate flows' chunks give record offsets (or, when the planner
+ * cannot narrow, the sparse time index gives byte ranges) -> batched
+ * preads -> decode each record with its reader context -> time window and
+ * libpcap filter -> callback.
+ */
+#include "query.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "db.h"
+#include "filter.h"
+#include "pindex.h"
+#include "planner.h"
+#include "ring.h"
+#include "vault.h"
+
+struct selected {
+	uint64_t id, objnum, file_size, earliest, latest;
+	uint8_t sha[32];
+	uint32_t linktypes[16], nlinktypes;
+	uint32_t snaplen;
+	bool nanosecond;
+	bool pcapng;
+};
+
+struct query {
+	struct vault *v;
+	uint64_t after, before; /* [after, before) */
+	uint64_t limit;
+	struct filter_set *filter;
+	struct plan *plan;
+	struct selected *sel;
+	size_t nsel, capsel;
+	struct query_stats stats;
+	/* selection inputs, borrowed during query_new only */
+	const struct query_params *params;
+	struct errbuf *eb;
+};
+
+static bool has_tag(const struct capture_record *rec, const char *tag)
+{
+	for (size_t i = 0; i < rec->ntags; i++)
+		if (strcmp(rec->tags[i], tag) == 0)
+			return true;
+	return false;
+}
+
+static bool wanted(const struct query *q, const struct capture_record *rec)
+{
+	const struct query_params *p = q->params;
+	bool id_ok = p->ncapture_ids == 0;
+	for (size_t i = 0; i < p->ncapture_ids && !id_ok; i++)
+		id_ok = p->capture_ids[i] == rec->id;
+	if (!id_ok || rec->packets == 0)
+		return false;
+	for (size_t i = 0; i < p->ntags; i++)
+		if (!has_tag(rec, p->tags[i]))
+			return false;
+	return rec->latest_ts_ns >= q->after && rec->earliest_ts_ns < q->before;
+}
+
+static int select_one(void *opaque, const struct capture_record *rec)
+{
+	struct query *q = opaque;
+	q->stats.captures_total++;
+	if (!wanted(q, rec))
+		return 0;
+	if (q->nsel == q->capsel) {
+		size_t cap = q->capsel ? q->capsel * 2 : 16;
+		struct selected *grown = realloc(q->sel, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		q->sel = grown;
+		q->capsel = cap;
+	}
+	struct selected *s = &q->sel[q->nsel++];
+	*s = (struct selected){ .id = rec->id, .objnum = rec->objnum, .file_size = rec->file_size,
+				.earliest = rec->earliest_ts_ns, .latest = rec->latest_ts_ns,
+				.nlinktypes = rec->nlinktypes, .snaplen = rec->snaplen,
+				.nanosecond = rec->nanosecond,
+				.pcapng = strcmp(rec->format, "pcapng") == 0 };
+	memcpy(s->sha, rec->sha256, 32);
+	memcpy(s->linktypes, rec->linktypes, sizeof(s->linktypes));
+	return 0;
+}
+
+static int by_earliest(const void *a, const void *b)
+{
+	const struct selected *x = a, *y = b;
+	if (x->earliest != y->earliest)
+		return x->earliest < y->earliest ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Every capture id asked for must exist, even if the window excludes it. */
+static int check_ids(struct query *q)
+{
+	for (size_t i = 0; i < q->params->ncapture_ids; i++) {
+		struct capture_record *rec = NULL;
+		int err = catalog_get(vault_catalog(q->v), q->params->capture_ids[i], &rec);
+		capture_record_free(rec);
+		if (err == -ENOENT)
+			return errbuf_set(q->eb, -ENOENT, "no capture with id %llu",
+					  (unsigned long long)q->params->capture_ids[i]);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+static int select_captures(struct query *q)
+{
+	int err = check_ids(q);
+	if (err)
+		return err;
+	const char *tag = q->params->ntags ? q->params->tags[0] : NULL;
+	err = catalog_foreach(vault_catalog(q->v), tag, select_one, q);
+	if (err)
+		return err;
+	qsort(q->sel, q->nsel, sizeof(*q->sel), by_earliest);
+	q->stats.captures_selected = q->nsel;
+	return 0;
+}
+
+/*
+ * libpcap decides whether the filter is valid: it must compile for at
+ * least one link type of the selected captures (Ethernet when none is
+ * selected). Link types it does not compile for simply match nothing.
+ */
+static int compile_filter(struct query *q)
+{
+	int compiled = 0, err = 0;
+	for (size_t i = 0; i < q->nsel; i++) {
+		for (uint32_t j = 0; j < q->sel[i].nlinktypes; j++) {
+			const struct filter *f;
+			err = filter_set_get(q->filter, q->sel[i].linktypes[j], &f, q->eb);
+			if (err == -ENOMEM)
+				return err;
+			compiled += err == 0;
+		}
+	}
+	if (compiled > 0) {
+		errbuf_clear(q->eb);
+		return 0;
+	}
+	const struct filter *f;
+	err = filter_set_get(q->filter, 1, &f, q->eb);
+	if (err == 0 && q->nsel > 0)
+		return errbuf_set(q->eb, -EINVAL, "filter does not apply to the link types selected");
+	return err;
+}
+
+int query_new(struct query **out, struct vault *v, const struct query_params *params,
+	      struct errbuf *eb)
+{
+	struct query *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->v = v;
+	q->params = params;
+	q->eb = eb;
+	q->after = params->has_after ? params->after_ns : 0;
+	q->before = params->has_before ? params->before_ns : UINT64_MAX;
+	q->limit = params->limit;
+	const char *expr = params->filter ? params->filter : "";
+	int err = filter_set_new(&q->filter, expr, FILTER_DEFAULT_SNAPLEN);
+	if (!err)
+		err = planner_parse(expr, &q->plan);
+	if (!err)
+		err = select_captures(q);
+	if (!err)
+		err = compile_filter(q);
+	if (err) {
+		query_free(q);
+		return err;
+	}
+	plan_explain(q->plan, q->stats.plan, sizeof(q->stats.plan));
+	q->stats.plan_all = plan_is_all(q->plan);
+	q->params = NULL;
+	q->eb = NULL;
+	*out = q;
+	return 0;
+}
+
+struct query *query_free(struct query *q)
+{
+	if (!q)
+		return NULL;
+	filter_set_free(q->filter);
+	plan_free(q->plan);
+	free(q->sel);
+	free(q);
+	return NULL;
+}
+
+const struct query_stats *query_stats(const struct query *q)
+{
+	return &q->stats;
+}
+
+void query_output_format(const struct query *q, enum capfile_format *format,
+			 uint32_t *linktype, bool *nanosecond, uint32_t *snaplen)
+{
+	bool single = true;
+	*linktype = 1;
+	*nanosecond = false;
+	*snaplen = 0;
+	for (size_t i = 0; i < q->nsel; i++) {
+		const struct selected *s = &q->sel[i];
+		if (i == 0) {
+			*linktype = s->linktypes[0];
+			*nanosecond = s->nanosecond;
+		}
+		/* pcapng input keeps its own resolution only in pcapng output */
+		if (s->nlinktypes != 1 || s->linktypes[0] != *linktype ||
+		    s->nanosecond != *nanosecond || s->pcapng)
+			single = false;
+		if (s->snaplen > *snaplen)
+			*snaplen = s->snaplen;
+	}
+	*format = single ? CAPFILE_FORMAT_PCAP : CAPFILE_FORMAT_PCAPNG;
+	if (*snaplen == 0)
+		*snaplen = FILTER_DEFAULT_SNAPLEN;
+}
+
+/* ---- reading records back ---- */
+
+struct context {
+	uint64_t offset;
+	void *blob;
+	size_t len;
+};
+
+struct object_run {
+	struct query *q;
+	struct ring *ring;
+	const struct selected *sel;
+	int fd;
+	struct context *ctx;
+	size_t nctx;
+	query_packet_fn fn;
+	void *opaque;
+	uint8_t *big; /* for a record larger than a read span */
+	struct errbuf *eb;
+};
+
+static void contexts_free(struct object_run *r)
+{
+	for (size_t i = 0; i < r->nctx; i++)
+		free(r->ctx[i].blob);
+	free(r->ctx);
+	r->ctx = NULL;
+	r->nctx = 0;
+}
+
+static int contexts_load(struct object_run *r)
+{
+	struct db_iter *it = NULL;
+	uint8_t prefix[8];
+	size_t cap = 0;
+	be64_put(prefix, r->sel->objnum);
+	int err = db_iter_new(vault_db(r->q->v), DB_CF_CONTEXTS, &it);
+	if (err)
+		return err;
+	for (db_iter_seek(it, prefix, 8); db_iter_valid(it) && !err; db_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *key = db_iter_key(it, &klen);
+		const void *val = db_iter_value(it, &vlen);
+		if (klen != 16 || memcmp(key, prefix, 8) != 0)
+			break;
+		if (r->nctx == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct context *grown = realloc(r->ctx, cap * sizeof(*grown));
+			if (!grown) {
+				err = -ENOMEM;
+				break;
+			}
+			r->ctx = grown;
+		}
+		struct context *c = &r->ctx[r->nctx];
+		c->offset = be64_get(key + 8);
+		c->len = vlen;
+		if (!(c->blob = malloc(vlen ? vlen : 1)))
+			err = -ENOMEM;
+		else
+			memcpy(c->blob, val, vlen), r->nctx++;
+	}
+	db_iter_free(it);
+	return err;
+}
+
+/* The context in force at offset: the last one at or before it. */
+static const struct context *context_at(const struct object_run *r, uint64_t offset)
+{
+	size_t lo = 0, hi = r->nctx;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r->ctx[mid].offset <= offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? &r->ctx[lo - 1] : NULL;
+}
+
+/* Time window, then the exact filter, then the caller. Returns 1 when the
+ * limit is reached. */
+static int process_packet(struct object_run *r, const struct capfile_packet *pkt)
+{
+	struct query *q = r->q;
+	q->stats.packets_candidate++;
+	if (pkt->ts_ns < q->after || pkt->ts_ns >= q->before)
+		return 0;
+	int match = filter_set_match(q->filter, pkt->linktype, pkt->caplen, pkt->origlen, pkt->data,
+				     NULL);
+	if (match <= 0)
+		return match == -ENOMEM ? match : 0;
+	q->stats.packets_matched++;
+	int err = r->fn(r->opaque, pkt);
+	if (err)
+		return err;
+	return q->limit && q->stats.packets_matched >= q->limit ? 1 : 0;
+}
+
+static ssize_t read_at(struct object_run *r, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n = ring_pread(r->ring, r->fd, buf, len, off);
+	if (n > 0) {
+		r->q->stats.bytes_read += (uint64_t)n;
+		r->q->stats.reads++;
+	}
+	return n;
+}
+
+/*
+ * Decodes the record at off from buf (holding bytes [base, base+len)).
+ * Returns 0 with *rlen set; -EAGAIN when the record is not wholly in buf;
+ * -EINVAL for garbage. Non-packet blocks come back with pkt->data NULL.
+ */
+static int decode_in(struct object_run *r, const uint8_t *buf, uint64_t base, size_t len,
+		     uint64_t off, struct capfile_packet *pkt, uint32_t *rlen)
+{
+	const struct context *c = context_at(r, off);
+	if (!c)
+		return -EINVAL;
+	size_t at = (size_t)(off - base);
+	if (off < base || at + CAPFILE_RECORD_HEADER > len)
+		return -EAGAIN;
+	if (capfile_record_length(c->blob, c->len, buf + at, len - at, rlen) < 0)
+		return -EINVAL;
+	if (*rlen > len - at)
+		return -EAGAIN;
+	int res = capfile_decode_record(c->blob, c->len, buf + at, *rlen, off, pkt);
+	if (res < 0)
+		return -EINVAL;
+	if (res == 1)
+		pkt->data = NULL;
+	return 0;
+}
+
+/* A record that did not fit the span: read it alone. */
+static int read_single(struct object_run *r, uint64_t off, struct capfile_packet *pkt,
+		       uint32_t *rlen)
+{
+	uint8_t hdr[CAPFILE_RECORD_HEADER];
+	const struct context *c = context_at(r, off);
+	ssize_t n = read_at(r, hdr, sizeof(hdr), off);
+	if (n < 0)
+		return (int)n;
+	if (!c || (size_t)n < sizeof(hdr) ||
+	    capfile_record_length(c->blob, c->len, hdr, sizeof(hdr), rlen) < 0)
+		return -EINVAL;
+	free(r->big);
+	if (!(r->big = malloc(*rlen)))
+		return -ENOMEM;
+	n = read_at(r, r->big, *rlen, off);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < *rlen)
+		return -EINVAL; /* the truncated last record */
+	return decode_in(r, r->big, off, *rlen, off, pkt, rlen);
+}
+
+/* ---- candidates: offsets from flows, or byte ranges ---- */
+
+struct u64vec {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int u64vec_push(struct u64vec *vec, uint64_t x)
+{
+	if (vec->n == vec->cap) {
+		size_t cap = vec->cap ? vec->cap * 2 : 256;
+		uint64_t *grown = realloc(vec->v, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		vec->v = grown;
+		vec->cap = cap;
+	}
+	vec->v[vec->n++] = x;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void u64vec_sort_unique(struct u64vec *vec)
+{
+	if (vec->n == 0)
+		return;
+	qsort(vec->v, vec->n, sizeof(uint64_t), cmp_u64);
+	size_t out = 1;
+	for (size_t i = 1; i < vec->n; i++)
+		if (vec->v[i] != vec->v[out - 1])
+			vec->v[out++] = vec->v[i];
+	vec->n = out;
+}
+
+/* The offsets of one flow's chunks that overlap the time window. */
+static int flow_offsets(struct object_run *r, struct db_iter *it, uint32_t flowid,
+			struct u64vec *offsets)
+{
+	uint8_t prefix[12];
+	be64_put(prefix, r->sel->objnum);
+	prefix[8] = (uint8_t)(flowid >> 24), prefix[9] = (uint8_t)(flowid >> 16);
+	prefix[10] = (uint8_t)(flowid >> 8), prefix[11] = (uint8_t)flowid;
+	int err = 0;
+	for (db_iter_seek(it, prefix, 12); db_iter_valid(it) && !err; db_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *key = db_iter_key(it, &klen);
+		if (klen != 16 || memcmp(key, prefix, 12) != 0)
+			break;
+		struct pindex_flow_chunk chunk;
+		const void *val = db_iter_value(it, &vlen);
+		if (pindex_flow_chunk_decode(val, vlen, &chunk) < 0)
+			return -EIO;
+		if (chunk.last_ts_ns < r->q->after || chunk.first_ts_ns >= r->q->before)
+			continue;
+		const uint8_t *p = chunk.offsets, *end = p + chunk.offsets_len;
+		uint64_t off = 0;
+		while (p < end && !err && pindex_next_offset(&p, end, &off) == 0)
+			err = u64vec_push(offsets, off);
+	}
+	return err;
+}
+
+/* The [begin, end) byte ranges of sparse time index blocks that overlap
+ * the window, adjacent ones merged, as pairs in *ranges. */
+static int time_ranges(struct object_run *r, struct u64vec *ranges)
+{
+	struct db_iter *it = NULL;
+	uint8_t prefix[8];
+	be64_put(prefix, r->sel->objnum);
+	int err = db_iter_new(vault_db(r->q->v), DB_CF_TINDEX, &it);
+	bool open = false;
+	for (db_iter_seek(it, prefix, 8); !err && db_iter_valid(it); db_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *key = db_iter_key(it, &klen), *val = db_iter_value(it, &vlen);
+		if (klen != 12 || memcmp(key, prefix, 8) != 0 || vlen != 28)
+			break;
+		uint64_t tmin = be64_get(val), tmax = be64_get(val + 8), off = be64_get(val + 16);
+		bool overlaps = tmax >= r->q->after && tmin < r->q->before;
+		if (open && !overlaps) {
+			err = u64vec_push(ranges, off);
+			open = false;
+		} else if (!open && overlaps) {
+			err = u64vec_push(ranges, off);
+			open = true;
+		}
+	}
+	if (!err && open)
+		err = u64vec_push(ranges, r->sel->file_size);
+	db_iter_free(it);
+	return err;
+}
+
+/* ---- reading ---- */
+
+#define SPAN_MAX (256u * 1024)
+#define SPAN_GAP (64u * 1024)
+#define SPAN_TAIL 2048u /* read past the last offset: most records are shorter */
+#define SPAN_BATCH 16
+
+/* Walks whole records in [begin, end), reading 1 MiB at a time. */
+static int scan_range(struct object_run *r, uint64_t begin, uint64_t end, uint8_t *buf)
+{
+	uint64_t pos = begin;
+	while (pos < end) {
+		size_t want = end - pos < RING_CHUNK ? (size_t)(end - pos) : RING_CHUNK;
+		ssize_t n = read_at(r, buf, want, pos);
+		if (n <= 0)
+			return n < 0 ? (int)n : 0;
+		uint64_t off = pos;
+		for (;;) {
+			struct capfile_packet pkt;
+			uint32_t rlen;
+			int err = decode_in(r, buf, pos, (size_t)n, off, &pkt, &rlen);
+			if (err == -EAGAIN && off == pos)
+				err = read_single(r, off, &pkt, &rlen);
+			if (err == -EAGAIN)
+				break;
+			if (err < 0)
+				return err == -EINVAL ? 0 : err; /* a cut last record ends the scan */
+			off += rlen;
+			if (pkt.data && (err = process_packet(r, &pkt)) != 0)
+				return err;
+			if (off >= end)
+				break;
+		}
+		pos = off;
+	}
+	return 0;
+}
+
+struct span {
+	struct ring_read_req req;
+	size_t first, count; /* offsets[first .. first+count) */
+};
+
+/* Groups sorted offsets into spans of nearby records. */
+static size_t make_spans(const struct object_run *r, const uint64_t *offs, size_t n, size_t i,
+			 struct span *spans, uint8_t *bufs)
+{
+	size_t nspans = 0;
+	while (i < n && nspans < SPAN_BATCH) {
+		struct span *s = &spans[nspans];
+		s->first = i;
+		uint64_t begin = offs[i];
+		while (i + 1 < n && offs[i + 1] - offs[i] < SPAN_GAP &&
+		       offs[i + 1] + SPAN_TAIL - begin <= SPAN_MAX)
+			i++;
+		uint64_t end = offs[i] + SPAN_TAIL;
+		if (end > r->sel->file_size)
+			end = r->sel->file_size;
+		s->count = i - s->first + 1;
+		s->req = (struct ring_read_req){ .fd = r->fd, .buf = bufs + nspans * SPAN_MAX,
+						 .len = (size_t)(end - begin), .off = begin };
+		nspans++;
+		i++;
+	}
+	return nspans;
+}
+
+static int process_span(struct object_run *r, const struct span *s, const uint64_t *offs)
+{
+	if (s->req.result < 0)
+		return (int)s->req.result;
+	r->q->stats.bytes_read += (uint64_t)s->req.result;
+	r->q->stats.reads++;
+	for (size_t k = s->first; k < s->first + s->count; k++) {
+		struct capfile_packet pkt;
+		uint32_t rlen;
+		int err = decode_in(r, s->req.buf, s->req.off, (size_t)s->req.result, offs[k], &pkt,
+				    &rlen);
+		if (err == -EAGAIN)
+			err = read_single(r, offs[k], &pkt, &rlen);
+		if (err == -EINVAL)
+			continue; /* e.g. the cut last record of a truncated capture */
+		if (err < 0)
+			return err;
+		if (pkt.data && (err = process_packet(r, &pkt)) != 0)
+			return err;
+	}
+	return 0;
+}
+
+/* Reads the records at sorted offsets, SPAN_BATCH spans per ring batch. */
+static int read_offsets(struct object_run *r, const struct u64vec *offs)
+{
+	struct span spans[SPAN_BATCH];
+	uint8_t *bufs = malloc((size_t)SPAN_BATCH * SPAN_MAX);
+	if (!bufs)
+		return -ENOMEM;
+	int err = 0;
+	for (size_t i = 0; i < offs->n && !err;) {
+		size_t nspans = make_spans(r, offs->v, offs->n, i, spans, bufs);
+		struct ring_read_req reqs[SPAN_BATCH];
+		for (size_t k = 0; k < nspans; k++)
+			reqs[k] = spans[k].req;
+		err = ring_pread_batch(r->ring, reqs, nspans);
+		for (size_t k = 0; k < nspans && !err; k++) {
+			spans[k].req.result = reqs[k].result;
+			err = process_span(r, &spans[k], offs->v);
+		}
+		i = spans[nspans - 1].first + spans[nspans - 1].count;
+	}
+	free(bufs);
+	return err;
+}
+
+/* ---- planning: postings lookups ---- */
+
+struct lookup_ctx {
+	struct query *q;
+	uint64_t *objnums; /* selected objects, sorted */
+	size_t nobj;
+};
+
+static bool objnum_selected(const struct lookup_ctx *lc, uint64_t objnum)
+{
+	return bsearch(&objnum, lc->objnums, lc->nobj, sizeof(uint64_t), cmp_u64) != NULL;
+}
+
+/* Adds the flows of every posting with a key in [lo, hi] (both of klen
+ * bytes) whose object is selected. */
+static int scan_postings(struct lookup_ctx *lc, const uint8_t *lo, const uint8_t *hi, size_t klen,
+			 struct plan_ids *out)
+{
+	struct db_iter *it = NULL;
+	int err = db_iter_new(vault_db(lc->q->v), DB_CF_POSTINGS, &it);
+	if (err)
+		return err;
+	for (db_iter_seek(it, lo, klen); db_iter_valid(it) && !err; db_iter_next(it)) {
+		size_t len;
+		const uint8_t *key = db_iter_key(it, &len);
+		if (len != klen + 12 || memcmp(key, hi, klen) > 0)
+			break;
+		uint64_t objnum = be64_get(key + klen);
+		uint32_t flowid = (uint32_t)key[klen + 8] << 24 | (uint32_t)key[klen + 9] << 16 |
+				  (uint32_t)key[klen + 10] << 8 | key[klen + 11];
+		if (objnum_selected(lc, objnum))
+			err = plan_ids_push(out, objnum << 32 | flowid);
+	}
+	db_iter_free(it);
+	return err;
+}
+
+static int lookup_port(struct lookup_ctx *lc, enum pindex_term_kind kind, uint16_t lo,
+		       uint16_t hi, struct plan_ids *out)
+{
+	uint8_t lokey[3] = { (uint8_t)kind, (uint8_t)(lo >> 8), (uint8_t)lo };
+	uint8_t hikey[3] = { (uint8_t)kind, (uint8_t)(hi >> 8), (uint8_t)hi };
+	return scan_postings(lc, lokey, hikey, 3, out);
+}
+
+/* An address or a network: the range of addresses it covers. */
+static int lookup_addr(struct lookup_ctx *lc, const struct plan_term *t, struct plan_ids *out)
+{
+	bool v6 = t->kind == PLAN_T_IP6 || t->kind == PLAN_T_IP6NET;
+	size_t alen = v6 ? 16 : 4;
+	unsigned prefix = t->prefix > alen * 8 ? (unsigned)alen * 8 : t->prefix;
+	uint8_t lo[17], hi[17];
+	lo[0] = hi[0] = v6 ? PTERM_IP6 : PTERM_IP4;
+	for (size_t i = 0; i < alen; i++) {
+		unsigned bits = prefix > i * 8 ? prefix - (unsigned)i * 8 : 0;
+		uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+		lo[1 + i] = t->addr[i] & mask;
+		hi[1 + i] = (uint8_t)(t->addr[i] | (uint8_t)~mask);
+	}
+	return scan_postings(lc, lo, hi, 1 + alen, out);
+}
+
+static int lookup_term(void *opaque, const struct plan_term *t, struct plan_ids *out)
+{
+	struct lookup_ctx *lc = opaque;
+	uint8_t lo[3], hi[3];
+	switch (t->kind) {
+	case PLAN_T_IP4: case PLAN_T_IP4NET: case PLAN_T_IP6: case PLAN_T_IP6NET:
+		return lookup_addr(lc, t, out);
+	case PLAN_T_TCPPORT: return lookup_port(lc, PTERM_TCP_PORT, t->lo, t->hi, out);
+	case PLAN_T_UDPPORT: return lookup_port(lc, PTERM_UDP_PORT, t->lo, t->hi, out);
+	case PLAN_T_SCTPPORT: return lookup_port(lc, PTERM_SCTP_PORT, t->lo, t->hi, out);
+	case PLAN_T_PORT: {
+		int err = lookup_port(lc, PTERM_TCP_PORT, t->lo, t->hi, out);
+		if (!err)
+			err = lookup_port(lc, PTERM_UDP_PORT, t->lo, t->hi, out);
+		return err ? err : lookup_port(lc, PTERM_SCTP_PORT, t->lo, t->hi, out);
+	}
+	case PLAN_T_PROTO:
+		lo[0] = hi[0] = PTERM_PROTO;
+		lo[1] = hi[1] = (uint8_t)t->value;
+		return t->value > 255 ? 0 : scan_postings(lc, lo, hi, 2, out);
+	case PLAN_T_ETHERTYPE: case PLAN_T_VLAN: case PLAN_T_VLAN_ANY:
+		lo[0] = hi[0] = t->kind == PLAN_T_ETHERTYPE ? PTERM_ETHERTYPE : PTERM_VLAN;
+		lo[1] = hi[1] = (uint8_t)(t->value >> 8);
+		lo[2] = hi[2] = (uint8_t)t->value;
+		if (t->kind == PLAN_T_VLAN_ANY)
+			lo[1] = lo[2] = 0, hi[1] = hi[2] = 0xff;
+		return scan_postings(lc, lo, hi, 3, out);
+	}
+	return PLAN_LOOKUP_ALL;
+}
+
+static const struct plan_lookup_ops lookup_ops = { .lookup = lookup_term };
+
+/* Candidate global flow ids (objnum << 32 | flowid), sorted; *all when the
+ * plan narrows nothing. */
+static int plan_candidates(struct query *q, struct plan_ids *cand, bool *all)
+{
+	struct lookup_ctx lc = { .q = q, .nobj = q->nsel };
+	lc.objnums = malloc((q->nsel ? q->nsel : 1) * sizeof(uint64_t));
+	if (!lc.objnums)
+		return -ENOMEM;
+	for (size_t i = 0; i < q->nsel; i++)
+		lc.objnums[i] = q->sel[i].objnum;
+	qsort(lc.objnums, lc.nobj, sizeof(uint64_t), cmp_u64);
+	int err = plan_eval(q->plan, &lookup_ops, &lc, cand);
+	free(lc.objnums);
+	*all = err == PLAN_EVAL_ALL;
+	if (err < 0)
+		return err;
+	if (!*all && cand->n > 1)
+		qsort(cand->ids, cand->n, sizeof(uint64_t), cmp_u64);
+	return 0;
+}
+
+/* ---- running ---- */
+
+static int run_flows(struct object_run *r, const struct plan_ids *cand)
+{
+	uint64_t lo = r->sel->objnum << 32, hi = lo | 0xffffffffu;
+	size_t a = 0, b = cand->n;
+	while (a < b) { /* first id >= lo */
+		size_t mid = (a + b) / 2;
+		if (cand->ids[mid] < lo)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	struct u64vec offsets = { 0 };
+	struct db_iter *it = NULL;
+	int err = db_iter_new(vault_db(r->q->v), DB_CF_FLOWS, &it);
+	for (size_t i = a; !err && i < cand->n && cand->ids[i] <= hi; i++) {
+		if (i > a && cand->ids[i] == cand->ids[i - 1])
+			continue;
+		r->q->stats.flows_candidate++;
+		err = flow_offsets(r, it, (uint32_t)cand->ids[i], &offsets);
+	}
+	db_iter_free(it);
+	u64vec_sort_unique(&offsets);
+	if (!err)
+		err = read_offsets(r, &offsets);
+	free(offsets.v);
+	return err;
+}
+
+static int run_all(struct object_run *r)
+{
+	if (r->nctx == 0)
+		return 0;
+	uint8_t *buf = malloc(RING_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	struct u64vec ranges = { 0 };
+	int err = 0;
+	if (r->q->after == 0 && r->q->before == UINT64_MAX) {
+		err = scan_range(r, r->ctx[0].offset, r->sel->file_size, buf);
+	} else {
+		err = time_ranges(r, &ranges);
+		for (size_t i = 0; !err && i + 1 < ranges.n; i += 2)
+			err = scan_range(r, ranges.v[i], ranges.v[i + 1], buf);
+	}
+	free(ranges.v);
+	free(buf);
+	return err;
+}
+
+static int run_object(struct object_run *r, const struct plan_ids *cand, bool all)
+{
+	r->fd = store_object_open(vault_store(r->q->v), r->sel->sha);
+	if (r->fd < 0) {
+		char hex[65];
+		sha256_hex(r->sel->sha, hex);
+		return errbuf_set(r->eb, r->fd, "capture %llu: object %s: %s",
+				  (unsigned long long)r->sel->id, hex, strerror(-r->fd));
+	}
+	int err = contexts_load(r);
+	if (!err)
+		err = all ? run_all(r) : run_flows(r, cand);
+	contexts_free(r);
+	close(r->fd);
+	free(r->big);
+	r->big = NULL;
+	return err;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
+	      struct errbuf *eb)
+{
+	double start = now_ms();
+	struct plan_ids cand = { 0 };
+	bool all = true;
+	int err = q->nsel ? plan_candidates(q, &cand, &all) : 0;
+	for (size_t i = 0; !err && i < q->nsel; i++) {
+		struct object_run r = { .q = q, .ring = ring, .sel = &q->sel[i], .fn = fn,
+					.opaque = opaque, .eb = eb };
+		err = run_object(&r, &cand, all);
+	}
+	plan_ids_release(&cand);
+	q->stats.elapsed_ms = now_ms() - start;
+	return err == 1 ? 0 : err; /* 1: the packet limit was reached */
+}
+
+/* ---- time parsing ---- */
+
+/* Digits after a decimal point as nanoseconds; advances *p. */
+static uint64_t parse_fraction(const char **p)
+{
+	uint64_t ns = 0, scale = 100000000;
+	if (**p != '.')
+		return 0;
+	for ((*p)++; **p >= '0' && **p <= '9'; (*p)++) {
+		ns += (uint64_t)(**p - '0') * scale;
+		scale /= 10;
+	}
+	return ns;
+}
+
+static int parse_epoch(const char *text, uint64_t *ns)
+{
+	char *end;
+	errno = 0;
+	unsigned long long secs = strtoull(text, &end, 10);
+	if (end == text || errno || secs > UINT64_MAX / 1000000000u - 1)
+		return -EINVAL;
+	const char *p = end;
+	uint64_t frac = parse_fraction(&p);
+	if (*p != '\0')
+		return -EINVAL;
+	*ns = (uint64_t)secs * 1000000000u + frac;
+	return 0;
+}
+
+int query_parse_time(const char *text, uint64_t *ns)
+{
+	struct tm tm = { 0 };
+	int consumed = 0;
+	if (!strchr(text, '-') || text[0] == '-')
+		return parse_epoch(text, ns);
+	if (sscanf(text, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 || consumed == 0)
+		return -EINVAL;
+	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
+		return -EINVAL;
+	const char *p = text + consumed;
+	uint64_t frac = parse_fraction(&p);
+	long offset = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int hh, mm, n = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5 || hh > 23 || mm > 59)
+			return -EINVAL;
+		offset = (*p == '+' ? 1 : -1) * (long)(hh * 3600 + mm * 60);
+		p += 1 + n;
+	} else {
+		return -EINVAL; /* a zone is required: local time would be a guess */
+	}
+	if (*p != '\0')
+		return -EINVAL;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	time_t secs = timegm(&tm) - offset;
+	if (secs < 0)
+		return -EINVAL;
+	*ns = (uint64_t)secs * 1000000000u + frac;
+	return 0;
+}

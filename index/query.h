@@ -1,0 +1,78 @@
+/*
+ * query.h - packet queries: a BPF filter (tcpdump syntax), a time window
+ * and a capture selection in; the matching packets out, as a stream.
+ *
+ * The index only proposes candidates (a superset); every candidate is read
+ * back from its object (batched io_uring preads, in offset order) and run
+ * through libpcap's compiled filter for its link type, so the answer is
+ * packet for packet what `tcpdump -r` gives (DESIGN.md invariant 4).
+ * Captures are visited in order of their earliest packet; packets of one
+ * capture come in file order, as tcpdump reads them.
+ */
+#ifndef CAPVAULT_QUERY_H
+#define CAPVAULT_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capfile.h"
+#include "errbuf.h"
+
+struct vault;
+struct ring;
+struct query;
+
+struct query_params {
+	const char *filter;          /* BPF expression; NULL or "" matches all */
+	bool has_after, has_before;
+	uint64_t after_ns;           /* packets at or after this time */
+	uint64_t before_ns;          /* packets strictly before this time */
+	const uint64_t *capture_ids; /* only these captures, when ncapture_ids > 0 */
+	size_t ncapture_ids;
+	const char *const *tags;     /* only captures having all these tags */
+	size_t ntags;
+	uint64_t limit;              /* stop after this many packets; 0: no limit */
+};
+
+struct query_stats {
+	char plan[512];             /* the planner's reading of the filter */
+	bool plan_all;              /* the planner could not narrow anything */
+	uint64_t captures_total;
+	uint64_t captures_selected; /* after ids, tags and time window */
+	uint64_t flows_candidate;
+	uint64_t packets_candidate; /* records decoded */
+	uint64_t packets_matched;
+	uint64_t bytes_read;
+	uint64_t reads;
+	double elapsed_ms;
+};
+
+/* Called once per matching packet, in output order; nonzero stops. */
+typedef int (*query_packet_fn)(void *opaque, const struct capfile_packet *pkt);
+
+/*
+ * Selects the captures, plans and compiles the filter. Returns 0; -EINVAL
+ * for a filter libpcap rejects (eb has libpcap's message) or an unknown
+ * capture id (eb); -ENOENT for an unknown capture id; other negative
+ * errnos.
+ */
+int query_new(struct query **out, struct vault *v, const struct query_params *params,
+	      struct errbuf *eb);
+struct query *query_free(struct query *q);
+
+/* The output format that fits the selected captures: pcap when they share
+ * one link type and time resolution, else pcapng. */
+void query_output_format(const struct query *q, enum capfile_format *format,
+			 uint32_t *linktype, bool *nanosecond, uint32_t *snaplen);
+
+/* Runs the query. Returns 0, or a negative errno (eb), or what fn returned. */
+int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
+	      struct errbuf *eb);
+const struct query_stats *query_stats(const struct query *q);
+
+/* Parses "2024-05-01T14:00:00.25Z", "...+02:00", or epoch seconds with a
+ * fraction ("1714572000.25") into ns. Returns 0 or -EINVAL. */
+int query_parse_time(const char *text, uint64_t *ns);
+
+#endif

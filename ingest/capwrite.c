@@ -1,0 +1,199 @@
+/*
+ * capwrite.c - see capwrite.h. Writes little-endian (host order on the
+ * machines we run on) files: pcap 2.4, pcapng 1.0.
+ */
+#include "capwrite.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PCAPNG_SHB 0x0A0D0D0Au
+#define PCAPNG_IDB 0x00000001u
+#define PCAPNG_EPB 0x00000006u
+#define PCAPNG_MAX_IFACES 64
+
+struct capwrite {
+	enum capfile_format format;
+	uint32_t linktype;
+	bool nanosecond;
+	uint32_t snaplen;
+	capwrite_out_fn out;
+	void *opaque;
+	uint8_t *buf;
+	size_t used;
+	uint64_t packets;
+	uint32_t iface_linktypes[PCAPNG_MAX_IFACES];
+	uint32_t nifaces;
+};
+
+int capwrite_flush(struct capwrite *w)
+{
+	if (w->used == 0)
+		return 0;
+	int err = w->out(w->opaque, w->buf, w->used);
+	w->used = 0;
+	return err;
+}
+
+/* Appends bytes, flushing whenever the buffer fills. */
+static int put(struct capwrite *w, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	while (len > 0) {
+		size_t room = CAPWRITE_BUFFER - w->used;
+		size_t n = len < room ? len : room;
+		memcpy(w->buf + w->used, p, n);
+		w->used += n;
+		p += n;
+		len -= n;
+		if (w->used == CAPWRITE_BUFFER) {
+			int err = capwrite_flush(w);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+static int put32(struct capwrite *w, uint32_t v)
+{
+	return put(w, &v, sizeof(v));
+}
+
+static int write_pcap_header(struct capwrite *w)
+{
+	struct {
+		uint32_t magic;
+		uint16_t major, minor;
+		int32_t thiszone;
+		uint32_t sigfigs, snaplen, linktype;
+	} hdr = { w->nanosecond ? 0xa1b23c4du : 0xa1b2c3d4u, 2, 4, 0, 0, w->snaplen, w->linktype };
+	return put(w, &hdr, sizeof(hdr));
+}
+
+static int write_shb(struct capwrite *w)
+{
+	struct {
+		uint32_t type, len, bom;
+		uint16_t major, minor;
+		int64_t section_len;
+		uint32_t len2;
+	} shb = { PCAPNG_SHB, 28, 0x1A2B3C4Du, 1, 0, -1, 28 };
+	return put(w, &shb, sizeof(shb));
+}
+
+/* An IDB with if_tsresol = 9 (nanoseconds). */
+static int write_idb(struct capwrite *w, uint32_t linktype)
+{
+	struct {
+		uint32_t type, len;
+		uint16_t linktype, reserved;
+		uint32_t snaplen;
+		uint16_t opt_code, opt_len;
+		uint8_t tsresol, pad[3];
+		uint16_t end_code, end_len;
+		uint32_t len2;
+	} idb = { PCAPNG_IDB, 32, (uint16_t)linktype, 0, w->snaplen, 9, 1, 9, { 0 }, 0, 0, 32 };
+	return put(w, &idb, sizeof(idb));
+}
+
+int capwrite_new(struct capwrite **out, enum capfile_format format, uint32_t linktype,
+		 bool nanosecond, uint32_t snaplen, capwrite_out_fn fn, void *opaque)
+{
+	if (format != CAPFILE_FORMAT_PCAP && format != CAPFILE_FORMAT_PCAPNG)
+		return -EINVAL;
+	struct capwrite *w = calloc(1, sizeof(*w));
+	if (!w || !(w->buf = malloc(CAPWRITE_BUFFER))) {
+		free(w);
+		return -ENOMEM;
+	}
+	w->format = format;
+	w->linktype = linktype;
+	w->nanosecond = nanosecond;
+	w->snaplen = snaplen ? snaplen : 262144;
+	w->out = fn;
+	w->opaque = opaque;
+	int err = format == CAPFILE_FORMAT_PCAP ? write_pcap_header(w) : write_shb(w);
+	if (err) {
+		free(w->buf);
+		free(w);
+		return err;
+	}
+	*out = w;
+	return 0;
+}
+
+struct capwrite *capwrite_free(struct capwrite *w)
+{
+	if (!w)
+		return NULL;
+	capwrite_flush(w);
+	free(w->buf);
+	free(w);
+	return NULL;
+}
+
+static int pcap_packet(struct capwrite *w, const struct capfile_packet *pkt)
+{
+	if (pkt->linktype != w->linktype)
+		return -EINVAL;
+	uint32_t frac = (uint32_t)(pkt->ts_ns % 1000000000u);
+	uint32_t rec[4] = {
+		(uint32_t)(pkt->ts_ns / 1000000000u),
+		w->nanosecond ? frac : frac / 1000,
+		pkt->caplen,
+		pkt->origlen,
+	};
+	int err = put(w, rec, sizeof(rec));
+	return err ? err : put(w, pkt->data, pkt->caplen);
+}
+
+/* The interface id for a link type, writing its IDB the first time. */
+static int pcapng_iface(struct capwrite *w, uint32_t linktype, uint32_t *ifid)
+{
+	for (uint32_t i = 0; i < w->nifaces; i++) {
+		if (w->iface_linktypes[i] == linktype) {
+			*ifid = i;
+			return 0;
+		}
+	}
+	if (w->nifaces == PCAPNG_MAX_IFACES)
+		return -E2BIG;
+	int err = write_idb(w, linktype);
+	if (err)
+		return err;
+	w->iface_linktypes[w->nifaces] = linktype;
+	*ifid = w->nifaces++;
+	return 0;
+}
+
+static int pcapng_packet(struct capwrite *w, const struct capfile_packet *pkt)
+{
+	uint32_t ifid;
+	int err = pcapng_iface(w, pkt->linktype, &ifid);
+	if (err)
+		return err;
+	uint32_t padded = (pkt->caplen + 3u) & ~3u;
+	uint32_t total = 32 + padded;
+	uint32_t hdr[7] = { PCAPNG_EPB, total, ifid, (uint32_t)(pkt->ts_ns >> 32),
+			    (uint32_t)pkt->ts_ns, pkt->caplen, pkt->origlen };
+	static const uint8_t zeros[4];
+	if ((err = put(w, hdr, sizeof(hdr))) || (err = put(w, pkt->data, pkt->caplen)) ||
+	    (err = put(w, zeros, padded - pkt->caplen)))
+		return err;
+	return put32(w, total);
+}
+
+int capwrite_packet(struct capwrite *w, const struct capfile_packet *pkt)
+{
+	int err = w->format == CAPFILE_FORMAT_PCAP ? pcap_packet(w, pkt) : pcapng_packet(w, pkt);
+	if (!err)
+		w->packets++;
+	return err;
+}
+
+uint64_t capwrite_packets(const struct capwrite *w)
+{
+	return w->packets;
+}

@@ -1,0 +1,38 @@
+/*
+ * capwrite.h - streaming writer of pcap and pcapng, for query results.
+ *
+ * Output goes through a callback in chunks of at most CAPWRITE_BUFFER
+ * bytes; memory stays bounded whatever is written. pcap output has one
+ * link type and one time resolution; pcapng output gets one interface
+ * (nanosecond resolution) per link type, added as packets need them.
+ */
+#ifndef CAPVAULT_CAPWRITE_H
+#define CAPVAULT_CAPWRITE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "capfile.h"
+
+#define CAPWRITE_BUFFER (256u * 1024)
+
+/* Receives output bytes; nonzero stops writing and is returned. */
+typedef int (*capwrite_out_fn)(void *opaque, const void *buf, size_t len);
+
+struct capwrite;
+
+/* format is PCAP (then linktype and nanosecond apply) or PCAPNG. Writes
+ * the file header. Returns 0 or a negative errno. */
+int capwrite_new(struct capwrite **out, enum capfile_format format, uint32_t linktype,
+		 bool nanosecond, uint32_t snaplen, capwrite_out_fn fn, void *opaque);
+/* Flushes what is buffered and frees the writer. Accepts NULL. */
+struct capwrite *capwrite_free(struct capwrite *w);
+
+/* Appends one packet. Returns 0, -EINVAL (pcap output, other link type),
+ * or what the output callback returned. */
+int capwrite_packet(struct capwrite *w, const struct capfile_packet *pkt);
+/* Hands buffered bytes to the callback. */
+int capwrite_flush(struct capwrite *w);
+uint64_t capwrite_packets(const struct capwrite *w);
+
+#endif
