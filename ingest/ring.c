@@ -55,21 +55,47 @@ static struct io_uring_sqe *ring_get_sqe(struct ring *r)
 	return sqe;
 }
 
-/* Submits one prepared SQE and waits for its completion result. */
-static int ring_run_one(struct ring *r)
+/*
+ * Every request carries a pointer to a ring_op as user_data, so that a
+ * synchronous call made while streaming reads are in flight on the same
+ * ring (the store writes from inside the read callback) takes only its own
+ * completion; the others are recorded in their ops for their owner.
+ */
+struct ring_op {
+	bool completed;
+	int res;
+};
+
+/* Takes one completion (waiting if wait) and records it in its op. */
+static int ring_reap(struct ring *r, bool wait)
 {
 	struct io_uring_cqe *cqe;
-	int err = io_uring_submit_and_wait(&r->uring, 1);
+	int err = wait ? io_uring_wait_cqe(&r->uring, &cqe) : io_uring_peek_cqe(&r->uring, &cqe);
 	if (err < 0)
 		return err;
-	do {
-		err = io_uring_wait_cqe(&r->uring, &cqe);
-	} while (err == -EINTR);
-	if (err < 0)
-		return err;
-	int res = cqe->res;
+	struct ring_op *op = io_uring_cqe_get_data(cqe);
+	if (op) {
+		op->completed = true;
+		op->res = cqe->res;
+	}
 	io_uring_cqe_seen(&r->uring, cqe);
-	return res;
+	return 0;
+}
+
+/* Submits the prepared SQE (tagged with op) and waits for its result. */
+static int ring_run_one(struct ring *r, struct io_uring_sqe *sqe)
+{
+	struct ring_op op = { 0 };
+	io_uring_sqe_set_data(sqe, &op);
+	int err = io_uring_submit(&r->uring);
+	if (err < 0)
+		return err;
+	while (!op.completed) {
+		err = ring_reap(r, true);
+		if (err < 0 && err != -EINTR)
+			return err;
+	}
+	return op.res;
 }
 
 ssize_t ring_pread(struct ring *r, int fd, void *buf, size_t len, uint64_t off)
@@ -81,7 +107,7 @@ ssize_t ring_pread(struct ring *r, int fd, void *buf, size_t len, uint64_t off)
 			return -EBUSY;
 		unsigned n = len - done > (1u << 30) ? (1u << 30) : (unsigned)(len - done);
 		io_uring_prep_read(sqe, fd, (char *)buf + done, n, off + done);
-		int res = ring_run_one(r);
+		int res = ring_run_one(r, sqe);
 		if (res == -EAGAIN || res == -EINTR)
 			continue;
 		if (res < 0)
@@ -102,7 +128,7 @@ int ring_pwrite(struct ring *r, int fd, const void *buf, size_t len, uint64_t of
 			return -EBUSY;
 		unsigned n = len - done > (1u << 30) ? (1u << 30) : (unsigned)(len - done);
 		io_uring_prep_write(sqe, fd, (const char *)buf + done, n, off + done);
-		int res = ring_run_one(r);
+		int res = ring_run_one(r, sqe);
 		if (res == -EAGAIN || res == -EINTR)
 			continue;
 		if (res < 0)
@@ -121,13 +147,14 @@ int ring_fsync(struct ring *r, int fd, bool datasync)
 		if (!sqe)
 			return -EBUSY;
 		io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
-		int res = ring_run_one(r);
+		int res = ring_run_one(r, sqe);
 		if (res != -EINTR && res != -EAGAIN)
 			return res < 0 ? res : 0;
 	}
 }
 
 struct stream_slot {
+	struct ring_op op; /* the in-flight read's completion */
 	uint8_t *buf;
 	size_t filled;  /* bytes read so far into buf */
 	size_t want;    /* bytes asked for */
@@ -160,7 +187,8 @@ static int stream_submit(struct stream *s, struct stream_slot *slot)
 	uint64_t off = s->seekable ? slot->off + slot->filled : (uint64_t)-1;
 	io_uring_prep_read(sqe, s->fd, slot->buf + slot->filled, (unsigned)(slot->want - slot->filled),
 			   off);
-	io_uring_sqe_set_data(sqe, slot);
+	io_uring_sqe_set_data(sqe, &slot->op);
+	slot->op.completed = false;
 	slot->busy = true;
 	s->inflight++;
 	return 0;
@@ -178,10 +206,10 @@ static int stream_start_slot(struct stream *s, struct stream_slot *slot)
 }
 
 /* Handles one completion: finished, EOF, error, or resubmit a short read. */
-static int stream_complete(struct stream *s, struct io_uring_cqe *cqe)
+static int stream_complete(struct stream *s, struct stream_slot *slot)
 {
-	struct stream_slot *slot = io_uring_cqe_get_data(cqe);
-	int res = cqe->res;
+	int res = slot->op.res;
+	slot->op.completed = false;
 	slot->busy = false;
 	s->inflight--;
 	if (res == -EAGAIN || res == -EINTR)
@@ -204,23 +232,34 @@ static int stream_complete(struct stream *s, struct io_uring_cqe *cqe)
 	return 0;
 }
 
+static bool stream_any_completed(const struct stream *s)
+{
+	for (unsigned i = 0; i < s->depth; i++)
+		if (s->slots[i].busy && s->slots[i].op.completed)
+			return true;
+	return false;
+}
+
+/* Collects completions (a synchronous call may have collected some
+ * already) and handles every completed slot. */
 static int stream_reap(struct stream *s)
 {
-	struct io_uring_cqe *cqe;
-	int err = io_uring_submit_and_wait(&s->r->uring, 1);
-	if (err < 0 && err != -EINTR)
+	int err = io_uring_submit(&s->r->uring);
+	if (err < 0 && err != -EINTR && err != -EBUSY)
 		return err;
-	for (;;) {
-		err = io_uring_peek_cqe(&s->r->uring, &cqe);
-		if (err == -EAGAIN)
-			return 0;
-		if (err < 0)
-			return err;
-		err = stream_complete(s, cqe);
-		io_uring_cqe_seen(&s->r->uring, cqe);
-		if (err < 0)
+	if (!stream_any_completed(s)) {
+		err = ring_reap(s->r, true);
+		if (err < 0 && err != -EINTR)
 			return err;
 	}
+	while (ring_reap(s->r, false) == 0)
+		;
+	for (unsigned i = 0; i < s->depth; i++) {
+		struct stream_slot *slot = &s->slots[i];
+		if (slot->busy && slot->op.completed && (err = stream_complete(s, slot)) < 0)
+			return err;
+	}
+	return 0;
 }
 
 /* Delivers completed slots in order; refills them while not at EOF. */
@@ -256,14 +295,16 @@ static int stream_deliver(struct stream *s, ring_chunk_fn fn, void *opaque)
 
 static void stream_drain(struct stream *s)
 {
-	struct io_uring_cqe *cqe;
-	while (s->inflight > 0) {
-		if (io_uring_wait_cqe(&s->r->uring, &cqe) < 0)
-			break;
-		struct stream_slot *slot = io_uring_cqe_get_data(cqe);
-		slot->busy = false;
-		s->inflight--;
-		io_uring_cqe_seen(&s->r->uring, cqe);
+	for (unsigned i = 0; i < s->depth; i++) {
+		struct stream_slot *slot = &s->slots[i];
+		while (slot->busy && !slot->op.completed) {
+			if (ring_reap(s->r, true) < 0)
+				return;
+		}
+		if (slot->busy) {
+			slot->busy = false;
+			s->inflight--;
+		}
 	}
 }
 
@@ -324,29 +365,37 @@ int ring_read_stream(struct ring *r, int fd, size_t chunk, unsigned depth, ring_
 
 int ring_pread_batch(struct ring *r, struct ring_read_req *reqs, size_t n)
 {
-	size_t next = 0, inflight = 0;
-	while (next < n || inflight > 0) {
+	struct ring_op *ops = calloc(n ? n : 1, sizeof(*ops));
+	size_t next = 0, inflight = 0, collected = 0;
+	if (!ops)
+		return -ENOMEM;
+	while (collected < n) {
 		while (next < n && inflight < r->entries) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
 			if (!sqe)
 				break;
 			io_uring_prep_read(sqe, reqs[next].fd, reqs[next].buf, (unsigned)reqs[next].len,
 					   reqs[next].off);
-			io_uring_sqe_set_data(sqe, &reqs[next]);
+			io_uring_sqe_set_data(sqe, &ops[next]);
 			next++;
 			inflight++;
 		}
-		int err = io_uring_submit_and_wait(&r->uring, 1);
-		if (err < 0 && err != -EINTR)
+		int err = io_uring_submit(&r->uring);
+		if (err >= 0 || err == -EINTR)
+			err = ring_reap(r, true);
+		if (err < 0 && err != -EINTR) {
+			free(ops); /* only on a broken ring: nothing is in flight we can wait for */
 			return err;
-		struct io_uring_cqe *cqe;
-		while (io_uring_peek_cqe(&r->uring, &cqe) == 0) {
-			struct ring_read_req *req = io_uring_cqe_get_data(cqe);
-			req->result = cqe->res;
-			io_uring_cqe_seen(&r->uring, cqe);
+		}
+		while (ring_reap(r, false) == 0)
+			;
+		for (size_t i = collected; i < next && ops[i].completed; i++) {
+			reqs[i].result = ops[i].res;
+			collected++;
 			inflight--;
 		}
 	}
+	free(ops);
 	/* Finish short reads (rare: network file systems) synchronously. */
 	for (size_t i = 0; i < n; i++) {
 		if (reqs[i].result >= 0 && (size_t)reqs[i].result < reqs[i].len) {
