@@ -11,7 +11,9 @@
  *   it was first seen that way, whether it was reported); for inotify
  *   folders only files found by a scan that are not settled yet,
  * - seen: recent reports, so an event and a scan that both see a file
- *   report it once; entries expire after WATCH_DEDUP_MS.
+ *   report it once; entries expire after the dedup window (WATCH_DEDUP_MS,
+ *   or longer than twice the longest settle time, which a scan-found file
+ *   may wait before its second report is compared).
  */
 #include "watch.h"
 
@@ -219,6 +221,7 @@ struct watch {
 	uint64_t wake_val;
 	struct htab wds, seen;
 	uint64_t next_purge;
+	uint64_t dedup_ms;
 	int nreported;
 	alignas(struct inotify_event) char ibuf[64 * 1024];
 };
@@ -387,7 +390,7 @@ static bool seen_eq(const struct hnode *x, const void *key)
 	return s->k.dev == k->dev && s->k.ino == k->ino && s->k.path_hash == k->path_hash;
 }
 
-/* True when this very appearance was reported within WATCH_DEDUP_MS;
+/* True when this very appearance was reported within the dedup window;
  * otherwise remembers it. */
 static bool seen_before(struct watch *w, const char *path, const struct stat *st)
 {
@@ -397,7 +400,7 @@ static bool seen_before(struct watch *w, const char *path, const struct stat *st
 	struct hnode **l = htab_find(&w->seen, h, seen_eq, &k);
 	struct seen *s = (struct seen *)*l;
 	if (s && s->size == (uint64_t)st->st_size && s->mtime_ns == mtime_ns(st) &&
-	    now - s->at < WATCH_DEDUP_MS)
+	    now - s->at < w->dedup_ms)
 		return true;
 	if (!s) {
 		s = calloc(1, sizeof(*s));
@@ -414,7 +417,7 @@ static bool seen_before(struct watch *w, const char *path, const struct stat *st
 	s->mtime_ns = mtime_ns(st);
 	s->at = now;
 	if (w->next_purge == NEVER)
-		w->next_purge = now + WATCH_DEDUP_MS / 2;
+		w->next_purge = now + w->dedup_ms / 2;
 	return false;
 }
 
@@ -428,10 +431,14 @@ static void report(struct watch *w, struct folder *f, const char *path, const st
 	w->cb.on_ready(w->opaque, f->id, path, rel, st);
 }
 
+struct purge_ctx {
+	uint64_t now, window;
+};
+
 static bool purge_one(void *ctx, struct hnode *x)
 {
-	uint64_t now = *(const uint64_t *)ctx;
-	if (now - ((struct seen *)x)->at < WATCH_DEDUP_MS)
+	const struct purge_ctx *c = ctx;
+	if (c->now - ((struct seen *)x)->at < c->window)
 		return false;
 	free(x);
 	return true;
@@ -439,9 +446,10 @@ static bool purge_one(void *ctx, struct hnode *x)
 
 static void seen_purge(struct watch *w, uint64_t now)
 {
-	htab_filter(&w->seen, purge_one, &now);
+	struct purge_ctx c = {.now = now, .window = w->dedup_ms};
+	htab_filter(&w->seen, purge_one, &c);
 	htab_fit(&w->seen);
-	w->next_purge = w->seen.n ? now + WATCH_DEDUP_MS / 2 : NEVER;
+	w->next_purge = w->seen.n ? now + w->dedup_ms / 2 : NEVER;
 }
 
 /* ---- tracked files (polled, or waiting to settle) ---- */
@@ -741,6 +749,9 @@ static void walk(struct watch *w, struct folder *f, struct scan *sc, unsigned de
 		int wd = watch_dir(w, f, sc->path);
 		if (wd == -ENOSPC || wd == -ENOMEM)
 			fall_back_to_poll(w, f, wd);
+		else if (wd < 0 && wd != -ENOENT && wd != -ENOTDIR)
+			wlog(w, LOG_LEVEL_WARNING, "folder %s: cannot watch %s: %s", f->path,
+			     sc->path, strerror(-wd));
 	}
 	DIR *d = opendir(sc->path);
 	if (!d) {
@@ -1224,6 +1235,8 @@ int watch_add_folder(struct watch *w, const struct watch_folder_cfg *cfg, struct
 		return err;
 	}
 	w->folders[f->id] = f;
+	if (w->dedup_ms < 2 * (uint64_t)f->settle_ms + 1000)
+		w->dedup_ms = 2 * (uint64_t)f->settle_ms + 1000;
 	return f->id;
 }
 
@@ -1252,6 +1265,7 @@ int watch_new(struct watch **out, struct ring *ring, const struct watch_callback
 	w->opaque = opaque;
 	w->ifd = -1;
 	w->next_purge = NEVER;
+	w->dedup_ms = WATCH_DEDUP_MS;
 	w->ring = ring;
 	int err = 0;
 	if (!ring) {

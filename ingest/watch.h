@@ -15,7 +15,10 @@
  *   x.part to x.pcap reports x.pcap.
  * - No file is missed: an inotify queue overflow rescans every inotify
  *   folder. A file is reported once per appearance: a report of the same
- *   (device, inode, path, size, mtime) within WATCH_DEDUP_MS is dropped.
+ *   (device, inode, path, size, mtime) within WATCH_DEDUP_MS (or twice the
+ *   longest settle time, if longer) is dropped. An explicit watch_rescan
+ *   later than that reports files still present again; the daemon's queue
+ *   and the importer's content dedup absorb that.
  * - Folders on network and virtual file systems (NFS, SMB, FUSE, Ceph, 9p,
  *   AFS...) are polled, since inotify does not see writes made by other
  *   machines: one directory scan per interval, no thread, memory
