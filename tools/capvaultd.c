@@ -1,0 +1,402 @@
+/*
+ * capvaultd.c - the capvault daemon: watches the configured import
+ * folders and imports every capture that lands there into the vault.
+ *
+ * main is a straight line: parse arguments, load the configuration, open
+ * the vault, start the watch and the import workers, run the loop until
+ * SIGTERM/SIGINT, shut down. Signal handlers only set flags; the loop
+ * acts on them (SIGHUP reloads the configuration, keeping the old one if
+ * the new one has errors).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "vault.h"
+#include "watch.h"
+
+#define LOOP_TIMEOUT_MS 200
+/* The watcher drops a repeated report within WATCH_DEDUP_MS, so a rescan
+ * for events dropped on a full queue must wait longer than that. */
+#define RESCAN_DELAY_MS (WATCH_DEDUP_MS + 1000u)
+
+struct daemon {
+	const char *config_path;       /* NULL: the embedded default */
+	struct config *cfg;
+	struct config **retired;       /* replaced configs: workers may still read them */
+	size_t n_retired;
+	struct vault *vault;
+	struct watch *watch;
+	struct daemon_folder *folders;
+	struct daemon_workers workers;
+	uint64_t rescan_at_ms;         /* 0: none scheduled */
+};
+
+static volatile sig_atomic_t got_stop, got_hup;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_stop = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: capvaultd [--config FILE] [--check-config FILE] "
+			"[--print-default-config] [--version]\n");
+	exit(2);
+}
+
+static void print_errors(const struct config_errors *errs, bool to_log)
+{
+	for (size_t i = 0; i < config_errors_count(errs); i++) {
+		const struct config_error *e = config_errors_get(errs, i);
+		if (to_log)
+			log_errx("%s", e->text);
+		else
+			fprintf(stderr, "%s\n", e->text);
+	}
+}
+
+static int check_config(const char *path)
+{
+	struct config_errors *errs = NULL;
+	struct config *cfg = NULL;
+	if (config_errors_new(&errs) < 0)
+		return 1;
+	int err = config_load(&cfg, path, errs);
+	print_errors(errs, false);
+	if (!err)
+		printf("configuration OK\n");
+	else if (config_errors_count(errs) == 0)
+		fprintf(stderr, "%s: %s\n", path, strerror(-err));
+	config_free(cfg);
+	config_errors_free(errs);
+	return err ? 1 : 0;
+}
+
+/* Returns the --config path (NULL for the default); exits for the
+ * options that only print. */
+static const char *parse_args(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 'k' },
+		{ "print-default-config", no_argument, NULL, 'p' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	const char *config = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (c == 'c')
+			config = optarg;
+		else if (c == 'k')
+			exit(check_config(optarg));
+		else if (c == 'p')
+			exit(fputs(config_default_text(), stdout) < 0);
+		else if (c == 'V')
+			exit(printf("capvaultd %s\n", CAPVAULT_VERSION) < 0);
+		else
+			usage();
+	}
+	if (optind != argc)
+		usage();
+	return config;
+}
+
+/* The default config names ./capvault-data and ./autoimport; create them
+ * so a bare `capvaultd` works in an empty folder. */
+static int load_config(struct config **cfg, const char *path, struct config_errors *errs)
+{
+	if (path)
+		return config_load(cfg, path, errs);
+	int err = config_load_default(cfg, CONFIG_NO_PATH_CHECKS, errs);
+	if (err)
+		return err;
+	config_free(*cfg);
+	*cfg = NULL;
+	if (mkdir("capvault-data", 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (mkdir("autoimport", 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return config_load_default(cfg, 0, errs);
+}
+
+static struct config *load_or_die(const char *path)
+{
+	struct config_errors *errs = NULL;
+	struct config *cfg = NULL;
+	if (config_errors_new(&errs) < 0)
+		fatalx("out of memory");
+	int err = load_config(&cfg, path, errs);
+	print_errors(errs, false);
+	config_errors_free(errs);
+	if (err && err != -EINVAL)
+		fatalx("%s: %s", path ? path : "<default>", strerror(-err));
+	if (err)
+		exit(1);
+	return cfg;
+}
+
+static struct daemon_folder *folder_by_id(struct daemon *d, int id)
+{
+	for (struct daemon_folder *f = d->folders; f; f = f->next)
+		if (f->watch_id == id)
+			return f;
+	return NULL;
+}
+
+static struct daemon_folder *folder_by_path(struct daemon *d, const char *path)
+{
+	for (struct daemon_folder *f = d->folders; f; f = f->next)
+		if (f->watch_id >= 0 && !strcmp(f->path, path))
+			return f;
+	return NULL;
+}
+
+static void on_ready(void *opaque, int id, const char *path, const char *rel_dir,
+		     const struct stat *st)
+{
+	struct daemon *d = opaque;
+	struct daemon_folder *f = folder_by_id(d, id);
+	(void)st;
+	if (!f)
+		return;
+	atomic_fetch_add(&f->ctr.seen, 1);
+	int rc = daemon_queue_push(d->workers.queue, f, path, rel_dir);
+	if (rc == -ENOSPC || rc == -ENOMEM) {
+		if (!d->rescan_at_ms)
+			log_warnx("import queue full: %s dropped, rescanning later", path);
+		if (!d->rescan_at_ms)
+			d->rescan_at_ms = daemon_now_ms() + RESCAN_DELAY_MS;
+	}
+}
+
+static void on_watch_log(void *opaque, enum log_level level, const char *msg)
+{
+	(void)opaque;
+	if (level <= LOG_LEVEL_ERR)
+		log_errx("%s", msg);
+	else if (level <= LOG_LEVEL_WARNING)
+		log_warnx("%s", msg);
+	else if (level <= LOG_LEVEL_INFO)
+		log_info("%s", msg);
+	else
+		log_debug("%s", msg);
+}
+
+static const struct watch_callbacks watch_cb = { .on_ready = on_ready, .on_log = on_watch_log };
+
+static unsigned ns_to_ms(uint64_t ns)
+{
+	uint64_t ms = ns / 1000000u;
+	/* 0 means "the watch's default" to watch.h; settle 0 means at once. */
+	return ms ? (ms > 0xffffffffu ? 0xffffffffu : (unsigned)ms) : 1;
+}
+
+static int watch_folder(struct daemon *d, const struct config_import *ci)
+{
+	const char *exclude[] = { ci->failed_folder, ci->move_to, NULL };
+	const char **ignore = calloc(ci->ignore.n + 1, sizeof(*ignore));
+	if (!ignore)
+		return -ENOMEM;
+	for (size_t i = 0; i < ci->ignore.n; i++)
+		ignore[i] = ci->ignore.v[i];
+	struct watch_folder_cfg wc = {
+		.path = ci->path,
+		.recursive = ci->recursive,
+		.mode = ci->watch == CONFIG_WATCH_INOTIFY ? WATCH_MODE_INOTIFY :
+			ci->watch == CONFIG_WATCH_POLL	   ? WATCH_MODE_POLL :
+							     WATCH_MODE_AUTO,
+		.poll_interval_ms = ns_to_ms(ci->poll_interval_ns),
+		.settle_ms = ns_to_ms(ci->settle_time_ns),
+		.ignore = ignore,
+		.exclude = exclude,
+	};
+	struct errbuf eb = { { 0 } };
+	int id = watch_add_folder(d->watch, &wc, &eb);
+	free(ignore);
+	if (id < 0)
+		log_errx("%s: cannot watch: %s", ci->path, eb.msg[0] ? eb.msg : strerror(-id));
+	return id;
+}
+
+static int add_folder(struct daemon *d, const struct config_import *ci)
+{
+	struct daemon_folder *f = calloc(1, sizeof(*f));
+	if (!f || !(f->path = strdup(ci->path))) {
+		free(f);
+		return -ENOMEM;
+	}
+	atomic_store(&f->cfg, ci);
+	f->next = d->folders;
+	d->folders = f;
+	f->watch_id = watch_folder(d, ci);
+	if (f->watch_id >= 0)
+		log_info("watching %s", ci->path);
+	return f->watch_id < 0 ? f->watch_id : 0;
+}
+
+/* Folders in the new config are added, or keep watching with its
+ * settings for tags and after_import (watch settings such as globs
+ * change on restart); folders no longer listed are removed. */
+static void apply_config(struct daemon *d, struct config *cfg)
+{
+	for (struct daemon_folder *f = d->folders; f; f = f->next) {
+		bool listed = false;
+		for (size_t i = 0; i < cfg->n_imports && !listed; i++)
+			listed = !strcmp(cfg->imports[i].path, f->path);
+		if (!listed && f->watch_id >= 0) {
+			watch_remove_folder(d->watch, f->watch_id);
+			log_info("no longer watching %s", f->path);
+			f->watch_id = -1;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_imports; i++) {
+		struct daemon_folder *f = folder_by_path(d, cfg->imports[i].path);
+		if (f)
+			atomic_store(&f->cfg, &cfg->imports[i]);
+		else
+			add_folder(d, &cfg->imports[i]);
+	}
+}
+
+static void reload(struct daemon *d)
+{
+	struct config_errors *errs = NULL;
+	struct config *cfg = NULL;
+	if (config_errors_new(&errs) < 0)
+		return;
+	int err = load_config(&cfg, d->config_path, errs);
+	if (err) {
+		print_errors(errs, true);
+		log_errx("reload failed (%s); keeping the running configuration", strerror(-err));
+		config_errors_free(errs);
+		return;
+	}
+	config_errors_free(errs);
+	struct config **grown = realloc(d->retired, (d->n_retired + 1) * sizeof(*grown));
+	if (!grown) {
+		config_free(cfg);
+		return;
+	}
+	d->retired = grown;
+	d->retired[d->n_retired++] = d->cfg;
+	if (strcmp(cfg->store, d->cfg->store) || cfg->jobs != d->cfg->jobs)
+		log_warnx("reload: store and jobs changes take effect on restart");
+	d->cfg = cfg;
+	log_set_level(cfg->log_level);
+	apply_config(d, cfg);
+	log_info("configuration reloaded from %s", cfg->source);
+}
+
+static void run_loop(struct daemon *d)
+{
+	while (!got_stop) {
+		int rc = watch_run_once(d->watch, LOOP_TIMEOUT_MS);
+		if (rc < 0 && rc != -EINTR) {
+			log_errx("watch: %s", strerror(-rc));
+			break;
+		}
+		if (got_hup) {
+			got_hup = 0;
+			reload(d);
+		}
+		daemon_queue_promote(d->workers.queue);
+		if (d->rescan_at_ms && daemon_now_ms() >= d->rescan_at_ms &&
+		    daemon_queue_length(d->workers.queue) < DAEMON_QUEUE_MAX / 2) {
+			d->rescan_at_ms = 0;
+			watch_rescan(d->watch);
+		}
+	}
+}
+
+static void log_summary(struct daemon *d)
+{
+	for (struct daemon_folder *f = d->folders; f; f = f->next) {
+		struct daemon_counters *c = &f->ctr;
+		log_info("%s: %llu seen, %llu imported, %llu duplicates, %llu failed; "
+			 "%llu packets, %llu bytes",
+			 f->path, (unsigned long long)c->seen, (unsigned long long)c->imported,
+			 (unsigned long long)c->duplicates, (unsigned long long)c->failed,
+			 (unsigned long long)c->packets, (unsigned long long)c->bytes);
+	}
+	log_info("stopped; %u files left in the queue", daemon_queue_length(d->workers.queue));
+}
+
+static void open_all(struct daemon *d)
+{
+	struct errbuf eb = { { 0 } };
+	int err = vault_open(&d->vault, d->cfg->store, &eb);
+	if (err)
+		fatalx("%s", eb.msg[0] ? eb.msg : strerror(-err));
+	d->workers.vault = d->vault;
+	if ((err = daemon_kept_open(&d->workers.kept, d->cfg->store)) < 0)
+		fatalx("%s/autoimport.kept: %s", d->cfg->store, strerror(-err));
+	if ((err = daemon_queue_new(&d->workers.queue)) < 0)
+		fatalx("queue: %s", strerror(-err));
+	if ((err = watch_new(&d->watch, NULL, &watch_cb, d)) < 0)
+		fatalx("watch: %s", strerror(-err));
+}
+
+static void free_all(struct daemon *d)
+{
+	watch_free(d->watch);
+	daemon_queue_free(d->workers.queue);
+	daemon_kept_free(d->workers.kept);
+	vault_close(d->vault);
+	while (d->folders) {
+		struct daemon_folder *f = d->folders;
+		d->folders = f->next;
+		free(f->path);
+		free(f);
+	}
+	for (size_t i = 0; i < d->n_retired; i++)
+		config_free(d->retired[i]);
+	free(d->retired);
+	config_free(d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { 0 };
+	d.config_path = parse_args(argc, argv);
+	d.cfg = load_or_die(d.config_path);
+	log_init("capvaultd", d.cfg->log_level, true);
+	install_signals();
+	open_all(&d);
+	for (size_t i = 0; i < d.cfg->n_imports; i++)
+		add_folder(&d, &d.cfg->imports[i]);
+	int err = daemon_workers_start(&d.workers, d.cfg->jobs ? d.cfg->jobs : 1);
+	if (err)
+		fatalx("workers: %s", strerror(-err));
+	log_info("started: store %s, %zu folders, %u workers", d.cfg->store, d.cfg->n_imports,
+		 d.workers.n);
+	run_loop(&d);
+	log_info("stopping: finishing the files being imported");
+	daemon_workers_join(&d.workers);
+	log_summary(&d);
+	free_all(&d);
+	return 0;
+}

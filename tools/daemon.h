@@ -1,0 +1,92 @@
+/*
+ * daemon.h - the pieces of capvaultd shared by its main loop (capvaultd.c),
+ * its work queue (daemon_queue.c) and its import workers
+ * (daemon_worker.c).
+ *
+ * Threads: the main thread owns the watch and the config; N workers pop
+ * ready files from the queue and import them. Folders and configs are
+ * never freed before shutdown, so a worker may keep pointers to them
+ * across a SIGHUP reload; a reload only swaps a folder's config pointer.
+ */
+#ifndef CAPVAULT_DAEMON_H
+#define CAPVAULT_DAEMON_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "config.h"
+
+struct vault;
+
+/* Bounded so a burst of millions of files cannot exhaust memory; a
+ * dropped event is recovered by a later rescan. */
+#define DAEMON_QUEUE_MAX 4096u
+
+struct daemon_counters {
+	atomic_uint_fast64_t seen, imported, duplicates, failed, bytes, packets;
+};
+
+struct daemon_folder {
+	int watch_id;            /* -1 once removed by a reload */
+	char *path;
+	_Atomic(const struct config_import *) cfg;
+	struct daemon_counters ctr;
+	struct daemon_folder *next;
+};
+
+struct daemon_item {
+	struct daemon_folder *folder;
+	char *path;
+	char *rel_dir;
+	unsigned attempts;       /* transient failures so far */
+	uint64_t not_before_ms;  /* retry time (monotonic) */
+	struct daemon_item *next;
+};
+
+struct daemon_queue;
+struct daemon_kept;
+
+int daemon_queue_new(struct daemon_queue **out);
+struct daemon_queue *daemon_queue_free(struct daemon_queue *q);
+/* Returns 0, 1 when the path is already queued or in flight (dropped), or
+ * -ENOSPC when the queue is full (dropped, rescan later), -ENOMEM. */
+int daemon_queue_push(struct daemon_queue *q, struct daemon_folder *f, const char *path,
+		      const char *rel_dir);
+/* Blocks until an item is ready or the queue is stopped (NULL). */
+struct daemon_item *daemon_queue_pop(struct daemon_queue *q);
+/* The worker is done with the item: forgets its path and frees it. */
+void daemon_queue_done(struct daemon_queue *q, struct daemon_item *it);
+/* Parks the item until now + back-off; its path stays "in flight". */
+void daemon_queue_retry(struct daemon_queue *q, struct daemon_item *it);
+/* Moves parked items whose time has come back into the queue. */
+void daemon_queue_promote(struct daemon_queue *q);
+/* Wakes every worker; pop returns NULL from now on. */
+void daemon_queue_stop(struct daemon_queue *q);
+unsigned daemon_queue_length(struct daemon_queue *q);
+uint64_t daemon_now_ms(void);
+
+/* The files an after_import: keep folder has imported, by (dev, ino,
+ * size, mtime), persisted in <store>/autoimport.kept. */
+int daemon_kept_open(struct daemon_kept **out, const char *store);
+struct daemon_kept *daemon_kept_free(struct daemon_kept *k);
+bool daemon_kept_has(struct daemon_kept *k, const struct stat *st);
+/* Returns 0 or a negative errno (the record may not survive a crash). */
+int daemon_kept_add(struct daemon_kept *k, const struct stat *st);
+
+struct daemon_workers {
+	struct vault *vault;
+	struct daemon_queue *queue;
+	struct daemon_kept *kept;
+	pthread_t *threads;
+	unsigned n;
+};
+
+/* Starts n workers. Returns 0 or a negative errno. */
+int daemon_workers_start(struct daemon_workers *w, unsigned n);
+/* Stops the queue and joins every worker. */
+void daemon_workers_join(struct daemon_workers *w);
+
+#endif

@@ -1,0 +1,228 @@
+/*
+ * daemon_queue.c - capvaultd's work queue: a bounded FIFO of ready files,
+ * a set of the paths queued or being imported (so the watcher reporting a
+ * file twice never imports it twice at once), and a list of files parked
+ * after a transient error until their back-off has passed.
+ *
+ * One mutex guards everything; the critical sections are a few pointer
+ * moves, never I/O.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SET_BUCKETS 1024u
+#define RETRY_MAX_MS 60000u
+
+struct set_node {
+	char *path;
+	struct set_node *next;
+};
+
+struct daemon_queue {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct daemon_item *ring[DAEMON_QUEUE_MAX];
+	unsigned head, len;
+	struct daemon_item *parked;
+	struct set_node *set[SET_BUCKETS];
+	atomic_uint length;
+	bool stopped;
+};
+
+uint64_t daemon_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static unsigned path_hash(const char *s)
+{
+	unsigned h = 2166136261u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % SET_BUCKETS;
+}
+
+static bool set_has(struct daemon_queue *q, const char *path)
+{
+	for (struct set_node *n = q->set[path_hash(path)]; n; n = n->next)
+		if (!strcmp(n->path, path))
+			return true;
+	return false;
+}
+
+static void set_del(struct daemon_queue *q, const char *path)
+{
+	for (struct set_node **p = &q->set[path_hash(path)]; *p; p = &(*p)->next) {
+		if (!strcmp((*p)->path, path)) {
+			struct set_node *n = *p;
+			*p = n->next;
+			free(n);
+			return;
+		}
+	}
+}
+
+static void item_free(struct daemon_item *it)
+{
+	if (!it)
+		return;
+	free(it->path);
+	free(it->rel_dir);
+	free(it);
+}
+
+int daemon_queue_new(struct daemon_queue **out)
+{
+	struct daemon_queue *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->cond, NULL);
+	*out = q;
+	return 0;
+}
+
+struct daemon_queue *daemon_queue_free(struct daemon_queue *q)
+{
+	if (!q)
+		return NULL;
+	for (unsigned i = 0; i < q->len; i++)
+		item_free(q->ring[(q->head + i) % DAEMON_QUEUE_MAX]);
+	while (q->parked) {
+		struct daemon_item *it = q->parked;
+		q->parked = it->next;
+		item_free(it);
+	}
+	for (unsigned b = 0; b < SET_BUCKETS; b++)
+		while (q->set[b])
+			set_del(q, q->set[b]->path);
+	pthread_mutex_destroy(&q->lock);
+	pthread_cond_destroy(&q->cond);
+	free(q);
+	return NULL;
+}
+
+/* Called with the lock held; the item's path is already in the set. */
+static void enqueue_locked(struct daemon_queue *q, struct daemon_item *it)
+{
+	q->ring[(q->head + q->len) % DAEMON_QUEUE_MAX] = it;
+	q->len++;
+	atomic_store(&q->length, q->len);
+	pthread_cond_signal(&q->cond);
+}
+
+static struct daemon_item *item_new(struct daemon_folder *f, const char *path, const char *rel_dir)
+{
+	struct daemon_item *it = calloc(1, sizeof(*it));
+	if (!it)
+		return NULL;
+	it->folder = f;
+	it->path = strdup(path);
+	it->rel_dir = strdup(rel_dir ? rel_dir : "");
+	if (!it->path || !it->rel_dir) {
+		item_free(it);
+		return NULL;
+	}
+	return it;
+}
+
+int daemon_queue_push(struct daemon_queue *q, struct daemon_folder *f, const char *path,
+		      const char *rel_dir)
+{
+	int rc = 0;
+	pthread_mutex_lock(&q->lock);
+	if (set_has(q, path)) {
+		rc = 1;
+	} else if (q->len >= DAEMON_QUEUE_MAX) {
+		rc = -ENOSPC;
+	} else {
+		struct daemon_item *it = item_new(f, path, rel_dir);
+		struct set_node *n = malloc(sizeof(*n));
+		if (!it || !n || !(n->path = strdup(path))) {
+			item_free(it);
+			free(n);
+			rc = -ENOMEM;
+		} else {
+			unsigned b = path_hash(path);
+			n->next = q->set[b];
+			q->set[b] = n;
+			enqueue_locked(q, it);
+		}
+	}
+	pthread_mutex_unlock(&q->lock);
+	return rc;
+}
+
+struct daemon_item *daemon_queue_pop(struct daemon_queue *q)
+{
+	struct daemon_item *it = NULL;
+	pthread_mutex_lock(&q->lock);
+	while (!q->stopped && q->len == 0)
+		pthread_cond_wait(&q->cond, &q->lock);
+	if (!q->stopped) {
+		it = q->ring[q->head];
+		q->head = (q->head + 1) % DAEMON_QUEUE_MAX;
+		q->len--;
+		atomic_store(&q->length, q->len);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return it;
+}
+
+void daemon_queue_done(struct daemon_queue *q, struct daemon_item *it)
+{
+	pthread_mutex_lock(&q->lock);
+	set_del(q, it->path);
+	pthread_mutex_unlock(&q->lock);
+	item_free(it);
+}
+
+void daemon_queue_retry(struct daemon_queue *q, struct daemon_item *it)
+{
+	unsigned shift = it->attempts < 7 ? it->attempts : 7;
+	uint64_t delay = 1000u << shift;
+	it->attempts++;
+	it->not_before_ms = daemon_now_ms() + (delay < RETRY_MAX_MS ? delay : RETRY_MAX_MS);
+	pthread_mutex_lock(&q->lock);
+	it->next = q->parked;
+	q->parked = it;
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* A parked item stays parked while the queue is full: it is in the set,
+ * so it cannot be lost, only delayed. */
+void daemon_queue_promote(struct daemon_queue *q)
+{
+	uint64_t now = daemon_now_ms();
+	pthread_mutex_lock(&q->lock);
+	for (struct daemon_item **p = &q->parked; *p;) {
+		struct daemon_item *it = *p;
+		if (it->not_before_ms <= now && q->len < DAEMON_QUEUE_MAX) {
+			*p = it->next;
+			it->next = NULL;
+			enqueue_locked(q, it);
+		} else {
+			p = &it->next;
+		}
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
+void daemon_queue_stop(struct daemon_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->stopped = true;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+unsigned daemon_queue_length(struct daemon_queue *q)
+{
+	return atomic_load(&q->length);
+}

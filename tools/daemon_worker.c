@@ -1,0 +1,237 @@
+/*
+ * daemon_worker.c - capvaultd's import workers. Each worker owns an
+ * io_uring ring and imports one ready file at a time into the vault, then
+ * applies the folder's after_import (delete, move, keep).
+ *
+ * Promises: a source file is removed or moved only after its capture is
+ * durably stored (import_file returned 0); a malformed file is moved to
+ * the failed folder with a .error note and never deleted; a file that hit
+ * a transient error (disk full, I/O error) is left in place and retried
+ * with back-off.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "import.h"
+#include "log.h"
+#include "store.h"
+#include "vault.h"
+
+#define MAX_TAGS 64
+
+/* mkdir -p; an existing folder is fine. */
+static int mkdir_p(const char *dir)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Moves path to dir/rel_dir/name, keeping the subfolder it was found in,
+ * and writes the destination to dst. */
+static int move_into(const char *path, const char *dir, const char *rel_dir, char *dst, size_t size)
+{
+	char sub[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	if (snprintf(sub, sizeof(sub), "%s%s%s", dir, *rel_dir ? "/" : "", rel_dir) >= (int)sizeof(sub) ||
+	    snprintf(dst, size, "%s/%s", sub, name) >= (int)size)
+		return -ENAMETOOLONG;
+	int err = mkdir_p(sub);
+	if (err)
+		return err;
+	return rename(path, dst) < 0 ? -errno : 0;
+}
+
+/* Tags: the folder's, then each subfolder name when asked; names that
+ * are not valid tags are skipped rather than failing the import. */
+static size_t build_tags(const struct config_import *ci, const char *rel_dir, char *buf,
+			 size_t size, const char **tags)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ci->tags.n && n < MAX_TAGS; i++)
+		tags[n++] = ci->tags.v[i];
+	if (!ci->tags_from_subfolders || snprintf(buf, size, "%s", rel_dir) >= (int)size)
+		return n;
+	char *save = NULL;
+	for (char *t = strtok_r(buf, "/", &save); t && n < MAX_TAGS; t = strtok_r(NULL, "/", &save)) {
+		if (catalog_tag_valid(t))
+			tags[n++] = t;
+		else
+			log_warnx("%s: subfolder '%s' is not a valid tag, skipped", ci->path, t);
+	}
+	return n;
+}
+
+static void write_error_note(const char *dst, const char *msg)
+{
+	char note[PATH_MAX];
+	if (snprintf(note, sizeof(note), "%s.error", dst) >= (int)sizeof(note))
+		return;
+	_cleanup_close_ int fd = open(note, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || dprintf(fd, "%s\n", msg) < 0 || fsync(fd) < 0)
+		log_warn("%s", note);
+}
+
+static void handle_malformed(struct daemon_item *it, const struct config_import *ci,
+			     const char *msg)
+{
+	char dst[PATH_MAX];
+	atomic_fetch_add(&it->folder->ctr.failed, 1);
+	int err = move_into(it->path, ci->failed_folder, it->rel_dir, dst, sizeof(dst));
+	if (err) {
+		log_warnx("failed %s: %s; could not move it to %s: %s", it->path, msg,
+			  ci->failed_folder, strerror(-err));
+		return;
+	}
+	write_error_note(dst, msg);
+	log_warnx("failed %s: %s; moved to %s", it->path, msg, dst);
+}
+
+static void after_success(struct daemon_item *it, const struct config_import *ci,
+			  struct daemon_kept *kept, const struct stat *st)
+{
+	char dst[PATH_MAX];
+	int err = 0;
+	if (ci->after_import == CONFIG_AFTER_DELETE)
+		err = unlink(it->path) < 0 ? -errno : 0;
+	else if (ci->after_import == CONFIG_AFTER_MOVE)
+		err = move_into(it->path, ci->move_to, it->rel_dir, dst, sizeof(dst));
+	else
+		err = daemon_kept_add(kept, st);
+	if (err)
+		log_warnx("%s: stored, but after_import failed: %s", it->path, strerror(-err));
+}
+
+static void report(struct daemon_item *it, const struct import_result *res,
+		   const struct import_info *info)
+{
+	struct daemon_counters *c = &it->folder->ctr;
+	char hex[65];
+	sha256_hex(res->sha256, hex);
+	hex[12] = '\0';
+	atomic_fetch_add(res->duplicate ? &c->duplicates : &c->imported, 1);
+	if (!res->duplicate) {
+		atomic_fetch_add(&c->bytes, info->capture_bytes);
+		atomic_fetch_add(&c->packets, info->summary.packets);
+	}
+	log_info("%s %s: capture %llu sha256 %s %llu packets",
+		 res->duplicate ? "duplicate" : "imported", it->path,
+		 (unsigned long long)res->capture_id, hex,
+		 (unsigned long long)info->summary.packets);
+}
+
+static bool is_transient(int err)
+{
+	return err == -ENOSPC || err == -EBUSY || err == -EIO || err == -ENOMEM ||
+	       err == -EAGAIN || err == -EDQUOT;
+}
+
+/* Returns true when the item was parked for a retry (not done). */
+static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemon_item *it)
+{
+	const struct config_import *ci = atomic_load(&it->folder->cfg);
+	struct stat st;
+	if (lstat(it->path, &st) < 0 || !S_ISREG(st.st_mode))
+		return false; /* gone (moved away, imported by a previous run) */
+	if (ci->after_import == CONFIG_AFTER_KEEP && daemon_kept_has(w->kept, &st)) {
+		log_info("skipped %s: kept, already imported", it->path);
+		return false;
+	}
+	char tagbuf[PATH_MAX];
+	const char *tags[MAX_TAGS];
+	const char *slash = strrchr(it->path, '/');
+	struct import_source src = {
+		.path = it->path,
+		.name = slash ? slash + 1 : it->path,
+		.tags = tags,
+		.ntags = build_tags(ci, it->rel_dir, tagbuf, sizeof(tagbuf), tags),
+		.ring = ring,
+		.may_link = ci->after_import != CONFIG_AFTER_KEEP,
+	};
+	struct import_result res;
+	struct import_info info;
+	struct errbuf eb = { { 0 } };
+	int err = import_file(ring, &vault_sink_ops, w->vault, &src, &res, &info, &eb);
+	const char *msg = eb.msg[0] ? eb.msg : strerror(-err);
+	if (!err) {
+		report(it, &res, &info);
+		after_success(it, ci, w->kept, &st);
+	} else if (err == -EINVAL) {
+		handle_malformed(it, ci, msg);
+	} else if (is_transient(err)) {
+		log_warnx("retrying %s later: %s", it->path, msg);
+		daemon_queue_retry(w->queue, it);
+		return true;
+	} else {
+		atomic_fetch_add(&it->folder->ctr.failed, 1);
+		log_warnx("failed %s: %s (left in place)", it->path, msg);
+	}
+	return false;
+}
+
+static void *worker_main(void *arg)
+{
+	struct daemon_workers *w = arg;
+	struct ring *ring = NULL;
+	int err = ring_new(&ring, 16);
+	if (err) {
+		log_errx("worker: io_uring: %s", strerror(-err));
+		return NULL;
+	}
+	struct daemon_item *it;
+	while ((it = daemon_queue_pop(w->queue)))
+		if (!import_one(w, ring, it))
+			daemon_queue_done(w->queue, it);
+	ring_free(ring);
+	return NULL;
+}
+
+int daemon_workers_start(struct daemon_workers *w, unsigned n)
+{
+	w->threads = calloc(n, sizeof(*w->threads));
+	if (!w->threads)
+		return -ENOMEM;
+	/* Signals go to the main thread only, which polls their flags. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int err = 0;
+	for (w->n = 0; w->n < n && !err; w->n++)
+		err = -pthread_create(&w->threads[w->n], NULL, worker_main, w);
+	if (err)
+		w->n--;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
+void daemon_workers_join(struct daemon_workers *w)
+{
+	daemon_queue_stop(w->queue);
+	for (unsigned i = 0; i < w->n; i++)
+		pthread_join(w->threads[i], NULL);
+	free(w->threads);
+	w->threads = NULL;
+	w->n = 0;
+}
