@@ -13,13 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cleanup.h"
 
 struct ring {
 	struct io_uring uring;
 	unsigned entries;
+	struct ring_event *events; /* outstanding event-loop requests */
 };
+
+static void ring_events_free(struct ring *r);
 
 int ring_new(struct ring **out, unsigned entries)
 {
@@ -40,6 +44,7 @@ struct ring *ring_free(struct ring *r)
 {
 	if (r) {
 		io_uring_queue_exit(&r->uring);
+		ring_events_free(r);
 		free(r);
 	}
 	return NULL;
@@ -408,66 +413,126 @@ int ring_pread_batch(struct ring *r, struct ring_read_req *reqs, size_t n)
 	return 0;
 }
 
-#define RING_TOKEN_CANCEL (RING_TOKEN_RESERVED + 1)
+/*
+ * Event-loop requests carry a ring_event, whose first member is the same
+ * ring_op every request carries, so ring_reap (called by a synchronous call
+ * or by ring_wait_event) records their completions like any other; the
+ * outstanding ones are listed in the ring until ring_wait_event hands them
+ * out.
+ */
+struct ring_event {
+	struct ring_op op;
+	uint64_t token;
+	struct ring_event *next;
+};
+
+static void ring_events_free(struct ring *r)
+{
+	while (r->events) {
+		struct ring_event *ev = r->events;
+		r->events = ev->next;
+		free(ev);
+	}
+}
 
 int ring_queue_read(struct ring *r, int fd, void *buf, size_t len, uint64_t token)
 {
-	if (token == 0 || token >= RING_TOKEN_RESERVED || len > (1u << 30))
+	if (len > (1u << 30))
 		return -EINVAL;
 	struct io_uring_sqe *sqe = ring_get_sqe(r);
 	if (!sqe)
 		return -EBUSY;
+	struct ring_event *ev = calloc(1, sizeof(*ev));
+	if (!ev)
+		return -ENOMEM;
+	ev->token = token;
 	/* Offset -1: read at the current position, as fds without one need. */
 	io_uring_prep_read(sqe, fd, buf, (unsigned)len, (uint64_t)-1);
-	io_uring_sqe_set_data64(sqe, token);
+	io_uring_sqe_set_data(sqe, &ev->op);
+	ev->next = r->events;
+	r->events = ev;
 	int err = io_uring_submit(&r->uring);
-	return err < 0 ? err : 0;
+	return err < 0 && err != -EBUSY ? err : 0; /* -EBUSY: submitted with the next call */
 }
 
 int ring_queue_cancel(struct ring *r, uint64_t token)
 {
+	struct ring_event *ev = r->events;
+	while (ev && (ev->token != token || ev->op.completed))
+		ev = ev->next;
+	if (!ev)
+		return -ENOENT;
 	struct io_uring_sqe *sqe = ring_get_sqe(r);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_cancel64(sqe, token, 0);
-	/* The cancel's own result is not interesting: the target's is. */
-	io_uring_sqe_set_data64(sqe, RING_TOKEN_CANCEL);
+	io_uring_prep_cancel(sqe, &ev->op, 0);
+	/* No op: the cancel's own result is not interesting, the target's is. */
+	io_uring_sqe_set_data(sqe, NULL);
 	int err = io_uring_submit(&r->uring);
-	return err < 0 ? err : 0;
+	return err < 0 && err != -EBUSY ? err : 0;
 }
 
-static int ring_next_cqe(struct ring *r, int timeout_ms, struct io_uring_cqe **cqe)
+/* Unlinks the oldest completed event, or returns NULL. */
+static struct ring_event *ring_event_take(struct ring *r)
 {
+	struct ring_event **found = NULL;
+	for (struct ring_event **l = &r->events; *l; l = &(*l)->next)
+		if ((*l)->op.completed)
+			found = l; /* the list is newest first: keep the last */
+	if (!found)
+		return NULL;
+	struct ring_event *ev = *found;
+	*found = ev->next;
+	return ev;
+}
+
+/* Waits until a completion is there (not taking it) or timeout_ms passed. */
+static int ring_wait_any(struct ring *r, int timeout_ms)
+{
+	struct io_uring_cqe *cqe;
 	int err = io_uring_submit(&r->uring);
 	if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY)
 		return err;
 	if (timeout_ms == 0)
-		return io_uring_peek_cqe(&r->uring, cqe);
+		return io_uring_peek_cqe(&r->uring, &cqe);
 	if (timeout_ms < 0)
-		return io_uring_wait_cqe(&r->uring, cqe);
+		return io_uring_wait_cqe(&r->uring, &cqe);
 	struct __kernel_timespec ts = {
 		.tv_sec = timeout_ms / 1000,
 		.tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
 	};
-	return io_uring_wait_cqe_timeout(&r->uring, cqe, &ts);
+	return io_uring_wait_cqe_timeout(&r->uring, &cqe, &ts);
+}
+
+static int64_t ring_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int ring_wait_event(struct ring *r, int timeout_ms, uint64_t *token, int *res)
 {
+	int64_t deadline = timeout_ms > 0 ? ring_now_ms() + timeout_ms : 0;
 	for (;;) {
-		struct io_uring_cqe *cqe;
-		int err = ring_next_cqe(r, timeout_ms, &cqe);
+		struct ring_event *ev = ring_event_take(r);
+		if (ev) {
+			*token = ev->token;
+			*res = ev->op.res;
+			free(ev);
+			return 1;
+		}
+		int left = timeout_ms;
+		if (timeout_ms > 0) {
+			int64_t now = ring_now_ms();
+			left = now < deadline ? (int)(deadline - now) : 0;
+		}
+		int err = ring_wait_any(r, left);
 		if (err == -ETIME || err == -EAGAIN || err == -EINTR)
 			return 0;
 		if (err < 0)
 			return err;
-		uint64_t tok = io_uring_cqe_get_data64(cqe);
-		int rv = cqe->res;
-		io_uring_cqe_seen(&r->uring, cqe);
-		if (tok >= RING_TOKEN_RESERVED)
-			continue; /* ours or liburing's; may wait a little longer */
-		*token = tok;
-		*res = rv;
-		return 1;
+		while (ring_reap(r, false) == 0)
+			;
 	}
 }

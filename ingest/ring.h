@@ -61,24 +61,20 @@ int ring_pread_batch(struct ring *r, struct ring_read_req *reqs, size_t n);
 /*
  * Event loop. Long-lived requests (a read on an inotify fd or an eventfd)
  * whose completions the caller collects with ring_wait_event, each tagged
- * with a caller-chosen token. Such a ring is an event loop: while event
- * requests are outstanding, do not use it for the synchronous calls above
- * (they would take the event completions as their own); give file I/O its
- * own ring.
+ * with a caller-chosen token. They may share a ring with the synchronous
+ * calls above: a completion taken by one of those is kept for
+ * ring_wait_event.
  */
-
-/* Tokens at or above this value are the ring's own (cancel results,
- * liburing's internal timeouts) and are never handed to the caller. */
-#define RING_TOKEN_RESERVED (UINT64_MAX - 15)
 
 /* Queues one read of up to len bytes at fd's current position (pipes,
  * eventfd, inotify) and submits it. buf must stay valid until the
  * completion for token has been collected. Returns 0 or a negative errno. */
 int ring_queue_read(struct ring *r, int fd, void *buf, size_t len, uint64_t token);
 
-/* Asks the kernel to cancel the request tagged token; its completion still
- * arrives (usually with -ECANCELED) through ring_wait_event. Returns 0 or a
- * negative errno. */
+/* Asks the kernel to cancel the outstanding request tagged token; its
+ * completion still arrives (usually with -ECANCELED) through
+ * ring_wait_event. Returns 0, -ENOENT if there is none, or a negative
+ * errno. */
 int ring_queue_cancel(struct ring *r, uint64_t token);
 
 /*

@@ -77,8 +77,10 @@ struct watch_callbacks {
 	void (*on_log)(void *opaque, enum log_level level, const char *msg);
 };
 
-/* ring: an event-loop ring (see ring.h) the watch may use alone, or NULL to
- * let the watch make its own. Returns 0 or a negative errno. */
+/* ring: NULL to let the watch make its own, or a ring it shares with
+ * synchronous ring calls of the same thread (not with another
+ * ring_wait_event user: the watch drops completions that are not its own).
+ * Returns 0 or a negative errno. */
 int watch_new(struct watch **out, struct ring *ring, const struct watch_callbacks *cb,
 	      void *opaque);
 /* Accepts NULL; returns NULL. */

@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "ring.h"
 #include "watch.h"
 
 #define DEADLINE_MS 10000
@@ -586,6 +587,37 @@ static void test_add_remove_runtime(void **state)
 	assert_int_equal(find(c, q)->folder, id3);
 }
 
+/* The watch's inotify read shares the ring with a synchronous read that
+ * may take the inotify completion: the event must still arrive. */
+static void test_shared_ring(void **state)
+{
+	struct ctx *c = *state;
+	struct ring *r = NULL;
+	assert_int_equal(ring_new(&r, 8), 0);
+	struct watch_callbacks cb = {.on_ready = on_ready, .on_log = on_log};
+	struct watch *w = NULL;
+	assert_int_equal(watch_new(&w, r, &cb, c), 0);
+	struct watch *own = c->w;
+	c->w = w;
+	assert_true(add(c, c->dir, WATCH_MODE_INOTIFY, 100, 0, NULL, NULL) >= 0);
+	run_for(c, 50);
+	char p[PATH_MAX], buf[64];
+	pathf(p, c->dir, "shared.pcap");
+	write_file(p, 64);
+	int fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(ring_pread(r, fd, buf, sizeof(buf), 0), 64);
+		usleep(5000);
+	}
+	close(fd);
+	assert_true(wait_for(c, p));
+	assert_int_equal(count(c, p), 1);
+	c->w = own;
+	assert_null(watch_free(w));
+	assert_null(ring_free(r));
+}
+
 static void *wake_later(void *arg)
 {
 	usleep(100 * 1000);
@@ -631,6 +663,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_folder_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subfolder_renamed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_remove_runtime, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wakeup, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
