@@ -1007,11 +1007,28 @@ void watch_wakeup(struct watch *w)
 		return;
 }
 
+static bool unreport_one(void *ctx, struct hnode *x)
+{
+	(void)ctx;
+	((struct fentry *)x)->reported = false;
+	return false;
+}
+
+/* The caller asks because it may have dropped reports (a full queue): so
+ * forget what was reported and report every settled file again. */
 void watch_rescan(struct watch *w)
 {
-	for (size_t i = 0; i < w->nfolders; i++)
-		if (w->folders[i])
-			w->folders[i]->scan_due = true;
+	htab_filter(&w->seen, drop_free, NULL);
+	htab_fit(&w->seen);
+	w->next_purge = NEVER;
+	for (size_t i = 0; i < w->nfolders; i++) {
+		struct folder *f = w->folders[i];
+		if (!f)
+			continue;
+		f->scan_due = true;
+		if (f->mode == WATCH_MODE_POLL)
+			htab_filter(&f->files, unreport_one, NULL);
+	}
 }
 
 /* ---- folders ---- */

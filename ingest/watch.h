@@ -16,9 +16,8 @@
  * - No file is missed: an inotify queue overflow rescans every inotify
  *   folder. A file is reported once per appearance: a report of the same
  *   (device, inode, path, size, mtime) within WATCH_DEDUP_MS (or twice the
- *   longest settle time, if longer) is dropped. An explicit watch_rescan
- *   later than that reports files still present again; the daemon's queue
- *   and the importer's content dedup absorb that.
+ *   longest settle time, if longer) is dropped. watch_rescan is the
+ *   exception: it reports every file present again.
  * - Folders on network and virtual file systems (NFS, SMB, FUSE, Ceph, 9p,
  *   AFS...) are polled, since inotify does not see writes made by other
  *   machines: one directory scan per interval, no thread, memory
@@ -101,7 +100,10 @@ int watch_remove_folder(struct watch *w, int folder);
 int watch_run_once(struct watch *w, int timeout_ms);
 /* Makes a running or the next watch_run_once return soon. Thread-safe. */
 void watch_wakeup(struct watch *w);
-/* Rescans every folder on the next watch_run_once (e.g. after SIGHUP). */
+/* Rescans every folder on the next watch_run_once and reports every ready
+ * file present again, even those reported before (for a caller that
+ * dropped reports, e.g. on a full queue; no need to wait WATCH_DEDUP_MS).
+ * Files still settling are reported once they have settled. */
 void watch_rescan(struct watch *w);
 
 /* The mode auto picks for a statfs f_type. *why (may be NULL) gets the

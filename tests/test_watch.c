@@ -270,6 +270,13 @@ static void test_create_close(void **state)
 	assert_int_equal(find(c, p)->folder, id);
 	assert_string_equal(find(c, p)->rel, "");
 	assert_int_equal(find(c, p)->size, 100000);
+	/* An explicit rescan reports it again (once it has settled). */
+	watch_rescan(c->w);
+	uint64_t end = ms_now() + DEADLINE_MS;
+	while (count(c, p) < 2 && ms_now() < end)
+		assert_true(watch_run_once(c->w, 50) >= 0);
+	run_for(c, QUIET_MS);
+	assert_int_equal(count(c, p), 2);
 }
 
 static void test_cp_and_mv(void **state)
@@ -415,19 +422,25 @@ static void test_poll_settle(void **state)
 	run_for(c, QUIET_MS);
 	assert_int_equal(count(c, p), 1);
 	assert_int_equal(c->n, 1);
-	/* Rewritten: a new appearance. */
-	write_file(p, 2000);
+	/* An explicit rescan reports what is present again. */
+	watch_rescan(c->w);
 	uint64_t end = ms_now() + DEADLINE_MS;
 	while (count(c, p) < 2 && ms_now() < end)
 		assert_true(watch_run_once(c->w, 50) >= 0);
 	assert_int_equal(count(c, p), 2);
+	/* Rewritten: a new appearance. */
+	write_file(p, 2000);
+	end = ms_now() + DEADLINE_MS;
+	while (count(c, p) < 3 && ms_now() < end)
+		assert_true(watch_run_once(c->w, 50) >= 0);
+	assert_int_equal(count(c, p), 3);
 	assert_int_equal(c->v[c->n - 1].size, 2000);
 	/* Removed and renamed: forgotten, and the new name is reported. */
 	pathf(q, c->dir, "deep/q.pcap");
 	assert_int_equal(rename(p, q), 0);
 	assert_true(wait_for(c, q));
 	run_for(c, QUIET_MS);
-	assert_int_equal(count(c, p), 2);
+	assert_int_equal(count(c, p), 3);
 	assert_int_equal(count(c, q), 1);
 }
 
