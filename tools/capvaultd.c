@@ -24,9 +24,9 @@
 #include "watch.h"
 
 #define LOOP_TIMEOUT_MS 200
-/* The watcher drops a repeated report within WATCH_DEDUP_MS, so a rescan
- * for events dropped on a full queue must wait longer than that. */
-#define RESCAN_DELAY_MS (WATCH_DEDUP_MS + 1000u)
+/* After reports were dropped on a full queue, give the workers a moment
+ * before watch_rescan reports every file again. */
+#define RESCAN_DELAY_MS 1000u
 
 struct daemon {
 	const char *config_path;       /* NULL: the embedded default */

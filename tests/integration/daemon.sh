@@ -119,17 +119,32 @@ check "top-level tags" '["lab"]' "$(jq -c '.[] | select(.name == "direct.pcap") 
 # (6) after a restart the kept file is recognised, not imported again.
 start_daemon "$T/d.yaml"
 wait_for "kept file skipped" logged "skipped $T/keep/k.pcap: kept"
+
+# SIGHUP: an invalid file is refused and the old config kept; a valid
+# one adds the new folder.
+cp "$T/d.yaml" "$T/d.yaml.good"
+echo "jobs: lots" >> "$T/d.yaml"
+kill -HUP "$DPID"
+wait_for "bad reload refused" logged "keeping the running configuration"
+mkdir -p "$T/extra"
+cp "$T/d.yaml.good" "$T/d.yaml"
+printf '  - path: %s/extra\n    tags: [extra]\n    settle_time: 500ms\n' "$T" > "$T/extra.yaml"
+sed -i "/^api:/e cat $T/extra.yaml" "$T/d.yaml"
+kill -HUP "$DPID"
+wait_for "reload adds a folder" logged "watching $T/extra"
+"$MKCAP" --packets 100 --seed 7 -o "$T/extra/x.pcap"
+wait_for "file in the added folder imported" gone "$T/extra/x.pcap"
 stop_daemon
 check "kept file imported once" 1 "$(grep -cE "(imported|duplicate) $T/keep/k.pcap:" "$T/d.log")"
 expect_rc 0 "$CAPVAULT" ls --json --store "$T/store"
-check "catalog unchanged after restart" 5 "$(jq length "$T/out")"
+check "catalog after restart and reload" 6 "$(jq length "$T/out")"
 
 # kill -9 in the middle of a burst of 30: nothing lost, nothing twice.
 mkdir -p "$T/burst" "$T/src2"
 for i in $(seq 1 30); do
 	"$MKCAP" --packets 100 --seed $((100 + i)) -o "$T/src2/b$i.pcap"
 done
-sed -e "s|$T/store|$T/store2|" -e "s|$T/in|$T/burst|" -e "s|$T/keep|$T/src|" "$T/d.yaml" > "$T/burst.yaml"
+sed -e "s|$T/store|$T/store2|" -e "s|$T/in|$T/burst|" -e "s|$T/keep|$T/src|" "$T/d.yaml.good" > "$T/burst.yaml"
 start_daemon "$T/burst.yaml"
 for i in $(seq 1 30); do
 	mv "$T/src2/b$i.pcap" "$T/burst/"
