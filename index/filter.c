@@ -16,13 +16,14 @@
 struct filter {
 	struct bpf_program prog;
 	int dlt;
+	uint32_t linktype; /* as in capture files */
 };
 
 struct filter_slot {
 	uint32_t linktype;
 	struct filter *f;  /* NULL when compiling failed */
 	int err;           /* 0 or the cached failure */
-	char msg[PCAP_ERRBUF_SIZE];
+	char msg[sizeof(((struct errbuf *)0)->msg)];
 };
 
 struct filter_set {
@@ -66,9 +67,40 @@ static int linktype_to_dlt(uint32_t lt)
 	}
 }
 
+/*
+ * A handle that reads an (empty) savefile of the link type, rather than
+ * pcap_open_dead: libpcap's code generator treats savefiles specially (for
+ * DLT_NULL/LOOP it accepts every BSD AF_INET6 value, not just the host's),
+ * and the answer must be what `tcpdump -r` gives. The header is in host
+ * byte order, so the handle is not "swapped".
+ */
+static pcap_t *open_savefile_handle(uint32_t linktype, uint32_t snaplen)
+{
+	struct {
+		uint32_t magic;
+		uint16_t major, minor;
+		int32_t zone;
+		uint32_t sigfigs, snaplen, linktype;
+	} __attribute__((packed)) hdr = { 0xa1b2c3d4u, 2, 4, 0, 0, snaplen, linktype };
+	char errbuf[PCAP_ERRBUF_SIZE];
+	FILE *fp = fmemopen(NULL, sizeof(hdr), "w+");
+	if (!fp)
+		return NULL;
+	if (fwrite(&hdr, sizeof(hdr), 1, fp) != 1 || fseek(fp, 0, SEEK_SET) != 0) {
+		fclose(fp);
+		return NULL;
+	}
+	pcap_t *p = pcap_fopen_offline(fp, errbuf); /* owns fp from here */
+	if (!p)
+		fclose(fp);
+	return p;
+}
+
 static int compile_locked(struct filter *f, const char *expr, uint32_t snaplen, struct errbuf *eb)
 {
-	pcap_t *p = pcap_open_dead(f->dlt, (int)snaplen);
+	pcap_t *p = open_savefile_handle(f->linktype, snaplen);
+	if (!p)
+		p = pcap_open_dead(f->dlt, (int)snaplen);
 	int r = 0;
 
 	if (!p)
@@ -88,6 +120,7 @@ int filter_new(struct filter **out, const char *expr, uint32_t linktype, uint32_
 	if (!f)
 		return -ENOMEM;
 	f->dlt = linktype_to_dlt(linktype);
+	f->linktype = linktype;
 	if (snaplen == 0)
 		snaplen = FILTER_DEFAULT_SNAPLEN;
 	pthread_mutex_lock(&compile_lock);

@@ -67,12 +67,19 @@ static void set_ethertype(struct flow_key *key, uint16_t et)
 	key->flags |= PKTKEY_K_ETHERTYPE;
 }
 
-/* Copies an address of n bytes at off into endpoint a (src) or b (dst). */
+/*
+ * Copies an address of n bytes at off into endpoint a (src) or b (dst). A
+ * cut-off IPv6 address keeps its whole leading 32-bit words (rest zero):
+ * BPF tests a short prefix with those words only, so "net X/32" can match
+ * such a packet and the key must still carry the prefix.
+ */
 static void take_addr(const struct pkt *pk, size_t off, size_t n, bool dst, struct flow_key *key)
 {
 	if (!has(pk, off, n)) {
 		truncated(key);
-		return;
+		if (off >= pk->len || (pk->len - off) < 4)
+			return;
+		n = (pk->len - off) & ~(size_t)3;
 	}
 	memcpy(dst ? key->addr_b : key->addr_a, pk->p + off, n);
 	key->flags |= dst ? PKTKEY_K_ADDR_B : PKTKEY_K_ADDR_A;
@@ -137,9 +144,15 @@ static bool ipv6_walk(const struct pkt *pk, size_t *off, uint8_t *nh, struct flo
 		size_t hlen;
 
 		if (*nh == IPP_FRAGMENT) {
-			if (!has(pk, *off, 8))
+			/* BPF's "ip6 proto" reads this next-header byte alone */
+			if (!has(pk, *off, 1))
 				return false;
 			*nh = pk->p[*off];
+			if (!has(pk, *off, 4)) {
+				key->flags |= PKTKEY_F_TRUNCATED;
+				*off = pk->len; /* no room for ports either */
+				return true;
+			}
 			if ((be16(pk, *off + 2) & 0xfff8) != 0)
 				key->flags |= PKTKEY_F_FRAGMENT;
 			hlen = 8;
@@ -219,12 +232,14 @@ static bool is_vlan_tpid(uint16_t et)
 static void dissect_ethertype(const struct pkt *pk, size_t off, uint16_t et, struct flow_key *key)
 {
 	while (is_vlan_tpid(et) && key->vlan_count < PKTKEY_MAX_VLAN) {
+		/* the id alone is enough for BPF's "vlan N", so take it first */
+		if (has(pk, off, 2))
+			key->vlan[key->vlan_count++] = be16(pk, off) & 0x0fff;
 		if (!has(pk, off, 4)) {
 			set_ethertype(key, et);
 			truncated(key);
 			return;
 		}
-		key->vlan[key->vlan_count++] = be16(pk, off) & 0x0fff;
 		et = be16(pk, off + 2);
 		off += 4;
 	}
@@ -306,6 +321,8 @@ static void dissect_link(const struct pkt *pk, uint32_t linktype, struct flow_ke
 	case PKTKEY_LT_LINUX_SLL2:
 		if (has(pk, 0, 20))
 			dissect_ethertype(pk, 20, be16(pk, 0), key);
+		else if (has(pk, 0, 2)) /* the protocol leads the SLL2 header */
+			set_ethertype(key, be16(pk, 0)), truncated(key);
 		else
 			truncated(key);
 		break;
