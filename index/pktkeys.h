@@ -5,7 +5,11 @@
  * Promises:
  *  - Never reads outside data[0, caplen). A header cut short by caplen gives
  *    a partial key; the PKTKEY_K_* bits in flags say which fields are known.
- *    A field that is not known is zero.
+ *    A field that is not known is zero. What BPF could still read of a cut
+ *    header is kept, so the index finds every packet libpcap accepts: a VLAN
+ *    id without the next ethertype (ethertype stays the TPID), the SLL2
+ *    protocol, an IPv6 fragment's next header, and the leading 32-bit words
+ *    of a cut IPv6 address (marked known, zero-padded).
  *  - Both directions of a conversation give the same key. Endpoint "a" is
  *    the lower of (address, port) and (address, port) compared as bytes
  *    (addresses big-endian, then port); the return value says whether the
