@@ -20,6 +20,7 @@
 #include "db.h"
 #include "filter.h"
 #include "pindex.h"
+#include "pktkeys.h"
 #include "planner.h"
 #include "ring.h"
 #include "vault.h"
@@ -769,8 +770,28 @@ static int run_all(struct object_run *r)
 	return err;
 }
 
+/* The index knows the flows only of link types pktkeys dissects; for any
+ * other, a term such as "ip6" cannot be looked up, so every packet is a
+ * candidate. */
+static bool indexed_linktypes(const struct selected *s)
+{
+	for (uint32_t i = 0; i < s->nlinktypes; i++) {
+		switch (s->linktypes[i]) {
+		case PKTKEY_LT_NULL: case PKTKEY_LT_ETHERNET: case PKTKEY_LT_DLT_RAW12:
+		case PKTKEY_LT_DLT_RAW14: case PKTKEY_LT_RAW: case PKTKEY_LT_LOOP:
+		case PKTKEY_LT_LINUX_SLL: case PKTKEY_LT_IPV4: case PKTKEY_LT_IPV6:
+		case PKTKEY_LT_LINUX_SLL2:
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
 static int run_object(struct object_run *r, const struct plan_ids *cand, bool all)
 {
+	all = all || !indexed_linktypes(r->sel);
 	r->fd = store_object_open(vault_store(r->q->v), r->sel->sha);
 	if (r->fd < 0) {
 		char hex[65];

@@ -68,7 +68,7 @@ static int write_pcap_header(struct capwrite *w)
 		uint16_t major, minor;
 		int32_t thiszone;
 		uint32_t sigfigs, snaplen, linktype;
-	} hdr = { w->nanosecond ? 0xa1b23c4du : 0xa1b2c3d4u, 2, 4, 0, 0, w->snaplen, w->linktype };
+	} __attribute__((packed)) hdr = { w->nanosecond ? 0xa1b23c4du : 0xa1b2c3d4u, 2, 4, 0, 0, w->snaplen, w->linktype };
 	return put(w, &hdr, sizeof(hdr));
 }
 
@@ -79,7 +79,7 @@ static int write_shb(struct capwrite *w)
 		uint16_t major, minor;
 		int64_t section_len;
 		uint32_t len2;
-	} shb = { PCAPNG_SHB, 28, 0x1A2B3C4Du, 1, 0, -1, 28 };
+	} __attribute__((packed)) shb = { PCAPNG_SHB, 28, 0x1A2B3C4Du, 1, 0, -1, 28 };
 	return put(w, &shb, sizeof(shb));
 }
 
@@ -94,9 +94,11 @@ static int write_idb(struct capwrite *w, uint32_t linktype)
 		uint8_t tsresol, pad[3];
 		uint16_t end_code, end_len;
 		uint32_t len2;
-	} idb = { PCAPNG_IDB, 32, (uint16_t)linktype, 0, w->snaplen, 9, 1, 9, { 0 }, 0, 0, 32 };
+	} __attribute__((packed)) idb = { PCAPNG_IDB, 32, (uint16_t)linktype, 0, w->snaplen, 9, 1, 9, { 0 }, 0, 0, 32 };
 	return put(w, &idb, sizeof(idb));
 }
+
+static int pcapng_iface(struct capwrite *w, uint32_t linktype, uint32_t *ifid);
 
 int capwrite_new(struct capwrite **out, enum capfile_format format, uint32_t linktype,
 		 bool nanosecond, uint32_t snaplen, capwrite_out_fn fn, void *opaque)
@@ -115,6 +117,10 @@ int capwrite_new(struct capwrite **out, enum capfile_format format, uint32_t lin
 	w->out = fn;
 	w->opaque = opaque;
 	int err = format == CAPFILE_FORMAT_PCAP ? write_pcap_header(w) : write_shb(w);
+	uint32_t ifid;
+	/* An interface up front: a pcapng without one is unreadable, even empty. */
+	if (!err && format == CAPFILE_FORMAT_PCAPNG)
+		err = pcapng_iface(w, linktype, &ifid);
 	if (err) {
 		free(w->buf);
 		free(w);

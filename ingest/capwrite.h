@@ -21,8 +21,8 @@ typedef int (*capwrite_out_fn)(void *opaque, const void *buf, size_t len);
 
 struct capwrite;
 
-/* format is PCAP (then linktype and nanosecond apply) or PCAPNG. Writes
- * the file header. Returns 0 or a negative errno. */
+/* format is PCAP (then linktype and nanosecond apply) or PCAPNG (then
+ * linktype gets the first interface). Writes the file header. Returns 0 or a negative errno. */
 int capwrite_new(struct capwrite **out, enum capfile_format format, uint32_t linktype,
 		 bool nanosecond, uint32_t snaplen, capwrite_out_fn fn, void *opaque);
 /* Flushes what is buffered and frees the writer. Accepts NULL. */

@@ -1,0 +1,121 @@
+#!/bin/bash
+# Ground truth for queries: for generated captures (Ethernet with VLANs and
+# ARP, raw IP, nanosecond pcap, pcapng) and, with $CAPVAULT_CORPUS, a sample
+# of real captures, `capvault query` must return packet for packet what
+# `tcpdump -r` returns (same bytes, same timestamps, same order), for
+# planned filters, combinations, negations, time windows and filters the
+# planner does not understand. Time windows are checked against editcap.
+. "$(dirname "$0")/lib.sh"
+
+# dump FILE: one line per packet (time, lengths and bytes), format-neutral.
+dump() {
+	{ tcpdump -r "$1" -tt -nn -x 2>/dev/null || echo "unreadable"; } | sha256sum | cut -c1-16
+}
+count() {
+	capinfos -M -c -r -T "$1" 2>/dev/null | cut -f2 || echo 0
+}
+
+# compare ID FILE FILTER [WINDOW_ARGS...]: capvault vs tcpdump on one capture.
+compare() {
+	local id=$1 file=$2 filter=$3 src=$2
+	shift 3
+	checks=$((checks + 1))
+	if ! tcpdump -r "$src" -w /dev/null "$filter" 2>/dev/null; then
+		# libpcap rejects the filter for this link type: so must we.
+		if "$CAPVAULT" query --capture "$id" "$@" --count "$filter" >/dev/null 2>&1; then
+			fail "'$filter' on $file: tcpdump refuses it, capvault answered"
+		fi
+		return 0
+	fi
+	if ! "$CAPVAULT" query --capture "$id" "$@" -w "$T/got.pcap" "$filter" 2>"$T/qerr"; then
+		fail "query '$filter' on $file failed: $(cat "$T/qerr")"
+		return
+	fi
+	if [ $# -gt 0 ]; then
+		src="$T/window.pcap"
+		editcap -F pcap $EDITCAP_WINDOW "$file" "$src" 2>/dev/null || editcap $EDITCAP_WINDOW "$file" "$src"
+	fi
+	tcpdump -r "$src" -w "$T/want.pcap" "$filter" 2>/dev/null || fail "tcpdump -r $src '$filter' failed"
+	local got want
+	got=$(dump "$T/got.pcap")
+	want=$(dump "$T/want.pcap")
+	if [ "$got" != "$want" ]; then
+		fail "'$filter' $* on $file: $(count "$T/got.pcap") packets, tcpdump $(count "$T/want.pcap")"
+	fi
+}
+
+"$MKCAP" --packets 20000 --hosts 50 --seed 11 --start 1700000000 -o "$T/eth.pcap"
+"$MKCAP" --packets 5000 --hosts 30 --seed 12 --nsec --big-endian -o "$T/nsec.pcap"
+"$MKCAP" --packets 5000 --hosts 30 --seed 13 --linktype 101 -o "$T/raw.pcap"
+"$MKCAP" --format pcapng --packets 5000 --hosts 30 --seed 14 -o "$T/ng.pcapng"
+expect_rc 0 "$CAPVAULT" import "$T/eth.pcap" "$T/nsec.pcap" "$T/raw.pcap" "$T/ng.pcapng"
+
+# Hosts and ports that occur in the generated traffic.
+host=$(tcpdump -r "$T/eth.pcap" -nn ip 2>/dev/null | awk 'NR == 100 { split($3, a, "."); print a[1] "." a[2] "." a[3] "." a[4]; exit }' || true)
+host6=$(tcpdump -r "$T/eth.pcap" -nn ip6 2>/dev/null | awk 'NR == 10 { sub(/\.[0-9]+$/, "", $3); print $3; exit }' || true)
+filters=(
+	"" "tcp" "udp" "icmp" "icmp6" "ip" "ip6" "arp" "vlan" "not tcp" "sctp"
+	"host $host" "src host $host" "dst host $host" "host $host and tcp"
+	"host $host or udp port 53" "not host $host" "net ${host%.*}.0/24" "net ${host%%.*}.0.0.0 mask 255.0.0.0"
+	"port 443" "tcp port 80" "udp port 53" "src port 443" "dst port 443" "portrange 1-1024"
+	"tcp and (port 80 or port 443)" "ip proto 17" "proto 6" "ether proto 0x0806"
+	"vlan and host $host" "tcp[13] & 2 != 0" "greater 1000" "len < 100"
+	"host $host6" "ip6 and tcp" "host $host and not port 443"
+)
+for f in "${filters[@]}"; do
+	compare 1 "$T/eth.pcap" "$f"
+done
+for f in "" "tcp" "udp" "host $host" "udp port 53" "not tcp" "ip6"; do
+	compare 2 "$T/nsec.pcap" "$f"
+	compare 3 "$T/raw.pcap" "$f"
+	compare 4 "$T/ng.pcapng" "$f"
+done
+
+# Time windows: [after, before) as editcap -A/-B cut them.
+after=1700000005.5
+before=1700000011.25
+EDITCAP_WINDOW="-A $after -B $before"
+for f in "" "tcp" "host $host" "tcp[13] & 2 != 0"; do
+	compare 1 "$T/eth.pcap" "$f" --after "$after" --before "$before"
+done
+EDITCAP_WINDOW="-A 2023-11-14T22:13:25Z"
+compare 1 "$T/eth.pcap" "udp" --after "2023-11-14T22:13:25Z"
+EDITCAP_WINDOW="-A 2023-11-14T22:13:25Z"
+compare 1 "$T/eth.pcap" "udp" --after "2023-11-14T23:13:25+01:00"
+
+# Several captures at once: the concatenation in order of first packet.
+"$CAPVAULT" query --count "udp" > "$T/n"
+check "count over all captures" \
+	"$(for f in eth.pcap nsec.pcap raw.pcap ng.pcapng; do
+		tcpdump -r "$T/$f" -w "$T/u.pcap" udp 2>/dev/null; count "$T/u.pcap"
+	   done | awk '{ n += $1 } END { print n }')" "$(cat "$T/n")"
+
+# --limit, --explain, errors.
+expect_rc 0 "$CAPVAULT" query --capture 1 --limit 7 -w "$T/lim.pcap" tcp
+check "limit" 7 "$(count "$T/lim.pcap")"
+expect_rc 0 "$CAPVAULT" query --capture 1 --count --explain "host $host and tcp port 443"
+grep -q "^plan: " "$T/err" || fail "explain prints the plan"
+grep -q "^candidate packets: " "$T/err" || fail "explain prints candidates"
+expect_rc 2 "$CAPVAULT" query --count "host and and"
+grep -q "syntax error" "$T/err" || fail "bad filter shows libpcap's message: $(cat "$T/err")"
+expect_rc 1 "$CAPVAULT" query --count --capture 99 tcp
+grep -q "no capture with id 99" "$T/err" || fail "unknown capture id: $(cat "$T/err")"
+expect_rc 2 "$CAPVAULT" query --count --after yesterday tcp
+
+# A sample of the real corpus: every 25th capture tcpdump can read.
+if [ -n "${CAPVAULT_CORPUS:-}" ] && [ -f "$CAPVAULT_CORPUS/manifest.tsv" ]; then
+	export CAPVAULT_STORE="$T/corpus-store"
+	awk -F'\t' 'NR > 1 && $2 != "" && NR % 25 == 0 && $44 == "0" && $3 < 5000000 && $5 == "none" { print $1 }' \
+		"$CAPVAULT_CORPUS/manifest.tsv" > "$T/sample"
+	while read -r rel; do
+		out=$("$CAPVAULT" import "$CAPVAULT_CORPUS/$rel" | head -1)
+		id=$(echo "$out" | awk '$1 == "imported" || $1 == "duplicate" { print $2 }')
+		[ -n "$id" ] || { fail "import $rel: $out"; continue; }
+		for f in "" "tcp" "udp" "ip6" "not ip" "port 80 or port 53"; do
+			compare "$id" "$CAPVAULT_CORPUS/$rel" "$f"
+		done
+	done < "$T/sample"
+	echo "corpus sample: $(wc -l < "$T/sample") captures"
+fi
+
+finish
