@@ -62,6 +62,7 @@ static void set_del(struct daemon_queue *q, const char *path)
 		if (!strcmp((*p)->path, path)) {
 			struct set_node *n = *p;
 			*p = n->next;
+			free(n->path);
 			free(n);
 			return;
 		}
