@@ -22,6 +22,8 @@ static const struct cli_command commands[] = {
 	{ "query", cli_query,
 	  "query [--store DIR] [--after T] [--before T] [--capture ID]... [--tag T]... [--limit N]\n"
 	  "                 [--count] [--explain] [-w FILE] [FILTER]" },
+	{ "token", cli_token,
+	  "token add NAME --scopes read,upload,delete,admin [--tags a,b] [--cloudshark] | ls [--json] | revoke NAME" },
 };
 
 static void usage(FILE *out)

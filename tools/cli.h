@@ -22,5 +22,6 @@ int cli_ls(int argc, char **argv, const char *usage);
 int cli_info(int argc, char **argv, const char *usage);
 int cli_stats(int argc, char **argv, const char *usage);
 int cli_query(int argc, char **argv, const char *usage);
+int cli_token(int argc, char **argv, const char *usage);
 
 #endif
