@@ -20,6 +20,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "vault.h"
 #include "watch.h"
 
@@ -27,6 +28,8 @@
 /* After reports were dropped on a full queue, give the workers a moment
  * before watch_rescan reports every file again. */
 #define RESCAN_DELAY_MS 1000u
+/* How often systemd's STATUS= line is refreshed. */
+#define STATUS_EVERY_MS 5000u
 
 struct daemon {
 	const char *config_path;       /* NULL: the embedded default */
@@ -38,6 +41,8 @@ struct daemon {
 	struct daemon_folder *folders;
 	struct daemon_workers workers;
 	uint64_t rescan_at_ms;         /* 0: none scheduled */
+	struct sdnotify *notify;       /* systemd notifications (no-op without systemd) */
+	uint64_t status_at_ms;         /* next STATUS= update */
 };
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -311,6 +316,32 @@ static void reload(struct daemon *d)
 	log_info("configuration reloaded from %s", cfg->source);
 }
 
+/* One line for `systemctl status`: what this run imported, and the queue. */
+static void notify_status(struct daemon *d)
+{
+	unsigned long long imported = 0, duplicates = 0, failed = 0;
+	for (struct daemon_folder *f = d->folders; f; f = f->next) {
+		imported += atomic_load(&f->ctr.imported);
+		duplicates += atomic_load(&f->ctr.duplicates);
+		failed += atomic_load(&f->ctr.failed);
+	}
+	sdnotify_sendf(d->notify, "STATUS=%llu captures imported, %llu duplicates, %llu failed; "
+				  "%u files queued",
+		       imported, duplicates, failed, daemon_queue_length(d->workers.queue));
+	d->status_at_ms = daemon_now_ms() + STATUS_EVERY_MS;
+}
+
+/* The watchdog is pinged from here, so a stuck main loop gets restarted. */
+static void notify_tick(struct daemon *d)
+{
+	uint64_t now = daemon_now_ms();
+	int err = sdnotify_watchdog_tick(d->notify, now);
+	if (err < 0)
+		log_warnx("systemd watchdog: %s", strerror(-err));
+	if (sdnotify_enabled(d->notify) && now >= d->status_at_ms)
+		notify_status(d);
+}
+
 static void run_loop(struct daemon *d)
 {
 	while (!got_stop) {
@@ -321,9 +352,12 @@ static void run_loop(struct daemon *d)
 		}
 		if (got_hup) {
 			got_hup = 0;
+			sdnotify_reloading(d->notify);
 			reload(d);
+			sdnotify_send(d->notify, "READY=1");
 		}
 		daemon_queue_promote(d->workers.queue);
+		notify_tick(d);
 		if (d->rescan_at_ms && daemon_now_ms() >= d->rescan_at_ms &&
 		    daemon_queue_length(d->workers.queue) < DAEMON_QUEUE_MAX / 2) {
 			d->rescan_at_ms = 0;
@@ -345,6 +379,14 @@ static void log_summary(struct daemon *d)
 	log_info("stopped; %u files left in the queue", daemon_queue_length(d->workers.queue));
 }
 
+/* Before any thread exists: sdnotify_new edits the environment. */
+static void open_notify(struct daemon *d)
+{
+	int err = sdnotify_new(&d->notify);
+	if (err < 0)
+		log_warnx("NOTIFY_SOCKET: %s; not notifying systemd", strerror(-err));
+}
+
 static void open_all(struct daemon *d)
 {
 	struct errbuf eb = { { 0 } };
@@ -362,6 +404,7 @@ static void open_all(struct daemon *d)
 
 static void free_all(struct daemon *d)
 {
+	d->notify = sdnotify_free(d->notify);
 	watch_free(d->watch);
 	daemon_queue_free(d->workers.queue);
 	daemon_kept_free(d->workers.kept);
@@ -385,6 +428,7 @@ int main(int argc, char **argv)
 	d.cfg = load_or_die(d.config_path);
 	log_init("capvaultd", d.cfg->log_level, true);
 	install_signals();
+	open_notify(&d);
 	open_all(&d);
 	for (size_t i = 0; i < d.cfg->n_imports; i++)
 		add_folder(&d, &d.cfg->imports[i]);
@@ -393,7 +437,10 @@ int main(int argc, char **argv)
 		fatalx("workers: %s", strerror(-err));
 	log_info("started: store %s, %zu folders, %u workers", d.cfg->store, d.cfg->n_imports,
 		 d.workers.n);
+	sdnotify_send(d.notify, "READY=1");
+	notify_status(&d);
 	run_loop(&d);
+	sdnotify_send(d.notify, "STOPPING=1");
 	log_info("stopping: finishing the files being imported");
 	daemon_workers_join(&d.workers);
 	log_summary(&d);
