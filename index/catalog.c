@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "pindex.h"
 #include "store.h"
 
 #define TAG_MAX 128
@@ -44,6 +45,7 @@ struct catalog {
 	pthread_mutex_t lock;
 	uint64_t next_id;     /* under lock */
 	uint64_t next_objnum; /* under lock */
+	struct catalog_object_hooks hooks;
 };
 
 static const char META_NEXT_ID[] = "next_id";
@@ -719,6 +721,8 @@ static int commit_locked(struct catalog *cat, struct capture_record *rec, struct
 		return CATALOG_DUPLICATE;
 	if (r != -ENOENT)
 		return errbuf_set(eb, r, "cannot read the catalog: %s", strerror(-r));
+	if (cat->hooks.check && cat->hooks.check(cat->hooks.opaque, rec->sha256) < 0)
+		return errbuf_set(eb, -EAGAIN, "the object was pruned while importing; retry");
 	if (rec->import_time_ns == 0 && clock_gettime(CLOCK_REALTIME, &now) == 0)
 		rec->import_time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	rec->id = cat->next_id;
@@ -747,5 +751,248 @@ int catalog_commit(struct catalog *cat, struct capture_record *rec, struct db_ba
 	pthread_mutex_lock(&cat->lock);
 	r = commit_locked(cat, rec, batch, existing_id, eb);
 	pthread_mutex_unlock(&cat->lock);
+	return r;
+}
+
+/* ---- removing and updating ---- */
+
+void catalog_set_object_hooks(struct catalog *cat, const struct catalog_object_hooks *hooks)
+{
+	pthread_mutex_lock(&cat->lock);
+	cat->hooks = hooks ? *hooks : (struct catalog_object_hooks){ 0 };
+	pthread_mutex_unlock(&cat->lock);
+}
+
+int catalog_object_get(struct catalog *cat, const uint8_t sha[32], uint64_t *size,
+		       uint64_t *refs, uint64_t *objnum)
+{
+	_cleanup_free_ void *val = NULL;
+	size_t vlen = 0;
+	int r = db_get(cat->db, DB_CF_OBJECTS, sha, 32, &val, &vlen);
+
+	if (r < 0)
+		return r == -ENOENT ? r : -EIO;
+	json_t *o = json_loadb(val, vlen, 0, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return -EIO;
+	}
+	if (size)
+		*size = get_u64(o, "size");
+	if (refs)
+		*refs = get_u64(o, "refs");
+	if (objnum)
+		*objnum = get_u64(o, "objnum");
+	json_decref(o);
+	return 0;
+}
+
+static void delete_index_keys(const struct capture_record *rec, struct db_batch *b)
+{
+	uint8_t key[TAG_MAX + 9];
+
+	for (size_t i = 0; i < rec->ntags; i++) {
+		size_t n = strlen(rec->tags[i]);
+		if (n > TAG_MAX)
+			continue;
+		memcpy(key, rec->tags[i], n);
+		key[n] = 0;
+		be64_put(key + n + 1, rec->id);
+		db_batch_delete(b, DB_CF_TAGS, key, n + 9);
+	}
+	be64_put(key, rec->earliest_ts_ns);
+	be64_put(key + 8, rec->id);
+	db_batch_delete(b, DB_CF_TIME, key, 16);
+	memcpy(key, rec->sha256, 32);
+	be64_put(key + 32, rec->id);
+	db_batch_delete(b, DB_CF_BYSHA, key, 40);
+}
+
+/* One reference less on rec's object; *last when it was the last. */
+static int drop_object_ref(struct catalog *cat, const struct capture_record *rec,
+			   struct db_batch *b, bool *last)
+{
+	uint64_t size = 0, refs = 0, objnum = rec->objnum;
+	int r = catalog_object_get(cat, rec->sha256, &size, &refs, &objnum);
+
+	*last = false;
+	if (r == -ENOENT || (r == 0 && refs <= 1)) {
+		db_batch_delete(b, DB_CF_OBJECTS, rec->sha256, 32);
+		pindex_delete_object(b, objnum);
+		*last = true;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	json_t *o = json_pack("{sIsIsI}", "size", (json_int_t)size, "refs", (json_int_t)(refs - 1),
+			      "objnum", (json_int_t)objnum);
+	return put_json(b, DB_CF_OBJECTS, rec->sha256, 32, o);
+}
+
+static int remove_locked(struct catalog *cat, uint64_t id, bool *unlink_object, uint8_t sha[32],
+			 struct errbuf *eb)
+{
+	struct capture_record *rec = NULL;
+	struct db_batch *b = NULL;
+	uint8_t key[8];
+	bool last = false;
+	int r = catalog_get(cat, id, &rec);
+
+	if (r < 0)
+		return errbuf_set(eb, r, "capture %" PRIu64 ": %s", id,
+				  r == -ENOENT ? "no such capture" : strerror(-r));
+	r = db_batch_new(&b);
+	if (r == 0) {
+		be64_put(key, id);
+		db_batch_delete(b, DB_CF_CAPTURES, key, sizeof(key));
+		delete_index_keys(rec, b);
+		r = drop_object_ref(cat, rec, b, &last);
+	}
+	if (r == 0)
+		r = db_write(cat->db, b, true, eb);
+	else
+		errbuf_set(eb, r, "capture %" PRIu64 ": %s", id, strerror(-r));
+	if (r == 0 && last) {
+		memcpy(sha, rec->sha256, 32);
+		*unlink_object = true;
+		if (cat->hooks.release)
+			cat->hooks.release(cat->hooks.opaque, rec->sha256);
+	}
+	db_batch_free(b);
+	capture_record_free(rec);
+	return r;
+}
+
+int catalog_remove(struct catalog *cat, uint64_t id, bool *unlink_object, uint8_t sha[32],
+		   struct errbuf *eb)
+{
+	errbuf_clear(eb);
+	*unlink_object = false;
+	pthread_mutex_lock(&cat->lock);
+	int r = remove_locked(cat, id, unlink_object, sha, eb);
+	pthread_mutex_unlock(&cat->lock);
+	return r;
+}
+
+/* Rewrites rec (same id) and its tag keys, replacing old's; under lock. */
+static int rewrite_locked(struct catalog *cat, const struct capture_record *old,
+			  const struct capture_record *rec, struct errbuf *eb)
+{
+	struct db_batch *b = NULL;
+	uint8_t key[8];
+	int r = db_batch_new(&b);
+
+	if (r < 0)
+		return r;
+	delete_index_keys(old, b);
+	be64_put(key, rec->id);
+	r = put_json(b, DB_CF_CAPTURES, key, sizeof(key), capture_record_to_json(rec));
+	if (r == 0) {
+		put_index_keys(rec, b);
+		r = db_write(cat->db, b, true, eb);
+	}
+	db_batch_free(b);
+	return r;
+}
+
+enum update_field { UPDATE_TAGS, UPDATE_NAME, UPDATE_COMMENT };
+
+struct update {
+	enum update_field field;
+	char *const *tags;
+	size_t ntags;
+	const char *text;
+};
+
+static int apply_update(struct capture_record *rec, const struct update *u)
+{
+	char **slot = u->field == UPDATE_NAME ? &rec->name : &rec->comment;
+
+	if (u->field != UPDATE_TAGS) {
+		free(*slot);
+		*slot = u->text ? strdup(u->text) : NULL;
+		return u->text && !*slot ? -ENOMEM : 0;
+	}
+	for (size_t i = 0; i < rec->ntags; i++)
+		free(rec->tags[i]);
+	free(rec->tags);
+	rec->tags = NULL;
+	rec->ntags = 0;
+	for (size_t i = 0; i < u->ntags; i++) {
+		int r = capture_record_add_tag(rec, u->tags[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int update_record(struct catalog *cat, uint64_t id, const struct update *u,
+			 struct errbuf *eb)
+{
+	struct capture_record *old = NULL, *rec = NULL;
+	int r;
+
+	errbuf_clear(eb);
+	pthread_mutex_lock(&cat->lock);
+	r = catalog_get(cat, id, &old);
+	if (r == 0)
+		r = catalog_get(cat, id, &rec);
+	if (r == 0)
+		r = apply_update(rec, u);
+	if (r == 0)
+		r = check_tags(rec, eb);
+	if (r == 0)
+		r = rewrite_locked(cat, old, rec, eb);
+	pthread_mutex_unlock(&cat->lock);
+	if (r < 0 && eb && !eb->msg[0])
+		errbuf_set(eb, r, "capture %" PRIu64 ": %s", id,
+			   r == -ENOENT ? "no such capture" : strerror(-r));
+	capture_record_free(old);
+	capture_record_free(rec);
+	return r;
+}
+
+int catalog_update_tags(struct catalog *cat, uint64_t id, char *const *tags, size_t ntags,
+			struct errbuf *eb)
+{
+	struct update u = { .field = UPDATE_TAGS, .tags = tags, .ntags = ntags };
+	return update_record(cat, id, &u, eb);
+}
+
+int catalog_update_name(struct catalog *cat, uint64_t id, const char *name, struct errbuf *eb)
+{
+	struct update u = { .field = UPDATE_NAME, .text = name };
+	return update_record(cat, id, &u, eb);
+}
+
+int catalog_update_comment(struct catalog *cat, uint64_t id, const char *comment,
+			   struct errbuf *eb)
+{
+	struct update u = { .field = UPDATE_COMMENT, .text = comment };
+	return update_record(cat, id, &u, eb);
+}
+
+int catalog_object_put(struct catalog *cat, const uint8_t sha[32], uint64_t size, uint64_t refs,
+		       uint64_t objnum, struct errbuf *eb)
+{
+	struct db_batch *b = NULL;
+	int r = db_batch_new(&b);
+
+	errbuf_clear(eb);
+	if (r < 0)
+		return r;
+	if (refs == 0) {
+		db_batch_delete(b, DB_CF_OBJECTS, sha, 32);
+		pindex_delete_object(b, objnum);
+	} else {
+		r = put_json(b, DB_CF_OBJECTS, sha, 32,
+			     json_pack("{sIsIsI}", "size", (json_int_t)size, "refs",
+				       (json_int_t)refs, "objnum", (json_int_t)objnum));
+	}
+	pthread_mutex_lock(&cat->lock);
+	if (r == 0)
+		r = db_write(cat->db, b, true, eb);
+	pthread_mutex_unlock(&cat->lock);
+	db_batch_free(b);
 	return r;
 }

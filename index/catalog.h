@@ -100,6 +100,49 @@ int catalog_foreach(struct catalog *cat, const char *tag, catalog_record_fn fn, 
 /* The record as a JSON object (what `capvault info --json` prints). */
 json_t *capture_record_to_json(const struct capture_record *rec);
 
+/*
+ * Removes capture id in one synced batch: its record, tag/time/bysha keys
+ * and one reference of its object. When that was the last reference the
+ * object record and its object-keyed index entries (pindex_delete_object)
+ * go too, *unlink_object is set and sha gets the object's hash: the caller
+ * then removes the object file (store_object_remove), after this returns,
+ * so a crash in between leaves only an unreferenced object that
+ * vault_open cleans. Returns 0, -ENOENT, or a negative errno (eb).
+ */
+int catalog_remove(struct catalog *cat, uint64_t id, bool *unlink_object, uint8_t sha[32],
+		   struct errbuf *eb);
+
+/*
+ * Called under the catalog lock by catalog_remove when an object lost its
+ * last reference (to unlink the object file before any import can commit
+ * a new record for it), and by catalog_commit before writing a record (to
+ * check the object file is still there: a negative errno refuses the
+ * commit with -EAGAIN). Either may be NULL.
+ */
+struct catalog_object_hooks {
+	int (*check)(void *opaque, const uint8_t sha[32]);
+	int (*release)(void *opaque, const uint8_t sha[32]);
+	void *opaque;
+};
+void catalog_set_object_hooks(struct catalog *cat, const struct catalog_object_hooks *hooks);
+
+/* Replaces the tags (validated) / name / comment (NULL clears) of capture
+ * id in one synced batch. Return 0, -ENOENT, -EINVAL or -EIO (eb). */
+int catalog_update_tags(struct catalog *cat, uint64_t id, char *const *tags, size_t ntags,
+			struct errbuf *eb);
+int catalog_update_name(struct catalog *cat, uint64_t id, const char *name, struct errbuf *eb);
+int catalog_update_comment(struct catalog *cat, uint64_t id, const char *comment,
+			   struct errbuf *eb);
+
+/* Writes (refs > 0) or deletes (refs == 0, with the object's index
+ * entries) the object record of sha, synced: fsck's repairs. */
+int catalog_object_put(struct catalog *cat, const uint8_t sha[32], uint64_t size, uint64_t refs,
+		       uint64_t objnum, struct errbuf *eb);
+
+/* The object record of sha: 0 with size, refs and objnum, -ENOENT, -EIO. */
+int catalog_object_get(struct catalog *cat, const uint8_t sha[32], uint64_t *size,
+		       uint64_t *refs, uint64_t *objnum);
+
 /* Totals over all captures. */
 struct catalog_totals {
 	uint64_t captures;

@@ -213,6 +213,11 @@ static int store_open_dirs(struct store *st, struct errbuf *eb)
 
 int store_open(struct store **out, const char *root, struct errbuf *eb)
 {
+	return store_open_flags(out, root, 0, eb);
+}
+
+int store_open_flags(struct store **out, const char *root, unsigned flags, struct errbuf *eb)
+{
 	struct store *st = calloc(1, sizeof(*st));
 	int r;
 
@@ -222,7 +227,7 @@ int store_open(struct store **out, const char *root, struct errbuf *eb)
 	st->root_fd = st->objects_fd = st->tmp_fd = -1;
 	st->root = strdup(root);
 	r = st->root ? store_open_dirs(st, eb) : -ENOMEM;
-	if (r == 0)
+	if (r == 0 && !(flags & STORE_KEEP_TMP))
 		r = clean_tmp(st, eb);
 	if (r < 0) {
 		store_close(st);
@@ -589,6 +594,35 @@ int store_foreach_object(const struct store *st, store_object_fn fn, void *opaqu
 	}
 	closedir(d);
 	return r;
+}
+
+int store_foreach_tmp(const struct store *st, store_tmp_fn fn, void *opaque)
+{
+	int fd = openat(st->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			r = fn(opaque, de->d_name);
+	}
+	closedir(d);
+	return r;
+}
+
+int store_tmp_remove(const struct store *st, const char *name)
+{
+	if (unlinkat(st->tmp_fd, name, 0) == 0)
+		return 0;
+	if (errno == EISDIR && unlinkat(st->tmp_fd, name, AT_REMOVEDIR) == 0)
+		return 0;
+	return -errno;
 }
 
 int store_space(const struct store *st, uint64_t *free_bytes, uint64_t *total_bytes)

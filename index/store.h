@@ -29,6 +29,10 @@ struct store_writer;
 /* Creates root, objects/ and tmp/ as needed and removes tmp/ leftovers.
  * Returns 0 or a negative errno (eb names the path). */
 int store_open(struct store **out, const char *root, struct errbuf *eb);
+/* store_open without removing tmp/ leftovers (for fsck, which reports
+ * them); flags: STORE_KEEP_TMP. */
+#define STORE_KEEP_TMP 1u
+int store_open_flags(struct store **out, const char *root, unsigned flags, struct errbuf *eb);
 struct store *store_close(struct store *st);
 const char *store_root(const struct store *st);
 
@@ -67,6 +71,12 @@ int store_object_remove(const struct store *st, const uint8_t sha[32]);
 /* Calls fn for every object file (by name); nonzero from fn stops. */
 typedef int (*store_object_fn)(void *opaque, const uint8_t sha[32], uint64_t size);
 int store_foreach_object(const struct store *st, store_object_fn fn, void *opaque);
+
+/* Calls fn for every entry of tmp/ (by name); nonzero from fn stops. */
+typedef int (*store_tmp_fn)(void *opaque, const char *name);
+int store_foreach_tmp(const struct store *st, store_tmp_fn fn, void *opaque);
+/* Removes one tmp/ entry. Returns 0 or a negative errno. */
+int store_tmp_remove(const struct store *st, const char *name);
 
 /* Free bytes and total bytes of the store's file system. */
 int store_space(const struct store *st, uint64_t *free_bytes, uint64_t *total_bytes);

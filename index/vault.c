@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,15 @@
 #include "cleanup.h"
 #include "db.h"
 #include "pindex.h"
+#include "retention.h"
 #include "ring.h"
 
 struct vault {
 	struct store *store;
 	struct db *db;
 	struct catalog *catalog;
+	_Atomic uint64_t min_free_bytes;
+	_Atomic unsigned min_free_percent;
 };
 
 struct vault_job {
@@ -65,22 +69,80 @@ static int vault_drop_uncommitted_index(struct vault *v, struct errbuf *eb)
 	return err;
 }
 
+/* Catalog hooks: under the catalog lock, an object losing its last
+ * reference is unlinked before any import can commit a record for it, and
+ * a commit whose object file is gone (pruned meanwhile) is refused. */
+static int vault_object_check(void *opaque, const uint8_t sha[32])
+{
+	struct vault *v = opaque;
+	int fd = store_object_open(v->store, sha);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+static int vault_object_release(void *opaque, const uint8_t sha[32])
+{
+	struct vault *v = opaque;
+	return store_object_remove(v->store, sha);
+}
+
+void vault_set_min_free(struct vault *v, uint64_t min_free_bytes, unsigned min_free_percent)
+{
+	atomic_store(&v->min_free_bytes, min_free_bytes);
+	atomic_store(&v->min_free_percent, min_free_percent);
+}
+
+int vault_remove(struct vault *v, uint64_t id, uint64_t *freed, struct errbuf *eb)
+{
+	uint8_t sha[32];
+	uint64_t size = 0;
+	bool unlink_object = false;
+	struct capture_record *rec = NULL;
+	if (freed)
+		*freed = 0;
+	if (catalog_get(v->catalog, id, &rec) == 0)
+		size = rec->file_size;
+	capture_record_free(rec);
+	int err = catalog_remove(v->catalog, id, &unlink_object, sha, eb);
+	if (err || !unlink_object)
+		return err;
+	/* The release hook unlinked it already; -ENOENT is that. */
+	err = store_object_remove(v->store, sha);
+	if (freed)
+		*freed = size;
+	return err == -ENOENT ? 0 : err;
+}
+
 int vault_open(struct vault **out, const char *root, struct errbuf *eb)
 {
+	return vault_open_flags(out, root, 0, eb);
+}
+
+int vault_open_flags(struct vault **out, const char *root, unsigned flags, struct errbuf *eb)
+{
+	bool cleanup = !(flags & VAULT_NO_CLEANUP);
 	char dbdir[PATH_MAX];
 	struct vault *v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	int err = store_open(&v->store, root, eb);
+	int err = store_open_flags(&v->store, root, cleanup ? 0 : STORE_KEEP_TMP, eb);
 	if (!err && snprintf(dbdir, sizeof(dbdir), "%s/index", root) >= (int)sizeof(dbdir))
 		err = errbuf_set(eb, -ENAMETOOLONG, "%s: path too long", root);
 	if (!err)
 		err = db_open(&v->db, dbdir, eb);
 	if (!err)
 		err = catalog_new(&v->catalog, v->db, eb);
-	if (!err)
-		err = store_foreach_object(v->store, vault_remove_unreferenced, v);
-	if (!err)
+	if (!err) {
+		struct catalog_object_hooks hooks = { .check = vault_object_check,
+						      .release = vault_object_release,
+						      .opaque = v };
+		catalog_set_object_hooks(v->catalog, &hooks);
+		if (cleanup)
+			err = store_foreach_object(v->store, vault_remove_unreferenced, v);
+	}
+	if (!err && cleanup)
 		err = vault_drop_uncommitted_index(v, eb);
 	if (err) {
 		if (eb && eb->msg[0] == '\0')
@@ -166,12 +228,16 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 		       struct errbuf *eb)
 {
 	struct vault *v = sink;
+	int err = retention_check_min_free(v->store, atomic_load(&v->min_free_bytes),
+					   atomic_load(&v->min_free_percent), eb);
+	if (err)
+		return err;
 	struct vault_job *job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
 	job->vault = v;
 	job->rec = calloc(1, sizeof(*job->rec));
-	int err = job->rec ? db_batch_new(&job->batch) : -ENOMEM;
+	err = job->rec ? db_batch_new(&job->batch) : -ENOMEM;
 	if (!err)
 		err = record_fill_source(job->rec, src);
 	if (!err) {

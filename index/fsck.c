@@ -1,0 +1,462 @@
+/*
+ * fsck.c - store checks and safe repairs (see fsck.h).
+ *
+ * Promises:
+ * - Every problem is reported, one line each, and checking goes on after
+ *   it; nothing is modified without repair.
+ * - Objects are hashed as a stream of ring reads: memory stays bounded
+ *   whatever their size.
+ * - Repairs only remove what nothing can use (leftovers, unreferenced
+ *   objects, dead index entries, captures whose bytes are gone) or rewrite
+ *   derived counts; captured bytes are never removed.
+ */
+#include "fsck.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "db.h"
+#include "pindex.h"
+#include "ring.h"
+#include "store.h"
+#include "vault.h"
+
+struct cap {
+	uint64_t id;
+	uint8_t sha[32];
+	uint64_t file_size, objnum, packets;
+};
+
+struct obj {
+	uint8_t sha[32];
+	uint64_t size, refs, objnum;
+	bool has_file, has_record;
+	uint64_t file_size;
+	uint64_t captures; /* counted */
+	bool dead;         /* record removed by a repair */
+};
+
+struct fsck {
+	struct vault *v;
+	struct catalog *cat;
+	struct store *st;
+	struct db *db;
+	struct ring *ring;
+	bool repair;
+	fsck_report_fn report;
+	void *opaque;
+	struct fsck_counts *c;
+	struct cap *caps;
+	size_t ncaps, capcap;
+	struct obj *objs;
+	size_t nobjs, objcap;
+};
+
+__attribute__((format(printf, 3, 4))) static void problem(struct fsck *f, bool repaired,
+							   const char *fmt, ...)
+{
+	char text[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	f->c->problems++;
+	if (repaired)
+		f->c->repaired++;
+	if (f->report)
+		f->report(f->opaque, text, repaired);
+}
+
+static int cmp_obj(const void *a, const void *b)
+{
+	return memcmp(((const struct obj *)a)->sha, ((const struct obj *)b)->sha, 32);
+}
+
+static struct obj *obj_find(struct fsck *f, const uint8_t sha[32])
+{
+	struct obj key;
+	memcpy(key.sha, sha, 32);
+	return bsearch(&key, f->objs, f->nobjs, sizeof(*f->objs), cmp_obj);
+}
+
+/* Finds or appends the object sha (records without a file: rare). */
+static struct obj *obj_add(struct fsck *f, const uint8_t sha[32])
+{
+	for (size_t i = 0; i < f->nobjs; i++)
+		if (memcmp(f->objs[i].sha, sha, 32) == 0)
+			return &f->objs[i];
+	if (f->nobjs == f->objcap) {
+		size_t cap = f->objcap ? f->objcap * 2 : 64;
+		struct obj *o = realloc(f->objs, cap * sizeof(*o));
+		if (!o)
+			return NULL;
+		f->objs = o;
+		f->objcap = cap;
+	}
+	struct obj *o = &f->objs[f->nobjs++];
+	*o = (struct obj){ 0 };
+	memcpy(o->sha, sha, 32);
+	return o;
+}
+
+/* ---- gathering ---- */
+
+static int on_object_file(void *opaque, const uint8_t sha[32], uint64_t size)
+{
+	struct fsck *f = opaque;
+	if (f->nobjs == f->objcap) {
+		size_t cap = f->objcap ? f->objcap * 2 : 64;
+		struct obj *o = realloc(f->objs, cap * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		f->objs = o;
+		f->objcap = cap;
+	}
+	struct obj *o = &f->objs[f->nobjs++];
+	*o = (struct obj){ .has_file = true, .file_size = size };
+	memcpy(o->sha, sha, 32);
+	return 0;
+}
+
+static int on_capture(void *opaque, const struct capture_record *rec)
+{
+	struct fsck *f = opaque;
+	if (f->ncaps == f->capcap) {
+		size_t cap = f->capcap ? f->capcap * 2 : 64;
+		struct cap *c = realloc(f->caps, cap * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		f->caps = c;
+		f->capcap = cap;
+	}
+	struct cap *c = &f->caps[f->ncaps++];
+	*c = (struct cap){ .id = rec->id, .file_size = rec->file_size, .objnum = rec->objnum,
+			   .packets = rec->packets };
+	memcpy(c->sha, rec->sha256, 32);
+	return 0;
+}
+
+/* Object files, then object records merged in, sorted by sha. */
+static int collect(struct fsck *f)
+{
+	int r = store_foreach_object(f->st, on_object_file, f);
+	if (r < 0)
+		return r;
+	qsort(f->objs, f->nobjs, sizeof(*f->objs), cmp_obj);
+	struct db_iter *it = NULL;
+	if ((r = db_iter_new(f->db, DB_CF_OBJECTS, &it)) < 0)
+		return r;
+	size_t nfiles = f->nobjs;
+	for (db_iter_seek_first(it); db_iter_valid(it); db_iter_next(it)) {
+		size_t klen = 0;
+		const uint8_t *k = db_iter_key(it, &klen);
+		if (klen != 32)
+			continue;
+		struct obj key, *o;
+		memcpy(key.sha, k, 32);
+		o = bsearch(&key, f->objs, nfiles, sizeof(*f->objs), cmp_obj);
+		if (!o && !(o = obj_add(f, k))) {
+			r = -ENOMEM;
+			break;
+		}
+		o->has_record = true;
+		catalog_object_get(f->cat, k, &o->size, &o->refs, &o->objnum);
+	}
+	db_iter_free(it);
+	if (r < 0)
+		return r;
+	qsort(f->objs, f->nobjs, sizeof(*f->objs), cmp_obj);
+	return catalog_foreach(f->cat, NULL, on_capture, f);
+}
+
+/* ---- checks ---- */
+
+struct hasher {
+	EVP_MD_CTX *ctx;
+	uint64_t bytes;
+};
+
+static int hash_chunk(void *opaque, const void *buf, size_t len)
+{
+	struct hasher *h = opaque;
+	h->bytes += len;
+	return EVP_DigestUpdate(h->ctx, buf, len) ? 0 : -EIO;
+}
+
+static void check_hash(struct fsck *f, const struct obj *o)
+{
+	char hex[65], got[65];
+	uint8_t md[32];
+	unsigned n = 0;
+	struct hasher h = { .ctx = EVP_MD_CTX_new() };
+	int fd = store_object_open(f->st, o->sha);
+	int r = fd < 0 ? fd : !h.ctx || !EVP_DigestInit_ex(h.ctx, EVP_sha256(), NULL) ? -ENOMEM : 0;
+	if (r == 0)
+		r = ring_read_stream(f->ring, fd, RING_CHUNK, RING_DEPTH, hash_chunk, &h);
+	if (r == 0 && (!EVP_DigestFinal_ex(h.ctx, md, &n) || n != 32))
+		r = -EIO;
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(h.ctx);
+	f->c->bytes_hashed += h.bytes;
+	sha256_hex(o->sha, hex);
+	if (r < 0) {
+		problem(f, false, "object %s: cannot read: %s", hex, strerror(-r));
+		return;
+	}
+	if (memcmp(md, o->sha, 32) != 0) {
+		sha256_hex(md, got);
+		problem(f, false, "object %s: content hashes to %s (corrupt; not repaired)", hex, got);
+	}
+}
+
+static void drop_capture(struct fsck *f, const struct cap *c, const char *why)
+{
+	char hex[65];
+	struct errbuf eb = { { 0 } };
+	uint8_t sha[32];
+	bool unlink_object = false;
+	bool done = false;
+	sha256_hex(c->sha, hex);
+	if (f->repair)
+		done = catalog_remove(f->cat, c->id, &unlink_object, sha, &eb) == 0;
+	problem(f, done, "capture %" PRIu64 ": object %s %s%s%s%s", c->id, hex, why,
+		done ? "; record dropped" : "", eb.msg[0] ? "; " : "", eb.msg);
+	struct obj *o = obj_find(f, c->sha);
+	if (done && o && unlink_object)
+		o->dead = true;
+}
+
+static void check_captures(struct fsck *f)
+{
+	char hex[65];
+	for (size_t i = 0; i < f->ncaps; i++) {
+		struct cap *c = &f->caps[i];
+		struct obj *o = obj_find(f, c->sha);
+		f->c->captures++;
+		if (o)
+			o->captures++;
+		if (!o || !o->has_file) {
+			drop_capture(f, c, "is missing");
+			continue;
+		}
+		if (o->file_size != c->file_size) {
+			sha256_hex(c->sha, hex);
+			problem(f, false,
+				"capture %" PRIu64 ": object %s has %" PRIu64 " bytes, the record says %" PRIu64,
+				c->id, hex, o->file_size, c->file_size);
+		}
+	}
+}
+
+static bool has_prefix(struct db *db, enum db_cf cf, uint64_t objnum)
+{
+	struct db_iter *it = NULL;
+	uint8_t key[8];
+	size_t klen = 0;
+	bool found = false;
+	if (db_iter_new(db, cf, &it) < 0)
+		return true; /* cannot tell: do not accuse */
+	be64_put(key, objnum);
+	db_iter_seek(it, key, 8);
+	if (db_iter_valid(it)) {
+		const uint8_t *k = db_iter_key(it, &klen);
+		found = klen >= 8 && memcmp(k, key, 8) == 0;
+	}
+	db_iter_free(it);
+	return found;
+}
+
+static uint64_t first_objnum(struct fsck *f, const struct obj *o)
+{
+	for (size_t i = 0; i < f->ncaps; i++)
+		if (memcmp(f->caps[i].sha, o->sha, 32) == 0)
+			return f->caps[i].objnum;
+	return o->objnum;
+}
+
+static uint64_t packets_of(struct fsck *f, const struct obj *o)
+{
+	for (size_t i = 0; i < f->ncaps; i++)
+		if (memcmp(f->caps[i].sha, o->sha, 32) == 0)
+			return f->caps[i].packets;
+	return 0;
+}
+
+/* Refcounts, records without captures, captures without records. */
+static void check_object_record(struct fsck *f, struct obj *o)
+{
+	char hex[65];
+	struct errbuf eb = { { 0 } };
+	bool done = false;
+	sha256_hex(o->sha, hex);
+	if (o->dead)
+		return;
+	if (o->has_record && o->captures == 0) {
+		if (f->repair)
+			done = catalog_object_put(f->cat, o->sha, 0, 0, o->objnum, &eb) == 0;
+		problem(f, done, "object record %s has no capture%s", hex, done ? "; removed" : "");
+		o->dead = done;
+		return;
+	}
+	if (!o->has_record && o->captures > 0) {
+		uint64_t objnum = first_objnum(f, o);
+		if (f->repair)
+			done = catalog_object_put(f->cat, o->sha, o->file_size, o->captures, objnum,
+						  &eb) == 0;
+		problem(f, done, "object %s has %" PRIu64 " captures but no object record%s", hex,
+			o->captures, done ? "; record written" : "");
+		if (done) {
+			o->has_record = true;
+			o->refs = o->captures;
+			o->objnum = objnum;
+		}
+		return;
+	}
+	if (o->has_record && o->refs != o->captures) {
+		if (f->repair)
+			done = catalog_object_put(f->cat, o->sha, o->size, o->captures, o->objnum,
+						  &eb) == 0;
+		problem(f, done, "object %s: refcount %" PRIu64 " but %" PRIu64 " captures%s", hex,
+			o->refs, o->captures, done ? "; fixed" : "");
+	}
+}
+
+static void check_index_present(struct fsck *f, const struct obj *o)
+{
+	char hex[65];
+	if (o->dead || !o->has_record || o->captures == 0 || packets_of(f, o) == 0)
+		return;
+	if (has_prefix(f->db, DB_CF_FLOWS, o->objnum) && has_prefix(f->db, DB_CF_TINDEX, o->objnum))
+		return;
+	sha256_hex(o->sha, hex);
+	problem(f, false,
+		"object %s (object number %" PRIu64 "): packet index missing (not repaired: "
+		"remove the capture and import it again)",
+		hex, o->objnum);
+}
+
+static void check_unreferenced(struct fsck *f, struct obj *o)
+{
+	char hex[65];
+	bool done = false;
+	if (!o->has_file || (o->has_record && !o->dead) || o->captures > 0)
+		return;
+	if (o->dead)
+		return; /* catalog_remove's release hook already unlinked it */
+	sha256_hex(o->sha, hex);
+	if (f->repair) {
+		int r = store_object_remove(f->st, o->sha);
+		done = r == 0 || r == -ENOENT;
+	}
+	problem(f, done, "object %s is referenced by no capture%s", hex, done ? "; removed" : "");
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Index entries (flows, tindex, contexts) whose object number is no live
+ * object's. Seeks from one object number to the next. */
+static void check_dead_index(struct fsck *f, const uint64_t *live, size_t nlive)
+{
+	static const struct { enum db_cf cf; const char *name; } cfs[] = {
+		{ DB_CF_FLOWS, "flows" }, { DB_CF_TINDEX, "tindex" }, { DB_CF_CONTEXTS, "contexts" },
+	};
+	for (size_t i = 0; i < sizeof(cfs) / sizeof(cfs[0]); i++) {
+		struct db_iter *it = NULL;
+		if (db_iter_new(f->db, cfs[i].cf, &it) < 0)
+			continue;
+		for (db_iter_seek_first(it); db_iter_valid(it);) {
+			size_t klen = 0;
+			const uint8_t *k = db_iter_key(it, &klen);
+			if (klen < 8) {
+				db_iter_next(it);
+				continue;
+			}
+			uint64_t objnum = be64_get(k);
+			if (!bsearch(&objnum, live, nlive, sizeof(*live), cmp_u64)) {
+				bool done = false;
+				struct db_batch *b = NULL;
+				if (f->repair && db_batch_new(&b) == 0) {
+					pindex_delete_object(b, objnum);
+					done = db_write(f->db, b, true, NULL) == 0;
+					db_batch_free(b);
+				}
+				problem(f, done, "%s: index entries of object number %" PRIu64
+					" which no object has%s", cfs[i].name, objnum,
+					done ? "; removed" : "");
+			}
+			if (objnum == UINT64_MAX)
+				break;
+			uint8_t next[8];
+			be64_put(next, objnum + 1);
+			db_iter_seek(it, next, 8);
+		}
+		db_iter_free(it);
+	}
+}
+
+static int on_tmp(void *opaque, const char *name)
+{
+	struct fsck *f = opaque;
+	bool done = f->repair && store_tmp_remove(f->st, name) == 0;
+	problem(f, done, "%s/tmp/%s: leftover of an interrupted write%s", store_root(f->st), name,
+		done ? "; removed" : "");
+	return 0;
+}
+
+static int check_objects(struct fsck *f)
+{
+	uint64_t *live = calloc(f->nobjs ? f->nobjs : 1, sizeof(*live));
+	size_t nlive = 0;
+	if (!live)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->nobjs; i++) {
+		struct obj *o = &f->objs[i];
+		if (o->has_file) {
+			f->c->objects++;
+			check_hash(f, o);
+		}
+		check_object_record(f, o);
+		check_index_present(f, o);
+		check_unreferenced(f, o);
+		if (o->has_record && !o->dead)
+			live[nlive++] = o->objnum;
+	}
+	qsort(live, nlive, sizeof(*live), cmp_u64);
+	check_dead_index(f, live, nlive);
+	free(live);
+	return 0;
+}
+
+int fsck_run(struct vault *v, struct ring *ring, bool repair, fsck_report_fn report,
+	     void *opaque, struct fsck_counts *counts, struct errbuf *eb)
+{
+	struct fsck f = { .v = v, .cat = vault_catalog(v), .st = vault_store(v), .db = vault_db(v),
+			  .ring = ring, .repair = repair, .report = report, .opaque = opaque,
+			  .c = counts };
+	errbuf_clear(eb);
+	*counts = (struct fsck_counts){ 0 };
+	int r = store_foreach_tmp(f.st, on_tmp, &f);
+	if (r < 0)
+		errbuf_set(eb, r, "%s/tmp: %s", store_root(f.st), strerror(-r));
+	if (r == 0 && (r = collect(&f)) < 0)
+		errbuf_set(eb, r, "reading the store: %s", strerror(-r));
+	if (r == 0) {
+		check_captures(&f);
+		r = check_objects(&f);
+	}
+	free(f.caps);
+	free(f.objs);
+	return r;
+}

@@ -1,0 +1,454 @@
+/*
+ * retention.c - retention plans and their execution (see retention.h).
+ *
+ * Promises:
+ * - A plan is computed from one pass over the catalog and the caller's
+ *   clock and free space only; applying it deletes exactly its items, in
+ *   its order, so what a dry run lists is what a real run deletes.
+ * - Protected captures appear in no plan.
+ * - Deleting goes through catalog_remove (one synced batch) before the
+ *   object file is unlinked: a crash in between leaves an unreferenced
+ *   object that the next vault_open removes.
+ */
+#include "retention.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "store.h"
+
+#define NS_PER_S 1000000000ull
+
+struct entry {
+	uint64_t id;
+	char *name;
+	uint8_t sha[32];
+	uint64_t file_size;
+	uint64_t import_ns;
+	uint64_t last_ns;  /* last packet, or import time without packets */
+	int policy;        /* index, or -1 */
+	bool protected;
+	bool doomed;
+	size_t obj;        /* index into the object table */
+};
+
+struct object {
+	uint64_t size;
+	uint64_t refs_left;
+};
+
+struct planner {
+	const struct retention_rules *rules;
+	const struct retention_env *env;
+	struct entry *e;
+	size_t n, cap;
+	struct object *obj;
+	size_t nobj;
+	uint64_t kept_bytes;
+	struct retention_plan *plan;
+	size_t items_cap;
+};
+
+int retention_store_space(void *store, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+	return store_space(store, free_bytes, total_bytes);
+}
+
+uint64_t retention_min_free(uint64_t min_free_bytes, unsigned min_free_percent,
+			    uint64_t total_bytes)
+{
+	uint64_t pct = min_free_percent ? total_bytes / 100u * min_free_percent +
+						  total_bytes % 100u * min_free_percent / 100u
+					: 0;
+	return pct > min_free_bytes ? pct : min_free_bytes;
+}
+
+/* "9d", "36h", "1.5d": the largest unit with a value of at least 1. */
+static void fmt_duration(uint64_t ns, char *buf, size_t len)
+{
+	static const struct { const char *u; uint64_t ns; } units[] = {
+		{ "d", 86400 * NS_PER_S }, { "h", 3600 * NS_PER_S },
+		{ "m", 60 * NS_PER_S },    { "s", NS_PER_S },
+	};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ns >= units[i].ns || i + 1 == sizeof(units) / sizeof(units[0])) {
+			snprintf(buf, len, "%.4g%s", (double)ns / (double)units[i].ns, units[i].u);
+			return;
+		}
+	}
+}
+
+/* "1.5GiB", "512B". */
+static void fmt_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+	while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%" PRIu64 "B", bytes);
+	else
+		snprintf(buf, len, "%.4g%s", v, units[u]);
+}
+
+static bool has_tag(const struct capture_record *rec, const char *tag)
+{
+	for (size_t i = 0; i < rec->ntags; i++)
+		if (strcmp(rec->tags[i], tag) == 0)
+			return true;
+	return false;
+}
+
+/* True when path is folder itself or below it. */
+static bool under_folder(const char *path, const char *folder)
+{
+	size_t n = strlen(folder);
+	while (n > 1 && folder[n - 1] == '/')
+		n--;
+	if (!path || strncmp(path, folder, n) != 0)
+		return false;
+	return path[n] == '/' || path[n] == '\0' || (n == 1 && folder[0] == '/');
+}
+
+static bool policy_matches(const struct retention_policy *p, const struct capture_record *rec)
+{
+	for (size_t i = 0; i < p->ntags; i++)
+		if (!has_tag(rec, p->tags[i]))
+			return false;
+	return !p->folder || under_folder(rec->source_path, p->folder);
+}
+
+static int collect(void *opaque, const struct capture_record *rec)
+{
+	struct planner *pl = opaque;
+	if (pl->n == pl->cap) {
+		size_t cap = pl->cap ? pl->cap * 2 : 64;
+		struct entry *e = realloc(pl->e, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		pl->e = e;
+		pl->cap = cap;
+	}
+	struct entry *e = &pl->e[pl->n];
+	*e = (struct entry){ .id = rec->id, .file_size = rec->file_size,
+			     .import_ns = rec->import_time_ns, .policy = -1 };
+	e->last_ns = rec->packets ? rec->latest_ts_ns : rec->import_time_ns;
+	memcpy(e->sha, rec->sha256, 32);
+	if (!(e->name = strdup(rec->name ? rec->name : "")))
+		return -ENOMEM;
+	pl->n++;
+	const char *protect = pl->rules->protect_tag;
+	e->protected = protect && *protect && has_tag(rec, protect);
+	for (size_t i = 0; !e->protected && i < pl->rules->n_policies; i++) {
+		if (policy_matches(&pl->rules->policies[i], rec)) {
+			e->policy = (int)i;
+			break;
+		}
+	}
+	return 0;
+}
+
+static int cmp_sha(const void *a, const void *b)
+{
+	const struct entry *const *x = a, *const *y = b;
+	int c = memcmp((*x)->sha, (*y)->sha, 32);
+	return c ? c : ((*x)->id > (*y)->id) - ((*x)->id < (*y)->id);
+}
+
+/* Oldest import first, then lowest id. */
+static int cmp_oldest(const void *a, const void *b)
+{
+	const struct entry *const *x = a, *const *y = b;
+	if ((*x)->import_ns != (*y)->import_ns)
+		return (*x)->import_ns < (*y)->import_ns ? -1 : 1;
+	return ((*x)->id > (*y)->id) - ((*x)->id < (*y)->id);
+}
+
+/* Groups the entries by object, counting references. */
+static int build_objects(struct planner *pl)
+{
+	struct entry **by = calloc(pl->n ? pl->n : 1, sizeof(*by));
+	pl->obj = calloc(pl->n ? pl->n : 1, sizeof(*pl->obj));
+	if (!by || !pl->obj) {
+		free(by);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < pl->n; i++)
+		by[i] = &pl->e[i];
+	qsort(by, pl->n, sizeof(*by), cmp_sha);
+	for (size_t i = 0; i < pl->n; i++) {
+		if (i == 0 || memcmp(by[i]->sha, by[i - 1]->sha, 32) != 0) {
+			pl->obj[pl->nobj++] = (struct object){ .size = by[i]->file_size };
+			pl->kept_bytes += by[i]->file_size;
+		}
+		by[i]->obj = pl->nobj - 1;
+		pl->obj[pl->nobj - 1].refs_left++;
+	}
+	free(by);
+	return 0;
+}
+
+/* Adds e to the plan with its reason. */
+static int doom(struct planner *pl, struct entry *e, const char *policy, const char *reason)
+{
+	struct retention_plan *plan = pl->plan;
+	if (plan->n == pl->items_cap) {
+		size_t cap = pl->items_cap ? pl->items_cap * 2 : 16;
+		struct retention_item *items = realloc(plan->items, cap * sizeof(*items));
+		if (!items)
+			return -ENOMEM;
+		plan->items = items;
+		pl->items_cap = cap;
+	}
+	struct retention_item *it = &plan->items[plan->n];
+	*it = (struct retention_item){ .id = e->id, .file_size = e->file_size };
+	memcpy(it->sha256, e->sha, 32);
+	snprintf(it->reason, sizeof(it->reason), "%s", reason);
+	it->name = strdup(e->name);
+	it->policy = strdup(policy);
+	if (!it->name || !it->policy) {
+		free(it->name);
+		free(it->policy);
+		return -ENOMEM;
+	}
+	plan->n++;
+	e->doomed = true;
+	struct object *o = &pl->obj[e->obj];
+	if (--o->refs_left == 0) {
+		it->bytes_freed = o->size;
+		plan->bytes_freed += o->size;
+		pl->kept_bytes -= o->size;
+	}
+	return 0;
+}
+
+static uint64_t policy_time(const struct retention_policy *p, const struct entry *e)
+{
+	return p->age_by_last_packet ? e->last_ns : e->import_ns;
+}
+
+/* Why policy p deletes the capture of rank (0 = newest) with age t, or
+ * false when it keeps it. */
+static bool policy_reason(const struct retention_policy *p, uint64_t now, uint64_t t,
+			  size_t rank, char *buf, size_t len)
+{
+	uint64_t age = now > t ? now - t : 0;
+	char a[32], m[32];
+	if (p->has_max_age && age > p->max_age_ns) {
+		fmt_duration(age, a, sizeof(a));
+		fmt_duration(p->max_age_ns, m, sizeof(m));
+		snprintf(buf, len, "age %s > max_age %s (by %s)", a, m,
+			 p->age_by_last_packet ? "last packet" : "import");
+		return true;
+	}
+	if (p->has_max_count && rank >= p->max_count) {
+		snprintf(buf, len, "%zu newer captures match > max_count %" PRIu64, rank,
+			 p->max_count);
+		return true;
+	}
+	return false;
+}
+
+struct by_time {
+	struct entry *e;
+	uint64_t t;
+};
+
+static int cmp_newest(const void *a, const void *b)
+{
+	const struct by_time *x = a, *y = b;
+	if (x->t != y->t)
+		return x->t > y->t ? -1 : 1;
+	return (x->e->id < y->e->id) - (x->e->id > y->e->id);
+}
+
+static int apply_policy(struct planner *pl, size_t pi)
+{
+	const struct retention_policy *p = &pl->rules->policies[pi];
+	struct by_time *m = calloc(pl->n ? pl->n : 1, sizeof(*m));
+	size_t nm = 0;
+	int r = 0;
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < pl->n; i++)
+		if (pl->e[i].policy == (int)pi)
+			m[nm++] = (struct by_time){ &pl->e[i], policy_time(p, &pl->e[i]) };
+	qsort(m, nm, sizeof(*m), cmp_newest);
+	/* Oldest first, so the plan reads in deletion order. */
+	for (size_t k = nm; r == 0 && k-- > 0;) {
+		char reason[160];
+		if (policy_reason(p, pl->env->now_ns, m[k].t, k, reason, sizeof(reason)))
+			r = doom(pl, m[k].e, p->name ? p->name : "", reason);
+	}
+	free(m);
+	return r;
+}
+
+/* Deletes the oldest kept captures while over() says so. */
+static int prune_oldest(struct planner *pl, struct entry **oldest,
+			bool (*over)(struct planner *, char *, size_t), const char *policy)
+{
+	char reason[160];
+	for (size_t i = 0; i < pl->n && over(pl, reason, sizeof(reason)); i++) {
+		if (oldest[i]->protected || oldest[i]->doomed)
+			continue;
+		int r = doom(pl, oldest[i], policy, reason);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static bool over_total(struct planner *pl, char *reason, size_t len)
+{
+	char a[32], b[32];
+	if (pl->kept_bytes <= pl->rules->max_total_size)
+		return false;
+	fmt_size(pl->kept_bytes, a, sizeof(a));
+	fmt_size(pl->rules->max_total_size, b, sizeof(b));
+	snprintf(reason, len, "total size %s > max_total_size %s", a, b);
+	return true;
+}
+
+static bool below_floor(struct planner *pl, char *reason, size_t len)
+{
+	struct retention_plan *plan = pl->plan;
+	uint64_t free_now = plan->free_before + plan->bytes_freed;
+	char a[32], b[32];
+	if (free_now >= plan->min_free)
+		return false;
+	fmt_size(free_now, a, sizeof(a));
+	fmt_size(plan->min_free, b, sizeof(b));
+	snprintf(reason, len, "free %s < min_free %s", a, b);
+	return true;
+}
+
+static int store_wide(struct planner *pl, struct errbuf *eb)
+{
+	const struct retention_rules *ru = pl->rules;
+	struct retention_plan *plan = pl->plan;
+	bool floor = pl->env->space && (ru->min_free_bytes || ru->min_free_percent);
+	int r = 0;
+	if (floor) {
+		r = pl->env->space(pl->env->space_opaque, &plan->free_before, &plan->fs_total);
+		if (r < 0)
+			return errbuf_set(eb, r, "cannot read the free space: %s", strerror(-r));
+		plan->min_free = retention_min_free(ru->min_free_bytes, ru->min_free_percent,
+						    plan->fs_total);
+	}
+	struct entry **oldest = calloc(pl->n ? pl->n : 1, sizeof(*oldest));
+	if (!oldest)
+		return -ENOMEM;
+	for (size_t i = 0; i < pl->n; i++)
+		oldest[i] = &pl->e[i];
+	qsort(oldest, pl->n, sizeof(*oldest), cmp_oldest);
+	if (ru->max_total_size)
+		r = prune_oldest(pl, oldest, over_total, "max_total_size");
+	if (r == 0 && floor) {
+		r = prune_oldest(pl, oldest, below_floor, "min_free");
+		plan->below_min_free_after = plan->free_before + plan->bytes_freed < plan->min_free;
+	}
+	free(oldest);
+	return r;
+}
+
+static void planner_free(struct planner *pl)
+{
+	for (size_t i = 0; i < pl->n; i++)
+		free(pl->e[i].name);
+	free(pl->e);
+	free(pl->obj);
+}
+
+int retention_plan(struct catalog *cat, const struct retention_rules *rules,
+		   const struct retention_env *env, struct retention_plan **out,
+		   struct errbuf *eb)
+{
+	struct planner pl = { .rules = rules, .env = env };
+	errbuf_clear(eb);
+	pl.plan = calloc(1, sizeof(*pl.plan));
+	if (!pl.plan)
+		return -ENOMEM;
+	int r = catalog_foreach(cat, NULL, collect, &pl);
+	if (r < 0)
+		errbuf_set(eb, r, "reading the catalog: %s", strerror(-r));
+	if (r == 0)
+		r = build_objects(&pl);
+	for (size_t i = 0; r == 0 && i < rules->n_policies; i++)
+		r = apply_policy(&pl, i);
+	if (r == 0)
+		r = store_wide(&pl, eb);
+	planner_free(&pl);
+	if (r < 0) {
+		if (eb && !eb->msg[0])
+			errbuf_set(eb, r, "retention plan: %s", strerror(-r));
+		retention_plan_free(pl.plan);
+		return r;
+	}
+	*out = pl.plan;
+	return 0;
+}
+
+struct retention_plan *retention_plan_free(struct retention_plan *plan)
+{
+	if (!plan)
+		return NULL;
+	for (size_t i = 0; i < plan->n; i++) {
+		free(plan->items[i].name);
+		free(plan->items[i].policy);
+	}
+	free(plan->items);
+	free(plan);
+	return NULL;
+}
+
+int retention_apply(struct catalog *cat, struct store *st, struct retention_plan *plan)
+{
+	int first = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		struct retention_item *it = &plan->items[i];
+		struct errbuf eb = { { 0 } };
+		uint8_t sha[32];
+		bool unlink_object = false;
+		it->result = catalog_remove(cat, it->id, &unlink_object, sha, &eb);
+		if (it->result == 0 && unlink_object) {
+			int r = store_object_remove(st, sha);
+			/* -ENOENT: the catalog's release hook removed it already. */
+			if (r < 0 && r != -ENOENT)
+				errbuf_set(&eb, r, "object not removed: %s (removed at the next start)",
+					   strerror(-r));
+		}
+		if (it->result < 0 && !eb.msg[0])
+			errbuf_set(&eb, it->result, "%s", strerror(-it->result));
+		memcpy(it->error, eb.msg, sizeof(it->error));
+		if (it->result < 0 && !first)
+			first = it->result;
+	}
+	return first;
+}
+
+int retention_check_min_free(struct store *st, uint64_t min_free_bytes,
+			     unsigned min_free_percent, struct errbuf *eb)
+{
+	uint64_t free_bytes = 0, total = 0;
+	char a[32], b[32];
+	if (!min_free_bytes && !min_free_percent)
+		return 0;
+	int r = store_space(st, &free_bytes, &total);
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot read the free space of %s: %s", store_root(st),
+				  strerror(-r));
+	uint64_t floor = retention_min_free(min_free_bytes, min_free_percent, total);
+	if (free_bytes >= floor)
+		return 0;
+	fmt_size(free_bytes, a, sizeof(a));
+	fmt_size(floor, b, sizeof(b));
+	return errbuf_set(eb, -ENOSPC, "store below min_free (%s free < %s): import refused", a, b);
+}

@@ -1,0 +1,126 @@
+/*
+ * retention.h - which captures retention policies delete, and deleting
+ * them.
+ *
+ * retention_plan reads the catalog once and decides; retention_apply
+ * deletes exactly what a plan lists, so a dry run (plan only) and a real
+ * run (plan, then apply) report the same captures. Nothing here logs or
+ * reads a clock or the file system on its own: the time and the free
+ * space come from the caller, so tests can fake both.
+ *
+ * Rules, in order:
+ *  1. A capture tagged protect_tag is never deleted, by any rule.
+ *  2. Each remaining capture belongs to the first policy that matches it
+ *     (all of the policy's tags, and, when the policy names a folder, a
+ *     source_path under that folder). A policy deletes its captures older
+ *     than max_age (age from import time, or from the last packet's time
+ *     with age_by_last_packet; a capture without packets ages from its
+ *     import) and those beyond the newest max_count (newest by the same
+ *     time).
+ *  3. While the objects still kept add up to more than max_total_size,
+ *     the oldest captures (by import time, then id) go, whatever their
+ *     policy.
+ *  4. While the free space (as reported, plus what the plan frees) is
+ *     below min_free (bytes, or percent of the file system), the oldest
+ *     go likewise.
+ * Bytes freed count an object's size only on the deletion that removes its
+ * last reference.
+ *
+ * This header depends on nothing from config/: the programs convert their
+ * configuration into these structs.
+ */
+#ifndef CAPVAULT_RETENTION_H
+#define CAPVAULT_RETENTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errbuf.h"
+
+struct catalog;
+struct store;
+
+struct retention_policy {
+	const char *name;
+	const char *const *tags; /* all must be present; none matches any */
+	size_t ntags;
+	const char *folder;      /* or NULL */
+	bool has_max_age;
+	uint64_t max_age_ns;
+	bool age_by_last_packet;
+	bool has_max_count;
+	uint64_t max_count;
+};
+
+struct retention_rules {
+	const char *protect_tag;   /* or NULL */
+	uint64_t max_total_size;   /* 0: none */
+	uint64_t min_free_bytes;   /* 0: none */
+	unsigned min_free_percent; /* 0: none */
+	const struct retention_policy *policies;
+	size_t n_policies;
+};
+
+/* Free and total bytes of the store's file system. */
+typedef int (*retention_space_fn)(void *opaque, uint64_t *free_bytes, uint64_t *total_bytes);
+
+struct retention_env {
+	uint64_t now_ns;
+	retention_space_fn space; /* NULL: min_free is not checked */
+	void *space_opaque;
+};
+
+struct retention_item {
+	uint64_t id;
+	char *name;
+	uint8_t sha256[32];
+	char *policy;         /* policy name, "max_total_size" or "min_free" */
+	char reason[192];
+	uint64_t file_size;
+	uint64_t bytes_freed; /* 0 when another capture still uses the object */
+	int result;           /* after apply: 0, or a negative errno */
+	char error[512];      /* after apply: why it failed, or a warning */
+};
+
+struct retention_plan {
+	struct retention_item *items; /* in deletion order */
+	size_t n;
+	uint64_t bytes_freed;
+	uint64_t free_before, fs_total; /* when the env has a space function */
+	uint64_t min_free;              /* the floor in bytes, 0 when none */
+	bool below_min_free_after;      /* the plan cannot reach min_free */
+};
+
+/* The store's own space function (opaque: struct store *). */
+int retention_store_space(void *store, uint64_t *free_bytes, uint64_t *total_bytes);
+
+/* The floor in bytes (the larger of bytes and percent of total). */
+uint64_t retention_min_free(uint64_t min_free_bytes, unsigned min_free_percent,
+			    uint64_t total_bytes);
+
+/*
+ * Decides what rules delete now. Returns 0 with *out (free with
+ * retention_plan_free), or a negative errno (eb).
+ */
+int retention_plan(struct catalog *cat, const struct retention_rules *rules,
+		   const struct retention_env *env, struct retention_plan **out,
+		   struct errbuf *eb);
+struct retention_plan *retention_plan_free(struct retention_plan *plan);
+
+/*
+ * Deletes every capture of plan (catalog_remove, then the object file when
+ * its last reference went), recording each item's result and keeping on
+ * after a failure. Returns 0 when all went, else the first error.
+ */
+int retention_apply(struct catalog *cat, struct store *st, struct retention_plan *plan);
+
+/*
+ * 0 when the file system of st has at least the floor free, -ENOSPC with
+ * eb "store below min_free (X free < Y): import refused" when not, or
+ * another negative errno when it cannot tell.
+ */
+int retention_check_min_free(struct store *st, uint64_t min_free_bytes,
+			     unsigned min_free_percent, struct errbuf *eb);
+
+#endif
