@@ -249,7 +249,7 @@ static bool policy_reason(const struct retention_policy *p, uint64_t now, uint64
 		return true;
 	}
 	if (p->has_max_count && rank >= p->max_count) {
-		snprintf(buf, len, "%zu newer captures match > max_count %" PRIu64, rank,
+		snprintf(buf, len, "newest #%zu of the policy > max_count %" PRIu64, rank + 1,
 			 p->max_count);
 		return true;
 	}

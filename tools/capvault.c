@@ -22,6 +22,12 @@ static const struct cli_command commands[] = {
 	{ "query", cli_query,
 	  "query [--store DIR] [--after T] [--before T] [--capture ID]... [--tag T]... [--limit N]\n"
 	  "                 [--count] [--explain] [-w FILE] [FILTER]" },
+	{ "rm", cli_rm, "rm [--store DIR] ID|SHA256..." },
+	{ "tag", cli_tag, "tag [--store DIR] ID|SHA256 [+]TAG|-TAG..." },
+	{ "prune", cli_prune, "prune [--store DIR] [--config FILE] [--dry-run] [--json]" },
+	{ "fsck", cli_fsck, "fsck [--store DIR] [--repair]" },
+	{ "backup", cli_backup, "backup [--store DIR] DIR" },
+	{ "restore", cli_restore, "restore DIR --store DIR2" },
 	{ "token", cli_token,
 	  "token add NAME --scopes read,upload,delete,admin [--tags a,b] [--cloudshark] | ls [--json] | revoke NAME" },
 };

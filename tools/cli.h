@@ -22,6 +22,12 @@ int cli_ls(int argc, char **argv, const char *usage);
 int cli_info(int argc, char **argv, const char *usage);
 int cli_stats(int argc, char **argv, const char *usage);
 int cli_query(int argc, char **argv, const char *usage);
+int cli_rm(int argc, char **argv, const char *usage);
+int cli_tag(int argc, char **argv, const char *usage);
+int cli_prune(int argc, char **argv, const char *usage);
+int cli_fsck(int argc, char **argv, const char *usage);
+int cli_backup(int argc, char **argv, const char *usage);
+int cli_restore(int argc, char **argv, const char *usage);
 int cli_token(int argc, char **argv, const char *usage);
 
 #endif

@@ -1,0 +1,333 @@
+/*
+ * cli_maint.c - `capvault rm`, `tag`, `prune`, `fsck`, `backup` and
+ * `restore`: the commands that change or check a store as a whole.
+ *
+ * All of them open the store themselves (offline: not while capvaultd
+ * holds it). prune lists exactly what it deletes (or, with --dry-run,
+ * would delete) and why; fsck exits 0 when the store is clean (or every
+ * problem was repaired) and 1 when problems remain.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "fsck.h"
+#include "retention_config.h"
+#include "ring.h"
+#include "store.h"
+#include "vault.h"
+
+struct maint_args {
+	const char *store;
+	const char *config;
+	bool json, dry_run, repair;
+	bool stop_at_operand; /* tag: "-old" after the id is an operand */
+	int first_arg;
+};
+
+static int maint_args_parse(int argc, char **argv, struct maint_args *a)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "repair", no_argument, NULL, 'r' },
+		{ 0 },
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, a->stop_at_operand ? "+s:c:jnr" : "s:c:jnr", opts,
+				NULL)) != -1) {
+		switch (c) {
+		case 's': a->store = optarg; break;
+		case 'c': a->config = optarg; break;
+		case 'j': a->json = true; break;
+		case 'n': a->dry_run = true; break;
+		case 'r': a->repair = true; break;
+		default: return -EINVAL;
+		}
+	}
+	a->first_arg = optind;
+	return 0;
+}
+
+static int usage_error(const char *usage)
+{
+	fprintf(stderr, "usage: capvault %s\n", usage);
+	return CLI_EXIT_USAGE;
+}
+
+static struct vault *open_store(const char *store, unsigned flags)
+{
+	struct vault *v = NULL;
+	struct errbuf eb = { { 0 } };
+	if (vault_open_flags(&v, cli_store_path(store), flags, &eb) < 0)
+		fprintf(stderr, "capvault: %s\n", eb.msg);
+	return v;
+}
+
+/* ---- rm ---- */
+
+int cli_rm(int argc, char **argv, const char *usage)
+{
+	struct maint_args a = { 0 };
+	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg >= argc)
+		return usage_error(usage);
+	struct vault *v = open_store(a.store, 0);
+	if (!v)
+		return CLI_EXIT_FAILED;
+	int rc = CLI_EXIT_OK;
+	for (int i = a.first_arg; i < argc; i++) {
+		struct capture_record *rec = NULL;
+		struct errbuf eb = { { 0 } };
+		uint64_t freed = 0;
+		int err = catalog_lookup(vault_catalog(v), argv[i], &rec, &eb);
+		if (!err)
+			err = vault_remove(v, rec->id, &freed, &eb);
+		if (err) {
+			fprintf(stderr, "capvault: %s: %s\n", argv[i], eb.msg[0] ? eb.msg : strerror(-err));
+			rc = CLI_EXIT_FAILED;
+		} else {
+			printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n", rec->id,
+			       rec->name ? rec->name : "", freed);
+		}
+		capture_record_free(rec);
+	}
+	vault_close(v);
+	return rc;
+}
+
+/* ---- tag ---- */
+
+/* Applies "+t" (or "t") and "-t" to rec's tags. */
+static int edit_tags(struct capture_record *rec, char **ops, int n, struct errbuf *eb)
+{
+	for (int i = 0; i < n; i++) {
+		const char *t = ops[i] + (ops[i][0] == '+' || ops[i][0] == '-');
+		if (!catalog_tag_valid(t))
+			return errbuf_set(eb, -EINVAL, "invalid tag '%s'", t);
+		if (ops[i][0] != '-') {
+			if (capture_record_add_tag(rec, t) < 0)
+				return -ENOMEM;
+			continue;
+		}
+		for (size_t k = 0; k < rec->ntags; k++) {
+			if (strcmp(rec->tags[k], t) == 0) {
+				free(rec->tags[k]);
+				rec->tags[k] = rec->tags[--rec->ntags];
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+int cli_tag(int argc, char **argv, const char *usage)
+{
+	struct maint_args a = { .stop_at_operand = true };
+	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg + 1 >= argc)
+		return usage_error(usage);
+	struct vault *v = open_store(a.store, 0);
+	if (!v)
+		return CLI_EXIT_FAILED;
+	struct capture_record *rec = NULL;
+	struct errbuf eb = { { 0 } };
+	int err = catalog_lookup(vault_catalog(v), argv[a.first_arg], &rec, &eb);
+	if (!err)
+		err = edit_tags(rec, argv + a.first_arg + 1, argc - a.first_arg - 1, &eb);
+	if (!err)
+		err = catalog_update_tags(vault_catalog(v), rec->id, rec->tags, rec->ntags, &eb);
+	if (err) {
+		fprintf(stderr, "capvault: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
+	} else {
+		printf("%" PRIu64 ":", rec->id);
+		for (size_t i = 0; i < rec->ntags; i++)
+			printf(" %s", rec->tags[i]);
+		putchar('\n');
+	}
+	capture_record_free(rec);
+	vault_close(v);
+	return err ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+/* ---- prune ---- */
+
+static json_t *plan_json(const struct retention_plan *plan, bool dry_run)
+{
+	json_t *items = json_array();
+	char hex[65];
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct retention_item *it = &plan->items[i];
+		sha256_hex(it->sha256, hex);
+		json_t *o = json_pack("{sIsssssssssIsI}", "id", (json_int_t)it->id, "name", it->name,
+				      "sha256", hex, "policy", it->policy, "reason", it->reason,
+				      "file_size", (json_int_t)it->file_size, "bytes_freed",
+				      (json_int_t)it->bytes_freed);
+		if (!dry_run)
+			json_object_set_new(o, "deleted", json_boolean(it->result == 0));
+		if (it->error[0])
+			json_object_set_new(o, "error", json_string(it->error));
+		json_array_append_new(items, o);
+	}
+	return json_pack("{sbsosIsb}", "dry_run", dry_run, "captures", items, "bytes_freed",
+			 (json_int_t)plan->bytes_freed, "below_min_free", plan->below_min_free_after);
+}
+
+static void plan_print(const struct retention_plan *plan, bool dry_run)
+{
+	char hex[65];
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct retention_item *it = &plan->items[i];
+		const char *verb = dry_run ? "would delete" : it->result == 0 ? "deleted" : "FAILED";
+		sha256_hex(it->sha256, hex);
+		hex[12] = '\0';
+		printf("%s %" PRIu64 " %s %s [%s] %s; %" PRIu64 " bytes freed%s%s\n", verb, it->id,
+		       hex, it->name, it->policy, it->reason, it->bytes_freed,
+		       it->error[0] ? ": " : "", it->error);
+	}
+	printf("%zu captures %s, %" PRIu64 " bytes %s\n", plan->n,
+	       dry_run ? "would be deleted" : "deleted", plan->bytes_freed,
+	       dry_run ? "would be freed" : "freed");
+	if (plan->below_min_free_after)
+		printf("still below min_free after pruning: imports are refused\n");
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int prune_run(struct vault *v, const struct config *cfg, const struct maint_args *a)
+{
+	struct retention_rules rules;
+	struct retention_plan *plan = NULL;
+	struct errbuf eb = { { 0 } };
+	if (retention_rules_from_config(&cfg->retention, &rules) < 0)
+		return CLI_EXIT_FAILED;
+	struct retention_env env = { .now_ns = now_ns(), .space = retention_store_space,
+				     .space_opaque = vault_store(v) };
+	int err = retention_plan(vault_catalog(v), &rules, &env, &plan, &eb);
+	if (err) {
+		fprintf(stderr, "capvault: prune: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
+		retention_rules_release(&rules);
+		return CLI_EXIT_FAILED;
+	}
+	if (!a->dry_run)
+		err = retention_apply(vault_catalog(v), vault_store(v), plan);
+	if (a->json) {
+		json_t *o = plan_json(plan, a->dry_run);
+		json_dumpf(o, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(o);
+	} else {
+		plan_print(plan, a->dry_run);
+	}
+	retention_plan_free(plan);
+	retention_rules_release(&rules);
+	return err ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+int cli_prune(int argc, char **argv, const char *usage)
+{
+	struct maint_args a = { 0 };
+	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
+		return usage_error(usage);
+	struct config *cfg = retention_load_config(a.config);
+	if (!cfg)
+		return CLI_EXIT_FAILED;
+	/* --store, else the config file's store, else the usual default. */
+	struct vault *v = open_store(a.store ? a.store : a.config ? cfg->store : NULL, 0);
+	int rc = v ? prune_run(v, cfg, &a) : CLI_EXIT_FAILED;
+	vault_close(v);
+	config_free(cfg);
+	return rc;
+}
+
+/* ---- fsck ---- */
+
+static void fsck_print(void *opaque, const char *text, bool repaired)
+{
+	(void)opaque;
+	printf("%s: %s\n", repaired ? "repaired" : "problem", text);
+}
+
+int cli_fsck(int argc, char **argv, const char *usage)
+{
+	struct maint_args a = { 0 };
+	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
+		return usage_error(usage);
+	struct ring *ring = NULL;
+	int err = ring_new(&ring, 16);
+	if (err) {
+		fprintf(stderr, "capvault: io_uring: %s\n", strerror(-err));
+		return CLI_EXIT_FAILED;
+	}
+	struct vault *v = open_store(a.store, VAULT_NO_CLEANUP);
+	if (!v) {
+		ring_free(ring);
+		return CLI_EXIT_FAILED;
+	}
+	struct fsck_counts c;
+	struct errbuf eb = { { 0 } };
+	err = fsck_run(v, ring, a.repair, fsck_print, NULL, &c, &eb);
+	vault_close(v);
+	ring_free(ring);
+	if (err) {
+		fprintf(stderr, "capvault: fsck: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
+		return CLI_EXIT_FAILED;
+	}
+	printf("%" PRIu64 " objects (%" PRIu64 " bytes hashed), %" PRIu64 " captures: %" PRIu64
+	       " problems, %" PRIu64 " repaired\n",
+	       c.objects, c.bytes_hashed, c.captures, c.problems, c.repaired);
+	return c.problems > c.repaired ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+/* ---- backup / restore ---- */
+
+int cli_backup(int argc, char **argv, const char *usage)
+{
+	struct maint_args a = { 0 };
+	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc - 1)
+		return usage_error(usage);
+	struct vault *v = open_store(a.store, 0);
+	if (!v)
+		return CLI_EXIT_FAILED;
+	struct errbuf eb = { { 0 } };
+	uint64_t n = 0;
+	int err = backup_create(v, argv[a.first_arg], &n, &eb);
+	vault_close(v);
+	if (err) {
+		fprintf(stderr, "capvault: backup: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
+		return CLI_EXIT_FAILED;
+	}
+	printf("backed up the index and %" PRIu64 " objects to %s\n", n, argv[a.first_arg]);
+	return CLI_EXIT_OK;
+}
+
+int cli_restore(int argc, char **argv, const char *usage)
+{
+	struct maint_args a = { 0 };
+	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc - 1 || !a.store)
+		return usage_error(usage);
+	struct errbuf eb = { { 0 } };
+	int err = backup_restore(argv[a.first_arg], a.store, &eb);
+	struct vault *v = err ? NULL : open_store(a.store, 0);
+	if (err)
+		fprintf(stderr, "capvault: restore: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
+	if (!v)
+		return CLI_EXIT_FAILED;
+	struct catalog_totals t = { 0 };
+	catalog_totals(vault_catalog(v), &t);
+	vault_close(v);
+	printf("restored %" PRIu64 " captures and %" PRIu64 " objects into %s\n", t.captures,
+	       t.objects, a.store);
+	return CLI_EXIT_OK;
+}
