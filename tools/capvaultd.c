@@ -43,6 +43,7 @@ struct daemon {
 	uint64_t rescan_at_ms;         /* 0: none scheduled */
 	struct sdnotify *notify;       /* systemd notifications (no-op without systemd) */
 	uint64_t status_at_ms;         /* next STATUS= update */
+	struct daemon_retention retention;
 };
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -313,6 +314,8 @@ static void reload(struct daemon *d)
 	d->cfg = cfg;
 	log_set_level(cfg->log_level);
 	apply_config(d, cfg);
+	if (daemon_retention_configure(&d->retention, d->vault, &cfg->retention) < 0)
+		log_warnx("reload: retention rules not updated: out of memory");
 	log_info("configuration reloaded from %s", cfg->source);
 }
 
@@ -357,6 +360,7 @@ static void run_loop(struct daemon *d)
 			sdnotify_send(d->notify, "READY=1");
 		}
 		daemon_queue_promote(d->workers.queue);
+		daemon_retention_tick(&d->retention);
 		notify_tick(d);
 		if (d->rescan_at_ms && daemon_now_ms() >= d->rescan_at_ms &&
 		    daemon_queue_length(d->workers.queue) < DAEMON_QUEUE_MAX / 2) {
@@ -400,6 +404,8 @@ static void open_all(struct daemon *d)
 		fatalx("queue: %s", strerror(-err));
 	if ((err = watch_new(&d->watch, NULL, &watch_cb, d)) < 0)
 		fatalx("watch: %s", strerror(-err));
+	if ((err = daemon_retention_configure(&d->retention, d->vault, &d->cfg->retention)) < 0)
+		fatalx("retention: %s", strerror(-err));
 }
 
 static void free_all(struct daemon *d)
@@ -408,6 +414,7 @@ static void free_all(struct daemon *d)
 	watch_free(d->watch);
 	daemon_queue_free(d->workers.queue);
 	daemon_kept_free(d->workers.kept);
+	daemon_retention_release(&d->retention);
 	vault_close(d->vault);
 	while (d->folders) {
 		struct daemon_folder *f = d->folders;

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "retention.h"
 
 struct vault;
 
@@ -88,5 +89,26 @@ struct daemon_workers {
 int daemon_workers_start(struct daemon_workers *w, unsigned n);
 /* Stops the queue and joins every worker. */
 void daemon_workers_join(struct daemon_workers *w);
+
+/* Retention runs (daemon_retention.c): the policies every interval and
+ * while the store is below min_free. */
+struct daemon_retention {
+	struct vault *vault;
+	struct retention_rules rules; /* points into the config in force */
+	uint64_t interval_ms;
+	uint64_t next_ms;             /* next scheduled run (monotonic) */
+	uint64_t low_check_ms;        /* next free-space check */
+	uint64_t last_low_run_ms;
+};
+
+/* (Re)reads the rules from rc (kept alive by the caller) and passes the
+ * min_free floor to the vault. Returns 0 or -ENOMEM. */
+int daemon_retention_configure(struct daemon_retention *dr, struct vault *v,
+			       const struct config_retention *rc);
+void daemon_retention_release(struct daemon_retention *dr);
+/* Runs the policies when due or below min_free; call from the main loop. */
+void daemon_retention_tick(struct daemon_retention *dr);
+/* Runs them now, logging every deletion. Returns 0 or a negative errno. */
+int daemon_retention_run(struct daemon_retention *dr);
 
 #endif
