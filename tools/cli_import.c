@@ -1,125 +1,875 @@
 /*
- * cli_import.c - `capvault import`: files and folder trees, in sorted
- * order, one line per file and a summary. A file that fails is left
- * untouched; with --move a file is removed only after its capture is
- * durably stored (object fsynced and catalog batch synced).
+ * cli_import.c - `capvault import`: files, folder trees, lists of paths
+ * and tar streams (files, standard input, tape devices), several sources
+ * at once (--jobs), resumable (--journal), with progress and a summary.
+ *
+ * The sources are listed first, in a deterministic order (arguments as
+ * given, folders walked in sorted order), then worker threads, each with
+ * its own ring, take them in that order; their per-source lines are
+ * printed in that same order whatever finishes first. A file that fails
+ * is left untouched; with --move a file is removed only after its capture
+ * is durably stored (object fsynced and catalog batch synced). A tar
+ * member is streamed into the import pass; nothing is unpacked to disk.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "cli.h"
 #include "import.h"
+#include "import_journal.h"
 #include "store.h"
+#include "tarsource.h"
 #include "vault.h"
 
-struct import_run {
-	struct vault *vault;
-	struct ring *ring;
+#define MAX_TAGS 64
+#define SUMMARY_NAMES 100
+
+struct import_opts {
+	const char *store, *journal, *from_list;
 	char **tags;
 	size_t ntags;
-	bool move;
-	unsigned imported, duplicates, failed;
-	uint64_t packets, bytes;
+	bool move, follow, tags_from_path, dry_run, quiet, json;
+	unsigned jobs;
+	size_t block_size;
 };
 
-static void import_report(struct import_run *run, const char *path, int err,
-			  const struct import_result *res, const struct import_info *info,
-			  const struct errbuf *eb)
+/* One source: a file found by the walk, or a tar stream named by --tar. */
+struct item {
+	char *path;
+	char *rel_dir;  /* folder between the argument and the file, for --tags-from-path */
+	uint64_t size;  /* 0 for a stream */
+	bool tar;
+	bool done;
+	char *out;      /* lines waiting for the items before this one */
+	size_t outlen;
+};
+
+struct note {
+	char *source, *why;
+};
+
+struct notes {
+	struct note *v;
+	size_t n, alloc;
+};
+
+struct import_run {
+	const struct import_opts *o;
+	struct vault *vault;
+	struct journal *journal;
+	struct item *items;
+	size_t nitems, alloc;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	size_t next_item, next_print;
+	unsigned long imported, duplicates, skipped, failed, journaled, sources_done;
+	uint64_t packets, bytes;
+	uint64_t src_done, src_total; /* bytes read from the sources; total when known */
+	bool total_known, has_tar, stop, progress_shown, tty;
+	int fatal;                    /* a worker could not start */
+	struct timespec t0;
+	struct notes failures, skips;
+};
+
+/* ---- output, in item order ---- */
+
+static void out_write(struct import_run *run, const char *buf, size_t len)
 {
-	char hex[65];
-	if (err) {
-		run->failed++;
-		printf("FAILED     %s\n", eb->msg[0] ? eb->msg : strerror(-err));
-		return;
+	if (run->progress_shown) {
+		fputs("\r\033[K", stderr);
+		run->progress_shown = false;
 	}
-	sha256_hex(res->sha256, hex);
-	hex[12] = '\0';
-	if (res->duplicate) {
-		run->duplicates++;
-		printf("duplicate  %-8llu %s  %s (already stored)\n",
-		       (unsigned long long)res->capture_id, hex, path);
-		return;
-	}
-	run->imported++;
-	run->packets += info->summary.packets;
-	run->bytes += info->capture_bytes;
-	printf("imported   %-8llu %s  %llu packets  %s%s%s\n", (unsigned long long)res->capture_id,
-	       hex, (unsigned long long)info->summary.packets, path,
-	       res->linked ? " (linked)" : "", info->summary.truncated ? " (truncated)" : "");
+	fwrite(buf, 1, len, stdout);
 }
 
-static int import_one(struct import_run *run, const char *path)
+/* Prints a per-source line now when every earlier item is done, else
+ * keeps it with the item. Call with the lock held. */
+__attribute__((format(printf, 3, 4))) static void item_line(struct import_run *run, size_t i,
+							    const char *fmt, ...)
+{
+	if (run->o->quiet || run->o->json)
+		return;
+	char *line = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int len = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	struct item *it = &run->items[i];
+	if (i == run->next_print) {
+		out_write(run, line, (size_t)len);
+	} else {
+		char *grown = realloc(it->out, it->outlen + (size_t)len);
+		if (grown) {
+			memcpy(grown + it->outlen, line, (size_t)len);
+			it->out = grown;
+			it->outlen += (size_t)len;
+		}
+	}
+	free(line);
+}
+
+static void item_flush(struct import_run *run, struct item *it)
+{
+	if (it->outlen)
+		out_write(run, it->out, it->outlen);
+	free(it->out);
+	it->out = NULL;
+	it->outlen = 0;
+}
+
+static void item_finished(struct import_run *run, size_t i)
+{
+	pthread_mutex_lock(&run->lock);
+	run->items[i].done = true;
+	while (run->next_print < run->nitems && run->items[run->next_print].done)
+		item_flush(run, &run->items[run->next_print++]);
+	if (run->next_print < run->nitems)
+		item_flush(run, &run->items[run->next_print]);
+	fflush(stdout);
+	pthread_mutex_unlock(&run->lock);
+}
+
+static void note_add(struct notes *ns, const char *source, const char *why)
+{
+	if (ns->n == ns->alloc) {
+		size_t alloc = ns->alloc ? 2 * ns->alloc : 16;
+		struct note *grown = realloc(ns->v, alloc * sizeof(*grown));
+		if (!grown)
+			return;
+		ns->v = grown;
+		ns->alloc = alloc;
+	}
+	struct note *n = &ns->v[ns->n];
+	n->source = strdup(source);
+	n->why = why ? strdup(why) : NULL;
+	if (n->source)
+		ns->n++;
+	else
+		free(n->why);
+}
+
+static void notes_free(struct notes *ns)
+{
+	for (size_t i = 0; i < ns->n; i++) {
+		free(ns->v[i].source);
+		free(ns->v[i].why);
+	}
+	free(ns->v);
+}
+
+/* ---- outcomes of one source ---- */
+
+/* eb messages start with the path; the summary lists source and reason apart. */
+static const char *reason_of(const char *source, const char *msg)
+{
+	size_t n = strlen(source);
+	return strncmp(msg, source, n) == 0 && strncmp(msg + n, ": ", 2) == 0 ? msg + n + 2 : msg;
+}
+
+static void report_failed(struct import_run *run, size_t i, const char *source, int err,
+			  const char *msg)
+{
+	const char *why = msg && msg[0] ? reason_of(source, msg) : strerror(-err);
+	pthread_mutex_lock(&run->lock);
+	run->failed++;
+	run->sources_done++;
+	note_add(&run->failures, source, why);
+	item_line(run, i, "FAILED     %s: %s\n", source, why);
+	pthread_mutex_unlock(&run->lock);
+}
+
+static void report_skipped(struct import_run *run, size_t i, const char *source)
+{
+	pthread_mutex_lock(&run->lock);
+	run->skipped++;
+	run->sources_done++;
+	note_add(&run->skips, source, NULL);
+	item_line(run, i, "skipped    %s (not a capture)\n", source);
+	pthread_mutex_unlock(&run->lock);
+}
+
+static void report_journaled(struct import_run *run, uint64_t size, bool count_bytes)
+{
+	pthread_mutex_lock(&run->lock);
+	run->journaled++;
+	run->sources_done++;
+	if (count_bytes)
+		run->src_done += size;
+	pthread_mutex_unlock(&run->lock);
+}
+
+static void report_dry(struct import_run *run, size_t i, const char *source, uint64_t size)
+{
+	pthread_mutex_lock(&run->lock);
+	run->imported++;
+	run->bytes += size;
+	run->sources_done++;
+	item_line(run, i, "would import  %12" PRIu64 "  %s\n", size, source);
+	pthread_mutex_unlock(&run->lock);
+}
+
+static void report_done(struct import_run *run, size_t i, const char *source,
+			const struct import_result *res, const struct import_info *info)
+{
+	char hex[65];
+	sha256_hex(res->sha256, hex);
+	hex[12] = '\0';
+	pthread_mutex_lock(&run->lock);
+	run->sources_done++;
+	if (res->duplicate) {
+		run->duplicates++;
+		item_line(run, i, "duplicate  %-8" PRIu64 " %s  %s (already stored)\n", res->capture_id,
+			  hex, source);
+	} else {
+		run->imported++;
+		run->packets += info->summary.packets;
+		run->bytes += info->capture_bytes;
+		item_line(run, i, "imported   %-8" PRIu64 " %s  %" PRIu64 " packets  %s%s%s\n",
+			  res->capture_id, hex, info->summary.packets, source,
+			  res->linked ? " (linked)" : "", info->summary.truncated ? " (truncated)" : "");
+	}
+	pthread_mutex_unlock(&run->lock);
+}
+
+static void add_src_bytes(struct import_run *run, uint64_t n)
+{
+	pthread_mutex_lock(&run->lock);
+	run->src_done += n;
+	pthread_mutex_unlock(&run->lock);
+}
+
+/* Records a finished source in the journal; a journal that cannot be
+ * written is a failure of the run, not of the capture (it is stored). */
+static void journal_record(struct import_run *run, const char *key, uint64_t size,
+			   const struct import_result *res)
+{
+	struct errbuf eb = { { 0 } };
+	if (run->journal && journal_append(run->journal, key, size, res->sha256, res->capture_id, &eb) < 0) {
+		pthread_mutex_lock(&run->lock);
+		run->failed++;
+		note_add(&run->failures, key, eb.msg);
+		pthread_mutex_unlock(&run->lock);
+		fprintf(stderr, "capvault: %s\n", eb.msg);
+	}
+}
+
+/* ---- tags ---- */
+
+/* --tags, then (with --tags-from-path) each folder name of dir and of the
+ * member's own path. Names that are not valid tags are skipped. */
+static size_t build_tags(const struct import_run *run, const char *dir, const char *member,
+			 char *buf, size_t size, const char **tags)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < run->o->ntags && n < MAX_TAGS; i++)
+		tags[n++] = run->o->tags[i];
+	if (!run->o->tags_from_path)
+		return n;
+	const char *slash = member ? strrchr(member, '/') : NULL;
+	int len = snprintf(buf, size, "%s/%.*s", dir ? dir : "", slash ? (int)(slash - member) : 0,
+			   member ? member : "");
+	if (len < 0 || (size_t)len >= size)
+		return n;
+	char *save = NULL;
+	for (char *t = strtok_r(buf, "/", &save); t && n < MAX_TAGS; t = strtok_r(NULL, "/", &save)) {
+		if (strcmp(t, ".") == 0 || strcmp(t, "..") == 0)
+			continue;
+		if (catalog_tag_valid(t))
+			tags[n++] = t;
+		else
+			fprintf(stderr, "capvault: folder '%s' is not a valid tag, not added\n", t);
+	}
+	return n;
+}
+
+static const char *base_name(const char *path)
 {
 	const char *slash = strrchr(path, '/');
+	return slash && slash[1] ? slash + 1 : path;
+}
+
+/* ---- tar streams ---- */
+
+struct tar_ctx {
+	struct import_run *run;
+	struct ring *ring;
+	struct tarsource *ts;
+	size_t item;
+	uint64_t read_seen; /* tarsource_bytes_read already added to src_done */
+};
+
+static void tar_progress(struct tar_ctx *tc)
+{
+	uint64_t now = tarsource_bytes_read(tc->ts);
+	add_src_bytes(tc->run, now - tc->read_seen);
+	tc->read_seen = now;
+}
+
+/* Streams the current member, its first bytes already read, into a pass. */
+static int tar_feed_member(struct tar_ctx *tc, const void *head, size_t hlen,
+			   const struct import_source *src, struct import_result *res,
+			   struct import_info *info, struct errbuf *eb)
+{
+	struct import_pass *pass = NULL;
+	int err = import_pass_new(&pass, &vault_sink_ops, tc->run->vault, src, eb);
+	if (err)
+		return err;
+	err = import_pass_feed(pass, head, hlen, eb);
+	const void *buf;
+	size_t len;
+	int r = 0;
+	while (!err && (r = tarsource_data(tc->ts, &buf, &len, eb)) == 1) {
+		err = import_pass_feed(pass, buf, len, eb);
+		tar_progress(tc);
+	}
+	if (!err && r < 0)
+		err = r;
+	if (!err)
+		err = import_pass_finish(pass, res, info, eb);
+	import_pass_free(pass);
+	return err;
+}
+
+static void tar_member(struct tar_ctx *tc, const struct item *it, const struct tar_member *m)
+{
+	struct import_run *run = tc->run;
+	_cleanup_free_ char *key = NULL;
+	if (asprintf(&key, "%s!%s", it->path, m->name) < 0)
+		return;
+	if (journal_done(run->journal, key, m->size)) {
+		report_journaled(run, m->size, false);
+		return;
+	}
+	const void *head;
+	size_t hlen;
+	struct errbuf eb = { { 0 } };
+	int r = tarsource_head(tc->ts, &head, &hlen, &eb);
+	tar_progress(tc);
+	if (r < 0) {
+		report_failed(run, tc->item, key, r, eb.msg);
+		return;
+	}
+	if (r == 0) {
+		report_skipped(run, tc->item, key);
+		return;
+	}
+	if (run->o->dry_run) {
+		report_dry(run, tc->item, key, m->size);
+		return;
+	}
+	char tagbuf[PATH_MAX * 2];
+	const char *tags[MAX_TAGS];
 	struct import_source src = {
-		.path = path,
-		.name = slash ? slash + 1 : path,
-		.tags = (const char *const *)run->tags,
-		.ntags = run->ntags,
-		.may_link = run->move,
-		.ring = run->ring,
+		.name = base_name(m->name),
+		.tags = tags,
+		.ntags = build_tags(run, it->rel_dir, m->name, tagbuf, sizeof(tagbuf), tags),
+		.ring = tc->ring,
+	};
+	struct import_result res;
+	struct import_info info;
+	int err = tar_feed_member(tc, head, hlen, &src, &res, &info, &eb);
+	if (err) {
+		report_failed(run, tc->item, key, err, eb.msg);
+		return;
+	}
+	report_done(run, tc->item, key, &res, &info);
+	journal_record(run, key, m->size, &res);
+}
+
+/* Reads one archive to its end; a member that fails fails alone, an
+ * archive that becomes unreadable fails from there on. */
+static void import_tar(struct import_run *run, struct ring *ring, size_t i)
+{
+	const struct item *it = &run->items[i];
+	struct errbuf eb = { { 0 } };
+	struct tar_ctx tc = { .run = run, .ring = ring, .item = i };
+	int err = tarsource_open(&tc.ts, it->path, run->o->block_size, &eb);
+	if (err) {
+		report_failed(run, i, it->path, err, eb.msg);
+		return;
+	}
+	struct tar_member m;
+	int r;
+	while ((r = tarsource_next(tc.ts, &m, &eb)) == 1) {
+		tar_progress(&tc);
+		tar_member(&tc, it, &m);
+	}
+	tar_progress(&tc);
+	/* Not said twice when a member just failed on the same broken stream. */
+	if (r < 0 && !tarsource_data_broken(tc.ts))
+		report_failed(run, i, it->path, r, eb.msg);
+	tarsource_free(tc.ts);
+}
+
+/* ---- files ---- */
+
+enum file_kind { FILE_CAPTURE, FILE_TAR, FILE_OTHER };
+
+/* A capture by its magic; else a tar archive by libarchive's detection;
+ * else "other" (a compressed capture, or not a capture at all: the
+ * import pass or, for --dry-run, a decompressing sniff says which). */
+static enum file_kind file_kind(const char *path, bool sniff_compressed)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return FILE_OTHER;
+	uint8_t head[16];
+	ssize_t n = read(fd, head, sizeof(head));
+	if (n >= 4 && capfile_sniff(head, (size_t)n) != CAPFILE_FORMAT_UNKNOWN)
+		return FILE_CAPTURE;
+	if (tarsource_probe(path) == 1)
+		return FILE_TAR;
+	if (!sniff_compressed || n < 4)
+		return FILE_OTHER;
+	_cleanup_free_ uint8_t *buf = malloc(64 * 1024);
+	ssize_t got = buf ? pread(fd, buf, 64 * 1024, 0) : -1;
+	if (got > 0 && tarsource_sniff(buf, (size_t)got, got < 64 * 1024) == 1)
+		return FILE_CAPTURE;
+	return FILE_OTHER;
+}
+
+static void import_one_file(struct import_run *run, struct ring *ring, size_t i)
+{
+	const struct item *it = &run->items[i];
+	char tagbuf[PATH_MAX * 2];
+	const char *tags[MAX_TAGS];
+	struct import_source src = {
+		.path = it->path,
+		.name = base_name(it->path),
+		.tags = tags,
+		.ntags = build_tags(run, it->rel_dir, NULL, tagbuf, sizeof(tagbuf), tags),
+		.may_link = run->o->move,
+		.ring = ring,
 	};
 	struct import_result res;
 	struct import_info info;
 	struct errbuf eb = { { 0 } };
-	int err = import_file(run->ring, &vault_sink_ops, run->vault, &src, &res, &info, &eb);
-	import_report(run, path, err, &res, &info, &eb);
-	if (!err && run->move && unlink(path) < 0)
-		fprintf(stderr, "capvault: %s: stored, but could not remove it: %s\n", path,
+	int err = import_file(ring, &vault_sink_ops, run->vault, &src, &res, &info, &eb);
+	add_src_bytes(run, it->size);
+	if (err) {
+		report_failed(run, i, it->path, err, eb.msg);
+		return;
+	}
+	report_done(run, i, it->path, &res, &info);
+	journal_record(run, it->path, it->size, &res);
+	if (run->o->move && unlink(it->path) < 0)
+		fprintf(stderr, "capvault: %s: stored, but could not remove it: %s\n", it->path,
 			strerror(errno));
-	return err;
 }
 
-static int import_path(struct import_run *run, const char *path);
-
-static int import_dir(struct import_run *run, const char *dir)
+static void import_item(struct import_run *run, struct ring *ring, size_t i)
 {
-	struct dirent **names = NULL;
-	int n = scandir(dir, &names, NULL, alphasort);
-	if (n < 0) {
-		run->failed++;
-		printf("FAILED     %s: %s\n", dir, strerror(errno));
-		return -errno;
+	const struct item *it = &run->items[i];
+	if (it->tar)
+		return import_tar(run, ring, i);
+	if (journal_done(run->journal, it->path, it->size))
+		return report_journaled(run, it->size, true);
+	enum file_kind kind = file_kind(it->path, run->o->dry_run);
+	if (kind == FILE_TAR)
+		return import_tar(run, ring, i);
+	if (!run->o->dry_run)
+		return import_one_file(run, ring, i);
+	add_src_bytes(run, it->size);
+	if (kind == FILE_CAPTURE)
+		report_dry(run, i, it->path, it->size);
+	else
+		report_failed(run, i, it->path, -EINVAL, "not a capture");
+}
+
+static void *worker_main(void *opaque)
+{
+	struct import_run *run = opaque;
+	struct ring *ring = NULL;
+	if (!run->o->dry_run) {
+		int err = ring_new(&ring, 16);
+		if (err) {
+			pthread_mutex_lock(&run->lock);
+			run->fatal = err;
+			pthread_mutex_unlock(&run->lock);
+			return NULL;
+		}
 	}
+	for (;;) {
+		pthread_mutex_lock(&run->lock);
+		size_t i = run->next_item < run->nitems ? run->next_item++ : SIZE_MAX;
+		pthread_mutex_unlock(&run->lock);
+		if (i == SIZE_MAX)
+			break;
+		import_item(run, ring, i);
+		item_finished(run, i);
+	}
+	ring_free(ring);
+	return NULL;
+}
+
+/* ---- listing the sources ---- */
+
+static int item_add(struct import_run *run, const char *path, const char *rel_dir,
+		    uint64_t size, bool tar)
+{
+	if (run->nitems == run->alloc) {
+		size_t alloc = run->alloc ? 2 * run->alloc : 64;
+		struct item *grown = realloc(run->items, alloc * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		run->items = grown;
+		run->alloc = alloc;
+	}
+	struct item *it = &run->items[run->nitems];
+	*it = (struct item){ .path = strdup(path), .rel_dir = strdup(rel_dir), .size = size, .tar = tar };
+	if (!it->path || !it->rel_dir) {
+		free(it->path);
+		free(it->rel_dir);
+		return -ENOMEM;
+	}
+	run->nitems++;
+	run->src_total += size;
+	return 0;
+}
+
+/* The folders being walked, to stop a --follow loop. */
+struct walk_stack {
+	dev_t dev[64];
+	ino_t ino[64];
+	size_t n;
+};
+
+static void walk_fail(struct import_run *run, const char *path, int err)
+{
+	run->failed++;
+	note_add(&run->failures, path, strerror(err));
+	if (!run->o->quiet && !run->o->json)
+		printf("FAILED     %s: %s\n", path, strerror(err));
+}
+
+static int walk(struct import_run *run, const char *path, const char *rel, bool top,
+		struct walk_stack *ws);
+
+static int walk_dir(struct import_run *run, const char *dir, const char *rel,
+		    const struct stat *st, struct walk_stack *ws)
+{
+	for (size_t i = 0; i < ws->n; i++) {
+		if (ws->dev[i] == st->st_dev && ws->ino[i] == st->st_ino) {
+			fprintf(stderr, "capvault: %s: symbolic link loop, not followed\n", dir);
+			return 0;
+		}
+	}
+	if (ws->n == ARRAY_SIZE(ws->dev)) {
+		walk_fail(run, dir, ELOOP);
+		return 0;
+	}
+	struct dirent **names = NULL;
+	int n = scandir(dir, &names, NULL, alphasort), err = 0;
+	if (n < 0) {
+		walk_fail(run, dir, errno);
+		return 0;
+	}
+	ws->dev[ws->n] = st->st_dev;
+	ws->ino[ws->n++] = st->st_ino;
 	for (int i = 0; i < n; i++) {
 		const char *name = names[i]->d_name;
-		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
-			char child[PATH_MAX];
-			if (snprintf(child, sizeof(child), "%s/%s", dir, name) < (int)sizeof(child))
-				import_path(run, child);
+		char child[PATH_MAX], childrel[PATH_MAX];
+		if (!err && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+			int a = snprintf(child, sizeof(child), "%s/%s", dir, name);
+			int b = snprintf(childrel, sizeof(childrel), "%s%s%s", rel, *rel ? "/" : "", name);
+			if (a >= (int)sizeof(child) || b >= (int)sizeof(childrel))
+				walk_fail(run, dir, ENAMETOOLONG);
+			else
+				err = walk(run, child, childrel, false, ws);
 		}
 		free(names[i]);
 	}
 	free(names);
-	return 0;
+	ws->n--;
+	return err;
 }
 
-/* Symlinks are not followed inside folder trees: a link loop or a link
- * out of the tree would import what the user did not name. */
-static int import_path(struct import_run *run, const char *path)
+/* A path named by the user is followed if it is a symbolic link; inside
+ * a tree, links are followed only with --follow (a loop, or a link out of
+ * the tree, would import what the user did not name). rel is the path
+ * below the argument; its folder part gives --tags-from-path. */
+static int walk(struct import_run *run, const char *path, const char *rel, bool top,
+		struct walk_stack *ws)
 {
 	struct stat st;
-	if (lstat(path, &st) < 0) {
-		run->failed++;
-		printf("FAILED     %s: %s\n", path, strerror(errno));
-		return -errno;
+	int r = top || run->o->follow ? stat(path, &st) : lstat(path, &st);
+	if (r < 0) {
+		walk_fail(run, path, errno);
+		return 0;
 	}
 	if (S_ISDIR(st.st_mode))
-		return import_dir(run, path);
-	if (S_ISREG(st.st_mode))
-		return import_one(run, path);
+		return walk_dir(run, path, rel, &st, ws);
+	if (!S_ISREG(st.st_mode)) {
+		if (top)
+			walk_fail(run, path, EINVAL);
+		return 0;
+	}
+	char dir[PATH_MAX];
+	const char *slash = strrchr(rel, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+	return item_add(run, path, dir, (uint64_t)st.st_size, false);
+}
+
+static int add_tar(struct import_run *run, const char *path)
+{
+	struct stat st;
+	bool stream = strcmp(path, "-") == 0 || stat(path, &st) < 0 || !S_ISREG(st.st_mode);
+	if (stream)
+		run->total_known = false;
+	run->has_tar = true;
+	return item_add(run, path, "", stream ? 0 : (uint64_t)st.st_size, true);
+}
+
+static int add_list(struct import_run *run, const char *list)
+{
+	FILE *f = strcmp(list, "-") == 0 ? stdin : fopen(list, "re");
+	if (!f) {
+		fprintf(stderr, "capvault: %s: %s\n", list, strerror(errno));
+		return -errno;
+	}
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int err = 0;
+	struct walk_stack ws = { .n = 0 };
+	while (!err && (n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n > 0)
+			err = walk(run, line, "", true, &ws);
+	}
+	if (f != stdin)
+		fclose(f);
+	return err;
+}
+
+/* ---- progress ---- */
+
+static double elapsed(const struct import_run *run)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - run->t0.tv_sec) + (double)(now.tv_nsec - run->t0.tv_nsec) / 1e9;
+}
+
+static void human_bytes(uint64_t b, char *buf, size_t size)
+{
+	static const char *const units[] = { "B", "kB", "MB", "GB", "TB", "PB" };
+	double v = (double)b;
+	size_t u = 0;
+	while (v >= 1000 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+/* One line: sources done (of the total when known), bytes, rate, ETA,
+ * failures. Call with the lock held. */
+static void progress_print(struct import_run *run)
+{
+	double t = elapsed(run);
+	double rate = t > 0 ? (double)run->src_done / t : 0;
+	char done[32], files[64], eta[32] = "";
+	human_bytes(run->src_done, done, sizeof(done));
+	if (run->has_tar)
+		snprintf(files, sizeof(files), "%lu sources", run->sources_done);
+	else
+		snprintf(files, sizeof(files), "%lu/%zu files", run->sources_done, run->nitems);
+	if (run->total_known && rate > 0 && run->src_total >= run->src_done) {
+		uint64_t s = (uint64_t)((double)(run->src_total - run->src_done) / rate);
+		snprintf(eta, sizeof(eta), ", ETA %" PRIu64 ":%02" PRIu64 ":%02" PRIu64, s / 3600,
+			 s / 60 % 60, s % 60);
+	}
+	if (run->tty) {
+		fprintf(stderr, "\r\033[K%s, %s, %.1f MB/s%s, %lu failed", files, done, rate / 1e6, eta,
+			run->failed);
+		run->progress_shown = true;
+	} else {
+		fprintf(stderr, "capvault: import: %s, %s, %.1f MB/s%s, %lu failed\n", files, done,
+			rate / 1e6, eta, run->failed);
+	}
+	fflush(stderr);
+}
+
+static void *progress_main(void *opaque)
+{
+	struct import_run *run = opaque;
+	long period_ms = run->tty ? 250 : 10000;
+	pthread_mutex_lock(&run->lock);
+	while (!run->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (period_ms % 1000) * 1000000;
+		until.tv_sec += period_ms / 1000 + until.tv_nsec / 1000000000;
+		until.tv_nsec %= 1000000000;
+		if (pthread_cond_timedwait(&run->wake, &run->lock, &until) == ETIMEDOUT && !run->stop)
+			progress_print(run);
+	}
+	if (run->progress_shown)
+		fputs("\r\033[K", stderr);
+	run->progress_shown = false;
+	pthread_mutex_unlock(&run->lock);
+	return NULL;
+}
+
+/* ---- summary ---- */
+
+static void summary_notes(const char *title, const struct notes *ns)
+{
+	if (!ns->n)
+		return;
+	printf("%s:\n", title);
+	for (size_t i = 0; i < ns->n && i < SUMMARY_NAMES; i++)
+		printf("  %s%s%s\n", ns->v[i].source, ns->v[i].why ? ": " : "",
+		       ns->v[i].why ? ns->v[i].why : "");
+	if (ns->n > SUMMARY_NAMES)
+		printf("  ... and %zu more\n", ns->n - SUMMARY_NAMES);
+}
+
+static json_t *notes_json(const struct notes *ns)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < ns->n; i++)
+		json_array_append_new(a, ns->v[i].why ? json_pack("{s:s, s:s}", "source", ns->v[i].source,
+								  "error", ns->v[i].why)
+						      : json_string(ns->v[i].source));
+	return a;
+}
+
+static void summary_json(const struct import_run *run, double t)
+{
+	json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "dry_run",
+			      run->o->dry_run, "imported", (json_int_t)run->imported, "duplicates",
+			      (json_int_t)run->duplicates, "skipped", (json_int_t)run->skipped, "failed",
+			      (json_int_t)run->failed, "already_in_journal", (json_int_t)run->journaled,
+			      "packets", (json_int_t)run->packets, "bytes", (json_int_t)run->bytes,
+			      "seconds", t);
+	json_object_set_new(o, "source_bytes", json_integer((json_int_t)run->src_done));
+	json_object_set_new(o, "failures", notes_json(&run->failures));
+	json_object_set_new(o, "skipped_sources", notes_json(&run->skips));
+	json_dumpf(o, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(o);
+}
+
+/* The last line keeps the foundation's shape ("N imported, N duplicates,
+ * N failed; N packets, N bytes") for scripts, then what is new. */
+static void summary_text(const struct import_run *run)
+{
+	summary_notes("failed", &run->failures);
+	summary_notes("skipped (not captures)", &run->skips);
+	if (run->o->dry_run) {
+		printf("dry run: %lu captures, %" PRIu64 " bytes would be imported; %lu skipped "
+		       "(not captures), %lu failed, %lu already in the journal\n",
+		       run->imported, run->bytes, run->skipped, run->failed, run->journaled);
+		return;
+	}
+	printf("%lu imported, %lu duplicate%s, %lu failed; %" PRIu64 " packets, %" PRIu64
+	       " bytes; %lu skipped (not captures)",
+	       run->imported, run->duplicates, run->duplicates == 1 ? "" : "s", run->failed,
+	       run->packets, run->bytes, run->skipped);
+	if (run->journal)
+		printf(", %lu already in the journal", run->journaled);
+	putchar('\n');
+}
+
+/* ---- the command ---- */
+
+static int run_workers(struct import_run *run)
+{
+	unsigned jobs = run->o->jobs;
+	if (jobs > run->nitems)
+		jobs = run->nitems ? (unsigned)run->nitems : 1;
+	pthread_t progress, *threads = calloc(jobs, sizeof(*threads));
+	if (!threads)
+		return -ENOMEM;
+	bool show = !run->o->quiet;
+	if (show && pthread_create(&progress, NULL, progress_main, run) != 0)
+		show = false;
+	unsigned started = 0;
+	for (; started < jobs; started++)
+		if (pthread_create(&threads[started], NULL, worker_main, run) != 0)
+			break;
+	if (started == 0)
+		worker_main(run);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	pthread_mutex_lock(&run->lock);
+	run->stop = true;
+	pthread_cond_signal(&run->wake);
+	pthread_mutex_unlock(&run->lock);
+	if (show)
+		pthread_join(progress, NULL);
+	return run->fatal;
+}
+
+static int open_outputs(struct import_run *run)
+{
+	const struct import_opts *o = run->o;
+	struct errbuf eb = { { 0 } };
+	if (o->journal && journal_open(&run->journal, o->journal, o->dry_run, &eb) < 0) {
+		fprintf(stderr, "capvault: %s\n", eb.msg);
+		return -1;
+	}
+	if (!o->dry_run && vault_open(&run->vault, cli_store_path(o->store), &eb) < 0) {
+		fprintf(stderr, "capvault: %s\n", eb.msg);
+		return -1;
+	}
 	return 0;
 }
 
-static int split_tags(const char *list, char ***tags, size_t *ntags)
+static int import_run_all(struct import_run *run, char **tars, size_t ntars, char **paths,
+			  int npaths)
+{
+	struct walk_stack ws = { .n = 0 };
+	int err = 0;
+	run->total_known = true;
+	clock_gettime(CLOCK_MONOTONIC, &run->t0);
+	run->tty = isatty(STDERR_FILENO);
+	for (size_t i = 0; !err && i < ntars; i++)
+		err = add_tar(run, tars[i]);
+	for (int i = 0; !err && i < npaths; i++)
+		err = walk(run, paths[i], "", true, &ws);
+	if (!err && run->o->from_list)
+		err = add_list(run, run->o->from_list);
+	if (err) {
+		fprintf(stderr, "capvault: listing the sources: %s\n", strerror(-err));
+		return CLI_EXIT_FAILED;
+	}
+	if (open_outputs(run) < 0)
+		return CLI_EXIT_FAILED;
+	fflush(stdout);
+	err = run_workers(run);
+	if (err) {
+		fprintf(stderr, "capvault: io_uring: %s\n", strerror(-err));
+		return CLI_EXIT_FAILED;
+	}
+	if (run->o->json)
+		summary_json(run, elapsed(run));
+	else
+		summary_text(run);
+	return run->failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+static int split_tags(const char *list, struct import_opts *o)
 {
 	_cleanup_free_ char *copy = strdup(list);
 	if (!copy)
@@ -130,43 +880,81 @@ static int split_tags(const char *list, char ***tags, size_t *ntags)
 			fprintf(stderr, "capvault: invalid tag '%s' (letters, digits and ._:/@+- only)\n", t);
 			return -EINVAL;
 		}
-		char **grown = realloc(*tags, (*ntags + 1) * sizeof(char *));
+		if (o->ntags == MAX_TAGS / 2) {
+			fprintf(stderr, "capvault: more than %d tags\n", MAX_TAGS / 2);
+			return -EINVAL;
+		}
+		char **grown = realloc(o->tags, (o->ntags + 1) * sizeof(char *));
 		if (!grown)
 			return -ENOMEM;
-		*tags = grown;
-		if (!((*tags)[(*ntags)++] = strdup(t)))
+		o->tags = grown;
+		if (!(o->tags[o->ntags++] = strdup(t)))
 			return -ENOMEM;
 	}
 	return 0;
 }
 
-static void import_summary(const struct import_run *run)
+static int parse_count(const char *s, const char *what, unsigned long max, unsigned long *out)
 {
-	printf("%u imported, %u duplicate%s, %u failed; %llu packets, %llu bytes\n", run->imported,
-	       run->duplicates, run->duplicates == 1 ? "" : "s", run->failed,
-	       (unsigned long long)run->packets, (unsigned long long)run->bytes);
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v == 0 || v > max || s[0] == '-') {
+		fprintf(stderr, "capvault: %s: expected a number from 1 to %lu, got '%s'\n", what, max, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
 }
 
-static int import_run_all(struct import_run *run, const char *store, char **paths, int npaths)
+enum { OPT_TAGS_FROM_PATH = 256, OPT_DRY_RUN, OPT_FROM_LIST, OPT_BLOCK_SIZE };
+
+static int parse_opt(int c, struct import_opts *o, char ***tars, size_t *ntars)
 {
-	struct errbuf eb = { { 0 } };
-	int err = vault_open(&run->vault, store, &eb);
-	if (err) {
-		fprintf(stderr, "capvault: %s\n", eb.msg);
-		return CLI_EXIT_FAILED;
+	unsigned long v;
+	switch (c) {
+	case 's': o->store = optarg; return 0;
+	case 'm': o->move = true; return 0;
+	case 't': return split_tags(optarg, o);
+	case 'L': o->follow = true; return 0;
+	case 'q': o->quiet = true; return 0;
+	case 'J': o->journal = optarg; return 0;
+	case 'j': o->json = true; return 0;
+	case OPT_TAGS_FROM_PATH: o->tags_from_path = true; return 0;
+	case OPT_DRY_RUN: o->dry_run = true; return 0;
+	case OPT_FROM_LIST: o->from_list = optarg; return 0;
+	case 'n':
+		if (parse_count(optarg, "--jobs", 256, &v) < 0)
+			return -EINVAL;
+		o->jobs = (unsigned)v;
+		return 0;
+	case OPT_BLOCK_SIZE:
+		if (parse_count(optarg, "--block-size", 64ul << 20, &v) < 0)
+			return -EINVAL;
+		o->block_size = v;
+		return 0;
+	case 'T': {
+		char **grown = realloc(*tars, (*ntars + 1) * sizeof(char *));
+		if (!grown)
+			return -ENOMEM;
+		*tars = grown;
+		(*tars)[(*ntars)++] = optarg;
+		return 0;
 	}
-	err = ring_new(&run->ring, 16);
-	if (err) {
-		fprintf(stderr, "capvault: io_uring: %s\n", strerror(-err));
-		vault_close(run->vault);
-		return CLI_EXIT_FAILED;
+	default: return -EINVAL;
 	}
-	for (int i = 0; i < npaths; i++)
-		import_path(run, paths[i]);
-	import_summary(run);
-	ring_free(run->ring);
-	vault_close(run->vault);
-	return run->failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+/* Two readers of standard input cannot share it. */
+static bool stdin_twice(const struct import_opts *o, char **tars, size_t ntars, char **args,
+			int nargs)
+{
+	int n = o->from_list && strcmp(o->from_list, "-") == 0;
+	for (size_t i = 0; i < ntars; i++)
+		n += strcmp(tars[i], "-") == 0;
+	for (int i = 0; i < nargs; i++)
+		n += strcmp(args[i], "-") == 0;
+	return n > 1;
 }
 
 int cli_import(int argc, char **argv, const char *usage)
@@ -175,27 +963,56 @@ int cli_import(int argc, char **argv, const char *usage)
 		{ "store", required_argument, NULL, 's' },
 		{ "tags", required_argument, NULL, 't' },
 		{ "move", no_argument, NULL, 'm' },
+		{ "jobs", required_argument, NULL, 'n' },
+		{ "follow", no_argument, NULL, 'L' },
+		{ "from-list", required_argument, NULL, OPT_FROM_LIST },
+		{ "tags-from-path", no_argument, NULL, OPT_TAGS_FROM_PATH },
+		{ "journal", required_argument, NULL, 'J' },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "tar", required_argument, NULL, 'T' },
+		{ "block-size", required_argument, NULL, OPT_BLOCK_SIZE },
 		{ 0 },
 	};
-	struct import_run run = { 0 };
-	const char *store = NULL;
+	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	struct import_opts o = { .jobs = nproc > 0 ? (unsigned)nproc : 1 };
+	struct import_run run = { .o = &o };
+	_cleanup_free_ char **tars = NULL;
+	size_t ntars = 0;
 	int c, rc = CLI_EXIT_USAGE;
-	while ((c = getopt_long(argc, argv, "s:t:m", opts, NULL)) != -1) {
-		if (c == 's')
-			store = optarg;
-		else if (c == 'm')
-			run.move = true;
-		else if (c != 't' || split_tags(optarg, &run.tags, &run.ntags) < 0)
+	while ((c = getopt_long(argc, argv, "s:t:mn:LqT:", opts, NULL)) != -1)
+		if (parse_opt(c, &o, &tars, &ntars) < 0)
 			goto out;
-	}
-	if (optind >= argc) {
+	int nargs = argc - optind;
+	if ((nargs <= 0 && !ntars && !o.from_list) || stdin_twice(&o, tars, ntars, argv + optind, nargs)) {
 		fprintf(stderr, "usage: capvault %s\n", usage);
 		goto out;
 	}
-	rc = import_run_all(&run, cli_store_path(store), argv + optind, argc - optind);
+	for (int i = optind; i < argc; i++) {
+		if (strcmp(argv[i], "-") == 0) {
+			fprintf(stderr, "capvault: read a tar stream from standard input with --tar -\n");
+			goto out;
+		}
+	}
+	pthread_mutex_init(&run.lock, NULL);
+	pthread_cond_init(&run.wake, NULL);
+	rc = import_run_all(&run, tars, ntars, argv + optind, nargs);
+	vault_close(run.vault);
+	journal_free(run.journal);
+	for (size_t i = 0; i < run.nitems; i++) {
+		free(run.items[i].path);
+		free(run.items[i].rel_dir);
+		free(run.items[i].out);
+	}
+	free(run.items);
+	notes_free(&run.failures);
+	notes_free(&run.skips);
+	pthread_cond_destroy(&run.wake);
+	pthread_mutex_destroy(&run.lock);
 out:
-	for (size_t i = 0; i < run.ntags; i++)
-		free(run.tags[i]);
-	free(run.tags);
+	for (size_t i = 0; i < o.ntags; i++)
+		free(o.tags[i]);
+	free(o.tags);
 	return rc;
 }
