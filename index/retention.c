@@ -82,13 +82,13 @@ static void fmt_duration(uint64_t ns, char *buf, size_t len)
 	}
 }
 
-/* "1.5GiB", "512B". */
+/* "1536MiB", "9000B": a unit once the number reaches 10240 of the smaller one. */
 static void fmt_size(uint64_t bytes, char *buf, size_t len)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
 	double v = (double)bytes;
 	size_t u = 0;
-	while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+	while (v >= 10240.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
 		v /= 1024.0;
 		u++;
 	}

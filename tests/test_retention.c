@@ -1,0 +1,389 @@
+/*
+ * test_retention.c - retention plans with an injected clock and free
+ * space over synthetic captures (catalog records with real tiny objects):
+ * max_age by import and by last packet, folders, max_count, the protected
+ * tag, first matching policy wins, max_total_size and min_free delete the
+ * oldest first, a dry run lists exactly what the real run deletes, and
+ * catalog_remove / catalog_update_tags keep the keys and refcounts right.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "catalog.h"
+#include "db.h"
+#include "pindex.h"
+#include "retention.h"
+#include "store.h"
+#include "vault.h"
+
+#define DAY (86400ull * 1000000000ull)
+#define NOW (20000ull * DAY)
+
+struct fixture {
+	char dir[64];
+	struct vault *v;
+	uint64_t free_bytes, total_bytes; /* the fake file system */
+};
+
+static int rm_entry(const char *path, const struct stat *s, int flag, struct FTW *ftw)
+{
+	(void)s, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct errbuf eb;
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_retention.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(vault_open(&f->v, f->dir, &eb), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	vault_close(f->v);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* Writes size bytes derived from seed as an object; fills sha. */
+static void make_object(struct fixture *f, unsigned seed, size_t size, uint8_t sha[32])
+{
+	char *buf = malloc(size), path[512], dir[512];
+	unsigned n = 0;
+	assert_non_null(buf);
+	for (size_t i = 0; i < size; i++)
+		buf[i] = (char)(seed * 31 + i);
+	assert_true(EVP_Digest(buf, size, sha, &n, EVP_sha256(), NULL));
+	assert_int_equal(store_object_path(vault_store(f->v), sha, path, sizeof(path)), 0);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	mkdir(dir, 0750);
+	FILE *fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(buf, 1, size, fp), size);
+	fclose(fp);
+	free(buf);
+}
+
+struct spec {
+	uint64_t import_days_ago;
+	uint64_t last_packet_days_ago; /* 0: no packets */
+	const char *tags;              /* comma-separated, or NULL */
+	const char *source;            /* or NULL */
+	size_t size;
+};
+
+static uint64_t add_capture(struct fixture *f, unsigned seed, const struct spec *s)
+{
+	struct capture_record *r = calloc(1, sizeof(*r));
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	char name[32], tags[128];
+	assert_non_null(r);
+	snprintf(name, sizeof(name), "cap%u.pcap", seed);
+	r->name = strdup(name);
+	r->file_size = s->size ? s->size : 100;
+	make_object(f, seed, r->file_size, r->sha256);
+	r->import_time_ns = NOW - s->import_days_ago * DAY;
+	if (s->last_packet_days_ago) {
+		r->packets = 1;
+		r->earliest_ts_ns = r->latest_ts_ns = NOW - s->last_packet_days_ago * DAY;
+	}
+	r->source_path = s->source ? strdup(s->source) : NULL;
+	r->objnum = catalog_next_objnum(vault_catalog(f->v));
+	if (s->tags) {
+		snprintf(tags, sizeof(tags), "%s", s->tags);
+		for (char *save = NULL, *t = strtok_r(tags, ",", &save); t;
+		     t = strtok_r(NULL, ",", &save))
+			assert_int_equal(capture_record_add_tag(r, t), 0);
+	}
+	assert_int_equal(db_batch_new(&b), 0);
+	assert_int_equal(catalog_commit(vault_catalog(f->v), r, b, &existing, &eb), 0);
+	db_batch_free(b);
+	uint64_t id = r->id;
+	capture_record_free(r);
+	return id;
+}
+
+static int fake_space(void *opaque, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+	struct fixture *f = opaque;
+	*free_bytes = f->free_bytes;
+	*total_bytes = f->total_bytes;
+	return 0;
+}
+
+static struct retention_plan *plan(struct fixture *f, const struct retention_rules *rules)
+{
+	struct retention_env env = { .now_ns = NOW, .space = fake_space, .space_opaque = f };
+	struct retention_plan *p = NULL;
+	struct errbuf eb;
+	assert_int_equal(retention_plan(vault_catalog(f->v), rules, &env, &p, &eb), 0);
+	return p;
+}
+
+/* The plan's ids, in order, as "1,4,5". */
+static const char *ids(const struct retention_plan *p)
+{
+	static char buf[256];
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < p->n && used < sizeof(buf); i++)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%llu", i ? "," : "",
+					 (unsigned long long)p->items[i].id);
+	return buf;
+}
+
+static bool exists(struct fixture *f, uint64_t id)
+{
+	struct capture_record *r = NULL;
+	int err = catalog_get(vault_catalog(f->v), id, &r);
+	capture_record_free(r);
+	return err == 0;
+}
+
+static void test_max_age(void **state)
+{
+	struct fixture *f = *state;
+	add_capture(f, 1, &(struct spec){ .import_days_ago = 10, .tags = "lab" });
+	add_capture(f, 2, &(struct spec){ .import_days_ago = 2, .last_packet_days_ago = 30, .tags = "lab" });
+	add_capture(f, 3, &(struct spec){ .import_days_ago = 9 });
+	add_capture(f, 4, &(struct spec){ .import_days_ago = 1, .last_packet_days_ago = 30, .tags = "old" });
+	const char *lab[] = { "lab" }, *old[] = { "old" };
+	struct retention_policy pol[] = {
+		{ .name = "lab-week", .tags = lab, .ntags = 1, .has_max_age = true, .max_age_ns = 7 * DAY },
+		{ .name = "old-traffic", .tags = old, .ntags = 1, .has_max_age = true,
+		  .max_age_ns = 7 * DAY, .age_by_last_packet = true },
+	};
+	struct retention_rules rules = { .protect_tag = "keep", .policies = pol, .n_policies = 2 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "1,4");
+	assert_string_equal(p->items[0].policy, "lab-week");
+	assert_string_equal(p->items[0].reason, "age 10d > max_age 7d (by import)");
+	assert_string_equal(p->items[1].reason, "age 30d > max_age 7d (by last packet)");
+	assert_int_equal(p->items[0].bytes_freed, 100);
+	assert_int_equal(p->bytes_freed, 200);
+	retention_plan_free(p);
+}
+
+static void test_folder_and_order(void **state)
+{
+	struct fixture *f = *state;
+	add_capture(f, 1, &(struct spec){ .import_days_ago = 5, .source = "/srv/probes/a.pcap" });
+	add_capture(f, 2, &(struct spec){ .import_days_ago = 5, .source = "/srv/probes2/b.pcap" });
+	add_capture(f, 3, &(struct spec){ .import_days_ago = 5, .tags = "long",
+					  .source = "/srv/probes/c.pcap" });
+	const char *lng[] = { "long" };
+	struct retention_policy pol[] = {
+		/* First match wins: #3 is "long" and never reaches "probes". */
+		{ .name = "long", .tags = lng, .ntags = 1, .has_max_age = true, .max_age_ns = 100 * DAY },
+		{ .name = "probes", .folder = "/srv/probes/", .has_max_age = true, .max_age_ns = DAY },
+	};
+	struct retention_rules rules = { .policies = pol, .n_policies = 2 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "1");
+	assert_string_equal(p->items[0].policy, "probes");
+	retention_plan_free(p);
+}
+
+static void test_max_count_and_protect(void **state)
+{
+	struct fixture *f = *state;
+	for (unsigned i = 1; i <= 5; i++) /* id i imported 10-i days ago: 5 is newest */
+		add_capture(f, i, &(struct spec){ .import_days_ago = 10 - i,
+						  .tags = i == 1 ? "x,keep" : "x" });
+	const char *x[] = { "x" };
+	struct retention_policy pol[] = {
+		{ .name = "two", .tags = x, .ntags = 1, .has_max_count = true, .max_count = 2 },
+	};
+	struct retention_rules rules = { .protect_tag = "keep", .policies = pol, .n_policies = 1 };
+	struct retention_plan *p = plan(f, &rules);
+	/* #1 is protected and counts for nothing: 5,4 kept, 3,2 go oldest first. */
+	assert_string_equal(ids(p), "2,3");
+	assert_string_equal(p->items[0].reason, "newest #4 of the policy > max_count 2");
+	retention_plan_free(p);
+	/* Protected even from max_age 0. */
+	pol[0] = (struct retention_policy){ .name = "all", .has_max_age = true, .max_age_ns = 0 };
+	p = plan(f, &rules);
+	assert_string_equal(ids(p), "2,3,4,5");
+	retention_plan_free(p);
+}
+
+static void test_total_size_oldest_first(void **state)
+{
+	struct fixture *f = *state;
+	/* ids in an order other than their age. */
+	add_capture(f, 1, &(struct spec){ .import_days_ago = 3 });
+	add_capture(f, 2, &(struct spec){ .import_days_ago = 9 });
+	add_capture(f, 3, &(struct spec){ .import_days_ago = 1 });
+	add_capture(f, 4, &(struct spec){ .import_days_ago = 7, .tags = "keep" });
+	add_capture(f, 5, &(struct spec){ .import_days_ago = 5 });
+	struct retention_rules rules = { .protect_tag = "keep", .max_total_size = 250 };
+	struct retention_plan *p = plan(f, &rules);
+	/* 500 bytes: oldest unprotected 2 (9d), 5 (5d), 1 (3d) leave 200. */
+	assert_string_equal(ids(p), "2,5,1");
+	assert_string_equal(p->items[0].policy, "max_total_size");
+	assert_string_equal(p->items[0].reason, "total size 500B > max_total_size 250B");
+	retention_plan_free(p);
+}
+
+static void test_min_free(void **state)
+{
+	struct fixture *f = *state;
+	for (unsigned i = 1; i <= 4; i++)
+		add_capture(f, i, &(struct spec){ .import_days_ago = 10 - i });
+	f->free_bytes = 1000;
+	f->total_bytes = 10000;
+	struct retention_rules rules = { .min_free_bytes = 1250 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "1,2,3");
+	assert_string_equal(p->items[0].reason, "free 1000B < min_free 1250B");
+	assert_false(p->below_min_free_after);
+	retention_plan_free(p);
+	/* 15% of 10000: everything goes and it is still not enough. */
+	rules = (struct retention_rules){ .min_free_percent = 15 };
+	p = plan(f, &rules);
+	assert_string_equal(ids(p), "1,2,3,4");
+	assert_true(p->below_min_free_after);
+	assert_int_equal(p->min_free, 1500);
+	retention_plan_free(p);
+	f->free_bytes = 5000;
+	p = plan(f, &rules);
+	assert_int_equal(p->n, 0);
+	retention_plan_free(p);
+}
+
+static void test_dry_run_equals_real_run(void **state)
+{
+	struct fixture *f = *state;
+	for (unsigned i = 1; i <= 6; i++)
+		add_capture(f, i, &(struct spec){ .import_days_ago = i * 2, .tags = i % 2 ? "a" : "b" });
+	const char *a[] = { "a" };
+	struct retention_policy pol[] = {
+		{ .name = "a", .tags = a, .ntags = 1, .has_max_age = true, .max_age_ns = 5 * DAY },
+	};
+	struct retention_rules rules = { .policies = pol, .n_policies = 1, .max_total_size = 350 };
+	struct retention_plan *dry = plan(f, &rules);
+	char want[256];
+	snprintf(want, sizeof(want), "%s", ids(dry));
+	assert_string_equal(want, "5,3,6");
+	struct retention_plan *real = plan(f, &rules);
+	assert_string_equal(ids(real), want);
+	assert_int_equal(retention_apply(vault_catalog(f->v), vault_store(f->v), real), 0);
+	for (size_t i = 0; i < real->n; i++) {
+		assert_int_equal(real->items[i].result, 0);
+		assert_false(exists(f, real->items[i].id));
+		int fd = store_object_open(vault_store(f->v), real->items[i].sha256);
+		assert_int_equal(fd, -ENOENT);
+	}
+	assert_true(exists(f, 1) && exists(f, 2) && exists(f, 4));
+	struct catalog_totals t;
+	assert_int_equal(catalog_totals(vault_catalog(f->v), &t), 0);
+	assert_int_equal(t.captures, 3);
+	assert_int_equal(t.objects, 3);
+	retention_plan_free(real);
+	retention_plan_free(dry);
+	struct retention_plan *again = plan(f, &rules);
+	assert_int_equal(again->n, 0);
+	retention_plan_free(again);
+}
+
+static int count_tag(void *opaque, const struct capture_record *rec)
+{
+	(void)rec;
+	(*(int *)opaque)++;
+	return 0;
+}
+
+static void test_remove_and_tags(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog *cat = vault_catalog(f->v);
+	uint64_t id = add_capture(f, 1, &(struct spec){ .import_days_ago = 1, .tags = "a,b" });
+	struct capture_record *rec = NULL;
+	struct errbuf eb;
+	int n = 0;
+	char *tags[] = { "b", "c" };
+	assert_int_equal(catalog_update_tags(cat, id, tags, 2, &eb), 0);
+	assert_int_equal(catalog_foreach(cat, "a", count_tag, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(catalog_foreach(cat, "c", count_tag, &n), 0);
+	assert_int_equal(n, 1);
+	char *bad[] = { "no spaces" };
+	assert_int_equal(catalog_update_tags(cat, id, bad, 1, &eb), -EINVAL);
+	assert_int_equal(catalog_update_comment(cat, id, "hello", &eb), 0);
+	assert_int_equal(catalog_get(cat, id, &rec), 0);
+	assert_string_equal(rec->comment, "hello");
+	/* An index entry of the object goes with its last reference. */
+	struct db_batch *b = NULL;
+	uint8_t key[12] = { 0 };
+	be64_put(key, rec->objnum);
+	assert_int_equal(db_batch_new(&b), 0);
+	db_batch_put(b, DB_CF_FLOWS, key, sizeof(key), "x", 1);
+	assert_int_equal(db_write(vault_db(f->v), b, true, &eb), 0);
+	db_batch_free(b);
+	bool unlink_object = false;
+	uint8_t sha[32];
+	assert_int_equal(catalog_remove(cat, id, &unlink_object, sha, &eb), 0);
+	assert_true(unlink_object);
+	assert_memory_equal(sha, rec->sha256, 32);
+	void *val = NULL;
+	size_t vlen = 0;
+	assert_int_equal(db_get(vault_db(f->v), DB_CF_FLOWS, key, sizeof(key), &val, &vlen), -ENOENT);
+	assert_int_equal(catalog_object_get(cat, sha, NULL, NULL, NULL), -ENOENT);
+	/* The vault's release hook unlinked the object under the lock. */
+	assert_int_equal(store_object_open(vault_store(f->v), sha), -ENOENT);
+	n = 0;
+	assert_int_equal(catalog_foreach(cat, "c", count_tag, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(catalog_remove(cat, id, &unlink_object, sha, &eb), -ENOENT);
+	capture_record_free(rec);
+}
+
+static void test_min_free_refuses(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { { 0 } };
+	assert_int_equal(retention_check_min_free(vault_store(f->v), 0, 0, &eb), 0);
+	assert_int_equal(retention_check_min_free(vault_store(f->v), UINT64_MAX / 2, 0, &eb),
+			 -ENOSPC);
+	assert_non_null(strstr(eb.msg, "store below min_free ("));
+	assert_non_null(strstr(eb.msg, "): import refused"));
+	assert_int_equal(retention_min_free(100, 10, 10000), 1000);
+	assert_int_equal(retention_min_free(5000, 10, 10000), 5000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_max_age, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_folder_and_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_count_and_protect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_total_size_oldest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_min_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_equals_real_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_and_tags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_min_free_refuses, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
