@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -41,6 +42,7 @@ struct daemon {
 	struct daemon_folder *folders;
 	struct daemon_workers workers;
 	uint64_t rescan_at_ms;         /* 0: none scheduled */
+	struct api_server *api;
 	struct sdnotify *notify;       /* systemd notifications (no-op without systemd) */
 	uint64_t status_at_ms;         /* next STATUS= update */
 	struct daemon_retention retention;
@@ -428,6 +430,35 @@ static void free_all(struct daemon *d)
 	config_free(d->cfg);
 }
 
+/* The API's view of the import counters. Folders are only ever
+ * prepended and never freed before shutdown, so walking the list from an
+ * API thread is safe. */
+static void api_import_stats(void *opaque, struct api_import_stats *out)
+{
+	struct daemon *d = opaque;
+	for (struct daemon_folder *f = __atomic_load_n(&d->folders, __ATOMIC_ACQUIRE); f;
+	     f = f->next) {
+		out->folders += f->watch_id >= 0;
+		out->seen += f->ctr.seen;
+		out->imported += f->ctr.imported;
+		out->duplicates += f->ctr.duplicates;
+		out->failed += f->ctr.failed;
+		out->bytes += f->ctr.bytes;
+		out->packets += f->ctr.packets;
+	}
+	out->queue_length = daemon_queue_length(d->workers.queue);
+}
+
+static void start_api(struct daemon *d)
+{
+	static struct api_hooks hooks = { .import_stats = api_import_stats };
+	struct errbuf eb = { { 0 } };
+	hooks.opaque = d;
+	int err = api_server_start(&d->api, d->cfg, d->vault, &hooks, &eb);
+	if (err)
+		fatalx("api: %s", eb.msg[0] ? eb.msg : strerror(-err));
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
@@ -439,6 +470,7 @@ int main(int argc, char **argv)
 	open_all(&d);
 	for (size_t i = 0; i < d.cfg->n_imports; i++)
 		add_folder(&d, &d.cfg->imports[i]);
+	start_api(&d);
 	int err = daemon_workers_start(&d.workers, d.cfg->jobs ? d.cfg->jobs : 1);
 	if (err)
 		fatalx("workers: %s", strerror(-err));
@@ -447,6 +479,7 @@ int main(int argc, char **argv)
 	sdnotify_send(d.notify, "READY=1");
 	notify_status(&d);
 	run_loop(&d);
+	d.api = api_server_stop(d.api);
 	sdnotify_send(d.notify, "STOPPING=1");
 	log_info("stopping: finishing the files being imported");
 	daemon_workers_join(&d.workers);

@@ -1,0 +1,423 @@
+/*
+ * api.c - the API server: sockets, routing, authentication, error
+ * replies.
+ *
+ * Routing looks only at the method and the path (never the Host header).
+ * Every route but GET /v1/health needs a token with the route's scope,
+ * except on the unix socket, whose file mode (0660) is the guard there.
+ * Native calls send "Authorization: Bearer <token>"; CloudShark calls put
+ * the token in the path (/api/v1/<token>/...), as CloudShark clients do.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "api_priv.h"
+#include "catalog.h"
+#include "cleanup.h"
+#include "config.h"
+#include "log.h"
+#include "tokens.h"
+#include "vault.h"
+
+#define LISTEN_BACKLOG 128
+
+struct route {
+	const char *method;
+	const char *pattern; /* '*' matches one path segment */
+	unsigned scope;      /* 0: anonymous */
+	void (*fn)(struct api_call *c);
+	bool cloudshark;
+};
+
+static void health(struct api_call *c)
+{
+	api_json(c, 200, json_pack("{ssss}", "status", "ok", "version", CAPVAULT_VERSION));
+}
+
+static const struct route routes[] = {
+	{ "GET", "/v1/health", 0, health, false },
+	{ "GET", "/v1/captures", TOKEN_SCOPE_READ, api_captures_list, false },
+	{ "POST", "/v1/captures", TOKEN_SCOPE_UPLOAD, api_upload, false },
+	{ "GET", "/v1/captures/*", TOKEN_SCOPE_READ, api_capture_get, false },
+	{ "DELETE", "/v1/captures/*", TOKEN_SCOPE_DELETE, api_capture_delete, false },
+	{ "PATCH", "/v1/captures/*", TOKEN_SCOPE_UPLOAD, api_capture_patch, false },
+	{ "GET", "/v1/captures/*/file", TOKEN_SCOPE_READ, api_capture_file, false },
+	{ "GET", "/v1/packets", TOKEN_SCOPE_READ, api_packets, false },
+	{ "GET", "/v1/stats", TOKEN_SCOPE_READ, api_stats, false },
+	{ "GET", "/metrics", TOKEN_SCOPE_READ, api_metrics, false },
+	{ "POST", "/api/v1/*/upload", TOKEN_SCOPE_UPLOAD, api_cs_upload, true },
+	{ "PUT", "/api/v1/*/upload", TOKEN_SCOPE_UPLOAD, api_cs_upload, true },
+	{ "GET", "/api/v1/*/info/*", TOKEN_SCOPE_READ, api_cs_info, true },
+	{ "GET", "/api/v1/*/search", TOKEN_SCOPE_READ, api_cs_search, true },
+	{ "GET", "/api/v1/*/download/*", TOKEN_SCOPE_READ, api_cs_download, true },
+	{ "POST", "/api/v1/*/delete/*", TOKEN_SCOPE_DELETE, api_cs_delete, true },
+	{ "POST", "/api/v1/*/delete", TOKEN_SCOPE_DELETE, api_cs_delete, true },
+};
+
+/* --- replies --- */
+
+void api_json_headers(struct api_call *c, unsigned status, json_t *o, const char *const *headers)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!text) {
+		static const char oom[] =
+			"{\"status\": 500, \"error\": \"internal\", \"message\": \"out of memory\"}";
+		http_respond(c->r, 500, "application/json", oom, sizeof(oom) - 1, NULL);
+		return;
+	}
+	size_t len = strlen(text);
+	text[len] = '\n'; /* overwrites the NUL: the length is explicit */
+	http_respond(c->r, status, "application/json", text, len + 1, headers);
+	free(text);
+}
+
+void api_json(struct api_call *c, unsigned status, json_t *o)
+{
+	api_json_headers(c, status, o, NULL);
+}
+
+void api_error(struct api_call *c, unsigned status, const char *code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	static const char *const auth_hdr[] = { "WWW-Authenticate", "Bearer", NULL };
+	json_t *o = c->cloudshark ?
+			    json_pack("{sis[s]}", "status", (int)status, "exceptions", msg) :
+			    json_pack("{sissss}", "status", (int)status, "error", code, "message", msg);
+	api_json_headers(c, status, o, status == 401 && !c->cloudshark ? auth_hdr : NULL);
+}
+
+void api_error_errno(struct api_call *c, int err, const char *what, const char *detail)
+{
+	const char *msg = detail && *detail ? detail : strerror(-err);
+	switch (err) {
+	case -ENOENT: api_error(c, 404, "not_found", "%s: %s", what, msg); break;
+	case -EINVAL: api_error(c, 400, "bad_request", "%s: %s", what, msg); break;
+	case -ENOSPC: api_error(c, 507, "no_space", "%s: %s", what, msg); break;
+	case -EBUSY:
+	case -EAGAIN: api_error(c, 503, "busy", "%s: %s", what, msg); break;
+	default: api_error(c, 500, "internal", "%s: %s", what, msg); break;
+	}
+}
+
+const char *const *api_token_tags(const struct api_call *c, size_t *n)
+{
+	*n = c->token ? c->token->ntags : 0;
+	return c->token ? (const char *const *)c->token->tags : NULL;
+}
+
+struct capture_record *api_capture_arg(struct api_call *c, const char *arg)
+{
+	struct capture_record *rec = NULL;
+	struct errbuf eb = { { 0 } };
+	int err = catalog_lookup(vault_catalog(c->api->vault), arg, &rec, &eb);
+	if (err == -ENOENT)
+		api_error(c, 404, "not_found", "no capture '%s'", arg);
+	else if (err)
+		api_error_errno(c, err, "capture", eb.msg);
+	return err ? NULL : rec;
+}
+
+/* --- routing --- */
+
+/* Splits the path into c->seg; false when it has too many segments. */
+static bool split_path(struct api_call *c, const char *path)
+{
+	snprintf(c->segbuf, sizeof(c->segbuf), "%s", path);
+	c->nseg = 0;
+	for (char *save = NULL, *s = strtok_r(c->segbuf, "/", &save); s;
+	     s = strtok_r(NULL, "/", &save)) {
+		if (c->nseg == API_MAX_SEGS)
+			return false;
+		c->seg[c->nseg++] = s;
+	}
+	return strlen(path) < sizeof(c->segbuf);
+}
+
+static bool pattern_matches(const struct api_call *c, const char *pattern)
+{
+	char buf[128];
+	size_t n = 0;
+	snprintf(buf, sizeof(buf), "%s", pattern);
+	for (char *save = NULL, *s = strtok_r(buf, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+		if (n >= c->nseg || (strcmp(s, "*") != 0 && strcmp(s, c->seg[n]) != 0))
+			return false;
+		n++;
+	}
+	return n == c->nseg;
+}
+
+static void method_not_allowed(struct api_call *c)
+{
+	char allow[128] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
+		if (pattern_matches(c, routes[i].pattern) && used < sizeof(allow))
+			used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s",
+						 used ? ", " : "", routes[i].method);
+	const char *const hdr[] = { "Allow", allow, NULL };
+	json_t *o = json_pack("{sissss}", "status", 405, "error", "method_not_allowed", "message",
+			      "method not allowed here; see the Allow header");
+	api_json_headers(c, 405, o, hdr);
+}
+
+static const char *bearer_token(struct http_req *r)
+{
+	const char *h = http_req_header(r, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return h;
+}
+
+/* Fills c->token; replies 401/403 and returns false when not allowed. */
+static bool authorize(struct api_call *c, const struct route *rt)
+{
+	if (!rt->scope || http_req_local(c->r))
+		return true;
+	const char *secret = rt->cloudshark ? c->seg[2] : bearer_token(c->r);
+	if (!secret || !*secret) {
+		api_error(c, 401, "missing_token", "this call needs a token: Authorization: Bearer <token>");
+		return false;
+	}
+	int err = token_verify(vault_db(c->api->vault), secret, &c->token);
+	if (err == -EACCES) {
+		api_error(c, 401, "bad_token", "the token is not valid (unknown or revoked)");
+		return false;
+	}
+	if (err) {
+		api_error_errno(c, err, "checking the token", NULL);
+		return false;
+	}
+	if (!token_allows(c->token, rt->scope)) {
+		char need[64];
+		token_scopes_format(rt->scope, need, sizeof(need));
+		api_error(c, 403, "forbidden", "token '%s' lacks the '%s' scope", c->token->name, need);
+		return false;
+	}
+	return true;
+}
+
+static void dispatch(void *app, struct http_req *r)
+{
+	struct api_server *api = app;
+	struct api_call c = { .api = api, .r = r };
+	const char *path = http_req_path(r);
+	atomic_fetch_add(&api->m.requests, 1);
+	c.cloudshark = strncmp(path, "/api/", 5) == 0;
+	if (!split_path(&c, path)) {
+		api_error(&c, 404, "not_found", "no such resource");
+		return;
+	}
+	const struct route *rt = NULL;
+	bool path_known = false;
+	for (size_t i = 0; i < ARRAY_SIZE(routes) && !rt; i++) {
+		if (!pattern_matches(&c, routes[i].pattern))
+			continue;
+		path_known = true;
+		if (!strcmp(routes[i].method, http_req_method(r)))
+			rt = &routes[i];
+	}
+	if (!rt && path_known)
+		method_not_allowed(&c);
+	else if (!rt)
+		api_error(&c, 404, "not_found", "no such resource: %s", path);
+	else if (authorize(&c, rt))
+		rt->fn(&c);
+	token_info_free(c.token);
+}
+
+/* --- sockets --- */
+
+static int listen_unix(const char *path, int *fd_out, struct errbuf *eb)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return errbuf_set(eb, -ENAMETOOLONG, "%s: socket path too long", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	/* A socket left by a daemon that died; anything else is not ours. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "unix socket: %s", strerror(errno));
+	mode_t old = umask(0117); /* born 0660: never briefly world-writable */
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || chmod(path, 0660) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+		return errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
+	*fd_out = TAKE_FD(fd);
+	return 0;
+}
+
+static int listen_addr(const struct addrinfo *ai, int *fd_out)
+{
+	int one = 1;
+	_cleanup_close_ int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+					ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+		return -errno;
+	*fd_out = TAKE_FD(fd);
+	return 0;
+}
+
+static bool is_loopback(const struct addrinfo *ai)
+{
+	if (ai->ai_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+	if (ai->ai_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+	return false;
+}
+
+static int add_server(struct api_server *s, int fd, bool local, struct errbuf *eb)
+{
+	const struct config_api *ca = &s->cfg->api;
+	struct http_listen_cfg lc = {
+		.fd = fd,
+		.local = local,
+		.tls_cert = local ? NULL : s->tls_cert,
+		.tls_key = local ? NULL : s->tls_key,
+		.max_connections = ca->max_connections,
+		.timeout_s = (unsigned)(ca->timeout_ns / 1000000000u),
+	};
+	struct http_server **grown = realloc(s->servers, (s->nservers + 1) * sizeof(*grown));
+	if (!grown) {
+		close(fd);
+		return errbuf_set(eb, -ENOMEM, "out of memory");
+	}
+	s->servers = grown;
+	int err = http_server_new(&s->servers[s->nservers], &lc, dispatch, s, eb);
+	if (!err)
+		s->nservers++;
+	return err;
+}
+
+static int listen_tcp(struct api_server *s, const struct config_listen *l, struct errbuf *eb)
+{
+	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+				  .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	char port[8];
+	snprintf(port, sizeof(port), "%u", l->port);
+	int gai = getaddrinfo(l->host, port, &hints, &res);
+	if (gai)
+		return errbuf_set(eb, -EADDRNOTAVAIL, "api.listen %s: %s", l->host, gai_strerror(gai));
+	int err = 0;
+	for (struct addrinfo *ai = res; ai && !err; ai = ai->ai_next) {
+		int fd = -1;
+		if ((err = listen_addr(ai, &fd)) < 0) {
+			errbuf_set(eb, err, "api.listen %s port %u: %s", l->host, l->port,
+				   strerror(-err));
+			break;
+		}
+		if (!is_loopback(ai) && !s->tls_cert)
+			log_warnx("api: plain HTTP on non-loopback %s port %u: tokens travel in clear text",
+				  l->host, l->port);
+		err = add_server(s, fd, false, eb);
+	}
+	freeaddrinfo(res);
+	return err;
+}
+
+/* Reads a small PEM file whole. */
+static int read_pem(const char *path, char **out, struct errbuf *eb)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t len = 0;
+	if (!f)
+		return errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
+	FILE *mem = open_memstream(&buf, &len);
+	char chunk[4096];
+	size_t n;
+	while (mem && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, mem);
+	if (!mem || fclose(mem) != 0) {
+		free(buf);
+		return errbuf_set(eb, -ENOMEM, "%s: out of memory", path);
+	}
+	*out = buf;
+	return 0;
+}
+
+static int start_all(struct api_server *s, struct errbuf *eb)
+{
+	const struct config_api *ca = &s->cfg->api;
+	int err = 0;
+	if (ca->tls_cert) {
+		if (!http_tls_supported())
+			return errbuf_set(eb, -ENOTSUP, "api.tls: libmicrohttpd was built without TLS");
+		if ((err = read_pem(ca->tls_cert, &s->tls_cert, eb)) ||
+		    (err = read_pem(ca->tls_key, &s->tls_key, eb)))
+			return err;
+	}
+	for (size_t i = 0; i < ca->n_listen && !err; i++)
+		err = listen_tcp(s, &ca->listen[i], eb);
+	if (!err && ca->unix_socket && *ca->unix_socket) {
+		int fd = -1;
+		if (!(err = listen_unix(ca->unix_socket, &fd, eb))) {
+			s->unix_path = strdup(ca->unix_socket);
+			err = s->unix_path ? add_server(s, fd, true, eb) : -ENOMEM;
+		}
+	}
+	return err;
+}
+
+int api_server_start(struct api_server **out, const struct config *cfg, struct vault *v,
+		     const struct api_hooks *hooks, struct errbuf *eb)
+{
+	struct api_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return errbuf_set(eb, -ENOMEM, "out of memory");
+	s->cfg = cfg;
+	s->vault = v;
+	if (hooks)
+		s->hooks = *hooks;
+	int err = start_all(s, eb);
+	if (err) {
+		api_server_stop(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+struct api_server *api_server_stop(struct api_server *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->nservers; i++)
+		http_server_free(s->servers[i]);
+	if (s->unix_path)
+		unlink(s->unix_path);
+	free(s->servers);
+	free(s->unix_path);
+	free(s->tls_cert);
+	free(s->tls_key);
+	free(s);
+	return NULL;
+}

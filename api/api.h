@@ -1,0 +1,42 @@
+/*
+ * api.h - capvault's HTTP API server: the native API under /v1/, the
+ * CloudShark-compatible API under /api/v1/<token>/, /metrics, on the
+ * configured TCP addresses (TLS when a certificate is configured) and on
+ * the unix socket (admin without a token; its file mode 0660 is the
+ * guard).
+ */
+#ifndef CAPVAULT_API_H
+#define CAPVAULT_API_H
+
+#include <stdint.h>
+
+#include "errbuf.h"
+
+struct config;
+struct vault;
+struct api_server;
+
+/* What the daemon's import side has done, for /v1/stats and /metrics. */
+struct api_import_stats {
+	uint64_t seen, imported, duplicates, failed, bytes, packets;
+	uint64_t queue_length;
+	uint64_t folders;
+};
+
+/* Optional: how the server reads the daemon's counters. */
+struct api_hooks {
+	void (*import_stats)(void *opaque, struct api_import_stats *out);
+	void *opaque;
+};
+
+/*
+ * Creates the sockets and starts serving. cfg, v and hooks must outlive
+ * the server. Returns 0 or a negative errno (eb names the address).
+ */
+int api_server_start(struct api_server **out, const struct config *cfg, struct vault *v,
+		     const struct api_hooks *hooks, struct errbuf *eb);
+/* Stops serving (waits for the requests in progress) and removes the
+ * unix socket. Accepts NULL; returns NULL. */
+struct api_server *api_server_stop(struct api_server *s);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * api_captures.c - /v1/captures: list with tag filters and cursor
+ * pagination, one capture's record, and its bytes (streamed with pread,
+ * HTTP Range), delete and patch.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api_priv.h"
+#include "catalog.h"
+#include "parse.h"
+#include "store.h"
+#include "vault.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+
+struct list_ctx {
+	char **tags;      /* all of these */
+	size_t ntags;
+	char **any;       /* at least one of these, when nany > 0 */
+	size_t nany;
+	uint64_t after;   /* cursor: ids greater than this */
+	uint64_t limit;
+	json_t *array;
+	uint64_t last_id;
+	bool more;
+};
+
+static bool has_tag(const struct capture_record *rec, const char *tag)
+{
+	for (size_t i = 0; i < rec->ntags; i++)
+		if (!strcmp(rec->tags[i], tag))
+			return true;
+	return false;
+}
+
+static bool list_matches(const struct list_ctx *l, const struct capture_record *rec)
+{
+	for (size_t i = 0; i < l->ntags; i++)
+		if (!has_tag(rec, l->tags[i]))
+			return false;
+	for (size_t i = 0; i < l->nany; i++)
+		if (has_tag(rec, l->any[i]))
+			return true;
+	return l->nany == 0;
+}
+
+static int list_one(void *opaque, const struct capture_record *rec)
+{
+	struct list_ctx *l = opaque;
+	if (rec->id <= l->after || !list_matches(l, rec))
+		return 0;
+	if (json_array_size(l->array) == l->limit) {
+		l->more = true;
+		return 1;
+	}
+	l->last_id = rec->id;
+	return json_array_append_new(l->array, capture_record_to_json(rec));
+}
+
+static void collect_tag_arg(void *opaque, const char *key, const char *value)
+{
+	struct list_ctx *l = opaque;
+	if (value && !strcmp(key, "tag"))
+		api_split_list(value, &l->tags, &l->ntags);
+	else if (value && !strcmp(key, "any_tag"))
+		api_split_list(value, &l->any, &l->nany);
+}
+
+void api_captures_list(struct api_call *c)
+{
+	struct list_ctx l = { .limit = LIST_DEFAULT };
+	const char *limit = http_req_arg(c->r, "limit"), *cursor = http_req_arg(c->r, "cursor");
+	if ((limit && (api_parse_u64(limit, &l.limit) < 0 || l.limit == 0 || l.limit > LIST_MAX)) ||
+	    (cursor && api_parse_u64(cursor, &l.after) < 0)) {
+		api_error(c, 400, "bad_request", "limit must be 1-%d and cursor a capture id",
+			  LIST_MAX);
+		return;
+	}
+	http_req_args_foreach(c->r, collect_tag_arg, &l);
+	l.array = json_array();
+	int err = catalog_foreach(vault_catalog(c->api->vault), l.ntags ? l.tags[0] : NULL,
+				  list_one, &l);
+	if (err < 0) {
+		json_decref(l.array);
+		api_error_errno(c, err, "listing captures", NULL);
+	} else {
+		char next[24];
+		snprintf(next, sizeof(next), "%" PRIu64, l.last_id);
+		api_json(c, 200, json_pack("{soso}", "captures", l.array, "next_cursor",
+					   l.more ? json_string(next) : json_null()));
+	}
+	api_strv_free(l.tags, l.ntags);
+	api_strv_free(l.any, l.nany);
+}
+
+void api_capture_get(struct api_call *c)
+{
+	struct capture_record *rec = api_capture_arg(c, c->seg[2]);
+	if (!rec)
+		return;
+	api_json(c, 200, capture_record_to_json(rec));
+	capture_record_free(rec);
+}
+
+struct file_stream {
+	int fd;
+	uint64_t start, len;
+};
+
+static ssize_t file_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+	struct file_stream *f = ctx;
+	if (pos >= f->len)
+		return HTTP_STREAM_END;
+	size_t want = f->len - pos < max ? (size_t)(f->len - pos) : max;
+	ssize_t n;
+	do
+		n = pread(f->fd, buf, want, (off_t)(f->start + pos));
+	while (n < 0 && errno == EINTR);
+	return n > 0 ? n : HTTP_STREAM_ERROR; /* 0: the object shrank, which it never may */
+}
+
+static void file_free(void *ctx)
+{
+	struct file_stream *f = ctx;
+	close(f->fd);
+	free(f);
+}
+
+static const char *capture_ctype(const struct capture_record *rec)
+{
+	return strcmp(rec->format, "pcapng") == 0 ? "application/x-pcapng" :
+						    "application/vnd.tcpdump.pcap";
+}
+
+/* Replies 416 or sets the range; false when replied. */
+static bool pick_range(struct api_call *c, uint64_t size, struct file_stream *f, bool *partial)
+{
+	int rc = api_parse_range(http_req_header(c->r, "Range"), size, &f->start, &f->len);
+	*partial = rc == 0;
+	if (rc == 1) {
+		f->start = 0;
+		f->len = size;
+	} else if (rc < 0) {
+		char cr[48];
+		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
+		const char *const hdr[] = { "Content-Range", cr, NULL };
+		json_t *o = json_pack("{sissss}", "status", 416, "error", "bad_range", "message",
+				      "the range is outside the file");
+		api_json_headers(c, 416, o, hdr);
+	}
+	return rc >= 0;
+}
+
+void api_send_capture(struct api_call *c, const struct capture_record *rec)
+{
+	struct file_stream *f = calloc(1, sizeof(*f));
+	struct stat st;
+	bool partial = false;
+	if (!f)
+		return api_error_errno(c, -ENOMEM, "download", NULL);
+	f->fd = store_object_open(vault_store(c->api->vault), rec->sha256);
+	if (f->fd < 0 || fstat(f->fd, &st) < 0) {
+		int err = f->fd < 0 ? f->fd : -errno;
+		if (f->fd >= 0)
+			close(f->fd);
+		free(f);
+		return api_error_errno(c, err == -ENOENT ? -EIO : err, "opening the capture", NULL);
+	}
+	if (!pick_range(c, (uint64_t)st.st_size, f, &partial))
+		return file_free(f);
+	char disp[1100], cr[80];
+	snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, f->start,
+		 f->start + f->len - 1, (uint64_t)st.st_size);
+	api_content_disposition(rec->name, disp, sizeof(disp));
+	const char *const hdr[] = { "Content-Disposition", disp, "Accept-Ranges", "bytes",
+				    partial ? "Content-Range" : NULL, cr, NULL };
+	atomic_fetch_add(&c->api->m.downloads, 1);
+	http_respond_stream(c->r, partial ? 206 : 200, capture_ctype(rec), f->len, file_read,
+			    file_free, f, hdr);
+}
+
+void api_capture_file(struct api_call *c)
+{
+	struct capture_record *rec = api_capture_arg(c, c->seg[2]);
+	if (!rec)
+		return;
+	api_send_capture(c, rec);
+	capture_record_free(rec);
+}
+
+void api_capture_delete(struct api_call *c)
+{
+	api_error(c, 501, "not_implemented",
+		  "deleting captures is not available yet (the catalog has no removal)");
+}
+
+void api_capture_patch(struct api_call *c)
+{
+	api_error(c, 501, "not_implemented",
+		  "changing captures is not available yet (the catalog has no update)");
+}

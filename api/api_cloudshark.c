@@ -1,0 +1,183 @@
+/*
+ * api_cloudshark.c - the CloudShark API v1 (/api/v1/<token>/...) so that
+ * scripts written for CloudShark work unchanged: info with CloudShark's
+ * field names, search with its parameters and paging, download, delete.
+ * Uploads are in api_upload.c. Ids are our capture ids, as strings.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_priv.h"
+#include "catalog.h"
+#include "parse.h"
+#include "vault.h"
+
+#define SEARCH_DEFAULT_LIMIT 10
+#define SEARCH_MAX_LIMIT 1000
+
+static json_t *tag_list(const struct capture_record *rec)
+{
+	char buf[4096];
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < rec->ntags && used < sizeof(buf); i++)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "," : "",
+					 rec->tags[i]);
+	return json_string(buf);
+}
+
+static json_t *id_string(uint64_t id)
+{
+	char buf[24];
+	snprintf(buf, sizeof(buf), "%" PRIu64, id);
+	return json_string(buf);
+}
+
+/* Copies key `from` of the native record as `to`. */
+static void copy(json_t *dst, const char *to, json_t *src, const char *from)
+{
+	json_t *v = json_object_get(src, from);
+	json_object_set(dst, to, v ? v : json_null());
+}
+
+static json_t *cs_info(const struct capture_record *rec)
+{
+	json_t *n = capture_record_to_json(rec), *o = json_object();
+	json_t *lt = json_array_get(json_object_get(n, "linktypes"), 0);
+	json_object_set_new(o, "id", id_string(rec->id));
+	copy(o, "filename", n, "name");
+	copy(o, "size", n, "file_size");
+	copy(o, "data_size", n, "data_bytes");
+	copy(o, "num_packets", n, "packets");
+	copy(o, "duration", n, "duration_s");
+	copy(o, "start_time", n, "earliest_packet_time");
+	copy(o, "end_time", n, "latest_packet_time");
+	copy(o, "avg_packet_size", n, "avg_packet_size");
+	copy(o, "avg_packet_rate", n, "avg_packet_rate");
+	copy(o, "data_byte_rate", n, "data_byte_rate");
+	copy(o, "data_bit_rate", n, "data_bit_rate");
+	copy(o, "encapsulation", lt ? lt : n, "description");
+	copy(o, "file_type", n, "format");
+	copy(o, "truncated", n, "truncated");
+	copy(o, "comments", n, "comment");
+	json_object_set_new(o, "tag_list", tag_list(rec));
+	copy(o, "created_at", n, "import_time");
+	json_object_set_new(o, "file_source", json_string(rec->source_path ? "autoimport" : "upload"));
+	copy(o, "sha256", n, "sha256");
+	json_decref(n);
+	return o;
+}
+
+void api_cs_info(struct api_call *c)
+{
+	struct capture_record *rec = api_capture_arg(c, c->seg[4]);
+	if (!rec)
+		return;
+	api_json(c, 200, cs_info(rec));
+	capture_record_free(rec);
+}
+
+void api_cs_download(struct api_call *c)
+{
+	struct capture_record *rec = api_capture_arg(c, c->seg[4]);
+	if (!rec)
+		return;
+	api_send_capture(c, rec);
+	capture_record_free(rec);
+}
+
+void api_cs_delete(struct api_call *c)
+{
+	api_error(c, 501, "not_implemented",
+		  "deleting captures is not available yet (the catalog has no removal)");
+}
+
+struct search {
+	char **tags;
+	size_t ntags;
+	const char *filename;
+	bool has_date;
+	uint64_t from_ns, to_ns;
+	json_t *hits; /* every match, oldest first */
+	bool bad;
+};
+
+static void search_arg(void *opaque, const char *key, const char *value)
+{
+	struct search *s = opaque;
+	if (!value)
+		return;
+	if (!strcmp(key, "search[tags][]") || !strcmp(key, "search[tags]") ||
+	    !strcmp(key, "search[tag]"))
+		s->bad |= api_split_list(value, &s->tags, &s->ntags) < 0;
+	else if (!strcmp(key, "search[filename]"))
+		s->filename = value;
+	else if (!strcmp(key, "search[date]") && *value)
+		s->bad |= !(s->has_date = api_parse_cs_date_range(value, &s->from_ns, &s->to_ns) == 0);
+}
+
+static bool rec_has_tag(const struct capture_record *rec, const char *tag)
+{
+	for (size_t i = 0; i < rec->ntags; i++)
+		if (!strcmp(rec->tags[i], tag))
+			return true;
+	return false;
+}
+
+static int search_one(void *opaque, const struct capture_record *rec)
+{
+	struct search *s = opaque;
+	for (size_t i = 0; i < s->ntags; i++)
+		if (!rec_has_tag(rec, s->tags[i]))
+			return 0;
+	if (s->filename && *s->filename && !strcasestr(rec->name, s->filename))
+		return 0;
+	if (s->has_date && (rec->import_time_ns < s->from_ns || rec->import_time_ns >= s->to_ns))
+		return 0;
+	json_t *o = cs_info(rec);
+	return json_array_append_new(s->hits, o);
+}
+
+/* limit/page as CloudShark takes them; false when malformed. */
+static bool paging(struct api_call *c, uint64_t *limit, uint64_t *page)
+{
+	const char *l = http_req_arg(c->r, "limit"), *p = http_req_arg(c->r, "page");
+	*limit = SEARCH_DEFAULT_LIMIT;
+	*page = 1;
+	if ((l && api_parse_u64(l, limit) < 0) || (p && api_parse_u64(p, page) < 0))
+		return false;
+	return *limit >= 1 && *limit <= SEARCH_MAX_LIMIT && *page >= 1 && *page <= 1000000000u;
+}
+
+void api_cs_search(struct api_call *c)
+{
+	struct search s = { 0 };
+	uint64_t limit, page;
+	http_req_args_foreach(c->r, search_arg, &s);
+	if (s.bad || !paging(c, &limit, &page)) {
+		api_strv_free(s.tags, s.ntags);
+		return api_error(c, 400, "bad_request",
+				 "bad search: search[date] is M/D/YYYY-M/D/YYYY, limit 1-%d, page >= 1",
+				 SEARCH_MAX_LIMIT);
+	}
+	s.hits = json_array();
+	int err = catalog_foreach(vault_catalog(c->api->vault), s.ntags ? s.tags[0] : NULL,
+				  search_one, &s);
+	api_strv_free(s.tags, s.ntags);
+	if (err < 0) {
+		json_decref(s.hits);
+		return api_error_errno(c, err, "search", NULL);
+	}
+	size_t total = json_array_size(s.hits);
+	json_t *out = json_array();
+	/* Newest first, as CloudShark lists them. */
+	for (uint64_t i = (page - 1) * limit; i < total && i < page * limit; i++)
+		json_array_append(out, json_array_get(s.hits, total - 1 - (size_t)i));
+	json_decref(s.hits);
+	api_json(c, 200, json_pack("{sosIsIsI}", "captures", out, "total_pages",
+				   (json_int_t)((total + limit - 1) / limit), "total_count",
+				   (json_int_t)total, "page", (json_int_t)page));
+}

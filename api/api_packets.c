@@ -1,0 +1,318 @@
+/*
+ * api_packets.c - GET /v1/packets: the query engine of `capvault query`
+ * over HTTP, as a pcap/pcapng stream, a count (count=1) or the plan
+ * (explain=1).
+ *
+ * query_run pushes packets; HTTP pulls bytes. A producer thread runs the
+ * query and writes the capture into a bounded buffer that the response's
+ * reader drains, each side waiting for the other, so memory stays at the
+ * buffer's size however many packets match and a slow client only slows
+ * the query. When the client leaves, the reader's free callback cancels
+ * the producer and joins it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_priv.h"
+#include "capwrite.h"
+#include "parse.h"
+#include "query.h"
+#include "ring.h"
+
+#define PIPE_SIZE (1u << 20)
+#define MAX_IDS 1024
+#define RING_ENTRIES 64
+
+const double api_latency_bounds[API_LAT_BUCKETS] = { 0.001, 0.005, 0.01, 0.05, 0.1,
+						     0.5,   1,     5,    30,   300 };
+
+struct pstream {
+	struct api_server *api;
+	struct query *q;
+	struct capwrite *w;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *buf;
+	size_t head, len; /* ring buffer of PIPE_SIZE */
+	bool done, cancel;
+	int err;
+	struct timespec t0;
+	/* the request's parameters, owned here */
+	char *filter;
+	char **tags;
+	size_t ntags;
+	uint64_t *ids;
+	struct query_params params;
+};
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void record_latency(struct api_server *api, double secs, bool failed)
+{
+	size_t b = 0;
+	while (b < API_LAT_BUCKETS && secs > api_latency_bounds[b])
+		b++;
+	atomic_fetch_add(&api->m.query_lat[b], 1);
+	atomic_fetch_add(&api->m.query_lat_sum_us, (uint64_t)(secs * 1e6));
+	atomic_fetch_add(&api->m.queries, 1);
+	if (failed)
+		atomic_fetch_add(&api->m.query_failures, 1);
+}
+
+/* capwrite output: blocks while the buffer is full. */
+static int pipe_write(void *opaque, const void *data, size_t len)
+{
+	struct pstream *p = opaque;
+	const char *s = data;
+	pthread_mutex_lock(&p->mu);
+	while (len > 0 && !p->cancel) {
+		if (p->len == PIPE_SIZE) {
+			pthread_cond_wait(&p->cv, &p->mu);
+			continue;
+		}
+		size_t tail = (p->head + p->len) % PIPE_SIZE;
+		size_t room = PIPE_SIZE - p->len, run = PIPE_SIZE - tail;
+		size_t n = len < room ? len : room;
+		n = n < run ? n : run;
+		memcpy(p->buf + tail, s, n);
+		p->len += n;
+		s += n;
+		len -= n;
+		pthread_cond_broadcast(&p->cv);
+	}
+	int rc = p->cancel ? -ECANCELED : 0;
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static int on_packet(void *opaque, const struct capfile_packet *pkt)
+{
+	struct pstream *p = opaque;
+	return capwrite_packet(p->w, pkt);
+}
+
+static void *producer(void *arg)
+{
+	struct pstream *p = arg;
+	struct ring *ring = NULL;
+	struct errbuf eb = { { 0 } };
+	enum capfile_format format;
+	uint32_t linktype, snaplen;
+	bool nsec;
+	query_output_format(p->q, &format, &linktype, &nsec, &snaplen);
+	int err = ring_new(&ring, RING_ENTRIES);
+	if (!err)
+		err = capwrite_new(&p->w, format, linktype, nsec, snaplen, pipe_write, p);
+	if (!err)
+		err = query_run(p->q, ring, on_packet, p, &eb);
+	if (!err)
+		err = capwrite_flush(p->w);
+	ring_free(ring);
+	pthread_mutex_lock(&p->mu);
+	p->err = err;
+	p->done = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static ssize_t pipe_read(void *ctx, uint64_t pos, char *out, size_t max)
+{
+	struct pstream *p = ctx;
+	(void)pos;
+	pthread_mutex_lock(&p->mu);
+	while (p->len == 0 && !p->done)
+		pthread_cond_wait(&p->cv, &p->mu);
+	size_t n = 0;
+	while (n < max && p->len > 0) {
+		size_t run = PIPE_SIZE - p->head, want = max - n;
+		size_t k = p->len < run ? p->len : run;
+		k = k < want ? k : want;
+		memcpy(out + n, p->buf + p->head, k);
+		p->head = (p->head + k) % PIPE_SIZE;
+		p->len -= k;
+		n += k;
+	}
+	pthread_cond_broadcast(&p->cv);
+	ssize_t rc = n ? (ssize_t)n : p->err ? HTTP_STREAM_ERROR : HTTP_STREAM_END;
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static void pstream_free(void *ctx)
+{
+	struct pstream *p = ctx;
+	if (!p)
+		return;
+	if (p->started) {
+		pthread_mutex_lock(&p->mu);
+		p->cancel = true;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		pthread_join(p->thread, NULL);
+		record_latency(p->api, since(&p->t0), p->err != 0);
+		atomic_fetch_add(&p->api->m.query_packets, query_stats(p->q)->packets_matched);
+	}
+	capwrite_free(p->w);
+	query_free(p->q);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->buf);
+	free(p->filter);
+	api_strv_free(p->tags, p->ntags);
+	free(p->ids);
+	free(p);
+}
+
+/* --- parameters --- */
+
+static int parse_ids(struct pstream *p, const char *list)
+{
+	char **v = NULL;
+	size_t n = 0;
+	int err = api_split_list(list, &v, &n);
+	if (!err && n > MAX_IDS)
+		err = -E2BIG;
+	if (!err && !(p->ids = calloc(n ? n : 1, sizeof(*p->ids))))
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++)
+		err = api_parse_u64(v[i], &p->ids[i]);
+	p->params.capture_ids = p->ids;
+	p->params.ncapture_ids = err ? 0 : n;
+	api_strv_free(v, n);
+	return err;
+}
+
+/* Fills p->params from the query string; replies 400 and returns false. */
+static bool parse_params(struct api_call *c, struct pstream *p)
+{
+	struct query_params *qp = &p->params;
+	const char *filter = http_req_arg(c->r, "filter"), *v;
+	const char *bad = NULL;
+	if (filter && !(p->filter = strdup(filter)))
+		bad = "filter";
+	qp->filter = p->filter;
+	if ((v = http_req_arg(c->r, "after")) && (qp->has_after = true) &&
+	    query_parse_time(v, &qp->after_ns) < 0)
+		bad = "after (RFC 3339 or epoch seconds)";
+	if ((v = http_req_arg(c->r, "before")) && (qp->has_before = true) &&
+	    query_parse_time(v, &qp->before_ns) < 0)
+		bad = "before (RFC 3339 or epoch seconds)";
+	if ((v = http_req_arg(c->r, "limit")) && api_parse_u64(v, &qp->limit) < 0)
+		bad = "limit";
+	if ((v = http_req_arg(c->r, "captures")) && parse_ids(p, v) < 0)
+		bad = "captures (comma-separated ids)";
+	if ((v = http_req_arg(c->r, "tags")) && api_split_list(v, &p->tags, &p->ntags) < 0)
+		bad = "tags";
+	qp->tags = (const char *const *)p->tags;
+	qp->ntags = p->ntags;
+	if (bad)
+		api_error(c, 400, "bad_parameter", "bad value for %s", bad);
+	return !bad;
+}
+
+static bool flag(struct api_call *c, const char *name)
+{
+	const char *v = http_req_arg(c->r, name);
+	return v && (!strcmp(v, "1") || !strcmp(v, "true") || !*v);
+}
+
+static int count_packet(void *opaque, const struct capfile_packet *pkt)
+{
+	(void)opaque, (void)pkt;
+	return 0;
+}
+
+static json_t *stats_json(const struct query_stats *st)
+{
+	return json_pack("{sssbsIsIsIsIsIsIsIsf}", "plan", st->plan, "plan_all", st->plan_all,
+			 "captures_total", (json_int_t)st->captures_total, "captures_selected",
+			 (json_int_t)st->captures_selected, "flows_candidate",
+			 (json_int_t)st->flows_candidate, "packets_candidate",
+			 (json_int_t)st->packets_candidate, "packets_matched",
+			 (json_int_t)st->packets_matched, "bytes_read", (json_int_t)st->bytes_read,
+			 "reads", (json_int_t)st->reads, "elapsed_ms", st->elapsed_ms);
+}
+
+/* count=1 / explain=1: runs the query here, without output. */
+static void run_counting(struct api_call *c, struct pstream *p, bool explain)
+{
+	struct ring *ring = NULL;
+	struct errbuf eb = { { 0 } };
+	int err = ring_new(&ring, RING_ENTRIES);
+	if (!err)
+		err = query_run(p->q, ring, count_packet, NULL, &eb);
+	ring_free(ring);
+	record_latency(c->api, since(&p->t0), err != 0);
+	if (err)
+		return api_error_errno(c, err, "query", eb.msg);
+	const struct query_stats *st = query_stats(p->q);
+	atomic_fetch_add(&c->api->m.query_packets, st->packets_matched);
+	if (explain)
+		api_json(c, 200, stats_json(st));
+	else
+		api_json(c, 200, json_pack("{sI}", "count", (json_int_t)st->packets_matched));
+}
+
+static void start_stream(struct api_call *c, struct pstream *p)
+{
+	enum capfile_format format;
+	uint32_t linktype, snaplen;
+	bool nsec;
+	query_output_format(p->q, &format, &linktype, &nsec, &snaplen);
+	if (!(p->buf = malloc(PIPE_SIZE)) ||
+	    pthread_create(&p->thread, NULL, producer, p) != 0) {
+		pstream_free(p);
+		return api_error_errno(c, -ENOMEM, "query", "cannot start the query thread");
+	}
+	p->started = true;
+	static const char *const hdr[] = { "Content-Disposition",
+					   "attachment; filename=\"packets.pcap\"", NULL };
+	static const char *const hdr_ng[] = { "Content-Disposition",
+					      "attachment; filename=\"packets.pcapng\"", NULL };
+	bool ng = format == CAPFILE_FORMAT_PCAPNG;
+	http_respond_stream(c->r, 200, ng ? "application/x-pcapng" : "application/vnd.tcpdump.pcap",
+			    HTTP_SIZE_UNKNOWN, pipe_read, pstream_free, p, ng ? hdr_ng : hdr);
+}
+
+void api_packets(struct api_call *c)
+{
+	struct pstream *p = calloc(1, sizeof(*p));
+	struct errbuf eb = { { 0 } };
+	if (!p)
+		return api_error_errno(c, -ENOMEM, "query", NULL);
+	p->api = c->api;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	if (!parse_params(c, p))
+		return pstream_free(p);
+	int err = query_new(&p->q, c->api->vault, &p->params, &eb);
+	if (err == -EINVAL) {
+		record_latency(c->api, since(&p->t0), true);
+		api_error(c, 400, "bad_filter", "%s", eb.msg[0] ? eb.msg : "bad query");
+		return pstream_free(p);
+	}
+	if (err) {
+		record_latency(c->api, since(&p->t0), true);
+		api_error_errno(c, err, "query", eb.msg);
+		return pstream_free(p);
+	}
+	if (flag(c, "count") || flag(c, "explain")) {
+		run_counting(c, p, flag(c, "explain"));
+		return pstream_free(p);
+	}
+	start_stream(c, p);
+}

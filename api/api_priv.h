@@ -1,0 +1,96 @@
+/*
+ * api_priv.h - what the API's handler files share: the server state, a
+ * call (one routed request with its token), error and JSON replies, and
+ * the metrics they update. Private to api/.
+ */
+#ifndef CAPVAULT_API_PRIV_H
+#define CAPVAULT_API_PRIV_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "http.h"
+
+struct token_info;
+
+/* Query latency histogram bounds, in seconds (Prometheus "le"). */
+#define API_LAT_BUCKETS 10
+extern const double api_latency_bounds[API_LAT_BUCKETS];
+
+struct api_metrics {
+	atomic_uint_fast64_t requests, uploads, upload_bytes, upload_failures, downloads;
+	atomic_uint_fast64_t queries, query_failures, query_packets;
+	atomic_uint_fast64_t query_lat[API_LAT_BUCKETS + 1]; /* last: +Inf */
+	atomic_uint_fast64_t query_lat_sum_us;
+};
+
+struct api_server {
+	const struct config *cfg;
+	struct vault *vault;
+	struct api_hooks hooks;
+	struct http_server **servers;
+	size_t nservers;
+	char *unix_path;
+	char *tls_cert, *tls_key;
+	struct api_metrics m;
+};
+
+/* One request being handled: its route's path segments and its token. */
+#define API_MAX_SEGS 8
+struct api_call {
+	struct api_server *api;
+	struct http_req *r;
+	const char *seg[API_MAX_SEGS]; /* path segments */
+	char segbuf[1024];
+	size_t nseg;
+	struct token_info *token;      /* NULL on the unix socket */
+	bool cloudshark;               /* errors in CloudShark's form */
+};
+
+/* Error reply: native {"status","error","message"} or CloudShark's
+ * {"status","exceptions":[message]}. */
+void api_error(struct api_call *c, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* An errno from the index as a reply (404 for -ENOENT, 507 for -ENOSPC...). */
+void api_error_errno(struct api_call *c, int err, const char *what, const char *detail);
+/* JSON reply; takes the reference to o. */
+void api_json(struct api_call *c, unsigned status, json_t *o);
+void api_json_headers(struct api_call *c, unsigned status, json_t *o, const char *const *headers);
+/* Default tags of the call's token (none on the unix socket). */
+const char *const *api_token_tags(const struct api_call *c, size_t *n);
+/* The capture named by a path segment (decimal id or sha256 prefix);
+ * replies 404/400 itself and returns NULL when there is none. */
+struct capture_record *api_capture_arg(struct api_call *c, const char *arg);
+
+void api_captures_list(struct api_call *c);
+void api_capture_get(struct api_call *c);
+void api_capture_file(struct api_call *c);
+void api_capture_delete(struct api_call *c);
+void api_capture_patch(struct api_call *c);
+/* Serves the object of rec (Range aware); frees nothing of rec. */
+void api_send_capture(struct api_call *c, const struct capture_record *rec);
+void api_upload(struct api_call *c);
+void api_packets(struct api_call *c);
+void api_stats(struct api_call *c);
+void api_metrics(struct api_call *c);
+void api_cs_upload(struct api_call *c);
+void api_cs_info(struct api_call *c);
+void api_cs_search(struct api_call *c);
+void api_cs_download(struct api_call *c);
+void api_cs_delete(struct api_call *c);
+
+/* Starts an upload; the record's JSON reply is built by reply_fn. */
+struct upload_meta {
+	char *name;
+	char *comment;
+	char **tags;
+	size_t ntags;
+};
+void api_upload_meta_free(struct upload_meta *m);
+/* Adds comma-separated tags, checking each. 0, or -EINVAL (replied). */
+int api_upload_add_tags(struct api_call *c, struct upload_meta *m, const char *list);
+
+#endif

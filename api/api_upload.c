@@ -1,0 +1,416 @@
+/*
+ * api_upload.c - uploads: POST /v1/captures and CloudShark's upload.
+ *
+ * A raw body is fed to an import pass chunk by chunk as it arrives, so an
+ * upload of any size needs the same memory. A multipart body is spooled to
+ * a file in the store's tmp/ (fields such as additional_tags may come
+ * after the file, and the record is built from them when the import
+ * starts), then imported from there with may_link: the spool file becomes
+ * the object by a hard link, so its bytes are written once. Bodies over
+ * api.max_upload_size get 413: at once when Content-Length says so, else
+ * when the limit is crossed (the rest is discarded).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api_priv.h"
+#include "catalog.h"
+#include "cleanup.h"
+#include "config.h"
+#include "import.h"
+#include "parse.h"
+#include "ring.h"
+#include "store.h"
+#include "vault.h"
+
+#define RING_ENTRIES 64
+#define FIELD_MAX 4096
+
+struct upload {
+	struct api_call call;  /* for replies; its seg[] and token are not used */
+	struct upload_meta meta;
+	uint64_t limit, received;
+	struct ring *ring;
+	struct import_pass *pass;
+	int err;
+	struct errbuf eb;
+	/* multipart */
+	int spool_fd;
+	char *spool_path;
+	bool have_file;
+	char *part_name;       /* the file part's file name */
+	char *fields[3];       /* name, tags, comments as received */
+};
+
+enum { F_NAME, F_TAGS, F_COMMENT };
+
+void api_upload_meta_free(struct upload_meta *m)
+{
+	free(m->name);
+	free(m->comment);
+	api_strv_free(m->tags, m->ntags);
+	memset(m, 0, sizeof(*m));
+}
+
+int api_upload_add_tags(struct api_call *c, struct upload_meta *m, const char *list)
+{
+	size_t before = m->ntags;
+	if (api_split_list(list, &m->tags, &m->ntags) < 0) {
+		api_error_errno(c, -ENOMEM, "tags", NULL);
+		return -EINVAL;
+	}
+	for (size_t i = before; i < m->ntags; i++) {
+		if (!catalog_tag_valid(m->tags[i])) {
+			api_error(c, 400, "bad_tag",
+				  "bad tag '%s': 1-128 characters of A-Z a-z 0-9 . _ : / @ + -",
+				  m->tags[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static struct upload *upload_new(struct api_call *c)
+{
+	struct upload *u = calloc(1, sizeof(*u));
+	size_t n = 0;
+	const char *const *tags = api_token_tags(c, &n);
+	if (!u)
+		return NULL;
+	u->call = *c;
+	u->call.token = NULL;
+	u->call.nseg = 0;
+	u->spool_fd = -1;
+	u->limit = c->api->cfg->api.max_upload_size;
+	for (size_t i = 0; i < n; i++)
+		api_upload_add_tags(c, &u->meta, tags[i]); /* valid: checked at token add */
+	return u;
+}
+
+static void upload_free(void *ctx)
+{
+	struct upload *u = ctx;
+	import_pass_free(u->pass);
+	ring_free(u->ring);
+	if (u->spool_fd >= 0)
+		close(u->spool_fd);
+	if (u->spool_path)
+		unlink(u->spool_path);
+	free(u->spool_path);
+	free(u->part_name);
+	for (size_t i = 0; i < ARRAY_SIZE(u->fields); i++)
+		free(u->fields[i]);
+	api_upload_meta_free(&u->meta);
+	free(u);
+}
+
+static void reply_error(struct upload *u)
+{
+	struct api_call *c = &u->call;
+	atomic_fetch_add(&c->api->m.upload_failures, 1);
+	switch (u->err) {
+	case -EFBIG:
+		api_error(c, 413, "too_large", "the upload is larger than api.max_upload_size (%" PRIu64
+			  " bytes)", u->limit);
+		break;
+	case -EINVAL:
+		api_error(c, 422, "bad_capture", "not a valid capture: %s", u->eb.msg);
+		break;
+	default:
+		api_error_errno(c, u->err, "storing the upload", u->eb.msg);
+	}
+}
+
+static void reply_done(struct upload *u, const struct import_result *res)
+{
+	struct api_call *c = &u->call;
+	struct capture_record *rec = NULL;
+	int err = catalog_get(vault_catalog(c->api->vault), res->capture_id, &rec);
+	if (err)
+		return api_error_errno(c, err, "reading the new record", NULL);
+	atomic_fetch_add(&c->api->m.uploads, 1);
+	atomic_fetch_add(&c->api->m.upload_bytes, u->received);
+	if (c->cloudshark) {
+		char id[24];
+		snprintf(id, sizeof(id), "%" PRIu64, rec->id);
+		api_json(c, 200, json_pack("{ssss}", "filename", rec->name, "id", id));
+	} else {
+		json_t *o = capture_record_to_json(rec);
+		char loc[48];
+		snprintf(loc, sizeof(loc), "/v1/captures/%" PRIu64, rec->id);
+		const char *const hdr[] = { "Location", loc, NULL };
+		json_object_set_new(o, "duplicate", json_boolean(res->duplicate));
+		api_json_headers(c, res->duplicate ? 200 : 201, o, hdr);
+	}
+	capture_record_free(rec);
+}
+
+static struct import_source upload_source(struct upload *u, const char *path)
+{
+	return (struct import_source){
+		.path = path,
+		.name = u->meta.name ? u->meta.name : u->part_name ? u->part_name : "upload",
+		.tags = (const char *const *)u->meta.tags,
+		.ntags = u->meta.ntags,
+		.comment = u->meta.comment,
+		.ring = u->ring,
+		.may_link = path != NULL,
+	};
+}
+
+/* --- raw bodies --- */
+
+static int raw_data(void *ctx, struct http_req *r, const void *buf, size_t len)
+{
+	struct upload *u = ctx;
+	(void)r;
+	u->received += len;
+	if (u->received > u->limit)
+		return u->err = -EFBIG;
+	u->err = import_pass_feed(u->pass, buf, len, &u->eb);
+	return u->err;
+}
+
+static void raw_end(void *ctx, struct http_req *r)
+{
+	struct upload *u = ctx;
+	struct import_result res = { 0 };
+	struct import_info info = { 0 };
+	(void)r;
+	if (!u->err && u->received == 0) {
+		atomic_fetch_add(&u->call.api->m.upload_failures, 1);
+		return api_error(&u->call, 400, "empty_body", "the request has no body to import");
+	}
+	if (!u->err)
+		u->err = import_pass_finish(u->pass, &res, &info, &u->eb);
+	if (u->err)
+		reply_error(u);
+	else
+		reply_done(u, &res);
+}
+
+static const struct http_body_ops raw_ops = { .data = raw_data, .end = raw_end,
+					      .free = upload_free };
+
+/* Replies 413 at once when the declared length is over the limit. */
+static bool length_ok(struct upload *u)
+{
+	const char *cl = http_req_header(u->call.r, "Content-Length");
+	uint64_t len = 0;
+	if (cl && api_parse_u64(cl, &len) == 0 && len > u->limit) {
+		u->err = -EFBIG;
+		reply_error(u);
+		return false;
+	}
+	return true;
+}
+
+static void start_raw(struct upload *u)
+{
+	struct import_source src = upload_source(u, NULL);
+	int err = ring_new(&u->ring, RING_ENTRIES);
+	src.ring = u->ring;
+	if (!err)
+		err = import_pass_new(&u->pass, &vault_sink_ops, u->call.api->vault, &src, &u->eb);
+	if (err) {
+		u->err = err;
+		reply_error(u);
+		upload_free(u);
+		return;
+	}
+	http_req_read_body(u->call.r, &raw_ops, u);
+}
+
+/* --- multipart bodies --- */
+
+static int spool_open(struct upload *u)
+{
+	const char *root = store_root(vault_store(u->call.api->vault));
+	if (asprintf(&u->spool_path, "%s/tmp/upload-XXXXXX", root) < 0) {
+		u->spool_path = NULL;
+		return -ENOMEM;
+	}
+	u->spool_fd = mkostemp(u->spool_path, O_CLOEXEC);
+	if (u->spool_fd < 0) {
+		free(u->spool_path);
+		u->spool_path = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+static int file_part(struct upload *u, const char *filename, const char *data, uint64_t off,
+		     size_t len)
+{
+	if (off == 0) {
+		if (u->have_file)
+			return u->err = -EEXIST;
+		u->have_file = true;
+		if (filename && *filename && !(u->part_name = strdup(filename)))
+			return u->err = -ENOMEM;
+		if ((u->err = spool_open(u)) < 0)
+			return u->err;
+	}
+	u->received += len;
+	if (u->received > u->limit)
+		return u->err = -EFBIG;
+	if (len && (u->err = ring_pwrite(u->ring, u->spool_fd, data, len, off)) < 0)
+		return u->err;
+	return 0;
+}
+
+/* Appends a piece of a small text field. */
+static int text_part(struct upload *u, int which, const char *data, uint64_t off, size_t len)
+{
+	char *old = u->fields[which];
+	size_t have = old && off ? strlen(old) : 0;
+	if (have + len > FIELD_MAX)
+		return u->err = -E2BIG;
+	char *s = realloc(off ? old : NULL, have + len + 1);
+	if (!s)
+		return u->err = -ENOMEM;
+	if (!off)
+		free(old);
+	memcpy(s + have, data, len);
+	s[have + len] = '\0';
+	u->fields[which] = s;
+	return 0;
+}
+
+static int form_field(void *ctx, const char *key, const char *filename, const char *data,
+		      uint64_t off, size_t len)
+{
+	struct upload *u = ctx;
+	if (!strcmp(key, "file"))
+		return file_part(u, filename, data, off, len);
+	if (!strcmp(key, "name") || !strcmp(key, "filename"))
+		return text_part(u, F_NAME, data, off, len);
+	if (!strcmp(key, "tags") || !strcmp(key, "additional_tags"))
+		return text_part(u, F_TAGS, data, off, len);
+	if (!strcmp(key, "comments") || !strcmp(key, "comment"))
+		return text_part(u, F_COMMENT, data, off, len);
+	return 0; /* unknown fields are ignored, as CloudShark does */
+}
+
+/* Moves the text fields into meta; replies and returns false on bad tags. */
+static bool take_fields(struct upload *u)
+{
+	if (u->fields[F_NAME] && *u->fields[F_NAME]) {
+		free(u->meta.name);
+		u->meta.name = u->fields[F_NAME];
+		u->fields[F_NAME] = NULL;
+	}
+	if (u->fields[F_COMMENT]) {
+		free(u->meta.comment);
+		u->meta.comment = u->fields[F_COMMENT];
+		u->fields[F_COMMENT] = NULL;
+	}
+	return !u->fields[F_TAGS] || api_upload_add_tags(&u->call, &u->meta, u->fields[F_TAGS]) == 0;
+}
+
+static void form_end(void *ctx, struct http_req *r, bool well_formed)
+{
+	struct upload *u = ctx;
+	struct import_result res = { 0 };
+	struct import_info info = { 0 };
+	(void)r;
+	if (u->err == -EEXIST || u->err == -E2BIG || (!u->err && !well_formed)) {
+		atomic_fetch_add(&u->call.api->m.upload_failures, 1);
+		return api_error(&u->call, 400, "bad_form", "%s",
+				 u->err == -EEXIST ? "more than one 'file' field" :
+				 u->err == -E2BIG  ? "a text field is longer than 4096 bytes" :
+						     "malformed multipart/form-data body");
+	}
+	if (!u->err && !u->have_file) {
+		atomic_fetch_add(&u->call.api->m.upload_failures, 1);
+		return api_error(&u->call, 400, "missing_file", "the form has no 'file' field");
+	}
+	if (u->err)
+		return reply_error(u);
+	if (!take_fields(u))
+		return;
+	struct import_source src = upload_source(u, u->spool_path);
+	u->err = import_file(u->ring, &vault_sink_ops, u->call.api->vault, &src, &res, &info,
+			     &u->eb);
+	if (u->err)
+		reply_error(u);
+	else
+		reply_done(u, &res);
+}
+
+static const struct http_form_ops form_ops = { .field = form_field, .end = form_end,
+					       .free = upload_free };
+
+static void start_form(struct upload *u)
+{
+	int err = ring_new(&u->ring, RING_ENTRIES);
+	if (err) {
+		u->err = err;
+		reply_error(u);
+		upload_free(u);
+		return;
+	}
+	if (http_req_read_form(u->call.r, &form_ops, u) < 0) {
+		api_error(&u->call, 415, "unsupported_media_type", "not a form body");
+		upload_free(u);
+	}
+}
+
+/* --- entry points --- */
+
+static bool is_multipart(struct http_req *r)
+{
+	const char *ct = http_req_header(r, "Content-Type");
+	return ct && strncasecmp(ct, "multipart/form-data", 19) == 0;
+}
+
+/* Query-string options: name/filename, tags/additional_tags, comments. */
+static bool query_meta(struct api_call *c, struct upload *u)
+{
+	const char *name = http_req_arg(c->r, "name");
+	const char *tags = http_req_arg(c->r, "tags");
+	const char *comment = http_req_arg(c->r, "comments");
+	name = name ? name : http_req_arg(c->r, "filename");
+	tags = tags ? tags : http_req_arg(c->r, "additional_tags");
+	comment = comment ? comment : http_req_arg(c->r, "comment");
+	if ((name && *name && !(u->meta.name = strdup(name))) ||
+	    (comment && !(u->meta.comment = strdup(comment)))) {
+		api_error_errno(c, -ENOMEM, "upload", NULL);
+		return false;
+	}
+	return !tags || api_upload_add_tags(c, &u->meta, tags) == 0;
+}
+
+static void upload_start(struct api_call *c, bool multipart)
+{
+	struct upload *u = upload_new(c);
+	if (!u)
+		return api_error_errno(c, -ENOMEM, "upload", NULL);
+	if (!query_meta(c, u) || !length_ok(u)) {
+		upload_free(u);
+		return;
+	}
+	if (multipart)
+		start_form(u);
+	else
+		start_raw(u);
+}
+
+void api_upload(struct api_call *c)
+{
+	upload_start(c, is_multipart(c->r));
+}
+
+void api_cs_upload(struct api_call *c)
+{
+	bool post = !strcmp(http_req_method(c->r), "POST");
+	if (post && !is_multipart(c->r))
+		return api_error(c, 415, "unsupported_media_type",
+				 "POST upload needs a multipart/form-data body with a 'file' field");
+	upload_start(c, post);
+}

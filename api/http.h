@@ -1,0 +1,101 @@
+/*
+ * http.h - the HTTP server as the rest of api/ sees it: requests,
+ * streamed request bodies (raw or multipart form fields) and responses
+ * (buffers or pull-streams). http_server.c implements it over
+ * libmicrohttpd and is the only file that includes <microhttpd.h>.
+ *
+ * One thread per connection, so a handler, a body callback or a stream
+ * reader may block (on the disk, or on a query's producer thread) without
+ * stalling other clients. Every request gets exactly one response: the
+ * handler gives it at once, or installs a body consumer whose end
+ * callback gives it once the whole body has arrived.
+ */
+#ifndef CAPVAULT_HTTP_H
+#define CAPVAULT_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "errbuf.h"
+
+struct http_req;
+struct http_server;
+
+/* Called once per request, when its headers are in. */
+typedef void (*http_handler_fn)(void *app, struct http_req *r);
+
+struct http_listen_cfg {
+	int fd;              /* a bound, listening socket; the server owns it */
+	bool local;          /* the unix socket: requests are trusted */
+	const char *tls_cert; /* PEM text, or NULL for plain HTTP */
+	const char *tls_key;
+	unsigned max_connections;
+	unsigned timeout_s;
+};
+
+/* Starts serving on cfg->fd. Returns 0 or a negative errno (eb). */
+int http_server_new(struct http_server **out, const struct http_listen_cfg *cfg,
+		    http_handler_fn handler, void *app, struct errbuf *eb);
+/* Stops accepting, waits for the connection threads, closes the socket. */
+struct http_server *http_server_free(struct http_server *s);
+/* True when libmicrohttpd was built with TLS. */
+bool http_tls_supported(void);
+
+const char *http_req_method(const struct http_req *r);
+const char *http_req_path(const struct http_req *r);
+/* The first query-string argument named key, or NULL. */
+const char *http_req_arg(struct http_req *r, const char *key);
+/* Calls fn for every query-string argument in order (value may be NULL). */
+typedef void (*http_arg_fn)(void *opaque, const char *key, const char *value);
+void http_req_args_foreach(struct http_req *r, http_arg_fn fn, void *opaque);
+const char *http_req_header(struct http_req *r, const char *name);
+/* Came in over the unix socket. */
+bool http_req_local(const struct http_req *r);
+/* A slot for the application's per-request state. */
+void **http_req_app_data(struct http_req *r);
+
+/* Raw body consumer. data returns 0, or a negative errno after which the
+ * rest of the body is discarded (the consumer remembers why); end must
+ * respond; free (may be NULL) runs when the request is over, always. */
+struct http_body_ops {
+	int (*data)(void *ctx, struct http_req *r, const void *buf, size_t len);
+	void (*end)(void *ctx, struct http_req *r);
+	void (*free)(void *ctx);
+};
+void http_req_read_body(struct http_req *r, const struct http_body_ops *ops, void *ctx);
+
+/* Form consumer (multipart/form-data or urlencoded): field gets each
+ * field's bytes in pieces, at increasing offsets; filename is the part's
+ * file name or NULL. Returning nonzero discards the rest. */
+struct http_form_ops {
+	int (*field)(void *ctx, const char *key, const char *filename, const char *data,
+		     uint64_t off, size_t len);
+	/* well_formed is false when the body did not parse as a form. */
+	void (*end)(void *ctx, struct http_req *r, bool well_formed);
+	void (*free)(void *ctx);
+};
+/* Returns 0, or -EINVAL when the body is not a form (Content-Type). */
+int http_req_read_form(struct http_req *r, const struct http_form_ops *ops, void *ctx);
+
+/* Response headers: name/value pairs, NULL-terminated (may be NULL). */
+int http_respond(struct http_req *r, unsigned status, const char *ctype, const void *buf,
+		 size_t len, const char *const *headers);
+
+/* Stream reader: fills up to max bytes at pos. Returns the count (> 0),
+ * HTTP_STREAM_END, or HTTP_STREAM_ERROR (the connection is cut). */
+#define HTTP_STREAM_END ((ssize_t)-1)
+#define HTTP_STREAM_ERROR ((ssize_t)-2)
+#define HTTP_SIZE_UNKNOWN UINT64_MAX
+typedef ssize_t (*http_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+/* Responds with a stream of size bytes (or HTTP_SIZE_UNKNOWN: chunked).
+ * free_fn(ctx) runs when the response is done or the client left; it is
+ * called even when this fails. Returns 0 or -ENOMEM. */
+int http_respond_stream(struct http_req *r, unsigned status, const char *ctype, uint64_t size,
+			http_stream_fn fn, void (*free_fn)(void *ctx), void *ctx,
+			const char *const *headers);
+
+bool http_req_responded(const struct http_req *r);
+
+#endif

@@ -1,0 +1,325 @@
+/*
+ * http_server.c - http.h over libmicrohttpd; the only file that includes
+ * <microhttpd.h>.
+ *
+ * One MHD daemon per listening socket (the caller creates and binds the
+ * sockets, so IPv6, unix sockets and their permissions are its choice),
+ * each with a thread per connection, a connection limit and an idle
+ * timeout. Responses are built by the handlers into the request and
+ * queued here, so handlers never see MHD's calling rules (a response may
+ * only be queued on the first call or after the body has been read).
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define STREAM_BLOCK (256u * 1024)
+#define FORM_BUFFER (64u * 1024)
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	bool local;
+	http_handler_fn handler;
+	void *app;
+};
+
+struct http_req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	char *method, *path;
+	struct MHD_Response *resp;
+	unsigned status;
+	bool responded;
+	const struct http_body_ops *body;
+	const struct http_form_ops *form;
+	void *body_ctx;
+	struct MHD_PostProcessor *pp;
+	bool discard;   /* the consumer failed: drop the rest of the body */
+	bool form_bad;  /* the form did not parse */
+	void *app_data;
+};
+
+bool http_tls_supported(void)
+{
+	return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
+}
+
+const char *http_req_method(const struct http_req *r) { return r->method; }
+const char *http_req_path(const struct http_req *r) { return r->path; }
+bool http_req_local(const struct http_req *r) { return r->srv->local; }
+void **http_req_app_data(struct http_req *r) { return &r->app_data; }
+bool http_req_responded(const struct http_req *r) { return r->resp || r->responded; }
+
+const char *http_req_arg(struct http_req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_req_header(struct http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+struct arg_iter {
+	http_arg_fn fn;
+	void *opaque;
+};
+
+static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+			      const char *value)
+{
+	struct arg_iter *it = cls;
+	(void)kind;
+	it->fn(it->opaque, key, value);
+	return MHD_YES;
+}
+
+void http_req_args_foreach(struct http_req *r, http_arg_fn fn, void *opaque)
+{
+	struct arg_iter it = { fn, opaque };
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, on_arg, &it);
+}
+
+void http_req_read_body(struct http_req *r, const struct http_body_ops *ops, void *ctx)
+{
+	r->body = ops;
+	r->body_ctx = ctx;
+}
+
+static enum MHD_Result on_form_field(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *filename, const char *content_type,
+				     const char *transfer_encoding, const char *data, uint64_t off,
+				     size_t size)
+{
+	struct http_req *r = cls;
+	(void)kind, (void)content_type, (void)transfer_encoding;
+	if (r->discard)
+		return MHD_NO;
+	if (r->form->field(r->body_ctx, key, filename, data, off, size) != 0)
+		r->discard = true;
+	return r->discard ? MHD_NO : MHD_YES;
+}
+
+int http_req_read_form(struct http_req *r, const struct http_form_ops *ops, void *ctx)
+{
+	r->form = ops;
+	r->body_ctx = ctx;
+	r->pp = MHD_create_post_processor(r->conn, FORM_BUFFER, on_form_field, r);
+	if (!r->pp) {
+		r->form = NULL;
+		r->body_ctx = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int add_headers(struct MHD_Response *resp, const char *ctype, const char *const *headers)
+{
+	if (ctype && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES)
+		return -ENOMEM;
+	for (size_t i = 0; headers && headers[i]; i += 2)
+		if (MHD_add_response_header(resp, headers[i], headers[i + 1]) != MHD_YES)
+			return -ENOMEM;
+	return 0;
+}
+
+static int set_response(struct http_req *r, unsigned status, struct MHD_Response *resp,
+			const char *ctype, const char *const *headers)
+{
+	if (!resp)
+		return -ENOMEM;
+	if (add_headers(resp, ctype, headers) < 0) {
+		MHD_destroy_response(resp);
+		return -ENOMEM;
+	}
+	if (r->resp)
+		MHD_destroy_response(r->resp);
+	r->resp = resp;
+	r->status = status;
+	return 0;
+}
+
+int http_respond(struct http_req *r, unsigned status, const char *ctype, const void *buf,
+		 size_t len, const char *const *headers)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, (void *)buf, MHD_RESPMEM_MUST_COPY);
+	return set_response(r, status, resp, ctype, headers);
+}
+
+int http_respond_stream(struct http_req *r, unsigned status, const char *ctype, uint64_t size,
+			http_stream_fn fn, void (*free_fn)(void *ctx), void *ctx,
+			const char *const *headers)
+{
+	/* Our reader's contract matches MHD's: same signature, -1 end, -2 error. */
+	struct MHD_Response *resp = MHD_create_response_from_callback(
+		size == HTTP_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : size, STREAM_BLOCK, fn, ctx, free_fn);
+	if (!resp && free_fn)
+		free_fn(ctx);
+	return set_response(r, status, resp, ctype, headers);
+}
+
+static enum MHD_Result queue(struct http_req *r)
+{
+	if (!r->resp) {
+		static const char msg[] =
+			"{\"status\": 500, \"error\": \"internal\", \"message\": \"no response\"}";
+		http_respond(r, 500, "application/json", msg, sizeof(msg) - 1, NULL);
+		if (!r->resp)
+			return MHD_NO;
+	}
+	enum MHD_Result rc = MHD_queue_response(r->conn, r->status, r->resp);
+	MHD_destroy_response(r->resp);
+	r->resp = NULL;
+	r->responded = true;
+	return rc;
+}
+
+static struct http_req *req_new(struct http_server *s, struct MHD_Connection *conn,
+				const char *url, const char *method)
+{
+	struct http_req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->srv = s;
+	r->conn = conn;
+	r->path = strdup(url);
+	r->method = strdup(method);
+	if (!r->path || !r->method) {
+		free(r->path);
+		free(r->method);
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void feed(struct http_req *r, const char *data, size_t size)
+{
+	if (r->discard)
+		return;
+	if (r->pp) {
+		if (MHD_post_process(r->pp, data, size) != MHD_YES && !r->discard)
+			r->form_bad = true, r->discard = true;
+	} else if (r->body && r->body->data(r->body_ctx, r, data, size) < 0) {
+		r->discard = true;
+	}
+}
+
+static void end_body(struct http_req *r)
+{
+	if (r->pp) {
+		if (MHD_destroy_post_processor(r->pp) != MHD_YES && !r->discard)
+			r->form_bad = true;
+		r->pp = NULL;
+		r->form->end(r->body_ctx, r, !r->form_bad);
+	} else if (r->body) {
+		r->body->end(r->body_ctx, r);
+	}
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	struct http_req *r = *con_cls;
+	(void)version;
+	if (!r) {
+		if (!(r = req_new(s, conn, url, method)))
+			return MHD_NO;
+		*con_cls = r;
+		s->handler(s->app, r);
+		if (r->resp || (!r->body && !r->form))
+			return queue(r);
+		return MHD_YES;
+	}
+	if (r->responded)
+		return MHD_YES;
+	if (*upload_data_size) {
+		feed(r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	end_body(r);
+	return queue(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http_req *r = *con_cls;
+	(void)cls, (void)conn, (void)toe;
+	if (!r)
+		return;
+	if (r->pp)
+		MHD_destroy_post_processor(r->pp);
+	const struct http_body_ops *b = r->body;
+	const struct http_form_ops *f = r->form;
+	if (b && b->free)
+		b->free(r->body_ctx);
+	else if (f && f->free)
+		f->free(r->body_ctx);
+	if (r->resp)
+		MHD_destroy_response(r->resp);
+	free(r->path);
+	free(r->method);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("http: %s", msg);
+}
+
+int http_server_new(struct http_server **out, const struct http_listen_cfg *cfg,
+		    http_handler_fn handler, void *app, struct errbuf *eb)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(cfg->fd);
+		return errbuf_set(eb, -ENOMEM, "out of memory");
+	}
+	s->local = cfg->local;
+	s->handler = handler;
+	s->app = app;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_ERROR_LOG | (cfg->tls_cert ? MHD_USE_TLS : 0);
+	s->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, cfg->fd,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+		cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cfg->tls_cert,
+		MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key, MHD_OPTION_END);
+	if (!s->daemon) {
+		close(cfg->fd);
+		free(s);
+		return errbuf_set(eb, -EIO, "libmicrohttpd could not start%s",
+				  cfg->tls_cert ? " (check the TLS certificate and key)" : "");
+	}
+	*out = s;
+	return 0;
+}
+
+struct http_server *http_server_free(struct http_server *s)
+{
+	if (!s)
+		return NULL;
+	MHD_stop_daemon(s->daemon);
+	free(s);
+	return NULL;
+}

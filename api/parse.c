@@ -1,0 +1,166 @@
+/*
+ * parse.c - request parsers (see parse.h). Everything here takes
+ * untrusted text and must never read past it or overflow.
+ */
+#include "parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int api_parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!s || !*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parses digits at *p (advancing it); false when there are none. */
+static bool take_u64(const char **p, uint64_t *out)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	if (*s < '0' || *s > '9')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*p = s;
+	*out = v;
+	return true;
+}
+
+int api_parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *len)
+{
+	uint64_t a = 0, b = 0;
+	if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+		return 1;
+	const char *p = h + 6;
+	while (*p == ' ')
+		p++;
+	if (*p == '-') { /* suffix: the last b bytes */
+		p++;
+		if (!take_u64(&p, &b) || *p)
+			return 1;
+		if (b == 0 || size == 0)
+			return -ERANGE;
+		*len = b < size ? b : size;
+		*start = size - *len;
+		return 0;
+	}
+	if (!take_u64(&p, &a) || *p++ != '-')
+		return 1;
+	bool open_end = *p == '\0';
+	if (!open_end && (!take_u64(&p, &b) || *p || b < a))
+		return 1;
+	if (a >= size)
+		return -ERANGE;
+	if (open_end || b >= size)
+		b = size - 1;
+	*start = a;
+	*len = b - a + 1;
+	return 0;
+}
+
+void api_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int api_split_list(const char *s, char ***v, size_t *n)
+{
+	while (s && *s) {
+		size_t len = strcspn(s, ",");
+		const char *b = s, *e = s + len;
+		s = *e ? e + 1 : e;
+		while (b < e && isspace((unsigned char)*b))
+			b++;
+		while (e > b && isspace((unsigned char)e[-1]))
+			e--;
+		if (b == e)
+			continue;
+		char **grown = realloc(*v, (*n + 1) * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		*v = grown;
+		if (!(grown[*n] = strndup(b, (size_t)(e - b))))
+			return -ENOMEM;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* "M/D/YYYY" at *p into days since the epoch. */
+static int take_date(const char **p, int64_t *days)
+{
+	uint64_t m, d, y;
+	if (!take_u64(p, &m) || *(*p)++ != '/' || !take_u64(p, &d) || *(*p)++ != '/' ||
+	    !take_u64(p, &y))
+		return -EINVAL;
+	if (m < 1 || m > 12 || d < 1 || d > 31 || y < 1970 || y > 9999)
+		return -EINVAL;
+	struct tm tm = { .tm_year = (int)y - 1900, .tm_mon = (int)m - 1, .tm_mday = (int)d };
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1 || tm.tm_mday != (int)d) /* 2/30 normalises to March */
+		return -EINVAL;
+	*days = (int64_t)t / 86400;
+	return 0;
+}
+
+int api_parse_cs_date_range(const char *s, uint64_t *from_ns, uint64_t *to_ns)
+{
+	int64_t a, b;
+	const char *p = s;
+	if (!s || take_date(&p, &a) < 0)
+		return -EINVAL;
+	b = a;
+	if (*p == '-') {
+		p++;
+		if (take_date(&p, &b) < 0)
+			return -EINVAL;
+	}
+	if (*p || b < a)
+		return -EINVAL;
+	*from_ns = (uint64_t)a * 86400u * 1000000000u;
+	*to_ns = (uint64_t)(b + 1) * 86400u * 1000000000u;
+	return 0;
+}
+
+char *api_content_disposition(const char *name, char *buf, size_t size)
+{
+	char quoted[256], ext[768];
+	size_t q = 0, e = 0;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+		bool plain = *c >= 0x20 && *c < 0x7f && *c != '"' && *c != '\\';
+		if (q + 1 < sizeof(quoted))
+			quoted[q++] = plain ? (char)*c : '_';
+		bool attr = isalnum(*c) || strchr("!#$&+-.^_`|~", *c);
+		if (attr && *c && e + 1 < sizeof(ext))
+			ext[e++] = (char)*c;
+		else if (!attr && e + 3 < sizeof(ext))
+			e += (size_t)snprintf(ext + e, sizeof(ext) - e, "%%%02X", *c);
+	}
+	quoted[q] = ext[e] = '\0';
+	snprintf(buf, size, "attachment; filename=\"%s\"; filename*=UTF-8''%s",
+		 q ? quoted : "capture", e ? ext : "capture");
+	return buf;
+}

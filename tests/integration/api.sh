@@ -1,0 +1,287 @@
+#!/bin/bash
+# The HTTP API end to end, with real curl against the real capvaultd on
+# loopback (a random free port, IPv4 and IPv6) and on its unix socket:
+# health, auth (401 without or with a bad or revoked token, 403 for a
+# missing scope, the unix socket trusted), uploads (raw, gzip, chunked,
+# multipart, duplicate, oversized 413, malformed), byte-identical
+# downloads and Range, 404/405, packet queries equal to `capvault query`,
+# bad BPF 400 with libpcap's message, stats and metrics, and the
+# CloudShark API as its clients use it.
+. "$(dirname "$0")/lib.sh"
+: "${CAPVAULTD:?path to the capvaultd binary}"
+
+DPID=
+trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$T"' EXIT
+STORE="$T/store"
+SOCK="$STORE/capvault.sock"
+
+wait_for() {
+	local desc=$1 i
+	shift
+	for i in $(seq 200); do
+		if "$@"; then return 0; fi
+		sleep 0.05
+	done
+	fail "timed out waiting for: $desc"
+	return 1
+}
+
+started() { grep -q 'started:' "$T/d.log" || ! kill -0 "$DPID" 2>/dev/null; }
+
+# Writes the config for PORT; IPv6 loopback too when the host has it.
+write_config() {
+	local listen="\"127.0.0.1:$1\""
+	[ -n "$HAVE_V6" ] && listen="$listen, \"[::1]:$1\""
+	cat > "$T/d.yaml" <<YAML
+store: $STORE
+jobs: 1
+import:
+  - path: $T/in
+api:
+  listen: [$listen]
+  max_upload_size: 1MiB
+  timeout: 10s
+YAML
+}
+
+# Starts the daemon on a random free port, retrying on a taken one.
+start_daemon() {
+	local try
+	for try in 1 2 3 4 5 6 7 8; do
+		PORT=$((20000 + RANDOM % 20000))
+		write_config "$PORT"
+		: > "$T/d.log"
+		"$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
+		DPID=$!
+		wait_for "daemon start" started
+		if kill -0 "$DPID" 2>/dev/null; then
+			U="http://127.0.0.1:$PORT"
+			return 0
+		fi
+		wait "$DPID" 2>/dev/null || true
+		DPID=
+		grep -q "in use" "$T/d.log" || break
+	done
+	fail "daemon did not start: $(cat "$T/d.log")"
+	finish
+	exit 1
+}
+
+stop_daemon() {
+	local rc=0
+	kill -TERM "$DPID"
+	wait "$DPID" || rc=$?
+	DPID=
+	check "daemon exit code" 0 "$rc"
+	check "unix socket removed" no "$([ -e "$SOCK" ] && echo yes || echo no)"
+}
+
+# req NAME EXPECTED_STATUS CURL_ARGS...: body in $T/NAME, status checked.
+req() {
+	local name=$1 want=$2 code
+	shift 2
+	code=$(curl -s -o "$T/$name" -w '%{http_code}' "$@" || true)
+	check "$name: HTTP status" "$want" "$code"
+}
+
+auth() { echo "Authorization: Bearer $1"; }
+
+mkdir -p "$T/in"
+# curl exits 7 (refused) when ::1 exists but nothing listens on port 1.
+rc=0
+curl -s -g --max-time 1 "http://[::1]:1/" >/dev/null 2>&1 || rc=$?
+HAVE_V6=$([ "$rc" = 7 ] && echo 1 || true)
+"$MKCAP" --packets 1000 --seed 1 -o "$T/a.pcap"
+"$MKCAP" --packets 500 --seed 2 --gzip -o "$T/b.pcap.gz"
+"$MKCAP" --packets 300 --seed 3 --format pcapng -o "$T/c.pcapng"
+"$MKCAP" --packets 300 --seed 4 -o "$T/d.pcap"
+"$MKCAP" --packets 4000 --size 2000000 --seed 5 -o "$T/big.pcap"
+"$MKCAP" --packets 200 --seed 6 -o "$T/e.pcap"
+
+# Tokens are made with the CLI while the daemon is stopped.
+RW=$("$CAPVAULT" token add rw --store "$STORE" --scopes read,upload 2>/dev/null)
+RO=$("$CAPVAULT" token add ro --store "$STORE" --scopes read 2>/dev/null)
+TAGGED=$("$CAPVAULT" token add tagger --store "$STORE" --scopes upload,read --tags from-token 2>/dev/null)
+CS=$("$CAPVAULT" token add cs --store "$STORE" --scopes read,upload,delete --cloudshark 2>/dev/null)
+check "token length" 64 "${#RW}"
+check "cloudshark token length" 32 "${#CS}"
+expect_rc 1 "$CAPVAULT" token add rw --store "$STORE" --scopes read
+expect_rc 2 "$CAPVAULT" token add x --store "$STORE" --scopes fly
+expect_rc 0 "$CAPVAULT" token ls --store "$STORE" --json
+check "token ls" "cs ro rw tagger" "$(jq -r '.[].name' "$T/out" | sort | tr '\n' ' ' | sed 's/ $//')"
+grep -q "$RW" "$STORE"/index/* 2>/dev/null && fail "the token secret is stored in clear"
+
+start_daemon
+
+# --- server and auth ---
+req health 200 "$U/v1/health"
+check "health body" ok "$(jq -r .status "$T/health")"
+if [ -n "$HAVE_V6" ]; then
+	req health6 200 -g "http://[::1]:$PORT/v1/health"
+fi
+req health_unix 200 --unix-socket "$SOCK" http://localhost/v1/health
+check "unix socket mode" 660 "$(stat -c %a "$SOCK")"
+req noauth 401 "$U/v1/captures"
+check "401 error code" missing_token "$(jq -r .error "$T/noauth")"
+check "401 status field" 401 "$(jq -r .status "$T/noauth")"
+req badauth 401 -H "$(auth nottoken)" "$U/v1/captures"
+check "bad token code" bad_token "$(jq -r .error "$T/badauth")"
+req scope 403 -H "$(auth "$RO")" --data-binary @"$T/a.pcap" "$U/v1/captures"
+check "403 code" forbidden "$(jq -r .error "$T/scope")"
+req unknown_route 404 -H "$(auth "$RO")" "$U/v1/nothing"
+req method 405 -X PUT -H "$(auth "$RW")" "$U/v1/captures"
+# Routing ignores the Host header.
+req hosthdr 200 -H "Host: evil.example" -H "$(auth "$RO")" "$U/v1/captures"
+
+# --- uploads ---
+req up1 201 -H "$(auth "$RW")" --data-binary @"$T/a.pcap" "$U/v1/captures?name=a.pcap&tags=lab,web&comments=first"
+ID_A=$(jq -r .id "$T/up1")
+check "upload name" a.pcap "$(jq -r .name "$T/up1")"
+check "upload tags" '["lab","web"]' "$(jq -c '.tags | sort' "$T/up1")"
+check "upload comment" first "$(jq -r .comment "$T/up1")"
+check "upload packets" 1000 "$(jq -r .packets "$T/up1")"
+req dup 200 -H "$(auth "$RW")" --data-binary @"$T/a.pcap" "$U/v1/captures?name=again.pcap"
+check "duplicate flag" true "$(jq -r .duplicate "$T/dup")"
+check "duplicate id" "$ID_A" "$(jq -r .id "$T/dup")"
+req up_gz 201 -H "$(auth "$RW")" --data-binary @"$T/b.pcap.gz" "$U/v1/captures?name=b.pcap.gz"
+ID_B=$(jq -r .id "$T/up_gz")
+check "gzip upload decompressed" gzip "$(jq -r .compression "$T/up_gz")"
+req up_chunked 201 -H "$(auth "$RW")" -H "Transfer-Encoding: chunked" --data-binary @"$T/c.pcapng" "$U/v1/captures?name=c.pcapng"
+ID_C=$(jq -r .id "$T/up_chunked")
+req up_form 201 -H "$(auth "$RW")" -F "file=@$T/d.pcap" -F "tags=formtag" "$U/v1/captures"
+check "multipart name from the part" d.pcap "$(jq -r .name "$T/up_form")"
+check "multipart tags" '["formtag"]' "$(jq -c .tags "$T/up_form")"
+req up_token_tags 201 -H "$(auth "$TAGGED")" --data-binary @"$T/e.pcap" "$U/v1/captures?name=e.pcap"
+check "token default tags" '["from-token"]' "$(jq -c .tags "$T/up_token_tags")"
+req big 413 -H "$(auth "$RW")" --data-binary @"$T/big.pcap" "$U/v1/captures"
+check "413 code" too_large "$(jq -r .error "$T/big")"
+req big_chunked 413 -H "$(auth "$RW")" -H "Transfer-Encoding: chunked" --data-binary @"$T/big.pcap" "$U/v1/captures"
+req big_form 413 -H "$(auth "$RW")" -F "file=@$T/big.pcap" "$U/v1/captures"
+echo "not a capture" > "$T/junk"
+req junk 422 -H "$(auth "$RW")" --data-binary @"$T/junk" "$U/v1/captures"
+grep -q "offset" "$T/junk" || fail "422 names the offset: $(cat "$T/junk")"
+req empty 400 -H "$(auth "$RW")" -X POST "$U/v1/captures"
+req badtag 400 -H "$(auth "$RW")" --data-binary @"$T/a.pcap" "$U/v1/captures?tags=bad%20tag"
+printf -- '--XYZ\r\nContent-Disposition: form-data; name="file"; filename="x.pcap"\r\n\r\nabc' > "$T/badform"
+req badform 400 -H "$(auth "$RW")" -H "Content-Type: multipart/form-data; boundary=XYZ" --data-binary @"$T/badform" "$U/v1/captures"
+req noform 400 -H "$(auth "$RW")" -F "tags=x" "$U/v1/captures"
+check "form without file" missing_file "$(jq -r .error "$T/noform")"
+
+# --- reading ---
+req get 200 -H "$(auth "$RO")" "$U/v1/captures/$ID_A"
+check "get record" "$(jq -r .sha256 "$T/up1")" "$(jq -r .sha256 "$T/get")"
+req get404 404 -H "$(auth "$RO")" "$U/v1/captures/999999"
+check "404 code" not_found "$(jq -r .error "$T/get404")"
+req file 200 -H "$(auth "$RO")" -D "$T/file.h" "$U/v1/captures/$ID_A/file"
+cmp -s "$T/file" "$T/a.pcap" || fail "download differs from the upload"
+grep -qi '^Content-Disposition: attachment; filename="a.pcap"' "$T/file.h" ||
+	fail "Content-Disposition: $(grep -i disposition "$T/file.h")"
+req file_gz 200 -H "$(auth "$RO")" "$U/v1/captures/$ID_B/file"
+gunzip -c "$T/b.pcap.gz" | cmp -s - "$T/file_gz" || fail "gzip upload: download is not the decompressed capture"
+req range 206 -H "$(auth "$RO")" -H "Range: bytes=100-1099" -D "$T/range.h" "$U/v1/captures/$ID_A/file"
+cmp -s "$T/range" <(tail -c +101 "$T/a.pcap" | head -c 1000) || fail "Range bytes differ"
+grep -qi "^Content-Range: bytes 100-1099/$(stat -c %s "$T/a.pcap")" "$T/range.h" ||
+	fail "Content-Range: $(grep -i content-range "$T/range.h")"
+req suffix 206 -H "$(auth "$RO")" -H "Range: bytes=-64" "$U/v1/captures/$ID_A/file"
+cmp -s "$T/suffix" <(tail -c 64 "$T/a.pcap") || fail "suffix Range bytes differ"
+req range416 416 -H "$(auth "$RO")" -H "Range: bytes=99999999-" "$U/v1/captures/$ID_A/file"
+req file404 404 -H "$(auth "$RO")" "$U/v1/captures/424242/file"
+req list 200 -H "$(auth "$RO")" "$U/v1/captures?limit=2"
+check "list page size" 2 "$(jq '.captures | length' "$T/list")"
+CURSOR=$(jq -r .next_cursor "$T/list")
+req list2 200 -H "$(auth "$RO")" "$U/v1/captures?limit=100&cursor=$CURSOR"
+check "list with cursor" 3 "$(jq '.captures | length' "$T/list2")"
+check "cursor page ends" null "$(jq -r .next_cursor "$T/list2")"
+req list_tag 200 -H "$(auth "$RO")" "$U/v1/captures?tag=lab"
+check "list by tag" "$ID_A" "$(jq -r '.captures[].id' "$T/list_tag")"
+req list_bad 400 -H "$(auth "$RO")" "$U/v1/captures?limit=x"
+req del 501 -X DELETE -H "$(auth "$CS")" "$U/v1/captures/$ID_A"
+
+# --- packets ---
+req q_bad 400 -H "$(auth "$RO")" --get --data-urlencode "filter=tcp port" "$U/v1/packets"
+check "bad filter code" bad_filter "$(jq -r .error "$T/q_bad")"
+grep -q "syntax error" "$T/q_bad" || fail "bad BPF has libpcap's message: $(cat "$T/q_bad")"
+req q_count 200 -H "$(auth "$RO")" --get --data-urlencode "filter=tcp" -d count=1 -d "captures=$ID_A,$ID_B" "$U/v1/packets"
+req q_explain 200 -H "$(auth "$RO")" --get --data-urlencode "filter=tcp" -d explain=1 "$U/v1/packets"
+jq -e '.plan | length > 0' "$T/q_explain" >/dev/null || fail "explain has a plan: $(cat "$T/q_explain")"
+req q_tcp 200 -H "$(auth "$RO")" --get --data-urlencode "filter=tcp" -d "captures=$ID_A,$ID_B" "$U/v1/packets"
+# pcap and pcapng captures together: a pcapng stream.
+req q_all 200 --unix-socket "$SOCK" "http://localhost/v1/packets?captures=$ID_A,$ID_B,$ID_C"
+req q_limit 200 -H "$(auth "$RO")" --get -d limit=10 -d "captures=$ID_A" "$U/v1/packets"
+req q_unknown 404 -H "$(auth "$RO")" --get -d "captures=777777" "$U/v1/packets"
+req q_time 400 -H "$(auth "$RO")" --get -d "after=yesterday" "$U/v1/packets"
+
+# --- stats and metrics ---
+req stats 200 -H "$(auth "$RO")" "$U/v1/stats"
+check "stats captures" 5 "$(jq -r .captures "$T/stats")"
+check "stats import counters" 1 "$(jq -r .imports.folders "$T/stats")"
+req metrics 200 -H "$(auth "$RO")" "$U/metrics"
+grep -q '^capvault_captures 5$' "$T/metrics" || fail "metrics: $(head -20 "$T/metrics")"
+grep -q '^capvault_query_duration_seconds_count [1-9]' "$T/metrics" || fail "query histogram"
+grep -q '^capvault_import_queue_length 0$' "$T/metrics" || fail "queue length metric"
+req metrics401 401 "$U/metrics"
+
+# --- unix socket: admin without a token ---
+"$MKCAP" --packets 100 --seed 7 -o "$T/f.pcap"
+req unix_up 201 --unix-socket "$SOCK" --data-binary @"$T/f.pcap" "http://localhost/v1/captures?name=f.pcap"
+req unix_list 200 --unix-socket "$SOCK" "http://localhost/v1/captures"
+
+# --- CloudShark API, as its clients call it ---
+CSU="$U/api/v1/$CS"
+"$MKCAP" --packets 100 --seed 11 -o "$T/cs1.pcap"
+"$MKCAP" --packets 100 --seed 12 -o "$T/cs2.pcap"
+"$MKCAP" --packets 100 --seed 13 -o "$T/cs3.pcap"
+req cs_up 200 -F "file=@$T/cs1.pcap" -F "additional_tags=cs,one" "$CSU/upload"
+CS_ID=$(jq -r .id "$T/cs_up")
+check "cloudshark upload filename" cs1.pcap "$(jq -r .filename "$T/cs_up")"
+req cs_up2 200 -F "file=@$T/cs2.pcap" -F "filename=second.pcap" -F "additional_tags=cs" "$CSU/upload"
+req cs_put 200 -T "$T/cs3.pcap" "$CSU/upload?filename=third.pcap&additional_tags=cs"
+check "PUT upload name" third.pcap "$(jq -r .filename "$T/cs_put")"
+req cs_info 200 "$CSU/info/$CS_ID"
+for f in id filename size data_size num_packets duration start_time end_time avg_packet_size \
+	avg_packet_rate data_byte_rate data_bit_rate encapsulation file_type truncated comments \
+	tag_list created_at file_source; do
+	jq -e "has(\"$f\")" "$T/cs_info" >/dev/null || fail "cloudshark info lacks $f"
+done
+check "cloudshark tag_list" "cs,one" "$(jq -r .tag_list "$T/cs_info")"
+check "cloudshark num_packets" 100 "$(jq -r .num_packets "$T/cs_info")"
+req cs_search 200 "$CSU/search?search%5Btags%5D%5B%5D=cs&limit=2&page=1"
+check "search page 1" 2 "$(jq '.captures | length' "$T/cs_search")"
+check "search total_pages" 2 "$(jq .total_pages "$T/cs_search")"
+req cs_search2 200 "$CSU/search?search%5Btags%5D%5B%5D=cs&limit=2&page=2"
+check "search page 2" "$CS_ID" "$(jq -r '.captures[0].id' "$T/cs_search2")"
+TODAY=$(date -u +%-m/%-d/%Y)
+req cs_date 200 "$CSU/search?search%5Bdate%5D=$TODAY-$TODAY&search%5Bfilename%5D=second"
+check "search by date and filename" second.pcap "$(jq -r '.captures[0].filename' "$T/cs_date")"
+req cs_baddate 400 "$CSU/search?search%5Bdate%5D=13/45/2024"
+check "cloudshark error form" 400 "$(jq -r '.status' "$T/cs_baddate")"
+jq -e '.exceptions | length == 1' "$T/cs_baddate" >/dev/null || fail "exceptions: $(cat "$T/cs_baddate")"
+req cs_dl 200 "$CSU/download/$CS_ID"
+cmp -s "$T/cs_dl" "$T/cs1.pcap" || fail "cloudshark download differs"
+req cs_404 404 "$CSU/info/31337"
+req cs_badtoken 401 "$U/api/v1/0123456789abcdef0123456789abcdef/info/$CS_ID"
+jq -e '.exceptions' "$T/cs_badtoken" >/dev/null || fail "401 in cloudshark form"
+req cs_scope 403 -F "file=@$T/cs1.pcap" "$U/api/v1/$RO/upload"
+req cs_nofile 400 -F "additional_tags=x" "$CSU/upload"
+req cs_del 501 -X POST "$CSU/delete/$CS_ID"
+
+stop_daemon
+
+# Packets over HTTP equal `capvault query` on the same store.
+expect_rc 0 "$CAPVAULT" query --store "$STORE" --capture "$ID_A" --capture "$ID_B" -w "$T/cli_tcp" tcp
+cmp -s "$T/cli_tcp" "$T/q_tcp" || fail "HTTP packets differ from capvault query (tcp)"
+expect_rc 0 "$CAPVAULT" query --store "$STORE" --capture "$ID_A" --capture "$ID_B" --capture "$ID_C" -w "$T/cli_all"
+cmp -s "$T/cli_all" "$T/q_all" || fail "HTTP packets differ from capvault query (all)"
+expect_rc 0 "$CAPVAULT" query --store "$STORE" --capture "$ID_A" --capture "$ID_B" --count tcp
+check "count=1 equals capvault query --count" "$(cat "$T/out")" "$(jq -r .count "$T/q_count")"
+expect_rc 0 "$CAPVAULT" query --store "$STORE" --capture "$ID_A" --limit 10 -w "$T/cli_limit"
+cmp -s "$T/cli_limit" "$T/q_limit" || fail "HTTP packets differ from capvault query (limit)"
+
+# A revoked token stops working.
+expect_rc 0 "$CAPVAULT" token revoke ro --store "$STORE"
+start_daemon
+req revoked 401 -H "$(auth "$RO")" "$U/v1/captures"
+req still 200 -H "$(auth "$RW")" "$U/v1/captures"
+stop_daemon
+
+finish
