@@ -188,7 +188,9 @@ int backup_create(struct vault *v, const char *dir, uint64_t *objects, struct er
 		r = make_layout(dir, eb);
 	if (r == 0)
 		r = db_iter_new(vault_db(v), DB_CF_OBJECTS, &it);
-	for (db_iter_seek_first(it); r == 0 && it && db_iter_valid(it); db_iter_next(it)) {
+	if (r == 0)
+		db_iter_seek_first(it);
+	for (; r == 0 && db_iter_valid(it); db_iter_next(it)) {
 		size_t klen = 0;
 		const uint8_t *k = db_iter_key(it, &klen);
 		if (klen != 32)
