@@ -1,9 +1,11 @@
 /*
  * pindex.c - see pindex.h.
  *
- * Flow chunk value: version(1)=1, first_ts(8), last_ts(8) big-endian, then
- * varints: packets, bytes, and one offset delta per packet (the first delta
- * is from 0). Offsets of a flow only grow, so deltas stay small.
+ * Flow block value: version(1)=2, then per flow: id delta from the previous
+ * (the first from the key's id), first_ts(8) and last_ts(8) big-endian, then
+ * varints packets, bytes, offsets length and the offsets as varint deltas
+ * (the first from 0). Offsets of a flow only grow, so deltas stay small.
+ * Posting value: the term's flow ids, sorted, as varint deltas from 0.
  */
 #include "pindex.h"
 
@@ -22,6 +24,14 @@ struct flow {
 	size_t len, cap;
 };
 
+struct term_entry {
+	uint8_t key[17];
+	uint8_t len;
+	bool used;
+	uint32_t *ids;
+	size_t n, cap;
+};
+
 struct pindex_builder {
 	struct db *db;
 	uint64_t objnum;
@@ -31,6 +41,8 @@ struct pindex_builder {
 	size_t pending_bytes; /* memory held by offsets lists and the batch */
 	struct db_batch *batch; /* entries not yet in a flush or the final batch */
 	uint64_t index_bytes;
+	struct term_entry *terms; /* open addressing, capacity a power of two */
+	size_t tcap, nterms;
 	/* sparse time index */
 	uint32_t tseq, tcount;
 	uint64_t tmin, tmax, toffset;
@@ -124,6 +136,7 @@ static void flows_clear(struct pindex_builder *b)
 		b->flows[i] = (struct flow){ 0 };
 	}
 	b->count = 0;
+	b->pending_bytes = 0;
 }
 
 struct pindex_builder *pindex_builder_free(struct pindex_builder *b)
@@ -133,6 +146,9 @@ struct pindex_builder *pindex_builder_free(struct pindex_builder *b)
 	if (b->flows)
 		flows_clear(b);
 	free(b->flows);
+	for (size_t i = 0; i < b->tcap; i++)
+		free(b->terms[i].ids);
+	free(b->terms);
 	db_batch_free(b->batch);
 	free(b);
 	return NULL;
@@ -212,82 +228,214 @@ static int flow_add_offset(struct pindex_builder *b, struct flow *f, uint64_t of
 	return 0;
 }
 
-/* One posting per distinct term of the flow's key. */
-static void flow_postings(struct pindex_builder *b, const struct flow *f)
+/* ---- postings: term -> flow ids, gathered per flush ---- */
+
+static uint64_t bytes_hash(const uint8_t *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+static int terms_grow(struct pindex_builder *b)
+{
+	size_t cap = b->tcap ? b->tcap * 2 : 1024;
+	struct term_entry *grown = calloc(cap, sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->tcap; i++) {
+		if (!b->terms[i].used)
+			continue;
+		size_t j = bytes_hash(b->terms[i].key, b->terms[i].len) & (cap - 1);
+		while (grown[j].used)
+			j = (j + 1) & (cap - 1);
+		grown[j] = b->terms[i];
+	}
+	free(b->terms);
+	b->terms = grown;
+	b->tcap = cap;
+	return 0;
+}
+
+static int term_add(struct pindex_builder *b, const uint8_t *key, size_t len, uint32_t id)
+{
+	if ((b->nterms + 1) * 2 > b->tcap && terms_grow(b) < 0)
+		return -ENOMEM;
+	size_t i = bytes_hash(key, len) & (b->tcap - 1);
+	while (b->terms[i].used && (b->terms[i].len != len || memcmp(b->terms[i].key, key, len)))
+		i = (i + 1) & (b->tcap - 1);
+	struct term_entry *t = &b->terms[i];
+	if (!t->used) {
+		t->used = true;
+		t->len = (uint8_t)len;
+		memcpy(t->key, key, len);
+		b->nterms++;
+		b->pending_bytes += sizeof(*t) * 2;
+	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 4;
+		uint32_t *grown = realloc(t->ids, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		b->pending_bytes += (cap - t->cap) * sizeof(*grown);
+		t->ids = grown;
+		t->cap = cap;
+	}
+	t->ids[t->n++] = id;
+	return 0;
+}
+
+static int post(struct pindex_builder *b, enum pindex_term_kind kind, const void *value,
+		uint32_t id)
+{
+	uint8_t key[17];
+	size_t n = pindex_term(key, kind, value);
+	return term_add(b, key, n, id);
+}
+
+static int post16(struct pindex_builder *b, enum pindex_term_kind kind, uint16_t v, uint32_t id)
+{
+	uint8_t be[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	return post(b, kind, be, id);
+}
+
+/* The terms of one flow's key, as planner.h expects them. */
+static int flow_postings(struct pindex_builder *b, const struct flow *f)
 {
 	const struct flow_key *k = &f->key;
-	uint8_t key[1 + 16 + 12], be[2];
-	size_t n;
-#define POST(kind, value)                                                      \
-	do {                                                                   \
-		n = pindex_term(key, kind, value);                             \
-		obj_key(key + n, b->objnum, f->id, 4);                         \
-		put_entry(b, DB_CF_POSTINGS, key, n + 12, NULL, 0);            \
-	} while (0)
 	enum pindex_term_kind addr = k->ipver == 6 ? PTERM_IP6 : PTERM_IP4;
-	if (k->ipver && (k->flags & PKTKEY_K_ADDR_A))
-		POST(addr, k->addr_a);
-	if (k->ipver && (k->flags & PKTKEY_K_ADDR_B) &&
-	    memcmp(k->addr_a, k->addr_b, sizeof(k->addr_a)) != 0)
-		POST(addr, k->addr_b);
 	bool is_ip = k->ethertype == 0x0800 || k->ethertype == 0x86dd;
-	if (is_ip && (k->flags & PKTKEY_K_PROTO))
-		POST(PTERM_PROTO, &k->proto);
 	enum pindex_term_kind port = k->proto == 6 ? PTERM_TCP_PORT :
 				     k->proto == 17 ? PTERM_UDP_PORT :
 				     k->proto == 132 ? PTERM_SCTP_PORT : 0;
-	if (is_ip && port && (k->flags & PKTKEY_K_PORT_A)) {
-		be[0] = (uint8_t)(k->port_a >> 8), be[1] = (uint8_t)k->port_a;
-		POST(port, be);
-	}
-	if (is_ip && port && (k->flags & PKTKEY_K_PORT_B) && k->port_b != k->port_a) {
-		be[0] = (uint8_t)(k->port_b >> 8), be[1] = (uint8_t)k->port_b;
-		POST(port, be);
-	}
-	if (k->flags & PKTKEY_K_ETHERTYPE) {
-		be[0] = (uint8_t)(k->ethertype >> 8), be[1] = (uint8_t)k->ethertype;
-		POST(PTERM_ETHERTYPE, be);
-	}
-	for (unsigned i = 0; i < k->vlan_count && i < PKTKEY_MAX_VLAN; i++) {
-		be[0] = (uint8_t)(k->vlan[i] >> 8), be[1] = (uint8_t)k->vlan[i];
-		POST(PTERM_VLAN, be);
-	}
-#undef POST
+	int err = 0;
+	if (k->ipver && (k->flags & PKTKEY_K_ADDR_A))
+		err = post(b, addr, k->addr_a, f->id);
+	if (!err && k->ipver && (k->flags & PKTKEY_K_ADDR_B) &&
+	    memcmp(k->addr_a, k->addr_b, sizeof(k->addr_a)) != 0)
+		err = post(b, addr, k->addr_b, f->id);
+	if (!err && is_ip && (k->flags & PKTKEY_K_PROTO))
+		err = post(b, PTERM_PROTO, &k->proto, f->id);
+	if (!err && is_ip && port && (k->flags & PKTKEY_K_PORT_A))
+		err = post16(b, port, k->port_a, f->id);
+	if (!err && is_ip && port && (k->flags & PKTKEY_K_PORT_B) && k->port_b != k->port_a)
+		err = post16(b, port, k->port_b, f->id);
+	if (!err && (k->flags & PKTKEY_K_ETHERTYPE))
+		err = post16(b, PTERM_ETHERTYPE, k->ethertype, f->id);
+	for (unsigned i = 0; !err && i < k->vlan_count && i < PKTKEY_MAX_VLAN; i++)
+		err = post16(b, PTERM_VLAN, k->vlan[i], f->id);
+	return err;
 }
 
-static int flow_emit(struct pindex_builder *b, const struct flow *f, uint32_t chunk)
+static int cmp_u32(const void *a, const void *b)
 {
-	size_t cap = 1 + 16 + 20 + f->len;
-	uint8_t *val = malloc(cap), key[16];
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* One entry per term: key term + objnum + first id, value the sorted ids
+ * as varint deltas. The first id keeps keys of separate flushes apart. */
+static int terms_emit(struct pindex_builder *b)
+{
+	uint8_t key[17 + 12];
+	for (size_t i = 0; i < b->tcap; i++) {
+		struct term_entry *t = &b->terms[i];
+		if (!t->used)
+			continue;
+		qsort(t->ids, t->n, sizeof(uint32_t), cmp_u32);
+		uint8_t *val = malloc(t->n * 5 + 1);
+		if (!val)
+			return -ENOMEM;
+		size_t n = 0;
+		uint32_t prev = 0;
+		for (size_t j = 0; j < t->n; j++) {
+			n += varint_put(val + n, t->ids[j] - prev);
+			prev = t->ids[j];
+		}
+		memcpy(key, t->key, t->len);
+		obj_key(key + t->len, b->objnum, t->ids[0], 4);
+		put_entry(b, DB_CF_POSTINGS, key, t->len + 12u, val, n);
+		free(val);
+		free(t->ids);
+		*t = (struct term_entry){ 0 };
+	}
+	b->nterms = 0;
+	return 0;
+}
+
+/* ---- flows: blocks of consecutive flow ids ---- */
+
+#define FLOW_BLOCK_FLOWS 256
+#define FLOW_BLOCK_BYTES (256u * 1024)
+
+static int cmp_flow_id(const void *a, const void *b)
+{
+	const struct flow *x = *(const struct flow *const *)a, *y = *(const struct flow *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static size_t flow_record_put(uint8_t *p, const struct flow *f, uint32_t prev_id)
+{
+	size_t n = varint_put(p, f->id - prev_id);
+	be64_put(p + n, f->first_ts);
+	be64_put(p + n + 8, f->last_ts);
+	n += 16;
+	n += varint_put(p + n, f->packets);
+	n += varint_put(p + n, f->bytes);
+	n += varint_put(p + n, f->len);
+	memcpy(p + n, f->offsets, f->len);
+	return n + f->len;
+}
+
+/* Writes flows[0..n) (sorted by id) as one block keyed objnum + first id. */
+static int flow_block_emit(struct pindex_builder *b, struct flow **flows, size_t n)
+{
+	size_t cap = 1;
+	for (size_t i = 0; i < n; i++)
+		cap += 5 + 16 + 30 + flows[i]->len;
+	uint8_t *val = malloc(cap), key[12];
 	if (!val)
 		return -ENOMEM;
-	val[0] = 1;
-	be64_put(val + 1, f->first_ts);
-	be64_put(val + 9, f->last_ts);
-	size_t n = 17;
-	n += varint_put(val + n, f->packets);
-	n += varint_put(val + n, f->bytes);
-	memcpy(val + n, f->offsets, f->len);
-	be64_put(key, b->objnum);
-	be64_put(key + 8, ((uint64_t)f->id << 32) | chunk);
-	put_entry(b, DB_CF_FLOWS, key, sizeof(key), val, n + f->len);
+	size_t len = 0;
+	val[len++] = 2;
+	uint32_t prev = flows[0]->id;
+	for (size_t i = 0; i < n; i++) {
+		len += flow_record_put(val + len, flows[i], prev);
+		prev = flows[i]->id;
+	}
+	obj_key(key, b->objnum, flows[0]->id, 4);
+	put_entry(b, DB_CF_FLOWS, key, sizeof(key), val, len);
 	free(val);
-	flow_postings(b, f);
 	return 0;
 }
 
-/* Moves every flow into the batch and starts afresh. */
+/* Moves every flow and its postings into the batch and starts afresh. */
 static int flows_emit_all(struct pindex_builder *b)
 {
-	for (size_t i = 0; i < b->capacity; i++) {
+	struct flow **sorted = malloc((b->count ? b->count : 1) * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	size_t n = 0;
+	int err = 0;
+	for (size_t i = 0; i < b->capacity && !err; i++)
 		if (b->flows[i].used) {
-			int err = flow_emit(b, &b->flows[i], 0);
-			if (err)
-				return err;
+			sorted[n++] = &b->flows[i];
+			err = flow_postings(b, &b->flows[i]);
 		}
+	qsort(sorted, n, sizeof(*sorted), cmp_flow_id);
+	for (size_t i = 0; i < n && !err;) {
+		size_t j = i, bytes = 0;
+		while (j < n && j - i < FLOW_BLOCK_FLOWS && bytes < FLOW_BLOCK_BYTES)
+			bytes += sorted[j++]->len + 40;
+		err = flow_block_emit(b, sorted + i, j - i);
+		i = j;
 	}
+	free(sorted);
+	if (!err)
+		err = terms_emit(b);
 	flows_clear(b);
-	return 0;
+	return err;
 }
 
 /* Bounded memory: writes what is pending, unsynced, outside the final batch. */
@@ -386,20 +534,39 @@ void pindex_delete_from(struct db_batch *batch, uint64_t first_objnum)
 	delete_objnum_range(batch, first_objnum, UINT64_MAX);
 }
 
-int pindex_flow_chunk_decode(const void *val, size_t len, struct pindex_flow_chunk *out)
+int pindex_flow_block_open(const void *val, size_t len, const uint8_t *key, size_t klen,
+			   struct pindex_flow_cursor *cur)
 {
-	const uint8_t *p = val, *end = p + len;
-	if (len < 17 || p[0] != 1)
+	const uint8_t *p = val;
+	if (len < 1 || p[0] != 2 || klen != 12)
 		return -EINVAL;
-	out->first_ts_ns = be64_get(p + 1);
-	out->last_ts_ns = be64_get(p + 9);
-	p += 17;
-	uint64_t packets = 0, bytes = 0;
-	if (pindex_next_offset(&p, end, &packets) < 0 || pindex_next_offset(&p, end, &bytes) < 0)
+	cur->p = p + 1;
+	cur->end = p + len;
+	cur->prev_id = (uint32_t)key[8] << 24 | (uint32_t)key[9] << 16 | (uint32_t)key[10] << 8 |
+		       key[11];
+	return 0;
+}
+
+int pindex_flow_next(struct pindex_flow_cursor *cur, struct pindex_flow *out)
+{
+	uint64_t delta = 0, packets = 0, bytes = 0, olen = 0;
+	if (cur->p >= cur->end)
+		return 1;
+	if (pindex_next_offset(&cur->p, cur->end, &delta) < 0 || cur->end - cur->p < 16)
+		return -EINVAL;
+	out->id = cur->prev_id + (uint32_t)delta;
+	out->first_ts_ns = be64_get(cur->p);
+	out->last_ts_ns = be64_get(cur->p + 8);
+	cur->p += 16;
+	if (pindex_next_offset(&cur->p, cur->end, &packets) < 0 ||
+	    pindex_next_offset(&cur->p, cur->end, &bytes) < 0 ||
+	    pindex_next_offset(&cur->p, cur->end, &olen) < 0 || olen > (uint64_t)(cur->end - cur->p))
 		return -EINVAL;
 	out->packets = packets;
 	out->bytes = bytes;
-	out->offsets = p;
-	out->offsets_len = (size_t)(end - p);
+	out->offsets = cur->p;
+	out->offsets_len = (size_t)olen;
+	cur->p += olen;
+	cur->prev_id = out->id;
 	return 0;
 }

@@ -3,8 +3,8 @@
  * the records the reader emits (no second read of the capture).
  *
  * Keys (column families of db.h; numbers big-endian):
- *   flows     objnum(8) flowid(4) chunk(4) -> flow chunk (see pindex.c)
- *   postings  term, objnum(8) flowid(4)    -> empty
+ *   flows     objnum(8) first flowid(4)    -> block of flows with consecutive ids
+ *   postings  term, objnum(8) first id(4)  -> the term's flow ids (varint deltas)
  *   tindex    objnum(8) seq(4)             -> min_ts(8) max_ts(8) offset(8) packets(4)
  *   contexts  objnum(8) offset(8)          -> reader context blob (capfile.h)
  * A term is one kind byte and its value: 'A' IPv4 address (4), 'B' IPv6
@@ -12,8 +12,10 @@
  * 'E' ethertype (2), 'V' VLAN id (2).
  *
  * A flow is the packets of one canonical flow key (both directions) of one
- * object; its chunk lists their record offsets, delta- and varint-encoded,
- * with first/last time and packet/byte counts. Memory is bounded: past
+ * object; its record lists their offsets, delta- and varint-encoded, with
+ * first/last time and packet/byte counts. Flows are stored in blocks of up
+ * to 256 and a term's flows in one posting list per object (and flush), so
+ * a capture of many small flows costs few RocksDB entries. Memory is bounded: past
  * PINDEX_FLUSH_BYTES of pending entries the builder writes what it has
  * (unsynced) and starts fresh flows; the final part goes into the capture's
  * catalog batch, so a capture is visible only with its whole index.
@@ -66,14 +68,24 @@ void pindex_delete_from(struct db_batch *batch, uint64_t first_objnum);
 size_t pindex_term(uint8_t *buf, enum pindex_term_kind kind, const void *value);
 size_t pindex_term_value_len(enum pindex_term_kind kind);
 
-/* One decoded flow chunk. */
-struct pindex_flow_chunk {
+/* Reading flow blocks: one value of the flows column family holds the
+ * flows of consecutive ids, the key's id being the first. */
+struct pindex_flow {
+	uint32_t id;
 	uint64_t first_ts_ns, last_ts_ns;
 	uint64_t packets, bytes;
-	const uint8_t *offsets; /* varint deltas */
+	const uint8_t *offsets; /* varint deltas, the first from 0 */
 	size_t offsets_len;
 };
-int pindex_flow_chunk_decode(const void *val, size_t len, struct pindex_flow_chunk *out);
+struct pindex_flow_cursor {
+	const uint8_t *p, *end;
+	uint32_t prev_id;
+};
+/* Starts reading the block val (under key). Returns 0 or -EINVAL. */
+int pindex_flow_block_open(const void *val, size_t len, const uint8_t *key, size_t klen,
+			   struct pindex_flow_cursor *cur);
+/* The next flow of the block: 0, 1 at the end, or -EINVAL. */
+int pindex_flow_next(struct pindex_flow_cursor *cur, struct pindex_flow *out);
 /* Decodes the next offset; returns 0, or -EINVAL at the end or on garbage. */
 int pindex_next_offset(const uint8_t **p, const uint8_t *end, uint64_t *offset);
 

@@ -431,30 +431,61 @@ static void u64vec_sort_unique(struct u64vec *vec)
 	vec->n = out;
 }
 
-/* The offsets of one flow's chunks that overlap the time window. */
-static int flow_offsets(struct object_run *r, struct db_iter *it, uint32_t flowid,
-			struct u64vec *offsets)
+/* Appends the offsets of a flow that overlaps the time window. */
+static int flow_offsets(struct object_run *r, const struct pindex_flow *f, struct u64vec *offsets)
 {
-	uint8_t prefix[12];
-	be64_put(prefix, r->sel->objnum);
-	prefix[8] = (uint8_t)(flowid >> 24), prefix[9] = (uint8_t)(flowid >> 16);
-	prefix[10] = (uint8_t)(flowid >> 8), prefix[11] = (uint8_t)flowid;
+	if (f->last_ts_ns < r->q->after || f->first_ts_ns >= r->q->before)
+		return 0;
+	const uint8_t *p = f->offsets, *end = p + f->offsets_len;
+	uint64_t off = 0;
 	int err = 0;
-	for (db_iter_seek(it, prefix, 12); db_iter_valid(it) && !err; db_iter_next(it)) {
-		size_t klen, vlen;
-		const uint8_t *key = db_iter_key(it, &klen);
-		if (klen != 16 || memcmp(key, prefix, 12) != 0)
-			break;
-		struct pindex_flow_chunk chunk;
-		const void *val = db_iter_value(it, &vlen);
-		if (pindex_flow_chunk_decode(val, vlen, &chunk) < 0)
+	while (p < end && !err) {
+		if (pindex_next_offset(&p, end, &off) < 0)
 			return -EIO;
-		if (chunk.last_ts_ns < r->q->after || chunk.first_ts_ns >= r->q->before)
+		err = u64vec_push(offsets, off);
+	}
+	return err;
+}
+
+/*
+ * The offsets of the candidate flows ids[0..n) (sorted, of this object):
+ * each flow block is found once (the last block starting at or before the
+ * next wanted id) and walked in step with the wanted ids.
+ */
+static int candidate_offsets(struct object_run *r, struct db_iter *it, const uint64_t *ids,
+			     size_t n, struct u64vec *offsets)
+{
+	size_t i = 0;
+	int err = 0;
+	while (i < n && !err) {
+		uint8_t key[12];
+		be64_put(key, r->sel->objnum);
+		uint32_t want = (uint32_t)ids[i];
+		key[8] = (uint8_t)(want >> 24), key[9] = (uint8_t)(want >> 16);
+		key[10] = (uint8_t)(want >> 8), key[11] = (uint8_t)want;
+		db_iter_seek_for_prev(it, key, sizeof(key));
+		size_t klen = 0, vlen = 0;
+		const uint8_t *bkey = db_iter_valid(it) ? db_iter_key(it, &klen) : NULL;
+		const void *bval = bkey ? db_iter_value(it, &vlen) : NULL;
+		struct pindex_flow_cursor cur;
+		if (!bkey || klen != 12 || memcmp(bkey, key, 8) != 0 ||
+		    pindex_flow_block_open(bval, vlen, bkey, klen, &cur) < 0) {
+			i++; /* no block holds it: an index left by a crash; skip */
 			continue;
-		const uint8_t *p = chunk.offsets, *end = p + chunk.offsets_len;
-		uint64_t off = 0;
-		while (p < end && !err && pindex_next_offset(&p, end, &off) == 0)
-			err = u64vec_push(offsets, off);
+		}
+		struct pindex_flow f;
+		int more;
+		while (i < n && (more = pindex_flow_next(&cur, &f)) == 0 && !err) {
+			while (i < n && (uint32_t)ids[i] < f.id)
+				i++; /* wanted, but not in the index: skip */
+			if (i < n && (uint32_t)ids[i] == f.id) {
+				r->q->stats.flows_candidate++;
+				err = flow_offsets(r, &f, offsets);
+				i++;
+			}
+		}
+		if (!err && i < n && (uint32_t)ids[i] == want)
+			i++; /* the block ended before the wanted id */
 	}
 	return err;
 }
@@ -616,8 +647,8 @@ static bool objnum_selected(const struct lookup_ctx *lc, uint64_t objnum)
 	return bsearch(&objnum, lc->objnums, lc->nobj, sizeof(uint64_t), cmp_u64) != NULL;
 }
 
-/* Adds the flows of every posting with a key in [lo, hi] (both of klen
- * bytes) whose object is selected. */
+/* Adds the flows of every posting list with a term in [lo, hi] (both of
+ * klen bytes) whose object is selected. */
 static int scan_postings(struct lookup_ctx *lc, const uint8_t *lo, const uint8_t *hi, size_t klen,
 			 struct plan_ids *out)
 {
@@ -626,15 +657,21 @@ static int scan_postings(struct lookup_ctx *lc, const uint8_t *lo, const uint8_t
 	if (err)
 		return err;
 	for (db_iter_seek(it, lo, klen); db_iter_valid(it) && !err; db_iter_next(it)) {
-		size_t len;
+		size_t len, vlen;
 		const uint8_t *key = db_iter_key(it, &len);
 		if (len != klen + 12 || memcmp(key, hi, klen) > 0)
 			break;
 		uint64_t objnum = be64_get(key + klen);
-		uint32_t flowid = (uint32_t)key[klen + 8] << 24 | (uint32_t)key[klen + 9] << 16 |
-				  (uint32_t)key[klen + 10] << 8 | key[klen + 11];
-		if (objnum_selected(lc, objnum))
-			err = plan_ids_push(out, objnum << 32 | flowid);
+		if (!objnum_selected(lc, objnum))
+			continue;
+		const uint8_t *p = db_iter_value(it, &vlen), *end = p + vlen;
+		uint64_t id = 0;
+		while (!err && p < end) {
+			if (pindex_next_offset(&p, end, &id) < 0)
+				err = -EIO;
+			else
+				err = plan_ids_push(out, objnum << 32 | (uint32_t)id);
+		}
 	}
 	db_iter_free(it);
 	return err;
@@ -732,15 +769,14 @@ static int run_flows(struct object_run *r, const struct plan_ids *cand)
 		else
 			b = mid;
 	}
+	size_t end = a;
+	while (end < cand->n && cand->ids[end] <= hi)
+		end++;
 	struct u64vec offsets = { 0 };
 	struct db_iter *it = NULL;
 	int err = db_iter_new(vault_db(r->q->v), DB_CF_FLOWS, &it);
-	for (size_t i = a; !err && i < cand->n && cand->ids[i] <= hi; i++) {
-		if (i > a && cand->ids[i] == cand->ids[i - 1])
-			continue;
-		r->q->stats.flows_candidate++;
-		err = flow_offsets(r, it, (uint32_t)cand->ids[i], &offsets);
-	}
+	if (!err)
+		err = candidate_offsets(r, it, cand->ids + a, end - a, &offsets);
 	db_iter_free(it);
 	u64vec_sort_unique(&offsets);
 	if (!err)

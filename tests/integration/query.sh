@@ -49,6 +49,10 @@ compare() {
 "$MKCAP" --packets 5000 --hosts 30 --seed 13 --linktype 101 -o "$T/raw.pcap"
 "$MKCAP" --format pcapng --packets 5000 --hosts 30 --seed 14 -o "$T/ng.pcapng"
 expect_rc 0 "$CAPVAULT" import "$T/eth.pcap" "$T/nsec.pcap" "$T/raw.pcap" "$T/ng.pcapng"
+# Imports may run in parallel: look the ids up by name.
+"$CAPVAULT" ls --json > "$T/ls.json"
+id_of() { jq -r --arg n "$1" '.[] | select(.name == $n) | .id' "$T/ls.json"; }
+ETH=$(id_of eth.pcap) NSEC=$(id_of nsec.pcap) RAW=$(id_of raw.pcap) NG=$(id_of ng.pcapng)
 
 # Hosts and ports that occur in the generated traffic.
 host=$(tcpdump -r "$T/eth.pcap" -nn ip 2>/dev/null | awk 'NR == 100 { split($3, a, "."); print a[1] "." a[2] "." a[3] "." a[4]; exit }' || true)
@@ -63,12 +67,12 @@ filters=(
 	"host $host6" "ip6 and tcp" "host $host and not port 443"
 )
 for f in "${filters[@]}"; do
-	compare 1 "$T/eth.pcap" "$f"
+	compare "$ETH" "$T/eth.pcap" "$f"
 done
 for f in "" "tcp" "udp" "host $host" "udp port 53" "not tcp" "ip6"; do
-	compare 2 "$T/nsec.pcap" "$f"
-	compare 3 "$T/raw.pcap" "$f"
-	compare 4 "$T/ng.pcapng" "$f"
+	compare "$NSEC" "$T/nsec.pcap" "$f"
+	compare "$RAW" "$T/raw.pcap" "$f"
+	compare "$NG" "$T/ng.pcapng" "$f"
 done
 
 # Time windows: [after, before) as editcap -A/-B cut them.
@@ -76,12 +80,12 @@ after=1700000005.5
 before=1700000011.25
 EDITCAP_WINDOW="-A $after -B $before"
 for f in "" "tcp" "host $host" "tcp[13] & 2 != 0"; do
-	compare 1 "$T/eth.pcap" "$f" --after "$after" --before "$before"
+	compare "$ETH" "$T/eth.pcap" "$f" --after "$after" --before "$before"
 done
 EDITCAP_WINDOW="-A 2023-11-14T22:13:25Z"
-compare 1 "$T/eth.pcap" "udp" --after "2023-11-14T22:13:25Z"
+compare "$ETH" "$T/eth.pcap" "udp" --after "2023-11-14T22:13:25Z"
 EDITCAP_WINDOW="-A 2023-11-14T22:13:25Z"
-compare 1 "$T/eth.pcap" "udp" --after "2023-11-14T23:13:25+01:00"
+compare "$ETH" "$T/eth.pcap" "udp" --after "2023-11-14T23:13:25+01:00"
 
 # Several captures at once: the concatenation in order of first packet.
 "$CAPVAULT" query --count "udp" > "$T/n"
@@ -91,9 +95,9 @@ check "count over all captures" \
 	   done | awk '{ n += $1 } END { print n }')" "$(cat "$T/n")"
 
 # --limit, --explain, errors.
-expect_rc 0 "$CAPVAULT" query --capture 1 --limit 7 -w "$T/lim.pcap" tcp
+expect_rc 0 "$CAPVAULT" query --capture "$ETH" --limit 7 -w "$T/lim.pcap" tcp
 check "limit" 7 "$(count "$T/lim.pcap")"
-expect_rc 0 "$CAPVAULT" query --capture 1 --count --explain "host $host and tcp port 443"
+expect_rc 0 "$CAPVAULT" query --capture "$ETH" --count --explain "host $host and tcp port 443"
 grep -q "^plan: " "$T/err" || fail "explain prints the plan"
 grep -q "^candidate packets: " "$T/err" || fail "explain prints candidates"
 expect_rc 2 "$CAPVAULT" query --count "host and and"
@@ -108,7 +112,7 @@ if [ -n "${CAPVAULT_CORPUS:-}" ] && [ -f "$CAPVAULT_CORPUS/manifest.tsv" ]; then
 	awk -F'\t' 'NR > 1 && $2 != "" && NR % 25 == 0 && $44 == "0" && $3 < 5000000 && $5 == "none" { print $1 }' \
 		"$CAPVAULT_CORPUS/manifest.tsv" > "$T/sample"
 	while read -r rel; do
-		out=$("$CAPVAULT" import "$CAPVAULT_CORPUS/$rel" | head -1)
+		out=$("$CAPVAULT" import "$CAPVAULT_CORPUS/$rel" | sed -n 1p)
 		id=$(echo "$out" | awk '$1 == "imported" || $1 == "duplicate" { print $2 }')
 		[ -n "$id" ] || { fail "import $rel: $out"; continue; }
 		for f in "" "tcp" "udp" "ip6" "not ip" "port 80 or port 53"; do
