@@ -73,6 +73,9 @@ stop_daemon() {
 	wait "$DPID" || rc=$?
 	DPID=
 	check "daemon exit code" 0 "$rc"
+	if grep -qE "runtime error|Sanitizer" "$T/d.log"; then
+		fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
+	fi
 	check "unix socket removed" no "$([ -e "$SOCK" ] && echo yes || echo no)"
 }
 

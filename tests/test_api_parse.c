@@ -1,0 +1,142 @@
+/*
+ * test_api_parse.c - the API's own request parsers (api/parse.h): HTTP
+ * Range, strict decimals, comma lists, CloudShark date ranges and the
+ * Content-Disposition value, on good and hostile input.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "parse.h"
+
+static void range_ok(const char *h, uint64_t size, uint64_t start, uint64_t len)
+{
+	uint64_t s = 0, l = 0;
+	assert_int_equal(api_parse_range(h, size, &s, &l), 0);
+	assert_int_equal(s, start);
+	assert_int_equal(l, len);
+}
+
+static void test_range(void **state)
+{
+	uint64_t s, l;
+	(void)state;
+	range_ok("bytes=0-0", 100, 0, 1);
+	range_ok("bytes=10-19", 100, 10, 10);
+	range_ok("bytes=10-", 100, 10, 90);
+	range_ok("bytes=10-1000", 100, 10, 90);
+	range_ok("bytes=-30", 100, 70, 30);
+	range_ok("bytes=-300", 100, 0, 100);
+	range_ok("bytes=99-99", 100, 99, 1);
+	assert_int_equal(api_parse_range(NULL, 100, &s, &l), 1);
+	assert_int_equal(api_parse_range("items=1-2", 100, &s, &l), 1);
+	assert_int_equal(api_parse_range("bytes=1-2,5-6", 100, &s, &l), 1);
+	assert_int_equal(api_parse_range("bytes=5-2", 100, &s, &l), 1);
+	assert_int_equal(api_parse_range("bytes=a-b", 100, &s, &l), 1);
+	assert_int_equal(api_parse_range("bytes=-", 100, &s, &l), 1);
+	assert_int_equal(api_parse_range("bytes=", 100, &s, &l), 1);
+	assert_int_equal(api_parse_range("bytes=1-2x", 100, &s, &l), 1);
+	assert_int_equal(api_parse_range("bytes=99999999999999999999-", 100, &s, &l), 1);
+	assert_int_equal(api_parse_range("bytes=100-", 100, &s, &l), -ERANGE);
+	assert_int_equal(api_parse_range("bytes=-0", 100, &s, &l), -ERANGE);
+	assert_int_equal(api_parse_range("bytes=0-", 0, &s, &l), -ERANGE);
+	assert_int_equal(api_parse_range("bytes=-5", 0, &s, &l), -ERANGE);
+}
+
+static void test_u64(void **state)
+{
+	uint64_t v;
+	(void)state;
+	assert_int_equal(api_parse_u64("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(api_parse_u64("18446744073709551615", &v), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(api_parse_u64("18446744073709551616", &v), -EINVAL);
+	assert_int_equal(api_parse_u64("", &v), -EINVAL);
+	assert_int_equal(api_parse_u64(NULL, &v), -EINVAL);
+	assert_int_equal(api_parse_u64("-1", &v), -EINVAL);
+	assert_int_equal(api_parse_u64("+1", &v), -EINVAL);
+	assert_int_equal(api_parse_u64("1 ", &v), -EINVAL);
+	assert_int_equal(api_parse_u64("0x10", &v), -EINVAL);
+}
+
+static void test_list(void **state)
+{
+	char **v = NULL;
+	size_t n = 0;
+	(void)state;
+	assert_int_equal(api_split_list(" a, b ,,c,", &v, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0], "a");
+	assert_string_equal(v[1], "b");
+	assert_string_equal(v[2], "c");
+	assert_int_equal(api_split_list("d", &v, &n), 0); /* appends */
+	assert_int_equal(n, 4);
+	assert_string_equal(v[3], "d");
+	assert_int_equal(api_split_list(" , ,", &v, &n), 0);
+	assert_int_equal(api_split_list("", &v, &n), 0);
+	assert_int_equal(n, 4);
+	api_strv_free(v, n);
+}
+
+static void test_cs_date(void **state)
+{
+	uint64_t a, b;
+	const uint64_t day = 86400ull * 1000000000ull;
+	(void)state;
+	assert_int_equal(api_parse_cs_date_range("1/1/1970-1/1/1970", &a, &b), 0);
+	assert_true(a == 0 && b == day);
+	assert_int_equal(api_parse_cs_date_range("3/1/2024-3/2/2024", &a, &b), 0);
+	assert_true(a == 1709251200ull * 1000000000ull && b - a == 2 * day);
+	assert_int_equal(api_parse_cs_date_range("12/31/2023", &a, &b), 0);
+	assert_true(b - a == day);
+	assert_int_equal(api_parse_cs_date_range("2/30/2024", &a, &b), -EINVAL);
+	assert_int_equal(api_parse_cs_date_range("13/1/2024", &a, &b), -EINVAL);
+	assert_int_equal(api_parse_cs_date_range("3/2/2024-3/1/2024", &a, &b), -EINVAL);
+	assert_int_equal(api_parse_cs_date_range("3/1/2024-", &a, &b), -EINVAL);
+	assert_int_equal(api_parse_cs_date_range("3/1/2024x", &a, &b), -EINVAL);
+	assert_int_equal(api_parse_cs_date_range("2024-03-01", &a, &b), -EINVAL);
+	assert_int_equal(api_parse_cs_date_range("", &a, &b), -EINVAL);
+	assert_int_equal(api_parse_cs_date_range(NULL, &a, &b), -EINVAL);
+}
+
+static void test_disposition(void **state)
+{
+	char buf[512];
+	(void)state;
+	assert_string_equal(api_content_disposition("a.pcap", buf, sizeof(buf)),
+			    "attachment; filename=\"a.pcap\"; filename*=UTF-8''a.pcap");
+	assert_string_equal(api_content_disposition("x\"y\\z\r\n.pcap", buf, sizeof(buf)),
+			    "attachment; filename=\"x_y_z__.pcap\"; "
+			    "filename*=UTF-8''x%22y%5Cz%0D%0A.pcap");
+	assert_string_equal(api_content_disposition("caf\xc3\xa9 1.pcap", buf, sizeof(buf)),
+			    "attachment; filename=\"caf__ 1.pcap\"; "
+			    "filename*=UTF-8''caf%C3%A9%201.pcap");
+	assert_string_equal(api_content_disposition("", buf, sizeof(buf)),
+			    "attachment; filename=\"capture\"; filename*=UTF-8''capture");
+	/* Truncation keeps the header well-formed and NUL-terminated. */
+	char longname[2000];
+	memset(longname, '"', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	api_content_disposition(longname, buf, sizeof(buf));
+	size_t pre = strlen("attachment; filename=\"");
+	assert_int_equal(strspn(buf + pre, "_"), 255);
+	assert_int_equal(buf[pre + 255], '"');
+	assert_true(strlen(buf) < sizeof(buf));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_range),     cmocka_unit_test(test_u64),
+		cmocka_unit_test(test_list),      cmocka_unit_test(test_cs_date),
+		cmocka_unit_test(test_disposition),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
