@@ -196,14 +196,154 @@ void api_capture_file(struct api_call *c)
 	capture_record_free(rec);
 }
 
+/* Deletes rec (catalog first, then the object if unused); replies. */
+void api_delete_capture(struct api_call *c, const struct capture_record *rec)
+{
+	struct errbuf eb = { { 0 } };
+	uint64_t freed = 0;
+	int err = vault_remove(c->api->vault, rec->id, &freed, &eb);
+	if (err)
+		return api_error_errno(c, err, "deleting the capture", eb.msg);
+	char id[24];
+	snprintf(id, sizeof(id), "%" PRIu64, rec->id);
+	if (c->cloudshark)
+		api_json(c, 200, json_pack("{sssssb}", "id", id, "filename", rec->name, "deleted", 1));
+	else
+		api_json(c, 200, json_pack("{sIsssI}", "deleted", (json_int_t)rec->id, "name",
+					   rec->name, "freed_bytes", (json_int_t)freed));
+}
+
 void api_capture_delete(struct api_call *c)
 {
-	api_error(c, 501, "not_implemented",
-		  "deleting captures is not available yet (the catalog has no removal)");
+	struct capture_record *rec = api_capture_arg(c, c->seg[2]);
+	if (!rec)
+		return;
+	api_delete_capture(c, rec);
+	capture_record_free(rec);
+}
+
+/* --- small JSON bodies (PATCH, CloudShark delete) --- */
+
+#define JSON_BODY_MAX (64u * 1024)
+
+struct json_body {
+	struct api_call call; /* for replies; seg[] and token are not used */
+	char *buf;
+	size_t len;
+	bool too_big;
+	uint64_t id;          /* the capture named in the path, or 0 */
+	void (*done)(struct api_call *c, uint64_t id, json_t *doc);
+};
+
+static int json_body_data(void *ctx, struct http_req *r, const void *buf, size_t len)
+{
+	struct json_body *jb = ctx;
+	(void)r;
+	if (jb->len + len > JSON_BODY_MAX) {
+		jb->too_big = true;
+		return -EFBIG;
+	}
+	char *grown = realloc(jb->buf, jb->len + len + 1);
+	if (!grown)
+		return -ENOMEM;
+	memcpy(grown + jb->len, buf, len);
+	jb->buf = grown;
+	jb->len += len;
+	jb->buf[jb->len] = '\0';
+	return 0;
+}
+
+static void json_body_end(void *ctx, struct http_req *r)
+{
+	struct json_body *jb = ctx;
+	json_error_t jerr;
+	(void)r;
+	if (jb->too_big)
+		return api_error(&jb->call, 413, "too_large", "the JSON body is over %u bytes",
+				 JSON_BODY_MAX);
+	json_t *doc = jb->len ? json_loadb(jb->buf, jb->len, 0, &jerr) : json_object();
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return api_error(&jb->call, 400, "bad_json", "the body must be a JSON object%s%s",
+				 jb->len ? ": " : "", jb->len ? jerr.text : "");
+	}
+	jb->done(&jb->call, jb->id, doc);
+	json_decref(doc);
+}
+
+static void json_body_free(void *ctx)
+{
+	struct json_body *jb = ctx;
+	free(jb->buf);
+	free(jb);
+}
+
+static const struct http_body_ops json_body_ops = { .data = json_body_data,
+						    .end = json_body_end,
+						    .free = json_body_free };
+
+void api_read_json(struct api_call *c, uint64_t id,
+		   void (*done)(struct api_call *c, uint64_t id, json_t *doc))
+{
+	struct json_body *jb = calloc(1, sizeof(*jb));
+	if (!jb)
+		return api_error_errno(c, -ENOMEM, "request body", NULL);
+	jb->call = *c;
+	jb->call.token = NULL;
+	jb->call.nseg = 0;
+	jb->id = id;
+	jb->done = done;
+	http_req_read_body(c->r, &json_body_ops, jb);
+}
+
+/* --- PATCH --- */
+
+static int patch_tags(struct api_call *c, uint64_t id, json_t *tags, struct errbuf *eb)
+{
+	size_t n = json_array_size(tags);
+	char **v = calloc(n + 1, sizeof(*v));
+	int err = v ? 0 : -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++)
+		if (!(v[i] = (char *)json_string_value(json_array_get(tags, i))))
+			err = errbuf_set(eb, -EINVAL, "tags must be strings");
+	if (!err)
+		err = catalog_update_tags(vault_catalog(c->api->vault), id, v, n, eb);
+	free(v);
+	return err;
+}
+
+static void patch_done(struct api_call *c, uint64_t id, json_t *doc)
+{
+	struct catalog *cat = vault_catalog(c->api->vault);
+	struct errbuf eb = { { 0 } };
+	json_t *name = json_object_get(doc, "name"), *tags = json_object_get(doc, "tags");
+	json_t *comment = json_object_get(doc, "comment");
+	if ((name && !json_is_string(name)) || (tags && !json_is_array(tags)) ||
+	    (comment && !json_is_string(comment) && !json_is_null(comment)))
+		return api_error(c, 422, "bad_field",
+				 "name is a string, tags an array of strings, comment a string or null");
+	int err = 0;
+	if (name)
+		err = catalog_update_name(cat, id, json_string_value(name), &eb);
+	if (!err && tags)
+		err = patch_tags(c, id, tags, &eb);
+	if (!err && comment)
+		err = catalog_update_comment(cat, id, json_string_value(comment), &eb);
+	if (err)
+		return api_error_errno(c, err, "updating the capture", eb.msg);
+	struct capture_record *rec = NULL;
+	if ((err = catalog_get(cat, id, &rec)) < 0)
+		return api_error_errno(c, err, "reading the capture", NULL);
+	api_json(c, 200, capture_record_to_json(rec));
+	capture_record_free(rec);
 }
 
 void api_capture_patch(struct api_call *c)
 {
-	api_error(c, 501, "not_implemented",
-		  "changing captures is not available yet (the catalog has no update)");
+	struct capture_record *rec = api_capture_arg(c, c->seg[2]);
+	if (!rec)
+		return;
+	uint64_t id = rec->id;
+	capture_record_free(rec);
+	api_read_json(c, id, patch_done);
 }

@@ -89,10 +89,35 @@ void api_cs_download(struct api_call *c)
 	capture_record_free(rec);
 }
 
+static void cs_delete_done(struct api_call *c, uint64_t id, json_t *doc)
+{
+	(void)id;
+	json_t *jid = json_object_get(doc, "id");
+	char buf[24];
+	const char *arg = json_string_value(jid);
+	if (json_is_integer(jid)) {
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(jid));
+		arg = buf;
+	}
+	if (!arg)
+		return api_error(c, 400, "bad_request", "delete needs an id");
+	struct capture_record *rec = api_capture_arg(c, arg);
+	if (!rec)
+		return;
+	api_delete_capture(c, rec);
+	capture_record_free(rec);
+}
+
+/* POST delete/<id>, or POST delete with {"id": ...} in the body. */
 void api_cs_delete(struct api_call *c)
 {
-	api_error(c, 501, "not_implemented",
-		  "deleting captures is not available yet (the catalog has no removal)");
+	if (c->nseg == 4)
+		return api_read_json(c, 0, cs_delete_done);
+	struct capture_record *rec = api_capture_arg(c, c->seg[4]);
+	if (!rec)
+		return;
+	api_delete_capture(c, rec);
+	capture_record_free(rec);
 }
 
 struct search {

@@ -15,6 +15,7 @@
 #include "http.h"
 
 struct token_info;
+struct capture_record;
 
 /* Query latency histogram bounds, in seconds (Prometheus "le"). */
 #define API_LAT_BUCKETS 10
@@ -72,6 +73,12 @@ void api_capture_delete(struct api_call *c);
 void api_capture_patch(struct api_call *c);
 /* Serves the object of rec (Range aware); frees nothing of rec. */
 void api_send_capture(struct api_call *c, const struct capture_record *rec);
+/* Deletes rec's capture (and its object when unused) and replies. */
+void api_delete_capture(struct api_call *c, const struct capture_record *rec);
+/* Reads a JSON object body (at most 64 KiB), then calls done, which
+ * replies; replies 400/413 itself for a bad body. */
+void api_read_json(struct api_call *c, uint64_t id,
+		   void (*done)(struct api_call *c, uint64_t id, json_t *doc));
 void api_upload(struct api_call *c);
 void api_packets(struct api_call *c);
 void api_stats(struct api_call *c);
@@ -82,7 +89,7 @@ void api_cs_search(struct api_call *c);
 void api_cs_download(struct api_call *c);
 void api_cs_delete(struct api_call *c);
 
-/* Starts an upload; the record's JSON reply is built by reply_fn. */
+/* Name, comment and tags of an upload, from the query string or form. */
 struct upload_meta {
 	char *name;
 	char *comment;

@@ -198,7 +198,6 @@ check "cursor page ends" null "$(jq -r .next_cursor "$T/list2")"
 req list_tag 200 -H "$(auth "$RO")" "$U/v1/captures?tag=lab"
 check "list by tag" "$ID_A" "$(jq -r '.captures[].id' "$T/list_tag")"
 req list_bad 400 -H "$(auth "$RO")" "$U/v1/captures?limit=x"
-req del 501 -X DELETE -H "$(auth "$CS")" "$U/v1/captures/$ID_A"
 
 # --- packets ---
 req q_bad 400 -H "$(auth "$RO")" --get --data-urlencode "filter=tcp port" "$U/v1/packets"
@@ -266,7 +265,33 @@ req cs_badtoken 401 "$U/api/v1/0123456789abcdef0123456789abcdef/info/$CS_ID"
 jq -e '.exceptions' "$T/cs_badtoken" >/dev/null || fail "401 in cloudshark form"
 req cs_scope 403 -F "file=@$T/cs1.pcap" "$U/api/v1/$RO/upload"
 req cs_nofile 400 -F "additional_tags=x" "$CSU/upload"
-req cs_del 501 -X POST "$CSU/delete/$CS_ID"
+req cs_del 200 -X POST "$CSU/delete/$CS_ID"
+check "cloudshark delete" true "$(jq -r .deleted "$T/cs_del")"
+req cs_del_gone 404 "$CSU/info/$CS_ID"
+CS_ID3=$(jq -r .id "$T/cs_put")
+req cs_del_body 200 -H "Content-Type: application/json" -d "{\"id\": \"$CS_ID3\"}" "$CSU/delete"
+req cs_del_body_gone 404 "$CSU/download/$CS_ID3"
+req cs_del_noid 400 -H "Content-Type: application/json" -d '{}' "$CSU/delete"
+
+# --- delete and patch (native) ---
+ID_E=$(jq -r .id "$T/up_token_tags")
+req del403 403 -X DELETE -H "$(auth "$RW")" "$U/v1/captures/$ID_E"
+req del 200 -X DELETE -H "$(auth "$CS")" "$U/v1/captures/$ID_E"
+check "delete frees the object" "$(stat -c %s "$T/e.pcap")" "$(jq -r .freed_bytes "$T/del")"
+req del_get 404 -H "$(auth "$RO")" "$U/v1/captures/$ID_E"
+req del_again 404 -X DELETE -H "$(auth "$CS")" "$U/v1/captures/$ID_E"
+req patch 200 -X PATCH -H "$(auth "$RW")" -d '{"name": "renamed.pcapng", "tags": ["p1", "p2"], "comment": "patched"}' "$U/v1/captures/$ID_C"
+check "patched name" renamed.pcapng "$(jq -r .name "$T/patch")"
+check "patched tags" '["p1","p2"]' "$(jq -c '.tags | sort' "$T/patch")"
+check "patched comment" patched "$(jq -r .comment "$T/patch")"
+req patch_list 200 -H "$(auth "$RO")" "$U/v1/captures?tag=p2"
+check "patched tags are indexed" "$ID_C" "$(jq -r '.captures[].id' "$T/patch_list")"
+req patch_clear 200 -X PATCH -H "$(auth "$RW")" -d '{"comment": null}' "$U/v1/captures/$ID_C"
+check "comment cleared" null "$(jq -r .comment "$T/patch_clear")"
+req patch_badjson 400 -X PATCH -H "$(auth "$RW")" -d '{"name": ' "$U/v1/captures/$ID_C"
+req patch_badtype 422 -X PATCH -H "$(auth "$RW")" -d '{"tags": "x"}' "$U/v1/captures/$ID_C"
+req patch_badtag 400 -X PATCH -H "$(auth "$RW")" -d '{"tags": ["bad tag"]}' "$U/v1/captures/$ID_C"
+req patch404 404 -X PATCH -H "$(auth "$RW")" -d '{}' "$U/v1/captures/88888"
 
 stop_daemon
 
