@@ -286,9 +286,10 @@ int tarsource_sniff(const void *buf, size_t len, bool at_end)
 	decomp_free(d);
 	if (pk.n == 4)
 		return capfile_sniff(pk.b, 4) != CAPFILE_FORMAT_UNKNOWN;
-	if (err < 0 || len >= HEAD_MAX)
-		return 1; /* corrupt compressed data: a failed import, not a skip */
-	return at_end ? 0 : -EAGAIN;
+	/* Corrupt or cut compressed data: a failed import, not a skip. */
+	if (err < 0 || len >= HEAD_MAX || at_end)
+		return 1;
+	return -EAGAIN;
 }
 
 int tarsource_probe(const char *path)
@@ -303,8 +304,6 @@ int tarsource_probe(const char *path)
 		struct archive_entry *e;
 		int r = archive_read_next_header(a, &e);
 		ret = r == ARCHIVE_OK || r == ARCHIVE_WARN;
-	} else if (archive_errno(a) > 0 && archive_errno(a) != EINVAL) {
-		ret = -archive_errno(a);
 	}
 	archive_read_free(a);
 	return ret;

@@ -78,7 +78,8 @@ uint64_t tarsource_bytes_read(const struct tarsource *ts);
 int tarsource_sniff(const void *buf, size_t len, bool at_end);
 
 /* Whether the regular file at path is a tar archive (maybe compressed):
- * 1 yes, 0 no, or a negative errno when it cannot be opened. */
+ * 1 yes, 0 no (or unreadable: the import that follows says why), or
+ * -ENOMEM. */
 int tarsource_probe(const char *path);
 
 #endif

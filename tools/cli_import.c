@@ -74,7 +74,8 @@ struct import_run {
 	struct item *items;
 	size_t nitems, alloc;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
+	pthread_cond_t wake;          /* the progress thread's timer */
+	pthread_cond_t turn;          /* next_print moved: an item may commit */
 	size_t next_item, next_print;
 	unsigned long imported, duplicates, skipped, failed, journaled, sources_done;
 	uint64_t packets, bytes;
@@ -142,6 +143,22 @@ static void item_finished(struct import_run *run, size_t i)
 	if (run->next_print < run->nitems)
 		item_flush(run, &run->items[run->next_print]);
 	fflush(stdout);
+	pthread_cond_broadcast(&run->turn);
+	pthread_mutex_unlock(&run->lock);
+}
+
+/*
+ * Captures are committed in item order, so capture ids follow the sorted
+ * order whatever --jobs is: a worker reads, hashes, stores and indexes
+ * its source in parallel with the others, then waits here until every
+ * earlier item is done before its (short) commit. Every earlier item is
+ * held by a running worker, so the wait always ends.
+ */
+static void wait_turn(struct import_run *run, size_t i)
+{
+	pthread_mutex_lock(&run->lock);
+	while (run->next_print < i)
+		pthread_cond_wait(&run->turn, &run->lock);
 	pthread_mutex_unlock(&run->lock);
 }
 
@@ -340,8 +357,10 @@ static int tar_feed_member(struct tar_ctx *tc, const void *head, size_t hlen,
 	}
 	if (!err && r < 0)
 		err = r;
-	if (!err)
+	if (!err) {
+		wait_turn(tc->run, tc->item);
 		err = import_pass_finish(pass, res, info, eb);
+	}
 	import_pass_free(pass);
 	return err;
 }
@@ -444,6 +463,40 @@ static enum file_kind file_kind(const char *path, bool sniff_compressed)
 	return FILE_OTHER;
 }
 
+struct file_feed {
+	struct import_pass *pass;
+	struct errbuf *eb;
+};
+
+static int file_chunk(void *opaque, const void *buf, size_t len)
+{
+	struct file_feed *ff = opaque;
+	return import_pass_feed(ff->pass, buf, len, ff->eb);
+}
+
+/* import_file, with the commit waiting for the item's turn. */
+static int import_file_in_turn(struct import_run *run, struct ring *ring, size_t i,
+			       const struct import_source *src, struct import_result *res,
+			       struct import_info *info, struct errbuf *eb)
+{
+	_cleanup_close_ int fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "%s", strerror(errno));
+	struct file_feed ff = { .eb = eb };
+	int err = import_pass_new(&ff.pass, &vault_sink_ops, run->vault, src, eb);
+	if (err)
+		return err;
+	err = ring_read_stream(ring, fd, RING_CHUNK, RING_DEPTH, file_chunk, &ff);
+	if (err && eb->msg[0] == '\0')
+		errbuf_set(eb, err, "read: %s", strerror(-err));
+	if (!err) {
+		wait_turn(run, i);
+		err = import_pass_finish(ff.pass, res, info, eb);
+	}
+	import_pass_free(ff.pass);
+	return err;
+}
+
 static void import_one_file(struct import_run *run, struct ring *ring, size_t i)
 {
 	const struct item *it = &run->items[i];
@@ -460,7 +513,7 @@ static void import_one_file(struct import_run *run, struct ring *ring, size_t i)
 	struct import_result res;
 	struct import_info info;
 	struct errbuf eb = { { 0 } };
-	int err = import_file(ring, &vault_sink_ops, run->vault, &src, &res, &info, &eb);
+	int err = import_file_in_turn(run, ring, i, &src, &res, &info, &eb);
 	add_src_bytes(run, it->size);
 	if (err) {
 		report_failed(run, i, it->path, err, eb.msg);
@@ -997,6 +1050,7 @@ int cli_import(int argc, char **argv, const char *usage)
 	}
 	pthread_mutex_init(&run.lock, NULL);
 	pthread_cond_init(&run.wake, NULL);
+	pthread_cond_init(&run.turn, NULL);
 	rc = import_run_all(&run, tars, ntars, argv + optind, nargs);
 	vault_close(run.vault);
 	journal_free(run.journal);
@@ -1009,6 +1063,7 @@ int cli_import(int argc, char **argv, const char *usage)
 	notes_free(&run.failures);
 	notes_free(&run.skips);
 	pthread_cond_destroy(&run.wake);
+	pthread_cond_destroy(&run.turn);
 	pthread_mutex_destroy(&run.lock);
 out:
 	for (size_t i = 0; i < o.ntags; i++)
