@@ -15,7 +15,10 @@
 #include "log.h"
 
 static const struct cli_command commands[] = {
-	{ "import", cli_import, "import [--store DIR] [--tags a,b] [--move] FILE|DIR..." },
+	{ "import", cli_import,
+	  "import [--store DIR] [--tags a,b] [--tags-from-path] [--move] [--jobs N] [--follow]\n"
+	  "                 [--journal FILE] [--dry-run] [--quiet] [--json] [--block-size BYTES]\n"
+	  "                 [--from-list FILE|-] [--tar FILE|-|DEVICE]... [FILE|DIR|TAR...]" },
 	{ "ls", cli_ls, "ls [--store DIR] [--tag T] [--json]" },
 	{ "info", cli_info, "info [--store DIR] [--json] ID|SHA256" },
 	{ "stats", cli_stats, "stats [--store DIR] [--json]" },
