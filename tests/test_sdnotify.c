@@ -5,7 +5,8 @@
  *
  * With $CAPVAULTD set it also runs the daemon under the fake socket and
  * proves the service contract: READY=1 comes only once the daemon has
- * logged "started:" (store open, folders watched), WATCHDOG=1 pings and a
+ * logged "started:" (store open, folders watched) and its API answers on
+ * the unix socket, WATCHDOG=1 pings and a
  * STATUS= line follow, SIGHUP gives RELOADING=1 then READY=1, SIGTERM
  * gives STOPPING=1 and exit code 0.
  */
@@ -274,6 +275,32 @@ static bool file_has(const char *path, const char *needle)
 	return strstr(buf, needle) != NULL;
 }
 
+/* GET /v1/health on the daemon's unix socket: true on a 200. */
+static bool api_answers(const char *sock)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static const char req[] = "GET /v1/health HTTP/1.0\r\nHost: localhost\r\n\r\n";
+	char buf[512];
+	size_t got = 0;
+	ssize_t n;
+	size_t len = strlen(sock);
+	if (len >= sizeof(sa.sun_path))
+		fail_msg("socket path too long: %s", sock);
+	memcpy(sa.sun_path, sock, len + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+		close(fd);
+		return false;
+	}
+	while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	buf[got] = '\0';
+	return !strncmp(buf, "HTTP/1.", 7) && strstr(buf, " 200 ") != NULL;
+}
+
 /* Waits for a message starting with prefix, skipping WATCHDOG/STATUS
  * chatter; stores it in buf. Fails the test on timeout. */
 static void wait_msg(struct fake *f, const char *prefix, char *buf, size_t size)
@@ -337,6 +364,10 @@ static void test_daemon_contract(void **state)
 	/* The daemon logs "started:" before it says READY=1. */
 	if (!file_has(log, "started:"))
 		fail_msg("READY=1 arrived before capvaultd logged 'started:'");
+	/* ...and once it is ready, the API answers at once. */
+	snprintf(path, sizeof(path), "%s/store/capvault.sock", dir);
+	if (!api_answers(path))
+		fail_msg("READY=1 arrived but GET /v1/health on %s did not answer 200", path);
 	wait_msg(&f, "WATCHDOG=1", buf, sizeof(buf));
 	wait_msg(&f, "WATCHDOG=1", buf, sizeof(buf));
 

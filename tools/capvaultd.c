@@ -479,8 +479,8 @@ int main(int argc, char **argv)
 	sdnotify_send(d.notify, "READY=1");
 	notify_status(&d);
 	run_loop(&d);
-	d.api = api_server_stop(d.api);
 	sdnotify_send(d.notify, "STOPPING=1");
+	d.api = api_server_stop(d.api);
 	log_info("stopping: finishing the files being imported");
 	daemon_workers_join(&d.workers);
 	log_summary(&d);
