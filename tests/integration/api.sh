@@ -42,6 +42,9 @@ api:
   max_upload_size: 1MiB
   timeout: 10s
 YAML
+	if [ -n "${TLS:-}" ]; then
+		printf '  tls:\n    cert: %s\n    key: %s\n' "$T/cert.pem" "$T/key.pem" >> "$T/d.yaml"
+	fi
 }
 
 # Starts the daemon on a random free port, retrying on a taken one.
@@ -311,5 +314,23 @@ start_daemon
 req revoked 401 -H "$(auth "$RO")" "$U/v1/captures"
 req still 200 -H "$(auth "$RW")" "$U/v1/captures"
 stop_daemon
+
+# TLS with a self-signed certificate; the unix socket stays plain.
+if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+	-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
+	-keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null; then
+	TLS=1 start_daemon
+	S="https://127.0.0.1:$PORT"
+	req tls 200 --cacert "$T/cert.pem" -H "$(auth "$RW")" "$S/v1/captures/$ID_A"
+	check "TLS record" "$ID_A" "$(jq -r .id "$T/tls")"
+	req tls_dl 200 --cacert "$T/cert.pem" -H "$(auth "$RW")" "$S/v1/captures/$ID_A/file"
+	cmp -s "$T/tls_dl" "$T/a.pcap" || fail "download over TLS differs"
+	req tls_plain 000 "http://127.0.0.1:$PORT/v1/health"
+	req tls_unverified 000 "$S/v1/health"
+	req tls_unix 200 --unix-socket "$SOCK" http://localhost/v1/health
+	stop_daemon
+else
+	echo "openssl cannot make a certificate here: TLS not tested"
+fi
 
 finish
