@@ -15,9 +15,10 @@ for i in 1 2 3 4 5 6; do
 	"$MKCAP" --packets 500 --hosts 8 --seed $i --start $((1500000000 + i * 86400)) -o "$T/c$i.pcap"
 done
 "$MKCAP" --packets 500 --hosts 8 --seed 7 --start "$(date +%s)" -o "$T/new.pcap"
-expect_rc 0 "$CAPVAULT" import --tags lab "$T/c1.pcap" "$T/c2.pcap" "$T/c3.pcap"
+# One file per import: ids follow the order (a parallel import would not).
+for i in 1 2 3; do expect_rc 0 "$CAPVAULT" import --tags lab "$T/c$i.pcap"; done
 expect_rc 0 "$CAPVAULT" import --tags keep "$T/c4.pcap"
-expect_rc 0 "$CAPVAULT" import "$T/c5.pcap" "$T/c6.pcap" "$T/new.pcap"
+for f in c5 c6 new; do expect_rc 0 "$CAPVAULT" import "$T/$f.pcap"; done
 check "imported" "1,2,3,4,5,6,7" "$(ids)"
 
 # --- tag and rm
