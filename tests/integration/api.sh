@@ -231,6 +231,30 @@ req metrics401 401 "$U/metrics"
 req unix_up 201 --unix-socket "$SOCK" --data-binary @"$T/f.pcap" "http://localhost/v1/captures?name=f.pcap"
 req unix_list 200 --unix-socket "$SOCK" "http://localhost/v1/captures"
 
+# --- every route in api/openapi.yaml answers (ids that do not exist, so
+# nothing changes: a "no capture" 404 is an answer, "no such resource" is not) ---
+OPENAPI="$(dirname "$0")/../../api/openapi.yaml"
+if python3 -c 'import yaml' 2>/dev/null; then
+	python3 -c '
+import sys, yaml
+for path, item in yaml.safe_load(open(sys.argv[1]))["paths"].items():
+    for method in item:
+        if method in ("get", "post", "put", "patch", "delete"):
+            print(method.upper(), path.replace("{id}", "99999999"))
+' "$OPENAPI" > "$T/routes"
+	check "openapi routes found" yes "$([ "$(wc -l < "$T/routes")" -ge 10 ] && echo yes)"
+	while read -r method path; do
+		code=$(curl -s -o "$T/route" -w '%{http_code}' -X "$method" --unix-socket "$SOCK" \
+			"http://localhost$path" || true)
+		checks=$((checks + 1))
+		if [ "$code" = 405 ] || grep -q "no such resource" "$T/route"; then
+			fail "openapi route $method $path does not answer: $code $(cat "$T/route")"
+		fi
+	done < "$T/routes"
+else
+	echo "python3 yaml missing: openapi routes not checked"
+fi
+
 # --- CloudShark API, as its clients call it ---
 CSU="$U/api/v1/$CS"
 "$MKCAP" --packets 100 --seed 11 -o "$T/cs1.pcap"
