@@ -1122,14 +1122,18 @@ static struct folder *folder_free(struct folder *f)
 static int folder_make(struct folder **out, const struct watch_folder_cfg *cfg,
 		       struct errbuf *eb)
 {
+	char *failed = NULL;
 	struct folder *f = calloc(1, sizeof(*f));
 	if (!f || !(f->path = path_norm(NULL, cfg->path)))
 		goto nomem;
-	_cleanup_free_ char *failed = NULL;
-	if (asprintf(&failed, "%s/.failed", f->path) < 0)
+	if (asprintf(&failed, "%s/.failed", f->path) < 0) {
+		failed = NULL;
 		goto nomem;
+	}
 	f->ignore = strv_copy(cfg->ignore, NULL, NULL);
 	f->exclude = strv_copy(cfg->exclude, f->path, failed);
+	free(failed);
+	failed = NULL;
 	if (!f->ignore || !f->exclude)
 		goto nomem;
 	f->path_len = strlen(f->path);
@@ -1141,6 +1145,7 @@ static int folder_make(struct folder **out, const struct watch_folder_cfg *cfg,
 	*out = f;
 	return 0;
 nomem:
+	free(failed);
 	folder_free(f);
 	return errbuf_set(eb, -ENOMEM, "folder %s: out of memory", cfg->path);
 }
