@@ -149,7 +149,8 @@ static int collect(struct fsck *f)
 	int r = store_foreach_object(f->st, on_object_file, f);
 	if (r < 0)
 		return r;
-	qsort(f->objs, f->nobjs, sizeof(*f->objs), cmp_obj);
+	if (f->nobjs > 1)
+		qsort(f->objs, f->nobjs, sizeof(*f->objs), cmp_obj);
 	struct db_iter *it = NULL;
 	if ((r = db_iter_new(f->db, DB_CF_OBJECTS, &it)) < 0)
 		return r;
@@ -172,7 +173,8 @@ static int collect(struct fsck *f)
 	db_iter_free(it);
 	if (r < 0)
 		return r;
-	qsort(f->objs, f->nobjs, sizeof(*f->objs), cmp_obj);
+	if (f->nobjs > 1)
+		qsort(f->objs, f->nobjs, sizeof(*f->objs), cmp_obj);
 	return catalog_foreach(f->cat, NULL, on_capture, f);
 }
 
@@ -433,7 +435,8 @@ static int check_objects(struct fsck *f)
 		if (o->has_record && !o->dead)
 			live[nlive++] = o->objnum;
 	}
-	qsort(live, nlive, sizeof(*live), cmp_u64);
+	if (nlive > 1)
+		qsort(live, nlive, sizeof(*live), cmp_u64);
 	check_dead_index(f, live, nlive);
 	free(live);
 	return 0;

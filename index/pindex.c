@@ -343,7 +343,8 @@ static int terms_emit(struct pindex_builder *b)
 		struct term_entry *t = &b->terms[i];
 		if (!t->used)
 			continue;
-		qsort(t->ids, t->n, sizeof(uint32_t), cmp_u32);
+		if (t->n > 1)
+			qsort(t->ids, t->n, sizeof(uint32_t), cmp_u32);
 		uint8_t *val = malloc(t->n * 5 + 1);
 		if (!val)
 			return -ENOMEM;
@@ -423,7 +424,8 @@ static int flows_emit_all(struct pindex_builder *b)
 			sorted[n++] = &b->flows[i];
 			err = flow_postings(b, &b->flows[i]);
 		}
-	qsort(sorted, n, sizeof(*sorted), cmp_flow_id);
+	if (n > 1)
+		qsort(sorted, n, sizeof(*sorted), cmp_flow_id);
 	for (size_t i = 0; i < n && !err;) {
 		size_t j = i, bytes = 0;
 		while (j < n && j - i < FLOW_BLOCK_FLOWS && bytes < FLOW_BLOCK_BYTES)

@@ -1117,7 +1117,8 @@ static void normalize(struct plan_ids *s)
 		;
 	if (i >= s->n)
 		return;
-	qsort(s->ids, s->n, sizeof(*s->ids), cmp_u64);
+	if (s->n > 1)
+		qsort(s->ids, s->n, sizeof(*s->ids), cmp_u64);
 	for (i = 1, w = 1; i < s->n; i++)
 		if (s->ids[i] != s->ids[w - 1])
 			s->ids[w++] = s->ids[i];

@@ -128,7 +128,8 @@ static int select_captures(struct query *q)
 	err = catalog_foreach(vault_catalog(q->v), tag, select_one, q);
 	if (err)
 		return err;
-	qsort(q->sel, q->nsel, sizeof(*q->sel), by_earliest);
+	if (q->nsel > 1)
+		qsort(q->sel, q->nsel, sizeof(*q->sel), by_earliest);
 	q->stats.captures_selected = q->nsel;
 	return 0;
 }

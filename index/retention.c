@@ -182,7 +182,8 @@ static int build_objects(struct planner *pl)
 	}
 	for (size_t i = 0; i < pl->n; i++)
 		by[i] = &pl->e[i];
-	qsort(by, pl->n, sizeof(*by), cmp_sha);
+	if (pl->n > 1)
+		qsort(by, pl->n, sizeof(*by), cmp_sha);
 	for (size_t i = 0; i < pl->n; i++) {
 		if (i == 0 || memcmp(by[i]->sha, by[i - 1]->sha, 32) != 0) {
 			pl->obj[pl->nobj++] = (struct object){ .size = by[i]->file_size };
@@ -280,7 +281,8 @@ static int apply_policy(struct planner *pl, size_t pi)
 	for (size_t i = 0; i < pl->n; i++)
 		if (pl->e[i].policy == (int)pi)
 			m[nm++] = (struct by_time){ &pl->e[i], policy_time(p, &pl->e[i]) };
-	qsort(m, nm, sizeof(*m), cmp_newest);
+	if (nm > 1)
+		qsort(m, nm, sizeof(*m), cmp_newest);
 	/* Oldest first, so the plan reads in deletion order. */
 	for (size_t k = nm; r == 0 && k-- > 0;) {
 		char reason[160];
@@ -348,7 +350,8 @@ static int store_wide(struct planner *pl, struct errbuf *eb)
 		return -ENOMEM;
 	for (size_t i = 0; i < pl->n; i++)
 		oldest[i] = &pl->e[i];
-	qsort(oldest, pl->n, sizeof(*oldest), cmp_oldest);
+	if (pl->n > 1)
+		qsort(oldest, pl->n, sizeof(*oldest), cmp_oldest);
 	if (ru->max_total_size)
 		r = prune_oldest(pl, oldest, over_total, "max_total_size");
 	if (r == 0 && floor) {

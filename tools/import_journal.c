@@ -169,7 +169,8 @@ static int journal_load(struct journal *j, FILE *f)
 	}
 	if (ferror(f))
 		return -EIO;
-	qsort(j->v, j->n, sizeof(*j->v), entry_cmp);
+	if (j->n > 1)
+		qsort(j->v, j->n, sizeof(*j->v), entry_cmp);
 	return 0;
 }
 
