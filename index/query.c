@@ -526,7 +526,7 @@ static int time_ranges(struct object_run *r, struct u64vec *ranges)
 #define SPAN_MAX (256u * 1024)
 #define SPAN_GAP (64u * 1024)
 #define SPAN_TAIL 2048u /* read past the last offset: most records are shorter */
-#define SPAN_BATCH 16
+#define SPAN_BATCH 32
 
 /* Walks whole records in [begin, end), reading 1 MiB at a time. */
 static int scan_range(struct object_run *r, uint64_t begin, uint64_t end, uint8_t *buf)

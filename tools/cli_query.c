@@ -182,7 +182,8 @@ int cli_query(int argc, char **argv, const char *usage)
 		goto out;
 	}
 	rc = CLI_EXIT_FAILED;
-	if (vault_open(&v, cli_store_path(c.store), &eb) < 0) {
+	/* Reading needs no crash cleanup; the next writer does it. */
+	if (vault_open_flags(&v, cli_store_path(c.store), VAULT_NO_CLEANUP, &eb) < 0) {
 		fprintf(stderr, "capvault: %s\n", eb.msg);
 		goto out;
 	}
