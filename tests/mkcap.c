@@ -4,7 +4,7 @@
  *
  *   mkcap [--format pcap|pcapng] [--nsec] [--big-endian] [--linktype N]
  *         [--packets N] [--size BYTES] [--hosts N] [--seed S] [--start EPOCH]
- *         [--interval-us N] [--payload N] [--truncate] [--corrupt]
+ *         [--interval-us N] [--payload N] [--flows N] [--truncate] [--corrupt]
  *         [--gzip|--zstd] -o FILE
  *
  * The same arguments always give the same bytes. Traffic is a pseudo-random
@@ -32,6 +32,7 @@ struct opts {
 	bool pcapng, nsec, big_endian, truncate, corrupt;
 	uint32_t linktype;
 	uint64_t packets, size, hosts, seed, start, interval_us;
+	uint64_t flows; /* 0: every packet its own conversation */
 	long payload; /* < 0: random */
 	enum compress comp;
 	const char *out;
@@ -156,7 +157,11 @@ static void host_addr(struct cw_frame *f, uint64_t h, bool src)
 static void pick_frame(struct cw_frame *f, const struct opts *o, uint64_t *rs, uint64_t i)
 {
 	static const uint16_t ports[] = { 80, 443, 53, 22, 25, 123, 8080, 3306 };
-	uint64_t r = rnd(rs), a = rnd(rs) % o->hosts, b = rnd(rs) % o->hosts;
+	/* With --flows, the conversation's addresses, ports and protocol come
+	 * from one of N fixed seeds, so packets repeat their 5-tuple. */
+	uint64_t conv = o->flows ? (o->seed + 1) * 0x9e3779b97f4a7c15ull + rnd(rs) % o->flows : 0;
+	uint64_t *cs = o->flows ? &conv : rs;
+	uint64_t r = rnd(cs), a = rnd(cs) % o->hosts, b = rnd(cs) % o->hosts;
 
 	memset(f, 0, sizeof(*f));
 	if (b == a)
@@ -288,7 +293,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: mkcap [--format pcap|pcapng] [--nsec] [--big-endian] [--linktype N]\n"
 			"             [--packets N] [--size BYTES] [--hosts N] [--seed S] [--start EPOCH]\n"
-			"             [--interval-us N] [--payload N] [--truncate] [--corrupt]\n"
+			"             [--interval-us N] [--payload N] [--flows N] [--truncate] [--corrupt]\n"
 			"             [--gzip|--zstd] -o FILE\n");
 	exit(2);
 }
@@ -301,7 +306,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "hosts", 1, 0, 'H' },    { "seed", 1, 0, 'S' },        { "start", 1, 0, 't' },
 		{ "interval-us", 1, 0, 'i' }, { "payload", 1, 0, 'P' },  { "truncate", 0, 0, 'T' },
 		{ "corrupt", 0, 0, 'C' },  { "gzip", 0, 0, 'g' },        { "zstd", 0, 0, 'z' },
-		{ "output", 1, 0, 'o' },   { 0, 0, 0, 0 },
+		{ "output", 1, 0, 'o' },   { "flows", 1, 0, 'F' },       { 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -327,6 +332,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'g': o->comp = COMP_GZIP; break;
 		case 'z': o->comp = COMP_ZSTD; break;
 		case 'o': o->out = optarg; break;
+		case 'F': o->flows = strtoull(optarg, NULL, 0); break;
 		default: usage();
 		}
 	}
