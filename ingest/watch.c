@@ -207,6 +207,7 @@ struct folder {
 	bool lost;        /* inotify: the folder itself went away */
 	bool read_failed; /* poll: the last scan could not read it */
 	uint64_t next_tick;
+	uint64_t settle_tick; /* poll: when the first unsettled file may be ready */
 };
 
 struct watch {
@@ -539,7 +540,43 @@ static void found_file(struct watch *w, struct folder *f, const char *path, cons
 	if (e && !e->reported && settled(f, e, now)) {
 		e->reported = true;
 		report(w, f, path, st);
+	} else if (e && !e->reported && e->stable_since + f->settle_ms < f->settle_tick) {
+		f->settle_tick = e->stable_since + f->settle_ms;
 	}
+}
+
+struct settle_ctx {
+	struct watch *w;
+	struct folder *f;
+	uint64_t now;
+};
+
+static bool settle_one(void *ctx, struct hnode *x)
+{
+	struct settle_ctx *c = ctx;
+	struct fentry *e = (struct fentry *)x;
+	struct stat st;
+	if (e->reported)
+		return false;
+	if (lstat(e->path, &st) < 0 || !S_ISREG(st.st_mode))
+		return false; /* the next scan sweeps it */
+	if (!fentry_changed(e, &st, c->now) && settled(c->f, e, c->now)) {
+		e->reported = true;
+		report(c->w, c->f, e->path, &st);
+	} else if (e->stable_since + c->f->settle_ms < c->f->settle_tick) {
+		c->f->settle_tick = e->stable_since + c->f->settle_ms;
+	}
+	return false;
+}
+
+/* Polled folders: a file a scan found unsettled is looked at again (one
+ * lstat, not a scan) when its settle time is up, so it is reported within
+ * one interval plus the settle time of appearing, not two intervals. */
+static void settle_check(struct watch *w, struct folder *f)
+{
+	struct settle_ctx c = {.w = w, .f = f, .now = now_ms()};
+	f->settle_tick = NEVER;
+	htab_filter(&f->files, settle_one, &c);
 }
 
 struct pending_ctx {
@@ -782,6 +819,7 @@ static void folder_scan(struct watch *w, struct folder *f)
 	if (f->lost)
 		return;
 	f->gen++;
+	f->settle_tick = NEVER; /* found_file sets it again */
 	int err = scan_from(w, f, f->path);
 	if (err && !f->read_failed)
 		wlog(w, LOG_LEVEL_WARNING, "folder %s: cannot scan: %s", f->path, strerror(err));
@@ -948,6 +986,8 @@ static void run_due(struct watch *w)
 			continue;
 		if (f->scan_due || (f->mode == WATCH_MODE_POLL && now >= f->next_tick))
 			folder_scan(w, f);
+		else if (f->mode == WATCH_MODE_POLL && now >= f->settle_tick)
+			settle_check(w, f);
 		else if (now >= f->next_tick)
 			f->lost ? folder_retry(w, f) : pending_check(w, f);
 	}
@@ -965,6 +1005,8 @@ static int next_wait(const struct watch *w, int timeout_ms)
 			return 0;
 		if (f && f->next_tick < next)
 			next = f->next_tick;
+		if (f && f->settle_tick < next)
+			next = f->settle_tick;
 	}
 	if (next == NEVER)
 		return timeout_ms;
@@ -1141,6 +1183,7 @@ static int folder_make(struct folder **out, const struct watch_folder_cfg *cfg,
 	f->interval_ms = cfg->poll_interval_ms ? cfg->poll_interval_ms : WATCH_DEFAULT_POLL_MS;
 	f->settle_ms = cfg->settle_ms ? cfg->settle_ms : WATCH_DEFAULT_SETTLE_MS;
 	f->next_tick = NEVER;
+	f->settle_tick = NEVER;
 	f->scan_due = true;
 	*out = f;
 	return 0;

@@ -22,6 +22,9 @@
  *   AFS...) are polled, since inotify does not see writes made by other
  *   machines: one directory scan per interval, no thread, memory
  *   proportional to the files present; files that disappear are forgotten.
+ *   A file a scan found still settling is lstat'ed again when its settle
+ *   time is up, so it is reported within one interval plus the settle time
+ *   of appearing.
  * - One io_uring ring drives everything; memory stays bounded under bursts
  *   (callbacks run synchronously, the dedup memory expires).
  *
