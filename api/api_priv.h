@@ -93,6 +93,7 @@ void api_cs_delete(struct api_call *c);
 struct upload_meta {
 	char *name;
 	char *comment;
+	char *source_path; /* unix socket only: the client's file */
 	char **tags;
 	size_t ntags;
 };

@@ -13,6 +13,7 @@
 #include "catalog.h"
 #include "store.h"
 #include "vault.h"
+#include "vstats.h"
 
 struct snapshot {
 	struct catalog_totals t;
@@ -33,17 +34,17 @@ static int take_snapshot(struct api_server *api, struct snapshot *s)
 	return err;
 }
 
+/* The store's statistics as `capvault stats` prints them, then the
+ * daemon's import counters. */
 void api_stats(struct api_call *c)
 {
 	struct snapshot s = { 0 };
+	json_t *o = NULL;
 	int err = take_snapshot(c->api, &s);
+	if (!err)
+		err = vault_stats_json(c->api->vault, &o);
 	if (err)
 		return api_error_errno(c, err, "stats", NULL);
-	json_t *o = json_pack("{sIsIsIsIsIsIsI}", "captures", (json_int_t)s.t.captures, "objects",
-			      (json_int_t)s.t.objects, "object_bytes", (json_int_t)s.t.object_bytes,
-			      "packets", (json_int_t)s.t.packets, "index_bytes",
-			      (json_int_t)s.t.index_bytes, "free_bytes", (json_int_t)s.free_bytes,
-			      "fs_total_bytes", (json_int_t)s.fs_bytes);
 	if (s.have_imports)
 		json_object_set_new(
 			o, "imports",

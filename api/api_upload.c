@@ -53,6 +53,7 @@ void api_upload_meta_free(struct upload_meta *m)
 {
 	free(m->name);
 	free(m->comment);
+	free(m->source_path);
 	api_strv_free(m->tags, m->ntags);
 	memset(m, 0, sizeof(*m));
 }
@@ -158,6 +159,7 @@ static struct import_source upload_source(struct upload *u, const char *path)
 		.tags = (const char *const *)u->meta.tags,
 		.ntags = u->meta.ntags,
 		.comment = u->meta.comment,
+		.source_path = u->meta.source_path,
 		.ring = u->ring,
 		.may_link = path != NULL,
 	};
@@ -369,7 +371,8 @@ static bool is_multipart(struct http_req *r)
 	return ct && strncasecmp(ct, "multipart/form-data", 19) == 0;
 }
 
-/* Query-string options: name/filename, tags/additional_tags, comments. */
+/* Query-string options: name/filename, tags/additional_tags, comments;
+ * source_path, on the unix socket only (the capvault CLI's file). */
 static bool query_meta(struct api_call *c, struct upload *u)
 {
 	const char *name = http_req_arg(c->r, "name");
@@ -378,6 +381,15 @@ static bool query_meta(struct api_call *c, struct upload *u)
 	name = name ? name : http_req_arg(c->r, "filename");
 	tags = tags ? tags : http_req_arg(c->r, "additional_tags");
 	comment = comment ? comment : http_req_arg(c->r, "comment");
+	const char *source = http_req_arg(c->r, "source_path");
+	if (source && !http_req_local(c->r)) {
+		api_error(c, 403, "forbidden", "source_path is only taken on the unix socket");
+		return false;
+	}
+	if (source && *source && !(u->meta.source_path = strdup(source))) {
+		api_error_errno(c, -ENOMEM, "upload", NULL);
+		return false;
+	}
 	if ((name && *name && !(u->meta.name = strdup(name))) ||
 	    (comment && !(u->meta.comment = strdup(comment)))) {
 		api_error_errno(c, -ENOMEM, "upload", NULL);

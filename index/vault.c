@@ -209,8 +209,9 @@ static int record_fill_source(struct capture_record *rec, const struct import_so
 	rec->name = strdup(src->name ? src->name : "capture");
 	if (!rec->name)
 		return -ENOMEM;
-	if (src->path) {
-		const char *p = realpath(src->path, abspath) ? abspath : src->path;
+	if (src->path || src->source_path) {
+		const char *p = !src->path ? src->source_path :
+				realpath(src->path, abspath) ? abspath : src->path;
 		if (!(rec->source_path = strdup(p)))
 			return -ENOMEM;
 	}

@@ -1,8 +1,9 @@
 /*
  * capvault - the command-line tool.
  *
- * Opens the store itself (the daemon's unix socket comes with the API).
- * Each subcommand is one function taking argc/argv after its name; exit
+ * Talks to a running capvaultd through its unix socket (or --url), and
+ * opens the store itself only when no daemon runs; the output is the same
+ * either way. Each subcommand is one function taking argc/argv after its name; exit
  * codes: 0 success, 1 some work failed, 2 usage error.
  */
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_remote.h"
 #include "log.h"
 
 static const struct cli_command commands[] = {
@@ -37,15 +39,20 @@ static const struct cli_command commands[] = {
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: capvault [--version] COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(out, "usage: capvault [--version] [--url URL [--token T] [--cacert FILE]] "
+		     "[--socket PATH] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  capvault %s\n", commands[i].usage);
-	fprintf(out, "\nThe store defaults to $CAPVAULT_STORE, else ./capvault-data.\n");
+	fprintf(out, "\nThe store defaults to $CAPVAULT_STORE, else ./capvault-data. When capvaultd\n"
+		     "runs (STORE/capvault.sock or " CLI_RUN_SOCKET "), commands go through it;\n"
+		     "--url (or $CAPVAULT_URL) with --token (or $CAPVAULT_TOKEN) reaches a remote one.\n");
 }
 
 int main(int argc, char **argv)
 {
 	log_init("capvault", LOG_LEVEL_INFO, false);
+	if (cli_remote_options(&argc, argv) < 0)
+		return CLI_EXIT_USAGE;
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;

@@ -1,6 +1,10 @@
 /*
  * cli_catalog.c - `capvault ls`, `info` and `stats`: read the catalog and
  * print it for people (aligned text) or machines (--json).
+ *
+ * With capvaultd running they ask it (GET /v1/captures, /v1/captures/ID,
+ * /v1/stats) and print its JSON the same way: the daemon's records are
+ * the catalog's own JSON, so both paths print the same bytes.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,10 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "cleanup.h"
 #include "cli.h"
-#include "db.h"
+#include "cli_remote.h"
 #include "store.h"
 #include "vault.h"
+#include "vstats.h"
 
 const char *cli_store_path(const char *option)
 {
@@ -71,22 +77,113 @@ static void format_time(uint64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64 "s", ns / 1000000000u);
 }
 
+static void ls_line(uint64_t id, const char *sha, uint64_t packets, uint64_t size,
+		    uint64_t first_ns, const char *name, const char *tags)
+{
+	char first[32], hex[13];
+	format_time(first_ns, first, sizeof(first));
+	snprintf(hex, sizeof(hex), "%s", sha);
+	printf("%-8" PRIu64 " %-12s %10" PRIu64 " %12" PRIu64 "  %-19s  %-24s %s\n", id, hex,
+	       packets, size, packets ? first : "-", name, tags);
+}
+
+static void ls_header(void)
+{
+	printf("%-8s %-12s %10s %12s  %-19s  %-24s %s\n", "ID", "SHA256", "PACKETS", "BYTES",
+	       "FIRST PACKET (UTC)", "NAME", "TAGS");
+}
+
 static int ls_print(void *opaque, const struct capture_record *rec)
 {
 	json_t *array = opaque;
 	if (array)
 		return json_array_append_new(array, capture_record_to_json(rec));
-	char first[32], hex[65], tags[256] = "";
+	char hex[65], tags[256] = "";
 	size_t used = 0;
-	format_time(rec->earliest_ts_ns, first, sizeof(first));
 	sha256_hex(rec->sha256, hex);
-	hex[12] = '\0';
 	for (size_t i = 0; i < rec->ntags && used < sizeof(tags); i++)
 		used += (size_t)snprintf(tags + used, sizeof(tags) - used, "%s%s", i ? "," : "",
 					 rec->tags[i]);
-	printf("%-8" PRIu64 " %-12s %10" PRIu64 " %12" PRIu64 "  %-19s  %-24s %s\n", rec->id, hex,
-	       rec->packets, rec->file_size, rec->packets ? first : "-", rec->name, tags);
+	ls_line(rec->id, hex, rec->packets, rec->file_size, rec->earliest_ts_ns, rec->name, tags);
 	return 0;
+}
+
+/* A record from the daemon, printed as ls_print prints the catalog's. */
+static void ls_print_json(json_t *rec)
+{
+	char tags[256] = "";
+	size_t used = 0, i;
+	json_t *t;
+	json_array_foreach(json_object_get(rec, "tags"), i, t) {
+		if (used < sizeof(tags))
+			used += (size_t)snprintf(tags + used, sizeof(tags) - used, "%s%s",
+						 i ? "," : "", json_string_value(t));
+	}
+#define U64(k) ((uint64_t)json_integer_value(json_object_get(rec, k)))
+	const char *sha = json_string_value(json_object_get(rec, "sha256"));
+	const char *name = json_string_value(json_object_get(rec, "name"));
+	ls_line(U64("id"), sha ? sha : "", U64("packets"), U64("file_size"),
+		U64("earliest_packet_time_ns"), name ? name : "", tags);
+#undef U64
+}
+
+/* An API error reply as the offline path words it. */
+static void remote_error(json_t *reply, int status, const char *what)
+{
+	if (status == 404 && what)
+		fprintf(stderr, "capvault: %s\n", what);
+	else
+		fprintf(stderr, "capvault: %s\n", cli_remote_message(reply, status));
+}
+
+/* Pages through GET /v1/captures; text lines as they come, or one array. */
+static int ls_remote(struct cli_remote *r, const struct catalog_args *a)
+{
+	json_t *all = a->json ? json_array() : NULL;
+	_cleanup_free_ char *cursor = NULL;
+	int rc = CLI_EXIT_OK;
+	if (!a->json)
+		ls_header();
+	do {
+		_cleanup_free_ char *target = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&target, &len);
+		if (!f)
+			return CLI_EXIT_FAILED;
+		fputs("/v1/captures?limit=1000", f);
+		if (a->tag)
+			httpc_put_arg(f, '&', "tag", a->tag);
+		if (cursor)
+			httpc_put_arg(f, '&', "cursor", cursor);
+		fclose(f);
+		json_t *reply = NULL, *rec;
+		size_t i;
+		int status = cli_remote_json(r, "GET", target, NULL, &reply);
+		free(cursor);
+		cursor = NULL;
+		if (status != 200) {
+			if (status > 0)
+				fprintf(stderr, "capvault: listing the catalog: %s\n",
+					cli_remote_message(reply, status));
+			rc = CLI_EXIT_FAILED;
+		}
+		json_array_foreach(rc ? NULL : json_object_get(reply, "captures"), i, rec) {
+			if (all)
+				json_array_append(all, rec);
+			else
+				ls_print_json(rec);
+		}
+		const char *next = json_string_value(json_object_get(reply, "next_cursor"));
+		if (!rc && next)
+			cursor = strdup(next);
+		json_decref(reply);
+	} while (cursor);
+	if (all && !rc) {
+		json_dumpf(all, stdout, JSON_INDENT(2));
+		putchar('\n');
+	}
+	json_decref(all);
+	return rc;
 }
 
 int cli_ls(int argc, char **argv, const char *usage)
@@ -96,13 +193,19 @@ int cli_ls(int argc, char **argv, const char *usage)
 		fprintf(stderr, "usage: capvault %s\n", usage);
 		return CLI_EXIT_USAGE;
 	}
+	struct cli_remote *r = NULL;
+	int via = cli_remote_open(&r, a.store);
+	if (via != 0) {
+		int rc = via > 0 ? ls_remote(r, &a) : CLI_EXIT_FAILED;
+		cli_remote_free(r);
+		return rc;
+	}
 	struct vault *v = open_vault(a.store);
 	if (!v)
 		return CLI_EXIT_FAILED;
 	json_t *array = a.json ? json_array() : NULL;
 	if (!a.json)
-		printf("%-8s %-12s %10s %12s  %-19s  %-24s %s\n", "ID", "SHA256", "PACKETS", "BYTES",
-		       "FIRST PACKET (UTC)", "NAME", "TAGS");
+		ls_header();
 	int err = catalog_foreach(vault_catalog(v), a.tag, ls_print, array);
 	if (array) {
 		json_dumpf(array, stdout, JSON_INDENT(2));
@@ -129,12 +232,51 @@ static void print_json_fields(json_t *obj)
 	}
 }
 
+static void print_object(json_t *obj, bool json)
+{
+	if (json) {
+		json_dumpf(obj, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else {
+		print_json_fields(obj);
+	}
+}
+
+static int info_remote(struct cli_remote *r, const char *arg, bool json)
+{
+	_cleanup_free_ char *target = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&target, &len);
+	if (!f)
+		return CLI_EXIT_FAILED;
+	fputs("/v1/captures/", f);
+	httpc_put_segment(f, arg);
+	fclose(f);
+	json_t *reply = NULL;
+	int status = cli_remote_json(r, "GET", target, NULL, &reply);
+	if (status == 200)
+		print_object(reply, json);
+	else if (status == 400 && !strncmp(cli_remote_message(reply, status), "capture: ", 9))
+		fprintf(stderr, "capvault: %s\n", cli_remote_message(reply, status) + 9);
+	else if (status > 0)
+		remote_error(reply, status, "no such capture");
+	json_decref(reply);
+	return status == 200 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+}
+
 int cli_info(int argc, char **argv, const char *usage)
 {
 	struct catalog_args a = { 0 };
 	if (catalog_args_parse(argc, argv, &a) < 0 || a.first_arg != argc - 1) {
 		fprintf(stderr, "usage: capvault %s\n", usage);
 		return CLI_EXIT_USAGE;
+	}
+	struct cli_remote *r = NULL;
+	int via = cli_remote_open(&r, a.store);
+	if (via != 0) {
+		int rc = via > 0 ? info_remote(r, argv[a.first_arg], a.json) : CLI_EXIT_FAILED;
+		cli_remote_free(r);
+		return rc;
 	}
 	struct vault *v = open_vault(a.store);
 	if (!v)
@@ -149,87 +291,27 @@ int cli_info(int argc, char **argv, const char *usage)
 		return CLI_EXIT_FAILED;
 	}
 	json_t *obj = capture_record_to_json(rec);
-	if (a.json) {
-		json_dumpf(obj, stdout, JSON_INDENT(2));
-		putchar('\n');
-	} else {
-		print_json_fields(obj);
-	}
+	print_object(obj, a.json);
 	json_decref(obj);
 	capture_record_free(rec);
 	vault_close(v);
 	return CLI_EXIT_OK;
 }
 
-/* What stats adds over catalog_totals: per-tag totals, the oldest and
- * newest capture (by import time) and the packet time span. */
-struct stats_extra {
-	json_t *tags;               /* tag -> {captures, bytes, packets} */
-	uint64_t oldest_id, oldest_ns, newest_id, newest_ns;
-	uint64_t first_packet_ns, last_packet_ns;
-	bool any, any_packets;
-};
-
-static void add_u64(json_t *o, const char *key, uint64_t v)
+/* GET /v1/stats is vault_stats_json and, from a daemon, its import
+ * counters: those are `capvault status`'s, not the store's. */
+static int stats_remote(struct cli_remote *r, bool json)
 {
-	json_int_t cur = json_integer_value(json_object_get(o, key));
-	json_object_set_new(o, key, json_integer(cur + (json_int_t)v));
-}
-
-static int stats_visit(void *opaque, const struct capture_record *rec)
-{
-	struct stats_extra *x = opaque;
-	for (size_t i = 0; i < rec->ntags; i++) {
-		json_t *t = json_object_get(x->tags, rec->tags[i]);
-		if (!t) {
-			t = json_object();
-			json_object_set_new(x->tags, rec->tags[i], t);
-		}
-		add_u64(t, "captures", 1);
-		add_u64(t, "bytes", rec->file_size);
-		add_u64(t, "packets", rec->packets);
+	json_t *reply = NULL;
+	int status = cli_remote_json(r, "GET", "/v1/stats", NULL, &reply);
+	if (status == 200) {
+		json_object_del(reply, "imports");
+		print_object(reply, json);
+	} else if (status > 0) {
+		fprintf(stderr, "capvault: stats: %s\n", cli_remote_message(reply, status));
 	}
-	if (!x->any || rec->import_time_ns < x->oldest_ns)
-		x->oldest_id = rec->id, x->oldest_ns = rec->import_time_ns;
-	if (!x->any || rec->import_time_ns >= x->newest_ns)
-		x->newest_id = rec->id, x->newest_ns = rec->import_time_ns;
-	x->any = true;
-	if (rec->packets && (!x->any_packets || rec->earliest_ts_ns < x->first_packet_ns))
-		x->first_packet_ns = rec->earliest_ts_ns;
-	if (rec->packets && (!x->any_packets || rec->latest_ts_ns > x->last_packet_ns))
-		x->last_packet_ns = rec->latest_ts_ns;
-	x->any_packets |= rec->packets > 0;
-	return 0;
-}
-
-static json_t *stats_capture(bool any, uint64_t id, uint64_t ns)
-{
-	char when[32];
-	if (!any)
-		return json_null();
-	format_time(ns, when, sizeof(when));
-	return json_pack("{sIss}", "id", (json_int_t)id, "import_time", when);
-}
-
-static int stats_add_extra(struct vault *v, json_t *obj)
-{
-	struct stats_extra x = { .tags = json_object() };
-	int err = catalog_foreach(vault_catalog(v), NULL, stats_visit, &x);
-	static const enum db_cf index_cfs[] = { DB_CF_FLOWS, DB_CF_POSTINGS, DB_CF_TINDEX,
-						DB_CF_CONTEXTS };
-	uint64_t db_bytes = 0;
-	char when[32];
-	for (size_t i = 0; i < sizeof(index_cfs) / sizeof(index_cfs[0]); i++)
-		db_bytes += db_cf_size(vault_db(v), index_cfs[i]);
-	json_object_set_new(obj, "index_sst_bytes", json_integer((json_int_t)db_bytes));
-	json_object_set_new(obj, "oldest_capture", stats_capture(x.any, x.oldest_id, x.oldest_ns));
-	json_object_set_new(obj, "newest_capture", stats_capture(x.any, x.newest_id, x.newest_ns));
-	format_time(x.first_packet_ns, when, sizeof(when));
-	json_object_set_new(obj, "first_packet", x.any_packets ? json_string(when) : json_null());
-	format_time(x.last_packet_ns, when, sizeof(when));
-	json_object_set_new(obj, "last_packet", x.any_packets ? json_string(when) : json_null());
-	json_object_set_new(obj, "tags", x.tags);
-	return err;
+	json_decref(reply);
+	return status == 200 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
 int cli_stats(int argc, char **argv, const char *usage)
@@ -239,33 +321,24 @@ int cli_stats(int argc, char **argv, const char *usage)
 		fprintf(stderr, "usage: capvault %s\n", usage);
 		return CLI_EXIT_USAGE;
 	}
+	struct cli_remote *r = NULL;
+	int via = cli_remote_open(&r, a.store);
+	if (via != 0) {
+		int rc = via > 0 ? stats_remote(r, a.json) : CLI_EXIT_FAILED;
+		cli_remote_free(r);
+		return rc;
+	}
 	struct vault *v = open_vault(a.store);
 	if (!v)
 		return CLI_EXIT_FAILED;
-	struct catalog_totals t = { 0 };
-	uint64_t free_bytes = 0, total_bytes = 0;
-	int err = catalog_totals(vault_catalog(v), &t);
-	if (!err)
-		err = store_space(vault_store(v), &free_bytes, &total_bytes);
-	json_t *obj = json_pack("{sIsIsIsIsIsIsI}", "captures", (json_int_t)t.captures, "objects",
-				(json_int_t)t.objects, "object_bytes", (json_int_t)t.object_bytes,
-				"packets", (json_int_t)t.packets, "index_bytes",
-				(json_int_t)t.index_bytes, "free_bytes", (json_int_t)free_bytes,
-				"fs_total_bytes", (json_int_t)total_bytes);
-	if (!err)
-		err = stats_add_extra(v, obj);
+	json_t *obj = NULL;
+	int err = vault_stats_json(v, &obj);
 	vault_close(v);
 	if (err < 0) {
 		fprintf(stderr, "capvault: stats: %s\n", strerror(-err));
-		json_decref(obj);
 		return CLI_EXIT_FAILED;
 	}
-	if (a.json) {
-		json_dumpf(obj, stdout, JSON_INDENT(2));
-		putchar('\n');
-	} else {
-		print_json_fields(obj);
-	}
+	print_object(obj, a.json);
 	json_decref(obj);
 	return CLI_EXIT_OK;
 }

@@ -10,6 +10,10 @@
  * is left untouched; with --move a file is removed only after its capture
  * is durably stored (object fsynced and catalog batch synced). A tar
  * member is streamed into the import pass; nothing is unpacked to disk.
+ *
+ * With capvaultd running, each file and tar member is streamed to it
+ * instead (POST /v1/captures), one at a time so capture ids follow the
+ * same order, and the same lines are printed from its replies.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +33,7 @@
 
 #include "cleanup.h"
 #include "cli.h"
+#include "cli_remote.h"
 #include "import.h"
 #include "import_journal.h"
 #include "store.h"
@@ -70,6 +75,7 @@ struct notes {
 struct import_run {
 	const struct import_opts *o;
 	struct vault *vault;
+	struct cli_remote *remote;    /* the daemon, when it runs: no vault then */
 	struct journal *journal;
 	struct item *items;
 	size_t nitems, alloc;
@@ -338,11 +344,48 @@ static void tar_progress(struct tar_ctx *tc)
 	tc->read_seen = now;
 }
 
-/* Streams the current member, its first bytes already read, into a pass. */
+/* A tar member's bytes as an upload body: its head, then the rest. */
+struct tar_body {
+	struct tar_ctx *tc;
+	const char *buf;
+	size_t len;
+	bool end;
+	struct errbuf *eb;
+};
+
+static ssize_t tar_body_read(void *opaque, void *out, size_t max)
+{
+	struct tar_body *tb = opaque;
+	while (tb->len == 0 && !tb->end) {
+		const void *buf;
+		int r = tarsource_data(tb->tc->ts, &buf, &tb->len, tb->eb);
+		if (r < 0)
+			return r;
+		tb->buf = buf;
+		tb->end = r == 0;
+		if (r == 0)
+			tb->len = 0;
+		tar_progress(tb->tc);
+	}
+	size_t n = tb->len < max ? tb->len : max;
+	memcpy(out, tb->buf, n);
+	tb->buf += n;
+	tb->len -= n;
+	return (ssize_t)n;
+}
+
+/* Streams the current member, its first bytes already read, into a pass
+ * (or to the daemon). */
 static int tar_feed_member(struct tar_ctx *tc, const void *head, size_t hlen,
 			   const struct import_source *src, struct import_result *res,
 			   struct import_info *info, struct errbuf *eb)
 {
+	if (tc->run->remote) {
+		struct tar_body tb = { .tc = tc, .buf = head, .len = hlen, .eb = eb };
+		wait_turn(tc->run, tc->item);
+		return cli_remote_upload(tc->run->remote, src->name, src->tags, src->ntags, NULL,
+					 tar_body_read, &tb, -1, res, info, eb);
+	}
 	struct import_pass *pass = NULL;
 	int err = import_pass_new(&pass, &vault_sink_ops, tc->run->vault, src, eb);
 	if (err)
@@ -474,6 +517,30 @@ static int file_chunk(void *opaque, const void *buf, size_t len)
 	return import_pass_feed(ff->pass, buf, len, ff->eb);
 }
 
+static ssize_t fd_body_read(void *opaque, void *out, size_t max)
+{
+	int fd = *(int *)opaque;
+	ssize_t n;
+	do
+		n = read(fd, out, max);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/* The file streamed to the daemon, its length announced. */
+static int upload_file(struct import_run *run, size_t i, int fd, const struct import_source *src,
+		       struct import_result *res, struct import_info *info, struct errbuf *eb)
+{
+	struct stat st;
+	char abspath[PATH_MAX];
+	if (fstat(fd, &st) < 0)
+		return errbuf_set(eb, -errno, "%s", strerror(errno));
+	wait_turn(run, i);
+	return cli_remote_upload(run->remote, src->name, src->tags, src->ntags,
+				 realpath(src->path, abspath) ? abspath : src->path, fd_body_read,
+				 &fd, (int64_t)st.st_size, res, info, eb);
+}
+
 /* import_file, with the commit waiting for the item's turn. */
 static int import_file_in_turn(struct import_run *run, struct ring *ring, size_t i,
 			       const struct import_source *src, struct import_result *res,
@@ -482,6 +549,8 @@ static int import_file_in_turn(struct import_run *run, struct ring *ring, size_t
 	_cleanup_close_ int fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return errbuf_set(eb, -errno, "%s", strerror(errno));
+	if (run->remote)
+		return upload_file(run, i, fd, src, res, info, eb);
 	struct file_feed ff = { .eb = eb };
 	int err = import_pass_new(&ff.pass, &vault_sink_ops, run->vault, src, eb);
 	if (err)
@@ -847,7 +916,8 @@ static void summary_text(const struct import_run *run)
 
 static int run_workers(struct import_run *run)
 {
-	unsigned jobs = run->o->jobs;
+	/* One upload at a time: the daemon commits in arrival order. */
+	unsigned jobs = run->remote ? 1 : run->o->jobs;
 	if (jobs > run->nitems)
 		jobs = run->nitems ? (unsigned)run->nitems : 1;
 	pthread_t progress, *threads = calloc(jobs, sizeof(*threads));
@@ -882,7 +952,10 @@ static int open_outputs(struct import_run *run)
 		fprintf(stderr, "capvault: %s\n", eb.msg);
 		return -1;
 	}
-	if (!o->dry_run && vault_open(&run->vault, cli_store_path(o->store), &eb) < 0) {
+	int via = o->dry_run ? 0 : cli_remote_open(&run->remote, o->store);
+	if (via < 0)
+		return -1;
+	if (!o->dry_run && !via && vault_open(&run->vault, cli_store_path(o->store), &eb) < 0) {
 		fprintf(stderr, "capvault: %s\n", eb.msg);
 		return -1;
 	}
@@ -1053,6 +1126,7 @@ int cli_import(int argc, char **argv, const char *usage)
 	pthread_cond_init(&run.turn, NULL);
 	rc = import_run_all(&run, tars, ntars, argv + optind, nargs);
 	vault_close(run.vault);
+	cli_remote_free(run.remote);
 	journal_free(run.journal);
 	for (size_t i = 0; i < run.nitems; i++) {
 		free(run.items[i].path);

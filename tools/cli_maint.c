@@ -2,8 +2,9 @@
  * cli_maint.c - `capvault rm`, `tag`, `prune`, `fsck`, `backup` and
  * `restore`: the commands that change or check a store as a whole.
  *
- * All of them open the store themselves (offline: not while capvaultd
- * holds it). prune lists exactly what it deletes (or, with --dry-run,
+ * rm and tag go through capvaultd when it runs (DELETE and PATCH
+ * /v1/captures/ID); the others open the store themselves (offline: not
+ * while capvaultd holds it). prune lists exactly what it deletes (or, with --dry-run,
  * would delete) and why; fsck exits 0 when the store is clean (or every
  * problem was repaired) and 1 when problems remain.
  */
@@ -16,7 +17,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "cleanup.h"
 #include "cli.h"
+#include "cli_remote.h"
 #include "fsck.h"
 #include "retention_config.h"
 #include "ring.h"
@@ -74,11 +77,65 @@ static struct vault *open_store(const char *store, unsigned flags)
 
 /* ---- rm ---- */
 
+static char *capture_target(const char *arg)
+{
+	char *target = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&target, &len);
+	if (!f)
+		return NULL;
+	fputs("/v1/captures/", f);
+	httpc_put_segment(f, arg);
+	if (fclose(f) != 0) {
+		free(target);
+		return NULL;
+	}
+	return target;
+}
+
+/* The API's error message as the local path words it. */
+static const char *remote_why(json_t *reply, int status)
+{
+	const char *m = cli_remote_message(reply, status);
+	if (status == 404)
+		return "no such capture";
+	return !strncmp(m, "capture: ", 9) ? m + 9 : m;
+}
+
+static int rm_remote(struct cli_remote *r, char **args, int n)
+{
+	int rc = CLI_EXIT_OK;
+	for (int i = 0; i < n; i++) {
+		_cleanup_free_ char *target = capture_target(args[i]);
+		json_t *reply = NULL;
+		int status = target ? cli_remote_json(r, "DELETE", target, NULL, &reply) : -1;
+		const char *name = json_string_value(json_object_get(reply, "name"));
+		if (status == 200)
+			printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n",
+			       (uint64_t)json_integer_value(json_object_get(reply, "deleted")),
+			       name ? name : "",
+			       (uint64_t)json_integer_value(json_object_get(reply, "freed_bytes")));
+		else if (status > 0)
+			fprintf(stderr, "capvault: %s: %s\n", args[i], remote_why(reply, status));
+		if (status != 200)
+			rc = CLI_EXIT_FAILED;
+		json_decref(reply);
+	}
+	return rc;
+}
+
 int cli_rm(int argc, char **argv, const char *usage)
 {
 	struct maint_args a = { 0 };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg >= argc)
 		return usage_error(usage);
+	struct cli_remote *r = NULL;
+	int via = cli_remote_open(&r, a.store);
+	if (via != 0) {
+		int rc = via > 0 ? rm_remote(r, argv + a.first_arg, argc - a.first_arg) : CLI_EXIT_FAILED;
+		cli_remote_free(r);
+		return rc;
+	}
 	struct vault *v = open_store(a.store, 0);
 	if (!v)
 		return CLI_EXIT_FAILED;
@@ -128,11 +185,64 @@ static int edit_tags(struct capture_record *rec, char **ops, int n, struct errbu
 	return 0;
 }
 
+static void print_tags(const struct capture_record *rec)
+{
+	printf("%" PRIu64 ":", rec->id);
+	for (size_t i = 0; i < rec->ntags; i++)
+		printf(" %s", rec->tags[i]);
+	putchar('\n');
+}
+
+/* GET the record, edit its tags here, PATCH them back. */
+static int tag_remote(struct cli_remote *r, char **args, int n)
+{
+	_cleanup_free_ char *target = capture_target(args[0]);
+	struct capture_record rec = { 0 };
+	struct errbuf eb = { { 0 } };
+	json_t *reply = NULL, *t;
+	size_t i;
+	int status = target ? cli_remote_json(r, "GET", target, NULL, &reply) : -1;
+	int err = status == 200 ? 0 : -EIO;
+	rec.id = (uint64_t)json_integer_value(json_object_get(reply, "id"));
+	json_array_foreach(err ? NULL : json_object_get(reply, "tags"), i, t)
+		if (!err && json_string_value(t))
+			err = capture_record_add_tag(&rec, json_string_value(t));
+	if (!err)
+		err = edit_tags(&rec, args + 1, n - 1, &eb);
+	if (!err) {
+		json_t *tags = json_array();
+		for (i = 0; i < rec.ntags; i++)
+			json_array_append_new(tags, json_string(rec.tags[i]));
+		json_t *body = json_pack("{so}", "tags", tags);
+		json_decref(reply);
+		status = cli_remote_json(r, "PATCH", target, body, &reply);
+		json_decref(body);
+	}
+	if (status == 200 && !err)
+		print_tags(&rec);
+	else if (eb.msg[0])
+		fprintf(stderr, "capvault: %s\n", eb.msg);
+	else if (status > 0)
+		fprintf(stderr, "capvault: %s\n", remote_why(reply, status));
+	json_decref(reply);
+	for (i = 0; i < rec.ntags; i++)
+		free(rec.tags[i]);
+	free(rec.tags);
+	return status == 200 && !err ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+}
+
 int cli_tag(int argc, char **argv, const char *usage)
 {
 	struct maint_args a = { .stop_at_operand = true };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg + 1 >= argc)
 		return usage_error(usage);
+	struct cli_remote *r = NULL;
+	int via = cli_remote_open(&r, a.store);
+	if (via != 0) {
+		int rc = via > 0 ? tag_remote(r, argv + a.first_arg, argc - a.first_arg) : CLI_EXIT_FAILED;
+		cli_remote_free(r);
+		return rc;
+	}
 	struct vault *v = open_store(a.store, 0);
 	if (!v)
 		return CLI_EXIT_FAILED;
@@ -146,10 +256,7 @@ int cli_tag(int argc, char **argv, const char *usage)
 	if (err) {
 		fprintf(stderr, "capvault: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
 	} else {
-		printf("%" PRIu64 ":", rec->id);
-		for (size_t i = 0; i < rec->ntags; i++)
-			printf(" %s", rec->tags[i]);
-		putchar('\n');
+		print_tags(rec);
 	}
 	capture_record_free(rec);
 	vault_close(v);
