@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api_priv.h"
@@ -55,6 +56,8 @@ static const struct route routes[] = {
 	{ "GET", "/v1/captures/*/file", TOKEN_SCOPE_READ, api_capture_file, false },
 	{ "GET", "/v1/packets", TOKEN_SCOPE_READ, api_packets, false },
 	{ "GET", "/v1/stats", TOKEN_SCOPE_READ, api_stats, false },
+	{ "GET", "/v1/status", TOKEN_SCOPE_READ, api_status, false },
+	{ "GET", "/v1/imports", TOKEN_SCOPE_READ, api_imports, false },
 	{ "GET", "/metrics", TOKEN_SCOPE_READ, api_metrics, false },
 	{ "POST", "/api/v1/*/upload", TOKEN_SCOPE_UPLOAD, api_cs_upload, true },
 	{ "PUT", "/api/v1/*/upload", TOKEN_SCOPE_UPLOAD, api_cs_upload, true },
@@ -126,7 +129,9 @@ struct capture_record *api_capture_arg(struct api_call *c, const char *arg)
 	struct capture_record *rec = NULL;
 	struct errbuf eb = { { 0 } };
 	int err = catalog_lookup(vault_catalog(c->api->vault), arg, &rec, &eb);
-	if (err == -ENOENT)
+	if (err == -ENOENT && eb.msg[0])
+		api_error(c, 404, "not_found", "%s", eb.msg); /* as `capvault info` says it */
+	else if (err == -ENOENT)
 		api_error(c, 404, "not_found", "no capture '%s'", arg);
 	else if (err)
 		api_error_errno(c, err, "capture", eb.msg);
@@ -395,6 +400,9 @@ int api_server_start(struct api_server **out, const struct config *cfg, struct v
 		return errbuf_set(eb, -ENOMEM, "out of memory");
 	s->cfg = cfg;
 	s->vault = v;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	s->started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	if (hooks)
 		s->hooks = *hooks;
 	int err = start_all(s, eb);

@@ -8,6 +8,8 @@
 #ifndef CAPVAULT_API_H
 #define CAPVAULT_API_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "errbuf.h"
@@ -23,9 +25,31 @@ struct api_import_stats {
 	uint64_t folders;
 };
 
+/* One watched folder, for /v1/imports and /v1/status. */
+struct api_folder_info {
+	const char *path;
+	const char *watch;        /* "inotify" or "poll" (what auto chose) */
+	const char *after_import; /* "delete", "keep", "move:DIR" */
+	bool recursive;
+	uint64_t seen, imported, duplicates, failed, bytes, packets;
+};
+
+/* One recent import failure. */
+struct api_import_failure {
+	char path[512];
+	char error[512];
+	uint64_t time_ns;         /* CLOCK_REALTIME */
+};
+
+typedef void (*api_folder_fn)(void *ctx, const struct api_folder_info *f);
+
 /* Optional: how the server reads the daemon's counters. */
 struct api_hooks {
 	void (*import_stats)(void *opaque, struct api_import_stats *out);
+	/* Calls fn for each watched folder. */
+	void (*import_folders)(void *opaque, api_folder_fn fn, void *ctx);
+	/* Copies up to max recent failures, newest first; returns how many. */
+	size_t (*import_failures)(void *opaque, struct api_import_failure *out, size_t max);
 	void *opaque;
 };
 

@@ -37,6 +37,7 @@ struct api_server {
 	char *unix_path;
 	char *tls_cert, *tls_key;
 	struct api_metrics m;
+	uint64_t started_ns;      /* CLOCK_REALTIME, for /v1/status */
 };
 
 /* One request being handled: its route's path segments and its token. */
@@ -82,6 +83,8 @@ void api_read_json(struct api_call *c, uint64_t id,
 void api_upload(struct api_call *c);
 void api_packets(struct api_call *c);
 void api_stats(struct api_call *c);
+void api_status(struct api_call *c);
+void api_imports(struct api_call *c);
 void api_metrics(struct api_call *c);
 void api_cs_upload(struct api_call *c);
 void api_cs_info(struct api_call *c);

@@ -35,6 +35,8 @@ static const struct cli_command commands[] = {
 	{ "restore", cli_restore, "restore DIR --store DIR2" },
 	{ "token", cli_token,
 	  "token add NAME --scopes read,upload,delete,admin [--tags a,b] [--cloudshark] | ls [--json] | revoke NAME" },
+	{ "status", cli_status, "status [--store DIR] [--json]" },
+	{ "cert", cli_cert, "cert selfsigned [--out DIR] [--days N] [--cn NAME] [--force]" },
 };
 
 static void usage(FILE *out)

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -396,6 +398,7 @@ static void open_notify(struct daemon *d)
 static void open_all(struct daemon *d)
 {
 	struct errbuf eb = { { 0 } };
+	daemon_failures_init(&d->workers.failures);
 	int err = vault_open(&d->vault, d->cfg->store, &eb);
 	if (err)
 		fatalx("%s", eb.msg[0] ? eb.msg : strerror(-err));
@@ -417,6 +420,7 @@ static void free_all(struct daemon *d)
 	daemon_queue_free(d->workers.queue);
 	daemon_kept_free(d->workers.kept);
 	daemon_retention_release(&d->retention);
+	daemon_failures_destroy(&d->workers.failures);
 	vault_close(d->vault);
 	while (d->folders) {
 		struct daemon_folder *f = d->folders;
@@ -449,9 +453,66 @@ static void api_import_stats(void *opaque, struct api_import_stats *out)
 	out->queue_length = daemon_queue_length(d->workers.queue);
 }
 
+static const char *watch_mode_name(const struct config_import *ci)
+{
+	struct statfs sf;
+	if (ci->watch == CONFIG_WATCH_INOTIFY)
+		return "inotify";
+	if (ci->watch == CONFIG_WATCH_POLL)
+		return "poll";
+	if (statfs(ci->path, &sf) < 0)
+		return "auto";
+	return watch_mode_for_fstype((unsigned long)sf.f_type, NULL) == WATCH_MODE_POLL ? "poll" :
+											 "inotify";
+}
+
+/* The watched folders for /v1/imports, walked as api_import_stats does. */
+static void api_import_folders(void *opaque, api_folder_fn fn, void *ctx)
+{
+	struct daemon *d = opaque;
+	for (struct daemon_folder *f = __atomic_load_n(&d->folders, __ATOMIC_ACQUIRE); f;
+	     f = f->next) {
+		const struct config_import *ci = atomic_load(&f->cfg);
+		char after[PATH_MAX + 8];
+		if (f->watch_id < 0)
+			continue;
+		snprintf(after, sizeof(after), "%s%s",
+			 ci->after_import == CONFIG_AFTER_DELETE ? "delete" :
+			 ci->after_import == CONFIG_AFTER_KEEP	 ? "keep" :
+								   "move:",
+			 ci->after_import == CONFIG_AFTER_MOVE ? ci->move_to : "");
+		struct api_folder_info info = {
+			.path = f->path, .watch = watch_mode_name(ci), .after_import = after,
+			.recursive = ci->recursive, .seen = f->ctr.seen, .imported = f->ctr.imported,
+			.duplicates = f->ctr.duplicates, .failed = f->ctr.failed,
+			.bytes = f->ctr.bytes, .packets = f->ctr.packets,
+		};
+		fn(ctx, &info);
+	}
+}
+
+static size_t api_import_failures(void *opaque, struct api_import_failure *out, size_t max)
+{
+	struct daemon *d = opaque;
+	struct daemon_failure got[DAEMON_FAILURES_KEPT];
+	size_t n = daemon_failures_copy(&d->workers.failures, got, max < DAEMON_FAILURES_KEPT ? max :
+									  DAEMON_FAILURES_KEPT);
+	for (size_t i = 0; i < n; i++) {
+		_Static_assert(sizeof(out[i].path) == sizeof(got[i].path) &&
+				       sizeof(out[i].error) == sizeof(got[i].error),
+			       "the failure records match");
+		memcpy(out[i].path, got[i].path, sizeof(out[i].path));
+		memcpy(out[i].error, got[i].error, sizeof(out[i].error));
+		out[i].time_ns = got[i].time_ns;
+	}
+	return n;
+}
+
 static void start_api(struct daemon *d)
 {
-	static struct api_hooks hooks = { .import_stats = api_import_stats };
+	static struct api_hooks hooks = { .import_stats = api_import_stats,
+					  .import_folders = api_import_folders,
+					  .import_failures = api_import_failures };
 	struct errbuf eb = { { 0 } };
 	hooks.opaque = d;
 	int err = api_server_start(&d->api, d->cfg, d->vault, &hooks, &eb);

@@ -29,5 +29,7 @@ int cli_fsck(int argc, char **argv, const char *usage);
 int cli_backup(int argc, char **argv, const char *usage);
 int cli_restore(int argc, char **argv, const char *usage);
 int cli_token(int argc, char **argv, const char *usage);
+int cli_status(int argc, char **argv, const char *usage);
+int cli_cert(int argc, char **argv, const char *usage);
 
 #endif

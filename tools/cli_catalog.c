@@ -259,7 +259,7 @@ static int info_remote(struct cli_remote *r, const char *arg, bool json)
 	else if (status == 400 && !strncmp(cli_remote_message(reply, status), "capture: ", 9))
 		fprintf(stderr, "capvault: %s\n", cli_remote_message(reply, status) + 9);
 	else if (status > 0)
-		remote_error(reply, status, "no such capture");
+		remote_error(reply, status, json_object_get(reply, "message") ? NULL : "no such capture");
 	json_decref(reply);
 	return status == 200 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }

@@ -97,7 +97,7 @@ static char *capture_target(const char *arg)
 static const char *remote_why(json_t *reply, int status)
 {
 	const char *m = cli_remote_message(reply, status);
-	if (status == 404)
+	if (status == 404 && !json_object_get(reply, "message"))
 		return "no such capture";
 	return !strncmp(m, "capture: ", 9) ? m + 9 : m;
 }

@@ -77,8 +77,29 @@ bool daemon_kept_has(struct daemon_kept *k, const struct stat *st);
 /* Returns 0 or a negative errno (the record may not survive a crash). */
 int daemon_kept_add(struct daemon_kept *k, const struct stat *st);
 
+/* The last few import failures, for GET /v1/imports and `capvault
+ * status` (daemon_failures.c). Zero-initialized is empty; the lock is
+ * set up by daemon_failures_init. */
+#define DAEMON_FAILURES_KEPT 16
+struct daemon_failure {
+	char path[512];
+	char error[512];
+	uint64_t time_ns;
+};
+struct daemon_failures {
+	pthread_mutex_t lock;
+	struct daemon_failure v[DAEMON_FAILURES_KEPT];
+	size_t next, n;
+};
+void daemon_failures_init(struct daemon_failures *f);
+void daemon_failures_destroy(struct daemon_failures *f);
+void daemon_failures_note(struct daemon_failures *f, const char *path, const char *why);
+/* Copies up to max failures, newest first, into out; returns how many. */
+size_t daemon_failures_copy(struct daemon_failures *f, struct daemon_failure *out, size_t max);
+
 struct daemon_workers {
 	struct vault *vault;
+	struct daemon_failures failures;
 	struct daemon_queue *queue;
 	struct daemon_kept *kept;
 	pthread_t *threads;

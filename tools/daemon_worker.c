@@ -179,6 +179,7 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 		report(it, &res, &info);
 		after_success(it, ci, w->kept, &st);
 	} else if (err == -EINVAL) {
+		daemon_failures_note(&w->failures, it->path, msg);
 		handle_malformed(it, ci, msg);
 	} else if (is_transient(err)) {
 		log_warnx("retrying %s later: %s", it->path, msg);
@@ -186,6 +187,7 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 		return true;
 	} else {
 		atomic_fetch_add(&it->folder->ctr.failed, 1);
+		daemon_failures_note(&w->failures, it->path, msg);
 		log_warnx("failed %s: %s (left in place)", it->path, msg);
 	}
 	return false;

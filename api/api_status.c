@@ -1,0 +1,94 @@
+/*
+ * api_status.c - GET /v1/imports (the watched folders with their watch
+ * mode and counters, the queue, recent failures) and GET /v1/status (what
+ * `capvault status` prints: version, uptime, the store and its space,
+ * captures and bytes, and the imports).
+ *
+ * Without a daemon behind the server (hooks not set), the imports are
+ * empty lists and zero counters.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "api_priv.h"
+#include "catalog.h"
+#include "config.h"
+#include "store.h"
+#include "vault.h"
+
+#define FAILURES_SHOWN 16
+
+static json_t *time_json(uint64_t ns)
+{
+	time_t secs = (time_t)(ns / 1000000000u);
+	struct tm tm;
+	char buf[32];
+	if (!gmtime_r(&secs, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return json_null();
+	return json_string(buf);
+}
+
+static void folder_json(void *ctx, const struct api_folder_info *f)
+{
+	json_array_append_new(
+		ctx, json_pack("{sssssssbsIsIsIsIsIsI}", "path", f->path, "watch", f->watch,
+			       "after_import", f->after_import, "recursive", f->recursive, "seen",
+			       (json_int_t)f->seen, "imported", (json_int_t)f->imported,
+			       "duplicates", (json_int_t)f->duplicates, "failed",
+			       (json_int_t)f->failed, "bytes", (json_int_t)f->bytes, "packets",
+			       (json_int_t)f->packets));
+}
+
+static json_t *imports_json(struct api_server *api)
+{
+	struct api_import_stats st = { 0 };
+	struct api_import_failure fails[FAILURES_SHOWN];
+	size_t nfails = 0;
+	json_t *folders = json_array(), *failures = json_array();
+	if (api->hooks.import_stats)
+		api->hooks.import_stats(api->hooks.opaque, &st);
+	if (api->hooks.import_folders)
+		api->hooks.import_folders(api->hooks.opaque, folder_json, folders);
+	if (api->hooks.import_failures)
+		nfails = api->hooks.import_failures(api->hooks.opaque, fails, FAILURES_SHOWN);
+	for (size_t i = 0; i < nfails; i++)
+		json_array_append_new(failures, json_pack("{ssssso}", "path", fails[i].path, "error",
+							  fails[i].error, "time",
+							  time_json(fails[i].time_ns)));
+	return json_pack("{sosIs{sIsIsIsIsIsI}so}", "folders", folders, "queue_length",
+			 (json_int_t)st.queue_length, "totals", "seen", (json_int_t)st.seen,
+			 "imported", (json_int_t)st.imported, "duplicates",
+			 (json_int_t)st.duplicates, "failed", (json_int_t)st.failed, "bytes",
+			 (json_int_t)st.bytes, "packets", (json_int_t)st.packets,
+			 "recent_failures", failures);
+}
+
+void api_imports(struct api_call *c)
+{
+	api_json(c, 200, imports_json(c->api));
+}
+
+void api_status(struct api_call *c)
+{
+	struct api_server *api = c->api;
+	struct catalog_totals t = { 0 };
+	uint64_t free_bytes = 0, fs_bytes = 0;
+	struct timespec now;
+	int err = catalog_totals(vault_catalog(api->vault), &t);
+	if (!err)
+		err = store_space(vault_store(api->vault), &free_bytes, &fs_bytes);
+	if (err)
+		return api_error_errno(c, err, "status", NULL);
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	json_t *o = json_pack(
+		"{sss{sosI}s{sssIsI}sIsIsIso}", "version", CAPVAULT_VERSION, "daemon", "started",
+		time_json(api->started_ns), "uptime_s",
+		(json_int_t)((now_ns - api->started_ns) / 1000000000u), "store", "path",
+		store_root(vault_store(api->vault)), "free_bytes", (json_int_t)free_bytes,
+		"fs_total_bytes", (json_int_t)fs_bytes, "captures", (json_int_t)t.captures,
+		"object_bytes", (json_int_t)t.object_bytes, "packets", (json_int_t)t.packets,
+		"imports", imports_json(api));
+	api_json(c, 200, o);
+}

@@ -1,0 +1,101 @@
+/*
+ * cli_status.c - `capvault status`: what the running daemon says about
+ * itself (GET /v1/status): version, uptime, the store and its free
+ * space, captures and bytes, the watched folders with their watch mode,
+ * the queue and the latest import failures. Exit code 1 when no daemon
+ * answers.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_remote.h"
+
+#define U64(o, k) ((uint64_t)json_integer_value(json_object_get((o), (k))))
+#define STR(o, k) (json_string_value(json_object_get((o), (k))) ?: "?")
+
+static void print_folders(json_t *imports)
+{
+	json_t *f;
+	size_t i;
+	printf("queue:       %" PRIu64 " files\n", U64(imports, "queue_length"));
+	json_array_foreach(json_object_get(imports, "folders"), i, f) {
+		if (i == 0)
+			printf("folders:\n");
+		printf("  %s  watch=%s after_import=%s%s\n    seen %" PRIu64 ", imported %" PRIu64
+		       ", duplicates %" PRIu64 ", failed %" PRIu64 "; %" PRIu64 " bytes, %" PRIu64
+		       " packets\n",
+		       STR(f, "path"), STR(f, "watch"), STR(f, "after_import"),
+		       json_is_true(json_object_get(f, "recursive")) ? " recursive" : "",
+		       U64(f, "seen"), U64(f, "imported"), U64(f, "duplicates"), U64(f, "failed"),
+		       U64(f, "bytes"), U64(f, "packets"));
+	}
+	json_array_foreach(json_object_get(imports, "recent_failures"), i, f) {
+		if (i == 0)
+			printf("recent failures:\n");
+		printf("  %s  %s: %s\n", STR(f, "time"), STR(f, "path"), STR(f, "error"));
+	}
+}
+
+static void print_status(json_t *st)
+{
+	json_t *d = json_object_get(st, "daemon"), *store = json_object_get(st, "store");
+	uint64_t up = U64(d, "uptime_s");
+	printf("capvaultd:   %s, up %" PRIu64 "d %02" PRIu64 ":%02" PRIu64 ":%02" PRIu64
+	       " (since %s)\n",
+	       STR(st, "version"), up / 86400, up / 3600 % 24, up / 60 % 60, up % 60,
+	       STR(d, "started"));
+	printf("store:       %s\nfree:        %" PRIu64 " of %" PRIu64 " bytes\n", STR(store, "path"),
+	       U64(store, "free_bytes"), U64(store, "fs_total_bytes"));
+	printf("captures:    %" PRIu64 " (%" PRIu64 " bytes, %" PRIu64 " packets)\n",
+	       U64(st, "captures"), U64(st, "object_bytes"), U64(st, "packets"));
+	print_folders(json_object_get(st, "imports"));
+}
+
+int cli_status(int argc, char **argv, const char *usage)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ 0 },
+	};
+	const char *store = NULL;
+	bool json = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "s:j", opts, NULL)) != -1) {
+		if (c == 's')
+			store = optarg;
+		else if (c == 'j')
+			json = true;
+		else
+			goto usage;
+	}
+	if (optind != argc)
+		goto usage;
+	struct cli_remote *r = NULL;
+	int via = cli_remote_open(&r, store);
+	if (via == 0)
+		fprintf(stderr, "capvault: capvaultd is not running for %s (no %s/capvault.sock)\n",
+			cli_store_path(store), cli_store_path(store));
+	if (via <= 0)
+		return CLI_EXIT_FAILED;
+	json_t *reply = NULL;
+	int status = cli_remote_json(r, "GET", "/v1/status", NULL, &reply);
+	cli_remote_free(r);
+	if (status == 200 && json) {
+		json_dumpf(reply, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else if (status == 200) {
+		print_status(reply);
+	} else if (status > 0) {
+		fprintf(stderr, "capvault: status: %s\n", cli_remote_message(reply, status));
+	}
+	json_decref(reply);
+	return status == 200 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+usage:
+	fprintf(stderr, "usage: capvault %s\n", usage);
+	return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,45 @@
+/*
+ * daemon_failures.c - a small ring of the daemon's latest import
+ * failures (path, why, when), read by the API for /v1/imports.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+
+void daemon_failures_init(struct daemon_failures *f)
+{
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->lock, NULL);
+}
+
+void daemon_failures_destroy(struct daemon_failures *f)
+{
+	pthread_mutex_destroy(&f->lock);
+}
+
+void daemon_failures_note(struct daemon_failures *f, const char *path, const char *why)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&f->lock);
+	struct daemon_failure *e = &f->v[f->next];
+	snprintf(e->path, sizeof(e->path), "%s", path);
+	snprintf(e->error, sizeof(e->error), "%s", why);
+	e->time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	f->next = (f->next + 1) % DAEMON_FAILURES_KEPT;
+	if (f->n < DAEMON_FAILURES_KEPT)
+		f->n++;
+	pthread_mutex_unlock(&f->lock);
+}
+
+size_t daemon_failures_copy(struct daemon_failures *f, struct daemon_failure *out, size_t max)
+{
+	pthread_mutex_lock(&f->lock);
+	size_t n = f->n < max ? f->n : max;
+	for (size_t i = 0; i < n; i++)
+		out[i] = f->v[(f->next + DAEMON_FAILURES_KEPT - 1 - i) % DAEMON_FAILURES_KEPT];
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
