@@ -11,6 +11,8 @@
 #include "query.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -250,8 +252,9 @@ struct object_run {
 	int fd;
 	struct context *ctx;
 	size_t nctx;
-	query_packet_fn fn;
+	query_packet_fn fn;   /* where matches go: the output, or a spill */
 	void *opaque;
+	uint64_t matched, limit; /* this object's matches; 0: no limit */
 	uint8_t *big; /* for a record larger than a read span */
 	struct errbuf *eb;
 };
@@ -327,11 +330,11 @@ static int process_packet(struct object_run *r, const struct capfile_packet *pkt
 				     NULL);
 	if (match <= 0)
 		return match == -ENOMEM ? match : 0;
-	q->stats.packets_matched++;
+	r->matched++;
 	int err = r->fn(r->opaque, pkt);
 	if (err)
 		return err;
-	return q->limit && q->stats.packets_matched >= q->limit ? 1 : 0;
+	return r->limit && r->matched >= r->limit ? 1 : 0;
 }
 
 static ssize_t read_at(struct object_run *r, void *buf, size_t len, uint64_t off)
@@ -853,17 +856,242 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* ---- output: in order, counted, up to the limit ---- */
+
+struct output {
+	struct query *q;
+	query_packet_fn fn;
+	void *opaque;
+};
+
+/* Returns 1 once the query's packet limit is reached. */
+static int output_packet(void *opaque, const struct capfile_packet *pkt)
+{
+	struct output *o = opaque;
+	struct query *q = o->q;
+	int err = o->fn(o->opaque, pkt);
+	if (err)
+		return err;
+	q->stats.packets_matched++;
+	return q->limit && q->stats.packets_matched >= q->limit ? 1 : 0;
+}
+
+/* ---- merging captures whose times overlap ---- */
+
+/*
+ * Each capture of an overlapping group is queried into its own spill file
+ * (anonymous, in the store's tmp/), then the spills are merged by packet
+ * time; ties go to the capture that starts first. Each spill keeps its
+ * capture's file order, so a capture's packets never change order. Memory
+ * stays bounded: a spill is written and read through one buffer.
+ */
+#define SPILL_BUFFER (256u * 1024)
+#define SPILL_HEADER 20
+
+struct spill {
+	struct ring *ring;
+	int fd;
+	uint8_t *buf;
+	size_t used, len;  /* write: used bytes; read: [used, len) unread */
+	uint64_t off;      /* file offset of the next write or read */
+	uint8_t *data;     /* the current packet's bytes (read side) */
+	size_t datacap;
+	struct capfile_packet head;
+	bool has_head;
+};
+
+static int spill_flush(struct spill *s)
+{
+	int err = s->used ? ring_pwrite(s->ring, s->fd, s->buf, s->used, s->off) : 0;
+	s->off += s->used;
+	s->used = 0;
+	return err;
+}
+
+static int spill_put(struct spill *s, const void *p, size_t n)
+{
+	while (n > 0) {
+		size_t k = SPILL_BUFFER - s->used < n ? SPILL_BUFFER - s->used : n;
+		memcpy(s->buf + s->used, p, k);
+		s->used += k;
+		p = (const uint8_t *)p + k;
+		n -= k;
+		if (s->used == SPILL_BUFFER) {
+			int err = spill_flush(s);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+static int spill_packet(void *opaque, const struct capfile_packet *pkt)
+{
+	struct spill *s = opaque;
+	uint8_t hdr[SPILL_HEADER];
+	memcpy(hdr, &pkt->ts_ns, 8);
+	memcpy(hdr + 8, &pkt->caplen, 4);
+	memcpy(hdr + 12, &pkt->origlen, 4);
+	memcpy(hdr + 16, &pkt->linktype, 4);
+	int err = spill_put(s, hdr, sizeof(hdr));
+	return err ? err : spill_put(s, pkt->data, pkt->caplen);
+}
+
+/* Copies n bytes of the spill into dst. Returns 0, 1 at the end, or -errno. */
+static int spill_get(struct spill *s, void *dst, size_t n)
+{
+	while (n > 0) {
+		if (s->used == s->len) {
+			ssize_t got = ring_pread(s->ring, s->fd, s->buf, SPILL_BUFFER, s->off);
+			if (got < 0)
+				return (int)got;
+			if (got == 0)
+				return 1;
+			s->off += (uint64_t)got;
+			s->used = 0;
+			s->len = (size_t)got;
+		}
+		size_t k = s->len - s->used < n ? s->len - s->used : n;
+		memcpy(dst, s->buf + s->used, k);
+		s->used += k;
+		dst = (uint8_t *)dst + k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Reads the spill's next packet into s->head. */
+static int spill_next(struct spill *s)
+{
+	uint8_t hdr[SPILL_HEADER];
+	int err = spill_get(s, hdr, sizeof(hdr));
+	s->has_head = false;
+	if (err)
+		return err == 1 ? 0 : err;
+	memcpy(&s->head.ts_ns, hdr, 8);
+	memcpy(&s->head.caplen, hdr + 8, 4);
+	memcpy(&s->head.origlen, hdr + 12, 4);
+	memcpy(&s->head.linktype, hdr + 16, 4);
+	if (s->head.caplen > s->datacap) {
+		uint8_t *grown = realloc(s->data, s->head.caplen);
+		if (!grown)
+			return -ENOMEM;
+		s->data = grown;
+		s->datacap = s->head.caplen;
+	}
+	err = spill_get(s, s->data, s->head.caplen);
+	if (err)
+		return err == 1 ? -EIO : err;
+	s->head.data = s->data;
+	s->has_head = true;
+	return 0;
+}
+
+static int spill_open(struct spill *s, struct query *q, struct ring *ring)
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/tmp", store_root(vault_store(q->v)));
+	*s = (struct spill){ .ring = ring, .fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) };
+	if (s->fd < 0)
+		return -errno;
+	if (!(s->buf = malloc(SPILL_BUFFER))) {
+		close(s->fd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void spill_close(struct spill *s)
+{
+	if (s->buf) {
+		close(s->fd);
+		free(s->buf);
+		free(s->data);
+	}
+}
+
+/* Emits the spills' packets by time. */
+static int merge_spills(struct spill *spills, size_t n, struct output *out)
+{
+	int err = 0;
+	for (size_t i = 0; i < n && !err; i++) {
+		err = spill_flush(&spills[i]);
+		spills[i].off = 0;
+		spills[i].used = spills[i].len = 0;
+		if (!err)
+			err = spill_next(&spills[i]);
+	}
+	while (!err) {
+		struct spill *min = NULL;
+		for (size_t i = 0; i < n; i++)
+			if (spills[i].has_head && (!min || spills[i].head.ts_ns < min->head.ts_ns))
+				min = &spills[i];
+		if (!min)
+			break;
+		err = output_packet(out, &min->head);
+		if (!err)
+			err = spill_next(min);
+	}
+	return err;
+}
+
+/* Queries sel[first..last) into spills, then merges them. */
+static int run_merged(struct query *q, struct ring *ring, size_t first, size_t last,
+		      const struct plan_ids *cand, bool all, struct output *out,
+		      struct errbuf *eb)
+{
+	size_t n = last - first;
+	struct spill *spills = calloc(n, sizeof(*spills));
+	if (!spills)
+		return -ENOMEM;
+	int err = 0;
+	for (size_t i = 0; i < n && !err; i++) {
+		err = spill_open(&spills[i], q, ring);
+		struct object_run r = { .q = q, .ring = ring, .sel = &q->sel[first + i],
+					.fn = spill_packet, .opaque = &spills[i],
+					.limit = q->limit, .eb = eb };
+		if (!err)
+			err = run_object(&r, cand, all);
+		if (err == 1)
+			err = 0; /* this capture gave the limit: the merge decides */
+	}
+	if (!err)
+		err = merge_spills(spills, n, out);
+	for (size_t i = 0; i < n; i++)
+		spill_close(&spills[i]);
+	free(spills);
+	return err;
+}
+
+/* The end of the group of captures starting at i whose times overlap. */
+static size_t overlap_group_end(const struct query *q, size_t i)
+{
+	uint64_t latest = q->sel[i].latest;
+	size_t j = i + 1;
+	for (; j < q->nsel && q->sel[j].earliest <= latest; j++)
+		if (q->sel[j].latest > latest)
+			latest = q->sel[j].latest;
+	return j;
+}
+
 int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
 	      struct errbuf *eb)
 {
 	double start = now_ms();
 	struct plan_ids cand = { 0 };
+	struct output out = { .q = q, .fn = fn, .opaque = opaque };
 	bool all = true;
 	int err = q->nsel ? plan_candidates(q, &cand, &all) : 0;
-	for (size_t i = 0; !err && i < q->nsel; i++) {
-		struct object_run r = { .q = q, .ring = ring, .sel = &q->sel[i], .fn = fn,
-					.opaque = opaque, .eb = eb };
-		err = run_object(&r, &cand, all);
+	for (size_t i = 0; !err && i < q->nsel;) {
+		size_t end = overlap_group_end(q, i);
+		if (end - i > 1) {
+			err = run_merged(q, ring, i, end, &cand, all, &out, eb);
+		} else {
+			struct object_run r = { .q = q, .ring = ring, .sel = &q->sel[i],
+						.fn = output_packet, .opaque = &out, .eb = eb };
+			err = run_object(&r, &cand, all);
+		}
+		i = end;
 	}
 	plan_ids_release(&cand);
 	q->stats.elapsed_ms = now_ms() - start;

@@ -6,8 +6,10 @@
  * back from its object (batched io_uring preads, in offset order) and run
  * through libpcap's compiled filter for its link type, so the answer is
  * packet for packet what `tcpdump -r` gives (DESIGN.md invariant 4).
- * Captures are visited in order of their earliest packet; packets of one
- * capture come in file order, as tcpdump reads them.
+ * Packets of one capture come in file order, as tcpdump reads them;
+ * captures follow each other in time, and captures whose times overlap are
+ * merged by packet time (through spill files in the store's tmp/, so
+ * memory stays bounded).
  */
 #ifndef CAPVAULT_QUERY_H
 #define CAPVAULT_QUERY_H

@@ -94,6 +94,23 @@ check "count over all captures" \
 		tcpdump -r "$T/$f" -w "$T/u.pcap" udp 2>/dev/null; count "$T/u.pcap"
 	   done | awk '{ n += $1 } END { print n }')" "$(cat "$T/n")"
 
+# Overlapping captures are merged by time: the output's times never go
+# back (each generated capture is in time order), and nothing is lost.
+# (Ethernet captures only: libpcap reads no pcapng mixing link types.)
+ether=(--capture "$ETH" --capture "$NSEC" --capture "$NG")
+expect_rc 0 "$CAPVAULT" query "${ether[@]}" -w "$T/merged.pcapng" "udp or arp"
+tcpdump -r "$T/merged.pcapng" -tt -nn 2>/dev/null | awk '$1 ~ /^[0-9]+[.][0-9]+$/ { print $1 }' > "$T/times"
+check "merged output in time order" "" \
+	"$(awk 'NR > 1 && $1 < prev { print "at line " NR ": " $1 " < " prev; exit } { prev = $1 }' "$T/times")"
+check "merged output complete" \
+	"$(for f in eth.pcap nsec.pcap ng.pcapng; do
+		tcpdump -r "$T/$f" -w "$T/u.pcap" "udp or arp" 2>/dev/null; count "$T/u.pcap"
+	   done | awk '{ n += $1 } END { print n }')" "$(count "$T/merged.pcapng")"
+expect_rc 0 "$CAPVAULT" query "${ether[@]}" --limit 10 -w "$T/first10.pcapng" "udp or arp"
+check "limit over merged captures: the 10 earliest" \
+	"$(head -10 "$T/times" | tr '\n' ' ')" \
+	"$(tcpdump -r "$T/first10.pcapng" -tt -nn 2>/dev/null | awk '$1 ~ /^[0-9]+[.][0-9]+$/ { print $1 }' | tr '\n' ' ')"
+
 # --limit, --explain, errors.
 expect_rc 0 "$CAPVAULT" query --capture "$ETH" --limit 7 -w "$T/lim.pcap" tcp
 check "limit" 7 "$(count "$T/lim.pcap")"
