@@ -368,7 +368,8 @@ static ssize_t tar_body_read(void *opaque, void *out, size_t max)
 		tar_progress(tb->tc);
 	}
 	size_t n = tb->len < max ? tb->len : max;
-	memcpy(out, tb->buf, n);
+	if (n)
+		memcpy(out, tb->buf, n);
 	tb->buf += n;
 	tb->len -= n;
 	return (ssize_t)n;
