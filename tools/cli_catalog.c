@@ -63,8 +63,7 @@ static struct vault *open_vault(const char *store)
 {
 	struct vault *v = NULL;
 	struct errbuf eb = { { 0 } };
-	/* Reading needs no crash cleanup; the next writer does it. */
-	if (vault_open_flags(&v, cli_store_path(store), VAULT_NO_CLEANUP, &eb) < 0)
+	if (vault_open(&v, cli_store_path(store), &eb) < 0)
 		fprintf(stderr, "capvault: %s\n", eb.msg);
 	return v;
 }

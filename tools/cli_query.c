@@ -328,7 +328,9 @@ int cli_query(int argc, char **argv, const char *usage)
 		cli_remote_free(remote);
 		goto out;
 	}
-	/* Reading needs no crash cleanup; the next writer does it. */
+	/* A query must answer fast: it leaves the crash cleanup (a walk of
+	 * every object and a synced write) to the next command that opens
+	 * the store normally. */
 	if (vault_open_flags(&v, cli_store_path(c.store), VAULT_NO_CLEANUP, &eb) < 0) {
 		fprintf(stderr, "capvault: %s\n", eb.msg);
 		goto out;
