@@ -1,9 +1,10 @@
 /*
- * api_captures.c - /v1/captures: list with tag filters and cursor
- * pagination, one capture's record, and its bytes (streamed with pread,
+ * api_captures.c - /v1/captures: list with tag, name-glob and time filters
+ * and cursor pagination, one capture's record, and its bytes (streamed with pread,
  * HTTP Range), delete and patch.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "api_priv.h"
 #include "catalog.h"
 #include "parse.h"
+#include "query.h"
 #include "store.h"
 #include "vault.h"
 
@@ -26,6 +28,10 @@ struct list_ctx {
 	char **any;       /* at least one of these, when nany > 0 */
 	size_t nany;
 	uint64_t after;   /* cursor: ids greater than this */
+	const char *name; /* fnmatch glob on the name, or NULL */
+	uint64_t from_ns, to_ns;    /* packets overlapping [from, to), when has_* */
+	uint64_t since_ns;          /* imported at or after, when has_since */
+	bool has_from, has_to, has_since;
 	uint64_t limit;
 	json_t *array;
 	uint64_t last_id;
@@ -42,6 +48,12 @@ static bool has_tag(const struct capture_record *rec, const char *tag)
 
 static bool list_matches(const struct list_ctx *l, const struct capture_record *rec)
 {
+	if (l->name && fnmatch(l->name, rec->name ? rec->name : "", 0) != 0)
+		return false;
+	if ((l->has_from && (!rec->packets || rec->latest_ts_ns < l->from_ns)) ||
+	    (l->has_to && (!rec->packets || rec->earliest_ts_ns >= l->to_ns)) ||
+	    (l->has_since && rec->import_time_ns < l->since_ns))
+		return false;
 	for (size_t i = 0; i < l->ntags; i++)
 		if (!has_tag(rec, l->tags[i]))
 			return false;
@@ -73,6 +85,22 @@ static void collect_tag_arg(void *opaque, const char *key, const char *value)
 		api_split_list(value, &l->any, &l->nany);
 }
 
+/* name=GLOB, from=T, to=T (packet times), imported_after=T. */
+static bool list_filters(struct api_call *c, struct list_ctx *l)
+{
+	const char *v;
+	l->name = http_req_arg(c->r, "name");
+	if ((v = http_req_arg(c->r, "from")) && (l->has_from = true) &&
+	    query_parse_time(v, &l->from_ns) < 0)
+		return false;
+	if ((v = http_req_arg(c->r, "to")) && (l->has_to = true) && query_parse_time(v, &l->to_ns) < 0)
+		return false;
+	if ((v = http_req_arg(c->r, "imported_after")) && (l->has_since = true) &&
+	    query_parse_time(v, &l->since_ns) < 0)
+		return false;
+	return true;
+}
+
 void api_captures_list(struct api_call *c)
 {
 	struct list_ctx l = { .limit = LIST_DEFAULT };
@@ -81,6 +109,11 @@ void api_captures_list(struct api_call *c)
 	    (cursor && api_parse_u64(cursor, &l.after) < 0)) {
 		api_error(c, 400, "bad_request", "limit must be 1-%d and cursor a capture id",
 			  LIST_MAX);
+		return;
+	}
+	if (!list_filters(c, &l)) {
+		api_error(c, 400, "bad_request",
+			  "from, to and imported_after take RFC 3339 or epoch seconds");
 		return;
 	}
 	http_req_args_foreach(c->r, collect_tag_arg, &l);

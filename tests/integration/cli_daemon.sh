@@ -182,6 +182,16 @@ expect_rc 0 "$CAPVAULT" status --json
 check "status --json captures" "$(jq .captures "$T/dmn/stats_json.out")" "$(jq .captures "$T/out")"
 check "status --json failures" 1 "$(jq '.imports.recent_failures | length' "$T/out")"
 
+# GET /v1/captures filters: name glob, packet time range, import time.
+SOCK="$STORE/capvault.sock"
+ids() { curl -s --unix-socket "$SOCK" "http://localhost/v1/captures?$1" | jq -c '[.captures[].id]'; }
+check "name glob" "[2,3]" "$(ids 'name=%5Ba-c%5D.pcap*&tag=site-a')"
+check "name glob, no match" "[]" "$(ids 'name=nothing*')"
+check "packets after the end" "[]" "$(ids 'from=2030-01-01T00:00:00Z')"
+check "packets in range" 5 "$(ids 'from=2023-11-14T22:00:00Z&to=2023-11-14T23:00:00Z' | jq length)"
+check "imported after now" "[]" "$(ids "imported_after=$(($(date +%s) + 60))")"
+check "bad time" 400 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" 'http://localhost/v1/captures?from=yesterday')"
+
 # --url: no token 401, a read-only token cannot delete, the right one can.
 U="http://127.0.0.1:$PORT"
 expect_rc 1 "$CAPVAULT" --url "$U" ls
