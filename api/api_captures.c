@@ -101,6 +101,66 @@ static bool list_filters(struct api_call *c, struct list_ctx *l)
 	return true;
 }
 
+/* The unfiltered listing: the stored JSON texts joined, never parsed. */
+struct raw_list {
+	char *buf;
+	size_t len, cap;
+	uint64_t limit, count, last_id;
+	bool more;
+};
+
+static int raw_append(struct raw_list *l, const char *p, size_t n)
+{
+	if (l->cap - l->len < n + 1) {
+		size_t cap = l->cap ? l->cap : 16384;
+		while (cap - l->len < n + 1)
+			cap *= 2;
+		char *grown = realloc(l->buf, cap);
+		if (!grown)
+			return -ENOMEM;
+		l->buf = grown;
+		l->cap = cap;
+	}
+	memcpy(l->buf + l->len, p, n);
+	l->len += n;
+	return 0;
+}
+
+static int raw_one(void *opaque, uint64_t id, const char *json, size_t len)
+{
+	struct raw_list *l = opaque;
+	if (l->count == l->limit) {
+		l->more = true;
+		return 1;
+	}
+	int err = raw_append(l, l->count ? "," : "", l->count ? 1 : 0);
+	if (!err)
+		err = raw_append(l, json, len);
+	l->count++;
+	l->last_id = id;
+	return err;
+}
+
+static void list_raw(struct api_call *c, uint64_t after, uint64_t limit)
+{
+	struct raw_list l = { .limit = limit };
+	char tail[64];
+	int err = raw_append(&l, "{\"captures\":[", 13);
+	if (!err)
+		err = catalog_foreach_raw(vault_catalog(c->api->vault), after, raw_one, &l);
+	if (err >= 0) {
+		int n = l.more ? snprintf(tail, sizeof(tail), "],\"next_cursor\":\"%" PRIu64 "\"}\n",
+					  l.last_id)
+			       : snprintf(tail, sizeof(tail), "],\"next_cursor\":null}\n");
+		err = raw_append(&l, tail, (size_t)n);
+	}
+	if (err < 0)
+		api_error_errno(c, err, "listing captures", NULL);
+	else
+		http_respond(c->r, 200, "application/json", l.buf, l.len, NULL);
+	free(l.buf);
+}
+
 void api_captures_list(struct api_call *c)
 {
 	struct list_ctx l = { .limit = LIST_DEFAULT };
@@ -117,6 +177,10 @@ void api_captures_list(struct api_call *c)
 		return;
 	}
 	http_req_args_foreach(c->r, collect_tag_arg, &l);
+	if (!l.ntags && !l.nany && !l.name && !l.has_from && !l.has_to && !l.has_since) {
+		list_raw(c, l.after, l.limit);
+		return;
+	}
 	l.array = json_array();
 	int err = catalog_foreach(vault_catalog(c->api->vault), l.ntags ? l.tags[0] : NULL,
 				  list_one, &l);
@@ -133,8 +197,24 @@ void api_captures_list(struct api_call *c)
 	api_strv_free(l.any, l.nany);
 }
 
+/* A plain id is answered with the stored JSON as it is. */
+static bool capture_get_raw(struct api_call *c, const char *arg)
+{
+	uint64_t id;
+	char *json = NULL;
+	size_t len = 0;
+	if (strlen(arg) >= 8 || api_parse_u64(arg, &id) < 0 ||
+	    catalog_get_raw(vault_catalog(c->api->vault), id, &json, &len) < 0)
+		return false;
+	http_respond(c->r, 200, "application/json", json, len, NULL);
+	free(json);
+	return true;
+}
+
 void api_capture_get(struct api_call *c)
 {
+	if (capture_get_raw(c, c->seg[2]))
+		return;
 	struct capture_record *rec = api_capture_arg(c, c->seg[2]);
 	if (!rec)
 		return;

@@ -547,6 +547,37 @@ static int foreach_all(struct catalog *cat, catalog_record_fn fn, void *opaque)
 	return r;
 }
 
+int catalog_foreach_raw(struct catalog *cat, uint64_t after_id, catalog_raw_fn fn, void *opaque)
+{
+	struct db_iter *it = NULL;
+	uint8_t start[8];
+	int r = db_iter_new(cat->db, DB_CF_CAPTURES, &it);
+
+	if (r < 0)
+		return r;
+	be64_put(start, after_id + 1);
+	for (db_iter_seek(it, start, sizeof(start)); r == 0 && db_iter_valid(it);
+	     db_iter_next(it)) {
+		size_t klen = 0, vlen = 0;
+		const uint8_t *k = db_iter_key(it, &klen);
+		const char *v = db_iter_value(it, &vlen);
+		if (klen == 8)
+			r = fn(opaque, be64_get(k), v, vlen);
+	}
+	db_iter_free(it);
+	return r;
+}
+
+int catalog_get_raw(struct catalog *cat, uint64_t id, char **json, size_t *len)
+{
+	uint8_t key[8];
+	void *val = NULL;
+	be64_put(key, id);
+	int r = db_get(cat->db, DB_CF_CAPTURES, key, sizeof(key), &val, len);
+	*json = r == 0 ? val : NULL;
+	return r;
+}
+
 static int foreach_tag(struct catalog *cat, const char *tag, catalog_record_fn fn, void *opaque)
 {
 	size_t tlen = strlen(tag);

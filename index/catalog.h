@@ -97,6 +97,14 @@ int catalog_find_sha(struct catalog *cat, const uint8_t sha[32], uint64_t *id);
 typedef int (*catalog_record_fn)(void *opaque, const struct capture_record *rec);
 int catalog_foreach(struct catalog *cat, const char *tag, catalog_record_fn fn, void *opaque);
 
+/* The stored JSON of each capture with an id greater than after_id, in id
+ * order, without parsing it (it is what capture_record_to_json gives):
+ * the fast path for listings. Nonzero from fn stops. */
+typedef int (*catalog_raw_fn)(void *opaque, uint64_t id, const char *json, size_t len);
+int catalog_foreach_raw(struct catalog *cat, uint64_t after_id, catalog_raw_fn fn, void *opaque);
+/* The stored JSON of one capture (caller frees). Returns 0, -ENOENT or -EIO. */
+int catalog_get_raw(struct catalog *cat, uint64_t id, char **json, size_t *len);
+
 /* The record as a JSON object (what `capvault info --json` prints). */
 json_t *capture_record_to_json(const struct capture_record *rec);
 
