@@ -86,6 +86,11 @@ void api_stats(struct api_call *c);
 void api_status(struct api_call *c);
 void api_imports(struct api_call *c);
 void api_metrics(struct api_call *c);
+/* Admin: tokens and backup (api_admin.c). */
+void api_tokens_list(struct api_call *c);
+void api_tokens_create(struct api_call *c);
+void api_token_revoke(struct api_call *c);
+void api_backup(struct api_call *c);
 void api_cs_upload(struct api_call *c);
 void api_cs_info(struct api_call *c);
 void api_cs_search(struct api_call *c);

@@ -1,5 +1,6 @@
 /*
- * backup.c - offline backup and restore of a store (see fsck.h).
+ * backup.c - backup (of an open store, the daemon's too) and offline
+ * restore (see fsck.h).
  *
  * Promises:
  * - A backup is a store: DIR/index is a RocksDB checkpoint (consistent at
@@ -10,6 +11,11 @@
  *   returned.
  * - Neither touches the source; both refuse a destination that holds
  *   anything.
+ * - A backup of a store in use (capvaultd's, through POST /v1/backup) is
+ *   still consistent: the checkpoint and the object links are made under
+ *   the catalog lock, so imports wait to commit and nothing is pruned
+ *   meanwhile (links take milliseconds; copies across file systems make
+ *   imports wait longer).
  */
 #include "fsck.h"
 
@@ -173,21 +179,19 @@ static int sync_objects(const char *dir, struct errbuf *eb)
 	return r;
 }
 
-int backup_create(struct vault *v, const char *dir, uint64_t *objects, struct errbuf *eb)
+struct backup_job {
+	struct vault *v;
+	const char *dir;
+	uint64_t objects;
+	struct errbuf *eb;
+};
+
+/* Links (or copies) every object the objects column family names. */
+static int link_objects(struct backup_job *job)
 {
-	char idx[PATH_MAX], src[PATH_MAX], dst[PATH_MAX], hex[65];
+	char src[PATH_MAX], dst[PATH_MAX], hex[65];
 	struct db_iter *it = NULL;
-	errbuf_clear(eb);
-	*objects = 0;
-	int r = make_empty_dir(dir, eb);
-	if (r == 0)
-		r = path_join(idx, sizeof(idx), dir, "index", eb);
-	if (r == 0)
-		r = db_checkpoint(vault_db(v), idx, eb);
-	if (r == 0)
-		r = make_layout(dir, eb);
-	if (r == 0)
-		r = db_iter_new(vault_db(v), DB_CF_OBJECTS, &it);
+	int r = db_iter_new(vault_db(job->v), DB_CF_OBJECTS, &it);
 	if (r == 0)
 		db_iter_seek_first(it);
 	for (; r == 0 && db_iter_valid(it); db_iter_next(it)) {
@@ -196,19 +200,47 @@ int backup_create(struct vault *v, const char *dir, uint64_t *objects, struct er
 		if (klen != 32)
 			continue;
 		sha256_hex(k, hex);
-		r = store_object_path(vault_store(v), k, src, sizeof(src));
+		r = store_object_path(vault_store(job->v), k, src, sizeof(src));
 		if (r == 0)
-			r = object_dest(dir, hex, dst, sizeof(dst), eb);
+			r = object_dest(job->dir, hex, dst, sizeof(dst), job->eb);
 		if (r == 0)
-			r = link_or_copy(src, dst, eb);
+			r = link_or_copy(src, dst, job->eb);
 		if (r == 0)
-			(*objects)++;
+			job->objects++;
 	}
 	db_iter_free(it);
+	return r;
+}
+
+/* Under the catalog lock: the checkpoint and the objects it names, so a
+ * capture removed meanwhile cannot take an object the checkpoint needs. */
+static int backup_locked(void *opaque)
+{
+	struct backup_job *job = opaque;
+	char idx[PATH_MAX];
+	int r = path_join(idx, sizeof(idx), job->dir, "index", job->eb);
+	if (r == 0)
+		r = db_checkpoint(vault_db(job->v), idx, job->eb);
+	if (r == 0)
+		r = make_layout(job->dir, job->eb);
+	if (r == 0)
+		r = link_objects(job);
+	return r;
+}
+
+int backup_create(struct vault *v, const char *dir, uint64_t *objects, struct errbuf *eb)
+{
+	struct backup_job job = { .v = v, .dir = dir, .eb = eb };
+	errbuf_clear(eb);
+	*objects = 0;
+	int r = make_empty_dir(dir, eb);
+	if (r == 0)
+		r = catalog_quiesce(vault_catalog(v), backup_locked, &job);
 	if (r == 0)
 		r = sync_objects(dir, eb);
 	if (r < 0 && eb && !eb->msg[0])
 		errbuf_set(eb, r, "backup to %s: %s", dir, strerror(-r));
+	*objects = job.objects;
 	return r;
 }
 

@@ -905,6 +905,14 @@ int catalog_remove(struct catalog *cat, uint64_t id, bool *unlink_object, uint8_
 	return r;
 }
 
+int catalog_quiesce(struct catalog *cat, int (*fn)(void *opaque), void *opaque)
+{
+	pthread_mutex_lock(&cat->lock);
+	int r = fn(opaque);
+	pthread_mutex_unlock(&cat->lock);
+	return r;
+}
+
 /* Rewrites rec (same id) and its tag keys, replacing old's; under lock. */
 static int rewrite_locked(struct catalog *cat, const struct capture_record *old,
 			  const struct capture_record *rec, struct errbuf *eb)

@@ -134,6 +134,14 @@ struct catalog_object_hooks {
 };
 void catalog_set_object_hooks(struct catalog *cat, const struct catalog_object_hooks *hooks);
 
+/*
+ * Runs fn(opaque) under the catalog lock: no capture is committed or
+ * removed and no object file released meanwhile (what a consistent
+ * backup of a live store needs). fn must not call back into the catalog's
+ * locking functions. Returns what fn returns.
+ */
+int catalog_quiesce(struct catalog *cat, int (*fn)(void *opaque), void *opaque);
+
 /* Replaces the tags (validated) / name / comment (NULL clears) of capture
  * id in one synced batch. Return 0, -ENOENT, -EINVAL or -EIO (eb). */
 int catalog_update_tags(struct catalog *cat, uint64_t id, char *const *tags, size_t ntags,

@@ -52,8 +52,9 @@ int fsck_run(struct vault *v, struct ring *ring, bool repair, fsck_report_fn rep
 /*
  * Backup: a RocksDB checkpoint into dir/index, and every referenced object
  * hard-linked (copied across file systems) into dir/objects, so dir is a
- * store itself. dir must not exist or be empty. Offline only: the caller
- * holds the vault. Returns 0 or a negative errno (eb).
+ * store itself. dir must not exist or be empty. v may be in use (the
+ * daemon's): the checkpoint and links are made under the catalog lock
+ * (catalog_quiesce). Returns 0 or a negative errno (eb).
  */
 int backup_create(struct vault *v, const char *dir, uint64_t *objects, struct errbuf *eb);
 

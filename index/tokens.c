@@ -10,6 +10,7 @@
 #include "tokens.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -158,6 +159,23 @@ int token_verify(struct db *db, const char *secret, struct token_info **out)
 	if (!stored_hash_matches(val, vlen, key + KEY_PREFIX_LEN))
 		return -EACCES;
 	return info_from_json(val, vlen, out);
+}
+
+json_t *token_info_json(const struct token_info *t)
+{
+	char created[32];
+	time_t secs = (time_t)(t->created_ns / 1000000000u);
+	struct tm tm;
+	if (!gmtime_r(&secs, &tm) || !strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(created, sizeof(created), "%" PRIu64, t->created_ns);
+	json_t *scopes = json_array(), *tags = json_array();
+	for (size_t i = 0; i < ARRAY_SIZE(scope_names); i++)
+		if (t->scopes & (1u << i))
+			json_array_append_new(scopes, json_string(scope_names[i]));
+	for (size_t i = 0; i < t->ntags; i++)
+		json_array_append_new(tags, json_string(t->tags[i]));
+	return json_pack("{sssosssosb}", "name", t->name, "scopes", scopes, "created", created,
+			 "tags", tags, "cloudshark", t->cloudshark);
 }
 
 int token_foreach(struct db *db, token_fn fn, void *opaque)

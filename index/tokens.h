@@ -12,6 +12,7 @@
 #ifndef CAPVAULT_TOKENS_H
 #define CAPVAULT_TOKENS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,13 @@ int token_foreach(struct db *db, token_fn fn, void *opaque);
 
 /* Deletes the token named name. Returns 0, -ENOENT, or a negative errno. */
 int token_revoke(struct db *db, const char *name, struct errbuf *eb);
+
+/*
+ * A token as the API lists it and `capvault token ls` prints it, never
+ * with its hash: {"name", "scopes": ["read", ...], "created": RFC 3339 UTC
+ * to the second, "tags": [...], "cloudshark"}. NULL when out of memory.
+ */
+json_t *token_info_json(const struct token_info *t);
 
 struct token_info *token_info_free(struct token_info *t);
 

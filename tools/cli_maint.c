@@ -2,9 +2,10 @@
  * cli_maint.c - `capvault rm`, `tag`, `prune`, `fsck`, `backup` and
  * `restore`: the commands that change or check a store as a whole.
  *
- * rm and tag go through capvaultd when it runs (DELETE and PATCH
- * /v1/captures/ID); the others open the store themselves (offline: not
- * while capvaultd holds it). prune lists exactly what it deletes (or, with --dry-run,
+ * rm, tag and backup go through capvaultd when it runs (DELETE and PATCH
+ * /v1/captures/ID, POST /v1/backup: the daemon copies its own store); the
+ * others open the store themselves (offline: not while capvaultd holds
+ * it; restore refuses a store a daemon serves). prune lists exactly what it deletes (or, with --dry-run,
  * would delete) and why; fsck exits 0 when the store is clean (or every
  * problem was repaired) and 1 when problems remain.
  */
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "cli.h"
@@ -399,18 +401,59 @@ int cli_fsck(int argc, char **argv, const char *usage)
 
 /* ---- backup / restore ---- */
 
+/* DIR as the daemon must see it: absolute (its working folder is not
+ * ours). NULL when out of memory or the cwd is unknown. */
+static char *absolute_dir(const char *dir)
+{
+	char *abs = NULL;
+	_cleanup_free_ char *cwd = dir[0] == '/' ? NULL : getcwd(NULL, 0);
+	if (dir[0] == '/')
+		return strdup(dir);
+	if (!cwd || asprintf(&abs, "%s/%s", cwd, dir) < 0)
+		return NULL;
+	return abs;
+}
+
+/* POST /v1/backup (unix socket only: the daemon writes DIR itself). */
+static int backup_remote(struct cli_remote *r, const char *dir, uint64_t *n, struct errbuf *eb)
+{
+	_cleanup_free_ char *abs = absolute_dir(dir);
+	json_t *reply = NULL, *body = abs ? json_pack("{ss}", "dir", abs) : NULL;
+	if (!body)
+		return errbuf_set(eb, -ENOMEM, "%s: cannot make the path absolute", dir);
+	int status = cli_remote_json(r, "POST", "/v1/backup", body, &reply);
+	int err = 0;
+	if (status == 200)
+		*n = (uint64_t)json_integer_value(json_object_get(reply, "objects"));
+	else
+		err = errbuf_set(eb, -EIO, "%s", status < 0 ? "the daemon did not answer" :
+						 cli_remote_message(reply, status));
+	json_decref(body);
+	json_decref(reply);
+	return err;
+}
+
 int cli_backup(int argc, char **argv, const char *usage)
 {
 	struct maint_args a = { 0 };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc - 1)
 		return usage_error(usage);
-	struct vault *v = open_store(a.store, 0);
-	if (!v)
-		return CLI_EXIT_FAILED;
 	struct errbuf eb = { { 0 } };
+	struct cli_remote *r = NULL;
+	struct vault *v = NULL;
 	uint64_t n = 0;
-	int err = backup_create(v, argv[a.first_arg], &n, &eb);
-	vault_close(v);
+	int err, via = cli_remote_open(&r, a.store);
+	if (via < 0)
+		return CLI_EXIT_FAILED;
+	if (via > 0) {
+		err = backup_remote(r, argv[a.first_arg], &n, &eb);
+		cli_remote_free(r);
+	} else if ((v = open_store(a.store, 0)) != NULL) {
+		err = backup_create(v, argv[a.first_arg], &n, &eb);
+		vault_close(v);
+	} else {
+		return CLI_EXIT_FAILED;
+	}
 	if (err) {
 		fprintf(stderr, "capvault: backup: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
 		return CLI_EXIT_FAILED;
@@ -419,11 +462,26 @@ int cli_backup(int argc, char **argv, const char *usage)
 	return CLI_EXIT_OK;
 }
 
+/* restore writes a new store with no daemon: refuse when one serves it. */
+static bool daemon_serves(const char *store)
+{
+	struct cli_remote *r = NULL;
+	int via = cli_remote_open(&r, store);
+	bool local = via > 0 && !cli_remote_is_url(r);
+	cli_remote_free(r);
+	if (local)
+		fprintf(stderr, "capvault: restore: capvaultd runs on %s; restore is offline only: "
+				"stop it, or restore into another folder\n", store);
+	return via < 0 || local;
+}
+
 int cli_restore(int argc, char **argv, const char *usage)
 {
 	struct maint_args a = { 0 };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc - 1 || !a.store)
 		return usage_error(usage);
+	if (daemon_serves(a.store))
+		return CLI_EXIT_FAILED;
 	struct errbuf eb = { { 0 } };
 	int err = backup_restore(argv[a.first_arg], a.store, &eb);
 	struct vault *v = err ? NULL : open_store(a.store, 0);

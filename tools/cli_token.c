@@ -2,19 +2,20 @@
  * cli_token.c - `capvault token add|ls|revoke`: API tokens in the store.
  *
  * `token add` prints the secret once, on stdout alone, so scripts can
- * capture it; only its hash is kept.
+ * capture it; only its hash is kept. With capvaultd running, the commands
+ * go through it (POST/GET /v1/tokens, DELETE /v1/tokens/NAME: admin, so
+ * its socket or an admin token) and print the same as offline.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cleanup.h"
 #include "cli.h"
+#include "cli_remote.h"
 #include "tokens.h"
 #include "vault.h"
 
@@ -70,7 +71,38 @@ static int parse_args(struct token_cli *c, int argc, char **argv)
 	return 0;
 }
 
-static int token_add_cmd(struct token_cli *c, struct vault *v, const char *name)
+/* Where the commands act: the daemon (r) or the store opened here (v). */
+struct token_target {
+	struct cli_remote *r;
+	struct vault *v;
+};
+
+static int add_remote(struct token_cli *c, struct cli_remote *r, const char *name,
+		      char secret[TOKEN_SECRET_MAX], struct errbuf *eb)
+{
+	json_t *scopes = json_array(), *tags = json_array(), *reply = NULL;
+	_cleanup_free_ char *list = strdup(c->scopes);
+	for (char *save = NULL, *s = list ? strtok_r(list, ",", &save) : NULL; s;
+	     s = strtok_r(NULL, ",", &save))
+		json_array_append_new(scopes, json_string(s));
+	for (size_t i = 0; i < c->ntags; i++)
+		json_array_append_new(tags, json_string(c->tags[i]));
+	json_t *body = json_pack("{sssososb}", "name", name, "scopes", scopes, "tags", tags,
+				 "cloudshark", c->cloudshark);
+	int status = body && list ? cli_remote_json(r, "POST", "/v1/tokens", body, &reply) : -1;
+	const char *s = json_string_value(json_object_get(reply, "secret"));
+	int err = 0;
+	if (status == 201 && s && strlen(s) < TOKEN_SECRET_MAX)
+		snprintf(secret, TOKEN_SECRET_MAX, "%s", s);
+	else
+		err = errbuf_set(eb, -EIO, "%s", status < 0 ? "the daemon did not answer" :
+						 cli_remote_message(reply, status));
+	json_decref(body);
+	json_decref(reply);
+	return err;
+}
+
+static int token_add_cmd(struct token_cli *c, struct token_target *to, const char *name)
 {
 	struct errbuf eb = { { 0 } };
 	char secret[TOKEN_SECRET_MAX];
@@ -83,101 +115,177 @@ static int token_add_cmd(struct token_cli *c, struct vault *v, const char *name)
 		fprintf(stderr, "capvault: token add: %s\n", eb.msg);
 		return CLI_EXIT_USAGE;
 	}
-	if (token_add(vault_db(v), name, scopes, c->tags, c->ntags, c->cloudshark, secret, &eb) < 0) {
+	int err = to->r ? add_remote(c, to->r, name, secret, &eb) :
+			  token_add(vault_db(to->v), name, scopes, c->tags, c->ntags, c->cloudshark,
+				    secret, &eb);
+	if (err < 0) {
 		fprintf(stderr, "capvault: token add: %s\n", eb.msg);
 		return CLI_EXIT_FAILED;
 	}
 	printf("%s\n", secret);
+	explicit_bzero(secret, sizeof(secret));
 	fprintf(stderr, "capvault: token '%s' created; the secret above is shown only once\n",
 		name);
 	return CLI_EXIT_OK;
 }
 
-static int ls_one(void *opaque, const struct token_info *t)
+/* Prints one token (as token_info_json gives it), or appends it to the
+ * --json array with its scopes as one "read,upload" string. */
+static void print_token(json_t *t, json_t *array)
 {
-	json_t *array = opaque;
-	char scopes[64], created[32];
-	time_t secs = (time_t)(t->created_ns / 1000000000u);
-	struct tm tm;
-	if (!gmtime_r(&secs, &tm) || !strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(created, sizeof(created), "%" PRIu64, t->created_ns);
-	token_scopes_format(t->scopes, scopes, sizeof(scopes));
-	json_t *tags = json_array();
-	for (size_t i = 0; i < t->ntags; i++)
-		json_array_append_new(tags, json_string(t->tags[i]));
-	if (array)
-		return json_array_append_new(array, json_pack("{sssssssosb}", "name", t->name, "scopes",
-							      scopes, "created", created, "tags",
-							      tags, "cloudshark", t->cloudshark));
+	char scopes[64] = "";
+	size_t used = 0, i;
+	json_t *s, *tags = json_object_get(t, "tags");
+	const char *name = json_string_value(json_object_get(t, "name"));
+	const char *created = json_string_value(json_object_get(t, "created"));
+	bool cloudshark = json_is_true(json_object_get(t, "cloudshark"));
+	json_array_foreach(json_object_get(t, "scopes"), i, s)
+		if (json_string_value(s) && used < sizeof(scopes))
+			used += (size_t)snprintf(scopes + used, sizeof(scopes) - used, "%s%s",
+						 used ? "," : "", json_string_value(s));
+	if (!name || !created || !json_is_array(tags))
+		return;
+	if (array) {
+		json_array_append_new(array, json_pack("{sssssssOsb}", "name", name, "scopes", scopes,
+						       "created", created, "tags", tags,
+						       "cloudshark", cloudshark));
+		return;
+	}
 	char *text = json_dumps(tags, JSON_COMPACT);
-	printf("%-24s %-26s %-20s %-10s %s\n", t->name, scopes, created,
-	       t->cloudshark ? "cloudshark" : "-", text ? text : "[]");
+	printf("%-24s %-26s %-20s %-10s %s\n", name, scopes, created,
+	       cloudshark ? "cloudshark" : "-", text ? text : "[]");
 	free(text);
-	json_decref(tags);
-	return 0;
 }
 
-static int token_ls_cmd(struct token_cli *c, struct vault *v)
+static int collect_one(void *opaque, const struct token_info *t)
 {
+	json_t *o = token_info_json(t);
+	return o && json_array_append_new(opaque, o) == 0 ? 0 : -ENOMEM;
+}
+
+/* The tokens, from the daemon or the store; NULL after printing why. */
+static json_t *list_tokens(struct token_target *to)
+{
+	json_t *tokens = NULL, *reply = NULL;
+	if (to->r) {
+		int status = cli_remote_json(to->r, "GET", "/v1/tokens", NULL, &reply);
+		if (status == 200 && json_is_array(json_object_get(reply, "tokens")))
+			tokens = json_incref(json_object_get(reply, "tokens"));
+		else if (status > 0)
+			fprintf(stderr, "capvault: token ls: %s\n", cli_remote_message(reply, status));
+		json_decref(reply);
+		return tokens;
+	}
+	tokens = json_array();
+	int err = tokens ? token_foreach(vault_db(to->v), collect_one, tokens) : -ENOMEM;
+	if (err < 0) {
+		fprintf(stderr, "capvault: token ls: %s\n", strerror(-err));
+		json_decref(tokens);
+		tokens = NULL;
+	}
+	return tokens;
+}
+
+static int token_ls_cmd(struct token_cli *c, struct token_target *to)
+{
+	json_t *tokens = list_tokens(to), *t;
 	json_t *array = c->json ? json_array() : NULL;
+	size_t i;
+	if (!tokens) {
+		json_decref(array);
+		return CLI_EXIT_FAILED;
+	}
 	if (!array)
 		printf("%-24s %-26s %-20s %-10s %s\n", "NAME", "SCOPES", "CREATED", "KIND", "TAGS");
-	int err = token_foreach(vault_db(v), ls_one, array);
+	json_array_foreach(tokens, i, t)
+		print_token(t, array);
 	if (array) {
 		json_dumpf(array, stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(array);
 	}
-	if (err < 0) {
-		fprintf(stderr, "capvault: token ls: %s\n", strerror(-err));
-		return CLI_EXIT_FAILED;
-	}
+	json_decref(tokens);
 	return CLI_EXIT_OK;
 }
 
-static int token_revoke_cmd(struct vault *v, const char *name)
+static int revoke_remote(struct cli_remote *r, const char *name, struct errbuf *eb)
+{
+	_cleanup_free_ char *target = NULL;
+	size_t len = 0;
+	json_t *reply = NULL;
+	FILE *f = open_memstream(&target, &len);
+	if (!f)
+		return errbuf_set(eb, -ENOMEM, "out of memory");
+	fputs("/v1/tokens/", f);
+	httpc_put_segment(f, name);
+	if (fclose(f) != 0)
+		return errbuf_set(eb, -ENOMEM, "out of memory");
+	int status = cli_remote_json(r, "DELETE", target, NULL, &reply);
+	int err = status == 200 ? 0 :
+				  errbuf_set(eb, -EIO, "%s", status < 0 ? "the daemon did not answer" :
+								  cli_remote_message(reply, status));
+	json_decref(reply);
+	return err;
+}
+
+static int token_revoke_cmd(struct token_target *to, const char *name)
 {
 	struct errbuf eb = { { 0 } };
-	if (token_revoke(vault_db(v), name, &eb) < 0) {
+	int err = to->r ? revoke_remote(to->r, name, &eb) : token_revoke(vault_db(to->v), name, &eb);
+	if (err < 0) {
 		fprintf(stderr, "capvault: token revoke: %s\n", eb.msg);
 		return CLI_EXIT_FAILED;
 	}
 	return CLI_EXIT_OK;
 }
 
-static int dispatch(struct token_cli *c, struct vault *v, const char *sub, int nargs,
+static int dispatch(struct token_cli *c, struct token_target *to, const char *sub, int nargs,
 		    char **args)
 {
 	if (!strcmp(sub, "add") && nargs == 1)
-		return token_add_cmd(c, v, args[0]);
+		return token_add_cmd(c, to, args[0]);
 	if (!strcmp(sub, "ls") && nargs == 0)
-		return token_ls_cmd(c, v);
+		return token_ls_cmd(c, to);
 	if (!strcmp(sub, "revoke") && nargs == 1)
-		return token_revoke_cmd(v, args[0]);
+		return token_revoke_cmd(to, args[0]);
 	return -1;
+}
+
+static bool known_subcommand(const char *sub, int nargs)
+{
+	return (!strcmp(sub, "add") && nargs == 1) || (!strcmp(sub, "ls") && nargs == 0) ||
+	       (!strcmp(sub, "revoke") && nargs == 1);
+}
+
+/* The daemon when one runs (1), else the store opened here (0); -1 printed. */
+static int open_target(struct token_cli *c, struct token_target *to)
+{
+	struct errbuf eb = { { 0 } };
+	int via = cli_remote_open(&to->r, c->store);
+	if (via != 0)
+		return via;
+	if (vault_open(&to->v, cli_store_path(c->store), &eb) < 0) {
+		fprintf(stderr, "capvault: %s\n", eb.msg);
+		return -1;
+	}
+	return 0;
 }
 
 int cli_token(int argc, char **argv, const char *usage)
 {
 	struct token_cli c = { 0 };
-	struct vault *v = NULL;
-	struct errbuf eb = { { 0 } };
-	if (argc < 2 || parse_args(&c, argc - 1, argv + 1) < 0) {
+	struct token_target to = { 0 };
+	if (argc < 2 || parse_args(&c, argc - 1, argv + 1) < 0 ||
+	    !known_subcommand(argv[1], argc - 1 - c.first_arg)) {
 		fprintf(stderr, "usage: capvault %s\n", usage);
 		free(c.tagbuf);
 		return CLI_EXIT_USAGE;
 	}
-	if (vault_open(&v, cli_store_path(c.store), &eb) < 0) {
-		fprintf(stderr, "capvault: %s\n", eb.msg);
-		free(c.tagbuf);
-		return CLI_EXIT_FAILED;
-	}
-	int rc = dispatch(&c, v, argv[1], argc - 1 - c.first_arg, argv + 1 + c.first_arg);
-	if (rc < 0) {
-		fprintf(stderr, "usage: capvault %s\n", usage);
-		rc = CLI_EXIT_USAGE;
-	}
-	vault_close(v);
+	int rc = open_target(&c, &to) < 0 ?
+			 CLI_EXIT_FAILED :
+			 dispatch(&c, &to, argv[1], argc - 1 - c.first_arg, argv + 1 + c.first_arg);
+	cli_remote_free(to.r);
+	vault_close(to.v);
 	free(c.tagbuf);
 	return rc;
 }

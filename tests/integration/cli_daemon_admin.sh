@@ -1,0 +1,197 @@
+#!/bin/bash
+# The admin commands with capvaultd running: `capvault token add|ls|revoke`
+# and `capvault backup` go through the daemon (its unix socket, or --url
+# with an admin token) and print what they print offline; a token made
+# through the daemon works over TCP at once and stops at once when
+# revoked; a backup of the running store restores into a store that fsck
+# passes and that answers queries the same; POST /v1/backup is refused
+# over TCP; restore refuses the store a daemon serves.
+. "$(dirname "$0")/lib.sh"
+: "${CAPVAULTD:?path to the capvaultd binary}"
+
+DPID=
+trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$T"' EXIT
+STORE="$T/store"
+mkdir -p "$T/in" "$T/src" "$T/dmn" "$T/off"
+
+wait_for() {
+	local desc=$1 i
+	shift
+	for i in $(seq 200); do
+		if "$@"; then return 0; fi
+		sleep 0.05
+	done
+	fail "timed out waiting for: $desc"
+	return 1
+}
+
+started() { grep -q 'started:' "$T/d.log" || ! kill -0 "$DPID" 2>/dev/null; }
+
+start_daemon() {
+	local try
+	for try in 1 2 3 4 5 6 7 8; do
+		PORT=$((20000 + RANDOM % 20000))
+		cat > "$T/d.yaml" <<YAML
+store: $STORE
+jobs: 1
+import:
+  - path: $T/in
+api:
+  listen: ["127.0.0.1:$PORT"]
+  timeout: 10s
+YAML
+		: > "$T/d.log"
+		"$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
+		DPID=$!
+		wait_for "daemon start" started
+		if kill -0 "$DPID" 2>/dev/null; then
+			return 0
+		fi
+		wait "$DPID" 2>/dev/null || true
+		DPID=
+		grep -q "in use" "$T/d.log" || break
+	done
+	fail "daemon did not start: $(cat "$T/d.log")"
+	finish
+	exit 1
+}
+
+stop_daemon() {
+	local rc=0
+	kill -TERM "$DPID"
+	wait "$DPID" || rc=$?
+	DPID=
+	check "daemon exit code" 0 "$rc"
+	if grep -qE "runtime error|Sanitizer" "$T/d.log"; then
+		fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
+	fi
+}
+
+# run DIR NAME ARGS...: stdout, stderr and exit code of capvault ARGS in DIR.
+run() {
+	local dir=$1 name=$2 rc=0
+	shift 2
+	"$CAPVAULT" "$@" >"$dir/$name.out" 2>"$dir/$name.err" || rc=$?
+	echo "$rc" > "$dir/$name.rc"
+	if grep -qE "runtime error|Sanitizer" "$dir/$name.err"; then
+		fail "sanitizer report in capvault $*: $(head -20 "$dir/$name.err")"
+	fi
+}
+
+compare() {
+	local name
+	for name in "$@"; do
+		diff -u "$T/off/$name.out" "$T/dmn/$name.out" >&2 ||
+			fail "$name: daemon stdout differs from offline"
+		diff -u "$T/off/$name.err" "$T/dmn/$name.err" >&2 ||
+			fail "$name: daemon stderr differs from offline"
+		check "$name exit code" "$(cat "$T/off/$name.rc")" "$(cat "$T/dmn/$name.rc")"
+	done
+}
+
+# code METHOD URL [CURL ARGS...]: the HTTP status over TCP; body in $T/body.
+code() {
+	local m=$1 u=$2
+	shift 2
+	curl -s -o "$T/body" -w '%{http_code}' -X "$m" "$@" "$u"
+}
+
+"$MKCAP" --packets 200 --flows 20 --seed 1 -o "$T/src/a.pcap"
+"$MKCAP" --packets 120 --seed 2 --format pcapng -o "$T/src/b.pcapng"
+"$MKCAP" --packets 90 --seed 3 -o "$T/src/c.pcap"
+
+start_daemon
+SOCK="$STORE/capvault.sock"
+U="http://127.0.0.1:$PORT"
+expect_rc 0 "$CAPVAULT" import --tags lab "$T/src"
+grep -q "in use" "$T/err" && fail "import did not go through the daemon"
+
+# --- tokens through the daemon ---
+run "$T/dmn" add_reader token add reader --scopes read --tags t1,t2
+READER=$(cat "$T/dmn/add_reader.out")
+check "token add through the daemon" 0 "$(cat "$T/dmn/add_reader.rc")"
+check "secret length" 64 "${#READER}"
+grep -q "token 'reader' created; the secret above is shown only once" "$T/dmn/add_reader.err" ||
+	fail "token add stderr: $(cat "$T/dmn/add_reader.err")"
+ADMIN=$("$CAPVAULT" token add boss --scopes admin 2>/dev/null)
+CS=$("$CAPVAULT" token add cs --scopes read,upload --cloudshark 2>/dev/null)
+check "cloudshark secret length" 32 "${#CS}"
+run "$T/dmn" add_dup token add boss --scopes read
+run "$T/dmn" add_badscope token add x --scopes fly
+run "$T/dmn" add_badname token add 'bad name' --scopes read
+run "$T/dmn" add_badtag token add y --scopes read --tags 'a b'
+check "duplicate name" 1 "$(cat "$T/dmn/add_dup.rc")"
+grep -q "exists already" "$T/dmn/add_dup.err" || fail "duplicate: $(cat "$T/dmn/add_dup.err")"
+check "bad scope is a usage error" 2 "$(cat "$T/dmn/add_badscope.rc")"
+
+# The new token works over TCP at once, within its scope.
+check "reader token reads" 200 "$(code GET "$U/v1/captures" -H "Authorization: Bearer $READER")"
+check "reader lists 3" 3 "$(jq '.captures | length' "$T/body")"
+check "reader cannot list tokens" 403 "$(code GET "$U/v1/tokens" -H "Authorization: Bearer $READER")"
+check "no token: 401" 401 "$(code GET "$U/v1/tokens")"
+check "admin lists tokens" 200 "$(code GET "$U/v1/tokens" -H "Authorization: Bearer $ADMIN")"
+check "tokens listed" "boss cs reader" "$(jq -r '[.tokens[].name] | sort | join(" ")' "$T/body")"
+check "no secret or hash listed" 0 "$(grep -c "$READER\|sha256\|secret" "$T/body" || true)"
+check "scopes as an array" '["read"]' "$(jq -c '.tokens[] | select(.name == "reader") | .scopes' "$T/body")"
+check "admin makes a token over TCP" 201 "$(code POST "$U/v1/tokens" -H "Authorization: Bearer $ADMIN" \
+	-H 'Content-Type: application/json' --data '{"name": "tcp", "scopes": ["upload"], "tags": ["x"]}')"
+check "secret in the 201" 64 "$(jq -r .secret "$T/body" | tr -d '\n' | wc -c)"
+check "bad body" 400 "$(code POST "$U/v1/tokens" -H "Authorization: Bearer $ADMIN" --data '{"name": 3}')"
+check "revoke unknown" 404 "$(code DELETE "$U/v1/tokens/nobody" -H "Authorization: Bearer $ADMIN")"
+check "revoke over TCP" 200 "$(code DELETE "$U/v1/tokens/tcp" -H "Authorization: Bearer $ADMIN")"
+run "$T/dmn" url_ls --url "$U" --token "$ADMIN" token ls
+
+run "$T/dmn" ls token ls
+run "$T/dmn" ls_json token ls --json
+diff -u "$T/dmn/ls.out" "$T/dmn/url_ls.out" >&2 || fail "token ls over --url differs"
+check "ls --json names" "boss cs reader" "$(jq -r '[.[].name] | sort | join(" ")' "$T/dmn/ls_json.out")"
+check "ls --json reader" '"read" ["t1","t2"] false' \
+	"$(jq -c '.[] | select(.name == "reader") | [.scopes, .tags, .cloudshark]' "$T/dmn/ls_json.out" | jq -r '"\"\(.[0])\" \(.[1] | tojson) \(.[2])"')"
+
+run "$T/dmn" revoke token revoke reader
+check "revoke through the daemon" 0 "$(cat "$T/dmn/revoke.rc")"
+check "revoked token: 401" 401 "$(code GET "$U/v1/captures" -H "Authorization: Bearer $READER")"
+run "$T/dmn" revoke_again token revoke reader
+check "revoke again" 1 "$(cat "$T/dmn/revoke_again.rc")"
+run "$T/dmn" ls_after token ls
+
+# --- backup of the running store ---
+COUNT=$("$CAPVAULT" query --count tcp)
+run "$T/dmn" backup backup "$T/bk"
+check "backup through the daemon" 0 "$(cat "$T/dmn/backup.rc")"
+grep -q "in use" "$T/dmn/backup.err" && fail "backup did not go through the daemon"
+check "backup line" "backed up the index and 3 objects to $T/bk" "$(cat "$T/dmn/backup.out")"
+(cd "$T" && "$CAPVAULT" backup bk-rel > "$T/rel.out" 2>&1) || fail "relative backup: $(cat "$T/rel.out")"
+[ -e "$T/bk-rel/index/CURRENT" ] || fail "relative backup: not under the caller's folder"
+run "$T/dmn" backup_again backup "$T/bk"
+grep -q "not empty" "$T/dmn/backup_again.err" || fail "backup into a full folder: $(cat "$T/dmn/backup_again.err")"
+check "backup over TCP: 403" 403 "$(code POST "$U/v1/backup" -H "Authorization: Bearer $ADMIN" \
+	--data "{\"dir\": \"$T/bk-tcp\"}")"
+[ -e "$T/bk-tcp" ] && fail "a backup was written for a TCP caller"
+check "relative dir: 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" \
+	--data '{"dir": "rel"}' http://localhost/v1/backup)"
+
+expect_rc 1 "$CAPVAULT" restore "$T/bk" --store "$STORE"
+grep -q "offline" "$T/err" || fail "restore onto the daemon's store: $(cat "$T/err")"
+expect_rc 0 "$CAPVAULT" restore "$T/bk" --store "$T/restored"
+check "restore line" "restored 3 captures and 3 objects into $T/restored" "$(cat "$T/out")"
+expect_rc 0 "$CAPVAULT" fsck --store "$T/restored"
+grep -q " 0 problems" "$T/out" || fail "fsck of the restore: $(cat "$T/out")"
+check "query --count of the restore" "$COUNT" "$(CAPVAULT_STORE=$T/restored "$CAPVAULT" query --count tcp)"
+check "ls of the restore" "$("$CAPVAULT" ls | cut -c1-40)" "$(CAPVAULT_STORE=$T/restored "$CAPVAULT" ls | cut -c1-40)"
+stop_daemon
+
+# --- the same commands offline print the same ---
+run "$T/off" ls_after token ls
+run "$T/off" revoke_again token revoke reader
+run "$T/off" add_dup token add boss --scopes read
+run "$T/off" add_badscope token add x --scopes fly
+run "$T/off" add_badname token add 'bad name' --scopes read
+run "$T/off" add_badtag token add y --scopes read --tags 'a b'
+run "$T/off" backup backup "$T/bk-off"
+sed -i "s#$T/bk-off#$T/bk#" "$T/off/backup.out"
+run "$T/off" backup_again backup "$T/bk"
+compare ls_after revoke_again add_dup add_badscope add_badname add_badtag backup backup_again
+expect_rc 0 "$CAPVAULT" fsck --store "$T/bk-off"
+
+finish
