@@ -300,6 +300,12 @@ static int stream_deliver(struct stream *s, ring_chunk_fn fn, void *opaque)
 
 static void stream_drain(struct stream *s)
 {
+	/* stream_deliver may have refilled slots before another reached EOF:
+	 * their reads are prepared but not yet submitted, and waiting for
+	 * them without submitting would wait forever. */
+	int err = io_uring_submit(&s->r->uring);
+	if (err < 0 && err != -EINTR && err != -EBUSY)
+		return;
 	for (unsigned i = 0; i < s->depth; i++) {
 		struct stream_slot *slot = &s->slots[i];
 		while (slot->busy && !slot->op.completed) {

@@ -1,0 +1,144 @@
+#!/bin/bash
+# capvaultd under faults:
+# - a transient error: the store's file system (a small tmpfs mounted by
+#   the test) is full; the import is retried with back-off (the log says
+#   so), the file stays in the import folder meanwhile, and once space is
+#   freed it is imported, once;
+# - an overflowed inotify queue: max_queued_events is set to 16 while the
+#   daemon makes its inotify instance (then restored), and 2,000 files
+#   dropped at once are all imported exactly once.
+# Each part skips itself (the whole test exits 77 only if both could not
+# run) without root, a permitted tmpfs mount or a writable
+# /proc/sys/fs/inotify/max_queued_events.
+. "$(dirname "$0")/lib.sh"
+: "${CAPVAULTD:?path to the capvaultd binary}"
+
+QUEUED=/proc/sys/fs/inotify/max_queued_events
+DPID=
+MNT=
+OLD_QUEUED=
+cleanup() {
+	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
+	[ -n "$OLD_QUEUED" ] && echo "$OLD_QUEUED" >"$QUEUED"
+	[ -n "$MNT" ] && { umount "$MNT" 2>/dev/null || umount -l "$MNT"; }
+	rm -rf "$T"
+}
+trap cleanup EXIT
+skipped=0
+
+wait_for() {
+	local desc=$1 i
+	shift
+	checks=$((checks + 1))
+	for i in $(seq 300); do
+		if "$@"; then return 0; fi
+		sleep 0.1
+	done
+	fail "timed out waiting for: $desc"
+	return 0
+}
+logged() { grep -qF -- "$1" "$T/d.log"; }
+count_logged() { grep -cF -- "$1" "$T/d.log" || true; }
+no_files() { [ -z "$(find "$1" -path "$1/.failed" -prune -o -type f -print)" ]; }
+
+# start_daemon CONFIG
+start_daemon() {
+	: >"$T/d.log"
+	"$CAPVAULTD" --config "$1" 2>>"$T/d.log" &
+	DPID=$!
+	wait_for "daemon start" logged "started:"
+}
+
+stop_daemon() {
+	local rc=0
+	kill -TERM "$DPID"
+	wait "$DPID" || rc=$?
+	DPID=
+	check "daemon exit code after SIGTERM" 0 "$rc"
+	grep -qE "runtime error|Sanitizer" "$T/d.log" &&
+		fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
+	return 0
+}
+
+# config STORE INBOX
+config() {
+	cat <<YAML
+store: $1
+jobs: 2
+log_level: info
+import:
+  - path: $2
+    settle_time: 200ms
+api:
+  listen: []
+YAML
+}
+
+# --- transient error: the store's file system is full
+transient() {
+	MNT=$T/small
+	mkdir -p "$MNT" "$T/in1"
+	if [ "$(id -u)" != 0 ] || ! mount -t tmpfs -o size=16m tmpfs "$MNT" 2>/dev/null; then
+		MNT=
+		echo "transient part skipped: cannot mount a tmpfs"
+		skipped=$((skipped + 1))
+		return 0
+	fi
+	config "$MNT/store" "$T/in1" >"$T/t.yaml"
+	start_daemon "$T/t.yaml"
+	# Fill the file system, leaving nothing for an object.
+	dd if=/dev/zero of="$MNT/filler" bs=64k status=none 2>/dev/null || true
+	"$MKCAP" --packets 3000 --seed 1 -o "$T/big.pcap"
+	mv "$T/big.pcap" "$T/in1/big.pcap"
+	wait_for "a retry logged" logged "retrying $T/in1/big.pcap later: "
+	wait_for "a second retry (back-off)" eval '[ "$(count_logged "retrying $T/in1/big.pcap later")" -ge 2 ]'
+	check "file still in the import folder" yes "$([ -f "$T/in1/big.pcap" ] && echo yes)"
+	check "not moved to .failed" no "$([ -e "$T/in1/.failed/big.pcap" ] && echo yes || echo no)"
+	grep -F "retrying $T/in1/big.pcap" "$T/d.log" | head -1
+	rm -f "$MNT/filler"
+	wait_for "imported once space is back" logged "imported $T/in1/big.pcap: capture "
+	check "file removed after import" no "$([ -e "$T/in1/big.pcap" ] && echo yes || echo no)"
+	stop_daemon
+	check "imported once" 1 "$(count_logged "imported $T/in1/big.pcap:")"
+	grep -q "$T/in1: .* 1 imported, 0 duplicates, 0 failed" "$T/d.log" ||
+		fail "a retried file is not counted failed: $(grep seen "$T/d.log")"
+	expect_rc 0 "$CAPVAULT" ls --json --store "$MNT/store"
+	check "one capture" 1 "$(jq length "$T/out")"
+	expect_rc 0 "$CAPVAULT" fsck --store "$MNT/store"
+}
+
+# --- overflowed inotify queue, 2,000 files at once
+overflow() {
+	local n=2000
+	if [ ! -w "$QUEUED" ] || ! OLD_QUEUED=$(cat "$QUEUED") || ! echo 16 >"$QUEUED" 2>/dev/null; then
+		OLD_QUEUED=
+		echo "overflow part skipped: cannot write $QUEUED"
+		skipped=$((skipped + 1))
+		return 0
+	fi
+	mkdir -p "$T/in2" "$T/stage"
+	config "$T/store2" "$T/in2" >"$T/o.yaml"
+	# The limit is taken when the daemon makes its inotify instance.
+	start_daemon "$T/o.yaml"
+	echo "$OLD_QUEUED" >"$QUEUED"
+	OLD_QUEUED=
+	for i in $(seq 1 $n); do
+		"$MKCAP" --packets 4 --hosts 2 --seed $((1000 + i)) -o "$T/stage/f$i.pcap"
+	done
+	find "$T/stage" -name '*.pcap' -print0 | xargs -0 mv -t "$T/in2/"
+	wait_for "inotify overflow logged" logged "inotify queue overflowed"
+	for _ in $(seq 600); do no_files "$T/in2" && break; sleep 0.1; done
+	check "import folder emptied" yes "$(no_files "$T/in2" && echo yes)"
+	stop_daemon
+	check "imported lines" $n "$(grep -c "imported $T/in2/f[0-9]*.pcap: capture" "$T/d.log")"
+	check "each file once" $n "$(grep -o "imported $T/in2/f[0-9]*.pcap:" "$T/d.log" | sort -u | wc -l)"
+	check "no duplicates" 0 "$(count_logged "duplicate $T/in2/")"
+	expect_rc 0 "$CAPVAULT" ls --json --store "$T/store2"
+	check "captures" $n "$(jq length "$T/out")"
+	check "distinct objects" $n "$(jq -r '.[].sha256' "$T/out" | sort -u | wc -l)"
+}
+
+transient
+overflow
+[ "$skipped" = 2 ] && { echo "SKIP: neither part could run here"; exit 77; }
+finish
