@@ -240,7 +240,7 @@ import sys, yaml
 for path, item in yaml.safe_load(open(sys.argv[1]))["paths"].items():
     for method in item:
         if method in ("get", "post", "put", "patch", "delete"):
-            print(method.upper(), path.replace("{id}", "99999999"))
+            print(method.upper(), path.replace("{id}", "99999999").replace("{name}", "no-such-token"))
 ' "$OPENAPI" > "$T/routes"
 	check "openapi routes found" yes "$([ "$(wc -l < "$T/routes")" -ge 10 ] && echo yes)"
 	while read -r method path; do
