@@ -574,20 +574,28 @@ static int foreach_in_fanout(const struct store *st, const char *fan, store_obje
 	return r;
 }
 
+/* A fresh open file description of dirfd's folder: a dup would share its
+ * offset with dirfd and with concurrent walks. NULL with errno on failure. */
+static DIR *opendir_fresh(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d && fd >= 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return d;
+}
+
 int store_foreach_object(const struct store *st, store_object_fn fn, void *opaque)
 {
-	/* A fresh open file description: a dup would share its offset with
-	 * objects_fd and with concurrent walks. */
-	int fd = openat(st->objects_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = opendir_fresh(st->objects_fd);
 	struct dirent *de;
 	int r = 0;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (!d)
 		return -errno;
-	}
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		if (is_lower_hex(de->d_name, 2))
 			r = foreach_in_fanout(st, de->d_name, fn, opaque);
@@ -598,16 +606,12 @@ int store_foreach_object(const struct store *st, store_object_fn fn, void *opaqu
 
 int store_foreach_tmp(const struct store *st, store_tmp_fn fn, void *opaque)
 {
-	int fd = openat(st->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = opendir_fresh(st->tmp_fd);
 	struct dirent *de;
 	int r = 0;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (!d)
 		return -errno;
-	}
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			r = fn(opaque, de->d_name);
