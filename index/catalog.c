@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pcap/pcap.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +33,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "filter.h"
 #include "pindex.h"
 #include "store.h"
 
@@ -206,11 +206,10 @@ static json_t *json_linktypes(const struct capture_record *rec)
 	json_t *a = json_array();
 
 	for (uint32_t i = 0; i < rec->nlinktypes && i < 16; i++) {
-		int lt = (int)rec->linktypes[i];
 		json_t *o = json_object();
 		set_u64(o, "linktype", rec->linktypes[i]);
-		set_str(o, "name", pcap_datalink_val_to_name(lt));
-		set_str(o, "description", pcap_datalink_val_to_description(lt));
+		set_str(o, "name", filter_linktype_name(rec->linktypes[i]));
+		set_str(o, "description", filter_linktype_description(rec->linktypes[i]));
 		json_array_append_new(a, o);
 	}
 	return a;
