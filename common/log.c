@@ -8,11 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *log_progname = "capvault";
 static enum log_level log_max_level = LOG_LEVEL_INFO;
 static bool log_prefix_levels = true;
+static _Atomic int log_file_fd = -1;
+
+void log_set_file(int fd)
+{
+	log_file_fd = fd;
+}
 
 void log_init(const char *progname, enum log_level level, bool prefix_levels)
 {
@@ -50,6 +57,24 @@ bool log_enabled(enum log_level level)
 	return level <= log_max_level;
 }
 
+/* The line with "2026-11-26T10:59:13.123Z " in front; one write, so
+ * lines of concurrent threads do not mix. */
+static void log_write_file(const char *line, size_t len)
+{
+	char out[4200];
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(out + n, sizeof(out) - n, ".%03ldZ ", ts.tv_nsec / 1000000);
+	if (len > sizeof(out) - n)
+		len = sizeof(out) - n;
+	memcpy(out + n, line, len);
+	ssize_t written = write(log_file_fd, out, n + len);
+	(void)written;
+}
+
 static void log_emit(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
 	char line[4096];
@@ -74,6 +99,8 @@ static void log_emit(enum log_level level, int errnum, const char *fmt, va_list 
 		used = sizeof(line) - 2;
 	line[used++] = '\n';
 	ssize_t written = write(STDERR_FILENO, line, used);
+	if (log_file_fd >= 0)
+		log_write_file(line, used);
 	(void)written;
 }
 

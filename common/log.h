@@ -20,6 +20,9 @@ enum log_level {
 /* Sets the program name printed before each line and the maximum level. */
 void log_init(const char *progname, enum log_level level, bool prefix_levels);
 void log_set_level(enum log_level level);
+/* Also writes each line to fd (-1: stop), with a UTC timestamp, for a log
+ * file on systems without journald. The caller owns fd. */
+void log_set_file(int fd);
 /* Parses "error", "warning", "info", "debug"; returns -EINVAL otherwise. */
 int log_level_parse(const char *name, enum log_level *out);
 bool log_enabled(enum log_level level);

@@ -114,6 +114,7 @@ struct config {
 	size_t n_imports;
 	unsigned jobs;            /* default: online CPUs, capped at 256 */
 	enum log_level log_level;
+	char *log_file;           /* also log here (reopened on SIGHUP); NULL: stderr only */
 	struct config_api api;
 	struct config_retention retention;
 };

@@ -317,6 +317,7 @@ static const struct option root_opts[] = {
 	/* No default: root_check counts the CPUs. */
 	KEY(C, "jobs", jobs, t_uint, 1, 256, NULL, 0),
 	KEY(C, "log_level", log_level, t_log_level, 0, 0, "info", 0),
+	KEY(C, "log_file", log_file, t_path, 0, 0, NULL, 0),
 	{ .key = "api", .type = &t_section, .offset = offsetof(C, api), .sub = &api_section },
 	{ .key = "retention", .type = &t_section, .offset = offsetof(C, retention),
 	  .sub = &retention_section },

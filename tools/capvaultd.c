@@ -9,6 +9,7 @@
  * the new one has errors).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@ struct daemon {
 	struct sdnotify *notify;       /* systemd notifications (no-op without systemd) */
 	uint64_t status_at_ms;         /* next STATUS= update */
 	struct daemon_retention retention;
+	int log_fd;                    /* cfg->log_file, or -1 */
 };
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -292,6 +294,28 @@ static void apply_config(struct daemon *d, struct config *cfg)
 	}
 }
 
+/* (Re)opens the configured log file: after SIGHUP, a rotated file is let
+ * go and a new one started. The new file takes over the old descriptor
+ * number (dup2), so a thread logging meanwhile never writes to a closed
+ * one. The old file stays if the new one cannot be opened. */
+static void open_log_file(struct daemon *d, const char *path)
+{
+	int fd = path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640) : -1;
+	if (path && fd < 0) {
+		log_warn("log file %s", path);
+		return;
+	}
+	if (fd >= 0 && d->log_fd >= 0) {
+		dup3(fd, d->log_fd, O_CLOEXEC);
+		close(fd);
+		return;
+	}
+	log_set_file(fd);
+	if (d->log_fd >= 0)
+		close(d->log_fd);
+	d->log_fd = fd;
+}
+
 static void reload(struct daemon *d)
 {
 	struct config_errors *errs = NULL;
@@ -317,6 +341,7 @@ static void reload(struct daemon *d)
 		log_warnx("reload: store and jobs changes take effect on restart");
 	d->cfg = cfg;
 	log_set_level(cfg->log_level);
+	open_log_file(d, cfg->log_file);
 	apply_config(d, cfg);
 	if (daemon_retention_configure(&d->retention, d->vault, &cfg->retention) < 0)
 		log_warnx("reload: retention rules not updated: out of memory");
@@ -522,10 +547,11 @@ static void start_api(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { 0 };
+	struct daemon d = { .log_fd = -1 };
 	d.config_path = parse_args(argc, argv);
 	d.cfg = load_or_die(d.config_path);
 	log_init("capvaultd", d.cfg->log_level, true);
+	open_log_file(&d, d.cfg->log_file);
 	install_signals();
 	open_notify(&d);
 	open_all(&d);
@@ -546,5 +572,6 @@ int main(int argc, char **argv)
 	daemon_workers_join(&d.workers);
 	log_summary(&d);
 	free_all(&d);
+	open_log_file(&d, NULL);
 	return 0;
 }
