@@ -59,6 +59,8 @@ static const struct route routes[] = {
 	{ "GET", "/v1/status", TOKEN_SCOPE_READ, api_status, false },
 	{ "GET", "/v1/imports", TOKEN_SCOPE_READ, api_imports, false },
 	{ "GET", "/metrics", TOKEN_SCOPE_READ, api_metrics, false },
+	{ "POST", "/v1/prune", TOKEN_SCOPE_DELETE, api_prune, false },
+	{ "GET", "/v1/retention", TOKEN_SCOPE_READ, api_retention, false },
 	{ "GET", "/v1/tokens", TOKEN_SCOPE_ADMIN, api_tokens_list, false },
 	{ "POST", "/v1/tokens", TOKEN_SCOPE_ADMIN, api_tokens_create, false },
 	{ "DELETE", "/v1/tokens/*", TOKEN_SCOPE_ADMIN, api_token_revoke, false },

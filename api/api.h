@@ -43,6 +43,13 @@ struct api_import_failure {
 
 typedef void (*api_folder_fn)(void *ctx, const struct api_folder_info *f);
 
+struct retention_rules;
+struct retention_plan;
+/* The retention rules in force, their interval and the next scheduled run
+ * (Unix time, ns), for GET /v1/retention. */
+typedef void (*api_retention_fn)(void *ctx, const struct retention_rules *rules,
+				 uint64_t interval_ns, uint64_t next_run_ns);
+
 /* Optional: how the server reads the daemon's counters. */
 struct api_hooks {
 	void (*import_stats)(void *opaque, struct api_import_stats *out);
@@ -50,6 +57,11 @@ struct api_hooks {
 	void (*import_folders)(void *opaque, api_folder_fn fn, void *ctx);
 	/* Copies up to max recent failures, newest first; returns how many. */
 	size_t (*import_failures)(void *opaque, struct api_import_failure *out, size_t max);
+	/* Runs the retention rules in force now; dry_run only plans. Returns
+	 * 0 with *out (retention_plan_free), or a negative errno (eb). */
+	int (*prune)(void *opaque, bool dry_run, struct retention_plan **out, struct errbuf *eb);
+	/* Calls fn with the rules in force (under the daemon's lock). */
+	void (*retention)(void *opaque, api_retention_fn fn, void *ctx);
 	void *opaque;
 };
 

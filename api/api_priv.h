@@ -86,6 +86,9 @@ void api_stats(struct api_call *c);
 void api_status(struct api_call *c);
 void api_imports(struct api_call *c);
 void api_metrics(struct api_call *c);
+/* Retention (api_retention.c). */
+void api_prune(struct api_call *c);
+void api_retention(struct api_call *c);
 /* Admin: tokens and backup (api_admin.c). */
 void api_tokens_list(struct api_call *c);
 void api_tokens_create(struct api_call *c);

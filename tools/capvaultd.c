@@ -389,7 +389,10 @@ static void run_loop(struct daemon *d)
 			sdnotify_send(d->notify, "READY=1");
 		}
 		daemon_queue_promote(d->workers.queue);
-		daemon_retention_tick(&d->retention);
+		/* Space freed: files refused for lack of it need not wait out
+		 * their back-off. */
+		if (daemon_retention_tick(&d->retention))
+			daemon_queue_retry_now(d->workers.queue);
 		notify_tick(d);
 		if (d->rescan_at_ms && daemon_now_ms() >= d->rescan_at_ms &&
 		    daemon_queue_length(d->workers.queue) < DAEMON_QUEUE_MAX / 2) {
@@ -533,11 +536,30 @@ static size_t api_import_failures(void *opaque, struct api_import_failure *out, 
 	return n;
 }
 
+/* POST /v1/prune and GET /v1/retention: the rules and timer the main
+ * loop runs, under their lock. */
+static int api_prune(void *opaque, bool dry_run, struct retention_plan **out, struct errbuf *eb)
+{
+	struct daemon *d = opaque;
+	int err = daemon_retention_prune(&d->retention, dry_run, out, eb);
+	if (!dry_run && *out && (*out)->bytes_freed)
+		daemon_queue_retry_now(d->workers.queue);
+	return err;
+}
+
+static void api_retention(void *opaque, api_retention_fn fn, void *ctx)
+{
+	struct daemon *d = opaque;
+	daemon_retention_describe(&d->retention, fn, ctx);
+}
+
 static void start_api(struct daemon *d)
 {
 	static struct api_hooks hooks = { .import_stats = api_import_stats,
 					  .import_folders = api_import_folders,
-					  .import_failures = api_import_failures };
+					  .import_failures = api_import_failures,
+					  .prune = api_prune,
+					  .retention = api_retention };
 	struct errbuf eb = { { 0 } };
 	hooks.opaque = d;
 	int err = api_server_start(&d->api, d->cfg, d->vault, &hooks, &eb);

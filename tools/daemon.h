@@ -64,6 +64,9 @@ void daemon_queue_done(struct daemon_queue *q, struct daemon_item *it);
 void daemon_queue_retry(struct daemon_queue *q, struct daemon_item *it);
 /* Moves parked items whose time has come back into the queue. */
 void daemon_queue_promote(struct daemon_queue *q);
+/* Moves every parked item back into the queue now, whatever its back-off
+ * (space was just freed: the files refused for lack of it may fit). */
+void daemon_queue_retry_now(struct daemon_queue *q);
 /* Wakes every worker; pop returns NULL from now on. */
 void daemon_queue_stop(struct daemon_queue *q);
 unsigned daemon_queue_length(struct daemon_queue *q);
@@ -112,14 +115,18 @@ int daemon_workers_start(struct daemon_workers *w, unsigned n);
 void daemon_workers_join(struct daemon_workers *w);
 
 /* Retention runs (daemon_retention.c): the policies every interval and
- * while the store is below min_free. */
+ * while the store is below min_free, and on request of the API. The lock
+ * guards the rules and the schedule: the main loop and API threads both
+ * use them. */
 struct daemon_retention {
+	pthread_mutex_t lock;
 	struct vault *vault;
 	struct retention_rules rules; /* points into the config in force */
 	uint64_t interval_ms;
 	uint64_t next_ms;             /* next scheduled run (monotonic) */
 	uint64_t low_check_ms;        /* next free-space check */
 	uint64_t last_low_run_ms;
+	bool refusing;                /* pruning could not reach min_free */
 };
 
 /* (Re)reads the rules from rc (kept alive by the caller) and passes the
@@ -127,9 +134,21 @@ struct daemon_retention {
 int daemon_retention_configure(struct daemon_retention *dr, struct vault *v,
 			       const struct config_retention *rc);
 void daemon_retention_release(struct daemon_retention *dr);
-/* Runs the policies when due or below min_free; call from the main loop. */
-void daemon_retention_tick(struct daemon_retention *dr);
+/* Runs the policies when due or below min_free; call from the main loop.
+ * Returns true when it freed space. Skips a tick while the API prunes. */
+bool daemon_retention_tick(struct daemon_retention *dr);
 /* Runs them now, logging every deletion. Returns 0 or a negative errno. */
 int daemon_retention_run(struct daemon_retention *dr);
+/* For POST /v1/prune: plans with the rules in force and, unless dry_run,
+ * deletes (logging each deletion). Returns 0 with *out (free with
+ * retention_plan_free), or a negative errno (eb). */
+int daemon_retention_prune(struct daemon_retention *dr, bool dry_run,
+			   struct retention_plan **out, struct errbuf *eb);
+/* For GET /v1/retention: calls fn with the rules in force, the interval
+ * and the next scheduled run (Unix time, ns), under the lock. */
+void daemon_retention_describe(struct daemon_retention *dr,
+			       void (*fn)(void *ctx, const struct retention_rules *rules,
+					  uint64_t interval_ns, uint64_t next_run_ns),
+			       void *ctx);
 
 #endif

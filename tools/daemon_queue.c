@@ -215,6 +215,15 @@ void daemon_queue_promote(struct daemon_queue *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
+void daemon_queue_retry_now(struct daemon_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	for (struct daemon_item *it = q->parked; it; it = it->next)
+		it->not_before_ms = 0;
+	pthread_mutex_unlock(&q->lock);
+	daemon_queue_promote(q);
+}
+
 void daemon_queue_stop(struct daemon_queue *q)
 {
 	pthread_mutex_lock(&q->lock);

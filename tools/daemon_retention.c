@@ -2,8 +2,10 @@
  * daemon_retention.c - capvaultd's retention runs: the policies every
  * retention.interval, and sooner while the store is below min_free (an
  * import found it so, or the periodic check did). Runs on the main thread
- * between watch events; every deletion is logged with id, name, sha256,
- * policy and reason.
+ * between watch events, or on an API thread for POST /v1/prune; one lock
+ * keeps the two apart. Every deletion is logged with id, name, sha256,
+ * policy and reason; "imports are refused" is logged when pruning cannot
+ * reach min_free, once until it can again.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,6 +35,9 @@ int daemon_retention_configure(struct daemon_retention *dr, struct vault *v,
 	int err = retention_rules_from_config(rc, &rules);
 	if (err)
 		return err;
+	if (!dr->vault)
+		pthread_mutex_init(&dr->lock, NULL);
+	pthread_mutex_lock(&dr->lock);
 	retention_rules_release(&dr->rules);
 	dr->rules = rules;
 	dr->interval_ms = rc->interval_ns / 1000000u ? rc->interval_ns / 1000000u : 1;
@@ -41,15 +46,18 @@ int daemon_retention_configure(struct daemon_retention *dr, struct vault *v,
 		dr->next_ms = daemon_now_ms();
 	dr->vault = v;
 	vault_set_min_free(v, rc->min_free_bytes, rc->min_free_percent);
+	pthread_mutex_unlock(&dr->lock);
 	return 0;
 }
 
 void daemon_retention_release(struct daemon_retention *dr)
 {
 	retention_rules_release(&dr->rules);
+	if (dr->vault)
+		pthread_mutex_destroy(&dr->lock);
 }
 
-static void log_plan(const struct retention_plan *plan)
+static void log_plan(struct daemon_retention *dr, const struct retention_plan *plan)
 {
 	char hex[65];
 	for (size_t i = 0; i < plan->n; i++) {
@@ -63,26 +71,66 @@ static void log_plan(const struct retention_plan *plan)
 			log_warnx("pruning capture %" PRIu64 " %s sha256 %s policy %s failed: %s",
 				  it->id, it->name, hex, it->policy, it->error);
 	}
-	if (plan->below_min_free_after)
+	if (plan->below_min_free_after && !dr->refusing)
 		log_warnx("store still below min_free after pruning: imports are refused");
+	else if (!plan->below_min_free_after && dr->refusing && plan->min_free)
+		log_info("store back above min_free: imports resume");
+	dr->refusing = plan->below_min_free_after;
 }
 
-int daemon_retention_run(struct daemon_retention *dr)
+/* Plans and, unless dry_run, applies; the caller holds the lock. */
+static int run_locked(struct daemon_retention *dr, bool dry_run, struct retention_plan **out,
+		      struct errbuf *eb)
 {
 	struct retention_env env = { .now_ns = wall_ns(), .space = retention_store_space,
 				     .space_opaque = vault_store(dr->vault) };
 	struct retention_plan *plan = NULL;
-	struct errbuf eb = { { 0 } };
-	int err = retention_plan(vault_catalog(dr->vault), &dr->rules, &env, &plan, &eb);
-	if (err) {
-		log_errx("retention: %s", eb.msg[0] ? eb.msg : strerror(-err));
+	*out = NULL;
+	int err = retention_plan(vault_catalog(dr->vault), &dr->rules, &env, &plan, eb);
+	if (err)
 		return err;
-	}
-	if (plan->n)
+	if (!dry_run && plan->n)
 		err = retention_apply(vault_catalog(dr->vault), vault_store(dr->vault), plan);
-	log_plan(plan);
+	if (!dry_run)
+		log_plan(dr, plan);
+	*out = plan;
+	return err;
+}
+
+int daemon_retention_run(struct daemon_retention *dr)
+{
+	struct retention_plan *plan = NULL;
+	struct errbuf eb = { { 0 } };
+	pthread_mutex_lock(&dr->lock);
+	int err = run_locked(dr, false, &plan, &eb);
+	pthread_mutex_unlock(&dr->lock);
+	if (err && !plan)
+		log_errx("retention: %s", eb.msg[0] ? eb.msg : strerror(-err));
 	retention_plan_free(plan);
 	return err;
+}
+
+int daemon_retention_prune(struct daemon_retention *dr, bool dry_run,
+			   struct retention_plan **out, struct errbuf *eb)
+{
+	if (!dry_run)
+		log_info("prune requested through the API");
+	pthread_mutex_lock(&dr->lock);
+	int err = run_locked(dr, dry_run, out, eb);
+	pthread_mutex_unlock(&dr->lock);
+	return err;
+}
+
+void daemon_retention_describe(struct daemon_retention *dr,
+			       void (*fn)(void *ctx, const struct retention_rules *rules,
+					  uint64_t interval_ns, uint64_t next_run_ns),
+			       void *ctx)
+{
+	pthread_mutex_lock(&dr->lock);
+	uint64_t now = daemon_now_ms();
+	uint64_t left_ms = dr->next_ms > now ? dr->next_ms - now : 0;
+	fn(ctx, &dr->rules, dr->interval_ms * 1000000u, wall_ns() + left_ms * 1000000u);
+	pthread_mutex_unlock(&dr->lock);
 }
 
 /* True when a min_free floor is set and the store is below it. */
@@ -94,7 +142,8 @@ static bool below_floor(struct daemon_retention *dr)
 					dr->rules.min_free_percent, NULL) == -ENOSPC;
 }
 
-void daemon_retention_tick(struct daemon_retention *dr)
+/* The caller holds the lock. */
+static bool tick_locked(struct daemon_retention *dr)
 {
 	uint64_t now = daemon_now_ms();
 	bool due = now >= dr->next_ms;
@@ -106,7 +155,23 @@ void daemon_retention_tick(struct daemon_retention *dr)
 			dr->last_low_run_ms = now;
 	}
 	if (!due)
-		return;
+		return false;
 	dr->next_ms = now + dr->interval_ms;
-	daemon_retention_run(dr);
+	struct retention_plan *plan = NULL;
+	struct errbuf eb = { { 0 } };
+	int err = run_locked(dr, false, &plan, &eb);
+	if (err && !plan)
+		log_errx("retention: %s", eb.msg[0] ? eb.msg : strerror(-err));
+	bool freed = plan && plan->bytes_freed > 0;
+	retention_plan_free(plan);
+	return freed;
+}
+
+bool daemon_retention_tick(struct daemon_retention *dr)
+{
+	if (pthread_mutex_trylock(&dr->lock) != 0)
+		return false; /* the API is pruning */
+	bool freed = tick_locked(dr);
+	pthread_mutex_unlock(&dr->lock);
+	return freed;
 }

@@ -5,7 +5,8 @@
 # missing scope, the unix socket trusted), uploads (raw, gzip, chunked,
 # multipart, duplicate, oversized 413, malformed), byte-identical
 # downloads and Range, 404/405, packet queries equal to `capvault query`,
-# bad BPF 400 with libpcap's message, stats and metrics, and the
+# bad BPF 400 with libpcap's message, stats and metrics, retention
+# (GET /v1/retention; POST /v1/prune: scope delete, dry run = real run), and the
 # CloudShark API as its clients use it.
 . "$(dirname "$0")/lib.sh"
 : "${CAPVAULTD:?path to the capvaultd binary}"
@@ -35,6 +36,12 @@ write_config() {
 	cat > "$T/d.yaml" <<YAML
 store: $STORE
 jobs: 1
+retention:
+  policies:
+    - name: scratch
+      tags: [scratch]
+      max_age: 0
+      allow_empty: true
 import:
   - path: $T/in
 api:
@@ -116,6 +123,7 @@ expect_rc 2 "$CAPVAULT" token add x --store "$STORE" --scopes fly
 expect_rc 0 "$CAPVAULT" token ls --store "$STORE" --json
 check "token ls" "cs ro rw tagger" "$(jq -r '.[].name' "$T/out" | sort | tr '\n' ' ' | sed 's/ $//')"
 grep -q "$RW" "$STORE"/index/* 2>/dev/null && fail "the token secret is stored in clear"
+PR=$("$CAPVAULT" token add pruner --store "$STORE" --scopes delete 2>/dev/null)
 
 start_daemon
 
@@ -230,6 +238,40 @@ req metrics401 401 "$U/metrics"
 "$MKCAP" --packets 100 --seed 7 -o "$T/f.pcap"
 req unix_up 201 --unix-socket "$SOCK" --data-binary @"$T/f.pcap" "http://localhost/v1/captures?name=f.pcap"
 req unix_list 200 --unix-socket "$SOCK" "http://localhost/v1/captures"
+
+# --- retention: the rules in force; prune (scope delete) lists in a dry
+# run exactly what the real run then deletes ---
+req ret 200 -H "$(auth "$RO")" "$U/v1/retention"
+check "retention policy" "scratch [\"scratch\"] 0" \
+	"$(jq -r '.policies[0] | "\(.name) \(.tags | tojson) \(.max_age_seconds)"' "$T/ret")"
+check "retention interval" 3600 "$(jq -r .interval_seconds "$T/ret")"
+check "next run" true "$(jq -r '.next_run | test("^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$")' "$T/ret")"
+"$MKCAP" --packets 50 --seed 21 -o "$T/s1.pcap"
+"$MKCAP" --packets 50 --seed 22 -o "$T/s2.pcap"
+req s1 201 -H "$(auth "$RW")" --data-binary @"$T/s1.pcap" "$U/v1/captures?name=s1.pcap&tags=scratch"
+req s2 201 -H "$(auth "$RW")" --data-binary @"$T/s2.pcap" "$U/v1/captures?name=s2.pcap&tags=scratch"
+S_IDS=$(jq -s -r '[.[].id] | sort | join(",")' "$T/s1" "$T/s2")
+req prune_ro 403 -X POST -H "$(auth "$RO")" "$U/v1/prune?dry_run=1"
+req prune_rw 403 -X POST -H "$(auth "$RW")" "$U/v1/prune?dry_run=1"
+req prune_badq 400 -X POST -H "$(auth "$PR")" "$U/v1/prune?dry_run=maybe"
+req prune_badb 422 -X POST -H "$(auth "$PR")" -d '{"dry_run": "yes"}' "$U/v1/prune"
+req prune_dry 200 -X POST -H "$(auth "$PR")" "$U/v1/prune?dry_run=1"
+check "dry run lists the scratch captures" "$S_IDS" "$(jq -r '[.captures[].id] | sort | join(",")' "$T/prune_dry")"
+check "dry run" "true scratch" "$(jq -r '"\(.dry_run) \(.captures[0].policy)"' "$T/prune_dry")"
+req prune_dry_body 200 -X POST -H "$(auth "$PR")" -d '{"dry_run": true}' "$U/v1/prune"
+# (The reasons name the age, which grows between calls.)
+check "dry run by body = by query" "$(jq -S -c 'del(.captures[].reason)' "$T/prune_dry")" \
+	"$(jq -S -c 'del(.captures[].reason)' "$T/prune_dry_body")"
+req prune_kept 200 -H "$(auth "$RO")" "$U/v1/captures/$(jq -r .id "$T/s1")"
+req prune_real 200 -X POST -H "$(auth "$PR")" "$U/v1/prune"
+check "real run = dry run" "$(jq -S -c '[.captures[] | del(.reason)]' "$T/prune_dry")" \
+	"$(jq -S -c '[.captures[] | del(.deleted, .reason)]' "$T/prune_real")"
+check "all deleted" "false true" "$(jq -r '"\(.dry_run) \([.captures[].deleted] | all)"' "$T/prune_real")"
+req prune_gone 404 -H "$(auth "$RO")" "$U/v1/captures/$(jq -r .id "$T/s1")"
+grep -q "pruned capture $(jq -r .id "$T/s1") s1.pcap sha256 .* policy scratch" "$T/d.log" ||
+	fail "prune through the API logged: $(grep pruned "$T/d.log")"
+req prune_none 200 -X POST --unix-socket "$SOCK" "http://localhost/v1/prune"
+check "nothing left to prune" 0 "$(jq '.captures | length' "$T/prune_none")"
 
 # --- every route in api/openapi.yaml answers (ids that do not exist, so
 # nothing changes: a "no capture" 404 is an answer, "no such resource" is not) ---

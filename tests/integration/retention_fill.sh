@@ -1,0 +1,155 @@
+#!/bin/bash
+# min_free through the daemon on a small file system: a 64 MiB tmpfs,
+# mounted by the test, is the store, with min_free 24MiB.
+# 1. Unprotected captures dropped one by one fill it: once below the
+#    floor, the daemon prunes the oldest first (policy min_free) and the
+#    import goes on; nothing dropped is lost (each file imported once, the
+#    folder empties).
+# 2. Captures tagged keep (the protect tag) fill it further: pruning
+#    removes the last unprotected captures, then cannot help; imports are
+#    refused with the clear error, and the files waiting in the import
+#    folder are still there. Removing captures (capvault rm, daemon
+#    stopped) lets them in.
+# Skips (77) without root or when mounting a tmpfs is not permitted.
+. "$(dirname "$0")/lib.sh"
+: "${CAPVAULTD:?path to the capvaultd binary}"
+
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root to mount a tmpfs"
+FS=$T/fs
+mkdir -p "$FS"
+mount -t tmpfs -o size=64m tmpfs "$FS" 2>/dev/null || skip "cannot mount a tmpfs here"
+DPID=
+cleanup() {
+	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
+	[ "$failures" -gt 0 ] && { tail -40 "$T/d.log"; du -ah "$FS" | sort -h | tail -12; } >&2
+	umount "$FS" 2>/dev/null || umount -l "$FS"
+	rm -rf "$T"
+}
+trap cleanup EXIT
+S=$FS/store
+
+wait_for() {
+	local desc=$1 i
+	shift
+	checks=$((checks + 1))
+	for i in $(seq 300); do
+		if "$@"; then return 0; fi
+		sleep 0.1
+	done
+	fail "timed out waiting for: $desc"
+	return 1
+}
+logged() { grep -qF -- "$1" "$T/d.log"; }
+gone() { [ ! -e "$1" ]; }
+
+start_daemon() {
+	touch "$T/d.log"
+	"$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
+	DPID=$!
+	local n=$(grep -c 'started:' "$T/d.log" || true)
+	wait_for "daemon start" eval '[ "$(grep -c started: "$T/d.log")" -gt '"$n"' ]'
+}
+
+stop_daemon() {
+	local rc=0
+	kill -TERM "$DPID"
+	wait "$DPID" || rc=$?
+	DPID=
+	check "daemon exit code after SIGTERM" 0 "$rc"
+	grep -qE "runtime error|Sanitizer" "$T/d.log" &&
+		fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
+	return 0
+}
+
+mkdir -p "$T/in" "$T/prot" "$T/src"
+cat >"$T/d.yaml" <<YAML
+store: $S
+jobs: 2
+log_level: info
+import:
+  - path: $T/in
+    settle_time: 200ms
+  - path: $T/prot
+    tags: [keep]
+    settle_time: 200ms
+api:
+  listen: []
+retention:
+  interval: 1h
+  protect_tag: keep
+  min_free: 24MiB
+YAML
+
+MB=$((1024 * 1024))
+# 3 MiB captures, each different.
+for i in $(seq 1 30); do
+	"$MKCAP" --size $((3 * MB)) --hosts 16 --seed $i --start $((1600000000 + i)) -o "$T/src/u$i.pcap"
+done
+for i in $(seq 1 20); do
+	"$MKCAP" --size $((3 * MB)) --hosts 16 --seed $((100 + i)) -o "$T/src/k$i.pcap"
+done
+free_mb() { echo $(($(stat -f -c '%a * %S' "$FS") / MB)); }
+
+# --- 1. unprotected: pruning keeps the imports going
+start_daemon
+for i in $(seq 1 20); do
+	mv "$T/src/u$i.pcap" "$T/in/"
+	wait_for "u$i.pcap imported" gone "$T/in/u$i.pcap" || break
+done
+wait_for "pruning logged" logged "policy min_free"
+echo "after 20 unprotected captures: $(free_mb) MiB free"
+pruned=$(grep -o 'pruned capture [0-9]*' "$T/d.log" | awk '{print $3}' | paste -sd, -)
+echo "pruned: $pruned"
+n_pruned=$(grep -c 'pruned capture [0-9]*' "$T/d.log")
+[ "$n_pruned" -ge 1 ] || fail "nothing pruned"
+check "oldest first" "$(seq -s, 1 "$n_pruned")" "$pruned"
+check "every pruning by min_free" "$n_pruned" "$(grep 'pruned capture' "$T/d.log" | grep -c 'policy min_free')"
+check "each file imported once" 20 "$(grep -o "imported $T/in/u[0-9]*.pcap:" "$T/d.log" | sort -u | wc -l)"
+check "no file imported twice" 20 "$(grep -c "imported $T/in/u[0-9]*.pcap:" "$T/d.log")"
+
+# --- 2. protected: pruning cannot help, imports are refused, files wait
+# Each file goes in once pruning made room for it; stop when pruning
+# says it cannot help any more.
+cannot_help="store still below min_free after pruning: imports are refused"
+for i in $(seq 1 16); do
+	mv "$T/src/k$i.pcap" "$T/prot/"
+	for _ in $(seq 300); do
+		gone "$T/prot/k$i.pcap" && break
+		logged "$cannot_help" && break
+		sleep 0.1
+	done
+	logged "$cannot_help" && break
+done
+wait_for "pruning cannot help logged" logged "$cannot_help"
+check "said once" 1 "$(grep -cF "$cannot_help" "$T/d.log")"
+refused=$(grep -F "retrying $T/prot/k$i.pcap" "$T/d.log" | tail -1)
+echo "refused: $refused"
+case $refused in
+*"store below min_free ("*" free < "*"): import refused"*) ;;
+*) fail "clear error in the log: $refused" ;;
+esac
+waiting=$(find "$T/prot" -maxdepth 1 -name '*.pcap' | sort)
+check "a file waits in the import folder" 1 "$(echo "$waiting" | grep -c .)"
+# Drop a few more: they wait too, none is lost or moved to .failed.
+for i in $(seq $((i + 1)) $((i + 3))); do mv "$T/src/k$i.pcap" "$T/prot/"; done
+sleep 3
+check "files still waiting" 4 "$(find "$T/prot" -maxdepth 1 -name '*.pcap' | wc -l)"
+check "nothing failed" "" "$(ls "$T/prot/.failed" 2>/dev/null)"
+stop_daemon
+expect_rc 0 "$CAPVAULT" ls --json --store "$S"
+check "no unprotected capture left" 0 "$(jq '[.[] | select(.tags | index("keep") | not)] | length' "$T/out")"
+nkeep=$(jq '[.[] | select(.tags | index("keep"))] | length' "$T/out")
+check "protected captures all kept" "$(grep -c "imported $T/prot/" "$T/d.log")" "$nkeep"
+grep -q "pruned capture .* policy min_free" "$T/d.log" || fail "no pruning"
+grep -q 'pruned capture [0-9]* k[0-9]*\.pcap' "$T/d.log" && fail "a protected capture was pruned"
+expect_rc 0 "$CAPVAULT" fsck --store "$S"
+
+# Room made by hand (the protected ones deleted): the waiting files go in.
+for id in $("$CAPVAULT" ls --json --store "$S" | jq -r '.[].id'); do expect_rc 0 "$CAPVAULT" rm --store "$S" "$id"; done
+start_daemon
+wait_for "waiting files imported" eval '[ -z "$(find "$T/prot" -maxdepth 1 -name "*.pcap")" ]'
+stop_daemon
+expect_rc 0 "$CAPVAULT" fsck --store "$S"
+
+finish
