@@ -2,12 +2,13 @@
  * cli_maint.c - `capvault rm`, `tag`, `prune`, `fsck`, `backup` and
  * `restore`: the commands that change or check a store as a whole.
  *
- * rm, tag and backup go through capvaultd when it runs (DELETE and PATCH
- * /v1/captures/ID, POST /v1/backup: the daemon copies its own store); the
- * others open the store themselves (offline: not while capvaultd holds
- * it; restore refuses a store a daemon serves). prune lists exactly what it deletes (or, with --dry-run,
- * would delete) and why; fsck exits 0 when the store is clean (or every
- * problem was repaired) and 1 when problems remain.
+ * rm, tag, prune and backup go through capvaultd when it runs (DELETE and
+ * PATCH /v1/captures/ID, POST /v1/prune: the daemon's rules in force,
+ * POST /v1/backup: the daemon copies its own store); fsck opens the store
+ * itself (offline: not while capvaultd holds it), and restore refuses a
+ * store a daemon serves. prune lists exactly what it deletes (or, with
+ * --dry-run, would delete) and why; fsck exits 0 when the store is clean
+ * (or every problem was repaired) and 1 when problems remain.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -288,23 +289,50 @@ static json_t *plan_json(const struct retention_plan *plan, bool dry_run)
 			 (json_int_t)plan->bytes_freed, "below_min_free", plan->below_min_free_after);
 }
 
-static void plan_print(const struct retention_plan *plan, bool dry_run)
+/* The plan as `prune` prints it, from plan_json's document (ours, or the
+ * daemon's POST /v1/prune reply: the same document, so the same lines). */
+static void plan_print(json_t *doc)
 {
-	char hex[65];
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct retention_item *it = &plan->items[i];
-		const char *verb = dry_run ? "would delete" : it->result == 0 ? "deleted" : "FAILED";
-		sha256_hex(it->sha256, hex);
-		hex[12] = '\0';
-		printf("%s %" PRIu64 " %s %s [%s] %s; %" PRIu64 " bytes freed%s%s\n", verb, it->id,
-		       hex, it->name, it->policy, it->reason, it->bytes_freed,
-		       it->error[0] ? ": " : "", it->error);
+	bool dry_run = json_is_true(json_object_get(doc, "dry_run"));
+	json_t *items = json_object_get(doc, "captures"), *it;
+	size_t i;
+	json_array_foreach(items, i, it) {
+		const char *err = json_string_value(json_object_get(it, "error"));
+		const char *sha = json_string_value(json_object_get(it, "sha256"));
+		const char *verb = dry_run ? "would delete" :
+			json_is_true(json_object_get(it, "deleted")) ? "deleted" : "FAILED";
+		printf("%s %" PRIu64 " %.12s %s [%s] %s; %" PRIu64 " bytes freed%s%s\n", verb,
+		       (uint64_t)json_integer_value(json_object_get(it, "id")), sha ? sha : "",
+		       json_string_value(json_object_get(it, "name")),
+		       json_string_value(json_object_get(it, "policy")),
+		       json_string_value(json_object_get(it, "reason")),
+		       (uint64_t)json_integer_value(json_object_get(it, "bytes_freed")),
+		       err ? ": " : "", err ? err : "");
 	}
-	printf("%zu captures %s, %" PRIu64 " bytes %s\n", plan->n,
-	       dry_run ? "would be deleted" : "deleted", plan->bytes_freed,
+	printf("%zu captures %s, %" PRIu64 " bytes %s\n", json_array_size(items),
+	       dry_run ? "would be deleted" : "deleted",
+	       (uint64_t)json_integer_value(json_object_get(doc, "bytes_freed")),
 	       dry_run ? "would be freed" : "freed");
-	if (plan->below_min_free_after)
+	if (json_is_true(json_object_get(doc, "below_min_free")))
 		printf("still below min_free after pruning: imports are refused\n");
+}
+
+/* Prints the plan document (--json or lines); 1 when a deletion failed. */
+static int plan_output(json_t *doc, const struct maint_args *a)
+{
+	json_t *it;
+	size_t i;
+	int failed = 0;
+	if (a->json) {
+		json_dumpf(doc, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else {
+		plan_print(doc);
+	}
+	json_array_foreach(json_object_get(doc, "captures"), i, it)
+		if (!a->dry_run && !json_is_true(json_object_get(it, "deleted")))
+			failed = 1;
+	return failed;
 }
 
 static uint64_t now_ns(void)
@@ -331,17 +359,31 @@ static int prune_run(struct vault *v, const struct config *cfg, const struct mai
 	}
 	if (!a->dry_run)
 		err = retention_apply(vault_catalog(v), vault_store(v), plan);
-	if (a->json) {
-		json_t *o = plan_json(plan, a->dry_run);
-		json_dumpf(o, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(o);
-	} else {
-		plan_print(plan, a->dry_run);
-	}
+	json_t *doc = plan_json(plan, a->dry_run);
+	if (!doc || plan_output(doc, a))
+		err = err ? err : -EIO;
+	json_decref(doc);
 	retention_plan_free(plan);
 	retention_rules_release(&rules);
 	return err ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+/* POST /v1/prune: the daemon runs the rules it has in force, under the
+ * lock of its scheduled runs, and answers plan_json's document. */
+static int prune_remote(struct cli_remote *r, const struct maint_args *a)
+{
+	json_t *reply = NULL, *body = json_pack("{sb}", "dry_run", a->dry_run);
+	int status = body ? cli_remote_json(r, "POST", "/v1/prune", body, &reply) : -1;
+	int rc = CLI_EXIT_FAILED;
+	if (status == 200 && json_is_array(json_object_get(reply, "captures"))) {
+		rc = plan_output(reply, a) ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+	} else if (status > 0) {
+		const char *m = cli_remote_message(reply, status);
+		fprintf(stderr, "capvault: prune: %s\n", !strncmp(m, "prune: ", 7) ? m + 7 : m);
+	}
+	json_decref(body);
+	json_decref(reply);
+	return rc;
 }
 
 int cli_prune(int argc, char **argv, const char *usage)
@@ -353,8 +395,15 @@ int cli_prune(int argc, char **argv, const char *usage)
 	if (!cfg)
 		return CLI_EXIT_FAILED;
 	/* --store, else the config file's store, else the usual default. */
-	struct vault *v = open_store(a.store ? a.store : a.config ? cfg->store : NULL, 0);
-	int rc = v ? prune_run(v, cfg, &a) : CLI_EXIT_FAILED;
+	const char *store = a.store ? a.store : a.config ? cfg->store : NULL;
+	struct cli_remote *r = NULL;
+	struct vault *v = NULL;
+	int rc, via = cli_remote_open(&r, store);
+	if (via != 0)
+		rc = via > 0 ? prune_remote(r, &a) : CLI_EXIT_FAILED;
+	else
+		rc = (v = open_store(store, 0)) ? prune_run(v, cfg, &a) : CLI_EXIT_FAILED;
+	cli_remote_free(r);
 	vault_close(v);
 	config_free(cfg);
 	return rc;

@@ -5,7 +5,8 @@
 # through the daemon works over TCP at once and stops at once when
 # revoked; a backup of the running store restores into a store that fsck
 # passes and that answers queries the same; POST /v1/backup is refused
-# over TCP; restore refuses the store a daemon serves.
+# over TCP; restore refuses the store a daemon serves; `capvault prune`
+# through the daemon prints what the same rules print offline.
 . "$(dirname "$0")/lib.sh"
 : "${CAPVAULTD:?path to the capvaultd binary}"
 
@@ -39,6 +40,12 @@ import:
 api:
   listen: ["127.0.0.1:$PORT"]
   timeout: 10s
+retention:
+  interval: 1h
+  policies:
+    - name: scratch
+      tags: [scratch]
+      max_count: 1
 YAML
 		: > "$T/d.log"
 		"$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
@@ -179,6 +186,20 @@ expect_rc 0 "$CAPVAULT" fsck --store "$T/restored"
 grep -q " 0 problems" "$T/out" || fail "fsck of the restore: $(cat "$T/out")"
 check "query --count of the restore" "$COUNT" "$(CAPVAULT_STORE=$T/restored "$CAPVAULT" query --count tcp)"
 check "ls of the restore" "$("$CAPVAULT" ls | cut -c1-40)" "$(CAPVAULT_STORE=$T/restored "$CAPVAULT" ls | cut -c1-40)"
+
+# --- prune through the daemon (its rules in force: keep 1 scratch capture);
+# offline, the same rules on a restored copy of the same store ---
+"$MKCAP" --packets 30 --seed 8 -o "$T/s1.pcap"
+"$MKCAP" --packets 30 --seed 9 -o "$T/s2.pcap"
+expect_rc 0 "$CAPVAULT" import --tags scratch "$T/s1.pcap" "$T/s2.pcap"
+expect_rc 0 "$CAPVAULT" backup "$T/bk-prune"
+run "$T/dmn" prune_dry prune --dry-run
+run "$T/dmn" prune_json prune --dry-run --json
+run "$T/dmn" prune prune
+run "$T/dmn" prune_none prune --json
+grep -q "in use" "$T/dmn/prune.err" && fail "prune did not go through the daemon"
+check "prune through the daemon" "deleted 4" "$(head -1 "$T/dmn/prune.out" | cut -d' ' -f1,2)"
+grep -q "pruned capture 4 s1.pcap" "$T/d.log" || fail "the daemon did not log the deletion"
 stop_daemon
 
 # --- the same commands offline print the same ---
@@ -189,9 +210,16 @@ run "$T/off" add_badscope token add x --scopes fly
 run "$T/off" add_badname token add 'bad name' --scopes read
 run "$T/off" add_badtag token add y --scopes read --tags 'a b'
 run "$T/off" backup backup "$T/bk-off"
-sed -i "s#$T/bk-off#$T/bk#" "$T/off/backup.out"
+check "offline backup line" "backed up the index and 4 objects to $T/bk-off" "$(cat "$T/off/backup.out")"
+sed -i "s#$T/bk-off#$T/bk#; s/and 4 objects/and 3 objects/" "$T/off/backup.out"
 run "$T/off" backup_again backup "$T/bk"
-compare ls_after revoke_again add_dup add_badscope add_badname add_badtag backup backup_again
+expect_rc 0 "$CAPVAULT" restore "$T/bk-prune" --store "$T/off-prune"
+for p in "prune_dry --dry-run" "prune_json --dry-run --json" "prune" "prune_none --json"; do
+	set -- $p
+	run "$T/off" "$1" prune --config "$T/d.yaml" --store "$T/off-prune" "${@:2}"
+done
+compare ls_after revoke_again add_dup add_badscope add_badname add_badtag backup backup_again \
+	prune_dry prune_json prune prune_none
 expect_rc 0 "$CAPVAULT" fsck --store "$T/bk-off"
 
 finish
