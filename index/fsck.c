@@ -24,6 +24,7 @@
 #include "catalog.h"
 #include "db.h"
 #include "pindex.h"
+#include "reindex.h"
 #include "ring.h"
 #include "store.h"
 #include "vault.h"
@@ -41,6 +42,7 @@ struct obj {
 	uint64_t file_size;
 	uint64_t captures; /* counted */
 	bool dead;         /* record removed by a repair */
+	bool corrupt;      /* unreadable, or its content does not hash to its name */
 };
 
 struct fsck {
@@ -192,7 +194,8 @@ static int hash_chunk(void *opaque, const void *buf, size_t len)
 	return EVP_DigestUpdate(h->ctx, buf, len) ? 0 : -EIO;
 }
 
-static void check_hash(struct fsck *f, const struct obj *o)
+/* Returns true when the object reads back and hashes to its name. */
+static bool check_hash(struct fsck *f, const struct obj *o)
 {
 	char hex[65], got[65];
 	uint8_t md[32];
@@ -211,12 +214,14 @@ static void check_hash(struct fsck *f, const struct obj *o)
 	sha256_hex(o->sha, hex);
 	if (r < 0) {
 		problem(f, false, "object %s: cannot read: %s", hex, strerror(-r));
-		return;
+		return false;
 	}
 	if (memcmp(md, o->sha, 32) != 0) {
 		sha256_hex(md, got);
 		problem(f, false, "object %s: content hashes to %s (corrupt; not repaired)", hex, got);
+		return false;
 	}
+	return true;
 }
 
 static void drop_capture(struct fsck *f, const struct cap *c, const char *why)
@@ -339,10 +344,26 @@ static void check_index_present(struct fsck *f, const struct obj *o)
 	if (has_prefix(f->db, DB_CF_FLOWS, o->objnum) && has_prefix(f->db, DB_CF_TINDEX, o->objnum))
 		return;
 	sha256_hex(o->sha, hex);
-	problem(f, false,
-		"object %s (object number %" PRIu64 "): packet index missing (not repaired: "
-		"remove the capture and import it again)",
-		hex, o->objnum);
+	if (!f->repair || o->corrupt || !o->has_file) {
+		problem(f, false,
+			"object %s (object number %" PRIu64 "): packet index missing or damaged%s", hex,
+			o->objnum,
+			!f->repair ? "" : " (not repaired: the object is missing or corrupt)");
+		return;
+	}
+	/* The object hashed to its name: its bytes are the capture's, so the
+	 * index the import built can be built again from them. */
+	struct errbuf eb = { { 0 } };
+	uint64_t packets = 0;
+	int err = reindex_object(f->v, f->ring, o->sha, o->objnum, &packets, &eb);
+	if (err)
+		problem(f, false,
+			"object %s (object number %" PRIu64 "): packet index missing or damaged; "
+			"rebuilding it failed: %s", hex, o->objnum, eb.msg[0] ? eb.msg : strerror(-err));
+	else
+		problem(f, true,
+			"object %s (object number %" PRIu64 "): packet index missing or damaged; "
+			"rebuilt from the object (%" PRIu64 " packets)", hex, o->objnum, packets);
 }
 
 static void check_unreferenced(struct fsck *f, struct obj *o)
@@ -427,7 +448,7 @@ static int check_objects(struct fsck *f)
 		struct obj *o = &f->objs[i];
 		if (o->has_file) {
 			f->c->objects++;
-			check_hash(f, o);
+			o->corrupt = !check_hash(f, o);
 		}
 		check_object_record(f, o);
 		check_index_present(f, o);

@@ -16,9 +16,10 @@
  *
  * Repairs (with repair set): drop captures whose object file is missing,
  * fix refcounts and object records, remove unreferenced objects, tmp/
- * leftovers and dead index entries. A corrupt object (hash mismatch) or a
- * capture whose index is missing is reported but not touched: its bytes
- * may still be what someone needs.
+ * leftovers and dead index entries, and rebuild a missing or damaged
+ * packet index from its object (reindex.h) when the object hashes to its
+ * name. A corrupt object (hash mismatch) is reported but not touched: its
+ * bytes may still be what someone needs.
  */
 #ifndef CAPVAULT_FSCK_H
 #define CAPVAULT_FSCK_H
