@@ -350,6 +350,26 @@ struct store_writer *store_writer_free(struct store_writer *w)
 	return NULL;
 }
 
+/*
+ * Copies never take the file system's last STORE_RESERVE_BYTES: RocksDB
+ * needs a little room for its WAL, MANIFEST and info LOG, and Debian's
+ * RocksDB (built with assertions) aborts the process when a second write
+ * to its LOG fails, so an object that filled the disk to the last byte
+ * would crash the import, or capvaultd, at the next RocksDB log line
+ * (tests/crash/diskfull.sh). Refused like the disk refuses: -ENOSPC.
+ */
+#define STORE_RESERVE_BYTES (4u << 20)
+
+static int writer_check_reserve(struct store_writer *w, size_t len, struct errbuf *eb)
+{
+	uint64_t free_bytes, total;
+	if (store_space(w->st, &free_bytes, &total) < 0 || free_bytes >= len + STORE_RESERVE_BYTES)
+		return 0;
+	return errbuf_set(eb, -ENOSPC, "cannot write %s/tmp/%s: %s (%llu bytes free, %u kept for the index)",
+			  w->st->root, w->tmp_name, strerror(ENOSPC), (unsigned long long)free_bytes,
+			  STORE_RESERVE_BYTES);
+}
+
 int store_writer_write(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb)
 {
 	if (w->finished)
@@ -357,7 +377,10 @@ int store_writer_write(struct store_writer *w, const void *buf, size_t len, stru
 	if (!EVP_DigestUpdate(w->ctx, buf, len))
 		return errbuf_set(eb, -EIO, "SHA-256 update failed");
 	if (!w->linked) {
-		int r = ring_pwrite(w->ring, w->fd, buf, len, w->size);
+		int r = writer_check_reserve(w, len, eb);
+		if (r < 0)
+			return r;
+		r = ring_pwrite(w->ring, w->fd, buf, len, w->size);
 		if (r < 0)
 			return errbuf_set(eb, r, "cannot write %s/tmp/%s: %s", w->st->root, w->tmp_name,
 					  strerror(-r));
