@@ -253,7 +253,7 @@ static void run_counting(struct api_call *c, struct pstream *p, bool explain)
 	struct errbuf eb = { { 0 } };
 	int err = ring_new(&ring, RING_ENTRIES);
 	if (!err)
-		err = query_run(p->q, ring, count_packet, NULL, &eb);
+		err = query_run_unordered(p->q, ring, count_packet, NULL, &eb);
 	ring_free(ring);
 	record_latency(c->api, since(&p->t0), err != 0);
 	if (err)

@@ -1074,8 +1074,8 @@ static size_t overlap_group_end(const struct query *q, size_t i)
 	return j;
 }
 
-int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
-	      struct errbuf *eb)
+static int query_run_mode(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
+			  bool ordered, struct errbuf *eb)
 {
 	double start = now_ms();
 	struct plan_ids cand = { 0 };
@@ -1083,7 +1083,7 @@ int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaq
 	bool all = true;
 	int err = q->nsel ? plan_candidates(q, &cand, &all) : 0;
 	for (size_t i = 0; !err && i < q->nsel;) {
-		size_t end = overlap_group_end(q, i);
+		size_t end = ordered ? overlap_group_end(q, i) : i + 1;
 		if (end - i > 1) {
 			err = run_merged(q, ring, i, end, &cand, all, &out, eb);
 		} else {
@@ -1096,6 +1096,19 @@ int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaq
 	plan_ids_release(&cand);
 	q->stats.elapsed_ms = now_ms() - start;
 	return err == 1 ? 0 : err; /* 1: the packet limit was reached */
+}
+
+int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
+	      struct errbuf *eb)
+{
+	return query_run_mode(q, ring, fn, opaque, true, eb);
+}
+
+int query_run_unordered(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
+			struct errbuf *eb)
+{
+	/* With a limit, which packets come first decides what is counted. */
+	return query_run_mode(q, ring, fn, opaque, q->limit != 0, eb);
 }
 
 /* ---- time parsing ---- */

@@ -71,6 +71,12 @@ void query_output_format(const struct query *q, enum capfile_format *format,
 /* Runs the query. Returns 0, or a negative errno (eb), or what fn returned. */
 int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
 	      struct errbuf *eb);
+/* query_run without the time-order merge of captures whose times
+ * overlap: fn gets each capture's matches in file order, one capture
+ * after the other. For counting: nothing is spilled to tmp/, so counts
+ * work on a full disk. With a packet limit it is query_run. */
+int query_run_unordered(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
+			struct errbuf *eb);
 const struct query_stats *query_stats(const struct query *q);
 
 /* Parses "2024-05-01T14:00:00.25Z", "...+02:00", or epoch seconds with a
