@@ -133,6 +133,10 @@ static void db_options_init(struct db *db)
 	rocksdb_options_set_max_open_files(o, DB_MAX_OPEN_FILES);
 	rocksdb_options_set_max_background_jobs(o, 4);
 	rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+	/* Errors only in RocksDB's info LOG: fewer writes there means fewer
+	 * chances for its assert-on-second-failed-write to abort us on a full
+	 * disk (Debian builds RocksDB with assertions on). */
+	rocksdb_options_set_info_log_level(o, 3);
 	rocksdb_options_set_keep_log_file_num(o, 4);
 	rocksdb_options_set_max_log_file_size(o, 4u << 20);
 	db->opts = o;

@@ -21,3 +21,4 @@ done
 "$REPLAY_CAPFILE" "$seeds" "$FUZZ_DIR/regressions/capfile"
 "$REPLAY_CONFIG" "$CONFIG_CASES" "$FUZZ_DIR/regressions/config"
 "$REPLAY_PLANNER" "$FUZZ_DIR/seeds/planner" "$FUZZ_DIR/regressions/planner"
+"$REPLAY_API" "$FUZZ_DIR/seeds/api" "$FUZZ_DIR/regressions/api"
