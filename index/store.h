@@ -48,6 +48,14 @@ int sha256_parse(const char *hex, uint8_t sha[32]);
  */
 int store_writer_new(struct store *st, struct ring *ring, const char *link_source,
 		     struct store_writer **out, struct errbuf *eb);
+/*
+ * For a copy: the bytes are the uncompressed file at path, so the writer
+ * copies each written range from it in the kernel (copy_file_range) rather
+ * than writing the buffer it is handed; store_writer_finish fails with
+ * -EAGAIN if the file changed (size, mtime, ctime) meanwhile. Falls back
+ * to plain writes where the kernel cannot copy. Returns 0 or -errno.
+ */
+int store_writer_copy_from(struct store_writer *w, const char *path);
 /* Frees the writer; an unpublished temp file is removed. Accepts NULL. */
 struct store_writer *store_writer_free(struct store_writer *w);
 /* Appends bytes (hashing them). Returns 0 or a negative errno (-ENOSPC). */

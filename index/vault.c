@@ -246,10 +246,14 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 		err = pindex_builder_new(&job->pindex, v->db, job->rec->objnum);
 	}
 	const char *link_source = NULL;
-	if (!err && src->may_link && src->path && !source_is_compressed(src->path))
+	bool plain_file = !err && src->path && !source_is_compressed(src->path);
+	if (plain_file && src->may_link)
 		link_source = src->path;
 	if (!err)
 		err = store_writer_new(v->store, src->ring, link_source, &job->writer, eb);
+	/* Not linked: the kernel copies the file's bytes (best effort). */
+	if (!err && plain_file && !store_writer_linked(job->writer))
+		store_writer_copy_from(job->writer, src->path);
 	if (err) {
 		vault_job_free(job);
 		return err;

@@ -215,6 +215,16 @@ int ring_fsync(struct ring *r, int fd, bool datasync)
 	}
 }
 
+int ring_writeback(struct ring *r, int fd, uint64_t off, uint64_t len)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(r);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_sync_file_range(sqe, fd, (unsigned)len, off, SYNC_FILE_RANGE_WRITE);
+	int res = ring_run_one(r, sqe);
+	return res < 0 ? res : 0;
+}
+
 struct stream_slot {
 	struct ring_op op; /* the in-flight read's completion */
 	uint8_t *buf;

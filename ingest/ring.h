@@ -45,6 +45,10 @@ ssize_t ring_pread(struct ring *r, int fd, void *buf, size_t len, uint64_t off);
 int ring_pwrite(struct ring *r, int fd, const void *buf, size_t len, uint64_t off);
 /* fsync (or fdatasync when datasync) through the ring. */
 int ring_fsync(struct ring *r, int fd, bool datasync);
+/* Starts writeback of [off, off+len) without waiting for it
+ * (sync_file_range SYNC_FILE_RANGE_WRITE), so a later fsync finds most of
+ * the data already on its way to the disk. Returns 0 or a negative errno. */
+int ring_writeback(struct ring *r, int fd, uint64_t off, uint64_t len);
 
 struct ring_read_req {
 	int fd;

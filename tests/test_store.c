@@ -258,6 +258,47 @@ static void test_link_mode_size_mismatch(void **state)
 	assert_int_equal(store_foreach_object(f->st, check_object, f), 0);
 }
 
+/* Copy mode: the kernel copies the source's bytes; they become the object
+ * only if the source did not change while it was read. */
+static void test_copy_from_source(void **state)
+{
+	struct fixture *f = *state;
+	char data[100000], src[256], path[512], back[sizeof(data)];
+	struct store_writer *w = NULL;
+	struct errbuf eb;
+	uint8_t sha[32];
+	uint64_t size;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 7);
+	snprintf(src, sizeof(src), "%s/copied.pcap", f->dir);
+	write_file(src, data, sizeof(data));
+	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
+	assert_int_equal(store_writer_copy_from(w, src), 0);
+	assert_int_equal(store_writer_write(w, data, 60000, &eb), 0);
+	assert_int_equal(store_writer_write(w, data + 60000, sizeof(data) - 60000, &eb), 0);
+	assert_int_equal(store_writer_finish(w, sha, &size, &eb), 0);
+	assert_int_equal(store_writer_publish(w, &eb), 0);
+	store_writer_free(w);
+	store_object_path(f->st, sha, path, sizeof(path));
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	assert_int_equal(fread(back, 1, sizeof(back), fp), sizeof(data));
+	fclose(fp);
+	assert_memory_equal(back, data, sizeof(data));
+	assert_sane_store(f);
+
+	/* Written to while being copied: refused, nothing published. */
+	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
+	assert_int_equal(store_writer_copy_from(w, src), 0);
+	assert_int_equal(store_writer_write(w, data, sizeof(data), &eb), 0);
+	usleep(10000);
+	write_file(src, data, sizeof(data));
+	assert_int_equal(store_writer_finish(w, sha, &size, &eb), -EAGAIN);
+	assert_non_null(strstr(eb.msg, "changed"));
+	store_writer_free(w);
+	assert_sane_store(f);
+}
+
 static void test_unpublished_leaves_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -391,6 +432,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_object_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_mode_size_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_from_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpublished_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmp_cleanup_on_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
