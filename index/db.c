@@ -432,8 +432,12 @@ int db_iter_new(struct db *db, enum db_cf cf, struct db_iter **out)
 	it->snap = rocksdb_create_snapshot(db->rdb);
 	it->ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_snapshot(it->ro, it->snap);
-	/* Scans should not push point-lookup blocks out of the small cache. */
-	rocksdb_readoptions_set_fill_cache(it->ro, 0);
+	/* Whole-catalog scans should not push the packet index out of the
+	 * small cache; the index's own blocks are what queries read again
+	 * and again (without the cache, each query decompresses them anew). */
+	bool catalog_scan = cf == DB_CF_CAPTURES || cf == DB_CF_OBJECTS || cf == DB_CF_TAGS ||
+			    cf == DB_CF_TIME || cf == DB_CF_BYSHA;
+	rocksdb_readoptions_set_fill_cache(it->ro, !catalog_scan);
 	it->it = rocksdb_create_iterator_cf(db->rdb, it->ro, db->cf[cf]);
 	*out = it;
 	return 0;
