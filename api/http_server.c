@@ -226,6 +226,26 @@ static void end_body(struct http_req *r)
 	}
 }
 
+/* Request headers beyond this many bytes are refused (431): the upload
+ * buffer is larger, so it cannot be what bounds them. */
+#define HTTP_MAX_HEADER_BYTES (16u * 1024)
+
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+				       const char *value)
+{
+	size_t *total = cls;
+	(void)kind;
+	*total += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+static bool headers_too_large(struct MHD_Connection *conn, const char *url)
+{
+	size_t total = strlen(url);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_size, &total);
+	return total > HTTP_MAX_HEADER_BYTES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -237,6 +257,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!(r = req_new(s, conn, url, method)))
 			return MHD_NO;
 		*con_cls = r;
+		if (headers_too_large(conn, url)) {
+			static const char msg[] = "{\"status\": 431, \"error\": \"headers_too_large\", "
+						  "\"message\": \"request headers over 16 KiB\"}\n";
+			http_respond(r, 431, "application/json", msg, sizeof(msg) - 1, NULL);
+			return queue(r);
+		}
 		s->handler(s->app, r);
 		if (r->resp || (!r->body && !r->form))
 			return queue(r);
@@ -302,6 +328,9 @@ int http_server_new(struct http_server **out, const struct http_listen_cfg *cfg,
 		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, cfg->fd,
 		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
 		cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		/* Upload bodies arrive in pieces of at most this buffer: 32 KiB
+		 * (the default) costs a hash, parse and write call per piece. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1u << 20),
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cfg->tls_cert,
 		MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key, MHD_OPTION_END);
