@@ -203,8 +203,11 @@ static void check_parent(struct parse_ctx *c, const struct ytree *at, const char
 		return;
 	}
 	slash = strrchr(parent, '/');
+	/* Relative to the working directory, which exists. (_cleanup_free_
+	 * frees parent; cppcheck does not know the attribute.) */
 	if (!slash)
-		return; /* relative to the working directory, which exists */
+		// cppcheck-suppress memleak
+		return;
 	slash[slash == parent] = '\0';
 	if (!is_dir(parent))
 		ctx_error(c, at, "the folder holding %s '%s' does not exist", what, shown);

@@ -83,7 +83,7 @@ static int cmp_obj(const void *a, const void *b)
 
 static struct obj *obj_find(struct fsck *f, const uint8_t sha[32])
 {
-	struct obj key;
+	struct obj key = { 0 };
 	memcpy(key.sha, sha, 32);
 	return bsearch(&key, f->objs, f->nobjs, sizeof(*f->objs), cmp_obj);
 }
@@ -162,7 +162,7 @@ static int collect(struct fsck *f)
 		const uint8_t *k = db_iter_key(it, &klen);
 		if (klen != 32)
 			continue;
-		struct obj key, *o;
+		struct obj key = { 0 }, *o;
 		memcpy(key.sha, k, 32);
 		o = bsearch(&key, f->objs, nfiles, sizeof(*f->objs), cmp_obj);
 		if (!o && !(o = obj_add(f, k))) {
