@@ -829,10 +829,20 @@ static bool indexed_linktypes(const struct selected *s)
 	return true;
 }
 
+static bool capture_gone(struct query *q, uint64_t id)
+{
+	struct capture_record *rec = NULL;
+	int err = catalog_get(vault_catalog(q->v), id, &rec);
+	capture_record_free(rec);
+	return err == -ENOENT;
+}
+
 static int run_object(struct object_run *r, const struct plan_ids *cand, bool all)
 {
 	all = all || !indexed_linktypes(r->sel);
 	r->fd = store_object_open(vault_store(r->q->v), r->sel->sha);
+	if (r->fd == -ENOENT && capture_gone(r->q, r->sel->id))
+		return 0; /* deleted (pruned) since the query began: not an error */
 	if (r->fd < 0) {
 		char hex[65];
 		sha256_hex(r->sel->sha, hex);
