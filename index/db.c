@@ -137,6 +137,10 @@ static void db_options_init(struct db *db)
 	 * chances for its assert-on-second-failed-write to abort us on a full
 	 * disk (Debian builds RocksDB with assertions on). */
 	rocksdb_options_set_info_log_level(o, 3);
+	/* The MANIFEST grows slowly here (one entry per flush or compaction):
+	 * preallocating RocksDB's default 4 MiB only takes room from a small
+	 * store. */
+	rocksdb_options_set_manifest_preallocation_size(o, 64u << 10);
 	rocksdb_options_set_keep_log_file_num(o, 4);
 	rocksdb_options_set_max_log_file_size(o, 4u << 20);
 	db->opts = o;

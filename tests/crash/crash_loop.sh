@@ -197,7 +197,7 @@ expect_rc 0 "$CAPVAULT" fsck --store "$STORE"
 for filter in "tcp" "udp and port 53"; do
 	want=0
 	for f in $(find "$STORE/objects" -type f); do
-		n=$(tcpdump -nr "$f" "$filter" 2>/dev/null | wc -l)
+		n=$(tcpdump --count -nr "$f" "$filter" 2>/dev/null | awk '{ print $1 }')
 		want=$((want + n))
 	done
 	expect_rc 0 "$CAPVAULT" query --store "$STORE" --count "$filter"
