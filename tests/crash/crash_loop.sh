@@ -23,6 +23,7 @@ mkdir -p "$IN" "$T/pool" "$T/src"
 : >"$T/drops"    # name sha256: every file moved into the folder
 : >"$T/uploads"  # sha256 status: required | optional
 : >"$T/deleted"  # sha256 of captures whose DELETE answered 200
+: >"$T/delete_sent"  # sha256 of captures a DELETE was sent for, answered or not
 : >"$T/ids"      # id sha256 of answered uploads, candidates for deletion
 
 cat >"$T/d.yaml" <<YAML
@@ -104,6 +105,9 @@ delete_one() {
 	line=$(shuf -n1 "$T/ids")
 	id=${line% *}
 	sha=${line#* }
+	# A DELETE the kill cut off before its answer may or may not have
+	# happened: that capture is no longer required to be there.
+	echo "$sha" >>"$T/delete_sent"
 	code=$(up -o /dev/null -w '%{http_code}' -X DELETE "http://x/v1/captures/$id" 2>/dev/null || true)
 	[ "$code" = 200 ] && echo "$sha" >>"$T/deleted"
 	grep -v "^$id " "$T/ids" >"$T/ids.new" || true
@@ -169,7 +173,7 @@ check "drops made" yes "$([ "$(wc -l <"$T/drops")" -ge "$ROUNDS" ] && echo yes)"
 missing=0
 while read -r sha status; do
 	[ "$status" = required ] || continue
-	grep -qx "$sha" "$T/deleted" && continue
+	grep -qx "$sha" "$T/delete_sent" 2>/dev/null && continue
 	grep -qx "$sha" "$T/cat.sha" || { missing=$((missing + 1)); echo "upload lost: $sha" >&2; }
 done <"$T/uploads"
 check "answered uploads lost" 0 "$missing"
