@@ -20,27 +20,6 @@
 
 #define NS_PER_S 1000000000u
 
-static json_t *plan_json(const struct retention_plan *plan, bool dry_run)
-{
-	json_t *items = json_array();
-	char hex[65];
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct retention_item *it = &plan->items[i];
-		sha256_hex(it->sha256, hex);
-		json_t *o = json_pack("{sIsssssssssIsI}", "id", (json_int_t)it->id, "name", it->name,
-				      "sha256", hex, "policy", it->policy, "reason", it->reason,
-				      "file_size", (json_int_t)it->file_size, "bytes_freed",
-				      (json_int_t)it->bytes_freed);
-		if (!dry_run)
-			json_object_set_new(o, "deleted", json_boolean(it->result == 0));
-		if (it->error[0])
-			json_object_set_new(o, "error", json_string(it->error));
-		json_array_append_new(items, o);
-	}
-	return json_pack("{sbsosIsb}", "dry_run", dry_run, "captures", items, "bytes_freed",
-			 (json_int_t)plan->bytes_freed, "below_min_free", plan->below_min_free_after);
-}
-
 /* "1", "true", "yes" (any case) are true; "0", "false", "no", "" false. */
 static int parse_bool(const char *s, bool *out)
 {
@@ -74,7 +53,7 @@ static void prune_done(struct api_call *c, uint64_t unused, json_t *doc)
 		return api_error_errno(c, err ? err : -EIO, "prune", eb.msg);
 	/* A deletion that failed is in the list with its error: still 200,
 	 * as the CLI prints the list and exits 1. */
-	api_json(c, 200, plan_json(plan, dry_run));
+	api_json(c, 200, retention_plan_to_json(plan, dry_run));
 	retention_plan_free(plan);
 }
 

@@ -32,6 +32,7 @@
 #ifndef CAPVAULT_RETENTION_H
 #define CAPVAULT_RETENTION_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -122,5 +123,10 @@ int retention_apply(struct catalog *cat, struct store *st, struct retention_plan
  */
 int retention_check_min_free(struct store *st, uint64_t min_free_bytes,
 			     unsigned min_free_percent, struct errbuf *eb);
+
+/* The plan as one JSON document: what `capvault prune --json` prints and
+ * POST /v1/prune answers (captures with id, name, sha256, policy, reason,
+ * sizes, and after a real run whether each was deleted). */
+json_t *retention_plan_to_json(const struct retention_plan *plan, bool dry_run);
 
 #endif

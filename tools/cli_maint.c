@@ -268,28 +268,7 @@ int cli_tag(int argc, char **argv, const char *usage)
 
 /* ---- prune ---- */
 
-static json_t *plan_json(const struct retention_plan *plan, bool dry_run)
-{
-	json_t *items = json_array();
-	char hex[65];
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct retention_item *it = &plan->items[i];
-		sha256_hex(it->sha256, hex);
-		json_t *o = json_pack("{sIsssssssssIsI}", "id", (json_int_t)it->id, "name", it->name,
-				      "sha256", hex, "policy", it->policy, "reason", it->reason,
-				      "file_size", (json_int_t)it->file_size, "bytes_freed",
-				      (json_int_t)it->bytes_freed);
-		if (!dry_run)
-			json_object_set_new(o, "deleted", json_boolean(it->result == 0));
-		if (it->error[0])
-			json_object_set_new(o, "error", json_string(it->error));
-		json_array_append_new(items, o);
-	}
-	return json_pack("{sbsosIsb}", "dry_run", dry_run, "captures", items, "bytes_freed",
-			 (json_int_t)plan->bytes_freed, "below_min_free", plan->below_min_free_after);
-}
-
-/* The plan as `prune` prints it, from plan_json's document (ours, or the
+/* The plan as `prune` prints it, from retention_plan_to_json's document (ours, or the
  * daemon's POST /v1/prune reply: the same document, so the same lines). */
 static void plan_print(json_t *doc)
 {
@@ -359,7 +338,7 @@ static int prune_run(struct vault *v, const struct config *cfg, const struct mai
 	}
 	if (!a->dry_run)
 		err = retention_apply(vault_catalog(v), vault_store(v), plan);
-	json_t *doc = plan_json(plan, a->dry_run);
+	json_t *doc = retention_plan_to_json(plan, a->dry_run);
 	if (!doc || plan_output(doc, a))
 		err = err ? err : -EIO;
 	json_decref(doc);
@@ -369,7 +348,7 @@ static int prune_run(struct vault *v, const struct config *cfg, const struct mai
 }
 
 /* POST /v1/prune: the daemon runs the rules it has in force, under the
- * lock of its scheduled runs, and answers plan_json's document. */
+ * lock of its scheduled runs, and answers retention_plan_to_json's document. */
 static int prune_remote(struct cli_remote *r, const struct maint_args *a)
 {
 	json_t *reply = NULL, *body = json_pack("{sb}", "dry_run", a->dry_run);
