@@ -9,25 +9,10 @@
 # (GET /v1/retention; POST /v1/prune: scope delete, dry run = real run), and the
 # CloudShark API as its clients use it.
 . "$(dirname "$0")/lib.sh"
-: "${CAPVAULTD:?path to the capvaultd binary}"
+. "$(dirname "$0")/daemon_lib.sh"
 
-DPID=
-trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$T"' EXIT
 STORE="$T/store"
 SOCK="$STORE/capvault.sock"
-
-wait_for() {
-	local desc=$1 i
-	shift
-	for i in $(seq 200); do
-		if "$@"; then return 0; fi
-		sleep 0.05
-	done
-	fail "timed out waiting for: $desc"
-	return 1
-}
-
-started() { grep -q 'started:' "$T/d.log" || ! kill -0 "$DPID" 2>/dev/null; }
 
 # Writes the config for PORT; IPv6 loopback too when the host has it.
 write_config() {
@@ -54,38 +39,8 @@ YAML
 	fi
 }
 
-# Starts the daemon on a random free port, retrying on a taken one.
-start_daemon() {
-	local try
-	for try in 1 2 3 4 5 6 7 8; do
-		PORT=$((20000 + RANDOM % 20000))
-		write_config "$PORT"
-		: > "$T/d.log"
-		"$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
-		DPID=$!
-		wait_for "daemon start" started
-		if kill -0 "$DPID" 2>/dev/null; then
-			U="http://127.0.0.1:$PORT"
-			return 0
-		fi
-		wait "$DPID" 2>/dev/null || true
-		DPID=
-		grep -q "in use" "$T/d.log" || break
-	done
-	fail "daemon did not start: $(cat "$T/d.log")"
-	finish
-	exit 1
-}
-
-stop_daemon() {
-	local rc=0
-	kill -TERM "$DPID"
-	wait "$DPID" || rc=$?
-	DPID=
-	check "daemon exit code" 0 "$rc"
-	if grep -qE "runtime error|Sanitizer" "$T/d.log"; then
-		fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
-	fi
+# stop_daemon (daemon_lib.sh) then checks this too.
+after_stop() {
 	check "unix socket removed" no "$([ -e "$SOCK" ] && echo yes || echo no)"
 }
 

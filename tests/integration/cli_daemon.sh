@@ -5,25 +5,10 @@
 # (timing lines aside). Then --url with a token over plain HTTP, and over
 # HTTPS with `capvault cert selfsigned` and --cacert; `capvault status`.
 . "$(dirname "$0")/lib.sh"
-: "${CAPVAULTD:?path to the capvaultd binary}"
+. "$(dirname "$0")/daemon_lib.sh"
 
-DPID=
-trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$T"' EXIT
 STORE="$T/store"
 mkdir -p "$T/in" "$T/src/site-a" "$T/src/site-b" "$T/off" "$T/dmn"
-
-wait_for() {
-	local desc=$1 i
-	shift
-	for i in $(seq 200); do
-		if "$@"; then return 0; fi
-		sleep 0.05
-	done
-	fail "timed out waiting for: $desc"
-	return 1
-}
-
-started() { grep -q 'started:' "$T/d.log" || ! kill -0 "$DPID" 2>/dev/null; }
 
 write_config() {
 	cat > "$T/d.yaml" <<YAML
@@ -37,38 +22,6 @@ api:
 YAML
 	if [ -n "${TLS:-}" ]; then
 		printf '  tls:\n    cert: %s\n    key: %s\n' "$T/cert.pem" "$T/key.pem" >> "$T/d.yaml"
-	fi
-}
-
-start_daemon() {
-	local try
-	for try in 1 2 3 4 5 6 7 8; do
-		PORT=$((20000 + RANDOM % 20000))
-		write_config "$PORT"
-		: > "$T/d.log"
-		"$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
-		DPID=$!
-		wait_for "daemon start" started
-		if kill -0 "$DPID" 2>/dev/null; then
-			return 0
-		fi
-		wait "$DPID" 2>/dev/null || true
-		DPID=
-		grep -q "in use" "$T/d.log" || break
-	done
-	fail "daemon did not start: $(cat "$T/d.log")"
-	finish
-	exit 1
-}
-
-stop_daemon() {
-	local rc=0
-	kill -TERM "$DPID"
-	wait "$DPID" || rc=$?
-	DPID=
-	check "daemon exit code" 0 "$rc"
-	if grep -qE "runtime error|Sanitizer" "$T/d.log"; then
-		fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
 	fi
 }
 

@@ -8,37 +8,19 @@
 # over TCP; restore refuses the store a daemon serves; `capvault prune`
 # through the daemon prints what the same rules print offline.
 . "$(dirname "$0")/lib.sh"
-: "${CAPVAULTD:?path to the capvaultd binary}"
+. "$(dirname "$0")/daemon_lib.sh"
 
-DPID=
-trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$T"' EXIT
 STORE="$T/store"
 mkdir -p "$T/in" "$T/src" "$T/dmn" "$T/off"
 
-wait_for() {
-	local desc=$1 i
-	shift
-	for i in $(seq 200); do
-		if "$@"; then return 0; fi
-		sleep 0.05
-	done
-	fail "timed out waiting for: $desc"
-	return 1
-}
-
-started() { grep -q 'started:' "$T/d.log" || ! kill -0 "$DPID" 2>/dev/null; }
-
-start_daemon() {
-	local try
-	for try in 1 2 3 4 5 6 7 8; do
-		PORT=$((20000 + RANDOM % 20000))
-		cat > "$T/d.yaml" <<YAML
+write_config() {
+	cat > "$T/d.yaml" <<YAML
 store: $STORE
 jobs: 1
 import:
   - path: $T/in
 api:
-  listen: ["127.0.0.1:$PORT"]
+  listen: ["127.0.0.1:$1"]
   timeout: 10s
 retention:
   interval: 1h
@@ -47,31 +29,6 @@ retention:
       tags: [scratch]
       max_count: 1
 YAML
-		: > "$T/d.log"
-		"$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
-		DPID=$!
-		wait_for "daemon start" started
-		if kill -0 "$DPID" 2>/dev/null; then
-			return 0
-		fi
-		wait "$DPID" 2>/dev/null || true
-		DPID=
-		grep -q "in use" "$T/d.log" || break
-	done
-	fail "daemon did not start: $(cat "$T/d.log")"
-	finish
-	exit 1
-}
-
-stop_daemon() {
-	local rc=0
-	kill -TERM "$DPID"
-	wait "$DPID" || rc=$?
-	DPID=
-	check "daemon exit code" 0 "$rc"
-	if grep -qE "runtime error|Sanitizer" "$T/d.log"; then
-		fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
-	fi
 }
 
 # run DIR NAME ARGS...: stdout, stderr and exit code of capvault ARGS in DIR.
