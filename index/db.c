@@ -18,8 +18,12 @@
 #include "db.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rocksdb/c.h>
 
@@ -84,12 +88,43 @@ static bool is_lock_error(const char *msg)
 	       strstr(msg, "lock hold by current process") || strstr(msg, "/LOCK:");
 }
 
+/* The process that holds RocksDB's LOCK file (a POSIX record lock), and
+ * its name; 0 when unknown. Only for a lock held by another process: a
+ * process loses its own POSIX locks on a file when it closes any
+ * descriptor of it, as this does. */
+static pid_t lock_holder(const char *dir, char *name, size_t size)
+{
+	char path[PATH_MAX];
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	snprintf(name, size, "?");
+	if (snprintf(path, sizeof(path), "%s/LOCK", dir) >= (int)sizeof(path))
+		return 0;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fcntl(fd, F_GETLK, &fl) < 0 || fl.l_type == F_UNLCK || fl.l_pid <= 0)
+		return 0;
+	if (snprintf(path, sizeof(path), "/proc/%d/comm", (int)fl.l_pid) < (int)sizeof(path)) {
+		_cleanup_fclose_ FILE *f = fopen(path, "re");
+		if (f && fgets(name, (int)size, f))
+			name[strcspn(name, "\n")] = '\0';
+	}
+	return fl.l_pid;
+}
+
 /* Maps a RocksDB error string to an errno, fills eb and frees msg. */
 static int db_error(struct errbuf *eb, char *msg, const char *dir, const char *what)
 {
 	int err = -EIO;
+	char name[64];
+	pid_t holder;
 
-	if (is_lock_error(msg)) {
+	if (strstr(msg, "Resource temporarily unavailable") &&
+	    (holder = lock_holder(dir, name, sizeof(name))) > 0) {
+		errbuf_set(eb, -EBUSY,
+			   "store %s is in use by another process: %s/LOCK is held by process %d (%s)",
+			   dir, dir, (int)holder, name);
+		err = -EBUSY;
+	} else if (is_lock_error(msg)) {
 		errbuf_set(eb, -EBUSY, "store %s is in use by another process (is capvaultd running?)",
 			   dir);
 		err = -EBUSY;

@@ -55,7 +55,7 @@ struct store_writer {
 	char *tmp_name;   /* name in tmp/ until published or removed */
 	char *link_source;
 	int copy_fd;      /* the source, for kernel-side copies; -1: write what we are given */
-	struct stat copy_st; /* the source as it was when the copy began */
+	struct stat src_st; /* the source (copied or linked) as it was when the import began */
 	uint64_t size;
 	uint8_t sha[32];
 	bool linked, finished, published;
@@ -155,8 +155,7 @@ static int open_root(const char *root, struct errbuf *eb)
 	return r < 0 ? r : open_dir(pfd, base, root, eb);
 }
 
-/* Removes what crashed imports left in tmp/: never part of an object. */
-static int clean_tmp(struct store *st, struct errbuf *eb)
+int store_clean_tmp(struct store *st, struct errbuf *eb)
 {
 	int fd = openat(st->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
@@ -230,7 +229,7 @@ int store_open_flags(struct store **out, const char *root, unsigned flags, struc
 	st->root = strdup(root);
 	r = st->root ? store_open_dirs(st, eb) : -ENOMEM;
 	if (r == 0 && !(flags & STORE_KEEP_TMP))
-		r = clean_tmp(st, eb);
+		r = store_clean_tmp(st, eb);
 	if (r < 0) {
 		store_close(st);
 		return r;
@@ -299,6 +298,7 @@ static int writer_try_link(struct store_writer *w, const char *source, struct er
 		close(fd);
 		return 0;
 	}
+	w->src_st = s;
 	w->link_source = strdup(source);
 	if (!w->link_source) {
 		close(fd);
@@ -395,7 +395,7 @@ int store_writer_copy_from(struct store_writer *w, const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &w->copy_st) < 0 || !S_ISREG(w->copy_st.st_mode)) {
+	if (fstat(fd, &w->src_st) < 0 || !S_ISREG(w->src_st.st_mode)) {
 		close(fd);
 		return -EINVAL;
 	}
@@ -456,12 +456,13 @@ int store_writer_write(struct store_writer *w, const void *buf, size_t len, stru
 	return 0;
 }
 
-static bool source_changed(const struct store_writer *w)
+/* Written, truncated, replaced, renamed or unlinked since the import
+ * began (the last three change st_ctim). */
+static bool source_changed(const struct store_writer *w, int fd)
 {
 	struct stat now;
-	const struct stat *then = &w->copy_st;
-	return fstat(w->copy_fd, &now) < 0 || now.st_size != then->st_size ||
-	       (uint64_t)now.st_size != w->size || now.st_ino != then->st_ino ||
+	const struct stat *then = &w->src_st;
+	return fstat(fd, &now) < 0 || now.st_size != then->st_size || now.st_ino != then->st_ino ||
 	       now.st_mtim.tv_sec != then->st_mtim.tv_sec ||
 	       now.st_mtim.tv_nsec != then->st_mtim.tv_nsec ||
 	       now.st_ctim.tv_sec != then->st_ctim.tv_sec ||
@@ -480,7 +481,11 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 		w->finished = true;
 	}
 	/* A linked object is the source file itself: its bytes must be the
-	 * ones hashed (not, say, a compressed source's expansion). */
+	 * ones hashed, so it must not have changed while they were read
+	 * (a retry then imports it as it is), and they must not be, say, a
+	 * compressed source's expansion. */
+	if (w->linked && source_changed(w, w->fd))
+		return errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
 	if (w->linked) {
 		if (fstat(w->fd, &s) < 0)
 			return errbuf_set(eb, -errno, "cannot stat %s: %s", w->link_source,
@@ -493,7 +498,8 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 	}
 	/* A kernel-side copy took the source's bytes, not the ones hashed:
 	 * they are the same only if nobody wrote to the source meanwhile. */
-	if (w->copy_fd >= 0 && source_changed(w))
+	if (w->copy_fd >= 0 &&
+	    (source_changed(w, w->copy_fd) || (uint64_t)w->src_st.st_size != w->size))
 		return errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
 	memcpy(sha256, w->sha, 32);
 	*size = w->size;
@@ -536,15 +542,20 @@ static int ensure_fanout(struct store_writer *w, struct errbuf *eb)
 	return 0;
 }
 
-/* Makes the file durable and read-only before it gets its name. */
+/* Makes the file durable and read-only before it gets its name. The
+ * fan-out folder comes first: a store that cannot take the object (read
+ * only, no permission) then leaves a linked source as it was. */
 static int seal_file(struct store_writer *w, const char *shown, struct errbuf *eb)
 {
+	int r = ensure_fanout(w, eb);
+	if (r < 0)
+		return r;
 	if (fchmod(w->fd, OBJECT_MODE) < 0)
 		return errbuf_set(eb, -errno, "cannot make %s read-only: %s", shown, strerror(errno));
-	int r = ring_fsync(w->ring, w->fd, false);
+	r = ring_fsync(w->ring, w->fd, false);
 	if (r < 0)
 		return errbuf_set(eb, r, "cannot fsync %s: %s", shown, strerror(-r));
-	return ensure_fanout(w, eb);
+	return 0;
 }
 
 /* Refuses to keep a link whose inode is not the file that was hashed (the

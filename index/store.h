@@ -33,6 +33,10 @@ int store_open(struct store **out, const char *root, struct errbuf *eb);
  * them); flags: STORE_KEEP_TMP. */
 #define STORE_KEEP_TMP 1u
 int store_open_flags(struct store **out, const char *root, unsigned flags, struct errbuf *eb);
+/* Removes what crashed imports left in tmp/ (never part of an object).
+ * Only for the store's one writer: another process's imports in progress
+ * live there too (vault_open calls it once it holds the index's lock). */
+int store_clean_tmp(struct store *st, struct errbuf *eb);
 struct store *store_close(struct store *st);
 const char *store_root(const struct store *st);
 

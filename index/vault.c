@@ -127,11 +127,15 @@ int vault_open_flags(struct vault **out, const char *root, unsigned flags, struc
 	struct vault *v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	int err = store_open_flags(&v->store, root, cleanup ? 0 : STORE_KEEP_TMP, eb);
+	/* tmp/ is cleaned only under the index's lock: while another process
+	 * has the store open, its imports in progress are in there. */
+	int err = store_open_flags(&v->store, root, STORE_KEEP_TMP, eb);
 	if (!err && snprintf(dbdir, sizeof(dbdir), "%s/index", root) >= (int)sizeof(dbdir))
 		err = errbuf_set(eb, -ENAMETOOLONG, "%s: path too long", root);
 	if (!err)
 		err = db_open(&v->db, dbdir, eb);
+	if (!err && cleanup)
+		err = store_clean_tmp(v->store, eb);
 	if (!err)
 		err = catalog_new(&v->catalog, v->db, eb);
 	if (!err) {
