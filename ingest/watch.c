@@ -43,9 +43,11 @@
 #define LOST_RETRY_MS 1000u
 #define WALK_MAX_DEPTH 64
 #define PUMP_MAX 256 /* completions handled per watch_run_once */
+/* IN_ATTRIB: a folder's permissions changed (made unreadable or readable
+ * again); the same events for files in it are ignored. */
 #define DIR_MASK                                                                  \
 	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF | \
-	 IN_ONLYDIR | IN_EXCL_UNLINK)
+	 IN_ATTRIB | IN_ONLYDIR | IN_EXCL_UNLINK)
 
 /* ---- a small chained hash table with intrusive nodes ---- */
 
@@ -205,7 +207,7 @@ struct folder {
 	uint32_t gen;
 	bool scan_due;
 	bool lost;        /* inotify: the folder itself went away */
-	bool read_failed; /* poll: the last scan could not read it */
+	bool read_failed; /* the last scan could not read it (inotify: rescanned until it can) */
 	uint64_t next_tick;
 	uint64_t settle_tick; /* poll: when the first unsettled file may be ready */
 };
@@ -652,6 +654,7 @@ static void wdir_drop(struct watch *w, struct hnode **l, bool rm)
  * (same inode seen under a new name after a rename) is re-homed. */
 static int watch_dir(struct watch *w, struct folder *f, const char *path)
 {
+	/* EACCES: unreadable; the listing that follows reports it. */
 	int wd = inotify_add_watch(w->ifd, path, DIR_MASK);
 	if (wd < 0)
 		return -errno;
@@ -786,7 +789,7 @@ static void walk(struct watch *w, struct folder *f, struct scan *sc, unsigned de
 		int wd = watch_dir(w, f, sc->path);
 		if (wd == -ENOSPC || wd == -ENOMEM)
 			fall_back_to_poll(w, f, wd);
-		else if (wd < 0 && wd != -ENOENT && wd != -ENOTDIR)
+		else if (wd < 0 && wd != -ENOENT && wd != -ENOTDIR && wd != -EACCES)
 			wlog(w, LOG_LEVEL_WARNING, "folder %s: cannot watch %s: %s", f->path,
 			     sc->path, strerror(-wd));
 	}
@@ -835,6 +838,8 @@ static void folder_scan(struct watch *w, struct folder *f)
 			htab_fit(&f->files);
 		}
 		f->next_tick = now + f->interval_ms;
+	} else if (err && err != ENOENT) {
+		f->next_tick = now + LOST_RETRY_MS;
 	} else {
 		f->next_tick = f->files.n ? now + pending_check_ms(f) : NEVER;
 	}
@@ -890,11 +895,31 @@ static void on_dir_self(struct watch *w, struct folder *f, struct hnode **l, uin
 	free(rel);
 }
 
+/* A file announced in a folder that cannot be read now: say so once, and
+ * rescan until it can be (the file is found then). */
+static void folder_unreadable(struct watch *w, struct folder *f, const char *path, int err)
+{
+	if (!f->read_failed)
+		wlog(w, LOG_LEVEL_WARNING, "folder %s: cannot read %s: %s; retrying", f->path, path,
+		     strerror(err));
+	f->read_failed = true;
+	uint64_t retry = now_ms() + LOST_RETRY_MS;
+	if (f->next_tick > retry)
+		f->next_tick = retry;
+}
+
 static void on_file_event(struct watch *w, struct folder *f, const char *path, const char *name,
 			  uint32_t mask)
 {
 	struct stat st;
-	if (file_ignored(f, name, path) || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+	if (file_ignored(f, name, path))
+		return;
+	if (lstat(path, &st) < 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			folder_unreadable(w, f, path, errno);
+		return;
+	}
+	if (!S_ISREG(st.st_mode))
 		return;
 	if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
 		untrack(f, path);
@@ -921,6 +946,11 @@ static void on_event(struct watch *w, const struct inotify_event *ev)
 		return; /* a watch dropped while its events were queued */
 	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
 		on_dir_self(w, f, l, ev->mask);
+		return;
+	}
+	if (ev->mask & IN_ATTRIB) {
+		if (ev->len == 0)
+			f->scan_due = true; /* a watched folder's own permissions */
 		return;
 	}
 	if (ev->len == 0)
@@ -988,8 +1018,12 @@ static void run_due(struct watch *w)
 			folder_scan(w, f);
 		else if (f->mode == WATCH_MODE_POLL && now >= f->settle_tick)
 			settle_check(w, f);
+		else if (now >= f->next_tick && f->lost)
+			folder_retry(w, f);
+		else if (now >= f->next_tick && f->read_failed)
+			folder_scan(w, f);
 		else if (now >= f->next_tick)
-			f->lost ? folder_retry(w, f) : pending_check(w, f);
+			pending_check(w, f);
 	}
 	if (now >= w->next_purge)
 		seen_purge(w, now);
