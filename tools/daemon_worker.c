@@ -6,8 +6,10 @@
  * Promises: a source file is removed or moved only after its capture is
  * durably stored (import_file returned 0); a malformed file is moved to
  * the failed folder with a .error note and never deleted; a file that hit
- * a transient error (disk full, I/O error) is left in place and retried
- * with back-off.
+ * a transient error (disk full, I/O error, a store or folder it may not
+ * write or read, a source that changed while it was read) is left in
+ * place and retried with back-off; a source deleted or moved away while
+ * it was imported is reported, and nothing of it is kept.
  */
 #include "daemon.h"
 
@@ -142,10 +144,19 @@ static void report(struct daemon_item *it, const struct import_result *res,
 		 (unsigned long long)info->summary.packets);
 }
 
+/* Errors that a later attempt may not meet: space freed, permissions or
+ * a read-only mount fixed, a source replaced or written to settled. */
 static bool is_transient(int err)
 {
 	return err == -ENOSPC || err == -EBUSY || err == -EIO || err == -ENOMEM ||
-	       err == -EAGAIN || err == -EDQUOT;
+	       err == -EAGAIN || err == -EDQUOT || err == -EACCES || err == -EPERM ||
+	       err == -EROFS || err == -ESTALE;
+}
+
+static bool vanished(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR);
 }
 
 /* Returns true when the item was parked for a retry (not done). */
@@ -153,8 +164,20 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 {
 	const struct config_import *ci = atomic_load(&it->folder->cfg);
 	struct stat st;
-	if (lstat(it->path, &st) < 0 || !S_ISREG(st.st_mode))
-		return false; /* gone (moved away, imported by a previous run) */
+	int stat_err = lstat(it->path, &st) < 0 ? errno : 0;
+	if (stat_err && stat_err != ENOENT && stat_err != ENOTDIR) {
+		/* Its folder cannot be read for now (permissions). */
+		log_warnx("retrying %s later: %s", it->path, strerror(stat_err));
+		daemon_queue_retry(w->queue, it);
+		return true;
+	}
+	if (stat_err || !S_ISREG(st.st_mode)) {
+		/* Imported by a previous run or moved away; after a retry, say so. */
+		if (it->attempts)
+			log_warnx("%s: gone before its retry (deleted or moved away); nothing stored",
+				  it->path);
+		return false;
+	}
 	if (ci->after_import == CONFIG_AFTER_KEEP && daemon_kept_has(w->kept, &st)) {
 		log_info("skipped %s: kept, already imported", it->path);
 		return false;
@@ -178,6 +201,9 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 	if (!err) {
 		report(it, &res, &info);
 		after_success(it, ci, w->kept, &st);
+	} else if (vanished(it->path)) {
+		log_warnx("%s: deleted or moved away while being imported (%s); nothing stored",
+			  it->path, msg);
 	} else if (err == -EINVAL) {
 		daemon_failures_note(&w->failures, it->path, msg);
 		handle_malformed(it, ci, msg);
