@@ -35,10 +35,14 @@ static void ring_events_free(struct ring *r);
  * "fsync:N[:MARKER]" makes the process's Nth ring_pwrite or ring_fsync
  * fail with -EIO without doing it, and creates the file MARKER when it
  * does, so a test can prove that a failed write or fsync is reported and
- * loses nothing. Read once, at the first ring_new; unset, each write and
- * fsync costs one relaxed load.
+ * loses nothing. "pause:N:MARKER" (tests/crash/fs_faults.sh) instead
+ * holds the Nth chunk ring_read_stream delivers until the test removes
+ * MARKER (at most FAULT_PAUSE_MAX_S), so it can change the source in the
+ * middle of an import. Read once, at the first ring_new; unset, each
+ * write, fsync and chunk costs one relaxed load.
  */
-enum { FAULT_NONE, FAULT_WRITE, FAULT_FSYNC };
+enum { FAULT_NONE, FAULT_WRITE, FAULT_FSYNC, FAULT_PAUSE };
+#define FAULT_PAUSE_MAX_S 60
 static struct {
 	int op;
 	unsigned long n;
@@ -57,6 +61,8 @@ static void fault_init(void)
 		fault.op = FAULT_WRITE;
 	else if (strncmp(spec, "fsync:", 6) == 0)
 		fault.op = FAULT_FSYNC;
+	else if (strncmp(spec, "pause:", 6) == 0)
+		fault.op = FAULT_PAUSE;
 	else
 		return;
 	fault.n = strtoul(spec + 6, &end, 10);
@@ -75,6 +81,16 @@ static bool fault_fires(int op)
 			close(fd);
 	}
 	return true;
+}
+
+/* The pause hook: waits while the marker it created exists. */
+static void fault_pause(void)
+{
+	if (!fault_fires(FAULT_PAUSE))
+		return;
+	const struct timespec tick = {.tv_nsec = 10 * 1000000};
+	for (int i = 0; i < FAULT_PAUSE_MAX_S * 100 && access(fault.marker, F_OK) == 0; i++)
+		nanosleep(&tick, NULL);
 }
 
 int ring_new(struct ring **out, unsigned entries)
@@ -344,6 +360,7 @@ static int stream_deliver(struct stream *s, ring_chunk_fn fn, void *opaque)
 		if (slot->err)
 			return slot->err;
 		if (slot->filled > 0) {
+			fault_pause();
 			int err = fn(opaque, slot->buf, slot->filled);
 			if (err)
 				return err;
