@@ -104,9 +104,11 @@ static pid_t lock_holder(const char *dir, char *name, size_t size)
 	if (fd < 0 || fcntl(fd, F_GETLK, &fl) < 0 || fl.l_type == F_UNLCK || fl.l_pid <= 0)
 		return 0;
 	if (snprintf(path, sizeof(path), "/proc/%d/comm", (int)fl.l_pid) < (int)sizeof(path)) {
-		_cleanup_fclose_ FILE *f = fopen(path, "re");
+		FILE *f = fopen(path, "re");
 		if (f && fgets(name, (int)size, f))
 			name[strcspn(name, "\n")] = '\0';
+		if (f)
+			fclose(f);
 	}
 	return fl.l_pid;
 }
