@@ -32,4 +32,16 @@ __attribute__((format(printf, 3, 4))) static inline int errbuf_set(struct errbuf
 	return err;
 }
 
+#ifdef __clang_analyzer__
+/* For clang's analyzer only (clang-tidy): it does not inline variadic
+ * functions, so it would not know that the result is err and would follow
+ * error paths as if they succeeded. (errbuf_set) calls the function. */
+#define errbuf_set(eb, err, ...)                                          \
+	({                                                                \
+		int errbuf_err_ = (err);                                  \
+		(void)(errbuf_set)((eb), errbuf_err_, __VA_ARGS__);       \
+		errbuf_err_;                                              \
+	})
+#endif
+
 #endif

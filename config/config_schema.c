@@ -217,8 +217,8 @@ static void check_parent(struct parse_ctx *c, const struct ytree *at, const char
 
 #define KEY(S, k, field, t, lo, hi, d, fl)                                              \
 	{                                                                               \
-		.key = k, .type = &t, .offset = offsetof(S, field), .min = lo, .max = hi, \
-		.def = d, .flags = fl                                                   \
+		.key = (k), .type = &(t), .offset = offsetof(S, field), .min = (lo),      \
+		.max = (hi), .def = (d), .flags = (fl)                                  \
 	}
 
 static const char *const watch_names[] = { "auto", "inotify", "poll", NULL };
@@ -368,9 +368,9 @@ static void tls_check(struct parse_ctx *c, void *obj, const struct ytree *map,
 	}
 	if (!path_checks(c))
 		return;
-	if (cert && access(api->tls_cert, F_OK) < 0)
+	if (cert && api->tls_cert && access(api->tls_cert, F_OK) < 0)
 		ctx_error(c, cert, "TLS certificate '%s' does not exist", cert->text);
-	if (key && access(api->tls_key, F_OK) < 0)
+	if (key && api->tls_key && access(api->tls_key, F_OK) < 0)
 		ctx_error(c, key, "TLS key '%s' does not exist", key->text);
 }
 

@@ -53,7 +53,9 @@ bool ytree_is_null(const struct ytree *node)
  * two, so no capacity field is needed. */
 static int append(struct ytree *parent, struct ytree *child)
 {
-	size_t n = parent->n;
+	/* stack[0..depth) always holds nodes; the analyzer loses that across
+	 * the event loop of ytree_parse. */
+	size_t n = parent->n; // NOLINT(clang-analyzer-core.NullDereference)
 
 	if (n == 0 || (n & (n - 1)) == 0) {
 		size_t cap = n ? n * 2 : 4;

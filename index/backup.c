@@ -264,7 +264,7 @@ static int copy_dir(const char *src, const char *dst, bool may_link, struct errb
 			r = path_join(d, sizeof(d), dst, de->d_name, eb);
 		if (r == 0 && lstat(s, &st) < 0)
 			r = errbuf_set(eb, -errno, "%s: %s", s, strerror(errno));
-		if (r < 0)
+		if (r != 0)
 			break;
 		if (S_ISDIR(st.st_mode))
 			r = copy_dir(s, d, may_link, eb);

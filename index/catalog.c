@@ -322,7 +322,7 @@ static void parse_format(const json_t *o, struct capture_record *rec)
 	snprintf(rec->format, sizeof(rec->format), "%s", get_str(o, "format") ?: "");
 	snprintf(rec->compression, sizeof(rec->compression), "%s",
 		 get_str(o, "compression") ?: "");
-	if (v && sscanf(v, "%hu.%hu", &rec->version_major, &rec->version_minor) != 2)
+	if (v && sscanf(v, "%4hu.%4hu", &rec->version_major, &rec->version_minor) != 2)
 		rec->version_major = rec->version_minor = 0;
 	rec->big_endian = bo && strcmp(bo, "big-endian") == 0;
 	rec->nanosecond = tp && strcmp(tp, "nanoseconds") == 0;

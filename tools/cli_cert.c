@@ -68,7 +68,7 @@ static int set_names(X509 *x, const char *cn)
 static X509 *make_cert(EVP_PKEY *key, const struct cert_args *a)
 {
 	X509 *x = X509_new();
-	unsigned char serial[16];
+	unsigned char serial[16] = { 0 };
 	BIGNUM *bn = NULL;
 	bool ok = x && RAND_bytes(serial, sizeof(serial)) == 1;
 	serial[0] &= 0x7f; /* positive */

@@ -580,8 +580,8 @@ static void import_one_file(struct import_run *run, struct ring *ring, size_t i)
 		.may_link = run->o->move,
 		.ring = ring,
 	};
-	struct import_result res;
-	struct import_info info;
+	struct import_result res = { 0 };
+	struct import_info info = { 0 };
 	struct errbuf eb = { { 0 } };
 	int err = import_file_in_turn(run, ring, i, &src, &res, &info, &eb);
 	add_src_bytes(run, it->size);

@@ -85,8 +85,9 @@ int cli_remote_options(int *argc, char **argv)
 	}
 	argv[out] = NULL;
 	*argc = out;
+	const char *env_url = getenv("CAPVAULT_URL");
 	if (!opts.url)
-		opts.url = getenv("CAPVAULT_URL") && *getenv("CAPVAULT_URL") ? getenv("CAPVAULT_URL") : NULL;
+		opts.url = env_url && *env_url ? env_url : NULL;
 	if (!opts.token)
 		opts.token = getenv("CAPVAULT_TOKEN");
 	if (opts.token && strlen(opts.token) + 32 > TOKEN_HEADER_MAX) {
@@ -160,7 +161,8 @@ int cli_remote_open(struct cli_remote **out, const char *store_option)
 		return -1;
 	int rc;
 	const char *store = cli_store_path(store_option);
-	bool named = store_option || (getenv("CAPVAULT_STORE") && *getenv("CAPVAULT_STORE"));
+	const char *env_store = getenv("CAPVAULT_STORE");
+	bool named = store_option || (env_store && *env_store);
 	const char *sock = opts.socket ? opts.socket : getenv("CAPVAULT_SOCKET");
 	_cleanup_free_ char *path = NULL;
 	if (opts.url) {

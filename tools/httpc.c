@@ -416,7 +416,7 @@ static int send_stream(struct httpc *c, const struct httpc_request *req, struct 
 static int parse_status(const char *line, int *status, bool *http11)
 {
 	unsigned major, minor, st;
-	if (sscanf(line, "HTTP/%u.%u %u", &major, &minor, &st) != 3 || st < 100 || st > 599)
+	if (sscanf(line, "HTTP/%1u.%1u %3u", &major, &minor, &st) != 3 || st < 100 || st > 599)
 		return -EPROTO;
 	*status = (int)st;
 	*http11 = major == 1 && minor >= 1;
