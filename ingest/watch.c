@@ -1007,6 +1007,18 @@ static int dispatch(struct watch *w, uint64_t token, int res)
 	return 0; /* not ours: the ring is meant to be the watch's alone */
 }
 
+/* A watched folder's periodic work: find it again when lost, rescan it
+ * while it cannot be read, else look at the files still settling. */
+static void folder_tick(struct watch *w, struct folder *f)
+{
+	if (f->lost)
+		folder_retry(w, f);
+	else if (f->read_failed)
+		folder_scan(w, f);
+	else
+		pending_check(w, f);
+}
+
 static void run_due(struct watch *w)
 {
 	uint64_t now = now_ms();
@@ -1018,12 +1030,8 @@ static void run_due(struct watch *w)
 			folder_scan(w, f);
 		else if (f->mode == WATCH_MODE_POLL && now >= f->settle_tick)
 			settle_check(w, f);
-		else if (now >= f->next_tick && f->lost)
-			folder_retry(w, f);
-		else if (now >= f->next_tick && f->read_failed)
-			folder_scan(w, f);
 		else if (now >= f->next_tick)
-			pending_check(w, f);
+			folder_tick(w, f);
 	}
 	if (now >= w->next_purge)
 		seen_purge(w, now);

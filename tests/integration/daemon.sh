@@ -31,9 +31,11 @@ no_files() { [ -z "$(find "$1" -path "$1/.failed" -prune -o -type f -print)" ]; 
 
 # start_daemon CONFIG
 start_daemon() {
+	touch "$T/d.log"
+	# Counted before the launch: after it, a quick start line would be counted too.
+	local n=$(grep -c 'started:' "$T/d.log" || true)
 	"$CAPVAULTD" --config "$1" 2>>"$T/d.log" &
 	DPID=$!
-	local n=$(grep -c 'started:' "$T/d.log" || true)
 	wait_for "daemon start" eval '[ "$(grep -c started: "$T/d.log")" -gt '"$n"' ]'
 }
 
