@@ -33,6 +33,14 @@ static struct {
 	const char *url, *token, *cacert, *socket;
 } opts;
 
+const char *cli_store_path(const char *option)
+{
+	if (option)
+		return option;
+	const char *env = getenv("CAPVAULT_STORE");
+	return env && *env ? env : "./capvault-data";
+}
+
 static const char *const names[] = { "url", "token", "cacert", "socket" };
 
 static const char **slot(size_t i)
