@@ -40,6 +40,7 @@ struct query {
 	struct vault *v;
 	uint64_t after, before; /* [after, before) */
 	uint64_t limit;
+	bool count_only; /* query_count: nobody wants the packets */
 	struct filter_set *filter;
 	struct plan *plan;
 	struct selected *sel;
@@ -494,9 +495,26 @@ static int candidate_offsets(struct object_run *r, struct db_iter *it, const uin
 	return err;
 }
 
+/* Counting only, and every packet of this capture matches the filter:
+ * what the window holds of it can be counted from the time index. */
+static bool counts_from_index(const struct object_run *r)
+{
+	if (!r->q->count_only || r->q->limit || r->sel->nlinktypes == 0)
+		return false;
+	for (uint32_t i = 0; i < r->sel->nlinktypes; i++) {
+		const struct filter *f;
+		if (filter_set_get(r->q->filter, r->sel->linktypes[i], &f, NULL) != 0 ||
+		    !filter_matches_all(f))
+			return false;
+	}
+	return true;
+}
+
 /* The [begin, end) byte ranges of sparse time index blocks that overlap
- * the window, adjacent ones merged, as pairs in *ranges. */
-static int time_ranges(struct object_run *r, struct u64vec *ranges)
+ * the window, adjacent ones merged, as pairs in *ranges. With count_inside,
+ * the packets of blocks wholly inside the window are counted as matches
+ * here and their bytes left out of the ranges. */
+static int time_ranges(struct object_run *r, bool count_inside, struct u64vec *ranges)
 {
 	struct db_iter *it = NULL;
 	uint8_t prefix[8];
@@ -510,6 +528,13 @@ static int time_ranges(struct object_run *r, struct u64vec *ranges)
 			break;
 		uint64_t tmin = be64_get(val), tmax = be64_get(val + 8), off = be64_get(val + 16);
 		bool overlaps = tmax >= r->q->after && tmin < r->q->before;
+		if (overlaps && count_inside && tmin >= r->q->after && tmax < r->q->before) {
+			uint32_t packets = (uint32_t)val[24] << 24 | (uint32_t)val[25] << 16 |
+					   (uint32_t)val[26] << 8 | val[27];
+			r->q->stats.packets_matched += packets;
+			r->q->stats.packets_indexed += packets;
+			overlaps = false; /* counted: nothing to read */
+		}
 		if (open && !overlaps) {
 			err = u64vec_push(ranges, off);
 			open = false;
@@ -797,11 +822,12 @@ static int run_all(struct object_run *r)
 	if (!buf)
 		return -ENOMEM;
 	struct u64vec ranges = { 0 };
+	bool count_inside = counts_from_index(r);
 	int err = 0;
-	if (r->q->after == 0 && r->q->before == UINT64_MAX) {
+	if (r->q->after == 0 && r->q->before == UINT64_MAX && !count_inside) {
 		err = scan_range(r, r->ctx[0].offset, r->sel->file_size, buf);
 	} else {
-		err = time_ranges(r, &ranges);
+		err = time_ranges(r, count_inside, &ranges);
 		for (size_t i = 0; !err && i + 1 < ranges.n; i += 2)
 			err = scan_range(r, ranges.v[i], ranges.v[i + 1], buf);
 	}
@@ -879,7 +905,7 @@ static int output_packet(void *opaque, const struct capfile_packet *pkt)
 {
 	struct output *o = opaque;
 	struct query *q = o->q;
-	int err = o->fn(o->opaque, pkt);
+	int err = o->fn ? o->fn(o->opaque, pkt) : 0;
 	if (err)
 		return err;
 	q->stats.packets_matched++;
@@ -1119,4 +1145,12 @@ int query_run_unordered(struct query *q, struct ring *ring, query_packet_fn fn, 
 {
 	/* With a limit, which packets come first decides what is counted. */
 	return query_run_mode(q, ring, fn, opaque, q->limit != 0, eb);
+}
+
+int query_count(struct query *q, struct ring *ring, struct errbuf *eb)
+{
+	q->count_only = true;
+	int err = query_run_mode(q, ring, NULL, NULL, q->limit != 0, eb);
+	q->count_only = false;
+	return err;
 }

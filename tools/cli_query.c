@@ -52,8 +52,7 @@ static int run_query(struct query_cli *c, struct vault *v, struct ring *ring)
 	}
 	err = open_output(c, q);
 	if (!err)
-		err = c->count ? query_run_unordered(q, ring, on_packet, c, &eb)
-			       : query_run(q, ring, on_packet, c, &eb);
+		err = c->count ? query_count(q, ring, &eb) : query_run(q, ring, on_packet, c, &eb);
 	if (!err && c->writer)
 		err = capwrite_flush(c->writer);
 	if (err)

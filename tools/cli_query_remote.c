@@ -101,13 +101,17 @@ int cli_query_parse(struct query_cli *c, int argc, char **argv)
 
 void cli_query_print_explain(const struct query_stats *st)
 {
+	char indexed[96] = "";
+	if (st->packets_indexed)
+		snprintf(indexed, sizeof(indexed),
+			 " (%" PRIu64 " counted from the time index, not read)", st->packets_indexed);
 	fprintf(stderr,
 		"plan: %s\ncaptures: %" PRIu64 " selected of %" PRIu64 "\ncandidate flows: %" PRIu64
-		"%s\ncandidate packets: %" PRIu64 "\nmatched packets: %" PRIu64
+		"%s\ncandidate packets: %" PRIu64 "\nmatched packets: %" PRIu64 "%s"
 		"\nbytes read: %" PRIu64 " in %" PRIu64 " reads\nelapsed: %.3f ms\n",
 		st->plan, st->captures_selected, st->captures_total, st->flows_candidate,
 		st->plan_all ? " (the plan narrows nothing: every packet in the window is read)" : "",
-		st->packets_candidate, st->packets_matched, st->bytes_read, st->reads,
+		st->packets_candidate, st->packets_matched, indexed, st->bytes_read, st->reads,
 		st->elapsed_ms);
 }
 
@@ -175,6 +179,7 @@ static void print_explain_json(json_t *o)
 		.flows_candidate = U64("flows_candidate"),
 		.packets_candidate = U64("packets_candidate"),
 		.packets_matched = U64("packets_matched"),
+		.packets_indexed = U64("packets_indexed"),
 		.bytes_read = U64("bytes_read"),
 		.reads = U64("reads"),
 		.elapsed_ms = json_real_value(json_object_get(o, "elapsed_ms")),
