@@ -33,13 +33,14 @@ for x in "$CAPVAULT_BINDIR/capvaultd" "$CAPVAULT_BINDIR/capvault" "$CAPVAULT_ENG
 	checks=$((checks + 1))
 	[ -x "$R$x" ] || fail "$x is not executable"
 done
-# The engine is out of PATH; the thin front links no store library.
+# The engine is out of PATH; the thin front links no store library
+# (libstdc++ is not checked: a sanitizer runtime brings it).
 checks=$((checks + 1))
 [ ! -e "$R$CAPVAULT_BINDIR/capvault-offline" ] || fail "capvault-offline installed in bindir"
-if ldd "$R$CAPVAULT_BINDIR/capvault" | grep -E 'rocksdb|stdc\+\+|uring|pcap' > "$T/libs"; then
+checks=$((checks + 1))
+if ldd "$R$CAPVAULT_BINDIR/capvault" | grep -E 'rocksdb|uring|pcap' > "$T/libs"; then
 	fail "the installed capvault front loads $(tr -s ' \t\n' ' ' < "$T/libs")"
 fi
-checks=$((checks + 1))
 if [ "${CAPVAULT_HAVE_SCDOC:-}" = 1 ]; then
 	for m in man8/capvaultd.8 man1/capvault.1 man5/capvault.yaml.5; do
 		checks=$((checks + 1))
