@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "cli_query.h"
 #include "cli_remote.h"
+#include "httpc_tls.h"
 #include "log.h"
 
 static const struct cli_command commands[] = {
@@ -54,6 +55,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	log_init("capvault", LOG_LEVEL_INFO, false);
+	cli_remote_set_tls(&httpc_tls_openssl);
 	if (cli_remote_options(&argc, argv) < 0)
 		return CLI_EXIT_USAGE;
 	if (argc < 2) {

@@ -1,12 +1,12 @@
 /*
  * capvault - the command-line tool's thin front.
  *
- * A query through a running capvaultd is answered here, by a program that
- * links only the HTTP client, jansson and OpenSSL: its start costs a
- * fraction of the engine's, which loads RocksDB, libstdc++, libpcap,
- * liburing and the rest. Everything else (every other command, a query
- * with no daemon, --version, usage errors of the connection options) is
- * the engine's: capvault-offline, run with exec and the user's argv and
+ * A query through the unix socket of a running capvaultd is answered here,
+ * by a program that links only the HTTP client, jansson and libc: its
+ * start costs a fraction of the engine's, which loads RocksDB, libstdc++,
+ * libpcap, liburing, OpenSSL and the rest. Everything else (every other
+ * command, a query with no daemon or with --url, --version, usage errors
+ * of the connection options) is the engine's: capvault-offline, run with exec and the user's argv and
  * environment unchanged, so its output, exit codes and process id are the
  * ones the user sees. The engine decides daemon or store again itself,
  * with the same code.
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
 		free(given);
 		return CLI_EXIT_USAGE;
 	}
-	if (argc < 2 || strcmp(argv[1], "query") != 0)
+	if (argc < 2 || strcmp(argv[1], "query") != 0 || cli_remote_has_url())
 		run_engine(given);
 	int rc = query(argc - 1, argv + 1, given);
 	free(given);
