@@ -258,6 +258,11 @@ struct object_run {
 	uint64_t matched, limit; /* this object's matches; 0: no limit */
 	uint8_t *big; /* for a record larger than a read span */
 	struct errbuf *eb;
+	/* the compiled filter of the last packet's link type (NULL: it does
+	 * not compile for it), so that each packet takes no lock */
+	const struct filter *filter;
+	uint32_t filter_linktype;
+	bool filter_known;
 };
 
 static void contexts_free(struct object_run *r)
@@ -319,6 +324,23 @@ static const struct context *context_at(const struct object_run *r, uint64_t off
 	return lo ? &r->ctx[lo - 1] : NULL;
 }
 
+/* The compiled filter for linktype in *out (NULL: it does not compile for
+ * it, nothing matches). Returns 0 or -ENOMEM. */
+static int filter_for(struct object_run *r, uint32_t linktype, const struct filter **out)
+{
+	if (!r->filter_known || r->filter_linktype != linktype) {
+		const struct filter *f = NULL;
+		int err = filter_set_get(r->q->filter, linktype, &f, NULL);
+		if (err == -ENOMEM)
+			return err; /* not remembered: may work next time */
+		r->filter = err ? NULL : f;
+		r->filter_linktype = linktype;
+		r->filter_known = true;
+	}
+	*out = r->filter;
+	return 0;
+}
+
 /* Time window, then the exact filter, then the caller. Returns 1 when the
  * limit is reached. */
 static int process_packet(struct object_run *r, const struct capfile_packet *pkt)
@@ -327,12 +349,14 @@ static int process_packet(struct object_run *r, const struct capfile_packet *pkt
 	q->stats.packets_candidate++;
 	if (pkt->ts_ns < q->after || pkt->ts_ns >= q->before)
 		return 0;
-	int match = filter_set_match(q->filter, pkt->linktype, pkt->caplen, pkt->origlen, pkt->data,
-				     NULL);
-	if (match <= 0)
-		return match == -ENOMEM ? match : 0;
+	const struct filter *f;
+	int err = filter_for(r, pkt->linktype, &f);
+	if (err)
+		return err;
+	if (!f || !filter_match(f, pkt->caplen, pkt->origlen, pkt->data))
+		return 0;
 	r->matched++;
-	int err = r->fn(r->opaque, pkt);
+	err = r->fn(r->opaque, pkt);
 	if (err)
 		return err;
 	return r->limit && r->matched >= r->limit ? 1 : 0;
