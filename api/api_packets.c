@@ -229,20 +229,15 @@ static bool flag(struct api_call *c, const char *name)
 	return v && (!strcmp(v, "1") || !strcmp(v, "true") || !*v);
 }
 
-static int count_packet(void *opaque, const struct capfile_packet *pkt)
-{
-	(void)opaque, (void)pkt;
-	return 0;
-}
-
 static json_t *stats_json(const struct query_stats *st)
 {
-	return json_pack("{sssbsIsIsIsIsIsIsIsf}", "plan", st->plan, "plan_all", st->plan_all,
+	return json_pack("{sssbsIsIsIsIsIsIsIsIsf}", "plan", st->plan, "plan_all", st->plan_all,
 			 "captures_total", (json_int_t)st->captures_total, "captures_selected",
 			 (json_int_t)st->captures_selected, "flows_candidate",
 			 (json_int_t)st->flows_candidate, "packets_candidate",
 			 (json_int_t)st->packets_candidate, "packets_matched",
-			 (json_int_t)st->packets_matched, "bytes_read", (json_int_t)st->bytes_read,
+			 (json_int_t)st->packets_matched, "packets_indexed",
+			 (json_int_t)st->packets_indexed, "bytes_read", (json_int_t)st->bytes_read,
 			 "reads", (json_int_t)st->reads, "elapsed_ms", st->elapsed_ms);
 }
 
@@ -253,7 +248,7 @@ static void run_counting(struct api_call *c, struct pstream *p, bool explain)
 	struct errbuf eb = { { 0 } };
 	int err = ring_new(&ring, RING_ENTRIES);
 	if (!err)
-		err = query_run_unordered(p->q, ring, count_packet, NULL, &eb);
+		err = query_count(p->q, ring, &eb);
 	ring_free(ring);
 	record_latency(c->api, since(&p->t0), err != 0);
 	if (err)

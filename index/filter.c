@@ -179,6 +179,14 @@ static bool match_swapped_null(const struct filter *f, const struct pcap_pkthdr 
 	return m;
 }
 
+bool filter_matches_all(const struct filter *f)
+{
+	const struct bpf_insn *only = f->prog.bf_insns;
+
+	return f->prog.bf_len == 1 && BPF_CLASS(only->code) == BPF_RET &&
+	       BPF_RVAL(only->code) == BPF_K && only->k != 0;
+}
+
 bool filter_match(const struct filter *f, uint32_t caplen, uint32_t origlen, const uint8_t *data)
 {
 	struct pcap_pkthdr h = { .caplen = caplen, .len = origlen };

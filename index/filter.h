@@ -45,6 +45,13 @@ struct filter *filter_free(struct filter *f);
 bool filter_match(const struct filter *f, uint32_t caplen, uint32_t origlen, const uint8_t *data);
 
 /*
+ * True when f accepts every packet whatever its bytes: its program is a
+ * single "accept" (the empty expression, or one libpcap's optimizer
+ * reduced to that).
+ */
+bool filter_matches_all(const struct filter *f);
+
+/*
  * A set of compiled copies of one expression, keyed by link type. The
  * expression is copied. Returns 0 or -ENOMEM. Nothing is compiled yet: call
  * filter_set_check to validate against a link type up front.

@@ -40,6 +40,7 @@ struct query {
 	struct vault *v;
 	uint64_t after, before; /* [after, before) */
 	uint64_t limit;
+	bool count_only; /* query_count: nobody wants the packets */
 	struct filter_set *filter;
 	struct plan *plan;
 	struct selected *sel;
@@ -257,6 +258,11 @@ struct object_run {
 	uint64_t matched, limit; /* this object's matches; 0: no limit */
 	uint8_t *big; /* for a record larger than a read span */
 	struct errbuf *eb;
+	/* the compiled filter of the last packet's link type (NULL: it does
+	 * not compile for it), so that each packet takes no lock */
+	const struct filter *filter;
+	uint32_t filter_linktype;
+	bool filter_known;
 };
 
 static void contexts_free(struct object_run *r)
@@ -318,6 +324,23 @@ static const struct context *context_at(const struct object_run *r, uint64_t off
 	return lo ? &r->ctx[lo - 1] : NULL;
 }
 
+/* The compiled filter for linktype in *out (NULL: it does not compile for
+ * it, nothing matches). Returns 0 or -ENOMEM. */
+static int filter_for(struct object_run *r, uint32_t linktype, const struct filter **out)
+{
+	if (!r->filter_known || r->filter_linktype != linktype) {
+		const struct filter *f = NULL;
+		int err = filter_set_get(r->q->filter, linktype, &f, NULL);
+		if (err == -ENOMEM)
+			return err; /* not remembered: may work next time */
+		r->filter = err ? NULL : f;
+		r->filter_linktype = linktype;
+		r->filter_known = true;
+	}
+	*out = r->filter;
+	return 0;
+}
+
 /* Time window, then the exact filter, then the caller. Returns 1 when the
  * limit is reached. */
 static int process_packet(struct object_run *r, const struct capfile_packet *pkt)
@@ -326,12 +349,14 @@ static int process_packet(struct object_run *r, const struct capfile_packet *pkt
 	q->stats.packets_candidate++;
 	if (pkt->ts_ns < q->after || pkt->ts_ns >= q->before)
 		return 0;
-	int match = filter_set_match(q->filter, pkt->linktype, pkt->caplen, pkt->origlen, pkt->data,
-				     NULL);
-	if (match <= 0)
-		return match == -ENOMEM ? match : 0;
+	const struct filter *f;
+	int err = filter_for(r, pkt->linktype, &f);
+	if (err)
+		return err;
+	if (!f || !filter_match(f, pkt->caplen, pkt->origlen, pkt->data))
+		return 0;
 	r->matched++;
-	int err = r->fn(r->opaque, pkt);
+	err = r->fn(r->opaque, pkt);
 	if (err)
 		return err;
 	return r->limit && r->matched >= r->limit ? 1 : 0;
@@ -493,9 +518,26 @@ static int candidate_offsets(struct object_run *r, struct db_iter *it, const uin
 	return err;
 }
 
+/* Counting only, and every packet of this capture matches the filter:
+ * what the window holds of it can be counted from the time index. */
+static bool counts_from_index(const struct object_run *r)
+{
+	if (!r->q->count_only || r->q->limit || r->sel->nlinktypes == 0)
+		return false;
+	for (uint32_t i = 0; i < r->sel->nlinktypes; i++) {
+		const struct filter *f;
+		if (filter_set_get(r->q->filter, r->sel->linktypes[i], &f, NULL) != 0 ||
+		    !filter_matches_all(f))
+			return false;
+	}
+	return true;
+}
+
 /* The [begin, end) byte ranges of sparse time index blocks that overlap
- * the window, adjacent ones merged, as pairs in *ranges. */
-static int time_ranges(struct object_run *r, struct u64vec *ranges)
+ * the window, adjacent ones merged, as pairs in *ranges. With count_inside,
+ * the packets of blocks wholly inside the window are counted as matches
+ * here and their bytes left out of the ranges. */
+static int time_ranges(struct object_run *r, bool count_inside, struct u64vec *ranges)
 {
 	struct db_iter *it = NULL;
 	uint8_t prefix[8];
@@ -509,6 +551,13 @@ static int time_ranges(struct object_run *r, struct u64vec *ranges)
 			break;
 		uint64_t tmin = be64_get(val), tmax = be64_get(val + 8), off = be64_get(val + 16);
 		bool overlaps = tmax >= r->q->after && tmin < r->q->before;
+		if (overlaps && count_inside && tmin >= r->q->after && tmax < r->q->before) {
+			uint32_t packets = (uint32_t)val[24] << 24 | (uint32_t)val[25] << 16 |
+					   (uint32_t)val[26] << 8 | val[27];
+			r->q->stats.packets_matched += packets;
+			r->q->stats.packets_indexed += packets;
+			overlaps = false; /* counted: nothing to read */
+		}
 		if (open && !overlaps) {
 			err = u64vec_push(ranges, off);
 			open = false;
@@ -796,11 +845,12 @@ static int run_all(struct object_run *r)
 	if (!buf)
 		return -ENOMEM;
 	struct u64vec ranges = { 0 };
+	bool count_inside = counts_from_index(r);
 	int err = 0;
-	if (r->q->after == 0 && r->q->before == UINT64_MAX) {
+	if (r->q->after == 0 && r->q->before == UINT64_MAX && !count_inside) {
 		err = scan_range(r, r->ctx[0].offset, r->sel->file_size, buf);
 	} else {
-		err = time_ranges(r, &ranges);
+		err = time_ranges(r, count_inside, &ranges);
 		for (size_t i = 0; !err && i + 1 < ranges.n; i += 2)
 			err = scan_range(r, ranges.v[i], ranges.v[i + 1], buf);
 	}
@@ -878,7 +928,7 @@ static int output_packet(void *opaque, const struct capfile_packet *pkt)
 {
 	struct output *o = opaque;
 	struct query *q = o->q;
-	int err = o->fn(o->opaque, pkt);
+	int err = o->fn ? o->fn(o->opaque, pkt) : 0;
 	if (err)
 		return err;
 	q->stats.packets_matched++;
@@ -1121,69 +1171,10 @@ int query_run_unordered(struct query *q, struct ring *ring, query_packet_fn fn, 
 	return query_run_mode(q, ring, fn, opaque, q->limit != 0, eb);
 }
 
-/* ---- time parsing ---- */
-
-/* Digits after a decimal point as nanoseconds; advances *p. */
-static uint64_t parse_fraction(const char **p)
+int query_count(struct query *q, struct ring *ring, struct errbuf *eb)
 {
-	uint64_t ns = 0, scale = 100000000;
-	if (**p != '.')
-		return 0;
-	for ((*p)++; **p >= '0' && **p <= '9'; (*p)++) {
-		ns += (uint64_t)(**p - '0') * scale;
-		scale /= 10;
-	}
-	return ns;
-}
-
-static int parse_epoch(const char *text, uint64_t *ns)
-{
-	char *end;
-	errno = 0;
-	unsigned long long secs = strtoull(text, &end, 10);
-	if (end == text || errno || secs > UINT64_MAX / 1000000000u - 1)
-		return -EINVAL;
-	const char *p = end;
-	uint64_t frac = parse_fraction(&p);
-	if (*p != '\0')
-		return -EINVAL;
-	*ns = (uint64_t)secs * 1000000000u + frac;
-	return 0;
-}
-
-int query_parse_time(const char *text, uint64_t *ns)
-{
-	struct tm tm = { 0 };
-	int consumed = 0;
-	if (!strchr(text, '-') || text[0] == '-')
-		return parse_epoch(text, ns);
-	if (sscanf(text, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 || consumed == 0)
-		return -EINVAL;
-	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
-		return -EINVAL;
-	const char *p = text + consumed;
-	uint64_t frac = parse_fraction(&p);
-	long offset = 0;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int hh, mm, n = 0;
-		if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5 || hh > 23 || mm > 59)
-			return -EINVAL;
-		offset = (*p == '+' ? 1 : -1) * (long)(hh * 3600 + mm * 60);
-		p += 1 + n;
-	} else {
-		return -EINVAL; /* a zone is required: local time would be a guess */
-	}
-	if (*p != '\0')
-		return -EINVAL;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	time_t secs = timegm(&tm) - offset;
-	if (secs < 0)
-		return -EINVAL;
-	*ns = (uint64_t)secs * 1000000000u + frac;
-	return 0;
+	q->count_only = true;
+	int err = query_run_mode(q, ring, NULL, NULL, q->limit != 0, eb);
+	q->count_only = false;
+	return err;
 }

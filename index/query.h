@@ -45,6 +45,7 @@ struct query_stats {
 	uint64_t flows_candidate;
 	uint64_t packets_candidate; /* records decoded */
 	uint64_t packets_matched;
+	uint64_t packets_indexed;   /* of those matched, counted from the time index, not read */
 	uint64_t bytes_read;
 	uint64_t reads;
 	double elapsed_ms;
@@ -77,6 +78,14 @@ int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaq
  * work on a full disk. With a packet limit it is query_run. */
 int query_run_unordered(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
 			struct errbuf *eb);
+/*
+ * Counts the matches (query_stats()->packets_matched) without handing
+ * them to anyone: query_run_unordered with no fn. When the filter accepts
+ * every packet of a capture and there is no limit, the blocks of its
+ * sparse time index that lie wholly inside the window are counted from
+ * the index, not read.
+ */
+int query_count(struct query *q, struct ring *ring, struct errbuf *eb);
 const struct query_stats *query_stats(const struct query *q);
 
 /* Parses "2024-05-01T14:00:00.25Z", "...+02:00", or epoch seconds with a

@@ -1,5 +1,7 @@
 /*
- * capvault - the command-line tool.
+ * capvault-offline - the command-line tool's engine, which the thin
+ * `capvault` front (capvault_front.c) runs with the user's argv and
+ * environment unchanged for every command it does not answer itself.
  *
  * Talks to a running capvaultd through its unix socket (or --url), and
  * opens the store itself only when no daemon runs; the output is the same
@@ -13,7 +15,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_query.h"
 #include "cli_remote.h"
+#include "httpc_tls.h"
 #include "log.h"
 
 static const struct cli_command commands[] = {
@@ -24,9 +28,7 @@ static const struct cli_command commands[] = {
 	{ "ls", cli_ls, "ls [--store DIR] [--tag T] [--json]" },
 	{ "info", cli_info, "info [--store DIR] [--json] ID|SHA256" },
 	{ "stats", cli_stats, "stats [--store DIR] [--json]" },
-	{ "query", cli_query,
-	  "query [--store DIR] [--after T] [--before T] [--capture ID]... [--tag T]... [--limit N]\n"
-	  "                 [--count] [--explain] [-w FILE] [FILTER]" },
+	{ "query", cli_query, CLI_QUERY_USAGE },
 	{ "rm", cli_rm, "rm [--store DIR] ID|SHA256..." },
 	{ "tag", cli_tag, "tag [--store DIR] ID|SHA256 [+]TAG|-TAG..." },
 	{ "prune", cli_prune, "prune [--store DIR] [--config FILE] [--dry-run] [--json]" },
@@ -53,6 +55,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	log_init("capvault", LOG_LEVEL_INFO, false);
+	cli_remote_set_tls(&httpc_tls_openssl);
 	if (cli_remote_options(&argc, argv) < 0)
 		return CLI_EXIT_USAGE;
 	if (argc < 2) {

@@ -22,14 +22,6 @@
 #include "vault.h"
 #include "vstats.h"
 
-const char *cli_store_path(const char *option)
-{
-	if (option)
-		return option;
-	const char *env = getenv("CAPVAULT_STORE");
-	return env && *env ? env : "./capvault-data";
-}
-
 struct catalog_args {
 	const char *store;
 	const char *tag;

@@ -1,150 +1,30 @@
 /*
- * cli_query.c - `capvault query FILTER`: the matching packets as pcap (or
- * pcapng when link types or resolutions differ) to -w FILE or a
- * non-terminal stdout; --count prints the count, --explain the plan.
- * Exit codes: 0 done, 1 failed, 2 bad usage or a filter libpcap rejects.
+ * cli_query.c - `capvault query FILTER` in the offline engine: the
+ * matching packets as pcap (or pcapng when link types or resolutions
+ * differ) to -w FILE or a non-terminal stdout; --count prints the count,
+ * --explain the plan. Exit codes: 0 done, 1 failed, 2 bad usage or a
+ * filter libpcap rejects.
  *
- * With capvaultd running the query is GET /v1/packets with the same
- * parameters; the stream is copied to the output as it arrives, and the
- * count and plan come back as JSON printed like the local ones.
+ * With capvaultd running it goes through the daemon (cli_query_remote.c),
+ * as the thin front does; otherwise it opens the store itself.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "capwrite.h"
-#include "cleanup.h"
 #include "cli.h"
+#include "cli_query.h"
 #include "cli_remote.h"
-#include "query.h"
 #include "ring.h"
 #include "vault.h"
-
-struct query_cli {
-	const char *store, *outpath;
-	const char *after, *before; /* as given, for the daemon */
-	bool count, explain;
-	struct query_params params;
-	uint64_t ids[64];
-	const char *tags[16];
-	int outfd;
-	struct capwrite *writer;
-};
-
-static int write_all(void *opaque, const void *buf, size_t len)
-{
-	struct query_cli *c = opaque;
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = write(c->outfd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 static int on_packet(void *opaque, const struct capfile_packet *pkt)
 {
 	struct query_cli *c = opaque;
 	return c->writer ? capwrite_packet(c->writer, pkt) : 0;
-}
-
-static int parse_option(struct query_cli *c, int opt, const char *arg)
-{
-	struct query_params *p = &c->params;
-	char *end;
-	switch (opt) {
-	case 'a': c->after = arg; p->has_after = true; return query_parse_time(arg, &p->after_ns);
-	case 'b': c->before = arg; p->has_before = true; return query_parse_time(arg, &p->before_ns);
-	case 's': c->store = arg; return 0;
-	case 'w': c->outpath = arg; return 0;
-	case 'C': c->count = true; return 0;
-	case 'e': c->explain = true; return 0;
-	case 'l':
-		p->limit = strtoull(arg, &end, 10);
-		return *end || !*arg ? -EINVAL : 0;
-	case 'c':
-		if (p->ncapture_ids == sizeof(c->ids) / sizeof(c->ids[0]))
-			return -E2BIG;
-		c->ids[p->ncapture_ids] = strtoull(arg, &end, 10);
-		return *end || !*arg ? -EINVAL : (p->ncapture_ids++, 0);
-	case 't':
-		if (p->ntags == sizeof(c->tags) / sizeof(c->tags[0]))
-			return -E2BIG;
-		c->tags[p->ntags++] = arg;
-		return 0;
-	}
-	return -EINVAL;
-}
-
-static int parse_args(struct query_cli *c, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "after", required_argument, NULL, 'a' }, { "before", required_argument, NULL, 'b' },
-		{ "store", required_argument, NULL, 's' }, { "capture", required_argument, NULL, 'c' },
-		{ "tag", required_argument, NULL, 't' },   { "limit", required_argument, NULL, 'l' },
-		{ "count", no_argument, NULL, 'C' },       { "explain", no_argument, NULL, 'e' },
-		{ 0 },
-	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "+w:a:b:s:c:t:l:Ce", opts, NULL)) != -1) {
-		if (opt == '?' || parse_option(c, opt, optarg) < 0) {
-			if (opt != '?')
-				fprintf(stderr, "capvault: query: bad value '%s' for -%c\n", optarg, opt);
-			return -EINVAL;
-		}
-	}
-	/* The filter may be given as several words, as tcpdump takes it. */
-	size_t len = 0;
-	for (int i = optind; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	char *filter = calloc(1, len + 1);
-	if (!filter)
-		return -ENOMEM;
-	for (int i = optind; i < argc; i++) {
-		size_t used = strlen(filter);
-		snprintf(filter + used, len + 1 - used, "%s%s", i > optind ? " " : "", argv[i]);
-	}
-	c->params.filter = filter;
-	c->params.capture_ids = c->ids;
-	c->params.tags = c->tags;
-	return 0;
-}
-
-static void print_explain(const struct query_stats *st)
-{
-	fprintf(stderr,
-		"plan: %s\ncaptures: %" PRIu64 " selected of %" PRIu64 "\ncandidate flows: %" PRIu64
-		"%s\ncandidate packets: %" PRIu64 "\nmatched packets: %" PRIu64
-		"\nbytes read: %" PRIu64 " in %" PRIu64 " reads\nelapsed: %.3f ms\n",
-		st->plan, st->captures_selected, st->captures_total, st->flows_candidate,
-		st->plan_all ? " (the plan narrows nothing: every packet in the window is read)" : "",
-		st->packets_candidate, st->packets_matched, st->bytes_read, st->reads,
-		st->elapsed_ms);
-}
-
-static int open_outfd(struct query_cli *c)
-{
-	if (c->outpath && strcmp(c->outpath, "-") != 0) {
-		c->outfd = open(c->outpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (c->outfd < 0) {
-			fprintf(stderr, "capvault: %s: %s\n", c->outpath, strerror(errno));
-			return -errno;
-		}
-	} else if (isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "capvault: not writing a capture to a terminal: use -w FILE or --count\n");
-		return -EINVAL;
-	}
-	return 0;
 }
 
 static int open_output(struct query_cli *c, struct query *q)
@@ -154,11 +34,11 @@ static int open_output(struct query_cli *c, struct query *q)
 	bool nsec;
 	if (c->count)
 		return 0;
-	int err = open_outfd(c);
+	int err = cli_query_open_outfd(c);
 	if (err)
 		return err;
 	query_output_format(q, &format, &linktype, &nsec, &snaplen);
-	return capwrite_new(&c->writer, format, linktype, nsec, snaplen, write_all, c);
+	return capwrite_new(&c->writer, format, linktype, nsec, snaplen, cli_query_write, c);
 }
 
 static int run_query(struct query_cli *c, struct vault *v, struct ring *ring)
@@ -172,8 +52,7 @@ static int run_query(struct query_cli *c, struct vault *v, struct ring *ring)
 	}
 	err = open_output(c, q);
 	if (!err)
-		err = c->count ? query_run_unordered(q, ring, on_packet, c, &eb)
-			       : query_run(q, ring, on_packet, c, &eb);
+		err = c->count ? query_count(q, ring, &eb) : query_run(q, ring, on_packet, c, &eb);
 	if (!err && c->writer)
 		err = capwrite_flush(c->writer);
 	if (err)
@@ -181,133 +60,9 @@ static int run_query(struct query_cli *c, struct vault *v, struct ring *ring)
 	else if (c->count)
 		printf("%" PRIu64 "\n", query_stats(q)->packets_matched);
 	if (c->explain)
-		print_explain(query_stats(q));
+		cli_query_print_explain(query_stats(q));
 	query_free(q);
 	return err ? CLI_EXIT_FAILED : CLI_EXIT_OK;
-}
-
-/* ---- through the daemon ---- */
-
-static char *remote_target(const struct query_cli *c, bool count, bool explain)
-{
-	char *target = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&target, &len);
-	if (!f)
-		return NULL;
-	fputs("/v1/packets", f);
-	char sep = '?';
-	if (c->params.filter && *c->params.filter)
-		httpc_put_arg(f, sep, "filter", c->params.filter), sep = '&';
-	if (c->after)
-		httpc_put_arg(f, sep, "after", c->after), sep = '&';
-	if (c->before)
-		httpc_put_arg(f, sep, "before", c->before), sep = '&';
-	if (c->params.limit)
-		fprintf(f, "%climit=%" PRIu64, sep, c->params.limit), sep = '&';
-	for (size_t i = 0; i < c->params.ncapture_ids; i++)
-		fprintf(f, "%s%" PRIu64, i ? "," : sep == '?' ? "?captures=" : "&captures=", c->ids[i]);
-	if (c->params.ncapture_ids)
-		sep = '&';
-	for (size_t i = 0; i < c->params.ntags; i++) {
-		fputs(i ? "," : sep == '?' ? "?tags=" : "&tags=", f);
-		httpc_put_segment(f, c->tags[i]);
-	}
-	if (c->params.ntags)
-		sep = '&';
-	if (explain)
-		fprintf(f, "%cexplain=1", sep);
-	else if (count)
-		fprintf(f, "%ccount=1", sep);
-	if (fclose(f) != 0) {
-		free(target);
-		return NULL;
-	}
-	return target;
-}
-
-static void print_explain_json(json_t *o)
-{
-#define U64(k) ((uint64_t)json_integer_value(json_object_get(o, k)))
-	const char *plan = json_string_value(json_object_get(o, "plan"));
-	struct query_stats st = {
-		.plan_all = json_is_true(json_object_get(o, "plan_all")),
-		.captures_total = U64("captures_total"),
-		.captures_selected = U64("captures_selected"),
-		.flows_candidate = U64("flows_candidate"),
-		.packets_candidate = U64("packets_candidate"),
-		.packets_matched = U64("packets_matched"),
-		.bytes_read = U64("bytes_read"),
-		.reads = U64("reads"),
-		.elapsed_ms = json_real_value(json_object_get(o, "elapsed_ms")),
-	};
-#undef U64
-	snprintf(st.plan, sizeof(st.plan), "%s", plan ? plan : "?");
-	print_explain(&st);
-}
-
-/* An error reply of /v1/packets, worded and exited as the local path. */
-static int remote_failed(json_t *reply, int status)
-{
-	if (status > 0)
-		fprintf(stderr, "capvault: query: %s\n", cli_remote_message(reply, status));
-	return status == 400 ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
-}
-
-/* count=1 or explain=1: a JSON answer, no packets. */
-static int remote_json(struct cli_remote *r, struct query_cli *c, bool explain)
-{
-	_cleanup_free_ char *target = remote_target(c, true, explain);
-	json_t *reply = NULL;
-	int status = target ? cli_remote_json(r, "GET", target, NULL, &reply) : -1;
-	int rc = CLI_EXIT_OK;
-	if (status != 200)
-		rc = remote_failed(reply, status);
-	else if (c->count)
-		printf("%" PRIu64 "\n", (uint64_t)json_integer_value(json_object_get(
-						reply, explain ? "packets_matched" : "count")));
-	if (status == 200 && explain)
-		print_explain_json(reply);
-	json_decref(reply);
-	return rc;
-}
-
-static int remote_stream(struct cli_remote *r, struct query_cli *c)
-{
-	_cleanup_free_ char *target = remote_target(c, false, false);
-	struct httpc_request req = { .method = "GET", .target = target };
-	struct errbuf eb = { { 0 } };
-	int status = target ? cli_remote_send(r, &req) : -1;
-	if (status != 200) {
-		json_t *reply = NULL;
-		char *body = NULL;
-		if (status > 0 && httpc_read_all(cli_remote_http(r), 1u << 20, &body, NULL, NULL) == 0)
-			reply = json_loads(body, 0, NULL);
-		free(body);
-		int rc = remote_failed(reply, status);
-		json_decref(reply);
-		return rc;
-	}
-	if (open_outfd(c) < 0)
-		return CLI_EXIT_FAILED;
-	_cleanup_free_ char *buf = malloc(256 * 1024);
-	ssize_t n = buf ? 0 : -ENOMEM;
-	int err = 0;
-	while (buf && !err && (n = httpc_read(cli_remote_http(r), buf, 256 * 1024, &eb)) > 0)
-		err = write_all(c, buf, (size_t)n);
-	if (n < 0 || err) {
-		fprintf(stderr, "capvault: query: %s\n",
-			err ? strerror(-err) : eb.msg[0] ? eb.msg : strerror((int)-n));
-		return CLI_EXIT_FAILED;
-	}
-	return c->explain ? remote_json(r, c, true) : CLI_EXIT_OK;
-}
-
-static int run_remote(struct cli_remote *r, struct query_cli *c)
-{
-	if (c->count)
-		return remote_json(r, c, c->explain);
-	return remote_stream(r, c);
 }
 
 int cli_query(int argc, char **argv, const char *usage)
@@ -317,7 +72,7 @@ int cli_query(int argc, char **argv, const char *usage)
 	struct ring *ring = NULL;
 	struct errbuf eb = { { 0 } };
 	int rc = CLI_EXIT_USAGE;
-	if (parse_args(&c, argc, argv) < 0) {
+	if (cli_query_parse(&c, argc, argv) < 0) {
 		fprintf(stderr, "usage: capvault %s\n", usage);
 		goto out;
 	}
@@ -325,7 +80,7 @@ int cli_query(int argc, char **argv, const char *usage)
 	struct cli_remote *remote = NULL;
 	int via = cli_remote_open(&remote, c.store);
 	if (via != 0) {
-		rc = via > 0 ? run_remote(remote, &c) : CLI_EXIT_FAILED;
+		rc = via > 0 ? cli_query_remote(remote, &c) : CLI_EXIT_FAILED;
 		cli_remote_free(remote);
 		goto out;
 	}
@@ -343,10 +98,8 @@ int cli_query(int argc, char **argv, const char *usage)
 	rc = run_query(&c, v, ring);
 out:
 	capwrite_free(c.writer);
-	if (c.outfd != STDOUT_FILENO && c.outfd >= 0)
-		close(c.outfd);
+	cli_query_release(&c);
 	ring_free(ring);
 	vault_close(v);
-	free((char *)c.params.filter);
 	return rc;
 }

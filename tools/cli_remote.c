@@ -33,6 +33,16 @@ static struct {
 	const char *url, *token, *cacert, *socket;
 } opts;
 
+static const struct httpc_tls_ops *tls_ops;
+
+const char *cli_store_path(const char *option)
+{
+	if (option)
+		return option;
+	const char *env = getenv("CAPVAULT_STORE");
+	return env && *env ? env : "./capvault-data";
+}
+
 static const char *const names[] = { "url", "token", "cacert", "socket" };
 
 static const char **slot(size_t i)
@@ -97,6 +107,16 @@ int cli_remote_options(int *argc, char **argv)
 	return 0;
 }
 
+bool cli_remote_has_url(void)
+{
+	return opts.url != NULL;
+}
+
+void cli_remote_set_tls(const struct httpc_tls_ops *ops)
+{
+	tls_ops = ops;
+}
+
 static int open_url(struct cli_remote *r)
 {
 	struct httpc_target t;
@@ -104,6 +124,7 @@ static int open_url(struct cli_remote *r)
 	_cleanup_free_ char *storage = NULL;
 	int err = httpc_parse_url(opts.url, &t, &storage, &eb);
 	t.cacert = opts.cacert;
+	t.tls_ops = tls_ops;
 	if (!err)
 		err = httpc_connect(&r->http, &t, &eb);
 	if (err) {

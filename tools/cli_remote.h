@@ -25,6 +25,14 @@ struct cli_remote;
  */
 int cli_remote_options(int *argc, char **argv);
 
+/* True when --url or $CAPVAULT_URL names a daemon (after
+ * cli_remote_options). */
+bool cli_remote_has_url(void);
+
+/* The TLS that https URLs use; without it they fail. The engine sets
+ * OpenSSL's; the thin front, which leaves URLs to the engine, links none. */
+void cli_remote_set_tls(const struct httpc_tls_ops *ops);
+
 /*
  * Finds the daemon for the store (--store, $CAPVAULT_STORE, or the
  * default). Returns 1 with *out connected; 0 when no daemon runs there

@@ -1,6 +1,6 @@
 /*
- * httpc.c - the CLI's HTTP/1.1 client (see httpc.h). The only file that
- * includes OpenSSL's TLS headers.
+ * httpc.c - the CLI's HTTP/1.1 client (see httpc.h); TLS through the
+ * caller's httpc_tls_ops.
  *
  * One connection, kept alive between requests; a response body the
  * caller left unread is drained (or the connection reopened) before the
@@ -13,9 +13,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +35,11 @@ struct httpc {
 	char *unix_path, *host, *cacert, *prefix;
 	unsigned port;
 	bool tls;
+	const struct httpc_tls_ops *tls_ops;
 	/* the connection */
 	int fd;
-	SSL_CTX *ctx;
-	SSL *ssl;
+	struct httpc_tls *tls_state; /* kept across reconnections */
+	bool tls_up;                 /* the session runs: reads and writes go through it */
 	bool keep;      /* the last response allows another request */
 	char rbuf[RBUF_SIZE];
 	size_t rpos, rlen;
@@ -134,47 +132,6 @@ void httpc_put_segment(FILE *f, const char *s)
 
 /* ---- transport ---- */
 
-static int tls_error(struct errbuf *eb, const char *host, long verify)
-{
-	char buf[256] = "handshake failed";
-	unsigned long e = ERR_get_error();
-	if (verify != X509_V_OK)
-		snprintf(buf, sizeof(buf), "certificate verification failed: %s",
-			 X509_verify_cert_error_string(verify));
-	else if (e)
-		ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
-	return errbuf_set(eb, -EPROTO, "%s: TLS: %s", host, buf);
-}
-
-static int tls_start(struct httpc *c, struct errbuf *eb)
-{
-	if (!c->ctx) {
-		if (!(c->ctx = SSL_CTX_new(TLS_client_method())))
-			return tls_error(eb, c->host, X509_V_OK);
-		SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
-		SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-		int ok = c->cacert ? SSL_CTX_load_verify_locations(c->ctx, c->cacert, NULL) :
-				     SSL_CTX_set_default_verify_paths(c->ctx);
-		if (ok != 1) {
-			ERR_clear_error();
-			return errbuf_set(eb, -EINVAL, "%s: cannot load the CA certificates",
-					  c->cacert ? c->cacert : "system store");
-		}
-	}
-	if (!(c->ssl = SSL_new(c->ctx)) || SSL_set_fd(c->ssl, c->fd) != 1)
-		return tls_error(eb, c->host, X509_V_OK);
-	unsigned char addr[16];
-	bool is_ip = inet_pton(AF_INET, c->host, addr) == 1 || inet_pton(AF_INET6, c->host, addr) == 1;
-	if (is_ip)
-		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host);
-	else if (SSL_set_tlsext_host_name(c->ssl, c->host) != 1 || SSL_set1_host(c->ssl, c->host) != 1)
-		return tls_error(eb, c->host, X509_V_OK);
-	if (SSL_connect(c->ssl) != 1)
-		return tls_error(eb, c->host, SSL_get_verify_result(c->ssl));
-	return 0;
-}
-
 static int connect_unix(struct httpc *c, struct errbuf *eb)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -211,15 +168,18 @@ static int connect_tcp(struct httpc *c, struct errbuf *eb)
 	freeaddrinfo(res);
 	if (c->fd < 0)
 		return errbuf_set(eb, err, "%s port %u: %s", c->host, c->port, strerror(-err));
-	return c->tls ? tls_start(c, eb) : 0;
+	if (!c->tls)
+		return 0;
+	err = c->tls_ops->start(&c->tls_state, c->fd, c->host, c->cacert, eb);
+	c->tls_up = err == 0;
+	return err;
 }
 
 static void disconnect(struct httpc *c)
 {
-	if (c->ssl) {
-		SSL_free(c->ssl);
-		c->ssl = NULL;
-	}
+	if (c->tls_state)
+		c->tls_ops->stop(c->tls_state);
+	c->tls_up = false;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -243,11 +203,10 @@ static int raw_write(struct httpc *c, const void *buf, size_t len)
 	const char *p = buf;
 	while (len > 0) {
 		ssize_t n;
-		if (c->ssl) {
-			int r = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
-			n = r > 0 ? r : -1;
-			if (r <= 0)
-				errno = EPIPE;
+		if (c->tls_up) {
+			n = c->tls_ops->write(c->tls_state, p, len);
+			if (n < 0)
+				return (int)n;
 		} else {
 			n = send(c->fd, p, len, MSG_NOSIGNAL);
 		}
@@ -264,14 +223,8 @@ static int raw_write(struct httpc *c, const void *buf, size_t len)
 static ssize_t raw_read(struct httpc *c, void *buf, size_t len)
 {
 	for (;;) {
-		if (c->ssl) {
-			int r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-			if (r > 0)
-				return r;
-			int e = SSL_get_error(c->ssl, r);
-			ERR_clear_error();
-			return e == SSL_ERROR_ZERO_RETURN ? 0 : -EIO;
-		}
+		if (c->tls_up)
+			return c->tls_ops->read(c->tls_state, buf, len);
 		ssize_t n = read(c->fd, buf, len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -322,6 +275,11 @@ int httpc_connect(struct httpc **out, const struct httpc_target *t, struct errbu
 	c->fd = -1;
 	c->port = t->port;
 	c->tls = t->tls && !t->unix_path;
+	c->tls_ops = t->tls_ops;
+	if (c->tls && !c->tls_ops) {
+		httpc_free(c);
+		return errbuf_set(eb, -EPROTONOSUPPORT, "%s: https is not available here", t->host);
+	}
 	if ((t->unix_path && !(c->unix_path = strdup(t->unix_path))) ||
 	    (t->host && !(c->host = strdup(t->host))) ||
 	    (t->cacert && !(c->cacert = strdup(t->cacert))) ||
@@ -346,7 +304,8 @@ struct httpc *httpc_free(struct httpc *c)
 	if (!c)
 		return NULL;
 	disconnect(c);
-	SSL_CTX_free(c->ctx);
+	if (c->tls_state)
+		c->tls_ops->free(c->tls_state);
 	free(c->unix_path);
 	free(c->host);
 	free(c->cacert);

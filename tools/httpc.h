@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "errbuf.h"
+#include "httpc_tls.h"
 
 struct httpc;
 
@@ -26,6 +27,7 @@ struct httpc_target {
 	const char *host;      /* TCP: name or address (IPv6 without brackets) */
 	unsigned port;
 	bool tls;
+	const struct httpc_tls_ops *tls_ops; /* https needs one (httpc_tls.h) */
 	const char *cacert;    /* PEM file to trust instead of the system's; NULL: system */
 	const char *prefix;    /* path prefix of the API ("" or "/capvault") */
 };

@@ -87,6 +87,33 @@ compare "$ETH" "$T/eth.pcap" "udp" --after "2023-11-14T22:13:25Z"
 EDITCAP_WINDOW="-A 2023-11-14T22:13:25Z"
 compare "$ETH" "$T/eth.pcap" "udp" --after "2023-11-14T23:13:25+01:00"
 
+# --count with a filter that takes every packet counts the blocks of the
+# time index wholly inside the window from the index, reading only the
+# edges: still tcpdump's count. Blocks hold 4096 packets; this window holds
+# several whole ones of eth.pcap (1000 packets a second).
+after=1700000001.0005
+before=1700000017.3
+editcap -F pcap -A "$after" -B "$before" "$T/eth.pcap" "$T/w.pcap" 2>/dev/null
+for f in "" "tcp" "ip or not ip"; do
+	expect_rc 0 "$CAPVAULT" query --capture "$ETH" --count --explain --after "$after" \
+		--before "$before" "$f"
+	check "window count of '$f'" "$(tcpdump --count -r "$T/w.pcap" "$f" 2>/dev/null |
+		awk '{ print $1 }')" "$(cat "$T/out")"
+	checks=$((checks + 1))
+	case "$f" in
+	tcp) ! grep -q "counted from the time index" "$T/err" ||
+		fail "'tcp' does not take every packet, yet was counted from the index" ;;
+	*) grep -q "^matched packets: [0-9]* ([0-9]* counted from the time index, not read)" \
+		"$T/err" || fail "'$f' window not counted from the index: $(cat "$T/err")" ;;
+	esac
+done
+for id in "$ETH" "$NSEC" "$RAW" "$NG"; do
+	name=$(jq -r --argjson i "$id" '.[] | select(.id == $i) | .name' "$T/ls.json")
+	expect_rc 0 "$CAPVAULT" query --capture "$id" --count
+	check "count of every packet of $name" "$(tcpdump --count -r "$T/$name" 2>/dev/null |
+		awk '{ print $1 }')" "$(cat "$T/out")"
+done
+
 # Several captures at once: the concatenation in order of first packet.
 "$CAPVAULT" query --count "udp" > "$T/n"
 check "count over all captures" \
