@@ -497,13 +497,17 @@ static int candidate_offsets(struct object_run *r, struct db_iter *it, const uin
 		const uint8_t *bkey = db_iter_valid(it) ? db_iter_key(it, &klen) : NULL;
 		const void *bval = bkey ? db_iter_value(it, &vlen) : NULL;
 		struct pindex_flow_cursor cur;
-		if (!bkey || klen != 12 || memcmp(bkey, key, 8) != 0 ||
-		    pindex_flow_block_open(bval, vlen, bkey, klen, &cur) < 0) {
+		if (!bkey || klen != 12 || memcmp(bkey, key, 8) != 0) {
 			i++; /* no block holds it: an index left by a crash; skip */
 			continue;
 		}
+		/* A block that does not decode would silently drop packets the
+		 * filter matches: the query fails instead (fsck finds it). */
+		if (pindex_flow_block_open(bval, vlen, bkey, klen, &cur) < 0)
+			return -EIO;
 		struct pindex_flow f;
-		while (i < n && pindex_flow_next(&cur, &f) == 0 && !err) {
+		int step = 0;
+		while (i < n && !err && (step = pindex_flow_next(&cur, &f)) == 0) {
 			while (i < n && (uint32_t)ids[i] < f.id)
 				i++; /* wanted, but not in the index: skip */
 			if (i < n && (uint32_t)ids[i] == f.id) {
@@ -512,6 +516,8 @@ static int candidate_offsets(struct object_run *r, struct db_iter *it, const uin
 				i++;
 			}
 		}
+		if (!err && step < 0)
+			err = -EIO;
 		if (!err && i < n && (uint32_t)ids[i] == want)
 			i++; /* the block ended before the wanted id */
 	}
@@ -901,6 +907,9 @@ static int run_object(struct object_run *r, const struct plan_ids *cand, bool al
 	int err = contexts_load(r);
 	if (!err)
 		err = all ? run_all(r) : run_flows(r, cand);
+	if (err == -EIO && !all && r->eb && !r->eb->msg[0])
+		errbuf_set(r->eb, err, "capture %llu: its packet index does not decode",
+			   (unsigned long long)r->sel->id);
 	contexts_free(r);
 	close(r->fd);
 	free(r->big);

@@ -2,7 +2,8 @@
  * test_reindex.c - fsck finds a capture whose packet index was deleted
  * (pindex_delete_object, as a lost or damaged index would look), and
  * fsck --repair rebuilds it from the object (reindex.c) so that queries
- * answer exactly as before; a corrupt object's index is not rebuilt.
+ * answer exactly as before; a corrupt object's index is not rebuilt, and
+ * a query over damaged flow blocks fails instead of answering short.
  * Captures come from mkcap (MKCAP in the environment; skipped without it).
  */
 #include <errno.h>
@@ -216,12 +217,56 @@ static void test_corrupt_not_rebuilt(void **state)
 	assert_non_null(strstr(r.text[1], "not repaired: the object is missing or corrupt"));
 }
 
+/* Every flow block of the capture cut to half its length. */
+static void damage_flow_blocks(struct fixture *f)
+{
+	struct db_batch *b = NULL;
+	struct db_iter *it = NULL;
+	struct errbuf eb = { { 0 } };
+	uint8_t prefix[8];
+	for (int i = 0; i < 8; i++)
+		prefix[i] = (uint8_t)(f->objnum >> (56 - 8 * i));
+	assert_int_equal(db_batch_new(&b), 0);
+	assert_int_equal(db_iter_new(vault_db(f->v), DB_CF_FLOWS, &it), 0);
+	size_t blocks = 0;
+	for (db_iter_seek(it, prefix, sizeof(prefix)); db_iter_valid(it); db_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *key = db_iter_key(it, &klen);
+		if (klen < 8 || memcmp(key, prefix, 8) != 0)
+			break;
+		const void *val = db_iter_value(it, &vlen);
+		db_batch_put(b, DB_CF_FLOWS, key, klen, val, vlen / 2);
+		blocks++;
+	}
+	db_iter_free(it);
+	assert_true(blocks > 0);
+	assert_int_equal(db_write(vault_db(f->v), b, true, &eb), 0);
+	db_batch_free(b);
+}
+
+/* A damaged index must fail the query, not answer with fewer packets. */
+static void test_damaged_flows_fail_query(void **state)
+{
+	struct fixture *f = *state;
+	struct answer a = { 0 };
+	struct query_params p = { .filter = "host 10.0.0.1" };
+	struct query *q = NULL;
+	struct errbuf eb = { { 0 } };
+	assert_true(ask(f, "host 10.0.0.1").packets > 0);
+	damage_flow_blocks(f);
+	assert_int_equal(query_new(&q, f->v, &p, &eb), 0);
+	assert_int_equal(query_run(q, f->ring, on_packet, &a, &eb), -EIO);
+	assert_non_null(strstr(eb.msg, "packet index does not decode"));
+	query_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_repair_rebuilds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_not_rebuilt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_flows_fail_query, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
