@@ -336,12 +336,53 @@ static void check_object_record(struct fsck *f, struct obj *o)
 	}
 }
 
+static bool flow_offsets_decode(const struct pindex_flow *fl)
+{
+	const uint8_t *p = fl->offsets, *end = p + fl->offsets_len;
+	uint64_t off = 0;
+	while (p < end)
+		if (pindex_next_offset(&p, end, &off) < 0)
+			return false;
+	return true;
+}
+
+/* Every flow block of the object decodes, and its flows hold as many
+ * packets as the capture has (each packet is in exactly one flow). */
+static bool flows_intact(struct fsck *f, const struct obj *o, uint64_t packets)
+{
+	struct db_iter *it = NULL;
+	uint8_t prefix[8];
+	uint64_t indexed = 0;
+	bool ok = true;
+	if (db_iter_new(f->db, DB_CF_FLOWS, &it) < 0)
+		return true; /* cannot tell: do not accuse */
+	be64_put(prefix, o->objnum);
+	for (db_iter_seek(it, prefix, 8); ok && db_iter_valid(it); db_iter_next(it)) {
+		size_t klen = 0, vlen = 0;
+		const uint8_t *key = db_iter_key(it, &klen);
+		if (klen < 8 || memcmp(key, prefix, 8) != 0)
+			break;
+		const void *val = db_iter_value(it, &vlen);
+		struct pindex_flow_cursor cur;
+		struct pindex_flow fl;
+		int step = -1;
+		if (pindex_flow_block_open(val, vlen, key, klen, &cur) == 0)
+			while ((step = pindex_flow_next(&cur, &fl)) == 0 && flow_offsets_decode(&fl))
+				indexed += fl.packets;
+		ok = step == 1;
+	}
+	db_iter_free(it);
+	return ok && indexed == packets;
+}
+
 static void check_index_present(struct fsck *f, const struct obj *o)
 {
 	char hex[65];
-	if (o->dead || !o->has_record || o->captures == 0 || packets_of(f, o) == 0)
+	uint64_t packets = packets_of(f, o);
+	if (o->dead || !o->has_record || o->captures == 0 || packets == 0)
 		return;
-	if (has_prefix(f->db, DB_CF_FLOWS, o->objnum) && has_prefix(f->db, DB_CF_TINDEX, o->objnum))
+	if (has_prefix(f->db, DB_CF_FLOWS, o->objnum) && has_prefix(f->db, DB_CF_TINDEX, o->objnum) &&
+	    flows_intact(f, o, packets))
 		return;
 	sha256_hex(o->sha, hex);
 	if (!f->repair || o->corrupt || !o->has_file) {
@@ -354,7 +395,7 @@ static void check_index_present(struct fsck *f, const struct obj *o)
 	/* The object hashed to its name: its bytes are the capture's, so the
 	 * index the import built can be built again from them. */
 	struct errbuf eb = { { 0 } };
-	uint64_t packets = 0;
+	packets = 0;
 	int err = reindex_object(f->v, f->ring, o->sha, o->objnum, &packets, &eb);
 	if (err)
 		problem(f, false,

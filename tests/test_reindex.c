@@ -3,7 +3,8 @@
  * (pindex_delete_object, as a lost or damaged index would look), and
  * fsck --repair rebuilds it from the object (reindex.c) so that queries
  * answer exactly as before; a corrupt object's index is not rebuilt, and
- * a query over damaged flow blocks fails instead of answering short.
+ * a query over damaged flow blocks fails instead of answering short, and
+ * fsck finds and rebuilds them.
  * Captures come from mkcap (MKCAP in the environment; skipped without it).
  */
 #include <errno.h>
@@ -260,6 +261,29 @@ static void test_damaged_flows_fail_query(void **state)
 	query_free(q);
 }
 
+/* fsck finds damaged flow blocks, and --repair rebuilds them. */
+static void test_damaged_flows_repaired(void **state)
+{
+	struct fixture *f = *state;
+	struct reports r;
+	struct answer before[NFILTERS];
+	for (size_t i = 0; i < NFILTERS; i++)
+		before[i] = ask(f, filters[i]);
+	assert_int_equal(fsck(f, false, &r).problems, 0);
+	damage_flow_blocks(f);
+	struct fsck_counts c = fsck(f, false, &r);
+	assert_int_equal(c.problems, 1);
+	assert_non_null(strstr(r.text[0], "packet index missing or damaged"));
+	c = fsck(f, true, &r);
+	assert_int_equal(c.repaired, 1);
+	assert_int_equal(fsck(f, false, &r).problems, 0);
+	for (size_t i = 0; i < NFILTERS; i++) {
+		struct answer after = ask(f, filters[i]);
+		assert_int_equal(after.packets, before[i].packets);
+		assert_int_equal(after.sum, before[i].sum);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reindex_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_not_rebuilt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_flows_fail_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_flows_repaired, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Imports every capture of $CAPVAULT_CORPUS and checks each against the
 # manifest (what capinfos/tcpdump/tshark say): packet count, first and
-# last packet time in file order. Skips (77) when the corpus is not set.
+# last packet time in file order; then fsck passes over the whole store.
+# Skips (77) when the corpus is not set.
 . "$(dirname "$0")/lib.sh"
 
 if [ -z "${CAPVAULT_CORPUS:-}" ] || [ ! -f "$CAPVAULT_CORPUS/manifest.tsv" ]; then
@@ -69,4 +70,10 @@ check "every manifest row imported" "$(wc -l < "$T/manifest.tsv")" "$(wc -l < "$
 check "no failures" 0 "$(grep -c '^FAILED' "$T/import.out" || true)"
 check "import exit code" 0 "$rc"
 check "mismatches" 0 "$(grep -c '^MISMATCH' "$T/compare.out" || true)"
+
+# Every capture's index decodes and holds each of its packets once.
+fsck_rc=0
+"$CAPVAULT" fsck > "$T/fsck.out" 2>&1 || fsck_rc=$?
+tail -1 "$T/fsck.out"
+check "fsck of the corpus store" 0 "$fsck_rc"
 finish
