@@ -11,11 +11,9 @@
 # (capvault fsck); tmp/ is empty; and query counts equal tcpdump's over
 # the stored objects. Bounded: small captures, short random waits.
 . "$(dirname "$0")/../integration/lib.sh"
-: "${CAPVAULTD:?path to the capvaultd binary}"
+. "$(dirname "$0")/../integration/daemon_lib.sh"
 
 ROUNDS=${CRASH_ROUNDS:-100}
-DPID=
-trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$T"' EXIT
 STORE=$T/store
 SOCK=$STORE/capvault.sock
 IN=$T/in
@@ -52,20 +50,6 @@ jitter() { sleep "0.$(printf '%03d' "$(rnd "$1")")"; }
 sha_of() { sha256sum <"$1" | cut -c1-64; }
 
 up() { curl -s --max-time 5 --unix-socket "$SOCK" "$@"; }
-
-start_daemon() {
-	"$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
-	DPID=$!
-	local i
-	for i in $(seq 300); do
-		up -o /dev/null http://x/v1/health 2>/dev/null && return 0
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.02
-	done
-	fail "daemon did not start: $(tail -5 "$T/d.log")"
-	finish
-	exit 1
-}
 
 # drop ROUND K: a new capture (or a copy of an earlier one) moved in.
 drop() {
@@ -133,9 +117,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	feed "$r" &
 	feeder=$!
 	jitter 400
-	kill -9 "$DPID"
-	wait "$DPID" 2>/dev/null || true
-	DPID=
+	kill_daemon
 	wait "$feeder" || true
 done
 echo "$ROUNDS rounds in $(($(date +%s) - start_s)) s"
@@ -143,17 +125,10 @@ echo "$ROUNDS rounds in $(($(date +%s) - start_s)) s"
 # A last run imports what is left, then a clean stop.
 start_daemon
 for i in $(seq 300); do
-	[ -z "$(find "$IN" -path "$IN/.failed" -prune -o -type f -print)" ] && break
+	no_files "$IN" && break
 	sleep 0.1
 done
-kill -TERM "$DPID"
-rc=0
-wait "$DPID" || rc=$?
-DPID=
-check "daemon exit code after SIGTERM" 0 "$rc"
-if grep -qE "runtime error|Sanitizer" "$T/d.log"; then
-	fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
-fi
+stop_daemon
 check "nothing failed" "" "$(ls -A "$IN/.failed" 2>/dev/null)"
 
 expect_rc 0 "$CAPVAULT" ls --json --store "$STORE"

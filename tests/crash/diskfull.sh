@@ -7,21 +7,17 @@
 # stays in its folder and is retried (logged), queries are still served,
 # and once a DELETE frees space the file is imported.
 . "$(dirname "$0")/../integration/lib.sh"
-: "${CAPVAULTD:?path to the capvaultd binary}"
+. "$(dirname "$0")/../integration/daemon_lib.sh"
 
 FS=$T/fs
-DPID=
-cleanup() {
-	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
-	umount "$FS" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+MOUNTED=
+on_exit() { [ -z "$MOUNTED" ] || umount "$FS" 2>/dev/null || umount -l "$FS"; }
 mkdir -p "$FS" "$T/src" "$T/in"
 if ! mount -t tmpfs -o size=32m tmpfs "$FS" 2>/dev/null; then
 	echo "cannot mount a tmpfs here: skipped"
 	exit 77
 fi
+MOUNTED=1
 S=$FS/store
 export CAPVAULT_STORE=$S
 
@@ -82,22 +78,8 @@ import:
 api:
   listen: []
 YAML
-"$CAPVAULTD" --config "$T/d.yaml" 2>"$T/d.log" &
-DPID=$!
-wait_for() {
-	local desc=$1 i
-	shift
-	checks=$((checks + 1))
-	for i in $(seq 300); do
-		if "$@"; then return 0; fi
-		sleep 0.1
-	done
-	fail "timed out waiting for: $desc"
-	return 1
-}
-logged() { grep -qF -- "$1" "$T/d.log"; }
 api() { curl -s --max-time 10 --unix-socket "$S/capvault.sock" "$@"; }
-wait_for "daemon start" logged "started:"
+start_daemon
 cp "$T/src/c$n.pcap" "$T/in/drop.pcap"
 wait_for "import refused for space, retried" logged "retrying $T/in/drop.pcap later"
 grep "retrying $T/in/drop.pcap" "$T/d.log" | head -1 | grep -q "No space left on device" ||
@@ -110,16 +92,8 @@ check "tmp/ empty while full" "" "$(ls -A "$S/tmp")"
 id=$(api "http://x/v1/captures?limit=1" | jq -r '.captures[0].id')
 code=$(api -o /dev/null -w '%{http_code}' -X DELETE "http://x/v1/captures/$id" || true)
 check "DELETE on a full store" 200 "$code"
-gone() { [ ! -e "$1" ]; }
 wait_for "dropped file imported once space is free" gone "$T/in/drop.pcap"
-kill -TERM "$DPID"
-rc=0
-wait "$DPID" || rc=$?
-DPID=
-check "daemon exit code" 0 "$rc"
-if grep -qE "runtime error|Sanitizer" "$T/d.log"; then
-	fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
-fi
+stop_daemon
 expect_rc 0 "$CAPVAULT" ls --json
 check "dropped capture stored" 1 \
 	"$(jq --arg s "$(sha_of "$T/src/c$n.pcap")" '[.[] | select(.sha256 == $s)] | length' "$T/out")"

@@ -17,48 +17,29 @@
 # As root the daemons run as nobody (setpriv), so that permissions bite;
 # the parts that need that skip themselves when it cannot be done.
 . "$(dirname "$0")/../integration/lib.sh"
-: "${CAPVAULTD:?path to the capvaultd binary}"
+. "$(dirname "$0")/../integration/daemon_lib.sh"
 
-DPID=
 MNT=
-cleanup() {
-	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
-	[ -n "$MNT" ] && { umount "$MNT" 2>/dev/null || umount -l "$MNT"; }
+on_exit() {
+	[ -z "$MNT" ] || umount "$MNT" 2>/dev/null || umount -l "$MNT"
 	chmod -R u+rwX "$T" 2>/dev/null
-	rm -rf "$T"
 }
-trap cleanup EXIT
 skipped=()
 
-# as_user CMD...: runs CMD as the unprivileged user when we are root.
-AS_USER=()
+# As root, the daemons run as nobody (DAEMON_AS, daemon_lib.sh).
 UNPRIV=yes
 if [ "$(id -u)" = 0 ]; then
 	if command -v setpriv >/dev/null &&
 		setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
-		AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
+		DAEMON_AS=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
 		chmod 755 "$T"
 	else
 		UNPRIV=no
 	fi
 fi
 unprivileged() { [ "$UNPRIV" = yes ]; }
-mine() { [ "${#AS_USER[@]}" = 0 ] || chown -R 65534:65534 "$@"; }
-as_user() { "${AS_USER[@]}" "$@"; }
+mine() { [ "${#DAEMON_AS[@]}" = 0 ] || chown -R 65534:65534 "$@"; }
 
-wait_for() {
-	local desc=$1 i
-	shift
-	checks=$((checks + 1))
-	for i in $(seq 300); do
-		if "$@"; then return 0; fi
-		sleep 0.1
-	done
-	fail "timed out waiting for: $desc"
-	return 0
-}
-logged() { grep -qF -- "$1" "$T/d.log"; }
-count_logged() { grep -cF -- "$1" "$T/d.log" || true; }
 # first_line TEXT: the first log line holding TEXT (none: nothing).
 first_line() { grep -F -m1 -- "$1" "$T/d.log" || true; }
 alive() {
@@ -73,25 +54,6 @@ drop() {
 	cp "$1" "$T/stage.tmp"
 	mine "$T/stage.tmp"
 	mv "$T/stage.tmp" "$2"
-}
-
-# start_daemon [ENV=VALUE...]: capvaultd on $T/d.yaml, as the unprivileged user.
-start_daemon() {
-	: >"$T/d.log"
-	env "$@" "${AS_USER[@]}" "$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
-	DPID=$!
-	wait_for "daemon start" logged "started:"
-}
-
-stop_daemon() {
-	local rc=0
-	kill -TERM "$DPID"
-	wait "$DPID" || rc=$?
-	DPID=
-	check "daemon exit code after SIGTERM" 0 "$rc"
-	grep -qE "runtime error|Sanitizer" "$T/d.log" &&
-		fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
-	return 0
 }
 
 # config STORE AFTER_IMPORT FOLDER...: the unix socket is STORE/capvault.sock,
@@ -217,7 +179,7 @@ readonly_store() {
 		skipped+=("read-only store at start-up: neither a bind mount nor an unprivileged user")
 	else
 		rc=0
-		timeout 60 env "${AS_USER[@]}" "$CAPVAULTD" --config "$T/d.yaml" >"$T/start.out" 2>&1 || rc=$?
+		timeout 60 env "${DAEMON_AS[@]}" "$CAPVAULTD" --config "$T/d.yaml" >"$T/start.out" 2>&1 || rc=$?
 		echo "read-only store ($how): $(tail -1 "$T/start.out")"
 		check "start-up on a read-only store ($how) fails with 1" 1 "$rc"
 		grep -qE "$S.*(Read-only file system|Permission denied)" "$T/start.out" ||
@@ -270,7 +232,7 @@ locked() {
 	wait_for "import paused" test -e "$T/marks/pause"
 	check "import in progress in tmp/" 1 "$(find "$S/tmp" -type f | wc -l)"
 	local rc=0
-	timeout 30 env "${AS_USER[@]}" "$CAPVAULTD" --config "$T/d2.yaml" >"$T/second" 2>&1 || rc=$?
+	timeout 30 env "${DAEMON_AS[@]}" "$CAPVAULTD" --config "$T/d2.yaml" >"$T/second" 2>&1 || rc=$?
 	echo "second capvaultd: $(tail -1 "$T/second")"
 	check "second capvaultd exit code (1, not a hang: 124)" 1 "$rc"
 	grep -qF "is in use by another process: $S/index/LOCK is held by process $DPID (capvaultd)" "$T/second" ||

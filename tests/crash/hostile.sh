@@ -7,11 +7,9 @@
 # either imported (gone, its capture in the catalog) or in .failed with a
 # .error note. fsck passes afterwards.
 . "$(dirname "$0")/../integration/lib.sh"
-: "${CAPVAULTD:?path to the capvaultd binary}"
+. "$(dirname "$0")/../integration/daemon_lib.sh"
 
 MAX=${HOSTILE_MAX:-200}
-DPID=
-trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$T"' EXIT
 mkdir -p "$T/seed" "$T/stage" "$T/in"
 i=0
 for args in "" "--format pcapng" "--nsec" "--big-endian" "--gzip" "--zstd" "--format pcapng --zstd" \
@@ -70,9 +68,7 @@ import:
 api:
   listen: []
 YAML
-"$CAPVAULTD" --config "$T/d.yaml" 2>"$T/d.log" &
-DPID=$!
-for i in $(seq 100); do grep -q started: "$T/d.log" && break; sleep 0.05; done
+start_daemon
 mv "$T/stage"/* "$T/in/"
 pending() { find "$T/in" -path "$T/in/.failed" -prune -o -type f -print | wc -l; }
 for i in $(seq 600); do
@@ -85,14 +81,7 @@ check "every file handled within 60 s" 0 "$(pending)"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$T/store/capvault.sock" \
 	"http://x/v1/packets?count=1" || true)
 check "queries still served" 200 "$code"
-kill -TERM "$DPID"
-rc=0
-wait "$DPID" || rc=$?
-DPID=
-check "daemon exit code" 0 "$rc"
-if grep -qE "runtime error|Sanitizer" "$T/d.log"; then
-	fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
-fi
+stop_daemon
 failed=0
 for f in "$T/in/.failed"/*; do
 	case $f in *.error) continue ;; esac

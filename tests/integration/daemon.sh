@@ -7,45 +7,7 @@
 # check; while it runs the test watches files and the daemon's log. Every
 # wait is a bounded poll, never a fixed sleep.
 . "$(dirname "$0")/lib.sh"
-: "${CAPVAULTD:?path to the capvaultd binary}"
-
-DPID=
-trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$T"' EXIT
-
-# wait_for DESCRIPTION COMMAND...: polls up to 20 s.
-wait_for() {
-	local desc=$1 i
-	shift
-	checks=$((checks + 1))
-	for i in $(seq 200); do
-		if "$@"; then return 0; fi
-		sleep 0.1
-	done
-	fail "timed out waiting for: $desc"
-	return 0
-}
-
-gone() { [ ! -e "$1" ]; }
-logged() { grep -qF -- "$1" "$T/d.log"; }
-no_files() { [ -z "$(find "$1" -path "$1/.failed" -prune -o -type f -print)" ]; }
-
-# start_daemon CONFIG
-start_daemon() {
-	touch "$T/d.log"
-	# Counted before the launch: after it, a quick start line would be counted too.
-	local n=$(grep -c 'started:' "$T/d.log" || true)
-	"$CAPVAULTD" --config "$1" 2>>"$T/d.log" &
-	DPID=$!
-	wait_for "daemon start" eval '[ "$(grep -c started: "$T/d.log")" -gt '"$n"' ]'
-}
-
-stop_daemon() {
-	local rc=0
-	kill -TERM "$DPID"
-	wait "$DPID" || rc=$?
-	DPID=
-	check "daemon exit code after SIGTERM" 0 "$rc"
-}
+. "$(dirname "$0")/daemon_lib.sh"
 
 mkdir -p "$T/in" "$T/keep" "$T/src"
 cat > "$T/d.yaml" <<YAML
@@ -78,7 +40,7 @@ grep -q '^capvaultd ' "$T/out" || fail "--version: $(cat "$T/out")"
 # (5) present before start-up; keep folder too.
 "$MKCAP" --packets 100 --seed 5 -o "$T/in/pre.pcap"
 "$MKCAP" --packets 100 --seed 6 -o "$T/keep/k.pcap"
-start_daemon "$T/d.yaml"
+start_daemon
 wait_for "pre-existing file imported" gone "$T/in/pre.pcap"
 wait_for "keep file imported" logged "imported $T/keep/k.pcap:"
 
@@ -119,7 +81,7 @@ check "nested tags" '["lab","sub1","sub2"]' \
 check "top-level tags" '["lab"]' "$(jq -c '.[] | select(.name == "direct.pcap") | .tags' "$T/out")"
 
 # (6) after a restart the kept file is recognised, not imported again.
-start_daemon "$T/d.yaml"
+start_daemon
 wait_for "kept file skipped" logged "skipped $T/keep/k.pcap: kept"
 
 # SIGHUP: an invalid file is refused and the old config kept; a valid
@@ -146,17 +108,13 @@ mkdir -p "$T/burst" "$T/src2"
 for i in $(seq 1 30); do
 	"$MKCAP" --packets 100 --seed $((100 + i)) -o "$T/src2/b$i.pcap"
 done
-sed -e "s|$T/store|$T/store2|" -e "s|$T/in|$T/burst|" -e "s|$T/keep|$T/src|" "$T/d.yaml.good" > "$T/burst.yaml"
-start_daemon "$T/burst.yaml"
+sed -e "s|$T/store|$T/store2|" -e "s|$T/in|$T/burst|" -e "s|$T/keep|$T/src|" "$T/d.yaml.good" > "$T/d.yaml"
+start_daemon
 for i in $(seq 1 30); do
 	mv "$T/src2/b$i.pcap" "$T/burst/"
-	if [ "$i" = 12 ]; then
-		kill -9 "$DPID"
-		wait "$DPID" 2>/dev/null || true
-		DPID=
-	fi
+	if [ "$i" = 12 ]; then kill_daemon; fi
 done
-start_daemon "$T/burst.yaml"
+start_daemon
 wait_for "burst folder emptied" no_files "$T/burst"
 stop_daemon
 expect_rc 0 "$CAPVAULT" ls --json --store "$T/store2"

@@ -1,17 +1,37 @@
-# daemon_lib.sh - a real capvaultd for integration tests, sourced after
-# lib.sh. The test defines write_config PORT (writes $T/d.yaml listening on
-# 127.0.0.1:PORT); start_daemon picks a random free port (retrying a taken
-# one) and sets PORT, U (its base URL) and DPID; stop_daemon checks the
-# exit code and that no sanitizer spoke, then runs after_stop if defined.
+# daemon_lib.sh - a real capvaultd for the shell tests, sourced after
+# lib.sh. The daemon reads $T/d.yaml and appends its log to $T/d.log (all
+# its starts in one log).
+# - The test writes $T/d.yaml itself, or defines write_config PORT (writes
+#   $T/d.yaml listening on 127.0.0.1:PORT): then start_daemon picks a
+#   random free port (retrying a taken one) and sets PORT and U (its base
+#   URL).
+# - DAEMON_AS, when set, is a command the daemon runs under (e.g. setpriv
+#   to another user).
+# - on_exit, when defined, runs at exit after the daemon is killed and
+#   before $T is removed (unmounts, restored settings); after_stop, when
+#   defined, runs after each stop_daemon.
 : "${CAPVAULTD:?path to the capvaultd binary}"
 
 DPID=
-trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$T"' EXIT
+DAEMON_AS=()
 
+daemon_exit() {
+	[ -z "$DPID" ] || kill -9 "$DPID" 2>/dev/null || true
+	if declare -F on_exit >/dev/null; then
+		on_exit || true
+	fi
+	# Last, and succeeding: a failing command here would become the exit code.
+	rm -rf "$T" || true
+}
+trap daemon_exit EXIT
+
+# wait_for DESCRIPTION COMMAND...: polls COMMAND up to 30 s; a check. On a
+# time-out it fails and returns 1.
 wait_for() {
 	local desc=$1 i
 	shift
-	for i in $(seq 200); do
+	checks=$((checks + 1))
+	for i in $(seq 600); do
 		if "$@"; then return 0; fi
 		sleep 0.05
 	done
@@ -19,40 +39,62 @@ wait_for() {
 	return 1
 }
 
-started() { grep -q 'started:' "$T/d.log" || ! kill -0 "$DPID" 2>/dev/null; }
+logged() { grep -qF -- "$1" "$T/d.log"; }
+count_logged() { grep -cF -- "$1" "$T/d.log" || true; }
+gone() { [ ! -e "$1" ]; }
+# no_files DIR: no file waits in DIR (its .failed aside).
+no_files() { [ -z "$(find "$1" -path "$1/.failed" -prune -o -type f -print)" ]; }
 
+# up_or_dead STARTS: the log holds more than STARTS start lines, or the
+# daemon has exited.
+up_or_dead() { [ "$(count_logged started:)" -gt "$1" ] || ! kill -0 "$DPID" 2>/dev/null; }
+
+# start_daemon [ENV=VALUE...]: capvaultd on $T/d.yaml with ENV set; returns
+# once it logged its start line, or fails the test and exits.
 start_daemon() {
-	local try
+	local try starts taken port=
+	declare -F write_config >/dev/null && port=yes
+	touch "$T/d.log"
 	for try in 1 2 3 4 5 6 7 8; do
-		PORT=$((20000 + RANDOM % 20000))
-		write_config "$PORT"
-		: > "$T/d.log"
-		"$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
-		DPID=$!
-		wait_for "daemon start" started
-		if kill -0 "$DPID" 2>/dev/null; then
+		# Counted before the launch: after it, a quick start line would be counted too.
+		starts=$(count_logged started:)
+		taken=$(count_logged "in use")
+		if [ -n "$port" ]; then
+			PORT=$((20000 + RANDOM % 20000))
+			write_config "$PORT"
 			U="http://127.0.0.1:$PORT"
-			return 0
 		fi
+		env "$@" "${DAEMON_AS[@]}" "$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
+		DPID=$!
+		wait_for "daemon start" up_or_dead "$starts" || break
+		kill -0 "$DPID" 2>/dev/null && return 0
 		wait "$DPID" 2>/dev/null || true
 		DPID=
-		grep -q "in use" "$T/d.log" || break
+		[ -n "$port" ] && [ "$(count_logged "in use")" -gt "$taken" ] || break
 	done
-	fail "daemon did not start: $(cat "$T/d.log")"
+	fail "daemon did not start: $(tail -20 "$T/d.log")"
 	finish
 	exit 1
 }
 
+# stop_daemon: SIGTERM; checks the exit code and that no sanitizer spoke.
 stop_daemon() {
 	local rc=0
 	kill -TERM "$DPID"
 	wait "$DPID" || rc=$?
 	DPID=
-	check "daemon exit code" 0 "$rc"
+	check "daemon exit code after SIGTERM" 0 "$rc"
 	if grep -qE "runtime error|Sanitizer" "$T/d.log"; then
 		fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
 	fi
-	if declare -F after_stop > /dev/null; then
+	if declare -F after_stop >/dev/null; then
 		after_stop
 	fi
+}
+
+# kill_daemon: SIGKILL, as a crash.
+kill_daemon() {
+	kill -9 "$DPID" 2>/dev/null || fail "capvaultd had exited before its kill: $(tail -5 "$T/d.log")"
+	wait "$DPID" 2>/dev/null || true
+	DPID=
 }

@@ -12,56 +12,20 @@
 #    stopped) lets them in.
 # Skips (77) without root or when mounting a tmpfs is not permitted.
 . "$(dirname "$0")/lib.sh"
-: "${CAPVAULTD:?path to the capvaultd binary}"
+. "$(dirname "$0")/daemon_lib.sh"
 
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root to mount a tmpfs"
 FS=$T/fs
+MOUNTED=
+on_exit() {
+	[ "$failures" -gt 0 ] && { tail -40 "$T/d.log"; du -ah "$FS" | sort -h | tail -12; } >&2
+	[ -z "$MOUNTED" ] || umount "$FS" 2>/dev/null || umount -l "$FS"
+}
 mkdir -p "$FS"
 mount -t tmpfs -o size=64m tmpfs "$FS" 2>/dev/null || skip "cannot mount a tmpfs here"
-DPID=
-cleanup() {
-	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
-	[ "$failures" -gt 0 ] && { tail -40 "$T/d.log"; du -ah "$FS" | sort -h | tail -12; } >&2
-	umount "$FS" 2>/dev/null || umount -l "$FS"
-	rm -rf "$T"
-}
-trap cleanup EXIT
+MOUNTED=1
 S=$FS/store
-
-wait_for() {
-	local desc=$1 i
-	shift
-	checks=$((checks + 1))
-	for i in $(seq 300); do
-		if "$@"; then return 0; fi
-		sleep 0.1
-	done
-	fail "timed out waiting for: $desc"
-	return 1
-}
-logged() { grep -qF -- "$1" "$T/d.log"; }
-gone() { [ ! -e "$1" ]; }
-
-start_daemon() {
-	touch "$T/d.log"
-	# Counted before the launch: after it, a quick start line would be counted too.
-	local n=$(grep -c 'started:' "$T/d.log" || true)
-	"$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
-	DPID=$!
-	wait_for "daemon start" eval '[ "$(grep -c started: "$T/d.log")" -gt '"$n"' ]'
-}
-
-stop_daemon() {
-	local rc=0
-	kill -TERM "$DPID"
-	wait "$DPID" || rc=$?
-	DPID=
-	check "daemon exit code after SIGTERM" 0 "$rc"
-	grep -qE "runtime error|Sanitizer" "$T/d.log" &&
-		fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
-	return 0
-}
 
 mkdir -p "$T/in" "$T/prot" "$T/src"
 cat >"$T/d.yaml" <<YAML

@@ -11,54 +11,16 @@
 # run) without root, a permitted tmpfs mount or a writable
 # /proc/sys/fs/inotify/max_queued_events.
 . "$(dirname "$0")/lib.sh"
-: "${CAPVAULTD:?path to the capvaultd binary}"
+. "$(dirname "$0")/daemon_lib.sh"
 
 QUEUED=/proc/sys/fs/inotify/max_queued_events
-DPID=
 MNT=
 OLD_QUEUED=
-cleanup() {
-	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
-	[ -n "$OLD_QUEUED" ] && echo "$OLD_QUEUED" >"$QUEUED"
-	[ -n "$MNT" ] && { umount "$MNT" 2>/dev/null || umount -l "$MNT"; }
-	rm -rf "$T"
+on_exit() {
+	[ -z "$OLD_QUEUED" ] || echo "$OLD_QUEUED" >"$QUEUED"
+	[ -z "$MNT" ] || umount "$MNT" 2>/dev/null || umount -l "$MNT"
 }
-trap cleanup EXIT
 skipped=0
-
-wait_for() {
-	local desc=$1 i
-	shift
-	checks=$((checks + 1))
-	for i in $(seq 300); do
-		if "$@"; then return 0; fi
-		sleep 0.1
-	done
-	fail "timed out waiting for: $desc"
-	return 0
-}
-logged() { grep -qF -- "$1" "$T/d.log"; }
-count_logged() { grep -cF -- "$1" "$T/d.log" || true; }
-no_files() { [ -z "$(find "$1" -path "$1/.failed" -prune -o -type f -print)" ]; }
-
-# start_daemon CONFIG
-start_daemon() {
-	: >"$T/d.log"
-	"$CAPVAULTD" --config "$1" 2>>"$T/d.log" &
-	DPID=$!
-	wait_for "daemon start" logged "started:"
-}
-
-stop_daemon() {
-	local rc=0
-	kill -TERM "$DPID"
-	wait "$DPID" || rc=$?
-	DPID=
-	check "daemon exit code after SIGTERM" 0 "$rc"
-	grep -qE "runtime error|Sanitizer" "$T/d.log" &&
-		fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
-	return 0
-}
 
 # config STORE INBOX
 config() {
@@ -84,8 +46,8 @@ transient() {
 		skipped=$((skipped + 1))
 		return 0
 	fi
-	config "$MNT/store" "$T/in1" >"$T/t.yaml"
-	start_daemon "$T/t.yaml"
+	config "$MNT/store" "$T/in1" >"$T/d.yaml"
+	start_daemon
 	# Fill the file system, leaving nothing for an object.
 	dd if=/dev/zero of="$MNT/filler" bs=64k status=none 2>/dev/null || true
 	"$MKCAP" --packets 3000 --seed 1 -o "$T/big.pcap"
@@ -117,9 +79,9 @@ overflow() {
 		return 0
 	fi
 	mkdir -p "$T/in2" "$T/stage"
-	config "$T/store2" "$T/in2" >"$T/o.yaml"
+	config "$T/store2" "$T/in2" >"$T/d.yaml"
 	# The limit is taken when the daemon makes its inotify instance.
-	start_daemon "$T/o.yaml"
+	start_daemon
 	echo "$OLD_QUEUED" >"$QUEUED"
 	OLD_QUEUED=
 	for i in $(seq 1 $n); do

@@ -6,7 +6,7 @@
 # poll interval plus the settle time (plus a margin for the import).
 # Skips (77) without root, /dev/fuse, bindfs or a permitted mount.
 . "$(dirname "$0")/lib.sh"
-: "${CAPVAULTD:?path to the capvaultd binary}"
+. "$(dirname "$0")/daemon_lib.sh"
 
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root to mount"
@@ -16,14 +16,8 @@ command -v bindfs >/dev/null || skip "bindfs is not installed (tools/install-dep
 U=$T/under
 M=$T/mnt
 mkdir -p "$U" "$M"
-DPID=
 MOUNTED=
-cleanup() {
-	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
-	[ -n "$MOUNTED" ] && { umount "$M" 2>/dev/null || umount -l "$M"; }
-	rm -rf "$T"
-}
-trap cleanup EXIT
+on_exit() { [ -z "$MOUNTED" ] || umount "$M" 2>/dev/null || umount -l "$M"; }
 bindfs "$U" "$M" 2>"$T/bindfs.err" || skip "bindfs mount failed: $(cat "$T/bindfs.err")"
 MOUNTED=1
 check "mount is FUSE" fuse "$(stat -f -c %T "$M" | cut -c1-4)"
@@ -44,10 +38,7 @@ api:
   listen: []
 YAML
 
-"$CAPVAULTD" --config "$T/d.yaml" 2>"$T/d.log" &
-DPID=$!
-for _ in $(seq 200); do grep -q 'started:' "$T/d.log" && break; sleep 0.1; done
-grep -q 'started:' "$T/d.log" || fail "daemon did not start: $(cat "$T/d.log")"
+start_daemon
 grep -qF "folder $M: polling every 1s (fuse: inotify does not see remote writes)" "$T/d.log" ||
 	fail "log says polling and why: $(grep -F "$M" "$T/d.log")"
 
@@ -80,13 +71,7 @@ for _ in $(seq 200); do
 done
 check "burst imported" "" "$(find "$U" -type f)"
 
-kill -TERM "$DPID"
-rc=0
-wait "$DPID" || rc=$?
-DPID=
-check "daemon exit code" 0 "$rc"
-grep -qE "runtime error|Sanitizer" "$T/d.log" &&
-	fail "sanitizer report: $(grep -A5 -E "runtime error|Sanitizer" "$T/d.log" | head -20)"
+stop_daemon
 check "no inotify for the mount" 0 "$(grep -c "folder $M: watching with inotify" "$T/d.log")"
 expect_rc 0 "$CAPVAULT" ls --json --store "$T/store"
 check "captures" 25 "$(jq length "$T/out")"
