@@ -25,19 +25,13 @@ YAML
 	fi
 }
 
-# run DIR NAME ARGS...: the command's stdout, stderr and exit code in DIR,
-# lines that time things left out, and the two that change by themselves:
-# free space, and the index's files (RocksDB compacts them on close).
+# run DIR NAME ARGS...: cli_run (daemon_lib.sh), then lines that time
+# things left out, and the two that change by themselves: free space, and
+# the index's files (RocksDB compacts them on close).
 run() {
-	local dir=$1 name=$2 rc=0
-	shift 2
-	"$CAPVAULT" "$@" >"$dir/$name.out" 2>"$dir/$name.err" || rc=$?
-	echo "$rc" > "$dir/$name.rc"
+	cli_run "$@"
 	sed -i -E '/^elapsed: /d; /"(free_bytes|elapsed_ms|index_sst_bytes)"/d; /^(free_bytes|index_sst_bytes) /d' \
-		"$dir/$name.out" "$dir/$name.err"
-	if grep -qE "runtime error|Sanitizer" "$dir/$name.err"; then
-		fail "sanitizer report in capvault $*: $(head -20 "$dir/$name.err")"
-	fi
+		"$1/$2.out" "$1/$2.err"
 }
 
 # The same commands, into DIR: the daemon's run and the offline run.
@@ -82,18 +76,6 @@ check "token made" 64 "${#TOKEN}"
 # The same import offline into a scratch store gives the reference lines.
 CAPVAULT_STORE="$T/ref" run "$T/off" import import --tags-from-path --tags lab "$T/src"
 CAPVAULT_STORE="$T/ref" run "$T/off" import2 import --tar "$T/t2.tar" "$T/t.tar"
-
-# compare NAME...: the daemon's and the offline run's outputs.
-compare() {
-	local name
-	for name in "$@"; do
-		diff -u "$T/off/$name.out" "$T/dmn/$name.out" >&2 ||
-			fail "$name: daemon stdout differs from offline"
-		diff -u "$T/off/$name.err" "$T/dmn/$name.err" >&2 ||
-			fail "$name: daemon stderr differs from offline"
-		check "$name exit code" "$(cat "$T/off/$name.rc")" "$(cat "$T/dmn/$name.rc")"
-	done
-}
 
 start_daemon
 run "$T/dmn" import import --tags-from-path --tags lab "$T/src"

@@ -31,28 +31,6 @@ retention:
 YAML
 }
 
-# run DIR NAME ARGS...: stdout, stderr and exit code of capvault ARGS in DIR.
-run() {
-	local dir=$1 name=$2 rc=0
-	shift 2
-	"$CAPVAULT" "$@" >"$dir/$name.out" 2>"$dir/$name.err" || rc=$?
-	echo "$rc" > "$dir/$name.rc"
-	if grep -qE "runtime error|Sanitizer" "$dir/$name.err"; then
-		fail "sanitizer report in capvault $*: $(head -20 "$dir/$name.err")"
-	fi
-}
-
-compare() {
-	local name
-	for name in "$@"; do
-		diff -u "$T/off/$name.out" "$T/dmn/$name.out" >&2 ||
-			fail "$name: daemon stdout differs from offline"
-		diff -u "$T/off/$name.err" "$T/dmn/$name.err" >&2 ||
-			fail "$name: daemon stderr differs from offline"
-		check "$name exit code" "$(cat "$T/off/$name.rc")" "$(cat "$T/dmn/$name.rc")"
-	done
-}
-
 # code METHOD URL [CURL ARGS...]: the HTTP status over TCP; body in $T/body.
 code() {
 	local m=$1 u=$2
@@ -71,7 +49,7 @@ expect_rc 0 "$CAPVAULT" import --tags lab "$T/src"
 grep -q "in use" "$T/err" && fail "import did not go through the daemon"
 
 # --- tokens through the daemon ---
-run "$T/dmn" add_reader token add reader --scopes read --tags t1,t2
+cli_run "$T/dmn" add_reader token add reader --scopes read --tags t1,t2
 READER=$(cat "$T/dmn/add_reader.out")
 check "token add through the daemon" 0 "$(cat "$T/dmn/add_reader.rc")"
 check "secret length" 64 "${#READER}"
@@ -80,10 +58,10 @@ grep -q "token 'reader' created; the secret above is shown only once" "$T/dmn/ad
 ADMIN=$("$CAPVAULT" token add boss --scopes admin 2>/dev/null)
 CS=$("$CAPVAULT" token add cs --scopes read,upload --cloudshark 2>/dev/null)
 check "cloudshark secret length" 32 "${#CS}"
-run "$T/dmn" add_dup token add boss --scopes read
-run "$T/dmn" add_badscope token add x --scopes fly
-run "$T/dmn" add_badname token add 'bad name' --scopes read
-run "$T/dmn" add_badtag token add y --scopes read --tags 'a b'
+cli_run "$T/dmn" add_dup token add boss --scopes read
+cli_run "$T/dmn" add_badscope token add x --scopes fly
+cli_run "$T/dmn" add_badname token add 'bad name' --scopes read
+cli_run "$T/dmn" add_badtag token add y --scopes read --tags 'a b'
 check "duplicate name" 1 "$(cat "$T/dmn/add_dup.rc")"
 grep -q "exists already" "$T/dmn/add_dup.err" || fail "duplicate: $(cat "$T/dmn/add_dup.err")"
 check "bad scope is a usage error" 2 "$(cat "$T/dmn/add_badscope.rc")"
@@ -103,31 +81,31 @@ check "secret in the 201" 64 "$(jq -r .secret "$T/body" | tr -d '\n' | wc -c)"
 check "bad body" 400 "$(code POST "$U/v1/tokens" -H "Authorization: Bearer $ADMIN" --data '{"name": 3}')"
 check "revoke unknown" 404 "$(code DELETE "$U/v1/tokens/nobody" -H "Authorization: Bearer $ADMIN")"
 check "revoke over TCP" 200 "$(code DELETE "$U/v1/tokens/tcp" -H "Authorization: Bearer $ADMIN")"
-run "$T/dmn" url_ls --url "$U" --token "$ADMIN" token ls
+cli_run "$T/dmn" url_ls --url "$U" --token "$ADMIN" token ls
 
-run "$T/dmn" ls token ls
-run "$T/dmn" ls_json token ls --json
+cli_run "$T/dmn" ls token ls
+cli_run "$T/dmn" ls_json token ls --json
 diff -u "$T/dmn/ls.out" "$T/dmn/url_ls.out" >&2 || fail "token ls over --url differs"
 check "ls --json names" "boss cs reader" "$(jq -r '[.[].name] | sort | join(" ")' "$T/dmn/ls_json.out")"
 check "ls --json reader" '"read" ["t1","t2"] false' \
 	"$(jq -c '.[] | select(.name == "reader") | [.scopes, .tags, .cloudshark]' "$T/dmn/ls_json.out" | jq -r '"\"\(.[0])\" \(.[1] | tojson) \(.[2])"')"
 
-run "$T/dmn" revoke token revoke reader
+cli_run "$T/dmn" revoke token revoke reader
 check "revoke through the daemon" 0 "$(cat "$T/dmn/revoke.rc")"
 check "revoked token: 401" 401 "$(code GET "$U/v1/captures" -H "Authorization: Bearer $READER")"
-run "$T/dmn" revoke_again token revoke reader
+cli_run "$T/dmn" revoke_again token revoke reader
 check "revoke again" 1 "$(cat "$T/dmn/revoke_again.rc")"
-run "$T/dmn" ls_after token ls
+cli_run "$T/dmn" ls_after token ls
 
 # --- backup of the running store ---
 COUNT=$("$CAPVAULT" query --count tcp)
-run "$T/dmn" backup backup "$T/bk"
+cli_run "$T/dmn" backup backup "$T/bk"
 check "backup through the daemon" 0 "$(cat "$T/dmn/backup.rc")"
 grep -q "in use" "$T/dmn/backup.err" && fail "backup did not go through the daemon"
 check "backup line" "backed up the index and 3 objects to $T/bk" "$(cat "$T/dmn/backup.out")"
 (cd "$T" && "$CAPVAULT" backup bk-rel > "$T/rel.out" 2>&1) || fail "relative backup: $(cat "$T/rel.out")"
 [ -e "$T/bk-rel/index/CURRENT" ] || fail "relative backup: not under the caller's folder"
-run "$T/dmn" backup_again backup "$T/bk"
+cli_run "$T/dmn" backup_again backup "$T/bk"
 grep -q "not empty" "$T/dmn/backup_again.err" || fail "backup into a full folder: $(cat "$T/dmn/backup_again.err")"
 check "backup over TCP: 403" 403 "$(code POST "$U/v1/backup" -H "Authorization: Bearer $ADMIN" \
 	--data "{\"dir\": \"$T/bk-tcp\"}")"
@@ -150,30 +128,30 @@ check "ls of the restore" "$("$CAPVAULT" ls | cut -c1-40)" "$(CAPVAULT_STORE=$T/
 "$MKCAP" --packets 30 --seed 9 -o "$T/s2.pcap"
 expect_rc 0 "$CAPVAULT" import --tags scratch "$T/s1.pcap" "$T/s2.pcap"
 expect_rc 0 "$CAPVAULT" backup "$T/bk-prune"
-run "$T/dmn" prune_dry prune --dry-run
-run "$T/dmn" prune_json prune --dry-run --json
-run "$T/dmn" prune prune
-run "$T/dmn" prune_none prune --json
+cli_run "$T/dmn" prune_dry prune --dry-run
+cli_run "$T/dmn" prune_json prune --dry-run --json
+cli_run "$T/dmn" prune prune
+cli_run "$T/dmn" prune_none prune --json
 grep -q "in use" "$T/dmn/prune.err" && fail "prune did not go through the daemon"
 check "prune through the daemon" "deleted 4" "$(head -1 "$T/dmn/prune.out" | cut -d' ' -f1,2)"
 grep -q "pruned capture 4 s1.pcap" "$T/d.log" || fail "the daemon did not log the deletion"
 stop_daemon
 
 # --- the same commands offline print the same ---
-run "$T/off" ls_after token ls
-run "$T/off" revoke_again token revoke reader
-run "$T/off" add_dup token add boss --scopes read
-run "$T/off" add_badscope token add x --scopes fly
-run "$T/off" add_badname token add 'bad name' --scopes read
-run "$T/off" add_badtag token add y --scopes read --tags 'a b'
-run "$T/off" backup backup "$T/bk-off"
+cli_run "$T/off" ls_after token ls
+cli_run "$T/off" revoke_again token revoke reader
+cli_run "$T/off" add_dup token add boss --scopes read
+cli_run "$T/off" add_badscope token add x --scopes fly
+cli_run "$T/off" add_badname token add 'bad name' --scopes read
+cli_run "$T/off" add_badtag token add y --scopes read --tags 'a b'
+cli_run "$T/off" backup backup "$T/bk-off"
 check "offline backup line" "backed up the index and 4 objects to $T/bk-off" "$(cat "$T/off/backup.out")"
 sed -i "s#$T/bk-off#$T/bk#; s/and 4 objects/and 3 objects/" "$T/off/backup.out"
-run "$T/off" backup_again backup "$T/bk"
+cli_run "$T/off" backup_again backup "$T/bk"
 expect_rc 0 "$CAPVAULT" restore "$T/bk-prune" --store "$T/off-prune"
 for p in "prune_dry --dry-run" "prune_json --dry-run --json" "prune" "prune_none --json"; do
 	set -- $p
-	run "$T/off" "$1" prune --config "$T/d.yaml" --store "$T/off-prune" "${@:2}"
+	cli_run "$T/off" "$1" prune --config "$T/d.yaml" --store "$T/off-prune" "${@:2}"
 done
 compare ls_after revoke_again add_dup add_badscope add_badname add_badtag backup backup_again \
 	prune_dry prune_json prune prune_none

@@ -98,3 +98,29 @@ kill_daemon() {
 	wait "$DPID" 2>/dev/null || true
 	DPID=
 }
+
+# The CLI through the daemon against the CLI offline on the same store:
+# a command's outputs in $T/dmn (the daemon running) and $T/off.
+# cli_run DIR NAME ARGS...: stdout, stderr and exit code of capvault ARGS
+# in DIR/NAME.out, .err and .rc; sanitizer output fails the test.
+cli_run() {
+	local dir=$1 name=$2 rc=0
+	shift 2
+	"$CAPVAULT" "$@" >"$dir/$name.out" 2>"$dir/$name.err" || rc=$?
+	echo "$rc" > "$dir/$name.rc"
+	if grep -qE "runtime error|Sanitizer" "$dir/$name.err"; then
+		fail "sanitizer report in capvault $*: $(head -20 "$dir/$name.err")"
+	fi
+}
+
+# compare NAME...: the daemon's and the offline run's outputs are the same.
+compare() {
+	local name
+	for name in "$@"; do
+		diff -u "$T/off/$name.out" "$T/dmn/$name.out" >&2 ||
+			fail "$name: daemon stdout differs from offline"
+		diff -u "$T/off/$name.err" "$T/dmn/$name.err" >&2 ||
+			fail "$name: daemon stderr differs from offline"
+		check "$name exit code" "$(cat "$T/off/$name.rc")" "$(cat "$T/dmn/$name.rc")"
+	done
+}
