@@ -7,8 +7,10 @@
 #include "capwriter.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define FLUSH_AT (4u * 1024 * 1024)
 
@@ -440,4 +442,22 @@ size_t cw_build_frame(const struct cw_frame *f, uint8_t *out, size_t cap)
 	if (f->l4_checksum && l4_header_len(f->proto))
 		l4_checksum(f, l4, l4len, v6);
 	return l2 + l3 + l4len;
+}
+
+size_t cw_gzip(const void *in, size_t len, void *out, size_t cap)
+{
+	z_stream z = { 0 };
+	size_t n = 0;
+
+	if (len > UINT_MAX || cap > UINT_MAX ||
+	    deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return 0;
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)len;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	if (deflate(&z, Z_FINISH) == Z_STREAM_END)
+		n = z.total_out;
+	deflateEnd(&z);
+	return n;
 }

@@ -72,6 +72,12 @@ void cw_pb(struct cwbuf *b, bool big_endian, uint16_t ifid, uint64_t ts_units, c
 void cw_block(struct cwbuf *b, bool big_endian, uint32_t type, const void *body,
 	      uint32_t bodylen);
 
+/* ---- compression ---- */
+
+/* in (len bytes) gzip-compressed (level 6) into out (cap bytes). Returns
+ * the compressed length, or 0 when it does not fit or zlib fails. */
+size_t cw_gzip(const void *in, size_t len, void *out, size_t cap);
+
 /* ---- frames ---- */
 
 enum cw_l3 { CW_IPV4, CW_IPV6, CW_ARP };

@@ -1,7 +1,7 @@
 /*
  * test_decomp.c - unit tests of gzip/zstd detection and streaming
  * decompression (ingest/decomp.c). Compressed inputs are made here with
- * zlib and libzstd so each case states exactly what went in.
+ * zlib (cw_gzip) and libzstd so each case states exactly what went in.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <zlib.h>
 #include <zstd.h>
 
+#include "capwriter.h"
 #include "decomp.h"
 
 struct sinkbuf {
@@ -79,16 +79,9 @@ static uint8_t *sample(size_t len)
 
 static size_t gzip(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 {
-	z_stream z = { 0 };
+	size_t n = cw_gzip(in, len, out, cap);
 
-	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)len;
-	z.next_out = out;
-	z.avail_out = (uInt)cap;
-	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-	size_t n = z.total_out;
-	deflateEnd(&z);
+	assert_true(n > 0);
 	return n;
 }
 

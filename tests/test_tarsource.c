@@ -17,29 +17,15 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cmocka.h>
 
+#include "capwriter.h"
 #include "tarsource.h"
 
 static const uint8_t pcap_le[24] = { 0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0,
 				     0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0 };
 static const uint8_t pcapng[12] = { 0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a };
-
-static size_t gzip_mem(const void *in, size_t len, uint8_t *out, size_t cap)
-{
-	z_stream z = { 0 };
-	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY), Z_OK);
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)len;
-	z.next_out = out;
-	z.avail_out = (uInt)cap;
-	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-	size_t n = z.total_out;
-	deflateEnd(&z);
-	return n;
-}
 
 static void test_sniff(void **state)
 {
@@ -50,10 +36,12 @@ static void test_sniff(void **state)
 	assert_int_equal(tarsource_sniff("<html>", 6, false), 0);
 	assert_int_equal(tarsource_sniff(pcap_le, 3, false), -EAGAIN);
 	assert_int_equal(tarsource_sniff("ab", 2, true), 0);
-	size_t n = gzip_mem(pcap_le, sizeof(pcap_le), gz, sizeof(gz));
+	size_t n = cw_gzip(pcap_le, sizeof(pcap_le), gz, sizeof(gz));
+	assert_true(n > 0);
 	assert_int_equal(tarsource_sniff(gz, n, true), 1);
 	assert_int_equal(tarsource_sniff(gz, 8, false), -EAGAIN);
-	n = gzip_mem("just some text", 14, gz, sizeof(gz));
+	n = cw_gzip("just some text", 14, gz, sizeof(gz));
+	assert_true(n > 0);
 	assert_int_equal(tarsource_sniff(gz, n, true), 0);
 	/* zstd frame of "\xd4\xc3\xb2\xa1" stored raw (zstd -19 of 4 bytes). */
 	static const uint8_t zst[] = { 0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x04, 0x21, 0x00,
