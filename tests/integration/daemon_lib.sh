@@ -28,10 +28,10 @@ trap daemon_exit EXIT
 # wait_for DESCRIPTION COMMAND...: polls COMMAND up to 30 s; a check. On a
 # time-out it fails and returns 1.
 wait_for() {
-	local desc=$1 i
+	local desc=$1
 	shift
 	checks=$((checks + 1))
-	for i in $(seq 600); do
+	for _ in $(seq 600); do
 		if "$@"; then return 0; fi
 		sleep 0.05
 	done
@@ -52,10 +52,10 @@ up_or_dead() { [ "$(count_logged started:)" -gt "$1" ] || ! kill -0 "$DPID" 2>/d
 # start_daemon [ENV=VALUE...]: capvaultd on $T/d.yaml with ENV set; returns
 # once it logged its start line, or fails the test and exits.
 start_daemon() {
-	local try starts taken port=
+	local starts taken port=
 	declare -F write_config >/dev/null && port=yes
 	touch "$T/d.log"
-	for try in 1 2 3 4 5 6 7 8; do
+	for _ in 1 2 3 4 5 6 7 8; do
 		# Counted before the launch: after it, a quick start line would be counted too.
 		starts=$(count_logged started:)
 		taken=$(count_logged "in use")
@@ -70,7 +70,10 @@ start_daemon() {
 		kill -0 "$DPID" 2>/dev/null && return 0
 		wait "$DPID" 2>/dev/null || true
 		DPID=
-		[ -n "$port" ] && [ "$(count_logged "in use")" -gt "$taken" ] || break
+		# Only a taken port is worth another try.
+		if [ -z "$port" ] || [ "$(count_logged "in use")" -le "$taken" ]; then
+			break
+		fi
 	done
 	fail "daemon did not start: $(tail -20 "$T/d.log")"
 	finish
