@@ -15,6 +15,10 @@
  * - Objects are read-only (0444).
  * File data and fsyncs go through the caller's io_uring ring. Calls that
  * get no ring (store_open, store_object_remove) fsync folders directly.
+ * Asynchronous writes (store_writer_write_async) hash and copy on one
+ * worker thread per writer, which has its own ring: a ring belongs to one
+ * thread. One write at a time is in flight, so the bytes reach SHA-256 and
+ * the temp file in order.
  */
 #include "store.h"
 
@@ -22,6 +26,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,9 +53,24 @@ struct store {
 	_Atomic uint64_t fanout_durable[4];
 };
 
+/* The thread that runs a writer's asynchronous writes, one at a time. */
+struct writer_worker {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a write handed over, finished, or quit */
+	struct ring *ring;   /* the worker's own */
+	const void *buf;
+	size_t len;
+	bool pending; /* buf/len handed over and not yet written */
+	bool quit;
+	int err;      /* the first failed write's, then every later call's */
+	struct errbuf eb;
+};
+
 struct store_writer {
 	struct store *st;
 	struct ring *ring;
+	struct writer_worker *worker; /* started by the first asynchronous write */
 	EVP_MD_CTX *ctx;
 	int fd;           /* the temp file, or the link source */
 	char *tmp_name;   /* name in tmp/ until published or removed */
@@ -59,6 +80,7 @@ struct store_writer {
 	uint64_t size;
 	uint8_t sha[32];
 	bool linked, finished, published;
+	bool sync_only; /* no worker could be started: write on the caller's thread */
 };
 
 void sha256_hex(const uint8_t sha[32], char hex[65])
@@ -337,10 +359,13 @@ int store_writer_new(struct store *st, struct ring *ring, const char *link_sourc
 	return 0;
 }
 
+static void worker_stop(struct store_writer *w);
+
 struct store_writer *store_writer_free(struct store_writer *w)
 {
 	if (!w)
 		return NULL;
+	worker_stop(w);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->copy_fd >= 0)
@@ -380,11 +405,11 @@ static int writer_check_reserve(struct store_writer *w, size_t len, struct errbu
  * fsync waits for little (as `cp` + `sync` would not overlap). Advisory:
  * a failure here shows up in the fsync that publishing does. */
 #define STORE_WRITEBACK_BYTES (8u << 20)
-static void writer_writeback(struct store_writer *w, size_t len)
+static void writer_writeback(struct store_writer *w, struct ring *ring, size_t len)
 {
 	uint64_t before = w->size / STORE_WRITEBACK_BYTES, after = (w->size + len) / STORE_WRITEBACK_BYTES;
 	if (after > before)
-		ring_writeback(w->ring, w->fd, (before) * (uint64_t)STORE_WRITEBACK_BYTES,
+		ring_writeback(ring, w->fd, (before) * (uint64_t)STORE_WRITEBACK_BYTES,
 			       (after - before) * (uint64_t)STORE_WRITEBACK_BYTES);
 }
 
@@ -430,30 +455,148 @@ static int writer_copy_range(struct store_writer *w, size_t len)
 	return 0;
 }
 
-static int writer_put(struct store_writer *w, const void *buf, size_t len)
+static int writer_put(struct store_writer *w, struct ring *ring, const void *buf, size_t len)
 {
 	int r = w->copy_fd >= 0 ? writer_copy_range(w, len) : 1;
-	return r == 1 ? ring_pwrite(w->ring, w->fd, buf, len, w->size) : r;
+	return r == 1 ? ring_pwrite(ring, w->fd, buf, len, w->size) : r;
 }
 
-int store_writer_write(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb)
+/* Hashes and stores one buffer, with the I/O on ring (the calling
+ * thread's). */
+static int writer_write_on(struct store_writer *w, struct ring *ring, const void *buf, size_t len,
+			   struct errbuf *eb)
 {
-	if (w->finished)
-		return errbuf_set(eb, -EINVAL, "write after finish");
 	if (!EVP_DigestUpdate(w->ctx, buf, len))
 		return errbuf_set(eb, -EIO, "SHA-256 update failed");
 	if (!w->linked) {
 		int r = writer_check_reserve(w, len, eb);
 		if (r < 0)
 			return r;
-		r = writer_put(w, buf, len);
+		r = writer_put(w, ring, buf, len);
 		if (r < 0)
 			return errbuf_set(eb, r, "cannot write %s/tmp/%s: %s", w->st->root, w->tmp_name,
 					  strerror(-r));
-		writer_writeback(w, len);
+		writer_writeback(w, ring, len);
 	}
 	w->size += len;
 	return 0;
+}
+
+int store_writer_write(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb)
+{
+	if (w->finished)
+		return errbuf_set(eb, -EINVAL, "write after finish");
+	int r = store_writer_wait(w, eb);
+	return r < 0 ? r : writer_write_on(w, w->ring, buf, len, eb);
+}
+
+static void *worker_main(void *opaque)
+{
+	struct store_writer *w = opaque;
+	struct writer_worker *k = w->worker;
+	pthread_mutex_lock(&k->lock);
+	for (;;) {
+		while (!k->pending && !k->quit)
+			pthread_cond_wait(&k->cond, &k->lock);
+		if (!k->pending)
+			break;
+		pthread_mutex_unlock(&k->lock);
+		int r = writer_write_on(w, k->ring, k->buf, k->len, &k->eb);
+		pthread_mutex_lock(&k->lock);
+		k->err = r;
+		k->pending = false;
+		pthread_cond_broadcast(&k->cond);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+/* Starts the writer's worker thread and ring. Returns 0 or a negative
+ * errno (the writer then writes synchronously). */
+static int worker_start(struct store_writer *w)
+{
+	struct writer_worker *k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	int r = ring_new(&k->ring, 4);
+	if (r < 0) {
+		free(k);
+		return r;
+	}
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_cond_init(&k->cond, NULL);
+	w->worker = k;
+	/* Signals stay with the threads that expect them. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = -pthread_create(&k->thread, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0) {
+		w->worker = NULL;
+		pthread_cond_destroy(&k->cond);
+		pthread_mutex_destroy(&k->lock);
+		ring_free(k->ring);
+		free(k);
+	}
+	return r;
+}
+
+/* Lets the worker finish what it was handed, then ends it. */
+static void worker_stop(struct store_writer *w)
+{
+	struct writer_worker *k = w->worker;
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	k->quit = true;
+	pthread_cond_broadcast(&k->cond);
+	pthread_mutex_unlock(&k->lock);
+	pthread_join(k->thread, NULL);
+	pthread_cond_destroy(&k->cond);
+	pthread_mutex_destroy(&k->lock);
+	ring_free(k->ring);
+	free(k);
+	w->worker = NULL;
+}
+
+/* Below this, a write is not worth the round trip to another thread. */
+#define STORE_ASYNC_MIN_BYTES (64u << 10)
+
+int store_writer_write_async(struct store_writer *w, const void *buf, size_t len,
+			     struct errbuf *eb)
+{
+	int r = store_writer_wait(w, eb);
+	if (r < 0)
+		return r;
+	bool worth_it = len >= STORE_ASYNC_MIN_BYTES && !w->finished;
+	if (worth_it && !w->worker && !w->sync_only)
+		w->sync_only = worker_start(w) < 0;
+	if (!worth_it || !w->worker)
+		return store_writer_write(w, buf, len, eb);
+	struct writer_worker *k = w->worker;
+	pthread_mutex_lock(&k->lock);
+	k->buf = buf;
+	k->len = len;
+	k->pending = true;
+	pthread_cond_broadcast(&k->cond);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+int store_writer_wait(struct store_writer *w, struct errbuf *eb)
+{
+	struct writer_worker *k = w->worker;
+	if (!k)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	while (k->pending)
+		pthread_cond_wait(&k->cond, &k->lock);
+	int r = k->err;
+	pthread_mutex_unlock(&k->lock);
+	if (r < 0 && eb)
+		*eb = k->eb;
+	return r;
 }
 
 /* Written, truncated, replaced, renamed or unlinked since the import
@@ -476,6 +619,10 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 	struct stat s;
 
 	if (!w->finished) {
+		int r = store_writer_wait(w, eb);
+		if (r < 0)
+			return r;
+		worker_stop(w);
 		if (!EVP_DigestFinal_ex(w->ctx, w->sha, &n) || n != 32)
 			return errbuf_set(eb, -EIO, "SHA-256 final failed");
 		w->finished = true;

@@ -64,7 +64,18 @@ int store_writer_copy_from(struct store_writer *w, const char *path);
 struct store_writer *store_writer_free(struct store_writer *w);
 /* Appends bytes (hashing them). Returns 0 or a negative errno (-ENOSPC). */
 int store_writer_write(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb);
-/* Ends the object: fills sha256 and size. */
+/*
+ * Same, but the hashing and writing may run on the writer's own thread
+ * after this returns, while the caller goes on with buf (parsing it):
+ * buf must stay valid and unchanged until store_writer_wait. Writes stay
+ * in call order. Returns 0 or the negative errno of an earlier write.
+ */
+int store_writer_write_async(struct store_writer *w, const void *buf, size_t len,
+			     struct errbuf *eb);
+/* Waits until the writes handed over are done. Returns 0 or the negative
+ * errno of the first that failed (eb says why, as store_writer_write's). */
+int store_writer_wait(struct store_writer *w, struct errbuf *eb);
+/* Ends the object (waiting for asynchronous writes): fills sha256 and size. */
 int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *size,
 			struct errbuf *eb);
 /* Makes the finished object durable under its name. Returns 0, STORE_EXISTS,

@@ -269,7 +269,13 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 static int vault_data(void *opaque, const void *buf, size_t len, struct errbuf *eb)
 {
 	struct vault_job *job = opaque;
-	return store_writer_write(job->writer, buf, len, eb);
+	return store_writer_write_async(job->writer, buf, len, eb);
+}
+
+static int vault_data_wait(void *opaque, struct errbuf *eb)
+{
+	struct vault_job *job = opaque;
+	return store_writer_wait(job->writer, eb);
 }
 
 static int vault_context(void *opaque, uint64_t offset, const void *blob, size_t len)
@@ -375,6 +381,7 @@ static void vault_abort(void *opaque)
 const struct import_sink_ops vault_sink_ops = {
 	.begin = vault_begin,
 	.data = vault_data,
+	.data_wait = vault_data_wait,
 	.context = vault_context,
 	.packet = vault_packet,
 	.commit = vault_commit,

@@ -2,8 +2,9 @@
  * import.c - see import.h.
  *
  * Data flow of one pass: raw bytes -> decomp (gzip/zstd/none) -> for each
- * decompressed chunk: sink->data (hash + store) then capfile_feed, whose
- * packet and context callbacks go to the sink. The first error wins and
+ * decompressed chunk: sink->data (hash + store, maybe on the sink's own
+ * thread) and capfile_feed, whose packet and context callbacks go to the
+ * sink, then sink->data_wait. The first error wins and
  * stops the pass; the sink job is then aborted, so nothing is left.
  */
 #include "import.h"
@@ -38,14 +39,22 @@ static int pass_on_context(void *opaque, uint64_t offset, const void *blob, size
 	return p->ops->context(p->job, offset, blob, len);
 }
 
-/* Decompressed bytes: store them, then parse them. */
+/* Decompressed bytes: store them, then parse them. A sink with data_wait
+ * hashes and stores them on its own thread while we parse, so the buffer
+ * takes as long as the slower of the two rather than their sum; buf is
+ * reused once we return, so we wait for the sink before that. */
 static int pass_on_output(void *opaque, const void *buf, size_t len)
 {
 	struct import_pass *p = opaque;
 	int err = p->ops->data(p->job, buf, len, p->eb);
 	if (err)
 		return err;
-	return capfile_feed(p->capfile, buf, len, p->eb);
+	int parsed = capfile_feed(p->capfile, buf, len, p->eb);
+	if (!p->ops->data_wait)
+		return parsed;
+	/* A store error comes first, as when storing came before parsing. */
+	err = p->ops->data_wait(p->job, p->eb);
+	return err ? err : parsed;
 }
 
 int import_pass_new(struct import_pass **out, const struct import_sink_ops *ops, void *sink,

@@ -3,8 +3,9 @@
  *
  * ingest/ reads captures and knows nothing about storage; whoever stores
  * them (index/, or an in-memory double in tests) implements these ops.
- * One job per imported capture: begin, then data/context/packet calls in
- * file order, then exactly one of commit or abort.
+ * One job per imported capture: begin, then data (each followed by
+ * data_wait when the sink has it)/context/packet calls in file order, then
+ * exactly one of commit or abort.
  */
 #ifndef CAPVAULT_SINK_H
 #define CAPVAULT_SINK_H
@@ -55,6 +56,11 @@ struct import_sink_ops {
 	int (*begin)(void *sink, const struct import_source *src, void **job, struct errbuf *eb);
 	/* Decompressed capture bytes, in order. */
 	int (*data)(void *job, const void *buf, size_t len, struct errbuf *eb);
+	/* Optional. When set, data may go on reading buf on another thread
+	 * after it returns (hashing and storing it while the pass parses it),
+	 * and the pass calls data_wait before buf is reused; data_wait returns
+	 * 0 or the negative errno of that work (eb says why). */
+	int (*data_wait)(void *job, struct errbuf *eb);
 	/* Decoding context change (see capfile.h). */
 	int (*context)(void *job, uint64_t offset, const void *blob, size_t len);
 	/* One packet record. */

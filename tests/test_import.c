@@ -3,6 +3,9 @@
  * against an in-memory sink: every byte reaches the sink in order, every
  * packet is reported, a malformed file aborts the job with the path and
  * offset in the message, a truncated one commits with the truncation.
+ * A sink with data_wait (one that stores on another thread) gets each
+ * buffer unchanged until its data_wait, and a data_wait error fails the
+ * import with the sink's message.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +26,11 @@
 struct mem_sink {
 	uint8_t *data;
 	size_t len;
+	const void *pending; /* async sink: handed to data, not yet waited for */
+	size_t pending_len;
+	uint8_t *pending_copy; /* what pending held when data got it */
+	unsigned waits;
+	unsigned fail_wait; /* nonzero: that data_wait call fails with -ENOSPC */
 	uint64_t packets, contexts;
 	int begun, committed, aborted;
 	bool truncated;
@@ -85,6 +93,52 @@ static const struct import_sink_ops mem_ops = {
 	.packet = sink_packet, .commit = sink_commit, .abort = sink_abort,
 };
 
+/* As if another thread stored buf: kept by pointer until data_wait. */
+static int async_data(void *job, const void *buf, size_t len, struct errbuf *eb)
+{
+	(void)eb;
+	struct mem_sink *s = job;
+	assert_null(s->pending); /* one buffer in flight at a time */
+	s->pending = buf;
+	s->pending_len = len;
+	s->pending_copy = malloc(len);
+	memcpy(s->pending_copy, buf, len);
+	return 0;
+}
+
+static int async_data_wait(void *job, struct errbuf *eb)
+{
+	struct mem_sink *s = job;
+	assert_non_null(s->pending);
+	/* The pass has not reused the buffer before waiting for us. */
+	assert_memory_equal(s->pending, s->pending_copy, s->pending_len);
+	int err = sink_data(job, s->pending, s->pending_len, eb);
+	free(s->pending_copy);
+	s->pending = s->pending_copy = NULL;
+	if (++s->waits == s->fail_wait)
+		return errbuf_set(eb, -ENOSPC, "cannot write tmp/obj: disk full");
+	return err;
+}
+
+static int async_commit(void *job, const struct import_info *info, struct import_result *res,
+			struct errbuf *eb)
+{
+	assert_null(((struct mem_sink *)job)->pending);
+	return sink_commit(job, info, res, eb);
+}
+
+static void async_abort(void *job)
+{
+	assert_null(((struct mem_sink *)job)->pending);
+	sink_abort(job);
+}
+
+static const struct import_sink_ops async_ops = {
+	.begin = sink_begin, .data = async_data, .data_wait = async_data_wait,
+	.context = sink_context, .packet = sink_packet, .commit = async_commit,
+	.abort = async_abort,
+};
+
 /* Writes a pcap of n packets of 1000 bytes to a temp file; returns its path. */
 static char *write_capture(unsigned n, size_t cut, struct cwbuf *b)
 {
@@ -103,37 +157,56 @@ static char *write_capture(unsigned n, size_t cut, struct cwbuf *b)
 	return path;
 }
 
-static void run_import(const char *path, struct mem_sink *s, int *err, struct errbuf *eb)
+static void run_import_with(const struct import_sink_ops *ops, const char *path,
+			    struct mem_sink *s, int *err, struct errbuf *eb)
 {
 	struct ring *ring = NULL;
 	assert_int_equal(ring_new(&ring, 8), 0);
 	struct import_source src = { .path = path, .name = "x", .ring = ring };
 	struct import_result res;
 	struct import_info info;
-	*err = import_file(ring, &mem_ops, s, &src, &res, &info, eb);
+	*err = import_file(ring, ops, s, &src, &res, &info, eb);
 	ring_free(ring);
+}
+
+static void run_import(const char *path, struct mem_sink *s, int *err, struct errbuf *eb)
+{
+	run_import_with(&mem_ops, path, s, err, eb);
+}
+
+/* ~5 MiB: several ring chunks in flight. */
+static void check_large_file(const struct import_sink_ops *ops, struct mem_sink *s)
+{
+	struct cwbuf b;
+	struct errbuf eb = { { 0 } };
+	int err;
+	const char *path = write_capture(5000, 0, &b);
+	run_import_with(ops, path, s, &err, &eb);
+	assert_int_equal(err, 0);
+	assert_int_equal(s->packets, 5000);
+	assert_int_equal(s->len, b.len);
+	assert_memory_equal(s->data, b.data, b.len);
+	assert_int_equal(s->committed, 1);
+	assert_int_equal(s->aborted, 0);
+	assert_false(s->truncated);
+	unlink(path);
+	cwbuf_release(&b);
+	free(s->data);
 }
 
 static void test_large_file_all_bytes_in_order(void **state)
 {
 	(void)state;
-	struct cwbuf b;
 	struct mem_sink s = { 0 };
-	struct errbuf eb = { { 0 } };
-	int err;
-	/* ~5 MiB: several ring chunks in flight */
-	const char *path = write_capture(5000, 0, &b);
-	run_import(path, &s, &err, &eb);
-	assert_int_equal(err, 0);
-	assert_int_equal(s.packets, 5000);
-	assert_int_equal(s.len, b.len);
-	assert_memory_equal(s.data, b.data, b.len);
-	assert_int_equal(s.committed, 1);
-	assert_int_equal(s.aborted, 0);
-	assert_false(s.truncated);
-	unlink(path);
-	cwbuf_release(&b);
-	free(s.data);
+	check_large_file(&mem_ops, &s);
+}
+
+static void test_async_sink_all_bytes_in_order(void **state)
+{
+	(void)state;
+	struct mem_sink s = { 0 };
+	check_large_file(&async_ops, &s);
+	assert_true(s.waits > 1); /* several chunks, each waited for */
 }
 
 static void test_truncated_commits_with_truncation(void **state)
@@ -154,26 +227,40 @@ static void test_truncated_commits_with_truncation(void **state)
 	free(s.data);
 }
 
-static void test_corrupt_aborts_with_path_and_offset(void **state)
+static void check_corrupt(const struct import_sink_ops *ops, struct mem_sink *s)
 {
-	(void)state;
 	struct cwbuf b;
-	struct mem_sink s = { 0 };
 	struct errbuf eb = { { 0 } };
 	int err;
 	char *path = write_capture(3, 0, &b);
 	int fd = open(path, O_WRONLY);
 	assert_int_equal(pwrite(fd, "<htm", 4, 0), 4);
 	close(fd);
-	run_import(path, &s, &err, &eb);
+	run_import_with(ops, path, s, &err, &eb);
 	assert_int_equal(err, -EINVAL);
-	assert_int_equal(s.aborted, 1);
-	assert_int_equal(s.committed, 0);
+	assert_int_equal(s->aborted, 1);
+	assert_int_equal(s->committed, 0);
 	assert_non_null(strstr(eb.msg, path));
 	assert_non_null(strstr(eb.msg, "offset 0: not a pcap or pcapng file"));
 	unlink(path);
 	cwbuf_release(&b);
-	free(s.data);
+	free(s->data);
+}
+
+static void test_corrupt_aborts_with_path_and_offset(void **state)
+{
+	(void)state;
+	struct mem_sink s = { 0 };
+	check_corrupt(&mem_ops, &s);
+}
+
+/* A parse error still wins over a sink that stored the bytes fine. */
+static void test_async_sink_corrupt(void **state)
+{
+	(void)state;
+	struct mem_sink s = { 0 };
+	check_corrupt(&async_ops, &s);
+	assert_int_equal(s.waits, 1);
 }
 
 static void test_missing_file(void **state)
@@ -186,6 +273,28 @@ static void test_missing_file(void **state)
 	assert_int_equal(err, -ENOENT);
 	assert_int_equal(s.begun, 0);
 	assert_non_null(strstr(eb.msg, "/nonexistent/capture.pcap"));
+}
+
+/* The sink's error (a write on its thread failing) fails the import with
+ * its message, and the job is aborted. */
+static void test_async_sink_error_aborts(void **state)
+{
+	(void)state;
+	struct cwbuf b;
+	struct mem_sink s = { .fail_wait = 3 };
+	struct errbuf eb = { { 0 } };
+	int err;
+	const char *path = write_capture(5000, 0, &b);
+	run_import_with(&async_ops, path, &s, &err, &eb);
+	assert_int_equal(err, -ENOSPC);
+	assert_int_equal(s.waits, 3);
+	assert_int_equal(s.aborted, 1);
+	assert_int_equal(s.committed, 0);
+	assert_non_null(strstr(eb.msg, path));
+	assert_non_null(strstr(eb.msg, "cannot write tmp/obj: disk full"));
+	unlink(path);
+	cwbuf_release(&b);
+	free(s.data);
 }
 
 /* A pipe is read at its current position, one read at a time. */
@@ -232,6 +341,9 @@ int main(void)
 		cmocka_unit_test(test_corrupt_aborts_with_path_and_offset),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_pipe),
+		cmocka_unit_test(test_async_sink_all_bytes_in_order),
+		cmocka_unit_test(test_async_sink_error_aborts),
+		cmocka_unit_test(test_async_sink_corrupt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,9 @@
  * test_store.c - unit tests of the object store (index/store.c): objects
  * are named by the SHA-256 of their bytes, published once, read-only,
  * linked rather than copied on the same file system, and nothing is left
- * in tmp/ by a writer that did not publish.
+ * in tmp/ by a writer that did not publish. Asynchronous writes (on the
+ * writer's thread) store and hash exactly what synchronous ones do, and
+ * report a failed write with the same message.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +16,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -326,6 +330,135 @@ static void test_unpublished_leaves_nothing(void **state)
 	assert_null(store_writer_free(NULL));
 }
 
+/* Bytes i*31 + i/4096: no two MiB alike. */
+static uint8_t *pattern(size_t len)
+{
+	uint8_t *buf = malloc(len);
+	assert_non_null(buf);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 31 + i / 4096);
+	return buf;
+}
+
+/* Writes buf asynchronously in uneven pieces, small ones (written on the
+ * caller's thread) among large ones, waiting after most as the import
+ * pass does, and returns the finished writer's hash. */
+static void write_async_pieces(struct store_writer *w, const uint8_t *buf, size_t len,
+			       uint8_t sha[32])
+{
+	static const size_t pieces[] = { 1u << 20, 100, 300u << 10, (64u << 10) - 1, 2u << 20, 7 };
+	struct errbuf eb;
+	uint64_t size = 0;
+	size_t off = 0;
+	for (unsigned i = 0; off < len; i++) {
+		size_t n = pieces[i % 6] < len - off ? pieces[i % 6] : len - off;
+		assert_int_equal(store_writer_write_async(w, buf + off, n, &eb), 0);
+		if (i % 3 != 1) /* else the next write waits for this one */
+			assert_int_equal(store_writer_wait(w, &eb), 0);
+		off += n;
+	}
+	assert_int_equal(store_writer_finish(w, sha, &size, &eb), 0);
+	assert_int_equal(size, len);
+}
+
+static void assert_object_is(struct fixture *f, const uint8_t sha[32], const uint8_t *buf,
+			     size_t len)
+{
+	char path[512];
+	uint8_t *back = malloc(len + 1);
+	store_object_path(f->st, sha, path, sizeof(path));
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	assert_int_equal(fread(back, 1, len + 1, fp), len);
+	fclose(fp);
+	assert_memory_equal(back, buf, len);
+	free(back);
+}
+
+static void test_async_writes(void **state)
+{
+	struct fixture *f = *state;
+	const size_t len = (9u << 20) + 12345;
+	uint8_t *buf = pattern(len);
+	uint8_t want[32], sha[32];
+	struct store_writer *w = NULL;
+	struct errbuf eb;
+	char src[256];
+
+	/* Copy from our buffer. */
+	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
+	write_async_pieces(w, buf, len, sha);
+	assert_int_equal(store_writer_publish(w, &eb), 0);
+	store_writer_free(w);
+	assert_int_equal(EVP_Digest(buf, len, want, NULL, EVP_sha256(), NULL), 1);
+	assert_memory_equal(sha, want, 32);
+	assert_object_is(f, sha, buf, len);
+	assert_int_equal(store_object_remove(f->st, sha), 0);
+
+	/* Copied in the kernel from the source file. */
+	snprintf(src, sizeof(src), "%s/big.pcap", f->dir);
+	write_file(src, buf, len);
+	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
+	assert_int_equal(store_writer_copy_from(w, src), 0);
+	write_async_pieces(w, buf, len, sha);
+	assert_int_equal(store_writer_publish(w, &eb), 0);
+	store_writer_free(w);
+	assert_memory_equal(sha, want, 32);
+	assert_object_is(f, sha, buf, len);
+	assert_int_equal(store_object_remove(f->st, sha), 0);
+
+	/* Linked: only hashed. */
+	assert_int_equal(store_writer_new(f->st, f->ring, src, &w, &eb), 0);
+	assert_true(store_writer_linked(w));
+	write_async_pieces(w, buf, len, sha);
+	assert_int_equal(store_writer_publish(w, &eb), 0);
+	store_writer_free(w);
+	assert_memory_equal(sha, want, 32);
+	assert_object_is(f, sha, buf, len);
+	assert_sane_store(f);
+	free(buf);
+}
+
+/* A write that fails on the writer's thread (here: past RLIMIT_FSIZE, as
+ * a full disk would) is reported by the wait, by every later call, and
+ * leaves nothing behind. */
+static void test_async_write_error(void **state)
+{
+	struct fixture *f = *state;
+	const size_t len = 3u << 20;
+	uint8_t *buf = pattern(len), sha[32];
+	struct store_writer *w = NULL;
+	struct rlimit old, small = { .rlim_cur = 1u << 20 };
+	struct errbuf eb = { { 0 } };
+	uint64_t size;
+	char tmp[256];
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small.rlim_max = old.rlim_max;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	assert_int_equal(store_writer_write_async(w, buf, 512u << 10, &eb), 0);
+	assert_int_equal(store_writer_wait(w, &eb), 0);
+	assert_int_equal(store_writer_write_async(w, buf + (512u << 10), 1u << 20, &eb), 0);
+	assert_int_equal(store_writer_wait(w, &eb), -EFBIG);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_non_null(strstr(eb.msg, "cannot write "));
+	assert_non_null(strstr(eb.msg, "/tmp/obj-"));
+	assert_non_null(strstr(eb.msg, strerror(EFBIG)));
+	eb.msg[0] = '\0';
+	assert_int_equal(store_writer_write_async(w, buf, 1u << 20, &eb), -EFBIG);
+	assert_non_null(strstr(eb.msg, strerror(EFBIG)));
+	assert_int_equal(store_writer_write(w, buf, 10, &eb), -EFBIG);
+	assert_int_equal(store_writer_finish(w, sha, &size, &eb), -EFBIG);
+	store_writer_free(w);
+	signal(SIGXFSZ, SIG_DFL);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", f->root);
+	assert_int_equal(count_entries(tmp), 0);
+	assert_sane_store(f);
+	free(buf);
+}
+
 static void test_tmp_cleanup_on_open(void **state)
 {
 	struct fixture *f = *state;
@@ -434,6 +567,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_link_mode_size_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_from_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpublished_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_write_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmp_cleanup_on_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_space, setup, teardown),
