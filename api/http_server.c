@@ -69,6 +69,7 @@ struct http_req {
 	struct MHD_PostProcessor *pp;
 	bool discard;   /* the consumer failed: drop the rest of the body */
 	bool form_bad;  /* the form did not parse */
+	bool deferred;  /* answered at once, queued on the next call */
 	void *app_data;
 };
 
@@ -423,11 +424,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * follows at once, and its connection stays open. */
 		if ((r->resp && has_body(conn)) || (!r->resp && !r->body && !r->form))
 			return queue(r);
+		r->deferred = r->resp != NULL;
 		return MHD_YES;
 	}
 	if (r->responded)
 		return MHD_YES;
-	if (r->resp && !r->body && !r->form)
+	if (r->deferred)
 		return queue(r);
 	if (*upload_data_size) {
 		feed(r, upload_data, *upload_data_size);
