@@ -329,7 +329,8 @@ static void cut_overdue(struct http_server *s)
 	uint64_t now = now_ns();
 	for (struct conn_watch *w = s->conns; w; w = w->next) {
 		uint64_t since = atomic_load(&w->waiting_since_ns);
-		if (w->cut || !since || now - since < s->header_timeout_ns)
+		/* since may be newer than now: set after now was read. */
+		if (w->cut || !since || since > now || now - since < s->header_timeout_ns)
 			continue;
 		w->cut = true;
 		shutdown(w->fd, SHUT_RDWR);
