@@ -313,7 +313,9 @@ static int add_server(struct api_server *s, int fd, bool local, struct errbuf *e
 		.tls_cert = local ? NULL : s->tls_cert,
 		.tls_key = local ? NULL : s->tls_key,
 		.max_connections = ca->max_connections,
+		.max_per_client = local ? 0 : ca->max_connections_per_ip,
 		.timeout_s = (unsigned)(ca->timeout_ns / 1000000000u),
+		.header_timeout_ms = ca->header_timeout_ns / 1000000u,
 	};
 	struct http_server **grown = realloc(s->servers, (s->nservers + 1) * sizeof(*grown));
 	if (!grown) {

@@ -32,7 +32,11 @@ struct http_listen_cfg {
 	const char *tls_cert; /* PEM text, or NULL for plain HTTP */
 	const char *tls_key;
 	unsigned max_connections;
-	unsigned timeout_s;
+	unsigned max_per_client; /* connections from one address; 0: no limit */
+	unsigned timeout_s;      /* idle */
+	/* A request's headers must be in within this long of the connection
+	 * opening or the previous reply's end, or the connection is closed. */
+	uint64_t header_timeout_ms;
 };
 
 /* Starts serving on cfg->fd. Returns 0 or a negative errno (eb). */

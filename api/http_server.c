@@ -4,19 +4,27 @@
  *
  * One MHD daemon per listening socket (the caller creates and binds the
  * sockets, so IPv6, unix sockets and their permissions are its choice),
- * each with a thread per connection, a connection limit and an idle
- * timeout. Responses are built by the handlers into the request and
+ * each with a thread per connection, a connection limit (in all and per
+ * client address), an idle timeout, and a deadline for a request's
+ * headers that a watchdog thread enforces: libmicrohttpd's own timeout is
+ * an idle one, which a client trickling a header byte now and then never
+ * trips (slowloris). Responses are built by the handlers into the request and
  * queued here, so handlers never see MHD's calling rules (a response may
  * only be queued on the first call or after the body has been read).
  */
 #include "http.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -24,11 +32,28 @@
 #define STREAM_BLOCK (256u * 1024)
 #define FORM_BUFFER (64u * 1024)
 
+/* A connection as the header watchdog sees it. */
+struct conn_watch {
+	struct conn_watch *prev, *next;
+	int fd;
+	/* When it began waiting for a request's headers (it opened, or its
+	 * previous reply was done), CLOCK_MONOTONIC ns; 0 when not waiting. */
+	atomic_uint_fast64_t waiting_since_ns;
+	bool cut;
+};
+
 struct http_server {
 	struct MHD_Daemon *daemon;
 	bool local;
 	http_handler_fn handler;
 	void *app;
+	uint64_t header_timeout_ns;
+	pthread_t watchdog;
+	bool watchdog_running;
+	pthread_mutex_t lock; /* guards conns and stopping */
+	pthread_cond_t wake;
+	struct conn_watch *conns;
+	bool stopping;
 };
 
 struct http_req {
@@ -44,6 +69,7 @@ struct http_req {
 	struct MHD_PostProcessor *pp;
 	bool discard;   /* the consumer failed: drop the rest of the body */
 	bool form_bad;  /* the form did not parse */
+	bool deferred;  /* answered at once, queued on the next call */
 	void *app_data;
 };
 
@@ -246,6 +272,133 @@ static bool headers_too_large(struct MHD_Connection *conn, const char *url)
 	return total > HTTP_MAX_HEADER_BYTES;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void watch_set_waiting(struct MHD_Connection *conn, bool waiting)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_watch *w = ci ? ci->socket_context : NULL;
+	if (w)
+		atomic_store(&w->waiting_since_ns, waiting ? now_ns() : 0);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	struct conn_watch *w = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(w = calloc(1, sizeof(*w))))
+			return; /* unwatched: the idle timeout still applies */
+		w->fd = ci->connect_fd;
+		atomic_init(&w->waiting_since_ns, now_ns());
+		pthread_mutex_lock(&s->lock);
+		w->next = s->conns;
+		if (s->conns)
+			s->conns->prev = w;
+		s->conns = w;
+		pthread_mutex_unlock(&s->lock);
+		*socket_context = w;
+	} else if (w) { /* closed; libmicrohttpd closes the socket after this */
+		pthread_mutex_lock(&s->lock);
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			s->conns = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		pthread_mutex_unlock(&s->lock);
+		free(w);
+		*socket_context = NULL;
+	}
+}
+
+/* Shuts down the sockets of connections whose headers are overdue; their
+ * threads then see the end of the stream and close them. Under s->lock,
+ * so no socket is closed (and its number reused) meanwhile. */
+static void cut_overdue(struct http_server *s)
+{
+	uint64_t now = now_ns();
+	for (struct conn_watch *w = s->conns; w; w = w->next) {
+		uint64_t since = atomic_load(&w->waiting_since_ns);
+		/* since may be newer than now: set after now was read. */
+		if (w->cut || !since || since > now || now - since < s->header_timeout_ns)
+			continue;
+		w->cut = true;
+		shutdown(w->fd, SHUT_RDWR);
+		log_debug("http: request headers not in after %" PRIu64 " ms: connection closed",
+			  s->header_timeout_ns / 1000000u);
+	}
+}
+
+#define WATCHDOG_PERIOD_NS (100u * 1000000u)
+
+static void *watchdog_main(void *arg)
+{
+	struct http_server *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += WATCHDOG_PERIOD_NS;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->wake, &s->lock, &until);
+		cut_overdue(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static int watchdog_start(struct http_server *s)
+{
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	int err = pthread_cond_init(&s->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	if (err)
+		return -err;
+	if ((err = pthread_create(&s->watchdog, NULL, watchdog_main, s)) != 0) {
+		pthread_cond_destroy(&s->wake);
+		return -err;
+	}
+	s->watchdog_running = true;
+	return 0;
+}
+
+static void watchdog_stop(struct http_server *s)
+{
+	if (!s->watchdog_running)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->watchdog, NULL);
+	pthread_cond_destroy(&s->wake);
+	s->watchdog_running = false;
+}
+
+static bool has_body(struct MHD_Connection *conn)
+{
+	const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return (len && strcmp(len, "0") != 0) ||
+	       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					   MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -254,6 +407,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_req *r = *con_cls;
 	(void)version;
 	if (!r) {
+		watch_set_waiting(conn, false);
 		if (!(r = req_new(s, conn, url, method)))
 			return MHD_NO;
 		*con_cls = r;
@@ -264,12 +418,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return queue(r);
 		}
 		s->handler(s->app, r);
-		if (r->resp || (!r->body && !r->form))
+		/* libmicrohttpd closes the connection after a response queued
+		 * in this first call (it cannot tell where the next request
+		 * starts). That is right for a body that will not be read; a
+		 * request without one is answered on the next call, which
+		 * follows at once, and its connection stays open. */
+		if ((r->resp && has_body(conn)) || (!r->resp && !r->body && !r->form))
 			return queue(r);
+		r->deferred = r->resp != NULL;
 		return MHD_YES;
 	}
 	if (r->responded)
 		return MHD_YES;
+	if (r->deferred)
+		return queue(r);
 	if (*upload_data_size) {
 		feed(r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
@@ -283,7 +445,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct http_req *r = *con_cls;
-	(void)cls, (void)conn, (void)toe;
+	(void)cls, (void)toe;
+	watch_set_waiting(conn, true); /* for the next request's headers */
 	if (!r)
 		return;
 	if (r->pp)
@@ -311,32 +474,47 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("http: %s", msg);
 }
 
+static struct MHD_Daemon *start_mhd(struct http_server *s, const struct http_listen_cfg *cfg)
+{
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_ERROR_LOG | (cfg->tls_cert ? MHD_USE_TLS : 0);
+	return MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_LISTEN_SOCKET, cfg->fd, MHD_OPTION_CONNECTION_LIMIT,
+		cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_client,
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+		/* Upload bodies arrive in pieces of at most this buffer: 32 KiB
+		 * (the default) costs a hash, parse and write call per piece.
+		 * libmicrohttpd zeroes the whole buffer after every request:
+		 * 1 MiB cost a third of the CPU of small GETs, 256 KiB a fifth;
+		 * 128 KiB uploads about as fast as 1 MiB. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128u << 10),
+		cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cfg->tls_cert,
+		MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key, MHD_OPTION_END);
+}
+
 int http_server_new(struct http_server **out, const struct http_listen_cfg *cfg,
 		    http_handler_fn handler, void *app, struct errbuf *eb)
 {
 	struct http_server *s = calloc(1, sizeof(*s));
-	if (!s) {
-		close(cfg->fd);
-		return errbuf_set(eb, -ENOMEM, "out of memory");
+	int err = s ? 0 : -ENOMEM;
+	if (s) {
+		s->local = cfg->local;
+		s->handler = handler;
+		s->app = app;
+		s->header_timeout_ns = cfg->header_timeout_ms * 1000000u;
+		pthread_mutex_init(&s->lock, NULL);
+		err = watchdog_start(s);
 	}
-	s->local = cfg->local;
-	s->handler = handler;
-	s->app = app;
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_ERROR_LOG | (cfg->tls_cert ? MHD_USE_TLS : 0);
-	s->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, cfg->fd,
-		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-		cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		/* Upload bodies arrive in pieces of at most this buffer: 32 KiB
-		 * (the default) costs a hash, parse and write call per piece. */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1u << 20),
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cfg->tls_cert,
-		MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key, MHD_OPTION_END);
-	if (!s->daemon) {
+	if (err) {
 		close(cfg->fd);
-		free(s);
+		http_server_free(s);
+		return errbuf_set(eb, err, "HTTP server: %s", strerror(-err));
+	}
+	if (!(s->daemon = start_mhd(s, cfg))) {
+		close(cfg->fd);
+		http_server_free(s);
 		return errbuf_set(eb, -EIO, "libmicrohttpd could not start%s",
 				  cfg->tls_cert ? " (check the TLS certificate and key)" : "");
 	}
@@ -348,7 +526,10 @@ struct http_server *http_server_free(struct http_server *s)
 {
 	if (!s)
 		return NULL;
-	MHD_stop_daemon(s->daemon);
+	if (s->daemon)
+		MHD_stop_daemon(s->daemon);
+	watchdog_stop(s);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return NULL;
 }

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,4 +164,118 @@ char *api_content_disposition(const char *name, char *buf, size_t size)
 	snprintf(buf, size, "attachment; filename=\"%s\"; filename*=UTF-8''%s",
 		 q ? quoted : "capture", e ? ext : "capture");
 	return buf;
+}
+
+static const char *const sort_names[] = {
+	[API_SORT_ID] = "id",
+	[API_SORT_IMPORTED] = "imported",
+	[API_SORT_FIRST_PACKET] = "first_packet",
+	[API_SORT_LAST_PACKET] = "last_packet",
+	[API_SORT_NAME] = "name",
+	[API_SORT_SIZE] = "size",
+	[API_SORT_PACKETS] = "packets",
+};
+const char api_sort_keys_text[] = "id, imported, first_packet, last_packet, name, size, packets";
+
+int api_parse_sort(const char *s, struct api_sort *out)
+{
+	bool desc = s && *s == '-';
+	if (!s)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(sort_names) / sizeof(sort_names[0]); i++) {
+		if (!strcmp(s + desc, sort_names[i])) {
+			out->key = (enum api_sort_key)i;
+			out->desc = desc;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int api_sort_cmp(const struct api_sort *s, const struct api_sort_pos *a,
+		 const struct api_sort_pos *b)
+{
+	int c = 0;
+	if (s->key == API_SORT_NAME)
+		c = strcmp(a->name, b->name);
+	else if (a->num != b->num)
+		c = a->num < b->num ? -1 : 1;
+	if (!c && a->id != b->id)
+		c = a->id < b->id ? -1 : 1;
+	return s->desc ? -c : c;
+}
+
+char *api_sort_cursor(const struct api_sort *s, const struct api_sort_pos *p)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "%s%s:", s->desc ? "-" : "", sort_names[s->key]);
+	if (s->key == API_SORT_NAME)
+		for (const unsigned char *c = (const unsigned char *)p->name; *c; c++)
+			fprintf(f, "%02x", *c);
+	else
+		fprintf(f, "%" PRIu64, p->num);
+	fprintf(f, ":%" PRIu64, p->id);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decodes n lowercase hex digits at s into a malloc'd string without NULs. */
+static int unhex_name(const char *s, size_t n, char **out)
+{
+	if (n % 2)
+		return -EINVAL;
+	char *name = malloc(n / 2 + 1);
+	if (!name)
+		return -ENOMEM;
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+		if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+			free(name);
+			return -EINVAL;
+		}
+		name[i] = (char)(hi << 4 | lo);
+	}
+	name[n / 2] = '\0';
+	*out = name;
+	return 0;
+}
+
+int api_parse_sort_cursor(const char *text, const struct api_sort *s, struct api_sort_pos *p)
+{
+	const char *name = sort_names[s->key];
+	size_t nlen = strlen(name);
+	const char *value = text + s->desc;
+	if ((s->desc && *text != '-') || strncmp(value, name, nlen) != 0 || value[nlen] != ':')
+		return -EINVAL;
+	value += nlen + 1;
+	const char *sep = strchr(value, ':');
+	if (!sep || api_parse_u64(sep + 1, &p->id) < 0)
+		return -EINVAL;
+	p->name = NULL;
+	p->num = 0;
+	if (s->key == API_SORT_NAME)
+		return unhex_name(value, (size_t)(sep - value), &p->name);
+	char digits[24];
+	size_t dlen = (size_t)(sep - value);
+	if (dlen >= sizeof(digits))
+		return -EINVAL;
+	memcpy(digits, value, dlen);
+	digits[dlen] = '\0';
+	return api_parse_u64(digits, &p->num);
 }

@@ -1,12 +1,13 @@
 /*
  * parse.h - the small request parsers of the API, kept apart from the
  * server so unit tests and fuzzers can call them: HTTP Range, decimal
- * numbers, comma lists, CloudShark date ranges, and a safe
- * Content-Disposition value.
+ * numbers, comma lists, CloudShark date ranges, a safe
+ * Content-Disposition value, and the sort order and cursor of a listing.
  */
 #ifndef CAPVAULT_API_PARSE_H
 #define CAPVAULT_API_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,5 +36,46 @@ int api_parse_cs_date_range(const char *s, uint64_t *from_ns, uint64_t *to_ns);
  * only printable ASCII without '"' and '\\' (others become '_'), the
  * extended form is percent-encoded. Truncates to fit; returns buf. */
 char *api_content_disposition(const char *name, char *buf, size_t size);
+
+/* The orders GET /v1/captures offers: capture id (the default), import
+ * time, first (earliest) and last (latest) packet time, name, stored size,
+ * packet count. */
+enum api_sort_key {
+	API_SORT_ID,
+	API_SORT_IMPORTED,
+	API_SORT_FIRST_PACKET,
+	API_SORT_LAST_PACKET,
+	API_SORT_NAME,
+	API_SORT_SIZE,
+	API_SORT_PACKETS,
+};
+struct api_sort {
+	enum api_sort_key key;
+	bool desc;
+};
+/* "key" or "-key" (descending). Returns 0 or -EINVAL. */
+int api_parse_sort(const char *s, struct api_sort *out);
+/* The keys as the error message lists them: "id, imported, ...". */
+extern const char api_sort_keys_text[];
+
+/* Where a capture stands in a sorted listing: its value of the sort key
+ * (num, or name for API_SORT_NAME, never NULL there) and its id, which
+ * breaks ties. */
+struct api_sort_pos {
+	uint64_t num;
+	char *name;
+	uint64_t id;
+};
+/* Orders a before b (< 0), after (> 0); descending reverses both the key
+ * and the tie-break, so a listing and its cursor agree on one order. */
+int api_sort_cmp(const struct api_sort *s, const struct api_sort_pos *a,
+		 const struct api_sort_pos *b);
+/* The cursor after p: "SPEC:VALUE:ID", SPEC as given to api_parse_sort,
+ * a name as hex. Malloc'd; NULL when out of memory. */
+char *api_sort_cursor(const struct api_sort *s, const struct api_sort_pos *p);
+/* Reads a cursor api_sort_cursor made for the same order into *p (p->name
+ * malloc'd for API_SORT_NAME). Returns 0, or -EINVAL (malformed, or made
+ * for another order), or -ENOMEM. */
+int api_parse_sort_cursor(const char *text, const struct api_sort *s, struct api_sort_pos *p);
 
 #endif

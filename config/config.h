@@ -77,7 +77,9 @@ struct config_api {
 	char *tls_key;
 	uint64_t max_upload_size;
 	unsigned max_connections;
-	uint64_t timeout_ns;
+	unsigned max_connections_per_ip; /* TCP; 0: no limit */
+	uint64_t timeout_ns;             /* idle */
+	uint64_t header_timeout_ns;      /* for a request's headers, in all */
 };
 
 enum config_age_by {

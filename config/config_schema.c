@@ -274,6 +274,8 @@ static const struct option api_opts[] = {
 	KEY(T, "max_upload_size", max_upload_size, t_size, 1ull << 20, UINT64_MAX, "16GiB", 0),
 	KEY(T, "max_connections", max_connections, t_uint, 1, 65536, "64", 0),
 	KEY(T, "timeout", timeout_ns, t_duration, SEC, 86400 * SEC, "60s", 0),
+	KEY(T, "header_timeout", header_timeout_ns, t_duration, SEC, 86400 * SEC, "10s", 0),
+	KEY(T, "max_connections_per_ip", max_connections_per_ip, t_uint, 0, 65536, "32", 0),
 };
 #undef T
 static const struct section api_section = {

@@ -550,7 +550,7 @@ int catalog_foreach_raw(struct catalog *cat, uint64_t after_id, catalog_raw_fn f
 {
 	struct db_iter *it = NULL;
 	uint8_t start[8];
-	int r = db_iter_new(cat->db, DB_CF_CAPTURES, &it);
+	int r = db_iter_new_short(cat->db, DB_CF_CAPTURES, &it);
 
 	if (r < 0)
 		return r;

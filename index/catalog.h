@@ -99,7 +99,8 @@ int catalog_foreach(struct catalog *cat, const char *tag, catalog_record_fn fn, 
 
 /* The stored JSON of each capture with an id greater than after_id, in id
  * order, without parsing it (it is what capture_record_to_json gives):
- * the fast path for listings. Nonzero from fn stops. */
+ * the fast path for listings, a page at a time (its blocks stay in the
+ * block cache). Nonzero from fn stops. */
 typedef int (*catalog_raw_fn)(void *opaque, uint64_t id, const char *json, size_t len);
 int catalog_foreach_raw(struct catalog *cat, uint64_t after_id, catalog_raw_fn fn, void *opaque);
 /* The stored JSON of one capture (caller frees). Returns 0, -ENOENT or -EIO. */

@@ -463,7 +463,7 @@ int db_write(struct db *db, struct db_batch *b, bool sync, struct errbuf *eb)
 	return r;
 }
 
-int db_iter_new(struct db *db, enum db_cf cf, struct db_iter **out)
+static int iter_new(struct db *db, enum db_cf cf, bool fill_cache, struct db_iter **out)
 {
 	struct db_iter *it = calloc(1, sizeof(*it));
 
@@ -473,15 +473,25 @@ int db_iter_new(struct db *db, enum db_cf cf, struct db_iter **out)
 	it->snap = rocksdb_create_snapshot(db->rdb);
 	it->ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_snapshot(it->ro, it->snap);
+	rocksdb_readoptions_set_fill_cache(it->ro, fill_cache);
+	it->it = rocksdb_create_iterator_cf(db->rdb, it->ro, db->cf[cf]);
+	*out = it;
+	return 0;
+}
+
+int db_iter_new(struct db *db, enum db_cf cf, struct db_iter **out)
+{
 	/* Whole-catalog scans should not push the packet index out of the
 	 * small cache; the index's own blocks are what queries read again
 	 * and again (without the cache, each query decompresses them anew). */
 	bool catalog_scan = cf == DB_CF_CAPTURES || cf == DB_CF_OBJECTS || cf == DB_CF_TAGS ||
 			    cf == DB_CF_TIME || cf == DB_CF_BYSHA;
-	rocksdb_readoptions_set_fill_cache(it->ro, !catalog_scan);
-	it->it = rocksdb_create_iterator_cf(db->rdb, it->ro, db->cf[cf]);
-	*out = it;
-	return 0;
+	return iter_new(db, cf, !catalog_scan, out);
+}
+
+int db_iter_new_short(struct db *db, enum db_cf cf, struct db_iter **out)
+{
+	return iter_new(db, cf, true, out);
 }
 
 struct db_iter *db_iter_free(struct db_iter *it)

@@ -70,6 +70,10 @@ int db_write(struct db *db, struct db_batch *b, bool sync, struct errbuf *eb);
 
 /* Iterators see a consistent snapshot taken at creation. */
 int db_iter_new(struct db *db, enum db_cf cf, struct db_iter **out);
+/* The same for a short read that is done again and again (a page of a
+ * listing): its blocks stay in the block cache, which a whole-catalog
+ * scan from db_iter_new does not fill. */
+int db_iter_new_short(struct db *db, enum db_cf cf, struct db_iter **out);
 struct db_iter *db_iter_free(struct db_iter *it);
 void db_iter_seek(struct db_iter *it, const void *key, size_t klen);
 void db_iter_seek_first(struct db_iter *it);

@@ -131,12 +131,80 @@ static void test_disposition(void **state)
 	assert_true(strlen(buf) < sizeof(buf));
 }
 
+static void test_sort(void **state)
+{
+	struct api_sort s;
+	(void)state;
+	assert_int_equal(api_parse_sort("first_packet", &s), 0);
+	assert_int_equal(s.key, API_SORT_FIRST_PACKET);
+	assert_false(s.desc);
+	assert_int_equal(api_parse_sort("-name", &s), 0);
+	assert_int_equal(s.key, API_SORT_NAME);
+	assert_true(s.desc);
+	const char *bad[] = { "", "-", "--size", "Size", "size ", "+size", "sizes", NULL };
+	for (size_t i = 0; bad[i]; i++)
+		assert_int_equal(api_parse_sort(bad[i], &s), -EINVAL);
+	assert_int_equal(api_parse_sort(NULL, &s), -EINVAL);
+
+	/* Ascending: key, then id; descending reverses both. */
+	struct api_sort up = { API_SORT_SIZE, false }, down = { API_SORT_SIZE, true };
+	struct api_sort_pos a = { .num = 5, .id = 9 }, b = { .num = 7, .id = 1 }, c = { .num = 5, .id = 10 };
+	assert_true(api_sort_cmp(&up, &a, &b) < 0);
+	assert_true(api_sort_cmp(&up, &a, &c) < 0);
+	assert_true(api_sort_cmp(&down, &a, &b) > 0);
+	assert_true(api_sort_cmp(&down, &a, &c) > 0);
+	assert_int_equal(api_sort_cmp(&up, &a, &a), 0);
+}
+
+static void test_sort_cursor(void **state)
+{
+	struct api_sort size = { API_SORT_SIZE, true }, name = { API_SORT_NAME, false };
+	struct api_sort_pos p = { .num = 1234, .id = 56 }, q;
+	(void)state;
+	char *text = api_sort_cursor(&size, &p);
+	assert_string_equal(text, "-size:1234:56");
+	assert_int_equal(api_parse_sort_cursor(text, &size, &q), 0);
+	assert_int_equal(q.num, 1234);
+	assert_int_equal(q.id, 56);
+	assert_null(q.name);
+	assert_int_equal(api_parse_sort_cursor(text, &name, &q), -EINVAL);
+	struct api_sort size_up = { API_SORT_SIZE, false };
+	assert_int_equal(api_parse_sort_cursor(text, &size_up, &q), -EINVAL);
+	free(text);
+
+	struct api_sort_pos n = { .name = "a:b \xff", .id = 3 };
+	text = api_sort_cursor(&name, &n);
+	assert_string_equal(text, "name:613a6220ff:3");
+	assert_int_equal(api_parse_sort_cursor(text, &name, &q), 0);
+	assert_string_equal(q.name, "a:b \xff");
+	assert_int_equal(q.id, 3);
+	free(q.name);
+	free(text);
+	n.name = "";
+	text = api_sort_cursor(&name, &n);
+	assert_string_equal(text, "name::3");
+	assert_int_equal(api_parse_sort_cursor(text, &name, &q), 0);
+	assert_string_equal(q.name, "");
+	free(q.name);
+	free(text);
+
+	const char *bad[] = { "size:1:2", "-size:1", "-size::2", "-size:x:2", "-size:1:2x",
+			      "-size:99999999999999999999:1", "-sizes:1:2", "-name:61:1", "", NULL };
+	for (size_t i = 0; bad[i]; i++)
+		assert_int_equal(api_parse_sort_cursor(bad[i], &size, &q), -EINVAL);
+	const char *bad_names[] = { "name:6:1", "name:6g:1", "name:0061:1", "name:61", "name:61:",
+				    "name:6A:1", NULL };
+	for (size_t i = 0; bad_names[i]; i++)
+		assert_int_equal(api_parse_sort_cursor(bad_names[i], &name, &q), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_range),     cmocka_unit_test(test_u64),
 		cmocka_unit_test(test_list),      cmocka_unit_test(test_cs_date),
-		cmocka_unit_test(test_disposition),
+		cmocka_unit_test(test_disposition), cmocka_unit_test(test_sort),
+		cmocka_unit_test(test_sort_cursor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

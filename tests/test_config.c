@@ -460,6 +460,8 @@ static void test_relative_to_file(void **state)
 	assert_string_equal(cfg->api.listen[1].host, "::1");
 	assert_int_equal(cfg->api.listen[1].port, 8443);
 	assert_int_equal(cfg->api.max_upload_size, 3ull << 39);
+	assert_int_equal(cfg->api.header_timeout_ns, 30000000000ull);
+	assert_int_equal(cfg->api.max_connections_per_ip, 0);
 	assert_int_equal(cfg->retention.min_free_bytes, 10ull << 30);
 	assert_int_equal(cfg->retention.min_free_percent, 0);
 	assert_true(cfg->retention.policies[0].has_max_age);

@@ -1,10 +1,12 @@
 /*
  * fuzz_api.c - the HTTP request pieces capvault parses itself (api/parse.c:
  * Range headers, decimal ids and limits, comma lists, CloudShark date
- * ranges, Content-Disposition names) and the JSON bodies it accepts
+ * ranges, Content-Disposition names, listing sort orders and their
+ * cursors) and the JSON bodies it accepts
  * (jansson, as the handlers load them). The first byte picks the parser;
  * the rest is the text. Nothing may crash, leak or read out of bounds, and
- * a Range that parses must lie inside the object.
+ * a Range that parses must lie inside the object, and a cursor that
+ * parses must print as one that reads back the same.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -15,13 +17,38 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* "SORT CURSOR": the cursor is read for that order. */
+static void fuzz_sort(const char *text)
+{
+	struct api_sort sort;
+	struct api_sort_pos pos;
+	char spec[32];
+	const char *space = strchr(text, ' ');
+	size_t n = space ? (size_t)(space - text) : strlen(text);
+	if (n >= sizeof(spec))
+		return;
+	memcpy(spec, text, n);
+	spec[n] = '\0';
+	if (api_parse_sort(spec, &sort) < 0 || !space ||
+	    api_parse_sort_cursor(space + 1, &sort, &pos) < 0)
+		return;
+	char *again = api_sort_cursor(&sort, &pos);
+	struct api_sort_pos back = { 0 };
+	if (again && (api_parse_sort_cursor(again, &sort, &back) < 0 ||
+		      api_sort_cmp(&sort, &pos, &back) != 0))
+		abort();
+	free(again);
+	free(back.name);
+	free(pos.name);
+}
+
 static void fuzz_text(uint8_t which, const char *text)
 {
 	uint64_t a, b;
 	char **list = NULL;
 	size_t n = 0;
 	char buf[512];
-	switch (which % 6) {
+	switch (which % 7) {
 	case 0:
 		if (api_parse_range(text, 1000000, &a, &b) == 0 && (a >= 1000000 || a + b > 1000000))
 			abort();
@@ -38,6 +65,9 @@ static void fuzz_text(uint8_t which, const char *text)
 		break;
 	case 4:
 		api_content_disposition(text, buf, sizeof(buf));
+		break;
+	case 6:
+		fuzz_sort(text);
 		break;
 	default: {
 		json_error_t err;

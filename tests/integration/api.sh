@@ -164,6 +164,13 @@ check "cursor page ends" null "$(jq -r .next_cursor "$T/list2")"
 req list_tag 200 -H "$(auth "$RO")" "$U/v1/captures?tag=lab"
 check "list by tag" "$ID_A" "$(jq -r '.captures[].id' "$T/list_tag")"
 req list_bad 400 -H "$(auth "$RO")" "$U/v1/captures?limit=x"
+# Keep-alive: two GETs on one connection (libmicrohttpd closed it after
+# every reply queued at once).
+curl -sv -o /dev/null -o /dev/null -H "$(auth "$RO")" "$U/v1/captures?limit=1" \
+	"$U/v1/captures/$ID_A" 2> "$T/keepalive" || true
+checks=$((checks + 1))
+grep -q "Re-using existing connection" "$T/keepalive" ||
+	fail "two GETs did not share a connection: $(grep -iE '^< Connection|Closing' "$T/keepalive")"
 
 # --- packets ---
 req q_bad 400 -H "$(auth "$RO")" --get --data-urlencode "filter=tcp port" "$U/v1/packets"

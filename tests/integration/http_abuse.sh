@@ -1,8 +1,11 @@
 #!/bin/bash
 # HTTP abuse against the real capvaultd (DESIGN.md invariant 6): missing
 # and garbage tokens, path traversal in ids and names, an oversized
-# header, a slowloris client (cut off after api.timeout), more connections
-# than api.max_connections, malformed chunked and multipart bodies, an
+# header, slowloris clients (one silent for longer than api.timeout, one
+# trickling header lines faster than that: cut off after
+# api.header_timeout while others are served), more connections than
+# api.max_connections and api.max_connections_per_ip (another address
+# is still served), malformed chunked and multipart bodies, an
 # upload cut off halfway (no record, no object, no tmp file), and capture
 # names with newlines, quotes, unicode and 4 KiB that round-trip through
 # JSON and Content-Disposition. The daemon answers health after each.
@@ -29,7 +32,9 @@ api:
   listen: ["127.0.0.1:$PORT"]
   max_upload_size: 1MiB
   max_connections: 4
+  max_connections_per_ip: 2
   timeout: 2s
+  header_timeout: 3s
 YAML
 		: >"$T/d.log"
 		"$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
@@ -87,8 +92,7 @@ case $c in 400 | 413 | 431 | 000) ;; *) fail "70 KB header: $c" ;; esac
 alive "an oversized header"
 
 # --- slowloris: a client that sends its headers slower than api.timeout
-# (2 s) is cut off. (api.timeout is an idle timeout: one that trickles a
-# line more often than that is not; see README, Reliability.)
+# (2 s) is cut off.
 raw <<'PY' >"$T/slow" || true
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
@@ -105,6 +109,49 @@ except (BrokenPipeError, ConnectionResetError, socket.timeout):
 PY
 grep -q "cut off after [1-9] s" "$T/slow" || fail "slowloris: $(cat "$T/slow")"
 alive "slowloris"
+
+# --- slowloris within the idle timeout: a header line every second never
+# trips api.timeout (2 s); api.header_timeout (3 s) cuts it off, while a
+# normal client is served meanwhile.
+raw <<'PY' >"$T/trickle" &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(1)
+start = time.time()
+s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+try:
+    for i in range(12):
+        try:
+            if s.recv(100) == b"":
+                raise ConnectionResetError
+        except socket.timeout:
+            pass
+        s.sendall(b"X-Slow-%d: y\r\n" % i)
+    print("never cut off")
+except (BrokenPipeError, ConnectionResetError):
+    print("cut off after %.1f s" % (time.time() - start))
+PY
+trickle=$!
+sleep 1
+check "served during a trickling slowloris" 200 "$(code "$U/v1/health")"
+wait "$trickle" || true
+checks=$((checks + 1))
+grep -qE "cut off after [3-5]\.[0-9] s" "$T/trickle" || fail "trickling slowloris: $(cat "$T/trickle")"
+alive "a trickling slowloris"
+
+# --- more connections than max_connections_per_ip (2) from one address:
+# another address (127.0.0.2, same loopback) is still served.
+raw <<'PY' >"$T/hog" &
+import socket, sys, time
+socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2) for i in range(4)]
+time.sleep(2)
+PY
+hog=$!
+sleep 0.5
+check "another address served while one holds its limit" 200 \
+	"$(code --interface 127.0.0.2 "$U/v1/health")"
+wait "$hog" || true
+alive "one address at its limit"
 
 # --- more connections than max_connections (4): 20 idle ones, then health
 raw <<'PY' >"$T/flood" &

@@ -1,0 +1,376 @@
+/*
+ * api_list.c - GET /v1/captures: the catalog listed with tag, name-glob
+ * and time filters, in a chosen order, a page at a time.
+ *
+ * In id order (the default) the catalog is read in key order from the
+ * cursor on; unfiltered, the stored JSON texts are joined without being
+ * parsed. Any other order scans every matching capture and keeps the
+ * limit + 1 first ones after the cursor in a heap (memory bounded by the
+ * page, not the catalog); the cursor names the last capture's sort value
+ * and id, so pages stay in order while captures come and go.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_priv.h"
+#include "catalog.h"
+#include "parse.h"
+#include "query.h"
+#include "vault.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+
+struct list_ctx {
+	char **tags;      /* all of these */
+	size_t ntags;
+	char **any;       /* at least one of these, when nany > 0 */
+	size_t nany;
+	struct api_sort sort;
+	uint64_t after;   /* id order: the cursor, ids greater than this */
+	struct api_sort_pos cursor; /* other orders: captures after this */
+	bool has_cursor;
+	const char *name; /* fnmatch glob on the name, or NULL */
+	uint64_t from_ns, to_ns;    /* packets overlapping [from, to), when has_* */
+	uint64_t since_ns;          /* imported at or after, when has_since */
+	bool has_from, has_to, has_since;
+	uint64_t limit;
+	json_t *array;
+	uint64_t last_id;
+	bool more;
+	/* Other orders: a max-heap of the limit + 1 first captures seen. */
+	struct api_sort_pos *heap;
+	size_t nheap;
+};
+
+static bool has_tag(const struct capture_record *rec, const char *tag)
+{
+	for (size_t i = 0; i < rec->ntags; i++)
+		if (!strcmp(rec->tags[i], tag))
+			return true;
+	return false;
+}
+
+static bool list_matches(const struct list_ctx *l, const struct capture_record *rec)
+{
+	if (l->name && fnmatch(l->name, rec->name ? rec->name : "", 0) != 0)
+		return false;
+	if ((l->has_from && (!rec->packets || rec->latest_ts_ns < l->from_ns)) ||
+	    (l->has_to && (!rec->packets || rec->earliest_ts_ns >= l->to_ns)) ||
+	    (l->has_since && rec->import_time_ns < l->since_ns))
+		return false;
+	for (size_t i = 0; i < l->ntags; i++)
+		if (!has_tag(rec, l->tags[i]))
+			return false;
+	for (size_t i = 0; i < l->nany; i++)
+		if (has_tag(rec, l->any[i]))
+			return true;
+	return l->nany == 0;
+}
+
+static int list_one(void *opaque, const struct capture_record *rec)
+{
+	struct list_ctx *l = opaque;
+	if (rec->id <= l->after || !list_matches(l, rec))
+		return 0;
+	if (json_array_size(l->array) == l->limit) {
+		l->more = true;
+		return 1;
+	}
+	l->last_id = rec->id;
+	return json_array_append_new(l->array, capture_record_to_json(rec));
+}
+
+static void collect_tag_arg(void *opaque, const char *key, const char *value)
+{
+	struct list_ctx *l = opaque;
+	if (value && !strcmp(key, "tag"))
+		api_split_list(value, &l->tags, &l->ntags);
+	else if (value && !strcmp(key, "any_tag"))
+		api_split_list(value, &l->any, &l->nany);
+}
+
+/* name=GLOB, from=T, to=T (packet times), imported_after=T. */
+static bool list_filters(struct api_call *c, struct list_ctx *l)
+{
+	const char *v;
+	l->name = http_req_arg(c->r, "name");
+	if ((v = http_req_arg(c->r, "from")) && (l->has_from = true) &&
+	    query_parse_time(v, &l->from_ns) < 0)
+		return false;
+	if ((v = http_req_arg(c->r, "to")) && (l->has_to = true) && query_parse_time(v, &l->to_ns) < 0)
+		return false;
+	if ((v = http_req_arg(c->r, "imported_after")) && (l->has_since = true) &&
+	    query_parse_time(v, &l->since_ns) < 0)
+		return false;
+	return true;
+}
+
+/* A listing's reply, built as text: the stored JSON texts joined. */
+struct raw_list {
+	char *buf;
+	size_t len, cap;
+	uint64_t limit, count, last_id;
+	bool more;
+};
+
+static int raw_append(struct raw_list *l, const char *p, size_t n)
+{
+	if (l->cap - l->len < n + 1) {
+		size_t cap = l->cap ? l->cap : 16384;
+		while (cap - l->len < n + 1)
+			cap *= 2;
+		char *grown = realloc(l->buf, cap);
+		if (!grown)
+			return -ENOMEM;
+		l->buf = grown;
+		l->cap = cap;
+	}
+	memcpy(l->buf + l->len, p, n);
+	l->len += n;
+	return 0;
+}
+
+static int raw_add_record(struct raw_list *l, const char *json, size_t len)
+{
+	int err = raw_append(l, l->count ? "," : "", l->count ? 1 : 0);
+	l->count++;
+	return err ? err : raw_append(l, json, len);
+}
+
+/* Closes the array with next_cursor (a string, or null when NULL) and
+ * replies; err is what went wrong on the way, if anything. */
+static void raw_reply(struct api_call *c, struct raw_list *l, int err, const char *next)
+{
+	if (err >= 0) {
+		err = raw_append(l, "],\"next_cursor\":", 16);
+		if (!err && next)
+			err = raw_append(l, "\"", 1) ?: raw_append(l, next, strlen(next)) ?:
+							    raw_append(l, "\"", 1);
+		else if (!err)
+			err = raw_append(l, "null", 4);
+		if (!err)
+			err = raw_append(l, "}\n", 2);
+	}
+	if (err < 0)
+		api_error_errno(c, err, "listing captures", NULL);
+	else
+		http_respond(c->r, 200, "application/json", l->buf, l->len, NULL);
+	free(l->buf);
+}
+
+static int raw_one(void *opaque, uint64_t id, const char *json, size_t len)
+{
+	struct raw_list *l = opaque;
+	if (l->count == l->limit) {
+		l->more = true;
+		return 1;
+	}
+	l->last_id = id;
+	return raw_add_record(l, json, len);
+}
+
+/* The unfiltered listing in id order, never parsed. */
+static void list_raw(struct api_call *c, uint64_t after, uint64_t limit)
+{
+	struct raw_list l = { .limit = limit };
+	char next[24];
+	int err = raw_append(&l, "{\"captures\":[", 13);
+	if (!err)
+		err = catalog_foreach_raw(vault_catalog(c->api->vault), after, raw_one, &l);
+	snprintf(next, sizeof(next), "%" PRIu64, l.last_id);
+	raw_reply(c, &l, err, l.more ? next : NULL);
+}
+
+/* --- other orders --- */
+
+static uint64_t sort_value(enum api_sort_key key, const struct capture_record *rec)
+{
+	switch (key) {
+	case API_SORT_IMPORTED: return rec->import_time_ns;
+	case API_SORT_FIRST_PACKET: return rec->earliest_ts_ns;
+	case API_SORT_LAST_PACKET: return rec->latest_ts_ns;
+	case API_SORT_SIZE: return rec->file_size;
+	case API_SORT_PACKETS: return rec->packets;
+	case API_SORT_NAME:
+	case API_SORT_ID: break;
+	}
+	return rec->id;
+}
+
+static void heap_swap(struct api_sort_pos *h, size_t a, size_t b)
+{
+	struct api_sort_pos t = h[a];
+	h[a] = h[b];
+	h[b] = t;
+}
+
+/* Moves h[i] down until both children sort before it (n entries). */
+static void heap_sift_down(const struct api_sort *s, struct api_sort_pos *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t big = i, kid = 2 * i + 1;
+		if (kid < n && api_sort_cmp(s, &h[kid], &h[big]) > 0)
+			big = kid;
+		if (kid + 1 < n && api_sort_cmp(s, &h[kid + 1], &h[big]) > 0)
+			big = kid + 1;
+		if (big == i)
+			return;
+		heap_swap(h, i, big);
+		i = big;
+	}
+}
+
+static void heap_add(struct list_ctx *l, struct api_sort_pos p)
+{
+	if (l->nheap == l->limit + 1) { /* full: p replaces the last one */
+		free(l->heap[0].name);
+		l->heap[0] = p;
+		heap_sift_down(&l->sort, l->heap, l->nheap, 0);
+		return;
+	}
+	size_t i = l->nheap++;
+	l->heap[i] = p;
+	while (i && api_sort_cmp(&l->sort, &l->heap[(i - 1) / 2], &l->heap[i]) < 0) {
+		heap_swap(l->heap, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static int sorted_one(void *opaque, const struct capture_record *rec)
+{
+	struct list_ctx *l = opaque;
+	if (!list_matches(l, rec))
+		return 0;
+	struct api_sort_pos p = { .num = sort_value(l->sort.key, rec),
+				  .name = rec->name ? rec->name : "",
+				  .id = rec->id };
+	if ((l->has_cursor && api_sort_cmp(&l->sort, &p, &l->cursor) <= 0) ||
+	    (l->nheap == l->limit + 1 && api_sort_cmp(&l->sort, &p, &l->heap[0]) >= 0))
+		return 0;
+	if (l->sort.key != API_SORT_NAME)
+		p.name = NULL;
+	else if (!(p.name = strdup(p.name)))
+		return -ENOMEM;
+	heap_add(l, p);
+	return 0;
+}
+
+/* Heapsort's second half: the heap becomes the page in order. */
+static void heap_sort(struct list_ctx *l)
+{
+	for (size_t n = l->nheap; n > 1; n--) {
+		heap_swap(l->heap, 0, n - 1);
+		heap_sift_down(&l->sort, l->heap, n - 1, 0);
+	}
+}
+
+/* Replies with the page the heap holds: each record's stored JSON. */
+static void sorted_reply(struct api_call *c, struct list_ctx *l)
+{
+	struct raw_list out = { 0 };
+	bool more = l->nheap > l->limit;
+	size_t n = more ? l->limit : l->nheap;
+	int err = raw_append(&out, "{\"captures\":[", 13);
+	for (size_t i = 0; !err && i < n; i++) {
+		char *json = NULL;
+		size_t len = 0;
+		err = catalog_get_raw(vault_catalog(c->api->vault), l->heap[i].id, &json, &len);
+		if (!err)
+			err = raw_add_record(&out, json, len);
+		else if (err == -ENOENT) /* deleted since the scan */
+			err = 0;
+		free(json);
+	}
+	char *next = more ? api_sort_cursor(&l->sort, &l->heap[n - 1]) : NULL;
+	raw_reply(c, &out, more && !next ? -ENOMEM : err, next);
+	free(next);
+}
+
+static void list_sorted(struct api_call *c, struct list_ctx *l)
+{
+	if (!(l->heap = calloc(l->limit + 1, sizeof(*l->heap))))
+		return api_error_errno(c, -ENOMEM, "listing captures", NULL);
+	int err = catalog_foreach(vault_catalog(c->api->vault), l->ntags ? l->tags[0] : NULL,
+				  sorted_one, l);
+	heap_sort(l);
+	if (err < 0)
+		api_error_errno(c, err, "listing captures", NULL);
+	else
+		sorted_reply(c, l);
+	for (size_t i = 0; i < l->nheap; i++)
+		free(l->heap[i].name);
+	free(l->heap);
+}
+
+/* --- in id order, filtered --- */
+
+static void list_filtered(struct api_call *c, struct list_ctx *l)
+{
+	l->array = json_array();
+	int err = catalog_foreach(vault_catalog(c->api->vault), l->ntags ? l->tags[0] : NULL,
+				  list_one, l);
+	if (err < 0) {
+		json_decref(l->array);
+		api_error_errno(c, err, "listing captures", NULL);
+		return;
+	}
+	char next[24];
+	snprintf(next, sizeof(next), "%" PRIu64, l->last_id);
+	api_json(c, 200, json_pack("{soso}", "captures", l->array, "next_cursor",
+				   l->more ? json_string(next) : json_null()));
+}
+
+/* limit, sort and cursor; false when replied 400. */
+static bool list_paging(struct api_call *c, struct list_ctx *l)
+{
+	const char *limit = http_req_arg(c->r, "limit"), *cursor = http_req_arg(c->r, "cursor");
+	const char *sort = http_req_arg(c->r, "sort");
+	if (limit && (api_parse_u64(limit, &l->limit) < 0 || l->limit == 0 || l->limit > LIST_MAX)) {
+		api_error(c, 400, "bad_request", "limit must be 1-%d", LIST_MAX);
+		return false;
+	}
+	if (sort && api_parse_sort(sort, &l->sort) < 0) {
+		api_error(c, 400, "bad_sort", "sort must be one of %s, with '-' before it for "
+			  "descending order", api_sort_keys_text);
+		return false;
+	}
+	if (!cursor)
+		return true;
+	int err = l->sort.key == API_SORT_ID && !l->sort.desc ?
+			  api_parse_u64(cursor, &l->after) :
+			  api_parse_sort_cursor(cursor, &l->sort, &l->cursor);
+	l->has_cursor = err == 0;
+	if (err < 0)
+		api_error(c, 400, "bad_request",
+			  "cursor must be the next_cursor of a listing in the same sort order");
+	return err == 0;
+}
+
+void api_captures_list(struct api_call *c)
+{
+	struct list_ctx l = { .limit = LIST_DEFAULT };
+	if (!list_paging(c, &l))
+		return;
+	if (!list_filters(c, &l)) {
+		api_error(c, 400, "bad_request",
+			  "from, to and imported_after take RFC 3339 or epoch seconds");
+		free(l.cursor.name);
+		return;
+	}
+	http_req_args_foreach(c->r, collect_tag_arg, &l);
+	bool filtered = l.ntags || l.nany || l.name || l.has_from || l.has_to || l.has_since;
+	if (l.sort.key != API_SORT_ID || l.sort.desc)
+		list_sorted(c, &l);
+	else if (filtered)
+		list_filtered(c, &l);
+	else
+		list_raw(c, l.after, l.limit);
+	free(l.cursor.name);
+	api_strv_free(l.tags, l.ntags);
+	api_strv_free(l.any, l.nany);
+}

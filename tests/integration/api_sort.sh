@@ -1,0 +1,122 @@
+#!/bin/bash
+# GET /v1/captures?sort= against the real capvaultd: every sort key in
+# both directions, paged with a small limit, gives the order jq computes
+# from the full listing (ties broken by id); a cursor stays correct while
+# captures are added between pages; sort combines with a tag filter; an
+# unknown key, a cursor of another order and a garbled cursor are 400
+# with a JSON error.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon_lib.sh"
+
+STORE="$T/store"
+
+write_config() {
+	cat > "$T/d.yaml" <<YAML
+store: $STORE
+jobs: 1
+import:
+  - path: $T/in
+api:
+  listen: ["127.0.0.1:$1"]
+YAML
+}
+
+auth=(-H "Authorization: Bearer $("$CAPVAULT" token add s --store "$STORE" --scopes read,upload 2>/dev/null)")
+mkdir -p "$T/in" "$T/a" "$T/b"
+# Names in byte order differ from case-blind order; packet counts,
+# first and last packet times tie in places, so the id must break ties.
+i=0
+for spec in "a/zeta.pcap 30 1000" "a/Alpha.pcap 10 5000" "b/alpha.pcap 10 3000" \
+	"a/beta.pcap 50 1000" "b/zeta.pcap 20 9000" "a/Gamma.pcap 10 7000" "a/mid.pcap 40 2000"; do
+	set -- $spec
+	i=$((i + 1))
+	"$MKCAP" --packets "$2" --start "$3" --interval-us 1000 --seed "$i" -o "$T/$1"
+	"$CAPVAULT" import --quiet --store "$STORE" "$T/$1" > /dev/null
+	expect_rc 0 "$CAPVAULT" tag --store "$STORE" "$i" "+$([ $((i % 2)) = 1 ] && echo odd || echo even)"
+done
+start_daemon
+
+# get NAME QUERY: the body in $T/NAME, the status printed.
+get() { curl -s -o "$T/$1" -w '%{http_code}' "${auth[@]}" "$U/v1/captures?$2" || true; }
+
+# pages QUERY LIMIT: every id of the listing, following next_cursor.
+pages() {
+	local q=$1 limit=$2 cursor= ids= n=0
+	while :; do
+		local c
+		c=$(get page "$q&limit=$limit${cursor:+&cursor=$cursor}")
+		[ "$c" = 200 ] || { fail "$q page $n: HTTP $c $(head -c 200 "$T/page")"; return; }
+		ids="$ids $(jq -r '[.captures[].id] | join(" ")' "$T/page")"
+		cursor=$(jq -r '.next_cursor // empty' "$T/page")
+		n=$((n + 1))
+		[ -n "$cursor" ] && [ "$n" -lt 50 ] || break
+	done
+	echo $ids
+}
+
+# expected FIELD DESC [JQ_SELECT]: ids in that order, from the full listing.
+expected() {
+	local rev=$([ "$2" = 1 ] && echo '| reverse' || true)
+	get all "limit=1000" > /dev/null
+	jq -r "[.captures[] ${3:-} ] | sort_by(.$1, .id) $rev | map(.id) | join(\" \")" "$T/all"
+}
+
+for key in id:id imported:import_time_ns first_packet:earliest_packet_time_ns \
+	last_packet:latest_packet_time_ns name:name size:file_size packets:packets; do
+	for limit in 1 3 1000; do
+		check "sort=${key%%:*} limit=$limit" "$(expected "${key#*:}" 0)" \
+			"$(pages "sort=${key%%:*}" "$limit")"
+		check "sort=-${key%%:*} limit=$limit" "$(expected "${key#*:}" 1)" \
+			"$(pages "sort=-${key%%:*}" "$limit")"
+	done
+done
+check "default order is sort=id" "$(pages "sort=id" 2)" "$(pages "" 2)"
+check "default cursor is an id" 2 "$(get p "limit=2" > /dev/null; jq -r .next_cursor "$T/p")"
+
+# Sort with a filter: the tag's captures only, in that order.
+check "tag=odd&sort=-packets" "$(expected packets 1 '| select(.tags | index("odd"))')" \
+	"$(pages "tag=odd&sort=-packets" 2)"
+check "name glob with sort=name" "$(expected name 0 '| select(.name | test("^[a-z]"))')" \
+	"$(pages "name=%5Ba-z%5D%2A&sort=name" 1)"
+
+# Captures added between pages: the rest follows the cursor, skipping
+# and repeating nothing, and a new one after the cursor is listed.
+check "page 1 of sort=name" 200 "$(get p1 "sort=name&limit=3")"
+first=$(jq -r '[.captures[].id] | join(" ")' "$T/p1")
+last=$(jq -r '.captures[-1].id' "$T/p1")
+cursor=$(jq -r .next_cursor "$T/p1")
+"$MKCAP" --packets 5 --seed 100 -o "$T/AAA.pcap"
+"$MKCAP" --packets 5 --seed 101 -o "$T/zzz.pcap"
+for f in AAA zzz; do
+	c=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" --data-binary @"$T/$f.pcap" "$U/v1/captures?name=$f.pcap")
+	check "upload $f between pages" 201 "$c"
+done
+rest=$(ids=; while :; do
+	get page "sort=name&limit=2&cursor=$cursor" > /dev/null
+	ids="$ids $(jq -r '[.captures[].id] | join(" ")' "$T/page")"
+	cursor=$(jq -r '.next_cursor // empty' "$T/page")
+	[ -n "$cursor" ] || break
+done; echo $ids)
+want=$(expected name 0 | tr ' ' '\n' | sed -n "/^$last\$/,\$p" | tail -n +2 | tr '\n' ' ')
+check "pages after the additions" "$first ${want% }" "$first $rest"
+check "zzz.pcap listed last" zzz.pcap "$(jq -r '.captures[-1].name' "$T/page")"
+
+# Errors.
+check "unknown sort key" 400 "$(get bad "sort=colour")"
+check "unknown sort key: JSON status" 400 "$(jq -r .status "$T/bad")"
+check "unknown sort key: code" bad_sort "$(jq -r .error "$T/bad")"
+grep -q "first_packet" "$T/bad" || fail "the error lists the keys: $(cat "$T/bad")"
+check "double minus" 400 "$(get bad "sort=--size")"
+check "empty sort" 400 "$(get bad "sort=")"
+get p "sort=size&limit=1" > /dev/null
+size_cursor=$(jq -r .next_cursor "$T/p")
+check "cursor of another order" 400 "$(get bad "sort=name&cursor=$size_cursor")"
+check "cursor of the other direction" 400 "$(get bad "sort=-size&cursor=$size_cursor")"
+check "id cursor with sort=size" 400 "$(get bad "sort=size&cursor=3")"
+check "sorted cursor without sort" 400 "$(get bad "cursor=$size_cursor")"
+check "garbled cursor" 400 "$(get bad "sort=size&cursor=size:x:1")"
+check "odd hex name cursor" 400 "$(get bad "sort=name&cursor=name:abc:1")"
+check "cursor error is JSON" bad_request "$(jq -r .error "$T/bad")"
+
+stop_daemon
+finish
