@@ -1,8 +1,9 @@
 /*
  * api_stats.c - GET /v1/stats (JSON) and GET /metrics (Prometheus text
  * exposition format 0.0.4): the catalog's totals, the store's free space,
- * the daemon's import counters when it shares them, and this server's
- * request, upload and query counters with a query latency histogram.
+ * the index's memory (block cache, memtables), the daemon's import
+ * counters when it shares them, and this server's request, upload and
+ * query counters with a query latency histogram.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,6 +12,7 @@
 
 #include "api_priv.h"
 #include "catalog.h"
+#include "db.h"
 #include "store.h"
 #include "vault.h"
 #include "vstats.h"
@@ -18,6 +20,7 @@
 struct snapshot {
 	struct catalog_totals t;
 	uint64_t free_bytes, fs_bytes;
+	struct db_memory mem;
 	bool have_imports;
 	struct api_import_stats imp;
 };
@@ -27,6 +30,7 @@ static int take_snapshot(struct api_server *api, struct snapshot *s)
 	int err = catalog_totals(vault_catalog(api->vault), &s->t);
 	if (!err)
 		err = store_space(vault_store(api->vault), &s->free_bytes, &s->fs_bytes);
+	db_memory(vault_db(api->vault), &s->mem);
 	if (!err && api->hooks.import_stats) {
 		api->hooks.import_stats(api->hooks.opaque, &s->imp);
 		s->have_imports = true;
@@ -71,6 +75,12 @@ static void store_metrics(FILE *f, const struct snapshot *s)
 	metric(f, "packets", "gauge", "Packets in all captures.", s->t.packets);
 	metric(f, "index_bytes", "gauge", "Bytes of packet index written.", s->t.index_bytes);
 	metric(f, "free_bytes", "gauge", "Free bytes on the store's file system.", s->free_bytes);
+	metric(f, "index_block_cache_bytes", "gauge", "Bytes in the index's block cache.",
+	       s->mem.block_cache_bytes);
+	metric(f, "index_block_cache_capacity_bytes", "gauge", "Capacity of the index's block cache.",
+	       s->mem.block_cache_capacity);
+	metric(f, "index_memtable_bytes", "gauge", "Bytes in the index's memtables (not flushed).",
+	       s->mem.memtable_bytes);
 	if (!s->have_imports)
 		return;
 	metric(f, "import_files_seen_total", "counter", "Files the watcher reported.", s->imp.seen);

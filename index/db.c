@@ -6,7 +6,8 @@
  * unknown ones it finds (a newer store still opens). A store locked by
  * another process, or by another handle in this process, is -EBUSY at
  * once, never a wait. Memory stays bounded: one shared 64 MiB block cache
- * that also holds index and filter blocks, small write buffers, a bounded
+ * that also holds index and filter blocks, write buffers of 32 MiB in all
+ * (a rarely written family is flushed after 16 MiB of WAL), a bounded
  * number of open files. A batch is applied atomically across families.
  *
  * A batch is a private log of operations, not a rocksdb_writebatch_t,
@@ -31,7 +32,15 @@
 
 #define DB_BLOCK_CACHE_BYTES (64u << 20)
 #define DB_WRITE_BUFFER_BYTES (8u << 20)
-#define DB_TOTAL_WRITE_BUFFER_BYTES (64u << 20)
+#define DB_TOTAL_WRITE_BUFFER_BYTES (32u << 20)
+/* A family written rarely (captures, objects, tags, time, ...) never fills
+ * its write buffer; capping the live WAL flushes it once this much has
+ * been written after its oldest entry, instead of holding its memtable
+ * for hours. */
+#define DB_MAX_WAL_BYTES (16u << 20)
+/* Every family with a non-empty memtable holds at least one arena block
+ * (by default write buffer / 8 = 1 MiB): eleven of them add up. */
+#define DB_ARENA_BLOCK_BYTES (256u << 10)
 #define DB_MAX_OPEN_FILES 512
 #define DB_BLOOM_BITS_PER_KEY 10.0
 
@@ -166,7 +175,8 @@ static void db_options_init(struct db *db)
 	rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
 	rocksdb_options_set_write_buffer_size(o, DB_WRITE_BUFFER_BYTES);
 	rocksdb_options_set_db_write_buffer_size(o, DB_TOTAL_WRITE_BUFFER_BYTES);
-	rocksdb_options_set_max_total_wal_size(o, DB_TOTAL_WRITE_BUFFER_BYTES);
+	rocksdb_options_set_max_total_wal_size(o, DB_MAX_WAL_BYTES);
+	rocksdb_options_set_arena_block_size(o, DB_ARENA_BLOCK_BYTES);
 	rocksdb_options_set_max_open_files(o, DB_MAX_OPEN_FILES);
 	rocksdb_options_set_max_background_jobs(o, 4);
 	rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
@@ -564,6 +574,15 @@ uint64_t db_cf_size(struct db *db, enum db_cf cf)
 	/* Live SST bytes plus what still sits in memtables (not yet flushed). */
 	return cf_property(db, cf, "rocksdb.total-sst-files-size") +
 	       cf_property(db, cf, "rocksdb.cur-size-all-mem-tables");
+}
+
+void db_memory(struct db *db, struct db_memory *out)
+{
+	out->block_cache_bytes = rocksdb_cache_get_usage(db->cache);
+	out->block_cache_capacity = rocksdb_cache_get_capacity(db->cache);
+	out->memtable_bytes = 0;
+	for (int cf = 0; cf < DB_CF_COUNT; cf++)
+		out->memtable_bytes += cf_property(db, cf, "rocksdb.cur-size-all-mem-tables");
 }
 
 uint64_t db_range_size(struct db *db, enum db_cf cf, const void *begin, size_t blen,

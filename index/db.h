@@ -91,6 +91,12 @@ uint64_t db_cf_size(struct db *db, enum db_cf cf);
 /* Approximate on-disk bytes of the key range [begin, end) in cf. */
 uint64_t db_range_size(struct db *db, enum db_cf cf, const void *begin, size_t blen,
 		       const void *end, size_t elen);
+/* RocksDB's memory now: the shared block cache's bytes in use and its
+ * capacity, and every family's memtables (mutable and not yet flushed). */
+struct db_memory {
+	uint64_t block_cache_bytes, block_cache_capacity, memtable_bytes;
+};
+void db_memory(struct db *db, struct db_memory *out);
 /* Writes a consistent copy (checkpoint) of the database into dir. */
 int db_checkpoint(struct db *db, const char *dir, struct errbuf *eb);
 

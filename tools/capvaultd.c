@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -34,6 +35,15 @@
 #define RESCAN_DELAY_MS 1000u
 /* How often systemd's STATUS= line is refreshed. */
 #define STATUS_EVERY_MS 5000u
+/* glibc keeps freed memory (RocksDB's flushed memtables, import and query
+ * buffers) inside its arenas; giving it back this often keeps the RSS at
+ * what is in use. */
+#define MALLOC_TRIM_EVERY_MS 30000u
+/* glibc gives each new thread its own arena, up to 8 per core, and every
+ * arena keeps its own free memory; the API starts a thread per
+ * connection, so without a cap the arenas multiply the RSS. The
+ * environment's MALLOC_ARENA_MAX, if set, wins. */
+#define MALLOC_ARENAS 2
 
 struct daemon {
 	const char *config_path;       /* NULL: the embedded default */
@@ -48,6 +58,7 @@ struct daemon {
 	struct api_server *api;
 	struct sdnotify *notify;       /* systemd notifications (no-op without systemd) */
 	uint64_t status_at_ms;         /* next STATUS= update */
+	uint64_t trim_at_ms;           /* next malloc_trim */
 	struct daemon_retention retention;
 	int log_fd;                    /* cfg->log_file, or -1 */
 };
@@ -376,6 +387,15 @@ static void notify_tick(struct daemon *d)
 		notify_status(d);
 }
 
+static void trim_tick(struct daemon *d)
+{
+	uint64_t now = daemon_now_ms();
+	if (now < d->trim_at_ms)
+		return;
+	d->trim_at_ms = now + MALLOC_TRIM_EVERY_MS;
+	malloc_trim(0);
+}
+
 static void run_loop(struct daemon *d)
 {
 	while (!got_stop) {
@@ -396,6 +416,7 @@ static void run_loop(struct daemon *d)
 		if (daemon_retention_tick(&d->retention))
 			daemon_queue_retry_now(d->workers.queue);
 		notify_tick(d);
+		trim_tick(d);
 		if (d->rescan_at_ms && daemon_now_ms() >= d->rescan_at_ms &&
 		    daemon_queue_length(d->workers.queue) < DAEMON_QUEUE_MAX / 2) {
 			d->rescan_at_ms = 0;
@@ -572,6 +593,9 @@ static void start_api(struct daemon *d)
 int main(int argc, char **argv)
 {
 	struct daemon d = { .log_fd = -1 };
+	/* Before any thread exists, so that every thread is bound by it. */
+	if (!getenv("MALLOC_ARENA_MAX"))
+		mallopt(M_ARENA_MAX, MALLOC_ARENAS);
 	d.config_path = parse_args(argc, argv);
 	d.cfg = load_or_die(d.config_path);
 	log_init("capvaultd", d.cfg->log_level, true);

@@ -194,6 +194,8 @@ req metrics 200 -H "$(auth "$RO")" "$U/metrics"
 grep -q '^capvault_captures 5$' "$T/metrics" || fail "metrics: $(head -20 "$T/metrics")"
 grep -q '^capvault_query_duration_seconds_count [1-9]' "$T/metrics" || fail "query histogram"
 grep -q '^capvault_import_queue_length 0$' "$T/metrics" || fail "queue length metric"
+grep -q '^capvault_index_block_cache_capacity_bytes 67108864$' "$T/metrics" || fail "block cache metric"
+grep -q '^capvault_index_memtable_bytes [0-9]' "$T/metrics" || fail "memtable metric"
 req metrics401 401 "$U/metrics"
 
 # --- unix socket: admin without a token ---
