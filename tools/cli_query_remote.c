@@ -20,21 +20,12 @@
 #include "cleanup.h"
 #include "cli.h"
 #include "cli_remote.h"
+#include "fdio.h"
 
 int cli_query_write(void *opaque, const void *buf, size_t len)
 {
-	struct query_cli *c = opaque;
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = write(c->outfd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	const struct query_cli *c = opaque;
+	return fd_write_all(c->outfd, buf, len);
 }
 
 static int parse_option(struct query_cli *c, int opt, const char *arg)

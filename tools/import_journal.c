@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fdio.h"
 
 struct journal {
 	struct journal_entry *v;
@@ -236,20 +237,6 @@ bool journal_done(const struct journal *j, const char *key, uint64_t size)
 	return false;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int journal_append(struct journal *j, const char *key, uint64_t size, const uint8_t sha256[32],
 		   uint64_t capture_id, struct errbuf *eb)
 {
@@ -260,7 +247,7 @@ int journal_append(struct journal *j, const char *key, uint64_t size, const uint
 	line[0] = '\n';
 	pthread_mutex_lock(&j->lock);
 	bool nl = j->need_newline;
-	int err = write_all(j->fd, nl ? line : line + 1, (size_t)len + nl);
+	int err = fd_write_all(j->fd, nl ? line : line + 1, (size_t)len + nl);
 	if (!err && fdatasync(j->fd) < 0)
 		err = -errno;
 	if (!err)
