@@ -95,9 +95,7 @@ static void obj_key(uint8_t *key, uint64_t objnum, uint64_t second, size_t secon
 {
 	be64_put(key, objnum);
 	if (second_len == 4) {
-		uint8_t tmp[8];
-		be64_put(tmp, second);
-		memcpy(key + 8, tmp + 4, 4);
+		be32_put(key + 8, (uint32_t)second);
 	} else {
 		be64_put(key + 8, second);
 	}
@@ -461,8 +459,7 @@ static void tindex_emit(struct pindex_builder *b)
 	be64_put(val, b->tmin);
 	be64_put(val + 8, b->tmax);
 	be64_put(val + 16, b->toffset);
-	val[24] = (uint8_t)(b->tcount >> 24), val[25] = (uint8_t)(b->tcount >> 16);
-	val[26] = (uint8_t)(b->tcount >> 8), val[27] = (uint8_t)b->tcount;
+	be32_put(val + 24, b->tcount);
 	put_entry(b, DB_CF_TINDEX, key, sizeof(key), val, sizeof(val));
 	b->tcount = 0;
 }
@@ -544,8 +541,7 @@ int pindex_flow_block_open(const void *val, size_t len, const uint8_t *key, size
 		return -EINVAL;
 	cur->p = p + 1;
 	cur->end = p + len;
-	cur->prev_id = (uint32_t)key[8] << 24 | (uint32_t)key[9] << 16 | (uint32_t)key[10] << 8 |
-		       key[11];
+	cur->prev_id = be32_get(key + 8);
 	return 0;
 }
 

@@ -490,8 +490,7 @@ static int candidate_offsets(struct object_run *r, struct db_iter *it, const uin
 		uint8_t key[12];
 		be64_put(key, r->sel->objnum);
 		uint32_t want = (uint32_t)ids[i];
-		key[8] = (uint8_t)(want >> 24), key[9] = (uint8_t)(want >> 16);
-		key[10] = (uint8_t)(want >> 8), key[11] = (uint8_t)want;
+		be32_put(key + 8, want);
 		db_iter_seek_for_prev(it, key, sizeof(key));
 		size_t klen = 0, vlen = 0;
 		const uint8_t *bkey = db_iter_valid(it) ? db_iter_key(it, &klen) : NULL;
@@ -558,8 +557,7 @@ static int time_ranges(struct object_run *r, bool count_inside, struct u64vec *r
 		uint64_t tmin = be64_get(val), tmax = be64_get(val + 8), off = be64_get(val + 16);
 		bool overlaps = tmax >= r->q->after && tmin < r->q->before;
 		if (overlaps && count_inside && tmin >= r->q->after && tmax < r->q->before) {
-			uint32_t packets = (uint32_t)val[24] << 24 | (uint32_t)val[25] << 16 |
-					   (uint32_t)val[26] << 8 | val[27];
+			uint32_t packets = be32_get(val + 24);
 			r->q->stats.packets_matched += packets;
 			r->q->stats.packets_indexed += packets;
 			overlaps = false; /* counted: nothing to read */

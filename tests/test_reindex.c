@@ -225,8 +225,7 @@ static void damage_flow_blocks(struct fixture *f)
 	struct db_iter *it = NULL;
 	struct errbuf eb = { { 0 } };
 	uint8_t prefix[8];
-	for (int i = 0; i < 8; i++)
-		prefix[i] = (uint8_t)(f->objnum >> (56 - 8 * i));
+	be64_put(prefix, f->objnum);
 	assert_int_equal(db_batch_new(&b), 0);
 	assert_int_equal(db_iter_new(vault_db(f->v), DB_CF_FLOWS, &it), 0);
 	size_t blocks = 0;
