@@ -153,10 +153,16 @@ static bool is_transient(int err)
 	       err == -EROFS || err == -ESTALE;
 }
 
+/* lstat's errno for a path that is not there (as opposed to unreadable). */
+static bool is_gone_errno(int err)
+{
+	return err == ENOENT || err == ENOTDIR;
+}
+
 static bool vanished(const char *path)
 {
 	struct stat st;
-	return lstat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR);
+	return lstat(path, &st) < 0 && is_gone_errno(errno);
 }
 
 /* Returns true when the item was parked for a retry (not done). */
@@ -165,7 +171,7 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 	const struct config_import *ci = atomic_load(&it->folder->cfg);
 	struct stat st;
 	int stat_err = lstat(it->path, &st) < 0 ? errno : 0;
-	if (stat_err && stat_err != ENOENT && stat_err != ENOTDIR) {
+	if (stat_err && !is_gone_errno(stat_err)) {
 		/* Its folder cannot be read for now (permissions). */
 		log_warnx("retrying %s later: %s", it->path, strerror(stat_err));
 		daemon_queue_retry(w->queue, it);
