@@ -127,18 +127,19 @@ static int db_error(struct errbuf *eb, char *msg, const char *dir, const char *w
 {
 	int err = -EIO;
 	char name[64];
-	pid_t holder;
 
-	if (strstr(msg, "Resource temporarily unavailable") &&
-	    (holder = lock_holder(dir, name, sizeof(name))) > 0) {
-		errbuf_set(eb, -EBUSY,
-			   "store %s is in use by another process: %s/LOCK is held by process %d (%s)",
-			   dir, dir, (int)holder, name);
+	if (is_lock_error(msg)) {
+		/* Looked up only when another process holds it (see lock_holder). */
+		pid_t holder = strstr(msg, "Resource temporarily unavailable") ?
+				       lock_holder(dir, name, sizeof(name)) : 0;
 		err = -EBUSY;
-	} else if (is_lock_error(msg)) {
-		errbuf_set(eb, -EBUSY, "store %s is in use by another process (is capvaultd running?)",
-			   dir);
-		err = -EBUSY;
+		if (holder > 0)
+			errbuf_set(eb, err,
+				   "store %s is in use by another process: %s/LOCK is held by process %d (%s)",
+				   dir, dir, (int)holder, name);
+		else
+			errbuf_set(eb, err,
+				   "store %s is in use by another process (is capvaultd running?)", dir);
 	} else {
 		if (strstr(msg, "No space left"))
 			err = -ENOSPC;
