@@ -17,7 +17,6 @@
 
 struct flow {
 	struct flow_key key;
-	bool used;
 	uint32_t id;
 	uint64_t first_ts, last_ts, packets, bytes, last_offset;
 	uint8_t *offsets;
@@ -32,11 +31,30 @@ struct term_entry {
 	size_t n, cap;
 };
 
+/* A packet between its key's extraction and its flow's update; see
+ * pindex_builder_packet. */
+struct ahead_packet {
+	struct flow_key key;
+	uint64_t hash, ts_ns, offset, caplen;
+};
+
+/* Packets in flight between the prefetch of their slot and their update;
+ * their flow is prefetched half way. */
+#define PINDEX_AHEAD 16
+
 struct pindex_builder {
 	struct db *db;
 	uint64_t objnum;
-	struct flow *flows; /* open addressing, capacity a power of two */
-	size_t capacity, count;
+	/* This flush's flows, dense and in id order. slots finds them: open
+	 * addressing, a power of two at least twice count, each slot the
+	 * hash's high half << 32 | index + 1, 0 when empty. The slots are
+	 * small enough to stay in cache; the flows are not. */
+	struct flow *flows;
+	size_t count, flows_cap;
+	uint64_t *slots;
+	size_t nslots;
+	struct ahead_packet ahead[PINDEX_AHEAD];
+	unsigned ahead_first, ahead_n;
 	uint32_t next_flow_id;
 	size_t pending_bytes; /* memory held by offsets lists and the batch */
 	struct db_batch *batch; /* entries not yet in a flush or the final batch */
@@ -116,9 +134,9 @@ int pindex_builder_new(struct pindex_builder **out, struct db *db, uint64_t objn
 		return -ENOMEM;
 	b->db = db;
 	b->objnum = objnum;
-	b->capacity = 1024;
-	b->flows = calloc(b->capacity, sizeof(*b->flows));
-	int err = b->flows ? db_batch_new(&b->batch) : -ENOMEM;
+	b->nslots = 1024;
+	b->slots = calloc(b->nslots, sizeof(*b->slots));
+	int err = b->slots ? db_batch_new(&b->batch) : -ENOMEM;
 	if (err) {
 		pindex_builder_free(b);
 		return err;
@@ -129,11 +147,11 @@ int pindex_builder_new(struct pindex_builder **out, struct db *db, uint64_t objn
 
 static void flows_clear(struct pindex_builder *b)
 {
-	for (size_t i = 0; i < b->capacity; i++) {
+	for (size_t i = 0; i < b->count; i++)
 		free(b->flows[i].offsets);
-		b->flows[i] = (struct flow){ 0 };
-	}
 	b->count = 0;
+	if (b->slots)
+		memset(b->slots, 0, b->nslots * sizeof(*b->slots));
 	b->pending_bytes = 0;
 }
 
@@ -141,9 +159,9 @@ struct pindex_builder *pindex_builder_free(struct pindex_builder *b)
 {
 	if (!b)
 		return NULL;
-	if (b->flows)
-		flows_clear(b);
+	flows_clear(b);
 	free(b->flows);
+	free(b->slots);
 	for (size_t i = 0; i < b->tcap; i++)
 		free(b->terms[i].ids);
 	free(b->terms);
@@ -161,53 +179,99 @@ int pindex_builder_context(struct pindex_builder *b, uint64_t offset, const void
 	return 0;
 }
 
+/* Word at a time: hashing a key byte by byte cost more than its lookup. */
 static uint64_t key_hash(const struct flow_key *k)
 {
 	const uint8_t *p = (const uint8_t *)k;
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
+	uint64_t h = 0x9e3779b97f4a7c15ull, w;
+	size_t i = 0;
+	for (; i + 8 <= sizeof(*k); i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	uint32_t tail = 0;
+	memcpy(&tail, p + i, sizeof(*k) - i);
+	h = (h ^ tail) * 0xc4ceb9fe1a85ec53ull;
 	return h ^ (h >> 29);
 }
 
-static int flows_grow(struct pindex_builder *b)
+static uint64_t slot_of(uint64_t hash, size_t index)
 {
-	size_t cap = b->capacity * 2;
-	struct flow *grown = calloc(cap, sizeof(*grown));
+	return (hash >> 32) << 32 | (uint64_t)(index + 1);
+}
+
+static void slot_insert(uint64_t *slots, size_t nslots, uint64_t hash, uint64_t slot)
+{
+	size_t i = hash & (nslots - 1);
+	while (slots[i])
+		i = (i + 1) & (nslots - 1);
+	slots[i] = slot;
+}
+
+static int slots_grow(struct pindex_builder *b)
+{
+	size_t n = b->nslots * 2;
+	uint64_t *grown = calloc(n, sizeof(*grown));
 	if (!grown)
 		return -ENOMEM;
-	for (size_t i = 0; i < b->capacity; i++) {
-		if (!b->flows[i].used)
-			continue;
-		size_t j = key_hash(&b->flows[i].key) & (cap - 1);
-		while (grown[j].used)
-			j = (j + 1) & (cap - 1);
-		grown[j] = b->flows[i];
+	for (size_t i = 0; i < b->count; i++) {
+		uint64_t hash = key_hash(&b->flows[i].key);
+		slot_insert(grown, n, hash, slot_of(hash, i));
 	}
-	free(b->flows);
-	b->flows = grown;
-	b->capacity = cap;
+	free(b->slots);
+	b->slots = grown;
+	b->nslots = n;
 	return 0;
 }
 
-static struct flow *flow_find(struct pindex_builder *b, const struct flow_key *key)
+/* Appends a new flow for key; NULL when out of memory. */
+static struct flow *flow_new(struct pindex_builder *b, const struct flow_key *key, uint64_t hash)
 {
-	if ((b->count + 1) * 2 > b->capacity && flows_grow(b) < 0)
+	if ((b->count + 1) * 2 > b->nslots && slots_grow(b) < 0)
 		return NULL;
-	size_t i = key_hash(key) & (b->capacity - 1);
-	while (b->flows[i].used) {
-		if (memcmp(&b->flows[i].key, key, sizeof(*key)) == 0)
-			return &b->flows[i];
-		i = (i + 1) & (b->capacity - 1);
+	if (b->count == b->flows_cap) {
+		size_t cap = b->flows_cap ? b->flows_cap * 2 : 256;
+		struct flow *grown = realloc(b->flows, cap * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		b->flows = grown;
+		b->flows_cap = cap;
 	}
-	struct flow *f = &b->flows[i];
-	f->used = true;
-	f->key = *key;
-	f->id = b->next_flow_id++;
-	f->first_ts = UINT64_MAX;
+	struct flow *f = &b->flows[b->count];
+	*f = (struct flow){ .key = *key, .id = b->next_flow_id++, .first_ts = UINT64_MAX };
+	slot_insert(b->slots, b->nslots, hash, slot_of(hash, b->count));
 	b->count++;
-	b->pending_bytes += sizeof(*f) * 2;
+	b->pending_bytes += sizeof(*f) * 2 + sizeof(uint64_t) * 2;
 	return f;
+}
+
+/* The flow of key, made when new; NULL when out of memory. */
+static struct flow *flow_find(struct pindex_builder *b, const struct flow_key *key, uint64_t hash)
+{
+	uint64_t tag = hash >> 32;
+	for (size_t i = hash & (b->nslots - 1); b->slots[i]; i = (i + 1) & (b->nslots - 1)) {
+		if (b->slots[i] >> 32 != tag)
+			continue;
+		struct flow *f = &b->flows[(uint32_t)b->slots[i] - 1];
+		if (memcmp(&f->key, key, sizeof(*key)) == 0)
+			return f;
+	}
+	return flow_new(b, key, hash);
+}
+
+/* Brings the flow a packet will update into the cache, if it exists. */
+static void flow_prefetch(const struct pindex_builder *b, uint64_t hash)
+{
+	uint64_t tag = hash >> 32;
+	for (size_t i = hash & (b->nslots - 1); b->slots[i]; i = (i + 1) & (b->nslots - 1)) {
+		if (b->slots[i] >> 32 == tag) {
+			const char *f = (const char *)&b->flows[(uint32_t)b->slots[i] - 1];
+			__builtin_prefetch(f, 1);
+			__builtin_prefetch(f + 64, 1);
+			return;
+		}
+	}
 }
 
 static int flow_add_offset(struct pindex_builder *b, struct flow *f, uint64_t offset)
@@ -326,14 +390,9 @@ static int flow_postings(struct pindex_builder *b, const struct flow *f)
 	return err;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* One entry per term: key term + objnum + first id, value the sorted ids
- * as varint deltas. The first id keeps keys of separate flushes apart. */
+/* One entry per term: key term + objnum + first id, value the ids as
+ * varint deltas; they are sorted already, as flows_emit_all posts flows in
+ * id order. The first id keeps keys of separate flushes apart. */
 static int terms_emit(struct pindex_builder *b)
 {
 	uint8_t key[17 + 12];
@@ -341,8 +400,6 @@ static int terms_emit(struct pindex_builder *b)
 		struct term_entry *t = &b->terms[i];
 		if (!t->used)
 			continue;
-		if (t->n > 1)
-			qsort(t->ids, t->n, sizeof(uint32_t), cmp_u32);
 		uint8_t *val = malloc(t->n * 5 + 1);
 		if (!val)
 			return -ENOMEM;
@@ -368,12 +425,6 @@ static int terms_emit(struct pindex_builder *b)
 #define FLOW_BLOCK_FLOWS 256
 #define FLOW_BLOCK_BYTES (256u * 1024)
 
-static int cmp_flow_id(const void *a, const void *b)
-{
-	const struct flow *x = *(const struct flow *const *)a, *y = *(const struct flow *const *)b;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
 static size_t flow_record_put(uint8_t *p, const struct flow *f, uint32_t prev_id)
 {
 	size_t n = varint_put(p, f->id - prev_id);
@@ -387,23 +438,23 @@ static size_t flow_record_put(uint8_t *p, const struct flow *f, uint32_t prev_id
 	return n + f->len;
 }
 
-/* Writes flows[0..n) (sorted by id) as one block keyed objnum + first id. */
-static int flow_block_emit(struct pindex_builder *b, struct flow **flows, size_t n)
+/* Writes flows[0..n) (consecutive ids) as one block keyed objnum + first id. */
+static int flow_block_emit(struct pindex_builder *b, const struct flow *flows, size_t n)
 {
 	size_t cap = 1;
 	for (size_t i = 0; i < n; i++)
-		cap += 5 + 16 + 30 + flows[i]->len;
+		cap += 5 + 16 + 30 + flows[i].len;
 	uint8_t *val = malloc(cap), key[12];
 	if (!val)
 		return -ENOMEM;
 	size_t len = 0;
 	val[len++] = 2;
-	uint32_t prev = flows[0]->id;
+	uint32_t prev = flows[0].id;
 	for (size_t i = 0; i < n; i++) {
-		len += flow_record_put(val + len, flows[i], prev);
-		prev = flows[i]->id;
+		len += flow_record_put(val + len, &flows[i], prev);
+		prev = flows[i].id;
 	}
-	obj_key(key, b->objnum, flows[0]->id, 4);
+	obj_key(key, b->objnum, flows[0].id, 4);
 	put_entry(b, DB_CF_FLOWS, key, sizeof(key), val, len);
 	free(val);
 	return 0;
@@ -412,26 +463,16 @@ static int flow_block_emit(struct pindex_builder *b, struct flow **flows, size_t
 /* Moves every flow and its postings into the batch and starts afresh. */
 static int flows_emit_all(struct pindex_builder *b)
 {
-	struct flow **sorted = malloc((b->count ? b->count : 1) * sizeof(*sorted));
-	if (!sorted)
-		return -ENOMEM;
-	size_t n = 0;
 	int err = 0;
-	for (size_t i = 0; i < b->capacity && !err; i++)
-		if (b->flows[i].used) {
-			sorted[n++] = &b->flows[i];
-			err = flow_postings(b, &b->flows[i]);
-		}
-	if (n > 1)
-		qsort(sorted, n, sizeof(*sorted), cmp_flow_id);
-	for (size_t i = 0; i < n && !err;) {
+	for (size_t i = 0; i < b->count && !err; i++)
+		err = flow_postings(b, &b->flows[i]);
+	for (size_t i = 0; i < b->count && !err;) {
 		size_t j = i, bytes = 0;
-		while (j < n && j - i < FLOW_BLOCK_FLOWS && bytes < FLOW_BLOCK_BYTES)
-			bytes += sorted[j++]->len + 40;
-		err = flow_block_emit(b, sorted + i, j - i);
+		while (j < b->count && j - i < FLOW_BLOCK_FLOWS && bytes < FLOW_BLOCK_BYTES)
+			bytes += b->flows[j++].len + 40;
+		err = flow_block_emit(b, b->flows + i, j - i);
 		i = j;
 	}
-	free(sorted);
 	if (!err)
 		err = terms_emit(b);
 	flows_clear(b);
@@ -478,36 +519,68 @@ static void tindex_add(struct pindex_builder *b, const struct capfile_packet *pk
 		tindex_emit(b);
 }
 
-int pindex_builder_packet(struct pindex_builder *b, const struct capfile_packet *pkt)
+static int flow_update(struct pindex_builder *b, const struct ahead_packet *a)
 {
-	struct flow_key key;
-	pktkeys_extract(pkt->linktype, pkt->data, pkt->caplen, &key);
-	struct flow *f = flow_find(b, &key);
+	struct flow *f = flow_find(b, &a->key, a->hash);
 	if (!f)
 		return -ENOMEM;
-	if (pkt->ts_ns < f->first_ts)
-		f->first_ts = pkt->ts_ns;
-	if (pkt->ts_ns > f->last_ts)
-		f->last_ts = pkt->ts_ns;
+	if (a->ts_ns < f->first_ts)
+		f->first_ts = a->ts_ns;
+	if (a->ts_ns > f->last_ts)
+		f->last_ts = a->ts_ns;
 	f->packets++;
-	f->bytes += pkt->caplen;
-	int err = flow_add_offset(b, f, pkt->offset);
+	f->bytes += a->caplen;
+	int err = flow_add_offset(b, f, a->offset);
 	if (err)
 		return err;
-	tindex_add(b, pkt);
 	if (b->pending_bytes > PINDEX_FLUSH_BYTES)
 		return builder_flush(b);
 	return 0;
 }
 
+/* Updates the flow of the oldest packet in flight. */
+static int ahead_take(struct pindex_builder *b)
+{
+	const struct ahead_packet *a = &b->ahead[b->ahead_first];
+	b->ahead_first = (b->ahead_first + 1) % PINDEX_AHEAD;
+	b->ahead_n--;
+	return flow_update(b, a);
+}
+
+/* Flows are many and packets of one rarely come together, so a packet's
+ * flow is seldom in cache: looked up at once, each packet waited for two
+ * memory loads in turn (its slot, then its flow), most of the time of the
+ * whole pass. Instead a packet waits PINDEX_AHEAD packets in a queue: its
+ * slot is prefetched when it comes in, its flow half way, so both are in
+ * cache when it is counted. Packets of one flow keep their order. */
+int pindex_builder_packet(struct pindex_builder *b, const struct capfile_packet *pkt)
+{
+	unsigned last = (b->ahead_first + b->ahead_n) % PINDEX_AHEAD;
+	struct ahead_packet *a = &b->ahead[last];
+	pktkeys_extract(pkt->linktype, pkt->data, pkt->caplen, &a->key);
+	a->hash = key_hash(&a->key);
+	a->ts_ns = pkt->ts_ns;
+	a->offset = pkt->offset;
+	a->caplen = pkt->caplen;
+	__builtin_prefetch(&b->slots[a->hash & (b->nslots - 1)]);
+	tindex_add(b, pkt);
+	if (++b->ahead_n > PINDEX_AHEAD / 2)
+		flow_prefetch(b, b->ahead[(last + PINDEX_AHEAD / 2) % PINDEX_AHEAD].hash);
+	return b->ahead_n == PINDEX_AHEAD ? ahead_take(b) : 0;
+}
+
 int pindex_builder_finish(struct pindex_builder *b, struct db_batch *batch,
 			  uint64_t *index_bytes, struct errbuf *eb)
 {
+	int err = 0;
+	while (b->ahead_n && !err)
+		err = ahead_take(b);
 	if (b->tcount > 0)
 		tindex_emit(b);
-	int err = flows_emit_all(b);
+	if (!err)
+		err = flows_emit_all(b);
 	if (err)
-		return errbuf_set(eb, err, "building the packet index: out of memory");
+		return errbuf_set(eb, err, "building the packet index: %s", strerror(-err));
 	db_batch_append(batch, b->batch);
 	*index_bytes = b->index_bytes;
 	return 0;

@@ -372,6 +372,20 @@ static void swap_endpoints(struct flow_key *key)
 	key->flags = f;
 }
 
+/* memcmp order of two 16-byte addresses; inline, as a call per packet
+ * showed in profiles. */
+static int addr_cmp(const uint8_t *a, const uint8_t *b)
+{
+	uint64_t x, y;
+	for (int i = 0; i < 16; i += 8) {
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
+	}
+	return 0;
+}
+
 enum pktkeys_dir pktkeys_extract(uint32_t linktype, const uint8_t *data, size_t caplen,
 				 struct flow_key *key)
 {
@@ -383,7 +397,7 @@ enum pktkeys_dir pktkeys_extract(uint32_t linktype, const uint8_t *data, size_t 
 	dissect_link(&pk, linktype, key);
 	if (!pktkeys_is_canonical(key))
 		return PKTKEYS_A_TO_B;
-	c = memcmp(key->addr_a, key->addr_b, 16);
+	c = addr_cmp(key->addr_a, key->addr_b);
 	if (c < 0 || (c == 0 && key->port_a <= key->port_b))
 		return PKTKEYS_A_TO_B;
 	swap_endpoints(key);
