@@ -88,8 +88,7 @@ void api_json_headers(struct api_call *c, unsigned status, json_t *o, const char
 	}
 	size_t len = strlen(text);
 	text[len] = '\n'; /* overwrites the NUL: the length is explicit */
-	http_respond(c->r, status, "application/json", text, len + 1, headers);
-	free(text);
+	http_respond_owned(c->r, status, "application/json", text, len + 1, headers);
 }
 
 void api_json(struct api_call *c, unsigned status, json_t *o)
@@ -208,7 +207,7 @@ static bool authorize(struct api_call *c, const struct route *rt)
 		api_error(c, 401, "missing_token", "this call needs a token: Authorization: Bearer <token>");
 		return false;
 	}
-	int err = token_verify(vault_db(c->api->vault), secret, &c->token);
+	int err = token_verify_cached(c->api->tokens, vault_db(c->api->vault), secret, &c->token);
 	if (err == -EACCES) {
 		api_error(c, 401, "bad_token", "the token is not valid (unknown or revoked)");
 		return false;
@@ -413,7 +412,12 @@ int api_server_start(struct api_server **out, const struct config *cfg, struct v
 	s->started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	if (hooks)
 		s->hooks = *hooks;
-	int err = start_all(s, eb);
+	int err = token_cache_new(&s->tokens);
+	if (err) {
+		free(s);
+		return errbuf_set(eb, err, "cannot set up the token cache: %s", strerror(-err));
+	}
+	err = start_all(s, eb);
 	if (err) {
 		api_server_stop(s);
 		return err;
@@ -434,6 +438,7 @@ struct api_server *api_server_stop(struct api_server *s)
 	free(s->unix_path);
 	free(s->tls_cert);
 	free(s->tls_key);
+	token_cache_free(s->tokens);
 	free(s);
 	return NULL;
 }

@@ -163,6 +163,7 @@ void api_token_revoke(struct api_call *c)
 	const char *name = c->seg[2];
 	pthread_mutex_lock(&token_lock);
 	int err = token_revoke(vault_db(c->api->vault), name, &eb);
+	token_cache_clear(c->api->tokens);
 	pthread_mutex_unlock(&token_lock);
 	if (err)
 		return admin_error(c, err, eb.msg);

@@ -26,8 +26,7 @@ static bool capture_get_raw(struct api_call *c, const char *arg)
 	if (strlen(arg) >= 8 || api_parse_u64(arg, &id) < 0 ||
 	    catalog_get_raw(vault_catalog(c->api->vault), id, &json, &len) < 0)
 		return false;
-	http_respond(c->r, 200, "application/json", json, len, NULL);
-	free(json);
+	http_respond_owned(c->r, 200, "application/json", json, len, NULL);
 	return true;
 }
 

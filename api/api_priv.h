@@ -37,6 +37,7 @@ struct api_server {
 	char *unix_path;
 	char *tls_cert, *tls_key;
 	struct api_metrics m;
+	struct token_cache *tokens; /* cleared on every revocation */
 	uint64_t started_ns;      /* CLOCK_REALTIME, for /v1/status */
 };
 

@@ -86,6 +86,10 @@ int http_req_read_form(struct http_req *r, const struct http_form_ops *ops, void
 /* Response headers: name/value pairs, NULL-terminated (may be NULL). */
 int http_respond(struct http_req *r, unsigned status, const char *ctype, const void *buf,
 		 size_t len, const char *const *headers);
+/* http_respond for a malloc'd body, which it takes over (no copy) and
+ * frees whatever happens. */
+int http_respond_owned(struct http_req *r, unsigned status, const char *ctype, void *buf,
+		       size_t len, const char *const *headers);
 
 /* Stream reader: fills up to max bytes at pos. Returns the count (> 0),
  * HTTP_STREAM_END, or HTTP_STREAM_ERROR (the connection is cut). */

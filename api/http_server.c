@@ -181,6 +181,15 @@ int http_respond(struct http_req *r, unsigned status, const char *ctype, const v
 	return set_response(r, status, resp, ctype, headers);
 }
 
+int http_respond_owned(struct http_req *r, unsigned status, const char *ctype, void *buf,
+		       size_t len, const char *const *headers)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		free(buf);
+	return set_response(r, status, resp, ctype, headers);
+}
+
 int http_respond_stream(struct http_req *r, unsigned status, const char *ctype, uint64_t size,
 			http_stream_fn fn, void (*free_fn)(void *ctx), void *ctx,
 			const char *const *headers)

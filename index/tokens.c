@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,11 +80,13 @@ static bool name_valid(const char *name)
 	       len;
 }
 
-static int hash_secret(const char *secret, uint8_t key[KEY_LEN])
+/* md: a fetched SHA-256, or NULL for the implicitly fetched one. */
+static int hash_secret(const char *secret, const EVP_MD *md, uint8_t key[KEY_LEN])
 {
 	unsigned n = 0;
 	memcpy(key, KEY_PREFIX, KEY_PREFIX_LEN);
-	if (!EVP_Digest(secret, strlen(secret), key + KEY_PREFIX_LEN, &n, EVP_sha256(), NULL) ||
+	if (!EVP_Digest(secret, strlen(secret), key + KEY_PREFIX_LEN, &n, md ? md : EVP_sha256(),
+			NULL) ||
 	    n != 32)
 		return -EIO;
 	return 0;
@@ -140,18 +143,17 @@ static bool stored_hash_matches(const void *val, size_t vlen, const uint8_t *has
 	return ok;
 }
 
-int token_verify(struct db *db, const char *secret, struct token_info **out)
+static bool secret_plausible(const char *secret)
 {
-	uint8_t key[KEY_LEN];
+	return secret && *secret && strlen(secret) < TOKEN_SECRET_MAX;
+}
+
+/* token_verify after the hashing. */
+static int verify_key(struct db *db, const uint8_t key[KEY_LEN], struct token_info **out)
+{
 	_cleanup_free_ void *val = NULL;
 	size_t vlen = 0;
-	*out = NULL;
-	if (!secret || !*secret || strlen(secret) >= TOKEN_SECRET_MAX)
-		return -EACCES;
-	int err = hash_secret(secret, key);
-	if (err)
-		return err;
-	err = db_get(db, DB_CF_META, key, sizeof(key), &val, &vlen);
+	int err = db_get(db, DB_CF_META, key, KEY_LEN, &val, &vlen);
 	if (err == -ENOENT)
 		return -EACCES;
 	if (err)
@@ -159,6 +161,147 @@ int token_verify(struct db *db, const char *secret, struct token_info **out)
 	if (!stored_hash_matches(val, vlen, key + KEY_PREFIX_LEN))
 		return -EACCES;
 	return info_from_json(val, vlen, out);
+}
+
+int token_verify(struct db *db, const char *secret, struct token_info **out)
+{
+	uint8_t key[KEY_LEN];
+	*out = NULL;
+	if (!secret_plausible(secret))
+		return -EACCES;
+	int err = hash_secret(secret, NULL, key);
+	return err ? err : verify_key(db, key, out);
+}
+
+/* ---- the cache ---- */
+
+#define TOKEN_CACHE_SLOTS 16
+
+struct token_cache_slot {
+	uint8_t hash[32];
+	struct token_info *info; /* NULL: empty */
+	uint64_t expires_ms;
+};
+
+struct token_cache {
+	pthread_mutex_t lock;
+	EVP_MD *sha256; /* fetched once: the implicit fetch costs a lookup per call */
+	uint64_t generation; /* bumped by clear, so a check racing it does not refill */
+	struct token_cache_slot slots[TOKEN_CACHE_SLOTS];
+};
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct token_info *info_clone(const struct token_info *t)
+{
+	struct token_info *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	*c = *t;
+	c->ntags = 0;
+	c->tags = calloc(t->ntags + 1, sizeof(*c->tags));
+	if (!c->tags)
+		return token_info_free(c);
+	for (size_t i = 0; i < t->ntags; i++)
+		if (!(c->tags[c->ntags++] = strdup(t->tags[i])))
+			return token_info_free(c);
+	return c;
+}
+
+int token_cache_new(struct token_cache **out)
+{
+	struct token_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!c->sha256) {
+		free(c);
+		return -EIO;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	*out = c;
+	return 0;
+}
+
+static void slots_clear(struct token_cache *c)
+{
+	for (size_t i = 0; i < TOKEN_CACHE_SLOTS; i++)
+		c->slots[i].info = token_info_free(c->slots[i].info);
+}
+
+struct token_cache *token_cache_free(struct token_cache *c)
+{
+	if (!c)
+		return NULL;
+	slots_clear(c);
+	EVP_MD_free(c->sha256);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return NULL;
+}
+
+void token_cache_clear(struct token_cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	slots_clear(c);
+	c->generation++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* A copy of the cached token of hash, or NULL (also when out of memory). */
+static struct token_info *cache_lookup(struct token_cache *c, const uint8_t hash[32],
+				       uint64_t *generation)
+{
+	struct token_cache_slot *s = &c->slots[hash[0] % TOKEN_CACHE_SLOTS];
+	struct token_info *found = NULL;
+	pthread_mutex_lock(&c->lock);
+	*generation = c->generation;
+	if (s->info && s->expires_ms > monotonic_ms() && CRYPTO_memcmp(s->hash, hash, 32) == 0)
+		found = info_clone(s->info);
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+static void cache_store(struct token_cache *c, const uint8_t hash[32], uint64_t generation,
+			const struct token_info *t)
+{
+	struct token_cache_slot *s = &c->slots[hash[0] % TOKEN_CACHE_SLOTS];
+	struct token_info *copy = info_clone(t);
+	pthread_mutex_lock(&c->lock);
+	if (copy && generation == c->generation) {
+		token_info_free(s->info);
+		memcpy(s->hash, hash, 32);
+		s->info = copy;
+		s->expires_ms = monotonic_ms() + TOKEN_CACHE_TTL_MS;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	token_info_free(copy);
+}
+
+int token_verify_cached(struct token_cache *c, struct db *db, const char *secret,
+			struct token_info **out)
+{
+	uint8_t key[KEY_LEN];
+	uint64_t generation;
+	*out = NULL;
+	if (!secret_plausible(secret))
+		return -EACCES;
+	int err = hash_secret(secret, c->sha256, key);
+	if (err)
+		return err;
+	const uint8_t *hash = key + KEY_PREFIX_LEN;
+	if ((*out = cache_lookup(c, hash, &generation)))
+		return 0;
+	err = verify_key(db, key, out);
+	if (!err)
+		cache_store(c, hash, generation, *out);
+	return err;
 }
 
 json_t *token_info_json(const struct token_info *t)
@@ -282,7 +425,7 @@ int token_add(struct db *db, const char *name, unsigned scopes, const char *cons
 	int err = check_new_token(db, name, scopes, tags, ntags, eb);
 	if (err)
 		return err;
-	if ((err = make_secret(cloudshark, secret)) || (err = hash_secret(secret, key)))
+	if ((err = make_secret(cloudshark, secret)) || (err = hash_secret(secret, NULL, key)))
 		return errbuf_set(eb, err, "no random bytes for the token");
 	json_t *o = token_json(name, scopes, tags, ntags, cloudshark, key + KEY_PREFIX_LEN);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;

@@ -61,6 +61,22 @@ int token_add(struct db *db, const char *name, unsigned scopes, const char *cons
  * -EACCES for an unknown secret, or another negative errno. */
 int token_verify(struct db *db, const char *secret, struct token_info **out);
 
+/*
+ * Verified tokens for a server that sees the same few tokens on call after
+ * call (a token check is a hash, a database read and two JSON parses). An
+ * entry lives at most TOKEN_CACHE_TTL_MS; token_cache_clear drops them all
+ * and must follow every revocation made through the cache's owner. Only
+ * valid tokens are kept, keyed by the secret's SHA-256. Thread-safe.
+ */
+#define TOKEN_CACHE_TTL_MS 2000
+struct token_cache;
+int token_cache_new(struct token_cache **out);
+struct token_cache *token_cache_free(struct token_cache *c);
+void token_cache_clear(struct token_cache *c);
+/* token_verify, answered from the cache when it holds the secret. */
+int token_verify_cached(struct token_cache *c, struct db *db, const char *secret,
+			struct token_info **out);
+
 /* Calls fn for each token (in hash order); nonzero from fn stops and is
  * returned. */
 typedef int (*token_fn)(void *opaque, const struct token_info *t);

@@ -2,8 +2,9 @@
  * test_catalog.c - unit tests of the RocksDB wrapper and the capture
  * catalog: records round-trip through commit/get with every field, one
  * capture per object (duplicates write nothing), lookups by id and sha256
- * prefix, tags, counters that survive a reopen, and a held store that is
- * -EBUSY instead of a hang.
+ * prefix, tags, counters that survive a reopen, a held store that is
+ * -EBUSY instead of a hang, and the token cache (a hit equals the stored
+ * token; cleared, a revoked token is refused at once).
  */
 #include <errno.h>
 #include <ftw.h>
@@ -22,6 +23,7 @@
 #include "catalog.h"
 #include "db.h"
 #include "store.h"
+#include "tokens.h"
 
 struct fixture {
 	char dir[64];
@@ -476,6 +478,38 @@ static void test_reopen_counters(void **state)
 	capture_record_free(b);
 }
 
+static void test_token_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	struct token_cache *cache = NULL;
+	struct token_info *t = NULL;
+	char secret[TOKEN_SECRET_MAX];
+	const char *tags[] = { "site-a", "lab" };
+
+	assert_int_equal(token_cache_new(&cache), 0);
+	assert_int_equal(token_add(f->db, "reader", TOKEN_SCOPE_READ, tags, 2, false, secret, &eb), 0);
+	for (int round = 0; round < 2; round++) { /* a miss, then a hit */
+		assert_int_equal(token_verify_cached(cache, f->db, secret, &t), 0);
+		assert_string_equal(t->name, "reader");
+		assert_int_equal(t->scopes, TOKEN_SCOPE_READ);
+		assert_int_equal(t->ntags, 2);
+		assert_string_equal(t->tags[1], "lab");
+		t = token_info_free(t);
+	}
+	secret[0] ^= 1; /* another secret, then back */
+	assert_int_equal(token_verify_cached(cache, f->db, secret, &t), -EACCES);
+	assert_null(t);
+	secret[0] ^= 1; /* another secret, then back */
+	assert_int_equal(token_verify_cached(cache, f->db, "", &t), -EACCES);
+
+	assert_int_equal(token_revoke(f->db, "reader", &eb), 0);
+	token_cache_clear(cache);
+	assert_int_equal(token_verify_cached(cache, f->db, secret, &t), -EACCES);
+	assert_null(t);
+	token_cache_free(cache);
+}
+
 static void test_db_basics(void **state)
 {
 	struct fixture *f = *state;
@@ -544,6 +578,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_counters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_db_basics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_cache, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

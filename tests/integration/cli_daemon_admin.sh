@@ -90,6 +90,8 @@ check "ls --json names" "boss cs reader" "$(jq -r '[.[].name] | sort | join(" ")
 check "ls --json reader" '"read" ["t1","t2"] false' \
 	"$(jq -c '.[] | select(.name == "reader") | [.scopes, .tags, .cloudshark]' "$T/dmn/ls_json.out" | jq -r '"\"\(.[0])\" \(.[1] | tojson) \(.[2])"')"
 
+# Used just before: the daemon's token cache must not let it in after.
+check "reader before revoke: 200" 200 "$(code GET "$U/v1/captures" -H "Authorization: Bearer $READER")"
 cli_run "$T/dmn" revoke token revoke reader
 check "revoke through the daemon" 0 "$(cat "$T/dmn/revoke.rc")"
 check "revoked token: 401" 401 "$(code GET "$U/v1/captures" -H "Authorization: Bearer $READER")"
