@@ -2,9 +2,10 @@
  * import.c - see import.h.
  *
  * Data flow of one pass: raw bytes -> decomp (gzip/zstd/none) -> for each
- * decompressed chunk: sink->data (hash + store, maybe on the sink's own
- * thread) and capfile_feed, whose packet and context callbacks go to the
- * sink, then sink->data_wait. The first error wins and
+ * decompressed chunk (small ones gathered to PASS_GATHER_BYTES first):
+ * sink->data (hash + store, maybe on the sink's own thread) and
+ * capfile_feed, whose packet and context callbacks go to the sink, then
+ * sink->data_wait. The first error wins and
  * stops the pass; the sink job is then aborted, so nothing is left.
  */
 #include "import.h"
@@ -17,12 +18,20 @@
 
 #include "cleanup.h"
 
+/* Output in pieces smaller than this is gathered into one buffer of this
+ * size first: a sink that stores on its own thread (data_wait) overlaps
+ * with parsing only a piece at a time, and uploads arrive in pieces of
+ * tens of KiB. */
+#define PASS_GATHER_BYTES (1u << 20)
+
 struct import_pass {
 	const struct import_sink_ops *ops;
 	void *job;
 	struct decomp *decomp;
 	struct capfile *capfile;
 	struct errbuf *eb;   /* the current call's error buffer */
+	uint8_t *gather;     /* PASS_GATHER_BYTES, made on first use */
+	size_t gathered;
 	uint64_t source_bytes;
 	bool finished;
 };
@@ -43,9 +52,8 @@ static int pass_on_context(void *opaque, uint64_t offset, const void *blob, size
  * hashes and stores them on its own thread while we parse, so the buffer
  * takes as long as the slower of the two rather than their sum; buf is
  * reused once we return, so we wait for the sink before that. */
-static int pass_on_output(void *opaque, const void *buf, size_t len)
+static int pass_process(struct import_pass *p, const void *buf, size_t len)
 {
-	struct import_pass *p = opaque;
 	int err = p->ops->data(p->job, buf, len, p->eb);
 	if (err)
 		return err;
@@ -55,6 +63,38 @@ static int pass_on_output(void *opaque, const void *buf, size_t len)
 	/* A store error comes first, as when storing came before parsing. */
 	err = p->ops->data_wait(p->job, p->eb);
 	return err ? err : parsed;
+}
+
+static int pass_flush(struct import_pass *p)
+{
+	size_t n = p->gathered;
+	p->gathered = 0;
+	return n ? pass_process(p, p->gather, n) : 0;
+}
+
+static int pass_on_output(void *opaque, const void *buf, size_t len)
+{
+	struct import_pass *p = opaque;
+	if (!p->ops->data_wait || len >= PASS_GATHER_BYTES) {
+		int err = pass_flush(p);
+		return err ? err : pass_process(p, buf, len);
+	}
+	if (!p->gather && !(p->gather = malloc(PASS_GATHER_BYTES)))
+		return errbuf_set(p->eb, -ENOMEM, "out of memory");
+	while (len > 0) {
+		size_t n = PASS_GATHER_BYTES - p->gathered;
+		n = n < len ? n : len;
+		memcpy(p->gather + p->gathered, buf, n);
+		p->gathered += n;
+		buf = (const uint8_t *)buf + n;
+		len -= n;
+		if (p->gathered == PASS_GATHER_BYTES) {
+			int err = pass_flush(p);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
 }
 
 int import_pass_new(struct import_pass **out, const struct import_sink_ops *ops, void *sink,
@@ -95,6 +135,8 @@ int import_pass_finish(struct import_pass *p, struct import_result *res, struct 
 	struct errbuf trunc = { { 0 } };
 	p->eb = eb;
 	int err = decomp_finish(p->decomp, eb);
+	if (!err)
+		err = pass_flush(p);
 	p->eb = NULL;
 	if (!err) {
 		err = capfile_finish(p->capfile, &trunc);
@@ -133,6 +175,7 @@ struct import_pass *import_pass_free(struct import_pass *p)
 		p->ops->abort(p->job);
 	capfile_free(p->capfile);
 	decomp_free(p->decomp);
+	free(p->gather);
 	free(p);
 	return NULL;
 }

@@ -4,8 +4,9 @@
  * packet is reported, a malformed file aborts the job with the path and
  * offset in the message, a truncated one commits with the truncation.
  * A sink with data_wait (one that stores on another thread) gets each
- * buffer unchanged until its data_wait, and a data_wait error fails the
- * import with the sink's message.
+ * buffer unchanged until its data_wait, gets small pieces gathered into
+ * whole MiB, and a data_wait error fails the import with the sink's
+ * message.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -209,6 +210,35 @@ static void test_async_sink_all_bytes_in_order(void **state)
 	assert_true(s.waits > 1); /* several chunks, each waited for */
 }
 
+/* Pieces of 10,000 bytes (as an upload arrives) reach an async sink
+ * gathered into whole MiB, and still all of them, in order. */
+static void test_async_sink_small_pieces_gathered(void **state)
+{
+	(void)state;
+	struct cwbuf b;
+	struct errbuf eb = { { 0 } };
+	struct mem_sink s = { 0 };
+	struct import_pass *pass = NULL;
+	struct import_source src = { .name = "x" };
+	struct import_result res;
+	const char *path = write_capture(5000, 0, &b);
+	unlink(path);
+	assert_int_equal(import_pass_new(&pass, &async_ops, &s, &src, &eb), 0);
+	for (size_t off = 0; off < b.len; off += 10000) {
+		size_t n = b.len - off < 10000 ? b.len - off : 10000;
+		assert_int_equal(import_pass_feed(pass, b.data + off, n, &eb), 0);
+	}
+	assert_int_equal(import_pass_finish(pass, &res, NULL, &eb), 0);
+	import_pass_free(pass);
+	assert_int_equal(s.packets, 5000);
+	assert_int_equal(s.len, b.len);
+	assert_memory_equal(s.data, b.data, b.len);
+	assert_int_equal(s.waits, (b.len + (1u << 20) - 1) / (1u << 20));
+	assert_int_equal(s.committed, 1);
+	cwbuf_release(&b);
+	free(s.data);
+}
+
 static void test_truncated_commits_with_truncation(void **state)
 {
 	(void)state;
@@ -342,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_pipe),
 		cmocka_unit_test(test_async_sink_all_bytes_in_order),
+		cmocka_unit_test(test_async_sink_small_pieces_gathered),
 		cmocka_unit_test(test_async_sink_error_aborts),
 		cmocka_unit_test(test_async_sink_corrupt),
 	};
