@@ -23,13 +23,31 @@ struct flow {
 	size_t len, cap;
 };
 
+/* Most terms (a client's port) have one flow: up to TERM_INLINE_IDS ids
+ * live in the entry, more in a block of their own. */
+#define TERM_INLINE_IDS 2
 struct term_entry {
 	uint8_t key[17];
 	uint8_t len;
 	bool used;
-	uint32_t *ids;
-	size_t n, cap;
+	uint32_t n, cap; /* cap TERM_INLINE_IDS: inline */
+	union {
+		uint32_t inline_ids[TERM_INLINE_IDS];
+		uint32_t *ids;
+	};
 };
+
+static uint32_t *term_ids(struct term_entry *t)
+{
+	return t->cap > TERM_INLINE_IDS ? t->ids : t->inline_ids;
+}
+
+static void term_free(struct term_entry *t)
+{
+	if (t->cap > TERM_INLINE_IDS)
+		free(t->ids);
+	*t = (struct term_entry){ 0 };
+}
 
 /* A packet between its key's extraction and its flow's update; see
  * pindex_builder_packet. */
@@ -57,6 +75,7 @@ struct pindex_builder {
 	unsigned ahead_first, ahead_n;
 	uint32_t next_flow_id;
 	size_t pending_bytes; /* memory held by offsets lists and the batch */
+	size_t flush_bytes;   /* PINDEX_FLUSH_BYTES but in tests */
 	struct db_batch *batch; /* entries not yet in a flush or the final batch */
 	uint64_t index_bytes;
 	struct term_entry *terms; /* open addressing, capacity a power of two */
@@ -134,6 +153,10 @@ int pindex_builder_new(struct pindex_builder **out, struct db *db, uint64_t objn
 		return -ENOMEM;
 	b->db = db;
 	b->objnum = objnum;
+	/* Test hook (tests/integration/query.sh): a small capture takes the
+	 * path of a huge one, flushes and all. */
+	const char *flush = getenv("CAPVAULT_PINDEX_FLUSH_BYTES");
+	b->flush_bytes = flush ? strtoull(flush, NULL, 10) : PINDEX_FLUSH_BYTES;
 	b->nslots = 1024;
 	b->slots = calloc(b->nslots, sizeof(*b->slots));
 	int err = b->slots ? db_batch_new(&b->batch) : -ENOMEM;
@@ -163,7 +186,7 @@ struct pindex_builder *pindex_builder_free(struct pindex_builder *b)
 	free(b->flows);
 	free(b->slots);
 	for (size_t i = 0; i < b->tcap; i++)
-		free(b->terms[i].ids);
+		term_free(&b->terms[i]);
 	free(b->terms);
 	db_batch_free(b->batch);
 	free(b);
@@ -225,7 +248,10 @@ static int slots_grow(struct pindex_builder *b)
 	return 0;
 }
 
-/* Appends a new flow for key; NULL when out of memory. */
+static int flow_postings(struct pindex_builder *b, const struct flow *f);
+
+/* Appends a new flow for key, posted under its terms at once (so in id
+ * order, and not all at the end); NULL when out of memory. */
 static struct flow *flow_new(struct pindex_builder *b, const struct flow_key *key, uint64_t hash)
 {
 	if ((b->count + 1) * 2 > b->nslots && slots_grow(b) < 0)
@@ -243,7 +269,7 @@ static struct flow *flow_new(struct pindex_builder *b, const struct flow_key *ke
 	slot_insert(b->slots, b->nslots, hash, slot_of(hash, b->count));
 	b->count++;
 	b->pending_bytes += sizeof(*f) * 2 + sizeof(uint64_t) * 2;
-	return f;
+	return flow_postings(b, f) < 0 ? NULL : f;
 }
 
 /* The flow of key, made when new; NULL when out of memory. */
@@ -331,20 +357,24 @@ static int term_add(struct pindex_builder *b, const uint8_t *key, size_t len, ui
 	if (!t->used) {
 		t->used = true;
 		t->len = (uint8_t)len;
+		t->cap = TERM_INLINE_IDS;
 		memcpy(t->key, key, len);
 		b->nterms++;
 		b->pending_bytes += sizeof(*t) * 2;
 	}
 	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 4;
-		uint32_t *grown = realloc(t->ids, cap * sizeof(*grown));
+		uint32_t cap = t->cap * 2;
+		uint32_t *grown = t->cap > TERM_INLINE_IDS ? realloc(t->ids, cap * sizeof(*grown)) :
+							     malloc(cap * sizeof(*grown));
 		if (!grown)
 			return -ENOMEM;
+		if (t->cap == TERM_INLINE_IDS)
+			memcpy(grown, t->inline_ids, sizeof(t->inline_ids));
 		b->pending_bytes += (cap - t->cap) * sizeof(*grown);
 		t->ids = grown;
 		t->cap = cap;
 	}
-	t->ids[t->n++] = id;
+	term_ids(t)[t->n++] = id;
 	return 0;
 }
 
@@ -390,34 +420,57 @@ static int flow_postings(struct pindex_builder *b, const struct flow *f)
 	return err;
 }
 
+static int cmp_term(const void *a, const void *b)
+{
+	const struct term_entry *x = *(const struct term_entry *const *)a;
+	const struct term_entry *y = *(const struct term_entry *const *)b;
+	int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+	return c ? c : (int)x->len - (int)y->len;
+}
+
+static int term_emit(struct pindex_builder *b, struct term_entry *t)
+{
+	uint8_t key[17 + 12], small[64];
+	const uint32_t *ids = term_ids(t);
+	uint8_t *val = t->n * 5 + 1 <= sizeof(small) ? small : malloc(t->n * 5 + 1);
+	if (!val)
+		return -ENOMEM;
+	size_t n = 0;
+	uint32_t prev = 0;
+	for (size_t j = 0; j < t->n; j++) {
+		n += varint_put(val + n, ids[j] - prev);
+		prev = ids[j];
+	}
+	memcpy(key, t->key, t->len);
+	obj_key(key + t->len, b->objnum, ids[0], 4);
+	put_entry(b, DB_CF_POSTINGS, key, t->len + 12u, val, n);
+	if (val != small)
+		free(val);
+	term_free(t);
+	return 0;
+}
+
 /* One entry per term: key term + objnum + first id, value the ids as
- * varint deltas; they are sorted already, as flows_emit_all posts flows in
- * id order. The first id keeps keys of separate flushes apart. */
+ * varint deltas; they are sorted already, as flows are posted when made. The first id keeps keys of separate flushes apart. Terms go
+ * into the batch in key order: RocksDB's memtable inserts keys that come
+ * in order in constant time, random ones each in a search of its skip
+ * list (that search was most of the commit of a capture of many flows). */
 static int terms_emit(struct pindex_builder *b)
 {
-	uint8_t key[17 + 12];
-	for (size_t i = 0; i < b->tcap; i++) {
-		struct term_entry *t = &b->terms[i];
-		if (!t->used)
-			continue;
-		uint8_t *val = malloc(t->n * 5 + 1);
-		if (!val)
-			return -ENOMEM;
-		size_t n = 0;
-		uint32_t prev = 0;
-		for (size_t j = 0; j < t->n; j++) {
-			n += varint_put(val + n, t->ids[j] - prev);
-			prev = t->ids[j];
-		}
-		memcpy(key, t->key, t->len);
-		obj_key(key + t->len, b->objnum, t->ids[0], 4);
-		put_entry(b, DB_CF_POSTINGS, key, t->len + 12u, val, n);
-		free(val);
-		free(t->ids);
-		*t = (struct term_entry){ 0 };
-	}
+	struct term_entry **sorted = malloc((b->nterms ? b->nterms : 1) * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < b->tcap; i++)
+		if (b->terms[i].used)
+			sorted[n++] = &b->terms[i];
+	qsort(sorted, n, sizeof(*sorted), cmp_term);
+	int err = 0;
+	for (size_t i = 0; i < n && !err; i++)
+		err = term_emit(b, sorted[i]);
+	free(sorted);
 	b->nterms = 0;
-	return 0;
+	return err;
 }
 
 /* ---- flows: blocks of consecutive flow ids ---- */
@@ -464,8 +517,6 @@ static int flow_block_emit(struct pindex_builder *b, const struct flow *flows, s
 static int flows_emit_all(struct pindex_builder *b)
 {
 	int err = 0;
-	for (size_t i = 0; i < b->count && !err; i++)
-		err = flow_postings(b, &b->flows[i]);
 	for (size_t i = 0; i < b->count && !err;) {
 		size_t j = i, bytes = 0;
 		while (j < b->count && j - i < FLOW_BLOCK_FLOWS && bytes < FLOW_BLOCK_BYTES)
@@ -533,7 +584,7 @@ static int flow_update(struct pindex_builder *b, const struct ahead_packet *a)
 	int err = flow_add_offset(b, f, a->offset);
 	if (err)
 		return err;
-	if (b->pending_bytes > PINDEX_FLUSH_BYTES)
+	if (b->pending_bytes > b->flush_bytes)
 		return builder_flush(b);
 	return 0;
 }
