@@ -62,6 +62,7 @@ struct writer_worker {
 	const void *buf;
 	size_t len;
 	bool pending; /* buf/len handed over and not yet written */
+	bool hash_only; /* the caller stores buf itself */
 	bool quit;
 	int err;      /* the first failed write's, then every later call's */
 	struct errbuf eb;
@@ -461,13 +462,18 @@ static int writer_put(struct store_writer *w, struct ring *ring, const void *buf
 	return r == 1 ? ring_pwrite(ring, w->fd, buf, len, w->size) : r;
 }
 
-/* Hashes and stores one buffer, with the I/O on ring (the calling
- * thread's). */
-static int writer_write_on(struct store_writer *w, struct ring *ring, const void *buf, size_t len,
-			   struct errbuf *eb)
+static int writer_hash(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb)
 {
 	if (!EVP_DigestUpdate(w->ctx, buf, len))
 		return errbuf_set(eb, -EIO, "SHA-256 update failed");
+	return 0;
+}
+
+/* Stores one buffer (unless linked), with the I/O on ring (the calling
+ * thread's). */
+static int writer_store(struct store_writer *w, struct ring *ring, const void *buf, size_t len,
+			struct errbuf *eb)
+{
 	if (!w->linked) {
 		int r = writer_check_reserve(w, len, eb);
 		if (r < 0)
@@ -480,6 +486,13 @@ static int writer_write_on(struct store_writer *w, struct ring *ring, const void
 	}
 	w->size += len;
 	return 0;
+}
+
+static int writer_write_on(struct store_writer *w, struct ring *ring, const void *buf, size_t len,
+			   struct errbuf *eb)
+{
+	int r = writer_hash(w, buf, len, eb);
+	return r < 0 ? r : writer_store(w, ring, buf, len, eb);
 }
 
 int store_writer_write(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb)
@@ -501,7 +514,8 @@ static void *worker_main(void *opaque)
 		if (!k->pending)
 			break;
 		pthread_mutex_unlock(&k->lock);
-		int r = writer_write_on(w, k->ring, k->buf, k->len, &k->eb);
+		int r = k->hash_only ? writer_hash(w, k->buf, k->len, &k->eb) :
+				       writer_write_on(w, k->ring, k->buf, k->len, &k->eb);
 		pthread_mutex_lock(&k->lock);
 		k->err = r;
 		k->pending = false;
@@ -574,14 +588,24 @@ int store_writer_write_async(struct store_writer *w, const void *buf, size_t len
 		w->sync_only = worker_start(w) < 0;
 	if (!worth_it || !w->worker)
 		return store_writer_write(w, buf, len, eb);
+	/* A copy the kernel makes from the source (or none, linked) leaves
+	 * the caller's thread room for it: the worker then only hashes, as
+	 * SHA-256 alone keeps one core busy. */
+	bool store_here = w->linked || w->copy_fd >= 0;
 	struct writer_worker *k = w->worker;
 	pthread_mutex_lock(&k->lock);
 	k->buf = buf;
 	k->len = len;
+	k->hash_only = store_here;
 	k->pending = true;
 	pthread_cond_broadcast(&k->cond);
 	pthread_mutex_unlock(&k->lock);
-	return 0;
+	if (!store_here)
+		return 0;
+	r = writer_store(w, w->ring, buf, len, eb);
+	if (r < 0)
+		store_writer_wait(w, NULL);
+	return r;
 }
 
 int store_writer_wait(struct store_writer *w, struct errbuf *eb)
