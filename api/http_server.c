@@ -313,6 +313,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		w->next = s->conns;
 		if (s->conns)
 			s->conns->prev = w;
+		else if (s->watchdog_running)
+			pthread_cond_signal(&s->wake); /* it sleeps while there is none */
 		s->conns = w;
 		pthread_mutex_unlock(&s->lock);
 		*socket_context = w;
@@ -350,11 +352,17 @@ static void cut_overdue(struct http_server *s)
 
 #define WATCHDOG_PERIOD_NS (100u * 1000000u)
 
+/* Every WATCHDOG_PERIOD_NS while there are connections; an idle server
+ * does not wake it. */
 static void *watchdog_main(void *arg)
 {
 	struct http_server *s = arg;
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
+		if (!s->conns) {
+			pthread_cond_wait(&s->wake, &s->lock);
+			continue;
+		}
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += WATCHDOG_PERIOD_NS;
