@@ -544,14 +544,34 @@ static int builder_flush(struct pindex_builder *b)
 	return err;
 }
 
+void pindex_tblock_encode(const struct pindex_tblock *t, uint8_t out[PINDEX_TBLOCK_LEN])
+{
+	be64_put(out, t->min_ts);
+	be64_put(out + 8, t->max_ts);
+	be64_put(out + 16, t->offset);
+	be32_put(out + 24, t->packets);
+}
+
+int pindex_tblock_decode(const void *val, size_t len, struct pindex_tblock *out)
+{
+	const uint8_t *p = val;
+	if (len != PINDEX_TBLOCK_LEN)
+		return -EINVAL;
+	out->min_ts = be64_get(p);
+	out->max_ts = be64_get(p + 8);
+	out->offset = be64_get(p + 16);
+	out->packets = be32_get(p + 24);
+	return 0;
+}
+
 static void tindex_emit(struct pindex_builder *b)
 {
-	uint8_t key[12], val[28];
+	uint8_t key[12], val[PINDEX_TBLOCK_LEN];
+	const struct pindex_tblock t = {
+		.min_ts = b->tmin, .max_ts = b->tmax, .offset = b->toffset, .packets = b->tcount
+	};
 	obj_key(key, b->objnum, b->tseq++, 4);
-	be64_put(val, b->tmin);
-	be64_put(val + 8, b->tmax);
-	be64_put(val + 16, b->toffset);
-	be32_put(val + 24, b->tcount);
+	pindex_tblock_encode(&t, val);
 	put_entry(b, DB_CF_TINDEX, key, sizeof(key), val, sizeof(val));
 	b->tcount = 0;
 }

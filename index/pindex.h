@@ -44,6 +44,18 @@ enum pindex_term_kind {
 	PTERM_VLAN = 'V',
 };
 
+/* A sparse time index entry (tindex value): up to PINDEX_TINDEX_EVERY
+ * packets from byte offset on, their earliest and latest time. The
+ * builder writes them, queries read them; only these two know the bytes. */
+struct pindex_tblock {
+	uint64_t min_ts, max_ts, offset;
+	uint32_t packets;
+};
+#define PINDEX_TBLOCK_LEN 28
+void pindex_tblock_encode(const struct pindex_tblock *t, uint8_t out[PINDEX_TBLOCK_LEN]);
+/* Returns 0, or -EINVAL when val is not a tindex value. */
+int pindex_tblock_decode(const void *val, size_t len, struct pindex_tblock *out);
+
 struct pindex_builder;
 
 int pindex_builder_new(struct pindex_builder **out, struct db *db, uint64_t objnum);

@@ -551,22 +551,22 @@ static int time_ranges(struct object_run *r, bool count_inside, struct u64vec *r
 	bool open = false;
 	for (db_iter_seek(it, prefix, 8); !err && db_iter_valid(it); db_iter_next(it)) {
 		size_t klen, vlen;
-		const uint8_t *key = db_iter_key(it, &klen), *val = db_iter_value(it, &vlen);
-		if (klen != 12 || memcmp(key, prefix, 8) != 0 || vlen != 28)
+		struct pindex_tblock t;
+		const uint8_t *key = db_iter_key(it, &klen);
+		const void *val = db_iter_value(it, &vlen);
+		if (klen != 12 || memcmp(key, prefix, 8) != 0 || pindex_tblock_decode(val, vlen, &t))
 			break;
-		uint64_t tmin = be64_get(val), tmax = be64_get(val + 8), off = be64_get(val + 16);
-		bool overlaps = tmax >= r->q->after && tmin < r->q->before;
-		if (overlaps && count_inside && tmin >= r->q->after && tmax < r->q->before) {
-			uint32_t packets = be32_get(val + 24);
-			r->q->stats.packets_matched += packets;
-			r->q->stats.packets_indexed += packets;
+		bool overlaps = t.max_ts >= r->q->after && t.min_ts < r->q->before;
+		if (overlaps && count_inside && t.min_ts >= r->q->after && t.max_ts < r->q->before) {
+			r->q->stats.packets_matched += t.packets;
+			r->q->stats.packets_indexed += t.packets;
 			overlaps = false; /* counted: nothing to read */
 		}
 		if (open && !overlaps) {
-			err = u64vec_push(ranges, off);
+			err = u64vec_push(ranges, t.offset);
 			open = false;
 		} else if (!open && overlaps) {
-			err = u64vec_push(ranges, off);
+			err = u64vec_push(ranges, t.offset);
 			open = true;
 		}
 	}
