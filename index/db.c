@@ -82,8 +82,6 @@ struct db_batch {
 };
 
 struct db_iter {
-	struct db *db;
-	const rocksdb_snapshot_t *snap;
 	rocksdb_readoptions_t *ro;
 	rocksdb_iterator_t *it;
 };
@@ -495,10 +493,10 @@ static int iter_new(struct db *db, enum db_cf cf, bool fill_cache, struct db_ite
 
 	if (!it)
 		return -ENOMEM;
-	it->db = db;
-	it->snap = rocksdb_create_snapshot(db->rdb);
+	/* No explicit snapshot: an iterator reads the database as it was at
+	 * its creation anyway, and making and releasing one takes the
+	 * database's mutex, which every listing thread then queued for. */
 	it->ro = rocksdb_readoptions_create();
-	rocksdb_readoptions_set_snapshot(it->ro, it->snap);
 	rocksdb_readoptions_set_fill_cache(it->ro, fill_cache);
 	it->it = rocksdb_create_iterator_cf(db->rdb, it->ro, db->cf[cf]);
 	*out = it;
@@ -526,7 +524,6 @@ struct db_iter *db_iter_free(struct db_iter *it)
 		return NULL;
 	rocksdb_iter_destroy(it->it);
 	rocksdb_readoptions_destroy(it->ro);
-	rocksdb_release_snapshot(it->db->rdb, it->snap);
 	free(it);
 	return NULL;
 }
