@@ -156,7 +156,9 @@ int pindex_builder_new(struct pindex_builder **out, struct db *db, uint64_t objn
 	/* Test hook (tests/integration/query.sh): a small capture takes the
 	 * path of a huge one, flushes and all. */
 	const char *flush = getenv("CAPVAULT_PINDEX_FLUSH_BYTES");
-	b->flush_bytes = flush ? strtoull(flush, NULL, 10) : PINDEX_FLUSH_BYTES;
+	char *end = NULL;
+	unsigned long long bytes = flush ? strtoull(flush, &end, 10) : 0;
+	b->flush_bytes = bytes > 0 && *end == '\0' ? bytes : PINDEX_FLUSH_BYTES;
 	b->nslots = 1024;
 	b->slots = calloc(b->nslots, sizeof(*b->slots));
 	int err = b->slots ? db_batch_new(&b->batch) : -ENOMEM;
@@ -213,7 +215,7 @@ static uint64_t key_hash(const struct flow_key *k)
 		h = (h ^ w) * 0xff51afd7ed558ccdull;
 		h ^= h >> 32;
 	}
-	uint32_t tail = 0;
+	uint64_t tail = 0; /* the last sizeof(*k) % 8 bytes */
 	memcpy(&tail, p + i, sizeof(*k) - i);
 	h = (h ^ tail) * 0xc4ceb9fe1a85ec53ull;
 	return h ^ (h >> 29);
@@ -451,24 +453,27 @@ static int term_emit(struct pindex_builder *b, struct term_entry *t)
 }
 
 /* One entry per term: key term + objnum + first id, value the ids as
- * varint deltas; they are sorted already, as flows are posted when made. The first id keeps keys of separate flushes apart. Terms go
- * into the batch in key order: RocksDB's memtable inserts keys that come
- * in order in constant time, random ones each in a search of its skip
- * list (that search was most of the commit of a capture of many flows). */
+ * varint deltas; they are sorted already, as flows are posted when made.
+ * The first id keeps keys of separate flushes apart. Terms go into the
+ * batch in key order: RocksDB's memtable inserts keys that come in order
+ * in constant time, random ones each in a search of its skip list (that
+ * search was most of the commit of a capture of many flows). Afterwards
+ * the table is empty, whatever happened. */
 static int terms_emit(struct pindex_builder *b)
 {
 	struct term_entry **sorted = malloc((b->nterms ? b->nterms : 1) * sizeof(*sorted));
-	if (!sorted)
-		return -ENOMEM;
+	int err = sorted ? 0 : -ENOMEM;
 	size_t n = 0;
-	for (size_t i = 0; i < b->tcap; i++)
+	for (size_t i = 0; i < b->tcap && sorted; i++)
 		if (b->terms[i].used)
 			sorted[n++] = &b->terms[i];
-	qsort(sorted, n, sizeof(*sorted), cmp_term);
-	int err = 0;
+	if (sorted)
+		qsort(sorted, n, sizeof(*sorted), cmp_term);
 	for (size_t i = 0; i < n && !err; i++)
 		err = term_emit(b, sorted[i]);
 	free(sorted);
+	for (size_t i = 0; i < b->tcap && err; i++)
+		term_free(&b->terms[i]);
 	b->nterms = 0;
 	return err;
 }

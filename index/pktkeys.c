@@ -372,16 +372,24 @@ static void swap_endpoints(struct flow_key *key)
 	key->flags = f;
 }
 
+static uint64_t load_be64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
 /* memcmp order of two 16-byte addresses; inline, as a call per packet
  * showed in profiles. */
 static int addr_cmp(const uint8_t *a, const uint8_t *b)
 {
-	uint64_t x, y;
 	for (int i = 0; i < 16; i += 8) {
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
+		uint64_t x = load_be64(a + i), y = load_be64(b + i);
 		if (x != y)
-			return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
+			return x < y ? -1 : 1;
 	}
 	return 0;
 }

@@ -15,10 +15,11 @@
  * - Objects are read-only (0444).
  * File data and fsyncs go through the caller's io_uring ring. Calls that
  * get no ring (store_open, store_object_remove) fsync folders directly.
- * Asynchronous writes (store_writer_write_async) hash and copy on one
- * worker thread per writer, which has its own ring: a ring belongs to one
- * thread. One write at a time is in flight, so the bytes reach SHA-256 and
- * the temp file in order.
+ * Asynchronous writes (store_writer_write_async) hash, and write bytes
+ * they are given, on one worker thread per writer, which has its own
+ * ring: a ring belongs to one thread. A kernel-side copy from the source
+ * stays on the caller's thread and ring. One write at a time is in
+ * flight, so the bytes reach SHA-256 and the temp file in order.
  */
 #include "store.h"
 

@@ -65,10 +65,12 @@ struct store_writer *store_writer_free(struct store_writer *w);
 /* Appends bytes (hashing them). Returns 0 or a negative errno (-ENOSPC). */
 int store_writer_write(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb);
 /*
- * Same, but the hashing and writing may run on the writer's own thread
- * after this returns, while the caller goes on with buf (parsing it):
- * buf must stay valid and unchanged until store_writer_wait. Writes stay
- * in call order. Returns 0 or the negative errno of an earlier write.
+ * Same, but the hashing (and the writing of bytes we were given) may run
+ * on the writer's own thread after this returns, while the caller goes on
+ * with buf (parsing it): buf must stay valid and unchanged until
+ * store_writer_wait. A copy the kernel makes from the source file is made
+ * here, before returning. Writes stay in call order. Returns 0 or the
+ * negative errno of this write's copy or of an earlier write.
  */
 int store_writer_write_async(struct store_writer *w, const void *buf, size_t len,
 			     struct errbuf *eb);

@@ -21,7 +21,9 @@
 /* Output in pieces smaller than this is gathered into one buffer of this
  * size first: a sink that stores on its own thread (data_wait) overlaps
  * with parsing only a piece at a time, and uploads arrive in pieces of
- * tens of KiB. */
+ * tens of KiB. The first piece goes through at once, so that a body that
+ * is no capture fails on it; the buffer (one per pass: 1 MiB for each
+ * upload in progress) is made when the second comes. */
 #define PASS_GATHER_BYTES (1u << 20)
 
 struct import_pass {
@@ -32,6 +34,7 @@ struct import_pass {
 	struct errbuf *eb;   /* the current call's error buffer */
 	uint8_t *gather;     /* PASS_GATHER_BYTES, made on first use */
 	size_t gathered;
+	bool output_seen;    /* a piece of output went through */
 	uint64_t source_bytes;
 	bool finished;
 };
@@ -75,12 +78,14 @@ static int pass_flush(struct import_pass *p)
 static int pass_on_output(void *opaque, const void *buf, size_t len)
 {
 	struct import_pass *p = opaque;
-	if (!p->ops->data_wait || len >= PASS_GATHER_BYTES) {
+	bool first = !p->output_seen;
+	p->output_seen = true;
+	if (!p->gather && !first && p->ops->data_wait && len < PASS_GATHER_BYTES)
+		p->gather = malloc(PASS_GATHER_BYTES); /* without it: piece by piece */
+	if (!p->gather || len >= PASS_GATHER_BYTES) {
 		int err = pass_flush(p);
 		return err ? err : pass_process(p, buf, len);
 	}
-	if (!p->gather && !(p->gather = malloc(PASS_GATHER_BYTES)))
-		return errbuf_set(p->eb, -ENOMEM, "out of memory");
 	while (len > 0) {
 		size_t n = PASS_GATHER_BYTES - p->gathered;
 		n = n < len ? n : len;

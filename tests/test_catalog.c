@@ -497,10 +497,10 @@ static void test_token_cache(void **state)
 		assert_string_equal(t->tags[1], "lab");
 		t = token_info_free(t);
 	}
-	secret[0] ^= 1; /* another secret, then back */
+	secret[0] ^= 1; /* another secret */
 	assert_int_equal(token_verify_cached(cache, f->db, secret, &t), -EACCES);
 	assert_null(t);
-	secret[0] ^= 1; /* another secret, then back */
+	secret[0] ^= 1; /* back to the real one */
 	assert_int_equal(token_verify_cached(cache, f->db, "", &t), -EACCES);
 
 	assert_int_equal(token_revoke(f->db, "reader", &eb), 0);

@@ -211,7 +211,8 @@ static void test_async_sink_all_bytes_in_order(void **state)
 }
 
 /* Pieces of 10,000 bytes (as an upload arrives) reach an async sink
- * gathered into whole MiB, and still all of them, in order. */
+ * gathered into whole MiB after the first, and still all of them, in
+ * order. */
 static void test_async_sink_small_pieces_gathered(void **state)
 {
 	(void)state;
@@ -233,7 +234,8 @@ static void test_async_sink_small_pieces_gathered(void **state)
 	assert_int_equal(s.packets, 5000);
 	assert_int_equal(s.len, b.len);
 	assert_memory_equal(s.data, b.data, b.len);
-	assert_int_equal(s.waits, (b.len + (1u << 20) - 1) / (1u << 20));
+	/* The first piece alone (a body that is no capture fails on it). */
+	assert_int_equal(s.waits, 1 + (b.len - 10000 + (1u << 20) - 1) / (1u << 20));
 	assert_int_equal(s.committed, 1);
 	cwbuf_release(&b);
 	free(s.data);
