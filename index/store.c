@@ -17,9 +17,10 @@
  * get no ring (store_open, store_object_remove) fsync folders directly.
  * Asynchronous writes (store_writer_write_async) hash, and write bytes
  * they are given, on one worker thread per writer, which has its own
- * ring: a ring belongs to one thread. A kernel-side copy from the source
- * stays on the caller's thread and ring. One write at a time is in
- * flight, so the bytes reach SHA-256 and the temp file in order.
+ * ring: a ring belongs to one thread. When the caller had to wait for the
+ * worker, it stores the next buffer itself, on its own ring. One write at
+ * a time is in flight, so the bytes reach SHA-256 and the temp file in
+ * order.
  */
 #include "store.h"
 
@@ -83,6 +84,7 @@ struct store_writer {
 	uint8_t sha[32];
 	bool linked, finished, published;
 	bool sync_only; /* no worker could be started: write on the caller's thread */
+	bool caller_waited; /* the last wait found the worker busy */
 };
 
 void sha256_hex(const uint8_t sha[32], char hex[65])
@@ -589,10 +591,12 @@ int store_writer_write_async(struct store_writer *w, const void *buf, size_t len
 		w->sync_only = worker_start(w) < 0;
 	if (!worth_it || !w->worker)
 		return store_writer_write(w, buf, len, eb);
-	/* A copy the kernel makes from the source (or none, linked) leaves
-	 * the caller's thread room for it: the worker then only hashes, as
-	 * SHA-256 alone keeps one core busy. */
-	bool store_here = w->linked || w->copy_fd >= 0;
+	/* Whichever thread was idle last time stores this buffer: the caller
+	 * when it had to wait for the worker (SHA-256 alone can keep a core
+	 * busy), else the worker. Parsing, indexing, hashing and storing cost
+	 * different amounts for different captures and sources. */
+	bool store_here = w->caller_waited;
+	w->caller_waited = false;
 	struct writer_worker *k = w->worker;
 	pthread_mutex_lock(&k->lock);
 	k->buf = buf;
@@ -604,8 +608,16 @@ int store_writer_write_async(struct store_writer *w, const void *buf, size_t len
 	if (!store_here)
 		return 0;
 	r = writer_store(w, w->ring, buf, len, eb);
-	if (r < 0)
+	if (r < 0) { /* as the worker's own errors: every later call reports it */
 		store_writer_wait(w, NULL);
+		pthread_mutex_lock(&k->lock);
+		if (k->err == 0) {
+			k->err = r;
+			if (eb)
+				k->eb = *eb;
+		}
+		pthread_mutex_unlock(&k->lock);
+	}
 	return r;
 }
 
@@ -615,6 +627,7 @@ int store_writer_wait(struct store_writer *w, struct errbuf *eb)
 	if (!k)
 		return 0;
 	pthread_mutex_lock(&k->lock);
+	w->caller_waited |= k->pending;
 	while (k->pending)
 		pthread_cond_wait(&k->cond, &k->lock);
 	int r = k->err;

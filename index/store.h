@@ -68,9 +68,9 @@ int store_writer_write(struct store_writer *w, const void *buf, size_t len, stru
  * Same, but the hashing (and the writing of bytes we were given) may run
  * on the writer's own thread after this returns, while the caller goes on
  * with buf (parsing it): buf must stay valid and unchanged until
- * store_writer_wait. A copy the kernel makes from the source file is made
- * here, before returning. Writes stay in call order. Returns 0 or the
- * negative errno of this write's copy or of an earlier write.
+ * store_writer_wait. The writing may also be done here, before returning,
+ * when the writer's thread is the busier. Writes stay in call order.
+ * Returns 0 or the negative errno of this write or of an earlier one.
  */
 int store_writer_write_async(struct store_writer *w, const void *buf, size_t len,
 			     struct errbuf *eb);
