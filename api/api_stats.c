@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -81,6 +82,12 @@ static void store_metrics(FILE *f, const struct snapshot *s)
 	       s->mem.block_cache_capacity);
 	metric(f, "index_memtable_bytes", "gauge", "Bytes in the index's memtables (not flushed).",
 	       s->mem.memtable_bytes);
+	/* A leak raises the bytes in use; fragmentation only the heap. */
+	struct mallinfo2 mi = mallinfo2();
+	metric(f, "malloc_in_use_bytes", "gauge", "Bytes the process has allocated and not freed.",
+	       mi.uordblks + mi.hblkhd);
+	metric(f, "malloc_heap_bytes", "gauge", "Bytes malloc holds from the system (in use or not).",
+	       mi.arena + mi.hblkhd);
 	if (!s->have_imports)
 		return;
 	metric(f, "import_files_seen_total", "counter", "Files the watcher reported.", s->imp.seen);

@@ -848,7 +848,7 @@ static int drop_object_ref(struct catalog *cat, const struct capture_record *rec
 	*last = false;
 	if (r == -ENOENT || (r == 0 && refs <= 1)) {
 		db_batch_delete(b, DB_CF_OBJECTS, rec->sha256, 32);
-		pindex_delete_object(b, objnum);
+		pindex_delete_object(cat->db, b, objnum);
 		*last = true;
 		return 0;
 	}
@@ -1021,7 +1021,7 @@ int catalog_object_put(struct catalog *cat, const uint8_t sha[32], uint64_t size
 		return r;
 	if (refs == 0) {
 		db_batch_delete(b, DB_CF_OBJECTS, sha, 32);
-		pindex_delete_object(b, objnum);
+		pindex_delete_object(cat->db, b, objnum);
 	} else {
 		r = put_json(b, DB_CF_OBJECTS, sha, 32,
 			     json_pack("{sIsIsI}", "size", (json_int_t)size, "refs",

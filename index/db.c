@@ -48,7 +48,7 @@ static const char *const cf_names[DB_CF_COUNT] = {
 	[DB_CF_DEFAULT] = "default", [DB_CF_CAPTURES] = "captures", [DB_CF_OBJECTS] = "objects",
 	[DB_CF_TAGS] = "tags",       [DB_CF_TIME] = "time",         [DB_CF_BYSHA] = "bysha",
 	[DB_CF_META] = "meta",       [DB_CF_FLOWS] = "flows",       [DB_CF_POSTINGS] = "postings",
-	[DB_CF_TINDEX] = "tindex",   [DB_CF_CONTEXTS] = "contexts",
+	[DB_CF_TINDEX] = "tindex",   [DB_CF_CONTEXTS] = "contexts", [DB_CF_OBJTERMS] = "objterms",
 };
 
 struct db {

@@ -35,6 +35,7 @@ enum db_cf {
 	DB_CF_POSTINGS,
 	DB_CF_TINDEX,
 	DB_CF_CONTEXTS,
+	DB_CF_OBJTERMS,
 	DB_CF_COUNT,
 };
 

@@ -435,6 +435,7 @@ static void check_dead_index(struct fsck *f, const uint64_t *live, size_t nlive)
 {
 	static const struct { enum db_cf cf; const char *name; } cfs[] = {
 		{ DB_CF_FLOWS, "flows" }, { DB_CF_TINDEX, "tindex" }, { DB_CF_CONTEXTS, "contexts" },
+		{ DB_CF_OBJTERMS, "objterms" },
 	};
 	for (size_t i = 0; i < sizeof(cfs) / sizeof(cfs[0]); i++) {
 		struct db_iter *it = NULL;
@@ -452,7 +453,7 @@ static void check_dead_index(struct fsck *f, const uint64_t *live, size_t nlive)
 				bool done = false;
 				struct db_batch *b = NULL;
 				if (f->repair && db_batch_new(&b) == 0) {
-					pindex_delete_object(b, objnum);
+					pindex_delete_object(f->db, b, objnum);
 					done = db_write(f->db, b, true, NULL) == 0;
 					db_batch_free(b);
 				}
@@ -468,6 +469,49 @@ static void check_dead_index(struct fsck *f, const uint64_t *live, size_t nlive)
 		}
 		db_iter_free(it);
 	}
+}
+
+/* Deletes the keys gathered in *b (when repairing) and starts a new batch. */
+static bool flush_deletes(struct fsck *f, struct db_batch **b)
+{
+	bool done = *b && db_write(f->db, *b, true, NULL) == 0;
+	db_batch_free(*b);
+	*b = NULL;
+	return done && db_batch_new(b) == 0;
+}
+
+/* Postings whose object number is no live object's: stores indexed before
+ * objterms existed kept the postings of every deleted object (queries
+ * skip them; they cost room and compaction). One line for all of them. */
+static void check_dead_postings(struct fsck *f, const uint64_t *live, size_t nlive)
+{
+	struct db_iter *it = NULL;
+	struct db_batch *b = NULL;
+	uint64_t dead = 0;
+	bool done = true;
+	if (db_iter_new(f->db, DB_CF_POSTINGS, &it) < 0)
+		return;
+	if (f->repair && db_batch_new(&b) < 0)
+		done = false;
+	for (db_iter_seek_first(it); db_iter_valid(it); db_iter_next(it)) {
+		size_t klen = 0;
+		const uint8_t *k = db_iter_key(it, &klen);
+		uint64_t objnum = klen >= 12 ? be64_get(k + klen - 12) : UINT64_MAX;
+		if (bsearch(&objnum, live, nlive, sizeof(*live), cmp_u64))
+			continue;
+		dead++;
+		if (b)
+			db_batch_delete(b, DB_CF_POSTINGS, k, klen);
+		if (b && dead % 65536 == 0)
+			done &= flush_deletes(f, &b);
+	}
+	db_iter_free(it);
+	if (f->repair)
+		done &= b && db_write(f->db, b, true, NULL) == 0;
+	db_batch_free(b);
+	if (dead)
+		problem(f, f->repair && done, "postings: %" PRIu64 " entries of object numbers "
+			"which no object has%s", dead, f->repair && done ? "; removed" : "");
 }
 
 static int on_tmp(void *opaque, const char *name)
@@ -500,6 +544,7 @@ static int check_objects(struct fsck *f)
 	if (nlive > 1)
 		qsort(live, nlive, sizeof(*live), cmp_u64);
 	check_dead_index(f, live, nlive);
+	check_dead_postings(f, live, nlive);
 	free(live);
 	return 0;
 }

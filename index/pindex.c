@@ -82,6 +82,7 @@ struct pindex_builder {
 	size_t tcap, nterms;
 	/* sparse time index */
 	uint32_t tseq, tcount;
+	uint32_t objterms_seq; /* objterms entries written (one per flush) */
 	uint64_t tmin, tmax, toffset;
 };
 
@@ -459,18 +460,36 @@ static int term_emit(struct pindex_builder *b, struct term_entry *t)
  * in constant time, random ones each in a search of its skip list (that
  * search was most of the commit of a capture of many flows). Afterwards
  * the table is empty, whatever happened. */
+/* The objterms record of one term: length, term, first id. */
+static size_t objterm_put(uint8_t *p, const struct term_entry *t)
+{
+	p[0] = t->len;
+	memcpy(p + 1, t->key, t->len);
+	be32_put(p + 1 + t->len, t->cap > TERM_INLINE_IDS ? t->ids[0] : t->inline_ids[0]);
+	return 1u + t->len + 4;
+}
+
 static int terms_emit(struct pindex_builder *b)
 {
 	struct term_entry **sorted = malloc((b->nterms ? b->nterms : 1) * sizeof(*sorted));
-	int err = sorted ? 0 : -ENOMEM;
-	size_t n = 0;
-	for (size_t i = 0; i < b->tcap && sorted; i++)
+	uint8_t *objterms = malloc((b->nterms ? b->nterms : 1) * (1 + 17 + 4));
+	int err = sorted && objterms ? 0 : -ENOMEM;
+	size_t n = 0, len = 0;
+	for (size_t i = 0; i < b->tcap && !err; i++)
 		if (b->terms[i].used)
 			sorted[n++] = &b->terms[i];
-	if (sorted)
+	if (!err)
 		qsort(sorted, n, sizeof(*sorted), cmp_term);
-	for (size_t i = 0; i < n && !err; i++)
+	for (size_t i = 0; i < n && !err; i++) {
+		len += objterm_put(objterms + len, sorted[i]);
 		err = term_emit(b, sorted[i]);
+	}
+	if (!err && n > 0) {
+		uint8_t key[12];
+		obj_key(key, b->objnum, b->objterms_seq++, 4);
+		put_entry(b, DB_CF_OBJTERMS, key, sizeof(key), objterms, len);
+	}
+	free(objterms);
 	free(sorted);
 	for (size_t i = 0; i < b->tcap && err; i++)
 		term_free(&b->terms[i]);
@@ -662,9 +681,45 @@ int pindex_builder_finish(struct pindex_builder *b, struct db_batch *batch,
 	return 0;
 }
 
-static void delete_objnum_range(struct db_batch *batch, uint64_t first, uint64_t last)
+/* Deletes the postings an objterms value lists for objnum. */
+static void delete_postings(struct db_batch *batch, uint64_t objnum, const uint8_t *p, size_t len)
 {
-	static const enum db_cf cfs[] = { DB_CF_FLOWS, DB_CF_TINDEX, DB_CF_CONTEXTS };
+	uint8_t key[17 + 12];
+	for (size_t at = 0; at < len && p[at] >= 1 && p[at] <= 17 && len - at >= 5u + p[at];) {
+		size_t tlen = p[at];
+		memcpy(key, p + at + 1, tlen);
+		obj_key(key + tlen, objnum, be32_get(p + at + 1 + tlen), 4);
+		db_batch_delete(batch, DB_CF_POSTINGS, key, tlen + 12);
+		at += 5 + tlen;
+	}
+}
+
+/* Best effort: a posting left behind costs room, not wrong answers. */
+static void delete_objnum_postings(struct db *db, struct db_batch *batch, uint64_t first,
+				   uint64_t last)
+{
+	struct db_iter *it = NULL;
+	uint8_t from[8];
+	be64_put(from, first);
+	if (db_iter_new(db, DB_CF_OBJTERMS, &it) < 0)
+		return;
+	for (db_iter_seek(it, from, sizeof(from)); db_iter_valid(it); db_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *key = db_iter_key(it, &klen);
+		const uint8_t *val = db_iter_value(it, &vlen);
+		if (klen != 12 || be64_get(key) >= last)
+			break;
+		delete_postings(batch, be64_get(key), val, vlen);
+	}
+	db_iter_free(it);
+}
+
+static void delete_objnum_range(struct db *db, struct db_batch *batch, uint64_t first,
+				uint64_t last)
+{
+	static const enum db_cf cfs[] = { DB_CF_FLOWS, DB_CF_TINDEX, DB_CF_CONTEXTS,
+					  DB_CF_OBJTERMS };
+	delete_objnum_postings(db, batch, first, last);
 	uint8_t begin[8], end[8];
 	be64_put(begin, first);
 	be64_put(end, last);
@@ -672,14 +727,14 @@ static void delete_objnum_range(struct db_batch *batch, uint64_t first, uint64_t
 		db_batch_delete_range(batch, cfs[i], begin, sizeof(begin), end, sizeof(end));
 }
 
-void pindex_delete_object(struct db_batch *batch, uint64_t objnum)
+void pindex_delete_object(struct db *db, struct db_batch *batch, uint64_t objnum)
 {
-	delete_objnum_range(batch, objnum, objnum + 1);
+	delete_objnum_range(db, batch, objnum, objnum + 1);
 }
 
-void pindex_delete_from(struct db_batch *batch, uint64_t first_objnum)
+void pindex_delete_from(struct db *db, struct db_batch *batch, uint64_t first_objnum)
 {
-	delete_objnum_range(batch, first_objnum, UINT64_MAX);
+	delete_objnum_range(db, batch, first_objnum, UINT64_MAX);
 }
 
 int pindex_flow_block_open(const void *val, size_t len, const uint8_t *key, size_t klen,

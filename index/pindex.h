@@ -7,6 +7,8 @@
  *   postings  term, objnum(8) first id(4)  -> the term's flow ids (varint deltas)
  *   tindex    objnum(8) seq(4)             -> min_ts(8) max_ts(8) offset(8) packets(4)
  *   contexts  objnum(8) offset(8)          -> reader context blob (capfile.h)
+ *   objterms  objnum(8) seq(4)             -> the postings keys of one flush: per
+ *                                             term, length(1) term first id(4)
  * A term is one kind byte and its value: 'A' IPv4 address (4), 'B' IPv6
  * address (16), 'T'/'U'/'S' TCP/UDP/SCTP port (2), 'P' IP protocol (1),
  * 'E' ethertype (2), 'V' VLAN id (2).
@@ -19,6 +21,9 @@
  * PINDEX_FLUSH_BYTES of pending entries the builder writes what it has
  * (unsynced) and starts fresh flows; the final part goes into the capture's
  * catalog batch, so a capture is visible only with its whole index.
+ * Postings are keyed by term first (a query looks a term up across
+ * objects), so deleting an object's postings needs their keys: objterms
+ * lists them, written in the same batch as the postings themselves.
  */
 #ifndef CAPVAULT_PINDEX_H
 #define CAPVAULT_PINDEX_H
@@ -68,13 +73,15 @@ int pindex_builder_packet(struct pindex_builder *b, const struct capfile_packet 
 int pindex_builder_finish(struct pindex_builder *b, struct db_batch *batch,
 			  uint64_t *index_bytes, struct errbuf *eb);
 
-/* Deletes the object-keyed index entries of objnum (flows, tindex,
- * contexts) into batch. Postings are left: they are found by term, and a
- * posting whose object is gone is skipped by queries. */
-void pindex_delete_object(struct db_batch *batch, uint64_t objnum);
+/* Deletes every index entry of objnum into batch: the object-keyed ones
+ * (flows, tindex, contexts, objterms) by range, its postings one by one
+ * as objterms (read from db) lists them. Postings of objects indexed
+ * before objterms existed are left; queries skip a posting whose object is
+ * gone. */
+void pindex_delete_object(struct db *db, struct db_batch *batch, uint64_t objnum);
 /* Same for every objnum >= first (leftovers of imports that never
  * committed). */
-void pindex_delete_from(struct db_batch *batch, uint64_t first_objnum);
+void pindex_delete_from(struct db *db, struct db_batch *batch, uint64_t first_objnum);
 
 /* Encodes a term key prefix; returns its length (at most 17). */
 size_t pindex_term(uint8_t *buf, enum pindex_term_kind kind, const void *value);

@@ -29,7 +29,7 @@ static int drop_index(struct db *db, uint64_t objnum, struct errbuf *eb)
 	int err = db_batch_new(&batch);
 	if (err)
 		return errbuf_set(eb, err, "out of memory");
-	pindex_delete_object(batch, objnum);
+	pindex_delete_object(db, batch, objnum);
 	err = db_write(db, batch, true, eb);
 	db_batch_free(batch);
 	return err;

@@ -63,7 +63,7 @@ static int vault_drop_uncommitted_index(struct vault *v, struct errbuf *eb)
 	int err = db_batch_new(&batch);
 	if (err)
 		return err;
-	pindex_delete_from(batch, catalog_next_objnum(v->catalog));
+	pindex_delete_from(v->db, batch, catalog_next_objnum(v->catalog));
 	err = db_write(v->db, batch, true, eb);
 	db_batch_free(batch);
 	return err;
@@ -297,7 +297,7 @@ static void vault_drop_job_index(struct vault_job *job)
 	struct db_batch *batch = NULL;
 	if (db_batch_new(&batch) < 0)
 		return;
-	pindex_delete_object(batch, job->rec->objnum);
+	pindex_delete_object(job->vault->db, batch, job->rec->objnum);
 	db_write(job->vault->db, batch, false, NULL);
 	db_batch_free(batch);
 }

@@ -77,7 +77,7 @@ static int stats_add_extra(struct vault *v, json_t *obj)
 	struct stats_extra x = { .tags = json_object() };
 	int err = catalog_foreach(vault_catalog(v), NULL, stats_visit, &x);
 	static const enum db_cf index_cfs[] = { DB_CF_FLOWS, DB_CF_POSTINGS, DB_CF_TINDEX,
-						DB_CF_CONTEXTS };
+						DB_CF_CONTEXTS, DB_CF_OBJTERMS };
 	uint64_t db_bytes = 0;
 	char when[32];
 	for (size_t i = 0; i < sizeof(index_cfs) / sizeof(index_cfs[0]); i++)

@@ -4,7 +4,8 @@
  * fsck --repair rebuilds it from the object (reindex.c) so that queries
  * answer exactly as before; a corrupt object's index is not rebuilt, and
  * a query over damaged flow blocks fails instead of answering short, and
- * fsck finds and rebuilds them.
+ * fsck finds and rebuilds them. Deleting an object's index deletes its
+ * postings too.
  * Captures come from mkcap (MKCAP in the environment; skipped without it).
  */
 #include <errno.h>
@@ -146,9 +147,69 @@ static void drop_index(struct fixture *f)
 	struct db_batch *b = NULL;
 	struct errbuf eb = { { 0 } };
 	assert_int_equal(db_batch_new(&b), 0);
-	pindex_delete_object(b, f->objnum);
+	pindex_delete_object(vault_db(f->v), b, f->objnum);
 	assert_int_equal(db_write(vault_db(f->v), b, true, &eb), 0);
 	db_batch_free(b);
+}
+
+/* Postings of objnum in the store: their key ends objnum(8) first id(4). */
+static size_t count_postings(struct fixture *f, uint64_t objnum)
+{
+	struct db_iter *it = NULL;
+	size_t n = 0;
+	assert_int_equal(db_iter_new(vault_db(f->v), DB_CF_POSTINGS, &it), 0);
+	for (db_iter_seek_first(it); db_iter_valid(it); db_iter_next(it)) {
+		size_t klen;
+		const uint8_t *k = db_iter_key(it, &klen);
+		n += klen >= 12 && be64_get(k + klen - 12) == objnum;
+	}
+	db_iter_free(it);
+	return n;
+}
+
+/* Deleting an object's index takes its postings too (objterms lists
+ * them), and a rebuild brings them back. */
+static void test_delete_takes_postings(void **state)
+{
+	struct fixture *f = *state;
+	size_t before = count_postings(f, f->objnum);
+	assert_true(before > 10);
+	drop_index(f);
+	assert_int_equal(count_postings(f, f->objnum), 0);
+	struct reports r;
+	fsck(f, true, &r);
+	assert_int_equal(count_postings(f, f->objnum), before);
+}
+
+/* Postings of an object number no object has (as stores indexed before
+ * objterms kept for every deleted object): fsck finds them, --repair
+ * removes them and leaves the live ones. */
+static void test_dead_postings_removed(void **state)
+{
+	struct fixture *f = *state;
+	size_t live = count_postings(f, f->objnum);
+	struct db_batch *b = NULL;
+	struct errbuf eb = { { 0 } };
+	uint8_t key[5 + 12] = { PTERM_IP4, 10, 9, 8, 7 };
+	assert_int_equal(db_batch_new(&b), 0);
+	for (uint32_t id = 0; id < 3; id++) {
+		be64_put(key + 5, f->objnum + 1000);
+		be32_put(key + 13, id);
+		db_batch_put(b, DB_CF_POSTINGS, key, sizeof(key), "\x01", 1);
+	}
+	assert_int_equal(db_write(vault_db(f->v), b, true, &eb), 0);
+	db_batch_free(b);
+
+	struct reports r;
+	struct fsck_counts c = fsck(f, false, &r);
+	assert_int_equal(c.problems, 1);
+	assert_non_null(strstr(r.text[0], "postings: 3 entries"));
+	c = fsck(f, true, &r);
+	assert_int_equal(c.repaired, 1);
+	assert_int_equal(count_postings(f, f->objnum + 1000), 0);
+	assert_int_equal(count_postings(f, f->objnum), live);
+	c = fsck(f, false, &r);
+	assert_int_equal(c.problems, 0);
 }
 
 static void test_repair_rebuilds(void **state)
@@ -287,6 +348,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_repair_rebuilds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_takes_postings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_postings_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_not_rebuilt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_flows_fail_query, setup, teardown),
