@@ -12,7 +12,8 @@
  *   time      earliest_ts_ns(u64), id(u64)     -> empty
  *   bysha     sha256(32), id(u64)              -> empty
  *   meta      ASCII name                       -> value ("next_id" -> u64)
- *   flows, postings, tindex, contexts          -> the packet index (index/pindex.h)
+ *   flows, postings, tindex, contexts,
+ *   objterms                                   -> the packet index (index/pindex.h)
  */
 #ifndef CAPVAULT_DB_H
 #define CAPVAULT_DB_H
