@@ -44,6 +44,13 @@
  * connection, so without a cap the arenas multiply the RSS. The
  * environment's MALLOC_ARENA_MAX, if set, wins. */
 #define MALLOC_ARENAS 2
+/* glibc serves a large block by mmap only until such a block is freed;
+ * then it raises that threshold to the block's size (up to 32 MiB), and
+ * later 1 MiB read and gather buffers, memtable arena blocks and
+ * compaction buffers come from the heap, where they leave holes. A fixed
+ * threshold keeps them mmapped, so freeing one gives its pages back. The
+ * environment's MALLOC_MMAP_THRESHOLD_, if set, wins. */
+#define MALLOC_MMAP_THRESHOLD (256u << 10)
 
 struct daemon {
 	const char *config_path;       /* NULL: the embedded default */
@@ -596,6 +603,8 @@ int main(int argc, char **argv)
 	/* Before any thread exists, so that every thread is bound by it. */
 	if (!getenv("MALLOC_ARENA_MAX"))
 		mallopt(M_ARENA_MAX, MALLOC_ARENAS);
+	if (!getenv("MALLOC_MMAP_THRESHOLD_"))
+		mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD);
 	d.config_path = parse_args(argc, argv);
 	d.cfg = load_or_die(d.config_path);
 	log_init("capvaultd", d.cfg->log_level, true);
