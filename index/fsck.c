@@ -496,7 +496,8 @@ static void check_dead_postings(struct fsck *f, const uint64_t *live, size_t nli
 	for (db_iter_seek_first(it); db_iter_valid(it); db_iter_next(it)) {
 		size_t klen = 0;
 		const uint8_t *k = db_iter_key(it, &klen);
-		uint64_t objnum = klen >= 12 ? be64_get(k + klen - 12) : UINT64_MAX;
+		uint64_t objnum = UINT64_MAX;
+		pindex_posting_objnum(k, klen, &objnum);
 		if (bsearch(&objnum, live, nlive, sizeof(*live), cmp_u64))
 			continue;
 		dead++;

@@ -139,6 +139,23 @@ static void obj_key(uint8_t *key, uint64_t objnum, uint64_t second, size_t secon
 	}
 }
 
+/* A postings key: the term, then objnum(8) and first id(4). */
+static size_t posting_key(uint8_t *key, const uint8_t *term, size_t tlen, uint64_t objnum,
+			  uint32_t first_id)
+{
+	memcpy(key, term, tlen);
+	obj_key(key + tlen, objnum, first_id, 4);
+	return tlen + 12;
+}
+
+int pindex_posting_objnum(const void *key, size_t klen, uint64_t *objnum)
+{
+	if (klen < 12)
+		return -EINVAL;
+	*objnum = be64_get((const uint8_t *)key + klen - 12);
+	return 0;
+}
+
 static void put_entry(struct pindex_builder *b, enum db_cf cf, const void *key, size_t klen,
 		      const void *val, size_t vlen)
 {
@@ -444,13 +461,21 @@ static int term_emit(struct pindex_builder *b, struct term_entry *t)
 		n += varint_put(val + n, ids[j] - prev);
 		prev = ids[j];
 	}
-	memcpy(key, t->key, t->len);
-	obj_key(key + t->len, b->objnum, ids[0], 4);
-	put_entry(b, DB_CF_POSTINGS, key, t->len + 12u, val, n);
+	size_t klen = posting_key(key, t->key, t->len, b->objnum, ids[0]);
+	put_entry(b, DB_CF_POSTINGS, key, klen, val, n);
 	if (val != small)
 		free(val);
 	term_free(t);
 	return 0;
+}
+
+/* The objterms record of one term: length, term, first id. */
+static size_t objterm_put(uint8_t *p, struct term_entry *t)
+{
+	p[0] = t->len;
+	memcpy(p + 1, t->key, t->len);
+	be32_put(p + 1 + t->len, term_ids(t)[0]);
+	return 1u + t->len + 4;
 }
 
 /* One entry per term: key term + objnum + first id, value the ids as
@@ -460,14 +485,6 @@ static int term_emit(struct pindex_builder *b, struct term_entry *t)
  * in constant time, random ones each in a search of its skip list (that
  * search was most of the commit of a capture of many flows). Afterwards
  * the table is empty, whatever happened. */
-/* The objterms record of one term: length, term, first id. */
-static size_t objterm_put(uint8_t *p, const struct term_entry *t)
-{
-	p[0] = t->len;
-	memcpy(p + 1, t->key, t->len);
-	be32_put(p + 1 + t->len, t->cap > TERM_INLINE_IDS ? t->ids[0] : t->inline_ids[0]);
-	return 1u + t->len + 4;
-}
 
 static int terms_emit(struct pindex_builder *b)
 {
@@ -687,9 +704,8 @@ static void delete_postings(struct db_batch *batch, uint64_t objnum, const uint8
 	uint8_t key[17 + 12];
 	for (size_t at = 0; at < len && p[at] >= 1 && p[at] <= 17 && len - at >= 5u + p[at];) {
 		size_t tlen = p[at];
-		memcpy(key, p + at + 1, tlen);
-		obj_key(key + tlen, objnum, be32_get(p + at + 1 + tlen), 4);
-		db_batch_delete(batch, DB_CF_POSTINGS, key, tlen + 12);
+		size_t klen = posting_key(key, p + at + 1, tlen, objnum, be32_get(p + at + 1 + tlen));
+		db_batch_delete(batch, DB_CF_POSTINGS, key, klen);
 		at += 5 + tlen;
 	}
 }

@@ -83,6 +83,9 @@ void pindex_delete_object(struct db *db, struct db_batch *batch, uint64_t objnum
  * committed). */
 void pindex_delete_from(struct db *db, struct db_batch *batch, uint64_t first_objnum);
 
+/* The object number of a postings key; -EINVAL when it is too short. */
+int pindex_posting_objnum(const void *key, size_t klen, uint64_t *objnum);
+
 /* Encodes a term key prefix; returns its length (at most 17). */
 size_t pindex_term(uint8_t *buf, enum pindex_term_kind kind, const void *value);
 size_t pindex_term_value_len(enum pindex_term_kind kind);
