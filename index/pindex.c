@@ -292,14 +292,23 @@ static struct flow *flow_new(struct pindex_builder *b, const struct flow_key *ke
 	return flow_postings(b, f) < 0 ? NULL : f;
 }
 
+/* The first flow at or after slot *i (in hash's probe sequence) whose
+ * slot has hash's tag; *i is left on its slot. NULL at an empty slot. */
+static struct flow *flow_probe(const struct pindex_builder *b, uint64_t hash, size_t *i)
+{
+	uint64_t tag = hash >> 32;
+	for (; b->slots[*i]; *i = (*i + 1) & (b->nslots - 1)) {
+		if (b->slots[*i] >> 32 == tag)
+			return &b->flows[(uint32_t)b->slots[*i] - 1];
+	}
+	return NULL;
+}
+
 /* The flow of key, made when new; NULL when out of memory. */
 static struct flow *flow_find(struct pindex_builder *b, const struct flow_key *key, uint64_t hash)
 {
-	uint64_t tag = hash >> 32;
-	for (size_t i = hash & (b->nslots - 1); b->slots[i]; i = (i + 1) & (b->nslots - 1)) {
-		if (b->slots[i] >> 32 != tag)
-			continue;
-		struct flow *f = &b->flows[(uint32_t)b->slots[i] - 1];
+	size_t i = hash & (b->nslots - 1);
+	for (struct flow *f; (f = flow_probe(b, hash, &i)); i = (i + 1) & (b->nslots - 1)) {
 		if (memcmp(&f->key, key, sizeof(*key)) == 0)
 			return f;
 	}
@@ -309,14 +318,11 @@ static struct flow *flow_find(struct pindex_builder *b, const struct flow_key *k
 /* Brings the flow a packet will update into the cache, if it exists. */
 static void flow_prefetch(const struct pindex_builder *b, uint64_t hash)
 {
-	uint64_t tag = hash >> 32;
-	for (size_t i = hash & (b->nslots - 1); b->slots[i]; i = (i + 1) & (b->nslots - 1)) {
-		if (b->slots[i] >> 32 == tag) {
-			const char *f = (const char *)&b->flows[(uint32_t)b->slots[i] - 1];
-			__builtin_prefetch(f, 1);
-			__builtin_prefetch(f + 64, 1);
-			return;
-		}
+	size_t i = hash & (b->nslots - 1);
+	const char *f = (const char *)flow_probe(b, hash, &i);
+	if (f) {
+		__builtin_prefetch(f, 1);
+		__builtin_prefetch(f + 64, 1);
 	}
 }
 

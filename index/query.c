@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buffill.h"
 #include "cleanup.h"
 #include "db.h"
 #include "filter.h"
@@ -717,7 +718,8 @@ static int scan_postings(struct lookup_ctx *lc, const uint8_t *lo, const uint8_t
 		const uint8_t *key = db_iter_key(it, &len);
 		if (len != klen + 12 || memcmp(key, hi, klen) > 0)
 			break;
-		uint64_t objnum = be64_get(key + klen);
+		uint64_t objnum;
+		pindex_posting_objnum(key, len, &objnum); /* len was checked */
 		if (!objnum_selected(lc, objnum))
 			continue;
 		const uint8_t *p = db_iter_value(it, &vlen), *end = p + vlen;
@@ -974,21 +976,14 @@ static int spill_flush(struct spill *s)
 	return err;
 }
 
+static int spill_flush_full(void *opaque)
+{
+	return spill_flush(opaque);
+}
+
 static int spill_put(struct spill *s, const void *p, size_t n)
 {
-	while (n > 0) {
-		size_t k = SPILL_BUFFER - s->used < n ? SPILL_BUFFER - s->used : n;
-		memcpy(s->buf + s->used, p, k);
-		s->used += k;
-		p = (const uint8_t *)p + k;
-		n -= k;
-		if (s->used == SPILL_BUFFER) {
-			int err = spill_flush(s);
-			if (err)
-				return err;
-		}
-	}
-	return 0;
+	return buf_fill(s->buf, SPILL_BUFFER, &s->used, p, n, spill_flush_full, s);
 }
 
 static int spill_packet(void *opaque, const struct capfile_packet *pkt)

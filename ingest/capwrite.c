@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffill.h"
+
 #define PCAPNG_SHB 0x0A0D0D0Au
 #define PCAPNG_IDB 0x00000001u
 #define PCAPNG_EPB 0x00000006u
@@ -36,24 +38,14 @@ int capwrite_flush(struct capwrite *w)
 	return err;
 }
 
-/* Appends bytes, flushing whenever the buffer fills. */
+static int flush_full(void *opaque)
+{
+	return capwrite_flush(opaque);
+}
+
 static int put(struct capwrite *w, const void *data, size_t len)
 {
-	const uint8_t *p = data;
-	while (len > 0) {
-		size_t room = CAPWRITE_BUFFER - w->used;
-		size_t n = len < room ? len : room;
-		memcpy(w->buf + w->used, p, n);
-		w->used += n;
-		p += n;
-		len -= n;
-		if (w->used == CAPWRITE_BUFFER) {
-			int err = capwrite_flush(w);
-			if (err)
-				return err;
-		}
-	}
-	return 0;
+	return buf_fill(w->buf, CAPWRITE_BUFFER, &w->used, data, len, flush_full, w);
 }
 
 static int put32(struct capwrite *w, uint32_t v)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buffill.h"
 #include "cleanup.h"
 
 /* Output in pieces smaller than this is gathered into one buffer of this
@@ -75,6 +76,11 @@ static int pass_flush(struct import_pass *p)
 	return n ? pass_process(p, p->gather, n) : 0;
 }
 
+static int pass_flush_full(void *opaque)
+{
+	return pass_flush(opaque);
+}
+
 static int pass_on_output(void *opaque, const void *buf, size_t len)
 {
 	struct import_pass *p = opaque;
@@ -86,20 +92,7 @@ static int pass_on_output(void *opaque, const void *buf, size_t len)
 		int err = pass_flush(p);
 		return err ? err : pass_process(p, buf, len);
 	}
-	while (len > 0) {
-		size_t n = PASS_GATHER_BYTES - p->gathered;
-		n = n < len ? n : len;
-		memcpy(p->gather + p->gathered, buf, n);
-		p->gathered += n;
-		buf = (const uint8_t *)buf + n;
-		len -= n;
-		if (p->gathered == PASS_GATHER_BYTES) {
-			int err = pass_flush(p);
-			if (err)
-				return err;
-		}
-	}
-	return 0;
+	return buf_fill(p->gather, PASS_GATHER_BYTES, &p->gathered, buf, len, pass_flush_full, p);
 }
 
 int import_pass_new(struct import_pass **out, const struct import_sink_ops *ops, void *sink,
