@@ -70,6 +70,21 @@ struct writer_worker {
 	struct errbuf eb;
 };
 
+/* Copy mode: the thread that copies the source file into the temp file.
+ * The copy needs none of the bytes the caller reads, so it runs on its own
+ * rather than in step with hashing and parsing them. */
+struct writer_copier {
+	pthread_t thread;
+	struct ring *ring;  /* the copier's own, for writeback */
+	uint64_t from;      /* where it starts */
+	uint64_t copied;    /* end of the bytes copied: the thread's until joined */
+	atomic_bool stop;
+	atomic_int err;     /* set before the thread ends; eb is then final */
+	struct errbuf eb;
+	bool running;       /* false: no thread could start; the copy is made at finish */
+	bool joined;        /* ended: err and copied are final */
+};
+
 struct store_writer {
 	struct store *st;
 	struct ring *ring;
@@ -79,6 +94,7 @@ struct store_writer {
 	char *tmp_name;   /* name in tmp/ until published or removed */
 	char *link_source;
 	int copy_fd;      /* the source, for kernel-side copies; -1: write what we are given */
+	struct writer_copier *copier; /* copying the source's bytes after the first chunk */
 	struct stat src_st; /* the source (copied or linked) as it was when the import began */
 	uint64_t size;
 	uint8_t sha[32];
@@ -364,12 +380,15 @@ int store_writer_new(struct store *st, struct ring *ring, const char *link_sourc
 }
 
 static void worker_stop(struct store_writer *w);
+static int copier_join(struct store_writer *w, bool stop, struct errbuf *eb);
 
 struct store_writer *store_writer_free(struct store_writer *w)
 {
 	if (!w)
 		return NULL;
 	worker_stop(w);
+	copier_join(w, true, NULL);
+	free(w->copier);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->copy_fd >= 0)
@@ -417,9 +436,122 @@ static void writer_writeback(struct store_writer *w, struct ring *ring, size_t l
 			       (after - before) * (uint64_t)STORE_WRITEBACK_BYTES);
 }
 
+/*
+ * Copies the source's bytes [off, +len) to the same place in the temp file
+ * in the kernel (copy_file_range: no trip through our memory, a reflink
+ * where the file system has them). Returns 0, 1 when the kernel cannot
+ * copy between these files, 2 when the source ended early (it changed:
+ * store_writer_finish says so), or a negative errno.
+ */
+static int copy_range(struct store_writer *w, uint64_t off, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		loff_t in = (loff_t)(off + done), out = in;
+		ssize_t n = copy_file_range(w->copy_fd, &in, w->fd, &out, len - done, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && off + done == 0 &&
+		    (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
+			return 1;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 2;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Copies the source's [from, to) chunk by chunk, starting the disk on each
+ * (as writer_writeback), until done, stopped or failed; c->copied says how
+ * far it got. Returns copy_range's codes. */
+static int copy_chunks(struct store_writer *w, struct writer_copier *c, struct ring *ring,
+		       uint64_t to, struct errbuf *eb)
+{
+	while (c->copied < to && !atomic_load_explicit(&c->stop, memory_order_relaxed)) {
+		size_t len = to - c->copied < STORE_WRITEBACK_BYTES ? (size_t)(to - c->copied) :
+								       STORE_WRITEBACK_BYTES;
+		int r = writer_check_reserve(w, len, eb);
+		if (r == 0)
+			r = copy_range(w, c->copied, len);
+		if (r < 0)
+			return errbuf_set(eb, r, "cannot write %s/tmp/%s: %s", w->st->root, w->tmp_name,
+					  strerror(-r));
+		if (r > 0)
+			return r;
+		if (ring)
+			ring_writeback(ring, w->fd, c->copied, len);
+		c->copied += len;
+	}
+	return 0;
+}
+
+static void *copier_main(void *opaque)
+{
+	struct store_writer *w = opaque;
+	struct writer_copier *c = w->copier;
+	int r = copy_chunks(w, c, c->ring, (uint64_t)w->src_st.st_size, &c->eb);
+	atomic_store(&c->err, r < 0 ? r : 0);
+	return NULL;
+}
+
+/* The copier's error, if it failed (copied to eb), else 0. */
+static int copier_status(struct store_writer *w, struct errbuf *eb)
+{
+	int r = atomic_load(&w->copier->err);
+	if (r < 0 && eb)
+		*eb = w->copier->eb;
+	return r < 0 ? r : 0;
+}
+
+/* Waits for the copy to end (making it here if no thread could) and
+ * returns its error. With stop set, it ends at its next chunk. */
+static int copier_join(struct store_writer *w, bool stop, struct errbuf *eb)
+{
+	struct writer_copier *c = w->copier;
+	if (!c)
+		return 0;
+	if (!c->joined) {
+		if (stop)
+			atomic_store(&c->stop, true);
+		if (c->running) {
+			pthread_join(c->thread, NULL);
+		} else if (!stop) {
+			int r = copy_chunks(w, c, w->ring, (uint64_t)w->src_st.st_size, &c->eb);
+			atomic_store(&c->err, r < 0 ? r : 0);
+		}
+		c->joined = true;
+		c->ring = ring_free(c->ring);
+	}
+	int r = copier_status(w, eb);
+	if (r == 0 && c->copied != (uint64_t)w->src_st.st_size)
+		r = errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
+	return r;
+}
+
+/* Starts the copier thread on [from, source size). Without a thread, the
+ * copy is made by copier_join. */
+static int copier_start(struct store_writer *w, uint64_t from)
+{
+	struct writer_copier *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->from = c->copied = from;
+	w->copier = c;
+	if ((uint64_t)w->src_st.st_size <= from || ring_new(&c->ring, 4) < 0)
+		return 0;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	c->running = pthread_create(&c->thread, NULL, copier_main, w) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}
+
 int store_writer_copy_from(struct store_writer *w, const char *path)
 {
-	if (w->linked || w->copy_fd >= 0)
+	if (w->linked || w->copy_fd >= 0 || w->size > 0)
 		return -EINVAL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -429,40 +561,23 @@ int store_writer_copy_from(struct store_writer *w, const char *path)
 		return -EINVAL;
 	}
 	w->copy_fd = fd;
-	return 0;
-}
-
-/*
- * Copies [w->size, +len) from the source in the kernel (copy_file_range:
- * no trip through our memory, a reflink where the file system has them).
- * Returns 0, 1 when the kernel cannot do it here (the caller writes the
- * bytes itself from then on), or a negative errno.
- */
-static int writer_copy_range(struct store_writer *w, size_t len)
-{
-	size_t done = 0;
-	while (done < len) {
-		loff_t in = (loff_t)(w->size + done), out = in;
-		ssize_t n = copy_file_range(w->copy_fd, &in, w->fd, &out, len - done, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 && done == 0 && (n == 0 || errno == EXDEV || errno == EINVAL ||
-					    errno == ENOSYS || errno == EOPNOTSUPP)) {
-			close(w->copy_fd);
-			w->copy_fd = -1;
-			return 1;
-		}
-		if (n <= 0)
-			return n == 0 ? -EIO : -errno;
-		done += (size_t)n;
+	/* The first chunk here: when the kernel cannot copy between these
+	 * files, or the copy fails, the writer writes what it is given. */
+	struct writer_copier first = { 0 };
+	struct errbuf ignored;
+	uint64_t size = (uint64_t)w->src_st.st_size;
+	int r = copy_chunks(w, &first, w->ring,
+			    size < STORE_WRITEBACK_BYTES ? size : STORE_WRITEBACK_BYTES, &ignored);
+	if (r == 0)
+		r = copier_start(w, first.copied);
+	if (r != 0) {
+		close(w->copy_fd);
+		w->copy_fd = -1;
+		if (ftruncate(w->fd, 0) < 0)
+			return -errno;
+		return r < 0 ? r : -EOPNOTSUPP;
 	}
 	return 0;
-}
-
-static int writer_put(struct store_writer *w, struct ring *ring, const void *buf, size_t len)
-{
-	int r = w->copy_fd >= 0 ? writer_copy_range(w, len) : 1;
-	return r == 1 ? ring_pwrite(ring, w->fd, buf, len, w->size) : r;
 }
 
 static int writer_hash(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb)
@@ -472,16 +587,20 @@ static int writer_hash(struct store_writer *w, const void *buf, size_t len, stru
 	return 0;
 }
 
-/* Stores one buffer (unless linked), with the I/O on ring (the calling
- * thread's). */
+/* Stores one buffer (unless linked or copied by the copier), with the I/O
+ * on ring (the calling thread's). */
 static int writer_store(struct store_writer *w, struct ring *ring, const void *buf, size_t len,
 			struct errbuf *eb)
 {
-	if (!w->linked) {
+	if (w->copier) {
+		int r = copier_status(w, eb);
+		if (r < 0)
+			return r;
+	} else if (!w->linked) {
 		int r = writer_check_reserve(w, len, eb);
 		if (r < 0)
 			return r;
-		r = writer_put(w, ring, buf, len);
+		r = ring_pwrite(ring, w->fd, buf, len, w->size);
 		if (r < 0)
 			return errbuf_set(eb, r, "cannot write %s/tmp/%s: %s", w->st->root, w->tmp_name,
 					  strerror(-r));
@@ -683,9 +802,13 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 	}
 	/* A kernel-side copy took the source's bytes, not the ones hashed:
 	 * they are the same only if nobody wrote to the source meanwhile. */
-	if (w->copy_fd >= 0 &&
-	    (source_changed(w, w->copy_fd) || (uint64_t)w->src_st.st_size != w->size))
-		return errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
+	if (w->copier) {
+		int r = copier_join(w, false, eb);
+		if (r < 0)
+			return r;
+		if (source_changed(w, w->copy_fd) || (uint64_t)w->src_st.st_size != w->size)
+			return errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
+	}
 	memcpy(sha256, w->sha, 32);
 	*size = w->size;
 	return 0;

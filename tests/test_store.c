@@ -459,6 +459,66 @@ static void test_async_write_error(void **state)
 	free(buf);
 }
 
+/* Copy mode past the first chunk: the copier thread's failure reaches the
+ * writer's calls, a source cut short while it is copied is refused, and a
+ * writer freed in the middle of a copy leaves nothing behind. */
+static void test_copier_errors(void **state)
+{
+	struct fixture *f = *state;
+	const size_t len = 20u << 20;
+	uint8_t *buf = pattern(len), sha[32];
+	struct store_writer *w = NULL;
+	struct rlimit old, small = { .rlim_cur = 10u << 20 };
+	struct errbuf eb = { { 0 } };
+	uint64_t size;
+	char src[256], tmp[256];
+
+	snprintf(src, sizeof(src), "%s/copier.pcap", f->dir);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", f->root);
+	write_file(src, buf, len);
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small.rlim_max = old.rlim_max;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
+	assert_int_equal(store_writer_copy_from(w, src), 0);
+	int r = 0;
+	for (size_t off = 0; off < len && r == 0; off += 1u << 20)
+		r = store_writer_write_async(w, buf + off, 1u << 20, &eb);
+	if (r == 0)
+		r = store_writer_finish(w, sha, &size, &eb);
+	assert_int_equal(r, -EFBIG);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_non_null(strstr(eb.msg, "cannot write "));
+	assert_non_null(strstr(eb.msg, strerror(EFBIG)));
+	assert_int_equal(store_writer_finish(w, sha, &size, &eb), -EFBIG);
+	store_writer_free(w);
+	assert_int_equal(count_entries(tmp), 0);
+
+	/* Cut short after the copy began: the copy ends early, and the
+	 * bytes hashed are not the file's. */
+	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
+	assert_int_equal(store_writer_copy_from(w, src), 0);
+	assert_int_equal(truncate(src, 9u << 20), 0);
+	for (size_t off = 0; off < len; off += 1u << 20)
+		assert_int_equal(store_writer_write(w, buf + off, 1u << 20, &eb), 0);
+	assert_int_equal(store_writer_finish(w, sha, &size, &eb), -EAGAIN);
+	assert_non_null(strstr(eb.msg, "changed"));
+	store_writer_free(w);
+	assert_int_equal(count_entries(tmp), 0);
+
+	/* Freed while copying. */
+	write_file(src, buf, len);
+	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
+	assert_int_equal(store_writer_copy_from(w, src), 0);
+	store_writer_free(w);
+	assert_int_equal(count_entries(tmp), 0);
+	assert_sane_store(f);
+	free(buf);
+}
+
 static void test_tmp_cleanup_on_open(void **state)
 {
 	struct fixture *f = *state;
@@ -566,6 +626,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_link_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_mode_size_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_from_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copier_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpublished_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_write_error, setup, teardown),
