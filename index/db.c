@@ -417,10 +417,16 @@ void db_batch_delete_range(struct db_batch *b, enum db_cf cf, const void *begin,
 	batch_append(b, BATCH_DELETE_RANGE, cf, begin, blen, end, elen);
 }
 
-void db_batch_append(struct db_batch *dst, const struct db_batch *src)
+void db_batch_move(struct db_batch *dst, struct db_batch *src)
 {
 	if (src->oom || dst->oom) {
 		dst->oom = true;
+		return;
+	}
+	if (dst->len == 0) { /* the index of a whole capture: megabytes not copied */
+		struct db_batch t = *dst;
+		*dst = *src;
+		*src = t;
 		return;
 	}
 	if (dst->cap - dst->len < src->len) {
@@ -438,6 +444,7 @@ void db_batch_append(struct db_batch *dst, const struct db_batch *src)
 	if (src->len)
 		memcpy(dst->buf + dst->len, src->buf, src->len);
 	dst->len += src->len;
+	src->len = 0;
 }
 
 size_t db_batch_bytes(const struct db_batch *b)

@@ -63,8 +63,9 @@ void db_batch_delete(struct db_batch *b, enum db_cf cf, const void *key, size_t 
 /* Deletes keys in [begin, end). */
 void db_batch_delete_range(struct db_batch *b, enum db_cf cf, const void *begin, size_t blen,
 			   const void *end, size_t elen);
-/* Appends every operation of src to dst, in order. */
-void db_batch_append(struct db_batch *dst, const struct db_batch *src);
+/* Appends every operation of src to dst, in order, and empties src (whose
+ * buffer dst takes over when it is empty itself). */
+void db_batch_move(struct db_batch *dst, struct db_batch *src);
 size_t db_batch_bytes(const struct db_batch *b);
 /* Applies the batch atomically; sync makes it durable before returning.
  * Returns 0 or -EIO (eb has RocksDB's message; -ENOSPC when disk full). */

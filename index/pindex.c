@@ -699,7 +699,7 @@ int pindex_builder_finish(struct pindex_builder *b, struct db_batch *batch,
 		err = flows_emit_all(b);
 	if (err)
 		return errbuf_set(eb, err, "building the packet index: %s", strerror(-err));
-	db_batch_append(batch, b->batch);
+	db_batch_move(batch, b->batch);
 	*index_bytes = b->index_bytes;
 	return 0;
 }
