@@ -349,13 +349,15 @@ static int vault_commit(void *opaque, const struct import_info *info, struct imp
 		return -ENOMEM;
 	}
 	rec->import_time_ns = now_ns();
-	int err = store_writer_finish(job->writer, rec->sha256, &rec->file_size, eb);
+	/* The index first: building its batch keeps this thread busy while
+	 * the copy's last chunks reach the disk, which publishing waits for. */
+	int err = pindex_builder_finish(job->pindex, job->batch, &rec->index_bytes, eb);
+	if (!err)
+		err = store_writer_finish(job->writer, rec->sha256, &rec->file_size, eb);
 	if (!err)
 		err = store_writer_publish(job->writer, eb);
-	if (err >= 0) {
+	if (err >= 0)
 		res->linked = store_writer_linked(job->writer) && err != STORE_EXISTS;
-		err = pindex_builder_finish(job->pindex, job->batch, &rec->index_bytes, eb);
-	}
 	if (err >= 0)
 		err = catalog_commit(job->vault->catalog, rec, job->batch, &existing, eb);
 	if (err != 0)
