@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -66,8 +67,10 @@ struct writer_worker {
 	bool pending; /* buf/len handed over and not yet written */
 	bool hash_only; /* the caller stores buf itself */
 	bool quit;
+	bool joined;
 	int err;      /* the first failed write's, then every later call's */
 	struct errbuf eb;
+	uint64_t hashed; /* a source hasher's bytes so far (its own until joined) */
 };
 
 /* Copy mode: the thread that copies the source file into the temp file.
@@ -100,6 +103,7 @@ struct store_writer {
 	uint8_t sha[32];
 	bool linked, finished, published;
 	bool sync_only; /* no worker could be started: write on the caller's thread */
+	bool hashes_source; /* the worker reads the copied source and hashes it */
 	bool caller_waited; /* the last wait found the worker busy */
 };
 
@@ -379,14 +383,16 @@ int store_writer_new(struct store *st, struct ring *ring, const char *link_sourc
 	return 0;
 }
 
-static void worker_stop(struct store_writer *w);
+static void worker_free(struct store_writer *w);
+static int worker_start(struct store_writer *w, void *(*fn)(void *));
+static void *source_hasher_main(void *opaque);
 static int copier_join(struct store_writer *w, bool stop, struct errbuf *eb);
 
 struct store_writer *store_writer_free(struct store_writer *w)
 {
 	if (!w)
 		return NULL;
-	worker_stop(w);
+	worker_free(w);
 	copier_join(w, true, NULL);
 	free(w->copier);
 	if (w->fd >= 0)
@@ -491,6 +497,11 @@ static void *copier_main(void *opaque)
 {
 	struct store_writer *w = opaque;
 	struct writer_copier *c = w->copier;
+	/* The copy has slack (it only has to end before the pass does), the
+	 * hashing has none: on two cores the three threads took turns, and
+	 * the hashing thread's share of a core set the pace. At the lowest
+	 * priority the copy runs in the time the others wait for each other. */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	int r = copy_chunks(w, c, c->ring, (uint64_t)w->src_st.st_size, &c->eb);
 	atomic_store(&c->err, r < 0 ? r : 0);
 	return NULL;
@@ -570,6 +581,8 @@ int store_writer_copy_from(struct store_writer *w, const char *path)
 			    size < STORE_WRITEBACK_BYTES ? size : STORE_WRITEBACK_BYTES, &ignored);
 	if (r == 0)
 		r = copier_start(w, first.copied);
+	if (r == 0 && w->copier->running)
+		w->hashes_source = worker_start(w, source_hasher_main) == 0;
 	if (r != 0) {
 		close(w->copy_fd);
 		w->copy_fd = -1;
@@ -582,6 +595,8 @@ int store_writer_copy_from(struct store_writer *w, const char *path)
 
 static int writer_hash(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb)
 {
+	if (w->hashes_source)
+		return 0;
 	if (!EVP_DigestUpdate(w->ctx, buf, len))
 		return errbuf_set(eb, -EIO, "SHA-256 update failed");
 	return 0;
@@ -647,9 +662,9 @@ static void *worker_main(void *opaque)
 	return NULL;
 }
 
-/* Starts the writer's worker thread and ring. Returns 0 or a negative
- * errno (the writer then writes synchronously). */
-static int worker_start(struct store_writer *w)
+/* Starts the writer's worker thread (running fn) and ring. Returns 0 or a
+ * negative errno (the writer then writes synchronously). */
+static int worker_start(struct store_writer *w, void *(*fn)(void *))
 {
 	struct writer_worker *k = calloc(1, sizeof(*k));
 	if (!k)
@@ -666,7 +681,7 @@ static int worker_start(struct store_writer *w)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = -pthread_create(&k->thread, NULL, worker_main, w);
+	r = -pthread_create(&k->thread, NULL, fn, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0) {
 		w->worker = NULL;
@@ -678,22 +693,69 @@ static int worker_start(struct store_writer *w)
 	return r;
 }
 
-/* Lets the worker finish what it was handed, then ends it. */
-static void worker_stop(struct store_writer *w)
+/* Ends the worker's thread: a buffer worker once it wrote what it was
+ * handed, a source hasher once it read the whole source, or at once when
+ * cancel. Its error stays for store_writer_wait. */
+static void worker_join(struct store_writer *w, bool cancel)
+{
+	struct writer_worker *k = w->worker;
+	if (!k || k->joined)
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (cancel || !w->hashes_source)
+		__atomic_store_n(&k->quit, true, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&k->cond);
+	pthread_mutex_unlock(&k->lock);
+	pthread_join(k->thread, NULL);
+	k->joined = true;
+}
+
+static void worker_free(struct store_writer *w)
 {
 	struct writer_worker *k = w->worker;
 	if (!k)
 		return;
-	pthread_mutex_lock(&k->lock);
-	k->quit = true;
-	pthread_cond_broadcast(&k->cond);
-	pthread_mutex_unlock(&k->lock);
-	pthread_join(k->thread, NULL);
+	worker_join(w, true);
 	pthread_cond_destroy(&k->cond);
 	pthread_mutex_destroy(&k->lock);
 	ring_free(k->ring);
 	free(k);
 	w->worker = NULL;
+}
+
+static int source_hash_chunk(void *opaque, const void *buf, size_t len)
+{
+	struct store_writer *w = opaque;
+	struct writer_worker *k = w->worker;
+	if (__atomic_load_n(&k->quit, __ATOMIC_ACQUIRE))
+		return -ECANCELED;
+	if (!EVP_DigestUpdate(w->ctx, buf, len))
+		return -EIO;
+	k->hashed += len;
+	return 0;
+}
+
+/*
+ * Copy mode: the source is a regular file the kernel copies, so its bytes
+ * need not come from the caller. Handed each buffer the caller parsed,
+ * this thread and the caller worked in step, each waiting for the other
+ * at every buffer (the hashing was the slower, the parsing waited a
+ * quarter of the time). Reading the file itself, it hashes at its own
+ * pace. The bytes hashed, copied and parsed are the same if the file did
+ * not change meanwhile, which store_writer_finish checks.
+ */
+static void *source_hasher_main(void *opaque)
+{
+	struct store_writer *w = opaque;
+	struct writer_worker *k = w->worker;
+	int r = ring_read_stream(k->ring, w->copy_fd, RING_CHUNK, RING_DEPTH, source_hash_chunk, w);
+	if (r < 0 && r != -ECANCELED) {
+		pthread_mutex_lock(&k->lock);
+		k->err = errbuf_set(&k->eb, r, "cannot read the source to hash it: %s",
+				    strerror(-r));
+		pthread_mutex_unlock(&k->lock);
+	}
+	return NULL;
 }
 
 /* Below this, a write is not worth the round trip to another thread. */
@@ -705,9 +767,9 @@ int store_writer_write_async(struct store_writer *w, const void *buf, size_t len
 	int r = store_writer_wait(w, eb);
 	if (r < 0)
 		return r;
-	bool worth_it = len >= STORE_ASYNC_MIN_BYTES && !w->finished;
+	bool worth_it = len >= STORE_ASYNC_MIN_BYTES && !w->finished && !w->hashes_source;
 	if (worth_it && !w->worker && !w->sync_only)
-		w->sync_only = worker_start(w) < 0;
+		w->sync_only = worker_start(w, worker_main) < 0;
 	if (!worth_it || !w->worker)
 		return store_writer_write(w, buf, len, eb);
 	/* Whichever thread was idle last time stores this buffer: the caller
@@ -779,7 +841,12 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 		int r = store_writer_wait(w, eb);
 		if (r < 0)
 			return r;
-		worker_stop(w);
+		worker_join(w, false);
+		r = store_writer_wait(w, eb); /* a source hasher's error */
+		if (r < 0)
+			return r;
+		if (w->hashes_source && w->worker->hashed != (uint64_t)w->src_st.st_size)
+			return errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
 		if (!EVP_DigestFinal_ex(w->ctx, w->sha, &n) || n != 32)
 			return errbuf_set(eb, -EIO, "SHA-256 final failed");
 		w->finished = true;
