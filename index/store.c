@@ -97,6 +97,7 @@ struct store_writer {
 	char *tmp_name;   /* name in tmp/ until published or removed */
 	char *link_source;
 	int copy_fd;      /* the source, for kernel-side copies; -1: write what we are given */
+	int direct_fd;    /* the temp file opened O_DIRECT, when the source hasher copies */
 	struct writer_copier *copier; /* copying the source's bytes after the first chunk */
 	struct stat src_st; /* the source (copied or linked) as it was when the import began */
 	uint64_t size;
@@ -368,6 +369,7 @@ int store_writer_new(struct store *st, struct ring *ring, const char *link_sourc
 	w->ring = ring;
 	w->fd = -1;
 	w->copy_fd = -1;
+	w->direct_fd = -1;
 	w->ctx = EVP_MD_CTX_new();
 	if (!w->ctx || !EVP_DigestInit_ex(w->ctx, EVP_sha256(), NULL))
 		r = errbuf_set(eb, -ENOMEM, "cannot set up SHA-256");
@@ -399,6 +401,8 @@ struct store_writer *store_writer_free(struct store_writer *w)
 		close(w->fd);
 	if (w->copy_fd >= 0)
 		close(w->copy_fd);
+	if (w->direct_fd >= 0)
+		close(w->direct_fd);
 	/* Unpublished bytes never stay behind (disk full, parse error...). */
 	if (w->tmp_name)
 		unlinkat(w->st->tmp_fd, w->tmp_name, 0);
@@ -560,6 +564,48 @@ static int copier_start(struct store_writer *w, uint64_t from)
 	return 0;
 }
 
+/*
+ * Opens the temp file a second time, O_DIRECT, for a copy the source
+ * hasher writes from the buffers it reads the source into: the copy then
+ * costs no CPU for a second copy in the page cache and its writeback
+ * (copy_file_range took a core for half the import's time). Checked with
+ * one block written (some file systems take the flag and refuse the
+ * writes). Returns the fd or -1. CAPVAULT_NO_DIRECT_IO=1 (tests) keeps
+ * to the copier.
+ */
+static int open_direct(struct store_writer *w)
+{
+	const char *off = getenv("CAPVAULT_NO_DIRECT_IO");
+	if (off && strcmp(off, "1") == 0)
+		return -1;
+	int fd = openat(w->st->tmp_fd, w->tmp_name, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	void *block = aligned_alloc(RING_DIRECT_ALIGN, RING_DIRECT_ALIGN);
+	bool ok = block && (memset(block, 0, RING_DIRECT_ALIGN),
+			    ring_pwrite(w->ring, fd, block, RING_DIRECT_ALIGN, 0) == 0);
+	free(block);
+	if (ftruncate(w->fd, 0) < 0 || !ok) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Copy mode for a file past the first chunk: the source hasher copies
+ * through O_DIRECT where it can; true when it started. */
+static bool start_direct_copy(struct store_writer *w)
+{
+	if ((uint64_t)w->src_st.st_size <= STORE_WRITEBACK_BYTES || (w->direct_fd = open_direct(w)) < 0)
+		return false;
+	w->hashes_source = worker_start(w, source_hasher_main) == 0;
+	if (!w->hashes_source) {
+		close(w->direct_fd);
+		w->direct_fd = -1;
+	}
+	return w->hashes_source;
+}
+
 int store_writer_copy_from(struct store_writer *w, const char *path)
 {
 	if (w->linked || w->copy_fd >= 0 || w->size > 0)
@@ -572,8 +618,11 @@ int store_writer_copy_from(struct store_writer *w, const char *path)
 		return -EINVAL;
 	}
 	w->copy_fd = fd;
-	/* The first chunk here: when the kernel cannot copy between these
-	 * files, or the copy fails, the writer writes what it is given. */
+	if (start_direct_copy(w))
+		return 0;
+	/* Else the copier: the first chunk here, so that when the kernel
+	 * cannot copy between these files, or the copy fails, the writer
+	 * writes what it is given. */
 	struct writer_copier first = { 0 };
 	struct errbuf ignored;
 	uint64_t size = (uint64_t)w->src_st.st_size;
@@ -607,8 +656,8 @@ static int writer_hash(struct store_writer *w, const void *buf, size_t len, stru
 static int writer_store(struct store_writer *w, struct ring *ring, const void *buf, size_t len,
 			struct errbuf *eb)
 {
-	if (w->copier) {
-		int r = copier_status(w, eb);
+	if (w->copy_fd >= 0) { /* the copier or the source hasher writes */
+		int r = w->copier ? copier_status(w, eb) : 0;
 		if (r < 0)
 			return r;
 	} else if (!w->linked) {
@@ -729,6 +778,11 @@ static int source_hash_chunk(void *opaque, const void *buf, size_t len)
 	struct writer_worker *k = w->worker;
 	if (__atomic_load_n(&k->quit, __ATOMIC_ACQUIRE))
 		return -ECANCELED;
+	if (w->direct_fd >= 0) {
+		int r = writer_check_reserve(w, len, &k->eb);
+		if (r < 0)
+			return r;
+	}
 	if (!EVP_DigestUpdate(w->ctx, buf, len))
 		return -EIO;
 	k->hashed += len;
@@ -748,11 +802,21 @@ static void *source_hasher_main(void *opaque)
 {
 	struct store_writer *w = opaque;
 	struct writer_worker *k = w->worker;
-	int r = ring_read_stream(k->ring, w->copy_fd, RING_CHUNK, RING_DEPTH, source_hash_chunk, w);
+	uint64_t total = 0;
+	int r = w->direct_fd < 0 ?
+		ring_read_stream(k->ring, w->copy_fd, RING_CHUNK, RING_DEPTH, source_hash_chunk, w) :
+		ring_copy_stream(k->ring, w->copy_fd, w->direct_fd, RING_CHUNK, RING_DEPTH,
+				 source_hash_chunk, w, &total);
+	/* The last block was written whole. */
+	if (r == 0 && w->direct_fd >= 0 && ftruncate(w->fd, (off_t)total) < 0)
+		r = -errno;
 	if (r < 0 && r != -ECANCELED) {
 		pthread_mutex_lock(&k->lock);
-		k->err = errbuf_set(&k->eb, r, "cannot read the source to hash it: %s",
-				    strerror(-r));
+		if (!k->eb.msg[0])
+			errbuf_set(&k->eb, r, "cannot %s %s/tmp/%s: %s",
+				   w->direct_fd < 0 ? "hash the source of" : "copy the source to",
+				   w->st->root, w->tmp_name, strerror(-r));
+		k->err = r;
 		pthread_mutex_unlock(&k->lock);
 	}
 	return NULL;
@@ -869,8 +933,8 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 	}
 	/* A kernel-side copy took the source's bytes, not the ones hashed:
 	 * they are the same only if nobody wrote to the source meanwhile. */
-	if (w->copier) {
-		int r = copier_join(w, false, eb);
+	if (w->copy_fd >= 0) {
+		int r = w->copier ? copier_join(w, false, eb) : 0;
 		if (r < 0)
 			return r;
 		if (source_changed(w, w->copy_fd) || (uint64_t)w->src_st.st_size != w->size)

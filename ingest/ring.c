@@ -458,6 +458,189 @@ int ring_read_stream(struct ring *r, int fd, size_t chunk, unsigned depth, ring_
 	return err;
 }
 
+/* ---- ring_copy_stream: read, hand on, write the same bytes elsewhere ---- */
+
+enum copy_state { COPY_IDLE, COPY_READING, COPY_READ, COPY_WRITING };
+
+struct copy_slot {
+	struct ring_op op;
+	uint8_t *buf;
+	uint64_t off;      /* file offset of buf[0] */
+	size_t filled;     /* bytes read */
+	size_t padded;     /* bytes to write: filled rounded up to RING_DIRECT_ALIGN */
+	size_t written;
+	enum copy_state state;
+	bool busy;         /* a request is in flight */
+};
+
+struct copy {
+	struct ring *r;
+	int in_fd, out_fd;
+	size_t chunk;
+	unsigned depth;
+	struct copy_slot *slots;
+	uint64_t next_off;    /* next offset to read */
+	uint64_t deliver_off; /* next offset to hand to fn */
+	bool eof_seen;        /* a short chunk was delivered: read no further */
+	unsigned inflight;
+};
+
+static int copy_submit(struct copy *c, struct copy_slot *slot)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(c->r);
+	if (!sqe)
+		return -EBUSY;
+	if (slot->state == COPY_READING)
+		io_uring_prep_read(sqe, c->in_fd, slot->buf + slot->filled,
+				   (unsigned)(c->chunk - slot->filled), slot->off + slot->filled);
+	else
+		io_uring_prep_write(sqe, c->out_fd, slot->buf + slot->written,
+				    (unsigned)(slot->padded - slot->written), slot->off + slot->written);
+	io_uring_sqe_set_data(sqe, &slot->op);
+	slot->op.completed = false;
+	slot->busy = true;
+	c->inflight++;
+	return 0;
+}
+
+static int copy_start_read(struct copy *c, struct copy_slot *slot)
+{
+	if (c->eof_seen) {
+		slot->state = COPY_IDLE;
+		return 0;
+	}
+	slot->off = c->next_off;
+	c->next_off += c->chunk;
+	slot->filled = slot->written = 0;
+	slot->state = COPY_READING;
+	return copy_submit(c, slot);
+}
+
+/* Handles a completed read or write of slot. */
+static int copy_complete(struct copy *c, struct copy_slot *slot)
+{
+	int res = slot->op.res;
+	slot->op.completed = false;
+	slot->busy = false;
+	c->inflight--;
+	if (res == -EAGAIN || res == -EINTR)
+		return copy_submit(c, slot);
+	if (res < 0)
+		return res;
+	if (slot->state == COPY_READING) {
+		slot->filled += (size_t)res;
+		if (res > 0 && slot->filled < c->chunk)
+			return copy_submit(c, slot);
+		slot->state = COPY_READ;
+		return 0;
+	}
+	if (res == 0)
+		return -EIO;
+	slot->written += (size_t)res;
+	return slot->written < slot->padded ? copy_submit(c, slot) : copy_start_read(c, slot);
+}
+
+/* Hands the next chunk in file order to fn, if it has been read, and
+ * starts its write. Returns 1 when it did, 0 when it is not there yet. */
+static int copy_deliver(struct copy *c, ring_chunk_fn fn, void *opaque, uint64_t *total)
+{
+	for (unsigned i = 0; i < c->depth; i++) {
+		struct copy_slot *slot = &c->slots[i];
+		if (slot->state != COPY_READ || slot->off != c->deliver_off)
+			continue;
+		if (slot->filled < c->chunk)
+			c->eof_seen = true;
+		if (slot->filled == 0) {
+			slot->state = COPY_IDLE;
+			return 1;
+		}
+		int err = fn(opaque, slot->buf, slot->filled);
+		if (err)
+			return err < 0 ? err : -ECANCELED;
+		if (fault_fires(FAULT_WRITE))
+			return -EIO;
+		*total += slot->filled;
+		c->deliver_off += slot->filled;
+		slot->padded = (slot->filled + RING_DIRECT_ALIGN - 1) & ~(size_t)(RING_DIRECT_ALIGN - 1);
+		memset(slot->buf + slot->filled, 0, slot->padded - slot->filled);
+		slot->state = COPY_WRITING;
+		err = copy_submit(c, slot);
+		return err ? err : 1;
+	}
+	return 0;
+}
+
+static int copy_run(struct copy *c, ring_chunk_fn fn, void *opaque, uint64_t *total)
+{
+	for (unsigned i = 0; i < c->depth; i++) {
+		int err = copy_start_read(c, &c->slots[i]);
+		if (err)
+			return err;
+	}
+	for (;;) {
+		int d;
+		while ((d = copy_deliver(c, fn, opaque, total)) == 1)
+			;
+		if (d < 0)
+			return d;
+		if (c->inflight == 0)
+			return 0; /* everything delivered and written */
+		int err = io_uring_submit(&c->r->uring);
+		if (err < 0 && err != -EINTR && err != -EBUSY)
+			return err;
+		err = ring_reap(c->r, true);
+		if (err < 0 && err != -EINTR)
+			return err;
+		while (ring_reap(c->r, false) == 0)
+			;
+		for (unsigned i = 0; i < c->depth; i++) {
+			struct copy_slot *slot = &c->slots[i];
+			if (slot->busy && slot->op.completed && (err = copy_complete(c, slot)) < 0)
+				return err;
+		}
+	}
+}
+
+/* Waits for every request still in flight: their buffers are freed next. */
+static void copy_drain(struct copy *c)
+{
+	if (io_uring_submit(&c->r->uring) < 0)
+		return;
+	for (unsigned i = 0; i < c->depth; i++) {
+		struct copy_slot *slot = &c->slots[i];
+		while (slot->busy && !slot->op.completed)
+			if (ring_reap(c->r, true) < 0)
+				return;
+	}
+}
+
+int ring_copy_stream(struct ring *r, int in_fd, int out_fd, size_t chunk, unsigned depth,
+		     ring_chunk_fn fn, void *opaque, uint64_t *total)
+{
+	*total = 0;
+	if (depth == 0 || depth > r->entries)
+		depth = r->entries;
+	if (chunk == 0 || chunk > (1u << 30) || chunk % RING_DIRECT_ALIGN)
+		return -EINVAL;
+	struct copy c = { .r = r, .in_fd = in_fd, .out_fd = out_fd, .chunk = chunk, .depth = depth };
+	c.slots = calloc(depth, sizeof(*c.slots));
+	if (!c.slots)
+		return -ENOMEM;
+	int err = 0;
+	for (unsigned i = 0; i < depth && !err; i++) {
+		c.slots[i].buf = aligned_alloc(RING_DIRECT_ALIGN, chunk);
+		if (!c.slots[i].buf)
+			err = -ENOMEM;
+	}
+	if (!err)
+		err = copy_run(&c, fn, opaque, total);
+	copy_drain(&c);
+	for (unsigned i = 0; i < depth; i++)
+		free(c.slots[i].buf);
+	free(c.slots);
+	return err;
+}
+
 int ring_pread_batch(struct ring *r, struct ring_read_req *reqs, size_t n)
 {
 	struct ring_op *ops = calloc(n ? n : 1, sizeof(*ops));

@@ -38,6 +38,21 @@ typedef int (*ring_chunk_fn)(void *opaque, const void *buf, size_t len);
 int ring_read_stream(struct ring *r, int fd, size_t chunk, unsigned depth, ring_chunk_fn fn,
 		     void *opaque);
 
+/* Alignment of buffers, offsets and lengths for O_DIRECT files. */
+#define RING_DIRECT_ALIGN 4096u
+
+/*
+ * As ring_read_stream for a regular file, and each chunk fn has taken (fn
+ * returned 0) is then written at the same offset to out_fd, which may be
+ * opened O_DIRECT: chunk must be a multiple of RING_DIRECT_ALIGN, and the
+ * last chunk is written zero-padded to one, so the caller truncates out_fd
+ * to *total (the bytes read and handed to fn). Up to depth reads and
+ * writes are in flight; a buffer is read into again once written. Returns
+ * 0 at EOF, a negative errno (what fn returned, if negative).
+ */
+int ring_copy_stream(struct ring *r, int in_fd, int out_fd, size_t chunk, unsigned depth,
+		     ring_chunk_fn fn, void *opaque, uint64_t *total);
+
 /* Reads exactly len bytes at off unless EOF comes first; returns the number
  * of bytes read or a negative errno. */
 ssize_t ring_pread(struct ring *r, int fd, void *buf, size_t len, uint64_t off);

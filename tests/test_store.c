@@ -459,12 +459,13 @@ static void test_async_write_error(void **state)
 	free(buf);
 }
 
-/* Copy mode past the first chunk: the copier thread's failure reaches the
- * writer's calls, a source cut short while it is copied is refused, and a
- * writer freed in the middle of a copy leaves nothing behind. */
-static void test_copier_errors(void **state)
+/* Copy mode past the first chunk, by O_DIRECT writes from the source
+ * hasher's buffers and (direct false) by the copier thread: a failed write
+ * reaches the writer's calls, a source cut short while it is copied is
+ * refused, and a writer freed in the middle of a copy leaves nothing
+ * behind. */
+static void copy_errors(struct fixture *f, bool direct)
 {
-	struct fixture *f = *state;
 	const size_t len = 20u << 20;
 	uint8_t *buf = pattern(len), sha[32];
 	struct store_writer *w = NULL;
@@ -476,6 +477,10 @@ static void test_copier_errors(void **state)
 	snprintf(src, sizeof(src), "%s/copier.pcap", f->dir);
 	snprintf(tmp, sizeof(tmp), "%s/tmp", f->root);
 	write_file(src, buf, len);
+	if (direct)
+		unsetenv("CAPVAULT_NO_DIRECT_IO");
+	else
+		setenv("CAPVAULT_NO_DIRECT_IO", "1", 1);
 
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	small.rlim_max = old.rlim_max;
@@ -491,7 +496,8 @@ static void test_copier_errors(void **state)
 	assert_int_equal(r, -EFBIG);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	signal(SIGXFSZ, SIG_DFL);
-	assert_non_null(strstr(eb.msg, "cannot write "));
+	assert_non_null(strstr(eb.msg, direct ? "cannot copy the source to " : "cannot write "));
+	assert_non_null(strstr(eb.msg, "/tmp/obj-"));
 	assert_non_null(strstr(eb.msg, strerror(EFBIG)));
 	assert_int_equal(store_writer_finish(w, sha, &size, &eb), -EFBIG);
 	store_writer_free(w);
@@ -517,6 +523,13 @@ static void test_copier_errors(void **state)
 	assert_int_equal(count_entries(tmp), 0);
 	assert_sane_store(f);
 	free(buf);
+}
+
+static void test_copier_errors(void **state)
+{
+	copy_errors(*state, true);
+	copy_errors(*state, false);
+	unsetenv("CAPVAULT_NO_DIRECT_IO");
 }
 
 static void test_tmp_cleanup_on_open(void **state)
