@@ -21,6 +21,11 @@
  * worker, it stores the next buffer itself, on its own ring. One write at
  * a time is in flight, so the bytes reach SHA-256 and the temp file in
  * order.
+ * Copy mode (store_writer_copy_from: the bytes are an uncompressed file's)
+ * needs none of the caller's bytes past the first chunk: the worker reads
+ * the file itself, hashes it and writes it O_DIRECT from its own buffers;
+ * where O_DIRECT is refused, it only hashes and a copier thread copies in
+ * the kernel. Either way finish refuses a source that changed meanwhile.
  */
 #include "store.h"
 
