@@ -22,10 +22,11 @@
  * a time is in flight, so the bytes reach SHA-256 and the temp file in
  * order.
  * Copy mode (store_writer_copy_from: the bytes are an uncompressed file's)
- * needs none of the caller's bytes past the first chunk: the worker reads
- * the file itself, hashes it and writes it O_DIRECT from its own buffers;
- * where O_DIRECT is refused, it only hashes and a copier thread copies in
- * the kernel. Either way finish refuses a source that changed meanwhile.
+ * copies a file of up to 8 MiB in the kernel at once and hashes the
+ * caller's bytes. A larger one needs none of the caller's bytes: the
+ * worker reads the file itself, hashes it and writes it O_DIRECT from its
+ * own buffers; where O_DIRECT is refused, it only hashes and a copier
+ * thread copies in the kernel. Finish refuses a source that changed.
  */
 #include "store.h"
 
