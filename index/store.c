@@ -77,6 +77,7 @@ struct writer_worker {
 	int err;      /* the first failed write's, then every later call's */
 	struct errbuf eb;
 	uint64_t hashed; /* a source hasher's bytes so far (its own until joined) */
+	bool source_grew; /* the hasher found more than the source had */
 };
 
 /* Copy mode: the thread that copies the source file into the temp file.
@@ -109,6 +110,7 @@ struct store_writer {
 	uint64_t size;
 	uint8_t sha[32];
 	bool linked, finished, published;
+	bool verified; /* finish succeeded: the bytes are the ones named */
 	bool sync_only; /* no worker could be started: write on the caller's thread */
 	bool hashes_source; /* the worker reads the copied source and hashes it */
 	bool caller_waited; /* the last wait found the worker busy */
@@ -394,7 +396,7 @@ int store_writer_new(struct store *st, struct ring *ring, const char *link_sourc
 static void worker_free(struct store_writer *w);
 static int worker_start(struct store_writer *w, void *(*fn)(void *));
 static void *source_hasher_main(void *opaque);
-static int copier_join(struct store_writer *w, bool stop, struct errbuf *eb);
+static int copier_join(struct store_writer *w, bool cancel, struct errbuf *eb);
 
 struct store_writer *store_writer_free(struct store_writer *w)
 {
@@ -526,19 +528,20 @@ static int copier_status(struct store_writer *w, struct errbuf *eb)
 	return r < 0 ? r : 0;
 }
 
-/* Waits for the copy to end (making it here if no thread could) and
- * returns its error. With stop set, it ends at its next chunk. */
-static int copier_join(struct store_writer *w, bool stop, struct errbuf *eb)
+/* Ends the copy and returns its error: the thread stops at its next chunk
+ * and, unless cancel, the rest is copied here (the thread runs at the
+ * lowest priority, which a busy machine would starve while we wait). */
+static int copier_join(struct store_writer *w, bool cancel, struct errbuf *eb)
 {
 	struct writer_copier *c = w->copier;
 	if (!c)
 		return 0;
 	if (!c->joined) {
-		if (stop)
-			atomic_store(&c->stop, true);
-		if (c->running) {
+		atomic_store(&c->stop, true);
+		if (c->running)
 			pthread_join(c->thread, NULL);
-		} else if (!stop) {
+		atomic_store(&c->stop, false);
+		if (!cancel && atomic_load(&c->err) == 0) {
 			int r = copy_chunks(w, c, w->ring, (uint64_t)w->src_st.st_size, &c->eb);
 			atomic_store(&c->err, r < 0 ? r : 0);
 		}
@@ -614,7 +617,7 @@ static bool start_direct_copy(struct store_writer *w)
 
 int store_writer_copy_from(struct store_writer *w, const char *path)
 {
-	if (w->linked || w->copy_fd >= 0 || w->size > 0)
+	if (w->linked || w->copy_fd >= 0 || w->size > 0 || w->worker)
 		return -EINVAL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -689,7 +692,7 @@ static int writer_write_on(struct store_writer *w, struct ring *ring, const void
 
 int store_writer_write(struct store_writer *w, const void *buf, size_t len, struct errbuf *eb)
 {
-	if (w->finished)
+	if (w->finished || (w->worker && w->worker->joined))
 		return errbuf_set(eb, -EINVAL, "write after finish");
 	int r = store_writer_wait(w, eb);
 	return r < 0 ? r : writer_write_on(w, w->ring, buf, len, eb);
@@ -784,6 +787,11 @@ static int source_hash_chunk(void *opaque, const void *buf, size_t len)
 	struct writer_worker *k = w->worker;
 	if (__atomic_load_n(&k->quit, __ATOMIC_ACQUIRE))
 		return -ECANCELED;
+	/* Grown since the import began: refused at finish, so read no more. */
+	if (len > (uint64_t)w->src_st.st_size - k->hashed) {
+		k->source_grew = true;
+		return -ECANCELED;
+	}
 	if (w->direct_fd >= 0) {
 		int r = writer_check_reserve(w, len, &k->eb);
 		if (r < 0)
@@ -816,7 +824,11 @@ static void *source_hasher_main(void *opaque)
 	/* The last block was written whole. */
 	if (r == 0 && w->direct_fd >= 0 && ftruncate(w->fd, (off_t)total) < 0)
 		r = -errno;
-	if (r < 0 && r != -ECANCELED) {
+	/* Cancelled (freed) or stopped at growth: finish finds the source
+	 * changed; any other error is the import's. */
+	bool stopped = r == -ECANCELED && (__atomic_load_n(&k->quit, __ATOMIC_ACQUIRE) ||
+					   k->source_grew);
+	if (r < 0 && !stopped) {
 		pthread_mutex_lock(&k->lock);
 		if (!k->eb.msg[0])
 			errbuf_set(&k->eb, r, "cannot %s %s/tmp/%s: %s",
@@ -834,6 +846,8 @@ static void *source_hasher_main(void *opaque)
 int store_writer_write_async(struct store_writer *w, const void *buf, size_t len,
 			     struct errbuf *eb)
 {
+	if (w->worker && w->worker->joined) /* a finish began */
+		return store_writer_write(w, buf, len, eb);
 	int r = store_writer_wait(w, eb);
 	if (r < 0)
 		return r;
@@ -948,12 +962,20 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 	}
 	memcpy(sha256, w->sha, 32);
 	*size = w->size;
+	w->verified = true;
 	return 0;
 }
 
 bool store_writer_linked(const struct store_writer *w)
 {
 	return w->linked;
+}
+
+bool store_writer_source_is(const struct store_writer *w, dev_t dev, ino_t ino)
+{
+	if (!w->linked && w->copy_fd < 0)
+		return true;
+	return w->src_st.st_dev == dev && w->src_st.st_ino == ino;
 }
 
 static int fsync_dir(struct ring *ring, int dirfd, const char *name)
@@ -1063,8 +1085,8 @@ int store_writer_publish(struct store_writer *w, struct errbuf *eb)
 	int r;
 
 	errbuf_clear(eb);
-	if (!w->finished || w->published)
-		return errbuf_set(eb, -EINVAL, "publish before finish or twice");
+	if (!w->verified || w->published)
+		return errbuf_set(eb, -EINVAL, "publish before a successful finish, or twice");
 	rel_name(w->sha, rel);
 	r = w->linked ? publish_link(w, rel, &exists, eb) : publish_copy(w, rel, &exists, eb);
 	if (r < 0)

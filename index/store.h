@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "errbuf.h"
 
@@ -85,6 +86,10 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 int store_writer_publish(struct store_writer *w, struct errbuf *eb);
 /* True when the writer linked rather than copied. */
 bool store_writer_linked(const struct store_writer *w);
+/* False when the writer links or copies a file (opened by path) other
+ * than inode ino of dev: the path was replaced after the caller opened it,
+ * and the bytes the caller reads are not the ones that would be stored. */
+bool store_writer_source_is(const struct store_writer *w, dev_t dev, ino_t ino);
 
 /* Path of an object into buf. Returns 0 or -ENAMETOOLONG. */
 int store_object_path(const struct store *st, const uint8_t sha[32], char *buf, size_t len);

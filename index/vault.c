@@ -258,6 +258,8 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 	/* Not linked: the kernel copies the file's bytes (best effort). */
 	if (!err && plain_file && !store_writer_linked(job->writer))
 		store_writer_copy_from(job->writer, src->path);
+	if (!err && src->has_inode && !store_writer_source_is(job->writer, src->dev, src->ino))
+		err = errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
 	if (err) {
 		vault_job_free(job);
 		return err;

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buffill.h"
@@ -195,7 +196,14 @@ int import_fd(struct ring *ring, const struct import_sink_ops *ops, void *sink, 
 {
 	struct import_pass *pass = NULL;
 	const char *what = src->path ? src->path : src->name;
-	int err = import_pass_new(&pass, ops, sink, src, eb);
+	struct import_source read = *src;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		read.has_inode = true;
+		read.dev = st.st_dev;
+		read.ino = st.st_ino;
+	}
+	int err = import_pass_new(&pass, ops, sink, &read, eb);
 	if (err)
 		return err;
 	struct feed_ctx fc = { .pass = pass, .eb = eb };

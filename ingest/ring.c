@@ -601,17 +601,22 @@ static int copy_run(struct copy *c, ring_chunk_fn fn, void *opaque, uint64_t *to
 	}
 }
 
-/* Waits for every request still in flight: their buffers are freed next. */
-static void copy_drain(struct copy *c)
+/* Waits for every request still in flight: their buffers are freed next.
+ * False when the ring failed first: the buffers must then stay. */
+static bool copy_drain(struct copy *c)
 {
-	if (io_uring_submit(&c->r->uring) < 0)
-		return;
 	for (unsigned i = 0; i < c->depth; i++) {
 		struct copy_slot *slot = &c->slots[i];
-		while (slot->busy && !slot->op.completed)
-			if (ring_reap(c->r, true) < 0)
-				return;
+		while (slot->busy && !slot->op.completed) {
+			int err = io_uring_submit(&c->r->uring);
+			if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY)
+				return false;
+			err = ring_reap(c->r, true);
+			if (err < 0 && err != -EINTR && err != -EAGAIN)
+				return false;
+		}
 	}
+	return true;
 }
 
 int ring_copy_stream(struct ring *r, int in_fd, int out_fd, size_t chunk, unsigned depth,
@@ -634,7 +639,8 @@ int ring_copy_stream(struct ring *r, int in_fd, int out_fd, size_t chunk, unsign
 	}
 	if (!err)
 		err = copy_run(&c, fn, opaque, total);
-	copy_drain(&c);
+	if (!copy_drain(&c))
+		return err ? err : -EIO; /* the kernel may still fill the buffers: kept */
 	for (unsigned i = 0; i < depth; i++)
 		free(c.slots[i].buf);
 	free(c.slots);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "capfile.h"
 #include "decomp.h"
@@ -33,6 +34,11 @@ struct import_source {
 	 * may hard-link an uncompressed source into the store instead of
 	 * copying it. */
 	bool may_link;
+	/* Set by import_fd: the file the pass reads. A sink that opens path
+	 * itself must refuse another file (the path replaced in between). */
+	bool has_inode;
+	dev_t dev;
+	ino_t ino;
 };
 
 /* What the pass learnt, handed to commit. */

@@ -532,6 +532,38 @@ static void test_copier_errors(void **state)
 	unsetenv("CAPVAULT_NO_DIRECT_IO");
 }
 
+/* The writer tells whether the file it links or copies is the one the
+ * caller reads (a path replaced between the two opens is refused). */
+static void test_source_is(void **state)
+{
+	struct fixture *f = *state;
+	struct store_writer *w = NULL;
+	struct errbuf eb;
+	struct stat a, b;
+	char src[256], other[256];
+
+	snprintf(src, sizeof(src), "%s/same.pcap", f->dir);
+	snprintf(other, sizeof(other), "%s/other.pcap", f->dir);
+	write_file(src, "one", 3);
+	write_file(other, "two", 3);
+	assert_int_equal(stat(src, &a), 0);
+	assert_int_equal(stat(other, &b), 0);
+
+	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
+	assert_true(store_writer_source_is(w, b.st_dev, b.st_ino)); /* writes what it is given */
+	assert_int_equal(store_writer_copy_from(w, src), 0);
+	assert_true(store_writer_source_is(w, a.st_dev, a.st_ino));
+	assert_false(store_writer_source_is(w, b.st_dev, b.st_ino));
+	store_writer_free(w);
+
+	assert_int_equal(store_writer_new(f->st, f->ring, src, &w, &eb), 0);
+	assert_true(store_writer_linked(w));
+	assert_true(store_writer_source_is(w, a.st_dev, a.st_ino));
+	assert_false(store_writer_source_is(w, b.st_dev, b.st_ino));
+	store_writer_free(w);
+	assert_sane_store(f);
+}
+
 static void test_tmp_cleanup_on_open(void **state)
 {
 	struct fixture *f = *state;
@@ -640,6 +672,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_link_mode_size_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_from_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copier_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_source_is, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpublished_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_write_error, setup, teardown),
