@@ -86,7 +86,6 @@ struct writer_worker {
 struct writer_copier {
 	pthread_t thread;
 	struct ring *ring;  /* the copier's own, for writeback */
-	uint64_t from;      /* where it starts */
 	uint64_t copied;    /* end of the bytes copied: the thread's until joined */
 	atomic_bool stop;
 	atomic_int err;     /* set before the thread ends; eb is then final */
@@ -454,6 +453,25 @@ static void writer_writeback(struct store_writer *w, struct ring *ring, size_t l
 			       (after - before) * (uint64_t)STORE_WRITEBACK_BYTES);
 }
 
+/* Starts a writer thread with every signal blocked: signals stay with the
+ * threads that expect them. Returns 0 or a negative errno. */
+static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int r = -pthread_create(thread, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
+/* The error of a source that changed while it was imported (-EAGAIN: a
+ * retry imports it as it is then). */
+static int source_changed_error(struct errbuf *eb)
+{
+	return errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
+}
+
 /*
  * Copies the source's bytes [off, +len) to the same place in the temp file
  * in the kernel (copy_file_range: no trip through our memory, a reflink
@@ -550,7 +568,7 @@ static int copier_join(struct store_writer *w, bool cancel, struct errbuf *eb)
 	}
 	int r = copier_status(w, eb);
 	if (r == 0 && c->copied != (uint64_t)w->src_st.st_size)
-		r = errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
+		r = source_changed_error(eb);
 	return r;
 }
 
@@ -561,15 +579,11 @@ static int copier_start(struct store_writer *w, uint64_t from)
 	struct writer_copier *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->from = c->copied = from;
+	c->copied = from;
 	w->copier = c;
 	if ((uint64_t)w->src_st.st_size <= from || ring_new(&c->ring, 4) < 0)
 		return 0;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	c->running = pthread_create(&c->thread, NULL, copier_main, w) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	c->running = start_thread(&c->thread, copier_main, w) == 0;
 	return 0;
 }
 
@@ -735,12 +749,7 @@ static int worker_start(struct store_writer *w, void *(*fn)(void *))
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_cond_init(&k->cond, NULL);
 	w->worker = k;
-	/* Signals stay with the threads that expect them. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = -pthread_create(&k->thread, NULL, fn, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r = start_thread(&k->thread, fn, w);
 	if (r < 0) {
 		w->worker = NULL;
 		pthread_cond_destroy(&k->cond);
@@ -930,7 +939,7 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 		if (r < 0)
 			return r;
 		if (w->hashes_source && w->worker->hashed != (uint64_t)w->src_st.st_size)
-			return errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
+			return source_changed_error(eb);
 		if (!EVP_DigestFinal_ex(w->ctx, w->sha, &n) || n != 32)
 			return errbuf_set(eb, -EIO, "SHA-256 final failed");
 		w->finished = true;
@@ -940,7 +949,7 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 	 * (a retry then imports it as it is), and they must not be, say, a
 	 * compressed source's expansion. */
 	if (w->linked && source_changed(w, w->fd))
-		return errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
+		return source_changed_error(eb);
 	if (w->linked) {
 		if (fstat(w->fd, &s) < 0)
 			return errbuf_set(eb, -errno, "cannot stat %s: %s", w->link_source,
@@ -958,7 +967,7 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 		if (r < 0)
 			return r;
 		if (source_changed(w, w->copy_fd) || (uint64_t)w->src_st.st_size != w->size)
-			return errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
+			return source_changed_error(eb);
 	}
 	memcpy(sha256, w->sha, 32);
 	*size = w->size;
