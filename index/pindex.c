@@ -491,7 +491,6 @@ static size_t objterm_put(uint8_t *p, struct term_entry *t)
  * in constant time, random ones each in a search of its skip list (that
  * search was most of the commit of a capture of many flows). Afterwards
  * the table is empty, whatever happened. */
-
 static int terms_emit(struct pindex_builder *b)
 {
 	struct term_entry **sorted = malloc((b->nterms ? b->nterms : 1) * sizeof(*sorted));

@@ -422,27 +422,40 @@ static void test_async_writes(void **state)
 /* A write that fails (here: past RLIMIT_FSIZE, as a full disk would) is
  * reported by the write itself or the wait after it, whichever thread
  * made it, then by every later call, and leaves nothing behind. */
+/* Files this process writes may grow to max bytes; past that a write
+ * fails with EFBIG (SIGXFSZ ignored). The old limit goes to *old. */
+static void limit_file_size(rlim_t max, struct rlimit *old)
+{
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, old), 0);
+	struct rlimit small = { .rlim_cur = max, .rlim_max = old->rlim_max };
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+}
+
+static void restore_file_size(const struct rlimit *old)
+{
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+}
+
 static void test_async_write_error(void **state)
 {
 	struct fixture *f = *state;
 	const size_t len = 3u << 20;
 	uint8_t *buf = pattern(len), sha[32];
 	struct store_writer *w = NULL;
-	struct rlimit old, small = { .rlim_cur = 1u << 20 };
+	struct rlimit old;
 	struct errbuf eb = { { 0 } };
 	uint64_t size;
 	char tmp[256];
 
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	small.rlim_max = old.rlim_max;
-	signal(SIGXFSZ, SIG_IGN);
 	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	limit_file_size(1u << 20, &old);
 	assert_int_equal(store_writer_write_async(w, buf, 512u << 10, &eb), 0);
 	assert_int_equal(store_writer_wait(w, &eb), 0);
 	int r = store_writer_write_async(w, buf + (512u << 10), 1u << 20, &eb);
 	assert_int_equal(r ? r : store_writer_wait(w, &eb), -EFBIG);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	restore_file_size(&old);
 	assert_non_null(strstr(eb.msg, "cannot write "));
 	assert_non_null(strstr(eb.msg, "/tmp/obj-"));
 	assert_non_null(strstr(eb.msg, strerror(EFBIG)));
@@ -452,7 +465,6 @@ static void test_async_write_error(void **state)
 	assert_int_equal(store_writer_write(w, buf, 10, &eb), -EFBIG);
 	assert_int_equal(store_writer_finish(w, sha, &size, &eb), -EFBIG);
 	store_writer_free(w);
-	signal(SIGXFSZ, SIG_DFL);
 	snprintf(tmp, sizeof(tmp), "%s/tmp", f->root);
 	assert_int_equal(count_entries(tmp), 0);
 	assert_sane_store(f);
@@ -469,7 +481,7 @@ static void copy_errors(struct fixture *f, bool direct)
 	const size_t len = 20u << 20;
 	uint8_t *buf = pattern(len), sha[32];
 	struct store_writer *w = NULL;
-	struct rlimit old, small = { .rlim_cur = 10u << 20 };
+	struct rlimit old;
 	struct errbuf eb = { { 0 } };
 	uint64_t size;
 	char src[256], tmp[256];
@@ -482,10 +494,7 @@ static void copy_errors(struct fixture *f, bool direct)
 	else
 		setenv("CAPVAULT_NO_DIRECT_IO", "1", 1);
 
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	small.rlim_max = old.rlim_max;
-	signal(SIGXFSZ, SIG_IGN);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	limit_file_size(10u << 20, &old);
 	assert_int_equal(store_writer_new(f->st, f->ring, NULL, &w, &eb), 0);
 	assert_int_equal(store_writer_copy_from(w, src), 0);
 	int r = 0;
@@ -494,8 +503,7 @@ static void copy_errors(struct fixture *f, bool direct)
 	if (r == 0)
 		r = store_writer_finish(w, sha, &size, &eb);
 	assert_int_equal(r, -EFBIG);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-	signal(SIGXFSZ, SIG_DFL);
+	restore_file_size(&old);
 	assert_non_null(strstr(eb.msg, direct ? "cannot copy the source to " : "cannot write "));
 	assert_non_null(strstr(eb.msg, "/tmp/obj-"));
 	assert_non_null(strstr(eb.msg, strerror(EFBIG)));
