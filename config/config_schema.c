@@ -460,6 +460,8 @@ static void root_check(struct parse_ctx *c, void *obj, const struct ytree *map,
 		cfg->api.unix_socket = NULL;
 		c->oom = -ENOMEM;
 	}
-	if (path_checks(c))
+	if (path_checks(c)) {
 		check_store(c, cfg, store);
+		config_check_paths(c, cfg, map);
+	}
 }
