@@ -303,6 +303,17 @@ static bool is_loopback(const struct addrinfo *ai)
 	return false;
 }
 
+static struct http_limits limits_of(const struct config_api *ca, bool local)
+{
+	return (struct http_limits){
+		.max_per_client = local ? 0 : ca->max_connections_per_ip,
+		.timeout_s = (unsigned)(ca->timeout_ns / 1000000000u),
+		.header_timeout_ms = ca->header_timeout_ns / 1000000u,
+		.body_timeout_ms = ca->body_timeout_ns / 1000000u,
+		.body_min_rate = ca->body_min_rate,
+	};
+}
+
 static int add_server(struct api_server *s, int fd, bool local, struct errbuf *eb)
 {
 	const struct config_api *ca = &s->cfg->api;
@@ -312,9 +323,7 @@ static int add_server(struct api_server *s, int fd, bool local, struct errbuf *e
 		.tls_cert = local ? NULL : s->tls_cert,
 		.tls_key = local ? NULL : s->tls_key,
 		.max_connections = ca->max_connections,
-		.max_per_client = local ? 0 : ca->max_connections_per_ip,
-		.timeout_s = (unsigned)(ca->timeout_ns / 1000000000u),
-		.header_timeout_ms = ca->header_timeout_ns / 1000000u,
+		.limits = limits_of(ca, local),
 	};
 	struct http_server **grown = realloc(s->servers, (s->nservers + 1) * sizeof(*grown));
 	if (!grown) {
@@ -406,6 +415,8 @@ int api_server_start(struct api_server **out, const struct config *cfg, struct v
 	if (!s)
 		return errbuf_set(eb, -ENOMEM, "out of memory");
 	s->cfg = cfg;
+	s->start_cfg = cfg;
+	pthread_mutex_init(&s->reload_lock, NULL);
 	s->vault = v;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -438,7 +449,89 @@ struct api_server *api_server_stop(struct api_server *s)
 	free(s->unix_path);
 	free(s->tls_cert);
 	free(s->tls_key);
+	json_decref(s->restart_needed);
+	pthread_mutex_destroy(&s->reload_lock);
 	token_cache_free(s->tokens);
 	free(s);
 	return NULL;
+}
+
+/* --- reload --- */
+
+static bool str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+static bool listen_differs(const struct config_api *a, const struct config_api *b)
+{
+	if (a->n_listen != b->n_listen)
+		return true;
+	for (size_t i = 0; i < a->n_listen; i++)
+		if (a->listen[i].port != b->listen[i].port ||
+		    strcmp(a->listen[i].host, b->listen[i].host))
+			return true;
+	return false;
+}
+
+/* Adds to names[] the api settings that differ from those the listeners
+ * were set up with: only a restart applies them. */
+static size_t api_restart_names(const struct config_api *was, const struct config_api *now,
+				const char **names, size_t n, size_t max)
+{
+	if (n < max && listen_differs(was, now))
+		names[n++] = "api.listen";
+	if (n < max && str_differs(was->unix_socket, now->unix_socket))
+		names[n++] = "api.unix_socket";
+	if (n < max && !was->tls_cert != !now->tls_cert)
+		names[n++] = "api.tls";
+	if (n < max && was->max_connections != now->max_connections)
+		names[n++] = "api.max_connections";
+	return n;
+}
+
+/* A new certificate and key for every TLS listener; all or none. */
+static int reload_tls(struct api_server *s, const struct config_api *ca, struct errbuf *eb)
+{
+	char *cert = NULL, *key = NULL;
+	int err = read_pem(ca->tls_cert, &cert, eb);
+	if (!err)
+		err = read_pem(ca->tls_key, &key, eb);
+	for (size_t i = 0; i < s->nservers && !err; i++)
+		if ((err = http_server_set_tls(s->servers[i], cert, key, eb)) == -ENOTSUP)
+			err = 0; /* the unix socket */
+	free(cert);
+	free(key);
+	return err;
+}
+
+int api_server_reload(struct api_server *s, const struct config *cfg, const char **restart,
+		      size_t *n, size_t max, struct errbuf *eb)
+{
+	const struct config_api *ca = &cfg->api;
+	int err = 0;
+	*n = api_restart_names(&s->start_cfg->api, ca, restart, *n, max);
+	json_t *names = json_array();
+	for (size_t i = 0; names && i < *n; i++)
+		json_array_append_new(names, json_string(restart[i]));
+	pthread_mutex_lock(&s->reload_lock);
+	json_decref(s->restart_needed);
+	s->restart_needed = names;
+	pthread_mutex_unlock(&s->reload_lock);
+	for (size_t i = 0; i < s->nservers; i++) {
+		struct http_limits l = limits_of(ca, i + 1 == s->nservers && s->unix_path);
+		http_server_set_limits(s->servers[i], &l);
+	}
+	if (ca->tls_cert && s->start_cfg->api.tls_cert)
+		err = reload_tls(s, ca, eb);
+	atomic_store(&s->cfg, cfg);
+	return err;
+}
+
+json_t *api_restart_needed(struct api_server *s)
+{
+	pthread_mutex_lock(&s->reload_lock);
+	json_t *names = s->restart_needed ? json_deep_copy(s->restart_needed) : json_array();
+	pthread_mutex_unlock(&s->reload_lock);
+	return names;
 }
