@@ -256,24 +256,55 @@ static void dispatch(void *app, struct http_req *r)
 
 /* --- sockets --- */
 
-static int listen_unix(const char *path, int *fd_out, struct errbuf *eb)
+/* The path may hold a socket left by a daemon that died: that one is
+ * replaced. A socket someone still answers on (another capvaultd given
+ * the same path) or anything that is not a socket is refused. */
+static int claim_unix_path(const struct sockaddr_un *sa, struct errbuf *eb)
+{
+	const char *path = sa->sun_path;
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return errbuf_set(eb, -EEXIST, "%s: exists and is not a socket; not replacing it",
+				  path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "unix socket: %s", strerror(errno));
+	/* EAGAIN: its backlog is full, which is live too. */
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN)
+		return errbuf_set(eb, -EADDRINUSE,
+				  "%s: another process (capvaultd?) is serving on this socket; "
+				  "not taking it over",
+				  path);
+	if (errno != ECONNREFUSED && errno != ENOENT)
+		return errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
+	if (unlink(path) < 0 && errno != ENOENT)
+		return errbuf_set(eb, -errno, "%s: cannot remove the stale socket: %s", path,
+				  strerror(errno));
+	return 0;
+}
+
+static int listen_unix(struct api_server *s, const char *path, int *fd_out, struct errbuf *eb)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return errbuf_set(eb, -ENAMETOOLONG, "%s: socket path too long", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	/* A socket left by a daemon that died; anything else is not ours. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
+	int err = claim_unix_path(&sa, eb);
+	if (err)
+		return err;
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return errbuf_set(eb, -errno, "unix socket: %s", strerror(errno));
 	mode_t old = umask(0117); /* born 0660: never briefly world-writable */
 	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (rc < 0 || chmod(path, 0660) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+	if (rc < 0 || chmod(path, 0660) < 0 || listen(fd, LISTEN_BACKLOG) < 0 ||
+	    lstat(path, &st) < 0)
 		return errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
+	s->unix_id = st;
 	*fd_out = TAKE_FD(fd);
 	return 0;
 }
@@ -400,7 +431,7 @@ static int start_all(struct api_server *s, struct errbuf *eb)
 		err = listen_tcp(s, &ca->listen[i], eb);
 	if (!err && ca->unix_socket && *ca->unix_socket) {
 		int fd = -1;
-		if (!(err = listen_unix(ca->unix_socket, &fd, eb))) {
+		if (!(err = listen_unix(s, ca->unix_socket, &fd, eb))) {
 			s->unix_path = strdup(ca->unix_socket);
 			err = s->unix_path ? add_server(s, fd, true, eb) : -ENOMEM;
 		}
@@ -443,7 +474,12 @@ struct api_server *api_server_stop(struct api_server *s)
 		return NULL;
 	for (size_t i = 0; i < s->nservers; i++)
 		http_server_free(s->servers[i]);
-	if (s->unix_path)
+	/* Only the socket we made, not one that replaced it meanwhile (whose
+	 * inode number may be ours again: the change time tells them apart). */
+	struct stat st;
+	if (s->unix_path && lstat(s->unix_path, &st) == 0 && st.st_dev == s->unix_id.st_dev &&
+	    st.st_ino == s->unix_id.st_ino && st.st_ctim.tv_sec == s->unix_id.st_ctim.tv_sec &&
+	    st.st_ctim.tv_nsec == s->unix_id.st_ctim.tv_nsec)
 		unlink(s->unix_path);
 	free(s->servers);
 	free(s->unix_path);

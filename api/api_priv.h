@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "api.h"
 #include "http.h"
@@ -41,6 +42,7 @@ struct api_server {
 	struct http_server **servers;
 	size_t nservers;
 	char *unix_path;
+	struct stat unix_id;      /* the socket file we made, removed at stop */
 	char *tls_cert, *tls_key;
 	struct api_metrics m;
 	struct token_cache *tokens; /* cleared on every revocation */
