@@ -382,7 +382,9 @@ static void reload(struct daemon *d)
 	d->retired = grown;
 	d->retired[d->n_retired++] = d->cfg;
 	d->cfg = cfg;
-	log_set_level(cfg->log_level);
+	/* load_config returns 0 only with cfg set; the analyzer assumes a failed
+	 * mkdir may leave errno 0 there. */
+	log_set_level(cfg->log_level); // NOLINT(clang-analyzer-core.NullDereference)
 	open_log_file(d, cfg->log_file);
 	apply_config(d, cfg);
 	if (daemon_retention_configure(&d->retention, d->vault, &cfg->retention) < 0)
