@@ -334,13 +334,16 @@ static bool is_loopback(const struct addrinfo *ai)
 	return false;
 }
 
+/* The unix socket's clients are trusted, and what they upload may come
+ * from a slow local source (a tape seeking): no per-address or body-rate
+ * limit there. */
 static struct http_limits limits_of(const struct config_api *ca, bool local)
 {
 	return (struct http_limits){
 		.max_per_client = local ? 0 : ca->max_connections_per_ip,
 		.timeout_s = (unsigned)(ca->timeout_ns / 1000000000u),
 		.header_timeout_ms = ca->header_timeout_ns / 1000000u,
-		.body_timeout_ms = ca->body_timeout_ns / 1000000u,
+		.body_timeout_ms = local ? 0 : ca->body_timeout_ns / 1000000u,
 		.body_min_rate = ca->body_min_rate,
 	};
 }

@@ -36,7 +36,7 @@ struct http_limits {
 	/* In every body_timeout_ms while a request body is read, at least
 	 * body_min_rate bytes per second of it (at least one byte) must
 	 * arrive, or the connection is closed. Time our consumer spends on
-	 * the bytes does not count against the client. */
+	 * the bytes does not count against the client. 0: no such check. */
 	uint64_t body_timeout_ms;
 	uint64_t body_min_rate;
 };
