@@ -31,7 +31,7 @@ start_daemon
 
 # 24 uploads from 127.0.0.2 and 127.0.0.3, each sending a byte every
 # 0.5 s for up to 40 s; prints how many were still open at the end.
-python3 - "$PORT" "$TOKEN" >"$T/slow" 2>&1 <<'PY' &
+python3 - "$PORT" "$TOKEN" "$T/slow.ready" >"$T/slow" 2>&1 <<'PY' &
 import select, socket, sys, time
 port, token = int(sys.argv[1]), sys.argv[2].encode()
 head = (b"POST /v1/captures?name=slow.pcap HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
@@ -45,6 +45,7 @@ for i in range(24):
         socks.append(s)
     except OSError:
         pass
+open(sys.argv[3], "w").close()
 end = time.time() + 40
 while socks and time.time() < end:
     for s in list(socks):
@@ -77,13 +78,13 @@ except OSError as e:
     print("cut: %s" % e)
 PY
 lpid=$!
-sleep 1
-# While the slow ones trickle: another address is served, health and an upload.
+wait_for "the slow uploads" test -e "$T/slow.ready"
+# While the slow ones trickle: other addresses are served, health and an upload.
 check "health from another address during slow uploads" 200 \
 	"$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$U/v1/health")"
 check "upload from another address during slow uploads" 201 \
-	"$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -H "Authorization: Bearer $TOKEN" \
-		--data-binary @"$T/a.pcap" "$U/v1/captures?name=a.pcap")"
+	"$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 --interface 127.0.0.4 \
+		-H "Authorization: Bearer $TOKEN" --data-binary @"$T/a.pcap" "$U/v1/captures?name=a.pcap")"
 wait "$slow" || true
 wait "$lpid" || true
 check "a slow body on the unix socket is not cut" open "$(cat "$T/local")"
