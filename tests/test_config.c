@@ -462,6 +462,8 @@ static void test_relative_to_file(void **state)
 	assert_int_equal(cfg->api.max_upload_size, 3ull << 39);
 	assert_int_equal(cfg->api.header_timeout_ns, 30000000000ull);
 	assert_int_equal(cfg->api.max_connections_per_ip, 0);
+	assert_int_equal(cfg->api.body_timeout_ns, 120000000000ull);
+	assert_int_equal(cfg->api.body_min_rate, 0);
 	assert_int_equal(cfg->retention.min_free_bytes, 10ull << 30);
 	assert_int_equal(cfg->retention.min_free_percent, 0);
 	assert_true(cfg->retention.policies[0].has_max_age);
