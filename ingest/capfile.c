@@ -734,7 +734,7 @@ static int pend_reserve(struct capfile *cf, size_t need)
 static int fill_pending(struct capfile *cf, const uint8_t **p, size_t *n, bool *done,
 			struct errbuf *eb)
 {
-	uint32_t need;
+	uint32_t need = 0;
 	int r;
 
 	*done = false;
@@ -774,7 +774,7 @@ static int fail(struct capfile *cf, int r, struct errbuf *eb)
 
 static int feed_units(struct capfile *cf, const uint8_t *p, size_t n, struct errbuf *eb)
 {
-	uint32_t need;
+	uint32_t need = 0;
 	int r;
 
 	while (n) {
@@ -952,7 +952,7 @@ int capfile_decode_record(const void *blob, size_t bloblen, const void *rec, siz
 {
 	struct view v;
 	const uint8_t *p = rec;
-	uint32_t need;
+	uint32_t need = 0;
 
 	if (blob_view(blob, bloblen, &v) < 0 || len < CAPFILE_RECORD_HEADER ||
 	    capfile_record_length(blob, bloblen, rec, len, &need) < 0 || need != len)

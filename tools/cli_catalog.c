@@ -73,7 +73,7 @@ static void ls_line(uint64_t id, const char *sha, uint64_t packets, uint64_t siz
 {
 	char first[32], hex[13];
 	format_time(first_ns, first, sizeof(first));
-	snprintf(hex, sizeof(hex), "%s", sha);
+	snprintf(hex, sizeof(hex), "%.12s", sha);
 	printf("%-8" PRIu64 " %-12s %10" PRIu64 " %12" PRIu64 "  %-19s  %-24s %s\n", id, hex,
 	       packets, size, packets ? first : "-", name, tags);
 }
