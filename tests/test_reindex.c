@@ -73,7 +73,7 @@ static int setup(void **state)
 	snprintf(cmd, sizeof(cmd), "%s --packets 3000 --hosts 12 --flows 200 --seed 9 -o %s", mkcap,
 		 cap);
 	assert_int_equal(system(cmd), 0);
-	assert_int_equal(vault_open(&f->v, f->dir, &eb), 0);
+	assert_int_equal(vault_open_flags(&f->v, f->dir, VAULT_CREATE, &eb), 0);
 	struct import_source src = { .path = cap, .name = "in.pcap", .ring = f->ring };
 	struct import_result res;
 	struct import_info info;

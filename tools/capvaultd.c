@@ -457,7 +457,8 @@ static void open_all(struct daemon *d)
 {
 	struct errbuf eb = { { 0 } };
 	daemon_failures_init(&d->workers.failures);
-	int err = vault_open(&d->vault, d->cfg->store, &eb);
+	/* The daemon creates its store on a missing or empty folder only. */
+	int err = vault_open_flags(&d->vault, d->cfg->store, VAULT_CREATE, &eb);
 	if (err)
 		fatalx("%s", eb.msg[0] ? eb.msg : strerror(-err));
 	d->workers.vault = d->vault;

@@ -76,11 +76,11 @@ sha4=$(CAPVAULT_STORE=$R "$CAPVAULT" info --json 4 | jq -r .sha256)
 chmod u+w "$(obj "$sha2")"
 printf '\xff' | dd of="$(obj "$sha2")" bs=1 seek=3000 conv=notrunc status=none
 rm -f "$(obj "$sha4")"
-echo partial >"$R/tmp/import.123"
+echo partial >"$R/tmp/obj-Ab12Cd"
 CAPVAULT_STORE=$R expect_rc 1 "$CAPVAULT" fsck
 check "flipped byte found" "1" "$(grep -c "problem: object $sha2: content hashes to" "$T/out")"
 check "deleted object found" "1" "$(grep -c "problem: capture 4: object $sha4 is missing" "$T/out")"
-check "tmp file found" "1" "$(grep -c "problem: .*tmp/import.123: leftover" "$T/out")"
+check "tmp file found" "1" "$(grep -c "problem: .*tmp/obj-Ab12Cd: leftover" "$T/out")"
 check "problems" "3 problems, 0 repaired" "$(tail -1 "$T/out" | sed 's/.*: //')"
 CAPVAULT_STORE=$R expect_rc 1 "$CAPVAULT" fsck --repair
 check "repaired" "3 problems, 2 repaired" "$(tail -1 "$T/out" | sed 's/.*: //')"
