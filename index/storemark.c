@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -109,7 +110,17 @@ int storemark_write(int dirfd, const char *shown, enum storemark m, struct errbu
 	return 0;
 }
 
-int storemark_dir_empty(int dirfd)
+static bool allowed_dir(int dirfd, const struct dirent *de, const char *const *allowed)
+{
+	struct stat st;
+	for (; allowed && *allowed; allowed++)
+		if (!strcmp(de->d_name, *allowed))
+			return fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			       S_ISDIR(st.st_mode);
+	return false;
+}
+
+int storemark_dir_empty(int dirfd, const char *const *allowed)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
@@ -123,7 +134,7 @@ int storemark_dir_empty(int dirfd)
 	}
 	while (empty && (de = readdir(d)) != NULL)
 		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-			!strcmp(de->d_name, STOREMARK_TEMP);
+			!strcmp(de->d_name, STOREMARK_TEMP) || allowed_dir(dirfd, de, allowed);
 	closedir(d);
 	return empty;
 }

@@ -36,8 +36,9 @@ int storemark_read(int dirfd, const char *shown, enum storemark *out, struct err
 int storemark_write(int dirfd, const char *shown, enum storemark m, struct errbuf *eb);
 /* What an unfinished state is, for messages ("an interrupted backup"). */
 const char *storemark_what(enum storemark m);
-/* 1 when dirfd holds nothing (but a marker's temp file), 0 when it holds
- * something, or a negative errno. */
-int storemark_dir_empty(int dirfd);
+/* 1 when dirfd holds nothing but a marker's temp file and the folders
+ * named in allowed (NULL-terminated; may be NULL), 0 when it holds
+ * something else, or a negative errno. */
+int storemark_dir_empty(int dirfd, const char *const *allowed);
 
 #endif

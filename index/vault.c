@@ -131,8 +131,8 @@ enum vault_kind {
 	KIND_FOREIGN,  /* anything else */
 };
 
-static int vault_probe(const char *root, enum vault_kind *kind, enum storemark *mark,
-		       struct errbuf *eb)
+static int vault_probe(const char *root, const char *const *allowed, enum vault_kind *kind,
+		       enum storemark *mark, struct errbuf *eb)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -150,7 +150,7 @@ static int vault_probe(const char *root, enum vault_kind *kind, enum storemark *
 		*kind = *mark == STOREMARK_STORE ? KIND_STORE : KIND_UNFINISHED;
 		return 0;
 	}
-	if ((r = storemark_dir_empty(fd)) < 0)
+	if ((r = storemark_dir_empty(fd, allowed)) < 0)
 		return errbuf_set(eb, r, "%s: %s", root, strerror(-r));
 	if (r == 1) {
 		*kind = KIND_EMPTY;
@@ -222,12 +222,13 @@ static int vault_mark_complete(const char *root, struct errbuf *eb)
 /* Decides, from what root holds, whether to open it, create it or refuse;
  * returns 1 when the marker must be written once the store is open (a
  * store being created, or one made before there was a marker). */
-static int vault_prepare(const char *root, unsigned flags, struct errbuf *eb)
+static int vault_prepare(const char *root, unsigned flags, const char *const *allowed,
+			 struct errbuf *eb)
 {
 	enum vault_kind kind = KIND_FOREIGN;
 	enum storemark mark = STOREMARK_NONE;
 	char dbdir[PATH_MAX];
-	int r = vault_probe(root, &kind, &mark, eb);
+	int r = vault_probe(root, allowed, &kind, &mark, eb);
 	if (r == 0)
 		r = vault_admit(root, kind, mark, flags, eb);
 	if (r == 1)
@@ -246,10 +247,16 @@ static int vault_prepare(const char *root, unsigned flags, struct errbuf *eb)
 
 int vault_open_flags(struct vault **out, const char *root, unsigned flags, struct errbuf *eb)
 {
+	return vault_open_create(out, root, flags, NULL, eb);
+}
+
+int vault_open_create(struct vault **out, const char *root, unsigned flags,
+		      const char *const *allowed, struct errbuf *eb)
+{
 	bool cleanup = !(flags & VAULT_NO_CLEANUP);
 	char dbdir[PATH_MAX];
 	errbuf_clear(eb);
-	int mark = vault_prepare(root, flags, eb);
+	int mark = vault_prepare(root, flags, allowed, eb);
 	if (mark < 0)
 		return mark;
 	struct vault *v = calloc(1, sizeof(*v));
@@ -295,7 +302,7 @@ int vault_create(const char *root, struct errbuf *eb)
 	enum storemark mark = STOREMARK_NONE;
 	struct vault *v = NULL;
 	errbuf_clear(eb);
-	int r = vault_probe(root, &kind, &mark, eb);
+	int r = vault_probe(root, NULL, &kind, &mark, eb);
 	if (r < 0 || kind == KIND_STORE)
 		return r < 0 ? r : VAULT_EXISTS;
 	r = vault_open_flags(&v, root, VAULT_CREATE, eb);

@@ -36,6 +36,11 @@ int vault_open(struct vault **out, const char *root, struct errbuf *eb);
 #define VAULT_NO_CLEANUP 1u
 #define VAULT_CREATE 2u
 int vault_open_flags(struct vault **out, const char *root, unsigned flags, struct errbuf *eb);
+/* vault_open_flags, where root also counts as empty for VAULT_CREATE
+ * when it holds the folders named in allowed (NULL-terminated): capvaultd's
+ * import folders inside its store (/var/lib/capvault/autoimport). */
+int vault_open_create(struct vault **out, const char *root, unsigned flags,
+		      const char *const *allowed, struct errbuf *eb);
 /* Positive outcome of vault_create: root was a store already. */
 #define VAULT_EXISTS 1
 /* `capvault init`: creates the store at root (as VAULT_CREATE) and
