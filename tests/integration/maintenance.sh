@@ -94,6 +94,7 @@ expect_rc 0 "$CAPVAULT" fsck
 
 # --- kill -9 during a prune of many captures, then fsck after reopening
 K=$T/kill
+"$CAPVAULT" init --store "$K" >/dev/null
 for i in $(seq 1 120); do
 	"$MKCAP" --packets 20 --hosts 2 --seed $((100 + i)) --start $((1500000000 + i)) -o "$T/many$i.pcap"
 done

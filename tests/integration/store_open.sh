@@ -17,12 +17,14 @@ D=$T/notastore
 mkdir -p "$D/tmp"
 echo important >"$D/tmp/important.txt"
 before=$(tree "$D")
-for cmd in "ls" "stats" "info 1" "query --count" "rm 1" "tag 1 +x" "fsck" "fsck --repair" \
-	"prune" "import $T/a.pcap" "backup $T/bk-none" "token ls"; do
+for cmd in "ls" "stats" "info 1" "query --count" "rm 1" "tag 1 +x" "fsck" \
+	"fsck --repair" "prune --dry-run" "import $T/a.pcap" "backup $T/bk-none"; do
 	# shellcheck disable=SC2086
-	expect_rc 1 "$CAPVAULT" $cmd --store "$D"
+	expect_rc 1 "$CAPVAULT" ${cmd%% *} --store "$D" ${cmd#"${cmd%% *}"}
 	grep -q "not a capvault store" "$T/err" || fail "$cmd: no clear error: $(cat "$T/err")"
 done
+expect_rc 1 "$CAPVAULT" token ls --store "$D"
+grep -q "not a capvault store" "$T/err" || fail "token ls: no clear error: $(cat "$T/err")"
 check "nothing touched" "$before" "$(tree "$D")"
 [ -e "$T/bk-none" ] && fail "a backup of a non-store was written"
 # init refuses it too: it is not empty
