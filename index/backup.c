@@ -207,16 +207,17 @@ struct dev_ino {
 	ino_t ino;
 };
 
-/* dir, or its parent when dir does not exist yet (mkdir needs that). */
+/* dir, or its parent when dir does not exist yet (mkdir needs that).
+ * O_PATH: the walk needs no read permission on the folders it passes. */
 static int open_nearest(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0 || errno != ENOENT)
 		return fd >= 0 ? fd : -errno;
 	_cleanup_free_ char *copy = strdup(dir);
 	if (!copy)
 		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(dirname(copy), O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return fd >= 0 ? fd : -errno;
 }
 
@@ -236,7 +237,7 @@ static int is_inside(const char *dir, const struct dev_ino *inside, size_t n)
 		for (size_t i = 0; i < n; i++)
 			if (st.st_dev == inside[i].dev && st.st_ino == inside[i].ino)
 				return 1;
-		int parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int parent = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (parent < 0)
 			return -errno;
 		close(fd);

@@ -62,6 +62,11 @@ check "corrupt file kept in .failed" yes "$([ -f "$T/in/.failed/bad.pcap" ] && e
 grep -q "offset 0" "$T/in/.failed/bad.pcap.error" ||
 	fail "error note has the offset: $(cat "$T/in/.failed/bad.pcap.error")"
 check "corrupt file left the inbox" no "$([ -e "$T/in/bad.pcap" ] && echo yes || echo no)"
+# Another corrupt file of the same name never replaces the first in .failed.
+echo other garbage > "$T/in/bad.pcap"
+wait_for "second corrupt file moved beside the first" test -e "$T/in/.failed/bad.pcap.1.error"
+check "the first failed file kept" "garbage" "$(cat "$T/in/.failed/bad.pcap")"
+check "the second failed file kept" "other garbage" "$(cat "$T/in/.failed/bad.pcap.1")"
 # The corrupt file settled after the .part was written: had the .part
 # been reported, it would have been imported by now.
 check ".part not imported" yes "$([ -f "$T/in/late.pcap.part" ] && echo yes)"
