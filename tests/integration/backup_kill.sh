@@ -7,7 +7,7 @@
 # damaged or emptied after it was written is refused by restore.
 . "$(dirname "$0")/lib.sh"
 
-N=200
+N=120
 mkdir "$T/caps"
 for i in $(seq $N); do "$MKCAP" --packets 12 --seed "$i" -o "$T/caps/c$i.pcap" >/dev/null; done
 "$CAPVAULT" import --quiet "$T/caps" >/dev/null
@@ -57,7 +57,7 @@ check "the complete backup restored" 1 "$restored"
 # objects the backup holds already.
 round=0
 objects_in() { find "$1/objects" -type f 2>/dev/null | wc -l; }
-for at in 0ms 5ms 30ms 10 40 80 120 160 190; do
+for at in 0ms 5ms 30ms $((N / 20)) $((N / 5)) $((N * 2 / 5)) $((N * 3 / 5)) $((N * 4 / 5)) $((N * 19 / 20)); do
 	round=$((round + 1))
 	"$CAPVAULT" backup "$B/k$round" >/dev/null 2>&1 &
 	pid=$!
