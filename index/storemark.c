@@ -93,6 +93,8 @@ static int write_all(int fd, const char *buf, size_t len)
 int storemark_write(int dirfd, const char *shown, enum storemark m, struct errbuf *eb)
 {
 	char line[96];
+	if (m == STOREMARK_NONE || m >= sizeof(state_words) / sizeof(state_words[0]))
+		return errbuf_set(eb, -EINVAL, "%s: no such marker state", shown);
 	int len = snprintf(line, sizeof(line), STOREMARK_NAME " %d%s\n", STOREMARK_FORMAT,
 			   state_words[m]);
 	_cleanup_close_ int fd = openat(dirfd, STOREMARK_TEMP,
