@@ -7,10 +7,17 @@
  *   one instant), DIR/objects holds every object an object record names,
  *   hard-linked when on the same file system (objects are read-only and
  *   never rewritten, so sharing the inode is safe), else copied.
- * - Copies are fsynced, as are the folders they land in, before success is
- *   returned.
+ * - An unfinished backup or restore can never pass for a finished one:
+ *   the first thing written is a marker saying "in progress"
+ *   (storemark.h), the last, after every file and folder is fsynced, the
+ *   marker saying "complete". A copy is written under a temp name in
+ *   DIR/tmp and renamed to its object name once fsynced, so no object name
+ *   ever holds part of an object.
+ * - Restore takes only a complete backup (or one made before markers),
+ *   and checks every object it restores against its record: size, and
+ *   SHA-256 against its name. The first that fails stops it.
  * - Neither touches the source; both refuse a destination that holds
- *   anything.
+ *   anything, and a destination inside the store (or backup) they copy.
  * - A backup of a store in use (capvaultd's, through POST /v1/backup) is
  *   still consistent: the checkpoint and the object links are made under
  *   the catalog lock, so imports wait to commit and nothing is pruned
@@ -22,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +37,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libgen.h>
+#include <openssl/evp.h>
+
 #include "catalog.h"
 #include "cleanup.h"
 #include "db.h"
 #include "store.h"
+#include "storemark.h"
 #include "vault.h"
 
 #define COPY_CHUNK (1u << 20)
@@ -97,32 +109,41 @@ static int copy_data(int in, int out)
 	}
 }
 
-/* Copies src to dst (new file, mode), fsynced. */
-static int copy_file(const char *src, const char *dst, mode_t mode, struct errbuf *eb)
+/* Copies src to dst (new file, mode), fsynced; written as a temp file in
+ * tmpdir (one file system with dst) and renamed, so dst never holds a
+ * part of src. */
+static int copy_file(const char *src, const char *tmpdir, const char *dst, mode_t mode,
+		     struct errbuf *eb)
 {
+	char tmp[PATH_MAX];
 	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return errbuf_set(eb, -errno, "%s: %s", src, strerror(errno));
-	_cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (snprintf(tmp, sizeof(tmp), "%s/obj-XXXXXX", tmpdir) >= (int)sizeof(tmp))
+		return errbuf_set(eb, -ENAMETOOLONG, "%s: path too long", tmpdir);
+	_cleanup_close_ int out = mkostemp(tmp, O_CLOEXEC);
 	if (out < 0)
-		return errbuf_set(eb, -errno, "%s: %s", dst, strerror(errno));
+		return errbuf_set(eb, -errno, "cannot create a temp file in %s: %s", tmpdir,
+				  strerror(errno));
 	int r = copy_data(in, out);
-	if (r == 0 && fsync(out) < 0)
+	if (r == 0 && (fchmod(out, mode) < 0 || fsync(out) < 0))
+		r = -errno;
+	if (r == 0 && rename(tmp, dst) < 0)
 		r = -errno;
 	if (r < 0) {
-		unlink(dst);
+		unlink(tmp);
 		return errbuf_set(eb, r, "copying %s to %s: %s", src, dst, strerror(-r));
 	}
 	return 0;
 }
 
-static int link_or_copy(const char *src, const char *dst, struct errbuf *eb)
+static int link_or_copy(const char *src, const char *tmpdir, const char *dst, struct errbuf *eb)
 {
 	if (link(src, dst) == 0)
 		return 0;
 	if (errno != EXDEV && errno != EPERM && errno != EMLINK)
 		return errbuf_set(eb, -errno, "linking %s to %s: %s", src, dst, strerror(errno));
-	return copy_file(src, dst, 0444, eb);
+	return copy_file(src, tmpdir, dst, 0444, eb);
 }
 
 static int path_join(char *buf, size_t len, const char *a, const char *b, struct errbuf *eb)
@@ -179,9 +200,92 @@ static int sync_objects(const char *dir, struct errbuf *eb)
 	return r;
 }
 
+/* ---- where a copy may go ---- */
+
+struct dev_ino {
+	dev_t dev;
+	ino_t ino;
+};
+
+/* dir, or its parent when dir does not exist yet (mkdir needs that).
+ * O_PATH: the walk needs no read permission on the folders it passes. */
+static int open_nearest(const char *dir)
+{
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : -errno;
+	_cleanup_free_ char *copy = strdup(dir);
+	if (!copy)
+		return -ENOMEM;
+	fd = open(dirname(copy), O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* 1 when dir (or where it would be made) is one of the n folders in
+ * inside or below one of them, 0 when not, or a negative errno. Walks
+ * the real parents ("..") and compares inodes: symlinks, bind mounts,
+ * "..", and two spellings of one path make no difference. */
+static int is_inside(const char *dir, const struct dev_ino *inside, size_t n)
+{
+	_cleanup_close_ int fd = open_nearest(dir);
+	if (fd < 0)
+		return fd;
+	for (;;) {
+		struct stat st, up;
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		for (size_t i = 0; i < n; i++)
+			if (st.st_dev == inside[i].dev && st.st_ino == inside[i].ino)
+				return 1;
+		int parent = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (parent < 0)
+			return -errno;
+		close(fd);
+		fd = parent;
+		if (fstat(fd, &up) < 0)
+			return -errno;
+		if (up.st_dev == st.st_dev && up.st_ino == st.st_ino)
+			return 0; /* "/" is its own parent */
+	}
+}
+
+/* Refuses a destination inside root (a backup into the store's own tmp/
+ * would be a store inside the store). root's folders are compared too, as
+ * one of them may be mounted elsewhere as well. */
+static int check_outside(const char *dir, const char *root, const char *what,
+			 struct errbuf *eb)
+{
+	static const char *const subs[] = { "", "/objects", "/tmp", "/index" };
+	struct dev_ino in[4];
+	size_t n = 0;
+	char p[PATH_MAX];
+	for (size_t i = 0; i < 4; i++) {
+		struct stat st;
+		snprintf(p, sizeof(p), "%s%s", root, subs[i]);
+		if (stat(p, &st) == 0)
+			in[n++] = (struct dev_ino){ st.st_dev, st.st_ino };
+	}
+	int r = is_inside(dir, in, n);
+	if (r == 1)
+		return errbuf_set(eb, -EINVAL, "%s is inside %s %s: choose a folder outside it",
+				  dir, what, root);
+	return r < 0 ? errbuf_set(eb, r, "%s: %s", dir, strerror(-r)) : 0;
+}
+
+static int mark(const char *dir, enum storemark m, struct errbuf *eb)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "%s: %s", dir, strerror(errno));
+	return storemark_write(fd, dir, m, eb);
+}
+
+/* ---- backup ---- */
+
 struct backup_job {
 	struct vault *v;
 	const char *dir;
+	char tmpdir[PATH_MAX];
 	uint64_t objects;
 	struct errbuf *eb;
 };
@@ -204,7 +308,7 @@ static int link_objects(struct backup_job *job)
 		if (r == 0)
 			r = object_dest(job->dir, hex, dst, sizeof(dst), job->eb);
 		if (r == 0)
-			r = link_or_copy(src, dst, job->eb);
+			r = link_or_copy(src, job->tmpdir, dst, job->eb);
 		if (r == 0)
 			job->objects++;
 	}
@@ -233,19 +337,29 @@ int backup_create(struct vault *v, const char *dir, uint64_t *objects, struct er
 	struct backup_job job = { .v = v, .dir = dir, .eb = eb };
 	errbuf_clear(eb);
 	*objects = 0;
-	int r = make_empty_dir(dir, eb);
+	int r = path_join(job.tmpdir, sizeof(job.tmpdir), dir, "tmp", eb);
+	if (r == 0)
+		r = check_outside(dir, store_root(vault_store(v)), "the store", eb);
+	if (r == 0)
+		r = make_empty_dir(dir, eb);
+	if (r == 0)
+		r = mark(dir, STOREMARK_BACKUP, eb);
 	if (r == 0)
 		r = catalog_quiesce(vault_catalog(v), backup_locked, &job);
 	if (r == 0)
 		r = sync_objects(dir, eb);
+	if (r == 0)
+		r = mark(dir, STOREMARK_STORE, eb);
 	if (r < 0 && eb && !eb->msg[0])
 		errbuf_set(eb, r, "backup to %s: %s", dir, strerror(-r));
 	*objects = job.objects;
 	return r;
 }
 
-/* Copies (index) or links (objects) every regular file of src into dst. */
-static int copy_dir(const char *src, const char *dst, bool may_link, struct errbuf *eb)
+/* ---- restore ---- */
+
+/* Copies every regular file of src into dst (the index: a checkpoint). */
+static int copy_dir(const char *src, const char *tmpdir, const char *dst, struct errbuf *eb)
 {
 	char s[PATH_MAX], d[PATH_MAX];
 	DIR *dir = opendir(src);
@@ -267,9 +381,9 @@ static int copy_dir(const char *src, const char *dst, bool may_link, struct errb
 		if (r != 0)
 			break;
 		if (S_ISDIR(st.st_mode))
-			r = copy_dir(s, d, may_link, eb);
+			r = copy_dir(s, tmpdir, d, eb);
 		else if (S_ISREG(st.st_mode))
-			r = may_link ? link_or_copy(s, d, eb) : copy_file(s, d, st.st_mode & 0777, eb);
+			r = copy_file(s, tmpdir, d, st.st_mode & 0777, eb);
 	}
 	closedir(dir);
 	if (r == 0 && (r = fsync_path(dst)) < 0)
@@ -277,31 +391,160 @@ static int copy_dir(const char *src, const char *dst, bool may_link, struct errb
 	return r;
 }
 
+/* The SHA-256 and size of the file open at fd, read from its start. */
+static int hash_fd(int fd, uint8_t md[32], uint64_t *size)
+{
+	_cleanup_free_ uint8_t *buf = malloc(COPY_CHUNK);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned n = 0;
+	int r = buf && ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : -ENOMEM;
+	*size = 0;
+	while (r == 0) {
+		ssize_t got = pread(fd, buf, COPY_CHUNK, (off_t)*size);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			r = got < 0 ? -errno : 1;
+			break;
+		}
+		*size += (uint64_t)got;
+		if (!EVP_DigestUpdate(ctx, buf, (size_t)got))
+			r = -EIO;
+	}
+	if (r == 1)
+		r = EVP_DigestFinal_ex(ctx, md, &n) && n == 32 ? 0 : -EIO;
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+/* Whether path holds exactly the object sha of size bytes. */
+static int verify_object(const char *path, const uint8_t sha[32], uint64_t size,
+			 struct errbuf *eb)
+{
+	uint8_t md[32];
+	uint64_t got = 0;
+	char hex[65];
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r = fd < 0 ? -errno : hash_fd(fd, md, &got);
+	if (r < 0)
+		return errbuf_set(eb, r, "%s: %s", path, strerror(-r));
+	if (got != size)
+		return errbuf_set(eb, -EIO, "%s: %" PRIu64 " bytes, its record says %" PRIu64,
+				  path, got, size);
+	if (memcmp(md, sha, 32) != 0) {
+		sha256_hex(md, hex);
+		return errbuf_set(eb, -EIO, "%s: its bytes hash to %s, not to its name", path, hex);
+	}
+	return 0;
+}
+
+struct restore_job {
+	const char *src, *dst;
+	char tmpdir[PATH_MAX];
+	struct catalog *cat;
+	struct errbuf *eb;
+};
+
+/* One object: checked in the backup, then linked; or copied, and the copy
+ * checked before it takes its name. */
+static int restore_object(struct restore_job *job, const uint8_t sha[32])
+{
+	char src[PATH_MAX], dst[PATH_MAX], hex[65];
+	uint64_t size = 0, refs = 0, objnum = 0;
+	int r = catalog_object_get(job->cat, sha, &size, &refs, &objnum);
+	sha256_hex(sha, hex);
+	if (r < 0)
+		return errbuf_set(job->eb, r, "object %s: unreadable record", hex);
+	if (snprintf(src, sizeof(src), "%s/objects/%.2s/%s", job->src, hex, hex) >= (int)sizeof(src))
+		return errbuf_set(job->eb, -ENAMETOOLONG, "%s: path too long", job->src);
+	r = object_dest(job->dst, hex, dst, sizeof(dst), job->eb);
+	if (r == 0)
+		r = verify_object(src, sha, size, job->eb);
+	if (r == 0 && link(src, dst) < 0) {
+		if (errno != EXDEV && errno != EPERM && errno != EMLINK)
+			return errbuf_set(job->eb, -errno, "linking %s to %s: %s", src, dst,
+					  strerror(errno));
+		r = copy_file(src, job->tmpdir, dst, 0444, job->eb);
+		if (r == 0 && (r = verify_object(dst, sha, size, job->eb)) < 0)
+			unlink(dst);
+	}
+	return r;
+}
+
+static int restore_objects(struct restore_job *job)
+{
+	char idx[PATH_MAX];
+	struct db *db = NULL;
+	struct db_iter *it = NULL;
+	int r = path_join(idx, sizeof(idx), job->dst, "index", job->eb);
+	if (r == 0)
+		r = db_open(&db, idx, job->eb);
+	if (r == 0)
+		r = catalog_new(&job->cat, db, job->eb);
+	if (r == 0 && (r = db_iter_new(db, DB_CF_OBJECTS, &it)) == 0)
+		db_iter_seek_first(it);
+	for (; r == 0 && db_iter_valid(it); db_iter_next(it)) {
+		size_t klen = 0;
+		const uint8_t *k = db_iter_key(it, &klen);
+		if (klen == 32)
+			r = restore_object(job, k);
+	}
+	db_iter_free(it);
+	catalog_free(job->cat);
+	db_close(db);
+	return r;
+}
+
+/* A complete backup, or a store or backup made before markers existed
+ * (every object of which is checked as it is restored anyway). */
+static int check_backup(const char *src, struct errbuf *eb)
+{
+	enum storemark m = STOREMARK_NONE;
+	char idx[PATH_MAX];
+	_cleanup_close_ int fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "%s: %s", src, strerror(errno));
+	int r = storemark_read(fd, src, &m, eb);
+	if (r < 0 || m == STOREMARK_STORE)
+		return r;
+	if (m != STOREMARK_NONE)
+		return errbuf_set(eb, -EINVAL, "%s: %s (it never finished): nothing restored", src,
+				  storemark_what(m));
+	r = path_join(idx, sizeof(idx), src, "index", eb);
+	if (r == 0 && db_probe(idx) != 1)
+		r = errbuf_set(eb, -ENOENT, "%s: not a capvault backup (no %s/" STOREMARK_NAME
+			       " and no index)", src, src);
+	return r;
+}
+
 int backup_restore(const char *src, const char *dst, struct errbuf *eb)
 {
+	struct restore_job job = { .src = src, .dst = dst, .eb = eb };
 	char s[PATH_MAX], d[PATH_MAX];
-	struct stat st;
 	errbuf_clear(eb);
-	int r = path_join(s, sizeof(s), src, "index/CURRENT", eb);
-	if (r == 0 && stat(s, &st) < 0)
-		return errbuf_set(eb, -ENOENT, "%s: not a capvault backup (no index/CURRENT)", src);
+	int r = check_backup(src, eb);
+	if (r == 0)
+		r = check_outside(dst, src, "the backup", eb);
 	if (r == 0)
 		r = make_empty_dir(dst, eb);
+	/* From here on dst says what it is: a restore that has not finished. */
+	if (r == 0)
+		r = mark(dst, STOREMARK_RESTORE, eb);
 	if (r == 0)
 		r = make_layout(dst, eb);
+	if (r == 0)
+		r = path_join(job.tmpdir, sizeof(job.tmpdir), dst, "tmp", eb);
 	if (r == 0)
 		r = path_join(s, sizeof(s), src, "index", eb);
 	if (r == 0)
 		r = path_join(d, sizeof(d), dst, "index", eb);
 	if (r == 0)
-		r = copy_dir(s, d, false, eb);
+		r = copy_dir(s, job.tmpdir, d, eb);
 	if (r == 0)
-		r = path_join(s, sizeof(s), src, "objects", eb);
+		r = restore_objects(&job);
 	if (r == 0)
-		r = path_join(d, sizeof(d), dst, "objects", eb);
+		r = sync_objects(dst, eb);
 	if (r == 0)
-		r = copy_dir(s, d, true, eb);
-	if (r == 0 && (r = fsync_path(dst)) < 0)
-		errbuf_set(eb, r, "%s: %s", dst, strerror(-r));
+		r = mark(dst, STOREMARK_STORE, eb);
 	return r;
 }

@@ -273,6 +273,31 @@ out:
 	return r;
 }
 
+int db_probe(const char *dir)
+{
+	char current[PATH_MAX];
+	char *err = NULL;
+	size_t n = 0;
+	int found = 0;
+	if (snprintf(current, sizeof(current), "%s/CURRENT", dir) >= (int)sizeof(current))
+		return -ENAMETOOLONG;
+	if (access(current, F_OK) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	rocksdb_options_t *o = rocksdb_options_create();
+	char **names = rocksdb_list_column_families(o, dir, &n, &err);
+	rocksdb_options_destroy(o);
+	if (err) {
+		rocksdb_free(err);
+		rocksdb_list_column_families_destroy(names, 0);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++)
+		found += !strcmp(names[i], cf_names[DB_CF_CAPTURES]) ||
+			 !strcmp(names[i], cf_names[DB_CF_OBJECTS]);
+	rocksdb_list_column_families_destroy(names, n);
+	return found == 2 ? 1 : -EINVAL;
+}
+
 int db_open(struct db **out, const char *dir, struct errbuf *eb)
 {
 	struct db *db = calloc(1, sizeof(*db));

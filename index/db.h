@@ -51,6 +51,11 @@ struct db_iter;
  */
 int db_open(struct db **out, const char *dir, struct errbuf *eb);
 struct db *db_close(struct db *db);
+/* Whether dir holds one of our databases, without opening or creating
+ * anything: 1 (a RocksDB with our captures and objects families), 0 (no
+ * database: no CURRENT), -EINVAL (a database that is not ours, or that
+ * cannot be read) or another negative errno. */
+int db_probe(const char *dir);
 
 /* Returns 0 with a malloc'd copy in *val (caller frees), -ENOENT, or -EIO. */
 int db_get(struct db *db, enum db_cf cf, const void *key, size_t klen, void **val, size_t *vlen);

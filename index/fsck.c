@@ -518,6 +518,12 @@ static void check_dead_postings(struct fsck *f, const uint64_t *live, size_t nli
 static int on_tmp(void *opaque, const char *name)
 {
 	struct fsck *f = opaque;
+	/* What capvault did not make is not its to remove, even on --repair. */
+	if (!store_tmp_is_ours(name)) {
+		problem(f, false, "%s/tmp/%s: not made by capvault; left alone", store_root(f->st),
+			name);
+		return 0;
+	}
 	bool done = f->repair && store_tmp_remove(f->st, name) == 0;
 	problem(f, done, "%s/tmp/%s: leftover of an interrupted write%s", store_root(f->st), name,
 		done ? "; removed" : "");

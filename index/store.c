@@ -11,7 +11,8 @@
  *   folder fsynced, as is objects/ the first time this process uses a
  *   fan-out folder. Only then does publish return.
  * - No partial object is ever visible under objects/; a writer freed before
- *   publishing removes its temp file; store_open removes tmp/ leftovers.
+ *   publishing removes its temp file; store_clean_tmp removes the temp
+ *   files of writers that died, and nothing else.
  * - Objects are read-only (0444).
  * File data and fsyncs go through the caller's io_uring ring. Calls that
  * get no ring (store_open, store_object_remove) fsync folders directly.
@@ -209,12 +210,27 @@ static int open_root(const char *root, struct errbuf *eb)
 	return r < 0 ? r : open_dir(pfd, base, root, eb);
 }
 
+bool store_tmp_is_ours(const char *name)
+{
+	static const char *const prefixes[] = { "obj-", "upload-" };
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t n = strlen(prefixes[i]);
+		/* mkstemp's six letters and digits */
+		if (strncmp(name, prefixes[i], n) == 0 && strlen(name + n) == 6 &&
+		    strspn(name + n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == 6)
+			return true;
+	}
+	return false;
+}
+
+/* Only what the store and the upload spool create is removed: tmp/ is a
+ * folder a person can put things into, and they are not ours to delete.
+ * Nothing found there fails the open: what cannot be removed stays. */
 int store_clean_tmp(struct store *st, struct errbuf *eb)
 {
 	int fd = openat(st->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *de;
-	int r = 0;
 
 	if (!d) {
 		if (fd >= 0)
@@ -222,40 +238,38 @@ int store_clean_tmp(struct store *st, struct errbuf *eb)
 		return errbuf_set(eb, -errno, "cannot list %s/tmp: %s", st->root, strerror(errno));
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (unlinkat(st->tmp_fd, de->d_name, 0) < 0 &&
-		    (errno != EISDIR || unlinkat(st->tmp_fd, de->d_name, AT_REMOVEDIR) < 0)) {
-			r = errbuf_set(eb, -errno, "cannot remove %s/tmp/%s: %s", st->root, de->d_name,
-				       strerror(errno));
-			break;
-		}
+		if (store_tmp_is_ours(de->d_name))
+			unlinkat(st->tmp_fd, de->d_name, 0);
 	}
 	closedir(d);
-	return r;
+	return 0;
 }
 
-static int store_open_dirs(struct store *st, struct errbuf *eb)
+/* dirfd/name, created first when create is set. */
+static int open_subdir(struct store *st, const char *name, bool create, struct errbuf *eb)
 {
 	char shown[4096];
-	struct stat so, stt;
-	int r;
+	snprintf(shown, sizeof(shown), "%s/%s", st->root, name);
+	int r = create ? make_dir(st->root_fd, name, shown, eb) : 0;
+	return r < 0 ? r : open_dir(st->root_fd, name, shown, eb);
+}
 
-	st->root_fd = open_root(st->root, eb);
+static int store_open_dirs(struct store *st, unsigned flags, struct errbuf *eb)
+{
+	bool create = flags & STORE_CREATE;
+	struct stat so, stt;
+
+	st->root_fd = create ? open_root(st->root, eb) : open_dir(AT_FDCWD, st->root, st->root, eb);
 	if (st->root_fd < 0)
 		return st->root_fd;
-	snprintf(shown, sizeof(shown), "%s/objects", st->root);
-	r = make_dir(st->root_fd, "objects", shown, eb);
-	if (r == 0)
-		r = st->objects_fd = open_dir(st->root_fd, "objects", shown, eb);
-	if (r < 0)
-		return r;
-	snprintf(shown, sizeof(shown), "%s/tmp", st->root);
-	r = make_dir(st->root_fd, "tmp", shown, eb);
-	if (r == 0)
-		r = st->tmp_fd = open_dir(st->root_fd, "tmp", shown, eb);
-	if (r < 0)
-		return r;
+	/* A store without objects/ lost them: never hide that with an empty
+	 * folder. tmp/ holds nothing to lose. */
+	st->objects_fd = open_subdir(st, "objects", create, eb);
+	if (st->objects_fd < 0)
+		return st->objects_fd;
+	st->tmp_fd = open_subdir(st, "tmp", true, eb);
+	if (st->tmp_fd < 0)
+		return st->tmp_fd;
 	if (fstat(st->objects_fd, &so) < 0 || fstat(st->tmp_fd, &stt) < 0)
 		return errbuf_set(eb, -errno, "cannot stat %s: %s", st->root, strerror(errno));
 	/* Publishing links tmp/ files into objects/: one file system only. */
@@ -268,7 +282,7 @@ static int store_open_dirs(struct store *st, struct errbuf *eb)
 
 int store_open(struct store **out, const char *root, struct errbuf *eb)
 {
-	return store_open_flags(out, root, 0, eb);
+	return store_open_flags(out, root, STORE_CREATE, eb);
 }
 
 int store_open_flags(struct store **out, const char *root, unsigned flags, struct errbuf *eb)
@@ -281,7 +295,7 @@ int store_open_flags(struct store **out, const char *root, unsigned flags, struc
 		return -ENOMEM;
 	st->root_fd = st->objects_fd = st->tmp_fd = -1;
 	st->root = strdup(root);
-	r = st->root ? store_open_dirs(st, eb) : -ENOMEM;
+	r = st->root ? store_open_dirs(st, flags, eb) : -ENOMEM;
 	if (r == 0 && !(flags & STORE_KEEP_TMP))
 		r = store_clean_tmp(st, eb);
 	if (r < 0) {

@@ -27,17 +27,26 @@ struct store_writer;
 /* Positive outcome of store_writer_publish: the object was already there. */
 #define STORE_EXISTS 1
 
-/* Creates root, objects/ and tmp/ as needed and removes tmp/ leftovers.
- * Returns 0 or a negative errno (eb names the path). */
+/* Creates root, objects/ and tmp/ as needed and removes tmp/ leftovers
+ * (store_open_flags with STORE_CREATE). Returns 0 or a negative errno (eb
+ * names the path). */
 int store_open(struct store **out, const char *root, struct errbuf *eb);
-/* store_open without removing tmp/ leftovers (for fsck, which reports
- * them); flags: STORE_KEEP_TMP. */
+/* STORE_KEEP_TMP: leave tmp/ leftovers (for fsck, which reports them).
+ * STORE_CREATE: create root (its parent must exist) and objects/ when
+ * missing; without it both must exist (-ENOENT). tmp/ is created when
+ * missing either way. Whether root is a store at all is the caller's
+ * question (vault_open asks it). */
 #define STORE_KEEP_TMP 1u
+#define STORE_CREATE 2u
 int store_open_flags(struct store **out, const char *root, unsigned flags, struct errbuf *eb);
-/* Removes what crashed imports left in tmp/ (never part of an object).
- * Only for the store's one writer: another process's imports in progress
- * live there too (vault_open calls it once it holds the index's lock). */
+/* Removes the temp files of writes that died (store_tmp_is_ours); leaves
+ * everything else in tmp/ alone and never fails on it. Only for the
+ * store's one writer: another process's imports in progress live there
+ * too (vault_open calls it once it holds the index's lock). */
 int store_clean_tmp(struct store *st, struct errbuf *eb);
+/* True for the names capvault gives its temp files in tmp/ ("obj-" and
+ * "upload-" with mkstemp's six characters). */
+bool store_tmp_is_ours(const char *name);
 struct store *store_close(struct store *st);
 const char *store_root(const struct store *st);
 

@@ -25,6 +25,7 @@
 #include "pindex.h"
 #include "retention.h"
 #include "ring.h"
+#include "storemark.h"
 
 struct vault {
 	struct store *store;
@@ -120,16 +121,150 @@ int vault_open(struct vault **out, const char *root, struct errbuf *eb)
 	return vault_open_flags(out, root, 0, eb);
 }
 
+/* What root is, as far as opening it goes. */
+enum vault_kind {
+	KIND_MISSING,  /* no such folder */
+	KIND_EMPTY,    /* an empty folder */
+	KIND_STORE,    /* marked complete */
+	KIND_LEGACY,   /* made before the marker: objects/ and our RocksDB in index/ */
+	KIND_UNFINISHED, /* marked creating, backup or restore in progress */
+	KIND_FOREIGN,  /* anything else */
+};
+
+static int vault_probe(const char *root, const char *const *allowed, enum vault_kind *kind,
+		       enum storemark *mark, struct errbuf *eb)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	_cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		*kind = KIND_MISSING;
+		return 0;
+	}
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "%s: %s", root, strerror(errno));
+	int r = storemark_read(fd, root, mark, eb);
+	if (r < 0)
+		return r;
+	if (*mark != STOREMARK_NONE) {
+		*kind = *mark == STOREMARK_STORE ? KIND_STORE : KIND_UNFINISHED;
+		return 0;
+	}
+	if ((r = storemark_dir_empty(fd, allowed)) < 0)
+		return errbuf_set(eb, r, "%s: %s", root, strerror(-r));
+	if (r == 1) {
+		*kind = KIND_EMPTY;
+		return 0;
+	}
+	if (snprintf(path, sizeof(path), "%s/index", root) >= (int)sizeof(path))
+		return errbuf_set(eb, -ENAMETOOLONG, "%s: path too long", root);
+	bool legacy = fstatat(fd, "objects", &st, 0) == 0 && S_ISDIR(st.st_mode) &&
+		      db_probe(path) == 1;
+	*kind = legacy ? KIND_LEGACY : KIND_FOREIGN;
+	return 0;
+}
+
+/* Whether this open may go on, and whether it creates the store. */
+static int vault_admit(const char *root, enum vault_kind kind, enum storemark mark,
+		       unsigned flags, struct errbuf *eb)
+{
+	bool create = flags & VAULT_CREATE;
+	switch (kind) {
+	case KIND_STORE:
+	case KIND_LEGACY:
+		return 0;
+	case KIND_MISSING:
+	case KIND_EMPTY:
+		if (create)
+			return 1;
+		return errbuf_set(eb, -ENOENT, "%s: not a capvault store (%s): create one with "
+				  "`capvault init --store %s`", root,
+				  kind == KIND_MISSING ? "no such folder" : "an empty folder", root);
+	case KIND_UNFINISHED:
+		if (create && mark == STOREMARK_CREATING)
+			return 1;
+		return errbuf_set(eb, -EINVAL, "%s: %s, not a usable store%s", root,
+				  storemark_what(mark),
+				  mark == STOREMARK_CREATING ? ": run `capvault init` on it again" :
+				  ": remove it and make it again");
+	case KIND_FOREIGN:
+		break;
+	}
+	if (create)
+		return errbuf_set(eb, -ENOTEMPTY, "%s: not a capvault store (no %s/" STOREMARK_NAME
+				  ") and not empty: refusing to turn it into one", root, root);
+	return errbuf_set(eb, -ENOENT, "%s: not a capvault store (no %s/" STOREMARK_NAME "): "
+			  "create one with `capvault init --store DIR` on a new or empty folder",
+			  root, root);
+}
+
+/* The root folder (its parent must exist) and a "creating" marker in it. */
+static int vault_begin_create(const char *root, enum vault_kind kind, struct errbuf *eb)
+{
+	if (kind == KIND_UNFINISHED)
+		return 0;
+	if (kind == KIND_MISSING && mkdir(root, 0750) < 0 && errno != EEXIST)
+		return errbuf_set(eb, -errno, "cannot create %s: %s", root, strerror(errno));
+	_cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "%s: %s", root, strerror(errno));
+	return storemark_write(fd, root, STOREMARK_CREATING, eb);
+}
+
+static int vault_mark_complete(const char *root, struct errbuf *eb)
+{
+	_cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "%s: %s", root, strerror(errno));
+	return storemark_write(fd, root, STOREMARK_STORE, eb);
+}
+
+/* Decides, from what root holds, whether to open it, create it or refuse;
+ * returns 1 when the marker must be written once the store is open (a
+ * store being created, or one made before there was a marker). */
+static int vault_prepare(const char *root, unsigned flags, const char *const *allowed,
+			 struct errbuf *eb)
+{
+	enum vault_kind kind = KIND_FOREIGN;
+	enum storemark mark = STOREMARK_NONE;
+	char dbdir[PATH_MAX];
+	int r = vault_probe(root, allowed, &kind, &mark, eb);
+	if (r == 0)
+		r = vault_admit(root, kind, mark, flags, eb);
+	if (r == 1)
+		return vault_begin_create(root, kind, eb) ?: 1;
+	if (r < 0 || kind == KIND_LEGACY)
+		return r < 0 ? r : 1;
+	/* An empty index would make every object look unreferenced (and
+	 * removed): a store whose index is gone is refused, not recreated. */
+	snprintf(dbdir, sizeof(dbdir), "%s/index", root);
+	r = db_probe(dbdir);
+	if (r == 0)
+		return errbuf_set(eb, -ENOENT, "%s: the store's index is missing (no %s/CURRENT)",
+				  root, dbdir);
+	return r < 0 ? errbuf_set(eb, r, "%s: not a capvault index", dbdir) : 0;
+}
+
 int vault_open_flags(struct vault **out, const char *root, unsigned flags, struct errbuf *eb)
+{
+	return vault_open_create(out, root, flags, NULL, eb);
+}
+
+int vault_open_create(struct vault **out, const char *root, unsigned flags,
+		      const char *const *allowed, struct errbuf *eb)
 {
 	bool cleanup = !(flags & VAULT_NO_CLEANUP);
 	char dbdir[PATH_MAX];
+	errbuf_clear(eb);
+	int mark = vault_prepare(root, flags, allowed, eb);
+	if (mark < 0)
+		return mark;
 	struct vault *v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	/* tmp/ is cleaned only under the index's lock: while another process
 	 * has the store open, its imports in progress are in there. */
-	int err = store_open_flags(&v->store, root, STORE_KEEP_TMP, eb);
+	int err = store_open_flags(&v->store, root, STORE_KEEP_TMP | (mark ? STORE_CREATE : 0), eb);
 	if (!err && snprintf(dbdir, sizeof(dbdir), "%s/index", root) >= (int)sizeof(dbdir))
 		err = errbuf_set(eb, -ENAMETOOLONG, "%s: path too long", root);
 	if (!err)
@@ -148,6 +283,9 @@ int vault_open_flags(struct vault **out, const char *root, unsigned flags, struc
 	}
 	if (!err && cleanup)
 		err = vault_drop_uncommitted_index(v, eb);
+	/* Last: only a store that opened whole is marked complete. */
+	if (!err && mark)
+		err = vault_mark_complete(root, eb);
 	if (err) {
 		if (eb && eb->msg[0] == '\0')
 			errbuf_set(eb, err, "%s: %s", root, strerror(-err));
@@ -156,6 +294,20 @@ int vault_open_flags(struct vault **out, const char *root, unsigned flags, struc
 	}
 	*out = v;
 	return 0;
+}
+
+int vault_create(const char *root, struct errbuf *eb)
+{
+	enum vault_kind kind = KIND_FOREIGN;
+	enum storemark mark = STOREMARK_NONE;
+	struct vault *v = NULL;
+	errbuf_clear(eb);
+	int r = vault_probe(root, NULL, &kind, &mark, eb);
+	if (r < 0 || kind == KIND_STORE)
+		return r < 0 ? r : VAULT_EXISTS;
+	r = vault_open_flags(&v, root, VAULT_CREATE, eb);
+	vault_close(v);
+	return r < 0 ? r : kind == KIND_LEGACY ? VAULT_EXISTS : 0;
 }
 
 struct vault *vault_close(struct vault *v)

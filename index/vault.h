@@ -3,10 +3,11 @@
  * and the packet index under one root folder, and the import sink that
  * writes into them.
  *
- * Opening a vault also restores the invariants after a crash: tmp/
- * leftovers are removed and objects that no capture references are
- * unlinked (an import that died between publishing its object and
- * committing its catalog batch).
+ * Opening a vault also restores the invariants after a crash: the temp
+ * files of writes that died are removed from tmp/ (nothing else there is
+ * touched) and objects that no capture references are unlinked (an import
+ * that died between publishing its object and committing its catalog
+ * batch). Opening never creates a store unless asked (VAULT_CREATE).
  */
 #ifndef CAPVAULT_VAULT_H
 #define CAPVAULT_VAULT_H
@@ -18,12 +19,35 @@
 
 struct vault;
 
-/* Opens (creating) the store at root. -EBUSY when another process has it. */
+/*
+ * Opens the store at root: a folder whose marker (storemark.h) says it is
+ * a complete store, or a store made before markers existed (objects/ and
+ * our RocksDB in index/), which is then marked. Anything else is refused
+ * and left untouched: -ENOENT "not a capvault store ... `capvault init`"
+ * (a missing or empty folder too), -EINVAL for an interrupted creation,
+ * backup or restore, -EBUSY when another process has the store.
+ */
 int vault_open(struct vault **out, const char *root, struct errbuf *eb);
 /* VAULT_NO_CLEANUP: leave tmp/ leftovers, unreferenced objects and
- * uncommitted index entries alone (fsck reports them itself). */
+ * uncommitted index entries alone (fsck reports them itself).
+ * VAULT_CREATE: also create the store when root is missing (its parent
+ * must exist), an empty folder, or a creation that was interrupted; a
+ * folder holding anything else is refused with -ENOTEMPTY. */
 #define VAULT_NO_CLEANUP 1u
+#define VAULT_CREATE 2u
 int vault_open_flags(struct vault **out, const char *root, unsigned flags, struct errbuf *eb);
+/* vault_open_flags, where root also counts as empty for VAULT_CREATE
+ * when it holds the folders named in allowed (NULL-terminated): capvaultd's
+ * import folders inside its store (/var/lib/capvault/autoimport). */
+int vault_open_create(struct vault **out, const char *root, unsigned flags,
+		      const char *const *allowed, struct errbuf *eb);
+/* Positive outcome of vault_create: root was a store already. */
+#define VAULT_EXISTS 1
+/* `capvault init`: creates the store at root (as VAULT_CREATE) and
+ * closes it. Returns 0, VAULT_EXISTS (a store already; one made before
+ * markers is marked) or a negative errno (eb). A marked store is not
+ * opened, so this answers even while capvaultd has it. */
+int vault_create(const char *root, struct errbuf *eb);
 struct vault *vault_close(struct vault *v);
 
 struct catalog *vault_catalog(struct vault *v);

@@ -50,7 +50,7 @@ static int setup(void **state)
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_retention.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(vault_open(&f->v, f->dir, &eb), 0);
+	assert_int_equal(vault_open_flags(&f->v, f->dir, VAULT_CREATE, &eb), 0);
 	*state = f;
 	return 0;
 }

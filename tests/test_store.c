@@ -578,14 +578,28 @@ static void test_tmp_cleanup_on_open(void **state)
 	struct errbuf eb;
 	char path[256];
 
-	snprintf(path, sizeof(path), "%s/tmp/obj-crashed", f->root);
+	snprintf(path, sizeof(path), "%s/tmp/obj-crAsh9", f->root);
 	write_file(path, "half", 4);
-	snprintf(path, sizeof(path), "%s/tmp/leftover-dir", f->root);
+	snprintf(path, sizeof(path), "%s/tmp/upload-Ab3dE6", f->root);
+	write_file(path, "half", 4);
+	/* Not capvault's: a person's file and folder stay, and the open
+	 * still succeeds (a folder that cannot be removed once failed it). */
+	snprintf(path, sizeof(path), "%s/tmp/important.txt", f->root);
+	write_file(path, "keep", 4);
+	snprintf(path, sizeof(path), "%s/tmp/obj-crashed-dir", f->root);
 	assert_int_equal(mkdir(path, 0750), 0);
+	snprintf(path, sizeof(path), "%s/tmp/obj-crashed-dir/inside", f->root);
+	write_file(path, "keep", 4);
 	store_close(f->st);
 	assert_int_equal(store_open(&f->st, f->root, &eb), 0);
 	snprintf(path, sizeof(path), "%s/tmp", f->root);
-	assert_int_equal(count_entries(path), 0);
+	assert_int_equal(count_entries(path), 2);
+	snprintf(path, sizeof(path), "%s/tmp/important.txt", f->root);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_true(store_tmp_is_ours("obj-a1B2c3"));
+	assert_false(store_tmp_is_ours("obj-a1B2c"));
+	assert_false(store_tmp_is_ours("obj-a1B2c3.x"));
+	assert_false(store_tmp_is_ours("important.txt"));
 	snprintf(path, sizeof(path), "%s/objects", f->root);
 	struct stat s;
 	assert_int_equal(stat(path, &s), 0);

@@ -21,6 +21,7 @@
 #include "log.h"
 
 static const struct cli_command commands[] = {
+	{ "init", cli_init, "init [--store DIR]" },
 	{ "import", cli_import,
 	  "import [--store DIR] [--tags a,b] [--tags-from-path] [--move] [--jobs N] [--follow]\n"
 	  "                 [--journal FILE] [--dry-run] [--quiet] [--json] [--block-size BYTES]\n"
@@ -47,8 +48,9 @@ static void usage(FILE *out)
 		     "[--socket PATH] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  capvault %s\n", commands[i].usage);
-	fprintf(out, "\nThe store defaults to $CAPVAULT_STORE, else ./capvault-data. When capvaultd\n"
-		     "runs (STORE/capvault.sock or " CLI_RUN_SOCKET "), commands go through it;\n"
+	fprintf(out, "\nThe store defaults to $CAPVAULT_STORE, else ./capvault-data; only init (and\n"
+		     "capvaultd) create one. When capvaultd runs (STORE/capvault.sock or\n"
+		     CLI_RUN_SOCKET "), commands go through it;\n"
 		     "--url (or $CAPVAULT_URL) with --token (or $CAPVAULT_TOKEN) reaches a remote one.\n");
 }
 

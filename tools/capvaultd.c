@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cleanup.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -478,11 +479,36 @@ static void open_notify(struct daemon *d)
 		log_warnx("NOTIFY_SOCKET: %s; not notifying systemd", strerror(-err));
 }
 
+/* The names of the import folders that are right inside the store (the
+ * packaged /var/lib/capvault/autoimport): a store folder holding only
+ * those still counts as empty. NULL-terminated; NULL when out of memory. */
+static char **import_folders_in_store(const struct config *cfg)
+{
+	char **names = calloc(cfg->n_imports + 1, sizeof(*names));
+	_cleanup_free_ char *store = realpath(cfg->store, NULL);
+	for (size_t i = 0, n = 0; names && store && i < cfg->n_imports; i++) {
+		_cleanup_free_ char *path = realpath(cfg->imports[i].path, NULL);
+		char *slash = path ? strrchr(path, '/') : NULL;
+		if (!slash || (size_t)(slash - path) != strlen(store) ||
+		    strncmp(path, store, (size_t)(slash - path)) != 0)
+			continue;
+		if (!(names[n++] = strdup(slash + 1)))
+			break;
+	}
+	return names;
+}
+
 static void open_all(struct daemon *d)
 {
 	struct errbuf eb = { { 0 } };
 	daemon_failures_init(&d->workers.failures);
-	int err = vault_open(&d->vault, d->cfg->store, &eb);
+	/* The daemon creates its store on a missing or empty folder only. */
+	char **allowed = import_folders_in_store(d->cfg);
+	int err = vault_open_create(&d->vault, d->cfg->store, VAULT_CREATE,
+				    (const char *const *)allowed, &eb);
+	for (size_t i = 0; allowed && allowed[i]; i++)
+		free(allowed[i]);
+	free(allowed);
 	if (err)
 		fatalx("%s", eb.msg[0] ? eb.msg : strerror(-err));
 	d->workers.vault = d->vault;

@@ -17,6 +17,7 @@ struct cli_command {
 /* The store folder: --store, else $CAPVAULT_STORE, else ./capvault-data. */
 const char *cli_store_path(const char *option);
 
+int cli_init(int argc, char **argv, const char *usage);
 int cli_import(int argc, char **argv, const char *usage);
 int cli_ls(int argc, char **argv, const char *usage);
 int cli_info(int argc, char **argv, const char *usage);

@@ -1,6 +1,7 @@
 /*
- * cli_maint.c - `capvault rm`, `tag`, `prune`, `fsck`, `backup` and
- * `restore`: the commands that change or check a store as a whole.
+ * cli_maint.c - `capvault init`, `rm`, `tag`, `prune`, `fsck`, `backup`
+ * and `restore`: the commands that make, change or check a store as a
+ * whole. init is the only command that creates a store.
  *
  * rm, tag, prune and backup go through capvaultd when it runs (DELETE and
  * PATCH /v1/captures/ID, POST /v1/prune: the daemon's rules in force,
@@ -76,6 +77,25 @@ static struct vault *open_store(const char *store, unsigned flags)
 	if (vault_open_flags(&v, cli_store_path(store), flags, &eb) < 0)
 		fprintf(stderr, "capvault: %s\n", eb.msg);
 	return v;
+}
+
+/* ---- init ---- */
+
+int cli_init(int argc, char **argv, const char *usage)
+{
+	struct maint_args a = { 0 };
+	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
+		return usage_error(usage);
+	const char *store = cli_store_path(a.store);
+	struct errbuf eb = { { 0 } };
+	int r = vault_create(store, &eb);
+	if (r < 0) {
+		fprintf(stderr, "capvault: init: %s\n", eb.msg[0] ? eb.msg : strerror(-r));
+		return CLI_EXIT_FAILED;
+	}
+	printf(r == VAULT_EXISTS ? "%s: already a capvault store\n" : "created a capvault store in %s\n",
+	       store);
+	return CLI_EXIT_OK;
 }
 
 /* ---- rm ---- */

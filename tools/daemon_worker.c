@@ -50,6 +50,26 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
+/* rename() that never replaces: a file already at dst (an earlier drop of
+ * the same name, which may be the only copy of a capture that could not be
+ * imported) is kept, and this one becomes dst.1, dst.2, ... */
+static int rename_keeping(const char *path, char *dst, size_t size)
+{
+	size_t base = strlen(dst);
+	for (unsigned i = 1; i <= 1000; i++) {
+		if (renameat2(AT_FDCWD, path, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
+			return 0;
+		/* A file system without RENAME_NOREPLACE: look, then rename. */
+		if (errno == EINVAL && access(dst, F_OK) < 0 && errno == ENOENT)
+			return rename(path, dst) < 0 ? -errno : 0;
+		if (errno != EEXIST && errno != EINVAL)
+			return -errno;
+		if (snprintf(dst + base, size - base, ".%u", i) >= (int)(size - base))
+			return -ENAMETOOLONG;
+	}
+	return -EEXIST;
+}
+
 /* Moves path to dir/rel_dir/name, keeping the subfolder it was found in,
  * and writes the destination to dst. */
 static int move_into(const char *path, const char *dir, const char *rel_dir, char *dst, size_t size)
@@ -63,7 +83,7 @@ static int move_into(const char *path, const char *dir, const char *rel_dir, cha
 	int err = mkdir_p(sub);
 	if (err)
 		return err;
-	return rename(path, dst) < 0 ? -errno : 0;
+	return rename_keeping(path, dst, size);
 }
 
 /* Tags: the folder's, then each subfolder name when asked; names that

@@ -20,6 +20,7 @@ fi
 MOUNTED=1
 S=$FS/store
 export CAPVAULT_STORE=$S
+"$CAPVAULT" init >/dev/null
 
 sha_of() { sha256sum <"$1" | cut -c1-64; }
 objects() { find "$S/objects" -type f | wc -l; }

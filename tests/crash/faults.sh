@@ -21,6 +21,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 "$MKCAP" --packets 100 --seed 3 -o "$T/base.pcap"
 sha_a=$(sha256sum <"$T/a.pcap" | cut -c1-64)
 sha_b=$(gunzip -c "$T/b.pcap.gz" | sha256sum | cut -c1-64)
+"$CAPVAULT" init --store "$T/template" >/dev/null
 expect_rc 0 "$CAPVAULT" import --store "$T/template" "$T/base.pcap"
 S=$T/store
 

@@ -156,6 +156,7 @@ readonly_store() {
 	S=$T/store2
 	mkdir -p "$T/in3"
 	mine "$T/in3"
+	"$CAPVAULT" init --store "$S" >/dev/null
 	expect_rc 0 "$CAPVAULT" import --store "$S" "$T/a.pcap"
 	mine "$S"
 	config "$S" delete "$T/in3" >"$T/d.yaml"

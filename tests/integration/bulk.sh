@@ -24,6 +24,7 @@ ncaps=6
 
 # The folder: six captures, the README fails (a named file must be a
 # capture), exactly as before.
+"$CAPVAULT" init --store "$T/s-dir" >/dev/null
 expect_rc 1 "$CAPVAULT" import --store "$T/s-dir" "$T/tree"
 check "folder imported" "$ncaps" "$(grep -c '^imported' "$T/out")"
 check "folder failed" 1 "$(grep -c '^FAILED' "$T/out")"
@@ -48,22 +49,26 @@ tar -C "$T/tree" --format=ustar -cf "$T/tree-ustar.tar" .
 n=0
 for a in tree.tar tree.tar.gz tree.tar.zst tree.tar.xz tree.tbz tree-pax.tar tree-ustar.tar; do
 	n=$((n + 1))
+	"$CAPVAULT" init --store "$T/s-file$n" >/dev/null
 	expect_rc 0 "$CAPVAULT" import --store "$T/s-file$n" --tar "$T/$a"
 	check "$a: imported" "$ncaps" "$(grep -c '^imported' "$T/out")"
 	check "$a: skipped" "1" "$(grep -c '^skipped .*README.txt (not a capture)' "$T/out")"
 	check "$a: catalog" "$(cat "$T/want")" "$(shas "$T/s-file$n")"
 	rc=0
+	"$CAPVAULT" init --store "$T/s-pipe$n" >/dev/null
 	"$CAPVAULT" import --store "$T/s-pipe$n" --tar - < "$T/$a" > "$T/out" 2>&1 || rc=$?
 	check "$a via stdin: rc" 0 "$rc"
 	check "$a via stdin: catalog" "$(cat "$T/want")" "$(shas "$T/s-pipe$n")"
 done
 # A tar named without --tar is recognised by its content, whatever its name.
 cp "$T/tree.tar.zst" "$T/archive.bin"
+"$CAPVAULT" init --store "$T/s-auto" >/dev/null
 expect_rc 0 "$CAPVAULT" import --store "$T/s-auto" "$T/archive.bin"
 check "auto-detected tar" "$(cat "$T/want")" "$(shas "$T/s-auto")"
 grep -q 'archive.bin!./site-a/2023/a1.pcap' "$T/out" || fail "member named archive!member: $(head -3 "$T/out")"
 # A stream piped from tar itself, read in small blocks as from a tape.
 rc=0
+"$CAPVAULT" init --store "$T/s-block" >/dev/null
 tar -C "$T/tree" -cf - . | "$CAPVAULT" import --store "$T/s-block" --block-size 512 --tar - > "$T/out" 2>&1 || rc=$?
 check "tar -c | import --block-size 512" 0 "$rc"
 check "block-size catalog" "$(cat "$T/want")" "$(shas "$T/s-block")"
@@ -79,6 +84,7 @@ head -c 4000 /dev/urandom >> "$T/bad/broken.pcap"
 printf '\x1f\x8b\x08\x00garbage' > "$T/bad/broken.pcap.gz"
 echo '#!/bin/sh' > "$T/bad/script.sh"
 tar -C "$T/bad" -czf "$T/bad.tgz" broken.pcap broken.pcap.gz script.sh top.pcap a1.pcap
+"$CAPVAULT" init --store "$T/s-bad" >/dev/null
 expect_rc 1 "$CAPVAULT" import --store "$T/s-bad" --tar "$T/bad.tgz"
 check "bad tar: imported" 2 "$(grep -c '^imported' "$T/out")"
 check "bad tar: failed" 2 "$(grep -c '^FAILED' "$T/out")"
@@ -89,6 +95,7 @@ sed -n '/^skipped (not captures):$/,$p' "$T/out" | grep -q '^  .*bad.tgz!script.
 	fail "summary names the skipped member: $(cat "$T/out")"
 check "bad tar summary" "2 imported, 0 duplicates, 2 failed; 500 packets" \
 	"$(tail -1 "$T/out" | cut -d';' -f1-2 | sed 's/, [0-9]* bytes//')"
+"$CAPVAULT" init --store "$T/s-bad2" >/dev/null
 expect_rc 1 "$CAPVAULT" import --store "$T/s-bad2" --json --tar "$T/bad.tgz"
 check "json failed" 2 "$(jq .failed "$T/out")"
 check "json skipped" '["'"$T"'/bad.tgz!script.sh"]' "$(jq -c .skipped_sources "$T/out")"
@@ -96,6 +103,7 @@ check "json failure source" "$T/bad.tgz!broken.pcap" "$(jq -r '.failures[0].sour
 # A truncated archive: the members before the cut import, the archive fails.
 tar -C "$T/tree" -cf "$T/cut-src.tar" site-a/2023/a1.pcap deep/x/y/d1.pcap top.pcap
 head -c $(($(stat -c %s "$T/cut-src.tar") - 30000)) "$T/cut-src.tar" > "$T/cut.tar"
+"$CAPVAULT" init --store "$T/s-cut" >/dev/null
 expect_rc 1 "$CAPVAULT" import --store "$T/s-cut" --tar "$T/cut.tar"
 check "members before the cut import" 2 "$(grep -c '^imported' "$T/out")"
 check "the cut member fails" 1 "$(grep -c '^FAILED .*cut.tar!top.pcap: ' "$T/out")"
@@ -114,8 +122,10 @@ check "dry run json failed (README)" 1 "$(jq .failed "$T/out")"
 # from the folder and from the tar.
 for src in dir tar; do
 	if [ $src = dir ]; then
+		"$CAPVAULT" init --store "$T/s-tags-$src" >/dev/null
 		"$CAPVAULT" import --store "$T/s-tags-$src" --tags lab --tags-from-path "$T/tree" > /dev/null || true
 	else
+		"$CAPVAULT" init --store "$T/s-tags-$src" >/dev/null
 		"$CAPVAULT" import --store "$T/s-tags-$src" --tags lab --tags-from-path --tar "$T/tree.tar" > /dev/null
 	fi
 	"$CAPVAULT" ls --store "$T/s-tags-$src" --json |
@@ -132,10 +142,13 @@ check "tags from the tar" "$(cat "$T/tags-dir")" "$(cat "$T/tags-tar")"
 # --from-list and --jobs: the same catalog; --follow off by default.
 ln -s "$T/tree/top.pcap" "$T/tree/site-b/link.pcap"
 find "$T/tree" -name '*.pcap*' -type f | sort > "$T/list"
+"$CAPVAULT" init --store "$T/s-list" >/dev/null
 expect_rc 0 "$CAPVAULT" import --store "$T/s-list" --jobs 3 --from-list "$T/list"
 check "from-list catalog size" 5 "$(shas "$T/s-list" | wc -l)"
+"$CAPVAULT" init --store "$T/s-nofollow" >/dev/null
 expect_rc 1 "$CAPVAULT" import --store "$T/s-nofollow" --jobs 4 "$T/tree"
 check "links not followed" "$ncaps" "$(grep -c '^imported' "$T/out")"
+"$CAPVAULT" init --store "$T/s-follow" >/dev/null
 expect_rc 1 "$CAPVAULT" import --store "$T/s-follow" --follow "$T/tree"
 check "links followed" 1 "$(grep -c '^duplicate' "$T/out")"
 rm "$T/tree/site-b/link.pcap"
@@ -155,6 +168,7 @@ done
 tar -C "$T/many" -cf "$T/many.tar" .
 for kind in dir tar; do
 	store="$T/s-resume-$kind" journal="$T/journal-$kind"
+	"$CAPVAULT" init --store "$store" >/dev/null
 	if [ $kind = dir ]; then args=("$T/many"); else args=(--tar "$T/many.tar"); fi
 	"$CAPVAULT" import --store "$store" --journal "$journal" --jobs 2 "${args[@]}" \
 		> "$T/resume1" 2>&1 &

@@ -74,6 +74,7 @@ ROTOKEN=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
 check "token made" 64 "${#TOKEN}"
 
 # The same import offline into a scratch store gives the reference lines.
+"$CAPVAULT" init --store "$T/ref" >/dev/null
 CAPVAULT_STORE="$T/ref" run "$T/off" import import --tags-from-path --tags lab "$T/src"
 CAPVAULT_STORE="$T/ref" run "$T/off" import2 import --tar "$T/t2.tar" "$T/t.tar"
 

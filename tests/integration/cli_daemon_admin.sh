@@ -112,6 +112,14 @@ grep -q "not empty" "$T/dmn/backup_again.err" || fail "backup into a full folder
 check "backup over TCP: 403" 403 "$(code POST "$U/v1/backup" -H "Authorization: Bearer $ADMIN" \
 	--data "{\"dir\": \"$T/bk-tcp\"}")"
 [ -e "$T/bk-tcp" ] && fail "a backup was written for a TCP caller"
+# A backup into the store's own tmp/ (16.4) is refused, through the socket
+# and through the CLI, and the store still opens afterwards.
+check "backup into the store: 400" 400 "$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" \
+	--data "{\"dir\": \"$STORE/tmp/bk\"}" http://localhost/v1/backup)"
+grep -q "inside the store" "$T/body" || fail "backup into the store: $(cat "$T/body")"
+cli_run "$T/dmn" backup_inside backup "$STORE/tmp/bk2"
+grep -q "inside the store" "$T/dmn/backup_inside.err" || fail "CLI backup into the store: $(cat "$T/dmn/backup_inside.err")"
+[ -e "$STORE/tmp/bk" ] || [ -e "$STORE/tmp/bk2" ] && fail "a backup was written into the store's tmp/"
 check "relative dir: 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" \
 	--data '{"dir": "rel"}' http://localhost/v1/backup)"
 

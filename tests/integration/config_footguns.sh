@@ -2,6 +2,7 @@
 # Configuration footguns (issue #15, item 2): folders that are each fine
 # alone but destroy data together are refused by --check-config, by a
 # start and by a SIGHUP reload, and nothing in them is touched.
+LIB_NO_STORE=1
 . "$(dirname "$0")/lib.sh"
 : "${CAPVAULTD:?path to capvaultd}"
 

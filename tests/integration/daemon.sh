@@ -62,6 +62,12 @@ check "corrupt file kept in .failed" yes "$([ -f "$T/in/.failed/bad.pcap" ] && e
 grep -q "offset 0" "$T/in/.failed/bad.pcap.error" ||
 	fail "error note has the offset: $(cat "$T/in/.failed/bad.pcap.error")"
 check "corrupt file left the inbox" no "$([ -e "$T/in/bad.pcap" ] && echo yes || echo no)"
+# Another corrupt file of the same name never replaces the first in .failed.
+echo other garbage > "$T/src/bad.pcap"
+mv "$T/src/bad.pcap" "$T/in/bad.pcap"
+wait_for "second corrupt file moved beside the first" test -e "$T/in/.failed/bad.pcap.1.error"
+check "the first failed file kept" "garbage" "$(cat "$T/in/.failed/bad.pcap")"
+check "the second failed file kept" "other garbage" "$(cat "$T/in/.failed/bad.pcap.1")"
 # The corrupt file settled after the .part was written: had the .part
 # been reported, it would have been imported by now.
 check ".part not imported" yes "$([ -f "$T/in/late.pcap.part" ] && echo yes)"
@@ -71,7 +77,7 @@ wait_for "renamed file imported" gone "$T/in/late.pcap"
 check "keep file still there" yes "$([ -f "$T/keep/k.pcap" ] && echo yes)"
 stop_daemon
 logged "imported $T/in/sub1/sub2/moved.pcap: capture " || fail "import log line: $(cat "$T/d.log")"
-grep -q "$T/in: .* seen, 4 imported, 0 duplicates, 1 failed" "$T/d.log" ||
+grep -q "$T/in: .* seen, 4 imported, 0 duplicates, 2 failed" "$T/d.log" ||
 	fail "shutdown summary: $(grep seen "$T/d.log")"
 
 expect_rc 0 "$CAPVAULT" ls --json --store "$T/store"

@@ -9,6 +9,9 @@ set -euo pipefail
 T=$(mktemp -d /tmp/capvault-test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 export CAPVAULT_STORE="$T/store"
+# Only `capvault init` (and capvaultd) create a store: $CAPVAULT_STORE is
+# made here, unless the test sets LIB_NO_STORE=1 (it wants no store there).
+[ -n "${LIB_NO_STORE:-}" ] || "$CAPVAULT" init >/dev/null
 failures=0
 checks=0
 

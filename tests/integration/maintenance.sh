@@ -76,11 +76,11 @@ sha4=$(CAPVAULT_STORE=$R "$CAPVAULT" info --json 4 | jq -r .sha256)
 chmod u+w "$(obj "$sha2")"
 printf '\xff' | dd of="$(obj "$sha2")" bs=1 seek=3000 conv=notrunc status=none
 rm -f "$(obj "$sha4")"
-echo partial >"$R/tmp/import.123"
+echo partial >"$R/tmp/obj-Ab12Cd"
 CAPVAULT_STORE=$R expect_rc 1 "$CAPVAULT" fsck
 check "flipped byte found" "1" "$(grep -c "problem: object $sha2: content hashes to" "$T/out")"
 check "deleted object found" "1" "$(grep -c "problem: capture 4: object $sha4 is missing" "$T/out")"
-check "tmp file found" "1" "$(grep -c "problem: .*tmp/import.123: leftover" "$T/out")"
+check "tmp file found" "1" "$(grep -c "problem: .*tmp/obj-Ab12Cd: leftover" "$T/out")"
 check "problems" "3 problems, 0 repaired" "$(tail -1 "$T/out" | sed 's/.*: //')"
 CAPVAULT_STORE=$R expect_rc 1 "$CAPVAULT" fsck --repair
 check "repaired" "3 problems, 2 repaired" "$(tail -1 "$T/out" | sed 's/.*: //')"
@@ -94,6 +94,7 @@ expect_rc 0 "$CAPVAULT" fsck
 
 # --- kill -9 during a prune of many captures, then fsck after reopening
 K=$T/kill
+"$CAPVAULT" init --store "$K" >/dev/null
 for i in $(seq 1 120); do
 	"$MKCAP" --packets 20 --hosts 2 --seed $((100 + i)) --start $((1500000000 + i)) -o "$T/many$i.pcap"
 done

@@ -78,6 +78,7 @@ done
 # A capture whose index the builder writes in many flushes (as it does
 # past 64 MiB of pending index), split flows and all, answers the same.
 "$MKCAP" --packets 30000 --hosts 200 --flows 3000 --seed 15 -o "$T/flushed.pcap"
+"$CAPVAULT" init --store "$T/flush-store" >/dev/null
 CAPVAULT_STORE="$T/flush-store" CAPVAULT_PINDEX_FLUSH_BYTES=200000 expect_rc 0 "$CAPVAULT" import "$T/flushed.pcap"
 for f in "" "tcp" "udp port 53" "host $host" "port 443" "not tcp" "vlan"; do
 	CAPVAULT_STORE="$T/flush-store" compare 1 "$T/flushed.pcap" "$f"
@@ -179,6 +180,7 @@ check "FCS capture's packets" 5 "$(count "$T/fcs-out.pcap")"
 # A sample of the real corpus: every 25th capture tcpdump can read.
 if [ -n "${CAPVAULT_CORPUS:-}" ] && [ -f "$CAPVAULT_CORPUS/manifest.tsv" ]; then
 	export CAPVAULT_STORE="$T/corpus-store"
+	"$CAPVAULT" init >/dev/null
 	awk -F'\t' 'NR > 1 && $2 != "" && NR % 25 == 0 && $44 == "0" && $3 < 5000000 && $5 == "none" { print $1 }' \
 		"$CAPVAULT_CORPUS/manifest.tsv" > "$T/sample"
 	while read -r rel; do
