@@ -278,8 +278,11 @@ static void plan_print(json_t *doc)
 	json_array_foreach(items, i, it) {
 		const char *err = json_string_value(json_object_get(it, "error"));
 		const char *sha = json_string_value(json_object_get(it, "sha256"));
+		const char *kept = json_string_value(json_object_get(it, "kept"));
 		const char *verb = dry_run ? "would delete" :
-			json_is_true(json_object_get(it, "deleted")) ? "deleted" : "FAILED";
+			json_is_true(json_object_get(it, "deleted")) ? "deleted" : kept ? "kept" : "FAILED";
+		if (kept)
+			err = kept;
 		printf("%s %" PRIu64 " %.12s %s [%s] %s; %" PRIu64 " bytes freed%s%s\n", verb,
 		       (uint64_t)json_integer_value(json_object_get(it, "id")), sha ? sha : "",
 		       json_string_value(json_object_get(it, "name")),
@@ -288,7 +291,10 @@ static void plan_print(json_t *doc)
 		       (uint64_t)json_integer_value(json_object_get(it, "bytes_freed")),
 		       err ? ": " : "", err ? err : "");
 	}
-	printf("%zu captures %s, %" PRIu64 " bytes %s\n", json_array_size(items),
+	size_t n = 0;
+	json_array_foreach(items, i, it)
+		n += dry_run || json_is_true(json_object_get(it, "deleted"));
+	printf("%zu captures %s, %" PRIu64 " bytes %s\n", n,
 	       dry_run ? "would be deleted" : "deleted",
 	       (uint64_t)json_integer_value(json_object_get(doc, "bytes_freed")),
 	       dry_run ? "would be freed" : "freed");
@@ -309,7 +315,8 @@ static int plan_output(json_t *doc, const struct maint_args *a)
 		plan_print(doc);
 	}
 	json_array_foreach(json_object_get(doc, "captures"), i, it)
-		if (!a->dry_run && !json_is_true(json_object_get(it, "deleted")))
+		if (!a->dry_run && !json_is_true(json_object_get(it, "deleted")) &&
+		    !json_object_get(it, "kept"))
 			failed = 1;
 	return failed;
 }
