@@ -1066,29 +1066,47 @@ static int merge_locked(struct catalog *cat, uint64_t id, const struct capture_r
 	return r < 0 ? r : 0;
 }
 
-enum update_field { UPDATE_TAGS, UPDATE_NAME, UPDATE_COMMENT };
+enum update_field { UPDATE_TAGS, UPDATE_EDIT_TAGS, UPDATE_NAME, UPDATE_COMMENT };
 
 struct update {
 	enum update_field field;
-	char *const *tags;
+	char *const *tags; /* UPDATE_TAGS: the new list; UPDATE_EDIT_TAGS: added */
 	size_t ntags;
+	char *const *del;  /* UPDATE_EDIT_TAGS: removed */
+	size_t ndel;
 	const char *text;
 };
+
+static void remove_tag(struct capture_record *rec, const char *tag)
+{
+	for (size_t k = 0; k < rec->ntags; k++) {
+		if (strcmp(rec->tags[k], tag) == 0) {
+			free(rec->tags[k]);
+			memmove(&rec->tags[k], &rec->tags[k + 1], (rec->ntags - k - 1) * sizeof(char *));
+			rec->ntags--;
+			return;
+		}
+	}
+}
 
 static int apply_update(struct capture_record *rec, const struct update *u)
 {
 	char **slot = u->field == UPDATE_NAME ? &rec->name : &rec->comment;
 
-	if (u->field != UPDATE_TAGS) {
+	if (u->field == UPDATE_NAME || u->field == UPDATE_COMMENT) {
 		free(*slot);
 		*slot = u->text ? strdup(u->text) : NULL;
 		return u->text && !*slot ? -ENOMEM : 0;
 	}
-	for (size_t i = 0; i < rec->ntags; i++)
-		free(rec->tags[i]);
-	free(rec->tags);
-	rec->tags = NULL;
-	rec->ntags = 0;
+	if (u->field == UPDATE_TAGS) {
+		for (size_t i = 0; i < rec->ntags; i++)
+			free(rec->tags[i]);
+		free(rec->tags);
+		rec->tags = NULL;
+		rec->ntags = 0;
+	}
+	for (size_t i = 0; i < u->ndel; i++)
+		remove_tag(rec, u->del[i]);
 	for (size_t i = 0; i < u->ntags; i++) {
 		int r = capture_record_add_tag(rec, u->tags[i]);
 		if (r < 0)
@@ -1127,6 +1145,14 @@ int catalog_update_tags(struct catalog *cat, uint64_t id, char *const *tags, siz
 			struct errbuf *eb)
 {
 	struct update u = { .field = UPDATE_TAGS, .tags = tags, .ntags = ntags };
+	return update_record(cat, id, &u, eb);
+}
+
+int catalog_edit_tags(struct catalog *cat, uint64_t id, char *const *add, size_t nadd,
+		      char *const *del, size_t ndel, struct errbuf *eb)
+{
+	struct update u = { .field = UPDATE_EDIT_TAGS, .tags = add, .ntags = nadd, .del = del,
+			    .ndel = ndel };
 	return update_record(cat, id, &u, eb);
 }
 

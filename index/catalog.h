@@ -178,6 +178,12 @@ int catalog_quiesce(struct catalog *cat, int (*fn)(void *opaque), void *opaque);
  * id in one synced batch. Return 0, -ENOENT, -EINVAL or -EIO (eb). */
 int catalog_update_tags(struct catalog *cat, uint64_t id, char *const *tags, size_t ntags,
 			struct errbuf *eb);
+/* Adds the tags add[] and removes del[] (add validated) of capture id in
+ * one synced batch, on the record as it is under the lock: unlike
+ * replacing the whole list from a copy read earlier, it keeps a tag that
+ * a duplicate or another client added meanwhile. Same returns. */
+int catalog_edit_tags(struct catalog *cat, uint64_t id, char *const *add, size_t nadd,
+		      char *const *del, size_t ndel, struct errbuf *eb);
 int catalog_update_name(struct catalog *cat, uint64_t id, const char *name, struct errbuf *eb);
 int catalog_update_comment(struct catalog *cat, uint64_t id, const char *comment,
 			   struct errbuf *eb);

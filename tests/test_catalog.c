@@ -488,6 +488,39 @@ static void test_duplicate_merges(void **state)
 	capture_record_free(a);
 }
 
+/* add/remove edits the tags as they are under the lock: a tag a duplicate
+ * merged in after the caller last read the record stays. */
+static void test_edit_tags(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *a = make_record("a.pcap", 0x44), *b = make_record("b.pcap", 0x44);
+	struct db_batch *batch = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	assert_int_equal(commit(f, a), 1);
+	assert_int_equal(capture_record_add_tag(b, "keep"), 0);
+	db_batch_new(&batch);
+	assert_int_equal(catalog_commit(f->cat, b, batch, &existing, &eb), CATALOG_DUPLICATE);
+	db_batch_free(batch);
+	char *add[] = { "case:42", "web" }, *del[] = { "site:paris", "absent" };
+	assert_int_equal(catalog_edit_tags(f->cat, 1, add, 2, del, 2, &eb), 0);
+	json_t *o = stored(f, 1);
+	char *tags = json_dumps(json_object_get(o, "tags"), JSON_COMPACT);
+	assert_string_equal(tags, "[\"web\",\"keep\",\"case:42\"]");
+	free(tags);
+	json_decref(o);
+	struct collected c = { 0 };
+	assert_int_equal(catalog_foreach(f->cat, "site:paris", collect, &c), 0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(catalog_foreach(f->cat, "case:42", collect, &c), 0);
+	assert_int_equal(c.n, 1);
+	char *bad[] = { "no spaces" };
+	assert_int_equal(catalog_edit_tags(f->cat, 1, bad, 1, NULL, 0, &eb), -EINVAL);
+	assert_int_equal(catalog_edit_tags(f->cat, 99, add, 1, NULL, 0, &eb), -ENOENT);
+	capture_record_free(a);
+	capture_record_free(b);
+}
+
 static void test_totals(void **state)
 {
 	struct fixture *f = *state;
@@ -647,6 +680,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_merges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_edit_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_odd_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tags_foreach, setup, teardown),

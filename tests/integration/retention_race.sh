@@ -8,7 +8,8 @@
 #    survive a prune whose scratch policy deletes everything else.
 # 2. Duplicates by upload: the same bytes uploaded with tags=scratch, then
 #    with tags=scratch,keep: the answer says duplicate with the capture's
-#    id, and the capture carries keep and survives a prune.
+#    id, and the capture carries keep and survives a prune. `capvault info`
+#    lists the other arrival; `capvault tag` edits the tags in place.
 # 3. A prune of many captures while a client PATCHes the protect tag onto
 #    some of them: a capture whose PATCH succeeded is never deleted, and
 #    a capture whose PATCH found it gone (404) was reported deleted; the
@@ -97,6 +98,14 @@ check "prune" 200 "$(status POST /v1/prune -d '{}')"
 check "only z pruned" z.pcap "$(jq -r '[.captures[] | select(.deleted) | .name] | join(",")' "$T/body")"
 check "x kept" 200 "$(status GET "/v1/captures/$X")"
 check "y kept" 200 "$(status GET "/v1/captures/$Y")"
+echo "upload arrival: $(jq -c '.also_imported_as' "$T/body")"
+# The CLI through the daemon: info lists the other arrival; tag edits the
+# tags as they are in the daemon (add_tags/remove_tags), not a copy.
+expect_rc 0 "$CAPVAULT" info "$X"
+check "info lists the other arrival" 1 \
+	"$(grep -c "^also_imported_as *important.pcap from $T/keepin/important.pcap at 20" "$T/out")"
+expect_rc 0 "$CAPVAULT" tag "$X" +case:1 -scratch +gone -gone
+check "tag through the daemon" "$X: keep case:1" "$(cat "$T/out")"
 stop_daemon
 
 # --- 3. PATCHes of the protect tag racing a prune ---
