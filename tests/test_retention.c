@@ -451,6 +451,43 @@ static void test_duplicate_arrivals_count(void **state)
 	retention_plan_free(p);
 }
 
+/* A duplicate carrying the protect tag arrives between the plan and the
+ * deletion: the capture and its object stay, so the duplicate's source may
+ * go. */
+static void test_duplicate_after_plan(void **state)
+{
+	struct fixture *f = *state;
+	add_capture(f, 1, &(struct spec){ .import_days_ago = 5, .tags = "scratch" });
+	const char *scratch[] = { "scratch" };
+	struct retention_policy pol[] = {
+		{ .name = "scratch", .tags = scratch, .ntags = 1, .has_max_age = true, .max_age_ns = DAY },
+	};
+	struct retention_rules rules = { .protect_tag = "keep", .policies = pol, .n_policies = 1 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "1");
+	struct capture_record *r = calloc(1, sizeof(*r));
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	assert_non_null(r);
+	r->name = strdup("important.pcap");
+	r->file_size = 100;
+	make_object(f, 1, 100, r->sha256);
+	assert_int_equal(capture_record_add_tag(r, "scratch"), 0);
+	assert_int_equal(capture_record_add_tag(r, "keep"), 0);
+	assert_int_equal(db_batch_new(&b), 0);
+	assert_int_equal(catalog_commit(vault_catalog(f->v), r, b, &existing, &eb), CATALOG_DUPLICATE);
+	db_batch_free(b);
+	assert_int_equal(retention_apply(vault_catalog(f->v), vault_store(f->v), p), 0);
+	assert_true(exists(f, 1));
+	int fd = store_object_open(vault_store(f->v), r->sha256);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(p->bytes_freed, 0);
+	capture_record_free(r);
+	retention_plan_free(p);
+}
+
 static void test_min_free_refuses(void **state)
 {
 	struct fixture *f = *state;
@@ -477,6 +514,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_min_free_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_decides_on_current_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_arrivals_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_after_plan, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
