@@ -11,7 +11,7 @@
  *   deletes it (protect tag, policy match, age), so a tag change or a
  *   duplicate's merge lands either before (the capture is kept) or after
  *   the capture is gone (it finds no capture).
- * - Deleting goes through catalog_remove (one synced batch) before the
+ * - Deleting goes through catalog_remove_if (one synced batch) before the
  *   object file is unlinked: a crash in between leaves an unreferenced
  *   object that the next vault_open removes.
  */

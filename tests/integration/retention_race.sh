@@ -18,7 +18,7 @@
 . "$(dirname "$0")/daemon_lib.sh"
 
 STORE="$T/store"
-NRACE=${NRACE:-600}
+NRACE=${NRACE:-300}
 POLICY=scratch # the tag the retention policy deletes (any age)
 
 write_config() {
