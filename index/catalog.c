@@ -1054,10 +1054,11 @@ static int merge_locked(struct catalog *cat, uint64_t id, const struct capture_r
 
 	if (r == 0)
 		r = catalog_get(cat, id, &rec);
-	if (r == 0)
+	if (r == 0) {
 		r = merge_into(rec, dup);
-	if (r > 0)
-		r = rewrite_locked(cat, old, rec, eb);
+		if (r > 0)
+			r = rewrite_locked(cat, old, rec, eb);
+	}
 	if (r < 0 && eb && !eb->msg[0])
 		errbuf_set(eb, r, "adding the duplicate to capture %" PRIu64 ": %s", id,
 			   strerror(-r));
