@@ -230,17 +230,43 @@ void api_read_json(struct api_call *c, uint64_t id,
 
 /* --- PATCH --- */
 
-static int patch_tags(struct api_call *c, uint64_t id, json_t *tags, struct errbuf *eb)
+/* The strings of the array a (borrowed; NULL gives an empty list). */
+static int string_list(json_t *a, char ***out, struct errbuf *eb)
 {
-	size_t n = json_array_size(tags);
+	size_t n = json_array_size(a);
 	char **v = calloc(n + 1, sizeof(*v));
-	int err = v ? 0 : -ENOMEM;
-	for (size_t i = 0; !err && i < n; i++)
-		if (!(v[i] = (char *)json_string_value(json_array_get(tags, i))))
-			err = errbuf_set(eb, -EINVAL, "tags must be strings");
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!(v[i] = (char *)json_string_value(json_array_get(a, i)))) {
+			free(v);
+			return errbuf_set(eb, -EINVAL, "tags must be strings");
+		}
+	}
+	*out = v;
+	return 0;
+}
+
+/* "tags" replaces the list; "add_tags" and "remove_tags" edit the list as
+ * it is when the edit lands, so a tag added meanwhile (by a duplicate, or
+ * another client) stays. */
+static int patch_tags(struct api_call *c, uint64_t id, json_t *tags, json_t *add, json_t *del,
+		      struct errbuf *eb)
+{
+	struct catalog *cat = vault_catalog(c->api->vault);
+	char **t = NULL, **a = NULL, **d = NULL;
+	int err = string_list(tags, &t, eb);
 	if (!err)
-		err = catalog_update_tags(vault_catalog(c->api->vault), id, v, n, eb);
-	free(v);
+		err = string_list(add, &a, eb);
+	if (!err)
+		err = string_list(del, &d, eb);
+	if (!err && tags)
+		err = catalog_update_tags(cat, id, t, json_array_size(tags), eb);
+	if (!err && (add || del))
+		err = catalog_edit_tags(cat, id, a, json_array_size(add), d, json_array_size(del), eb);
+	free(t);
+	free(a);
+	free(d);
 	return err;
 }
 
@@ -250,15 +276,18 @@ static void patch_done(struct api_call *c, uint64_t id, json_t *doc)
 	struct errbuf eb = { { 0 } };
 	json_t *name = json_object_get(doc, "name"), *tags = json_object_get(doc, "tags");
 	json_t *comment = json_object_get(doc, "comment");
+	json_t *add = json_object_get(doc, "add_tags"), *del = json_object_get(doc, "remove_tags");
 	if ((name && !json_is_string(name)) || (tags && !json_is_array(tags)) ||
+	    (add && !json_is_array(add)) || (del && !json_is_array(del)) ||
 	    (comment && !json_is_string(comment) && !json_is_null(comment)))
 		return api_error(c, 422, "bad_field",
-				 "name is a string, tags an array of strings, comment a string or null");
+				 "name is a string, tags, add_tags and remove_tags arrays of strings, "
+				 "comment a string or null");
 	int err = 0;
 	if (name)
 		err = catalog_update_name(cat, id, json_string_value(name), &eb);
-	if (!err && tags)
-		err = patch_tags(c, id, tags, &eb);
+	if (!err && (tags || add || del))
+		err = patch_tags(c, id, tags, add, del, &eb);
 	if (!err && comment)
 		err = catalog_update_comment(cat, id, json_string_value(comment), &eb);
 	if (err)

@@ -66,6 +66,7 @@ static json_t *cs_info(const struct capture_record *rec)
 	json_object_set_new(o, "tag_list", tag_list(rec));
 	copy(o, "created_at", n, "import_time");
 	json_object_set_new(o, "file_source", json_string(rec->source_path ? "autoimport" : "upload"));
+	copy(o, "also_imported_as", n, "also_imported_as"); /* ours: the duplicates merged in */
 	copy(o, "sha256", n, "sha256");
 	json_decref(n);
 	return o;

@@ -20,7 +20,16 @@
  * nanoseconds, null when unknown, each with an integer "<name>_ns"
  * companion), duration_s, avg_packet_size, avg_packet_rate,
  * data_byte_rate, data_bit_rate, time_ordered, oversized_records,
- * truncated, error, source_path, comment, tags, index_bytes, objnum.
+ * truncated, error, source_path, comment, tags, also_imported_as
+ * ([{name, source_path, import_time, ...}]: the duplicates merged into
+ * the record), index_bytes, objnum.
+ *
+ * A duplicate is merged into the capture of its object under the same
+ * lock, in one synced batch, before the importer may remove its source:
+ * its tags (a protect tag protects), its name and its source. A removal
+ * may be decided under that lock too (catalog_remove_if), so a retention
+ * run never deletes a capture that a tag change or a duplicate has just
+ * protected.
  */
 #include "catalog.h"
 
@@ -119,6 +128,11 @@ void capture_record_free(struct capture_record *rec)
 	for (size_t i = 0; i < rec->ntags; i++)
 		free(rec->tags[i]);
 	free(rec->tags);
+	for (size_t i = 0; i < rec->nalso; i++) {
+		free(rec->also[i].name);
+		free(rec->also[i].source_path);
+	}
+	free(rec->also);
 	free(rec);
 }
 
@@ -224,6 +238,21 @@ static json_t *json_tags(const struct capture_record *rec)
 	return a;
 }
 
+static json_t *json_also(const struct capture_record *rec)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < rec->nalso; i++) {
+		const struct capture_arrival *ar = &rec->also[i];
+		json_t *o = json_object();
+		set_str(o, "name", ar->name);
+		set_str(o, "source_path", ar->source_path);
+		set_time(o, "import_time", ar->import_time_ns, ar->import_time_ns != 0);
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
 static void json_add_times(json_t *o, const struct capture_record *rec)
 {
 	bool any = rec->packets > 0;
@@ -288,6 +317,7 @@ json_t *capture_record_to_json(const struct capture_record *rec)
 	set_str(o, "source_path", rec->source_path);
 	set_str(o, "comment", rec->comment);
 	json_object_set_new(o, "tags", json_tags(rec));
+	json_object_set_new(o, "also_imported_as", json_also(rec));
 	set_u64(o, "index_bytes", rec->index_bytes);
 	set_u64(o, "objnum", rec->objnum);
 	return o;
@@ -358,6 +388,56 @@ static void parse_counts(const json_t *o, struct capture_record *rec)
 	rec->objnum = get_u64(o, "objnum");
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* True when rec already knows the arrival (name, source_path). */
+static bool knows_arrival(const struct capture_record *rec, const char *name, const char *source)
+{
+	if (same_str(rec->name, name) && same_str(rec->source_path, source))
+		return true;
+	for (size_t i = 0; i < rec->nalso; i++)
+		if (same_str(rec->also[i].name, name) && same_str(rec->also[i].source_path, source))
+			return true;
+	return false;
+}
+
+/* Lists the arrival on rec unless known or the list is full: 1 when
+ * added, 0 when not, -ENOMEM. */
+static int add_arrival(struct capture_record *rec, const char *name, const char *source,
+		       uint64_t import_time_ns)
+{
+	if (knows_arrival(rec, name, source) || rec->nalso >= CATALOG_ARRIVALS_MAX)
+		return 0;
+	struct capture_arrival *also = realloc(rec->also, (rec->nalso + 1) * sizeof(*also));
+	if (!also)
+		return -ENOMEM;
+	rec->also = also;
+	struct capture_arrival *ar = &also[rec->nalso];
+	*ar = (struct capture_arrival){ .import_time_ns = import_time_ns };
+	ar->name = name ? strdup(name) : NULL;
+	ar->source_path = source ? strdup(source) : NULL;
+	rec->nalso++; /* freed with rec even when a strdup failed */
+	return (name && !ar->name) || (source && !ar->source_path) ? -ENOMEM : 1;
+}
+
+static int parse_also(const json_t *o, struct capture_record *rec)
+{
+	const json_t *also = json_object_get(o, "also_imported_as");
+	size_t i;
+	json_t *ar;
+	int r = 0;
+
+	json_array_foreach(also, i, ar) {
+		if (r >= 0 && json_is_object(ar))
+			r = add_arrival(rec, get_str(ar, "name"), get_str(ar, "source_path"),
+					get_u64(ar, "import_time_ns"));
+	}
+	return r < 0 ? r : 0;
+}
+
 /* Parses a stored record. Returns 0, -EIO (not a record) or -ENOMEM. */
 static int record_from_json(const char *buf, size_t len, struct capture_record **out)
 {
@@ -383,6 +463,8 @@ static int record_from_json(const char *buf, size_t len, struct capture_record *
 		if (r == 0 && json_is_string(t))
 			r = capture_record_add_tag(rec, json_string_value(t));
 	}
+	if (r == 0)
+		r = parse_also(o, rec);
 	json_decref(o);
 	if (r < 0) {
 		capture_record_free(rec);
@@ -744,20 +826,25 @@ static int check_tags(const struct capture_record *rec, struct errbuf *eb)
 	return 0;
 }
 
+static int merge_locked(struct catalog *cat, uint64_t id, const struct capture_record *dup,
+			struct errbuf *eb);
+
 static int commit_locked(struct catalog *cat, struct capture_record *rec, struct db_batch *batch,
 			 uint64_t *existing_id, struct errbuf *eb)
 {
 	struct timespec now;
 	int r = catalog_find_sha(cat, rec->sha256, existing_id);
 
-	if (r == 0)
-		return CATALOG_DUPLICATE;
+	if (rec->import_time_ns == 0 && clock_gettime(CLOCK_REALTIME, &now) == 0)
+		rec->import_time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	if (r == 0) {
+		r = merge_locked(cat, *existing_id, rec, eb);
+		return r < 0 ? r : CATALOG_DUPLICATE;
+	}
 	if (r != -ENOENT)
 		return errbuf_set(eb, r, "cannot read the catalog: %s", strerror(-r));
 	if (cat->hooks.check && cat->hooks.check(cat->hooks.opaque, rec->sha256) < 0)
 		return errbuf_set(eb, -EAGAIN, "the object was pruned while importing; retry");
-	if (rec->import_time_ns == 0 && clock_gettime(CLOCK_REALTIME, &now) == 0)
-		rec->import_time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	rec->id = cat->next_id;
 	r = put_record(cat, rec, batch);
 	if (r == 0)
@@ -862,8 +949,8 @@ static int drop_object_ref(struct catalog *cat, const struct capture_record *rec
 	return put_json(b, DB_CF_OBJECTS, rec->sha256, 32, o);
 }
 
-static int remove_locked(struct catalog *cat, uint64_t id, bool *unlink_object, uint8_t sha[32],
-			 struct errbuf *eb)
+static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn check, void *opaque,
+			 bool *unlink_object, uint8_t sha[32], struct errbuf *eb)
 {
 	struct capture_record *rec = NULL;
 	struct db_batch *b = NULL;
@@ -874,6 +961,10 @@ static int remove_locked(struct catalog *cat, uint64_t id, bool *unlink_object, 
 	if (r < 0)
 		return errbuf_set(eb, r, "capture %" PRIu64 ": %s", id,
 				  r == -ENOENT ? "no such capture" : strerror(-r));
+	if (check && (r = check(opaque, rec, eb)) != 0) {
+		capture_record_free(rec);
+		return r < 0 ? r : CATALOG_KEPT;
+	}
 	r = db_batch_new(&b);
 	if (r == 0) {
 		be64_put(key, id);
@@ -896,15 +987,21 @@ static int remove_locked(struct catalog *cat, uint64_t id, bool *unlink_object, 
 	return r;
 }
 
-int catalog_remove(struct catalog *cat, uint64_t id, bool *unlink_object, uint8_t sha[32],
-		   struct errbuf *eb)
+int catalog_remove_if(struct catalog *cat, uint64_t id, catalog_check_fn check, void *opaque,
+		      bool *unlink_object, uint8_t sha[32], struct errbuf *eb)
 {
 	errbuf_clear(eb);
 	*unlink_object = false;
 	pthread_mutex_lock(&cat->lock);
-	int r = remove_locked(cat, id, unlink_object, sha, eb);
+	int r = remove_locked(cat, id, check, opaque, unlink_object, sha, eb);
 	pthread_mutex_unlock(&cat->lock);
 	return r;
+}
+
+int catalog_remove(struct catalog *cat, uint64_t id, bool *unlink_object, uint8_t sha[32],
+		   struct errbuf *eb)
+{
+	return catalog_remove_if(cat, id, NULL, NULL, unlink_object, sha, eb);
 }
 
 int catalog_quiesce(struct catalog *cat, int (*fn)(void *opaque), void *opaque)
@@ -936,29 +1033,84 @@ static int rewrite_locked(struct catalog *cat, const struct capture_record *old,
 	return r;
 }
 
-enum update_field { UPDATE_TAGS, UPDATE_NAME, UPDATE_COMMENT };
+/* dup's tags and arrival added to capture id: 1 when the record changed,
+ * 0 when it knew them all, -ENOMEM. */
+static int merge_into(struct capture_record *rec, const struct capture_record *dup)
+{
+	size_t ntags = rec->ntags;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < dup->ntags; i++)
+		r = capture_record_add_tag(rec, dup->tags[i]);
+	if (r == 0)
+		r = add_arrival(rec, dup->name, dup->source_path, dup->import_time_ns);
+	return r < 0 ? r : r > 0 || rec->ntags != ntags;
+}
+
+/* Under the lock: the duplicate dup lands in the record of capture id,
+ * synced, before the importer may touch dup's source. */
+static int merge_locked(struct catalog *cat, uint64_t id, const struct capture_record *dup,
+			struct errbuf *eb)
+{
+	struct capture_record *old = NULL, *rec = NULL;
+	int r = catalog_get(cat, id, &old);
+
+	if (r == 0)
+		r = catalog_get(cat, id, &rec);
+	if (r == 0) {
+		r = merge_into(rec, dup);
+		if (r > 0)
+			r = rewrite_locked(cat, old, rec, eb);
+	}
+	if (r < 0 && eb && !eb->msg[0])
+		errbuf_set(eb, r, "adding the duplicate to capture %" PRIu64 ": %s", id,
+			   strerror(-r));
+	capture_record_free(old);
+	capture_record_free(rec);
+	return r < 0 ? r : 0;
+}
+
+enum update_field { UPDATE_TAGS, UPDATE_EDIT_TAGS, UPDATE_NAME, UPDATE_COMMENT };
 
 struct update {
 	enum update_field field;
-	char *const *tags;
+	char *const *tags; /* UPDATE_TAGS: the new list; UPDATE_EDIT_TAGS: added */
 	size_t ntags;
+	char *const *del;  /* UPDATE_EDIT_TAGS: removed */
+	size_t ndel;
 	const char *text;
 };
+
+static void remove_tag(struct capture_record *rec, const char *tag)
+{
+	for (size_t k = 0; k < rec->ntags; k++) {
+		if (strcmp(rec->tags[k], tag) == 0) {
+			free(rec->tags[k]);
+			memmove(&rec->tags[k], &rec->tags[k + 1], (rec->ntags - k - 1) * sizeof(char *));
+			rec->ntags--;
+			return;
+		}
+	}
+}
 
 static int apply_update(struct capture_record *rec, const struct update *u)
 {
 	char **slot = u->field == UPDATE_NAME ? &rec->name : &rec->comment;
 
-	if (u->field != UPDATE_TAGS) {
+	if (u->field == UPDATE_NAME || u->field == UPDATE_COMMENT) {
 		free(*slot);
 		*slot = u->text ? strdup(u->text) : NULL;
 		return u->text && !*slot ? -ENOMEM : 0;
 	}
-	for (size_t i = 0; i < rec->ntags; i++)
-		free(rec->tags[i]);
-	free(rec->tags);
-	rec->tags = NULL;
-	rec->ntags = 0;
+	if (u->field == UPDATE_TAGS) {
+		for (size_t i = 0; i < rec->ntags; i++)
+			free(rec->tags[i]);
+		free(rec->tags);
+		rec->tags = NULL;
+		rec->ntags = 0;
+	}
+	for (size_t i = 0; i < u->ndel; i++)
+		remove_tag(rec, u->del[i]);
 	for (size_t i = 0; i < u->ntags; i++) {
 		int r = capture_record_add_tag(rec, u->tags[i]);
 		if (r < 0)
@@ -997,6 +1149,14 @@ int catalog_update_tags(struct catalog *cat, uint64_t id, char *const *tags, siz
 			struct errbuf *eb)
 {
 	struct update u = { .field = UPDATE_TAGS, .tags = tags, .ntags = ntags };
+	return update_record(cat, id, &u, eb);
+}
+
+int catalog_edit_tags(struct catalog *cat, uint64_t id, char *const *add, size_t nadd,
+		      char *const *del, size_t ndel, struct errbuf *eb)
+{
+	struct update u = { .field = UPDATE_EDIT_TAGS, .tags = add, .ntags = nadd, .del = del,
+			    .ndel = ndel };
 	return update_record(cat, id, &u, eb);
 }
 

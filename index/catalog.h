@@ -24,6 +24,20 @@
 
 /* Positive outcome of catalog_commit: the object already had a capture. */
 #define CATALOG_DUPLICATE 1
+/* Positive outcome of catalog_remove_if: the check kept the capture. */
+#define CATALOG_KEPT 2
+
+/* Another arrival of a capture's bytes (a duplicate): its name, where it
+ * came from (or NULL), and when. */
+struct capture_arrival {
+	char *name;
+	char *source_path;
+	uint64_t import_time_ns;
+};
+
+/* At most this many other arrivals are listed; later ones add only their
+ * tags. */
+#define CATALOG_ARRIVALS_MAX 32
 
 struct capture_record {
 	uint64_t id;
@@ -56,6 +70,8 @@ struct capture_record {
 	char *comment;        /* or NULL */
 	char **tags;
 	size_t ntags;
+	struct capture_arrival *also; /* other arrivals of the same bytes */
+	size_t nalso;
 	uint64_t index_bytes; /* bytes of packet index written for it */
 	uint64_t objnum;      /* the object's number in the packet index */
 };
@@ -76,10 +92,13 @@ bool catalog_tag_valid(const char *tag);
 uint64_t catalog_next_objnum(struct catalog *cat);
 
 /*
- * Makes rec durable. If a capture of the same sha256 exists, writes
- * nothing, fills *existing_id and returns CATALOG_DUPLICATE; else assigns
- * rec->id, adds rec (and the rest of batch) with sync and returns 0.
- * Negative errno on failure (eb).
+ * Makes rec durable. If a capture of the same sha256 exists, rec is merged
+ * into it instead (its tags added, its name and source listed among the
+ * capture's other arrivals unless already there: a re-import after a crash
+ * adds nothing) with sync, batch is not written, *existing_id is filled
+ * and CATALOG_DUPLICATE returned; only then may the duplicate's source go.
+ * Else assigns rec->id, adds rec (and the rest of batch) with sync and
+ * returns 0. Negative errno on failure (eb).
  */
 int catalog_commit(struct catalog *cat, struct capture_record *rec, struct db_batch *batch,
 		   uint64_t *existing_id, struct errbuf *eb);
@@ -123,6 +142,18 @@ int catalog_remove(struct catalog *cat, uint64_t id, bool *unlink_object, uint8_
 		   struct errbuf *eb);
 
 /*
+ * catalog_remove, decided by check on the record as it is at that moment:
+ * check runs under the catalog lock, so no tag change, rename or duplicate
+ * merge lands between the decision and the delete. check returns 0 to
+ * delete, a positive value to keep (catalog_remove_if then returns
+ * CATALOG_KEPT, with check's reason in eb), or a negative errno.
+ */
+typedef int (*catalog_check_fn)(void *opaque, const struct capture_record *rec,
+				struct errbuf *eb);
+int catalog_remove_if(struct catalog *cat, uint64_t id, catalog_check_fn check, void *opaque,
+		      bool *unlink_object, uint8_t sha[32], struct errbuf *eb);
+
+/*
  * Called under the catalog lock by catalog_remove when an object lost its
  * last reference (to unlink the object file before any import can commit
  * a new record for it), and by catalog_commit before writing a record (to
@@ -148,6 +179,12 @@ int catalog_quiesce(struct catalog *cat, int (*fn)(void *opaque), void *opaque);
  * id in one synced batch. Return 0, -ENOENT, -EINVAL or -EIO (eb). */
 int catalog_update_tags(struct catalog *cat, uint64_t id, char *const *tags, size_t ntags,
 			struct errbuf *eb);
+/* Adds the tags add[] and removes del[] (add validated) of capture id in
+ * one synced batch, on the record as it is under the lock: unlike
+ * replacing the whole list from a copy read earlier, it keeps a tag that
+ * a duplicate or another client added meanwhile. Same returns. */
+int catalog_edit_tags(struct catalog *cat, uint64_t id, char *const *add, size_t nadd,
+		      char *const *del, size_t ndel, struct errbuf *eb);
 int catalog_update_name(struct catalog *cat, uint64_t id, const char *name, struct errbuf *eb);
 int catalog_update_comment(struct catalog *cat, uint64_t id, const char *comment,
 			   struct errbuf *eb);

@@ -3,10 +3,15 @@
  *
  * Promises:
  * - A plan is computed from one pass over the catalog and the caller's
- *   clock and free space only; applying it deletes exactly its items, in
- *   its order, so what a dry run lists is what a real run deletes.
- * - Protected captures appear in no plan.
- * - Deleting goes through catalog_remove (one synced batch) before the
+ *   clock and free space only; applying it deletes its items, in its
+ *   order, so what a dry run lists is what a real run deletes, unless a
+ *   capture changed in between.
+ * - Protected captures appear in no plan, and are never deleted: apply
+ *   decides each deletion again on the record under the catalog lock that
+ *   deletes it (protect tag, policy match, age), so a tag change or a
+ *   duplicate's merge lands either before (the capture is kept) or after
+ *   the capture is gone (it finds no capture).
+ * - Deleting goes through catalog_remove_if (one synced batch) before the
  *   object file is unlinked: a crash in between leaves an unreferenced
  *   object that the next vault_open removes.
  */
@@ -120,12 +125,34 @@ static bool under_folder(const char *path, const char *folder)
 	return path[n] == '/' || path[n] == '\0' || (n == 1 && folder[0] == '/');
 }
 
+/* A folder policy takes a capture only when every arrival of it came
+ * through that folder: bytes also dropped elsewhere are not its alone. */
 static bool policy_matches(const struct retention_policy *p, const struct capture_record *rec)
 {
 	for (size_t i = 0; i < p->ntags; i++)
 		if (!has_tag(rec, p->tags[i]))
 			return false;
-	return !p->folder || under_folder(rec->source_path, p->folder);
+	if (!p->folder)
+		return true;
+	for (size_t i = 0; i < rec->nalso; i++)
+		if (!under_folder(rec->also[i].source_path, p->folder))
+			return false;
+	return under_folder(rec->source_path, p->folder);
+}
+
+static bool is_protected(const struct retention_rules *rules, const struct capture_record *rec)
+{
+	const char *protect = rules->protect_tag;
+	return protect && *protect && has_tag(rec, protect);
+}
+
+/* The first policy matching rec, or -1. */
+static int first_policy(const struct retention_rules *rules, const struct capture_record *rec)
+{
+	for (size_t i = 0; i < rules->n_policies; i++)
+		if (policy_matches(&rules->policies[i], rec))
+			return (int)i;
+	return -1;
 }
 
 static int collect(void *opaque, const struct capture_record *rec)
@@ -147,14 +174,9 @@ static int collect(void *opaque, const struct capture_record *rec)
 	if (!(e->name = strdup(rec->name ? rec->name : "")))
 		return -ENOMEM;
 	pl->n++;
-	const char *protect = pl->rules->protect_tag;
-	e->protected = protect && *protect && has_tag(rec, protect);
-	for (size_t i = 0; !e->protected && i < pl->rules->n_policies; i++) {
-		if (policy_matches(&pl->rules->policies[i], rec)) {
-			e->policy = (int)i;
-			break;
-		}
-	}
+	e->protected = is_protected(pl->rules, rec);
+	if (!e->protected)
+		e->policy = first_policy(pl->rules, rec);
 	return 0;
 }
 
@@ -212,7 +234,7 @@ static int doom(struct planner *pl, struct entry *e, const char *policy, const c
 		pl->items_cap = cap;
 	}
 	struct retention_item *it = &plan->items[plan->n];
-	*it = (struct retention_item){ .id = e->id, .file_size = e->file_size };
+	*it = (struct retention_item){ .id = e->id, .file_size = e->file_size, .rule = -1 };
 	memcpy(it->sha256, e->sha, 32);
 	snprintf(it->reason, sizeof(it->reason), "%s", reason);
 	it->name = strdup(e->name);
@@ -238,6 +260,11 @@ static uint64_t policy_time(const struct retention_policy *p, const struct entry
 	return p->age_by_last_packet ? e->last_ns : e->import_ns;
 }
 
+static bool over_age(const struct retention_policy *p, uint64_t now, uint64_t t)
+{
+	return p->has_max_age && (now > t ? now - t : 0) > p->max_age_ns;
+}
+
 /* Why policy p deletes the capture of rank (0 = newest) with age t, or
  * false when it keeps it. */
 static bool policy_reason(const struct retention_policy *p, uint64_t now, uint64_t t,
@@ -245,7 +272,7 @@ static bool policy_reason(const struct retention_policy *p, uint64_t now, uint64
 {
 	uint64_t age = now > t ? now - t : 0;
 	char a[32], m[32];
-	if (p->has_max_age && age > p->max_age_ns) {
+	if (over_age(p, now, t)) {
 		fmt_duration(age, a, sizeof(a));
 		fmt_duration(p->max_age_ns, m, sizeof(m));
 		snprintf(buf, len, "age %s > max_age %s (by %s)", a, m,
@@ -289,8 +316,14 @@ static int apply_policy(struct planner *pl, size_t pi)
 	/* Oldest first, so the plan reads in deletion order. */
 	for (size_t k = nm; r == 0 && k-- > 0;) {
 		char reason[160];
-		if (policy_reason(p, pl->env->now_ns, m[k].t, k, reason, sizeof(reason)))
-			r = doom(pl, m[k].e, p->name ? p->name : "", reason);
+		if (!policy_reason(p, pl->env->now_ns, m[k].t, k, reason, sizeof(reason)))
+			continue;
+		r = doom(pl, m[k].e, p->name ? p->name : "", reason);
+		if (r == 0) {
+			struct retention_item *it = &pl->plan->items[pl->plan->n - 1];
+			it->rule = (int)pi;
+			it->by_count = !over_age(p, pl->env->now_ns, m[k].t);
+		}
 	}
 	free(m);
 	return r;
@@ -383,6 +416,8 @@ int retention_plan(struct catalog *cat, const struct retention_rules *rules,
 	pl.plan = calloc(1, sizeof(*pl.plan));
 	if (!pl.plan)
 		return -ENOMEM;
+	pl.plan->rules = rules;
+	pl.plan->now_ns = env->now_ns;
 	int r = catalog_foreach(cat, NULL, collect, &pl);
 	if (r < 0)
 		errbuf_set(eb, r, "reading the catalog: %s", strerror(-r));
@@ -416,15 +451,47 @@ struct retention_plan *retention_plan_free(struct retention_plan *plan)
 	return NULL;
 }
 
+struct recheck {
+	const struct retention_plan *plan;
+	const struct retention_item *it;
+};
+
+/* Under the catalog lock, on the record as it is now: 0 when the rule
+ * that chose it still deletes it, 1 (with the reason) when it keeps it.
+ * A max_count rank is the plan's: only the record itself is looked at. */
+static int still_due(void *opaque, const struct capture_record *rec, struct errbuf *eb)
+{
+	const struct recheck *rc = opaque;
+	const struct retention_rules *rules = rc->plan->rules;
+	const struct retention_item *it = rc->it;
+	if (is_protected(rules, rec))
+		return errbuf_set(eb, 1, "now tagged %s", rules->protect_tag);
+	if (it->rule < 0)
+		return 0;
+	const struct retention_policy *p = &rules->policies[it->rule];
+	if (first_policy(rules, rec) != it->rule)
+		return errbuf_set(eb, 1, "no longer under policy %s", p->name ? p->name : "");
+	uint64_t t = !p->age_by_last_packet ? rec->import_time_ns :
+		     rec->packets ? rec->latest_ts_ns : rec->import_time_ns;
+	if (!it->by_count && !over_age(p, rc->plan->now_ns, t))
+		return errbuf_set(eb, 1, "no longer over max_age");
+	return 0;
+}
+
 int retention_apply(struct catalog *cat, struct store *st, struct retention_plan *plan)
 {
 	int first = 0;
+	plan->bytes_freed = 0;
 	for (size_t i = 0; i < plan->n; i++) {
 		struct retention_item *it = &plan->items[i];
+		struct recheck rc = { plan, it };
 		struct errbuf eb = { { 0 } };
 		uint8_t sha[32];
 		bool unlink_object = false;
-		it->result = catalog_remove(cat, it->id, &unlink_object, sha, &eb);
+		it->result = catalog_remove_if(cat, it->id, plan->rules ? still_due : NULL, &rc,
+					       &unlink_object, sha, &eb);
+		it->bytes_freed = it->result == 0 && unlink_object ? it->file_size : 0;
+		plan->bytes_freed += it->bytes_freed;
 		if (it->result == 0 && unlink_object) {
 			int r = store_object_remove(st, sha);
 			/* -ENOENT: the catalog's release hook removed it already. */
@@ -473,7 +540,9 @@ json_t *retention_plan_to_json(const struct retention_plan *plan, bool dry_run)
 				      (json_int_t)it->bytes_freed);
 		if (!dry_run)
 			json_object_set_new(o, "deleted", json_boolean(it->result == 0));
-		if (it->error[0])
+		if (!dry_run && it->result == CATALOG_KEPT)
+			json_object_set_new(o, "kept", json_string(it->error));
+		else if (it->error[0])
 			json_object_set_new(o, "error", json_string(it->error));
 		json_array_append_new(items, o);
 	}

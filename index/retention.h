@@ -3,8 +3,12 @@
  * them.
  *
  * retention_plan reads the catalog once and decides; retention_apply
- * deletes exactly what a plan lists, so a dry run (plan only) and a real
- * run (plan, then apply) report the same captures. Nothing here logs or
+ * deletes what a plan lists, so a dry run (plan only) and a real run
+ * (plan, then apply) report the same captures. Each deletion is decided
+ * again on the record as it is when it goes, under the catalog lock that
+ * the delete holds: a capture tagged protect_tag meanwhile (or by a
+ * duplicate merged into it), or no longer in the policy that chose it, or
+ * no longer over its max_age, is kept and reported "kept". Nothing here logs or
  * reads a clock or the file system on its own: the time and the free
  * space come from the caller, so tests can fake both.
  *
@@ -46,7 +50,9 @@ struct retention_policy {
 	const char *name;
 	const char *const *tags; /* all must be present; none matches any */
 	size_t ntags;
-	const char *folder;      /* or NULL */
+	const char *folder;      /* or NULL: every arrival of the capture
+				  * (source_path and the duplicates'
+				  * sources) must be under it */
 	bool has_max_age;
 	uint64_t max_age_ns;
 	bool age_by_last_packet;
@@ -79,9 +85,12 @@ struct retention_item {
 	char *policy;         /* policy name, "max_total_size" or "min_free" */
 	char reason[192];
 	uint64_t file_size;
-	uint64_t bytes_freed; /* 0 when another capture still uses the object */
-	int result;           /* after apply: 0, or a negative errno */
-	char error[512];      /* after apply: why it failed, or a warning */
+	uint64_t bytes_freed; /* 0 when another capture still uses the object;
+			       * after apply, what its deletion really freed */
+	int result;           /* after apply: 0, CATALOG_KEPT, or a negative errno */
+	char error[512];      /* after apply: why it failed or was kept, or a warning */
+	int rule;             /* the policy's index, or -1 for a store-wide rule */
+	bool by_count;        /* chosen by max_count (kept by rank) */
 };
 
 struct retention_plan {
@@ -91,6 +100,8 @@ struct retention_plan {
 	uint64_t free_before, fs_total; /* when the env has a space function */
 	uint64_t min_free;              /* the floor in bytes, 0 when none */
 	bool below_min_free_after;      /* the plan cannot reach min_free */
+	const struct retention_rules *rules; /* what apply decides by again */
+	uint64_t now_ns;
 };
 
 /* The store's own space function (opaque: struct store *). */
@@ -102,7 +113,8 @@ uint64_t retention_min_free(uint64_t min_free_bytes, unsigned min_free_percent,
 
 /*
  * Decides what rules delete now. Returns 0 with *out (free with
- * retention_plan_free), or a negative errno (eb).
+ * retention_plan_free), or a negative errno (eb). rules must stay valid
+ * until the plan is applied.
  */
 int retention_plan(struct catalog *cat, const struct retention_rules *rules,
 		   const struct retention_env *env, struct retention_plan **out,
@@ -110,9 +122,12 @@ int retention_plan(struct catalog *cat, const struct retention_rules *rules,
 struct retention_plan *retention_plan_free(struct retention_plan *plan);
 
 /*
- * Deletes every capture of plan (catalog_remove, then the object file when
- * its last reference went), recording each item's result and keeping on
- * after a failure. Returns 0 when all went, else the first error.
+ * Deletes every capture of plan that the rules still delete when its turn
+ * comes (catalog_remove_if, then the object file when its last reference
+ * went), recording each item's result (CATALOG_KEPT with the reason in
+ * error) and keeping on after a failure. plan->bytes_freed becomes what
+ * was really freed. Returns 0 when all went or were kept, else the first
+ * error.
  */
 int retention_apply(struct catalog *cat, struct store *st, struct retention_plan *plan);
 

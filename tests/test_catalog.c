@@ -413,6 +413,114 @@ static void test_tags_foreach(void **state)
 		capture_record_free(r[i]);
 }
 
+/* The tags and the (name, source) of each record in a fresh catalog_get. */
+static json_t *stored(struct fixture *f, uint64_t id)
+{
+	struct capture_record *rec = NULL;
+	assert_int_equal(catalog_get(f->cat, id, &rec), 0);
+	json_t *o = capture_record_to_json(rec);
+	capture_record_free(rec);
+	return o;
+}
+
+/* A duplicate adds its tags, name and source to the existing record in a
+ * synced batch (the record is what retention and queries see); arriving
+ * again (a re-import after a crash) changes nothing more. */
+static void test_duplicate_merges(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *a = make_record("x.pcap", 0x33);
+	struct errbuf eb;
+	uint64_t existing = 0;
+	struct db_batch *batch = NULL;
+	free(a->source_path);
+	a->source_path = strdup("/in/scratch/x.pcap");
+	for (size_t i = 0; i < a->ntags; i++)
+		free(a->tags[i]);
+	a->ntags = 0;
+	assert_int_equal(capture_record_add_tag(a, "scratch"), 0);
+	assert_int_equal(commit(f, a), 1);
+	for (int round = 0; round < 2; round++) {
+		struct capture_record *b = make_record("important.pcap", 0x33);
+		free(b->source_path);
+		b->source_path = strdup("/in/keep/important.pcap");
+		assert_int_equal(capture_record_add_tag(b, "keep"), 0);
+		db_batch_new(&batch);
+		assert_int_equal(catalog_commit(f->cat, b, batch, &existing, &eb), CATALOG_DUPLICATE);
+		assert_int_equal(existing, 1);
+		db_batch_free(batch);
+		capture_record_free(b);
+	}
+	/* The first arrival again: nothing to add. */
+	struct capture_record *again = make_record("x.pcap", 0x33);
+	free(again->source_path);
+	again->source_path = strdup("/in/scratch/x.pcap");
+	db_batch_new(&batch);
+	assert_int_equal(catalog_commit(f->cat, again, batch, &existing, &eb), CATALOG_DUPLICATE);
+	db_batch_free(batch);
+	capture_record_free(again);
+
+	json_t *o = stored(f, 1);
+	char *tags = json_dumps(json_object_get(o, "tags"), JSON_COMPACT);
+	assert_string_equal(tags, "[\"scratch\",\"site:paris\",\"web\",\"keep\"]");
+	free(tags);
+	assert_string_equal(json_string_value(json_object_get(o, "name")), "x.pcap");
+	json_t *also = json_object_get(o, "also_imported_as");
+	assert_int_equal(json_array_size(also), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(also, 0), "name")),
+			    "important.pcap");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(also, 0),
+							      "source_path")),
+			    "/in/keep/important.pcap");
+	json_decref(o);
+	struct collected c = { 0 };
+	assert_int_equal(catalog_foreach(f->cat, "keep", collect, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.ids[0], 1);
+	/* It survives a reopen and a tag edit. */
+	close_all(f);
+	open_all(f);
+	char *t[] = { "keep" };
+	assert_int_equal(catalog_update_tags(f->cat, 1, t, 1, &eb), 0);
+	o = stored(f, 1);
+	assert_int_equal(json_array_size(json_object_get(o, "also_imported_as")), 1);
+	json_decref(o);
+	capture_record_free(a);
+}
+
+/* add/remove edits the tags as they are under the lock: a tag a duplicate
+ * merged in after the caller last read the record stays. */
+static void test_edit_tags(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *a = make_record("a.pcap", 0x44), *b = make_record("b.pcap", 0x44);
+	struct db_batch *batch = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	assert_int_equal(commit(f, a), 1);
+	assert_int_equal(capture_record_add_tag(b, "keep"), 0);
+	db_batch_new(&batch);
+	assert_int_equal(catalog_commit(f->cat, b, batch, &existing, &eb), CATALOG_DUPLICATE);
+	db_batch_free(batch);
+	char *add[] = { "case:42", "web" }, *del[] = { "site:paris", "absent" };
+	assert_int_equal(catalog_edit_tags(f->cat, 1, add, 2, del, 2, &eb), 0);
+	json_t *o = stored(f, 1);
+	char *tags = json_dumps(json_object_get(o, "tags"), JSON_COMPACT);
+	assert_string_equal(tags, "[\"web\",\"keep\",\"case:42\"]");
+	free(tags);
+	json_decref(o);
+	struct collected c = { 0 };
+	assert_int_equal(catalog_foreach(f->cat, "site:paris", collect, &c), 0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(catalog_foreach(f->cat, "case:42", collect, &c), 0);
+	assert_int_equal(c.n, 1);
+	char *bad[] = { "no spaces" };
+	assert_int_equal(catalog_edit_tags(f->cat, 1, bad, 1, NULL, 0, &eb), -EINVAL);
+	assert_int_equal(catalog_edit_tags(f->cat, 99, add, 1, NULL, 0, &eb), -ENOENT);
+	capture_record_free(a);
+	capture_record_free(b);
+}
+
 static void test_totals(void **state)
 {
 	struct fixture *f = *state;
@@ -571,6 +679,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_merges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_edit_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_odd_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tags_foreach, setup, teardown),

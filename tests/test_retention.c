@@ -377,6 +377,134 @@ static void test_remove_and_tags(void **state)
 	capture_record_free(rec);
 }
 
+/* Each deletion is decided on the record as it is when it goes: a capture
+ * tagged protect, or moved out of its policy, after the plan was made is
+ * kept and reported so; the others go. */
+static void test_apply_decides_on_current_record(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog *cat = vault_catalog(f->v);
+	struct errbuf eb;
+	for (unsigned i = 1; i <= 4; i++)
+		add_capture(f, i, &(struct spec){ .import_days_ago = 10, .tags = "x" });
+	add_capture(f, 5, &(struct spec){ .import_days_ago = 20 });
+	const char *x[] = { "x" };
+	struct retention_policy pol[] = {
+		{ .name = "x-week", .tags = x, .ntags = 1, .has_max_age = true, .max_age_ns = 7 * DAY },
+	};
+	struct retention_rules rules = { .protect_tag = "keep", .policies = pol, .n_policies = 1,
+					 .max_total_size = 50 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "1,2,3,4,5");
+	char *protect[] = { "x", "keep" }, *moved[] = { "y" }, *keep[] = { "keep" };
+	assert_int_equal(catalog_update_tags(cat, 2, protect, 2, &eb), 0);
+	assert_int_equal(catalog_update_tags(cat, 3, moved, 1, &eb), 0);
+	assert_int_equal(catalog_update_tags(cat, 5, keep, 1, &eb), 0);
+	assert_int_equal(retention_apply(cat, vault_store(f->v), p), 0);
+	assert_false(exists(f, 1));
+	assert_true(exists(f, 2));
+	assert_true(exists(f, 3));
+	assert_false(exists(f, 4));
+	assert_true(exists(f, 5));
+	json_t *doc = retention_plan_to_json(p, false);
+	json_t *items = json_object_get(doc, "captures");
+	const bool want[] = { true, false, false, true, false };
+	for (size_t i = 0; i < 5; i++) {
+		json_t *it = json_array_get(items, i);
+		assert_int_equal(json_is_true(json_object_get(it, "deleted")), want[i]);
+		assert_int_equal(json_object_get(it, "kept") != NULL, !want[i]);
+	}
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "kept")),
+			    "now tagged keep");
+	/* Only what really went counts as freed. */
+	assert_int_equal(json_integer_value(json_object_get(doc, "bytes_freed")), 200);
+	json_decref(doc);
+	retention_plan_free(p);
+}
+
+/* The same bytes arriving through a second folder: a folder policy
+ * deletes a capture only when every arrival of it came through that folder,
+ * and the duplicate's tags (protect) count. */
+static void test_duplicate_arrivals_count(void **state)
+{
+	struct fixture *f = *state;
+	add_capture(f, 1, &(struct spec){ .import_days_ago = 5, .source = "/srv/probes/a.pcap" });
+	add_capture(f, 2, &(struct spec){ .import_days_ago = 5, .source = "/srv/probes/b.pcap",
+					  .tags = "scratch" });
+	add_capture(f, 3, &(struct spec){ .import_days_ago = 5, .source = "/srv/probes/c.pcap" });
+	/* #1 again from another folder, #2 again with the protect tag. */
+	struct capture_record *r = calloc(1, sizeof(*r));
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	assert_non_null(r);
+	r->name = strdup("again.pcap");
+	r->source_path = strdup("/srv/elsewhere/again.pcap");
+	r->file_size = 100;
+	make_object(f, 1, 100, r->sha256);
+	assert_int_equal(db_batch_new(&b), 0);
+	assert_int_equal(catalog_commit(vault_catalog(f->v), r, b, &existing, &eb), CATALOG_DUPLICATE);
+	assert_int_equal(existing, 1);
+	capture_record_free(r);
+	db_batch_free(b);
+	r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	r->name = strdup("important.pcap");
+	r->source_path = strdup("/srv/probes/important.pcap");
+	r->file_size = 100;
+	make_object(f, 2, 100, r->sha256);
+	assert_int_equal(capture_record_add_tag(r, "keep"), 0);
+	assert_int_equal(db_batch_new(&b), 0);
+	assert_int_equal(catalog_commit(vault_catalog(f->v), r, b, &existing, &eb), CATALOG_DUPLICATE);
+	assert_int_equal(existing, 2);
+	capture_record_free(r);
+	db_batch_free(b);
+	struct retention_policy pol[] = {
+		{ .name = "probes", .folder = "/srv/probes", .has_max_age = true, .max_age_ns = DAY },
+	};
+	struct retention_rules rules = { .protect_tag = "keep", .policies = pol, .n_policies = 1 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "3");
+	retention_plan_free(p);
+}
+
+/* A duplicate carrying the protect tag arrives between the plan and the
+ * deletion: the capture and its object stay, so the duplicate's source may
+ * go. */
+static void test_duplicate_after_plan(void **state)
+{
+	struct fixture *f = *state;
+	add_capture(f, 1, &(struct spec){ .import_days_ago = 5, .tags = "scratch" });
+	const char *scratch[] = { "scratch" };
+	struct retention_policy pol[] = {
+		{ .name = "scratch", .tags = scratch, .ntags = 1, .has_max_age = true, .max_age_ns = DAY },
+	};
+	struct retention_rules rules = { .protect_tag = "keep", .policies = pol, .n_policies = 1 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "1");
+	struct capture_record *r = calloc(1, sizeof(*r));
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	assert_non_null(r);
+	r->name = strdup("important.pcap");
+	r->file_size = 100;
+	make_object(f, 1, 100, r->sha256);
+	assert_int_equal(capture_record_add_tag(r, "scratch"), 0);
+	assert_int_equal(capture_record_add_tag(r, "keep"), 0);
+	assert_int_equal(db_batch_new(&b), 0);
+	assert_int_equal(catalog_commit(vault_catalog(f->v), r, b, &existing, &eb), CATALOG_DUPLICATE);
+	db_batch_free(b);
+	assert_int_equal(retention_apply(vault_catalog(f->v), vault_store(f->v), p), 0);
+	assert_true(exists(f, 1));
+	int fd = store_object_open(vault_store(f->v), r->sha256);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(p->bytes_freed, 0);
+	capture_record_free(r);
+	retention_plan_free(p);
+}
+
 static void test_min_free_refuses(void **state)
 {
 	struct fixture *f = *state;
@@ -402,6 +530,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dry_run_equals_real_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_and_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_min_free_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_decides_on_current_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_arrivals_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_after_plan, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -211,12 +211,33 @@ int cli_ls(int argc, char **argv, const char *usage)
 	return CLI_EXIT_OK;
 }
 
+/* The duplicates merged into a capture, one line each:
+ * "also_imported_as       NAME from SOURCE at TIME". */
+static void print_arrivals(const char *key, json_t *arr)
+{
+	size_t i;
+	json_t *ar;
+	if (json_array_size(arr) == 0)
+		printf("%-22s %s\n", key, "[]");
+	json_array_foreach(arr, i, ar) {
+		const char *name = json_string_value(json_object_get(ar, "name"));
+		const char *src = json_string_value(json_object_get(ar, "source_path"));
+		const char *at = json_string_value(json_object_get(ar, "import_time"));
+		printf("%-22s %s from %s at %s\n", key, name ? name : "-", src ? src : "upload",
+		       at ? at : "-");
+	}
+}
+
 /* One "key: value" line per field, in the JSON's order. */
 static void print_json_fields(json_t *obj)
 {
 	const char *key;
 	json_t *val;
 	json_object_foreach(obj, key, val) {
+		if (!strcmp(key, "also_imported_as") && json_is_array(val)) {
+			print_arrivals(key, val);
+			continue;
+		}
 		char *text = json_is_string(val) ? NULL : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
 		printf("%-22s %s\n", key, text ? text : json_string_value(val));
 		free(text);

@@ -185,73 +185,84 @@ int cli_rm(int argc, char **argv, const char *usage)
 
 /* ---- tag ---- */
 
-/* Applies "+t" (or "t") and "-t" to rec's tags. */
-static int edit_tags(struct capture_record *rec, char **ops, int n, struct errbuf *eb)
+/* The "+t" (or "t") and "-t" operands as tags to add and to remove (the
+ * last operand on a tag decides), pointing into ops. Sent as such, they are
+ * applied to the tags as they are when the edit lands: a tag a duplicate
+ * or another client added meanwhile is not lost. */
+struct tag_ops {
+	char **add, **del;
+	size_t nadd, ndel;
+};
+
+static void tag_ops_free(struct tag_ops *o)
 {
+	free(o->add);
+	free(o->del);
+}
+
+static int tag_ops_parse(char **ops, int n, struct tag_ops *o, struct errbuf *eb)
+{
+	o->add = calloc((size_t)n + 1, sizeof(char *));
+	o->del = calloc((size_t)n + 1, sizeof(char *));
+	if (!o->add || !o->del)
+		return -ENOMEM;
 	for (int i = 0; i < n; i++) {
 		const char *t = ops[i] + (ops[i][0] == '+' || ops[i][0] == '-');
+		bool last = true;
 		if (!catalog_tag_valid(t))
 			return errbuf_set(eb, -EINVAL, "invalid tag '%s'", t);
-		if (ops[i][0] != '-') {
-			if (capture_record_add_tag(rec, t) < 0)
-				return -ENOMEM;
-			continue;
-		}
-		for (size_t k = 0; k < rec->ntags; k++) {
-			if (strcmp(rec->tags[k], t) == 0) {
-				free(rec->tags[k]);
-				rec->tags[k] = rec->tags[--rec->ntags];
-				break;
-			}
-		}
+		for (int k = i + 1; k < n && last; k++)
+			last = strcmp(t, ops[k] + (ops[k][0] == '+' || ops[k][0] == '-')) != 0;
+		if (last && ops[i][0] == '-')
+			o->del[o->ndel++] = (char *)t;
+		else if (last)
+			o->add[o->nadd++] = (char *)t;
 	}
 	return 0;
 }
 
-static void print_tags(const struct capture_record *rec)
+static json_t *json_strings(char *const *v, size_t n)
 {
-	printf("%" PRIu64 ":", rec->id);
-	for (size_t i = 0; i < rec->ntags; i++)
-		printf(" %s", rec->tags[i]);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static void print_tags_json(json_t *rec)
+{
+	json_t *t;
+	size_t i;
+	printf("%" PRIu64 ":", (uint64_t)json_integer_value(json_object_get(rec, "id")));
+	json_array_foreach(json_object_get(rec, "tags"), i, t)
+		printf(" %s", json_string_value(t));
 	putchar('\n');
 }
 
-/* GET the record, edit its tags here, PATCH them back. */
+/* PATCH add_tags / remove_tags: the daemon edits the tags under its lock. */
 static int tag_remote(struct cli_remote *r, char **args, int n)
 {
 	_cleanup_free_ char *target = capture_target(args[0]);
-	struct capture_record rec = { 0 };
+	struct tag_ops o = { 0 };
 	struct errbuf eb = { { 0 } };
-	json_t *reply = NULL, *t;
-	size_t i;
-	int status = target ? cli_remote_json(r, "GET", target, NULL, &reply) : -1;
-	int err = status == 200 ? 0 : -EIO;
-	rec.id = (uint64_t)json_integer_value(json_object_get(reply, "id"));
-	json_array_foreach(err ? NULL : json_object_get(reply, "tags"), i, t)
-		if (!err && json_string_value(t))
-			err = capture_record_add_tag(&rec, json_string_value(t));
-	if (!err)
-		err = edit_tags(&rec, args + 1, n - 1, &eb);
+	json_t *reply = NULL;
+	int status = -1;
+	int err = target ? tag_ops_parse(args + 1, n - 1, &o, &eb) : -ENOMEM;
 	if (!err) {
-		json_t *tags = json_array();
-		for (i = 0; i < rec.ntags; i++)
-			json_array_append_new(tags, json_string(rec.tags[i]));
-		json_t *body = json_pack("{so}", "tags", tags);
-		json_decref(reply);
-		status = cli_remote_json(r, "PATCH", target, body, &reply);
+		json_t *body = json_pack("{soso}", "add_tags", json_strings(o.add, o.nadd),
+					 "remove_tags", json_strings(o.del, o.ndel));
+		status = body ? cli_remote_json(r, "PATCH", target, body, &reply) : -1;
 		json_decref(body);
 	}
-	if (status == 200 && !err)
-		print_tags(&rec);
+	if (status == 200)
+		print_tags_json(reply);
 	else if (eb.msg[0])
 		fprintf(stderr, "capvault: %s\n", eb.msg);
 	else if (status > 0)
 		fprintf(stderr, "capvault: %s\n", remote_why(reply, status));
 	json_decref(reply);
-	for (i = 0; i < rec.ntags; i++)
-		free(rec.tags[i]);
-	free(rec.tags);
-	return status == 200 && !err ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+	tag_ops_free(&o);
+	return status == 200 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
 int cli_tag(int argc, char **argv, const char *usage)
@@ -271,16 +282,27 @@ int cli_tag(int argc, char **argv, const char *usage)
 		return CLI_EXIT_FAILED;
 	struct capture_record *rec = NULL;
 	struct errbuf eb = { { 0 } };
+	struct tag_ops o = { 0 };
 	int err = catalog_lookup(vault_catalog(v), argv[a.first_arg], &rec, &eb);
 	if (!err)
-		err = edit_tags(rec, argv + a.first_arg + 1, argc - a.first_arg - 1, &eb);
+		err = tag_ops_parse(argv + a.first_arg + 1, argc - a.first_arg - 1, &o, &eb);
 	if (!err)
-		err = catalog_update_tags(vault_catalog(v), rec->id, rec->tags, rec->ntags, &eb);
-	if (err) {
-		fprintf(stderr, "capvault: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
-	} else {
-		print_tags(rec);
+		err = catalog_edit_tags(vault_catalog(v), rec->id, o.add, o.nadd, o.del, o.ndel, &eb);
+	json_t *doc = NULL;
+	if (!err) {
+		uint64_t id = rec->id;
+		capture_record_free(rec);
+		rec = NULL;
+		err = catalog_get(vault_catalog(v), id, &rec);
 	}
+	if (!err && !(doc = capture_record_to_json(rec)))
+		err = -ENOMEM;
+	if (err)
+		fprintf(stderr, "capvault: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
+	else
+		print_tags_json(doc);
+	json_decref(doc);
+	tag_ops_free(&o);
 	capture_record_free(rec);
 	vault_close(v);
 	return err ? CLI_EXIT_FAILED : CLI_EXIT_OK;
@@ -298,8 +320,11 @@ static void plan_print(json_t *doc)
 	json_array_foreach(items, i, it) {
 		const char *err = json_string_value(json_object_get(it, "error"));
 		const char *sha = json_string_value(json_object_get(it, "sha256"));
+		const char *kept = json_string_value(json_object_get(it, "kept"));
 		const char *verb = dry_run ? "would delete" :
-			json_is_true(json_object_get(it, "deleted")) ? "deleted" : "FAILED";
+			json_is_true(json_object_get(it, "deleted")) ? "deleted" : kept ? "kept" : "FAILED";
+		if (kept)
+			err = kept;
 		printf("%s %" PRIu64 " %.12s %s [%s] %s; %" PRIu64 " bytes freed%s%s\n", verb,
 		       (uint64_t)json_integer_value(json_object_get(it, "id")), sha ? sha : "",
 		       json_string_value(json_object_get(it, "name")),
@@ -308,7 +333,10 @@ static void plan_print(json_t *doc)
 		       (uint64_t)json_integer_value(json_object_get(it, "bytes_freed")),
 		       err ? ": " : "", err ? err : "");
 	}
-	printf("%zu captures %s, %" PRIu64 " bytes %s\n", json_array_size(items),
+	size_t n = 0;
+	json_array_foreach(items, i, it)
+		n += dry_run || json_is_true(json_object_get(it, "deleted"));
+	printf("%zu captures %s, %" PRIu64 " bytes %s\n", n,
 	       dry_run ? "would be deleted" : "deleted",
 	       (uint64_t)json_integer_value(json_object_get(doc, "bytes_freed")),
 	       dry_run ? "would be freed" : "freed");
@@ -329,7 +357,8 @@ static int plan_output(json_t *doc, const struct maint_args *a)
 		plan_print(doc);
 	}
 	json_array_foreach(json_object_get(doc, "captures"), i, it)
-		if (!a->dry_run && !json_is_true(json_object_get(it, "deleted")))
+		if (!a->dry_run && !json_is_true(json_object_get(it, "deleted")) &&
+		    !json_object_get(it, "kept"))
 			failed = 1;
 	return failed;
 }

@@ -4,7 +4,8 @@
  * import found it so, or the periodic check did). Runs on the main thread
  * between watch events, or on an API thread for POST /v1/prune; one lock
  * keeps the two apart. Every deletion is logged with id, name, sha256,
- * policy and reason; "imports are refused" is logged when pruning cannot
+ * policy and reason, and so is a capture the plan chose but that changed
+ * before its turn (tagged protect meanwhile: kept); "imports are refused" is logged when pruning cannot
  * reach min_free, once until it can again.
  */
 #include <errno.h>
@@ -67,6 +68,9 @@ static void log_plan(struct daemon_retention *dr, const struct retention_plan *p
 			log_info("pruned capture %" PRIu64 " %s sha256 %s policy %s: %s; %" PRIu64
 				 " bytes freed", it->id, it->name, hex, it->policy, it->reason,
 				 it->bytes_freed);
+		else if (it->result == CATALOG_KEPT)
+			log_info("kept capture %" PRIu64 " %s sha256 %s policy %s: %s since the plan",
+				 it->id, it->name, hex, it->policy, it->error);
 		else
 			log_warnx("pruning capture %" PRIu64 " %s sha256 %s policy %s failed: %s",
 				  it->id, it->name, hex, it->policy, it->error);

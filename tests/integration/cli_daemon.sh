@@ -148,7 +148,7 @@ grep -q "^imported   $MID .* 10 packets  $T/m1.pcap" "$T/dmn/move.out" ||
 	fail "import --move: $(cat "$T/dmn/move.out" "$T/dmn/move.err")"
 [ -e "$T/m1.pcap" ] && fail "import --move left the source"
 expect_rc 0 "$CAPVAULT" tag 2 +extra -lab
-check "tag through the daemon" "2: extra site-a" "$(cat "$T/out")"
+check "tag through the daemon" "2: site-a extra" "$(cat "$T/out")"
 expect_rc 0 "$CAPVAULT" --url "$U" --token "$TOKEN" rm "$MID"
 grep -q "^removed $MID m1.pcap" "$T/out" || fail "rm over --url: $(cat "$T/out" "$T/err")"
 run "$T/dmn" rm_again rm "$MID"
