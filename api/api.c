@@ -256,24 +256,55 @@ static void dispatch(void *app, struct http_req *r)
 
 /* --- sockets --- */
 
-static int listen_unix(const char *path, int *fd_out, struct errbuf *eb)
+/* The path may hold a socket left by a daemon that died: that one is
+ * replaced. A socket someone still answers on (another capvaultd given
+ * the same path) or anything that is not a socket is refused. */
+static int claim_unix_path(const struct sockaddr_un *sa, struct errbuf *eb)
+{
+	const char *path = sa->sun_path;
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return errbuf_set(eb, -EEXIST, "%s: exists and is not a socket; not replacing it",
+				  path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "unix socket: %s", strerror(errno));
+	/* EAGAIN: its backlog is full, which is live too. */
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN)
+		return errbuf_set(eb, -EADDRINUSE,
+				  "%s: another process (capvaultd?) is serving on this socket; "
+				  "not taking it over",
+				  path);
+	if (errno != ECONNREFUSED && errno != ENOENT)
+		return errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
+	if (unlink(path) < 0 && errno != ENOENT)
+		return errbuf_set(eb, -errno, "%s: cannot remove the stale socket: %s", path,
+				  strerror(errno));
+	return 0;
+}
+
+static int listen_unix(struct api_server *s, const char *path, int *fd_out, struct errbuf *eb)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return errbuf_set(eb, -ENAMETOOLONG, "%s: socket path too long", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	/* A socket left by a daemon that died; anything else is not ours. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
+	int err = claim_unix_path(&sa, eb);
+	if (err)
+		return err;
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return errbuf_set(eb, -errno, "unix socket: %s", strerror(errno));
 	mode_t old = umask(0117); /* born 0660: never briefly world-writable */
 	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (rc < 0 || chmod(path, 0660) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+	if (rc < 0 || chmod(path, 0660) < 0 || listen(fd, LISTEN_BACKLOG) < 0 ||
+	    lstat(path, &st) < 0)
 		return errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
+	s->unix_id = st;
 	*fd_out = TAKE_FD(fd);
 	return 0;
 }
@@ -303,6 +334,20 @@ static bool is_loopback(const struct addrinfo *ai)
 	return false;
 }
 
+/* The unix socket's clients are trusted, and what they upload may come
+ * from a slow local source (a tape seeking): no per-address or body-rate
+ * limit there. */
+static struct http_limits limits_of(const struct config_api *ca, bool local)
+{
+	return (struct http_limits){
+		.max_per_client = local ? 0 : ca->max_connections_per_ip,
+		.timeout_s = (unsigned)(ca->timeout_ns / 1000000000u),
+		.header_timeout_ms = ca->header_timeout_ns / 1000000u,
+		.body_timeout_ms = local ? 0 : ca->body_timeout_ns / 1000000u,
+		.body_min_rate = ca->body_min_rate,
+	};
+}
+
 static int add_server(struct api_server *s, int fd, bool local, struct errbuf *eb)
 {
 	const struct config_api *ca = &s->cfg->api;
@@ -312,9 +357,7 @@ static int add_server(struct api_server *s, int fd, bool local, struct errbuf *e
 		.tls_cert = local ? NULL : s->tls_cert,
 		.tls_key = local ? NULL : s->tls_key,
 		.max_connections = ca->max_connections,
-		.max_per_client = local ? 0 : ca->max_connections_per_ip,
-		.timeout_s = (unsigned)(ca->timeout_ns / 1000000000u),
-		.header_timeout_ms = ca->header_timeout_ns / 1000000u,
+		.limits = limits_of(ca, local),
 	};
 	struct http_server **grown = realloc(s->servers, (s->nservers + 1) * sizeof(*grown));
 	if (!grown) {
@@ -391,7 +434,7 @@ static int start_all(struct api_server *s, struct errbuf *eb)
 		err = listen_tcp(s, &ca->listen[i], eb);
 	if (!err && ca->unix_socket && *ca->unix_socket) {
 		int fd = -1;
-		if (!(err = listen_unix(ca->unix_socket, &fd, eb))) {
+		if (!(err = listen_unix(s, ca->unix_socket, &fd, eb))) {
 			s->unix_path = strdup(ca->unix_socket);
 			err = s->unix_path ? add_server(s, fd, true, eb) : -ENOMEM;
 		}
@@ -406,6 +449,8 @@ int api_server_start(struct api_server **out, const struct config *cfg, struct v
 	if (!s)
 		return errbuf_set(eb, -ENOMEM, "out of memory");
 	s->cfg = cfg;
+	s->start_cfg = cfg;
+	pthread_mutex_init(&s->reload_lock, NULL);
 	s->vault = v;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -432,13 +477,100 @@ struct api_server *api_server_stop(struct api_server *s)
 		return NULL;
 	for (size_t i = 0; i < s->nservers; i++)
 		http_server_free(s->servers[i]);
-	if (s->unix_path)
+	/* Only the socket we made, not one that replaced it meanwhile (whose
+	 * inode number may be ours again: the change time tells them apart). */
+	struct stat st;
+	if (s->unix_path && lstat(s->unix_path, &st) == 0 && st.st_dev == s->unix_id.st_dev &&
+	    st.st_ino == s->unix_id.st_ino && st.st_ctim.tv_sec == s->unix_id.st_ctim.tv_sec &&
+	    st.st_ctim.tv_nsec == s->unix_id.st_ctim.tv_nsec)
 		unlink(s->unix_path);
 	free(s->servers);
 	free(s->unix_path);
 	free(s->tls_cert);
 	free(s->tls_key);
+	json_decref(s->restart_needed);
+	pthread_mutex_destroy(&s->reload_lock);
 	token_cache_free(s->tokens);
 	free(s);
 	return NULL;
+}
+
+/* --- reload --- */
+
+static bool str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+static bool listen_differs(const struct config_api *a, const struct config_api *b)
+{
+	if (a->n_listen != b->n_listen)
+		return true;
+	for (size_t i = 0; i < a->n_listen; i++)
+		if (a->listen[i].port != b->listen[i].port ||
+		    strcmp(a->listen[i].host, b->listen[i].host))
+			return true;
+	return false;
+}
+
+/* Adds to names[] the api settings that differ from those the listeners
+ * were set up with: only a restart applies them. */
+static size_t api_restart_names(const struct config_api *was, const struct config_api *now,
+				const char **names, size_t n, size_t max)
+{
+	if (n < max && listen_differs(was, now))
+		names[n++] = "api.listen";
+	if (n < max && str_differs(was->unix_socket, now->unix_socket))
+		names[n++] = "api.unix_socket";
+	if (n < max && !was->tls_cert != !now->tls_cert)
+		names[n++] = "api.tls";
+	if (n < max && was->max_connections != now->max_connections)
+		names[n++] = "api.max_connections";
+	return n;
+}
+
+/* A new certificate and key for every TLS listener; all or none. */
+static int reload_tls(struct api_server *s, const struct config_api *ca, struct errbuf *eb)
+{
+	char *cert = NULL, *key = NULL;
+	int err = read_pem(ca->tls_cert, &cert, eb);
+	if (!err)
+		err = read_pem(ca->tls_key, &key, eb);
+	for (size_t i = 0; i < s->nservers && !err; i++)
+		if ((err = http_server_set_tls(s->servers[i], cert, key, eb)) == -ENOTSUP)
+			err = 0; /* the unix socket */
+	free(cert);
+	free(key);
+	return err;
+}
+
+int api_server_reload(struct api_server *s, const struct config *cfg, const char **restart,
+		      size_t *n, size_t max, struct errbuf *eb)
+{
+	const struct config_api *ca = &cfg->api;
+	int err = 0;
+	*n = api_restart_names(&s->start_cfg->api, ca, restart, *n, max);
+	json_t *names = json_array();
+	for (size_t i = 0; names && i < *n; i++)
+		json_array_append_new(names, json_string(restart[i]));
+	pthread_mutex_lock(&s->reload_lock);
+	json_decref(s->restart_needed);
+	s->restart_needed = names;
+	pthread_mutex_unlock(&s->reload_lock);
+	for (size_t i = 0; i < s->nservers; i++) {
+		struct http_limits l = limits_of(ca, i + 1 == s->nservers && s->unix_path);
+		http_server_set_limits(s->servers[i], &l);
+	}
+	if (ca->tls_cert && s->start_cfg->api.tls_cert)
+		err = reload_tls(s, ca, eb);
+	atomic_store(&s->cfg, cfg);
+	return err;
+}
+
+json_t *api_restart_needed(struct api_server *s)
+{
+	pthread_mutex_lock(&s->reload_lock);
+	json_t *names = s->restart_needed ? json_deep_copy(s->restart_needed) : json_array();
+	pthread_mutex_unlock(&s->reload_lock);
+	return names;
 }

@@ -71,6 +71,19 @@ struct api_hooks {
  */
 int api_server_start(struct api_server **out, const struct config *cfg, struct vault *v,
 		     const struct api_hooks *hooks, struct errbuf *eb);
+/*
+ * Applies a reloaded configuration: max_upload_size and the connection
+ * limits and timeouts at once, a new TLS certificate and key (read again
+ * even when their paths did not change: a renewed certificate replaces
+ * the file) from the next handshake on. restart[0..*n) names settings
+ * the caller cannot apply; the api's own (api.listen, api.unix_socket,
+ * api.tls turned on or off, api.max_connections) are appended, up to
+ * max, and the whole list is what GET /v1/status reports. cfg must
+ * outlive the server. Returns 0, or a negative errno when the new
+ * certificate cannot be used (eb; the old one stays, the rest applies).
+ */
+int api_server_reload(struct api_server *s, const struct config *cfg, const char **restart,
+		      size_t *n, size_t max, struct errbuf *eb);
 /* Stops serving (waits for the requests in progress) and removes the
  * unix socket. Accepts NULL; returns NULL. */
 struct api_server *api_server_stop(struct api_server *s);

@@ -7,9 +7,11 @@
 #define CAPVAULT_API_PRIV_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "api.h"
 #include "http.h"
@@ -29,12 +31,18 @@ struct api_metrics {
 };
 
 struct api_server {
-	const struct config *cfg;
+	/* The configuration in force (a reload swaps it; the daemon keeps the
+	 * old ones) and the one the listeners were set up from. */
+	const struct config *_Atomic cfg;
+	const struct config *start_cfg;
+	pthread_mutex_t reload_lock; /* guards restart_needed */
+	json_t *restart_needed;      /* settings changed that need a restart */
 	struct vault *vault;
 	struct api_hooks hooks;
 	struct http_server **servers;
 	size_t nservers;
 	char *unix_path;
+	struct stat unix_id;      /* the socket file we made, removed at stop */
 	char *tls_cert, *tls_key;
 	struct api_metrics m;
 	struct token_cache *tokens; /* cleared on every revocation */
@@ -82,6 +90,9 @@ void api_delete_capture(struct api_call *c, const struct capture_record *rec);
 void api_read_json(struct api_call *c, uint64_t id,
 		   void (*done)(struct api_call *c, uint64_t id, json_t *doc));
 void api_upload(struct api_call *c);
+/* The settings a reload changed that only a restart applies (a new
+ * JSON array of names). */
+json_t *api_restart_needed(struct api_server *s);
 void api_packets(struct api_call *c);
 void api_stats(struct api_call *c);
 void api_status(struct api_call *c);

@@ -1,8 +1,9 @@
 /*
  * api_status.c - GET /v1/imports (the watched folders with their watch
  * mode and counters, the queue, recent failures) and GET /v1/status (what
- * `capvault status` prints: version, uptime, the store and its space,
- * captures and bytes, and the imports).
+ * `capvault status` prints: version, uptime, the settings a reload
+ * changed that need a restart, the store and its space, captures and
+ * bytes, and the imports).
  *
  * Without a daemon behind the server (hooks not set), the imports are
  * empty lists and zero counters.
@@ -83,9 +84,10 @@ void api_status(struct api_call *c)
 	clock_gettime(CLOCK_REALTIME, &now);
 	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	json_t *o = json_pack(
-		"{sss{sosI}s{sssIsI}sIsIsIso}", "version", CAPVAULT_VERSION, "daemon", "started",
+		"{sss{sosIso}s{sssIsI}sIsIsIso}", "version", CAPVAULT_VERSION, "daemon", "started",
 		time_json(api->started_ns), "uptime_s",
-		(json_int_t)((now_ns - api->started_ns) / 1000000000u), "store", "path",
+		(json_int_t)((now_ns - api->started_ns) / 1000000000u), "restart_needed",
+		api_restart_needed(api), "store", "path",
 		store_root(vault_store(api->vault)), "free_bytes", (json_int_t)free_bytes,
 		"fs_total_bytes", (json_int_t)fs_bytes, "captures", (json_int_t)t.captures,
 		"object_bytes", (json_int_t)t.object_bytes, "packets", (json_int_t)t.packets,

@@ -26,17 +26,32 @@ struct http_server;
 /* Called once per request, when its headers are in. */
 typedef void (*http_handler_fn)(void *app, struct http_req *r);
 
-struct http_listen_cfg {
-	int fd;              /* a bound, listening socket; the server owns it */
-	bool local;          /* the unix socket: requests are trusted */
-	const char *tls_cert; /* PEM text, or NULL for plain HTTP */
-	const char *tls_key;
-	unsigned max_connections;
-	unsigned max_per_client; /* connections from one address; 0: no limit */
-	unsigned timeout_s;      /* idle */
+/* What a running server's limits can be changed to (http_server_set_limits). */
+struct http_limits {
+	unsigned max_per_client; /* TCP connections from one address; 0: no limit */
+	unsigned timeout_s;      /* idle, for connections opened from now on */
 	/* A request's headers must be in within this long of the connection
 	 * opening or the previous reply's end, or the connection is closed. */
 	uint64_t header_timeout_ms;
+	/* In every body_timeout_ms while a request body is read, at least
+	 * body_min_rate bytes per second of it (at least one byte) must
+	 * arrive, or the connection is closed. Time our consumer spends on
+	 * the bytes does not count against the client. 0: no such check. */
+	uint64_t body_timeout_ms;
+	uint64_t body_min_rate;
+};
+
+struct http_listen_cfg {
+	int fd;              /* a bound, listening socket; the server owns it */
+	bool local;          /* the unix socket: requests are trusted */
+	/* TLS with the certificate and key in PEM text, or NULL for plain
+	 * HTTP. TLS 1.2 and 1.3 only, with forward-secret AEAD suites. */
+	const char *tls_cert;
+	const char *tls_key;
+	/* In all. A quarter of them (TCP) is kept for addresses that hold no
+	 * connection yet, so a few addresses cannot take every one. */
+	unsigned max_connections;
+	struct http_limits limits;
 };
 
 /* Starts serving on cfg->fd. Returns 0 or a negative errno (eb). */
@@ -44,6 +59,14 @@ int http_server_new(struct http_server **out, const struct http_listen_cfg *cfg,
 		    http_handler_fn handler, void *app, struct errbuf *eb);
 /* Stops accepting, waits for the connection threads, closes the socket. */
 struct http_server *http_server_free(struct http_server *s);
+/* New limits, in force at once (timeout_s: for new connections). */
+void http_server_set_limits(struct http_server *s, const struct http_limits *l);
+/* Presents this certificate chain and key (PEM) from the next TLS
+ * handshake on; connections already open keep theirs. Only on a server
+ * started with TLS. Returns 0, or -EINVAL when they do not load or do
+ * not match (eb; the old ones stay), -ENOTSUP without TLS. */
+int http_server_set_tls(struct http_server *s, const char *cert_pem, const char *key_pem,
+			struct errbuf *eb);
 /* True when libmicrohttpd was built with TLS. */
 bool http_tls_supported(void);
 

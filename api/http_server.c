@@ -5,18 +5,28 @@
  * One MHD daemon per listening socket (the caller creates and binds the
  * sockets, so IPv6, unix sockets and their permissions are its choice),
  * each with a thread per connection, a connection limit (in all and per
- * client address), an idle timeout, and a deadline for a request's
- * headers that a watchdog thread enforces: libmicrohttpd's own timeout is
- * an idle one, which a client trickling a header byte now and then never
- * trips (slowloris). Responses are built by the handlers into the request and
+ * client address, with a share kept for addresses that hold none, so a
+ * few addresses cannot take every connection), an idle timeout, and two
+ * deadlines that a watchdog thread enforces: for a request's headers, and
+ * a minimum rate for its body. libmicrohttpd's own timeout is an idle
+ * one, which a client trickling a byte now and then never trips
+ * (slowloris). Responses are built by the handlers into the request and
  * queued here, so handlers never see MHD's calling rules (a response may
  * only be queued on the first call or after the body has been read).
+ *
+ * TLS goes through GnuTLS (libmicrohttpd's TLS library, included only
+ * here): TLS 1.2 and 1.3 with forward-secret AEAD suites, and a
+ * certificate callback, so that a new certificate is presented from the
+ * next handshake on without closing the listener.
  */
 #include "http.h"
 
 #include <errno.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -32,13 +42,43 @@
 #define STREAM_BLOCK (256u * 1024)
 #define FORM_BUFFER (64u * 1024)
 
-/* A connection as the header watchdog sees it. */
+/* Mozilla's "intermediate" profile in GnuTLS terms: TLS 1.2 and 1.3
+ * only (RFC 8996 retired 1.0 and 1.1), ECDHE or DHE key exchange,
+ * AES-GCM or ChaCha20-Poly1305; no CBC, no SHA-1 MAC, no RSA key
+ * transport. The server's order of preference wins. */
+static const char tls_priorities[] =
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:"
+	"%SERVER_PRECEDENCE";
+
+#define TLS_MAX_CHAIN 16
+
+/* A certificate chain and its key as GnuTLS takes them from the
+ * certificate callback. Replaced ones stay until the server stops: a
+ * session may point into them for as long as it lasts. */
+struct tls_cert {
+	struct tls_cert *older;
+	gnutls_pcert_st chain[TLS_MAX_CHAIN];
+	unsigned n;
+	gnutls_privkey_t key;
+};
+
+/* A connection as the watchdog and the accept policy see it. */
 struct conn_watch {
 	struct conn_watch *prev, *next;
+	struct http_server *srv;
 	int fd;
+	struct sockaddr_storage addr; /* the client's */
 	/* When it began waiting for a request's headers (it opened, or its
 	 * previous reply was done), CLOCK_MONOTONIC ns; 0 when not waiting. */
 	atomic_uint_fast64_t waiting_since_ns;
+	/* When the body being read began (0: none), the bytes of it so far,
+	 * and whether our consumer holds some: then we are the slow one. */
+	atomic_uint_fast64_t body_since_ns;
+	atomic_uint_fast64_t body_bytes;
+	atomic_bool consuming;
+	/* The watchdog's: the body and the start of its current period. */
+	uint64_t mark_body, mark_ns, mark_bytes;
 	bool cut;
 };
 
@@ -47,18 +87,22 @@ struct http_server {
 	bool local;
 	http_handler_fn handler;
 	void *app;
-	uint64_t header_timeout_ns;
+	unsigned max_connections;
 	pthread_t watchdog;
 	bool watchdog_running;
-	pthread_mutex_t lock; /* guards conns and stopping */
+	pthread_mutex_t lock; /* guards what follows */
+	struct http_limits limits;
+	struct tls_cert *cert; /* newest first */
 	pthread_cond_t wake;
 	struct conn_watch *conns;
+	unsigned nconns;
 	bool stopping;
 };
 
 struct http_req {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
+	struct conn_watch *watch; /* NULL when unwatched */
 	char *method, *path;
 	struct MHD_Response *resp;
 	unsigned status;
@@ -239,14 +283,30 @@ static struct http_req *req_new(struct http_server *s, struct MHD_Connection *co
 
 static void feed(struct http_req *r, const char *data, size_t size)
 {
+	struct conn_watch *w = r->watch;
+	if (w)
+		atomic_fetch_add(&w->body_bytes, size);
 	if (r->discard)
 		return;
+	if (w)
+		atomic_store(&w->consuming, true);
 	if (r->pp) {
 		if (MHD_post_process(r->pp, data, size) != MHD_YES && !r->discard)
 			r->form_bad = true, r->discard = true;
 	} else if (r->body && r->body->data(r->body_ctx, r, data, size) < 0) {
 		r->discard = true;
 	}
+	if (w)
+		atomic_store(&w->consuming, false);
+}
+
+/* The body starts (at) or ends (0) for the rate watchdog. */
+static void watch_body(struct http_req *r, uint64_t at)
+{
+	if (!r->watch)
+		return;
+	atomic_store(&r->watch->body_bytes, 0);
+	atomic_store(&r->watch->body_since_ns, at);
 }
 
 static void end_body(struct http_req *r)
@@ -288,13 +348,55 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void watch_set_waiting(struct MHD_Connection *conn, bool waiting)
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct conn_watch *w = ci ? ci->socket_context : NULL;
+	return ci ? ci->socket_context : NULL;
+}
+
+static void watch_set_waiting(struct MHD_Connection *conn, bool waiting)
+{
+	struct conn_watch *w = watch_of(conn);
 	if (w)
 		atomic_store(&w->waiting_since_ns, waiting ? now_ns() : 0);
+}
+
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (b->sa_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr));
+	return true;
+}
+
+/* The accept policy: an address gets at most max_per_client connections,
+ * and the last quarter of max_connections only goes to addresses that
+ * hold none, so that a few addresses holding slow connections cannot
+ * starve the others. Runs on the listening thread, as the connection
+ * notifications do, so the counts are those of every accepted one. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct http_server *s = cls;
+	(void)len;
+	if (s->local)
+		return MHD_YES;
+	unsigned reserve = s->max_connections / 4 ? s->max_connections / 4 : 1, mine = 0;
+	pthread_mutex_lock(&s->lock);
+	for (struct conn_watch *w = s->conns; w; w = w->next)
+		mine += same_host(&w->addr, addr);
+	bool ok = !(s->limits.max_per_client && mine >= s->limits.max_per_client) &&
+		  !(mine && s->nconns + reserve >= s->max_connections);
+	pthread_mutex_unlock(&s->lock);
+	if (!ok)
+		log_debug("http: %u connections from one address, %u in all: connection refused",
+			  mine, s->nconns);
+	return ok ? MHD_YES : MHD_NO;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -302,14 +404,25 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
 	struct http_server *s = cls;
 	struct conn_watch *w = *socket_context;
+	unsigned timeout_s;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ai =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		if (!ci || !(w = calloc(1, sizeof(*w))))
 			return; /* unwatched: the idle timeout still applies */
+		w->srv = s;
 		w->fd = ci->connect_fd;
+		if (ai && ai->client_addr)
+			memcpy(&w->addr, ai->client_addr,
+			       ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+			       ai->client_addr->sa_family == AF_INET  ? sizeof(struct sockaddr_in) :
+									sizeof(sa_family_t));
 		atomic_init(&w->waiting_since_ns, now_ns());
 		pthread_mutex_lock(&s->lock);
+		timeout_s = s->limits.timeout_s;
+		s->nconns++;
 		w->next = s->conns;
 		if (s->conns)
 			s->conns->prev = w;
@@ -318,8 +431,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		s->conns = w;
 		pthread_mutex_unlock(&s->lock);
 		*socket_context = w;
+		/* Outside our lock: this takes libmicrohttpd's. */
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, timeout_s);
 	} else if (w) { /* closed; libmicrohttpd closes the socket after this */
 		pthread_mutex_lock(&s->lock);
+		s->nconns--;
 		if (w->prev)
 			w->prev->next = w->next;
 		else
@@ -332,21 +448,60 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	}
 }
 
-/* Shuts down the sockets of connections whose headers are overdue; their
- * threads then see the end of the stream and close them. Under s->lock,
- * so no socket is closed (and its number reused) meanwhile. */
+static bool headers_overdue(const struct http_server *s, struct conn_watch *w, uint64_t now)
+{
+	uint64_t since = atomic_load(&w->waiting_since_ns);
+	/* since may be newer than now: set after now was read. */
+	if (!since || since > now || now - since < s->limits.header_timeout_ms * 1000000u)
+		return false;
+	log_debug("http: request headers not in after %" PRIu64 " ms: connection closed",
+		  s->limits.header_timeout_ms);
+	return true;
+}
+
+/* Judges a body at the end of each period of body_timeout_ms: too few
+ * bytes came in it, and the connection goes. While our consumer holds
+ * bytes, a new period starts: the client cannot send meanwhile. */
+static bool body_too_slow(const struct http_server *s, struct conn_watch *w, uint64_t now)
+{
+	uint64_t since = atomic_load(&w->body_since_ns), bytes = atomic_load(&w->body_bytes);
+	uint64_t period_ms = s->limits.body_timeout_ms;
+	if (!since || since > now || !period_ms)
+		return false;
+	if (w->mark_body != since) {
+		w->mark_body = since;
+		w->mark_ns = since;
+		w->mark_bytes = 0;
+	}
+	if (atomic_load(&w->consuming) || now - w->mark_ns < period_ms * 1000000u) {
+		if (atomic_load(&w->consuming))
+			w->mark_ns = now, w->mark_bytes = bytes;
+		return false;
+	}
+	uint64_t need = s->limits.body_min_rate * period_ms / 1000u;
+	if (bytes - w->mark_bytes >= (need ? need : 1)) {
+		w->mark_ns = now;
+		w->mark_bytes = bytes;
+		return false;
+	}
+	log_info("http: request body: %" PRIu64 " bytes in %" PRIu64 " ms, under %" PRIu64
+		 " bytes/s: connection closed",
+		 bytes - w->mark_bytes, period_ms, s->limits.body_min_rate);
+	return true;
+}
+
+/* Shuts down the sockets of connections whose headers are overdue or
+ * whose body is too slow; their threads then see the end of the stream
+ * and close them. Under s->lock, so no socket is closed (and its number
+ * reused) meanwhile. */
 static void cut_overdue(struct http_server *s)
 {
 	uint64_t now = now_ns();
 	for (struct conn_watch *w = s->conns; w; w = w->next) {
-		uint64_t since = atomic_load(&w->waiting_since_ns);
-		/* since may be newer than now: set after now was read. */
-		if (w->cut || !since || since > now || now - since < s->header_timeout_ns)
+		if (w->cut || !(headers_overdue(s, w, now) || body_too_slow(s, w, now)))
 			continue;
 		w->cut = true;
 		shutdown(w->fd, SHUT_RDWR);
-		log_debug("http: request headers not in after %" PRIu64 " ms: connection closed",
-			  s->header_timeout_ns / 1000000u);
 	}
 }
 
@@ -427,6 +582,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		watch_set_waiting(conn, false);
 		if (!(r = req_new(s, conn, url, method)))
 			return MHD_NO;
+		r->watch = watch_of(conn);
 		*con_cls = r;
 		if (headers_too_large(conn, url)) {
 			static const char msg[] = "{\"status\": 431, \"error\": \"headers_too_large\", "
@@ -443,6 +599,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if ((r->resp && has_body(conn)) || (!r->resp && !r->body && !r->form))
 			return queue(r);
 		r->deferred = r->resp != NULL;
+		if (!r->deferred)
+			watch_body(r, now_ns());
 		return MHD_YES;
 	}
 	if (r->responded)
@@ -454,6 +612,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	watch_body(r, 0);
 	end_body(r);
 	return queue(r);
 }
@@ -466,6 +625,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	watch_set_waiting(conn, true); /* for the next request's headers */
 	if (!r)
 		return;
+	watch_body(r, 0);
 	if (r->pp)
 		MHD_destroy_post_processor(r->pp);
 	const struct http_body_ops *b = r->body;
@@ -491,49 +651,140 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("http: %s", msg);
 }
 
+static struct tls_cert *tls_cert_free(struct tls_cert *c)
+{
+	while (c) {
+		struct tls_cert *older = c->older;
+		for (unsigned i = 0; i < c->n; i++)
+			gnutls_pcert_deinit(&c->chain[i]);
+		if (c->key)
+			gnutls_privkey_deinit(c->key);
+		free(c);
+		c = older;
+	}
+	return NULL;
+}
+
+/* Checks that the key belongs to the certificate (as GnuTLS itself does
+ * when it loads a pair), then loads both for the callback. */
+static int tls_cert_load(struct tls_cert **out, const char *cert_pem, const char *key_pem,
+			 struct errbuf *eb)
+{
+	gnutls_datum_t cd = { (unsigned char *)cert_pem, (unsigned)strlen(cert_pem) };
+	gnutls_datum_t kd = { (unsigned char *)key_pem, (unsigned)strlen(key_pem) };
+	gnutls_certificate_credentials_t pair;
+	if (gnutls_certificate_allocate_credentials(&pair) < 0)
+		return errbuf_set(eb, -ENOMEM, "TLS: out of memory");
+	int rc = gnutls_certificate_set_x509_key_mem(pair, &cd, &kd, GNUTLS_X509_FMT_PEM);
+	gnutls_certificate_free_credentials(pair);
+	struct tls_cert *c = rc < 0 ? NULL : calloc(1, sizeof(*c));
+	if (c) {
+		unsigned n = TLS_MAX_CHAIN;
+		rc = gnutls_pcert_list_import_x509_raw(c->chain, &n, &cd, GNUTLS_X509_FMT_PEM, 0);
+		c->n = rc < 0 ? 0 : n;
+		if (rc >= 0 && (rc = gnutls_privkey_init(&c->key)) >= 0)
+			rc = gnutls_privkey_import_x509_raw(c->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
+	}
+	if (rc < 0 || !c) {
+		tls_cert_free(c);
+		return rc < 0 ? errbuf_set(eb, -EINVAL, "TLS certificate and key: %s",
+					   gnutls_strerror(rc)) :
+				errbuf_set(eb, -ENOMEM, "TLS: out of memory");
+	}
+	*out = c;
+	return 0;
+}
+
+/* GnuTLS asks for the certificate at each handshake. libmicrohttpd sets
+ * the session's pointer to the connection, whose socket context is ours. */
+static int tls_pick_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+			 const gnutls_pk_algorithm_t *algos, int nalgos, gnutls_pcert_st **chain,
+			 unsigned *n, gnutls_privkey_t *key)
+{
+	struct MHD_Connection *conn = gnutls_session_get_ptr(session);
+	struct conn_watch *w = conn ? watch_of(conn) : NULL;
+	(void)req_ca_dn, (void)nreqs, (void)algos, (void)nalgos;
+	if (!w)
+		return -1;
+	pthread_mutex_lock(&w->srv->lock);
+	struct tls_cert *c = w->srv->cert;
+	if (c) {
+		*chain = c->chain;
+		*n = c->n;
+		*key = c->key;
+	}
+	pthread_mutex_unlock(&w->srv->lock);
+	return c ? 0 : -1;
+}
+
+int http_server_set_tls(struct http_server *s, const char *cert_pem, const char *key_pem,
+			struct errbuf *eb)
+{
+	struct tls_cert *c = NULL;
+	if (!s->cert)
+		return errbuf_set(eb, -ENOTSUP, "this listener does not use TLS");
+	int err = tls_cert_load(&c, cert_pem, key_pem, eb);
+	if (err)
+		return err;
+	pthread_mutex_lock(&s->lock);
+	c->older = s->cert;
+	s->cert = c;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void http_server_set_limits(struct http_server *s, const struct http_limits *l)
+{
+	pthread_mutex_lock(&s->lock);
+	s->limits = *l;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static struct MHD_Daemon *start_mhd(struct http_server *s, const struct http_listen_cfg *cfg)
 {
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_ERROR_LOG | (cfg->tls_cert ? MHD_USE_TLS : 0);
+			 MHD_USE_ERROR_LOG | (s->cert ? MHD_USE_TLS : 0);
+	/* The per-address limit and the idle timeout are ours (on_accept,
+	 * on_connection), so that they can change while running. */
 	return MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_LISTEN_SOCKET, cfg->fd, MHD_OPTION_CONNECTION_LIMIT,
-		cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_client,
-		MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+		cfg->max_connections, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 		/* libmicrohttpd zeroes the whole buffer after every request
 		 * (128 KiB: 6% of the CPU of GET /v1/captures?limit=50), and
 		 * upload bodies arrive in pieces of at most this buffer, which
 		 * the import pass gathers into 1 MiB: 64 KiB uploads as fast as
 		 * 128 KiB. Room for the 16 KiB of headers we accept. */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64u << 10),
-		cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cfg->tls_cert,
-		MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key, MHD_OPTION_END);
+		s->cert ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, tls_priorities,
+		MHD_OPTION_HTTPS_CERT_CALLBACK, tls_pick_cert, MHD_OPTION_END);
 }
 
 int http_server_new(struct http_server **out, const struct http_listen_cfg *cfg,
 		    http_handler_fn handler, void *app, struct errbuf *eb)
 {
 	struct http_server *s = calloc(1, sizeof(*s));
-	int err = s ? 0 : -ENOMEM;
+	int err = s ? 0 : errbuf_set(eb, -ENOMEM, "HTTP server: out of memory");
 	if (s) {
 		s->local = cfg->local;
 		s->handler = handler;
 		s->app = app;
-		s->header_timeout_ns = cfg->header_timeout_ms * 1000000u;
+		s->max_connections = cfg->max_connections;
+		s->limits = cfg->limits;
 		pthread_mutex_init(&s->lock, NULL);
-		err = watchdog_start(s);
+		if (cfg->tls_cert)
+			err = tls_cert_load(&s->cert, cfg->tls_cert, cfg->tls_key, eb);
+		if (!err && (err = watchdog_start(s)))
+			errbuf_set(eb, err, "HTTP server: %s", strerror(-err));
 	}
+	if (!err && !(s->daemon = start_mhd(s, cfg)))
+		err = errbuf_set(eb, -EIO, "libmicrohttpd could not start%s",
+				 s->cert ? " (check the TLS certificate and key)" : "");
 	if (err) {
 		close(cfg->fd);
 		http_server_free(s);
-		return errbuf_set(eb, err, "HTTP server: %s", strerror(-err));
-	}
-	if (!(s->daemon = start_mhd(s, cfg))) {
-		close(cfg->fd);
-		http_server_free(s);
-		return errbuf_set(eb, -EIO, "libmicrohttpd could not start%s",
-				  cfg->tls_cert ? " (check the TLS certificate and key)" : "");
+		return err;
 	}
 	*out = s;
 	return 0;
@@ -546,6 +797,7 @@ struct http_server *http_server_free(struct http_server *s)
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon);
 	watchdog_stop(s);
+	tls_cert_free(s->cert);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return NULL;

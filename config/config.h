@@ -80,6 +80,10 @@ struct config_api {
 	unsigned max_connections_per_ip; /* TCP; 0: no limit */
 	uint64_t timeout_ns;             /* idle */
 	uint64_t header_timeout_ns;      /* for a request's headers, in all */
+	/* In every body_timeout, a request body must bring body_min_rate
+	 * bytes per second (at least one byte). */
+	uint64_t body_timeout_ns;
+	uint64_t body_min_rate;
 };
 
 enum config_age_by {

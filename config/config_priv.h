@@ -29,6 +29,10 @@ struct parse_ctx {
 void ctx_error(struct parse_ctx *c, const struct ytree *at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The rules between the folders and files a configuration names
+ * (config_paths.c); root is the file's top mapping. */
+void config_check_paths(struct parse_ctx *c, const struct config *cfg, const struct ytree *root);
+
 int config_errors_add(struct config_errors *errs, const char *file, unsigned line, unsigned col,
 		      const char *message);
 

@@ -276,6 +276,8 @@ static const struct option api_opts[] = {
 	KEY(T, "timeout", timeout_ns, t_duration, SEC, 86400 * SEC, "60s", 0),
 	KEY(T, "header_timeout", header_timeout_ns, t_duration, SEC, 86400 * SEC, "10s", 0),
 	KEY(T, "max_connections_per_ip", max_connections_per_ip, t_uint, 0, 65536, "32", 0),
+	KEY(T, "body_timeout", body_timeout_ns, t_duration, SEC, 86400 * SEC, "30s", 0),
+	KEY(T, "body_min_rate", body_min_rate, t_size, 0, 1ull << 30, "1KiB", 0),
 };
 #undef T
 static const struct section api_section = {
@@ -460,6 +462,8 @@ static void root_check(struct parse_ctx *c, void *obj, const struct ytree *map,
 		cfg->api.unix_socket = NULL;
 		c->oom = -ENOMEM;
 	}
-	if (path_checks(c))
+	if (path_checks(c)) {
 		check_store(c, cfg, store);
+		config_check_paths(c, cfg, map);
+	}
 }

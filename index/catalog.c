@@ -256,6 +256,8 @@ static void json_add_format(json_t *o, const struct capture_record *rec)
 	set_str(o, "time_precision", rec->nanosecond ? "nanoseconds" : "microseconds");
 	set_u64(o, "snaplen", rec->snaplen);
 	json_object_set_new(o, "linktypes", json_linktypes(rec));
+	if (rec->pcap_linktype_ext)
+		set_u64(o, "pcap_linktype_ext", rec->pcap_linktype_ext);
 	set_u64(o, "interfaces", rec->interfaces);
 	set_u64(o, "sections", rec->sections);
 }
@@ -331,6 +333,7 @@ static void parse_format(const json_t *o, struct capture_record *rec)
 		if (rec->nlinktypes < ARRAY_SIZE(rec->linktypes))
 			rec->linktypes[rec->nlinktypes++] = (uint32_t)get_u64(lt, "linktype");
 	}
+	rec->pcap_linktype_ext = (uint32_t)get_u64(o, "pcap_linktype_ext") & 0xffff0000u;
 	rec->interfaces = (uint32_t)get_u64(o, "interfaces");
 	rec->sections = (uint32_t)get_u64(o, "sections");
 }

@@ -39,6 +39,7 @@ struct capture_record {
 	uint32_t snaplen;
 	uint32_t linktypes[16];
 	uint32_t nlinktypes;
+	uint32_t pcap_linktype_ext; /* pcap header bits above the link type (FCS length) */
 	uint32_t interfaces;
 	uint32_t sections;
 	uint64_t packets;

@@ -32,6 +32,7 @@ struct selected {
 	uint64_t id, objnum, file_size, earliest, latest;
 	uint8_t sha[32];
 	uint32_t linktypes[16], nlinktypes;
+	uint32_t linktype_ext; /* pcap header bits above the link type */
 	uint32_t snaplen;
 	bool nanosecond;
 	bool pcapng;
@@ -92,6 +93,7 @@ static int select_one(void *opaque, const struct capture_record *rec)
 	*s = (struct selected){ .id = rec->id, .objnum = rec->objnum, .file_size = rec->file_size,
 				.earliest = rec->earliest_ts_ns, .latest = rec->latest_ts_ns,
 				.nlinktypes = rec->nlinktypes, .snaplen = rec->snaplen,
+				.linktype_ext = rec->pcap_linktype_ext,
 				.nanosecond = rec->nanosecond,
 				.pcapng = strcmp(rec->format, "pcapng") == 0 };
 	memcpy(s->sha, rec->sha256, 32);
@@ -218,6 +220,7 @@ void query_output_format(const struct query *q, enum capfile_format *format,
 			 uint32_t *linktype, bool *nanosecond, uint32_t *snaplen)
 {
 	bool single = true;
+	uint32_t ext = 0;
 	*linktype = 1;
 	*nanosecond = false;
 	*snaplen = 0;
@@ -226,15 +229,19 @@ void query_output_format(const struct query *q, enum capfile_format *format,
 		if (i == 0) {
 			*linktype = s->linktypes[0];
 			*nanosecond = s->nanosecond;
+			ext = s->linktype_ext;
 		}
-		/* pcapng input keeps its own resolution only in pcapng output */
+		/* pcapng input keeps its own resolution only in pcapng output;
+		 * pcap inputs whose FCS bits differ cannot share one header */
 		if (s->nlinktypes != 1 || s->linktypes[0] != *linktype ||
-		    s->nanosecond != *nanosecond || s->pcapng)
+		    s->nanosecond != *nanosecond || s->pcapng || s->linktype_ext != ext)
 			single = false;
 		if (s->snaplen > *snaplen)
 			*snaplen = s->snaplen;
 	}
 	*format = single ? CAPFILE_FORMAT_PCAP : CAPFILE_FORMAT_PCAPNG;
+	if (single)
+		*linktype |= ext;
 	if (*snaplen == 0)
 		*snaplen = FILTER_DEFAULT_SNAPLEN;
 }

@@ -65,7 +65,9 @@ int query_new(struct query **out, struct vault *v, const struct query_params *pa
 struct query *query_free(struct query *q);
 
 /* The output format that fits the selected captures: pcap when they share
- * one link type and time resolution, else pcapng. */
+ * one link type, time resolution and pcap header FCS bits (which *linktype
+ * then carries above its low 16 bits, as tcpdump -w keeps them), else
+ * pcapng. */
 void query_output_format(const struct query *q, enum capfile_format *format,
 			 uint32_t *linktype, bool *nanosecond, uint32_t *snaplen);
 

@@ -67,7 +67,7 @@ uint64_t retention_min_free(uint64_t min_free_bytes, unsigned min_free_percent,
 	return pct > min_free_bytes ? pct : min_free_bytes;
 }
 
-/* "9d", "36h", "1.5d": the largest unit with a value of at least 1. */
+/* "9d", "36h", "1.5d", "20790d": the largest unit with a value of at least 1. */
 static void fmt_duration(uint64_t ns, char *buf, size_t len)
 {
 	static const struct { const char *u; uint64_t ns; } units[] = {
@@ -76,7 +76,10 @@ static void fmt_duration(uint64_t ns, char *buf, size_t len)
 	};
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (ns >= units[i].ns || i + 1 == sizeof(units) / sizeof(units[0])) {
-			snprintf(buf, len, "%.4g%s", (double)ns / (double)units[i].ns, units[i].u);
+			/* Whole units from 100 on (never "2.079e+04d"), one decimal below. */
+			double v = (double)ns / (double)units[i].ns;
+			bool whole = v >= 100 || ns % units[i].ns == 0;
+			snprintf(buf, len, whole ? "%.0f%s" : "%.1f%s", v, units[i].u);
 			return;
 		}
 	}

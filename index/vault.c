@@ -318,6 +318,7 @@ static void record_fill_summary(struct capture_record *rec, const struct import_
 	rec->snaplen = s->snaplen;
 	rec->nlinktypes = s->nlinktypes < 16 ? s->nlinktypes : 16;
 	memcpy(rec->linktypes, s->linktypes, rec->nlinktypes * sizeof(rec->linktypes[0]));
+	rec->pcap_linktype_ext = s->pcap_linktype_ext;
 	rec->interfaces = s->interfaces;
 	rec->sections = s->sections;
 	rec->packets = s->packets;

@@ -519,6 +519,7 @@ static int pcap_header(struct capfile *cf, const uint8_t *p, struct errbuf *eb)
 	struct iface *ifc = &cf->ifaces[0];
 	ifc->snaplen = rd32(p + 16, swap);
 	ifc->linktype = rd32(p + 20, swap) & 0xffff;
+	cf->sum.pcap_linktype_ext = rd32(p + 20, swap) & 0xffff0000u;
 	ifc->snapshot = adjust_snapshot(ifc->linktype, ifc->snaplen);
 	ifc->tsresol = nsec ? 9 : 6;
 	ifc->tsoffset = 0;

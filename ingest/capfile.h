@@ -57,6 +57,9 @@ struct capfile_summary {
 	uint32_t interfaces;    /* total over all sections */
 	uint32_t linktypes[CAPFILE_MAX_LINKTYPES]; /* distinct, in order of appearance */
 	uint32_t nlinktypes;
+	/* pcap: the header's bits above the link type (FCS length,
+	 * LT_LINKTYPE_EXT), kept so a copy can write them back; 0 otherwise */
+	uint32_t pcap_linktype_ext;
 	uint64_t packets;
 	uint64_t data_bytes;     /* sum of caplen */
 	uint64_t wire_bytes;     /* sum of origlen */

@@ -134,7 +134,7 @@ struct capwrite *capwrite_free(struct capwrite *w)
 
 static int pcap_packet(struct capwrite *w, const struct capfile_packet *pkt)
 {
-	if (pkt->linktype != w->linktype)
+	if (pkt->linktype != (w->linktype & 0xffff))
 		return -EINVAL;
 	uint32_t frac = (uint32_t)(pkt->ts_ns % 1000000000u);
 	uint32_t rec[4] = {

@@ -462,6 +462,8 @@ static void test_relative_to_file(void **state)
 	assert_int_equal(cfg->api.max_upload_size, 3ull << 39);
 	assert_int_equal(cfg->api.header_timeout_ns, 30000000000ull);
 	assert_int_equal(cfg->api.max_connections_per_ip, 0);
+	assert_int_equal(cfg->api.body_timeout_ns, 120000000000ull);
+	assert_int_equal(cfg->api.body_min_rate, 0);
 	assert_int_equal(cfg->retention.min_free_bytes, 10ull << 30);
 	assert_int_equal(cfg->retention.min_free_percent, 0);
 	assert_true(cfg->retention.policies[0].has_max_age);
@@ -475,14 +477,14 @@ static void test_relative_to_file(void **state)
 
 static void test_error_text(void **state)
 {
-	static const char text[] = "store: /tmp\nimport:\n  - path: /tmp\n    recursiv: true\n";
+	static const char text[] = "store: /srv/vault\nimport:\n  - path: /srv/in\n    recursiv: true\n";
 	struct config_errors *errs = NULL;
 	struct config *cfg = NULL;
 
 	(void)state;
 	assert_int_equal(config_errors_new(&errs), 0);
-	assert_int_equal(config_load_buffer(&cfg, text, strlen(text), "capvault.yaml", NULL, 0,
-					    errs),
+	assert_int_equal(config_load_buffer(&cfg, text, strlen(text), "capvault.yaml", NULL,
+					    CONFIG_NO_PATH_CHECKS, errs),
 			 -EINVAL);
 	assert_int_equal(config_errors_count(errs), 1);
 	const struct config_error *e = config_errors_get(errs, 0);

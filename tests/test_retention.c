@@ -186,6 +186,23 @@ static void test_max_age(void **state)
 	retention_plan_free(p);
 }
 
+/* Ages of decades print as days, never in exponent notation. */
+static void test_age_text(void **state)
+{
+	struct fixture *f = *state;
+	add_capture(f, 1, &(struct spec){ .import_days_ago = 15000 });
+	add_capture(f, 2, &(struct spec){ .import_days_ago = 3 });
+	struct retention_policy pol[] = {
+		{ .name = "all", .has_max_age = true, .max_age_ns = DAY + DAY / 2 },
+	};
+	struct retention_rules rules = { .protect_tag = "keep", .policies = pol, .n_policies = 1 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "1,2");
+	assert_string_equal(p->items[0].reason, "age 15000d > max_age 1.5d (by import)");
+	assert_string_equal(p->items[1].reason, "age 3d > max_age 1.5d (by import)");
+	retention_plan_free(p);
+}
+
 static void test_folder_and_order(void **state)
 {
 	struct fixture *f = *state;
@@ -377,6 +394,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_max_age, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_age_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folder_and_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_count_and_protect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_total_size_oldest_first, setup, teardown),

@@ -334,6 +334,32 @@ static void open_log_file(struct daemon *d, const char *path)
 	d->log_fd = fd;
 }
 
+#define RESTART_NAMES_MAX 8
+
+/* The API takes the new limits and certificate; what neither it nor the
+ * daemon can change while running (compared with the configuration the
+ * daemon started with) is named in the log and in `capvault status`. */
+static void reload_api(struct daemon *d, const struct config *cfg)
+{
+	const struct config *first = d->n_retired ? d->retired[0] : d->cfg;
+	const char *names[RESTART_NAMES_MAX];
+	size_t n = 0;
+	struct errbuf eb = { { 0 } };
+	if (strcmp(cfg->store, first->store))
+		names[n++] = "store";
+	if (cfg->jobs != first->jobs)
+		names[n++] = "jobs";
+	if (api_server_reload(d->api, cfg, names, &n, RESTART_NAMES_MAX, &eb) < 0)
+		log_errx("reload: api.tls: %s; the previous certificate stays in use", eb.msg);
+	if (!n)
+		return;
+	char list[256] = "";
+	for (size_t i = 0, used = 0; i < n && used < sizeof(list); i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+					 names[i]);
+	log_warnx("reload: changed settings that need a restart: %s", list);
+}
+
 static void reload(struct daemon *d)
 {
 	struct config_errors *errs = NULL;
@@ -355,16 +381,15 @@ static void reload(struct daemon *d)
 	}
 	d->retired = grown;
 	d->retired[d->n_retired++] = d->cfg;
+	d->cfg = cfg;
 	/* load_config returns 0 only with cfg set; the analyzer assumes a failed
 	 * mkdir may leave errno 0 there. */
-	if (strcmp(cfg->store, d->cfg->store) || cfg->jobs != d->cfg->jobs) // NOLINT(clang-analyzer-core.NullDereference)
-		log_warnx("reload: store and jobs changes take effect on restart");
-	d->cfg = cfg;
-	log_set_level(cfg->log_level);
+	log_set_level(cfg->log_level); // NOLINT(clang-analyzer-core.NullDereference)
 	open_log_file(d, cfg->log_file);
 	apply_config(d, cfg);
 	if (daemon_retention_configure(&d->retention, d->vault, &cfg->retention) < 0)
 		log_warnx("reload: retention rules not updated: out of memory");
+	reload_api(d, cfg);
 	log_info("configuration reloaded from %s", cfg->source);
 }
 

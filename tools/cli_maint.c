@@ -378,7 +378,16 @@ int cli_prune(int argc, char **argv, const char *usage)
 	struct cli_remote *r = NULL;
 	struct vault *v = NULL;
 	int rc, via = cli_remote_open(&r, store);
-	if (via != 0)
+	if (via > 0 && a.config) {
+		/* The daemon prunes by its own configuration's rules: silently
+		 * answering with those would preview the wrong deletions. */
+		fprintf(stderr,
+			"capvault: prune: capvaultd serves this store and prunes by the rules of its own "
+			"configuration; --config %s applies only when no daemon runs. Drop --config to "
+			"see the daemon's rules at work, or load %s into the daemon (SIGHUP) first.\n",
+			a.config, a.config);
+		rc = CLI_EXIT_USAGE;
+	} else if (via != 0)
 		rc = via > 0 ? prune_remote(r, &a) : CLI_EXIT_FAILED;
 	else
 		rc = (v = open_store(store, 0)) ? prune_run(v, cfg, &a) : CLI_EXIT_FAILED;

@@ -28,10 +28,25 @@ int cli_query_write(void *opaque, const void *buf, size_t len)
 	return fd_write_all(c->outfd, buf, len);
 }
 
+/* Digits only: strtoull would take "-1" as 2^64-1 and " 4" as 4. */
+static int parse_count(const char *arg, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*arg)
+		return -EINVAL;
+	for (const char *d = arg; *d; d++) {
+		if (*d < '0' || *d > '9' || v > (UINT64_MAX - (uint64_t)(*d - '0')) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*d - '0');
+	}
+	*out = v;
+	return 0;
+}
+
 static int parse_option(struct query_cli *c, int opt, const char *arg)
 {
 	struct query_params *p = &c->params;
-	char *end;
 	switch (opt) {
 	case 'a': c->after = arg; p->has_after = true; return query_parse_time(arg, &p->after_ns);
 	case 'b': c->before = arg; p->has_before = true; return query_parse_time(arg, &p->before_ns);
@@ -40,13 +55,14 @@ static int parse_option(struct query_cli *c, int opt, const char *arg)
 	case 'C': c->count = true; return 0;
 	case 'e': c->explain = true; return 0;
 	case 'l':
-		p->limit = strtoull(arg, &end, 10);
-		return *end || !*arg ? -EINVAL : 0;
+		return parse_count(arg, &p->limit);
 	case 'c':
 		if (p->ncapture_ids == sizeof(c->ids) / sizeof(c->ids[0]))
 			return -E2BIG;
-		c->ids[p->ncapture_ids] = strtoull(arg, &end, 10);
-		return *end || !*arg ? -EINVAL : (p->ncapture_ids++, 0);
+		if (parse_count(arg, &c->ids[p->ncapture_ids]) < 0 || !c->ids[p->ncapture_ids])
+			return -EINVAL;
+		p->ncapture_ids++;
+		return 0;
 	case 't':
 		if (p->ntags == sizeof(c->tags) / sizeof(c->tags[0]))
 			return -E2BIG;
@@ -65,13 +81,18 @@ int cli_query_parse(struct query_cli *c, int argc, char **argv)
 		{ "count", no_argument, NULL, 'C' },       { "explain", no_argument, NULL, 'e' },
 		{ 0 },
 	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "+w:a:b:s:c:t:l:Ce", opts, NULL)) != -1) {
+	int opt, longindex = -1;
+	while ((opt = getopt_long(argc, argv, "+w:a:b:s:c:t:l:Ce", opts, &longindex)) != -1) {
 		if (opt == '?' || parse_option(c, opt, optarg) < 0) {
-			if (opt != '?')
+			/* Named as typed: --after, or -a. */
+			if (opt != '?' && longindex >= 0)
+				fprintf(stderr, "capvault: query: bad value '%s' for --%s\n", optarg,
+					opts[longindex].name);
+			else if (opt != '?')
 				fprintf(stderr, "capvault: query: bad value '%s' for -%c\n", optarg, opt);
 			return -EINVAL;
 		}
+		longindex = -1;
 	}
 	/* The filter may be given as several words, as tcpdump takes it. */
 	size_t len = 0;

@@ -1,6 +1,7 @@
 /*
  * cli_status.c - `capvault status`: what the running daemon says about
- * itself (GET /v1/status): version, uptime, the store and its free
+ * itself (GET /v1/status): version, uptime, the settings a reload
+ * changed that need a restart, the store and its free
  * space, captures and bytes, the watched folders with their watch mode,
  * the queue and the latest import failures. Exit code 1 when no daemon
  * answers.
@@ -48,6 +49,13 @@ static void print_status(json_t *st)
 	       " (since %s)\n",
 	       STR(st, "version"), up / 86400, up / 3600 % 24, up / 60 % 60, up % 60,
 	       STR(d, "started"));
+	json_t *name;
+	size_t i;
+	json_array_foreach(json_object_get(d, "restart_needed"), i, name)
+		printf("%s%s", i ? ", " : "restart:     changed settings that need a restart: ",
+		       json_string_value(name) ?: "?");
+	if (json_array_size(json_object_get(d, "restart_needed")))
+		putchar('\n');
 	printf("store:       %s\nfree:        %" PRIu64 " of %" PRIu64 " bytes\n", STR(store, "path"),
 	       U64(store, "free_bytes"), U64(store, "fs_total_bytes"));
 	printf("captures:    %" PRIu64 " (%" PRIu64 " bytes, %" PRIu64 " packets)\n",

@@ -131,6 +131,20 @@ check "ls of the restore" "$("$CAPVAULT" ls | cut -c1-40)" "$(CAPVAULT_STORE=$T/
 expect_rc 0 "$CAPVAULT" import --tags scratch "$T/s1.pcap" "$T/s2.pcap"
 expect_rc 0 "$CAPVAULT" backup "$T/bk-prune"
 cli_run "$T/dmn" prune_dry prune --dry-run
+# Other rules than the daemon's cannot be previewed through it: refused,
+# not answered with the daemon's own rules.
+cat > "$T/other-rules.yaml" <<EOC
+store: $STORE
+retention:
+  policies:
+    - name: everything
+      max_count: 0
+      allow_empty: true
+EOC
+cli_run "$T/dmn" prune_other prune --config "$T/other-rules.yaml" --dry-run
+check "prune --config with a daemon running: refused" 2 "$(cat "$T/dmn/prune_other.rc")"
+grep -q "rules of its own configuration" "$T/dmn/prune_other.err" ||
+	fail "prune --config with a daemon: $(cat "$T/dmn/prune_other.err")"
 cli_run "$T/dmn" prune_json prune --dry-run --json
 cli_run "$T/dmn" prune prune
 cli_run "$T/dmn" prune_none prune --json

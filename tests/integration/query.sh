@@ -158,6 +158,23 @@ grep -q "syntax error" "$T/err" || fail "bad filter shows libpcap's message: $(c
 expect_rc 1 "$CAPVAULT" query --count --capture 99 tcp
 grep -q "no capture with id 99" "$T/err" || fail "unknown capture id: $(cat "$T/err")"
 expect_rc 2 "$CAPVAULT" query --count --after yesterday tcp
+# Counts are whole numbers: a negative one is refused, not wrapped.
+for bad in -1 -5 +3 " 4" 1x ""; do
+	expect_rc 2 "$CAPVAULT" query --count --limit "$bad" tcp
+	grep -q -- "--limit" "$T/err" || fail "--limit '$bad' is named in the error: $(cat "$T/err")"
+	expect_rc 2 "$CAPVAULT" query --count --capture "$bad" tcp
+done
+expect_rc 0 "$CAPVAULT" query --capture "$ETH" --limit 0 -w "$T/lim0.pcap" tcp
+expect_rc 0 "$CAPVAULT" query --capture "$ETH" -w "$T/nolim.pcap" tcp
+check "limit 0 means no limit" "$(count "$T/nolim.pcap")" "$(count "$T/lim0.pcap")"
+
+# -w of one pcap keeps the header's FCS bits above the link type, as
+# tcpdump -w does (0x30000008: link type 8 with an FCS length).
+"$MKCAP" --linktype $((0x30000008)) --packets 5 -o "$T/fcs.pcap"
+fcs_id=$("$CAPVAULT" import "$T/fcs.pcap" | awk '$1 == "imported" { print $2 }')
+expect_rc 0 "$CAPVAULT" query --capture "$fcs_id" -w "$T/fcs-out.pcap"
+check "FCS bits kept" "$(od -An -tx4 -j20 -N4 "$T/fcs.pcap")" "$(od -An -tx4 -j20 -N4 "$T/fcs-out.pcap")"
+check "FCS capture's packets" 5 "$(count "$T/fcs-out.pcap")"
 
 # A sample of the real corpus: every 25th capture tcpdump can read.
 if [ -n "${CAPVAULT_CORPUS:-}" ] && [ -f "$CAPVAULT_CORPUS/manifest.tsv" ]; then

@@ -1,0 +1,86 @@
+#!/bin/bash
+# Configuration footguns (issue #15, item 2): folders that are each fine
+# alone but destroy data together are refused by --check-config, by a
+# start and by a SIGHUP reload, and nothing in them is touched.
+. "$(dirname "$0")/lib.sh"
+: "${CAPVAULTD:?path to capvaultd}"
+
+mkdir -p "$T/store" "$T/in" "$T/in2"
+echo precious > "$T/store/notes.txt"
+echo precious > "$T/in/notes.txt"
+
+# refused NAME YAML-BODY PATTERN: --check-config and a start both fail,
+# name the problem with file:line:col, and leave both folders as they were.
+refused() {
+	local name=$1 body=$2 pattern=$3
+	printf '%s\n' "$body" > "$T/$name.yaml"
+	expect_rc 1 "$CAPVAULTD" --check-config "$T/$name.yaml"
+	grep -Eq "^$T/$name.yaml:[0-9]+:[0-9]+: .*$pattern" "$T/err" ||
+		fail "$name: --check-config says: $(cat "$T/err")"
+	local rc=0
+	timeout 20 "$CAPVAULTD" --config "$T/$name.yaml" > "$T/$name.out" 2>&1 || rc=$?
+	checks=$((checks + 1))
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "$name: the daemon started (rc $rc)"
+	check "$name: store untouched" "notes.txt" "$(ls -A "$T/store")"
+	check "$name: import folder untouched" "notes.txt" "$(ls -A "$T/in")"
+}
+
+refused same "store: $T/store
+import:
+  - path: $T/store" "import folder '.*' is the store"
+refused inside "store: $T/store
+import:
+  - path: $T/store/objects/.." "is the store"
+refused contains "store: $T/store
+import:
+  - path: $T" "contains the store"
+ln -s in "$T/in-link"
+refused symlink "store: $T/store
+import:
+  - path: $T/in
+  - path: $T/in-link" "is also import folder"
+refused root "store: /
+import:
+  - path: $T/in" "system folder"
+refused failed "store: $T/store
+import:
+  - path: $T/in
+    failed_folder: $T/in" "the failed folder '.*' is the import folder"
+refused failed-other "store: $T/store
+import:
+  - path: $T/in
+  - path: $T/in2
+    failed_folder: $T/in/failed" "which would import from it"
+refused move "store: $T/store
+import:
+  - path: $T/in
+    after_import: move:$T/store/done" "is inside the store"
+
+# A reload with such a file is refused and the daemon goes on with the old
+# configuration: the import folder keeps its file, the store its objects.
+cat > "$T/good.yaml" <<EOC
+store: $T/vault
+import:
+  - path: $T/in2
+api:
+  listen: []
+EOC
+"$CAPVAULTD" --config "$T/good.yaml" 2> "$T/d.log" &
+pid=$!
+for _ in $(seq 200); do grep -q "started:" "$T/d.log" && break; sleep 0.05; done
+cat > "$T/good.yaml" <<EOC
+store: $T/vault
+import:
+  - path: $T/vault
+api:
+  listen: []
+EOC
+kill -HUP "$pid"
+for _ in $(seq 200); do grep -q "is the store" "$T/d.log" && break; sleep 0.05; done
+grep -q "is the store" "$T/d.log" || fail "reload names the problem: $(tail -3 "$T/d.log")"
+kill -0 "$pid" 2>/dev/null || fail "the daemon died on a bad reload"
+[ -d "$T/vault/index" ] || fail "the store's index is still there"
+[ -z "$(ls -A "$T/vault/.failed" 2>/dev/null)" ] || fail "the store's files were moved to .failed"
+kill "$pid"
+wait "$pid" || true
+finish
