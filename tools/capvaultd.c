@@ -91,11 +91,30 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+static const char usage_text[] =
+	"usage: capvaultd [--config FILE] [--check-config FILE] [--print-default-config] [--version]\n"
+	"       capvaultd --help\n";
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: capvaultd [--config FILE] [--check-config FILE] "
-			"[--print-default-config] [--version]\n");
+	fputs(usage_text, stderr);
 	exit(2);
+}
+
+static int help(void)
+{
+	return printf("%s\n"
+		      "The capvault daemon: imports what is dropped into its folders, serves the\n"
+		      "HTTP API and the unix socket, prunes by its retention rules.\n\n"
+		      "  -c, --config FILE         run with this configuration (default: the\n"
+		      "                            embedded one, see --print-default-config)\n"
+		      "      --check-config FILE   check a configuration and exit (0: valid)\n"
+		      "      --print-default-config  print the embedded configuration\n"
+		      "      --version             print the version\n"
+		      "  -h, --help                print this help\n\n"
+		      "SIGHUP reloads the configuration, SIGTERM stops after the imports in\n"
+		      "progress. See capvaultd(8) and capvault.yaml(5).\n",
+		      usage_text) < 0;
 }
 
 static void print_errors(const struct config_errors *errs, bool to_log)
@@ -135,11 +154,12 @@ static const char *parse_args(int argc, char **argv)
 		{ "check-config", required_argument, NULL, 'k' },
 		{ "print-default-config", no_argument, NULL, 'p' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *config = NULL;
 	int c;
-	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		if (c == 'c')
 			config = optarg;
 		else if (c == 'k')
@@ -148,6 +168,8 @@ static const char *parse_args(int argc, char **argv)
 			exit(fputs(config_default_text(), stdout) < 0);
 		else if (c == 'V')
 			exit(printf("capvaultd %s\n", CAPVAULT_VERSION) < 0);
+		else if (c == 'h')
+			exit(help());
 		else
 			usage();
 	}

@@ -25,9 +25,17 @@ conf=$R$CAPVAULT_SYSCONFDIR/capvault/capvault.yaml
 unit=$R$CAPVAULT_UNITDIR/capvault.service
 for f in "$R$CAPVAULT_BINDIR/capvaultd" "$R$CAPVAULT_BINDIR/capvault" "$R$CAPVAULT_ENGINE" "$conf" "$unit" \
 	"$R$CAPVAULT_SYSUSERSDIR/capvault.conf" "$R$CAPVAULT_TMPFILESDIR/capvault.conf" \
-	"$R$CAPVAULT_DATADIR/doc/capvault/capvault.yaml.example"; do
+	"$R$CAPVAULT_DATADIR/doc/capvault/capvault.yaml.example" \
+	"$R$CAPVAULT_DATADIR/zsh/vendor-completions/_capvault"; do
 	checks=$((checks + 1))
 	[ -f "$f" ] || fail "not installed: ${f#"$R"}"
+done
+# bash-completion loads a command's completion by its name.
+for c in capvault capvaultd; do
+	checks=$((checks + 1))
+	[ -e "$R/usr/share/bash-completion/completions/$c" ] ||
+		[ -e "$R$CAPVAULT_DATADIR/bash-completion/completions/$c" ] ||
+		fail "bash completion for $c not installed"
 done
 for x in "$CAPVAULT_BINDIR/capvaultd" "$CAPVAULT_BINDIR/capvault" "$CAPVAULT_ENGINE"; do
 	checks=$((checks + 1))
