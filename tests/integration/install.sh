@@ -84,9 +84,9 @@ fi
 
 # The configuration: the server one, pointing at the state folder.
 check "installed config" "" "$(cmp "$conf" "$CAPVAULT_SOURCE/systemd/capvault.yaml" 2>&1)"
-check "config store" "store: /var/lib/capvault" "$(grep '^store:' "$conf")"
+check "config store" "store: /var/lib/capvault/store" "$(grep '^store:' "$conf")"
 check "config import" "  - path: /var/lib/capvault/autoimport" "$(grep -- '- path:' "$conf")"
-mkdir -p "$T/var/lib/capvault/autoimport"
+mkdir -p "$T/var/lib/capvault/autoimport" "$T/var/lib/capvault/store"
 sed "s|/var/lib/capvault|$T/var/lib/capvault|g" "$conf" > "$T/moved.yaml"
 expect_rc 0 "$R$CAPVAULT_BINDIR/capvaultd" --check-config "$T/moved.yaml"
 check "installed config checks" "configuration OK" "$(cat "$T/out")"
@@ -147,7 +147,8 @@ if [ -f "$S/etc/shadow" ]; then
 	check "no password" "!*" "$(grep '^capvault:' "$S/etc/shadow" | cut -d: -f2)"
 fi
 expect_rc 0 systemd-tmpfiles --root="$S" --create "$R$CAPVAULT_TMPFILESDIR/capvault.conf"
-check "store mode" "750" "$(stat -c %a "$S/var/lib/capvault")"
+check "state folder mode" "750" "$(stat -c %a "$S/var/lib/capvault")"
+check "store mode" "750" "$(stat -c %a "$S/var/lib/capvault/store")"
 check "import folder mode" "2770" "$(stat -c %a "$S/var/lib/capvault/autoimport")"
 check "runtime folder mode" "750" "$(stat -c %a "$S/run/capvault")"
 

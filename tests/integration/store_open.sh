@@ -98,16 +98,17 @@ expect_rc 0 "$CAPVAULT" ls --store "$S"
 expect_rc 0 "$CAPVAULT" fsck --store "$S"
 expect_rc 0 "$CAPVAULT" backup --store "$S" "$T/bk-ok"
 
-# --- capvaultd: creates its store on a missing folder or one holding only
-# its import folders; refuses (and leaves) a folder holding anything else
-mkdir -p "$T/pkg/autoimport" "$T/in"
+# --- capvaultd: creates its store on a missing or empty folder (the
+# packaged layout: store and import folder side by side); refuses (and
+# leaves) a folder holding anything else
+mkdir -p "$T/pkg/store" "$T/pkg/autoimport" "$T/in"
 write_config() {
 	printf 'store: %s\nimport:\n  - path: %s\napi:\n  listen: ["127.0.0.1:%s"]\n' \
 		"$DSTORE" "$DIN" "$1" >"$T/d.yaml"
 }
-DSTORE=$T/pkg DIN=$T/pkg/autoimport
+DSTORE=$T/pkg/store DIN=$T/pkg/autoimport
 start_daemon
-check "daemon created its store" "capvault-store 1" "$(cat "$T/pkg/capvault-store")"
+check "daemon created its store" "capvault-store 1" "$(cat "$T/pkg/store/capvault-store")"
 stop_daemon
 DSTORE=$D DIN=$T/in
 write_config 1
