@@ -136,10 +136,11 @@ static void reply_done(struct upload *u, const struct import_result *res)
 		return api_error_errno(c, err, "reading the new record", NULL);
 	atomic_fetch_add(&c->api->m.uploads, 1);
 	atomic_fetch_add(&c->api->m.upload_bytes, u->received);
+	api_audit(c, "upload", rec, "DUPLICATE", res->duplicate ? "yes" : "no", NULL);
 	if (c->cloudshark) {
 		char id[24];
 		snprintf(id, sizeof(id), "%" PRIu64, rec->id);
-		api_json(c, 200, json_pack("{ssss}", "filename", rec->name, "id", id));
+		api_json(c, 200, json_pack("{soss}", "filename", catalog_json_text(rec->name), "id", id));
 	} else {
 		json_t *o = capture_record_to_json(rec);
 		char loc[48];

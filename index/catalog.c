@@ -10,6 +10,9 @@
  * - A record is stored as the same JSON that capture_record_to_json
  *   prints, so what `capvault info --json` shows is what is on disk.
  *   Parsing tolerates missing fields (older records) with zero defaults.
+ * - Text fields (name, error, source_path, comment) are stored in their
+ *   escaped form (textesc.h) and read back to the bytes they were: a name
+ *   that is not UTF-8 is kept, never dropped.
  *
  * JSON field names: id, name, sha256, file_size, source_size, format,
  * compression, version ("2.4"), byte_order ("little-endian"/"big-endian"),
@@ -36,6 +39,7 @@
 #include "filter.h"
 #include "pindex.h"
 #include "store.h"
+#include "textesc.h"
 
 #define TAG_MAX 128
 #define SHA_PREFIX_MIN 8
@@ -180,9 +184,23 @@ static void set_u64(json_t *o, const char *key, uint64_t v)
 	json_object_set_new(o, key, json_integer((json_int_t)v));
 }
 
-static void set_str(json_t *o, const char *key, const char *s)
+json_t *catalog_json_text(const char *s)
 {
-	json_object_set_new(o, key, s ? json_string(s) : json_null());
+	if (!s)
+		return json_null();
+	if (text_is_plain(s, 0))
+		return json_string(s);
+	char *esc = text_escape_dup(s, 0);
+	json_t *j = esc ? json_string(esc) : NULL;
+	free(esc);
+	return j;
+}
+
+/* false only when out of memory: capture_record_to_json then gives no
+ * record rather than one without the field. */
+static bool set_str(json_t *o, const char *key, const char *s)
+{
+	return json_object_set_new(o, key, catalog_json_text(s)) == 0;
 }
 
 /* "<key>" as text (null when there is no such time), "<key>_ns", and
@@ -215,12 +233,17 @@ static json_t *json_linktypes(const struct capture_record *rec)
 	return a;
 }
 
+/* NULL when out of memory. */
 static json_t *json_tags(const struct capture_record *rec)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; i < rec->ntags; i++)
-		json_array_append_new(a, json_string(rec->tags[i]));
+	for (size_t i = 0; a && i < rec->ntags; i++) {
+		if (json_array_append_new(a, catalog_json_text(rec->tags[i])) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
 	return a;
 }
 
@@ -269,8 +292,8 @@ json_t *capture_record_to_json(const struct capture_record *rec)
 		return NULL;
 	sha256_hex(rec->sha256, hex);
 	set_u64(o, "id", rec->id);
-	set_str(o, "name", rec->name);
-	set_str(o, "sha256", hex);
+	bool ok = set_str(o, "name", rec->name ? rec->name : "");
+	ok &= set_str(o, "sha256", hex);
 	set_u64(o, "file_size", rec->file_size);
 	set_u64(o, "source_size", rec->source_size);
 	json_add_format(o, rec);
@@ -281,13 +304,18 @@ json_t *capture_record_to_json(const struct capture_record *rec)
 	json_object_set_new(o, "time_ordered", json_boolean(rec->time_ordered));
 	set_u64(o, "oversized_records", rec->oversized);
 	json_object_set_new(o, "truncated", json_boolean(rec->truncated));
-	set_str(o, "error", rec->error);
+	ok &= set_str(o, "error", rec->error);
 	set_time(o, "import_time", rec->import_time_ns, rec->import_time_ns != 0);
-	set_str(o, "source_path", rec->source_path);
-	set_str(o, "comment", rec->comment);
-	json_object_set_new(o, "tags", json_tags(rec));
+	ok &= set_str(o, "source_path", rec->source_path);
+	ok &= set_str(o, "comment", rec->comment);
+	json_t *tags = json_tags(rec);
+	ok &= tags && json_object_set_new(o, "tags", tags) == 0;
 	set_u64(o, "index_bytes", rec->index_bytes);
 	set_u64(o, "objnum", rec->objnum);
+	if (!ok) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -301,13 +329,15 @@ static const char *get_str(const json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-/* strdup of an optional string field; false only when out of memory. */
+/* The bytes of an optional text field (its escaped form read back);
+ * false only when out of memory. Lenient: a record written before names
+ * were escaped keeps a lone backslash as it was. */
 static bool dup_str(const json_t *o, const char *key, char **out)
 {
 	const char *s = get_str(o, key);
 
-	*out = s ? strdup(s) : NULL;
-	return !s || *out;
+	*out = NULL;
+	return !s || text_unescape(s, false, out) == 0;
 }
 
 static void parse_format(const json_t *o, struct capture_record *rec)
@@ -374,6 +404,10 @@ static int record_from_json(const char *buf, size_t len, struct capture_record *
 		if (!dup_str(o, "name", &rec->name) || !dup_str(o, "error", &rec->error) ||
 		    !dup_str(o, "source_path", &rec->source_path) ||
 		    !dup_str(o, "comment", &rec->comment))
+			r = -ENOMEM;
+		/* Never NULL: records that lost their name (stored before names
+		 * were escaped, when a non-UTF-8 name was dropped) read as "". */
+		if (r == 0 && !rec->name && !(rec->name = strdup("")))
 			r = -ENOMEM;
 	}
 	json_array_foreach(tags, i, t) {

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "cli_remote.h"
 #include "store.h"
+#include "textesc.h"
 #include "vault.h"
 #include "vstats.h"
 
@@ -68,6 +69,26 @@ static void format_time(uint64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64 "s", ns / 1000000000u);
 }
 
+/* A name (any bytes) as a terminal may show it: its escaped form with
+ * control characters escaped too (textesc.h). Malloc'd, NULL when out
+ * of memory. */
+static char *shown(const char *raw)
+{
+	return text_escape_dup(raw ? raw : "", TEXT_ESC_CONTROLS);
+}
+
+/* The same from the escaped form JSON carries (what the daemon sends). */
+static char *shown_json(const char *escaped)
+{
+	char *raw = NULL;
+	if (!escaped || text_unescape(escaped, false, &raw) < 0)
+		return shown(escaped);
+	char *out = shown(raw);
+	free(raw);
+	return out;
+}
+
+/* name is already shown(). */
 static void ls_line(uint64_t id, const char *sha, uint64_t packets, uint64_t size,
 		    uint64_t first_ns, const char *name, const char *tags)
 {
@@ -75,7 +96,7 @@ static void ls_line(uint64_t id, const char *sha, uint64_t packets, uint64_t siz
 	format_time(first_ns, first, sizeof(first));
 	snprintf(hex, sizeof(hex), "%s", sha);
 	printf("%-8" PRIu64 " %-12s %10" PRIu64 " %12" PRIu64 "  %-19s  %-24s %s\n", id, hex,
-	       packets, size, packets ? first : "-", name, tags);
+	       packets, size, packets ? first : "-", name ? name : "?", tags);
 }
 
 static void ls_header(void)
@@ -87,15 +108,19 @@ static void ls_header(void)
 static int ls_print(void *opaque, const struct capture_record *rec)
 {
 	json_t *array = opaque;
-	if (array)
-		return json_array_append_new(array, capture_record_to_json(rec));
+	if (array) {
+		json_t *o = capture_record_to_json(rec);
+		return o ? json_array_append_new(array, o) : -ENOMEM;
+	}
 	char hex[65], tags[256] = "";
 	size_t used = 0;
 	sha256_hex(rec->sha256, hex);
 	for (size_t i = 0; i < rec->ntags && used < sizeof(tags); i++)
 		used += (size_t)snprintf(tags + used, sizeof(tags) - used, "%s%s", i ? "," : "",
 					 rec->tags[i]);
-	ls_line(rec->id, hex, rec->packets, rec->file_size, rec->earliest_ts_ns, rec->name, tags);
+	char *name = shown(rec->name);
+	ls_line(rec->id, hex, rec->packets, rec->file_size, rec->earliest_ts_ns, name, tags);
+	free(name);
 	return 0;
 }
 
@@ -112,9 +137,10 @@ static void ls_print_json(json_t *rec)
 	}
 #define U64(k) ((uint64_t)json_integer_value(json_object_get(rec, k)))
 	const char *sha = json_string_value(json_object_get(rec, "sha256"));
-	const char *name = json_string_value(json_object_get(rec, "name"));
+	char *name = shown_json(json_string_value(json_object_get(rec, "name")));
 	ls_line(U64("id"), sha ? sha : "", U64("packets"), U64("file_size"),
-		U64("earliest_packet_time_ns"), name ? name : "", tags);
+		U64("earliest_packet_time_ns"), name, tags);
+	free(name);
 #undef U64
 }
 
@@ -211,14 +237,16 @@ int cli_ls(int argc, char **argv, const char *usage)
 	return CLI_EXIT_OK;
 }
 
-/* One "key: value" line per field, in the JSON's order. */
+/* One "key: value" line per field, in the JSON's order; strings (names,
+ * paths, comments) as shown_json shows them, so each is one line. */
 static void print_json_fields(json_t *obj)
 {
 	const char *key;
 	json_t *val;
 	json_object_foreach(obj, key, val) {
-		char *text = json_is_string(val) ? NULL : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
-		printf("%-22s %s\n", key, text ? text : json_string_value(val));
+		char *text = json_is_string(val) ? shown_json(json_string_value(val))
+						 : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+		printf("%-22s %s\n", key, text ? text : "?");
 		free(text);
 	}
 }
@@ -282,11 +310,12 @@ int cli_info(int argc, char **argv, const char *usage)
 		return CLI_EXIT_FAILED;
 	}
 	json_t *obj = capture_record_to_json(rec);
-	print_object(obj, a.json);
+	if (obj)
+		print_object(obj, a.json);
 	json_decref(obj);
 	capture_record_free(rec);
 	vault_close(v);
-	return CLI_EXIT_OK;
+	return obj ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
 /* GET /v1/stats is vault_stats_json and, from a daemon, its import
