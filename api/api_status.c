@@ -32,7 +32,7 @@ static json_t *time_json(uint64_t ns)
 static void folder_json(void *ctx, const struct api_folder_info *f)
 {
 	json_array_append_new(
-		ctx, json_pack("{sossssbsIsIsIsIsIsI}", "path", catalog_json_text(f->path), "watch", f->watch,
+		ctx, json_pack("{sosssssbsIsIsIsIsIsI}", "path", catalog_json_text(f->path), "watch", f->watch,
 			       "after_import", f->after_import, "recursive", f->recursive, "seen",
 			       (json_int_t)f->seen, "imported", (json_int_t)f->imported,
 			       "duplicates", (json_int_t)f->duplicates, "failed",
