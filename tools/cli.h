@@ -18,6 +18,13 @@ struct cli_command {
 const char *cli_store_path(const char *option);
 
 int cli_import(int argc, char **argv, const char *usage);
+/* A capture's name (any bytes) as the CLI prints it: its escaped form
+ * with control characters escaped too (common/textesc.h), so it is one
+ * line whatever it holds. cli_shown_json takes the escaped form JSON
+ * carries (the catalog's, the daemon's). Malloc'd; NULL when out of
+ * memory. */
+char *cli_shown_name(const char *raw);
+char *cli_shown_json(const char *escaped);
 int cli_ls(int argc, char **argv, const char *usage);
 int cli_info(int argc, char **argv, const char *usage);
 int cli_stats(int argc, char **argv, const char *usage);

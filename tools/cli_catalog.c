@@ -69,26 +69,22 @@ static void format_time(uint64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64 "s", ns / 1000000000u);
 }
 
-/* A name (any bytes) as a terminal may show it: its escaped form with
- * control characters escaped too (textesc.h). Malloc'd, NULL when out
- * of memory. */
-static char *shown(const char *raw)
+char *cli_shown_name(const char *raw)
 {
 	return text_escape_dup(raw ? raw : "", TEXT_ESC_CONTROLS);
 }
 
-/* The same from the escaped form JSON carries (what the daemon sends). */
-static char *shown_json(const char *escaped)
+char *cli_shown_json(const char *escaped)
 {
 	char *raw = NULL;
 	if (!escaped || text_unescape(escaped, false, &raw) < 0)
-		return shown(escaped);
-	char *out = shown(raw);
+		return cli_shown_name(escaped);
+	char *out = cli_shown_name(raw);
 	free(raw);
 	return out;
 }
 
-/* name is already shown(). */
+/* name is already cli_shown_name()d. */
 static void ls_line(uint64_t id, const char *sha, uint64_t packets, uint64_t size,
 		    uint64_t first_ns, const char *name, const char *tags)
 {
@@ -118,7 +114,7 @@ static int ls_print(void *opaque, const struct capture_record *rec)
 	for (size_t i = 0; i < rec->ntags && used < sizeof(tags); i++)
 		used += (size_t)snprintf(tags + used, sizeof(tags) - used, "%s%s", i ? "," : "",
 					 rec->tags[i]);
-	char *name = shown(rec->name);
+	char *name = cli_shown_name(rec->name);
 	ls_line(rec->id, hex, rec->packets, rec->file_size, rec->earliest_ts_ns, name, tags);
 	free(name);
 	return 0;
@@ -137,7 +133,7 @@ static void ls_print_json(json_t *rec)
 	}
 #define U64(k) ((uint64_t)json_integer_value(json_object_get(rec, k)))
 	const char *sha = json_string_value(json_object_get(rec, "sha256"));
-	char *name = shown_json(json_string_value(json_object_get(rec, "name")));
+	char *name = cli_shown_json(json_string_value(json_object_get(rec, "name")));
 	ls_line(U64("id"), sha ? sha : "", U64("packets"), U64("file_size"),
 		U64("earliest_packet_time_ns"), name, tags);
 	free(name);
@@ -238,13 +234,13 @@ int cli_ls(int argc, char **argv, const char *usage)
 }
 
 /* One "key: value" line per field, in the JSON's order; strings (names,
- * paths, comments) as shown_json shows them, so each is one line. */
+ * paths, comments) as cli_shown_json shows them, so each is one line. */
 static void print_json_fields(json_t *obj)
 {
 	const char *key;
 	json_t *val;
 	json_object_foreach(obj, key, val) {
-		char *text = json_is_string(val) ? shown_json(json_string_value(val))
+		char *text = json_is_string(val) ? cli_shown_json(json_string_value(val))
 						 : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
 		printf("%-22s %s\n", key, text ? text : "?");
 		free(text);

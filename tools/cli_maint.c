@@ -112,11 +112,12 @@ static int rm_remote(struct cli_remote *r, char **args, int n)
 		_cleanup_free_ char *target = capture_target(args[i]);
 		json_t *reply = NULL;
 		int status = target ? cli_remote_json(r, "DELETE", target, NULL, &reply) : -1;
-		const char *name = json_string_value(json_object_get(reply, "name"));
+		_cleanup_free_ char *name =
+			cli_shown_json(json_string_value(json_object_get(reply, "name")));
 		if (status == 200)
 			printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n",
 			       (uint64_t)json_integer_value(json_object_get(reply, "deleted")),
-			       name ? name : "",
+			       name ? name : "?",
 			       (uint64_t)json_integer_value(json_object_get(reply, "freed_bytes")));
 		else if (status > 0)
 			fprintf(stderr, "capvault: %s: %s\n", args[i], remote_why(reply, status));
@@ -154,8 +155,9 @@ int cli_rm(int argc, char **argv, const char *usage)
 			fprintf(stderr, "capvault: %s: %s\n", argv[i], eb.msg[0] ? eb.msg : strerror(-err));
 			rc = CLI_EXIT_FAILED;
 		} else {
+			_cleanup_free_ char *name = cli_shown_name(rec->name);
 			printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n", rec->id,
-			       rec->name ? rec->name : "", freed);
+			       name ? name : "?", freed);
 		}
 		capture_record_free(rec);
 	}
@@ -280,10 +282,10 @@ static void plan_print(json_t *doc)
 		const char *sha = json_string_value(json_object_get(it, "sha256"));
 		const char *verb = dry_run ? "would delete" :
 			json_is_true(json_object_get(it, "deleted")) ? "deleted" : "FAILED";
+		_cleanup_free_ char *name = cli_shown_json(json_string_value(json_object_get(it, "name")));
 		printf("%s %" PRIu64 " %.12s %s [%s] %s; %" PRIu64 " bytes freed%s%s\n", verb,
 		       (uint64_t)json_integer_value(json_object_get(it, "id")), sha ? sha : "",
-		       json_string_value(json_object_get(it, "name")),
-		       json_string_value(json_object_get(it, "policy")),
+		       name ? name : "?", json_string_value(json_object_get(it, "policy")),
 		       json_string_value(json_object_get(it, "reason")),
 		       (uint64_t)json_integer_value(json_object_get(it, "bytes_freed")),
 		       err ? ": " : "", err ? err : "");

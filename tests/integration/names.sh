@@ -248,6 +248,13 @@ c = by_name.pop(n)
 st, h, body = http("POST", f"/api/v1/{CS}/delete/{c['id']}")
 check(f"cloudshark delete {n!r}", (200, n), (st, unesc(json.loads(body)["filename"]) if st == 200 else body))
 
+# capvault rm through the daemon prints the name as ls does.
+n = b"cli-" + names[1]
+c = by_name.pop(n)
+r = subprocess.run([CAPVAULT, "rm", str(c["id"])], capture_output=True)
+check("capvault rm: one line with the shown name", [f"removed {c['id']} {esc(n, controls=True)} "],
+      [l[:l.rindex("(")] for l in r.stdout.decode().splitlines()])
+
 st, h, body = http("GET", "/v1/health")
 check("health after all", 200, st)
 with open(f"{T}/expected.json", "w") as f:
