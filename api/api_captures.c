@@ -13,7 +13,6 @@
 
 #include "api_priv.h"
 #include "catalog.h"
-#include "log.h"
 #include "retention.h"
 #include "textesc.h"
 #include "tokens.h"
@@ -116,8 +115,6 @@ void api_send_capture(struct api_call *c, const struct capture_record *rec)
 	snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, f->start,
 		 f->start + f->len - 1, (uint64_t)st.st_size);
 	api_content_disposition(rec->name, disp, sizeof(disp));
-	if (log_enabled(LOG_LEVEL_DEBUG))
-		api_audit(c, "download", rec, NULL);
 	const char *const hdr[] = { "Content-Disposition", disp, "Accept-Ranges", "bytes",
 				    partial ? "Content-Range" : NULL, cr, NULL };
 	atomic_fetch_add(&c->api->m.downloads, 1);
