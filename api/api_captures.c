@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,6 +428,8 @@ static void patch_audit(struct api_call *c, const struct capture_record *old,
 		  p->has_comment ? (p->comment ? p->comment : "") : NULL, NULL);
 }
 
+static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void patch_done(struct api_call *c, uint64_t id, json_t *doc)
 {
 	struct catalog *cat = vault_catalog(c->api->vault);
@@ -436,16 +439,17 @@ static void patch_done(struct api_call *c, uint64_t id, json_t *doc)
 	int err;
 	if (!patch_parse(c, doc, &p))
 		goto out;
-	if ((err = catalog_get(cat, id, &old)) < 0) {
+	/* The tags checked are the tags replaced: no other PATCH between. */
+	pthread_mutex_lock(&patch_lock);
+	if ((err = catalog_get(cat, id, &old)) < 0)
 		api_error_errno(c, err, "reading the capture", NULL);
-		goto out;
-	}
-	if (p.has_tags && !may_retag(c, old, p.tags, p.ntags))
-		goto out;
-	if ((err = patch_apply(c, id, &p, &eb)) < 0) {
+	else if (p.has_tags && !may_retag(c, old, p.tags, p.ntags))
+		err = -EACCES;
+	else if ((err = patch_apply(c, id, &p, &eb)) < 0)
 		api_error_errno(c, err, "updating the capture", eb.msg);
+	pthread_mutex_unlock(&patch_lock);
+	if (err)
 		goto out;
-	}
 	if ((err = catalog_get(cat, id, &rec)) < 0) {
 		api_error_errno(c, err, "reading the capture", NULL);
 		goto out;
