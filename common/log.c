@@ -23,7 +23,6 @@
 #include "textesc.h"
 
 #define LINE_MAX_BYTES 4096
-#define JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 static const char *log_progname = "capvault";
 static enum log_level log_max_level = LOG_LEVEL_INFO;
@@ -32,6 +31,12 @@ static _Atomic int log_file_fd = -1;
 static pthread_mutex_t journal_lock = PTHREAD_MUTEX_INITIALIZER;
 static int journal_fd = -1;             /* under journal_lock */
 static struct sockaddr_un journal_addr; /* under journal_lock */
+static _Atomic bool journal_only;
+
+void log_set_journal_only(bool on)
+{
+	journal_only = on;
+}
 
 void log_set_journal(const char *socket_path)
 {
@@ -68,7 +73,7 @@ void log_init(const char *progname, enum log_level level, bool prefix_levels)
 	log_max_level = level;
 	log_prefix_levels = prefix_levels;
 	if (stderr_is_journal())
-		log_set_journal(JOURNAL_SOCKET);
+		log_set_journal(LOG_JOURNAL_SOCKET);
 }
 
 void log_set_level(enum log_level level)
@@ -218,7 +223,7 @@ static void log_emit_fields(enum log_level level, int errnum, const struct log_f
 	used += format_body(line + used, sizeof(line) - used - 1, errnum, f, nf, fmt, ap);
 	bool journaled = nf && journal_send(level, line + text, f, nf);
 	line[used++] = '\n';
-	if (!journaled) {
+	if (!journaled && !(nf && journal_only)) {
 		ssize_t written = write(STDERR_FILENO, line, used);
 		(void)written;
 	}

@@ -36,6 +36,10 @@ void log_set_file(int fd);
  * (JOURNAL_STREAM names its device and inode).
  */
 void log_set_journal(const char *socket_path);
+#define LOG_JOURNAL_SOCKET "/run/systemd/journal/socket"
+/* On: lines with fields go to the journal or nowhere (never stderr): for
+ * the CLI's audit lines, which must not change what the CLI prints. */
+void log_set_journal_only(bool on);
 /* Parses "error", "warning", "info", "debug"; returns -EINVAL otherwise. */
 int log_level_parse(const char *name, enum log_level *out);
 bool log_enabled(enum log_level level);

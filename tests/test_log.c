@@ -206,6 +206,12 @@ static void test_journal_native(void **state)
 	out = capture_stderr(log_one_audit);
 	assert_string_equal(out, "<6>capvaultd: audit: delete name=\"two\\x0alines\" token=\"ci\"\n");
 	free(out);
+	/* Journal-only (the CLI): nothing on stderr when the journal is gone. */
+	log_set_journal_only(true);
+	out = capture_stderr(log_one_audit);
+	assert_string_equal(out, "");
+	free(out);
+	log_set_journal_only(false);
 	log_set_journal(NULL);
 	rmdir(dir);
 }

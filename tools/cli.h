@@ -25,6 +25,14 @@ int cli_import(int argc, char **argv, const char *usage);
  * memory. */
 char *cli_shown_name(const char *raw);
 char *cli_shown_json(const char *escaped);
+/* An audit line for a change made without the daemon (rm, tag, prune):
+ * to the journal when there is one (its native socket), else nowhere, so
+ * the CLI prints exactly what it prints through the daemon. The caller
+ * is named by uid and pid; more key/value pairs may follow, ending with
+ * NULL. */
+struct capture_record;
+void cli_audit(const char *action, const struct capture_record *rec, ...)
+	__attribute__((sentinel));
 int cli_ls(int argc, char **argv, const char *usage);
 int cli_info(int argc, char **argv, const char *usage);
 int cli_stats(int argc, char **argv, const char *usage);

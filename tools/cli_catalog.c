@@ -9,14 +9,18 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "catalog.h"
 #include "cleanup.h"
 #include "cli.h"
+#include "log.h"
 #include "cli_remote.h"
 #include "store.h"
 #include "textesc.h"
@@ -67,6 +71,39 @@ static void format_time(uint64_t ns, char *buf, size_t len)
 	struct tm tm;
 	if (!gmtime_r(&secs, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		snprintf(buf, len, "%" PRIu64 "s", ns / 1000000000u);
+}
+
+#define AUDIT_FIELDS_MAX 12
+
+void cli_audit(const char *action, const struct capture_record *rec, ...)
+{
+	static bool ready;
+	if (!ready) {
+		ready = true;
+		log_set_journal_only(true);
+		if (access(LOG_JOURNAL_SOCKET, W_OK) == 0)
+			log_set_journal(LOG_JOURNAL_SOCKET);
+	}
+	struct log_field f[AUDIT_FIELDS_MAX];
+	char client[64], id[24], hex[65];
+	size_t n = 0;
+	snprintf(client, sizeof(client), "offline:uid=%u,pid=%d", (unsigned)getuid(), (int)getpid());
+	f[n++] = (struct log_field){ "ACTION", action };
+	f[n++] = (struct log_field){ "TOKEN", "offline" };
+	f[n++] = (struct log_field){ "CLIENT", client };
+	if (rec) {
+		snprintf(id, sizeof(id), "%" PRIu64, rec->id);
+		sha256_hex(rec->sha256, hex);
+		f[n++] = (struct log_field){ "CAPTURE_ID", id };
+		f[n++] = (struct log_field){ "SHA256", hex };
+		f[n++] = (struct log_field){ "NAME", rec->name };
+	}
+	va_list ap;
+	va_start(ap, rec);
+	for (const char *k; n < AUDIT_FIELDS_MAX && (k = va_arg(ap, const char *));)
+		f[n++] = (struct log_field){ k, va_arg(ap, const char *) };
+	va_end(ap);
+	log_fields(LOG_LEVEL_INFO, f, n, "audit: %s", action);
 }
 
 char *cli_shown_name(const char *raw)

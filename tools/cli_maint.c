@@ -155,6 +155,9 @@ int cli_rm(int argc, char **argv, const char *usage)
 			fprintf(stderr, "capvault: %s: %s\n", argv[i], eb.msg[0] ? eb.msg : strerror(-err));
 			rc = CLI_EXIT_FAILED;
 		} else {
+			char freed_text[24];
+			snprintf(freed_text, sizeof(freed_text), "%" PRIu64, freed);
+			cli_audit("delete", rec, "FREED_BYTES", freed_text, NULL);
 			_cleanup_free_ char *name = cli_shown_name(rec->name);
 			printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n", rec->id,
 			       name ? name : "?", freed);
@@ -261,6 +264,12 @@ int cli_tag(int argc, char **argv, const char *usage)
 	if (err) {
 		fprintf(stderr, "capvault: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
 	} else {
+		char tags[1024] = "";
+		size_t used = 0;
+		for (size_t i = 0; i < rec->ntags && used < sizeof(tags); i++)
+			used += (size_t)snprintf(tags + used, sizeof(tags) - used, "%s%s", i ? "," : "",
+						 rec->tags[i]);
+		cli_audit("update", rec, "TAGS", tags, NULL);
 		print_tags(rec);
 	}
 	capture_record_free(rec);
@@ -340,6 +349,13 @@ static int prune_run(struct vault *v, const struct config *cfg, const struct mai
 	}
 	if (!a->dry_run)
 		err = retention_apply(vault_catalog(v), vault_store(v), plan);
+	for (size_t i = 0; !a->dry_run && i < plan->n; i++) {
+		const struct retention_item *it = &plan->items[i];
+		struct capture_record gone = { .id = it->id, .name = it->name };
+		memcpy(gone.sha256, it->sha256, sizeof(gone.sha256));
+		if (it->result == 0)
+			cli_audit("prune-delete", &gone, "POLICY", it->policy, NULL);
+	}
 	json_t *doc = retention_plan_to_json(plan, a->dry_run);
 	if (!doc || plan_output(doc, a))
 		err = err ? err : -EIO;

@@ -253,4 +253,46 @@ for s in read upload delete admin; do
 	if grep -qF "$(cat "$T/tok-$s")" "$T/d.log"; then fail "the log holds the secret of t-$s"; fi
 done
 stop_daemon
+
+# Offline changes (no daemon) are audited too: to the journal's native
+# socket, never on stderr. A private mount namespace gives this test its
+# own /run/systemd/journal/socket (SKIP of this part where that is refused).
+cat > "$T/journal.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+open(sys.argv[2] + ".ready", "w").close()
+s.settimeout(20)
+with open(sys.argv[2], "ab") as out:
+    try:
+        while True:
+            out.write(s.recv(65536) + b"\n--\n")
+            out.flush()
+    except socket.timeout:
+        pass
+PY
+ID=$("$CAPVAULT" ls --json | jq '.[0].id')
+export ID T CAPVAULT
+rc=0
+unshare -m bash -c '
+	mount -t tmpfs tmpfs /run 2>/dev/null && mkdir -p /run/systemd/journal || exit 77
+	python3 "$T/journal.py" /run/systemd/journal/socket "$T/journal.out" & pid=$!
+	for _ in $(seq 100); do [ -e "$T/journal.out.ready" ] && break; sleep 0.05; done
+	"$CAPVAULT" tag "$ID" +offline-tag > "$T/tag.out" 2> "$T/tag.err" &&
+		"$CAPVAULT" rm "$ID" > "$T/rm.out" 2> "$T/rm.err"
+	rc=$?
+	sleep 0.3
+	kill $pid
+	exit $rc' || rc=$?
+if [ "$rc" = 77 ]; then
+	echo "SKIP: offline audit (no private mount namespace here)"
+else
+	check "offline tag and rm" 0 "$rc"
+	check "offline rm prints no audit line" "" "$(cat "$T/rm.err")"
+	grep -qa "CAPVAULT_ACTION=update" "$T/journal.out" || fail "no journal entry for the offline tag"
+	grep -qa "CAPVAULT_ACTION=delete" "$T/journal.out" || fail "no journal entry for the offline rm"
+	grep -qa "CAPVAULT_CAPTURE_ID=$ID" "$T/journal.out" || fail "the offline entries lack the capture id"
+	grep -qa "^MESSAGE=capvault: audit: delete .*token=\"offline\" client=\"offline:uid=" "$T/journal.out" ||
+		fail "offline delete entry: $(head -c 600 "$T/journal.out")"
+fi
 finish
