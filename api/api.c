@@ -6,11 +6,17 @@
  * Every route but GET /v1/health needs a token with the route's scope,
  * except on the unix socket, whose file mode (0660) is the guard there.
  * Native calls send "Authorization: Bearer <token>"; CloudShark calls put
- * the token in the path (/api/v1/<token>/...), as CloudShark clients do.
+ * the token in the path (/api/v1/<token>/...), as CloudShark clients do:
+ * so no reply and no log line echoes a CloudShark path.
+ *
+ * Every change is logged as an audit line (api_audit); every request at
+ * debug level. A reply's message is in the escaped form of textesc.h:
+ * whatever bytes a path or a name holds, the reply is valid JSON.
  */
 #include "api.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -28,6 +34,8 @@
 #include "cleanup.h"
 #include "config.h"
 #include "log.h"
+#include "store.h"
+#include "textesc.h"
 #include "tokens.h"
 #include "vault.h"
 
@@ -98,11 +106,14 @@ void api_json(struct api_call *c, unsigned status, json_t *o)
 
 void api_error(struct api_call *c, unsigned status, const char *code, const char *fmt, ...)
 {
-	char msg[1024];
+	char raw[1024], msg[4 * sizeof(raw)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* Names and paths in it may be any bytes, and the cut may split a
+	 * character: json_pack takes only UTF-8. */
+	text_escape(raw, 0, msg, sizeof(msg));
 	static const char *const auth_hdr[] = { "WWW-Authenticate", "Bearer", NULL };
 	json_t *o = c->cloudshark ?
 			    json_pack("{sis[s]}", "status", (int)status, "exceptions", msg) :
@@ -121,6 +132,37 @@ void api_error_errno(struct api_call *c, int err, const char *what, const char *
 	case -EAGAIN: api_error(c, 503, "busy", "%s: %s", what, msg); break;
 	default: api_error(c, 500, "internal", "%s: %s", what, msg); break;
 	}
+}
+
+bool api_call_allows(const struct api_call *c, unsigned scope)
+{
+	return (c->scopes & TOKEN_SCOPE_ADMIN) || (c->scopes & scope) == scope;
+}
+
+#define AUDIT_FIELDS_MAX 16
+
+void api_audit(const struct api_call *c, const char *action, const struct capture_record *rec,
+	       ...)
+{
+	struct log_field f[AUDIT_FIELDS_MAX];
+	char id[24], hex[65];
+	size_t n = 0;
+	f[n++] = (struct log_field){ "ACTION", action };
+	f[n++] = (struct log_field){ "TOKEN", c->who };
+	f[n++] = (struct log_field){ "CLIENT", c->peer };
+	if (rec) {
+		snprintf(id, sizeof(id), "%" PRIu64, rec->id);
+		sha256_hex(rec->sha256, hex);
+		f[n++] = (struct log_field){ "CAPTURE_ID", id };
+		f[n++] = (struct log_field){ "SHA256", hex };
+		f[n++] = (struct log_field){ "NAME", rec->name };
+	}
+	va_list ap;
+	va_start(ap, rec);
+	for (const char *k; n < AUDIT_FIELDS_MAX && (k = va_arg(ap, const char *));)
+		f[n++] = (struct log_field){ k, va_arg(ap, const char *) };
+	va_end(ap);
+	log_fields(LOG_LEVEL_INFO, f, n, "audit: %s", action);
 }
 
 const char *const *api_token_tags(const struct api_call *c, size_t *n)
@@ -197,40 +239,72 @@ static const char *bearer_token(struct http_req *r)
 	return h;
 }
 
+/* A refused call is logged (info) by its route, as an audit line. */
+static void denied(struct api_call *c, const struct route *rt, const char *why)
+{
+	char route[160];
+	snprintf(route, sizeof(route), "%s %s", rt->method, rt->pattern);
+	api_audit(c, "denied", NULL, "ROUTE", route, "REASON", why, NULL);
+}
+
 /* Fills c->token; replies 401/403 and returns false when not allowed. */
 static bool authorize(struct api_call *c, const struct route *rt)
 {
-	if (!rt->scope || http_req_local(c->r))
+	if (http_req_local(c->r)) {
+		c->scopes = ~0u;
+		snprintf(c->who, sizeof(c->who), "unix-socket");
+		return true;
+	}
+	if (!rt->scope)
 		return true;
 	const char *secret = rt->cloudshark ? c->seg[2] : bearer_token(c->r);
 	if (!secret || !*secret) {
 		api_error(c, 401, "missing_token", "this call needs a token: Authorization: Bearer <token>");
+		denied(c, rt, "missing token");
 		return false;
 	}
 	int err = token_verify_cached(c->api->tokens, vault_db(c->api->vault), secret, &c->token);
 	if (err == -EACCES) {
 		api_error(c, 401, "bad_token", "the token is not valid (unknown or revoked)");
+		denied(c, rt, "bad token");
 		return false;
 	}
 	if (err) {
 		api_error_errno(c, err, "checking the token", NULL);
 		return false;
 	}
+	c->scopes = c->token->scopes;
+	snprintf(c->who, sizeof(c->who), "%s", c->token->name);
 	if (!token_allows(c->token, rt->scope)) {
 		char need[64];
 		token_scopes_format(rt->scope, need, sizeof(need));
 		api_error(c, 403, "forbidden", "token '%s' lacks the '%s' scope", c->token->name, need);
+		denied(c, rt, "missing scope");
 		return false;
 	}
 	return true;
 }
 
+/* Logs the request at debug level (by its route: a CloudShark path holds
+ * the token), then runs it. */
+static void run(struct api_call *c, const struct route *rt)
+{
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		const struct log_field f[] = { { "TOKEN", c->who }, { "CLIENT", c->peer } };
+		log_fields(LOG_LEVEL_DEBUG, f, ARRAY_SIZE(f), "request: %s %s%s%s", rt->method,
+			   c->cloudshark ? rt->pattern : http_req_path(c->r),
+			   c->cloudshark && c->nseg > 4 ? " " : "", c->cloudshark && c->nseg > 4 ? c->seg[4] : "");
+	}
+	rt->fn(c);
+}
+
 static void dispatch(void *app, struct http_req *r)
 {
 	struct api_server *api = app;
-	struct api_call c = { .api = api, .r = r };
+	struct api_call c = { .api = api, .r = r, .who = "-" };
 	const char *path = http_req_path(r);
 	atomic_fetch_add(&api->m.requests, 1);
+	http_req_peer(r, c.peer, sizeof(c.peer));
 	c.cloudshark = strncmp(path, "/api/", 5) == 0;
 	if (!split_path(&c, path)) {
 		api_error(&c, 404, "not_found", "no such resource");
@@ -247,10 +321,13 @@ static void dispatch(void *app, struct http_req *r)
 	}
 	if (!rt && path_known)
 		method_not_allowed(&c);
+	else if (!rt && c.cloudshark) /* the path holds a token: never echoed */
+		api_error(&c, 404, "not_found", "no such resource: CloudShark calls are "
+			  "/api/v1/<token>/upload, info/ID, search, download/ID and delete/ID");
 	else if (!rt)
 		api_error(&c, 404, "not_found", "no such resource: %s", path);
 	else if (authorize(&c, rt))
-		rt->fn(&c);
+		run(&c, rt);
 	token_info_free(c.token);
 }
 

@@ -10,6 +10,7 @@
  * even an admin one, cannot point it at a path).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +146,9 @@ static void token_create_done(struct api_call *c, uint64_t id, json_t *doc)
 		return admin_error(c, err, eb.msg);
 	json_t *o = created_json(c, secret);
 	explicit_bzero(secret, sizeof(secret));
+	char scopes_text_buf[SCOPES_TEXT_MAX];
+	token_scopes_format(scopes, scopes_text_buf, sizeof(scopes_text_buf));
+	api_audit(c, "token-add", NULL, "TARGET_TOKEN", name, "SCOPES", scopes_text_buf, NULL);
 	if (!o)
 		return api_error_errno(c, -EIO, "reading the new token", NULL);
 	api_json(c, 201, o);
@@ -167,6 +171,7 @@ void api_token_revoke(struct api_call *c)
 	pthread_mutex_unlock(&token_lock);
 	if (err)
 		return admin_error(c, err, eb.msg);
+	api_audit(c, "token-revoke", NULL, "TARGET_TOKEN", name, NULL);
 	api_json(c, 200, json_pack("{ss}", "revoked", name));
 }
 
@@ -184,6 +189,9 @@ static void backup_done(struct api_call *c, uint64_t id, json_t *doc)
 	int err = backup_create(c->api->vault, dir, &objects, &eb);
 	if (err)
 		return admin_error(c, err, eb.msg);
+	char count[24];
+	snprintf(count, sizeof(count), "%" PRIu64, objects);
+	api_audit(c, "backup", NULL, "DIR", dir, "OBJECTS", count, NULL);
 	api_json(c, 200, json_pack("{sssI}", "dir", dir, "objects", (json_int_t)objects));
 }
 

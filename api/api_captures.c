@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 
 #include "api_priv.h"
 #include "catalog.h"
+#include "retention.h"
+#include "textesc.h"
+#include "tokens.h"
 #include "parse.h"
 #include "store.h"
 #include "vault.h"
@@ -108,7 +112,7 @@ void api_send_capture(struct api_call *c, const struct capture_record *rec)
 	}
 	if (!pick_range(c, (uint64_t)st.st_size, f, &partial))
 		return file_free(f);
-	char disp[1100], cr[80];
+	char disp[API_DISPOSITION_MAX], cr[80];
 	snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, f->start,
 		 f->start + f->len - 1, (uint64_t)st.st_size);
 	api_content_disposition(rec->name, disp, sizeof(disp));
@@ -136,13 +140,19 @@ void api_delete_capture(struct api_call *c, const struct capture_record *rec)
 	int err = vault_remove(c->api->vault, rec->id, &freed, &eb);
 	if (err)
 		return api_error_errno(c, err, "deleting the capture", eb.msg);
-	char id[24];
+	char id[24], freed_text[24];
 	snprintf(id, sizeof(id), "%" PRIu64, rec->id);
+	snprintf(freed_text, sizeof(freed_text), "%" PRIu64, freed);
+	api_audit(c, "delete", rec, "FREED_BYTES", freed_text, NULL);
+	/* "o" with catalog_json_text: a name need not be UTF-8 ("s" would
+	 * fail and answer 500 for a delete that was done). */
 	if (c->cloudshark)
-		api_json(c, 200, json_pack("{sssssb}", "id", id, "filename", rec->name, "deleted", 1));
+		api_json(c, 200, json_pack("{sssosb}", "id", id, "filename",
+					   catalog_json_text(rec->name), "deleted", 1));
 	else
-		api_json(c, 200, json_pack("{sIsssI}", "deleted", (json_int_t)rec->id, "name",
-					   rec->name, "freed_bytes", (json_int_t)freed));
+		api_json(c, 200, json_pack("{sIsosI}", "deleted", (json_int_t)rec->id, "name",
+					   catalog_json_text(rec->name), "freed_bytes",
+					   (json_int_t)freed));
 }
 
 void api_capture_delete(struct api_call *c)
@@ -230,15 +240,124 @@ void api_read_json(struct api_call *c, uint64_t id,
 
 /* --- PATCH --- */
 
-/* The strings of the array a (borrowed; NULL gives an empty list). */
-static int string_list(json_t *a, char ***out, struct errbuf *eb)
+/*
+ * Tags decide what retention deletes: the protect tag shields a capture,
+ * and a capture belongs to the first policy whose tags it has (which may
+ * delete it, or, by max_count, others). So changing a tag that the rules
+ * in force name (the protect tag, a policy's tag) can lead to a deletion
+ * and needs the delete scope; other tags change no policy and need only
+ * upload. With no rules to ask, every tag change needs delete.
+ */
+struct tag_risk {
+	char *const *changed;
+	size_t n;
+	const char *why; /* the first risky tag's reason, or NULL */
+	char buf[192];
+};
+
+static bool policy_names(const struct retention_policy *p, const char *tag)
 {
-	size_t n = json_array_size(a);
-	char **v = calloc(n + 1, sizeof(*v));
+	for (size_t i = 0; i < p->ntags; i++)
+		if (!strcmp(p->tags[i], tag))
+			return true;
+	return false;
+}
+
+static void tag_risk_check(void *ctx, const struct retention_rules *rules, uint64_t interval_ns,
+			   uint64_t next_run_ns)
+{
+	struct tag_risk *t = ctx;
+	(void)interval_ns;
+	(void)next_run_ns;
+	for (size_t i = 0; i < t->n && !t->why; i++) {
+		if (rules->protect_tag && !strcmp(rules->protect_tag, t->changed[i])) {
+			snprintf(t->buf, sizeof(t->buf), "'%s' is the retention protect tag",
+				 t->changed[i]);
+			t->why = t->buf;
+		}
+		for (size_t p = 0; p < rules->n_policies && !t->why; p++) {
+			if (policy_names(&rules->policies[p], t->changed[i])) {
+				snprintf(t->buf, sizeof(t->buf),
+					 "'%s' selects retention policy '%.64s'", t->changed[i],
+					 rules->policies[p].name);
+				t->why = t->buf;
+			}
+		}
+	}
+}
+
+struct policy_tag {
+	const char *tag;
+	bool selects;
+};
+
+static void policy_tag_check(void *ctx, const struct retention_rules *rules, uint64_t interval_ns,
+			     uint64_t next_run_ns)
+{
+	struct policy_tag *t = ctx;
+	(void)interval_ns;
+	(void)next_run_ns;
+	for (size_t p = 0; p < rules->n_policies && !t->selects; p++)
+		t->selects = policy_names(&rules->policies[p], t->tag);
+}
+
+bool api_tag_may_delete(struct api_call *c, const char *tag)
+{
+	struct policy_tag t = { .tag = tag, .selects = !c->api->hooks.retention };
+	if (c->api->hooks.retention)
+		c->api->hooks.retention(c->api->hooks.opaque, policy_tag_check, &t);
+	return t.selects;
+}
+
+static bool strv_has(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return true;
+	return false;
+}
+
+/* Replies 403 and returns false when the call may not change rec's tags
+ * to v (n of them). */
+static bool may_retag(struct api_call *c, const struct capture_record *rec, char *const *v,
+		      size_t n)
+{
+	if (api_call_allows(c, TOKEN_SCOPE_DELETE))
+		return true;
+	char **changed = calloc(n + rec->ntags + 1, sizeof(*changed));
+	struct tag_risk t = { .changed = changed };
+	if (!changed) {
+		api_error_errno(c, -ENOMEM, "updating the capture", NULL);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!strv_has(rec->tags, rec->ntags, v[i]))
+			changed[t.n++] = v[i];
+	for (size_t i = 0; i < rec->ntags; i++)
+		if (!strv_has(v, n, rec->tags[i]))
+			changed[t.n++] = rec->tags[i];
+	if (t.n && c->api->hooks.retention)
+		c->api->hooks.retention(c->api->hooks.opaque, tag_risk_check, &t);
+	else if (t.n)
+		t.why = "no retention rules to check the change against";
+	free(changed);
+	if (t.why) {
+		api_error(c, 403, "forbidden", "changing the tags can lead to a deletion (%s): "
+			  "token '%s' lacks the 'delete' scope", t.why, c->who);
+		api_audit(c, "denied", rec, "ROUTE", "PATCH /v1/captures/*", "REASON", t.why, NULL);
+	}
+	return !t.why;
+}
+
+/* The tags of a PATCH as strings (v[n] NULL); -EINVAL (eb) or -ENOMEM. */
+static int patch_tag_list(json_t *tags, char ***out, size_t *n, struct errbuf *eb)
+{
+	*n = json_array_size(tags);
+	char **v = calloc(*n + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		if (!(v[i] = (char *)json_string_value(json_array_get(a, i)))) {
+	for (size_t i = 0; i < *n; i++) {
+		if (!(v[i] = (char *)json_string_value(json_array_get(tags, i)))) {
 			free(v);
 			return errbuf_set(eb, -EINVAL, "tags must be strings");
 		}
@@ -247,56 +366,162 @@ static int string_list(json_t *a, char ***out, struct errbuf *eb)
 	return 0;
 }
 
-/* "tags" replaces the list; "add_tags" and "remove_tags" edit the list as
- * it is when the edit lands, so a tag added meanwhile (by a duplicate, or
- * another client) stays. */
-static int patch_tags(struct api_call *c, uint64_t id, json_t *tags, json_t *add, json_t *del,
-		      struct errbuf *eb)
+/* A JSON text field read as the escaped form it is shown in (textesc.h):
+ * what GET gave, PATCHed back, is the same bytes. NULL stays NULL. */
+static int patch_text(json_t *v, const char *what, char **out, struct errbuf *eb)
 {
-	struct catalog *cat = vault_catalog(c->api->vault);
-	char **t = NULL, **a = NULL, **d = NULL;
-	int err = string_list(tags, &t, eb);
-	if (!err)
-		err = string_list(add, &a, eb);
-	if (!err)
-		err = string_list(del, &d, eb);
-	if (!err && tags)
-		err = catalog_update_tags(cat, id, t, json_array_size(tags), eb);
-	if (!err && (add || del))
-		err = catalog_edit_tags(cat, id, a, json_array_size(add), d, json_array_size(del), eb);
-	free(t);
-	free(a);
-	free(d);
+	*out = NULL;
+	if (!json_is_string(v))
+		return 0;
+	int err = text_unescape(json_string_value(v), true, out);
+	if (err == -EINVAL)
+		return errbuf_set(eb, err, "%s is not in the escaped form (a backslash is "
+				  "doubled, or starts xHH, HH two hex digits but not 00)", what);
 	return err;
 }
 
-static void patch_done(struct api_call *c, uint64_t id, json_t *doc)
+/* "tags" replaces the list; "add_tags" and "remove_tags" edit the list as
+ * it is when the edit lands, so a tag added meanwhile (by a duplicate, or
+ * another client) stays. */
+struct patch {
+	char **tags, **add, **del;
+	size_t ntags, nadd, ndel;
+	char *name, *comment;
+	bool has_tags, has_edit, has_name, has_comment;
+};
+
+static void patch_free(struct patch *p)
 {
-	struct catalog *cat = vault_catalog(c->api->vault);
+	free(p->tags);
+	free(p->add);
+	free(p->del);
+	free(p->name);
+	free(p->comment);
+}
+
+/* Reads and checks the body into p; replies and returns false when bad. */
+static bool patch_parse(struct api_call *c, json_t *doc, struct patch *p)
+{
 	struct errbuf eb = { { 0 } };
 	json_t *name = json_object_get(doc, "name"), *tags = json_object_get(doc, "tags");
 	json_t *comment = json_object_get(doc, "comment");
 	json_t *add = json_object_get(doc, "add_tags"), *del = json_object_get(doc, "remove_tags");
 	if ((name && !json_is_string(name)) || (tags && !json_is_array(tags)) ||
 	    (add && !json_is_array(add)) || (del && !json_is_array(del)) ||
-	    (comment && !json_is_string(comment) && !json_is_null(comment)))
-		return api_error(c, 422, "bad_field",
-				 "name is a string, tags, add_tags and remove_tags arrays of strings, "
-				 "comment a string or null");
+	    (comment && !json_is_string(comment) && !json_is_null(comment))) {
+		api_error(c, 422, "bad_field",
+			  "name is a string, tags, add_tags and remove_tags arrays of strings, "
+			  "comment a string or null");
+		return false;
+	}
+	p->has_name = name != NULL;
+	p->has_tags = tags != NULL;
+	p->has_edit = add || del;
+	p->has_comment = comment != NULL;
+	int err = patch_text(name, "name", &p->name, &eb);
+	if (!err)
+		err = patch_text(comment, "comment", &p->comment, &eb);
+	if (!err && tags)
+		err = patch_tag_list(tags, &p->tags, &p->ntags, &eb);
+	if (!err)
+		err = patch_tag_list(add, &p->add, &p->nadd, &eb);
+	if (!err)
+		err = patch_tag_list(del, &p->del, &p->ndel, &eb);
+	if (err == -EINVAL)
+		api_error(c, 422, "bad_field", "%s", eb.msg);
+	else if (err)
+		api_error_errno(c, err, "updating the capture", eb.msg);
+	return err == 0;
+}
+
+static int patch_apply(struct api_call *c, uint64_t id, const struct patch *p, struct errbuf *eb)
+{
+	struct catalog *cat = vault_catalog(c->api->vault);
 	int err = 0;
-	if (name)
-		err = catalog_update_name(cat, id, json_string_value(name), &eb);
-	if (!err && (tags || add || del))
-		err = patch_tags(c, id, tags, add, del, &eb);
-	if (!err && comment)
-		err = catalog_update_comment(cat, id, json_string_value(comment), &eb);
+	if (p->has_name)
+		err = catalog_update_name(cat, id, p->name, eb);
+	if (!err && p->has_tags)
+		err = catalog_update_tags(cat, id, p->tags, p->ntags, eb);
+	if (!err && p->has_edit)
+		err = catalog_edit_tags(cat, id, p->add, p->nadd, p->del, p->ndel, eb);
+	if (!err && p->has_comment)
+		err = catalog_update_comment(cat, id, p->comment, eb);
+	return err;
+}
+
+/* The audit line of a PATCH: what changed, from what to what. */
+static void patch_audit(struct api_call *c, const struct capture_record *old,
+			const struct capture_record *rec, const struct patch *p)
+{
+	char old_tags[1024] = "", new_tags[1024] = "";
+	size_t o = 0, n = 0;
+	for (size_t i = 0; i < old->ntags && o < sizeof(old_tags); i++)
+		o += (size_t)snprintf(old_tags + o, sizeof(old_tags) - o, "%s%s", i ? "," : "",
+				      old->tags[i]);
+	for (size_t i = 0; i < rec->ntags && n < sizeof(new_tags); i++)
+		n += (size_t)snprintf(new_tags + n, sizeof(new_tags) - n, "%s%s", i ? "," : "",
+				      rec->tags[i]);
+	bool tags_changed = p->has_tags || p->has_edit;
+	api_audit(c, "update", rec, "OLD_NAME", p->has_name ? old->name : NULL, "OLD_TAGS",
+		  tags_changed ? old_tags : NULL, "TAGS", tags_changed ? new_tags : NULL, "COMMENT",
+		  p->has_comment ? (p->comment ? p->comment : "") : NULL, NULL);
+}
+
+/* may_retag for add_tags/remove_tags: the list they make of rec's. */
+static bool may_edit_tags(struct api_call *c, const struct capture_record *rec,
+			  const struct patch *p)
+{
+	char **v = calloc(rec->ntags + p->nadd + 1, sizeof(*v));
+	size_t n = 0;
+	if (!v) {
+		api_error_errno(c, -ENOMEM, "updating the capture", NULL);
+		return false;
+	}
+	for (size_t i = 0; i < rec->ntags; i++)
+		if (!strv_has(p->del, p->ndel, rec->tags[i]))
+			v[n++] = rec->tags[i];
+	for (size_t i = 0; i < p->nadd; i++)
+		if (!strv_has(v, n, p->add[i]) && !strv_has(p->del, p->ndel, p->add[i]))
+			v[n++] = p->add[i];
+	bool ok = may_retag(c, rec, v, n);
+	free(v);
+	return ok;
+}
+
+static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void patch_done(struct api_call *c, uint64_t id, json_t *doc)
+{
+	struct catalog *cat = vault_catalog(c->api->vault);
+	struct errbuf eb = { { 0 } };
+	struct capture_record *old = NULL, *rec = NULL;
+	struct patch p = { 0 };
+	int err;
+	if (!patch_parse(c, doc, &p))
+		goto out;
+	/* The tags checked are the tags replaced: no other PATCH between. */
+	pthread_mutex_lock(&patch_lock);
+	if ((err = catalog_get(cat, id, &old)) < 0)
+		api_error_errno(c, err, "reading the capture", NULL);
+	else if (p.has_tags && !may_retag(c, old, p.tags, p.ntags))
+		err = -EACCES;
+	else if (p.has_edit && !may_edit_tags(c, old, &p))
+		err = -EACCES;
+	else if ((err = patch_apply(c, id, &p, &eb)) < 0)
+		api_error_errno(c, err, "updating the capture", eb.msg);
+	pthread_mutex_unlock(&patch_lock);
 	if (err)
-		return api_error_errno(c, err, "updating the capture", eb.msg);
-	struct capture_record *rec = NULL;
-	if ((err = catalog_get(cat, id, &rec)) < 0)
-		return api_error_errno(c, err, "reading the capture", NULL);
+		goto out;
+	if ((err = catalog_get(cat, id, &rec)) < 0) {
+		api_error_errno(c, err, "reading the capture", NULL);
+		goto out;
+	}
+	patch_audit(c, old, rec, &p);
 	api_json(c, 200, capture_record_to_json(rec));
+out:
+	capture_record_free(old);
 	capture_record_free(rec);
+	patch_free(&p);
 }
 
 void api_capture_patch(struct api_call *c)

@@ -13,6 +13,7 @@
 #include "api_priv.h"
 #include "catalog.h"
 #include "parse.h"
+#include "textesc.h"
 #include "vault.h"
 
 #define SEARCH_DEFAULT_LIMIT 10
@@ -43,9 +44,14 @@ static void copy(json_t *dst, const char *to, json_t *src, const char *from)
 	json_object_set(dst, to, v ? v : json_null());
 }
 
+/* NULL when out of memory. */
 static json_t *cs_info(const struct capture_record *rec)
 {
-	json_t *n = capture_record_to_json(rec), *o = json_object();
+	json_t *n = capture_record_to_json(rec), *o = n ? json_object() : NULL;
+	if (!o) {
+		json_decref(n);
+		return NULL;
+	}
 	json_t *lt = json_array_get(json_object_get(n, "linktypes"), 0);
 	json_object_set_new(o, "id", id_string(rec->id));
 	copy(o, "filename", n, "name");
@@ -153,18 +159,34 @@ static bool rec_has_tag(const struct capture_record *rec, const char *tag)
 	return false;
 }
 
+/* search[filename] is a substring of the name's bytes or of its shown
+ * (escaped) form, ignoring ASCII case. */
+static bool name_matches(const char *name, const char *want)
+{
+	if (!name)
+		return false;
+	if (strcasestr(name, want))
+		return true;
+	if (text_is_plain(name, 0))
+		return false;
+	char *shown = text_escape_dup(name, 0);
+	bool hit = shown && strcasestr(shown, want);
+	free(shown);
+	return hit;
+}
+
 static int search_one(void *opaque, const struct capture_record *rec)
 {
 	struct search *s = opaque;
 	for (size_t i = 0; i < s->ntags; i++)
 		if (!rec_has_tag(rec, s->tags[i]))
 			return 0;
-	if (s->filename && *s->filename && !strcasestr(rec->name, s->filename))
+	if (s->filename && *s->filename && !name_matches(rec->name, s->filename))
 		return 0;
 	if (s->has_date && (rec->import_time_ns < s->from_ns || rec->import_time_ns >= s->to_ns))
 		return 0;
 	json_t *o = cs_info(rec);
-	return json_array_append_new(s->hits, o);
+	return o ? json_array_append_new(s->hits, o) : -ENOMEM;
 }
 
 /* limit/page as CloudShark takes them; false when malformed. */

@@ -49,7 +49,9 @@ struct api_server {
 	uint64_t started_ns;      /* CLOCK_REALTIME, for /v1/status */
 };
 
-/* One request being handled: its route's path segments and its token. */
+/* One request being handled: its route's path segments and its token.
+ * A handler that reads a body gets a copy (api_read_json): who, peer and
+ * scopes stay valid there, token and seg do not. */
 #define API_MAX_SEGS 8
 struct api_call {
 	struct api_server *api;
@@ -59,6 +61,9 @@ struct api_call {
 	size_t nseg;
 	struct token_info *token;      /* NULL on the unix socket */
 	bool cloudshark;               /* errors in CloudShark's form */
+	unsigned scopes;               /* the caller's (all on the unix socket) */
+	char who[80];                  /* token name, "unix-socket" or "-" */
+	char peer[80];                 /* http_req_peer */
 };
 
 /* Error reply: native {"status","error","message"} or CloudShark's
@@ -70,6 +75,20 @@ void api_error_errno(struct api_call *c, int err, const char *what, const char *
 /* JSON reply; takes the reference to o. */
 void api_json(struct api_call *c, unsigned status, json_t *o);
 void api_json_headers(struct api_call *c, unsigned status, json_t *o, const char *const *headers);
+/*
+ * Logs a change (info): one line "audit: ACTION key=value ..." and, under
+ * journald, one entry with CAPVAULT_* fields: the action, the token (by
+ * name, never its secret), the client, and when rec is given the
+ * capture's id, sha256 and name. More key/value string pairs may follow,
+ * ending with NULL.
+ */
+void api_audit(const struct api_call *c, const char *action, const struct capture_record *rec,
+	       ...) __attribute__((sentinel));
+/* True when the call may do what needs scope (the unix socket may all). */
+bool api_call_allows(const struct api_call *c, unsigned scope);
+/* Whether adding tag to a capture can lead to its deletion: a retention
+ * policy selects by it (true too when there are no rules to ask). */
+bool api_tag_may_delete(struct api_call *c, const char *tag);
 /* Default tags of the call's token (none on the unix socket). */
 const char *const *api_token_tags(const struct api_call *c, size_t *n);
 /* The capture named by a path segment (decimal id or sha256 prefix);

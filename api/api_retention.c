@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "api_priv.h"
+#include "catalog.h"
 #include "cleanup.h"
 #include "retention.h"
 #include "store.h"
@@ -33,6 +34,23 @@ static int parse_bool(const char *s, bool *out)
 	return -EINVAL;
 }
 
+/* One audit line for the run, and one per capture it deleted (the
+ * daemon's own lines say why, these say who asked). */
+static void audit_prune(struct api_call *c, const struct retention_plan *plan, bool dry_run)
+{
+	char count[24];
+	snprintf(count, sizeof(count), "%zu", plan->n);
+	api_audit(c, "prune", NULL, "DRY_RUN", dry_run ? "yes" : "no", "CAPTURES", count, NULL);
+	for (size_t i = 0; !dry_run && i < plan->n; i++) {
+		const struct retention_item *it = &plan->items[i];
+		if (it->result != 0)
+			continue;
+		struct capture_record rec = { .id = it->id, .name = it->name };
+		memcpy(rec.sha256, it->sha256, sizeof(rec.sha256));
+		api_audit(c, "prune-delete", &rec, "POLICY", it->policy, NULL);
+	}
+}
+
 static void prune_done(struct api_call *c, uint64_t unused, json_t *doc)
 {
 	(void)unused;
@@ -51,6 +69,7 @@ static void prune_done(struct api_call *c, uint64_t unused, json_t *doc)
 	int err = api->hooks.prune(api->hooks.opaque, dry_run, &plan, &eb);
 	if (!plan)
 		return api_error_errno(c, err ? err : -EIO, "prune", eb.msg);
+	audit_prune(c, plan, dry_run);
 	/* A deletion that failed is in the list with its error: still 200,
 	 * as the CLI prints the list and exits 1. */
 	api_json(c, 200, retention_plan_to_json(plan, dry_run));
@@ -80,7 +99,9 @@ static json_t *policy_json(const struct retention_policy *p)
 	for (size_t i = 0; i < p->ntags; i++)
 		json_array_append_new(tags, json_string(p->tags[i]));
 	json_t *o = json_pack("{sssoso}", "name", p->name, "tags", tags, "folder",
-			      p->folder ? json_string(p->folder) : json_null());
+			      catalog_json_text(p->folder));
+	if (!o)
+		return NULL;
 	json_object_set_new(o, "max_age_seconds",
 			    p->has_max_age ? json_integer((json_int_t)(p->max_age_ns / NS_PER_S)) :
 					     json_null());

@@ -33,7 +33,7 @@ static json_t *time_json(uint64_t ns)
 static void folder_json(void *ctx, const struct api_folder_info *f)
 {
 	json_array_append_new(
-		ctx, json_pack("{sssssssbsIsIsIsIsIsI}", "path", f->path, "watch", f->watch,
+		ctx, json_pack("{sosssssbsIsIsIsIsIsI}", "path", catalog_json_text(f->path), "watch", f->watch,
 			       "after_import", f->after_import, "recursive", f->recursive, "seen",
 			       (json_int_t)f->seen, "imported", (json_int_t)f->imported,
 			       "duplicates", (json_int_t)f->duplicates, "failed",
@@ -54,8 +54,10 @@ static json_t *imports_json(struct api_server *api)
 	if (api->hooks.import_failures)
 		nfails = api->hooks.import_failures(api->hooks.opaque, fails, FAILURES_SHOWN);
 	for (size_t i = 0; i < nfails; i++)
-		json_array_append_new(failures, json_pack("{ssssso}", "path", fails[i].path, "error",
-							  fails[i].error, "time",
+		/* File names are bytes: shown escaped (textesc.h), never dropped. */
+		json_array_append_new(failures, json_pack("{sososo}", "path",
+							  catalog_json_text(fails[i].path), "error",
+							  catalog_json_text(fails[i].error), "time",
 							  time_json(fails[i].time_ns)));
 	return json_pack("{sosIs{sIsIsIsIsIsI}so}", "folders", folders, "queue_length",
 			 (json_int_t)st.queue_length, "totals", "seen", (json_int_t)st.seen,

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "api_priv.h"
+#include "tokens.h"
 #include "catalog.h"
 #include "cleanup.h"
 #include "config.h"
@@ -45,6 +46,8 @@ struct upload {
 	bool have_file;
 	char *part_name;       /* the file part's file name */
 	char *fields[3];       /* name, tags, comments as received */
+	const char **merge_tags; /* of meta.tags, those a duplicate may add */
+	size_t nmerge_tags;
 };
 
 enum { F_NAME, F_TAGS, F_COMMENT };
@@ -104,6 +107,7 @@ static void upload_free(void *ctx)
 		unlink(u->spool_path);
 	free(u->spool_path);
 	free(u->part_name);
+	free(u->merge_tags);
 	for (size_t i = 0; i < ARRAY_SIZE(u->fields); i++)
 		free(u->fields[i]);
 	api_upload_meta_free(&u->meta);
@@ -136,10 +140,11 @@ static void reply_done(struct upload *u, const struct import_result *res)
 		return api_error_errno(c, err, "reading the new record", NULL);
 	atomic_fetch_add(&c->api->m.uploads, 1);
 	atomic_fetch_add(&c->api->m.upload_bytes, u->received);
+	api_audit(c, "upload", rec, "DUPLICATE", res->duplicate ? "yes" : "no", NULL);
 	if (c->cloudshark) {
 		char id[24];
 		snprintf(id, sizeof(id), "%" PRIu64, rec->id);
-		api_json(c, 200, json_pack("{ssss}", "filename", rec->name, "id", id));
+		api_json(c, 200, json_pack("{soss}", "filename", catalog_json_text(rec->name), "id", id));
 	} else {
 		json_t *o = capture_record_to_json(rec);
 		char loc[48];
@@ -151,9 +156,27 @@ static void reply_done(struct upload *u, const struct import_result *res)
 	capture_record_free(rec);
 }
 
+/* An upload that turns out to duplicate a stored capture adds its tags to
+ * that capture: someone else's. Without the delete scope, it adds none that
+ * a retention policy selects by (api_tag_may_delete), as for a PATCH. */
+static void restrict_merge_tags(struct upload *u, struct import_source *src)
+{
+	if (api_call_allows(&u->call, TOKEN_SCOPE_DELETE))
+		return;
+	free(u->merge_tags);
+	u->nmerge_tags = 0;
+	u->merge_tags = calloc(u->meta.ntags + 1, sizeof(*u->merge_tags));
+	for (size_t i = 0; u->merge_tags && i < u->meta.ntags; i++)
+		if (!api_tag_may_delete(&u->call, u->meta.tags[i]))
+			u->merge_tags[u->nmerge_tags++] = u->meta.tags[i];
+	src->merge_tags = u->merge_tags;
+	src->nmerge_tags = u->nmerge_tags;
+	src->has_merge_tags = true;
+}
+
 static struct import_source upload_source(struct upload *u, const char *path)
 {
-	return (struct import_source){
+	struct import_source src = {
 		.path = path,
 		.name = u->meta.name ? u->meta.name : u->part_name ? u->part_name : "upload",
 		.tags = (const char *const *)u->meta.tags,
@@ -163,6 +186,8 @@ static struct import_source upload_source(struct upload *u, const char *path)
 		.ring = u->ring,
 		.may_link = path != NULL,
 	};
+	restrict_merge_tags(u, &src);
+	return src;
 }
 
 /* --- raw bodies --- */

@@ -80,6 +80,9 @@ void http_req_args_foreach(struct http_req *r, http_arg_fn fn, void *opaque);
 const char *http_req_header(struct http_req *r, const char *name);
 /* Came in over the unix socket. */
 bool http_req_local(const struct http_req *r);
+/* The client, for logs: "ADDR:PORT", "[ADDR6]:PORT", or on the unix
+ * socket "unix:uid=U,pid=P" (its peer credentials). Returns buf. */
+const char *http_req_peer(const struct http_req *r, char *buf, size_t size);
 /* A slot for the application's per-request state. */
 void **http_req_app_data(struct http_req *r);
 

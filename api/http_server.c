@@ -33,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,6 +128,35 @@ const char *http_req_method(const struct http_req *r) { return r->method; }
 const char *http_req_path(const struct http_req *r) { return r->path; }
 bool http_req_local(const struct http_req *r) { return r->srv->local; }
 void **http_req_app_data(struct http_req *r) { return &r->app_data; }
+
+const char *http_req_peer(const struct http_req *r, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci;
+	snprintf(buf, size, "?");
+	if (r->srv->local) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci && getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+			snprintf(buf, size, "unix:uid=%u,pid=%d", (unsigned)cred.uid, (int)cred.pid);
+		else
+			snprintf(buf, size, "unix");
+		return buf;
+	}
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	char ip[INET6_ADDRSTRLEN];
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		if (inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip)))
+			snprintf(buf, size, "%s:%u", ip, ntohs(in->sin_port));
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		if (inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip)))
+			snprintf(buf, size, "[%s]:%u", ip, ntohs(in6->sin6_port));
+	}
+	return buf;
+}
 bool http_req_responded(const struct http_req *r) { return r->resp || r->responded; }
 
 const char *http_req_arg(struct http_req *r, const char *key)

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "textesc.h"
+
 int api_parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -146,23 +148,35 @@ int api_parse_cs_date_range(const char *s, uint64_t *from_ns, uint64_t *to_ns)
 	return 0;
 }
 
+#define QUOTED_MAX 200
+
 char *api_content_disposition(const char *name, char *buf, size_t size)
 {
-	char quoted[256], ext[768];
-	size_t q = 0, e = 0;
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
-		bool plain = *c >= 0x20 && *c < 0x7f && *c != '"' && *c != '\\';
-		if (q + 1 < sizeof(quoted))
-			quoted[q++] = plain ? (char)*c : '_';
-		bool attr = isalnum(*c) || strchr("!#$&+-.^_`|~", *c);
-		if (attr && *c && e + 1 < sizeof(ext))
-			ext[e++] = (char)*c;
-		else if (!attr && e + 3 < sizeof(ext))
-			e += (size_t)snprintf(ext + e, sizeof(ext) - e, "%%%02X", *c);
+	char quoted[QUOTED_MAX + 1];
+	size_t q = 0;
+	for (const unsigned char *c = (const unsigned char *)name; *c && q < QUOTED_MAX; c++) {
+		bool plain = *c >= 0x20 && *c < 0x7f && !strchr("\"\\%", *c);
+		quoted[q++] = plain ? (char)*c : '_';
 	}
-	quoted[q] = ext[e] = '\0';
-	snprintf(buf, size, "attachment; filename=\"%s\"; filename*=UTF-8''%s",
-		 q ? quoted : "capture", e ? ext : "capture");
+	quoted[q] = '\0';
+	int n = snprintf(buf, size, "attachment; filename=\"%s\"; filename*=UTF-8''",
+			 q ? quoted : "capture");
+	if (n < 0 || (size_t)n >= size)
+		return buf;
+	char *esc = *name ? text_escape_dup(name, TEXT_ESC_CONTROLS) : NULL;
+	const char *ext = esc ? esc : "capture";
+	size_t e = (size_t)n;
+	for (const unsigned char *c = (const unsigned char *)ext; *c; c++) {
+		bool attr = isalnum(*c) || strchr("!#$&+-.^_`|~", *c);
+		if (e + (attr ? 1 : 3) >= size)
+			break;
+		if (attr)
+			buf[e++] = (char)*c;
+		else
+			e += (size_t)snprintf(buf + e, size - e, "%%%02X", *c);
+	}
+	buf[e] = '\0';
+	free(esc);
 	return buf;
 }
 

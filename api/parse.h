@@ -32,9 +32,14 @@ void api_strv_free(char **v, size_t n);
  * Returns 0 or -EINVAL. */
 int api_parse_cs_date_range(const char *s, uint64_t *from_ns, uint64_t *to_ns);
 
-/* `attachment; filename="..."; filename*=UTF-8''...`: the quoted form has
- * only printable ASCII without '"' and '\\' (others become '_'), the
- * extended form is percent-encoded. Truncates to fit; returns buf. */
+/* `attachment; filename="..."; filename*=UTF-8''...` for a name of any
+ * bytes (RFC 6266). The extended form is the name's escaped form
+ * (textesc.h, with TEXT_ESC_CONTROLS: always UTF-8, and lossless)
+ * percent-encoded; the quoted form, for clients without RFC 5987, has
+ * only printable ASCII without '"', '\\' and '%' (others become '_').
+ * API_DISPOSITION_MAX holds any name up to 1 KiB whole; longer ones are
+ * cut at an escape's end. Returns buf. */
+#define API_DISPOSITION_MAX (1024 * 4 * 3 + 400)
 char *api_content_disposition(const char *name, char *buf, size_t size);
 
 /* The orders GET /v1/captures offers: capture id (the default), import

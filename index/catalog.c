@@ -10,6 +10,9 @@
  * - A record is stored as the same JSON that capture_record_to_json
  *   prints, so what `capvault info --json` shows is what is on disk.
  *   Parsing tolerates missing fields (older records) with zero defaults.
+ * - Text fields (name, error, source_path, comment) are stored in their
+ *   escaped form (textesc.h) and read back to the bytes they were: a name
+ *   that is not UTF-8 is kept, never dropped.
  *
  * JSON field names: id, name, sha256, file_size, source_size, format,
  * compression, version ("2.4"), byte_order ("little-endian"/"big-endian"),
@@ -45,6 +48,7 @@
 #include "filter.h"
 #include "pindex.h"
 #include "store.h"
+#include "textesc.h"
 
 #define TAG_MAX 128
 #define SHA_PREFIX_MIN 8
@@ -133,6 +137,9 @@ void capture_record_free(struct capture_record *rec)
 		free(rec->also[i].source_path);
 	}
 	free(rec->also);
+	for (size_t i = 0; i < rec->nmerge_tags; i++)
+		free(rec->merge_tags[i]);
+	free(rec->merge_tags);
 	free(rec);
 }
 
@@ -194,9 +201,23 @@ static void set_u64(json_t *o, const char *key, uint64_t v)
 	json_object_set_new(o, key, json_integer((json_int_t)v));
 }
 
-static void set_str(json_t *o, const char *key, const char *s)
+json_t *catalog_json_text(const char *s)
 {
-	json_object_set_new(o, key, s ? json_string(s) : json_null());
+	if (!s)
+		return json_null();
+	if (text_is_plain(s, 0))
+		return json_string(s);
+	char *esc = text_escape_dup(s, 0);
+	json_t *j = esc ? json_string(esc) : NULL;
+	free(esc);
+	return j;
+}
+
+/* false only when out of memory: capture_record_to_json then gives no
+ * record rather than one without the field. */
+static bool set_str(json_t *o, const char *key, const char *s)
+{
+	return json_object_set_new(o, key, catalog_json_text(s)) == 0;
 }
 
 /* "<key>" as text (null when there is no such time), "<key>_ns", and
@@ -229,26 +250,39 @@ static json_t *json_linktypes(const struct capture_record *rec)
 	return a;
 }
 
+/* NULL when out of memory. */
 static json_t *json_tags(const struct capture_record *rec)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; i < rec->ntags; i++)
-		json_array_append_new(a, json_string(rec->tags[i]));
+	for (size_t i = 0; a && i < rec->ntags; i++) {
+		if (json_array_append_new(a, catalog_json_text(rec->tags[i])) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
 	return a;
 }
 
+/* NULL when out of memory. */
 static json_t *json_also(const struct capture_record *rec)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; i < rec->nalso; i++) {
+	for (size_t i = 0; a && i < rec->nalso; i++) {
 		const struct capture_arrival *ar = &rec->also[i];
 		json_t *o = json_object();
-		set_str(o, "name", ar->name);
-		set_str(o, "source_path", ar->source_path);
-		set_time(o, "import_time", ar->import_time_ns, ar->import_time_ns != 0);
-		json_array_append_new(a, o);
+		bool ok = o && set_str(o, "name", ar->name) &&
+			  set_str(o, "source_path", ar->source_path);
+		if (ok)
+			set_time(o, "import_time", ar->import_time_ns, ar->import_time_ns != 0);
+		if (!ok || json_array_append_new(a, o) < 0) {
+			if (ok)
+				o = NULL; /* json_array_append_new took it */
+			json_decref(o);
+			json_decref(a);
+			return NULL;
+		}
 	}
 	return a;
 }
@@ -300,8 +334,8 @@ json_t *capture_record_to_json(const struct capture_record *rec)
 		return NULL;
 	sha256_hex(rec->sha256, hex);
 	set_u64(o, "id", rec->id);
-	set_str(o, "name", rec->name);
-	set_str(o, "sha256", hex);
+	bool ok = set_str(o, "name", rec->name ? rec->name : "");
+	ok &= set_str(o, "sha256", hex);
 	set_u64(o, "file_size", rec->file_size);
 	set_u64(o, "source_size", rec->source_size);
 	json_add_format(o, rec);
@@ -312,14 +346,20 @@ json_t *capture_record_to_json(const struct capture_record *rec)
 	json_object_set_new(o, "time_ordered", json_boolean(rec->time_ordered));
 	set_u64(o, "oversized_records", rec->oversized);
 	json_object_set_new(o, "truncated", json_boolean(rec->truncated));
-	set_str(o, "error", rec->error);
+	ok &= set_str(o, "error", rec->error);
 	set_time(o, "import_time", rec->import_time_ns, rec->import_time_ns != 0);
-	set_str(o, "source_path", rec->source_path);
-	set_str(o, "comment", rec->comment);
-	json_object_set_new(o, "tags", json_tags(rec));
-	json_object_set_new(o, "also_imported_as", json_also(rec));
+	ok &= set_str(o, "source_path", rec->source_path);
+	ok &= set_str(o, "comment", rec->comment);
+	json_t *tags = json_tags(rec);
+	ok &= tags && json_object_set_new(o, "tags", tags) == 0;
+	json_t *also = json_also(rec);
+	ok &= also && json_object_set_new(o, "also_imported_as", also) == 0;
 	set_u64(o, "index_bytes", rec->index_bytes);
 	set_u64(o, "objnum", rec->objnum);
+	if (!ok) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -333,13 +373,15 @@ static const char *get_str(const json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-/* strdup of an optional string field; false only when out of memory. */
+/* The bytes of an optional text field (its escaped form read back);
+ * false only when out of memory. Lenient: a record written before names
+ * were escaped keeps a lone backslash as it was. */
 static bool dup_str(const json_t *o, const char *key, char **out)
 {
 	const char *s = get_str(o, key);
 
-	*out = s ? strdup(s) : NULL;
-	return !s || *out;
+	*out = NULL;
+	return !s || text_unescape(s, false, out) == 0;
 }
 
 static void parse_format(const json_t *o, struct capture_record *rec)
@@ -431,9 +473,15 @@ static int parse_also(const json_t *o, struct capture_record *rec)
 	int r = 0;
 
 	json_array_foreach(also, i, ar) {
-		if (r >= 0 && json_is_object(ar))
-			r = add_arrival(rec, get_str(ar, "name"), get_str(ar, "source_path"),
-					get_u64(ar, "import_time_ns"));
+		char *name = NULL, *source = NULL;
+		/* Stored escaped (textesc.h), held as the bytes they stand for. */
+		if (r >= 0 && json_is_object(ar) && dup_str(ar, "name", &name) &&
+		    dup_str(ar, "source_path", &source))
+			r = add_arrival(rec, name, source, get_u64(ar, "import_time_ns"));
+		else if (r >= 0 && json_is_object(ar))
+			r = -ENOMEM;
+		free(name);
+		free(source);
 	}
 	return r < 0 ? r : 0;
 }
@@ -457,6 +505,10 @@ static int record_from_json(const char *buf, size_t len, struct capture_record *
 		if (!dup_str(o, "name", &rec->name) || !dup_str(o, "error", &rec->error) ||
 		    !dup_str(o, "source_path", &rec->source_path) ||
 		    !dup_str(o, "comment", &rec->comment))
+			r = -ENOMEM;
+		/* Never NULL: records that lost their name (stored before names
+		 * were escaped, when a non-UTF-8 name was dropped) read as "". */
+		if (r == 0 && !rec->name && !(rec->name = strdup("")))
 			r = -ENOMEM;
 	}
 	json_array_foreach(tags, i, t) {
@@ -1040,8 +1092,11 @@ static int merge_into(struct capture_record *rec, const struct capture_record *d
 	size_t ntags = rec->ntags;
 	int r = 0;
 
-	for (size_t i = 0; r == 0 && i < dup->ntags; i++)
-		r = capture_record_add_tag(rec, dup->tags[i]);
+	char *const *tags = dup->has_merge_tags ? dup->merge_tags : dup->tags;
+	size_t n = dup->has_merge_tags ? dup->nmerge_tags : dup->ntags;
+
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = capture_record_add_tag(rec, tags[i]);
 	if (r == 0)
 		r = add_arrival(rec, dup->name, dup->source_path, dup->import_time_ns);
 	return r < 0 ? r : r > 0 || rec->ntags != ntags;

@@ -10,6 +10,11 @@
  * and writes the record, its tag/time/sha keys, the object refcount and
  * whatever the caller already put in the batch (the packet index) as one
  * synced WriteBatch.
+ *
+ * Names, source paths, comments and errors are bytes, as a client or a
+ * file system gave them (any byte but NUL, UTF-8 or not). The record holds
+ * the bytes; its JSON (stored, and served as it is) holds their escaped
+ * form (textesc.h), which is valid UTF-8 and reads back to the same bytes.
  */
 #ifndef CAPVAULT_CATALOG_H
 #define CAPVAULT_CATALOG_H
@@ -41,7 +46,7 @@ struct capture_arrival {
 
 struct capture_record {
 	uint64_t id;
-	char *name;
+	char *name;           /* never NULL in a record read from the catalog */
 	uint8_t sha256[32];
 	uint64_t file_size;   /* bytes of the stored (decompressed) capture */
 	uint64_t source_size; /* bytes of the source as received */
@@ -72,6 +77,12 @@ struct capture_record {
 	size_t ntags;
 	struct capture_arrival *also; /* other arrivals of the same bytes */
 	size_t nalso;
+	/* Not stored: the tags this arrival may add to the capture it turns out
+	 * to duplicate, when that is fewer than tags (an uploader without the
+	 * delete scope adds no tag a retention policy selects by). */
+	char **merge_tags;
+	size_t nmerge_tags;
+	bool has_merge_tags;
 	uint64_t index_bytes; /* bytes of packet index written for it */
 	uint64_t objnum;      /* the object's number in the packet index */
 };
@@ -126,8 +137,14 @@ int catalog_foreach_raw(struct catalog *cat, uint64_t after_id, catalog_raw_fn f
 /* The stored JSON of one capture (caller frees). Returns 0, -ENOENT or -EIO. */
 int catalog_get_raw(struct catalog *cat, uint64_t id, char **json, size_t *len);
 
-/* The record as a JSON object (what `capvault info --json` prints). */
+/* The record as a JSON object (what `capvault info --json` prints); text
+ * fields in their escaped form. NULL only when out of memory. */
 json_t *capture_record_to_json(const struct capture_record *rec);
+/* A client- or file-system-supplied string (name, path, comment) as a
+ * JSON string of its escaped form; json_null() for NULL. NULL only when
+ * out of memory (json_string would also fail on bytes that are not UTF-8:
+ * this never does). */
+json_t *catalog_json_text(const char *s);
 
 /*
  * Removes capture id in one synced batch: its record, tag/time/bysha keys

@@ -534,16 +534,17 @@ json_t *retention_plan_to_json(const struct retention_plan *plan, bool dry_run)
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct retention_item *it = &plan->items[i];
 		sha256_hex(it->sha256, hex);
-		json_t *o = json_pack("{sIsssssssssIsI}", "id", (json_int_t)it->id, "name", it->name,
+		json_t *o = json_pack("{sIsosssssssIsI}", "id", (json_int_t)it->id, "name",
+				      catalog_json_text(it->name),
 				      "sha256", hex, "policy", it->policy, "reason", it->reason,
 				      "file_size", (json_int_t)it->file_size, "bytes_freed",
 				      (json_int_t)it->bytes_freed);
 		if (!dry_run)
 			json_object_set_new(o, "deleted", json_boolean(it->result == 0));
 		if (!dry_run && it->result == CATALOG_KEPT)
-			json_object_set_new(o, "kept", json_string(it->error));
+			json_object_set_new(o, "kept", catalog_json_text(it->error));
 		else if (it->error[0])
-			json_object_set_new(o, "error", json_string(it->error));
+			json_object_set_new(o, "error", catalog_json_text(it->error));
 		json_array_append_new(items, o);
 	}
 	return json_pack("{sbsosIsb}", "dry_run", dry_run, "captures", items, "bytes_freed",

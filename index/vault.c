@@ -378,6 +378,15 @@ static int record_fill_source(struct capture_record *rec, const struct import_so
 		if (err)
 			return err;
 	}
+	rec->has_merge_tags = src->has_merge_tags;
+	if (src->has_merge_tags &&
+	    !(rec->merge_tags = calloc(src->nmerge_tags + 1, sizeof(*rec->merge_tags))))
+		return -ENOMEM;
+	for (size_t i = 0; src->has_merge_tags && i < src->nmerge_tags; i++) {
+		if (!(rec->merge_tags[i] = strdup(src->merge_tags[i])))
+			return -ENOMEM;
+		rec->nmerge_tags++;
+	}
 	return 0;
 }
 

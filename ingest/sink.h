@@ -26,6 +26,11 @@ struct import_source {
 	const char *name;        /* capture name to record */
 	const char *const *tags; /* ntags tags to attach */
 	size_t ntags;
+	/* When set, the tags a duplicate may add to the capture it duplicates
+	 * (otherwise all of tags). */
+	const char *const *merge_tags;
+	size_t nmerge_tags;
+	bool has_merge_tags;
 	const char *comment;     /* may be NULL */
 	const char *source_path; /* recorded as the source when path is NULL (an
 				    upload of a file its sender names); may be NULL */

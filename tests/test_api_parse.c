@@ -108,27 +108,42 @@ static void test_cs_date(void **state)
 
 static void test_disposition(void **state)
 {
-	char buf[512];
+	char buf[API_DISPOSITION_MAX];
 	(void)state;
 	assert_string_equal(api_content_disposition("a.pcap", buf, sizeof(buf)),
 			    "attachment; filename=\"a.pcap\"; filename*=UTF-8''a.pcap");
-	assert_string_equal(api_content_disposition("x\"y\\z\r\n.pcap", buf, sizeof(buf)),
-			    "attachment; filename=\"x_y_z__.pcap\"; "
-			    "filename*=UTF-8''x%22y%5Cz%0D%0A.pcap");
+	/* The extended form is the escaped form (textesc.h) percent-encoded:
+	 * quote as is, backslash doubled, controls as \xHH. */
+	assert_string_equal(api_content_disposition("x\"y\\z\r\n%.pcap", buf, sizeof(buf)),
+			    "attachment; filename=\"x_y_z___.pcap\"; "
+			    "filename*=UTF-8''x%22y%5C%5Cz%5Cx0d%5Cx0a%25.pcap");
 	assert_string_equal(api_content_disposition("caf\xc3\xa9 1.pcap", buf, sizeof(buf)),
 			    "attachment; filename=\"caf__ 1.pcap\"; "
 			    "filename*=UTF-8''caf%C3%A9%201.pcap");
+	/* Bytes that are not UTF-8: the extended form stays UTF-8. */
+	assert_string_equal(api_content_disposition("bad\xff\xfe.pcap", buf, sizeof(buf)),
+			    "attachment; filename=\"bad__.pcap\"; "
+			    "filename*=UTF-8''bad%5Cxff%5Cxfe.pcap");
 	assert_string_equal(api_content_disposition("", buf, sizeof(buf)),
 			    "attachment; filename=\"capture\"; filename*=UTF-8''capture");
-	/* Truncation keeps the header well-formed and NUL-terminated. */
-	char longname[2000];
-	memset(longname, '"', sizeof(longname) - 1);
+	/* A NAME_MAX name of bytes that all need escaping fits whole. */
+	char longname[256];
+	memset(longname, 0xff, sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	api_content_disposition(longname, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "''"));
+	assert_int_equal(strlen(strstr(buf, "''") + 2), 255 * 6);
+	/* Truncation keeps the header well-formed and NUL-terminated. */
+	char small[512], huge[2000];
+	memset(huge, '"', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = '\0';
+	api_content_disposition(huge, small, sizeof(small));
 	size_t pre = strlen("attachment; filename=\"");
-	assert_int_equal(strspn(buf + pre, "_"), 255);
-	assert_int_equal(buf[pre + 255], '"');
-	assert_true(strlen(buf) < sizeof(buf));
+	assert_int_equal(strspn(small + pre, "_"), 200);
+	assert_int_equal(small[pre + 200], '"');
+	assert_true(strlen(small) < sizeof(small));
+	const char *ext = strstr(small, "''") + 2;
+	assert_int_equal(strlen(ext) % 3, 0); /* whole %22 escapes only */
 }
 
 static void test_sort(void **state)

@@ -189,7 +189,7 @@ static void test_round_trip(void **state)
 	bare->sha256[0] = 1;
 	assert_int_equal(commit(f, bare), 2);
 	assert_int_equal(catalog_get(f->cat, 2, &got), 0);
-	assert_null(got->name);
+	assert_string_equal(got->name, ""); /* a read record always has a name */
 	assert_null(got->error);
 	assert_null(got->comment);
 	assert_int_equal(got->ntags, 0);
@@ -673,10 +673,55 @@ static void test_db_basics(void **state)
 	assert_null(db_batch_free(NULL));
 }
 
+/* Names, paths and comments are bytes (issue 15.1): any of them, UTF-8
+ * or not, is stored (escaped, textesc.h) and read back the same. */
+static void test_hostile_text(void **state)
+{
+	struct fixture *f = *state;
+	char all[256], *got_json = NULL;
+	size_t len = 0;
+	for (int i = 1; i < 256; i++)
+		all[i - 1] = (char)i;
+	all[255] = '\0';
+	const char *names[] = { "bad\xff\xfe.pcap", all, "a\\xff\\\\b\n\"%.pcap", "\xc3" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct capture_record *rec = make_record(names[i], (uint8_t)(0x40 + i)), *got = NULL;
+		free(rec->comment);
+		free(rec->source_path);
+		rec->comment = strdup(names[i]);
+		rec->source_path = strdup(names[i]);
+		uint64_t id = commit(f, rec);
+		assert_true(id > 0);
+		assert_int_equal(catalog_get(f->cat, id, &got), 0);
+		assert_string_equal(got->name, names[i]);
+		assert_string_equal(got->comment, names[i]);
+		assert_string_equal(got->source_path, names[i]);
+		/* The stored JSON is valid (jansson refuses what is not UTF-8). */
+		assert_int_equal(catalog_get_raw(f->cat, id, &got_json, &len), 0);
+		json_t *o = json_loadb(got_json, len, 0, NULL);
+		assert_non_null(o);
+		assert_non_null(json_string_value(json_object_get(o, "name")));
+		json_decref(o);
+		free(got_json);
+		/* A rename to any bytes, too. */
+		struct errbuf eb = { { 0 } };
+		assert_int_equal(catalog_update_name(f->cat, id, "x\x80\\y", &eb), 0);
+		capture_record_free(got);
+		assert_int_equal(catalog_get(f->cat, id, &got), 0);
+		assert_string_equal(got->name, "x\x80\\y");
+		capture_record_free(got);
+		capture_record_free(rec);
+	}
+	json_t *j = catalog_json_text("bad\xff\\");
+	assert_string_equal(json_string_value(j), "bad\\xff\\\\");
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_merges, setup, teardown),

@@ -19,6 +19,21 @@ const char *cli_store_path(const char *option);
 
 int cli_init(int argc, char **argv, const char *usage);
 int cli_import(int argc, char **argv, const char *usage);
+/* A capture's name (any bytes) as the CLI prints it: its escaped form
+ * with control characters escaped too (common/textesc.h), so it is one
+ * line whatever it holds. cli_shown_json takes the escaped form JSON
+ * carries (the catalog's, the daemon's). Malloc'd; NULL when out of
+ * memory. */
+char *cli_shown_name(const char *raw);
+char *cli_shown_json(const char *escaped);
+/* An audit line for a change made without the daemon (rm, tag, prune):
+ * to the journal when there is one (its native socket), else nowhere, so
+ * the CLI prints exactly what it prints through the daemon. The caller
+ * is named by uid and pid; more key/value pairs may follow, ending with
+ * NULL. */
+struct capture_record;
+void cli_audit(const char *action, const struct capture_record *rec, ...)
+	__attribute__((sentinel));
 int cli_ls(int argc, char **argv, const char *usage);
 int cli_info(int argc, char **argv, const char *usage);
 int cli_stats(int argc, char **argv, const char *usage);

@@ -9,16 +9,21 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "catalog.h"
 #include "cleanup.h"
 #include "cli.h"
+#include "log.h"
 #include "cli_remote.h"
 #include "store.h"
+#include "textesc.h"
 #include "vault.h"
 #include "vstats.h"
 
@@ -68,6 +73,55 @@ static void format_time(uint64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64 "s", ns / 1000000000u);
 }
 
+#define AUDIT_FIELDS_MAX 12
+
+void cli_audit(const char *action, const struct capture_record *rec, ...)
+{
+	static bool ready;
+	if (!ready) {
+		ready = true;
+		log_set_journal_only(true);
+		if (access(LOG_JOURNAL_SOCKET, W_OK) == 0)
+			log_set_journal(LOG_JOURNAL_SOCKET);
+	}
+	struct log_field f[AUDIT_FIELDS_MAX];
+	char client[64], id[24], hex[65];
+	size_t n = 0;
+	snprintf(client, sizeof(client), "offline:uid=%u,pid=%d", (unsigned)getuid(), (int)getpid());
+	f[n++] = (struct log_field){ "ACTION", action };
+	f[n++] = (struct log_field){ "TOKEN", "offline" };
+	f[n++] = (struct log_field){ "CLIENT", client };
+	if (rec) {
+		snprintf(id, sizeof(id), "%" PRIu64, rec->id);
+		sha256_hex(rec->sha256, hex);
+		f[n++] = (struct log_field){ "CAPTURE_ID", id };
+		f[n++] = (struct log_field){ "SHA256", hex };
+		f[n++] = (struct log_field){ "NAME", rec->name };
+	}
+	va_list ap;
+	va_start(ap, rec);
+	for (const char *k; n < AUDIT_FIELDS_MAX && (k = va_arg(ap, const char *));)
+		f[n++] = (struct log_field){ k, va_arg(ap, const char *) };
+	va_end(ap);
+	log_fields(LOG_LEVEL_INFO, f, n, "audit: %s", action);
+}
+
+char *cli_shown_name(const char *raw)
+{
+	return text_escape_dup(raw ? raw : "", TEXT_ESC_CONTROLS);
+}
+
+char *cli_shown_json(const char *escaped)
+{
+	char *raw = NULL;
+	if (!escaped || text_unescape(escaped, false, &raw) < 0)
+		return cli_shown_name(escaped);
+	char *out = cli_shown_name(raw);
+	free(raw);
+	return out;
+}
+
+/* name is already cli_shown_name()d. */
 static void ls_line(uint64_t id, const char *sha, uint64_t packets, uint64_t size,
 		    uint64_t first_ns, const char *name, const char *tags)
 {
@@ -75,7 +129,7 @@ static void ls_line(uint64_t id, const char *sha, uint64_t packets, uint64_t siz
 	format_time(first_ns, first, sizeof(first));
 	snprintf(hex, sizeof(hex), "%.12s", sha);
 	printf("%-8" PRIu64 " %-12s %10" PRIu64 " %12" PRIu64 "  %-19s  %-24s %s\n", id, hex,
-	       packets, size, packets ? first : "-", name, tags);
+	       packets, size, packets ? first : "-", name ? name : "?", tags);
 }
 
 static void ls_header(void)
@@ -87,15 +141,19 @@ static void ls_header(void)
 static int ls_print(void *opaque, const struct capture_record *rec)
 {
 	json_t *array = opaque;
-	if (array)
-		return json_array_append_new(array, capture_record_to_json(rec));
+	if (array) {
+		json_t *o = capture_record_to_json(rec);
+		return o ? json_array_append_new(array, o) : -ENOMEM;
+	}
 	char hex[65], tags[256] = "";
 	size_t used = 0;
 	sha256_hex(rec->sha256, hex);
 	for (size_t i = 0; i < rec->ntags && used < sizeof(tags); i++)
 		used += (size_t)snprintf(tags + used, sizeof(tags) - used, "%s%s", i ? "," : "",
 					 rec->tags[i]);
-	ls_line(rec->id, hex, rec->packets, rec->file_size, rec->earliest_ts_ns, rec->name, tags);
+	char *name = cli_shown_name(rec->name);
+	ls_line(rec->id, hex, rec->packets, rec->file_size, rec->earliest_ts_ns, name, tags);
+	free(name);
 	return 0;
 }
 
@@ -112,9 +170,10 @@ static void ls_print_json(json_t *rec)
 	}
 #define U64(k) ((uint64_t)json_integer_value(json_object_get(rec, k)))
 	const char *sha = json_string_value(json_object_get(rec, "sha256"));
-	const char *name = json_string_value(json_object_get(rec, "name"));
+	char *name = cli_shown_json(json_string_value(json_object_get(rec, "name")));
 	ls_line(U64("id"), sha ? sha : "", U64("packets"), U64("file_size"),
-		U64("earliest_packet_time_ns"), name ? name : "", tags);
+		U64("earliest_packet_time_ns"), name, tags);
+	free(name);
 #undef U64
 }
 
@@ -212,7 +271,8 @@ int cli_ls(int argc, char **argv, const char *usage)
 }
 
 /* The duplicates merged into a capture, one line each:
- * "also_imported_as       NAME from SOURCE at TIME". */
+ * "also_imported_as       NAME from SOURCE at TIME", names and paths
+ * shown as cli_shown_json shows them. */
 static void print_arrivals(const char *key, json_t *arr)
 {
 	size_t i;
@@ -223,12 +283,15 @@ static void print_arrivals(const char *key, json_t *arr)
 		const char *name = json_string_value(json_object_get(ar, "name"));
 		const char *src = json_string_value(json_object_get(ar, "source_path"));
 		const char *at = json_string_value(json_object_get(ar, "import_time"));
-		printf("%-22s %s from %s at %s\n", key, name ? name : "-", src ? src : "upload",
-		       at ? at : "-");
+		_cleanup_free_ char *shown_name = name ? cli_shown_json(name) : NULL;
+		_cleanup_free_ char *shown_src = src ? cli_shown_json(src) : NULL;
+		printf("%-22s %s from %s at %s\n", key, shown_name ? shown_name : "-",
+		       shown_src ? shown_src : "upload", at ? at : "-");
 	}
 }
 
-/* One "key: value" line per field, in the JSON's order. */
+/* One "key: value" line per field, in the JSON's order; strings (names,
+ * paths, comments) as cli_shown_json shows them, so each is one line. */
 static void print_json_fields(json_t *obj)
 {
 	const char *key;
@@ -238,8 +301,9 @@ static void print_json_fields(json_t *obj)
 			print_arrivals(key, val);
 			continue;
 		}
-		char *text = json_is_string(val) ? NULL : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
-		printf("%-22s %s\n", key, text ? text : json_string_value(val));
+		char *text = json_is_string(val) ? cli_shown_json(json_string_value(val))
+						 : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+		printf("%-22s %s\n", key, text ? text : "?");
 		free(text);
 	}
 }
@@ -303,11 +367,12 @@ int cli_info(int argc, char **argv, const char *usage)
 		return CLI_EXIT_FAILED;
 	}
 	json_t *obj = capture_record_to_json(rec);
-	print_object(obj, a.json);
+	if (obj)
+		print_object(obj, a.json);
 	json_decref(obj);
 	capture_record_free(rec);
 	vault_close(v);
-	return CLI_EXIT_OK;
+	return obj ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
 /* GET /v1/stats is vault_stats_json and, from a daemon, its import

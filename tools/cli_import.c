@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "catalog.h"
 #include "cleanup.h"
 #include "cli.h"
 #include "cli_remote.h"
@@ -870,9 +871,11 @@ static json_t *notes_json(const struct notes *ns)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < ns->n; i++)
-		json_array_append_new(a, ns->v[i].why ? json_pack("{s:s, s:s}", "source", ns->v[i].source,
-								  "error", ns->v[i].why)
-						      : json_string(ns->v[i].source));
+		/* File names are bytes: shown escaped (textesc.h), never dropped. */
+		json_array_append_new(a, ns->v[i].why ? json_pack("{s:o, s:o}", "source",
+								  catalog_json_text(ns->v[i].source),
+								  "error", catalog_json_text(ns->v[i].why))
+						      : catalog_json_text(ns->v[i].source));
 	return a;
 }
 

@@ -132,11 +132,12 @@ static int rm_remote(struct cli_remote *r, char **args, int n)
 		_cleanup_free_ char *target = capture_target(args[i]);
 		json_t *reply = NULL;
 		int status = target ? cli_remote_json(r, "DELETE", target, NULL, &reply) : -1;
-		const char *name = json_string_value(json_object_get(reply, "name"));
+		_cleanup_free_ char *name =
+			cli_shown_json(json_string_value(json_object_get(reply, "name")));
 		if (status == 200)
 			printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n",
 			       (uint64_t)json_integer_value(json_object_get(reply, "deleted")),
-			       name ? name : "",
+			       name ? name : "?",
 			       (uint64_t)json_integer_value(json_object_get(reply, "freed_bytes")));
 		else if (status > 0)
 			fprintf(stderr, "capvault: %s: %s\n", args[i], remote_why(reply, status));
@@ -174,8 +175,12 @@ int cli_rm(int argc, char **argv, const char *usage)
 			fprintf(stderr, "capvault: %s: %s\n", argv[i], eb.msg[0] ? eb.msg : strerror(-err));
 			rc = CLI_EXIT_FAILED;
 		} else {
+			char freed_text[24];
+			snprintf(freed_text, sizeof(freed_text), "%" PRIu64, freed);
+			cli_audit("delete", rec, "FREED_BYTES", freed_text, NULL);
+			_cleanup_free_ char *name = cli_shown_name(rec->name);
 			printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n", rec->id,
-			       rec->name ? rec->name : "", freed);
+			       name ? name : "?", freed);
 		}
 		capture_record_free(rec);
 	}
@@ -295,6 +300,14 @@ int cli_tag(int argc, char **argv, const char *usage)
 		rec = NULL;
 		err = catalog_get(vault_catalog(v), id, &rec);
 	}
+	if (!err) {
+		char tags[1024] = "";
+		size_t used = 0;
+		for (size_t i = 0; i < rec->ntags && used < sizeof(tags); i++)
+			used += (size_t)snprintf(tags + used, sizeof(tags) - used, "%s%s", i ? "," : "",
+						 rec->tags[i]);
+		cli_audit("update", rec, "TAGS", tags, NULL);
+	}
 	if (!err && !(doc = capture_record_to_json(rec)))
 		err = -ENOMEM;
 	if (err)
@@ -325,10 +338,10 @@ static void plan_print(json_t *doc)
 			json_is_true(json_object_get(it, "deleted")) ? "deleted" : kept ? "kept" : "FAILED";
 		if (kept)
 			err = kept;
+		_cleanup_free_ char *name = cli_shown_json(json_string_value(json_object_get(it, "name")));
 		printf("%s %" PRIu64 " %.12s %s [%s] %s; %" PRIu64 " bytes freed%s%s\n", verb,
 		       (uint64_t)json_integer_value(json_object_get(it, "id")), sha ? sha : "",
-		       json_string_value(json_object_get(it, "name")),
-		       json_string_value(json_object_get(it, "policy")),
+		       name ? name : "?", json_string_value(json_object_get(it, "policy")),
 		       json_string_value(json_object_get(it, "reason")),
 		       (uint64_t)json_integer_value(json_object_get(it, "bytes_freed")),
 		       err ? ": " : "", err ? err : "");
@@ -387,6 +400,13 @@ static int prune_run(struct vault *v, const struct config *cfg, const struct mai
 	}
 	if (!a->dry_run)
 		err = retention_apply(vault_catalog(v), vault_store(v), plan);
+	for (size_t i = 0; !a->dry_run && i < plan->n; i++) {
+		const struct retention_item *it = &plan->items[i];
+		struct capture_record gone = { .id = it->id, .name = it->name };
+		memcpy(gone.sha256, it->sha256, sizeof(gone.sha256));
+		if (it->result == 0)
+			cli_audit("prune-delete", &gone, "POLICY", it->policy, NULL);
+	}
 	json_t *doc = retention_plan_to_json(plan, a->dry_run);
 	if (!doc || plan_output(doc, a))
 		err = err ? err : -EIO;
