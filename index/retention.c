@@ -29,7 +29,8 @@ struct entry {
 	uint8_t sha[32];
 	uint64_t file_size;
 	uint64_t import_ns;
-	uint64_t last_ns;  /* last packet, or import time without packets */
+	int64_t last_ns;   /* last packet (capfile.h: before 1970 negative), or import
+			    * time without packets */
 	int policy;        /* index, or -1 */
 	bool protected;
 	bool doomed;
@@ -139,7 +140,7 @@ static int collect(void *opaque, const struct capture_record *rec)
 	struct entry *e = &pl->e[pl->n];
 	*e = (struct entry){ .id = rec->id, .file_size = rec->file_size,
 			     .import_ns = rec->import_time_ns, .policy = -1 };
-	e->last_ns = rec->packets ? rec->latest_ts_ns : rec->import_time_ns;
+	e->last_ns = rec->packets ? rec->latest_ts_ns : (int64_t)rec->import_time_ns;
 	memcpy(e->sha, rec->sha256, 32);
 	if (!(e->name = strdup(rec->name ? rec->name : "")))
 		return -ENOMEM;
@@ -230,17 +231,26 @@ static int doom(struct planner *pl, struct entry *e, const char *policy, const c
 	return 0;
 }
 
-static uint64_t policy_time(const struct retention_policy *p, const struct entry *e)
+static int64_t policy_time(const struct retention_policy *p, const struct entry *e)
 {
-	return p->age_by_last_packet ? e->last_ns : e->import_ns;
+	return p->age_by_last_packet ? e->last_ns : (int64_t)e->import_ns;
+}
+
+/* now - t, exact for a t before 1970; 0 for a t in the future. */
+static uint64_t age_of(uint64_t now, int64_t t)
+{
+	__int128 age = (__int128)now - t;
+	if (age <= 0)
+		return 0;
+	return age > (__int128)UINT64_MAX ? UINT64_MAX : (uint64_t)age;
 }
 
 /* Why policy p deletes the capture of rank (0 = newest) with age t, or
  * false when it keeps it. */
-static bool policy_reason(const struct retention_policy *p, uint64_t now, uint64_t t,
+static bool policy_reason(const struct retention_policy *p, uint64_t now, int64_t t,
 			  size_t rank, char *buf, size_t len)
 {
-	uint64_t age = now > t ? now - t : 0;
+	uint64_t age = age_of(now, t);
 	char a[32], m[32];
 	if (p->has_max_age && age > p->max_age_ns) {
 		fmt_duration(age, a, sizeof(a));
@@ -259,7 +269,7 @@ static bool policy_reason(const struct retention_policy *p, uint64_t now, uint64
 
 struct by_time {
 	struct entry *e;
-	uint64_t t;
+	int64_t t;
 };
 
 static int cmp_newest(const void *a, const void *b)

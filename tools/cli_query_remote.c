@@ -28,13 +28,14 @@ int cli_query_write(void *opaque, const void *buf, size_t len)
 	return fd_write_all(c->outfd, buf, len);
 }
 
-static int parse_option(struct query_cli *c, int opt, const char *arg)
+/* eb gets why a value is bad, when more can be said than that it is. */
+static int parse_option(struct query_cli *c, int opt, const char *arg, struct errbuf *eb)
 {
 	struct query_params *p = &c->params;
 	char *end;
 	switch (opt) {
-	case 'a': c->after = arg; p->has_after = true; return query_parse_time(arg, &p->after_ns);
-	case 'b': c->before = arg; p->has_before = true; return query_parse_time(arg, &p->before_ns);
+	case 'a': c->after = arg; p->has_after = true; return query_parse_time(arg, &p->after_ns, eb);
+	case 'b': c->before = arg; p->has_before = true; return query_parse_time(arg, &p->before_ns, eb);
 	case 's': c->store = arg; return 0;
 	case 'w': c->outpath = arg; return 0;
 	case 'C': c->count = true; return 0;
@@ -65,13 +66,23 @@ int cli_query_parse(struct query_cli *c, int argc, char **argv)
 		{ "count", no_argument, NULL, 'C' },       { "explain", no_argument, NULL, 'e' },
 		{ 0 },
 	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "+w:a:b:s:c:t:l:Ce", opts, NULL)) != -1) {
-		if (opt == '?' || parse_option(c, opt, optarg) < 0) {
-			if (opt != '?')
-				fprintf(stderr, "capvault: query: bad value '%s' for -%c\n", optarg, opt);
+	int opt, longindex = -1;
+	while ((opt = getopt_long(argc, argv, "+w:a:b:s:c:t:l:Ce", opts, &longindex)) != -1) {
+		struct errbuf eb = { { 0 } };
+		if (opt == '?' || parse_option(c, opt, optarg, &eb) < 0) {
+			/* named as typed: "--after" or "-a" */
+			char name[32];
+			if (longindex >= 0)
+				snprintf(name, sizeof(name), "--%s", opts[longindex].name);
+			else
+				snprintf(name, sizeof(name), "-%c", opt);
+			if (opt != '?' && eb.msg[0])
+				fprintf(stderr, "capvault: query: %s: %s\n", name, eb.msg);
+			else if (opt != '?')
+				fprintf(stderr, "capvault: query: bad value '%s' for %s\n", optarg, name);
 			return -EINVAL;
 		}
+		longindex = -1;
 	}
 	/* The filter may be given as several words, as tcpdump takes it. */
 	size_t len = 0;
