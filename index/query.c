@@ -248,14 +248,16 @@ void query_output_format(const struct query *q, enum capfile_format *format,
 	*snaplen = 0;
 	for (size_t i = 0; i < q->nsel; i++) {
 		const struct selected *s = &q->sel[i];
+		/* pcap holds 1970..2106 only (capwrite.h) */
+		if (!capwrite_pcap_time(s->earliest) || !capwrite_pcap_time(s->latest))
+			single = false;
 		if (i == 0) {
 			*linktype = s->linktypes[0];
 			*nanosecond = s->nanosecond;
 		}
 		/* pcapng input keeps its own resolution only in pcapng output */
 		if (s->nlinktypes != 1 || s->linktypes[0] != *linktype ||
-		    s->nanosecond != *nanosecond || s->pcapng || !capwrite_pcap_time(s->earliest) ||
-		    !capwrite_pcap_time(s->latest))
+		    s->nanosecond != *nanosecond || s->pcapng)
 			single = false;
 		if (s->snaplen > *snaplen)
 			*snaplen = s->snaplen;

@@ -159,11 +159,9 @@ static int pcap_packet(struct capwrite *w, const struct capfile_packet *pkt)
 {
 	if (pkt->linktype != w->linktype)
 		return -EINVAL;
-	if (!capwrite_pcap_time(pkt->ts_ns))
-		return -ERANGE;
-	uint32_t frac = (uint32_t)(pkt->ts_ns % 1000000000);
+	uint32_t frac = (uint32_t)(pkt->ts_ns % 1000000000u);
 	uint32_t rec[4] = {
-		(uint32_t)(pkt->ts_ns / 1000000000),
+		(uint32_t)(pkt->ts_ns / 1000000000u),
 		w->nanosecond ? frac : frac / 1000,
 		pkt->caplen,
 		pkt->origlen,
@@ -225,6 +223,8 @@ static int pcapng_packet(struct capwrite *w, const struct capfile_packet *pkt)
 
 int capwrite_packet(struct capwrite *w, const struct capfile_packet *pkt)
 {
+	if (w->format == CAPFILE_FORMAT_PCAP && !capwrite_pcap_time(pkt->ts_ns))
+		return -ERANGE; /* 32-bit seconds would wrap it to another time */
 	int err = w->format == CAPFILE_FORMAT_PCAP ? pcap_packet(w, pkt) : pcapng_packet(w, pkt);
 	if (!err)
 		w->packets++;
