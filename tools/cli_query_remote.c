@@ -22,20 +22,30 @@
 #include "cli_remote.h"
 #include "fdio.h"
 
+/* A window bound; says what is wrong with a bad one (the caller then
+ * names the option). */
+static int parse_time(const char *arg, int64_t *ns)
+{
+	struct errbuf eb = { { 0 } };
+	int err = query_parse_time(arg, ns, &eb);
+	if (err)
+		fprintf(stderr, "capvault: query: %s\n", eb.msg);
+	return err;
+}
+
 int cli_query_write(void *opaque, const void *buf, size_t len)
 {
 	const struct query_cli *c = opaque;
 	return fd_write_all(c->outfd, buf, len);
 }
 
-/* eb gets why a value is bad, when more can be said than that it is. */
-static int parse_option(struct query_cli *c, int opt, const char *arg, struct errbuf *eb)
+static int parse_option(struct query_cli *c, int opt, const char *arg)
 {
 	struct query_params *p = &c->params;
 	char *end;
 	switch (opt) {
-	case 'a': c->after = arg; p->has_after = true; return query_parse_time(arg, &p->after_ns, eb);
-	case 'b': c->before = arg; p->has_before = true; return query_parse_time(arg, &p->before_ns, eb);
+	case 'a': c->after = arg; p->has_after = true; return parse_time(arg, &p->after_ns);
+	case 'b': c->before = arg; p->has_before = true; return parse_time(arg, &p->before_ns);
 	case 's': c->store = arg; return 0;
 	case 'w': c->outpath = arg; return 0;
 	case 'C': c->count = true; return 0;
@@ -68,18 +78,13 @@ int cli_query_parse(struct query_cli *c, int argc, char **argv)
 	};
 	int opt, longindex = -1;
 	while ((opt = getopt_long(argc, argv, "+w:a:b:s:c:t:l:Ce", opts, &longindex)) != -1) {
-		struct errbuf eb = { { 0 } };
-		if (opt == '?' || parse_option(c, opt, optarg, &eb) < 0) {
-			/* named as typed: "--after" or "-a" */
-			char name[32];
-			if (longindex >= 0)
-				snprintf(name, sizeof(name), "--%s", opts[longindex].name);
-			else
-				snprintf(name, sizeof(name), "-%c", opt);
-			if (opt != '?' && eb.msg[0])
-				fprintf(stderr, "capvault: query: %s: %s\n", name, eb.msg);
+		if (opt == '?' || parse_option(c, opt, optarg) < 0) {
+			/* Named as typed: --after, or -a. */
+			if (opt != '?' && longindex >= 0)
+				fprintf(stderr, "capvault: query: bad value '%s' for --%s\n", optarg,
+					opts[longindex].name);
 			else if (opt != '?')
-				fprintf(stderr, "capvault: query: bad value '%s' for %s\n", optarg, name);
+				fprintf(stderr, "capvault: query: bad value '%s' for -%c\n", optarg, opt);
 			return -EINVAL;
 		}
 		longindex = -1;

@@ -114,9 +114,11 @@ fi
 
 # --- bounds: strict dates, the option named as typed, the range
 expect_rc 2 "$CAPVAULT" query --count --after 2024-02-31T00:00:00Z
-check "--after named" "capvault: query: --after: '2024-02-31T00:00:00Z': day 31 does not exist in February 2024 (29 days)" "$(head -1 "$T/err")"
+check "--after: why" "capvault: query: '2024-02-31T00:00:00Z': day 31 does not exist in February 2024 (29 days)" "$(sed -n 1p "$T/err")"
+check "--after named" "capvault: query: bad value '2024-02-31T00:00:00Z' for --after" "$(sed -n 2p "$T/err")"
 expect_rc 2 "$CAPVAULT" query --count -b 2023-02-29T12:00:00Z
-check "-b named" "capvault: query: -b: '2023-02-29T12:00:00Z': day 29 does not exist in February 2023 (28 days)" "$(head -1 "$T/err")"
+check "-b: why" "capvault: query: '2023-02-29T12:00:00Z': day 29 does not exist in February 2023 (28 days)" "$(sed -n 1p "$T/err")"
+check "-b named" "capvault: query: bad value '2023-02-29T12:00:00Z' for -b" "$(sed -n 2p "$T/err")"
 expect_rc 2 "$CAPVAULT" query --count --before 1600-01-01T00:00:00Z
 check "outside the range" "outside" "$(grep -o outside "$T/err")"
 expect_rc 2 "$CAPVAULT" query --count --after 2024-01-01T24:00:00Z
