@@ -106,8 +106,10 @@ static void time_key(uint8_t key[16], int64_t ns, uint64_t id)
  * time: rewrites them as time_key does, once, with the marker in the same
  * synced batch. One key per capture, so this is quick even for large
  * stores; the packet index tells its own old values apart (pindex.c).
+ * Best effort: nothing reads the time family yet, so a store that cannot
+ * be written now (a full disk) still opens, and the next open tries again.
  */
-static int time_keys_migrate(struct db *db, struct errbuf *eb)
+static void time_keys_migrate(struct db *db)
 {
 	_cleanup_free_ void *val = NULL;
 	size_t vlen = 0;
@@ -115,7 +117,7 @@ static int time_keys_migrate(struct db *db, struct errbuf *eb)
 	struct db_batch *b = NULL;
 
 	if (db_get(db, DB_CF_META, META_TIME_KEYS, strlen(META_TIME_KEYS), &val, &vlen) == 0)
-		return 0;
+		return;
 	int r = db_batch_new(&b);
 	if (r == 0 && (r = db_iter_new(db, DB_CF_TIME, &it)) == 0)
 		db_iter_seek_first(it);
@@ -132,13 +134,10 @@ static int time_keys_migrate(struct db *db, struct errbuf *eb)
 	}
 	if (r == 0) {
 		db_batch_put(b, DB_CF_META, META_TIME_KEYS, strlen(META_TIME_KEYS), "signed", 6);
-		r = db_write(db, b, true, eb);
-	} else {
-		errbuf_set(eb, r, "cannot rewrite the catalog's time keys: %s", strerror(-r));
+		db_write(db, b, true, NULL);
 	}
 	db_iter_free(it);
 	db_batch_free(b);
-	return r;
 }
 
 int catalog_new(struct catalog **out, struct db *db, struct errbuf *eb)
@@ -156,11 +155,7 @@ int catalog_new(struct catalog **out, struct db *db, struct errbuf *eb)
 	if (last > cat->next_id)
 		cat->next_id = last;
 	cat->next_objnum = load_counter(db, META_NEXT_OBJNUM);
-	int r = time_keys_migrate(db, eb);
-	if (r < 0) {
-		catalog_free(cat);
-		return r;
-	}
+	time_keys_migrate(db);
 	*out = cat;
 	return 0;
 }
