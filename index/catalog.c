@@ -7,6 +7,15 @@
  *   imports of the same bytes cannot both commit, and ids are never
  *   reused: "next_id" and "next_objnum" are written in the same batch as
  *   the record they were used for.
+ * - Packet times are signed ns (capfile.h): before 1970 negative, beyond
+ *   the range saturated; the JSON's time_saturated counts the packets
+ *   whose time was, and "<time>_saturated" says whether a packet time
+ *   stands for one beyond the end its text shows. Records written before
+ *   times were signed have no time_saturated and hold unsigned times,
+ *   which JSON shows negative from 2^63 ns on: read back, those saturate.
+ *   The time family's keys flip the sign bit so that they sort in time
+ *   order; catalog_new rewrites once the keys of a store written before
+ *   (meta "time_keys").
  * - A record is stored as the same JSON that capture_record_to_json
  *   prints, so what `capvault info --json` shows is what is on disk.
  *   Parsing tolerates missing fields (older records) with zero defaults.
@@ -19,19 +28,8 @@
  * earliest_packet_time, latest_packet_time, import_time (RFC 3339 UTC with
  * nanoseconds, null when unknown, each with an integer "<name>_ns"
  * companion), duration_s, avg_packet_size, avg_packet_rate,
- * data_byte_rate, data_bit_rate, time_ordered, time_saturated,
- * oversized_records, truncated, error, source_path, comment, tags,
- * index_bytes, objnum.
- *
- * Packet times are signed ns (capfile.h): before 1970 negative, beyond
- * the range saturated, time_saturated counting the packets whose time
- * was, and "<name>_saturated" saying whether a packet time stands for one
- * beyond the end its text shows.
- * Records written before times were signed have no time_saturated and
- * hold unsigned times, which JSON shows negative from 2^63 ns on: read
- * back, those saturate. The time family's keys flip the sign bit so that
- * they sort in time order; catalog_new rewrites once the keys of a store
- * written before (meta "time_keys").
+ * data_byte_rate, data_bit_rate, time_ordered, oversized_records,
+ * truncated, error, source_path, comment, tags, index_bytes, objnum.
  */
 #include "catalog.h"
 

@@ -415,6 +415,7 @@ static void test_last_packet_outside_range(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_last_packet_outside_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folder_and_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_count_and_protect, setup, teardown),
@@ -423,7 +424,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dry_run_equals_real_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_and_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_min_free_refuses, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_last_packet_outside_range, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
