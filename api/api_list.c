@@ -35,7 +35,7 @@ struct list_ctx {
 	struct api_sort_pos cursor; /* other orders: captures after this */
 	bool has_cursor;
 	const char *name; /* fnmatch glob on the name, or NULL */
-	uint64_t from_ns, to_ns;    /* packets overlapping [from, to), when has_* */
+	int64_t from_ns, to_ns;     /* packets overlapping [from, to), when has_* */
 	uint64_t since_ns;          /* imported at or after, when has_since */
 	bool has_from, has_to, has_since;
 	uint64_t limit;
@@ -98,15 +98,18 @@ static void collect_tag_arg(void *opaque, const char *key, const char *value)
 static bool list_filters(struct api_call *c, struct list_ctx *l)
 {
 	const char *v;
+	int64_t since = 0;
 	l->name = http_req_arg(c->r, "name");
 	if ((v = http_req_arg(c->r, "from")) && (l->has_from = true) &&
-	    query_parse_time(v, &l->from_ns) < 0)
+	    query_parse_time(v, &l->from_ns, NULL) < 0)
 		return false;
-	if ((v = http_req_arg(c->r, "to")) && (l->has_to = true) && query_parse_time(v, &l->to_ns) < 0)
+	if ((v = http_req_arg(c->r, "to")) && (l->has_to = true) &&
+	    query_parse_time(v, &l->to_ns, NULL) < 0)
 		return false;
 	if ((v = http_req_arg(c->r, "imported_after")) && (l->has_since = true) &&
-	    query_parse_time(v, &l->since_ns) < 0)
+	    query_parse_time(v, &since, NULL) < 0)
 		return false;
+	l->since_ns = since > 0 ? (uint64_t)since : 0; /* imports are after 1970 */
 	return true;
 }
 
@@ -195,8 +198,9 @@ static uint64_t sort_value(enum api_sort_key key, const struct capture_record *r
 {
 	switch (key) {
 	case API_SORT_IMPORTED: return rec->import_time_ns;
-	case API_SORT_FIRST_PACKET: return rec->earliest_ts_ns;
-	case API_SORT_LAST_PACKET: return rec->latest_ts_ns;
+	/* signed times, sign bit flipped: unsigned order is time order */
+	case API_SORT_FIRST_PACKET: return (uint64_t)rec->earliest_ts_ns ^ (1ull << 63);
+	case API_SORT_LAST_PACKET: return (uint64_t)rec->latest_ts_ns ^ (1ull << 63);
 	case API_SORT_SIZE: return rec->file_size;
 	case API_SORT_PACKETS: return rec->packets;
 	case API_SORT_NAME:

@@ -201,15 +201,16 @@ static bool parse_params(struct api_call *c, struct pstream *p)
 	struct query_params *qp = &p->params;
 	const char *filter = http_req_arg(c->r, "filter"), *v;
 	const char *bad = NULL;
+	struct errbuf eb = { { 0 } };
 	if (filter && !(p->filter = strdup(filter)))
 		bad = "filter";
 	qp->filter = p->filter;
 	if ((v = http_req_arg(c->r, "after")) && (qp->has_after = true) &&
-	    query_parse_time(v, &qp->after_ns) < 0)
-		bad = "after (RFC 3339 or epoch seconds)";
+	    query_parse_time(v, &qp->after_ns, &eb) < 0)
+		bad = "after";
 	if ((v = http_req_arg(c->r, "before")) && (qp->has_before = true) &&
-	    query_parse_time(v, &qp->before_ns) < 0)
-		bad = "before (RFC 3339 or epoch seconds)";
+	    query_parse_time(v, &qp->before_ns, &eb) < 0)
+		bad = "before";
 	if ((v = http_req_arg(c->r, "limit")) && api_parse_u64(v, &qp->limit) < 0)
 		bad = "limit";
 	if ((v = http_req_arg(c->r, "captures")) && parse_ids(p, v) < 0)
@@ -218,7 +219,9 @@ static bool parse_params(struct api_call *c, struct pstream *p)
 		bad = "tags";
 	qp->tags = (const char *const *)p->tags;
 	qp->ntags = p->ntags;
-	if (bad)
+	if (bad && eb.msg[0])
+		api_error(c, 400, "bad_parameter", "bad value for %s: %s", bad, eb.msg);
+	else if (bad)
 		api_error(c, 400, "bad_parameter", "bad value for %s", bad);
 	return !bad;
 }

@@ -7,6 +7,15 @@
  *   imports of the same bytes cannot both commit, and ids are never
  *   reused: "next_id" and "next_objnum" are written in the same batch as
  *   the record they were used for.
+ * - Packet times are signed ns (capfile.h): before 1970 negative, beyond
+ *   the range saturated; the JSON's time_saturated counts the packets
+ *   whose time was, and "<time>_saturated" says whether a packet time
+ *   stands for one beyond the end its text shows. Records written before
+ *   times were signed have no time_saturated and hold unsigned times,
+ *   which JSON shows negative from 2^63 ns on: read back, those saturate.
+ *   The time family's keys flip the sign bit so that they sort in time
+ *   order; catalog_new rewrites once the keys of a store written before
+ *   (meta "time_keys").
  * - A record is stored as the same JSON that capture_record_to_json
  *   prints, so what `capvault info --json` shows is what is on disk.
  *   Parsing tolerates missing fields (older records) with zero defaults.
@@ -47,6 +56,7 @@
 #include "cleanup.h"
 #include "filter.h"
 #include "pindex.h"
+#include "query.h"
 #include "store.h"
 #include "textesc.h"
 
@@ -63,6 +73,7 @@ struct catalog {
 
 static const char META_NEXT_ID[] = "next_id";
 static const char META_NEXT_OBJNUM[] = "next_objnum";
+static const char META_TIME_KEYS[] = "time_keys"; /* "signed": see time_key */
 
 static uint64_t load_counter(struct db *db, const char *name)
 {
@@ -93,6 +104,53 @@ static uint64_t id_after_last(struct db *db)
 	return next;
 }
 
+/* Time family key: the time with its sign bit flipped (so that keys sort
+ * by time, before 1970 first), then the id. */
+static void time_key(uint8_t key[16], int64_t ns, uint64_t id)
+{
+	be64_put(key, (uint64_t)ns ^ (1ull << 63));
+	be64_put(key + 8, id);
+}
+
+/*
+ * A store written before times were signed has time keys of the unsigned
+ * time: rewrites them as time_key does, once, with the marker in the same
+ * synced batch. One key per capture, so this is quick even for large
+ * stores; the packet index tells its own old values apart (pindex.c).
+ * Best effort: nothing reads the time family yet, so a store that cannot
+ * be written now (a full disk) still opens, and the next open tries again.
+ */
+static void time_keys_migrate(struct db *db)
+{
+	_cleanup_free_ void *val = NULL;
+	size_t vlen = 0;
+	struct db_iter *it = NULL;
+	struct db_batch *b = NULL;
+
+	if (db_get(db, DB_CF_META, META_TIME_KEYS, strlen(META_TIME_KEYS), &val, &vlen) == 0)
+		return;
+	int r = db_batch_new(&b);
+	if (r == 0 && (r = db_iter_new(db, DB_CF_TIME, &it)) == 0)
+		db_iter_seek_first(it);
+	for (; r == 0 && db_iter_valid(it); db_iter_next(it)) {
+		size_t klen = 0;
+		const uint8_t *k = db_iter_key(it, &klen);
+		uint64_t t = klen == 16 ? be64_get(k) : 0;
+		uint8_t key[16];
+		if (klen != 16)
+			continue;
+		time_key(key, t > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t, be64_get(k + 8));
+		db_batch_delete(b, DB_CF_TIME, k, klen);
+		db_batch_put(b, DB_CF_TIME, key, sizeof(key), "", 0);
+	}
+	if (r == 0) {
+		db_batch_put(b, DB_CF_META, META_TIME_KEYS, strlen(META_TIME_KEYS), "signed", 6);
+		db_write(db, b, true, NULL);
+	}
+	db_iter_free(it);
+	db_batch_free(b);
+}
+
 int catalog_new(struct catalog **out, struct db *db, struct errbuf *eb)
 {
 	struct catalog *cat = calloc(1, sizeof(*cat));
@@ -108,6 +166,7 @@ int catalog_new(struct catalog **out, struct db *db, struct errbuf *eb)
 	if (last > cat->next_id)
 		cat->next_id = last;
 	cat->next_objnum = load_counter(db, META_NEXT_OBJNUM);
+	time_keys_migrate(db);
 	*out = cat;
 	return 0;
 }
@@ -182,17 +241,11 @@ uint64_t catalog_next_objnum(struct catalog *cat)
 /* ---- JSON ---- */
 
 /* RFC 3339 UTC with nanoseconds, e.g. 2024-05-01T12:00:00.123456789Z. */
-static json_t *json_time(uint64_t ns)
+static json_t *json_time(int64_t ns)
 {
-	time_t s = (time_t)(ns / 1000000000u);
-	char buf[64];
-	struct tm tm;
-	size_t n;
+	char buf[QUERY_TIME_LEN];
 
-	if (!gmtime_r(&s, &tm))
-		return json_null();
-	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, sizeof(buf) - n, ".%09" PRIu64 "Z", ns % 1000000000u);
+	query_format_time(ns, buf, sizeof(buf));
 	return json_string(buf);
 }
 
@@ -223,17 +276,32 @@ static bool set_str(json_t *o, const char *key, const char *s)
 /* "<key>" as text (null when there is no such time), "<key>_ns", and
  * "<key>_epoch" as exact decimal seconds in a string: JSON readers that
  * use doubles (jq, JavaScript) cannot hold nanoseconds since 1970. */
-static void set_time(json_t *o, const char *key, uint64_t ns, bool known)
+static void set_time(json_t *o, const char *key, int64_t ns, bool known)
 {
 	char nskey[64], epoch[32];
+	/* -0.5 s is "-0.500000000": the sign, then the magnitude. */
+	uint64_t mag = ns < 0 ? 0 - (uint64_t)ns : (uint64_t)ns;
 
 	snprintf(nskey, sizeof(nskey), "%s_ns", key);
 	json_object_set_new(o, key, known ? json_time(ns) : json_null());
-	set_u64(o, nskey, ns);
+	json_object_set_new(o, nskey, json_integer(ns));
 	snprintf(nskey, sizeof(nskey), "%s_epoch", key);
-	snprintf(epoch, sizeof(epoch), "%llu.%09llu", (unsigned long long)(ns / 1000000000u),
-		 (unsigned long long)(ns % 1000000000u));
+	snprintf(epoch, sizeof(epoch), "%s%" PRIu64 ".%09" PRIu64, ns < 0 ? "-" : "",
+		 mag / 1000000000u, mag % 1000000000u);
 	json_object_set_new(o, nskey, known ? json_string(epoch) : json_null());
+}
+
+/* A packet time, and "<key>_saturated": true when it stands for a time
+ * beyond the range (capfile.h), which its text then is the end of. */
+static void set_packet_time(json_t *o, const char *key, int64_t ns,
+			    const struct capture_record *rec)
+{
+	char satkey[64];
+	bool sat = rec->time_saturated > 0 && (ns == INT64_MIN || ns == INT64_MAX);
+
+	set_time(o, key, ns, rec->packets > 0);
+	snprintf(satkey, sizeof(satkey), "%s_saturated", key);
+	json_object_set_new(o, satkey, json_boolean(sat));
 }
 
 static json_t *json_linktypes(const struct capture_record *rec)
@@ -275,7 +343,7 @@ static json_t *json_also(const struct capture_record *rec)
 		bool ok = o && set_str(o, "name", ar->name) &&
 			  set_str(o, "source_path", ar->source_path);
 		if (ok)
-			set_time(o, "import_time", ar->import_time_ns, ar->import_time_ns != 0);
+			set_time(o, "import_time", (int64_t)ar->import_time_ns, ar->import_time_ns != 0);
 		if (!ok || json_array_append_new(a, o) < 0) {
 			if (ok)
 				o = NULL; /* json_array_append_new took it */
@@ -290,12 +358,14 @@ static json_t *json_also(const struct capture_record *rec)
 static void json_add_times(json_t *o, const struct capture_record *rec)
 {
 	bool any = rec->packets > 0;
-	double dur = any ? (double)(rec->latest_ts_ns - rec->earliest_ts_ns) / 1e9 : 0.0;
+	/* unsigned: the span of two int64 times may exceed INT64_MAX */
+	double dur = any ? (double)((uint64_t)rec->latest_ts_ns - (uint64_t)rec->earliest_ts_ns) / 1e9
+			 : 0.0;
 
-	set_time(o, "first_packet_time", rec->first_ts_ns, any);
-	set_time(o, "last_packet_time", rec->last_ts_ns, any);
-	set_time(o, "earliest_packet_time", rec->earliest_ts_ns, any);
-	set_time(o, "latest_packet_time", rec->latest_ts_ns, any);
+	set_packet_time(o, "first_packet_time", rec->first_ts_ns, rec);
+	set_packet_time(o, "last_packet_time", rec->last_ts_ns, rec);
+	set_packet_time(o, "earliest_packet_time", rec->earliest_ts_ns, rec);
+	set_packet_time(o, "latest_packet_time", rec->latest_ts_ns, rec);
 	json_object_set_new(o, "duration_s", json_real(dur));
 	json_object_set_new(o, "avg_packet_size",
 			    json_real(any ? (double)rec->data_bytes / (double)rec->packets : 0.0));
@@ -344,10 +414,11 @@ json_t *capture_record_to_json(const struct capture_record *rec)
 	set_u64(o, "wire_bytes", rec->wire_bytes);
 	json_add_times(o, rec);
 	json_object_set_new(o, "time_ordered", json_boolean(rec->time_ordered));
+	set_u64(o, "time_saturated", rec->time_saturated);
 	set_u64(o, "oversized_records", rec->oversized);
 	json_object_set_new(o, "truncated", json_boolean(rec->truncated));
 	ok &= set_str(o, "error", rec->error);
-	set_time(o, "import_time", rec->import_time_ns, rec->import_time_ns != 0);
+	set_time(o, "import_time", (int64_t)rec->import_time_ns, rec->import_time_ns != 0);
 	ok &= set_str(o, "source_path", rec->source_path);
 	ok &= set_str(o, "comment", rec->comment);
 	json_t *tags = json_tags(rec);
@@ -410,6 +481,25 @@ static void parse_format(const json_t *o, struct capture_record *rec)
 	rec->sections = (uint32_t)get_u64(o, "sections");
 }
 
+/* A packet time of a record; see the top of the file for older ones. */
+static int64_t get_time(const json_t *o, const char *key, bool is_unsigned)
+{
+	int64_t ns = json_integer_value(json_object_get(o, key));
+	return is_unsigned && ns < 0 ? INT64_MAX : ns;
+}
+
+static void parse_times(const json_t *o, struct capture_record *rec)
+{
+	const json_t *sat = json_object_get(o, "time_saturated");
+
+	rec->first_ts_ns = get_time(o, "first_packet_time_ns", !sat);
+	rec->last_ts_ns = get_time(o, "last_packet_time_ns", !sat);
+	rec->earliest_ts_ns = get_time(o, "earliest_packet_time_ns", !sat);
+	rec->latest_ts_ns = get_time(o, "latest_packet_time_ns", !sat);
+	rec->time_ordered = json_is_true(json_object_get(o, "time_ordered"));
+	rec->time_saturated = (uint64_t)json_integer_value(sat);
+}
+
 static void parse_counts(const json_t *o, struct capture_record *rec)
 {
 	rec->id = get_u64(o, "id");
@@ -418,11 +508,7 @@ static void parse_counts(const json_t *o, struct capture_record *rec)
 	rec->packets = get_u64(o, "packets");
 	rec->data_bytes = get_u64(o, "data_bytes");
 	rec->wire_bytes = get_u64(o, "wire_bytes");
-	rec->first_ts_ns = get_u64(o, "first_packet_time_ns");
-	rec->last_ts_ns = get_u64(o, "last_packet_time_ns");
-	rec->earliest_ts_ns = get_u64(o, "earliest_packet_time_ns");
-	rec->latest_ts_ns = get_u64(o, "latest_packet_time_ns");
-	rec->time_ordered = json_is_true(json_object_get(o, "time_ordered"));
+	parse_times(o, rec);
 	rec->oversized = get_u64(o, "oversized_records");
 	rec->truncated = json_is_true(json_object_get(o, "truncated"));
 	rec->import_time_ns = get_u64(o, "import_time_ns");
@@ -840,8 +926,7 @@ static void put_index_keys(const struct capture_record *rec, struct db_batch *b)
 		be64_put(key + n + 1, rec->id);
 		db_batch_put(b, DB_CF_TAGS, key, n + 9, "", 0);
 	}
-	be64_put(key, rec->earliest_ts_ns);
-	be64_put(key + 8, rec->id);
+	time_key(key, rec->earliest_ts_ns, rec->id);
 	db_batch_put(b, DB_CF_TIME, key, 16, "", 0);
 	memcpy(key, rec->sha256, 32);
 	be64_put(key + 32, rec->id);
@@ -972,8 +1057,7 @@ static void delete_index_keys(const struct capture_record *rec, struct db_batch 
 		be64_put(key + n + 1, rec->id);
 		db_batch_delete(b, DB_CF_TAGS, key, n + 9);
 	}
-	be64_put(key, rec->earliest_ts_ns);
-	be64_put(key + 8, rec->id);
+	time_key(key, rec->earliest_ts_ns, rec->id);
 	db_batch_delete(b, DB_CF_TIME, key, 16);
 	memcpy(key, rec->sha256, 32);
 	be64_put(key + 32, rec->id);

@@ -64,9 +64,10 @@ struct capture_record {
 	uint64_t packets;
 	uint64_t data_bytes;
 	uint64_t wire_bytes;
-	uint64_t first_ts_ns, last_ts_ns;       /* file order */
-	uint64_t earliest_ts_ns, latest_ts_ns;  /* min / max */
+	int64_t first_ts_ns, last_ts_ns;        /* file order; ns, capfile.h */
+	int64_t earliest_ts_ns, latest_ts_ns;   /* min / max */
 	bool time_ordered;
+	uint64_t time_saturated; /* packets whose time was beyond the ns range */
 	uint64_t oversized;
 	bool truncated;
 	char *error;          /* truncation message, or NULL */

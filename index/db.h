@@ -9,7 +9,8 @@
  *   captures  id(u64)                          -> capture record (JSON)
  *   objects   sha256(32)                       -> object record (JSON: size, refs)
  *   tags      tag bytes, 0x00, id(u64)         -> empty
- *   time      earliest_ts_ns(u64), id(u64)     -> empty
+ *   time      earliest_ts_ns(i64 with its sign
+ *             bit flipped), id(u64)            -> empty
  *   bysha     sha256(32), id(u64)              -> empty
  *   meta      ASCII name                       -> value ("next_id" -> u64)
  *   flows, postings, tindex, contexts,

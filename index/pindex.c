@@ -1,10 +1,18 @@
 /*
  * pindex.c - see pindex.h.
  *
- * Flow block value: version(1)=2, then per flow: id delta from the previous
+ * Flow block value: version(1)=3, then per flow: id delta from the previous
  * (the first from the key's id), first_ts(8) and last_ts(8) big-endian, then
  * varints packets, bytes, offsets length and the offsets as varint deltas
  * (the first from 0). Offsets of a flow only grow, so deltas stay small.
+ *
+ * Times in values are signed ns (capfile.h) as two's complement. Stores
+ * written before times were signed hold unsigned ones: flow blocks of
+ * version 2 and 28-byte tindex values (the signed ones are 29 bytes, a
+ * version byte first). Their times read the same below 2^63 ns and
+ * saturate above it, as the reader now saturates those packets' times;
+ * a time they clamped to 0 (before 1970) stays 0 until the capture is
+ * indexed again.
  * Posting value: the term's flow ids, sorted, as varint deltas from 0.
  */
 #include "pindex.h"
@@ -18,7 +26,8 @@
 struct flow {
 	struct flow_key key;
 	uint32_t id;
-	uint64_t first_ts, last_ts, packets, bytes, last_offset;
+	int64_t first_ts, last_ts;
+	uint64_t packets, bytes, last_offset;
 	uint8_t *offsets;
 	size_t len, cap;
 };
@@ -53,7 +62,9 @@ static void term_free(struct term_entry *t)
  * pindex_builder_packet. */
 struct ahead_packet {
 	struct flow_key key;
-	uint64_t hash, ts_ns, offset, caplen;
+	uint64_t hash;
+	int64_t ts_ns;
+	uint64_t offset, caplen;
 };
 
 /* Packets in flight between the prefetch of their slot and their update;
@@ -83,7 +94,8 @@ struct pindex_builder {
 	/* sparse time index */
 	uint32_t tseq, tcount;
 	uint32_t objterms_seq; /* objterms entries written (one per flush) */
-	uint64_t tmin, tmax, toffset;
+	int64_t tmin, tmax;
+	uint64_t toffset;
 };
 
 static size_t varint_put(uint8_t *p, uint64_t v)
@@ -285,7 +297,8 @@ static struct flow *flow_new(struct pindex_builder *b, const struct flow_key *ke
 		b->flows_cap = cap;
 	}
 	struct flow *f = &b->flows[b->count];
-	*f = (struct flow){ .key = *key, .id = b->next_flow_id++, .first_ts = UINT64_MAX };
+	*f = (struct flow){ .key = *key, .id = b->next_flow_id++, .first_ts = INT64_MAX,
+			    .last_ts = INT64_MIN };
 	slot_insert(b->slots, b->nslots, hash, slot_of(hash, b->count));
 	b->count++;
 	b->pending_bytes += sizeof(*f) * 2 + sizeof(uint64_t) * 2;
@@ -522,13 +535,17 @@ static int terms_emit(struct pindex_builder *b)
 /* ---- flows: blocks of consecutive flow ids ---- */
 
 #define FLOW_BLOCK_FLOWS 256
+#define FLOW_BLOCK_VERSION 3
+#define FLOW_BLOCK_UNSIGNED 2 /* before times were signed */
+#define TBLOCK_VERSION 1
+#define TBLOCK_UNSIGNED_LEN 28 /* before times were signed: no version byte */
 #define FLOW_BLOCK_BYTES (256u * 1024)
 
 static size_t flow_record_put(uint8_t *p, const struct flow *f, uint32_t prev_id)
 {
 	size_t n = varint_put(p, f->id - prev_id);
-	be64_put(p + n, f->first_ts);
-	be64_put(p + n + 8, f->last_ts);
+	be64_put(p + n, (uint64_t)f->first_ts);
+	be64_put(p + n + 8, (uint64_t)f->last_ts);
 	n += 16;
 	n += varint_put(p + n, f->packets);
 	n += varint_put(p + n, f->bytes);
@@ -547,7 +564,7 @@ static int flow_block_emit(struct pindex_builder *b, const struct flow *flows, s
 	if (!val)
 		return -ENOMEM;
 	size_t len = 0;
-	val[len++] = 2;
+	val[len++] = FLOW_BLOCK_VERSION;
 	uint32_t prev = flows[0].id;
 	for (size_t i = 0; i < n; i++) {
 		len += flow_record_put(val + len, &flows[i], prev);
@@ -590,21 +607,34 @@ static int builder_flush(struct pindex_builder *b)
 	return err;
 }
 
+/* A time of a value written before times were signed. */
+static int64_t unsigned_ns(uint64_t v)
+{
+	return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
 void pindex_tblock_encode(const struct pindex_tblock *t, uint8_t out[PINDEX_TBLOCK_LEN])
 {
-	be64_put(out, t->min_ts);
-	be64_put(out + 8, t->max_ts);
-	be64_put(out + 16, t->offset);
-	be32_put(out + 24, t->packets);
+	out[0] = TBLOCK_VERSION;
+	be64_put(out + 1, (uint64_t)t->min_ts);
+	be64_put(out + 9, (uint64_t)t->max_ts);
+	be64_put(out + 17, t->offset);
+	be32_put(out + 25, t->packets);
 }
 
 int pindex_tblock_decode(const void *val, size_t len, struct pindex_tblock *out)
 {
 	const uint8_t *p = val;
-	if (len != PINDEX_TBLOCK_LEN)
+	if (len == TBLOCK_UNSIGNED_LEN) {
+		out->min_ts = unsigned_ns(be64_get(p));
+		out->max_ts = unsigned_ns(be64_get(p + 8));
+	} else if (len == PINDEX_TBLOCK_LEN && p[0] == TBLOCK_VERSION) {
+		p++; /* the same layout follows */
+		out->min_ts = (int64_t)be64_get(p);
+		out->max_ts = (int64_t)be64_get(p + 8);
+	} else {
 		return -EINVAL;
-	out->min_ts = be64_get(p);
-	out->max_ts = be64_get(p + 8);
+	}
 	out->offset = be64_get(p + 16);
 	out->packets = be32_get(p + 24);
 	return 0;
@@ -762,8 +792,9 @@ int pindex_flow_block_open(const void *val, size_t len, const uint8_t *key, size
 			   struct pindex_flow_cursor *cur)
 {
 	const uint8_t *p = val;
-	if (len < 1 || p[0] != 2 || klen != 12)
+	if (len < 1 || (p[0] != FLOW_BLOCK_VERSION && p[0] != FLOW_BLOCK_UNSIGNED) || klen != 12)
 		return -EINVAL;
+	cur->is_unsigned = p[0] == FLOW_BLOCK_UNSIGNED;
 	cur->p = p + 1;
 	cur->end = p + len;
 	cur->prev_id = be32_get(key + 8);
@@ -778,8 +809,9 @@ int pindex_flow_next(struct pindex_flow_cursor *cur, struct pindex_flow *out)
 	if (pindex_next_offset(&cur->p, cur->end, &delta) < 0 || cur->end - cur->p < 16)
 		return -EINVAL;
 	out->id = cur->prev_id + (uint32_t)delta;
-	out->first_ts_ns = be64_get(cur->p);
-	out->last_ts_ns = be64_get(cur->p + 8);
+	uint64_t first = be64_get(cur->p), last = be64_get(cur->p + 8);
+	out->first_ts_ns = cur->is_unsigned ? unsigned_ns(first) : (int64_t)first;
+	out->last_ts_ns = cur->is_unsigned ? unsigned_ns(last) : (int64_t)last;
 	cur->p += 16;
 	if (pindex_next_offset(&cur->p, cur->end, &packets) < 0 ||
 	    pindex_next_offset(&cur->p, cur->end, &bytes) < 0 ||

@@ -5,7 +5,8 @@
  * Keys (column families of db.h; numbers big-endian):
  *   flows     objnum(8) first flowid(4)    -> block of flows with consecutive ids
  *   postings  term, objnum(8) first id(4)  -> the term's flow ids (varint deltas)
- *   tindex    objnum(8) seq(4)             -> min_ts(8) max_ts(8) offset(8) packets(4)
+ *   tindex    objnum(8) seq(4)             -> version(1) min_ts(8) max_ts(8) offset(8)
+ *                                             packets(4)
  *   contexts  objnum(8) offset(8)          -> reader context blob (capfile.h)
  *   objterms  objnum(8) seq(4)             -> the postings keys of one flush: per
  *                                             term, length(1) term first id(4)
@@ -53,10 +54,11 @@ enum pindex_term_kind {
  * packets from byte offset on, their earliest and latest time. The
  * builder writes them, queries read them; only these two know the bytes. */
 struct pindex_tblock {
-	uint64_t min_ts, max_ts, offset;
+	int64_t min_ts, max_ts; /* ns, capfile.h */
+	uint64_t offset;
 	uint32_t packets;
 };
-#define PINDEX_TBLOCK_LEN 28
+#define PINDEX_TBLOCK_LEN 29
 void pindex_tblock_encode(const struct pindex_tblock *t, uint8_t out[PINDEX_TBLOCK_LEN]);
 /* Returns 0, or -EINVAL when val is not a tindex value. */
 int pindex_tblock_decode(const void *val, size_t len, struct pindex_tblock *out);
@@ -94,7 +96,7 @@ size_t pindex_term_value_len(enum pindex_term_kind kind);
  * flows of consecutive ids, the key's id being the first. */
 struct pindex_flow {
 	uint32_t id;
-	uint64_t first_ts_ns, last_ts_ns;
+	int64_t first_ts_ns, last_ts_ns;
 	uint64_t packets, bytes;
 	const uint8_t *offsets; /* varint deltas, the first from 0 */
 	size_t offsets_len;
@@ -102,6 +104,7 @@ struct pindex_flow {
 struct pindex_flow_cursor {
 	const uint8_t *p, *end;
 	uint32_t prev_id;
+	bool is_unsigned; /* written before times were signed (pindex.c) */
 };
 /* Starts reading the block val (under key). Returns 0 or -EINVAL. */
 int pindex_flow_block_open(const void *val, size_t len, const uint8_t *key, size_t klen,

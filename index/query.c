@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buffill.h"
+#include "capwrite.h"
 #include "cleanup.h"
 #include "db.h"
 #include "filter.h"
@@ -29,7 +30,8 @@
 #include "vault.h"
 
 struct selected {
-	uint64_t id, objnum, file_size, earliest, latest;
+	uint64_t id, objnum, file_size;
+	int64_t earliest, latest;
 	uint8_t sha[32];
 	uint32_t linktypes[16], nlinktypes;
 	uint32_t linktype_ext; /* pcap header bits above the link type */
@@ -40,7 +42,9 @@ struct selected {
 
 struct query {
 	struct vault *v;
-	uint64_t after, before; /* [after, before) */
+	/* The window, inclusive: [lo, hi]. Without bounds it is every time
+	 * there is, saturated ones too (capfile.h); lo > hi: empty. */
+	int64_t lo, hi;
 	uint64_t limit;
 	bool count_only; /* query_count: nobody wants the packets */
 	struct filter_set *filter;
@@ -61,6 +65,28 @@ static bool has_tag(const struct capture_record *rec, const char *tag)
 	return false;
 }
 
+/* Whether times [first, last] meet the window. */
+static bool overlaps(const struct query *q, int64_t first, int64_t last)
+{
+	return last >= q->lo && first <= q->hi;
+}
+
+static bool within(const struct query *q, int64_t first, int64_t last)
+{
+	return first >= q->lo && last <= q->hi;
+}
+
+/* [after, before) as an inclusive [lo, hi]; no bound, no limit. */
+static void set_window(struct query *q, const struct query_params *p)
+{
+	q->lo = p->has_after ? p->after_ns : INT64_MIN;
+	q->hi = INT64_MAX;
+	if (p->has_before && p->before_ns == INT64_MIN)
+		q->lo = INT64_MAX, q->hi = INT64_MIN; /* nothing is before it */
+	else if (p->has_before)
+		q->hi = p->before_ns - 1;
+}
+
 static bool wanted(const struct query *q, const struct capture_record *rec)
 {
 	const struct query_params *p = q->params;
@@ -72,7 +98,7 @@ static bool wanted(const struct query *q, const struct capture_record *rec)
 	for (size_t i = 0; i < p->ntags; i++)
 		if (!has_tag(rec, p->tags[i]))
 			return false;
-	return rec->latest_ts_ns >= q->after && rec->earliest_ts_ns < q->before;
+	return overlaps(q, rec->earliest_ts_ns, rec->latest_ts_ns);
 }
 
 static int select_one(void *opaque, const struct capture_record *rec)
@@ -177,8 +203,7 @@ int query_new(struct query **out, struct vault *v, const struct query_params *pa
 	q->v = v;
 	q->params = params;
 	q->eb = eb;
-	q->after = params->has_after ? params->after_ns : 0;
-	q->before = params->has_before ? params->before_ns : UINT64_MAX;
+	set_window(q, params);
 	q->limit = params->limit;
 	const char *expr = params->filter ? params->filter : "";
 	int err = filter_set_new(&q->filter, expr, FILTER_DEFAULT_SNAPLEN);
@@ -226,6 +251,9 @@ void query_output_format(const struct query *q, enum capfile_format *format,
 	*snaplen = 0;
 	for (size_t i = 0; i < q->nsel; i++) {
 		const struct selected *s = &q->sel[i];
+		/* pcap holds 1970..2106 only (capwrite.h) */
+		if (!capwrite_pcap_time(s->earliest) || !capwrite_pcap_time(s->latest))
+			single = false;
 		if (i == 0) {
 			*linktype = s->linktypes[0];
 			*nanosecond = s->nanosecond;
@@ -355,7 +383,7 @@ static int process_packet(struct object_run *r, const struct capfile_packet *pkt
 {
 	struct query *q = r->q;
 	q->stats.packets_candidate++;
-	if (pkt->ts_ns < q->after || pkt->ts_ns >= q->before)
+	if (!overlaps(q, pkt->ts_ns, pkt->ts_ns))
 		return 0;
 	const struct filter *f;
 	int err = filter_for(r, pkt->linktype, &f);
@@ -471,7 +499,7 @@ static void u64vec_sort_unique(struct u64vec *vec)
 /* Appends the offsets of a flow that overlaps the time window. */
 static int flow_offsets(struct object_run *r, const struct pindex_flow *f, struct u64vec *offsets)
 {
-	if (f->last_ts_ns < r->q->after || f->first_ts_ns >= r->q->before)
+	if (!overlaps(r->q, f->first_ts_ns, f->last_ts_ns))
 		return 0;
 	const uint8_t *p = f->offsets, *end = p + f->offsets_len;
 	uint64_t off = 0;
@@ -564,16 +592,16 @@ static int time_ranges(struct object_run *r, bool count_inside, struct u64vec *r
 		const void *val = db_iter_value(it, &vlen);
 		if (klen != 12 || memcmp(key, prefix, 8) != 0 || pindex_tblock_decode(val, vlen, &t))
 			break;
-		bool overlaps = t.max_ts >= r->q->after && t.min_ts < r->q->before;
-		if (overlaps && count_inside && t.min_ts >= r->q->after && t.max_ts < r->q->before) {
+		bool overlap = overlaps(r->q, t.min_ts, t.max_ts);
+		if (overlap && count_inside && within(r->q, t.min_ts, t.max_ts)) {
 			r->q->stats.packets_matched += t.packets;
 			r->q->stats.packets_indexed += t.packets;
-			overlaps = false; /* counted: nothing to read */
+			overlap = false; /* counted: nothing to read */
 		}
-		if (open && !overlaps) {
+		if (open && !overlap) {
 			err = u64vec_push(ranges, t.offset);
 			open = false;
-		} else if (!open && overlaps) {
+		} else if (!open && overlap) {
 			err = u64vec_push(ranges, t.offset);
 			open = true;
 		}
@@ -860,7 +888,7 @@ static int run_all(struct object_run *r)
 	struct u64vec ranges = { 0 };
 	bool count_inside = counts_from_index(r);
 	int err = 0;
-	if (r->q->after == 0 && r->q->before == UINT64_MAX && !count_inside) {
+	if (r->q->lo == INT64_MIN && r->q->hi == INT64_MAX && !count_inside) {
 		err = scan_range(r, r->ctx[0].offset, r->sel->file_size, buf);
 	} else {
 		err = time_ranges(r, count_inside, &ranges);
@@ -961,7 +989,7 @@ static int output_packet(void *opaque, const struct capfile_packet *pkt)
  * stays bounded: a spill is written and read through one buffer.
  */
 #define SPILL_BUFFER (256u * 1024)
-#define SPILL_HEADER 20
+#define SPILL_HEADER 38 /* the packet's fields below, in this order */
 
 struct spill {
 	struct ring *ring;
@@ -1001,6 +1029,10 @@ static int spill_packet(void *opaque, const struct capfile_packet *pkt)
 	memcpy(hdr + 8, &pkt->caplen, 4);
 	memcpy(hdr + 12, &pkt->origlen, 4);
 	memcpy(hdr + 16, &pkt->linktype, 4);
+	memcpy(hdr + 20, &pkt->ts_units, 8);
+	memcpy(hdr + 28, &pkt->ts_offset, 8);
+	hdr[36] = pkt->ts_resol;
+	hdr[37] = pkt->ts_saturated;
 	int err = spill_put(s, hdr, sizeof(hdr));
 	return err ? err : spill_put(s, pkt->data, pkt->caplen);
 }
@@ -1041,6 +1073,10 @@ static int spill_next(struct spill *s)
 	memcpy(&s->head.caplen, hdr + 8, 4);
 	memcpy(&s->head.origlen, hdr + 12, 4);
 	memcpy(&s->head.linktype, hdr + 16, 4);
+	memcpy(&s->head.ts_units, hdr + 20, 8);
+	memcpy(&s->head.ts_offset, hdr + 28, 8);
+	s->head.ts_resol = hdr[36];
+	s->head.ts_saturated = hdr[37] != 0;
 	if (s->head.caplen > s->datacap) {
 		uint8_t *grown = realloc(s->data, s->head.caplen);
 		if (!grown)
@@ -1135,7 +1171,7 @@ static int run_merged(struct query *q, struct ring *ring, size_t first, size_t l
 /* The end of the group of captures starting at i whose times overlap. */
 static size_t overlap_group_end(const struct query *q, size_t i)
 {
-	uint64_t latest = q->sel[i].latest;
+	int64_t latest = q->sel[i].latest;
 	size_t j = i + 1;
 	for (; j < q->nsel && q->sel[j].earliest <= latest; j++)
 		if (q->sel[j].latest > latest)

@@ -27,9 +27,9 @@ struct query;
 
 struct query_params {
 	const char *filter;          /* BPF expression; NULL or "" matches all */
-	bool has_after, has_before;
-	uint64_t after_ns;           /* packets at or after this time */
-	uint64_t before_ns;          /* packets strictly before this time */
+	bool has_after, has_before;  /* without either, the window is unbounded that side */
+	int64_t after_ns;            /* packets at or after this time (capfile.h) */
+	int64_t before_ns;           /* packets strictly before this time */
 	const uint64_t *capture_ids; /* only these captures, when ncapture_ids > 0 */
 	size_t ncapture_ids;
 	const char *const *tags;     /* only captures having all these tags */
@@ -90,8 +90,19 @@ int query_run_unordered(struct query *q, struct ring *ring, query_packet_fn fn, 
 int query_count(struct query *q, struct ring *ring, struct errbuf *eb);
 const struct query_stats *query_stats(const struct query *q);
 
-/* Parses "2024-05-01T14:00:00.25Z", "...+02:00", or epoch seconds with a
- * fraction ("1714572000.25") into ns. Returns 0 or -EINVAL. */
-int query_parse_time(const char *text, uint64_t *ns);
+/*
+ * Parses RFC 3339 ("2024-05-01T14:00:00.25Z", "...+02:00"; a space may
+ * stand for the T) or epoch seconds with an optional minus and fraction
+ * ("1714572000.25", "-86400") into signed ns. Dates must exist (no
+ * 2024-02-31, no 24:00). Returns 0; -EINVAL for text that is no such
+ * time, -ERANGE for a time outside (INT64_MIN, INT64_MAX] ns, the bounds
+ * a window can have (capfile.h); eb (may be NULL) says why, quoting text.
+ */
+int query_parse_time(const char *text, int64_t *ns, struct errbuf *eb);
+
+/* RFC 3339 UTC with nanoseconds ("1969-12-31T23:59:59.999999999Z") of
+ * any ns time; QUERY_TIME_LEN bytes always suffice. */
+#define QUERY_TIME_LEN 40
+void query_format_time(int64_t ns, char *buf, size_t len);
 
 #endif

@@ -1,78 +1,217 @@
 /*
- * query_time.c - the time a query's --after/--before (and the API's
- * after/before/from/to) give, parsed into ns (see query.h). On its own so
- * that the thin capvault front, which links no RocksDB, can check the
- * times it passes to the daemon as the offline engine does.
+ * query_time.c - the times a query's --after/--before (and the API's
+ * after/before/from/to/imported_after) give, parsed into signed ns (see
+ * query.h), and times printed as RFC 3339. On its own so that the thin
+ * capvault front, which links no RocksDB, can check the times it passes
+ * to the daemon as the offline engine does.
+ *
+ * The one parser of user times: strict, so that a date that does not
+ * exist (2024-02-31, 24:00) is refused rather than normalised into
+ * another day, and bounded to the packet times capfile.h can hold.
  */
 #include "query.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-/* Digits after a decimal point as nanoseconds; advances *p. */
-static uint64_t parse_fraction(const char **p)
+#define NS_PER_S 1000000000
+
+/* The bounds a window may have: every packet time but INT64_MIN, which
+ * also stands for the times before it (capfile.h), so that a saturated
+ * time compares with every accepted bound as its true time would. */
+#define BOUND_MIN ((__int128)INT64_MIN + 1)
+#define BOUND_MAX ((__int128)INT64_MAX)
+
+static const char FORMS[] = "RFC 3339 (2024-05-01T14:00:00Z, 2024-05-01T16:00:00.25+02:00) "
+			    "or epoch seconds (1714572000.25, -86400)";
+
+/* n decimal digits at *p (exactly n) into *out; advances *p. */
+static bool digits(const char **p, int n, int *out)
 {
-	uint64_t ns = 0, scale = 100000000;
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		char c = (*p)[i];
+		if (c < '0' || c > '9')
+			return false;
+		v = v * 10 + (c - '0');
+	}
+	*p += n;
+	*out = v;
+	return true;
+}
+
+/* ".d+" as ns (digits past the ninth are dropped); advances *p. Returns
+ * false for a point without digits. */
+static bool fraction(const char **p, int64_t *ns)
+{
+	int64_t scale = NS_PER_S / 10;
+	*ns = 0;
 	if (**p != '.')
-		return 0;
+		return true;
+	if ((*p)[1] < '0' || (*p)[1] > '9')
+		return false;
 	for ((*p)++; **p >= '0' && **p <= '9'; (*p)++) {
-		ns += (uint64_t)(**p - '0') * scale;
+		*ns += (**p - '0') * scale;
 		scale /= 10;
 	}
-	return ns;
+	return true;
 }
 
-static int parse_epoch(const char *text, uint64_t *ns)
+static bool leap_year(int y)
 {
-	char *end;
-	errno = 0;
-	unsigned long long secs = strtoull(text, &end, 10);
-	if (end == text || errno || secs > UINT64_MAX / 1000000000u - 1)
-		return -EINVAL;
-	const char *p = end;
-	uint64_t frac = parse_fraction(&p);
-	if (*p != '\0')
-		return -EINVAL;
-	*ns = (uint64_t)secs * 1000000000u + frac;
-	return 0;
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-int query_parse_time(const char *text, uint64_t *ns)
+static int month_days(int y, int m)
 {
-	struct tm tm = { 0 };
-	int consumed = 0;
-	if (!strchr(text, '-') || text[0] == '-')
-		return parse_epoch(text, ns);
-	if (sscanf(text, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 || consumed == 0)
-		return -EINVAL;
-	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
-		return -EINVAL;
-	const char *p = text + consumed;
-	uint64_t frac = parse_fraction(&p);
-	long offset = 0;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int hh, mm, n = 0;
-		if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5 || hh > 23 || mm > 59)
-			return -EINVAL;
-		offset = (*p == '+' ? 1 : -1) * (long)(hh * 3600 + mm * 60);
-		p += 1 + n;
-	} else {
-		return -EINVAL; /* a zone is required: local time would be a guess */
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	return m == 2 && leap_year(y) ? 29 : days[m - 1];
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
+ * (Howard Hinnant's days_from_civil). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static const char *const MONTHS[12] = { "January", "February", "March",     "April",
+					"May",     "June",     "July",      "August",
+					"September", "October", "November", "December" };
+
+/* "Z", "z", "+hh:mm" or "-hh:mm" into seconds east of UTC; advances *p. */
+static int zone(const char *text, const char **p, int *east, struct errbuf *eb)
+{
+	int hh, mm;
+	char sign = **p;
+	if (sign == 'Z' || sign == 'z') {
+		(*p)++;
+		*east = 0;
+		return 0;
 	}
-	if (*p != '\0')
-		return -EINVAL;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	time_t secs = timegm(&tm) - offset;
-	if (secs < 0)
-		return -EINVAL;
-	*ns = (uint64_t)secs * 1000000000u + frac;
+	if (sign != '+' && sign != '-')
+		return errbuf_set(eb, -EINVAL, "'%s': a time zone is required (Z or +hh:mm): "
+				  "local time would be a guess", text);
+	(*p)++;
+	if (!digits(p, 2, &hh) || *(*p)++ != ':' || !digits(p, 2, &mm))
+		return errbuf_set(eb, -EINVAL, "'%s': bad time zone offset (expected +hh:mm)", text);
+	if (hh > 23 || mm > 59)
+		return errbuf_set(eb, -EINVAL, "'%s': time zone offset %c%02d:%02d out of range",
+				  text, sign, hh, mm);
+	*east = (sign == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
 	return 0;
+}
+
+/* Checks the calendar fields; a leap second (:60) counts as the next
+ * second, as POSIX time does. */
+static int check_fields(const char *text, int y, int mo, int d, int h, int mi, int s,
+			struct errbuf *eb)
+{
+	if (mo < 1 || mo > 12)
+		return errbuf_set(eb, -EINVAL, "'%s': month %02d does not exist (01-12)", text, mo);
+	if (d < 1 || d > month_days(y, mo))
+		return errbuf_set(eb, -EINVAL, "'%s': day %02d does not exist in %s %04d (%d days)",
+				  text, d, MONTHS[mo - 1], y, month_days(y, mo));
+	if (h > 23)
+		return errbuf_set(eb, -EINVAL, "'%s': hour %02d out of range (00-23)", text, h);
+	if (mi > 59)
+		return errbuf_set(eb, -EINVAL, "'%s': minute %02d out of range (00-59)", text, mi);
+	if (s > 60)
+		return errbuf_set(eb, -EINVAL, "'%s': second %02d out of range (00-60)", text, s);
+	return 0;
+}
+
+static int parse_date(const char *text, __int128 *ns, struct errbuf *eb)
+{
+	const char *p = text;
+	int y, mo, d, h, mi, s, east = 0;
+	int64_t frac = 0;
+	bool ok = digits(&p, 4, &y) && *p++ == '-' && digits(&p, 2, &mo) && *p++ == '-' &&
+		  digits(&p, 2, &d) && (*p == 'T' || *p == 't' || *p == ' ');
+	ok = ok && (p++, digits(&p, 2, &h)) && *p++ == ':' && digits(&p, 2, &mi) &&
+	     *p++ == ':' && digits(&p, 2, &s) && fraction(&p, &frac);
+	if (!ok)
+		return errbuf_set(eb, -EINVAL, "'%s': not a time: expected %s", text, FORMS);
+	int err = check_fields(text, y, mo, d, h, mi, s, eb);
+	if (!err)
+		err = zone(text, &p, &east, eb);
+	if (err)
+		return err;
+	if (*p != '\0')
+		return errbuf_set(eb, -EINVAL, "'%s': unexpected '%s' after the time", text, p);
+	int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - east;
+	*ns = (__int128)secs * NS_PER_S + frac;
+	return 0;
+}
+
+static int parse_epoch(const char *text, __int128 *ns, struct errbuf *eb)
+{
+	const char *p = text + (text[0] == '-');
+	__int128 secs = 0;
+	int64_t frac = 0;
+	if (*p < '0' || *p > '9')
+		return errbuf_set(eb, -EINVAL, "'%s': not a time: expected %s", text, FORMS);
+	for (; *p >= '0' && *p <= '9'; p++)
+		if ((secs = secs * 10 + (*p - '0')) > BOUND_MAX)
+			return errbuf_set(eb, -ERANGE, "'%s': too large", text);
+	if (!fraction(&p, &frac) || *p != '\0')
+		return errbuf_set(eb, -EINVAL, "'%s': not a time: expected %s", text, FORMS);
+	*ns = (secs * NS_PER_S + frac) * (text[0] == '-' ? -1 : 1);
+	return 0;
+}
+
+int query_parse_time(const char *text, int64_t *ns, struct errbuf *eb)
+{
+	__int128 t = 0;
+	/* A date has its dash after four digits; epoch seconds have none
+	 * but a leading minus. */
+	int err = strlen(text) > 4 && text[4] == '-' ? parse_date(text, &t, eb)
+						     : parse_epoch(text, &t, eb);
+	if (err == -ERANGE || (!err && (t < BOUND_MIN || t > BOUND_MAX))) {
+		char lo[QUERY_TIME_LEN], hi[QUERY_TIME_LEN];
+		query_format_time((int64_t)BOUND_MIN, lo, sizeof(lo));
+		query_format_time((int64_t)BOUND_MAX, hi, sizeof(hi));
+		return errbuf_set(eb, -ERANGE, "'%s': outside the times a packet can have here "
+				  "(%s to %s)", text, lo, hi);
+	}
+	if (!err)
+		*ns = (int64_t)t;
+	return err;
+}
+
+/* Hinnant's civil_from_days: the date of a day number from 1970-01-01. */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+void query_format_time(int64_t ns, char *buf, size_t len)
+{
+	/* Floor division: -1 ns is 1969-12-31T23:59:59.999999999Z. */
+	int64_t secs = ns / NS_PER_S, sub = ns % NS_PER_S;
+	if (sub < 0)
+		secs--, sub += NS_PER_S;
+	int64_t days = secs / 86400, rem = secs % 86400;
+	if (rem < 0)
+		days--, rem += 86400;
+	int64_t y;
+	unsigned m, d;
+	civil_from_days(days, &y, &m, &d);
+	snprintf(buf, len, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d.%09" PRId64 "Z", y, m, d,
+		 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), sub);
 }

@@ -34,7 +34,8 @@ struct entry {
 	uint8_t sha[32];
 	uint64_t file_size;
 	uint64_t import_ns;
-	uint64_t last_ns;  /* last packet, or import time without packets */
+	int64_t last_ns;   /* last packet (capfile.h: before 1970 negative), or import
+			    * time without packets */
 	int policy;        /* index, or -1 */
 	bool protected;
 	bool doomed;
@@ -169,7 +170,7 @@ static int collect(void *opaque, const struct capture_record *rec)
 	struct entry *e = &pl->e[pl->n];
 	*e = (struct entry){ .id = rec->id, .file_size = rec->file_size,
 			     .import_ns = rec->import_time_ns, .policy = -1 };
-	e->last_ns = rec->packets ? rec->latest_ts_ns : rec->import_time_ns;
+	e->last_ns = rec->packets ? rec->latest_ts_ns : (int64_t)rec->import_time_ns;
 	memcpy(e->sha, rec->sha256, 32);
 	if (!(e->name = strdup(rec->name ? rec->name : "")))
 		return -ENOMEM;
@@ -255,22 +256,31 @@ static int doom(struct planner *pl, struct entry *e, const char *policy, const c
 	return 0;
 }
 
-static uint64_t policy_time(const struct retention_policy *p, const struct entry *e)
+static int64_t policy_time(const struct retention_policy *p, const struct entry *e)
 {
-	return p->age_by_last_packet ? e->last_ns : e->import_ns;
+	return p->age_by_last_packet ? e->last_ns : (int64_t)e->import_ns;
 }
 
-static bool over_age(const struct retention_policy *p, uint64_t now, uint64_t t)
+/* now - t, exact for a t before 1970; 0 for a t in the future. */
+static uint64_t age_of(uint64_t now, int64_t t)
 {
-	return p->has_max_age && (now > t ? now - t : 0) > p->max_age_ns;
+	__int128 age = (__int128)now - t;
+	if (age <= 0)
+		return 0;
+	return age > (__int128)UINT64_MAX ? UINT64_MAX : (uint64_t)age;
+}
+
+static bool over_age(const struct retention_policy *p, uint64_t now, int64_t t)
+{
+	return p->has_max_age && age_of(now, t) > p->max_age_ns;
 }
 
 /* Why policy p deletes the capture of rank (0 = newest) with age t, or
  * false when it keeps it. */
-static bool policy_reason(const struct retention_policy *p, uint64_t now, uint64_t t,
+static bool policy_reason(const struct retention_policy *p, uint64_t now, int64_t t,
 			  size_t rank, char *buf, size_t len)
 {
-	uint64_t age = now > t ? now - t : 0;
+	uint64_t age = age_of(now, t);
 	char a[32], m[32];
 	if (over_age(p, now, t)) {
 		fmt_duration(age, a, sizeof(a));
@@ -289,7 +299,7 @@ static bool policy_reason(const struct retention_policy *p, uint64_t now, uint64
 
 struct by_time {
 	struct entry *e;
-	uint64_t t;
+	int64_t t;
 };
 
 static int cmp_newest(const void *a, const void *b)
@@ -471,8 +481,8 @@ static int still_due(void *opaque, const struct capture_record *rec, struct errb
 	const struct retention_policy *p = &rules->policies[it->rule];
 	if (first_policy(rules, rec) != it->rule)
 		return errbuf_set(eb, 1, "no longer under policy %s", p->name ? p->name : "");
-	uint64_t t = !p->age_by_last_packet ? rec->import_time_ns :
-		     rec->packets ? rec->latest_ts_ns : rec->import_time_ns;
+	int64_t t = !p->age_by_last_packet || !rec->packets ? (int64_t)rec->import_time_ns
+							   : rec->latest_ts_ns;
 	if (!it->by_count && !over_age(p, rc->plan->now_ns, t))
 		return errbuf_set(eb, 1, "no longer over max_age");
 	return 0;

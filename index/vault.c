@@ -490,6 +490,7 @@ static void record_fill_summary(struct capture_record *rec, const struct import_
 	rec->earliest_ts_ns = s->earliest_ts_ns;
 	rec->latest_ts_ns = s->latest_ts_ns;
 	rec->time_ordered = s->time_ordered;
+	rec->time_saturated = s->time_saturated;
 	rec->oversized = s->oversized;
 	rec->truncated = s->truncated;
 }

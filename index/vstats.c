@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "catalog.h"
 #include "db.h"
+#include "query.h"
 #include "store.h"
 #include "vault.h"
 
@@ -19,16 +21,18 @@
 struct stats_extra {
 	json_t *tags;               /* tag -> {captures, bytes, packets} */
 	uint64_t oldest_id, oldest_ns, newest_id, newest_ns;
-	uint64_t first_packet_ns, last_packet_ns;
+	int64_t first_packet_ns, last_packet_ns;
 	bool any, any_packets;
 };
 
-static void format_time(uint64_t ns, char *buf, size_t len)
+/* "2024-05-01 14:00:00": query_format_time to the second. */
+static void format_time(int64_t ns, char *buf, size_t len)
 {
-	time_t secs = (time_t)(ns / 1000000000u);
-	struct tm tm;
-	if (!gmtime_r(&secs, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
-		snprintf(buf, len, "%" PRIu64 "s", ns / 1000000000u);
+	char t[QUERY_TIME_LEN];
+	query_format_time(ns, t, sizeof(t));
+	t[strcspn(t, ".")] = '\0';
+	t[strcspn(t, "T")] = ' ';
+	snprintf(buf, len, "%.19s", t); /* years 1677..2262: always 19 */
 }
 
 static void add_u64(json_t *o, const char *key, uint64_t v)
@@ -68,7 +72,7 @@ static json_t *stats_capture(bool any, uint64_t id, uint64_t ns)
 	char when[32];
 	if (!any)
 		return json_null();
-	format_time(ns, when, sizeof(when));
+	format_time((int64_t)ns, when, sizeof(when));
 	return json_pack("{sIss}", "id", (json_int_t)id, "import_time", when);
 }
 

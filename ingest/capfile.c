@@ -19,6 +19,11 @@
  *    caplen > len), as libpcap does.
  *  - pcap microseconds are multiplied by 1000 and added without
  *    normalisation (a usec field > 999999 just carries into seconds).
+ *  - pcap seconds are unsigned (1970..2106), as the file format's
+ *    specification and libpcap's development branch read them; 1.10 read
+ *    them signed, so it dates seconds >= 2^31 before 1970.
+ *  - pcapng times are floor(units / if_tsresol) + if_tsoffset, exact (no
+ *    intermediate overflow) before being saturated (capfile.h).
  * Deliberately more lenient than libpcap: pcapng sections of different byte
  * orders and interfaces with different link types/snaplens are accepted.
  *
@@ -85,6 +90,7 @@ struct capfile {
 	struct iface *ifaces;
 	uint32_t ifcap;
 	bool header_done;
+	bool last_saturated;  /* the last packet's time was saturated */
 	int failed;           /* sticky error or callback value */
 	struct errbuf err;    /* message for a sticky error */
 	uint64_t offset;      /* file offset of the next unit */
@@ -163,18 +169,30 @@ static uint32_t adjust_snapshot(uint32_t linktype, uint32_t snaplen)
 	return snaplen;
 }
 
+/* Saturates an exact ns count to the int64 range; sets *sat when it had to. */
+static int64_t saturate_ns(__int128 ns, bool *sat)
+{
+	*sat = ns < (__int128)INT64_MIN || ns > (__int128)INT64_MAX;
+	if (ns < (__int128)INT64_MIN)
+		return INT64_MIN;
+	if (ns > (__int128)INT64_MAX)
+		return INT64_MAX;
+	return (int64_t)ns;
+}
+
 /* Converts pcapng timestamp units to ns. tsresol: bit 7 clear = 10^-n s,
- * set = 2^-n s. 128-bit math so no resolution can overflow; the result is
- * clamped to the uint64_t range after adding the offset. */
-static uint64_t units_to_ns(uint64_t units, uint8_t tsresol, int64_t tsoffset)
+ * set = 2^-n s. 128-bit math, so no resolution or offset can overflow
+ * before the result is saturated. Fractions round down, as libpcap's
+ * "t % tsresol" does: the time is floor(units / resolution) + offset. */
+static int64_t units_to_ns(uint64_t units, uint8_t tsresol, int64_t tsoffset, bool *sat)
 {
 	unsigned n = tsresol & 0x7f;
 	__int128 ns;
 
 	if (tsresol & 0x80) {
-		ns = ((unsigned __int128)units * NS_PER_SEC) >> n;
+		ns = (__int128)(((unsigned __int128)units * NS_PER_SEC) >> n);
 	} else if (n <= 9) {
-		ns = (unsigned __int128)units;
+		ns = (__int128)units;
 		for (unsigned i = n; i < 9; i++)
 			ns *= 10;
 	} else {
@@ -184,11 +202,7 @@ static uint64_t units_to_ns(uint64_t units, uint8_t tsresol, int64_t tsoffset)
 		ns = (__int128)q;
 	}
 	ns += (__int128)tsoffset * (__int128)NS_PER_SEC;
-	if (ns < 0)
-		return 0;
-	if (ns > (__int128)UINT64_MAX)
-		return UINT64_MAX;
-	return (uint64_t)ns;
+	return saturate_ns(ns, sat);
 }
 
 static bool view_iface(const struct view *v, uint32_t i, struct iface *out)
@@ -229,7 +243,12 @@ static int decode_pcap(const struct view *v, const uint8_t *rec, size_t len, uin
 	uint64_t sec = rd32(rec, v->swap), frac = rd32(rec + 4, v->swap);
 	out->offset = offset;
 	out->record_len = (uint32_t)len;
-	out->ts_ns = sec * NS_PER_SEC + (v->nsec ? frac : frac * 1000);
+	/* At most (2^32 - 1) * (10^9 + 1000) ns: never beyond int64. */
+	out->ts_ns = (int64_t)(sec * NS_PER_SEC + (v->nsec ? frac : frac * 1000));
+	out->ts_saturated = false;
+	out->ts_units = (uint64_t)out->ts_ns;
+	out->ts_offset = 0;
+	out->ts_resol = 9;
 	out->caplen = caplen < ifc.snapshot ? caplen : ifc.snapshot;
 	out->origlen = origlen;
 	out->section = 0;
@@ -261,7 +280,10 @@ static int decode_epb(const struct view *v, const uint8_t *rec, size_t len, uint
 	uint64_t units = (uint64_t)rd32(rec + 12, v->swap) << 32 | rd32(rec + 16, v->swap);
 	out->offset = offset;
 	out->record_len = (uint32_t)len;
-	out->ts_ns = units_to_ns(units, ifc.tsresol, ifc.tsoffset);
+	out->ts_ns = units_to_ns(units, ifc.tsresol, ifc.tsoffset, &out->ts_saturated);
+	out->ts_units = units;
+	out->ts_offset = ifc.tsoffset;
+	out->ts_resol = ifc.tsresol;
 	out->caplen = caplen < ifc.snapshot ? caplen : ifc.snapshot;
 	out->origlen = rd32(rec + 24, v->swap);
 	out->section = v->section;
@@ -291,6 +313,10 @@ static int decode_spb(const struct view *v, const uint8_t *rec, size_t len, uint
 	out->offset = offset;
 	out->record_len = (uint32_t)len;
 	out->ts_ns = 0; /* SPBs carry no timestamp */
+	out->ts_saturated = false;
+	out->ts_units = 0;
+	out->ts_offset = 0;
+	out->ts_resol = 9;
 	out->caplen = caplen;
 	out->origlen = origlen;
 	out->section = v->section;
@@ -629,7 +655,10 @@ static int deliver(struct capfile *cf, const struct capfile_packet *pkt)
 	if (s->packets == 0) {
 		s->first_ts_ns = s->earliest_ts_ns = s->latest_ts_ns = pkt->ts_ns;
 	} else {
-		if (pkt->ts_ns < s->last_ts_ns)
+		/* Two saturated times in a row are equal here whatever their
+		 * true order: claim no order that is not known. */
+		if (pkt->ts_ns < s->last_ts_ns || (pkt->ts_saturated && cf->last_saturated &&
+						   pkt->ts_ns == s->last_ts_ns))
 			s->time_ordered = false;
 		if (pkt->ts_ns < s->earliest_ts_ns)
 			s->earliest_ts_ns = pkt->ts_ns;
@@ -637,6 +666,8 @@ static int deliver(struct capfile *cf, const struct capfile_packet *pkt)
 			s->latest_ts_ns = pkt->ts_ns;
 	}
 	s->last_ts_ns = pkt->ts_ns;
+	cf->last_saturated = pkt->ts_saturated;
+	s->time_saturated += pkt->ts_saturated;
 	s->packets++;
 	s->data_bytes += pkt->caplen;
 	s->wire_bytes += pkt->origlen;

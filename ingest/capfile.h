@@ -34,10 +34,26 @@ enum capfile_format {
 	CAPFILE_FORMAT_PCAPNG,
 };
 
+/*
+ * Packet times are signed 64-bit nanoseconds since 1970-01-01T00:00:00Z,
+ * which reach from 1677-09-21T00:12:43.145224192Z (INT64_MIN) to
+ * 2262-04-11T23:47:16.854775807Z (INT64_MAX). A pcapng time beyond them
+ * (a large if_tsoffset, a coarse if_tsresol with large units) is
+ * saturated to the nearer end and flagged: it still compares correctly
+ * with every time inside the range, so a time window with bounds inside
+ * the range selects it exactly as the true time would.
+ */
 struct capfile_packet {
 	uint64_t offset;     /* of the record header (pcap) or block (pcapng) */
 	uint32_t record_len; /* bytes the whole record spans in the file */
-	uint64_t ts_ns;      /* UTC nanoseconds since the epoch */
+	int64_t ts_ns;       /* UTC nanoseconds since the epoch (see below) */
+	bool ts_saturated;   /* the time lay beyond ts_ns's range (see below) */
+	/* The timestamp as the file has it, for writing a saturated time
+	 * back as it was: units of 10^-n s (2^-n with bit 7 of tsresol)
+	 * plus tsoffset s. pcap: ns, offset 0. */
+	uint64_t ts_units;
+	int64_t ts_offset;
+	uint8_t ts_resol;
 	uint32_t caplen;     /* bytes of packet data present */
 	uint32_t origlen;    /* length on the wire */
 	uint32_t section;    /* pcapng section number (0-based); 0 for pcap */
@@ -63,11 +79,13 @@ struct capfile_summary {
 	uint64_t packets;
 	uint64_t data_bytes;     /* sum of caplen */
 	uint64_t wire_bytes;     /* sum of origlen */
-	uint64_t first_ts_ns;    /* of the first packet in file order */
-	uint64_t last_ts_ns;     /* of the last packet in file order */
-	uint64_t earliest_ts_ns; /* smallest timestamp */
-	uint64_t latest_ts_ns;   /* largest timestamp */
-	bool time_ordered;       /* every packet's time >= the previous one's */
+	int64_t first_ts_ns;     /* of the first packet in file order */
+	int64_t last_ts_ns;      /* of the last packet in file order */
+	int64_t earliest_ts_ns;  /* smallest timestamp */
+	int64_t latest_ts_ns;    /* largest timestamp */
+	bool time_ordered;       /* every packet's time >= the previous one's, as far as
+				  * known: two saturated times in a row are not known to be */
+	uint64_t time_saturated; /* packets whose time was saturated */
 	uint64_t oversized;      /* records whose caplen exceeds the snaplen */
 	uint64_t valid_bytes;    /* end of the last complete record */
 	bool truncated;          /* the input ended inside a record */

@@ -14,6 +14,10 @@
 #define PCAPNG_IDB 0x00000001u
 #define PCAPNG_EPB 0x00000006u
 #define PCAPNG_MAX_IFACES 64
+/* if_tsoffset of the interfaces that carry times before 1970: at or
+ * below INT64_MIN ns, so every such time is a uint64 count of ns past it. */
+#define NEG_TSOFFSET (-9223372037ll)
+#define NEG_BASE_NS (9223372037000000000ull) /* -NEG_TSOFFSET * 10^9 */
 
 struct capwrite {
 	enum capfile_format format;
@@ -25,7 +29,11 @@ struct capwrite {
 	uint8_t *buf;
 	size_t used;
 	uint64_t packets;
-	uint32_t iface_linktypes[PCAPNG_MAX_IFACES];
+	struct iface {
+		uint32_t linktype;
+		uint8_t tsresol;
+		int64_t tsoffset;
+	} ifaces[PCAPNG_MAX_IFACES];
 	uint32_t nifaces;
 };
 
@@ -75,22 +83,32 @@ static int write_shb(struct capwrite *w)
 	return put(w, &shb, sizeof(shb));
 }
 
-/* An IDB with if_tsresol = 9 (nanoseconds). */
-static int write_idb(struct capwrite *w, uint32_t linktype)
+/* An IDB with if_tsresol, and if_tsoffset unless 0. */
+static int write_idb(struct capwrite *w, const struct iface *ifc)
 {
+	bool offset = ifc->tsoffset != 0;
 	struct {
 		uint32_t type, len;
 		uint16_t linktype, reserved;
 		uint32_t snaplen;
 		uint16_t opt_code, opt_len;
 		uint8_t tsresol, pad[3];
-		uint16_t end_code, end_len;
-		uint32_t len2;
-	} __attribute__((packed)) idb = { PCAPNG_IDB, 32, (uint16_t)linktype, 0, w->snaplen, 9, 1, 9, { 0 }, 0, 0, 32 };
-	return put(w, &idb, sizeof(idb));
+	} __attribute__((packed)) idb = { PCAPNG_IDB, offset ? 44 : 32, (uint16_t)ifc->linktype, 0,
+					  w->snaplen, 9, 1, ifc->tsresol, { 0 } };
+	struct {
+		uint16_t code, len;
+		int64_t value;
+	} __attribute__((packed)) tsoffset = { 14, 8, ifc->tsoffset };
+	uint32_t end = 0;
+	int err = put(w, &idb, sizeof(idb));
+	if (!err && offset)
+		err = put(w, &tsoffset, sizeof(tsoffset));
+	if (!err)
+		err = put32(w, end);
+	return err ? err : put32(w, idb.len);
 }
 
-static int pcapng_iface(struct capwrite *w, uint32_t linktype, uint32_t *ifid);
+static int pcapng_iface(struct capwrite *w, const struct iface *want, uint32_t *ifid);
 
 int capwrite_new(struct capwrite **out, enum capfile_format format, uint32_t linktype,
 		 bool nanosecond, uint32_t snaplen, capwrite_out_fn fn, void *opaque)
@@ -112,7 +130,7 @@ int capwrite_new(struct capwrite **out, enum capfile_format format, uint32_t lin
 	uint32_t ifid;
 	/* An interface up front: a pcapng without one is unreadable, even empty. */
 	if (!err && format == CAPFILE_FORMAT_PCAPNG)
-		err = pcapng_iface(w, linktype, &ifid);
+		err = pcapng_iface(w, &(struct iface){ .linktype = linktype, .tsresol = 9 }, &ifid);
 	if (err) {
 		free(w->buf);
 		free(w);
@@ -132,6 +150,11 @@ struct capwrite *capwrite_free(struct capwrite *w)
 	return NULL;
 }
 
+bool capwrite_pcap_time(int64_t ns)
+{
+	return ns >= 0 && ns / 1000000000 <= UINT32_MAX;
+}
+
 static int pcap_packet(struct capwrite *w, const struct capfile_packet *pkt)
 {
 	if (pkt->linktype != (w->linktype & 0xffff))
@@ -147,21 +170,24 @@ static int pcap_packet(struct capwrite *w, const struct capfile_packet *pkt)
 	return err ? err : put(w, pkt->data, pkt->caplen);
 }
 
-/* The interface id for a link type, writing its IDB the first time. */
-static int pcapng_iface(struct capwrite *w, uint32_t linktype, uint32_t *ifid)
+/* The interface id for a link type and time encoding, writing its IDB
+ * the first time. */
+static int pcapng_iface(struct capwrite *w, const struct iface *want, uint32_t *ifid)
 {
 	for (uint32_t i = 0; i < w->nifaces; i++) {
-		if (w->iface_linktypes[i] == linktype) {
+		const struct iface *f = &w->ifaces[i];
+		if (f->linktype == want->linktype && f->tsresol == want->tsresol &&
+		    f->tsoffset == want->tsoffset) {
 			*ifid = i;
 			return 0;
 		}
 	}
 	if (w->nifaces == PCAPNG_MAX_IFACES)
 		return -E2BIG;
-	int err = write_idb(w, linktype);
+	int err = write_idb(w, want);
 	if (err)
 		return err;
-	w->iface_linktypes[w->nifaces] = linktype;
+	w->ifaces[w->nifaces] = *want;
 	*ifid = w->nifaces++;
 	return 0;
 }
@@ -169,13 +195,25 @@ static int pcapng_iface(struct capwrite *w, uint32_t linktype, uint32_t *ifid)
 static int pcapng_packet(struct capwrite *w, const struct capfile_packet *pkt)
 {
 	uint32_t ifid;
-	int err = pcapng_iface(w, pkt->linktype, &ifid);
+	struct iface want = { .linktype = pkt->linktype, .tsresol = 9 };
+	/* Modulo 2^64: a time before 1970 plus NEG_BASE_NS is >= 0. */
+	uint64_t units = (uint64_t)pkt->ts_ns + (pkt->ts_ns < 0 ? NEG_BASE_NS : 0);
+	if (pkt->ts_ns < 0)
+		want.tsoffset = NEG_TSOFFSET;
+	/* A saturated time goes out as the file had it, on an interface
+	 * that reads it as the source's did. */
+	if (pkt->ts_saturated) {
+		want.tsresol = pkt->ts_resol;
+		want.tsoffset = pkt->ts_offset;
+		units = pkt->ts_units;
+	}
+	int err = pcapng_iface(w, &want, &ifid);
 	if (err)
 		return err;
 	uint32_t padded = (pkt->caplen + 3u) & ~3u;
 	uint32_t total = 32 + padded;
-	uint32_t hdr[7] = { PCAPNG_EPB, total, ifid, (uint32_t)(pkt->ts_ns >> 32),
-			    (uint32_t)pkt->ts_ns, pkt->caplen, pkt->origlen };
+	uint32_t hdr[7] = { PCAPNG_EPB, total, ifid, (uint32_t)(units >> 32),
+			    (uint32_t)units, pkt->caplen, pkt->origlen };
 	static const uint8_t zeros[4];
 	if ((err = put(w, hdr, sizeof(hdr))) || (err = put(w, pkt->data, pkt->caplen)) ||
 	    (err = put(w, zeros, padded - pkt->caplen)))
@@ -185,6 +223,8 @@ static int pcapng_packet(struct capwrite *w, const struct capfile_packet *pkt)
 
 int capwrite_packet(struct capwrite *w, const struct capfile_packet *pkt)
 {
+	if (w->format == CAPFILE_FORMAT_PCAP && !capwrite_pcap_time(pkt->ts_ns))
+		return -ERANGE; /* 32-bit seconds would wrap it to another time */
 	int err = w->format == CAPFILE_FORMAT_PCAP ? pcap_packet(w, pkt) : pcapng_packet(w, pkt);
 	if (!err)
 		w->packets++;

@@ -3,8 +3,12 @@
  *
  * Output goes through a callback in chunks of at most CAPWRITE_BUFFER
  * bytes; memory stays bounded whatever is written. pcap output has one
- * link type and one time resolution; pcapng output gets one interface
- * (nanosecond resolution) per link type, added as packets need them.
+ * link type and one time resolution, and holds times from 1970 to 2106
+ * only (unsigned 32-bit seconds); pcapng output gets one interface
+ * (nanosecond resolution) per link type, added as packets need them, and
+ * more with an if_tsoffset for packets dated before 1970 and with the
+ * source's if_tsresol and if_tsoffset for saturated times (capfile.h),
+ * so that every time reads back (tcpdump -tt) as it read from the source.
  */
 #ifndef CAPVAULT_CAPWRITE_H
 #define CAPVAULT_CAPWRITE_H
@@ -28,8 +32,11 @@ int capwrite_new(struct capwrite **out, enum capfile_format format, uint32_t lin
 /* Flushes what is buffered and frees the writer. Accepts NULL. */
 struct capwrite *capwrite_free(struct capwrite *w);
 
+/* Whether pcap output can hold the time ns. */
+bool capwrite_pcap_time(int64_t ns);
 /* Appends one packet. Returns 0, -EINVAL (pcap output, other link type),
- * or what the output callback returned. */
+ * -ERANGE (pcap output, a time it cannot hold), -E2BIG (pcapng output,
+ * more than 64 interfaces), or what the output callback returned. */
 int capwrite_packet(struct capwrite *w, const struct capfile_packet *pkt);
 /* Hands buffered bytes to the callback. */
 int capwrite_flush(struct capwrite *w);

@@ -5,7 +5,7 @@
  *   mkcap [--format pcap|pcapng] [--nsec] [--big-endian] [--linktype N]
  *         [--packets N] [--size BYTES] [--hosts N] [--seed S] [--start EPOCH]
  *         [--interval-us N] [--payload N] [--flows N] [--truncate] [--corrupt]
- *         [--gzip|--zstd] -o FILE
+ *         [--gzip|--zstd] [--tsresol R --tsoffset S --units U --step N] -o FILE
  *
  * The same arguments always give the same bytes. Traffic is a pseudo-random
  * mix of TCP/UDP/ICMP over IPv4/IPv6 between --hosts hosts, some frames
@@ -14,7 +14,11 @@
  * bytes under that number. The capture streams out through capwriter's
  * staging buffer (and through zlib/zstd via a fopencookie FILE), so memory
  * does not depend on --size. --truncate cuts the last record in half;
- * --corrupt breaks the length field of the middle record.
+ * --corrupt breaks the length field of the middle record. For times at the
+ * ends of what the formats hold, pcapng output takes the interface's
+ * if_tsresol byte (--tsresol, e.g. 0x94 for 2^-20 s), an if_tsoffset in
+ * seconds (--tsoffset, may be negative) and raw timestamps: packet i at
+ * --units + i * --step (unsigned 64-bit, wrapping).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +38,11 @@ struct opts {
 	uint64_t packets, size, hosts, seed, start, interval_us;
 	uint64_t flows; /* 0: every packet its own conversation */
 	long payload; /* < 0: random */
+	bool raw_units;            /* --units given: pcapng timestamps as is */
+	int tsresol;               /* < 0: the default */
+	bool has_tsoffset;
+	int64_t tsoffset;
+	uint64_t units, step;
 	enum compress comp;
 	const char *out;
 };
@@ -208,7 +217,8 @@ static void write_header(struct cwbuf *b, const struct opts *o)
 		return;
 	}
 	cw_shb(b, o->big_endian);
-	cw_idb(b, o->big_endian, (uint16_t)o->linktype, 262144, o->nsec ? 9 : -1, false, 0);
+	cw_idb(b, o->big_endian, (uint16_t)o->linktype, 262144,
+	       o->tsresol >= 0 ? o->tsresol : o->nsec ? 9 : -1, o->has_tsoffset, o->tsoffset);
 }
 
 static void write_packet(struct cwbuf *b, const struct opts *o, uint64_t i, const uint8_t *d,
@@ -216,6 +226,10 @@ static void write_packet(struct cwbuf *b, const struct opts *o, uint64_t i, cons
 {
 	uint64_t us = o->start * 1000000 + i * o->interval_us;
 
+	if (o->pcapng && o->raw_units) {
+		cw_epb(b, o->big_endian, 0, o->units + i * o->step, d, len, len);
+		return;
+	}
 	if (o->pcapng) {
 		cw_epb(b, o->big_endian, 0, o->nsec ? us * 1000 + i % 1000 : us, d, len, len);
 		return;
@@ -294,7 +308,8 @@ static void usage(void)
 	fprintf(stderr, "usage: mkcap [--format pcap|pcapng] [--nsec] [--big-endian] [--linktype N]\n"
 			"             [--packets N] [--size BYTES] [--hosts N] [--seed S] [--start EPOCH]\n"
 			"             [--interval-us N] [--payload N] [--flows N] [--truncate] [--corrupt]\n"
-			"             [--gzip|--zstd] -o FILE\n");
+			"             [--gzip|--zstd] [--tsresol R --tsoffset S --units U --step N]\n"
+			"             -o FILE\n");
 	exit(2);
 }
 
@@ -306,12 +321,14 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "hosts", 1, 0, 'H' },    { "seed", 1, 0, 'S' },        { "start", 1, 0, 't' },
 		{ "interval-us", 1, 0, 'i' }, { "payload", 1, 0, 'P' },  { "truncate", 0, 0, 'T' },
 		{ "corrupt", 0, 0, 'C' },  { "gzip", 0, 0, 'g' },        { "zstd", 0, 0, 'z' },
-		{ "output", 1, 0, 'o' },   { "flows", 1, 0, 'F' },       { 0, 0, 0, 0 },
+		{ "output", 1, 0, 'o' },   { "flows", 1, 0, 'F' },       { "tsresol", 1, 0, 'R' },
+		{ "tsoffset", 1, 0, 'O' }, { "units", 1, 0, 'U' },       { "step", 1, 0, 'D' },
+		{ 0, 0, 0, 0 },
 	};
 	int c;
 
 	*o = (struct opts){ .linktype = 1, .hosts = 16, .seed = 1, .start = 1700000000,
-			    .interval_us = 1000, .payload = -1 };
+			    .interval_us = 1000, .payload = -1, .tsresol = -1, .step = 1 };
 	while ((c = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'f': o->pcapng = strcmp(optarg, "pcapng") == 0;
@@ -333,6 +350,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'z': o->comp = COMP_ZSTD; break;
 		case 'o': o->out = optarg; break;
 		case 'F': o->flows = strtoull(optarg, NULL, 0); break;
+		case 'R': o->tsresol = (int)strtol(optarg, NULL, 0); break;
+		case 'O': o->has_tsoffset = true; o->tsoffset = strtoll(optarg, NULL, 0); break;
+		case 'U': o->raw_units = true; o->units = strtoull(optarg, NULL, 0); break;
+		case 'D': o->step = strtoull(optarg, NULL, 0); break;
 		default: usage();
 		}
 	}

@@ -595,12 +595,104 @@ static void test_pcapng_tsresol(void **state)
 	run_whole(&r, &b);
 	assert_int_equal(r.finish_rc, 0);
 	assert_true(r.sum.big_endian);
-	assert_int_equal(r.pkts[0].p.ts_ns, UINT64_MAX);
+	/* 2^64 - 1 ns is past 2262: saturated, and flagged */
+	assert_true(r.pkts[0].p.ts_ns == INT64_MAX);
+	assert_true(r.pkts[0].p.ts_saturated);
 	/* 2^50 units * 1e9 overflows 64 bits before the shift by 20 */
 	assert_int_equal(r.pkts[1].p.ts_ns, (1ull << 30) * 1000000000ull);
+	assert_false(r.pkts[1].p.ts_saturated);
 	assert_int_equal(r.pkts[2].p.ts_ns, 2000000000ull);
 	assert_int_equal(r.pkts[3].p.ts_ns, 1234567890ull);
-	assert_int_equal(r.pkts[4].p.ts_ns, UINT64_MAX); /* 2^40 s saturates */
+	assert_true(r.pkts[4].p.ts_ns == INT64_MAX); /* 2^40 s saturates */
+	assert_true(r.pkts[4].p.ts_saturated);
+	assert_int_equal(r.sum.time_saturated, 2);
+	cwbuf_release(&b);
+}
+
+/* Times before 1970 are negative, not 0: their order and the earliest and
+ * latest stay true. A fraction rounds down, as libpcap's does. */
+static void test_pcapng_before_1970(void **state)
+{
+	struct cwbuf b;
+	struct run r;
+
+	(void)state;
+	cwbuf_init_mem(&b);
+	cw_shb(&b, false);
+	cw_idb(&b, false, 1, 0, 6, true, -100000);      /* us, -100000 s */
+	cw_idb(&b, false, 1, 0, 0x80 | 1, true, -1);    /* half seconds, -1 s */
+	for (uint64_t i = 0; i < 5; i++)
+		cw_epb(&b, false, 0, i * 1000000 + 250000, NULL, 0, 0);
+	cw_epb(&b, false, 1, 1, NULL, 0, 0);             /* -0.5 s */
+	cw_epb(&b, false, 1, 3, NULL, 0, 0);             /* +0.5 s */
+	run_whole(&r, &b);
+	assert_int_equal(r.finish_rc, 0);
+	assert_int_equal(r.npkts, 7);
+	assert_true(r.pkts[0].p.ts_ns == -99999750000000ll);
+	assert_true(r.pkts[4].p.ts_ns == -99995750000000ll);
+	assert_true(r.pkts[5].p.ts_ns == -500000000ll);
+	assert_true(r.pkts[6].p.ts_ns == 500000000ll);
+	for (int i = 0; i < 7; i++)
+		assert_false(r.pkts[i].p.ts_saturated);
+	assert_true(r.sum.time_ordered);
+	assert_true(r.sum.earliest_ts_ns == -99999750000000ll);
+	assert_true(r.sum.first_ts_ns == -99999750000000ll);
+	assert_true(r.sum.latest_ts_ns == 500000000ll);
+	assert_int_equal(r.sum.time_saturated, 0);
+	cwbuf_release(&b);
+
+	/* out of order before 1970: no longer all "the epoch", so seen */
+	cwbuf_init_mem(&b);
+	cw_shb(&b, false);
+	cw_idb(&b, false, 1, 0, 6, true, -100000);
+	cw_epb(&b, false, 0, 2000000, NULL, 0, 0);
+	cw_epb(&b, false, 0, 1000000, NULL, 0, 0);
+	run_whole(&r, &b);
+	assert_false(r.sum.time_ordered);
+	cwbuf_release(&b);
+}
+
+/* Past both ends of the ns range: saturated to the end, flagged, counted;
+ * two saturated times in a row are not known to be in order. */
+static void test_pcapng_saturated(void **state)
+{
+	struct cwbuf b;
+	struct run r;
+
+	(void)state;
+	cwbuf_init_mem(&b);
+	cw_shb(&b, false);
+	cw_idb(&b, false, 1, 0, 6, false, 0);            /* us */
+	cw_idb(&b, false, 1, 0, 9, true, INT64_MIN);      /* ns, the earliest offset */
+	cw_epb(&b, false, 0, 1700000000000000ull, NULL, 0, 0);
+	cw_epb(&b, false, 0, 1ull << 62, NULL, 0, 0);       /* year 146140 */
+	cw_epb(&b, false, 1, 5, NULL, 0, 0);
+	run_whole(&r, &b);
+	assert_int_equal(r.npkts, 3);
+	assert_true(r.pkts[0].p.ts_ns == 1700000000000000000ll);
+	assert_true(r.pkts[1].p.ts_ns == INT64_MAX);
+	assert_true(r.pkts[1].p.ts_saturated);
+	assert_true(r.pkts[2].p.ts_ns == INT64_MIN);
+	assert_true(r.pkts[2].p.ts_saturated);
+	assert_true(r.sum.earliest_ts_ns == INT64_MIN);
+	assert_true(r.sum.latest_ts_ns == INT64_MAX);
+	assert_int_equal(r.sum.time_saturated, 2);
+	assert_false(r.sum.time_ordered);
+	cwbuf_release(&b);
+
+	/* ordered up to one saturated time: still ordered */
+	cwbuf_init_mem(&b);
+	cw_shb(&b, false);
+	cw_idb(&b, false, 1, 0, 6, false, 0);
+	cw_epb(&b, false, 0, 1, NULL, 0, 0);
+	cw_epb(&b, false, 0, 1ull << 62, NULL, 0, 0);
+	run_whole(&r, &b);
+	assert_true(r.sum.time_ordered);
+	/* a second one: its order to the first is unknown */
+	cw_epb(&b, false, 0, (1ull << 62) - 7, NULL, 0, 0);
+	run_whole(&r, &b);
+	assert_false(r.sum.time_ordered);
+	assert_int_equal(r.sum.time_saturated, 2);
 	cwbuf_release(&b);
 }
 
@@ -745,6 +837,8 @@ int main(void)
 		cmocka_unit_test(test_sniff),
 		cmocka_unit_test(test_pcapng_sections_and_blocks),
 		cmocka_unit_test(test_pcapng_tsresol),
+		cmocka_unit_test(test_pcapng_before_1970),
+		cmocka_unit_test(test_pcapng_saturated),
 		cmocka_unit_test(test_pcapng_undefined_interface),
 		cmocka_unit_test(test_pcapng_bad_lengths),
 		cmocka_unit_test(test_pcapng_truncated),

@@ -159,6 +159,7 @@ static void assert_same_record(const struct capture_record *a, const struct capt
 	assert_int_equal(a->earliest_ts_ns, b->earliest_ts_ns);
 	assert_int_equal(a->latest_ts_ns, b->latest_ts_ns);
 	assert_int_equal(a->time_ordered, b->time_ordered);
+	assert_int_equal(a->time_saturated, b->time_saturated);
 	assert_int_equal(a->oversized, b->oversized);
 	assert_int_equal(a->truncated, b->truncated);
 	assert_string_equal(a->error, b->error);
@@ -170,6 +171,116 @@ static void assert_same_record(const struct capture_record *a, const struct capt
 		assert_string_equal(a->tags[i], b->tags[i]);
 	assert_int_equal(a->index_bytes, b->index_bytes);
 	assert_int_equal(a->objnum, b->objnum);
+}
+
+/* The time family's keys, as (flipped time, id) pairs, in key order. */
+static size_t time_keys(struct fixture *f, uint64_t *times, uint64_t *ids, size_t max)
+{
+	struct db_iter *it = NULL;
+	size_t n = 0;
+
+	assert_int_equal(db_iter_new(f->db, DB_CF_TIME, &it), 0);
+	for (db_iter_seek_first(it); db_iter_valid(it); db_iter_next(it)) {
+		size_t klen;
+		const uint8_t *k = db_iter_key(it, &klen);
+		assert_int_equal(klen, 16);
+		assert_true(n < max);
+		times[n] = be64_get(k);
+		ids[n++] = be64_get(k + 8);
+	}
+	db_iter_free(it);
+	return n;
+}
+
+/* Times before 1970 and saturated ones round-trip, print as what they
+ * are, and the time keys sort in time order. */
+static void test_signed_times(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *a = make_record("old.pcapng", 0x31), *b = make_record("b", 0x32);
+	struct capture_record *got = NULL;
+	uint64_t times[4], ids[4];
+
+	a->first_ts_ns = a->earliest_ts_ns = -100000000000000ll;
+	a->last_ts_ns = a->latest_ts_ns = INT64_MAX;
+	a->time_saturated = 2;
+	uint64_t ida = commit(f, a), idb = commit(f, b);
+	assert_int_equal(catalog_get(f->cat, ida, &got), 0);
+	assert_same_record(a, got);
+	assert_true(got->earliest_ts_ns == -100000000000000ll);
+	assert_true(got->latest_ts_ns == INT64_MAX);
+	assert_int_equal(got->time_saturated, 2);
+	json_t *o = capture_record_to_json(got);
+	assert_string_equal(json_string_value(json_object_get(o, "first_packet_time")),
+			    "1969-12-30T20:13:20.000000000Z");
+	assert_string_equal(json_string_value(json_object_get(o, "first_packet_time_epoch")),
+			    "-100000.000000000");
+	assert_true(json_integer_value(json_object_get(o, "first_packet_time_ns")) ==
+		    -100000000000000ll);
+	assert_false(json_is_true(json_object_get(o, "first_packet_time_saturated")));
+	assert_true(json_is_true(json_object_get(o, "latest_packet_time_saturated")));
+	assert_int_equal(json_integer_value(json_object_get(o, "time_saturated")), 2);
+	json_decref(o);
+	capture_record_free(got);
+	/* before 1970 sorts first */
+	assert_int_equal(time_keys(f, times, ids, 4), 2);
+	assert_int_equal(ids[0], ida);
+	assert_int_equal(ids[1], idb);
+	bool unlink_object = false;
+	uint8_t sha[32];
+	assert_int_equal(catalog_remove(f->cat, ida, &unlink_object, sha, NULL), 0);
+	assert_int_equal(time_keys(f, times, ids, 4), 1);
+	capture_record_free(a);
+	capture_record_free(b);
+}
+
+/* A store written when times were unsigned: its records read with the
+ * times they meant (past 2^63 ns saturated), its time keys are rewritten
+ * once at open and removed with their capture. */
+static void test_unsigned_store(void **state)
+{
+	struct fixture *f = *state;
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint8_t key[16];
+	uint64_t times[4], ids[4];
+	static const char old[] =
+		"{\"id\":5,\"name\":\"old\",\"sha256\":\"4141414141414141414141414141414141414141"
+		"414141414141414141414141\",\"packets\":3,\"first_packet_time_ns\":1700000000000000000,"
+		"\"earliest_packet_time_ns\":1700000000000000000,\"last_packet_time_ns\":-1,"
+		"\"latest_packet_time_ns\":-1,\"time_ordered\":true,\"objnum\":9,\"tags\":[]}";
+
+	assert_int_equal(db_batch_new(&b), 0);
+	be64_put(key, 5);
+	db_batch_put(b, DB_CF_CAPTURES, key, 8, old, strlen(old));
+	be64_put(key, 1700000000000000000ull);
+	be64_put(key + 8, 5);
+	db_batch_put(b, DB_CF_TIME, key, 16, "", 0);
+	db_batch_delete(b, DB_CF_META, "time_keys", 9);
+	assert_int_equal(db_write(f->db, b, true, &eb), 0);
+	db_batch_free(b);
+	close_all(f);
+	open_all(f);
+
+	struct capture_record *got = NULL;
+	assert_int_equal(catalog_get(f->cat, 5, &got), 0);
+	assert_true(got->earliest_ts_ns == 1700000000000000000ll);
+	assert_true(got->first_ts_ns == 1700000000000000000ll);
+	assert_true(got->latest_ts_ns == INT64_MAX);
+	assert_true(got->last_ts_ns == INT64_MAX);
+	capture_record_free(got);
+	assert_int_equal(time_keys(f, times, ids, 4), 1);
+	assert_true(times[0] == (1700000000000000000ull ^ (1ull << 63)));
+	assert_int_equal(ids[0], 5);
+	/* once: a reopen changes nothing */
+	close_all(f);
+	open_all(f);
+	assert_int_equal(time_keys(f, times, ids, 4), 1);
+	assert_true(times[0] == (1700000000000000000ull ^ (1ull << 63)));
+	bool unlink_object = false;
+	uint8_t sha[32];
+	assert_int_equal(catalog_remove(f->cat, 5, &unlink_object, sha, NULL), 0);
+	assert_int_equal(time_keys(f, times, ids, 4), 0);
 }
 
 static void test_round_trip(void **state)
@@ -722,6 +833,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signed_times, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsigned_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_merges, setup, teardown),

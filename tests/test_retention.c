@@ -90,6 +90,8 @@ struct spec {
 	const char *tags;              /* comma-separated, or NULL */
 	const char *source;            /* or NULL */
 	size_t size;
+	bool has_last_ns;              /* the last packet at last_ns instead */
+	int64_t last_ns;
 };
 
 static uint64_t add_capture(struct fixture *f, unsigned seed, const struct spec *s)
@@ -107,7 +109,11 @@ static uint64_t add_capture(struct fixture *f, unsigned seed, const struct spec 
 	r->import_time_ns = NOW - s->import_days_ago * DAY;
 	if (s->last_packet_days_ago) {
 		r->packets = 1;
-		r->earliest_ts_ns = r->latest_ts_ns = NOW - s->last_packet_days_ago * DAY;
+		r->earliest_ts_ns = r->latest_ts_ns = (int64_t)(NOW - s->last_packet_days_ago * DAY);
+	}
+	if (s->has_last_ns) {
+		r->packets = 1;
+		r->earliest_ts_ns = r->latest_ts_ns = s->last_ns;
 	}
 	r->source_path = s->source ? strdup(s->source) : NULL;
 	r->objnum = catalog_next_objnum(vault_catalog(f->v));
@@ -518,9 +524,43 @@ static void test_min_free_refuses(void **state)
 	assert_int_equal(retention_min_free(5000, 10, 10000), 5000);
 }
 
+/* Ages by last packet from times before 1970 and past 2262: exact, not
+ * from a time clamped to the epoch. */
+static void test_last_packet_outside_range(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t s = 1000000000;
+	add_capture(f, 1, &(struct spec){ .import_days_ago = 1, .has_last_ns = true,
+					  .last_ns = -50000 * s });
+	add_capture(f, 2, &(struct spec){ .import_days_ago = 1, .has_last_ns = true,
+					  .last_ns = -100000 * s });
+	add_capture(f, 3, &(struct spec){ .import_days_ago = 1, .has_last_ns = true,
+					  .last_ns = INT64_MAX });
+	struct retention_policy pol[] = {
+		{ .name = "two", .has_max_count = true, .max_count = 2, .age_by_last_packet = true },
+	};
+	struct retention_rules rules = { .policies = pol, .n_policies = 1 };
+	struct retention_plan *p = plan(f, &rules);
+	/* newest by last packet: 3 (2262+), then 1 (-50000 s); 2 is the oldest */
+	assert_string_equal(ids(p), "2");
+	retention_plan_free(p);
+
+	/* max_age at 1000 s after the epoch: 2 is 101000 s old, 1 51000 s */
+	pol[0] = (struct retention_policy){ .name = "age", .has_max_age = true,
+					    .max_age_ns = 60000 * (uint64_t)s,
+					    .age_by_last_packet = true };
+	struct retention_env env = { .now_ns = 1000 * (uint64_t)s };
+	struct errbuf eb;
+	assert_int_equal(retention_plan(vault_catalog(f->v), &rules, &env, &p, &eb), 0);
+	assert_string_equal(ids(p), "2");
+	assert_non_null(strstr(p->items[0].reason, "(by last packet)"));
+	retention_plan_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_last_packet_outside_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_age_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folder_and_order, setup, teardown),

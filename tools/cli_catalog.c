@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "log.h"
 #include "cli_remote.h"
+#include "query.h"
 #include "store.h"
 #include "textesc.h"
 #include "vault.h"
@@ -65,12 +66,14 @@ static struct vault *open_vault(const char *store)
 	return v;
 }
 
-static void format_time(uint64_t ns, char *buf, size_t len)
+/* "2024-05-01 14:00:00": query_format_time to the second. */
+static void format_time(int64_t ns, char *buf, size_t len)
 {
-	time_t secs = (time_t)(ns / 1000000000u);
-	struct tm tm;
-	if (!gmtime_r(&secs, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
-		snprintf(buf, len, "%" PRIu64 "s", ns / 1000000000u);
+	char t[QUERY_TIME_LEN];
+	query_format_time(ns, t, sizeof(t));
+	t[strcspn(t, ".")] = '\0';
+	t[strcspn(t, "T")] = ' ';
+	snprintf(buf, len, "%.19s", t); /* years 1677..2262: always 19 */
 }
 
 #define AUDIT_FIELDS_MAX 12
@@ -123,7 +126,7 @@ char *cli_shown_json(const char *escaped)
 
 /* name is already cli_shown_name()d. */
 static void ls_line(uint64_t id, const char *sha, uint64_t packets, uint64_t size,
-		    uint64_t first_ns, const char *name, const char *tags)
+		    int64_t first_ns, const char *name, const char *tags)
 {
 	char first[32], hex[13];
 	format_time(first_ns, first, sizeof(first));
@@ -172,7 +175,8 @@ static void ls_print_json(json_t *rec)
 	const char *sha = json_string_value(json_object_get(rec, "sha256"));
 	char *name = cli_shown_json(json_string_value(json_object_get(rec, "name")));
 	ls_line(U64("id"), sha ? sha : "", U64("packets"), U64("file_size"),
-		U64("earliest_packet_time_ns"), name, tags);
+		json_integer_value(json_object_get(rec, "earliest_packet_time_ns")),
+		name ? name : "", tags);
 	free(name);
 #undef U64
 }

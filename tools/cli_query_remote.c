@@ -22,6 +22,17 @@
 #include "cli_remote.h"
 #include "fdio.h"
 
+/* A window bound; says what is wrong with a bad one (the caller then
+ * names the option). */
+static int parse_time(const char *arg, int64_t *ns)
+{
+	struct errbuf eb = { { 0 } };
+	int err = query_parse_time(arg, ns, &eb);
+	if (err)
+		fprintf(stderr, "capvault: query: %s\n", eb.msg);
+	return err;
+}
+
 int cli_query_write(void *opaque, const void *buf, size_t len)
 {
 	const struct query_cli *c = opaque;
@@ -48,8 +59,8 @@ static int parse_option(struct query_cli *c, int opt, const char *arg)
 {
 	struct query_params *p = &c->params;
 	switch (opt) {
-	case 'a': c->after = arg; p->has_after = true; return query_parse_time(arg, &p->after_ns);
-	case 'b': c->before = arg; p->has_before = true; return query_parse_time(arg, &p->before_ns);
+	case 'a': c->after = arg; p->has_after = true; return parse_time(arg, &p->after_ns);
+	case 'b': c->before = arg; p->has_before = true; return parse_time(arg, &p->before_ns);
 	case 's': c->store = arg; return 0;
 	case 'w': c->outpath = arg; return 0;
 	case 'C': c->count = true; return 0;
