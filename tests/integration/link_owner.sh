@@ -8,6 +8,7 @@
 # writer's later appends never reach the object. fsck passes after each.
 # Needs root to create two users; skips (77) where that is impossible.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "needs root to create users"; exit 77; }
 command -v useradd >/dev/null && command -v setpriv >/dev/null || exit 77
@@ -18,7 +19,8 @@ cleanup() {
 	groupdel "$G" 2>/dev/null || true
 	rm -rf "$T"
 }
-trap cleanup EXIT
+on_exit() { cleanup; }
+trap 'daemon_exit' EXIT
 groupadd "$G" 2>/dev/null && useradd -M -N -g "$G" "$A" 2>/dev/null &&
 	useradd -M -N -g "$G" "$B" 2>/dev/null || { echo "cannot create users"; exit 77; }
 # The binaries and $T must be reachable by the two users.
@@ -61,6 +63,41 @@ as "$A" sh -c "exec 3>>'$D/open.pcap'; '$CAPVAULT' import --move '$D/open.pcap' 
 grep -q '(linked)' "$T/a/open.out" && fail "a file open for writing was linked: $(cat "$T/a/open.out")"
 check "object unchanged" "$osha" "$(sha256sum "$S/objects/${osha:0:2}/$osha" | cut -d' ' -f1)"
 
+# capvaultd as the store's user: a member's file in delete mode is copied
+# (it failed with EPERM and stayed before); in move mode even its own file
+# is copied, so the moved file is not the object.
+M=$T/moved
+mkdir "$M" "$T/drop2" && chown "$A:$G" "$M" "$T/drop2" && chmod 2770 "$T/drop2"
+write_config() {
+	cat >"$T/d.yaml" <<EOC
+store: $S
+import:
+  - path: $D
+    settle_time: 0s
+  - path: $T/drop2
+    settle_time: 0s
+    after_import: move:$M
+api:
+  listen: ["127.0.0.1:$1"]
+scrub:
+  interval: 0
+EOC
+}
+DAEMON_AS=(setpriv --reuid "$A" --regid "$G" --init-groups --)
+start_daemon
+as "$B" sh -c "umask 027; '$MKCAP' --packets 80 --seed 25 -o '$D/d.tmp'"
+as "$B" mv "$D/d.tmp" "$D/member.pcap"
+wait_for "the member's file imported (delete mode)" gone "$D/member.pcap"
+as "$A" "$MKCAP" --packets 90 --seed 26 -o "$T/drop2/own.tmp"
+as "$A" mv "$T/drop2/own.tmp" "$T/drop2/own.pcap"
+wait_for "its own file moved" test -e "$M/own.pcap"
+stop_daemon
+grep -q "failed .*member.pcap" "$T/d.log" && fail "member's file failed: $(grep member "$T/d.log")"
+esha=$(sha256sum "$M/own.pcap" | cut -d' ' -f1)
+[ "$(stat -c %i "$M/own.pcap")" = "$(stat -c %i "$S/objects/${esha:0:2}/$esha")" ] &&
+	fail "move mode linked the object to the moved file"
+
 expect_rc 0 as "$A" "$CAPVAULT" fsck --verify
 grep -q " 0 problems" "$T/out" || fail "fsck: $(cat "$T/out")"
+grep -q "^5 objects" "$T/out" || fail "fsck: 5 objects expected: $(cat "$T/out")"
 finish
