@@ -221,6 +221,7 @@ int fsck_hash_object(const struct store *st, struct ring *ring, const uint8_t sh
 	if (r == 0) {
 		out->dev = s.st_dev;
 		out->ino = s.st_ino;
+		out->mode = s.st_mode;
 		r = ring_read_stream(ring, fd, RING_CHUNK, RING_DEPTH, hash_chunk_paced, &h);
 	}
 	if (r == 0 && (!EVP_DigestFinal_ex(h.ctx, out->got, &n) || n != 32))
@@ -322,6 +323,20 @@ int fsck_quarantine(struct vault *v, const uint8_t sha[32], const struct fsck_ha
 	return r;
 }
 
+/* An object anyone can write is one write away from corrupt (someone made
+ * it writable, or an old link-mode import left its source's mode). */
+static void check_mode(struct fsck *f, const struct obj *o, const struct fsck_hash *h,
+		       const char *hex)
+{
+	char path[4096];
+	if (!(h->mode & 0222))
+		return;
+	bool done = f->repair && store_object_path(f->st, o->sha, path, sizeof(path)) == 0 &&
+		    chmod(path, 0444) == 0;
+	problem(f, done, "object %s: writable (mode %04o)%s", hex, (unsigned)(h->mode & 07777),
+		done ? "; made read-only" : "");
+}
+
 /* Returns true when the object reads back and hashes to its name. With
  * repair, a corrupt one is quarantined and its captures marked damaged:
  * the bytes are kept, no import dedups onto them, and storing the same
@@ -337,8 +352,10 @@ static bool check_hash(struct fsck *f, struct obj *o)
 		problem(f, false, "object %s: cannot read: %s", hex, strerror(-r));
 		return false;
 	}
-	if (r == 0)
+	if (r == 0) {
+		check_mode(f, o, &h, hex);
 		return true;
+	}
 	sha256_hex(h.got, got);
 	f->c->corrupt++;
 	if (!f->repair) {

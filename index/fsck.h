@@ -7,7 +7,7 @@
  * would silently remove are reported too.
  *
  * Checks: every object file's SHA-256 (streamed through ring reads, never
- * read whole) against its name; every capture's object present with the
+ * read whole) against its name, and its mode (read-only); every capture's object present with the
  * recorded size; object records' refcounts equal to their captures;
  * object records without a capture and captures without an object record;
  * the flow index of each live object with packets; index entries (flows,
@@ -72,6 +72,7 @@ struct fsck_hash {
 	uint64_t bytes;
 	dev_t dev;
 	ino_t ino;
+	mode_t mode;
 };
 
 /*

@@ -5,7 +5,8 @@
 # and `fsck --repair` move it to quarantine/ and tag its captures
 # capvault:damaged (never deleted, never dropped); importing the same
 # bytes again restores the object instead of deduping onto the corrupt
-# one, and the next --repair removes the tag.
+# one, and the next --repair removes the tag. A writable object is
+# reported and made read-only again.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
@@ -87,4 +88,12 @@ expect_rc 0 "$CAPVAULT" fsck --verify
 expect_rc 0 "$CAPVAULT" ls --tag capvault:damaged --json
 check "no damaged capture left" "0" "$(jq length "$T/out")"
 check "quarantine kept" 2 "$(ls "$S/quarantine" | wc -l)"
+
+# An intact object someone made writable is reported and sealed again.
+s3=$(sha "$T/keep/c3.pcap")
+chmod 644 "$(obj "$s3")"
+expect_rc 1 "$CAPVAULT" fsck --verify
+grep -q "problem: object $s3: writable (mode 0644)" "$T/out" || fail "writable: $(cat "$T/out")"
+expect_rc 0 "$CAPVAULT" fsck --verify --repair
+check "sealed again" 444 "$(stat -c %a "$(obj "$s3")")"
 finish
