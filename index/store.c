@@ -1119,12 +1119,15 @@ static int link_object(struct store_writer *w, int fromfd, const char *from, con
 		if (errno != EEXIST)
 			return errbuf_set(eb, -errno, "cannot link %s to %s/objects/%s: %s", from,
 					  w->st->root, rel, strerror(errno));
-		if (fstatat(w->st->objects_fd, rel, &s, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    (uint64_t)s.st_size == w->size)
+		int r = fstatat(w->st->objects_fd, rel, &s, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+		if (r == 0 && (uint64_t)s.st_size == w->size)
 			return 1;
-		if (errno == ENOENT) /* removed meanwhile: link again */
+		if (r == -ENOENT) /* removed meanwhile: link again */
 			continue;
-		int r = store_object_quarantine(w->st, w->sha, eb);
+		if (r < 0)
+			return errbuf_set(eb, r, "cannot stat %s/objects/%s: %s", w->st->root, rel,
+					  strerror(-r));
+		r = store_object_quarantine(w->st, w->sha, eb);
 		if (r < 0 && r != -ENOENT)
 			return r;
 	}
