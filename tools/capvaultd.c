@@ -623,12 +623,14 @@ int main(int argc, char **argv)
 	open_all(&d);
 	for (size_t i = 0; i < d.cfg->n_imports; i++)
 		add_folder(&d, &d.cfg->imports[i]);
+	/* Before the API, whose threads read its state. */
+	int err = daemon_scrub_start(&d.scrub, d.vault, &d.cfg->scrub);
+	if (err)
+		fatalx("scrub: %s", strerror(-err));
 	start_api(&d);
-	int err = daemon_workers_start(&d.workers, d.cfg->jobs ? d.cfg->jobs : 1);
+	err = daemon_workers_start(&d.workers, d.cfg->jobs ? d.cfg->jobs : 1);
 	if (err)
 		fatalx("workers: %s", strerror(-err));
-	if ((err = daemon_scrub_start(&d.scrub, d.vault, &d.cfg->scrub)) < 0)
-		fatalx("scrub: %s", strerror(-err));
 	log_info("started: store %s, %zu folders, %u workers", d.cfg->store, d.cfg->n_imports,
 		 d.workers.n);
 	sdnotify_send(d.notify, "READY=1");
