@@ -41,6 +41,19 @@ struct api_import_failure {
 	uint64_t time_ns;         /* CLOCK_REALTIME */
 };
 
+/* The daemon's scrub (every object re-hashed), for /metrics and /v1/status. */
+struct api_scrub_stats {
+	bool enabled;             /* scrub.interval is not 0 */
+	bool running;             /* a pass is under way */
+	uint64_t objects_total;   /* objects hashed since the daemon started */
+	uint64_t bytes_total;     /* bytes hashed since the daemon started */
+	uint64_t quarantined_total;
+	uint64_t corrupt;         /* found by the last pass (the running one, once it found more) */
+	uint64_t last_objects;    /* objects the last complete pass hashed */
+	uint64_t last_end_ns;     /* end of the last complete pass (CLOCK_REALTIME); 0: none */
+	uint64_t next_ns;         /* next pass's start (CLOCK_REALTIME); 0: none planned */
+};
+
 typedef void (*api_folder_fn)(void *ctx, const struct api_folder_info *f);
 
 struct retention_rules;
@@ -62,6 +75,8 @@ struct api_hooks {
 	int (*prune)(void *opaque, bool dry_run, struct retention_plan **out, struct errbuf *eb);
 	/* Calls fn with the rules in force (under the daemon's lock). */
 	void (*retention)(void *opaque, api_retention_fn fn, void *ctx);
+	/* Fills the scrub's state. */
+	void (*scrub_stats)(void *opaque, struct api_scrub_stats *out);
 	void *opaque;
 };
 

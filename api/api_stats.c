@@ -2,7 +2,7 @@
  * api_stats.c - GET /v1/stats (JSON) and GET /metrics (Prometheus text
  * exposition format 0.0.4): the catalog's totals, the store's free space,
  * the index's memory (block cache, memtables), the daemon's import
- * counters when it shares them, and this server's request, upload and
+ * counters and scrub state when it shares them, and this server's request, upload and
  * query counters with a query latency histogram.
  */
 #include <errno.h>
@@ -24,6 +24,8 @@ struct snapshot {
 	struct db_memory mem;
 	bool have_imports;
 	struct api_import_stats imp;
+	bool have_scrub;
+	struct api_scrub_stats scrub;
 };
 
 static int take_snapshot(struct api_server *api, struct snapshot *s)
@@ -35,6 +37,10 @@ static int take_snapshot(struct api_server *api, struct snapshot *s)
 	if (!err && api->hooks.import_stats) {
 		api->hooks.import_stats(api->hooks.opaque, &s->imp);
 		s->have_imports = true;
+	}
+	if (!err && api->hooks.scrub_stats) {
+		api->hooks.scrub_stats(api->hooks.opaque, &s->scrub);
+		s->have_scrub = true;
 	}
 	return err;
 }
@@ -102,6 +108,23 @@ static void store_metrics(FILE *f, const struct snapshot *s)
 	       s->imp.queue_length);
 }
 
+static void scrub_metrics(FILE *f, const struct snapshot *s)
+{
+	if (!s->have_scrub)
+		return;
+	metric(f, "scrub_objects_total", "counter", "Objects the scrub re-hashed.",
+	       s->scrub.objects_total);
+	metric(f, "scrub_bytes_total", "counter", "Bytes the scrub re-hashed.",
+	       s->scrub.bytes_total);
+	metric(f, "scrub_corrupt_objects", "gauge",
+	       "Objects the last scrub found not hashing to their names.", s->scrub.corrupt);
+	metric(f, "scrub_quarantined_total", "counter", "Corrupt objects moved to quarantine/.",
+	       s->scrub.quarantined_total);
+	metric(f, "scrub_last_run_timestamp_seconds", "gauge",
+	       "End of the last complete scrub (Unix time; 0: none yet).",
+	       s->scrub.last_end_ns / 1000000000u);
+}
+
 static void server_metrics(FILE *f, struct api_metrics *m)
 {
 	metric(f, "http_requests_total", "counter", "HTTP requests.", m->requests);
@@ -143,6 +166,7 @@ void api_metrics(struct api_call *c)
 	if (!f)
 		return api_error_errno(c, -ENOMEM, "metrics", NULL);
 	store_metrics(f, &s);
+	scrub_metrics(f, &s);
 	server_metrics(f, &c->api->m);
 	if (fclose(f) != 0) {
 		free(text);

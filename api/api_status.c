@@ -3,7 +3,7 @@
  * mode and counters, the queue, recent failures) and GET /v1/status (what
  * `capvault status` prints: version, uptime, the settings a reload
  * changed that need a restart, the store and its space, captures and
- * bytes, and the imports).
+ * bytes, the imports, and the scrub).
  *
  * Without a daemon behind the server (hooks not set), the imports are
  * empty lists and zero counters.
@@ -72,6 +72,20 @@ void api_imports(struct api_call *c)
 	api_json(c, 200, imports_json(c->api));
 }
 
+/* The scrub's state; null without a daemon behind the server. */
+static json_t *scrub_json(struct api_server *api)
+{
+	struct api_scrub_stats sc = { 0 };
+	if (!api->hooks.scrub_stats)
+		return json_null();
+	api->hooks.scrub_stats(api->hooks.opaque, &sc);
+	return json_pack("{sbsbsososIsIsI}", "enabled", sc.enabled, "running", sc.running,
+			 "last_run", sc.last_end_ns ? time_json(sc.last_end_ns) : json_null(),
+			 "next_run", sc.next_ns ? time_json(sc.next_ns) : json_null(),
+			 "last_objects", (json_int_t)sc.last_objects, "corrupt_objects",
+			 (json_int_t)sc.corrupt, "quarantined", (json_int_t)sc.quarantined_total);
+}
+
 void api_status(struct api_call *c)
 {
 	struct api_server *api = c->api;
@@ -94,5 +108,6 @@ void api_status(struct api_call *c)
 		"fs_total_bytes", (json_int_t)fs_bytes, "captures", (json_int_t)t.captures,
 		"object_bytes", (json_int_t)t.object_bytes, "packets", (json_int_t)t.packets,
 		"imports", imports_json(api));
+	json_object_set_new(o, "scrub", scrub_json(api));
 	api_json(c, 200, o);
 }

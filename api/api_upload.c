@@ -361,6 +361,11 @@ static void form_end(void *ctx, struct http_req *r, bool well_formed)
 		return reply_error(u);
 	if (!take_fields(u))
 		return;
+	/* Written: closed before the import, which links the spool file only
+	 * when nobody has it open for writing (store.h), us included. */
+	if (u->spool_fd >= 0)
+		close(u->spool_fd);
+	u->spool_fd = -1;
 	struct import_source src = upload_source(u, u->spool_path);
 	u->err = import_file(u->ring, &vault_sink_ops, u->call.api->vault, &src, &res, &info,
 			     &u->eb);

@@ -113,6 +113,12 @@ struct config_retention {
 	size_t n_policies;
 };
 
+/* The daemon's scrub: every object re-hashed against its name. */
+struct config_scrub {
+	uint64_t interval_ns;     /* between the ends of two passes; 0: off */
+	uint64_t rate;            /* bytes read per second, at most */
+};
+
 struct config {
 	char *source;             /* file name, or "<default>" */
 	char *store;
@@ -123,6 +129,7 @@ struct config {
 	char *log_file;           /* also log here (reopened on SIGHUP); NULL: stderr only */
 	struct config_api api;
 	struct config_retention retention;
+	struct config_scrub scrub;
 };
 
 /* One collected error. text is "FILE:LINE:COL: message", or "FILE: message"

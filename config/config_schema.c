@@ -316,6 +316,16 @@ static const struct section retention_section = {
 	.check = retention_check,
 };
 
+#define S struct config_scrub
+static const struct option scrub_opts[] = {
+	KEY(S, "interval", interval_ns, t_duration, 0, 365 * 86400 * SEC, "7d", 0),
+	KEY(S, "rate", rate, t_size, 1ull << 20, UINT64_MAX, "64MiB", 0),
+};
+#undef S
+static const struct section scrub_section = {
+	.what = "scrub", .opts = scrub_opts, .n_opts = ARRAY_SIZE(scrub_opts),
+};
+
 #define C struct config
 static const struct option root_opts[] = {
 	KEY(C, "store", store, t_path, 0, 0, NULL, OPT_REQUIRED),
@@ -328,6 +338,8 @@ static const struct option root_opts[] = {
 	{ .key = "api", .type = &t_section, .offset = offsetof(C, api), .sub = &api_section },
 	{ .key = "retention", .type = &t_section, .offset = offsetof(C, retention),
 	  .sub = &retention_section },
+	{ .key = "scrub", .type = &t_section, .offset = offsetof(C, scrub),
+	  .sub = &scrub_section },
 };
 #undef C
 const struct section config_root_section = {

@@ -974,14 +974,18 @@ static int commit_locked(struct catalog *cat, struct capture_record *rec, struct
 
 	if (rec->import_time_ns == 0 && clock_gettime(CLOCK_REALTIME, &now) == 0)
 		rec->import_time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	if (r != 0 && r != -ENOENT)
+		return errbuf_set(eb, r, "cannot read the catalog: %s", strerror(-r));
+	/* Also for a duplicate: its object may have been quarantined as
+	 * corrupt since this import published (found it stored): a retry
+	 * publishes these bytes again. */
+	if (cat->hooks.check && cat->hooks.check(cat->hooks.opaque, rec->sha256) < 0)
+		return errbuf_set(eb, -EAGAIN, "the object was pruned or quarantined while "
+				  "importing; retry");
 	if (r == 0) {
 		r = merge_locked(cat, *existing_id, rec, eb);
 		return r < 0 ? r : CATALOG_DUPLICATE;
 	}
-	if (r != -ENOENT)
-		return errbuf_set(eb, r, "cannot read the catalog: %s", strerror(-r));
-	if (cat->hooks.check && cat->hooks.check(cat->hooks.opaque, rec->sha256) < 0)
-		return errbuf_set(eb, -EAGAIN, "the object was pruned while importing; retry");
 	rec->id = cat->next_id;
 	r = put_record(cat, rec, batch);
 	if (r == 0)

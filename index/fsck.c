@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "catalog.h"
@@ -33,6 +34,7 @@ struct cap {
 	uint64_t id;
 	uint8_t sha[32];
 	uint64_t file_size, objnum, packets;
+	bool marked; /* tagged FSCK_DAMAGED_TAG */
 };
 
 struct obj {
@@ -52,6 +54,7 @@ struct fsck {
 	struct db *db;
 	struct ring *ring;
 	bool repair;
+	bool verify_only; /* fsck_verify: object hashes and what follows from them */
 	fsck_report_fn report;
 	void *opaque;
 	struct fsck_counts *c;
@@ -142,6 +145,8 @@ static int on_capture(void *opaque, const struct capture_record *rec)
 	*c = (struct cap){ .id = rec->id, .file_size = rec->file_size, .objnum = rec->objnum,
 			   .packets = rec->packets };
 	memcpy(c->sha, rec->sha256, 32);
+	for (size_t i = 0; i < rec->ntags; i++)
+		c->marked |= strcmp(rec->tags[i], FSCK_DAMAGED_TAG) == 0;
 	return 0;
 }
 
@@ -185,6 +190,8 @@ static int collect(struct fsck *f)
 struct hasher {
 	EVP_MD_CTX *ctx;
 	uint64_t bytes;
+	int (*pace)(void *opaque, size_t len);
+	void *pace_opaque;
 };
 
 static int hash_chunk(void *opaque, const void *buf, size_t len)
@@ -194,34 +201,179 @@ static int hash_chunk(void *opaque, const void *buf, size_t len)
 	return EVP_DigestUpdate(h->ctx, buf, len) ? 0 : -EIO;
 }
 
-/* Returns true when the object reads back and hashes to its name. */
-static bool check_hash(struct fsck *f, const struct obj *o)
+static int hash_chunk_paced(void *opaque, const void *buf, size_t len)
 {
-	char hex[65], got[65];
-	uint8_t md[32];
+	struct hasher *h = opaque;
+	int r = h->pace ? h->pace(h->pace_opaque, len) : 0;
+	return r ? r : hash_chunk(h, buf, len);
+}
+
+int fsck_hash_object(const struct store *st, struct ring *ring, const uint8_t sha[32],
+		     struct fsck_hash *out, int (*pace)(void *opaque, size_t len), void *opaque)
+{
 	unsigned n = 0;
-	struct hasher h = { .ctx = EVP_MD_CTX_new() };
-	int fd = store_object_open(f->st, o->sha);
+	struct stat s;
+	struct hasher h = { .ctx = EVP_MD_CTX_new(), .pace = pace, .pace_opaque = opaque };
+	int fd = store_object_open(st, sha);
 	int r = fd < 0 ? fd : !h.ctx || !EVP_DigestInit_ex(h.ctx, EVP_sha256(), NULL) ? -ENOMEM : 0;
-	if (r == 0)
-		r = ring_read_stream(f->ring, fd, RING_CHUNK, RING_DEPTH, hash_chunk, &h);
-	if (r == 0 && (!EVP_DigestFinal_ex(h.ctx, md, &n) || n != 32))
+	if (r == 0 && fstat(fd, &s) < 0)
+		r = -errno;
+	if (r == 0) {
+		out->dev = s.st_dev;
+		out->ino = s.st_ino;
+		out->mode = s.st_mode;
+		r = ring_read_stream(ring, fd, RING_CHUNK, RING_DEPTH, hash_chunk_paced, &h);
+	}
+	if (r == 0 && (!EVP_DigestFinal_ex(h.ctx, out->got, &n) || n != 32))
 		r = -EIO;
 	if (fd >= 0)
 		close(fd);
 	EVP_MD_CTX_free(h.ctx);
+	out->bytes = h.bytes;
+	if (r < 0)
+		return r;
+	return memcmp(out->got, sha, 32) != 0;
+}
+
+/* Marks (or unmarks) one capture: its tags with FSCK_DAMAGED_TAG added
+ * or removed. Returns 0 or a negative errno (eb). */
+static int set_damaged(struct catalog *cat, uint64_t id, bool damaged, struct errbuf *eb)
+{
+	struct capture_record *rec = NULL;
+	int r = catalog_get(cat, id, &rec);
+	if (r < 0)
+		return errbuf_set(eb, r, "capture %" PRIu64 ": %s", id, strerror(-r));
+	char **tags = calloc(rec->ntags + 1, sizeof(*tags));
+	size_t n = 0;
+	r = tags ? 0 : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < rec->ntags; i++)
+		if (strcmp(rec->tags[i], FSCK_DAMAGED_TAG) != 0)
+			tags[n++] = rec->tags[i];
+	if (r == 0 && damaged)
+		tags[n++] = (char *)FSCK_DAMAGED_TAG;
+	if (r == 0)
+		r = catalog_update_tags(cat, id, tags, n, eb);
+	free(tags);
+	capture_record_free(rec);
+	return r;
+}
+
+struct find_sha {
+	const uint8_t *sha;
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+static int on_capture_of(void *opaque, const struct capture_record *rec)
+{
+	struct find_sha *fs = opaque;
+	if (memcmp(rec->sha256, fs->sha, 32) != 0)
+		return 0;
+	if (fs->n == fs->cap) {
+		size_t cap = fs->cap ? fs->cap * 2 : 4;
+		uint64_t *ids = realloc(fs->ids, cap * sizeof(*ids));
+		if (!ids)
+			return -ENOMEM;
+		fs->ids = ids;
+		fs->cap = cap;
+	}
+	fs->ids[fs->n++] = rec->id;
+	return 0;
+}
+
+struct quarantine_call {
+	struct store *st;
+	const uint8_t *sha;
+	dev_t dev;
+	ino_t ino;
+	struct errbuf *eb;
+};
+
+/* Under the catalog lock: no capture of the object is committed or
+ * removed meanwhile, and the file moved is the one that was hashed (not
+ * a good object a new import published after a prune). */
+static int quarantine_locked(void *opaque)
+{
+	struct quarantine_call *q = opaque;
+	char path[4096];
+	struct stat s;
+	if (store_object_path(q->st, q->sha, path, sizeof(path)) < 0 || stat(path, &s) < 0)
+		return -ENOENT;
+	if (s.st_dev != q->dev || s.st_ino != q->ino)
+		return -ESTALE;
+	return store_object_quarantine(q->st, q->sha, q->eb);
+}
+
+int fsck_quarantine(struct vault *v, const uint8_t sha[32], const struct fsck_hash *h,
+		    uint64_t *captures, struct errbuf *eb)
+{
+	struct quarantine_call q = { .st = vault_store(v), .sha = sha, .dev = h->dev, .ino = h->ino,
+				     .eb = eb };
+	struct find_sha fs = { .sha = sha };
+	*captures = 0;
+	errbuf_clear(eb);
+	int r = catalog_quiesce(vault_catalog(v), quarantine_locked, &q);
+	if (r < 0)
+		return r;
+	r = catalog_foreach(vault_catalog(v), NULL, on_capture_of, &fs);
+	for (size_t i = 0; r == 0 && i < fs.n; i++)
+		if ((r = set_damaged(vault_catalog(v), fs.ids[i], true, eb)) == 0)
+			(*captures)++;
+	free(fs.ids);
+	return r;
+}
+
+/* An object anyone can write is one write away from corrupt (someone made
+ * it writable, or an old link-mode import left its source's mode). */
+static void check_mode(struct fsck *f, const struct obj *o, const struct fsck_hash *h,
+		       const char *hex)
+{
+	char path[4096];
+	if (!(h->mode & 0222))
+		return;
+	bool done = f->repair && store_object_path(f->st, o->sha, path, sizeof(path)) == 0 &&
+		    chmod(path, 0444) == 0;
+	problem(f, done, "object %s: writable (mode %04o)%s", hex, (unsigned)(h->mode & 07777),
+		done ? "; made read-only" : "");
+}
+
+/* Returns true when the object reads back and hashes to its name. With
+ * repair, a corrupt one is quarantined and its captures marked damaged:
+ * the bytes are kept, no import dedups onto them, and storing the same
+ * bytes again restores the captures. */
+static bool check_hash(struct fsck *f, struct obj *o)
+{
+	char hex[65], got[65];
+	struct fsck_hash h = { 0 };
+	int r = fsck_hash_object(f->st, f->ring, o->sha, &h, NULL, NULL);
 	f->c->bytes_hashed += h.bytes;
 	sha256_hex(o->sha, hex);
 	if (r < 0) {
 		problem(f, false, "object %s: cannot read: %s", hex, strerror(-r));
 		return false;
 	}
-	if (memcmp(md, o->sha, 32) != 0) {
-		sha256_hex(md, got);
-		problem(f, false, "object %s: content hashes to %s (corrupt; not repaired)", hex, got);
+	if (r == 0) {
+		check_mode(f, o, &h, hex);
+		return true;
+	}
+	sha256_hex(h.got, got);
+	f->c->corrupt++;
+	if (!f->repair) {
+		problem(f, false, "object %s: content hashes to %s (corrupt)", hex, got);
 		return false;
 	}
-	return true;
+	struct errbuf eb = { { 0 } };
+	uint64_t captures = 0;
+	r = fsck_quarantine(f->v, o->sha, &h, &captures, &eb);
+	if (r == 0)
+		o->has_file = false;
+	/* Not counted as repaired: the captures stay damaged until the same
+	 * bytes are imported again (or they are removed). */
+	problem(f, false, "object %s: content hashes to %s (corrupt)%s%s%" PRIu64 "%s", hex, got,
+		r == 0 ? "; moved to quarantine/, " : "; cannot quarantine it: ",
+		r == 0 ? "" : (eb.msg[0] ? eb.msg : strerror(-r)), r == 0 ? captures : 0,
+		r == 0 ? " captures tagged " FSCK_DAMAGED_TAG : "");
+	return false;
 }
 
 static void drop_capture(struct fsck *f, const struct cap *c, const char *why)
@@ -241,6 +393,35 @@ static void drop_capture(struct fsck *f, const struct cap *c, const char *why)
 		o->dead = true;
 }
 
+/* A capture whose object was quarantined as corrupt: kept (its record is
+ * evidence, and the same bytes imported again restore it), marked. */
+static void report_damaged(struct fsck *f, struct cap *c)
+{
+	char hex[65];
+	struct errbuf eb = { { 0 } };
+	bool marked = c->marked || (f->repair && set_damaged(f->cat, c->id, true, &eb) == 0);
+	sha256_hex(c->sha, hex);
+	problem(f, false, "capture %" PRIu64 ": object %s was quarantined as corrupt%s; import the "
+		"same bytes again to restore it, or remove the capture", c->id, hex,
+		marked ? " (tagged " FSCK_DAMAGED_TAG ")" : "");
+	c->marked = marked;
+}
+
+/* Captures tagged damaged whose object is whole again (the same bytes
+ * were imported after the quarantine): the tag goes. */
+static void check_restored(struct fsck *f, const struct obj *o)
+{
+	for (size_t i = 0; i < f->ncaps; i++) {
+		struct cap *c = &f->caps[i];
+		if (!c->marked || memcmp(c->sha, o->sha, 32) != 0)
+			continue;
+		struct errbuf eb = { { 0 } };
+		bool done = f->repair && set_damaged(f->cat, c->id, false, &eb) == 0;
+		problem(f, done, "capture %" PRIu64 ": tagged " FSCK_DAMAGED_TAG " but its object is "
+			"whole again%s", c->id, done ? "; tag removed" : "");
+	}
+}
+
 static void check_captures(struct fsck *f)
 {
 	char hex[65];
@@ -250,8 +431,13 @@ static void check_captures(struct fsck *f)
 		f->c->captures++;
 		if (o)
 			o->captures++;
+		if ((!o || !o->has_file) && store_object_quarantined(f->st, c->sha)) {
+			report_damaged(f, c);
+			continue;
+		}
 		if (!o || !o->has_file) {
-			drop_capture(f, c, "is missing");
+			if (!f->verify_only)
+				drop_capture(f, c, "is missing");
 			continue;
 		}
 		if (o->file_size != c->file_size) {
@@ -541,7 +727,11 @@ static int check_objects(struct fsck *f)
 		if (o->has_file) {
 			f->c->objects++;
 			o->corrupt = !check_hash(f, o);
+			if (!o->corrupt)
+				check_restored(f, o);
 		}
+		if (f->verify_only)
+			continue;
 		check_object_record(f, o);
 		check_index_present(f, o);
 		check_unreferenced(f, o);
@@ -550,21 +740,24 @@ static int check_objects(struct fsck *f)
 	}
 	if (nlive > 1)
 		qsort(live, nlive, sizeof(*live), cmp_u64);
-	check_dead_index(f, live, nlive);
-	check_dead_postings(f, live, nlive);
+	if (!f->verify_only) {
+		check_dead_index(f, live, nlive);
+		check_dead_postings(f, live, nlive);
+	}
 	free(live);
 	return 0;
 }
 
-int fsck_run(struct vault *v, struct ring *ring, bool repair, fsck_report_fn report,
-	     void *opaque, struct fsck_counts *counts, struct errbuf *eb)
+static int fsck_mode(struct vault *v, struct ring *ring, bool repair, bool verify_only,
+		     fsck_report_fn report, void *opaque, struct fsck_counts *counts,
+		     struct errbuf *eb)
 {
 	struct fsck f = { .v = v, .cat = vault_catalog(v), .st = vault_store(v), .db = vault_db(v),
-			  .ring = ring, .repair = repair, .report = report, .opaque = opaque,
-			  .c = counts };
+			  .ring = ring, .repair = repair, .verify_only = verify_only,
+			  .report = report, .opaque = opaque, .c = counts };
 	errbuf_clear(eb);
 	*counts = (struct fsck_counts){ 0 };
-	int r = store_foreach_tmp(f.st, on_tmp, &f);
+	int r = verify_only ? 0 : store_foreach_tmp(f.st, on_tmp, &f);
 	if (r < 0)
 		errbuf_set(eb, r, "%s/tmp: %s", store_root(f.st), strerror(-r));
 	if (r == 0 && (r = collect(&f)) < 0)
@@ -576,4 +769,16 @@ int fsck_run(struct vault *v, struct ring *ring, bool repair, fsck_report_fn rep
 	free(f.caps);
 	free(f.objs);
 	return r;
+}
+
+int fsck_run(struct vault *v, struct ring *ring, bool repair, fsck_report_fn report,
+	     void *opaque, struct fsck_counts *counts, struct errbuf *eb)
+{
+	return fsck_mode(v, ring, repair, false, report, opaque, counts, eb);
+}
+
+int fsck_verify(struct vault *v, struct ring *ring, bool repair, fsck_report_fn report,
+		void *opaque, struct fsck_counts *counts, struct errbuf *eb)
+{
+	return fsck_mode(v, ring, repair, true, report, opaque, counts, eb);
 }

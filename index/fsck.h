@@ -7,7 +7,7 @@
  * would silently remove are reported too.
  *
  * Checks: every object file's SHA-256 (streamed through ring reads, never
- * read whole) against its name; every capture's object present with the
+ * read whole) against its name, and its mode (read-only); every capture's object present with the
  * recorded size; object records' refcounts equal to their captures;
  * object records without a capture and captures without an object record;
  * the flow index of each live object with packets; index entries (flows,
@@ -18,19 +18,28 @@
  * fix refcounts and object records, remove unreferenced objects, tmp/
  * leftovers and dead index entries, and rebuild a missing or damaged
  * packet index from its object (reindex.h) when the object hashes to its
- * name. A corrupt object (hash mismatch) is reported but not touched: its
- * bytes may still be what someone needs.
+ * name. A corrupt object (hash mismatch) is never deleted: its bytes may
+ * still be what someone needs. Repair moves it to quarantine/ (no import
+ * dedups onto it; the same bytes imported again publish a good object)
+ * and tags its captures FSCK_DAMAGED_TAG; a capture whose object was
+ * quarantined is kept and reported, never dropped, and its tag goes once
+ * its object is whole again.
  */
 #ifndef CAPVAULT_FSCK_H
 #define CAPVAULT_FSCK_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "errbuf.h"
 
 struct vault;
 struct ring;
+struct store;
+
+/* The tag of a capture whose object was quarantined as corrupt. */
+#define FSCK_DAMAGED_TAG "capvault:damaged"
 
 /* One problem: text names the capture id, hash or path; repaired says
  * whether --repair fixed it. */
@@ -39,6 +48,7 @@ typedef void (*fsck_report_fn)(void *opaque, const char *text, bool repaired);
 struct fsck_counts {
 	uint64_t objects, captures;   /* looked at */
 	uint64_t bytes_hashed;
+	uint64_t corrupt;             /* objects that did not hash to their names */
 	uint64_t problems, repaired;
 };
 
@@ -49,6 +59,41 @@ struct fsck_counts {
  */
 int fsck_run(struct vault *v, struct ring *ring, bool repair, fsck_report_fn report,
 	     void *opaque, struct fsck_counts *counts, struct errbuf *eb);
+
+/* fsck_run's object check alone (capvault fsck --verify): every object
+ * re-hashed against its name, corrupt ones (with repair) quarantined, and
+ * captures whose object was quarantined reported. Same returns. */
+int fsck_verify(struct vault *v, struct ring *ring, bool repair, fsck_report_fn report,
+		void *opaque, struct fsck_counts *counts, struct errbuf *eb);
+
+/* One object hashed: its hash, the bytes read, and the file's identity. */
+struct fsck_hash {
+	uint8_t got[32];
+	uint64_t bytes;
+	dev_t dev;
+	ino_t ino;
+	mode_t mode;
+};
+
+/*
+ * Hashes object sha, streamed through ring reads. pace (may be NULL) is
+ * called before each chunk with its length: it may sleep (rate limits),
+ * and a nonzero return stops the hashing and is returned. Returns 0 when
+ * the bytes hash to the name, 1 when they do not (out->got says to
+ * what), or a negative errno (-ENOENT: removed meanwhile).
+ */
+int fsck_hash_object(const struct store *st, struct ring *ring, const uint8_t sha[32],
+		     struct fsck_hash *out, int (*pace)(void *opaque, size_t len), void *opaque);
+
+/*
+ * Moves corrupt object sha to quarantine/ (store_object_quarantine) under
+ * the catalog lock, provided the file is still the one h hashed, and tags
+ * each of its captures FSCK_DAMAGED_TAG (*captures counts them). Safe
+ * while the vault imports. Returns 0, -ESTALE (the name now holds
+ * another file), -ENOENT, or a negative errno (eb).
+ */
+int fsck_quarantine(struct vault *v, const uint8_t sha[32], const struct fsck_hash *h,
+		    uint64_t *captures, struct errbuf *eb);
 
 /*
  * Backup: a RocksDB checkpoint into dir/index, and every referenced object

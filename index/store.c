@@ -14,6 +14,15 @@
  *   publishing removes its temp file; store_clean_tmp removes the temp
  *   files of writers that died, and nothing else.
  * - Objects are read-only (0444).
+ * - A published object never changes (invariant 6). A source is linked
+ *   only when we own it (its owner could make it writable again) and hold
+ *   a read lease on it from before its first byte is hashed until after
+ *   the link: the kernel grants one only while nobody has the file open
+ *   for writing, and any later open for writing breaks it, which refuses
+ *   the import (-EAGAIN; a retry copies). Else the source is copied. Once
+ *   linked and sealed, only our uid or root can open the inode for
+ *   writing. An object found changed is quarantined (quarantine/), never
+ *   deduped onto or deleted.
  * File data and fsyncs go through the caller's io_uring ring. Calls that
  * get no ring (store_open, store_object_remove) fsync folders directly.
  * Asynchronous writes (store_writer_write_async) hash, and write bytes
@@ -51,6 +60,7 @@
 
 #define DIR_MODE 0750
 #define OBJECT_MODE 0444
+#define QUARANTINE_DIR "quarantine"
 /* "ab/" + 64 hex digits + NUL */
 #define REL_NAME_LEN 68
 
@@ -352,9 +362,46 @@ static int writer_open_tmp(struct store_writer *w, struct errbuf *eb)
 	return w->tmp_name ? 0 : -ENOMEM;
 }
 
-/* Link mode when the source is a regular file on the store's file system:
- * decided here, because once the bytes are hashed it is too late to start
- * copying them. */
+/*
+ * Link mode's guard (invariant 6: a published object never changes). A
+ * read lease (F_SETLEASE F_RDLCK) is granted only while no one has the
+ * file open for writing (a writable mapping counts), and any later open
+ * for writing or truncate breaks it. Held from before the first byte is
+ * hashed until the writer is freed, an intact lease proves no one could
+ * write the bytes between hashing and publishing. Only the file's owner
+ * (or CAP_LEASE) gets one, and not every file system grants them (NFS,
+ * FUSE): the source is then copied. A break is seen by asking, never by
+ * signal: the kernel would send SIGIO, which ends a process that does not
+ * expect it, so the signal is SIGURG (ignored unless handled) and the fd
+ * gets no owner to signal once the lease is set (setting one names us).
+ */
+static bool lease_take(int fd)
+{
+	if (fcntl(fd, F_SETSIG, SIGURG) < 0 || fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
+		return false;
+	fcntl(fd, F_SETOWN, 0);
+	return true;
+}
+
+/* Nobody broke the lease, and nobody has the file open for writing now:
+ * setting the lease again checks that, which also covers an open that has
+ * taken write access but not yet reached the lease. */
+static bool lease_intact(int fd)
+{
+	if (fcntl(fd, F_GETLEASE) != F_RDLCK || fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
+		return false;
+	fcntl(fd, F_SETOWN, 0);
+	return true;
+}
+
+/*
+ * Link mode when the source is a regular file on the store's file system
+ * that nobody else can still write: ours (another owner can always make
+ * it writable again, and a store that is not root cannot even make it
+ * read-only: issue 15.5), and under our read lease (nobody has it open
+ * for writing: issue 15.4). Decided here, because once the bytes are
+ * hashed it is too late to start copying them.
+ */
 static int writer_try_link(struct store_writer *w, const char *source, struct errbuf *eb)
 {
 	struct stat s;
@@ -362,7 +409,8 @@ static int writer_try_link(struct store_writer *w, const char *source, struct er
 
 	if (fd < 0)
 		return errbuf_set(eb, -errno, "cannot open %s: %s", source, strerror(errno));
-	if (fstat(fd, &s) < 0 || !S_ISREG(s.st_mode) || s.st_dev != w->st->dev) {
+	if (fstat(fd, &s) < 0 || !S_ISREG(s.st_mode) || s.st_dev != w->st->dev ||
+	    s.st_uid != geteuid() || !lease_take(fd)) {
 		close(fd);
 		return 0;
 	}
@@ -697,7 +745,12 @@ static int writer_store(struct store_writer *w, struct ring *ring, const void *b
 		int r = w->copier ? copier_status(w, eb) : 0;
 		if (r < 0)
 			return r;
-	} else if (!w->linked) {
+	} else if (w->linked) {
+		/* Someone opened the source for writing: stop now (a retry
+		 * copies), which also ends their wait for our lease. */
+		if (fcntl(w->fd, F_GETLEASE) != F_RDLCK)
+			return source_changed_error(eb);
+	} else {
 		int r = writer_check_reserve(w, len, eb);
 		if (r < 0)
 			return r;
@@ -962,7 +1015,7 @@ int store_writer_finish(struct store_writer *w, uint8_t sha256[32], uint64_t *si
 	 * ones hashed, so it must not have changed while they were read
 	 * (a retry then imports it as it is), and they must not be, say, a
 	 * compressed source's expansion. */
-	if (w->linked && source_changed(w, w->fd))
+	if (w->linked && (source_changed(w, w->fd) || !lease_intact(w->fd)))
 		return source_changed_error(eb);
 	if (w->linked) {
 		if (fstat(w->fd, &s) < 0)
@@ -1062,20 +1115,62 @@ static int check_linked_inode(struct store_writer *w, const char *rel, struct er
 	return errbuf_set(eb, -ESTALE, "%s was replaced while being imported", w->link_source);
 }
 
+/*
+ * Links from (at fromfd) to objects/rel: 0, or 1 when the object is
+ * already stored. A file under that name with another size than the
+ * bytes named was changed in place (issue 15.4's writer appended to a
+ * linked object): it is quarantined and the name taken, so an import of
+ * the same bytes never dedups onto a corrupt object. (A change that keeps
+ * the size is the scrub's to find.) Returns 0, 1 or a negative errno.
+ */
+static int link_object(struct store_writer *w, int fromfd, const char *from, const char *rel,
+		       struct errbuf *eb)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		struct stat s;
+		if (linkat(fromfd, from, w->st->objects_fd, rel, 0) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return errbuf_set(eb, -errno, "cannot link %s to %s/objects/%s: %s", from,
+					  w->st->root, rel, strerror(errno));
+		int r = fstatat(w->st->objects_fd, rel, &s, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+		if (r == 0 && (uint64_t)s.st_size == w->size)
+			return 1;
+		if (r == -ENOENT) /* removed meanwhile: link again */
+			continue;
+		if (r < 0)
+			return errbuf_set(eb, r, "cannot stat %s/objects/%s: %s", w->st->root, rel,
+					  strerror(-r));
+		r = store_object_quarantine(w->st, w->sha, eb);
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	return errbuf_set(eb, -EAGAIN, "%s/objects/%s keeps changing", w->st->root, rel);
+}
+
+/*
+ * Sealed (read-only: only we or root may open it for writing from now on)
+ * and linked, the object is the source's inode; the lease, intact after
+ * the link, shows nobody opened it for writing since before it was hashed.
+ * A broken one takes the name back (-EAGAIN: a retry copies).
+ */
 static int publish_link(struct store_writer *w, const char *rel, bool *exists, struct errbuf *eb)
 {
 	int r = seal_file(w, w->link_source, eb);
 
 	if (r < 0)
 		return r;
-	if (linkat(AT_FDCWD, w->link_source, w->st->objects_fd, rel, 0) < 0) {
-		if (errno != EEXIST)
-			return errbuf_set(eb, -errno, "cannot link %s to %s/objects/%s: %s",
-					  w->link_source, w->st->root, rel, strerror(errno));
-		*exists = true;
-		return 0;
+	r = link_object(w, AT_FDCWD, w->link_source, rel, eb);
+	if (r != 0) {
+		*exists = r == 1;
+		return r < 0 ? r : 0;
 	}
-	return check_linked_inode(w, rel, eb);
+	r = check_linked_inode(w, rel, eb);
+	if (r == 0 && !lease_intact(w->fd)) {
+		unlinkat(w->st->objects_fd, rel, 0);
+		r = source_changed_error(eb);
+	}
+	return r;
 }
 
 static int publish_copy(struct store_writer *w, const char *rel, bool *exists, struct errbuf *eb)
@@ -1087,13 +1182,11 @@ static int publish_copy(struct store_writer *w, const char *rel, bool *exists, s
 	r = seal_file(w, shown, eb);
 	if (r < 0)
 		return r;
-	/* link(), not rename(): an existing object is never replaced. */
-	if (linkat(w->st->tmp_fd, w->tmp_name, w->st->objects_fd, rel, 0) < 0) {
-		if (errno != EEXIST)
-			return errbuf_set(eb, -errno, "cannot link %s to %s/objects/%s: %s", shown,
-					  w->st->root, rel, strerror(errno));
-		*exists = true;
-	}
+	/* link(), not rename(): an intact object is never replaced. */
+	r = link_object(w, w->st->tmp_fd, w->tmp_name, rel, eb);
+	if (r < 0)
+		return r;
+	*exists = r == 1;
 	if (unlinkat(w->st->tmp_fd, w->tmp_name, 0) < 0)
 		return errbuf_set(eb, -errno, "cannot remove %s: %s", shown, strerror(errno));
 	free(w->tmp_name);
@@ -1142,6 +1235,55 @@ int store_object_remove(const struct store *st, const uint8_t sha[32])
 		return -errno;
 	rel[2] = '\0';
 	return fsync_dir(NULL, st->objects_fd, rel);
+}
+
+/* quarantine/ under the root, created on first use. Returns an fd or a
+ * negative errno. */
+static int open_quarantine(const struct store *st, bool create)
+{
+	if (create && mkdirat(st->root_fd, QUARANTINE_DIR, DIR_MODE) == 0 && fsync(st->root_fd) < 0)
+		return -errno;
+	int fd = openat(st->root_fd, QUARANTINE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int store_object_quarantine(const struct store *st, const uint8_t sha[32], struct errbuf *eb)
+{
+	char rel[REL_NAME_LEN], name[80];
+	_cleanup_close_ int qfd = open_quarantine(st, true);
+	int r = -EEXIST;
+
+	rel_name(sha, rel);
+	if (qfd < 0)
+		return errbuf_set(eb, qfd, "cannot create %s/%s: %s", st->root, QUARANTINE_DIR,
+				  strerror(-qfd));
+	/* Never over an earlier quarantine of the same name: both are kept. */
+	for (unsigned n = 0; r == -EEXIST && n < 1000; n++) {
+		snprintf(name, sizeof(name), "%s.%u", rel + 3, n);
+		r = renameat2(st->objects_fd, rel, qfd, name, RENAME_NOREPLACE) < 0 ? -errno : 0;
+	}
+	if (r == -ENOENT)
+		return r;
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot move %s/objects/%s to %s/%s: %s", st->root, rel,
+				  st->root, QUARANTINE_DIR, strerror(-r));
+	rel[2] = '\0';
+	if (fsync(qfd) < 0 || (r = fsync_dir(NULL, st->objects_fd, rel)) < 0)
+		return errbuf_set(eb, r < 0 ? r : -errno, "cannot fsync %s/%s: %s", st->root,
+				  QUARANTINE_DIR, strerror(r < 0 ? -r : errno));
+	return 0;
+}
+
+bool store_object_quarantined(const struct store *st, const uint8_t sha[32])
+{
+	char hex[65], name[80];
+	_cleanup_close_ int qfd = open_quarantine(st, false);
+
+	if (qfd < 0)
+		return false;
+	sha256_hex(sha, hex);
+	snprintf(name, sizeof(name), "%s.0", hex);
+	return faccessat(qfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static bool is_lower_hex(const char *s, size_t n)

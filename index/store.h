@@ -5,7 +5,8 @@
  * file system so publishing is a link or rename.
  *
  * A writer either copies (hashing as it writes to tmp/) or, when the caller
- * gives up the source file and it lives on the store's file system, only
+ * gives up the source file, it lives on the store's file system, we own it
+ * and nobody has it open for writing (a read lease proves it), only
  * hashes and publishes the source by hard link. Publishing fsyncs the file,
  * links it to its final name (EEXIST means "already stored") and fsyncs
  * the fan-out folder, so a published object survives power loss.
@@ -56,9 +57,12 @@ void sha256_hex(const uint8_t sha[32], char hex[65]);
 int sha256_parse(const char *hex, uint8_t sha[32]);
 
 /*
- * Starts an object. With link_source set and on the store's file system,
- * the writer only hashes and store_writer_publish links link_source; else
- * it copies into tmp/. Returns 0 or a negative errno.
+ * Starts an object. With link_source set, on the store's file system,
+ * owned by our effective uid and under our read lease (no one has it open
+ * for writing), the writer only hashes and store_writer_publish links
+ * link_source; else it copies into tmp/. A linked writer whose lease
+ * breaks (someone opened the source for writing) fails its writes,
+ * finish or publish with -EAGAIN. Returns 0 or a negative errno.
  */
 int store_writer_new(struct store *st, struct ring *ring, const char *link_source,
 		     struct store_writer **out, struct errbuf *eb);
@@ -106,6 +110,18 @@ int store_object_path(const struct store *st, const uint8_t sha[32], char *buf, 
 int store_object_open(const struct store *st, const uint8_t sha[32]);
 /* Removes an object file and fsyncs its folder; -ENOENT if absent. */
 int store_object_remove(const struct store *st, const uint8_t sha[32]);
+
+/*
+ * Moves the object aside, into quarantine/<sha256 hex>.<n> under the root
+ * (n: 0 the first time the name is quarantined, then 1, ...): a corrupt
+ * object (its bytes do not hash to its name) is kept as evidence but no
+ * import dedups onto it, and storing the same bytes again publishes a
+ * good object. Returns 0, -ENOENT (no such object) or a negative errno
+ * (eb, which may be NULL).
+ */
+int store_object_quarantine(const struct store *st, const uint8_t sha[32], struct errbuf *eb);
+/* True when an object of that name was ever quarantined. */
+bool store_object_quarantined(const struct store *st, const uint8_t sha[32]);
 
 /* Calls fn for every object file (by name); nonzero from fn stops. */
 typedef int (*store_object_fn)(void *opaque, const uint8_t sha[32], uint64_t size);

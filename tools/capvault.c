@@ -33,7 +33,7 @@ static const struct cli_command commands[] = {
 	{ "rm", cli_rm, "rm [--store DIR] ID|SHA256..." },
 	{ "tag", cli_tag, "tag [--store DIR] ID|SHA256 [+]TAG|-TAG..." },
 	{ "prune", cli_prune, "prune [--store DIR] [--config FILE] [--dry-run] [--json]" },
-	{ "fsck", cli_fsck, "fsck [--store DIR] [--repair]" },
+	{ "fsck", cli_fsck, "fsck [--store DIR] [--verify] [--repair]" },
 	{ "backup", cli_backup, "backup [--store DIR] DIR" },
 	{ "restore", cli_restore, "restore DIR --store DIR2" },
 	{ "token", cli_token,

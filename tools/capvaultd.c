@@ -68,6 +68,7 @@ struct daemon {
 	uint64_t status_at_ms;         /* next STATUS= update */
 	uint64_t trim_at_ms;           /* next malloc_trim */
 	struct daemon_retention retention;
+	struct daemon_scrub scrub;
 	int log_fd;                    /* cfg->log_file, or -1 */
 };
 
@@ -413,6 +414,7 @@ static void reload(struct daemon *d)
 	if (daemon_retention_configure(&d->retention, d->vault, &cfg->retention) < 0)
 		log_warnx("reload: retention rules not updated: out of memory");
 	reload_api(d, cfg);
+	daemon_scrub_configure(&d->scrub, &cfg->scrub);
 	log_info("configuration reloaded from %s", cfg->source);
 }
 
@@ -656,13 +658,20 @@ static void api_retention(void *opaque, api_retention_fn fn, void *ctx)
 	daemon_retention_describe(&d->retention, fn, ctx);
 }
 
+static void api_scrub_stats(void *opaque, struct api_scrub_stats *out)
+{
+	struct daemon *d = opaque;
+	daemon_scrub_stats(&d->scrub, out);
+}
+
 static void start_api(struct daemon *d)
 {
 	static struct api_hooks hooks = { .import_stats = api_import_stats,
 					  .import_folders = api_import_folders,
 					  .import_failures = api_import_failures,
 					  .prune = api_prune,
-					  .retention = api_retention };
+					  .retention = api_retention,
+					  .scrub_stats = api_scrub_stats };
 	struct errbuf eb = { { 0 } };
 	hooks.opaque = d;
 	int err = api_server_start(&d->api, d->cfg, d->vault, &hooks, &eb);
@@ -687,8 +696,12 @@ int main(int argc, char **argv)
 	open_all(&d);
 	for (size_t i = 0; i < d.cfg->n_imports; i++)
 		add_folder(&d, &d.cfg->imports[i]);
+	/* Before the API, whose threads read its state. */
+	int err = daemon_scrub_start(&d.scrub, d.vault, &d.cfg->scrub);
+	if (err)
+		fatalx("scrub: %s", strerror(-err));
 	start_api(&d);
-	int err = daemon_workers_start(&d.workers, d.cfg->jobs ? d.cfg->jobs : 1);
+	err = daemon_workers_start(&d.workers, d.cfg->jobs ? d.cfg->jobs : 1);
 	if (err)
 		fatalx("workers: %s", strerror(-err));
 	log_info("started: store %s, %zu folders, %u workers", d.cfg->store, d.cfg->n_imports,
@@ -698,6 +711,7 @@ int main(int argc, char **argv)
 	run_loop(&d);
 	sdnotify_send(d.notify, "STOPPING=1");
 	d.api = api_server_stop(d.api);
+	daemon_scrub_stop(&d.scrub);
 	log_info("stopping: finishing the files being imported");
 	daemon_workers_join(&d.workers);
 	log_summary(&d);

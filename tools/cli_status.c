@@ -41,6 +41,29 @@ static void print_folders(json_t *imports)
 	}
 }
 
+/* The last scrub pass: when, how many objects, how many corrupt. */
+static void print_scrub(json_t *sc)
+{
+	if (!json_is_object(sc))
+		return;
+	if (!json_is_true(json_object_get(sc, "enabled"))) {
+		printf("scrub:       off\n");
+		return;
+	}
+	if (json_is_string(json_object_get(sc, "last_run")))
+		printf("scrub:       last pass %s: %" PRIu64 " objects, %" PRIu64 " corrupt%s\n",
+		       STR(sc, "last_run"), U64(sc, "last_objects"), U64(sc, "corrupt_objects"),
+		       json_is_true(json_object_get(sc, "running")) ? "; a pass is running" : "");
+	else
+		printf("scrub:       no pass yet%s\n",
+		       json_is_true(json_object_get(sc, "running")) ? "; the first is running" : "");
+	if (json_is_string(json_object_get(sc, "next_run")))
+		printf("             next pass %s\n", STR(sc, "next_run"));
+	if (U64(sc, "corrupt_objects"))
+		printf("             corrupt objects are in quarantine/; their captures are tagged "
+		       "capvault:damaged (capvault ls --tag capvault:damaged)\n");
+}
+
 static void print_status(json_t *st)
 {
 	json_t *d = json_object_get(st, "daemon"), *store = json_object_get(st, "store");
@@ -61,6 +84,7 @@ static void print_status(json_t *st)
 	printf("captures:    %" PRIu64 " (%" PRIu64 " bytes, %" PRIu64 " packets)\n",
 	       U64(st, "captures"), U64(st, "object_bytes"), U64(st, "packets"));
 	print_folders(json_object_get(st, "imports"));
+	print_scrub(json_object_get(st, "scrub"));
 }
 
 int cli_status(int argc, char **argv, const char *usage)

@@ -151,4 +151,35 @@ void daemon_retention_describe(struct daemon_retention *dr,
 					  uint64_t interval_ns, uint64_t next_run_ns),
 			       void *ctx);
 
+/* The scrub (daemon_scrub.c): every scrub.interval, on its own thread,
+ * every object re-hashed against its name at most scrub.rate bytes a
+ * second; corrupt ones quarantined and logged. The lock guards all of it. */
+struct api_scrub_stats;
+struct ring;
+struct daemon_scrub {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;   /* stop, or a new schedule or rate */
+	bool started, stop, running;
+	struct vault *vault;
+	struct ring *ring;     /* the scrub thread's */
+	uint64_t interval_ms;  /* 0: off */
+	uint64_t rate;         /* bytes per second */
+	uint64_t next_ms;      /* next pass (monotonic) */
+	uint64_t pass_start_ms, pass_bytes, pass_objects, pass_corrupt;
+	uint64_t objects_total, bytes_total, quarantined_total;
+	uint64_t corrupt;      /* the last pass's, or the running one's once higher */
+	uint64_t last_objects, last_end_ns;
+};
+
+/* Starts the scrub's thread (it waits for its first pass: at once when
+ * the last recorded one ended an interval ago or more, or none was).
+ * Returns 0 or a negative errno. */
+int daemon_scrub_start(struct daemon_scrub *s, struct vault *v, const struct config_scrub *cfg);
+/* A reload: the new rate at once, the new interval from the last pass. */
+void daemon_scrub_configure(struct daemon_scrub *s, const struct config_scrub *cfg);
+/* Stops a pass under way and ends the thread. Safe if never started. */
+void daemon_scrub_stop(struct daemon_scrub *s);
+void daemon_scrub_stats(struct daemon_scrub *s, struct api_scrub_stats *out);
+
 #endif

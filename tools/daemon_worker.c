@@ -217,7 +217,10 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 		.tags = tags,
 		.ntags = build_tags(ci, it->rel_dir, tagbuf, sizeof(tagbuf), tags),
 		.ring = ring,
-		.may_link = ci->after_import != CONFIG_AFTER_KEEP,
+		/* Only a source that is deleted afterwards: a moved one would
+		 * stay a second name of the object's inode, in a folder where
+		 * people edit files (invariant 6). */
+		.may_link = ci->after_import == CONFIG_AFTER_DELETE,
 	};
 	struct import_result res;
 	struct import_info info;

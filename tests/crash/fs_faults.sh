@@ -273,12 +273,19 @@ changed() {
 	size=$(stat -c %s "$in/$name")
 	half=$((size / 2))
 	if [ "$what" = truncate ]; then
-		truncate -c -s "$half" "$in/$name"
+		# A linking import holds a read lease on its source (issue
+		# 15.4): a writer's open breaks it, so the import stops to be
+		# retried, and fails meanwhile when non-blocking (truncate's).
+		shrink() { truncate -c -s "$half" "$in/$name" 2>/dev/null; }
+		if ! shrink; then
+			rm "$T/marks/pause"
+			wait_for "the import to let go ($mode)" shrink
+		fi
 		cp "$in/$name" "$T/truncated.pcap"
 	else
 		rm "$in/$name"
 	fi
-	rm "$T/marks/pause"
+	rm -f "$T/marks/pause"
 	if [ "$what" = truncate ]; then
 		wait_for "change detected ($mode)" logged "retrying $in/$name later: "
 		first_line "retrying $in/$name later"
