@@ -7,6 +7,7 @@
 # before), and a file a writer still holds open is copied too, so the
 # writer's later appends never reach the object. fsck passes after each.
 # Needs root to create two users; skips (77) where that is impossible.
+LIB_NO_STORE=1 # the store is the non-root user's, made below
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
@@ -35,6 +36,7 @@ D=$T/drop S=$T/store
 mkdir "$D" "$T/a" && chown "$A:$G" "$D" "$T/a" && chmod 2770 "$D"
 mkdir "$S" && chown "$A:$G" "$S"
 export CAPVAULT_STORE=$S
+as "$A" "$CAPVAULT" init >/dev/null
 
 # A member's file (mode 0640, group via setgid): copied, then removed.
 as "$B" sh -c "umask 027; '$MKCAP' --packets 60 --seed 21 -o '$D/theirs.pcap'"
