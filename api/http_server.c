@@ -15,8 +15,10 @@
 #include "http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -83,6 +85,33 @@ const char *http_req_path(const struct http_req *r) { return r->path; }
 bool http_req_local(const struct http_req *r) { return r->srv->local; }
 void **http_req_app_data(struct http_req *r) { return &r->app_data; }
 bool http_req_responded(const struct http_req *r) { return r->resp || r->responded; }
+
+bool http_socket_gone(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
+	return fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static int req_socket(struct http_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return ci ? ci->connect_fd : -EBADF;
+}
+
+bool http_req_client_gone(struct http_req *r)
+{
+	return http_socket_gone(req_socket(r));
+}
+
+int http_req_dup_socket(struct http_req *r)
+{
+	int fd = req_socket(r);
+	if (fd < 0)
+		return fd;
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
+}
 
 const char *http_req_arg(struct http_req *r, const char *key)
 {
