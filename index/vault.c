@@ -213,10 +213,10 @@ static int record_fill_source(struct capture_record *rec, const struct import_so
 	rec->name = strdup(src->name ? src->name : "capture");
 	if (!rec->name)
 		return -ENOMEM;
-	if (src->path || src->source_path) {
-		const char *p = !src->path ? src->source_path :
+	if (src->source_path || src->path) {
+		const char *p = src->source_path ? src->source_path :
 				realpath(src->path, abspath) ? abspath : src->path;
-		if (!(rec->source_path = strdup(p)))
+		if (*p && !(rec->source_path = strdup(p)))
 			return -ENOMEM;
 	}
 	if (src->comment && !(rec->comment = strdup(src->comment)))
