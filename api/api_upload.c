@@ -200,20 +200,21 @@ static const char *upload_name(const struct upload *u)
 	return u->meta.name ? u->meta.name : u->part_name ? u->part_name : "upload";
 }
 
-/* Replaces every from in msg by to, in place (msg holds size bytes). */
-static void replace_all(char *msg, size_t size, const char *from, const char *to)
+/* Replaces every from in eb's message by to (cut at the buffer's end). */
+static void errbuf_replace(struct errbuf *eb, const char *from, const char *to)
 {
-	size_t flen = strlen(from), tlen = strlen(to);
-	char *at = flen ? strstr(msg, from) : NULL;
-	while (at) {
-		size_t tail = strlen(at + flen);
-		if ((size_t)(at - msg) + tlen + tail + 1 > size)
-			tail = size - 1 - (size_t)(at - msg) - tlen;
-		memmove(at + tlen, at + flen, tail);
-		memcpy(at, to, tlen);
-		at[tlen + tail] = '\0';
-		at = strstr(at + tlen, from);
+	char out[sizeof(eb->msg)];
+	size_t o = 0, flen = strlen(from);
+	const char *s = eb->msg, *at;
+	if (!flen || !strstr(s, from))
+		return;
+	while (o < sizeof(out) - 1 && (at = strstr(s, from))) {
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%.*s%s", (int)(at - s), s, to);
+		s = at + flen;
 	}
+	if (o < sizeof(out) - 1)
+		snprintf(out + o, sizeof(out) - o, "%s", s);
+	memcpy(eb->msg, out, sizeof(out));
 }
 
 /* Error texts from the import name the file it read and the store's
@@ -221,9 +222,8 @@ static void replace_all(char *msg, size_t size, const char *from, const char *to
 static void scrub_paths(struct upload *u)
 {
 	if (u->spool_path)
-		replace_all(u->eb.msg, sizeof(u->eb.msg), u->spool_path, upload_name(u));
-	replace_all(u->eb.msg, sizeof(u->eb.msg), store_root(vault_store(u->call.api->vault)),
-		    "the store");
+		errbuf_replace(&u->eb, u->spool_path, upload_name(u));
+	errbuf_replace(&u->eb, store_root(vault_store(u->call.api->vault)), "the store");
 }
 
 static void reply_error(struct upload *u)

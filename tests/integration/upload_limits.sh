@@ -91,6 +91,10 @@ grep -q "junk.pcap" "$T/junk_form" || fail "422 does not name the upload: $(head
 if grep -qE "$STORE|/tmp/|upload-" "$T/junk_form"; then
 	fail "422 names a server path: $(head -c 300 "$T/junk_form")"
 fi
+# a name longer than the message the path was in: cut, not overflowed
+long=$(printf 'x%.0s' $(seq 1 3000))
+req junk_long 422 -F "file=@$T/junk.pcap" -F "name=$long" "$U/v1/captures"
+grep -q '"message":"not a valid capture: xxxx' "$T/junk_long" || fail "long name: $(head -c 200 "$T/junk_long")"
 req junk_raw 422 --data-binary @"$T/junk.pcap" "$U/v1/captures?name=junk.pcap"
 grep -qE "$STORE|/tmp/" "$T/junk_raw" && fail "raw 422 names a server path: $(head -c 300 "$T/junk_raw")"
 "$MKCAP" --packets 100 --seed 6 -o "$T/form.pcap"
