@@ -1,0 +1,50 @@
+#!/bin/bash
+# Spooling on a nearly full disk (issue 15.14): the store on a 24 MiB
+# tmpfs (SKIP when mounting is not permitted) filled to ~7 MiB free. A
+# multipart upload of 4 MiB would leave less than the 4 MiB the store
+# keeps for its index: it is refused with 507 before it is spooled (it
+# used to fill the file system to a few KiB), nothing is left in tmp/,
+# and the daemon still stores a small upload.
+. "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/../integration/daemon_lib.sh"
+
+FS=$T/fs
+MOUNTED=
+on_exit() { [ -z "$MOUNTED" ] || umount "$FS" 2>/dev/null || umount -l "$FS"; }
+mkdir -p "$FS"
+if ! mount -t tmpfs -o size=24m tmpfs "$FS" 2>/dev/null; then
+	echo "cannot mount a tmpfs here: skipped"
+	exit 77
+fi
+MOUNTED=1
+STORE=$FS/store
+write_config() {
+	cat > "$T/d.yaml" <<YAML
+store: $STORE
+jobs: 1
+api:
+  listen: ["127.0.0.1:$1"]
+  max_upload_size: 64MiB
+YAML
+}
+free_kib() { df -k --output=avail "$FS" | tail -1 | tr -d ' '; }
+
+TOKEN=$("$CAPVAULT" token add up --store "$STORE" --scopes read,upload 2>/dev/null)
+auth=(-H "Authorization: Bearer $TOKEN")
+start_daemon
+"$MKCAP" --packets 100000 --size 4000000 --seed 11 -o "$T/big.pcap"
+"$MKCAP" --packets 20 --seed 12 -o "$T/small.pcap"
+# Fill the file system to about 7 MiB free, beside the store.
+dd if=/dev/zero of="$FS/filler" bs=1M count=$(( $(free_kib) / 1024 - 7 )) status=none
+
+code=$(curl -s -o "$T/big" -w '%{http_code}' --max-time 60 "${auth[@]}" -F "file=@$T/big.pcap" "$U/v1/captures" || true)
+check "4 MiB upload on 7 MiB free: HTTP status" 507 "$code"
+grep -q "no room to receive the upload" "$T/big" || fail "refusal: $(head -c 300 "$T/big")"
+checks=$((checks + 1))
+[ "$(free_kib)" -ge 4096 ] || fail "the file system was filled to $(free_kib) KiB free"
+wait_for "tmp/ empty" eval '[ -z "$(ls -A "$STORE/tmp")" ]'
+
+code=$(curl -s -o "$T/small" -w '%{http_code}' --max-time 60 "${auth[@]}" -F "file=@$T/small.pcap" "$U/v1/captures" || true)
+check "small upload still stored" 201 "$code"
+stop_daemon
+finish
