@@ -1,10 +1,12 @@
 #!/bin/bash
-# Spooling on a nearly full disk (issue 15.14): the store on a 24 MiB
-# tmpfs (SKIP when mounting is not permitted) filled to ~7 MiB free. A
-# multipart upload of 4 MiB would leave less than the 4 MiB the store
-# keeps for its index: it is refused with 507 before it is spooled (it
-# used to fill the file system to a few KiB), nothing is left in tmp/,
-# and the daemon still stores a small upload.
+# A nearly full disk (issue 15.14): the store on a 24 MiB tmpfs (SKIP
+# when mounting is not permitted) filled to ~7 MiB free. A multipart
+# upload of 4 MiB would leave less than the 4 MiB the store keeps for its
+# index: it is refused with 507 before it is spooled (it used to fill the
+# file system to a few KiB), nothing is left in tmp/, and the daemon
+# still stores a small upload. Then, with less free than a copy needs,
+# re-importing a capture that is already stored works (it needs no
+# space; it used to fail with ENOSPC) while a new one still fails.
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/../integration/daemon_lib.sh"
 
@@ -29,6 +31,9 @@ YAML
 }
 free_kib() { df -k --output=avail "$FS" | tail -1 | tr -d ' '; }
 
+"$MKCAP" --packets 100000 --size 2000000 --seed 13 -o "$T/dup.pcap"
+"$MKCAP" --packets 100000 --size 2000000 --seed 14 -o "$T/new.pcap"
+expect_rc 0 "$CAPVAULT" import --store "$STORE" "$T/dup.pcap"
 TOKEN=$("$CAPVAULT" token add up --store "$STORE" --scopes read,upload 2>/dev/null)
 auth=(-H "Authorization: Bearer $TOKEN")
 start_daemon
@@ -47,4 +52,13 @@ wait_for "tmp/ empty" eval '[ -z "$(ls -A "$STORE/tmp")" ]'
 code=$(curl -s -o "$T/small" -w '%{http_code}' --max-time 60 "${auth[@]}" -F "file=@$T/small.pcap" "$U/v1/captures" || true)
 check "small upload still stored" 201 "$code"
 stop_daemon
+
+# Less free than a 2 MB copy and the 4 MiB reserve need.
+dd if=/dev/zero of="$FS/filler2" bs=1M count=$(( $(free_kib) / 1024 - 5 )) status=none
+expect_rc 0 "$CAPVAULT" import --store "$STORE" "$T/dup.pcap"
+grep -q "0 imported, 1 duplicate," "$T/out" "$T/err" || fail "re-import on a full disk: $(cat "$T/out" "$T/err" | tail -3)"
+expect_rc 1 "$CAPVAULT" import --store "$STORE" "$T/new.pcap"
+grep -q "No space left on device" "$T/out" "$T/err" || fail "new capture: $(tail -3 "$T/out" "$T/err")"
+check "tmp/ empty after ENOSPC" "" "$(ls -A "$STORE/tmp")"
+expect_rc 0 "$CAPVAULT" fsck --store "$STORE"
 finish
