@@ -28,6 +28,7 @@
 #include "cleanup.h"
 #include "config.h"
 #include "log.h"
+#include "store.h"
 #include "tokens.h"
 #include "vault.h"
 
@@ -96,6 +97,23 @@ void api_json(struct api_call *c, unsigned status, json_t *o)
 	api_json_headers(c, status, o, NULL);
 }
 
+void api_text_replace(char *buf, size_t size, const char *from, const char *to)
+{
+	size_t o = 0, flen = strlen(from);
+	const char *s = buf, *at;
+	char *out;
+	if (!flen || !strstr(buf, from) || !(out = malloc(size)))
+		return;
+	while (o < size - 1 && (at = strstr(s, from))) {
+		o += (size_t)snprintf(out + o, size - o, "%.*s%s", (int)(at - s), s, to);
+		s = at + flen;
+	}
+	if (o < size - 1)
+		snprintf(out + o, size - o, "%s", s);
+	memcpy(buf, out, size);
+	free(out);
+}
+
 void api_error(struct api_call *c, unsigned status, const char *code, const char *fmt, ...)
 {
 	char msg[1024];
@@ -103,6 +121,11 @@ void api_error(struct api_call *c, unsigned status, const char *code, const char
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Error texts from the store name its folders; a remote client has no
+	 * business knowing them (the unix socket's local user may). */
+	if (c->api && c->api->vault && !http_req_local(c->r))
+		api_text_replace(msg, sizeof(msg), store_root(vault_store(c->api->vault)),
+				 "the store");
 	static const char *const auth_hdr[] = { "WWW-Authenticate", "Bearer", NULL };
 	json_t *o = c->cloudshark ?
 			    json_pack("{sis[s]}", "status", (int)status, "exceptions", msg) :

@@ -200,30 +200,12 @@ static const char *upload_name(const struct upload *u)
 	return u->meta.name ? u->meta.name : u->part_name ? u->part_name : "upload";
 }
 
-/* Replaces every from in eb's message by to (cut at the buffer's end). */
-static void errbuf_replace(struct errbuf *eb, const char *from, const char *to)
-{
-	char out[sizeof(eb->msg)];
-	size_t o = 0, flen = strlen(from);
-	const char *s = eb->msg, *at;
-	if (!flen || !strstr(s, from))
-		return;
-	while (o < sizeof(out) - 1 && (at = strstr(s, from))) {
-		o += (size_t)snprintf(out + o, sizeof(out) - o, "%.*s%s", (int)(at - s), s, to);
-		s = at + flen;
-	}
-	if (o < sizeof(out) - 1)
-		snprintf(out + o, sizeof(out) - o, "%s", s);
-	memcpy(eb->msg, out, sizeof(out));
-}
-
-/* Error texts from the import name the file it read and the store's
- * folders: the client learns its upload's name instead. */
+/* Error texts from the import name the file it read: the client learns
+ * its upload's name instead (api_error hides the store's folders). */
 static void scrub_paths(struct upload *u)
 {
 	if (u->spool_path)
-		errbuf_replace(&u->eb, u->spool_path, upload_name(u));
-	errbuf_replace(&u->eb, store_root(vault_store(u->call.api->vault)), "the store");
+		api_text_replace(u->eb.msg, sizeof(u->eb.msg), u->spool_path, upload_name(u));
 }
 
 static void reply_error(struct upload *u)

@@ -49,6 +49,14 @@ checks=$((checks + 1))
 [ "$(free_kib)" -ge 4096 ] || fail "the file system was filled to $(free_kib) KiB free"
 wait_for "tmp/ empty" eval '[ -z "$(ls -A "$STORE/tmp")" ]'
 
+# A raw upload is not spooled: the store refuses it, and the 507 names
+# no server path (api_error hides the store's folders from remote clients).
+code=$(curl -s -o "$T/raw" -w '%{http_code}' --max-time 60 "${auth[@]}" --data-binary @"$T/big.pcap" "$U/v1/captures" || true)
+check "raw 4 MiB upload on 7 MiB free: HTTP status" 507 "$code"
+grep -q "No space left on device" "$T/raw" || fail "raw refusal: $(head -c 300 "$T/raw")"
+grep -q "$FS" "$T/raw" && fail "507 names the store's path: $(head -c 300 "$T/raw")"
+wait_for "tmp/ empty after the raw upload" eval '[ -z "$(ls -A "$STORE/tmp")" ]'
+
 code=$(curl -s -o "$T/small" -w '%{http_code}' --max-time 60 "${auth[@]}" -F "file=@$T/small.pcap" "$U/v1/captures" || true)
 check "small upload still stored" 201 "$code"
 stop_daemon
