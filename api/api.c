@@ -378,22 +378,32 @@ static int listen_tcp(struct api_server *s, const struct config_listen *l, struc
 	return err;
 }
 
+/* A certificate chain or key is a few KiB; the bound keeps a wrong path
+ * (/dev/zero, a capture) from being read into memory whole. */
+#define PEM_MAX (1u << 20)
+
 /* Reads a small PEM file whole. */
 static int read_pem(const char *path, char **out, struct errbuf *eb)
 {
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	char *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, total = 0;
 	if (!f)
 		return errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
 	FILE *mem = open_memstream(&buf, &len);
 	char chunk[4096];
 	size_t n;
-	while (mem && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+	while (mem && total <= PEM_MAX && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
 		fwrite(chunk, 1, n, mem);
+		total += n;
+	}
 	if (!mem || fclose(mem) != 0) {
 		free(buf);
 		return errbuf_set(eb, -ENOMEM, "%s: out of memory", path);
+	}
+	if (total > PEM_MAX) {
+		free(buf);
+		return errbuf_set(eb, -EFBIG, "%s: over %u bytes: not a PEM file", path, PEM_MAX);
 	}
 	*out = buf;
 	return 0;

@@ -6,7 +6,8 @@
 # not spooled into the free space imports keep (retention.min_free); a
 # bad multipart capture's 422 and a good one's record do not name the
 # spool file; the CLI refuses a --from-list or --journal file without
-# newlines instead of reading it whole.
+# newlines instead of reading it whole, and capvaultd a TLS file of
+# endless zeros.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 
@@ -53,11 +54,26 @@ grep -q "zeros: line 1 is over" "$T/err" || fail "--from-list without newlines: 
 vlimit=2000000
 ldd "$CAPVAULT" 2>/dev/null | grep -q libasan && vlimit=unlimited
 rc=0
-(ulimit -v "$vlimit"; timeout 60 "$CAPVAULT" import --store "$STORE" --journal /dev/full "$T/ok.pcap") \
+(ulimit -v "$vlimit"; timeout -s KILL 60 "$CAPVAULT" import --store "$STORE" --journal /dev/full "$T/ok.pcap") \
 	>"$T/out" 2>"$T/err" || rc=$?
 check "--journal /dev/full: exit code" 1 "$rc"
 grep -q "journal /dev/full: line 1 is over 8192 bytes" "$T/err" ||
 	fail "--journal /dev/full: $(head -c 300 "$T/err")"
+
+# capvaultd reads its TLS files whole: bounded too
+cat > "$T/tls.yaml" <<YAML
+store: $STORE
+api:
+  listen: ["127.0.0.1:1"]
+  tls:
+    cert: /dev/zero
+    key: /dev/zero
+YAML
+rc=0
+(ulimit -v "$vlimit"; timeout -s KILL 60 "$CAPVAULTD" --config "$T/tls.yaml") >"$T/out" 2>"$T/err" || rc=$?
+check "capvaultd with a /dev/zero certificate: exit code" 1 "$rc"
+grep -q "/dev/zero: over 1048576 bytes: not a PEM file" "$T/err" ||
+	fail "TLS file bound: $(head -c 300 "$T/err")"
 
 TOKEN=$("$CAPVAULT" token add up --store "$STORE" --scopes read,upload 2>/dev/null)
 auth=(-H "Authorization: Bearer $TOKEN")
