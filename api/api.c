@@ -104,6 +104,23 @@ void api_json(struct api_call *c, unsigned status, json_t *o)
 	api_json_headers(c, status, o, NULL);
 }
 
+void api_text_replace(char *buf, size_t size, const char *from, const char *to)
+{
+	size_t o = 0, flen = strlen(from);
+	const char *s = buf, *at;
+	char *out;
+	if (!flen || !strstr(buf, from) || !(out = malloc(size)))
+		return;
+	while (o < size - 1 && (at = strstr(s, from))) {
+		o += (size_t)snprintf(out + o, size - o, "%.*s%s", (int)(at - s), s, to);
+		s = at + flen;
+	}
+	if (o < size - 1)
+		snprintf(out + o, size - o, "%s", s);
+	memcpy(buf, out, size);
+	free(out);
+}
+
 void api_error(struct api_call *c, unsigned status, const char *code, const char *fmt, ...)
 {
 	char raw[1024], msg[4 * sizeof(raw)];
@@ -111,6 +128,11 @@ void api_error(struct api_call *c, unsigned status, const char *code, const char
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* Error texts from the store name its folders; a remote client has no
+	 * business knowing them (the unix socket's local user may). */
+	if (c->api && c->api->vault && !http_req_local(c->r))
+		api_text_replace(raw, sizeof(raw), store_root(vault_store(c->api->vault)),
+				 "the store");
 	/* Names and paths in it may be any bytes, and the cut may split a
 	 * character: json_pack takes only UTF-8. */
 	text_escape(raw, 0, msg, sizeof(msg));
@@ -475,22 +497,32 @@ static int listen_tcp(struct api_server *s, const struct config_listen *l, struc
 	return err;
 }
 
+/* A certificate chain or key is a few KiB; the bound keeps a wrong path
+ * (/dev/zero, a capture) from being read into memory whole. */
+#define PEM_MAX (1u << 20)
+
 /* Reads a small PEM file whole. */
 static int read_pem(const char *path, char **out, struct errbuf *eb)
 {
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	char *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, total = 0;
 	if (!f)
 		return errbuf_set(eb, -errno, "%s: %s", path, strerror(errno));
 	FILE *mem = open_memstream(&buf, &len);
 	char chunk[4096];
 	size_t n;
-	while (mem && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+	while (mem && total <= PEM_MAX && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
 		fwrite(chunk, 1, n, mem);
+		total += n;
+	}
 	if (!mem || fclose(mem) != 0) {
 		free(buf);
 		return errbuf_set(eb, -ENOMEM, "%s: out of memory", path);
+	}
+	if (total > PEM_MAX) {
+		free(buf);
+		return errbuf_set(eb, -EFBIG, "%s: over %u bytes: not a PEM file", path, PEM_MAX);
 	}
 	*out = buf;
 	return 0;

@@ -7,8 +7,12 @@
  * query and writes the capture into a bounded buffer that the response's
  * reader drains, each side waiting for the other, so memory stays at the
  * buffer's size however many packets match and a slow client only slows
- * the query. When the client leaves, the reader's free callback cancels
- * the producer and joins it.
+ * the query. When the client leaves, the query is cancelled: the
+ * producer (through its own duplicate of the socket: it may outlive the
+ * request's callbacks) and the count and explain runs look at the
+ * connection between captures and every few thousand packets, so a query
+ * that matches little, and so writes nothing for long, stops too; the
+ * reader's free callback cancels the producer and joins it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,9 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api_priv.h"
 #include "capwrite.h"
+#include "log.h"
 #include "parse.h"
 #include "query.h"
 #include "ring.h"
@@ -33,6 +39,7 @@ const double api_latency_bounds[API_LAT_BUCKETS] = { 0.001, 0.005, 0.01, 0.05, 0
 
 struct pstream {
 	struct api_server *api;
+	int sock; /* a duplicate of the client's socket, for the producer to watch */
 	struct query *q;
 	struct capwrite *w;
 	pthread_t thread;
@@ -43,6 +50,7 @@ struct pstream {
 	size_t head, len; /* ring buffer of PIPE_SIZE */
 	bool done, cancel;
 	int err;
+	char why[sizeof(((struct errbuf *)0)->msg)]; /* the producer's error text */
 	struct timespec t0;
 	/* the request's parameters, owned here */
 	char *filter;
@@ -122,10 +130,18 @@ static void *producer(void *arg)
 	ring_free(ring);
 	pthread_mutex_lock(&p->mu);
 	p->err = err;
+	snprintf(p->why, sizeof(p->why), "%s", eb.msg);
 	p->done = true;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
+}
+
+static void cancel_locked(struct pstream *p)
+{
+	p->cancel = true;
+	query_cancel(p->q);
+	pthread_cond_broadcast(&p->cv);
 }
 
 static ssize_t pipe_read(void *ctx, uint64_t pos, char *out, size_t max)
@@ -158,10 +174,11 @@ static void pstream_free(void *ctx)
 		return;
 	if (p->started) {
 		pthread_mutex_lock(&p->mu);
-		p->cancel = true;
-		pthread_cond_broadcast(&p->cv);
+		cancel_locked(p);
 		pthread_mutex_unlock(&p->mu);
 		pthread_join(p->thread, NULL);
+		if (p->err == -ECANCELED)
+			log_info("query: the client left: %s", p->why[0] ? p->why : "cancelled");
 		record_latency(p->api, since(&p->t0), p->err != 0);
 		atomic_fetch_add(&p->api->m.query_packets, query_stats(p->q)->packets_matched);
 	}
@@ -173,6 +190,8 @@ static void pstream_free(void *ctx)
 	free(p->filter);
 	api_strv_free(p->tags, p->ntags);
 	free(p->ids);
+	if (p->sock >= 0)
+		close(p->sock);
 	free(p);
 }
 
@@ -244,16 +263,30 @@ static json_t *stats_json(const struct query_stats *st)
 			 "reads", (json_int_t)st->reads, "elapsed_ms", st->elapsed_ms);
 }
 
-/* count=1 / explain=1: runs the query here, without output. */
+static bool client_gone(void *opaque)
+{
+	return http_req_client_gone(opaque);
+}
+
+static bool socket_gone(void *opaque)
+{
+	return http_socket_gone(((struct pstream *)opaque)->sock);
+}
+
+/* count=1 / explain=1: runs the query here, without output, until the
+ * client leaves. */
 static void run_counting(struct api_call *c, struct pstream *p, bool explain)
 {
 	struct ring *ring = NULL;
 	struct errbuf eb = { { 0 } };
 	int err = ring_new(&ring, RING_ENTRIES);
+	query_set_gone_check(p->q, client_gone, c->r);
 	if (!err)
 		err = query_count(p->q, ring, &eb);
 	ring_free(ring);
 	record_latency(c->api, since(&p->t0), err != 0);
+	if (err == -ECANCELED)
+		log_info("query: the client left: %s", eb.msg);
 	if (err)
 		return api_error_errno(c, err, "query", eb.msg);
 	const struct query_stats *st = query_stats(p->q);
@@ -270,6 +303,9 @@ static void start_stream(struct api_call *c, struct pstream *p)
 	uint32_t linktype, snaplen;
 	bool nsec;
 	query_output_format(p->q, &format, &linktype, &nsec, &snaplen);
+	p->sock = http_req_dup_socket(c->r);
+	if (p->sock >= 0)
+		query_set_gone_check(p->q, socket_gone, p);
 	if (!(p->buf = malloc(PIPE_SIZE)) ||
 	    pthread_create(&p->thread, NULL, producer, p) != 0) {
 		pstream_free(p);
@@ -292,15 +328,17 @@ void api_packets(struct api_call *c)
 	if (!p)
 		return api_error_errno(c, -ENOMEM, "query", NULL);
 	p->api = c->api;
+	p->sock = -1;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	if (!parse_params(c, p))
 		return pstream_free(p);
 	int err = query_new(&p->q, c->api->vault, &p->params, &eb);
-	if (err == -EINVAL) {
+	if (err == -EINVAL || err == -E2BIG) {
 		record_latency(c->api, since(&p->t0), true);
-		api_error(c, 400, "bad_filter", "%s", eb.msg[0] ? eb.msg : "bad query");
+		api_error(c, 400, err == -E2BIG ? "filter_too_large" : "bad_filter", "%s",
+			  eb.msg[0] ? eb.msg : "bad query");
 		return pstream_free(p);
 	}
 	if (err) {

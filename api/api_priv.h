@@ -66,6 +66,10 @@ struct api_call {
 	char peer[80];                 /* http_req_peer */
 };
 
+/* Replaces every from in the NUL-terminated text in buf (size bytes) by
+ * to, cutting at the end of buf. */
+void api_text_replace(char *buf, size_t size, const char *from, const char *to);
+
 /* Error reply: native {"status","error","message"} or CloudShark's
  * {"status","exceptions":[message]}. */
 void api_error(struct api_call *c, unsigned status, const char *code, const char *fmt, ...)

@@ -25,17 +25,33 @@
 #include "config.h"
 #include "import.h"
 #include "parse.h"
+#include "retention.h"
 #include "ring.h"
 #include "store.h"
 #include "vault.h"
 
 #define RING_ENTRIES 64
 #define FIELD_MAX 4096
+/* Room the spool leaves beside retention.min_free: what index/store.c
+ * keeps for RocksDB's own writes on the same file system. */
+#define SPOOL_INDEX_RESERVE (4u << 20)
+
+/* The vault's sink, bounded: the decompressed bytes of one capture. */
+struct capped_sink {
+	void *inner;
+	uint64_t limit;
+};
+
+struct capped_job {
+	void *inner;
+	uint64_t limit, stored;
+};
 
 struct upload {
 	struct api_call call;  /* for replies; its seg[] and token are not used */
 	struct upload_meta meta;
 	uint64_t limit, received;
+	struct capped_sink sink;
 	struct ring *ring;
 	struct import_pass *pass;
 	int err;
@@ -60,6 +76,74 @@ void api_upload_meta_free(struct upload_meta *m)
 	api_strv_free(m->tags, m->ntags);
 	memset(m, 0, sizeof(*m));
 }
+
+static int capped_begin(void *sink, const struct import_source *src, void **job,
+			struct errbuf *eb)
+{
+	struct capped_sink *cs = sink;
+	struct capped_job *cj = calloc(1, sizeof(*cj));
+	if (!cj)
+		return -ENOMEM;
+	cj->limit = cs->limit;
+	int err = vault_sink_ops.begin(cs->inner, src, &cj->inner, eb);
+	if (err) {
+		free(cj);
+		return err;
+	}
+	*job = cj;
+	return 0;
+}
+
+static int capped_data(void *job, const void *buf, size_t len, struct errbuf *eb)
+{
+	struct capped_job *cj = job;
+	cj->stored += len;
+	if (cj->stored > cj->limit)
+		return errbuf_set(eb, -EFBIG, "over %" PRIu64 " bytes once decompressed", cj->limit);
+	return vault_sink_ops.data(cj->inner, buf, len, eb);
+}
+
+static int capped_data_wait(void *job, struct errbuf *eb)
+{
+	struct capped_job *cj = job;
+	return vault_sink_ops.data_wait ? vault_sink_ops.data_wait(cj->inner, eb) : 0;
+}
+
+static int capped_context(void *job, uint64_t offset, const void *blob, size_t len)
+{
+	return vault_sink_ops.context(((struct capped_job *)job)->inner, offset, blob, len);
+}
+
+static int capped_packet(void *job, const struct capfile_packet *pkt)
+{
+	return vault_sink_ops.packet(((struct capped_job *)job)->inner, pkt);
+}
+
+static int capped_commit(void *job, const struct import_info *info, struct import_result *res,
+			 struct errbuf *eb)
+{
+	struct capped_job *cj = job;
+	int err = vault_sink_ops.commit(cj->inner, info, res, eb);
+	free(cj);
+	return err;
+}
+
+static void capped_abort(void *job)
+{
+	struct capped_job *cj = job;
+	vault_sink_ops.abort(cj->inner);
+	free(cj);
+}
+
+static const struct import_sink_ops capped_sink_ops = {
+	.begin = capped_begin,
+	.data = capped_data,
+	.data_wait = capped_data_wait,
+	.context = capped_context,
+	.packet = capped_packet,
+	.commit = capped_commit,
+	.abort = capped_abort,
+};
 
 int api_upload_add_tags(struct api_call *c, struct upload_meta *m, const char *list)
 {
@@ -91,6 +175,7 @@ static struct upload *upload_new(struct api_call *c)
 	u->call.nseg = 0;
 	u->spool_fd = -1;
 	u->limit = c->api->cfg->api.max_upload_size;
+	u->sink = (struct capped_sink){ .inner = c->api->vault, .limit = u->limit };
 	for (size_t i = 0; i < n; i++)
 		api_upload_add_tags(c, &u->meta, tags[i]); /* valid: checked at token add */
 	return u;
@@ -114,14 +199,29 @@ static void upload_free(void *ctx)
 	free(u);
 }
 
+static const char *upload_name(const struct upload *u)
+{
+	return u->meta.name ? u->meta.name : u->part_name ? u->part_name : "upload";
+}
+
+/* Error texts from the import name the file it read: the client learns
+ * its upload's name instead (api_error hides the store's folders). */
+static void scrub_paths(struct upload *u)
+{
+	if (u->spool_path)
+		api_text_replace(u->eb.msg, sizeof(u->eb.msg), u->spool_path, upload_name(u));
+}
+
 static void reply_error(struct upload *u)
 {
 	struct api_call *c = &u->call;
 	atomic_fetch_add(&c->api->m.upload_failures, 1);
+	scrub_paths(u);
 	switch (u->err) {
 	case -EFBIG:
-		api_error(c, 413, "too_large", "the upload is larger than api.max_upload_size (%" PRIu64
-			  " bytes)", u->limit);
+		api_error(c, 413, "too_large",
+			  "the upload is larger than api.max_upload_size (%" PRIu64 " bytes)%s%s",
+			  u->limit, u->eb.msg[0] ? ": " : "", u->eb.msg);
 		break;
 	case -EINVAL:
 		api_error(c, 422, "bad_capture", "not a valid capture: %s", u->eb.msg);
@@ -174,15 +274,18 @@ static void restrict_merge_tags(struct upload *u, struct import_source *src)
 	src->has_merge_tags = true;
 }
 
+/* path is the spool file of a multipart upload: never recorded as the
+ * capture's source ("" records none), which is what the sender named on
+ * the unix socket, if anything. */
 static struct import_source upload_source(struct upload *u, const char *path)
 {
 	struct import_source src = {
 		.path = path,
-		.name = u->meta.name ? u->meta.name : u->part_name ? u->part_name : "upload",
+		.name = upload_name(u),
 		.tags = (const char *const *)u->meta.tags,
 		.ntags = u->meta.ntags,
 		.comment = u->meta.comment,
-		.source_path = u->meta.source_path,
+		.source_path = u->meta.source_path ? u->meta.source_path : path ? "" : NULL,
 		.ring = u->ring,
 		.may_link = path != NULL,
 	};
@@ -243,7 +346,7 @@ static void start_raw(struct upload *u)
 	int err = ring_new(&u->ring, RING_ENTRIES);
 	src.ring = u->ring;
 	if (!err)
-		err = import_pass_new(&u->pass, &vault_sink_ops, u->call.api->vault, &src, &u->eb);
+		err = import_pass_new(&u->pass, &capped_sink_ops, &u->sink, &src, &u->eb);
 	if (err) {
 		u->err = err;
 		reply_error(u);
@@ -271,6 +374,24 @@ static int spool_open(struct upload *u)
 	return 0;
 }
 
+/* -ENOSPC (u->eb) when writing len more bytes would take the file
+ * system below the free space imports keep. */
+static int spool_room(struct upload *u, size_t len)
+{
+	const struct config_retention *rc = &u->call.api->cfg->retention;
+	uint64_t free_bytes = 0, total = 0;
+	if (store_space(vault_store(u->call.api->vault), &free_bytes, &total) < 0)
+		return 0; /* unknown: the write itself will say */
+	uint64_t keep = retention_min_free(rc->min_free_bytes, rc->min_free_percent, total) +
+			SPOOL_INDEX_RESERVE;
+	if (free_bytes >= keep && free_bytes - keep >= len)
+		return 0;
+	return errbuf_set(&u->eb, -ENOSPC,
+			  "no room to receive the upload: %" PRIu64 " bytes free, %" PRIu64
+			  " kept free (retention.min_free and the index's reserve)",
+			  free_bytes, keep);
+}
+
 static int file_part(struct upload *u, const char *filename, const char *data, uint64_t off,
 		     size_t len)
 {
@@ -286,6 +407,8 @@ static int file_part(struct upload *u, const char *filename, const char *data, u
 	u->received += len;
 	if (u->received > u->limit)
 		return u->err = -EFBIG;
+	if (len && (u->err = spool_room(u, len)) < 0)
+		return u->err;
 	if (len && (u->err = ring_pwrite(u->ring, u->spool_fd, data, len, off)) < 0)
 		return u->err;
 	return 0;
@@ -367,8 +490,7 @@ static void form_end(void *ctx, struct http_req *r, bool well_formed)
 		close(u->spool_fd);
 	u->spool_fd = -1;
 	struct import_source src = upload_source(u, u->spool_path);
-	u->err = import_file(u->ring, &vault_sink_ops, u->call.api->vault, &src, &res, &info,
-			     &u->eb);
+	u->err = import_file(u->ring, &capped_sink_ops, &u->sink, &src, &res, &info, &u->eb);
 	if (u->err)
 		reply_error(u);
 	else

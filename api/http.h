@@ -132,4 +132,14 @@ int http_respond_stream(struct http_req *r, unsigned status, const char *ctype, 
 
 bool http_req_responded(const struct http_req *r);
 
+/* True once the client has closed or reset its connection (or shut down
+ * its sending side): nobody will read the answer. Cheap (one poll with
+ * no wait); for handlers that run long. */
+bool http_req_client_gone(struct http_req *r);
+/* A duplicate of the request's socket, which the caller closes: for a
+ * thread that outlives the request's callbacks (a stream's producer) to
+ * ask http_socket_gone. Returns the fd or a negative errno. */
+int http_req_dup_socket(struct http_req *r);
+bool http_socket_gone(int fd);
+
 #endif

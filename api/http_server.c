@@ -22,11 +22,13 @@
 #include "http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -158,6 +160,33 @@ const char *http_req_peer(const struct http_req *r, char *buf, size_t size)
 	return buf;
 }
 bool http_req_responded(const struct http_req *r) { return r->resp || r->responded; }
+
+bool http_socket_gone(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
+	return fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static int req_socket(struct http_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return ci ? ci->connect_fd : -EBADF;
+}
+
+bool http_req_client_gone(struct http_req *r)
+{
+	return http_socket_gone(req_socket(r));
+}
+
+int http_req_dup_socket(struct http_req *r)
+{
+	int fd = req_socket(r);
+	if (fd < 0)
+		return fd;
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
+}
 
 const char *http_req_arg(struct http_req *r, const char *key)
 {

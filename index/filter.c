@@ -7,11 +7,13 @@
  */
 #include "filter.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pcap/pcap.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct filter {
 	struct bpf_program prog;
@@ -35,8 +37,40 @@ struct filter_set {
 	size_t cap;
 };
 
-/* pcap_compile is not reentrant before libpcap 1.8 (a global yacc parser). */
-static pthread_mutex_t compile_lock = PTHREAD_MUTEX_INITIALIZER;
+/* "and", "or", "&&" or "||" at s (any case, as words). Returns its length or 0. */
+static size_t joiner_at(const char *expr, const char *s)
+{
+	bool start = s == expr || !isalnum((unsigned char)s[-1]);
+
+	if ((s[0] == '&' && s[1] == '&') || (s[0] == '|' && s[1] == '|'))
+		return 2;
+	if (start && !strncasecmp(s, "and", 3) && !isalnum((unsigned char)s[3]))
+		return 3;
+	if (start && !strncasecmp(s, "or", 2) && !isalnum((unsigned char)s[2]))
+		return 2;
+	return 0;
+}
+
+int filter_check_size(const char *expr, struct errbuf *eb)
+{
+	size_t len = expr ? strlen(expr) : 0, terms = 1;
+
+	if (len > FILTER_MAX_BYTES)
+		return errbuf_set(eb, -E2BIG, "filter is %zu bytes; at most %u are allowed", len,
+				  FILTER_MAX_BYTES);
+	for (const char *s = expr; s && *s;) {
+		size_t n = joiner_at(expr, s);
+
+		terms += n > 0;
+		s += n ? n : 1;
+	}
+	if (terms > FILTER_MAX_TERMS)
+		return errbuf_set(eb, -E2BIG,
+				  "filter has %zu terms (primitives joined by and/or); at most %u "
+				  "are allowed",
+				  terms, FILTER_MAX_TERMS);
+	return 0;
+}
 
 /*
  * LINKTYPE_* (file) to DLT_* (this host's libpcap) for the values that
@@ -96,7 +130,7 @@ static pcap_t *open_savefile_handle(uint32_t linktype, uint32_t snaplen)
 	return p;
 }
 
-static int compile_locked(struct filter *f, const char *expr, uint32_t snaplen, struct errbuf *eb)
+static int compile(struct filter *f, const char *expr, uint32_t snaplen, struct errbuf *eb)
 {
 	pcap_t *p = open_savefile_handle(f->linktype, snaplen);
 	if (!p)
@@ -114,18 +148,18 @@ static int compile_locked(struct filter *f, const char *expr, uint32_t snaplen, 
 int filter_new(struct filter **out, const char *expr, uint32_t linktype, uint32_t snaplen,
 	       struct errbuf *eb)
 {
-	struct filter *f = calloc(1, sizeof(*f));
-	int r;
+	struct filter *f;
+	int r = filter_check_size(expr, eb);
 
-	if (!f)
+	if (r < 0)
+		return r;
+	if (!(f = calloc(1, sizeof(*f))))
 		return -ENOMEM;
 	f->dlt = linktype_to_dlt(linktype);
 	f->linktype = linktype;
 	if (snaplen == 0)
 		snaplen = FILTER_DEFAULT_SNAPLEN;
-	pthread_mutex_lock(&compile_lock);
-	r = compile_locked(f, expr ? expr : "", snaplen, eb);
-	pthread_mutex_unlock(&compile_lock);
+	r = compile(f, expr ? expr : "", snaplen, eb);
 	if (r < 0) {
 		free(f);
 		return r;

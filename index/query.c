@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,35 @@ struct query {
 	/* selection inputs, borrowed during query_new only */
 	const struct query_params *params;
 	struct errbuf *eb;
+	/* cancelling (query_cancel, query_set_gone_check) */
+	atomic_bool cancelled;
+	query_gone_fn gone;
+	void *gone_opaque;
+	uint32_t since_poll; /* candidates since gone was last asked */
 };
+
+void query_cancel(struct query *q)
+{
+	atomic_store(&q->cancelled, true);
+}
+
+void query_set_gone_check(struct query *q, query_gone_fn fn, void *opaque)
+{
+	q->gone = fn;
+	q->gone_opaque = opaque;
+}
+
+/* -ECANCELED once the query is cancelled; asks the gone check when now is
+ * true or every QUERY_POLL_PACKETS calls. */
+static int check_cancelled(struct query *q, bool now)
+{
+	if (q->gone && (now || ++q->since_poll >= QUERY_POLL_PACKETS)) {
+		q->since_poll = 0;
+		if (q->gone(q->gone_opaque))
+			query_cancel(q);
+	}
+	return atomic_load_explicit(&q->cancelled, memory_order_relaxed) ? -ECANCELED : 0;
+}
 
 static bool has_tag(const struct capture_record *rec, const char *tag)
 {
@@ -206,7 +235,12 @@ int query_new(struct query **out, struct vault *v, const struct query_params *pa
 	set_window(q, params);
 	q->limit = params->limit;
 	const char *expr = params->filter ? params->filter : "";
-	int err = filter_set_new(&q->filter, expr, FILTER_DEFAULT_SNAPLEN);
+	int err = filter_check_size(expr, eb);
+	if (err) {
+		free(q);
+		return err;
+	}
+	err = filter_set_new(&q->filter, expr, FILTER_DEFAULT_SNAPLEN);
 	if (!err)
 		err = planner_parse(expr, &q->plan);
 	if (!err)
@@ -382,11 +416,14 @@ static int filter_for(struct object_run *r, uint32_t linktype, const struct filt
 static int process_packet(struct object_run *r, const struct capfile_packet *pkt)
 {
 	struct query *q = r->q;
+	int err = check_cancelled(q, false);
+	if (err)
+		return err;
 	q->stats.packets_candidate++;
 	if (!overlaps(q, pkt->ts_ns, pkt->ts_ns))
 		return 0;
 	const struct filter *f;
-	int err = filter_for(r, pkt->linktype, &f);
+	err = filter_for(r, pkt->linktype, &f);
 	if (err)
 		return err;
 	if (!f || !filter_match(f, pkt->caplen, pkt->origlen, pkt->data))
@@ -547,7 +584,9 @@ static int candidate_offsets(struct object_run *r, struct db_iter *it, const uin
 				i++; /* wanted, but not in the index: skip */
 			if (i < n && (uint32_t)ids[i] == f.id) {
 				r->q->stats.flows_candidate++;
-				err = flow_offsets(r, &f, offsets);
+				err = check_cancelled(r->q, false);
+				if (!err)
+					err = flow_offsets(r, &f, offsets);
 				i++;
 			}
 		}
@@ -1151,7 +1190,9 @@ static int run_merged(struct query *q, struct ring *ring, size_t first, size_t l
 		return -ENOMEM;
 	int err = 0;
 	for (size_t i = 0; i < n && !err; i++) {
-		err = spill_open(&spills[i], q, ring);
+		err = check_cancelled(q, true);
+		if (!err)
+			err = spill_open(&spills[i], q, ring);
 		struct object_run r = { .q = q, .ring = ring, .sel = &q->sel[first + i],
 					.fn = spill_packet, .opaque = &spills[i],
 					.limit = q->limit, .eb = eb };
@@ -1189,6 +1230,8 @@ static int query_run_mode(struct query *q, struct ring *ring, query_packet_fn fn
 	int err = q->nsel ? plan_candidates(q, &cand, &all) : 0;
 	for (size_t i = 0; !err && i < q->nsel;) {
 		size_t end = ordered ? overlap_group_end(q, i) : i + 1;
+		if ((err = check_cancelled(q, true)) != 0)
+			break;
 		if (end - i > 1) {
 			err = run_merged(q, ring, i, end, &cand, all, &out, eb);
 		} else {
@@ -1200,6 +1243,9 @@ static int query_run_mode(struct query *q, struct ring *ring, query_packet_fn fn
 	}
 	plan_ids_release(&cand);
 	q->stats.elapsed_ms = now_ms() - start;
+	if (err == -ECANCELED)
+		errbuf_set(eb, err, "query cancelled after %llu candidate packets",
+			   (unsigned long long)q->stats.packets_candidate);
 	return err == 1 ? 0 : err; /* 1: the packet limit was reached */
 }
 

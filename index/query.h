@@ -57,8 +57,8 @@ typedef int (*query_packet_fn)(void *opaque, const struct capfile_packet *pkt);
 /*
  * Selects the captures, plans and compiles the filter. Returns 0; -EINVAL
  * for a filter libpcap rejects (eb has libpcap's message) or an unknown
- * capture id (eb); -ENOENT for an unknown capture id; other negative
- * errnos.
+ * capture id (eb); -E2BIG (eb) for a filter over filter.h's size bounds;
+ * -ENOENT for an unknown capture id; other negative errnos.
  */
 int query_new(struct query **out, struct vault *v, const struct query_params *params,
 	      struct errbuf *eb);
@@ -104,5 +104,19 @@ int query_parse_time(const char *text, int64_t *ns, struct errbuf *eb);
  * any ns time; QUERY_TIME_LEN bytes always suffice. */
 #define QUERY_TIME_LEN 40
 void query_format_time(int64_t ns, char *buf, size_t len);
+
+/*
+ * Cancelling: a query stops soon after query_cancel (any thread) or once
+ * its gone check says so, and query_run / query_count return -ECANCELED
+ * (eb says how far it got). The gone check is called by the thread that
+ * runs the query, before each capture and every QUERY_POLL_PACKETS
+ * candidate packets: it asks whether whoever wants the answer is still
+ * there (an HTTP client that left), so a query nobody waits for does not
+ * run to its end.
+ */
+#define QUERY_POLL_PACKETS 4096u
+typedef bool (*query_gone_fn)(void *opaque);
+void query_cancel(struct query *q);
+void query_set_gone_check(struct query *q, query_gone_fn fn, void *opaque);
 
 #endif

@@ -1217,6 +1217,24 @@ int store_writer_publish(struct store_writer *w, struct errbuf *eb)
 	return exists ? STORE_EXISTS : 0;
 }
 
+static int hash_chunk(void *opaque, const void *buf, size_t len)
+{
+	return EVP_DigestUpdate(opaque, buf, len) ? 0 : -EIO;
+}
+
+int store_hash_fd(struct ring *ring, int fd, uint8_t sha[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned n = 0;
+	int r = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : -ENOMEM;
+	if (r == 0)
+		r = ring_read_stream(ring, fd, RING_CHUNK, RING_DEPTH, hash_chunk, ctx);
+	if (r == 0 && (!EVP_DigestFinal_ex(ctx, sha, &n) || n != 32))
+		r = -EIO;
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
 int store_object_open(const struct store *st, const uint8_t sha[32])
 {
 	char rel[REL_NAME_LEN];

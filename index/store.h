@@ -133,6 +133,10 @@ int store_foreach_tmp(const struct store *st, store_tmp_fn fn, void *opaque);
 /* Removes one tmp/ entry. Returns 0 or a negative errno. */
 int store_tmp_remove(const struct store *st, const char *name);
 
+/* SHA-256 of the bytes fd reads to its end, through ring (the object
+ * name those bytes would have). Returns 0 or a negative errno. */
+int store_hash_fd(struct ring *ring, int fd, uint8_t sha[32]);
+
 /* Free bytes and total bytes of the store's file system. */
 int store_space(const struct store *st, uint64_t *free_bytes, uint64_t *total_bytes);
 

@@ -38,6 +38,10 @@ struct vault {
 struct vault_job {
 	struct vault *vault;
 	struct store_writer *writer;
+	/* Hashed before the import (space was short) and already stored: the
+	 * writer "links" that object, and commit checks the hash again. */
+	bool stored_first;
+	uint8_t first_sha[32];
 	struct db_batch *batch;
 	struct capture_record *rec;
 	struct pindex_builder *pindex;
@@ -365,10 +369,10 @@ static int record_fill_source(struct capture_record *rec, const struct import_so
 	rec->name = strdup(src->name ? src->name : "capture");
 	if (!rec->name)
 		return -ENOMEM;
-	if (src->path || src->source_path) {
-		const char *p = !src->path ? src->source_path :
+	if (src->source_path || src->path) {
+		const char *p = src->source_path ? src->source_path :
 				realpath(src->path, abspath) ? abspath : src->path;
-		if (!(rec->source_path = strdup(p)))
+		if (*p && !(rec->source_path = strdup(p)))
 			return -ENOMEM;
 	}
 	if (src->comment && !(rec->comment = strdup(src->comment)))
@@ -390,20 +394,55 @@ static int record_fill_source(struct capture_record *rec, const struct import_so
 	return 0;
 }
 
+/* The room a copy of path needs (its size and the store's 4 MiB reserve
+ * for the index) is not free. */
+static bool room_short(struct vault *v, const char *path)
+{
+	struct stat s;
+	uint64_t free_bytes = 0, total = 0;
+	if (stat(path, &s) < 0 || store_space(v->store, &free_bytes, &total) < 0)
+		return false;
+	return free_bytes < (uint64_t)s.st_size + (4u << 20);
+}
+
+/*
+ * Space is short: a plain source whose bytes are already stored needs
+ * none, so its bytes are hashed first (an extra read, only on a nearly
+ * full disk). True, with the object's path in objpath, when they are.
+ */
+static bool stored_already(struct vault *v, const struct import_source *src,
+			   struct vault_job *job, char *objpath, size_t len)
+{
+	_cleanup_close_ int fd = src->ring ? open(src->path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0 || store_hash_fd(src->ring, fd, job->first_sha) < 0 ||
+	    store_object_path(v->store, job->first_sha, objpath, len) < 0)
+		return false;
+	return access(objpath, F_OK) == 0;
+}
+
 static int vault_begin(void *sink, const struct import_source *src, void **out,
 		       struct errbuf *eb)
 {
 	struct vault *v = sink;
-	int err = retention_check_min_free(v->store, atomic_load(&v->min_free_bytes),
-					   atomic_load(&v->min_free_percent), eb);
-	if (err)
-		return err;
+	char objpath[PATH_MAX];
+	int floor_err = retention_check_min_free(v->store, atomic_load(&v->min_free_bytes),
+						 atomic_load(&v->min_free_percent), eb);
+	if (floor_err && floor_err != -ENOSPC)
+		return floor_err;
+	bool plain_file = src->path && !source_is_compressed(src->path);
 	struct vault_job *job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
+	if (plain_file && (floor_err || room_short(v, src->path)))
+		job->stored_first = stored_already(v, src, job, objpath, sizeof(objpath));
+	if (floor_err && !job->stored_first) {
+		free(job);
+		return floor_err; /* eb says why */
+	}
+	errbuf_clear(eb);
 	job->vault = v;
 	job->rec = calloc(1, sizeof(*job->rec));
-	err = job->rec ? db_batch_new(&job->batch) : -ENOMEM;
+	int err = job->rec ? db_batch_new(&job->batch) : -ENOMEM;
 	if (!err)
 		err = record_fill_source(job->rec, src);
 	if (!err) {
@@ -411,15 +450,17 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 		err = pindex_builder_new(&job->pindex, v->db, job->rec->objnum);
 	}
 	const char *link_source = NULL;
-	bool plain_file = !err && src->path && !source_is_compressed(src->path);
-	if (plain_file && src->may_link)
+	if (job->stored_first)
+		link_source = objpath; /* nothing is written: publish finds it stored */
+	else if (plain_file && src->may_link)
 		link_source = src->path;
 	if (!err)
 		err = store_writer_new(v->store, src->ring, link_source, &job->writer, eb);
 	/* Not linked: the kernel copies the file's bytes (best effort). */
 	if (!err && plain_file && !store_writer_linked(job->writer))
 		store_writer_copy_from(job->writer, src->path);
-	if (!err && src->has_inode && !store_writer_source_is(job->writer, src->dev, src->ino))
+	if (!err && src->has_inode && !job->stored_first &&
+	    !store_writer_source_is(job->writer, src->dev, src->ino))
 		err = errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
 	if (err) {
 		vault_job_free(job);
@@ -519,6 +560,8 @@ static int vault_commit(void *opaque, const struct import_info *info, struct imp
 	int err = pindex_builder_finish(job->pindex, job->batch, &rec->index_bytes, eb);
 	if (!err)
 		err = store_writer_finish(job->writer, rec->sha256, &rec->file_size, eb);
+	if (!err && job->stored_first && memcmp(rec->sha256, job->first_sha, 32) != 0)
+		err = errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
 	if (!err)
 		err = store_writer_publish(job->writer, eb);
 	if (err >= 0)

@@ -1,9 +1,16 @@
 /*
  * test_filter.c - the libpcap wrapper: errors carry libpcap's text, matches
  * and non-matches per link type, the per-link-type cache of filter_set,
- * byte-swapped DLT_NULL headers, and link type names.
+ * byte-swapped DLT_NULL headers, and link type names; the size bound on
+ * expressions, and compiles that do not wait for each other.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -134,6 +141,97 @@ static void test_names(void **state)
 	assert_null(filter_linktype_name(65000));
 }
 
+/* "PRIM1 or PRIM2 or ..." with n primitives made from fmt and the index. */
+static char *or_chain(const char *fmt, int n)
+{
+	size_t cap = (size_t)n * 64 + 1, len = 0;
+	char *s = malloc(cap);
+
+	assert_non_null(s);
+	s[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		len += (size_t)snprintf(s + len, cap - len, "%s", i ? " or " : "");
+		len += (size_t)snprintf(s + len, cap - len, fmt, i + 1, i + 2);
+	}
+	return s;
+}
+
+/* The 700-term filter of the report compiled for 25 s: refused at once. */
+static void test_size_limits(void **state)
+{
+	struct filter *f = NULL;
+	struct errbuf eb = { .msg = "" };
+	char *big = or_chain("ip[%d] = %d", 700);
+	char *most = or_chain("port %d", FILTER_MAX_TERMS);
+	char *over = or_chain("port %d", FILTER_MAX_TERMS + 1);
+	char *longest = calloc(1, FILTER_MAX_BYTES + 2);
+
+	(void)state;
+	assert_int_equal(filter_new(&f, big, 1, 0, &eb), -E2BIG);
+	assert_int_equal(filter_check_size(over, &eb), -E2BIG);
+	assert_non_null(strstr(eb.msg, "65 terms"));
+	assert_int_equal(filter_check_size(most, &eb), 0);
+	assert_int_equal(filter_new(&f, most, 1, 0, &eb), 0);
+	filter_free(f);
+	/* "&&" and "||" count like "and" and "or" */
+	assert_int_equal(filter_check_size("tcp && (udp||icmp) and not arp OR ip6", &eb), 0);
+	memset(longest, ' ', FILTER_MAX_BYTES + 1);
+	assert_int_equal(filter_check_size(longest, &eb), -E2BIG);
+	assert_non_null(strstr(eb.msg, "bytes"));
+	longest[FILTER_MAX_BYTES] = '\0';
+	assert_int_equal(filter_check_size(longest, &eb), 0);
+	free(big);
+	free(most);
+	free(over);
+	free(longest);
+}
+
+struct heavy {
+	const char *expr;
+	atomic_bool started, done;
+};
+
+static void *compile_heavy(void *arg)
+{
+	struct heavy *h = arg;
+	struct filter *f = NULL;
+
+	atomic_store(&h->started, true);
+	assert_int_equal(filter_new(&f, h->expr, 1, 0, NULL), 0);
+	atomic_store(&h->done, true);
+	filter_free(f);
+	return NULL;
+}
+
+/*
+ * A plain filter compiles while a heavy one (the most terms allowed, of
+ * the kind libpcap's optimizer is slowest on: hundreds of ms) is being
+ * compiled in another thread: compiles do not queue behind each other.
+ * Behind a lock "tcp" could only finish after the heavy one; beside it,
+ * it finishes (in microseconds) while the heavy one still runs. An order
+ * of events, not a timing.
+ */
+static void test_compile_concurrent(void **state)
+{
+	char *expr = or_chain("portrange %d-%d", FILTER_MAX_TERMS);
+	struct heavy h = { .expr = expr };
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	struct filter *f = NULL;
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, compile_heavy, &h), 0);
+	while (!atomic_load(&h.started))
+		nanosleep(&pause, NULL);
+	nanosleep(&pause, NULL); /* into pcap_compile */
+	assert_int_equal(filter_new(&f, "tcp", 1, 0, NULL), 0);
+	bool heavy_done = atomic_load(&h.done);
+	filter_free(f);
+	pthread_join(t, NULL);
+	assert_false(heavy_done);
+	free(expr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -142,6 +240,8 @@ int main(void)
 		cmocka_unit_test(test_null_swapped),
 		cmocka_unit_test(test_set_cache),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_size_limits),
+		cmocka_unit_test(test_compile_concurrent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -135,6 +135,45 @@ static void test_torn_and_append(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 }
 
+/* A file without newlines (the report used /dev/full) is refused after
+ * one line's bound, with the line named, not read into memory whole. */
+static void test_line_bound(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/capvault-journal.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	char line[256];
+	int len = journal_format_line(line, sizeof(line), "done.pcap", 100, sha, 1);
+	assert_int_equal(write(fd, line, (size_t)len), len);
+	char *zeros = calloc(1, 1u << 20);
+	assert_non_null(zeros);
+	assert_int_equal(write(fd, zeros, 1u << 20), 1 << 20);
+	assert_int_equal(write(fd, "\n", 1), 1);
+	close(fd);
+	free(zeros);
+
+	struct journal *j = NULL;
+	struct errbuf eb = { { 0 } };
+	assert_int_equal(journal_open(&j, path, true, &eb), -E2BIG);
+	assert_null(j);
+	assert_non_null(strstr(eb.msg, "line 2 is over 8192 bytes"));
+	assert_non_null(strstr(eb.msg, path));
+
+	/* the longest line journal_append writes still loads */
+	char key[JOURNAL_LINE_MAX];
+	memset(key, 'k', sizeof(key));
+	key[JOURNAL_LINE_MAX - 1 - 1 - 20 - 1 - 64 - 1 - 20 - 2] = '\0';
+	assert_int_equal(truncate(path, 0), 0);
+	assert_int_equal(journal_open(&j, path, false, &eb), 0);
+	assert_int_equal(journal_append(j, key, 1, sha, 1, &eb), 0);
+	journal_free(j);
+	assert_int_equal(journal_open(&j, path, true, &eb), 0);
+	assert_true(journal_done(j, key, 1));
+	journal_free(j);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -142,6 +181,7 @@ int main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_torn_and_append),
+		cmocka_unit_test(test_line_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,7 @@
 #include "cli_remote.h"
 #include "import.h"
 #include "import_journal.h"
+#include "lineread.h"
 #include "store.h"
 #include "tarsource.h"
 #include "vault.h"
@@ -760,6 +761,8 @@ static int add_tar(struct import_run *run, const char *path)
 	return item_add(run, path, "", stream ? 0 : (uint64_t)st.st_size, true);
 }
 
+/* One path a line; a line longer than a path can be is refused with its
+ * number (a file without newlines is not read into memory whole). */
 static int add_list(struct import_run *run, const char *list)
 {
 	FILE *f = strcmp(list, "-") == 0 ? stdin : fopen(list, "re");
@@ -767,17 +770,20 @@ static int add_list(struct import_run *run, const char *list)
 		fprintf(stderr, "capvault: %s: %s\n", list, strerror(errno));
 		return -errno;
 	}
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int err = 0;
+	_cleanup_free_ char *line = malloc(PATH_MAX);
+	size_t n, lineno = 0;
+	bool newline;
+	int err = line ? 0 : -ENOMEM;
 	struct walk_stack ws = { .n = 0 };
-	while (!err && (n = getline(&line, &cap, f)) > 0) {
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
-		if (n > 0)
-			err = walk(run, line, "", true, &ws);
+	while (!err && (err = line_read(f, line, PATH_MAX, &n, &newline)) == 1) {
+		lineno++;
+		err = n > 0 ? walk(run, line, "", true, &ws) : 0;
 	}
+	if (err == -E2BIG)
+		fprintf(stderr, "capvault: %s: line %zu is over %u bytes, longer than a path\n", list,
+			lineno + 1, (unsigned)PATH_MAX);
+	else if (err == -EIO)
+		fprintf(stderr, "capvault: %s: read error\n", list);
 	if (f != stdin)
 		fclose(f);
 	return err;

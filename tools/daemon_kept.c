@@ -64,8 +64,14 @@ static int kept_load(struct daemon_kept *k, const char *path)
 	char line[256];
 	while (fgets(line, sizeof(line), f)) {
 		struct kept_rec r;
-		if (!strchr(line, '\n'))
-			continue; /* torn by a crash */
+		if (!strchr(line, '\n')) {
+			/* Torn by a crash (the end), or longer than a record: the
+			 * rest of the line must not be read as a record. */
+			int c;
+			while ((c = getc(f)) != EOF && c != '\n')
+				;
+			continue;
+		}
 		if (sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &r.dev, &r.ino,
 			   &r.size, &r.mtime_ns) == 4 && kept_push(k, r) < 0)
 			return -ENOMEM;

@@ -19,6 +19,7 @@
 
 #include "cleanup.h"
 #include "fdio.h"
+#include "lineread.h"
 
 struct journal {
 	struct journal_entry *v;
@@ -144,18 +145,24 @@ static int entry_cmp(const void *a, const void *b)
 	return strcmp(((const struct journal_entry *)a)->key, ((const struct journal_entry *)b)->key);
 }
 
-static int journal_load(struct journal *j, FILE *f)
+/* Lines longer than journal_append writes are not a journal's: a file
+ * without newlines (/dev/full, a capture) is refused, not read whole. */
+static int journal_load(struct journal *j, FILE *f, size_t *lineno)
 {
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0, alloc = 0;
-	ssize_t n;
-	while ((n = getline(&line, &cap, f)) > 0) {
-		if (line[n - 1] != '\n') {
+	_cleanup_free_ char *line = malloc(JOURNAL_LINE_MAX);
+	size_t alloc = 0, n;
+	bool newline;
+	int r;
+	if (!line)
+		return -ENOMEM;
+	while ((r = line_read(f, line, JOURNAL_LINE_MAX, &n, &newline)) == 1) {
+		++*lineno;
+		if (!newline) {
 			j->need_newline = true; /* torn by a crash: ignored */
 			break;
 		}
 		struct journal_entry e;
-		if (journal_parse_line(line, (size_t)n - 1, &e) != 0)
+		if (journal_parse_line(line, n, &e) != 0)
 			continue;
 		if (j->n == alloc) {
 			alloc = alloc ? 2 * alloc : 256;
@@ -168,8 +175,10 @@ static int journal_load(struct journal *j, FILE *f)
 		}
 		j->v[j->n++] = e;
 	}
-	if (ferror(f))
-		return -EIO;
+	if (r == -E2BIG)
+		++*lineno;
+	if (r < 0)
+		return r;
 	if (j->n > 1)
 		qsort(j->v, j->n, sizeof(*j->v), entry_cmp);
 	return 0;
@@ -186,7 +195,11 @@ int journal_open(struct journal **out, const char *path, bool read_only, struct 
 	int err = 0;
 	if (!f && errno != ENOENT)
 		err = errbuf_set(eb, -errno, "journal %s: %s", path, strerror(errno));
-	if (!err && f && (err = journal_load(j, f)) < 0)
+	size_t lineno = 0;
+	if (!err && f && (err = journal_load(j, f, &lineno)) == -E2BIG)
+		errbuf_set(eb, err, "journal %s: line %zu is over %u bytes: not an import journal",
+			   path, lineno, JOURNAL_LINE_MAX);
+	else if (err < 0)
 		errbuf_set(eb, err, "journal %s: %s", path, strerror(-err));
 	if (!err && !read_only) {
 		j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -240,7 +253,7 @@ bool journal_done(const struct journal *j, const char *key, uint64_t size)
 int journal_append(struct journal *j, const char *key, uint64_t size, const uint8_t sha256[32],
 		   uint64_t capture_id, struct errbuf *eb)
 {
-	char line[8192];
+	char line[JOURNAL_LINE_MAX];
 	int len = journal_format_line(line + 1, sizeof(line) - 1, key, size, sha256, capture_id);
 	if (len < 0)
 		return errbuf_set(eb, len, "journal: key too long: %s", key);

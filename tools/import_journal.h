@@ -30,11 +30,16 @@ struct journal_entry {
 	uint64_t capture_id;
 };
 
+/* The longest line (with its LF) a journal holds. */
+#define JOURNAL_LINE_MAX 8192u
+
 /*
  * Loads the journal at path (a missing file is an empty journal) and,
  * unless read_only, opens it for appending, creating it. Returns 0 or a
- * negative errno (eb names the file).
+ * negative errno (eb names the file): -E2BIG for a line over
+ * JOURNAL_LINE_MAX (a file without newlines is not read whole).
  */
+
 int journal_open(struct journal **out, const char *path, bool read_only, struct errbuf *eb);
 struct journal *journal_free(struct journal *j);
 
