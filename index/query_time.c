@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define NS_PER_S 1000000000
 
@@ -24,8 +25,9 @@
 #define BOUND_MIN ((__int128)INT64_MIN + 1)
 #define BOUND_MAX ((__int128)INT64_MAX)
 
-static const char FORMS[] = "RFC 3339 (2024-05-01T14:00:00Z, 2024-05-01T16:00:00.25+02:00) "
-			    "or epoch seconds (1714572000.25, -86400)";
+static const char FORMS[] = "RFC 3339 (2024-05-01T14:00:00Z, 2024-05-01T16:00:00.25+02:00), "
+			    "a date (2024-05-01, midnight UTC), epoch seconds (1714572000.25, "
+			    "-86400), a time ago (15m, -1h, 2d) or now[+-]DURATION (now-1h)";
 
 /* n decimal digits at *p (exactly n) into *out; advances *p. */
 static bool digits(const char **p, int n, int *out)
@@ -134,13 +136,18 @@ static int parse_date(const char *text, __int128 *ns, struct errbuf *eb)
 	int y, mo, d, h, mi, s, east = 0;
 	int64_t frac = 0;
 	bool ok = digits(&p, 4, &y) && *p++ == '-' && digits(&p, 2, &mo) && *p++ == '-' &&
-		  digits(&p, 2, &d) && (*p == 'T' || *p == 't' || *p == ' ');
-	ok = ok && (p++, digits(&p, 2, &h)) && *p++ == ':' && digits(&p, 2, &mi) &&
-	     *p++ == ':' && digits(&p, 2, &s) && fraction(&p, &frac);
+		  digits(&p, 2, &d);
+	/* A bare date is its midnight, UTC. */
+	bool bare = ok && *p == '\0';
+	h = mi = s = 0;
+	if (ok && !bare)
+		ok = (*p == 'T' || *p == 't' || *p == ' ') && (p++, digits(&p, 2, &h)) &&
+		     *p++ == ':' && digits(&p, 2, &mi) && *p++ == ':' && digits(&p, 2, &s) &&
+		     fraction(&p, &frac);
 	if (!ok)
 		return errbuf_set(eb, -EINVAL, "'%s': not a time: expected %s", text, FORMS);
 	int err = check_fields(text, y, mo, d, h, mi, s, eb);
-	if (!err)
+	if (!err && !bare)
 		err = zone(text, &p, &east, eb);
 	if (err)
 		return err;
@@ -167,13 +174,73 @@ static int parse_epoch(const char *text, __int128 *ns, struct errbuf *eb)
 	return 0;
 }
 
+/* A duration as people write one: a number (a fraction allowed) and one
+ * of s, m, h, d, w. Returns false when text is not one (epoch seconds
+ * have no unit). */
+static bool parse_duration(const char *text, __int128 *ns)
+{
+	static const struct { char unit; int64_t secs; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 },
+	};
+	const char *p = text;
+	__int128 whole = 0;
+	int64_t frac = 0;
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if ((whole = whole * 10 + (*p - '0')) > BOUND_MAX)
+			return false;
+	if (!fraction(&p, &frac) || !p[0] || p[1])
+		return false;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (*p == units[i].unit) {
+			*ns = (whole * NS_PER_S + frac) * units[i].secs;
+			return true;
+		}
+	}
+	return false;
+}
+
+static __int128 now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (__int128)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+/* "now", "now-1h", "now+30m"; "15m" and "-1h" (both: that long ago).
+ * 1 when text is one of these (*ns set), 0 when not, -EINVAL when it
+ * starts like one but is not. */
+static int parse_relative(const char *text, __int128 *ns, struct errbuf *eb)
+{
+	__int128 d = 0;
+	if (!strncmp(text, "now", 3)) {
+		const char *rest = text + 3;
+		if (!*rest)
+			return *ns = now_ns(), 1;
+		if ((*rest != '-' && *rest != '+') || !parse_duration(rest + 1, &d))
+			return errbuf_set(eb, -EINVAL, "'%s': not a time: expected now, now-DURATION "
+					  "or now+DURATION (DURATION: 15m, 1.5h, 2d, 1w)", text);
+		*ns = now_ns() + (*rest == '-' ? -d : d);
+		return 1;
+	}
+	if (!parse_duration(text + (text[0] == '-'), &d))
+		return 0;
+	*ns = now_ns() - d;
+	return 1;
+}
+
 int query_parse_time(const char *text, int64_t *ns, struct errbuf *eb)
 {
 	__int128 t = 0;
+	int err = parse_relative(text, &t, eb);
 	/* A date has its dash after four digits; epoch seconds have none
 	 * but a leading minus. */
-	int err = strlen(text) > 4 && text[4] == '-' ? parse_date(text, &t, eb)
-						     : parse_epoch(text, &t, eb);
+	if (err == 1)
+		err = 0;
+	else if (err == 0)
+		err = strlen(text) > 4 && text[4] == '-' ? parse_date(text, &t, eb)
+							 : parse_epoch(text, &t, eb);
 	if (err == -ERANGE || (!err && (t < BOUND_MIN || t > BOUND_MAX))) {
 		char lo[QUERY_TIME_LEN], hi[QUERY_TIME_LEN];
 		query_format_time((int64_t)BOUND_MIN, lo, sizeof(lo));

@@ -31,7 +31,7 @@ static const struct cli_command commands[] = {
 	{ "stats", cli_stats, "stats [--store DIR] [--json]" },
 	{ "query", cli_query, CLI_QUERY_USAGE },
 	{ "rm", cli_rm, "rm [--store DIR] ID|SHA256..." },
-	{ "tag", cli_tag, "tag [--store DIR] ID|SHA256 [+]TAG|-TAG..." },
+	{ "tag", cli_tag, "tag [--store DIR] [--json] ID|SHA256 [+]TAG|-TAG..." },
 	{ "prune", cli_prune, "prune [--store DIR] [--config FILE] [--dry-run] [--json]" },
 	{ "fsck", cli_fsck, "fsck [--store DIR] [--verify] [--repair]" },
 	{ "backup", cli_backup, "backup [--store DIR] DIR" },

@@ -73,7 +73,7 @@ static int query(int argc, char **argv, char **given)
 		cli_query_release(&c);
 		run_engine(given);
 	}
-	rc = via > 0 ? cli_query_remote(remote, &c) : CLI_EXIT_FAILED;
+	rc = cli_query_finish(&c, via > 0 ? cli_query_remote(remote, &c) : CLI_EXIT_FAILED);
 	cli_remote_free(remote);
 out:
 	cli_query_release(&c);

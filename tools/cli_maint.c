@@ -236,10 +236,20 @@ static json_t *json_strings(char *const *v, size_t n)
 	return a;
 }
 
-static void print_tags_json(json_t *rec)
+/* "ID: TAG TAG", or with --json {"id", "tags"}. */
+static void print_tags_json(json_t *rec, bool as_json)
 {
 	json_t *t;
 	size_t i;
+	if (as_json) {
+		json_t *o = json_pack("{sOsO}", "id", json_object_get(rec, "id"), "tags",
+				      json_object_get(rec, "tags"));
+		if (o)
+			json_dumpf(o, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(o);
+		return;
+	}
 	printf("%" PRIu64 ":", (uint64_t)json_integer_value(json_object_get(rec, "id")));
 	json_array_foreach(json_object_get(rec, "tags"), i, t)
 		printf(" %s", json_string_value(t));
@@ -247,7 +257,7 @@ static void print_tags_json(json_t *rec)
 }
 
 /* PATCH add_tags / remove_tags: the daemon edits the tags under its lock. */
-static int tag_remote(struct cli_remote *r, char **args, int n)
+static int tag_remote(struct cli_remote *r, char **args, int n, bool as_json)
 {
 	_cleanup_free_ char *target = capture_target(args[0]);
 	struct tag_ops o = { 0 };
@@ -262,7 +272,7 @@ static int tag_remote(struct cli_remote *r, char **args, int n)
 		json_decref(body);
 	}
 	if (status == 200)
-		print_tags_json(reply);
+		print_tags_json(reply, as_json);
 	else if (eb.msg[0])
 		fprintf(stderr, "capvault: %s\n", eb.msg);
 	else if (status > 0)
@@ -272,15 +282,44 @@ static int tag_remote(struct cli_remote *r, char **args, int n)
 	return status == 200 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
+/* tag's words in the order maint_args_parse reads them: its long options
+ * (--store DIR, --json) wherever they were typed, then the id and the tag
+ * changes, whose "-TAG" is no option. In place; argv keeps its words. */
+static void tag_options_first(int argc, char **argv)
+{
+	char **operands = calloc((size_t)argc + 1, sizeof(*operands));
+	int nops = 0, w = 1;
+	if (!operands)
+		return;
+	for (int i = 1; i < argc; i++) {
+		bool with_value = !strcmp(argv[i], "--store") || !strcmp(argv[i], "-s");
+		if (!strcmp(argv[i], "--")) {
+			while (++i < argc)
+				operands[nops++] = argv[i];
+		} else if (with_value && i + 1 < argc) {
+			argv[w++] = argv[i];
+			argv[w++] = argv[++i];
+		} else if (!strncmp(argv[i], "--", 2)) {
+			argv[w++] = argv[i]; /* --store=DIR, --json, or a wrong one */
+		} else {
+			operands[nops++] = argv[i];
+		}
+	}
+	for (int i = 0; i < nops; i++)
+		argv[w++] = operands[i];
+	free(operands);
+}
+
 int cli_tag(int argc, char **argv, const char *usage)
 {
 	struct maint_args a = { .stop_at_operand = true };
+	tag_options_first(argc, argv);
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg + 1 >= argc)
 		return usage_error(usage);
 	struct cli_remote *r = NULL;
 	int via = cli_remote_open(&r, a.store);
 	if (via != 0) {
-		int rc = via > 0 ? tag_remote(r, argv + a.first_arg, argc - a.first_arg) : CLI_EXIT_FAILED;
+		int rc = via > 0 ? tag_remote(r, argv + a.first_arg, argc - a.first_arg, a.json) : CLI_EXIT_FAILED;
 		cli_remote_free(r);
 		return rc;
 	}
@@ -315,7 +354,7 @@ int cli_tag(int argc, char **argv, const char *usage)
 	if (err)
 		fprintf(stderr, "capvault: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
 	else
-		print_tags_json(doc);
+		print_tags_json(doc, a.json);
 	json_decref(doc);
 	tag_ops_free(&o);
 	capture_record_free(rec);

@@ -55,6 +55,8 @@ static int run_query(struct query_cli *c, struct vault *v, struct ring *ring)
 		err = c->count ? query_count(q, ring, &eb) : query_run(q, ring, on_packet, c, &eb);
 	if (!err && c->writer)
 		err = capwrite_flush(c->writer);
+	if (err == -ECANCELED && c->printer) /* the printer has all it wants */
+		err = 0;
 	if (err)
 		fprintf(stderr, "capvault: query: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
 	else if (c->count)
@@ -80,7 +82,7 @@ int cli_query(int argc, char **argv, const char *usage)
 	struct cli_remote *remote = NULL;
 	int via = cli_remote_open(&remote, c.store);
 	if (via != 0) {
-		rc = via > 0 ? cli_query_remote(remote, &c) : CLI_EXIT_FAILED;
+		rc = cli_query_finish(&c, via > 0 ? cli_query_remote(remote, &c) : CLI_EXIT_FAILED);
 		cli_remote_free(remote);
 		goto out;
 	}
@@ -96,6 +98,8 @@ int cli_query(int argc, char **argv, const char *usage)
 		goto out;
 	}
 	rc = run_query(&c, v, ring);
+	c.writer = capwrite_free(c.writer); /* its last bytes before the output ends */
+	rc = cli_query_finish(&c, rc);
 out:
 	capwrite_free(c.writer);
 	cli_query_release(&c);

@@ -17,8 +17,19 @@ struct capwrite;
 struct cli_remote;
 
 #define CLI_QUERY_USAGE                                                                          \
-	"query [--store DIR] [--after T] [--before T] [--capture ID]... [--tag T]... [--limit N]\n" \
-	"                 [--count] [--explain] [-w FILE] [FILTER]"
+	"query [--store DIR] [--after T] [--before T] [--capture ID]... [--tag T]...\n"            \
+	"                 [-c N|--limit N] [--count] [--explain] [-w FILE|-] [-AeKnNqStvxX] [FILTER]"
+
+/* What passes to the output, watched for pcapng interfaces: tcpdump
+ * (libpcap 1.10) stops at the first interface of another link type. */
+struct query_scan {
+	uint8_t hdr[12];  /* a block's type, length and (an IDB's) link type */
+	size_t have;
+	uint64_t skip;    /* of the current block, after its header */
+	bool started, pcapng, swap, lost;
+	uint32_t linktypes[16];
+	size_t nlinktypes;
+};
 
 struct query_cli {
 	const char *store, *outpath;
@@ -27,7 +38,11 @@ struct query_cli {
 	struct query_params params;
 	uint64_t ids[64];
 	const char *tags[16];
+	char print_flags[64];    /* tcpdump's print options given (-v, -e, -X...) */
 	int outfd;
+	char *tmp_path;          /* -w FILE is written here, renamed when complete */
+	int printer;             /* pid of tcpdump printing the packets, or 0 */
+	struct query_scan scan;
 	struct capwrite *writer; /* the offline engine's */
 };
 
@@ -36,9 +51,17 @@ struct query_cli {
  * a bad value (the caller prints the usage). */
 int cli_query_parse(struct query_cli *c, int argc, char **argv);
 
-/* Opens -w FILE, or checks that stdout is not a terminal. Returns 0 or a
- * negative errno (printed). */
+/* Opens the output: -w FILE (a temporary name beside it until
+ * cli_query_finish), -w - (standard output, not a terminal), or else a
+ * tcpdump -r - -nn (plus the print options given) that prints the packets,
+ * as tcpdump itself would. Returns 0 or a negative errno (printed). */
 int cli_query_open_outfd(struct query_cli *c);
+
+/* Ends the output of a query whose exit code so far is rc: -w FILE takes
+ * its final name only when rc is 0, the printer is waited for, and an
+ * answer of several link types is named (tcpdump would read only the
+ * first one's packets). Returns the exit code. */
+int cli_query_finish(struct query_cli *c, int rc);
 
 /* Writes len bytes to c->outfd (opaque is c). Returns 0 or -errno. */
 int cli_query_write(void *opaque, const void *buf, size_t len);

@@ -12,9 +12,12 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -33,10 +36,15 @@ static int parse_time(const char *arg, int64_t *ns)
 	return err;
 }
 
+static void scan_output(struct query_scan *s, const uint8_t *p, size_t len);
+
 int cli_query_write(void *opaque, const void *buf, size_t len)
 {
-	const struct query_cli *c = opaque;
-	return fd_write_all(c->outfd, buf, len);
+	struct query_cli *c = opaque;
+	scan_output(&c->scan, buf, len);
+	int err = fd_write_all(c->outfd, buf, len);
+	/* The printer stopped reading (| head): the rest is not wanted. */
+	return err == -EPIPE && c->printer ? -ECANCELED : err;
 }
 
 /* Digits only: strtoull would take "-1" as 2^64-1 and " 4" as 4. */
@@ -64,10 +72,11 @@ static int parse_option(struct query_cli *c, int opt, const char *arg)
 	case 's': c->store = arg; return 0;
 	case 'w': c->outpath = arg; return 0;
 	case 'C': c->count = true; return 0;
-	case 'e': c->explain = true; return 0;
+	case 'E': c->explain = true; return 0;
 	case 'l':
+	case 'c': /* tcpdump's -c N: at most N packets */
 		return parse_count(arg, &p->limit);
-	case 'c':
+	case 'I':
 		if (p->ncapture_ids == sizeof(c->ids) / sizeof(c->ids[0]))
 			return -E2BIG;
 		if (parse_count(arg, &c->ids[p->ncapture_ids]) < 0 || !c->ids[p->ncapture_ids])
@@ -83,17 +92,48 @@ static int parse_option(struct query_cli *c, int opt, const char *arg)
 	return -EINVAL;
 }
 
+/* tcpdump's options that only change how packets are printed. */
+#define PRINT_FLAGS "AeKnNqStvxX"
+
+/* The filter may be given as several words, as tcpdump takes it. */
+static int add_word(struct query_cli *c, const char *word)
+{
+	const char *old = c->params.filter;
+	char *joined = NULL;
+	if (asprintf(&joined, "%s%s%s", old ? old : "", old ? " " : "", word) < 0)
+		return -ENOMEM;
+	free((char *)old);
+	c->params.filter = joined;
+	return 0;
+}
+
 int cli_query_parse(struct query_cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "after", required_argument, NULL, 'a' }, { "before", required_argument, NULL, 'b' },
-		{ "store", required_argument, NULL, 's' }, { "capture", required_argument, NULL, 'c' },
+		{ "store", required_argument, NULL, 's' }, { "capture", required_argument, NULL, 'I' },
 		{ "tag", required_argument, NULL, 't' },   { "limit", required_argument, NULL, 'l' },
-		{ "count", no_argument, NULL, 'C' },       { "explain", no_argument, NULL, 'e' },
+		{ "count", no_argument, NULL, 'C' },       { "explain", no_argument, NULL, 'E' },
 		{ 0 },
 	};
 	int opt, longindex = -1;
-	while ((opt = getopt_long(argc, argv, "+w:a:b:s:c:t:l:Ce", opts, &longindex)) != -1) {
+	/* Options may follow the filter, as tcpdump takes them; tcpdump's
+	 * print options go to the tcpdump that prints the packets. */
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "-w:a:b:s:c:t:l:C" PRINT_FLAGS, opts, &longindex)) !=
+	       -1) {
+		if (opt == 1) {
+			if (add_word(c, optarg) < 0)
+				return -ENOMEM;
+			continue;
+		}
+		if (strchr(PRINT_FLAGS, opt) && opt) {
+			size_t n = strlen(c->print_flags);
+			if (n + 1 >= sizeof(c->print_flags))
+				return -E2BIG;
+			c->print_flags[n] = (char)opt;
+			continue;
+		}
 		if (opt == '?' || parse_option(c, opt, optarg) < 0) {
 			/* Named as typed: --after, or -a. */
 			if (opt != '?' && longindex >= 0)
@@ -105,18 +145,12 @@ int cli_query_parse(struct query_cli *c, int argc, char **argv)
 		}
 		longindex = -1;
 	}
-	/* The filter may be given as several words, as tcpdump takes it. */
-	size_t len = 0;
+	/* After "--", the rest is filter too. */
 	for (int i = optind; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	char *filter = calloc(1, len + 1);
-	if (!filter)
+		if (add_word(c, argv[i]) < 0)
+			return -ENOMEM;
+	if (!c->params.filter && !(c->params.filter = strdup("")))
 		return -ENOMEM;
-	for (int i = optind; i < argc; i++) {
-		size_t used = strlen(filter);
-		snprintf(filter + used, len + 1 - used, "%s%s", i > optind ? " " : "", argv[i]);
-	}
-	c->params.filter = filter;
 	c->params.capture_ids = c->ids;
 	c->params.tags = c->tags;
 	return 0;
@@ -138,19 +172,182 @@ void cli_query_print_explain(const struct query_stats *st)
 		st->elapsed_ms);
 }
 
-int cli_query_open_outfd(struct query_cli *c)
+/* -w FILE: a temporary name beside it, so that a query that fails leaves
+ * the file that was there. */
+static int open_file(struct query_cli *c)
 {
-	if (c->outpath && strcmp(c->outpath, "-") != 0) {
-		c->outfd = open(c->outpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (c->outfd < 0) {
-			fprintf(stderr, "capvault: %s: %s\n", c->outpath, strerror(errno));
-			return -errno;
-		}
-	} else if (isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "capvault: not writing a capture to a terminal: use -w FILE or --count\n");
-		return -EINVAL;
+	if (asprintf(&c->tmp_path, "%s.capvault-XXXXXX", c->outpath) < 0) {
+		c->tmp_path = NULL;
+		return -ENOMEM;
+	}
+	c->outfd = mkostemp(c->tmp_path, O_CLOEXEC);
+	if (c->outfd < 0) {
+		int err = -errno;
+		fprintf(stderr, "capvault: %s: %s\n", c->outpath, strerror(errno));
+		free(c->tmp_path);
+		c->tmp_path = NULL;
+		return err;
+	}
+	if (fchmod(c->outfd, 0644) < 0) { /* mkostemp's 0600, as open(2) with 0644 */
+		int err = -errno;
+		fprintf(stderr, "capvault: %s: %s\n", c->tmp_path, strerror(errno));
+		return err;
 	}
 	return 0;
+}
+
+/* The printer: tcpdump reading the answer on its standard input. */
+static int start_printer(struct query_cli *c)
+{
+	char *argv[8 + sizeof(c->print_flags)];
+	char flags[sizeof(c->print_flags)][3];
+	size_t n = 0;
+	argv[n++] = "tcpdump";
+	argv[n++] = "-r";
+	argv[n++] = "-";
+	argv[n++] = "-nn";
+	for (size_t i = 0; c->print_flags[i]; i++) {
+		if (c->print_flags[i] == 'n')
+			continue; /* -nn already */
+		snprintf(flags[i], sizeof(flags[i]), "-%c", c->print_flags[i]);
+		argv[n++] = flags[i];
+	}
+	argv[n] = NULL;
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		int err = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return err;
+	}
+	if (pid == 0) {
+		dup2(fds[0], STDIN_FILENO);
+		execvp("tcpdump", argv);
+		fprintf(stderr, "capvault: query: cannot run tcpdump to print the packets (%s): "
+			"install tcpdump, or write them with -w FILE\n", strerror(errno));
+		_exit(127);
+	}
+	close(fds[0]);
+	/* A printer that stops early (| head) ends the query, not the program. */
+	signal(SIGPIPE, SIG_IGN);
+	c->printer = pid;
+	c->outfd = fds[1];
+	return 0;
+}
+
+int cli_query_open_outfd(struct query_cli *c)
+{
+	if (c->outpath && strcmp(c->outpath, "-") != 0)
+		return open_file(c);
+	if (c->outpath) {
+		if (isatty(STDOUT_FILENO)) {
+			fprintf(stderr, "capvault: not writing a capture to a terminal: -w - is for "
+					"a pipe; use -w FILE, or no -w to print the packets\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	int err = start_printer(c);
+	if (err)
+		fprintf(stderr, "capvault: query: cannot start tcpdump: %s\n", strerror(-err));
+	return err;
+}
+
+static uint32_t scan_u32(const struct query_scan *s, const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return s->swap ? __builtin_bswap32(v) : v;
+}
+
+/* One block header of the pcapng stream: notes an IDB's link type. */
+static void scan_block(struct query_scan *s)
+{
+	uint32_t type = scan_u32(s, s->hdr);
+	if (type == 0x0A0D0D0Au) { /* a section: its byte order */
+		uint32_t magic;
+		memcpy(&magic, s->hdr + 8, 4);
+		s->swap = magic == 0x4D3C2B1Au;
+	}
+	uint32_t len = scan_u32(s, s->hdr + 4);
+	if (len < 12 || len % 4) {
+		s->lost = true;
+		return;
+	}
+	if (type == 1) {
+		uint16_t lt;
+		memcpy(&lt, s->hdr + 8, 2);
+		lt = s->swap ? __builtin_bswap16(lt) : lt;
+		bool known = false;
+		for (size_t i = 0; i < s->nlinktypes; i++)
+			known |= s->linktypes[i] == lt;
+		if (!known && s->nlinktypes < sizeof(s->linktypes) / sizeof(s->linktypes[0]))
+			s->linktypes[s->nlinktypes++] = lt;
+	}
+	s->skip = len - 12;
+}
+
+static void scan_output(struct query_scan *s, const uint8_t *p, size_t len)
+{
+	if (!s->started && len >= 4) {
+		s->started = true;
+		s->pcapng = p[0] == 0x0A && p[1] == 0x0D && p[2] == 0x0D && p[3] == 0x0A;
+	}
+	while (s->pcapng && !s->lost && len) {
+		if (s->skip) {
+			size_t n = s->skip < len ? (size_t)s->skip : len;
+			s->skip -= n, p += n, len -= n;
+			continue;
+		}
+		size_t n = sizeof(s->hdr) - s->have < len ? sizeof(s->hdr) - s->have : len;
+		memcpy(s->hdr + s->have, p, n);
+		s->have += n, p += n, len -= n;
+		if (s->have == sizeof(s->hdr)) {
+			s->have = 0;
+			scan_block(s);
+		}
+	}
+}
+
+int cli_query_finish(struct query_cli *c, int rc)
+{
+	if (c->outfd >= 0 && c->tmp_path && rc == 0 && fdatasync(c->outfd) < 0) {
+		fprintf(stderr, "capvault: %s: %s\n", c->outpath, strerror(errno));
+		rc = CLI_EXIT_FAILED;
+	}
+	if (c->outfd != STDOUT_FILENO && c->outfd >= 0)
+		close(c->outfd);
+	c->outfd = -1;
+	if (c->tmp_path) {
+		if (rc == 0 && rename(c->tmp_path, c->outpath) < 0) {
+			fprintf(stderr, "capvault: %s: %s\n", c->outpath, strerror(errno));
+			rc = CLI_EXIT_FAILED;
+		}
+		if (rc != 0)
+			unlink(c->tmp_path);
+		free(c->tmp_path);
+		c->tmp_path = NULL;
+	}
+	if (c->printer > 0) {
+		int status = 0;
+		while (waitpid(c->printer, &status, 0) < 0 && errno == EINTR)
+			;
+		c->printer = 0;
+		if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+			rc = CLI_EXIT_FAILED;
+	}
+	if (c->scan.nlinktypes > 1)
+		fprintf(stderr,
+			"capvault: query: the answer holds packets of %zu link types (pcapng); tcpdump "
+			"(libpcap 1.10) %s only the packets of the first one. Read the whole answer with "
+			"tshark -r FILE, or query one link type at a time (--capture)\n",
+			c->scan.nlinktypes, c->outpath ? "reads" : "printed");
+	c->scan.nlinktypes = 0;
+	return rc;
 }
 
 static char *remote_target(const struct query_cli *c, bool count, bool explain)
@@ -261,6 +458,8 @@ static int remote_stream(struct cli_remote *r, struct query_cli *c)
 	int err = 0;
 	while (buf && !err && (n = httpc_read(cli_remote_http(r), buf, 256 * 1024, &eb)) > 0)
 		err = cli_query_write(c, buf, (size_t)n);
+	if (err == -ECANCELED) /* the printer has all it wants */
+		return CLI_EXIT_OK;
 	if (n < 0 || err) {
 		fprintf(stderr, "capvault: query: %s\n",
 			err ? strerror(-err) : eb.msg[0] ? eb.msg : strerror((int)-n));
@@ -278,9 +477,7 @@ int cli_query_remote(struct cli_remote *r, struct query_cli *c)
 
 void cli_query_release(struct query_cli *c)
 {
-	if (c->outfd != STDOUT_FILENO && c->outfd >= 0)
-		close(c->outfd);
-	c->outfd = -1;
+	cli_query_finish(c, CLI_EXIT_FAILED);
 	free((char *)c->params.filter);
 	c->params.filter = NULL;
 }
