@@ -214,7 +214,7 @@ static int record_fill_source(struct capture_record *rec, const struct import_so
 	if (!rec->name)
 		return -ENOMEM;
 	if (src->path || src->source_path) {
-		const char *p = !src->path ? src->source_path :
+		const char *p = src->source_path	       ? src->source_path :
 				realpath(src->path, abspath) ? abspath : src->path;
 		if (!(rec->source_path = strdup(p)))
 			return -ENOMEM;

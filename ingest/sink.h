@@ -27,8 +27,9 @@ struct import_source {
 	const char *const *tags; /* ntags tags to attach */
 	size_t ntags;
 	const char *comment;     /* may be NULL */
-	const char *source_path; /* recorded as the source when path is NULL (an
-				    upload of a file its sender names); may be NULL */
+	const char *source_path; /* recorded as the source instead of path (an
+				    upload of a file its sender names, a file
+				    the daemon claimed); may be NULL */
 	struct ring *ring;       /* the calling thread's ring, for the sink's own I/O */
 	/* The caller removes the source after a successful import, so the sink
 	 * may hard-link an uncompressed source into the store instead of
