@@ -43,7 +43,7 @@ struct daemon_folder {
  * file is given up on: left in place, counted as failed and listed with
  * the recent failures; it is tried again when it changes (the watcher
  * reports it anew) or at the next start. */
-#define DAEMON_RETRY_LIMIT 6u
+#define DAEMON_RETRY_LIMIT 5u
 
 /* Where a worker claims a file before importing it (see daemon_worker.c):
  * <import folder>/.capvault-claim/<subfolder>/<name>. */
