@@ -286,6 +286,13 @@ int daemon_claims_recover(struct daemon_workers *w, struct daemon_folder *f)
 	char top[PATH_MAX], orig[PATH_MAX], rel_dir[PATH_MAX];
 	if (snprintf(top, sizeof(top), "%s/" DAEMON_CLAIM_DIR, f->path) >= (int)sizeof(top))
 		return -ENAMETOOLONG;
+	struct stat st;
+	if (lstat(top, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+		log_warnx("%s: not a folder of this daemon's user, ignored", top);
+		return 0;
+	}
 	char *const roots[] = { top, NULL };
 	FTS *fts = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
 	if (!fts)
