@@ -104,7 +104,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	cap "poll$r" 10; must "$POOL/poll$r"
 done
 for k in $(seq 1 20); do
-	cap "crash$k" 2000; must "$POOL/crash$k"
+	cap "crash$k" 4000; must "$POOL/crash$k"
 done
 
 renamer() {
@@ -183,7 +183,7 @@ echo "writers done in $(($(date +%s) - start_s)) s"
 
 # A burst, then a crash in the middle of it, and a restart.
 for k in $(seq 1 20); do put "$POOL/crash$k" "$IN/crash$k.pcap"; done
-ms $((RANDOM % 300))
+ms $((RANDOM % 80))
 kill_daemon
 claimed=$(find "$IN/.capvault-claim" -type f 2>/dev/null | wc -l)
 echo "killed with $claimed files claimed"
