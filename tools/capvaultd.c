@@ -382,8 +382,9 @@ static void notify_status(struct daemon *d)
 		failed += atomic_load(&f->ctr.failed);
 	}
 	sdnotify_sendf(d->notify, "STATUS=%llu captures imported, %llu duplicates, %llu failed; "
-				  "%u files queued",
-		       imported, duplicates, failed, daemon_queue_length(d->workers.queue));
+				  "%u files queued, %u waiting for a retry",
+		       imported, duplicates, failed, daemon_queue_length(d->workers.queue),
+		       daemon_queue_parked(d->workers.queue, NULL, NULL));
 	d->status_at_ms = daemon_now_ms() + STATUS_EVERY_MS;
 }
 
@@ -446,7 +447,9 @@ static void log_summary(struct daemon *d)
 			 (unsigned long long)c->duplicates, (unsigned long long)c->failed,
 			 (unsigned long long)c->packets, (unsigned long long)c->bytes);
 	}
-	log_info("stopped; %u files left in the queue", daemon_queue_length(d->workers.queue));
+	log_info("stopped; %u files left in the queue, %u waiting for a retry",
+		 daemon_queue_length(d->workers.queue),
+		 daemon_queue_parked(d->workers.queue, NULL, NULL));
 }
 
 /* Before any thread exists: sdnotify_new edits the environment. */

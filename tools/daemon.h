@@ -56,6 +56,10 @@ struct daemon_item {
 	char *claim;             /* where it is held while claimed, or NULL */
 	char *error;             /* the last transient failure, or NULL */
 	unsigned attempts;       /* transient failures so far */
+	/* The file given up on (dev, ino, size, mtime), so that the path
+	 * queued again (the name reported anew) skips it unless it changed. */
+	bool gave_up;
+	struct daemon_gave_up { dev_t dev; ino_t ino; off_t size; struct timespec mtime; } last;
 	uint64_t not_before_ms;  /* retry time (monotonic) */
 	struct daemon_item *next;
 };

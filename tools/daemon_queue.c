@@ -202,7 +202,7 @@ void daemon_queue_done(struct daemon_queue *q, struct daemon_item *it)
 	bool again = n && n->again && !q->stopped;
 	if (again) {
 		n->again = false;
-		it->attempts = 0;
+		it->attempts = 0; /* a new file, or the one given up on (gave_up kept) */
 		it->not_before_ms = 0;
 		free(it->error);
 		it->error = NULL;

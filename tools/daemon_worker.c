@@ -430,7 +430,8 @@ static bool is_gone_errno(int err)
 /* A transient failure: hand the file back and retry it later, or give up
  * after DAEMON_RETRY_LIMIT. Returns true when the item was parked. */
 static bool transient(struct daemon_workers *w, struct daemon_item *it,
-		      const struct config_import *ci, int err, const char *msg)
+		      const struct config_import *ci, const struct stat *st, int err,
+		      const char *msg)
 {
 	if (it->claim && unclaim(it) < 0)
 		log_warnx("%s: its name holds another file by now; retrying it from %s", it->path,
@@ -444,6 +445,8 @@ static bool transient(struct daemon_workers *w, struct daemon_item *it,
 	char why[600];
 	snprintf(why, sizeof(why), "gave up after %u attempts, left in place: %s",
 		 it->attempts + 1, msg);
+	it->gave_up = true;
+	it->last = (struct daemon_gave_up){ st->st_dev, st->st_ino, st->st_size, st->st_mtim };
 	hand_back(it, ci, why);
 	atomic_fetch_add(&it->folder->ctr.failed, 1);
 	daemon_failures_note(&w->failures, it->path, why);
@@ -471,6 +474,14 @@ static int open_regular(const char *path, struct stat *st)
 	return fd;
 }
 
+/* The file this item gave up on, unchanged: left alone until it changes. */
+static bool given_up(const struct daemon_item *it, const struct stat *st)
+{
+	return it->gave_up && it->last.dev == st->st_dev && it->last.ino == st->st_ino &&
+	       it->last.size == st->st_size && it->last.mtime.tv_sec == st->st_mtim.tv_sec &&
+	       it->last.mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
 /* What to do with a name before importing it. Returns 1 to import, 0 when
  * there is nothing to do, -1 when the item was parked. */
 static int prepare(struct daemon_workers *w, struct daemon_item *it, const struct config_import *ci)
@@ -490,7 +501,7 @@ static int prepare(struct daemon_workers *w, struct daemon_item *it, const struc
 		daemon_queue_retry(w->queue, it, strerror(errno));
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st.st_mode) || given_up(it, &st))
 		return 0;
 	if (ci->after_import == CONFIG_AFTER_KEEP)
 		return 1; /* never removed: nothing to claim */
@@ -538,8 +549,9 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 	if (fd < 0) {
 		char msg[600];
 		snprintf(msg, sizeof(msg), "%s: %s", it->path, strerror(-fd));
-		if (is_transient(fd))
-			return transient(w, it, ci, fd, msg);
+		struct stat now;
+		if (is_transient(fd) && lstat(where(it), &now) == 0)
+			return transient(w, it, ci, &now, fd, msg);
 		hand_back(it, ci, msg);
 		return false;
 	}
@@ -576,7 +588,7 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 	} else if (err == -EINVAL) {
 		handle_malformed(w, it, ci, msg);
 	} else if (is_transient(err)) {
-		return transient(w, it, ci, err, msg);
+		return transient(w, it, ci, &st, err, msg);
 	} else {
 		atomic_fetch_add(&it->folder->ctr.failed, 1);
 		daemon_failures_note(&w->failures, it->path, msg);

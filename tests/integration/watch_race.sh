@@ -171,6 +171,7 @@ plain() {
 	done
 }
 
+echo "material made in $SECONDS s"
 start_daemon
 start_s=$(date +%s)
 pids=()
@@ -188,12 +189,15 @@ kill_daemon
 claimed=$(find "$IN/.capvault-claim" -type f 2>/dev/null | wc -l)
 echo "killed with $claimed files claimed"
 start_daemon
+echo "restarted at $SECONDS s"
 
 imported() {
 	"$CAPVAULT" ls --json --store "$T/store" 2>/dev/null | jq -r '.[].sha256' | sort >"$T/cat.sha"
 	[ -z "$(cut -d' ' -f1 "$T/must" | sort | comm -23 - "$T/cat.sha")" ]
 }
-for _ in $(seq 300); do imported && break; sleep 0.1; done
+deadline=$((SECONDS + 40))
+until imported || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.2; done
+echo "imported at $SECONDS s"
 sleep 1.5 # what is still settling
 
 # SIGTERM completes.
