@@ -93,8 +93,11 @@ static int rename_noreplace(const char *src, const char *dst)
 		return -errno;
 	if (link(src, dst) == 0) {
 		struct stat st;
-		if (lstat(dst, &st) == 0 && same_file(src, &st) && unlink(src) < 0)
-			return -errno;
+		if (lstat(dst, &st) == 0 && same_file(src, &st) && unlink(src) < 0) {
+			int err = -errno;
+			unlink(dst); /* not moved: no second name left behind */
+			return err;
+		}
 		return 0;
 	}
 	if (errno == EEXIST || errno == ENOENT)
