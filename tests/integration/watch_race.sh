@@ -55,7 +55,7 @@ api:
   listen: []
 YAML
 
-ROUNDS=${WATCH_RACE_ROUNDS:-12}
+ROUNDS=${WATCH_RACE_ROUNDS:-10}
 sha() { sha256sum "$1" | cut -c1-64; }
 # cap NAME PACKETS: a capture of its own (seeded by a counter) in the pool.
 seed=1000
@@ -98,13 +98,13 @@ for r in $(seq 1 "$ROUNDS"); do
 	cap "sl_t$r" 9; never "$POOL/sl_t$r"
 	cap "ap$r" 30; must "$POOL/ap$r"
 	cap "slow$r" 40; must "$POOL/slow$r"
-	cap "big$r" 4000; maybe "$POOL/big$r"
+	cap "big$r" 2000; maybe "$POOL/big$r"
 	cap "rep$r" 12; must "$POOL/rep$r"
 	cap "sub$r" 10; must "$POOL/sub$r"
 	cap "poll$r" 10; must "$POOL/poll$r"
 done
 for k in $(seq 1 20); do
-	cap "crash$k" 4000; must "$POOL/crash$k"
+	cap "crash$k" 2000; must "$POOL/crash$k"
 done
 
 renamer() {
