@@ -522,6 +522,21 @@ static int prepare(struct daemon_workers *w, struct daemon_item *it, const struc
 	return 1;
 }
 
+/* The path a claimed file was dropped at, its folder resolved as the
+ * catalog records an unclaimed file's (realpath). */
+static const char *dropped_path(const struct daemon_item *it, char *buf, size_t size)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	size_t n = (size_t)(base_name(it->path) - it->path);
+	if (n == 0 || n > sizeof(dir))
+		return it->path;
+	snprintf(dir, n, "%s", it->path); /* without the last slash */
+	if (!realpath(dir, real) ||
+	    snprintf(buf, size, "%s/%s", real, base_name(it->path)) >= (int)size)
+		return it->path;
+	return buf;
+}
+
 /* The import's message, naming the file where it was dropped rather than
  * its claim. */
 static void message(const struct daemon_item *it, int err, const struct errbuf *eb, char *out,
@@ -546,6 +561,8 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 	struct stat st;
 	int fd = open_regular(where(it), &st);
 	if (fd == -ENODEV || fd == -ENOENT) {
+		if (fd == -ENODEV)
+			log_info("%s: not a regular file, left alone", it->path);
 		hand_back(it, ci, "not a regular file");
 		return false;
 	}
@@ -563,12 +580,12 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 		log_info("skipped %s: kept, already imported", it->path);
 		return false;
 	}
-	char tagbuf[PATH_MAX];
+	char tagbuf[PATH_MAX], dropped[PATH_MAX];
 	const char *tags[MAX_TAGS];
 	struct import_source src = {
 		.path = where(it),
 		.name = base_name(it->path),
-		.source_path = it->path,
+		.source_path = it->claim ? dropped_path(it, dropped, sizeof(dropped)) : NULL,
 		.tags = tags,
 		.ntags = build_tags(ci, it->rel_dir, tagbuf, sizeof(tagbuf), tags),
 		.ring = ring,

@@ -8,8 +8,8 @@
 #   its .error note; two captures of one name both land in a move: folder;
 # - 15.8: a writer that closes after the header and appends the packets
 #   within settle_time gets the whole capture imported, not a header;
-# - 15.6: a capture renamed over the name of one being imported is
-#   imported too, never deleted unimported;
+# - 15.6: a capture renamed over the name of one just imported, 0-12 ms
+#   later, is imported too, never deleted unimported;
 # - 15.6, the crash story: a file a killed daemon left claimed (in
 #   .capvault-claim) is imported at the next start, under its own name;
 # - 15.9: FIFOs and symlinks renamed over dropped captures, again and
@@ -131,6 +131,8 @@ wait_for "the capture left claimed imported" in_catalog "$(sha "$T/left.pcap")" 
 check "its name" left.pcap "$("$CAPVAULT" ls --json --store "$T/store" |
 	jq -r --arg s "$(sha "$T/left.pcap")" '.[] | select(.sha256 == $s) | .name')"
 wait_for "its claim removed" gone "$IN/.capvault-claim/lab/left.pcap" || true
+check "its source path" "$(realpath "$IN")/lab/left.pcap" "$("$CAPVAULT" ls --json --store "$T/store" |
+	jq -r --arg s "$(sha "$T/left.pcap")" '.[] | select(.sha256 == $s) | .source_path')"
 
 # --- 15.7: same-named failures never overwrite each other
 printf 'not a capture, first\n' >"$T/bad1"
@@ -164,33 +166,60 @@ check "no header-only capture" "" "$("$CAPVAULT" ls --json --store "$T/store" |
 	jq -r '.[] | select(.name == "grow.pcap" and .packets == 0) | .id')"
 check "nothing of grow.pcap failed" "" "$(ls "$IN/.failed" | grep grow || true)"
 
-# --- 15.6: a capture renamed over the name of one being imported
-"$MKCAP" --packets 60000 --seed 60 -o "$T/big.pcap"
-for r in 1 2 3 4; do
-	"$MKCAP" --packets 10 --seed $((600 + r)) -o "$T/over$r.pcap"
-	drop "$T/big.pcap" "$IN/r$r.pcap"
-	sleep "0.0$((r * 2))"
-	drop "$T/over$r.pcap" "$IN/r$r.pcap"
+# --- 15.6: a capture renamed over the name of one just imported, 0-12 ms
+# after it (the original lost it in 1 round of 15: the name was unlinked
+# after the first import)
+ROUNDS=40
+for r in $(seq 1 $ROUNDS); do
+	"$MKCAP" --packets 3 --seed $((600 + r)) -o "$STAGE/a$r"
+	"$MKCAP" --packets 4 --seed $((700 + r)) -o "$STAGE/over$r.pcap"
 done
-for r in 1 2 3 4; do
-	wait_for "round $r: the capture renamed over is imported" in_catalog "$(sha "$T/over$r.pcap")" || true
+for r in $(seq 1 $ROUNDS); do
+	drop "$STAGE/a$r" "$IN/r$r.pcap"
+	sleep "0.0$(printf %02d $((RANDOM % 13)))"
+	drop "$STAGE/over$r.pcap" "$IN/r$r.pcap"
+	sleep 0.03
 done
+all_over() {
+	"$CAPVAULT" ls --json --store "$T/store" 2>/dev/null | jq -r '.[].sha256' | sort >"$T/cat.sha"
+	for r in $(seq 1 $ROUNDS); do
+		grep -qx "$(sha "$STAGE/over$r.pcap")" "$T/cat.sha" || return 1
+	done
+}
+wait_for "every capture renamed over another imported" all_over || true
+for r in $(seq 1 $ROUNDS); do
+	grep -qx "$(sha "$STAGE/over$r.pcap")" "$T/cat.sha" || [ -f "$IN/r$r.pcap" ] ||
+		fail "round $r: the capture renamed over was lost"
+done
+check "source path of a claimed file" "$(realpath "$IN")/r1.pcap" "$("$CAPVAULT" ls --json --store "$T/store" |
+	jq -r --arg s "$(sha "$STAGE/over1.pcap")" '.[] | select(.sha256 == $s) | .source_path')"
 wait_for "the rename-over files are gone" eval '[ -z "$(ls "$IN" | grep "^r[0-9]")" ]' || true
 
-# --- 15.9: FIFOs and symlinks renamed over dropped captures
-for k in $(seq 1 150); do
-	drop "$T/c1.pcap" "$IN/flip.pcap"
+# --- 15.9: FIFOs and symlinks renamed over dropped captures: each must
+# survive (never opened, never deleted), and no worker may block
+for k in $(seq 1 100); do
+	drop "$T/c1.pcap" "$IN/flip$k.pcap"
 	mkfifo "$STAGE/fifo"
-	mv -f "$STAGE/fifo" "$IN/flip.pcap"
+	mv -f "$STAGE/fifo" "$IN/flip$k.pcap"
 	if [ $((k % 10)) = 0 ]; then
-		drop "$T/c1.pcap" "$IN/link.pcap"
+		drop "$T/c1.pcap" "$IN/link$k.pcap"
 		ln -s "$T/c1.pcap" "$STAGE/link"
-		mv -f "$STAGE/link" "$IN/link.pcap"
+		mv -f "$STAGE/link" "$IN/link$k.pcap"
 	fi
 done
+# One name flipped between a capture and a FIFO as fast as we can, for 2 s.
+end=$((SECONDS + 2))
+while [ "$SECONDS" -lt "$end" ]; do
+	cp "$T/c1.pcap" "$STAGE/flipc"
+	[ -z "$WRITER" ] || chown "$WRITER" "$STAGE/flipc"
+	mv -f "$STAGE/flipc" "$IN/flip.pcap"
+	mkfifo "$STAGE/fifo"
+	mv -f "$STAGE/fifo" "$IN/flip.pcap"
+done
 sleep 1.5
-check "the last FIFO is still there" yes "$([ -p "$IN/flip.pcap" ] && echo yes)"
-check "the last symlink is still there" yes "$([ -L "$IN/link.pcap" ] && echo yes)"
+check "every FIFO still there" 100 "$(find "$IN" -maxdepth 1 -name 'flip[0-9]*.pcap' -type p | wc -l)"
+check "the last FIFO still there" yes "$([ -p "$IN/flip.pcap" ] && echo yes)"
+check "every symlink still there" 10 "$(find "$IN" -maxdepth 1 -name 'link*.pcap' -type l | wc -l)"
 check "no FIFO or symlink in .failed" "" "$(find "$IN/.failed" ! -type f ! -type d)"
 
 # --- 15.5, the end: given up, listed as failed, left in place
