@@ -602,8 +602,8 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 		report(it, &res, &info);
 		after_success(it, ci, w->kept, &st);
 	} else if (!same_file(where(it), &st)) {
-		log_warnx("%s: deleted, moved away or replaced while being imported (%s); "
-			  "nothing stored", it->path, msg);
+		log_warnx("%s: deleted or moved away while being imported (%s); nothing stored",
+			  it->path, msg);
 		claim_release(it);
 	} else if (err == -EINVAL) {
 		handle_malformed(w, it, ci, msg);

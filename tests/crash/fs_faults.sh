@@ -269,13 +269,17 @@ changed() {
 	start_daemon CAPVAULT_FAULT="pause:3:$T/marks/pause"
 	drop "$T/big.pcap" "$in/$name"
 	wait_for "import paused" test -e "$T/marks/pause"
-	size=$(stat -c %s "$in/$name")
+	# Where the file is while it is imported: claimed (after_import delete)
+	# or in place (keep).
+	local live=$in/$name
+	[ ! -e "$in/.capvault-claim/$name" ] || live=$in/.capvault-claim/$name
+	size=$(stat -c %s "$live")
 	half=$((size / 2))
 	if [ "$what" = truncate ]; then
-		truncate -c -s "$half" "$in/$name"
-		cp "$in/$name" "$T/truncated.pcap"
+		truncate -c -s "$half" "$live"
+		cp "$live" "$T/truncated.pcap"
 	else
-		rm "$in/$name"
+		rm "$live"
 	fi
 	rm "$T/marks/pause"
 	if [ "$what" = truncate ]; then
