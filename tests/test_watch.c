@@ -258,7 +258,7 @@ static void test_add_errors(void **state)
 static void test_create_close(void **state)
 {
 	struct ctx *c = *state;
-	int id = add(c, c->dir, WATCH_MODE_INOTIFY, 2000, 0, NULL, NULL);
+	int id = add(c, c->dir, WATCH_MODE_INOTIFY, 300, 0, NULL, NULL);
 	assert_true(id >= 0);
 	run_for(c, 50);
 	char p[PATH_MAX];
@@ -314,7 +314,7 @@ static void test_close_then_append(void **state)
 static void test_cp_and_mv(void **state)
 {
 	struct ctx *c = *state;
-	assert_true(add(c, c->dir, WATCH_MODE_INOTIFY, 2000, 0, NULL, NULL) >= 0);
+	assert_true(add(c, c->dir, WATCH_MODE_INOTIFY, 300, 0, NULL, NULL) >= 0);
 	run_for(c, 50);
 	char src[PATH_MAX], cp_dst[PATH_MAX], mv_src[PATH_MAX], mv_dst[PATH_MAX], cmd[3 * PATH_MAX];
 	pathf(src, c->other, "src.pcap");
