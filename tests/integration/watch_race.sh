@@ -132,7 +132,7 @@ swapper() {
 appender() {
 	for r in $(seq 1 "$ROUNDS"); do
 		: >"$IN/ap$r.pcap"
-		own "$IN/ap$r.pcap"
+		own "$IN/ap$r.pcap" || { echo "FAIL: ap$r.pcap gone before its first write" >&2; exit 1; }
 		head -c 24 "$POOL/ap$r" >>"$IN/ap$r.pcap"
 		ms $((RANDOM % 150))
 		tail -c +25 "$POOL/ap$r" >>"$IN/ap$r.pcap"
@@ -142,7 +142,7 @@ appender() {
 slow() {
 	for r in $(seq 1 "$ROUNDS"); do
 		: >"$IN/slow$r.pcap"
-		own "$IN/slow$r.pcap"
+		own "$IN/slow$r.pcap" || { echo "FAIL: slow$r.pcap gone before its first write" >&2; exit 1; }
 		{
 			for off in 0 1 2 3 4; do
 				dd if="$POOL/slow$r" bs=1k skip=$off count=1 status=none
@@ -156,7 +156,8 @@ replacer() {
 	for r in $(seq 1 "$ROUNDS"); do
 		put "$POOL/big$r" "$IN/rep$r.pcap"
 		ms $((20 + RANDOM % 21))
-		as_writer sh -c 'cat "$1" >"$2"' - "$POOL/rep$r" "$IN/rep$r.pcap"
+		as_writer sh -c 'cat "$1" >"$2"' - "$POOL/rep$r" "$IN/rep$r.pcap" ||
+			{ echo "FAIL: rep$r.pcap could not be rewritten (made read-only?)" >&2; exit 1; }
 		ms 100
 	done
 }
@@ -186,7 +187,7 @@ echo "writers done in $(($(date +%s) - start_s)) s"
 for k in $(seq 1 20); do put "$POOL/crash$k" "$IN/crash$k.pcap"; done
 ms $((RANDOM % 80))
 kill_daemon
-claimed=$(find "$IN/.capvault-claim" -type f 2>/dev/null | wc -l)
+claimed=$(find "$IN/.capvault-claim" -type f 2>/dev/null | wc -l || true)
 echo "killed with $claimed files claimed"
 start_daemon
 echo "restarted at $SECONDS s"
