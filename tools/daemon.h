@@ -136,10 +136,31 @@ struct daemon_workers {
 
 /* Starts n workers. Returns 0 or a negative errno. */
 int daemon_workers_start(struct daemon_workers *w, unsigned n);
+
+/* The files of an import folder (daemon_files.c). */
+/* Renames the item's file into its folder's claim folder (it->claim set).
+ * Returns 0 or a negative errno: -ENOENT when the name is gone, -EEXIST
+ * when the claim is taken; others mean it cannot be claimed here (another
+ * file system, a sticky folder...). */
+int daemon_claim(struct daemon_item *it);
+/* Hands a claimed file back under its name (it->claim cleared). Returns 0,
+ * or -EEXIST when the name holds another file by now (still claimed). */
+int daemon_unclaim(struct daemon_item *it);
+/* Forgets the claim: the caller removed or moved the claimed file. */
+void daemon_claim_release(struct daemon_item *it);
 /* Queues every file a previous run left claimed in folder f (killed
  * while importing it), so it is finished or handed back; call before
  * the watcher's first scan. Returns how many, or a negative errno. */
 int daemon_claims_recover(struct daemon_workers *w, struct daemon_folder *f);
+/* Moves path to dir/rel_dir/<name, or the first free variant: x.1.pcap,
+ * x.2.pcap...>, never replacing anything; with note, <dst>.error is
+ * written first. dst gets the destination. Returns 0 or a negative errno. */
+int daemon_move_into(const char *path, const char *name, const char *dir, const char *rel_dir,
+		     const char *note, char *dst, size_t size);
+/* True while path names the inode st describes. */
+bool daemon_same_file(const char *path, const struct stat *st);
+/* The last component of path. */
+const char *daemon_base_name(const char *path);
 /* Stops the queue and joins every worker. */
 void daemon_workers_join(struct daemon_workers *w);
 

@@ -36,7 +36,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fts.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,214 +51,6 @@
 #include "vault.h"
 
 #define MAX_TAGS 64
-#define UNIQUE_TRIES 10000
-
-/* mkdir -p; an existing folder is fine. */
-static int mkdir_p(const char *dir, mode_t mode)
-{
-	char buf[PATH_MAX];
-	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static bool same_file(const char *path, const struct stat *st)
-{
-	struct stat now;
-	return lstat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
-}
-
-/* rename(2) that never replaces dst. Where the file system lacks
- * RENAME_NOREPLACE (some FUSE and network file systems), link + unlink,
- * which fails on an existing dst too; where it has no hard links either,
- * a rename once dst was seen free (the destinations are the daemon's:
- * its claims, failed and move folders). src is unlinked only while it
- * still names the linked inode. */
-static int rename_noreplace(const char *src, const char *dst)
-{
-	if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-		return -errno;
-	if (link(src, dst) == 0) {
-		struct stat st;
-		if (lstat(dst, &st) == 0 && same_file(src, &st) && unlink(src) < 0) {
-			int err = -errno;
-			unlink(dst); /* not moved: no second name left behind */
-			return err;
-		}
-		return 0;
-	}
-	if (errno == EEXIST || errno == ENOENT)
-		return -errno;
-	struct stat st;
-	if (lstat(dst, &st) == 0)
-		return -EEXIST;
-	return rename(src, dst) < 0 ? -errno : 0;
-}
-
-/* The n-th free name for name: n = 0 is name itself, else a number before
- * the first extension (a.pcap.gz -> a.1.pcap.gz), so the name still says
- * what the file is. */
-static int unique_name(const char *dir, const char *name, unsigned n, char *out, size_t size)
-{
-	const char *dot = strchr(name + 1, '.');
-	int len = n == 0  ? snprintf(out, size, "%s/%s", dir, name)
-		  : !dot ? snprintf(out, size, "%s/%s.%u", dir, name, n)
-			 : snprintf(out, size, "%s/%.*s.%u%s", dir, (int)(dot - name), name, n, dot);
-	return len < 0 || (size_t)len >= size ? -ENAMETOOLONG : 0;
-}
-
-/* Writes the .error note for dst, which must not exist yet. */
-static int write_error_note(const char *dst, const char *msg)
-{
-	char note[PATH_MAX];
-	if (snprintf(note, sizeof(note), "%s.error", dst) >= (int)sizeof(note))
-		return -ENAMETOOLONG;
-	_cleanup_close_ int fd =
-		open(note, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (dprintf(fd, "%s\n", msg) < 0 || fsync(fd) < 0) {
-		int err = -errno;
-		unlink(note);
-		return err;
-	}
-	return 0;
-}
-
-static void drop_error_note(const char *dst)
-{
-	char note[PATH_MAX];
-	if (snprintf(note, sizeof(note), "%s.error", dst) < (int)sizeof(note))
-		unlink(note);
-}
-
-/* Moves path to dir/rel_dir/<name, or the first free variant>, keeping the
- * subfolder it was found in, never replacing a file there; with note, a
- * <dst>.error note is written first (so both names are free). dst gets
- * the destination. */
-static int move_into(const char *path, const char *name, const char *dir, const char *rel_dir,
-		     const char *note, char *dst, size_t size)
-{
-	char sub[PATH_MAX];
-	if (snprintf(sub, sizeof(sub), "%s%s%s", dir, *rel_dir ? "/" : "", rel_dir) >= (int)sizeof(sub))
-		return -ENAMETOOLONG;
-	int err = mkdir_p(sub, 0755);
-	for (unsigned n = 0; !err && n < UNIQUE_TRIES; n++) {
-		err = unique_name(sub, name, n, dst, size);
-		if (!err && note)
-			err = write_error_note(dst, note);
-		if (err == -EEXIST) {
-			err = 0;
-			continue;
-		}
-		if (!err)
-			err = rename_noreplace(path, dst);
-		if (err && note && err != -ENAMETOOLONG)
-			drop_error_note(dst);
-		if (err != -EEXIST)
-			return err;
-		err = 0;
-	}
-	return err ? err : -EEXIST;
-}
-
-static const char *base_name(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	return slash ? slash + 1 : path;
-}
-
-/* ---- claims ---- */
-
-/* The import folder an item was found in: its path less "/rel_dir/name". */
-static int folder_root(const struct daemon_item *it, char *out, size_t size)
-{
-	size_t n = (size_t)(base_name(it->path) - it->path);
-	size_t rel = strlen(it->rel_dir);
-	if (n == 0)
-		return -EINVAL;
-	n--; /* the slash before the name */
-	if (rel) {
-		if (n < rel + 1 || strncmp(it->path + n - rel, it->rel_dir, rel) != 0)
-			return -EINVAL;
-		n -= rel + 1;
-	}
-	if (n >= size)
-		return -ENAMETOOLONG;
-	memcpy(out, it->path, n);
-	out[n] = '\0';
-	return 0;
-}
-
-/* Creates the folder's claim folder, private to the daemon. One that is
- * not a folder the daemon owns (a symlink planted by a writer) is refused. */
-static int claim_dir(const char *root, const char *rel_dir, char *out, size_t size)
-{
-	char top[PATH_MAX];
-	struct stat st;
-	if (snprintf(top, sizeof(top), "%s/" DAEMON_CLAIM_DIR, root) >= (int)sizeof(top) ||
-	    snprintf(out, size, "%s%s%s", top, *rel_dir ? "/" : "", rel_dir) >= (int)size)
-		return -ENAMETOOLONG;
-	if (mkdir(top, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (lstat(top, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-		return -EPERM;
-	return *rel_dir ? mkdir_p(out, 0700) : 0;
-}
-
-/* Renames the file into the claim folder. Returns 0 (it->claim set) or a
- * negative errno: -ENOENT when the name is gone. */
-static int claim(struct daemon_item *it)
-{
-	char root[PATH_MAX], dir[PATH_MAX], dst[PATH_MAX];
-	int err = folder_root(it, root, sizeof(root));
-	if (!err)
-		err = claim_dir(root, it->rel_dir, dir, sizeof(dir));
-	if (!err && snprintf(dst, sizeof(dst), "%s/%s", dir, base_name(it->path)) >= (int)sizeof(dst))
-		err = -ENAMETOOLONG;
-	if (!err)
-		err = rename_noreplace(it->path, dst);
-	if (!err && !(it->claim = strdup(dst))) {
-		rename_noreplace(dst, it->path);
-		err = -ENOMEM;
-	}
-	return err;
-}
-
-/* Hands a claimed file back under its name. Returns 0, or -EEXIST when
- * the name holds another file by now (the file stays claimed). */
-static int unclaim(struct daemon_item *it)
-{
-	if (!it->claim)
-		return 0;
-	int err = rename_noreplace(it->claim, it->path);
-	if (err && err != -ENOENT)
-		return err;
-	free(it->claim);
-	it->claim = NULL;
-	return 0;
-}
-
-/* The claim is done with (removed or moved by the caller). */
-static void claim_release(struct daemon_item *it)
-{
-	free(it->claim);
-	it->claim = NULL;
-}
 
 /* Where the file is now. */
 static const char *where(const struct daemon_item *it)
@@ -267,61 +58,28 @@ static const char *where(const struct daemon_item *it)
 	return it->claim ? it->claim : it->path;
 }
 
+/* Moves the item's file, where it is now, into dir (see daemon_move_into). */
+static int move_to(const struct daemon_item *it, const char *dir, const char *note, char *dst,
+		   size_t size)
+{
+	return daemon_move_into(where(it), daemon_base_name(it->path), dir, it->rel_dir, note, dst,
+				size);
+}
+
 /* Puts a claimed file the daemon will not import back under its name, or
  * when that was taken meanwhile into the failed folder with why. */
 static void hand_back(struct daemon_item *it, const struct config_import *ci, const char *why)
 {
 	char dst[PATH_MAX];
-	if (!it->claim || unclaim(it) == 0)
+	if (!it->claim || daemon_unclaim(it) == 0)
 		return;
-	int err = move_into(it->claim, base_name(it->path), ci->failed_folder, it->rel_dir, why,
-			    dst, sizeof(dst));
+	int err = move_to(it, ci->failed_folder, why, dst, sizeof(dst));
 	if (err)
 		log_warnx("%s: could not hand it back nor move it to %s: %s; it stays in %s",
 			  it->path, ci->failed_folder, strerror(-err), it->claim);
 	else
 		log_warnx("%s: %s; its name was taken meanwhile, moved to %s", it->path, why, dst);
-	claim_release(it);
-}
-
-int daemon_claims_recover(struct daemon_workers *w, struct daemon_folder *f)
-{
-	char top[PATH_MAX], orig[PATH_MAX], rel_dir[PATH_MAX];
-	if (snprintf(top, sizeof(top), "%s/" DAEMON_CLAIM_DIR, f->path) >= (int)sizeof(top))
-		return -ENAMETOOLONG;
-	struct stat st;
-	if (lstat(top, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
-		log_warnx("%s: not a folder of this daemon's user, ignored", top);
-		return 0;
-	}
-	char *const roots[] = { top, NULL };
-	FTS *fts = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
-	if (!fts)
-		return -errno;
-	int n = 0;
-	size_t top_len = strlen(top);
-	for (FTSENT *e; (e = fts_read(fts));) {
-		if (e->fts_info == FTS_D || e->fts_info == FTS_DP || e->fts_info == FTS_DNR ||
-		    e->fts_info == FTS_ERR || e->fts_info == FTS_NS || e->fts_level == 0)
-			continue;
-		const char *rel = e->fts_path + top_len + 1;
-		size_t dir_len = (size_t)(base_name(rel) - rel);
-		snprintf(rel_dir, sizeof(rel_dir), "%.*s", dir_len ? (int)dir_len - 1 : 0, rel);
-		if (snprintf(orig, sizeof(orig), "%s/%s", f->path, rel) >= (int)sizeof(orig))
-			continue;
-		int rc = daemon_queue_push(w->queue, f, orig, rel_dir, e->fts_path);
-		if (rc == 0)
-			n++;
-		else
-			log_warnx("%s: claimed by an earlier run, not queued: %s", e->fts_path,
-				  strerror(rc > 0 ? EEXIST : -rc));
-	}
-	fts_close(fts);
-	if (n)
-		log_info("%s: %d files an earlier run had claimed queued again", f->path, n);
-	return n;
+	daemon_claim_release(it);
 }
 
 /* ---- one import ---- */
@@ -352,15 +110,14 @@ static void handle_malformed(struct daemon_workers *w, struct daemon_item *it,
 	char dst[PATH_MAX];
 	atomic_fetch_add(&it->folder->ctr.failed, 1);
 	daemon_failures_note(&w->failures, it->path, msg);
-	int err = move_into(where(it), base_name(it->path), ci->failed_folder, it->rel_dir, msg,
-			    dst, sizeof(dst));
+	int err = move_to(it, ci->failed_folder, msg, dst, sizeof(dst));
 	if (err) {
 		log_warnx("failed %s: %s; could not move it to %s: %s", it->path, msg,
 			  ci->failed_folder, strerror(-err));
 		hand_back(it, ci, msg);
 		return;
 	}
-	claim_release(it);
+	daemon_claim_release(it);
 	log_warnx("failed %s: %s; moved to %s", it->path, msg, dst);
 }
 
@@ -373,19 +130,18 @@ static void after_success(struct daemon_item *it, const struct config_import *ci
 	int err = 0;
 	if (ci->after_import == CONFIG_AFTER_KEEP)
 		err = daemon_kept_add(kept, st);
-	else if (!it->claim && !same_file(it->path, st))
+	else if (!it->claim && !daemon_same_file(it->path, st))
 		err = -ESTALE; /* replaced since: not the file imported */
 	else if (ci->after_import == CONFIG_AFTER_DELETE)
 		err = unlink(where(it)) < 0 ? -errno : 0;
 	else
-		err = move_into(where(it), base_name(it->path), ci->move_to, it->rel_dir, NULL, dst,
-				sizeof(dst));
+		err = move_to(it, ci->move_to, NULL, dst, sizeof(dst));
 	if (err == -ESTALE)
 		log_warnx("%s: stored; its name holds another file by now, left alone", it->path);
 	else if (err)
 		log_warnx("%s: stored, but after_import failed: %s", it->path, strerror(-err));
 	if (!err)
-		claim_release(it);
+		daemon_claim_release(it);
 	else
 		hand_back(it, ci, "stored, but after_import failed");
 }
@@ -436,7 +192,7 @@ static bool transient(struct daemon_workers *w, struct daemon_item *it,
 		      const struct config_import *ci, const struct stat *st, int err,
 		      const char *msg)
 {
-	if (it->claim && unclaim(it) < 0)
+	if (it->claim && daemon_unclaim(it) < 0)
 		log_warnx("%s: its name holds another file by now; retrying it from %s", it->path,
 			  it->claim);
 	if (is_store_full(err) || it->attempts + 1 < DAEMON_RETRY_LIMIT) {
@@ -508,12 +264,12 @@ static int prepare(struct daemon_workers *w, struct daemon_item *it, const struc
 		return 0;
 	if (ci->after_import == CONFIG_AFTER_KEEP)
 		return 1; /* never removed: nothing to claim */
-	int err = claim(it);
+	int err = daemon_claim(it);
 	if (err == -ENOENT)
 		return 0;
 	if (err == -EEXIST) {
 		log_warnx("retrying %s later: its claim %s/%s is taken", it->path, DAEMON_CLAIM_DIR,
-			  base_name(it->path));
+			  daemon_base_name(it->path));
 		daemon_queue_retry(w->queue, it, "claim taken");
 		return -1;
 	}
@@ -527,12 +283,12 @@ static int prepare(struct daemon_workers *w, struct daemon_item *it, const struc
 static const char *dropped_path(const struct daemon_item *it, char *buf, size_t size)
 {
 	char dir[PATH_MAX], real[PATH_MAX];
-	size_t n = (size_t)(base_name(it->path) - it->path);
+	size_t n = (size_t)(daemon_base_name(it->path) - it->path);
 	if (n == 0 || n > sizeof(dir))
 		return it->path;
 	snprintf(dir, n, "%s", it->path); /* without the last slash */
 	if (!realpath(dir, real) ||
-	    snprintf(buf, size, "%s/%s", real, base_name(it->path)) >= (int)size)
+	    snprintf(buf, size, "%s/%s", real, daemon_base_name(it->path)) >= (int)size)
 		return it->path;
 	return buf;
 }
@@ -584,7 +340,7 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 	const char *tags[MAX_TAGS];
 	struct import_source src = {
 		.path = where(it),
-		.name = base_name(it->path),
+		.name = daemon_base_name(it->path),
 		.source_path = it->claim ? dropped_path(it, dropped, sizeof(dropped)) : NULL,
 		.tags = tags,
 		.ntags = build_tags(ci, it->rel_dir, tagbuf, sizeof(tagbuf), tags),
@@ -601,10 +357,10 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 	if (!err) {
 		report(it, &res, &info);
 		after_success(it, ci, w->kept, &st);
-	} else if (!same_file(where(it), &st)) {
+	} else if (!daemon_same_file(where(it), &st)) {
 		log_warnx("%s: deleted or moved away while being imported (%s); nothing stored",
 			  it->path, msg);
-		claim_release(it);
+		daemon_claim_release(it);
 	} else if (err == -EINVAL) {
 		handle_malformed(w, it, ci, msg);
 	} else if (is_transient(err)) {
