@@ -135,10 +135,11 @@ int daemon_move_into(const char *path, const char *name, const char *dir, const 
 			err = 0;
 			continue;
 		}
-		if (!err)
+		if (!err) {
 			err = rename_noreplace(path, dst);
-		if (err && note && err != -ENAMETOOLONG)
-			drop_error_note(dst);
+			if (err && note)
+				drop_error_note(dst); /* ours: written just above */
+		}
 		if (err != -EEXIST)
 			return err;
 		err = 0;
