@@ -21,7 +21,9 @@ struct api_server;
 /* What the daemon's import side has done, for /v1/stats and /metrics. */
 struct api_import_stats {
 	uint64_t seen, imported, duplicates, failed, bytes, packets;
+	uint64_t retried;      /* transient failures, each followed by a retry */
 	uint64_t queue_length;
+	uint64_t retrying;     /* files waiting for their retry */
 	uint64_t folders;
 };
 
@@ -31,7 +33,7 @@ struct api_folder_info {
 	const char *watch;        /* "inotify" or "poll" (what auto chose) */
 	const char *after_import; /* "delete", "keep", "move:DIR" */
 	bool recursive;
-	uint64_t seen, imported, duplicates, failed, bytes, packets;
+	uint64_t seen, imported, duplicates, failed, bytes, packets, retried;
 };
 
 /* One recent import failure. */
@@ -54,6 +56,13 @@ struct api_scrub_stats {
 	uint64_t next_ns;         /* next pass's start (CLOCK_REALTIME); 0: none planned */
 };
 
+/* One file waiting to be retried after a transient failure. */
+struct api_import_retry {
+	char path[512];
+	char error[512];
+	unsigned attempts;
+};
+
 typedef void (*api_folder_fn)(void *ctx, const struct api_folder_info *f);
 
 struct retention_rules;
@@ -70,6 +79,8 @@ struct api_hooks {
 	void (*import_folders)(void *opaque, api_folder_fn fn, void *ctx);
 	/* Copies up to max recent failures, newest first; returns how many. */
 	size_t (*import_failures)(void *opaque, struct api_import_failure *out, size_t max);
+	/* Copies up to max files waiting for a retry; returns how many. */
+	size_t (*import_retrying)(void *opaque, struct api_import_retry *out, size_t max);
 	/* Runs the retention rules in force now; dry_run only plans. Returns
 	 * 0 with *out (retention_plan_free), or a negative errno (eb). */
 	int (*prune)(void *opaque, bool dry_run, struct retention_plan **out, struct errbuf *eb);

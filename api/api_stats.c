@@ -106,6 +106,9 @@ static void store_metrics(FILE *f, const struct snapshot *s)
 	       s->imp.packets);
 	metric(f, "import_queue_length", "gauge", "Files waiting to be imported.",
 	       s->imp.queue_length);
+	metric(f, "import_retries_total", "counter",
+	       "Transient import failures, each followed by a retry.", s->imp.retried);
+	metric(f, "import_retrying", "gauge", "Files waiting to be retried.", s->imp.retrying);
 }
 
 static void scrub_metrics(FILE *f, const struct snapshot *s)

@@ -19,6 +19,7 @@
 #include "vault.h"
 
 #define FAILURES_SHOWN 16
+#define RETRYING_SHOWN 16
 
 static json_t *time_json(uint64_t ns)
 {
@@ -33,12 +34,27 @@ static json_t *time_json(uint64_t ns)
 static void folder_json(void *ctx, const struct api_folder_info *f)
 {
 	json_array_append_new(
-		ctx, json_pack("{sosssssbsIsIsIsIsIsI}", "path", catalog_json_text(f->path), "watch", f->watch,
+		ctx, json_pack("{sosssssbsIsIsIsIsIsIsI}", "path", catalog_json_text(f->path), "watch", f->watch,
 			       "after_import", f->after_import, "recursive", f->recursive, "seen",
 			       (json_int_t)f->seen, "imported", (json_int_t)f->imported,
 			       "duplicates", (json_int_t)f->duplicates, "failed",
-			       (json_int_t)f->failed, "bytes", (json_int_t)f->bytes, "packets",
-			       (json_int_t)f->packets));
+			       (json_int_t)f->failed, "retried", (json_int_t)f->retried, "bytes",
+			       (json_int_t)f->bytes, "packets", (json_int_t)f->packets));
+}
+
+/* The files waiting for a retry after a transient failure. */
+static json_t *retrying_json(struct api_server *api)
+{
+	struct api_import_retry r[RETRYING_SHOWN];
+	size_t n = api->hooks.import_retrying ?
+			   api->hooks.import_retrying(api->hooks.opaque, r, RETRYING_SHOWN) :
+			   0;
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{sssssI}", "path", r[i].path, "error",
+						   r[i].error, "attempts",
+						   (json_int_t)r[i].attempts));
+	return a;
 }
 
 static json_t *imports_json(struct api_server *api)
@@ -59,12 +75,13 @@ static json_t *imports_json(struct api_server *api)
 							  catalog_json_text(fails[i].path), "error",
 							  catalog_json_text(fails[i].error), "time",
 							  time_json(fails[i].time_ns)));
-	return json_pack("{sosIs{sIsIsIsIsIsI}so}", "folders", folders, "queue_length",
-			 (json_int_t)st.queue_length, "totals", "seen", (json_int_t)st.seen,
+	return json_pack("{sosIsIsos{sIsIsIsIsIsIsI}so}", "folders", folders, "queue_length",
+			 (json_int_t)st.queue_length, "retrying_count", (json_int_t)st.retrying,
+			 "retrying", retrying_json(api), "totals", "seen", (json_int_t)st.seen,
 			 "imported", (json_int_t)st.imported, "duplicates",
-			 (json_int_t)st.duplicates, "failed", (json_int_t)st.failed, "bytes",
-			 (json_int_t)st.bytes, "packets", (json_int_t)st.packets,
-			 "recent_failures", failures);
+			 (json_int_t)st.duplicates, "failed", (json_int_t)st.failed, "retried",
+			 (json_int_t)st.retried, "bytes", (json_int_t)st.bytes, "packets",
+			 (json_int_t)st.packets, "recent_failures", failures);
 }
 
 void api_imports(struct api_call *c)

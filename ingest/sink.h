@@ -33,8 +33,9 @@ struct import_source {
 	bool has_merge_tags;
 	const char *comment;     /* may be NULL */
 	const char *source_path; /* recorded as the source instead of path (an
-				    upload of a file its sender names; "" records
-				    none: a spool file); may be NULL */
+				    upload of a file its sender names, a file
+				    the daemon claimed; "" records none: a
+				    spool file); may be NULL */
 	struct ring *ring;       /* the calling thread's ring, for the sink's own I/O */
 	/* The caller removes the source after a successful import, so the sink
 	 * may hard-link an uncompressed source into the store instead of

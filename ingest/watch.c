@@ -520,9 +520,10 @@ static unsigned pending_check_ms(const struct folder *f)
 	return ms < 10 ? 10 : ms > 1000 ? 1000 : ms;
 }
 
-/* A file a scan found. Polled: ready once settled. inotify: ready now if it
- * was last written longer than the settle time ago, else wait to settle
- * (or for its IN_CLOSE_WRITE, whichever comes first). */
+/* A file a scan found or a writer closed. Polled: ready once settled.
+ * inotify: ready now if it was last written longer than the settle time
+ * ago, else once unchanged (size, mtime, inode) for the settle time; a
+ * later IN_CLOSE_WRITE or change restarts the wait. */
 static void found_file(struct watch *w, struct folder *f, const char *path, const struct stat *st)
 {
 	uint64_t now = now_ms();
@@ -921,9 +922,14 @@ static void on_file_event(struct watch *w, struct folder *f, const char *path, c
 	}
 	if (!S_ISREG(st.st_mode))
 		return;
-	if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+	if (mask & IN_MOVED_TO) {
+		/* Renamed into place: the writer is done with it. */
 		untrack(f, path);
 		report(w, f, path, &st);
+	} else if (mask & IN_CLOSE_WRITE) {
+		/* A writer may reopen it to append (or write the header, close, and
+		 * append): it is ready once unchanged for the settle time. */
+		found_file(w, f, path, &st);
 	} else if (st.st_nlink > 1) {
 		/* A hard link appears without IN_CLOSE_WRITE: let it settle. */
 		found_file(w, f, path, &st);

@@ -4,12 +4,14 @@
  * daemon queues the import.
  *
  * Promises:
- * - A file is reported once it is complete: on inotify's IN_CLOSE_WRITE or
- *   IN_MOVED_TO, or, for files found by a scan (start-up, a new subfolder,
- *   an inotify queue overflow, a polled folder), once its size and mtime
- *   have not changed for the folder's settle time. Files found at start-up
- *   in an inotify folder whose mtime is already older than the settle time
- *   are reported at once.
+ * - A file is reported once it is complete: on inotify's IN_MOVED_TO (a
+ *   rename into place) at once; otherwise (an inotify IN_CLOSE_WRITE, or a
+ *   file found by a scan: start-up, a new subfolder, an inotify queue
+ *   overflow, a polled folder) once its size, mtime and inode have not
+ *   changed for the folder's settle time, so a writer that closes and
+ *   reopens it to append within that time is waited for. A file whose
+ *   mtime is already older than the settle time (inotify folders) is
+ *   reported at once.
  * - Partial names are never reported: dotfiles, *.part, *.tmp, *.filepart,
  *   *~, *.crdownload, *.partial and the folder's ignore globs. Renaming
  *   x.part to x.pcap reports x.pcap.

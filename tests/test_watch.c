@@ -258,7 +258,7 @@ static void test_add_errors(void **state)
 static void test_create_close(void **state)
 {
 	struct ctx *c = *state;
-	int id = add(c, c->dir, WATCH_MODE_INOTIFY, 2000, 0, NULL, NULL);
+	int id = add(c, c->dir, WATCH_MODE_INOTIFY, 300, 0, NULL, NULL);
 	assert_true(id >= 0);
 	run_for(c, 50);
 	char p[PATH_MAX];
@@ -279,10 +279,42 @@ static void test_create_close(void **state)
 	assert_int_equal(count(c, p), 2);
 }
 
+static void append_file(const char *path, size_t size)
+{
+	int fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	char buf[512];
+	memset(buf, 'y', sizeof(buf));
+	for (size_t done = 0; done < size; done += sizeof(buf))
+		assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	assert_int_equal(close(fd), 0);
+}
+
+/* Issue 15.8: a writer closes after the header and reopens to append
+ * within the settle time; the file is reported once, whole, after it. */
+static void test_close_then_append(void **state)
+{
+	struct ctx *c = *state;
+	assert_true(add(c, c->dir, WATCH_MODE_INOTIFY, 600, 0, NULL, NULL) >= 0);
+	run_for(c, 50);
+	char p[PATH_MAX];
+	pathf(p, c->dir, "grow.pcap");
+	write_file(p, 24);
+	for (int i = 0; i < 3; i++) {
+		run_for(c, 150);
+		append_file(p, 1024);
+	}
+	assert_int_equal(count(c, p), 0);
+	assert_true(wait_for(c, p));
+	run_for(c, QUIET_MS);
+	assert_int_equal(count(c, p), 1);
+	assert_int_equal(find(c, p)->size, 24 + 3 * 1024);
+}
+
 static void test_cp_and_mv(void **state)
 {
 	struct ctx *c = *state;
-	assert_true(add(c, c->dir, WATCH_MODE_INOTIFY, 2000, 0, NULL, NULL) >= 0);
+	assert_true(add(c, c->dir, WATCH_MODE_INOTIFY, 300, 0, NULL, NULL) >= 0);
 	run_for(c, 50);
 	char src[PATH_MAX], cp_dst[PATH_MAX], mv_src[PATH_MAX], mv_dst[PATH_MAX], cmd[3 * PATH_MAX];
 	pathf(src, c->other, "src.pcap");
@@ -667,6 +699,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_add_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cp_and_mv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_then_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nested_new_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_part_then_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_startup_scan, setup, teardown),

@@ -238,7 +238,7 @@ static void on_ready(void *opaque, int id, const char *path, const char *rel_dir
 	if (!f)
 		return;
 	atomic_fetch_add(&f->ctr.seen, 1);
-	int rc = daemon_queue_push(d->workers.queue, f, path, rel_dir);
+	int rc = daemon_queue_push(d->workers.queue, f, path, rel_dir, NULL);
 	if (rc == -ENOSPC || rc == -ENOMEM) {
 		if (!d->rescan_at_ms)
 			log_warnx("import queue full: %s dropped, rescanning later", path);
@@ -309,6 +309,10 @@ static int add_folder(struct daemon *d, const struct config_import *ci)
 	f->watch_id = watch_folder(d, ci);
 	if (f->watch_id >= 0)
 		log_info("watching %s", ci->path);
+	/* A killed run's claims: finished (or handed back) before new files. */
+	int rc = f->watch_id >= 0 ? daemon_claims_recover(&d->workers, f) : 0;
+	if (rc < 0 && rc != -ENOENT)
+		log_warnx("%s/%s: %s", ci->path, DAEMON_CLAIM_DIR, strerror(-rc));
 	return f->watch_id < 0 ? f->watch_id : 0;
 }
 
@@ -428,8 +432,9 @@ static void notify_status(struct daemon *d)
 		failed += atomic_load(&f->ctr.failed);
 	}
 	sdnotify_sendf(d->notify, "STATUS=%llu captures imported, %llu duplicates, %llu failed; "
-				  "%u files queued",
-		       imported, duplicates, failed, daemon_queue_length(d->workers.queue));
+				  "%u files queued, %u waiting for a retry",
+		       imported, duplicates, failed, daemon_queue_length(d->workers.queue),
+		       daemon_queue_parked(d->workers.queue, NULL, NULL));
 	d->status_at_ms = daemon_now_ms() + STATUS_EVERY_MS;
 }
 
@@ -492,7 +497,9 @@ static void log_summary(struct daemon *d)
 			 (unsigned long long)c->duplicates, (unsigned long long)c->failed,
 			 (unsigned long long)c->packets, (unsigned long long)c->bytes);
 	}
-	log_info("stopped; %u files left in the queue", daemon_queue_length(d->workers.queue));
+	log_info("stopped; %u files left in the queue, %u waiting for a retry",
+		 daemon_queue_length(d->workers.queue),
+		 daemon_queue_parked(d->workers.queue, NULL, NULL));
 }
 
 /* Before any thread exists: sdnotify_new edits the environment. */
@@ -582,8 +589,10 @@ static void api_import_stats(void *opaque, struct api_import_stats *out)
 		out->failed += f->ctr.failed;
 		out->bytes += f->ctr.bytes;
 		out->packets += f->ctr.packets;
+		out->retried += f->ctr.retried;
 	}
 	out->queue_length = daemon_queue_length(d->workers.queue);
+	out->retrying = daemon_queue_parked(d->workers.queue, NULL, NULL);
 }
 
 static const char *watch_mode_name(const struct config_import *ci)
@@ -618,7 +627,7 @@ static void api_import_folders(void *opaque, api_folder_fn fn, void *ctx)
 			.path = f->path, .watch = watch_mode_name(ci), .after_import = after,
 			.recursive = ci->recursive, .seen = f->ctr.seen, .imported = f->ctr.imported,
 			.duplicates = f->ctr.duplicates, .failed = f->ctr.failed,
-			.bytes = f->ctr.bytes, .packets = f->ctr.packets,
+			.bytes = f->ctr.bytes, .packets = f->ctr.packets, .retried = f->ctr.retried,
 		};
 		fn(ctx, &info);
 	}
@@ -639,6 +648,31 @@ static size_t api_import_failures(void *opaque, struct api_import_failure *out, 
 		out[i].time_ns = got[i].time_ns;
 	}
 	return n;
+}
+
+struct retry_copy {
+	struct api_import_retry *out;
+	size_t n, max;
+};
+
+static void retry_copy_one(void *ctx, const struct daemon_item *it)
+{
+	struct retry_copy *c = ctx;
+	if (c->n == c->max)
+		return;
+	struct api_import_retry *r = &c->out[c->n++];
+	snprintf(r->path, sizeof(r->path), "%s", it->path);
+	snprintf(r->error, sizeof(r->error), "%s", it->error ? it->error : "");
+	r->attempts = it->attempts;
+}
+
+/* The files waiting for a retry, for /v1/imports. */
+static size_t api_import_retrying(void *opaque, struct api_import_retry *out, size_t max)
+{
+	struct daemon *d = opaque;
+	struct retry_copy c = { .out = out, .max = max };
+	daemon_queue_parked(d->workers.queue, retry_copy_one, &c);
+	return c.n;
 }
 
 /* POST /v1/prune and GET /v1/retention: the rules and timer the main
@@ -669,6 +703,7 @@ static void start_api(struct daemon *d)
 	static struct api_hooks hooks = { .import_stats = api_import_stats,
 					  .import_folders = api_import_folders,
 					  .import_failures = api_import_failures,
+					  .import_retrying = api_import_retrying,
 					  .prune = api_prune,
 					  .retention = api_retention,
 					  .scrub_stats = api_scrub_stats };

@@ -3,7 +3,8 @@
  * itself (GET /v1/status): version, uptime, the settings a reload
  * changed that need a restart, the store and its free
  * space, captures and bytes, the watched folders with their watch mode,
- * the queue and the latest import failures. Exit code 1 when no daemon
+ * the queue, the files waiting for a retry and the latest import
+ * failures. Exit code 1 when no daemon
  * answers.
  */
 #include <getopt.h>
@@ -22,17 +23,24 @@ static void print_folders(json_t *imports)
 {
 	json_t *f;
 	size_t i;
-	printf("queue:       %" PRIu64 " files\n", U64(imports, "queue_length"));
+	printf("queue:       %" PRIu64 " files, %" PRIu64 " waiting for a retry\n",
+	       U64(imports, "queue_length"), U64(imports, "retrying_count"));
 	json_array_foreach(json_object_get(imports, "folders"), i, f) {
 		if (i == 0)
 			printf("folders:\n");
 		printf("  %s  watch=%s after_import=%s%s\n    seen %" PRIu64 ", imported %" PRIu64
-		       ", duplicates %" PRIu64 ", failed %" PRIu64 "; %" PRIu64 " bytes, %" PRIu64
-		       " packets\n",
+		       ", duplicates %" PRIu64 ", failed %" PRIu64 ", retried %" PRIu64 "; %" PRIu64
+		       " bytes, %" PRIu64 " packets\n",
 		       STR(f, "path"), STR(f, "watch"), STR(f, "after_import"),
 		       json_is_true(json_object_get(f, "recursive")) ? " recursive" : "",
 		       U64(f, "seen"), U64(f, "imported"), U64(f, "duplicates"), U64(f, "failed"),
-		       U64(f, "bytes"), U64(f, "packets"));
+		       U64(f, "retried"), U64(f, "bytes"), U64(f, "packets"));
+	}
+	json_array_foreach(json_object_get(imports, "retrying"), i, f) {
+		if (i == 0)
+			printf("retrying:\n");
+		printf("  %s  after %" PRIu64 " attempts: %s\n", STR(f, "path"), U64(f, "attempts"),
+		       STR(f, "error"));
 	}
 	json_array_foreach(json_object_get(imports, "recent_failures"), i, f) {
 		if (i == 0)

@@ -27,7 +27,8 @@ struct vault;
 #define DAEMON_QUEUE_MAX 4096u
 
 struct daemon_counters {
-	atomic_uint_fast64_t seen, imported, duplicates, failed, bytes, packets;
+	/* retried: transient failures, each parking a file for a retry. */
+	atomic_uint_fast64_t seen, imported, duplicates, failed, bytes, packets, retried;
 };
 
 struct daemon_folder {
@@ -38,11 +39,27 @@ struct daemon_folder {
 	struct daemon_folder *next;
 };
 
+/* After this many transient failures of its own (not a full store), a
+ * file is given up on: left in place, counted as failed and listed with
+ * the recent failures; it is tried again when it changes (the watcher
+ * reports it anew) or at the next start. */
+#define DAEMON_RETRY_LIMIT 5u
+
+/* Where a worker claims a file before importing it (see daemon_worker.c):
+ * <import folder>/.capvault-claim/<subfolder>/<name>. */
+#define DAEMON_CLAIM_DIR ".capvault-claim"
+
 struct daemon_item {
 	struct daemon_folder *folder;
-	char *path;
+	char *path;              /* where the file was dropped */
 	char *rel_dir;
+	char *claim;             /* where it is held while claimed, or NULL */
+	char *error;             /* the last transient failure, or NULL */
 	unsigned attempts;       /* transient failures so far */
+	/* The file given up on (dev, ino, size, mtime), so that the path
+	 * queued again (the name reported anew) skips it unless it changed. */
+	bool gave_up;
+	struct daemon_gave_up { dev_t dev; ino_t ino; off_t size; struct timespec mtime; } last;
 	uint64_t not_before_ms;  /* retry time (monotonic) */
 	struct daemon_item *next;
 };
@@ -52,16 +69,24 @@ struct daemon_kept;
 
 int daemon_queue_new(struct daemon_queue **out);
 struct daemon_queue *daemon_queue_free(struct daemon_queue *q);
-/* Returns 0, 1 when the path is already queued or in flight (dropped), or
- * -ENOSPC when the queue is full (dropped, rescan later), -ENOMEM. */
+/* Returns 0, 1 when the path is already queued or in flight (then it is
+ * queued again once the worker is done with it: the name may now be a
+ * new file), or -ENOSPC when the queue is full (dropped, rescan later),
+ * -ENOMEM. claim: where the file is already held (a claim found at
+ * start-up), or NULL. */
 int daemon_queue_push(struct daemon_queue *q, struct daemon_folder *f, const char *path,
-		      const char *rel_dir);
+		      const char *rel_dir, const char *claim);
 /* Blocks until an item is ready or the queue is stopped (NULL). */
 struct daemon_item *daemon_queue_pop(struct daemon_queue *q);
 /* The worker is done with the item: forgets its path and frees it. */
 void daemon_queue_done(struct daemon_queue *q, struct daemon_item *it);
-/* Parks the item until now + back-off; its path stays "in flight". */
-void daemon_queue_retry(struct daemon_queue *q, struct daemon_item *it);
+/* Parks the item until now + back-off; its path stays "in flight". why
+ * (may be NULL) is kept for daemon_queue_parked. */
+void daemon_queue_retry(struct daemon_queue *q, struct daemon_item *it, const char *why);
+/* Calls fn for each parked item (under the queue's lock: fn must only
+ * copy); returns how many are parked. */
+unsigned daemon_queue_parked(struct daemon_queue *q,
+			     void (*fn)(void *ctx, const struct daemon_item *it), void *ctx);
 /* Moves parked items whose time has come back into the queue. */
 void daemon_queue_promote(struct daemon_queue *q);
 /* Moves every parked item back into the queue now, whatever its back-off
@@ -111,6 +136,31 @@ struct daemon_workers {
 
 /* Starts n workers. Returns 0 or a negative errno. */
 int daemon_workers_start(struct daemon_workers *w, unsigned n);
+
+/* The files of an import folder (daemon_files.c). */
+/* Renames the item's file into its folder's claim folder (it->claim set).
+ * Returns 0 or a negative errno: -ENOENT when the name is gone, -EEXIST
+ * when the claim is taken; others mean it cannot be claimed here (another
+ * file system, a sticky folder...). */
+int daemon_claim(struct daemon_item *it);
+/* Hands a claimed file back under its name (it->claim cleared). Returns 0,
+ * or -EEXIST when the name holds another file by now (still claimed). */
+int daemon_unclaim(struct daemon_item *it);
+/* Forgets the claim: the caller removed or moved the claimed file. */
+void daemon_claim_release(struct daemon_item *it);
+/* Queues every file a previous run left claimed in folder f (killed
+ * while importing it), so it is finished or handed back; call before
+ * the watcher's first scan. Returns how many, or a negative errno. */
+int daemon_claims_recover(struct daemon_workers *w, struct daemon_folder *f);
+/* Moves path to dir/rel_dir/<name, or the first free variant: x.1.pcap,
+ * x.2.pcap...>, never replacing anything; with note, <dst>.error is
+ * written first. dst gets the destination. Returns 0 or a negative errno. */
+int daemon_move_into(const char *path, const char *name, const char *dir, const char *rel_dir,
+		     const char *note, char *dst, size_t size);
+/* True while path names the inode st describes. */
+bool daemon_same_file(const char *path, const struct stat *st);
+/* The last component of path. */
+const char *daemon_base_name(const char *path);
 /* Stops the queue and joins every worker. */
 void daemon_workers_join(struct daemon_workers *w);
 

@@ -4,6 +4,10 @@
  * file twice never imports it twice at once), and a list of files parked
  * after a transient error until their back-off has passed.
  *
+ * A report of a path already in flight is not dropped: the name may
+ * already be another file (renamed over the one being imported), so the
+ * path is queued once more when its worker is done.
+ *
  * One mutex guards everything; the critical sections are a few pointer
  * moves, never I/O.
  */
@@ -19,6 +23,7 @@
 
 struct set_node {
 	char *path;
+	bool again; /* reported again while in flight */
 	struct set_node *next;
 };
 
@@ -48,12 +53,12 @@ static unsigned path_hash(const char *s)
 	return h % SET_BUCKETS;
 }
 
-static bool set_has(struct daemon_queue *q, const char *path)
+static struct set_node *set_get(struct daemon_queue *q, const char *path)
 {
 	for (struct set_node *n = q->set[path_hash(path)]; n; n = n->next)
 		if (!strcmp(n->path, path))
-			return true;
-	return false;
+			return n;
+	return NULL;
 }
 
 static void set_del(struct daemon_queue *q, const char *path)
@@ -75,6 +80,8 @@ static void item_free(struct daemon_item *it)
 		return;
 	free(it->path);
 	free(it->rel_dir);
+	free(it->claim);
+	free(it->error);
 	free(it);
 }
 
@@ -118,7 +125,8 @@ static void enqueue_locked(struct daemon_queue *q, struct daemon_item *it)
 	pthread_cond_signal(&q->cond);
 }
 
-static struct daemon_item *item_new(struct daemon_folder *f, const char *path, const char *rel_dir)
+static struct daemon_item *item_new(struct daemon_folder *f, const char *path, const char *rel_dir,
+				    const char *claim)
 {
 	struct daemon_item *it = calloc(1, sizeof(*it));
 	if (!it)
@@ -126,7 +134,8 @@ static struct daemon_item *item_new(struct daemon_folder *f, const char *path, c
 	it->folder = f;
 	it->path = strdup(path);
 	it->rel_dir = strdup(rel_dir ? rel_dir : "");
-	if (!it->path || !it->rel_dir) {
+	it->claim = claim ? strdup(claim) : NULL;
+	if (!it->path || !it->rel_dir || (claim && !it->claim)) {
 		item_free(it);
 		return NULL;
 	}
@@ -134,17 +143,19 @@ static struct daemon_item *item_new(struct daemon_folder *f, const char *path, c
 }
 
 int daemon_queue_push(struct daemon_queue *q, struct daemon_folder *f, const char *path,
-		      const char *rel_dir)
+		      const char *rel_dir, const char *claim)
 {
 	int rc = 0;
 	pthread_mutex_lock(&q->lock);
-	if (set_has(q, path)) {
+	struct set_node *known = set_get(q, path);
+	if (known) {
+		known->again = true;
 		rc = 1;
 	} else if (q->len >= DAEMON_QUEUE_MAX) {
 		rc = -ENOSPC;
 	} else {
-		struct daemon_item *it = item_new(f, path, rel_dir);
-		struct set_node *n = malloc(sizeof(*n));
+		struct daemon_item *it = item_new(f, path, rel_dir, claim);
+		struct set_node *n = calloc(1, sizeof(*n));
 		if (!it || !n || !(n->path = strdup(path))) {
 			item_free(it);
 			free(n);
@@ -176,24 +187,62 @@ struct daemon_item *daemon_queue_pop(struct daemon_queue *q)
 	return it;
 }
 
+static void park_locked(struct daemon_queue *q, struct daemon_item *it)
+{
+	it->next = q->parked;
+	q->parked = it;
+}
+
+/* A path reported again while in flight is looked at once more, as a
+ * new file: parked due now, so a full queue cannot lose it. */
 void daemon_queue_done(struct daemon_queue *q, struct daemon_item *it)
 {
 	pthread_mutex_lock(&q->lock);
-	set_del(q, it->path);
+	struct set_node *n = set_get(q, it->path);
+	bool again = n && n->again && !q->stopped;
+	if (again) {
+		n->again = false;
+		it->attempts = 0; /* a new file, or the one given up on (gave_up kept) */
+		it->not_before_ms = 0;
+		free(it->error);
+		it->error = NULL;
+		park_locked(q, it);
+	} else if (n) {
+		set_del(q, it->path);
+	}
 	pthread_mutex_unlock(&q->lock);
-	item_free(it);
+	if (again)
+		daemon_queue_promote(q);
+	else
+		item_free(it);
 }
 
-void daemon_queue_retry(struct daemon_queue *q, struct daemon_item *it)
+void daemon_queue_retry(struct daemon_queue *q, struct daemon_item *it, const char *why)
 {
 	unsigned shift = it->attempts < 7 ? it->attempts : 7;
 	uint64_t delay = 1000u << shift;
+	char *copy = why ? strdup(why) : NULL;
+	if (copy) {
+		free(it->error);
+		it->error = copy;
+	}
 	it->attempts++;
 	it->not_before_ms = daemon_now_ms() + (delay < RETRY_MAX_MS ? delay : RETRY_MAX_MS);
 	pthread_mutex_lock(&q->lock);
-	it->next = q->parked;
-	q->parked = it;
+	park_locked(q, it);
 	pthread_mutex_unlock(&q->lock);
+}
+
+unsigned daemon_queue_parked(struct daemon_queue *q,
+			     void (*fn)(void *ctx, const struct daemon_item *it), void *ctx)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&q->lock);
+	for (const struct daemon_item *it = q->parked; it; it = it->next, n++)
+		if (fn)
+			fn(ctx, it);
+	pthread_mutex_unlock(&q->lock);
+	return n;
 }
 
 /* A parked item stays parked while the queue is full: it is in the set,

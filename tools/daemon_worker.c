@@ -3,13 +3,34 @@
  * io_uring ring and imports one ready file at a time into the vault, then
  * applies the folder's after_import (delete, move, keep).
  *
- * Promises: a source file is removed or moved only after its capture is
- * durably stored (import_file returned 0); a malformed file is moved to
- * the failed folder with a .error note and never deleted; a file that hit
- * a transient error (disk full, I/O error, a store or folder it may not
- * write or read, a source that changed while it was read) is left in
- * place and retried with back-off; a source deleted or moved away while
- * it was imported is reported, and nothing of it is kept.
+ * Promises:
+ * - Only what was imported is removed. Unless after_import is keep, a
+ *   worker first claims the file: it renames it into the folder's private
+ *   DAEMON_CLAIM_DIR (same file system, so the rename is atomic and takes
+ *   exactly the inode the name held), imports it from there and removes
+ *   or moves the claimed file. A file renamed over the dropped name
+ *   meanwhile is a new file under the old name, imported on its own.
+ *   Where a file cannot be claimed (a subfolder on another file system, a
+ *   sticky folder) it is imported in place and removed only if its name
+ *   still holds the inode that was imported.
+ * - A source file is removed or moved only after its capture is durably
+ *   stored (import returned 0). A killed daemon's claims are queued again
+ *   at the next start (daemon_claims_recover): imported then, or a
+ *   duplicate of what was already committed, so each capture is in the
+ *   catalog exactly once.
+ * - Nothing but a regular file is read, moved or removed: the file is
+ *   opened without following symlinks and without blocking (a FIFO), and
+ *   its descriptor checked; anything else is handed back under its name.
+ * - Nothing is overwritten: moves into the failed folder or a move:
+ *   folder pick a free name (x.1.pcap, x.2.pcap...), and so do .error
+ *   notes.
+ * - A malformed file is moved to the failed folder with a .error note; a
+ *   file that hit a transient error (disk full, I/O error, permissions, a
+ *   source that changed while it was read) is handed back, counted as
+ *   retried, listed as retrying and retried with back-off; after
+ *   DAEMON_RETRY_LIMIT such failures of its own (a full store is not the
+ *   file's fault and is retried as long as it lasts) it is left in place,
+ *   counted as failed and listed with the recent failures.
  */
 #include "daemon.h"
 
@@ -31,60 +52,37 @@
 
 #define MAX_TAGS 64
 
-/* mkdir -p; an existing folder is fine. */
-static int mkdir_p(const char *dir)
+/* Where the file is now. */
+static const char *where(const struct daemon_item *it)
 {
-	char buf[PATH_MAX];
-	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return it->claim ? it->claim : it->path;
 }
 
-/* rename() that never replaces: a file already at dst (an earlier drop of
- * the same name, which may be the only copy of a capture that could not be
- * imported) is kept, and this one becomes dst.1, dst.2, ... */
-static int rename_keeping(const char *path, char *dst, size_t size)
+/* Moves the item's file, where it is now, into dir (see daemon_move_into). */
+static int move_to(const struct daemon_item *it, const char *dir, const char *note, char *dst,
+		   size_t size)
 {
-	size_t base = strlen(dst);
-	for (unsigned i = 1; i <= 1000; i++) {
-		if (renameat2(AT_FDCWD, path, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
-			return 0;
-		/* A file system without RENAME_NOREPLACE: look, then rename. */
-		if (errno == EINVAL && access(dst, F_OK) < 0 && errno == ENOENT)
-			return rename(path, dst) < 0 ? -errno : 0;
-		if (errno != EEXIST && errno != EINVAL)
-			return -errno;
-		if (snprintf(dst + base, size - base, ".%u", i) >= (int)(size - base))
-			return -ENAMETOOLONG;
-	}
-	return -EEXIST;
+	return daemon_move_into(where(it), daemon_base_name(it->path), dir, it->rel_dir, note, dst,
+				size);
 }
 
-/* Moves path to dir/rel_dir/name, keeping the subfolder it was found in,
- * and writes the destination to dst. */
-static int move_into(const char *path, const char *dir, const char *rel_dir, char *dst, size_t size)
+/* Puts a claimed file the daemon will not import back under its name, or
+ * when that was taken meanwhile into the failed folder with why. */
+static void hand_back(struct daemon_item *it, const struct config_import *ci, const char *why)
 {
-	char sub[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	const char *name = slash ? slash + 1 : path;
-	if (snprintf(sub, sizeof(sub), "%s%s%s", dir, *rel_dir ? "/" : "", rel_dir) >= (int)sizeof(sub) ||
-	    snprintf(dst, size, "%s/%s", sub, name) >= (int)size)
-		return -ENAMETOOLONG;
-	int err = mkdir_p(sub);
+	char dst[PATH_MAX];
+	if (!it->claim || daemon_unclaim(it) == 0)
+		return;
+	int err = move_to(it, ci->failed_folder, why, dst, sizeof(dst));
 	if (err)
-		return err;
-	return rename_keeping(path, dst, size);
+		log_warnx("%s: could not hand it back nor move it to %s: %s; it stays in %s",
+			  it->path, ci->failed_folder, strerror(-err), it->claim);
+	else
+		log_warnx("%s: %s; its name was taken meanwhile, moved to %s", it->path, why, dst);
+	daemon_claim_release(it);
 }
+
+/* ---- one import ---- */
 
 /* Tags: the folder's, then each subfolder name when asked; names that
  * are not valid tags are skipped rather than failing the import. */
@@ -106,44 +104,46 @@ static size_t build_tags(const struct config_import *ci, const char *rel_dir, ch
 	return n;
 }
 
-static void write_error_note(const char *dst, const char *msg)
-{
-	char note[PATH_MAX];
-	if (snprintf(note, sizeof(note), "%s.error", dst) >= (int)sizeof(note))
-		return;
-	_cleanup_close_ int fd = open(note, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || dprintf(fd, "%s\n", msg) < 0 || fsync(fd) < 0)
-		log_warn("%s", note);
-}
-
-static void handle_malformed(struct daemon_item *it, const struct config_import *ci,
-			     const char *msg)
+static void handle_malformed(struct daemon_workers *w, struct daemon_item *it,
+			     const struct config_import *ci, const char *msg)
 {
 	char dst[PATH_MAX];
 	atomic_fetch_add(&it->folder->ctr.failed, 1);
-	int err = move_into(it->path, ci->failed_folder, it->rel_dir, dst, sizeof(dst));
+	daemon_failures_note(&w->failures, it->path, msg);
+	int err = move_to(it, ci->failed_folder, msg, dst, sizeof(dst));
 	if (err) {
 		log_warnx("failed %s: %s; could not move it to %s: %s", it->path, msg,
 			  ci->failed_folder, strerror(-err));
+		hand_back(it, ci, msg);
 		return;
 	}
-	write_error_note(dst, msg);
+	daemon_claim_release(it);
 	log_warnx("failed %s: %s; moved to %s", it->path, msg, dst);
 }
 
+/* st: the imported file. Unclaimed, it is removed or moved only while its
+ * name still holds it. */
 static void after_success(struct daemon_item *it, const struct config_import *ci,
 			  struct daemon_kept *kept, const struct stat *st)
 {
 	char dst[PATH_MAX];
 	int err = 0;
-	if (ci->after_import == CONFIG_AFTER_DELETE)
-		err = unlink(it->path) < 0 ? -errno : 0;
-	else if (ci->after_import == CONFIG_AFTER_MOVE)
-		err = move_into(it->path, ci->move_to, it->rel_dir, dst, sizeof(dst));
-	else
+	if (ci->after_import == CONFIG_AFTER_KEEP)
 		err = daemon_kept_add(kept, st);
-	if (err)
+	else if (!it->claim && !daemon_same_file(it->path, st))
+		err = -ESTALE; /* replaced since: not the file imported */
+	else if (ci->after_import == CONFIG_AFTER_DELETE)
+		err = unlink(where(it)) < 0 ? -errno : 0;
+	else
+		err = move_to(it, ci->move_to, NULL, dst, sizeof(dst));
+	if (err == -ESTALE)
+		log_warnx("%s: stored; its name holds another file by now, left alone", it->path);
+	else if (err)
 		log_warnx("%s: stored, but after_import failed: %s", it->path, strerror(-err));
+	if (!err)
+		daemon_claim_release(it);
+	else
+		hand_back(it, ci, "stored, but after_import failed");
 }
 
 static void report(struct daemon_item *it, const struct import_result *res,
@@ -173,47 +173,175 @@ static bool is_transient(int err)
 	       err == -EROFS || err == -ESTALE;
 }
 
+/* The store is full: not the file's fault, retried as long as it lasts
+ * (retention frees space and retries at once). */
+static bool is_store_full(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT;
+}
+
 /* lstat's errno for a path that is not there (as opposed to unreadable). */
 static bool is_gone_errno(int err)
 {
 	return err == ENOENT || err == ENOTDIR;
 }
 
-static bool vanished(const char *path)
+/* A transient failure: hand the file back and retry it later, or give up
+ * after DAEMON_RETRY_LIMIT. Returns true when the item was parked. */
+static bool transient(struct daemon_workers *w, struct daemon_item *it,
+		      const struct config_import *ci, const struct stat *st, int err,
+		      const char *msg)
+{
+	if (it->claim && daemon_unclaim(it) < 0)
+		log_warnx("%s: its name holds another file by now; retrying it from %s", it->path,
+			  it->claim);
+	if (is_store_full(err) || it->attempts + 1 < DAEMON_RETRY_LIMIT) {
+		atomic_fetch_add(&it->folder->ctr.retried, 1);
+		log_warnx("retrying %s later: %s", it->path, msg);
+		daemon_queue_retry(w->queue, it, msg);
+		return true;
+	}
+	char why[600];
+	snprintf(why, sizeof(why), "gave up after %u attempts, left in place: %s",
+		 it->attempts + 1, msg);
+	it->gave_up = true;
+	it->last = (struct daemon_gave_up){ st->st_dev, st->st_ino, st->st_size, st->st_mtim };
+	hand_back(it, ci, why);
+	atomic_fetch_add(&it->folder->ctr.failed, 1);
+	daemon_failures_note(&w->failures, it->path, why);
+	log_warnx("failed %s: %s", it->path, why);
+	return false;
+}
+
+/* Opens the file without following a symlink or blocking on a FIFO, and
+ * checks it is a regular file. Returns the descriptor (blocking again),
+ * -ENODEV for anything else, or a negative errno. */
+static int open_regular(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP || errno == ENXIO || errno == EWOULDBLOCK ? -ENODEV : -errno;
+	int flags = fstat(fd, st) < 0 ? -1 : fcntl(fd, F_GETFL);
+	int err = flags < 0			     ? -errno
+		  : !S_ISREG(st->st_mode)	     ? -ENODEV
+		  : fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? -errno
+								: 0;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* The file this item gave up on, unchanged: left alone until it changes. */
+static bool given_up(const struct daemon_item *it, const struct stat *st)
+{
+	return it->gave_up && it->last.dev == st->st_dev && it->last.ino == st->st_ino &&
+	       it->last.size == st->st_size && it->last.mtime.tv_sec == st->st_mtim.tv_sec &&
+	       it->last.mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* What to do with a name before importing it. Returns 1 to import, 0 when
+ * there is nothing to do, -1 when the item was parked. */
+static int prepare(struct daemon_workers *w, struct daemon_item *it, const struct config_import *ci)
 {
 	struct stat st;
-	return lstat(path, &st) < 0 && is_gone_errno(errno);
+	if (it->claim)
+		return 1;
+	if (lstat(it->path, &st) < 0) {
+		if (is_gone_errno(errno)) {
+			if (it->attempts) /* imported by a previous run or moved away */
+				log_warnx("%s: gone before its retry (deleted or moved away); "
+					  "nothing stored", it->path);
+			return 0;
+		}
+		/* Its folder cannot be read for now (permissions). */
+		log_warnx("retrying %s later: %s", it->path, strerror(errno));
+		daemon_queue_retry(w->queue, it, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || given_up(it, &st))
+		return 0;
+	if (ci->after_import == CONFIG_AFTER_KEEP)
+		return 1; /* never removed: nothing to claim */
+	int err = daemon_claim(it);
+	if (err == -ENOENT)
+		return 0;
+	if (err == -EEXIST) {
+		log_warnx("retrying %s later: its claim %s/%s is taken", it->path, DAEMON_CLAIM_DIR,
+			  daemon_base_name(it->path));
+		daemon_queue_retry(w->queue, it, "claim taken");
+		return -1;
+	}
+	if (err)
+		log_debug("%s: imported in place, cannot claim it: %s", it->path, strerror(-err));
+	return 1;
+}
+
+/* The path a claimed file was dropped at, its folder resolved as the
+ * catalog records an unclaimed file's (realpath). */
+static const char *dropped_path(const struct daemon_item *it, char *buf, size_t size)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	size_t n = (size_t)(daemon_base_name(it->path) - it->path);
+	if (n == 0 || n > sizeof(dir))
+		return it->path;
+	snprintf(dir, n, "%s", it->path); /* without the last slash */
+	if (!realpath(dir, real) ||
+	    snprintf(buf, size, "%s/%s", real, daemon_base_name(it->path)) >= (int)size)
+		return it->path;
+	return buf;
+}
+
+/* The import's message, naming the file where it was dropped rather than
+ * its claim. */
+static void message(const struct daemon_item *it, int err, const struct errbuf *eb, char *out,
+		    size_t size)
+{
+	size_t n = it->claim ? strlen(it->claim) : 0;
+	if (!eb->msg[0])
+		snprintf(out, size, "%s", strerror(-err));
+	else if (n && !strncmp(eb->msg, it->claim, n))
+		snprintf(out, size, "%s%s", it->path, eb->msg + n);
+	else
+		snprintf(out, size, "%s", eb->msg);
 }
 
 /* Returns true when the item was parked for a retry (not done). */
 static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemon_item *it)
 {
 	const struct config_import *ci = atomic_load(&it->folder->cfg);
+	int go = prepare(w, it, ci);
+	if (go <= 0)
+		return go < 0;
 	struct stat st;
-	int stat_err = lstat(it->path, &st) < 0 ? errno : 0;
-	if (stat_err && !is_gone_errno(stat_err)) {
-		/* Its folder cannot be read for now (permissions). */
-		log_warnx("retrying %s later: %s", it->path, strerror(stat_err));
-		daemon_queue_retry(w->queue, it);
-		return true;
+	int fd = open_regular(where(it), &st);
+	if (fd == -ENODEV || fd == -ENOENT) {
+		if (fd == -ENODEV)
+			log_info("%s: not a regular file, left alone", it->path);
+		hand_back(it, ci, "not a regular file");
+		return false;
 	}
-	if (stat_err || !S_ISREG(st.st_mode)) {
-		/* Imported by a previous run or moved away; after a retry, say so. */
-		if (it->attempts)
-			log_warnx("%s: gone before its retry (deleted or moved away); nothing stored",
-				  it->path);
+	if (fd < 0) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), "%s: %s", it->path, strerror(-fd));
+		struct stat now;
+		if (is_transient(fd) && lstat(where(it), &now) == 0)
+			return transient(w, it, ci, &now, fd, msg);
+		hand_back(it, ci, msg);
 		return false;
 	}
 	if (ci->after_import == CONFIG_AFTER_KEEP && daemon_kept_has(w->kept, &st)) {
+		close(fd);
 		log_info("skipped %s: kept, already imported", it->path);
 		return false;
 	}
-	char tagbuf[PATH_MAX];
+	char tagbuf[PATH_MAX], dropped[PATH_MAX];
 	const char *tags[MAX_TAGS];
-	const char *slash = strrchr(it->path, '/');
 	struct import_source src = {
-		.path = it->path,
-		.name = slash ? slash + 1 : it->path,
+		.path = where(it),
+		.name = daemon_base_name(it->path),
+		.source_path = it->claim ? dropped_path(it, dropped, sizeof(dropped)) : NULL,
 		.tags = tags,
 		.ntags = build_tags(ci, it->rel_dir, tagbuf, sizeof(tagbuf), tags),
 		.ring = ring,
@@ -225,25 +353,26 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 	struct import_result res;
 	struct import_info info;
 	struct errbuf eb = { { 0 } };
-	int err = import_file(ring, &vault_sink_ops, w->vault, &src, &res, &info, &eb);
-	const char *msg = eb.msg[0] ? eb.msg : strerror(-err);
+	int err = import_fd(ring, &vault_sink_ops, w->vault, fd, &src, &res, &info, &eb);
+	close(fd);
+	char msg[sizeof(eb.msg)];
+	message(it, err, &eb, msg, sizeof(msg));
 	if (!err) {
 		report(it, &res, &info);
 		after_success(it, ci, w->kept, &st);
-	} else if (vanished(it->path)) {
+	} else if (!daemon_same_file(where(it), &st)) {
 		log_warnx("%s: deleted or moved away while being imported (%s); nothing stored",
 			  it->path, msg);
+		daemon_claim_release(it);
 	} else if (err == -EINVAL) {
-		daemon_failures_note(&w->failures, it->path, msg);
-		handle_malformed(it, ci, msg);
+		handle_malformed(w, it, ci, msg);
 	} else if (is_transient(err)) {
-		log_warnx("retrying %s later: %s", it->path, msg);
-		daemon_queue_retry(w->queue, it);
-		return true;
+		return transient(w, it, ci, &st, err, msg);
 	} else {
 		atomic_fetch_add(&it->folder->ctr.failed, 1);
 		daemon_failures_note(&w->failures, it->path, msg);
 		log_warnx("failed %s: %s (left in place)", it->path, msg);
+		hand_back(it, ci, msg);
 	}
 	return false;
 }

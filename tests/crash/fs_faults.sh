@@ -270,20 +270,24 @@ changed() {
 	start_daemon CAPVAULT_FAULT="pause:3:$T/marks/pause"
 	drop "$T/big.pcap" "$in/$name"
 	wait_for "import paused" test -e "$T/marks/pause"
-	size=$(stat -c %s "$in/$name")
+	# Where the file is while it is imported: claimed (after_import delete)
+	# or in place (keep).
+	local live=$in/$name
+	[ ! -e "$in/.capvault-claim/$name" ] || live=$in/.capvault-claim/$name
+	size=$(stat -c %s "$live")
 	half=$((size / 2))
 	if [ "$what" = truncate ]; then
 		# A linking import holds a read lease on its source (issue
 		# 15.4): a writer's open breaks it, so the import stops to be
 		# retried, and fails meanwhile when non-blocking (truncate's).
-		shrink() { truncate -c -s "$half" "$in/$name" 2>/dev/null; }
+		shrink() { truncate -c -s "$half" "$live" 2>/dev/null; }
 		if ! shrink; then
 			rm "$T/marks/pause"
 			wait_for "the import to let go ($mode)" shrink
 		fi
-		cp "$in/$name" "$T/truncated.pcap"
+		cp "$live" "$T/truncated.pcap"
 	else
-		rm "$in/$name"
+		rm "$live"
 	fi
 	rm -f "$T/marks/pause"
 	if [ "$what" = truncate ]; then

@@ -1,0 +1,275 @@
+/*
+ * daemon_files.c - what capvaultd's workers do to the files of an import
+ * folder: claim a file (rename it into the folder's DAEMON_CLAIM_DIR),
+ * hand it back, find what a killed run left claimed, and move a file into
+ * the failed or a move: folder without ever replacing anything there.
+ *
+ * Renames never replace: renameat2(RENAME_NOREPLACE), or where a file
+ * system lacks it, link + unlink, or a rename once the destination was
+ * seen free (only for destinations the daemon alone writes).
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fts.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+
+#define UNIQUE_TRIES 10000
+
+/* mkdir -p; an existing folder is fine. */
+static int mkdir_p(const char *dir, mode_t mode)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+bool daemon_same_file(const char *path, const struct stat *st)
+{
+	struct stat now;
+	return lstat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
+}
+
+/* rename(2) that never replaces dst. Where the file system lacks
+ * RENAME_NOREPLACE (some FUSE and network file systems), link + unlink,
+ * which fails on an existing dst too; where it has no hard links either,
+ * a rename once dst was seen free (the destinations are the daemon's:
+ * its claims, failed and move folders). src is unlinked only while it
+ * still names the linked inode. */
+static int rename_noreplace(const char *src, const char *dst)
+{
+	if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -errno;
+	if (link(src, dst) == 0) {
+		struct stat st;
+		if (lstat(dst, &st) == 0 && daemon_same_file(src, &st) && unlink(src) < 0) {
+			int err = -errno;
+			unlink(dst); /* not moved: no second name left behind */
+			return err;
+		}
+		return 0;
+	}
+	if (errno == EEXIST || errno == ENOENT)
+		return -errno;
+	struct stat st;
+	if (lstat(dst, &st) == 0)
+		return -EEXIST;
+	return rename(src, dst) < 0 ? -errno : 0;
+}
+
+/* The n-th free name for name: n = 0 is name itself, else a number before
+ * the first extension (a.pcap.gz -> a.1.pcap.gz), so the name still says
+ * what the file is. */
+static int unique_name(const char *dir, const char *name, unsigned n, char *out, size_t size)
+{
+	const char *dot = strchr(name + 1, '.');
+	int stem = dot ? (int)(dot - name) : (int)strlen(name);
+	int len = n == 0 ? snprintf(out, size, "%s/%s", dir, name) :
+			   snprintf(out, size, "%s/%.*s.%u%s", dir, stem, name, n, dot ? dot : "");
+	return len < 0 || (size_t)len >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Writes the .error note for dst, which must not exist yet. */
+static int write_error_note(const char *dst, const char *msg)
+{
+	char note[PATH_MAX];
+	if (snprintf(note, sizeof(note), "%s.error", dst) >= (int)sizeof(note))
+		return -ENAMETOOLONG;
+	_cleanup_close_ int fd =
+		open(note, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (dprintf(fd, "%s\n", msg) < 0 || fsync(fd) < 0) {
+		int err = -errno;
+		unlink(note);
+		return err;
+	}
+	return 0;
+}
+
+static void drop_error_note(const char *dst)
+{
+	char note[PATH_MAX];
+	if (snprintf(note, sizeof(note), "%s.error", dst) < (int)sizeof(note))
+		unlink(note);
+}
+
+/* Moves path to dir/rel_dir/<name, or the first free variant>, keeping the
+ * subfolder it was found in, never replacing a file there; with note, a
+ * <dst>.error note is written first (so both names are free). dst gets
+ * the destination. */
+int daemon_move_into(const char *path, const char *name, const char *dir, const char *rel_dir,
+		     const char *note, char *dst, size_t size)
+{
+	char sub[PATH_MAX];
+	if (snprintf(sub, sizeof(sub), "%s%s%s", dir, *rel_dir ? "/" : "", rel_dir) >= (int)sizeof(sub))
+		return -ENAMETOOLONG;
+	int err = mkdir_p(sub, 0755);
+	for (unsigned n = 0; !err && n < UNIQUE_TRIES; n++) {
+		err = unique_name(sub, name, n, dst, size);
+		if (!err && note)
+			err = write_error_note(dst, note);
+		if (err == -EEXIST) {
+			err = 0;
+			continue;
+		}
+		if (!err) {
+			err = rename_noreplace(path, dst);
+			if (err && note)
+				drop_error_note(dst); /* ours: written just above */
+		}
+		if (err != -EEXIST)
+			return err;
+		err = 0;
+	}
+	return err ? err : -EEXIST;
+}
+
+const char *daemon_base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* ---- claims ---- */
+
+/* The import folder an item was found in: its path less "/rel_dir/name". */
+static int folder_root(const struct daemon_item *it, char *out, size_t size)
+{
+	size_t n = (size_t)(daemon_base_name(it->path) - it->path);
+	size_t rel = strlen(it->rel_dir);
+	if (n == 0)
+		return -EINVAL;
+	n--; /* the slash before the name */
+	if (rel) {
+		if (n < rel + 1 || strncmp(it->path + n - rel, it->rel_dir, rel) != 0)
+			return -EINVAL;
+		n -= rel + 1;
+	}
+	if (n >= size)
+		return -ENAMETOOLONG;
+	memcpy(out, it->path, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Creates the folder's claim folder, private to the daemon. One that is
+ * not a folder the daemon owns (a symlink planted by a writer) is refused. */
+static int claim_dir(const char *root, const char *rel_dir, char *out, size_t size)
+{
+	char top[PATH_MAX];
+	struct stat st;
+	if (snprintf(top, sizeof(top), "%s/" DAEMON_CLAIM_DIR, root) >= (int)sizeof(top) ||
+	    snprintf(out, size, "%s%s%s", top, *rel_dir ? "/" : "", rel_dir) >= (int)size)
+		return -ENAMETOOLONG;
+	if (mkdir(top, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(top, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return -EPERM;
+	return *rel_dir ? mkdir_p(out, 0700) : 0;
+}
+
+/* Renames the file into the claim folder. Returns 0 (it->claim set) or a
+ * negative errno: -ENOENT when the name is gone. */
+int daemon_claim(struct daemon_item *it)
+{
+	char root[PATH_MAX], dir[PATH_MAX], dst[PATH_MAX];
+	int err = folder_root(it, root, sizeof(root));
+	if (!err)
+		err = claim_dir(root, it->rel_dir, dir, sizeof(dir));
+	const char *name = daemon_base_name(it->path);
+	if (!err && snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst))
+		err = -ENAMETOOLONG;
+	if (!err)
+		err = rename_noreplace(it->path, dst);
+	if (!err && !(it->claim = strdup(dst))) {
+		rename_noreplace(dst, it->path);
+		err = -ENOMEM;
+	}
+	return err;
+}
+
+/* Hands a claimed file back under its name. Returns 0, or -EEXIST when
+ * the name holds another file by now (the file stays claimed). */
+int daemon_unclaim(struct daemon_item *it)
+{
+	if (!it->claim)
+		return 0;
+	int err = rename_noreplace(it->claim, it->path);
+	if (err && err != -ENOENT)
+		return err;
+	free(it->claim);
+	it->claim = NULL;
+	return 0;
+}
+
+/* The claim is done with (removed or moved by the caller). */
+void daemon_claim_release(struct daemon_item *it)
+{
+	free(it->claim);
+	it->claim = NULL;
+}
+
+int daemon_claims_recover(struct daemon_workers *w, struct daemon_folder *f)
+{
+	char top[PATH_MAX], orig[PATH_MAX], rel_dir[PATH_MAX];
+	if (snprintf(top, sizeof(top), "%s/" DAEMON_CLAIM_DIR, f->path) >= (int)sizeof(top))
+		return -ENAMETOOLONG;
+	struct stat st;
+	if (lstat(top, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+		log_warnx("%s: not a folder of this daemon's user, ignored", top);
+		return 0;
+	}
+	char *const roots[] = { top, NULL };
+	FTS *fts = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
+	if (!fts)
+		return -errno;
+	int n = 0;
+	size_t top_len = strlen(top);
+	for (FTSENT *e; (e = fts_read(fts));) {
+		if (e->fts_info == FTS_D || e->fts_info == FTS_DP || e->fts_info == FTS_DNR ||
+		    e->fts_info == FTS_ERR || e->fts_info == FTS_NS || e->fts_level == 0)
+			continue;
+		const char *rel = e->fts_path + top_len + 1;
+		size_t dir_len = (size_t)(daemon_base_name(rel) - rel);
+		snprintf(rel_dir, sizeof(rel_dir), "%.*s", dir_len ? (int)dir_len - 1 : 0, rel);
+		if (snprintf(orig, sizeof(orig), "%s/%s", f->path, rel) >= (int)sizeof(orig))
+			continue;
+		int rc = daemon_queue_push(w->queue, f, orig, rel_dir, e->fts_path);
+		if (rc == 0)
+			n++;
+		else
+			log_warnx("%s: claimed by an earlier run, not queued: %s", e->fts_path,
+				  strerror(rc > 0 ? EEXIST : -rc));
+	}
+	fts_close(fts);
+	if (n)
+		log_info("%s: %d files an earlier run had claimed queued again", f->path, n);
+	return n;
+}
