@@ -64,7 +64,7 @@ static int setup(void **state)
 		print_message("skipped: needs MKCAP and io_uring\n");
 		exit(77);
 	}
-	assert_int_equal(vault_open(&f->v, f->dir, &eb), 0);
+	assert_int_equal(vault_open_flags(&f->v, f->dir, VAULT_CREATE, &eb), 0);
 	import_one(f, 1);
 	import_one(f, 2);
 	*state = f;

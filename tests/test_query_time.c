@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -100,7 +101,9 @@ static void test_syntax(void **state)
 	parse_bad("-", -EINVAL, "not a time");
 	parse_bad("--5", -EINVAL, "not a time");
 	parse_bad("+5", -EINVAL, "not a time");
-	parse_bad("5s", -EINVAL, "not a time");
+	parse_bad("5x", -EINVAL, "not a time");
+	parse_bad("now-", -EINVAL, "now-DURATION");
+	parse_bad("now-5", -EINVAL, "now-DURATION");
 	parse_bad("1.", -EINVAL, "not a time");
 	parse_bad("yesterday", -EINVAL, "not a time");
 }
@@ -138,12 +141,47 @@ static void test_format(void **state)
 	}
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Within a minute of want: the parser reads the clock a moment apart. */
+static void near(int64_t got, int64_t want)
+{
+	int64_t d = got - want;
+	if (d < -60000000000 || d > 60000000000)
+		fail_msg("%lld is not near %lld", (long long)got, (long long)want);
+}
+
+/* Times as people write them: a bare date, a time ago, now+-DURATION. */
+static void test_relative(void **state)
+{
+	const int64_t s = 1000000000, h = 3600 * s;
+	(void)state;
+	assert_true(parse_ok("2024-05-01") == parse_ok("2024-05-01T00:00:00Z"));
+	assert_true(parse_ok("1969-12-31") == -86400 * s);
+	near(parse_ok("now"), now_ns());
+	near(parse_ok("now-1h"), now_ns() - h);
+	near(parse_ok("now+30m"), now_ns() + h / 2);
+	near(parse_ok("-1h"), now_ns() - h);
+	near(parse_ok("1h"), now_ns() - h);
+	near(parse_ok("15m"), now_ns() - h / 4);
+	near(parse_ok("1.5d"), now_ns() - 36 * h);
+	near(parse_ok("2w"), now_ns() - 14 * 24 * h);
+	near(parse_ok("5s"), now_ns() - 5 * s);
+	parse_bad("2024-02-30", -EINVAL, "February");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),    cmocka_unit_test(test_before_1970),
 		cmocka_unit_test(test_calendar), cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_range),    cmocka_unit_test(test_format),
+		cmocka_unit_test(test_relative),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

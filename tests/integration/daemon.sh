@@ -65,9 +65,9 @@ check "corrupt file left the inbox" no "$([ -e "$T/in/bad.pcap" ] && echo yes ||
 # Another corrupt file of the same name never replaces the first in .failed.
 echo other garbage > "$T/src/bad.pcap"
 mv "$T/src/bad.pcap" "$T/in/bad.pcap"
-wait_for "second corrupt file moved beside the first" test -e "$T/in/.failed/bad.pcap.1.error"
+wait_for "second corrupt file moved beside the first" test -e "$T/in/.failed/bad.1.pcap.error"
 check "the first failed file kept" "garbage" "$(cat "$T/in/.failed/bad.pcap")"
-check "the second failed file kept" "other garbage" "$(cat "$T/in/.failed/bad.pcap.1")"
+check "the second failed file kept" "other garbage" "$(cat "$T/in/.failed/bad.1.pcap")"
 # The corrupt file settled after the .part was written: had the .part
 # been reported, it would have been imported by now.
 check ".part not imported" yes "$([ -f "$T/in/late.pcap.part" ] && echo yes)"

@@ -55,12 +55,15 @@ for i in $(seq 1 20); do
 	"$MKCAP" --size $((3 * MB)) --hosts 16 --seed $((100 + i)) -o "$T/src/k$i.pcap"
 done
 free_mb() { echo $(($(stat -f -c '%a * %S' "$FS") / MB)); }
+# The files of the protected folder not imported yet: in it, or claimed
+# (.capvault-claim/) by an import under way.
+waiting_files() { find "$T/prot" "$T/prot/.capvault-claim" -maxdepth 1 -name '*.pcap' 2>/dev/null | sort; }
 
 # --- 1. unprotected: pruning keeps the imports going
 start_daemon
 for i in $(seq 1 20); do
 	mv "$T/src/u$i.pcap" "$T/in/"
-	wait_for "u$i.pcap imported" gone "$T/in/u$i.pcap" || break
+	wait_for "u$i.pcap imported" logged "imported $T/in/u$i.pcap:" || break
 done
 wait_for "pruning logged" logged "policy min_free"
 echo "after 20 unprotected captures: $(free_mb) MiB free"
@@ -80,7 +83,7 @@ cannot_help="store still below min_free after pruning: imports are refused"
 for i in $(seq 1 16); do
 	mv "$T/src/k$i.pcap" "$T/prot/"
 	for _ in $(seq 300); do
-		gone "$T/prot/k$i.pcap" && break
+		logged "imported $T/prot/k$i.pcap:" && break
 		logged "$cannot_help" && break
 		sleep 0.1
 	done
@@ -94,12 +97,12 @@ case $refused in
 *"store below min_free ("*" free < "*"): import refused"*) ;;
 *) fail "clear error in the log: $refused" ;;
 esac
-waiting=$(find "$T/prot" -maxdepth 1 -name '*.pcap' | sort)
+waiting=$(waiting_files)
 check "a file waits in the import folder" 1 "$(echo "$waiting" | grep -c .)"
 # Drop a few more: they wait too, none is lost or moved to .failed.
 for i in $(seq $((i + 1)) $((i + 3))); do mv "$T/src/k$i.pcap" "$T/prot/"; done
 sleep 3
-check "files still waiting" 4 "$(find "$T/prot" -maxdepth 1 -name '*.pcap' | wc -l)"
+check "files still waiting" 4 "$(waiting_files | wc -l)"
 check "nothing failed" "" "$(ls "$T/prot/.failed" 2>/dev/null)"
 stop_daemon
 expect_rc 0 "$CAPVAULT" ls --json --store "$S"
@@ -113,7 +116,7 @@ expect_rc 0 "$CAPVAULT" fsck --store "$S"
 # Room made by hand (the protected ones deleted): the waiting files go in.
 for id in $("$CAPVAULT" ls --json --store "$S" | jq -r '.[].id'); do expect_rc 0 "$CAPVAULT" rm --store "$S" "$id"; done
 start_daemon
-wait_for "waiting files imported" eval '[ -z "$(find "$T/prot" -maxdepth 1 -name "*.pcap")" ]'
+wait_for "waiting files imported" eval '[ -z "$(waiting_files)" ]'
 stop_daemon
 expect_rc 0 "$CAPVAULT" fsck --store "$S"
 
