@@ -21,6 +21,7 @@
 # lost. SIGTERM must stop the daemon within 20 s.
 # As root, the daemon runs as uid 65534 in group 64999 in setgid 2770
 # folders (tests/integration/watch_trust.sh has the details).
+LIB_NO_STORE=1 # the daemon makes its store, as its own user
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 

@@ -19,6 +19,7 @@
 # setgid 2770 of that group; the unreadable file is owned by uid 64998
 # (another user), the others by the daemon's user (whether the store links
 # or copies another user's file is the store's business, tested there).
+LIB_NO_STORE=1 # the daemon makes its store, as its own user
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 
