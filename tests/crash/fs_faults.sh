@@ -280,12 +280,14 @@ changed() {
 		# A linking import holds a read lease on its source (issue
 		# 15.4): a writer's open breaks it, so the import stops to be
 		# retried, and fails meanwhile when non-blocking (truncate's).
-		shrink() { truncate -c -s "$half" "$live" 2>/dev/null; }
+		# Let go, the daemon puts a claimed file back under its name.
+		where_now() { [ -e "$live" ] && echo "$live" || echo "$in/$name"; }
+		shrink() { truncate -c -s "$half" "$(where_now)" 2>/dev/null; }
 		if ! shrink; then
 			rm "$T/marks/pause"
 			wait_for "the import to let go ($mode)" shrink
 		fi
-		cp "$live" "$T/truncated.pcap"
+		cp "$(where_now)" "$T/truncated.pcap"
 	else
 		rm "$live"
 	fi

@@ -33,6 +33,7 @@ free_kib() { df -k --output=avail "$FS" | tail -1 | tr -d ' '; }
 
 "$MKCAP" --packets 100000 --size 2000000 --seed 13 -o "$T/dup.pcap"
 "$MKCAP" --packets 100000 --size 2000000 --seed 14 -o "$T/new.pcap"
+expect_rc 0 "$CAPVAULT" init --store "$STORE"
 expect_rc 0 "$CAPVAULT" import --store "$STORE" "$T/dup.pcap"
 TOKEN=$("$CAPVAULT" token add up --store "$STORE" --scopes read,upload 2>/dev/null)
 auth=(-H "Authorization: Bearer $TOKEN")
