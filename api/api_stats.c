@@ -102,6 +102,8 @@ static void store_metrics(FILE *f, const struct snapshot *s)
 	metric(f, "packets", "gauge", "Packets in all captures.", s->t.packets);
 	metric(f, "index_bytes", "gauge", "Bytes of packet index written.", s->t.index_bytes);
 	metric(f, "free_bytes", "gauge", "Free bytes on the store's file system.", s->free_bytes);
+	metric(f, "filesystem_size_bytes", "gauge", "Size of the store's file system.",
+	       s->fs_bytes);
 	metric(f, "index_block_cache_bytes", "gauge", "Bytes in the index's block cache.",
 	       s->mem.block_cache_bytes);
 	metric(f, "index_block_cache_capacity_bytes", "gauge", "Capacity of the index's block cache.",

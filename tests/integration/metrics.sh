@@ -79,7 +79,17 @@ check "cloudshark upload by pattern" 1 \
 	"$(value m2 'capvault_http_requests_total{route="/api/v1/*/upload",status="200"}')"
 grep -qF "$CS" "$T/m2" && fail "the CloudShark token appears in /metrics"
 grep -qF "no/such" "$T/m2" && fail "a raw path appears in /metrics"
-grep -qF "999999" "$T/m2" && fail "a capture id appears in /metrics"
+# Every route label is a pattern: words and '*' segments, or "other".
+bad=$(grep -o 'route="[^"]*"' "$T/m2" | grep -vE '^route="(other|(/([a-z]+|v1|\*))+)"$' || true)
+[ -z "$bad" ] || fail "route labels that are not patterns: $bad"
+
+# The rules and the dashboard name only metrics the daemon exports.
+mon=$(dirname "$0")/../../tools/monitoring
+for name in $(grep -ohE '\b(capvault|process)_[a-z_]+' "$mon/capvault.rules.yml" \
+	"$mon/capvault-dashboard.json" | sed -E 's/_bucket$//' | sort -u); do
+	checks=$((checks + 1))
+	grep -qE "^$name(\{| |_bucket)" "$T/m2" || fail "$name is in tools/monitoring but not in /metrics"
+done
 
 if command -v promtool >/dev/null; then
 	checks=$((checks + 1))
