@@ -197,7 +197,8 @@ static void http_metrics(FILE *f, struct api_metrics *m)
 	}
 }
 
-static void gauge(FILE *f, const char *name, const char *type, const char *help, double v)
+static void process_metric(FILE *f, const char *name, const char *type, const char *help,
+			   double v)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
 }
@@ -249,20 +250,21 @@ static void process_metrics(FILE *f)
 	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
 			  "%*d %*d %llu %llu %lld", &utime, &stime, &start, &vsize, &rss) != 5)
 		return;
-	gauge(f, "process_cpu_seconds_total", "counter", "User and system CPU time in seconds.",
-	      (double)(utime + stime) / (double)tick);
-	gauge(f, "process_start_time_seconds", "gauge", "Start of the process (Unix time).",
-	      (double)btime + (double)start / (double)tick);
-	gauge(f, "process_resident_memory_bytes", "gauge", "Resident memory in bytes.",
-	      (double)rss * (double)page);
-	gauge(f, "process_virtual_memory_bytes", "gauge", "Virtual memory in bytes.", (double)vsize);
+	process_metric(f, "process_cpu_seconds_total", "counter", "User and system CPU time in seconds.",
+		       (double)(utime + stime) / (double)tick);
+	process_metric(f, "process_start_time_seconds", "gauge", "Start of the process (Unix time).",
+		       (double)btime + (double)start / (double)tick);
+	process_metric(f, "process_resident_memory_bytes", "gauge", "Resident memory in bytes.",
+		       (double)rss * (double)page);
+	process_metric(f, "process_virtual_memory_bytes", "gauge", "Virtual memory in bytes.",
+		       (double)vsize);
 	long fds = open_fds();
 	if (fds >= 0)
-		gauge(f, "process_open_fds", "gauge", "Open file descriptors.", (double)fds);
+		process_metric(f, "process_open_fds", "gauge", "Open file descriptors.", (double)fds);
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		gauge(f, "process_max_fds", "gauge", "Limit on open file descriptors.",
-		      (double)rl.rlim_cur);
+		process_metric(f, "process_max_fds", "gauge", "Limit on open file descriptors.",
+			       (double)rl.rlim_cur);
 }
 
 static void server_metrics(FILE *f, struct api_metrics *m)
