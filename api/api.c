@@ -82,6 +82,13 @@ static const struct route routes[] = {
 	{ "POST", "/api/v1/*/delete", TOKEN_SCOPE_DELETE, api_cs_delete, true },
 };
 
+_Static_assert(ARRAY_SIZE(routes) == API_ROUTES, "API_ROUTES must count the routes");
+
+const char *api_route_pattern(size_t route)
+{
+	return route < ARRAY_SIZE(routes) ? routes[route].pattern : "other";
+}
+
 /* --- replies --- */
 
 void api_json_headers(struct api_call *c, unsigned status, json_t *o, const char *const *headers)
@@ -325,7 +332,6 @@ static void dispatch(void *app, struct http_req *r)
 	struct api_server *api = app;
 	struct api_call c = { .api = api, .r = r, .who = "-" };
 	const char *path = http_req_path(r);
-	atomic_fetch_add(&api->m.requests, 1);
 	http_req_peer(r, c.peer, sizeof(c.peer));
 	c.cloudshark = strncmp(path, "/api/", 5) == 0;
 	if (!split_path(&c, path)) {
@@ -334,13 +340,20 @@ static void dispatch(void *app, struct http_req *r)
 	}
 	const struct route *rt = NULL;
 	bool path_known = false;
+	int known = -1; /* the first route whose pattern matches the path */
 	for (size_t i = 0; i < ARRAY_SIZE(routes) && !rt; i++) {
 		if (!pattern_matches(&c, routes[i].pattern))
 			continue;
+		if (!path_known)
+			known = (int)i;
 		path_known = true;
 		if (!strcmp(routes[i].method, http_req_method(r)))
 			rt = &routes[i];
 	}
+	if (rt)
+		http_req_set_route(r, (int)(rt - routes));
+	else if (path_known)
+		http_req_set_route(r, known);
 	if (!rt && path_known)
 		method_not_allowed(&c);
 	else if (!rt && c.cloudshark) /* the path holds a token: never echoed */
@@ -457,6 +470,7 @@ static int add_server(struct api_server *s, int fd, bool local, struct errbuf *e
 		.tls_key = local ? NULL : s->tls_key,
 		.max_connections = ca->max_connections,
 		.limits = limits_of(ca, local),
+		.responded = api_count_response,
 	};
 	struct http_server **grown = realloc(s->servers, (s->nservers + 1) * sizeof(*grown));
 	if (!grown) {

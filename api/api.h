@@ -18,9 +18,20 @@ struct config;
 struct vault;
 struct api_server;
 
+/* Why an import failed, for capvault_import_failures_total{reason}. */
+enum api_import_reason {
+	API_IMPORT_MALFORMED,  /* not a capture we can read (moved to the failed folder) */
+	API_IMPORT_IO,         /* EIO reading the file or writing the store */
+	API_IMPORT_NO_SPACE,   /* ENOSPC, EDQUOT */
+	API_IMPORT_PERMISSION, /* EACCES, EPERM, EROFS */
+	API_IMPORT_OTHER,
+	API_IMPORT_REASONS
+};
+
 /* What the daemon's import side has done, for /v1/stats and /metrics. */
 struct api_import_stats {
 	uint64_t seen, imported, duplicates, failed, bytes, packets;
+	uint64_t failed_by[API_IMPORT_REASONS]; /* the failed ones by reason */
 	uint64_t retried;      /* transient failures, each followed by a retry */
 	uint64_t queue_length;
 	uint64_t retrying;     /* files waiting for their retry */

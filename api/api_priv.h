@@ -23,8 +23,21 @@ struct capture_record;
 #define API_LAT_BUCKETS 10
 extern const double api_latency_bounds[API_LAT_BUCKETS];
 
+/* HTTP responses by route (the routes table's index; API_ROUTES: no
+ * route matched) and status (an exact one from api_http_statuses, else
+ * its class "1xx".."5xx"). A fixed table of atomics: no lock per request. */
+#define API_ROUTES 25
+#define API_STATUSES 22
+#define API_STATUS_SLOTS (API_STATUSES + 5)
+extern const unsigned api_http_statuses[API_STATUSES];
+/* Route number route's pattern, "other" past the table: never a request's path. */
+const char *api_route_pattern(size_t route);
+/* Counts one response (http_listen_cfg.responded; route -1: none). */
+void api_count_response(void *api, int route, unsigned status);
+
 struct api_metrics {
-	atomic_uint_fast64_t requests, uploads, upload_bytes, upload_failures, downloads;
+	atomic_uint_fast64_t responses[API_ROUTES + 1][API_STATUS_SLOTS];
+	atomic_uint_fast64_t uploads, upload_bytes, upload_failures, downloads;
 	atomic_uint_fast64_t queries, query_failures, query_packets;
 	atomic_uint_fast64_t query_lat[API_LAT_BUCKETS + 1]; /* last: +Inf */
 	atomic_uint_fast64_t query_lat_sum_us;

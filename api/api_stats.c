@@ -5,11 +5,15 @@
  * counters and scrub state when it shares them, and this server's request, upload and
  * query counters with a query latency histogram.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "api_priv.h"
 #include "catalog.h"
@@ -17,6 +21,22 @@
 #include "store.h"
 #include "vault.h"
 #include "vstats.h"
+
+const unsigned api_http_statuses[API_STATUSES] = {
+	200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 408,
+	409, 411, 413, 415, 416, 422, 429, 431, 500, 503, 507,
+};
+
+void api_count_response(void *app, int route, unsigned status)
+{
+	struct api_server *api = app;
+	size_t r = route >= 0 && route < API_ROUTES ? (size_t)route : API_ROUTES;
+	size_t slot = API_STATUSES + (status >= 100 && status < 600 ? status / 100 - 1 : 4);
+	for (size_t i = 0; i < API_STATUSES; i++)
+		if (api_http_statuses[i] == status)
+			slot = i;
+	atomic_fetch_add_explicit(&api->m.responses[r][slot], 1, memory_order_relaxed);
+}
 
 struct snapshot {
 	struct catalog_totals t;
@@ -82,6 +102,8 @@ static void store_metrics(FILE *f, const struct snapshot *s)
 	metric(f, "packets", "gauge", "Packets in all captures.", s->t.packets);
 	metric(f, "index_bytes", "gauge", "Bytes of packet index written.", s->t.index_bytes);
 	metric(f, "free_bytes", "gauge", "Free bytes on the store's file system.", s->free_bytes);
+	metric(f, "filesystem_size_bytes", "gauge", "Size of the store's file system.",
+	       s->fs_bytes);
 	metric(f, "index_block_cache_bytes", "gauge", "Bytes in the index's block cache.",
 	       s->mem.block_cache_bytes);
 	metric(f, "index_block_cache_capacity_bytes", "gauge", "Capacity of the index's block cache.",
@@ -100,7 +122,16 @@ static void store_metrics(FILE *f, const struct snapshot *s)
 	metric(f, "imports_total", "counter", "Files imported from folders.", s->imp.imported);
 	metric(f, "import_duplicates_total", "counter", "Imported files already stored.",
 	       s->imp.duplicates);
-	metric(f, "import_failures_total", "counter", "Files that failed to import.", s->imp.failed);
+	static const char *const reasons[API_IMPORT_REASONS] = {
+		[API_IMPORT_MALFORMED] = "malformed", [API_IMPORT_IO] = "io",
+		[API_IMPORT_NO_SPACE] = "no_space", [API_IMPORT_PERMISSION] = "permission",
+		[API_IMPORT_OTHER] = "other",
+	};
+	fprintf(f, "# HELP capvault_import_failures_total Files that failed to import, by reason.\n"
+		   "# TYPE capvault_import_failures_total counter\n");
+	for (size_t i = 0; i < API_IMPORT_REASONS; i++)
+		fprintf(f, "capvault_import_failures_total{reason=\"%s\"} %" PRIu64 "\n", reasons[i],
+			s->imp.failed_by[i]);
 	metric(f, "import_bytes_total", "counter", "Bytes imported from folders.", s->imp.bytes);
 	metric(f, "import_packets_total", "counter", "Packets imported from folders.",
 	       s->imp.packets);
@@ -126,11 +157,121 @@ static void scrub_metrics(FILE *f, const struct snapshot *s)
 	metric(f, "scrub_last_run_timestamp_seconds", "gauge",
 	       "End of the last complete scrub (Unix time; 0: none yet).",
 	       s->scrub.last_end_ns / 1000000000u);
+	metric(f, "scrub_last_objects", "gauge", "Objects the last complete scrub re-hashed.",
+	       s->scrub.last_objects);
+	metric(f, "scrub_enabled", "gauge", "1 when scrub.interval is not 0.", s->scrub.enabled);
+	metric(f, "scrub_running", "gauge", "1 while a scrub pass is under way.", s->scrub.running);
+	metric(f, "scrub_next_run_timestamp_seconds", "gauge",
+	       "Start of the next planned scrub (Unix time; 0: none planned).",
+	       s->scrub.next_ns / 1000000000u);
+}
+
+/* Responses by route pattern and status; only the pairs seen, so the
+ * text stays short. Routes sharing a pattern (GET and DELETE of
+ * /v1/captures/ID) are summed under it. */
+static void http_metrics(FILE *f, struct api_metrics *m)
+{
+	fprintf(f, "# HELP capvault_http_requests_total HTTP responses by route pattern and status.\n"
+		   "# TYPE capvault_http_requests_total counter\n");
+	for (size_t r = 0; r <= API_ROUTES; r++) {
+		const char *pattern = api_route_pattern(r);
+		bool first = true;
+		for (size_t q = 0; q < r && first; q++)
+			first = strcmp(api_route_pattern(q), pattern) != 0;
+		for (size_t st = 0; first && st < API_STATUS_SLOTS; st++) {
+			uint64_t n = 0;
+			for (size_t q = r; q <= API_ROUTES; q++)
+				if (!strcmp(api_route_pattern(q), pattern))
+					n += atomic_load_explicit(&m->responses[q][st],
+								  memory_order_relaxed);
+			if (!n)
+				continue;
+			char status[8];
+			if (st < API_STATUSES)
+				snprintf(status, sizeof(status), "%u", api_http_statuses[st]);
+			else
+				snprintf(status, sizeof(status), "%zuxx", st - API_STATUSES + 1);
+			fprintf(f, "capvault_http_requests_total{route=\"%s\",status=\"%s\"} %" PRIu64
+				"\n", pattern, status, n);
+		}
+	}
+}
+
+static void process_metric(FILE *f, const char *name, const char *type, const char *help,
+			   double v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+}
+
+/* Entries in /proc/self/fd, less the one reading it; -1 when unreadable. */
+static long open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	long n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;
+}
+
+/* The boot time (Unix seconds) from /proc/stat's btime line; 0 unknown. */
+static unsigned long long boot_time(void)
+{
+	FILE *f = fopen("/proc/stat", "re");
+	char line[256];
+	unsigned long long bt = 0;
+	while (f && fgets(line, sizeof(line), f) && sscanf(line, "btime %llu", &bt) != 1)
+		;
+	if (f)
+		fclose(f);
+	return bt;
+}
+
+/* The standard process metrics from /proc/self/stat (cpu times, start
+ * time in clock ticks after boot, virtual size, resident pages). Left
+ * out when /proc cannot be read. */
+static void process_metrics(FILE *f)
+{
+	char buf[1024];
+	FILE *st = fopen("/proc/self/stat", "re");
+	size_t len = st ? fread(buf, 1, sizeof(buf) - 1, st) : 0;
+	if (st)
+		fclose(st);
+	buf[len] = '\0';
+	/* After the command name, which may hold spaces and parentheses. */
+	const char *p = strrchr(buf, ')');
+	unsigned long long utime, stime, start, vsize;
+	long long rss;
+	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	unsigned long long btime = boot_time();
+	if (!p || tick <= 0 || page <= 0 || !btime ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+			  "%*d %*d %llu %llu %lld", &utime, &stime, &start, &vsize, &rss) != 5)
+		return;
+	process_metric(f, "process_cpu_seconds_total", "counter", "User and system CPU time in seconds.",
+		       (double)(utime + stime) / (double)tick);
+	process_metric(f, "process_start_time_seconds", "gauge", "Start of the process (Unix time).",
+		       (double)btime + (double)start / (double)tick);
+	process_metric(f, "process_resident_memory_bytes", "gauge", "Resident memory in bytes.",
+		       (double)rss * (double)page);
+	process_metric(f, "process_virtual_memory_bytes", "gauge", "Virtual memory in bytes.",
+		       (double)vsize);
+	long fds = open_fds();
+	if (fds >= 0)
+		process_metric(f, "process_open_fds", "gauge", "Open file descriptors.", (double)fds);
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		process_metric(f, "process_max_fds", "gauge", "Limit on open file descriptors.",
+			       (double)rl.rlim_cur);
 }
 
 static void server_metrics(FILE *f, struct api_metrics *m)
 {
-	metric(f, "http_requests_total", "counter", "HTTP requests.", m->requests);
+	fprintf(f, "# HELP capvault_build_info The running version (the value is always 1).\n"
+		   "# TYPE capvault_build_info gauge\ncapvault_build_info{version=\"%s\"} 1\n",
+		CAPVAULT_VERSION);
 	metric(f, "uploads_total", "counter", "Uploads stored.", m->uploads);
 	metric(f, "upload_bytes_total", "counter", "Bytes received by uploads.", m->upload_bytes);
 	metric(f, "upload_failures_total", "counter", "Uploads refused or failed.",
@@ -171,6 +312,8 @@ void api_metrics(struct api_call *c)
 	store_metrics(f, &s);
 	scrub_metrics(f, &s);
 	server_metrics(f, &c->api->m);
+	http_metrics(f, &c->api->m);
+	process_metrics(f);
 	if (fclose(f) != 0) {
 		free(text);
 		return api_error_errno(c, -ENOMEM, "metrics", NULL);

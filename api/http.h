@@ -52,6 +52,9 @@ struct http_listen_cfg {
 	 * connection yet, so a few addresses cannot take every one. */
 	unsigned max_connections;
 	struct http_limits limits;
+	/* Optional: called once per response queued, with the route the
+	 * handler set (http_req_set_route; -1 when none) and the status. */
+	void (*responded)(void *app, int route, unsigned status);
 };
 
 /* Starts serving on cfg->fd. Returns 0 or a negative errno (eb). */
@@ -85,6 +88,9 @@ bool http_req_local(const struct http_req *r);
 const char *http_req_peer(const struct http_req *r, char *buf, size_t size);
 /* A slot for the application's per-request state. */
 void **http_req_app_data(struct http_req *r);
+/* Tags the request with the application's route number, passed to
+ * http_listen_cfg.responded. */
+void http_req_set_route(struct http_req *r, int route);
 
 /* Raw body consumer. data returns 0, or a negative errno after which the
  * rest of the body is discarded (the consumer remembers why); end must

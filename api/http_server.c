@@ -90,6 +90,7 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	bool local;
 	http_handler_fn handler;
+	void (*responded)(void *app, int route, unsigned status);
 	void *app;
 	unsigned max_connections;
 	pthread_t watchdog;
@@ -119,6 +120,7 @@ struct http_req {
 	bool form_bad;  /* the form did not parse */
 	bool deferred;  /* answered at once, queued on the next call */
 	void *app_data;
+	int route;      /* http_req_set_route; -1: none */
 };
 
 bool http_tls_supported(void)
@@ -130,6 +132,7 @@ const char *http_req_method(const struct http_req *r) { return r->method; }
 const char *http_req_path(const struct http_req *r) { return r->path; }
 bool http_req_local(const struct http_req *r) { return r->srv->local; }
 void **http_req_app_data(struct http_req *r) { return &r->app_data; }
+void http_req_set_route(struct http_req *r, int route) { r->route = route; }
 
 const char *http_req_peer(const struct http_req *r, char *buf, size_t size)
 {
@@ -319,6 +322,8 @@ static enum MHD_Result queue(struct http_req *r)
 	MHD_destroy_response(r->resp);
 	r->resp = NULL;
 	r->responded = true;
+	if (r->srv->responded)
+		r->srv->responded(r->srv->app, r->route, r->status);
 	return rc;
 }
 
@@ -330,6 +335,7 @@ static struct http_req *req_new(struct http_server *s, struct MHD_Connection *co
 		return NULL;
 	r->srv = s;
 	r->conn = conn;
+	r->route = -1;
 	r->path = strdup(url);
 	r->method = strdup(method);
 	if (!r->path || !r->method) {
@@ -829,6 +835,7 @@ int http_server_new(struct http_server **out, const struct http_listen_cfg *cfg,
 	if (s) {
 		s->local = cfg->local;
 		s->handler = handler;
+		s->responded = cfg->responded;
 		s->app = app;
 		s->max_connections = cfg->max_connections;
 		s->limits = cfg->limits;

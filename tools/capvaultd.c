@@ -591,6 +591,8 @@ static void api_import_stats(void *opaque, struct api_import_stats *out)
 		out->packets += f->ctr.packets;
 		out->retried += f->ctr.retried;
 	}
+	for (size_t i = 0; i < API_IMPORT_REASONS; i++)
+		out->failed_by[i] = atomic_load(&d->workers.failures.by_reason[i]);
 	out->queue_length = daemon_queue_length(d->workers.queue);
 	out->retrying = daemon_queue_parked(d->workers.queue, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "api.h"
 #include "config.h"
 #include "retention.h"
 
@@ -118,10 +119,13 @@ struct daemon_failures {
 	pthread_mutex_t lock;
 	struct daemon_failure v[DAEMON_FAILURES_KEPT];
 	size_t next, n;
+	atomic_uint_fast64_t by_reason[API_IMPORT_REASONS]; /* since start */
 };
 void daemon_failures_init(struct daemon_failures *f);
 void daemon_failures_destroy(struct daemon_failures *f);
-void daemon_failures_note(struct daemon_failures *f, const char *path, const char *why);
+/* Records a failure and counts it by reason: err is the negative errno
+ * the import ended with (-EINVAL: the file is malformed). */
+void daemon_failures_note(struct daemon_failures *f, const char *path, const char *why, int err);
 /* Copies up to max failures, newest first, into out; returns how many. */
 size_t daemon_failures_copy(struct daemon_failures *f, struct daemon_failure *out, size_t max);
 

@@ -1,7 +1,9 @@
 /*
  * daemon_failures.c - a small ring of the daemon's latest import
- * failures (path, why, when), read by the API for /v1/imports.
+ * failures (path, why, when), read by the API for /v1/imports, and their
+ * counts by reason for /metrics.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -19,8 +21,25 @@ void daemon_failures_destroy(struct daemon_failures *f)
 	pthread_mutex_destroy(&f->lock);
 }
 
-void daemon_failures_note(struct daemon_failures *f, const char *path, const char *why)
+/* A handful of reasons an operator acts on differently: fix the sender
+ * (malformed), the disk (io), make room (no_space), the permissions. */
+static enum api_import_reason reason_of(int err)
 {
+	switch (err) {
+	case -EINVAL: return API_IMPORT_MALFORMED;
+	case -EIO: return API_IMPORT_IO;
+	case -ENOSPC:
+	case -EDQUOT: return API_IMPORT_NO_SPACE;
+	case -EACCES:
+	case -EPERM:
+	case -EROFS: return API_IMPORT_PERMISSION;
+	default: return API_IMPORT_OTHER;
+	}
+}
+
+void daemon_failures_note(struct daemon_failures *f, const char *path, const char *why, int err)
+{
+	atomic_fetch_add(&f->by_reason[reason_of(err)], 1);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	pthread_mutex_lock(&f->lock);

@@ -109,7 +109,7 @@ static void handle_malformed(struct daemon_workers *w, struct daemon_item *it,
 {
 	char dst[PATH_MAX];
 	atomic_fetch_add(&it->folder->ctr.failed, 1);
-	daemon_failures_note(&w->failures, it->path, msg);
+	daemon_failures_note(&w->failures, it->path, msg, -EINVAL);
 	int err = move_to(it, ci->failed_folder, msg, dst, sizeof(dst));
 	if (err) {
 		log_warnx("failed %s: %s; could not move it to %s: %s", it->path, msg,
@@ -208,7 +208,7 @@ static bool transient(struct daemon_workers *w, struct daemon_item *it,
 	it->last = (struct daemon_gave_up){ st->st_dev, st->st_ino, st->st_size, st->st_mtim };
 	hand_back(it, ci, why);
 	atomic_fetch_add(&it->folder->ctr.failed, 1);
-	daemon_failures_note(&w->failures, it->path, why);
+	daemon_failures_note(&w->failures, it->path, why, err);
 	log_warnx("failed %s: %s", it->path, why);
 	return false;
 }
@@ -370,7 +370,7 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 		return transient(w, it, ci, &st, err, msg);
 	} else {
 		atomic_fetch_add(&it->folder->ctr.failed, 1);
-		daemon_failures_note(&w->failures, it->path, msg);
+		daemon_failures_note(&w->failures, it->path, msg, err);
 		log_warnx("failed %s: %s (left in place)", it->path, msg);
 		hand_back(it, ci, msg);
 	}
