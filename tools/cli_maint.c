@@ -35,6 +35,7 @@ struct maint_args {
 	const char *config;
 	bool json, dry_run, repair, verify;
 	bool stop_at_operand; /* tag: "-old" after the id is an operand */
+	const char *allowed;  /* the option letters this command takes */
 	int first_arg;
 };
 
@@ -52,6 +53,16 @@ static int maint_args_parse(int argc, char **argv, struct maint_args *a)
 	int c;
 	while ((c = getopt_long(argc, argv, a->stop_at_operand ? "+s:c:jnr" : "s:c:jnr", opts,
 				NULL)) != -1) {
+		/* Another command's option is refused, never ignored: rm
+		 * --dry-run must not remove. */
+		if (c != '?' && !strchr(a->allowed, c)) {
+			size_t k = 0;
+			while (opts[k].val != c)
+				k++;
+			fprintf(stderr, "capvault: --%s is not an option of %s\n", opts[k].name,
+				argv[0]);
+			return -EINVAL;
+		}
 		switch (c) {
 		case 's': a->store = optarg; break;
 		case 'c': a->config = optarg; break;
@@ -85,7 +96,7 @@ static struct vault *open_store(const char *store, unsigned flags)
 
 int cli_init(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "s" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
 		return usage_error(usage);
 	const char *store = cli_store_path(a.store);
@@ -203,7 +214,7 @@ static int rm_local(struct vault *v, const char *arg, json_t *list)
 
 int cli_rm(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "sj" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg >= argc)
 		return usage_error(usage);
 	json_t *list = a.json ? json_array() : NULL;
@@ -354,7 +365,7 @@ static void tag_options_first(int argc, char **argv)
 
 int cli_tag(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { .stop_at_operand = true };
+	struct maint_args a = { .stop_at_operand = true, .allowed = "sj" };
 	tag_options_first(argc, argv);
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg + 1 >= argc)
 		return usage_error(usage);
@@ -519,7 +530,7 @@ static int prune_remote(struct cli_remote *r, const struct maint_args *a)
 
 int cli_prune(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "scjn" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
 		return usage_error(usage);
 	struct config *cfg = retention_load_config(a.config);
@@ -577,7 +588,7 @@ static void fsck_print_json(const struct fsck_counts *c, json_t *items)
 
 int cli_fsck(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "sjrV" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
 		return usage_error(usage);
 	struct ring *ring = NULL;
@@ -652,7 +663,7 @@ static int backup_remote(struct cli_remote *r, const char *dir, uint64_t *n, str
 
 int cli_backup(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "sj" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc - 1)
 		return usage_error(usage);
 	struct errbuf eb = { { 0 } };
@@ -703,7 +714,7 @@ static bool daemon_serves(const char *store)
 
 int cli_restore(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "s" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc - 1 || !a.store)
 		return usage_error(usage);
 	if (daemon_serves(a.store))

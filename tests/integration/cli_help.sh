@@ -57,6 +57,25 @@ check "rm --json, the missing one on stderr" "1" "$(grep -c '^capvault: 1: ' "$T
 expect_rc 0 "$CAPVAULT" fsck --json
 check "fsck --json after rm" "0 0" "$(jq -r '"\(.captures) \(.problems)"' "$T/out")"
 
+# An option of another maintenance command is refused, not ignored: rm
+# --dry-run removed the capture, init --json printed text.
+"$MKCAP" --packets 50 --hosts 4 --seed 3 -o "$T/c.pcap"
+expect_rc 0 "$CAPVAULT" import "$T/c.pcap"
+while IFS='|' read -r opt args; do
+	expect_rc 2 "$CAPVAULT" $args </dev/null
+	check "$args refused" "capvault: --$opt is not an option of ${args%% *}" "$(head -1 "$T/err")"
+done <<EOF
+dry-run|rm --dry-run 3
+dry-run|rm -n 3
+repair|rm -r 3
+json|init --json
+json|restore --json $T/bk --store $T/r2
+dry-run|fsck --dry-run
+config|backup --config x $T/bk2
+verify|tag --verify 3 x
+EOF
+check "rm --dry-run removed nothing" "3" "$("$CAPVAULT" ls --json | jq -r '[.[].id] | join(",")')"
+
 # --- 4. capvault(1) lists each command's options, no more and no fewer:
 # its synopsis line holds exactly the option words of --help, and its
 # section names each of them. Option words: --long, -s, -AeK... (a
