@@ -6,6 +6,7 @@
 # --json; and capvault(1) lists exactly the options each command's --help
 # lists, so the two cannot drift.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon_lib.sh"
 
 MAN=$(dirname "$0")/../../doc/capvault.1.scd
 commands=$("$CAPVAULT" --help | sed -n 's/^  capvault \([a-z]*\).*/\1/p')
@@ -75,6 +76,23 @@ config|backup --config x $T/bk2
 verify|tag --verify 3 x
 EOF
 check "rm --dry-run removed nothing" "3" "$("$CAPVAULT" ls --json | jq -r '[.[].id] | join(",")')"
+
+# rm --json and backup --json through the daemon (its unix socket): the
+# same documents; fsck still refuses a running daemon's --url.
+write_config() {
+	printf 'store: %s\njobs: 1\napi:\n  listen: ["127.0.0.1:%s"]\n' "$CAPVAULT_STORE" "$1" >"$T/d.yaml"
+}
+start_daemon
+size=$(stat -c %s "$T/c.pcap")
+expect_rc 0 "$CAPVAULT" rm --json 3
+check "rm --json via the daemon" "3 c.pcap $size" "$(jq -r '.[] | "\(.id) \(.name) \(.bytes_freed)"' "$T/out")"
+expect_rc 1 "$CAPVAULT" rm --json 3
+check "rm --json via the daemon, none removed" "[]" "$(cat "$T/out")"
+expect_rc 0 "$CAPVAULT" backup --json "$T/bk3"
+check "backup --json via the daemon" "$T/bk3 0" "$(jq -r '"\(.dir) \(.objects)"' "$T/out")"
+expect_rc 2 "$CAPVAULT" --url "$U" fsck
+check "fsck --url a running daemon" "1" "$(grep -c 'works on a local store only' "$T/err")"
+stop_daemon
 
 # --- 4. capvault(1) lists each command's options, no more and no fewer:
 # its synopsis line holds exactly the option words of --help, and its
