@@ -27,6 +27,10 @@ check "import ... --help" "usage: capvault import" "$(head -1 "$T/out" | cut -d'
 expect_rc 0 "$CAPVAULT" query --count --help
 check "query ... --help" "usage: capvault query" "$(head -1 "$T/out" | cut -d' ' -f1-3)"
 
+# `capvault -h` as `capvault --help`.
+expect_rc 0 "$CAPVAULT" -h
+check "capvault -h" "$("$CAPVAULT" --help)" "$(cat "$T/out")"
+
 # --- 2. --url: refused (exit 2, clear message) by the local-only commands
 url=http://127.0.0.1:9
 for args in "init" "fsck" "restore $T/nobackup --store $T/new" "cert selfsigned --out $T/cert"; do
