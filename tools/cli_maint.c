@@ -166,13 +166,15 @@ static int rm_remote(struct cli_remote *r, char **args, int n, json_t *list)
 			cli_shown_json(json_string_value(json_object_get(reply, "name")));
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(reply, "deleted"));
 		uint64_t freed = (uint64_t)json_integer_value(json_object_get(reply, "freed_bytes"));
-		if (status == 200 && list && removed_add(list, id, json_object_get(reply, "name"), freed))
-			rc = CLI_EXIT_FAILED;
-		else if (status == 200 && !list)
+		if (status == 200 && list) {
+			if (removed_add(list, id, json_object_get(reply, "name"), freed))
+				rc = CLI_EXIT_FAILED;
+		} else if (status == 200) {
 			printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n", id,
 			       name ? name : "?", freed);
-		else if (status > 0)
+		} else if (status > 0) {
 			fprintf(stderr, "capvault: %s: %s\n", args[i], remote_why(reply, status));
+		}
 		if (status != 200)
 			rc = CLI_EXIT_FAILED;
 		json_decref(reply);

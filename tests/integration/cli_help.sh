@@ -56,6 +56,7 @@ check "backup --json" "$T/bk 2" "$(jq -r '"\(.dir) \(.objects)"' "$T/out")"
 size=$(stat -c %s "$T/a.pcap")
 expect_rc 0 "$CAPVAULT" rm --json 1
 check "rm --json" "1 a.pcap $size" "$(jq -r '.[] | "\(.id) \(.name) \(.bytes_freed)"' "$T/out")"
+check "rm --json: quiet stderr" "" "$(cat "$T/err")"
 expect_rc 1 "$CAPVAULT" rm --json 1 2
 check "rm --json, one missing" "2" "$(jq -r '[.[].id] | join(",")' "$T/out")"
 check "rm --json, the missing one on stderr" "1" "$(grep -c '^capvault: 1: ' "$T/err")"
@@ -90,6 +91,7 @@ start_daemon
 size=$(stat -c %s "$T/c.pcap")
 expect_rc 0 "$CAPVAULT" rm --json 3
 check "rm --json via the daemon" "3 c.pcap $size" "$(jq -r '.[] | "\(.id) \(.name) \(.bytes_freed)"' "$T/out")"
+check "rm --json via the daemon: quiet stderr" "" "$(cat "$T/err")"
 expect_rc 1 "$CAPVAULT" rm --json 3
 check "rm --json via the daemon, none removed" "[]" "$(cat "$T/out")"
 expect_rc 0 "$CAPVAULT" backup --json "$T/bk3"
