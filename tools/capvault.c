@@ -21,7 +21,7 @@
 #include "log.h"
 
 static const struct cli_command commands[] = {
-	{ "init", cli_init, "init [--store DIR]" },
+	{ "init", cli_init, "init [--store DIR]", true },
 	{ "import", cli_import,
 	  "import [--store DIR] [--tags a,b] [--tags-from-path] [--move] [--jobs N] [--follow]\n"
 	  "                 [--journal FILE] [--dry-run] [--quiet] [--json] [--block-size BYTES]\n"
@@ -30,16 +30,16 @@ static const struct cli_command commands[] = {
 	{ "info", cli_info, "info [--store DIR] [--json] ID|SHA256" },
 	{ "stats", cli_stats, "stats [--store DIR] [--json]" },
 	{ "query", cli_query, CLI_QUERY_USAGE },
-	{ "rm", cli_rm, "rm [--store DIR] ID|SHA256..." },
+	{ "rm", cli_rm, "rm [--store DIR] [--json] ID|SHA256..." },
 	{ "tag", cli_tag, "tag [--store DIR] [--json] ID|SHA256 [+]TAG|-TAG..." },
 	{ "prune", cli_prune, "prune [--store DIR] [--config FILE] [--dry-run] [--json]" },
-	{ "fsck", cli_fsck, "fsck [--store DIR] [--verify] [--repair]" },
-	{ "backup", cli_backup, "backup [--store DIR] DIR" },
-	{ "restore", cli_restore, "restore DIR --store DIR2" },
+	{ "fsck", cli_fsck, "fsck [--store DIR] [--verify] [--repair] [--json]", true },
+	{ "backup", cli_backup, "backup [--store DIR] [--json] DIR" },
+	{ "restore", cli_restore, "restore DIR --store DIR2", true },
 	{ "token", cli_token,
-	  "token add NAME --scopes read,upload,delete,admin [--tags a,b] [--cloudshark] | ls [--json] | revoke NAME" },
+	  "token [--store DIR] add NAME --scopes read,upload,delete,admin [--tags a,b] [--cloudshark] | ls [--json] | revoke NAME" },
 	{ "status", cli_status, "status [--store DIR] [--json]" },
-	{ "cert", cli_cert, "cert selfsigned [--out DIR] [--days N] [--cn NAME] [--force]" },
+	{ "cert", cli_cert, "cert selfsigned [--out DIR] [--days N] [--cn NAME] [--force]", true },
 };
 
 static void usage(FILE *out)
@@ -52,6 +52,23 @@ static void usage(FILE *out)
 		     "capvaultd) create one. When capvaultd runs (STORE/capvault.sock or\n"
 		     CLI_RUN_SOCKET "), commands go through it;\n"
 		     "--url (or $CAPVAULT_URL) with --token (or $CAPVAULT_TOKEN) reaches a remote one.\n");
+}
+
+/* `capvault CMD --help` answers on stdout; a local-only command refuses a
+ * --url rather than silently working on a local store. */
+static int run_command(const struct cli_command *c, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		printf("usage: capvault %s\n", c->usage);
+		return CLI_EXIT_OK;
+	}
+	if (c->local_only && cli_remote_has_url()) {
+		fprintf(stderr, "capvault: %s works on a local store only; it cannot reach --url "
+				"(or $CAPVAULT_URL): run it on the daemon's host, with --store\n",
+			c->name);
+		return CLI_EXIT_USAGE;
+	}
+	return c->run(argc, argv, c->usage);
 }
 
 int main(int argc, char **argv)
@@ -68,13 +85,13 @@ int main(int argc, char **argv)
 		printf("capvault %s\n", CAPVAULT_VERSION);
 		return 0;
 	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1, commands[i].usage);
+			return run_command(&commands[i], argc - 1, argv + 1);
 	}
 	fprintf(stderr, "capvault: unknown command '%s'\n", argv[1]);
 	usage(stderr);

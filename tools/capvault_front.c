@@ -95,7 +95,8 @@ int main(int argc, char **argv)
 		free(given);
 		return CLI_EXIT_USAGE;
 	}
-	if (argc < 2 || strcmp(argv[1], "query") != 0 || cli_remote_has_url())
+	if (argc < 2 || strcmp(argv[1], "query") != 0 || cli_remote_has_url() ||
+	    cli_wants_help(argc - 1, argv + 1))
 		run_engine(given);
 	int rc = query(argc - 1, argv + 1, given);
 	free(given);

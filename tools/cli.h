@@ -4,6 +4,9 @@
 #ifndef CAPVAULT_CLI_H
 #define CAPVAULT_CLI_H
 
+#include <stdbool.h>
+#include <string.h>
+
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAILED 1
 #define CLI_EXIT_USAGE 2
@@ -12,7 +15,22 @@ struct cli_command {
 	const char *name;
 	int (*run)(int argc, char **argv, const char *usage);
 	const char *usage;
+	/* Opens the store itself whatever runs: --url cannot reach it. */
+	bool local_only;
 };
+
+/* Whether the words after the command name (argv[0]) ask for its help:
+ * --help before any "--", or -h as the first word (later, -h is tag's
+ * "remove the tag h"). */
+static inline bool cli_wants_help(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "-h") == 0)
+		return true;
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0)
+			return true;
+	return false;
+}
 
 /* The store folder: --store, else $CAPVAULT_STORE, else ./capvault-data. */
 const char *cli_store_path(const char *option);

@@ -35,6 +35,7 @@ struct maint_args {
 	const char *config;
 	bool json, dry_run, repair, verify;
 	bool stop_at_operand; /* tag: "-old" after the id is an operand */
+	const char *allowed;  /* the option letters this command takes */
 	int first_arg;
 };
 
@@ -52,6 +53,16 @@ static int maint_args_parse(int argc, char **argv, struct maint_args *a)
 	int c;
 	while ((c = getopt_long(argc, argv, a->stop_at_operand ? "+s:c:jnr" : "s:c:jnr", opts,
 				NULL)) != -1) {
+		/* Another command's option is refused, never ignored: rm
+		 * --dry-run must not remove. */
+		if (c != '?' && !strchr(a->allowed, c)) {
+			size_t k = 0;
+			while (opts[k].val != c)
+				k++;
+			fprintf(stderr, "capvault: --%s is not an option of %s\n", opts[k].name,
+				argv[0]);
+			return -EINVAL;
+		}
 		switch (c) {
 		case 's': a->store = optarg; break;
 		case 'c': a->config = optarg; break;
@@ -85,7 +96,7 @@ static struct vault *open_store(const char *store, unsigned flags)
 
 int cli_init(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "s" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
 		return usage_error(usage);
 	const char *store = cli_store_path(a.store);
@@ -127,7 +138,24 @@ static const char *remote_why(json_t *reply, int status)
 	return !strncmp(m, "capture: ", 9) ? m + 9 : m;
 }
 
-static int rm_remote(struct cli_remote *r, char **args, int n)
+/* One removed capture as rm --json lists it. */
+static int removed_add(json_t *list, uint64_t id, json_t *name, uint64_t freed)
+{
+	json_t *o = json_pack("{sIsOsI}", "id", (json_int_t)id, "name", name ? name : json_null(),
+			      "bytes_freed", (json_int_t)freed);
+	return o ? json_array_append_new(list, o) : -1;
+}
+
+/* The removed captures (--json) or nothing; a JSON array printed whole at the end. */
+static void removed_print(json_t *list)
+{
+	if (!list)
+		return;
+	json_dumpf(list, stdout, JSON_COMPACT);
+	putchar('\n');
+}
+
+static int rm_remote(struct cli_remote *r, char **args, int n, json_t *list)
 {
 	int rc = CLI_EXIT_OK;
 	for (int i = 0; i < n; i++) {
@@ -136,13 +164,17 @@ static int rm_remote(struct cli_remote *r, char **args, int n)
 		int status = target ? cli_remote_json(r, "DELETE", target, NULL, &reply) : -1;
 		_cleanup_free_ char *name =
 			cli_shown_json(json_string_value(json_object_get(reply, "name")));
-		if (status == 200)
-			printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n",
-			       (uint64_t)json_integer_value(json_object_get(reply, "deleted")),
-			       name ? name : "?",
-			       (uint64_t)json_integer_value(json_object_get(reply, "freed_bytes")));
-		else if (status > 0)
+		uint64_t id = (uint64_t)json_integer_value(json_object_get(reply, "deleted"));
+		uint64_t freed = (uint64_t)json_integer_value(json_object_get(reply, "freed_bytes"));
+		if (status == 200 && list) {
+			if (removed_add(list, id, json_object_get(reply, "name"), freed))
+				rc = CLI_EXIT_FAILED;
+		} else if (status == 200) {
+			printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n", id,
+			       name ? name : "?", freed);
+		} else if (status > 0) {
 			fprintf(stderr, "capvault: %s: %s\n", args[i], remote_why(reply, status));
+		}
 		if (status != 200)
 			rc = CLI_EXIT_FAILED;
 		json_decref(reply);
@@ -150,43 +182,66 @@ static int rm_remote(struct cli_remote *r, char **args, int n)
 	return rc;
 }
 
+/* Removes one capture from the open store and reports it (text or into list). */
+static int rm_local(struct vault *v, const char *arg, json_t *list)
+{
+	struct capture_record *rec = NULL;
+	struct errbuf eb = { { 0 } };
+	uint64_t freed = 0;
+	int err = catalog_lookup(vault_catalog(v), arg, &rec, &eb);
+	if (!err)
+		err = vault_remove(v, rec->id, &freed, &eb);
+	if (err) {
+		fprintf(stderr, "capvault: %s: %s\n", arg, eb.msg[0] ? eb.msg : strerror(-err));
+		capture_record_free(rec);
+		return CLI_EXIT_FAILED;
+	}
+	char freed_text[24];
+	snprintf(freed_text, sizeof(freed_text), "%" PRIu64, freed);
+	cli_audit("delete", rec, "FREED_BYTES", freed_text, NULL);
+	int rc = CLI_EXIT_OK;
+	if (list) {
+		json_t *doc = capture_record_to_json(rec);
+		if (!doc || removed_add(list, rec->id, json_object_get(doc, "name"), freed))
+			rc = CLI_EXIT_FAILED;
+		json_decref(doc);
+	} else {
+		_cleanup_free_ char *name = cli_shown_name(rec->name);
+		printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n", rec->id,
+		       name ? name : "?", freed);
+	}
+	capture_record_free(rec);
+	return rc;
+}
+
 int cli_rm(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "sj" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg >= argc)
 		return usage_error(usage);
-	struct cli_remote *r = NULL;
-	int via = cli_remote_open(&r, a.store);
-	if (via != 0) {
-		int rc = via > 0 ? rm_remote(r, argv + a.first_arg, argc - a.first_arg) : CLI_EXIT_FAILED;
-		cli_remote_free(r);
-		return rc;
-	}
-	struct vault *v = open_store(a.store, 0);
-	if (!v)
+	json_t *list = a.json ? json_array() : NULL;
+	if (a.json && !list)
 		return CLI_EXIT_FAILED;
-	int rc = CLI_EXIT_OK;
-	for (int i = a.first_arg; i < argc; i++) {
-		struct capture_record *rec = NULL;
-		struct errbuf eb = { { 0 } };
-		uint64_t freed = 0;
-		int err = catalog_lookup(vault_catalog(v), argv[i], &rec, &eb);
-		if (!err)
-			err = vault_remove(v, rec->id, &freed, &eb);
-		if (err) {
-			fprintf(stderr, "capvault: %s: %s\n", argv[i], eb.msg[0] ? eb.msg : strerror(-err));
-			rc = CLI_EXIT_FAILED;
-		} else {
-			char freed_text[24];
-			snprintf(freed_text, sizeof(freed_text), "%" PRIu64, freed);
-			cli_audit("delete", rec, "FREED_BYTES", freed_text, NULL);
-			_cleanup_free_ char *name = cli_shown_name(rec->name);
-			printf("removed %" PRIu64 " %s (%" PRIu64 " bytes freed)\n", rec->id,
-			       name ? name : "?", freed);
-		}
-		capture_record_free(rec);
+	struct cli_remote *r = NULL;
+	struct vault *v = NULL;
+	int rc = CLI_EXIT_OK, via = cli_remote_open(&r, a.store);
+	bool reached = via > 0;
+	if (via != 0) {
+		rc = via > 0 ? rm_remote(r, argv + a.first_arg, argc - a.first_arg, list)
+			     : CLI_EXIT_FAILED;
+		cli_remote_free(r);
+	} else if ((v = open_store(a.store, 0)) != NULL) {
+		reached = true;
+		for (int i = a.first_arg; i < argc; i++)
+			if (rm_local(v, argv[i], list) != CLI_EXIT_OK)
+				rc = CLI_EXIT_FAILED;
+		vault_close(v);
+	} else {
+		rc = CLI_EXIT_FAILED;
 	}
-	vault_close(v);
+	if (reached)
+		removed_print(list);
+	json_decref(list);
 	return rc;
 }
 
@@ -312,7 +367,7 @@ static void tag_options_first(int argc, char **argv)
 
 int cli_tag(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { .stop_at_operand = true };
+	struct maint_args a = { .stop_at_operand = true, .allowed = "sj" };
 	tag_options_first(argc, argv);
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg + 1 >= argc)
 		return usage_error(usage);
@@ -477,7 +532,7 @@ static int prune_remote(struct cli_remote *r, const struct maint_args *a)
 
 int cli_prune(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "scjn" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
 		return usage_error(usage);
 	struct config *cfg = retention_load_config(a.config);
@@ -509,15 +564,33 @@ int cli_prune(int argc, char **argv, const char *usage)
 
 /* ---- fsck ---- */
 
+/* Each problem as a line, or (--json, opaque is the items array) as an item. */
 static void fsck_print(void *opaque, const char *text, bool repaired)
 {
-	(void)opaque;
-	printf("%s: %s\n", repaired ? "repaired" : "problem", text);
+	json_t *items = opaque;
+	if (items)
+		json_array_append_new(items, json_pack("{sssb}", "text", text, "repaired", repaired));
+	else
+		printf("%s: %s\n", repaired ? "repaired" : "problem", text);
+}
+
+static void fsck_print_json(const struct fsck_counts *c, json_t *items)
+{
+	json_t *doc = json_pack("{sIsIsIsIsIsIsO}", "objects", (json_int_t)c->objects,
+				"bytes_hashed", (json_int_t)c->bytes_hashed, "corrupt",
+				(json_int_t)c->corrupt, "captures", (json_int_t)c->captures,
+				"problems", (json_int_t)c->problems, "repaired",
+				(json_int_t)c->repaired, "items", items);
+	if (doc) {
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		putchar('\n');
+	}
+	json_decref(doc);
 }
 
 int cli_fsck(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "sjrV" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
 		return usage_error(usage);
 	struct ring *ring = NULL;
@@ -533,13 +606,22 @@ int cli_fsck(int argc, char **argv, const char *usage)
 	}
 	struct fsck_counts c;
 	struct errbuf eb = { { 0 } };
+	json_t *items = a.json ? json_array() : NULL;
 	/* --verify: the object hashes alone (what capvaultd's scrub checks). */
-	err = (a.verify ? fsck_verify : fsck_run)(v, ring, a.repair, fsck_print, NULL, &c, &eb);
+	err = a.json && !items ? -ENOMEM
+			       : (a.verify ? fsck_verify : fsck_run)(v, ring, a.repair, fsck_print,
+								     items, &c, &eb);
 	vault_close(v);
 	ring_free(ring);
 	if (err) {
 		fprintf(stderr, "capvault: fsck: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
+		json_decref(items);
 		return CLI_EXIT_FAILED;
+	}
+	if (items) {
+		fsck_print_json(&c, items);
+		json_decref(items);
+		return c.problems > c.repaired ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 	}
 	printf("%" PRIu64 " objects (%" PRIu64 " bytes hashed, %" PRIu64 " corrupt), %" PRIu64
 	       " captures: %" PRIu64 " problems, %" PRIu64 " repaired\n",
@@ -583,7 +665,7 @@ static int backup_remote(struct cli_remote *r, const char *dir, uint64_t *n, str
 
 int cli_backup(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "sj" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc - 1)
 		return usage_error(usage);
 	struct errbuf eb = { { 0 } };
@@ -606,6 +688,15 @@ int cli_backup(int argc, char **argv, const char *usage)
 		fprintf(stderr, "capvault: backup: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
 		return CLI_EXIT_FAILED;
 	}
+	if (a.json) {
+		json_t *doc = json_pack("{sssI}", "dir", argv[a.first_arg], "objects", (json_int_t)n);
+		if (!doc)
+			return CLI_EXIT_FAILED;
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(doc);
+		return CLI_EXIT_OK;
+	}
 	printf("backed up the index and %" PRIu64 " objects to %s\n", n, argv[a.first_arg]);
 	return CLI_EXIT_OK;
 }
@@ -625,7 +716,7 @@ static bool daemon_serves(const char *store)
 
 int cli_restore(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { 0 };
+	struct maint_args a = { .allowed = "s" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc - 1 || !a.store)
 		return usage_error(usage);
 	if (daemon_serves(a.store))
