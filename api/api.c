@@ -273,7 +273,7 @@ static void denied(struct api_call *c, const struct route *rt, const char *why)
 {
 	char route[160];
 	snprintf(route, sizeof(route), "%s %s", rt->method, rt->pattern);
-	api_audit(c, "denied", NULL, "ROUTE", route, "REASON", why, NULL);
+	api_audit(c, "denied", NULL, "ROUTE", route, "REASON", why, (char *)NULL);
 }
 
 /* Fills c->token; replies 401/403 and returns false when not allowed. */

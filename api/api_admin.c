@@ -148,7 +148,7 @@ static void token_create_done(struct api_call *c, uint64_t id, json_t *doc)
 	explicit_bzero(secret, sizeof(secret));
 	char scopes_text_buf[SCOPES_TEXT_MAX];
 	token_scopes_format(scopes, scopes_text_buf, sizeof(scopes_text_buf));
-	api_audit(c, "token-add", NULL, "TARGET_TOKEN", name, "SCOPES", scopes_text_buf, NULL);
+	api_audit(c, "token-add", NULL, "TARGET_TOKEN", name, "SCOPES", scopes_text_buf, (char *)NULL);
 	if (!o)
 		return api_error_errno(c, -EIO, "reading the new token", NULL);
 	api_json(c, 201, o);
@@ -171,7 +171,7 @@ void api_token_revoke(struct api_call *c)
 	pthread_mutex_unlock(&token_lock);
 	if (err)
 		return admin_error(c, err, eb.msg);
-	api_audit(c, "token-revoke", NULL, "TARGET_TOKEN", name, NULL);
+	api_audit(c, "token-revoke", NULL, "TARGET_TOKEN", name, (char *)NULL);
 	api_json(c, 200, json_pack("{ss}", "revoked", name));
 }
 
@@ -191,7 +191,7 @@ static void backup_done(struct api_call *c, uint64_t id, json_t *doc)
 		return admin_error(c, err, eb.msg);
 	char count[24];
 	snprintf(count, sizeof(count), "%" PRIu64, objects);
-	api_audit(c, "backup", NULL, "DIR", dir, "OBJECTS", count, NULL);
+	api_audit(c, "backup", NULL, "DIR", dir, "OBJECTS", count, (char *)NULL);
 	api_json(c, 200, json_pack("{sssI}", "dir", dir, "objects", (json_int_t)objects));
 }
 

@@ -143,7 +143,7 @@ void api_delete_capture(struct api_call *c, const struct capture_record *rec)
 	char id[24], freed_text[24];
 	snprintf(id, sizeof(id), "%" PRIu64, rec->id);
 	snprintf(freed_text, sizeof(freed_text), "%" PRIu64, freed);
-	api_audit(c, "delete", rec, "FREED_BYTES", freed_text, NULL);
+	api_audit(c, "delete", rec, "FREED_BYTES", freed_text, (char *)NULL);
 	/* "o" with catalog_json_text: a name need not be UTF-8 ("s" would
 	 * fail and answer 500 for a delete that was done). */
 	if (c->cloudshark)
@@ -344,7 +344,7 @@ static bool may_retag(struct api_call *c, const struct capture_record *rec, char
 	if (t.why) {
 		api_error(c, 403, "forbidden", "changing the tags can lead to a deletion (%s): "
 			  "token '%s' lacks the 'delete' scope", t.why, c->who);
-		api_audit(c, "denied", rec, "ROUTE", "PATCH /v1/captures/*", "REASON", t.why, NULL);
+		api_audit(c, "denied", rec, "ROUTE", "PATCH /v1/captures/*", "REASON", t.why, (char *)NULL);
 	}
 	return !t.why;
 }
@@ -464,7 +464,7 @@ static void patch_audit(struct api_call *c, const struct capture_record *old,
 	bool tags_changed = p->has_tags || p->has_edit;
 	api_audit(c, "update", rec, "OLD_NAME", p->has_name ? old->name : NULL, "OLD_TAGS",
 		  tags_changed ? old_tags : NULL, "TAGS", tags_changed ? new_tags : NULL, "COMMENT",
-		  p->has_comment ? (p->comment ? p->comment : "") : NULL, NULL);
+		  p->has_comment ? (p->comment ? p->comment : "") : NULL, (char *)NULL);
 }
 
 /* may_retag for add_tags/remove_tags: the list they make of rec's. */
@@ -503,9 +503,8 @@ static void patch_done(struct api_call *c, uint64_t id, json_t *doc)
 	pthread_mutex_lock(&patch_lock);
 	if ((err = catalog_get(cat, id, &old)) < 0)
 		api_error_errno(c, err, "reading the capture", NULL);
-	else if (p.has_tags && !may_retag(c, old, p.tags, p.ntags))
-		err = -EACCES;
-	else if (p.has_edit && !may_edit_tags(c, old, &p))
+	else if ((p.has_tags && !may_retag(c, old, p.tags, p.ntags)) ||
+		 (p.has_edit && !may_edit_tags(c, old, &p)))
 		err = -EACCES;
 	else if ((err = patch_apply(c, id, &p, &eb)) < 0)
 		api_error_errno(c, err, "updating the capture", eb.msg);

@@ -40,14 +40,14 @@ static void audit_prune(struct api_call *c, const struct retention_plan *plan, b
 {
 	char count[24];
 	snprintf(count, sizeof(count), "%zu", plan->n);
-	api_audit(c, "prune", NULL, "DRY_RUN", dry_run ? "yes" : "no", "CAPTURES", count, NULL);
+	api_audit(c, "prune", NULL, "DRY_RUN", dry_run ? "yes" : "no", "CAPTURES", count, (char *)NULL);
 	for (size_t i = 0; !dry_run && i < plan->n; i++) {
 		const struct retention_item *it = &plan->items[i];
 		if (it->result != 0)
 			continue;
 		struct capture_record rec = { .id = it->id, .name = it->name };
 		memcpy(rec.sha256, it->sha256, sizeof(rec.sha256));
-		api_audit(c, "prune-delete", &rec, "POLICY", it->policy, NULL);
+		api_audit(c, "prune-delete", &rec, "POLICY", it->policy, (char *)NULL);
 	}
 }
 

@@ -240,7 +240,7 @@ static void reply_done(struct upload *u, const struct import_result *res)
 		return api_error_errno(c, err, "reading the new record", NULL);
 	atomic_fetch_add(&c->api->m.uploads, 1);
 	atomic_fetch_add(&c->api->m.upload_bytes, u->received);
-	api_audit(c, "upload", rec, "DUPLICATE", res->duplicate ? "yes" : "no", NULL);
+	api_audit(c, "upload", rec, "DUPLICATE", res->duplicate ? "yes" : "no", (char *)NULL);
 	if (c->cloudshark) {
 		char id[24];
 		snprintf(id, sizeof(id), "%" PRIu64, rec->id);

@@ -156,7 +156,7 @@ static size_t format_body(char *line, size_t size, int errnum, const struct log_
 		size_t k = 0;
 		if (!f[i].value)
 			continue;
-		for (; f[i].key[k] && k < sizeof(key) - 1; k++)
+		for (; k < sizeof(key) - 1 && f[i].key[k]; k++)
 			key[k] = (char)tolower((unsigned char)f[i].key[k]);
 		key[k] = '\0';
 		put_text(line, size, &used, " ");

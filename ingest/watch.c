@@ -926,12 +926,10 @@ static void on_file_event(struct watch *w, struct folder *f, const char *path, c
 		/* Renamed into place: the writer is done with it. */
 		untrack(f, path);
 		report(w, f, path, &st);
-	} else if (mask & IN_CLOSE_WRITE) {
+	} else if ((mask & IN_CLOSE_WRITE) || st.st_nlink > 1) {
 		/* A writer may reopen it to append (or write the header, close, and
-		 * append): it is ready once unchanged for the settle time. */
-		found_file(w, f, path, &st);
-	} else if (st.st_nlink > 1) {
-		/* A hard link appears without IN_CLOSE_WRITE: let it settle. */
+		 * append), and a hard link appears without IN_CLOSE_WRITE: either
+		 * is ready once unchanged for the settle time. */
 		found_file(w, f, path, &st);
 	}
 }

@@ -198,7 +198,7 @@ static int rm_local(struct vault *v, const char *arg, json_t *list)
 	}
 	char freed_text[24];
 	snprintf(freed_text, sizeof(freed_text), "%" PRIu64, freed);
-	cli_audit("delete", rec, "FREED_BYTES", freed_text, NULL);
+	cli_audit("delete", rec, "FREED_BYTES", freed_text, (char *)NULL);
 	int rc = CLI_EXIT_OK;
 	if (list) {
 		json_t *doc = capture_record_to_json(rec);
@@ -402,7 +402,7 @@ int cli_tag(int argc, char **argv, const char *usage)
 		for (size_t i = 0; i < rec->ntags && used < sizeof(tags); i++)
 			used += (size_t)snprintf(tags + used, sizeof(tags) - used, "%s%s", i ? "," : "",
 						 rec->tags[i]);
-		cli_audit("update", rec, "TAGS", tags, NULL);
+		cli_audit("update", rec, "TAGS", tags, (char *)NULL);
 	}
 	if (!err && !(doc = capture_record_to_json(rec)))
 		err = -ENOMEM;
@@ -501,7 +501,7 @@ static int prune_run(struct vault *v, const struct config *cfg, const struct mai
 		struct capture_record gone = { .id = it->id, .name = it->name };
 		memcpy(gone.sha256, it->sha256, sizeof(gone.sha256));
 		if (it->result == 0)
-			cli_audit("prune-delete", &gone, "POLICY", it->policy, NULL);
+			cli_audit("prune-delete", &gone, "POLICY", it->policy, (char *)NULL);
 	}
 	json_t *doc = retention_plan_to_json(plan, a->dry_run);
 	if (!doc || plan_output(doc, a))
