@@ -168,30 +168,19 @@ bool api_call_allows(const struct api_call *c, unsigned scope)
 	return (c->scopes & TOKEN_SCOPE_ADMIN) || (c->scopes & scope) == scope;
 }
 
-#define AUDIT_FIELDS_MAX 16
 
 void api_audit(const struct api_call *c, const char *action, const struct capture_record *rec,
 	       ...)
 {
-	struct log_field f[AUDIT_FIELDS_MAX];
-	char id[24], hex[65];
-	size_t n = 0;
-	f[n++] = (struct log_field){ "ACTION", action };
-	f[n++] = (struct log_field){ "TOKEN", c->who };
-	f[n++] = (struct log_field){ "CLIENT", c->peer };
+	char id[24] = "", hex[65] = "";
 	if (rec) {
 		snprintf(id, sizeof(id), "%" PRIu64, rec->id);
 		sha256_hex(rec->sha256, hex);
-		f[n++] = (struct log_field){ "CAPTURE_ID", id };
-		f[n++] = (struct log_field){ "SHA256", hex };
-		f[n++] = (struct log_field){ "NAME", rec->name };
 	}
 	va_list ap;
 	va_start(ap, rec);
-	for (const char *k; n < AUDIT_FIELDS_MAX && (k = va_arg(ap, const char *));)
-		f[n++] = (struct log_field){ k, va_arg(ap, const char *) };
+	log_audit(action, c->who, c->peer, rec ? id : NULL, hex, rec ? rec->name : NULL, ap);
 	va_end(ap);
-	log_fields(LOG_LEVEL_INFO, f, n, "audit: %s", action);
 }
 
 const char *const *api_token_tags(const struct api_call *c, size_t *n)

@@ -301,3 +301,23 @@ void fatalx(const char *fmt, ...)
 	va_end(ap);
 	exit(1);
 }
+
+#define AUDIT_FIELDS_MAX 16
+
+void log_audit(const char *action, const char *token, const char *client,
+	       const char *capture_id, const char *sha256, const char *name, va_list ap)
+{
+	struct log_field f[AUDIT_FIELDS_MAX];
+	size_t n = 0;
+	f[n++] = (struct log_field){ "ACTION", action };
+	f[n++] = (struct log_field){ "TOKEN", token };
+	f[n++] = (struct log_field){ "CLIENT", client };
+	if (capture_id) {
+		f[n++] = (struct log_field){ "CAPTURE_ID", capture_id };
+		f[n++] = (struct log_field){ "SHA256", sha256 };
+		f[n++] = (struct log_field){ "NAME", name };
+	}
+	for (const char *k; n < AUDIT_FIELDS_MAX && (k = va_arg(ap, const char *));)
+		f[n++] = (struct log_field){ k, va_arg(ap, const char *) };
+	log_fields(LOG_LEVEL_INFO, f, n, "audit: %s", action);
+}

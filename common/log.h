@@ -65,6 +65,14 @@ struct log_field {
  */
 void log_fields(enum log_level level, const struct log_field *fields, size_t n, const char *fmt,
 		...) __attribute__((format(printf, 4, 5)));
+/*
+ * One "audit: ACTION" line through log_fields at info: ACTION, TOKEN and
+ * CLIENT, then CAPTURE_ID, SHA256 and NAME when capture_id is not NULL,
+ * then the KEY, value pairs of ap up to a NULL key (at most 16 fields in
+ * all). The daemon's API and the offline CLI write the same lines.
+ */
+void log_audit(const char *action, const char *token, const char *client,
+	       const char *capture_id, const char *sha256, const char *name, va_list ap);
 /* For mains only: log and exit(1). */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hexdigit.h"
+
 /* Length (1-4) of the valid UTF-8 character at s (n bytes left), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
@@ -112,17 +114,6 @@ bool text_is_plain(const char *s, unsigned flags)
 	return text_escape(s, flags, NULL, 0) == strlen(s);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int text_unescape(const char *s, bool strict, char **out)
 {
 	size_t n = strlen(s), o = 0;
@@ -137,8 +128,8 @@ int text_unescape(const char *s, bool strict, char **out)
 		} else if (s[i + 1] == '\\') {
 			r[o++] = '\\';
 			i++;
-		} else if (s[i + 1] == 'x' && (hi = hexval(s[i + 2])) >= 0 &&
-			   (lo = hexval(s[i + 3])) >= 0 && (hi || lo)) {
+		} else if (s[i + 1] == 'x' && (hi = hex_digit_value(s[i + 2])) >= 0 &&
+			   (lo = hex_digit_value(s[i + 3])) >= 0 && (hi || lo)) {
 			r[o++] = (char)(hi << 4 | lo);
 			i += 3;
 		} else if (strict) {

@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "hexdigit.h"
 #include "ring.h"
 
 #define DIR_MODE 0750
@@ -137,22 +138,11 @@ void sha256_hex(const uint8_t sha[32], char hex[65])
 	hex[64] = '\0';
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int sha256_parse(const char *hex, uint8_t sha[32])
 {
 	for (int i = 0; i < 32; i++) {
-		int hi = hex_value(hex[2 * i]);
-		int lo = hi < 0 ? -1 : hex_value(hex[2 * i + 1]);
+		int hi = hex_digit_value(hex[2 * i]);
+		int lo = hi < 0 ? -1 : hex_digit_value(hex[2 * i + 1]);
 		if (lo < 0)
 			return -EINVAL;
 		sha[i] = (uint8_t)(hi << 4 | lo);

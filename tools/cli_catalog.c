@@ -76,7 +76,6 @@ static void format_time(int64_t ns, char *buf, size_t len)
 	snprintf(buf, len, "%.19s", t); /* years 1677..2262: always 19 */
 }
 
-#define AUDIT_FIELDS_MAX 12
 
 void cli_audit(const char *action, const struct capture_record *rec, ...)
 {
@@ -87,26 +86,16 @@ void cli_audit(const char *action, const struct capture_record *rec, ...)
 		if (access(LOG_JOURNAL_SOCKET, W_OK) == 0)
 			log_set_journal(LOG_JOURNAL_SOCKET);
 	}
-	struct log_field f[AUDIT_FIELDS_MAX];
-	char client[64], id[24], hex[65];
-	size_t n = 0;
+	char client[64], id[24] = "", hex[65] = "";
 	snprintf(client, sizeof(client), "offline:uid=%u,pid=%d", (unsigned)getuid(), (int)getpid());
-	f[n++] = (struct log_field){ "ACTION", action };
-	f[n++] = (struct log_field){ "TOKEN", "offline" };
-	f[n++] = (struct log_field){ "CLIENT", client };
 	if (rec) {
 		snprintf(id, sizeof(id), "%" PRIu64, rec->id);
 		sha256_hex(rec->sha256, hex);
-		f[n++] = (struct log_field){ "CAPTURE_ID", id };
-		f[n++] = (struct log_field){ "SHA256", hex };
-		f[n++] = (struct log_field){ "NAME", rec->name };
 	}
 	va_list ap;
 	va_start(ap, rec);
-	for (const char *k; n < AUDIT_FIELDS_MAX && (k = va_arg(ap, const char *));)
-		f[n++] = (struct log_field){ k, va_arg(ap, const char *) };
+	log_audit(action, "offline", client, rec ? id : NULL, hex, rec ? rec->name : NULL, ap);
 	va_end(ap);
-	log_fields(LOG_LEVEL_INFO, f, n, "audit: %s", action);
 }
 
 char *cli_shown_name(const char *raw)

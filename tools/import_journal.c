@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "hexdigit.h"
 #include "fdio.h"
 #include "lineread.h"
 
@@ -28,17 +29,6 @@ struct journal {
 	bool need_newline;      /* the file ends in a torn line */
 	pthread_mutex_t lock;
 };
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static bool escaped(char c)
 {
@@ -98,7 +88,7 @@ static char *unescape_key(const char *s, size_t len)
 			key[o++] = s[i];
 			continue;
 		}
-		int hi = i + 2 < len ? hexval(s[i + 1]) : -1, lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+		int hi = i + 2 < len ? hex_digit_value(s[i + 1]) : -1, lo = hi >= 0 ? hex_digit_value(s[i + 2]) : -1;
 		if (lo < 0 || !escaped((char)(hi << 4 | lo))) {
 			free(key);
 			return NULL;
@@ -129,7 +119,7 @@ int journal_parse_line(const char *line, size_t len, struct journal_entry *e)
 	    parse_u64(tab[2] + 1, end, &e->capture_id) < 0 || tab[2] - tab[1] - 1 != 64)
 		return -EINVAL;
 	for (int i = 0; i < 32; i++) {
-		int hi = hexval(tab[1][1 + 2 * i]), lo = hexval(tab[1][2 + 2 * i]);
+		int hi = hex_digit_value(tab[1][1 + 2 * i]), lo = hex_digit_value(tab[1][2 + 2 * i]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		e->sha256[i] = (uint8_t)(hi << 4 | lo);
