@@ -249,6 +249,12 @@ curl -s -o "$T/backup.json" --unix-socket "$STORE/capvault.sock" -X POST \
 check "backup on the unix socket" "$T/bk2" "$(jq -r .dir "$T/backup.json")"
 audited() {
 	local n
+	# A refusal is logged just after its reply is queued: give a slow
+	# (sanitizer) build a moment before looking.
+	for _ in $(seq 50); do
+		grep -E "^<6>capvaultd: audit: $1 " "$T/d.log" | grep -qE -- "$2" && break
+		sleep 0.1
+	done
 	n=$(grep -cE "^<6>capvaultd: audit: $1 " "$T/d.log" || true)
 	[ "$n" -gt 0 ] || fail "no audit line: $1 (pattern: $2)"
 	grep -E "^<6>capvaultd: audit: $1 " "$T/d.log" | grep -qE -- "$2" ||
