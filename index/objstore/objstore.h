@@ -1,0 +1,102 @@
+/*
+ * objstore.h - where an object's bytes live: one interface, two backends.
+ *
+ * The local backend is the content-addressed store (store.h); the S3
+ * backend keeps the same objects in a bucket of an S3-compatible store
+ * (Ceph RGW, MinIO, AWS S3) under "<prefix>objects/ab/<sha256 hex>",
+ * through libcurl with its own SigV4 signing (CURLOPT_AWS_SIGV4). Objects
+ * are named by their SHA-256, so a key never changes its bytes: a put of
+ * an existing key is a no-op, and dedup and integrity carry over.
+ *
+ * Errors are negative errnos with eb naming the backend, the object and,
+ * for S3, the request and its HTTP status. Never a credential:
+ *   -ENOENT     no such object (404)
+ *   -EACCES     refused (401, 403)
+ *   -ETIMEDOUT  no answer within the configured timeout
+ *   -ECONNREFUSED / -EHOSTUNREACH  the store is down or unreachable
+ *   -EIO        5xx, a short or malformed answer, or bytes that do not
+ *               hash to the object's name
+ * The backend functions are safe to call from several threads at once.
+ */
+#ifndef CAPVAULT_OBJSTORE_H
+#define CAPVAULT_OBJSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errbuf.h"
+
+struct objstore;
+struct store;
+
+struct objstore_s3_config {
+	const char *endpoint;   /* "https://host[:port]"; http:// too (tests on loopback) */
+	const char *bucket;
+	const char *region;     /* SigV4 scope, "us-east-1" when NULL */
+	const char *access_key; /* from credentials_file/profile or AWS_ACCESS_KEY_ID */
+	const char *secret_key;
+	const char *prefix;     /* key prefix, "" when NULL */
+	const char *ca_file;    /* NULL: the system's CAs; TLS is always verified */
+	uint32_t connect_timeout_ms;
+	uint32_t request_timeout_ms; /* whole request, for queries' fail-fast */
+	uint32_t max_inflight;       /* concurrent requests of one read_ranges call */
+};
+
+int objstore_s3_new(struct objstore **out, const struct objstore_s3_config *cfg,
+		    struct errbuf *eb);
+/* The local store as a backend (does not own st). */
+int objstore_local_new(struct objstore **out, struct store *st, struct errbuf *eb);
+/* Accepts NULL; returns NULL. */
+struct objstore *objstore_free(struct objstore *os);
+/* "s3://bucket/prefix at https://host" or "local store /path": for
+ * messages and status. Never holds a credential. */
+const char *objstore_describe(const struct objstore *os);
+
+/*
+ * Stores the size bytes fd holds from offset 0 as object sha (multipart
+ * above the backend's part size, in bounded memory), then confirms the
+ * stored object's size and SHA-256 (by the store's checksum support or by
+ * reading it back) before returning 0. An object already stored with the
+ * right size and hash is confirmed and left alone.
+ */
+int objstore_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
+		 struct errbuf *eb);
+/* Size of the stored object; -ENOENT when absent. */
+int objstore_stat(struct objstore *os, const uint8_t sha[32], uint64_t *size,
+		  struct errbuf *eb);
+/* Re-reads the whole object and checks its SHA-256 against its name:
+ * 0, or -EIO (eb) when it does not match. Bounded memory. */
+int objstore_verify(struct objstore *os, const uint8_t sha[32], struct errbuf *eb);
+/* Removes the object; 0 also when it was already absent. */
+int objstore_remove(struct objstore *os, const uint8_t sha[32], struct errbuf *eb);
+
+/* Every key under the backend's objects/: sha is NULL for a key that is
+ * not an object name (a stray, which fsck reports), key is the key
+ * relative to the prefix. Nonzero from fn stops and is returned. */
+typedef int (*objstore_list_fn)(void *opaque, const uint8_t *sha, const char *key,
+				uint64_t size);
+int objstore_list(struct objstore *os, objstore_list_fn fn, void *opaque, struct errbuf *eb);
+
+/* One byte range of an object to read into buf. */
+struct objstore_range {
+	uint64_t offset;
+	uint32_t len;
+	void *buf;
+};
+/*
+ * Fills every range (sorted by offset or not): adjacent or near ranges are
+ * merged into one request, up to max_inflight requests run at once, and
+ * memory beyond the callers' buffers stays bounded. Returns 0 or the
+ * first error.
+ */
+int objstore_read_ranges(struct objstore *os, const uint8_t sha[32], struct objstore_range *r,
+			 size_t n, struct errbuf *eb);
+/* Streams [offset, offset + len) of the object to fn in chunks, in
+ * bounded memory (len UINT64_MAX: to the end). Nonzero from fn stops and
+ * is returned. */
+typedef int (*objstore_data_fn)(void *opaque, const void *buf, size_t len);
+int objstore_read_stream(struct objstore *os, const uint8_t sha[32], uint64_t offset,
+			 uint64_t len, objstore_data_fn fn, void *opaque, struct errbuf *eb);
+
+#endif
