@@ -38,6 +38,7 @@
 #include "textesc.h"
 #include "tokens.h"
 #include "vault.h"
+#include "viewer.h"
 
 #define LISTEN_BACKLOG 128
 
@@ -276,12 +277,27 @@ static bool authorize(struct api_call *c, const struct route *rt)
 	if (!rt->scope)
 		return true;
 	const char *secret = rt->cloudshark ? c->seg[2] : bearer_token(c->r);
+	struct session ss = { 0 };
+	/* The viewer's session cookie stands for its token; a change made with
+	 * it must echo the session's CSRF token (a cookie is sent along with a
+	 * request another site makes, the header is not). */
+	if (!secret && !rt->cloudshark && viewer_cookie_session(c, &ss) == 0) {
+		if (strcmp(rt->method, "GET") && !viewer_csrf_ok(c, &ss)) {
+			session_clear(&ss);
+			api_error(c, 403, "csrf", "a change made with the session cookie needs the "
+				  "session's X-CSRF-Token header");
+			denied(c, rt, "missing CSRF token");
+			return false;
+		}
+		secret = ss.secret;
+	}
 	if (!secret || !*secret) {
 		api_error(c, 401, "missing_token", "this call needs a token: Authorization: Bearer <token>");
 		denied(c, rt, "missing token");
 		return false;
 	}
 	int err = token_verify_cached(c->api->tokens, vault_db(c->api->vault), secret, &c->token);
+	session_clear(&ss);
 	if (err == -EACCES) {
 		api_error(c, 401, "bad_token", "the token is not valid (unknown or revoked)");
 		denied(c, rt, "bad token");
@@ -327,6 +343,8 @@ static void dispatch(void *app, struct http_req *r)
 		api_error(&c, 404, "not_found", "no such resource");
 		return;
 	}
+	if (viewer_owns(path))
+		return viewer_dispatch(&c);
 	const struct route *rt = NULL;
 	bool path_known = false;
 	int known = -1; /* the first route whose pattern matches the path */
@@ -574,6 +592,10 @@ int api_server_start(struct api_server **out, const struct config *cfg, struct v
 		free(s);
 		return errbuf_set(eb, err, "cannot set up the token cache: %s", strerror(-err));
 	}
+	if ((err = session_store_new(&s->sessions)) < 0) {
+		api_server_stop(s);
+		return errbuf_set(eb, err, "cannot set up the session store: %s", strerror(-err));
+	}
 	err = start_all(s, eb);
 	if (err) {
 		api_server_stop(s);
@@ -603,6 +625,7 @@ struct api_server *api_server_stop(struct api_server *s)
 	json_decref(s->restart_needed);
 	pthread_mutex_destroy(&s->reload_lock);
 	token_cache_free(s->tokens);
+	session_store_free(s->sessions);
 	free(s);
 	return NULL;
 }

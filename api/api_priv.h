@@ -17,6 +17,7 @@
 #include "http.h"
 
 struct token_info;
+struct session_store;
 struct capture_record;
 
 /* Query latency histogram bounds, in seconds (Prometheus "le"). */
@@ -59,6 +60,7 @@ struct api_server {
 	char *tls_cert, *tls_key;
 	struct api_metrics m;
 	struct token_cache *tokens; /* cleared on every revocation */
+	struct session_store *sessions; /* the viewer's logins */
 	uint64_t started_ns;      /* CLOCK_REALTIME, for /v1/status */
 };
 

@@ -37,7 +37,7 @@ static const struct cli_command commands[] = {
 	{ "backup", cli_backup, "backup [--store DIR] [--json] DIR" },
 	{ "restore", cli_restore, "restore DIR --store DIR2", true },
 	{ "token", cli_token,
-	  "token [--store DIR] add NAME --scopes read,upload,delete,admin [--tags a,b] [--cloudshark] | ls [--json] | revoke NAME" },
+	  "token [--store DIR] add NAME --scopes read,upload,delete,admin [--tags a,b] [--cloudshark] | ls [--json] | revoke NAME | link SECRET|-" },
 	{ "status", cli_status, "status [--store DIR] [--json]" },
 	{ "cert", cli_cert, "cert selfsigned [--out DIR] [--days N] [--cn NAME] [--force]", true },
 };

@@ -112,6 +112,11 @@ bool cli_remote_has_url(void)
 	return opts.url != NULL;
 }
 
+const char *cli_remote_url(void)
+{
+	return opts.url;
+}
+
 void cli_remote_set_tls(const struct httpc_tls_ops *ops)
 {
 	tls_ops = ops;

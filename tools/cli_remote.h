@@ -28,6 +28,8 @@ int cli_remote_options(int *argc, char **argv);
 /* True when --url or $CAPVAULT_URL names a daemon (after
  * cli_remote_options). */
 bool cli_remote_has_url(void);
+/* That URL, or NULL. */
+const char *cli_remote_url(void);
 
 /* The TLS that https URLs use; without it they fail. The engine sets
  * OpenSSL's; the thin front, which leaves URLs to the engine, links none. */

@@ -1,5 +1,6 @@
 /*
- * cli_token.c - `capvault token add|ls|revoke`: API tokens in the store.
+ * cli_token.c - `capvault token add|ls|revoke|link`: API tokens in the
+ * store, and the web viewer's login link for one.
  *
  * `token add` prints the secret once, on stdout alone, so scripts can
  * capture it; only its hash is kept. With capvaultd running, the commands
@@ -239,6 +240,48 @@ static int token_revoke_cmd(struct token_target *to, const char *name)
 	return CLI_EXIT_OK;
 }
 
+/* The viewer's default address: api.listen's default. */
+#define LINK_DEFAULT_BASE "http://127.0.0.1:8080"
+
+/* A secret as token add prints it: 32 or 64 lowercase hex digits. */
+static bool secret_shaped(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+	return !s[n] && (n == 32 || n == 64);
+}
+
+/*
+ * `token link SECRET` (or - to read it from standard input, out of the
+ * process list and the shell's history): the viewer's login link,
+ * BASE/?token=SECRET, BASE being --url or $CAPVAULT_URL, else
+ * api.listen's default. Opening it logs in and drops the token from the
+ * address bar; the token is checked then, not here (the daemon may be
+ * elsewhere).
+ */
+static int token_link_cmd(const char *arg)
+{
+	char line[TOKEN_SECRET_MAX + 2] = "";
+	const char *secret = arg;
+	if (!strcmp(arg, "-")) {
+		if (!fgets(line, sizeof(line), stdin))
+			line[0] = '\0';
+		line[strcspn(line, "\r\n")] = '\0';
+		secret = line;
+	}
+	if (!secret_shaped(secret)) {
+		fprintf(stderr, "capvault: token link: not a token secret (32 or 64 hex digits, "
+				"as `capvault token add` prints it)\n");
+		return CLI_EXIT_USAGE;
+	}
+	const char *base = cli_remote_url() ? cli_remote_url() : LINK_DEFAULT_BASE;
+	size_t blen = strlen(base);
+	while (blen && base[blen - 1] == '/')
+		blen--;
+	printf("%.*s/?token=%s\n", (int)blen, base, secret);
+	explicit_bzero(line, sizeof(line));
+	return CLI_EXIT_OK;
+}
+
 static int dispatch(struct token_cli *c, struct token_target *to, const char *sub, int nargs,
 		    char **args)
 {
@@ -254,7 +297,7 @@ static int dispatch(struct token_cli *c, struct token_target *to, const char *su
 static bool known_subcommand(const char *sub, int nargs)
 {
 	return (!strcmp(sub, "add") && nargs == 1) || (!strcmp(sub, "ls") && nargs == 0) ||
-	       (!strcmp(sub, "revoke") && nargs == 1);
+	       (!strcmp(sub, "revoke") && nargs == 1) || (!strcmp(sub, "link") && nargs == 1);
 }
 
 /* The daemon when one runs (1), else the store opened here (0); -1 printed. */
@@ -280,6 +323,10 @@ int cli_token(int argc, char **argv, const char *usage)
 		fprintf(stderr, "usage: capvault %s\n", usage);
 		free(c.tagbuf);
 		return CLI_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "link")) {
+		free(c.tagbuf);
+		return token_link_cmd(argv[1 + c.first_arg]);
 	}
 	int rc = open_target(&c, &to) < 0 ?
 			 CLI_EXIT_FAILED :

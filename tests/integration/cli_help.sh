@@ -100,6 +100,15 @@ expect_rc 2 "$CAPVAULT" --url "$U" fsck
 check "fsck --url a running daemon" "1" "$(grep -c 'works on a local store only' "$T/err")"
 stop_daemon
 
+# --- token link: the web viewer's login link for a token (#19)
+sec=$(printf '%064d' 0 | tr 0 a)
+expect_rc 0 "$CAPVAULT" token link "$sec"
+check "token link" "http://127.0.0.1:8080/?token=$sec" "$(cat "$T/out")"
+expect_rc 0 "$CAPVAULT" --url https://vault.example:8443/ token link - <<< "$sec"
+check "token link - with --url" "https://vault.example:8443/?token=$sec" "$(cat "$T/out")"
+expect_rc 2 "$CAPVAULT" token link not-a-secret
+check "token link refuses a non-secret" "1" "$(grep -c 'not a token secret' "$T/err")"
+
 # --- 4. capvault(1) lists each command's options, no more and no fewer:
 # its synopsis line holds exactly the option words of --help, and its
 # section names each of them. Option words: --long, -s, -AeK... (a

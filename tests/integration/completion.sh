@@ -24,6 +24,8 @@ for want in --count --explain --limit -w --after --before; do
 	complete_words query - | grep -q -- " $want \|^$want " || fail "query - does not offer $want"
 done
 complete_words import --t | grep -q -- "--tags " || fail "import --t does not offer --tags"
+check "token's subcommands" "add link ls revoke " "$(complete_words token "")"
+check "token li" "link " "$(complete_words token li)"
 touch "$T/out.pcap"
 check "-w completes files" "$T/out.pcap " "$(complete_words query -w "$T/out.p")"
 if command -v zsh >/dev/null; then

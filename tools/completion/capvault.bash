@@ -46,6 +46,14 @@ _capvault()
 	fi
 	case $cmd in
 	import | restore | backup) _filedir ;;
+	token)
+		# The subcommand, when no word after "token" is one yet.
+		local j sub=""
+		for ((j = i + 1; j < cword; j++)); do
+			[[ ${words[j]} == -* || ${words[j - 1]} == --store || ${words[j - 1]} == --scopes ||
+				${words[j - 1]} == --tags ]] || { sub=${words[j]}; break; }
+		done
+		[[ -n $sub ]] || COMPREPLY=($(compgen -W 'add ls revoke link' -- "$cur")) ;;
 	esac
 }
 complete -F _capvault capvault
