@@ -74,4 +74,11 @@ form.addEventListener('reset', () => setTimeout(() => { cursors = [null]; page =
 $('#next').addEventListener('click', () => { if (!nextCursor) return; cursors[++page] = nextCursor; load(); });
 $('#prev').addEventListener('click', () => { if (page > 0) { page--; load(); } });
 restoreState();
-load();
+const deleted = params().get('deleted');
+await load();
+if (deleted) {
+	setStatus(status, `Deleted “${deleted}”.`, 'ok');
+	const p = params();
+	p.delete('deleted');
+	setParams(p);
+}
