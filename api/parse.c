@@ -7,10 +7,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "textesc.h"
@@ -292,4 +294,46 @@ int api_parse_sort_cursor(const char *text, const struct api_sort *s, struct api
 	memcpy(digits, value, dlen);
 	digits[dlen] = '\0';
 	return api_parse_u64(digits, &p->num);
+}
+
+void api_cs_normalize(char **seg, size_t nseg)
+{
+	if (nseg > 2)
+		for (char *p = seg[2]; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	if (nseg > 3) {
+		size_t len = strlen(seg[3]);
+		if (len > 5 && !strcasecmp(seg[3] + len - 5, ".json"))
+			seg[3][len - 5] = '\0';
+	}
+}
+
+char *api_cs_decimal(double v, char *buf, size_t size)
+{
+	snprintf(buf, size, "%.2f", isfinite(v) ? v : 0.0);
+	return buf;
+}
+
+char *api_cs_time(int64_t ns, char *buf, size_t size)
+{
+	/* Floor division: a time before 1970 keeps its whole second below. */
+	time_t s = (time_t)(ns / 1000000000 - (ns % 1000000000 < 0));
+	struct tm tm;
+	if (!gmtime_r(&s, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%S+00:00", &tm))
+		snprintf(buf, size, "1970-01-01T00:00:00+00:00");
+	return buf;
+}
+
+char *api_decompressed_name(const char *name, const char *compression)
+{
+	static const char *const gz[] = { ".gz", ".gzip", NULL }, *const zst[] = { ".zst", NULL };
+	const char *const *ext = !strcmp(compression, "gzip") ? gz :
+				 !strcmp(compression, "zstd") ? zst : NULL;
+	size_t len = name ? strlen(name) : 0;
+	for (size_t i = 0; ext && ext[i]; i++) {
+		size_t el = strlen(ext[i]);
+		if (len > el && !strcasecmp(name + len - el, ext[i]))
+			return strndup(name, len - el);
+	}
+	return NULL;
 }

@@ -32,6 +32,26 @@ void api_strv_free(char **v, size_t n);
  * Returns 0 or -EINVAL. */
 int api_parse_cs_date_range(const char *s, uint64_t *from_ns, uint64_t *to_ns);
 
+/* CloudShark path segments (/api/v1/<token>/<call>/...) as they are
+ * routed: the token (segment 2) in lower case, since CloudShark's tokens
+ * are hexadecimal compared without case, and a ".json" format suffix cut
+ * from the call (segment 3: search.json is search), as CloudShark's
+ * routes take it. */
+void api_cs_normalize(char **seg, size_t nseg);
+
+/* CloudShark's info values: a number as a string with two decimals
+ * ("12.30"; "0.00" for a value that is not finite), and a time in
+ * nanoseconds as "YYYY-MM-DDTHH:MM:SS+00:00" (what Python's
+ * strptime('%Y-%m-%dT%H:%M:%S%z') reads). Return buf. */
+char *api_cs_decimal(double v, char *buf, size_t size);
+char *api_cs_time(int64_t ns, char *buf, size_t size);
+
+/* The name a decompressed upload is stored under: name without a
+ * trailing ".gz", ".gzip" or ".zst" (any case) when the bytes were
+ * compressed that way; NULL when nothing is to be cut (or nothing
+ * would be left). Caller frees. */
+char *api_decompressed_name(const char *name, const char *compression);
+
 /* `attachment; filename="..."; filename*=UTF-8''...` for a name of any
  * bytes (RFC 6266). The extended form is the name's escaped form
  * (textesc.h, with TEXT_ESC_CONTROLS: always UTF-8, and lossless)
