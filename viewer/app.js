@@ -52,10 +52,11 @@ export function fmtBytes(n) {
 
 export const fmtCount = (n) => (n === null || n === undefined ? '' : Number(n).toLocaleString('en-US'));
 
-// An RFC 3339 time as "2026-12-04 23:10:05.123456 UTC" (exact, sortable).
+// An RFC 3339 time as "2026-12-04 23:10:05.123456 UTC" (exact, sortable);
+// one with a zero offset reads the same.
 export function fmtTime(t) {
 	if (!t) return '—';
-	const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?Z$/.exec(t);
+	const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]00:?00)$/.exec(t);
 	return m ? `${m[1]} ${m[2]}${m[3] ? m[3].slice(0, 7) : ''} UTC` : t;
 }
 

@@ -30,7 +30,7 @@ function show(c) {
 	fact(dl, 'Last packet', fmtTime(c.latest_packet_time));
 	fact(dl, 'Duration', c.duration_s !== undefined ? `${Number(c.duration_s).toFixed(3)} s` : '');
 	fact(dl, 'Format', [c.format, c.compression && c.compression !== 'none' ? c.compression : ''].filter(Boolean).join(', '));
-	fact(dl, 'Link types', (c.linktypes || []).map((l) => l.name || l.linktype).join(', '));
+	fact(dl, 'Link types', (c.linktypes || []).map((l) => (l.description ? `${l.description} (${l.name})` : l.name || String(l.linktype))).join(', '));
 	fact(dl, 'Imported', fmtTime(c.import_time));
 	fact(dl, 'Tags', (c.tags || []).length ? tagList(c.tags) : '');
 	fact(dl, 'SHA-256', h('code', {}, c.sha256 || ''));

@@ -127,6 +127,10 @@ GCK=(-H "Cookie: capvault_session=$(cookie_of)")
 check "form login: session" "gone" "$(curl -s "${GCK[@]}" "$U/v1/session" | jq -r .token)"
 check "form login from elsewhere" "403" \
 	"$(get /login -H 'Origin: http://evil.example' --data-urlencode "token=$GONE")"
+check "form login from elsewhere (Sec-Fetch-Site)" "403" \
+	"$(get /login -H 'Sec-Fetch-Site: cross-site' --data-urlencode "token=$GONE")"
+check "form login from this site (Sec-Fetch-Site)" "303" \
+	"$(get /login -H 'Sec-Fetch-Site: same-origin' -H 'Origin: null' --data-urlencode "token=$GONE")"
 check "next stays on this site" "/" \
 	"$(get /login --data-urlencode "token=$GONE" --data-urlencode next=//evil.example/ >/dev/null; header Location)"
 
