@@ -192,6 +192,22 @@ static void list_raw(struct api_call *c, uint64_t after, uint64_t limit)
 	raw_reply(c, &l, err, l.more ? next : NULL);
 }
 
+/* The unfiltered listing newest first (sort=-id), never parsed either:
+ * what the viewer's list shows first. Its cursor is the sorted path's. */
+static void list_raw_desc(struct api_call *c, struct list_ctx *l)
+{
+	struct raw_list rl = { .limit = l->limit };
+	int err = raw_append(&rl, "{\"captures\":[", 13);
+	if (!err)
+		err = catalog_foreach_raw_desc(vault_catalog(c->api->vault),
+					       l->has_cursor ? l->cursor.id : CATALOG_RAW_FROM_END,
+					       raw_one, &rl);
+	const struct api_sort_pos last = { .num = rl.last_id, .name = "", .id = rl.last_id };
+	char *next = rl.more && err >= 0 ? api_sort_cursor(&l->sort, &last) : NULL;
+	raw_reply(c, &rl, rl.more && err >= 0 && !next ? -ENOMEM : err, next);
+	free(next);
+}
+
 /* --- other orders --- */
 
 static uint64_t sort_value(enum api_sort_key key, const struct capture_record *rec)
@@ -371,7 +387,9 @@ void api_captures_list(struct api_call *c)
 	}
 	http_req_args_foreach(c->r, collect_tag_arg, &l);
 	bool filtered = l.ntags || l.nany || l.name || l.has_from || l.has_to || l.has_since;
-	if (l.sort.key != API_SORT_ID || l.sort.desc)
+	if (l.sort.key == API_SORT_ID && l.sort.desc && !filtered)
+		list_raw_desc(c, &l);
+	else if (l.sort.key != API_SORT_ID || l.sort.desc)
 		list_sorted(c, &l);
 	else if (filtered)
 		list_filtered(c, &l);

@@ -791,6 +791,29 @@ int catalog_foreach_raw(struct catalog *cat, uint64_t after_id, catalog_raw_fn f
 	return r;
 }
 
+int catalog_foreach_raw_desc(struct catalog *cat, uint64_t before_id, catalog_raw_fn fn,
+			     void *opaque)
+{
+	struct db_iter *it = NULL;
+	uint8_t start[8];
+	if (before_id == 0)
+		return 0;
+	int r = db_iter_new_short(cat->db, DB_CF_CAPTURES, &it);
+	if (r < 0)
+		return r;
+	be64_put(start, before_id == CATALOG_RAW_FROM_END ? before_id : before_id - 1);
+	for (db_iter_seek_for_prev(it, start, sizeof(start)); r == 0 && db_iter_valid(it);
+	     db_iter_prev(it)) {
+		size_t klen = 0, vlen = 0;
+		const uint8_t *k = db_iter_key(it, &klen);
+		const char *v = db_iter_value(it, &vlen);
+		if (klen == 8)
+			r = fn(opaque, be64_get(k), v, vlen);
+	}
+	db_iter_free(it);
+	return r;
+}
+
 int catalog_get_raw(struct catalog *cat, uint64_t id, char **json, size_t *len)
 {
 	uint8_t key[8];

@@ -135,6 +135,11 @@ int catalog_foreach(struct catalog *cat, const char *tag, catalog_record_fn fn, 
  * block cache). Nonzero from fn stops. */
 typedef int (*catalog_raw_fn)(void *opaque, uint64_t id, const char *json, size_t len);
 int catalog_foreach_raw(struct catalog *cat, uint64_t after_id, catalog_raw_fn fn, void *opaque);
+/* The same, newest first: the captures with an id below before_id
+ * (CATALOG_RAW_FROM_END: all), in descending id order. */
+#define CATALOG_RAW_FROM_END UINT64_MAX
+int catalog_foreach_raw_desc(struct catalog *cat, uint64_t before_id, catalog_raw_fn fn,
+			     void *opaque);
 /* The stored JSON of one capture (caller frees). Returns 0, -ENOENT or -EIO. */
 int catalog_get_raw(struct catalog *cat, uint64_t id, char **json, size_t *len);
 

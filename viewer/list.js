@@ -23,7 +23,7 @@ function query(cursor) {
 	for (const t of String(f.get('tags') || '').split(',').map((s) => s.trim()).filter(Boolean)) q.append('tag', t);
 	if (f.get('from')) q.set('from', localToRfc3339(f.get('from')));
 	if (f.get('to')) q.set('to', localToRfc3339(f.get('to')));
-	q.set('sort', f.get('sort') || 'id');
+	q.set('sort', f.get('sort') || '-id');
 	q.set('limit', f.get('limit') || '50');
 	if (cursor) q.set('cursor', cursor);
 	return q;
@@ -32,11 +32,11 @@ function query(cursor) {
 function row(c) {
 	return h('tr', {},
 		h('td', { class: 'name' }, h('a', { href: `/captures/${c.id}` }, c.name || `capture ${c.id}`)),
-		h('td', { class: 'num' }, fmtBytes(c.file_size)),
-		h('td', { class: 'num' }, fmtCount(c.packets)),
-		h('td', { class: 'time' }, fmtTime(c.earliest_packet_time)),
-		h('td', { class: 'time' }, fmtTime(c.latest_packet_time)),
-		h('td', {}, tagList(c.tags)));
+		h('td', { class: 'num', 'data-label': 'Size' }, fmtBytes(c.file_size)),
+		h('td', { class: 'num', 'data-label': 'Packets' }, fmtCount(c.packets)),
+		h('td', { class: 'time', 'data-label': 'First packet' }, fmtTime(c.earliest_packet_time)),
+		h('td', { class: 'time', 'data-label': 'Last packet' }, fmtTime(c.latest_packet_time)),
+		h('td', { 'data-label': 'Tags' }, (c.tags || []).length ? tagList(c.tags) : '—'));
 }
 
 async function load() {

@@ -56,7 +56,7 @@ async function fetchPage(reset) {
 		setStatus(status, shown ? `${shown} packet${shown === 1 ? '' : 's'} shown${cursor ? '; more are available' : ''}.` : '');
 		if (reset && shown) rows.firstElementChild.tabIndex = 0;
 	} catch (e) {
-		setStatus(status, e.message, 'error');
+		setStatus(status, `Could not list the packets: ${e.message}`, 'error');
 	}
 }
 

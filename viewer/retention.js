@@ -8,8 +8,8 @@ const canDelete = async () => {
 
 function age(s) {
 	if (s === null || s === undefined) return '—';
-	const d = s / 86400;
-	return d >= 1 ? `${+d.toFixed(1)} days` : `${+(s / 3600).toFixed(1)} hours`;
+	const unit = (v, u) => `${+v.toFixed(1)} ${u}${+v.toFixed(1) === 1 ? '' : 's'}`;
+	return s >= 86400 ? unit(s / 86400, 'day') : s >= 3600 ? unit(s / 3600, 'hour') : unit(s / 60, 'minute');
 }
 
 async function loadRules() {
@@ -21,11 +21,12 @@ async function loadRules() {
 		add('Runs every', age(r.interval_seconds));
 		add('Next run', fmtTime(r.next_run));
 		add('Protect tag', r.protect_tag || '—');
-		add('Keep free', r.min_free ? `${fmtBytes(r.min_free.bytes)} / ${r.min_free.percent}%` : '—');
+		add('Keep free', r.min_free && (r.min_free.bytes || r.min_free.percent) ?
+			[r.min_free.bytes ? fmtBytes(r.min_free.bytes) : '', r.min_free.percent ? `${r.min_free.percent}% of the disk` : ''].filter(Boolean).join(' and ') : 'no minimum');
 		add('Max total size', r.max_total_size ? fmtBytes(r.max_total_size) : 'no limit');
 		const pol = r.policies || [];
 		$('#policies').replaceChildren(...pol.map((p) => h('tr', {}, h('td', {}, p.name), h('td', {}, (p.tags || []).join(', ') || 'any'),
-			h('td', { class: 'mono' }, p.folder || 'any'), h('td', {}, age(p.max_age_seconds)), h('td', {}, p.age_by || ''),
+			h('td', { class: p.folder ? 'mono' : '' }, p.folder || 'any'), h('td', {}, age(p.max_age_seconds)), h('td', {}, p.age_by || ''),
 			h('td', { class: 'num' }, p.max_count ?? '—'))));
 		if (!pol.length) $('#policies').append(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No policy: nothing is pruned by age or count.')));
 	} catch (e) {
