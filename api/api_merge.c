@@ -245,7 +245,7 @@ static void merge_into(struct api_call *c, struct capture_record **recs, size_t 
 	else if (err)
 		api_error_errno(c, err, "merging", NULL);
 	else
-		api_upload_file(c, path, name, http_req_arg(c->r, "additional_tags"));
+		api_upload_file(c, path, name, http_req_arg(c->r, "additional_tags"), NULL);
 	if (err)
 		free(path);
 }

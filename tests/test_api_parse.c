@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "parse.h"
+#include "urlfetch.h"
 
 static void range_ok(const char *h, uint64_t size, uint64_t start, uint64_t len)
 {
@@ -287,6 +288,31 @@ static void test_multipart_end(void **state)
 	assert_int_equal(api_mp_end_init(&m, longb), -EINVAL);
 }
 
+static void test_url_allowed(void **state)
+{
+	(void)state;
+	const char *const allow[] = { "http://127.0.0.1:8000/ok/", "https://Captures.example/pub" };
+	const char *m = NULL;
+	assert_int_equal(urlfetch_allowed("http://127.0.0.1:8000/ok/a.pcap", allow, 2, &m), 0);
+	assert_string_equal(m, allow[0]);
+	assert_int_equal(urlfetch_allowed("https://captures.example:443/pub/x", allow, 2, &m), 0);
+	assert_string_equal(m, allow[1]);
+	/* Another port, scheme, host or path; a host that only starts alike. */
+	assert_int_equal(urlfetch_allowed("http://127.0.0.1:8001/ok/a", allow, 2, &m), -EPERM);
+	assert_int_equal(urlfetch_allowed("https://127.0.0.1:8000/ok/a", allow, 2, &m), -EPERM);
+	assert_int_equal(urlfetch_allowed("http://127.0.0.1:8000/other", allow, 2, &m), -EPERM);
+	assert_int_equal(urlfetch_allowed("https://captures.example.evil/pub/x", allow, 2, &m),
+			 -EPERM);
+	assert_int_equal(urlfetch_allowed("https://captures.example@evil/pub/x", allow, 2, &m),
+			 -EPERM);
+	assert_int_equal(urlfetch_allowed("ftp://127.0.0.1:8000/ok/a", allow, 2, &m), -EPERM);
+	assert_int_equal(urlfetch_allowed("not a url", allow, 2, &m), -EINVAL);
+	char *n = urlfetch_file_name("http://h/dir/a%20b.pcap?x=1");
+	assert_string_equal(n, "a b.pcap");
+	free(n);
+	assert_null(urlfetch_file_name("http://h/dir/"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,7 +321,7 @@ int main(void)
 		cmocka_unit_test(test_disposition), cmocka_unit_test(test_sort),
 		cmocka_unit_test(test_sort_cursor),
 		cmocka_unit_test(test_cs_normalize), cmocka_unit_test(test_cs_values),
-		cmocka_unit_test(test_multipart_end),
+		cmocka_unit_test(test_multipart_end), cmocka_unit_test(test_url_allowed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
