@@ -188,10 +188,13 @@ static int merge_open(struct api_call *c, struct merge *m, struct capture_record
 		else
 			err = capfile_new(&m->in[i].cf, queue_packet, NULL, &m->in[i]);
 	}
+	uint32_t snaplen = 0;
+	for (size_t i = 0; i < m->nin; i++)
+		snaplen = recs[i]->snaplen > snaplen ? recs[i]->snaplen : snaplen;
 	if (!err)
 		err = capwrite_new(&m->w, CAPFILE_FORMAT_PCAPNG,
-				   recs[0]->nlinktypes ? recs[0]->linktypes[0] : 1, true,
-				   recs[0]->snaplen, out_write, m);
+				   recs[0]->nlinktypes ? recs[0]->linktypes[0] : 1, true, snaplen,
+				   out_write, m);
 	return err;
 }
 

@@ -99,8 +99,8 @@ check "info truncated" '"No"' "$(jq -c .truncated "$T/info")"
 check "info comments" '"hello"' "$(jq -c .comments "$T/info")"
 check "info num_packets is a number" number "$(jq -r '.num_packets | type' "$T/info")"
 check "info id is a string" string "$(jq -r '.id | type' "$T/info")"
-req info_b 200 "$CSU/info/$B"
-check "info comments none" '""' "$(jq -c .comments "$T/info_b")"
+req info_g 200 "$CSU/info/$(jq -r .id "$T/gz")"
+check "info comments none" '""' "$(jq -c .comments "$T/info_g")"
 python3 - "$T/info" <<'PY' || fail "info times do not parse with strptime"
 import json, sys, datetime
 o = json.load(open(sys.argv[1]))
@@ -149,6 +149,8 @@ check "annotation removed" "2 5" "$(jq -r '[.[].line] | join(" ")' "$T/ann_del")
 req ann_get 200 "$CSU/annotations/$A"
 check "GET annotations" "$(jq -c . "$T/ann_del")" "$(jq -c . "$T/ann_get")"
 req ann_bad 400 -X POST "$CSU/annotations/$A?frame=0&text=x"
+req ann_past 400 -X POST "$CSU/annotations/$A?frame=51&text=x"
+req ann_404 404 -X POST "$CSU/annotations/31337?frame=1&text=x"
 req native_post 200 -H "Authorization: Bearer $RW" -H "Content-Type: application/json" \
 	-d '{"frame": 9, "text": "from the viewer"}' "$U/v1/captures/$A/annotations"
 req native_get 200 -H "Authorization: Bearer $RW" "$U/v1/captures/$A/annotations"
