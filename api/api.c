@@ -280,7 +280,8 @@ static void denied(struct api_call *c, const struct route *rt, const char *why)
  * returns false for an unknown one. */
 static bool cs_token_known(struct api_call *c)
 {
-	if (http_req_local(c->r) || c->nseg < 3)
+	if (http_req_local(c->r) || c->nseg < 3 || strcmp(c->seg[0], "api") != 0 ||
+	    strcmp(c->seg[1], "v1") != 0)
 		return true;
 	struct token_info *t = NULL;
 	int err = token_verify_cached(c->api->tokens, vault_db(c->api->vault), c->seg[2], &t);

@@ -78,17 +78,23 @@ static void set_one(struct api_call *c, uint64_t id, const char *frame, const ch
 		    bool quiet)
 {
 	struct errbuf eb = { { 0 } };
+	struct capture_record *rec = NULL;
 	uint64_t f = 0;
 	if (!frame || api_parse_u64(frame, &f) < 0 || f == 0)
 		return api_error(c, 400, "bad_request", "frame: a frame number (1, 2, ...) is needed");
-	int err = annot_set(vault_catalog(c->api->vault), vault_db(c->api->vault), id, f, text, &eb);
-	if (err)
-		return api_error_errno(c, err, "annotation", eb.msg);
-	struct capture_record *rec = NULL;
-	if (catalog_get(vault_catalog(c->api->vault), id, &rec) == 0)
+	int err = catalog_get(vault_catalog(c->api->vault), id, &rec);
+	if (!err && f > rec->packets)
+		err = errbuf_set(&eb, -EINVAL, "frame %" PRIu64 ": the capture has %" PRIu64 " packets",
+				 f, rec->packets);
+	if (!err)
+		err = annot_set(vault_catalog(c->api->vault), vault_db(c->api->vault), id, f, text,
+				&eb);
+	if (!err)
 		api_audit(c, text && *text ? "annotate" : "unannotate", rec, "FRAME", frame,
 			  (char *)NULL);
 	capture_record_free(rec);
+	if (err)
+		return api_error_errno(c, err, "annotation", eb.msg);
 	reply_list(c, id, quiet);
 }
 

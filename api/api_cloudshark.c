@@ -97,11 +97,12 @@ static json_t *cs_info(const struct capture_record *rec)
 	set_decimal(o, "data_byte_rate", n, "data_byte_rate");
 	set_decimal(o, "data_bit_rate", n, "data_bit_rate");
 	json_t *enc = json_object_get(lt, "description");
-	json_object_set(o, "encapsulation", enc ? enc : json_string(""));
+	json_object_set_new(o, "encapsulation", enc ? json_incref(enc) : json_string(""));
 	json_object_set_new(o, "file_type", json_string(file_type(rec)));
 	json_object_set_new(o, "truncated", json_string(rec->truncated ? "Yes" : "No"));
 	json_t *comment = json_object_get(n, "comment");
-	json_object_set(o, "comments", json_is_string(comment) ? comment : json_string(""));
+	json_object_set_new(o, "comments",
+			    json_is_string(comment) ? json_incref(comment) : json_string(""));
 	json_object_set_new(o, "tag_list", tag_list(rec));
 	set_time(o, "created_at", (int64_t)rec->import_time_ns, true);
 	json_object_set_new(o, "file_source", json_string(rec->source_path ? "autoimport" : "upload"));

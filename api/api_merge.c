@@ -55,7 +55,7 @@ struct merge {
 	bool dedup;
 	struct { uint32_t len; uint8_t md[32]; } seen[DUP_WINDOW];
 	size_t nseen, seen_at;
-	uint64_t dropped;
+	char *chunk; /* READ_CHUNK bytes */
 };
 
 static int queue_packet(void *opaque, const struct capfile_packet *pkt)
@@ -76,13 +76,13 @@ static int queue_packet(void *opaque, const struct capfile_packet *pkt)
 	return 0;
 }
 
-/* Reads chunks until a packet is queued or the capture ends. */
-static int input_fill(struct input *in)
+/* Reads chunks (into chunk, READ_CHUNK bytes) until a packet is queued
+ * or the capture ends. */
+static int input_fill(struct input *in, char *chunk)
 {
 	struct errbuf eb = { { 0 } };
-	char chunk[READ_CHUNK];
 	while (!in->head && !in->eof) {
-		ssize_t n = read(in->fd, chunk, sizeof(chunk));
+		ssize_t n = read(in->fd, chunk, READ_CHUNK);
 		if (n < 0)
 			return -EIO;
 		if (n == 0) {
@@ -155,7 +155,7 @@ static int earliest(struct merge *m, int *err)
 {
 	int best = -1;
 	for (size_t i = 0; i < m->nin; i++) {
-		if ((*err = input_fill(&m->in[i])) < 0)
+		if ((*err = input_fill(&m->in[i], m->chunk)) < 0)
 			return -1;
 		if (m->in[i].head && (best < 0 || m->in[i].head->pkt.ts_ns <=
 							  m->in[best].head->pkt.ts_ns))
@@ -169,9 +169,7 @@ static int merge_run(struct merge *m)
 	int err = 0, i;
 	while ((i = earliest(m, &err)) >= 0) {
 		const struct capfile_packet *pkt = &m->in[i].head->pkt;
-		if (m->dedup && seen_before(m, pkt))
-			m->dropped++;
-		else if ((err = capwrite_packet(m->w, pkt)) != 0)
+		if (!(m->dedup && seen_before(m, pkt)) && (err = capwrite_packet(m->w, pkt)) != 0)
 			return err;
 		input_pop(&m->in[i]);
 	}
@@ -188,10 +186,13 @@ static int merge_open(struct api_call *c, struct merge *m, struct capture_record
 		else
 			err = capfile_new(&m->in[i].cf, queue_packet, NULL, &m->in[i]);
 	}
+	uint32_t snaplen = 0;
+	for (size_t i = 0; i < m->nin; i++)
+		snaplen = recs[i]->snaplen > snaplen ? recs[i]->snaplen : snaplen;
 	if (!err)
 		err = capwrite_new(&m->w, CAPFILE_FORMAT_PCAPNG,
-				   recs[0]->nlinktypes ? recs[0]->linktypes[0] : 1, true,
-				   recs[0]->snaplen, out_write, m);
+				   recs[0]->nlinktypes ? recs[0]->linktypes[0] : 1, true, snaplen,
+				   out_write, m);
 	return err;
 }
 
@@ -226,12 +227,13 @@ static void merge_into(struct api_call *c, struct capture_record **recs, size_t 
 	char *path = NULL;
 	for (size_t i = 0; i < n; i++)
 		m.in[i].fd = -1;
-	int err = api_spool_open(c, &m.out_fd, &path);
+	int err = (m.chunk = malloc(READ_CHUNK)) ? api_spool_open(c, &m.out_fd, &path) : -ENOMEM;
 	if (!err)
 		err = merge_open(c, &m, recs);
 	if (!err)
 		err = merge_run(&m);
 	capwrite_free(m.w);
+	free(m.chunk);
 	for (size_t i = 0; i < n; i++)
 		input_close(&m.in[i]);
 	if (m.out_fd >= 0 && close(m.out_fd) < 0 && !err)
@@ -245,7 +247,7 @@ static void merge_into(struct api_call *c, struct capture_record **recs, size_t 
 	else if (err)
 		api_error_errno(c, err, "merging", NULL);
 	else
-		api_upload_file(c, path, name, http_req_arg(c->r, "additional_tags"));
+		api_upload_file(c, path, name, http_req_arg(c->r, "additional_tags"), NULL);
 	if (err)
 		free(path);
 }

@@ -161,9 +161,10 @@ bool api_send_attached(struct api_call *c, const struct capture_record *rec);
 void api_cs_merge(struct api_call *c);
 /* Imports the file at path (a file in the store's tmp/, named as
  * store_tmp_is_ours wants; taken over and removed) as an upload named
- * name (NULL: "upload") with the comma-separated tags (checked), and
- * replies as an upload does. */
-void api_upload_file(struct api_call *c, char *path, const char *name, const char *tags);
+ * name (NULL: "upload") with the comma-separated tags (checked) and the
+ * comment (or NULL), and replies as an upload does. */
+void api_upload_file(struct api_call *c, char *path, const char *name, const char *tags,
+		     const char *comment);
 /* A file in the store's tmp/ for an upload's bytes: 0 with the open fd
  * and its malloc'd path, or a negative errno. */
 int api_spool_open(struct api_call *c, int *fd, char **path);

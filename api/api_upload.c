@@ -22,6 +22,7 @@
 #include "annot.h"
 #include "api_priv.h"
 #include "tokens.h"
+#include "urlfetch.h"
 #include "catalog.h"
 #include "cleanup.h"
 #include "config.h"
@@ -635,8 +636,67 @@ void api_upload(struct api_call *c)
 	upload_start(c, is_multipart(c->r));
 }
 
+/* Replies to a failed fetch by what went wrong. */
+static void url_error(struct api_call *c, int err, const struct errbuf *eb)
+{
+	switch (err) {
+	case -EPERM: api_error(c, 403, "forbidden", "%s", eb->msg); break;
+	case -EFBIG:
+		api_error(c, 413, "too_large", "%s (%" PRIu64 " bytes)", eb->msg,
+			  c->api->cfg->api.max_upload_size);
+		break;
+	case -EINVAL: api_error(c, 400, "bad_request", "%s", eb->msg); break;
+	case -EIO:
+	case -ETIMEDOUT: api_error(c, 502, "bad_gateway", "%s", eb->msg); break;
+	default: api_error_errno(c, err, "url", eb->msg);
+	}
+}
+
+/* CloudShark's upload by url=: fetched into the spool (urlfetch.h says
+ * what is refused), then imported as an upload. Off unless
+ * cloudshark.url_upload_allow lists prefixes. */
+static void url_upload(struct api_call *c, const char *url)
+{
+	const struct config *cfg = c->api->cfg;
+	const struct config_strv *allow = &cfg->cloudshark.url_upload_allow;
+	struct errbuf eb = { { 0 } };
+	char *path = NULL;
+	int fd = -1;
+	if (!allow->n)
+		return api_error(c, 403, "forbidden",
+				 "upload by url= is off (cloudshark.url_upload_allow lists no prefix)");
+	struct urlfetch_opts o = {
+		.allow = (const char *const *)allow->v,
+		.nallow = allow->n,
+		.max_bytes = cfg->api.max_upload_size,
+		.connect_timeout_s = 10,
+		.min_rate = cfg->api.body_min_rate,
+		.slow_time_s = (unsigned)(cfg->api.body_timeout_ns / 1000000000u),
+	};
+	int err = api_spool_open(c, &fd, &path);
+	if (err)
+		return api_error_errno(c, err, "upload", NULL);
+	err = urlfetch_to_fd(url, &o, fd, &eb);
+	if (close(fd) < 0 && !err)
+		err = errbuf_set(&eb, -EIO, "url: cannot write the download");
+	if (err) {
+		unlink(path);
+		free(path);
+		atomic_fetch_add(&c->api->m.upload_failures, 1);
+		return url_error(c, err, &eb);
+	}
+	const char *name = http_req_arg(c->r, "filename");
+	char *from_url = name && *name ? NULL : urlfetch_file_name(url);
+	api_upload_file(c, path, from_url ? from_url : name, http_req_arg(c->r, "additional_tags"),
+			http_req_arg(c->r, "comments"));
+	free(from_url);
+}
+
 void api_cs_upload(struct api_call *c)
 {
+	const char *url = http_req_arg(c->r, "url");
+	if (url)
+		return url_upload(c, url);
 	bool post = !strcmp(http_req_method(c->r), "POST");
 	if (post && !is_multipart(c->r))
 		return api_error(c, 415, "unsupported_media_type",
@@ -644,7 +704,8 @@ void api_cs_upload(struct api_call *c)
 	upload_start(c, post);
 }
 
-void api_upload_file(struct api_call *c, char *path, const char *name, const char *tags)
+void api_upload_file(struct api_call *c, char *path, const char *name, const char *tags,
+		     const char *comment)
 {
 	struct import_result res = { 0 };
 	struct import_info info = { 0 };
@@ -655,7 +716,8 @@ void api_upload_file(struct api_call *c, char *path, const char *name, const cha
 		return api_error_errno(c, -ENOMEM, "upload", NULL);
 	}
 	u->spool_path = path;
-	if ((name && *name && !(u->meta.name = strdup(name)))) {
+	if ((name && *name && !(u->meta.name = strdup(name))) ||
+	    (comment && !(u->meta.comment = strdup(comment)))) {
 		api_error_errno(c, -ENOMEM, "upload", NULL);
 		return upload_free(u);
 	}

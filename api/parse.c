@@ -337,3 +337,50 @@ char *api_decompressed_name(const char *name, const char *compression)
 	}
 	return NULL;
 }
+
+int api_mp_end_init(struct api_mp_end *m, const char *content_type)
+{
+	const char *b = content_type ? strcasestr(content_type, "boundary=") : NULL;
+	size_t len;
+	memset(m, 0, sizeof(*m));
+	if (!b)
+		return -EINVAL;
+	b += 9;
+	if (*b == '"')
+		len = strcspn(++b, "\"");
+	else
+		len = strcspn(b, "; \t");
+	if (len == 0 || len > API_BOUNDARY_MAX)
+		return -EINVAL;
+	m->dlen = (size_t)snprintf(m->delim, sizeof(m->delim), "\r\n--%.*s--", (int)len, b);
+	for (size_t i = 1, k = 0; i < m->dlen; i++) {
+		while (k > 0 && m->delim[i] != m->delim[k])
+			k = m->fail[k - 1];
+		if (m->delim[i] == m->delim[k])
+			k++;
+		m->fail[i] = (uint8_t)k;
+	}
+	return 0;
+}
+
+size_t api_mp_end_feed(struct api_mp_end *m, const char *buf, size_t len)
+{
+	if (m->done)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (m->matched == 0) {
+			/* Most bytes: skip to the next CR. */
+			const char *cr = memchr(buf + i, '\r', len - i);
+			if (!cr)
+				return len;
+			i = (size_t)(cr - buf);
+		}
+		while (m->matched > 0 && buf[i] != m->delim[m->matched])
+			m->matched = m->fail[m->matched - 1];
+		if (buf[i] == m->delim[m->matched] && ++m->matched == m->dlen) {
+			m->done = true;
+			return i + 1;
+		}
+	}
+	return len;
+}

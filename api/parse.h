@@ -52,6 +52,23 @@ char *api_cs_time(int64_t ns, char *buf, size_t size);
  * would be left). Caller frees. */
 char *api_decompressed_name(const char *name, const char *compression);
 
+/* The end of a multipart body's close delimiter ("CRLF--boundary--",
+ * RFC 2046 5.1.1) in a body read in pieces: what follows it is the
+ * epilogue, which a reader ignores. */
+#define API_BOUNDARY_MAX 70
+struct api_mp_end {
+	char delim[API_BOUNDARY_MAX + 7];
+	uint8_t fail[API_BOUNDARY_MAX + 7]; /* KMP failure function of delim */
+	size_t dlen, matched;
+	bool done;
+};
+/* From a Content-Type's boundary parameter (quoted or not). 0, or
+ * -EINVAL when it has none or one longer than API_BOUNDARY_MAX. */
+int api_mp_end_init(struct api_mp_end *m, const char *content_type);
+/* How many bytes of buf come before the end of the close delimiter
+ * (len when it does not end in buf; 0 once it has been seen). */
+size_t api_mp_end_feed(struct api_mp_end *m, const char *buf, size_t len);
+
 /* `attachment; filename="..."; filename*=UTF-8''...` for a name of any
  * bytes (RFC 6266). The extended form is the name's escaped form
  * (textesc.h, with TEXT_ESC_CONTROLS: always UTF-8, and lossless)

@@ -326,6 +326,15 @@ static const struct section scrub_section = {
 	.what = "scrub", .opts = scrub_opts, .n_opts = ARRAY_SIZE(scrub_opts),
 };
 
+#define CS struct config_cloudshark
+static const struct option cloudshark_opts[] = {
+	KEY(CS, "url_upload_allow", url_upload_allow, t_strv, 0, 0, NULL, 0),
+};
+#undef CS
+static const struct section cloudshark_section = {
+	.what = "cloudshark", .opts = cloudshark_opts, .n_opts = ARRAY_SIZE(cloudshark_opts),
+};
+
 #define C struct config
 static const struct option root_opts[] = {
 	KEY(C, "store", store, t_path, 0, 0, NULL, OPT_REQUIRED),
@@ -340,6 +349,8 @@ static const struct option root_opts[] = {
 	  .sub = &retention_section },
 	{ .key = "scrub", .type = &t_section, .offset = offsetof(C, scrub),
 	  .sub = &scrub_section },
+	{ .key = "cloudshark", .type = &t_section, .offset = offsetof(C, cloudshark),
+	  .sub = &cloudshark_section },
 };
 #undef C
 const struct section config_root_section = {

@@ -9,7 +9,9 @@
 # order; duplicates=remove as editcap -d), search and search.json, an
 # upper-case token, download, delete by path and by JSON body, 401 for an
 # unknown token on any path, 405 and other errors in CloudShark's shape,
-# a multipart body with an epilogue, and gzip upload names.
+# a multipart body with an epilogue, gzip upload names, and url= uploads
+# (off by default; an allowed prefix on a loopback server that names its
+# address; a name resolving to loopback refused; a prefix not listed).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 
@@ -18,6 +20,7 @@ for tool in tshark mergecap editcap tcpdump python3; do
 done
 
 STORE="$T/store"
+URL_ALLOW=
 write_config() {
 	cat > "$T/d.yaml" <<YAML
 store: $STORE
@@ -25,6 +28,33 @@ api:
   listen: ["127.0.0.1:$1"]
   max_upload_size: 8MiB
 YAML
+	if [ -n "$URL_ALLOW" ]; then
+		printf 'cloudshark:\n  url_upload_allow: [%s]\n' "$URL_ALLOW" >> "$T/d.yaml"
+	fi
+}
+
+# A loopback web server for url= uploads, on a free port.
+SPID=
+on_exit() { [ -z "$SPID" ] || kill "$SPID" 2>/dev/null || true; }
+start_web() {
+	mkdir -p "$T/www/ok" "$T/www/other"
+	for _ in 1 2 3 4 5 6 7 8; do
+		SPORT=$((20000 + RANDOM % 20000))
+		python3 -m http.server --bind 127.0.0.1 --directory "$T/www" "$SPORT" \
+			>/dev/null 2>&1 &
+		SPID=$!
+		for _ in $(seq 100); do
+			curl -s -o /dev/null "http://127.0.0.1:$SPORT/" && return 0
+			kill -0 "$SPID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$SPID" 2>/dev/null || true
+		wait "$SPID" 2>/dev/null || true
+		SPID=
+	done
+	fail "no web server"
+	finish
+	exit 1
 }
 
 # req NAME EXPECTED_STATUS CURL_ARGS...: body in $T/NAME, status checked.
@@ -69,8 +99,8 @@ check "info truncated" '"No"' "$(jq -c .truncated "$T/info")"
 check "info comments" '"hello"' "$(jq -c .comments "$T/info")"
 check "info num_packets is a number" number "$(jq -r '.num_packets | type' "$T/info")"
 check "info id is a string" string "$(jq -r '.id | type' "$T/info")"
-req info_b 200 "$CSU/info/$B"
-check "info comments none" '""' "$(jq -c .comments "$T/info_b")"
+req info_g 200 "$CSU/info/$(jq -r .id "$T/gz")"
+check "info comments none" '""' "$(jq -c .comments "$T/info_g")"
 python3 - "$T/info" <<'PY' || fail "info times do not parse with strptime"
 import json, sys, datetime
 o = json.load(open(sys.argv[1]))
@@ -119,6 +149,8 @@ check "annotation removed" "2 5" "$(jq -r '[.[].line] | join(" ")' "$T/ann_del")
 req ann_get 200 "$CSU/annotations/$A"
 check "GET annotations" "$(jq -c . "$T/ann_del")" "$(jq -c . "$T/ann_get")"
 req ann_bad 400 -X POST "$CSU/annotations/$A?frame=0&text=x"
+req ann_past 400 -X POST "$CSU/annotations/$A?frame=51&text=x"
+req ann_404 404 -X POST "$CSU/annotations/31337?frame=1&text=x"
 req native_post 200 -H "Authorization: Bearer $RW" -H "Content-Type: application/json" \
 	-d '{"frame": 9, "text": "from the viewer"}' "$U/v1/captures/$A/annotations"
 req native_get 200 -H "Authorization: Bearer $RW" "$U/v1/captures/$A/annotations"
@@ -179,6 +211,31 @@ req del_path 200 -X POST "$CSU/delete/$A"
 req del_gone 404 "$CSU/annotations/$A"
 req del_body 200 -H "Content-Type: application/json" -d "{\"id\": \"$B\"}" "$CSU/delete"
 req del_body_gone 404 "$CSU/info/$B"
+
+# --- upload by url= : off by default, then only under an allowed prefix,
+# and never to a loopback/private address the prefix does not name ---
+start_web
+cp "$T/a.pcap" "$T/www/ok/a.pcap"
+cp "$T/a.pcap" "$T/www/other/a.pcap"
+head -c 9000000 /dev/zero > "$T/www/ok/big.pcap"
+req url_off 403 -X POST "$CSU/upload?url=http://127.0.0.1:$SPORT/ok/a.pcap"
+jq -e '.exceptions' "$T/url_off" >/dev/null || fail "url= off: $(cat "$T/url_off")"
+stop_daemon
+URL_ALLOW="\"http://127.0.0.1:$SPORT/ok/\", \"http://localhost:$SPORT/ok/\""
+start_daemon
+CSU="$U/api/v1/$CS"
+req url_ok 200 -X POST "$CSU/upload?url=http://127.0.0.1:$SPORT/ok/a.pcap&additional_tags=fromurl"
+check "url= name" a.pcap "$(jq -r .filename "$T/url_ok")"
+req url_dl 200 "$CSU/download/$(jq -r .id "$T/url_ok")"
+cmp -s "$T/url_dl" "$T/a.pcap" || fail "url= upload differs"
+req url_private 403 -X POST "$CSU/upload?url=http://localhost:$SPORT/ok/a.pcap"
+grep -q "loopback, link-local or private" "$T/url_private" ||
+	fail "url= by name to loopback: $(cat "$T/url_private")"
+req url_unlisted 403 -X POST "$CSU/upload?url=http://127.0.0.1:$SPORT/other/a.pcap"
+req url_userinfo 403 -X POST "$CSU/upload?url=http://127.0.0.1:$SPORT@evil.example/ok/a.pcap"
+req url_missing 502 -X POST "$CSU/upload?url=http://127.0.0.1:$SPORT/ok/none.pcap"
+req url_big 413 -X POST "$CSU/upload?url=http://127.0.0.1:$SPORT/ok/big.pcap"
+check "no spool left" "" "$(ls "$STORE/tmp")"
 
 stop_daemon
 finish
