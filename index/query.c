@@ -945,14 +945,41 @@ static int run_flows(struct object_run *r, const struct plan_ids *cand)
 	return err;
 }
 
-/* scan_range of [begin, end) from the cursor's record on, when it is
- * there: a cursor names a record's first byte, where a scan can begin. */
+/* Where a scan that must reach offset can begin: the start of the time
+ * index block holding it, a record boundary whatever offset is (a cursor
+ * comes from a client), else the first record. */
+static uint64_t block_start(struct object_run *r, uint64_t offset)
+{
+	uint64_t at = r->ctx[0].offset;
+	struct db_iter *it = NULL;
+	uint8_t prefix[8];
+	be64_put(prefix, r->sel->objnum);
+	if (db_iter_new(vault_db(r->q->v), DB_CF_TINDEX, &it) < 0)
+		return at;
+	for (db_iter_seek(it, prefix, 8); db_iter_valid(it); db_iter_next(it)) {
+		size_t klen, vlen;
+		struct pindex_tblock t;
+		const uint8_t *key = db_iter_key(it, &klen);
+		const void *val = db_iter_value(it, &vlen);
+		if (klen != 12 || memcmp(key, prefix, 8) != 0 ||
+		    pindex_tblock_decode(val, vlen, &t) || t.offset > offset)
+			break;
+		at = t.offset;
+	}
+	db_iter_free(it);
+	return at;
+}
+
+/* scan_range of [begin, end), from the cursor's block on when there is a
+ * cursor (process_packet skips the records before the cursor's). */
 static int scan_from(struct object_run *r, uint64_t begin, uint64_t end, uint8_t *buf)
 {
 	if (r->has_start && r->start_offset >= end)
 		return 0;
-	if (r->has_start && r->start_offset > begin)
-		begin = r->start_offset;
+	if (r->has_start && r->start_offset > begin) {
+		uint64_t block = block_start(r, r->start_offset);
+		begin = block > begin ? block : begin;
+	}
 	return scan_range(r, begin, end, buf);
 }
 

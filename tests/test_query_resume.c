@@ -4,7 +4,8 @@
  * page stopped: pages of any size, concatenated, are the whole answer,
  * across captures whose times overlap (merged by time) and ones that do
  * not, with and without a filter and a time window. An inclusive cursor
- * gives the packet at that record; a cursor into a capture the query does
+ * gives the packet at that record (one inside a record gives no packet
+ * made of its bytes); a cursor into a capture the query does
  * not select is refused. Captures come from mkcap (MKCAP; skipped
  * without it).
  */
@@ -184,6 +185,11 @@ static void test_inclusive_cursor(void **state)
 		assert_int_equal(one.v[0].capture, id);
 		assert_int_equal(one.v[0].offset, whole.v[i].offset);
 		assert_int_equal(one.v[0].ts, whole.v[i].ts);
+		/* a cursor inside a record: never a record made of its bytes */
+		one.n = 0;
+		p.resume_offset++;
+		assert_int_equal(run(f, &p, &one), 0);
+		assert_true(one.n == 0 || one.v[0].offset > p.resume_offset);
 		free(one.v);
 	}
 	free(whole.v);
