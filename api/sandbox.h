@@ -5,12 +5,13 @@
  * The child gets its input on stdin and nothing else: every other file
  * descriptor closed, an environment of HOME (an empty, read-only folder,
  * so no user's preferences apply), PATH and LANG only, its own process
- * group, resource limits (address space, CPU seconds, file size, open
- * files, no core dumps), no new privileges, its own empty network
+ * group, resource limits (address space, CPU seconds, open files, no
+ * file writes, no core dumps), no capabilities (a root daemon's child
+ * keeps uid 0 without root's powers), no new privileges, its own empty network
  * namespace when the kernel lets us make one, and a seccomp filter that
  * refuses what a decoder never needs (sockets other than AF_UNIX, fork,
  * ptrace, signals to other processes, mounts, modules, namespaces, BPF,
- * io_uring, identity changes). It runs as the daemon's user.
+ * io_uring, ids other than the daemon's). It runs as the daemon's user.
  *
  * The parent writes the input, reads at most max_output bytes of stdout
  * and the tail of stderr, and kills the child's process group when the
