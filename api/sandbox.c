@@ -298,11 +298,11 @@ int sandbox_new(struct sandbox **out, const struct sandbox_cfg *cfg, struct errb
 		return err;
 	}
 	if (seccomp_compile(&sb->seccomp) < 0)
-		log_warnx("decoder: no seccomp filter here; its children run without one");
+		log_warnx("decoder: cannot build the seccomp filter; its children run without one");
 	sb->netns = probe_netns();
 	if (sb->netns == NETNS_NONE)
-		log_warnx("decoder: this kernel lets us make no network namespace; "
-			  "its children keep the daemon's network");
+		log_info("decoder: no network namespace can be made here (systemd's "
+			 "RestrictNamespaces?); seccomp alone keeps its children off the network");
 	snprintf(sb->confinement, sizeof(sb->confinement), "rlimits, no_new_privs%s%s",
 		 sb->seccomp.len ? ", seccomp" : "",
 		 sb->netns == NETNS_PLAIN ? ", netns" : sb->netns == NETNS_USERNS ? ", userns+netns" : "");
