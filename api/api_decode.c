@@ -89,6 +89,10 @@ static struct api_decoder *get_decoder(struct api_call *c)
 		struct api_decoder *d = calloc(1, sizeof(*d));
 		int err = d ? sandbox_new(&d->sb, &sc, &eb) : -ENOMEM;
 		if (!err) {
+			if (cd->warm) { /* they load while `-v` runs */
+				sandbox_prepare(d->sb, list_args);
+				sandbox_prepare(d->sb, tree_args);
+			}
 			decoder_name(d, cd->path);
 			log_info("decoder: %s, confined by %s", d->name, sandbox_confinement(d->sb));
 			s->decoder = d;

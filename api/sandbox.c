@@ -438,7 +438,7 @@ static bool take_spare(struct sandbox *sb, const char *key, struct child *c)
 	return found;
 }
 
-static void keep_spare(struct sandbox *sb, const char *const *args)
+void sandbox_prepare(struct sandbox *sb, const char *const *args)
 {
 	struct child c;
 	if (spawn(sb, args, &c) < 0)
@@ -638,7 +638,7 @@ int sandbox_run(struct sandbox *sb, const char *const *args, bool warm, const vo
 	if (!err && (err = run_child(sb, &c, input, inlen, res)) < 0)
 		errbuf_set(eb, err, "decoder %s: %s", sb->path, strerror(-err));
 	if (warm)
-		keep_spare(sb, args);
+		sandbox_prepare(sb, args);
 	atomic_fetch_sub(&sb->running, 1);
 	return err;
 }

@@ -76,6 +76,9 @@ struct sandbox *sandbox_free(struct sandbox *sb);
 int sandbox_run(struct sandbox *sb, const char *const *args, bool warm, const void *input,
 		size_t inlen, struct sandbox_result *res, struct errbuf *eb);
 void sandbox_result_clear(struct sandbox_result *res);
+/* Starts a spare child with args for a warm sandbox_run to come (it
+ * replaces an older spare with the same args). */
+void sandbox_prepare(struct sandbox *sb, const char *const *args);
 
 /* What confines the children here, e.g. "rlimits, no_new_privs,
  * seccomp, netns": seccomp and netns are missing where the kernel
