@@ -34,6 +34,7 @@
 #include "cleanup.h"
 #include "config.h"
 #include "log.h"
+#include "parse.h"
 #include "store.h"
 #include "textesc.h"
 #include "tokens.h"
@@ -62,6 +63,8 @@ static const struct route routes[] = {
 	{ "DELETE", "/v1/captures/*", TOKEN_SCOPE_DELETE, api_capture_delete, false },
 	{ "PATCH", "/v1/captures/*", TOKEN_SCOPE_UPLOAD, api_capture_patch, false },
 	{ "GET", "/v1/captures/*/file", TOKEN_SCOPE_READ, api_capture_file, false },
+	{ "GET", "/v1/captures/*/annotations", TOKEN_SCOPE_READ, api_annotations_get, false },
+	{ "POST", "/v1/captures/*/annotations", TOKEN_SCOPE_UPLOAD, api_annotations_post, false },
 	{ "GET", "/v1/packets", TOKEN_SCOPE_READ, api_packets, false },
 	{ "GET", "/v1/decode/list", TOKEN_SCOPE_READ, api_decode_list, false },
 	{ "GET", "/v1/decode/packet", TOKEN_SCOPE_READ, api_decode_packet, false },
@@ -82,6 +85,9 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/*/download/*", TOKEN_SCOPE_READ, api_cs_download, true },
 	{ "POST", "/api/v1/*/delete/*", TOKEN_SCOPE_DELETE, api_cs_delete, true },
 	{ "POST", "/api/v1/*/delete", TOKEN_SCOPE_DELETE, api_cs_delete, true },
+	{ "GET", "/api/v1/*/annotations/*", TOKEN_SCOPE_READ, api_cs_annotations, true },
+	{ "POST", "/api/v1/*/annotations/*", TOKEN_SCOPE_UPLOAD, api_cs_annotations, true },
+	{ "POST", "/api/v1/*/merge", TOKEN_SCOPE_UPLOAD, api_cs_merge, true },
 };
 
 _Static_assert(ARRAY_SIZE(routes) == API_ROUTES, "API_ROUTES must count the routes");
@@ -243,8 +249,11 @@ static void method_not_allowed(struct api_call *c)
 			used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s",
 						 used ? ", " : "", routes[i].method);
 	const char *const hdr[] = { "Allow", allow, NULL };
-	json_t *o = json_pack("{sissss}", "status", 405, "error", "method_not_allowed", "message",
-			      "method not allowed here; see the Allow header");
+	static const char msg[] = "method not allowed here; see the Allow header";
+	json_t *o = c->cloudshark ?
+			    json_pack("{sis[s]}", "status", 405, "exceptions", msg) :
+			    json_pack("{sissss}", "status", 405, "error", "method_not_allowed",
+				      "message", msg);
 	api_json_headers(c, 405, o, hdr);
 }
 
@@ -265,6 +274,24 @@ static void denied(struct api_call *c, const struct route *rt, const char *why)
 	char route[160];
 	snprintf(route, sizeof(route), "%s %s", rt->method, rt->pattern);
 	api_audit(c, "denied", NULL, "ROUTE", route, "REASON", why, (char *)NULL);
+}
+
+/* A CloudShark path's token, checked before its route is: a client with
+ * a wrong token learns that (401) whatever it asked for. Replies 401 and
+ * returns false for an unknown one. */
+static bool cs_token_known(struct api_call *c)
+{
+	if (http_req_local(c->r) || c->nseg < 3 || strcmp(c->seg[0], "api") != 0 ||
+	    strcmp(c->seg[1], "v1") != 0)
+		return true;
+	struct token_info *t = NULL;
+	int err = token_verify_cached(c->api->tokens, vault_db(c->api->vault), c->seg[2], &t);
+	token_info_free(t);
+	if (err != -EACCES)
+		return true; /* the route's own check answers other errors */
+	api_error(c, 401, "bad_token", "the token is not valid (unknown or revoked)");
+	api_audit(c, "denied", NULL, "ROUTE", "/api/v1/*", "REASON", "bad token", (char *)NULL);
+	return false;
 }
 
 /* Fills c->token; replies 401/403 and returns false when not allowed. */
@@ -329,6 +356,8 @@ static void dispatch(void *app, struct http_req *r)
 		api_error(&c, 404, "not_found", "no such resource");
 		return;
 	}
+	if (c.cloudshark)
+		api_cs_normalize((char **)c.seg, c.nseg);
 	const struct route *rt = NULL;
 	bool path_known = false;
 	int known = -1; /* the first route whose pattern matches the path */
@@ -345,11 +374,14 @@ static void dispatch(void *app, struct http_req *r)
 		http_req_set_route(r, (int)(rt - routes));
 	else if (path_known)
 		http_req_set_route(r, known);
-	if (!rt && path_known)
+	if (!rt && c.cloudshark && !cs_token_known(&c))
+		; /* replied 401 */
+	else if (!rt && path_known)
 		method_not_allowed(&c);
 	else if (!rt && c.cloudshark) /* the path holds a token: never echoed */
 		api_error(&c, 404, "not_found", "no such resource: CloudShark calls are "
-			  "/api/v1/<token>/upload, info/ID, search, download/ID and delete/ID");
+			  "/api/v1/<token>/upload, info/ID, search, download/ID, delete/ID, "
+			  "annotations/ID and merge");
 	else if (!rt)
 		api_error(&c, 404, "not_found", "no such resource: %s", path);
 	else if (authorize(&c, rt))

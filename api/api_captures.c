@@ -97,6 +97,8 @@ static bool pick_range(struct api_call *c, uint64_t size, struct file_stream *f,
 
 void api_send_capture(struct api_call *c, const struct capture_record *rec)
 {
+	if (api_send_attached(c, rec))
+		return;
 	struct file_stream *f = calloc(1, sizeof(*f));
 	struct stat st;
 	bool partial = false;

@@ -44,7 +44,37 @@ static void copy(json_t *dst, const char *to, json_t *src, const char *from)
 	json_object_set(dst, to, v ? v : json_null());
 }
 
-/* NULL when out of memory. */
+/* A native number as CloudShark's two-decimal string. */
+static void set_decimal(json_t *dst, const char *to, json_t *src, const char *from)
+{
+	char buf[64];
+	json_t *v = json_object_get(src, from);
+	json_object_set_new(dst, to, json_string(api_cs_decimal(v ? json_number_value(v) : 0.0,
+								   buf, sizeof(buf))));
+}
+
+static void set_time(json_t *dst, const char *to, int64_t ns, bool known)
+{
+	char buf[64];
+	json_object_set_new(dst, to, known ? json_string(api_cs_time(ns, buf, sizeof(buf))) :
+					     json_string(""));
+}
+
+/* capinfos's names of the file types. */
+static const char *file_type(const struct capture_record *rec)
+{
+	return !strcmp(rec->format, "pcapng") ? "Wireshark/... - pcapng" :
+	       !strcmp(rec->format, "pcap") ? "Wireshark/tcpdump/... - pcap" : rec->format;
+}
+
+/*
+ * The info of a capture in CloudShark's documented fields and types:
+ * counts and sizes as numbers; duration, rates and the average packet
+ * size as strings with two decimals; truncated "Yes"/"No"; comments ""
+ * when there are none; times with a numeric UTC offset. Fields it has no
+ * meaning for here (user, group) are "", public?/group_write? false.
+ * NULL when out of memory.
+ */
 static json_t *cs_info(const struct capture_record *rec)
 {
 	json_t *n = capture_record_to_json(rec), *o = n ? json_object() : NULL;
@@ -54,24 +84,32 @@ static json_t *cs_info(const struct capture_record *rec)
 	}
 	json_t *lt = json_array_get(json_object_get(n, "linktypes"), 0);
 	json_object_set_new(o, "id", id_string(rec->id));
+	json_object_set_new(o, "cap_file_id", json_integer((json_int_t)rec->id));
 	copy(o, "filename", n, "name");
 	copy(o, "size", n, "file_size");
 	copy(o, "data_size", n, "data_bytes");
 	copy(o, "num_packets", n, "packets");
-	copy(o, "duration", n, "duration_s");
-	copy(o, "start_time", n, "earliest_packet_time");
-	copy(o, "end_time", n, "latest_packet_time");
-	copy(o, "avg_packet_size", n, "avg_packet_size");
-	copy(o, "avg_packet_rate", n, "avg_packet_rate");
-	copy(o, "data_byte_rate", n, "data_byte_rate");
-	copy(o, "data_bit_rate", n, "data_bit_rate");
-	copy(o, "encapsulation", lt ? lt : n, "description");
-	copy(o, "file_type", n, "format");
-	copy(o, "truncated", n, "truncated");
-	copy(o, "comments", n, "comment");
+	set_decimal(o, "duration", n, "duration_s");
+	set_time(o, "start_time", rec->earliest_ts_ns, rec->packets > 0);
+	set_time(o, "end_time", rec->latest_ts_ns, rec->packets > 0);
+	set_decimal(o, "avg_packet_size", n, "avg_packet_size");
+	set_decimal(o, "avg_packet_rate", n, "avg_packet_rate");
+	set_decimal(o, "data_byte_rate", n, "data_byte_rate");
+	set_decimal(o, "data_bit_rate", n, "data_bit_rate");
+	json_t *enc = json_object_get(lt, "description");
+	json_object_set_new(o, "encapsulation", enc ? json_incref(enc) : json_string(""));
+	json_object_set_new(o, "file_type", json_string(file_type(rec)));
+	json_object_set_new(o, "truncated", json_string(rec->truncated ? "Yes" : "No"));
+	json_t *comment = json_object_get(n, "comment");
+	json_object_set_new(o, "comments",
+			    json_is_string(comment) ? json_incref(comment) : json_string(""));
 	json_object_set_new(o, "tag_list", tag_list(rec));
-	copy(o, "created_at", n, "import_time");
+	set_time(o, "created_at", (int64_t)rec->import_time_ns, true);
 	json_object_set_new(o, "file_source", json_string(rec->source_path ? "autoimport" : "upload"));
+	json_object_set_new(o, "user", json_string(""));
+	json_object_set_new(o, "group", json_string(""));
+	json_object_set_new(o, "public?", json_false());
+	json_object_set_new(o, "group_write?", json_false());
 	copy(o, "also_imported_as", n, "also_imported_as"); /* ours: the duplicates merged in */
 	copy(o, "sha256", n, "sha256");
 	json_decref(n);

@@ -26,7 +26,7 @@ extern const double api_latency_bounds[API_LAT_BUCKETS];
 /* HTTP responses by route (the routes table's index; API_ROUTES: no
  * route matched) and status (an exact one from api_http_statuses, else
  * its class "1xx".."5xx"). A fixed table of atomics: no lock per request. */
-#define API_ROUTES 27
+#define API_ROUTES 32
 #define API_STATUSES 22
 #define API_STATUS_SLOTS (API_STATUSES + 5)
 extern const unsigned api_http_statuses[API_STATUSES];
@@ -154,6 +154,25 @@ void api_cs_info(struct api_call *c);
 void api_cs_search(struct api_call *c);
 void api_cs_download(struct api_call *c);
 void api_cs_delete(struct api_call *c);
+
+/* Annotations (api_annot.c). */
+void api_annotations_get(struct api_call *c);
+void api_annotations_post(struct api_call *c);
+void api_cs_annotations(struct api_call *c);
+/* When the call asks for ?annotations=1 or ?keylog=1: replies with rec
+ * as pcapng carrying them and returns true; else false (nothing sent). */
+bool api_send_attached(struct api_call *c, const struct capture_record *rec);
+/* CloudShark's merge (api_merge.c). */
+void api_cs_merge(struct api_call *c);
+/* Imports the file at path (a file in the store's tmp/, named as
+ * store_tmp_is_ours wants; taken over and removed) as an upload named
+ * name (NULL: "upload") with the comma-separated tags (checked) and the
+ * comment (or NULL), and replies as an upload does. */
+void api_upload_file(struct api_call *c, char *path, const char *name, const char *tags,
+		     const char *comment);
+/* A file in the store's tmp/ for an upload's bytes: 0 with the open fd
+ * and its malloc'd path, or a negative errno. */
+int api_spool_open(struct api_call *c, int *fd, char **path);
 
 /* Name, comment and tags of an upload, from the query string or form. */
 struct upload_meta {

@@ -16,10 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "annot.h"
 #include "api_priv.h"
 #include "tokens.h"
+#include "urlfetch.h"
 #include "catalog.h"
 #include "cleanup.h"
 #include "config.h"
@@ -62,6 +65,8 @@ struct upload {
 	bool have_file;
 	char *part_name;       /* the file part's file name */
 	char *fields[3];       /* name, tags, comments as received */
+	char *keylog;          /* the keylog part (TLS key log), if any */
+	size_t keylog_len;
 	const char **merge_tags; /* of meta.tags, those a duplicate may add */
 	size_t nmerge_tags;
 };
@@ -193,6 +198,7 @@ static void upload_free(void *ctx)
 	free(u->spool_path);
 	free(u->part_name);
 	free(u->merge_tags);
+	free(u->keylog);
 	for (size_t i = 0; i < ARRAY_SIZE(u->fields); i++)
 		free(u->fields[i]);
 	api_upload_meta_free(&u->meta);
@@ -231,13 +237,49 @@ static void reply_error(struct upload *u)
 	}
 }
 
+/* A new capture stored decompressed drops its name's ".gz" (or ".zst"):
+ * the name says what a download gives. A duplicate keeps the name it
+ * was first stored under (this arrival's name is listed among its
+ * others as sent). */
+static int fix_name(struct upload *u, const struct import_result *res,
+		    struct capture_record **rec)
+{
+	struct catalog *cat = vault_catalog(u->call.api->vault);
+	char *plain = res->duplicate ? NULL : api_decompressed_name((*rec)->name, (*rec)->compression);
+	if (!plain)
+		return 0;
+	int err = catalog_update_name(cat, (*rec)->id, plain, &u->eb);
+	free(plain);
+	if (err)
+		return err;
+	capture_record_free(*rec);
+	*rec = NULL;
+	return catalog_get(cat, res->capture_id, rec);
+}
+
+/* The keylog part, stored with the capture (a duplicate's too). */
+static int store_keylog(struct upload *u, const struct import_result *res)
+{
+	struct vault *v = u->call.api->vault;
+	if (!u->keylog_len)
+		return 0;
+	return annot_keylog_put(vault_catalog(v), vault_db(v), res->capture_id, u->keylog,
+				u->keylog_len, &u->eb);
+}
+
 static void reply_done(struct upload *u, const struct import_result *res)
 {
 	struct api_call *c = &u->call;
 	struct capture_record *rec = NULL;
 	int err = catalog_get(vault_catalog(c->api->vault), res->capture_id, &rec);
-	if (err)
-		return api_error_errno(c, err, "reading the new record", NULL);
+	if (!err)
+		err = fix_name(u, res, &rec);
+	if (!err)
+		err = store_keylog(u, res);
+	if (err) {
+		capture_record_free(rec);
+		return api_error_errno(c, err, "recording the upload", u->eb.msg);
+	}
 	atomic_fetch_add(&c->api->m.uploads, 1);
 	atomic_fetch_add(&c->api->m.upload_bytes, u->received);
 	api_audit(c, "upload", rec, "DUPLICATE", res->duplicate ? "yes" : "no", (char *)NULL);
@@ -358,20 +400,26 @@ static void start_raw(struct upload *u)
 
 /* --- multipart bodies --- */
 
-static int spool_open(struct upload *u)
+int api_spool_open(struct api_call *c, int *fd, char **path)
 {
-	const char *root = store_root(vault_store(u->call.api->vault));
-	if (asprintf(&u->spool_path, "%s/tmp/upload-XXXXXX", root) < 0) {
-		u->spool_path = NULL;
+	const char *root = store_root(vault_store(c->api->vault));
+	if (asprintf(path, "%s/tmp/upload-XXXXXX", root) < 0) {
+		*path = NULL;
 		return -ENOMEM;
 	}
-	u->spool_fd = mkostemp(u->spool_path, O_CLOEXEC);
-	if (u->spool_fd < 0) {
-		free(u->spool_path);
-		u->spool_path = NULL;
-		return -errno;
+	*fd = mkostemp(*path, O_CLOEXEC);
+	if (*fd < 0) {
+		int err = -errno;
+		free(*path);
+		*path = NULL;
+		return err;
 	}
 	return 0;
+}
+
+static int spool_open(struct upload *u)
+{
+	return api_spool_open(&u->call, &u->spool_fd, &u->spool_path);
 }
 
 /* -ENOSPC (u->eb) when writing len more bytes would take the file
@@ -432,6 +480,20 @@ static int text_part(struct upload *u, int which, const char *data, uint64_t off
 	return 0;
 }
 
+/* Appends a piece of the key log, at most ANNOT_KEYLOG_MAX bytes. */
+static int keylog_part(struct upload *u, const char *data, uint64_t off, size_t len)
+{
+	if (off != u->keylog_len || u->keylog_len + len > ANNOT_KEYLOG_MAX)
+		return u->err = -EMSGSIZE;
+	char *grown = realloc(u->keylog, u->keylog_len + len + 1);
+	if (!grown)
+		return u->err = -ENOMEM;
+	memcpy(grown + u->keylog_len, data, len);
+	u->keylog = grown;
+	u->keylog_len += len;
+	return 0;
+}
+
 static int form_field(void *ctx, const char *key, const char *filename, const char *data,
 		      uint64_t off, size_t len)
 {
@@ -444,6 +506,8 @@ static int form_field(void *ctx, const char *key, const char *filename, const ch
 		return text_part(u, F_TAGS, data, off, len);
 	if (!strcmp(key, "comments") || !strcmp(key, "comment"))
 		return text_part(u, F_COMMENT, data, off, len);
+	if (!strcmp(key, "keylog"))
+		return keylog_part(u, data, off, len);
 	return 0; /* unknown fields are ignored, as CloudShark does */
 }
 
@@ -469,12 +533,14 @@ static void form_end(void *ctx, struct http_req *r, bool well_formed)
 	struct import_result res = { 0 };
 	struct import_info info = { 0 };
 	(void)r;
-	if (u->err == -EEXIST || u->err == -E2BIG || (!u->err && !well_formed)) {
+	if (u->err == -EEXIST || u->err == -E2BIG || u->err == -EMSGSIZE ||
+	    (!u->err && !well_formed)) {
 		atomic_fetch_add(&u->call.api->m.upload_failures, 1);
 		return api_error(&u->call, 400, "bad_form", "%s",
-				 u->err == -EEXIST ? "more than one 'file' field" :
-				 u->err == -E2BIG  ? "a text field is longer than 4096 bytes" :
-						     "malformed multipart/form-data body");
+				 u->err == -EEXIST   ? "more than one 'file' field" :
+				 u->err == -E2BIG    ? "a text field is longer than 4096 bytes" :
+				 u->err == -EMSGSIZE ? "the keylog part is larger than 1 MiB" :
+						       "malformed multipart/form-data body");
 	}
 	if (!u->err && !u->have_file) {
 		atomic_fetch_add(&u->call.api->m.upload_failures, 1);
@@ -570,11 +636,103 @@ void api_upload(struct api_call *c)
 	upload_start(c, is_multipart(c->r));
 }
 
+/* Replies to a failed fetch by what went wrong. */
+static void url_error(struct api_call *c, int err, const struct errbuf *eb)
+{
+	switch (err) {
+	case -EPERM: api_error(c, 403, "forbidden", "%s", eb->msg); break;
+	case -EFBIG:
+		api_error(c, 413, "too_large", "%s (%" PRIu64 " bytes)", eb->msg,
+			  c->api->cfg->api.max_upload_size);
+		break;
+	case -EINVAL: api_error(c, 400, "bad_request", "%s", eb->msg); break;
+	case -EIO:
+	case -ETIMEDOUT: api_error(c, 502, "bad_gateway", "%s", eb->msg); break;
+	default: api_error_errno(c, err, "url", eb->msg);
+	}
+}
+
+/* CloudShark's upload by url=: fetched into the spool (urlfetch.h says
+ * what is refused), then imported as an upload. Off unless
+ * cloudshark.url_upload_allow lists prefixes. */
+static void url_upload(struct api_call *c, const char *url)
+{
+	const struct config *cfg = c->api->cfg;
+	const struct config_strv *allow = &cfg->cloudshark.url_upload_allow;
+	struct errbuf eb = { { 0 } };
+	char *path = NULL;
+	int fd = -1;
+	if (!allow->n)
+		return api_error(c, 403, "forbidden",
+				 "upload by url= is off (cloudshark.url_upload_allow lists no prefix)");
+	struct urlfetch_opts o = {
+		.allow = (const char *const *)allow->v,
+		.nallow = allow->n,
+		.max_bytes = cfg->api.max_upload_size,
+		.connect_timeout_s = 10,
+		.min_rate = cfg->api.body_min_rate,
+		.slow_time_s = (unsigned)(cfg->api.body_timeout_ns / 1000000000u),
+	};
+	int err = api_spool_open(c, &fd, &path);
+	if (err)
+		return api_error_errno(c, err, "upload", NULL);
+	err = urlfetch_to_fd(url, &o, fd, &eb);
+	if (close(fd) < 0 && !err)
+		err = errbuf_set(&eb, -EIO, "url: cannot write the download");
+	if (err) {
+		unlink(path);
+		free(path);
+		atomic_fetch_add(&c->api->m.upload_failures, 1);
+		return url_error(c, err, &eb);
+	}
+	const char *name = http_req_arg(c->r, "filename");
+	char *from_url = name && *name ? NULL : urlfetch_file_name(url);
+	api_upload_file(c, path, from_url ? from_url : name, http_req_arg(c->r, "additional_tags"),
+			http_req_arg(c->r, "comments"));
+	free(from_url);
+}
+
 void api_cs_upload(struct api_call *c)
 {
+	const char *url = http_req_arg(c->r, "url");
+	if (url)
+		return url_upload(c, url);
 	bool post = !strcmp(http_req_method(c->r), "POST");
 	if (post && !is_multipart(c->r))
 		return api_error(c, 415, "unsupported_media_type",
 				 "POST upload needs a multipart/form-data body with a 'file' field");
 	upload_start(c, post);
+}
+
+void api_upload_file(struct api_call *c, char *path, const char *name, const char *tags,
+		     const char *comment)
+{
+	struct import_result res = { 0 };
+	struct import_info info = { 0 };
+	struct upload *u = upload_new(c);
+	if (!u) {
+		unlink(path);
+		free(path);
+		return api_error_errno(c, -ENOMEM, "upload", NULL);
+	}
+	u->spool_path = path;
+	if ((name && *name && !(u->meta.name = strdup(name))) ||
+	    (comment && !(u->meta.comment = strdup(comment)))) {
+		api_error_errno(c, -ENOMEM, "upload", NULL);
+		return upload_free(u);
+	}
+	if ((tags && api_upload_add_tags(&u->call, &u->meta, tags) < 0))
+		return upload_free(u);
+	struct stat st;
+	if (stat(path, &st) == 0)
+		u->received = (uint64_t)st.st_size;
+	if ((u->err = ring_new(&u->ring, RING_ENTRIES)) == 0) {
+		struct import_source src = upload_source(u, u->spool_path);
+		u->err = import_file(u->ring, &capped_sink_ops, &u->sink, &src, &res, &info, &u->eb);
+	}
+	if (u->err)
+		reply_error(u);
+	else
+		reply_done(u, &res);
+	upload_free(u);
 }

@@ -20,6 +20,7 @@
  * next handshake on without closing the listener.
  */
 #include "http.h"
+#include "parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,6 +117,8 @@ struct http_req {
 	const struct http_form_ops *form;
 	void *body_ctx;
 	struct MHD_PostProcessor *pp;
+	struct api_mp_end mp_end; /* multipart: where the epilogue starts */
+	bool mp_known;            /* mp_end was set up */
 	bool discard;   /* the consumer failed: drop the rest of the body */
 	bool form_bad;  /* the form did not parse */
 	bool deferred;  /* answered at once, queued on the next call */
@@ -246,6 +249,9 @@ int http_req_read_form(struct http_req *r, const struct http_form_ops *ops, void
 	r->form = ops;
 	r->body_ctx = ctx;
 	r->pp = MHD_create_post_processor(r->conn, FORM_BUFFER, on_form_field, r);
+	const char *ct = http_req_header(r, "Content-Type");
+	r->mp_known = ct && !strncasecmp(ct, "multipart/", 10) &&
+		      api_mp_end_init(&r->mp_end, ct) == 0;
 	if (!r->pp) {
 		r->form = NULL;
 		r->body_ctx = NULL;
@@ -357,7 +363,12 @@ static void feed(struct http_req *r, const char *data, size_t size)
 	if (w)
 		atomic_store(&w->consuming, true);
 	if (r->pp) {
-		if (MHD_post_process(r->pp, data, size) != MHD_YES && !r->discard)
+		/* libmicrohttpd refuses bytes after the close delimiter: an
+		 * epilogue (RFC 2046 allows one, and says to ignore it) is
+		 * left out here. */
+		if (r->mp_known)
+			size = api_mp_end_feed(&r->mp_end, data, size);
+		if (size && MHD_post_process(r->pp, data, size) != MHD_YES && !r->discard)
 			r->form_bad = true, r->discard = true;
 	} else if (r->body && r->body->data(r->body_ctx, r, data, size) < 0) {
 		r->discard = true;

@@ -7,10 +7,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "textesc.h"
@@ -292,4 +294,93 @@ int api_parse_sort_cursor(const char *text, const struct api_sort *s, struct api
 	memcpy(digits, value, dlen);
 	digits[dlen] = '\0';
 	return api_parse_u64(digits, &p->num);
+}
+
+void api_cs_normalize(char **seg, size_t nseg)
+{
+	if (nseg > 2)
+		for (char *p = seg[2]; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	if (nseg > 3) {
+		size_t len = strlen(seg[3]);
+		if (len > 5 && !strcasecmp(seg[3] + len - 5, ".json"))
+			seg[3][len - 5] = '\0';
+	}
+}
+
+char *api_cs_decimal(double v, char *buf, size_t size)
+{
+	snprintf(buf, size, "%.2f", isfinite(v) ? v : 0.0);
+	return buf;
+}
+
+char *api_cs_time(int64_t ns, char *buf, size_t size)
+{
+	/* Floor division: a time before 1970 keeps its whole second below. */
+	time_t s = (time_t)(ns / 1000000000 - (ns % 1000000000 < 0));
+	struct tm tm;
+	if (!gmtime_r(&s, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%S+00:00", &tm))
+		snprintf(buf, size, "1970-01-01T00:00:00+00:00");
+	return buf;
+}
+
+char *api_decompressed_name(const char *name, const char *compression)
+{
+	static const char *const gz[] = { ".gz", ".gzip", NULL }, *const zst[] = { ".zst", NULL };
+	const char *const *ext = !strcmp(compression, "gzip") ? gz :
+				 !strcmp(compression, "zstd") ? zst : NULL;
+	size_t len = name ? strlen(name) : 0;
+	for (size_t i = 0; ext && ext[i]; i++) {
+		size_t el = strlen(ext[i]);
+		if (len > el && !strcasecmp(name + len - el, ext[i]))
+			return strndup(name, len - el);
+	}
+	return NULL;
+}
+
+int api_mp_end_init(struct api_mp_end *m, const char *content_type)
+{
+	const char *b = content_type ? strcasestr(content_type, "boundary=") : NULL;
+	size_t len;
+	memset(m, 0, sizeof(*m));
+	if (!b)
+		return -EINVAL;
+	b += 9;
+	if (*b == '"')
+		len = strcspn(++b, "\"");
+	else
+		len = strcspn(b, "; \t");
+	if (len == 0 || len > API_BOUNDARY_MAX)
+		return -EINVAL;
+	m->dlen = (size_t)snprintf(m->delim, sizeof(m->delim), "\r\n--%.*s--", (int)len, b);
+	for (size_t i = 1, k = 0; i < m->dlen; i++) {
+		while (k > 0 && m->delim[i] != m->delim[k])
+			k = m->fail[k - 1];
+		if (m->delim[i] == m->delim[k])
+			k++;
+		m->fail[i] = (uint8_t)k;
+	}
+	return 0;
+}
+
+size_t api_mp_end_feed(struct api_mp_end *m, const char *buf, size_t len)
+{
+	if (m->done)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (m->matched == 0) {
+			/* Most bytes: skip to the next CR. */
+			const char *cr = memchr(buf + i, '\r', len - i);
+			if (!cr)
+				return len;
+			i = (size_t)(cr - buf);
+		}
+		while (m->matched > 0 && buf[i] != m->delim[m->matched])
+			m->matched = m->fail[m->matched - 1];
+		if (buf[i] == m->delim[m->matched] && ++m->matched == m->dlen) {
+			m->done = true;
+			return i + 1;
+		}
+	}
+	return len;
 }

@@ -32,6 +32,43 @@ void api_strv_free(char **v, size_t n);
  * Returns 0 or -EINVAL. */
 int api_parse_cs_date_range(const char *s, uint64_t *from_ns, uint64_t *to_ns);
 
+/* CloudShark path segments (/api/v1/<token>/<call>/...) as they are
+ * routed: the token (segment 2) in lower case, since CloudShark's tokens
+ * are hexadecimal compared without case, and a ".json" format suffix cut
+ * from the call (segment 3: search.json is search), as CloudShark's
+ * routes take it. */
+void api_cs_normalize(char **seg, size_t nseg);
+
+/* CloudShark's info values: a number as a string with two decimals
+ * ("12.30"; "0.00" for a value that is not finite), and a time in
+ * nanoseconds as "YYYY-MM-DDTHH:MM:SS+00:00" (what Python's
+ * strptime('%Y-%m-%dT%H:%M:%S%z') reads). Return buf. */
+char *api_cs_decimal(double v, char *buf, size_t size);
+char *api_cs_time(int64_t ns, char *buf, size_t size);
+
+/* The name a decompressed upload is stored under: name without a
+ * trailing ".gz", ".gzip" or ".zst" (any case) when the bytes were
+ * compressed that way; NULL when nothing is to be cut (or nothing
+ * would be left). Caller frees. */
+char *api_decompressed_name(const char *name, const char *compression);
+
+/* The end of a multipart body's close delimiter ("CRLF--boundary--",
+ * RFC 2046 5.1.1) in a body read in pieces: what follows it is the
+ * epilogue, which a reader ignores. */
+#define API_BOUNDARY_MAX 70
+struct api_mp_end {
+	char delim[API_BOUNDARY_MAX + 7];
+	uint8_t fail[API_BOUNDARY_MAX + 7]; /* KMP failure function of delim */
+	size_t dlen, matched;
+	bool done;
+};
+/* From a Content-Type's boundary parameter (quoted or not). 0, or
+ * -EINVAL when it has none or one longer than API_BOUNDARY_MAX. */
+int api_mp_end_init(struct api_mp_end *m, const char *content_type);
+/* How many bytes of buf come before the end of the close delimiter
+ * (len when it does not end in buf; 0 once it has been seen). */
+size_t api_mp_end_feed(struct api_mp_end *m, const char *buf, size_t len);
+
 /* `attachment; filename="..."; filename*=UTF-8''...` for a name of any
  * bytes (RFC 6266). The extended form is the name's escaped form
  * (textesc.h, with TEXT_ESC_CONTROLS: always UTF-8, and lossless)

@@ -113,6 +113,13 @@ struct config_retention {
 	size_t n_policies;
 };
 
+/* The CloudShark API's options. */
+struct config_cloudshark {
+	/* Uploads by url= fetch only URLs that start with one of these
+	 * prefixes; none (the default) turns url= off. */
+	struct config_strv url_upload_allow;
+};
+
 /* The daemon's scrub: every object re-hashed against its name. */
 struct config_scrub {
 	uint64_t interval_ns;     /* between the ends of two passes; 0: off */
@@ -141,6 +148,7 @@ struct config {
 	struct config_retention retention;
 	struct config_scrub scrub;
 	struct config_decoder decoder;
+	struct config_cloudshark cloudshark;
 };
 
 /* One collected error. text is "FILE:LINE:COL: message", or "FILE: message"

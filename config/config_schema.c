@@ -340,6 +340,15 @@ static const struct section decoder_section = {
 	.what = "decoder", .opts = decoder_opts, .n_opts = ARRAY_SIZE(decoder_opts),
 };
 
+#define CS struct config_cloudshark
+static const struct option cloudshark_opts[] = {
+	KEY(CS, "url_upload_allow", url_upload_allow, t_strv, 0, 0, NULL, 0),
+};
+#undef CS
+static const struct section cloudshark_section = {
+	.what = "cloudshark", .opts = cloudshark_opts, .n_opts = ARRAY_SIZE(cloudshark_opts),
+};
+
 #define C struct config
 static const struct option root_opts[] = {
 	KEY(C, "store", store, t_path, 0, 0, NULL, OPT_REQUIRED),
@@ -356,6 +365,8 @@ static const struct option root_opts[] = {
 	  .sub = &scrub_section },
 	{ .key = "decoder", .type = &t_section, .offset = offsetof(C, decoder),
 	  .sub = &decoder_section },
+	{ .key = "cloudshark", .type = &t_section, .offset = offsetof(C, cloudshark),
+	  .sub = &cloudshark_section },
 };
 #undef C
 const struct section config_root_section = {

@@ -53,6 +53,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "annot.h"
 #include "cleanup.h"
 #include "filter.h"
 #include "pindex.h"
@@ -1110,6 +1111,7 @@ static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn chec
 		be64_put(key, id);
 		db_batch_delete(b, DB_CF_CAPTURES, key, sizeof(key));
 		delete_index_keys(rec, b);
+		annot_batch_delete_capture(b, id);
 		r = drop_object_ref(cat, rec, b, &last);
 	}
 	if (r == 0)

@@ -13,6 +13,8 @@
 #define PCAPNG_SHB 0x0A0D0D0Au
 #define PCAPNG_IDB 0x00000001u
 #define PCAPNG_EPB 0x00000006u
+#define PCAPNG_DSB 0x0000000Au
+#define PCAPNG_OPT_COMMENT 1u
 #define PCAPNG_MAX_IFACES 64
 /* if_tsoffset of the interfaces that carry times before 1970: at or
  * below INT64_MIN ns, so every such time is a uint64 count of ns past it. */
@@ -59,6 +61,23 @@ static int put(struct capwrite *w, const void *data, size_t len)
 static int put32(struct capwrite *w, uint32_t v)
 {
 	return put(w, &v, sizeof(v));
+}
+
+/* Zeros up to the next multiple of 4 after len bytes. */
+static int pad(struct capwrite *w, size_t len)
+{
+	static const uint8_t zeros[4];
+	return put(w, zeros, ((len + 3u) & ~(size_t)3u) - len);
+}
+
+/* A pcapng option: code, length, value, padding. */
+static int put_option(struct capwrite *w, uint16_t code, const void *val, size_t len)
+{
+	uint16_t h[2] = { code, (uint16_t)len };
+	int err = put(w, h, sizeof(h));
+	if (!err)
+		err = put(w, val, len);
+	return err ? err : pad(w, len);
 }
 
 static int write_pcap_header(struct capwrite *w)
@@ -192,7 +211,8 @@ static int pcapng_iface(struct capwrite *w, const struct iface *want, uint32_t *
 	return 0;
 }
 
-static int pcapng_packet(struct capwrite *w, const struct capfile_packet *pkt)
+static int pcapng_packet(struct capwrite *w, const struct capfile_packet *pkt,
+			 const char *comment)
 {
 	uint32_t ifid;
 	struct iface want = { .linktype = pkt->linktype, .tsresol = 9 };
@@ -211,24 +231,52 @@ static int pcapng_packet(struct capwrite *w, const struct capfile_packet *pkt)
 	if (err)
 		return err;
 	uint32_t padded = (pkt->caplen + 3u) & ~3u;
-	uint32_t total = 32 + padded;
+	size_t clen = comment ? strlen(comment) : 0;
+	/* opt_comment, then opt_endofopt (4 bytes) */
+	uint32_t opts = clen ? 4 + (((uint32_t)clen + 3u) & ~3u) + 4 : 0;
+	uint32_t total = 32 + padded + opts;
 	uint32_t hdr[7] = { PCAPNG_EPB, total, ifid, (uint32_t)(units >> 32),
 			    (uint32_t)units, pkt->caplen, pkt->origlen };
-	static const uint8_t zeros[4];
 	if ((err = put(w, hdr, sizeof(hdr))) || (err = put(w, pkt->data, pkt->caplen)) ||
-	    (err = put(w, zeros, padded - pkt->caplen)))
+	    (err = pad(w, pkt->caplen)))
+		return err;
+	if (clen && ((err = put_option(w, PCAPNG_OPT_COMMENT, comment, clen)) || (err = put32(w, 0))))
 		return err;
 	return put32(w, total);
 }
 
 int capwrite_packet(struct capwrite *w, const struct capfile_packet *pkt)
 {
+	return capwrite_packet_comment(w, pkt, NULL);
+}
+
+int capwrite_packet_comment(struct capwrite *w, const struct capfile_packet *pkt,
+			    const char *comment)
+{
 	if (w->format == CAPFILE_FORMAT_PCAP && !capwrite_pcap_time(pkt->ts_ns))
 		return -ERANGE; /* 32-bit seconds would wrap it to another time */
-	int err = w->format == CAPFILE_FORMAT_PCAP ? pcap_packet(w, pkt) : pcapng_packet(w, pkt);
+	if (comment && *comment && (w->format != CAPFILE_FORMAT_PCAPNG ||
+				    strlen(comment) > CAPWRITE_COMMENT_MAX))
+		return -EINVAL;
+	int err = w->format == CAPFILE_FORMAT_PCAP ? pcap_packet(w, pkt) :
+						     pcapng_packet(w, pkt, comment);
 	if (!err)
 		w->packets++;
 	return err;
+}
+
+int capwrite_secrets(struct capwrite *w, uint32_t type, const void *data, size_t len)
+{
+	if (w->format != CAPFILE_FORMAT_PCAPNG || len > CAPWRITE_SECRETS_MAX)
+		return -EINVAL;
+	uint32_t total = 20 + (((uint32_t)len + 3u) & ~3u);
+	uint32_t hdr[4] = { PCAPNG_DSB, total, type, (uint32_t)len };
+	int err = put(w, hdr, sizeof(hdr));
+	if (!err)
+		err = put(w, data, len);
+	if (!err)
+		err = pad(w, len);
+	return err ? err : put32(w, total);
 }
 
 uint64_t capwrite_packets(const struct capwrite *w)

@@ -38,6 +38,18 @@ bool capwrite_pcap_time(int64_t ns);
  * -ERANGE (pcap output, a time it cannot hold), -E2BIG (pcapng output,
  * more than 64 interfaces), or what the output callback returned. */
 int capwrite_packet(struct capwrite *w, const struct capfile_packet *pkt);
+/* capwrite_packet, with a packet comment (opt_comment; NULL or "": none)
+ * on pcapng output. -EINVAL on pcap output or for a comment longer than
+ * CAPWRITE_COMMENT_MAX. */
+#define CAPWRITE_COMMENT_MAX 65000u
+int capwrite_packet_comment(struct capwrite *w, const struct capfile_packet *pkt,
+			    const char *comment);
+/* A pcapng Decryption Secrets Block (type: CAPWRITE_SECRETS_TLS for a TLS
+ * key log), read by Wireshark for the packets after it. pcapng output
+ * only (-EINVAL), at most CAPWRITE_SECRETS_MAX bytes. */
+#define CAPWRITE_SECRETS_TLS 0x544c534bu
+#define CAPWRITE_SECRETS_MAX (64u << 20)
+int capwrite_secrets(struct capwrite *w, uint32_t type, const void *data, size_t len);
 /* Hands buffered bytes to the callback. */
 int capwrite_flush(struct capwrite *w);
 uint64_t capwrite_packets(const struct capwrite *w);

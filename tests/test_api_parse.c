@@ -8,12 +8,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "parse.h"
+#include "urlfetch.h"
 
 static void range_ok(const char *h, uint64_t size, uint64_t start, uint64_t len)
 {
@@ -213,6 +215,104 @@ static void test_sort_cursor(void **state)
 		assert_int_equal(api_parse_sort_cursor(bad_names[i], &name, &q), -EINVAL);
 }
 
+static void test_cs_normalize(void **state)
+{
+	(void)state;
+	char a[] = "api", b[] = "v1", t[] = "0123ABCDEF", call[] = "search.json", id[] = "7";
+	char *seg[] = { a, b, t, call, id };
+	api_cs_normalize(seg, 5);
+	assert_string_equal(t, "0123abcdef");
+	assert_string_equal(call, "search");
+	char c2[] = ".json", c3[] = "info";
+	char *seg2[] = { a, b, t, c2 }, *seg3[] = { a, b, t, c3 };
+	api_cs_normalize(seg2, 4);
+	assert_string_equal(c2, ".json"); /* nothing would be left */
+	api_cs_normalize(seg3, 4);
+	assert_string_equal(c3, "info");
+}
+
+static void test_cs_values(void **state)
+{
+	(void)state;
+	char buf[64];
+	assert_string_equal(api_cs_decimal(12.3, buf, sizeof(buf)), "12.30");
+	assert_string_equal(api_cs_decimal(0.005, buf, sizeof(buf)), "0.01");
+	assert_string_equal(api_cs_decimal(1.0 / 0.0, buf, sizeof(buf)), "0.00");
+	assert_string_equal(api_cs_time(1700000000123456789, buf, sizeof(buf)),
+			    "2023-11-14T22:13:20+00:00");
+	assert_string_equal(api_cs_time(-1, buf, sizeof(buf)), "1969-12-31T23:59:59+00:00");
+	char *n = api_decompressed_name("a.pcap.GZ", "gzip");
+	assert_string_equal(n, "a.pcap");
+	free(n);
+	n = api_decompressed_name("b.pcap.zst", "zstd");
+	assert_string_equal(n, "b.pcap");
+	free(n);
+	assert_null(api_decompressed_name("c.pcap.gz", "none"));
+	assert_null(api_decompressed_name("c.pcap", "gzip"));
+	assert_null(api_decompressed_name(".gz", "gzip"));
+}
+
+/* Feeds body in pieces of step bytes; returns where the delimiter ended. */
+static size_t mp_end_at(const char *ctype, const char *body, size_t step)
+{
+	struct api_mp_end m;
+	size_t len = strlen(body), at = 0;
+	assert_int_equal(api_mp_end_init(&m, ctype), 0);
+	for (size_t off = 0; off < len; off += step) {
+		size_t n = len - off < step ? len - off : step;
+		size_t took = api_mp_end_feed(&m, body + off, n);
+		at += took;
+		if (took < n)
+			break;
+	}
+	return at;
+}
+
+static void test_multipart_end(void **state)
+{
+	(void)state;
+	static const char body[] = "--B\r\nx: y\r\n\r\ndata\r\n--Bx\r\n--B--\r\n\r\nepilogue --B--";
+	size_t want = strlen("--B\r\nx: y\r\n\r\ndata\r\n--Bx\r\n--B--");
+	for (size_t step = 1; step <= sizeof(body); step++)
+		assert_int_equal(mp_end_at("multipart/form-data; boundary=B", body, step), want);
+	/* Overlapping prefixes: "\r\n--\r\n--..." with boundary "\r\n--"-like text. */
+	static const char tricky[] = "--a-\r\n\r\n--a-\r\n--a---\r\n";
+	assert_int_equal(mp_end_at("multipart/form-data; boundary=\"a-\"", tricky, 1),
+			 strlen("--a-\r\n\r\n--a-\r\n--a---"));
+	/* No close delimiter: everything is body. */
+	assert_int_equal(mp_end_at("multipart/form-data; boundary=B", "--B\r\n\r\nx", 2), 8);
+	struct api_mp_end m;
+	assert_int_equal(api_mp_end_init(&m, "multipart/form-data"), -EINVAL);
+	char longb[120];
+	snprintf(longb, sizeof(longb), "multipart/form-data; boundary=%075d", 0);
+	assert_int_equal(api_mp_end_init(&m, longb), -EINVAL);
+}
+
+static void test_url_allowed(void **state)
+{
+	(void)state;
+	const char *const allow[] = { "http://127.0.0.1:8000/ok/", "https://Captures.example/pub" };
+	const char *m = NULL;
+	assert_int_equal(urlfetch_allowed("http://127.0.0.1:8000/ok/a.pcap", allow, 2, &m), 0);
+	assert_string_equal(m, allow[0]);
+	assert_int_equal(urlfetch_allowed("https://captures.example:443/pub/x", allow, 2, &m), 0);
+	assert_string_equal(m, allow[1]);
+	/* Another port, scheme, host or path; a host that only starts alike. */
+	assert_int_equal(urlfetch_allowed("http://127.0.0.1:8001/ok/a", allow, 2, &m), -EPERM);
+	assert_int_equal(urlfetch_allowed("https://127.0.0.1:8000/ok/a", allow, 2, &m), -EPERM);
+	assert_int_equal(urlfetch_allowed("http://127.0.0.1:8000/other", allow, 2, &m), -EPERM);
+	assert_int_equal(urlfetch_allowed("https://captures.example.evil/pub/x", allow, 2, &m),
+			 -EPERM);
+	assert_int_equal(urlfetch_allowed("https://captures.example@evil/pub/x", allow, 2, &m),
+			 -EPERM);
+	assert_int_equal(urlfetch_allowed("ftp://127.0.0.1:8000/ok/a", allow, 2, &m), -EPERM);
+	assert_int_equal(urlfetch_allowed("not a url", allow, 2, &m), -EINVAL);
+	char *n = urlfetch_file_name("http://h/dir/a%20b.pcap?x=1");
+	assert_string_equal(n, "a b.pcap");
+	free(n);
+	assert_null(urlfetch_file_name("http://h/dir/"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +320,8 @@ int main(void)
 		cmocka_unit_test(test_list),      cmocka_unit_test(test_cs_date),
 		cmocka_unit_test(test_disposition), cmocka_unit_test(test_sort),
 		cmocka_unit_test(test_sort_cursor),
+		cmocka_unit_test(test_cs_normalize), cmocka_unit_test(test_cs_values),
+		cmocka_unit_test(test_multipart_end), cmocka_unit_test(test_url_allowed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

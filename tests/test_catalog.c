@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "annot.h"
 #include "catalog.h"
 #include "db.h"
 #include "store.h"
@@ -828,10 +829,54 @@ static void test_hostile_text(void **state)
 	json_decref(j);
 }
 
+/* Annotations and key logs: set, replace, remove, listed by frame, and
+ * gone with their capture (nothing stored for one that is not there). */
+static void test_annotations(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *rec = make_record("a.pcap", 0x51);
+	struct annotation *a = NULL;
+	struct errbuf eb = { { 0 } };
+	size_t n = 0, len = 0;
+	char *keys = NULL;
+	bool unlink_object = false;
+	uint8_t sha[32];
+
+	assert_int_equal(commit(f, rec), 1);
+	assert_int_equal(annot_set(f->cat, f->db, 1, 10, "ten", &eb), 0);
+	assert_int_equal(annot_set(f->cat, f->db, 1, 2, "two\x01\xff", &eb), 0);
+	assert_int_equal(annot_set(f->cat, f->db, 1, 3, "three", &eb), 0);
+	assert_int_equal(annot_set(f->cat, f->db, 1, 3, NULL, &eb), 0);
+	assert_int_equal(annot_set(f->cat, f->db, 1, 10, "TEN", &eb), 0);
+	assert_int_equal(annot_set(f->cat, f->db, 1, 0, "zero", &eb), -EINVAL);
+	assert_int_equal(annot_set(f->cat, f->db, 9, 1, "none", &eb), -ENOENT);
+	assert_int_equal(annot_list(f->db, 1, &a, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(a[0].frame, 2);
+	assert_string_equal(a[0].text, "two\x01\xff");
+	assert_int_equal(a[1].frame, 10);
+	assert_string_equal(a[1].text, "TEN");
+	assert_true(a[1].created_ns > 0);
+	annot_list_free(a, n);
+
+	assert_int_equal(annot_keylog_get(f->db, 1, &keys, &len), -ENOENT);
+	assert_int_equal(annot_keylog_put(f->cat, f->db, 1, "CLIENT_RANDOM a b\n", 18, &eb), 0);
+	assert_int_equal(annot_keylog_get(f->db, 1, &keys, &len), 0);
+	assert_int_equal(len, 18);
+	free(keys);
+
+	assert_int_equal(catalog_remove(f->cat, 1, &unlink_object, sha, &eb), 0);
+	assert_int_equal(annot_list(f->db, 1, &a, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(annot_keylog_get(f->db, 1, &keys, &len), -ENOENT);
+	capture_record_free(rec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_annotations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signed_times, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsigned_store, setup, teardown),

@@ -88,6 +88,11 @@ matrix = {
     "GET /api/v1/*/download/*": "read",
     "POST /api/v1/*/delete/*": "delete",
     "POST /api/v1/*/delete": "delete",
+    "GET /api/v1/*/annotations/*": "read",
+    "POST /api/v1/*/annotations/*": "upload",
+    "POST /api/v1/*/merge": "upload",
+    "GET /v1/captures/*/annotations": "read",
+    "POST /v1/captures/*/annotations": "upload",
 }
 for method, pattern, scope in routes:
     key = f"{method} {pattern}"
@@ -157,6 +162,13 @@ def request(key, cs):
         body = json.dumps({"dir": f"{T}/backup"}).encode()
     elif key == "POST /api/v1/*/delete":
         body = json.dumps({"id": cid}).encode()
+    elif key == "POST /api/v1/*/annotations/*":
+        p += "?frame=1&text=checked"
+    elif key == "POST /api/v1/*/merge":
+        p += f"?capture_ids={cid}"
+    elif key == "POST /v1/captures/*/annotations":
+        body = b'{"frame": 1, "text": "checked"}'
+        headers = {"Content-Type": "application/json"}
     elif method in ("POST", "PUT", "PATCH"):
         body = b"{}"
     return method, p, body, headers
