@@ -67,6 +67,8 @@ static const struct route routes[] = {
 	{ "GET", "/v1/captures/*/annotations", TOKEN_SCOPE_READ, api_annotations_get, false },
 	{ "POST", "/v1/captures/*/annotations", TOKEN_SCOPE_UPLOAD, api_annotations_post, false },
 	{ "GET", "/v1/packets", TOKEN_SCOPE_READ, api_packets, false },
+	{ "GET", "/v1/decode/list", TOKEN_SCOPE_READ, api_decode_list, false },
+	{ "GET", "/v1/decode/packet", TOKEN_SCOPE_READ, api_decode_packet, false },
 	{ "GET", "/v1/stats", TOKEN_SCOPE_READ, api_stats, false },
 	{ "GET", "/v1/status", TOKEN_SCOPE_READ, api_status, false },
 	{ "GET", "/v1/imports", TOKEN_SCOPE_READ, api_imports, false },
@@ -613,6 +615,7 @@ int api_server_start(struct api_server **out, const struct config *cfg, struct v
 	s->cfg = cfg;
 	s->start_cfg = cfg;
 	pthread_mutex_init(&s->reload_lock, NULL);
+	pthread_mutex_init(&s->decoder_lock, NULL);
 	s->vault = v;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -656,6 +659,8 @@ struct api_server *api_server_stop(struct api_server *s)
 	free(s->tls_key);
 	json_decref(s->restart_needed);
 	pthread_mutex_destroy(&s->reload_lock);
+	api_decoder_free(s->decoder);
+	pthread_mutex_destroy(&s->decoder_lock);
 	token_cache_free(s->tokens);
 	session_store_free(s->sessions);
 	free(s);
@@ -696,6 +701,14 @@ static size_t api_restart_names(const struct config_api *was, const struct confi
 	return n;
 }
 
+/* The decoder is made once, from the configuration at start. */
+static bool decoder_differs(const struct config_decoder *a, const struct config_decoder *b)
+{
+	return strcmp(a->path, b->path) || a->timeout_ns != b->timeout_ns ||
+	       a->memory != b->memory || a->max_output != b->max_output ||
+	       a->max_running != b->max_running || a->warm != b->warm;
+}
+
 /* A new certificate and key for every TLS listener; all or none. */
 static int reload_tls(struct api_server *s, const struct config_api *ca, struct errbuf *eb)
 {
@@ -717,6 +730,8 @@ int api_server_reload(struct api_server *s, const struct config *cfg, const char
 	const struct config_api *ca = &cfg->api;
 	int err = 0;
 	*n = api_restart_names(&s->start_cfg->api, ca, restart, *n, max);
+	if (*n < max && decoder_differs(&s->start_cfg->decoder, &cfg->decoder))
+		restart[(*n)++] = "decoder";
 	json_t *names = json_array();
 	for (size_t i = 0; names && i < *n; i++)
 		json_array_append_new(names, json_string(restart[i]));

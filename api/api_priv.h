@@ -27,7 +27,7 @@ extern const double api_latency_bounds[API_LAT_BUCKETS];
 /* HTTP responses by route (the routes table's index; API_ROUTES: no
  * route matched) and status (an exact one from api_http_statuses, else
  * its class "1xx".."5xx"). A fixed table of atomics: no lock per request. */
-#define API_ROUTES 30
+#define API_ROUTES 32
 #define API_STATUSES 22
 #define API_STATUS_SLOTS (API_STATUSES + 5)
 extern const unsigned api_http_statuses[API_STATUSES];
@@ -62,6 +62,8 @@ struct api_server {
 	struct token_cache *tokens; /* cleared on every revocation */
 	struct session_store *sessions; /* the viewer's logins */
 	uint64_t started_ns;      /* CLOCK_REALTIME, for /v1/status */
+	pthread_mutex_t decoder_lock;  /* guards decoder's making */
+	struct api_decoder *decoder;   /* made at the first decode request */
 };
 
 /* One request being handled: its route's path segments and its token.
@@ -144,6 +146,11 @@ void api_tokens_list(struct api_call *c);
 void api_tokens_create(struct api_call *c);
 void api_token_revoke(struct api_call *c);
 void api_backup(struct api_call *c);
+/* The viewer's decoded packets (api_decode.c). */
+void api_decode_list(struct api_call *c);
+void api_decode_packet(struct api_call *c);
+struct api_decoder;
+void api_decoder_free(struct api_decoder *d);
 void api_cs_upload(struct api_call *c);
 void api_cs_info(struct api_call *c);
 void api_cs_search(struct api_call *c);

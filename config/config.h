@@ -126,6 +126,16 @@ struct config_scrub {
 	uint64_t rate;            /* bytes read per second, at most */
 };
 
+/* The packet decoder (tshark) the viewer's decode routes run, sandboxed. */
+struct config_decoder {
+	char *path;               /* the program; a bare name is looked up in /usr/bin... */
+	uint64_t timeout_ns;      /* wall clock per run */
+	uint64_t memory;          /* address space limit */
+	uint64_t max_output;      /* output bytes read; more kills it */
+	unsigned max_running;     /* runs at once; more answer 503 */
+	bool warm;                /* keep a started one waiting per kind of run */
+};
+
 struct config {
 	char *source;             /* file name, or "<default>" */
 	char *store;
@@ -137,6 +147,7 @@ struct config {
 	struct config_api api;
 	struct config_retention retention;
 	struct config_scrub scrub;
+	struct config_decoder decoder;
 	struct config_cloudshark cloudshark;
 };
 

@@ -326,6 +326,20 @@ static const struct section scrub_section = {
 	.what = "scrub", .opts = scrub_opts, .n_opts = ARRAY_SIZE(scrub_opts),
 };
 
+#define D struct config_decoder
+static const struct option decoder_opts[] = {
+	KEY(D, "path", path, t_string, 0, 0, "tshark", 0),
+	KEY(D, "timeout", timeout_ns, t_duration, 100 * MS, 600 * SEC, "10s", 0),
+	KEY(D, "memory", memory, t_size, 64ull << 20, UINT64_MAX, "2GiB", 0),
+	KEY(D, "max_output", max_output, t_size, 64ull << 10, 4ull << 30, "64MiB", 0),
+	KEY(D, "max_running", max_running, t_uint, 1, 256, "4", 0),
+	KEY(D, "warm", warm, t_bool, 0, 0, "true", 0),
+};
+#undef D
+static const struct section decoder_section = {
+	.what = "decoder", .opts = decoder_opts, .n_opts = ARRAY_SIZE(decoder_opts),
+};
+
 #define CS struct config_cloudshark
 static const struct option cloudshark_opts[] = {
 	KEY(CS, "url_upload_allow", url_upload_allow, t_strv, 0, 0, NULL, 0),
@@ -349,6 +363,8 @@ static const struct option root_opts[] = {
 	  .sub = &retention_section },
 	{ .key = "scrub", .type = &t_section, .offset = offsetof(C, scrub),
 	  .sub = &scrub_section },
+	{ .key = "decoder", .type = &t_section, .offset = offsetof(C, decoder),
+	  .sub = &decoder_section },
 	{ .key = "cloudshark", .type = &t_section, .offset = offsetof(C, cloudshark),
 	  .sub = &cloudshark_section },
 };

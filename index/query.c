@@ -61,6 +61,10 @@ struct query {
 	query_gone_fn gone;
 	void *gone_opaque;
 	uint32_t since_poll; /* candidates since gone was last asked */
+	uint64_t cur_capture; /* of the packet being output */
+	/* the cursor (query_params.has_resume), copied */
+	bool has_resume, resume_after;
+	uint64_t resume_capture, resume_offset;
 };
 
 void query_cancel(struct query *q)
@@ -234,6 +238,10 @@ int query_new(struct query **out, struct vault *v, const struct query_params *pa
 	q->eb = eb;
 	set_window(q, params);
 	q->limit = params->limit;
+	q->has_resume = params->has_resume;
+	q->resume_after = params->resume_after;
+	q->resume_capture = params->resume_capture;
+	q->resume_offset = params->resume_offset;
 	const char *expr = params->filter ? params->filter : "";
 	int err = filter_check_size(expr, eb);
 	if (err) {
@@ -273,6 +281,11 @@ struct query *query_free(struct query *q)
 const struct query_stats *query_stats(const struct query *q)
 {
 	return &q->stats;
+}
+
+uint64_t query_packet_capture(const struct query *q)
+{
+	return q->cur_capture;
 }
 
 void query_output_format(const struct query *q, enum capfile_format *format,
@@ -326,6 +339,10 @@ struct object_run {
 	query_packet_fn fn;   /* where matches go: the output, or a spill */
 	void *opaque;
 	uint64_t matched, limit; /* this object's matches; 0: no limit */
+	/* with has_start, records before start_offset (and at it, with
+	 * skip_start) are not output: a cursor (query_params.has_resume) */
+	bool has_start, skip_start;
+	uint64_t start_offset;
 	uint8_t *big; /* for a record larger than a read span */
 	struct errbuf *eb;
 	/* the compiled filter of the last packet's link type (NULL: it does
@@ -411,6 +428,12 @@ static int filter_for(struct object_run *r, uint32_t linktype, const struct filt
 	return 0;
 }
 
+static bool before_start(const struct object_run *r, uint64_t offset)
+{
+	return r->has_start && (offset < r->start_offset ||
+				(r->skip_start && offset == r->start_offset));
+}
+
 /* Time window, then the exact filter, then the caller. Returns 1 when the
  * limit is reached. */
 static int process_packet(struct object_run *r, const struct capfile_packet *pkt)
@@ -420,7 +443,7 @@ static int process_packet(struct object_run *r, const struct capfile_packet *pkt
 	if (err)
 		return err;
 	q->stats.packets_candidate++;
-	if (!overlaps(q, pkt->ts_ns, pkt->ts_ns))
+	if (!overlaps(q, pkt->ts_ns, pkt->ts_ns) || before_start(r, pkt->offset))
 		return 0;
 	const struct filter *f;
 	err = filter_for(r, pkt->linktype, &f);
@@ -911,10 +934,53 @@ static int run_flows(struct object_run *r, const struct plan_ids *cand)
 		err = candidate_offsets(r, it, cand->ids + a, end - a, &offsets);
 	db_iter_free(it);
 	u64vec_sort_unique(&offsets);
+	size_t skip = 0;
+	while (skip < offsets.n && before_start(r, offsets.v[skip]))
+		skip++;
+	offsets.n -= skip;
+	memmove(offsets.v, offsets.v + skip, offsets.n * sizeof(uint64_t));
 	if (!err)
 		err = read_offsets(r, &offsets);
 	free(offsets.v);
 	return err;
+}
+
+/* Where a scan that must reach offset can begin: the start of the time
+ * index block holding it, a record boundary whatever offset is (a cursor
+ * comes from a client), else the first record. */
+static uint64_t block_start(struct object_run *r, uint64_t offset)
+{
+	uint64_t at = r->ctx[0].offset;
+	struct db_iter *it = NULL;
+	uint8_t prefix[8];
+	be64_put(prefix, r->sel->objnum);
+	if (db_iter_new(vault_db(r->q->v), DB_CF_TINDEX, &it) < 0)
+		return at;
+	for (db_iter_seek(it, prefix, 8); db_iter_valid(it); db_iter_next(it)) {
+		size_t klen, vlen;
+		struct pindex_tblock t;
+		const uint8_t *key = db_iter_key(it, &klen);
+		const void *val = db_iter_value(it, &vlen);
+		if (klen != 12 || memcmp(key, prefix, 8) != 0 ||
+		    pindex_tblock_decode(val, vlen, &t) || t.offset > offset)
+			break;
+		at = t.offset;
+	}
+	db_iter_free(it);
+	return at;
+}
+
+/* scan_range of [begin, end), from the cursor's block on when there is a
+ * cursor (process_packet skips the records before the cursor's). */
+static int scan_from(struct object_run *r, uint64_t begin, uint64_t end, uint8_t *buf)
+{
+	if (r->has_start && r->start_offset >= end)
+		return 0;
+	if (r->has_start && r->start_offset > begin) {
+		uint64_t block = block_start(r, r->start_offset);
+		begin = block > begin ? block : begin;
+	}
+	return scan_range(r, begin, end, buf);
 }
 
 static int run_all(struct object_run *r)
@@ -928,11 +994,11 @@ static int run_all(struct object_run *r)
 	bool count_inside = counts_from_index(r);
 	int err = 0;
 	if (r->q->lo == INT64_MIN && r->q->hi == INT64_MAX && !count_inside) {
-		err = scan_range(r, r->ctx[0].offset, r->sel->file_size, buf);
+		err = scan_from(r, r->ctx[0].offset, r->sel->file_size, buf);
 	} else {
 		err = time_ranges(r, count_inside, &ranges);
 		for (size_t i = 0; !err && i + 1 < ranges.n; i += 2)
-			err = scan_range(r, ranges.v[i], ranges.v[i + 1], buf);
+			err = scan_from(r, ranges.v[i], ranges.v[i + 1], buf);
 	}
 	free(ranges.v);
 	free(buf);
@@ -1004,13 +1070,30 @@ struct output {
 	struct query *q;
 	query_packet_fn fn;
 	void *opaque;
+	uint64_t capture; /* of the packets handed to output_packet */
+	bool seeking;     /* replaying a merge up to the cursor's packet */
 };
+
+/* Whether a replayed merge is still before the cursor's packet. */
+static bool seek_cursor(struct output *o, const struct capfile_packet *pkt)
+{
+	struct query *q = o->q;
+	if (!o->seeking)
+		return false;
+	if (o->capture != q->resume_capture || pkt->offset != q->resume_offset)
+		return true;
+	o->seeking = false;
+	return q->resume_after;
+}
 
 /* Returns 1 once the query's packet limit is reached. */
 static int output_packet(void *opaque, const struct capfile_packet *pkt)
 {
 	struct output *o = opaque;
 	struct query *q = o->q;
+	if (seek_cursor(o, pkt))
+		return 0;
+	q->cur_capture = o->capture;
 	int err = o->fn ? o->fn(o->opaque, pkt) : 0;
 	if (err)
 		return err;
@@ -1028,7 +1111,7 @@ static int output_packet(void *opaque, const struct capfile_packet *pkt)
  * stays bounded: a spill is written and read through one buffer.
  */
 #define SPILL_BUFFER (256u * 1024)
-#define SPILL_HEADER 38 /* the packet's fields below, in this order */
+#define SPILL_HEADER 46 /* the packet's fields below, in this order */
 
 struct spill {
 	struct ring *ring;
@@ -1040,6 +1123,7 @@ struct spill {
 	size_t datacap;
 	struct capfile_packet head;
 	bool has_head;
+	uint64_t capture; /* whose packets these are */
 };
 
 static int spill_flush(struct spill *s)
@@ -1072,6 +1156,7 @@ static int spill_packet(void *opaque, const struct capfile_packet *pkt)
 	memcpy(hdr + 28, &pkt->ts_offset, 8);
 	hdr[36] = pkt->ts_resol;
 	hdr[37] = pkt->ts_saturated;
+	memcpy(hdr + 38, &pkt->offset, 8);
 	int err = spill_put(s, hdr, sizeof(hdr));
 	return err ? err : spill_put(s, pkt->data, pkt->caplen);
 }
@@ -1116,6 +1201,7 @@ static int spill_next(struct spill *s)
 	memcpy(&s->head.ts_offset, hdr + 28, 8);
 	s->head.ts_resol = hdr[36];
 	s->head.ts_saturated = hdr[37] != 0;
+	memcpy(&s->head.offset, hdr + 38, 8);
 	if (s->head.caplen > s->datacap) {
 		uint8_t *grown = realloc(s->data, s->head.caplen);
 		if (!grown)
@@ -1172,6 +1258,7 @@ static int merge_spills(struct spill *spills, size_t n, struct output *out)
 				min = &spills[i];
 		if (!min)
 			break;
+		out->capture = min->capture;
 		err = output_packet(out, &min->head);
 		if (!err)
 			err = spill_next(min);
@@ -1179,7 +1266,19 @@ static int merge_spills(struct spill *spills, size_t n, struct output *out)
 	return err;
 }
 
-/* Queries sel[first..last) into spills, then merges them. */
+/* The cursor as where the run of sel[i] starts (query_params.has_resume). */
+static void start_at_cursor(const struct query *q, struct object_run *r, bool inclusive)
+{
+	if (!q->has_resume || r->sel->id != q->resume_capture)
+		return;
+	r->has_start = true;
+	r->start_offset = q->resume_offset;
+	r->skip_start = !inclusive && q->resume_after;
+}
+
+/* Queries sel[first..last) into spills, then merges them. With the
+ * cursor in the group, the whole merge is replayed up to its packet:
+ * what the other captures gave before it is known only by merging. */
 static int run_merged(struct query *q, struct ring *ring, size_t first, size_t last,
 		      const struct plan_ids *cand, bool all, struct output *out,
 		      struct errbuf *eb)
@@ -1193,9 +1292,11 @@ static int run_merged(struct query *q, struct ring *ring, size_t first, size_t l
 		err = check_cancelled(q, true);
 		if (!err)
 			err = spill_open(&spills[i], q, ring);
+		spills[i].capture = q->sel[first + i].id;
 		struct object_run r = { .q = q, .ring = ring, .sel = &q->sel[first + i],
 					.fn = spill_packet, .opaque = &spills[i],
-					.limit = q->limit, .eb = eb };
+					.limit = out->seeking ? 0 : q->limit, .eb = eb };
+		start_at_cursor(q, &r, true);
 		if (!err)
 			err = run_object(&r, cand, all);
 		if (err == 1)
@@ -1207,6 +1308,21 @@ static int run_merged(struct query *q, struct ring *ring, size_t first, size_t l
 		spill_close(&spills[i]);
 	free(spills);
 	return err;
+}
+
+/* The index in sel of the cursor's capture (0 without a cursor). */
+static int cursor_index(struct query *q, size_t *at, struct errbuf *eb)
+{
+	*at = 0;
+	if (!q->has_resume)
+		return 0;
+	for (size_t i = 0; i < q->nsel; i++)
+		if (q->sel[i].id == q->resume_capture) {
+			*at = i;
+			return 0;
+		}
+	return errbuf_set(eb, -ENOENT, "the cursor's capture %llu is not selected (deleted?)",
+			  (unsigned long long)q->resume_capture);
 }
 
 /* The end of the group of captures starting at i whose times overlap. */
@@ -1228,15 +1344,25 @@ static int query_run_mode(struct query *q, struct ring *ring, query_packet_fn fn
 	struct output out = { .q = q, .fn = fn, .opaque = opaque };
 	bool all = true;
 	int err = q->nsel ? plan_candidates(q, &cand, &all) : 0;
+	size_t at;
+	if (!err)
+		err = cursor_index(q, &at, eb);
 	for (size_t i = 0; !err && i < q->nsel;) {
 		size_t end = ordered ? overlap_group_end(q, i) : i + 1;
+		if (end <= at) {
+			i = end; /* before the cursor */
+			continue;
+		}
 		if ((err = check_cancelled(q, true)) != 0)
 			break;
+		out.seeking = q->has_resume && i <= at && end - i > 1;
 		if (end - i > 1) {
 			err = run_merged(q, ring, i, end, &cand, all, &out, eb);
 		} else {
 			struct object_run r = { .q = q, .ring = ring, .sel = &q->sel[i],
 						.fn = output_packet, .opaque = &out, .eb = eb };
+			start_at_cursor(q, &r, false);
+			out.capture = q->sel[i].id;
 			err = run_object(&r, &cand, all);
 		}
 		i = end;

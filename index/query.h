@@ -35,6 +35,14 @@ struct query_params {
 	const char *const *tags;     /* only captures having all these tags */
 	size_t ntags;
 	uint64_t limit;              /* stop after this many packets; 0: no limit */
+	/* A cursor into an earlier run with the same other parameters: the
+	 * output starts at the packet whose record begins at resume_offset in
+	 * capture resume_capture (after it, with resume_after). Captures
+	 * that come before it in output order are not read, nor the part of
+	 * its own object before the offset (unless its times overlap
+	 * another's: then the merge is replayed up to it). */
+	bool has_resume, resume_after;
+	uint64_t resume_capture, resume_offset;
 };
 
 struct query_stats {
@@ -71,7 +79,8 @@ struct query *query_free(struct query *q);
 void query_output_format(const struct query *q, enum capfile_format *format,
 			 uint32_t *linktype, bool *nanosecond, uint32_t *snaplen);
 
-/* Runs the query. Returns 0, or a negative errno (eb), or what fn returned. */
+/* Runs the query. Returns 0, or a negative errno (eb), or what fn returned;
+ * -ENOENT (eb) when the resume capture is not selected. */
 int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
 	      struct errbuf *eb);
 /* query_run without the time-order merge of captures whose times
@@ -89,6 +98,9 @@ int query_run_unordered(struct query *q, struct ring *ring, query_packet_fn fn, 
  */
 int query_count(struct query *q, struct ring *ring, struct errbuf *eb);
 const struct query_stats *query_stats(const struct query *q);
+/* The id of the capture of the packet being handed to a query_packet_fn
+ * (valid during that call); pkt->offset is its record's offset there. */
+uint64_t query_packet_capture(const struct query *q);
 
 /*
  * Parses RFC 3339 ("2024-05-01T14:00:00.25Z", "...+02:00"; a space may
