@@ -26,15 +26,22 @@ function updateDownload(q) {
 	$('#download').href = '/v1/packets?' + d;
 }
 
+// The list shows the time of day (the full time is the cell's title and
+// the detail pane's first line).
+function timeOfDay(t) {
+	const m = /T(\d\d:\d\d:\d\d(\.\d{1,6})?)/.exec(t || '');
+	return m ? m[1] : fmtTime(t);
+}
+
 function row(p, n) {
 	const tr = h('tr', { tabindex: '-1', 'data-ref': p.ref, 'aria-selected': 'false' },
 		h('td', { class: 'num' }, String(p.frame ?? n)),
-		h('td', { class: 'time' }, fmtTime(p.time)),
+		h('td', { class: 'time', title: fmtTime(p.time) }, timeOfDay(p.time)),
 		h('td', {}, p.source || ''),
 		h('td', {}, p.destination || ''),
 		h('td', {}, p.protocol || ''),
 		h('td', { class: 'num' }, String(p.length ?? '')),
-		h('td', { class: 'info' }, p.info || ''));
+		h('td', { class: 'info', title: p.info || '' }, p.info || ''));
 	tr.addEventListener('click', () => select(tr));
 	return tr;
 }
@@ -89,7 +96,7 @@ async function select(tr) {
 		$('#tree').replaceChildren(h('ul', {}, (doc.tree || []).map((n) => treeNode({ ...n, depth: 0 }))));
 		$('#hex').textContent = doc.hex || '';
 		$('#hex').hidden = !doc.hex;
-		setStatus(ds, `Packet ${tr.firstElementChild.textContent}`);
+		setStatus(ds, `Packet ${tr.firstElementChild.textContent}, ${tr.children[1].title}`);
 	} catch (e) {
 		$('#tree').replaceChildren();
 		$('#hex').hidden = true;

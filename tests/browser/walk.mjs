@@ -180,7 +180,7 @@ async function main() {
 		await page.keyboard.press('ArrowDown');
 		await page.waitForFunction(() => document.activeElement?.matches('#packet-rows tr:nth-child(2)') &&
 			document.activeElement.getAttribute('aria-selected') === 'true');
-		await waitText('#detail-status', /Packet 2$/);
+		await waitText('#detail-status', /^Packet 2, /);
 		await axe('packets');
 		await shot('07-packets');
 		step = 'packets next page';
