@@ -350,7 +350,7 @@ static void login_form(struct api_call *c, unsigned status, const char *message,
 		       const char *next)
 {
 	const struct render rd = { .title = "Log in", .body = "pages/login.html",
-				   .script = NULL, .message = message, .next = safe_next(next) };
+				   .script = "login.js", .message = message, .next = safe_next(next) };
 	render(c, status, &rd, NULL, NULL);
 }
 

@@ -282,6 +282,14 @@ async function main() {
 	await shot('15-phone-packets', false);
 	await page.setViewport({ width: 1280, height: 860 });
 
+	step = 'a link from another site';
+	// SameSite=Strict keeps the cookie from a cross-site navigation; the
+	// login page finds the live session and goes on.
+	await page.goto('about:blank');
+	await page.evaluate((u) => { location.href = u; }, `${BASE}/login?next=/captures/4`);
+	await page.waitForFunction(() => location.pathname === '/captures/4', { timeout: 10000 });
+	await waitText('#title', /datacenter-uplink/);
+
 	step = 'logout at the end';
 	await go('/');
 	await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }), page.click('form.logout button')]);
@@ -294,7 +302,7 @@ try {
 	await main();
 	console.log('walk: every step passed');
 } catch (e) {
-	console.error(`FAIL: ${e.message}`);
+	console.error(`FAIL: ${e.message.startsWith(step) ? "" : step + ": "}${e.message}`);
 	console.error(`  at ${page.url()}: ${(await page.evaluate(() => document.body?.innerText || '').catch(() => '')).slice(0, 600)}`);
 	await page.screenshot({ path: `${SCREENSHOTS}/failure.png`, fullPage: true }).catch(() => {});
 	for (const p of problems) console.error(`  ${p}`);
