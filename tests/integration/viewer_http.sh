@@ -152,4 +152,5 @@ for t in "$ADM" "$RD" "$GONE" "$SID" "$CSRF"; do
 	check "secret not logged" "0" "$(grep -c "$t" "$T/d.log" || true)"
 done
 check "logins audited" "1" "$(grep -c 'audit: login .*token="adm"' "$T/d.log")"
+stop_daemon
 finish
