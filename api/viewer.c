@@ -349,8 +349,14 @@ static const char *safe_next(const char *next)
 static void login_form(struct api_call *c, unsigned status, const char *message,
 		       const char *next)
 {
+	/* safe_next's characters need no escaping in an attribute but '&'. */
+	char esc[NEXT_MAX * 5];
+	size_t o = 0;
+	for (const char *p = safe_next(next); *p && o + 6 < sizeof(esc); p++)
+		o += (size_t)snprintf(esc + o, sizeof(esc) - o, "%s", *p == '&' ? "&amp;" : (char[]){ *p, 0 });
+	esc[o] = '\0';
 	const struct render rd = { .title = "Log in", .body = "pages/login.html",
-				   .script = "login.js", .message = message, .next = safe_next(next) };
+				   .script = "login.js", .message = message, .next = esc };
 	render(c, status, &rd, NULL, NULL);
 }
 

@@ -26,6 +26,9 @@ write_config() {
 	cat > "$T/d.yaml" <<YAML
 store: $STORE
 jobs: 1
+import:
+  - path: $T/in
+    after_import: delete
 retention:
   protect_tag: keep
   policies:
@@ -45,7 +48,13 @@ done
 "$MKCAP" --format pcapng --packets 120 --hosts 6 --flows 8 --seed 9 --start 1764900000 -o "$T/datacenter-uplink.pcapng"
 "$CAPVAULT" import --store "$STORE" --tags dc,uplink "$T/datacenter-uplink.pcapng" >/dev/null
 "$MKCAP" --packets 25 --hosts 2 --seed 11 -o "$T/new-upload.pcap"
+mkdir -p "$T/in"
 start_daemon
+# One import that works and one that fails, for the imports page.
+"$MKCAP" --packets 10 --seed 21 -o "$T/in/.dropped.tmp" && mv "$T/in/.dropped.tmp" "$T/in/dropped.pcap"
+printf 'this is not a capture\n' > "$T/in/.notes.tmp" && mv "$T/in/.notes.tmp" "$T/in/notes.pcap"
+wait_for "the dropped file imported" gone "$T/in/dropped.pcap"
+wait_for "the bad file failed" logged "notes.pcap"
 
 PROFILE="$T/chromium-profile"
 mkdir -p "$PROFILE"

@@ -101,7 +101,7 @@ async function main() {
 	step = 'list';
 	await page.waitForSelector('#captures tbody tr td.name a');
 	const rows = await page.$$eval('#captures tbody tr', (t) => t.length);
-	ok(rows === 4, `4 captures listed, got ${rows}`);
+	ok(rows === 5, `5 captures listed, got ${rows}`);
 	await axe('list');
 	await shot('03-list');
 	step = 'search';
@@ -111,14 +111,14 @@ async function main() {
 	ok((await text('#captures tbody tr td.name')).includes('datacenter-uplink.pcapng'), 'search by name finds it');
 	ok(new URL(page.url()).searchParams.get('name') === 'datacenter', 'the search is in the URL');
 	await page.click('button[type="reset"]');
-	await page.waitForFunction(() => document.querySelectorAll('#captures tbody tr').length === 4);
+	await page.waitForFunction(() => document.querySelectorAll('#captures tbody tr').length === 5);
 	await page.type('input[name="tags"]', 'site2');
 	await page.keyboard.press('Enter');
 	await page.waitForFunction(() => document.querySelectorAll('#captures tbody tr').length === 1);
 	ok((await text('#captures tbody tr td.name')).includes('branch-office-2'), 'search by tag finds it');
 	await shot('04-search');
 	await page.click('button[type="reset"]');
-	await page.waitForFunction(() => document.querySelectorAll('#captures tbody tr').length === 4);
+	await page.waitForFunction(() => document.querySelectorAll('#captures tbody tr').length === 5);
 	// Sort by packets: the 120-packet capture first.
 	await page.select('select[name="sort"]', '-packets');
 	await page.click('#search button[type="submit"]');
@@ -213,13 +213,15 @@ async function main() {
 	await input.uploadFile(UPLOAD);
 	await page.waitForSelector('#uploads li a', { timeout: 20000 });
 	const up = await text('#uploads li');
-	ok(/Stored as capture 5/.test(up), `upload stored: ${up}`);
+	ok(/Stored as capture 6/.test(up), `upload stored: ${up}`);
 	ok(await page.$eval('#uploads progress', (p) => p.value === p.max), 'progress complete');
 	await shot('08-upload');
 
 	step = 'imports';
 	await go('/imports');
 	await page.waitForSelector('#folders tr');
+	ok(/\/in$/m.test(await text('#folders tr td')), 'the import folder listed');
+	ok(/notes\.pcap/.test(await text('#failures')), 'the failed import listed');
 	await axe('imports');
 	await shot('09-imports');
 
@@ -244,7 +246,7 @@ async function main() {
 	await shot('11-tokens');
 
 	step = 'delete';
-	await go('/captures/5');
+	await go('/captures/6');
 	await waitText('#title', /new-upload/);
 	await page.click('#delete');
 	await page.waitForSelector('dialog[open]');
@@ -252,12 +254,12 @@ async function main() {
 	await shot('12-delete-confirm', false);
 	await page.keyboard.press('Escape');
 	await page.waitForFunction(() => !document.querySelector('dialog'));
-	ok((await page.evaluate(async () => (await fetch('/v1/captures/5')).status)) === 200, 'Escape keeps it');
+	ok((await page.evaluate(async () => (await fetch('/v1/captures/6')).status)) === 200, 'Escape keeps it');
 	await page.click('#delete');
 	await page.waitForSelector('dialog[open]');
 	await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }), page.click('dialog button.danger')]);
 	ok(new URL(page.url()).pathname === '/', `back to the list, got ${path()}`);
-	ok((await page.evaluate(async () => (await fetch('/v1/captures/5')).status)) === 404, 'deleted');
+	ok((await page.evaluate(async () => (await fetch('/v1/captures/6')).status)) === 404, 'deleted');
 	await waitText('#status', /Deleted/);
 
 	step = 'keyboard';

@@ -60,6 +60,8 @@ for p in /login / /assets/app.js /nope; do
 done
 check "login page" "200" "$(get /login)"
 check "login page has a form" "1" "$(grep -c 'action="/login"' "$T/b")"
+check "next in the form, escaped" "1" \
+	"$(get '/login?next=/packets%3Fa%3D1%26lt%3D2' >/dev/null; grep -c 'value="/packets?a=1&amp;lt=2"' "$T/b")"
 
 # --- login by link: cookie, redirect without the token
 check "login link" "303" "$(get "/packets?token=$ADM&filter=tcp%20port%2080")"
@@ -79,6 +81,8 @@ check "bad login link: no cookie" "" "$(header Set-Cookie)"
 check "list page" "200" "$(get / "${CK[@]}")"
 check "list page not cached" "no-store" "$(header Cache-Control)"
 CSRF=$(sed -n 's/.*<meta name="csrf-token" content="\([0-9a-f]*\)">.*/\1/p' "$T/b")
+# The same token with its last digit changed.
+WRONG=${CSRF%?}$([ "${CSRF: -1}" = 0 ] && echo 1 || echo 0)
 check "csrf token in the page" "64" "${#CSRF}"
 check "session" "200" "$(get /v1/session "${CK[@]}")"
 check "session: token and csrf" "adm $CSRF" "$(jq -r '"\(.token) \(.csrf)"' "$T/b")"
@@ -92,7 +96,7 @@ done
 check "PATCH by cookie without CSRF" "403" \
 	"$(get /v1/captures/1 "${CK[@]}" -X PATCH -H 'Content-Type: application/json' -d '{"tags":["x"]}')"
 check "PATCH by cookie, wrong CSRF" "403" \
-	"$(get /v1/captures/1 "${CK[@]}" -X PATCH -H "X-CSRF-Token: ${CSRF%?}0" -d '{"tags":["x"]}')"
+	"$(get /v1/captures/1 "${CK[@]}" -X PATCH -H "X-CSRF-Token: $WRONG" -d '{"tags":["x"]}')"
 check "DELETE by cookie without CSRF" "403" "$(get /v1/captures/1 "${CK[@]}" -X DELETE)"
 check "still there" "200" "$(get /v1/captures/1 "${CK[@]}")"
 check "PATCH by cookie with CSRF" "200" \
