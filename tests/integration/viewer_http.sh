@@ -157,4 +157,26 @@ for t in "$ADM" "$RD" "$GONE" "$SID" "$CSRF"; do
 done
 check "logins audited" "1" "$(grep -c 'audit: login .*token="adm"' "$T/d.log")"
 stop_daemon
+
+# --- under TLS the cookie is Secure
+mkdir -p "$T/cert"
+"$CAPVAULT" cert selfsigned --out "$T/cert" --days 2 --cn viewer.test >/dev/null 2>&1
+write_config() {
+	cat > "$T/d.yaml" <<YAML
+store: $STORE
+jobs: 1
+api:
+  listen: ["127.0.0.1:$1"]
+  tls: { cert: $T/cert/cert.pem, key: $T/cert/key.pem }
+YAML
+}
+start_daemon
+U=${U/http:/https:}
+check "TLS login link" "303" "$(get "/?token=$ADM" -k)"
+check "TLS cookie is Secure" "1" "$(header Set-Cookie | tr ';' '\n' | tr -d ' ' | grep -cx Secure)"
+TCK=(-H "Cookie: capvault_session=$(cookie_of)")
+tcsrf=$(curl -sk "${TCK[@]}" "$U/v1/session" | jq -r .csrf)
+check "TLS logout" "303" "$(get /logout -k "${TCK[@]}" --data-urlencode "csrf=$tcsrf")"
+check "TLS logout's cookie is Secure" "1" "$(header Set-Cookie | tr ';' '\n' | tr -d ' ' | grep -cx Secure)"
+stop_daemon
 finish
