@@ -209,6 +209,9 @@ async function main() {
 	step = 'upload';
 	await go('/upload');
 	await axe('upload');
+	await page.focus('#files');
+	ok(await page.evaluate(() => getComputedStyle(document.querySelector('label[for="files"]')).outlineStyle === 'solid'),
+		'the file chooser shows its focus');
 	const input = await page.$('#files');
 	await input.uploadFile(UPLOAD);
 	await page.waitForSelector('#uploads li a', { timeout: 20000 });
