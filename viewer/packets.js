@@ -42,7 +42,11 @@ function row(p, n) {
 		h('td', {}, p.protocol || ''),
 		h('td', { class: 'num' }, String(p.length ?? '')),
 		h('td', { class: 'info', title: p.info || '' }, p.info || ''));
-	tr.addEventListener('click', () => select(tr));
+	tr.addEventListener('click', () => {
+		select(tr);
+		// On a phone the detail pane is below the list: bring it into view.
+		if (matchMedia('(max-width: 800px)').matches) $('.detail').scrollIntoView({ behavior: 'smooth' });
+	});
 	return tr;
 }
 
