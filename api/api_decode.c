@@ -9,31 +9,41 @@
  * tshark does (crash, hang, flood), the request answers 502 with what
  * happened and the daemon goes on.
  *
+ * Pages go to tshark as pcapng, so that a capture's TLS key log (an
+ * upload's keylog part) rides along as a Decryption Secrets Block before
+ * its first packet: tshark decrypts with it, and reads no key file.
+ *
  * A page's cursor is its last packet's capture and record offset (and its
  * frame number when known): the next page is the same query resumed right
  * after that record (query_params.has_resume), so pages neither skip nor
  * repeat packets, and page n of a large capture costs what page 1 does.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "annot.h"
 #include "api_priv.h"
 #include "capwrite.h"
 #include "config.h"
 #include "log.h"
 #include "parse.h"
 #include "pdml.h"
+#include "pktkeys.h"
 #include "query.h"
 #include "ring.h"
 #include "sandbox.h"
+#include "vault.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
 #define PAGE_BYTES (32u << 20) /* capture bytes fed to one run, about */
 #define RING_ENTRIES 64
+#define CONTEXT_MAX 1000 /* earlier packets of its flow fed with a detail's packet */
+#define TARGET_MARK "capvault-detail-target"
 
 struct api_decoder {
 	struct sandbox *sb;
@@ -44,7 +54,10 @@ static const char *const list_args[] = {
 	"-r", "-", "-n", "-T", "json", "-e", "frame.number", "-e", "_ws.col.Protocol",
 	"-e", "_ws.col.Source", "-e", "_ws.col.Destination", "-e", "_ws.col.Info", NULL
 };
-static const char *const tree_args[] = { "-r", "-", "-n", "-T", "pdml", NULL };
+/* Only the marked packet is printed; the earlier ones of its flow are
+ * dissected first (a TLS handshake, TCP reassembly), as in Wireshark. */
+static const char *const tree_args[] = { "-r", "-", "-n", "-T", "pdml", "-Y",
+					 "frame.comment == \"" TARGET_MARK "\"", NULL };
 
 /* --- the decoder, made at the first request --- */
 
@@ -142,7 +155,7 @@ static bool reply_failed_run(struct api_call *c, struct api_decoder *d,
 struct page_pkt {
 	uint64_t capture, offset;
 	int64_t ts_ns;
-	uint32_t origlen;
+	uint32_t origlen, linktype;
 };
 
 struct page {
@@ -155,6 +168,14 @@ struct page {
 	uint8_t *data; /* the first packet's bytes (the detail route) */
 	uint32_t datalen;
 	bool cut;      /* stopped at PAGE_BYTES */
+	struct vault *vault;
+	uint64_t *keyed; /* captures whose key log question is settled */
+	size_t nkeyed;
+	/* a detail's stream: its flow up to the target packet, which alone
+	 * goes into pk[] and is marked (TARGET_MARK) */
+	bool context;
+	uint64_t target;
+	size_t ncontext;
 };
 
 static int page_write(void *opaque, const void *buf, size_t len)
@@ -175,9 +196,47 @@ static int page_write(void *opaque, const void *buf, size_t len)
 	return 0;
 }
 
+/* Before a capture's first packet in the stream: its key log, if any. */
+static int page_keylog(struct page *p, uint64_t capture)
+{
+	for (size_t i = 0; i < p->nkeyed; i++)
+		if (p->keyed[i] == capture)
+			return 0;
+	uint64_t *grown = realloc(p->keyed, (p->nkeyed + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	p->keyed = grown;
+	p->keyed[p->nkeyed++] = capture;
+	char *keys = NULL;
+	size_t len = 0;
+	int err = annot_keylog_get(vault_db(p->vault), capture, &keys, &len);
+	if (err == -ENOENT)
+		return 0;
+	if (!err && len > 0)
+		err = capwrite_secrets(p->w, CAPWRITE_SECRETS_TLS, keys, len);
+	free(keys);
+	return err;
+}
+
+/* A packet of the flow before a detail's target: fed for context. */
+static int page_context(struct page *p, const struct capfile_packet *pkt)
+{
+	if (pkt->offset > p->target)
+		return 1; /* past it: it is not in this flow's answer */
+	if (p->ncontext >= CONTEXT_MAX || p->len >= PAGE_BYTES)
+		return 0;
+	p->ncontext++;
+	return capwrite_packet(p->w, pkt);
+}
+
 static int page_packet(void *opaque, const struct capfile_packet *pkt)
 {
 	struct page *p = opaque;
+	int err = page_keylog(p, query_packet_capture(p->q));
+	if (err)
+		return err;
+	if (p->context && pkt->offset != p->target)
+		return page_context(p, pkt);
 	if (p->n > 0 && p->len >= PAGE_BYTES) {
 		p->cut = true;
 		return 1; /* stops the query: the page is full */
@@ -190,8 +249,11 @@ static int page_packet(void *opaque, const struct capfile_packet *pkt)
 	}
 	p->pk[p->n++] = (struct page_pkt){ .capture = query_packet_capture(p->q),
 					   .offset = pkt->offset, .ts_ns = pkt->ts_ns,
-					   .origlen = pkt->origlen };
-	return capwrite_packet(p->w, pkt);
+					   .origlen = pkt->origlen, .linktype = pkt->linktype };
+	if (!p->context)
+		return capwrite_packet(p->w, pkt);
+	err = capwrite_packet_comment(p->w, pkt, TARGET_MARK);
+	return err ? err : 1; /* the target ends a detail's stream */
 }
 
 static void page_free(struct page *p)
@@ -201,6 +263,7 @@ static void page_free(struct page *p)
 	free(p->bytes);
 	free(p->pk);
 	free(p->data);
+	free(p->keyed);
 }
 
 static bool client_gone(void *opaque)
@@ -215,9 +278,10 @@ static bool page_fill(struct api_call *c, const struct query_params *qp, struct 
 	struct errbuf eb = { { 0 } };
 	struct ring *ring = NULL;
 	enum capfile_format format;
-	uint32_t linktype, snaplen;
-	bool nsec;
-	p->max = qp->limit;
+	uint32_t linktype = 1, snaplen = 0;
+	bool nsec = false;
+	p->max = qp->limit ? qp->limit : 1; /* a detail's stream: its one target */
+	p->vault = c->api->vault;
 	int err = (p->pk = calloc(p->max, sizeof(*p->pk))) ? 0 : -ENOMEM;
 	if (!err)
 		err = query_new(&p->q, c->api->vault, qp, &eb);
@@ -231,8 +295,10 @@ static bool page_fill(struct api_call *c, const struct query_params *qp, struct 
 		query_set_gone_check(p->q, client_gone, c->r);
 		err = ring_new(&ring, RING_ENTRIES);
 	}
+	/* pcapng whatever the captures are: it carries key logs */
 	if (!err)
-		err = capwrite_new(&p->w, format, linktype, nsec, snaplen, page_write, p);
+		err = capwrite_new(&p->w, CAPFILE_FORMAT_PCAPNG, linktype & 0xffff, nsec, snaplen,
+				   page_write, p);
 	if (!err)
 		err = query_run(p->q, ring, page_packet, p, &eb);
 	if (!err)
@@ -440,6 +506,64 @@ static void reply_packet(struct api_call *c, const char *ref, const struct page 
 			   hex_of(p->data, p->datalen), "decoder", d->name));
 }
 
+/* A BPF filter for the TCP/UDP/SCTP conversation of packet p->pk[0]
+ * (its bytes in p->data), or false when it has none we can name. */
+static bool flow_filter(const struct page *p, char *buf, size_t len)
+{
+	struct flow_key k;
+	pktkeys_extract(p->pk[0].linktype, p->data, p->datalen, &k);
+	const char *proto = k.proto == 6 ? "tcp" : k.proto == 17 ? "udp" : k.proto == 132 ? "sctp" : NULL;
+	unsigned want = PKTKEY_K_ADDR_A | PKTKEY_K_ADDR_B | PKTKEY_K_PORT_A | PKTKEY_K_PORT_B;
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	int af = k.ipver == 6 ? AF_INET6 : AF_INET;
+	if (!proto || (k.flags & want) != want || (k.flags & PKTKEY_F_FRAGMENT) || k.vlan_count ||
+	    (k.ipver != 4 && k.ipver != 6) || !inet_ntop(af, k.addr_a, a, sizeof(a)) ||
+	    !inet_ntop(af, k.addr_b, b, sizeof(b)))
+		return false;
+	snprintf(buf, len, "%s and host %s and host %s and port %u and port %u", proto, a, b,
+		 k.port_a, k.port_b);
+	return true;
+}
+
+/* The packet at offset of capture id alone; replies 404 and returns
+ * false when no record starts there. */
+static bool detail_alone(struct api_call *c, uint64_t id, uint64_t offset, struct page *p)
+{
+	struct query_params qp = { .capture_ids = &id, .ncapture_ids = 1, .limit = 1,
+				   .has_resume = true, .resume_capture = id, .resume_offset = offset };
+	if (!page_fill(c, &qp, p))
+		return false;
+	if (p->n == 1 && p->pk[0].offset == offset)
+		return true;
+	api_error(c, 404, "not_found", "capture %" PRIu64 " has no packet at byte %" PRIu64, id,
+		  offset);
+	return false;
+}
+
+/*
+ * The detail's stream: the packet at offset of capture id, marked, after
+ * the earlier packets of its flow (at most CONTEXT_MAX, from the flow's
+ * start). The packet alone first: is there one, of which flow? Replies
+ * and returns false on failure.
+ */
+static bool detail_stream(struct api_call *c, uint64_t id, uint64_t offset, struct page *p)
+{
+	struct page alone = { 0 };
+	char filter[256];
+	bool ok = detail_alone(c, id, offset, &alone);
+	bool flow = ok && flow_filter(&alone, filter, sizeof(filter));
+	page_free(&alone);
+	if (!ok)
+		return false;
+	struct query_params qp = { .capture_ids = &id, .ncapture_ids = 1, .filter = filter };
+	*p = (struct page){ .context = true, .target = offset };
+	if (flow && (!page_fill(c, &qp, p) || p->n == 1))
+		return p->n == 1; /* replied when it failed */
+	page_free(p); /* no flow, or BPF's idea of it left the packet out */
+	*p = (struct page){ .context = true, .target = offset };
+	return detail_alone(c, id, offset, p);
+}
+
 void api_decode_packet(struct api_call *c)
 {
 	const char *ref = http_req_arg(c->r, "ref");
@@ -450,21 +574,13 @@ void api_decode_packet(struct api_call *c)
 	if (!ref || strlen(ref) > 48 || parse_cursor(text, &lr) < 0)
 		return api_error(c, 400, "bad_parameter",
 				 "ref must be <capture id>:<byte offset>, as the packet list gives it");
-	uint64_t id = lr.qp.resume_capture;
-	struct query_params qp = { .capture_ids = &id, .ncapture_ids = 1, .limit = 1,
-				   .has_resume = true, .resume_capture = id,
-				   .resume_offset = lr.qp.resume_offset };
 	struct api_decoder *d = get_decoder(c);
-	if (!d || !page_fill(c, &qp, &p))
+	if (!d || !detail_stream(c, lr.qp.resume_capture, lr.qp.resume_offset, &p))
 		return page_free(&p);
-	if (p.n == 0 || p.pk[0].offset != qp.resume_offset) {
-		api_error(c, 404, "not_found", "capture %" PRIu64 " has no packet at byte %" PRIu64,
-			  id, qp.resume_offset);
-		return page_free(&p);
-	}
 	struct sandbox_result res = { 0 };
 	struct errbuf eb = { { 0 } };
-	int err = sandbox_run(d->sb, tree_args, c->api->start_cfg->decoder.warm, p.bytes, p.len, &res, &eb);
+	int err = sandbox_run(d->sb, tree_args, c->api->start_cfg->decoder.warm, p.bytes, p.len,
+			      &res, &eb);
 	if (err == -EBUSY)
 		api_error(c, 503, "busy", "%s", eb.msg);
 	else if (err)

@@ -48,7 +48,8 @@ static void add_int(json_t *node, const char *key, const char *text)
 static void open_item(struct pdml *p, const XML_Char **atts)
 {
 	const char *name = attr(atts, "name"), *hide = attr(atts, "hide");
-	if ((hide && strcmp(hide, "yes") == 0) || (name && strcmp(name, "geninfo") == 0)) {
+	if ((hide && strcmp(hide, "yes") == 0) ||
+	    (name && (strcmp(name, "geninfo") == 0 || strcmp(name, "pkt_comment") == 0))) {
 		p->skip = 1;
 		return;
 	}

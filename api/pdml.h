@@ -14,8 +14,9 @@
  * The first packet of the PDML document xml as a JSON array of nodes
  * {"label", "pos", "size", "children": [...]} (pos and size: the bytes
  * the item covers in the packet, when PDML says), one per protocol, as
- * Wireshark labels them (showname). Hidden fields and the "geninfo"
- * pseudo-protocol are left out. Returns 0; -EINVAL (eb) for text that is
+ * Wireshark labels them (showname). Hidden fields, the "geninfo"
+ * pseudo-protocol and packet comments ("pkt_comment": the decoder's
+ * stream has only ours) are left out. Returns 0; -EINVAL (eb) for text that is
  * not PDML or holds no packet; -E2BIG (eb) for a tree nested deeper than
  * PDML_MAX_DEPTH; -ENOMEM.
  */

@@ -365,12 +365,13 @@ static char *join_args(const char *const *args)
 	size_t len = 1;
 	for (size_t i = 0; args[i]; i++)
 		len += strlen(args[i]) + 1;
-	char *key = malloc(len), *p = key;
+	char *key = malloc(len);
+	size_t at = 0;
 	if (!key)
 		return NULL;
+	key[0] = '\0';
 	for (size_t i = 0; args[i]; i++)
-		p += sprintf(p, "%s\x1f", args[i]); // NOLINT: sized above
-	*p = '\0';
+		at += (size_t)snprintf(key + at, len - at, "%s\x1f", args[i]);
 	return key;
 }
 

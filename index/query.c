@@ -343,6 +343,10 @@ struct object_run {
 	 * skip_start) are not output: a cursor (query_params.has_resume) */
 	bool has_start, skip_start;
 	uint64_t start_offset;
+	/* replaying a merge up to a cursor at time cut_ts: stop after cut_max
+	 * matches counted from the first one later than cut_ts (0: never) */
+	int64_t cut_ts;
+	uint64_t cut_max, cut_seen;
 	uint8_t *big; /* for a record larger than a read span */
 	struct errbuf *eb;
 	/* the compiled filter of the last packet's link type (NULL: it does
@@ -455,6 +459,8 @@ static int process_packet(struct object_run *r, const struct capfile_packet *pkt
 	err = r->fn(r->opaque, pkt);
 	if (err)
 		return err;
+	if (r->cut_max && (r->cut_seen || pkt->ts_ns > r->cut_ts) && ++r->cut_seen >= r->cut_max)
+		return 1;
 	return r->limit && r->matched >= r->limit ? 1 : 0;
 }
 
@@ -1124,6 +1130,8 @@ struct spill {
 	struct capfile_packet head;
 	bool has_head;
 	uint64_t capture; /* whose packets these are */
+	bool any;         /* written: first_ts is the first packet's time */
+	int64_t first_ts;
 };
 
 static int spill_flush(struct spill *s)
@@ -1148,6 +1156,9 @@ static int spill_packet(void *opaque, const struct capfile_packet *pkt)
 {
 	struct spill *s = opaque;
 	uint8_t hdr[SPILL_HEADER];
+	if (!s->any)
+		s->first_ts = pkt->ts_ns;
+	s->any = true;
 	memcpy(hdr, &pkt->ts_ns, 8);
 	memcpy(hdr + 8, &pkt->caplen, 4);
 	memcpy(hdr + 12, &pkt->origlen, 4);
@@ -1276,19 +1287,29 @@ static void start_at_cursor(const struct query *q, struct object_run *r, bool in
 	r->skip_start = !inclusive && q->resume_after;
 }
 
-/* Queries sel[first..last) into spills, then merges them. With the
- * cursor in the group, the whole merge is replayed up to its packet:
- * what the other captures gave before it is known only by merging. */
+/*
+ * Queries sel[first..last) into spills, then merges them. With the
+ * cursor in the group (out->seeking) the merge is replayed up to its
+ * packet: what the other captures gave before it is known only by
+ * merging. The cursor's capture goes first (from the cursor on), which
+ * gives the cursor's time T; a capture's packets that the merge gives
+ * before the cursor are a prefix of its spill ending before its first
+ * packet later than T, so each spill needs that prefix and limit more.
+ */
 static int run_merged(struct query *q, struct ring *ring, size_t first, size_t last,
 		      const struct plan_ids *cand, bool all, struct output *out,
 		      struct errbuf *eb)
 {
-	size_t n = last - first;
+	size_t n = last - first, lead = 0;
 	struct spill *spills = calloc(n, sizeof(*spills));
 	if (!spills)
 		return -ENOMEM;
+	for (size_t i = 0; out->seeking && i < n; i++)
+		if (q->sel[first + i].id == q->resume_capture)
+			lead = i;
 	int err = 0;
-	for (size_t i = 0; i < n && !err; i++) {
+	for (size_t k = 0; k < n && !err; k++) {
+		size_t i = k == 0 ? lead : k <= lead ? k - 1 : k; /* the cursor's first */
 		err = check_cancelled(q, true);
 		if (!err)
 			err = spill_open(&spills[i], q, ring);
@@ -1297,6 +1318,12 @@ static int run_merged(struct query *q, struct ring *ring, size_t first, size_t l
 					.fn = spill_packet, .opaque = &spills[i],
 					.limit = out->seeking ? 0 : q->limit, .eb = eb };
 		start_at_cursor(q, &r, true);
+		if (out->seeking && k > 0 && spills[lead].any && q->limit) {
+			r.cut_ts = spills[lead].first_ts;
+			r.cut_max = q->limit;
+		}
+		if (out->seeking && k == 0 && q->limit)
+			r.limit = q->limit + 1; /* the cursor's packet, then a page */
 		if (!err)
 			err = run_object(&r, cand, all);
 		if (err == 1)

@@ -66,16 +66,18 @@ static void test_refused(void **state)
 static void test_too_deep(void **state)
 {
 	(void)state;
-	char *deep = malloc(64 * 1024), *p = deep;
-	p += sprintf(p, "<pdml><packet>");
+	size_t size = 64 * 1024, at = 0;
+	char *deep = malloc(size);
+	assert_non_null(deep);
+	at += (size_t)snprintf(deep + at, size - at, "<pdml><packet>");
 	for (int i = 0; i < PDML_MAX_DEPTH + 5; i++)
-		p += sprintf(p, "<field name=\"f%d\">", i);
+		at += (size_t)snprintf(deep + at, size - at, "<field name=\"f%d\">", i);
 	for (int i = 0; i < PDML_MAX_DEPTH + 5; i++)
-		p += sprintf(p, "</field>");
-	p += sprintf(p, "</packet></pdml>");
+		at += (size_t)snprintf(deep + at, size - at, "</field>");
+	at += (size_t)snprintf(deep + at, size - at, "</packet></pdml>");
 	json_t *tree = NULL;
 	struct errbuf eb = { { 0 } };
-	assert_int_equal(pdml_tree(deep, (size_t)(p - deep), &tree, &eb), -E2BIG);
+	assert_int_equal(pdml_tree(deep, at, &tree, &eb), -E2BIG);
 	free(deep);
 }
 

@@ -93,6 +93,8 @@ matrix = {
     "POST /api/v1/*/merge": "upload",
     "GET /v1/captures/*/annotations": "read",
     "POST /v1/captures/*/annotations": "upload",
+    "GET /v1/decode/list": "read",
+    "GET /v1/decode/packet": "read",
 }
 for method, pattern, scope in routes:
     key = f"{method} {pattern}"
@@ -169,6 +171,10 @@ def request(key, cs):
     elif key == "POST /v1/captures/*/annotations":
         body = b'{"frame": 1, "text": "checked"}'
         headers = {"Content-Type": "application/json"}
+    elif key == "GET /v1/decode/list":
+        p += f"?capture={cid}&limit=5"
+    elif key == "GET /v1/decode/packet":
+        p += f"?ref={cid}:24"  # a pcap's first record
     elif method in ("POST", "PUT", "PATCH"):
         body = b"{}"
     return method, p, body, headers

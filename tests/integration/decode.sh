@@ -118,6 +118,44 @@ check "bad cursor" 400 "$(get bad "/v1/decode/list?cursor=1:2")"
 check "limit 0" 400 "$(get bad "/v1/decode/list?limit=0")"
 check "limit 1001" 400 "$(get bad "/v1/decode/list?limit=1001")"
 check "no token" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$U/v1/decode/list")"
+
+# --- a TLS capture uploaded with its key log (the CloudShark keylog
+# part): the list shows the HTTP inside. The traffic is made here, on
+# loopback: openssl's server, curl writing its keys, tcpdump on lo.
+tls_capture() {
+	local port=$((20000 + RANDOM % 20000)) spid dpid_
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/k.pem" -out "$T/c.pem" -days 1 \
+		-subj /CN=localhost 2>/dev/null || return 1
+	openssl s_server -quiet -accept "$port" -cert "$T/c.pem" -key "$T/k.pem" -www \
+		>/dev/null 2>&1 &
+	spid=$!
+	timeout 20 tcpdump -i lo -U -w "$T/tls.pcap" "tcp port $port" 2>/dev/null &
+	dpid_=$!
+	sleep 1
+	SSLKEYLOGFILE="$T/tls.keys" curl -sk --tls-max 1.2 -o /dev/null "https://127.0.0.1:$port/" || true
+	sleep 1
+	kill "$dpid_" "$spid" 2>/dev/null || true
+	wait "$dpid_" "$spid" 2>/dev/null || true
+	[ -s "$T/tls.keys" ] && [ "$(tcpdump -r "$T/tls.pcap" 2>/dev/null | wc -l)" -gt 5 ]
+}
+if [ "$(id -u)" = 0 ] && command -v openssl >/dev/null && tls_capture; then
+	tshark -r "$T/tls.pcap" -n 2>/dev/null | grep -q 'HTTP' &&
+		fail "tls: tshark sees HTTP without the keys: no test"
+	CS=$("$CAPVAULT" token add cs --store "$STORE" --scopes read,upload --cloudshark 2>/dev/null)
+	code=$(curl -s -o "$T/up" -w '%{http_code}' -F "file=@$T/tls.pcap" -F "filename=tls.pcap" \
+		-F "keylog=@$T/tls.keys" "$U/api/v1/$CS/upload")
+	check "tls upload: HTTP status" 200 "$code"
+	tid=$(jq -r .id "$T/up")
+	check "tls list: HTTP status" 200 "$(get tls "/v1/decode/list?capture=$tid")"
+	jq -r '.packets[] | .protocol + " " + .info' "$T/tls" | grep -q '^HTTP GET / HTTP/1.1' ||
+		fail "tls: no decrypted HTTP request: $(jq -r '.packets[] | .protocol + " " + .info' "$T/tls" | head -20)"
+	tref=$(jq -r '[.packets[] | select(.protocol == "HTTP")][0].ref' "$T/tls")
+	check "tls detail: HTTP status" 200 "$(get tlsd "/v1/decode/packet?ref=$tref")"
+	jq -r '.. | .label? // empty' "$T/tlsd" | grep -q '^Hypertext Transfer Protocol' ||
+		fail "tls detail: no HTTP in the tree"
+else
+	echo "TLS key log check skipped: needs root (tcpdump on lo) and openssl"
+fi
 stop_daemon
 
 # --- a decoder that misbehaves on demand; warm spares off, so that each
