@@ -27,7 +27,9 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "objstore.h"
+#include "objstore_config.h"
 #include "s3cred.h"
 
 extern char **environ;
@@ -599,6 +601,51 @@ static void test_tls(void **state)
 	objstore_free(os);
 }
 
+/* The daemon's way: the object_store section of a configuration, the
+ * keys from its credentials_file, unless the environment has keys. */
+static void test_from_config(void **state)
+{
+	char text[2048], prefix[64];
+	struct config *cfg = NULL;
+	struct objstore *os = NULL;
+	struct errbuf eb = { "" };
+	uint8_t sha[32] = { 6 };
+	uint64_t got;
+
+	(void)state;
+	NEED_RGW();
+	if (!env("CAPVAULT_S3_CREDENTIALS"))
+		skip();
+	snprintf(prefix, sizeof(prefix), "t%ld-cfg/", (long)getpid());
+	snprintf(text, sizeof(text),
+		 "store: /nonexistent/vault\nobject_store:\n  endpoint: %s\n  bucket: %s\n"
+		 "  credentials_file: %s\n  prefix: %s\n  request_timeout: 5s\n",
+		 env("CAPVAULT_S3_ENDPOINT"), env("CAPVAULT_S3_BUCKET"),
+		 env("CAPVAULT_S3_CREDENTIALS"), prefix);
+	assert_int_equal(config_load_buffer(&cfg, text, strlen(text), "test", NULL,
+					    CONFIG_NO_PATH_CHECKS, NULL), 0);
+	assert_true(cfg->object_store.enabled);
+	assert_int_equal(cfg->object_store.part_size, 16u << 20);
+	char *id = strdup(env("AWS_ACCESS_KEY_ID"));
+	char *secret = strdup(env("AWS_SECRET_ACCESS_KEY"));
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	assert_int_equal(objstore_from_config(&os, &cfg->object_store, &eb), 0);
+	assert_non_null(strstr(objstore_describe(os), prefix));
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
+	objstore_free(os);
+	/* The environment's keys win over the file's. */
+	setenv("AWS_ACCESS_KEY_ID", id, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-wrong-secret-wrong-secret", 1);
+	assert_int_equal(objstore_from_config(&os, &cfg->object_store, &eb), 0);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -EACCES);
+	objstore_free(os);
+	setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
+	free(id);
+	free(secret);
+	config_free(cfg);
+}
+
 /* ---- credentials files, no store needed ---- */
 
 static char *write_file(const char *name, const char *text, mode_t mode)
@@ -711,6 +758,7 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_from_config),
 	};
 
 	if (!mkdtemp(tmpdir))
