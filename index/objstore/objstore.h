@@ -48,6 +48,7 @@ struct objstore_s3_config {
 	const char *credentials_file; /* AWS shared-credentials format */
 	const char *profile;          /* its section; "default" when NULL */
 	uint64_t part_size;           /* multipart above this; 0: 16 MiB; at least 5 MiB */
+	uint32_t list_page;           /* keys per list request; 0: the store's (1000) */
 };
 
 int objstore_s3_new(struct objstore **out, const struct objstore_s3_config *cfg,

@@ -62,6 +62,7 @@ struct s3 {
 	long connect_ms, request_ms;
 	unsigned max_inflight;
 	uint64_t part_size;
+	uint32_t list_page;
 };
 
 /* One HTTP exchange and what came back. */
@@ -1185,9 +1186,13 @@ static int s3_list(struct objstore *os, objstore_list_fn fn, void *opaque, struc
 		_cleanup_free_ char *query = NULL;
 		if (p.token[0] && !token)
 			return -ENOMEM;
+		char max_keys[32] = "";
+		if (s3->list_page)
+			snprintf(max_keys, sizeof(max_keys), "max-keys=%" PRIu32 "&", s3->list_page);
 		/* Sorted by name, as libcurl 7.88 signs the query as written. */
-		if (asprintf(&query, "%s%s%slist-type=2&prefix=%s", token ? "continuation-token=" : "",
-			     token ? token : "", token ? "&" : "", prefix) < 0)
+		if (asprintf(&query, "%s%s%slist-type=2&%sprefix=%s",
+			     token ? "continuation-token=" : "", token ? token : "", token ? "&" : "",
+			     max_keys, prefix) < 0)
 			return -ENOMEM;
 		r = list_one(&p, h, query, eb);
 	} while (r == 0 && p.truncated);
@@ -1267,6 +1272,7 @@ static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
 	s3->request_ms = cfg->request_timeout_ms ? (long)cfg->request_timeout_ms : 30000;
 	s3->max_inflight = cfg->max_inflight ? cfg->max_inflight : 4;
 	s3->part_size = cfg->part_size ? cfg->part_size : PART_DEFAULT;
+	s3->list_page = cfg->list_page;
 	snprintf(s3->base.description, sizeof(s3->base.description), "s3://%s/%s at %s",
 		 s3->bucket, s3->prefix, s3->endpoint);
 	return 0;
