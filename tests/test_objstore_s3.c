@@ -634,7 +634,7 @@ static void test_from_config(void **state)
 	assert_int_equal(config_load_buffer(&cfg, text, strlen(text), "test", NULL,
 					    CONFIG_NO_PATH_CHECKS, NULL), 0);
 	assert_true(cfg->object_store.enabled);
-	assert_int_equal(cfg->object_store.part_size, 16u << 20);
+	assert_int_equal(cfg->object_store.part_size, 1u << 30);
 	char *id = strdup(env("AWS_ACCESS_KEY_ID"));
 	char *secret = strdup(env("AWS_SECRET_ACCESS_KEY"));
 	unsetenv("AWS_ACCESS_KEY_ID");
