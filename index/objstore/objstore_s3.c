@@ -425,7 +425,6 @@ static void easy_freep(CURL **h)
 	if (*h)
 		curl_easy_cleanup(*h);
 }
-#define _cleanup_easy_ _cleanup_(easy_freep)
 
 /* ---- stat, remove ---- */
 
@@ -454,7 +453,7 @@ static int head_size(struct s3 *s3, CURL *h, const uint8_t sha[32], uint64_t *si
 static int s3_stat(struct objstore *os, const uint8_t sha[32], uint64_t *size,
 		   struct errbuf *eb)
 {
-	_cleanup_easy_ CURL *h = easy_new();
+	_cleanup_(easy_freep) CURL *h = easy_new();
 
 	return h ? head_size((struct s3 *)os, h, sha, size, eb) : -ENOMEM;
 }
@@ -462,7 +461,7 @@ static int s3_stat(struct objstore *os, const uint8_t sha[32], uint64_t *size,
 static int s3_remove(struct objstore *os, const uint8_t sha[32], struct errbuf *eb)
 {
 	struct s3 *s3 = (struct s3 *)os;
-	_cleanup_easy_ CURL *h = easy_new();
+	_cleanup_(easy_freep) CURL *h = easy_new();
 	char key[KEY_MAX], path[KEY_MAX];
 	struct req rq;
 
@@ -530,7 +529,7 @@ static int stream_data(struct req *rq, const char *buf, size_t len)
 static int stream_object(struct s3 *s3, const uint8_t sha[32], struct stream *st,
 			 struct errbuf *eb)
 {
-	_cleanup_easy_ CURL *h = easy_new();
+	_cleanup_(easy_freep) CURL *h = easy_new();
 	char key[KEY_MAX], path[KEY_MAX], range[64];
 	struct req rq;
 
@@ -581,11 +580,10 @@ static void md_freep(EVP_MD_CTX **ctx)
 {
 	EVP_MD_CTX_free(*ctx);
 }
-#define _cleanup_md_ _cleanup_(md_freep)
 
 static int s3_verify(struct objstore *os, const uint8_t sha[32], struct errbuf *eb)
 {
-	_cleanup_md_ EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	_cleanup_(md_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	struct stream st = { .len = UINT64_MAX, .fn = hash_chunk };
 	uint8_t got[32];
 	unsigned n = 0;
@@ -670,7 +668,7 @@ static int upload_start(struct upload *up, struct errbuf *eb)
 static int hash_part(struct upload *up, int fd, uint64_t off, uint64_t len, char hex[65],
 		     struct errbuf *eb)
 {
-	_cleanup_md_ EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	_cleanup_(md_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	uint8_t sha[32];
 	unsigned n = 0;
 
@@ -752,7 +750,7 @@ static int sha256_hex(const void *buf, size_t len, char hex[65])
 {
 	uint8_t sha[32];
 	unsigned n = 0;
-	_cleanup_md_ EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	_cleanup_(md_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
 	    !EVP_DigestUpdate(ctx, buf, len) || !EVP_DigestFinal_ex(ctx, sha, &n) || n != 32)
@@ -912,7 +910,7 @@ static int s3_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t s
 		  struct errbuf *eb)
 {
 	struct s3 *s3 = (struct s3 *)os;
-	_cleanup_easy_ CURL *h = easy_new();
+	_cleanup_(easy_freep) CURL *h = easy_new();
 	uint64_t have = 0;
 	char key[KEY_MAX];
 
@@ -1239,7 +1237,7 @@ static int list_one(struct list_page *p, CURL *h, const char *query, struct errb
 static int s3_list(struct objstore *os, objstore_list_fn fn, void *opaque, struct errbuf *eb)
 {
 	struct s3 *s3 = (struct s3 *)os;
-	_cleanup_easy_ CURL *h = easy_new();
+	_cleanup_(easy_freep) CURL *h = easy_new();
 	_cleanup_free_ char *objects = NULL;
 	_cleanup_free_ char *prefix = NULL;
 	struct list_page p = { .s3 = s3, .fn = fn, .opaque = opaque };
