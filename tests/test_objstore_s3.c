@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -479,6 +480,65 @@ static void test_read_ranges(void **state)
 	objstore_free(os);
 }
 
+struct worker {
+	struct objstore *os;
+	const uint8_t *sha;
+	const uint8_t *bytes;
+	size_t size;
+	int seed, failures;
+};
+
+/* Reads of one object from several threads at once, through one objstore
+ * (its pooled handles and connections). */
+static void *worker_run(void *opaque)
+{
+	struct worker *w = opaque;
+	struct errbuf eb = { "" };
+	uint8_t a[5000], b[7000];
+	uint64_t got = 0;
+
+	for (int i = 0; i < 15; i++) {
+		uint64_t off = ((uint64_t)(w->seed * 7919 + i * 104729)) % (w->size - 20000);
+		struct objstore_range r[2] = { { off, sizeof(a), a }, { off + 9000, sizeof(b), b } };
+		if (objstore_read_ranges(w->os, w->sha, r, 2, &eb) || memcmp(a, w->bytes + off, sizeof(a)) ||
+		    memcmp(b, w->bytes + off + 9000, sizeof(b)))
+			w->failures++;
+		if (objstore_stat(w->os, w->sha, &got, &eb) || got != w->size)
+			w->failures++;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct cfgbuf cb;
+	const size_t size = 1u << 20;
+	uint8_t *bytes = make_bytes(size, 40), sha[32];
+	struct errbuf eb = { "" };
+	int fd = file_of(bytes, size);
+	pthread_t t[6];
+	struct worker w[6];
+
+	(void)state;
+	NEED_RGW();
+	rgw_config(&cb);
+	struct objstore *os = open_store(&cb.cfg);
+	sha256(bytes, size, sha);
+	assert_int_equal(objstore_put(os, sha, fd, size, &eb), 0);
+	for (int i = 0; i < 6; i++) {
+		w[i] = (struct worker){ os, sha, bytes, size, i, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	assert_int_equal(objstore_remove(os, sha, &eb), 0);
+	close(fd);
+	free(bytes);
+	objstore_free(os);
+}
+
 static void test_bad_secret(void **state)
 {
 	struct cfgbuf cb;
@@ -762,6 +822,7 @@ int main(void)
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_read_ranges),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_bad_secret),
 		cmocka_unit_test(test_credentials_file),
 		cmocka_unit_test(test_refused),
