@@ -865,6 +865,68 @@ static void upload_abort(struct upload *up)
 	req_done(&rq);
 }
 
+/* Upload ids of unfinished uploads of one key (ListMultipartUploads). */
+struct leftovers {
+	const char *key;
+	char upload_key[KEY_MAX];
+	char id[1024];
+	char **ids;
+	size_t n;
+	int oom;
+};
+
+static int leftover_element(void *opaque, unsigned depth, const char *name, const char *text)
+{
+	struct leftovers *l = opaque;
+
+	if (depth == 3 && !strcmp(name, "Key"))
+		snprintf(l->upload_key, sizeof(l->upload_key), "%s", text);
+	else if (depth == 3 && !strcmp(name, "UploadId"))
+		snprintf(l->id, sizeof(l->id), "%s", text);
+	if (depth != 2 || strcmp(name, "Upload"))
+		return 0;
+	if (!strcmp(l->upload_key, l->key) && l->id[0]) {
+		char **grown = reallocarray(l->ids, l->n + 1, sizeof(*l->ids));
+		if (!grown || !(grown[l->n] = uri_encode(l->id, false))) {
+			l->ids = grown ? grown : l->ids;
+			return -ENOMEM;
+		}
+		l->ids = grown;
+		l->n++;
+	}
+	l->upload_key[0] = l->id[0] = '\0';
+	return 0;
+}
+
+/*
+ * Aborts the unfinished uploads of this object's key: a put killed half
+ * way (kill -9, a crash) leaves its parts in the bucket, invisible to
+ * ListObjectsV2 and so to fsck, until someone aborts them; the next put of
+ * the same object, which a restarted mover makes, is that someone. Best
+ * effort: a store that cannot list uploads still gets the put.
+ */
+static void abort_leftovers(struct upload *up)
+{
+	struct leftovers l = { .key = up->key };
+	_cleanup_free_ char *prefix = uri_encode(up->key, false);
+	_cleanup_free_ char *query = NULL;
+	struct req rq;
+
+	if (!prefix || asprintf(&query, "prefix=%s&uploads=", prefix) < 0)
+		return;
+	if (simple(up->s3, up->h, &rq, "GET", up->key, "", query, NULL) == 0 && rq.answer)
+		(void)s3xml_parse(rq.answer, rq.answer_len, leftover_element, &l);
+	req_done(&rq);
+	char *own = up->id;
+	for (size_t i = 0; i < l.n; i++) {
+		up->id = l.ids[i];
+		upload_abort(up);
+		free(l.ids[i]);
+	}
+	up->id = own;
+	free(l.ids);
+}
+
 /* One part's hashing, which may run beside the previous part's upload. */
 struct part_hash {
 	struct upload *up;
@@ -958,10 +1020,12 @@ static int put_multipart(struct s3 *s3, CURL *h, const uint8_t sha[32], int fd, 
 	up.etags = calloc(up.n_parts, sizeof(*up.etags));
 	up.buf = malloc(HASH_BUF);
 	up.whole = EVP_MD_CTX_new();
-	if (!up.etags || !up.buf || !up.whole || !EVP_DigestInit_ex(up.whole, EVP_sha256(), NULL))
+	if (!up.etags || !up.buf || !up.whole || !EVP_DigestInit_ex(up.whole, EVP_sha256(), NULL)) {
 		r = -ENOMEM;
-	else
+	} else {
+		abort_leftovers(&up);
 		r = upload_start(&up, eb);
+	}
 	if (r == 0) {
 		r = upload_parts(&up, sha, fd, size, eb);
 		if (r < 0)
