@@ -244,7 +244,10 @@ static size_t on_upload(char *buf, size_t size, size_t n, void *opaque)
 		want = (size_t)left;
 	if (!want)
 		return 0;
-	ssize_t got = pread(rq->fd, buf, want, (off_t)(rq->up_off + rq->up_done));
+	ssize_t got;
+	do
+		got = pread(rq->fd, buf, want, (off_t)(rq->up_off + rq->up_done));
+	while (got < 0 && errno == EINTR);
 	if (got <= 0) {
 		/* 0: the file is shorter than its size */
 		rq->cb_err = errbuf_set(rq->eb, got < 0 ? -errno : -EIO,
@@ -1217,8 +1220,11 @@ static int ranges_loop(struct ranges_run *run)
 	while (r == 0 && (running || run->started < run->ng)) {
 		CURLMsg *msg;
 		int left;
-		if (curl_multi_perform(run->m, &running) != CURLM_OK)
-			return -ENOMEM;
+		CURLMcode mc = curl_multi_perform(run->m, &running);
+		if (mc != CURLM_OK)
+			return errbuf_set(run->f[0].eb, mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO,
+					  "%s: GET %s: %s", run->s3->base.description, run->key,
+					  curl_multi_strerror(mc));
 		while (r == 0 && (msg = curl_multi_info_read(run->m, &left))) {
 			struct req *rq = NULL;
 			if (msg->msg != CURLMSG_DONE)
