@@ -41,7 +41,8 @@ struct objstore_s3_config {
 	const char *ca_file;    /* NULL: the system's CAs; TLS is always verified */
 	uint32_t connect_timeout_ms;
 	uint32_t request_timeout_ms; /* whole request, for queries' fail-fast */
-	uint32_t max_inflight;       /* concurrent requests of one read_ranges call */
+	uint32_t max_inflight;       /* concurrent requests of one read_ranges call (and,
+				      * added, of one multipart put's parts) */
 	/* Added for the S3 backend's own reading of credentials (s3cred.h):
 	 * used when access_key is NULL. The environment's
 	 * AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY win over the file. */
