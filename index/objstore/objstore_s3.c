@@ -52,6 +52,7 @@
 
 #define PART_DEFAULT (1ull << 30) /* see "Part size" above */
 #define PART_MIN (5ull << 20)       /* S3's smallest part but the last */
+#define PART_MAX (5ull << 30)       /* S3's largest part, and largest single PUT */
 #define PART_COUNT_MAX 10000        /* S3's most parts of one upload */
 #define ANSWER_MAX (64u << 10)      /* kept of an error or a small XML answer */
 #define LIST_ANSWER_MAX (8u << 20)  /* one ListObjectsV2 page (1000 keys) */
@@ -1633,8 +1634,8 @@ static int check_config(const struct objstore_s3_config *cfg, struct errbuf *eb)
 			return errbuf_set(eb, -EINVAL, "S3 region '%s' is not a region name",
 					  cfg->region);
 	}
-	if (cfg->part_size && cfg->part_size < PART_MIN)
-		return errbuf_set(eb, -EINVAL, "S3 part size %" PRIu64 " is below 5 MiB",
+	if (cfg->part_size && (cfg->part_size < PART_MIN || cfg->part_size > PART_MAX))
+		return errbuf_set(eb, -EINVAL, "S3 part size %" PRIu64 " is not 5 MiB to 5 GiB",
 				  cfg->part_size);
 	if (cfg->prefix && strlen(cfg->prefix) > 512)
 		return errbuf_set(eb, -EINVAL, "S3 prefix longer than 512 bytes");
