@@ -1407,14 +1407,13 @@ static int s3_read_ranges(struct objstore *os, const uint8_t sha[32], struct obj
 	if (!run.m)
 		run.m = curl_multi_init();
 	run.f = calloc(run.nf, sizeof(*run.f));
-	for (unsigned i = 0; run.f && i < run.nf; i++) {
+	bool ok = run.m && run.f;
+	for (unsigned i = 0; ok && i < run.nf; i++) {
 		run.f[i] = (struct fetch){ .h = easy_get(s3).h, .idx = idx, .eb = eb };
-		if (!run.f[i].h)
-			goto out;
+		ok = run.f[i].h != NULL;
 	}
-	if (run.m && run.f)
+	if (ok)
 		ret = ranges_loop(&run);
-out:
 	for (unsigned i = 0; run.f && i < run.nf; i++) {
 		if (run.f[i].busy) {
 			curl_multi_remove_handle(run.m, run.f[i].h);
