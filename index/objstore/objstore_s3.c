@@ -277,6 +277,10 @@ static int on_seek(void *opaque, curl_off_t offset, int origin)
 
 static void req_done(struct req *rq)
 {
+	/* The handle goes back to the pool: no pointer into rq may stay in it
+	 * (the reset keeps its connections). */
+	if (rq->h)
+		curl_easy_reset(rq->h);
 	curl_slist_free_all(rq->hdrs);
 	free(rq->url);
 	free(rq->answer);
