@@ -33,6 +33,8 @@ struct vault {
 	struct catalog *catalog;
 	_Atomic uint64_t min_free_bytes;
 	_Atomic unsigned min_free_percent;
+	struct objstore *objstore; /* borrowed; NULL: no object tier */
+	struct objcache *objcache;
 };
 
 struct vault_job {
@@ -91,6 +93,39 @@ static int vault_object_release(void *opaque, const uint8_t sha[32])
 {
 	struct vault *v = opaque;
 	return store_object_remove(v->store, sha);
+}
+
+void vault_set_remote(struct vault *v, struct objstore *os, struct objcache *cache)
+{
+	v->objstore = os;
+	v->objcache = cache;
+}
+
+struct objstore *vault_objstore(struct vault *v)
+{
+	return v->objstore;
+}
+
+struct objcache *vault_objcache(struct vault *v)
+{
+	return v->objcache;
+}
+
+/* The one place that decides which tier a read goes to. Until the
+ * catalog records locations, a missing local copy with an object store
+ * set means the object was tiered. */
+int vault_object_open(struct vault *v, const uint8_t sha[32], int *fd)
+{
+	*fd = store_object_open(v->store, sha);
+	if (*fd >= 0)
+		return 0;
+	if (*fd == -ENOENT && v->objstore && v->objcache) {
+		*fd = -1;
+		return VAULT_OBJECT_REMOTE;
+	}
+	int err = *fd;
+	*fd = -1;
+	return err;
 }
 
 void vault_set_min_free(struct vault *v, uint64_t min_free_bytes, unsigned min_free_percent)

@@ -54,6 +54,29 @@ struct catalog *vault_catalog(struct vault *v);
 struct store *vault_store(struct vault *v);
 struct db *vault_db(struct vault *v);
 
+/*
+ * The object tier's read side: the object store holding remote objects
+ * and the cache of their bytes (objstore.h, objcache.h). The vault
+ * borrows both (the caller frees them after vault_close); NULL, NULL (the
+ * default): no object store. Set before the vault serves readers.
+ */
+struct objstore;
+struct objcache;
+void vault_set_remote(struct vault *v, struct objstore *os, struct objcache *cache);
+struct objstore *vault_objstore(struct vault *v);
+struct objcache *vault_objcache(struct vault *v);
+
+/* Positive outcome of vault_object_open: read the object remotely. */
+#define VAULT_OBJECT_REMOTE 1
+/*
+ * Where to read object sha from: 0 with *fd its local copy, open
+ * read-only (preferred when both tiers hold it); VAULT_OBJECT_REMOTE with
+ * *fd -1 when only the object store has it (read it through
+ * vault_objcache / vault_objstore); -ENOENT when neither; another
+ * negative errno when the local copy cannot be opened.
+ */
+int vault_object_open(struct vault *v, const uint8_t sha[32], int *fd);
+
 /* Sets the min_free floor (bytes, or percent of the store's file system;
  * 0 and 0: none). While the store is below it, a new import is refused
  * at its start with -ENOSPC "store below min_free (X free < Y): import

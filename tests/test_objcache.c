@@ -124,7 +124,7 @@ static void read_check(struct fixture *f, uint64_t off, uint32_t len)
 	uint8_t *buf = malloc(len);
 	struct objstore_range r = { .offset = off, .len = len, .buf = buf };
 
-	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, &r, 1, &eb), 0);
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, &r, 1, NULL, &eb), 0);
 	assert_memory_equal(buf, f->bytes + off, len);
 	free(buf);
 }
@@ -147,7 +147,7 @@ static void test_miss_then_hit(void **state)
 		{ .offset = OBJ_SIZE - sizeof(c), .len = sizeof(c), .buf = c },
 	};
 
-	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 3, &eb), 0);
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 3, NULL, &eb), 0);
 	assert_memory_equal(a, f->bytes + 10, sizeof(a));
 	assert_memory_equal(b, f->bytes + 3 * BLK + 50, sizeof(b));
 	assert_memory_equal(c, f->bytes + OBJ_SIZE - sizeof(c), sizeof(c));
@@ -161,7 +161,7 @@ static void test_miss_then_hit(void **state)
 	assert_int_equal(objstore_remove(f->os, f->sha, &eb), 0);
 	memset(a, 0, sizeof(a));
 	memset(c, 0, sizeof(c));
-	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 3, &eb), 0);
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 3, NULL, &eb), 0);
 	assert_memory_equal(a, f->bytes + 10, sizeof(a));
 	assert_memory_equal(c, f->bytes + OBJ_SIZE - sizeof(c), sizeof(c));
 	s = stats(f);
@@ -169,11 +169,11 @@ static void test_miss_then_hit(void **state)
 	assert_int_equal(s.remote_reads, 1);
 	/* A block not cached: the store's error comes through. */
 	r[0].offset = 5 * BLK;
-	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 1, &eb), -ENOENT);
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 1, NULL, &eb), -ENOENT);
 	assert_int_equal(stats(f).remote_errors, 1);
 	/* Past the end: refused before asking anyone. */
 	r[0].offset = OBJ_SIZE - 10;
-	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 1, &eb), -EIO);
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 1, NULL, &eb), -EIO);
 }
 
 static void test_spanning_blocks(void **state)
@@ -355,7 +355,7 @@ static void *worker_main(void *opaque)
 		uint64_t off = (uint64_t)rand_r(&w->seed) % (OBJ_SIZE - sizeof(buf));
 		uint32_t len = 1 + (uint32_t)rand_r(&w->seed) % sizeof(buf);
 		struct objstore_range r = { .offset = off, .len = len, .buf = buf };
-		if (objcache_read_ranges(w->f->c, w->f->os, w->f->sha, OBJ_SIZE, &r, 1, &eb) != 0 ||
+		if (objcache_read_ranges(w->f->c, w->f->os, w->f->sha, OBJ_SIZE, &r, 1, NULL, &eb) != 0 ||
 		    memcmp(buf, w->f->bytes + off, len) != 0)
 			w->failures++;
 	}

@@ -613,7 +613,8 @@ static size_t block_len(uint64_t block, uint64_t size)
 /* Reads blocks b[0..n) into the batch's buffers: cached ones from their
  * files, the others in one objstore_read_ranges call, then cached. */
 static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha[32],
-		      uint64_t size, struct batch *bt, size_t n, struct errbuf *eb)
+		      uint64_t size, struct batch *bt, size_t n, uint64_t *fetched,
+		      struct errbuf *eb)
 {
 	bt->nfetch = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -639,6 +640,8 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 	count_remote(c, started, r);
 	for (size_t i = 0; r == 0 && i < bt->nfetch; i++) {
 		count_access(c, false, bt->fetch[i].len);
+		if (fetched)
+			*fetched += bt->fetch[i].len;
 		store_block(c, sha, (int64_t)(bt->fetch[i].offset / OBJCACHE_BLOCK), bt->fetch[i].buf,
 			    bt->fetch[i].len);
 	}
@@ -666,7 +669,8 @@ static int read_from_whole(struct objcache *c, const uint8_t sha[32], uint64_t s
 }
 
 int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t sha[32],
-			 uint64_t size, struct objstore_range *r, size_t n, struct errbuf *eb)
+			 uint64_t size, struct objstore_range *r, size_t n, uint64_t *fetched,
+			 struct errbuf *eb)
 {
 	_cleanup_free_ uint64_t *blocks = NULL;
 	_cleanup_free_ struct batch *bt = NULL;
@@ -686,7 +690,7 @@ int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t 
 	for (size_t i = 0; i < nblocks && !err; i += OBJCACHE_BATCH) {
 		size_t k = nblocks - i < OBJCACHE_BATCH ? nblocks - i : OBJCACHE_BATCH;
 		memcpy(bt->block, blocks + i, k * sizeof(uint64_t));
-		err = fill_batch(c, os, sha, size, bt, k, eb);
+		err = fill_batch(c, os, sha, size, bt, k, fetched, eb);
 		for (size_t j = 0; j < k && !err; j++)
 			copy_overlaps(r, n, bt->buf + j * OBJCACHE_BLOCK, bt->block[j] * OBJCACHE_BLOCK,
 				      block_len(bt->block[j], size));

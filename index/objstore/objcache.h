@@ -32,9 +32,13 @@
 
 struct objcache;
 
-/* Block size of query reads: 256 KiB, the query's largest read span, so
- * a span touches at most two blocks and a block is one Range GET. */
-#define OBJCACHE_BLOCK (256u * 1024)
+/* Block size of query reads: 64 KiB. Query spans are records a few KiB
+ * long and up to 256 KiB of nearby ones; a block much larger would fetch
+ * mostly bytes nobody asked for around each lone candidate (a selective
+ * query must read far less than the object), a much smaller one would
+ * make the cache millions of files. Adjacent missing blocks go out as one
+ * Range GET (the backend merges them). */
+#define OBJCACHE_BLOCK (64u * 1024)
 
 /*
  * Opens (creating as needed) the cache in <root>/cache, bounded by
@@ -52,12 +56,14 @@ struct objcache *objcache_free(struct objcache *c);
  * objstore_read_ranges call per batch (so the backend merges adjacent
  * blocks and keeps several requests in flight) and caching them. Memory
  * beyond the callers' buffers: at most OBJCACHE_BATCH blocks. Ranges past
- * size are an error (-EIO). Returns 0 or the first error: the store's
- * errors pass through unchanged, with eb.
+ * size are an error (-EIO). *fetched (may be NULL) grows by the bytes the
+ * store sent. Returns 0 or the first error: the store's errors pass
+ * through unchanged, with eb.
  */
-#define OBJCACHE_BATCH 16
+#define OBJCACHE_BATCH 64
 int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t sha[32],
-			 uint64_t size, struct objstore_range *r, size_t n, struct errbuf *eb);
+			 uint64_t size, struct objstore_range *r, size_t n, uint64_t *fetched,
+			 struct errbuf *eb);
 
 /*
  * Streams the whole object (size bytes) to fn: from the cached copy when
