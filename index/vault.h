@@ -50,6 +50,17 @@ int vault_open_create(struct vault **out, const char *root, unsigned flags,
 int vault_create(const char *root, struct errbuf *eb);
 struct vault *vault_close(struct vault *v);
 
+struct objstore;
+/* The object store of tiered objects (not owned; NULL: none configured).
+ * Set once, before the vault is shared between threads. */
+void vault_set_objstore(struct vault *v, struct objstore *os);
+struct objstore *vault_objstore(struct vault *v);
+/* When a capture removal drops the last reference of a remote object, fn
+ * (called under the catalog lock: it must only queue) is told to remove
+ * the remote copy; without fn it is removed at once. Set before sharing. */
+void vault_set_remote_release(struct vault *v, int (*fn)(void *opaque, const uint8_t sha[32]),
+			      void *opaque);
+
 struct catalog *vault_catalog(struct vault *v);
 struct store *vault_store(struct vault *v);
 struct db *vault_db(struct vault *v);
