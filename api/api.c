@@ -69,6 +69,7 @@ static const struct route routes[] = {
 	{ "GET", "/metrics", TOKEN_SCOPE_READ, api_metrics, false },
 	{ "POST", "/v1/prune", TOKEN_SCOPE_DELETE, api_prune, false },
 	{ "GET", "/v1/retention", TOKEN_SCOPE_READ, api_retention, false },
+	{ "POST", "/v1/tier", TOKEN_SCOPE_DELETE, api_tier, false },
 	{ "GET", "/v1/tokens", TOKEN_SCOPE_ADMIN, api_tokens_list, false },
 	{ "POST", "/v1/tokens", TOKEN_SCOPE_ADMIN, api_tokens_create, false },
 	{ "DELETE", "/v1/tokens/*", TOKEN_SCOPE_ADMIN, api_token_revoke, false },

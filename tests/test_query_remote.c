@@ -29,6 +29,7 @@
 #include "objstore.h"
 #include "query.h"
 #include "ring.h"
+#include "tier.h"
 #include "vault.h"
 
 #define PACKETS 40000u
@@ -168,16 +169,17 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Tiers the object by hand: a copy in the store, the local one gone. */
+/* Tiers the object (tier.h): a copy in the store, the catalog says
+ * remote, the local one gone. */
 static void tier(struct fixture *f)
 {
 	struct errbuf eb = { { 0 } };
-	int fd = store_object_open(vault_store(f->v), f->sha);
-	assert_true(fd >= 0);
-	assert_int_equal(objstore_put(f->os, f->sha, fd, f->size, &eb), 0);
-	close(fd);
-	assert_int_equal(store_object_remove(vault_store(f->v), f->sha), 0);
-	vault_set_remote(f->v, f->os, f->cache);
+	int fd = -1;
+	vault_set_objstore(f->v, f->os);
+	vault_set_objcache(f->v, f->cache);
+	assert_int_equal(tier_object(f->v, f->os, f->sha, NULL, &eb), 0);
+	assert_int_equal(store_object_open(vault_store(f->v), f->sha), -ENOENT);
+	assert_int_equal(vault_object_open(f->v, f->sha, &fd), VAULT_OBJECT_REMOTE);
 }
 
 static void test_same_answer_fewer_bytes(void **state)
@@ -191,8 +193,6 @@ static void test_same_answer_fewer_bytes(void **state)
 	assert_true(local_sel.packets >= 1);
 	assert_int_equal(run(f, "tcp or udp", &local_all, NULL, &eb), 0);
 	tier(f);
-	int fd = -1;
-	assert_int_equal(vault_object_open(f->v, f->sha, &fd), VAULT_OBJECT_REMOTE);
 
 	assert_int_equal(run(f, f->filter, &a, &st, &eb), 0);
 	assert_int_equal(a.packets, local_sel.packets);
@@ -246,7 +246,8 @@ static void test_local_check_passes(void **state)
 	struct query_params p = { 0 };
 	struct query *q = NULL;
 
-	vault_set_remote(f->v, f->os, f->cache); /* configured, nothing tiered */
+	vault_set_objstore(f->v, f->os); /* configured, nothing tiered */
+	vault_set_objcache(f->v, f->cache);
 	assert_int_equal(query_new(&q, f->v, &p, &eb), 0);
 	assert_int_equal(query_check_remote(q, &eb), 0);
 	query_free(q);

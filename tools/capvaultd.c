@@ -69,6 +69,7 @@ struct daemon {
 	uint64_t trim_at_ms;           /* next malloc_trim */
 	struct daemon_retention retention;
 	struct daemon_scrub scrub;
+	struct daemon_tier tier;
 	int log_fd;                    /* cfg->log_file, or -1 */
 };
 
@@ -700,6 +701,18 @@ static void api_scrub_stats(void *opaque, struct api_scrub_stats *out)
 	daemon_scrub_stats(&d->scrub, out);
 }
 
+static int api_tier(void *opaque, const uint8_t sha[32], uint64_t *bytes, struct errbuf *eb)
+{
+	struct daemon *d = opaque;
+	return daemon_tier_now(&d->tier, sha, bytes, eb);
+}
+
+static void api_tier_stats(void *opaque, struct api_tier_stats *out)
+{
+	struct daemon *d = opaque;
+	daemon_tier_stats(&d->tier, out);
+}
+
 static void start_api(struct daemon *d)
 {
 	static struct api_hooks hooks = { .import_stats = api_import_stats,
@@ -708,7 +721,9 @@ static void start_api(struct daemon *d)
 					  .import_retrying = api_import_retrying,
 					  .prune = api_prune,
 					  .retention = api_retention,
-					  .scrub_stats = api_scrub_stats };
+					  .scrub_stats = api_scrub_stats,
+					  .tier = api_tier,
+					  .tier_stats = api_tier_stats };
 	struct errbuf eb = { { 0 } };
 	hooks.opaque = d;
 	int err = api_server_start(&d->api, d->cfg, d->vault, &hooks, &eb);
@@ -737,6 +752,11 @@ int main(int argc, char **argv)
 	int err = daemon_scrub_start(&d.scrub, d.vault, &d.cfg->scrub);
 	if (err)
 		fatalx("scrub: %s", strerror(-err));
+	struct errbuf eb = { { 0 } };
+	/* Before the workers and the API: removals reach its queue, and
+	 * interrupted moves are finished first. */
+	if ((err = daemon_tier_start(&d.tier, d.vault, d.cfg, &eb)) < 0)
+		fatalx("object store: %s", eb.msg[0] ? eb.msg : strerror(-err));
 	start_api(&d);
 	err = daemon_workers_start(&d.workers, d.cfg->jobs ? d.cfg->jobs : 1);
 	if (err)
@@ -751,6 +771,7 @@ int main(int argc, char **argv)
 	daemon_scrub_stop(&d.scrub);
 	log_info("stopping: finishing the files being imported");
 	daemon_workers_join(&d.workers);
+	daemon_tier_stop(&d.tier);
 	log_summary(&d);
 	free_all(&d);
 	open_log_file(&d, NULL);

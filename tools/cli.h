@@ -59,6 +59,7 @@ int cli_query(int argc, char **argv, const char *usage);
 int cli_rm(int argc, char **argv, const char *usage);
 int cli_tag(int argc, char **argv, const char *usage);
 int cli_prune(int argc, char **argv, const char *usage);
+int cli_tier(int argc, char **argv, const char *usage);
 int cli_fsck(int argc, char **argv, const char *usage);
 int cli_backup(int argc, char **argv, const char *usage);
 int cli_restore(int argc, char **argv, const char *usage);
