@@ -141,6 +141,8 @@ void api_retention(struct api_call *c);
 /* The object tier (api_tier.c). */
 void api_tier(struct api_call *c);
 void api_tier_metrics(FILE *f, struct api_server *api);
+/* Reading tiered captures: the cache and the store's latency (api_objcache.c). */
+void api_objcache_metrics(FILE *f, struct api_server *api);
 /* Admin: tokens and backup (api_admin.c). */
 void api_tokens_list(struct api_call *c);
 void api_tokens_create(struct api_call *c);
