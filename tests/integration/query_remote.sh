@@ -155,4 +155,7 @@ check "query of a cached object, store down" "$(dump "$T/want.pcap")" "$(dump "$
 store_up
 
 stop_daemon
+# Without the daemon, the CLI cannot read a tiered capture, and says so.
+expect_rc 1 "$CAPVAULT" query --capture "$A" -w "$T/x.pcap" "$filter"
+grep -q "object store" "$T/err" || fail "offline query: $(cat "$T/err")"
 finish
