@@ -7,7 +7,9 @@
  * of the last open and whether it was closed cleanly.
  *
  * The index is a tree (tsearch) of entries keyed by (sha, block), with an
- * intrusive LRU list, under one mutex; file I/O happens outside it. Two
+ * intrusive LRU list, under one mutex. Reads and the writing of temp files
+ * happen outside it; publishing (the rename, and unlinking what it
+ * evicts) holds it, so the accounting always matches the files. Two
  * readers that miss the same block both fetch it; the second to finish
  * finds the entry there and drops its copy, so the accounting counts a
  * file once. An evicted file may still be open by a reader: unlinking it
