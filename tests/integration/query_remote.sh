@@ -125,6 +125,7 @@ expect_503() {
 	local what=$1
 	shift
 	check "$what: status" 503 "$(api -o "$T/e.json" -w '%{http_code}' "$@")"
+	echo "$what: $(jq -r .message "$T/e.json" 2>/dev/null || cat "$T/e.json")"
 	grep -q "object store" "$T/e.json" || fail "$what: no object store named: $(cat "$T/e.json")"
 	grep -q "capture $BID" "$T/e.json" || fail "$what: no capture named: $(cat "$T/e.json")"
 }
