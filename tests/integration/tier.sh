@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# tier.sh - the object tier's moves through capvaultd (issue 18): `capvault
+# tier` moves a capture's object (put, confirmed, "both", "remote", then the
+# local copy goes), `info` and the API show its location, a second move is
+# "already remote", the metrics count it, removing the last capture removes
+# the remote copy, fsck keeps a tiered capture (its bytes are remote, not
+# missing), and a daemon killed after recording "both" finishes the move at
+# its next start. The object store here is a second store folder through
+# the local backend (CAPVAULT_OBJSTORE_DIR); tier_rgw.sh runs against RGW.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+
+S=$CAPVAULT_STORE
+B=$T/bucket
+mkdir -p "$T/in"
+for i in 1 2 3 4; do
+	"$MKCAP" --packets $((20 * i)) --seed $((60 + i)) -o "$T/c$i.pcap"
+done
+expect_rc 0 "$CAPVAULT" import "$T/c1.pcap" "$T/c2.pcap" "$T/c3.pcap" "$T/c4.pcap"
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+s1=$(sha "$T/c1.pcap") s2=$(sha "$T/c2.pcap") s3=$(sha "$T/c3.pcap")
+obj() { echo "$S/objects/${1:0:2}/$1"; }
+remote() { echo "$B/objects/${1:0:2}/$1"; }
+loc() { "$CAPVAULT" info --json "$1" | jq -r .location; }
+
+write_config() {
+	cat >"$T/d.yaml" <<EOC
+store: $S
+import:
+  - path: $T/in
+    settle_time: 0s
+api:
+  listen: ["127.0.0.1:$1"]
+scrub:
+  interval: 0s
+EOC
+}
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
+
+check "location before" local "$(loc 1)"
+expect_rc 0 "$CAPVAULT" tier --dry-run 1
+grep -q "^would tier 1 .* sha256 $s1 .*: local$" "$T/out" || fail "dry run: $(cat "$T/out")"
+[ -e "$(obj "$s1")" ] || fail "a dry run moved the object"
+
+expect_rc 0 "$CAPVAULT" tier 1
+grep -q "^tiered 1 .* sha256 $s1 .*: remote$" "$T/out" || fail "tier: $(cat "$T/out" "$T/err")"
+check "location after" remote "$(loc 1)"
+check "API location" remote "$(curl -sS -H "Authorization: Bearer $RO" "$U/v1/captures/1" | jq -r .location)"
+check "list location" "remote local" \
+	"$(curl -sS -H "Authorization: Bearer $RO" "$U/v1/captures" | jq -r '[.captures[] | select(.id <= 2) | .location] | join(" ")')"
+gone "$(obj "$s1")" || fail "the local copy is still there"
+check "remote copy" "$s1" "$(sha "$(remote "$s1")")"
+expect_rc 0 "$CAPVAULT" tier --json "$s1"
+check "second move" already_remote "$(jq -r '.objects[0].result' "$T/out")"
+expect_rc 1 "$CAPVAULT" tier 999
+grep -q "999" "$T/err" || fail "unknown capture: $(cat "$T/err")"
+
+curl -sS -H "Authorization: Bearer $RO" "$U/metrics" >"$T/m"
+check "tiered_objects_total" 1 "$(awk '$1 == "capvault_tiered_objects_total" { print $2 }' "$T/m")"
+check "remote_objects" 1 "$(awk '$1 == "capvault_remote_objects" { print $2 }' "$T/m")"
+check "timeout errors" 0 "$(awk '$1 == "capvault_tier_errors_total{kind=\"timeout\"}" { print $2 }' "$T/m")"
+
+# The last capture of a remote object goes: so does the remote copy.
+expect_rc 0 "$CAPVAULT" tier 2
+expect_rc 0 "$CAPVAULT" rm 2
+remote_gone() { gone "$(remote "$s2")"; }
+wait_for "remote copy of a removed capture removed" remote_gone
+
+# Killed after "both": the next start finishes the move.
+stop_daemon
+start_daemon CAPVAULT_OBJSTORE_DIR="$B" CAPVAULT_TIER_KILL=both:1
+"$CAPVAULT" tier 3 >/dev/null 2>&1 || true
+wait "$DPID" 2>/dev/null || true
+DPID=
+[ -e "$(obj "$s3")" ] || fail "the local copy went before the catalog said remote"
+check "location after the kill" both "$("$CAPVAULT" info --json 3 | jq -r .location)"
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+is_remote() { [ "$(loc 3)" = remote ]; }
+wait_for "the interrupted move finished" is_remote
+gone "$(obj "$s3")" || fail "the local copy of a finished move is still there"
+stop_daemon
+
+# fsck: a tiered capture's object is remote, not missing; --repair keeps it.
+expect_rc 0 "$CAPVAULT" fsck
+expect_rc 0 "$CAPVAULT" fsck --repair
+check "captures after fsck --repair" 3 "$("$CAPVAULT" ls --json | jq length)"
+finish
