@@ -85,4 +85,36 @@ stop_daemon
 expect_rc 0 "$CAPVAULT" fsck
 expect_rc 0 "$CAPVAULT" fsck --repair
 check "captures after fsck --repair" 3 "$("$CAPVAULT" ls --json | jq length)"
+export CAPVAULT_OBJSTORE_DIR=$B
+expect_rc 0 "$CAPVAULT" fsck --remote --verify
+grep -q "^2 remote objects (.* 0 corrupt): 0 problems" "$T/out" || fail "fsck --remote: $(cat "$T/out")"
+
+# Killed after the upload, before "both": an orphan that fsck --remote
+# finds and --repair removes; the capture stays local and whole.
+s4=$(sha "$T/c4.pcap")
+start_daemon CAPVAULT_OBJSTORE_DIR="$B" CAPVAULT_TIER_KILL=put:1
+"$CAPVAULT" tier 4 >/dev/null 2>&1 || true
+wait "$DPID" 2>/dev/null || true
+DPID=
+check "location after a kill after the put" local "$(loc 4)"
+check "local copy" "$s4" "$(sha "$(obj "$s4")")"
+[ -e "$(remote "$s4")" ] || fail "no uploaded copy to be an orphan"
+expect_rc 1 "$CAPVAULT" fsck --remote
+grep -q "remote object $s4 is an orphan (the catalog keeps it locally only)$" "$T/out" ||
+	fail "orphan: $(cat "$T/out")"
+expect_rc 0 "$CAPVAULT" fsck --remote --repair
+grep -q "remote object $s4 is an orphan .*; removed" "$T/out" || fail "repair: $(cat "$T/out")"
+gone "$(remote "$s4")" || fail "the orphan is still there"
+echo junk > "$B/objects/zz-stray"
+expect_rc 0 "$CAPVAULT" fsck --remote
+grep -q "^3 remote objects\|^2 remote objects" "$T/out" || fail "after repair: $(cat "$T/out")"
+
+# A tampered remote object: --verify finds it, nothing is deleted.
+chmod u+w "$(remote "$s1")"
+printf '\xff' | dd of="$(remote "$s1")" bs=1 seek=100 conv=notrunc status=none
+expect_rc 0 "$CAPVAULT" fsck --remote
+expect_rc 1 "$CAPVAULT" fsck --remote --verify --repair
+grep -q "remote object $s1: .*(corrupt: kept" "$T/out" || fail "verify: $(cat "$T/out")"
+[ -e "$(remote "$s1")" ] || fail "a corrupt remote object was deleted"
+check "the capture stays" remote "$(loc 1)"
 finish
