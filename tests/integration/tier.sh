@@ -105,9 +105,8 @@ grep -q "remote object $s4 is an orphan (the catalog keeps it locally only)$" "$
 expect_rc 0 "$CAPVAULT" fsck --remote --repair
 grep -q "remote object $s4 is an orphan .*; removed" "$T/out" || fail "repair: $(cat "$T/out")"
 gone "$(remote "$s4")" || fail "the orphan is still there"
-echo junk > "$B/objects/zz-stray"
 expect_rc 0 "$CAPVAULT" fsck --remote
-grep -q "^3 remote objects\|^2 remote objects" "$T/out" || fail "after repair: $(cat "$T/out")"
+grep -q "^2 remote objects (.*): 0 problems" "$T/out" || fail "after repair: $(cat "$T/out")"
 
 # A tampered remote object: --verify finds it, nothing is deleted.
 chmod u+w "$(remote "$s1")"
