@@ -757,6 +757,7 @@ int main(int argc, char **argv)
 	 * interrupted moves are finished first. */
 	if ((err = daemon_tier_start(&d.tier, d.vault, d.cfg, &eb)) < 0)
 		fatalx("object store: %s", eb.msg[0] ? eb.msg : strerror(-err));
+	d.retention.tier = &d.tier;
 	start_api(&d);
 	err = daemon_workers_start(&d.workers, d.cfg->jobs ? d.cfg->jobs : 1);
 	if (err)
