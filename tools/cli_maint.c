@@ -90,7 +90,8 @@ static int usage_error(const char *usage)
  * last capture of a remote object removes the remote copy too. */
 static struct cli_objstore *maint_objstore;
 
-static struct vault *open_store(const char *store, unsigned flags)
+static struct vault *open_store_with(const char *store, unsigned flags,
+				     const struct config *cfg)
 {
 	struct vault *v = NULL;
 	struct errbuf eb = { { 0 } };
@@ -98,11 +99,16 @@ static struct vault *open_store(const char *store, unsigned flags)
 		fprintf(stderr, "capvault: %s\n", eb.msg);
 		return NULL;
 	}
-	if (cli_objstore_open(&maint_objstore, &eb) < 0)
+	if (cli_objstore_open(&maint_objstore, cfg, &eb) < 0)
 		fprintf(stderr, "capvault: object store: %s (remote copies are left for "
 			"`capvault fsck --remote --repair`)\n", eb.msg);
 	vault_set_objstore(v, cli_objstore(maint_objstore));
 	return v;
+}
+
+static struct vault *open_store(const char *store, unsigned flags)
+{
+	return open_store_with(store, flags, NULL);
 }
 
 static void close_store(struct vault *v)
@@ -614,7 +620,7 @@ int cli_prune(int argc, char **argv, const char *usage)
 	} else if (via != 0)
 		rc = via > 0 ? prune_remote(r, &a) : CLI_EXIT_FAILED;
 	else
-		rc = (v = open_store(store, 0)) ? prune_run(v, cfg, &a) : CLI_EXIT_FAILED;
+		rc = (v = open_store_with(store, 0, cfg)) ? prune_run(v, cfg, &a) : CLI_EXIT_FAILED;
 	cli_remote_free(r);
 	close_store(v);
 	config_free(cfg);
@@ -653,7 +659,11 @@ static int fsck_remote_run(const struct maint_args *a)
 {
 	struct errbuf eb = { { 0 } };
 	int err;
-	struct vault *v = open_store(a->store, VAULT_NO_CLEANUP);
+	struct config *cfg = a->config ? retention_load_config(a->config) : NULL;
+	if (a->config && !cfg)
+		return CLI_EXIT_FAILED;
+	struct vault *v = open_store_with(a->store, VAULT_NO_CLEANUP, cfg);
+	config_free(cfg);
 	if (!v)
 		return CLI_EXIT_FAILED;
 	struct objstore *os = vault_objstore(v);
@@ -685,11 +695,15 @@ static int fsck_remote_run(const struct maint_args *a)
 
 int cli_fsck(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { .allowed = "sjrVR" };
+	struct maint_args a = { .allowed = "sjrVRc" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
 		return usage_error(usage);
 	if (a.remote)
 		return fsck_remote_run(&a);
+	if (a.config) {
+		fprintf(stderr, "capvault: fsck: --config goes with --remote\n");
+		return CLI_EXIT_USAGE;
+	}
 	struct ring *ring = NULL;
 	int err = ring_new(&ring, 16);
 	if (err) {
