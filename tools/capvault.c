@@ -36,7 +36,7 @@ static const struct cli_command commands[] = {
 	{ "tier", cli_tier, "tier [--store DIR] [--dry-run] [--json] ID|SHA256..." },
 	{ "fsck", cli_fsck, "fsck [--store DIR] [--remote [--config FILE]] [--verify] [--repair] [--json]", true },
 	{ "backup", cli_backup, "backup [--store DIR] [--json] DIR" },
-	{ "restore", cli_restore, "restore DIR --store DIR2", true },
+	{ "restore", cli_restore, "restore DIR --store DIR2 [--config FILE]", true },
 	{ "token", cli_token,
 	  "token [--store DIR] add NAME --scopes read,upload,delete,admin [--tags a,b] [--cloudshark] | ls [--json] | revoke NAME" },
 	{ "status", cli_status, "status [--store DIR] [--json]" },

@@ -827,13 +827,20 @@ static bool daemon_serves(const char *store)
 
 int cli_restore(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { .allowed = "s" };
+	struct maint_args a = { .allowed = "sc" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc - 1 || !a.store)
 		return usage_error(usage);
 	if (daemon_serves(a.store))
 		return CLI_EXIT_FAILED;
 	struct errbuf eb = { { 0 } };
-	int err = backup_restore(argv[a.first_arg], a.store, &eb);
+	/* The object store that holds the backup's remote objects. */
+	struct config *cfg = a.config ? retention_load_config(a.config) : NULL;
+	struct cli_objstore *cos = NULL;
+	int err = a.config && !cfg ? -EINVAL : cli_objstore_open(&cos, cfg, &eb);
+	config_free(cfg);
+	if (err >= 0)
+		err = backup_restore(argv[a.first_arg], a.store, cli_objstore(cos), &eb);
+	cli_objstore_close(cos);
 	struct vault *v = err ? NULL : open_store(a.store, 0);
 	if (err)
 		fprintf(stderr, "capvault: restore: %s\n", eb.msg[0] ? eb.msg : strerror(-err));

@@ -116,4 +116,21 @@ expect_rc 1 "$CAPVAULT" fsck --remote --verify --repair
 grep -q "remote object $s1: .*(corrupt: kept" "$T/out" || fail "verify: $(cat "$T/out")"
 [ -e "$(remote "$s1")" ] || fail "a corrupt remote object was deleted"
 check "the capture stays" remote "$(loc 1)"
+
+# Backup and restore: remote objects stay in the bucket, the restored
+# store points at them (and checks they are there).
+expect_rc 0 "$CAPVAULT" backup "$T/bk"
+[ -e "$T/bk/objects/${s1:0:2}/$s1" ] && fail "a remote object was copied into the backup"
+[ -e "$T/bk/objects/${s4:0:2}/$s4" ] || fail "a local object is missing from the backup"
+expect_rc 1 env -u CAPVAULT_OBJSTORE_DIR "$CAPVAULT" restore "$T/bk" --store "$T/r1"
+grep -q "is in the object store, and no object store is configured" "$T/err" ||
+	fail "restore without the object store: $(cat "$T/err")"
+expect_rc 0 "$CAPVAULT" restore "$T/bk" --store "$T/r2"
+check "restored location" remote "$(CAPVAULT_STORE=$T/r2 "$CAPVAULT" info --json 3 | jq -r .location)"
+check "restored local one" local "$(CAPVAULT_STORE=$T/r2 "$CAPVAULT" info --json 4 | jq -r .location)"
+expect_rc 0 env CAPVAULT_STORE="$T/r2" "$CAPVAULT" fsck
+mv "$(remote "$s3")" "$T/s3.moved"
+expect_rc 1 "$CAPVAULT" restore "$T/bk" --store "$T/r3"
+grep -q "object $s3: not in" "$T/err" || fail "restore with a missing remote object: $(cat "$T/err")"
+mv "$T/s3.moved" "$(remote "$s3")"
 finish
