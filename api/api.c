@@ -160,6 +160,7 @@ void api_error_errno(struct api_call *c, int err, const char *what, const char *
 	case -ENOSPC: api_error(c, 507, "no_space", "%s: %s", what, msg); break;
 	case -EBUSY:
 	case -EAGAIN: api_error(c, 503, "busy", "%s: %s", what, msg); break;
+	case -EREMOTEIO: api_error(c, 503, "object_store_unavailable", "%s: %s", what, msg); break;
 	default: api_error(c, 500, "internal", "%s: %s", what, msg); break;
 	}
 }

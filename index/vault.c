@@ -39,6 +39,7 @@ struct vault {
 	void *remote_release_opaque;
 	_Atomic uint64_t min_free_bytes;
 	_Atomic unsigned min_free_percent;
+	struct objcache *objcache; /* not owned: remote objects' bytes read before */
 };
 
 struct vault_job {
@@ -125,6 +126,43 @@ void vault_set_objstore(struct vault *v, struct objstore *os)
 struct objstore *vault_objstore(struct vault *v)
 {
 	return v->objstore;
+}
+
+void vault_set_objcache(struct vault *v, struct objcache *cache)
+{
+	v->objcache = cache;
+}
+
+struct objcache *vault_objcache(struct vault *v)
+{
+	return v->objcache;
+}
+
+/* The local copy, or the remote one when only the store has it (or a
+ * crash mid-tiering left a "both" without its file). */
+static int open_local_or_remote(struct vault *v, const uint8_t sha[32], bool remote_ok, int *fd)
+{
+	*fd = store_object_open(v->store, sha);
+	if (*fd >= 0)
+		return 0;
+	int err = *fd;
+	*fd = -1;
+	return err == -ENOENT && remote_ok ? VAULT_OBJECT_REMOTE : err;
+}
+
+/* The one place that decides which tier a read goes to: the catalog's
+ * location of the object (catalog_object_location). */
+int vault_object_open(struct vault *v, const uint8_t sha[32], int *fd)
+{
+	enum catalog_location loc = CATALOG_LOCAL;
+	bool can_read_remote = v->objstore && v->objcache;
+	int err = catalog_object_location(v->catalog, sha, &loc);
+	*fd = -1;
+	if (err < 0 && err != -ENOENT)
+		return err;
+	if (err == 0 && loc == CATALOG_REMOTE)
+		return can_read_remote ? VAULT_OBJECT_REMOTE : -EREMOTEIO;
+	return open_local_or_remote(v, sha, err == 0 && loc == CATALOG_BOTH && can_read_remote, fd);
 }
 
 void vault_set_min_free(struct vault *v, uint64_t min_free_bytes, unsigned min_free_percent)

@@ -65,6 +65,30 @@ struct catalog *vault_catalog(struct vault *v);
 struct store *vault_store(struct vault *v);
 struct db *vault_db(struct vault *v);
 
+/*
+ * The object tier's read side: the cache of remote objects' bytes
+ * (objcache.h), which readers of remote objects use with vault_objstore.
+ * Not owned (freed by the caller after vault_close); NULL: remote objects
+ * cannot be read. Set before the vault is shared between threads.
+ */
+struct objcache;
+void vault_set_objcache(struct vault *v, struct objcache *cache);
+struct objcache *vault_objcache(struct vault *v);
+
+/* Positive outcome of vault_object_open: read the object remotely. */
+#define VAULT_OBJECT_REMOTE 1
+/*
+ * Where to read object sha from: 0 with *fd its local copy, open
+ * read-only (preferred when both tiers hold it); VAULT_OBJECT_REMOTE with
+ * *fd -1 when only the object store has it (read it through
+ * vault_objcache / vault_objstore); -ENOENT when neither; -EREMOTEIO
+ * when only the object store has it and no store or cache is set;
+ * another negative errno when the local copy cannot be opened. The
+ * catalog's location decides (a "both" whose file is missing is read
+ * remotely).
+ */
+int vault_object_open(struct vault *v, const uint8_t sha[32], int *fd);
+
 /* Sets the min_free floor (bytes, or percent of the store's file system;
  * 0 and 0: none). While the store is below it, a new import is refused
  * at its start with -ENOSPC "store below min_free (X free < Y): import

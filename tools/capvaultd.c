@@ -26,11 +26,16 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "objcache.h"
+#include "objstore.h"
 #include "sdnotify.h"
 #include "vault.h"
 #include "watch.h"
 
 #define LOOP_TIMEOUT_MS 200
+/* object_store.cache_size's default, for an object store set without
+ * the section (CAPVAULT_OBJSTORE_DIR, a trial). */
+#define DEFAULT_CACHE_SIZE (10ull << 30)
 /* After reports were dropped on a full queue, give the workers a moment
  * before watch_rescan reports every file again. */
 #define RESCAN_DELAY_MS 1000u
@@ -70,6 +75,7 @@ struct daemon {
 	struct daemon_retention retention;
 	struct daemon_scrub scrub;
 	struct daemon_tier tier;
+	struct objcache *cache;        /* remote objects' bytes, when an object store is set */
 	int log_fd;                    /* cfg->log_file, or -1 */
 };
 
@@ -731,6 +737,20 @@ static void start_api(struct daemon *d)
 		fatalx("api: %s", eb.msg[0] ? eb.msg : strerror(-err));
 }
 
+/* The read-through cache of the object store's bytes, in the store's
+ * cache/ folder, once the tier has set an object store on the vault. */
+static int open_cache(struct daemon *d, struct errbuf *eb)
+{
+	const struct config_object_store *os = &d->cfg->object_store;
+	if (!vault_objstore(d->vault))
+		return 0;
+	int err = objcache_open(&d->cache, d->cfg->store,
+				os->enabled ? os->cache_size : DEFAULT_CACHE_SIZE, eb);
+	if (err == 0)
+		vault_set_objcache(d->vault, d->cache);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = { .log_fd = -1 };
@@ -758,6 +778,8 @@ int main(int argc, char **argv)
 	if ((err = daemon_tier_start(&d.tier, d.vault, d.cfg, &eb)) < 0)
 		fatalx("object store: %s", eb.msg[0] ? eb.msg : strerror(-err));
 	d.retention.tier = &d.tier;
+	if ((err = open_cache(&d, &eb)) < 0)
+		fatalx("object store cache: %s", eb.msg[0] ? eb.msg : strerror(-err));
 	start_api(&d);
 	err = daemon_workers_start(&d.workers, d.cfg->jobs ? d.cfg->jobs : 1);
 	if (err)
@@ -773,6 +795,8 @@ int main(int argc, char **argv)
 	log_info("stopping: finishing the files being imported");
 	daemon_workers_join(&d.workers);
 	daemon_tier_stop(&d.tier);
+	vault_set_objcache(d.vault, NULL);
+	d.cache = objcache_free(d.cache);
 	log_summary(&d);
 	free_all(&d);
 	open_log_file(&d, NULL);
