@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "objstore.h"
+#include "objstore_config.h"
 #include "cli.h"
 #include "cli_remote.h"
 #include "store.h"
@@ -170,4 +172,50 @@ int cli_tier(int argc, char **argv, const char *usage)
 	int rc = json_is_true(json_object_get(doc, "failed")) ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 	json_decref(doc);
 	return rc;
+}
+
+struct cli_objstore {
+	struct store *st;     /* CAPVAULT_OBJSTORE_DIR's */
+	struct objstore *os;
+};
+
+int cli_objstore_open(struct cli_objstore **out, const struct config *cfg, struct errbuf *eb)
+{
+	const char *dir = getenv("CAPVAULT_OBJSTORE_DIR");
+	bool s3 = cfg && cfg->object_store.enabled;
+	struct cli_objstore *c;
+	int err;
+
+	*out = NULL;
+	if (!s3 && (!dir || !*dir))
+		return 0;
+	if (!(c = calloc(1, sizeof(*c))))
+		return errbuf_set(eb, -ENOMEM, "%s", strerror(ENOMEM));
+	if (s3) {
+		err = objstore_from_config(&c->os, &cfg->object_store, eb);
+	} else {
+		err = store_open_flags(&c->st, dir, STORE_CREATE, eb);
+		if (err == 0)
+			err = objstore_local_new(&c->os, c->st, eb);
+	}
+	if (err < 0) {
+		cli_objstore_close(c);
+		return err;
+	}
+	*out = c;
+	return 1;
+}
+
+struct objstore *cli_objstore(struct cli_objstore *c)
+{
+	return c ? c->os : NULL;
+}
+
+void cli_objstore_close(struct cli_objstore *c)
+{
+	if (!c)
+		return;
+	objstore_free(c->os);
+	store_close(c->st);
+	free(c);
 }
