@@ -66,6 +66,24 @@ int fsck_run(struct vault *v, struct ring *ring, bool repair, fsck_report_fn rep
 int fsck_verify(struct vault *v, struct ring *ring, bool repair, fsck_report_fn report,
 		void *opaque, struct fsck_counts *counts, struct errbuf *eb);
 
+/*
+ * `capvault fsck --remote`: lists the object store os and checks it
+ * against the catalog. Orphans (keys the catalog does not name there: no
+ * record, or a record that says local) are reported and, with repair,
+ * removed; strays (keys that are not object names) are reported and left
+ * alone. An object the catalog says is remote or both must be in the
+ * store with its size; with verify its bytes are re-hashed
+ * (objstore_verify). A copy that is missing, of the wrong size or corrupt
+ * is never fixed by dropping a capture: with repair, a "both" object's
+ * local copy becomes the one recorded; else it is reported. counts:
+ * objects (remote objects looked at), bytes_hashed, corrupt, problems,
+ * repaired. Same returns as fsck_run.
+ */
+struct objstore;
+int fsck_remote(struct vault *v, struct objstore *os, bool repair, bool verify,
+		fsck_report_fn report, void *opaque, struct fsck_counts *counts,
+		struct errbuf *eb);
+
 /* One object hashed: its hash, the bytes read, and the file's identity. */
 struct fsck_hash {
 	uint8_t got[32];
@@ -97,8 +115,10 @@ int fsck_quarantine(struct vault *v, const uint8_t sha[32], const struct fsck_ha
 
 /*
  * Backup: a RocksDB checkpoint into dir/index, and every referenced object
- * hard-linked (copied across file systems) into dir/objects, so dir is a
- * store itself. dir must not exist or be empty. v may be in use (the
+ * with a local copy hard-linked (copied across file systems) into
+ * dir/objects, so dir is a store itself. An object only in the object
+ * store stays there: the checkpoint records its location (and a removal
+ * of its last capture in the live store removes it from the bucket). dir must not exist or be empty. v may be in use (the
  * daemon's): the checkpoint and links are made under the catalog lock
  * (catalog_quiesce). Returns 0 or a negative errno (eb).
  */
@@ -107,8 +127,12 @@ int backup_create(struct vault *v, const char *dir, uint64_t *objects, struct er
 /*
  * Restore: copies the store (or backup) at src into dst, which must not
  * exist or be empty: index files copied, objects hard-linked or copied.
- * Returns 0 or a negative errno (eb).
+ * An object the backup says is remote must be in os with its size
+ * (objstore_stat): the restored catalog points at it there; without os,
+ * or when it is missing, the restore fails (-ENODEV, -ENOENT). Returns 0
+ * or a negative errno (eb).
  */
-int backup_restore(const char *src, const char *dst, struct errbuf *eb);
+struct objstore;
+int backup_restore(const char *src, const char *dst, struct objstore *os, struct errbuf *eb);
 
 #endif
