@@ -272,7 +272,7 @@ audited() {
 	local n
 	# A refusal is logged just after its reply is queued: give a slow
 	# (sanitizer) build a moment before looking.
-	for _ in $(seq 50); do
+	for _ in $(seq 300); do
 		grep -E "^<6>capvaultd: audit: $1 " "$T/d.log" | grep -qE -- "$2" && break
 		sleep 0.1
 	done
