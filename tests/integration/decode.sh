@@ -152,7 +152,7 @@ if [ "$(id -u)" = 0 ] && command -v openssl >/dev/null && tls_capture; then
 	tref=$(jq -r '[.packets[] | select(.protocol == "HTTP")][0].ref' "$T/tls")
 	check "tls detail: HTTP status" 200 "$(get tlsd "/v1/decode/packet?ref=$tref")"
 	jq -r '.. | .label? // empty' "$T/tlsd" | grep -q '^Hypertext Transfer Protocol' ||
-		fail "tls detail: no HTTP in the tree"
+		fail "tls detail of $tref: no HTTP in the tree: $(jq -c '[.tree[].label]' "$T/tlsd" | head -c 600); list: $(jq -r '.packets[] | .ref + " " + .protocol + " " + .info' "$T/tls" | head -20)"
 else
 	echo "TLS key log check skipped: needs root (tcpdump on lo) and openssl"
 fi
