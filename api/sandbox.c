@@ -636,10 +636,10 @@ int sandbox_run(struct sandbox *sb, const char *const *args, bool warm, const vo
 	else if (!err && (err = spawn(sb, args, &c)) < 0)
 		errbuf_set(eb, err, "decoder %s: cannot start it: %s", sb->path, strerror(-err));
 	free(key);
+	if (warm)
+		sandbox_prepare(sb, args); /* it loads while this one decodes */
 	if (!err && (err = run_child(sb, &c, input, inlen, res)) < 0)
 		errbuf_set(eb, err, "decoder %s: %s", sb->path, strerror(-err));
-	if (warm)
-		sandbox_prepare(sb, args);
 	atomic_fetch_sub(&sb->running, 1);
 	return err;
 }

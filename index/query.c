@@ -994,8 +994,10 @@ static int run_flows(struct object_run *r, const struct plan_ids *cand)
 	size_t skip = 0;
 	while (skip < offsets.n && before_start(r, offsets.v[skip]))
 		skip++;
-	offsets.n -= skip;
-	memmove(offsets.v, offsets.v + skip, offsets.n * sizeof(uint64_t));
+	if (skip) {
+		offsets.n -= skip;
+		memmove(offsets.v, offsets.v + skip, offsets.n * sizeof(uint64_t));
+	}
 	if (!err)
 		err = read_offsets(r, &offsets);
 	free(offsets.v);

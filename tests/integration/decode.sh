@@ -138,8 +138,10 @@ tls_capture() {
 	wait "$dpid_" "$spid" 2>/dev/null || true
 	[ -s "$T/tls.keys" ] && [ "$(tcpdump -r "$T/tls.pcap" 2>/dev/null | wc -l)" -gt 5 ]
 }
+# (grep without -q after a pipe: -q's early exit would make the writer die
+# of SIGPIPE, and pipefail would count that as no match)
 if [ "$(id -u)" = 0 ] && command -v openssl >/dev/null && tls_capture; then
-	tshark -r "$T/tls.pcap" -n 2>/dev/null | grep -q 'HTTP' &&
+	tshark -r "$T/tls.pcap" -n 2>/dev/null | grep 'HTTP' >/dev/null &&
 		fail "tls: tshark sees HTTP without the keys: no test"
 	CS=$("$CAPVAULT" token add cs --store "$STORE" --scopes read,upload --cloudshark 2>/dev/null)
 	code=$(curl -s -o "$T/up" -w '%{http_code}' -F "file=@$T/tls.pcap" -F "filename=tls.pcap" \
@@ -147,12 +149,12 @@ if [ "$(id -u)" = 0 ] && command -v openssl >/dev/null && tls_capture; then
 	check "tls upload: HTTP status" 200 "$code"
 	tid=$(jq -r .id "$T/up")
 	check "tls list: HTTP status" 200 "$(get tls "/v1/decode/list?capture=$tid")"
-	jq -r '.packets[] | .protocol + " " + .info' "$T/tls" | grep -q '^HTTP GET / HTTP/1.1' ||
+	jq -r '.packets[] | .protocol + " " + .info' "$T/tls" | grep '^HTTP GET / HTTP/1.1' >/dev/null ||
 		fail "tls: no decrypted HTTP request: $(jq -r '.packets[] | .protocol + " " + .info' "$T/tls" | head -20)"
 	tref=$(jq -r '[.packets[] | select(.protocol == "HTTP")][0].ref' "$T/tls")
 	check "tls detail: HTTP status" 200 "$(get tlsd "/v1/decode/packet?ref=$tref")"
-	jq -r '.. | .label? // empty' "$T/tlsd" | grep -q '^Hypertext Transfer Protocol' ||
-		fail "tls detail: no HTTP in the tree"
+	jq -r '.. | .label? // empty' "$T/tlsd" | grep '^Hypertext Transfer Protocol' >/dev/null ||
+		fail "tls detail of $tref: no HTTP in the tree: $(jq -c '[.tree[].label]' "$T/tlsd" | head -c 600); list: $(jq -r '.packets[] | .ref + " " + .protocol + " " + .info' "$T/tls" | head -20)"
 else
 	echo "TLS key log check skipped: needs root (tcpdump on lo) and openssl"
 fi
