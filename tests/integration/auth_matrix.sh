@@ -273,12 +273,12 @@ audited() {
 	# A refusal is logged just after its reply is queued: give a slow
 	# (sanitizer) build a moment before looking.
 	for _ in $(seq 300); do
-		grep -E "^<6>capvaultd: audit: $1 " "$T/d.log" | grep -qE -- "$2" && break
+		grep -E "^<6>capvaultd: audit: $1 " "$T/d.log" | grep -E -- "$2" >/dev/null && break
 		sleep 0.1
 	done
 	n=$(grep -cE "^<6>capvaultd: audit: $1 " "$T/d.log" || true)
 	[ "$n" -gt 0 ] || fail "no audit line: $1 (pattern: $2)"
-	grep -E "^<6>capvaultd: audit: $1 " "$T/d.log" | grep -qE -- "$2" ||
+	grep -E "^<6>capvaultd: audit: $1 " "$T/d.log" | grep -E -- "$2" >/dev/null ||
 		fail "audit line $1 lacks $2: $(grep -E "audit: $1 " "$T/d.log" | head -1)"
 }
 CAP='capture_id="[0-9]+" sha256="[0-9a-f]{64}" name="m.pcap"'

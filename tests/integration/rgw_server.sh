@@ -13,7 +13,7 @@ rgw_start --tls
 left() {
 	local p
 	for p in /proc/[0-9]*; do
-		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$1/ceph.conf" && echo "${p#/proc/}"
+		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -F "$1/ceph.conf" >/dev/null && echo "${p#/proc/}"
 	done
 	true
 }
