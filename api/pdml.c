@@ -48,8 +48,11 @@ static void add_int(json_t *node, const char *key, const char *text)
 static void open_item(struct pdml *p, const XML_Char **atts)
 {
 	const char *name = attr(atts, "name"), *hide = attr(atts, "hide");
+	/* frame.number counts within what tshark was fed (the packet and the
+	 * earlier ones of its connection), not within the capture: misleading. */
 	if ((hide && strcmp(hide, "yes") == 0) ||
-	    (name && (strcmp(name, "geninfo") == 0 || strcmp(name, "pkt_comment") == 0))) {
+	    (name && (strcmp(name, "geninfo") == 0 || strcmp(name, "pkt_comment") == 0 ||
+		      strcmp(name, "frame.number") == 0))) {
 		p->skip = 1;
 		return;
 	}
@@ -60,6 +63,13 @@ static void open_item(struct pdml *p, const XML_Char **atts)
 		label = attr(atts, "show");
 	if (!label || !*label)
 		label = name ? name : "";
+	/* "Frame 3: 858 bytes on wire..." -> "Frame: 858 bytes...", for the same reason. */
+	const char *colon = name && strcmp(name, "frame") == 0 ? strstr(label, ": ") : NULL;
+	char frame_label[512];
+	if (colon && strncmp(label, "Frame ", 6) == 0) {
+		snprintf(frame_label, sizeof(frame_label), "Frame%s", colon);
+		label = frame_label;
+	}
 	json_t *children = json_array();
 	json_t *node = json_pack("{ss}", "label", label);
 	if (!children || !node || json_array_append_new(p->stack[p->depth - 1], node) < 0) {

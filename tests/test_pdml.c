@@ -49,6 +49,27 @@ static void test_tree(void **state)
 	json_decref(tree);
 }
 
+/* tshark numbers frames within what it was fed (the packet and the
+ * earlier ones of its connection), not within the capture: the detail
+ * tree says neither. */
+static void test_frame_number_dropped(void **state)
+{
+	(void)state;
+	static const char fed[] =
+		"<pdml><packet><proto name=\"frame\" showname=\"Frame 3: 60 bytes on wire\" "
+		"size=\"60\" pos=\"0\"><field name=\"frame.number\" showname=\"Frame Number: 3\" "
+		"show=\"3\"/><field name=\"frame.len\" showname=\"Frame Length: 60 bytes\" "
+		"show=\"60\"/></proto></packet></pdml>";
+	json_t *tree = NULL;
+	struct errbuf eb = { { 0 } };
+	assert_int_equal(pdml_tree(fed, strlen(fed), &tree, &eb), 0);
+	char *text = json_dumps(tree, JSON_COMPACT);
+	assert_string_equal(text, "[{\"label\":\"Frame: 60 bytes on wire\",\"pos\":0,\"size\":60,"
+				  "\"children\":[{\"label\":\"Frame Length: 60 bytes\",\"children\":[]}]}]");
+	free(text);
+	json_decref(tree);
+}
+
 static void test_refused(void **state)
 {
 	(void)state;
@@ -85,6 +106,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tree),
+		cmocka_unit_test(test_frame_number_dropped),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_too_deep),
 	};
