@@ -69,6 +69,7 @@ static const struct route routes[] = {
 	{ "GET", "/metrics", TOKEN_SCOPE_READ, api_metrics, false },
 	{ "POST", "/v1/prune", TOKEN_SCOPE_DELETE, api_prune, false },
 	{ "GET", "/v1/retention", TOKEN_SCOPE_READ, api_retention, false },
+	{ "POST", "/v1/tier", TOKEN_SCOPE_DELETE, api_tier, false },
 	{ "GET", "/v1/tokens", TOKEN_SCOPE_ADMIN, api_tokens_list, false },
 	{ "POST", "/v1/tokens", TOKEN_SCOPE_ADMIN, api_tokens_create, false },
 	{ "DELETE", "/v1/tokens/*", TOKEN_SCOPE_ADMIN, api_token_revoke, false },
@@ -159,6 +160,7 @@ void api_error_errno(struct api_call *c, int err, const char *what, const char *
 	case -ENOSPC: api_error(c, 507, "no_space", "%s: %s", what, msg); break;
 	case -EBUSY:
 	case -EAGAIN: api_error(c, 503, "busy", "%s: %s", what, msg); break;
+	case -EREMOTEIO: api_error(c, 503, "object_store_unavailable", "%s: %s", what, msg); break;
 	default: api_error(c, 500, "internal", "%s: %s", what, msg); break;
 	}
 }

@@ -67,6 +67,33 @@ struct api_scrub_stats {
 	uint64_t next_ns;         /* next pass's start (CLOCK_REALTIME); 0: none planned */
 };
 
+/* Why a move to (or removal from) the object store failed, for
+ * capvault_tier_errors_total{kind}. */
+enum api_tier_error {
+	API_TIER_TIMEOUT,   /* no answer in time */
+	API_TIER_REFUSED,   /* the store is down or unreachable */
+	API_TIER_FORBIDDEN, /* 401, 403 */
+	API_TIER_SERVER,    /* 5xx or a malformed answer */
+	API_TIER_HASH,      /* the stored bytes did not hash to the object's name */
+	API_TIER_OTHER,
+	API_TIER_ERRORS
+};
+/* Upper bounds (seconds) of the put latency histogram's buckets. */
+#define API_TIER_LAT_BUCKETS 8
+extern const double api_tier_latency_bounds[API_TIER_LAT_BUCKETS];
+/* The daemon's tier mover, for /metrics and /v1/status. */
+struct api_tier_stats {
+	bool enabled;             /* an object store is configured */
+	uint64_t queue_length, queue_bytes; /* moves and removals waiting */
+	uint64_t tiered_objects, tiered_bytes; /* moved since start */
+	uint64_t removed_objects; /* remote copies removed since start */
+	uint64_t retries;         /* failures followed by a retry */
+	uint64_t dropped;         /* not queued: the queue was full */
+	uint64_t errors[API_TIER_ERRORS];
+	uint64_t put_lat[API_TIER_LAT_BUCKETS + 1]; /* per bucket, the last +Inf */
+	uint64_t put_lat_sum_us;
+};
+
 /* One file waiting to be retried after a transient failure. */
 struct api_import_retry {
 	char path[512];
@@ -99,6 +126,12 @@ struct api_hooks {
 	void (*retention)(void *opaque, api_retention_fn fn, void *ctx);
 	/* Fills the scrub's state. */
 	void (*scrub_stats)(void *opaque, struct api_scrub_stats *out);
+	/* Moves object sha to the object store now (between the tier mover's
+	 * own moves): 0, a positive TIER_ALREADY (tier.h) or a negative errno
+	 * (eb; -ENODEV: no object store configured). */
+	int (*tier)(void *opaque, const uint8_t sha[32], uint64_t *bytes, struct errbuf *eb);
+	/* Fills the tier mover's state. */
+	void (*tier_stats)(void *opaque, struct api_tier_stats *out);
 	void *opaque;
 };
 

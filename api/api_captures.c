@@ -1,7 +1,8 @@
 /*
  * api_captures.c - /v1/captures/{id}: one capture's record, its bytes
- * (streamed with pread, HTTP Range), delete and patch. The listing is in
- * api_list.c.
+ * (streamed with pread, HTTP Range; from the object store, or the cache
+ * when it holds the object, for a capture that was tiered), delete and
+ * patch. The listing is in api_list.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +15,10 @@
 
 #include "api_priv.h"
 #include "catalog.h"
+#include "cleanup.h"
+#include "log.h"
+#include "objcache.h"
+#include "objstore.h"
 #include "retention.h"
 #include "textesc.h"
 #include "tokens.h"
@@ -95,6 +100,189 @@ static bool pick_range(struct api_call *c, uint64_t size, struct file_stream *f,
 	return rc >= 0;
 }
 
+/*
+ * A tiered capture's bytes: a thread pushes them (objcache_read_stream or
+ * objstore_read_stream) into a bounded buffer that the response drains,
+ * each side waiting for the other, so memory stays at the buffer's size
+ * and a slow client only slows the reads. The reader's free callback
+ * stops the thread and joins it.
+ */
+#define REMOTE_PIPE (1u << 20)
+
+struct remote_stream {
+	struct vault *v;
+	uint8_t sha[32];
+	uint64_t id, size, start, len;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *buf;
+	size_t head, used;
+	bool done, cancel;
+	int err;
+};
+
+static int remote_push(void *opaque, const void *data, size_t len)
+{
+	struct remote_stream *s = opaque;
+	const char *p = data;
+	pthread_mutex_lock(&s->mu);
+	while (len > 0 && !s->cancel) {
+		if (s->used == REMOTE_PIPE) {
+			pthread_cond_wait(&s->cv, &s->mu);
+			continue;
+		}
+		size_t tail = (s->head + s->used) % REMOTE_PIPE;
+		size_t n = REMOTE_PIPE - s->used;
+		n = n < REMOTE_PIPE - tail ? n : REMOTE_PIPE - tail;
+		n = n < len ? n : len;
+		memcpy(s->buf + tail, p, n);
+		s->used += n;
+		p += n;
+		len -= n;
+		pthread_cond_broadcast(&s->cv);
+	}
+	int rc = s->cancel ? -ECANCELED : 0;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* A range of an object the cache holds whole, chunk by chunk. */
+static int remote_cached_range(struct remote_stream *s, struct errbuf *eb)
+{
+	struct objcache *cache = vault_objcache(s->v);
+	_cleanup_free_ char *chunk = malloc(REMOTE_PIPE);
+	int err = chunk ? 0 : -ENOMEM;
+	for (uint64_t off = 0; !err && off < s->len; off += REMOTE_PIPE) {
+		uint32_t n = s->len - off < REMOTE_PIPE ? (uint32_t)(s->len - off) : REMOTE_PIPE;
+		struct objstore_range r = { .offset = s->start + off, .len = n, .buf = chunk };
+		err = objcache_read_ranges(cache, vault_objstore(s->v), s->sha, s->size, &r, 1, NULL,
+					   eb);
+		if (!err)
+			err = remote_push(s, chunk, n);
+	}
+	return err;
+}
+
+static void *remote_producer(void *arg)
+{
+	struct remote_stream *s = arg;
+	struct objstore *os = vault_objstore(s->v);
+	struct objcache *cache = vault_objcache(s->v);
+	struct errbuf eb = { { 0 } };
+	int err;
+	if (s->start == 0 && s->len == s->size)
+		err = objcache_read_stream(cache, os, s->sha, s->size, remote_push, s, &eb);
+	else if (objcache_has_object(cache, s->sha))
+		err = remote_cached_range(s, &eb);
+	else
+		err = objstore_read_stream(os, s->sha, s->start, s->len, remote_push, s, &eb);
+	if (err && err != -ECANCELED)
+		log_warnx("download of capture %" PRIu64 ": object store %s: %s", s->id,
+			  objstore_describe(os), eb.msg[0] ? eb.msg : strerror(-err));
+	pthread_mutex_lock(&s->mu);
+	s->err = err;
+	s->done = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static ssize_t remote_read(void *ctx, uint64_t pos, char *out, size_t max)
+{
+	struct remote_stream *s = ctx;
+	(void)pos;
+	pthread_mutex_lock(&s->mu);
+	while (s->used == 0 && !s->done)
+		pthread_cond_wait(&s->cv, &s->mu);
+	size_t n = 0;
+	while (n < max && s->used > 0) {
+		size_t k = REMOTE_PIPE - s->head;
+		k = k < s->used ? k : s->used;
+		k = k < max - n ? k : max - n;
+		memcpy(out + n, s->buf + s->head, k);
+		s->head = (s->head + k) % REMOTE_PIPE;
+		s->used -= k;
+		n += k;
+	}
+	pthread_cond_broadcast(&s->cv);
+	ssize_t rc = n ? (ssize_t)n : s->err ? HTTP_STREAM_ERROR : HTTP_STREAM_END;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static void remote_free(void *ctx)
+{
+	struct remote_stream *s = ctx;
+	if (s->started) {
+		pthread_mutex_lock(&s->mu);
+		s->cancel = true;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+	}
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s->buf);
+	free(s);
+}
+
+/* The status goes out before the bytes: the store is asked first (unless
+ * the cache holds the object), so a store that is down, refuses or is
+ * slower than its timeout fails the download with 503 now. */
+static int remote_check(struct api_call *c, const struct capture_record *rec)
+{
+	struct vault *v = c->api->vault;
+	struct errbuf eb = { { 0 } };
+	uint64_t size = 0;
+	if (objcache_has_object(vault_objcache(v), rec->sha256))
+		return 0;
+	int err = objstore_stat(vault_objstore(v), rec->sha256, &size, &eb);
+	if (err == 0 && size != rec->file_size)
+		err = errbuf_set(&eb, -EIO, "holds %" PRIu64 " bytes, not %" PRIu64, size,
+				 rec->file_size);
+	if (err == 0)
+		return 0;
+	char msg[sizeof(eb.msg) + 160];
+	snprintf(msg, sizeof(msg), "capture %" PRIu64 ": object store %s: %s", rec->id,
+		 objstore_describe(vault_objstore(v)), eb.msg[0] ? eb.msg : strerror(-err));
+	api_error_errno(c, -EREMOTEIO, "download", msg);
+	return -EREMOTEIO;
+}
+
+static void send_remote(struct api_call *c, const struct capture_record *rec)
+{
+	struct remote_stream *s = calloc(1, sizeof(*s));
+	bool partial = false;
+	struct file_stream range;
+	if (!s)
+		return api_error_errno(c, -ENOMEM, "download", NULL);
+	*s = (struct remote_stream){ .v = c->api->vault, .id = rec->id, .size = rec->file_size };
+	memcpy(s->sha, rec->sha256, 32);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	if (!pick_range(c, s->size, &range, &partial) || remote_check(c, rec) < 0)
+		return remote_free(s);
+	s->start = range.start;
+	s->len = range.len;
+	if (!(s->buf = malloc(REMOTE_PIPE)) ||
+	    pthread_create(&s->thread, NULL, remote_producer, s) != 0) {
+		remote_free(s);
+		return api_error_errno(c, -ENOMEM, "download", "cannot start the download thread");
+	}
+	s->started = true;
+	char disp[API_DISPOSITION_MAX], cr[80];
+	snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, s->start,
+		 s->start + s->len - 1, s->size);
+	api_content_disposition(rec->name, disp, sizeof(disp));
+	const char *const hdr[] = { "Content-Disposition", disp, "Accept-Ranges", "bytes",
+				    partial ? "Content-Range" : NULL, cr, NULL };
+	atomic_fetch_add(&c->api->m.downloads, 1);
+	http_respond_stream(c->r, partial ? 206 : 200, capture_ctype(rec), s->len, remote_read,
+			    remote_free, s, hdr);
+}
+
 void api_send_capture(struct api_call *c, const struct capture_record *rec)
 {
 	struct file_stream *f = calloc(1, sizeof(*f));
@@ -102,7 +290,10 @@ void api_send_capture(struct api_call *c, const struct capture_record *rec)
 	bool partial = false;
 	if (!f)
 		return api_error_errno(c, -ENOMEM, "download", NULL);
-	f->fd = store_object_open(vault_store(c->api->vault), rec->sha256);
+	if (vault_object_open(c->api->vault, rec->sha256, &f->fd) == VAULT_OBJECT_REMOTE) {
+		free(f);
+		return send_remote(c, rec);
+	}
 	if (f->fd < 0 || fstat(f->fd, &st) < 0) {
 		int err = f->fd < 0 ? f->fd : -errno;
 		if (f->fd >= 0)

@@ -253,14 +253,15 @@ static bool flag(struct api_call *c, const char *name)
 
 static json_t *stats_json(const struct query_stats *st)
 {
-	return json_pack("{sssbsIsIsIsIsIsIsIsIsf}", "plan", st->plan, "plan_all", st->plan_all,
+	return json_pack("{sssbsIsIsIsIsIsIsIsIsIsf}", "plan", st->plan, "plan_all", st->plan_all,
 			 "captures_total", (json_int_t)st->captures_total, "captures_selected",
 			 (json_int_t)st->captures_selected, "flows_candidate",
 			 (json_int_t)st->flows_candidate, "packets_candidate",
 			 (json_int_t)st->packets_candidate, "packets_matched",
 			 (json_int_t)st->packets_matched, "packets_indexed",
 			 (json_int_t)st->packets_indexed, "bytes_read", (json_int_t)st->bytes_read,
-			 "reads", (json_int_t)st->reads, "elapsed_ms", st->elapsed_ms);
+			 "reads", (json_int_t)st->reads, "bytes_remote", (json_int_t)st->bytes_remote,
+			 "elapsed_ms", st->elapsed_ms);
 }
 
 static bool client_gone(void *opaque)
@@ -342,6 +343,13 @@ void api_packets(struct api_call *c)
 		return pstream_free(p);
 	}
 	if (err) {
+		record_latency(c->api, since(&p->t0), true);
+		api_error_errno(c, err, "query", eb.msg);
+		return pstream_free(p);
+	}
+	/* The status goes out before the stream: a remote capture whose
+	 * store does not answer fails the query here, with 503. */
+	if (!flag(c, "count") && !flag(c, "explain") && (err = query_check_remote(p->q, &eb)) < 0) {
 		record_latency(c->api, since(&p->t0), true);
 		api_error_errno(c, err, "query", eb.msg);
 		return pstream_free(p);

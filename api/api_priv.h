@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include "api.h"
@@ -26,7 +27,7 @@ extern const double api_latency_bounds[API_LAT_BUCKETS];
 /* HTTP responses by route (the routes table's index; API_ROUTES: no
  * route matched) and status (an exact one from api_http_statuses, else
  * its class "1xx".."5xx"). A fixed table of atomics: no lock per request. */
-#define API_ROUTES 25
+#define API_ROUTES 26
 #define API_STATUSES 22
 #define API_STATUS_SLOTS (API_STATUSES + 5)
 extern const unsigned api_http_statuses[API_STATUSES];
@@ -137,6 +138,11 @@ void api_metrics(struct api_call *c);
 /* Retention (api_retention.c). */
 void api_prune(struct api_call *c);
 void api_retention(struct api_call *c);
+/* The object tier (api_tier.c). */
+void api_tier(struct api_call *c);
+void api_tier_metrics(FILE *f, struct api_server *api);
+/* Reading tiered captures: the cache and the store's latency (api_objcache.c). */
+void api_objcache_metrics(FILE *f, struct api_server *api);
 /* Admin: tokens and backup (api_admin.c). */
 void api_tokens_list(struct api_call *c);
 void api_tokens_create(struct api_call *c);

@@ -311,6 +311,8 @@ void api_metrics(struct api_call *c)
 		return api_error_errno(c, -ENOMEM, "metrics", NULL);
 	store_metrics(f, &s);
 	scrub_metrics(f, &s);
+	api_tier_metrics(f, c->api);
+	api_objcache_metrics(f, c->api);
 	server_metrics(f, &c->api->m);
 	http_metrics(f, &c->api->m);
 	process_metrics(f);

@@ -119,6 +119,26 @@ struct config_scrub {
 	uint64_t rate;            /* bytes read per second, at most */
 };
 
+/* The object tier's S3-compatible store (issue 18). Holds where the
+ * credentials are, never the keys themselves: objstore_s3_new() reads
+ * them (the environment's AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY win over
+ * credentials_file). tools/objstore_config.h turns this into an objstore. */
+struct config_object_store {
+	bool enabled;             /* the section is there (endpoint and bucket set) */
+	char *endpoint;           /* https://host[:port]; http:// only to loopback */
+	char *bucket;
+	char *region;             /* default us-east-1 */
+	char *credentials_file;   /* NULL: the environment only */
+	char *profile;            /* default "default" */
+	char *prefix;             /* NULL: none */
+	char *ca_file;            /* NULL: the system's CAs */
+	uint64_t cache_size;      /* the local read-through cache, bytes */
+	uint64_t connect_timeout_ns;
+	uint64_t request_timeout_ns; /* a request, or a stall in a transfer */
+	unsigned max_inflight;    /* concurrent range requests of one read */
+	uint64_t part_size;       /* multipart upload above this */
+};
+
 struct config {
 	char *source;             /* file name, or "<default>" */
 	char *store;
@@ -130,6 +150,7 @@ struct config {
 	struct config_api api;
 	struct config_retention retention;
 	struct config_scrub scrub;
+	struct config_object_store object_store;
 };
 
 /* One collected error. text is "FILE:LINE:COL: message", or "FILE: message"

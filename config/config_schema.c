@@ -326,6 +326,31 @@ static const struct section scrub_section = {
 	.what = "scrub", .opts = scrub_opts, .n_opts = ARRAY_SIZE(scrub_opts),
 };
 
+static void object_store_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+			       const struct ytree *const *vals);
+
+#define O struct config_object_store
+static const struct option object_store_opts[] = {
+	/* Required when the section is there: object_store_check says so. */
+	KEY(O, "endpoint", endpoint, t_string, 0, 0, NULL, 0),
+	KEY(O, "bucket", bucket, t_string, 0, 0, NULL, 0),
+	KEY(O, "region", region, t_string, 0, 0, "us-east-1", 0),
+	KEY(O, "credentials_file", credentials_file, t_path, 0, 0, NULL, 0),
+	KEY(O, "profile", profile, t_string, 0, 0, "default", 0),
+	KEY(O, "prefix", prefix, t_string, 0, 0, NULL, 0),
+	KEY(O, "cache_size", cache_size, t_size, 0, UINT64_MAX, "10GiB", 0),
+	KEY(O, "ca_file", ca_file, t_path, 0, 0, NULL, 0),
+	KEY(O, "connect_timeout", connect_timeout_ns, t_duration, 100 * MS, 600 * SEC, "10s", 0),
+	KEY(O, "request_timeout", request_timeout_ns, t_duration, 100 * MS, 3600 * SEC, "30s", 0),
+	KEY(O, "max_inflight", max_inflight, t_uint, 1, 64, "4", 0),
+	KEY(O, "part_size", part_size, t_size, 5ull << 20, 5ull << 30, "16MiB", 0),
+};
+#undef O
+static const struct section object_store_section = {
+	.what = "object_store", .opts = object_store_opts,
+	.n_opts = ARRAY_SIZE(object_store_opts), .check = object_store_check,
+};
+
 #define C struct config
 static const struct option root_opts[] = {
 	KEY(C, "store", store, t_path, 0, 0, NULL, OPT_REQUIRED),
@@ -340,6 +365,8 @@ static const struct option root_opts[] = {
 	  .sub = &retention_section },
 	{ .key = "scrub", .type = &t_section, .offset = offsetof(C, scrub),
 	  .sub = &scrub_section },
+	{ .key = "object_store", .type = &t_section, .offset = offsetof(C, object_store),
+	  .sub = &object_store_section },
 };
 #undef C
 const struct section config_root_section = {
@@ -435,6 +462,120 @@ static void retention_check(struct parse_ctx *c, void *obj, const struct ytree *
 					  "two retention policies are named '%s'", a);
 		}
 	}
+}
+
+/* The host of an http(s) URL with nothing after host[:port] but '/'. */
+static bool endpoint_host(const char *url, char *host, size_t size, bool *tls)
+{
+	const char *p, *end;
+
+	*tls = !strncmp(url, "https://", 8);
+	if (!*tls && strncmp(url, "http://", 7))
+		return false;
+	p = url + (*tls ? 8 : 7);
+	if (*p == '[') {
+		end = strchr(p, ']');
+		if (!end)
+			return false;
+		p++;
+	} else {
+		end = p + strcspn(p, ":/");
+	}
+	if (end == p || (size_t)(end - p) >= size)
+		return false;
+	memcpy(host, p, (size_t)(end - p));
+	host[end - p] = '\0';
+	for (const char *h = host; *h; h++) {
+		if (!isalnum((unsigned char)*h) && !strchr(".-:", *h))
+			return false;
+	}
+	end += *end == ']';
+	if (*end == ':') {
+		if (!isdigit((unsigned char)end[1]))
+			return false;
+		end += 1 + strspn(end + 1, "0123456789");
+	}
+	return !*end || !strcmp(end, "/");
+}
+
+static bool is_loopback(const char *host)
+{
+	struct in_addr a4;
+
+	if (!strcmp(host, "localhost") || !strcmp(host, "::1"))
+		return true;
+	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* S3's bucket names: 3-63 of a-z 0-9 . -, starting and ending with a
+ * letter or digit. */
+static bool bucket_valid(const char *b)
+{
+	size_t len = strlen(b);
+
+	if (len < 3 || len > 63 || !isalnum((unsigned char)b[0]) ||
+	    !isalnum((unsigned char)b[len - 1]))
+		return false;
+	for (const char *p = b; *p; p++) {
+		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && !strchr(".-", *p))
+			return false;
+	}
+	return true;
+}
+
+static void object_store_paths(struct parse_ctx *c, const struct config_object_store *os,
+			       const struct ytree *const *vals)
+{
+	const struct ytree *cred = val(&object_store_section, vals, "credentials_file");
+	const struct ytree *ca = val(&object_store_section, vals, "ca_file");
+
+	if (cred && os->credentials_file && access(os->credentials_file, F_OK) < 0)
+		ctx_error(c, cred, "credentials file '%s' does not exist", cred->text);
+	if (ca && os->ca_file && access(os->ca_file, F_OK) < 0)
+		ctx_error(c, ca, "CA file '%s' does not exist", ca->text);
+}
+
+static void object_store_check(struct parse_ctx *c, void *obj, const struct ytree *map,
+			       const struct ytree *const *vals)
+{
+	struct config_object_store *os = obj;
+	const struct ytree *endpoint = val(&object_store_section, vals, "endpoint");
+	const struct ytree *bucket = val(&object_store_section, vals, "bucket");
+	const struct ytree *region = val(&object_store_section, vals, "region");
+	const struct ytree *prefix = val(&object_store_section, vals, "prefix");
+	char host[256];
+	bool tls = false;
+
+	if (!map)
+		return;
+	os->enabled = true;
+	if (!key_given(map, "endpoint"))
+		ctx_error(c, map, "object_store is missing 'endpoint'");
+	if (!key_given(map, "bucket"))
+		ctx_error(c, map, "object_store is missing 'bucket'");
+	if (endpoint && !endpoint_host(os->endpoint, host, sizeof(host), &tls))
+		ctx_error(c, endpoint, "invalid endpoint '%s' (expected https://HOST[:PORT])",
+			  os->endpoint);
+	else if (endpoint && !tls && !is_loopback(host))
+		ctx_error(c, endpoint, "endpoint '%s' is plain http: use https:// (http:// "
+				       "only to a loopback address)", os->endpoint);
+	if (bucket && !bucket_valid(os->bucket))
+		ctx_error(c, bucket, "invalid bucket '%s' (3-63 of a-z 0-9 . -)", os->bucket);
+	for (const char *p = region && os->region ? os->region : ""; *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') {
+			ctx_error(c, region, "invalid region '%s'", os->region);
+			break;
+		}
+	}
+	for (const char *p = prefix && os->prefix ? os->prefix : ""; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || p - os->prefix >= 512) {
+			ctx_error(c, prefix, "invalid prefix: control characters, or longer than "
+					     "512 bytes");
+			break;
+		}
+	}
+	if (path_checks(c))
+		object_store_paths(c, os, vals);
 }
 
 static unsigned online_cpus(void)

@@ -34,7 +34,17 @@
  * data_byte_rate, data_bit_rate, time_ordered, oversized_records,
  * truncated, error, source_path, comment, tags, also_imported_as
  * ([{name, source_path, import_time, ...}]: the duplicates merged into
- * the record), index_bytes, objnum.
+ * the record), index_bytes, objnum, location ("local", "remote", "both":
+ * a copy of the object record's, see below).
+ *
+ * Object records (objects family) are JSON {size, refs, objnum,
+ * location}; a record without location (written before tiering) is
+ * local. The location is the truth (invariant 7); each capture record of
+ * the object carries a copy written in the same synced batch, so that
+ * listings served from the stored JSON show it. Only
+ * catalog_object_relocate moves an object, under the lock; an import of
+ * the bytes of a remote object (its local file published again) makes it
+ * both.
  *
  * A duplicate is merged into the capture of its object under the same
  * lock, in one synced batch, before the importer may remove its source:
@@ -427,6 +437,8 @@ json_t *capture_record_to_json(const struct capture_record *rec)
 	ok &= also && json_object_set_new(o, "also_imported_as", also) == 0;
 	set_u64(o, "index_bytes", rec->index_bytes);
 	set_u64(o, "objnum", rec->objnum);
+	ok &= json_object_set_new(o, "location",
+				  json_string(catalog_location_name(rec->location))) == 0;
 	if (!ok) {
 		json_decref(o);
 		return NULL;
@@ -442,6 +454,42 @@ static uint64_t get_u64(const json_t *o, const char *key)
 static const char *get_str(const json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
+}
+
+static const char *const location_names[] = {
+	[CATALOG_LOCAL] = "local", [CATALOG_REMOTE] = "remote", [CATALOG_BOTH] = "both",
+};
+
+const char *catalog_location_name(enum catalog_location loc)
+{
+	return (unsigned)loc < 3 ? location_names[loc] : "local";
+}
+
+int catalog_location_parse(const char *s, enum catalog_location *loc)
+{
+	for (unsigned i = 0; s && i < 3; i++) {
+		if (strcmp(s, location_names[i]) == 0) {
+			*loc = (enum catalog_location)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* A location field; absent or unknown (records from before tiering): local. */
+static enum catalog_location get_location(const json_t *o)
+{
+	enum catalog_location loc = CATALOG_LOCAL;
+
+	catalog_location_parse(get_str(o, "location"), &loc);
+	return loc;
+}
+
+static json_t *object_json(uint64_t size, uint64_t refs, uint64_t objnum,
+			   enum catalog_location loc)
+{
+	return json_pack("{sIsIsIss}", "size", (json_int_t)size, "refs", (json_int_t)refs,
+			 "objnum", (json_int_t)objnum, "location", catalog_location_name(loc));
 }
 
 /* The bytes of an optional text field (its escaped form read back);
@@ -588,6 +636,7 @@ static int record_from_json(const char *buf, size_t len, struct capture_record *
 	if (r == 0) {
 		parse_counts(o, rec);
 		parse_format(o, rec);
+		rec->location = get_location(o);
 		if (!dup_str(o, "name", &rec->name) || !dup_str(o, "error", &rec->error) ||
 		    !dup_str(o, "source_path", &rec->source_path) ||
 		    !dup_str(o, "comment", &rec->comment))
@@ -861,8 +910,18 @@ static int sum_objects(struct catalog *cat, struct catalog_totals *t)
 		size_t vlen = 0;
 		const char *v = db_iter_value(it, &vlen);
 		json_t *o = json_loadb(v, vlen, 0, NULL);
+		uint64_t size = get_u64(o, "size");
+		enum catalog_location loc = get_location(o);
 		t->objects++;
-		t->object_bytes += get_u64(o, "size");
+		t->object_bytes += size;
+		if (loc != CATALOG_LOCAL) {
+			t->remote_objects++;
+			t->remote_bytes += size;
+		}
+		if (loc != CATALOG_REMOTE) {
+			t->local_objects++;
+			t->local_bytes += size;
+		}
 		json_decref(o);
 	}
 	db_iter_free(it);
@@ -895,12 +954,15 @@ static int put_json(struct db_batch *b, enum db_cf cf, const void *key, size_t k
 	return 0;
 }
 
-/* The object record with one more reference (objnum kept if it existed). */
-static int put_object(struct catalog *cat, const struct capture_record *rec, struct db_batch *b)
+/* The object record with one more reference (objnum kept if it existed);
+ * rec gets its location. Called after the check hook found the local
+ * file: an object that was remote only is now both. */
+static int put_object(struct catalog *cat, struct capture_record *rec, struct db_batch *b)
 {
 	_cleanup_free_ void *val = NULL;
 	size_t vlen = 0;
 	uint64_t refs = 0, objnum = rec->objnum;
+	enum catalog_location loc = CATALOG_LOCAL;
 	json_t *old;
 
 	if (db_get(cat->db, DB_CF_OBJECTS, rec->sha256, 32, &val, &vlen) == 0 &&
@@ -908,11 +970,12 @@ static int put_object(struct catalog *cat, const struct capture_record *rec, str
 		refs = get_u64(old, "refs");
 		if (json_object_get(old, "objnum"))
 			objnum = get_u64(old, "objnum");
+		loc = get_location(old);
 		json_decref(old);
 	}
-	json_t *o = json_pack("{sIsIsI}", "size", (json_int_t)rec->file_size, "refs",
-			      (json_int_t)(refs + 1), "objnum", (json_int_t)objnum);
-	return put_json(b, DB_CF_OBJECTS, rec->sha256, 32, o);
+	rec->location = loc == CATALOG_REMOTE ? CATALOG_BOTH : loc;
+	return put_json(b, DB_CF_OBJECTS, rec->sha256, 32,
+			object_json(rec->file_size, refs + 1, objnum, rec->location));
 }
 
 static void put_index_keys(const struct capture_record *rec, struct db_batch *b)
@@ -934,15 +997,14 @@ static void put_index_keys(const struct capture_record *rec, struct db_batch *b)
 }
 
 /* Adds everything rec needs to the batch; called under the lock. */
-static int put_record(struct catalog *cat, const struct capture_record *rec, struct db_batch *b)
+static int put_record(struct catalog *cat, struct capture_record *rec, struct db_batch *b)
 {
 	uint8_t key[8];
-	int r;
+	int r = put_object(cat, rec, b);
 
 	be64_put(key, rec->id);
-	r = put_json(b, DB_CF_CAPTURES, key, sizeof(key), capture_record_to_json(rec));
 	if (r == 0)
-		r = put_object(cat, rec, b);
+		r = put_json(b, DB_CF_CAPTURES, key, sizeof(key), capture_record_to_json(rec));
 	if (r < 0)
 		return r;
 	put_index_keys(rec, b);
@@ -965,6 +1027,9 @@ static int check_tags(const struct capture_record *rec, struct errbuf *eb)
 
 static int merge_locked(struct catalog *cat, uint64_t id, const struct capture_record *dup,
 			struct errbuf *eb);
+static int relocate_locked(struct catalog *cat, const uint8_t sha[32],
+			   enum catalog_location expect, enum catalog_location to,
+			   struct errbuf *eb);
 
 static int commit_locked(struct catalog *cat, struct capture_record *rec, struct db_batch *batch,
 			 uint64_t *existing_id, struct errbuf *eb)
@@ -984,7 +1049,10 @@ static int commit_locked(struct catalog *cat, struct capture_record *rec, struct
 				  "importing; retry");
 	if (r == 0) {
 		r = merge_locked(cat, *existing_id, rec, eb);
-		return r < 0 ? r : CATALOG_DUPLICATE;
+		if (r == 0)
+			r = relocate_locked(cat, rec->sha256, CATALOG_REMOTE, CATALOG_BOTH, eb);
+		/* -ESTALE: it was not remote only, nothing to say. */
+		return r < 0 && r != -ESTALE ? r : CATALOG_DUPLICATE;
 	}
 	rec->id = cat->next_id;
 	r = put_record(cat, rec, batch);
@@ -1024,8 +1092,8 @@ void catalog_set_object_hooks(struct catalog *cat, const struct catalog_object_h
 	pthread_mutex_unlock(&cat->lock);
 }
 
-int catalog_object_get(struct catalog *cat, const uint8_t sha[32], uint64_t *size,
-		       uint64_t *refs, uint64_t *objnum)
+static int object_get(struct catalog *cat, const uint8_t sha[32], uint64_t *size,
+		      uint64_t *refs, uint64_t *objnum, enum catalog_location *loc)
 {
 	_cleanup_free_ void *val = NULL;
 	size_t vlen = 0;
@@ -1044,8 +1112,42 @@ int catalog_object_get(struct catalog *cat, const uint8_t sha[32], uint64_t *siz
 		*refs = get_u64(o, "refs");
 	if (objnum)
 		*objnum = get_u64(o, "objnum");
+	if (loc)
+		*loc = get_location(o);
 	json_decref(o);
 	return 0;
+}
+
+int catalog_object_get(struct catalog *cat, const uint8_t sha[32], uint64_t *size,
+		       uint64_t *refs, uint64_t *objnum)
+{
+	return object_get(cat, sha, size, refs, objnum, NULL);
+}
+
+int catalog_object_location(struct catalog *cat, const uint8_t sha[32],
+			    enum catalog_location *loc)
+{
+	return object_get(cat, sha, NULL, NULL, NULL, loc);
+}
+
+int catalog_foreach_object(struct catalog *cat, catalog_object_fn fn, void *opaque)
+{
+	struct db_iter *it = NULL;
+	int r = db_iter_new(cat->db, DB_CF_OBJECTS, &it);
+
+	if (r < 0)
+		return r;
+	for (db_iter_seek_first(it); r == 0 && db_iter_valid(it); db_iter_next(it)) {
+		size_t klen = 0, vlen = 0;
+		const uint8_t *k = db_iter_key(it, &klen);
+		const char *v = db_iter_value(it, &vlen);
+		json_t *o = klen == 32 ? json_loadb(v, vlen, 0, NULL) : NULL;
+		if (json_is_object(o))
+			r = fn(opaque, k, get_u64(o, "size"), get_u64(o, "refs"), get_location(o));
+		json_decref(o);
+	}
+	db_iter_free(it);
+	return r;
 }
 
 static void delete_index_keys(const struct capture_record *rec, struct db_batch *b)
@@ -1068,12 +1170,13 @@ static void delete_index_keys(const struct capture_record *rec, struct db_batch 
 	db_batch_delete(b, DB_CF_BYSHA, key, 40);
 }
 
-/* One reference less on rec's object; *last when it was the last. */
+/* One reference less on rec's object; *last when it was the last, *loc
+ * where it was. */
 static int drop_object_ref(struct catalog *cat, const struct capture_record *rec,
-			   struct db_batch *b, bool *last)
+			   struct db_batch *b, bool *last, enum catalog_location *loc)
 {
 	uint64_t size = 0, refs = 0, objnum = rec->objnum;
-	int r = catalog_object_get(cat, rec->sha256, &size, &refs, &objnum);
+	int r = object_get(cat, rec->sha256, &size, &refs, &objnum, loc);
 
 	*last = false;
 	if (r == -ENOENT || (r == 0 && refs <= 1)) {
@@ -1084,9 +1187,7 @@ static int drop_object_ref(struct catalog *cat, const struct capture_record *rec
 	}
 	if (r < 0)
 		return r;
-	json_t *o = json_pack("{sIsIsI}", "size", (json_int_t)size, "refs", (json_int_t)(refs - 1),
-			      "objnum", (json_int_t)objnum);
-	return put_json(b, DB_CF_OBJECTS, rec->sha256, 32, o);
+	return put_json(b, DB_CF_OBJECTS, rec->sha256, 32, object_json(size, refs - 1, objnum, *loc));
 }
 
 static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn check, void *opaque,
@@ -1096,6 +1197,7 @@ static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn chec
 	struct db_batch *b = NULL;
 	uint8_t key[8];
 	bool last = false;
+	enum catalog_location loc = CATALOG_LOCAL;
 	int r = catalog_get(cat, id, &rec);
 
 	if (r < 0)
@@ -1110,7 +1212,7 @@ static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn chec
 		be64_put(key, id);
 		db_batch_delete(b, DB_CF_CAPTURES, key, sizeof(key));
 		delete_index_keys(rec, b);
-		r = drop_object_ref(cat, rec, b, &last);
+		r = drop_object_ref(cat, rec, b, &last, &loc);
 	}
 	if (r == 0)
 		r = db_write(cat->db, b, true, eb);
@@ -1119,8 +1221,10 @@ static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn chec
 	if (r == 0 && last) {
 		memcpy(sha, rec->sha256, 32);
 		*unlink_object = true;
-		if (cat->hooks.release)
+		if (cat->hooks.release && loc != CATALOG_REMOTE)
 			cat->hooks.release(cat->hooks.opaque, rec->sha256);
+		if (cat->hooks.release_remote && loc != CATALOG_LOCAL)
+			cat->hooks.release_remote(cat->hooks.opaque, rec->sha256);
 	}
 	db_batch_free(b);
 	capture_record_free(rec);
@@ -1328,15 +1432,89 @@ int catalog_object_put(struct catalog *cat, const uint8_t sha[32], uint64_t size
 	if (refs == 0) {
 		db_batch_delete(b, DB_CF_OBJECTS, sha, 32);
 		pindex_delete_object(cat->db, b, objnum);
-	} else {
-		r = put_json(b, DB_CF_OBJECTS, sha, 32,
-			     json_pack("{sIsIsI}", "size", (json_int_t)size, "refs",
-				       (json_int_t)refs, "objnum", (json_int_t)objnum));
 	}
 	pthread_mutex_lock(&cat->lock);
+	if (refs > 0) {
+		enum catalog_location loc = CATALOG_LOCAL;
+		object_get(cat, sha, NULL, NULL, NULL, &loc);
+		r = put_json(b, DB_CF_OBJECTS, sha, 32, object_json(size, refs, objnum, loc));
+	}
 	if (r == 0)
 		r = db_write(cat->db, b, true, eb);
 	pthread_mutex_unlock(&cat->lock);
 	db_batch_free(b);
+	return r;
+}
+
+/* ---- where objects are ---- */
+
+/* Each capture record of sha, with location loc, into b. */
+static int relocate_captures(struct catalog *cat, const uint8_t sha[32],
+			     enum catalog_location loc, struct db_batch *b)
+{
+	struct db_iter *it = NULL;
+	int r = db_iter_new(cat->db, DB_CF_BYSHA, &it);
+
+	if (r < 0)
+		return r;
+	for (db_iter_seek(it, sha, 32); r == 0 && db_iter_valid(it); db_iter_next(it)) {
+		size_t klen = 0;
+		const uint8_t *k = db_iter_key(it, &klen);
+		struct capture_record *rec = NULL;
+		if (klen != 40 || memcmp(k, sha, 32) != 0)
+			break;
+		if (catalog_get(cat, be64_get(k + 32), &rec) < 0)
+			continue; /* a stale bysha key: fsck's business */
+		rec->location = loc;
+		r = put_json(b, DB_CF_CAPTURES, k + 32, 8, capture_record_to_json(rec));
+		capture_record_free(rec);
+	}
+	db_iter_free(it);
+	return r;
+}
+
+static int relocate_locked(struct catalog *cat, const uint8_t sha[32],
+			   enum catalog_location expect, enum catalog_location to,
+			   struct errbuf *eb)
+{
+	uint64_t size = 0, refs = 0, objnum = 0;
+	enum catalog_location loc = CATALOG_LOCAL;
+	struct db_batch *b = NULL;
+	char hex[65];
+	int r = object_get(cat, sha, &size, &refs, &objnum, &loc);
+
+	sha256_hex(sha, hex);
+	if (r < 0)
+		return errbuf_set(eb, r, "object %s: %s", hex,
+				  r == -ENOENT ? "no longer in the catalog" : strerror(-r));
+	if (loc != expect)
+		return errbuf_set(eb, -ESTALE, "object %s is %s, not %s", hex,
+				  catalog_location_name(loc), catalog_location_name(expect));
+	if (loc == to)
+		return 0;
+	r = db_batch_new(&b);
+	if (r == 0)
+		r = put_json(b, DB_CF_OBJECTS, sha, 32, object_json(size, refs, objnum, to));
+	if (r == 0)
+		r = relocate_captures(cat, sha, to, b);
+	if (r == 0)
+		r = db_write(cat->db, b, true, eb);
+	else
+		errbuf_set(eb, r, "object %s: %s", hex, strerror(-r));
+	db_batch_free(b);
+	/* Synced: the remote copy is what the catalog names now. */
+	if (r == 0 && to == CATALOG_REMOTE && loc != CATALOG_REMOTE && cat->hooks.release)
+		cat->hooks.release(cat->hooks.opaque, sha);
+	return r;
+}
+
+int catalog_object_relocate(struct catalog *cat, const uint8_t sha[32],
+			    enum catalog_location expect, enum catalog_location to,
+			    struct errbuf *eb)
+{
+	errbuf_clear(eb);
+	pthread_mutex_lock(&cat->lock);
+	int r = relocate_locked(cat, sha, expect, to, eb);
+	pthread_mutex_unlock(&cat->lock);
 	return r;
 }

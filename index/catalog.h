@@ -44,6 +44,18 @@ struct capture_arrival {
  * tags. */
 #define CATALOG_ARRIVALS_MAX 32
 
+/* Where an object's bytes are (invariant 7: always at least one verified
+ * place the catalog names). */
+enum catalog_location {
+	CATALOG_LOCAL = 0,  /* the local store only (also records from before tiering) */
+	CATALOG_REMOTE = 1, /* the object store only */
+	CATALOG_BOTH = 2,   /* both: a tiering under way, or a remote object imported again */
+};
+/* "local", "remote", "both". */
+const char *catalog_location_name(enum catalog_location loc);
+/* The inverse; -EINVAL for anything else. */
+int catalog_location_parse(const char *s, enum catalog_location *loc);
+
 struct capture_record {
 	uint64_t id;
 	char *name;           /* never NULL in a record read from the catalog */
@@ -86,6 +98,9 @@ struct capture_record {
 	bool has_merge_tags;
 	uint64_t index_bytes; /* bytes of packet index written for it */
 	uint64_t objnum;      /* the object's number in the packet index */
+	/* A copy of the object record's location, kept in the same batch, so
+	 * that listings served from the stored JSON show it. */
+	enum catalog_location location;
 };
 
 struct catalog;
@@ -181,6 +196,9 @@ int catalog_remove_if(struct catalog *cat, uint64_t id, catalog_check_fn check, 
 struct catalog_object_hooks {
 	int (*check)(void *opaque, const uint8_t sha[32]);
 	int (*release)(void *opaque, const uint8_t sha[32]);
+	/* Also under the lock, when the object that lost its last reference
+	 * was remote or both: the remote copy is now an orphan to remove. */
+	int (*release_remote)(void *opaque, const uint8_t sha[32]);
 	void *opaque;
 };
 void catalog_set_object_hooks(struct catalog *cat, const struct catalog_object_hooks *hooks);
@@ -208,7 +226,8 @@ int catalog_update_comment(struct catalog *cat, uint64_t id, const char *comment
 			   struct errbuf *eb);
 
 /* Writes (refs > 0) or deletes (refs == 0, with the object's index
- * entries) the object record of sha, synced: fsck's repairs. */
+ * entries) the object record of sha, synced: fsck's repairs. A record
+ * that exists keeps its location; a new one is local. */
 int catalog_object_put(struct catalog *cat, const uint8_t sha[32], uint64_t size, uint64_t refs,
 		       uint64_t objnum, struct errbuf *eb);
 
@@ -216,11 +235,39 @@ int catalog_object_put(struct catalog *cat, const uint8_t sha[32], uint64_t size
 int catalog_object_get(struct catalog *cat, const uint8_t sha[32], uint64_t *size,
 		       uint64_t *refs, uint64_t *objnum);
 
+/* Where object sha is: 0 with *loc, -ENOENT (no object record) or -EIO.
+ * The one question readers and the tier mover ask. */
+int catalog_object_location(struct catalog *cat, const uint8_t sha[32],
+			    enum catalog_location *loc);
+
+/*
+ * Moves object sha from location expect to to, under the catalog lock, in
+ * one synced batch (the object record and every capture record of it).
+ * -ENOENT when the object has no record any more (pruned meanwhile),
+ * -ESTALE when it is not at expect (eb says where it is). When to is
+ * CATALOG_REMOTE and the object had a local copy, the object hooks'
+ * release unlinks it after the write and before the lock is let go, so no
+ * import can find the local file in between and count on it.
+ */
+int catalog_object_relocate(struct catalog *cat, const uint8_t sha[32],
+			    enum catalog_location expect, enum catalog_location to,
+			    struct errbuf *eb);
+
+/* Calls fn for each object record in sha order: its size, references and
+ * location. Nonzero from fn stops and is returned. */
+typedef int (*catalog_object_fn)(void *opaque, const uint8_t sha[32], uint64_t size,
+				 uint64_t refs, enum catalog_location loc);
+int catalog_foreach_object(struct catalog *cat, catalog_object_fn fn, void *opaque);
+
 /* Totals over all captures. */
 struct catalog_totals {
 	uint64_t captures;
 	uint64_t objects;
 	uint64_t object_bytes;
+	uint64_t remote_objects;  /* remote or both */
+	uint64_t remote_bytes;
+	uint64_t local_objects;   /* local or both */
+	uint64_t local_bytes;
 	uint64_t packets;
 	uint64_t index_bytes;
 };

@@ -24,6 +24,7 @@
 
 #include "catalog.h"
 #include "db.h"
+#include "objstore.h"
 #include "pindex.h"
 #include "reindex.h"
 #include "ring.h"
@@ -45,6 +46,7 @@ struct obj {
 	uint64_t captures; /* counted */
 	bool dead;         /* record removed by a repair */
 	bool corrupt;      /* unreadable, or its content does not hash to its name */
+	enum catalog_location loc; /* the record's */
 };
 
 struct fsck {
@@ -176,6 +178,7 @@ static int collect(struct fsck *f)
 		}
 		o->has_record = true;
 		catalog_object_get(f->cat, k, &o->size, &o->refs, &o->objnum);
+		catalog_object_location(f->cat, k, &o->loc);
 	}
 	db_iter_free(it);
 	if (r < 0)
@@ -435,6 +438,10 @@ static void check_captures(struct fsck *f)
 			report_damaged(f, c);
 			continue;
 		}
+		/* A tiered object's bytes are in the object store: fsck --remote
+		 * checks them there. */
+		if (o && !o->has_file && o->has_record && o->loc != CATALOG_LOCAL)
+			continue;
 		if (!o || !o->has_file) {
 			if (!f->verify_only)
 				drop_capture(f, c, "is missing");
@@ -484,6 +491,35 @@ static uint64_t packets_of(struct fsck *f, const struct obj *o)
 }
 
 /* Refcounts, records without captures, captures without records. */
+/* The catalog's location against the local file: a remote object with a
+ * whole local copy is both (an import of its bytes that died before
+ * saying so); a "both" without the local copy is remote once the store
+ * confirms it has the object. */
+static void check_location(struct fsck *f, struct obj *o, const char *hex)
+{
+	struct errbuf eb = { { 0 } };
+	struct objstore *os = vault_objstore(f->v);
+	uint64_t size = 0;
+	bool done = false;
+
+	if (!o->has_record || o->captures == 0)
+		return;
+	if (o->loc == CATALOG_REMOTE && o->has_file && !o->corrupt) {
+		if (f->repair)
+			done = catalog_object_relocate(f->cat, o->sha, CATALOG_REMOTE, CATALOG_BOTH,
+						       &eb) == 0;
+		problem(f, done, "object %s: the catalog says remote but a local copy exists%s", hex,
+			done ? "; now recorded as both" : "");
+	} else if (o->loc == CATALOG_BOTH && !o->has_file) {
+		if (f->repair && os && objstore_stat(os, o->sha, &size, &eb) == 0 &&
+		    size == o->size)
+			done = catalog_object_relocate(f->cat, o->sha, CATALOG_BOTH, CATALOG_REMOTE,
+						       &eb) == 0;
+		problem(f, done, "object %s: the catalog says both but there is no local copy%s%s%s",
+			hex, done ? "; now recorded as remote" : "", eb.msg[0] ? ": " : "", eb.msg);
+	}
+}
+
 static void check_object_record(struct fsck *f, struct obj *o)
 {
 	char hex[65];
@@ -520,6 +556,7 @@ static void check_object_record(struct fsck *f, struct obj *o)
 		problem(f, done, "object %s: refcount %" PRIu64 " but %" PRIu64 " captures%s", hex,
 			o->refs, o->captures, done ? "; fixed" : "");
 	}
+	check_location(f, o, hex);
 }
 
 static bool flow_offsets_decode(const struct pindex_flow *fl)

@@ -66,6 +66,24 @@ int fsck_run(struct vault *v, struct ring *ring, bool repair, fsck_report_fn rep
 int fsck_verify(struct vault *v, struct ring *ring, bool repair, fsck_report_fn report,
 		void *opaque, struct fsck_counts *counts, struct errbuf *eb);
 
+/*
+ * `capvault fsck --remote`: lists the object store os and checks it
+ * against the catalog. Orphans (keys the catalog does not name there: no
+ * record, or a record that says local) are reported and, with repair,
+ * removed; strays (keys that are not object names) are reported and left
+ * alone. An object the catalog says is remote or both must be in the
+ * store with its size; with verify its bytes are re-hashed
+ * (objstore_verify). A copy that is missing, of the wrong size or corrupt
+ * is never fixed by dropping a capture: with repair, a "both" object's
+ * local copy becomes the one recorded; else it is reported. counts:
+ * objects (remote objects looked at), bytes_hashed, corrupt, problems,
+ * repaired. Same returns as fsck_run.
+ */
+struct objstore;
+int fsck_remote(struct vault *v, struct objstore *os, bool repair, bool verify,
+		fsck_report_fn report, void *opaque, struct fsck_counts *counts,
+		struct errbuf *eb);
+
 /* One object hashed: its hash, the bytes read, and the file's identity. */
 struct fsck_hash {
 	uint8_t got[32];

@@ -24,6 +24,8 @@
 #include "cleanup.h"
 #include "db.h"
 #include "filter.h"
+#include "objcache.h"
+#include "objstore.h"
 #include "pindex.h"
 #include "pktkeys.h"
 #include "planner.h"
@@ -320,7 +322,8 @@ struct object_run {
 	struct query *q;
 	struct ring *ring;
 	const struct selected *sel;
-	int fd;
+	int fd;       /* the local copy; -1 when remote */
+	bool remote;  /* read through the vault's cache and object store */
 	struct context *ctx;
 	size_t nctx;
 	query_packet_fn fn;   /* where matches go: the output, or a spill */
@@ -435,9 +438,42 @@ static int process_packet(struct object_run *r, const struct capfile_packet *pkt
 	return r->limit && r->matched >= r->limit ? 1 : 0;
 }
 
+static bool capture_gone(struct query *q, uint64_t id);
+
+/* Fills the ranges of a remote object through the cache. A failure of
+ * the store becomes -EREMOTEIO, naming the store and the capture. */
+static int remote_ranges(struct object_run *r, struct objstore_range *rg, size_t n)
+{
+	struct vault *v = r->q->v;
+	struct errbuf eb = { .msg = "" };
+	int err = objcache_read_ranges(vault_objcache(v), vault_objstore(v), r->sel->sha,
+				       r->sel->file_size, rg, n, &r->q->stats.bytes_remote, &eb);
+	if (err == 0 || err == -ENOMEM || err == -ECANCELED)
+		return err;
+	if (err == -ENOENT && capture_gone(r->q, r->sel->id))
+		return err; /* pruned meanwhile: run_object ends quietly */
+	return errbuf_set(r->eb, -EREMOTEIO, "capture %llu: object store %s: %s",
+			  (unsigned long long)r->sel->id, objstore_describe(vault_objstore(v)),
+			  eb.msg[0] ? eb.msg : strerror(-err));
+}
+
+/* pread of a remote object: short at its end, as a file's. */
+static ssize_t remote_pread(struct object_run *r, void *buf, size_t len, uint64_t off)
+{
+	uint64_t size = r->sel->file_size;
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	struct objstore_range rg = { .offset = off, .len = (uint32_t)len, .buf = buf };
+	int err = len ? remote_ranges(r, &rg, 1) : 0;
+	return err < 0 ? err : (ssize_t)len;
+}
+
 static ssize_t read_at(struct object_run *r, void *buf, size_t len, uint64_t off)
 {
-	ssize_t n = ring_pread(r->ring, r->fd, buf, len, off);
+	ssize_t n = r->remote ? remote_pread(r, buf, len, off)
+			      : ring_pread(r->ring, r->fd, buf, len, off);
 	if (n > 0) {
 		r->q->stats.bytes_read += (uint64_t)n;
 		r->q->stats.reads++;
@@ -741,6 +777,20 @@ static int process_span(struct object_run *r, const struct span *s, const uint64
 	return 0;
 }
 
+/* The spans of a remote object, in one call: the cache fetches its
+ * missing blocks with one request batch (merged, several in flight). */
+static int remote_batch(struct object_run *r, struct ring_read_req *reqs, size_t n)
+{
+	struct objstore_range rg[SPAN_BATCH];
+	for (size_t k = 0; k < n; k++)
+		rg[k] = (struct objstore_range){ .offset = reqs[k].off, .len = (uint32_t)reqs[k].len,
+						 .buf = reqs[k].buf };
+	int err = remote_ranges(r, rg, n);
+	for (size_t k = 0; k < n; k++)
+		reqs[k].result = err < 0 ? err : (ssize_t)reqs[k].len;
+	return err;
+}
+
 /* Reads the records at sorted offsets, SPAN_BATCH spans per ring batch. */
 static int read_offsets(struct object_run *r, const struct u64vec *offs)
 {
@@ -754,7 +804,8 @@ static int read_offsets(struct object_run *r, const struct u64vec *offs)
 		struct ring_read_req reqs[SPAN_BATCH];
 		for (size_t k = 0; k < nspans; k++)
 			reqs[k] = spans[k].req;
-		err = ring_pread_batch(r->ring, reqs, nspans);
+		err = r->remote ? remote_batch(r, reqs, nspans)
+				: ring_pread_batch(r->ring, reqs, nspans);
 		for (size_t k = 0; k < nspans && !err; k++) {
 			spans[k].req.result = reqs[k].result;
 			err = process_span(r, &spans[k], offs->v);
@@ -969,26 +1020,64 @@ static bool capture_gone(struct query *q, uint64_t id)
 static int run_object(struct object_run *r, const struct plan_ids *cand, bool all)
 {
 	all = all || !indexed_linktypes(r->sel);
-	r->fd = store_object_open(vault_store(r->q->v), r->sel->sha);
-	if (r->fd == -ENOENT && capture_gone(r->q, r->sel->id))
+	int where = vault_object_open(r->q->v, r->sel->sha, &r->fd);
+	if (where == -ENOENT && capture_gone(r->q, r->sel->id))
 		return 0; /* deleted (pruned) since the query began: not an error */
-	if (r->fd < 0) {
+	if (where < 0) {
 		char hex[65];
 		sha256_hex(r->sel->sha, hex);
-		return errbuf_set(r->eb, r->fd, "capture %llu: object %s: %s",
-				  (unsigned long long)r->sel->id, hex, strerror(-r->fd));
+		return errbuf_set(r->eb, where, "capture %llu: object %s: %s",
+				  (unsigned long long)r->sel->id, hex, strerror(-where));
 	}
+	r->remote = where == VAULT_OBJECT_REMOTE;
 	int err = contexts_load(r);
 	if (!err)
 		err = all ? run_all(r) : run_flows(r, cand);
+	if (err == -ENOENT && r->remote)
+		err = 0; /* the store lost it because it was pruned meanwhile */
 	if (err == -EIO && !all && r->eb && !r->eb->msg[0])
 		errbuf_set(r->eb, err, "capture %llu: its packet index does not decode",
 			   (unsigned long long)r->sel->id);
 	contexts_free(r);
-	close(r->fd);
+	if (r->fd >= 0)
+		close(r->fd);
 	free(r->big);
 	r->big = NULL;
 	return err;
+}
+
+/* The store's answer about one remote capture's object. */
+static int check_one_remote(struct query *q, const struct selected *sel, struct errbuf *eb)
+{
+	struct vault *v = q->v;
+	struct errbuf sub = { .msg = "" };
+	uint64_t size = 0;
+	if (objcache_has_object(vault_objcache(v), sel->sha))
+		return 0;
+	int err = objstore_stat(vault_objstore(v), sel->sha, &size, &sub);
+	if (err == -ENOENT && capture_gone(q, sel->id))
+		return 0;
+	if (err < 0)
+		return errbuf_set(eb, -EREMOTEIO, "capture %llu: object store %s: %s",
+				  (unsigned long long)sel->id, objstore_describe(vault_objstore(v)),
+				  sub.msg[0] ? sub.msg : strerror(-err));
+	return 1;
+}
+
+int query_check_remote(struct query *q, struct errbuf *eb)
+{
+	for (size_t i = 0; i < q->nsel; i++) {
+		int fd = -1;
+		int where = vault_object_open(q->v, q->sel[i].sha, &fd);
+		if (fd >= 0)
+			close(fd);
+		if (where != VAULT_OBJECT_REMOTE)
+			continue;
+		int err = check_one_remote(q, &q->sel[i], eb);
+		if (err != 0)
+			return err < 0 ? err : 0; /* one answer says the store is there */
+	}
+	return 0;
 }
 
 static double now_ms(void)

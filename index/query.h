@@ -48,6 +48,7 @@ struct query_stats {
 	uint64_t packets_indexed;   /* of those matched, counted from the time index, not read */
 	uint64_t bytes_read;
 	uint64_t reads;
+	uint64_t bytes_remote;      /* what the object store sent for it (missed cache blocks) */
 	double elapsed_ms;
 };
 
@@ -71,9 +72,24 @@ struct query *query_free(struct query *q);
 void query_output_format(const struct query *q, enum capfile_format *format,
 			 uint32_t *linktype, bool *nanosecond, uint32_t *snaplen);
 
-/* Runs the query. Returns 0, or a negative errno (eb), or what fn returned. */
+/* Runs the query. Returns 0, or a negative errno (eb), or what fn returned.
+ * A capture whose object is only in the object store (vault.h) is read
+ * through the vault's cache, candidate ranges only; when the store fails
+ * (down, slow past its timeout, 5xx, 403) the query stops with
+ * -EREMOTEIO and eb names the capture and the store (objstore_describe). */
 int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
 	      struct errbuf *eb);
+/*
+ * For callers that commit to an answer before running (an HTTP status goes
+ * out before the stream): asks the object store about the first selected
+ * capture that only it holds (and the cache does not hold whole), so a
+ * store that is down, refuses or is slower than its timeout fails the
+ * query now, with -EREMOTEIO and eb naming the capture and the store,
+ * rather than cutting the stream. Returns 0 when no capture is remote or
+ * the store answers.
+ */
+int query_check_remote(struct query *q, struct errbuf *eb);
+
 /* query_run without the time-order merge of captures whose times
  * overlap: fn gets each capture's matches in file order, one capture
  * after the other. For counting: nothing is spilled to tmp/, so counts

@@ -22,6 +22,7 @@
 
 #include "cleanup.h"
 #include "db.h"
+#include "objstore.h"
 #include "pindex.h"
 #include "retention.h"
 #include "ring.h"
@@ -31,8 +32,14 @@ struct vault {
 	struct store *store;
 	struct db *db;
 	struct catalog *catalog;
+	struct objstore *objstore; /* not owned */
+	/* Who removes a remote copy no capture references any more (the
+	 * daemon's tier mover); NULL: removed at once, under the lock. */
+	int (*remote_release)(void *opaque, const uint8_t sha[32]);
+	void *remote_release_opaque;
 	_Atomic uint64_t min_free_bytes;
 	_Atomic unsigned min_free_percent;
+	struct objcache *objcache; /* not owned: remote objects' bytes read before */
 };
 
 struct vault_job {
@@ -91,6 +98,71 @@ static int vault_object_release(void *opaque, const uint8_t sha[32])
 {
 	struct vault *v = opaque;
 	return store_object_remove(v->store, sha);
+}
+
+/* A failure leaves an orphan in the bucket, which fsck --remote finds. */
+static int vault_object_release_remote(void *opaque, const uint8_t sha[32])
+{
+	struct vault *v = opaque;
+	struct errbuf eb = { { 0 } };
+
+	if (v->remote_release)
+		return v->remote_release(v->remote_release_opaque, sha);
+	return v->objstore ? objstore_remove(v->objstore, sha, &eb) : 0;
+}
+
+void vault_set_remote_release(struct vault *v, int (*fn)(void *opaque, const uint8_t sha[32]),
+			      void *opaque)
+{
+	v->remote_release_opaque = opaque;
+	v->remote_release = fn;
+}
+
+void vault_set_objstore(struct vault *v, struct objstore *os)
+{
+	v->objstore = os;
+}
+
+struct objstore *vault_objstore(struct vault *v)
+{
+	return v->objstore;
+}
+
+void vault_set_objcache(struct vault *v, struct objcache *cache)
+{
+	v->objcache = cache;
+}
+
+struct objcache *vault_objcache(struct vault *v)
+{
+	return v->objcache;
+}
+
+/* The local copy, or the remote one when only the store has it (or a
+ * crash mid-tiering left a "both" without its file). */
+static int open_local_or_remote(struct vault *v, const uint8_t sha[32], bool remote_ok, int *fd)
+{
+	*fd = store_object_open(v->store, sha);
+	if (*fd >= 0)
+		return 0;
+	int err = *fd;
+	*fd = -1;
+	return err == -ENOENT && remote_ok ? VAULT_OBJECT_REMOTE : err;
+}
+
+/* The one place that decides which tier a read goes to: the catalog's
+ * location of the object (catalog_object_location). */
+int vault_object_open(struct vault *v, const uint8_t sha[32], int *fd)
+{
+	enum catalog_location loc = CATALOG_LOCAL;
+	bool can_read_remote = v->objstore && v->objcache;
+	int err = catalog_object_location(v->catalog, sha, &loc);
+	*fd = -1;
+	if (err < 0 && err != -ENOENT)
+		return err;
+	if (err == 0 && loc == CATALOG_REMOTE)
+		return can_read_remote ? VAULT_OBJECT_REMOTE : -EREMOTEIO;
+	return open_local_or_remote(v, sha, err == 0 && loc == CATALOG_BOTH && can_read_remote, fd);
 }
 
 void vault_set_min_free(struct vault *v, uint64_t min_free_bytes, unsigned min_free_percent)
@@ -280,6 +352,7 @@ int vault_open_create(struct vault **out, const char *root, unsigned flags,
 	if (!err) {
 		struct catalog_object_hooks hooks = { .check = vault_object_check,
 						      .release = vault_object_release,
+						      .release_remote = vault_object_release_remote,
 						      .opaque = v };
 		catalog_set_object_hooks(v->catalog, &hooks);
 		if (cleanup)

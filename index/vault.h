@@ -50,9 +50,44 @@ int vault_open_create(struct vault **out, const char *root, unsigned flags,
 int vault_create(const char *root, struct errbuf *eb);
 struct vault *vault_close(struct vault *v);
 
+struct objstore;
+/* The object store of tiered objects (not owned; NULL: none configured).
+ * Set once, before the vault is shared between threads. */
+void vault_set_objstore(struct vault *v, struct objstore *os);
+struct objstore *vault_objstore(struct vault *v);
+/* When a capture removal drops the last reference of a remote object, fn
+ * (called under the catalog lock: it must only queue) is told to remove
+ * the remote copy; without fn it is removed at once. Set before sharing. */
+void vault_set_remote_release(struct vault *v, int (*fn)(void *opaque, const uint8_t sha[32]),
+			      void *opaque);
+
 struct catalog *vault_catalog(struct vault *v);
 struct store *vault_store(struct vault *v);
 struct db *vault_db(struct vault *v);
+
+/*
+ * The object tier's read side: the cache of remote objects' bytes
+ * (objcache.h), which readers of remote objects use with vault_objstore.
+ * Not owned (freed by the caller after vault_close); NULL: remote objects
+ * cannot be read. Set before the vault is shared between threads.
+ */
+struct objcache;
+void vault_set_objcache(struct vault *v, struct objcache *cache);
+struct objcache *vault_objcache(struct vault *v);
+
+/* Positive outcome of vault_object_open: read the object remotely. */
+#define VAULT_OBJECT_REMOTE 1
+/*
+ * Where to read object sha from: 0 with *fd its local copy, open
+ * read-only (preferred when both tiers hold it); VAULT_OBJECT_REMOTE with
+ * *fd -1 when only the object store has it (read it through
+ * vault_objcache / vault_objstore); -ENOENT when neither; -EREMOTEIO
+ * when only the object store has it and no store or cache is set;
+ * another negative errno when the local copy cannot be opened. The
+ * catalog's location decides (a "both" whose file is missing is read
+ * remotely).
+ */
+int vault_object_open(struct vault *v, const uint8_t sha[32], int *fd);
 
 /* Sets the min_free floor (bytes, or percent of the store's file system;
  * 0 and 0: none). While the store is below it, a new import is refused

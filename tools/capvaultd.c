@@ -26,11 +26,16 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "objcache.h"
+#include "objstore.h"
 #include "sdnotify.h"
 #include "vault.h"
 #include "watch.h"
 
 #define LOOP_TIMEOUT_MS 200
+/* object_store.cache_size's default, for an object store set without
+ * the section (CAPVAULT_OBJSTORE_DIR, a trial). */
+#define DEFAULT_CACHE_SIZE (10ull << 30)
 /* After reports were dropped on a full queue, give the workers a moment
  * before watch_rescan reports every file again. */
 #define RESCAN_DELAY_MS 1000u
@@ -69,6 +74,8 @@ struct daemon {
 	uint64_t trim_at_ms;           /* next malloc_trim */
 	struct daemon_retention retention;
 	struct daemon_scrub scrub;
+	struct daemon_tier tier;
+	struct objcache *cache;        /* remote objects' bytes, when an object store is set */
 	int log_fd;                    /* cfg->log_file, or -1 */
 };
 
@@ -700,6 +707,18 @@ static void api_scrub_stats(void *opaque, struct api_scrub_stats *out)
 	daemon_scrub_stats(&d->scrub, out);
 }
 
+static int api_tier(void *opaque, const uint8_t sha[32], uint64_t *bytes, struct errbuf *eb)
+{
+	struct daemon *d = opaque;
+	return daemon_tier_now(&d->tier, sha, bytes, eb);
+}
+
+static void api_tier_stats(void *opaque, struct api_tier_stats *out)
+{
+	struct daemon *d = opaque;
+	daemon_tier_stats(&d->tier, out);
+}
+
 static void start_api(struct daemon *d)
 {
 	static struct api_hooks hooks = { .import_stats = api_import_stats,
@@ -708,12 +727,28 @@ static void start_api(struct daemon *d)
 					  .import_retrying = api_import_retrying,
 					  .prune = api_prune,
 					  .retention = api_retention,
-					  .scrub_stats = api_scrub_stats };
+					  .scrub_stats = api_scrub_stats,
+					  .tier = api_tier,
+					  .tier_stats = api_tier_stats };
 	struct errbuf eb = { { 0 } };
 	hooks.opaque = d;
 	int err = api_server_start(&d->api, d->cfg, d->vault, &hooks, &eb);
 	if (err)
 		fatalx("api: %s", eb.msg[0] ? eb.msg : strerror(-err));
+}
+
+/* The read-through cache of the object store's bytes, in the store's
+ * cache/ folder, once the tier has set an object store on the vault. */
+static int open_cache(struct daemon *d, struct errbuf *eb)
+{
+	const struct config_object_store *os = &d->cfg->object_store;
+	if (!vault_objstore(d->vault))
+		return 0;
+	int err = objcache_open(&d->cache, d->cfg->store,
+				os->enabled ? os->cache_size : DEFAULT_CACHE_SIZE, eb);
+	if (err == 0)
+		vault_set_objcache(d->vault, d->cache);
+	return err;
 }
 
 int main(int argc, char **argv)
@@ -737,6 +772,13 @@ int main(int argc, char **argv)
 	int err = daemon_scrub_start(&d.scrub, d.vault, &d.cfg->scrub);
 	if (err)
 		fatalx("scrub: %s", strerror(-err));
+	struct errbuf eb = { { 0 } };
+	/* Before the workers and the API: removals reach its queue, and
+	 * interrupted moves are finished first. */
+	if ((err = daemon_tier_start(&d.tier, d.vault, d.cfg, &eb)) < 0)
+		fatalx("object store: %s", eb.msg[0] ? eb.msg : strerror(-err));
+	if ((err = open_cache(&d, &eb)) < 0)
+		fatalx("object store cache: %s", eb.msg[0] ? eb.msg : strerror(-err));
 	start_api(&d);
 	err = daemon_workers_start(&d.workers, d.cfg->jobs ? d.cfg->jobs : 1);
 	if (err)
@@ -751,6 +793,9 @@ int main(int argc, char **argv)
 	daemon_scrub_stop(&d.scrub);
 	log_info("stopping: finishing the files being imported");
 	daemon_workers_join(&d.workers);
+	daemon_tier_stop(&d.tier);
+	vault_set_objcache(d.vault, NULL);
+	d.cache = objcache_free(d.cache);
 	log_summary(&d);
 	free_all(&d);
 	open_log_file(&d, NULL);

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "errbuf.h"
+
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAILED 1
 #define CLI_EXIT_USAGE 2
@@ -59,6 +61,15 @@ int cli_query(int argc, char **argv, const char *usage);
 int cli_rm(int argc, char **argv, const char *usage);
 int cli_tag(int argc, char **argv, const char *usage);
 int cli_prune(int argc, char **argv, const char *usage);
+int cli_tier(int argc, char **argv, const char *usage);
+/* The object store of tiered objects, for the commands that open the
+ * store themselves (fsck --remote, restore): 1 with *out, 0 when none is
+ * configured, or a negative errno (eb). */
+struct cli_objstore;
+struct objstore;
+int cli_objstore_open(struct cli_objstore **out, struct errbuf *eb);
+struct objstore *cli_objstore(struct cli_objstore *c);
+void cli_objstore_close(struct cli_objstore *c);
 int cli_fsck(int argc, char **argv, const char *usage);
 int cli_backup(int argc, char **argv, const char *usage);
 int cli_restore(int argc, char **argv, const char *usage);

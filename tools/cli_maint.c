@@ -33,7 +33,7 @@
 struct maint_args {
 	const char *store;
 	const char *config;
-	bool json, dry_run, repair, verify;
+	bool json, dry_run, repair, verify, remote;
 	bool stop_at_operand; /* tag: "-old" after the id is an operand */
 	const char *allowed;  /* the option letters this command takes */
 	int first_arg;
@@ -48,6 +48,7 @@ static int maint_args_parse(int argc, char **argv, struct maint_args *a)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "repair", no_argument, NULL, 'r' },
 		{ "verify", no_argument, NULL, 'V' },
+		{ "remote", no_argument, NULL, 'R' },
 		{ 0 },
 	};
 	int c;
@@ -70,6 +71,7 @@ static int maint_args_parse(int argc, char **argv, struct maint_args *a)
 		case 'n': a->dry_run = true; break;
 		case 'r': a->repair = true; break;
 		case 'V': a->verify = true; break;
+		case 'R': a->remote = true; break;
 		default: return -EINVAL;
 		}
 	}
@@ -588,11 +590,53 @@ static void fsck_print_json(const struct fsck_counts *c, json_t *items)
 	json_decref(doc);
 }
 
+/* fsck --remote [--repair] [--verify]: the object store against the
+ * catalog (fsck.h's fsck_remote). */
+static int fsck_remote_run(const struct maint_args *a)
+{
+	struct cli_objstore *cos = NULL;
+	struct errbuf eb = { { 0 } };
+	int err = cli_objstore_open(&cos, &eb);
+	if (err <= 0) {
+		fprintf(stderr, "capvault: fsck --remote: %s\n",
+			err == 0 ? "no object store is configured" : eb.msg);
+		return CLI_EXIT_FAILED;
+	}
+	struct vault *v = open_store(a->store, VAULT_NO_CLEANUP);
+	if (!v) {
+		cli_objstore_close(cos);
+		return CLI_EXIT_FAILED;
+	}
+	struct fsck_counts c;
+	json_t *items = a->json ? json_array() : NULL;
+	err = a->json && !items ? -ENOMEM
+				: fsck_remote(v, cli_objstore(cos), a->repair, a->verify, fsck_print,
+					      items, &c, &eb);
+	vault_close(v);
+	cli_objstore_close(cos);
+	if (err) {
+		fprintf(stderr, "capvault: fsck --remote: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
+		json_decref(items);
+		return CLI_EXIT_FAILED;
+	}
+	if (items) {
+		fsck_print_json(&c, items);
+		json_decref(items);
+	} else {
+		printf("%" PRIu64 " remote objects (%" PRIu64 " bytes hashed, %" PRIu64
+		       " corrupt): %" PRIu64 " problems, %" PRIu64 " repaired\n",
+		       c.objects, c.bytes_hashed, c.corrupt, c.problems, c.repaired);
+	}
+	return c.problems > c.repaired ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
 int cli_fsck(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { .allowed = "sjrV" };
+	struct maint_args a = { .allowed = "sjrVR" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
 		return usage_error(usage);
+	if (a.remote)
+		return fsck_remote_run(&a);
 	struct ring *ring = NULL;
 	int err = ring_new(&ring, 16);
 	if (err) {
@@ -606,12 +650,18 @@ int cli_fsck(int argc, char **argv, const char *usage)
 	}
 	struct fsck_counts c;
 	struct errbuf eb = { { 0 } };
+	/* To confirm a remote copy before recording a "both" object remote. */
+	struct cli_objstore *cos = NULL;
+	if (cli_objstore_open(&cos, &eb) > 0)
+		vault_set_objstore(v, cli_objstore(cos));
+	errbuf_clear(&eb);
 	json_t *items = a.json ? json_array() : NULL;
 	/* --verify: the object hashes alone (what capvaultd's scrub checks). */
 	err = a.json && !items ? -ENOMEM
 			       : (a.verify ? fsck_verify : fsck_run)(v, ring, a.repair, fsck_print,
 								     items, &c, &eb);
 	vault_close(v);
+	cli_objstore_close(cos);
 	ring_free(ring);
 	if (err) {
 		fprintf(stderr, "capvault: fsck: %s\n", eb.msg[0] ? eb.msg : strerror(-err));

@@ -236,4 +236,50 @@ void daemon_scrub_configure(struct daemon_scrub *s, const struct config_scrub *c
 void daemon_scrub_stop(struct daemon_scrub *s);
 void daemon_scrub_stats(struct daemon_scrub *s, struct api_scrub_stats *out);
 
+/* The tier mover (daemon_tier.c): one thread moving objects to the object
+ * store (tier.h: put and confirm, "both", "remote", then the local copy
+ * goes) and removing the remote copies no capture references any more,
+ * one at a time, from a bounded queue. A failure is retried with back-off
+ * (the queue keeps its place); imports go on locally meanwhile. A full
+ * queue drops the request: retention asks again at its next run, and a
+ * dropped removal leaves an orphan for `capvault fsck --remote --repair`. */
+#define DAEMON_TIER_QUEUE_MAX 4096u
+struct api_tier_stats;
+struct objstore;
+struct store;
+struct daemon_tier_job;
+struct daemon_tier {
+	pthread_t thread;
+	pthread_mutex_t lock;  /* the queue and the counters */
+	pthread_cond_t cond;   /* a job, or stop */
+	pthread_mutex_t move;  /* one move or removal at a time (tier.h) */
+	bool started, stop;
+	struct vault *vault;
+	struct objstore *os;   /* owned */
+	struct store *os_store; /* CAPVAULT_OBJSTORE_DIR's, owned */
+	struct daemon_tier_job *jobs; /* DAEMON_TIER_QUEUE_MAX slots, in order */
+	size_t n;
+	uint64_t queue_bytes;
+	uint64_t tiered_objects, tiered_bytes, removed_objects, retries, dropped;
+	uint64_t errors[6];    /* by enum api_tier_error */
+	uint64_t put_lat[9], put_lat_sum_us;
+};
+
+/* Opens the configured object store (NULL in *os when none is) and
+ * starts the mover; first finishes what a crash left half done (tier.h's
+ * tier_resume). Returns 0 or a negative errno (eb). */
+int daemon_tier_start(struct daemon_tier *t, struct vault *v, const struct config *cfg,
+		      struct errbuf *eb);
+/* Ends the thread (the move under way finishes) and frees the store. */
+void daemon_tier_stop(struct daemon_tier *t);
+bool daemon_tier_enabled(struct daemon_tier *t);
+/* Queues a move of object sha (size bytes). 0, 1 when already queued,
+ * -ENOSPC (full: dropped), -ENODEV (no object store). */
+int daemon_tier_push(struct daemon_tier *t, const uint8_t sha[32], uint64_t size);
+/* Moves sha now, between the mover's own moves, without retrying (POST
+ * /v1/tier): tier_object's returns. */
+int daemon_tier_now(struct daemon_tier *t, const uint8_t sha[32], uint64_t *bytes,
+		    struct errbuf *eb);
+void daemon_tier_stats(struct daemon_tier *t, struct api_tier_stats *out);
+
 #endif

@@ -16,6 +16,7 @@
  *   -ECONNREFUSED / -EHOSTUNREACH  the store is down or unreachable
  *   -EIO        5xx, a short or malformed answer, or bytes that do not
  *               hash to the object's name
+ *   -EPROTO     TLS failed: the store's certificate is not verified
  * The backend functions are safe to call from several threads at once.
  */
 #ifndef CAPVAULT_OBJSTORE_H
@@ -41,6 +42,12 @@ struct objstore_s3_config {
 	uint32_t connect_timeout_ms;
 	uint32_t request_timeout_ms; /* whole request, for queries' fail-fast */
 	uint32_t max_inflight;       /* concurrent requests of one read_ranges call */
+	/* Added for the S3 backend's own reading of credentials (s3cred.h):
+	 * used when access_key is NULL. The environment's
+	 * AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY win over the file. */
+	const char *credentials_file; /* AWS shared-credentials format */
+	const char *profile;          /* its section; "default" when NULL */
+	uint64_t part_size;           /* multipart above this; 0: 16 MiB; at least 5 MiB */
 };
 
 int objstore_s3_new(struct objstore **out, const struct objstore_s3_config *cfg,

@@ -77,6 +77,7 @@ matrix = {
     "GET /metrics": "read",
     "POST /v1/prune": "delete",
     "GET /v1/retention": "read",
+    "POST /v1/tier": "delete",
     "GET /v1/tokens": "admin",
     "POST /v1/tokens": "admin",
     "DELETE /v1/tokens/*": "admin",
@@ -150,6 +151,8 @@ def request(key, cs):
         body = b'{"comment": "checked"}'
     elif key == "POST /v1/prune":
         body = b'{"dry_run": true}'
+    elif key == "POST /v1/tier":
+        body = json.dumps({"captures": [str(cid)], "dry_run": True}).encode()
     elif key == "POST /v1/tokens":
         tokens_made[0] += 1
         body = json.dumps({"name": f"new{tokens_made[0]}", "scopes": ["read"]}).encode()

@@ -10,7 +10,7 @@
 
 MAN=$(dirname "$0")/../../doc/capvault.1.scd
 commands=$("$CAPVAULT" --help | sed -n 's/^  capvault \([a-z]*\).*/\1/p')
-check "commands listed" "init import ls info stats query rm tag prune fsck backup restore token status cert" \
+check "commands listed" "init import ls info stats query rm tag prune tier fsck backup restore token status cert" \
 	"$(echo $commands)"
 
 # --- 1. COMMAND --help and -h: usage on stdout, exit 0, nothing on stderr

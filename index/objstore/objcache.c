@@ -1,0 +1,811 @@
+/*
+ * objcache.c - see objcache.h.
+ *
+ * Layout under <root>/cache/: ab/<sha256 hex>.b<n> is block n (bytes
+ * [n * OBJCACHE_BLOCK, ...) of the object), ab/<sha256 hex>.obj the whole
+ * object, tmp/ the writes in progress (emptied on open), state the boot id
+ * of the last open and whether it was closed cleanly.
+ *
+ * The index is a tree (tsearch) of entries keyed by (sha, block), with an
+ * intrusive LRU list, under one mutex; file I/O happens outside it. Two
+ * readers that miss the same block both fetch it; the second to finish
+ * finds the entry there and drops its copy, so the accounting counts a
+ * file once. An evicted file may still be open by a reader: unlinking it
+ * leaves that reader's bytes intact.
+ */
+#include "objcache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <search.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "hexdigit.h"
+
+#define CACHE_DIR "cache"
+#define DIR_MODE 0750
+#define FILE_MODE 0440
+#define WHOLE (-1)
+#define STREAM_CHUNK (1u << 20)
+
+const double objcache_latency_bounds[8] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5 };
+
+struct centry {
+	uint8_t sha[32];
+	int64_t block; /* WHOLE for the whole object */
+	uint64_t size;
+	struct centry *prev, *next; /* LRU: head is the most recent */
+};
+
+struct objcache {
+	char *dir; /* <root>/cache */
+	int dir_fd, tmp_fd;
+	uint64_t max;
+	pthread_mutex_t lock;
+	void *tree;
+	struct centry lru; /* sentinel */
+	struct objcache_stats st;
+	char boot_id[64];
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct centry *x = a, *y = b;
+	int c = memcmp(x->sha, y->sha, 32);
+	if (c)
+		return c;
+	return x->block < y->block ? -1 : x->block > y->block;
+}
+
+static void entry_name(const uint8_t sha[32], int64_t block, char *buf, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	char hex[65];
+
+	for (int i = 0; i < 32; i++) {
+		hex[2 * i] = digits[sha[i] >> 4];
+		hex[2 * i + 1] = digits[sha[i] & 15];
+	}
+	hex[64] = '\0';
+	if (block == WHOLE)
+		snprintf(buf, len, "%.2s/%s.obj", hex, hex);
+	else
+		snprintf(buf, len, "%.2s/%s.b%" PRId64, hex, hex, block);
+}
+
+/* Parses "<hex>.obj" or "<hex>.b<n>"; false for anything else. */
+static bool parse_name(const char *name, uint8_t sha[32], int64_t *block)
+{
+	for (int i = 0; i < 32; i++) {
+		int hi = hex_digit_value(name[2 * i]);
+		int lo = hi < 0 ? -1 : hex_digit_value(name[2 * i + 1]);
+		if (lo < 0)
+			return false;
+		sha[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (strcmp(name + 64, ".obj") == 0) {
+		*block = WHOLE;
+		return true;
+	}
+	if (strncmp(name + 64, ".b", 2) != 0 || name[66] < '0' || name[66] > '9')
+		return false;
+	char *end;
+	unsigned long long n = strtoull(name + 66, &end, 10);
+	*block = (int64_t)n;
+	return *end == '\0' && n < (1ull << 62);
+}
+
+static void lru_unlink(struct centry *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+}
+
+static void lru_push_head(struct objcache *c, struct centry *e)
+{
+	e->prev = &c->lru;
+	e->next = c->lru.next;
+	c->lru.next->prev = e;
+	c->lru.next = e;
+}
+
+/* Under the lock: forgets e and removes its file. */
+static void drop_locked(struct objcache *c, struct centry *e, bool evicted)
+{
+	char name[80];
+
+	entry_name(e->sha, e->block, name, sizeof(name));
+	unlinkat(c->dir_fd, name, 0);
+	lru_unlink(e);
+	tdelete(e, &c->tree, entry_cmp);
+	c->st.bytes -= e->size;
+	c->st.files--;
+	if (evicted) {
+		c->st.evictions++;
+		c->st.evicted_bytes += e->size;
+	}
+	free(e);
+}
+
+static void evict_locked(struct objcache *c, uint64_t room)
+{
+	while (c->st.files > 0 && c->st.bytes + room > c->max)
+		drop_locked(c, c->lru.prev, true);
+}
+
+/* Under the lock: adds an entry for a file now on disk (most recent
+ * first, unless at_tail: rebuilding, oldest last). False when it was
+ * there already or memory ran out. */
+static bool add_locked(struct objcache *c, const uint8_t sha[32], int64_t block, uint64_t size,
+		       bool at_tail)
+{
+	struct centry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return false;
+	memcpy(e->sha, sha, 32);
+	e->block = block;
+	e->size = size;
+	struct centry **found = tsearch(e, &c->tree, entry_cmp);
+	if (!found || *found != e) {
+		free(e);
+		return false;
+	}
+	if (at_tail) {
+		e->next = &c->lru;
+		e->prev = c->lru.prev;
+		c->lru.prev->next = e;
+		c->lru.prev = e;
+	} else {
+		lru_push_head(c, e);
+	}
+	c->st.bytes += size;
+	c->st.files++;
+	return true;
+}
+
+static struct centry *find_locked(struct objcache *c, const uint8_t sha[32], int64_t block)
+{
+	struct centry key;
+	memcpy(key.sha, sha, 32);
+	key.block = block;
+	struct centry **found = tfind(&key, &c->tree, entry_cmp);
+	return found ? *found : NULL;
+}
+
+/* ---- opening: state, leftovers, rebuilding the accounting ---- */
+
+static void read_boot_id(char *buf, size_t len)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	buf[0] = '\0';
+	if (f && fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* Writes "<boot id> <clean>" to state durably. */
+static int write_state(struct objcache *c, bool clean)
+{
+	char line[96];
+	int n = snprintf(line, sizeof(line), "%s %d\n", c->boot_id, clean ? 1 : 0);
+	_cleanup_close_ int fd = openat(c->dir_fd, "state.tmp",
+					O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, line, (size_t)n) != n || fsync(fd) < 0)
+		return -EIO;
+	if (renameat(c->dir_fd, "state.tmp", c->dir_fd, "state") < 0 || fsync(c->dir_fd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Whether the files can be trusted: no reboot since the last open, or
+ * that open ended with a clean close (which synced them). */
+static bool state_trusted(struct objcache *c)
+{
+	char line[96] = "", boot[64];
+	int clean = 0;
+	_cleanup_close_ int fd = openat(c->dir_fd, "state", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, line, sizeof(line) - 1);
+
+	if (n <= 0)
+		return false;
+	line[n] = '\0';
+	if (sscanf(line, "%63s %d", boot, &clean) != 2)
+		return false;
+	return clean == 1 || (c->boot_id[0] && strcmp(boot, c->boot_id) == 0);
+}
+
+static void empty_dir(int dir)
+{
+	int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
+
+struct found {
+	uint8_t sha[32];
+	int64_t block;
+	uint64_t size;
+	struct timespec mtime;
+};
+
+struct found_vec {
+	struct found *v;
+	size_t n, cap;
+};
+
+static int found_push(struct found_vec *fv, const struct found *f)
+{
+	if (fv->n == fv->cap) {
+		size_t cap = fv->cap ? fv->cap * 2 : 256;
+		struct found *grown = realloc(fv->v, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		fv->v = grown;
+		fv->cap = cap;
+	}
+	fv->v[fv->n++] = *f;
+	return 0;
+}
+
+/* Lists one fan-out folder's cache files; removes the others (untrusted
+ * files too, when trust is false). */
+static int scan_fanout(int dir, const char *fan, bool trust, struct found_vec *fv)
+{
+	int fd = openat(dir, fan, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		struct found f;
+		struct stat s;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		bool ok = trust && parse_name(de->d_name, f.sha, &f.block) &&
+			  fstatat(dirfd(d), de->d_name, &s, AT_SYMLINK_NOFOLLOW) == 0 &&
+			  S_ISREG(s.st_mode) && s.st_size > 0;
+		if (!ok) {
+			unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
+		f.size = (uint64_t)s.st_size;
+		f.mtime = s.st_mtim;
+		r = found_push(fv, &f);
+	}
+	closedir(d);
+	return r;
+}
+
+static int cmp_newest_first(const void *a, const void *b)
+{
+	const struct timespec *x = &((const struct found *)a)->mtime;
+	const struct timespec *y = &((const struct found *)b)->mtime;
+	if (x->tv_sec != y->tv_sec)
+		return x->tv_sec < y->tv_sec ? 1 : -1;
+	return x->tv_nsec < y->tv_nsec ? 1 : x->tv_nsec > y->tv_nsec ? -1 : 0;
+}
+
+static int rebuild(struct objcache *c, bool trust)
+{
+	char fan[3];
+	struct found_vec fv = { 0 };
+	int r = 0;
+
+	for (int i = 0; i < 256 && r == 0; i++) {
+		snprintf(fan, sizeof(fan), "%02x", i);
+		r = scan_fanout(c->dir_fd, fan, trust, &fv);
+	}
+	if (r == 0 && fv.n > 1)
+		qsort(fv.v, fv.n, sizeof(*fv.v), cmp_newest_first);
+	for (size_t i = 0; r == 0 && i < fv.n; i++)
+		add_locked(c, fv.v[i].sha, fv.v[i].block, fv.v[i].size, true);
+	free(fv.v);
+	return r;
+}
+
+static int open_dirs(struct objcache *c, const char *root, struct errbuf *eb)
+{
+	size_t len = strlen(root) + sizeof("/" CACHE_DIR);
+	if (!(c->dir = malloc(len)))
+		return -ENOMEM;
+	snprintf(c->dir, len, "%s/%s", root, CACHE_DIR);
+	if (mkdir(c->dir, DIR_MODE) < 0 && errno != EEXIST)
+		return errbuf_set(eb, -errno, "cannot create %s: %s", c->dir, strerror(errno));
+	c->dir_fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->dir_fd < 0)
+		return errbuf_set(eb, -errno, "cannot open %s: %s", c->dir, strerror(errno));
+	if (mkdirat(c->dir_fd, "tmp", DIR_MODE) < 0 && errno != EEXIST)
+		return errbuf_set(eb, -errno, "cannot create %s/tmp: %s", c->dir, strerror(errno));
+	c->tmp_fd = openat(c->dir_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->tmp_fd < 0)
+		return errbuf_set(eb, -errno, "cannot open %s/tmp: %s", c->dir, strerror(errno));
+	return 0;
+}
+
+int objcache_open(struct objcache **out, const char *root, uint64_t max_bytes,
+		  struct errbuf *eb)
+{
+	struct objcache *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->dir_fd = c->tmp_fd = -1;
+	c->max = c->st.max_bytes = max_bytes;
+	c->lru.next = c->lru.prev = &c->lru;
+	pthread_mutex_init(&c->lock, NULL);
+	read_boot_id(c->boot_id, sizeof(c->boot_id));
+	r = open_dirs(c, root, eb);
+	if (r == 0) {
+		empty_dir(c->tmp_fd);
+		r = rebuild(c, state_trusted(c));
+	}
+	if (r == 0 && (r = write_state(c, false)) < 0)
+		errbuf_set(eb, r, "cannot write %s/state: %s", c->dir, strerror(-r));
+	if (r < 0) {
+		objcache_free(c);
+		return r;
+	}
+	evict_locked(c, 0);
+	*out = c;
+	return 0;
+}
+
+static void destroy_entry(void *p)
+{
+	free(p);
+}
+
+struct objcache *objcache_free(struct objcache *c)
+{
+	if (!c)
+		return NULL;
+	if (c->dir_fd >= 0 && syncfs(c->dir_fd) == 0)
+		write_state(c, true);
+	tdestroy(c->tree, destroy_entry);
+	if (c->tmp_fd >= 0)
+		close(c->tmp_fd);
+	if (c->dir_fd >= 0)
+		close(c->dir_fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c->dir);
+	free(c);
+	return NULL;
+}
+
+/* ---- looking up and storing ---- */
+
+/*
+ * Opens the cached file of (sha, block) when it holds exactly want bytes
+ * (any size for a whole object with want 0), making it the most recent.
+ * Returns an fd or -ENOENT.
+ */
+static int cached_open(struct objcache *c, const uint8_t sha[32], int64_t block, uint64_t want)
+{
+	char name[80];
+	struct stat s;
+
+	pthread_mutex_lock(&c->lock);
+	struct centry *e = find_locked(c, sha, block);
+	if (e) {
+		lru_unlink(e);
+		lru_push_head(c, e);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!e)
+		return -ENOENT;
+	entry_name(sha, block, name, sizeof(name));
+	int fd = openat(c->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &s) == 0 && (want == 0 || (uint64_t)s.st_size == want)) {
+		futimens(fd, NULL); /* recency survives a restart (failure: only order is lost) */
+		return fd;
+	}
+	if (fd >= 0)
+		close(fd);
+	/* Evicted meanwhile, or not the length asked for: never served. */
+	pthread_mutex_lock(&c->lock);
+	if ((e = find_locked(c, sha, block)) != NULL)
+		drop_locked(c, e, false);
+	pthread_mutex_unlock(&c->lock);
+	return -ENOENT;
+}
+
+/* A new temp file in tmp/; its name into name. */
+static int tmp_create(struct objcache *c, char *name, size_t len)
+{
+	static _Atomic unsigned seq;
+	for (int tries = 0; tries < 100; tries++) {
+		snprintf(name, len, "w%d-%u", (int)getpid(), seq++);
+		int fd = openat(c->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		if (fd >= 0 || errno != EEXIST)
+			return fd < 0 ? -errno : fd;
+	}
+	return -EEXIST;
+}
+
+/* Publishes tmp/<tmpname> (size bytes, complete) as (sha, block). */
+static void publish(struct objcache *c, const char *tmpname, const uint8_t sha[32],
+		    int64_t block, uint64_t size)
+{
+	char name[80];
+	bool added = false;
+
+	entry_name(sha, block, name, sizeof(name));
+	fchmodat(c->tmp_fd, tmpname, FILE_MODE, 0);
+	pthread_mutex_lock(&c->lock);
+	if (!find_locked(c, sha, block) && size <= c->max) {
+		evict_locked(c, size);
+		name[2] = '\0';
+		mkdirat(c->dir_fd, name, DIR_MODE);
+		name[2] = '/';
+		added = renameat(c->tmp_fd, tmpname, c->dir_fd, name) == 0 &&
+			add_locked(c, sha, block, size, false);
+		if (!added)
+			unlinkat(c->dir_fd, name, 0);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!added)
+		unlinkat(c->tmp_fd, tmpname, 0);
+}
+
+/* Caches one block as received (its length was checked by the caller). */
+static void store_block(struct objcache *c, const uint8_t sha[32], int64_t block,
+			const void *buf, size_t len)
+{
+	char tmpname[64];
+	int fd;
+
+	if (len > c->max || (fd = tmp_create(c, tmpname, sizeof(tmpname))) < 0)
+		return;
+	bool ok = write(fd, buf, len) == (ssize_t)len;
+	close(fd);
+	if (ok)
+		publish(c, tmpname, sha, block, len);
+	else
+		unlinkat(c->tmp_fd, tmpname, 0);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void count_remote(struct objcache *c, double started, int err)
+{
+	double took = now_s() - started;
+
+	pthread_mutex_lock(&c->lock);
+	c->st.remote_reads++;
+	if (err < 0)
+		c->st.remote_errors++;
+	c->st.remote_seconds_sum += took;
+	for (int i = 0; i < 8; i++)
+		if (took <= objcache_latency_bounds[i])
+			c->st.remote_seconds_le[i]++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void count_access(struct objcache *c, bool hit, uint64_t bytes)
+{
+	pthread_mutex_lock(&c->lock);
+	if (hit) {
+		c->st.hits++;
+		c->st.hit_bytes += bytes;
+	} else {
+		c->st.misses++;
+		c->st.miss_bytes += bytes;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- ranges ---- */
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Copies what ranges r[0..n) want of the bytes [base, base + len). */
+static void copy_overlaps(struct objstore_range *r, size_t n, const uint8_t *buf, uint64_t base,
+			  size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t lo = r[i].offset > base ? r[i].offset : base;
+		uint64_t hi = r[i].offset + r[i].len < base + len ? r[i].offset + r[i].len
+								  : base + len;
+		if (lo < hi)
+			memcpy((uint8_t *)r[i].buf + (lo - r[i].offset), buf + (lo - base),
+			       (size_t)(hi - lo));
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sorted unique block numbers the ranges touch. */
+static int wanted_blocks(const struct objstore_range *r, size_t n, uint64_t **out, size_t *nout)
+{
+	size_t cap = 0, k = 0;
+	uint64_t *v = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].len == 0)
+			continue;
+		uint64_t first = r[i].offset / OBJCACHE_BLOCK;
+		uint64_t last = (r[i].offset + r[i].len - 1) / OBJCACHE_BLOCK;
+		for (uint64_t b = first; b <= last; b++) {
+			if (k == cap) {
+				cap = cap ? cap * 2 : 64;
+				uint64_t *grown = realloc(v, cap * sizeof(*v));
+				if (!grown) {
+					free(v);
+					return -ENOMEM;
+				}
+				v = grown;
+			}
+			v[k++] = b;
+		}
+	}
+	if (k > 1)
+		qsort(v, k, sizeof(*v), cmp_u64);
+	size_t u = k ? 1 : 0;
+	for (size_t i = 1; i < k; i++)
+		if (v[i] != v[u - 1])
+			v[u++] = v[i];
+	*out = v;
+	*nout = u;
+	return 0;
+}
+
+struct batch {
+	uint64_t block[OBJCACHE_BATCH];
+	uint8_t *buf; /* OBJCACHE_BATCH blocks */
+	struct objstore_range fetch[OBJCACHE_BATCH];
+	size_t nfetch;
+};
+
+static size_t block_len(uint64_t block, uint64_t size)
+{
+	uint64_t off = block * OBJCACHE_BLOCK;
+	return size - off < OBJCACHE_BLOCK ? (size_t)(size - off) : OBJCACHE_BLOCK;
+}
+
+/* Reads blocks b[0..n) into the batch's buffers: cached ones from their
+ * files, the others in one objstore_read_ranges call, then cached. */
+static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha[32],
+		      uint64_t size, struct batch *bt, size_t n, uint64_t *fetched,
+		      struct errbuf *eb)
+{
+	bt->nfetch = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = block_len(bt->block[i], size);
+		uint8_t *buf = bt->buf + i * OBJCACHE_BLOCK;
+		int fd = cached_open(c, sha, (int64_t)bt->block[i], len);
+		if (fd >= 0) {
+			int r = pread_full(fd, buf, len, 0);
+			close(fd);
+			if (r == 0) {
+				count_access(c, true, len);
+				continue;
+			}
+		}
+		bt->fetch[bt->nfetch++] = (struct objstore_range){
+			.offset = bt->block[i] * OBJCACHE_BLOCK, .len = (uint32_t)len, .buf = buf
+		};
+	}
+	if (bt->nfetch == 0)
+		return 0;
+	double started = now_s();
+	int r = objstore_read_ranges(os, sha, bt->fetch, bt->nfetch, eb);
+	count_remote(c, started, r);
+	for (size_t i = 0; r == 0 && i < bt->nfetch; i++) {
+		count_access(c, false, bt->fetch[i].len);
+		if (fetched)
+			*fetched += bt->fetch[i].len;
+		store_block(c, sha, (int64_t)(bt->fetch[i].offset / OBJCACHE_BLOCK), bt->fetch[i].buf,
+			    bt->fetch[i].len);
+	}
+	return r;
+}
+
+/* Serves the ranges from the cached whole object; -ENOENT when absent. */
+static int read_from_whole(struct objcache *c, const uint8_t sha[32], uint64_t size,
+			   struct objstore_range *r, size_t n)
+{
+	int fd = cached_open(c, sha, WHOLE, size);
+	int err = 0;
+	uint64_t bytes = 0;
+
+	if (fd < 0)
+		return fd;
+	for (size_t i = 0; i < n && !err; i++) {
+		err = pread_full(fd, r[i].buf, r[i].len, r[i].offset);
+		bytes += r[i].len;
+	}
+	close(fd);
+	if (!err)
+		count_access(c, true, bytes);
+	return err;
+}
+
+int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t sha[32],
+			 uint64_t size, struct objstore_range *r, size_t n, uint64_t *fetched,
+			 struct errbuf *eb)
+{
+	_cleanup_free_ uint64_t *blocks = NULL;
+	_cleanup_free_ struct batch *bt = NULL;
+	size_t nblocks = 0;
+	int err;
+
+	for (size_t i = 0; i < n; i++)
+		if (r[i].offset > size || r[i].len > size - r[i].offset)
+			return errbuf_set(eb, -EIO, "read past the end of a %" PRIu64 "-byte object",
+					  size);
+	if (read_from_whole(c, sha, size, r, n) == 0)
+		return 0;
+	if ((err = wanted_blocks(r, n, &blocks, &nblocks)) < 0)
+		return err;
+	if (!(bt = calloc(1, sizeof(*bt))) || !(bt->buf = malloc((size_t)OBJCACHE_BATCH * OBJCACHE_BLOCK)))
+		return -ENOMEM;
+	for (size_t i = 0; i < nblocks && !err; i += OBJCACHE_BATCH) {
+		size_t k = nblocks - i < OBJCACHE_BATCH ? nblocks - i : OBJCACHE_BATCH;
+		memcpy(bt->block, blocks + i, k * sizeof(uint64_t));
+		err = fill_batch(c, os, sha, size, bt, k, fetched, eb);
+		for (size_t j = 0; j < k && !err; j++)
+			copy_overlaps(r, n, bt->buf + j * OBJCACHE_BLOCK, bt->block[j] * OBJCACHE_BLOCK,
+				      block_len(bt->block[j], size));
+	}
+	free(bt->buf);
+	return err;
+}
+
+/* ---- whole objects ---- */
+
+bool objcache_has_object(struct objcache *c, const uint8_t sha[32])
+{
+	pthread_mutex_lock(&c->lock);
+	bool has = find_locked(c, sha, WHOLE) != NULL;
+	pthread_mutex_unlock(&c->lock);
+	return has;
+}
+
+static int stream_cached(int fd, uint64_t size, objstore_data_fn fn, void *opaque)
+{
+	_cleanup_free_ uint8_t *buf = malloc(STREAM_CHUNK);
+	uint64_t off = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (off < size) {
+		size_t want = size - off < STREAM_CHUNK ? (size_t)(size - off) : STREAM_CHUNK;
+		int r = pread_full(fd, buf, want, off);
+		if (r == 0)
+			r = fn(opaque, buf, want);
+		if (r != 0)
+			return r;
+		off += want;
+	}
+	return 0;
+}
+
+/* A download passing through: to the caller, and to a temp file and the
+ * hash while it may still be cached. */
+struct tee {
+	struct objcache *c;
+	objstore_data_fn fn;
+	void *opaque;
+	int fd; /* -1: not keeping a copy */
+	EVP_MD_CTX *md;
+	uint64_t got;
+};
+
+static int tee_data(void *opaque, const void *buf, size_t len)
+{
+	struct tee *t = opaque;
+	int r = t->fn(t->opaque, buf, len);
+
+	if (r != 0)
+		return r;
+	t->got += len;
+	if (t->fd >= 0 && (write(t->fd, buf, len) != (ssize_t)len ||
+			   !EVP_DigestUpdate(t->md, buf, len))) {
+		close(t->fd);
+		t->fd = -1; /* no copy, the download goes on */
+	}
+	return 0;
+}
+
+/* Publishes the copy when it holds the whole object, hashing to its name. */
+static void tee_finish(struct tee *t, const char *tmpname, const uint8_t sha[32], uint64_t size,
+		       int err)
+{
+	uint8_t got[32];
+	unsigned n = 0;
+
+	if (t->fd < 0)
+		return;
+	close(t->fd);
+	bool ok = err == 0 && t->got == size && EVP_DigestFinal_ex(t->md, got, &n) && n == 32 &&
+		  memcmp(got, sha, 32) == 0;
+	if (ok)
+		publish(t->c, tmpname, sha, WHOLE, size);
+	else
+		unlinkat(t->c->tmp_fd, tmpname, 0);
+}
+
+int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t sha[32],
+			 uint64_t size, objstore_data_fn fn, void *opaque, struct errbuf *eb)
+{
+	struct tee t = { .c = c, .fn = fn, .opaque = opaque, .fd = -1 };
+	char tmpname[64];
+	int fd = cached_open(c, sha, WHOLE, size);
+
+	if (fd >= 0) {
+		int r = stream_cached(fd, size, fn, opaque);
+		close(fd);
+		if (r == 0)
+			count_access(c, true, size);
+		return r;
+	}
+	if (size > 0 && size <= c->max / 4 && (t.md = EVP_MD_CTX_new()) &&
+	    EVP_DigestInit_ex(t.md, EVP_sha256(), NULL))
+		t.fd = tmp_create(c, tmpname, sizeof(tmpname));
+	double started = now_s();
+	int r = objstore_read_stream(os, sha, 0, UINT64_MAX, tee_data, &t, eb);
+	count_remote(c, started, r < 0 ? r : 0);
+	if (r == 0 && t.got != size)
+		r = errbuf_set(eb, -EIO, "%s: object store gave %" PRIu64 " bytes of %" PRIu64,
+			       objstore_describe(os), t.got, size);
+	if (r == 0)
+		count_access(c, false, size);
+	tee_finish(&t, tmpname, sha, size, r);
+	EVP_MD_CTX_free(t.md);
+	return r;
+}
+
+void objcache_get_stats(struct objcache *c, struct objcache_stats *out)
+{
+	pthread_mutex_lock(&c->lock);
+	*out = c->st;
+	pthread_mutex_unlock(&c->lock);
+}

@@ -1,0 +1,96 @@
+/*
+ * objcache.h - a read-through cache, on local disk, of the bytes of
+ * objects that live in an object store (objstore.h), bounded in bytes and
+ * evicting the least recently used.
+ *
+ * It lives in <store root>/cache/, never in objects/: a cached file is
+ * never taken for an object of the vault (fsck, backup, dedup and
+ * retention do not see it). Two granularities:
+ * - blocks of OBJCACHE_BLOCK bytes, aligned, for the byte ranges queries
+ *   read: a repeat query over the same packets is served locally, and a
+ *   query never fetches more than a block around each candidate span;
+ * - whole objects, for downloads that read an object to its end (and
+ *   whose SHA-256 is then checked): a second download, and any query of
+ *   that object, read the local copy.
+ * What is served was written by us after a verified read: a whole object
+ * only when its bytes hashed to its name, a block only with the length
+ * asked for. Files appear under their names by rename of a finished temp
+ * file, so a partial write is never served. After a reboot that did not
+ * follow a clean close (the page cache may have lost what was renamed),
+ * the cache starts empty; otherwise its accounting is rebuilt from the
+ * files (recency from their mtimes, which hits refresh).
+ * Every call is safe from several threads at once.
+ */
+#ifndef CAPVAULT_OBJCACHE_H
+#define CAPVAULT_OBJCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "errbuf.h"
+#include "objstore.h"
+
+struct objcache;
+
+/* Block size of query reads: 64 KiB. Query spans are records a few KiB
+ * long and up to 256 KiB of nearby ones; a block much larger would fetch
+ * mostly bytes nobody asked for around each lone candidate (a selective
+ * query must read far less than the object), a much smaller one would
+ * make the cache millions of files. Adjacent missing blocks go out as one
+ * Range GET (the backend merges them). */
+#define OBJCACHE_BLOCK (64u * 1024)
+
+/*
+ * Opens (creating as needed) the cache in <root>/cache, bounded by
+ * max_bytes (0: nothing is cached, every read goes to the store). Evicts
+ * down to max_bytes at once. Returns 0 or a negative errno (eb).
+ */
+int objcache_open(struct objcache **out, const char *root, uint64_t max_bytes,
+		  struct errbuf *eb);
+/* Marks the cache as closed cleanly (after syncing it); accepts NULL. */
+struct objcache *objcache_free(struct objcache *c);
+
+/*
+ * Fills the ranges of object sha (size bytes) from cached blocks or the
+ * whole cached object, fetching the missing blocks from os with one
+ * objstore_read_ranges call per batch (so the backend merges adjacent
+ * blocks and keeps several requests in flight) and caching them. Memory
+ * beyond the callers' buffers: at most OBJCACHE_BATCH blocks. Ranges past
+ * size are an error (-EIO). *fetched (may be NULL) grows by the bytes the
+ * store sent. Returns 0 or the first error: the store's errors pass
+ * through unchanged, with eb.
+ */
+#define OBJCACHE_BATCH 64
+int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t sha[32],
+			 uint64_t size, struct objstore_range *r, size_t n, uint64_t *fetched,
+			 struct errbuf *eb);
+
+/*
+ * Streams the whole object (size bytes) to fn: from the cached copy when
+ * there is one, else from os (objstore_read_stream), keeping a copy that
+ * is cached once the whole object has been read and hashed to its name
+ * (only when it takes at most a quarter of the cache: one download must
+ * not flush what queries use). Nonzero from fn stops and is returned.
+ */
+int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t sha[32],
+			 uint64_t size, objstore_data_fn fn, void *opaque, struct errbuf *eb);
+
+/* True when the whole object is cached (a download will not touch the
+ * store). */
+bool objcache_has_object(struct objcache *c, const uint8_t sha[32]);
+
+struct objcache_stats {
+	uint64_t max_bytes;
+	uint64_t bytes, files;             /* held now */
+	uint64_t hits, misses;             /* blocks or whole objects read from the cache / the store */
+	uint64_t hit_bytes, miss_bytes;
+	uint64_t evictions, evicted_bytes;
+	uint64_t remote_reads, remote_errors; /* requests to the store (read_ranges / read_stream calls) */
+	uint64_t remote_seconds_le[8];     /* remote reads that took at most objcache_latency_bounds[i] */
+	double remote_seconds_sum;
+};
+/* Upper bounds (seconds) of the remote read latency histogram's buckets. */
+extern const double objcache_latency_bounds[8];
+void objcache_get_stats(struct objcache *c, struct objcache_stats *out);
+
+#endif

@@ -1,0 +1,334 @@
+/*
+ * objstore_local.c - the content-addressed store (store.h) as a backend of
+ * objstore.h: the same objects/ab/<sha256> files, so the object tier can
+ * treat "here" and "there" alike (and tests can run without a bucket).
+ *
+ * Promises:
+ * - put writes through the store's own writer (hashing while copying,
+ *   tmp/ + fsync + link), so an object it publishes is as durable and as
+ *   verified as an imported one; bytes that do not hash to the name are
+ *   refused (-EIO) and leave nothing behind. An object already present
+ *   with the right size is confirmed without being read: the store only
+ *   ever publishes bytes it hashed, and fsck/scrub re-hash them.
+ * - Reads are plain preads of the read-only object file; no memory beyond
+ *   one bounded chunk buffer per read_stream call.
+ * - Every call is safe from several threads: the calls that need an
+ *   io_uring ring (put, verify) make their own, since a ring belongs to
+ *   one thread.
+ */
+#include "objstore_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "ring.h"
+#include "store.h"
+
+/* Bytes per pread of put's source and of read_stream. */
+#define LOCAL_CHUNK (1u << 20)
+/* Queue depth of the ring made for one put or verify. */
+#define LOCAL_RING_ENTRIES 8
+
+struct objstore_local {
+	struct objstore base;
+	struct store *st;
+};
+
+static struct store *local_store(struct objstore *os)
+{
+	return ((struct objstore_local *)os)->st;
+}
+
+static void local_destroy(struct objstore *os)
+{
+	free(os);
+}
+
+/* "objects/ab/<hex>" of the local store, for messages. */
+static void local_name(struct objstore *os, const uint8_t sha[32], char *buf, size_t len)
+{
+	char hex[65];
+
+	sha256_hex(sha, hex);
+	snprintf(buf, len, "%s/objects/%.2s/%s", store_root(local_store(os)), hex, hex);
+}
+
+/* Opens the object; -ENOENT when absent, other errors with eb. */
+static int local_open(struct objstore *os, const uint8_t sha[32], struct errbuf *eb)
+{
+	char name[PATH_MAX];
+	int fd = store_object_open(local_store(os), sha);
+
+	if (fd >= 0 || fd == -ENOENT) {
+		if (fd == -ENOENT) {
+			local_name(os, sha, name, sizeof(name));
+			errbuf_set(eb, fd, "%s: no such object", name);
+		}
+		return fd;
+	}
+	local_name(os, sha, name, sizeof(name));
+	return errbuf_set(eb, fd, "cannot open %s: %s", name, strerror(-fd));
+}
+
+static int local_stat(struct objstore *os, const uint8_t sha[32], uint64_t *size,
+		      struct errbuf *eb)
+{
+	_cleanup_close_ int fd = local_open(os, sha, eb);
+	struct stat s;
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &s) < 0) {
+		char name[PATH_MAX];
+		local_name(os, sha, name, sizeof(name));
+		return errbuf_set(eb, -errno, "cannot stat %s: %s", name, strerror(errno));
+	}
+	*size = (uint64_t)s.st_size;
+	return 0;
+}
+
+/* Copies size bytes of fd from offset 0 into the writer. */
+static int put_copy(struct store_writer *w, int fd, uint64_t size, struct errbuf *eb)
+{
+	_cleanup_free_ uint8_t *buf = malloc(LOCAL_CHUNK);
+	uint64_t off = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (off < size) {
+		size_t want = size - off < LOCAL_CHUNK ? (size_t)(size - off) : LOCAL_CHUNK;
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errbuf_set(eb, -errno, "cannot read the object's source at %llu: %s",
+					  (unsigned long long)off, strerror(errno));
+		if (n == 0)
+			return errbuf_set(eb, -EIO, "the object's source ends at %llu of %llu bytes",
+					  (unsigned long long)off, (unsigned long long)size);
+		int r = store_writer_write(w, buf, (size_t)n, eb);
+		if (r < 0)
+			return r;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Writes, checks and publishes the object from fd. */
+static int put_write(struct objstore *os, struct ring *ring, const uint8_t sha[32], int fd,
+		     uint64_t size, struct errbuf *eb)
+{
+	struct store_writer *w = NULL;
+	uint8_t got[32];
+	uint64_t got_size = 0;
+	char hex[65];
+	int r = store_writer_new(local_store(os), ring, NULL, &w, eb);
+
+	if (r == 0)
+		r = put_copy(w, fd, size, eb);
+	if (r == 0)
+		r = store_writer_finish(w, got, &got_size, eb);
+	if (r == 0 && (got_size != size || memcmp(got, sha, 32) != 0)) {
+		sha256_hex(sha, hex);
+		r = errbuf_set(eb, -EIO, "%s: the bytes given do not hash to the object's name",
+			       hex);
+	}
+	if (r == 0)
+		r = store_writer_publish(w, eb);
+	store_writer_free(w);
+	return r < 0 ? r : 0;
+}
+
+static int local_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
+		     struct errbuf *eb)
+{
+	struct ring *ring = NULL;
+	uint64_t have = 0;
+	int r = local_stat(os, sha, &have, eb);
+
+	if (r == 0 && have == size)
+		return 0;
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0) {
+		/* Named by its hash, yet the wrong size: never overwritten,
+		 * fsck quarantines it. */
+		char name[PATH_MAX];
+		local_name(os, sha, name, sizeof(name));
+		return errbuf_set(eb, -EIO, "%s holds %llu bytes, not %llu", name,
+				  (unsigned long long)have, (unsigned long long)size);
+	}
+	r = ring_new(&ring, LOCAL_RING_ENTRIES);
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot set up io_uring: %s", strerror(-r));
+	r = put_write(os, ring, sha, fd, size, eb);
+	ring_free(ring);
+	return r;
+}
+
+static int local_verify(struct objstore *os, const uint8_t sha[32], struct errbuf *eb)
+{
+	_cleanup_close_ int fd = local_open(os, sha, eb);
+	struct ring *ring = NULL;
+	uint8_t got[32];
+	char name[PATH_MAX];
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = ring_new(&ring, LOCAL_RING_ENTRIES);
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot set up io_uring: %s", strerror(-r));
+	r = store_hash_fd(ring, fd, got);
+	ring_free(ring);
+	local_name(os, sha, name, sizeof(name));
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot read %s: %s", name, strerror(-r));
+	if (memcmp(got, sha, 32) != 0)
+		return errbuf_set(eb, -EIO, "%s: its bytes do not hash to its name", name);
+	return 0;
+}
+
+static int local_remove(struct objstore *os, const uint8_t sha[32], struct errbuf *eb)
+{
+	int r = store_object_remove(local_store(os), sha);
+
+	if (r == 0 || r == -ENOENT)
+		return 0;
+	char name[PATH_MAX];
+	local_name(os, sha, name, sizeof(name));
+	return errbuf_set(eb, r, "cannot remove %s: %s", name, strerror(-r));
+}
+
+struct list_ctx {
+	objstore_list_fn fn;
+	void *opaque;
+};
+
+static int list_one(void *opaque, const uint8_t sha[32], uint64_t size)
+{
+	struct list_ctx *c = opaque;
+	char hex[65], key[80];
+
+	sha256_hex(sha, hex);
+	snprintf(key, sizeof(key), "objects/%.2s/%s", hex, hex);
+	return c->fn(c->opaque, sha, key, size);
+}
+
+/* Only object-named files: the store's own fsck reports the rest of
+ * objects/ (strays, tmp/ leftovers). */
+static int local_list(struct objstore *os, objstore_list_fn fn, void *opaque, struct errbuf *eb)
+{
+	struct list_ctx c = { .fn = fn, .opaque = opaque };
+	int r = store_foreach_object(local_store(os), list_one, &c);
+
+	if (r < 0 && eb && !eb->msg[0])
+		errbuf_set(eb, r, "cannot list %s/objects: %s", store_root(local_store(os)),
+			   strerror(-r));
+	return r;
+}
+
+/* Reads exactly len bytes at off; -EIO when the object ends first. */
+static int pread_full(int fd, void *buf, size_t len, uint64_t off, const char *name,
+		      struct errbuf *eb)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errbuf_set(eb, -errno, "cannot read %s at %llu: %s", name,
+					  (unsigned long long)(off + done), strerror(errno));
+		if (n == 0)
+			return errbuf_set(eb, -EIO, "%s ends before byte %llu", name,
+					  (unsigned long long)(off + len));
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int local_read_ranges(struct objstore *os, const uint8_t sha[32], struct objstore_range *r,
+			     size_t n, struct errbuf *eb)
+{
+	_cleanup_close_ int fd = local_open(os, sha, eb);
+	char name[PATH_MAX];
+
+	if (fd < 0)
+		return fd;
+	local_name(os, sha, name, sizeof(name));
+	for (size_t i = 0; i < n; i++) {
+		int err = pread_full(fd, r[i].buf, r[i].len, r[i].offset, name, eb);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+static int local_read_stream(struct objstore *os, const uint8_t sha[32], uint64_t offset,
+			     uint64_t len, objstore_data_fn fn, void *opaque, struct errbuf *eb)
+{
+	_cleanup_close_ int fd = local_open(os, sha, eb);
+	_cleanup_free_ uint8_t *buf = NULL;
+	char name[PATH_MAX];
+	struct stat s;
+
+	if (fd < 0)
+		return fd;
+	local_name(os, sha, name, sizeof(name));
+	if (fstat(fd, &s) < 0)
+		return errbuf_set(eb, -errno, "cannot stat %s: %s", name, strerror(errno));
+	if (len == UINT64_MAX)
+		len = (uint64_t)s.st_size > offset ? (uint64_t)s.st_size - offset : 0;
+	if (offset > (uint64_t)s.st_size || len > (uint64_t)s.st_size - offset)
+		return errbuf_set(eb, -EIO, "%s ends before byte %llu", name,
+				  (unsigned long long)(offset + len));
+	buf = malloc(LOCAL_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	while (len > 0) {
+		size_t want = len < LOCAL_CHUNK ? (size_t)len : LOCAL_CHUNK;
+		int r = pread_full(fd, buf, want, offset, name, eb);
+		if (r == 0)
+			r = fn(opaque, buf, want);
+		if (r != 0)
+			return r;
+		offset += want;
+		len -= want;
+	}
+	return 0;
+}
+
+static const struct objstore_ops local_ops = {
+	.destroy = local_destroy,
+	.put = local_put,
+	.stat = local_stat,
+	.verify = local_verify,
+	.remove = local_remove,
+	.list = local_list,
+	.read_ranges = local_read_ranges,
+	.read_stream = local_read_stream,
+};
+
+int objstore_local_new(struct objstore **out, struct store *st, struct errbuf *eb)
+{
+	struct objstore_local *l = calloc(1, sizeof(*l));
+
+	(void)eb;
+	if (!l)
+		return -ENOMEM;
+	l->base.ops = &local_ops;
+	l->st = st;
+	snprintf(l->base.description, sizeof(l->base.description), "local store %s",
+		 store_root(st));
+	*out = &l->base;
+	return 0;
+}

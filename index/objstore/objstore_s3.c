@@ -1,0 +1,1309 @@
+/*
+ * objstore_s3.c - the S3 backend of objstore.h, on libcurl (the only file
+ * that includes it), signed by libcurl itself (CURLOPT_AWS_SIGV4).
+ *
+ * Path-style URLs, endpoint/bucket/key, so a bucket name needs no DNS.
+ * Every request carries x-amz-content-sha256, which RGW requires: the hash
+ * of the body when known, else the empty body's. libcurl 7.88 signs the
+ * query string as written, so queries are written canonical here: sorted,
+ * "name=" for a bare name, values encoded with '/' as %2F.
+ *
+ * Confirmation of a put (objstore.h) without reading the object back: a
+ * single PUT sends the object's name as its x-amz-content-sha256, and a
+ * multipart upload sends each part's SHA-256 (hashed from the file just
+ * before the part goes out, while the whole file's hash is checked against
+ * the name), so the store itself refuses bytes that differ from what was
+ * hashed (400 XAmzContentSHA256Mismatch); a HEAD then checks the size.
+ *
+ * Each call uses its own curl handles: calls from several threads share
+ * nothing but the immutable struct s3.
+ */
+#include "objstore_priv.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "s3cred.h"
+#include "s3xml.h"
+
+#define PART_DEFAULT (16ull << 20)
+#define PART_MIN (5ull << 20)       /* S3's smallest part but the last */
+#define PART_COUNT_MAX 10000        /* S3's most parts of one upload */
+#define ANSWER_MAX (64u << 10)      /* kept of an error or a small XML answer */
+#define LIST_ANSWER_MAX (8u << 20)  /* one ListObjectsV2 page (1000 keys) */
+#define MERGE_GAP (64u << 10)       /* read a gap this small rather than ask twice */
+#define MERGE_MAX (8u << 20)        /* longest merged range request */
+#define HASH_BUF (1u << 20)
+#define KEY_MAX 1100
+
+/* SHA-256 of no bytes: the payload hash of GET, HEAD and DELETE. */
+static const char empty_sha[] =
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+struct s3 {
+	struct objstore base;
+	char *endpoint;   /* no trailing '/' */
+	char *bucket;
+	char *prefix;     /* as configured, for list's prefix= and relative keys */
+	char *prefix_url; /* percent-encoded for the path */
+	char *ca_file;
+	char *userpwd;    /* "access:secret" for libcurl's signer; wiped on free */
+	char sigv4[160];
+	long connect_ms, request_ms;
+	unsigned max_inflight;
+	uint64_t part_size;
+};
+
+/* One HTTP exchange and what came back. */
+struct req {
+	struct s3 *s3;
+	CURL *h;
+	struct curl_slist *hdrs;
+	const char *method;
+	const char *what;       /* the key, for messages */
+	char *url;
+	/* A 2xx body goes to data when set, else to answer (at most
+	 * answer_max); a non-2xx body to answer, cut at ANSWER_MAX. */
+	int (*data)(struct req *rq, const char *buf, size_t len);
+	void *opaque;
+	char *answer;
+	size_t answer_len, answer_max;
+	bool checked;           /* the status was looked at, at the first byte */
+	long status;
+	int cb_err;             /* why a callback stopped the transfer */
+	struct errbuf *eb;      /* where a callback says why */
+	char etag[80];
+	char content_range[96];
+	/* The upload's source: [up_off, up_off + up_len) of fd. */
+	int fd;
+	uint64_t up_off, up_len, up_done;
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+static void curl_init_once(void)
+{
+	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void hex32(const uint8_t sha[32], char out[65])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = digits[sha[i] >> 4];
+		out[2 * i + 1] = digits[sha[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static bool unreserved(unsigned char ch)
+{
+	return isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/* SigV4's URI encoding; '/' kept when keep_slash (paths), else %2F. */
+static char *uri_encode(const char *s, bool keep_slash)
+{
+	char *out = malloc(strlen(s) * 3 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (unreserved(*p) || (keep_slash && *p == '/'))
+			*o++ = (char)*p;
+		else
+			o += snprintf(o, 4, "%%%02X", *p);
+	}
+	*o = '\0';
+	return out;
+}
+
+/* "<prefix>objects/ab/<hex>", for the path (url) or for messages. */
+static void object_key(const struct s3 *s3, const uint8_t sha[32], bool url, char key[KEY_MAX])
+{
+	char hex[65];
+
+	hex32(sha, hex);
+	snprintf(key, KEY_MAX, "%sobjects/%.2s/%s", url ? s3->prefix_url : s3->prefix, hex, hex);
+}
+
+/* ---- one request ---- */
+
+static size_t on_header(char *buf, size_t size, size_t n, void *opaque)
+{
+	struct req *rq = opaque;
+	size_t len = size * n;
+	char *value;
+
+	if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
+		rq->etag[0] = rq->content_range[0] = '\0';
+		return len;
+	}
+	char line[256];
+	size_t l = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
+	memcpy(line, buf, l);
+	while (l && (line[l - 1] == '\r' || line[l - 1] == '\n'))
+		l--;
+	line[l] = '\0';
+	value = strchr(line, ':');
+	if (!value)
+		return len;
+	*value++ = '\0';
+	while (*value == ' ')
+		value++;
+	if (!strcasecmp(line, "etag"))
+		snprintf(rq->etag, sizeof(rq->etag), "%s", value);
+	else if (!strcasecmp(line, "content-range"))
+		snprintf(rq->content_range, sizeof(rq->content_range), "%s", value);
+	return len;
+}
+
+static int keep_answer(struct req *rq, const char *buf, size_t len, size_t max)
+{
+	if (rq->answer_len + len > max) {
+		if (rq->status / 100 == 2)
+			return errbuf_set(rq->eb, -EIO, "%s: %s %s: answer longer than %zu bytes",
+					  rq->s3->base.description, rq->method, rq->what, max);
+		len = max - rq->answer_len;
+	}
+	if (!len)
+		return 0;
+	char *grown = realloc(rq->answer, rq->answer_len + len + 1);
+	if (!grown)
+		return -ENOMEM;
+	rq->answer = grown;
+	memcpy(rq->answer + rq->answer_len, buf, len);
+	rq->answer_len += len;
+	rq->answer[rq->answer_len] = '\0';
+	return 0;
+}
+
+static size_t on_body(char *buf, size_t size, size_t n, void *opaque)
+{
+	struct req *rq = opaque;
+	size_t len = size * n;
+	int r;
+
+	if (!rq->checked) {
+		curl_easy_getinfo(rq->h, CURLINFO_RESPONSE_CODE, &rq->status);
+		rq->checked = true;
+	}
+	if (rq->status / 100 == 2 && rq->data)
+		r = rq->data(rq, buf, len);
+	else
+		r = keep_answer(rq, buf, len, rq->status / 100 == 2 ? rq->answer_max : ANSWER_MAX);
+	if (r == 0)
+		return len;
+	rq->cb_err = r;
+	return len ? 0 : 1; /* anything but len fails the transfer */
+}
+
+static size_t on_upload(char *buf, size_t size, size_t n, void *opaque)
+{
+	struct req *rq = opaque;
+	size_t want = size * n;
+	uint64_t left = rq->up_len - rq->up_done;
+
+	if (want > left)
+		want = (size_t)left;
+	if (!want)
+		return 0;
+	ssize_t got = pread(rq->fd, buf, want, (off_t)(rq->up_off + rq->up_done));
+	if (got <= 0) {
+		/* 0: the file is shorter than its size */
+		rq->cb_err = errbuf_set(rq->eb, got < 0 ? -errno : -EIO,
+					"%s: %s %s: reading the local copy at %" PRIu64 ": %s",
+					rq->s3->base.description, rq->method, rq->what,
+					rq->up_off + rq->up_done,
+					got < 0 ? strerror(errno) : "shorter than its size");
+		return CURL_READFUNC_ABORT;
+	}
+	rq->up_done += (uint64_t)got;
+	return (size_t)got;
+}
+
+static void req_done(struct req *rq)
+{
+	curl_slist_free_all(rq->hdrs);
+	free(rq->url);
+	free(rq->answer);
+	rq->hdrs = NULL;
+	rq->url = rq->answer = NULL;
+}
+
+/*
+ * Sets h up for one request: path is the URL-encoded key (or "" for the
+ * bucket), query is canonical already (or NULL), payload is the hex
+ * SHA-256 the body will have. stream: a transfer as long as an object,
+ * bounded by stalling (no byte for request_timeout), not by total time.
+ */
+static int req_init(struct req *rq, struct s3 *s3, CURL *h, const char *method,
+		    const char *what, const char *path, const char *query, const char *payload,
+		    bool stream)
+{
+	char hdr[128];
+
+	*rq = (struct req){ .s3 = s3, .h = h, .method = method, .what = what, .fd = -1,
+			    .answer_max = ANSWER_MAX };
+	if (asprintf(&rq->url, "%s/%s/%s%s%s", s3->endpoint, s3->bucket, path, query ? "?" : "",
+		     query ? query : "") < 0) {
+		rq->url = NULL;
+		return -ENOMEM;
+	}
+	snprintf(hdr, sizeof(hdr), "x-amz-content-sha256: %s", payload);
+	rq->hdrs = curl_slist_append(NULL, hdr);
+	if (!rq->hdrs)
+		return -ENOMEM;
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, rq->url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s3->sigv4);
+	curl_easy_setopt(h, CURLOPT_USERPWD, s3->userpwd);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (s3->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, s3->ca_file);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, s3->connect_ms);
+	if (stream) {
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (s3->request_ms + 999) / 1000);
+	} else {
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, s3->request_ms);
+	}
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, rq->curl_err);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, rq);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, rq);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, rq);
+	if (!strcmp(method, "HEAD"))
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	else if (!strcmp(method, "DELETE"))
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+	return 0;
+}
+
+static int req_header(struct req *rq, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(rq->hdrs, line);
+
+	if (!l)
+		return -ENOMEM;
+	rq->hdrs = l;
+	return 0;
+}
+
+static void req_upload(struct req *rq, int fd, uint64_t off, uint64_t len)
+{
+	rq->fd = fd;
+	rq->up_off = off;
+	rq->up_len = len;
+	curl_easy_setopt(rq->h, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(rq->h, CURLOPT_READFUNCTION, on_upload);
+	curl_easy_setopt(rq->h, CURLOPT_READDATA, rq);
+	curl_easy_setopt(rq->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+}
+
+static void req_post(struct req *rq, const char *body, size_t len)
+{
+	curl_easy_setopt(rq->h, CURLOPT_POST, 1L);
+	curl_easy_setopt(rq->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(rq->h, CURLOPT_POSTFIELDS, body);
+}
+
+static int curl_errno(CURL *h, CURLcode cc)
+{
+	long os_errno = 0;
+
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+		if (os_errno == EHOSTUNREACH || os_errno == ENETUNREACH)
+			return -EHOSTUNREACH;
+		return os_errno == ETIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return -EHOSTUNREACH;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+		return -EPROTO;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+static int status_errno(long status)
+{
+	if (status == 404)
+		return -ENOENT;
+	if (status == 401 || status == 403)
+		return -EACCES;
+	return -EIO;
+}
+
+/* What the exchange came to: 0 for a 2xx, else an errno and eb. */
+static int req_finish(struct req *rq, CURLcode cc, struct errbuf *eb)
+{
+	const char *desc = rq->s3->base.description;
+
+	curl_easy_getinfo(rq->h, CURLINFO_RESPONSE_CODE, &rq->status);
+	if (rq->cb_err == -ENOMEM)
+		return -ENOMEM;
+	if (rq->cb_err > 0)
+		return rq->cb_err; /* the caller's fn stopped the stream */
+	if (rq->cb_err < 0 && (cc == CURLE_WRITE_ERROR || cc == CURLE_ABORTED_BY_CALLBACK ||
+			       cc == CURLE_READ_ERROR || cc == CURLE_OK))
+		return rq->cb_err; /* the callback filled eb when it had more to say */
+	if (cc != CURLE_OK)
+		return errbuf_set(eb, curl_errno(rq->h, cc), "%s: %s %s: %s", desc, rq->method,
+				  rq->what, rq->curl_err[0] ? rq->curl_err : curl_easy_strerror(cc));
+	if (rq->status / 100 == 2)
+		return 0;
+	char code[128] = "";
+	if (rq->answer && s3xml_find(rq->answer, rq->answer_len, 2, "Code", code, sizeof(code)))
+		code[0] = '\0';
+	return errbuf_set(eb, status_errno(rq->status), "%s: %s %s: HTTP %ld%s%s", desc,
+			  rq->method, rq->what, rq->status, code[0] ? " " : "", code);
+}
+
+static int req_run(struct req *rq, struct errbuf *eb)
+{
+	rq->eb = eb;
+	curl_easy_setopt(rq->h, CURLOPT_HTTPHEADER, rq->hdrs);
+	return req_finish(rq, curl_easy_perform(rq->h), eb);
+}
+
+/* A request whose answer (body or headers) is all the caller wants. */
+static int simple(struct s3 *s3, CURL *h, struct req *rq, const char *method,
+		  const char *what, const char *path, const char *query, struct errbuf *eb)
+{
+	int r = req_init(rq, s3, h, method, what, path, query, empty_sha, false);
+
+	return r < 0 ? r : req_run(rq, eb);
+}
+
+static CURL *easy_new(void)
+{
+	return curl_easy_init();
+}
+
+static void easy_freep(CURL **h)
+{
+	if (*h)
+		curl_easy_cleanup(*h);
+}
+#define _cleanup_easy_ _cleanup_(easy_freep)
+
+/* ---- stat, remove ---- */
+
+static int head_size(struct s3 *s3, CURL *h, const uint8_t sha[32], uint64_t *size,
+		     struct errbuf *eb)
+{
+	char key[KEY_MAX], path[KEY_MAX];
+	struct req rq;
+	curl_off_t len = -1;
+
+	object_key(s3, sha, false, key);
+	object_key(s3, sha, true, path);
+	int r = simple(s3, h, &rq, "HEAD", key, path, NULL, eb);
+	if (r == 0) {
+		curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+		if (len < 0)
+			r = errbuf_set(eb, -EIO, "%s: HEAD %s: no Content-Length",
+				       s3->base.description, key);
+		else
+			*size = (uint64_t)len;
+	}
+	req_done(&rq);
+	return r;
+}
+
+static int s3_stat(struct objstore *os, const uint8_t sha[32], uint64_t *size,
+		   struct errbuf *eb)
+{
+	_cleanup_easy_ CURL *h = easy_new();
+
+	return h ? head_size((struct s3 *)os, h, sha, size, eb) : -ENOMEM;
+}
+
+static int s3_remove(struct objstore *os, const uint8_t sha[32], struct errbuf *eb)
+{
+	struct s3 *s3 = (struct s3 *)os;
+	_cleanup_easy_ CURL *h = easy_new();
+	char key[KEY_MAX], path[KEY_MAX];
+	struct req rq;
+
+	if (!h)
+		return -ENOMEM;
+	object_key(s3, sha, false, key);
+	object_key(s3, sha, true, path);
+	int r = simple(s3, h, &rq, "DELETE", key, path, NULL, eb);
+	req_done(&rq);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* ---- streaming reads: read_stream, verify ---- */
+
+struct stream {
+	uint64_t offset, len; /* len UINT64_MAX: to the end */
+	uint64_t got;
+	objstore_data_fn fn;
+	void *opaque;
+	bool ranged;
+	struct errbuf *eb;
+};
+
+/* "bytes FIRST-LAST/TOTAL" */
+static bool parse_content_range(const char *s, uint64_t *first, uint64_t *last)
+{
+	char *end;
+
+	if (strncmp(s, "bytes ", 6))
+		return false;
+	s += 6;
+	if (!isdigit((unsigned char)*s))
+		return false;
+	*first = strtoull(s, &end, 10);
+	if (*end != '-' || !isdigit((unsigned char)end[1]))
+		return false;
+	*last = strtoull(end + 1, &end, 10);
+	return *end == '/' && *last >= *first;
+}
+
+static int stream_data(struct req *rq, const char *buf, size_t len)
+{
+	struct stream *st = rq->opaque;
+
+	if (st->got == 0 && st->ranged) {
+		uint64_t first, last;
+		if (rq->status != 206 || !parse_content_range(rq->content_range, &first, &last) ||
+		    first != st->offset)
+			return errbuf_set(st->eb, -EIO, "%s: GET %s: HTTP %ld, Content-Range '%s' "
+					  "for bytes from %" PRIu64,
+					  rq->s3->base.description, rq->what, rq->status,
+					  rq->content_range, st->offset);
+	}
+	if (st->len != UINT64_MAX && len > st->len - st->got)
+		return errbuf_set(st->eb, -EIO, "%s: GET %s: more bytes than asked for",
+				  rq->s3->base.description, rq->what);
+	st->got += len;
+	int r = st->fn(st->opaque, buf, len);
+	/* A caller's nonzero stops the stream and is returned as it is; a
+	 * positive value cannot be told from ours, a negative one needs no
+	 * message of ours. */
+	return r;
+}
+
+static int stream_object(struct s3 *s3, const uint8_t sha[32], struct stream *st,
+			 struct errbuf *eb)
+{
+	_cleanup_easy_ CURL *h = easy_new();
+	char key[KEY_MAX], path[KEY_MAX], range[64];
+	struct req rq;
+
+	if (!h)
+		return -ENOMEM;
+	object_key(s3, sha, false, key);
+	object_key(s3, sha, true, path);
+	st->eb = eb;
+	int r = req_init(&rq, s3, h, "GET", key, path, NULL, empty_sha, true);
+	if (r == 0) {
+		st->ranged = st->offset > 0 || st->len != UINT64_MAX;
+		if (st->len == UINT64_MAX)
+			snprintf(range, sizeof(range), "%" PRIu64 "-", st->offset);
+		else
+			snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, st->offset,
+				 st->offset + st->len - 1);
+		if (st->ranged)
+			curl_easy_setopt(h, CURLOPT_RANGE, range);
+		rq.data = stream_data;
+		rq.opaque = st;
+		r = req_run(&rq, eb);
+	}
+	if (r == 0 && st->len != UINT64_MAX && st->got != st->len)
+		r = errbuf_set(eb, -EIO, "%s: GET %s: %" PRIu64 " bytes of %" PRIu64 " asked for",
+			       s3->base.description, key, st->got, st->len);
+	req_done(&rq);
+	return r;
+}
+
+static int s3_read_stream(struct objstore *os, const uint8_t sha[32], uint64_t offset,
+			  uint64_t len, objstore_data_fn fn, void *opaque, struct errbuf *eb)
+{
+	struct stream st = { .offset = offset, .len = len, .fn = fn, .opaque = opaque };
+
+	if (len == 0)
+		return 0;
+	if (len != UINT64_MAX && offset + len < offset)
+		return errbuf_set(eb, -EINVAL, "%s: range past 2^64", os->description);
+	return stream_object((struct s3 *)os, sha, &st, eb);
+}
+
+static int hash_chunk(void *opaque, const void *buf, size_t len)
+{
+	return EVP_DigestUpdate(opaque, buf, len) ? 0 : -ENOMEM;
+}
+
+static void md_freep(EVP_MD_CTX **ctx)
+{
+	EVP_MD_CTX_free(*ctx);
+}
+#define _cleanup_md_ _cleanup_(md_freep)
+
+static int s3_verify(struct objstore *os, const uint8_t sha[32], struct errbuf *eb)
+{
+	_cleanup_md_ EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct stream st = { .len = UINT64_MAX, .fn = hash_chunk };
+	uint8_t got[32];
+	unsigned n = 0;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		return -ENOMEM;
+	st.opaque = ctx;
+	int r = stream_object((struct s3 *)os, sha, &st, eb);
+	if (r != 0)
+		return r;
+	if (!EVP_DigestFinal_ex(ctx, got, &n) || n != 32)
+		return -ENOMEM;
+	if (memcmp(got, sha, 32)) {
+		char key[KEY_MAX], hex[65];
+		object_key((struct s3 *)os, sha, false, key);
+		hex32(got, hex);
+		return errbuf_set(eb, -EIO, "%s: %s: its %" PRIu64 " bytes hash to %s, not to "
+				  "the object's name", os->description, key, st.got, hex);
+	}
+	return 0;
+}
+
+/* ---- put ---- */
+
+/* The object's own hash as the payload hash: the store checks it. */
+static int put_single(struct s3 *s3, CURL *h, const uint8_t sha[32], int fd, uint64_t size,
+		      struct errbuf *eb)
+{
+	char key[KEY_MAX], path[KEY_MAX], hex[65];
+	struct req rq;
+
+	object_key(s3, sha, false, key);
+	object_key(s3, sha, true, path);
+	hex32(sha, hex);
+	int r = req_init(&rq, s3, h, "PUT", key, path, NULL, hex, true);
+	if (r == 0)
+		r = req_header(&rq, "Content-Type: application/octet-stream");
+	if (r == 0) {
+		req_upload(&rq, fd, 0, size);
+		r = req_run(&rq, eb);
+	}
+	req_done(&rq);
+	return r;
+}
+
+struct upload {
+	struct s3 *s3;
+	CURL *h;
+	char key[KEY_MAX], path[KEY_MAX];
+	char *id;           /* the upload id, URL-encoded */
+	uint64_t part_size;
+	unsigned n_parts;
+	char (*etags)[80];
+	EVP_MD_CTX *whole;  /* the file's hash, part after part */
+	uint8_t *buf;       /* HASH_BUF */
+};
+
+static int upload_start(struct upload *up, struct errbuf *eb)
+{
+	struct req rq;
+	char id[1024];
+
+	int r = req_init(&rq, up->s3, up->h, "POST", up->key, up->path, "uploads=", empty_sha,
+			 false);
+	if (r == 0)
+		r = req_header(&rq, "Content-Type: application/octet-stream");
+	if (r == 0) {
+		req_post(&rq, "", 0);
+		r = req_run(&rq, eb);
+	}
+	if (r == 0 && (!rq.answer ||
+		       s3xml_find(rq.answer, rq.answer_len, 2, "UploadId", id, sizeof(id)) < 0))
+		r = errbuf_set(eb, -EIO, "%s: POST %s?uploads: no UploadId in the answer",
+			       up->s3->base.description, up->key);
+	if (r == 0 && !(up->id = uri_encode(id, false)))
+		r = -ENOMEM;
+	req_done(&rq);
+	return r;
+}
+
+/* Hashes one part from the file, into its own hash and the whole file's. */
+static int hash_part(struct upload *up, int fd, uint64_t off, uint64_t len, char hex[65],
+		     struct errbuf *eb)
+{
+	_cleanup_md_ EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t sha[32];
+	unsigned n = 0;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		return -ENOMEM;
+	for (uint64_t done = 0; done < len;) {
+		size_t want = len - done < HASH_BUF ? (size_t)(len - done) : HASH_BUF;
+		ssize_t got = pread(fd, up->buf, want, (off_t)(off + done));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return errbuf_set(eb, got < 0 ? -errno : -EIO,
+					  "%s: %s: reading the local copy at %" PRIu64 ": %s",
+					  up->s3->base.description, up->key, off + done,
+					  got < 0 ? strerror(errno) : "shorter than its size");
+		if (!EVP_DigestUpdate(ctx, up->buf, (size_t)got) ||
+		    !EVP_DigestUpdate(up->whole, up->buf, (size_t)got))
+			return -ENOMEM;
+		done += (uint64_t)got;
+	}
+	if (!EVP_DigestFinal_ex(ctx, sha, &n) || n != 32)
+		return -ENOMEM;
+	hex32(sha, hex);
+	return 0;
+}
+
+static int upload_part(struct upload *up, int fd, unsigned i, uint64_t size, struct errbuf *eb)
+{
+	uint64_t off = (uint64_t)i * up->part_size;
+	uint64_t len = size - off < up->part_size ? size - off : up->part_size;
+	char hex[65], query[1200];
+	struct req rq;
+
+	int r = hash_part(up, fd, off, len, hex, eb);
+	if (r < 0)
+		return r;
+	snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", i + 1, up->id);
+	r = req_init(&rq, up->s3, up->h, "PUT", up->key, up->path, query, hex, true);
+	if (r == 0) {
+		req_upload(&rq, fd, off, len);
+		r = req_run(&rq, eb);
+	}
+	if (r == 0 && !rq.etag[0])
+		r = errbuf_set(eb, -EIO, "%s: PUT %s part %u: no ETag", up->s3->base.description,
+			       up->key, i + 1);
+	if (r == 0)
+		memcpy(up->etags[i], rq.etag, sizeof(rq.etag));
+	req_done(&rq);
+	return r;
+}
+
+/* <CompleteMultipartUpload>, each ETag kept to the characters an ETag
+ * has so the store's answer cannot inject XML. */
+static char *complete_body(const struct upload *up, size_t *len)
+{
+	size_t cap = 64 + (size_t)up->n_parts * 160, used = 0;
+	char *body = malloc(cap);
+
+	if (!body)
+		return NULL;
+	used += (size_t)snprintf(body, cap, "<CompleteMultipartUpload>");
+	for (unsigned i = 0; i < up->n_parts; i++) {
+		char etag[80];
+		size_t e = 0;
+		for (const char *p = up->etags[i]; *p && e + 1 < sizeof(etag); p++) {
+			if (isalnum((unsigned char)*p) || *p == '"' || *p == '-')
+				etag[e++] = *p;
+		}
+		etag[e] = '\0';
+		used += (size_t)snprintf(body + used, cap - used,
+					 "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>",
+					 i + 1, etag);
+	}
+	used += (size_t)snprintf(body + used, cap - used, "</CompleteMultipartUpload>");
+	*len = used;
+	return body;
+}
+
+static int sha256_hex(const void *buf, size_t len, char hex[65])
+{
+	uint8_t sha[32];
+	unsigned n = 0;
+	_cleanup_md_ EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(ctx, buf, len) || !EVP_DigestFinal_ex(ctx, sha, &n) || n != 32)
+		return -ENOMEM;
+	hex32(sha, hex);
+	return 0;
+}
+
+static int upload_complete(struct upload *up, struct errbuf *eb)
+{
+	size_t len = 0;
+	_cleanup_free_ char *body = complete_body(up, &len);
+	char hex[65], query[1100], code[128];
+	struct req rq;
+
+	if (!body || sha256_hex(body, len, hex) < 0)
+		return -ENOMEM;
+	snprintf(query, sizeof(query), "uploadId=%s", up->id);
+	int r = req_init(&rq, up->s3, up->h, "POST", up->key, up->path, query, hex, true);
+	if (r == 0)
+		r = req_header(&rq, "Content-Type: application/xml");
+	if (r == 0) {
+		req_post(&rq, body, len);
+		r = req_run(&rq, eb);
+	}
+	/* S3 may answer 200 and still fail, with an <Error> body. */
+	if (r == 0 && rq.answer && s3xml_find(rq.answer, rq.answer_len, 2, "Code", code,
+					      sizeof(code)) == 0)
+		r = errbuf_set(eb, -EIO, "%s: POST %s?uploadId: %s", up->s3->base.description,
+			       up->key, code);
+	req_done(&rq);
+	return r;
+}
+
+static void upload_abort(struct upload *up)
+{
+	char query[1100];
+	struct req rq;
+
+	snprintf(query, sizeof(query), "uploadId=%s", up->id);
+	/* Best effort: a failed abort leaves parts that the bucket's
+	 * lifecycle rule or the next fsck --remote finds. */
+	(void)simple(up->s3, up->h, &rq, "DELETE", up->key, up->path, query, NULL);
+	req_done(&rq);
+}
+
+static int upload_parts(struct upload *up, const uint8_t sha[32], int fd, uint64_t size,
+			struct errbuf *eb)
+{
+	uint8_t whole[32];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < up->n_parts; i++) {
+		int r = upload_part(up, fd, i, size, eb);
+		if (r < 0)
+			return r;
+	}
+	if (!EVP_DigestFinal_ex(up->whole, whole, &n) || n != 32)
+		return -ENOMEM;
+	if (memcmp(whole, sha, 32))
+		return errbuf_set(eb, -EIO, "%s: %s: the local copy does not hash to the "
+				  "object's name", up->s3->base.description, up->key);
+	return upload_complete(up, eb);
+}
+
+static int put_multipart(struct s3 *s3, CURL *h, const uint8_t sha[32], int fd, uint64_t size,
+			 struct errbuf *eb)
+{
+	struct upload up = { .s3 = s3, .h = h, .part_size = s3->part_size };
+	int r;
+
+	/* Parts grow past the part size rather than past S3's count. */
+	if ((size + up.part_size - 1) / up.part_size > PART_COUNT_MAX)
+		up.part_size = ((size / PART_COUNT_MAX) | ((1u << 20) - 1)) + 1;
+	up.n_parts = (unsigned)((size + up.part_size - 1) / up.part_size);
+	object_key(s3, sha, false, up.key);
+	object_key(s3, sha, true, up.path);
+	up.etags = calloc(up.n_parts, sizeof(*up.etags));
+	up.buf = malloc(HASH_BUF);
+	up.whole = EVP_MD_CTX_new();
+	if (!up.etags || !up.buf || !up.whole || !EVP_DigestInit_ex(up.whole, EVP_sha256(), NULL))
+		r = -ENOMEM;
+	else
+		r = upload_start(&up, eb);
+	if (r == 0) {
+		r = upload_parts(&up, sha, fd, size, eb);
+		if (r < 0)
+			upload_abort(&up);
+	}
+	free(up.id);
+	free(up.etags);
+	free(up.buf);
+	EVP_MD_CTX_free(up.whole);
+	return r;
+}
+
+static int s3_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
+		  struct errbuf *eb)
+{
+	struct s3 *s3 = (struct s3 *)os;
+	_cleanup_easy_ CURL *h = easy_new();
+	uint64_t have = 0;
+	char key[KEY_MAX];
+
+	if (!h)
+		return -ENOMEM;
+	int r = head_size(s3, h, sha, &have, eb);
+	if (r == 0 && have == size) {
+		r = s3_verify(os, sha, eb);
+		if (r != -EIO)
+			return r; /* 0: already there and sound */
+	} else if (r < 0 && r != -ENOENT) {
+		return r;
+	}
+	errbuf_clear(eb);
+	r = size <= s3->part_size ? put_single(s3, h, sha, fd, size, eb)
+				  : put_multipart(s3, h, sha, fd, size, eb);
+	if (r == 0)
+		r = head_size(s3, h, sha, &have, eb);
+	object_key(s3, sha, false, key);
+	if (r == 0 && have != size)
+		r = errbuf_set(eb, -EIO, "%s: %s: stored %" PRIu64 " bytes, not %" PRIu64,
+			       os->description, key, have, size);
+	return r;
+}
+
+/* ---- read_ranges ---- */
+
+/* One request: ranges idx[first, first + count) of the sorted index,
+ * covering [start, end). */
+struct group {
+	uint64_t start, end;
+	size_t first, count;
+};
+
+struct fetch {
+	struct req rq;
+	CURL *h;
+	const struct group *g;
+	struct objstore_range **idx;
+	size_t next;      /* first range of the group not yet filled */
+	uint64_t pos;     /* offset of the next byte to come */
+	struct errbuf *eb;
+	bool busy;
+};
+
+static int cmp_offset(const void *a, const void *b)
+{
+	const struct objstore_range *x = *(struct objstore_range *const *)a;
+	const struct objstore_range *y = *(struct objstore_range *const *)b;
+
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int range_data(struct req *rq, const char *buf, size_t len)
+{
+	struct fetch *f = rq->opaque;
+	const struct group *g = f->g;
+	uint64_t end = f->pos + len;
+
+	if (f->pos == g->start) {
+		uint64_t first, last;
+		if (rq->status != 206 || !parse_content_range(rq->content_range, &first, &last) ||
+		    first != g->start || last != g->end - 1)
+			return errbuf_set(f->eb, -EIO, "%s: GET %s: HTTP %ld, Content-Range '%s' "
+					  "for bytes %" PRIu64 "-%" PRIu64,
+					  rq->s3->base.description, rq->what, rq->status,
+					  rq->content_range, g->start, g->end - 1);
+	}
+	if (end > g->end)
+		return errbuf_set(f->eb, -EIO, "%s: GET %s: more bytes than asked for",
+				  rq->s3->base.description, rq->what);
+	while (f->next < g->first + g->count &&
+	       f->idx[f->next]->offset + f->idx[f->next]->len <= f->pos)
+		f->next++;
+	for (size_t k = f->next; k < g->first + g->count && f->idx[k]->offset < end; k++) {
+		struct objstore_range *r = f->idx[k];
+		uint64_t from = r->offset > f->pos ? r->offset : f->pos;
+		uint64_t to = r->offset + r->len < end ? r->offset + r->len : end;
+		if (from < to)
+			memcpy((char *)r->buf + (from - r->offset), buf + (from - f->pos),
+			       (size_t)(to - from));
+	}
+	f->pos = end;
+	return 0;
+}
+
+static int fetch_start(struct fetch *f, struct s3 *s3, const char *key, const char *path,
+		       CURLM *m)
+{
+	char range[64];
+
+	int r = req_init(&f->rq, s3, f->h, "GET", key, path, NULL, empty_sha, false);
+	if (r < 0)
+		return r;
+	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, f->g->start, f->g->end - 1);
+	curl_easy_setopt(f->h, CURLOPT_RANGE, range);
+	curl_easy_setopt(f->h, CURLOPT_HTTPHEADER, f->rq.hdrs);
+	f->rq.data = range_data;
+	f->rq.opaque = f;
+	f->rq.eb = f->eb;
+	f->next = f->g->first;
+	f->pos = f->g->start;
+	if (curl_multi_add_handle(m, f->h) != CURLM_OK)
+		return -ENOMEM;
+	f->busy = true;
+	return 0;
+}
+
+static int fetch_end(struct fetch *f, CURLM *m, CURLcode cc)
+{
+	int r = req_finish(&f->rq, cc, f->eb);
+
+	if (r == 0 && f->pos != f->g->end)
+		r = errbuf_set(f->eb, -EIO, "%s: GET %s: short answer: %" PRIu64 " bytes of %" PRIu64,
+			       f->rq.s3->base.description, f->rq.what, f->pos - f->g->start,
+			       f->g->end - f->g->start);
+	curl_multi_remove_handle(m, f->h);
+	req_done(&f->rq);
+	f->busy = false;
+	return r;
+}
+
+/* Sorted ranges into requests: a gap up to MERGE_GAP is read through. */
+static size_t make_groups(struct objstore_range **idx, size_t n, struct group *g)
+{
+	size_t ng = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t end = idx[i]->offset + idx[i]->len;
+		struct group *last = ng ? &g[ng - 1] : NULL;
+		if (last && idx[i]->offset <= last->end + MERGE_GAP &&
+		    (end <= last->end || end - last->start <= MERGE_MAX)) {
+			if (end > last->end)
+				last->end = end;
+			last->count = i + 1 - last->first;
+			continue;
+		}
+		g[ng++] = (struct group){ idx[i]->offset, end, i, 1 };
+	}
+	return ng;
+}
+
+struct ranges_run {
+	struct s3 *s3;
+	CURLM *m;
+	struct fetch *f;
+	unsigned nf;
+	const struct group *g;
+	size_t ng, started;
+	struct objstore_range **idx;
+	char key[KEY_MAX], path[KEY_MAX];
+};
+
+static int start_free_slots(struct ranges_run *run)
+{
+	for (unsigned i = 0; i < run->nf && run->started < run->ng; i++) {
+		if (run->f[i].busy)
+			continue;
+		run->f[i].g = &run->g[run->started++];
+		int r = fetch_start(&run->f[i], run->s3, run->key, run->path, run->m);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int ranges_loop(struct ranges_run *run)
+{
+	int r = start_free_slots(run), running = 1;
+
+	while (r == 0 && (running || run->started < run->ng)) {
+		CURLMsg *msg;
+		int left;
+		if (curl_multi_perform(run->m, &running) != CURLM_OK)
+			return -ENOMEM;
+		while (r == 0 && (msg = curl_multi_info_read(run->m, &left))) {
+			struct req *rq = NULL;
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&rq);
+			r = fetch_end((struct fetch *)rq, run->m, msg->data.result);
+			if (r == 0)
+				r = start_free_slots(run);
+			running = 1; /* perform again: a new transfer may have started */
+		}
+		if (r == 0 && running)
+			curl_multi_poll(run->m, NULL, 0, 1000, NULL);
+	}
+	return r;
+}
+
+static int s3_read_ranges(struct objstore *os, const uint8_t sha[32], struct objstore_range *r,
+			  size_t n, struct errbuf *eb)
+{
+	struct s3 *s3 = (struct s3 *)os;
+	struct ranges_run run = { .s3 = s3 };
+	size_t live = 0;
+	int ret = -ENOMEM;
+
+	_cleanup_free_ struct objstore_range **idx = calloc(n ? n : 1, sizeof(*idx));
+	_cleanup_free_ struct group *g = calloc(n ? n : 1, sizeof(*g));
+	if (!idx || !g)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].len)
+			idx[live++] = &r[i];
+	}
+	if (!live)
+		return 0;
+	qsort(idx, live, sizeof(*idx), cmp_offset);
+	run.idx = idx;
+	run.g = g;
+	run.ng = make_groups(idx, live, g);
+	run.nf = s3->max_inflight < run.ng ? s3->max_inflight : (unsigned)run.ng;
+	object_key(s3, sha, false, run.key);
+	object_key(s3, sha, true, run.path);
+	run.m = curl_multi_init();
+	run.f = calloc(run.nf, sizeof(*run.f));
+	for (unsigned i = 0; run.f && i < run.nf; i++) {
+		run.f[i] = (struct fetch){ .h = easy_new(), .idx = idx, .eb = eb };
+		if (!run.f[i].h)
+			goto out;
+	}
+	if (run.m && run.f)
+		ret = ranges_loop(&run);
+out:
+	for (unsigned i = 0; run.f && i < run.nf; i++) {
+		if (run.f[i].busy) {
+			curl_multi_remove_handle(run.m, run.f[i].h);
+			req_done(&run.f[i].rq);
+		}
+		if (run.f[i].h)
+			curl_easy_cleanup(run.f[i].h);
+	}
+	free(run.f);
+	if (run.m)
+		curl_multi_cleanup(run.m);
+	return ret;
+}
+
+/* ---- list ---- */
+
+struct list_page {
+	struct s3 *s3;
+	objstore_list_fn fn;
+	void *opaque;
+	char key[1100];
+	uint64_t size;
+	bool truncated;
+	char token[1100];
+	int stopped; /* fn's nonzero */
+};
+
+/* A key relative to the prefix: "objects/ab/<64 lowercase hex>" names an
+ * object, anything else is a stray. */
+static bool key_sha(const char *key, uint8_t sha[32])
+{
+	static const char hexd[] = "0123456789abcdef";
+
+	if (strncmp(key, "objects/", 8) || strlen(key) != 8 + 3 + 64 || key[10] != '/' ||
+	    key[8] != key[11] || key[9] != key[12])
+		return false;
+	for (int i = 0; i < 64; i++) {
+		const char *p = strchr(hexd, key[11 + i]);
+		if (!key[11 + i] || !p)
+			return false;
+		if (i % 2 == 0)
+			sha[i / 2] = (uint8_t)((p - hexd) << 4);
+		else
+			sha[i / 2] |= (uint8_t)(p - hexd);
+	}
+	return true;
+}
+
+static int list_element(void *opaque, unsigned depth, const char *name, const char *text)
+{
+	struct list_page *p = opaque;
+	size_t plen = strlen(p->s3->prefix);
+
+	if (depth == 3 && !strcmp(name, "Key"))
+		snprintf(p->key, sizeof(p->key), "%s", text);
+	else if (depth == 3 && !strcmp(name, "Size"))
+		p->size = strtoull(text, NULL, 10);
+	else if (depth == 2 && !strcmp(name, "IsTruncated"))
+		p->truncated = !strcmp(text, "true");
+	else if (depth == 2 && !strcmp(name, "NextContinuationToken"))
+		snprintf(p->token, sizeof(p->token), "%s", text);
+	if (depth != 2 || strcmp(name, "Contents"))
+		return 0;
+	if (strncmp(p->key, p->s3->prefix, plen))
+		return 0; /* not ours: the store answered outside the prefix */
+	uint8_t sha[32];
+	const char *rel = p->key + plen;
+	int r = p->fn(p->opaque, key_sha(rel, sha) ? sha : NULL, rel, p->size);
+	if (r)
+		p->stopped = r;
+	p->key[0] = '\0';
+	p->size = 0;
+	return r;
+}
+
+static int list_one(struct list_page *p, CURL *h, const char *query, struct errbuf *eb)
+{
+	struct req rq;
+
+	int r = req_init(&rq, p->s3, h, "GET", "objects/ (list)", "", query, empty_sha, false);
+	if (r == 0) {
+		rq.answer_max = LIST_ANSWER_MAX;
+		r = req_run(&rq, eb);
+	}
+	p->truncated = false;
+	p->token[0] = '\0';
+	if (r == 0)
+		r = rq.answer ? s3xml_parse(rq.answer, rq.answer_len, list_element, p) : 0;
+	if (r < 0 && !p->stopped && r != -ENOMEM && rq.status / 100 == 2)
+		r = errbuf_set(eb, -EIO, "%s: list: malformed answer", p->s3->base.description);
+	if (r == 0 && p->truncated && !p->token[0])
+		r = errbuf_set(eb, -EIO, "%s: list: truncated without a continuation token",
+			       p->s3->base.description);
+	req_done(&rq);
+	return r;
+}
+
+static int s3_list(struct objstore *os, objstore_list_fn fn, void *opaque, struct errbuf *eb)
+{
+	struct s3 *s3 = (struct s3 *)os;
+	_cleanup_easy_ CURL *h = easy_new();
+	_cleanup_free_ char *objects = NULL;
+	_cleanup_free_ char *prefix = NULL;
+	struct list_page p = { .s3 = s3, .fn = fn, .opaque = opaque };
+	int r;
+
+	if (!h || asprintf(&objects, "%sobjects/", s3->prefix) < 0 ||
+	    !(prefix = uri_encode(objects, false)))
+		return -ENOMEM;
+	do {
+		_cleanup_free_ char *token = p.token[0] ? uri_encode(p.token, false) : NULL;
+		_cleanup_free_ char *query = NULL;
+		if (p.token[0] && !token)
+			return -ENOMEM;
+		/* Sorted by name, as libcurl 7.88 signs the query as written. */
+		if (asprintf(&query, "%s%s%slist-type=2&prefix=%s", token ? "continuation-token=" : "",
+			     token ? token : "", token ? "&" : "", prefix) < 0)
+			return -ENOMEM;
+		r = list_one(&p, h, query, eb);
+	} while (r == 0 && p.truncated);
+	return r;
+}
+
+/* ---- new, free ---- */
+
+static void s3_destroy(struct objstore *os)
+{
+	struct s3 *s3 = (struct s3 *)os;
+
+	if (s3->userpwd)
+		explicit_bzero(s3->userpwd, strlen(s3->userpwd));
+	free(s3->userpwd);
+	free(s3->endpoint);
+	free(s3->bucket);
+	free(s3->prefix);
+	free(s3->prefix_url);
+	free(s3->ca_file);
+	free(s3);
+}
+
+static const struct objstore_ops s3_ops = {
+	.destroy = s3_destroy,
+	.put = s3_put,
+	.stat = s3_stat,
+	.verify = s3_verify,
+	.remove = s3_remove,
+	.list = s3_list,
+	.read_ranges = s3_read_ranges,
+	.read_stream = s3_read_stream,
+};
+
+static int check_config(const struct objstore_s3_config *cfg, struct errbuf *eb)
+{
+	if (!cfg->endpoint || (strncmp(cfg->endpoint, "https://", 8) &&
+			       strncmp(cfg->endpoint, "http://", 7)))
+		return errbuf_set(eb, -EINVAL, "S3 endpoint '%s' is not an http:// or https:// URL",
+				  cfg->endpoint ? cfg->endpoint : "");
+	if (!cfg->bucket || !*cfg->bucket || strchr(cfg->bucket, '/'))
+		return errbuf_set(eb, -EINVAL, "S3 bucket '%s' is not a bucket name",
+				  cfg->bucket ? cfg->bucket : "");
+	for (const char *p = cfg->region ? cfg->region : ""; *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+			return errbuf_set(eb, -EINVAL, "S3 region '%s' is not a region name",
+					  cfg->region);
+	}
+	if (cfg->part_size && cfg->part_size < PART_MIN)
+		return errbuf_set(eb, -EINVAL, "S3 part size %" PRIu64 " is below 5 MiB",
+				  cfg->part_size);
+	if (cfg->prefix && strlen(cfg->prefix) > 512)
+		return errbuf_set(eb, -EINVAL, "S3 prefix longer than 512 bytes");
+	return 0;
+}
+
+static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
+		       const struct s3cred *cred)
+{
+	size_t len = strlen(cfg->endpoint);
+
+	while (len && cfg->endpoint[len - 1] == '/')
+		len--;
+	s3->endpoint = strndup(cfg->endpoint, len);
+	s3->bucket = strdup(cfg->bucket);
+	s3->prefix = strdup(cfg->prefix ? cfg->prefix : "");
+	s3->prefix_url = uri_encode(s3->prefix ? s3->prefix : "", true);
+	s3->ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
+	if (asprintf(&s3->userpwd, "%s:%s", cred->access_key, cred->secret_key) < 0)
+		s3->userpwd = NULL;
+	if (!s3->endpoint || !s3->bucket || !s3->prefix || !s3->prefix_url || !s3->userpwd ||
+	    (cfg->ca_file && !s3->ca_file))
+		return -ENOMEM;
+	snprintf(s3->sigv4, sizeof(s3->sigv4), "aws:amz:%s:s3",
+		 cfg->region ? cfg->region : "us-east-1");
+	s3->connect_ms = cfg->connect_timeout_ms ? (long)cfg->connect_timeout_ms : 10000;
+	s3->request_ms = cfg->request_timeout_ms ? (long)cfg->request_timeout_ms : 30000;
+	s3->max_inflight = cfg->max_inflight ? cfg->max_inflight : 4;
+	s3->part_size = cfg->part_size ? cfg->part_size : PART_DEFAULT;
+	snprintf(s3->base.description, sizeof(s3->base.description), "s3://%s/%s at %s",
+		 s3->bucket, s3->prefix, s3->endpoint);
+	return 0;
+}
+
+int objstore_s3_new(struct objstore **out, const struct objstore_s3_config *cfg,
+		    struct errbuf *eb)
+{
+	struct s3cred cred = { 0 };
+	int r = check_config(cfg, eb);
+
+	*out = NULL;
+	if (r < 0)
+		return r;
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_result != CURLE_OK)
+		return errbuf_set(eb, -ENOMEM, "libcurl: %s", curl_easy_strerror(curl_init_result));
+	if (cfg->access_key && cfg->secret_key) {
+		cred.access_key = strdup(cfg->access_key);
+		cred.secret_key = strdup(cfg->secret_key);
+		r = cred.access_key && cred.secret_key ? 0 : -ENOMEM;
+	} else {
+		r = s3cred_load(&cred, cfg->credentials_file, cfg->profile, eb);
+	}
+	struct s3 *s3 = r == 0 ? calloc(1, sizeof(*s3)) : NULL;
+	if (r == 0 && !s3)
+		r = -ENOMEM;
+	if (r == 0) {
+		s3->base.ops = &s3_ops;
+		r = copy_config(s3, cfg, &cred);
+	}
+	s3cred_clear(&cred);
+	if (r < 0) {
+		if (s3)
+			s3_destroy(&s3->base);
+		return r;
+	}
+	*out = &s3->base;
+	return 0;
+}

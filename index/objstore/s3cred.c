@@ -1,0 +1,176 @@
+/*
+ * s3cred.c - S3 credentials from the environment or an AWS
+ * shared-credentials file (see s3cred.h). The format is the small INI
+ * dialect the AWS CLI writes: "[name]" sections, "key = value" lines,
+ * "#" and ";" comments. "[profile name]", the ~/.aws/config spelling, is
+ * taken too.
+ */
+#include "s3cred.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+void s3cred_clear(struct s3cred *c)
+{
+	if (!c)
+		return;
+	if (c->access_key)
+		explicit_bzero(c->access_key, strlen(c->access_key));
+	if (c->secret_key)
+		explicit_bzero(c->secret_key, strlen(c->secret_key));
+	free(c->access_key);
+	free(c->secret_key);
+	c->access_key = c->secret_key = NULL;
+}
+
+static char *trim(char *s)
+{
+	char *end = s + strlen(s);
+
+	while (isspace((unsigned char)*s))
+		s++;
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* Whether the section header text (between the brackets) names profile. */
+static bool section_is(const char *name, const char *profile)
+{
+	if (!strncmp(name, "profile", 7) && isspace((unsigned char)name[7])) {
+		name += 8;
+		while (isspace((unsigned char)*name))
+			name++;
+	}
+	return !strcmp(name, profile);
+}
+
+struct cred_parse {
+	const char *file;
+	const char *profile;
+	bool in_profile, seen_profile;
+	struct s3cred *c;
+};
+
+static int cred_line(struct cred_parse *p, char *line, unsigned lineno, struct errbuf *eb)
+{
+	char *s = trim(line);
+
+	if (!*s || *s == '#' || *s == ';')
+		return 0;
+	if (*s == '[') {
+		char *close = strchr(s, ']');
+		if (!close || *trim(close + 1))
+			return errbuf_set(eb, -EINVAL, "%s:%u: a section header is '[name]'",
+					  p->file, lineno);
+		*close = '\0';
+		p->in_profile = section_is(trim(s + 1), p->profile);
+		p->seen_profile |= p->in_profile;
+		return 0;
+	}
+	char *eq = strchr(s, '=');
+	if (!eq)
+		return errbuf_set(eb, -EINVAL, "%s:%u: expected 'key = value'", p->file, lineno);
+	*eq = '\0';
+	const char *key = trim(s);
+	char *value = trim(eq + 1);
+	char **dst = NULL;
+	if (!strcmp(key, "aws_access_key_id"))
+		dst = &p->c->access_key;
+	else if (!strcmp(key, "aws_secret_access_key"))
+		dst = &p->c->secret_key;
+	if (!p->in_profile || !dst)
+		return 0;
+	if (*dst)
+		return errbuf_set(eb, -EINVAL, "%s:%u: '%s' set twice in profile '%s'", p->file,
+				  lineno, key, p->profile);
+	*dst = strdup(value);
+	return *dst ? 0 : -ENOMEM;
+}
+
+static int open_private(const char *file, FILE **out, struct errbuf *eb)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "credentials file %s: %s", file, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return errbuf_set(eb, -EINVAL, "credentials file %s: not a regular file", file);
+	}
+	if (st.st_mode & (S_IROTH | S_IWOTH)) {
+		close(fd);
+		return errbuf_set(eb, -EPERM,
+				  "credentials file %s: others may read or write it (mode %04o); "
+				  "chmod o-rw it",
+				  file, (unsigned)(st.st_mode & 07777));
+	}
+	*out = fdopen(fd, "r");
+	if (!*out) {
+		close(fd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int load_file(struct s3cred *c, const char *file, const char *profile,
+		     struct errbuf *eb)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	struct cred_parse p = { .file = file, .profile = profile, .c = c };
+	unsigned lineno = 0;
+	int r = open_private(file, &f, eb);
+
+	while (r == 0 && getline(&line, &cap, f) >= 0) {
+		r = cred_line(&p, line, ++lineno, eb);
+		explicit_bzero(line, cap);
+	}
+	if (r == 0 && ferror(f))
+		r = errbuf_set(eb, -EIO, "credentials file %s: read error", file);
+	if (r == 0 && !p.seen_profile)
+		r = errbuf_set(eb, -ENOENT, "credentials file %s: no profile '%s'", file, profile);
+	if (r == 0 && (!c->access_key || !c->secret_key))
+		r = errbuf_set(eb, -ENOENT,
+			       "credentials file %s: profile '%s' lacks aws_access_key_id or "
+			       "aws_secret_access_key",
+			       file, profile);
+	return r;
+}
+
+int s3cred_load(struct s3cred *c, const char *file, const char *profile, struct errbuf *eb)
+{
+	const char *id = getenv("AWS_ACCESS_KEY_ID");
+	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
+	int r;
+
+	*c = (struct s3cred){ 0 };
+	if (id && *id && secret && *secret) {
+		c->access_key = strdup(id);
+		c->secret_key = strdup(secret);
+		r = c->access_key && c->secret_key ? 0 : -ENOMEM;
+	} else if ((id && *id) || (secret && *secret)) {
+		r = errbuf_set(eb, -EINVAL,
+			       "only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set");
+	} else if (file) {
+		r = load_file(c, file, profile ? profile : "default", eb);
+	} else {
+		r = errbuf_set(eb, -EINVAL,
+			       "no S3 credentials: set credentials_file, or AWS_ACCESS_KEY_ID "
+			       "and AWS_SECRET_ACCESS_KEY");
+	}
+	if (r < 0)
+		s3cred_clear(c);
+	return r;
+}

@@ -1,0 +1,190 @@
+/*
+ * tier.c - see tier.h.
+ */
+#include "tier.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "cleanup.h"
+#include "objstore.h"
+#include "store.h"
+#include "vault.h"
+
+/* The kill hook of tests (tier.h), read once; unset, a relaxed load per
+ * step. */
+static struct {
+	int point;          /* -1: none */
+	unsigned long n;
+	atomic_ulong count;
+} kill_at = { .point = -1 };
+static pthread_once_t kill_once = PTHREAD_ONCE_INIT;
+
+static void kill_init(void)
+{
+	static const char *const names[] = { [TIER_AT_PUT] = "put", [TIER_AT_BOTH] = "both",
+					     [TIER_AT_REMOTE] = "remote" };
+	const char *spec = getenv("CAPVAULT_TIER_KILL");
+	const char *colon = spec ? strchr(spec, ':') : NULL;
+
+	for (int i = 0; colon && i < 3; i++) {
+		if ((size_t)(colon - spec) == strlen(names[i]) &&
+		    strncmp(spec, names[i], strlen(names[i])) == 0) {
+			kill_at.n = strtoul(colon + 1, NULL, 10);
+			kill_at.point = i;
+		}
+	}
+}
+
+static void maybe_kill(enum tier_point p)
+{
+	pthread_once(&kill_once, kill_init);
+	if (kill_at.point == (int)p && atomic_fetch_add(&kill_at.count, 1) + 1 == kill_at.n)
+		raise(SIGKILL);
+}
+
+int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uint64_t *bytes,
+		struct errbuf *eb)
+{
+	struct catalog *cat = vault_catalog(v);
+	enum catalog_location loc = CATALOG_LOCAL;
+	uint64_t size = 0;
+	struct stat st;
+	char hex[65];
+	int r = catalog_object_get(cat, sha, &size, NULL, NULL);
+
+	errbuf_clear(eb);
+	if (bytes)
+		*bytes = 0;
+	sha256_hex(sha, hex);
+	if (r == 0)
+		r = catalog_object_location(cat, sha, &loc);
+	if (r < 0)
+		return errbuf_set(eb, r, "object %s: %s", hex,
+				  r == -ENOENT ? "no capture references it" : strerror(-r));
+	if (loc == CATALOG_REMOTE)
+		return TIER_ALREADY;
+	_cleanup_close_ int fd = store_object_open(vault_store(v), sha);
+	if (fd < 0)
+		return errbuf_set(eb, fd, "object %s: cannot open the local copy: %s", hex,
+				  strerror(-fd));
+	if (fstat(fd, &st) < 0)
+		return errbuf_set(eb, -errno, "object %s: %s", hex, strerror(errno));
+	if ((uint64_t)st.st_size != size)
+		return errbuf_set(eb, -EIO, "object %s: the local copy has %lld bytes, the catalog "
+				  "says %llu", hex, (long long)st.st_size, (unsigned long long)size);
+	r = objstore_put(os, sha, fd, size, eb);
+	if (r < 0)
+		return r;
+	maybe_kill(TIER_AT_PUT);
+	/* Two synced steps, so that a crash between them is told apart from
+	 * an orphan: "both" means the remote copy was confirmed. */
+	if (loc == CATALOG_LOCAL) {
+		r = catalog_object_relocate(cat, sha, CATALOG_LOCAL, CATALOG_BOTH, eb);
+		if (r < 0)
+			return r;
+		maybe_kill(TIER_AT_BOTH);
+	}
+	r = catalog_object_relocate(cat, sha, CATALOG_BOTH, CATALOG_REMOTE, eb);
+	if (r < 0)
+		return r;
+	maybe_kill(TIER_AT_REMOTE);
+	if (bytes)
+		*bytes = size;
+	return 0;
+}
+
+int tier_remove_remote(struct vault *v, struct objstore *os, const uint8_t sha[32],
+		       struct errbuf *eb)
+{
+	enum catalog_location loc = CATALOG_LOCAL;
+	int r = catalog_object_location(vault_catalog(v), sha, &loc);
+
+	errbuf_clear(eb);
+	if (r == 0 && loc != CATALOG_LOCAL)
+		return 0; /* referenced again, and remote again */
+	if (r < 0 && r != -ENOENT) {
+		char hex[65];
+		sha256_hex(sha, hex);
+		return errbuf_set(eb, r, "object %s: cannot read the catalog: %s", hex,
+				  strerror(-r));
+	}
+	return objstore_remove(os, sha, eb);
+}
+
+struct resume {
+	struct vault *v;
+	struct objstore *os;
+	tier_object_fn fn;
+	void *opaque;
+	uint64_t fixed;
+	int err;
+	struct errbuf *eb;
+};
+
+static bool has_local(struct vault *v, const uint8_t sha[32])
+{
+	int fd = store_object_open(vault_store(v), sha);
+
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
+}
+
+static int resume_one(void *opaque, const uint8_t sha[32], uint64_t size, uint64_t refs,
+		      enum catalog_location loc)
+{
+	struct resume *s = opaque;
+	struct catalog *cat = vault_catalog(s->v);
+	struct errbuf eb = { { 0 } };
+	uint64_t got = 0;
+	int r = 0;
+
+	(void)refs;
+	if (loc == CATALOG_LOCAL)
+		return 0;
+	bool local = has_local(s->v, sha);
+	if (loc == CATALOG_REMOTE && local) {
+		r = catalog_object_relocate(cat, sha, CATALOG_REMOTE, CATALOG_BOTH, &eb);
+		s->fixed += r == 0;
+		loc = CATALOG_BOTH;
+	}
+	if (r == 0 && loc == CATALOG_BOTH && local)
+		r = s->fn ? s->fn(s->opaque, sha, size) : 0;
+	else if (r == 0 && loc == CATALOG_BOTH && s->os &&
+		 objstore_stat(s->os, sha, &got, &eb) == 0 && got == size) {
+		r = catalog_object_relocate(cat, sha, CATALOG_BOTH, CATALOG_REMOTE, &eb);
+		s->fixed += r == 0;
+	}
+	/* Keep going: one object the store cannot answer for now is retried
+	 * at the next start; the first error is reported. */
+	if (r < 0 && s->err == 0) {
+		s->err = r;
+		errbuf_set(s->eb, r, "%s", eb.msg[0] ? eb.msg : strerror(-r));
+	}
+	return 0;
+}
+
+int tier_resume(struct vault *v, struct objstore *os, tier_object_fn fn, void *opaque,
+		uint64_t *fixed, struct errbuf *eb)
+{
+	struct resume s = { .v = v, .os = os, .fn = fn, .opaque = opaque, .eb = eb };
+	int r;
+
+	errbuf_clear(eb);
+	r = catalog_foreach_object(vault_catalog(v), resume_one, &s);
+	if (fixed)
+		*fixed = s.fixed;
+	if (r < 0)
+		return errbuf_set(eb, r, "reading the catalog's objects: %s", strerror(-r));
+	return s.err;
+}

@@ -1,0 +1,65 @@
+/*
+ * tier.h - moving an object from the local store to the object store, and
+ * finishing what a crash left half done (DESIGN.md invariant 7: at every
+ * moment the bytes are in at least one verified place the catalog names).
+ *
+ * The order of one move: objstore_put (which confirms the stored size and
+ * SHA-256), the catalog records "both" (synced), then "remote" (synced),
+ * and only then, under the catalog lock, the local file goes. A kill at
+ * any point leaves either a local object the catalog calls local or both,
+ * or a remote one it calls remote or both; a copy in the bucket that the
+ * catalog does not name yet is an orphan for fsck --remote.
+ *
+ * The caller serialises moves and remote removals (the daemon's tier
+ * mover runs them one at a time), so a removal of an object no capture
+ * references cannot race a put of the same object.
+ */
+#ifndef CAPVAULT_TIER_H
+#define CAPVAULT_TIER_H
+
+#include <stdint.h>
+
+#include "errbuf.h"
+
+struct vault;
+struct objstore;
+
+/* Positive outcome of tier_object: the object was remote already. */
+#define TIER_ALREADY 1
+
+/* Where a test may kill the process mid-move (CAPVAULT_TIER_KILL=POINT:N:
+ * the Nth time POINT is reached): after the put was confirmed, after
+ * "both" was recorded, after "remote" was recorded and the local copy
+ * removed. */
+enum tier_point { TIER_AT_PUT, TIER_AT_BOTH, TIER_AT_REMOTE };
+
+/*
+ * Moves object sha to os. Returns 0, TIER_ALREADY, -ENOENT (no capture
+ * references it any more), or a negative errno from the store (objstore.h:
+ * -ETIMEDOUT, -ECONNREFUSED, -EACCES, -EIO...) or the catalog, with eb.
+ * *bytes (may be NULL) gets the bytes put.
+ */
+int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uint64_t *bytes,
+		struct errbuf *eb);
+
+/*
+ * Removes the remote copy of sha provided the catalog does not name a
+ * remote copy of it (it was imported and tiered again since its last
+ * capture went). Returns 0 (removed or kept) or the store's error (eb).
+ */
+int tier_remove_remote(struct vault *v, struct objstore *os, const uint8_t sha[32],
+		       struct errbuf *eb);
+
+/*
+ * After a crash: a "both" object with its local file is passed to fn to
+ * be tiered again (the put confirms the copy, then the move finishes); a
+ * "both" without it becomes remote once os confirms the copy; a "remote"
+ * one with a local file (an import of its bytes that died before saying
+ * so) becomes both. Returns 0 or a negative errno (eb); *fixed counts the
+ * records changed.
+ */
+typedef int (*tier_object_fn)(void *opaque, const uint8_t sha[32], uint64_t size);
+int tier_resume(struct vault *v, struct objstore *os, tier_object_fn fn, void *opaque,
+		uint64_t *fixed, struct errbuf *eb);
+
+#endif

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# tier_kill.sh - invariant 7 under kill -9 (issue 18): capvaultd is killed
+# at every point of a move, 100 rounds: after the put was confirmed
+# (CAPVAULT_TIER_KILL=put), after "both" was recorded (both), after
+# "remote" was recorded and the local copy removed (remote), and after a
+# random short delay (anywhere, the upload itself included). After each
+# kill every capture's bytes are where the catalog says they are
+# (local/both: the local object hashes to its name; remote/both: the
+# remote one does); the next start finishes interrupted moves. At the
+# end the downloads equal the originals, fsck is clean and fsck --remote
+# --repair removes the orphans (uploads whose move was cut before "both").
+# The object store is a second store folder through the local backend
+# (CAPVAULT_OBJSTORE_DIR).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+
+S=$CAPVAULT_STORE
+B=$T/bucket
+N=110
+ROUNDS=${TIER_KILL_ROUNDS:-100}
+mkdir -p "$T/in" "$T/caps"
+for i in $(seq $N); do
+	"$MKCAP" --packets $((2 + i % 5)) --seed $((100 + i)) -o "$T/caps/c$i.pcap"
+done
+expect_rc 0 "$CAPVAULT" import "$T/caps"
+check "imported" $N "$("$CAPVAULT" ls --json | jq length)"
+sha256sum "$T"/caps/*.pcap | awk '{ print $1 }' | sort >"$T/originals"
+
+write_config() {
+	cat >"$T/d.yaml" <<EOC
+store: $S
+import:
+  - path: $T/in
+    settle_time: 0s
+api:
+  listen: ["127.0.0.1:$1"]
+scrub:
+  interval: 0s
+EOC
+}
+
+# Every capture's bytes are where the catalog says: one sha256sum -c over
+# the copies it names.
+check_placed() {
+	"$CAPVAULT" ls --json | jq -r --arg s "$S" --arg b "$B" '.[] |
+		(if .location != "remote" then "\(.sha256)  \($s)/objects/\(.sha256[0:2])/\(.sha256)" else empty end),
+		(if .location != "local" then "\(.sha256)  \($b)/objects/\(.sha256[0:2])/\(.sha256)" else empty end)' \
+		>"$T/placed"
+	checks=$((checks + 1))
+	sha256sum -c --quiet "$T/placed" >"$T/placed.out" 2>&1 ||
+		fail "round $1 ($2): a copy the catalog names is missing or wrong: $(head -5 "$T/placed.out")"
+}
+
+# start_daemon, except that the daemon may die while starting: its kill
+# point is reached while it finishes the move the last kill cut.
+launch() {
+	local starts
+	touch "$T/d.log"
+	starts=$(count_logged started:)
+	PORT=$((20000 + RANDOM % 20000))
+	write_config "$PORT"
+	env "$@" "$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
+	DPID=$!
+	wait_for "daemon start (or its kill)" up_or_dead "$starts"
+}
+
+points=(put both remote delay)
+for round in $(seq "$ROUNDS"); do
+	point=${points[$((round % 4))]}
+	id=$(( (round - 1) % N + 1 ))
+	if [ "$point" = delay ]; then
+		launch CAPVAULT_OBJSTORE_DIR="$B"
+		"$CAPVAULT" tier "$id" $((id % N + 1)) $(((id + 1) % N + 1)) >/dev/null 2>&1 &
+		cli=$!
+		sleep "0.0$((RANDOM % 30))"
+		kill -9 "$DPID" 2>/dev/null || true
+		wait "$cli" 2>/dev/null || true
+	else
+		launch CAPVAULT_OBJSTORE_DIR="$B" CAPVAULT_TIER_KILL="$point:1"
+		"$CAPVAULT" tier "$id" >/dev/null 2>&1 || true
+		# Already remote (an earlier round moved it): nothing to kill at.
+		kill -9 "$DPID" 2>/dev/null || true
+	fi
+	wait "$DPID" 2>/dev/null || true
+	DPID=
+	check_placed "$round" "$point"
+done
+
+# The last start finishes what the last kill cut; then everything reads.
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+no_both() { [ "$("$CAPVAULT" ls --json | jq '[.[] | select(.location == "both")] | length')" = 0 ]; }
+wait_for "interrupted moves finished" no_both
+check_placed end resumed
+moved=$("$CAPVAULT" ls --json | jq '[.[] | select(.location == "remote")] | length')
+[ "$moved" -ge 50 ] || fail "only $moved captures were moved in $ROUNDS rounds"
+# Local captures download through the daemon as they were imported.
+for id in $("$CAPVAULT" ls --json | jq -r '.[] | select(.location == "local") | .id'); do
+	curl -sS --unix-socket "$S/capvault.sock" "http://localhost/v1/captures/$id/file" | sha256sum
+done | awk '{ print $1 }' >"$T/local_downloads"
+[ -s "$T/local_downloads" ] && { grep -qvxFf "$T/originals" "$T/local_downloads" &&
+	fail "a download differs from every original"; }
+stop_daemon
+expect_rc 0 "$CAPVAULT" fsck
+export CAPVAULT_OBJSTORE_DIR=$B
+expect_rc 0 "$CAPVAULT" fsck --remote --repair
+expect_rc 0 "$CAPVAULT" fsck --remote --verify
+grep -q ": 0 problems" "$T/out" || fail "fsck --remote after repair: $(cat "$T/out")"
+check "remote objects = remote captures" "$moved" \
+	"$(find "$B/objects" -type f | wc -l)"
+finish

@@ -1,0 +1,410 @@
+/*
+ * test_objcache.c - the read-through cache of remote objects
+ * (index/objstore/objcache.c), with a second local store standing in for
+ * the object store: ranges come back exact, a repeat read is served from
+ * the cache without touching the store, the cache never holds more than
+ * its bound and evicts the least recently used, its accounting survives a
+ * restart (and an unclean reboot empties it), a whole object is cached
+ * only when it hashed to its name, and concurrent readers agree.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "objcache.h"
+#include "objstore.h"
+#include "ring.h"
+#include "store.h"
+
+#define BLK OBJCACHE_BLOCK
+#define OBJ_SIZE (10u * BLK + 777) /* a short last block */
+
+struct fixture {
+	char dir[64];
+	char remote_root[128], cache_root[128];
+	struct store *remote;
+	struct objstore *os;
+	struct objcache *c;
+	uint8_t *bytes;
+	uint8_t sha[32];
+};
+
+static int rm_entry(const char *path, const struct stat *s, int flag, struct FTW *ftw)
+{
+	(void)s, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void put_object(struct fixture *f, const uint8_t *bytes, size_t len, uint8_t sha[32])
+{
+	struct errbuf eb;
+	unsigned n = 0;
+	char src[160];
+
+	EVP_Digest(bytes, len, sha, &n, EVP_sha256(), NULL);
+	snprintf(src, sizeof(src), "%s/src", f->dir);
+	int fd = open(src, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, bytes, len), (ssize_t)len);
+	assert_int_equal(objstore_put(f->os, sha, fd, len, &eb), 0);
+	close(fd);
+	unlink(src);
+}
+
+static int setup_with(void **state, uint64_t max)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct errbuf eb;
+	struct ring *probe = NULL;
+
+	assert_non_null(f);
+	if (ring_new(&probe, 4) < 0) {
+		fprintf(stderr, "no io_uring here\n");
+		exit(77);
+	}
+	ring_free(probe);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_objcache.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->remote_root, sizeof(f->remote_root), "%s/remote", f->dir);
+	snprintf(f->cache_root, sizeof(f->cache_root), "%s/vault", f->dir);
+	assert_int_equal(mkdir(f->cache_root, 0750), 0);
+	assert_int_equal(store_open(&f->remote, f->remote_root, &eb), 0);
+	assert_int_equal(objstore_local_new(&f->os, f->remote, &eb), 0);
+	f->bytes = malloc(OBJ_SIZE);
+	assert_non_null(f->bytes);
+	for (size_t i = 0; i < OBJ_SIZE; i++)
+		f->bytes[i] = (uint8_t)(i * 13 + (i >> 10));
+	put_object(f, f->bytes, OBJ_SIZE, f->sha);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, max, &eb), 0);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, 64u * BLK);
+}
+
+static int setup_small(void **state)
+{
+	return setup_with(state, 3u * BLK);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	objcache_free(f->c);
+	objstore_free(f->os);
+	store_close(f->remote);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f->bytes);
+	free(f);
+	return 0;
+}
+
+/* Reads [off, off + len) through the cache and checks the bytes. */
+static void read_check(struct fixture *f, uint64_t off, uint32_t len)
+{
+	struct errbuf eb = { 0 };
+	uint8_t *buf = malloc(len);
+	struct objstore_range r = { .offset = off, .len = len, .buf = buf };
+
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, &r, 1, NULL, &eb), 0);
+	assert_memory_equal(buf, f->bytes + off, len);
+	free(buf);
+}
+
+static struct objcache_stats stats(struct fixture *f)
+{
+	struct objcache_stats s;
+	objcache_get_stats(f->c, &s);
+	return s;
+}
+
+static void test_miss_then_hit(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	uint8_t a[100], b[5000], c[700];
+	struct objstore_range r[3] = {
+		{ .offset = 3 * BLK + 50, .len = sizeof(b), .buf = b },
+		{ .offset = 10, .len = sizeof(a), .buf = a },
+		{ .offset = OBJ_SIZE - sizeof(c), .len = sizeof(c), .buf = c },
+	};
+
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 3, NULL, &eb), 0);
+	assert_memory_equal(a, f->bytes + 10, sizeof(a));
+	assert_memory_equal(b, f->bytes + 3 * BLK + 50, sizeof(b));
+	assert_memory_equal(c, f->bytes + OBJ_SIZE - sizeof(c), sizeof(c));
+	struct objcache_stats s = stats(f);
+	assert_int_equal(s.misses, 3); /* blocks 0, 3 and the last */
+	assert_int_equal(s.hits, 0);
+	assert_int_equal(s.remote_reads, 1); /* one batch: one call to the store */
+	assert_int_equal(s.files, 3);
+	assert_int_equal(s.bytes, 2 * BLK + 777);
+	/* Again, with the store's copy gone: all from the cache. */
+	assert_int_equal(objstore_remove(f->os, f->sha, &eb), 0);
+	memset(a, 0, sizeof(a));
+	memset(c, 0, sizeof(c));
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 3, NULL, &eb), 0);
+	assert_memory_equal(a, f->bytes + 10, sizeof(a));
+	assert_memory_equal(c, f->bytes + OBJ_SIZE - sizeof(c), sizeof(c));
+	s = stats(f);
+	assert_int_equal(s.hits, 3);
+	assert_int_equal(s.remote_reads, 1);
+	/* A block not cached: the store's error comes through. */
+	r[0].offset = 5 * BLK;
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 1, NULL, &eb), -ENOENT);
+	assert_int_equal(stats(f).remote_errors, 1);
+	/* Past the end: refused before asking anyone. */
+	r[0].offset = OBJ_SIZE - 10;
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 1, NULL, &eb), -EIO);
+}
+
+static void test_spanning_blocks(void **state)
+{
+	struct fixture *f = *state;
+
+	read_check(f, BLK - 10, 20);      /* across a block boundary */
+	read_check(f, 2 * BLK - 5, BLK + 10); /* three blocks */
+	assert_int_equal(stats(f).misses, 4); /* 0, 1, 2, 3: block 1 once */
+	read_check(f, 0, OBJ_SIZE);       /* everything: several batches */
+	assert_int_equal(stats(f).hits, 5); /* block 1 before, then 0-3 */
+	assert_int_equal(stats(f).files, 11);
+}
+
+static bool cached_file(struct fixture *f, uint64_t block)
+{
+	char hex[65], path[512];
+	struct stat s;
+
+	sha256_hex(f->sha, hex);
+	snprintf(path, sizeof(path), "%s/cache/%.2s/%s.b%llu", f->cache_root, hex, hex,
+		 (unsigned long long)block);
+	return stat(path, &s) == 0;
+}
+
+static void test_lru_bound(void **state)
+{
+	struct fixture *f = *state; /* 3 blocks at most */
+
+	read_check(f, 0, 10);
+	read_check(f, BLK, 10);
+	read_check(f, 2 * BLK, 10);
+	read_check(f, 5, 10); /* block 0 is now the most recent */
+	read_check(f, 3 * BLK, 10);
+	struct objcache_stats s = stats(f);
+	assert_int_equal(s.evictions, 1);
+	assert_true(s.bytes <= s.max_bytes);
+	assert_true(cached_file(f, 0));
+	assert_false(cached_file(f, 1)); /* the least recently used went */
+	assert_true(cached_file(f, 2));
+	assert_true(cached_file(f, 3));
+	read_check(f, 4 * BLK, 10);
+	/* Recency now 3, 0, 2 (0 was read again after 2): 2 goes. */
+	assert_false(cached_file(f, 2));
+	assert_true(cached_file(f, 0));
+	assert_true(cached_file(f, 4));
+	assert_int_equal(stats(f).evictions, 2);
+}
+
+static void test_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	char path[512];
+
+	read_check(f, 0, 10);
+	read_check(f, 4 * BLK, 10);
+	uint64_t bytes = stats(f).bytes;
+	/* A partial write left behind by a crash. */
+	snprintf(path, sizeof(path), "%s/cache/tmp/w1-1", f->cache_root);
+	int fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	f->c = objcache_free(f->c);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_int_equal(stats(f).bytes, bytes);
+	assert_int_equal(stats(f).files, 2);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(objstore_remove(f->os, f->sha, &eb), 0);
+	read_check(f, 4 * BLK + 1, 100); /* served from before the restart */
+	assert_int_equal(stats(f).hits, 1);
+	/* A smaller bound on reopening: evicted down to it. */
+	f->c = objcache_free(f->c);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 1);
+	assert_true(stats(f).bytes <= BLK);
+}
+
+static void test_unclean_reboot_empties(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	char path[512];
+
+	read_check(f, 0, 10);
+	f->c = objcache_free(f->c);
+	/* As if the machine went down while the cache was open. */
+	snprintf(path, sizeof(path), "%s/cache/state", f->cache_root);
+	FILE *st = fopen(path, "w");
+	assert_non_null(st);
+	fprintf(st, "00000000-0000-0000-0000-000000000000 0\n");
+	fclose(st);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 0);
+	assert_false(cached_file(f, 0));
+}
+
+static void test_wrong_length_not_served(void **state)
+{
+	struct fixture *f = *state;
+	char hex[65], path[512];
+
+	read_check(f, 0, 10);
+	sha256_hex(f->sha, hex);
+	snprintf(path, sizeof(path), "%s/cache/%.2s/%s.b0", f->cache_root, hex, hex);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(truncate(path, 100), 0);
+	read_check(f, 0, 10); /* fetched again */
+	assert_int_equal(stats(f).misses, 2);
+	assert_int_equal(stats(f).hits, 0);
+}
+
+struct sink {
+	uint8_t *buf;
+	size_t len;
+};
+
+static int sink_fn(void *opaque, const void *buf, size_t len)
+{
+	struct sink *s = opaque;
+	memcpy(s->buf + s->len, buf, len);
+	s->len += len;
+	return 0;
+}
+
+static void test_whole_object(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	struct sink s = { .buf = malloc(OBJ_SIZE) };
+
+	assert_false(objcache_has_object(f->c, f->sha));
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb), 0);
+	assert_int_equal(s.len, OBJ_SIZE);
+	assert_memory_equal(s.buf, f->bytes, OBJ_SIZE);
+	assert_true(objcache_has_object(f->c, f->sha));
+	assert_int_equal(objstore_remove(f->os, f->sha, &eb), 0);
+	s.len = 0;
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb), 0);
+	assert_memory_equal(s.buf, f->bytes, OBJ_SIZE);
+	read_check(f, 7 * BLK + 3, 5000); /* ranges from the whole copy */
+	assert_int_equal(stats(f).hits, 2);
+	assert_int_equal(stats(f).remote_reads, 1);
+	free(s.buf);
+}
+
+static void test_corrupt_object_not_cached(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	struct sink s = { .buf = malloc(OBJ_SIZE) };
+	char path[256];
+
+	assert_int_equal(store_object_path(f->remote, f->sha, path, sizeof(path)), 0);
+	assert_int_equal(chmod(path, 0644), 0);
+	int fd = open(path, O_WRONLY);
+	uint8_t flipped = (uint8_t)~f->bytes[99];
+	assert_int_equal(pwrite(fd, &flipped, 1, 99), 1);
+	close(fd);
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb), 0);
+	assert_false(objcache_has_object(f->c, f->sha));
+	assert_int_equal(stats(f).files, 0);
+	free(s.buf);
+}
+
+struct worker {
+	struct fixture *f;
+	unsigned seed;
+	int failures;
+};
+
+static void *worker_main(void *opaque)
+{
+	struct worker *w = opaque;
+	uint8_t buf[9000];
+
+	for (int i = 0; i < 300; i++) {
+		struct errbuf eb;
+		uint64_t off = (uint64_t)rand_r(&w->seed) % (OBJ_SIZE - sizeof(buf));
+		uint32_t len = 1 + (uint32_t)rand_r(&w->seed) % sizeof(buf);
+		struct objstore_range r = { .offset = off, .len = len, .buf = buf };
+		if (objcache_read_ranges(w->f->c, w->f->os, w->f->sha, OBJ_SIZE, &r, 1, NULL, &eb) != 0 ||
+		    memcmp(buf, w->f->bytes + off, len) != 0)
+			w->failures++;
+	}
+	return NULL;
+}
+
+static void test_concurrent_readers(void **state)
+{
+	struct fixture *f = *state; /* 3 blocks: constant eviction */
+	pthread_t t[4];
+	struct worker w[4];
+
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .f = f, .seed = (unsigned)i + 1 };
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	struct objcache_stats s = stats(f);
+	assert_true(s.bytes <= s.max_bytes);
+	assert_true(s.evictions > 0);
+	/* The accounting matches the files on disk. */
+	char hex[65], fan[512];
+	sha256_hex(f->sha, hex);
+	snprintf(fan, sizeof(fan), "%s/cache/%.2s", f->cache_root, hex);
+	DIR *d = opendir(fan);
+	struct dirent *de;
+	uint64_t files = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		files += de->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(files, s.files);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_miss_then_hit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spanning_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lru_bound, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unclean_reboot_empties, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_length_not_served, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_whole_object, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_object_not_cached, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup_small, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,772 @@
+/*
+ * test_objstore_s3.c - the S3 backend (index/objstore/objstore_s3.c)
+ * against a real Ceph RGW, which tests/integration/objstore_s3.sh starts
+ * (tools/rgw-test) and describes in the environment: CAPVAULT_S3_ENDPOINT,
+ * _BUCKET, _REGION, _CREDENTIALS, _TLS_ENDPOINT, _CA_FILE,
+ * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY. Without them the RGW tests
+ * skip; the credentials-file tests run anyway.
+ *
+ * Each test works under its own key prefix, so runs do not meet.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "objstore.h"
+#include "objstore_config.h"
+#include "s3cred.h"
+
+extern char **environ;
+
+static char tmpdir[] = "/tmp/test_objstore_s3.XXXXXX";
+static unsigned prefix_seq;
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+static bool have_rgw(void)
+{
+	return env("CAPVAULT_S3_ENDPOINT") && env("CAPVAULT_S3_BUCKET");
+}
+
+#define NEED_RGW()                                     \
+	do {                                           \
+		if (!have_rgw()) {                     \
+			skip();                        \
+		}                                      \
+	} while (0)
+
+static void sha256(const void *buf, size_t len, uint8_t sha[32])
+{
+	unsigned n = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	assert_non_null(ctx);
+	assert_true(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL));
+	assert_true(EVP_DigestUpdate(ctx, buf, len));
+	assert_true(EVP_DigestFinal_ex(ctx, sha, &n));
+	EVP_MD_CTX_free(ctx);
+}
+
+static void hex(const uint8_t sha[32], char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", sha[i]);
+}
+
+/* Deterministic bytes (xorshift), so a failure is reproducible. */
+static uint8_t *make_bytes(size_t len, uint64_t seed)
+{
+	uint8_t *b = malloc(len ? len : 1);
+	uint64_t x = seed * 2 + 1;
+
+	assert_non_null(b);
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		b[i] = (uint8_t)x;
+	}
+	return b;
+}
+
+/* The bytes in a file, opened for reading. */
+static int file_of(const uint8_t *buf, size_t len)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/obj.XXXXXX", tmpdir);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(pwrite(fd, buf, len, 0), (ssize_t)len);
+	return fd;
+}
+
+struct cfgbuf {
+	struct objstore_s3_config cfg;
+	char prefix[64];
+};
+
+/* A config for the test RGW under a fresh prefix. */
+static void rgw_config(struct cfgbuf *cb)
+{
+	memset(cb, 0, sizeof(*cb));
+	snprintf(cb->prefix, sizeof(cb->prefix), "t%ld-%u/", (long)getpid(), ++prefix_seq);
+	cb->cfg = (struct objstore_s3_config){
+		.endpoint = env("CAPVAULT_S3_ENDPOINT"),
+		.bucket = env("CAPVAULT_S3_BUCKET"),
+		.region = env("CAPVAULT_S3_REGION"),
+		.access_key = env("AWS_ACCESS_KEY_ID"),
+		.secret_key = env("AWS_SECRET_ACCESS_KEY"),
+		.prefix = cb->prefix,
+		.connect_timeout_ms = 5000,
+		.request_timeout_ms = 20000,
+		.max_inflight = 4,
+		.part_size = 5u << 20,
+	};
+}
+
+static struct objstore *open_store(const struct objstore_s3_config *cfg)
+{
+	struct objstore *os = NULL;
+	struct errbuf eb = { "" };
+
+	int r = objstore_s3_new(&os, cfg, &eb);
+	if (r < 0)
+		fail_msg("objstore_s3_new: %d %s", r, eb.msg);
+	return os;
+}
+
+/* curl(1) PUTs the bytes under key, as a user or another tool would, with
+ * no check of ours in between. */
+static void raw_put(const char *key, const uint8_t *buf, size_t len)
+{
+	char path[128], url[1024], user[512], sigv4[128];
+	pid_t pid;
+	int status = 0;
+
+	snprintf(path, sizeof(path), "%s/raw", tmpdir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+	snprintf(url, sizeof(url), "%s/%s/%s", env("CAPVAULT_S3_ENDPOINT"),
+		 env("CAPVAULT_S3_BUCKET"), key);
+	snprintf(user, sizeof(user), "%s:%s", env("AWS_ACCESS_KEY_ID"),
+		 env("AWS_SECRET_ACCESS_KEY"));
+	snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3",
+		 env("CAPVAULT_S3_REGION") ? env("CAPVAULT_S3_REGION") : "us-east-1");
+	char *argv[] = { "curl", "-sf", "--aws-sigv4", sigv4, "--user", user, "-H",
+			 "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T", path, url, NULL };
+	assert_int_equal(posix_spawnp(&pid, "curl", NULL, NULL, argv, environ), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+struct collect {
+	uint8_t *buf;
+	size_t len, cap;
+	int stop_after; /* calls before returning 7; 0: never */
+	int calls;
+};
+
+static int collect(void *opaque, const void *buf, size_t len)
+{
+	struct collect *c = opaque;
+
+	if (c->stop_after && ++c->calls >= c->stop_after)
+		return 7;
+	if (c->len + len > c->cap) {
+		c->cap = (c->len + len) * 2;
+		c->buf = realloc(c->buf, c->cap);
+		assert_non_null(c->buf);
+	}
+	memcpy(c->buf + c->len, buf, len);
+	c->len += len;
+	return 0;
+}
+
+/* Puts an object and checks every way of reading it back. */
+static void put_and_read(struct objstore *os, size_t size, uint64_t seed)
+{
+	uint8_t *bytes = make_bytes(size, seed), sha[32];
+	struct errbuf eb = { "" };
+	uint64_t got = 0;
+	int fd = file_of(bytes, size);
+
+	sha256(bytes, size, sha);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
+	int r = objstore_put(os, sha, fd, size, &eb);
+	if (r)
+		fail_msg("put: %d %s", r, eb.msg);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), 0);
+	assert_int_equal(got, size);
+	assert_int_equal(objstore_verify(os, sha, &eb), 0);
+	/* Already there: confirmed and left alone. */
+	assert_int_equal(objstore_put(os, sha, fd, size, &eb), 0);
+
+	struct collect c = { 0 };
+	assert_int_equal(objstore_read_stream(os, sha, 0, UINT64_MAX, collect, &c, &eb), 0);
+	assert_int_equal(c.len, size);
+	assert_memory_equal(c.buf, bytes, size);
+	c.len = 0;
+	assert_int_equal(objstore_read_stream(os, sha, size / 3, size / 4, collect, &c, &eb), 0);
+	assert_int_equal(c.len, size / 4);
+	assert_memory_equal(c.buf, bytes + size / 3, size / 4);
+	c.len = 0;
+	assert_int_equal(objstore_read_stream(os, sha, size - 10, UINT64_MAX, collect, &c, &eb),
+			 0);
+	assert_int_equal(c.len, 10);
+	assert_memory_equal(c.buf, bytes + size - 10, 10);
+	/* The caller's nonzero stops the stream and comes back. */
+	struct collect stop = { .stop_after = 1 };
+	assert_int_equal(objstore_read_stream(os, sha, 0, UINT64_MAX, collect, &stop, &eb), 7);
+	free(stop.buf);
+	free(c.buf);
+
+	assert_int_equal(objstore_remove(os, sha, &eb), 0);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
+	assert_int_equal(objstore_remove(os, sha, &eb), 0);
+	assert_int_equal(objstore_verify(os, sha, &eb), -ENOENT);
+	close(fd);
+	free(bytes);
+}
+
+static void test_put_small(void **state)
+{
+	struct cfgbuf cb;
+
+	(void)state;
+	NEED_RGW();
+	rgw_config(&cb);
+	struct objstore *os = open_store(&cb.cfg);
+	put_and_read(os, 100000, 1);
+	objstore_free(os);
+}
+
+static void test_put_multipart(void **state)
+{
+	struct cfgbuf cb;
+
+	(void)state;
+	NEED_RGW();
+	rgw_config(&cb);
+	struct objstore *os = open_store(&cb.cfg);
+	/* Three parts, the last one short. */
+	put_and_read(os, (11u << 20) + 12345, 2);
+	objstore_free(os);
+}
+
+static void test_put_empty(void **state)
+{
+	struct cfgbuf cb;
+	uint8_t sha[32];
+	uint64_t got = 1;
+	struct errbuf eb = { "" };
+	int fd = file_of((const uint8_t *)"", 0);
+
+	(void)state;
+	NEED_RGW();
+	rgw_config(&cb);
+	struct objstore *os = open_store(&cb.cfg);
+	sha256("", 0, sha);
+	assert_int_equal(objstore_put(os, sha, fd, 0, &eb), 0);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(objstore_verify(os, sha, &eb), 0);
+	close(fd);
+	objstore_free(os);
+}
+
+/* Local bytes that do not hash to the name never get stored as it. */
+static void check_put_wrong_bytes(size_t size)
+{
+	struct cfgbuf cb;
+	uint8_t *bytes = make_bytes(size, 3), sha[32];
+	struct errbuf eb = { "" };
+	uint64_t got = 0;
+	int fd = file_of(bytes, size);
+
+	rgw_config(&cb);
+	struct objstore *os = open_store(&cb.cfg);
+	sha256(bytes, size, sha);
+	sha[5] ^= 1;
+	assert_int_equal(objstore_put(os, sha, fd, size, &eb), -EIO);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
+	close(fd);
+	free(bytes);
+	objstore_free(os);
+}
+
+static void test_put_wrong_bytes(void **state)
+{
+	(void)state;
+	NEED_RGW();
+	check_put_wrong_bytes(4096);
+	check_put_wrong_bytes((6u << 20) + 1);
+}
+
+/* An object changed behind our back: verify says so, put repairs it. */
+static void test_tampered(void **state)
+{
+	struct cfgbuf cb;
+	uint8_t *bytes = make_bytes(50000, 4), *other = make_bytes(50000, 6), sha[32];
+	char key[256], h[65];
+	struct errbuf eb = { "" };
+	int fd = file_of(bytes, 50000);
+
+	(void)state;
+	NEED_RGW();
+	rgw_config(&cb);
+	struct objstore *os = open_store(&cb.cfg);
+	sha256(bytes, 50000, sha);
+	hex(sha, h);
+	snprintf(key, sizeof(key), "%sobjects/%.2s/%s", cb.prefix, h, h);
+	raw_put(key, other, 50000);
+	assert_int_equal(objstore_verify(os, sha, &eb), -EIO);
+	assert_non_null(strstr(eb.msg, h));
+	int r = objstore_put(os, sha, fd, 50000, &eb);
+	if (r)
+		fail_msg("put over a tampered object: %d %s", r, eb.msg);
+	assert_int_equal(objstore_verify(os, sha, &eb), 0);
+	assert_int_equal(objstore_remove(os, sha, &eb), 0);
+	close(fd);
+	free(bytes);
+	free(other);
+	objstore_free(os);
+}
+
+struct listed {
+	int objects, strays;
+	uint8_t shas[4][32];
+	char stray[256];
+	uint64_t stray_size;
+};
+
+static int on_list(void *opaque, const uint8_t *sha, const char *key, uint64_t size)
+{
+	struct listed *l = opaque;
+
+	if (!sha) {
+		l->strays++;
+		snprintf(l->stray, sizeof(l->stray), "%s", key);
+		l->stray_size = size;
+		return 0;
+	}
+	assert_true(l->objects < 4);
+	memcpy(l->shas[l->objects++], sha, 32);
+	return 0;
+}
+
+static int stop_list(void *opaque, const uint8_t *sha, const char *key, uint64_t size)
+{
+	(void)opaque;
+	(void)sha;
+	(void)key;
+	(void)size;
+	return 5;
+}
+
+static void test_list(void **state)
+{
+	struct cfgbuf cb;
+	struct errbuf eb = { "" };
+	uint8_t sha[2][32];
+	char key[256];
+	struct listed l = { 0 };
+
+	(void)state;
+	NEED_RGW();
+	rgw_config(&cb);
+	struct objstore *os = open_store(&cb.cfg);
+	for (int i = 0; i < 2; i++) {
+		uint8_t *b = make_bytes(1000 + (size_t)i, 10 + (uint64_t)i);
+		int fd = file_of(b, 1000 + (size_t)i);
+		sha256(b, 1000 + (size_t)i, sha[i]);
+		assert_int_equal(objstore_put(os, sha[i], fd, 1000 + (size_t)i, &eb), 0);
+		close(fd);
+		free(b);
+	}
+	snprintf(key, sizeof(key), "%sobjects/zz/not-an-object", cb.prefix);
+	raw_put(key, (const uint8_t *)"stray", 5);
+	/* Outside objects/: not listed. */
+	snprintf(key, sizeof(key), "%sother", cb.prefix);
+	raw_put(key, (const uint8_t *)"x", 1);
+
+	assert_int_equal(objstore_list(os, on_list, &l, &eb), 0);
+	assert_int_equal(l.objects, 2);
+	assert_int_equal(l.strays, 1);
+	assert_string_equal(l.stray, "objects/zz/not-an-object");
+	assert_int_equal(l.stray_size, 5);
+	bool a = !memcmp(l.shas[0], sha[0], 32) || !memcmp(l.shas[1], sha[0], 32);
+	bool b = !memcmp(l.shas[0], sha[1], 32) || !memcmp(l.shas[1], sha[1], 32);
+	assert_true(a && b);
+	assert_int_equal(objstore_list(os, stop_list, NULL, &eb), 5);
+	objstore_free(os);
+}
+
+static void test_read_ranges(void **state)
+{
+	struct cfgbuf cb;
+	const size_t size = 3u << 20;
+	uint8_t *bytes = make_bytes(size, 20), sha[32];
+	struct errbuf eb = { "" };
+	int fd = file_of(bytes, size);
+	enum { N = 300 };
+	struct objstore_range r[N];
+	uint8_t *bufs[N];
+	uint64_t x = 99;
+
+	(void)state;
+	NEED_RGW();
+	rgw_config(&cb);
+	struct objstore *os = open_store(&cb.cfg);
+	sha256(bytes, size, sha);
+	assert_int_equal(objstore_put(os, sha, fd, size, &eb), 0);
+	/* Runs of adjacent ranges (merged), near ones (merged across a small
+	 * gap), far ones, overlapping ones, empty ones, out of order. */
+	for (int i = 0; i < N; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t off;
+		uint32_t len = (uint32_t)(x >> 40) % 3000;
+		if (i % 3 == 1)
+			off = r[i - 1].offset + r[i - 1].len; /* adjacent */
+		else if (i % 7 == 0 && i)
+			off = r[i - 1].offset; /* overlapping */
+		else
+			off = (x >> 20) % (size - 3000);
+		if (i % 50 == 17)
+			len = 0;
+		if (off + len > size)
+			len = (uint32_t)(size - off);
+		bufs[i] = malloc(len ? len : 1);
+		assert_non_null(bufs[i]);
+		r[i] = (struct objstore_range){ off, len, bufs[i] };
+	}
+	for (int i = 0; i < N / 2; i++) { /* out of order */
+		struct objstore_range t = r[i];
+		r[i] = r[N - 1 - i];
+		r[N - 1 - i] = t;
+	}
+	int ret = objstore_read_ranges(os, sha, r, N, &eb);
+	if (ret)
+		fail_msg("read_ranges: %d %s", ret, eb.msg);
+	for (int i = 0; i < N; i++) {
+		assert_memory_equal(r[i].buf, bytes + r[i].offset, r[i].len ? r[i].len : 0);
+		free(r[i].buf);
+	}
+	/* A range past the end is an error, not short data. */
+	uint8_t tail[100];
+	struct objstore_range past = { size - 50, 100, tail };
+	assert_int_equal(objstore_read_ranges(os, sha, &past, 1, &eb), -EIO);
+	/* An absent object. */
+	sha[0] ^= 1;
+	struct objstore_range one = { 0, 10, tail };
+	assert_int_equal(objstore_read_ranges(os, sha, &one, 1, &eb), -ENOENT);
+	sha[0] ^= 1;
+	assert_int_equal(objstore_remove(os, sha, &eb), 0);
+	close(fd);
+	free(bytes);
+	objstore_free(os);
+}
+
+static void test_bad_secret(void **state)
+{
+	struct cfgbuf cb;
+	struct errbuf eb = { "" };
+	uint8_t sha[32] = { 1 };
+	uint64_t got;
+
+	(void)state;
+	NEED_RGW();
+	rgw_config(&cb);
+	cb.cfg.secret_key = "not-the-secret-at-all-0123456789abcdef";
+	struct objstore *os = open_store(&cb.cfg);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -EACCES);
+	assert_non_null(strstr(eb.msg, "403"));
+	assert_null(strstr(eb.msg, cb.cfg.secret_key));
+	assert_null(strstr(eb.msg, cb.cfg.access_key));
+	assert_null(strstr(objstore_describe(os), cb.cfg.access_key));
+	objstore_free(os);
+}
+
+/* From the credentials file, the environment's keys out of the way. */
+static void test_credentials_file(void **state)
+{
+	struct cfgbuf cb;
+	struct errbuf eb = { "" };
+	uint8_t sha[32] = { 2 };
+	uint64_t got;
+	char *id, *secret;
+
+	(void)state;
+	NEED_RGW();
+	if (!env("CAPVAULT_S3_CREDENTIALS"))
+		skip();
+	rgw_config(&cb);
+	id = strdup(env("AWS_ACCESS_KEY_ID"));
+	secret = strdup(env("AWS_SECRET_ACCESS_KEY"));
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	cb.cfg.access_key = cb.cfg.secret_key = NULL;
+	cb.cfg.credentials_file = env("CAPVAULT_S3_CREDENTIALS");
+	struct objstore *os = open_store(&cb.cfg);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
+	objstore_free(os);
+	setenv("AWS_ACCESS_KEY_ID", id, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
+	free(id);
+	free(secret);
+}
+
+static void test_refused(void **state)
+{
+	struct cfgbuf cb;
+	struct errbuf eb = { "" };
+	uint8_t sha[32] = { 3 };
+	uint64_t got;
+	char endpoint[64];
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)state;
+	NEED_RGW();
+	/* A port just bound and closed again: nobody listens there. */
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+	close(s);
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%u", ntohs(a.sin_port));
+	rgw_config(&cb);
+	cb.cfg.endpoint = endpoint;
+	struct objstore *os = open_store(&cb.cfg);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ECONNREFUSED);
+	assert_non_null(strstr(eb.msg, endpoint));
+	objstore_free(os);
+}
+
+/* A store that takes the connection and never answers. */
+static void test_timeout(void **state)
+{
+	struct cfgbuf cb;
+	struct errbuf eb = { "" };
+	uint8_t sha[32] = { 4 }, buf[10];
+	uint64_t got;
+	char endpoint[64];
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)state;
+	NEED_RGW();
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(s, 16), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%u", ntohs(a.sin_port));
+	rgw_config(&cb);
+	cb.cfg.endpoint = endpoint;
+	cb.cfg.request_timeout_ms = 1000;
+	struct objstore *os = open_store(&cb.cfg);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ETIMEDOUT);
+	struct objstore_range r = { 0, sizeof(buf), buf };
+	assert_int_equal(objstore_read_ranges(os, sha, &r, 1, &eb), -ETIMEDOUT);
+	struct collect c = { 0 };
+	assert_int_equal(objstore_read_stream(os, sha, 0, UINT64_MAX, collect, &c, &eb),
+			 -ETIMEDOUT);
+	objstore_free(os);
+	close(s);
+}
+
+static void test_tls(void **state)
+{
+	struct cfgbuf cb;
+	struct errbuf eb = { "" };
+	uint8_t sha[32] = { 5 };
+	uint64_t got;
+
+	(void)state;
+	NEED_RGW();
+	if (!env("CAPVAULT_S3_TLS_ENDPOINT") || !env("CAPVAULT_S3_CA_FILE"))
+		skip();
+	rgw_config(&cb);
+	cb.cfg.endpoint = env("CAPVAULT_S3_TLS_ENDPOINT");
+	cb.cfg.ca_file = env("CAPVAULT_S3_CA_FILE");
+	struct objstore *os = open_store(&cb.cfg);
+	put_and_read(os, (5u << 20) + 7, 30);
+	objstore_free(os);
+	/* The system's CAs do not know the self-signed certificate. */
+	cb.cfg.ca_file = NULL;
+	os = open_store(&cb.cfg);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -EPROTO);
+	objstore_free(os);
+}
+
+/* The daemon's way: the object_store section of a configuration, the
+ * keys from its credentials_file, unless the environment has keys. */
+static void test_from_config(void **state)
+{
+	char text[2048], prefix[64];
+	struct config *cfg = NULL;
+	struct objstore *os = NULL;
+	struct errbuf eb = { "" };
+	uint8_t sha[32] = { 6 };
+	uint64_t got;
+
+	(void)state;
+	NEED_RGW();
+	if (!env("CAPVAULT_S3_CREDENTIALS"))
+		skip();
+	snprintf(prefix, sizeof(prefix), "t%ld-cfg/", (long)getpid());
+	snprintf(text, sizeof(text),
+		 "store: /nonexistent/vault\nobject_store:\n  endpoint: %s\n  bucket: %s\n"
+		 "  credentials_file: %s\n  prefix: %s\n  request_timeout: 5s\n",
+		 env("CAPVAULT_S3_ENDPOINT"), env("CAPVAULT_S3_BUCKET"),
+		 env("CAPVAULT_S3_CREDENTIALS"), prefix);
+	assert_int_equal(config_load_buffer(&cfg, text, strlen(text), "test", NULL,
+					    CONFIG_NO_PATH_CHECKS, NULL), 0);
+	assert_true(cfg->object_store.enabled);
+	assert_int_equal(cfg->object_store.part_size, 16u << 20);
+	char *id = strdup(env("AWS_ACCESS_KEY_ID"));
+	char *secret = strdup(env("AWS_SECRET_ACCESS_KEY"));
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	assert_int_equal(objstore_from_config(&os, &cfg->object_store, &eb), 0);
+	assert_non_null(strstr(objstore_describe(os), prefix));
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
+	objstore_free(os);
+	/* The environment's keys win over the file's. */
+	setenv("AWS_ACCESS_KEY_ID", id, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-wrong-secret-wrong-secret", 1);
+	assert_int_equal(objstore_from_config(&os, &cfg->object_store, &eb), 0);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -EACCES);
+	objstore_free(os);
+	setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
+	free(id);
+	free(secret);
+	config_free(cfg);
+}
+
+/* ---- credentials files, no store needed ---- */
+
+static char *write_file(const char *name, const char *text, mode_t mode)
+{
+	char *path = NULL;
+
+	assert_true(asprintf(&path, "%s/%s", tmpdir, name) > 0);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	return path;
+}
+
+static void test_cred_file(void **state)
+{
+	struct s3cred c;
+	struct errbuf eb = { "" };
+	char *saved_id = env("AWS_ACCESS_KEY_ID") ? strdup(env("AWS_ACCESS_KEY_ID")) : NULL;
+	char *saved_secret =
+		env("AWS_SECRET_ACCESS_KEY") ? strdup(env("AWS_SECRET_ACCESS_KEY")) : NULL;
+	char *path = write_file("creds",
+				"# comment\n[default]\naws_access_key_id = AKDEF\n"
+				"aws_secret_access_key=SKDEF\n\n; other\n[profile backup]\n"
+				"  aws_access_key_id =  AKB  \naws_secret_access_key = SK/B+x=\n"
+				"region = eu\n[partial]\naws_access_key_id = only\n",
+				0640);
+
+	(void)state;
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	assert_int_equal(s3cred_load(&c, path, NULL, &eb), 0);
+	assert_string_equal(c.access_key, "AKDEF");
+	assert_string_equal(c.secret_key, "SKDEF");
+	s3cred_clear(&c);
+	assert_int_equal(s3cred_load(&c, path, "backup", &eb), 0);
+	assert_string_equal(c.access_key, "AKB");
+	assert_string_equal(c.secret_key, "SK/B+x=");
+	s3cred_clear(&c);
+	assert_int_equal(s3cred_load(&c, path, "partial", &eb), -ENOENT);
+	assert_null(strstr(eb.msg, "only"));
+	assert_int_equal(s3cred_load(&c, path, "nope", &eb), -ENOENT);
+	assert_non_null(strstr(eb.msg, "nope"));
+	/* The environment wins over the file, both variables or none. */
+	setenv("AWS_ACCESS_KEY_ID", "AKENV", 1);
+	assert_int_equal(s3cred_load(&c, path, NULL, &eb), -EINVAL);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKENV", 1);
+	assert_int_equal(s3cred_load(&c, path, NULL, &eb), 0);
+	assert_string_equal(c.access_key, "AKENV");
+	s3cred_clear(&c);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	assert_int_equal(s3cred_load(&c, NULL, NULL, &eb), -EINVAL);
+	/* Readable by others: refused. */
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(s3cred_load(&c, path, NULL, &eb), -EPERM);
+	assert_non_null(strstr(eb.msg, path));
+	assert_null(strstr(eb.msg, "SKDEF"));
+	free(path);
+	path = write_file("bad", "[default]\naws_access_key_id AK\n", 0600);
+	assert_int_equal(s3cred_load(&c, path, NULL, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, ":2:"));
+	free(path);
+	assert_int_equal(s3cred_load(&c, "/nonexistent/creds", NULL, &eb), -ENOENT);
+	if (saved_id)
+		setenv("AWS_ACCESS_KEY_ID", saved_id, 1);
+	if (saved_secret)
+		setenv("AWS_SECRET_ACCESS_KEY", saved_secret, 1);
+	free(saved_id);
+	free(saved_secret);
+}
+
+static void test_bad_config(void **state)
+{
+	struct objstore *os = (struct objstore *)1;
+	struct errbuf eb = { "" };
+	struct objstore_s3_config cfg = { .endpoint = "ftp://x", .bucket = "b",
+					  .access_key = "a", .secret_key = "s" };
+
+	(void)state;
+	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
+	assert_null(os);
+	cfg.endpoint = "http://127.0.0.1:1";
+	cfg.part_size = 1 << 20;
+	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
+	cfg.part_size = 0;
+	cfg.bucket = "a/b";
+	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
+	cfg.bucket = "b";
+	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), 0);
+	assert_string_equal(objstore_describe(os), "s3://b/ at http://127.0.0.1:1");
+	objstore_free(os);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cred_file),
+		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_put_small),
+		cmocka_unit_test(test_put_empty),
+		cmocka_unit_test(test_put_multipart),
+		cmocka_unit_test(test_put_wrong_bytes),
+		cmocka_unit_test(test_tampered),
+		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_read_ranges),
+		cmocka_unit_test(test_bad_secret),
+		cmocka_unit_test(test_credentials_file),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_from_config),
+	};
+
+	if (!mkdtemp(tmpdir))
+		return 1;
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		r = r ? r : 1;
+	return r;
+}

@@ -1,0 +1,324 @@
+/*
+ * test_tier.c - where objects are and moving them (index/tier.h, the
+ * location functions of catalog.h), against an in-memory object store:
+ * records start local; a move puts, records both then remote and only
+ * then removes the local copy; a refused put leaves the object local and
+ * whole; an import of a remote object's bytes makes it both; removing the
+ * last capture of a remote object asks for the remote copy's removal; a
+ * crash's leftovers are finished by tier_resume; every capture record
+ * carries its object's location.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "catalog.h"
+#include "objstore_mem.h"
+#include "store.h"
+#include "tier.h"
+#include "vault.h"
+
+struct fixture {
+	char dir[64];
+	struct vault *v;
+	struct objstore *os;
+	unsigned released_remote;
+	uint8_t released_sha[32];
+};
+
+static int rm_entry(const char *path, const struct stat *s, int flag, struct FTW *ftw)
+{
+	(void)s, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct errbuf eb;
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_tier.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(vault_open_flags(&f->v, f->dir, VAULT_CREATE, &eb), 0);
+	assert_int_equal(objstore_mem_new(&f->os), 0);
+	vault_set_objstore(f->v, f->os);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	vault_close(f->v);
+	objstore_free(f->os);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void make_object(struct fixture *f, unsigned seed, size_t size, uint8_t sha[32])
+{
+	char *buf = malloc(size), path[512], dir[512];
+	unsigned n = 0;
+	assert_non_null(buf);
+	for (size_t i = 0; i < size; i++)
+		buf[i] = (char)(seed * 31 + i);
+	assert_true(EVP_Digest(buf, size, sha, &n, EVP_sha256(), NULL));
+	assert_int_equal(store_object_path(vault_store(f->v), sha, path, sizeof(path)), 0);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	mkdir(dir, 0750);
+	FILE *fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(buf, 1, size, fp), size);
+	fclose(fp);
+	free(buf);
+}
+
+/* A capture of seed's bytes; returns CATALOG_DUPLICATE's outcome too. */
+static int add_capture(struct fixture *f, unsigned seed, uint8_t sha[32], uint64_t *id)
+{
+	struct capture_record *r = calloc(1, sizeof(*r));
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	char name[32];
+	assert_non_null(r);
+	snprintf(name, sizeof(name), "cap%u.pcap", seed);
+	r->name = strdup(name);
+	r->file_size = 1000 + seed;
+	make_object(f, seed, r->file_size, r->sha256);
+	r->objnum = catalog_next_objnum(vault_catalog(f->v));
+	assert_int_equal(db_batch_new(&b), 0);
+	int rc = catalog_commit(vault_catalog(f->v), r, b, &existing, &eb);
+	assert_true(rc == 0 || rc == CATALOG_DUPLICATE);
+	db_batch_free(b);
+	memcpy(sha, r->sha256, 32);
+	*id = rc == 0 ? r->id : existing;
+	capture_record_free(r);
+	return rc;
+}
+
+static bool has_local(struct fixture *f, const uint8_t sha[32])
+{
+	int fd = store_object_open(vault_store(f->v), sha);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
+}
+
+static enum catalog_location location_of(struct fixture *f, const uint8_t sha[32])
+{
+	enum catalog_location loc = 99;
+	assert_int_equal(catalog_object_location(vault_catalog(f->v), sha, &loc), 0);
+	return loc;
+}
+
+/* The location the capture record (its stored JSON) shows. */
+static const char *record_location(struct fixture *f, uint64_t id)
+{
+	static char out[16];
+	char *raw = NULL;
+	size_t len = 0;
+	assert_int_equal(catalog_get_raw(vault_catalog(f->v), id, &raw, &len), 0);
+	json_t *o = json_loadb(raw, len, 0, NULL);
+	assert_non_null(o);
+	snprintf(out, sizeof(out), "%s", json_string_value(json_object_get(o, "location")));
+	json_decref(o);
+	free(raw);
+	return out;
+}
+
+static void test_starts_local(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t sha[32];
+	uint64_t id;
+	add_capture(f, 1, sha, &id);
+	assert_int_equal(location_of(f, sha), CATALOG_LOCAL);
+	assert_string_equal(record_location(f, id), "local");
+	enum catalog_location loc;
+	assert_int_equal(catalog_location_parse("both", &loc), 0);
+	assert_int_equal(loc, CATALOG_BOTH);
+	assert_int_equal(catalog_location_parse("elsewhere", &loc), -EINVAL);
+	uint8_t none[32] = { 0 };
+	assert_int_equal(catalog_object_location(vault_catalog(f->v), none, &loc), -ENOENT);
+}
+
+static void test_tier_moves(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t sha[32], sha2[32];
+	uint64_t id, id2, bytes = 0;
+	add_capture(f, 2, sha, &id);
+	add_capture(f, 3, sha2, &id2);
+	assert_int_equal(tier_object(f->v, f->os, sha, &bytes, &eb), 0);
+	assert_int_equal(bytes, 1002);
+	assert_int_equal(location_of(f, sha), CATALOG_REMOTE);
+	assert_string_equal(record_location(f, id), "remote");
+	assert_true(objstore_mem_has(f->os, sha));
+	assert_false(has_local(f, sha));
+	/* The other object stays where it was. */
+	assert_int_equal(location_of(f, sha2), CATALOG_LOCAL);
+	assert_true(has_local(f, sha2));
+	assert_int_equal(tier_object(f->v, f->os, sha, &bytes, &eb), TIER_ALREADY);
+	/* A wrong expectation changes nothing. */
+	assert_int_equal(catalog_object_relocate(vault_catalog(f->v), sha2, CATALOG_BOTH,
+						 CATALOG_REMOTE, &eb), -ESTALE);
+	assert_int_equal(location_of(f, sha2), CATALOG_LOCAL);
+	struct catalog_totals t;
+	assert_int_equal(catalog_totals(vault_catalog(f->v), &t), 0);
+	assert_int_equal(t.remote_objects, 1);
+	assert_int_equal(t.remote_bytes, 1002);
+	assert_int_equal(t.local_objects, 1);
+}
+
+static void test_put_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t sha[32];
+	uint64_t id;
+	add_capture(f, 4, sha, &id);
+	objstore_mem_fail_puts(f->os, 1, -ETIMEDOUT);
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), -ETIMEDOUT);
+	assert_int_equal(location_of(f, sha), CATALOG_LOCAL);
+	assert_true(has_local(f, sha));
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
+	assert_int_equal(location_of(f, sha), CATALOG_REMOTE);
+}
+
+static void test_reimport_makes_both(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t sha[32];
+	uint64_t id, again;
+	add_capture(f, 5, sha, &id);
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
+	assert_false(has_local(f, sha));
+	/* The same bytes imported again: the local file is published anew. */
+	assert_int_equal(add_capture(f, 5, sha, &again), CATALOG_DUPLICATE);
+	assert_int_equal(again, id);
+	assert_int_equal(location_of(f, sha), CATALOG_BOTH);
+	assert_string_equal(record_location(f, id), "both");
+	/* Tiering it again finishes the move. */
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
+	assert_int_equal(location_of(f, sha), CATALOG_REMOTE);
+	assert_false(has_local(f, sha));
+}
+
+static int note_release(void *opaque, const uint8_t sha[32])
+{
+	struct fixture *f = opaque;
+	f->released_remote++;
+	memcpy(f->released_sha, sha, 32);
+	return 0;
+}
+
+static void test_remove_remote(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t sha[32], sha2[32];
+	uint64_t id, id2;
+	add_capture(f, 6, sha, &id);
+	add_capture(f, 7, sha2, &id2);
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
+	/* Without a mover, the vault removes the remote copy at once. */
+	assert_int_equal(vault_remove(f->v, id, NULL, &eb), 0);
+	assert_false(objstore_mem_has(f->os, sha));
+	/* With one, it is told, and tier_remove_remote removes it unless the
+	 * object is remote again. */
+	vault_set_remote_release(f->v, note_release, f);
+	assert_int_equal(tier_object(f->v, f->os, sha2, NULL, &eb), 0);
+	assert_int_equal(vault_remove(f->v, id2, NULL, &eb), 0);
+	assert_int_equal(f->released_remote, 1);
+	assert_memory_equal(f->released_sha, sha2, 32);
+	assert_true(objstore_mem_has(f->os, sha2));
+	uint64_t again;
+	add_capture(f, 7, sha2, &again);
+	assert_int_equal(tier_object(f->v, f->os, sha2, NULL, &eb), 0);
+	assert_int_equal(tier_remove_remote(f->v, f->os, sha2, &eb), 0);
+	assert_true(objstore_mem_has(f->os, sha2)); /* referenced again: kept */
+	assert_int_equal(vault_remove(f->v, again, NULL, &eb), 0);
+	assert_int_equal(tier_remove_remote(f->v, f->os, sha2, &eb), 0);
+	assert_false(objstore_mem_has(f->os, sha2));
+	/* A local object's removal asks for nothing remote. */
+	uint8_t sha3[32];
+	uint64_t id3;
+	add_capture(f, 8, sha3, &id3);
+	assert_int_equal(vault_remove(f->v, id3, NULL, &eb), 0);
+	assert_int_equal(f->released_remote, 2);
+}
+
+static int collect_resume(void *opaque, const uint8_t sha[32], uint64_t size)
+{
+	struct fixture *f = opaque;
+	(void)size;
+	f->released_remote++;
+	memcpy(f->released_sha, sha, 32);
+	return 0;
+}
+
+static void test_resume(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	struct catalog *cat = vault_catalog(f->v);
+	uint8_t a[32], b[32], c[32];
+	uint64_t ia, ib, ic, fixed = 0;
+	int fd;
+	add_capture(f, 9, a, &ia);
+	add_capture(f, 10, b, &ib);
+	add_capture(f, 11, c, &ic);
+	/* a: killed after "both" (the put confirmed): to be finished. */
+	fd = store_object_open(vault_store(f->v), a);
+	assert_int_equal(objstore_put(f->os, a, fd, 1009, &eb), 0);
+	close(fd);
+	assert_int_equal(catalog_object_relocate(cat, a, CATALOG_LOCAL, CATALOG_BOTH, &eb), 0);
+	/* b: "both" whose local file is gone, the store has it: remote. */
+	fd = store_object_open(vault_store(f->v), b);
+	assert_int_equal(objstore_put(f->os, b, fd, 1010, &eb), 0);
+	close(fd);
+	assert_int_equal(catalog_object_relocate(cat, b, CATALOG_LOCAL, CATALOG_BOTH, &eb), 0);
+	assert_int_equal(store_object_remove(vault_store(f->v), b), 0);
+	/* c: remote with a local copy imported again: both, then finished. */
+	assert_int_equal(tier_object(f->v, f->os, c, NULL, &eb), 0);
+	make_object(f, 11, 1011, c);
+	assert_int_equal(tier_resume(f->v, f->os, collect_resume, f, &fixed, &eb), 0);
+	assert_int_equal(fixed, 2);
+	assert_int_equal(f->released_remote, 2); /* a and c handed back */
+	assert_int_equal(location_of(f, a), CATALOG_BOTH);
+	assert_int_equal(location_of(f, b), CATALOG_REMOTE);
+	assert_string_equal(record_location(f, ib), "remote");
+	assert_int_equal(location_of(f, c), CATALOG_BOTH);
+	assert_int_equal(tier_object(f->v, f->os, a, NULL, &eb), 0);
+	assert_int_equal(location_of(f, a), CATALOG_REMOTE);
+	assert_false(has_local(f, a));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_starts_local, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tier_moves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reimport_makes_both, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_remote, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,354 @@
+/*
+ * daemon_tier.c - capvaultd's tier mover (see daemon.h and index/tier.h).
+ *
+ * One thread, so that a move and a removal of the same object never run
+ * at once: a removal is only decided (tier_remove_remote) when no move is
+ * under way, and a move re-reads the catalog first. POST /v1/tier moves
+ * under the same lock. Removals are queued from the catalog's hook, under
+ * the catalog lock: pushing only takes this queue's lock.
+ *
+ * A failed job goes back to the queue's end with a back-off doubling from
+ * TIER_BACKOFF_MIN_MS to TIER_BACKOFF_MAX_MS; a job whose object went
+ * meanwhile (-ENOENT) or is no longer where the move expects (-ESTALE) is
+ * done.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "daemon.h"
+#include "log.h"
+#include "objstore.h"
+#include "store.h"
+#include "tier.h"
+#include "vault.h"
+
+#define TIER_BACKOFF_MIN_MS 500u
+#define TIER_BACKOFF_MAX_MS 60000u
+
+struct daemon_tier_job {
+	uint8_t sha[32];
+	uint64_t size;
+	bool remove;
+	unsigned attempts;
+	uint64_t not_before_ms;
+};
+
+const double api_tier_latency_bounds[API_TIER_LAT_BUCKETS] = { 0.01, 0.05, 0.1, 0.5,
+							      1,    5,    30,  120 };
+
+_Static_assert(API_TIER_ERRORS == 6, "daemon_tier.errors counts enum api_tier_error");
+_Static_assert(API_TIER_LAT_BUCKETS + 1 == 9, "daemon_tier.put_lat has the histogram's slots");
+
+/* The errno and message of objstore.h as a kind. -EIO is a server error
+ * unless the bytes were the trouble. */
+static enum api_tier_error error_kind(int err, const char *msg)
+{
+	switch (err) {
+	case -ETIMEDOUT:
+		return API_TIER_TIMEOUT;
+	case -ECONNREFUSED:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -ECONNRESET:
+		return API_TIER_REFUSED;
+	case -EACCES:
+	case -EPERM:
+		return API_TIER_FORBIDDEN;
+	case -EIO:
+		return strstr(msg, "hash") || strstr(msg, "SHA-256") ? API_TIER_HASH :
+								       API_TIER_SERVER;
+	default:
+		return API_TIER_OTHER;
+	}
+}
+
+/* An object store for tests and trials: a second store folder
+ * (CAPVAULT_OBJSTORE_DIR) through the local backend, so the tier's
+ * ordering is exercised without an S3 server. */
+static int open_objstore(struct daemon_tier *t, struct store **st, struct errbuf *eb)
+{
+	const char *dir = getenv("CAPVAULT_OBJSTORE_DIR");
+
+	if (!dir || !*dir)
+		return 0;
+	int err = store_open_flags(st, dir, STORE_CREATE, eb);
+	if (err == 0)
+		err = objstore_local_new(&t->os, *st, eb);
+	return err;
+}
+
+/* Under lock. */
+static int push_locked(struct daemon_tier *t, const struct daemon_tier_job *job)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->jobs[i].remove == job->remove && !memcmp(t->jobs[i].sha, job->sha, 32))
+			return 1;
+	if (t->n == DAEMON_TIER_QUEUE_MAX) {
+		t->dropped++;
+		return -ENOSPC;
+	}
+	t->jobs[t->n++] = *job;
+	if (!job->remove)
+		t->queue_bytes += job->size;
+	pthread_cond_signal(&t->cond);
+	return 0;
+}
+
+int daemon_tier_push(struct daemon_tier *t, const uint8_t sha[32], uint64_t size)
+{
+	struct daemon_tier_job job = { .size = size };
+
+	if (!t->os)
+		return -ENODEV;
+	memcpy(job.sha, sha, 32);
+	pthread_mutex_lock(&t->lock);
+	int r = push_locked(t, &job);
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
+/* The catalog's hook (under the catalog lock): the last capture of a
+ * remote object went. */
+static int push_removal(void *opaque, const uint8_t sha[32])
+{
+	struct daemon_tier *t = opaque;
+	struct daemon_tier_job job = { .remove = true };
+	char hex[65];
+
+	memcpy(job.sha, sha, 32);
+	pthread_mutex_lock(&t->lock);
+	int r = push_locked(t, &job);
+	pthread_mutex_unlock(&t->lock);
+	if (r < 0) {
+		sha256_hex(sha, hex);
+		log_warnx("tier: object %s: remote copy not removed (the tier queue is full); "
+			  "`capvault fsck --remote --repair` removes it", hex);
+	}
+	return r < 0 ? r : 0;
+}
+
+/* The first job whose time has come, taken off the queue; NULL on stop.
+ * Under lock. */
+static bool pop_locked(struct daemon_tier *t, struct daemon_tier_job *out)
+{
+	while (!t->stop) {
+		uint64_t now = daemon_now_ms(), next = UINT64_MAX;
+		for (size_t i = 0; i < t->n; i++) {
+			if (t->jobs[i].not_before_ms <= now) {
+				*out = t->jobs[i];
+				memmove(&t->jobs[i], &t->jobs[i + 1], (t->n - i - 1) * sizeof(*t->jobs));
+				t->n--;
+				if (!out->remove)
+					t->queue_bytes -= out->size;
+				return true;
+			}
+			if (t->jobs[i].not_before_ms < next)
+				next = t->jobs[i].not_before_ms;
+		}
+		if (next == UINT64_MAX) {
+			pthread_cond_wait(&t->cond, &t->lock);
+			continue;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t wait = next - now;
+		ts.tv_sec += (time_t)(wait / 1000);
+		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+	}
+	return false;
+}
+
+static void observe_put(struct daemon_tier *t, uint64_t us)
+{
+	size_t b = 0;
+
+	while (b < API_TIER_LAT_BUCKETS && (double)us / 1e6 > api_tier_latency_bounds[b])
+		b++;
+	t->put_lat[b]++;
+	t->put_lat_sum_us += us;
+}
+
+/* One job, under the move lock; counts it. Returns its outcome. */
+static int run_job(struct daemon_tier *t, const struct daemon_tier_job *job, uint64_t *bytes,
+		   struct errbuf *eb)
+{
+	uint64_t start = daemon_now_ms();
+	int r;
+
+	*bytes = 0;
+	pthread_mutex_lock(&t->move);
+	if (job->remove)
+		r = tier_remove_remote(t->vault, t->os, job->sha, eb);
+	else
+		r = tier_object(t->vault, t->os, job->sha, bytes, eb);
+	pthread_mutex_unlock(&t->move);
+	pthread_mutex_lock(&t->lock);
+	if (!job->remove && r != -ENOENT && r != -ESTALE && r != TIER_ALREADY)
+		observe_put(t, (daemon_now_ms() - start) * 1000);
+	if (r == 0 && job->remove) {
+		t->removed_objects++;
+	} else if (r == 0) {
+		t->tiered_objects++;
+		t->tiered_bytes += *bytes;
+	} else if (r < 0 && r != -ENOENT && r != -ESTALE) {
+		t->errors[error_kind(r, eb->msg)]++;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
+static void retry(struct daemon_tier *t, struct daemon_tier_job *job, const char *why)
+{
+	char hex[65];
+	unsigned shift = job->attempts < 7 ? job->attempts : 7;
+	uint64_t backoff = (uint64_t)TIER_BACKOFF_MIN_MS << shift;
+
+	if (backoff > TIER_BACKOFF_MAX_MS)
+		backoff = TIER_BACKOFF_MAX_MS;
+	job->attempts++;
+	job->not_before_ms = daemon_now_ms() + backoff;
+	sha256_hex(job->sha, hex);
+	pthread_mutex_lock(&t->lock);
+	t->retries++;
+	int r = push_locked(t, job);
+	pthread_mutex_unlock(&t->lock);
+	log_warnx("tier: %s object %s failed (attempt %u): %s; %s", job->remove ? "removing" :
+		  "moving", hex, job->attempts, why, r < 0 ? "the queue is full: dropped" :
+		  "retrying");
+}
+
+static void *mover(void *arg)
+{
+	struct daemon_tier *t = arg;
+	struct daemon_tier_job job;
+	char hex[65];
+
+	pthread_mutex_lock(&t->lock);
+	while (pop_locked(t, &job)) {
+		pthread_mutex_unlock(&t->lock);
+		struct errbuf eb = { { 0 } };
+		uint64_t bytes = 0;
+		int r = run_job(t, &job, &bytes, &eb);
+		sha256_hex(job.sha, hex);
+		if (r == 0 && !job.remove)
+			log_info("tiered object %s (%" PRIu64 " bytes) to %s", hex, bytes,
+				 objstore_describe(t->os));
+		else if (r == 0)
+			log_info("removed remote object %s: no capture references it", hex);
+		else if (r < 0 && r != -ENOENT && r != -ESTALE)
+			retry(t, &job, eb.msg[0] ? eb.msg : strerror(-r));
+		pthread_mutex_lock(&t->lock);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+static int resume_push(void *opaque, const uint8_t sha[32], uint64_t size)
+{
+	int r = daemon_tier_push(opaque, sha, size);
+	return r < 0 && r != -ENOSPC ? r : 0;
+}
+
+int daemon_tier_start(struct daemon_tier *t, struct vault *v, const struct config *cfg,
+		      struct errbuf *eb)
+{
+	uint64_t fixed = 0;
+	(void)cfg;
+
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->move, NULL);
+	pthread_cond_init(&t->cond, NULL);
+	t->vault = v;
+	int err = open_objstore(t, &t->os_store, eb);
+	if (err < 0 || !t->os)
+		return err;
+	t->jobs = calloc(DAEMON_TIER_QUEUE_MAX, sizeof(*t->jobs));
+	if (!t->jobs)
+		return errbuf_set(eb, -ENOMEM, "tier queue: %s", strerror(ENOMEM));
+	vault_set_objstore(v, t->os);
+	vault_set_remote_release(v, push_removal, t);
+	err = tier_resume(v, t->os, resume_push, t, &fixed, eb);
+	if (err < 0)
+		log_warnx("tier: finishing interrupted moves: %s (retried at the next start)",
+			  eb->msg);
+	else if (fixed || t->n)
+		log_info("tier: %" PRIu64 " object records fixed, %zu interrupted moves to finish",
+			 fixed, t->n);
+	errbuf_clear(eb);
+	err = pthread_create(&t->thread, NULL, mover, t);
+	if (err)
+		return errbuf_set(eb, -err, "tier mover: %s", strerror(err));
+	t->started = true;
+	log_info("tier: object store %s", objstore_describe(t->os));
+	return 0;
+}
+
+void daemon_tier_stop(struct daemon_tier *t)
+{
+	if (t->started) {
+		pthread_mutex_lock(&t->lock);
+		t->stop = true;
+		pthread_cond_broadcast(&t->cond);
+		pthread_mutex_unlock(&t->lock);
+		pthread_join(t->thread, NULL);
+		t->started = false;
+	}
+	if (t->vault && t->os) {
+		vault_set_remote_release(t->vault, NULL, NULL);
+		vault_set_objstore(t->vault, NULL);
+	}
+	t->os = objstore_free(t->os);
+	t->os_store = store_close(t->os_store);
+	free(t->jobs);
+	t->jobs = NULL;
+	if (t->vault) {
+		pthread_mutex_destroy(&t->lock);
+		pthread_mutex_destroy(&t->move);
+		pthread_cond_destroy(&t->cond);
+		t->vault = NULL;
+	}
+}
+
+bool daemon_tier_enabled(struct daemon_tier *t)
+{
+	return t->os != NULL;
+}
+
+int daemon_tier_now(struct daemon_tier *t, const uint8_t sha[32], uint64_t *bytes,
+		    struct errbuf *eb)
+{
+	struct daemon_tier_job job = { 0 };
+
+	if (!t->os)
+		return errbuf_set(eb, -ENODEV, "no object store is configured (object_store:)");
+	memcpy(job.sha, sha, 32);
+	return run_job(t, &job, bytes, eb);
+}
+
+void daemon_tier_stats(struct daemon_tier *t, struct api_tier_stats *out)
+{
+	*out = (struct api_tier_stats){ .enabled = t->os != NULL };
+	if (!t->os)
+		return;
+	pthread_mutex_lock(&t->lock);
+	out->queue_length = t->n;
+	out->queue_bytes = t->queue_bytes;
+	out->tiered_objects = t->tiered_objects;
+	out->tiered_bytes = t->tiered_bytes;
+	out->removed_objects = t->removed_objects;
+	out->retries = t->retries;
+	out->dropped = t->dropped;
+	memcpy(out->errors, t->errors, sizeof(out->errors));
+	memcpy(out->put_lat, t->put_lat, sizeof(out->put_lat));
+	out->put_lat_sum_us = t->put_lat_sum_us;
+	pthread_mutex_unlock(&t->lock);
+}
