@@ -403,6 +403,15 @@ static void test_list(void **state)
 	assert_true(a && b);
 	assert_int_equal(objstore_list(os, stop_list, NULL, &eb), 5);
 	objstore_free(os);
+
+	/* One key a page: three pages, through continuation tokens. */
+	cb.cfg.list_page = 1;
+	os = open_store(&cb.cfg);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(objstore_list(os, on_list, &l, &eb), 0);
+	assert_int_equal(l.objects, 2);
+	assert_int_equal(l.strays, 1);
+	objstore_free(os);
 }
 
 static void test_read_ranges(void **state)
@@ -625,7 +634,7 @@ static void test_from_config(void **state)
 	assert_int_equal(config_load_buffer(&cfg, text, strlen(text), "test", NULL,
 					    CONFIG_NO_PATH_CHECKS, NULL), 0);
 	assert_true(cfg->object_store.enabled);
-	assert_int_equal(cfg->object_store.part_size, 16u << 20);
+	assert_int_equal(cfg->object_store.part_size, 1u << 30);
 	char *id = strdup(env("AWS_ACCESS_KEY_ID"));
 	char *secret = strdup(env("AWS_SECRET_ACCESS_KEY"));
 	unsetenv("AWS_ACCESS_KEY_ID");

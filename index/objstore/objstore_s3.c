@@ -14,6 +14,15 @@
  * before the part goes out, while the whole file's hash is checked against
  * the name), so the store itself refuses bytes that differ from what was
  * hashed (400 XAmzContentSHA256Mismatch); a HEAD then checks the size.
+ * Measured against RGW 16.2 (64 MiB, loopback): a signed PUT takes as long
+ * as an UNSIGNED-PAYLOAD one, while reading back and hashing adds 35-130%
+ * of the upload's time; RGW 16.2 ignores x-amz-checksum-sha256 (a wrong
+ * one is accepted), so the flexible checksums cannot confirm anything.
+ *
+ * Part size: RGW 16.2 takes a multipart upload about 1.5 times as long as
+ * a single PUT of the same bytes, whatever the part size, so objects up to
+ * 1 GiB go in one PUT by default. Memory does not grow with the part
+ * size: parts are streamed from the file.
  *
  * Each call uses its own curl handles: calls from several threads share
  * nothing but the immutable struct s3.
@@ -36,7 +45,7 @@
 #include "s3cred.h"
 #include "s3xml.h"
 
-#define PART_DEFAULT (16ull << 20)
+#define PART_DEFAULT (1ull << 30) /* see "Part size" above */
 #define PART_MIN (5ull << 20)       /* S3's smallest part but the last */
 #define PART_COUNT_MAX 10000        /* S3's most parts of one upload */
 #define ANSWER_MAX (64u << 10)      /* kept of an error or a small XML answer */
@@ -62,6 +71,7 @@ struct s3 {
 	long connect_ms, request_ms;
 	unsigned max_inflight;
 	uint64_t part_size;
+	uint32_t list_page;
 };
 
 /* One HTTP exchange and what came back. */
@@ -687,18 +697,17 @@ static int hash_part(struct upload *up, int fd, uint64_t off, uint64_t len, char
 	return 0;
 }
 
-static int upload_part(struct upload *up, int fd, unsigned i, uint64_t size, struct errbuf *eb)
+/* Part i, whose SHA-256 is hex, signed as its payload hash. */
+static int upload_part(struct upload *up, int fd, unsigned i, uint64_t size, const char *hex,
+		       struct errbuf *eb)
 {
 	uint64_t off = (uint64_t)i * up->part_size;
 	uint64_t len = size - off < up->part_size ? size - off : up->part_size;
-	char hex[65], query[1200];
+	char query[1200];
 	struct req rq;
 
-	int r = hash_part(up, fd, off, len, hex, eb);
-	if (r < 0)
-		return r;
 	snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", i + 1, up->id);
-	r = req_init(&rq, up->s3, up->h, "PUT", up->key, up->path, query, hex, true);
+	int r = req_init(&rq, up->s3, up->h, "PUT", up->key, up->path, query, hex, true);
 	if (r == 0) {
 		req_upload(&rq, fd, off, len);
 		r = req_run(&rq, eb);
@@ -790,17 +799,76 @@ static void upload_abort(struct upload *up)
 	req_done(&rq);
 }
 
+/* One part's hashing, which may run beside the previous part's upload. */
+struct part_hash {
+	struct upload *up;
+	int fd;
+	uint64_t off, len;
+	char hex[65];
+	int r;
+	struct errbuf eb;
+};
+
+static void *hash_job(void *opaque)
+{
+	struct part_hash *j = opaque;
+
+	j->r = hash_part(j->up, j->fd, j->off, j->len, j->hex, &j->eb);
+	return NULL;
+}
+
+static void hash_setup(struct part_hash *j, struct upload *up, int fd, unsigned i,
+		       uint64_t size)
+{
+	j->up = up;
+	j->fd = fd;
+	j->off = (uint64_t)i * up->part_size;
+	j->len = size - j->off < up->part_size ? size - j->off : up->part_size;
+	j->r = 0;
+}
+
+/*
+ * Part i+1 is hashed in a thread while part i goes out, so the read of
+ * the local copy that signing needs costs no time beside the upload.
+ * Parts are hashed in order, one at a time: up->whole and up->buf are only
+ * ever the hashing thread's.
+ */
+static int send_parts(struct upload *up, int fd, uint64_t size, struct errbuf *eb)
+{
+	struct part_hash job[2];
+	int r;
+
+	hash_setup(&job[0], up, fd, 0, size);
+	hash_job(&job[0]);
+	r = job[0].r < 0 ? errbuf_set(eb, job[0].r, "%s", job[0].eb.msg) : 0;
+	for (unsigned i = 0; r == 0 && i < up->n_parts; i++) {
+		struct part_hash *cur = &job[i % 2], *next = &job[(i + 1) % 2];
+		pthread_t t;
+		bool more = i + 1 < up->n_parts, threaded = false;
+		if (more) {
+			hash_setup(next, up, fd, i + 1, size);
+			threaded = pthread_create(&t, NULL, hash_job, next) == 0;
+		}
+		r = upload_part(up, fd, i, size, cur->hex, eb);
+		if (threaded)
+			pthread_join(t, NULL);
+		else if (more && r == 0)
+			hash_job(next);
+		if (r == 0 && more && next->r < 0)
+			r = errbuf_set(eb, next->r, "%s", next->eb.msg);
+	}
+	return r;
+}
+
 static int upload_parts(struct upload *up, const uint8_t sha[32], int fd, uint64_t size,
 			struct errbuf *eb)
 {
 	uint8_t whole[32];
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < up->n_parts; i++) {
-		int r = upload_part(up, fd, i, size, eb);
-		if (r < 0)
-			return r;
-	}
+	int r = send_parts(up, fd, size, eb);
+	if (r < 0)
+		return r;
 	if (!EVP_DigestFinal_ex(up->whole, whole, &n) || n != 32)
 		return -ENOMEM;
 	if (memcmp(whole, sha, 32))
@@ -1185,9 +1253,13 @@ static int s3_list(struct objstore *os, objstore_list_fn fn, void *opaque, struc
 		_cleanup_free_ char *query = NULL;
 		if (p.token[0] && !token)
 			return -ENOMEM;
+		char max_keys[32] = "";
+		if (s3->list_page)
+			snprintf(max_keys, sizeof(max_keys), "max-keys=%" PRIu32 "&", s3->list_page);
 		/* Sorted by name, as libcurl 7.88 signs the query as written. */
-		if (asprintf(&query, "%s%s%slist-type=2&prefix=%s", token ? "continuation-token=" : "",
-			     token ? token : "", token ? "&" : "", prefix) < 0)
+		if (asprintf(&query, "%s%s%slist-type=2&%sprefix=%s",
+			     token ? "continuation-token=" : "", token ? token : "", token ? "&" : "",
+			     max_keys, prefix) < 0)
 			return -ENOMEM;
 		r = list_one(&p, h, query, eb);
 	} while (r == 0 && p.truncated);
@@ -1267,6 +1339,7 @@ static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
 	s3->request_ms = cfg->request_timeout_ms ? (long)cfg->request_timeout_ms : 30000;
 	s3->max_inflight = cfg->max_inflight ? cfg->max_inflight : 4;
 	s3->part_size = cfg->part_size ? cfg->part_size : PART_DEFAULT;
+	s3->list_page = cfg->list_page;
 	snprintf(s3->base.description, sizeof(s3->base.description), "s3://%s/%s at %s",
 		 s3->bucket, s3->prefix, s3->endpoint);
 	return 0;
