@@ -1023,6 +1023,10 @@ static int run_object(struct object_run *r, const struct plan_ids *cand, bool al
 	int where = vault_object_open(r->q->v, r->sel->sha, &r->fd);
 	if (where == -ENOENT && capture_gone(r->q, r->sel->id))
 		return 0; /* deleted (pruned) since the query began: not an error */
+	if (where == -EREMOTEIO)
+		return errbuf_set(r->eb, where, "capture %llu: its object is in the object store, "
+				  "which only capvaultd reads (query through it)",
+				  (unsigned long long)r->sel->id);
 	if (where < 0) {
 		char hex[65];
 		sha256_hex(r->sel->sha, hex);

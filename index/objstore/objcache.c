@@ -7,7 +7,9 @@
  * of the last open and whether it was closed cleanly.
  *
  * The index is a tree (tsearch) of entries keyed by (sha, block), with an
- * intrusive LRU list, under one mutex; file I/O happens outside it. Two
+ * intrusive LRU list, under one mutex. Reads and the writing of temp files
+ * happen outside it; publishing (the rename, and unlinking what it
+ * evicts) holds it, so the accounting always matches the files. Two
  * readers that miss the same block both fetch it; the second to finish
  * finds the entry there and drops its copy, so the accounting counts a
  * file once. An evicted file may still be open by a reader: unlinking it
@@ -38,6 +40,7 @@
 #define FILE_MODE 0440
 #define WHOLE (-1)
 #define STREAM_CHUNK (1u << 20)
+#define MTIME_GRAIN_S 60
 
 const double objcache_latency_bounds[8] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5 };
 
@@ -424,7 +427,11 @@ static int cached_open(struct objcache *c, const uint8_t sha[32], int64_t block,
 	entry_name(sha, block, name, sizeof(name));
 	int fd = openat(c->dir_fd, name, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0 && fstat(fd, &s) == 0 && (want == 0 || (uint64_t)s.st_size == want)) {
-		futimens(fd, NULL); /* recency survives a restart (failure: only order is lost) */
+		/* Recency survives a restart, to the minute: a metadata write
+		 * on every hit would cost more than the hit (failure: only the
+		 * order after a restart is off). */
+		if (s.st_mtim.tv_sec + MTIME_GRAIN_S < time(NULL))
+			futimens(fd, NULL);
 		return fd;
 	}
 	if (fd >= 0)

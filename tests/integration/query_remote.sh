@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# query_remote.sh - reading tiered captures through capvaultd (issue 18):
+# once a capture's object is only in the object store, a filtered query
+# gives packet for packet what `tcpdump -r` gives on the original, reading
+# from the store a small part of the object (only blocks around the
+# candidate packets); the repeat query is served from the cache; a filter
+# the index cannot narrow reads it all, still exact; a download is the
+# original's bytes, and once cached needs no store. A store that fails
+# (its objects gone, or a real Ceph RGW stopped or frozen)
+# fails queries and downloads of remote captures with 503 and a message
+# naming the object store and the capture, the CLI prints it, and the
+# daemon goes on answering. With the argument "rgw" the object store is a
+# real Ceph RGW (stopped, then frozen); without, a second store folder
+# (CAPVAULT_OBJSTORE_DIR, the local backend) whose objects go away.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+
+S=$CAPVAULT_STORE
+B=$T/bucket
+RGW=${1:-}
+mkdir -p "$T/in"
+if [ -n "$RGW" ]; then
+	source "$(dirname "$0")/rgw_lib.sh"
+	rgw_start
+fi
+
+"$MKCAP" --packets 30000 --hosts 40 --flows 0 --seed 21 -o "$T/a.pcap"
+"$MKCAP" --packets 8000 --hosts 20 --seed 22 -o "$T/b.pcap"
+expect_rc 0 "$CAPVAULT" import "$T/a.pcap"
+expect_rc 0 "$CAPVAULT" import "$T/b.pcap"
+A=1 BID=2
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+dump() { { tcpdump -r "$1" -tt -nn -x 2>/dev/null || echo unreadable; } | sha256sum | cut -c1-16; }
+loc() { "$CAPVAULT" info --json "$1" | jq -r .location; }
+
+write_config() {
+	cat >"$T/d.yaml" <<EOC
+store: $S
+import:
+  - path: $T/in
+    settle_time: 0s
+api:
+  listen: ["127.0.0.1:$1"]
+scrub:
+  interval: 0s
+EOC
+	[ -z "$RGW" ] || cat >>"$T/d.yaml" <<EOC
+object_store:
+  endpoint: $CAPVAULT_S3_ENDPOINT
+  bucket: $CAPVAULT_S3_BUCKET
+  region: $CAPVAULT_S3_REGION
+  credentials_file: $CAPVAULT_S3_CREDENTIALS
+  cache_size: 256MiB
+  connect_timeout: 1s
+  request_timeout: $TIMEOUT
+EOC
+}
+# Uploads get time; reads (after a restart) fail fast.
+TIMEOUT=60s
+if [ -n "$RGW" ]; then
+	start_daemon
+	if ! logged "object store s3://"; then
+		echo "capvaultd does not read object_store: from its config yet"
+		exit 77
+	fi
+else
+	start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+fi
+RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
+api() { curl -sS -H "Authorization: Bearer $RO" "$@"; }
+
+expect_rc 0 "$CAPVAULT" tier "$A" "$BID"
+check "location of a" remote "$(loc "$A")"
+check "location of b" remote "$(loc "$BID")"
+gone "$S/objects/$(sha "$T/a.pcap" | cut -c1-2)/$(sha "$T/a.pcap")" || fail "local copy kept"
+if [ -n "$RGW" ]; then
+	stop_daemon
+	TIMEOUT=2s
+	start_daemon
+fi
+
+# One conversation of the middle of a.pcap (every packet is its own).
+read -r src dst < <(tcpdump -r "$T/a.pcap" -nn 'ip and tcp' 2>/dev/null |
+	awk 'NR == 3000 { sub(/:$/, "", $5); print $3, $5; exit }')
+sh=${src%.*} sp=${src##*.} dh=${dst%.*} dp=${dst##*.}
+filter="host $sh and host $dh and tcp port $sp and tcp port $dp"
+size=$(stat -c %s "$T/a.pcap")
+
+explain() {
+	api -G --data-urlencode "filter=$filter" --data "captures=$A" --data explain=1 \
+		"$U/v1/packets" >"$T/explain.json"
+}
+explain
+read -r matched remote_bytes < <(jq -r '"\(.packets_matched) \(.bytes_remote)"' "$T/explain.json")
+[ "$matched" -ge 1 ] || fail "the conversation matched nothing: $(cat "$T/explain.json")"
+echo "selective query: $matched packets, $remote_bytes bytes of a $size-byte object from the store"
+[ "$remote_bytes" -gt 0 ] || fail "nothing read from the store: $(cat "$T/explain.json")"
+[ $((remote_bytes * 20)) -lt "$size" ] ||
+	fail "a selective query read $remote_bytes bytes of a $size-byte object from the store"
+
+# The same packets as tcpdump, through the CLI (from the cache now).
+expect_rc 0 "$CAPVAULT" query --capture "$A" -w "$T/got.pcap" "$filter"
+tcpdump -r "$T/a.pcap" -w "$T/want.pcap" "$filter" 2>/dev/null
+check "selective query vs tcpdump" "$(dump "$T/want.pcap")" "$(dump "$T/got.pcap")"
+explain
+check "repeat query: bytes from the store" 0 "$(jq -r .bytes_remote "$T/explain.json")"
+api "$U/metrics" >"$T/m"
+hits=$(awk '$1 == "capvault_cache_hits_total" { print $2 }' "$T/m")
+[ "${hits:-0}" -gt 0 ] || fail "no cache hits in the metrics"
+grep -q '^capvault_remote_read_duration_seconds_count [1-9]' "$T/m" ||
+	fail "no remote read latency in the metrics"
+
+# A filter the index does not narrow: every packet of b, still exact.
+expect_rc 0 "$CAPVAULT" query --capture "$BID" -w "$T/gotb.pcap" "tcp or udp or arp"
+tcpdump -r "$T/b.pcap" -w "$T/wantb.pcap" "tcp or udp or arp" 2>/dev/null
+check "unnarrowed query vs tcpdump" "$(dump "$T/wantb.pcap")" "$(dump "$T/gotb.pcap")"
+
+# The store fails: 503 naming the store and the capture; the daemon lives.
+# (The local backend holds its folder open: its objects are moved away.)
+store_down() {
+	if [ -n "$RGW" ]; then rgw_down; else mkdir -p "$T/away" && mv "$B"/objects/* "$T/away/"; fi
+}
+store_up() { if [ -n "$RGW" ]; then rgw_up; else mv "$T"/away/* "$B/objects/"; fi; }
+expect_503() {
+	local what=$1
+	shift
+	check "$what: status" 503 "$(api -o "$T/e.json" -w '%{http_code}' "$@")"
+	echo "$what: $(jq -r .message "$T/e.json" 2>/dev/null || cat "$T/e.json")"
+	grep -q "object store" "$T/e.json" || fail "$what: no object store named: $(cat "$T/e.json")"
+	grep -q "capture $BID" "$T/e.json" || fail "$what: no capture named: $(cat "$T/e.json")"
+}
+fail_fast() {
+	expect_503 "$1: query" -G --data-urlencode "filter=udp" --data "captures=$BID" "$U/v1/packets"
+	expect_503 "$1: download" "$U/v1/captures/$BID/file"
+	expect_rc 1 "$CAPVAULT" query --capture "$BID" -w "$T/x.pcap" udp
+	grep -q "object store" "$T/err" || fail "$1: the CLI does not say why: $(cat "$T/err")"
+	check "$1: health" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "$U/v1/health")"
+}
+store_down
+fail_fast "store down"
+store_up
+if [ -n "$RGW" ]; then
+	rgw_pause
+	fail_fast "store frozen"
+	rgw_resume
+fi
+
+# Downloads: the original's bytes; a second one comes from the cache.
+api -o "$T/dl.pcap" "$U/v1/captures/$A/file"
+check "download" "$(sha "$T/a.pcap")" "$(sha "$T/dl.pcap")"
+store_down
+api -o "$T/dl2.pcap" "$U/v1/captures/$A/file"
+check "download from the cache, store down" "$(sha "$T/a.pcap")" "$(sha "$T/dl2.pcap")"
+expect_rc 0 "$CAPVAULT" query --capture "$A" -w "$T/got2.pcap" "$filter"
+check "query of a cached object, store down" "$(dump "$T/want.pcap")" "$(dump "$T/got2.pcap")"
+store_up
+
+stop_daemon
+# Without the daemon, the CLI cannot read a tiered capture, and says so.
+expect_rc 1 "$CAPVAULT" query --capture "$A" -w "$T/x.pcap" "$filter"
+grep -q "object store" "$T/err" || fail "offline query: $(cat "$T/err")"
+finish
