@@ -101,12 +101,15 @@ struct config_policy {
 	bool has_max_count;
 	uint64_t max_count;
 	bool allow_empty;        /* set when max_age or max_count is 0 */
+	bool has_tier_after;
+	uint64_t tier_after_ns;  /* moved to the object store once this old */
 };
 
 struct config_retention {
 	uint64_t interval_ns;
 	char *protect_tag;        /* captures with this tag are never pruned */
 	uint64_t max_total_size;  /* 0: no limit */
+	uint64_t local_max_size;  /* local copies above it are tiered, oldest first; 0: none */
 	uint64_t min_free_bytes;  /* at most one of these two is non-zero */
 	unsigned min_free_percent;
 	struct config_policy *policies;

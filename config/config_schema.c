@@ -294,6 +294,7 @@ static const struct option policy_opts[] = {
 	  .names = age_by_names },
 	KEY(P, "max_count", max_count, t_u64, 0, UINT64_MAX, NULL, 0),
 	KEY(P, "allow_empty", allow_empty, t_bool, 0, 0, "false", 0),
+	KEY(P, "tier_after", tier_after_ns, t_duration, 0, UINT64_MAX, NULL, 0),
 };
 #undef P
 static const struct section policy_section = {
@@ -306,6 +307,7 @@ static const struct option retention_opts[] = {
 	KEY(R, "interval", interval_ns, t_duration, SEC, 30 * 86400 * SEC, "1h", 0),
 	KEY(R, "protect_tag", protect_tag, t_string, 0, 0, "keep", 0),
 	KEY(R, "max_total_size", max_total_size, t_size, 0, UINT64_MAX, "0", 0),
+	KEY(R, "local_max_size", local_max_size, t_size, 0, UINT64_MAX, "0", 0),
 	KEY(R, "min_free", min_free_bytes, t_min_free, 0, 0, "0", 0),
 	{ .key = "policies", .type = &t_section_list, .offset = offsetof(R, policies),
 	  .count_offset = offsetof(R, n_policies), .sub = &policy_section },
@@ -425,9 +427,11 @@ static void policy_check(struct parse_ctx *c, void *obj, const struct ytree *map
 	struct config_policy *pol = obj;
 	const struct ytree *age = val(&policy_section, vals, "max_age");
 	const struct ytree *count = val(&policy_section, vals, "max_count");
+	const struct ytree *tier = val(&policy_section, vals, "tier_after");
 
 	pol->has_max_age = age != NULL;
 	pol->has_max_count = count != NULL;
+	pol->has_tier_after = tier != NULL;
 	if (age && pol->max_age_ns == 0 && !pol->allow_empty)
 		ctx_error(c, age, "max_age 0 deletes every matching capture: add "
 				  "'allow_empty: true' to mean it");
@@ -436,10 +440,10 @@ static void policy_check(struct parse_ctx *c, void *obj, const struct ytree *map
 				    "'allow_empty: true' to mean it");
 	/* Only when neither was written at all: a rejected value already has
 	 * its own error. */
-	if (!age && !count && pol->name && map && !key_given(map, "max_age") &&
-	    !key_given(map, "max_count"))
-		ctx_error(c, map, "retention policy '%s' sets neither max_age nor max_count",
-			  pol->name);
+	if (!age && !count && !tier && pol->name && map && !key_given(map, "max_age") &&
+	    !key_given(map, "max_count") && !key_given(map, "tier_after"))
+		ctx_error(c, map, "retention policy '%s' sets none of max_age, max_count and "
+			  "tier_after", pol->name);
 }
 
 static void retention_check(struct parse_ctx *c, void *obj, const struct ytree *map,

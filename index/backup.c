@@ -41,6 +41,7 @@
 #include <openssl/evp.h>
 
 #include "catalog.h"
+#include "objstore.h"
 #include "cleanup.h"
 #include "db.h"
 #include "store.h"
@@ -303,6 +304,12 @@ static int link_objects(struct backup_job *job)
 		const uint8_t *k = db_iter_key(it, &klen);
 		if (klen != 32)
 			continue;
+		enum catalog_location loc = CATALOG_LOCAL;
+		/* A remote object stays in the bucket: the checkpoint records
+		 * where it is, and a restore checks it is still there. */
+		if (catalog_object_location(vault_catalog(job->v), k, &loc) == 0 &&
+		    loc == CATALOG_REMOTE)
+			continue;
 		sha256_hex(k, hex);
 		r = store_object_path(vault_store(job->v), k, src, sizeof(src));
 		if (r == 0)
@@ -442,8 +449,30 @@ struct restore_job {
 	const char *src, *dst;
 	char tmpdir[PATH_MAX];
 	struct catalog *cat;
+	struct objstore *os;
 	struct errbuf *eb;
 };
+
+/* An object the backup left in the object store: it must still be there,
+ * with its size. */
+static int restore_remote(struct restore_job *job, const uint8_t sha[32], uint64_t size,
+			  const char *hex)
+{
+	uint64_t got = 0;
+	struct errbuf eb = { { 0 } };
+	if (!job->os)
+		return errbuf_set(job->eb, -ENODEV, "object %s is in the object store, and no "
+				  "object store is configured (object_store:)", hex);
+	int r = objstore_stat(job->os, sha, &got, &eb);
+	if (r < 0)
+		return errbuf_set(job->eb, r, "object %s: not in %s: %s", hex,
+				  objstore_describe(job->os), eb.msg[0] ? eb.msg : strerror(-r));
+	if (got != size)
+		return errbuf_set(job->eb, -EIO, "object %s: %s has %llu bytes of it, the backup "
+				  "says %llu", hex, objstore_describe(job->os),
+				  (unsigned long long)got, (unsigned long long)size);
+	return 0;
+}
 
 /* One object: checked in the backup, then linked; or copied, and the copy
  * checked before it takes its name. */
@@ -451,10 +480,15 @@ static int restore_object(struct restore_job *job, const uint8_t sha[32])
 {
 	char src[PATH_MAX], dst[PATH_MAX], hex[65];
 	uint64_t size = 0, refs = 0, objnum = 0;
+	enum catalog_location loc = CATALOG_LOCAL;
 	int r = catalog_object_get(job->cat, sha, &size, &refs, &objnum);
 	sha256_hex(sha, hex);
+	if (r == 0)
+		r = catalog_object_location(job->cat, sha, &loc);
 	if (r < 0)
 		return errbuf_set(job->eb, r, "object %s: unreadable record", hex);
+	if (loc == CATALOG_REMOTE)
+		return restore_remote(job, sha, size, hex);
 	if (snprintf(src, sizeof(src), "%s/objects/%.2s/%s", job->src, hex, hex) >= (int)sizeof(src))
 		return errbuf_set(job->eb, -ENAMETOOLONG, "%s: path too long", job->src);
 	r = object_dest(job->dst, hex, dst, sizeof(dst), job->eb);
@@ -517,9 +551,9 @@ static int check_backup(const char *src, struct errbuf *eb)
 	return r;
 }
 
-int backup_restore(const char *src, const char *dst, struct errbuf *eb)
+int backup_restore(const char *src, const char *dst, struct objstore *os, struct errbuf *eb)
 {
-	struct restore_job job = { .src = src, .dst = dst, .eb = eb };
+	struct restore_job job = { .src = src, .dst = dst, .os = os, .eb = eb };
 	char s[PATH_MAX], d[PATH_MAX];
 	errbuf_clear(eb);
 	int r = check_backup(src, eb);

@@ -115,8 +115,10 @@ int fsck_quarantine(struct vault *v, const uint8_t sha[32], const struct fsck_ha
 
 /*
  * Backup: a RocksDB checkpoint into dir/index, and every referenced object
- * hard-linked (copied across file systems) into dir/objects, so dir is a
- * store itself. dir must not exist or be empty. v may be in use (the
+ * with a local copy hard-linked (copied across file systems) into
+ * dir/objects, so dir is a store itself. An object only in the object
+ * store stays there: the checkpoint records its location (and a removal
+ * of its last capture in the live store removes it from the bucket). dir must not exist or be empty. v may be in use (the
  * daemon's): the checkpoint and links are made under the catalog lock
  * (catalog_quiesce). Returns 0 or a negative errno (eb).
  */
@@ -125,8 +127,12 @@ int backup_create(struct vault *v, const char *dir, uint64_t *objects, struct er
 /*
  * Restore: copies the store (or backup) at src into dst, which must not
  * exist or be empty: index files copied, objects hard-linked or copied.
- * Returns 0 or a negative errno (eb).
+ * An object the backup says is remote must be in os with its size
+ * (objstore_stat): the restored catalog points at it there; without os,
+ * or when it is missing, the restore fails (-ENODEV, -ENOENT). Returns 0
+ * or a negative errno (eb).
  */
-int backup_restore(const char *src, const char *dst, struct errbuf *eb);
+struct objstore;
+int backup_restore(const char *src, const char *dst, struct objstore *os, struct errbuf *eb);
 
 #endif

@@ -39,12 +39,15 @@ struct entry {
 	int policy;        /* index, or -1 */
 	bool protected;
 	bool doomed;
+	bool local;        /* its object has a local copy (local or both) */
 	size_t obj;        /* index into the object table */
 };
 
 struct object {
 	uint64_t size;
 	uint64_t refs_left;
+	bool local;        /* has a local copy */
+	bool tiered;       /* in the plan's tier list */
 };
 
 struct planner {
@@ -55,8 +58,10 @@ struct planner {
 	struct object *obj;
 	size_t nobj;
 	uint64_t kept_bytes;
+	uint64_t local_bytes;  /* local copies kept and not planned to tier */
+	uint64_t local_freed;  /* local copies the deletions free */
 	struct retention_plan *plan;
-	size_t items_cap;
+	size_t items_cap, tier_cap;
 };
 
 int retention_store_space(void *store, uint64_t *free_bytes, uint64_t *total_bytes)
@@ -169,7 +174,8 @@ static int collect(void *opaque, const struct capture_record *rec)
 	}
 	struct entry *e = &pl->e[pl->n];
 	*e = (struct entry){ .id = rec->id, .file_size = rec->file_size,
-			     .import_ns = rec->import_time_ns, .policy = -1 };
+			     .import_ns = rec->import_time_ns, .policy = -1,
+			     .local = rec->location != CATALOG_REMOTE };
 	e->last_ns = rec->packets ? rec->latest_ts_ns : (int64_t)rec->import_time_ns;
 	memcpy(e->sha, rec->sha256, 32);
 	if (!(e->name = strdup(rec->name ? rec->name : "")))
@@ -212,8 +218,10 @@ static int build_objects(struct planner *pl)
 		qsort(by, pl->n, sizeof(*by), cmp_sha);
 	for (size_t i = 0; i < pl->n; i++) {
 		if (i == 0 || memcmp(by[i]->sha, by[i - 1]->sha, 32) != 0) {
-			pl->obj[pl->nobj++] = (struct object){ .size = by[i]->file_size };
+			pl->obj[pl->nobj++] = (struct object){ .size = by[i]->file_size,
+							       .local = by[i]->local };
 			pl->kept_bytes += by[i]->file_size;
+			pl->local_bytes += by[i]->local ? by[i]->file_size : 0;
 		}
 		by[i]->obj = pl->nobj - 1;
 		pl->obj[pl->nobj - 1].refs_left++;
@@ -252,7 +260,42 @@ static int doom(struct planner *pl, struct entry *e, const char *policy, const c
 		it->bytes_freed = o->size;
 		plan->bytes_freed += o->size;
 		pl->kept_bytes -= o->size;
+		if (o->local) {
+			pl->local_freed += o->size;
+			pl->local_bytes -= o->size;
+		}
 	}
+	return 0;
+}
+
+/* Adds e's object to the plan's tier list. */
+static int tier(struct planner *pl, struct entry *e, const char *policy, const char *reason)
+{
+	struct retention_plan *plan = pl->plan;
+	struct object *o = &pl->obj[e->obj];
+	if (plan->ntier == pl->tier_cap) {
+		size_t cap = pl->tier_cap ? pl->tier_cap * 2 : 16;
+		struct retention_tier_item *t = realloc(plan->tier, cap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		plan->tier = t;
+		pl->tier_cap = cap;
+	}
+	struct retention_tier_item *t = &plan->tier[plan->ntier];
+	*t = (struct retention_tier_item){ .id = e->id, .file_size = e->file_size };
+	memcpy(t->sha256, e->sha, 32);
+	snprintf(t->reason, sizeof(t->reason), "%s", reason);
+	t->name = strdup(e->name);
+	t->policy = strdup(policy);
+	if (!t->name || !t->policy) {
+		free(t->name);
+		free(t->policy);
+		return -ENOMEM;
+	}
+	plan->ntier++;
+	plan->tier_bytes += o->size;
+	pl->local_bytes -= o->size;
+	o->tiered = true;
 	return 0;
 }
 
@@ -369,7 +412,7 @@ static bool over_total(struct planner *pl, char *reason, size_t len)
 static bool below_floor(struct planner *pl, char *reason, size_t len)
 {
 	struct retention_plan *plan = pl->plan;
-	uint64_t free_now = plan->free_before + plan->bytes_freed;
+	uint64_t free_now = plan->free_before + pl->local_freed;
 	char a[32], b[32];
 	if (free_now >= plan->min_free)
 		return false;
@@ -377,6 +420,46 @@ static bool below_floor(struct planner *pl, char *reason, size_t len)
 	fmt_size(plan->min_free, b, sizeof(b));
 	snprintf(reason, len, "free %s < min_free %s", a, b);
 	return true;
+}
+
+/* Whether e is a candidate for tiering: kept, and its object local and
+ * not in the list yet. */
+static bool tierable(struct planner *pl, const struct entry *e)
+{
+	const struct object *o = &pl->obj[e->obj];
+	return !e->doomed && o->local && !o->tiered && o->refs_left > 0;
+}
+
+/* Rule 5: tier_after by policy, then local_max_size, oldest first. */
+static int tier_pass(struct planner *pl, struct entry **oldest)
+{
+	const struct retention_rules *ru = pl->rules;
+	char reason[160], a[32], b[32];
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < pl->n; i++) {
+		struct entry *e = oldest[i];
+		const struct retention_policy *p = e->policy >= 0 ? &ru->policies[e->policy] : NULL;
+		if (!p || !p->has_tier_after || !tierable(pl, e))
+			continue;
+		uint64_t age = age_of(pl->plan->now_ns, policy_time(p, e));
+		if (age <= p->tier_after_ns)
+			continue;
+		fmt_duration(age, a, sizeof(a));
+		fmt_duration(p->tier_after_ns, b, sizeof(b));
+		snprintf(reason, sizeof(reason), "age %s > tier_after %s (by %s)", a, b,
+			 p->age_by_last_packet ? "last packet" : "import");
+		r = tier(pl, e, p->name, reason);
+	}
+	for (size_t i = 0; r == 0 && ru->local_max_size && i < pl->n &&
+			   pl->local_bytes > ru->local_max_size; i++) {
+		if (!tierable(pl, oldest[i]))
+			continue;
+		fmt_size(pl->local_bytes, a, sizeof(a));
+		fmt_size(ru->local_max_size, b, sizeof(b));
+		snprintf(reason, sizeof(reason), "local size %s > local_max_size %s", a, b);
+		r = tier(pl, oldest[i], "local_max_size", reason);
+	}
+	return r;
 }
 
 static int store_wide(struct planner *pl, struct errbuf *eb)
@@ -403,8 +486,10 @@ static int store_wide(struct planner *pl, struct errbuf *eb)
 		r = prune_oldest(pl, oldest, over_total, "max_total_size");
 	if (r == 0 && floor) {
 		r = prune_oldest(pl, oldest, below_floor, "min_free");
-		plan->below_min_free_after = plan->free_before + plan->bytes_freed < plan->min_free;
+		plan->below_min_free_after = plan->free_before + pl->local_freed < plan->min_free;
 	}
+	if (r == 0)
+		r = tier_pass(pl, oldest);
 	free(oldest);
 	return r;
 }
@@ -457,6 +542,11 @@ struct retention_plan *retention_plan_free(struct retention_plan *plan)
 		free(plan->items[i].policy);
 	}
 	free(plan->items);
+	for (size_t i = 0; i < plan->ntier; i++) {
+		free(plan->tier[i].name);
+		free(plan->tier[i].policy);
+	}
+	free(plan->tier);
 	free(plan);
 	return NULL;
 }
@@ -557,6 +647,16 @@ json_t *retention_plan_to_json(const struct retention_plan *plan, bool dry_run)
 			json_object_set_new(o, "error", catalog_json_text(it->error));
 		json_array_append_new(items, o);
 	}
-	return json_pack("{sbsosIsb}", "dry_run", dry_run, "captures", items, "bytes_freed",
-			 (json_int_t)plan->bytes_freed, "below_min_free", plan->below_min_free_after);
+	json_t *tier_list = json_array();
+	for (size_t i = 0; i < plan->ntier; i++) {
+		const struct retention_tier_item *t = &plan->tier[i];
+		sha256_hex(t->sha256, hex);
+		json_array_append_new(tier_list, json_pack("{sIsosssssssI}", "id", (json_int_t)t->id,
+						      "name", catalog_json_text(t->name), "sha256",
+						      hex, "policy", t->policy, "reason", t->reason,
+						      "file_size", (json_int_t)t->file_size));
+	}
+	return json_pack("{sbsosIsbsosI}", "dry_run", dry_run, "captures", items, "bytes_freed",
+			 (json_int_t)plan->bytes_freed, "below_min_free", plan->below_min_free_after,
+			 "tier", tier_list, "tier_bytes", (json_int_t)plan->tier_bytes);
 }

@@ -27,8 +27,14 @@
  *  4. While the free space (as reported, plus what the plan frees) is
  *     below min_free (bytes, or percent of the file system), the oldest
  *     go likewise.
+ *  5. Objects with a local copy that no deletion removes are tiered (moved
+ *     to the object store, the plan's tier list): a policy's captures
+ *     older than its tier_after (aged as for max_age), then, while the
+ *     local copies still add up to more than local_max_size, the oldest
+ *     (by import time, then id), whatever their policy, protected ones
+ *     too (tiering keeps the bytes).
  * Bytes freed count an object's size only on the deletion that removes its
- * last reference.
+ * last reference; min_free counts only local copies freed.
  *
  * This header depends on nothing from config/: the programs convert their
  * configuration into these structs.
@@ -58,11 +64,14 @@ struct retention_policy {
 	bool age_by_last_packet;
 	bool has_max_count;
 	uint64_t max_count;
+	bool has_tier_after;
+	uint64_t tier_after_ns; /* its captures older than this (same age) are tiered */
 };
 
 struct retention_rules {
 	const char *protect_tag;   /* or NULL */
-	uint64_t max_total_size;   /* 0: none */
+	uint64_t max_total_size;   /* 0: none (local and remote objects count) */
+	uint64_t local_max_size;   /* 0: none (only local copies count) */
 	uint64_t min_free_bytes;   /* 0: none */
 	unsigned min_free_percent; /* 0: none */
 	const struct retention_policy *policies;
@@ -93,9 +102,23 @@ struct retention_item {
 	bool by_count;        /* chosen by max_count (kept by rank) */
 };
 
+/* An object to move to the object store (tier.h): the first capture that
+ * chose it. Not done by retention_apply: the daemon's tier mover does it. */
+struct retention_tier_item {
+	uint64_t id;
+	char *name;
+	uint8_t sha256[32];
+	char *policy;         /* policy name, or "local_max_size" */
+	char reason[192];
+	uint64_t file_size;
+};
+
 struct retention_plan {
 	struct retention_item *items; /* in deletion order */
 	size_t n;
+	struct retention_tier_item *tier; /* oldest first */
+	size_t ntier;
+	uint64_t tier_bytes;
 	uint64_t bytes_freed;
 	uint64_t free_before, fs_total; /* when the env has a space function */
 	uint64_t min_free;              /* the floor in bytes, 0 when none */

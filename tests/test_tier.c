@@ -25,6 +25,7 @@
 
 #include "catalog.h"
 #include "objstore_mem.h"
+#include "retention.h"
 #include "store.h"
 #include "tier.h"
 #include "vault.h"
@@ -86,6 +87,8 @@ static void make_object(struct fixture *f, unsigned seed, size_t size, uint8_t s
 	free(buf);
 }
 
+static uint64_t import_ns; /* 0: now */
+
 /* A capture of seed's bytes; returns CATALOG_DUPLICATE's outcome too. */
 static int add_capture(struct fixture *f, unsigned seed, uint8_t sha[32], uint64_t *id)
 {
@@ -100,6 +103,7 @@ static int add_capture(struct fixture *f, unsigned seed, uint8_t sha[32], uint64
 	r->file_size = 1000 + seed;
 	make_object(f, seed, r->file_size, r->sha256);
 	r->objnum = catalog_next_objnum(vault_catalog(f->v));
+	r->import_time_ns = import_ns;
 	assert_int_equal(db_batch_new(&b), 0);
 	int rc = catalog_commit(vault_catalog(f->v), r, b, &existing, &eb);
 	assert_true(rc == 0 || rc == CATALOG_DUPLICATE);
@@ -310,6 +314,81 @@ static void test_resume(void **state)
 	assert_false(has_local(f, a));
 }
 
+#define DAY (86400ull * 1000000000ull)
+#define NOW (20000ull * DAY)
+
+static uint64_t add_aged(struct fixture *f, unsigned seed, uint64_t days, uint8_t sha[32])
+{
+	uint64_t id;
+	import_ns = NOW - days * DAY;
+	add_capture(f, seed, sha, &id);
+	import_ns = 0;
+	return id;
+}
+
+static struct retention_plan *plan_of(struct fixture *f, const struct retention_rules *rules)
+{
+	struct retention_env env = { .now_ns = NOW };
+	struct retention_plan *plan = NULL;
+	struct errbuf eb;
+	assert_int_equal(retention_plan(vault_catalog(f->v), rules, &env, &plan, &eb), 0);
+	return plan;
+}
+
+static void test_tier_after(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t a[32], b[32], c[32], d[32];
+	uint64_t ia = add_aged(f, 20, 1, a);     /* young: stays */
+	uint64_t ib = add_aged(f, 21, 3, b);     /* over tier_after: tiered */
+	add_aged(f, 22, 10, c);                  /* over max_age: deleted, not tiered */
+	add_aged(f, 23, 4, d);                   /* already remote: not again */
+	assert_int_equal(tier_object(f->v, f->os, d, NULL, &eb), 0);
+	struct retention_policy p = { .name = "all", .has_max_age = true, .max_age_ns = 7 * DAY,
+				      .has_tier_after = true, .tier_after_ns = 2 * DAY };
+	struct retention_rules rules = { .policies = &p, .n_policies = 1 };
+	struct retention_plan *plan = plan_of(f, &rules);
+	assert_int_equal(plan->n, 1);
+	assert_int_equal(plan->ntier, 1);
+	assert_int_equal(plan->tier[0].id, ib);
+	assert_memory_equal(plan->tier[0].sha256, b, 32);
+	assert_string_equal(plan->tier[0].policy, "all");
+	assert_non_null(strstr(plan->tier[0].reason, "tier_after"));
+	assert_int_equal(plan->tier_bytes, 1021);
+	json_t *doc = retention_plan_to_json(plan, true);
+	assert_int_equal(json_array_size(json_object_get(doc, "tier")), 1);
+	json_decref(doc);
+	retention_plan_free(plan);
+	(void)ia;
+}
+
+static void test_local_max_size(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t a[32], b[32], c[32], d[32];
+	uint64_t ia = add_aged(f, 30, 9, a); /* 1030 bytes, the oldest */
+	uint64_t ib = add_aged(f, 31, 8, b); /* 1031 */
+	add_aged(f, 32, 7, c);               /* 1032 */
+	add_aged(f, 33, 10, d);              /* 1033, remote: does not count */
+	assert_int_equal(tier_object(f->v, f->os, d, NULL, &eb), 0);
+	/* 3093 local bytes: two oldest go to get to 1100 or less. */
+	struct retention_rules rules = { .local_max_size = 1100 };
+	struct retention_plan *plan = plan_of(f, &rules);
+	assert_int_equal(plan->n, 0);
+	assert_int_equal(plan->ntier, 2);
+	assert_int_equal(plan->tier[0].id, ia);
+	assert_int_equal(plan->tier[1].id, ib);
+	assert_string_equal(plan->tier[0].policy, "local_max_size");
+	retention_plan_free(plan);
+	/* Under the limit: nothing. */
+	rules.local_max_size = 4000;
+	plan = plan_of(f, &rules);
+	assert_int_equal(plan->ntier, 0);
+	retention_plan_free(plan);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +398,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reimport_makes_both, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_remote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tier_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_max_size, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -777,6 +777,7 @@ int main(int argc, char **argv)
 	 * interrupted moves are finished first. */
 	if ((err = daemon_tier_start(&d.tier, d.vault, d.cfg, &eb)) < 0)
 		fatalx("object store: %s", eb.msg[0] ? eb.msg : strerror(-err));
+	d.retention.tier = &d.tier;
 	if ((err = open_cache(&d, &eb)) < 0)
 		fatalx("object store cache: %s", eb.msg[0] ? eb.msg : strerror(-err));
 	start_api(&d);

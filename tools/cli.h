@@ -63,11 +63,14 @@ int cli_tag(int argc, char **argv, const char *usage);
 int cli_prune(int argc, char **argv, const char *usage);
 int cli_tier(int argc, char **argv, const char *usage);
 /* The object store of tiered objects, for the commands that open the
- * store themselves (fsck --remote, restore): 1 with *out, 0 when none is
+ * store themselves (rm, prune, fsck --remote): cfg's object_store (cfg
+ * may be NULL), else CAPVAULT_OBJSTORE_DIR (a second store folder through
+ * the local backend: tests and trials). 1 with *out, 0 when none is
  * configured, or a negative errno (eb). */
 struct cli_objstore;
 struct objstore;
-int cli_objstore_open(struct cli_objstore **out, struct errbuf *eb);
+struct config;
+int cli_objstore_open(struct cli_objstore **out, const struct config *cfg, struct errbuf *eb);
 struct objstore *cli_objstore(struct cli_objstore *c);
 void cli_objstore_close(struct cli_objstore *c);
 int cli_fsck(int argc, char **argv, const char *usage);

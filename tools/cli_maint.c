@@ -28,6 +28,7 @@
 #include "retention_config.h"
 #include "ring.h"
 #include "store.h"
+#include "tier.h"
 #include "vault.h"
 
 struct maint_args {
@@ -85,13 +86,36 @@ static int usage_error(const char *usage)
 	return CLI_EXIT_USAGE;
 }
 
-static struct vault *open_store(const char *store, unsigned flags)
+/* The object store of the store open here (one at a time): removing the
+ * last capture of a remote object removes the remote copy too. */
+static struct cli_objstore *maint_objstore;
+
+static struct vault *open_store_with(const char *store, unsigned flags,
+				     const struct config *cfg)
 {
 	struct vault *v = NULL;
 	struct errbuf eb = { { 0 } };
-	if (vault_open_flags(&v, cli_store_path(store), flags, &eb) < 0)
+	if (vault_open_flags(&v, cli_store_path(store), flags, &eb) < 0) {
 		fprintf(stderr, "capvault: %s\n", eb.msg);
+		return NULL;
+	}
+	if (cli_objstore_open(&maint_objstore, cfg, &eb) < 0)
+		fprintf(stderr, "capvault: object store: %s (remote copies are left for "
+			"`capvault fsck --remote --repair`)\n", eb.msg);
+	vault_set_objstore(v, cli_objstore(maint_objstore));
 	return v;
+}
+
+static struct vault *open_store(const char *store, unsigned flags)
+{
+	return open_store_with(store, flags, NULL);
+}
+
+static void close_store(struct vault *v)
+{
+	vault_close(v);
+	cli_objstore_close(maint_objstore);
+	maint_objstore = NULL;
 }
 
 /* ---- init ---- */
@@ -237,7 +261,7 @@ int cli_rm(int argc, char **argv, const char *usage)
 		for (int i = a.first_arg; i < argc; i++)
 			if (rm_local(v, argv[i], list) != CLI_EXIT_OK)
 				rc = CLI_EXIT_FAILED;
-		vault_close(v);
+		close_store(v);
 	} else {
 		rc = CLI_EXIT_FAILED;
 	}
@@ -415,7 +439,7 @@ int cli_tag(int argc, char **argv, const char *usage)
 	json_decref(doc);
 	tag_ops_free(&o);
 	capture_record_free(rec);
-	vault_close(v);
+	close_store(v);
 	return err ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
@@ -453,6 +477,20 @@ static void plan_print(json_t *doc)
 	       dry_run ? "would be freed" : "freed");
 	if (json_is_true(json_object_get(doc, "below_min_free")))
 		printf("still below min_free after pruning: imports are refused\n");
+	json_t *tier = json_object_get(doc, "tier");
+	json_array_foreach(tier, i, it) {
+		_cleanup_free_ char *name = cli_shown_json(json_string_value(json_object_get(it, "name")));
+		printf("%s %" PRIu64 " %.12s %s [%s] %s\n", dry_run ? "would tier" : "tiering",
+		       (uint64_t)json_integer_value(json_object_get(it, "id")),
+		       json_string_value(json_object_get(it, "sha256")), name ? name : "?",
+		       json_string_value(json_object_get(it, "policy")),
+		       json_string_value(json_object_get(it, "reason")));
+	}
+	if (json_array_size(tier))
+		printf("%zu objects %s, %" PRIu64 " bytes\n", json_array_size(tier),
+		       dry_run ? "would be moved to the object store" :
+				 "to move to the object store",
+		       (uint64_t)json_integer_value(json_object_get(doc, "tier_bytes")));
 }
 
 /* Prints the plan document (--json or lines); 1 when a deletion failed. */
@@ -481,6 +519,29 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Without a daemon, prune moves the objects its plan tiers itself, when
+ * an object store is configured; a failure is printed and counted. */
+static int prune_tier(struct vault *v, const struct retention_plan *plan)
+{
+	struct objstore *os = vault_objstore(v);
+	struct errbuf eb = { { 0 } };
+	int err, first = 0;
+	if (!os) {
+		fprintf(stderr, "capvault: prune: %zu objects to tier, but no object store is "
+			"configured\n", plan->ntier);
+		return -ENODEV;
+	}
+	for (size_t i = 0; i < plan->ntier; i++) {
+		err = tier_object(v, os, plan->tier[i].sha256, NULL, &eb);
+		if (err < 0) {
+			fprintf(stderr, "capvault: prune: tiering capture %" PRIu64 ": %s\n",
+				plan->tier[i].id, eb.msg[0] ? eb.msg : strerror(-err));
+			first = first ? first : err;
+		}
+	}
+	return first;
+}
+
 static int prune_run(struct vault *v, const struct config *cfg, const struct maint_args *a)
 {
 	struct retention_rules rules;
@@ -507,6 +568,8 @@ static int prune_run(struct vault *v, const struct config *cfg, const struct mai
 	}
 	json_t *doc = retention_plan_to_json(plan, a->dry_run);
 	if (!doc || plan_output(doc, a))
+		err = err ? err : -EIO;
+	if (!a->dry_run && plan->ntier && prune_tier(v, plan) < 0)
 		err = err ? err : -EIO;
 	json_decref(doc);
 	retention_plan_free(plan);
@@ -557,9 +620,9 @@ int cli_prune(int argc, char **argv, const char *usage)
 	} else if (via != 0)
 		rc = via > 0 ? prune_remote(r, &a) : CLI_EXIT_FAILED;
 	else
-		rc = (v = open_store(store, 0)) ? prune_run(v, cfg, &a) : CLI_EXIT_FAILED;
+		rc = (v = open_store_with(store, 0, cfg)) ? prune_run(v, cfg, &a) : CLI_EXIT_FAILED;
 	cli_remote_free(r);
-	vault_close(v);
+	close_store(v);
 	config_free(cfg);
 	return rc;
 }
@@ -594,26 +657,26 @@ static void fsck_print_json(const struct fsck_counts *c, json_t *items)
  * catalog (fsck.h's fsck_remote). */
 static int fsck_remote_run(const struct maint_args *a)
 {
-	struct cli_objstore *cos = NULL;
 	struct errbuf eb = { { 0 } };
-	int err = cli_objstore_open(&cos, &eb);
-	if (err <= 0) {
-		fprintf(stderr, "capvault: fsck --remote: %s\n",
-			err == 0 ? "no object store is configured" : eb.msg);
+	int err;
+	struct config *cfg = a->config ? retention_load_config(a->config) : NULL;
+	if (a->config && !cfg)
 		return CLI_EXIT_FAILED;
-	}
-	struct vault *v = open_store(a->store, VAULT_NO_CLEANUP);
-	if (!v) {
-		cli_objstore_close(cos);
+	struct vault *v = open_store_with(a->store, VAULT_NO_CLEANUP, cfg);
+	config_free(cfg);
+	if (!v)
+		return CLI_EXIT_FAILED;
+	struct objstore *os = vault_objstore(v);
+	if (!os) {
+		fprintf(stderr, "capvault: fsck --remote: no object store is configured\n");
+		close_store(v);
 		return CLI_EXIT_FAILED;
 	}
 	struct fsck_counts c;
 	json_t *items = a->json ? json_array() : NULL;
 	err = a->json && !items ? -ENOMEM
-				: fsck_remote(v, cli_objstore(cos), a->repair, a->verify, fsck_print,
-					      items, &c, &eb);
-	vault_close(v);
-	cli_objstore_close(cos);
+				: fsck_remote(v, os, a->repair, a->verify, fsck_print, items, &c, &eb);
+	close_store(v);
 	if (err) {
 		fprintf(stderr, "capvault: fsck --remote: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
 		json_decref(items);
@@ -632,11 +695,15 @@ static int fsck_remote_run(const struct maint_args *a)
 
 int cli_fsck(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { .allowed = "sjrVR" };
+	struct maint_args a = { .allowed = "sjrVRc" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc)
 		return usage_error(usage);
 	if (a.remote)
 		return fsck_remote_run(&a);
+	if (a.config) {
+		fprintf(stderr, "capvault: fsck: --config goes with --remote\n");
+		return CLI_EXIT_USAGE;
+	}
 	struct ring *ring = NULL;
 	int err = ring_new(&ring, 16);
 	if (err) {
@@ -650,18 +717,12 @@ int cli_fsck(int argc, char **argv, const char *usage)
 	}
 	struct fsck_counts c;
 	struct errbuf eb = { { 0 } };
-	/* To confirm a remote copy before recording a "both" object remote. */
-	struct cli_objstore *cos = NULL;
-	if (cli_objstore_open(&cos, &eb) > 0)
-		vault_set_objstore(v, cli_objstore(cos));
-	errbuf_clear(&eb);
 	json_t *items = a.json ? json_array() : NULL;
 	/* --verify: the object hashes alone (what capvaultd's scrub checks). */
 	err = a.json && !items ? -ENOMEM
 			       : (a.verify ? fsck_verify : fsck_run)(v, ring, a.repair, fsck_print,
 								     items, &c, &eb);
-	vault_close(v);
-	cli_objstore_close(cos);
+	close_store(v);
 	ring_free(ring);
 	if (err) {
 		fprintf(stderr, "capvault: fsck: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
@@ -730,7 +791,7 @@ int cli_backup(int argc, char **argv, const char *usage)
 		cli_remote_free(r);
 	} else if ((v = open_store(a.store, 0)) != NULL) {
 		err = backup_create(v, argv[a.first_arg], &n, &eb);
-		vault_close(v);
+		close_store(v);
 	} else {
 		return CLI_EXIT_FAILED;
 	}
@@ -766,13 +827,20 @@ static bool daemon_serves(const char *store)
 
 int cli_restore(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { .allowed = "s" };
+	struct maint_args a = { .allowed = "sc" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg != argc - 1 || !a.store)
 		return usage_error(usage);
 	if (daemon_serves(a.store))
 		return CLI_EXIT_FAILED;
 	struct errbuf eb = { { 0 } };
-	int err = backup_restore(argv[a.first_arg], a.store, &eb);
+	/* The object store that holds the backup's remote objects. */
+	struct config *cfg = a.config ? retention_load_config(a.config) : NULL;
+	struct cli_objstore *cos = NULL;
+	int err = a.config && !cfg ? -EINVAL : cli_objstore_open(&cos, cfg, &eb);
+	config_free(cfg);
+	if (err >= 0)
+		err = backup_restore(argv[a.first_arg], a.store, cli_objstore(cos), &eb);
+	cli_objstore_close(cos);
 	struct vault *v = err ? NULL : open_store(a.store, 0);
 	if (err)
 		fprintf(stderr, "capvault: restore: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
@@ -780,7 +848,7 @@ int cli_restore(int argc, char **argv, const char *usage)
 		return CLI_EXIT_FAILED;
 	struct catalog_totals t = { 0 };
 	catalog_totals(vault_catalog(v), &t);
-	vault_close(v);
+	close_store(v);
 	printf("restored %" PRIu64 " captures and %" PRIu64 " objects into %s\n", t.captures,
 	       t.objects, a.store);
 	return CLI_EXIT_OK;

@@ -14,6 +14,7 @@
 
 #include "catalog.h"
 #include "objstore.h"
+#include "objstore_config.h"
 #include "cli.h"
 #include "cli_remote.h"
 #include "store.h"
@@ -178,22 +179,25 @@ struct cli_objstore {
 	struct objstore *os;
 };
 
-/* The object store the daemon uses: CAPVAULT_OBJSTORE_DIR (a second store
- * folder through the local backend: tests and trials). */
-int cli_objstore_open(struct cli_objstore **out, struct errbuf *eb)
+int cli_objstore_open(struct cli_objstore **out, const struct config *cfg, struct errbuf *eb)
 {
 	const char *dir = getenv("CAPVAULT_OBJSTORE_DIR");
+	bool s3 = cfg && cfg->object_store.enabled;
 	struct cli_objstore *c;
 	int err;
 
 	*out = NULL;
-	if (!dir || !*dir)
+	if (!s3 && (!dir || !*dir))
 		return 0;
 	if (!(c = calloc(1, sizeof(*c))))
 		return errbuf_set(eb, -ENOMEM, "%s", strerror(ENOMEM));
-	err = store_open_flags(&c->st, dir, STORE_CREATE, eb);
-	if (err == 0)
-		err = objstore_local_new(&c->os, c->st, eb);
+	if (s3) {
+		err = objstore_from_config(&c->os, &cfg->object_store, eb);
+	} else {
+		err = store_open_flags(&c->st, dir, STORE_CREATE, eb);
+		if (err == 0)
+			err = objstore_local_new(&c->os, c->st, eb);
+	}
 	if (err < 0) {
 		cli_objstore_close(c);
 		return err;

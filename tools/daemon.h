@@ -168,6 +168,7 @@ const char *daemon_base_name(const char *path);
 /* Stops the queue and joins every worker. */
 void daemon_workers_join(struct daemon_workers *w);
 
+struct daemon_tier;
 /* Retention runs (daemon_retention.c): the policies every interval and
  * while the store is below min_free, and on request of the API. The lock
  * guards the rules and the schedule: the main loop and API threads both
@@ -181,6 +182,7 @@ struct daemon_retention {
 	uint64_t low_check_ms;        /* next free-space check */
 	uint64_t last_low_run_ms;
 	bool refusing;                /* pruning could not reach min_free */
+	struct daemon_tier *tier;     /* where tier_after and local_max_size send objects */
 };
 
 /* (Re)reads the rules from rc (kept alive by the caller) and passes the

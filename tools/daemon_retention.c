@@ -82,6 +82,36 @@ static void log_plan(struct daemon_retention *dr, const struct retention_plan *p
 	dr->refusing = plan->below_min_free_after;
 }
 
+/* The objects the plan tiers go to the tier mover's queue (already
+ * queued or moving: skipped; a full queue: the next run asks again). */
+static void queue_tiering(struct daemon_retention *dr, const struct retention_plan *plan)
+{
+	char hex[65];
+	size_t queued = 0, full = 0;
+	if (!plan->ntier)
+		return;
+	if (!dr->tier || !daemon_tier_enabled(dr->tier)) {
+		log_warnx("retention: %zu objects to tier (tier_after, local_max_size) but no object "
+			  "store is configured", plan->ntier);
+		return;
+	}
+	for (size_t i = 0; i < plan->ntier; i++) {
+		const struct retention_tier_item *t = &plan->tier[i];
+		int r = daemon_tier_push(dr->tier, t->sha256, t->file_size);
+		sha256_hex(t->sha256, hex);
+		if (r == 0) {
+			queued++;
+			log_info("tiering capture %" PRIu64 " %s sha256 %s policy %s: %s", t->id,
+				 t->name, hex, t->policy, t->reason);
+		}
+		full += r == -ENOSPC;
+	}
+	if (full)
+		log_warnx("retention: %zu objects not queued for tiering (queue full); the next "
+			  "run asks again", full);
+	(void)queued;
+}
+
 /* Plans and, unless dry_run, applies; the caller holds the lock. */
 static int run_locked(struct daemon_retention *dr, bool dry_run, struct retention_plan **out,
 		      struct errbuf *eb)
@@ -97,6 +127,8 @@ static int run_locked(struct daemon_retention *dr, bool dry_run, struct retentio
 		err = retention_apply(vault_catalog(dr->vault), vault_store(dr->vault), plan);
 	if (!dry_run)
 		log_plan(dr, plan);
+	if (!dry_run)
+		queue_tiering(dr, plan);
 	*out = plan;
 	return err;
 }

@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "objstore.h"
+#include "objstore_config.h"
 #include "store.h"
 #include "tier.h"
 #include "vault.h"
@@ -66,13 +67,16 @@ static enum api_tier_error error_kind(int err, const char *msg)
 	}
 }
 
-/* An object store for tests and trials: a second store folder
- * (CAPVAULT_OBJSTORE_DIR) through the local backend, so the tier's
- * ordering is exercised without an S3 server. */
-static int open_objstore(struct daemon_tier *t, struct store **st, struct errbuf *eb)
+/* The configuration's object_store; else, for tests and trials, a second
+ * store folder (CAPVAULT_OBJSTORE_DIR) through the local backend, so the
+ * tier's ordering is exercised without an S3 server. */
+static int open_objstore(struct daemon_tier *t, const struct config *cfg, struct store **st,
+			 struct errbuf *eb)
 {
 	const char *dir = getenv("CAPVAULT_OBJSTORE_DIR");
 
+	if (cfg->object_store.enabled)
+		return objstore_from_config(&t->os, &cfg->object_store, eb);
 	if (!dir || !*dir)
 		return 0;
 	int err = store_open_flags(st, dir, STORE_CREATE, eb);
@@ -262,13 +266,12 @@ int daemon_tier_start(struct daemon_tier *t, struct vault *v, const struct confi
 		      struct errbuf *eb)
 {
 	uint64_t fixed = 0;
-	(void)cfg;
 
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_mutex_init(&t->move, NULL);
 	pthread_cond_init(&t->cond, NULL);
 	t->vault = v;
-	int err = open_objstore(t, &t->os_store, eb);
+	int err = open_objstore(t, cfg, &t->os_store, eb);
 	if (err < 0 || !t->os)
 		return err;
 	t->jobs = calloc(DAEMON_TIER_QUEUE_MAX, sizeof(*t->jobs));

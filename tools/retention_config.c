@@ -25,11 +25,14 @@ int retention_rules_from_config(const struct config_retention *rc, struct retent
 			.age_by_last_packet = c->age_by == CONFIG_AGE_BY_LAST_PACKET,
 			.has_max_count = c->has_max_count,
 			.max_count = c->max_count,
+			.has_tier_after = c->has_tier_after,
+			.tier_after_ns = c->tier_after_ns,
 		};
 	}
 	*rules = (struct retention_rules){
 		.protect_tag = rc->protect_tag,
 		.max_total_size = rc->max_total_size,
+		.local_max_size = rc->local_max_size,
 		.min_free_bytes = rc->min_free_bytes,
 		.min_free_percent = rc->min_free_percent,
 		.policies = p,

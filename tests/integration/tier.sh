@@ -116,4 +116,70 @@ expect_rc 1 "$CAPVAULT" fsck --remote --verify --repair
 grep -q "remote object $s1: .*(corrupt: kept" "$T/out" || fail "verify: $(cat "$T/out")"
 [ -e "$(remote "$s1")" ] || fail "a corrupt remote object was deleted"
 check "the capture stays" remote "$(loc 1)"
+
+# Backup and restore: remote objects stay in the bucket, the restored
+# store points at them (and checks they are there).
+expect_rc 0 "$CAPVAULT" backup "$T/bk"
+[ -e "$T/bk/objects/${s1:0:2}/$s1" ] && fail "a remote object was copied into the backup"
+[ -e "$T/bk/objects/${s4:0:2}/$s4" ] || fail "a local object is missing from the backup"
+expect_rc 1 env -u CAPVAULT_OBJSTORE_DIR "$CAPVAULT" restore "$T/bk" --store "$T/r1"
+grep -q "is in the object store, and no object store is configured" "$T/err" ||
+	fail "restore without the object store: $(cat "$T/err")"
+expect_rc 0 "$CAPVAULT" restore "$T/bk" --store "$T/r2"
+check "restored location" remote "$(CAPVAULT_STORE=$T/r2 "$CAPVAULT" info --json 3 | jq -r .location)"
+check "restored local one" local "$(CAPVAULT_STORE=$T/r2 "$CAPVAULT" info --json 4 | jq -r .location)"
+expect_rc 0 env CAPVAULT_STORE="$T/r2" "$CAPVAULT" fsck
+mv "$(remote "$s3")" "$T/s3.moved"
+expect_rc 1 "$CAPVAULT" restore "$T/bk" --store "$T/r3"
+grep -q "object $s3: not in" "$T/err" || fail "restore with a missing remote object: $(cat "$T/err")"
+mv "$T/s3.moved" "$(remote "$s3")"
+
+# Retention: a policy's tier_after moves, and a prune of a remote
+# capture removes its remote copy; offline (prune --config) and by the
+# daemon's own runs.
+for i in 5 6 7; do "$MKCAP" --packets 9 --seed $((70 + i)) -o "$T/c$i.pcap"; done
+s5=$(sha "$T/c5.pcap") s6=$(sha "$T/c6.pcap") s7=$(sha "$T/c7.pcap")
+expect_rc 0 "$CAPVAULT" import --tags old "$T/c5.pcap"
+expect_rc 0 "$CAPVAULT" import --tags gone "$T/c6.pcap"
+id5=$("$CAPVAULT" info --json "$s5" | jq .id) id6=$("$CAPVAULT" info --json "$s6" | jq .id)
+start_daemon
+expect_rc 0 "$CAPVAULT" tier "$id6"
+stop_daemon
+write_config() {
+	cat >"$T/d.yaml" <<EOC
+store: $S
+import:
+  - path: $T/in
+    settle_time: 0s
+api:
+  listen: ["127.0.0.1:$1"]
+scrub:
+  interval: 0s
+retention:
+  policies:
+    - name: gone
+      tags: [gone]
+      max_age: 0s
+      allow_empty: true
+    - name: old
+      tags: [old]
+      tier_after: 0s
+EOC
+}
+write_config 1
+expect_rc 0 "$CAPVAULT" prune --dry-run --config "$T/d.yaml"
+grep -q "^would delete $id6 .* \[gone\]" "$T/out" || fail "prune dry run: $(cat "$T/out")"
+grep -q "^would tier $id5 .* \[old\] age .* > tier_after" "$T/out" || fail "prune dry run: $(cat "$T/out")"
+check "a dry run moves nothing" local "$(loc "$id5")"
+expect_rc 0 "$CAPVAULT" prune --config "$T/d.yaml"
+check "tiered by prune" remote "$(loc "$id5")"
+gone "$(remote "$s6")" || fail "the remote copy of a pruned capture is still there"
+# The daemon's own run at its start queues what tier_after selects.
+expect_rc 0 "$CAPVAULT" import --tags old "$T/c7.pcap"
+id7=$("$CAPVAULT" info --json "$s7" | jq .id)
+start_daemon
+is7_remote() { [ "$(loc "$id7")" = remote ]; }
+wait_for "tier_after moved a capture" is7_remote
+logged "tiering capture $id7 " || fail "no tiering log line for $id7"
+stop_daemon
 finish
