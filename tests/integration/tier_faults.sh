@@ -44,10 +44,8 @@ EOC
 expect_rc 0 "$CAPVAULT" import "$T/a.pcap" "$T/b.pcap" "$T/d.pcap"
 A=1 B=2 D=3
 start_daemon
-if ! logged "object store s3://"; then
-	echo "capvaultd does not read object_store: from its config"
-	exit 77
-fi
+logged "tier: object store s3://$CAPVAULT_S3_BUCKET/faults/" ||
+	fail "capvaultd did not open the object store: $(tail -5 "$T/d.log")"
 RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
 api() { curl -sS --max-time 60 -H "Authorization: Bearer $RO" "$@"; }
 loc() { "$CAPVAULT" info --json "$1" | jq -r .location; }
