@@ -140,7 +140,9 @@ void api_prune(struct api_call *c);
 void api_retention(struct api_call *c);
 /* The object tier (api_tier.c). */
 void api_tier(struct api_call *c);
-void api_tier_metrics(FILE *f, struct api_server *api);
+struct catalog_totals;
+/* The tier mover's metrics, and the local/remote totals of the snapshot. */
+void api_tier_metrics(FILE *f, struct api_server *api, const struct catalog_totals *totals);
 /* Reading tiered captures: the cache and the store's latency (api_objcache.c). */
 void api_objcache_metrics(FILE *f, struct api_server *api);
 /* Admin: tokens and backup (api_admin.c). */

@@ -311,7 +311,7 @@ void api_metrics(struct api_call *c)
 		return api_error_errno(c, -ENOMEM, "metrics", NULL);
 	store_metrics(f, &s);
 	scrub_metrics(f, &s);
-	api_tier_metrics(f, c->api);
+	api_tier_metrics(f, c->api, &s.t);
 	api_objcache_metrics(f, c->api);
 	server_metrics(f, &c->api->m);
 	http_metrics(f, &c->api->m);

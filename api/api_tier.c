@@ -119,7 +119,7 @@ static void metric(FILE *f, const char *name, const char *type, const char *help
 		help, name, type, name, v);
 }
 
-void api_tier_metrics(FILE *f, struct api_server *api)
+void api_tier_metrics(FILE *f, struct api_server *api, const struct catalog_totals *totals)
 {
 	static const char *const kinds[API_TIER_ERRORS] = {
 		[API_TIER_TIMEOUT] = "timeout",     [API_TIER_REFUSED] = "refused",
@@ -127,12 +127,11 @@ void api_tier_metrics(FILE *f, struct api_server *api)
 		[API_TIER_HASH] = "hash_mismatch",  [API_TIER_OTHER] = "other",
 	};
 	struct api_tier_stats s = { 0 };
-	struct catalog_totals t = { 0 };
+	const struct catalog_totals t = *totals;
 
 	if (!api->hooks.tier_stats)
 		return;
 	api->hooks.tier_stats(api->hooks.opaque, &s);
-	catalog_totals(vault_catalog(api->vault), &t);
 	metric(f, "tier_enabled", "gauge", "1 when an object store is configured.", s.enabled);
 	metric(f, "remote_objects", "gauge", "Objects in the object store (remote or both).",
 	       t.remote_objects);

@@ -371,6 +371,25 @@ static void open_log_file(struct daemon *d, const char *path)
 
 #define RESTART_NAMES_MAX 8
 
+static bool text_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+/* The tier mover and the cache keep the object store they started with. */
+static bool object_store_changed(const struct config_object_store *a,
+				 const struct config_object_store *b)
+{
+	return a->enabled != b->enabled || text_differs(a->endpoint, b->endpoint) ||
+	       text_differs(a->bucket, b->bucket) || text_differs(a->region, b->region) ||
+	       text_differs(a->credentials_file, b->credentials_file) ||
+	       text_differs(a->profile, b->profile) || text_differs(a->prefix, b->prefix) ||
+	       text_differs(a->ca_file, b->ca_file) || a->cache_size != b->cache_size ||
+	       a->connect_timeout_ns != b->connect_timeout_ns ||
+	       a->request_timeout_ns != b->request_timeout_ns ||
+	       a->max_inflight != b->max_inflight || a->part_size != b->part_size;
+}
+
 /* The API takes the new limits and certificate; what neither it nor the
  * daemon can change while running (compared with the configuration the
  * daemon started with) is named in the log and in `capvault status`. */
@@ -384,6 +403,8 @@ static void reload_api(struct daemon *d, const struct config *cfg)
 		names[n++] = "store";
 	if (cfg->jobs != first->jobs)
 		names[n++] = "jobs";
+	if (object_store_changed(&cfg->object_store, &first->object_store))
+		names[n++] = "object_store";
 	if (api_server_reload(d->api, cfg, names, &n, RESTART_NAMES_MAX, &eb) < 0)
 		log_errx("reload: api.tls: %s; the previous certificate stays in use", eb.msg);
 	if (!n)

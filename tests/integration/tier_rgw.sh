@@ -70,6 +70,10 @@ check "location after the store is back" remote "$(loc 2)"
 expect_rc 0 "$CAPVAULT" rm 1
 key_gone() { [ "$(status_of "$s1")" = 404 ]; }
 wait_for "the key of a removed capture removed" key_gone
+# A reload cannot swap the object store under the mover: it says so.
+sed -i 's/request_timeout: 5s/request_timeout: 6s/' "$T/d.yaml"
+kill -HUP "$DPID"
+wait_for "object_store named as needing a restart" logged "need a restart: object_store"
 stop_daemon
 
 # fsck --remote with the daemon's configuration.
