@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -161,6 +162,79 @@ static void raw_put(const char *key, const uint8_t *buf, size_t len)
 	assert_int_equal(posix_spawnp(&pid, "curl", NULL, NULL, argv, environ), 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* curl(1) with SigV4 and an empty body: METHOD on key?query, the answer
+ * in out. */
+static void raw_request(const char *method, const char *key, const char *query, char *out,
+			size_t size)
+{
+	char url[1024], user[512], sigv4[128];
+	int fds[2];
+	pid_t pid;
+	int status = 0;
+	posix_spawn_file_actions_t fa;
+
+	snprintf(url, sizeof(url), "%s/%s/%s?%s", env("CAPVAULT_S3_ENDPOINT"),
+		 env("CAPVAULT_S3_BUCKET"), key, query);
+	snprintf(user, sizeof(user), "%s:%s", env("AWS_ACCESS_KEY_ID"),
+		 env("AWS_SECRET_ACCESS_KEY"));
+	snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3",
+		 env("CAPVAULT_S3_REGION") ? env("CAPVAULT_S3_REGION") : "us-east-1");
+	char *argv[] = { "curl", "-sf", "-X", (char *)method, "--aws-sigv4", sigv4, "--user", user,
+			 "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", url, NULL };
+	assert_int_equal(pipe(fds), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	assert_int_equal(posix_spawnp(&pid, "curl", &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	size_t used = 0;
+	ssize_t n;
+	while (used + 1 < size && (n = read(fds[0], out + used, size - 1 - used)) > 0)
+		used += (size_t)n;
+	out[used] = '\0';
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A put killed half way leaves an unfinished multipart upload; the next
+ * put of the same object aborts it. */
+static void test_multipart_leftovers(void **state)
+{
+	struct cfgbuf cb;
+	const size_t size = (5u << 20) + 100;
+	uint8_t *bytes = make_bytes(size, 50), sha[32];
+	char key[256], h[65], prefix_q[300], out[16384];
+	struct errbuf eb = { "" };
+	int fd = file_of(bytes, size);
+
+	(void)state;
+	NEED_RGW();
+	rgw_config(&cb);
+	struct objstore *os = open_store(&cb.cfg);
+	sha256(bytes, size, sha);
+	hex(sha, h);
+	snprintf(key, sizeof(key), "%sobjects/%.2s/%s", cb.prefix, h, h);
+	/* libcurl 7.88 signs the query as written: '/' must be %2F already. */
+	size_t q = (size_t)snprintf(prefix_q, sizeof(prefix_q), "prefix=");
+	for (const char *k = key; *k; k++)
+		q += (size_t)snprintf(prefix_q + q, sizeof(prefix_q) - q, *k == '/' ? "%%2F" : "%c", *k);
+	snprintf(prefix_q + q, sizeof(prefix_q) - q, "&uploads=");
+	raw_request("POST", key, "uploads=", out, sizeof(out));
+	assert_non_null(strstr(out, "<UploadId>"));
+	raw_request("GET", "", prefix_q, out, sizeof(out));
+	assert_non_null(strstr(out, "<Upload>"));
+	assert_int_equal(objstore_put(os, sha, fd, size, &eb), 0);
+	raw_request("GET", "", prefix_q, out, sizeof(out));
+	assert_null(strstr(out, "<Upload>"));
+	assert_int_equal(objstore_verify(os, sha, &eb), 0);
+	assert_int_equal(objstore_remove(os, sha, &eb), 0);
+	close(fd);
+	free(bytes);
+	objstore_free(os);
 }
 
 struct collect {
@@ -403,6 +477,15 @@ static void test_list(void **state)
 	assert_true(a && b);
 	assert_int_equal(objstore_list(os, stop_list, NULL, &eb), 5);
 	objstore_free(os);
+
+	/* One key a page: three pages, through continuation tokens. */
+	cb.cfg.list_page = 1;
+	os = open_store(&cb.cfg);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(objstore_list(os, on_list, &l, &eb), 0);
+	assert_int_equal(l.objects, 2);
+	assert_int_equal(l.strays, 1);
+	objstore_free(os);
 }
 
 static void test_read_ranges(void **state)
@@ -464,6 +547,65 @@ static void test_read_ranges(void **state)
 	struct objstore_range one = { 0, 10, tail };
 	assert_int_equal(objstore_read_ranges(os, sha, &one, 1, &eb), -ENOENT);
 	sha[0] ^= 1;
+	assert_int_equal(objstore_remove(os, sha, &eb), 0);
+	close(fd);
+	free(bytes);
+	objstore_free(os);
+}
+
+struct worker {
+	struct objstore *os;
+	const uint8_t *sha;
+	const uint8_t *bytes;
+	size_t size;
+	int seed, failures;
+};
+
+/* Reads of one object from several threads at once, through one objstore
+ * (its pooled handles and connections). */
+static void *worker_run(void *opaque)
+{
+	struct worker *w = opaque;
+	struct errbuf eb = { "" };
+	uint8_t a[5000], b[7000];
+	uint64_t got = 0;
+
+	for (int i = 0; i < 15; i++) {
+		uint64_t off = ((uint64_t)(w->seed * 7919 + i * 104729)) % (w->size - 20000);
+		struct objstore_range r[2] = { { off, sizeof(a), a }, { off + 9000, sizeof(b), b } };
+		if (objstore_read_ranges(w->os, w->sha, r, 2, &eb) || memcmp(a, w->bytes + off, sizeof(a)) ||
+		    memcmp(b, w->bytes + off + 9000, sizeof(b)))
+			w->failures++;
+		if (objstore_stat(w->os, w->sha, &got, &eb) || got != w->size)
+			w->failures++;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct cfgbuf cb;
+	const size_t size = 1u << 20;
+	uint8_t *bytes = make_bytes(size, 40), sha[32];
+	struct errbuf eb = { "" };
+	int fd = file_of(bytes, size);
+	pthread_t t[6];
+	struct worker w[6];
+
+	(void)state;
+	NEED_RGW();
+	rgw_config(&cb);
+	struct objstore *os = open_store(&cb.cfg);
+	sha256(bytes, size, sha);
+	assert_int_equal(objstore_put(os, sha, fd, size, &eb), 0);
+	for (int i = 0; i < 6; i++) {
+		w[i] = (struct worker){ os, sha, bytes, size, i, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
 	assert_int_equal(objstore_remove(os, sha, &eb), 0);
 	close(fd);
 	free(bytes);
@@ -625,7 +767,7 @@ static void test_from_config(void **state)
 	assert_int_equal(config_load_buffer(&cfg, text, strlen(text), "test", NULL,
 					    CONFIG_NO_PATH_CHECKS, NULL), 0);
 	assert_true(cfg->object_store.enabled);
-	assert_int_equal(cfg->object_store.part_size, 16u << 20);
+	assert_int_equal(cfg->object_store.part_size, 1u << 30);
 	char *id = strdup(env("AWS_ACCESS_KEY_ID"));
 	char *secret = strdup(env("AWS_SECRET_ACCESS_KEY"));
 	unsetenv("AWS_ACCESS_KEY_ID");
@@ -750,9 +892,11 @@ int main(void)
 		cmocka_unit_test(test_put_empty),
 		cmocka_unit_test(test_put_multipart),
 		cmocka_unit_test(test_put_wrong_bytes),
+		cmocka_unit_test(test_multipart_leftovers),
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_read_ranges),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_bad_secret),
 		cmocka_unit_test(test_credentials_file),
 		cmocka_unit_test(test_refused),
