@@ -60,6 +60,9 @@ curl -sS -H "Authorization: Bearer $RO" "$U/metrics" >"$T/m"
 check "tiered_objects_total" 1 "$(awk '$1 == "capvault_tiered_objects_total" { print $2 }' "$T/m")"
 check "remote_objects" 1 "$(awk '$1 == "capvault_remote_objects" { print $2 }' "$T/m")"
 check "timeout errors" 0 "$(awk '$1 == "capvault_tier_errors_total{kind=\"timeout\"}" { print $2 }' "$T/m")"
+expect_rc 0 "$CAPVAULT" status
+grep -q "^tier: *1 objects remote .* 1 moved, 0 errors since start$" "$T/out" || fail "status: $(cat "$T/out")"
+check "status --json tier" "1 3" "$("$CAPVAULT" status --json | jq -r '"\(.tier.remote_objects) \(.tier.local_objects)"')"
 
 # The last capture of a remote object goes: so does the remote copy.
 expect_rc 0 "$CAPVAULT" tier 2
