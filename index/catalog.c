@@ -1101,10 +1101,15 @@ static int commit_locked(struct catalog *cat, struct capture_record *rec, struct
 				  "importing; retry");
 	if (r == 0) {
 		r = merge_locked(cat, *existing_id, rec, eb);
-		if (r == 0)
-			r = relocate_locked(cat, rec->sha256, CATALOG_REMOTE, CATALOG_BOTH, eb);
-		/* -ESTALE: it was not remote only, nothing to say. */
-		return r < 0 && r != -ESTALE ? r : CATALOG_DUPLICATE;
+		if (r < 0)
+			return r;
+		/* The local file is back: a remote object is both now. Not
+		 * written (-ESTALE: it was not remote only; another error: the
+		 * merge is durable all the same), the next start or fsck finds
+		 * the local file and says both. */
+		struct errbuf ignored = { { 0 } };
+		relocate_locked(cat, rec->sha256, CATALOG_REMOTE, CATALOG_BOTH, &ignored);
+		return CATALOG_DUPLICATE;
 	}
 	rec->id = cat->next_id;
 	r = put_record(cat, rec, batch);
