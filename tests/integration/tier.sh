@@ -194,4 +194,26 @@ is7_remote() { [ "$(loc "$id7")" = remote ]; }
 wait_for "tier_after moved a capture" is7_remote
 logged "tiering capture $id7 " || fail "no tiering log line for $id7"
 stop_daemon
+
+# A corrupt local copy of a "both" object: quarantined, and the copy in
+# the object store (confirmed when stored) is the one recorded; no
+# capture is damaged.
+"$MKCAP" --packets 9 --seed 88 -o "$T/c8.pcap"
+s8=$(sha "$T/c8.pcap")
+expect_rc 0 "$CAPVAULT" import "$T/c8.pcap"
+id8=$("$CAPVAULT" info --json "$s8" | jq .id)
+start_daemon CAPVAULT_TIER_KILL=both:1
+"$CAPVAULT" tier "$id8" >/dev/null 2>&1 || true
+wait "$DPID" 2>/dev/null || true
+DPID=
+check "killed after both" both "$(loc "$id8")"
+chmod u+w "$(obj "$s8")"
+printf '\xff' | dd of="$(obj "$s8")" bs=1 seek=100 conv=notrunc status=none
+expect_rc 0 "$CAPVAULT" fsck --verify --repair
+grep -q "object $s8: .*its copy in the object store is the one recorded now" "$T/out" ||
+	fail "fsck of a corrupt local copy of a both object: $(cat "$T/out")"
+check "location after" remote "$(loc "$id8")"
+check "not damaged" false "$("$CAPVAULT" info --json "$id8" | jq '.tags | index("capvault:damaged") != null')"
+expect_rc 0 "$CAPVAULT" fsck
+grep -q " 0 problems" "$T/out" || fail "fsck after: $(cat "$T/out")"
 finish
