@@ -318,6 +318,17 @@ int fsck_quarantine(struct vault *v, const uint8_t sha[32], const struct fsck_ha
 	int r = catalog_quiesce(vault_catalog(v), quarantine_locked, &q);
 	if (r < 0)
 		return r;
+	/* A "both" object still has its remote copy, confirmed when it was
+	 * stored: the catalog names that one alone, and no capture is
+	 * damaged. (An import that publishes the bytes again meanwhile makes
+	 * it both first: -ESTALE, then the captures are tagged below, to be
+	 * untagged by the next fsck --repair.) */
+	enum catalog_location loc = CATALOG_LOCAL;
+	struct errbuf ignored = { { 0 } };
+	if (catalog_object_location(vault_catalog(v), sha, &loc) == 0 && loc == CATALOG_BOTH &&
+	    catalog_object_relocate(vault_catalog(v), sha, CATALOG_BOTH, CATALOG_REMOTE,
+				    &ignored) == 0)
+		return FSCK_REMOTE_KEPT;
 	r = catalog_foreach(vault_catalog(v), NULL, on_capture_of, &fs);
 	for (size_t i = 0; r == 0 && i < fs.n; i++)
 		if ((r = set_damaged(vault_catalog(v), fs.ids[i], true, eb)) == 0)
@@ -368,8 +379,14 @@ static bool check_hash(struct fsck *f, struct obj *o)
 	struct errbuf eb = { { 0 } };
 	uint64_t captures = 0;
 	r = fsck_quarantine(f->v, o->sha, &h, &captures, &eb);
-	if (r == 0)
+	if (r >= 0)
 		o->has_file = false;
+	if (r == FSCK_REMOTE_KEPT) {
+		o->loc = CATALOG_REMOTE;
+		problem(f, true, "object %s: content hashes to %s (corrupt); moved to quarantine/, "
+			"its copy in the object store is the one recorded now", hex, got);
+		return false;
+	}
 	/* Not counted as repaired: the captures stay damaged until the same
 	 * bytes are imported again (or they are removed). */
 	problem(f, false, "object %s: content hashes to %s (corrupt)%s%s%" PRIu64 "%s", hex, got,
@@ -434,14 +451,15 @@ static void check_captures(struct fsck *f)
 		f->c->captures++;
 		if (o)
 			o->captures++;
+		/* A tiered object's bytes are in the object store: fsck --remote
+		 * checks them there (a corrupt local copy of it may be in
+		 * quarantine/: the remote one is whole). */
+		if (o && !o->has_file && o->has_record && o->loc != CATALOG_LOCAL)
+			continue;
 		if ((!o || !o->has_file) && store_object_quarantined(f->st, c->sha)) {
 			report_damaged(f, c);
 			continue;
 		}
-		/* A tiered object's bytes are in the object store: fsck --remote
-		 * checks them there. */
-		if (o && !o->has_file && o->has_record && o->loc != CATALOG_LOCAL)
-			continue;
 		if (!o || !o->has_file) {
 			if (!f->verify_only)
 				drop_capture(f, c, "is missing");

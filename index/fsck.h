@@ -107,9 +107,12 @@ int fsck_hash_object(const struct store *st, struct ring *ring, const uint8_t sh
  * Moves corrupt object sha to quarantine/ (store_object_quarantine) under
  * the catalog lock, provided the file is still the one h hashed, and tags
  * each of its captures FSCK_DAMAGED_TAG (*captures counts them). Safe
- * while the vault imports. Returns 0, -ESTALE (the name now holds
- * another file), -ENOENT, or a negative errno (eb).
+ * while the vault imports. Returns 0, FSCK_REMOTE_KEPT (the object was
+ * "both": its remote copy is the one recorded now, no capture tagged),
+ * -ESTALE (the name now holds another file), -ENOENT, or a negative
+ * errno (eb).
  */
+#define FSCK_REMOTE_KEPT 1
 int fsck_quarantine(struct vault *v, const uint8_t sha[32], const struct fsck_hash *h,
 		    uint64_t *captures, struct errbuf *eb);
 

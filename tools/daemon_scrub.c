@@ -124,9 +124,13 @@ static void found_corrupt(struct daemon_scrub *s, const uint8_t sha[32], const s
 	s->pass_corrupt++;
 	if (s->pass_corrupt > s->corrupt)
 		s->corrupt = s->pass_corrupt;
-	s->quarantined_total += r == 0;
+	s->quarantined_total += r >= 0;
 	pthread_mutex_unlock(&s->lock);
-	if (r == 0)
+	if (r == FSCK_REMOTE_KEPT)
+		log_warnx("scrub: object %s is corrupt (its bytes hash to %s): its local copy moved "
+			  "to %s/quarantine/; its copy in the object store is the one recorded now",
+			  hex, got, store_root(vault_store(s->vault)));
+	else if (r == 0)
 		log_warnx("scrub: object %s is corrupt (its bytes hash to %s): moved to "
 			  "%s/quarantine/, %" PRIu64 " captures tagged " FSCK_DAMAGED_TAG
 			  "; import the same bytes again to restore them", hex, got,

@@ -12,6 +12,8 @@
 #   the same objects (a store that is down, then back; rgw_up returns once
 #   it answers). rgw_pause / rgw_resume: RGW frozen (SIGSTOP) / thawed: a
 #   store that takes connections and never answers (time-outs).
+#   rgw_refuse / rgw_accept: the test user is suspended (403 to all its
+#   requests, as a wrong key gets) / enabled again.
 # - s3 [CURL ARGS...]: curl with SigV4 for the test user.
 RGW_TEST=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tools" && pwd)/rgw-test
 RGW_DIR=
@@ -46,6 +48,8 @@ rgw_down() { "$RGW_TEST" rgw-down "$RGW_DIR"; }
 rgw_up() { "$RGW_TEST" rgw-up "$RGW_DIR"; }
 rgw_pause() { "$RGW_TEST" rgw-pause "$RGW_DIR"; }
 rgw_resume() { "$RGW_TEST" rgw-resume "$RGW_DIR"; }
+rgw_refuse() { "$RGW_TEST" rgw-refuse "$RGW_DIR"; }
+rgw_accept() { "$RGW_TEST" rgw-accept "$RGW_DIR"; }
 
 s3() {
 	curl -s --aws-sigv4 "aws:amz:$CAPVAULT_S3_REGION:s3" \

@@ -2,7 +2,8 @@
 # The test object store (tools/rgw-test, through rgw_lib.sh): a real Ceph
 # RGW on loopback that checks SigV4 signatures, over HTTP and over TLS with
 # a certificate from `capvault cert selfsigned`; RGW down and up again with
-# its objects, frozen and thawed; and no Ceph daemon left after stop, nor
+# its objects, frozen and thawed, refusing the user (403) and accepting it
+# again; and no Ceph daemon left after stop, nor
 # after a start that fails half-way.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rgw_lib.sh"
@@ -56,6 +57,12 @@ s3 -o /dev/null --max-time 1 "$url/a/obj" || rc=$?
 check "RGW frozen times out (curl 28)" 28 "$rc"
 rgw_resume
 check "RGW thawed answers" 200 "$(s3 -o /dev/null -w '%{http_code}' "$url/a/obj")"
+
+# The user refused (403), then accepted again.
+rgw_refuse
+check "a refused user gets 403" 403 "$(s3 -o /dev/null -w '%{http_code}' "$url/a/obj")"
+rgw_accept
+check "an accepted user gets 200" 200 "$(s3 -o /dev/null -w '%{http_code}' "$url/a/obj")"
 
 rgw_stop
 check "no Ceph daemon left after stop" "" "$(left "$RGW_DIR")"

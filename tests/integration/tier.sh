@@ -53,6 +53,15 @@ gone "$(obj "$s1")" || fail "the local copy is still there"
 check "remote copy" "$s1" "$(sha "$(remote "$s1")")"
 expect_rc 0 "$CAPVAULT" tier --json "$s1"
 check "second move" already_remote "$(jq -r '.objects[0].result' "$T/out")"
+post_tier() {
+	curl -sS -o "$T/reply" -w '%{http_code}' --unix-socket "$S/capvault.sock" -X POST \
+		-H 'Content-Type: application/json' -d "$1" http://localhost/v1/tier
+}
+check "POST /v1/tier without captures" 422 "$(post_tier '{}')"
+check "POST /v1/tier with a number" 422 "$(post_tier '{"captures": [1]}')"
+check "POST /v1/tier dry_run not boolean" 422 "$(post_tier '{"captures": ["1"], "dry_run": 1}')"
+check "POST /v1/tier dry run" "200 would_tier" \
+	"$(post_tier '{"captures": ["3"], "dry_run": true}') $(jq -r '.objects[0].result' "$T/reply")"
 expect_rc 1 "$CAPVAULT" tier 999
 grep -q "999" "$T/err" || fail "unknown capture: $(cat "$T/err")"
 
@@ -60,6 +69,9 @@ curl -sS -H "Authorization: Bearer $RO" "$U/metrics" >"$T/m"
 check "tiered_objects_total" 1 "$(awk '$1 == "capvault_tiered_objects_total" { print $2 }' "$T/m")"
 check "remote_objects" 1 "$(awk '$1 == "capvault_remote_objects" { print $2 }' "$T/m")"
 check "timeout errors" 0 "$(awk '$1 == "capvault_tier_errors_total{kind=\"timeout\"}" { print $2 }' "$T/m")"
+expect_rc 0 "$CAPVAULT" status
+grep -q "^tier: *1 objects remote .* 1 moved, 0 errors since start$" "$T/out" || fail "status: $(cat "$T/out")"
+check "status --json tier" "1 3" "$("$CAPVAULT" status --json | jq -r '"\(.tier.remote_objects) \(.tier.local_objects)"')"
 
 # The last capture of a remote object goes: so does the remote copy.
 expect_rc 0 "$CAPVAULT" tier 2
@@ -182,4 +194,26 @@ is7_remote() { [ "$(loc "$id7")" = remote ]; }
 wait_for "tier_after moved a capture" is7_remote
 logged "tiering capture $id7 " || fail "no tiering log line for $id7"
 stop_daemon
+
+# A corrupt local copy of a "both" object: quarantined, and the copy in
+# the object store (confirmed when stored) is the one recorded; no
+# capture is damaged.
+"$MKCAP" --packets 9 --seed 88 -o "$T/c8.pcap"
+s8=$(sha "$T/c8.pcap")
+expect_rc 0 "$CAPVAULT" import "$T/c8.pcap"
+id8=$("$CAPVAULT" info --json "$s8" | jq .id)
+start_daemon CAPVAULT_TIER_KILL=both:1
+"$CAPVAULT" tier "$id8" >/dev/null 2>&1 || true
+wait "$DPID" 2>/dev/null || true
+DPID=
+check "killed after both" both "$(loc "$id8")"
+chmod u+w "$(obj "$s8")"
+printf '\xff' | dd of="$(obj "$s8")" bs=1 seek=100 conv=notrunc status=none
+expect_rc 0 "$CAPVAULT" fsck --verify --repair
+grep -q "object $s8: .*its copy in the object store is the one recorded now" "$T/out" ||
+	fail "fsck of a corrupt local copy of a both object: $(cat "$T/out")"
+check "location after" remote "$(loc "$id8")"
+check "not damaged" false "$("$CAPVAULT" info --json "$id8" | jq '.tags | index("capvault:damaged") != null')"
+expect_rc 0 "$CAPVAULT" fsck
+grep -q " 0 problems" "$T/out" || fail "fsck after: $(cat "$T/out")"
 finish
