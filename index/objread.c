@@ -10,6 +10,7 @@
 
 #include "objcache.h"
 #include "objstore.h"
+#include "store.h"
 #include "vault.h"
 
 /* A remote object is fetched this much at a time, as OBJREAD_PARTS
@@ -20,7 +21,8 @@
 
 struct objread {
 	struct vault *v;
-	uint64_t id, size;
+	uint64_t size;
+	char label[80]; /* "capture N", or "object <sha256>" */
 	uint8_t sha[32];
 	int fd;        /* the local copy, or -1 */
 	bool cached;   /* remote, but the cache holds it whole */
@@ -29,13 +31,16 @@ struct objread {
 	size_t head, used;
 };
 
-/* -EREMOTEIO with a message naming the capture and the store. */
+/* -EREMOTEIO with a message naming the capture and the store (once:
+ * the backend's own message may start with it). */
 static int remote_error(struct objread *r, int err, struct errbuf *why, struct errbuf *eb)
 {
-	struct objstore *os = vault_objstore(r->v);
-	return errbuf_set(eb, -EREMOTEIO, "capture %" PRIu64 ": object store %s: %s", r->id,
-			  os ? objstore_describe(os) : "(none)",
-			  why->msg[0] ? why->msg : strerror(-err));
+	const char *store = objstore_describe(vault_objstore(r->v));
+	const char *msg = why->msg[0] ? why->msg : strerror(-err);
+	size_t len = strlen(store);
+	if (!strncmp(msg, store, len) && !strncmp(msg + len, ": ", 2))
+		msg += len + 2;
+	return errbuf_set(eb, -EREMOTEIO, "%s: object store %s: %s", r->label, store, msg);
 }
 
 /* The store answers for the object now, with its size: a caller that
@@ -59,17 +64,24 @@ int objread_open(struct objread **out, struct vault *v, uint64_t id, const uint8
 	struct objread *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	*r = (struct objread){ .v = v, .id = id, .size = size, .fd = -1 };
+	*r = (struct objread){ .v = v, .size = size, .fd = -1 };
 	memcpy(r->sha, sha, 32);
+	if (id) {
+		snprintf(r->label, sizeof(r->label), "capture %" PRIu64, id);
+	} else {
+		char hex[65];
+		sha256_hex(sha, hex);
+		snprintf(r->label, sizeof(r->label), "object %s", hex);
+	}
 	int err = vault_object_open(v, sha, &r->fd);
 	if (err == -EREMOTEIO)
 		err = errbuf_set(eb, -EREMOTEIO,
-				 "capture %" PRIu64 ": its object is in the object store, which "
-				 "only capvaultd reads", id);
+				 "%s: its object is in the object store, which only capvaultd "
+				 "reads", r->label);
 	else if (err == -ENOENT)
-		err = errbuf_set(eb, -ENOENT, "capture %" PRIu64 ": object missing", id);
+		err = errbuf_set(eb, -ENOENT, "%s: object missing", r->label);
 	else if (err < 0)
-		err = errbuf_set(eb, err, "capture %" PRIu64 ": object: %s", id, strerror(-err));
+		err = errbuf_set(eb, err, "%s: object: %s", r->label, strerror(-err));
 	else if (err == VAULT_OBJECT_REMOTE)
 		err = (r->buf = malloc(OBJREAD_AHEAD)) ? remote_check(r, eb) : -ENOMEM;
 	if (err) {
@@ -111,9 +123,7 @@ ssize_t objread_read(struct objread *r, void *buf, size_t len, struct errbuf *eb
 	if (r->fd >= 0) {
 		ssize_t n = read(r->fd, buf, len);
 		int e = errno;
-		return n < 0 ? errbuf_set(eb, -e, "capture %" PRIu64 ": read: %s", r->id,
-					  strerror(e))
-			     : n;
+		return n < 0 ? errbuf_set(eb, -e, "%s: read: %s", r->label, strerror(e)) : n;
 	}
 	if (r->used == 0 && r->pos < r->size) {
 		int err = remote_fill(r, eb);

@@ -20,10 +20,11 @@ struct objread;
 struct vault;
 
 /*
- * Opens object sha (size bytes, of capture id: for messages). Returns 0,
- * -ENOENT when no tier holds it, -EREMOTEIO (eb: "capture N: object
- * store ...: why") when it is remote and the store cannot serve it or no
- * store is set (offline), or another negative errno.
+ * Opens object sha (size bytes, of capture id: for messages; 0 names the
+ * object instead). Returns 0, -ENOENT when no tier holds it, -EREMOTEIO
+ * (eb: "capture N: object store ...: why") when it is remote and the
+ * store cannot serve it or no store is set (offline), or another
+ * negative errno.
  */
 int objread_open(struct objread **out, struct vault *v, uint64_t id, const uint8_t sha[32],
 		 uint64_t size, struct errbuf *eb);
