@@ -22,8 +22,9 @@
 #include "capwrite.h"
 #include "catalog.h"
 #include "cleanup.h"
+#include "log.h"
+#include "objread.h"
 #include "parse.h"
-#include "store.h"
 #include "textesc.h"
 #include "vault.h"
 
@@ -236,7 +237,8 @@ void api_annotations_post(struct api_call *c)
 /* --- downloads with annotations and key log --- */
 
 struct pcapng_stream {
-	int fd;
+	struct objread *src;
+	uint64_t id;
 	struct capfile *cf;
 	struct capwrite *w;
 	struct annotation *ann;
@@ -282,9 +284,14 @@ static int stream_fill(struct pcapng_stream *s)
 	struct errbuf eb = { { 0 } };
 	s->out_len = s->out_off = 0;
 	while (s->out_len == 0 && !s->eof) {
-		ssize_t n = read(s->fd, s->chunk, sizeof(s->chunk));
-		if (n < 0)
+		ssize_t n = objread_read(s->src, s->chunk, sizeof(s->chunk), &eb);
+		if (n < 0) {
+			/* The status went out: all that is left is to cut the
+			 * stream and say why in the log. */
+			log_warnx("download of capture %" PRIu64 ": %s", s->id,
+				  eb.msg[0] ? eb.msg : strerror((int)-n));
 			return -EIO;
+		}
 		if (n > 0 && capfile_feed(s->cf, s->chunk, (size_t)n, &eb) != 0)
 			return -EIO;
 		if (n == 0) {
@@ -320,16 +327,16 @@ static void stream_free(void *ctx)
 	capwrite_free(s->w);
 	capfile_free(s->cf);
 	annot_list_free(s->ann, s->nann);
-	if (s->fd >= 0)
-		close(s->fd);
+	objread_free(s->src);
 	free(s->out);
 	free(s);
 }
 
 /* Sets s up: the object open, the annotations and key log loaded (as
- * asked), the pcapng header (and secrets block) written. */
+ * asked), the pcapng header (and secrets block) written. A tiered
+ * capture's store is asked now, so its failure is a 503 (eb). */
 static int stream_open(struct api_call *c, const struct capture_record *rec, bool annotations,
-		       bool keylog, struct pcapng_stream *s)
+		       bool keylog, struct pcapng_stream *s, struct errbuf *eb)
 {
 	struct db *db = vault_db(c->api->vault);
 	char *keys = NULL;
@@ -339,9 +346,11 @@ static int stream_open(struct api_call *c, const struct capture_record *rec, boo
 		return err;
 	if (keylog && (err = annot_keylog_get(db, rec->id, &keys, &keylen)) < 0 && err != -ENOENT)
 		return err;
-	if ((s->fd = store_object_open(vault_store(c->api->vault), rec->sha256)) < 0)
-		err = s->fd == -ENOENT ? -EIO : s->fd;
-	else if (!(err = capfile_new(&s->cf, stream_packet, NULL, s)))
+	s->id = rec->id;
+	err = objread_open(&s->src, c->api->vault, rec->id, rec->sha256, rec->file_size, eb);
+	if (err == -ENOENT)
+		err = -EIO;
+	else if (!err && !(err = capfile_new(&s->cf, stream_packet, NULL, s)))
 		err = capwrite_new(&s->w, CAPFILE_FORMAT_PCAPNG,
 				   rec->nlinktypes ? rec->linktypes[0] : 1, true, rec->snaplen,
 				   stream_out, s);
@@ -378,13 +387,14 @@ bool api_send_attached(struct api_call *c, const struct capture_record *rec)
 		api_error_errno(c, -ENOMEM, "download", NULL);
 		return true;
 	}
-	s->fd = -1;
-	int err = stream_open(c, rec, annotations, keylog, s);
+	struct errbuf eb = { { 0 } };
+	int err = stream_open(c, rec, annotations, keylog, s, &eb);
 	char *name = err ? NULL : pcapng_name(rec->name);
 	if (err || !name) {
 		stream_free(s);
 		free(name);
-		api_error_errno(c, err ? err : -ENOMEM, "download", NULL);
+		api_error_errno(c, err ? err : -ENOMEM, "download",
+				err == -EREMOTEIO ? eb.msg : NULL);
 		return true;
 	}
 	char disp[API_DISPOSITION_MAX];

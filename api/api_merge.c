@@ -23,8 +23,8 @@
 #include "capwrite.h"
 #include "catalog.h"
 #include "config.h"
+#include "objread.h"
 #include "parse.h"
-#include "store.h"
 #include "vault.h"
 
 #define MERGE_MAX_INPUTS 64
@@ -39,7 +39,7 @@ struct queued {
 
 /* One capture being read: the packets of its last chunk, in order. */
 struct input {
-	int fd;
+	struct objread *src;
 	struct capfile *cf;
 	struct queued *head, *tail;
 	bool eof;
@@ -56,6 +56,7 @@ struct merge {
 	struct { uint32_t len; uint8_t md[32]; } seen[DUP_WINDOW];
 	size_t nseen, seen_at;
 	char *chunk; /* READ_CHUNK bytes */
+	struct errbuf eb; /* why reading an input failed */
 };
 
 static int queue_packet(void *opaque, const struct capfile_packet *pkt)
@@ -77,14 +78,15 @@ static int queue_packet(void *opaque, const struct capfile_packet *pkt)
 }
 
 /* Reads chunks (into chunk, READ_CHUNK bytes) until a packet is queued
- * or the capture ends. */
-static int input_fill(struct input *in, char *chunk)
+ * or the capture ends. A failed read's error (-EREMOTEIO: the object
+ * store) passes through with its message in rerr. */
+static int input_fill(struct input *in, char *chunk, struct errbuf *rerr)
 {
 	struct errbuf eb = { { 0 } };
 	while (!in->head && !in->eof) {
-		ssize_t n = read(in->fd, chunk, READ_CHUNK);
+		ssize_t n = objread_read(in->src, chunk, READ_CHUNK, rerr);
 		if (n < 0)
-			return -EIO;
+			return n == -EREMOTEIO ? -EREMOTEIO : -EIO;
 		if (n == 0) {
 			in->eof = true;
 			if (capfile_finish(in->cf, &eb) < 0)
@@ -110,8 +112,7 @@ static void input_close(struct input *in)
 	while (in->head)
 		input_pop(in);
 	capfile_free(in->cf);
-	if (in->fd >= 0)
-		close(in->fd);
+	objread_free(in->src);
 }
 
 static int out_write(void *opaque, const void *buf, size_t len)
@@ -155,7 +156,7 @@ static int earliest(struct merge *m, int *err)
 {
 	int best = -1;
 	for (size_t i = 0; i < m->nin; i++) {
-		if ((*err = input_fill(&m->in[i], m->chunk)) < 0)
+		if ((*err = input_fill(&m->in[i], m->chunk, &m->eb)) < 0)
 			return -1;
 		if (m->in[i].head && (best < 0 || m->in[i].head->pkt.ts_ns <=
 							  m->in[best].head->pkt.ts_ns))
@@ -180,10 +181,11 @@ static int merge_open(struct api_call *c, struct merge *m, struct capture_record
 {
 	int err = 0;
 	for (size_t i = 0; i < m->nin && !err; i++) {
-		m->in[i].fd = store_object_open(vault_store(c->api->vault), recs[i]->sha256);
-		if (m->in[i].fd < 0)
-			err = m->in[i].fd == -ENOENT ? -EIO : m->in[i].fd;
-		else
+		err = objread_open(&m->in[i].src, c->api->vault, recs[i]->id, recs[i]->sha256,
+				   recs[i]->file_size, &m->eb);
+		if (err == -ENOENT)
+			err = -EIO;
+		else if (!err)
 			err = capfile_new(&m->in[i].cf, queue_packet, NULL, &m->in[i]);
 	}
 	uint32_t snaplen = 0;
@@ -225,8 +227,6 @@ static void merge_into(struct api_call *c, struct capture_record **recs, size_t 
 	struct merge m = { .nin = n, .out_fd = -1, .dedup = dedup,
 			   .limit = c->api->cfg->api.max_upload_size };
 	char *path = NULL;
-	for (size_t i = 0; i < n; i++)
-		m.in[i].fd = -1;
 	int err = (m.chunk = malloc(READ_CHUNK)) ? api_spool_open(c, &m.out_fd, &path) : -ENOMEM;
 	if (!err)
 		err = merge_open(c, &m, recs);
@@ -245,7 +245,7 @@ static void merge_into(struct api_call *c, struct capture_record **recs, size_t 
 			  "the merged capture is larger than api.max_upload_size (%" PRIu64 " bytes)",
 			  m.limit);
 	else if (err)
-		api_error_errno(c, err, "merging", NULL);
+		api_error_errno(c, err, "merging", err == -EREMOTEIO ? m.eb.msg : NULL);
 	else
 		api_upload_file(c, path, name, http_req_arg(c->r, "additional_tags"), NULL);
 	if (err)

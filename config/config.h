@@ -155,6 +155,7 @@ struct config_object_store {
 	uint64_t cache_size;      /* the local read-through cache, bytes */
 	uint64_t connect_timeout_ns;
 	uint64_t request_timeout_ns; /* a request, or a stall in a transfer */
+	uint64_t read_timeout_ns;    /* the same for reads of queries and downloads */
 	unsigned max_inflight;    /* requests in flight: ranges of a read, parts of an upload */
 	uint64_t part_size;       /* multipart upload above this */
 };

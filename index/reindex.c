@@ -9,9 +9,12 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "catalog.h"
 #include "db.h"
 #include "import.h"
+#include "objread.h"
 #include "pindex.h"
 #include "store.h"
 #include "vault.h"
@@ -96,20 +99,68 @@ static const struct import_sink_ops reindex_ops = {
 	.abort = rx_abort,
 };
 
+#define REMOTE_CHUNK (256u * 1024)
+
+/* A tiered object: the same pass, fed from r (the object store, or the
+ * cache when it holds the object) a chunk at a time. */
+static int import_remote(struct reindex *rx, struct objread *r, struct ring *ring,
+			 struct import_info *info, struct errbuf *eb)
+{
+	struct import_source src = { .name = "(object store)", .ring = ring };
+	struct import_result res;
+	struct import_pass *p = NULL;
+	char *buf = malloc(REMOTE_CHUNK);
+	int err = buf ? import_pass_new(&p, &reindex_ops, rx, &src, eb) : -ENOMEM;
+	for (ssize_t n = 1; !err && n > 0;) {
+		n = objread_read(r, buf, REMOTE_CHUNK, eb);
+		err = n < 0 ? (int)n : n > 0 ? import_pass_feed(p, buf, (size_t)n, eb) : 0;
+	}
+	if (!err)
+		err = import_pass_finish(p, &res, info, eb);
+	import_pass_free(p);
+	free(buf);
+	return err;
+}
+
+/* A tiered object (or one whose local copy is gone) opened for reading
+ * before its index is dropped, so a store that cannot serve it leaves
+ * the index as it was: 0 with *r, 1 when it is local, or an error. */
+static int open_remote(struct vault *v, const uint8_t sha[32], struct objread **r,
+		       struct errbuf *eb)
+{
+	uint64_t size = 0, refs, objnum;
+	int fd = -1;
+	int err = vault_object_open(v, sha, &fd);
+	if (fd >= 0)
+		close(fd);
+	if (err == 0 || (err < 0 && err != -EREMOTEIO))
+		return 1; /* the local path (its errors said by the import) */
+	if ((err = catalog_object_get(vault_catalog(v), sha, &size, &refs, &objnum)))
+		return errbuf_set(eb, err, "object record: %s", strerror(-err));
+	return objread_open(r, v, 0, sha, size, eb);
+}
+
 int reindex_object(struct vault *v, struct ring *ring, const uint8_t sha[32], uint64_t objnum,
 		   uint64_t *packets, struct errbuf *eb)
 {
 	char path[PATH_MAX];
 	struct reindex rx = { .db = vault_db(v), .objnum = objnum };
-	int err = store_object_path(vault_store(v), sha, path, sizeof(path));
-	if (err)
-		return errbuf_set(eb, err, "object path: %s", strerror(-err));
-	if ((err = drop_index(rx.db, objnum, eb)))
+	struct objread *remote = NULL;
+	int err = open_remote(v, sha, &remote, eb);
+	if (err < 0)
 		return err;
+	if (!remote && (err = store_object_path(vault_store(v), sha, path, sizeof(path))))
+		return errbuf_set(eb, err, "object path: %s", strerror(-err));
+	if ((err = drop_index(rx.db, objnum, eb))) {
+		objread_free(remote);
+		return err;
+	}
 	struct import_source src = { .path = path, .name = path, .ring = ring };
 	struct import_result res;
 	struct import_info info;
-	err = import_file(ring, &reindex_ops, &rx, &src, &res, &info, eb);
+	err = remote ? import_remote(&rx, remote, ring, &info, eb)
+		     : import_file(ring, &reindex_ops, &rx, &src, &res, &info, eb);
+	objread_free(remote);
 	if (err) {
 		struct errbuf ignored = { { 0 } };
 		drop_index(rx.db, objnum, &ignored);

@@ -475,6 +475,27 @@ static void test_relative_to_file(void **state)
 	config_free(cfg);
 }
 
+/* object_store.read_timeout: its own key (reads fail fast while uploads
+ * keep request_timeout), 10s when absent. */
+static void test_object_store_timeouts(void **state)
+{
+	char path[PATH_MAX];
+	const char *dir = env_dir("CONFIG_CASES");
+	struct config *cfg = NULL;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/good-object-store.yaml", dir);
+	assert_int_equal(config_load(&cfg, path, NULL), 0);
+	assert_int_equal(cfg->object_store.request_timeout_ns, 60000000000ull);
+	assert_int_equal(cfg->object_store.read_timeout_ns, 2000000000ull);
+	config_free(cfg);
+	snprintf(path, sizeof(path), "%s/good-object-store-defaults.yaml", dir);
+	assert_int_equal(config_load(&cfg, path, NULL), 0);
+	assert_int_equal(cfg->object_store.request_timeout_ns, 30000000000ull);
+	assert_int_equal(cfg->object_store.read_timeout_ns, 10000000000ull);
+	config_free(cfg);
+}
+
 static void test_error_text(void **state)
 {
 	static const char text[] = "store: /srv/vault\nimport:\n  - path: /srv/in\n    recursiv: true\n";
@@ -563,6 +584,7 @@ int main(void)
 		cmocka_unit_test(test_every_key_documented),
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_relative_to_file),
+		cmocka_unit_test(test_object_store_timeouts),
 		cmocka_unit_test(test_error_text),
 		cmocka_unit_test(test_unreadable_file),
 		cmocka_unit_test(test_error_cap),

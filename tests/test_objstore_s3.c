@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -719,6 +720,45 @@ static void test_timeout(void **state)
 	close(s);
 }
 
+/* read_timeout bounds reads (stat, ranges, streams) on its own: with a
+ * minute for other requests, a store that never answers fails every read
+ * within it (the guard: well before the minute). */
+static void test_read_timeout(void **state)
+{
+	struct cfgbuf cb;
+	struct errbuf eb = { "" };
+	uint8_t sha[32] = { 4 }, buf[10];
+	uint64_t got;
+	char endpoint[64];
+	struct timespec t0, t1;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)state;
+	NEED_RGW();
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(s, 16), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%u", ntohs(a.sin_port));
+	rgw_config(&cb);
+	cb.cfg.endpoint = endpoint;
+	cb.cfg.request_timeout_ms = 60000;
+	cb.cfg.read_timeout_ms = 1000;
+	struct objstore *os = open_store(&cb.cfg);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ETIMEDOUT);
+	struct objstore_range r = { 0, sizeof(buf), buf };
+	assert_int_equal(objstore_read_ranges(os, sha, &r, 1, &eb), -ETIMEDOUT);
+	struct collect c = { 0 };
+	assert_int_equal(objstore_read_stream(os, sha, 0, UINT64_MAX, collect, &c, &eb),
+			 -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 30);
+	objstore_free(os);
+	close(s);
+}
+
 static void test_tls(void **state)
 {
 	struct cfgbuf cb;
@@ -903,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_credentials_file),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_read_timeout),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_from_config),
 	};

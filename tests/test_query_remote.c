@@ -28,6 +28,7 @@
 #include "objcache.h"
 #include "objstore.h"
 #include "query.h"
+#include "reindex.h"
 #include "ring.h"
 #include "tier.h"
 #include "vault.h"
@@ -239,6 +240,34 @@ static void test_store_failure_is_eremoteio(void **state)
 	assert_non_null(strstr(eb.msg, objstore_describe(f->os)));
 }
 
+/* fsck --repair's rebuild of a tiered object's packet index: from the
+ * object store, the same answers after; a store that cannot serve it
+ * fails with -EREMOTEIO before the index is touched. */
+static void test_reindex_tiered(void **state)
+{
+	struct fixture *f = *state;
+	struct answer before, a;
+	struct errbuf eb = { { 0 } };
+	uint64_t size, refs, objnum, packets = 0;
+
+	assert_int_equal(run(f, f->filter, &before, NULL, &eb), 0);
+	tier(f);
+	assert_int_equal(catalog_object_get(vault_catalog(f->v), f->sha, &size, &refs, &objnum), 0);
+	assert_int_equal(reindex_object(f->v, f->ring, f->sha, objnum, &packets, &eb), 0);
+	assert_int_equal(packets, PACKETS);
+	assert_int_equal(run(f, f->filter, &a, NULL, &eb), 0);
+	assert_int_equal(a.packets, before.packets);
+	assert_memory_equal(a.digest, before.digest, 32);
+
+	assert_int_equal(objstore_remove(f->os, f->sha, &eb), 0);
+	eb.msg[0] = '\0';
+	assert_int_equal(reindex_object(f->v, f->ring, f->sha, objnum, &packets, &eb), -EREMOTEIO);
+	assert_non_null(strstr(eb.msg, objstore_describe(f->os)));
+	/* The index was kept: the query's blocks are cached, so it answers. */
+	assert_int_equal(run(f, f->filter, &a, NULL, &eb), 0);
+	assert_memory_equal(a.digest, before.digest, 32);
+}
+
 static void test_local_check_passes(void **state)
 {
 	struct fixture *f = *state;
@@ -258,6 +287,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_same_answer_fewer_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_failure_is_eremoteio, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reindex_tiered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_check_passes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

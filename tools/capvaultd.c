@@ -387,6 +387,7 @@ static bool object_store_changed(const struct config_object_store *a,
 	       text_differs(a->ca_file, b->ca_file) || a->cache_size != b->cache_size ||
 	       a->connect_timeout_ns != b->connect_timeout_ns ||
 	       a->request_timeout_ns != b->request_timeout_ns ||
+	       a->read_timeout_ns != b->read_timeout_ns ||
 	       a->max_inflight != b->max_inflight || a->part_size != b->part_size;
 }
 

@@ -30,6 +30,7 @@ int objstore_from_config(struct objstore **out, const struct config_object_store
 		.profile = os->profile,
 		.connect_timeout_ms = ms(os->connect_timeout_ns),
 		.request_timeout_ms = ms(os->request_timeout_ns),
+		.read_timeout_ms = ms(os->read_timeout_ns),
 		.max_inflight = os->max_inflight,
 		.part_size = os->part_size,
 	};

@@ -50,6 +50,10 @@ struct objstore_s3_config {
 	uint64_t part_size;           /* multipart above this (max_inflight parts at once);
 				       * 0: 1 GiB; 5 MiB to 5 GiB */
 	uint32_t list_page;           /* keys per list request; 0: the store's (1000) */
+	/* Added for fail-fast reads without stalling uploads: each range read
+	 * and stat fails past it, a streamed read when no byte moves for it
+	 * (queries, downloads). 0: request_timeout_ms. */
+	uint32_t read_timeout_ms;
 };
 
 int objstore_s3_new(struct objstore **out, const struct objstore_s3_config *cfg,

@@ -76,6 +76,7 @@ struct s3 {
 	char *userpwd;    /* "access:secret" for libcurl's signer; wiped on free */
 	char sigv4[160];
 	long connect_ms, request_ms;
+	long read_ms; /* reads for queries and downloads (and stat): fail fast */
 	unsigned max_inflight;
 	uint64_t part_size;
 	uint32_t list_page;
@@ -291,12 +292,13 @@ static void req_done(struct req *rq)
 /*
  * Sets h up for one request: path is the URL-encoded key (or "" for the
  * bucket), query is canonical already (or NULL), payload is the hex
- * SHA-256 the body will have. stream: a transfer as long as an object,
- * bounded by stalling (no byte for request_timeout), not by total time.
+ * SHA-256 the body will have. limit_ms: the request's time limit, or
+ * with stream (a transfer as long as an object) the longest a transfer
+ * may stall (no byte moving), not its total time.
  */
 static int req_init(struct req *rq, struct s3 *s3, CURL *h, const char *method,
 		    const char *what, const char *path, const char *query, const char *payload,
-		    bool stream)
+		    bool stream, long limit_ms)
 {
 	char hdr[128];
 
@@ -325,9 +327,9 @@ static int req_init(struct req *rq, struct s3 *s3, CURL *h, const char *method,
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, s3->connect_ms);
 	if (stream) {
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (s3->request_ms + 999) / 1000);
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (limit_ms + 999) / 1000);
 	} else {
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, s3->request_ms);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, limit_ms);
 	}
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, rq->curl_err);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -447,7 +449,7 @@ static int req_run(struct req *rq, struct errbuf *eb)
 static int simple(struct s3 *s3, CURL *h, struct req *rq, const char *method,
 		  const char *what, const char *path, const char *query, struct errbuf *eb)
 {
-	int r = req_init(rq, s3, h, method, what, path, query, empty_sha, false);
+	int r = req_init(rq, s3, h, method, what, path, query, empty_sha, false, s3->request_ms);
 
 	return r < 0 ? r : req_run(rq, eb);
 }
@@ -503,8 +505,9 @@ static void easy_release(struct easy *e)
 
 /* ---- stat, remove ---- */
 
+/* limit_ms: read_ms when a reader asks (stat), request_ms within a put. */
 static int head_size(struct s3 *s3, CURL *h, const uint8_t sha[32], uint64_t *size,
-		     struct errbuf *eb)
+		     long limit_ms, struct errbuf *eb)
 {
 	char key[KEY_MAX], path[KEY_MAX];
 	struct req rq;
@@ -512,7 +515,9 @@ static int head_size(struct s3 *s3, CURL *h, const uint8_t sha[32], uint64_t *si
 
 	object_key(s3, sha, false, key);
 	object_key(s3, sha, true, path);
-	int r = simple(s3, h, &rq, "HEAD", key, path, NULL, eb);
+	int r = req_init(&rq, s3, h, "HEAD", key, path, NULL, empty_sha, false, limit_ms);
+	if (r == 0)
+		r = req_run(&rq, eb);
 	if (r == 0) {
 		curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 		if (len < 0)
@@ -530,7 +535,7 @@ static int s3_stat(struct objstore *os, const uint8_t sha[32], uint64_t *size,
 {
 	_cleanup_(easy_release) struct easy e = easy_get((struct s3 *)os);
 
-	return e.h ? head_size((struct s3 *)os, e.h, sha, size, eb) : -ENOMEM;
+	return e.h ? head_size((struct s3 *)os, e.h, sha, size, ((struct s3 *)os)->read_ms, eb) : -ENOMEM;
 }
 
 static int s3_remove(struct objstore *os, const uint8_t sha[32], struct errbuf *eb)
@@ -615,7 +620,7 @@ static int stream_object(struct s3 *s3, const uint8_t sha[32], struct stream *st
 	object_key(s3, sha, false, key);
 	object_key(s3, sha, true, path);
 	st->eb = eb;
-	int r = req_init(&rq, s3, h, "GET", key, path, NULL, empty_sha, true);
+	int r = req_init(&rq, s3, h, "GET", key, path, NULL, empty_sha, true, s3->read_ms);
 	if (r == 0) {
 		st->ranged = st->offset > 0 || st->len != UINT64_MAX;
 		if (st->len == UINT64_MAX)
@@ -695,7 +700,7 @@ static int put_single(struct s3 *s3, CURL *h, const uint8_t sha[32], int fd, uin
 	object_key(s3, sha, false, key);
 	object_key(s3, sha, true, path);
 	hex32(sha, hex);
-	int r = req_init(&rq, s3, h, "PUT", key, path, NULL, hex, true);
+	int r = req_init(&rq, s3, h, "PUT", key, path, NULL, hex, true, s3->request_ms);
 	if (r == 0)
 		r = req_header(&rq, "Content-Type: application/octet-stream");
 	if (r == 0) {
@@ -724,7 +729,7 @@ static int upload_start(struct upload *up, struct errbuf *eb)
 	char id[1024];
 
 	int r = req_init(&rq, up->s3, up->h, "POST", up->key, up->path, "uploads=", empty_sha,
-			 false);
+			 false, up->s3->request_ms);
 	if (r == 0)
 		r = req_header(&rq, "Content-Type: application/octet-stream");
 	if (r == 0) {
@@ -822,7 +827,8 @@ static int upload_complete(struct upload *up, struct errbuf *eb)
 	if (!body || sha256_hex(body, len, hex) < 0)
 		return -ENOMEM;
 	snprintf(query, sizeof(query), "uploadId=%s", up->id);
-	int r = req_init(&rq, up->s3, up->h, "POST", up->key, up->path, query, hex, true);
+	int r = req_init(&rq, up->s3, up->h, "POST", up->key, up->path, query, hex, true,
+			 up->s3->request_ms);
 	if (r == 0)
 		r = req_header(&rq, "Content-Type: application/xml");
 	if (r == 0) {
@@ -993,7 +999,8 @@ static int part_start(struct upload *up, struct part_slot *sl, unsigned i, int f
 	char query[1200];
 
 	snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", i + 1, up->id);
-	int r = req_init(&sl->rq, up->s3, sl->h, "PUT", up->key, up->path, query, hex, true);
+	int r = req_init(&sl->rq, up->s3, sl->h, "PUT", up->key, up->path, query, hex, true,
+			 up->s3->request_ms);
 	if (r < 0)
 		return r;
 	req_upload(&sl->rq, fd, (uint64_t)i * up->part_size, part_len(up, i, size));
@@ -1192,7 +1199,7 @@ static int s3_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t s
 
 	if (!h)
 		return -ENOMEM;
-	int r = head_size(s3, h, sha, &have, eb);
+	int r = head_size(s3, h, sha, &have, s3->request_ms, eb);
 	if (r == 0 && have == size) {
 		r = s3_verify(os, sha, eb);
 		if (r != -EIO)
@@ -1204,7 +1211,7 @@ static int s3_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t s
 	r = size <= s3->part_size ? put_single(s3, h, sha, fd, size, eb)
 				  : put_multipart(s3, h, sha, fd, size, eb);
 	if (r == 0)
-		r = head_size(s3, h, sha, &have, eb);
+		r = head_size(s3, h, sha, &have, s3->request_ms, eb);
 	object_key(s3, sha, false, key);
 	if (r == 0 && have != size)
 		r = errbuf_set(eb, -EIO, "%s: %s: stored %" PRIu64 " bytes, not %" PRIu64,
@@ -1278,7 +1285,7 @@ static int fetch_start(struct fetch *f, struct s3 *s3, const char *key, const ch
 {
 	char range[64];
 
-	int r = req_init(&f->rq, s3, f->h, "GET", key, path, NULL, empty_sha, false);
+	int r = req_init(&f->rq, s3, f->h, "GET", key, path, NULL, empty_sha, false, s3->read_ms);
 	if (r < 0)
 		return r;
 	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, f->g->start, f->g->end - 1);
@@ -1496,7 +1503,8 @@ static int list_one(struct list_page *p, CURL *h, const char *query, struct errb
 {
 	struct req rq;
 
-	int r = req_init(&rq, p->s3, h, "GET", "objects/ (list)", "", query, empty_sha, false);
+	int r = req_init(&rq, p->s3, h, "GET", "objects/ (list)", "", query, empty_sha, false,
+			 p->s3->request_ms);
 	if (r == 0) {
 		rq.answer_max = LIST_ANSWER_MAX;
 		r = req_run(&rq, eb);
@@ -1666,6 +1674,7 @@ static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
 		 cfg->region ? cfg->region : "us-east-1");
 	s3->connect_ms = cfg->connect_timeout_ms ? (long)cfg->connect_timeout_ms : 10000;
 	s3->request_ms = cfg->request_timeout_ms ? (long)cfg->request_timeout_ms : 30000;
+	s3->read_ms = cfg->read_timeout_ms ? (long)cfg->read_timeout_ms : s3->request_ms;
 	s3->max_inflight = cfg->max_inflight ? cfg->max_inflight : 4;
 	s3->part_size = cfg->part_size ? cfg->part_size : PART_DEFAULT;
 	s3->list_page = cfg->list_page;

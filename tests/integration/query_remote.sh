@@ -9,11 +9,20 @@
 # (its objects gone, or a real Ceph RGW stopped or frozen)
 # fails queries and downloads of remote captures with 503 and a message
 # naming the object store and the capture, the CLI prints it, and the
-# daemon goes on answering. With the argument "rgw" the object store is a
-# real Ceph RGW (stopped, then frozen); without, a second store folder
-# (CAPVAULT_OBJSTORE_DIR, the local backend) whose objects go away.
+# daemon goes on answering. The CloudShark readers of capture bytes
+# work on tiered captures too: merge (the packets mergecap gives), the
+# annotated download (comments tshark reads) and the key log download,
+# and answer 503 the same way when the store fails. With the argument
+# "rgw" the object store is a real Ceph RGW (stopped, then frozen; its
+# request_timeout is 60s for uploads and read_timeout 2s for reads, so a
+# frozen store fails a query well within the test's 30 s guard);
+# without, a second store folder (CAPVAULT_OBJSTORE_DIR, the local
+# backend) whose objects go away.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
+for tool in tshark mergecap; do
+	command -v "$tool" >/dev/null || { echo "SKIP: no $tool"; exit 77; }
+done
 
 S=$CAPVAULT_STORE
 B=$T/bucket
@@ -26,6 +35,7 @@ fi
 
 "$MKCAP" --packets 30000 --hosts 40 --flows 0 --seed 21 -o "$T/a.pcap"
 "$MKCAP" --packets 8000 --hosts 20 --seed 22 -o "$T/b.pcap"
+"$MKCAP" --packets 300 --seed 23 -o "$T/c.pcap"
 expect_rc 0 "$CAPVAULT" import "$T/a.pcap"
 expect_rc 0 "$CAPVAULT" import "$T/b.pcap"
 A=1 BID=2
@@ -52,11 +62,11 @@ object_store:
   credentials_file: $CAPVAULT_S3_CREDENTIALS
   cache_size: 256MiB
   connect_timeout: 1s
-  request_timeout: $TIMEOUT
+  request_timeout: 60s
+  read_timeout: 2s
 EOC
 }
-# Uploads get time; reads (after a restart) fail fast.
-TIMEOUT=60s
+# Uploads get time (request_timeout); reads fail fast (read_timeout).
 if [ -n "$RGW" ]; then
 	start_daemon
 	if ! logged "object store s3://"; then
@@ -68,16 +78,20 @@ else
 fi
 RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
 api() { curl -sS -H "Authorization: Bearer $RO" "$@"; }
+CS=$("$CAPVAULT" token add cs --scopes read,upload --cloudshark 2>/dev/null)
+CSU="$U/api/v1/$CS"
+printf 'CLIENT_RANDOM 00112233 44556677\n' >"$T/keys.log"
+check "upload of c with a key log" 200 "$(curl -sS -o "$T/up.json" -w '%{http_code}' \
+	-F "file=@$T/c.pcap" -F "filename=c.pcap" -F "keylog=@$T/keys.log" "$CSU/upload")"
+C=$(jq -r .id "$T/up.json")
+check "annotate b" 204 "$(curl -sS -o /dev/null -w '%{http_code}' -X POST \
+	"$CSU/annotations/$BID?frame=3&text=look+here&quiet=true")"
 
-expect_rc 0 "$CAPVAULT" tier "$A" "$BID"
+expect_rc 0 "$CAPVAULT" tier "$A" "$BID" "$C"
 check "location of a" remote "$(loc "$A")"
 check "location of b" remote "$(loc "$BID")"
+check "location of c" remote "$(loc "$C")"
 gone "$S/objects/$(sha "$T/a.pcap" | cut -c1-2)/$(sha "$T/a.pcap")" || fail "local copy kept"
-if [ -n "$RGW" ]; then
-	stop_daemon
-	TIMEOUT=2s
-	start_daemon
-fi
 
 # One conversation of the middle of a.pcap (every packet is its own).
 read -r src dst < <(tcpdump -r "$T/a.pcap" -nn 'ip and tcp' 2>/dev/null |
@@ -117,23 +131,47 @@ expect_rc 0 "$CAPVAULT" query --capture "$BID" -w "$T/gotb.pcap" "tcp or udp or 
 tcpdump -r "$T/b.pcap" -w "$T/wantb.pcap" "tcp or udp or arp" 2>/dev/null
 check "unnarrowed query vs tcpdump" "$(dump "$T/wantb.pcap")" "$(dump "$T/gotb.pcap")"
 
+# The CloudShark readers of capture bytes, on tiered captures.
+packets() { tcpdump -nn -tt -xx -r "$1" 2>/dev/null | sha256sum | cut -c1-16; }
+check "merge of tiered b and c" 200 "$(curl -sS -o "$T/merge.json" -w '%{http_code}' -X POST \
+	"$CSU/merge?capture_ids=$BID,$C&filename=bc.pcapng")"
+curl -sS -o "$T/merged.pcapng" "$CSU/download/$(jq -r .id "$T/merge.json")"
+mergecap -w "$T/ref.pcapng" "$T/b.pcap" "$T/c.pcap"
+check "merge = mergecap" "$(packets "$T/ref.pcapng")" "$(packets "$T/merged.pcapng")"
+check "annotated download of tiered b" 200 \
+	"$(curl -sS -o "$T/ann.pcapng" -w '%{http_code}' "$CSU/download/$BID?annotations=1")"
+check "annotated download: comments" "3:look here" \
+	"$(tshark -r "$T/ann.pcapng" -Y frame.comment -T fields -e frame.number -e frame.comment \
+		2>/dev/null | tr '\t' ':' | paste -sd' ')"
+check "annotated download: same packets" "$(packets "$T/b.pcap")" "$(packets "$T/ann.pcapng")"
+check "key log download of tiered c" 200 \
+	"$(curl -sS -o "$T/keys.pcapng" -w '%{http_code}' "$CSU/download/$C?keylog=1")"
+grep -q "CLIENT_RANDOM 00112233 44556677" "$T/keys.pcapng" || fail "no key log in the download"
+check "key log download: same packets" "$(packets "$T/c.pcap")" "$(packets "$T/keys.pcapng")"
+
 # The store fails: 503 naming the store and the capture; the daemon lives.
 # (The local backend holds its folder open: its objects are moved away.)
 store_down() {
 	if [ -n "$RGW" ]; then rgw_down; else mkdir -p "$T/away" && mv "$B"/objects/* "$T/away/"; fi
 }
 store_up() { if [ -n "$RGW" ]; then rgw_up; else mv "$T"/away/* "$B/objects/"; fi; }
+# expect_503 WHAT [CAPTURE] CURL-ARGS...: 503 naming the store and the
+# capture ($BID unless given), within the 30 s guard (read_timeout is 2s).
 expect_503() {
-	local what=$1
+	local what=$1 id=$BID
 	shift
-	check "$what: status" 503 "$(api -o "$T/e.json" -w '%{http_code}' "$@")"
-	echo "$what: $(jq -r .message "$T/e.json" 2>/dev/null || cat "$T/e.json")"
+	if [[ $1 =~ ^[0-9]+$ ]]; then id=$1; shift; fi
+	check "$what: status" 503 "$(api --max-time 30 -o "$T/e.json" -w '%{http_code}' "$@")"
+	echo "$what: $(jq -c '.message // .' "$T/e.json" 2>/dev/null || cat "$T/e.json")"
 	grep -q "object store" "$T/e.json" || fail "$what: no object store named: $(cat "$T/e.json")"
-	grep -q "capture $BID" "$T/e.json" || fail "$what: no capture named: $(cat "$T/e.json")"
+	grep -q "capture $id" "$T/e.json" || fail "$what: no capture named: $(cat "$T/e.json")"
 }
 fail_fast() {
 	expect_503 "$1: query" -G --data-urlencode "filter=udp" --data "captures=$BID" "$U/v1/packets"
 	expect_503 "$1: download" "$U/v1/captures/$BID/file"
+	expect_503 "$1: merge" -X POST "$CSU/merge?capture_ids=$BID,$C"
+	expect_503 "$1: annotated download" "$CSU/download/$BID?annotations=1"
+	expect_503 "$1: key log download" "$C" "$CSU/download/$C?keylog=1"
 	expect_rc 1 "$CAPVAULT" query --capture "$BID" -w "$T/x.pcap" udp
 	grep -q "object store" "$T/err" || fail "$1: the CLI does not say why: $(cat "$T/err")"
 	check "$1: health" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "$U/v1/health")"
