@@ -138,7 +138,7 @@ struct config_object_store {
 	uint64_t cache_size;      /* the local read-through cache, bytes */
 	uint64_t connect_timeout_ns;
 	uint64_t request_timeout_ns; /* a request, or a stall in a transfer */
-	unsigned max_inflight;    /* concurrent range requests of one read */
+	unsigned max_inflight;    /* requests in flight: ranges of a read, parts of an upload */
 	uint64_t part_size;       /* multipart upload above this */
 };
 

@@ -874,6 +874,8 @@ static void test_bad_config(void **state)
 	cfg.endpoint = "http://127.0.0.1:1";
 	cfg.part_size = 1 << 20;
 	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
+	cfg.part_size = 6ull << 30;
+	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
 	cfg.part_size = 0;
 	cfg.bucket = "a/b";
 	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);

@@ -47,7 +47,8 @@ struct objstore_s3_config {
 	 * AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY win over the file. */
 	const char *credentials_file; /* AWS shared-credentials format */
 	const char *profile;          /* its section; "default" when NULL */
-	uint64_t part_size;           /* multipart above this; 0: 1 GiB; 5 MiB to 5 GiB */
+	uint64_t part_size;           /* multipart above this (max_inflight parts at once);
+				       * 0: 1 GiB; 5 MiB to 5 GiB */
 	uint32_t list_page;           /* keys per list request; 0: the store's (1000) */
 };
 

@@ -19,10 +19,11 @@
  * of the upload's time; RGW 16.2 ignores x-amz-checksum-sha256 (a wrong
  * one is accepted), so the flexible checksums cannot confirm anything.
  *
- * Part size: RGW 16.2 takes a multipart upload about 1.5 times as long as
- * a single PUT of the same bytes, whatever the part size, so objects up to
- * 1 GiB go in one PUT by default. Memory does not grow with the part
- * size: parts are streamed from the file.
+ * Part size: RGW 16.2 took a multipart upload one part at a time about 1.5
+ * times as long as a single PUT of the same bytes, whatever the part size,
+ * and still ~1.3 times with max_inflight parts at once, so objects up to
+ * 1 GiB go in one PUT by default. Memory does not grow with the part size
+ * or the parts in flight: parts are streamed from the file.
  *
  * Thread safety: a call takes curl handles from a locked pool of idle
  * ones and gives them back, so one handle (and its open connections) is
@@ -51,6 +52,7 @@
 
 #define PART_DEFAULT (1ull << 30) /* see "Part size" above */
 #define PART_MIN (5ull << 20)       /* S3's smallest part but the last */
+#define PART_MAX (5ull << 30)       /* S3's largest part, and largest single PUT */
 #define PART_COUNT_MAX 10000        /* S3's most parts of one upload */
 #define ANSWER_MAX (64u << 10)      /* kept of an error or a small XML answer */
 #define LIST_ANSWER_MAX (8u << 20)  /* one ListObjectsV2 page (1000 keys) */
@@ -275,6 +277,10 @@ static int on_seek(void *opaque, curl_off_t offset, int origin)
 
 static void req_done(struct req *rq)
 {
+	/* The handle goes back to the pool: no pointer into rq may stay in it
+	 * (the reset keeps its connections). */
+	if (rq->h)
+		curl_easy_reset(rq->h);
 	curl_slist_free_all(rq->hdrs);
 	free(rq->url);
 	free(rq->answer);
@@ -766,30 +772,6 @@ static int hash_part(struct upload *up, int fd, uint64_t off, uint64_t len, char
 	return 0;
 }
 
-/* Part i, whose SHA-256 is hex, signed as its payload hash. */
-static int upload_part(struct upload *up, int fd, unsigned i, uint64_t size, const char *hex,
-		       struct errbuf *eb)
-{
-	uint64_t off = (uint64_t)i * up->part_size;
-	uint64_t len = size - off < up->part_size ? size - off : up->part_size;
-	char query[1200];
-	struct req rq;
-
-	snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", i + 1, up->id);
-	int r = req_init(&rq, up->s3, up->h, "PUT", up->key, up->path, query, hex, true);
-	if (r == 0) {
-		req_upload(&rq, fd, off, len);
-		r = req_run(&rq, eb);
-	}
-	if (r == 0 && !rq.etag[0])
-		r = errbuf_set(eb, -EIO, "%s: PUT %s part %u: no ETag", up->s3->base.description,
-			       up->key, i + 1);
-	if (r == 0)
-		memcpy(up->etags[i], rq.etag, sizeof(rq.etag));
-	req_done(&rq);
-	return r;
-}
-
 /* <CompleteMultipartUpload>, each ETag kept to the characters an ETag
  * has so the store's answer cannot inject XML. */
 static char *complete_body(const struct upload *up, size_t *len)
@@ -930,64 +912,222 @@ static void abort_leftovers(struct upload *up)
 	free(l.ids);
 }
 
-/* One part's hashing, which may run beside the previous part's upload. */
-struct part_hash {
+/*
+ * The parts' SHA-256s, made in order by one thread ahead of the uploads
+ * (signing needs a part's hash before it goes out): up->whole and up->buf
+ * are only ever this thread's.
+ */
+struct hasher {
 	struct upload *up;
 	int fd;
-	uint64_t off, len;
-	char hex[65];
-	int r;
+	uint64_t size;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned done;      /* parts hashed */
+	int r;              /* hashing failed (eb says why) */
+	bool stop;          /* the uploads failed: no need to go on */
+	char (*hex)[65];
 	struct errbuf eb;
 };
 
-static void *hash_job(void *opaque)
+static uint64_t part_len(const struct upload *up, unsigned i, uint64_t size)
 {
-	struct part_hash *j = opaque;
+	uint64_t off = (uint64_t)i * up->part_size;
 
-	j->r = hash_part(j->up, j->fd, j->off, j->len, j->hex, &j->eb);
+	return size - off < up->part_size ? size - off : up->part_size;
+}
+
+static void *hasher_run(void *opaque)
+{
+	struct hasher *hs = opaque;
+	const struct upload *up = hs->up;
+
+	for (unsigned i = 0; i < up->n_parts; i++) {
+		char hex[65];
+		pthread_mutex_lock(&hs->lock);
+		bool stop = hs->stop;
+		pthread_mutex_unlock(&hs->lock);
+		if (stop)
+			break;
+		int r = hash_part(hs->up, hs->fd, (uint64_t)i * up->part_size,
+				  part_len(up, i, hs->size), hex, &hs->eb);
+		pthread_mutex_lock(&hs->lock);
+		if (r < 0)
+			hs->r = r;
+		else
+			memcpy(hs->hex[i], hex, sizeof(hex));
+		hs->done += r == 0;
+		pthread_cond_broadcast(&hs->cond);
+		pthread_mutex_unlock(&hs->lock);
+		if (r < 0)
+			break;
+	}
 	return NULL;
 }
 
-static void hash_setup(struct part_hash *j, struct upload *up, int fd, unsigned i,
-		       uint64_t size)
+/* 1 when part i's hash is ready (waiting for it when wait), 0 when not
+ * yet, or the hashing's error. */
+static int hasher_ready(struct hasher *hs, unsigned i, bool wait)
 {
-	j->up = up;
-	j->fd = fd;
-	j->off = (uint64_t)i * up->part_size;
-	j->len = size - j->off < up->part_size ? size - j->off : up->part_size;
-	j->r = 0;
+	int r;
+
+	pthread_mutex_lock(&hs->lock);
+	while (wait && hs->done <= i && hs->r == 0)
+		pthread_cond_wait(&hs->cond, &hs->lock);
+	r = hs->r < 0 ? hs->r : hs->done > i;
+	pthread_mutex_unlock(&hs->lock);
+	return r;
+}
+
+/* One part upload in flight. */
+struct part_slot {
+	struct req rq;
+	CURL *h;
+	unsigned part;
+	bool busy;
+};
+
+static int part_start(struct upload *up, struct part_slot *sl, unsigned i, int fd,
+		      uint64_t size, const char *hex, CURLM *m, struct errbuf *eb)
+{
+	char query[1200];
+
+	snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", i + 1, up->id);
+	int r = req_init(&sl->rq, up->s3, sl->h, "PUT", up->key, up->path, query, hex, true);
+	if (r < 0)
+		return r;
+	req_upload(&sl->rq, fd, (uint64_t)i * up->part_size, part_len(up, i, size));
+	sl->rq.eb = eb;
+	curl_easy_setopt(sl->h, CURLOPT_HTTPHEADER, sl->rq.hdrs);
+	if (curl_multi_add_handle(m, sl->h) != CURLM_OK) {
+		req_done(&sl->rq);
+		return -ENOMEM;
+	}
+	sl->part = i;
+	sl->busy = true;
+	return 0;
+}
+
+static int part_end(struct upload *up, struct part_slot *sl, CURLM *m, CURLcode cc,
+		    struct errbuf *eb)
+{
+	int r = req_finish(&sl->rq, cc, eb);
+
+	if (r == 0 && !sl->rq.etag[0])
+		r = errbuf_set(eb, -EIO, "%s: PUT %s part %u: no ETag", up->s3->base.description,
+			       up->key, sl->part + 1);
+	if (r == 0)
+		memcpy(up->etags[sl->part], sl->rq.etag, sizeof(sl->rq.etag));
+	curl_multi_remove_handle(m, sl->h);
+	req_done(&sl->rq);
+	sl->busy = false;
+	return r;
+}
+
+struct parts_run {
+	struct upload *up;
+	struct hasher *hs;
+	struct part_slot *sl;
+	unsigned nsl, next, active;
+	CURLM *m;
+	int fd;
+	uint64_t size;
+};
+
+/* Starts parts on idle slots while their hashes are ready; waits for a
+ * hash only when nothing is in flight. */
+static int parts_fill(struct parts_run *run, struct errbuf *eb)
+{
+	for (unsigned k = 0; k < run->nsl && run->next < run->up->n_parts; k++) {
+		if (run->sl[k].busy)
+			continue;
+		int h = hasher_ready(run->hs, run->next, run->active == 0);
+		if (h < 0)
+			return errbuf_set(eb, h, "%s", run->hs->eb.msg);
+		if (h == 0)
+			return 0;
+		int r = part_start(run->up, &run->sl[k], run->next, run->fd, run->size,
+				   run->hs->hex[run->next], run->m, eb);
+		if (r < 0)
+			return r;
+		run->next++;
+		run->active++;
+	}
+	return 0;
+}
+
+static int parts_loop(struct parts_run *run, struct errbuf *eb)
+{
+	int r = 0, running = 0;
+
+	while (r == 0 && (run->next < run->up->n_parts || run->active)) {
+		CURLMsg *msg;
+		int left;
+		r = parts_fill(run, eb);
+		if (r < 0)
+			break;
+		CURLMcode mc = curl_multi_perform(run->m, &running);
+		if (mc != CURLM_OK)
+			return errbuf_set(eb, -EIO, "%s: PUT %s: %s", run->up->s3->base.description,
+					  run->up->key, curl_multi_strerror(mc));
+		while (r == 0 && (msg = curl_multi_info_read(run->m, &left))) {
+			struct req *rq = NULL;
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&rq);
+			r = part_end(run->up, (struct part_slot *)rq, run->m, msg->data.result, eb);
+			run->active--;
+		}
+		/* Short, so a part whose hash just became ready starts soon. */
+		if (r == 0 && run->active)
+			curl_multi_poll(run->m, NULL, 0, 20, NULL);
+	}
+	return r;
 }
 
 /*
- * Part i+1 is hashed in a thread while part i goes out, so the read of
- * the local copy that signing needs costs no time beside the upload.
- * Parts are hashed in order, one at a time: up->whole and up->buf are only
- * ever the hashing thread's.
+ * Uploads the parts, up to max_inflight at once, each as soon as the
+ * hashing thread has its hash. Memory: no part is held, each streams from
+ * the file.
  */
 static int send_parts(struct upload *up, int fd, uint64_t size, struct errbuf *eb)
 {
-	struct part_hash job[2];
-	int r;
+	struct hasher hs = { .up = up, .fd = fd, .size = size };
+	struct parts_run run = { .up = up, .hs = &hs, .fd = fd, .size = size };
+	pthread_t t;
+	int r = -ENOMEM;
 
-	hash_setup(&job[0], up, fd, 0, size);
-	hash_job(&job[0]);
-	r = job[0].r < 0 ? errbuf_set(eb, job[0].r, "%s", job[0].eb.msg) : 0;
-	for (unsigned i = 0; r == 0 && i < up->n_parts; i++) {
-		struct part_hash *cur = &job[i % 2], *next = &job[(i + 1) % 2];
-		pthread_t t;
-		bool more = i + 1 < up->n_parts, threaded = false;
-		if (more) {
-			hash_setup(next, up, fd, i + 1, size);
-			threaded = pthread_create(&t, NULL, hash_job, next) == 0;
-		}
-		r = upload_part(up, fd, i, size, cur->hex, eb);
-		if (threaded)
-			pthread_join(t, NULL);
-		else if (more && r == 0)
-			hash_job(next);
-		if (r == 0 && more && next->r < 0)
-			r = errbuf_set(eb, next->r, "%s", next->eb.msg);
+	run.nsl = up->s3->max_inflight < up->n_parts ? up->s3->max_inflight : up->n_parts;
+	hs.hex = calloc(up->n_parts, sizeof(*hs.hex));
+	run.sl = calloc(run.nsl, sizeof(*run.sl));
+	run.m = curl_multi_init();
+	for (unsigned k = 0; run.sl && k < run.nsl; k++)
+		run.sl[k].h = easy_get(up->s3).h;
+	pthread_mutex_init(&hs.lock, NULL);
+	pthread_cond_init(&hs.cond, NULL);
+	bool ok = hs.hex && run.sl && run.m;
+	for (unsigned k = 0; ok && k < run.nsl; k++)
+		ok = run.sl[k].h != NULL;
+	if (ok && pthread_create(&t, NULL, hasher_run, &hs) == 0) {
+		r = parts_loop(&run, eb);
+		pthread_mutex_lock(&hs.lock);
+		hs.stop = true;
+		pthread_mutex_unlock(&hs.lock);
+		pthread_join(t, NULL);
 	}
+	for (unsigned k = 0; run.sl && k < run.nsl; k++) {
+		if (run.sl[k].busy) {
+			curl_multi_remove_handle(run.m, run.sl[k].h);
+			req_done(&run.sl[k].rq);
+		}
+		easy_put(up->s3, run.sl[k].h);
+	}
+	if (run.m)
+		curl_multi_cleanup(run.m);
+	pthread_cond_destroy(&hs.cond);
+	pthread_mutex_destroy(&hs.lock);
+	free(run.sl);
+	free(hs.hex);
 	return r;
 }
 
@@ -1275,14 +1415,13 @@ static int s3_read_ranges(struct objstore *os, const uint8_t sha[32], struct obj
 	if (!run.m)
 		run.m = curl_multi_init();
 	run.f = calloc(run.nf, sizeof(*run.f));
-	for (unsigned i = 0; run.f && i < run.nf; i++) {
+	bool ok = run.m && run.f;
+	for (unsigned i = 0; ok && i < run.nf; i++) {
 		run.f[i] = (struct fetch){ .h = easy_get(s3).h, .idx = idx, .eb = eb };
-		if (!run.f[i].h)
-			goto out;
+		ok = run.f[i].h != NULL;
 	}
-	if (run.m && run.f)
+	if (ok)
 		ret = ranges_loop(&run);
-out:
 	for (unsigned i = 0; run.f && i < run.nf; i++) {
 		if (run.f[i].busy) {
 			curl_multi_remove_handle(run.m, run.f[i].h);
@@ -1502,8 +1641,8 @@ static int check_config(const struct objstore_s3_config *cfg, struct errbuf *eb)
 			return errbuf_set(eb, -EINVAL, "S3 region '%s' is not a region name",
 					  cfg->region);
 	}
-	if (cfg->part_size && cfg->part_size < PART_MIN)
-		return errbuf_set(eb, -EINVAL, "S3 part size %" PRIu64 " is below 5 MiB",
+	if (cfg->part_size && (cfg->part_size < PART_MIN || cfg->part_size > PART_MAX))
+		return errbuf_set(eb, -EINVAL, "S3 part size %" PRIu64 " is not 5 MiB to 5 GiB",
 				  cfg->part_size);
 	if (cfg->prefix && strlen(cfg->prefix) > 512)
 		return errbuf_set(eb, -EINVAL, "S3 prefix longer than 512 bytes");

@@ -120,6 +120,9 @@ static int open_private(const char *file, FILE **out, struct errbuf *eb)
 		close(fd);
 		return -ENOMEM;
 	}
+	/* Unbuffered: no copy of the secret left in a freed stdio buffer (the
+	 * lines read are wiped). The file is a few lines. */
+	setvbuf(*out, NULL, _IONBF, 0);
 	return 0;
 }
 
