@@ -158,18 +158,21 @@ int cli_query_parse(struct query_cli *c, int argc, char **argv)
 
 void cli_query_print_explain(const struct query_stats *st)
 {
-	char indexed[96] = "";
+	char indexed[96] = "", remote[64] = "";
+	if (st->bytes_remote)
+		snprintf(remote, sizeof(remote), " (%" PRIu64 " sent by the object store)",
+			 st->bytes_remote);
 	if (st->packets_indexed)
 		snprintf(indexed, sizeof(indexed),
 			 " (%" PRIu64 " counted from the time index, not read)", st->packets_indexed);
 	fprintf(stderr,
 		"plan: %s\ncaptures: %" PRIu64 " selected of %" PRIu64 "\ncandidate flows: %" PRIu64
 		"%s\ncandidate packets: %" PRIu64 "\nmatched packets: %" PRIu64 "%s"
-		"\nbytes read: %" PRIu64 " in %" PRIu64 " reads\nelapsed: %.3f ms\n",
+		"\nbytes read: %" PRIu64 " in %" PRIu64 " reads%s\nelapsed: %.3f ms\n",
 		st->plan, st->captures_selected, st->captures_total, st->flows_candidate,
 		st->plan_all ? " (the plan narrows nothing: every packet in the window is read)" : "",
 		st->packets_candidate, st->packets_matched, indexed, st->bytes_read, st->reads,
-		st->elapsed_ms);
+		remote, st->elapsed_ms);
 }
 
 /* -w FILE: a temporary name beside it, so that a query that fails leaves
@@ -402,6 +405,7 @@ static void print_explain_json(json_t *o)
 		.packets_indexed = U64("packets_indexed"),
 		.bytes_read = U64("bytes_read"),
 		.reads = U64("reads"),
+		.bytes_remote = U64("bytes_remote"),
 		.elapsed_ms = json_real_value(json_object_get(o, "elapsed_ms")),
 	};
 #undef U64

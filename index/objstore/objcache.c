@@ -619,9 +619,28 @@ static size_t block_len(uint64_t block, uint64_t size)
 
 /* Reads blocks b[0..n) into the batch's buffers: cached ones from their
  * files, the others in one objstore_read_ranges call, then cached. */
+/* Reads what the ranges want of a cached block straight into their
+ * buffers (only those bytes, no copy through a block buffer). */
+static int serve_cached(int fd, uint64_t base, size_t len, struct objstore_range *r, size_t n)
+{
+	int err = 0;
+	for (size_t i = 0; i < n && !err; i++) {
+		uint64_t lo = r[i].offset > base ? r[i].offset : base;
+		uint64_t end = r[i].offset + r[i].len;
+		uint64_t hi = end < base + len ? end : base + len;
+		if (lo < hi)
+			err = pread_full(fd, (uint8_t *)r[i].buf + (lo - r[i].offset), (size_t)(hi - lo),
+					 lo - base);
+	}
+	return err;
+}
+
+/* Fills the ranges' parts in blocks bt->block[0..n): cached blocks from
+ * their files, the others fetched in one objstore_read_ranges call, then
+ * copied out and cached. */
 static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha[32],
-		      uint64_t size, struct batch *bt, size_t n, uint64_t *fetched,
-		      struct errbuf *eb)
+		      uint64_t size, struct batch *bt, size_t n, struct objstore_range *r,
+		      size_t nr, uint64_t *fetched, struct errbuf *eb)
 {
 	bt->nfetch = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -629,9 +648,9 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 		uint8_t *buf = bt->buf + i * OBJCACHE_BLOCK;
 		int fd = cached_open(c, sha, (int64_t)bt->block[i], len);
 		if (fd >= 0) {
-			int r = pread_full(fd, buf, len, 0);
+			int err = serve_cached(fd, bt->block[i] * OBJCACHE_BLOCK, len, r, nr);
 			close(fd);
-			if (r == 0) {
+			if (err == 0) {
 				count_access(c, true, len);
 				continue;
 			}
@@ -643,16 +662,17 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 	if (bt->nfetch == 0)
 		return 0;
 	double started = now_s();
-	int r = objstore_read_ranges(os, sha, bt->fetch, bt->nfetch, eb);
-	count_remote(c, started, r);
-	for (size_t i = 0; r == 0 && i < bt->nfetch; i++) {
+	int err = objstore_read_ranges(os, sha, bt->fetch, bt->nfetch, eb);
+	count_remote(c, started, err);
+	for (size_t i = 0; err == 0 && i < bt->nfetch; i++) {
 		count_access(c, false, bt->fetch[i].len);
 		if (fetched)
 			*fetched += bt->fetch[i].len;
+		copy_overlaps(r, nr, bt->fetch[i].buf, bt->fetch[i].offset, bt->fetch[i].len);
 		store_block(c, sha, (int64_t)(bt->fetch[i].offset / OBJCACHE_BLOCK), bt->fetch[i].buf,
 			    bt->fetch[i].len);
 	}
-	return r;
+	return err;
 }
 
 /* Serves the ranges from the cached whole object; -ENOENT when absent. */
@@ -697,10 +717,7 @@ int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t 
 	for (size_t i = 0; i < nblocks && !err; i += OBJCACHE_BATCH) {
 		size_t k = nblocks - i < OBJCACHE_BATCH ? nblocks - i : OBJCACHE_BATCH;
 		memcpy(bt->block, blocks + i, k * sizeof(uint64_t));
-		err = fill_batch(c, os, sha, size, bt, k, fetched, eb);
-		for (size_t j = 0; j < k && !err; j++)
-			copy_overlaps(r, n, bt->buf + j * OBJCACHE_BLOCK, bt->block[j] * OBJCACHE_BLOCK,
-				      block_len(bt->block[j], size));
+		err = fill_batch(c, os, sha, size, bt, k, r, n, fetched, eb);
 	}
 	free(bt->buf);
 	return err;

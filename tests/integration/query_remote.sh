@@ -111,6 +111,8 @@ grep -q '^capvault_remote_read_duration_seconds_count [1-9]' "$T/m" ||
 	fail "no remote read latency in the metrics"
 
 # A filter the index does not narrow: every packet of b, still exact.
+expect_rc 0 "$CAPVAULT" query --capture "$BID" --count --explain "tcp or udp or arp"
+grep -q "sent by the object store" "$T/err" "$T/out" || fail "--explain: $(cat "$T/err")"
 expect_rc 0 "$CAPVAULT" query --capture "$BID" -w "$T/gotb.pcap" "tcp or udp or arp"
 tcpdump -r "$T/b.pcap" -w "$T/wantb.pcap" "tcp or udp or arp" 2>/dev/null
 check "unnarrowed query vs tcpdump" "$(dump "$T/wantb.pcap")" "$(dump "$T/gotb.pcap")"

@@ -42,8 +42,19 @@ EOC
 
 # Every capture's bytes are where the catalog says: one sha256sum -c over
 # the copies it names.
+# The catalog from the running daemon (one request), else from the store.
+list_captures() {
+	if alive && curl -sS --unix-socket "$S/capvault.sock" -o "$T/list.json" \
+		"http://localhost/v1/captures?limit=1000" 2>/dev/null &&
+		jq -e .captures "$T/list.json" >/dev/null 2>&1; then
+		jq .captures "$T/list.json" >"$T/ls.json"
+		return 0
+	fi
+	"$CAPVAULT" ls --json >"$T/ls.json" 2>"$T/ls.err"
+}
+
 check_placed() {
-	if ! "$CAPVAULT" ls --json >"$T/ls.json" 2>"$T/ls.err"; then
+	if ! list_captures; then
 		fail "round $1 ($2): capvault ls: $(cat "$T/ls.err")"
 		return
 	fi
@@ -73,7 +84,7 @@ launch() {
 # bucket for a remote one) to bytes that hash to its sha256.
 # A daemon killed by its hook after its start (finishing a cut move) is
 # not asked: only one that still runs.
-alive() { [ -e "/proc/$DPID" ] && ! grep -q '^State:.*Z' "/proc/$DPID/status" 2>/dev/null; }
+alive() { [ -n "$DPID" ] && [ -e "/proc/$DPID" ] && ! grep -q '^State:.*Z' "/proc/$DPID/status" 2>/dev/null; }
 read_ok() {
 	local id want
 	for id in "$@"; do
@@ -89,6 +100,7 @@ read_ok() {
 }
 
 points=(put both remote delay)
+DPID=
 check_placed 0 start
 for round in $(seq "$ROUNDS"); do
 	point=${points[$((round % 4))]}
@@ -96,23 +108,29 @@ for round in $(seq "$ROUNDS"); do
 	prev=$(( (round + N - 2) % N + 1 ))
 	if [ "$point" = delay ]; then
 		launch CAPVAULT_OBJSTORE_DIR="$B"
-		alive && read_ok "$prev"
+	else
+		launch CAPVAULT_OBJSTORE_DIR="$B" CAPVAULT_TIER_KILL="$point:1"
+	fi
+	# After the restart (or the kill while starting): every copy the
+	# catalog names is whole, and the last round's capture reads back.
+	check_placed "$round" "$point"
+	alive && read_ok "$prev"
+	if [ "$point" = delay ]; then
 		"$CAPVAULT" tier "$id" $((id % N + 1)) $(((id + 1) % N + 1)) >/dev/null 2>&1 &
 		cli=$!
 		sleep "0.0$((RANDOM % 30))"
 		kill -9 "$DPID" 2>/dev/null || true
 		wait "$cli" 2>/dev/null || true
 	else
-		launch CAPVAULT_OBJSTORE_DIR="$B" CAPVAULT_TIER_KILL="$point:1"
-		alive && read_ok "$prev"
 		"$CAPVAULT" tier "$id" >/dev/null 2>&1 || true
 		# Already remote (an earlier round moved it): nothing to kill at.
 		kill -9 "$DPID" 2>/dev/null || true
 	fi
 	wait "$DPID" 2>/dev/null || true
 	DPID=
-	check_placed "$round" "$point"
 done
+# Right after the last kill, before any restart.
+check_placed last kill
 
 # The last start finishes what the last kill cut; then everything reads.
 start_daemon CAPVAULT_OBJSTORE_DIR="$B"
