@@ -103,6 +103,25 @@ static json_t *scrub_json(struct api_server *api)
 			 (json_int_t)sc.corrupt, "quarantined", (json_int_t)sc.quarantined_total);
 }
 
+/* The object tier: where the objects are and the mover's queue; null
+ * without a daemon behind the server, enabled false without a store. */
+static json_t *tier_json(struct api_server *api, const struct catalog_totals *t)
+{
+	struct api_tier_stats ts = { 0 };
+	if (!api->hooks.tier_stats)
+		return json_null();
+	api->hooks.tier_stats(api->hooks.opaque, &ts);
+	uint64_t errors = 0;
+	for (size_t i = 0; i < API_TIER_ERRORS; i++)
+		errors += ts.errors[i];
+	return json_pack("{sbsIsIsIsIsIsIsIsI}", "enabled", ts.enabled, "remote_objects",
+			 (json_int_t)t->remote_objects, "remote_bytes", (json_int_t)t->remote_bytes,
+			 "local_objects", (json_int_t)t->local_objects, "local_bytes",
+			 (json_int_t)t->local_bytes, "queue_length", (json_int_t)ts.queue_length,
+			 "queue_bytes", (json_int_t)ts.queue_bytes, "tiered_objects",
+			 (json_int_t)ts.tiered_objects, "errors", (json_int_t)errors);
+}
+
 void api_status(struct api_call *c)
 {
 	struct api_server *api = c->api;
@@ -126,5 +145,6 @@ void api_status(struct api_call *c)
 		"object_bytes", (json_int_t)t.object_bytes, "packets", (json_int_t)t.packets,
 		"imports", imports_json(api));
 	json_object_set_new(o, "scrub", scrub_json(api));
+	json_object_set_new(o, "tier", tier_json(api, &t));
 	api_json(c, 200, o);
 }

@@ -84,6 +84,7 @@ struct catalog {
 static const char META_NEXT_ID[] = "next_id";
 static const char META_NEXT_OBJNUM[] = "next_objnum";
 static const char META_TIME_KEYS[] = "time_keys"; /* "signed": see time_key */
+static const char META_LOCATIONS[] = "locations"; /* "1": every record has one */
 
 static uint64_t load_counter(struct db *db, const char *name)
 {
@@ -161,6 +162,56 @@ static void time_keys_migrate(struct db *db)
 	db_batch_free(b);
 }
 
+static int put_json(struct db_batch *b, enum db_cf cf, const void *key, size_t klen, json_t *o);
+
+/* Batches of the rewrite below are written at this size: bounded memory. */
+#define MIGRATE_BATCH_BYTES (4u << 20)
+
+/*
+ * Capture records written before the object tier have no "location":
+ * each gets "local" (their objects' records have none either, which reads
+ * as local), once, with the marker in the last synced batch, so that the
+ * listing served from the stored JSON shows it. Best effort, as
+ * time_keys_migrate: a store that cannot be rewritten now is tried again
+ * at the next open.
+ */
+static void locations_migrate(struct db *db)
+{
+	_cleanup_free_ void *val = NULL;
+	size_t vlen = 0;
+	struct db_iter *it = NULL;
+	struct db_batch *b = NULL;
+
+	if (db_get(db, DB_CF_META, META_LOCATIONS, strlen(META_LOCATIONS), &val, &vlen) == 0)
+		return;
+	int r = db_batch_new(&b);
+	if (r == 0 && (r = db_iter_new(db, DB_CF_CAPTURES, &it)) == 0)
+		db_iter_seek_first(it);
+	for (; r == 0 && db_iter_valid(it); db_iter_next(it)) {
+		size_t klen = 0, len = 0;
+		const void *k = db_iter_key(it, &klen);
+		const char *v = db_iter_value(it, &len);
+		json_t *o = json_loadb(v, len, 0, NULL);
+		if (json_is_object(o) && !json_object_get(o, "location") &&
+		    json_object_set_new(o, "location", json_string("local")) == 0)
+			r = put_json(b, DB_CF_CAPTURES, k, klen, json_incref(o));
+		json_decref(o);
+		if (r == 0 && db_batch_bytes(b) >= MIGRATE_BATCH_BYTES) {
+			r = db_write(db, b, true, NULL);
+			db_batch_free(b);
+			b = NULL;
+			if (r == 0)
+				r = db_batch_new(&b);
+		}
+	}
+	if (r == 0) {
+		db_batch_put(b, DB_CF_META, META_LOCATIONS, strlen(META_LOCATIONS), "1", 1);
+		db_write(db, b, true, NULL);
+	}
+	db_iter_free(it);
+	db_batch_free(b);
+}
+
 int catalog_new(struct catalog **out, struct db *db, struct errbuf *eb)
 {
 	struct catalog *cat = calloc(1, sizeof(*cat));
@@ -177,6 +228,7 @@ int catalog_new(struct catalog **out, struct db *db, struct errbuf *eb)
 		cat->next_id = last;
 	cat->next_objnum = load_counter(db, META_NEXT_OBJNUM);
 	time_keys_migrate(db);
+	locations_migrate(db);
 	*out = cat;
 	return 0;
 }
@@ -1049,10 +1101,15 @@ static int commit_locked(struct catalog *cat, struct capture_record *rec, struct
 				  "importing; retry");
 	if (r == 0) {
 		r = merge_locked(cat, *existing_id, rec, eb);
-		if (r == 0)
-			r = relocate_locked(cat, rec->sha256, CATALOG_REMOTE, CATALOG_BOTH, eb);
-		/* -ESTALE: it was not remote only, nothing to say. */
-		return r < 0 && r != -ESTALE ? r : CATALOG_DUPLICATE;
+		if (r < 0)
+			return r;
+		/* The local file is back: a remote object is both now. Not
+		 * written (-ESTALE: it was not remote only; another error: the
+		 * merge is durable all the same), the next start or fsck finds
+		 * the local file and says both. */
+		struct errbuf ignored = { { 0 } };
+		relocate_locked(cat, rec->sha256, CATALOG_REMOTE, CATALOG_BOTH, &ignored);
+		return CATALOG_DUPLICATE;
 	}
 	rec->id = cat->next_id;
 	r = put_record(cat, rec, batch);

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "catalog.h"
+#include "db.h"
 #include "objstore_mem.h"
 #include "retention.h"
 #include "store.h"
@@ -138,7 +139,8 @@ static const char *record_location(struct fixture *f, uint64_t id)
 	assert_int_equal(catalog_get_raw(vault_catalog(f->v), id, &raw, &len), 0);
 	json_t *o = json_loadb(raw, len, 0, NULL);
 	assert_non_null(o);
-	snprintf(out, sizeof(out), "%s", json_string_value(json_object_get(o, "location")));
+	const char *loc = json_string_value(json_object_get(o, "location"));
+	snprintf(out, sizeof(out), "%s", loc ? loc : "");
 	json_decref(o);
 	free(raw);
 	return out;
@@ -314,6 +316,39 @@ static void test_resume(void **state)
 	assert_false(has_local(f, a));
 }
 
+/* A store written before the object tier: records without "location"
+ * get one ("local") when the catalog is opened, once. */
+static void test_old_records_migrated(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = vault_db(f->v);
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint8_t sha[32], key[8];
+	uint64_t id;
+	char *raw = NULL;
+	size_t len = 0;
+	add_capture(f, 40, sha, &id);
+	assert_int_equal(catalog_get_raw(vault_catalog(f->v), id, &raw, &len), 0);
+	json_t *o = json_loadb(raw, len, 0, NULL);
+	free(raw);
+	assert_int_equal(json_object_del(o, "location"), 0);
+	char *old = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	be64_put(key, id);
+	assert_int_equal(db_batch_new(&b), 0);
+	db_batch_put(b, DB_CF_CAPTURES, key, 8, old, strlen(old));
+	db_batch_delete(b, DB_CF_META, "locations", 9);
+	assert_int_equal(db_write(db, b, true, &eb), 0);
+	db_batch_free(b);
+	free(old);
+	assert_string_equal(record_location(f, id), "");
+	struct catalog *cat = NULL;
+	assert_int_equal(catalog_new(&cat, db, &eb), 0);
+	catalog_free(cat);
+	assert_string_equal(record_location(f, id), "local");
+}
+
 #define DAY (86400ull * 1000000000ull)
 #define NOW (20000ull * DAY)
 
@@ -399,6 +434,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remove_remote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tier_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_records_migrated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_max_size, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,6 +72,19 @@ static void print_scrub(json_t *sc)
 		       "capvault:damaged (capvault ls --tag capvault:damaged)\n");
 }
 
+/* The object tier, when an object store is configured. */
+static void print_tier(json_t *t)
+{
+	if (!json_is_true(json_object_get(t, "enabled")))
+		return;
+	printf("tier:        %" PRIu64 " objects remote (%" PRIu64 " bytes), %" PRIu64
+	       " local (%" PRIu64 " bytes); %" PRIu64 " moves queued (%" PRIu64 " bytes), %"
+	       PRIu64 " moved, %" PRIu64 " errors since start\n",
+	       U64(t, "remote_objects"), U64(t, "remote_bytes"), U64(t, "local_objects"),
+	       U64(t, "local_bytes"), U64(t, "queue_length"), U64(t, "queue_bytes"),
+	       U64(t, "tiered_objects"), U64(t, "errors"));
+}
+
 static void print_status(json_t *st)
 {
 	json_t *d = json_object_get(st, "daemon"), *store = json_object_get(st, "store");
@@ -93,6 +106,7 @@ static void print_status(json_t *st)
 	       U64(st, "captures"), U64(st, "object_bytes"), U64(st, "packets"));
 	print_folders(json_object_get(st, "imports"));
 	print_scrub(json_object_get(st, "scrub"));
+	print_tier(json_object_get(st, "tier"));
 }
 
 int cli_status(int argc, char **argv, const char *usage)

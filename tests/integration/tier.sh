@@ -53,6 +53,15 @@ gone "$(obj "$s1")" || fail "the local copy is still there"
 check "remote copy" "$s1" "$(sha "$(remote "$s1")")"
 expect_rc 0 "$CAPVAULT" tier --json "$s1"
 check "second move" already_remote "$(jq -r '.objects[0].result' "$T/out")"
+post_tier() {
+	curl -sS -o "$T/reply" -w '%{http_code}' --unix-socket "$S/capvault.sock" -X POST \
+		-H 'Content-Type: application/json' -d "$1" http://localhost/v1/tier
+}
+check "POST /v1/tier without captures" 422 "$(post_tier '{}')"
+check "POST /v1/tier with a number" 422 "$(post_tier '{"captures": [1]}')"
+check "POST /v1/tier dry_run not boolean" 422 "$(post_tier '{"captures": ["1"], "dry_run": 1}')"
+check "POST /v1/tier dry run" "200 would_tier" \
+	"$(post_tier '{"captures": ["3"], "dry_run": true}') $(jq -r '.objects[0].result' "$T/reply")"
 expect_rc 1 "$CAPVAULT" tier 999
 grep -q "999" "$T/err" || fail "unknown capture: $(cat "$T/err")"
 
@@ -60,6 +69,9 @@ curl -sS -H "Authorization: Bearer $RO" "$U/metrics" >"$T/m"
 check "tiered_objects_total" 1 "$(awk '$1 == "capvault_tiered_objects_total" { print $2 }' "$T/m")"
 check "remote_objects" 1 "$(awk '$1 == "capvault_remote_objects" { print $2 }' "$T/m")"
 check "timeout errors" 0 "$(awk '$1 == "capvault_tier_errors_total{kind=\"timeout\"}" { print $2 }' "$T/m")"
+expect_rc 0 "$CAPVAULT" status
+grep -q "^tier: *1 objects remote .* 1 moved, 0 errors since start$" "$T/out" || fail "status: $(cat "$T/out")"
+check "status --json tier" "1 3" "$("$CAPVAULT" status --json | jq -r '"\(.tier.remote_objects) \(.tier.local_objects)"')"
 
 # The last capture of a remote object goes: so does the remote copy.
 expect_rc 0 "$CAPVAULT" tier 2
