@@ -1367,6 +1367,7 @@ static int ranges_loop(struct ranges_run *run)
 	while (r == 0 && (running || run->started < run->ng)) {
 		CURLMsg *msg;
 		int left;
+		bool done = false;
 		CURLMcode mc = curl_multi_perform(run->m, &running);
 		if (mc != CURLM_OK)
 			return errbuf_set(run->f[0].eb, mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO,
@@ -1374,6 +1375,7 @@ static int ranges_loop(struct ranges_run *run)
 					  curl_multi_strerror(mc));
 		while (r == 0 && (msg = curl_multi_info_read(run->m, &left))) {
 			struct req *rq = NULL;
+			done = true;
 			if (msg->msg != CURLMSG_DONE)
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&rq);
@@ -1382,7 +1384,9 @@ static int ranges_loop(struct ranges_run *run)
 				r = start_free_slots(run);
 			running = 1; /* perform again: a new transfer may have started */
 		}
-		if (r == 0 && running)
+		/* After a completion, perform first: with nothing left to
+		 * wait for, the poll would sleep its whole second. */
+		if (r == 0 && running && !done)
 			curl_multi_poll(run->m, NULL, 0, 1000, NULL);
 	}
 	return r;
