@@ -70,7 +70,11 @@ struct catalog {
 	uint64_t next_id;     /* under lock */
 	uint64_t next_objnum; /* under lock */
 	struct catalog_object_hooks hooks;
+	struct summary *summary; /* the capture summary, see its section */
 };
+
+static struct summary *summary_new(void);
+static struct summary *summary_free(struct summary *sum);
 
 static const char META_NEXT_ID[] = "next_id";
 static const char META_NEXT_OBJNUM[] = "next_objnum";
@@ -161,6 +165,10 @@ int catalog_new(struct catalog **out, struct db *db, struct errbuf *eb)
 	if (!cat)
 		return errbuf_set(eb, -ENOMEM, "out of memory");
 	cat->db = db;
+	if (!(cat->summary = summary_new())) {
+		free(cat);
+		return errbuf_set(eb, -ENOMEM, "out of memory");
+	}
 	pthread_mutex_init(&cat->lock, NULL);
 	cat->next_id = load_counter(db, META_NEXT_ID);
 	last = id_after_last(db);
@@ -176,6 +184,7 @@ struct catalog *catalog_free(struct catalog *cat)
 {
 	if (cat) {
 		pthread_mutex_destroy(&cat->lock);
+		summary_free(cat->summary);
 		free(cat);
 	}
 	return NULL;
@@ -905,6 +914,237 @@ int catalog_totals(struct catalog *cat, struct catalog_totals *out)
 	return r;
 }
 
+/* ---- the capture summary (catalog.h) ----
+ *
+ * An array of pointers in id order: commits append (ids only grow), a
+ * removal moves the pointers after it (8 bytes each: ~0.1 ms at 100,000
+ * captures). Each entry is one allocation: the fields, then the name and
+ * tags as NUL-terminated strings. Writers hold the catalog lock and take
+ * the write lock only to swap an entry in; readers take the read lock.
+ * When an entry cannot be made (out of memory) the whole summary is
+ * dropped and rebuilt by the next reader, never left stale.
+ */
+struct summary_entry {
+	struct capture_summary s;
+	char text[];
+};
+
+struct summary {
+	pthread_rwlock_t lock;
+	struct summary_entry **v; /* under lock */
+	size_t n, cap;
+	bool built;
+};
+
+static struct summary *summary_new(void)
+{
+	struct summary *sum = calloc(1, sizeof(*sum));
+	if (sum)
+		pthread_rwlock_init(&sum->lock, NULL);
+	return sum;
+}
+
+/* Empties sum; the caller holds the write lock or is its only user. */
+static void summary_clear(struct summary *sum)
+{
+	for (size_t i = 0; i < sum->n; i++)
+		free(sum->v[i]);
+	free(sum->v);
+	sum->v = NULL;
+	sum->n = sum->cap = 0;
+	sum->built = false;
+}
+
+static struct summary *summary_free(struct summary *sum)
+{
+	if (sum) {
+		summary_clear(sum);
+		pthread_rwlock_destroy(&sum->lock);
+		free(sum);
+	}
+	return NULL;
+}
+
+static struct summary_entry *summary_entry_new(const struct capture_record *rec)
+{
+	const char *name = rec->name ? rec->name : "";
+	size_t len = strlen(name) + 1;
+	for (size_t i = 0; i < rec->ntags; i++)
+		len += strlen(rec->tags[i]) + 1;
+	struct summary_entry *e = malloc(sizeof(*e) + len);
+	if (!e)
+		return NULL;
+	char *p = stpcpy(e->text, name) + 1;
+	e->s = (struct capture_summary){ .id = rec->id, .name = e->text, .tags = p,
+					 .ntags = rec->ntags, .file_size = rec->file_size,
+					 .packets = rec->packets,
+					 .import_time_ns = rec->import_time_ns,
+					 .earliest_ts_ns = rec->earliest_ts_ns,
+					 .latest_ts_ns = rec->latest_ts_ns };
+	for (size_t i = 0; i < rec->ntags; i++)
+		p = stpcpy(p, rec->tags[i]) + 1;
+	return e;
+}
+
+bool capture_summary_has_tag(const struct capture_summary *s, const char *tag)
+{
+	const char *t = s->tags;
+	for (size_t i = 0; i < s->ntags; i++, t += strlen(t) + 1)
+		if (!strcmp(t, tag))
+			return true;
+	return false;
+}
+
+/* The first position whose id is not below id. */
+static size_t summary_lower_bound(const struct summary *sum, uint64_t id)
+{
+	size_t lo = 0, hi = sum->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (sum->v[mid]->s.id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Puts e in its place, replacing the entry of its id; write lock held. */
+static int summary_put(struct summary *sum, struct summary_entry *e)
+{
+	size_t i = summary_lower_bound(sum, e->s.id);
+	if (i < sum->n && sum->v[i]->s.id == e->s.id) {
+		free(sum->v[i]);
+		sum->v[i] = e;
+		return 0;
+	}
+	if (sum->n == sum->cap) {
+		size_t cap = sum->cap ? sum->cap * 2 : 1024;
+		struct summary_entry **v = realloc(sum->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		sum->v = v;
+		sum->cap = cap;
+	}
+	memmove(&sum->v[i + 1], &sum->v[i], (sum->n - i) * sizeof(*sum->v));
+	sum->v[i] = e;
+	sum->n++;
+	return 0;
+}
+
+/* Called under the catalog lock once rec's batch is written. */
+static void summary_note(struct catalog *cat, const struct capture_record *rec)
+{
+	struct summary *sum = cat->summary;
+	pthread_rwlock_wrlock(&sum->lock);
+	if (sum->built) {
+		struct summary_entry *e = summary_entry_new(rec);
+		if (!e || summary_put(sum, e) < 0) {
+			free(e);
+			summary_clear(sum);
+		}
+	}
+	pthread_rwlock_unlock(&sum->lock);
+}
+
+/* Called under the catalog lock once capture id's removal is written. */
+static void summary_forget(struct catalog *cat, uint64_t id)
+{
+	struct summary *sum = cat->summary;
+	pthread_rwlock_wrlock(&sum->lock);
+	size_t i = summary_lower_bound(sum, id);
+	if (i < sum->n && sum->v[i]->s.id == id) {
+		free(sum->v[i]);
+		memmove(&sum->v[i], &sum->v[i + 1], (sum->n - i - 1) * sizeof(*sum->v));
+		sum->n--;
+	}
+	pthread_rwlock_unlock(&sum->lock);
+}
+
+/* Adds the stored record k/v to into: 0, -EIO (not a record: left out,
+ * as catalog_foreach leaves it out) or -ENOMEM. */
+static int summary_add_stored(struct summary *into, const uint8_t *k, const char *v, size_t vlen)
+{
+	struct capture_record *rec = NULL;
+	int r = record_from_json(v, vlen, &rec);
+	if (r < 0)
+		return r;
+	rec->id = be64_get(k);
+	struct summary_entry *e = summary_entry_new(rec);
+	capture_record_free(rec);
+	if (e && summary_put(into, e) == 0)
+		return 0;
+	free(e);
+	return -ENOMEM;
+}
+
+/* Reads every record into a fresh summary; under the catalog lock, so no
+ * write lands meanwhile. */
+static int summary_build(struct catalog *cat, struct summary *into)
+{
+	struct db_iter *it = NULL;
+	int r = db_iter_new(cat->db, DB_CF_CAPTURES, &it);
+	if (r < 0)
+		return r;
+	for (db_iter_seek_first(it); r == 0 && db_iter_valid(it); db_iter_next(it)) {
+		size_t klen = 0, vlen = 0;
+		const uint8_t *k = db_iter_key(it, &klen);
+		const char *v = db_iter_value(it, &vlen);
+		if (klen == 8 && summary_add_stored(into, k, v, vlen) == -ENOMEM)
+			r = -ENOMEM;
+	}
+	db_iter_free(it);
+	return r;
+}
+
+/* Builds the summary (under the catalog lock) and installs it. */
+static int summary_install(struct catalog *cat)
+{
+	struct summary *sum = cat->summary;
+	int r = 0;
+	pthread_mutex_lock(&cat->lock);
+	if (!sum->built) { /* another reader may have built it meanwhile */
+		struct summary fresh = { 0 };
+		r = summary_build(cat, &fresh);
+		pthread_rwlock_wrlock(&sum->lock);
+		summary_clear(sum);
+		if (r == 0) {
+			sum->v = fresh.v;
+			sum->n = fresh.n;
+			sum->cap = fresh.cap;
+			sum->built = true;
+		} else {
+			summary_clear(&fresh);
+		}
+		pthread_rwlock_unlock(&sum->lock);
+	}
+	pthread_mutex_unlock(&cat->lock);
+	return r;
+}
+
+int catalog_foreach_summary(struct catalog *cat, uint64_t after_id, catalog_summary_fn fn,
+			    void *opaque)
+{
+	struct summary *sum = cat->summary;
+	int r = 0;
+	/* Built once; again only if a writer ran out of memory and dropped it. */
+	for (;;) {
+		pthread_rwlock_rdlock(&sum->lock);
+		if (sum->built)
+			break;
+		pthread_rwlock_unlock(&sum->lock);
+		if ((r = summary_install(cat)) < 0)
+			return r;
+	}
+	size_t i = summary_lower_bound(sum, after_id);
+	if (i < sum->n && sum->v[i]->s.id == after_id)
+		i++;
+	for (; r == 0 && i < sum->n; i++)
+		r = fn(opaque, &sum->v[i]->s);
+	pthread_rwlock_unlock(&sum->lock);
+	return r;
+}
+
 /* ---- committing ---- */
 
 static int put_json(struct db_batch *b, enum db_cf cf, const void *key, size_t klen, json_t *o)
@@ -1021,6 +1261,7 @@ static int commit_locked(struct catalog *cat, struct capture_record *rec, struct
 		return r;
 	}
 	cat->next_id++;
+	summary_note(cat, rec);
 	return 0;
 }
 
@@ -1141,6 +1382,8 @@ static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn chec
 		r = db_write(cat->db, b, true, eb);
 	else
 		errbuf_set(eb, r, "capture %" PRIu64 ": %s", id, strerror(-r));
+	if (r == 0)
+		summary_forget(cat, id);
 	if (r == 0 && last) {
 		memcpy(sha, rec->sha256, 32);
 		*unlink_object = true;
@@ -1194,6 +1437,8 @@ static int rewrite_locked(struct catalog *cat, const struct capture_record *old,
 		put_index_keys(rec, b);
 		r = db_write(cat->db, b, true, eb);
 	}
+	if (r == 0)
+		summary_note(cat, rec);
 	db_batch_free(b);
 	return r;
 }
