@@ -114,8 +114,9 @@ check "zzz.pcap listed last" zzz.pcap "$(jq -r '.captures[-1].name' "$T/page")"
 # Every key in both directions with each filter, paged at 3.
 keys="id:id imported:import_time_ns first_packet:earliest_packet_time_ns
 	last_packet:latest_packet_time_ns name:name size:file_size packets:packets"
-# sorted_filters LABEL DIRS: every key in the directions DIRS (0 ascending,
-# 1 descending) with each filter, against its jq select.
+# sorted_filters LABEL DIRS N: every key in the directions DIRS (0
+# ascending, 1 descending) with each of the first N filters, against its
+# jq select.
 sorted_filters() {
 	local imported
 	imported=$(jq -r '[.captures[].import_time_ns] | sort | .[length / 2 | floor]' "$T/all")
@@ -126,9 +127,8 @@ sorted_filters() {
 		"name=%2Aeta%2A|select(.name | test(\"eta\"))"
 		"name=%5BA-Z%5D%2A|select(.name | test(\"^[A-Z]\"))"
 		"from=2000&to=6000|select(.packets > 0 and .latest_packet_time_ns >= 2000000000000 and .earliest_packet_time_ns < 6000000000000)"
-		"imported_after=$((imported / 1000000000))|select(.import_time_ns >= $((imported / 1000000000 * 1000000000)))"
-		"tag=even&from=1500|select((.tags | index(\"even\")) and .latest_packet_time_ns >= 1500000000000)")
-	for f in "${filters[@]}"; do
+		"imported_after=$((imported / 1000000000))|select(.import_time_ns >= $((imported / 1000000000 * 1000000000)))")
+	for f in "${filters[@]:0:$3}"; do
 		for key in $keys; do
 			for dir in $2; do
 				local minus=$([ "$dir" = 1 ] && echo - || true)
@@ -146,7 +146,7 @@ for id in 1 2 5; do
 	check "tag $id extra" 200 "$c"
 done
 get all "limit=1000" > /dev/null
-sorted_filters "as imported" "0 1"
+sorted_filters "as imported" "0 1" 7
 
 # Changes show at once: a delete, a tag change, a rename, a duplicate.
 ids_of() { get q "$1&limit=1000" > /dev/null; jq -r '[.captures[].id] | join(" ")' "$T/q"; }
@@ -170,7 +170,7 @@ case $c in 200|201) ;; *) fail "duplicate upload: HTTP $c";; esac
 check "merged: its tag lists the original" 5 "$(ids_of "tag=merged&sort=-imported")"
 check "merged: in any_tag" 5 "$(ids_of "any_tag=merged,none&sort=packets")"
 get all "limit=1000" > /dev/null
-sorted_filters "after the changes" 1
+sorted_filters "after the changes" 1 4
 
 # Errors.
 check "unknown sort key" 400 "$(get bad "sort=colour")"
