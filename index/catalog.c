@@ -922,11 +922,20 @@ int catalog_totals(struct catalog *cat, struct catalog_totals *out)
  * tags as NUL-terminated strings. Writers hold the catalog lock and take
  * the write lock only to swap an entry in; readers take the read lock.
  * When an entry cannot be made (out of memory) the whole summary is
- * dropped and rebuilt by the next reader, never left stale.
+ * dropped and rebuilt by the next reader, never left stale. The build
+ * reads a snapshot without the catalog lock; writes meanwhile are logged
+ * and replayed on top of it (summary_install).
  */
 struct summary_entry {
 	struct capture_summary s;
 	char text[];
+};
+
+/* A write that landed while the summary was being built: capture id's
+ * new entry, or NULL for its removal. */
+struct summary_change {
+	uint64_t id;
+	struct summary_entry *e;
 };
 
 struct summary {
@@ -934,13 +943,21 @@ struct summary {
 	struct summary_entry **v; /* under lock */
 	size_t n, cap;
 	bool built;
+	/* While building (under lock): the writes since the build's snapshot,
+	 * in order; log_failed when one could not be logged. */
+	bool building, log_failed;
+	struct summary_change *log;
+	size_t nlog, logcap;
+	pthread_mutex_t build_lock; /* one builder at a time */
 };
 
 static struct summary *summary_new(void)
 {
 	struct summary *sum = calloc(1, sizeof(*sum));
-	if (sum)
+	if (sum) {
 		pthread_rwlock_init(&sum->lock, NULL);
+		pthread_mutex_init(&sum->build_lock, NULL);
+	}
 	return sum;
 }
 
@@ -960,6 +977,7 @@ static struct summary *summary_free(struct summary *sum)
 	if (sum) {
 		summary_clear(sum);
 		pthread_rwlock_destroy(&sum->lock);
+		pthread_mutex_destroy(&sum->build_lock);
 		free(sum);
 	}
 	return NULL;
@@ -1032,14 +1050,45 @@ static int summary_put(struct summary *sum, struct summary_entry *e)
 	return 0;
 }
 
+static void summary_remove(struct summary *sum, uint64_t id)
+{
+	size_t i = summary_lower_bound(sum, id);
+	if (i < sum->n && sum->v[i]->s.id == id) {
+		free(sum->v[i]);
+		memmove(&sum->v[i], &sum->v[i + 1], (sum->n - i - 1) * sizeof(*sum->v));
+		sum->n--;
+	}
+}
+
+/* A write during a build, kept for the builder; write lock held. */
+static void summary_log(struct summary *sum, uint64_t id, struct summary_entry *e)
+{
+	if (sum->nlog == sum->logcap) {
+		size_t cap = sum->logcap ? sum->logcap * 2 : 64;
+		struct summary_change *log = realloc(sum->log, cap * sizeof(*log));
+		if (!log) {
+			free(e);
+			sum->log_failed = true;
+			return;
+		}
+		sum->log = log;
+		sum->logcap = cap;
+	}
+	sum->log[sum->nlog++] = (struct summary_change){ .id = id, .e = e };
+}
+
 /* Called under the catalog lock once rec's batch is written. */
 static void summary_note(struct catalog *cat, const struct capture_record *rec)
 {
 	struct summary *sum = cat->summary;
 	pthread_rwlock_wrlock(&sum->lock);
-	if (sum->built) {
+	if (sum->built || sum->building) {
 		struct summary_entry *e = summary_entry_new(rec);
-		if (!e || summary_put(sum, e) < 0) {
+		if (sum->building && e)
+			summary_log(sum, rec->id, e);
+		else if (sum->building)
+			sum->log_failed = true;
+		else if (!e || summary_put(sum, e) < 0) {
 			free(e);
 			summary_clear(sum);
 		}
@@ -1052,12 +1101,10 @@ static void summary_forget(struct catalog *cat, uint64_t id)
 {
 	struct summary *sum = cat->summary;
 	pthread_rwlock_wrlock(&sum->lock);
-	size_t i = summary_lower_bound(sum, id);
-	if (i < sum->n && sum->v[i]->s.id == id) {
-		free(sum->v[i]);
-		memmove(&sum->v[i], &sum->v[i + 1], (sum->n - i - 1) * sizeof(*sum->v));
-		sum->n--;
-	}
+	if (sum->building)
+		summary_log(sum, id, NULL);
+	else
+		summary_remove(sum, id);
 	pthread_rwlock_unlock(&sum->lock);
 }
 
@@ -1078,14 +1125,10 @@ static int summary_add_stored(struct summary *into, const uint8_t *k, const char
 	return -ENOMEM;
 }
 
-/* Reads every record into a fresh summary; under the catalog lock, so no
- * write lands meanwhile. */
-static int summary_build(struct catalog *cat, struct summary *into)
+/* Reads every record of the iterator's snapshot into a fresh summary. */
+static int summary_build(struct db_iter *it, struct summary *into)
 {
-	struct db_iter *it = NULL;
-	int r = db_iter_new(cat->db, DB_CF_CAPTURES, &it);
-	if (r < 0)
-		return r;
+	int r = 0;
 	for (db_iter_seek_first(it); r == 0 && db_iter_valid(it); db_iter_next(it)) {
 		size_t klen = 0, vlen = 0;
 		const uint8_t *k = db_iter_key(it, &klen);
@@ -1093,32 +1136,72 @@ static int summary_build(struct catalog *cat, struct summary *into)
 		if (klen == 8 && summary_add_stored(into, k, v, vlen) == -ENOMEM)
 			r = -ENOMEM;
 	}
-	db_iter_free(it);
 	return r;
 }
 
-/* Builds the summary (under the catalog lock) and installs it. */
+/* The writes logged during the build, in order, on top of its snapshot;
+ * write lock held. Ends the build. */
+static int summary_replay(struct summary *sum, struct summary *fresh)
+{
+	int r = sum->log_failed ? -ENOMEM : 0;
+	for (size_t i = 0; i < sum->nlog; i++) {
+		struct summary_change *ch = &sum->log[i];
+		if (r == 0 && ch->e)
+			r = summary_put(fresh, ch->e);
+		else if (r == 0)
+			summary_remove(fresh, ch->id);
+		if (r < 0)
+			free(ch->e);
+	}
+	free(sum->log);
+	sum->log = NULL;
+	sum->nlog = sum->logcap = 0;
+	sum->building = sum->log_failed = false;
+	return r;
+}
+
+/* Builds the summary and installs it. The catalog lock is held only to
+ * take the snapshot (the iterator's) and to install: imports go on while
+ * the records are parsed (seconds at 100,000 captures), their writes
+ * logged and replayed on top of the snapshot. */
 static int summary_install(struct catalog *cat)
 {
-	struct summary *sum = cat->summary;
+	struct summary *sum = cat->summary, fresh = { 0 };
+	struct db_iter *it = NULL;
 	int r = 0;
+	pthread_mutex_lock(&sum->build_lock);
+	pthread_rwlock_rdlock(&sum->lock);
+	bool built = sum->built; /* by the builder this one waited for */
+	pthread_rwlock_unlock(&sum->lock);
+	if (built)
+		goto out;
 	pthread_mutex_lock(&cat->lock);
-	if (!sum->built) { /* another reader may have built it meanwhile */
-		struct summary fresh = { 0 };
-		r = summary_build(cat, &fresh);
-		pthread_rwlock_wrlock(&sum->lock);
-		summary_clear(sum);
-		if (r == 0) {
-			sum->v = fresh.v;
-			sum->n = fresh.n;
-			sum->cap = fresh.cap;
-			sum->built = true;
-		} else {
-			summary_clear(&fresh);
-		}
-		pthread_rwlock_unlock(&sum->lock);
-	}
+	r = db_iter_new(cat->db, DB_CF_CAPTURES, &it);
+	pthread_rwlock_wrlock(&sum->lock);
+	sum->building = r == 0;
+	pthread_rwlock_unlock(&sum->lock);
 	pthread_mutex_unlock(&cat->lock);
+	if (r < 0)
+		goto out;
+	r = summary_build(it, &fresh);
+	db_iter_free(it);
+	pthread_mutex_lock(&cat->lock);
+	pthread_rwlock_wrlock(&sum->lock);
+	int replayed = summary_replay(sum, &fresh);
+	r = r < 0 ? r : replayed;
+	summary_clear(sum);
+	if (r == 0) {
+		sum->v = fresh.v;
+		sum->n = fresh.n;
+		sum->cap = fresh.cap;
+		sum->built = true;
+	} else {
+		summary_clear(&fresh);
+	}
+	pthread_rwlock_unlock(&sum->lock);
+	pthread_mutex_unlock(&cat->lock);
+out:
+	pthread_mutex_unlock(&sum->build_lock);
 	return r;
 }
 

@@ -146,11 +146,12 @@ int catalog_get_raw(struct catalog *cat, uint64_t id, char **json, size_t *len);
 /*
  * The capture summary: what a listing selects and sorts by, for every
  * capture, kept in memory so that a sorted or searched listing never
- * parses the records. Built from the captures family on the first call
- * (under the catalog lock), then changed by every commit, duplicate
- * merge, tag/name/comment update and removal right after its batch is
- * written, under the same lock: it always holds what the records hold.
- * Costs ~90 bytes per capture plus its name and tags.
+ * parses the records. Built from a snapshot of the captures family on
+ * the first call (imports go on meanwhile: their writes are replayed on
+ * top), then changed by every commit, duplicate merge, tag/name/comment
+ * update and removal right after its batch is written, under the catalog
+ * lock: it always holds what the records hold. Costs ~100 bytes per
+ * capture plus its name and tags.
  */
 struct capture_summary {
 	uint64_t id;

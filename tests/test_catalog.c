@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1049,6 +1050,73 @@ static void test_summary(void **state)
 	assert_summary_matches(f, 0);
 }
 
+/* Writes racing the summary's build: commits, tag edits and removals on
+ * one thread while the first listing builds it on another. */
+struct racer {
+	struct catalog *cat;
+	int base;
+};
+
+static void *race_writes(void *opaque)
+{
+	struct racer *rc = opaque;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	bool unlink = false;
+	uint8_t sha[32];
+	for (int i = 0; i < 30; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "race%d.pcap", rc->base + i);
+		struct capture_record *r = make_record(name, 0);
+		r->sha256[0] = (uint8_t)(rc->base + i);
+		r->sha256[1] = (uint8_t)((rc->base + i) >> 8);
+		struct db_batch *b = NULL;
+		db_batch_new(&b);
+		assert_int_equal(catalog_commit(rc->cat, r, b, &existing, &eb), 0);
+		db_batch_free(b);
+		char *add[] = { "raced" };
+		if (i % 3 == 0)
+			assert_int_equal(catalog_edit_tags(rc->cat, r->id, add, 1, NULL, 0, &eb), 0);
+		if (i % 5 == 0)
+			assert_int_equal(catalog_remove(rc->cat, r->id, &unlink, sha, &eb), 0);
+		capture_record_free(r);
+	}
+	return NULL;
+}
+
+static int count_one(void *opaque, const struct capture_summary *s)
+{
+	(void)s;
+	++*(size_t *)opaque;
+	return 0;
+}
+
+static void test_summary_build_race(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 0; i < 300; i++) {
+		struct capture_record *r = make_record("seed.pcap", 0);
+		r->sha256[0] = (uint8_t)i;
+		r->sha256[1] = (uint8_t)(i >> 8);
+		r->sha256[2] = 0xee;
+		commit(f, r);
+		capture_record_free(r);
+	}
+	for (int round = 0; round < 8; round++) {
+		/* A fresh catalog: its summary is not built yet. */
+		struct errbuf eb;
+		f->cat = catalog_free(f->cat);
+		assert_int_equal(catalog_new(&f->cat, f->db, &eb), 0);
+		struct racer rc = { .cat = f->cat, .base = 1000 + round * 30 };
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, race_writes, &rc), 0);
+		size_t n = 0;
+		assert_int_equal(catalog_foreach_summary(f->cat, 0, count_one, &n), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_summary_matches(f, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1062,6 +1130,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate_merges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edit_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_summary_build_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_odd_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tags_foreach, setup, teardown),
