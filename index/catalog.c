@@ -48,6 +48,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,8 +184,8 @@ int catalog_new(struct catalog **out, struct db *db, struct errbuf *eb)
 struct catalog *catalog_free(struct catalog *cat)
 {
 	if (cat) {
+		summary_free(cat->summary); /* joins its builder, which takes the lock */
 		pthread_mutex_destroy(&cat->lock);
-		summary_free(cat->summary);
 		free(cat);
 	}
 	return NULL;
@@ -949,6 +950,9 @@ struct summary {
 	struct summary_change *log;
 	size_t nlog, logcap;
 	pthread_mutex_t build_lock; /* one builder at a time */
+	pthread_t warm;            /* catalog_summary_prepare's builder */
+	bool warming;
+	atomic_bool stop;          /* the catalog is being freed: give up */
 };
 
 static struct summary *summary_new(void)
@@ -975,6 +979,10 @@ static void summary_clear(struct summary *sum)
 static struct summary *summary_free(struct summary *sum)
 {
 	if (sum) {
+		if (sum->warming) {
+			atomic_store(&sum->stop, true);
+			pthread_join(sum->warm, NULL);
+		}
 		summary_clear(sum);
 		pthread_rwlock_destroy(&sum->lock);
 		pthread_mutex_destroy(&sum->build_lock);
@@ -1126,10 +1134,12 @@ static int summary_add_stored(struct summary *into, const uint8_t *k, const char
 }
 
 /* Reads every record of the iterator's snapshot into a fresh summary. */
-static int summary_build(struct db_iter *it, struct summary *into)
+static int summary_build(struct db_iter *it, struct summary *into, const atomic_bool *stop)
 {
 	int r = 0;
 	for (db_iter_seek_first(it); r == 0 && db_iter_valid(it); db_iter_next(it)) {
+		if (atomic_load_explicit(stop, memory_order_relaxed))
+			return -ECANCELED;
 		size_t klen = 0, vlen = 0;
 		const uint8_t *k = db_iter_key(it, &klen);
 		const char *v = db_iter_value(it, &vlen);
@@ -1183,7 +1193,7 @@ static int summary_install(struct catalog *cat)
 	pthread_mutex_unlock(&cat->lock);
 	if (r < 0)
 		goto out;
-	r = summary_build(it, &fresh);
+	r = summary_build(it, &fresh, &sum->stop);
 	db_iter_free(it);
 	pthread_mutex_lock(&cat->lock);
 	pthread_rwlock_wrlock(&sum->lock);
@@ -1202,6 +1212,23 @@ static int summary_install(struct catalog *cat)
 	pthread_mutex_unlock(&cat->lock);
 out:
 	pthread_mutex_unlock(&sum->build_lock);
+	return r;
+}
+
+static void *summary_warm_main(void *opaque)
+{
+	/* A failure leaves it unbuilt: the first listing tries again. */
+	summary_install(opaque);
+	return NULL;
+}
+
+int catalog_summary_prepare(struct catalog *cat)
+{
+	struct summary *sum = cat->summary;
+	if (sum->warming)
+		return 0;
+	int r = -pthread_create(&sum->warm, NULL, summary_warm_main, cat);
+	sum->warming = r == 0;
 	return r;
 }
 

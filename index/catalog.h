@@ -163,6 +163,11 @@ struct capture_summary {
 	uint64_t import_time_ns;
 	int64_t earliest_ts_ns, latest_ts_ns;
 };
+/* Starts building the summary on a thread of its own, so that the first
+ * listing finds it ready (the daemon calls it at start; catalog_free
+ * stops and joins it). Call once, from the thread that frees the
+ * catalog. Returns 0 or a negative errno. */
+int catalog_summary_prepare(struct catalog *cat);
 /* Whether s carries tag. */
 bool capture_summary_has_tag(const struct capture_summary *s, const char *tag);
 /* Calls fn for each capture with an id greater than after_id (0: all), in

@@ -1115,6 +1115,17 @@ static void test_summary_build_race(void **state)
 		assert_int_equal(pthread_join(t, NULL), 0);
 		assert_summary_matches(f, 0);
 	}
+	/* Prepared on its own thread: ready for the listing, or stopped by
+	 * catalog_free halfway. */
+	for (int round = 0; round < 4; round++) {
+		struct errbuf eb;
+		f->cat = catalog_free(f->cat);
+		assert_int_equal(catalog_new(&f->cat, f->db, &eb), 0);
+		assert_int_equal(catalog_summary_prepare(f->cat), 0);
+		assert_int_equal(catalog_summary_prepare(f->cat), 0); /* once */
+		if (round % 2)
+			assert_summary_matches(f, 0);
+	}
 }
 
 int main(void)
