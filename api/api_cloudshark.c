@@ -171,7 +171,8 @@ struct search {
 	const char *filename;
 	bool has_date;
 	uint64_t from_ns, to_ns;
-	json_t *hits; /* every match, oldest first */
+	uint64_t *hits; /* the id of every match, oldest first */
+	size_t nhits, cap;
 	bool bad;
 };
 
@@ -187,14 +188,6 @@ static void search_arg(void *opaque, const char *key, const char *value)
 		s->filename = value;
 	else if (!strcmp(key, "search[date]") && *value)
 		s->bad |= !(s->has_date = api_parse_cs_date_range(value, &s->from_ns, &s->to_ns) == 0);
-}
-
-static bool rec_has_tag(const struct capture_record *rec, const char *tag)
-{
-	for (size_t i = 0; i < rec->ntags; i++)
-		if (!strcmp(rec->tags[i], tag))
-			return true;
-	return false;
 }
 
 /* search[filename] is a substring of the name's bytes or of its shown
@@ -213,18 +206,48 @@ static bool name_matches(const char *name, const char *want)
 	return hit;
 }
 
-static int search_one(void *opaque, const struct capture_record *rec)
+/* Selects from the catalog's summary (no record parsed); only the page's
+ * records are read. */
+static int search_one(void *opaque, const struct capture_summary *sum)
 {
 	struct search *s = opaque;
 	for (size_t i = 0; i < s->ntags; i++)
-		if (!rec_has_tag(rec, s->tags[i]))
+		if (!capture_summary_has_tag(sum, s->tags[i]))
 			return 0;
-	if (s->filename && *s->filename && !name_matches(rec->name, s->filename))
+	if (s->filename && *s->filename && !name_matches(sum->name, s->filename))
 		return 0;
-	if (s->has_date && (rec->import_time_ns < s->from_ns || rec->import_time_ns >= s->to_ns))
+	if (s->has_date && (sum->import_time_ns < s->from_ns || sum->import_time_ns >= s->to_ns))
 		return 0;
-	json_t *o = cs_info(rec);
-	return o ? json_array_append_new(s->hits, o) : -ENOMEM;
+	if (s->nhits == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		uint64_t *grown = realloc(s->hits, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		s->hits = grown;
+		s->cap = cap;
+	}
+	s->hits[s->nhits++] = sum->id;
+	return 0;
+}
+
+/* The page's captures, newest first as CloudShark lists them; one deleted
+ * since the selection is left out. */
+static json_t *search_page(struct api_call *c, const struct search *s, uint64_t limit,
+			   uint64_t page)
+{
+	json_t *out = json_array();
+	for (uint64_t i = (page - 1) * limit; out && i < s->nhits && i < page * limit; i++) {
+		struct capture_record *rec = NULL;
+		if (catalog_get(vault_catalog(c->api->vault), s->hits[s->nhits - 1 - i], &rec) < 0)
+			continue;
+		json_t *o = cs_info(rec);
+		capture_record_free(rec);
+		if (!o || json_array_append_new(out, o) < 0) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
+	return out;
 }
 
 /* limit/page as CloudShark takes them; false when malformed. */
@@ -249,20 +272,13 @@ void api_cs_search(struct api_call *c)
 				 "bad search: search[date] is M/D/YYYY-M/D/YYYY, limit 1-%d, page >= 1",
 				 SEARCH_MAX_LIMIT);
 	}
-	s.hits = json_array();
-	int err = catalog_foreach(vault_catalog(c->api->vault), s.ntags ? s.tags[0] : NULL,
-				  search_one, &s);
+	int err = catalog_foreach_summary(vault_catalog(c->api->vault), 0, search_one, &s);
 	api_strv_free(s.tags, s.ntags);
-	if (err < 0) {
-		json_decref(s.hits);
-		return api_error_errno(c, err, "search", NULL);
-	}
-	size_t total = json_array_size(s.hits);
-	json_t *out = json_array();
-	/* Newest first, as CloudShark lists them. */
-	for (uint64_t i = (page - 1) * limit; i < total && i < page * limit; i++)
-		json_array_append(out, json_array_get(s.hits, total - 1 - (size_t)i));
-	json_decref(s.hits);
+	json_t *out = err < 0 ? NULL : search_page(c, &s, limit, page);
+	size_t total = s.nhits;
+	free(s.hits);
+	if (!out)
+		return api_error_errno(c, err < 0 ? err : -ENOMEM, "search", NULL);
 	api_json(c, 200, json_pack("{sosIsIsI}", "captures", out, "total_pages",
 				   (json_int_t)((total + limit - 1) / limit), "total_count",
 				   (json_int_t)total, "page", (json_int_t)page));

@@ -2,12 +2,13 @@
  * api_list.c - GET /v1/captures: the catalog listed with tag, name-glob
  * and time filters, in a chosen order, a page at a time.
  *
- * In id order (the default) the catalog is read in key order from the
- * cursor on; unfiltered, the stored JSON texts are joined without being
- * parsed. Any other order scans every matching capture and keeps the
- * limit + 1 first ones after the cursor in a heap (memory bounded by the
- * page, not the catalog); the cursor names the last capture's sort value
- * and id, so pages stay in order while captures come and go.
+ * Unfiltered in id order (either way) the stored JSON texts are joined
+ * from the cursor on without being parsed. Any filter or other order
+ * selects from the catalog's in-memory capture summary (catalog.h): it
+ * scans every capture's summary, keeps the limit + 1 first matches after
+ * the cursor in a heap (memory bounded by the page), and then reads only
+ * the page's stored records. The cursor names the last capture's sort
+ * value and id, so pages stay in order while captures come and go.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -39,50 +40,27 @@ struct list_ctx {
 	uint64_t since_ns;          /* imported at or after, when has_since */
 	bool has_from, has_to, has_since;
 	uint64_t limit;
-	json_t *array;
-	uint64_t last_id;
-	bool more;
-	/* Other orders: a max-heap of the limit + 1 first captures seen. */
+	/* The limit + 1 first captures seen: in id order a list, in other
+	 * orders a max-heap. */
 	struct api_sort_pos *heap;
 	size_t nheap;
 };
 
-static bool has_tag(const struct capture_record *rec, const char *tag)
+static bool list_matches(const struct list_ctx *l, const struct capture_summary *s)
 {
-	for (size_t i = 0; i < rec->ntags; i++)
-		if (!strcmp(rec->tags[i], tag))
-			return true;
-	return false;
-}
-
-static bool list_matches(const struct list_ctx *l, const struct capture_record *rec)
-{
-	if (l->name && fnmatch(l->name, rec->name ? rec->name : "", 0) != 0)
+	if (l->name && fnmatch(l->name, s->name, 0) != 0)
 		return false;
-	if ((l->has_from && (!rec->packets || rec->latest_ts_ns < l->from_ns)) ||
-	    (l->has_to && (!rec->packets || rec->earliest_ts_ns >= l->to_ns)) ||
-	    (l->has_since && rec->import_time_ns < l->since_ns))
+	if ((l->has_from && (!s->packets || s->latest_ts_ns < l->from_ns)) ||
+	    (l->has_to && (!s->packets || s->earliest_ts_ns >= l->to_ns)) ||
+	    (l->has_since && s->import_time_ns < l->since_ns))
 		return false;
 	for (size_t i = 0; i < l->ntags; i++)
-		if (!has_tag(rec, l->tags[i]))
+		if (!capture_summary_has_tag(s, l->tags[i]))
 			return false;
 	for (size_t i = 0; i < l->nany; i++)
-		if (has_tag(rec, l->any[i]))
+		if (capture_summary_has_tag(s, l->any[i]))
 			return true;
 	return l->nany == 0;
-}
-
-static int list_one(void *opaque, const struct capture_record *rec)
-{
-	struct list_ctx *l = opaque;
-	if (rec->id <= l->after || !list_matches(l, rec))
-		return 0;
-	if (json_array_size(l->array) == l->limit) {
-		l->more = true;
-		return 1;
-	}
-	l->last_id = rec->id;
-	return json_array_append_new(l->array, capture_record_to_json(rec));
 }
 
 static void collect_tag_arg(void *opaque, const char *key, const char *value)
@@ -210,19 +188,19 @@ static void list_raw_desc(struct api_call *c, struct list_ctx *l)
 
 /* --- other orders --- */
 
-static uint64_t sort_value(enum api_sort_key key, const struct capture_record *rec)
+static uint64_t sort_value(enum api_sort_key key, const struct capture_summary *s)
 {
 	switch (key) {
-	case API_SORT_IMPORTED: return rec->import_time_ns;
+	case API_SORT_IMPORTED: return s->import_time_ns;
 	/* signed times, sign bit flipped: unsigned order is time order */
-	case API_SORT_FIRST_PACKET: return (uint64_t)rec->earliest_ts_ns ^ (1ull << 63);
-	case API_SORT_LAST_PACKET: return (uint64_t)rec->latest_ts_ns ^ (1ull << 63);
-	case API_SORT_SIZE: return rec->file_size;
-	case API_SORT_PACKETS: return rec->packets;
+	case API_SORT_FIRST_PACKET: return (uint64_t)s->earliest_ts_ns ^ (1ull << 63);
+	case API_SORT_LAST_PACKET: return (uint64_t)s->latest_ts_ns ^ (1ull << 63);
+	case API_SORT_SIZE: return s->file_size;
+	case API_SORT_PACKETS: return s->packets;
 	case API_SORT_NAME:
 	case API_SORT_ID: break;
 	}
-	return rec->id;
+	return s->id;
 }
 
 static void heap_swap(struct api_sort_pos *h, size_t a, size_t b)
@@ -264,14 +242,13 @@ static void heap_add(struct list_ctx *l, struct api_sort_pos p)
 	}
 }
 
-static int sorted_one(void *opaque, const struct capture_record *rec)
+static int sorted_one(void *opaque, const struct capture_summary *s)
 {
 	struct list_ctx *l = opaque;
-	if (!list_matches(l, rec))
+	if (!list_matches(l, s))
 		return 0;
-	struct api_sort_pos p = { .num = sort_value(l->sort.key, rec),
-				  .name = rec->name ? rec->name : "",
-				  .id = rec->id };
+	struct api_sort_pos p = { .num = sort_value(l->sort.key, s), .name = (char *)s->name,
+				  .id = s->id };
 	if ((l->has_cursor && api_sort_cmp(&l->sort, &p, &l->cursor) <= 0) ||
 	    (l->nheap == l->limit + 1 && api_sort_cmp(&l->sort, &p, &l->heap[0]) >= 0))
 		return 0;
@@ -292,7 +269,8 @@ static void heap_sort(struct list_ctx *l)
 	}
 }
 
-/* Replies with the page the heap holds: each record's stored JSON. */
+/* Replies with the page the heap holds, in order: each record's stored
+ * JSON, read now (one deleted since the selection is left out). */
 static void sorted_reply(struct api_call *c, struct list_ctx *l)
 {
 	struct raw_list out = { 0 };
@@ -305,22 +283,42 @@ static void sorted_reply(struct api_call *c, struct list_ctx *l)
 		err = catalog_get_raw(vault_catalog(c->api->vault), l->heap[i].id, &json, &len);
 		if (!err)
 			err = raw_add_record(&out, json, len);
-		else if (err == -ENOENT) /* deleted since the scan */
+		else if (err == -ENOENT)
 			err = 0;
 		free(json);
 	}
-	char *next = more ? api_sort_cursor(&l->sort, &l->heap[n - 1]) : NULL;
+	char *next = NULL;
+	if (more && l->sort.key == API_SORT_ID && !l->sort.desc) { /* id order: the id */
+		if (asprintf(&next, "%" PRIu64, l->heap[n - 1].id) < 0)
+			next = NULL;
+	} else if (more) {
+		next = api_sort_cursor(&l->sort, &l->heap[n - 1]);
+	}
 	raw_reply(c, &out, more && !next ? -ENOMEM : err, next);
 	free(next);
 }
 
-static void list_sorted(struct api_call *c, struct list_ctx *l)
+/* In id order the first matches after the cursor are the page: no heap. */
+static int in_order_one(void *opaque, const struct capture_summary *s)
+{
+	struct list_ctx *l = opaque;
+	if (!list_matches(l, s))
+		return 0;
+	l->heap[l->nheap++] = (struct api_sort_pos){ .num = s->id, .id = s->id };
+	return l->nheap == l->limit + 1;
+}
+
+/* Filtered, or in an order other than id: selected from the summary. */
+static void list_selected(struct api_call *c, struct list_ctx *l)
 {
 	if (!(l->heap = calloc(l->limit + 1, sizeof(*l->heap))))
 		return api_error_errno(c, -ENOMEM, "listing captures", NULL);
-	int err = catalog_foreach(vault_catalog(c->api->vault), l->ntags ? l->tags[0] : NULL,
-				  sorted_one, l);
-	heap_sort(l);
+	struct catalog *cat = vault_catalog(c->api->vault);
+	int err = l->sort.key == API_SORT_ID && !l->sort.desc ?
+			  catalog_foreach_summary(cat, l->after, in_order_one, l) :
+			  catalog_foreach_summary(cat, 0, sorted_one, l);
+	if (l->sort.key != API_SORT_ID || l->sort.desc)
+		heap_sort(l);
 	if (err < 0)
 		api_error_errno(c, err, "listing captures", NULL);
 	else
@@ -328,24 +326,6 @@ static void list_sorted(struct api_call *c, struct list_ctx *l)
 	for (size_t i = 0; i < l->nheap; i++)
 		free(l->heap[i].name);
 	free(l->heap);
-}
-
-/* --- in id order, filtered --- */
-
-static void list_filtered(struct api_call *c, struct list_ctx *l)
-{
-	l->array = json_array();
-	int err = catalog_foreach(vault_catalog(c->api->vault), l->ntags ? l->tags[0] : NULL,
-				  list_one, l);
-	if (err < 0) {
-		json_decref(l->array);
-		api_error_errno(c, err, "listing captures", NULL);
-		return;
-	}
-	char next[24];
-	snprintf(next, sizeof(next), "%" PRIu64, l->last_id);
-	api_json(c, 200, json_pack("{soso}", "captures", l->array, "next_cursor",
-				   l->more ? json_string(next) : json_null()));
 }
 
 /* limit, sort and cursor; false when replied 400. */
@@ -389,10 +369,8 @@ void api_captures_list(struct api_call *c)
 	bool filtered = l.ntags || l.nany || l.name || l.has_from || l.has_to || l.has_since;
 	if (l.sort.key == API_SORT_ID && l.sort.desc && !filtered)
 		list_raw_desc(c, &l);
-	else if (l.sort.key != API_SORT_ID || l.sort.desc)
-		list_sorted(c, &l);
-	else if (filtered)
-		list_filtered(c, &l);
+	else if (filtered || l.sort.key != API_SORT_ID || l.sort.desc)
+		list_selected(c, &l);
 	else
 		list_raw(c, l.after, l.limit);
 	free(l.cursor.name);

@@ -158,6 +158,41 @@ int catalog_foreach_raw_desc(struct catalog *cat, uint64_t before_id, catalog_ra
 /* The stored JSON of one capture (caller frees). Returns 0, -ENOENT or -EIO. */
 int catalog_get_raw(struct catalog *cat, uint64_t id, char **json, size_t *len);
 
+/*
+ * The capture summary: what a listing selects and sorts by, for every
+ * capture, kept in memory so that a sorted or searched listing never
+ * parses the records. Built from a snapshot of the captures family on
+ * the first call (imports go on meanwhile: their writes are replayed on
+ * top), then changed by every commit, duplicate merge, tag/name/comment
+ * update and removal right after its batch is written, under the catalog
+ * lock: it always holds what the records hold. Costs ~100 bytes per
+ * capture plus its name and tags.
+ */
+struct capture_summary {
+	uint64_t id;
+	const char *name;  /* bytes, as capture_record.name */
+	const char *tags;  /* each NUL-terminated, ntags of them */
+	size_t ntags;
+	uint64_t file_size;
+	uint64_t packets;
+	uint64_t import_time_ns;
+	int64_t earliest_ts_ns, latest_ts_ns;
+};
+/* Starts building the summary on a thread of its own, so that the first
+ * listing finds it ready (the daemon calls it at start; catalog_free
+ * stops and joins it). Call once, from the thread that frees the
+ * catalog. Returns 0 or a negative errno. */
+int catalog_summary_prepare(struct catalog *cat);
+/* Whether s carries tag. */
+bool capture_summary_has_tag(const struct capture_summary *s, const char *tag);
+/* Calls fn for each capture with an id greater than after_id (0: all), in
+ * id order, under a read lock that blocks writers: fn must be quick and
+ * must not call into the catalog. Nonzero from fn stops and is returned;
+ * -ENOMEM or -EIO when the summary cannot be built. */
+typedef int (*catalog_summary_fn)(void *opaque, const struct capture_summary *s);
+int catalog_foreach_summary(struct catalog *cat, uint64_t after_id, catalog_summary_fn fn,
+			    void *opaque);
+
 /* The record as a JSON object (what `capvault info --json` prints); text
  * fields in their escaped form. NULL only when out of memory. */
 json_t *capture_record_to_json(const struct capture_record *rec);

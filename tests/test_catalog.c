@@ -4,10 +4,14 @@
  * capture per object (duplicates write nothing), lookups by id and sha256
  * prefix, tags, counters that survive a reopen, a held store that is
  * -EBUSY instead of a hang, and the token cache (a hit equals the stored
- * token; cleared, a revoked token is refused at once).
+ * token; cleared, a revoked token is refused at once), and the capture
+ * summary listings select from, which agrees with the records after
+ * every kind of write.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -872,6 +876,258 @@ static void test_annotations(void **state)
 	capture_record_free(rec);
 }
 
+/* A capture's listing fields as one line, from its summary or its record. */
+struct lines {
+	char **v;
+	size_t n;
+};
+
+static void lines_add(struct lines *l, uint64_t id, const char *name, const char *tags,
+		      uint64_t size, uint64_t packets, uint64_t imported, int64_t first,
+		      int64_t last)
+{
+	char *line = NULL;
+	assert_true(asprintf(&line, "%" PRIu64 "|%s|%s|%" PRIu64 "|%" PRIu64 "|%" PRIu64
+			     "|%" PRId64 "|%" PRId64, id, name, tags, size, packets, imported,
+			     first, last) > 0);
+	l->v = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+	assert_non_null(l->v);
+	l->v[l->n++] = line;
+}
+
+static int summary_line(void *opaque, const struct capture_summary *s)
+{
+	char tags[1024] = "";
+	const char *t = s->tags;
+	for (size_t i = 0; i < s->ntags; i++, t += strlen(t) + 1) {
+		strcat(tags, t);
+		strcat(tags, ",");
+		assert_true(capture_summary_has_tag(s, t));
+	}
+	assert_false(capture_summary_has_tag(s, "never"));
+	lines_add(opaque, s->id, s->name, tags, s->file_size, s->packets, s->import_time_ns,
+		  s->earliest_ts_ns, s->latest_ts_ns);
+	return 0;
+}
+
+static int record_line(void *opaque, const struct capture_record *r)
+{
+	char tags[1024] = "";
+	for (size_t i = 0; i < r->ntags; i++) {
+		strcat(tags, r->tags[i]);
+		strcat(tags, ",");
+	}
+	lines_add(opaque, r->id, r->name, tags, r->file_size, r->packets, r->import_time_ns,
+		  r->earliest_ts_ns, r->latest_ts_ns);
+	return 0;
+}
+
+static void lines_free(struct lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	*l = (struct lines){ 0 };
+}
+
+/* The summary lists what the records hold, from after_id on. */
+static void assert_summary_matches(struct fixture *f, uint64_t after_id)
+{
+	struct lines want = { 0 }, got = { 0 };
+	assert_int_equal(catalog_foreach(f->cat, NULL, record_line, &want), 0);
+	assert_int_equal(catalog_foreach_summary(f->cat, after_id, summary_line, &got), 0);
+	size_t skip = 0;
+	while (skip < want.n && strtoull(want.v[skip], NULL, 10) <= after_id)
+		skip++;
+	assert_int_equal(got.n, want.n - skip);
+	for (size_t i = 0; i < got.n; i++)
+		assert_string_equal(got.v[i], want.v[skip + i]);
+	lines_free(&want);
+	lines_free(&got);
+}
+
+static int keep_it(void *opaque, const struct capture_record *rec, struct errbuf *eb)
+{
+	(void)opaque, (void)rec, (void)eb;
+	return 1;
+}
+
+static int delete_it(void *opaque, const struct capture_record *rec, struct errbuf *eb)
+{
+	(void)opaque, (void)rec, (void)eb;
+	return 0;
+}
+
+static int stop_at_second(void *opaque, const struct capture_summary *s)
+{
+	(void)s;
+	return ++*(int *)opaque == 2 ? 7 : 0;
+}
+
+/* The in-memory summary agrees with the records after every kind of
+ * write: commits, duplicate merges, tag edits and replacements, renames,
+ * comments, removals (plain and decided by a check); built on first use,
+ * and again after a reopen, skipping an unreadable record as
+ * catalog_foreach does. */
+static void test_summary(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	bool unlink = false;
+	uint8_t sha[32];
+	struct db_batch *b = NULL;
+
+	assert_summary_matches(f, 0); /* built empty */
+	for (int i = 0; i < 40; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "c%02d-%s.pcap", i, i % 3 ? "web" : "dns");
+		struct capture_record *r = make_record(name, (uint8_t)(i + 1));
+		r->packets = (uint64_t)(i * 7 % 11);
+		r->file_size = (uint64_t)(i * 13 % 17) * 100;
+		r->earliest_ts_ns = (int64_t)(i % 5) * 1000000000 - 3000000000;
+		r->latest_ts_ns = r->earliest_ts_ns + i;
+		r->import_time_ns = 1710000000000000000ull + (uint64_t)(i % 4);
+		commit(f, r);
+		capture_record_free(r);
+		if (i % 9 == 0)
+			assert_summary_matches(f, 0);
+	}
+	assert_summary_matches(f, 0);
+	assert_summary_matches(f, 17);
+	assert_summary_matches(f, 40);
+
+	/* A duplicate adds its tag to capture 5. */
+	struct capture_record *dup = make_record("again.pcap", 5);
+	assert_int_equal(capture_record_add_tag(dup, "merged"), 0);
+	db_batch_new(&b);
+	assert_int_equal(catalog_commit(f->cat, dup, b, &existing, &eb), CATALOG_DUPLICATE);
+	db_batch_free(b);
+	capture_record_free(dup);
+	assert_int_equal(existing, 5);
+	assert_summary_matches(f, 0);
+
+	char *add[] = { "case:1" }, *del[] = { "web" }, *repl[] = { "only" };
+	assert_int_equal(catalog_edit_tags(f->cat, 7, add, 1, del, 1, &eb), 0);
+	assert_int_equal(catalog_update_tags(f->cat, 8, repl, 1, &eb), 0);
+	assert_int_equal(catalog_update_tags(f->cat, 9, NULL, 0, &eb), 0);
+	assert_int_equal(catalog_update_name(f->cat, 10, "renamed.pcap", &eb), 0);
+	assert_int_equal(catalog_update_comment(f->cat, 11, NULL, &eb), 0);
+	assert_summary_matches(f, 0);
+
+	assert_int_equal(catalog_remove(f->cat, 1, &unlink, sha, &eb), 0);
+	assert_int_equal(catalog_remove(f->cat, 20, &unlink, sha, &eb), 0);
+	assert_int_equal(catalog_remove(f->cat, 40, &unlink, sha, &eb), 0);
+	assert_int_equal(catalog_remove(f->cat, 40, &unlink, sha, &eb), -ENOENT);
+	assert_int_equal(catalog_remove_if(f->cat, 21, keep_it, NULL, &unlink, sha, &eb),
+			 CATALOG_KEPT);
+	assert_int_equal(catalog_remove_if(f->cat, 22, delete_it, NULL, &unlink, sha, &eb), 0);
+	assert_summary_matches(f, 0);
+	assert_summary_matches(f, 20);
+
+	/* A new capture after removals lands at the end. */
+	struct capture_record *r = make_record("late.pcap", 200);
+	assert_int_equal(commit(f, r), 41);
+	capture_record_free(r);
+	assert_summary_matches(f, 0);
+
+	int calls = 0;
+	assert_int_equal(catalog_foreach_summary(f->cat, 0, stop_at_second, &calls), 7);
+	assert_int_equal(calls, 2);
+
+	/* Rebuilt from the records after a reopen, leaving out one that is
+	 * not a record. */
+	uint8_t key[8];
+	be64_put(key, 30);
+	db_batch_new(&b);
+	db_batch_put(b, DB_CF_CAPTURES, key, 8, "not json", 8);
+	assert_int_equal(db_write(f->db, b, true, &eb), 0);
+	db_batch_free(b);
+	close_all(f);
+	open_all(f);
+	assert_summary_matches(f, 0);
+	assert_int_equal(catalog_update_name(f->cat, 2, "after-reopen.pcap", &eb), 0);
+	assert_summary_matches(f, 0);
+}
+
+/* Writes racing the summary's build: commits, tag edits and removals on
+ * one thread while the first listing builds it on another. */
+struct racer {
+	struct catalog *cat;
+	int base;
+};
+
+static void *race_writes(void *opaque)
+{
+	struct racer *rc = opaque;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	bool unlink = false;
+	uint8_t sha[32];
+	for (int i = 0; i < 30; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "race%d.pcap", rc->base + i);
+		struct capture_record *r = make_record(name, 0);
+		r->sha256[0] = (uint8_t)(rc->base + i);
+		r->sha256[1] = (uint8_t)((rc->base + i) >> 8);
+		struct db_batch *b = NULL;
+		db_batch_new(&b);
+		assert_int_equal(catalog_commit(rc->cat, r, b, &existing, &eb), 0);
+		db_batch_free(b);
+		char *add[] = { "raced" };
+		if (i % 3 == 0)
+			assert_int_equal(catalog_edit_tags(rc->cat, r->id, add, 1, NULL, 0, &eb), 0);
+		if (i % 5 == 0)
+			assert_int_equal(catalog_remove(rc->cat, r->id, &unlink, sha, &eb), 0);
+		capture_record_free(r);
+	}
+	return NULL;
+}
+
+static int count_one(void *opaque, const struct capture_summary *s)
+{
+	(void)s;
+	++*(size_t *)opaque;
+	return 0;
+}
+
+static void test_summary_build_race(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 0; i < 300; i++) {
+		struct capture_record *r = make_record("seed.pcap", 0);
+		r->sha256[0] = (uint8_t)i;
+		r->sha256[1] = (uint8_t)(i >> 8);
+		r->sha256[2] = 0xee;
+		commit(f, r);
+		capture_record_free(r);
+	}
+	for (int round = 0; round < 8; round++) {
+		/* A fresh catalog: its summary is not built yet. */
+		struct errbuf eb;
+		f->cat = catalog_free(f->cat);
+		assert_int_equal(catalog_new(&f->cat, f->db, &eb), 0);
+		struct racer rc = { .cat = f->cat, .base = 1000 + round * 30 };
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, race_writes, &rc), 0);
+		size_t n = 0;
+		assert_int_equal(catalog_foreach_summary(f->cat, 0, count_one, &n), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_summary_matches(f, 0);
+	}
+	/* Prepared on its own thread: ready for the listing, or stopped by
+	 * catalog_free halfway. */
+	for (int round = 0; round < 4; round++) {
+		struct errbuf eb;
+		f->cat = catalog_free(f->cat);
+		assert_int_equal(catalog_new(&f->cat, f->db, &eb), 0);
+		assert_int_equal(catalog_summary_prepare(f->cat), 0);
+		assert_int_equal(catalog_summary_prepare(f->cat), 0); /* once */
+		if (round % 2)
+			assert_summary_matches(f, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -884,6 +1140,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_merges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edit_tags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_summary_build_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_odd_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tags_foreach, setup, teardown),

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "catalog.h"
 #include "cleanup.h"
 #include "config.h"
 #include "daemon.h"
@@ -790,6 +791,11 @@ int main(int argc, char **argv)
 	open_all(&d);
 	for (size_t i = 0; i < d.cfg->n_imports; i++)
 		add_folder(&d, &d.cfg->imports[i]);
+	/* The capture list's summary, built while the rest starts: the
+	 * first listing need not wait for it. */
+	if (catalog_summary_prepare(vault_catalog(d.vault)) < 0)
+		log_warnx("capture list: cannot start building its summary; the first "
+			  "listing will");
 	/* Before the API, whose threads read its state. */
 	int err = daemon_scrub_start(&d.scrub, d.vault, &d.cfg->scrub);
 	if (err)
