@@ -471,7 +471,7 @@ static int restore_remote(struct restore_job *job, const uint8_t sha[32], uint64
 	int r = objstore_stat(job->os, sha, &got, &eb);
 	if (r < 0)
 		return errbuf_set(job->eb, r, "object %s: not in %s: %s", hex,
-				  objstore_describe(job->os), eb.msg[0] ? eb.msg : strerror(-r));
+				  objstore_describe(job->os), objstore_reason(job->os, &eb, r));
 	if (got != size)
 		return errbuf_set(job->eb, -EIO, "object %s: %s has %llu bytes of it, the backup "
 				  "says %llu", hex, objstore_describe(job->os),
