@@ -180,7 +180,7 @@ static void *remote_producer(void *arg)
 		err = objstore_read_stream(os, s->sha, s->start, s->len, remote_push, s, &eb);
 	if (err && err != -ECANCELED)
 		log_warnx("download of capture %" PRIu64 ": object store %s: %s", s->id,
-			  objstore_describe(os), eb.msg[0] ? eb.msg : strerror(-err));
+			  objstore_describe(os), objstore_reason(os, &eb, err));
 	pthread_mutex_lock(&s->mu);
 	s->err = err;
 	s->done = true;
@@ -246,7 +246,7 @@ static int remote_check(struct api_call *c, const struct capture_record *rec)
 		return 0;
 	char msg[sizeof(eb.msg) + 160];
 	snprintf(msg, sizeof(msg), "capture %" PRIu64 ": object store %s: %s", rec->id,
-		 objstore_describe(vault_objstore(v)), eb.msg[0] ? eb.msg : strerror(-err));
+		 objstore_describe(vault_objstore(v)), objstore_reason(vault_objstore(v), &eb, err));
 	api_error_errno(c, -EREMOTEIO, "download", msg);
 	return -EREMOTEIO;
 }

@@ -312,6 +312,11 @@ static int link_objects(struct backup_job *job)
 			continue;
 		sha256_hex(k, hex);
 		r = store_object_path(vault_store(job->v), k, src, sizeof(src));
+		/* "both" without its local file (a crash between an import and
+		 * its record): the bucket's copy is the one there is, so it is
+		 * recorded, as a remote one, and the restore looks for it there. */
+		if (r == 0 && loc == CATALOG_BOTH && access(src, F_OK) < 0 && errno == ENOENT)
+			continue;
 		if (r == 0)
 			r = object_dest(job->dir, hex, dst, sizeof(dst), job->eb);
 		if (r == 0)
@@ -466,12 +471,24 @@ static int restore_remote(struct restore_job *job, const uint8_t sha[32], uint64
 	int r = objstore_stat(job->os, sha, &got, &eb);
 	if (r < 0)
 		return errbuf_set(job->eb, r, "object %s: not in %s: %s", hex,
-				  objstore_describe(job->os), eb.msg[0] ? eb.msg : strerror(-r));
+				  objstore_describe(job->os), objstore_reason(job->os, &eb, r));
 	if (got != size)
 		return errbuf_set(job->eb, -EIO, "object %s: %s has %llu bytes of it, the backup "
 				  "says %llu", hex, objstore_describe(job->os),
 				  (unsigned long long)got, (unsigned long long)size);
 	return 0;
+}
+
+/* A "both" object the backup holds no copy of (its local file was gone
+ * when the backup was made): it must be in the object store, and the
+ * restored catalog says "remote", which is then the truth. */
+static int restore_both_remote(struct restore_job *job, const uint8_t sha[32], uint64_t size,
+			       const char *hex)
+{
+	int r = restore_remote(job, sha, size, hex);
+	if (r == 0)
+		r = catalog_object_relocate(job->cat, sha, CATALOG_BOTH, CATALOG_REMOTE, job->eb);
+	return r;
 }
 
 /* One object: checked in the backup, then linked; or copied, and the copy
@@ -491,6 +508,8 @@ static int restore_object(struct restore_job *job, const uint8_t sha[32])
 		return restore_remote(job, sha, size, hex);
 	if (snprintf(src, sizeof(src), "%s/objects/%.2s/%s", job->src, hex, hex) >= (int)sizeof(src))
 		return errbuf_set(job->eb, -ENAMETOOLONG, "%s: path too long", job->src);
+	if (loc == CATALOG_BOTH && access(src, F_OK) < 0 && errno == ENOENT)
+		return restore_both_remote(job, sha, size, hex);
 	r = object_dest(job->dst, hex, dst, sizeof(dst), job->eb);
 	if (r == 0)
 		r = verify_object(src, sha, size, job->eb);

@@ -173,13 +173,38 @@ static int put_json(struct db_batch *b, enum db_cf cf, const void *key, size_t k
 /* Batches of the rewrite below are written at this size: bounded memory. */
 #define MIGRATE_BATCH_BYTES (4u << 20)
 
+static enum catalog_location get_location(const json_t *o);
+static const char *get_str(const json_t *o, const char *key);
+
+/* The location the objects column family gives the capture record o's
+ * object: 0, -ENOENT (no object record: the record is left as it is, for
+ * fsck to report), -EIO. */
+static int record_object_location(struct db *db, const json_t *o, enum catalog_location *loc)
+{
+	_cleanup_free_ void *val = NULL;
+	size_t vlen = 0;
+	uint8_t sha[32];
+	const char *hex = get_str(o, "sha256");
+	if (!hex || sha256_parse(hex, sha) < 0)
+		return -ENOENT;
+	int r = db_get(db, DB_CF_OBJECTS, sha, 32, &val, &vlen);
+	if (r < 0)
+		return r == -ENOENT ? r : -EIO;
+	json_t *obj = json_loadb(val, vlen, 0, NULL);
+	r = json_is_object(obj) ? 0 : -EIO;
+	if (r == 0)
+		*loc = get_location(obj);
+	json_decref(obj);
+	return r;
+}
+
 /*
  * Capture records written before the object tier have no "location":
- * each gets "local" (their objects' records have none either, which reads
- * as local), once, with the marker in the last synced batch, so that the
- * listing served from the stored JSON shows it. Best effort, as
- * time_keys_migrate: a store that cannot be rewritten now is tried again
- * at the next open.
+ * each gets its object's, from the objects column family (the truth;
+ * an object record without one is local), once, with the marker in the
+ * last synced batch, so that the listing served from the stored JSON
+ * shows it. Best effort, as time_keys_migrate: a store that cannot be
+ * read or rewritten now is tried again at the next open.
  */
 static void locations_migrate(struct db *db)
 {
@@ -198,8 +223,13 @@ static void locations_migrate(struct db *db)
 		const void *k = db_iter_key(it, &klen);
 		const char *v = db_iter_value(it, &len);
 		json_t *o = json_loadb(v, len, 0, NULL);
-		if (json_is_object(o) && !json_object_get(o, "location") &&
-		    json_object_set_new(o, "location", json_string("local")) == 0)
+		enum catalog_location loc = CATALOG_LOCAL;
+		int lr = json_is_object(o) && !json_object_get(o, "location")
+				 ? record_object_location(db, o, &loc) : -ENOENT;
+		if (lr == -EIO)
+			r = lr;
+		else if (lr == 0 && json_object_set_new(o, "location",
+						      json_string(catalog_location_name(loc))) == 0)
 			r = put_json(b, DB_CF_CAPTURES, k, klen, json_incref(o));
 		json_decref(o);
 		if (r == 0 && db_batch_bytes(b) >= MIGRATE_BATCH_BYTES) {

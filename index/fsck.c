@@ -626,6 +626,16 @@ static void check_index_present(struct fsck *f, const struct obj *o)
 	    flows_intact(f, o, packets))
 		return;
 	sha256_hex(o->sha, hex);
+	/* A tiered object: reindex reads no object store here, so say what
+	 * would bring it back rather than "missing". */
+	if (f->repair && !o->corrupt && !o->has_file && o->loc != CATALOG_LOCAL) {
+		problem(f, false,
+			"object %s (object number %" PRIu64 "): packet index missing or damaged "
+			"(not rebuilt: its bytes are only in the object store, which fsck does not "
+			"read; import the capture's file again, e.g. downloaded through capvaultd, "
+			"to bring back a local copy, then run fsck --repair again)", hex, o->objnum);
+		return;
+	}
 	if (!f->repair || o->corrupt || !o->has_file) {
 		problem(f, false,
 			"object %s (object number %" PRIu64 "): packet index missing or damaged%s", hex,

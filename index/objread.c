@@ -35,12 +35,9 @@ struct objread {
  * the backend's own message may start with it). */
 static int remote_error(struct objread *r, int err, struct errbuf *why, struct errbuf *eb)
 {
-	const char *store = objstore_describe(vault_objstore(r->v));
-	const char *msg = why->msg[0] ? why->msg : strerror(-err);
-	size_t len = strlen(store);
-	if (!strncmp(msg, store, len) && !strncmp(msg + len, ": ", 2))
-		msg += len + 2;
-	return errbuf_set(eb, -EREMOTEIO, "%s: object store %s: %s", r->label, store, msg);
+	struct objstore *os = vault_objstore(r->v);
+	return errbuf_set(eb, -EREMOTEIO, "%s: object store %s: %s", r->label,
+			  objstore_describe(os), objstore_reason(os, why, err));
 }
 
 /* The store answers for the object now, with its size: a caller that

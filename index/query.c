@@ -483,7 +483,7 @@ static int remote_ranges(struct object_run *r, struct objstore_range *rg, size_t
 		return err; /* pruned meanwhile: run_object ends quietly */
 	return errbuf_set(r->eb, -EREMOTEIO, "capture %llu: object store %s: %s",
 			  (unsigned long long)r->sel->id, objstore_describe(vault_objstore(v)),
-			  eb.msg[0] ? eb.msg : strerror(-err));
+			  objstore_reason(vault_objstore(v), &eb, err));
 }
 
 /* pread of a remote object: short at its end, as a file's. */
@@ -1138,7 +1138,7 @@ static int check_one_remote(struct query *q, const struct selected *sel, struct 
 	if (err < 0)
 		return errbuf_set(eb, -EREMOTEIO, "capture %llu: object store %s: %s",
 				  (unsigned long long)sel->id, objstore_describe(vault_objstore(v)),
-				  sub.msg[0] ? sub.msg : strerror(-err));
+				  objstore_reason(vault_objstore(v), &sub, err));
 	return 1;
 }
 

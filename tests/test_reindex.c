@@ -345,6 +345,29 @@ static void test_damaged_flows_repaired(void **state)
 	}
 }
 
+/* A tiered capture (its bytes only in the object store, which fsck does
+ * not read): fsck --repair says its index was not rebuilt and why, not
+ * that the object is missing. */
+static void test_tiered_not_rebuilt_said(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { { 0 } };
+	char path[512];
+	struct reports r;
+	assert_int_equal(catalog_object_relocate(vault_catalog(f->v), f->sha, CATALOG_LOCAL,
+						 CATALOG_BOTH, &eb), 0);
+	assert_int_equal(catalog_object_relocate(vault_catalog(f->v), f->sha, CATALOG_BOTH,
+						 CATALOG_REMOTE, &eb), 0);
+	assert_int_equal(store_object_path(vault_store(f->v), f->sha, path, sizeof(path)), 0);
+	unlink(path);
+	drop_index(f);
+	struct fsck_counts c = fsck(f, true, &r);
+	assert_int_equal(c.problems, 1);
+	assert_int_equal(c.repaired, 0);
+	assert_non_null(strstr(r.text[0], "not rebuilt: its bytes are only in the object store"));
+	assert_null(strstr(r.text[0], "missing or corrupt"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +378,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_not_rebuilt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_flows_fail_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_flows_repaired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tiered_not_rebuilt_said, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -316,19 +316,14 @@ static void test_resume(void **state)
 	assert_false(has_local(f, a));
 }
 
-/* A store written before the object tier: records without "location"
- * get one ("local") when the catalog is opened, once. */
-static void test_old_records_migrated(void **state)
+/* The capture record of id as a record written before locations existed. */
+static void strip_location(struct fixture *f, uint64_t id)
 {
-	struct fixture *f = *state;
-	struct db *db = vault_db(f->v);
 	struct db_batch *b = NULL;
 	struct errbuf eb;
-	uint8_t sha[32], key[8];
-	uint64_t id;
+	uint8_t key[8];
 	char *raw = NULL;
 	size_t len = 0;
-	add_capture(f, 40, sha, &id);
 	assert_int_equal(catalog_get_raw(vault_catalog(f->v), id, &raw, &len), 0);
 	json_t *o = json_loadb(raw, len, 0, NULL);
 	free(raw);
@@ -339,14 +334,31 @@ static void test_old_records_migrated(void **state)
 	assert_int_equal(db_batch_new(&b), 0);
 	db_batch_put(b, DB_CF_CAPTURES, key, 8, old, strlen(old));
 	db_batch_delete(b, DB_CF_META, "locations", 9);
-	assert_int_equal(db_write(db, b, true, &eb), 0);
+	assert_int_equal(db_write(vault_db(f->v), b, true, &eb), 0);
 	db_batch_free(b);
 	free(old);
 	assert_string_equal(record_location(f, id), "");
+}
+
+/* Records without "location" get one when the catalog is opened, once:
+ * their object's, which the objects column family says (it is the truth,
+ * so a record of a remote object does not read "local"). */
+static void test_old_records_migrated(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t sha[32], sha2[32];
+	uint64_t id, id2;
+	add_capture(f, 40, sha, &id);
+	add_capture(f, 41, sha2, &id2);
+	assert_int_equal(tier_object(f->v, f->os, sha2, NULL, &eb), 0);
+	strip_location(f, id);
+	strip_location(f, id2);
 	struct catalog *cat = NULL;
-	assert_int_equal(catalog_new(&cat, db, &eb), 0);
+	assert_int_equal(catalog_new(&cat, vault_db(f->v), &eb), 0);
 	catalog_free(cat);
 	assert_string_equal(record_location(f, id), "local");
+	assert_string_equal(record_location(f, id2), "remote");
 }
 
 #define DAY (86400ull * 1000000000ull)

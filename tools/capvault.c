@@ -30,7 +30,7 @@ static const struct cli_command commands[] = {
 	{ "info", cli_info, "info [--store DIR] [--json] ID|SHA256" },
 	{ "stats", cli_stats, "stats [--store DIR] [--json]" },
 	{ "query", cli_query, CLI_QUERY_USAGE },
-	{ "rm", cli_rm, "rm [--store DIR] [--json] ID|SHA256..." },
+	{ "rm", cli_rm, "rm [--store DIR] [--config FILE] [--json] ID|SHA256..." },
 	{ "tag", cli_tag, "tag [--store DIR] [--json] ID|SHA256 [+]TAG|-TAG..." },
 	{ "prune", cli_prune, "prune [--store DIR] [--config FILE] [--dry-run] [--json]" },
 	{ "tier", cli_tier, "tier [--store DIR] [--dry-run] [--json] ID|SHA256..." },

@@ -240,23 +240,29 @@ static int rm_local(struct vault *v, const char *arg, json_t *list)
 	return rc;
 }
 
+/* rm --config FILE: the object store of that configuration (used when no
+ * daemon runs: the daemon removes remote copies through its own), so the
+ * remote copy goes with the last capture of its object. */
 int cli_rm(int argc, char **argv, const char *usage)
 {
-	struct maint_args a = { .allowed = "sj" };
+	struct maint_args a = { .allowed = "sjc" };
 	if (maint_args_parse(argc, argv, &a) < 0 || a.first_arg >= argc)
 		return usage_error(usage);
-	json_t *list = a.json ? json_array() : NULL;
-	if (a.json && !list)
+	struct config *cfg = a.config ? retention_load_config(a.config) : NULL;
+	if (a.config && !cfg)
 		return CLI_EXIT_FAILED;
+	/* --store, else the config file's store, else the usual default. */
+	const char *store = a.store ? a.store : cfg ? cfg->store : NULL;
+	json_t *list = a.json ? json_array() : NULL;
 	struct cli_remote *r = NULL;
 	struct vault *v = NULL;
-	int rc = CLI_EXIT_OK, via = cli_remote_open(&r, a.store);
+	int rc = CLI_EXIT_OK, via = a.json && !list ? -ENOMEM : cli_remote_open(&r, store);
 	bool reached = via > 0;
 	if (via != 0) {
 		rc = via > 0 ? rm_remote(r, argv + a.first_arg, argc - a.first_arg, list)
 			     : CLI_EXIT_FAILED;
 		cli_remote_free(r);
-	} else if ((v = open_store(a.store, 0)) != NULL) {
+	} else if ((v = open_store_with(store, 0, cfg)) != NULL) {
 		reached = true;
 		for (int i = a.first_arg; i < argc; i++)
 			if (rm_local(v, argv[i], list) != CLI_EXIT_OK)
@@ -268,6 +274,7 @@ int cli_rm(int argc, char **argv, const char *usage)
 	if (reached)
 		removed_print(list);
 	json_decref(list);
+	config_free(cfg);
 	return rc;
 }
 

@@ -3,6 +3,8 @@
  */
 #include "objstore_priv.h"
 
+#include <string.h>
+
 struct objstore *objstore_free(struct objstore *os)
 {
 	if (os)
@@ -13,6 +15,15 @@ struct objstore *objstore_free(struct objstore *os)
 const char *objstore_describe(const struct objstore *os)
 {
 	return os->description;
+}
+
+const char *objstore_reason(const struct objstore *os, const struct errbuf *eb, int err)
+{
+	size_t len = strlen(os->description);
+	const char *msg = eb && eb->msg[0] ? eb->msg : strerror(-err);
+	if (!strncmp(msg, os->description, len) && !strncmp(msg + len, ": ", 2))
+		msg += len + 2;
+	return msg;
 }
 
 int objstore_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,

@@ -65,6 +65,10 @@ struct objstore *objstore_free(struct objstore *os);
 /* "s3://bucket/prefix at https://host" or "local store /path": for
  * messages and status. Never holds a credential. */
 const char *objstore_describe(const struct objstore *os);
+/* Why a call failed, for a message that names the store itself: eb's
+ * message without the backend's leading "<description>: ", or err's
+ * strerror when eb holds none. */
+const char *objstore_reason(const struct objstore *os, const struct errbuf *eb, int err);
 
 /*
  * Stores the size bytes fd holds from offset 0 as object sha (multipart

@@ -165,6 +165,12 @@ expect_503() {
 	echo "$what: $(jq -c '.message // .' "$T/e.json" 2>/dev/null || cat "$T/e.json")"
 	grep -q "object store" "$T/e.json" || fail "$what: no object store named: $(cat "$T/e.json")"
 	grep -q "capture $id" "$T/e.json" || fail "$what: no capture named: $(cat "$T/e.json")"
+	# The store is named once (the backend's own message may start with it).
+	local msg name
+	msg=$(jq -r '.message // .exceptions[0] // empty' "$T/e.json" 2>/dev/null)
+	name=${msg#*object store }
+	name=${name%%: *}
+	check "$what: the store named once" 1 "$(grep -oF -- "$name" <<<"$msg" | wc -l)"
 }
 fail_fast() {
 	expect_503 "$1: query" -G --data-urlencode "filter=udp" --data "captures=$BID" "$U/v1/packets"

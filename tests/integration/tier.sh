@@ -216,4 +216,23 @@ check "location after" remote "$(loc "$id8")"
 check "not damaged" false "$("$CAPVAULT" info --json "$id8" | jq '.tags | index("capvault:damaged") != null')"
 expect_rc 0 "$CAPVAULT" fsck
 grep -q " 0 problems" "$T/out" || fail "fsck after: $(cat "$T/out")"
+# A "both" object whose local file is gone (a crash between an import and
+# its record): a backup records it as remote, not fail, and the restore
+# finds it in the bucket.
+"$MKCAP" --packets 9 --seed 89 -o "$T/c9.pcap"
+s9=$(sha "$T/c9.pcap")
+expect_rc 0 "$CAPVAULT" import "$T/c9.pcap"
+id9=$("$CAPVAULT" info --json "$s9" | jq .id)
+start_daemon CAPVAULT_TIER_KILL=both:1
+"$CAPVAULT" tier "$id9" >/dev/null 2>&1 || true
+wait "$DPID" 2>/dev/null || true
+DPID=
+check "killed after both" both "$(loc "$id9")"
+rm -f "$(obj "$s9")"
+expect_rc 0 "$CAPVAULT" backup "$T/bk9"
+[ -e "$T/bk9/objects/${s9:0:2}/$s9" ] && fail "a missing local copy appeared in the backup"
+expect_rc 0 "$CAPVAULT" restore "$T/bk9" --store "$T/r9"
+check "restored both-without-file" remote "$(CAPVAULT_STORE=$T/r9 "$CAPVAULT" info --json "$id9" | jq -r .location)"
+expect_rc 0 env CAPVAULT_STORE="$T/r9" "$CAPVAULT" fsck
+grep -q " 0 problems" "$T/out" || fail "fsck of the restored store: $(cat "$T/out")"
 finish

@@ -36,6 +36,7 @@ object_store:
   cache_size: 64MiB
   connect_timeout: 1s
   request_timeout: 2s
+  read_timeout: 2s
 EOC
 }
 "$MKCAP" --packets 3000 --hosts 20 --seed 31 -o "$T/a.pcap"

@@ -95,4 +95,8 @@ expect_rc 0 "$CAPVAULT" fsck --remote --config "$T/d.yaml"
 expect_rc 1 "$CAPVAULT" fsck --remote --verify --repair --config "$T/d.yaml"
 grep -q "remote object $s2: .*corrupt" "$T/out" || fail "verify: $(cat "$T/out")"
 check "a corrupt remote object is kept" 200 "$(status_of "$s2")"
+# An offline rm (no daemon) of the last capture of a remote object, with
+# the daemon's configuration: the key goes with it, no orphan is left.
+expect_rc 0 "$CAPVAULT" rm --config "$T/d.yaml" 2
+check "the key of a capture removed offline" 404 "$(status_of "$s2")"
 finish
