@@ -190,10 +190,13 @@ static struct centry *find_locked(struct objcache *c, const uint8_t sha[32], int
 
 static void read_boot_id(char *buf, size_t len)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
 	buf[0] = '\0';
-	if (f && fgets(buf, (int)len, f))
+	if (!f)
+		return;
+	if (fgets(buf, (int)len, f))
 		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
 }
 
 /* Writes "<boot id> <clean>" to state durably. */
