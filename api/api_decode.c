@@ -56,8 +56,8 @@ static const char *const list_args[] = {
 };
 /* Only the marked packet is printed; the earlier ones of its flow are
  * dissected first (a TLS handshake, TCP reassembly), as in Wireshark. */
-static const char *const tree_args[] = { "-r", "-", "-n", "-T", "pdml", "-Y",
-					 "frame.comment == \"" TARGET_MARK "\"", NULL };
+static const char tree_filter[] = "frame.comment == \"" TARGET_MARK "\"";
+static const char *const tree_args[] = { "-r", "-", "-n", "-T", "pdml", "-Y", tree_filter, NULL };
 
 /* --- the decoder, made at the first request --- */
 

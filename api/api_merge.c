@@ -180,7 +180,12 @@ static int merge_run(struct merge *m)
 static int merge_open(struct api_call *c, struct merge *m, struct capture_record **recs)
 {
 	int err = 0;
-	for (size_t i = 0; i < m->nin && !err; i++) {
+	uint32_t snaplen = 0;
+	const size_t nin = m->nin;
+	for (size_t i = 0; i < nin && !err; i++) {
+		if (!recs[i])
+			return -EINVAL; /* find_inputs filled every one */
+		snaplen = recs[i]->snaplen > snaplen ? recs[i]->snaplen : snaplen;
 		err = objread_open(&m->in[i].src, c->api->vault, recs[i]->id, recs[i]->sha256,
 				   recs[i]->file_size, &m->eb);
 		if (err == -ENOENT)
@@ -188,9 +193,6 @@ static int merge_open(struct api_call *c, struct merge *m, struct capture_record
 		else if (!err)
 			err = capfile_new(&m->in[i].cf, queue_packet, NULL, &m->in[i]);
 	}
-	uint32_t snaplen = 0;
-	for (size_t i = 0; i < m->nin; i++)
-		snaplen = recs[i]->snaplen > snaplen ? recs[i]->snaplen : snaplen;
 	if (!err)
 		err = capwrite_new(&m->w, CAPFILE_FORMAT_PCAPNG,
 				   recs[0]->nlinktypes ? recs[0]->linktypes[0] : 1, true, snaplen,

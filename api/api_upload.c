@@ -409,7 +409,7 @@ int api_spool_open(struct api_call *c, int *fd, char **path)
 	}
 	*fd = mkostemp(*path, O_CLOEXEC);
 	if (*fd < 0) {
-		int err = -errno;
+		int err = errno ? -errno : -EIO;
 		free(*path);
 		*path = NULL;
 		return err;
@@ -674,8 +674,8 @@ static void url_upload(struct api_call *c, const char *url)
 		.slow_time_s = (unsigned)(cfg->api.body_timeout_ns / 1000000000u),
 	};
 	int err = api_spool_open(c, &fd, &path);
-	if (err)
-		return api_error_errno(c, err, "upload", NULL);
+	if (err || !path)
+		return api_error_errno(c, err ? err : -ENOMEM, "upload", NULL);
 	err = urlfetch_to_fd(url, &o, fd, &eb);
 	if (close(fd) < 0 && !err)
 		err = errbuf_set(&eb, -EIO, "url: cannot write the download");

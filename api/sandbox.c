@@ -442,7 +442,7 @@ static bool take_spare(struct sandbox *sb, const char *key, struct child *c)
 void sandbox_prepare(struct sandbox *sb, const char *const *args)
 {
 	struct child c;
-	if (spawn(sb, args, &c) < 0)
+	if (spawn(sb, args, &c) < 0 || !c.key)
 		return;
 	pthread_mutex_lock(&sb->mu);
 	struct child *slot = NULL;
