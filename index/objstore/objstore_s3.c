@@ -1679,7 +1679,7 @@ static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
 	s3->connect_ms = cfg->connect_timeout_ms ? (long)cfg->connect_timeout_ms : 10000;
 	s3->request_ms = cfg->request_timeout_ms ? (long)cfg->request_timeout_ms : 30000;
 	s3->read_ms = cfg->read_timeout_ms ? (long)cfg->read_timeout_ms : s3->request_ms;
-	s3->max_inflight = cfg->max_inflight ? cfg->max_inflight : 4;
+	s3->max_inflight = cfg->max_inflight ? cfg->max_inflight : 16;
 	s3->part_size = cfg->part_size ? cfg->part_size : PART_DEFAULT;
 	s3->list_page = cfg->list_page;
 	snprintf(s3->base.description, sizeof(s3->base.description), "s3://%s/%s at %s",
