@@ -898,10 +898,11 @@ static void lines_add(struct lines *l, uint64_t id, const char *name, const char
 static int summary_line(void *opaque, const struct capture_summary *s)
 {
 	char tags[1024] = "";
+	size_t used = 0;
 	const char *t = s->tags;
 	for (size_t i = 0; i < s->ntags; i++, t += strlen(t) + 1) {
-		strcat(tags, t);
-		strcat(tags, ",");
+		used += (size_t)snprintf(tags + used, sizeof(tags) - used, "%s,", t);
+		assert_true(used < sizeof(tags));
 		assert_true(capture_summary_has_tag(s, t));
 	}
 	assert_false(capture_summary_has_tag(s, "never"));
@@ -913,9 +914,10 @@ static int summary_line(void *opaque, const struct capture_summary *s)
 static int record_line(void *opaque, const struct capture_record *r)
 {
 	char tags[1024] = "";
+	size_t used = 0;
 	for (size_t i = 0; i < r->ntags; i++) {
-		strcat(tags, r->tags[i]);
-		strcat(tags, ",");
+		used += (size_t)snprintf(tags + used, sizeof(tags) - used, "%s,", r->tags[i]);
+		assert_true(used < sizeof(tags));
 	}
 	lines_add(opaque, r->id, r->name, tags, r->file_size, r->packets, r->import_time_ns,
 		  r->earliest_ts_ns, r->latest_ts_ns);
