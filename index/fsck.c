@@ -90,7 +90,7 @@ static struct obj *obj_find(struct fsck *f, const uint8_t sha[32])
 {
 	struct obj key = { 0 };
 	memcpy(key.sha, sha, 32);
-	return bsearch(&key, f->objs, f->nobjs, sizeof(*f->objs), cmp_obj);
+	return f->nobjs ? bsearch(&key, f->objs, f->nobjs, sizeof(*f->objs), cmp_obj) : NULL;
 }
 
 /* Finds or appends the object sha (records without a file: rare). */
@@ -171,7 +171,8 @@ static int collect(struct fsck *f)
 			continue;
 		struct obj key = { 0 }, *o;
 		memcpy(key.sha, k, 32);
-		o = bsearch(&key, f->objs, nfiles, sizeof(*f->objs), cmp_obj);
+		/* no files at all (every object tiered): bsearch takes no NULL base */
+		o = nfiles ? bsearch(&key, f->objs, nfiles, sizeof(*f->objs), cmp_obj) : NULL;
 		if (!o && !(o = obj_add(f, k))) {
 			r = -ENOMEM;
 			break;
@@ -700,7 +701,7 @@ static void check_dead_index(struct fsck *f, const uint64_t *live, size_t nlive)
 				continue;
 			}
 			uint64_t objnum = be64_get(k);
-			if (!bsearch(&objnum, live, nlive, sizeof(*live), cmp_u64)) {
+			if (!nlive || !bsearch(&objnum, live, nlive, sizeof(*live), cmp_u64)) {
 				bool done = false;
 				struct db_batch *b = NULL;
 				if (f->repair && db_batch_new(&b) == 0) {
@@ -749,7 +750,7 @@ static void check_dead_postings(struct fsck *f, const uint64_t *live, size_t nli
 		const uint8_t *k = db_iter_key(it, &klen);
 		uint64_t objnum = UINT64_MAX;
 		pindex_posting_objnum(k, klen, &objnum);
-		if (bsearch(&objnum, live, nlive, sizeof(*live), cmp_u64))
+		if (nlive && bsearch(&objnum, live, nlive, sizeof(*live), cmp_u64))
 			continue;
 		dead++;
 		if (b)

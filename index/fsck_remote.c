@@ -160,7 +160,7 @@ static int check_record(void *opaque, const uint8_t sha[32], uint64_t size, uint
 	if (loc == CATALOG_LOCAL)
 		return 0;
 	memcpy(key.sha, sha, 32);
-	if (bsearch(&key, f->objs, f->n, sizeof(*f->objs), cmp_remote))
+	if (f->n && bsearch(&key, f->objs, f->n, sizeof(*f->objs), cmp_remote))
 		return 0;
 	sha256_hex(sha, hex);
 	bool done = f->repair && loc == CATALOG_BOTH && has_local(f, sha) &&

@@ -855,7 +855,7 @@ struct lookup_ctx {
 
 static bool objnum_selected(const struct lookup_ctx *lc, uint64_t objnum)
 {
-	return bsearch(&objnum, lc->objnums, lc->nobj, sizeof(uint64_t), cmp_u64) != NULL;
+	return lc->nobj && bsearch(&objnum, lc->objnums, lc->nobj, sizeof(uint64_t), cmp_u64);
 }
 
 /* Adds the flows of every posting list with a term in [lo, hi] (both of

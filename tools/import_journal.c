@@ -228,7 +228,7 @@ bool journal_done(const struct journal *j, const char *key, uint64_t size)
 	if (!j || !j->n)
 		return false;
 	struct journal_entry probe = { .key = (char *)key };
-	const struct journal_entry *e = bsearch(&probe, j->v, j->n, sizeof(*j->v), entry_cmp);
+	const struct journal_entry *e = j->n ? bsearch(&probe, j->v, j->n, sizeof(*j->v), entry_cmp) : NULL;
 	if (!e)
 		return false;
 	/* Several lines may share the key (a source that changed); any match. */
