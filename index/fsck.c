@@ -66,20 +66,23 @@ struct fsck {
 	size_t nobjs, objcap;
 };
 
-__attribute__((format(printf, 3, 4))) static void problem(struct fsck *f, bool repaired,
-							   const char *fmt, ...)
+void fsck_problem(fsck_report_fn report, void *opaque, struct fsck_counts *c, bool repaired,
+		  const char *fmt, ...)
 {
 	char text[768];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	f->c->problems++;
+	c->problems++;
 	if (repaired)
-		f->c->repaired++;
-	if (f->report)
-		f->report(f->opaque, text, repaired);
+		c->repaired++;
+	if (report)
+		report(opaque, text, repaired);
 }
+
+#define problem(f, repaired, ...) \
+	fsck_problem((f)->report, (f)->opaque, (f)->c, (repaired), __VA_ARGS__)
 
 static int cmp_obj(const void *a, const void *b)
 {

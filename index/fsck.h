@@ -52,6 +52,13 @@ struct fsck_counts {
 	uint64_t problems, repaired;
 };
 
+/* One problem found: counted in c (and as repaired when it was), its text
+ * handed to report when there is one. The local and the remote walks
+ * (fsck.c, fsck_remote.c) both report through it. */
+__attribute__((format(printf, 5, 6))) void fsck_problem(fsck_report_fn report, void *opaque,
+							 struct fsck_counts *c, bool repaired,
+							 const char *fmt, ...);
+
 /*
  * Checks (and with repair, repairs) the vault. Returns 0 when the checks
  * ran (problems or not: see counts), or a negative errno when they could

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,20 +41,9 @@ struct fsck_remote {
 	size_t n, cap;
 };
 
-__attribute__((format(printf, 3, 4))) static void problem(struct fsck_remote *f, bool repaired,
-							   const char *fmt, ...)
-{
-	char text[768];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	f->c->problems++;
-	if (repaired)
-		f->c->repaired++;
-	if (f->report)
-		f->report(f->opaque, text, repaired);
-}
+/* fsck.c's reporting, on this walk's counts. */
+#define problem(f, repaired, ...) \
+	fsck_problem((f)->report, (f)->opaque, (f)->c, (repaired), __VA_ARGS__)
 
 static int cmp_remote(const void *a, const void *b)
 {
