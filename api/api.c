@@ -363,6 +363,20 @@ static void run(struct api_call *c, const struct route *rt)
 	rt->fn(c);
 }
 
+/* A head over the server's limits is refused before its path, token or
+ * route is looked at; in the shape of the API it was meant for. */
+static bool refuse_oversize(struct api_call *c)
+{
+	unsigned status = http_req_oversize(c->r);
+	if (status == 414)
+		api_error(c, 414, "uri_too_long", "the request target (path and query) is over %u KiB",
+			  HTTP_MAX_URI_BYTES / 1024);
+	else if (status)
+		api_error(c, status, "headers_too_large", "the request headers are over %u KiB",
+			  HTTP_MAX_HEADER_BYTES / 1024);
+	return status != 0;
+}
+
 static void dispatch(void *app, struct http_req *r)
 {
 	struct api_server *api = app;
@@ -370,6 +384,8 @@ static void dispatch(void *app, struct http_req *r)
 	const char *path = http_req_path(r);
 	http_req_peer(r, c.peer, sizeof(c.peer));
 	c.cloudshark = strncmp(path, "/api/", 5) == 0;
+	if (refuse_oversize(&c))
+		return;
 	if (!split_path(&c, path)) {
 		api_error(&c, 404, "not_found", "no such resource");
 		return;

@@ -29,7 +29,7 @@ extern const double api_latency_bounds[API_LAT_BUCKETS];
  * route matched) and status (an exact one from api_http_statuses, else
  * its class "1xx".."5xx"). A fixed table of atomics: no lock per request. */
 #define API_ROUTES 33
-#define API_STATUSES 22
+#define API_STATUSES 23
 #define API_STATUS_SLOTS (API_STATUSES + 5)
 extern const unsigned api_http_statuses[API_STATUSES];
 /* Route number route's pattern, "other" past the table: never a request's path. */

@@ -24,7 +24,7 @@
 
 const unsigned api_http_statuses[API_STATUSES] = {
 	200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 408,
-	409, 411, 413, 415, 416, 422, 429, 431, 500, 503, 507,
+	409, 411, 413, 414, 415, 416, 422, 429, 431, 500, 503, 507,
 };
 
 void api_count_response(void *app, int route, unsigned status)

@@ -138,6 +138,19 @@ int http_respond_stream(struct http_req *r, unsigned status, const char *ctype, 
 
 bool http_req_responded(const struct http_req *r);
 
+/* The most a request's head may hold: its target (path and query string,
+ * as decoded) and its header fields (names and values). A longer one is
+ * seen by the handler, which refuses it (http_req_oversize); one longer
+ * than the connection's memory (about 120 KiB for the two together) is
+ * refused by the server itself, 414 or 431 without our JSON body. */
+#define HTTP_MAX_URI_BYTES (32u * 1024)
+#define HTTP_MAX_HEADER_BYTES (16u * 1024)
+/* 0 when the request's head is within those limits, else the status to
+ * refuse it with: 414 (its target is over HTTP_MAX_URI_BYTES) or 431 (its
+ * header fields are over HTTP_MAX_HEADER_BYTES). The handler answers
+ * such a request with that status before looking at anything else. */
+unsigned http_req_oversize(const struct http_req *r);
+
 /* True once the client has closed or reset its connection (or shut down
  * its sending side): nobody will read the answer. Cheap (one poll with
  * no wait); for handlers that run long. */
