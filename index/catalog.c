@@ -129,50 +129,95 @@ static void time_key(uint8_t key[16], int64_t ns, uint64_t id)
 	be64_put(key + 8, id);
 }
 
+/* Rewrites one record of a migration's column family into b. Returns 0,
+ * or a negative errno that stops the migration: its marker is not
+ * written, and the next open tries again. */
+typedef int (*migrate_fn)(struct db *db, struct db_batch *b, const void *key, size_t klen,
+			  const void *val, size_t vlen);
+
+struct migration {
+	const char *marker; /* its key in the meta family, present once done */
+	const char *done;   /* the marker's value */
+	enum db_cf cf;      /* the family whose records it rewrites */
+	migrate_fn fn;
+	/* Written in batches of MIGRATE_BATCH_BYTES (bounded memory), for a
+	 * rewrite that may run over a record twice; else in one batch with
+	 * the marker, for one that must not be left half done. */
+	bool batched;
+};
+
+/* Batches of a batched migration are written at this size. */
+#define MIGRATE_BATCH_BYTES (4u << 20)
+
+/* Writes b and starts a new one in *b. Returns 0 or a negative errno. */
+static int migrate_flush(struct db *db, struct db_batch **b)
+{
+	int r = db_write(db, *b, true, NULL);
+	*b = db_batch_free(*b);
+	return r ? r : db_batch_new(b);
+}
+
 /*
- * A store written before times were signed has time keys of the unsigned
- * time: rewrites them as time_key does, once, with the marker in the same
- * synced batch. One key per capture, so this is quick even for large
- * stores; the packet index tells its own old values apart (pindex.c).
- * Best effort: nothing reads the time family yet, so a store that cannot
- * be written now (a full disk) still opens, and the next open tries again.
+ * Runs m over every record of its family, once: the marker goes in the
+ * last synced batch. Best effort: the migrations rewrite what a listing
+ * shows or what nothing reads yet, so a store that cannot be read or
+ * written now (a full disk) still opens, and the next open tries again.
  */
-static void time_keys_migrate(struct db *db)
+static void migrate_once(struct db *db, const struct migration *m)
 {
 	_cleanup_free_ void *val = NULL;
 	size_t vlen = 0;
 	struct db_iter *it = NULL;
 	struct db_batch *b = NULL;
 
-	if (db_get(db, DB_CF_META, META_TIME_KEYS, strlen(META_TIME_KEYS), &val, &vlen) == 0)
+	if (db_get(db, DB_CF_META, m->marker, strlen(m->marker), &val, &vlen) == 0)
 		return;
 	int r = db_batch_new(&b);
-	if (r == 0 && (r = db_iter_new(db, DB_CF_TIME, &it)) == 0)
+	if (r == 0 && (r = db_iter_new(db, m->cf, &it)) == 0)
 		db_iter_seek_first(it);
 	for (; r == 0 && db_iter_valid(it); db_iter_next(it)) {
-		size_t klen = 0;
-		const uint8_t *k = db_iter_key(it, &klen);
-		uint64_t t = klen == 16 ? be64_get(k) : 0;
-		uint8_t key[16];
-		if (klen != 16)
-			continue;
-		time_key(key, t > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t, be64_get(k + 8));
-		db_batch_delete(b, DB_CF_TIME, k, klen);
-		db_batch_put(b, DB_CF_TIME, key, sizeof(key), "", 0);
+		size_t klen = 0, len = 0;
+		const void *k = db_iter_key(it, &klen);
+		const void *v = db_iter_value(it, &len);
+		r = m->fn(db, b, k, klen, v, len);
+		if (r == 0 && m->batched && db_batch_bytes(b) >= MIGRATE_BATCH_BYTES)
+			r = migrate_flush(db, &b);
 	}
 	if (r == 0) {
-		db_batch_put(b, DB_CF_META, META_TIME_KEYS, strlen(META_TIME_KEYS), "signed", 6);
+		db_batch_put(b, DB_CF_META, m->marker, strlen(m->marker), m->done, strlen(m->done));
 		db_write(db, b, true, NULL);
 	}
 	db_iter_free(it);
 	db_batch_free(b);
 }
 
+/*
+ * A store written before times were signed has time keys of the unsigned
+ * time: rewrites them as time_key does, in one batch (a key rewritten
+ * twice would be wrong). One key per capture, so this is quick even for
+ * large stores; the packet index tells its own old values apart
+ * (pindex.c). Nothing reads the time family yet.
+ */
+static int time_key_migrate(struct db *db, struct db_batch *b, const void *key, size_t klen,
+			    const void *val, size_t vlen)
+{
+	(void)db, (void)val, (void)vlen;
+	if (klen != 16)
+		return 0;
+	uint64_t t = be64_get(key);
+	uint8_t nkey[16];
+	time_key(nkey, t > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t,
+		 be64_get((const uint8_t *)key + 8));
+	db_batch_delete(b, DB_CF_TIME, key, klen);
+	db_batch_put(b, DB_CF_TIME, nkey, sizeof(nkey), "", 0);
+	return 0;
+}
+
+static const struct migration time_keys_migration = {
+	.marker = META_TIME_KEYS, .done = "signed", .cf = DB_CF_TIME, .fn = time_key_migrate,
+};
+
 static int put_json(struct db_batch *b, enum db_cf cf, const void *key, size_t klen, json_t *o);
-
-/* Batches of the rewrite below are written at this size: bounded memory. */
-#define MIGRATE_BATCH_BYTES (4u << 20)
-
 static enum catalog_location get_location(const json_t *o);
 static const char *get_str(const json_t *o, const char *key);
 
@@ -201,52 +246,29 @@ static int record_object_location(struct db *db, const json_t *o, enum catalog_l
 /*
  * Capture records written before the object tier have no "location":
  * each gets its object's, from the objects column family (the truth;
- * an object record without one is local), once, with the marker in the
- * last synced batch, so that the listing served from the stored JSON
- * shows it. Best effort, as time_keys_migrate: a store that cannot be
- * read or rewritten now is tried again at the next open.
+ * an object record without one is local), so that the listing served
+ * from the stored JSON shows it. A record that has one is left alone, so
+ * the batches may be written as they fill.
  */
-static void locations_migrate(struct db *db)
+static int location_migrate(struct db *db, struct db_batch *b, const void *key, size_t klen,
+			    const void *val, size_t vlen)
 {
-	_cleanup_free_ void *val = NULL;
-	size_t vlen = 0;
-	struct db_iter *it = NULL;
-	struct db_batch *b = NULL;
-
-	if (db_get(db, DB_CF_META, META_LOCATIONS, strlen(META_LOCATIONS), &val, &vlen) == 0)
-		return;
-	int r = db_batch_new(&b);
-	if (r == 0 && (r = db_iter_new(db, DB_CF_CAPTURES, &it)) == 0)
-		db_iter_seek_first(it);
-	for (; r == 0 && db_iter_valid(it); db_iter_next(it)) {
-		size_t klen = 0, len = 0;
-		const void *k = db_iter_key(it, &klen);
-		const char *v = db_iter_value(it, &len);
-		json_t *o = json_loadb(v, len, 0, NULL);
-		enum catalog_location loc = CATALOG_LOCAL;
-		int lr = json_is_object(o) && !json_object_get(o, "location")
-				 ? record_object_location(db, o, &loc) : -ENOENT;
-		if (lr == -EIO)
-			r = lr;
-		else if (lr == 0 && json_object_set_new(o, "location",
-						      json_string(catalog_location_name(loc))) == 0)
-			r = put_json(b, DB_CF_CAPTURES, k, klen, json_incref(o));
-		json_decref(o);
-		if (r == 0 && db_batch_bytes(b) >= MIGRATE_BATCH_BYTES) {
-			r = db_write(db, b, true, NULL);
-			db_batch_free(b);
-			b = NULL;
-			if (r == 0)
-				r = db_batch_new(&b);
-		}
-	}
-	if (r == 0) {
-		db_batch_put(b, DB_CF_META, META_LOCATIONS, strlen(META_LOCATIONS), "1", 1);
-		db_write(db, b, true, NULL);
-	}
-	db_iter_free(it);
-	db_batch_free(b);
+	json_t *o = json_loadb(val, vlen, 0, NULL);
+	enum catalog_location loc = CATALOG_LOCAL;
+	int r = json_is_object(o) && !json_object_get(o, "location")
+			? record_object_location(db, o, &loc) : -ENOENT;
+	if (r == 0 && json_object_set_new(o, "location", json_string(catalog_location_name(loc))) == 0)
+		r = put_json(b, DB_CF_CAPTURES, key, klen, json_incref(o));
+	else if (r == -ENOENT)
+		r = 0;
+	json_decref(o);
+	return r;
 }
+
+static const struct migration locations_migration = {
+	.marker = META_LOCATIONS, .done = "1", .cf = DB_CF_CAPTURES, .fn = location_migrate,
+	.batched = true,
+};
 
 int catalog_new(struct catalog **out, struct db *db, struct errbuf *eb)
 {
@@ -267,8 +289,8 @@ int catalog_new(struct catalog **out, struct db *db, struct errbuf *eb)
 	if (last > cat->next_id)
 		cat->next_id = last;
 	cat->next_objnum = load_counter(db, META_NEXT_OBJNUM);
-	time_keys_migrate(db);
-	locations_migrate(db);
+	migrate_once(db, &time_keys_migration);
+	migrate_once(db, &locations_migration);
 	*out = cat;
 	return 0;
 }
