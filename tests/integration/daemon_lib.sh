@@ -49,6 +49,23 @@ no_files() { [ -z "$(find "$1" -path "$1/.failed" -prune -o -type f -print)" ]; 
 # daemon has exited.
 up_or_dead() { [ "$(count_logged started:)" -gt "$1" ] || ! kill -0 "$DPID" 2>/dev/null; }
 
+# write_inbox_config STORE PORT: a $T/d.yaml (for write_config) for a
+# daemon on STORE that imports what lands in $T/in at once, listens on
+# 127.0.0.1:PORT and does not scrub. A test appends its own sections
+# (rgw_object_store_config, retention:).
+write_inbox_config() {
+	cat >"$T/d.yaml" <<EOC
+store: $1
+import:
+  - path: $T/in
+    settle_time: 0s
+api:
+  listen: ["127.0.0.1:$2"]
+scrub:
+  interval: 0s
+EOC
+}
+
 # start_daemon [ENV=VALUE...]: capvaultd on $T/d.yaml with ENV set; returns
 # once it logged its start line, or fails the test and exits.
 start_daemon() {

@@ -44,27 +44,9 @@ dump() { { tcpdump -r "$1" -tt -nn -x 2>/dev/null || echo unreadable; } | sha256
 loc() { "$CAPVAULT" info --json "$1" | jq -r .location; }
 
 write_config() {
-	cat >"$T/d.yaml" <<EOC
-store: $S
-import:
-  - path: $T/in
-    settle_time: 0s
-api:
-  listen: ["127.0.0.1:$1"]
-scrub:
-  interval: 0s
-EOC
-	[ -z "$RGW" ] || cat >>"$T/d.yaml" <<EOC
-object_store:
-  endpoint: $CAPVAULT_S3_ENDPOINT
-  bucket: $CAPVAULT_S3_BUCKET
-  region: $CAPVAULT_S3_REGION
-  credentials_file: $CAPVAULT_S3_CREDENTIALS
-  cache_size: 256MiB
-  connect_timeout: 1s
-  request_timeout: 60s
-  read_timeout: 2s
-EOC
+	write_inbox_config "$S" "$1"
+	[ -z "$RGW" ] || rgw_object_store_config cache_size=256MiB connect_timeout=1s \
+		request_timeout=60s read_timeout=2s
 }
 # Uploads get time (request_timeout); reads fail fast (read_timeout).
 if [ -n "$RGW" ]; then

@@ -15,6 +15,9 @@
 #   rgw_refuse / rgw_accept: the test user is suspended (403 to all its
 #   requests, as a wrong key gets) / enabled again.
 # - s3 [CURL ARGS...]: curl with SigV4 for the test user.
+# - rgw_object_store_config [KEY=VALUE...]: appends to $T/d.yaml the
+#   object_store: section for this RGW, with these keys too (prefix,
+#   cache_size, the time-outs).
 RGW_TEST=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tools" && pwd)/rgw-test
 RGW_DIR=
 
@@ -55,4 +58,18 @@ s3() {
 	curl -s --aws-sigv4 "aws:amz:$CAPVAULT_S3_REGION:s3" \
 		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
 		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
+}
+
+rgw_object_store_config() {
+	local kv
+	{
+		echo "object_store:"
+		echo "  endpoint: $CAPVAULT_S3_ENDPOINT"
+		echo "  bucket: $CAPVAULT_S3_BUCKET"
+		echo "  region: $CAPVAULT_S3_REGION"
+		echo "  credentials_file: $CAPVAULT_S3_CREDENTIALS"
+		for kv in "$@"; do
+			echo "  ${kv%%=*}: ${kv#*=}"
+		done
+	} >>"$T/d.yaml"
 }

@@ -24,16 +24,7 @@ remote() { echo "$B/objects/${1:0:2}/$1"; }
 loc() { "$CAPVAULT" info --json "$1" | jq -r .location; }
 
 write_config() {
-	cat >"$T/d.yaml" <<EOC
-store: $S
-import:
-  - path: $T/in
-    settle_time: 0s
-api:
-  listen: ["127.0.0.1:$1"]
-scrub:
-  interval: 0s
-EOC
+	write_inbox_config "$S" "$1"
 }
 start_daemon CAPVAULT_OBJSTORE_DIR="$B"
 RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
@@ -158,15 +149,8 @@ start_daemon
 expect_rc 0 "$CAPVAULT" tier "$id6"
 stop_daemon
 write_config() {
-	cat >"$T/d.yaml" <<EOC
-store: $S
-import:
-  - path: $T/in
-    settle_time: 0s
-api:
-  listen: ["127.0.0.1:$1"]
-scrub:
-  interval: 0s
+	write_inbox_config "$S" "$1"
+	cat >>"$T/d.yaml" <<EOC
 retention:
   policies:
     - name: gone

@@ -18,26 +18,9 @@ rgw_start
 S=$CAPVAULT_STORE
 mkdir -p "$T/in"
 write_config() {
-	cat >"$T/d.yaml" <<EOC
-store: $S
-import:
-  - path: $T/in
-    settle_time: 0s
-api:
-  listen: ["127.0.0.1:$1"]
-scrub:
-  interval: 0s
-object_store:
-  endpoint: $CAPVAULT_S3_ENDPOINT
-  bucket: $CAPVAULT_S3_BUCKET
-  region: $CAPVAULT_S3_REGION
-  credentials_file: $CAPVAULT_S3_CREDENTIALS
-  prefix: faults/
-  cache_size: 64MiB
-  connect_timeout: 1s
-  request_timeout: 2s
-  read_timeout: 2s
-EOC
+	write_inbox_config "$S" "$1"
+	rgw_object_store_config prefix=faults/ cache_size=64MiB connect_timeout=1s \
+		request_timeout=2s read_timeout=2s
 }
 "$MKCAP" --packets 3000 --hosts 20 --seed 31 -o "$T/a.pcap"
 "$MKCAP" --packets 3000 --hosts 20 --seed 32 -o "$T/b.pcap"

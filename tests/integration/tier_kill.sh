@@ -28,16 +28,7 @@ check "imported" $N "$("$CAPVAULT" ls --json | jq length)"
 sha256sum "$T"/caps/*.pcap | awk '{ print $1 }' | sort >"$T/originals"
 
 write_config() {
-	cat >"$T/d.yaml" <<EOC
-store: $S
-import:
-  - path: $T/in
-    settle_time: 0s
-api:
-  listen: ["127.0.0.1:$1"]
-scrub:
-  interval: 0s
-EOC
+	write_inbox_config "$S" "$1"
 }
 
 # Every capture's bytes are where the catalog says: one sha256sum -c over

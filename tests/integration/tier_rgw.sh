@@ -26,23 +26,8 @@ status_of() { s3 -o /dev/null -w '%{http_code}' -I "$(key "$1")"; }
 loc() { "$CAPVAULT" info --json "$1" | jq -r .location; }
 
 write_config() {
-	cat >"$T/d.yaml" <<EOC
-store: $S
-import:
-  - path: $T/in
-    settle_time: 0s
-api:
-  listen: ["127.0.0.1:$1"]
-scrub:
-  interval: 0s
-object_store:
-  endpoint: $CAPVAULT_S3_ENDPOINT
-  bucket: $CAPVAULT_S3_BUCKET
-  region: $CAPVAULT_S3_REGION
-  credentials_file: $CAPVAULT_S3_CREDENTIALS
-  connect_timeout: 2s
-  request_timeout: 5s
-EOC
+	write_inbox_config "$S" "$1"
+	rgw_object_store_config connect_timeout=2s request_timeout=5s
 }
 start_daemon
 RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
