@@ -139,6 +139,21 @@ void api_stats(struct api_call *c);
 void api_status(struct api_call *c);
 void api_imports(struct api_call *c);
 void api_metrics(struct api_call *c);
+/* The Prometheus text printers of /metrics (api_stats.c), for every file
+ * that adds metrics to it; names are without their "capvault_" prefix.
+ * One sample with its HELP and TYPE lines: */
+void api_metric(FILE *f, const char *name, const char *type, const char *help, uint64_t v);
+/* A counter by one label: values[i] with label="names[i]". */
+void api_metric_by(FILE *f, const char *name, const char *help, const char *label,
+		   const char *const *names, const uint64_t *values, size_t n);
+/* A histogram of count observations (sum_s seconds in all), le[i] of
+ * them at most bounds[i] seconds (cumulative). */
+void api_histogram(FILE *f, const char *name, const char *help, const double *bounds,
+		   const uint64_t *le, size_t n, uint64_t count, double sum_s);
+/* The same from the count of each bucket: counts[i] over bounds[i - 1]
+ * and at most bounds[i], counts[n] over the last (n + 1 of them). */
+void api_histogram_counts(FILE *f, const char *name, const char *help, const double *bounds,
+			  const uint64_t *counts, size_t n, double sum_s);
 /* Retention (api_retention.c). */
 void api_prune(struct api_call *c);
 void api_retention(struct api_call *c);

@@ -88,80 +88,115 @@ void api_stats(struct api_call *c)
 	api_json(c, 200, o);
 }
 
-static void metric(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+void api_metric(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
 {
 	fprintf(f, "# HELP capvault_%s %s\n# TYPE capvault_%s %s\ncapvault_%s %" PRIu64 "\n", name,
 		help, name, type, name, v);
 }
 
+void api_metric_by(FILE *f, const char *name, const char *help, const char *label,
+		   const char *const *names, const uint64_t *values, size_t n)
+{
+	fprintf(f, "# HELP capvault_%s %s\n# TYPE capvault_%s counter\n", name, help, name);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "capvault_%s{%s=\"%s\"} %" PRIu64 "\n", name, label, names[i], values[i]);
+}
+
+static void histogram_bucket(FILE *f, const char *name, double bound, uint64_t le)
+{
+	fprintf(f, "capvault_%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, bound, le);
+}
+
+static void histogram_end(FILE *f, const char *name, uint64_t count, double sum_s)
+{
+	fprintf(f, "capvault_%s_bucket{le=\"+Inf\"} %" PRIu64 "\ncapvault_%s_sum %.6f\n"
+		   "capvault_%s_count %" PRIu64 "\n", name, count, name, sum_s, name, count);
+}
+
+void api_histogram(FILE *f, const char *name, const char *help, const double *bounds,
+		   const uint64_t *le, size_t n, uint64_t count, double sum_s)
+{
+	fprintf(f, "# HELP capvault_%s %s\n# TYPE capvault_%s histogram\n", name, help, name);
+	for (size_t i = 0; i < n; i++)
+		histogram_bucket(f, name, bounds[i], le[i]);
+	histogram_end(f, name, count, sum_s);
+}
+
+void api_histogram_counts(FILE *f, const char *name, const char *help, const double *bounds,
+			  const uint64_t *counts, size_t n, double sum_s)
+{
+	uint64_t cum = 0;
+	fprintf(f, "# HELP capvault_%s %s\n# TYPE capvault_%s histogram\n", name, help, name);
+	for (size_t i = 0; i < n; i++)
+		histogram_bucket(f, name, bounds[i], cum += counts[i]);
+	histogram_end(f, name, cum + counts[n], sum_s);
+}
+
 static void store_metrics(FILE *f, const struct snapshot *s)
 {
-	metric(f, "captures", "gauge", "Captures in the catalog.", s->t.captures);
-	metric(f, "objects", "gauge", "Distinct stored capture files.", s->t.objects);
-	metric(f, "store_bytes", "gauge", "Bytes of stored capture files.", s->t.object_bytes);
-	metric(f, "packets", "gauge", "Packets in all captures.", s->t.packets);
-	metric(f, "index_bytes", "gauge", "Bytes of packet index written.", s->t.index_bytes);
-	metric(f, "free_bytes", "gauge", "Free bytes on the store's file system.", s->free_bytes);
-	metric(f, "filesystem_size_bytes", "gauge", "Size of the store's file system.",
+	api_metric(f, "captures", "gauge", "Captures in the catalog.", s->t.captures);
+	api_metric(f, "objects", "gauge", "Distinct stored capture files.", s->t.objects);
+	api_metric(f, "store_bytes", "gauge", "Bytes of stored capture files.", s->t.object_bytes);
+	api_metric(f, "packets", "gauge", "Packets in all captures.", s->t.packets);
+	api_metric(f, "index_bytes", "gauge", "Bytes of packet index written.", s->t.index_bytes);
+	api_metric(f, "free_bytes", "gauge", "Free bytes on the store's file system.", s->free_bytes);
+	api_metric(f, "filesystem_size_bytes", "gauge", "Size of the store's file system.",
 	       s->fs_bytes);
-	metric(f, "index_block_cache_bytes", "gauge", "Bytes in the index's block cache.",
+	api_metric(f, "index_block_cache_bytes", "gauge", "Bytes in the index's block cache.",
 	       s->mem.block_cache_bytes);
-	metric(f, "index_block_cache_capacity_bytes", "gauge", "Capacity of the index's block cache.",
+	api_metric(f, "index_block_cache_capacity_bytes", "gauge", "Capacity of the index's block cache.",
 	       s->mem.block_cache_capacity);
-	metric(f, "index_memtable_bytes", "gauge", "Bytes in the index's memtables (not flushed).",
+	api_metric(f, "index_memtable_bytes", "gauge", "Bytes in the index's memtables (not flushed).",
 	       s->mem.memtable_bytes);
 	/* A leak raises the bytes in use; fragmentation only the heap. */
 	struct mallinfo2 mi = mallinfo2();
-	metric(f, "malloc_in_use_bytes", "gauge", "Bytes the process has allocated and not freed.",
+	api_metric(f, "malloc_in_use_bytes", "gauge", "Bytes the process has allocated and not freed.",
 	       mi.uordblks + mi.hblkhd);
-	metric(f, "malloc_heap_bytes", "gauge", "Bytes malloc holds from the system (in use or not).",
+	api_metric(f, "malloc_heap_bytes", "gauge", "Bytes malloc holds from the system (in use or not).",
 	       mi.arena + mi.hblkhd);
 	if (!s->have_imports)
 		return;
-	metric(f, "import_files_seen_total", "counter", "Files the watcher reported.", s->imp.seen);
-	metric(f, "imports_total", "counter", "Files imported from folders.", s->imp.imported);
-	metric(f, "import_duplicates_total", "counter", "Imported files already stored.",
+	api_metric(f, "import_files_seen_total", "counter", "Files the watcher reported.", s->imp.seen);
+	api_metric(f, "imports_total", "counter", "Files imported from folders.", s->imp.imported);
+	api_metric(f, "import_duplicates_total", "counter", "Imported files already stored.",
 	       s->imp.duplicates);
 	static const char *const reasons[API_IMPORT_REASONS] = {
 		[API_IMPORT_MALFORMED] = "malformed", [API_IMPORT_IO] = "io",
 		[API_IMPORT_NO_SPACE] = "no_space", [API_IMPORT_PERMISSION] = "permission",
 		[API_IMPORT_OTHER] = "other",
 	};
-	fprintf(f, "# HELP capvault_import_failures_total Files that failed to import, by reason.\n"
-		   "# TYPE capvault_import_failures_total counter\n");
-	for (size_t i = 0; i < API_IMPORT_REASONS; i++)
-		fprintf(f, "capvault_import_failures_total{reason=\"%s\"} %" PRIu64 "\n", reasons[i],
-			s->imp.failed_by[i]);
-	metric(f, "import_bytes_total", "counter", "Bytes imported from folders.", s->imp.bytes);
-	metric(f, "import_packets_total", "counter", "Packets imported from folders.",
+	api_metric_by(f, "import_failures_total", "Files that failed to import, by reason.", "reason",
+		      reasons, s->imp.failed_by, API_IMPORT_REASONS);
+	api_metric(f, "import_bytes_total", "counter", "Bytes imported from folders.", s->imp.bytes);
+	api_metric(f, "import_packets_total", "counter", "Packets imported from folders.",
 	       s->imp.packets);
-	metric(f, "import_queue_length", "gauge", "Files waiting to be imported.",
+	api_metric(f, "import_queue_length", "gauge", "Files waiting to be imported.",
 	       s->imp.queue_length);
-	metric(f, "import_retries_total", "counter",
+	api_metric(f, "import_retries_total", "counter",
 	       "Transient import failures, each followed by a retry.", s->imp.retried);
-	metric(f, "import_retrying", "gauge", "Files waiting to be retried.", s->imp.retrying);
+	api_metric(f, "import_retrying", "gauge", "Files waiting to be retried.", s->imp.retrying);
 }
 
 static void scrub_metrics(FILE *f, const struct snapshot *s)
 {
 	if (!s->have_scrub)
 		return;
-	metric(f, "scrub_objects_total", "counter", "Objects the scrub re-hashed.",
+	api_metric(f, "scrub_objects_total", "counter", "Objects the scrub re-hashed.",
 	       s->scrub.objects_total);
-	metric(f, "scrub_bytes_total", "counter", "Bytes the scrub re-hashed.",
+	api_metric(f, "scrub_bytes_total", "counter", "Bytes the scrub re-hashed.",
 	       s->scrub.bytes_total);
-	metric(f, "scrub_corrupt_objects", "gauge",
+	api_metric(f, "scrub_corrupt_objects", "gauge",
 	       "Objects the last scrub found not hashing to their names.", s->scrub.corrupt);
-	metric(f, "scrub_quarantined_total", "counter", "Corrupt objects moved to quarantine/.",
+	api_metric(f, "scrub_quarantined_total", "counter", "Corrupt objects moved to quarantine/.",
 	       s->scrub.quarantined_total);
-	metric(f, "scrub_last_run_timestamp_seconds", "gauge",
+	api_metric(f, "scrub_last_run_timestamp_seconds", "gauge",
 	       "End of the last complete scrub (Unix time; 0: none yet).",
 	       s->scrub.last_end_ns / 1000000000u);
-	metric(f, "scrub_last_objects", "gauge", "Objects the last complete scrub re-hashed.",
+	api_metric(f, "scrub_last_objects", "gauge", "Objects the last complete scrub re-hashed.",
 	       s->scrub.last_objects);
-	metric(f, "scrub_enabled", "gauge", "1 when scrub.interval is not 0.", s->scrub.enabled);
-	metric(f, "scrub_running", "gauge", "1 while a scrub pass is under way.", s->scrub.running);
-	metric(f, "scrub_next_run_timestamp_seconds", "gauge",
+	api_metric(f, "scrub_enabled", "gauge", "1 when scrub.interval is not 0.", s->scrub.enabled);
+	api_metric(f, "scrub_running", "gauge", "1 while a scrub pass is under way.", s->scrub.running);
+	api_metric(f, "scrub_next_run_timestamp_seconds", "gauge",
 	       "Start of the next planned scrub (Unix time; 0: none planned).",
 	       s->scrub.next_ns / 1000000000u);
 }
@@ -272,30 +307,22 @@ static void server_metrics(FILE *f, struct api_metrics *m)
 	fprintf(f, "# HELP capvault_build_info The running version (the value is always 1).\n"
 		   "# TYPE capvault_build_info gauge\ncapvault_build_info{version=\"%s\"} 1\n",
 		CAPVAULT_VERSION);
-	metric(f, "uploads_total", "counter", "Uploads stored.", m->uploads);
-	metric(f, "upload_bytes_total", "counter", "Bytes received by uploads.", m->upload_bytes);
-	metric(f, "upload_failures_total", "counter", "Uploads refused or failed.",
+	api_metric(f, "uploads_total", "counter", "Uploads stored.", m->uploads);
+	api_metric(f, "upload_bytes_total", "counter", "Bytes received by uploads.", m->upload_bytes);
+	api_metric(f, "upload_failures_total", "counter", "Uploads refused or failed.",
 	       m->upload_failures);
-	metric(f, "downloads_total", "counter", "Capture downloads.", m->downloads);
-	metric(f, "queries_total", "counter", "Packet queries run.", m->queries);
-	metric(f, "query_failures_total", "counter", "Packet queries that failed.",
+	api_metric(f, "downloads_total", "counter", "Capture downloads.", m->downloads);
+	api_metric(f, "queries_total", "counter", "Packet queries run.", m->queries);
+	api_metric(f, "query_failures_total", "counter", "Packet queries that failed.",
 	       m->query_failures);
-	metric(f, "query_packets_total", "counter", "Packets returned by queries.",
+	api_metric(f, "query_packets_total", "counter", "Packets returned by queries.",
 	       m->query_packets);
-	fprintf(f, "# HELP capvault_query_duration_seconds Packet query latency.\n"
-		   "# TYPE capvault_query_duration_seconds histogram\n");
-	uint64_t cum = 0;
-	for (size_t i = 0; i <= API_LAT_BUCKETS; i++) {
-		cum += m->query_lat[i];
-		if (i < API_LAT_BUCKETS)
-			fprintf(f, "capvault_query_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-				api_latency_bounds[i], cum);
-		else
-			fprintf(f, "capvault_query_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
-				cum);
-	}
-	fprintf(f, "capvault_query_duration_seconds_sum %.6f\ncapvault_query_duration_seconds_count %"
-		   PRIu64 "\n", (double)m->query_lat_sum_us / 1e6, cum);
+	uint64_t lat[API_LAT_BUCKETS + 1];
+	for (size_t i = 0; i <= API_LAT_BUCKETS; i++)
+		lat[i] = atomic_load_explicit(&m->query_lat[i], memory_order_relaxed);
+	api_histogram_counts(f, "query_duration_seconds", "Packet query latency.",
+			     api_latency_bounds, lat, API_LAT_BUCKETS,
+			     (double)m->query_lat_sum_us / 1e6);
 }
 
 void api_metrics(struct api_call *c)

@@ -11,7 +11,6 @@
  * a remote capture answers queries only while the store answers.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <string.h>
 
 #include "api_priv.h"
@@ -113,12 +112,6 @@ void api_tier(struct api_call *c)
 	api_read_json(c, 0, tier_done);
 }
 
-static void metric(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
-{
-	fprintf(f, "# HELP capvault_%s %s\n# TYPE capvault_%s %s\ncapvault_%s %" PRIu64 "\n", name,
-		help, name, type, name, v);
-}
-
 void api_tier_metrics(FILE *f, struct api_server *api, const struct catalog_totals *totals)
 {
 	static const char *const kinds[API_TIER_ERRORS] = {
@@ -132,44 +125,29 @@ void api_tier_metrics(FILE *f, struct api_server *api, const struct catalog_tota
 	if (!api->hooks.tier_stats)
 		return;
 	api->hooks.tier_stats(api->hooks.opaque, &s);
-	metric(f, "tier_enabled", "gauge", "1 when an object store is configured.", s.enabled);
-	metric(f, "remote_objects", "gauge", "Objects in the object store (remote or both).",
+	api_metric(f, "tier_enabled", "gauge", "1 when an object store is configured.", s.enabled);
+	api_metric(f, "remote_objects", "gauge", "Objects in the object store (remote or both).",
 	       t.remote_objects);
-	metric(f, "remote_bytes", "gauge", "Bytes of objects in the object store.", t.remote_bytes);
-	metric(f, "local_objects", "gauge", "Objects with a local copy (local or both).",
+	api_metric(f, "remote_bytes", "gauge", "Bytes of objects in the object store.", t.remote_bytes);
+	api_metric(f, "local_objects", "gauge", "Objects with a local copy (local or both).",
 	       t.local_objects);
-	metric(f, "local_bytes", "gauge", "Bytes of objects with a local copy.", t.local_bytes);
-	metric(f, "tier_queue_length", "gauge", "Moves and remote removals waiting.",
+	api_metric(f, "local_bytes", "gauge", "Bytes of objects with a local copy.", t.local_bytes);
+	api_metric(f, "tier_queue_length", "gauge", "Moves and remote removals waiting.",
 	       s.queue_length);
-	metric(f, "tier_queue_bytes", "gauge", "Bytes of the moves waiting.", s.queue_bytes);
-	metric(f, "tiered_objects_total", "counter", "Objects moved to the object store.",
+	api_metric(f, "tier_queue_bytes", "gauge", "Bytes of the moves waiting.", s.queue_bytes);
+	api_metric(f, "tiered_objects_total", "counter", "Objects moved to the object store.",
 	       s.tiered_objects);
-	metric(f, "tiered_bytes_total", "counter", "Bytes moved to the object store.",
+	api_metric(f, "tiered_bytes_total", "counter", "Bytes moved to the object store.",
 	       s.tiered_bytes);
-	metric(f, "tier_removed_objects_total", "counter",
+	api_metric(f, "tier_removed_objects_total", "counter",
 	       "Remote objects removed once no capture referenced them.", s.removed_objects);
-	metric(f, "tier_retries_total", "counter", "Moves and removals retried after a failure.",
+	api_metric(f, "tier_retries_total", "counter", "Moves and removals retried after a failure.",
 	       s.retries);
-	metric(f, "tier_dropped_total", "counter", "Moves and removals not queued: queue full.",
+	api_metric(f, "tier_dropped_total", "counter", "Moves and removals not queued: queue full.",
 	       s.dropped);
-	fprintf(f, "# HELP capvault_tier_errors_total Failed moves and removals, by kind.\n"
-		   "# TYPE capvault_tier_errors_total counter\n");
-	for (size_t i = 0; i < API_TIER_ERRORS; i++)
-		fprintf(f, "capvault_tier_errors_total{kind=\"%s\"} %" PRIu64 "\n", kinds[i],
-			s.errors[i]);
-	fprintf(f, "# HELP capvault_tier_put_duration_seconds Time to store and confirm one "
-		   "object.\n# TYPE capvault_tier_put_duration_seconds histogram\n");
-	uint64_t cum = 0;
-	for (size_t i = 0; i <= API_TIER_LAT_BUCKETS; i++) {
-		cum += s.put_lat[i];
-		if (i < API_TIER_LAT_BUCKETS)
-			fprintf(f, "capvault_tier_put_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-				api_tier_latency_bounds[i], cum);
-		else
-			fprintf(f, "capvault_tier_put_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64
-				   "\n", cum);
-	}
-	fprintf(f, "capvault_tier_put_duration_seconds_sum %.6f\n"
-		   "capvault_tier_put_duration_seconds_count %" PRIu64 "\n",
-		(double)s.put_lat_sum_us / 1e6, cum);
+	api_metric_by(f, "tier_errors_total", "Failed moves and removals, by kind.", "kind", kinds,
+		      s.errors, API_TIER_ERRORS);
+	api_histogram_counts(f, "tier_put_duration_seconds", "Time to store and confirm one object.",
+			     api_tier_latency_bounds, s.put_lat, API_TIER_LAT_BUCKETS,
+			     (double)s.put_lat_sum_us / 1e6);
 }
