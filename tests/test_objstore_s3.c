@@ -139,11 +139,117 @@ static struct objstore *open_store(const struct objstore_s3_config *cfg)
 	return os;
 }
 
+/* A store of the test RGW under a fresh prefix (cb). */
+static struct objstore *open_rgw(struct cfgbuf *cb)
+{
+	rgw_config(cb);
+	return open_store(&cb->cfg);
+}
+
+/* An object as the tests put it: deterministic bytes, a file of them
+ * opened for reading, and their name. */
+struct object {
+	uint8_t *bytes;
+	size_t size;
+	uint8_t sha[32];
+	char hex[65];
+	int fd;
+};
+
+static void object_new(struct object *o, size_t size, uint64_t seed)
+{
+	o->bytes = make_bytes(size, seed);
+	o->size = size;
+	o->fd = file_of(o->bytes, size);
+	sha256(o->bytes, size, o->sha);
+	hex(o->sha, o->hex);
+}
+
+static void object_free(struct object *o)
+{
+	close(o->fd);
+	free(o->bytes);
+}
+
+/* Puts o; a failure fails the test with the store's message. */
+static void put_ok(struct objstore *os, const struct object *o)
+{
+	struct errbuf eb = { "" };
+	int r = objstore_put(os, o->sha, o->fd, o->size, &eb);
+	if (r)
+		fail_msg("put of %zu bytes: %d %s", o->size, r, eb.msg);
+}
+
+/* The bucket's key of o under cb's prefix. */
+static void object_key(const struct cfgbuf *cb, const struct object *o, char *key, size_t size)
+{
+	snprintf(key, size, "%sobjects/%.2s/%s", cb->prefix, o->hex, o->hex);
+}
+
+/* The endpoint of a loopback socket that never answers: bound and
+ * listening (connections are taken, and wait), or only bound and closed
+ * (connections are refused). Returns the socket, or -1 once closed. */
+static int silent_endpoint(char *endpoint, size_t size, bool listening)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(s >= 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	if (listening)
+		assert_int_equal(listen(s, 16), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+	snprintf(endpoint, size, "http://127.0.0.1:%u", ntohs(a.sin_port));
+	if (!listening) {
+		close(s);
+		s = -1;
+	}
+	return s;
+}
+
+/* The environment's keys, put aside while a test reads them from a file. */
+struct saved_keys {
+	char *id, *secret;
+};
+
+static void keys_unset(struct saved_keys *k)
+{
+	k->id = env("AWS_ACCESS_KEY_ID") ? strdup(env("AWS_ACCESS_KEY_ID")) : NULL;
+	k->secret = env("AWS_SECRET_ACCESS_KEY") ? strdup(env("AWS_SECRET_ACCESS_KEY")) : NULL;
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+}
+
+static void keys_restore(struct saved_keys *k)
+{
+	if (k->id)
+		setenv("AWS_ACCESS_KEY_ID", k->id, 1);
+	if (k->secret)
+		setenv("AWS_SECRET_ACCESS_KEY", k->secret, 1);
+	free(k->id);
+	free(k->secret);
+}
+
+/* The --aws-sigv4 and --user arguments of curl(1) for the test user. */
+struct sigv4_args {
+	char sigv4[128], user[512];
+};
+
+static void sigv4_args(struct sigv4_args *a)
+{
+	snprintf(a->user, sizeof(a->user), "%s:%s", env("AWS_ACCESS_KEY_ID"),
+		 env("AWS_SECRET_ACCESS_KEY"));
+	snprintf(a->sigv4, sizeof(a->sigv4), "aws:amz:%s:s3",
+		 env("CAPVAULT_S3_REGION") ? env("CAPVAULT_S3_REGION") : "us-east-1");
+}
+
 /* curl(1) PUTs the bytes under key, as a user or another tool would, with
  * no check of ours in between. */
 static void raw_put(const char *key, const uint8_t *buf, size_t len)
 {
-	char path[128], url[1024], user[512], sigv4[128];
+	char path[128], url[1024];
+	struct sigv4_args sa;
 	pid_t pid;
 	int status = 0;
 
@@ -154,11 +260,8 @@ static void raw_put(const char *key, const uint8_t *buf, size_t len)
 	close(fd);
 	snprintf(url, sizeof(url), "%s/%s/%s", env("CAPVAULT_S3_ENDPOINT"),
 		 env("CAPVAULT_S3_BUCKET"), key);
-	snprintf(user, sizeof(user), "%s:%s", env("AWS_ACCESS_KEY_ID"),
-		 env("AWS_SECRET_ACCESS_KEY"));
-	snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3",
-		 env("CAPVAULT_S3_REGION") ? env("CAPVAULT_S3_REGION") : "us-east-1");
-	char *argv[] = { "curl", "-sf", "--aws-sigv4", sigv4, "--user", user, "-H",
+	sigv4_args(&sa);
+	char *argv[] = { "curl", "-sf", "--aws-sigv4", sa.sigv4, "--user", sa.user, "-H",
 			 "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T", path, url, NULL };
 	assert_int_equal(posix_spawnp(&pid, "curl", NULL, NULL, argv, environ), 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -170,7 +273,8 @@ static void raw_put(const char *key, const uint8_t *buf, size_t len)
 static void raw_request(const char *method, const char *key, const char *query, char *out,
 			size_t size)
 {
-	char url[1024], user[512], sigv4[128];
+	char url[1024];
+	struct sigv4_args sa;
 	int fds[2];
 	pid_t pid;
 	int status = 0;
@@ -178,12 +282,9 @@ static void raw_request(const char *method, const char *key, const char *query, 
 
 	snprintf(url, sizeof(url), "%s/%s/%s?%s", env("CAPVAULT_S3_ENDPOINT"),
 		 env("CAPVAULT_S3_BUCKET"), key, query);
-	snprintf(user, sizeof(user), "%s:%s", env("AWS_ACCESS_KEY_ID"),
-		 env("AWS_SECRET_ACCESS_KEY"));
-	snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3",
-		 env("CAPVAULT_S3_REGION") ? env("CAPVAULT_S3_REGION") : "us-east-1");
-	char *argv[] = { "curl", "-sf", "-X", (char *)method, "--aws-sigv4", sigv4, "--user", user,
-			 "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", url, NULL };
+	sigv4_args(&sa);
+	char *argv[] = { "curl", "-sf", "-X", (char *)method, "--aws-sigv4", sa.sigv4, "--user",
+			 sa.user, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", url, NULL };
 	assert_int_equal(pipe(fds), 0);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
@@ -206,19 +307,15 @@ static void raw_request(const char *method, const char *key, const char *query, 
 static void test_multipart_leftovers(void **state)
 {
 	struct cfgbuf cb;
-	const size_t size = (5u << 20) + 100;
-	uint8_t *bytes = make_bytes(size, 50), sha[32];
-	char key[256], h[65], prefix_q[300], out[16384];
+	struct object o;
+	char key[256], prefix_q[300], out[16384];
 	struct errbuf eb = { "" };
-	int fd = file_of(bytes, size);
 
 	(void)state;
 	NEED_RGW();
-	rgw_config(&cb);
-	struct objstore *os = open_store(&cb.cfg);
-	sha256(bytes, size, sha);
-	hex(sha, h);
-	snprintf(key, sizeof(key), "%sobjects/%.2s/%s", cb.prefix, h, h);
+	struct objstore *os = open_rgw(&cb);
+	object_new(&o, (5u << 20) + 100, 50);
+	object_key(&cb, &o, key, sizeof(key));
 	/* libcurl 7.88 signs the query as written: '/' must be %2F already. */
 	size_t q = (size_t)snprintf(prefix_q, sizeof(prefix_q), "prefix=");
 	for (const char *k = key; *k; k++)
@@ -228,13 +325,12 @@ static void test_multipart_leftovers(void **state)
 	assert_non_null(strstr(out, "<UploadId>"));
 	raw_request("GET", "", prefix_q, out, sizeof(out));
 	assert_non_null(strstr(out, "<Upload>"));
-	assert_int_equal(objstore_put(os, sha, fd, size, &eb), 0);
+	put_ok(os, &o);
 	raw_request("GET", "", prefix_q, out, sizeof(out));
 	assert_null(strstr(out, "<Upload>"));
-	assert_int_equal(objstore_verify(os, sha, &eb), 0);
-	assert_int_equal(objstore_remove(os, sha, &eb), 0);
-	close(fd);
-	free(bytes);
+	assert_int_equal(objstore_verify(os, o.sha, &eb), 0);
+	assert_int_equal(objstore_remove(os, o.sha, &eb), 0);
+	object_free(&o);
 	objstore_free(os);
 }
 
@@ -264,21 +360,19 @@ static int collect(void *opaque, const void *buf, size_t len)
 /* Puts an object and checks every way of reading it back. */
 static void put_and_read(struct objstore *os, size_t size, uint64_t seed)
 {
-	uint8_t *bytes = make_bytes(size, seed), sha[32];
+	struct object o;
 	struct errbuf eb = { "" };
 	uint64_t got = 0;
-	int fd = file_of(bytes, size);
 
-	sha256(bytes, size, sha);
+	object_new(&o, size, seed);
+	const uint8_t *sha = o.sha, *bytes = o.bytes;
 	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
-	int r = objstore_put(os, sha, fd, size, &eb);
-	if (r)
-		fail_msg("put: %d %s", r, eb.msg);
+	put_ok(os, &o);
 	assert_int_equal(objstore_stat(os, sha, &got, &eb), 0);
 	assert_int_equal(got, size);
 	assert_int_equal(objstore_verify(os, sha, &eb), 0);
 	/* Already there: confirmed and left alone. */
-	assert_int_equal(objstore_put(os, sha, fd, size, &eb), 0);
+	put_ok(os, &o);
 
 	struct collect c = { 0 };
 	assert_int_equal(objstore_read_stream(os, sha, 0, UINT64_MAX, collect, &c, &eb), 0);
@@ -303,8 +397,7 @@ static void put_and_read(struct objstore *os, size_t size, uint64_t seed)
 	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
 	assert_int_equal(objstore_remove(os, sha, &eb), 0);
 	assert_int_equal(objstore_verify(os, sha, &eb), -ENOENT);
-	close(fd);
-	free(bytes);
+	object_free(&o);
 }
 
 static void test_put_small(void **state)
@@ -313,8 +406,7 @@ static void test_put_small(void **state)
 
 	(void)state;
 	NEED_RGW();
-	rgw_config(&cb);
-	struct objstore *os = open_store(&cb.cfg);
+	struct objstore *os = open_rgw(&cb);
 	put_and_read(os, 100000, 1);
 	objstore_free(os);
 }
@@ -325,8 +417,7 @@ static void test_put_multipart(void **state)
 
 	(void)state;
 	NEED_RGW();
-	rgw_config(&cb);
-	struct objstore *os = open_store(&cb.cfg);
+	struct objstore *os = open_rgw(&cb);
 	/* Three parts, the last one short. */
 	put_and_read(os, (11u << 20) + 12345, 2);
 	objstore_free(os);
@@ -335,21 +426,19 @@ static void test_put_multipart(void **state)
 static void test_put_empty(void **state)
 {
 	struct cfgbuf cb;
-	uint8_t sha[32];
+	struct object o;
 	uint64_t got = 1;
 	struct errbuf eb = { "" };
-	int fd = file_of((const uint8_t *)"", 0);
 
 	(void)state;
 	NEED_RGW();
-	rgw_config(&cb);
-	struct objstore *os = open_store(&cb.cfg);
-	sha256("", 0, sha);
-	assert_int_equal(objstore_put(os, sha, fd, 0, &eb), 0);
-	assert_int_equal(objstore_stat(os, sha, &got, &eb), 0);
+	struct objstore *os = open_rgw(&cb);
+	object_new(&o, 0, 0);
+	put_ok(os, &o);
+	assert_int_equal(objstore_stat(os, o.sha, &got, &eb), 0);
 	assert_int_equal(got, 0);
-	assert_int_equal(objstore_verify(os, sha, &eb), 0);
-	close(fd);
+	assert_int_equal(objstore_verify(os, o.sha, &eb), 0);
+	object_free(&o);
 	objstore_free(os);
 }
 
@@ -357,19 +446,16 @@ static void test_put_empty(void **state)
 static void check_put_wrong_bytes(size_t size)
 {
 	struct cfgbuf cb;
-	uint8_t *bytes = make_bytes(size, 3), sha[32];
+	struct object o;
 	struct errbuf eb = { "" };
 	uint64_t got = 0;
-	int fd = file_of(bytes, size);
 
-	rgw_config(&cb);
-	struct objstore *os = open_store(&cb.cfg);
-	sha256(bytes, size, sha);
-	sha[5] ^= 1;
-	assert_int_equal(objstore_put(os, sha, fd, size, &eb), -EIO);
-	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
-	close(fd);
-	free(bytes);
+	struct objstore *os = open_rgw(&cb);
+	object_new(&o, size, 3);
+	o.sha[5] ^= 1;
+	assert_int_equal(objstore_put(os, o.sha, o.fd, size, &eb), -EIO);
+	assert_int_equal(objstore_stat(os, o.sha, &got, &eb), -ENOENT);
+	object_free(&o);
 	objstore_free(os);
 }
 
@@ -385,28 +471,23 @@ static void test_put_wrong_bytes(void **state)
 static void test_tampered(void **state)
 {
 	struct cfgbuf cb;
-	uint8_t *bytes = make_bytes(50000, 4), *other = make_bytes(50000, 6), sha[32];
-	char key[256], h[65];
+	struct object o;
+	uint8_t *other = make_bytes(50000, 6);
+	char key[256];
 	struct errbuf eb = { "" };
-	int fd = file_of(bytes, 50000);
 
 	(void)state;
 	NEED_RGW();
-	rgw_config(&cb);
-	struct objstore *os = open_store(&cb.cfg);
-	sha256(bytes, 50000, sha);
-	hex(sha, h);
-	snprintf(key, sizeof(key), "%sobjects/%.2s/%s", cb.prefix, h, h);
+	struct objstore *os = open_rgw(&cb);
+	object_new(&o, 50000, 4);
+	object_key(&cb, &o, key, sizeof(key));
 	raw_put(key, other, 50000);
-	assert_int_equal(objstore_verify(os, sha, &eb), -EIO);
-	assert_non_null(strstr(eb.msg, h));
-	int r = objstore_put(os, sha, fd, 50000, &eb);
-	if (r)
-		fail_msg("put over a tampered object: %d %s", r, eb.msg);
-	assert_int_equal(objstore_verify(os, sha, &eb), 0);
-	assert_int_equal(objstore_remove(os, sha, &eb), 0);
-	close(fd);
-	free(bytes);
+	assert_int_equal(objstore_verify(os, o.sha, &eb), -EIO);
+	assert_non_null(strstr(eb.msg, o.hex));
+	put_ok(os, &o); /* over the tampered one */
+	assert_int_equal(objstore_verify(os, o.sha, &eb), 0);
+	assert_int_equal(objstore_remove(os, o.sha, &eb), 0);
+	object_free(&o);
 	free(other);
 	objstore_free(os);
 }
@@ -452,15 +533,13 @@ static void test_list(void **state)
 
 	(void)state;
 	NEED_RGW();
-	rgw_config(&cb);
-	struct objstore *os = open_store(&cb.cfg);
+	struct objstore *os = open_rgw(&cb);
 	for (int i = 0; i < 2; i++) {
-		uint8_t *b = make_bytes(1000 + (size_t)i, 10 + (uint64_t)i);
-		int fd = file_of(b, 1000 + (size_t)i);
-		sha256(b, 1000 + (size_t)i, sha[i]);
-		assert_int_equal(objstore_put(os, sha[i], fd, 1000 + (size_t)i, &eb), 0);
-		close(fd);
-		free(b);
+		struct object o;
+		object_new(&o, 1000 + (size_t)i, 10 + (uint64_t)i);
+		put_ok(os, &o);
+		memcpy(sha[i], o.sha, 32);
+		object_free(&o);
 	}
 	snprintf(key, sizeof(key), "%sobjects/zz/not-an-object", cb.prefix);
 	raw_put(key, (const uint8_t *)"stray", 5);
@@ -493,9 +572,8 @@ static void test_read_ranges(void **state)
 {
 	struct cfgbuf cb;
 	const size_t size = 3u << 20;
-	uint8_t *bytes = make_bytes(size, 20), sha[32];
+	struct object o;
 	struct errbuf eb = { "" };
-	int fd = file_of(bytes, size);
 	enum { N = 300 };
 	struct objstore_range r[N];
 	uint8_t *bufs[N];
@@ -503,10 +581,10 @@ static void test_read_ranges(void **state)
 
 	(void)state;
 	NEED_RGW();
-	rgw_config(&cb);
-	struct objstore *os = open_store(&cb.cfg);
-	sha256(bytes, size, sha);
-	assert_int_equal(objstore_put(os, sha, fd, size, &eb), 0);
+	struct objstore *os = open_rgw(&cb);
+	object_new(&o, size, 20);
+	uint8_t *sha = o.sha, *bytes = o.bytes;
+	put_ok(os, &o);
 	/* Runs of adjacent ranges (merged), near ones (merged across a small
 	 * gap), far ones, overlapping ones, empty ones, out of order. */
 	for (int i = 0; i < N; i++) {
@@ -549,8 +627,7 @@ static void test_read_ranges(void **state)
 	assert_int_equal(objstore_read_ranges(os, sha, &one, 1, &eb), -ENOENT);
 	sha[0] ^= 1;
 	assert_int_equal(objstore_remove(os, sha, &eb), 0);
-	close(fd);
-	free(bytes);
+	object_free(&o);
 	objstore_free(os);
 }
 
@@ -586,30 +663,26 @@ static void *worker_run(void *opaque)
 static void test_threads(void **state)
 {
 	struct cfgbuf cb;
-	const size_t size = 1u << 20;
-	uint8_t *bytes = make_bytes(size, 40), sha[32];
+	struct object o;
 	struct errbuf eb = { "" };
-	int fd = file_of(bytes, size);
 	pthread_t t[6];
 	struct worker w[6];
 
 	(void)state;
 	NEED_RGW();
-	rgw_config(&cb);
-	struct objstore *os = open_store(&cb.cfg);
-	sha256(bytes, size, sha);
-	assert_int_equal(objstore_put(os, sha, fd, size, &eb), 0);
+	struct objstore *os = open_rgw(&cb);
+	object_new(&o, 1u << 20, 40);
+	put_ok(os, &o);
 	for (int i = 0; i < 6; i++) {
-		w[i] = (struct worker){ os, sha, bytes, size, i, 0 };
+		w[i] = (struct worker){ os, o.sha, o.bytes, o.size, i, 0 };
 		assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
 	}
 	for (int i = 0; i < 6; i++) {
 		pthread_join(t[i], NULL);
 		assert_int_equal(w[i].failures, 0);
 	}
-	assert_int_equal(objstore_remove(os, sha, &eb), 0);
-	close(fd);
-	free(bytes);
+	assert_int_equal(objstore_remove(os, o.sha, &eb), 0);
+	object_free(&o);
 	objstore_free(os);
 }
 
@@ -640,26 +713,20 @@ static void test_credentials_file(void **state)
 	struct errbuf eb = { "" };
 	uint8_t sha[32] = { 2 };
 	uint64_t got;
-	char *id, *secret;
+	struct saved_keys keys;
 
 	(void)state;
 	NEED_RGW();
 	if (!env("CAPVAULT_S3_CREDENTIALS"))
 		skip();
 	rgw_config(&cb);
-	id = strdup(env("AWS_ACCESS_KEY_ID"));
-	secret = strdup(env("AWS_SECRET_ACCESS_KEY"));
-	unsetenv("AWS_ACCESS_KEY_ID");
-	unsetenv("AWS_SECRET_ACCESS_KEY");
+	keys_unset(&keys);
 	cb.cfg.access_key = cb.cfg.secret_key = NULL;
 	cb.cfg.credentials_file = env("CAPVAULT_S3_CREDENTIALS");
 	struct objstore *os = open_store(&cb.cfg);
 	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
 	objstore_free(os);
-	setenv("AWS_ACCESS_KEY_ID", id, 1);
-	setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
-	free(id);
-	free(secret);
+	keys_restore(&keys);
 }
 
 static void test_refused(void **state)
@@ -669,17 +736,10 @@ static void test_refused(void **state)
 	uint8_t sha[32] = { 3 };
 	uint64_t got;
 	char endpoint[64];
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0);
 
 	(void)state;
 	NEED_RGW();
-	/* A port just bound and closed again: nobody listens there. */
-	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
-	close(s);
-	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%u", ntohs(a.sin_port));
+	silent_endpoint(endpoint, sizeof(endpoint), false);
 	rgw_config(&cb);
 	cb.cfg.endpoint = endpoint;
 	struct objstore *os = open_store(&cb.cfg);
@@ -696,16 +756,10 @@ static void test_timeout(void **state)
 	uint8_t sha[32] = { 4 }, buf[10];
 	uint64_t got;
 	char endpoint[64];
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0);
 
 	(void)state;
 	NEED_RGW();
-	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(s, 16), 0);
-	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
-	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%u", ntohs(a.sin_port));
+	int s = silent_endpoint(endpoint, sizeof(endpoint), true);
 	rgw_config(&cb);
 	cb.cfg.endpoint = endpoint;
 	cb.cfg.request_timeout_ms = 1000;
@@ -731,16 +785,10 @@ static void test_read_timeout(void **state)
 	uint64_t got;
 	char endpoint[64];
 	struct timespec t0, t1;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0);
 
 	(void)state;
 	NEED_RGW();
-	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(s, 16), 0);
-	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
-	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%u", ntohs(a.sin_port));
+	int s = silent_endpoint(endpoint, sizeof(endpoint), true);
 	rgw_config(&cb);
 	cb.cfg.endpoint = endpoint;
 	cb.cfg.request_timeout_ms = 60000;
@@ -808,23 +856,19 @@ static void test_from_config(void **state)
 					    CONFIG_NO_PATH_CHECKS, NULL), 0);
 	assert_true(cfg->object_store.enabled);
 	assert_int_equal(cfg->object_store.part_size, 1u << 30);
-	char *id = strdup(env("AWS_ACCESS_KEY_ID"));
-	char *secret = strdup(env("AWS_SECRET_ACCESS_KEY"));
-	unsetenv("AWS_ACCESS_KEY_ID");
-	unsetenv("AWS_SECRET_ACCESS_KEY");
+	struct saved_keys keys;
+	keys_unset(&keys);
 	assert_int_equal(objstore_from_config(&os, &cfg->object_store, &eb), 0);
 	assert_non_null(strstr(objstore_describe(os), prefix));
 	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
 	objstore_free(os);
 	/* The environment's keys win over the file's. */
-	setenv("AWS_ACCESS_KEY_ID", id, 1);
+	setenv("AWS_ACCESS_KEY_ID", keys.id, 1);
 	setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-wrong-secret-wrong-secret", 1);
 	assert_int_equal(objstore_from_config(&os, &cfg->object_store, &eb), 0);
 	assert_int_equal(objstore_stat(os, sha, &got, &eb), -EACCES);
 	objstore_free(os);
-	setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
-	free(id);
-	free(secret);
+	keys_restore(&keys);
 	config_free(cfg);
 }
 
@@ -847,9 +891,7 @@ static void test_cred_file(void **state)
 {
 	struct s3cred c;
 	struct errbuf eb = { "" };
-	char *saved_id = env("AWS_ACCESS_KEY_ID") ? strdup(env("AWS_ACCESS_KEY_ID")) : NULL;
-	char *saved_secret =
-		env("AWS_SECRET_ACCESS_KEY") ? strdup(env("AWS_SECRET_ACCESS_KEY")) : NULL;
+	struct saved_keys keys;
 	char *path = write_file("creds",
 				"# comment\n[default]\naws_access_key_id = AKDEF\n"
 				"aws_secret_access_key=SKDEF\n\n; other\n[profile backup]\n"
@@ -858,8 +900,7 @@ static void test_cred_file(void **state)
 				0640);
 
 	(void)state;
-	unsetenv("AWS_ACCESS_KEY_ID");
-	unsetenv("AWS_SECRET_ACCESS_KEY");
+	keys_unset(&keys);
 	assert_int_equal(s3cred_load(&c, path, NULL, &eb), 0);
 	assert_string_equal(c.access_key, "AKDEF");
 	assert_string_equal(c.secret_key, "SKDEF");
@@ -893,12 +934,7 @@ static void test_cred_file(void **state)
 	assert_non_null(strstr(eb.msg, ":2:"));
 	free(path);
 	assert_int_equal(s3cred_load(&c, "/nonexistent/creds", NULL, &eb), -ENOENT);
-	if (saved_id)
-		setenv("AWS_ACCESS_KEY_ID", saved_id, 1);
-	if (saved_secret)
-		setenv("AWS_SECRET_ACCESS_KEY", saved_secret, 1);
-	free(saved_id);
-	free(saved_secret);
+	keys_restore(&keys);
 }
 
 static void test_bad_config(void **state)
