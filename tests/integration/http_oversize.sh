@@ -10,14 +10,8 @@
 . "$(dirname "$0")/daemon_lib.sh"
 
 STORE="$T/store"
-write_config() {
-	cat > "$T/d.yaml" <<YAML
-store: $STORE
-jobs: 1
-api:
-  listen: ["127.0.0.1:$1"]
-YAML
-}
+mkdir -p "$T/in"
+write_config() { write_inbox_config "$STORE" "$1"; }
 TOKEN=$("$CAPVAULT" token add big --store "$STORE" --scopes read 2>/dev/null)
 start_daemon
 
