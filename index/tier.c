@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,34 @@ static void maybe_kill(enum tier_point p)
 	pthread_once(&kill_once, kill_init);
 	if (kill_at.point == (int)p && atomic_fetch_add(&kill_at.count, 1) + 1 == kill_at.n)
 		raise(SIGKILL);
+}
+
+static void *close_fd(void *opaque)
+{
+	close((int)(intptr_t)opaque);
+	return NULL;
+}
+
+/*
+ * Closes the last descriptor of an unlinked local copy on a thread of its
+ * own: that close frees the file's blocks and page cache, which for a
+ * 256 MiB object took 150 ms, as long as the rest of tiering after the
+ * upload; the caller's answer need not wait for it. The name is already
+ * gone, so nothing can find the file meanwhile.
+ */
+static void close_in_background(int fd)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	bool started = false;
+
+	if (pthread_attr_init(&attr) == 0) {
+		started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+			  pthread_create(&t, &attr, close_fd, (void *)(intptr_t)fd) == 0;
+		pthread_attr_destroy(&attr);
+	}
+	if (!started)
+		close(fd);
 }
 
 int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uint64_t *bytes,
@@ -98,6 +127,8 @@ int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uin
 	if (r < 0)
 		return r;
 	maybe_kill(TIER_AT_REMOTE);
+	close_in_background(fd);
+	fd = -1;
 	if (bytes)
 		*bytes = size;
 	return 0;
