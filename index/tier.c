@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +54,10 @@ static void maybe_kill(enum tier_point p)
 
 static void *close_fd(void *opaque)
 {
-	close((int)(intptr_t)opaque);
+	int *fd = opaque;
+
+	close(*fd);
+	free(fd);
 	return NULL;
 }
 
@@ -71,14 +73,18 @@ static void close_in_background(int fd)
 	pthread_attr_t attr;
 	pthread_t t;
 	bool started = false;
+	int *arg = malloc(sizeof(*arg));
 
-	if (pthread_attr_init(&attr) == 0) {
+	if (arg && pthread_attr_init(&attr) == 0) {
+		*arg = fd;
 		started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
-			  pthread_create(&t, &attr, close_fd, (void *)(intptr_t)fd) == 0;
+			  pthread_create(&t, &attr, close_fd, arg) == 0;
 		pthread_attr_destroy(&attr);
 	}
-	if (!started)
+	if (!started) {
+		free(arg);
 		close(fd);
+	}
 }
 
 int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uint64_t *bytes,
@@ -127,8 +133,7 @@ int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uin
 	if (r < 0)
 		return r;
 	maybe_kill(TIER_AT_REMOTE);
-	close_in_background(fd);
-	fd = -1;
+	close_in_background(TAKE_FD(fd));
 	if (bytes)
 		*bytes = size;
 	return 0;
