@@ -268,6 +268,54 @@ static void test_reindex_tiered(void **state)
 	assert_memory_equal(a.digest, before.digest, 32);
 }
 
+/* Imports another mkcap capture (seed) and returns its object's SHA-256. */
+static void import_more(struct fixture *f, unsigned seed, uint8_t sha[32])
+{
+	struct errbuf eb = { { 0 } };
+	char cmd[512], cap[128];
+	struct import_result res;
+	struct import_info info;
+
+	snprintf(cap, sizeof(cap), "%s/in%u.pcap", f->dir, seed);
+	snprintf(cmd, sizeof(cmd), "%s --packets %u --hosts 40 --flows 0 --seed %u -o %s",
+		 getenv("MKCAP"), PACKETS / 4, seed, cap);
+	assert_int_equal(system(cmd), 0);
+	struct import_source src = { .path = cap, .name = cap, .ring = f->ring };
+	assert_int_equal(import_file(f->ring, &vault_sink_ops, f->v, &src, &res, &info, &eb), 0);
+	memcpy(sha, res.sha256, 32);
+}
+
+/* Several remote captures in one query: the answer is the local one, and
+ * a repeat asks the store for nothing. */
+static void test_several_captures(void **state)
+{
+	struct fixture *f = *state;
+	struct answer local, a;
+	struct query_stats st;
+	struct errbuf eb = { { 0 } };
+	uint8_t more[3][32];
+	const char *filter = "host 10.0.0.5 and tcp";
+
+	for (unsigned i = 0; i < 3; i++)
+		import_more(f, 20 + i, more[i]);
+	assert_int_equal(run(f, filter, &local, NULL, &eb), 0);
+	assert_true(local.packets > 100);
+	tier(f);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(tier_object(f->v, f->os, more[i], NULL, &eb), 0);
+	assert_int_equal(run(f, filter, &a, &st, &eb), 0);
+	assert_int_equal(a.packets, local.packets);
+	assert_memory_equal(a.digest, local.digest, 32);
+	struct objcache_stats cs;
+	objcache_get_stats(f->cache, &cs);
+	assert_true(cs.miss_bytes > 0);
+	uint64_t reads = cs.remote_reads;
+	assert_int_equal(run(f, filter, &a, &st, &eb), 0);
+	assert_memory_equal(a.digest, local.digest, 32);
+	objcache_get_stats(f->cache, &cs);
+	assert_int_equal(cs.remote_reads, reads);
+}
+
 static void test_local_check_passes(void **state)
 {
 	struct fixture *f = *state;
@@ -288,6 +336,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_same_answer_fewer_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_failure_is_eremoteio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex_tiered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_several_captures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_check_passes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
