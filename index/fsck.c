@@ -630,17 +630,20 @@ static void check_index_present(struct fsck *f, const struct obj *o)
 	    flows_intact(f, o, packets))
 		return;
 	sha256_hex(o->sha, hex);
-	/* A tiered object: reindex reads no object store here, so say what
-	 * would bring it back rather than "missing". */
-	if (f->repair && !o->corrupt && !o->has_file && o->loc != CATALOG_LOCAL) {
+	/* A tiered object is rebuilt from the object store when fsck was
+	 * given one (reindex reads it through the cache); without one, say
+	 * what would bring it back rather than "missing". */
+	bool remote = !o->has_file && o->loc != CATALOG_LOCAL;
+	bool readable = remote && vault_objstore(f->v) && vault_objcache(f->v);
+	if (f->repair && !o->corrupt && remote && !readable) {
 		problem(f, false,
 			"object %s (object number %" PRIu64 "): packet index missing or damaged "
-			"(not rebuilt: its bytes are only in the object store, which fsck does not "
-			"read; import the capture's file again, e.g. downloaded through capvaultd, "
-			"to bring back a local copy, then run fsck --repair again)", hex, o->objnum);
+			"(not rebuilt: its bytes are only in the object store, which fsck reads only "
+			"when given capvaultd's configuration: run fsck --repair --config FILE)",
+			hex, o->objnum);
 		return;
 	}
-	if (!f->repair || o->corrupt || !o->has_file) {
+	if (!f->repair || o->corrupt || (!o->has_file && !readable)) {
 		problem(f, false,
 			"object %s (object number %" PRIu64 "): packet index missing or damaged%s", hex,
 			o->objnum,

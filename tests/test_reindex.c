@@ -26,11 +26,14 @@
 #include "db.h"
 #include "fsck.h"
 #include "import.h"
+#include "objcache.h"
+#include "objstore.h"
 #include "pindex.h"
 #include "query.h"
 #include "reindex.h"
 #include "ring.h"
 #include "store.h"
+#include "tier.h"
 #include "vault.h"
 
 struct fixture {
@@ -368,6 +371,49 @@ static void test_tiered_not_rebuilt_said(void **state)
 	assert_null(strstr(r.text[0], "missing or corrupt"));
 }
 
+/* Given the object store (as fsck --repair --config gives it), fsck
+ * rebuilds a tiered capture's index from it, through the cache, and the
+ * answers are the ones before; no local copy comes back. */
+static void test_tiered_rebuilt_from_store(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { { 0 } };
+	char remote_dir[64] = "/tmp/test_reindex_remote.XXXXXX";
+	struct store *remote = NULL;
+	struct objstore *os = NULL;
+	struct objcache *cache = NULL;
+	struct reports r;
+	int fd = -1;
+
+	struct answer before[NFILTERS];
+	for (size_t i = 0; i < NFILTERS; i++)
+		before[i] = ask(f, filters[i]);
+	assert_non_null(mkdtemp(remote_dir));
+	assert_int_equal(store_open(&remote, remote_dir, &eb), 0);
+	assert_int_equal(objstore_local_new(&os, remote, &eb), 0);
+	assert_int_equal(objcache_open(&cache, f->dir, 1u << 30, &eb), 0);
+	vault_set_objstore(f->v, os);
+	vault_set_objcache(f->v, cache);
+	assert_int_equal(tier_object(f->v, os, f->sha, NULL, &eb), 0);
+	drop_index(f);
+	struct fsck_counts c = fsck(f, true, &r);
+	assert_int_equal(c.problems, 1);
+	assert_int_equal(c.repaired, 1);
+	assert_int_equal(fsck(f, false, &r).problems, 0);
+	for (size_t i = 0; i < NFILTERS; i++) {
+		struct answer after = ask(f, filters[i]);
+		assert_int_equal(after.packets, before[i].packets);
+		assert_int_equal(after.sum, before[i].sum);
+	}
+	assert_int_equal(vault_object_open(f->v, f->sha, &fd), VAULT_OBJECT_REMOTE);
+	vault_set_objstore(f->v, NULL);
+	vault_set_objcache(f->v, NULL);
+	objcache_free(cache);
+	objstore_free(os);
+	store_close(remote);
+	nftw(remote_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +425,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_flows_fail_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_flows_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tiered_not_rebuilt_said, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tiered_rebuilt_from_store, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,7 @@ static const struct cli_command commands[] = {
 	{ "tag", cli_tag, "tag [--store DIR] [--json] ID|SHA256 [+]TAG|-TAG..." },
 	{ "prune", cli_prune, "prune [--store DIR] [--config FILE] [--dry-run] [--json]" },
 	{ "tier", cli_tier, "tier [--store DIR] [--dry-run] [--json] ID|SHA256..." },
-	{ "fsck", cli_fsck, "fsck [--store DIR] [--remote [--config FILE]] [--verify] [--repair] [--json]", true },
+	{ "fsck", cli_fsck, "fsck [--store DIR] [--remote] [--config FILE] [--verify] [--repair] [--json]", true },
 	{ "backup", cli_backup, "backup [--store DIR] [--json] DIR" },
 	{ "restore", cli_restore, "restore DIR --store DIR2 [--config FILE]", true },
 	{ "token", cli_token,

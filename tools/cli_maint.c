@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "cli_remote.h"
 #include "fsck.h"
+#include "objcache.h"
 #include "retention_config.h"
 #include "ring.h"
 #include "store.h"
@@ -700,6 +701,29 @@ static int fsck_remote_run(const struct maint_args *a)
 	return c.problems > c.repaired ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
+/* The store, with the object store of config_path (or of
+ * $CAPVAULT_OBJSTORE_DIR) and a read-through cache in it: fsck --repair
+ * rebuilds a tiered object's packet index from the object store. */
+static struct vault *open_store_reading_remote(const char *store, const char *config_path,
+					       struct objcache **cache)
+{
+	struct errbuf eb = { { 0 } };
+	struct config *cfg = config_path ? retention_load_config(config_path) : NULL;
+	*cache = NULL;
+	if (config_path && !cfg)
+		return NULL;
+	struct vault *v = open_store_with(store, VAULT_NO_CLEANUP, cfg);
+	if (v && vault_objstore(v) &&
+	    objcache_open(cache, cli_store_path(store), cfg ? cfg->object_store.cache_size : 0,
+			  &eb) < 0)
+		fprintf(stderr, "capvault: read-through cache: %s (tiered objects' indexes are "
+			"not rebuilt)\n", eb.msg);
+	if (v)
+		vault_set_objcache(v, *cache);
+	config_free(cfg);
+	return v;
+}
+
 int cli_fsck(int argc, char **argv, const char *usage)
 {
 	struct maint_args a = { .allowed = "sjrVRc" };
@@ -707,17 +731,14 @@ int cli_fsck(int argc, char **argv, const char *usage)
 		return usage_error(usage);
 	if (a.remote)
 		return fsck_remote_run(&a);
-	if (a.config) {
-		fprintf(stderr, "capvault: fsck: --config goes with --remote\n");
-		return CLI_EXIT_USAGE;
-	}
 	struct ring *ring = NULL;
 	int err = ring_new(&ring, 16);
 	if (err) {
 		fprintf(stderr, "capvault: io_uring: %s\n", strerror(-err));
 		return CLI_EXIT_FAILED;
 	}
-	struct vault *v = open_store(a.store, VAULT_NO_CLEANUP);
+	struct objcache *cache = NULL;
+	struct vault *v = open_store_reading_remote(a.store, a.config, &cache);
 	if (!v) {
 		ring_free(ring);
 		return CLI_EXIT_FAILED;
@@ -730,6 +751,7 @@ int cli_fsck(int argc, char **argv, const char *usage)
 			       : (a.verify ? fsck_verify : fsck_run)(v, ring, a.repair, fsck_print,
 								     items, &c, &eb);
 	close_store(v);
+	objcache_free(cache);
 	ring_free(ring);
 	if (err) {
 		fprintf(stderr, "capvault: fsck: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
