@@ -961,10 +961,98 @@ static void test_bad_config(void **state)
 	objstore_free(os);
 }
 
+/* One request's head, as a store on loopback received it (answered 404). */
+struct heard {
+	int listener;
+	char head[8192];
+};
+
+static void *hear_one(void *opaque)
+{
+	struct heard *h = opaque;
+	static const char answer[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+	size_t used = 0;
+	int c = accept(h->listener, NULL, NULL);
+
+	while (c >= 0 && used + 1 < sizeof(h->head) && !strstr(h->head, "\r\n\r\n")) {
+		ssize_t n = read(c, h->head + used, sizeof(h->head) - 1 - used);
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		h->head[used] = '\0';
+	}
+	if (c >= 0) {
+		(void)!write(c, answer, sizeof(answer) - 1);
+		close(c);
+	}
+	return NULL;
+}
+
+/* Temporary credentials: the session token (from the file, or
+ * AWS_SESSION_TOKEN with the environment's keys) goes out as
+ * x-amz-security-token, among the signed headers; one with a line break
+ * is refused. */
+static void test_session_token(void **state)
+{
+	struct cfgbuf cb;
+	struct errbuf eb = { "" };
+	struct saved_keys keys;
+	struct s3cred c;
+	struct heard h = { 0 };
+	uint8_t sha[32] = { 5 };
+	uint64_t got;
+	char endpoint[64];
+	pthread_t t;
+	char *path = write_file("sts", "[default]\naws_access_key_id = ASIATEMP\n"
+				"aws_secret_access_key = SKTEMP\naws_session_token = FwoTOKEN/x+y=\n",
+				0600);
+
+	(void)state;
+	keys_unset(&keys);
+	assert_int_equal(s3cred_load(&c, path, NULL, &eb), 0);
+	assert_string_equal(c.session_token, "FwoTOKEN/x+y=");
+	s3cred_clear(&c);
+	setenv("AWS_ACCESS_KEY_ID", "ASIAENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKENV", 1);
+	setenv("AWS_SESSION_TOKEN", "ENVTOKEN", 1);
+	assert_int_equal(s3cred_load(&c, NULL, NULL, &eb), 0);
+	assert_string_equal(c.session_token, "ENVTOKEN");
+	s3cred_clear(&c);
+	setenv("AWS_SESSION_TOKEN", "BAD\r\nx-evil: 1", 1);
+	assert_int_equal(s3cred_load(&c, NULL, NULL, &eb), -EINVAL);
+	assert_null(strstr(eb.msg, "evil"));
+	unsetenv("AWS_SESSION_TOKEN");
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+
+	h.listener = silent_endpoint(endpoint, sizeof(endpoint), true);
+	memset(&cb, 0, sizeof(cb));
+	cb.cfg = (struct objstore_s3_config){ .endpoint = endpoint, .bucket = "b",
+					      .credentials_file = path, .request_timeout_ms = 5000 };
+	struct objstore *os = open_store(&cb.cfg);
+	assert_int_equal(pthread_create(&t, NULL, hear_one, &h), 0);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
+	pthread_join(t, NULL);
+	objstore_free(os);
+	close(h.listener);
+	keys_restore(&keys);
+	free(path);
+	assert_non_null(strstr(h.head, "\r\nx-amz-security-token: FwoTOKEN/x+y=\r\n"));
+	const char *signed_headers = strstr(h.head, "SignedHeaders=");
+	assert_non_null(signed_headers);
+	const char *end = strchr(signed_headers, ',');
+	assert_non_null(end);
+	char list[256];
+	snprintf(list, sizeof(list), "%.*s", (int)(end - signed_headers), signed_headers);
+	assert_non_null(strstr(list, "x-amz-security-token"));
+	assert_non_null(strstr(h.head, "Credential=ASIATEMP/"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cred_file),
+		cmocka_unit_test(test_session_token),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_put_small),
 		cmocka_unit_test(test_put_empty),

@@ -74,6 +74,7 @@ struct s3 {
 	char *prefix_url; /* percent-encoded for the path */
 	char *ca_file;
 	char *userpwd;    /* "access:secret" for libcurl's signer; wiped on free */
+	char *token_header; /* "x-amz-security-token: ..." (signed), or NULL; wiped on free */
 	char sigv4[160];
 	long connect_ms, request_ms;
 	long read_ms; /* reads for queries and downloads (and stat): fail fast */
@@ -289,6 +290,16 @@ static void req_done(struct req *rq)
 	rq->url = rq->answer = NULL;
 }
 
+static int req_header(struct req *rq, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(rq->hdrs, line);
+
+	if (!l)
+		return -ENOMEM;
+	rq->hdrs = l;
+	return 0;
+}
+
 /*
  * Sets h up for one request: path is the URL-encoded key (or "" for the
  * bucket), query is canonical already (or NULL), payload is the hex
@@ -312,6 +323,10 @@ static int req_init(struct req *rq, struct s3 *s3, CURL *h, const char *method,
 	snprintf(hdr, sizeof(hdr), "x-amz-content-sha256: %s", payload);
 	rq->hdrs = curl_slist_append(NULL, hdr);
 	if (!rq->hdrs)
+		return -ENOMEM;
+	/* libcurl signs every header it is given: the token is signed too,
+	 * as temporary credentials require. */
+	if (s3->token_header && req_header(rq, s3->token_header) < 0)
 		return -ENOMEM;
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, rq->url);
@@ -341,16 +356,6 @@ static int req_init(struct req *rq, struct s3 *s3, CURL *h, const char *method,
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	else if (!strcmp(method, "DELETE"))
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
-	return 0;
-}
-
-static int req_header(struct req *rq, const char *line)
-{
-	struct curl_slist *l = curl_slist_append(rq->hdrs, line);
-
-	if (!l)
-		return -ENOMEM;
-	rq->hdrs = l;
 	return 0;
 }
 
@@ -1616,6 +1621,9 @@ static void s3_destroy(struct objstore *os)
 	if (s3->userpwd)
 		explicit_bzero(s3->userpwd, strlen(s3->userpwd));
 	free(s3->userpwd);
+	if (s3->token_header)
+		explicit_bzero(s3->token_header, strlen(s3->token_header));
+	free(s3->token_header);
 	free(s3->endpoint);
 	free(s3->bucket);
 	free(s3->prefix);
@@ -1671,6 +1679,11 @@ static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
 	s3->ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
 	if (asprintf(&s3->userpwd, "%s:%s", cred->access_key, cred->secret_key) < 0)
 		s3->userpwd = NULL;
+	if (cred->session_token &&
+	    asprintf(&s3->token_header, "x-amz-security-token: %s", cred->session_token) < 0) {
+		s3->token_header = NULL;
+		return -ENOMEM;
+	}
 	if (!s3->endpoint || !s3->bucket || !s3->prefix || !s3->prefix_url || !s3->userpwd ||
 	    (cfg->ca_file && !s3->ca_file))
 		return -ENOMEM;

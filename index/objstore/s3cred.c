@@ -23,13 +23,13 @@ void s3cred_clear(struct s3cred *c)
 {
 	if (!c)
 		return;
-	if (c->access_key)
-		explicit_bzero(c->access_key, strlen(c->access_key));
-	if (c->secret_key)
-		explicit_bzero(c->secret_key, strlen(c->secret_key));
-	free(c->access_key);
-	free(c->secret_key);
-	c->access_key = c->secret_key = NULL;
+	char **secrets[] = { &c->access_key, &c->secret_key, &c->session_token };
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+		if (*secrets[i])
+			explicit_bzero(*secrets[i], strlen(*secrets[i]));
+		free(*secrets[i]);
+		*secrets[i] = NULL;
+	}
 }
 
 static char *trim(char *s)
@@ -88,6 +88,8 @@ static int cred_line(struct cred_parse *p, char *line, unsigned lineno, struct e
 		dst = &p->c->access_key;
 	else if (!strcmp(key, "aws_secret_access_key"))
 		dst = &p->c->secret_key;
+	else if (!strcmp(key, "aws_session_token"))
+		dst = &p->c->session_token;
 	if (!p->in_profile || !dst)
 		return 0;
 	if (*dst)
@@ -160,9 +162,12 @@ int s3cred_load(struct s3cred *c, const char *file, const char *profile, struct 
 
 	*c = (struct s3cred){ 0 };
 	if (id && *id && secret && *secret) {
+		const char *token = getenv("AWS_SESSION_TOKEN");
 		c->access_key = strdup(id);
 		c->secret_key = strdup(secret);
-		r = c->access_key && c->secret_key ? 0 : -ENOMEM;
+		c->session_token = token && *token ? strdup(token) : NULL;
+		r = c->access_key && c->secret_key && (!token || !*token || c->session_token)
+			    ? 0 : -ENOMEM;
 	} else if ((id && *id) || (secret && *secret)) {
 		r = errbuf_set(eb, -EINVAL,
 			       "only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set");
@@ -173,6 +178,10 @@ int s3cred_load(struct s3cred *c, const char *file, const char *profile, struct 
 			       "no S3 credentials: set credentials_file, or AWS_ACCESS_KEY_ID "
 			       "and AWS_SECRET_ACCESS_KEY");
 	}
+	/* A line break would end the header it goes in (a token is long and
+	 * pasted): refused, never sent. */
+	if (r == 0 && c->session_token && strpbrk(c->session_token, "\r\n"))
+		r = errbuf_set(eb, -EINVAL, "the S3 session token has a line break in it");
 	if (r < 0)
 		s3cred_clear(c);
 	return r;

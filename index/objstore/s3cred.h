@@ -3,8 +3,10 @@
  * environment or from an AWS shared-credentials file.
  *
  * Precedence, as the AWS tools have it: AWS_ACCESS_KEY_ID and
- * AWS_SECRET_ACCESS_KEY when both are set (one alone is an error), else
- * the file's [profile] section ("default" when profile is NULL). A file
+ * AWS_SECRET_ACCESS_KEY when both are set (one alone is an error), with
+ * AWS_SESSION_TOKEN when set, else the file's [profile] section
+ * ("default" when profile is NULL) and its aws_session_token if any: the
+ * token of temporary credentials (STS, an instance or task role). A file
  * that others (not owner or group) may read or write is refused, as ssh
  * refuses such a private key: the secret would already be out.
  * Messages name the file, the profile and the line, never a key.
@@ -17,6 +19,7 @@
 struct s3cred {
 	char *access_key;
 	char *secret_key;
+	char *session_token; /* NULL: long-term keys */
 };
 
 /*
@@ -28,7 +31,7 @@ struct s3cred {
  */
 int s3cred_load(struct s3cred *c, const char *file, const char *profile, struct errbuf *eb);
 
-/* Wipes and frees both keys; c may be NULL. */
+/* Wipes and frees the keys and the token; c may be NULL. */
 void s3cred_clear(struct s3cred *c);
 
 #endif
