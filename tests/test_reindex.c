@@ -124,6 +124,16 @@ static struct answer ask(struct fixture *f, const char *filter)
 	return a;
 }
 
+/* Every filter answers as it did before. */
+static void assert_same_answers(struct fixture *f, const struct answer before[NFILTERS])
+{
+	for (size_t i = 0; i < NFILTERS; i++) {
+		struct answer after = ask(f, filters[i]);
+		assert_int_equal(after.packets, before[i].packets);
+		assert_int_equal(after.sum, before[i].sum);
+	}
+}
+
 struct reports {
 	char text[8][768];
 	size_t n;
@@ -341,11 +351,7 @@ static void test_damaged_flows_repaired(void **state)
 	c = fsck(f, true, &r);
 	assert_int_equal(c.repaired, 1);
 	assert_int_equal(fsck(f, false, &r).problems, 0);
-	for (size_t i = 0; i < NFILTERS; i++) {
-		struct answer after = ask(f, filters[i]);
-		assert_int_equal(after.packets, before[i].packets);
-		assert_int_equal(after.sum, before[i].sum);
-	}
+	assert_same_answers(f, before);
 }
 
 /* A tiered capture (its bytes only in the object store, which fsck does
@@ -400,11 +406,7 @@ static void test_tiered_rebuilt_from_store(void **state)
 	assert_int_equal(c.problems, 1);
 	assert_int_equal(c.repaired, 1);
 	assert_int_equal(fsck(f, false, &r).problems, 0);
-	for (size_t i = 0; i < NFILTERS; i++) {
-		struct answer after = ask(f, filters[i]);
-		assert_int_equal(after.packets, before[i].packets);
-		assert_int_equal(after.sum, before[i].sum);
-	}
+	assert_same_answers(f, before);
 	assert_int_equal(vault_object_open(f->v, f->sha, &fd), VAULT_OBJECT_REMOTE);
 	vault_set_objstore(f->v, NULL);
 	vault_set_objcache(f->v, NULL);
