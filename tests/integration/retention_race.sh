@@ -73,6 +73,8 @@ mv "$T/src/z.pcap" "$T/scratch/"
 wait_for "z imported" gone "$T/scratch/z.pcap"
 mv "$T/src/x.pcap" "$T/scratch/"
 wait_for "x imported" gone "$T/scratch/x.pcap"
+# The file leaves the folder before the line saying so is written.
+wait_for "x's import logged" logged "imported $T/scratch/x.pcap: capture"
 X=$(sed -n "s|.*imported $T/scratch/x.pcap: capture \([0-9]*\) .*|\1|p" "$T/d.log")
 mv "$T/src/important.pcap" "$T/keepin/"
 wait_for "important.pcap handled" gone "$T/keepin/important.pcap"
