@@ -47,7 +47,12 @@ no_files() { [ -z "$(find "$1" -path "$1/.failed" -prune -o -type f -print)" ]; 
 
 # up_or_dead STARTS: the log holds more than STARTS start lines, or the
 # daemon has exited.
-up_or_dead() { [ "$(count_logged started:)" -gt "$1" ] || ! kill -0 "$DPID" 2>/dev/null; }
+# A daemon killed while it starts may stay a zombie until the shell reaps
+# it: kill -0 still succeeds on one, so its state is read as well.
+up_or_dead() {
+	[ "$(count_logged started:)" -gt "$1" ] || ! kill -0 "$DPID" 2>/dev/null ||
+		grep -q '^State:.*Z' "/proc/$DPID/status" 2>/dev/null
+}
 
 # write_inbox_config STORE PORT: a $T/d.yaml (for write_config) for a
 # daemon on STORE that imports what lands in $T/in at once, listens on
