@@ -661,17 +661,29 @@ static void fsck_print_json(const struct fsck_counts *c, json_t *items)
 	json_decref(doc);
 }
 
+/* The store for fsck, with the object store of config_path (the
+ * daemon's configuration; NULL: $CAPVAULT_OBJSTORE_DIR's, if set);
+ * *cache_size (may be NULL) gets the configuration's cache_size. */
+static struct vault *open_store_configured(const char *store, const char *config_path,
+					   uint64_t *cache_size)
+{
+	struct config *cfg = config_path ? retention_load_config(config_path) : NULL;
+	if (config_path && !cfg)
+		return NULL;
+	if (cache_size)
+		*cache_size = cfg ? cfg->object_store.cache_size : 0;
+	struct vault *v = open_store_with(store, VAULT_NO_CLEANUP, cfg);
+	config_free(cfg);
+	return v;
+}
+
 /* fsck --remote [--repair] [--verify]: the object store against the
  * catalog (fsck.h's fsck_remote). */
 static int fsck_remote_run(const struct maint_args *a)
 {
 	struct errbuf eb = { { 0 } };
 	int err;
-	struct config *cfg = a->config ? retention_load_config(a->config) : NULL;
-	if (a->config && !cfg)
-		return CLI_EXIT_FAILED;
-	struct vault *v = open_store_with(a->store, VAULT_NO_CLEANUP, cfg);
-	config_free(cfg);
+	struct vault *v = open_store_configured(a->store, a->config, NULL);
 	if (!v)
 		return CLI_EXIT_FAILED;
 	struct objstore *os = vault_objstore(v);
@@ -708,19 +720,15 @@ static struct vault *open_store_reading_remote(const char *store, const char *co
 					       struct objcache **cache)
 {
 	struct errbuf eb = { { 0 } };
-	struct config *cfg = config_path ? retention_load_config(config_path) : NULL;
+	uint64_t cache_size = 0;
+	struct vault *v = open_store_configured(store, config_path, &cache_size);
 	*cache = NULL;
-	if (config_path && !cfg)
-		return NULL;
-	struct vault *v = open_store_with(store, VAULT_NO_CLEANUP, cfg);
 	if (v && vault_objstore(v) &&
-	    objcache_open(cache, cli_store_path(store), cfg ? cfg->object_store.cache_size : 0,
-			  &eb) < 0)
+	    objcache_open(cache, cli_store_path(store), cache_size, &eb) < 0)
 		fprintf(stderr, "capvault: read-through cache: %s (tiered objects' indexes are "
 			"not rebuilt)\n", eb.msg);
 	if (v)
 		vault_set_objcache(v, *cache);
-	config_free(cfg);
 	return v;
 }
 
