@@ -369,7 +369,7 @@ static const struct option object_store_opts[] = {
 	KEY(O, "request_timeout", request_timeout_ns, t_duration, 100 * MS, 3600 * SEC, "30s", 0),
 	KEY(O, "read_timeout", read_timeout_ns, t_duration, 100 * MS, 3600 * SEC, "10s", 0),
 	KEY(O, "max_inflight", max_inflight, t_uint, 1, 64, "16", 0),
-	KEY(O, "part_size", part_size, t_size, 5ull << 20, 5ull << 30, "1GiB", 0),
+	KEY(O, "part_size", part_size, t_size, 5ull << 20, 5ull << 30, "32MiB", 0),
 };
 #undef O
 static const struct section object_store_section = {

@@ -855,7 +855,7 @@ static void test_from_config(void **state)
 	assert_int_equal(config_load_buffer(&cfg, text, strlen(text), "test", NULL,
 					    CONFIG_NO_PATH_CHECKS, NULL), 0);
 	assert_true(cfg->object_store.enabled);
-	assert_int_equal(cfg->object_store.part_size, 1u << 30);
+	assert_int_equal(cfg->object_store.part_size, 32u << 20);
 	struct saved_keys keys;
 	keys_unset(&keys);
 	assert_int_equal(objstore_from_config(&os, &cfg->object_store, &eb), 0);
@@ -1048,11 +1048,71 @@ static void test_session_token(void **state)
 	assert_non_null(strstr(h.head, "Credential=ASIATEMP/"));
 }
 
+/* One request to a listener that answers 404; its head into h->head. */
+static void heard_request(struct objstore *os, struct heard *h)
+{
+	struct errbuf eb = { "" };
+	uint8_t sha[32] = { 6 };
+	uint64_t got;
+	pthread_t t;
+
+	memset(h->head, 0, sizeof(h->head));
+	assert_int_equal(pthread_create(&t, NULL, hear_one, h), 0);
+	assert_int_equal(objstore_stat(os, sha, &got, &eb), -ENOENT);
+	pthread_join(t, NULL);
+}
+
+/* Temporary credentials renewed by another program: the file is read
+ * again when it changes, and a file that cannot be read (half written)
+ * leaves the keys in use. */
+static void test_credentials_renewed(void **state)
+{
+	struct cfgbuf cb;
+	struct saved_keys keys;
+	struct heard h = { 0 };
+	char endpoint[64];
+	char *path = write_file("renew", "[default]\naws_access_key_id = ASIAONE\n"
+				"aws_secret_access_key = SKONE\naws_session_token = TOKENONE\n",
+				0600);
+
+	(void)state;
+	keys_unset(&keys);
+	h.listener = silent_endpoint(endpoint, sizeof(endpoint), true);
+	memset(&cb, 0, sizeof(cb));
+	cb.cfg = (struct objstore_s3_config){ .endpoint = endpoint, .bucket = "b",
+					      .credentials_file = path, .request_timeout_ms = 5000,
+					      .cred_recheck_ms = 1 };
+	struct objstore *os = open_store(&cb.cfg);
+	heard_request(os, &h);
+	assert_non_null(strstr(h.head, "Credential=ASIAONE/"));
+	assert_non_null(strstr(h.head, "\r\nx-amz-security-token: TOKENONE\r\n"));
+
+	free(write_file("renew", "[default]\naws_access_key_id = ASIATWO\n"
+			"aws_secret_access_key = SKTWO\naws_session_token = TOKENTWO-LONGER\n",
+			0600));
+	usleep(20000);
+	heard_request(os, &h);
+	assert_non_null(strstr(h.head, "Credential=ASIATWO/"));
+	assert_non_null(strstr(h.head, "\r\nx-amz-security-token: TOKENTWO-LONGER\r\n"));
+	assert_null(strstr(h.head, "TOKENONE"));
+
+	free(write_file("renew", "[default]\naws_access_key_id = ASIATH", 0600));
+	usleep(20000);
+	heard_request(os, &h);
+	assert_non_null(strstr(h.head, "Credential=ASIATWO/"));
+
+	objstore_free(os);
+	close(h.listener);
+	keys_restore(&keys);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cred_file),
 		cmocka_unit_test(test_session_token),
+		cmocka_unit_test(test_credentials_renewed),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_put_small),
 		cmocka_unit_test(test_put_empty),

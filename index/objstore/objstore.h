@@ -48,12 +48,15 @@ struct objstore_s3_config {
 	const char *credentials_file; /* AWS shared-credentials format */
 	const char *profile;          /* its section; "default" when NULL */
 	uint64_t part_size;           /* multipart above this (max_inflight parts at once);
-				       * 0: 1 GiB; 5 MiB to 5 GiB */
+				       * 0: 32 MiB; 5 MiB to 5 GiB */
 	uint32_t list_page;           /* keys per list request; 0: the store's (1000) */
 	/* Added for fail-fast reads without stalling uploads: each range read
 	 * and stat fails past it, a streamed read when no byte moves for it
 	 * (queries, downloads). 0: request_timeout_ms. */
 	uint32_t read_timeout_ms;
+	/* How often credentials_file is looked at for renewed keys (it is read
+	 * again when it changed); 0: 10 s. */
+	uint32_t cred_recheck_ms;
 };
 
 int objstore_s3_new(struct objstore **out, const struct objstore_s3_config *cfg,
