@@ -453,11 +453,25 @@ static int tmp_create(struct objcache *c, char *name, size_t len)
 	static _Atomic unsigned seq;
 	for (int tries = 0; tries < 100; tries++) {
 		snprintf(name, len, "w%d-%u", (int)getpid(), seq++);
-		int fd = openat(c->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		/* Created read-only: the fd still writes, the file never will. */
+		int fd = openat(c->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE);
 		if (fd >= 0 || errno != EEXIST)
 			return fd < 0 ? -errno : fd;
 	}
 	return -EEXIST;
+}
+
+/* Renames tmp/<tmpname> to name, making its fan-out folder when missing. */
+static int rename_in(struct objcache *c, const char *tmpname, char *name)
+{
+	if (renameat(c->tmp_fd, tmpname, c->dir_fd, name) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	name[2] = '\0';
+	mkdirat(c->dir_fd, name, DIR_MODE);
+	name[2] = '/';
+	return renameat(c->tmp_fd, tmpname, c->dir_fd, name) == 0 ? 0 : -errno;
 }
 
 /* Publishes tmp/<tmpname> (size bytes, complete) as (sha, block). */
@@ -468,15 +482,10 @@ static void publish(struct objcache *c, const char *tmpname, const uint8_t sha[3
 	bool added = false;
 
 	entry_name(sha, block, name, sizeof(name));
-	fchmodat(c->tmp_fd, tmpname, FILE_MODE, 0);
 	pthread_mutex_lock(&c->lock);
 	if (!find_locked(c, sha, block) && size <= c->max) {
 		evict_locked(c, size);
-		name[2] = '\0';
-		mkdirat(c->dir_fd, name, DIR_MODE);
-		name[2] = '/';
-		added = renameat(c->tmp_fd, tmpname, c->dir_fd, name) == 0 &&
-			add_locked(c, sha, block, size, false);
+		added = rename_in(c, tmpname, name) == 0 && add_locked(c, sha, block, size, false);
 		if (!added)
 			unlinkat(c->dir_fd, name, 0);
 	}
