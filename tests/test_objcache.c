@@ -193,6 +193,7 @@ static bool cached_file(struct fixture *f, uint64_t block)
 	char hex[65], path[512];
 	struct stat s;
 
+	objcache_flush(f->c); /* blocks are written by the cache's thread */
 	sha256_hex(f->sha, hex);
 	snprintf(path, sizeof(path), "%s/cache/%.2s/%s.b%llu", f->cache_root, hex, hex,
 		 (unsigned long long)block);
@@ -277,6 +278,7 @@ static void test_wrong_length_not_served(void **state)
 	char hex[65], path[512];
 
 	read_check(f, 0, 10);
+	objcache_flush(f->c);
 	sha256_hex(f->sha, hex);
 	snprintf(path, sizeof(path), "%s/cache/%.2s/%s.b0", f->cache_root, hex, hex);
 	assert_int_equal(chmod(path, 0640), 0);
@@ -376,6 +378,7 @@ static void test_concurrent_readers(void **state)
 		pthread_join(t[i], NULL);
 		assert_int_equal(w[i].failures, 0);
 	}
+	objcache_flush(f->c);
 	struct objcache_stats s = stats(f);
 	assert_true(s.bytes <= s.max_bytes);
 	assert_true(s.evictions > 0);

@@ -14,6 +14,14 @@
  * finds the entry there and drops its copy, so the accounting counts a
  * file once. An evicted file may still be open by a reader: unlinking it
  * leaves that reader's bytes intact.
+ *
+ * Blocks fetched for queries are written by a thread of the cache's own
+ * (the query goes on fetching meanwhile: creating a file per block was
+ * the daemon's largest cost in a cold query). A block waiting for it is
+ * in the index already, with its bytes in the job (centry.job), so the
+ * accounting counts it; a reader of it waits until it is on disk. At
+ * most WRITE_QUEUE_MAX blocks wait; past that, or without the thread,
+ * the fetching thread writes the block itself.
  */
 #include "objcache.h"
 
@@ -41,14 +49,26 @@
 #define WHOLE (-1)
 #define STREAM_CHUNK (1u << 20)
 #define MTIME_GRAIN_S 60
+#define WRITE_QUEUE_MAX 128 /* blocks waiting for the writer: 8 MiB */
 
 const double objcache_latency_bounds[8] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5 };
+
+/* A fetched block on its way to disk. */
+struct wjob {
+	struct wjob *next;
+	uint8_t sha[32];
+	int64_t block;
+	size_t len;
+	bool dropped; /* its entry went (evicted) before it was written */
+	uint8_t data[];
+};
 
 struct centry {
 	uint8_t sha[32];
 	int64_t block; /* WHOLE for the whole object */
 	uint64_t size;
 	struct centry *prev, *next; /* LRU: head is the most recent */
+	struct wjob *job;           /* not on disk yet: the writer has it */
 };
 
 struct objcache {
@@ -60,6 +80,12 @@ struct objcache {
 	struct centry lru; /* sentinel */
 	struct objcache_stats st;
 	char boot_id[64];
+	/* The writer thread and its queue, under lock. */
+	pthread_t writer;
+	bool writer_running, stopping, writing;
+	pthread_cond_t work, written;
+	struct wjob *queue_head, *queue_tail;
+	unsigned queued;
 };
 
 static int entry_cmp(const void *a, const void *b)
@@ -128,8 +154,12 @@ static void drop_locked(struct objcache *c, struct centry *e, bool evicted)
 {
 	char name[80];
 
-	entry_name(e->sha, e->block, name, sizeof(name));
-	unlinkat(c->dir_fd, name, 0);
+	if (e->job) {
+		e->job->dropped = true; /* the writer throws its bytes away */
+	} else {
+		entry_name(e->sha, e->block, name, sizeof(name));
+		unlinkat(c->dir_fd, name, 0);
+	}
 	lru_unlink(e);
 	tdelete(e, &c->tree, entry_cmp);
 	c->st.bytes -= e->size;
@@ -148,21 +178,21 @@ static void evict_locked(struct objcache *c, uint64_t room)
 }
 
 /* Under the lock: adds an entry for a file now on disk (most recent
- * first, unless at_tail: rebuilding, oldest last). False when it was
+ * first, unless at_tail: rebuilding, oldest last). NULL when it was
  * there already or memory ran out. */
-static bool add_locked(struct objcache *c, const uint8_t sha[32], int64_t block, uint64_t size,
-		       bool at_tail)
+static struct centry *add_locked(struct objcache *c, const uint8_t sha[32], int64_t block,
+				 uint64_t size, bool at_tail)
 {
 	struct centry *e = calloc(1, sizeof(*e));
 	if (!e)
-		return false;
+		return NULL;
 	memcpy(e->sha, sha, 32);
 	e->block = block;
 	e->size = size;
 	struct centry **found = tsearch(e, &c->tree, entry_cmp);
 	if (!found || *found != e) {
 		free(e);
-		return false;
+		return NULL;
 	}
 	if (at_tail) {
 		e->next = &c->lru;
@@ -174,7 +204,7 @@ static bool add_locked(struct objcache *c, const uint8_t sha[32], int64_t block,
 	}
 	c->st.bytes += size;
 	c->st.files++;
-	return true;
+	return e;
 }
 
 static struct centry *find_locked(struct objcache *c, const uint8_t sha[32], int64_t block)
@@ -355,6 +385,8 @@ static int open_dirs(struct objcache *c, const char *root, struct errbuf *eb)
 	return 0;
 }
 
+static void *writer_main(void *opaque);
+
 int objcache_open(struct objcache **out, const char *root, uint64_t max_bytes,
 		  struct errbuf *eb)
 {
@@ -367,6 +399,8 @@ int objcache_open(struct objcache **out, const char *root, uint64_t max_bytes,
 	c->max = c->st.max_bytes = max_bytes;
 	c->lru.next = c->lru.prev = &c->lru;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->work, NULL);
+	pthread_cond_init(&c->written, NULL);
 	read_boot_id(c->boot_id, sizeof(c->boot_id));
 	r = open_dirs(c, root, eb);
 	if (r == 0) {
@@ -380,6 +414,8 @@ int objcache_open(struct objcache **out, const char *root, uint64_t max_bytes,
 		return r;
 	}
 	evict_locked(c, 0);
+	/* Without the thread, blocks are written by the threads that fetch them. */
+	c->writer_running = pthread_create(&c->writer, NULL, writer_main, c) == 0;
 	*out = c;
 	return 0;
 }
@@ -393,6 +429,13 @@ struct objcache *objcache_free(struct objcache *c)
 {
 	if (!c)
 		return NULL;
+	if (c->writer_running) { /* it writes what waits, then ends */
+		pthread_mutex_lock(&c->lock);
+		c->stopping = true;
+		pthread_cond_signal(&c->work);
+		pthread_mutex_unlock(&c->lock);
+		pthread_join(c->writer, NULL);
+	}
 	if (c->dir_fd >= 0 && syncfs(c->dir_fd) == 0)
 		write_state(c, true);
 	tdestroy(c->tree, destroy_entry);
@@ -400,6 +443,8 @@ struct objcache *objcache_free(struct objcache *c)
 		close(c->tmp_fd);
 	if (c->dir_fd >= 0)
 		close(c->dir_fd);
+	pthread_cond_destroy(&c->written);
+	pthread_cond_destroy(&c->work);
 	pthread_mutex_destroy(&c->lock);
 	free(c->dir);
 	free(c);
@@ -420,6 +465,10 @@ static int cached_open(struct objcache *c, const uint8_t sha[32], int64_t block,
 
 	pthread_mutex_lock(&c->lock);
 	struct centry *e = find_locked(c, sha, block);
+	while (e && e->job) { /* on disk soon: wait rather than fetch again */
+		pthread_cond_wait(&c->written, &c->lock);
+		e = find_locked(c, sha, block);
+	}
 	if (e) {
 		lru_unlink(e);
 		lru_push_head(c, e);
@@ -494,9 +543,9 @@ static void publish(struct objcache *c, const char *tmpname, const uint8_t sha[3
 		unlinkat(c->tmp_fd, tmpname, 0);
 }
 
-/* Caches one block as received (its length was checked by the caller). */
-static void store_block(struct objcache *c, const uint8_t sha[32], int64_t block,
-			const void *buf, size_t len)
+/* Writes and publishes one block in the calling thread. */
+static void write_block_now(struct objcache *c, const uint8_t sha[32], int64_t block,
+			    const void *buf, size_t len)
 {
 	char tmpname[64];
 	int fd;
@@ -509,6 +558,115 @@ static void store_block(struct objcache *c, const uint8_t sha[32], int64_t block
 		publish(c, tmpname, sha, block, len);
 	else
 		unlinkat(c->tmp_fd, tmpname, 0);
+}
+
+/* Under the lock: indexes j's block and queues it for the writer; false
+ * when the writer cannot take it. */
+static bool queue_locked(struct objcache *c, struct wjob *j)
+{
+	if (!c->writer_running || c->stopping || c->queued >= WRITE_QUEUE_MAX)
+		return false;
+	if (find_locked(c, j->sha, j->block)) {
+		free(j); /* cached already, or on its way */
+		return true;
+	}
+	evict_locked(c, j->len);
+	struct centry *e = add_locked(c, j->sha, j->block, j->len, false);
+	if (!e)
+		return false;
+	e->job = j;
+	j->next = NULL;
+	if (c->queue_tail)
+		c->queue_tail->next = j;
+	else
+		c->queue_head = j;
+	c->queue_tail = j;
+	c->queued++;
+	pthread_cond_signal(&c->work);
+	return true;
+}
+
+/* Caches one block as received (its length was checked by the caller):
+ * through the writer thread when it can take it. */
+static void store_block(struct objcache *c, const uint8_t sha[32], int64_t block,
+			const void *buf, size_t len)
+{
+	if (len > c->max)
+		return;
+	struct wjob *j = malloc(sizeof(*j) + len);
+	if (j) {
+		*j = (struct wjob){ .block = block, .len = len };
+		memcpy(j->sha, sha, 32);
+		memcpy(j->data, buf, len);
+		pthread_mutex_lock(&c->lock);
+		bool queued = queue_locked(c, j);
+		pthread_mutex_unlock(&c->lock);
+		if (queued)
+			return;
+		free(j);
+	}
+	write_block_now(c, sha, block, buf, len);
+}
+
+/* Under the lock: publishes what the writer wrote of j (to tmp/<tmpname>,
+ * NULL when it could not), unless j's entry went meanwhile. */
+static void finish_job_locked(struct objcache *c, struct wjob *j, const char *tmpname, bool ok)
+{
+	char name[80];
+	struct centry *e = j->dropped ? NULL : find_locked(c, j->sha, j->block);
+
+	if (e && e->job == j) {
+		e->job = NULL;
+		entry_name(j->sha, j->block, name, sizeof(name));
+		if (ok && rename_in(c, tmpname, name) == 0)
+			return;
+		drop_locked(c, e, false);
+	}
+	if (tmpname)
+		unlinkat(c->tmp_fd, tmpname, 0);
+}
+
+static void *writer_main(void *opaque)
+{
+	struct objcache *c = opaque;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->queue_head && !c->stopping)
+			pthread_cond_wait(&c->work, &c->lock);
+		struct wjob *j = c->queue_head;
+		if (!j)
+			break; /* stopping, and every block written */
+		c->queue_head = j->next;
+		if (!c->queue_head)
+			c->queue_tail = NULL;
+		c->queued--;
+		c->writing = true;
+		bool skip = j->dropped;
+		pthread_mutex_unlock(&c->lock);
+
+		char tmpname[64];
+		int fd = skip ? -1 : tmp_create(c, tmpname, sizeof(tmpname));
+		bool ok = fd >= 0 && write(fd, j->data, j->len) == (ssize_t)j->len;
+		if (fd >= 0)
+			close(fd);
+
+		pthread_mutex_lock(&c->lock);
+		finish_job_locked(c, j, fd >= 0 ? tmpname : NULL, ok);
+		c->writing = false;
+		pthread_cond_broadcast(&c->written);
+		free(j);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+void objcache_flush(struct objcache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->queue_head || c->writing)
+		pthread_cond_wait(&c->written, &c->lock);
+	pthread_mutex_unlock(&c->lock);
 }
 
 static double now_s(void)
@@ -657,7 +815,6 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 	bt->nfetch = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t len = block_len(bt->block[i], size);
-		uint8_t *buf = bt->buf + i * OBJCACHE_BLOCK;
 		int fd = cached_open(c, sha, (int64_t)bt->block[i], len);
 		if (fd >= 0) {
 			int err = serve_cached(fd, bt->block[i] * OBJCACHE_BLOCK, len, r, nr);
@@ -667,8 +824,13 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 				continue;
 			}
 		}
+		/* Only a batch with a miss needs the buffers (4 MiB: mapped and
+		 * unmapped by malloc each time, which a repeat query would feel). */
+		if (!bt->buf && !(bt->buf = malloc((size_t)OBJCACHE_BATCH * OBJCACHE_BLOCK)))
+			return -ENOMEM;
 		bt->fetch[bt->nfetch++] = (struct objstore_range){
-			.offset = bt->block[i] * OBJCACHE_BLOCK, .len = (uint32_t)len, .buf = buf
+			.offset = bt->block[i] * OBJCACHE_BLOCK, .len = (uint32_t)len,
+			.buf = bt->buf + i * OBJCACHE_BLOCK
 		};
 	}
 	if (bt->nfetch == 0)
@@ -724,7 +886,7 @@ int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t 
 		return 0;
 	if ((err = wanted_blocks(r, n, &blocks, &nblocks)) < 0)
 		return err;
-	if (!(bt = calloc(1, sizeof(*bt))) || !(bt->buf = malloc((size_t)OBJCACHE_BATCH * OBJCACHE_BLOCK)))
+	if (!(bt = calloc(1, sizeof(*bt))))
 		return -ENOMEM;
 	for (size_t i = 0; i < nblocks && !err; i += OBJCACHE_BATCH) {
 		size_t k = nblocks - i < OBJCACHE_BATCH ? nblocks - i : OBJCACHE_BATCH;

@@ -47,8 +47,14 @@ struct objcache;
  */
 int objcache_open(struct objcache **out, const char *root, uint64_t max_bytes,
 		  struct errbuf *eb);
-/* Marks the cache as closed cleanly (after syncing it); accepts NULL. */
+/* Marks the cache as closed cleanly (after writing the blocks that wait
+ * for its writer thread, and syncing); accepts NULL. */
 struct objcache *objcache_free(struct objcache *c);
+
+/* Returns once every block fetched so far is on disk: fetched blocks are
+ * written by a thread of the cache's own (reads wait for the block they
+ * need, so this is only for looking at the files). */
+void objcache_flush(struct objcache *c);
 
 /*
  * Fills the ranges of object sha (size bytes) from cached blocks or the
