@@ -1062,9 +1062,21 @@ static void heard_request(struct objstore *os, struct heard *h)
 	pthread_join(t, NULL);
 }
 
+/* Makes path look written 5 s ago, and lets a 1 ms recheck come due. */
+static void settle(const char *path)
+{
+	struct timespec t[2];
+	clock_gettime(CLOCK_REALTIME, &t[0]);
+	t[0].tv_sec -= 5;
+	t[1] = t[0];
+	assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+	usleep(20000);
+}
+
 /* Temporary credentials renewed by another program: the file is read
- * again when it changes, and a file that cannot be read (half written)
- * leaves the keys in use. */
+ * again when it changes and has settled; a file changed less than a
+ * second ago (maybe half written) or that cannot be parsed leaves the
+ * keys in use. */
 static void test_credentials_renewed(void **state)
 {
 	struct cfgbuf cb;
@@ -1090,14 +1102,21 @@ static void test_credentials_renewed(void **state)
 	free(write_file("renew", "[default]\naws_access_key_id = ASIATWO\n"
 			"aws_secret_access_key = SKTWO\naws_session_token = TOKENTWO-LONGER\n",
 			0600));
-	usleep(20000);
+	settle(path);
 	heard_request(os, &h);
 	assert_non_null(strstr(h.head, "Credential=ASIATWO/"));
 	assert_non_null(strstr(h.head, "\r\nx-amz-security-token: TOKENTWO-LONGER\r\n"));
 	assert_null(strstr(h.head, "TOKENONE"));
 
-	free(write_file("renew", "[default]\naws_access_key_id = ASIATH", 0600));
+	/* Being rewritten: it parses, but it changed less than a second ago. */
+	free(write_file("renew", "[default]\naws_access_key_id = ASIATHREE\n"
+			"aws_secret_access_key = SK", 0600));
 	usleep(20000);
+	heard_request(os, &h);
+	assert_non_null(strstr(h.head, "Credential=ASIATWO/"));
+
+	free(write_file("renew", "[default]\naws_access_key_id = ASIATH", 0600));
+	settle(path);
 	heard_request(os, &h);
 	assert_non_null(strstr(h.head, "Credential=ASIATWO/"));
 

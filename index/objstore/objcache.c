@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <search.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,8 +415,13 @@ int objcache_open(struct objcache **out, const char *root, uint64_t max_bytes,
 		return r;
 	}
 	evict_locked(c, 0);
-	/* Without the thread, blocks are written by the threads that fetch them. */
+	/* Every signal blocked in it: they stay with the threads that expect
+	 * them. Without it, blocks are written by the threads that fetch them. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	c->writer_running = pthread_create(&c->writer, NULL, writer_main, c) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	*out = c;
 	return 0;
 }

@@ -360,15 +360,27 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/* Whether the file was last changed a second ago or more: one being
+ * rewritten in place can parse with a value cut short. A time far in the
+ * future (a clock set wrong) counts as settled. */
+static bool settled(const struct stat *st)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	double age = (double)(now.tv_sec - st->st_mtim.tv_sec) +
+		     (double)(now.tv_nsec - st->st_mtim.tv_nsec) / 1e9;
+	return age >= 1 || age < -60;
+}
+
 /*
  * Under the lock: reads the credentials file again when it changed since
- * it was read, at most every recheck_ms. A file that cannot be read or
- * parsed now (being rewritten, say) leaves the keys in use, and is tried
- * again at the next check.
+ * it was read, at most every recheck_ms, once it has settled and if it
+ * did not change while read. A file that cannot be read or parsed then
+ * leaves the keys in use, and is tried again at the next check.
  */
 static void keys_refresh(struct keys *k)
 {
-	struct stat now;
+	struct stat before, after;
 	struct s3cred cred = { 0 };
 	struct errbuf eb = { "" };
 	double t = monotonic_s();
@@ -376,10 +388,11 @@ static void keys_refresh(struct keys *k)
 	if (!k->file || t < k->next_check)
 		return;
 	k->next_check = t + (double)k->recheck_ms / 1000;
-	if (stat(k->file, &now) < 0 || same_file(&now, &k->seen))
+	if (stat(k->file, &before) < 0 || same_file(&before, &k->seen) || !settled(&before))
 		return;
-	if (s3cred_load(&cred, k->file, k->profile, &eb) == 0 && keys_set(k, &cred) == 0)
-		k->seen = now;
+	if (s3cred_load(&cred, k->file, k->profile, &eb) == 0 && stat(k->file, &after) == 0 &&
+	    same_file(&before, &after) && keys_set(k, &cred) == 0)
+		k->seen = before;
 	s3cred_clear(&cred);
 }
 
@@ -391,10 +404,11 @@ static int keys_apply(struct s3 *s3, struct req *rq)
 
 	pthread_mutex_lock(&k->lock);
 	keys_refresh(k);
-	curl_easy_setopt(rq->h, CURLOPT_USERPWD, k->userpwd);
+	if (curl_easy_setopt(rq->h, CURLOPT_USERPWD, k->userpwd) != CURLE_OK)
+		r = -ENOMEM;
 	/* libcurl signs every header it is given: the token is signed too,
 	 * as temporary credentials require. */
-	if (k->token_header)
+	else if (k->token_header)
 		r = req_header(rq, k->token_header);
 	pthread_mutex_unlock(&k->lock);
 	return r;
@@ -1762,8 +1776,10 @@ static int check_config(const struct objstore_s3_config *cfg, struct errbuf *eb)
 	return 0;
 }
 
+/* seen: the credentials file as it was before cred was read from it, to
+ * read it again when it changes; NULL when cred did not come from it. */
 static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
-		       const struct s3cred *cred)
+		       const struct s3cred *cred, const struct stat *seen)
 {
 	size_t len = strlen(cfg->endpoint);
 
@@ -1779,8 +1795,8 @@ static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
 		return -ENOMEM;
 	s3->keys.recheck_ms = cfg->cred_recheck_ms ? (long)cfg->cred_recheck_ms : RECHECK_MS;
 	s3->keys.next_check = monotonic_s() + (double)s3->keys.recheck_ms / 1000;
-	if (!cfg->access_key && cfg->credentials_file &&
-	    stat(cfg->credentials_file, &s3->keys.seen) == 0) {
+	if (seen) {
+		s3->keys.seen = *seen;
 		s3->keys.file = strdup(cfg->credentials_file);
 		s3->keys.profile = cfg->profile ? strdup(cfg->profile) : NULL;
 		if (!s3->keys.file || (cfg->profile && !s3->keys.profile))
@@ -1803,6 +1819,8 @@ int objstore_s3_new(struct objstore **out, const struct objstore_s3_config *cfg,
 		    struct errbuf *eb)
 {
 	struct s3cred cred = { 0 };
+	struct stat seen;
+	bool track = false;
 	int r = check_config(cfg, eb);
 
 	*out = NULL;
@@ -1816,6 +1834,8 @@ int objstore_s3_new(struct objstore **out, const struct objstore_s3_config *cfg,
 		cred.secret_key = strdup(cfg->secret_key);
 		r = cred.access_key && cred.secret_key ? 0 : -ENOMEM;
 	} else {
+		/* Looked at first: a change while it is read shows later. */
+		track = cfg->credentials_file && stat(cfg->credentials_file, &seen) == 0;
 		r = s3cred_load(&cred, cfg->credentials_file, cfg->profile, eb);
 	}
 	struct s3 *s3 = r == 0 ? calloc(1, sizeof(*s3)) : NULL;
@@ -1824,7 +1844,7 @@ int objstore_s3_new(struct objstore **out, const struct objstore_s3_config *cfg,
 	if (r == 0) {
 		s3->base.ops = &s3_ops;
 		s3->keys.lock_ready = pthread_mutex_init(&s3->keys.lock, NULL) == 0;
-		r = s3->keys.lock_ready ? copy_config(s3, cfg, &cred) : -ENOMEM;
+		r = s3->keys.lock_ready ? copy_config(s3, cfg, &cred, track ? &seen : NULL) : -ENOMEM;
 		if (r == 0)
 			r = share_new(s3);
 	}
