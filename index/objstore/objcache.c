@@ -549,21 +549,29 @@ static void publish(struct objcache *c, const char *tmpname, const uint8_t sha[3
 		unlinkat(c->tmp_fd, tmpname, 0);
 }
 
+/* Writes buf to a new file in tmp/, its name into name; false when it
+ * could not (and nothing is left behind). */
+static bool write_tmp(struct objcache *c, const void *buf, size_t len, char *name,
+		      size_t namelen)
+{
+	int fd = tmp_create(c, name, namelen);
+	if (fd < 0)
+		return false;
+	bool ok = write(fd, buf, len) == (ssize_t)len;
+	close(fd);
+	if (!ok)
+		unlinkat(c->tmp_fd, name, 0);
+	return ok;
+}
+
 /* Writes and publishes one block in the calling thread. */
 static void write_block_now(struct objcache *c, const uint8_t sha[32], int64_t block,
 			    const void *buf, size_t len)
 {
 	char tmpname[64];
-	int fd;
 
-	if (len > c->max || (fd = tmp_create(c, tmpname, sizeof(tmpname))) < 0)
-		return;
-	bool ok = write(fd, buf, len) == (ssize_t)len;
-	close(fd);
-	if (ok)
+	if (write_tmp(c, buf, len, tmpname, sizeof(tmpname)))
 		publish(c, tmpname, sha, block, len);
-	else
-		unlinkat(c->tmp_fd, tmpname, 0);
 }
 
 /* Under the lock: indexes j's block and queues it for the writer; false
@@ -616,7 +624,7 @@ static void store_block(struct objcache *c, const uint8_t sha[32], int64_t block
 
 /* Under the lock: publishes what the writer wrote of j (to tmp/<tmpname>,
  * NULL when it could not), unless j's entry went meanwhile. */
-static void finish_job_locked(struct objcache *c, struct wjob *j, const char *tmpname, bool ok)
+static void finish_job_locked(struct objcache *c, struct wjob *j, const char *tmpname)
 {
 	char name[80];
 	struct centry *e = j->dropped ? NULL : find_locked(c, j->sha, j->block);
@@ -624,7 +632,7 @@ static void finish_job_locked(struct objcache *c, struct wjob *j, const char *tm
 	if (e && e->job == j) {
 		e->job = NULL;
 		entry_name(j->sha, j->block, name, sizeof(name));
-		if (ok && rename_in(c, tmpname, name) == 0)
+		if (tmpname && rename_in(c, tmpname, name) == 0)
 			return;
 		drop_locked(c, e, false);
 	}
@@ -652,13 +660,10 @@ static void *writer_main(void *opaque)
 		pthread_mutex_unlock(&c->lock);
 
 		char tmpname[64];
-		int fd = skip ? -1 : tmp_create(c, tmpname, sizeof(tmpname));
-		bool ok = fd >= 0 && write(fd, j->data, j->len) == (ssize_t)j->len;
-		if (fd >= 0)
-			close(fd);
+		bool written = !skip && write_tmp(c, j->data, j->len, tmpname, sizeof(tmpname));
 
 		pthread_mutex_lock(&c->lock);
-		finish_job_locked(c, j, fd >= 0 ? tmpname : NULL, ok);
+		finish_job_locked(c, j, written ? tmpname : NULL);
 		c->writing = false;
 		pthread_cond_broadcast(&c->written);
 		free(j);
