@@ -320,13 +320,6 @@ static int req_header(struct req *rq, const char *line)
 
 /* ---- credentials ---- */
 
-static void wipe_free(char *secret)
-{
-	if (secret)
-		explicit_bzero(secret, strlen(secret));
-	free(secret);
-}
-
 /* Under the lock, or before any request: the signer's strings of cred. */
 static int keys_set(struct keys *k, const struct s3cred *cred)
 {
@@ -336,11 +329,11 @@ static int keys_set(struct keys *k, const struct s3cred *cred)
 		return -ENOMEM;
 	if (cred->session_token &&
 	    asprintf(&token, "x-amz-security-token: %s", cred->session_token) < 0) {
-		wipe_free(userpwd);
+		s3cred_wipe(userpwd);
 		return -ENOMEM;
 	}
-	wipe_free(k->userpwd);
-	wipe_free(k->token_header);
+	s3cred_wipe(k->userpwd);
+	s3cred_wipe(k->token_header);
 	k->userpwd = userpwd;
 	k->token_header = token;
 	return 0;
@@ -1729,8 +1722,8 @@ static void s3_destroy(struct objstore *os)
 		pthread_mutex_destroy(&s3->multis.lock);
 	}
 
-	wipe_free(s3->keys.userpwd);
-	wipe_free(s3->keys.token_header);
+	s3cred_wipe(s3->keys.userpwd);
+	s3cred_wipe(s3->keys.token_header);
 	free(s3->keys.file);
 	free(s3->keys.profile);
 	if (s3->keys.lock_ready)

@@ -19,15 +19,20 @@
 
 #include "cleanup.h"
 
+void s3cred_wipe(char *secret)
+{
+	if (secret)
+		explicit_bzero(secret, strlen(secret));
+	free(secret);
+}
+
 void s3cred_clear(struct s3cred *c)
 {
 	if (!c)
 		return;
 	char **secrets[] = { &c->access_key, &c->secret_key, &c->session_token };
 	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
-		if (*secrets[i])
-			explicit_bzero(*secrets[i], strlen(*secrets[i]));
-		free(*secrets[i]);
+		s3cred_wipe(*secrets[i]);
 		*secrets[i] = NULL;
 	}
 }

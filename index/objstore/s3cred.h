@@ -34,4 +34,7 @@ int s3cred_load(struct s3cred *c, const char *file, const char *profile, struct 
 /* Wipes and frees the keys and the token; c may be NULL. */
 void s3cred_clear(struct s3cred *c);
 
+/* Wipes and frees one secret string; accepts NULL. */
+void s3cred_wipe(char *secret);
+
 #endif
