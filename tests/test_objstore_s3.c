@@ -934,6 +934,18 @@ static void test_cred_file(void **state)
 	assert_non_null(strstr(eb.msg, ":2:"));
 	free(path);
 	assert_int_equal(s3cred_load(&c, "/nonexistent/creds", NULL, &eb), -ENOENT);
+	/* A FIFO in its place is refused at once, not waited on (a reload
+	 * holds the keys' lock); a file past 64 KiB is refused unread. */
+	assert_true(asprintf(&path, "%s/fifo", tmpdir) > 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(s3cred_load(&c, path, NULL, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "not a regular file"));
+	free(path);
+	path = write_file("huge", "[default]\n", 0600);
+	assert_int_equal(truncate(path, 65537), 0);
+	assert_int_equal(s3cred_load(&c, path, NULL, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "larger than"));
+	free(path);
 	keys_restore(&keys);
 }
 

@@ -19,6 +19,8 @@
 
 #include "cleanup.h"
 
+#define CRED_FILE_MAX (64u << 10) /* a few profiles take a few hundred bytes */
+
 void s3cred_wipe(char *secret)
 {
 	if (secret)
@@ -104,9 +106,12 @@ static int cred_line(struct cred_parse *p, char *line, unsigned lineno, struct e
 	return *dst ? 0 : -ENOMEM;
 }
 
+/* Opened without blocking (a FIFO put in its place would hang the
+ * opener, and the store's requests wait on that), a regular file only,
+ * and at most CRED_FILE_MAX bytes: getline's lines are then bounded. */
 static int open_private(const char *file, FILE **out, struct errbuf *eb)
 {
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
 
 	if (fd < 0)
@@ -114,6 +119,11 @@ static int open_private(const char *file, FILE **out, struct errbuf *eb)
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return errbuf_set(eb, -EINVAL, "credentials file %s: not a regular file", file);
+	}
+	if (st.st_size > CRED_FILE_MAX) {
+		close(fd);
+		return errbuf_set(eb, -EINVAL, "credentials file %s: larger than %u bytes", file,
+				  CRED_FILE_MAX);
 	}
 	if (st.st_mode & (S_IROTH | S_IWOTH)) {
 		close(fd);
