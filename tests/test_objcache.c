@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -188,16 +189,41 @@ static void test_spanning_blocks(void **state)
 	assert_int_equal(stats(f).files, 11);
 }
 
+static size_t len_of_block(uint64_t block)
+{
+	return OBJ_SIZE - block * BLK < BLK ? (size_t)(OBJ_SIZE - block * BLK) : BLK;
+}
+
+/* Whether the object's pack names block: then its bit is set and its
+ * bytes are the object's; else they read as zeros (punched, or never
+ * written). */
 static bool cached_file(struct fixture *f, uint64_t block)
 {
 	char hex[65], path[512];
-	struct stat s;
+	uint8_t hdr[16], byte = 0;
+	static uint8_t buf[BLK], zeros[BLK];
 
 	objcache_flush(f->c); /* blocks are written by the cache's thread */
 	sha256_hex(f->sha, hex);
-	snprintf(path, sizeof(path), "%s/cache/%.2s/%s.b%llu", f->cache_root, hex, hex,
-		 (unsigned long long)block);
-	return stat(path, &s) == 0;
+	snprintf(path, sizeof(path), "%s/cache/%.2s/%s.blk", f->cache_root, hex, hex);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	assert_int_equal(pread(fd, hdr, sizeof(hdr), 0), sizeof(hdr));
+	assert_memory_equal(hdr, "CVBLKS1\n", 8);
+	uint64_t nblocks = (OBJ_SIZE + BLK - 1) / BLK;
+	uint64_t base = (16 + (nblocks + 7) / 8 + 4095) / 4096 * 4096;
+	bool set = pread(fd, &byte, 1, (off_t)(16 + block / 8)) == 1 && (byte >> (block % 8) & 1);
+	size_t len = len_of_block(block);
+	ssize_t n = pread(fd, buf, len, (off_t)(base + block * BLK));
+	close(fd);
+	if (set) {
+		assert_int_equal(n, (ssize_t)len);
+		assert_memory_equal(buf, f->bytes + block * BLK, len);
+	} else if (n > 0) {
+		assert_memory_equal(buf, zeros, (size_t)n);
+	}
+	return set;
 }
 
 static void test_lru_bound(void **state)
@@ -272,20 +298,54 @@ static void test_unclean_reboot_empties(void **state)
 	assert_false(cached_file(f, 0));
 }
 
-static void test_wrong_length_not_served(void **state)
+static void test_bad_pack_not_served(void **state)
 {
 	struct fixture *f = *state;
 	char hex[65], path[512];
 
 	read_check(f, 0, 10);
-	objcache_flush(f->c);
+	assert_true(cached_file(f, 0));
 	sha256_hex(f->sha, hex);
-	snprintf(path, sizeof(path), "%s/cache/%.2s/%s.b0", f->cache_root, hex, hex);
-	assert_int_equal(chmod(path, 0640), 0);
-	assert_int_equal(truncate(path, 100), 0);
+	snprintf(path, sizeof(path), "%s/cache/%.2s/%s.blk", f->cache_root, hex, hex);
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "garbage!", 8, 0), 8); /* not a pack any more */
+	close(fd);
 	read_check(f, 0, 10); /* fetched again */
 	assert_int_equal(stats(f).misses, 2);
 	assert_int_equal(stats(f).hits, 0);
+	assert_true(cached_file(f, 0)); /* in a new pack */
+	assert_int_equal(stats(f).files, 1);
+}
+
+/* A daemon killed while the cache was open, on the same boot: the blocks
+ * whose bits were set are served after it, with their bytes. */
+static void test_killed_keeps_blocks(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+
+	/* The child opens its own: a fork has none of the cache's threads. */
+	f->c = objcache_free(f->c);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (objcache_open(&f->c, f->cache_root, 64u * BLK, &eb) != 0)
+			_exit(1);
+		read_check(f, 0, 10);
+		read_check(f, 3 * BLK + 5, 2 * BLK);
+		objcache_flush(f->c);
+		_exit(0); /* no objcache_free: as after kill -9 */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 4); /* blocks 0, 3, 4, 5 */
+	assert_int_equal(objstore_remove(f->os, f->sha, &eb), 0);
+	read_check(f, 3 * BLK, 3 * BLK);
+	read_check(f, 0, 100);
+	assert_int_equal(stats(f).misses, 0);
 }
 
 struct sink {
@@ -382,18 +442,12 @@ static void test_concurrent_readers(void **state)
 	struct objcache_stats s = stats(f);
 	assert_true(s.bytes <= s.max_bytes);
 	assert_true(s.evictions > 0);
-	/* The accounting matches the files on disk. */
-	char hex[65], fan[512];
-	sha256_hex(f->sha, hex);
-	snprintf(fan, sizeof(fan), "%s/cache/%.2s", f->cache_root, hex);
-	DIR *d = opendir(fan);
-	struct dirent *de;
-	uint64_t files = 0;
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		files += de->d_name[0] != '.';
-	closedir(d);
-	assert_int_equal(files, s.files);
+	/* The accounting matches the pack: every block it names holds the
+	 * object's bytes, the others read as zeros. */
+	uint64_t named = 0;
+	for (uint64_t b = 0; b < (OBJ_SIZE + BLK - 1) / BLK; b++)
+		named += cached_file(f, b);
+	assert_int_equal(named, s.files);
 }
 
 int main(void)
@@ -404,7 +458,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lru_bound, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_reboot_empties, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_length_not_served, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_pack_not_served, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_killed_keeps_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_object_not_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup_small, teardown),

@@ -1,27 +1,37 @@
 /*
  * objcache.c - see objcache.h.
  *
- * Layout under <root>/cache/: ab/<sha256 hex>.b<n> is block n (bytes
- * [n * OBJCACHE_BLOCK, ...) of the object), ab/<sha256 hex>.obj the whole
- * object, tmp/ the writes in progress (emptied on open), state the boot id
- * of the last open and whether it was closed cleanly.
+ * Layout under <root>/cache/: ab/<sha256 hex>.blk holds the cached blocks
+ * of one object (a "pack"), ab/<sha256 hex>.obj the whole object, tmp/
+ * the whole-object writes in progress (emptied on open), state the boot
+ * id of the last open and whether it was closed cleanly.
+ *
+ * A pack is a sparse file: a header (magic, the object's size), a bitmap
+ * of the blocks it holds, then block n at pack_base + n * OBJCACHE_BLOCK.
+ * One file per object, not per block: creating a file per fetched block
+ * was most of the daemon's CPU in a cold query, and opening one per hit
+ * most of a repeat's. A block's bit is set only after its bytes are
+ * written, and cleared before they are punched out (eviction), so after
+ * a crash of the daemon the bitmap never names bytes that are not there.
  *
  * The index is a tree (tsearch) of entries keyed by (sha, block), with an
- * intrusive LRU list, under one mutex. Reads and the writing of temp files
- * happen outside it; publishing (the rename, and unlinking what it
- * evicts) holds it, so the accounting always matches the files. Two
- * readers that miss the same block both fetch it; the second to finish
- * finds the entry there and drops its copy, so the accounting counts a
- * file once. An evicted file may still be open by a reader: unlinking it
- * leaves that reader's bytes intact.
+ * intrusive LRU list, under one mutex; the accounting always matches what
+ * the bitmaps name. Bitmap bytes are written under the mutex, from the
+ * index. Block bytes are written outside it, each only while its entry is
+ * pending (centry.job), which nothing punches; an entry that goes while
+ * pending has its bytes punched once written. Every block of an object
+ * holds the same bytes whoever writes it (they are the object's), so a
+ * late write can leave only unaccounted bytes, which are punched. Reads
+ * happen outside the mutex and are checked against the entry's
+ * generation afterwards: an entry evicted (punched) during the read, or
+ * put back, makes it a miss.
  *
  * Blocks fetched for queries are written by a thread of the cache's own
- * (the query goes on fetching meanwhile: creating a file per block was
- * the daemon's largest cost in a cold query). A block waiting for it is
- * in the index already, with its bytes in the job (centry.job), so the
- * accounting counts it; a reader of it waits until it is on disk. At
- * most WRITE_QUEUE_MAX blocks wait; past that, or without the thread,
- * the fetching thread writes the block itself.
+ * (the query goes on fetching meanwhile). A reader of a pending block
+ * waits until it is on disk. At most WRITE_QUEUE_MAX blocks wait; past
+ * that, or without the thread, the fetching thread writes the block.
+ * Without hole punching (a filesystem that lacks it), evicting a block
+ * removes its whole pack.
  */
 #include "objcache.h"
 
@@ -47,6 +57,10 @@
 #define CACHE_DIR "cache"
 #define DIR_MODE 0750
 #define FILE_MODE 0440
+#define PACK_MODE 0640
+#define PACK_MAGIC "CVBLKS1\n"
+#define PACK_HEADER 16 /* the magic, then the object's size, little-endian */
+#define PAGE 4096u
 #define WHOLE (-1)
 #define STREAM_CHUNK (1u << 20)
 #define MTIME_GRAIN_S 60
@@ -59,6 +73,7 @@ struct wjob {
 	struct wjob *next;
 	uint8_t sha[32];
 	int64_t block;
+	uint64_t objsize;
 	size_t len;
 	bool dropped; /* its entry went (evicted) before it was written */
 	uint8_t data[];
@@ -67,9 +82,11 @@ struct wjob {
 struct centry {
 	uint8_t sha[32];
 	int64_t block; /* WHOLE for the whole object */
-	uint64_t size;
+	uint64_t size;    /* bytes held: the block's, or the object's */
+	uint64_t objsize; /* the object's */
+	uint64_t gen;     /* tells a reader its entry is still the one it read */
 	struct centry *prev, *next; /* LRU: head is the most recent */
-	struct wjob *job;           /* not on disk yet: the writer has it */
+	struct wjob *job;           /* not on disk yet: being written */
 };
 
 struct objcache {
@@ -80,6 +97,7 @@ struct objcache {
 	void *tree;
 	struct centry lru; /* sentinel */
 	struct objcache_stats st;
+	uint64_t next_gen;
 	char boot_id[64];
 	/* The writer thread and its queue, under lock. */
 	pthread_t writer;
@@ -98,7 +116,8 @@ static int entry_cmp(const void *a, const void *b)
 	return x->block < y->block ? -1 : x->block > y->block;
 }
 
-static void entry_name(const uint8_t sha[32], int64_t block, char *buf, size_t len)
+/* "ab/<hex>.obj" for the whole object, "ab/<hex>.blk" for its pack. */
+static void entry_name(const uint8_t sha[32], bool whole, char *buf, size_t len)
 {
 	static const char digits[] = "0123456789abcdef";
 	char hex[65];
@@ -108,14 +127,11 @@ static void entry_name(const uint8_t sha[32], int64_t block, char *buf, size_t l
 		hex[2 * i + 1] = digits[sha[i] & 15];
 	}
 	hex[64] = '\0';
-	if (block == WHOLE)
-		snprintf(buf, len, "%.2s/%s.obj", hex, hex);
-	else
-		snprintf(buf, len, "%.2s/%s.b%" PRId64, hex, hex, block);
+	snprintf(buf, len, "%.2s/%s.%s", hex, hex, whole ? "obj" : "blk");
 }
 
-/* Parses "<hex>.obj" or "<hex>.b<n>"; false for anything else. */
-static bool parse_name(const char *name, uint8_t sha[32], int64_t *block)
+/* Parses "<hex>.obj" (*whole true) or "<hex>.blk"; false for anything else. */
+static bool parse_name(const char *name, uint8_t sha[32], bool *whole)
 {
 	for (int i = 0; i < 32; i++) {
 		int hi = hex_digit_value(name[2 * i]);
@@ -124,17 +140,74 @@ static bool parse_name(const char *name, uint8_t sha[32], int64_t *block)
 			return false;
 		sha[i] = (uint8_t)(hi << 4 | lo);
 	}
-	if (strcmp(name + 64, ".obj") == 0) {
-		*block = WHOLE;
-		return true;
-	}
-	if (strncmp(name + 64, ".b", 2) != 0 || name[66] < '0' || name[66] > '9')
-		return false;
-	char *end;
-	unsigned long long n = strtoull(name + 66, &end, 10);
-	*block = (int64_t)n;
-	return *end == '\0' && n < (1ull << 62);
+	*whole = strcmp(name + 64, ".obj") == 0;
+	return *whole || strcmp(name + 64, ".blk") == 0;
 }
+
+/* ---- packs ---- */
+
+static uint64_t pack_blocks(uint64_t objsize)
+{
+	return (objsize + OBJCACHE_BLOCK - 1) / OBJCACHE_BLOCK;
+}
+
+/* Offset of block 0 in the pack: past the header and the bitmap. */
+static uint64_t pack_base(uint64_t objsize)
+{
+	uint64_t end = PACK_HEADER + (pack_blocks(objsize) + 7) / 8;
+	return (end + PAGE - 1) / PAGE * PAGE;
+}
+
+static void pack_header(uint64_t objsize, uint8_t hdr[PACK_HEADER])
+{
+	memcpy(hdr, PACK_MAGIC, 8);
+	for (int i = 0; i < 8; i++)
+		hdr[8 + i] = (uint8_t)(objsize >> (8 * i));
+}
+
+/* Checks an open pack's header; writes it into an empty pack when for
+ * writing. Returns 0 or -EIO. */
+static int pack_check(int fd, uint64_t objsize, bool writing)
+{
+	uint8_t want[PACK_HEADER], got[PACK_HEADER];
+	pack_header(objsize, want);
+	ssize_t n = pread(fd, got, sizeof(got), 0);
+	if (n == 0 && writing)
+		return pwrite(fd, want, sizeof(want), 0) == (ssize_t)sizeof(want) ? 0 : -EIO;
+	return n == (ssize_t)sizeof(got) && memcmp(got, want, sizeof(got)) == 0 ? 0 : -EIO;
+}
+
+enum pack_mode { PACK_READ, PACK_WRITE, PACK_CREATE };
+
+/* Opens sha's pack; PACK_CREATE makes it (and its fan-out folder) when
+ * missing. Returns an fd or a negative errno. */
+static int pack_open(struct objcache *c, const uint8_t sha[32], uint64_t objsize,
+		     enum pack_mode mode)
+{
+	char name[80];
+	int flags = (mode == PACK_READ ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC;
+
+	if (mode == PACK_CREATE)
+		flags |= O_CREAT;
+	entry_name(sha, false, name, sizeof(name));
+	int fd = openat(c->dir_fd, name, flags, PACK_MODE);
+	if (fd < 0 && mode == PACK_CREATE && errno == ENOENT) {
+		name[2] = '\0';
+		mkdirat(c->dir_fd, name, DIR_MODE);
+		name[2] = '/';
+		fd = openat(c->dir_fd, name, flags, PACK_MODE);
+	}
+	if (fd < 0)
+		return -errno;
+	int r = pack_check(fd, objsize, mode == PACK_CREATE);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* ---- the index ---- */
 
 static void lru_unlink(struct centry *e)
 {
@@ -150,17 +223,31 @@ static void lru_push_head(struct objcache *c, struct centry *e)
 	c->lru.next = e;
 }
 
-/* Under the lock: forgets e and removes its file. */
-static void drop_locked(struct objcache *c, struct centry *e, bool evicted)
+static struct centry *find_locked(struct objcache *c, const uint8_t sha[32], int64_t block)
 {
-	char name[80];
+	struct centry key;
+	memcpy(key.sha, sha, 32);
+	key.block = block;
+	struct centry **found = tfind(&key, &c->tree, entry_cmp);
+	return found ? *found : NULL;
+}
 
-	if (e->job) {
-		e->job->dropped = true; /* the writer throws its bytes away */
-	} else {
-		entry_name(e->sha, e->block, name, sizeof(name));
-		unlinkat(c->dir_fd, name, 0);
+/* Under the lock: writes the bitmap byte that holds block's bit as the
+ * index has it (a bit for each block on disk). */
+static int mark_locked(struct objcache *c, int fd, const uint8_t sha[32], int64_t block)
+{
+	uint8_t byte = 0;
+	int64_t first = block & ~(int64_t)7;
+	for (int i = 0; i < 8; i++) {
+		const struct centry *e = find_locked(c, sha, first + i);
+		if (e && !e->job)
+			byte |= (uint8_t)(1u << i);
 	}
+	return pwrite(fd, &byte, 1, (off_t)(PACK_HEADER + block / 8)) == 1 ? 0 : -EIO;
+}
+
+static void forget_locked(struct objcache *c, struct centry *e, bool evicted)
+{
 	lru_unlink(e);
 	tdelete(e, &c->tree, entry_cmp);
 	c->st.bytes -= e->size;
@@ -169,7 +256,80 @@ static void drop_locked(struct objcache *c, struct centry *e, bool evicted)
 		c->st.evictions++;
 		c->st.evicted_bytes += e->size;
 	}
+}
+
+static void drop_pack_locked(struct objcache *c, const uint8_t sha[32]);
+
+/* Under the lock, once no entry names the block: clears its bit, then
+ * punches its bytes out of the pack. Without hole punching, the pack goes
+ * (and every block it holds). */
+static void punch_locked(struct objcache *c, const uint8_t sha[32], int64_t block,
+			 uint64_t objsize, size_t len)
+{
+	int fd = pack_open(c, sha, objsize, PACK_WRITE);
+	if (fd < 0)
+		return; /* no pack: nothing to punch */
+	bool ok = mark_locked(c, fd, sha, block) == 0 &&
+		  fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    (off_t)(pack_base(objsize) + (uint64_t)block * OBJCACHE_BLOCK),
+			    (off_t)len) == 0;
+	close(fd);
+	if (!ok)
+		drop_pack_locked(c, sha);
+}
+
+/* Under the lock: forgets e, and punches its block (a whole object's file
+ * goes). A pending block's writer punches it once written. */
+static void drop_locked(struct objcache *c, struct centry *e, bool evicted)
+{
+	char name[80];
+
+	forget_locked(c, e, evicted);
+	if (e->job) {
+		e->job->dropped = true;
+	} else if (e->block == WHOLE) {
+		entry_name(e->sha, true, name, sizeof(name));
+		unlinkat(c->dir_fd, name, 0);
+	} else {
+		punch_locked(c, e->sha, e->block, e->objsize, (size_t)e->size);
+	}
 	free(e);
+}
+
+struct pack_walk {
+	const uint8_t *sha;
+	struct centry *found[64];
+	size_t n;
+};
+
+static void collect_pack(const void *node, VISIT which, void *opaque)
+{
+	struct pack_walk *w = opaque;
+	struct centry *e = *(struct centry *const *)node;
+	if ((which == postorder || which == leaf) && w->n < 64 && e->block != WHOLE &&
+	    memcmp(e->sha, w->sha, 32) == 0)
+		w->found[w->n++] = e;
+}
+
+/* Under the lock: removes sha's pack and forgets its blocks (their
+ * pending writes land in the removed file, and are not marked). */
+static void drop_pack_locked(struct objcache *c, const uint8_t sha[32])
+{
+	char name[80];
+	struct pack_walk w = { .sha = sha };
+
+	entry_name(sha, false, name, sizeof(name));
+	unlinkat(c->dir_fd, name, 0);
+	do {
+		w.n = 0;
+		twalk_r(c->tree, collect_pack, &w);
+		for (size_t i = 0; i < w.n; i++) {
+			forget_locked(c, w.found[i], false);
+			if (w.found[i]->job)
+				w.found[i]->job->dropped = true;
+			free(w.found[i]);
+		}
+	} while (w.n == 64);
 }
 
 static void evict_locked(struct objcache *c, uint64_t room)
@@ -178,11 +338,11 @@ static void evict_locked(struct objcache *c, uint64_t room)
 		drop_locked(c, c->lru.prev, true);
 }
 
-/* Under the lock: adds an entry for a file now on disk (most recent
- * first, unless at_tail: rebuilding, oldest last). NULL when it was
- * there already or memory ran out. */
+/* Under the lock: adds an entry (most recent first, unless at_tail:
+ * rebuilding, oldest last). NULL when it was there already or memory ran
+ * out. */
 static struct centry *add_locked(struct objcache *c, const uint8_t sha[32], int64_t block,
-				 uint64_t size, bool at_tail)
+				 uint64_t size, uint64_t objsize, bool at_tail)
 {
 	struct centry *e = calloc(1, sizeof(*e));
 	if (!e)
@@ -190,6 +350,8 @@ static struct centry *add_locked(struct objcache *c, const uint8_t sha[32], int6
 	memcpy(e->sha, sha, 32);
 	e->block = block;
 	e->size = size;
+	e->objsize = objsize;
+	e->gen = ++c->next_gen;
 	struct centry **found = tsearch(e, &c->tree, entry_cmp);
 	if (!found || *found != e) {
 		free(e);
@@ -206,15 +368,6 @@ static struct centry *add_locked(struct objcache *c, const uint8_t sha[32], int6
 	c->st.bytes += size;
 	c->st.files++;
 	return e;
-}
-
-static struct centry *find_locked(struct objcache *c, const uint8_t sha[32], int64_t block)
-{
-	struct centry key;
-	memcpy(key.sha, sha, 32);
-	key.block = block;
-	struct centry **found = tfind(&key, &c->tree, entry_cmp);
-	return found ? *found : NULL;
 }
 
 /* ---- opening: state, leftovers, rebuilding the accounting ---- */
@@ -283,7 +436,7 @@ static void empty_dir(int dir)
 struct found {
 	uint8_t sha[32];
 	int64_t block;
-	uint64_t size;
+	uint64_t size, objsize;
 	struct timespec mtime;
 };
 
@@ -306,6 +459,66 @@ static int found_push(struct found_vec *fv, const struct found *f)
 	return 0;
 }
 
+static size_t block_len(uint64_t block, uint64_t size)
+{
+	uint64_t off = block * OBJCACHE_BLOCK;
+	return size - off < OBJCACHE_BLOCK ? (size_t)(size - off) : OBJCACHE_BLOCK;
+}
+
+/* Lists the blocks an open pack's bitmap names (f: its sha and mtime).
+ * Returns how many, or a negative errno (-EIO: not a pack). */
+static ssize_t scan_pack(int fd, struct found *f, struct found_vec *fv)
+{
+	uint8_t hdr[PACK_HEADER];
+	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) || memcmp(hdr, PACK_MAGIC, 8))
+		return -EIO;
+	f->objsize = 0;
+	for (int i = 7; i >= 0; i--)
+		f->objsize = f->objsize << 8 | hdr[8 + i];
+	uint64_t nblocks = pack_blocks(f->objsize);
+	if (f->objsize == 0 || f->objsize > (1ull << 52))
+		return -EIO;
+	_cleanup_free_ uint8_t *bits = malloc((size_t)((nblocks + 7) / 8));
+	if (!bits)
+		return -ENOMEM;
+	ssize_t n = pread(fd, bits, (size_t)((nblocks + 7) / 8), PACK_HEADER);
+	ssize_t count = 0;
+	for (uint64_t b = 0; n > 0 && b < nblocks && b / 8 < (uint64_t)n; b++) {
+		if (!(bits[b / 8] >> (b % 8) & 1))
+			continue;
+		f->block = (int64_t)b;
+		f->size = block_len(b, f->objsize);
+		int r = found_push(fv, f);
+		if (r < 0)
+			return r;
+		count++;
+	}
+	return count;
+}
+
+/* Lists one cache file (a whole object, or a pack's blocks); false when
+ * it is not one, or names nothing. */
+static int scan_file(int dir, const char *name, struct found_vec *fv)
+{
+	struct found f;
+	struct stat s;
+	bool whole;
+	if (!parse_name(name, f.sha, &whole))
+		return 0;
+	_cleanup_close_ int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &s) < 0 || !S_ISREG(s.st_mode) || s.st_size <= 0)
+		return 0;
+	f.mtime = s.st_mtim;
+	if (!whole) {
+		ssize_t n = scan_pack(fd, &f, fv);
+		return n == -ENOMEM ? -ENOMEM : n > 0;
+	}
+	f.block = WHOLE;
+	f.size = f.objsize = (uint64_t)s.st_size;
+	int r = found_push(fv, &f);
+	return r < 0 ? r : 1;
+}
+
 /* Lists one fan-out folder's cache files; removes the others (untrusted
  * files too, when trust is false). */
 static int scan_fanout(int dir, const char *fan, bool trust, struct found_vec *fv)
@@ -320,24 +533,15 @@ static int scan_fanout(int dir, const char *fan, bool trust, struct found_vec *f
 			close(fd);
 		return 0;
 	}
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		struct found f;
-		struct stat s;
+	while (r >= 0 && (de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		bool ok = trust && parse_name(de->d_name, f.sha, &f.block) &&
-			  fstatat(dirfd(d), de->d_name, &s, AT_SYMLINK_NOFOLLOW) == 0 &&
-			  S_ISREG(s.st_mode) && s.st_size > 0;
-		if (!ok) {
+		r = trust ? scan_file(dirfd(d), de->d_name, fv) : 0;
+		if (r == 0)
 			unlinkat(dirfd(d), de->d_name, 0);
-			continue;
-		}
-		f.size = (uint64_t)s.st_size;
-		f.mtime = s.st_mtim;
-		r = found_push(fv, &f);
 	}
 	closedir(d);
-	return r;
+	return r < 0 ? r : 0;
 }
 
 static int cmp_newest_first(const void *a, const void *b)
@@ -351,7 +555,7 @@ static int cmp_newest_first(const void *a, const void *b)
 
 static int rebuild(struct objcache *c, bool trust)
 {
-	char fan[3];
+	char fan[12];
 	struct found_vec fv = { 0 };
 	int r = 0;
 
@@ -362,7 +566,7 @@ static int rebuild(struct objcache *c, bool trust)
 	if (r == 0 && fv.n > 1)
 		qsort(fv.v, fv.n, sizeof(*fv.v), cmp_newest_first);
 	for (size_t i = 0; r == 0 && i < fv.n; i++)
-		add_locked(c, fv.v[i].sha, fv.v[i].block, fv.v[i].size, true);
+		add_locked(c, fv.v[i].sha, fv.v[i].block, fv.v[i].size, fv.v[i].objsize, true);
 	free(fv.v);
 	return r;
 }
@@ -457,24 +661,26 @@ struct objcache *objcache_free(struct objcache *c)
 	return NULL;
 }
 
-/* ---- looking up and storing ---- */
+/* ---- whole objects' files ---- */
 
-/*
- * Opens the cached file of (sha, block) when it holds exactly want bytes
- * (any size for a whole object with want 0), making it the most recent.
- * Returns an fd or -ENOENT.
- */
-static int cached_open(struct objcache *c, const uint8_t sha[32], int64_t block, uint64_t want)
+/* Recency survives a restart, to the minute: a metadata write on every
+ * hit would cost more than the hit (failure: only the order after a
+ * restart is off). */
+static void touch(int fd, const struct stat *s)
+{
+	if (s->st_mtim.tv_sec + MTIME_GRAIN_S < time(NULL))
+		futimens(fd, NULL);
+}
+
+/* Opens the cached whole object when it holds exactly size bytes, making
+ * it the most recent. Returns an fd or -ENOENT. */
+static int whole_open(struct objcache *c, const uint8_t sha[32], uint64_t size)
 {
 	char name[80];
 	struct stat s;
 
 	pthread_mutex_lock(&c->lock);
-	struct centry *e = find_locked(c, sha, block);
-	while (e && e->job) { /* on disk soon: wait rather than fetch again */
-		pthread_cond_wait(&c->written, &c->lock);
-		e = find_locked(c, sha, block);
-	}
+	struct centry *e = find_locked(c, sha, WHOLE);
 	if (e) {
 		lru_unlink(e);
 		lru_push_head(c, e);
@@ -482,21 +688,17 @@ static int cached_open(struct objcache *c, const uint8_t sha[32], int64_t block,
 	pthread_mutex_unlock(&c->lock);
 	if (!e)
 		return -ENOENT;
-	entry_name(sha, block, name, sizeof(name));
-	int fd = openat(c->dir_fd, name, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 && fstat(fd, &s) == 0 && (want == 0 || (uint64_t)s.st_size == want)) {
-		/* Recency survives a restart, to the minute: a metadata write
-		 * on every hit would cost more than the hit (failure: only the
-		 * order after a restart is off). */
-		if (s.st_mtim.tv_sec + MTIME_GRAIN_S < time(NULL))
-			futimens(fd, NULL);
+	entry_name(sha, true, name, sizeof(name));
+	int fd = openat(c->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &s) == 0 && (uint64_t)s.st_size == size) {
+		touch(fd, &s);
 		return fd;
 	}
 	if (fd >= 0)
 		close(fd);
 	/* Evicted meanwhile, or not the length asked for: never served. */
 	pthread_mutex_lock(&c->lock);
-	if ((e = find_locked(c, sha, block)) != NULL)
+	if ((e = find_locked(c, sha, WHOLE)) != NULL)
 		drop_locked(c, e, false);
 	pthread_mutex_unlock(&c->lock);
 	return -ENOENT;
@@ -529,18 +731,20 @@ static int rename_in(struct objcache *c, const char *tmpname, char *name)
 	return renameat(c->tmp_fd, tmpname, c->dir_fd, name) == 0 ? 0 : -errno;
 }
 
-/* Publishes tmp/<tmpname> (size bytes, complete) as (sha, block). */
-static void publish(struct objcache *c, const char *tmpname, const uint8_t sha[32],
-		    int64_t block, uint64_t size)
+/* Publishes tmp/<tmpname> (size bytes, complete, hashed) as the whole
+ * object. */
+static void publish_whole(struct objcache *c, const char *tmpname, const uint8_t sha[32],
+			  uint64_t size)
 {
 	char name[80];
 	bool added = false;
 
-	entry_name(sha, block, name, sizeof(name));
+	entry_name(sha, true, name, sizeof(name));
 	pthread_mutex_lock(&c->lock);
-	if (!find_locked(c, sha, block) && size <= c->max) {
+	if (!find_locked(c, sha, WHOLE) && size <= c->max) {
 		evict_locked(c, size);
-		added = rename_in(c, tmpname, name) == 0 && add_locked(c, sha, block, size, false);
+		added = rename_in(c, tmpname, name) == 0 &&
+			add_locked(c, sha, WHOLE, size, size, false);
 		if (!added)
 			unlinkat(c->dir_fd, name, 0);
 	}
@@ -549,46 +753,69 @@ static void publish(struct objcache *c, const char *tmpname, const uint8_t sha[3
 		unlinkat(c->tmp_fd, tmpname, 0);
 }
 
-/* Writes buf to a new file in tmp/, its name into name; false when it
- * could not (and nothing is left behind). */
-static bool write_tmp(struct objcache *c, const void *buf, size_t len, char *name,
-		      size_t namelen)
-{
-	int fd = tmp_create(c, name, namelen);
-	if (fd < 0)
-		return false;
-	bool ok = write(fd, buf, len) == (ssize_t)len;
-	close(fd);
-	if (!ok)
-		unlinkat(c->tmp_fd, name, 0);
-	return ok;
-}
+/* ---- blocks ---- */
 
-/* Writes and publishes one block in the calling thread. */
-static void write_block_now(struct objcache *c, const uint8_t sha[32], int64_t block,
-			    const void *buf, size_t len)
+/* Under the lock: publishes what was written of j (written: its bytes
+ * are in the pack open as fd), unless its entry went meanwhile; bytes
+ * that no entry names are punched. */
+static void finish_job_locked(struct objcache *c, struct wjob *j, bool written, int fd)
 {
-	char tmpname[64];
+	struct centry *e = j->dropped ? NULL : find_locked(c, j->sha, j->block);
 
-	if (write_tmp(c, buf, len, tmpname, sizeof(tmpname)))
-		publish(c, tmpname, sha, block, len);
-}
-
-/* Under the lock: indexes j's block and queues it for the writer; false
- * when the writer cannot take it. */
-static bool queue_locked(struct objcache *c, struct wjob *j)
-{
-	if (!c->writer_running || c->stopping || c->queued >= WRITE_QUEUE_MAX)
-		return false;
-	if (find_locked(c, j->sha, j->block)) {
-		free(j); /* cached already, or on its way */
-		return true;
+	if (e && e->job == j) {
+		e->job = NULL;
+		if (!written || mark_locked(c, fd, j->sha, j->block) < 0)
+			drop_locked(c, e, false);
+	} else if (written && !find_locked(c, j->sha, j->block)) {
+		punch_locked(c, j->sha, j->block, j->objsize, j->len);
 	}
+}
+
+static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes j's block into its pack (unless skip: its entry went), then
+ * publishes it and wakes its readers. */
+static void write_job(struct objcache *c, struct wjob *j, bool skip)
+{
+	int fd = skip ? -1 : pack_open(c, j->sha, j->objsize, PACK_CREATE);
+	uint64_t off = pack_base(j->objsize) + (uint64_t)j->block * OBJCACHE_BLOCK;
+	bool written = fd >= 0 && pwrite_full(fd, j->data, j->len, off) == 0;
+
+	pthread_mutex_lock(&c->lock);
+	finish_job_locked(c, j, written, fd);
+	pthread_cond_broadcast(&c->written);
+	pthread_mutex_unlock(&c->lock);
+	if (fd >= 0)
+		close(fd);
+}
+
+enum admit { ADMIT_NONE, ADMIT_QUEUED, ADMIT_MINE };
+
+/* Under the lock: indexes j's block as pending and queues it for the
+ * writer, or leaves the writing to the caller (ADMIT_MINE). */
+static enum admit admit_locked(struct objcache *c, struct wjob *j)
+{
+	if (find_locked(c, j->sha, j->block))
+		return ADMIT_NONE; /* cached already, or on its way */
 	evict_locked(c, j->len);
-	struct centry *e = add_locked(c, j->sha, j->block, j->len, false);
+	struct centry *e = add_locked(c, j->sha, j->block, j->len, j->objsize, false);
 	if (!e)
-		return false;
+		return ADMIT_NONE;
 	e->job = j;
+	if (!c->writer_running || c->stopping || c->queued >= WRITE_QUEUE_MAX)
+		return ADMIT_MINE;
 	j->next = NULL;
 	if (c->queue_tail)
 		c->queue_tail->next = j;
@@ -597,47 +824,34 @@ static bool queue_locked(struct objcache *c, struct wjob *j)
 	c->queue_tail = j;
 	c->queued++;
 	pthread_cond_signal(&c->work);
-	return true;
+	return ADMIT_QUEUED;
 }
 
-/* Caches one block as received (its length was checked by the caller):
- * through the writer thread when it can take it. */
-static void store_block(struct objcache *c, const uint8_t sha[32], int64_t block,
-			const void *buf, size_t len)
+/* A job for block `block` (len bytes) of object sha (objsize bytes), its
+ * bytes to be filled in; NULL without memory. */
+static struct wjob *job_new(const uint8_t sha[32], uint64_t block, uint64_t objsize, size_t len)
 {
-	if (len > c->max)
-		return;
 	struct wjob *j = malloc(sizeof(*j) + len);
 	if (j) {
-		*j = (struct wjob){ .block = block, .len = len };
+		*j = (struct wjob){ .block = (int64_t)block, .objsize = objsize, .len = len };
 		memcpy(j->sha, sha, 32);
-		memcpy(j->data, buf, len);
-		pthread_mutex_lock(&c->lock);
-		bool queued = queue_locked(c, j);
-		pthread_mutex_unlock(&c->lock);
-		if (queued)
-			return;
-		free(j);
 	}
-	write_block_now(c, sha, block, buf, len);
+	return j;
 }
 
-/* Under the lock: publishes what the writer wrote of j (to tmp/<tmpname>,
- * NULL when it could not), unless j's entry went meanwhile. */
-static void finish_job_locked(struct objcache *c, struct wjob *j, const char *tmpname)
+/* Caches j's block as received (its length was checked by the caller):
+ * through the writer thread when it can take it. Takes j. */
+static void store_job(struct objcache *c, struct wjob *j)
 {
-	char name[80];
-	struct centry *e = j->dropped ? NULL : find_locked(c, j->sha, j->block);
-
-	if (e && e->job == j) {
-		e->job = NULL;
-		entry_name(j->sha, j->block, name, sizeof(name));
-		if (tmpname && rename_in(c, tmpname, name) == 0)
-			return;
-		drop_locked(c, e, false);
-	}
-	if (tmpname)
-		unlinkat(c->tmp_fd, tmpname, 0);
+	enum admit how = ADMIT_NONE;
+	pthread_mutex_lock(&c->lock);
+	if (j->len <= c->max)
+		how = admit_locked(c, j);
+	pthread_mutex_unlock(&c->lock);
+	if (how == ADMIT_MINE)
+		write_job(c, j, false);
+	if (how != ADMIT_QUEUED)
+		free(j);
 }
 
 static void *writer_main(void *opaque)
@@ -658,15 +872,11 @@ static void *writer_main(void *opaque)
 		c->writing = true;
 		bool skip = j->dropped;
 		pthread_mutex_unlock(&c->lock);
-
-		char tmpname[64];
-		bool written = !skip && write_tmp(c, j->data, j->len, tmpname, sizeof(tmpname));
-
+		write_job(c, j, skip);
+		free(j);
 		pthread_mutex_lock(&c->lock);
-		finish_job_locked(c, j, written ? tmpname : NULL);
 		c->writing = false;
 		pthread_cond_broadcast(&c->written);
-		free(j);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -787,22 +997,16 @@ static int wanted_blocks(const struct objstore_range *r, size_t n, uint64_t **ou
 
 struct batch {
 	uint64_t block[OBJCACHE_BATCH];
-	uint8_t *buf; /* OBJCACHE_BATCH blocks */
 	struct objstore_range fetch[OBJCACHE_BATCH];
+	struct wjob *job[OBJCACHE_BATCH]; /* fetch[i] fills job[i]'s bytes */
 	size_t nfetch;
+	int pack_fd; /* the object's pack, open for reading: -1 not yet, < -1 none */
 };
 
-static size_t block_len(uint64_t block, uint64_t size)
-{
-	uint64_t off = block * OBJCACHE_BLOCK;
-	return size - off < OBJCACHE_BLOCK ? (size_t)(size - off) : OBJCACHE_BLOCK;
-}
-
-/* Reads blocks b[0..n) into the batch's buffers: cached ones from their
- * files, the others in one objstore_read_ranges call, then cached. */
-/* Reads what the ranges want of a cached block straight into their
- * buffers (only those bytes, no copy through a block buffer). */
-static int serve_cached(int fd, uint64_t base, size_t len, struct objstore_range *r, size_t n)
+/* Reads what the ranges want of a cached block (bytes [base, base + len)
+ * of the object, at file offset at) straight into their buffers. */
+static int serve_cached(int fd, uint64_t at, uint64_t base, size_t len,
+			struct objstore_range *r, size_t n)
 {
 	int err = 0;
 	for (size_t i = 0; i < n && !err; i++) {
@@ -811,13 +1015,80 @@ static int serve_cached(int fd, uint64_t base, size_t len, struct objstore_range
 		uint64_t hi = end < base + len ? end : base + len;
 		if (lo < hi)
 			err = pread_full(fd, (uint8_t *)r[i].buf + (lo - r[i].offset), (size_t)(hi - lo),
-					 lo - base);
+					 at + (lo - base));
 	}
 	return err;
 }
 
+/* The generation of block's entry once its bytes are on disk (waiting
+ * while they are written), the entry made the most recent; 0 when the
+ * block is not cached with len bytes. */
+static uint64_t block_gen(struct objcache *c, const uint8_t sha[32], int64_t block, size_t len)
+{
+	pthread_mutex_lock(&c->lock);
+	struct centry *e = find_locked(c, sha, block);
+	while (e && e->job) { /* on disk soon: wait rather than fetch again */
+		pthread_cond_wait(&c->written, &c->lock);
+		e = find_locked(c, sha, block);
+	}
+	uint64_t gen = e && e->size == len ? e->gen : 0;
+	if (gen) {
+		lru_unlink(e);
+		lru_push_head(c, e);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return gen;
+}
+
+/* Whether block's entry is still the one of generation gen: not evicted
+ * (punched) while it was read. */
+static bool block_still(struct objcache *c, const uint8_t sha[32], int64_t block, uint64_t gen)
+{
+	pthread_mutex_lock(&c->lock);
+	const struct centry *e = find_locked(c, sha, block);
+	bool same = e && e->gen == gen;
+	pthread_mutex_unlock(&c->lock);
+	return same;
+}
+
+/* The object's pack for reading, opened once per batch run; a pack the
+ * index names but that cannot be read (gone, or not a pack) is
+ * forgotten. Returns an fd or a negative errno. */
+static int batch_pack(struct objcache *c, struct batch *bt, const uint8_t sha[32], uint64_t size)
+{
+	struct stat s;
+
+	if (bt->pack_fd != -1)
+		return bt->pack_fd;
+	bt->pack_fd = pack_open(c, sha, size, PACK_READ);
+	if (bt->pack_fd >= 0) {
+		if (fstat(bt->pack_fd, &s) == 0)
+			touch(bt->pack_fd, &s);
+		return bt->pack_fd;
+	}
+	pthread_mutex_lock(&c->lock);
+	drop_pack_locked(c, sha);
+	pthread_mutex_unlock(&c->lock);
+	bt->pack_fd = -2;
+	return bt->pack_fd;
+}
+
+/* Serves the ranges' parts in block from the pack; false when the block
+ * is not cached, or went while it was read. */
+static bool read_cached_block(struct objcache *c, struct batch *bt, const uint8_t sha[32],
+			      uint64_t size, uint64_t block, struct objstore_range *r, size_t nr)
+{
+	size_t len = block_len(block, size);
+	uint64_t gen = block_gen(c, sha, (int64_t)block, len);
+	if (!gen || batch_pack(c, bt, sha, size) < 0)
+		return false;
+	uint64_t at = pack_base(size) + block * OBJCACHE_BLOCK;
+	return serve_cached(bt->pack_fd, at, block * OBJCACHE_BLOCK, len, r, nr) == 0 &&
+	       block_still(c, sha, (int64_t)block, gen);
+}
+
 /* Fills the ranges' parts in blocks bt->block[0..n): cached blocks from
- * their files, the others fetched in one objstore_read_ranges call, then
+ * the pack, the others fetched in one objstore_read_ranges call, then
  * copied out and cached. */
 static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha[32],
 		      uint64_t size, struct batch *bt, size_t n, struct objstore_range *r,
@@ -826,22 +1097,17 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 	bt->nfetch = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t len = block_len(bt->block[i], size);
-		int fd = cached_open(c, sha, (int64_t)bt->block[i], len);
-		if (fd >= 0) {
-			int err = serve_cached(fd, bt->block[i] * OBJCACHE_BLOCK, len, r, nr);
-			close(fd);
-			if (err == 0) {
-				count_access(c, true, len);
-				continue;
-			}
+		if (read_cached_block(c, bt, sha, size, bt->block[i], r, nr)) {
+			count_access(c, true, len);
+			continue;
 		}
-		/* Only a batch with a miss needs the buffers (4 MiB: mapped and
-		 * unmapped by malloc each time, which a repeat query would feel). */
-		if (!bt->buf && !(bt->buf = malloc((size_t)OBJCACHE_BATCH * OBJCACHE_BLOCK)))
+		/* Fetched straight into the job that will write it. */
+		struct wjob *j = job_new(sha, bt->block[i], size, len);
+		if (!j)
 			return -ENOMEM;
+		bt->job[bt->nfetch] = j;
 		bt->fetch[bt->nfetch++] = (struct objstore_range){
-			.offset = bt->block[i] * OBJCACHE_BLOCK, .len = (uint32_t)len,
-			.buf = bt->buf + i * OBJCACHE_BLOCK
+			.offset = bt->block[i] * OBJCACHE_BLOCK, .len = (uint32_t)len, .buf = j->data
 		};
 	}
 	if (bt->nfetch == 0)
@@ -849,14 +1115,18 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 	double started = now_s();
 	int err = objstore_read_ranges(os, sha, bt->fetch, bt->nfetch, eb);
 	count_remote(c, started, err);
-	for (size_t i = 0; err == 0 && i < bt->nfetch; i++) {
+	for (size_t i = 0; i < bt->nfetch; i++) {
+		if (err) {
+			free(bt->job[i]);
+			continue;
+		}
 		count_access(c, false, bt->fetch[i].len);
 		if (fetched)
 			*fetched += bt->fetch[i].len;
 		copy_overlaps(r, nr, bt->fetch[i].buf, bt->fetch[i].offset, bt->fetch[i].len);
-		store_block(c, sha, (int64_t)(bt->fetch[i].offset / OBJCACHE_BLOCK), bt->fetch[i].buf,
-			    bt->fetch[i].len);
+		store_job(c, bt->job[i]);
 	}
+	bt->nfetch = 0;
 	return err;
 }
 
@@ -864,7 +1134,7 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 static int read_from_whole(struct objcache *c, const uint8_t sha[32], uint64_t size,
 			   struct objstore_range *r, size_t n)
 {
-	int fd = cached_open(c, sha, WHOLE, size);
+	int fd = whole_open(c, sha, size);
 	int err = 0;
 	uint64_t bytes = 0;
 
@@ -899,12 +1169,16 @@ int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t 
 		return err;
 	if (!(bt = calloc(1, sizeof(*bt))))
 		return -ENOMEM;
+	bt->pack_fd = -1;
 	for (size_t i = 0; i < nblocks && !err; i += OBJCACHE_BATCH) {
 		size_t k = nblocks - i < OBJCACHE_BATCH ? nblocks - i : OBJCACHE_BATCH;
 		memcpy(bt->block, blocks + i, k * sizeof(uint64_t));
 		err = fill_batch(c, os, sha, size, bt, k, r, n, fetched, eb);
 	}
-	free(bt->buf);
+	for (size_t i = 0; i < bt->nfetch; i++)
+		free(bt->job[i]); /* out of memory midway */
+	if (bt->pack_fd >= 0)
+		close(bt->pack_fd);
 	return err;
 }
 
@@ -977,7 +1251,7 @@ static void tee_finish(struct tee *t, const char *tmpname, const uint8_t sha[32]
 	bool ok = err == 0 && t->got == size && EVP_DigestFinal_ex(t->md, got, &n) && n == 32 &&
 		  memcmp(got, sha, 32) == 0;
 	if (ok)
-		publish(t->c, tmpname, sha, WHOLE, size);
+		publish_whole(t->c, tmpname, sha, size);
 	else
 		unlinkat(t->c->tmp_fd, tmpname, 0);
 }
@@ -987,7 +1261,7 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
 {
 	struct tee t = { .c = c, .fn = fn, .opaque = opaque, .fd = -1 };
 	char tmpname[64];
-	int fd = cached_open(c, sha, WHOLE, size);
+	int fd = whole_open(c, sha, size);
 
 	if (fd >= 0) {
 		int r = stream_cached(fd, size, fn, opaque);

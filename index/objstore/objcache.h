@@ -7,18 +7,20 @@
  * never taken for an object of the vault (fsck, backup, dedup and
  * retention do not see it). Two granularities:
  * - blocks of OBJCACHE_BLOCK bytes, aligned, for the byte ranges queries
- *   read: a repeat query over the same packets is served locally, and a
- *   query never fetches more than a block around each candidate span;
+ *   read, kept in one sparse file per object: a repeat query over the
+ *   same packets is served locally, and a query never fetches more than a
+ *   block around each candidate span;
  * - whole objects, for downloads that read an object to its end (and
  *   whose SHA-256 is then checked): a second download, and any query of
  *   that object, read the local copy.
  * What is served was written by us after a verified read: a whole object
- * only when its bytes hashed to its name, a block only with the length
- * asked for. Files appear under their names by rename of a finished temp
- * file, so a partial write is never served. After a reboot that did not
- * follow a clean close (the page cache may have lost what was renamed),
- * the cache starts empty; otherwise its accounting is rebuilt from the
- * files (recency from their mtimes, which hits refresh).
+ * only when its bytes hashed to its name (it appears under its name by
+ * rename of a finished temp file), a block only with the length asked for
+ * and once its bytes are written (a bitmap in its file says which are).
+ * After a reboot that did not follow a clean close (the page cache may
+ * have lost what was written), the cache starts empty; otherwise its
+ * accounting is rebuilt from the files (recency from their mtimes, which
+ * hits refresh).
  * Every call is safe from several threads at once.
  */
 #ifndef CAPVAULT_OBJCACHE_H
