@@ -98,6 +98,8 @@ struct objcache {
 	struct centry lru; /* sentinel */
 	struct objcache_stats st;
 	uint64_t next_gen;
+	uint64_t pack_drops; /* packs removed: an fd opened before may read holes */
+	bool no_punch;       /* evict as without hole punching (tests) */
 	char boot_id[64];
 	/* The writer thread and its queue, under lock. */
 	pthread_t writer;
@@ -269,7 +271,7 @@ static void punch_locked(struct objcache *c, const uint8_t sha[32], int64_t bloc
 	int fd = pack_open(c, sha, objsize, PACK_WRITE);
 	if (fd < 0)
 		return; /* no pack: nothing to punch */
-	bool ok = mark_locked(c, fd, sha, block) == 0 &&
+	bool ok = !c->no_punch && mark_locked(c, fd, sha, block) == 0 &&
 		  fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			    (off_t)(pack_base(objsize) + (uint64_t)block * OBJCACHE_BLOCK),
 			    (off_t)len) == 0;
@@ -320,6 +322,7 @@ static void drop_pack_locked(struct objcache *c, const uint8_t sha[32])
 
 	entry_name(sha, false, name, sizeof(name));
 	unlinkat(c->dir_fd, name, 0);
+	c->pack_drops++;
 	do {
 		w.n = 0;
 		twalk_r(c->tree, collect_pack, &w);
@@ -756,8 +759,11 @@ static void publish_whole(struct objcache *c, const char *tmpname, const uint8_t
 /* ---- blocks ---- */
 
 /* Under the lock: publishes what was written of j (written: its bytes
- * are in the pack open as fd), unless its entry went meanwhile; bytes
- * that no entry names are punched. */
+ * are in the pack open as fd), unless its entry went meanwhile. Then,
+ * with no entry for the block, its bytes are punched: whether or not j
+ * wrote them, an earlier job whose entry went may have (each job's write
+ * ends before its finish, so the last job to finish leaves no bytes that
+ * no entry names). */
 static void finish_job_locked(struct objcache *c, struct wjob *j, bool written, int fd)
 {
 	struct centry *e = j->dropped ? NULL : find_locked(c, j->sha, j->block);
@@ -766,7 +772,7 @@ static void finish_job_locked(struct objcache *c, struct wjob *j, bool written, 
 		e->job = NULL;
 		if (!written || mark_locked(c, fd, j->sha, j->block) < 0)
 			drop_locked(c, e, false);
-	} else if (written && !find_locked(c, j->sha, j->block)) {
+	} else if (!find_locked(c, j->sha, j->block)) {
 		punch_locked(c, j->sha, j->block, j->objsize, j->len);
 	}
 }
@@ -1001,6 +1007,7 @@ struct batch {
 	struct wjob *job[OBJCACHE_BATCH]; /* fetch[i] fills job[i]'s bytes */
 	size_t nfetch;
 	int pack_fd; /* the object's pack, open for reading: -1 not yet, < -1 none */
+	uint64_t pack_drops; /* objcache.pack_drops before pack_fd was opened */
 };
 
 /* Reads what the ranges want of a cached block (bytes [base, base + len)
@@ -1041,14 +1048,22 @@ static uint64_t block_gen(struct objcache *c, const uint8_t sha[32], int64_t blo
 }
 
 /* Whether block's entry is still the one of generation gen: not evicted
- * (punched) while it was read. */
-static bool block_still(struct objcache *c, const uint8_t sha[32], int64_t block, uint64_t gen)
+ * (punched) while it was read, and no pack removed since bt's was opened
+ * (its fd may be of a removed pack, whose holes read as zeros: it is
+ * closed, to be opened again). */
+static bool block_still(struct objcache *c, struct batch *bt, const uint8_t sha[32],
+			int64_t block, uint64_t gen)
 {
 	pthread_mutex_lock(&c->lock);
 	const struct centry *e = find_locked(c, sha, block);
 	bool same = e && e->gen == gen;
+	bool stale = c->pack_drops != bt->pack_drops;
 	pthread_mutex_unlock(&c->lock);
-	return same;
+	if (stale) {
+		close(bt->pack_fd);
+		bt->pack_fd = -1;
+	}
+	return same && !stale;
 }
 
 /* The object's pack for reading, opened once per batch run; a pack the
@@ -1060,6 +1075,9 @@ static int batch_pack(struct objcache *c, struct batch *bt, const uint8_t sha[32
 
 	if (bt->pack_fd != -1)
 		return bt->pack_fd;
+	pthread_mutex_lock(&c->lock);
+	bt->pack_drops = c->pack_drops;
+	pthread_mutex_unlock(&c->lock);
 	bt->pack_fd = pack_open(c, sha, size, PACK_READ);
 	if (bt->pack_fd >= 0) {
 		if (fstat(bt->pack_fd, &s) == 0)
@@ -1084,7 +1102,7 @@ static bool read_cached_block(struct objcache *c, struct batch *bt, const uint8_
 		return false;
 	uint64_t at = pack_base(size) + block * OBJCACHE_BLOCK;
 	return serve_cached(bt->pack_fd, at, block * OBJCACHE_BLOCK, len, r, nr) == 0 &&
-	       block_still(c, sha, (int64_t)block, gen);
+	       block_still(c, bt, sha, (int64_t)block, gen);
 }
 
 /* Fills the ranges' parts in blocks bt->block[0..n): cached blocks from
@@ -1284,6 +1302,13 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
 	tee_finish(&t, tmpname, sha, size, r);
 	EVP_MD_CTX_free(t.md);
 	return r;
+}
+
+void objcache_without_punch(struct objcache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->no_punch = true;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void objcache_get_stats(struct objcache *c, struct objcache_stats *out)

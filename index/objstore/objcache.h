@@ -101,4 +101,8 @@ struct objcache_stats {
 extern const double objcache_latency_bounds[8];
 void objcache_get_stats(struct objcache *c, struct objcache_stats *out);
 
+/* Evicts from now on as on a file system without hole punching, where
+ * evicting a block removes its object's whole pack (for tests). */
+void objcache_without_punch(struct objcache *c);
+
 #endif
