@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "monoclock.h"
 #include "s3cred.h"
 #include "s3xml.h"
 
@@ -339,13 +340,6 @@ static int keys_set(struct keys *k, const struct s3cred *cred)
 	return 0;
 }
 
-static double monotonic_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static bool same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
@@ -376,7 +370,7 @@ static void keys_refresh(struct keys *k)
 	struct stat before, after;
 	struct s3cred cred = { 0 };
 	struct errbuf eb = { "" };
-	double t = monotonic_s();
+	double t = mono_s();
 
 	if (!k->file || t < k->next_check)
 		return;
@@ -1787,7 +1781,7 @@ static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
 	    (cfg->ca_file && !s3->ca_file) || keys_set(&s3->keys, cred) < 0)
 		return -ENOMEM;
 	s3->keys.recheck_ms = cfg->cred_recheck_ms ? (long)cfg->cred_recheck_ms : RECHECK_MS;
-	s3->keys.next_check = monotonic_s() + (double)s3->keys.recheck_ms / 1000;
+	s3->keys.next_check = mono_s() + (double)s3->keys.recheck_ms / 1000;
 	if (seen) {
 		s3->keys.seen = *seen;
 		s3->keys.file = strdup(cfg->credentials_file);
