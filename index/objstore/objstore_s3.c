@@ -58,7 +58,6 @@
 #include "s3cred.h"
 #include "s3xml.h"
 
-#define PART_DEFAULT (32ull << 20) /* see "Part size" above */
 #define PART_MIN (5ull << 20)       /* S3's smallest part but the last */
 #define PART_MAX (5ull << 30)       /* S3's largest part, and largest single PUT */
 #define PART_COUNT_MAX 10000        /* S3's most parts of one upload */
@@ -1790,12 +1789,14 @@ static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
 			return -ENOMEM;
 	}
 	snprintf(s3->sigv4, sizeof(s3->sigv4), "aws:amz:%s:s3",
-		 cfg->region ? cfg->region : "us-east-1");
-	s3->connect_ms = cfg->connect_timeout_ms ? (long)cfg->connect_timeout_ms : 10000;
-	s3->request_ms = cfg->request_timeout_ms ? (long)cfg->request_timeout_ms : 30000;
+		 cfg->region ? cfg->region : OBJSTORE_REGION_DEFAULT);
+	s3->connect_ms = cfg->connect_timeout_ms ? (long)cfg->connect_timeout_ms
+						 : OBJSTORE_CONNECT_TIMEOUT_S_DEFAULT * 1000L;
+	s3->request_ms = cfg->request_timeout_ms ? (long)cfg->request_timeout_ms
+						 : OBJSTORE_REQUEST_TIMEOUT_S_DEFAULT * 1000L;
 	s3->read_ms = cfg->read_timeout_ms ? (long)cfg->read_timeout_ms : s3->request_ms;
-	s3->max_inflight = cfg->max_inflight ? cfg->max_inflight : 16;
-	s3->part_size = cfg->part_size ? cfg->part_size : PART_DEFAULT;
+	s3->max_inflight = cfg->max_inflight ? cfg->max_inflight : OBJSTORE_MAX_INFLIGHT_DEFAULT;
+	s3->part_size = cfg->part_size ? cfg->part_size : OBJSTORE_PART_DEFAULT;
 	s3->list_page = cfg->list_page;
 	snprintf(s3->base.description, sizeof(s3->base.description), "s3://%s/%s at %s",
 		 s3->bucket, s3->prefix, s3->endpoint);
