@@ -20,12 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "api_priv.h"
 #include "capwrite.h"
 #include "log.h"
+#include "monoclock.h"
 #include "parse.h"
 #include "query.h"
 #include "ring.h"
@@ -51,7 +51,7 @@ struct pstream {
 	bool done, cancel;
 	int err;
 	char why[sizeof(((struct errbuf *)0)->msg)]; /* the producer's error text */
-	struct timespec t0;
+	uint64_t t0_ns; /* mono_ns() at the request's start */
 	/* the request's parameters, owned here */
 	char *filter;
 	char **tags;
@@ -60,11 +60,10 @@ struct pstream {
 	struct query_params params;
 };
 
-static double since(const struct timespec *t0)
+/* Seconds since t0_ns (mono_ns). */
+static double since(uint64_t t0_ns)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+	return (double)(mono_ns() - t0_ns) / 1e9;
 }
 
 static void record_latency(struct api_server *api, double secs, bool failed)
@@ -179,7 +178,7 @@ static void pstream_free(void *ctx)
 		pthread_join(p->thread, NULL);
 		if (p->err == -ECANCELED)
 			log_info("query: the client left: %s", p->why[0] ? p->why : "cancelled");
-		record_latency(p->api, since(&p->t0), p->err != 0);
+		record_latency(p->api, since(p->t0_ns), p->err != 0);
 		atomic_fetch_add(&p->api->m.query_packets, query_stats(p->q)->packets_matched);
 	}
 	capwrite_free(p->w);
@@ -285,7 +284,7 @@ static void run_counting(struct api_call *c, struct pstream *p, bool explain)
 	if (!err)
 		err = query_count(p->q, ring, &eb);
 	ring_free(ring);
-	record_latency(c->api, since(&p->t0), err != 0);
+	record_latency(c->api, since(p->t0_ns), err != 0);
 	if (err == -ECANCELED)
 		log_info("query: the client left: %s", eb.msg);
 	if (err)
@@ -332,25 +331,25 @@ void api_packets(struct api_call *c)
 	p->sock = -1;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	p->t0_ns = mono_ns();
 	if (!parse_params(c, p))
 		return pstream_free(p);
 	int err = query_new(&p->q, c->api->vault, &p->params, &eb);
 	if (err == -EINVAL || err == -E2BIG) {
-		record_latency(c->api, since(&p->t0), true);
+		record_latency(c->api, since(p->t0_ns), true);
 		api_error(c, 400, err == -E2BIG ? "filter_too_large" : "bad_filter", "%s",
 			  eb.msg[0] ? eb.msg : "bad query");
 		return pstream_free(p);
 	}
 	if (err) {
-		record_latency(c->api, since(&p->t0), true);
+		record_latency(c->api, since(p->t0_ns), true);
 		api_error_errno(c, err, "query", eb.msg);
 		return pstream_free(p);
 	}
 	/* The status goes out before the stream: a remote capture whose
 	 * store does not answer fails the query here, with 503. */
 	if (!flag(c, "count") && !flag(c, "explain") && (err = query_check_remote(p->q, &eb)) < 0) {
-		record_latency(c->api, since(&p->t0), true);
+		record_latency(c->api, since(p->t0_ns), true);
 		api_error_errno(c, err, "query", eb.msg);
 		return pstream_free(p);
 	}

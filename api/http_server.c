@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "monoclock.h"
 
 #define STREAM_BLOCK (256u * 1024)
 #define FORM_BUFFER (64u * 1024)
@@ -75,7 +76,7 @@ struct conn_watch {
 	int fd;
 	struct sockaddr_storage addr; /* the client's */
 	/* When it began waiting for a request's headers (it opened, or its
-	 * previous reply was done), CLOCK_MONOTONIC ns; 0 when not waiting. */
+	 * previous reply was done), mono_ns(); 0 when not waiting. */
 	atomic_uint_fast64_t waiting_since_ns;
 	/* When the body being read began (0: none), the bytes of it so far,
 	 * and whether our consumer holds some: then we are the slow one. */
@@ -427,13 +428,6 @@ static unsigned oversize(struct MHD_Connection *conn, const char *url)
 
 unsigned http_req_oversize(const struct http_req *r) { return r->oversize; }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static struct conn_watch *watch_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -445,7 +439,7 @@ static void watch_set_waiting(struct MHD_Connection *conn, bool waiting)
 {
 	struct conn_watch *w = watch_of(conn);
 	if (w)
-		atomic_store(&w->waiting_since_ns, waiting ? now_ns() : 0);
+		atomic_store(&w->waiting_since_ns, waiting ? mono_ns() : 0);
 }
 
 static bool same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
@@ -505,7 +499,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 			       ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 			       ai->client_addr->sa_family == AF_INET  ? sizeof(struct sockaddr_in) :
 									sizeof(sa_family_t));
-		atomic_init(&w->waiting_since_ns, now_ns());
+		atomic_init(&w->waiting_since_ns, mono_ns());
 		pthread_mutex_lock(&s->lock);
 		timeout_s = s->limits.timeout_s;
 		s->nconns++;
@@ -582,7 +576,7 @@ static bool body_too_slow(const struct http_server *s, struct conn_watch *w, uin
  * reused) meanwhile. */
 static void cut_overdue(struct http_server *s)
 {
-	uint64_t now = now_ns();
+	uint64_t now = mono_ns();
 	for (struct conn_watch *w = s->conns; w; w = w->next) {
 		if (w->cut || !(headers_overdue(s, w, now) || body_too_slow(s, w, now)))
 			continue;
@@ -604,13 +598,7 @@ static void *watchdog_main(void *arg)
 			pthread_cond_wait(&s->wake, &s->lock);
 			continue;
 		}
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += WATCHDOG_PERIOD_NS;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		struct timespec until = mono_deadline(WATCHDOG_PERIOD_NS);
 		pthread_cond_timedwait(&s->wake, &s->lock, &until);
 		cut_overdue(s);
 	}
@@ -681,7 +669,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return queue(r);
 		r->deferred = r->resp != NULL;
 		if (!r->deferred)
-			watch_body(r, now_ns());
+			watch_body(r, mono_ns());
 		return MHD_YES;
 	}
 	if (r->responded)

@@ -31,10 +31,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "monoclock.h"
 
 #define MAX_ARGS 32
 #define SPARES 4
@@ -459,13 +459,6 @@ void sandbox_prepare(struct sandbox *sb, const char *const *args)
 
 /* --- running one --- */
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 struct io {
 	const char *in;
 	size_t inlen, written;
@@ -539,7 +532,7 @@ static int pump(struct child *c, struct io *io, double deadline)
 	while (c->out >= 0 || c->err >= 0) {
 		struct pollfd p[3] = { { c->out, POLLIN, 0 }, { c->err, POLLIN, 0 },
 				       { c->in, POLLOUT, 0 } };
-		double left = deadline - now_ms();
+		double left = deadline - mono_ms_f();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		if (poll(p, 3, (int)left + 1) < 0 && errno != EINTR)
@@ -597,7 +590,7 @@ static int run_child(struct sandbox *sb, struct child *c, const void *input, siz
 		     struct sandbox_result *res)
 {
 	struct io io = { .in = input, .inlen = inlen, .max_output = sb->cfg.max_output };
-	double t0 = now_ms();
+	double t0 = mono_ms_f();
 	int err = pump(c, &io, t0 + sb->cfg.timeout_ms);
 	if (err == -ETIMEDOUT)
 		res->outcome = SANDBOX_TIMEOUT;
@@ -605,7 +598,7 @@ static int run_child(struct sandbox *sb, struct child *c, const void *input, siz
 		res->outcome = SANDBOX_OVERSIZE;
 	reap(c, err != 0 || io.oversize, res);
 	child_close(c);
-	res->elapsed_ms = now_ms() - t0;
+	res->elapsed_ms = mono_ms_f() - t0;
 	memcpy(res->err, io.err, io.errlen);
 	res->err[io.errlen] = '\0';
 	if (err && err != -ETIMEDOUT) {

@@ -15,9 +15,13 @@
 
 #include "cleanup.h"
 #include "config_types.h"
+#include "objstore.h"
 
 #define MS (1000ull * 1000)
 #define SEC (1000 * MS)
+/* "16" from 16: the object store's defaults are numbers in objstore.h. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* ---- types only one setting uses ---- */
 
@@ -359,17 +363,21 @@ static const struct option object_store_opts[] = {
 	/* Required when the section is there: object_store_check says so. */
 	KEY(O, "endpoint", endpoint, t_string, 0, 0, NULL, 0),
 	KEY(O, "bucket", bucket, t_string, 0, 0, NULL, 0),
-	KEY(O, "region", region, t_string, 0, 0, "us-east-1", 0),
+	KEY(O, "region", region, t_string, 0, 0, OBJSTORE_REGION_DEFAULT, 0),
 	KEY(O, "credentials_file", credentials_file, t_path, 0, 0, NULL, 0),
 	KEY(O, "profile", profile, t_string, 0, 0, "default", 0),
 	KEY(O, "prefix", prefix, t_string, 0, 0, NULL, 0),
 	KEY(O, "cache_size", cache_size, t_size, 0, UINT64_MAX, "10GiB", 0),
 	KEY(O, "ca_file", ca_file, t_path, 0, 0, NULL, 0),
-	KEY(O, "connect_timeout", connect_timeout_ns, t_duration, 100 * MS, 600 * SEC, "10s", 0),
-	KEY(O, "request_timeout", request_timeout_ns, t_duration, 100 * MS, 3600 * SEC, "30s", 0),
+	KEY(O, "connect_timeout", connect_timeout_ns, t_duration, 100 * MS, 600 * SEC,
+	    STR(OBJSTORE_CONNECT_TIMEOUT_S_DEFAULT) "s", 0),
+	KEY(O, "request_timeout", request_timeout_ns, t_duration, 100 * MS, 3600 * SEC,
+	    STR(OBJSTORE_REQUEST_TIMEOUT_S_DEFAULT) "s", 0),
+	/* Its own default, not the library's (request_timeout): queries fail fast. */
 	KEY(O, "read_timeout", read_timeout_ns, t_duration, 100 * MS, 3600 * SEC, "10s", 0),
-	KEY(O, "max_inflight", max_inflight, t_uint, 1, 64, "16", 0),
-	KEY(O, "part_size", part_size, t_size, 5ull << 20, 5ull << 30, "32MiB", 0),
+	KEY(O, "max_inflight", max_inflight, t_uint, 1, 64, STR(OBJSTORE_MAX_INFLIGHT_DEFAULT), 0),
+	KEY(O, "part_size", part_size, t_size, 5ull << 20, 5ull << 30,
+	    STR(OBJSTORE_PART_MIB_DEFAULT) "MiB", 0),
 };
 #undef O
 static const struct section object_store_section = {

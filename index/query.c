@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "buffill.h"
@@ -24,6 +23,7 @@
 #include "cleanup.h"
 #include "db.h"
 #include "filter.h"
+#include "monoclock.h"
 #include "objcache.h"
 #include "objstore.h"
 #include "pindex.h"
@@ -1158,13 +1158,6 @@ int query_check_remote(struct query *q, struct errbuf *eb)
 	return 0;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* ---- output: in order, counted, up to the limit ---- */
 
 struct output {
@@ -1461,7 +1454,7 @@ static size_t overlap_group_end(const struct query *q, size_t i)
 static int query_run_mode(struct query *q, struct ring *ring, query_packet_fn fn, void *opaque,
 			  bool ordered, struct errbuf *eb)
 {
-	double start = now_ms();
+	double start = mono_ms_f();
 	struct plan_ids cand = { 0 };
 	struct output out = { .q = q, .fn = fn, .opaque = opaque };
 	bool all = true;
@@ -1490,7 +1483,7 @@ static int query_run_mode(struct query *q, struct ring *ring, query_packet_fn fn
 		i = end;
 	}
 	plan_ids_release(&cand);
-	q->stats.elapsed_ms = now_ms() - start;
+	q->stats.elapsed_ms = mono_ms_f() - start;
 	if (err == -ECANCELED)
 		errbuf_set(eb, err, "query cancelled after %llu candidate packets",
 			   (unsigned long long)q->stats.packets_candidate);

@@ -24,6 +24,7 @@
 #include "catalog.h"
 #include "cleanup.h"
 #include "db.h"
+#include "monoclock.h"
 #include "store.h"
 
 #define KEY_PREFIX "token:"
@@ -190,13 +191,6 @@ struct token_cache {
 	struct token_cache_slot slots[TOKEN_CACHE_SLOTS];
 };
 
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static struct token_info *info_clone(const struct token_info *t)
 {
 	struct token_info *c = calloc(1, sizeof(*c));
@@ -261,7 +255,7 @@ static struct token_info *cache_lookup(struct token_cache *c, const uint8_t hash
 	struct token_info *found = NULL;
 	pthread_mutex_lock(&c->lock);
 	*generation = c->generation;
-	if (s->info && s->expires_ms > monotonic_ms() && CRYPTO_memcmp(s->hash, hash, 32) == 0)
+	if (s->info && s->expires_ms > mono_ms() && CRYPTO_memcmp(s->hash, hash, 32) == 0)
 		found = info_clone(s->info);
 	pthread_mutex_unlock(&c->lock);
 	return found;
@@ -277,7 +271,7 @@ static void cache_store(struct token_cache *c, const uint8_t hash[32], uint64_t 
 		token_info_free(s->info);
 		memcpy(s->hash, hash, 32);
 		s->info = copy;
-		s->expires_ms = monotonic_ms() + TOKEN_CACHE_TTL_MS;
+		s->expires_ms = mono_ms() + TOKEN_CACHE_TTL_MS;
 		copy = NULL;
 	}
 	pthread_mutex_unlock(&c->lock);

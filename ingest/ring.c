@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "monoclock.h"
 
 struct ring {
 	struct io_uring uring;
@@ -783,16 +784,9 @@ static int ring_wait_any(struct ring *r, int timeout_ms)
 	return io_uring_wait_cqe_timeout(&r->uring, &cqe, &ts);
 }
 
-static int64_t ring_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int ring_wait_event(struct ring *r, int timeout_ms, uint64_t *token, int *res)
 {
-	int64_t deadline = timeout_ms > 0 ? ring_now_ms() + timeout_ms : 0;
+	int64_t deadline = timeout_ms > 0 ? (int64_t)mono_ms() + timeout_ms : 0;
 	for (;;) {
 		struct ring_event *ev = ring_event_take(r);
 		if (ev) {
@@ -803,7 +797,7 @@ int ring_wait_event(struct ring *r, int timeout_ms, uint64_t *token, int *res)
 		}
 		int left = timeout_ms;
 		if (timeout_ms > 0) {
-			int64_t now = ring_now_ms();
+			int64_t now = (int64_t)mono_ms();
 			left = now < deadline ? (int)(deadline - now) : 0;
 		}
 		int err = ring_wait_any(r, left);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "monoclock.h"
 #include "ring.h"
 
 #define TOK_INOTIFY 1
@@ -229,13 +230,6 @@ struct watch {
 	alignas(struct inotify_event) char ibuf[64 * 1024];
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int64_t mtime_ns(const struct stat *st)
 {
 	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
@@ -399,7 +393,7 @@ static bool seen_before(struct watch *w, const char *path, const struct stat *st
 {
 	struct seen_key k = {.dev = st->st_dev, .ino = st->st_ino, .path_hash = hash_str(path)};
 	uint64_t h = mix64(k.path_hash ^ mix64((uint64_t)k.ino) ^ ((uint64_t)k.dev << 1));
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	struct hnode **l = htab_find(&w->seen, h, seen_eq, &k);
 	struct seen *s = (struct seen *)*l;
 	if (s && s->size == (uint64_t)st->st_size && s->mtime_ns == mtime_ns(st) &&
@@ -526,7 +520,7 @@ static unsigned pending_check_ms(const struct folder *f)
  * later IN_CLOSE_WRITE or change restarts the wait. */
 static void found_file(struct watch *w, struct folder *f, const char *path, const struct stat *st)
 {
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	if (f->mode == WATCH_MODE_INOTIFY) {
 		struct timespec rt;
 		clock_gettime(CLOCK_REALTIME, &rt);
@@ -577,7 +571,7 @@ static bool settle_one(void *ctx, struct hnode *x)
  * one interval plus the settle time of appearing, not two intervals. */
 static void settle_check(struct watch *w, struct folder *f)
 {
-	struct settle_ctx c = {.w = w, .f = f, .now = now_ms()};
+	struct settle_ctx c = {.w = w, .f = f, .now = mono_ms()};
 	f->settle_tick = NEVER;
 	htab_filter(&f->files, settle_one, &c);
 }
@@ -607,7 +601,7 @@ static bool pending_one(void *ctx, struct hnode *x)
 /* inotify folders: report the scan-found files that have settled. */
 static void pending_check(struct watch *w, struct folder *f)
 {
-	struct pending_ctx c = {.w = w, .f = f, .now = now_ms()};
+	struct pending_ctx c = {.w = w, .f = f, .now = mono_ms()};
 	htab_filter(&f->files, pending_one, &c);
 	htab_fit(&f->files);
 	f->next_tick = f->files.n ? c.now + pending_check_ms(f) : NEVER;
@@ -753,7 +747,7 @@ static void fall_back_to_poll(struct watch *w, struct folder *f, int err)
 	     f->path, strerror(-err), f->interval_ms);
 	drop_watches(w, f, NULL, false);
 	f->mode = WATCH_MODE_POLL;
-	f->next_tick = now_ms() + f->interval_ms;
+	f->next_tick = mono_ms() + f->interval_ms;
 }
 
 static void walk_entry(struct watch *w, struct folder *f, struct scan *sc, int dfd,
@@ -830,7 +824,7 @@ static void folder_scan(struct watch *w, struct folder *f)
 	else if (!err && f->read_failed)
 		wlog(w, LOG_LEVEL_INFO, "folder %s: readable again", f->path);
 	f->read_failed = err != 0;
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	if (f->mode == WATCH_MODE_POLL) {
 		/* After an I/O error keep what we knew: forgetting files would
 		 * report them again once the share is back. */
@@ -855,14 +849,14 @@ static void folder_lost(struct watch *w, struct folder *f, const char *why)
 	f->lost = true;
 	drop_watches(w, f, NULL, false);
 	htab_filter(&f->files, drop_free, NULL);
-	f->next_tick = now_ms() + LOST_RETRY_MS;
+	f->next_tick = mono_ms() + LOST_RETRY_MS;
 	wlog(w, LOG_LEVEL_WARNING, "folder %s: %s; waiting for it to come back", f->path, why);
 }
 
 static void folder_retry(struct watch *w, struct folder *f)
 {
 	struct stat st;
-	f->next_tick = now_ms() + LOST_RETRY_MS;
+	f->next_tick = mono_ms() + LOST_RETRY_MS;
 	if (stat(f->path, &st) < 0 || !S_ISDIR(st.st_mode))
 		return;
 	if (watch_dir(w, f, f->path) < 0)
@@ -904,7 +898,7 @@ static void folder_unreadable(struct watch *w, struct folder *f, const char *pat
 		wlog(w, LOG_LEVEL_WARNING, "folder %s: cannot read %s: %s; retrying", f->path, path,
 		     strerror(err));
 	f->read_failed = true;
-	uint64_t retry = now_ms() + LOST_RETRY_MS;
+	uint64_t retry = mono_ms() + LOST_RETRY_MS;
 	if (f->next_tick > retry)
 		f->next_tick = retry;
 }
@@ -1025,7 +1019,7 @@ static void folder_tick(struct watch *w, struct folder *f)
 
 static void run_due(struct watch *w)
 {
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	for (size_t i = 0; i < w->nfolders; i++) {
 		struct folder *f = w->folders[i];
 		if (!f)
@@ -1056,7 +1050,7 @@ static int next_wait(const struct watch *w, int timeout_ms)
 	}
 	if (next == NEVER)
 		return timeout_ms;
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	uint64_t left = next > now ? next - now : 0;
 	if (timeout_ms >= 0 && left > (uint64_t)timeout_ms)
 		return timeout_ms;
@@ -1066,11 +1060,11 @@ static int next_wait(const struct watch *w, int timeout_ms)
 int watch_run_once(struct watch *w, int timeout_ms)
 {
 	w->nreported = 0;
-	uint64_t deadline = timeout_ms >= 0 ? now_ms() + (uint64_t)timeout_ms : NEVER;
+	uint64_t deadline = timeout_ms >= 0 ? mono_ms() + (uint64_t)timeout_ms : NEVER;
 	run_due(w);
 	int err = 0;
 	for (int i = 0; i < PUMP_MAX && !w->woken; i++) {
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 		int left = deadline == NEVER ? -1 : deadline > now ? (int)(deadline - now) : 0;
 		uint64_t token;
 		int res;

@@ -476,7 +476,7 @@ static void test_relative_to_file(void **state)
 }
 
 /* object_store.read_timeout: its own key (reads fail fast while uploads
- * keep request_timeout), 10s when absent. */
+ * keep request_timeout), 10s when absent; and the section's other defaults. */
 static void test_object_store_timeouts(void **state)
 {
 	char path[PATH_MAX];
@@ -493,6 +493,11 @@ static void test_object_store_timeouts(void **state)
 	assert_int_equal(config_load(&cfg, path, NULL), 0);
 	assert_int_equal(cfg->object_store.request_timeout_ns, 30000000000ull);
 	assert_int_equal(cfg->object_store.read_timeout_ns, 10000000000ull);
+	/* The rest of the defaults the schema takes from objstore.h. */
+	assert_int_equal(cfg->object_store.connect_timeout_ns, 10000000000ull);
+	assert_int_equal(cfg->object_store.max_inflight, 16);
+	assert_int_equal(cfg->object_store.part_size, 32ull << 20);
+	assert_string_equal(cfg->object_store.region, "us-east-1");
 	config_free(cfg);
 }
 

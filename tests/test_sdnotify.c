@@ -26,11 +26,11 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "monoclock.h"
 #include "sdnotify.h"
 
 /* Generous: the daemon may run under ASan on a loaded machine. */
@@ -41,13 +41,6 @@ struct fake {
 	char dir[64];
 	char name[128]; /* the NOTIFY_SOCKET value */
 };
-
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Binds the fake systemd socket: a path in a fresh folder, or an
  * abstract name unique to this process. */
@@ -60,7 +53,7 @@ static void fake_bind(struct fake *f, bool abstract)
 	assert_non_null(mkdtemp(f->dir));
 	if (abstract)
 		snprintf(f->name, sizeof(f->name), "@capvault-test-%d-%llu", (int)getpid(),
-			 (unsigned long long)ms_now());
+			 (unsigned long long)mono_ms());
 	else
 		snprintf(f->name, sizeof(f->name), "%s/notify", f->dir);
 	size_t n = strlen(f->name);
@@ -305,9 +298,9 @@ static bool api_answers(const char *sock)
  * chatter; stores it in buf. Fails the test on timeout. */
 static void wait_msg(struct fake *f, const char *prefix, char *buf, size_t size)
 {
-	uint64_t end = ms_now() + DEADLINE_MS;
-	while (ms_now() < end) {
-		if (fake_recv(f, buf, size, (int)(end - ms_now())) < 0)
+	uint64_t end = mono_ms() + DEADLINE_MS;
+	while (mono_ms() < end) {
+		if (fake_recv(f, buf, size, (int)(end - mono_ms())) < 0)
 			break;
 		if (!strncmp(buf, prefix, strlen(prefix)))
 			return;

@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "monoclock.h"
 #include "ring.h"
 #include "watch.h"
 
@@ -52,13 +53,6 @@ struct ctx {
 	char other[PATH_MAX]; /* a folder beside it, on the same file system */
 };
 
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void on_ready(void *opaque, int folder, const char *path, const char *rel,
 		     const struct stat *st)
 {
@@ -69,7 +63,7 @@ static void on_ready(void *opaque, int folder, const char *path, const char *rel
 	snprintf(r->path, sizeof(r->path), "%s", path);
 	snprintf(r->rel, sizeof(r->rel), "%s", rel);
 	r->size = st->st_size;
-	r->at = ms_now();
+	r->at = mono_ms();
 }
 
 static void on_log(void *opaque, enum log_level level, const char *msg)
@@ -182,16 +176,16 @@ static const struct rep *find(const struct ctx *c, const char *path)
 /* Runs the loop until path was reported (or the deadline passed). */
 static bool wait_for(struct ctx *c, const char *path)
 {
-	uint64_t end = ms_now() + DEADLINE_MS;
-	while (!count(c, path) && ms_now() < end)
+	uint64_t end = mono_ms() + DEADLINE_MS;
+	while (!count(c, path) && mono_ms() < end)
 		assert_true(watch_run_once(c->w, 50) >= 0);
 	return count(c, path) > 0;
 }
 
 static void run_for(struct ctx *c, unsigned ms)
 {
-	uint64_t end = ms_now() + ms;
-	while (ms_now() < end)
+	uint64_t end = mono_ms() + ms;
+	while (mono_ms() < end)
 		assert_true(watch_run_once(c->w, 20) >= 0);
 }
 
@@ -272,8 +266,8 @@ static void test_create_close(void **state)
 	assert_int_equal(find(c, p)->size, 100000);
 	/* An explicit rescan reports it again (once it has settled). */
 	watch_rescan(c->w);
-	uint64_t end = ms_now() + DEADLINE_MS;
-	while (count(c, p) < 2 && ms_now() < end)
+	uint64_t end = mono_ms() + DEADLINE_MS;
+	while (count(c, p) < 2 && mono_ms() < end)
 		assert_true(watch_run_once(c->w, 50) >= 0);
 	run_for(c, QUIET_MS);
 	assert_int_equal(count(c, p), 2);
@@ -417,7 +411,7 @@ static void test_startup_scan(void **state)
 	pathf(done, c->dir, "done/imported.pcap");
 	write_file(done, 10);
 	static const char *const exclude[] = {"done", NULL};
-	uint64_t t0 = ms_now();
+	uint64_t t0 = mono_ms();
 	assert_true(add(c, c->dir, WATCH_MODE_INOTIFY, 300, 0, NULL, exclude) >= 0);
 	assert_true(wait_for(c, old));
 	assert_true(wait_for(c, young));
@@ -445,7 +439,7 @@ static void test_poll_settle(void **state)
 	assert_int_equal(mkdir(sub, 0755), 0);
 	pathf(p, c->dir, "deep/p.pcap");
 	pathf(part, c->dir, "deep/p2.part");
-	uint64_t t0 = ms_now();
+	uint64_t t0 = mono_ms();
 	write_file(p, 1000);
 	write_file(part, 1000);
 	assert_true(wait_for(c, p));
@@ -456,14 +450,14 @@ static void test_poll_settle(void **state)
 	assert_int_equal(c->n, 1);
 	/* An explicit rescan reports what is present again. */
 	watch_rescan(c->w);
-	uint64_t end = ms_now() + DEADLINE_MS;
-	while (count(c, p) < 2 && ms_now() < end)
+	uint64_t end = mono_ms() + DEADLINE_MS;
+	while (count(c, p) < 2 && mono_ms() < end)
 		assert_true(watch_run_once(c->w, 50) >= 0);
 	assert_int_equal(count(c, p), 2);
 	/* Rewritten: a new appearance. */
 	write_file(p, 2000);
-	end = ms_now() + DEADLINE_MS;
-	while (count(c, p) < 3 && ms_now() < end)
+	end = mono_ms() + DEADLINE_MS;
+	while (count(c, p) < 3 && mono_ms() < end)
 		assert_true(watch_run_once(c->w, 50) >= 0);
 	assert_int_equal(count(c, p), 3);
 	assert_int_equal(c->v[c->n - 1].size, 2000);
@@ -506,8 +500,8 @@ static void test_overflow(void **state)
 		pathf(p, c->dir, "f%04d.pcap", i);
 		write_file(p, 64);
 	}
-	uint64_t end = ms_now() + DEADLINE_MS;
-	while (c->n < N && ms_now() < end)
+	uint64_t end = mono_ms() + DEADLINE_MS;
+	while (c->n < N && mono_ms() < end)
 		assert_true(watch_run_once(c->w, 50) >= 0);
 	run_for(c, QUIET_MS);
 	assert_non_null(strstr(c->log, "overflow"));
@@ -537,8 +531,8 @@ static void test_burst(void **state)
 		pathf(p, c->dir, "b%05d.pcap", i);
 		write_file(p, 16);
 	}
-	uint64_t end = ms_now() + 3 * DEADLINE_MS;
-	while (c->n < N && ms_now() < end)
+	uint64_t end = mono_ms() + 3 * DEADLINE_MS;
+	while (c->n < N && mono_ms() < end)
 		assert_true(watch_run_once(c->w, 50) >= 0);
 	run_for(c, QUIET_MS);
 	static unsigned char hits[N];
@@ -675,9 +669,9 @@ static void test_wakeup(void **state)
 	struct ctx *c = *state;
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, wake_later, c->w), 0);
-	uint64_t t0 = ms_now();
+	uint64_t t0 = mono_ms();
 	assert_int_equal(watch_run_once(c->w, 60000), 0);
-	assert_true(ms_now() - t0 < 30000);
+	assert_true(mono_ms() - t0 < 30000);
 	pthread_join(t, NULL);
 }
 

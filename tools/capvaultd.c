@@ -27,6 +27,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "monoclock.h"
 #include "objcache.h"
 #include "objstore.h"
 #include "sdnotify.h"
@@ -251,7 +252,7 @@ static void on_ready(void *opaque, int id, const char *path, const char *rel_dir
 		if (!d->rescan_at_ms)
 			log_warnx("import queue full: %s dropped, rescanning later", path);
 		if (!d->rescan_at_ms)
-			d->rescan_at_ms = daemon_now_ms() + RESCAN_DELAY_MS;
+			d->rescan_at_ms = mono_ms() + RESCAN_DELAY_MS;
 	}
 }
 
@@ -465,13 +466,13 @@ static void notify_status(struct daemon *d)
 				  "%u files queued, %u waiting for a retry",
 		       imported, duplicates, failed, daemon_queue_length(d->workers.queue),
 		       daemon_queue_parked(d->workers.queue, NULL, NULL));
-	d->status_at_ms = daemon_now_ms() + STATUS_EVERY_MS;
+	d->status_at_ms = mono_ms() + STATUS_EVERY_MS;
 }
 
 /* The watchdog is pinged from here, so a stuck main loop gets restarted. */
 static void notify_tick(struct daemon *d)
 {
-	uint64_t now = daemon_now_ms();
+	uint64_t now = mono_ms();
 	int err = sdnotify_watchdog_tick(d->notify, now);
 	if (err < 0)
 		log_warnx("systemd watchdog: %s", strerror(-err));
@@ -481,7 +482,7 @@ static void notify_tick(struct daemon *d)
 
 static void trim_tick(struct daemon *d)
 {
-	uint64_t now = daemon_now_ms();
+	uint64_t now = mono_ms();
 	if (now < d->trim_at_ms)
 		return;
 	d->trim_at_ms = now + MALLOC_TRIM_EVERY_MS;
@@ -509,7 +510,7 @@ static void run_loop(struct daemon *d)
 			daemon_queue_retry_now(d->workers.queue);
 		notify_tick(d);
 		trim_tick(d);
-		if (d->rescan_at_ms && daemon_now_ms() >= d->rescan_at_ms &&
+		if (d->rescan_at_ms && mono_ms() >= d->rescan_at_ms &&
 		    daemon_queue_length(d->workers.queue) < DAEMON_QUEUE_MAX / 2) {
 			d->rescan_at_ms = 0;
 			watch_rescan(d->watch);

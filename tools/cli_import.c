@@ -38,6 +38,7 @@
 #include "import.h"
 #include "import_journal.h"
 #include "lineread.h"
+#include "monoclock.h"
 #include "store.h"
 #include "tarsource.h"
 #include "vault.h"
@@ -90,7 +91,7 @@ struct import_run {
 	uint64_t src_done, src_total; /* bytes read from the sources; total when known */
 	bool total_known, has_tar, stop, progress_shown, tty;
 	int fatal;                    /* a worker could not start */
-	struct timespec t0;
+	uint64_t t0_ns;               /* mono_ns() at the start */
 	struct notes failures, skips;
 };
 
@@ -793,9 +794,7 @@ static int add_list(struct import_run *run, const char *list)
 
 static double elapsed(const struct import_run *run)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - run->t0.tv_sec) + (double)(now.tv_nsec - run->t0.tv_nsec) / 1e9;
+	return (double)(mono_ns() - run->t0_ns) / 1e9;
 }
 
 static void human_bytes(uint64_t b, char *buf, size_t size)
@@ -978,7 +977,7 @@ static int import_run_all(struct import_run *run, char **tars, size_t ntars, cha
 	struct walk_stack ws = { .n = 0 };
 	int err = 0;
 	run->total_known = true;
-	clock_gettime(CLOCK_MONOTONIC, &run->t0);
+	run->t0_ns = mono_ns();
 	run->tty = isatty(STDERR_FILENO);
 	for (size_t i = 0; !err && i < ntars; i++)
 		err = add_tar(run, tars[i]);

@@ -96,7 +96,6 @@ void daemon_queue_retry_now(struct daemon_queue *q);
 /* Wakes every worker; pop returns NULL from now on. */
 void daemon_queue_stop(struct daemon_queue *q);
 unsigned daemon_queue_length(struct daemon_queue *q);
-uint64_t daemon_now_ms(void);
 
 /* The files an after_import: keep folder has imported, by (dev, ino,
  * size, mtime), persisted in <store>/autoimport.kept. */

@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "monoclock.h"
 
 #define SET_BUCKETS 1024u
 #define RETRY_MAX_MS 60000u
@@ -37,13 +37,6 @@ struct daemon_queue {
 	atomic_uint length;
 	bool stopped;
 };
-
-uint64_t daemon_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static unsigned path_hash(const char *s)
 {
@@ -227,7 +220,7 @@ void daemon_queue_retry(struct daemon_queue *q, struct daemon_item *it, const ch
 		it->error = copy;
 	}
 	it->attempts++;
-	it->not_before_ms = daemon_now_ms() + (delay < RETRY_MAX_MS ? delay : RETRY_MAX_MS);
+	it->not_before_ms = mono_ms() + (delay < RETRY_MAX_MS ? delay : RETRY_MAX_MS);
 	pthread_mutex_lock(&q->lock);
 	park_locked(q, it);
 	pthread_mutex_unlock(&q->lock);
@@ -249,7 +242,7 @@ unsigned daemon_queue_parked(struct daemon_queue *q,
  * so it cannot be lost, only delayed. */
 void daemon_queue_promote(struct daemon_queue *q)
 {
-	uint64_t now = daemon_now_ms();
+	uint64_t now = mono_ms();
 	pthread_mutex_lock(&q->lock);
 	for (struct daemon_item **p = &q->parked; *p;) {
 		struct daemon_item *it = *p;

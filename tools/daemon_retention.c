@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "monoclock.h"
 #include "retention_config.h"
 #include "store.h"
 #include "vault.h"
@@ -43,8 +44,8 @@ int daemon_retention_configure(struct daemon_retention *dr, struct vault *v,
 	dr->rules = rules;
 	dr->interval_ms = rc->interval_ns / 1000000u ? rc->interval_ns / 1000000u : 1;
 	/* The first run is at start-up; a reload keeps the schedule. */
-	if (!dr->vault || dr->next_ms > daemon_now_ms() + dr->interval_ms)
-		dr->next_ms = daemon_now_ms();
+	if (!dr->vault || dr->next_ms > mono_ms() + dr->interval_ms)
+		dr->next_ms = mono_ms();
 	dr->vault = v;
 	vault_set_min_free(v, rc->min_free_bytes, rc->min_free_percent);
 	pthread_mutex_unlock(&dr->lock);
@@ -163,7 +164,7 @@ void daemon_retention_describe(struct daemon_retention *dr,
 			       void *ctx)
 {
 	pthread_mutex_lock(&dr->lock);
-	uint64_t now = daemon_now_ms();
+	uint64_t now = mono_ms();
 	uint64_t left_ms = dr->next_ms > now ? dr->next_ms - now : 0;
 	fn(ctx, &dr->rules, dr->interval_ms * 1000000u, wall_ns() + left_ms * 1000000u);
 	pthread_mutex_unlock(&dr->lock);
@@ -181,7 +182,7 @@ static bool below_floor(struct daemon_retention *dr)
 /* The caller holds the lock. */
 static bool tick_locked(struct daemon_retention *dr)
 {
-	uint64_t now = daemon_now_ms();
+	uint64_t now = mono_ms();
 	bool due = now >= dr->next_ms;
 	if (!due && now >= dr->low_check_ms) {
 		dr->low_check_ms = now + LOW_SPACE_CHECK_MS;

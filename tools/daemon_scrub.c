@@ -28,6 +28,7 @@
 #include "daemon.h"
 #include "fsck.h"
 #include "log.h"
+#include "monoclock.h"
 #include "ring.h"
 #include "store.h"
 #include "vault.h"
@@ -89,7 +90,7 @@ static bool pace_locked(struct daemon_scrub *s)
 			return false;
 		uint64_t rate = s->rate ? s->rate : 1;
 		uint64_t due_ms = s->pass_bytes * 1000u / rate;
-		uint64_t now = daemon_now_ms() - s->pass_start_ms;
+		uint64_t now = mono_ms() - s->pass_start_ms;
 		if (due_ms <= now)
 			return true;
 		struct timespec until = deadline_in(due_ms - now);
@@ -169,7 +170,7 @@ static void scrub_pass(struct daemon_scrub *s)
 {
 	pthread_mutex_lock(&s->lock);
 	s->running = true;
-	s->pass_start_ms = daemon_now_ms();
+	s->pass_start_ms = mono_ms();
 	s->pass_bytes = s->pass_objects = s->pass_corrupt = 0;
 	pthread_mutex_unlock(&s->lock);
 	log_info("scrub: started");
@@ -183,7 +184,7 @@ static void scrub_pass(struct daemon_scrub *s)
 		s->last_objects = s->pass_objects;
 		s->last_end_ns = end;
 	}
-	s->next_ms = daemon_now_ms() + s->interval_ms;
+	s->next_ms = mono_ms() + s->interval_ms;
 	uint64_t objects = s->pass_objects, corrupt = s->pass_corrupt, bytes = s->pass_bytes;
 	pthread_mutex_unlock(&s->lock);
 	if (complete) {
@@ -200,7 +201,7 @@ static void *scrub_main(void *opaque)
 	struct daemon_scrub *s = opaque;
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
-		uint64_t now = daemon_now_ms();
+		uint64_t now = mono_ms();
 		if (!s->interval_ms || now < s->next_ms) {
 			struct timespec until = deadline_in(s->interval_ms ? s->next_ms - now : 60000u);
 			pthread_cond_timedwait(&s->cond, &s->lock, &until);
@@ -220,7 +221,7 @@ static void schedule_locked(struct daemon_scrub *s, uint64_t interval_ns)
 	s->interval_ms = interval_ns / 1000000u;
 	if (interval_ns && !s->interval_ms)
 		s->interval_ms = 1;
-	uint64_t now_wall = wall_ns(), now = daemon_now_ms();
+	uint64_t now_wall = wall_ns(), now = mono_ms();
 	uint64_t due_wall = s->last_end_ns + interval_ns;
 	s->next_ms = due_wall <= now_wall ? now : now + (due_wall - now_wall) / 1000000u;
 	pthread_cond_broadcast(&s->cond);
@@ -285,7 +286,7 @@ void daemon_scrub_stats(struct daemon_scrub *s, struct api_scrub_stats *out)
 	if (!s->started)
 		return;
 	pthread_mutex_lock(&s->lock);
-	uint64_t now = daemon_now_ms();
+	uint64_t now = mono_ms();
 	out->enabled = s->interval_ms != 0;
 	out->running = s->running;
 	out->objects_total = s->objects_total;

@@ -21,6 +21,7 @@
 #include "api.h"
 #include "daemon.h"
 #include "log.h"
+#include "monoclock.h"
 #include "objstore.h"
 #include "objstore_config.h"
 #include "store.h"
@@ -140,7 +141,7 @@ static int push_removal(void *opaque, const uint8_t sha[32])
 static bool pop_locked(struct daemon_tier *t, struct daemon_tier_job *out)
 {
 	while (!t->stop) {
-		uint64_t now = daemon_now_ms(), next = UINT64_MAX;
+		uint64_t now = mono_ms(), next = UINT64_MAX;
 		for (size_t i = 0; i < t->n; i++) {
 			if (t->jobs[i].not_before_ms <= now) {
 				*out = t->jobs[i];
@@ -185,7 +186,7 @@ static void observe_put(struct daemon_tier *t, uint64_t us)
 static int run_job(struct daemon_tier *t, const struct daemon_tier_job *job, uint64_t *bytes,
 		   struct errbuf *eb)
 {
-	uint64_t start = daemon_now_ms();
+	uint64_t start = mono_ms();
 	int r;
 
 	*bytes = 0;
@@ -197,7 +198,7 @@ static int run_job(struct daemon_tier *t, const struct daemon_tier_job *job, uin
 	pthread_mutex_unlock(&t->move);
 	pthread_mutex_lock(&t->lock);
 	if (!job->remove && r != -ENOENT && r != -ESTALE && r != TIER_ALREADY)
-		observe_put(t, (daemon_now_ms() - start) * 1000);
+		observe_put(t, (mono_ms() - start) * 1000);
 	if (r == 0 && job->remove) {
 		t->removed_objects++;
 	} else if (r == 0) {
@@ -219,7 +220,7 @@ static void retry(struct daemon_tier *t, struct daemon_tier_job *job, const char
 	if (backoff > TIER_BACKOFF_MAX_MS)
 		backoff = TIER_BACKOFF_MAX_MS;
 	job->attempts++;
-	job->not_before_ms = daemon_now_ms() + backoff;
+	job->not_before_ms = mono_ms() + backoff;
 	sha256_hex(job->sha, hex);
 	pthread_mutex_lock(&t->lock);
 	t->retries++;

@@ -12,8 +12,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "monoclock.h"
 
 #define SDNOTIFY_MAX_MSG 4096
 
@@ -142,13 +143,8 @@ int sdnotify_sendf(struct sdnotify *n, const char *fmt, ...)
 
 int sdnotify_reloading(struct sdnotify *n)
 {
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		return -errno;
 	return sdnotify_sendf(n, "RELOADING=1\nMONOTONIC_USEC=%llu",
-			      (unsigned long long)ts.tv_sec * 1000000ull +
-				      (unsigned long long)ts.tv_nsec / 1000u);
+			      (unsigned long long)mono_us());
 }
 
 uint64_t sdnotify_watchdog_interval_ms(const struct sdnotify *n)

@@ -31,24 +31,37 @@
 struct objstore;
 struct store;
 
+/* What a zero or NULL field of objstore_s3_config below means; the
+ * object_store section of the configuration (config/config_schema.c)
+ * builds its default strings from these, so the two cannot drift apart.
+ * Plain numbers: the schema stringifies them. */
+#define OBJSTORE_REGION_DEFAULT "us-east-1"
+#define OBJSTORE_CONNECT_TIMEOUT_S_DEFAULT 10
+#define OBJSTORE_REQUEST_TIMEOUT_S_DEFAULT 30
+#define OBJSTORE_MAX_INFLIGHT_DEFAULT 16
+#define OBJSTORE_PART_MIB_DEFAULT 32
+#define OBJSTORE_PART_DEFAULT ((uint64_t)OBJSTORE_PART_MIB_DEFAULT << 20)
+
 struct objstore_s3_config {
 	const char *endpoint;   /* "https://host[:port]"; http:// too (tests on loopback) */
 	const char *bucket;
-	const char *region;     /* SigV4 scope, "us-east-1" when NULL */
+	const char *region;     /* SigV4 scope; NULL: OBJSTORE_REGION_DEFAULT */
 	const char *access_key; /* from credentials_file/profile or AWS_ACCESS_KEY_ID */
 	const char *secret_key;
 	const char *prefix;     /* key prefix, "" when NULL */
 	const char *ca_file;    /* NULL: the system's CAs; TLS is always verified */
-	uint32_t connect_timeout_ms;
-	uint32_t request_timeout_ms; /* whole request, for queries' fail-fast */
-	uint32_t max_inflight;       /* concurrent requests of one read_ranges call */
+	uint32_t connect_timeout_ms; /* 0: OBJSTORE_CONNECT_TIMEOUT_S_DEFAULT */
+	uint32_t request_timeout_ms; /* whole request, for queries' fail-fast;
+				      * 0: OBJSTORE_REQUEST_TIMEOUT_S_DEFAULT */
+	uint32_t max_inflight;       /* concurrent requests of one read_ranges call;
+				      * 0: OBJSTORE_MAX_INFLIGHT_DEFAULT */
 	/* Added for the S3 backend's own reading of credentials (s3cred.h):
 	 * used when access_key is NULL. The environment's
 	 * AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY win over the file. */
 	const char *credentials_file; /* AWS shared-credentials format */
 	const char *profile;          /* its section; "default" when NULL */
 	uint64_t part_size;           /* multipart above this (max_inflight parts at once);
-				       * 0: 32 MiB; 5 MiB to 5 GiB */
+				       * 0: OBJSTORE_PART_DEFAULT; 5 MiB to 5 GiB */
 	uint32_t list_page;           /* keys per list request; 0: the store's (1000) */
 	/* Added for fail-fast reads without stalling uploads: each range read
 	 * and stat fails past it, a streamed read when no byte moves for it

@@ -54,10 +54,10 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "monoclock.h"
 #include "s3cred.h"
 #include "s3xml.h"
 
-#define PART_DEFAULT (32ull << 20) /* see "Part size" above */
 #define PART_MIN (5ull << 20)       /* S3's smallest part but the last */
 #define PART_MAX (5ull << 30)       /* S3's largest part, and largest single PUT */
 #define PART_COUNT_MAX 10000        /* S3's most parts of one upload */
@@ -339,13 +339,6 @@ static int keys_set(struct keys *k, const struct s3cred *cred)
 	return 0;
 }
 
-static double monotonic_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static bool same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
@@ -376,7 +369,7 @@ static void keys_refresh(struct keys *k)
 	struct stat before, after;
 	struct s3cred cred = { 0 };
 	struct errbuf eb = { "" };
-	double t = monotonic_s();
+	double t = mono_s();
 
 	if (!k->file || t < k->next_check)
 		return;
@@ -1787,7 +1780,7 @@ static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
 	    (cfg->ca_file && !s3->ca_file) || keys_set(&s3->keys, cred) < 0)
 		return -ENOMEM;
 	s3->keys.recheck_ms = cfg->cred_recheck_ms ? (long)cfg->cred_recheck_ms : RECHECK_MS;
-	s3->keys.next_check = monotonic_s() + (double)s3->keys.recheck_ms / 1000;
+	s3->keys.next_check = mono_s() + (double)s3->keys.recheck_ms / 1000;
 	if (seen) {
 		s3->keys.seen = *seen;
 		s3->keys.file = strdup(cfg->credentials_file);
@@ -1796,12 +1789,14 @@ static int copy_config(struct s3 *s3, const struct objstore_s3_config *cfg,
 			return -ENOMEM;
 	}
 	snprintf(s3->sigv4, sizeof(s3->sigv4), "aws:amz:%s:s3",
-		 cfg->region ? cfg->region : "us-east-1");
-	s3->connect_ms = cfg->connect_timeout_ms ? (long)cfg->connect_timeout_ms : 10000;
-	s3->request_ms = cfg->request_timeout_ms ? (long)cfg->request_timeout_ms : 30000;
+		 cfg->region ? cfg->region : OBJSTORE_REGION_DEFAULT);
+	s3->connect_ms = cfg->connect_timeout_ms ? (long)cfg->connect_timeout_ms
+						 : OBJSTORE_CONNECT_TIMEOUT_S_DEFAULT * 1000L;
+	s3->request_ms = cfg->request_timeout_ms ? (long)cfg->request_timeout_ms
+						 : OBJSTORE_REQUEST_TIMEOUT_S_DEFAULT * 1000L;
 	s3->read_ms = cfg->read_timeout_ms ? (long)cfg->read_timeout_ms : s3->request_ms;
-	s3->max_inflight = cfg->max_inflight ? cfg->max_inflight : 16;
-	s3->part_size = cfg->part_size ? cfg->part_size : PART_DEFAULT;
+	s3->max_inflight = cfg->max_inflight ? cfg->max_inflight : OBJSTORE_MAX_INFLIGHT_DEFAULT;
+	s3->part_size = cfg->part_size ? cfg->part_size : OBJSTORE_PART_DEFAULT;
 	s3->list_page = cfg->list_page;
 	snprintf(s3->base.description, sizeof(s3->base.description), "s3://%s/%s at %s",
 		 s3->bucket, s3->prefix, s3->endpoint);

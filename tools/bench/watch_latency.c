@@ -1,6 +1,6 @@
 /*
  * watch_latency.c - the measuring half of tools/bench/watch (built by that
- * script with cc; libc only).
+ * script with cc; libc and common/monoclock.h only).
  *
  * Starts capvaultd with its log on a pipe, waits for "started:", then
  * renames the files of STAGE into INBOX and times each until the daemon's
@@ -31,9 +31,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "monoclock.h"
 #define WAIT_MS 120000
 
 static pid_t daemon_pid;
@@ -52,13 +52,6 @@ static void die(const char *fmt, ...)
 	if (daemon_pid > 0)
 		kill(daemon_pid, SIGKILL);
 	exit(1);
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static void start_daemon(const char *bin, const char *config)
@@ -82,7 +75,7 @@ static void start_daemon(const char *bin, const char *config)
  * timeout_ms (or at the end of the log once stopping). */
 static const char *next_line(char *out, size_t size, int timeout_ms)
 {
-	double end = now_ms() + timeout_ms;
+	double end = mono_ms_f() + timeout_ms;
 	for (;;) {
 		char *nl = memchr(lbuf, '\n', llen);
 		if (nl) {
@@ -92,7 +85,7 @@ static const char *next_line(char *out, size_t size, int timeout_ms)
 			llen -= n + 1;
 			return out;
 		}
-		int left = (int)(end - now_ms());
+		int left = (int)(end - mono_ms_f());
 		if (left <= 0)
 			return NULL;
 		struct pollfd pfd = { .fd = log_fd, .events = POLLIN };
@@ -199,14 +192,14 @@ static void one_by_one(const char *sock, const char *stage, const char *inbox, i
 	size_t bad = 0;
 	for (size_t i = 0; i < n; i++) {
 		snprintf(needle, sizeof(needle), "imported %s/%s: capture ", inbox, names[i]);
-		double t0 = now_ms();
+		double t0 = mono_ms_f();
 		move_in(stage, inbox, names[i]);
 		wait_line(needle, line, sizeof(line));
-		lat[i] = now_ms() - t0;
+		lat[i] = mono_ms_f() - t0;
 		unsigned long long id = strtoull(strstr(line, needle) + strlen(needle), NULL, 10);
 		snprintf(path, sizeof(path), "/v1/captures/%llu", id);
 		bad += api_get(sock, path) != 200;
-		conf[i] = now_ms() - t0;
+		conf[i] = mono_ms_f() - t0;
 		if (gap_ms)
 			usleep((useconds_t)gap_ms * 1000);
 	}
@@ -223,14 +216,14 @@ static void burst(const char *stage, const char *inbox)
 	char **names = list_stage(stage, &n);
 	char line[8192], needle[4200];
 	snprintf(needle, sizeof(needle), "imported %s/", inbox);
-	double t0 = now_ms();
+	double t0 = mono_ms_f();
 	for (size_t i = 0; i < n; i++)
 		move_in(stage, inbox, names[i]);
-	double t_moved = now_ms();
+	double t_moved = mono_ms_f();
 	while (got < n)
 		if (wait_line(needle, line, sizeof(line)))
 			got++;
-	double t = now_ms() - t0;
+	double t = mono_ms_f() - t0;
 	printf("burst of %zu files: renamed in %.0f ms, all imported in %.0f ms: %.0f files/s\n", n,
 	       t_moved - t0, t, (double)n / (t / 1e3));
 }
