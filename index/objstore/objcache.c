@@ -53,6 +53,7 @@
 
 #include "cleanup.h"
 #include "hexdigit.h"
+#include "monoclock.h"
 
 #define CACHE_DIR "cache"
 #define DIR_MODE 0750
@@ -896,16 +897,9 @@ void objcache_flush(struct objcache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void count_remote(struct objcache *c, double started, int err)
 {
-	double took = now_s() - started;
+	double took = mono_s() - started;
 
 	pthread_mutex_lock(&c->lock);
 	c->st.remote_reads++;
@@ -1130,7 +1124,7 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 	}
 	if (bt->nfetch == 0)
 		return 0;
-	double started = now_s();
+	double started = mono_s();
 	int err = objstore_read_ranges(os, sha, bt->fetch, bt->nfetch, eb);
 	count_remote(c, started, err);
 	for (size_t i = 0; i < bt->nfetch; i++) {
@@ -1291,7 +1285,7 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
 	if (size > 0 && size <= c->max / 4 && (t.md = EVP_MD_CTX_new()) &&
 	    EVP_DigestInit_ex(t.md, EVP_sha256(), NULL))
 		t.fd = tmp_create(c, tmpname, sizeof(tmpname));
-	double started = now_s();
+	double started = mono_s();
 	int r = objstore_read_stream(os, sha, 0, UINT64_MAX, tee_data, &t, eb);
 	count_remote(c, started, r < 0 ? r : 0);
 	if (r == 0 && t.got != size)
