@@ -311,11 +311,30 @@ static void test_bad_pack_not_served(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, "garbage!", 8, 0), 8); /* not a pack any more */
 	close(fd);
+	/* Block 5 cannot go into it: the writer removes it (and forgets
+	 * block 0, which it held). */
+	read_check(f, 5 * BLK, 10);
+	assert_false(cached_file(f, 5));
+	assert_int_equal(stats(f).files, 0);
 	read_check(f, 0, 10); /* fetched again */
-	assert_int_equal(stats(f).misses, 2);
+	assert_int_equal(stats(f).misses, 3);
 	assert_int_equal(stats(f).hits, 0);
 	assert_true(cached_file(f, 0)); /* in a new pack */
-	assert_int_equal(stats(f).files, 1);
+	read_check(f, 5 * BLK, 10);
+	assert_true(cached_file(f, 5));
+	read_check(f, 3, 10);
+	assert_int_equal(stats(f).hits, 1);
+	assert_int_equal(stats(f).files, 2);
+
+	/* A reader finding the pack bad forgets it too. */
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "garbage!", 8, 0), 8);
+	close(fd);
+	read_check(f, 0, 10);
+	assert_int_equal(stats(f).hits, 1);
+	assert_int_equal(stats(f).files, 1); /* block 0 again, block 5 gone */
+	assert_true(cached_file(f, 0));
 }
 
 /* A daemon killed while the cache was open, on the same boot: the blocks

@@ -797,6 +797,11 @@ static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 static void write_job(struct objcache *c, struct wjob *j, bool skip)
 {
 	int fd = skip ? -1 : pack_open(c, j->sha, j->objsize, PACK_CREATE);
+	if (fd == -EIO) { /* not a pack of this object: the next write makes one */
+		pthread_mutex_lock(&c->lock);
+		drop_pack_locked(c, j->sha);
+		pthread_mutex_unlock(&c->lock);
+	}
 	uint64_t off = pack_base(j->objsize) + (uint64_t)j->block * OBJCACHE_BLOCK;
 	bool written = fd >= 0 && pwrite_full(fd, j->data, j->len, off) == 0;
 
