@@ -35,9 +35,6 @@
 #include "watch.h"
 
 #define LOOP_TIMEOUT_MS 200
-/* object_store.cache_size's default, for an object store set without
- * the section (CAPVAULT_OBJSTORE_DIR, a trial). */
-#define DEFAULT_CACHE_SIZE (10ull << 30)
 /* After reports were dropped on a full queue, give the workers a moment
  * before watch_rescan reports every file again. */
 #define RESCAN_DELAY_MS 1000u
@@ -769,7 +766,7 @@ static int open_cache(struct daemon *d, struct errbuf *eb)
 	if (!vault_objstore(d->vault))
 		return 0;
 	int err = objcache_open(&d->cache, d->cfg->store,
-				os->enabled ? os->cache_size : DEFAULT_CACHE_SIZE, eb);
+				os->enabled ? os->cache_size : OBJSTORE_CACHE_DEFAULT, eb);
 	if (err == 0)
 		vault_set_objcache(d->vault, d->cache);
 	return err;

@@ -663,7 +663,9 @@ static void fsck_print_json(const struct fsck_counts *c, json_t *items)
 
 /* The store for fsck, with the object store of config_path (the
  * daemon's configuration; NULL: $CAPVAULT_OBJSTORE_DIR's, if set);
- * *cache_size (may be NULL) gets the configuration's cache_size. */
+ * *cache_size (may be NULL) gets the configuration's cache_size (without
+ * one, its default, as the daemon's: a bound of 0 would empty the
+ * cache). */
 static struct vault *open_store_configured(const char *store, const char *config_path,
 					   uint64_t *cache_size)
 {
@@ -671,7 +673,7 @@ static struct vault *open_store_configured(const char *store, const char *config
 	if (config_path && !cfg)
 		return NULL;
 	if (cache_size)
-		*cache_size = cfg ? cfg->object_store.cache_size : 0;
+		*cache_size = cfg ? cfg->object_store.cache_size : OBJSTORE_CACHE_DEFAULT;
 	struct vault *v = open_store_with(store, VAULT_NO_CLEANUP, cfg);
 	config_free(cfg);
 	return v;

@@ -41,6 +41,9 @@ struct store;
 #define OBJSTORE_MAX_INFLIGHT_DEFAULT 16
 #define OBJSTORE_PART_MIB_DEFAULT 32
 #define OBJSTORE_PART_DEFAULT ((uint64_t)OBJSTORE_PART_MIB_DEFAULT << 20)
+/* object_store.cache_size: the read-through cache (objcache.h) */
+#define OBJSTORE_CACHE_GIB_DEFAULT 10
+#define OBJSTORE_CACHE_DEFAULT ((uint64_t)OBJSTORE_CACHE_GIB_DEFAULT << 30)
 
 struct objstore_s3_config {
 	const char *endpoint;   /* "https://host[:port]"; http:// too (tests on loopback) */

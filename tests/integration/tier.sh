@@ -82,13 +82,23 @@ start_daemon CAPVAULT_OBJSTORE_DIR="$B"
 is_remote() { [ "$(loc 3)" = remote ]; }
 wait_for "the interrupted move finished" is_remote
 gone "$(obj "$s3")" || fail "the local copy of a finished move is still there"
+# A query of the remote capture leaves its blocks in the read-through cache.
+expect_rc 0 "$CAPVAULT" query --capture 3 -w "$T/q3.pcap"
+check "packets of the remote capture" 60 "$(capinfos -c -M -T -r "$T/q3.pcap" | cut -f2)"
 stop_daemon
+# Cached blocks: nonzero bytes of the packs' bitmaps (past a 16-byte header).
+cached() { find "$S/cache" -name '*.blk' -exec od -An -v -t u1 -j 16 -N 8 {} + | tr -s ' ' '\n' | grep -c '^[1-9]'; }
+[ "$(cached)" -gt 0 ] || fail "no cached block after a query of a remote capture"
 
 # fsck: a tiered capture's object is remote, not missing; --repair keeps it.
 expect_rc 0 "$CAPVAULT" fsck
 expect_rc 0 "$CAPVAULT" fsck --repair
 check "captures after fsck --repair" 3 "$("$CAPVAULT" ls --json | jq length)"
 export CAPVAULT_OBJSTORE_DIR=$B
+# fsck --repair with the object store but without --config opens the cache
+# at the default bound, not at 0 (which emptied it).
+expect_rc 0 "$CAPVAULT" fsck --repair
+[ "$(cached)" -gt 0 ] || fail "fsck --repair emptied the read-through cache"
 expect_rc 0 "$CAPVAULT" fsck --remote --verify
 grep -q "^2 remote objects (.* 0 corrupt): 0 problems" "$T/out" || fail "fsck --remote: $(cat "$T/out")"
 
