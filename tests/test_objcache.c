@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -367,6 +368,90 @@ static void test_killed_keeps_blocks(void **state)
 	assert_int_equal(stats(f).misses, 0);
 }
 
+static void pack_path(struct fixture *f, char *path, size_t len)
+{
+	char hex[65];
+	sha256_hex(f->sha, hex);
+	snprintf(path, len, "%s/cache/%.2s/%s.blk", f->cache_root, hex, hex);
+}
+
+/* Opening the cache with at most 1 GiB more address space than it has:
+ * 0 when it opens and counts nothing. */
+static int open_bounded(struct fixture *f)
+{
+	struct errbuf eb = { 0 };
+	unsigned long pages = 0;
+	FILE *statm = fopen("/proc/self/statm", "r");
+	if (!statm || fscanf(statm, "%lu", &pages) != 1)
+		return 2;
+	fclose(statm);
+	rlim_t cap = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (1ull << 30);
+	struct rlimit rl = { .rlim_cur = cap, .rlim_max = cap };
+	if (setrlimit(RLIMIT_AS, &rl) < 0)
+		return 2;
+	if (objcache_open(&f->c, f->cache_root, 64u * BLK, &eb) != 0)
+		return 1;
+	return stats(f).files == 0 ? 0 : 3;
+}
+
+/* A pack whose header claims an enormous object (the largest scan_pack
+ * accepts) with its first 8 bits set: the blocks it names lie gigabytes
+ * past the end of the file, so they are not there; rebuilding neither
+ * counts them nor allocates a bitmap of the claimed size. */
+static void test_rebuild_huge_header(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	char path[512];
+	uint8_t pack[17] = "CVBLKS1\n";
+
+	read_check(f, 0, 10);
+	f->c = objcache_free(f->c);
+	pack[8 + 6] = 0x10; /* 1 << 52, little-endian */
+	pack[16] = 0xff;
+	pack_path(f, path, sizeof(path));
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, pack, sizeof(pack)), sizeof(pack));
+	close(fd);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(open_bounded(f)); /* no objcache_free: the cap may not allow it */
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 0);
+	assert_int_equal(access(path, F_OK), -1); /* names nothing: removed */
+	read_check(f, 0, 10);
+	assert_int_equal(stats(f).misses, 1);
+}
+
+/* A pack cut short (its last named block partly past the end): on
+ * reopening, that block is not counted, so it is fetched and cached again
+ * (counted, it would stay a miss for good: its entry refuses the copy). */
+static void test_rebuild_truncated_pack(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	char path[512];
+
+	read_check(f, 0, 10);
+	read_check(f, 3 * BLK, 10);
+	f->c = objcache_free(f->c);
+	pack_path(f, path, sizeof(path));
+	assert_int_equal(truncate(path, 4096 + 3 * BLK + 100), 0);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 1); /* block 0 */
+	read_check(f, 3 * BLK, 10);
+	read_check(f, 3 * BLK + 5, 10);
+	read_check(f, 1, 10);
+	assert_int_equal(stats(f).misses, 1);
+	assert_int_equal(stats(f).hits, 2);
+}
+
 struct sink {
 	uint8_t *buf;
 	size_t len;
@@ -498,6 +583,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unclean_reboot_empties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_pack_not_served, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_keeps_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebuild_huge_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebuild_truncated_pack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_object_not_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup_small, teardown),

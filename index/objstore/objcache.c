@@ -469,35 +469,57 @@ static size_t block_len(uint64_t block, uint64_t size)
 	return size - off < OBJCACHE_BLOCK ? (size_t)(size - off) : OBJCACHE_BLOCK;
 }
 
-/* Lists the blocks an open pack's bitmap names (f: its sha and mtime).
- * Returns how many, or a negative errno (-EIO: not a pack). */
-static ssize_t scan_pack(int fd, struct found *f, struct found_vec *fv)
+/* Lists the blocks named by bits[0..n), the bitmap's bytes from block
+ * first on, whose bytes lie wholly within the file (end: its size). */
+static int scan_bits(const uint8_t *bits, size_t n, uint64_t first, uint64_t nblocks,
+		     uint64_t end, struct found *f, struct found_vec *fv)
 {
-	uint8_t hdr[PACK_HEADER];
+	uint64_t base = pack_base(f->objsize);
+	for (uint64_t b = first; b < nblocks && (b - first) / 8 < n; b++) {
+		if (!(bits[(b - first) / 8] >> (b % 8) & 1))
+			continue;
+		f->block = (int64_t)b;
+		f->size = block_len(b, f->objsize);
+		if (base + b * OBJCACHE_BLOCK + f->size > end)
+			break; /* cut short: not there, nor any later block */
+		int r = found_push(fv, f);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Lists the blocks an open pack's bitmap names (f: its sha and mtime;
+ * end: its size). Blocks past the end are not there (a truncated file,
+ * or a header claiming a huge object), so the bitmap is read only as far
+ * as blocks that could be, a page at a time: its length comes from a
+ * header that may be garbage. Returns how many, or a negative errno
+ * (-EIO: not a pack). */
+static ssize_t scan_pack(int fd, uint64_t end, struct found *f, struct found_vec *fv)
+{
+	uint8_t hdr[PACK_HEADER], bits[PAGE];
 	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) || memcmp(hdr, PACK_MAGIC, 8))
 		return -EIO;
 	f->objsize = 0;
 	for (int i = 7; i >= 0; i--)
 		f->objsize = f->objsize << 8 | hdr[8 + i];
-	uint64_t nblocks = pack_blocks(f->objsize);
 	if (f->objsize == 0 || f->objsize > (1ull << 52))
 		return -EIO;
-	_cleanup_free_ uint8_t *bits = malloc((size_t)((nblocks + 7) / 8));
-	if (!bits)
-		return -ENOMEM;
-	ssize_t n = pread(fd, bits, (size_t)((nblocks + 7) / 8), PACK_HEADER);
-	ssize_t count = 0;
-	for (uint64_t b = 0; n > 0 && b < nblocks && b / 8 < (uint64_t)n; b++) {
-		if (!(bits[b / 8] >> (b % 8) & 1))
-			continue;
-		f->block = (int64_t)b;
-		f->size = block_len(b, f->objsize);
-		int r = found_push(fv, f);
+	uint64_t base = pack_base(f->objsize), nblocks = pack_blocks(f->objsize);
+	if (end <= base)
+		return 0;
+	if (nblocks > (end - base) / OBJCACHE_BLOCK + 1)
+		nblocks = (end - base) / OBJCACHE_BLOCK + 1;
+	size_t before = fv->n;
+	for (uint64_t first = 0; first < nblocks; first += 8 * PAGE) {
+		ssize_t n = pread(fd, bits, sizeof(bits), (off_t)(PACK_HEADER + first / 8));
+		if (n <= 0)
+			break;
+		int r = scan_bits(bits, (size_t)n, first, nblocks, end, f, fv);
 		if (r < 0)
 			return r;
-		count++;
 	}
-	return count;
+	return (ssize_t)(fv->n - before);
 }
 
 /* Lists one cache file (a whole object, or a pack's blocks); false when
@@ -514,7 +536,7 @@ static int scan_file(int dir, const char *name, struct found_vec *fv)
 		return 0;
 	f.mtime = s.st_mtim;
 	if (!whole) {
-		ssize_t n = scan_pack(fd, &f, fv);
+		ssize_t n = scan_pack(fd, (uint64_t)s.st_size, &f, fv);
 		return n == -ENOMEM ? -ENOMEM : n > 0;
 	}
 	f.block = WHOLE;
