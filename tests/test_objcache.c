@@ -505,6 +505,47 @@ static void test_corrupt_object_not_cached(void **state)
 	free(s.buf);
 }
 
+static int count_packs(struct fixture *f)
+{
+	char path[512];
+	int n = 0;
+	for (int i = 0; i < 256; i++) {
+		snprintf(path, sizeof(path), "%s/cache/%02x", f->cache_root, i);
+		DIR *d = opendir(path);
+		struct dirent *de;
+		while (d && (de = readdir(d)) != NULL)
+			n += strstr(de->d_name, ".blk") != NULL;
+		if (d)
+			closedir(d);
+	}
+	return n;
+}
+
+/* Objects whose every block was evicted leave no pack behind: in a daemon
+ * that runs for months, an empty pack per object ever read (a page and an
+ * inode each) would grow the cache on disk without bound. */
+static void test_evicted_pack_removed(void **state)
+{
+	struct fixture *f = *state; /* 3 blocks at most */
+	struct errbuf eb = { 0 };
+	uint8_t obj[2 * BLK], sha[32], buf[10];
+
+	for (int k = 0; k < 6; k++) {
+		memset(obj, 'a' + k, sizeof(obj));
+		put_object(f, obj, sizeof(obj), sha);
+		struct objstore_range r = { .offset = BLK + 5, .len = sizeof(buf), .buf = buf };
+		assert_int_equal(objcache_read_ranges(f->c, f->os, sha, sizeof(obj), &r, 1, NULL, &eb), 0);
+		assert_memory_equal(buf, obj, sizeof(buf));
+	}
+	objcache_flush(f->c);
+	assert_int_equal(stats(f).files, 3);
+	assert_int_equal(count_packs(f), 3);
+	read_check(f, 0, 10); /* another object's block: one pack in, one out */
+	objcache_flush(f->c);
+	assert_int_equal(count_packs(f), 3);
+	assert_true(cached_file(f, 0));
+}
+
 struct worker {
 	struct fixture *f;
 	unsigned seed;
@@ -585,6 +626,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_killed_keeps_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_huge_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_truncated_pack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evicted_pack_removed, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_object_not_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup_small, teardown),
