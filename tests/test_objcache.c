@@ -546,6 +546,40 @@ static void test_evicted_pack_removed(void **state)
 	assert_true(cached_file(f, 0));
 }
 
+/* An object of exactly two blocks (no short last one) is cached, named by
+ * its pack and served after a restart; an empty object needs no block. */
+static void test_edge_sizes(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	uint8_t obj[2 * BLK], sha[32], buf[BLK], none;
+	struct sink s = { .buf = &none };
+
+	for (size_t i = 0; i < sizeof(obj); i++)
+		obj[i] = (uint8_t)(i * 7 + 3);
+	put_object(f, obj, sizeof(obj), sha);
+	struct objstore_range r = { .offset = BLK, .len = BLK, .buf = buf };
+	assert_int_equal(objcache_read_ranges(f->c, f->os, sha, sizeof(obj), &r, 1, NULL, &eb), 0);
+	assert_memory_equal(buf, obj + BLK, BLK);
+	f->c = objcache_free(f->c);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 1);
+	assert_int_equal(stats(f).bytes, BLK);
+	assert_int_equal(objstore_remove(f->os, sha, &eb), 0);
+	memset(buf, 0, sizeof(buf));
+	r.offset = 2 * BLK - 100, r.len = 100;
+	assert_int_equal(objcache_read_ranges(f->c, f->os, sha, sizeof(obj), &r, 1, NULL, &eb), 0);
+	assert_memory_equal(buf, obj + 2 * BLK - 100, 100);
+	assert_int_equal(stats(f).hits, 1);
+
+	put_object(f, obj, 0, sha);
+	r = (struct objstore_range){ .offset = 0, .len = 0, .buf = buf };
+	assert_int_equal(objcache_read_ranges(f->c, f->os, sha, 0, &r, 1, NULL, &eb), 0);
+	assert_int_equal(objcache_read_stream(f->c, f->os, sha, 0, sink_fn, &s, &eb), 0);
+	assert_int_equal(s.len, 0);
+	assert_int_equal(stats(f).files, 1);
+}
+
 struct worker {
 	struct fixture *f;
 	unsigned seed;
@@ -627,6 +661,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rebuild_huge_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_truncated_pack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evicted_pack_removed, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_edge_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_object_not_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup_small, teardown),
