@@ -452,6 +452,29 @@ static void test_rebuild_truncated_pack(void **state)
 	assert_int_equal(stats(f).hits, 2);
 }
 
+/* A cached block that cannot be read (its pack cut short while the cache
+ * runs) is forgotten: fetched once more, then served again (kept, its
+ * entry would refuse the fresh copy and stay a miss for good). */
+static void test_unreadable_block_forgotten(void **state)
+{
+	struct fixture *f = *state;
+	char path[512];
+
+	read_check(f, 0, 10);
+	read_check(f, 3 * BLK, 10);
+	objcache_flush(f->c);
+	pack_path(f, path, sizeof(path));
+	assert_int_equal(truncate(path, 4096 + 3 * BLK + 100), 0);
+	read_check(f, 3 * BLK + 200, 10); /* past the cut: a miss */
+	read_check(f, 3 * BLK + 300, 10);
+	read_check(f, 1, 10);
+	struct objcache_stats s = stats(f);
+	assert_int_equal(s.misses, 3);
+	assert_int_equal(s.hits, 2);
+	assert_int_equal(s.files, 2);
+	assert_true(cached_file(f, 3));
+}
+
 struct sink {
 	uint8_t *buf;
 	size_t len;
@@ -660,6 +683,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_killed_keeps_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_huge_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_truncated_pack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_block_forgotten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evicted_pack_removed, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_object, setup, teardown),

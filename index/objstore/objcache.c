@@ -1186,6 +1186,19 @@ static int batch_pack(struct objcache *c, struct batch *bt, const uint8_t sha[32
 	return bt->pack_fd;
 }
 
+/* Forgets block's entry of generation gen, whose bytes could not be read
+ * from its (current) pack: kept, it would refuse the fresh copy and stay a
+ * miss for good. */
+static void forget_unreadable(struct objcache *c, const uint8_t sha[32], int64_t block,
+			      uint64_t gen)
+{
+	pthread_mutex_lock(&c->lock);
+	struct centry *e = find_locked(c, sha, block);
+	if (e && e->gen == gen)
+		drop_locked(c, e, false);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* Serves the ranges' parts in block from the pack; false when the block
  * is not cached, or went while it was read. */
 static bool read_cached_block(struct objcache *c, struct batch *bt, const uint8_t sha[32],
@@ -1196,8 +1209,11 @@ static bool read_cached_block(struct objcache *c, struct batch *bt, const uint8_
 	if (!gen || batch_pack(c, bt, sha, size) < 0)
 		return false;
 	uint64_t at = pack_base(size) + block * OBJCACHE_BLOCK;
-	return serve_cached(bt->pack_fd, at, block * OBJCACHE_BLOCK, len, r, nr) == 0 &&
-	       block_still(c, bt, sha, (int64_t)block, gen);
+	int err = serve_cached(bt->pack_fd, at, block * OBJCACHE_BLOCK, len, r, nr);
+	bool still = block_still(c, bt, sha, (int64_t)block, gen);
+	if (err && still)
+		forget_unreadable(c, sha, (int64_t)block, gen);
+	return !err && still;
 }
 
 /* Fills the ranges' parts in blocks bt->block[0..n): cached blocks from
