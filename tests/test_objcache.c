@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -367,6 +368,113 @@ static void test_killed_keeps_blocks(void **state)
 	assert_int_equal(stats(f).misses, 0);
 }
 
+static void pack_path(struct fixture *f, char *path, size_t len)
+{
+	char hex[65];
+	sha256_hex(f->sha, hex);
+	snprintf(path, len, "%s/cache/%.2s/%s.blk", f->cache_root, hex, hex);
+}
+
+/* Opening the cache with at most 1 GiB more address space than it has:
+ * 0 when it opens and counts nothing. */
+static int open_bounded(struct fixture *f)
+{
+	struct errbuf eb = { 0 };
+	unsigned long pages = 0;
+	FILE *statm = fopen("/proc/self/statm", "r");
+	if (!statm || fscanf(statm, "%lu", &pages) != 1)
+		return 2;
+	fclose(statm);
+	rlim_t cap = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (1ull << 30);
+	struct rlimit rl = { .rlim_cur = cap, .rlim_max = cap };
+	if (setrlimit(RLIMIT_AS, &rl) < 0)
+		return 2;
+	if (objcache_open(&f->c, f->cache_root, 64u * BLK, &eb) != 0)
+		return 1;
+	return stats(f).files == 0 ? 0 : 3;
+}
+
+/* A pack whose header claims an enormous object (the largest scan_pack
+ * accepts) with its first 8 bits set: the blocks it names lie gigabytes
+ * past the end of the file, so they are not there; rebuilding neither
+ * counts them nor allocates a bitmap of the claimed size. */
+static void test_rebuild_huge_header(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	char path[512];
+	uint8_t pack[17] = "CVBLKS1\n";
+
+	read_check(f, 0, 10);
+	f->c = objcache_free(f->c);
+	pack[8 + 6] = 0x10; /* 1 << 52, little-endian */
+	pack[16] = 0xff;
+	pack_path(f, path, sizeof(path));
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, pack, sizeof(pack)), sizeof(pack));
+	close(fd);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(open_bounded(f)); /* no objcache_free: the cap may not allow it */
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 0);
+	assert_int_equal(access(path, F_OK), -1); /* names nothing: removed */
+	read_check(f, 0, 10);
+	assert_int_equal(stats(f).misses, 1);
+}
+
+/* A pack cut short (its last named block partly past the end): on
+ * reopening, that block is not counted, so it is fetched and cached again
+ * (counted, it would stay a miss for good: its entry refuses the copy). */
+static void test_rebuild_truncated_pack(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	char path[512];
+
+	read_check(f, 0, 10);
+	read_check(f, 3 * BLK, 10);
+	f->c = objcache_free(f->c);
+	pack_path(f, path, sizeof(path));
+	assert_int_equal(truncate(path, 4096 + 3 * BLK + 100), 0);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 1); /* block 0 */
+	read_check(f, 3 * BLK, 10);
+	read_check(f, 3 * BLK + 5, 10);
+	read_check(f, 1, 10);
+	assert_int_equal(stats(f).misses, 1);
+	assert_int_equal(stats(f).hits, 2);
+}
+
+/* A cached block that cannot be read (its pack cut short while the cache
+ * runs) is forgotten: fetched once more, then served again (kept, its
+ * entry would refuse the fresh copy and stay a miss for good). */
+static void test_unreadable_block_forgotten(void **state)
+{
+	struct fixture *f = *state;
+	char path[512];
+
+	read_check(f, 0, 10);
+	read_check(f, 3 * BLK, 10);
+	objcache_flush(f->c);
+	pack_path(f, path, sizeof(path));
+	assert_int_equal(truncate(path, 4096 + 3 * BLK + 100), 0);
+	read_check(f, 3 * BLK + 200, 10); /* past the cut: a miss */
+	read_check(f, 3 * BLK + 300, 10);
+	read_check(f, 1, 10);
+	struct objcache_stats s = stats(f);
+	assert_int_equal(s.misses, 3);
+	assert_int_equal(s.hits, 2);
+	assert_int_equal(s.files, 2);
+	assert_true(cached_file(f, 3));
+}
+
 struct sink {
 	uint8_t *buf;
 	size_t len;
@@ -418,6 +526,81 @@ static void test_corrupt_object_not_cached(void **state)
 	assert_false(objcache_has_object(f->c, f->sha));
 	assert_int_equal(stats(f).files, 0);
 	free(s.buf);
+}
+
+static int count_packs(struct fixture *f)
+{
+	char path[512];
+	int n = 0;
+	for (int i = 0; i < 256; i++) {
+		snprintf(path, sizeof(path), "%s/cache/%02x", f->cache_root, i);
+		DIR *d = opendir(path);
+		struct dirent *de;
+		while (d && (de = readdir(d)) != NULL)
+			n += strstr(de->d_name, ".blk") != NULL;
+		if (d)
+			closedir(d);
+	}
+	return n;
+}
+
+/* Objects whose every block was evicted leave no pack behind: in a daemon
+ * that runs for months, an empty pack per object ever read (a page and an
+ * inode each) would grow the cache on disk without bound. */
+static void test_evicted_pack_removed(void **state)
+{
+	struct fixture *f = *state; /* 3 blocks at most */
+	struct errbuf eb = { 0 };
+	uint8_t obj[2 * BLK], sha[32], buf[10];
+
+	for (int k = 0; k < 6; k++) {
+		memset(obj, 'a' + k, sizeof(obj));
+		put_object(f, obj, sizeof(obj), sha);
+		struct objstore_range r = { .offset = BLK + 5, .len = sizeof(buf), .buf = buf };
+		assert_int_equal(objcache_read_ranges(f->c, f->os, sha, sizeof(obj), &r, 1, NULL, &eb), 0);
+		assert_memory_equal(buf, obj, sizeof(buf));
+	}
+	objcache_flush(f->c);
+	assert_int_equal(stats(f).files, 3);
+	assert_int_equal(count_packs(f), 3);
+	read_check(f, 0, 10); /* another object's block: one pack in, one out */
+	objcache_flush(f->c);
+	assert_int_equal(count_packs(f), 3);
+	assert_true(cached_file(f, 0));
+}
+
+/* An object of exactly two blocks (no short last one) is cached, named by
+ * its pack and served after a restart; an empty object needs no block. */
+static void test_edge_sizes(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	uint8_t obj[2 * BLK], sha[32], buf[BLK], none;
+	struct sink s = { .buf = &none };
+
+	for (size_t i = 0; i < sizeof(obj); i++)
+		obj[i] = (uint8_t)(i * 7 + 3);
+	put_object(f, obj, sizeof(obj), sha);
+	struct objstore_range r = { .offset = BLK, .len = BLK, .buf = buf };
+	assert_int_equal(objcache_read_ranges(f->c, f->os, sha, sizeof(obj), &r, 1, NULL, &eb), 0);
+	assert_memory_equal(buf, obj + BLK, BLK);
+	f->c = objcache_free(f->c);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 1);
+	assert_int_equal(stats(f).bytes, BLK);
+	assert_int_equal(objstore_remove(f->os, sha, &eb), 0);
+	memset(buf, 0, sizeof(buf));
+	r.offset = 2 * BLK - 100, r.len = 100;
+	assert_int_equal(objcache_read_ranges(f->c, f->os, sha, sizeof(obj), &r, 1, NULL, &eb), 0);
+	assert_memory_equal(buf, obj + 2 * BLK - 100, 100);
+	assert_int_equal(stats(f).hits, 1);
+
+	put_object(f, obj, 0, sha);
+	r = (struct objstore_range){ .offset = 0, .len = 0, .buf = buf };
+	assert_int_equal(objcache_read_ranges(f->c, f->os, sha, 0, &r, 1, NULL, &eb), 0);
+	assert_int_equal(objcache_read_stream(f->c, f->os, sha, 0, sink_fn, &s, &eb), 0);
+	assert_int_equal(s.len, 0);
+	assert_int_equal(stats(f).files, 1);
 }
 
 struct worker {
@@ -498,6 +681,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unclean_reboot_empties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_pack_not_served, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_keeps_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebuild_huge_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebuild_truncated_pack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_block_forgotten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evicted_pack_removed, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_edge_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_object_not_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup_small, teardown),

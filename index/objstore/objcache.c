@@ -24,14 +24,15 @@
  * late write can leave only unaccounted bytes, which are punched. Reads
  * happen outside the mutex and are checked against the entry's
  * generation afterwards: an entry evicted (punched) during the read, or
- * put back, makes it a miss.
+ * put back, makes it a miss; so does the object's pack being removed
+ * since the reader opened it (its packref's epoch changed).
  *
  * Blocks fetched for queries are written by a thread of the cache's own
  * (the query goes on fetching meanwhile). A reader of a pending block
  * waits until it is on disk. At most WRITE_QUEUE_MAX blocks wait; past
  * that, or without the thread, the fetching thread writes the block.
  * Without hole punching (a filesystem that lacks it), evicting a block
- * removes its whole pack.
+ * removes its whole pack. A pack goes with the last block of its object.
  */
 #include "objcache.h"
 
@@ -90,16 +91,28 @@ struct centry {
 	struct wjob *job;           /* not on disk yet: being written */
 };
 
+/* How many entries an object's blocks have (pending ones too): its pack
+ * goes with the last, else evicted objects would leave empty packs (a
+ * page and an inode each) for as long as the daemon runs. Its pack file
+ * is only ever removed with it (or as it goes), so a reader's fd opened
+ * while a packref of a given epoch was there is of the current file for
+ * as long as that packref is. */
+struct packref {
+	uint8_t sha[32];
+	uint64_t blocks;
+	uint64_t epoch; /* unique, as generations are */
+};
+
 struct objcache {
 	char *dir; /* <root>/cache */
 	int dir_fd, tmp_fd;
 	uint64_t max;
 	pthread_mutex_t lock;
 	void *tree;
+	void *packs; /* struct packref by sha */
 	struct centry lru; /* sentinel */
 	struct objcache_stats st;
 	uint64_t next_gen;
-	uint64_t pack_drops; /* packs removed: an fd opened before may read holes */
 	bool no_punch;       /* evict as without hole punching (tests) */
 	char boot_id[64];
 	/* The writer thread and its queue, under lock. */
@@ -235,6 +248,42 @@ static struct centry *find_locked(struct objcache *c, const uint8_t sha[32], int
 	return found ? *found : NULL;
 }
 
+static int packref_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct packref *)a)->sha, ((const struct packref *)b)->sha, 32);
+}
+
+/* Under the lock: sha's count of block entries, made when add; NULL when
+ * it has none (or, add, without memory). */
+static struct packref *packref_locked(struct objcache *c, const uint8_t sha[32], bool add)
+{
+	struct packref key = { 0 }, *p, **found;
+	memcpy(key.sha, sha, 32);
+	found = tfind(&key, &c->packs, packref_cmp);
+	if (found || !add)
+		return found ? *found : NULL;
+	if (!(p = calloc(1, sizeof(*p))))
+		return NULL;
+	*p = key;
+	p->epoch = ++c->next_gen;
+	found = tsearch(p, &c->packs, packref_cmp);
+	if (!found || *found != p) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Under the lock: one block entry of sha less. */
+static void packref_put_locked(struct objcache *c, const uint8_t sha[32])
+{
+	struct packref *p = packref_locked(c, sha, false);
+	if (p && --p->blocks == 0) {
+		tdelete(p, &c->packs, packref_cmp);
+		free(p);
+	}
+}
+
 /* Under the lock: writes the bitmap byte that holds block's bit as the
  * index has it (a bit for each block on disk). */
 static int mark_locked(struct objcache *c, int fd, const uint8_t sha[32], int64_t block)
@@ -253,6 +302,8 @@ static void forget_locked(struct objcache *c, struct centry *e, bool evicted)
 {
 	lru_unlink(e);
 	tdelete(e, &c->tree, entry_cmp);
+	if (e->block != WHOLE)
+		packref_put_locked(c, e->sha);
 	c->st.bytes -= e->size;
 	c->st.files--;
 	if (evicted) {
@@ -262,10 +313,11 @@ static void forget_locked(struct objcache *c, struct centry *e, bool evicted)
 }
 
 static void drop_pack_locked(struct objcache *c, const uint8_t sha[32]);
+static void unlink_pack_locked(struct objcache *c, const uint8_t sha[32]);
 
 /* Under the lock, once no entry names the block: clears its bit, then
  * punches its bytes out of the pack. Without hole punching, the pack goes
- * (and every block it holds). */
+ * (and every block it holds); with no block of the object left, too. */
 static void punch_locked(struct objcache *c, const uint8_t sha[32], int64_t block,
 			 uint64_t objsize, size_t len)
 {
@@ -279,6 +331,8 @@ static void punch_locked(struct objcache *c, const uint8_t sha[32], int64_t bloc
 	close(fd);
 	if (!ok)
 		drop_pack_locked(c, sha);
+	else if (!packref_locked(c, sha, false))
+		unlink_pack_locked(c, sha);
 }
 
 /* Under the lock: forgets e, and punches its block (a whole object's file
@@ -314,16 +368,23 @@ static void collect_pack(const void *node, VISIT which, void *opaque)
 		w->found[w->n++] = e;
 }
 
+/* Under the lock, with sha's packref gone: removes its pack file (blocks
+ * cached later go into a new one). */
+static void unlink_pack_locked(struct objcache *c, const uint8_t sha[32])
+{
+	char name[80];
+
+	entry_name(sha, false, name, sizeof(name));
+	unlinkat(c->dir_fd, name, 0);
+}
+
 /* Under the lock: removes sha's pack and forgets its blocks (their
  * pending writes land in the removed file, and are not marked). */
 static void drop_pack_locked(struct objcache *c, const uint8_t sha[32])
 {
-	char name[80];
 	struct pack_walk w = { .sha = sha };
 
-	entry_name(sha, false, name, sizeof(name));
-	unlinkat(c->dir_fd, name, 0);
-	c->pack_drops++;
+	unlink_pack_locked(c, sha);
 	do {
 		w.n = 0;
 		twalk_r(c->tree, collect_pack, &w);
@@ -356,8 +417,13 @@ static struct centry *add_locked(struct objcache *c, const uint8_t sha[32], int6
 	e->size = size;
 	e->objsize = objsize;
 	e->gen = ++c->next_gen;
-	struct centry **found = tsearch(e, &c->tree, entry_cmp);
+	struct packref *p = block == WHOLE ? NULL : packref_locked(c, sha, true);
+	struct centry **found = block == WHOLE || p ? tsearch(e, &c->tree, entry_cmp) : NULL;
+	if (p)
+		p->blocks++;
 	if (!found || *found != e) {
+		if (p)
+			packref_put_locked(c, sha);
 		free(e);
 		return NULL;
 	}
@@ -469,35 +535,57 @@ static size_t block_len(uint64_t block, uint64_t size)
 	return size - off < OBJCACHE_BLOCK ? (size_t)(size - off) : OBJCACHE_BLOCK;
 }
 
-/* Lists the blocks an open pack's bitmap names (f: its sha and mtime).
- * Returns how many, or a negative errno (-EIO: not a pack). */
-static ssize_t scan_pack(int fd, struct found *f, struct found_vec *fv)
+/* Lists the blocks named by bits[0..n), the bitmap's bytes from block
+ * first on, whose bytes lie wholly within the file (end: its size). */
+static int scan_bits(const uint8_t *bits, size_t n, uint64_t first, uint64_t nblocks,
+		     uint64_t end, struct found *f, struct found_vec *fv)
 {
-	uint8_t hdr[PACK_HEADER];
+	uint64_t base = pack_base(f->objsize);
+	for (uint64_t b = first; b < nblocks && (b - first) / 8 < n; b++) {
+		if (!(bits[(b - first) / 8] >> (b % 8) & 1))
+			continue;
+		f->block = (int64_t)b;
+		f->size = block_len(b, f->objsize);
+		if (base + b * OBJCACHE_BLOCK + f->size > end)
+			break; /* cut short: not there, nor any later block */
+		int r = found_push(fv, f);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Lists the blocks an open pack's bitmap names (f: its sha and mtime;
+ * end: its size). Blocks past the end are not there (a truncated file,
+ * or a header claiming a huge object), so the bitmap is read only as far
+ * as blocks that could be, a page at a time: its length comes from a
+ * header that may be garbage. Returns how many, or a negative errno
+ * (-EIO: not a pack). */
+static ssize_t scan_pack(int fd, uint64_t end, struct found *f, struct found_vec *fv)
+{
+	uint8_t hdr[PACK_HEADER], bits[PAGE];
 	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) || memcmp(hdr, PACK_MAGIC, 8))
 		return -EIO;
 	f->objsize = 0;
 	for (int i = 7; i >= 0; i--)
 		f->objsize = f->objsize << 8 | hdr[8 + i];
-	uint64_t nblocks = pack_blocks(f->objsize);
 	if (f->objsize == 0 || f->objsize > (1ull << 52))
 		return -EIO;
-	_cleanup_free_ uint8_t *bits = malloc((size_t)((nblocks + 7) / 8));
-	if (!bits)
-		return -ENOMEM;
-	ssize_t n = pread(fd, bits, (size_t)((nblocks + 7) / 8), PACK_HEADER);
-	ssize_t count = 0;
-	for (uint64_t b = 0; n > 0 && b < nblocks && b / 8 < (uint64_t)n; b++) {
-		if (!(bits[b / 8] >> (b % 8) & 1))
-			continue;
-		f->block = (int64_t)b;
-		f->size = block_len(b, f->objsize);
-		int r = found_push(fv, f);
+	uint64_t base = pack_base(f->objsize), nblocks = pack_blocks(f->objsize);
+	if (end <= base)
+		return 0;
+	if (nblocks > (end - base) / OBJCACHE_BLOCK + 1)
+		nblocks = (end - base) / OBJCACHE_BLOCK + 1;
+	size_t before = fv->n;
+	for (uint64_t first = 0; first < nblocks; first += 8 * PAGE) {
+		ssize_t n = pread(fd, bits, sizeof(bits), (off_t)(PACK_HEADER + first / 8));
+		if (n <= 0)
+			break;
+		int r = scan_bits(bits, (size_t)n, first, nblocks, end, f, fv);
 		if (r < 0)
 			return r;
-		count++;
 	}
-	return count;
+	return (ssize_t)(fv->n - before);
 }
 
 /* Lists one cache file (a whole object, or a pack's blocks); false when
@@ -514,7 +602,7 @@ static int scan_file(int dir, const char *name, struct found_vec *fv)
 		return 0;
 	f.mtime = s.st_mtim;
 	if (!whole) {
-		ssize_t n = scan_pack(fd, &f, fv);
+		ssize_t n = scan_pack(fd, (uint64_t)s.st_size, &f, fv);
 		return n == -ENOMEM ? -ENOMEM : n > 0;
 	}
 	f.block = WHOLE;
@@ -653,6 +741,7 @@ struct objcache *objcache_free(struct objcache *c)
 	if (c->dir_fd >= 0 && syncfs(c->dir_fd) == 0)
 		write_state(c, true);
 	tdestroy(c->tree, destroy_entry);
+	tdestroy(c->packs, destroy_entry);
 	if (c->tmp_fd >= 0)
 		close(c->tmp_fd);
 	if (c->dir_fd >= 0)
@@ -1006,7 +1095,7 @@ struct batch {
 	struct wjob *job[OBJCACHE_BATCH]; /* fetch[i] fills job[i]'s bytes */
 	size_t nfetch;
 	int pack_fd; /* the object's pack, open for reading: -1 not yet, < -1 none */
-	uint64_t pack_drops; /* objcache.pack_drops before pack_fd was opened */
+	uint64_t pack_epoch; /* of the object's packref before pack_fd was opened (0: none) */
 };
 
 /* Reads what the ranges want of a cached block (bytes [base, base + len)
@@ -1046,17 +1135,24 @@ static uint64_t block_gen(struct objcache *c, const uint8_t sha[32], int64_t blo
 	return gen;
 }
 
+/* The epoch of sha's packref, 0 when it has none (no pack file to trust). */
+static uint64_t pack_epoch_locked(struct objcache *c, const uint8_t sha[32])
+{
+	const struct packref *p = packref_locked(c, sha, false);
+	return p ? p->epoch : 0;
+}
+
 /* Whether block's entry is still the one of generation gen: not evicted
- * (punched) while it was read, and no pack removed since bt's was opened
- * (its fd may be of a removed pack, whose holes read as zeros: it is
- * closed, to be opened again). */
+ * (punched) while it was read, and the object's pack not removed since
+ * bt's fd of it was opened (it may be of a removed pack, whose holes read
+ * as zeros: it is closed, to be opened again). */
 static bool block_still(struct objcache *c, struct batch *bt, const uint8_t sha[32],
 			int64_t block, uint64_t gen)
 {
 	pthread_mutex_lock(&c->lock);
 	const struct centry *e = find_locked(c, sha, block);
 	bool same = e && e->gen == gen;
-	bool stale = c->pack_drops != bt->pack_drops;
+	bool stale = !bt->pack_epoch || pack_epoch_locked(c, sha) != bt->pack_epoch;
 	pthread_mutex_unlock(&c->lock);
 	if (stale) {
 		close(bt->pack_fd);
@@ -1075,7 +1171,7 @@ static int batch_pack(struct objcache *c, struct batch *bt, const uint8_t sha[32
 	if (bt->pack_fd != -1)
 		return bt->pack_fd;
 	pthread_mutex_lock(&c->lock);
-	bt->pack_drops = c->pack_drops;
+	bt->pack_epoch = pack_epoch_locked(c, sha);
 	pthread_mutex_unlock(&c->lock);
 	bt->pack_fd = pack_open(c, sha, size, PACK_READ);
 	if (bt->pack_fd >= 0) {
@@ -1090,6 +1186,19 @@ static int batch_pack(struct objcache *c, struct batch *bt, const uint8_t sha[32
 	return bt->pack_fd;
 }
 
+/* Forgets block's entry of generation gen, whose bytes could not be read
+ * from its (current) pack: kept, it would refuse the fresh copy and stay a
+ * miss for good. */
+static void forget_unreadable(struct objcache *c, const uint8_t sha[32], int64_t block,
+			      uint64_t gen)
+{
+	pthread_mutex_lock(&c->lock);
+	struct centry *e = find_locked(c, sha, block);
+	if (e && e->gen == gen)
+		drop_locked(c, e, false);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* Serves the ranges' parts in block from the pack; false when the block
  * is not cached, or went while it was read. */
 static bool read_cached_block(struct objcache *c, struct batch *bt, const uint8_t sha[32],
@@ -1100,8 +1209,11 @@ static bool read_cached_block(struct objcache *c, struct batch *bt, const uint8_
 	if (!gen || batch_pack(c, bt, sha, size) < 0)
 		return false;
 	uint64_t at = pack_base(size) + block * OBJCACHE_BLOCK;
-	return serve_cached(bt->pack_fd, at, block * OBJCACHE_BLOCK, len, r, nr) == 0 &&
-	       block_still(c, bt, sha, (int64_t)block, gen);
+	int err = serve_cached(bt->pack_fd, at, block * OBJCACHE_BLOCK, len, r, nr);
+	bool still = block_still(c, bt, sha, (int64_t)block, gen);
+	if (err && still)
+		forget_unreadable(c, sha, (int64_t)block, gen);
+	return !err && still;
 }
 
 /* Fills the ranges' parts in blocks bt->block[0..n): cached blocks from
