@@ -452,6 +452,32 @@ static void test_rebuild_truncated_pack(void **state)
 	assert_int_equal(stats(f).hits, 2);
 }
 
+/* A pack that cannot be opened for want of file descriptors is not
+ * forgotten: that says nothing of the file. */
+static void test_out_of_fds_keeps_pack(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	struct rlimit old, low;
+	uint8_t buf[10];
+	struct objstore_range r = { .offset = 5, .len = sizeof(buf), .buf = buf };
+
+	read_check(f, 0, 10);
+	assert_true(cached_file(f, 0));
+	int lowest = open("/dev/null", O_RDONLY); /* the next fd a call would get */
+	assert_true(lowest >= 0);
+	close(lowest);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = (struct rlimit){ .rlim_cur = (rlim_t)lowest, .rlim_max = old.rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int err = objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, &r, 1, NULL, &eb);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_not_equal(err, 0); /* neither the pack nor the store could be opened */
+	assert_int_equal(stats(f).files, 1);
+	read_check(f, 5, 10);
+	assert_int_equal(stats(f).hits, 1);
+}
+
 /* A cached block that cannot be read (its pack cut short while the cache
  * runs) is forgotten: fetched once more, then served again (kept, its
  * entry would refuse the fresh copy and stay a miss for good). */
@@ -684,6 +710,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rebuild_huge_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_truncated_pack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_block_forgotten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_fds_keeps_pack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evicted_pack_removed, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_object, setup, teardown),

@@ -1162,8 +1162,9 @@ static bool block_still(struct objcache *c, struct batch *bt, const uint8_t sha[
 }
 
 /* The object's pack for reading, opened once per batch run; a pack the
- * index names but that cannot be read (gone, or not a pack) is
- * forgotten. Returns an fd or a negative errno. */
+ * index names but that is gone or not a pack is forgotten (not for other
+ * errors, such as running out of fds, which say nothing of the file).
+ * Returns an fd or a negative errno. */
 static int batch_pack(struct objcache *c, struct batch *bt, const uint8_t sha[32], uint64_t size)
 {
 	struct stat s;
@@ -1179,9 +1180,12 @@ static int batch_pack(struct objcache *c, struct batch *bt, const uint8_t sha[32
 			touch(bt->pack_fd, &s);
 		return bt->pack_fd;
 	}
-	pthread_mutex_lock(&c->lock);
-	drop_pack_locked(c, sha);
-	pthread_mutex_unlock(&c->lock);
+	if (bt->pack_fd == -ENOENT || bt->pack_fd == -EIO) {
+		pthread_mutex_lock(&c->lock);
+		if (bt->pack_epoch && pack_epoch_locked(c, sha) == bt->pack_epoch)
+			drop_pack_locked(c, sha);
+		pthread_mutex_unlock(&c->lock);
+	}
 	bt->pack_fd = -2;
 	return bt->pack_fd;
 }
