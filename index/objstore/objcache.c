@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fdio.h"
 #include "hexdigit.h"
 #include "monoclock.h"
 
@@ -867,20 +868,6 @@ static void finish_job_locked(struct objcache *c, struct wjob *j, bool written, 
 	}
 }
 
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* Writes j's block into its pack (unless skip: its entry went), then
  * publishes it and wakes its readers. */
 static void write_job(struct objcache *c, struct wjob *j, bool skip)
@@ -892,7 +879,7 @@ static void write_job(struct objcache *c, struct wjob *j, bool skip)
 		pthread_mutex_unlock(&c->lock);
 	}
 	uint64_t off = pack_base(j->objsize) + (uint64_t)j->block * OBJCACHE_BLOCK;
-	bool written = fd >= 0 && pwrite_full(fd, j->data, j->len, off) == 0;
+	bool written = fd >= 0 && fd_pwrite_all(fd, j->data, j->len, off) == 0;
 
 	pthread_mutex_lock(&c->lock);
 	finish_job_locked(c, j, written, fd);
@@ -1021,20 +1008,6 @@ static void count_access(struct objcache *c, bool hit, uint64_t bytes)
 
 /* ---- ranges ---- */
 
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* Copies what ranges r[0..n) want of the bytes [base, base + len). */
 static void copy_overlaps(struct objstore_range *r, size_t n, const uint8_t *buf, uint64_t base,
 			  size_t len)
@@ -1109,7 +1082,7 @@ static int serve_cached(int fd, uint64_t at, uint64_t base, size_t len,
 		uint64_t end = r[i].offset + r[i].len;
 		uint64_t hi = end < base + len ? end : base + len;
 		if (lo < hi)
-			err = pread_full(fd, (uint8_t *)r[i].buf + (lo - r[i].offset), (size_t)(hi - lo),
+			err = fd_pread_all(fd, (uint8_t *)r[i].buf + (lo - r[i].offset), (size_t)(hi - lo),
 					 at + (lo - base));
 	}
 	return err;
@@ -1274,7 +1247,7 @@ static int read_from_whole(struct objcache *c, const uint8_t sha[32], uint64_t s
 	if (fd < 0)
 		return fd;
 	for (size_t i = 0; i < n && !err; i++) {
-		err = pread_full(fd, r[i].buf, r[i].len, r[i].offset);
+		err = fd_pread_all(fd, r[i].buf, r[i].len, r[i].offset);
 		bytes += r[i].len;
 	}
 	close(fd);
@@ -1334,7 +1307,7 @@ static int stream_cached(int fd, uint64_t size, objstore_data_fn fn, void *opaqu
 		return -ENOMEM;
 	while (off < size) {
 		size_t want = size - off < STREAM_CHUNK ? (size_t)(size - off) : STREAM_CHUNK;
-		int r = pread_full(fd, buf, want, off);
+		int r = fd_pread_all(fd, buf, want, off);
 		if (r == 0)
 			r = fn(opaque, buf, want);
 		if (r != 0)

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fdio.h"
 #include "ring.h"
 #include "store.h"
 
@@ -239,20 +240,13 @@ static int local_list(struct objstore *os, objstore_list_fn fn, void *opaque, st
 static int pread_full(int fd, void *buf, size_t len, uint64_t off, const char *name,
 		      struct errbuf *eb)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errbuf_set(eb, -errno, "cannot read %s at %llu: %s", name,
-					  (unsigned long long)(off + done), strerror(errno));
-		if (n == 0)
-			return errbuf_set(eb, -EIO, "%s ends before byte %llu", name,
-					  (unsigned long long)(off + len));
-		done += (size_t)n;
-	}
+	int err = fd_pread_all(fd, buf, len, off);
+	if (err == -EIO)
+		return errbuf_set(eb, err, "%s ends before byte %llu", name,
+				  (unsigned long long)(off + len));
+	if (err < 0)
+		return errbuf_set(eb, err, "cannot read %s at %llu: %s", name,
+				  (unsigned long long)off, strerror(-err));
 	return 0;
 }
 
