@@ -16,12 +16,13 @@
  *
  * The index is a tree (tsearch) of entries keyed by (sha, block), with an
  * intrusive LRU list, under one mutex; the accounting always matches what
- * the bitmaps name. Bitmap bytes are written under the mutex, from the
- * index. Block bytes are written outside it, each only while its entry is
- * pending (centry.job), which nothing punches; an entry that goes while
- * pending has its bytes punched once written. Every block of an object
- * holds the same bytes whoever writes it (they are the object's), so a
- * late write can leave only unaccounted bytes, which are punched. Reads
+ * the bitmaps name, and the blocks being written. Bitmap bytes are written
+ * under the mutex, from the index. Block bytes are written outside it,
+ * each only while its entry is pending (centry.job), which nothing
+ * punches. Every block of an object holds the same bytes whoever writes
+ * it (they are the object's), so a late write (its entry evicted while it
+ * was pending) can leave only unaccounted bytes: the last job to finish a
+ * block punches them when no entry names it. Reads
  * happen outside the mutex and are checked against the entry's
  * generation afterwards: an entry evicted (punched) during the read, or
  * put back, makes it a miss; so does the object's pack being removed
