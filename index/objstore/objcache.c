@@ -90,19 +90,21 @@ struct centry {
 	uint64_t objsize; /* the object's */
 	uint64_t gen;     /* tells a reader its entry is still the one it read */
 	struct centry *prev, *next; /* LRU: head is the most recent */
+	struct centry *pack_prev, *pack_next; /* the object's other blocks */
 	struct wjob *job;           /* not on disk yet: being written */
 };
 
-/* How many entries an object's blocks have (pending ones too): its pack
- * goes with the last, else evicted objects would leave empty packs (a
- * page and an inode each) for as long as the daemon runs. Its pack file
- * is only ever removed with it (or as it goes), so a reader's fd opened
- * while a packref of a given epoch was there is of the current file for
- * as long as that packref is. */
+/* The entries of an object's blocks (pending ones too): its pack goes
+ * with the last, else evicted objects would leave empty packs (a page and
+ * an inode each) for as long as the daemon runs; and removing the pack
+ * forgets them without a walk of the whole index. Its pack file is only
+ * ever removed with it (or as it goes), so a reader's fd opened while a
+ * packref of a given epoch was there is of the current file for as long
+ * as that packref is. */
 struct packref {
 	uint8_t sha[32];
-	uint64_t blocks;
-	uint64_t epoch; /* unique, as generations are */
+	struct centry *blocks; /* never empty: the packref goes with its last */
+	uint64_t epoch;        /* unique, as generations are */
 };
 
 struct objcache {
@@ -255,8 +257,8 @@ static int packref_cmp(const void *a, const void *b)
 	return memcmp(((const struct packref *)a)->sha, ((const struct packref *)b)->sha, 32);
 }
 
-/* Under the lock: sha's count of block entries, made when add; NULL when
- * it has none (or, add, without memory). */
+/* Under the lock: sha's packref, made when add; NULL when it has no block
+ * entry (or, add, without memory). */
 static struct packref *packref_locked(struct objcache *c, const uint8_t sha[32], bool add)
 {
 	struct packref key = { 0 }, *p, **found;
@@ -276,14 +278,37 @@ static struct packref *packref_locked(struct objcache *c, const uint8_t sha[32],
 	return p;
 }
 
-/* Under the lock: one block entry of sha less. */
-static void packref_put_locked(struct objcache *c, const uint8_t sha[32])
+/* Under the lock: e's object has one block entry more. */
+static void packref_link_locked(struct packref *p, struct centry *e)
 {
-	struct packref *p = packref_locked(c, sha, false);
-	if (p && --p->blocks == 0) {
-		tdelete(p, &c->packs, packref_cmp);
-		free(p);
-	}
+	e->pack_prev = NULL;
+	e->pack_next = p->blocks;
+	if (p->blocks)
+		p->blocks->pack_prev = e;
+	p->blocks = e;
+}
+
+static void packref_free_locked(struct objcache *c, struct packref *p)
+{
+	tdelete(p, &c->packs, packref_cmp);
+	free(p);
+}
+
+/* Under the lock: e's object has one block entry less (no packref after
+ * its last). */
+static void packref_unlink_locked(struct objcache *c, struct centry *e)
+{
+	struct packref *p = packref_locked(c, e->sha, false);
+	if (!p)
+		return;
+	if (e->pack_prev)
+		e->pack_prev->pack_next = e->pack_next;
+	else
+		p->blocks = e->pack_next;
+	if (e->pack_next)
+		e->pack_next->pack_prev = e->pack_prev;
+	if (!p->blocks)
+		packref_free_locked(c, p);
 }
 
 /* Under the lock: writes the bitmap byte that holds block's bit as the
@@ -305,7 +330,7 @@ static void forget_locked(struct objcache *c, struct centry *e, bool evicted)
 	lru_unlink(e);
 	tdelete(e, &c->tree, entry_cmp);
 	if (e->block != WHOLE)
-		packref_put_locked(c, e->sha);
+		packref_unlink_locked(c, e);
 	c->st.bytes -= e->size;
 	c->st.files--;
 	if (evicted) {
@@ -355,21 +380,6 @@ static void drop_locked(struct objcache *c, struct centry *e, bool evicted)
 	free(e);
 }
 
-struct pack_walk {
-	const uint8_t *sha;
-	struct centry *found[64];
-	size_t n;
-};
-
-static void collect_pack(const void *node, VISIT which, void *opaque)
-{
-	struct pack_walk *w = opaque;
-	struct centry *e = *(struct centry *const *)node;
-	if ((which == postorder || which == leaf) && w->n < 64 && e->block != WHOLE &&
-	    memcmp(e->sha, w->sha, 32) == 0)
-		w->found[w->n++] = e;
-}
-
 /* Under the lock, with sha's packref gone: removes its pack file (blocks
  * cached later go into a new one). */
 static void unlink_pack_locked(struct objcache *c, const uint8_t sha[32])
@@ -384,19 +394,16 @@ static void unlink_pack_locked(struct objcache *c, const uint8_t sha[32])
  * pending writes land in the removed file, and are not marked). */
 static void drop_pack_locked(struct objcache *c, const uint8_t sha[32])
 {
-	struct pack_walk w = { .sha = sha };
+	struct packref *p;
 
 	unlink_pack_locked(c, sha);
-	do {
-		w.n = 0;
-		twalk_r(c->tree, collect_pack, &w);
-		for (size_t i = 0; i < w.n; i++) {
-			forget_locked(c, w.found[i], false);
-			if (w.found[i]->job)
-				w.found[i]->job->dropped = true;
-			free(w.found[i]);
-		}
-	} while (w.n == 64);
+	while ((p = packref_locked(c, sha, false)) != NULL) {
+		struct centry *e = p->blocks;
+		forget_locked(c, e, false); /* the packref goes with the last */
+		if (e->job)
+			e->job->dropped = true;
+		free(e);
+	}
 }
 
 static void evict_locked(struct objcache *c, uint64_t room)
@@ -421,14 +428,14 @@ static struct centry *add_locked(struct objcache *c, const uint8_t sha[32], int6
 	e->gen = ++c->next_gen;
 	struct packref *p = block == WHOLE ? NULL : packref_locked(c, sha, true);
 	struct centry **found = block == WHOLE || p ? tsearch(e, &c->tree, entry_cmp) : NULL;
-	if (p)
-		p->blocks++;
 	if (!found || *found != e) {
-		if (p)
-			packref_put_locked(c, sha);
+		if (p && !p->blocks)
+			packref_free_locked(c, p); /* made for e */
 		free(e);
 		return NULL;
 	}
+	if (p)
+		packref_link_locked(p, e);
 	if (at_tail) {
 		e->next = &c->lru;
 		e->prev = c->lru.prev;
@@ -858,13 +865,14 @@ static void publish_whole(struct objcache *c, const char *tmpname, const uint8_t
  * no entry names). */
 static void finish_job_locked(struct objcache *c, struct wjob *j, bool written, int fd)
 {
-	struct centry *e = j->dropped ? NULL : find_locked(c, j->sha, j->block);
+	/* An entry that went (j->dropped) was freed: e is another's, if any. */
+	struct centry *e = find_locked(c, j->sha, j->block);
 
 	if (e && e->job == j) {
 		e->job = NULL;
 		if (!written || mark_locked(c, fd, j->sha, j->block) < 0)
 			drop_locked(c, e, false);
-	} else if (!find_locked(c, j->sha, j->block)) {
+	} else if (!e) {
 		punch_locked(c, j->sha, j->block, j->objsize, j->len);
 	}
 }
@@ -1009,18 +1017,26 @@ static void count_access(struct objcache *c, bool hit, uint64_t bytes)
 
 /* ---- ranges ---- */
 
+/* The bytes [*lo, *hi) that range r wants of [base, base + len); false
+ * when none. */
+static bool overlap(const struct objstore_range *r, uint64_t base, size_t len, uint64_t *lo,
+		    uint64_t *hi)
+{
+	uint64_t end = r->offset + r->len;
+	*lo = r->offset > base ? r->offset : base;
+	*hi = end < base + len ? end : base + len;
+	return *lo < *hi;
+}
+
 /* Copies what ranges r[0..n) want of the bytes [base, base + len). */
 static void copy_overlaps(struct objstore_range *r, size_t n, const uint8_t *buf, uint64_t base,
 			  size_t len)
 {
-	for (size_t i = 0; i < n; i++) {
-		uint64_t lo = r[i].offset > base ? r[i].offset : base;
-		uint64_t hi = r[i].offset + r[i].len < base + len ? r[i].offset + r[i].len
-								  : base + len;
-		if (lo < hi)
+	uint64_t lo, hi;
+	for (size_t i = 0; i < n; i++)
+		if (overlap(&r[i], base, len, &lo, &hi))
 			memcpy((uint8_t *)r[i].buf + (lo - r[i].offset), buf + (lo - base),
 			       (size_t)(hi - lo));
-	}
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -1078,14 +1094,11 @@ static int serve_cached(int fd, uint64_t at, uint64_t base, size_t len,
 			struct objstore_range *r, size_t n)
 {
 	int err = 0;
-	for (size_t i = 0; i < n && !err; i++) {
-		uint64_t lo = r[i].offset > base ? r[i].offset : base;
-		uint64_t end = r[i].offset + r[i].len;
-		uint64_t hi = end < base + len ? end : base + len;
-		if (lo < hi)
+	uint64_t lo, hi;
+	for (size_t i = 0; i < n && !err; i++)
+		if (overlap(&r[i], base, len, &lo, &hi))
 			err = fd_pread_all(fd, (uint8_t *)r[i].buf + (lo - r[i].offset), (size_t)(hi - lo),
-					 at + (lo - base));
-	}
+					   at + (lo - base));
 	return err;
 }
 
