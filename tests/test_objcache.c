@@ -338,6 +338,31 @@ static void test_bad_pack_not_served(void **state)
 	assert_true(cached_file(f, 0));
 }
 
+/* A FIFO where the object's pack should be (put there by someone else)
+ * neither hangs a reader nor the cache's opening: it is no pack. */
+static void test_fifo_pack_not_opened(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	char hex[65], path[512];
+
+	read_check(f, 0, 10);
+	assert_true(cached_file(f, 0));
+	sha256_hex(f->sha, hex);
+	snprintf(path, sizeof(path), "%s/cache/%.2s/%s.blk", f->cache_root, hex, hex);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0640), 0);
+	read_check(f, 0, 10); /* fetched again, the FIFO forgotten */
+	assert_int_equal(stats(f).hits, 0);
+	objcache_flush(f->c);
+	f->c = objcache_free(f->c);
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0640), 0);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 0);
+	assert_int_equal(access(path, F_OK), -1); /* removed as no cache file */
+}
+
 /* A daemon killed while the cache was open, on the same boot: the blocks
  * whose bits were set are served after it, with their bytes. */
 static void test_killed_keeps_blocks(void **state)
@@ -706,6 +731,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_reboot_empties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_pack_not_served, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_pack_not_opened, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_keeps_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_huge_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_truncated_pack, setup, teardown),
