@@ -34,12 +34,14 @@
 #include "cleanup.h"
 #include "config.h"
 #include "log.h"
+#include "monoclock.h"
 #include "parse.h"
 #include "store.h"
 #include "textesc.h"
 #include "tokens.h"
 #include "vault.h"
 #include "viewer.h"
+#include "wallclock.h"
 
 #define LISTEN_BACKLOG 128
 
@@ -635,9 +637,8 @@ int api_server_start(struct api_server **out, const struct config *cfg, struct v
 	pthread_mutex_init(&s->reload_lock, NULL);
 	pthread_mutex_init(&s->decoder_lock, NULL);
 	s->vault = v;
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	s->started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	s->started_ns = wall_ns();
+	s->started_mono_ns = mono_ns();
 	if (hooks)
 		s->hooks = *hooks;
 	int err = token_cache_new(&s->tokens);

@@ -63,6 +63,7 @@ struct api_server {
 	struct token_cache *tokens; /* cleared on every revocation */
 	struct session_store *sessions; /* the viewer's logins */
 	uint64_t started_ns;      /* CLOCK_REALTIME, for /v1/status */
+	uint64_t started_mono_ns; /* CLOCK_MONOTONIC: uptime, whatever the clock is set to */
 	pthread_mutex_t decoder_lock;  /* guards decoder's making */
 	struct api_decoder *decoder;   /* made at the first decode request */
 };

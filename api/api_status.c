@@ -15,6 +15,7 @@
 #include "api_priv.h"
 #include "catalog.h"
 #include "config.h"
+#include "monoclock.h"
 #include "store.h"
 #include "vault.h"
 
@@ -127,18 +128,15 @@ void api_status(struct api_call *c)
 	struct api_server *api = c->api;
 	struct catalog_totals t = { 0 };
 	uint64_t free_bytes = 0, fs_bytes = 0;
-	struct timespec now;
 	int err = catalog_totals(vault_catalog(api->vault), &t);
 	if (!err)
 		err = store_space(vault_store(api->vault), &free_bytes, &fs_bytes);
 	if (err)
 		return api_error_errno(c, err, "status", NULL);
-	clock_gettime(CLOCK_REALTIME, &now);
-	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	json_t *o = json_pack(
 		"{sss{sosIso}s{sssIsI}sIsIsIso}", "version", CAPVAULT_VERSION, "daemon", "started",
 		time_json(api->started_ns), "uptime_s",
-		(json_int_t)((now_ns - api->started_ns) / 1000000000u), "restart_needed",
+		(json_int_t)((mono_ns() - api->started_mono_ns) / 1000000000u), "restart_needed",
 		api_restart_needed(api), "store", "path",
 		store_root(vault_store(api->vault)), "free_bytes", (json_int_t)free_bytes,
 		"fs_total_bytes", (json_int_t)fs_bytes, "captures", (json_int_t)t.captures,

@@ -608,13 +608,9 @@ static void *watchdog_main(void *arg)
 
 static int watchdog_start(struct http_server *s)
 {
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	int err = pthread_cond_init(&s->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	int err = mono_cond_init(&s->wake);
 	if (err)
-		return -err;
+		return err;
 	if ((err = pthread_create(&s->watchdog, NULL, watchdog_main, s)) != 0) {
 		pthread_cond_destroy(&s->wake);
 		return -err;

@@ -4,6 +4,7 @@
  * scan costs less than the token check every request makes anyway.
  */
 #include "session.h"
+#include "wallclock.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -23,13 +24,6 @@ struct session_store {
 	pthread_mutex_t lock;
 	struct slot slots[SESSION_MAX];
 };
-
-static uint64_t now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec;
-}
 
 int session_store_new(struct session_store **out)
 {
@@ -96,7 +90,7 @@ int session_open(struct session_store *s, const char *secret, uint64_t ttl_s,
 	if (random_hex(id) < 0 || random_hex(ss.csrf) < 0)
 		return -EIO;
 	memcpy(ss.secret, secret, strlen(secret) + 1);
-	uint64_t now = now_s();
+	uint64_t now = wall_s();
 	ss.expires_s = now + ttl_s;
 	pthread_mutex_lock(&s->lock);
 	struct slot *sl = pick_slot(s, now);
@@ -125,7 +119,7 @@ int session_get(struct session_store *s, const char *id, struct session *out)
 	int err = -ENOENT;
 	pthread_mutex_lock(&s->lock);
 	struct slot *sl = find_slot(s, id);
-	if (sl && sl->s.expires_s > now_s()) {
+	if (sl && sl->s.expires_s > wall_s()) {
 		*out = sl->s;
 		err = 0;
 	} else if (sl) {

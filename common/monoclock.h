@@ -6,6 +6,7 @@
 #ifndef CAPVAULT_MONOCLOCK_H
 #define CAPVAULT_MONOCLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -62,6 +63,20 @@ static inline struct timespec mono_deadline(uint64_t ns)
 		ts.tv_nsec -= 1000000000;
 	}
 	return ts;
+}
+
+/* A condition variable whose timed waits take mono_deadline() moments,
+ * so that setting the time of day neither stretches nor cuts them. */
+static inline int mono_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	int err = pthread_condattr_init(&attr);
+	if (err)
+		return -err;
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	err = pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return -err;
 }
 
 #endif

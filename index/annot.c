@@ -13,6 +13,7 @@
 #include "catalog.h"
 #include "cleanup.h"
 #include "textesc.h"
+#include "wallclock.h"
 
 #define ANNOT_PREFIX "annot:"
 #define ANNOT_PREFIX_LEN (sizeof(ANNOT_PREFIX) - 1)
@@ -74,17 +75,15 @@ int annot_set(struct catalog *cat, struct db *db, uint64_t id, uint64_t frame, c
 	      struct errbuf *eb)
 {
 	uint8_t key[ANNOT_PREFIX_LEN + 16];
-	struct timespec now;
 	if (frame == 0)
 		return errbuf_set(eb, -EINVAL, "frame numbers start at 1");
 	if (text && strlen(text) > ANNOT_TEXT_MAX)
 		return errbuf_set(eb, -EINVAL, "an annotation is at most %u bytes", ANNOT_TEXT_MAX);
-	clock_gettime(CLOCK_REALTIME, &now);
 	bool del = !text || !*text;
 	_cleanup_free_ char *val = NULL;
 	if (!del) {
 		json_t *o = json_pack("{sosI}", "text", catalog_json_text(text), "created_ns",
-				      (json_int_t)now.tv_sec * 1000000000 + now.tv_nsec);
+				      (json_int_t)wall_ns());
 		val = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);
 		if (!val)

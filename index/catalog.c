@@ -71,6 +71,7 @@
 #include "query.h"
 #include "store.h"
 #include "textesc.h"
+#include "wallclock.h"
 
 #define TAG_MAX 128
 #define SHA_PREFIX_MIN 8
@@ -1512,11 +1513,10 @@ static int relocate_locked(struct catalog *cat, const uint8_t sha[32],
 static int commit_locked(struct catalog *cat, struct capture_record *rec, struct db_batch *batch,
 			 uint64_t *existing_id, struct errbuf *eb)
 {
-	struct timespec now;
 	int r = catalog_find_sha(cat, rec->sha256, existing_id);
 
-	if (rec->import_time_ns == 0 && clock_gettime(CLOCK_REALTIME, &now) == 0)
-		rec->import_time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	if (rec->import_time_ns == 0)
+		rec->import_time_ns = wall_ns();
 	if (r != 0 && r != -ENOENT)
 		return errbuf_set(eb, r, "cannot read the catalog: %s", strerror(-r));
 	/* Also for a duplicate: its object may have been quarantined as

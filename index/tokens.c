@@ -26,6 +26,7 @@
 #include "db.h"
 #include "monoclock.h"
 #include "store.h"
+#include "wallclock.h"
 
 #define KEY_PREFIX "token:"
 #define KEY_PREFIX_LEN (sizeof(KEY_PREFIX) - 1)
@@ -386,16 +387,14 @@ static int check_new_token(struct db *db, const char *name, unsigned scopes,
 static json_t *token_json(const char *name, unsigned scopes, const char *const *tags,
 			  size_t ntags, bool cloudshark, const uint8_t *hash)
 {
-	struct timespec ts;
 	char hex[65];
-	clock_gettime(CLOCK_REALTIME, &ts);
 	sha256_hex(hash, hex);
 	json_t *jtags = json_array();
 	for (size_t i = 0; i < ntags; i++)
 		json_array_append_new(jtags, json_string(tags[i]));
 	return json_pack("{sssIsosIsoss}", "name", name, "scopes", (json_int_t)scopes, "tags", jtags,
 			 "created_ns",
-			 (json_int_t)((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec),
+			 (json_int_t)wall_ns(),
 			 "cloudshark", json_boolean(cloudshark), "sha256", hex);
 }
 

@@ -27,6 +27,7 @@
 #include "retention.h"
 #include "ring.h"
 #include "storemark.h"
+#include "wallclock.h"
 
 struct vault {
 	struct store *store;
@@ -609,13 +610,6 @@ static void record_fill_summary(struct capture_record *rec, const struct import_
 	rec->truncated = s->truncated;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int vault_commit(void *opaque, const struct import_info *info, struct import_result *res,
 			struct errbuf *eb)
 {
@@ -627,7 +621,7 @@ static int vault_commit(void *opaque, const struct import_info *info, struct imp
 		vault_job_free(job);
 		return -ENOMEM;
 	}
-	rec->import_time_ns = now_ns();
+	rec->import_time_ns = wall_ns();
 	/* The index first: building its batch keeps this thread busy while
 	 * the copy's last chunks reach the disk, which publishing waits for. */
 	int err = pindex_builder_finish(job->pindex, job->batch, &rec->index_bytes, eb);

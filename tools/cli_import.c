@@ -840,14 +840,10 @@ static void progress_print(struct import_run *run)
 static void *progress_main(void *opaque)
 {
 	struct import_run *run = opaque;
-	long period_ms = run->tty ? 250 : 10000;
+	uint64_t period_ms = run->tty ? 250 : 10000;
 	pthread_mutex_lock(&run->lock);
 	while (!run->stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += (period_ms % 1000) * 1000000;
-		until.tv_sec += period_ms / 1000 + until.tv_nsec / 1000000000;
-		until.tv_nsec %= 1000000000;
+		struct timespec until = mono_deadline(period_ms * 1000000u);
 		if (pthread_cond_timedwait(&run->wake, &run->lock, &until) == ETIMEDOUT && !run->stop)
 			progress_print(run);
 	}
@@ -1131,7 +1127,7 @@ int cli_import(int argc, char **argv, const char *usage)
 		}
 	}
 	pthread_mutex_init(&run.lock, NULL);
-	pthread_cond_init(&run.wake, NULL);
+	mono_cond_init(&run.wake);
 	pthread_cond_init(&run.turn, NULL);
 	rc = import_run_all(&run, tars, ntars, argv + optind, nargs);
 	vault_close(run.vault);

@@ -31,6 +31,7 @@
 #include "store.h"
 #include "tier.h"
 #include "vault.h"
+#include "wallclock.h"
 
 struct maint_args {
 	const char *store;
@@ -520,13 +521,6 @@ static int plan_output(json_t *doc, const struct maint_args *a)
 	return failed;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Without a daemon, prune moves the objects its plan tiers itself, when
  * an object store is configured; a failure is printed and counted. */
 static int prune_tier(struct vault *v, const struct retention_plan *plan)
@@ -557,7 +551,7 @@ static int prune_run(struct vault *v, const struct config *cfg, const struct mai
 	struct errbuf eb = { { 0 } };
 	if (retention_rules_from_config(&cfg->retention, &rules) < 0)
 		return CLI_EXIT_FAILED;
-	struct retention_env env = { .now_ns = now_ns(), .space = retention_store_space,
+	struct retention_env env = { .now_ns = wall_ns(), .space = retention_store_space,
 				     .space_opaque = vault_store(v) };
 	int err = retention_plan(vault_catalog(v), &rules, &env, &plan, &eb);
 	if (err) {

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "wallclock.h"
 
 void daemon_failures_init(struct daemon_failures *f)
 {
@@ -40,13 +41,12 @@ static enum api_import_reason reason_of(int err)
 void daemon_failures_note(struct daemon_failures *f, const char *path, const char *why, int err)
 {
 	atomic_fetch_add(&f->by_reason[reason_of(err)], 1);
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t now_ns = wall_ns();
 	pthread_mutex_lock(&f->lock);
 	struct daemon_failure *e = &f->v[f->next];
 	snprintf(e->path, sizeof(e->path), "%s", path);
 	snprintf(e->error, sizeof(e->error), "%s", why);
-	e->time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	e->time_ns = now_ns;
 	f->next = (f->next + 1) % DAEMON_FAILURES_KEPT;
 	if (f->n < DAEMON_FAILURES_KEPT)
 		f->n++;

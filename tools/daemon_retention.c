@@ -19,16 +19,10 @@
 #include "retention_config.h"
 #include "store.h"
 #include "vault.h"
+#include "wallclock.h"
 
 /* How often the free space is looked at between runs. */
 #define LOW_SPACE_CHECK_MS 1000u
-
-static uint64_t wall_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int daemon_retention_configure(struct daemon_retention *dr, struct vault *v,
 			       const struct config_retention *rc)

@@ -32,22 +32,14 @@
 #include "ring.h"
 #include "store.h"
 #include "vault.h"
+#include "wallclock.h"
 
 #define SCRUB_STATE_FILE "scrub.last"
 
-static uint64_t wall_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* An absolute CLOCK_REALTIME deadline ms from now, for timed waits. */
+/* The moment ms from now, for the timed waits on s->cond. */
 static struct timespec deadline_in(uint64_t ms)
 {
-	uint64_t ns = wall_ns() + ms * 1000000u;
-	return (struct timespec){ .tv_sec = (time_t)(ns / 1000000000u),
-				  .tv_nsec = (long)(ns % 1000000000u) };
+	return mono_deadline(ms * 1000000u);
 }
 
 /* End of the last complete pass, from <store>/scrub.last; 0 if none. */
@@ -234,7 +226,7 @@ int daemon_scrub_start(struct daemon_scrub *s, struct vault *v, const struct con
 	if (err)
 		return err;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
+	mono_cond_init(&s->cond);
 	s->last_end_ns = read_last_end(store_root(vault_store(v)));
 	schedule_locked(s, cfg->interval_ns);
 	/* Signals stay with the main thread. */

@@ -158,16 +158,8 @@ static bool pop_locked(struct daemon_tier *t, struct daemon_tier_job *out)
 			pthread_cond_wait(&t->cond, &t->lock);
 			continue;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t wait = next - now;
-		ts.tv_sec += (time_t)(wait / 1000);
-		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+		struct timespec until = mono_deadline((next - now) * 1000000u);
+		pthread_cond_timedwait(&t->cond, &t->lock, &until);
 	}
 	return false;
 }
@@ -270,7 +262,7 @@ int daemon_tier_start(struct daemon_tier *t, struct vault *v, const struct confi
 
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_mutex_init(&t->move, NULL);
-	pthread_cond_init(&t->cond, NULL);
+	mono_cond_init(&t->cond);
 	t->vault = v;
 	int err = open_objstore(t, cfg, &t->os_store, eb);
 	if (err < 0 || !t->os)
