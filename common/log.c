@@ -283,6 +283,19 @@ void log_debug(const char *fmt, ...)
 	LOG_BODY(LOG_LEVEL_DEBUG, 0);
 }
 
+/*
+ * Exits with status 1 without running exit()'s handlers: a fatal error
+ * can come while other threads still work (capvaultd's mover, cache
+ * writer and scrub start before its API), and exit() would then destroy
+ * RocksDB's static state, and ours, under them. What stdio holds is
+ * written first; the log is written line by line already.
+ */
+static _Noreturn void die_now(void)
+{
+	fflush(NULL);
+	_exit(1);
+}
+
 void fatal(const char *fmt, ...)
 {
 	int saved = errno;
@@ -290,7 +303,7 @@ void fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_emit(LOG_LEVEL_ERR, saved, fmt, ap);
 	va_end(ap);
-	exit(1);
+	die_now();
 }
 
 void fatalx(const char *fmt, ...)
@@ -299,7 +312,7 @@ void fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_emit(LOG_LEVEL_ERR, 0, fmt, ap);
 	va_end(ap);
-	exit(1);
+	die_now();
 }
 
 #define AUDIT_FIELDS_MAX 16

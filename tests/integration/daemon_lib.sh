@@ -25,18 +25,37 @@ daemon_exit() {
 }
 trap daemon_exit EXIT
 
+# poll_until SECONDS COMMAND...: polls COMMAND every 50 ms for up to
+# SECONDS; 0 once it succeeds, 1 on a time-out.
+poll_until() {
+	local tries=$(($1 * 20))
+	shift
+	for _ in $(seq "$tries"); do
+		if "$@"; then return 0; fi
+		sleep 0.05
+	done
+	return 1
+}
+
 # wait_for DESCRIPTION COMMAND...: polls COMMAND up to 30 s; a check. On a
 # time-out it fails and returns 1.
 wait_for() {
 	local desc=$1
 	shift
 	checks=$((checks + 1))
-	for _ in $(seq 600); do
-		if "$@"; then return 0; fi
-		sleep 0.05
-	done
+	poll_until 30 "$@" && return 0
 	fail "timed out waiting for: $desc"
 	return 1
+}
+
+# hung_daemon: what a daemon that neither started nor died was doing: the
+# end of its log and, where gdb is installed, every thread's stack.
+hung_daemon() {
+	echo "--- end of $T/d.log:" >&2
+	tail -30 "$T/d.log" >&2 || true
+	[ -n "$DPID" ] && command -v gdb >/dev/null || return 0
+	timeout 60 gdb -p "$DPID" -batch -ex "thread apply all bt" 2>&1 |
+		grep -E '^(Thread|#)' >&2 || true
 }
 
 logged() { grep -qF -- "$1" "$T/d.log"; }
@@ -88,7 +107,7 @@ start_daemon() {
 		fi
 		env "$@" "${DAEMON_AS[@]}" "$CAPVAULTD" --config "$T/d.yaml" 2>>"$T/d.log" &
 		DPID=$!
-		wait_for "daemon start" up_or_dead "$starts" || break
+		wait_for "daemon start" up_or_dead "$starts" || { hung_daemon; break; }
 		kill -0 "$DPID" 2>/dev/null && return 0
 		wait "$DPID" 2>/dev/null || true
 		DPID=
