@@ -37,6 +37,7 @@
 #include "cleanup.h"
 #include "monoclock.h"
 #include "ring.h"
+#include "wallclock.h"
 
 #define TOK_INOTIFY 1
 #define TOK_WAKE 2
@@ -522,9 +523,7 @@ static void found_file(struct watch *w, struct folder *f, const char *path, cons
 {
 	uint64_t now = mono_ms();
 	if (f->mode == WATCH_MODE_INOTIFY) {
-		struct timespec rt;
-		clock_gettime(CLOCK_REALTIME, &rt);
-		int64_t age_ns = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec - mtime_ns(st);
+		int64_t age_ns = (int64_t)wall_ns() - mtime_ns(st);
 		if (age_ns >= (int64_t)f->settle_ms * 1000000) {
 			untrack(f, path);
 			report(w, f, path, st);

@@ -53,9 +53,11 @@ int objcache_open(struct objcache **out, const char *root, uint64_t max_bytes,
  * for its writer thread, and syncing); accepts NULL. */
 struct objcache *objcache_free(struct objcache *c);
 
-/* Returns once every block fetched so far is on disk: fetched blocks are
- * written by a thread of the cache's own (reads wait for the block they
- * need, so this is only for looking at the files). */
+/* Returns once every block queued for the cache's writer thread is on
+ * disk. A block the writer cannot take (its queue full, or no thread) is
+ * written by the reading thread before its read returns, so after the
+ * reads a caller made, all their blocks are there. Only for looking at the
+ * files: reads wait for the blocks they need. */
 void objcache_flush(struct objcache *c);
 
 /*
