@@ -11,6 +11,7 @@
 #include "query.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1135,6 +1136,10 @@ static int check_one_remote(struct query *q, const struct selected *sel, struct 
 	int err = objstore_stat(vault_objstore(v), sel->sha, &size, &sub);
 	if (err == -ENOENT && capture_gone(q, sel->id))
 		return 0;
+	/* As a download checks it: another object under its name is not it. */
+	if (err == 0 && size != sel->file_size)
+		err = errbuf_set(&sub, -EIO, "holds %" PRIu64 " bytes, not %" PRIu64, size,
+				 sel->file_size);
 	if (err < 0)
 		return errbuf_set(eb, -EREMOTEIO, "capture %llu: object store %s: %s",
 				  (unsigned long long)sel->id, objstore_describe(vault_objstore(v)),
