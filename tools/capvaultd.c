@@ -9,6 +9,7 @@
  * the new one has errors).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -763,13 +764,22 @@ static void start_api(struct daemon *d)
 static int open_cache(struct daemon *d, struct errbuf *eb)
 {
 	const struct config_object_store *os = &d->cfg->object_store;
+	uint64_t bound = os->enabled ? os->cache_size : OBJSTORE_CACHE_DEFAULT;
+	uint64_t free_bytes = 0, fs_bytes = 0;
 	if (!vault_objstore(d->vault))
 		return 0;
-	int err = objcache_open(&d->cache, d->cfg->store,
-				os->enabled ? os->cache_size : OBJSTORE_CACHE_DEFAULT, eb);
-	if (err == 0)
-		vault_set_objcache(d->vault, d->cache);
-	return err;
+	int err = objcache_open(&d->cache, d->cfg->store, bound, eb);
+	if (err)
+		return err;
+	vault_set_objcache(d->vault, d->cache);
+	/* The cache evicts only at its bound: one past the file system's
+	 * size would fill the disk the index and local captures are on. */
+	if (store_space(vault_store(d->vault), &free_bytes, &fs_bytes) == 0 && bound > fs_bytes)
+		log_warnx("object store cache: cache_size (%" PRIu64 " bytes) is more than the file "
+			  "system of %s holds (%" PRIu64 " bytes): the cache can fill it; set "
+			  "object_store.cache_size below it",
+			  bound, d->cfg->store, fs_bytes);
+	return 0;
 }
 
 int main(int argc, char **argv)
