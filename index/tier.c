@@ -147,7 +147,7 @@ int tier_remove_remote(struct vault *v, struct objstore *os, const uint8_t sha[3
 
 	errbuf_clear(eb);
 	if (r == 0 && loc != CATALOG_LOCAL)
-		return 0; /* referenced again, and remote again */
+		return TIER_KEPT;
 	if (r < 0 && r != -ENOENT) {
 		char hex[65];
 		sha256_hex(sha, hex);

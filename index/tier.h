@@ -26,6 +26,9 @@ struct objstore;
 
 /* Positive outcome of tier_object: the object was remote already. */
 #define TIER_ALREADY 1
+/* Positive outcome of tier_remove_remote: the remote copy was kept, the
+ * object being referenced again and remote again. */
+#define TIER_KEPT 2
 
 /* Where a test may kill the process mid-move (CAPVAULT_TIER_KILL=POINT:N:
  * the Nth time POINT is reached): after the put was confirmed, after
@@ -45,7 +48,8 @@ int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uin
 /*
  * Removes the remote copy of sha provided the catalog does not name a
  * remote copy of it (it was imported and tiered again since its last
- * capture went). Returns 0 (removed or kept) or the store's error (eb).
+ * capture went). Returns 0 (removed), TIER_KEPT, or the store's error
+ * (eb).
  */
 int tier_remove_remote(struct vault *v, struct objstore *os, const uint8_t sha[32],
 		       struct errbuf *eb);

@@ -241,6 +241,8 @@ static void *mover(void *arg)
 				 objstore_describe(t->os));
 		else if (r == 0)
 			log_info("removed remote object %s: no capture references it", hex);
+		else if (r == TIER_KEPT)
+			log_info("kept remote object %s: a capture references it again", hex);
 		else if (r < 0 && r != -ENOENT && r != -ESTALE)
 			retry(t, &job, eb.msg[0] ? eb.msg : strerror(-r));
 		pthread_mutex_lock(&t->lock);
