@@ -902,8 +902,9 @@ int catalog_lookup(struct catalog *cat, const char *id_or_sha, struct capture_re
 	for (size_t i = 0; i < len; i++)
 		lower[i] = (char)(lower[i] | 0x20); /* hex digits only: ASCII lower-case */
 	r = lookup_prefix(cat, lower, len, &id, eb);
-	/* Eight digits or more may still be a (large) id. */
-	if (r == -ENOENT && digits)
+	/* Eight to twenty digits may still be a (large) id; more cannot be a
+	 * 64-bit one (64 of them are a sha256). */
+	if (r == -ENOENT && digits && len <= 20)
 		return lookup_id(cat, id_or_sha, out, eb);
 	if (r < 0)
 		return r;

@@ -55,6 +55,12 @@ check "POST /v1/tier dry run" "200 would_tier" \
 	"$(post_tier '{"captures": ["3"], "dry_run": true}') $(jq -r '.objects[0].result' "$T/reply")"
 expect_rc 1 "$CAPVAULT" tier 999
 grep -q "999" "$T/err" || fail "unknown capture: $(cat "$T/err")"
+# 64 decimal digits are a sha256, never an id (adv18 F11).
+Z=0000000000000000000000000000000000000000000000000000000000000000
+expect_rc 1 "$CAPVAULT" tier "$Z"
+grep -q "no capture with sha256 prefix $Z" "$T/err" || fail "64 digits: $(cat "$T/err")"
+expect_rc 1 "$CAPVAULT" tier --dry-run "$Z"
+grep -q "no capture with sha256 prefix $Z" "$T/err" || fail "64 digits, dry run: $(cat "$T/err")"
 
 curl -sS -H "Authorization: Bearer $RO" "$U/metrics" >"$T/m"
 check "tiered_objects_total" 1 "$(awk '$1 == "capvault_tiered_objects_total" { print $2 }' "$T/m")"
