@@ -347,6 +347,22 @@ static void test_removal_survives_restart(void **state)
 	assert_false(objstore_mem_has(f->os, sha2));
 	assert_true(has_local(f, sha2));
 	assert_int_equal(pending_removals(f), 0);
+
+	/* Removed offline, with no object store known (rm without
+	 * --config): pending for the daemon's next start. */
+	uint8_t sha3[32];
+	uint64_t id3;
+	add_capture(f, 14, sha3, &id3);
+	assert_int_equal(tier_object(f->v, f->os, sha3, NULL, &eb), 0);
+	vault_set_remote_release(f->v, NULL, NULL);
+	vault_set_objstore(f->v, NULL);
+	assert_int_equal(vault_remove(f->v, id3, NULL, &eb), 0);
+	restart(f);
+	assert_int_equal(pending_removals(f), 1);
+	assert_memory_equal(f->released_sha, sha3, 32);
+	assert_int_equal(tier_remove_remote(f->v, f->os, sha3, &eb), 0);
+	assert_false(objstore_mem_has(f->os, sha3));
+	assert_int_equal(pending_removals(f), 0);
 }
 
 static int collect_resume(void *opaque, const uint8_t sha[32], uint64_t size)
