@@ -902,8 +902,9 @@ int catalog_lookup(struct catalog *cat, const char *id_or_sha, struct capture_re
 	for (size_t i = 0; i < len; i++)
 		lower[i] = (char)(lower[i] | 0x20); /* hex digits only: ASCII lower-case */
 	r = lookup_prefix(cat, lower, len, &id, eb);
-	/* Eight digits or more may still be a (large) id. */
-	if (r == -ENOENT && digits)
+	/* Eight to twenty digits may still be a (large) id; more cannot be a
+	 * 64-bit one (64 of them are a sha256). */
+	if (r == -ENOENT && digits && len <= 20)
 		return lookup_id(cat, id_or_sha, out, eb);
 	if (r < 0)
 		return r;
@@ -1674,6 +1675,65 @@ static int drop_object_ref(struct catalog *cat, const struct capture_record *rec
 	return put_json(b, DB_CF_OBJECTS, rec->sha256, 32, object_json(size, refs - 1, objnum, *loc));
 }
 
+/* A pending removal of a remote copy (catalog.h): "rmremote:" + sha256 in
+ * meta, empty value. */
+#define RMREMOTE_PREFIX "rmremote:"
+#define RMREMOTE_PREFIX_LEN (sizeof(RMREMOTE_PREFIX) - 1)
+#define RMREMOTE_KEY_LEN (RMREMOTE_PREFIX_LEN + 32)
+
+static void rmremote_key(uint8_t key[RMREMOTE_KEY_LEN], const uint8_t sha[32])
+{
+	memcpy(key, RMREMOTE_PREFIX, RMREMOTE_PREFIX_LEN);
+	memcpy(key + RMREMOTE_PREFIX_LEN, sha, 32);
+}
+
+int catalog_foreach_remote_removal(struct catalog *cat, catalog_sha_fn fn, void *opaque)
+{
+	struct db_iter *it = NULL;
+	int r = db_iter_new(cat->db, DB_CF_META, &it);
+
+	if (r < 0)
+		return r;
+	for (db_iter_seek(it, RMREMOTE_PREFIX, RMREMOTE_PREFIX_LEN); r == 0 && db_iter_valid(it);
+	     db_iter_next(it)) {
+		size_t klen = 0;
+		const uint8_t *k = db_iter_key(it, &klen);
+		if (klen < RMREMOTE_PREFIX_LEN || memcmp(k, RMREMOTE_PREFIX, RMREMOTE_PREFIX_LEN))
+			break;
+		if (klen == RMREMOTE_KEY_LEN)
+			r = fn(opaque, k + RMREMOTE_PREFIX_LEN);
+	}
+	db_iter_free(it);
+	return r;
+}
+
+int catalog_remote_removed(struct catalog *cat, const uint8_t sha[32], bool kept,
+			   struct errbuf *eb)
+{
+	enum catalog_location loc = CATALOG_LOCAL;
+	struct db_batch *b = NULL;
+	uint8_t key[RMREMOTE_KEY_LEN];
+	int r;
+
+	errbuf_clear(eb);
+	pthread_mutex_lock(&cat->lock);
+	r = object_get(cat, sha, NULL, NULL, NULL, &loc);
+	bool remote = r == 0 && loc != CATALOG_LOCAL;
+	/* Else its last capture went again since the decision: the pending
+	 * removal written then stays. */
+	if ((r == 0 || r == -ENOENT) && remote == kept && (r = db_batch_new(&b)) == 0) {
+		rmremote_key(key, sha);
+		db_batch_delete(b, DB_CF_META, key, sizeof(key));
+		/* Not synced: losing it only repeats a removal, a no-op. */
+		r = db_write(cat->db, b, false, eb);
+		db_batch_free(b);
+	} else if (r == -ENOENT) {
+		r = 0;
+	}
+	pthread_mutex_unlock(&cat->lock);
+	return r < 0 && !eb->msg[0] ? errbuf_set(eb, r, "%s", strerror(-r)) : r;
+}
+
 static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn check, void *opaque,
 			 bool *unlink_object, uint8_t sha[32], struct errbuf *eb)
 {
@@ -1698,6 +1758,11 @@ static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn chec
 		delete_index_keys(rec, b);
 		annot_batch_delete_capture(b, id);
 		r = drop_object_ref(cat, rec, b, &last, &loc);
+	}
+	if (r == 0 && last && loc != CATALOG_LOCAL) {
+		uint8_t rm[RMREMOTE_KEY_LEN];
+		rmremote_key(rm, rec->sha256);
+		db_batch_put(b, DB_CF_META, rm, sizeof(rm), "", 0);
 	}
 	if (r == 0)
 		r = db_write(cat->db, b, true, eb);

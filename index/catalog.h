@@ -299,6 +299,25 @@ typedef int (*catalog_object_fn)(void *opaque, const uint8_t sha[32], uint64_t s
 				 uint64_t refs, enum catalog_location loc);
 int catalog_foreach_object(struct catalog *cat, catalog_object_fn fn, void *opaque);
 
+/*
+ * Remote copies waiting to be removed from the object store. When the last
+ * capture of a remote or both object goes, the batch that deletes its
+ * record also writes a pending removal for it, so the removal survives a
+ * restart (the release_remote hook only queues it in memory). fn gets
+ * each one in sha order; nonzero from fn stops and is returned.
+ *
+ * catalog_remote_removed forgets sha's pending removal once it was done
+ * (kept false: the remote copy was removed, the catalog naming none) or
+ * not wanted (kept true: the object is remote again). Under the lock, and
+ * only while the catalog still says so: if the object's last capture went
+ * again meanwhile, the new pending removal stays. Returns 0 or a negative
+ * errno (eb).
+ */
+typedef int (*catalog_sha_fn)(void *opaque, const uint8_t sha[32]);
+int catalog_foreach_remote_removal(struct catalog *cat, catalog_sha_fn fn, void *opaque);
+int catalog_remote_removed(struct catalog *cat, const uint8_t sha[32], bool kept,
+			   struct errbuf *eb);
+
 /* Totals over all captures. */
 struct catalog_totals {
 	uint64_t captures;

@@ -142,25 +142,32 @@ int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uin
 int tier_remove_remote(struct vault *v, struct objstore *os, const uint8_t sha[32],
 		       struct errbuf *eb)
 {
+	struct catalog *cat = vault_catalog(v);
 	enum catalog_location loc = CATALOG_LOCAL;
-	int r = catalog_object_location(vault_catalog(v), sha, &loc);
+	char hex[65];
+	int r = catalog_object_location(cat, sha, &loc);
 
 	errbuf_clear(eb);
-	if (r == 0 && loc != CATALOG_LOCAL)
-		return 0; /* referenced again, and remote again */
-	if (r < 0 && r != -ENOENT) {
-		char hex[65];
-		sha256_hex(sha, hex);
+	sha256_hex(sha, hex);
+	if (r < 0 && r != -ENOENT)
 		return errbuf_set(eb, r, "object %s: cannot read the catalog: %s", hex,
 				  strerror(-r));
-	}
-	return objstore_remove(os, sha, eb);
+	int outcome = r == 0 && loc != CATALOG_LOCAL ? TIER_KEPT : objstore_remove(os, sha, eb);
+	if (outcome < 0)
+		return outcome;
+	struct errbuf why = { { 0 } };
+	r = catalog_remote_removed(cat, sha, outcome == TIER_KEPT, &why);
+	if (r < 0)
+		return errbuf_set(eb, r, "object %s: removal done, but not recorded: %s", hex,
+				  why.msg[0] ? why.msg : strerror(-r));
+	return outcome;
 }
 
 struct resume {
 	struct vault *v;
 	struct objstore *os;
 	tier_object_fn fn;
+	tier_remove_fn remove_fn;
 	void *opaque;
 	uint64_t fixed;
 	int err;
@@ -210,17 +217,27 @@ static int resume_one(void *opaque, const uint8_t sha[32], uint64_t size, uint64
 	return 0;
 }
 
-int tier_resume(struct vault *v, struct objstore *os, tier_object_fn fn, void *opaque,
-		uint64_t *fixed, struct errbuf *eb)
+static int resume_removal(void *opaque, const uint8_t sha[32])
 {
-	struct resume s = { .v = v, .os = os, .fn = fn, .opaque = opaque, .eb = eb };
+	struct resume *s = opaque;
+
+	return s->remove_fn ? s->remove_fn(s->opaque, sha) : 0;
+}
+
+int tier_resume(struct vault *v, struct objstore *os, tier_object_fn fn, tier_remove_fn remove_fn,
+		void *opaque, uint64_t *fixed, struct errbuf *eb)
+{
+	struct resume s = { .v = v, .os = os, .fn = fn, .remove_fn = remove_fn, .opaque = opaque,
+			    .eb = eb };
 	int r;
 
 	errbuf_clear(eb);
 	r = catalog_foreach_object(vault_catalog(v), resume_one, &s);
+	if (r == 0)
+		r = catalog_foreach_remote_removal(vault_catalog(v), resume_removal, &s);
 	if (fixed)
 		*fixed = s.fixed;
 	if (r < 0)
-		return errbuf_set(eb, r, "reading the catalog's objects: %s", strerror(-r));
+		return errbuf_set(eb, r, "reading the catalog: %s", strerror(-r));
 	return s.err;
 }

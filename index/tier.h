@@ -26,6 +26,9 @@ struct objstore;
 
 /* Positive outcome of tier_object: the object was remote already. */
 #define TIER_ALREADY 1
+/* Positive outcome of tier_remove_remote: the remote copy was kept, the
+ * object being referenced again and remote again. */
+#define TIER_KEPT 2
 
 /* Where a test may kill the process mid-move (CAPVAULT_TIER_KILL=POINT:N:
  * the Nth time POINT is reached): after the put was confirmed, after
@@ -45,21 +48,27 @@ int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uin
 /*
  * Removes the remote copy of sha provided the catalog does not name a
  * remote copy of it (it was imported and tiered again since its last
- * capture went). Returns 0 (removed or kept) or the store's error (eb).
+ * capture went), and then forgets the catalog's pending removal of it
+ * (catalog_foreach_remote_removal). Returns 0 (removed), TIER_KEPT, or the
+ * store's error (eb; the removal stays pending).
  */
 int tier_remove_remote(struct vault *v, struct objstore *os, const uint8_t sha[32],
 		       struct errbuf *eb);
 
 /*
- * After a crash: a "both" object with its local file is passed to fn to
- * be tiered again (the put confirms the copy, then the move finishes); a
- * "both" without it becomes remote once os confirms the copy; a "remote"
- * one with a local file (an import of its bytes that died before saying
- * so) becomes both. Returns 0 or a negative errno (eb); *fixed counts the
- * records changed.
+ * After a crash or a restart: a "both" object with its local file is
+ * passed to fn to be tiered again (the put confirms the copy, then the
+ * move finishes); a "both" without it becomes remote once os confirms the
+ * copy; a "remote" one with a local file (an import of its bytes that died
+ * before saying so) becomes both. Each pending removal of a remote copy
+ * (the last capture went, the removal had not succeeded) is passed to
+ * remove_fn, to be done by tier_remove_remote. fn and remove_fn may be
+ * NULL. Returns 0 or a negative errno (eb); *fixed (may be NULL) counts
+ * the records changed.
  */
 typedef int (*tier_object_fn)(void *opaque, const uint8_t sha[32], uint64_t size);
-int tier_resume(struct vault *v, struct objstore *os, tier_object_fn fn, void *opaque,
-		uint64_t *fixed, struct errbuf *eb);
+typedef int (*tier_remove_fn)(void *opaque, const uint8_t sha[32]);
+int tier_resume(struct vault *v, struct objstore *os, tier_object_fn fn, tier_remove_fn remove_fn,
+		void *opaque, uint64_t *fixed, struct errbuf *eb);
 
 #endif

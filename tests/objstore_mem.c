@@ -27,7 +27,7 @@ struct mem {
 	struct objstore base;
 	struct mem_obj v[MEM_MAX];
 	unsigned n;
-	unsigned fail_puts;
+	unsigned fail_puts, fail_removes;
 	int fail_err;
 };
 
@@ -113,7 +113,11 @@ static int mem_remove(struct objstore *os, const uint8_t sha[32], struct errbuf 
 {
 	struct mem *m = (struct mem *)os;
 	struct mem_obj *o = find(m, sha);
-	(void)eb;
+	if (m->fail_removes) {
+		m->fail_removes--;
+		return errbuf_set(eb, m->fail_err, "mem: remove refused (%s)",
+				  strerror(m->fail_err));
+	}
 	if (o) {
 		free(o->buf);
 		*o = m->v[--m->n];
@@ -192,6 +196,13 @@ void objstore_mem_fail_puts(struct objstore *os, unsigned n, int err)
 {
 	struct mem *m = (struct mem *)os;
 	m->fail_puts = n;
+	m->fail_err = err;
+}
+
+void objstore_mem_fail_removes(struct objstore *os, unsigned n, int err)
+{
+	struct mem *m = (struct mem *)os;
+	m->fail_removes = n;
 	m->fail_err = err;
 }
 

@@ -257,8 +257,10 @@ static void test_remove_remote(void **state)
 	uint64_t again;
 	add_capture(f, 7, sha2, &again);
 	assert_int_equal(tier_object(f->v, f->os, sha2, NULL, &eb), 0);
-	assert_int_equal(tier_remove_remote(f->v, f->os, sha2, &eb), 0);
-	assert_true(objstore_mem_has(f->os, sha2)); /* referenced again: kept */
+	/* Referenced again and remote again: kept, and told apart from a
+	 * removal (the daemon logs and counts only removals). */
+	assert_int_equal(tier_remove_remote(f->v, f->os, sha2, &eb), TIER_KEPT);
+	assert_true(objstore_mem_has(f->os, sha2));
 	assert_int_equal(vault_remove(f->v, again, NULL, &eb), 0);
 	assert_int_equal(tier_remove_remote(f->v, f->os, sha2, &eb), 0);
 	assert_false(objstore_mem_has(f->os, sha2));
@@ -268,6 +270,99 @@ static void test_remove_remote(void **state)
 	add_capture(f, 8, sha3, &id3);
 	assert_int_equal(vault_remove(f->v, id3, NULL, &eb), 0);
 	assert_int_equal(f->released_remote, 2);
+}
+
+/* A removal the daemon queued, then lost (a restart while the store was
+ * down): the catalog keeps it, tier_resume hands it back, and it is
+ * forgotten only once done (adv18 F5). */
+static int collect_removal(void *opaque, const uint8_t sha[32])
+{
+	struct fixture *f = opaque;
+	f->released_remote++;
+	memcpy(f->released_sha, sha, 32);
+	return 0;
+}
+
+static unsigned pending_removals(struct fixture *f)
+{
+	struct errbuf eb;
+	f->released_remote = 0;
+	assert_int_equal(tier_resume(f->v, f->os, NULL, collect_removal, f, NULL, &eb), 0);
+	return f->released_remote;
+}
+
+static void restart(struct fixture *f)
+{
+	struct errbuf eb;
+	vault_close(f->v);
+	assert_int_equal(vault_open_flags(&f->v, f->dir, 0, &eb), 0);
+	vault_set_objstore(f->v, f->os);
+	vault_set_remote_release(f->v, note_release, f);
+}
+
+static void test_removal_survives_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t sha[32], sha2[32];
+	uint64_t id, id2, again;
+	vault_set_remote_release(f->v, note_release, f);
+	add_capture(f, 12, sha, &id);
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
+	assert_int_equal(vault_remove(f->v, id, NULL, &eb), 0);
+	assert_true(objstore_mem_has(f->os, sha));
+	restart(f);
+	assert_int_equal(pending_removals(f), 1);
+	assert_memory_equal(f->released_sha, sha, 32);
+	/* A failed removal stays pending. */
+	objstore_mem_fail_removes(f->os, 1, -ECONNREFUSED);
+	assert_int_equal(tier_remove_remote(f->v, f->os, sha, &eb), -ECONNREFUSED);
+	restart(f);
+	assert_int_equal(pending_removals(f), 1);
+	assert_int_equal(tier_remove_remote(f->v, f->os, sha, &eb), 0);
+	assert_false(objstore_mem_has(f->os, sha));
+	restart(f);
+	assert_int_equal(pending_removals(f), 0);
+
+	/* Invariant 7: the same bytes imported and tiered again before the
+	 * removal ran keep their remote copy, and the removal is done. */
+	add_capture(f, 13, sha2, &id2);
+	assert_int_equal(tier_object(f->v, f->os, sha2, NULL, &eb), 0);
+	assert_int_equal(vault_remove(f->v, id2, NULL, &eb), 0);
+	add_capture(f, 13, sha2, &again);
+	assert_int_equal(tier_object(f->v, f->os, sha2, NULL, &eb), 0);
+	restart(f);
+	assert_int_equal(pending_removals(f), 1);
+	assert_int_equal(tier_remove_remote(f->v, f->os, sha2, &eb), TIER_KEPT);
+	assert_true(objstore_mem_has(f->os, sha2));
+	assert_int_equal(location_of(f, sha2), CATALOG_REMOTE);
+	assert_int_equal(pending_removals(f), 0);
+	/* Imported again but local only: the catalog names no remote copy,
+	 * so the stale one goes and the local object stays. */
+	assert_int_equal(vault_remove(f->v, again, NULL, &eb), 0);
+	add_capture(f, 13, sha2, &again);
+	assert_int_equal(location_of(f, sha2), CATALOG_LOCAL);
+	assert_int_equal(pending_removals(f), 1);
+	assert_int_equal(tier_remove_remote(f->v, f->os, sha2, &eb), 0);
+	assert_false(objstore_mem_has(f->os, sha2));
+	assert_true(has_local(f, sha2));
+	assert_int_equal(pending_removals(f), 0);
+
+	/* Removed offline, with no object store known (rm without
+	 * --config): pending for the daemon's next start. */
+	uint8_t sha3[32];
+	uint64_t id3;
+	add_capture(f, 14, sha3, &id3);
+	assert_int_equal(tier_object(f->v, f->os, sha3, NULL, &eb), 0);
+	vault_set_remote_release(f->v, NULL, NULL);
+	vault_set_objstore(f->v, NULL);
+	assert_int_equal(vault_remove(f->v, id3, NULL, &eb), 0);
+	restart(f);
+	assert_int_equal(pending_removals(f), 1);
+	assert_memory_equal(f->released_sha, sha3, 32);
+	assert_int_equal(tier_remove_remote(f->v, f->os, sha3, &eb), 0);
+	assert_false(objstore_mem_has(f->os, sha3));
+	assert_int_equal(pending_removals(f), 0);
 }
 
 static int collect_resume(void *opaque, const uint8_t sha[32], uint64_t size)
@@ -304,7 +399,7 @@ static void test_resume(void **state)
 	/* c: remote with a local copy imported again: both, then finished. */
 	assert_int_equal(tier_object(f->v, f->os, c, NULL, &eb), 0);
 	make_object(f, 11, 1011, c);
-	assert_int_equal(tier_resume(f->v, f->os, collect_resume, f, &fixed, &eb), 0);
+	assert_int_equal(tier_resume(f->v, f->os, collect_resume, NULL, f, &fixed, &eb), 0);
 	assert_int_equal(fixed, 2);
 	assert_int_equal(f->released_remote, 2); /* a and c handed back */
 	assert_int_equal(location_of(f, a), CATALOG_BOTH);
@@ -445,6 +540,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reimport_makes_both, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_remote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removal_survives_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tier_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_records_migrated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_max_size, setup, teardown),

@@ -47,6 +47,20 @@ static int tier_args_parse(int argc, char **argv, struct tier_args *a)
 	return a->first_arg < argc ? 0 : -EINVAL;
 }
 
+/* The words for a result that is no failure; NULL for "error" (which may
+ * come without its message: adv18 F0) and anything unknown. */
+static const char *result_text(const char *result)
+{
+	static const char *const words[][2] = { { "tiered", "tiered" },
+						{ "would_tier", "would tier" },
+						{ "already_remote", "already remote" } };
+
+	for (size_t i = 0; result && i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(result, words[i][0]))
+			return words[i][1];
+	return NULL;
+}
+
 /* One line per object of the reply (POST /v1/tier's document). */
 static void print_reply(json_t *doc)
 {
@@ -56,17 +70,16 @@ static void print_reply(json_t *doc)
 		const char *result = json_string_value(json_object_get(o, "result"));
 		const char *err = json_string_value(json_object_get(o, "error"));
 		char *name = cli_shown_json(json_string_value(json_object_get(o, "name")));
+		const char *shown = result_text(result);
 		if (!json_object_get(o, "id")) {
 			fprintf(stderr, "capvault: %s: %s\n",
 				json_string_value(json_object_get(o, "capture")), err ? err : "?");
-		} else if (err) {
+		} else if (err || !shown) {
 			fprintf(stderr, "capvault: tier %" PRIu64 " %s: %s\n",
 				(uint64_t)json_integer_value(json_object_get(o, "id")),
-				name ? name : "?", err);
+				name ? name : "?", err ? err : "failed (no reason given)");
 		} else {
-			printf("%s %" PRIu64 " %s sha256 %s (%" PRIu64 " bytes): %s\n",
-			       result && !strcmp(result, "tiered") ? "tiered" :
-			       result && !strcmp(result, "would_tier") ? "would tier" : "already remote",
+			printf("%s %" PRIu64 " %s sha256 %s (%" PRIu64 " bytes): %s\n", shown,
 			       (uint64_t)json_integer_value(json_object_get(o, "id")), name ? name : "?",
 			       json_string_value(json_object_get(o, "sha256")),
 			       (uint64_t)json_integer_value(json_object_get(o, "size")),

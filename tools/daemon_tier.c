@@ -5,7 +5,10 @@
  * at once: a removal is only decided (tier_remove_remote) when no move is
  * under way, and a move re-reads the catalog first. POST /v1/tier moves
  * under the same lock. Removals are queued from the catalog's hook, under
- * the catalog lock: pushing only takes this queue's lock.
+ * the catalog lock: pushing only takes this queue's lock. The catalog
+ * also keeps each removal until it is done, so one that a stop, a full
+ * queue or a store that stayed down left undone is queued at the next
+ * start (tier_resume).
  *
  * A failed job goes back to the queue's end with a back-off doubling from
  * TIER_BACKOFF_MIN_MS to TIER_BACKOFF_MAX_MS; a job whose object went
@@ -130,8 +133,8 @@ static int push_removal(void *opaque, const uint8_t sha[32])
 	pthread_mutex_unlock(&t->lock);
 	if (r < 0) {
 		sha256_hex(sha, hex);
-		log_warnx("tier: object %s: remote copy not removed (the tier queue is full); "
-			  "`capvault fsck --remote --repair` removes it", hex);
+		log_warnx("tier: object %s: remote copy not removed yet (the tier queue is full); "
+			  "its removal is retried at the next start", hex);
 	}
 	return r < 0 ? r : 0;
 }
@@ -219,8 +222,8 @@ static void retry(struct daemon_tier *t, struct daemon_tier_job *job, const char
 	int r = push_locked(t, job);
 	pthread_mutex_unlock(&t->lock);
 	log_warnx("tier: %s object %s failed (attempt %u): %s; %s", job->remove ? "removing" :
-		  "moving", hex, job->attempts, why, r < 0 ? "the queue is full: dropped" :
-		  "retrying");
+		  "moving", hex, job->attempts, why, r >= 0 ? "retrying" : job->remove ?
+		  "the queue is full: retried at the next start" : "the queue is full: dropped");
 }
 
 static void *mover(void *arg)
@@ -241,6 +244,8 @@ static void *mover(void *arg)
 				 objstore_describe(t->os));
 		else if (r == 0)
 			log_info("removed remote object %s: no capture references it", hex);
+		else if (r == TIER_KEPT)
+			log_info("kept remote object %s: a capture references it again", hex);
 		else if (r < 0 && r != -ENOENT && r != -ESTALE)
 			retry(t, &job, eb.msg[0] ? eb.msg : strerror(-r));
 		pthread_mutex_lock(&t->lock);
@@ -253,6 +258,20 @@ static int resume_push(void *opaque, const uint8_t sha[32], uint64_t size)
 {
 	int r = daemon_tier_push(opaque, sha, size);
 	return r < 0 && r != -ENOSPC ? r : 0;
+}
+
+/* A removal that a stop or a full queue left pending (the catalog keeps
+ * it, catalog.h); one that does not fit now waits for the next start. */
+static int resume_removal(void *opaque, const uint8_t sha[32])
+{
+	struct daemon_tier *t = opaque;
+	struct daemon_tier_job job = { .remove = true };
+
+	memcpy(job.sha, sha, 32);
+	pthread_mutex_lock(&t->lock);
+	push_locked(t, &job);
+	pthread_mutex_unlock(&t->lock);
+	return 0;
 }
 
 int daemon_tier_start(struct daemon_tier *t, struct vault *v, const struct config *cfg,
@@ -272,13 +291,17 @@ int daemon_tier_start(struct daemon_tier *t, struct vault *v, const struct confi
 		return errbuf_set(eb, -ENOMEM, "tier queue: %s", strerror(ENOMEM));
 	vault_set_objstore(v, t->os);
 	vault_set_remote_release(v, push_removal, t);
-	err = tier_resume(v, t->os, resume_push, t, &fixed, eb);
+	err = tier_resume(v, t->os, resume_push, resume_removal, t, &fixed, eb);
+	size_t removals = 0;
+	for (size_t i = 0; i < t->n; i++)
+		removals += t->jobs[i].remove;
 	if (err < 0)
 		log_warnx("tier: finishing interrupted moves: %s (retried at the next start)",
 			  eb->msg);
 	else if (fixed || t->n)
-		log_info("tier: %" PRIu64 " object records fixed, %zu interrupted moves to finish",
-			 fixed, t->n);
+		log_info("tier: %" PRIu64 " object records fixed, %zu interrupted moves and %zu "
+			 "pending removals of remote copies to finish", fixed, t->n - removals,
+			 removals);
 	errbuf_clear(eb);
 	err = pthread_create(&t->thread, NULL, mover, t);
 	if (err)

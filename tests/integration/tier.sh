@@ -55,6 +55,12 @@ check "POST /v1/tier dry run" "200 would_tier" \
 	"$(post_tier '{"captures": ["3"], "dry_run": true}') $(jq -r '.objects[0].result' "$T/reply")"
 expect_rc 1 "$CAPVAULT" tier 999
 grep -q "999" "$T/err" || fail "unknown capture: $(cat "$T/err")"
+# 64 decimal digits are a sha256, never an id (adv18 F11).
+Z=0000000000000000000000000000000000000000000000000000000000000000
+expect_rc 1 "$CAPVAULT" tier "$Z"
+grep -q "no capture with sha256 prefix $Z" "$T/err" || fail "64 digits: $(cat "$T/err")"
+expect_rc 1 "$CAPVAULT" tier --dry-run "$Z"
+grep -q "no capture with sha256 prefix $Z" "$T/err" || fail "64 digits, dry run: $(cat "$T/err")"
 
 curl -sS -H "Authorization: Bearer $RO" "$U/metrics" >"$T/m"
 check "tiered_objects_total" 1 "$(awk '$1 == "capvault_tiered_objects_total" { print $2 }' "$T/m")"
@@ -69,6 +75,28 @@ expect_rc 0 "$CAPVAULT" tier 2
 expect_rc 0 "$CAPVAULT" rm 2
 remote_gone() { gone "$(remote "$s2")"; }
 wait_for "remote copy of a removed capture removed" remote_gone
+# A removal still failing when the daemon stops is done at its next start
+# (adv18 F5). The remote key is made a directory, which the local backend
+# cannot unlink, as a store that is down would refuse.
+"$MKCAP" --packets 7 --seed 90 -o "$T/c10.pcap"
+s10=$(sha "$T/c10.pcap")
+expect_rc 0 "$CAPVAULT" import "$T/c10.pcap"
+id10=$("$CAPVAULT" info --json "$s10" | jq .id)
+expect_rc 0 "$CAPVAULT" tier "$id10"
+mv "$(remote "$s10")" "$T/s10.kept"
+mkdir "$(remote "$s10")"
+expect_rc 0 "$CAPVAULT" rm "$id10"
+failed10() { logged "tier: removing object $s10 failed"; }
+wait_for "the remote removal failed" failed10
+stop_daemon
+expect_rc 0 "$CAPVAULT" fsck
+grep -q " 0 problems" "$T/out" || fail "fsck with a pending removal: $(cat "$T/out")"
+rmdir "$(remote "$s10")"
+mv "$T/s10.kept" "$(remote "$s10")"
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+logged "1 pending removals of remote copies to finish" || fail "start: $(tail -5 "$T/d.log")"
+remote10_gone() { gone "$(remote "$s10")"; }
+wait_for "a pending remote removal done after a restart" remote10_gone
 
 # Killed after "both": the next start finishes the move.
 stop_daemon
