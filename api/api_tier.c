@@ -35,9 +35,10 @@ static json_t *tier_one(struct api_call *c, const char *arg, bool dry_run, uint6
 	if (r < 0) {
 		*failed = true;
 		json_object_set_new(o, "result", json_string("error"));
-		json_object_set_new(o, "error", json_string(eb.msg[0] ? eb.msg :
-							   r == -ENOENT ? "no such capture" :
-							   strerror(-r)));
+		/* Escaped: a message may quote bytes that are not UTF-8. */
+		json_object_set_new(o, "error", catalog_json_text(eb.msg[0] ? eb.msg :
+								  r == -ENOENT ? "no such capture" :
+								  strerror(-r)));
 		return o;
 	}
 	enum catalog_location loc = CATALOG_LOCAL;
@@ -60,8 +61,8 @@ static json_t *tier_one(struct api_call *c, const char *arg, bool dry_run, uint6
 		}
 		if (r < 0) {
 			*failed = true;
-			json_object_set_new(o, "error", json_string(eb.msg[0] ? eb.msg :
-								    strerror(-r)));
+			json_object_set_new(o, "error", catalog_json_text(eb.msg[0] ? eb.msg :
+									  strerror(-r)));
 		}
 		catalog_object_location(vault_catalog(api->vault), rec->sha256, &loc);
 	}

@@ -110,8 +110,8 @@ static json_t *dry_run_local(struct vault *v, char **args, int n)
 		if (r < 0) {
 			failed = true;
 			json_object_set_new(o, "result", json_string("error"));
-			json_object_set_new(o, "error", json_string(eb.msg[0] ? eb.msg :
-								    strerror(-r)));
+			json_object_set_new(o, "error", catalog_json_text(eb.msg[0] ? eb.msg :
+									  strerror(-r)));
 		} else {
 			enum catalog_location loc = CATALOG_LOCAL;
 			char hex[65];
