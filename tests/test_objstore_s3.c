@@ -34,6 +34,7 @@
 #include "objstore.h"
 #include "objstore_config.h"
 #include "s3cred.h"
+#include "s3prefix.h"
 
 extern char **environ;
 
@@ -972,16 +973,19 @@ static void test_bad_config(void **state)
 	objstore_free(os);
 }
 
-/* One request's head, as a store on loopback received it (answered 404). */
+/* One request's head, as a store on loopback received it; answered
+ * with answer, or a bare 404 when it is NULL. */
 struct heard {
 	int listener;
+	const char *answer;
 	char head[8192];
 };
 
 static void *hear_one(void *opaque)
 {
 	struct heard *h = opaque;
-	static const char answer[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+	const char *answer = h->answer ? h->answer
+				       : "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
 	size_t used = 0;
 	int c = accept(h->listener, NULL, NULL);
 
@@ -993,7 +997,7 @@ static void *hear_one(void *opaque)
 		h->head[used] = '\0';
 	}
 	if (c >= 0) {
-		(void)!write(c, answer, sizeof(answer) - 1);
+		(void)!write(c, answer, strlen(answer));
 		close(c);
 	}
 	return NULL;
@@ -1137,6 +1141,134 @@ static void test_credentials_renewed(void **state)
 	free(path);
 }
 
+
+/* F0: a prefix whose URL encoding is long (3 characters a byte) still
+ * gives each object its whole key, up to the longest prefix S3's 1024
+ * byte keys allow; one longer is refused, not cut. */
+static void test_long_prefix(void **state)
+{
+	static char prefix[1024];
+	struct heard h = { 0 };
+	struct errbuf eb = { "" };
+	struct objstore *os;
+	char endpoint[64], want[128], sha_hex[65];
+	uint8_t sha[32] = { 6 };
+
+	(void)state;
+	hex(sha, sha_hex);
+	snprintf(want, sizeof(want), "a/objects/%.2s/%s HTTP/1.1\r\n", sha_hex, sha_hex);
+	h.listener = silent_endpoint(endpoint, sizeof(endpoint), true);
+	struct objstore_s3_config cfg = { .endpoint = endpoint, .bucket = "b", .prefix = prefix,
+					  .access_key = "a", .secret_key = "s",
+					  .request_timeout_ms = 5000 };
+	/* 500 spaces: 1500 characters in the URL, past the old 1100. */
+	memset(prefix, ' ', 500);
+	memcpy(prefix + 500, "a/", 3);
+	os = open_store(&cfg);
+	heard_request(os, &h);
+	objstore_free(os);
+	assert_non_null(strstr(h.head, want));
+	/* 949 bytes, the longest: each 2-byte character is 6 in the URL. */
+	for (int i = 0; i < 473; i++)
+		memcpy(prefix + 2 * i, "\xc3\xa9", 2);
+	memcpy(prefix + 946, "xa/", 4);
+	assert_int_equal(strlen(prefix), 949);
+	os = open_store(&cfg);
+	heard_request(os, &h);
+	objstore_free(os);
+	assert_non_null(strstr(h.head, want));
+	memcpy(prefix + 946, "xxa/", 5);
+	os = (struct objstore *)1;
+	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
+	assert_null(os);
+	assert_non_null(strstr(eb.msg, "1024"));
+	close(h.listener);
+}
+
+static const char *const bad_prefixes[] = {
+	"../victim/", "b/../", "./", "x/./y/", "x//y/", "/a/", "a/../", "..//",
+};
+
+/* F1: a prefix that an HTTP library or the store would normalise into
+ * another one (another prefix, or another bucket) is refused. */
+static void test_dot_prefix(void **state)
+{
+	static const char *const good[] = { "a.b/..c/", "site-a/", "noslash", "..", "a/..", "...", "a/.x/" };
+	struct objstore_s3_config cfg = { .endpoint = "http://127.0.0.1:1", .bucket = "b",
+					  .access_key = "a", .secret_key = "s" };
+	struct errbuf eb = { "" };
+	struct objstore *os;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_prefixes) / sizeof(bad_prefixes[0]); i++) {
+		cfg.prefix = bad_prefixes[i];
+		errbuf_clear(&eb);
+		if (objstore_s3_new(&os, &cfg, &eb) != -EINVAL)
+			fail_msg("prefix '%s' taken", bad_prefixes[i]);
+		assert_non_null(strstr(eb.msg, "prefix"));
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		cfg.prefix = good[i];
+		if (objstore_s3_new(&os, &cfg, &eb) != 0)
+			fail_msg("prefix '%s' refused: %s", good[i], eb.msg);
+		objstore_free(os);
+	}
+}
+
+/* The first error of loading an object_store section with these lines. */
+static int load_section(const char *lines, char *msg, size_t size)
+{
+	char text[4096];
+	struct config *cfg = NULL;
+	struct config_errors *errs = NULL;
+
+	snprintf(text, sizeof(text), "store: /nonexistent/vault\nobject_store:\n  bucket: bkt\n%s",
+		 lines);
+	assert_int_equal(config_errors_new(&errs), 0);
+	int r = config_load_buffer(&cfg, text, strlen(text), "t.yaml", NULL,
+				   CONFIG_NO_PATH_CHECKS, errs);
+	const struct config_error *e = config_errors_get(errs, 0);
+	snprintf(msg, size, "%s", e ? e->text : "");
+	config_free(cfg);
+	config_errors_free(errs);
+	return r;
+}
+
+/* F0, F1 at the configuration's check, with its file:line:col; F11: an
+ * endpoint holding a password is refused without repeating it. */
+static void test_config_checks(void **state)
+{
+	char lines[2048], msg[1024];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_prefixes) / sizeof(bad_prefixes[0]); i++) {
+		snprintf(lines, sizeof(lines), "  endpoint: http://127.0.0.1:1\n  prefix: \"%s\"\n",
+			 bad_prefixes[i]);
+		assert_int_equal(load_section(lines, msg, sizeof(msg)), -EINVAL);
+		if (!strstr(msg, "t.yaml:5:11: invalid prefix"))
+			fail_msg("prefix '%s': %s", bad_prefixes[i], msg);
+	}
+	snprintf(lines, sizeof(lines), "  endpoint: http://127.0.0.1:1\n  prefix: \"%0*d/\"\n",
+		 S3_PREFIX_MAX, 0);
+	assert_int_equal(load_section(lines, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "t.yaml:5:11: invalid prefix: it is longer than 949 bytes"));
+	snprintf(lines, sizeof(lines), "  endpoint: http://127.0.0.1:1\n  prefix: \"%0*d/\"\n",
+		 S3_PREFIX_MAX - 1, 0);
+	assert_int_equal(load_section(lines, msg, sizeof(msg)), 0);
+
+	assert_int_equal(load_section("  endpoint: http://user:s3cr3t@127.0.0.1:1\n", msg,
+				      sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "t.yaml:4:13: invalid endpoint"));
+	assert_null(strstr(msg, "s3cr3t"));
+	struct objstore_s3_config cfg = { .endpoint = "http://user:s3cr3t@127.0.0.1:1",
+					  .bucket = "b", .access_key = "a", .secret_key = "s" };
+	struct errbuf eb = { "" };
+	struct objstore *os;
+	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "endpoint"));
+	assert_null(strstr(eb.msg, "s3cr3t"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1144,6 +1276,9 @@ int main(void)
 		cmocka_unit_test(test_session_token),
 		cmocka_unit_test(test_credentials_renewed),
 		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_long_prefix),
+		cmocka_unit_test(test_dot_prefix),
+		cmocka_unit_test(test_config_checks),
 		cmocka_unit_test(test_put_small),
 		cmocka_unit_test(test_put_empty),
 		cmocka_unit_test(test_put_multipart),
