@@ -1269,6 +1269,45 @@ static void test_config_checks(void **state)
 	assert_null(strstr(eb.msg, "s3cr3t"));
 }
 
+
+/* F10: a 404 whose body says NoSuchBucket is not "no such object"
+ * (-ENOENT, which a remove takes for done and the mover for gone): it is
+ * an error naming the bucket. NoSuchKey, or a bare 404, stays -ENOENT. */
+static void test_no_bucket(void **state)
+{
+	static const char no_bucket[] =
+		"HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\nContent-Length: 98\r\n\r\n"
+		"<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><BucketName>gone</BucketName>"
+		"</Error>\n\n\n\n\n\n\n\n";
+	static const char no_key[] =
+		"HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\nContent-Length: 47\r\n\r\n"
+		"<Error><Code>NoSuchKey</Code></Error>\n\n\n\n\n\n\n\n\n\n";
+	struct heard h = { 0 };
+	struct errbuf eb = { "" };
+	char endpoint[64];
+	uint8_t sha[32] = { 7 };
+	pthread_t t;
+
+	(void)state;
+	h.listener = silent_endpoint(endpoint, sizeof(endpoint), true);
+	struct objstore_s3_config cfg = { .endpoint = endpoint, .bucket = "gone",
+					  .access_key = "a", .secret_key = "s",
+					  .request_timeout_ms = 5000 };
+	struct objstore *os = open_store(&cfg);
+	h.answer = no_bucket;
+	assert_int_equal(pthread_create(&t, NULL, hear_one, &h), 0);
+	assert_int_equal(objstore_remove(os, sha, &eb), -ENXIO);
+	pthread_join(t, NULL);
+	assert_non_null(strstr(eb.msg, "NoSuchBucket"));
+	assert_non_null(strstr(eb.msg, "bucket 'gone'"));
+	h.answer = no_key;
+	assert_int_equal(pthread_create(&t, NULL, hear_one, &h), 0);
+	assert_int_equal(objstore_remove(os, sha, &eb), 0);
+	pthread_join(t, NULL);
+	objstore_free(os);
+	close(h.listener);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1279,6 +1318,7 @@ int main(void)
 		cmocka_unit_test(test_long_prefix),
 		cmocka_unit_test(test_dot_prefix),
 		cmocka_unit_test(test_config_checks),
+		cmocka_unit_test(test_no_bucket),
 		cmocka_unit_test(test_put_small),
 		cmocka_unit_test(test_put_empty),
 		cmocka_unit_test(test_put_multipart),

@@ -525,10 +525,19 @@ static int curl_errno(CURL *h, CURLcode cc)
 	}
 }
 
-static int status_errno(long status)
+/*
+ * code: the <Error><Code> of the answer, "" when none (a HEAD has no
+ * body). Only a missing object is -ENOENT, which callers take for "gone
+ * meanwhile, nothing to do": a missing bucket is -ENXIO, and another 404
+ * (NoSuchUpload: an upload aborted under us) -EIO, so that both count as
+ * failures and are tried again.
+ */
+static int status_errno(long status, const char *code)
 {
+	if (status == 404 && !strcmp(code, "NoSuchBucket"))
+		return -ENXIO;
 	if (status == 404)
-		return -ENOENT;
+		return !*code || !strcmp(code, "NoSuchKey") ? -ENOENT : -EIO;
 	if (status == 401 || status == 403)
 		return -EACCES;
 	return -EIO;
@@ -555,8 +564,11 @@ static int req_finish(struct req *rq, CURLcode cc, struct errbuf *eb)
 	char code[128] = "";
 	if (rq->answer && s3xml_find(rq->answer, rq->answer_len, 2, "Code", code, sizeof(code)))
 		code[0] = '\0';
-	return errbuf_set(eb, status_errno(rq->status), "%s: %s %s: HTTP %ld%s%s", desc,
-			  rq->method, rq->what, rq->status, code[0] ? " " : "", code);
+	int err = status_errno(rq->status, code);
+	return errbuf_set(eb, err, "%s: %s %s: HTTP %ld%s%s%s%s%s", desc, rq->method, rq->what,
+			  rq->status, code[0] ? " " : "", code,
+			  err == -ENXIO ? ": the store has no bucket '" : "",
+			  err == -ENXIO ? rq->s3->bucket : "", err == -ENXIO ? "'" : "");
 }
 
 static int req_run(struct req *rq, struct errbuf *eb)
