@@ -1308,12 +1308,91 @@ static void test_no_bucket(void **state)
 	close(h.listener);
 }
 
+
+/* One request answered 403 (as to keys the store does not know): its
+ * errno and message into eb, its head into h->head. */
+static int refused_request(struct objstore *os, struct heard *h, struct errbuf *eb)
+{
+	static const char forbidden[] =
+		"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 47\r\n\r\n"
+		"<Error><Code>AccessDenied</Code></Error>\n\n\n\n\n\n\n";
+	uint8_t sha[32] = { 8 };
+	uint64_t got;
+	pthread_t t;
+
+	h->answer = forbidden;
+	memset(h->head, 0, sizeof(h->head));
+	assert_int_equal(pthread_create(&t, NULL, hear_one, h), 0);
+	int r = objstore_stat(os, sha, &got, eb);
+	pthread_join(t, NULL);
+	h->answer = NULL;
+	return r;
+}
+
+/* F8: a changed credentials file that cannot be used (others may read
+ * it, bad syntax, no such profile, a folder in its place) leaves the old
+ * keys in use, and a refused request's message says why; once the file
+ * is usable again (or back as it was) the message no longer does. */
+static void test_credentials_refused(void **state)
+{
+	static const char good[] = "[default]\naws_access_key_id = ASIAONE\n"
+				   "aws_secret_access_key = SKONE\n";
+	struct saved_keys keys;
+	struct heard h = { 0 };
+	struct errbuf eb = { "" };
+	char endpoint[64];
+	char *path = write_file("refused", good, 0600);
+
+	(void)state;
+	keys_unset(&keys);
+	h.listener = silent_endpoint(endpoint, sizeof(endpoint), true);
+	struct objstore_s3_config cfg = { .endpoint = endpoint, .bucket = "b",
+					  .credentials_file = path, .request_timeout_ms = 5000,
+					  .cred_recheck_ms = 1 };
+	struct objstore *os = open_store(&cfg);
+	assert_int_equal(refused_request(os, &h, &eb), -EACCES);
+	assert_null(strstr(eb.msg, "credentials file"));
+
+	free(write_file("refused", "[default]\naws_access_key_id = ASIATWO\n"
+			"aws_secret_access_key = SKTWO\n", 0644));
+	settle(path);
+	assert_int_equal(refused_request(os, &h, &eb), -EACCES);
+	assert_non_null(strstr(h.head, "Credential=ASIAONE/"));
+	assert_non_null(strstr(eb.msg, "credentials file was not taken"));
+	assert_non_null(strstr(eb.msg, "0644"));
+	assert_null(strstr(eb.msg, "SKTWO"));
+
+	free(write_file("refused", "[default]\naws_access_key_id ASIATWO\n", 0600));
+	settle(path);
+	assert_int_equal(refused_request(os, &h, &eb), -EACCES);
+	assert_non_null(strstr(eb.msg, ":2: expected"));
+
+	free(write_file("refused", good, 0600));
+	settle(path);
+	assert_int_equal(refused_request(os, &h, &eb), -EACCES);
+	assert_null(strstr(eb.msg, "credentials file"));
+
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+	settle(path);
+	assert_int_equal(refused_request(os, &h, &eb), -EACCES);
+	assert_non_null(strstr(h.head, "Credential=ASIAONE/"));
+	assert_non_null(strstr(eb.msg, "credentials file was not taken"));
+
+	objstore_free(os);
+	close(h.listener);
+	assert_int_equal(rmdir(path), 0);
+	keys_restore(&keys);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cred_file),
 		cmocka_unit_test(test_session_token),
 		cmocka_unit_test(test_credentials_renewed),
+		cmocka_unit_test(test_credentials_refused),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_long_prefix),
 		cmocka_unit_test(test_dot_prefix),

@@ -91,6 +91,10 @@ struct s3 {
 		 * another program); NULL when the keys came from the config. */
 		char *file, *profile;
 		struct stat seen; /* the file as last read */
+		/* Why the file as it is now was not taken ("" when it was):
+		 * a 401/403 then says so, since the keys in use are older than
+		 * the file. Never a key (s3cred.h's messages hold none). */
+		char refused[sizeof(((struct errbuf *)0)->msg)];
 		double next_check;
 		long recheck_ms;
 		bool lock_ready;
@@ -375,7 +379,9 @@ static bool settled(const struct stat *st)
  * Under the lock: reads the credentials file again when it changed since
  * it was read, at most every recheck_ms, once it has settled and if it
  * did not change while read. A file that cannot be read or parsed then
- * leaves the keys in use, and is tried again at the next check.
+ * leaves the keys in use, is tried again at the next check, and the
+ * reason is kept for the refused requests' messages (the library logs
+ * nothing itself: its callers log the errors it returns).
  */
 static void keys_refresh(struct keys *k)
 {
@@ -387,11 +393,28 @@ static void keys_refresh(struct keys *k)
 	if (!k->file || t < k->next_check)
 		return;
 	k->next_check = t + (double)k->recheck_ms / 1000;
-	if (stat(k->file, &before) < 0 || same_file(&before, &k->seen) || !settled(&before))
+	if (stat(k->file, &before) < 0) {
+		snprintf(k->refused, sizeof(k->refused), "credentials file %s: %s", k->file,
+			 strerror(errno));
 		return;
-	if (s3cred_load(&cred, k->file, k->profile, &eb) == 0 && stat(k->file, &after) == 0 &&
-	    same_file(&before, &after) && keys_set(k, &cred) == 0)
-		k->seen = before;
+	}
+	if (same_file(&before, &k->seen))
+		k->refused[0] = '\0'; /* back as it was read */
+	if (same_file(&before, &k->seen) || !settled(&before))
+		return;
+	int r = s3cred_load(&cred, k->file, k->profile, &eb);
+	if (r == 0 && stat(k->file, &after) == 0 && same_file(&before, &after)) {
+		r = keys_set(k, &cred);
+		if (r == 0) {
+			k->seen = before;
+			k->refused[0] = '\0';
+		}
+	} else if (r == 0) {
+		r = 1; /* changed while read: tried again, nothing to say yet */
+	}
+	if (r < 0)
+		snprintf(k->refused, sizeof(k->refused), "%s",
+			 eb.msg[0] ? eb.msg : strerror(-r));
 	s3cred_clear(&cred);
 }
 
@@ -532,6 +555,15 @@ static int curl_errno(CURL *h, CURLcode cc)
  * (NoSuchUpload: an upload aborted under us) -EIO, so that both count as
  * failures and are tried again.
  */
+/* Why the credentials file's latest version is not in use, into out
+ * ("" when it is, or when the keys did not come from a file). */
+static void keys_refused(struct s3 *s3, char *out, size_t size)
+{
+	pthread_mutex_lock(&s3->keys.lock);
+	snprintf(out, size, "%s", s3->keys.refused);
+	pthread_mutex_unlock(&s3->keys.lock);
+}
+
 static int status_errno(long status, const char *code)
 {
 	if (status == 404 && !strcmp(code, "NoSuchBucket"))
@@ -565,10 +597,16 @@ static int req_finish(struct req *rq, CURLcode cc, struct errbuf *eb)
 	if (rq->answer && s3xml_find(rq->answer, rq->answer_len, 2, "Code", code, sizeof(code)))
 		code[0] = '\0';
 	int err = status_errno(rq->status, code);
-	return errbuf_set(eb, err, "%s: %s %s: HTTP %ld%s%s%s%s%s", desc, rq->method, rq->what,
-			  rq->status, code[0] ? " " : "", code,
-			  err == -ENXIO ? ": the store has no bucket '" : "",
-			  err == -ENXIO ? rq->s3->bucket : "", err == -ENXIO ? "'" : "");
+	char note[sizeof(eb->msg)] = "", refused[sizeof(eb->msg)] = "";
+	if (err == -ENXIO)
+		snprintf(note, sizeof(note), ": the store has no bucket '%s'", rq->s3->bucket);
+	else if (err == -EACCES)
+		keys_refused(rq->s3, refused, sizeof(refused));
+	if (refused[0])
+		snprintf(note, sizeof(note), " (older keys in use: the changed credentials file "
+			 "was not taken: %s)", refused);
+	return errbuf_set(eb, err, "%s: %s %s: HTTP %ld%s%s%s", desc, rq->method, rq->what,
+			  rq->status, code[0] ? " " : "", code, note);
 }
 
 static int req_run(struct req *rq, struct errbuf *eb)
