@@ -35,6 +35,7 @@
 #include "objstore_config.h"
 #include "s3cred.h"
 #include "s3prefix.h"
+#include "s3xml.h"
 
 extern char **environ;
 
@@ -1386,6 +1387,32 @@ static void test_credentials_refused(void **state)
 	free(path);
 }
 
+
+static int count_element(void *opaque, unsigned depth, const char *name, const char *text)
+{
+	(void)depth;
+	(void)name;
+	(void)text;
+	++*(unsigned *)opaque;
+	return 0;
+}
+
+/* F0's class in the answers: an element text past 4 KiB (a key, a
+ * continuation token) is refused, not passed on cut short, where it would
+ * name another key or page. */
+static void test_xml_long_text(void **state)
+{
+	char xml[8192];
+	unsigned n = 0;
+
+	(void)state;
+	snprintf(xml, sizeof(xml), "<R><Key>%0*d</Key></R>", 4096, 0);
+	assert_int_equal(s3xml_parse(xml, strlen(xml), count_element, &n), 0);
+	assert_int_equal(n, 2);
+	snprintf(xml, sizeof(xml), "<R><Key>%0*d</Key></R>", 4097, 0);
+	assert_int_equal(s3xml_parse(xml, strlen(xml), count_element, &n), -EIO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1398,6 +1425,7 @@ int main(void)
 		cmocka_unit_test(test_dot_prefix),
 		cmocka_unit_test(test_config_checks),
 		cmocka_unit_test(test_no_bucket),
+		cmocka_unit_test(test_xml_long_text),
 		cmocka_unit_test(test_put_small),
 		cmocka_unit_test(test_put_empty),
 		cmocka_unit_test(test_put_multipart),

@@ -204,6 +204,19 @@ static int object_key(const struct s3 *s3, const uint8_t sha[32], char key[KEY_M
 
 /* ---- one request ---- */
 
+/* text into out when it fits whole, else "" (never cut short). */
+static bool copy_whole(char *out, size_t size, const char *text)
+{
+	size_t n = strlen(text);
+
+	if (n >= size) {
+		out[0] = '\0';
+		return false;
+	}
+	memcpy(out, text, n + 1);
+	return true;
+}
+
 static size_t on_header(char *buf, size_t size, size_t n, void *opaque)
 {
 	struct req *rq = opaque;
@@ -215,7 +228,9 @@ static size_t on_header(char *buf, size_t size, size_t n, void *opaque)
 		return len;
 	}
 	char line[256];
-	size_t l = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
+	if (len >= sizeof(line))
+		return len; /* no header we keep is this long: left out, never cut */
+	size_t l = len;
 	memcpy(line, buf, l);
 	while (l && (line[l - 1] == '\r' || line[l - 1] == '\n'))
 		l--;
@@ -226,10 +241,12 @@ static size_t on_header(char *buf, size_t size, size_t n, void *opaque)
 	*value++ = '\0';
 	while (*value == ' ')
 		value++;
+	/* One too long is left empty, not cut: a part without its ETag, or a
+	 * range without its Content-Range, then fails with a message. */
 	if (!strcasecmp(line, "etag"))
-		snprintf(rq->etag, sizeof(rq->etag), "%s", value);
+		copy_whole(rq->etag, sizeof(rq->etag), value);
 	else if (!strcasecmp(line, "content-range"))
-		snprintf(rq->content_range, sizeof(rq->content_range), "%s", value);
+		copy_whole(rq->content_range, sizeof(rq->content_range), value);
 	return len;
 }
 
@@ -1032,19 +1049,6 @@ static void upload_abort(struct upload *up)
 		return;
 	(void)simple(up->s3, up->h, &rq, "DELETE", up->key, up->path, query, NULL);
 	req_done(&rq);
-}
-
-/* text into out when it fits whole, else "" (never cut short). */
-static bool copy_whole(char *out, size_t size, const char *text)
-{
-	size_t n = strlen(text);
-
-	if (n >= size) {
-		out[0] = '\0';
-		return false;
-	}
-	memcpy(out, text, n + 1);
-	return true;
 }
 
 /* Upload ids of unfinished uploads of one key (ListMultipartUploads). */
