@@ -1268,6 +1268,12 @@ static void test_config_checks(void **state)
 	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
 	assert_non_null(strstr(eb.msg, "endpoint"));
 	assert_null(strstr(eb.msg, "s3cr3t"));
+	cfg.endpoint = "ftp://user:s3cr3t@127.0.0.1:1";
+	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
+	assert_null(strstr(eb.msg, "s3cr3t"));
+	assert_int_equal(load_section("  endpoint: ftp://user:s3cr3t@127.0.0.1:1\n", msg,
+				      sizeof(msg)), -EINVAL);
+	assert_null(strstr(msg, "s3cr3t"));
 }
 
 

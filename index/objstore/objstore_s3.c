@@ -1842,15 +1842,15 @@ static const struct objstore_ops s3_ops = {
 
 static int check_config(const struct objstore_s3_config *cfg, struct errbuf *eb)
 {
+	/* Not repeated, nor kept for objstore_describe(): a password in
+	 * user:password@ must reach no message or log. */
+	if (cfg->endpoint && strchr(cfg->endpoint, '@'))
+		return errbuf_set(eb, -EINVAL, "S3 endpoint: no user:password@ in it (the keys "
+				  "go in the credentials file or the environment)");
 	if (!cfg->endpoint || (strncmp(cfg->endpoint, "https://", 8) &&
 			       strncmp(cfg->endpoint, "http://", 7)))
 		return errbuf_set(eb, -EINVAL, "S3 endpoint '%s' is not an http:// or https:// URL",
 				  cfg->endpoint ? cfg->endpoint : "");
-	/* Not repeated, nor kept for objstore_describe(): a password in
-	 * user:password@ must reach no message or log. */
-	if (strchr(cfg->endpoint, '@'))
-		return errbuf_set(eb, -EINVAL, "S3 endpoint: no user:password@ in it (the keys "
-				  "go in the credentials file or the environment)");
 	if (!cfg->bucket || !*cfg->bucket || strchr(cfg->bucket, '/'))
 		return errbuf_set(eb, -EINVAL, "S3 bucket '%s' is not a bucket name",
 				  cfg->bucket ? cfg->bucket : "");
