@@ -475,12 +475,13 @@ static void test_tampered(void **state)
 {
 	struct cfgbuf cb;
 	struct object o;
-	uint8_t *other = make_bytes(50000, 6);
+	uint8_t *other;
 	char key[256];
 	struct errbuf eb = { "" };
 
 	(void)state;
 	NEED_RGW();
+	other = make_bytes(50000, 6);
 	struct objstore *os = open_rgw(&cb);
 	object_new(&o, 50000, 4);
 	object_key(&cb, &o, key, sizeof(key));

@@ -614,7 +614,7 @@ static int req_finish(struct req *rq, CURLcode cc, struct errbuf *eb)
 	if (rq->answer && s3xml_find(rq->answer, rq->answer_len, 2, "Code", code, sizeof(code)))
 		code[0] = '\0';
 	int err = status_errno(rq->status, code);
-	char note[sizeof(eb->msg)] = "", refused[sizeof(eb->msg)] = "";
+	char refused[sizeof(eb->msg)] = "", note[sizeof(refused) + 128] = "";
 	if (err == -ENXIO)
 		snprintf(note, sizeof(note), ": the store has no bucket '%s'", rq->s3->bucket);
 	else if (err == -EACCES)
