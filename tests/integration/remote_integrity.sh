@@ -12,6 +12,8 @@
 #   download (from the store) is whole.
 # - An object missing from the store: 502 object_missing naming the
 #   capture and fsck --remote, not 503 (which says "retry later").
+# - A merge (objread: read in order, hashed, checked at the end) of a
+#   tiered capture whose object was replaced fails, and stores nothing.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
@@ -20,9 +22,11 @@ B=$T/bucket
 mkdir -p "$T/in"
 "$MKCAP" --packets 300 --payload 1000 --seed 71 -o "$T/c1.pcap" # ~300 KiB: over the 64 KiB held back
 "$MKCAP" --packets 30 --seed 72 -o "$T/c2.pcap"
-expect_rc 0 "$CAPVAULT" import "$T/c1.pcap" "$T/c2.pcap"
+"$MKCAP" --packets 40 --payload 500 --seed 73 -o "$T/c3.pcap"
+"$MKCAP" --packets 20 --seed 74 -o "$T/c4.pcap"
+expect_rc 0 "$CAPVAULT" import "$T/c1.pcap" "$T/c2.pcap" "$T/c3.pcap" "$T/c4.pcap"
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-s1=$(sha "$T/c1.pcap") s2=$(sha "$T/c2.pcap")
+s1=$(sha "$T/c1.pcap") s2=$(sha "$T/c2.pcap") s3=$(sha "$T/c3.pcap")
 remote() { echo "$B/objects/${1:0:2}/$1"; }
 cached() { echo "$S/cache/${1:0:2}/$1.obj"; }
 # flip FILE OFFSET: complements one byte (same size, other bytes).
@@ -37,7 +41,9 @@ write_config() { write_inbox_config "$S" "$1"; }
 start_daemon CAPVAULT_OBJSTORE_DIR="$B"
 RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
 api() { curl -sS -H "Authorization: Bearer $RO" "$@"; }
-expect_rc 0 "$CAPVAULT" tier 1 2
+CS=$("$CAPVAULT" token add cs --scopes read,upload --cloudshark 2>/dev/null)
+CSU="$U/api/v1/$CS"
+expect_rc 0 "$CAPVAULT" tier 1 2 3 4
 errors() { api "$U/metrics" | awk '$1 == "capvault_remote_read_errors_total" { print $2 }'; }
 
 # F2: the object in the store replaced by other bytes of the same size.
@@ -72,5 +78,12 @@ check "missing object: status" 502 "$(api -o "$T/e.json" -w '%{http_code}' "$U/v
 check "missing object: error" object_missing "$(jq -r .error "$T/e.json")"
 grep -q "capture 2" "$T/e.json" || fail "no capture named: $(cat "$T/e.json")"
 grep -q "fsck --remote" "$T/e.json" || fail "no fsck hint: $(cat "$T/e.json")"
+# A merge reading a replaced object: refused at its end, nothing stored.
+flip "$(remote "$s3")" 3000
+code=$(curl -sS -o "$T/m.json" -w '%{http_code}' -X POST "$CSU/merge?capture_ids=3,4")
+[ "$code" != 200 ] || fail "a merge of a corrupt object succeeded: $(cat "$T/m.json")"
+echo "merge: $code $(cat "$T/m.json")"
+grep -q "SHA-256" "$T/m.json" || fail "merge: $(cat "$T/m.json")"
+check "captures after the failed merge" 4 "$(api "$U/v1/captures" | jq '.captures | length')"
 check "health" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "$U/v1/health")"
 finish
