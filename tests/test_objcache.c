@@ -722,6 +722,7 @@ static void test_forget_object(void **state)
 	assert_int_equal(stats(f).remote_reads, before + 1);
 	objcache_forget(f->c, f->sha); /* again, and of an object never cached: nothing */
 	objcache_forget(f->c, (uint8_t[32]){ 1 });
+	objcache_forget(NULL, f->sha);
 	assert_int_equal(stats(f).files, 1);
 	free(s.buf);
 }

@@ -1532,6 +1532,8 @@ void objcache_forget(struct objcache *c, const uint8_t sha[32])
 {
 	char name[80];
 
+	if (!c)
+		return;
 	pthread_mutex_lock(&c->lock);
 	struct centry *e = find_locked(c, sha, WHOLE);
 	if (e)

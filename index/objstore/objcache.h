@@ -99,7 +99,8 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
  * removed from the store, or found corrupt there). Readers that were
  * reading them meanwhile take a forgotten block for a miss. Blocks or a
  * whole copy whose fetch is in flight at the time may still be cached
- * after it (a whole copy only if it hashes to its name).
+ * after it (a whole copy only if it hashes to its name). Accepts NULL
+ * (no cache).
  */
 void objcache_forget(struct objcache *c, const uint8_t sha[32]);
 
