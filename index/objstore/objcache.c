@@ -1490,6 +1490,7 @@ static int stream_remote(struct objcache *c, struct objstore *os, const uint8_t 
 			   "the store is corrupt or was replaced); not served",
 			   objstore_describe(os), hex);
 		count_corrupt(c);
+		objcache_forget(c, sha); /* its blocks may be of the same bad bytes */
 	}
 	count_remote(c, started, r < 0 ? r : 0);
 	if (r == 0)
