@@ -178,7 +178,10 @@ static void *remote_producer(void *arg)
 		err = remote_cached_range(s, &eb);
 	else
 		err = objstore_read_stream(os, s->sha, s->start, s->len, remote_push, s, &eb);
-	if (err && err != -ECANCELED)
+	if (err == -EBADMSG) /* the held-back end never goes: the client sees a short body */
+		log_errx("download of capture %" PRIu64 " cut short: object store %s: %s", s->id,
+			 objstore_describe(os), objstore_reason(os, &eb, err));
+	else if (err && err != -ECANCELED)
 		log_warnx("download of capture %" PRIu64 ": object store %s: %s", s->id,
 			  objstore_describe(os), objstore_reason(os, &eb, err));
 	pthread_mutex_lock(&s->mu);
@@ -230,7 +233,9 @@ static void remote_free(void *ctx)
 
 /* The status goes out before the bytes: the store is asked first (unless
  * the cache holds the object), so a store that is down, refuses or is
- * slower than its timeout fails the download with 503 now. */
+ * slower than its timeout fails the download with 503 now; one that
+ * answers that it does not have the object (-ENOENT: a 404), with 502
+ * object_missing: that is lost data, not worth retrying. */
 static int remote_check(struct api_call *c, const struct capture_record *rec)
 {
 	struct vault *v = c->api->vault;
@@ -247,6 +252,15 @@ static int remote_check(struct api_call *c, const struct capture_record *rec)
 	char msg[sizeof(eb.msg) + 160];
 	snprintf(msg, sizeof(msg), "capture %" PRIu64 ": object store %s: %s", rec->id,
 		 objstore_describe(vault_objstore(v)), objstore_reason(vault_objstore(v), &eb, err));
+	if (err == -ENOENT) {
+		log_errx("download: %s: the object is missing", msg);
+		api_error(c, 502, "object_missing",
+			  "download: capture %" PRIu64 ": object store %s does not have its object "
+			  "(%s); run capvault fsck --remote",
+			  rec->id, objstore_describe(vault_objstore(v)),
+			  objstore_reason(vault_objstore(v), &eb, err));
+		return -ENOENT;
+	}
 	api_error_errno(c, -EREMOTEIO, "download", msg);
 	return -EREMOTEIO;
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,15 +30,49 @@ struct objread {
 	uint64_t pos;  /* remote: next offset to fetch */
 	char *buf;     /* remote: fetched, not yet read */
 	size_t head, used;
+	EVP_MD_CTX *md; /* remote: of every byte fetched, checked at the end */
+	bool checked;
 };
 
 /* -EREMOTEIO with a message naming the capture and the store (once:
- * the backend's own message may start with it). */
+ * the backend's own message may start with it). A missing object (the
+ * store's 404) says so, and what to run: that is lost data, not a store
+ * to wait for. */
 static int remote_error(struct objread *r, int err, struct errbuf *why, struct errbuf *eb)
 {
 	struct objstore *os = vault_objstore(r->v);
+	if (err == -ENOENT)
+		return errbuf_set(eb, -EREMOTEIO,
+				  "%s: object store %s does not have its object (%s); run "
+				  "capvault fsck --remote",
+				  r->label, objstore_describe(os), objstore_reason(os, why, err));
 	return errbuf_set(eb, -EREMOTEIO, "%s: object store %s: %s", r->label,
 			  objstore_describe(os), objstore_reason(os, why, err));
+}
+
+/* At the end of a remote object: every byte read must hash to its name
+ * (readers consume it in order, from its start), else -EREMOTEIO, and
+ * the cache forgets what it holds of it (the bad bytes may be its). */
+static int remote_verify(struct objread *r, struct errbuf *eb)
+{
+	uint8_t got[32];
+	unsigned n = 0;
+	char hex[65];
+
+	r->checked = true;
+	if (!EVP_DigestFinal_ex(r->md, got, &n) || n != 32)
+		return -ENOMEM;
+	if (memcmp(got, r->sha, 32) == 0)
+		return 0;
+	objcache_forget(vault_objcache(r->v), r->sha);
+	sha256_hex(r->sha, hex);
+	return errbuf_set(eb, -EREMOTEIO,
+			  "%s: object store %s: its bytes%s do not hash to its SHA-256 %s; %s",
+			  r->label, objstore_describe(vault_objstore(r->v)),
+			  r->cached ? " (from the read-through cache)" : "", hex,
+			  r->cached ? "the cached copy was dropped, try again" :
+				      "the object in the store is corrupt or was replaced, run "
+				      "capvault fsck --remote --verify");
 }
 
 /* The store answers for the object now, with its size: a caller that
@@ -80,7 +115,10 @@ int objread_open(struct objread **out, struct vault *v, uint64_t id, const uint8
 	else if (err < 0)
 		err = errbuf_set(eb, err, "%s: object: %s", r->label, strerror(-err));
 	else if (err == VAULT_OBJECT_REMOTE)
-		err = (r->buf = malloc(OBJREAD_AHEAD)) ? remote_check(r, eb) : -ENOMEM;
+		err = (r->buf = malloc(OBJREAD_AHEAD)) && (r->md = EVP_MD_CTX_new()) &&
+				      EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) ?
+			      remote_check(r, eb) :
+			      -ENOMEM;
 	if (err) {
 		objread_free(r);
 		return err;
@@ -109,6 +147,8 @@ static int remote_fill(struct objread *r, struct errbuf *eb)
 			    : objstore_read_ranges(vault_objstore(r->v), r->sha, rg, n, &why);
 	if (err)
 		return remote_error(r, err, &why, eb);
+	if (!EVP_DigestUpdate(r->md, r->buf, total))
+		return -ENOMEM;
 	r->pos += total;
 	r->head = 0;
 	r->used = total;
@@ -127,6 +167,11 @@ ssize_t objread_read(struct objread *r, void *buf, size_t len, struct errbuf *eb
 		if (err)
 			return err;
 	}
+	if (r->used == 0 && !r->checked) {
+		int err = remote_verify(r, eb);
+		if (err)
+			return err;
+	}
 	size_t n = len < r->used ? len : r->used;
 	memcpy(buf, r->buf + r->head, n);
 	r->head += n;
@@ -140,6 +185,7 @@ struct objread *objread_free(struct objread *r)
 		return NULL;
 	if (r->fd >= 0)
 		close(r->fd);
+	EVP_MD_CTX_free(r->md);
 	free(r->buf);
 	free(r);
 	return NULL;

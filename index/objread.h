@@ -29,7 +29,10 @@ struct vault;
 int objread_open(struct objread **out, struct vault *v, uint64_t id, const uint8_t sha[32],
 		 uint64_t size, struct errbuf *eb);
 /* The next bytes: > 0, 0 at the end, or a negative errno (-EREMOTEIO
- * with eb when the object store failed part-way). */
+ * with eb when the object store failed part-way, or, instead of the end,
+ * when the bytes read of a remote object do not hash to its name: then
+ * the cache forgets what it holds of it). Read from the start, in order:
+ * the check covers every byte. */
 ssize_t objread_read(struct objread *r, void *buf, size_t len, struct errbuf *eb);
 /* Accepts NULL; returns NULL. */
 struct objread *objread_free(struct objread *r);

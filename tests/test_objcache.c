@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -560,23 +561,186 @@ static void test_whole_object(void **state)
 	free(s.buf);
 }
 
+/* Overwrites one byte of a file (made writable first) with its complement. */
+static void flip_byte(const char *path, off_t at)
+{
+	uint8_t b = 0;
+	assert_int_equal(chmod(path, 0644), 0);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, at), 1);
+	b = (uint8_t)~b;
+	assert_int_equal(pwrite(fd, &b, 1, at), 1);
+	close(fd);
+}
+
+static void tamper_remote(struct fixture *f, off_t at)
+{
+	char path[256];
+	assert_int_equal(store_object_path(f->remote, f->sha, path, sizeof(path)), 0);
+	flip_byte(path, at);
+}
+
+/* Bytes from the store that do not hash to the object's name are never
+ * all handed on: the stream fails (the caller sees a short object), and
+ * nothing of the object stays cached. */
 static void test_corrupt_object_not_cached(void **state)
 {
 	struct fixture *f = *state;
 	struct errbuf eb = { 0 };
 	struct sink s = { .buf = malloc(OBJ_SIZE) };
-	char path[256];
 
-	assert_int_equal(store_object_path(f->remote, f->sha, path, sizeof(path)), 0);
-	assert_int_equal(chmod(path, 0644), 0);
-	int fd = open(path, O_WRONLY);
-	uint8_t flipped = (uint8_t)~f->bytes[99];
-	assert_int_equal(pwrite(fd, &flipped, 1, 99), 1);
-	close(fd);
-	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb), 0);
+	read_check(f, 2 * BLK, 10); /* a block cached before: it goes too */
+	objcache_flush(f->c);
+	assert_int_equal(stats(f).files, 1);
+	tamper_remote(f, 99);
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb),
+			 -EBADMSG);
+	assert_true(s.len < OBJ_SIZE);
+	assert_non_null(strstr(eb.msg, "SHA-256"));
 	assert_false(objcache_has_object(f->c, f->sha));
 	assert_int_equal(stats(f).files, 0);
+	assert_int_equal(stats(f).remote_errors, 1);
+	assert_int_equal(stats(f).corrupt, 1);
 	free(s.buf);
+}
+
+/* The same for an object too large to be cached whole (more than a
+ * quarter of the cache), whose bytes used not to be hashed at all; the
+ * last bytes are held back until the hash is checked. */
+static void test_corrupt_large_object_fails(void **state)
+{
+	struct fixture *f = *state; /* 3 blocks: the object is far over a quarter */
+	struct errbuf eb = { 0 };
+	struct sink s = { .buf = malloc(OBJ_SIZE) };
+
+	tamper_remote(f, OBJ_SIZE - 1); /* the very last byte */
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb),
+			 -EBADMSG);
+	assert_true(s.len < OBJ_SIZE);
+	assert_int_equal(stats(f).remote_errors, 1);
+	/* Intact, it streams whole. */
+	tamper_remote(f, OBJ_SIZE - 1);
+	s.len = 0;
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb), 0);
+	assert_int_equal(s.len, OBJ_SIZE);
+	assert_memory_equal(s.buf, f->bytes, OBJ_SIZE);
+	free(s.buf);
+}
+
+static void cache_path(struct fixture *f, const uint8_t sha[32], const char *ext, char *path,
+		       size_t len)
+{
+	char hex[65];
+	sha256_hex(sha, hex);
+	snprintf(path, len, "%s/cache/%.2s/%s.%s", f->cache_root, hex, hex, ext);
+}
+
+/* A whole object that changed in the cache is not served as it is: the
+ * download fails once the hash is checked, the copy goes, and the next
+ * download reads the store. */
+static void test_corrupt_cached_whole_dropped(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	struct sink s = { .buf = malloc(OBJ_SIZE) };
+	char path[512];
+
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb), 0);
+	assert_true(objcache_has_object(f->c, f->sha));
+	cache_path(f, f->sha, "obj", path, sizeof(path));
+	flip_byte(path, 3 * BLK);
+	s.len = 0;
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb),
+			 -EBADMSG);
+	assert_true(s.len < OBJ_SIZE);
+	assert_false(objcache_has_object(f->c, f->sha));
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(stats(f).corrupt, 1);
+	s.len = 0;
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb), 0);
+	assert_int_equal(s.len, OBJ_SIZE);
+	assert_memory_equal(s.buf, f->bytes, OBJ_SIZE);
+	assert_int_equal(stats(f).remote_reads, 2);
+	free(s.buf);
+}
+
+/* A small object (held back whole while hashed) whose cached copy is bad
+ * is read from the store instead, and the download succeeds. */
+static void test_corrupt_cached_small_refetched(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	uint8_t obj[5000], got[5000], sha[32];
+	struct sink s = { .buf = got };
+	char path[512];
+
+	for (size_t i = 0; i < sizeof(obj); i++)
+		obj[i] = (uint8_t)(i * 31 + 1);
+	put_object(f, obj, sizeof(obj), sha);
+	assert_int_equal(objcache_read_stream(f->c, f->os, sha, sizeof(obj), sink_fn, &s, &eb), 0);
+	cache_path(f, sha, "obj", path, sizeof(path));
+	flip_byte(path, 4000);
+	s.len = 0;
+	assert_int_equal(objcache_read_stream(f->c, f->os, sha, sizeof(obj), sink_fn, &s, &eb), 0);
+	assert_int_equal(s.len, sizeof(obj));
+	assert_memory_equal(got, obj, sizeof(obj));
+	assert_int_equal(stats(f).corrupt, 1);
+	assert_int_equal(stats(f).remote_reads, 2);
+	assert_true(objcache_has_object(f->c, sha)); /* the store's good copy */
+}
+
+/* objcache_forget drops every block and the whole copy of one object
+ * (its pack file too) and nothing of another; the next read asks the
+ * store again. */
+static void test_forget_object(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	struct sink s = { .buf = malloc(OBJ_SIZE) };
+	uint8_t other[3000], sha2[32], buf[10];
+	char path[512];
+
+	memset(other, 'x', sizeof(other));
+	put_object(f, other, sizeof(other), sha2);
+	read_check(f, 0, 10);
+	read_check(f, 5 * BLK, 10);
+	struct objstore_range r = { .offset = 0, .len = sizeof(buf), .buf = buf };
+	assert_int_equal(objcache_read_ranges(f->c, f->os, sha2, sizeof(other), &r, 1, NULL, &eb), 0);
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb), 0);
+	objcache_flush(f->c);
+	assert_int_equal(stats(f).files, 4);
+	objcache_forget(f->c, f->sha);
+	assert_false(objcache_has_object(f->c, f->sha));
+	assert_int_equal(stats(f).files, 1);
+	assert_int_equal(stats(f).bytes, sizeof(other));
+	cache_path(f, f->sha, "obj", path, sizeof(path));
+	assert_int_equal(access(path, F_OK), -1);
+	cache_path(f, f->sha, "blk", path, sizeof(path));
+	assert_int_equal(access(path, F_OK), -1);
+	cache_path(f, sha2, "blk", path, sizeof(path));
+	assert_int_equal(access(path, F_OK), 0);
+	uint64_t before = stats(f).remote_reads;
+	read_check(f, 0, 10);
+	assert_int_equal(stats(f).remote_reads, before + 1);
+	objcache_forget(f->c, f->sha); /* again, and of an object never cached: nothing */
+	objcache_forget(f->c, (uint8_t[32]){ 1 });
+	objcache_forget(NULL, f->sha);
+	assert_int_equal(stats(f).files, 1);
+	free(s.buf);
+}
+
+struct forgetter {
+	struct fixture *f;
+	_Atomic bool stop;
+};
+
+static void *forget_main(void *opaque)
+{
+	struct forgetter *g = opaque;
+	while (!g->stop)
+		objcache_forget(g->f->c, g->f->sha);
+	return NULL;
 }
 
 static int count_packs(struct fixture *f)
@@ -712,6 +876,32 @@ static void test_concurrent_readers(void **state)
 	run_readers(*state, 9000);
 }
 
+/* Readers racing a thread that forgets the object over and over still
+ * get the object's bytes (a forgotten block is a miss, never a hole). */
+static void test_concurrent_forget(void **state)
+{
+	struct fixture *f = *state;
+	struct forgetter g = { .f = f };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, forget_main, &g), 0);
+	pthread_t rt[3];
+	struct worker w[3];
+	for (int i = 0; i < 3; i++) {
+		w[i] = (struct worker){ .f = f, .seed = (unsigned)i + 7, .max_len = 3 * BLK };
+		assert_int_equal(pthread_create(&rt[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(rt[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	g.stop = true;
+	pthread_join(t, NULL);
+	objcache_forget(f->c, f->sha);
+	objcache_flush(f->c);
+	assert_int_equal(stats(f).files, 0);
+	assert_int_equal(stats(f).bytes, 0);
+}
+
 /* Where evicting a block removes its whole pack: a reader whose pack was
  * removed while it read never takes the removed file's holes for bytes
  * (reads of several blocks, so that one goes while the others are read). */
@@ -741,6 +931,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_edge_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_object_not_cached, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_large_object_fails, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_cached_whole_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_cached_small_refetched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forget_object, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_forget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers_without_punch, setup_small,
 						teardown),

@@ -57,6 +57,7 @@
 #include "fdio.h"
 #include "hexdigit.h"
 #include "monoclock.h"
+#include "store.h"
 
 #define CACHE_DIR "cache"
 #define DIR_MODE 0750
@@ -1314,7 +1315,115 @@ bool objcache_has_object(struct objcache *c, const uint8_t sha[32])
 	return has;
 }
 
-static int stream_cached(int fd, uint64_t size, objstore_data_fn fn, void *opaque)
+/* A whole object passing through, from the store or the cached copy:
+ * hashed, handed to the caller but for its last OBJCACHE_HOLD_BACK bytes
+ * (until the hash matches), and copied to a temp file while it may still
+ * be cached. */
+struct tee {
+	struct objcache *c;
+	objstore_data_fn fn;
+	void *opaque;
+	int fd; /* -1: not keeping a copy */
+	EVP_MD_CTX *md;
+	uint64_t got, passed;
+	uint8_t *held; /* the last bytes seen, OBJCACHE_HOLD_BACK at most */
+	size_t nheld;
+	bool verified; /* every byte went through and hashed to the name */
+};
+
+static int tee_init(struct tee *t, struct objcache *c, objstore_data_fn fn, void *opaque)
+{
+	*t = (struct tee){ .c = c, .fn = fn, .opaque = opaque, .fd = -1 };
+	t->md = EVP_MD_CTX_new();
+	t->held = malloc(OBJCACHE_HOLD_BACK);
+	if (!t->md || !t->held || !EVP_DigestInit_ex(t->md, EVP_sha256(), NULL))
+		return -ENOMEM;
+	return 0;
+}
+
+static void tee_free(struct tee *t)
+{
+	EVP_MD_CTX_free(t->md);
+	free(t->held);
+}
+
+static int tee_pass(struct tee *t, const void *buf, size_t len)
+{
+	if (len == 0)
+		return 0;
+	t->passed += len;
+	return t->fn(t->opaque, buf, len);
+}
+
+/* Hands the caller all but the last OBJCACHE_HOLD_BACK bytes seen. */
+static int tee_hold(struct tee *t, const uint8_t *buf, size_t len)
+{
+	size_t total = t->nheld + len;
+	if (total <= OBJCACHE_HOLD_BACK) {
+		memcpy(t->held + t->nheld, buf, len);
+		t->nheld = total;
+		return 0;
+	}
+	size_t out = total - OBJCACHE_HOLD_BACK;
+	size_t from_held = out < t->nheld ? out : t->nheld;
+	int r = tee_pass(t, t->held, from_held);
+	if (r != 0)
+		return r;
+	memmove(t->held, t->held + from_held, t->nheld - from_held);
+	t->nheld -= from_held;
+	size_t from_buf = out - from_held;
+	if ((r = tee_pass(t, buf, from_buf)) != 0)
+		return r;
+	memcpy(t->held + t->nheld, buf + from_buf, len - from_buf);
+	t->nheld += len - from_buf;
+	return 0;
+}
+
+static int tee_data(void *opaque, const void *buf, size_t len)
+{
+	struct tee *t = opaque;
+
+	if (!EVP_DigestUpdate(t->md, buf, len))
+		return -ENOMEM;
+	t->got += len;
+	if (t->fd >= 0 && write(t->fd, buf, len) != (ssize_t)len) {
+		close(t->fd);
+		t->fd = -1; /* no copy, the download goes on */
+	}
+	return tee_hold(t, buf, len);
+}
+
+/* Once every byte went through: -EBADMSG unless they hash to sha, else
+ * hands on the held bytes (and returns what the caller's fn says). */
+static int tee_check(struct tee *t, const uint8_t sha[32])
+{
+	uint8_t got[32];
+	unsigned n = 0;
+
+	if (!EVP_DigestFinal_ex(t->md, got, &n) || n != 32)
+		return -ENOMEM;
+	if (memcmp(got, sha, 32) != 0)
+		return -EBADMSG;
+	t->verified = true;
+	int r = tee_pass(t, t->held, t->nheld);
+	t->nheld = 0;
+	return r;
+}
+
+/* Publishes the copy when it holds the whole object, hashed to its name. */
+static void tee_finish(struct tee *t, const char *tmpname, const uint8_t sha[32], uint64_t size)
+{
+	if (t->fd < 0)
+		return;
+	close(t->fd);
+	t->fd = -1;
+	if (t->verified && t->got == size)
+		publish_whole(t->c, tmpname, sha, size);
+	else
+		unlinkat(t->c->tmp_fd, tmpname, 0);
+}
+
+static int stream_cached(int fd, uint64_t size, struct tee *t)
 {
 	_cleanup_free_ uint8_t *buf = malloc(STREAM_CHUNK);
 	uint64_t off = 0;
@@ -1325,7 +1434,7 @@ static int stream_cached(int fd, uint64_t size, objstore_data_fn fn, void *opaqu
 		size_t want = size - off < STREAM_CHUNK ? (size_t)(size - off) : STREAM_CHUNK;
 		int r = fd_pread_all(fd, buf, want, off);
 		if (r == 0)
-			r = fn(opaque, buf, want);
+			r = tee_data(t, buf, want);
 		if (r != 0)
 			return r;
 		off += want;
@@ -1333,79 +1442,107 @@ static int stream_cached(int fd, uint64_t size, objstore_data_fn fn, void *opaqu
 	return 0;
 }
 
-/* A download passing through: to the caller, and to a temp file and the
- * hash while it may still be cached. */
-struct tee {
-	struct objcache *c;
-	objstore_data_fn fn;
-	void *opaque;
-	int fd; /* -1: not keeping a copy */
-	EVP_MD_CTX *md;
-	uint64_t got;
-};
-
-static int tee_data(void *opaque, const void *buf, size_t len)
+static void count_corrupt(struct objcache *c)
 {
-	struct tee *t = opaque;
-	int r = t->fn(t->opaque, buf, len);
-
-	if (r != 0)
-		return r;
-	t->got += len;
-	if (t->fd >= 0 && (write(t->fd, buf, len) != (ssize_t)len ||
-			   !EVP_DigestUpdate(t->md, buf, len))) {
-		close(t->fd);
-		t->fd = -1; /* no copy, the download goes on */
-	}
-	return 0;
+	pthread_mutex_lock(&c->lock);
+	c->st.corrupt++;
+	pthread_mutex_unlock(&c->lock);
 }
 
-/* Publishes the copy when it holds the whole object, hashing to its name. */
-static void tee_finish(struct tee *t, const char *tmpname, const uint8_t sha[32], uint64_t size,
-		       int err)
+/* The cached copy of sha did not hash to its name: it goes (bit rot, or
+ * changed by hand), so the next read fetches the store's. */
+static int cached_corrupt(struct objcache *c, const uint8_t sha[32], struct errbuf *eb)
 {
-	uint8_t got[32];
-	unsigned n = 0;
+	char name[80], hex[65];
 
-	if (t->fd < 0)
-		return;
-	close(t->fd);
-	bool ok = err == 0 && t->got == size && EVP_DigestFinal_ex(t->md, got, &n) && n == 32 &&
-		  memcmp(got, sha, 32) == 0;
-	if (ok)
-		publish_whole(t->c, tmpname, sha, size);
-	else
-		unlinkat(t->c->tmp_fd, tmpname, 0);
+	entry_name(sha, true, name, sizeof(name));
+	sha256_hex(sha, hex);
+	pthread_mutex_lock(&c->lock);
+	struct centry *e = find_locked(c, sha, WHOLE);
+	if (e)
+		drop_locked(c, e, false);
+	pthread_mutex_unlock(&c->lock);
+	count_corrupt(c);
+	return errbuf_set(eb, -EBADMSG,
+			  "cache file %s/%s: its bytes do not hash to the object's SHA-256 %s; "
+			  "removed",
+			  c->dir, name, hex);
+}
+
+/* Streams the object from the store through t, keeping a copy when it
+ * may be cached. */
+static int stream_remote(struct objcache *c, struct objstore *os, const uint8_t sha[32],
+			 uint64_t size, struct tee *t, struct errbuf *eb)
+{
+	char tmpname[64] = "", hex[65];
+
+	if (size > 0 && size <= c->max / 4)
+		t->fd = tmp_create(c, tmpname, sizeof(tmpname));
+	double started = mono_s();
+	int r = objstore_read_stream(os, sha, 0, UINT64_MAX, tee_data, t, eb);
+	if (r == 0 && t->got != size)
+		r = errbuf_set(eb, -EIO, "%s: object store gave %" PRIu64 " bytes of %" PRIu64,
+			       objstore_describe(os), t->got, size);
+	if (r == 0 && (r = tee_check(t, sha)) == -EBADMSG) {
+		sha256_hex(sha, hex);
+		errbuf_set(eb, r,
+			   "%s: the bytes of object %s do not hash to its SHA-256 (the object in "
+			   "the store is corrupt or was replaced); not served",
+			   objstore_describe(os), hex);
+		count_corrupt(c);
+		objcache_forget(c, sha); /* its blocks may be of the same bad bytes */
+	}
+	count_remote(c, started, r < 0 ? r : 0);
+	if (r == 0)
+		count_access(c, false, size);
+	tee_finish(t, tmpname, sha, size);
+	return r;
 }
 
 int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t sha[32],
 			 uint64_t size, objstore_data_fn fn, void *opaque, struct errbuf *eb)
 {
-	struct tee t = { .c = c, .fn = fn, .opaque = opaque, .fd = -1 };
-	char tmpname[64];
-	int fd = whole_open(c, sha, size);
+	struct tee t;
+	int r = tee_init(&t, c, fn, opaque);
+	int fd = r < 0 ? r : whole_open(c, sha, size);
 
 	if (fd >= 0) {
-		int r = stream_cached(fd, size, fn, opaque);
+		r = stream_cached(fd, size, &t);
 		close(fd);
 		if (r == 0)
+			r = tee_check(&t, sha);
+		if (r == 0)
 			count_access(c, true, size);
-		return r;
+		if (r == -EBADMSG)
+			cached_corrupt(c, sha, eb);
+		if (r == -EBADMSG && t.passed == 0) { /* nothing handed on: ask the store */
+			tee_free(&t);
+			r = tee_init(&t, c, fn, opaque);
+		} else {
+			tee_free(&t);
+			return r;
+		}
 	}
-	if (size > 0 && size <= c->max / 4 && (t.md = EVP_MD_CTX_new()) &&
-	    EVP_DigestInit_ex(t.md, EVP_sha256(), NULL))
-		t.fd = tmp_create(c, tmpname, sizeof(tmpname));
-	double started = mono_s();
-	int r = objstore_read_stream(os, sha, 0, UINT64_MAX, tee_data, &t, eb);
-	count_remote(c, started, r < 0 ? r : 0);
-	if (r == 0 && t.got != size)
-		r = errbuf_set(eb, -EIO, "%s: object store gave %" PRIu64 " bytes of %" PRIu64,
-			       objstore_describe(os), t.got, size);
 	if (r == 0)
-		count_access(c, false, size);
-	tee_finish(&t, tmpname, sha, size, r);
-	EVP_MD_CTX_free(t.md);
+		r = stream_remote(c, os, sha, size, &t, eb);
+	tee_free(&t);
 	return r;
+}
+
+void objcache_forget(struct objcache *c, const uint8_t sha[32])
+{
+	char name[80];
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	struct centry *e = find_locked(c, sha, WHOLE);
+	if (e)
+		drop_locked(c, e, false);
+	entry_name(sha, true, name, sizeof(name));
+	unlinkat(c->dir_fd, name, 0); /* not indexed: never served, but gone too */
+	drop_pack_locked(c, sha);
+	pthread_mutex_unlock(&c->lock);
 }
 
 void objcache_without_punch(struct objcache *c)

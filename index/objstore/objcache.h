@@ -80,10 +80,29 @@ int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t 
  * there is one, else from os (objstore_read_stream), keeping a copy that
  * is cached once the whole object has been read and hashed to its name
  * (only when it takes at most a quarter of the cache: one download must
- * not flush what queries use). Nonzero from fn stops and is returned.
+ * not flush what queries use). Every byte is hashed, wherever it comes
+ * from, and the last OBJCACHE_HOLD_BACK bytes reach fn only once the
+ * SHA-256 matches the object's name: otherwise -EBADMSG (eb names the
+ * store or the cache file), so fn never sees the whole of bytes that are
+ * not the object. A cached copy that fails the check is removed; when fn
+ * had been given none of its bytes (objects up to OBJCACHE_HOLD_BACK) the
+ * object is read from the store instead. Nonzero from fn stops and is
+ * returned.
  */
+#define OBJCACHE_HOLD_BACK (64u * 1024)
 int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t sha[32],
 			 uint64_t size, objstore_data_fn fn, void *opaque, struct errbuf *eb);
+
+/*
+ * Forgets every cached block (its pack file too) and the whole copy of
+ * object sha: for when they can no longer be trusted (the object was
+ * removed from the store, or found corrupt there). Readers that were
+ * reading them meanwhile take a forgotten block for a miss. Blocks or a
+ * whole copy whose fetch is in flight at the time may still be cached
+ * after it (a whole copy only if it hashes to its name). Accepts NULL
+ * (no cache).
+ */
+void objcache_forget(struct objcache *c, const uint8_t sha[32]);
 
 /* True when the whole object is cached (a download will not touch the
  * store). */
@@ -96,6 +115,7 @@ struct objcache_stats {
 	uint64_t hit_bytes, miss_bytes;
 	uint64_t evictions, evicted_bytes;
 	uint64_t remote_reads, remote_errors; /* requests to the store (read_ranges / read_stream calls) */
+	uint64_t corrupt; /* whole objects, from the store or the cache, that failed their SHA-256 */
 	uint64_t remote_seconds_le[8];     /* remote reads that took at most objcache_latency_bounds[i] */
 	double remote_seconds_sum;
 };

@@ -132,11 +132,20 @@ grep -q "CLIENT_RANDOM 00112233 44556677" "$T/keys.pcapng" || fail "no key log i
 check "key log download: same packets" "$(packets "$T/c.pcap")" "$(packets "$T/keys.pcapng")"
 
 # The store fails: 503 naming the store and the capture; the daemon lives.
-# (The local backend holds its folder open: its objects are moved away.)
+# (The local backend holds its folder open: its objects are moved away,
+# and a file stands where each fan-out folder was, so reading them fails
+# with ENOTDIR: a store that cannot answer, not one that says the object
+# is missing, which is 502 object_missing, see remote_integrity.sh.)
 store_down() {
-	if [ -n "$RGW" ]; then rgw_down; else mkdir -p "$T/away" && mv "$B"/objects/* "$T/away/"; fi
+	if [ -n "$RGW" ]; then rgw_down; return; fi
+	mkdir -p "$T/away" && mv "$B"/objects/* "$T/away/"
+	for d in "$T"/away/*; do : >"$B/objects/${d##*/}"; done
 }
-store_up() { if [ -n "$RGW" ]; then rgw_up; else mv "$T"/away/* "$B/objects/"; fi; }
+store_up() {
+	if [ -n "$RGW" ]; then rgw_up; return; fi
+	for d in "$T"/away/*; do rm -f "$B/objects/${d##*/}"; done
+	mv "$T"/away/* "$B/objects/"
+}
 # expect_503 WHAT [CAPTURE] CURL-ARGS...: 503 naming the store and the
 # capture ($BID unless given), within the 30 s guard (read_timeout is 2s).
 expect_503() {

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# remote_integrity.sh - downloads of tiered captures never hand over bytes
+# that are not the capture's (adv18 F2, F4, F6). The object store is a
+# second store folder through the local backend (CAPVAULT_OBJSTORE_DIR).
+# - An object replaced in the store by other bytes of the same size: the
+#   download ends short of its Content-Length (curl fails), the daemon logs
+#   an error naming the capture and the store, remote_read_errors_total
+#   counts it, and nothing is cached; once the object is right again the
+#   download is whole.
+# - A whole copy in the read-through cache that changed on disk: the
+#   download fails the same way, the copy is removed, and the next
+#   download (from the store) is whole.
+# - An object missing from the store: 502 object_missing naming the
+#   capture and fsck --remote, not 503 (which says "retry later").
+# - A merge (objread: read in order, hashed, checked at the end) of a
+#   tiered capture whose object was replaced fails, and stores nothing.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+
+S=$CAPVAULT_STORE
+B=$T/bucket
+mkdir -p "$T/in"
+"$MKCAP" --packets 300 --payload 1000 --seed 71 -o "$T/c1.pcap" # ~300 KiB: over the 64 KiB held back
+"$MKCAP" --packets 30 --seed 72 -o "$T/c2.pcap"
+"$MKCAP" --packets 40 --payload 500 --seed 73 -o "$T/c3.pcap"
+"$MKCAP" --packets 20 --seed 74 -o "$T/c4.pcap"
+expect_rc 0 "$CAPVAULT" import "$T/c1.pcap" "$T/c2.pcap" "$T/c3.pcap" "$T/c4.pcap"
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+s1=$(sha "$T/c1.pcap") s2=$(sha "$T/c2.pcap") s3=$(sha "$T/c3.pcap")
+remote() { echo "$B/objects/${1:0:2}/$1"; }
+cached() { echo "$S/cache/${1:0:2}/$1.obj"; }
+# flip FILE OFFSET: complements one byte (same size, other bytes).
+flip() {
+	chmod u+w "$1"
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "\\$(printf '%03o' $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+write_config() { write_inbox_config "$S" "$1"; }
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
+api() { curl -sS -H "Authorization: Bearer $RO" "$@"; }
+CS=$("$CAPVAULT" token add cs --scopes read,upload --cloudshark 2>/dev/null)
+CSU="$U/api/v1/$CS"
+expect_rc 0 "$CAPVAULT" tier 1 2 3 4
+errors() { api "$U/metrics" | awk '$1 == "capvault_remote_read_errors_total" { print $2 }'; }
+
+# F2: the object in the store replaced by other bytes of the same size.
+flip "$(remote "$s1")" 5000
+rc=0
+api -o "$T/dl" -w '%{http_code}' "$U/v1/captures/1/file" >"$T/code" 2>"$T/curl.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "a download of corrupt bytes succeeded (HTTP $(cat "$T/code"))"
+[ "$(stat -c %s "$T/dl")" -lt "$(stat -c %s "$T/c1.pcap")" ] || fail "the whole corrupt body was sent"
+wait_for "the corruption logged" logged "download of capture 1 cut short"
+grep "cut short" "$T/d.log" | grep -q "SHA-256" || fail "log: $(grep 'cut short' "$T/d.log")"
+check "remote read errors" 1 "$(errors)"
+gone "$(cached "$s1")" || fail "corrupt bytes were cached"
+flip "$(remote "$s1")" 5000
+api -o "$T/dl" "$U/v1/captures/1/file"
+check "download once the object is right" "$s1" "$(sha "$T/dl")"
+[ -e "$(cached "$s1")" ] || fail "the good download was not cached whole"
+
+# F4: the cached whole copy changed on disk.
+flip "$(cached "$s1")" 10000
+rc=0
+api -o "$T/dl" "$U/v1/captures/1/file" 2>"$T/curl.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "a download of a corrupt cache copy succeeded"
+[ "$(sha "$T/dl")" != "$s1" ] || fail "corrupt copy: the right bytes?"
+wait_for "the cache's corruption logged" logged "cache file"
+gone "$(cached "$s1")" || fail "the corrupt cache copy is still there"
+api -o "$T/dl" "$U/v1/captures/1/file"
+check "download after the bad copy went" "$s1" "$(sha "$T/dl")"
+
+# F6: the object gone from the store: 502 object_missing, not 503.
+rm -f "$(remote "$s2")"
+check "missing object: status" 502 "$(api -o "$T/e.json" -w '%{http_code}' "$U/v1/captures/2/file")"
+check "missing object: error" object_missing "$(jq -r .error "$T/e.json")"
+grep -q "capture 2" "$T/e.json" || fail "no capture named: $(cat "$T/e.json")"
+grep -q "fsck --remote" "$T/e.json" || fail "no fsck hint: $(cat "$T/e.json")"
+# A merge reading a replaced object: refused at its end, nothing stored.
+flip "$(remote "$s3")" 3000
+code=$(curl -sS -o "$T/m.json" -w '%{http_code}' -X POST "$CSU/merge?capture_ids=3,4")
+[ "$code" != 200 ] || fail "a merge of a corrupt object succeeded: $(cat "$T/m.json")"
+echo "merge: $code $(cat "$T/m.json")"
+grep -q "SHA-256" "$T/m.json" || fail "merge: $(cat "$T/m.json")"
+check "captures after the failed merge" 4 "$(api "$U/v1/captures" | jq '.captures | length')"
+check "health" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "$U/v1/health")"
+finish
