@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "config_types.h"
 #include "objstore.h"
+#include "s3prefix.h"
 
 #define MS (1000ull * 1000)
 #define SEC (1000 * MS)
@@ -593,7 +594,11 @@ static void object_store_check(struct parse_ctx *c, void *obj, const struct ytre
 		ctx_error(c, map, "object_store is missing 'endpoint'");
 	if (!key_given(map, "bucket"))
 		ctx_error(c, map, "object_store is missing 'bucket'");
-	if (endpoint && !endpoint_host(os->endpoint, host, sizeof(host), &tls))
+	/* Not repeated: a password in user:password@ must not reach a log. */
+	if (endpoint && strchr(os->endpoint, '@'))
+		ctx_error(c, endpoint, "invalid endpoint: no user:password@ in it (the keys go "
+				       "in credentials_file or the environment)");
+	else if (endpoint && !endpoint_host(os->endpoint, host, sizeof(host), &tls))
 		ctx_error(c, endpoint, "invalid endpoint '%s' (expected https://HOST[:PORT])",
 			  os->endpoint);
 	else if (endpoint && !tls && !is_loopback(host))
@@ -607,13 +612,9 @@ static void object_store_check(struct parse_ctx *c, void *obj, const struct ytre
 			break;
 		}
 	}
-	for (const char *p = prefix && os->prefix ? os->prefix : ""; *p; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f || p - os->prefix >= 512) {
-			ctx_error(c, prefix, "invalid prefix: control characters, or longer than "
-					     "512 bytes");
-			break;
-		}
-	}
+	const char *why = prefix && os->prefix ? s3_prefix_problem(os->prefix) : NULL;
+	if (why)
+		ctx_error(c, prefix, "invalid prefix: it %s", why);
 	if (path_checks(c))
 		object_store_paths(c, os, vals);
 }

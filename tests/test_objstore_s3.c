@@ -34,6 +34,8 @@
 #include "objstore.h"
 #include "objstore_config.h"
 #include "s3cred.h"
+#include "s3prefix.h"
+#include "s3xml.h"
 
 extern char **environ;
 
@@ -473,12 +475,13 @@ static void test_tampered(void **state)
 {
 	struct cfgbuf cb;
 	struct object o;
-	uint8_t *other = make_bytes(50000, 6);
+	uint8_t *other;
 	char key[256];
 	struct errbuf eb = { "" };
 
 	(void)state;
 	NEED_RGW();
+	other = make_bytes(50000, 6);
 	struct objstore *os = open_rgw(&cb);
 	object_new(&o, 50000, 4);
 	object_key(&cb, &o, key, sizeof(key));
@@ -972,16 +975,19 @@ static void test_bad_config(void **state)
 	objstore_free(os);
 }
 
-/* One request's head, as a store on loopback received it (answered 404). */
+/* One request's head, as a store on loopback received it; answered
+ * with answer, or a bare 404 when it is NULL. */
 struct heard {
 	int listener;
+	const char *answer;
 	char head[8192];
 };
 
 static void *hear_one(void *opaque)
 {
 	struct heard *h = opaque;
-	static const char answer[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+	const char *answer = h->answer ? h->answer
+				       : "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
 	size_t used = 0;
 	int c = accept(h->listener, NULL, NULL);
 
@@ -993,7 +999,7 @@ static void *hear_one(void *opaque)
 		h->head[used] = '\0';
 	}
 	if (c >= 0) {
-		(void)!write(c, answer, sizeof(answer) - 1);
+		(void)!write(c, answer, strlen(answer));
 		close(c);
 	}
 	return NULL;
@@ -1137,13 +1143,296 @@ static void test_credentials_renewed(void **state)
 	free(path);
 }
 
+
+/* F0: a prefix whose URL encoding is long (3 characters a byte) still
+ * gives each object its whole key, up to the longest prefix S3's 1024
+ * byte keys allow; one longer is refused, not cut. */
+static void test_long_prefix(void **state)
+{
+	static char prefix[1024];
+	struct heard h = { 0 };
+	struct errbuf eb = { "" };
+	struct objstore *os;
+	char endpoint[64], want[128], sha_hex[65];
+	uint8_t sha[32] = { 6 };
+
+	(void)state;
+	hex(sha, sha_hex);
+	snprintf(want, sizeof(want), "a/objects/%.2s/%s HTTP/1.1\r\n", sha_hex, sha_hex);
+	h.listener = silent_endpoint(endpoint, sizeof(endpoint), true);
+	struct objstore_s3_config cfg = { .endpoint = endpoint, .bucket = "b", .prefix = prefix,
+					  .access_key = "a", .secret_key = "s",
+					  .request_timeout_ms = 5000 };
+	/* 500 spaces: 1500 characters in the URL, past the old 1100. */
+	memset(prefix, ' ', 500);
+	memcpy(prefix + 500, "a/", 3);
+	os = open_store(&cfg);
+	heard_request(os, &h);
+	objstore_free(os);
+	assert_non_null(strstr(h.head, want));
+	/* 949 bytes, the longest: each 2-byte character is 6 in the URL. */
+	for (int i = 0; i < 473; i++)
+		memcpy(prefix + 2 * i, "\xc3\xa9", 2);
+	memcpy(prefix + 946, "xa/", 4);
+	assert_int_equal(strlen(prefix), 949);
+	os = open_store(&cfg);
+	heard_request(os, &h);
+	objstore_free(os);
+	assert_non_null(strstr(h.head, want));
+	memcpy(prefix + 946, "xxa/", 5);
+	os = (struct objstore *)1;
+	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
+	assert_null(os);
+	assert_non_null(strstr(eb.msg, "1024"));
+	close(h.listener);
+}
+
+static const char *const bad_prefixes[] = {
+	"../victim/", "b/../", "./", "x/./y/", "x//y/", "/a/", "a/../", "..//",
+};
+
+/* F1: a prefix that an HTTP library or the store would normalise into
+ * another one (another prefix, or another bucket) is refused. */
+static void test_dot_prefix(void **state)
+{
+	static const char *const good[] = { "a.b/..c/", "site-a/", "noslash", "..", "a/..", "...", "a/.x/" };
+	struct objstore_s3_config cfg = { .endpoint = "http://127.0.0.1:1", .bucket = "b",
+					  .access_key = "a", .secret_key = "s" };
+	struct errbuf eb = { "" };
+	struct objstore *os;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_prefixes) / sizeof(bad_prefixes[0]); i++) {
+		cfg.prefix = bad_prefixes[i];
+		errbuf_clear(&eb);
+		if (objstore_s3_new(&os, &cfg, &eb) != -EINVAL)
+			fail_msg("prefix '%s' taken", bad_prefixes[i]);
+		assert_non_null(strstr(eb.msg, "prefix"));
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		cfg.prefix = good[i];
+		if (objstore_s3_new(&os, &cfg, &eb) != 0)
+			fail_msg("prefix '%s' refused: %s", good[i], eb.msg);
+		objstore_free(os);
+	}
+}
+
+/* The first error of loading an object_store section with these lines. */
+static int load_section(const char *lines, char *msg, size_t size)
+{
+	char text[4096];
+	struct config *cfg = NULL;
+	struct config_errors *errs = NULL;
+
+	snprintf(text, sizeof(text), "store: /nonexistent/vault\nobject_store:\n  bucket: bkt\n%s",
+		 lines);
+	assert_int_equal(config_errors_new(&errs), 0);
+	int r = config_load_buffer(&cfg, text, strlen(text), "t.yaml", NULL,
+				   CONFIG_NO_PATH_CHECKS, errs);
+	const struct config_error *e = config_errors_get(errs, 0);
+	snprintf(msg, size, "%s", e ? e->text : "");
+	config_free(cfg);
+	config_errors_free(errs);
+	return r;
+}
+
+/* F0, F1 at the configuration's check, with its file:line:col; F11: an
+ * endpoint holding a password is refused without repeating it. */
+static void test_config_checks(void **state)
+{
+	char lines[2048], msg[1024];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_prefixes) / sizeof(bad_prefixes[0]); i++) {
+		snprintf(lines, sizeof(lines), "  endpoint: http://127.0.0.1:1\n  prefix: \"%s\"\n",
+			 bad_prefixes[i]);
+		assert_int_equal(load_section(lines, msg, sizeof(msg)), -EINVAL);
+		if (!strstr(msg, "t.yaml:5:11: invalid prefix"))
+			fail_msg("prefix '%s': %s", bad_prefixes[i], msg);
+	}
+	snprintf(lines, sizeof(lines), "  endpoint: http://127.0.0.1:1\n  prefix: \"%0*d/\"\n",
+		 S3_PREFIX_MAX, 0);
+	assert_int_equal(load_section(lines, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "t.yaml:5:11: invalid prefix: it is longer than 949 bytes"));
+	snprintf(lines, sizeof(lines), "  endpoint: http://127.0.0.1:1\n  prefix: \"%0*d/\"\n",
+		 S3_PREFIX_MAX - 1, 0);
+	assert_int_equal(load_section(lines, msg, sizeof(msg)), 0);
+
+	assert_int_equal(load_section("  endpoint: http://user:s3cr3t@127.0.0.1:1\n", msg,
+				      sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "t.yaml:4:13: invalid endpoint"));
+	assert_null(strstr(msg, "s3cr3t"));
+	struct objstore_s3_config cfg = { .endpoint = "http://user:s3cr3t@127.0.0.1:1",
+					  .bucket = "b", .access_key = "a", .secret_key = "s" };
+	struct errbuf eb = { "" };
+	struct objstore *os;
+	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "endpoint"));
+	assert_null(strstr(eb.msg, "s3cr3t"));
+	cfg.endpoint = "ftp://user:s3cr3t@127.0.0.1:1";
+	assert_int_equal(objstore_s3_new(&os, &cfg, &eb), -EINVAL);
+	assert_null(strstr(eb.msg, "s3cr3t"));
+	assert_int_equal(load_section("  endpoint: ftp://user:s3cr3t@127.0.0.1:1\n", msg,
+				      sizeof(msg)), -EINVAL);
+	assert_null(strstr(msg, "s3cr3t"));
+}
+
+
+/* F10: a 404 whose body says NoSuchBucket is not "no such object"
+ * (-ENOENT, which a remove takes for done and the mover for gone): it is
+ * an error naming the bucket. NoSuchKey, or a bare 404, stays -ENOENT. */
+static void test_no_bucket(void **state)
+{
+	static const char no_bucket[] =
+		"HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\nContent-Length: 98\r\n\r\n"
+		"<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><BucketName>gone</BucketName>"
+		"</Error>\n\n\n\n\n\n\n\n";
+	static const char no_key[] =
+		"HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\nContent-Length: 47\r\n\r\n"
+		"<Error><Code>NoSuchKey</Code></Error>\n\n\n\n\n\n\n\n\n\n";
+	struct heard h = { 0 };
+	struct errbuf eb = { "" };
+	char endpoint[64];
+	uint8_t sha[32] = { 7 };
+	pthread_t t;
+
+	(void)state;
+	h.listener = silent_endpoint(endpoint, sizeof(endpoint), true);
+	struct objstore_s3_config cfg = { .endpoint = endpoint, .bucket = "gone",
+					  .access_key = "a", .secret_key = "s",
+					  .request_timeout_ms = 5000 };
+	struct objstore *os = open_store(&cfg);
+	h.answer = no_bucket;
+	assert_int_equal(pthread_create(&t, NULL, hear_one, &h), 0);
+	assert_int_equal(objstore_remove(os, sha, &eb), -ENXIO);
+	pthread_join(t, NULL);
+	assert_non_null(strstr(eb.msg, "NoSuchBucket"));
+	assert_non_null(strstr(eb.msg, "bucket 'gone'"));
+	h.answer = no_key;
+	assert_int_equal(pthread_create(&t, NULL, hear_one, &h), 0);
+	assert_int_equal(objstore_remove(os, sha, &eb), 0);
+	pthread_join(t, NULL);
+	objstore_free(os);
+	close(h.listener);
+}
+
+
+/* One request answered 403 (as to keys the store does not know): its
+ * errno and message into eb, its head into h->head. */
+static int refused_request(struct objstore *os, struct heard *h, struct errbuf *eb)
+{
+	static const char forbidden[] =
+		"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 47\r\n\r\n"
+		"<Error><Code>AccessDenied</Code></Error>\n\n\n\n\n\n\n";
+	uint8_t sha[32] = { 8 };
+	uint64_t got;
+	pthread_t t;
+
+	h->answer = forbidden;
+	memset(h->head, 0, sizeof(h->head));
+	assert_int_equal(pthread_create(&t, NULL, hear_one, h), 0);
+	int r = objstore_stat(os, sha, &got, eb);
+	pthread_join(t, NULL);
+	h->answer = NULL;
+	return r;
+}
+
+/* F8: a changed credentials file that cannot be used (others may read
+ * it, bad syntax, no such profile, a folder in its place) leaves the old
+ * keys in use, and a refused request's message says why; once the file
+ * is usable again (or back as it was) the message no longer does. */
+static void test_credentials_refused(void **state)
+{
+	static const char good[] = "[default]\naws_access_key_id = ASIAONE\n"
+				   "aws_secret_access_key = SKONE\n";
+	struct saved_keys keys;
+	struct heard h = { 0 };
+	struct errbuf eb = { "" };
+	char endpoint[64];
+	char *path = write_file("refused", good, 0600);
+
+	(void)state;
+	keys_unset(&keys);
+	h.listener = silent_endpoint(endpoint, sizeof(endpoint), true);
+	struct objstore_s3_config cfg = { .endpoint = endpoint, .bucket = "b",
+					  .credentials_file = path, .request_timeout_ms = 5000,
+					  .cred_recheck_ms = 1 };
+	struct objstore *os = open_store(&cfg);
+	assert_int_equal(refused_request(os, &h, &eb), -EACCES);
+	assert_null(strstr(eb.msg, "credentials file"));
+
+	free(write_file("refused", "[default]\naws_access_key_id = ASIATWO\n"
+			"aws_secret_access_key = SKTWO\n", 0644));
+	settle(path);
+	assert_int_equal(refused_request(os, &h, &eb), -EACCES);
+	assert_non_null(strstr(h.head, "Credential=ASIAONE/"));
+	assert_non_null(strstr(eb.msg, "credentials file was not taken"));
+	assert_non_null(strstr(eb.msg, "0644"));
+	assert_null(strstr(eb.msg, "SKTWO"));
+
+	free(write_file("refused", "[default]\naws_access_key_id ASIATWO\n", 0600));
+	settle(path);
+	assert_int_equal(refused_request(os, &h, &eb), -EACCES);
+	assert_non_null(strstr(eb.msg, ":2: expected"));
+
+	free(write_file("refused", good, 0600));
+	settle(path);
+	assert_int_equal(refused_request(os, &h, &eb), -EACCES);
+	assert_null(strstr(eb.msg, "credentials file"));
+
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+	settle(path);
+	assert_int_equal(refused_request(os, &h, &eb), -EACCES);
+	assert_non_null(strstr(h.head, "Credential=ASIAONE/"));
+	assert_non_null(strstr(eb.msg, "credentials file was not taken"));
+
+	objstore_free(os);
+	close(h.listener);
+	assert_int_equal(rmdir(path), 0);
+	keys_restore(&keys);
+	free(path);
+}
+
+
+static int count_element(void *opaque, unsigned depth, const char *name, const char *text)
+{
+	(void)depth;
+	(void)name;
+	(void)text;
+	++*(unsigned *)opaque;
+	return 0;
+}
+
+/* F0's class in the answers: an element text past 4 KiB (a key, a
+ * continuation token) is refused, not passed on cut short, where it would
+ * name another key or page. */
+static void test_xml_long_text(void **state)
+{
+	char xml[8192];
+	unsigned n = 0;
+
+	(void)state;
+	snprintf(xml, sizeof(xml), "<R><Key>%0*d</Key></R>", 4096, 0);
+	assert_int_equal(s3xml_parse(xml, strlen(xml), count_element, &n), 0);
+	assert_int_equal(n, 2);
+	snprintf(xml, sizeof(xml), "<R><Key>%0*d</Key></R>", 4097, 0);
+	assert_int_equal(s3xml_parse(xml, strlen(xml), count_element, &n), -EIO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cred_file),
 		cmocka_unit_test(test_session_token),
 		cmocka_unit_test(test_credentials_renewed),
+		cmocka_unit_test(test_credentials_refused),
 		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_long_prefix),
+		cmocka_unit_test(test_dot_prefix),
+		cmocka_unit_test(test_config_checks),
+		cmocka_unit_test(test_no_bucket),
+		cmocka_unit_test(test_xml_long_text),
 		cmocka_unit_test(test_put_small),
 		cmocka_unit_test(test_put_empty),
 		cmocka_unit_test(test_put_multipart),

@@ -10,7 +10,8 @@
  *
  * Errors are negative errnos with eb naming the backend, the object and,
  * for S3, the request and its HTTP status. Never a credential:
- *   -ENOENT     no such object (404)
+ *   -ENOENT     no such object (404, NoSuchKey or no body)
+ *   -ENXIO      no such bucket (S3: 404 NoSuchBucket): a failure, not "gone"
  *   -EACCES     refused (401, 403)
  *   -ETIMEDOUT  no answer within the configured timeout
  *   -ECONNREFUSED / -EHOSTUNREACH  the store is down or unreachable

@@ -56,6 +56,7 @@
 #include "cleanup.h"
 #include "monoclock.h"
 #include "s3cred.h"
+#include "s3prefix.h"
 #include "s3xml.h"
 
 #define PART_MIN (5ull << 20)       /* S3's smallest part but the last */
@@ -66,7 +67,8 @@
 #define MERGE_GAP (64u << 10)       /* read a gap this small rather than ask twice */
 #define MERGE_MAX (8u << 20)        /* longest merged range request */
 #define HASH_BUF (1u << 20)
-#define KEY_MAX 1100
+/* A key, or its URL path (each byte up to 3 characters), with its NUL. */
+#define KEY_MAX (3 * S3_PREFIX_MAX + S3_KEY_TAIL + 1)
 #define POOL_MAX 16                 /* idle handles kept, each with its connections */
 #define RECHECK_MS 10000            /* how often the credentials file is looked at */
 
@@ -89,6 +91,10 @@ struct s3 {
 		 * another program); NULL when the keys came from the config. */
 		char *file, *profile;
 		struct stat seen; /* the file as last read */
+		/* Why the file as it is now was not taken ("" when it was):
+		 * a 401/403 then says so, since the keys in use are older than
+		 * the file. Never a key (s3cred.h's messages hold none). */
+		char refused[sizeof(((struct errbuf *)0)->msg)];
 		double next_check;
 		long recheck_ms;
 		bool lock_ready;
@@ -176,16 +182,40 @@ static char *uri_encode(const char *s, bool keep_slash)
 	return out;
 }
 
-/* "<prefix>objects/ab/<hex>", for the path (url) or for messages. */
-static void object_key(const struct s3 *s3, const uint8_t sha[32], bool url, char key[KEY_MAX])
+/*
+ * The object's key "<prefix>objects/ab/<hex>" (for messages) and its URL
+ * path: 0, or an error rather than a key cut short, which would name
+ * another object (all objects one key). objstore_s3_new() bounds the
+ * prefix so that both fit; this is the check that none is ever sent cut.
+ */
+static int object_key(const struct s3 *s3, const uint8_t sha[32], char key[KEY_MAX],
+		      char path[KEY_MAX], struct errbuf *eb)
 {
 	char hex[65];
 
 	hex32(sha, hex);
-	snprintf(key, KEY_MAX, "%sobjects/%.2s/%s", url ? s3->prefix_url : s3->prefix, hex, hex);
+	int k = snprintf(key, KEY_MAX, "%sobjects/%.2s/%s", s3->prefix, hex, hex);
+	int u = snprintf(path, KEY_MAX, "%sobjects/%.2s/%s", s3->prefix_url, hex, hex);
+	if (k < 0 || k > S3_KEY_MAX || u < 0 || u >= KEY_MAX)
+		return errbuf_set(eb, -ENAMETOOLONG, "%s: object %s: its key would be longer "
+				  "than S3's %d bytes", s3->base.description, hex, S3_KEY_MAX);
+	return 0;
 }
 
 /* ---- one request ---- */
+
+/* text into out when it fits whole, else "" (never cut short). */
+static bool copy_whole(char *out, size_t size, const char *text)
+{
+	size_t n = strlen(text);
+
+	if (n >= size) {
+		out[0] = '\0';
+		return false;
+	}
+	memcpy(out, text, n + 1);
+	return true;
+}
 
 static size_t on_header(char *buf, size_t size, size_t n, void *opaque)
 {
@@ -198,7 +228,9 @@ static size_t on_header(char *buf, size_t size, size_t n, void *opaque)
 		return len;
 	}
 	char line[256];
-	size_t l = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
+	if (len >= sizeof(line))
+		return len; /* no header we keep is this long: left out, never cut */
+	size_t l = len;
 	memcpy(line, buf, l);
 	while (l && (line[l - 1] == '\r' || line[l - 1] == '\n'))
 		l--;
@@ -209,10 +241,12 @@ static size_t on_header(char *buf, size_t size, size_t n, void *opaque)
 	*value++ = '\0';
 	while (*value == ' ')
 		value++;
+	/* One too long is left empty, not cut: a part without its ETag, or a
+	 * range without its Content-Range, then fails with a message. */
 	if (!strcasecmp(line, "etag"))
-		snprintf(rq->etag, sizeof(rq->etag), "%s", value);
+		copy_whole(rq->etag, sizeof(rq->etag), value);
 	else if (!strcasecmp(line, "content-range"))
-		snprintf(rq->content_range, sizeof(rq->content_range), "%s", value);
+		copy_whole(rq->content_range, sizeof(rq->content_range), value);
 	return len;
 }
 
@@ -362,7 +396,9 @@ static bool settled(const struct stat *st)
  * Under the lock: reads the credentials file again when it changed since
  * it was read, at most every recheck_ms, once it has settled and if it
  * did not change while read. A file that cannot be read or parsed then
- * leaves the keys in use, and is tried again at the next check.
+ * leaves the keys in use, is tried again at the next check, and the
+ * reason is kept for the refused requests' messages (the library logs
+ * nothing itself: its callers log the errors it returns).
  */
 static void keys_refresh(struct keys *k)
 {
@@ -374,11 +410,28 @@ static void keys_refresh(struct keys *k)
 	if (!k->file || t < k->next_check)
 		return;
 	k->next_check = t + (double)k->recheck_ms / 1000;
-	if (stat(k->file, &before) < 0 || same_file(&before, &k->seen) || !settled(&before))
+	if (stat(k->file, &before) < 0) {
+		snprintf(k->refused, sizeof(k->refused), "credentials file %s: %s", k->file,
+			 strerror(errno));
 		return;
-	if (s3cred_load(&cred, k->file, k->profile, &eb) == 0 && stat(k->file, &after) == 0 &&
-	    same_file(&before, &after) && keys_set(k, &cred) == 0)
-		k->seen = before;
+	}
+	if (same_file(&before, &k->seen))
+		k->refused[0] = '\0'; /* back as it was read */
+	if (same_file(&before, &k->seen) || !settled(&before))
+		return;
+	int r = s3cred_load(&cred, k->file, k->profile, &eb);
+	if (r == 0 && stat(k->file, &after) == 0 && same_file(&before, &after)) {
+		r = keys_set(k, &cred);
+		if (r == 0) {
+			k->seen = before;
+			k->refused[0] = '\0';
+		}
+	} else if (r == 0) {
+		r = 1; /* changed while read: tried again, nothing to say yet */
+	}
+	if (r < 0)
+		snprintf(k->refused, sizeof(k->refused), "%s",
+			 eb.msg[0] ? eb.msg : strerror(-r));
 	s3cred_clear(&cred);
 }
 
@@ -420,7 +473,9 @@ static int req_init(struct req *rq, struct s3 *s3, CURL *h, const char *method,
 		rq->url = NULL;
 		return -ENOMEM;
 	}
-	snprintf(hdr, sizeof(hdr), "x-amz-content-sha256: %s", payload);
+	int n = snprintf(hdr, sizeof(hdr), "x-amz-content-sha256: %s", payload);
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return -EINVAL; /* a payload hash is 64 hex digits */
 	rq->hdrs = curl_slist_append(NULL, hdr);
 	if (!rq->hdrs)
 		return -ENOMEM;
@@ -428,6 +483,10 @@ static int req_init(struct req *rq, struct s3 *s3, CURL *h, const char *method,
 	if (keys_apply(s3, rq) < 0)
 		return -ENOMEM;
 	curl_easy_setopt(h, CURLOPT_URL, rq->url);
+	/* The key as it is: libcurl would otherwise remove "." and ".."
+	 * segments, and write to another key, or bucket, than the one named
+	 * (objstore_s3_new() refuses such a prefix too). */
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(h, CURLOPT_SHARE, s3->share);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -506,10 +565,28 @@ static int curl_errno(CURL *h, CURLcode cc)
 	}
 }
 
-static int status_errno(long status)
+/*
+ * code: the <Error><Code> of the answer, "" when none (a HEAD has no
+ * body). Only a missing object is -ENOENT, which callers take for "gone
+ * meanwhile, nothing to do": a missing bucket is -ENXIO, and another 404
+ * (NoSuchUpload: an upload aborted under us) -EIO, so that both count as
+ * failures and are tried again.
+ */
+/* Why the credentials file's latest version is not in use, into out
+ * ("" when it is, or when the keys did not come from a file). */
+static void keys_refused(struct s3 *s3, char *out, size_t size)
 {
+	pthread_mutex_lock(&s3->keys.lock);
+	snprintf(out, size, "%s", s3->keys.refused);
+	pthread_mutex_unlock(&s3->keys.lock);
+}
+
+static int status_errno(long status, const char *code)
+{
+	if (status == 404 && !strcmp(code, "NoSuchBucket"))
+		return -ENXIO;
 	if (status == 404)
-		return -ENOENT;
+		return !*code || !strcmp(code, "NoSuchKey") ? -ENOENT : -EIO;
 	if (status == 401 || status == 403)
 		return -EACCES;
 	return -EIO;
@@ -536,8 +613,17 @@ static int req_finish(struct req *rq, CURLcode cc, struct errbuf *eb)
 	char code[128] = "";
 	if (rq->answer && s3xml_find(rq->answer, rq->answer_len, 2, "Code", code, sizeof(code)))
 		code[0] = '\0';
-	return errbuf_set(eb, status_errno(rq->status), "%s: %s %s: HTTP %ld%s%s", desc,
-			  rq->method, rq->what, rq->status, code[0] ? " " : "", code);
+	int err = status_errno(rq->status, code);
+	char refused[sizeof(eb->msg)] = "", note[sizeof(refused) + 128] = "";
+	if (err == -ENXIO)
+		snprintf(note, sizeof(note), ": the store has no bucket '%s'", rq->s3->bucket);
+	else if (err == -EACCES)
+		keys_refused(rq->s3, refused, sizeof(refused));
+	if (refused[0])
+		snprintf(note, sizeof(note), " (older keys in use: the changed credentials file "
+			 "was not taken: %s)", refused);
+	return errbuf_set(eb, err, "%s: %s %s: HTTP %ld%s%s%s", desc, rq->method, rq->what,
+			  rq->status, code[0] ? " " : "", code, note);
 }
 
 static int req_run(struct req *rq, struct errbuf *eb)
@@ -615,9 +701,10 @@ static int head_size(struct s3 *s3, CURL *h, const uint8_t sha[32], uint64_t *si
 	struct req rq;
 	curl_off_t len = -1;
 
-	object_key(s3, sha, false, key);
-	object_key(s3, sha, true, path);
-	int r = req_init(&rq, s3, h, "HEAD", key, path, NULL, empty_sha, false, limit_ms);
+	int r = object_key(s3, sha, key, path, eb);
+	if (r < 0)
+		return r;
+	r = req_init(&rq, s3, h, "HEAD", key, path, NULL, empty_sha, false, limit_ms);
 	if (r == 0)
 		r = req_run(&rq, eb);
 	if (r == 0) {
@@ -650,9 +737,10 @@ static int s3_remove(struct objstore *os, const uint8_t sha[32], struct errbuf *
 
 	if (!h)
 		return -ENOMEM;
-	object_key(s3, sha, false, key);
-	object_key(s3, sha, true, path);
-	int r = simple(s3, h, &rq, "DELETE", key, path, NULL, eb);
+	int r = object_key(s3, sha, key, path, eb);
+	if (r < 0)
+		return r;
+	r = simple(s3, h, &rq, "DELETE", key, path, NULL, eb);
 	req_done(&rq);
 	return r == -ENOENT ? 0 : r;
 }
@@ -719,10 +807,11 @@ static int stream_object(struct s3 *s3, const uint8_t sha[32], struct stream *st
 
 	if (!h)
 		return -ENOMEM;
-	object_key(s3, sha, false, key);
-	object_key(s3, sha, true, path);
+	int r = object_key(s3, sha, key, path, eb);
+	if (r < 0)
+		return r;
 	st->eb = eb;
-	int r = req_init(&rq, s3, h, "GET", key, path, NULL, empty_sha, true, s3->read_ms);
+	r = req_init(&rq, s3, h, "GET", key, path, NULL, empty_sha, true, s3->read_ms);
 	if (r == 0) {
 		st->ranged = st->offset > 0 || st->len != UINT64_MAX;
 		if (st->len == UINT64_MAX)
@@ -781,8 +870,9 @@ static int s3_verify(struct objstore *os, const uint8_t sha[32], struct errbuf *
 	if (!EVP_DigestFinal_ex(ctx, got, &n) || n != 32)
 		return -ENOMEM;
 	if (memcmp(got, sha, 32)) {
-		char key[KEY_MAX], hex[65];
-		object_key((struct s3 *)os, sha, false, key);
+		char key[KEY_MAX], path[KEY_MAX], hex[65];
+		if (object_key((struct s3 *)os, sha, key, path, eb) < 0)
+			return -EIO;
 		hex32(got, hex);
 		return errbuf_set(eb, -EIO, "%s: %s: its %" PRIu64 " bytes hash to %s, not to "
 				  "the object's name", os->description, key, st.got, hex);
@@ -799,10 +889,11 @@ static int put_single(struct s3 *s3, CURL *h, const uint8_t sha[32], int fd, uin
 	char key[KEY_MAX], path[KEY_MAX], hex[65];
 	struct req rq;
 
-	object_key(s3, sha, false, key);
-	object_key(s3, sha, true, path);
+	int r = object_key(s3, sha, key, path, eb);
+	if (r < 0)
+		return r;
 	hex32(sha, hex);
-	int r = req_init(&rq, s3, h, "PUT", key, path, NULL, hex, true, s3->request_ms);
+	r = req_init(&rq, s3, h, "PUT", key, path, NULL, hex, true, s3->request_ms);
 	if (r == 0)
 		r = req_header(&rq, "Content-Type: application/octet-stream");
 	if (r == 0) {
@@ -923,12 +1014,13 @@ static int upload_complete(struct upload *up, struct errbuf *eb)
 {
 	size_t len = 0;
 	_cleanup_free_ char *body = complete_body(up, &len);
-	char hex[65], query[1100], code[128];
+	_cleanup_free_ char *query = NULL;
+	char hex[65], code[128];
 	struct req rq;
 
-	if (!body || sha256_hex(body, len, hex) < 0)
+	if (!body || sha256_hex(body, len, hex) < 0 ||
+	    asprintf(&query, "uploadId=%s", up->id) < 0)
 		return -ENOMEM;
-	snprintf(query, sizeof(query), "uploadId=%s", up->id);
 	int r = req_init(&rq, up->s3, up->h, "POST", up->key, up->path, query, hex, true,
 			 up->s3->request_ms);
 	if (r == 0)
@@ -948,12 +1040,13 @@ static int upload_complete(struct upload *up, struct errbuf *eb)
 
 static void upload_abort(struct upload *up)
 {
-	char query[1100];
+	_cleanup_free_ char *query = NULL;
 	struct req rq;
 
-	snprintf(query, sizeof(query), "uploadId=%s", up->id);
 	/* Best effort: a failed abort leaves parts that the bucket's
 	 * lifecycle rule or the next fsck --remote finds. */
+	if (asprintf(&query, "uploadId=%s", up->id) < 0)
+		return;
 	(void)simple(up->s3, up->h, &rq, "DELETE", up->key, up->path, query, NULL);
 	req_done(&rq);
 }
@@ -961,7 +1054,7 @@ static void upload_abort(struct upload *up)
 /* Upload ids of unfinished uploads of one key (ListMultipartUploads). */
 struct leftovers {
 	const char *key;
-	char upload_key[KEY_MAX];
+	char upload_key[S3_KEY_MAX + 1];
 	char id[1024];
 	char **ids;
 	size_t n;
@@ -972,10 +1065,12 @@ static int leftover_element(void *opaque, unsigned depth, const char *name, cons
 {
 	struct leftovers *l = opaque;
 
+	/* A text that does not fit is left out, not cut: a cut one could
+	 * match another key, or abort another upload. */
 	if (depth == 3 && !strcmp(name, "Key"))
-		snprintf(l->upload_key, sizeof(l->upload_key), "%s", text);
+		copy_whole(l->upload_key, sizeof(l->upload_key), text);
 	else if (depth == 3 && !strcmp(name, "UploadId"))
-		snprintf(l->id, sizeof(l->id), "%s", text);
+		copy_whole(l->id, sizeof(l->id), text);
 	if (depth != 2 || strcmp(name, "Upload"))
 		return 0;
 	if (!strcmp(l->upload_key, l->key) && l->id[0]) {
@@ -1098,9 +1193,10 @@ struct part_slot {
 static int part_start(struct upload *up, struct part_slot *sl, unsigned i, int fd,
 		      uint64_t size, const char *hex, CURLM *m, struct errbuf *eb)
 {
-	char query[1200];
+	_cleanup_free_ char *query = NULL;
 
-	snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", i + 1, up->id);
+	if (asprintf(&query, "partNumber=%u&uploadId=%s", i + 1, up->id) < 0)
+		return -ENOMEM;
 	int r = req_init(&sl->rq, up->s3, sl->h, "PUT", up->key, up->path, query, hex, true,
 			 up->s3->request_ms);
 	if (r < 0)
@@ -1267,8 +1363,9 @@ static int put_multipart(struct s3 *s3, CURL *h, const uint8_t sha[32], int fd, 
 	if ((size + up.part_size - 1) / up.part_size > PART_COUNT_MAX)
 		up.part_size = ((size / PART_COUNT_MAX) | ((1u << 20) - 1)) + 1;
 	up.n_parts = (unsigned)((size + up.part_size - 1) / up.part_size);
-	object_key(s3, sha, false, up.key);
-	object_key(s3, sha, true, up.path);
+	r = object_key(s3, sha, up.key, up.path, eb);
+	if (r < 0)
+		return r;
 	up.etags = calloc(up.n_parts, sizeof(*up.etags));
 	up.buf = malloc(HASH_BUF);
 	up.whole = EVP_MD_CTX_new();
@@ -1297,7 +1394,7 @@ static int s3_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t s
 	_cleanup_(easy_release) struct easy e = easy_get(s3);
 	CURL *h = e.h;
 	uint64_t have = 0;
-	char key[KEY_MAX];
+	char key[KEY_MAX], path[KEY_MAX];
 
 	if (!h)
 		return -ENOMEM;
@@ -1314,9 +1411,9 @@ static int s3_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t s
 				  : put_multipart(s3, h, sha, fd, size, eb);
 	if (r == 0)
 		r = head_size(s3, h, sha, &have, s3->request_ms, eb);
-	object_key(s3, sha, false, key);
 	if (r == 0 && have != size)
-		r = errbuf_set(eb, -EIO, "%s: %s: stored %" PRIu64 " bytes, not %" PRIu64,
+		r = object_key(s3, sha, key, path, eb) < 0 ? -EIO :
+		    errbuf_set(eb, -EIO, "%s: %s: stored %" PRIu64 " bytes, not %" PRIu64,
 			       os->description, key, have, size);
 	return r;
 }
@@ -1517,8 +1614,8 @@ static int s3_read_ranges(struct objstore *os, const uint8_t sha[32], struct obj
 	run.g = g;
 	run.ng = make_groups(idx, live, g);
 	run.nf = s3->max_inflight < run.ng ? s3->max_inflight : (unsigned)run.ng;
-	object_key(s3, sha, false, run.key);
-	object_key(s3, sha, true, run.path);
+	if (object_key(s3, sha, run.key, run.path, eb) < 0)
+		return -ENAMETOOLONG;
 	/* A multi handle keeps the connections of the transfers it ran. */
 	run.m = pool_get(&s3->multis);
 	if (!run.m)
@@ -1550,10 +1647,10 @@ struct list_page {
 	struct s3 *s3;
 	objstore_list_fn fn;
 	void *opaque;
-	char key[1100];
+	char key[S3_KEY_MAX + 1];
 	uint64_t size;
 	bool truncated;
-	char token[1100];
+	char token[4097]; /* s3xml's longest text */
 	int stopped; /* fn's nonzero */
 };
 
@@ -1583,14 +1680,17 @@ static int list_element(void *opaque, unsigned depth, const char *name, const ch
 	struct list_page *p = opaque;
 	size_t plen = strlen(p->s3->prefix);
 
-	if (depth == 3 && !strcmp(name, "Key"))
-		snprintf(p->key, sizeof(p->key), "%s", text);
+	/* A key or token that does not fit fails the listing (a malformed
+	 * answer): cut short, it would name another key or page. */
+	if (depth == 3 && !strcmp(name, "Key") && !copy_whole(p->key, sizeof(p->key), text))
+		return -EIO;
 	else if (depth == 3 && !strcmp(name, "Size"))
 		p->size = strtoull(text, NULL, 10);
 	else if (depth == 2 && !strcmp(name, "IsTruncated"))
 		p->truncated = !strcmp(text, "true");
-	else if (depth == 2 && !strcmp(name, "NextContinuationToken"))
-		snprintf(p->token, sizeof(p->token), "%s", text);
+	else if (depth == 2 && !strcmp(name, "NextContinuationToken") &&
+		 !copy_whole(p->token, sizeof(p->token), text))
+		return -EIO;
 	if (depth != 2 || strcmp(name, "Contents"))
 		return 0;
 	if (strncmp(p->key, p->s3->prefix, plen))
@@ -1742,6 +1842,11 @@ static const struct objstore_ops s3_ops = {
 
 static int check_config(const struct objstore_s3_config *cfg, struct errbuf *eb)
 {
+	/* Not repeated, nor kept for objstore_describe(): a password in
+	 * user:password@ must reach no message or log. */
+	if (cfg->endpoint && strchr(cfg->endpoint, '@'))
+		return errbuf_set(eb, -EINVAL, "S3 endpoint: no user:password@ in it (the keys "
+				  "go in the credentials file or the environment)");
 	if (!cfg->endpoint || (strncmp(cfg->endpoint, "https://", 8) &&
 			       strncmp(cfg->endpoint, "http://", 7)))
 		return errbuf_set(eb, -EINVAL, "S3 endpoint '%s' is not an http:// or https:// URL",
@@ -1750,15 +1855,16 @@ static int check_config(const struct objstore_s3_config *cfg, struct errbuf *eb)
 		return errbuf_set(eb, -EINVAL, "S3 bucket '%s' is not a bucket name",
 				  cfg->bucket ? cfg->bucket : "");
 	for (const char *p = cfg->region ? cfg->region : ""; *p; p++) {
-		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
-			return errbuf_set(eb, -EINVAL, "S3 region '%s' is not a region name",
+		if ((!isalnum((unsigned char)*p) && *p != '-' && *p != '_') || p - cfg->region >= 64)
+			return errbuf_set(eb, -EINVAL, "S3 region '%.64s' is not a region name",
 					  cfg->region);
 	}
 	if (cfg->part_size && (cfg->part_size < PART_MIN || cfg->part_size > PART_MAX))
 		return errbuf_set(eb, -EINVAL, "S3 part size %" PRIu64 " is not 5 MiB to 5 GiB",
 				  cfg->part_size);
-	if (cfg->prefix && strlen(cfg->prefix) > 512)
-		return errbuf_set(eb, -EINVAL, "S3 prefix longer than 512 bytes");
+	const char *why = cfg->prefix ? s3_prefix_problem(cfg->prefix) : NULL;
+	if (why)
+		return errbuf_set(eb, -EINVAL, "S3 prefix: it %s", why);
 	return 0;
 }
 

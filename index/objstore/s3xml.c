@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <expat.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ struct walk {
 	void *opaque;
 	unsigned depth;
 	int result;
+	bool cut;           /* the open element's text is longer than the buffer */
 	size_t text_len;
 	char text[S3XML_TEXT_MAX + 1];
 };
@@ -42,6 +44,7 @@ static void XMLCALL on_start(void *data, const XML_Char *name, const XML_Char **
 	}
 	w->text_len = 0;
 	w->text[0] = '\0';
+	w->cut = false;
 }
 
 static void XMLCALL on_text(void *data, const XML_Char *s, int len)
@@ -50,6 +53,7 @@ static void XMLCALL on_text(void *data, const XML_Char *s, int len)
 	size_t room = S3XML_TEXT_MAX - w->text_len;
 	size_t n = (size_t)len < room ? (size_t)len : room;
 
+	w->cut |= n < (size_t)len;
 	memcpy(w->text + w->text_len, s, n);
 	w->text_len += n;
 	w->text[w->text_len] = '\0';
@@ -59,6 +63,10 @@ static void XMLCALL on_end(void *data, const XML_Char *name)
 {
 	struct walk *w = data;
 
+	/* A text cut short (a key, a continuation token) would be taken
+	 * for another one: the answer is refused instead. */
+	if (w->result == 0 && w->cut)
+		w->result = -EIO;
 	if (w->result == 0)
 		w->result = w->fn(w->opaque, w->depth, name, w->text);
 	if (w->result != 0)
@@ -67,6 +75,7 @@ static void XMLCALL on_end(void *data, const XML_Char *name)
 	/* The text of a closed child is not its parent's. */
 	w->text_len = 0;
 	w->text[0] = '\0';
+	w->cut = false;
 }
 
 int s3xml_parse(const char *xml, size_t len, s3xml_fn fn, void *opaque)

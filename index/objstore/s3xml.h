@@ -11,12 +11,13 @@
 /*
  * Called at the end of every element with its depth (the root is 1), its
  * name without a namespace and its text (the concatenated character data
- * directly inside it, cut at 4 KiB; "" for an element holding only other
+ * directly inside it, at most 4 KiB; "" for an element holding only other
  * elements). Nonzero stops the parse and is returned.
  */
 typedef int (*s3xml_fn)(void *opaque, unsigned depth, const char *name, const char *text);
 
-/* Returns 0, fn's nonzero value, -EIO for XML that is not well formed, or
+/* Returns 0, fn's nonzero value, -EIO for XML that is not well formed or
+ * has an element text longer than 4 KiB (never passed on cut short), or
  * -ENOMEM. */
 int s3xml_parse(const char *xml, size_t len, s3xml_fn fn, void *opaque);
 
