@@ -62,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "annot.h"
@@ -89,6 +90,7 @@ static struct summary *summary_new(void);
 static struct summary *summary_free(struct summary *sum);
 
 static const char META_NEXT_ID[] = "next_id";
+static const char META_VAULT_ID[] = "vault_id";
 static const char META_NEXT_OBJNUM[] = "next_objnum";
 static const char META_TIME_KEYS[] = "time_keys"; /* "signed": see time_key */
 static const char META_LOCATIONS[] = "locations"; /* "1": every record has one */
@@ -1685,6 +1687,35 @@ static void rmremote_key(uint8_t key[RMREMOTE_KEY_LEN], const uint8_t sha[32])
 {
 	memcpy(key, RMREMOTE_PREFIX, RMREMOTE_PREFIX_LEN);
 	memcpy(key + RMREMOTE_PREFIX_LEN, sha, 32);
+}
+
+int catalog_vault_id(struct catalog *cat, char hex[CATALOG_VAULT_ID_HEX], struct errbuf *eb)
+{
+	uint8_t id[16];
+	_cleanup_free_ void *val = NULL;
+	size_t vlen = 0;
+
+	pthread_mutex_lock(&cat->lock);
+	int r = db_get(cat->db, DB_CF_META, META_VAULT_ID, strlen(META_VAULT_ID), &val, &vlen);
+	if (r == 0 && vlen == sizeof(id)) {
+		memcpy(id, val, sizeof(id));
+	} else if (r == 0 || r == -ENOENT) {
+		struct db_batch *b = NULL;
+		if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id))
+			r = errbuf_set(eb, -EIO, "cannot draw the vault's id: %s", strerror(errno));
+		else if ((r = db_batch_new(&b)) == 0) {
+			db_batch_put(b, DB_CF_META, META_VAULT_ID, strlen(META_VAULT_ID), id,
+				     sizeof(id));
+			r = db_write(cat->db, b, true, eb);
+			db_batch_free(b);
+		}
+	}
+	pthread_mutex_unlock(&cat->lock);
+	if (r < 0)
+		return eb->msg[0] ? r : errbuf_set(eb, r, "vault id: %s", strerror(-r));
+	for (size_t i = 0; i < sizeof(id); i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	return 0;
 }
 
 int catalog_foreach_remote_removal(struct catalog *cat, catalog_sha_fn fn, void *opaque)

@@ -313,6 +313,13 @@ int catalog_foreach_object(struct catalog *cat, catalog_object_fn fn, void *opaq
  * again meanwhile, the new pending removal stays. Returns 0 or a negative
  * errno (eb).
  */
+/* The vault's id: 32 hex digits, drawn at random the first time it is
+ * asked for and kept in the index (so a backup and its restore share it).
+ * It names the vault as owner of an object store prefix (objstore.h).
+ * Returns 0 or a negative errno (eb). */
+#define CATALOG_VAULT_ID_HEX 33
+int catalog_vault_id(struct catalog *cat, char hex[CATALOG_VAULT_ID_HEX], struct errbuf *eb);
+
 typedef int (*catalog_sha_fn)(void *opaque, const uint8_t sha[32]);
 int catalog_foreach_remote_removal(struct catalog *cat, catalog_sha_fn fn, void *opaque);
 int catalog_remote_removed(struct catalog *cat, const uint8_t sha[32], bool kept,

@@ -121,7 +121,16 @@ void vault_set_remote_release(struct vault *v, int (*fn)(void *opaque, const uin
 
 void vault_set_objstore(struct vault *v, struct objstore *os)
 {
+	char id[CATALOG_VAULT_ID_HEX], owner[OBJSTORE_OWNER_MAX];
+	struct errbuf eb = { { 0 } };
+
 	v->objstore = os;
+	/* Without an id (an index that cannot be written), puts and removes
+	 * go unclaimed: such a vault writes nothing. */
+	if (os && catalog_vault_id(v->catalog, id, &eb) == 0) {
+		snprintf(owner, sizeof(owner), "vault %s", id);
+		objstore_set_owner(os, owner);
+	}
 }
 
 struct objstore *vault_objstore(struct vault *v)

@@ -414,6 +414,38 @@ static void test_put_small(void **state)
 	objstore_free(os);
 }
 
+/* Two vaults on one prefix: the first put claims it (its owner key), the
+ * other vault's puts and removes are refused naming both, and the owner
+ * (opened again) goes on. */
+static void test_owner(void **state)
+{
+	struct cfgbuf cb;
+	struct object o;
+	struct errbuf eb = { "" };
+
+	(void)state;
+	NEED_RGW();
+	struct objstore *mine = open_rgw(&cb), *theirs = open_store(&cb.cfg);
+	objstore_set_owner(mine, "vault 0001");
+	objstore_set_owner(theirs, "vault 0002");
+	object_new(&o, 5000, 7);
+	put_ok(mine, &o);
+	assert_int_equal(objstore_put(theirs, o.sha, o.fd, o.size, &eb), -EEXIST);
+	assert_non_null(strstr(eb.msg, "belongs to another vault"));
+	assert_non_null(strstr(eb.msg, "vault 0001"));
+	errbuf_clear(&eb);
+	assert_int_equal(objstore_remove(theirs, o.sha, &eb), -EEXIST);
+	uint64_t size = 0;
+	assert_int_equal(objstore_stat(theirs, o.sha, &size, &eb), 0); /* reads are not refused */
+	objstore_free(mine);
+	mine = open_store(&cb.cfg);
+	objstore_set_owner(mine, "vault 0001");
+	assert_int_equal(objstore_remove(mine, o.sha, &eb), 0);
+	objstore_free(mine);
+	objstore_free(theirs);
+	object_free(&o);
+}
+
 static void test_put_multipart(void **state)
 {
 	struct cfgbuf cb;
@@ -1434,6 +1466,7 @@ int main(void)
 		cmocka_unit_test(test_no_bucket),
 		cmocka_unit_test(test_xml_long_text),
 		cmocka_unit_test(test_put_small),
+		cmocka_unit_test(test_owner),
 		cmocka_unit_test(test_put_empty),
 		cmocka_unit_test(test_put_multipart),
 		cmocka_unit_test(test_put_wrong_bytes),

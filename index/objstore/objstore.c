@@ -3,6 +3,8 @@
  */
 #include "objstore_priv.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 struct objstore *objstore_free(struct objstore *os)
@@ -29,7 +31,8 @@ const char *objstore_reason(const struct objstore *os, const struct errbuf *eb, 
 int objstore_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
 		 struct errbuf *eb)
 {
-	return os->ops->put(os, sha, fd, size, eb);
+	int r = objstore_claim(os, eb);
+	return r < 0 ? r : os->ops->put(os, sha, fd, size, eb);
 }
 
 int objstore_stat(struct objstore *os, const uint8_t sha[32], uint64_t *size, struct errbuf *eb)
@@ -44,7 +47,8 @@ int objstore_verify(struct objstore *os, const uint8_t sha[32], struct errbuf *e
 
 int objstore_remove(struct objstore *os, const uint8_t sha[32], struct errbuf *eb)
 {
-	return os->ops->remove(os, sha, eb);
+	int r = objstore_claim(os, eb);
+	return r < 0 ? r : os->ops->remove(os, sha, eb);
 }
 
 int objstore_list(struct objstore *os, objstore_list_fn fn, void *opaque, struct errbuf *eb)
@@ -62,4 +66,49 @@ int objstore_read_stream(struct objstore *os, const uint8_t sha[32], uint64_t of
 			 uint64_t len, objstore_data_fn fn, void *opaque, struct errbuf *eb)
 {
 	return os->ops->read_stream(os, sha, offset, len, fn, opaque, eb);
+}
+
+void objstore_set_owner(struct objstore *os, const char *owner)
+{
+	snprintf(os->owner, sizeof(os->owner), "%s", owner);
+	atomic_store(&os->claimed, false);
+}
+
+/* A value read from the store, fit for a message: up to the first line
+ * end, or "an unreadable value" when it holds anything but printable
+ * ASCII (the bucket is not ours to trust). */
+static const char *shown_owner(char *value)
+{
+	value[strcspn(value, "\n")] = '\0';
+	for (const char *p = value; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return "an unreadable value";
+	return value;
+}
+
+int objstore_claim(struct objstore *os, struct errbuf *eb)
+{
+	char found[OBJSTORE_OWNER_MAX + 2] = "";
+
+	if (!os->owner[0] || !os->ops->owner_get || atomic_load(&os->claimed))
+		return 0;
+	int r = os->ops->owner_get(os, found, sizeof(found), eb);
+	if (r == -ENOENT) {
+		errbuf_clear(eb);
+		/* Read back after writing: of two vaults that wrote it at once,
+		 * the one whose value did not stay finds the other's. */
+		r = os->ops->owner_put(os, os->owner, eb);
+		if (r == 0)
+			r = os->ops->owner_get(os, found, sizeof(found), eb);
+	}
+	if (r < 0)
+		return r;
+	found[strcspn(found, "\n")] = '\0';
+	if (strcmp(found, os->owner) != 0)
+		return errbuf_set(eb, -EEXIST,
+				  "%s belongs to another vault: its %s key names %s, and this is %s; "
+				  "give each vault its own prefix (or bucket)",
+				  os->description, OBJSTORE_OWNER_KEY, shown_owner(found), os->owner);
+	atomic_store(&os->claimed, true);
+	return 0;
 }

@@ -108,6 +108,22 @@ int objstore_verify(struct objstore *os, const uint8_t sha[32], struct errbuf *e
 /* Removes the object; 0 also when it was already absent. */
 int objstore_remove(struct objstore *os, const uint8_t sha[32], struct errbuf *eb);
 
+/*
+ * Which vault the objects under this store's prefix belong to. Keys carry
+ * no owner, so two vaults given one bucket and prefix would each remove
+ * objects the other uses. Once an owner is set (a vault's id), the first
+ * put or remove claims the prefix for it: it reads the key
+ * "<prefix>" OBJSTORE_OWNER_KEY, writes it when absent, and fails with
+ * -EEXIST (eb naming the store and both vaults) when it names another
+ * vault; so does every later put and remove. A store that could not be
+ * asked is asked again at the next one. Reads are never refused.
+ */
+#define OBJSTORE_OWNER_KEY "capvault-vault"
+#define OBJSTORE_OWNER_MAX 64
+void objstore_set_owner(struct objstore *os, const char *owner);
+/* The claim on its own (fsck --remote --repair asks it before removing). */
+int objstore_claim(struct objstore *os, struct errbuf *eb);
+
 /* Every key under the backend's objects/: sha is NULL for a key that is
  * not an object name (a stray, which fsck reports), key is the key
  * relative to the prefix. Nonzero from fn stops and is returned. */

@@ -301,6 +301,58 @@ static int local_read_stream(struct objstore *os, const uint8_t sha[32], uint64_
 	return 0;
 }
 
+/* The owner key is the file <root>/capvault-vault. */
+static int owner_path(struct objstore *os, char *path, size_t len, const char *suffix)
+{
+	if (snprintf(path, len, "%s/" OBJSTORE_OWNER_KEY "%s", store_root(local_store(os)),
+		     suffix) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int local_owner_get(struct objstore *os, char *buf, size_t len, struct errbuf *eb)
+{
+	char path[PATH_MAX];
+	int r = owner_path(os, path, sizeof(path), "");
+	if (r < 0)
+		return errbuf_set(eb, r, "%s: %s", os->description, strerror(-r));
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT :
+					 errbuf_set(eb, -errno, "cannot open %s: %s", path,
+						    strerror(errno));
+	ssize_t n = read(fd, buf, len - 1);
+	if (n < 0)
+		return errbuf_set(eb, -errno, "cannot read %s: %s", path, strerror(errno));
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Written whole beside it, then linked into place, which fails when a
+ * value is there already: a crash never leaves half a value. */
+static int local_owner_put(struct objstore *os, const char *owner, struct errbuf *eb)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int r = owner_path(os, path, sizeof(path), "");
+	if (r == 0)
+		r = owner_path(os, tmp, sizeof(tmp), ".new");
+	if (r < 0)
+		return errbuf_set(eb, r, "%s: %s", os->description, strerror(-r));
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return errbuf_set(eb, -errno, "cannot create %s: %s", tmp, strerror(errno));
+	size_t len = strlen(owner);
+	r = fd_pwrite_all(fd, owner, len, 0);
+	if (r == 0 && (fd_pwrite_all(fd, "\n", 1, len) < 0 || fsync(fd) < 0))
+		r = -errno;
+	close(fd);
+	if (r == 0 && link(tmp, path) < 0 && errno != EEXIST)
+		r = -errno;
+	unlink(tmp);
+	return r < 0 ? errbuf_set(eb, r, "cannot write %s: %s", path, strerror(-r)) : 0;
+}
+
 static const struct objstore_ops local_ops = {
 	.destroy = local_destroy,
 	.put = local_put,
@@ -310,6 +362,8 @@ static const struct objstore_ops local_ops = {
 	.list = local_list,
 	.read_ranges = local_read_ranges,
 	.read_stream = local_read_stream,
+	.owner_get = local_owner_get,
+	.owner_put = local_owner_put,
 };
 
 int objstore_local_new(struct objstore **out, struct store *st, struct errbuf *eb)

@@ -5,6 +5,8 @@
 #ifndef CAPVAULT_OBJSTORE_PRIV_H
 #define CAPVAULT_OBJSTORE_PRIV_H
 
+#include <stdatomic.h>
+
 #include "objstore.h"
 
 struct objstore_ops {
@@ -19,12 +21,19 @@ struct objstore_ops {
 			   size_t n, struct errbuf *eb);
 	int (*read_stream)(struct objstore *os, const uint8_t sha[32], uint64_t offset,
 			   uint64_t len, objstore_data_fn fn, void *opaque, struct errbuf *eb);
+	/* The owner key's value: into buf (0), -ENOENT when there is none,
+	 * or an error; and writing it (only when absent, where the backend
+	 * can say so). */
+	int (*owner_get)(struct objstore *os, char *buf, size_t len, struct errbuf *eb);
+	int (*owner_put)(struct objstore *os, const char *owner, struct errbuf *eb);
 };
 
 /* The first member of every backend's state. */
 struct objstore {
 	const struct objstore_ops *ops;
 	char description[256];
+	char owner[OBJSTORE_OWNER_MAX]; /* "" until objstore_set_owner */
+	atomic_bool claimed;            /* the owner key names owner */
 };
 
 #endif

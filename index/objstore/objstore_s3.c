@@ -49,11 +49,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fdio.h"
 #include "monoclock.h"
 #include "s3cred.h"
 #include "s3prefix.h"
@@ -1829,6 +1831,75 @@ static void s3_destroy(struct objstore *os)
 	free(s3);
 }
 
+/* ---- the owner key (objstore.h) ---- */
+
+static int owner_key(const struct s3 *s3, char key[KEY_MAX], char path[KEY_MAX],
+		     struct errbuf *eb)
+{
+	int k = snprintf(key, KEY_MAX, "%s" OBJSTORE_OWNER_KEY, s3->prefix);
+	int u = snprintf(path, KEY_MAX, "%s" OBJSTORE_OWNER_KEY, s3->prefix_url);
+	if (k < 0 || k > S3_KEY_MAX || u < 0 || u >= KEY_MAX)
+		return errbuf_set(eb, -ENAMETOOLONG, "%s: its owner key would be longer than "
+				  "S3's %d bytes", s3->base.description, S3_KEY_MAX);
+	return 0;
+}
+
+static int s3_owner_get(struct objstore *os, char *buf, size_t len, struct errbuf *eb)
+{
+	struct s3 *s3 = (struct s3 *)os;
+	_cleanup_(easy_release) struct easy e = easy_get(s3);
+	char key[KEY_MAX], path[KEY_MAX];
+	struct req rq;
+
+	if (!e.h)
+		return -ENOMEM;
+	int r = owner_key(s3, key, path, eb);
+	if (r < 0)
+		return r;
+	r = req_init(&rq, s3, e.h, "GET", key, path, NULL, empty_sha, false, s3->request_ms);
+	if (r == 0) {
+		rq.answer_max = len - 1;
+		r = req_run(&rq, eb);
+	}
+	if (r == 0) {
+		size_t n = rq.answer_len < len - 1 ? rq.answer_len : len - 1;
+		if (n)
+			memcpy(buf, rq.answer, n);
+		buf[n] = '\0';
+	}
+	req_done(&rq);
+	return r;
+}
+
+/* PUT from a memory file: the upload path reads its body with pread. */
+static int s3_owner_put(struct objstore *os, const char *owner, struct errbuf *eb)
+{
+	struct s3 *s3 = (struct s3 *)os;
+	_cleanup_(easy_release) struct easy e = easy_get(s3);
+	char key[KEY_MAX], path[KEY_MAX], body[OBJSTORE_OWNER_MAX + 2], hex[65];
+	struct req rq;
+
+	if (!e.h)
+		return -ENOMEM;
+	int r = owner_key(s3, key, path, eb);
+	if (r < 0)
+		return r;
+	int len = snprintf(body, sizeof(body), "%s\n", owner);
+	if (len < 0 || (size_t)len >= sizeof(body) || sha256_hex(body, (size_t)len, hex) < 0)
+		return -EINVAL;
+	_cleanup_close_ int fd = memfd_create("capvault-owner", MFD_CLOEXEC);
+	if (fd < 0 || fd_pwrite_all(fd, body, (size_t)len, 0) < 0)
+		return errbuf_set(eb, -errno, "%s: owner key: %s", s3->base.description,
+				  strerror(errno));
+	r = req_init(&rq, s3, e.h, "PUT", key, path, NULL, hex, false, s3->request_ms);
+	if (r == 0) {
+		req_upload(&rq, fd, 0, (uint64_t)len);
+		r = req_run(&rq, eb);
+	}
+	req_done(&rq);
+	return r;
+}
+
 static const struct objstore_ops s3_ops = {
 	.destroy = s3_destroy,
 	.put = s3_put,
@@ -1838,6 +1909,8 @@ static const struct objstore_ops s3_ops = {
 	.list = s3_list,
 	.read_ranges = s3_read_ranges,
 	.read_stream = s3_read_stream,
+	.owner_get = s3_owner_get,
+	.owner_put = s3_owner_put,
 };
 
 static int check_config(const struct objstore_s3_config *cfg, struct errbuf *eb)
