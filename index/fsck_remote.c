@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "objcache.h"
 #include "objstore.h"
 #include "store.h"
 #include "vault.h"
@@ -105,8 +106,8 @@ static void check_listed(struct fsck_remote *f, const struct remote_obj *o)
 		return;
 	}
 	if (r == -ENOENT || loc == CATALOG_LOCAL) {
-		if (f->repair)
-			done = objstore_remove(f->os, o->sha, &eb) == 0;
+		if (f->repair && (done = objstore_remove(f->os, o->sha, &eb) == 0))
+			objcache_forget(vault_objcache(f->v), o->sha);
 		problem(f, done, "remote object %s is an orphan (%s)%s%s%s", hex,
 			r == -ENOENT ? "no capture references it" :
 				       "the catalog keeps it locally only",
@@ -125,8 +126,11 @@ static void check_listed(struct fsck_remote *f, const struct remote_obj *o)
 	r = objstore_verify(f->os, o->sha, &eb);
 	if (r == 0)
 		return;
-	if (r == -EIO)
+	if (r == -EIO) {
 		f->c->corrupt++;
+		/* Blocks cached from it may hold the wrong bytes too. */
+		objcache_forget(vault_objcache(f->v), o->sha);
+	}
 	char why[512];
 	snprintf(why, sizeof(why), "%s", eb.msg[0] ? eb.msg : strerror(-r));
 	errbuf_clear(&eb);

@@ -16,6 +16,7 @@
 
 #include "catalog.h"
 #include "cleanup.h"
+#include "objcache.h"
 #include "objstore.h"
 #include "store.h"
 #include "vault.h"
@@ -155,6 +156,10 @@ int tier_remove_remote(struct vault *v, struct objstore *os, const uint8_t sha[3
 	int outcome = r == 0 && loc != CATALOG_LOCAL ? TIER_KEPT : objstore_remove(os, sha, eb);
 	if (outcome < 0)
 		return outcome;
+	/* Gone from the store: a later object of these bytes is fetched
+	 * afresh, not served from what was cached of this one. */
+	if (outcome != TIER_KEPT)
+		objcache_forget(vault_objcache(v), sha);
 	struct errbuf why = { { 0 } };
 	r = catalog_remote_removed(cat, sha, outcome == TIER_KEPT, &why);
 	if (r < 0)

@@ -14,6 +14,8 @@
 #   capture and fsck --remote, not 503 (which says "retry later").
 # - A merge (objread: read in order, hashed, checked at the end) of a
 #   tiered capture whose object was replaced fails, and stores nothing.
+# - An object removed from the store (rm of its last capture) leaves
+#   nothing of it in the read-through cache (F3).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
@@ -85,5 +87,15 @@ code=$(curl -sS -o "$T/m.json" -w '%{http_code}' -X POST "$CSU/merge?capture_ids
 echo "merge: $code $(cat "$T/m.json")"
 grep -q "SHA-256" "$T/m.json" || fail "merge: $(cat "$T/m.json")"
 check "captures after the failed merge" 4 "$(api "$U/v1/captures" | jq '.captures | length')"
+# F3: once an object is removed from the store, nothing cached of it is
+# served again (a later object of the same bytes is fetched afresh).
+expect_rc 0 "$CAPVAULT" query --capture 1 -w "$T/q1.pcap"
+cached_of() { compgen -G "$S/cache/${1:0:2}/$1.*" >/dev/null; }
+wait_for "capture 1's blocks cached" cached_of "$s1"
+sleep 0.5 # the cache's writer thread finishes the query's blocks
+expect_rc 0 "$CAPVAULT" rm 1
+wait_for "capture 1's remote object removed" gone "$(remote "$s1")"
+not_cached_of() { ! cached_of "$1"; }
+wait_for "capture 1's cached blocks forgotten" not_cached_of "$s1"
 check "health" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "$U/v1/health")"
 finish
