@@ -172,6 +172,9 @@ void api_error_errno(struct api_call *c, int err, const char *what, const char *
 	case -EBUSY:
 	case -EAGAIN: api_error(c, 503, "busy", "%s: %s", what, msg); break;
 	case -EREMOTEIO: api_error(c, 503, "object_store_unavailable", "%s: %s", what, msg); break;
+	/* A remote capture's object missing from the store, or not its bytes. */
+	case -ENODATA: api_error(c, 502, "object_missing", "%s: %s", what, msg); break;
+	case -EBADMSG: api_error(c, 502, "object_corrupt", "%s: %s", what, msg); break;
 	default: api_error(c, 500, "internal", "%s: %s", what, msg); break;
 	}
 }

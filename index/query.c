@@ -1140,6 +1140,12 @@ static int check_one_remote(struct query *q, const struct selected *sel, struct 
 	if (err == 0 && size != sel->file_size)
 		err = errbuf_set(&sub, -EIO, "holds %" PRIu64 " bytes, not %" PRIu64, size,
 				 sel->file_size);
+	/* Not there, or not it: lost data, which a retry will not bring back. */
+	if (err == -ENOENT || err == -EIO)
+		return errbuf_set(eb, err == -ENOENT ? -ENODATA : -EBADMSG,
+				  "capture %llu: object store %s: %s; run capvault fsck --remote",
+				  (unsigned long long)sel->id, objstore_describe(vault_objstore(v)),
+				  objstore_reason(vault_objstore(v), &sub, err));
 	if (err < 0)
 		return errbuf_set(eb, -EREMOTEIO, "capture %llu: object store %s: %s",
 				  (unsigned long long)sel->id, objstore_describe(vault_objstore(v)),

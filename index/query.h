@@ -94,8 +94,9 @@ int query_run(struct query *q, struct ring *ring, query_packet_fn fn, void *opaq
  * capture that only it holds (and the cache does not hold whole), so a
  * store that is down, refuses or is slower than its timeout fails the
  * query now, with -EREMOTEIO and eb naming the capture and the store,
- * rather than cutting the stream. Returns 0 when no capture is remote or
- * the store answers.
+ * rather than cutting the stream. An object the store does not have is
+ * -ENODATA, one of another size -EBADMSG (lost data, not worth a retry).
+ * Returns 0 when no capture is remote or the store answers.
  */
 int query_check_remote(struct query *q, struct errbuf *eb);
 

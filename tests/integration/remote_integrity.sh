@@ -80,6 +80,9 @@ check "missing object: status" 502 "$(api -o "$T/e.json" -w '%{http_code}' "$U/v
 check "missing object: error" object_missing "$(jq -r .error "$T/e.json")"
 grep -q "capture 2" "$T/e.json" || fail "no capture named: $(cat "$T/e.json")"
 grep -q "fsck --remote" "$T/e.json" || fail "no fsck hint: $(cat "$T/e.json")"
+check "missing object, query: status" 502 \
+	"$(api -o "$T/e.json" -w '%{http_code}' "$U/v1/packets?captures=2&filter=udp")"
+check "missing object, query: error" object_missing "$(jq -r .error "$T/e.json")"
 # A merge reading a replaced object: refused at its end, nothing stored.
 flip "$(remote "$s3")" 3000
 code=$(curl -sS -o "$T/m.json" -w '%{http_code}' -X POST "$CSU/merge?capture_ids=3,4")

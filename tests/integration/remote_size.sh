@@ -28,6 +28,10 @@ grep -q "capture 1" "$T/err" || fail "query: the capture is not named: $(cat "$T
 grep -q "holds $((size + 1000)) bytes, not $size" "$T/err" ||
 	fail "query: the sizes are not given: $(cat "$T/err")"
 TOK=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
+code=$(curl -sS -o "$T/q.json" -w '%{http_code}' -H "Authorization: Bearer $TOK" \
+	"$U/v1/packets?captures=1&filter=udp")
+check "query API: status" 502 "$code"
+check "query API: error" object_corrupt "$(jq -r .error "$T/q.json")"
 code=$(curl -sS -o "$T/dl" -w '%{http_code}' -H "Authorization: Bearer $TOK" "$U/v1/captures/1/file")
 [ "$code" != 200 ] || fail "download of a swapped object answered 200"
 jq -e .error "$T/dl" >/dev/null || fail "download: no JSON error: $(head -c 300 "$T/dl")"
