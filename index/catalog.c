@@ -1691,7 +1691,7 @@ static void rmremote_key(uint8_t key[RMREMOTE_KEY_LEN], const uint8_t sha[32])
 
 int catalog_vault_id(struct catalog *cat, char hex[CATALOG_VAULT_ID_HEX], struct errbuf *eb)
 {
-	uint8_t id[16];
+	uint8_t id[16] = { 0 };
 	_cleanup_free_ void *val = NULL;
 	size_t vlen = 0;
 

@@ -1684,14 +1684,16 @@ static int list_element(void *opaque, unsigned depth, const char *name, const ch
 
 	/* A key or token that does not fit fails the listing (a malformed
 	 * answer): cut short, it would name another key or page. */
-	if (depth == 3 && !strcmp(name, "Key") && !copy_whole(p->key, sizeof(p->key), text))
-		return -EIO;
+	bool whole = true;
+	if (depth == 3 && !strcmp(name, "Key"))
+		whole = copy_whole(p->key, sizeof(p->key), text);
 	else if (depth == 3 && !strcmp(name, "Size"))
 		p->size = strtoull(text, NULL, 10);
 	else if (depth == 2 && !strcmp(name, "IsTruncated"))
 		p->truncated = !strcmp(text, "true");
-	else if (depth == 2 && !strcmp(name, "NextContinuationToken") &&
-		 !copy_whole(p->token, sizeof(p->token), text))
+	else if (depth == 2 && !strcmp(name, "NextContinuationToken"))
+		whole = copy_whole(p->token, sizeof(p->token), text);
+	if (!whole)
 		return -EIO;
 	if (depth != 2 || strcmp(name, "Contents"))
 		return 0;
