@@ -641,6 +641,26 @@ static bool has_body(struct MHD_Connection *conn)
 					   MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
+/*
+ * An answer decided before the body was read (a refused scope, a bad
+ * parameter) goes out after the body when the body is small enough to be
+ * sent whole by a client that does not wait for "100 Continue" (curl
+ * waits above 1 MiB): closing on unread bytes resets the connection, and
+ * the reset can reach the client before it reads the answer.
+ */
+#define DRAIN_MAX (1u << 20)
+
+static bool small_body(struct MHD_Connection *conn)
+{
+	const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end = NULL;
+	unsigned long long n = len ? strtoull(len, &end, 10) : 0;
+	return len && *len >= '0' && *len <= '9' && end && *end == '\0' && n <= DRAIN_MAX &&
+	       !MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					    MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -661,7 +681,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * starts). That is right for a body that will not be read; a
 		 * request without one is answered on the next call, which
 		 * follows at once, and its connection stays open. */
-		if ((r->resp && has_body(conn)) || (!r->resp && !r->body && !r->form))
+		bool early = r->resp && has_body(conn);
+		if (early && !r->body && !r->form && small_body(conn)) {
+			r->discard = true; /* read to its end, then answered */
+			watch_body(r, mono_ns());
+			return MHD_YES;
+		}
+		if (early || (!r->resp && !r->body && !r->form))
 			return queue(r);
 		r->deferred = r->resp != NULL;
 		if (!r->deferred)
