@@ -36,12 +36,6 @@
 
 #define SCRUB_STATE_FILE "scrub.last"
 
-/* The moment ms from now, for the timed waits on s->cond. */
-static struct timespec deadline_in(uint64_t ms)
-{
-	return mono_deadline(ms * 1000000u);
-}
-
 /* End of the last complete pass, from <store>/scrub.last; 0 if none. */
 static uint64_t read_last_end(const char *store)
 {
@@ -85,7 +79,7 @@ static bool pace_locked(struct daemon_scrub *s)
 		uint64_t now = mono_ms() - s->pass_start_ms;
 		if (due_ms <= now)
 			return true;
-		struct timespec until = deadline_in(due_ms - now);
+		struct timespec until = mono_deadline((due_ms - now) * 1000000u);
 		pthread_cond_timedwait(&s->cond, &s->lock, &until);
 	}
 }
@@ -195,7 +189,8 @@ static void *scrub_main(void *opaque)
 	while (!s->stop) {
 		uint64_t now = mono_ms();
 		if (!s->interval_ms || now < s->next_ms) {
-			struct timespec until = deadline_in(s->interval_ms ? s->next_ms - now : 60000u);
+			uint64_t wait_ms = s->interval_ms ? s->next_ms - now : 60000u;
+			struct timespec until = mono_deadline(wait_ms * 1000000u);
 			pthread_cond_timedwait(&s->cond, &s->lock, &until);
 			continue;
 		}

@@ -88,7 +88,7 @@ static const char *shown_owner(char *value)
 
 int objstore_claim(struct objstore *os, struct errbuf *eb)
 {
-	char found[OBJSTORE_OWNER_MAX + 2] = "";
+	char found[OBJSTORE_OWNER_MAX + 2] = "", value[OBJSTORE_OWNER_MAX + 1];
 
 	if (!os->owner[0] || !os->ops->owner_get || atomic_load(&os->claimed))
 		return 0;
@@ -97,7 +97,8 @@ int objstore_claim(struct objstore *os, struct errbuf *eb)
 		errbuf_clear(eb);
 		/* Read back after writing: of two vaults that wrote it at once,
 		 * the one whose value did not stay finds the other's. */
-		r = os->ops->owner_put(os, os->owner, eb);
+		int len = snprintf(value, sizeof(value), "%s\n", os->owner);
+		r = os->ops->owner_put(os, value, (size_t)len, eb);
 		if (r == 0)
 			r = os->ops->owner_get(os, found, sizeof(found), eb);
 	}

@@ -330,7 +330,8 @@ static int local_owner_get(struct objstore *os, char *buf, size_t len, struct er
 
 /* Written whole beside it, then linked into place, which fails when a
  * value is there already: a crash never leaves half a value. */
-static int local_owner_put(struct objstore *os, const char *owner, struct errbuf *eb)
+static int local_owner_put(struct objstore *os, const char *value, size_t len,
+			   struct errbuf *eb)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	int r = owner_path(os, path, sizeof(path), "");
@@ -342,9 +343,8 @@ static int local_owner_put(struct objstore *os, const char *owner, struct errbuf
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return errbuf_set(eb, -errno, "cannot create %s: %s", tmp, strerror(errno));
-	size_t len = strlen(owner);
-	r = fd_pwrite_all(fd, owner, len, 0);
-	if (r == 0 && (fd_pwrite_all(fd, "\n", 1, len) < 0 || fsync(fd) < 0))
+	r = fd_pwrite_all(fd, value, len, 0);
+	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	close(fd);
 	if (r == 0 && link(tmp, path) < 0 && errno != EEXIST)

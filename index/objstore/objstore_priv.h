@@ -22,10 +22,10 @@ struct objstore_ops {
 	int (*read_stream)(struct objstore *os, const uint8_t sha[32], uint64_t offset,
 			   uint64_t len, objstore_data_fn fn, void *opaque, struct errbuf *eb);
 	/* The owner key's value: into buf (0), -ENOENT when there is none,
-	 * or an error; and writing it (only when absent, where the backend
-	 * can say so). */
+	 * or an error; and writing value as it is, len bytes (only when
+	 * absent, where the backend can say so). */
 	int (*owner_get)(struct objstore *os, char *buf, size_t len, struct errbuf *eb);
-	int (*owner_put)(struct objstore *os, const char *owner, struct errbuf *eb);
+	int (*owner_put)(struct objstore *os, const char *value, size_t len, struct errbuf *eb);
 };
 
 /* The first member of every backend's state. */

@@ -1863,22 +1863,21 @@ static int s3_owner_get(struct objstore *os, char *buf, size_t len, struct errbu
 		rq.answer_max = len - 1;
 		r = req_run(&rq, eb);
 	}
-	if (r == 0) {
-		size_t n = rq.answer_len < len - 1 ? rq.answer_len : len - 1;
-		if (n)
-			memcpy(buf, rq.answer, n);
-		buf[n] = '\0';
+	if (r == 0) { /* at most len - 1 bytes: answer_max */
+		if (rq.answer_len)
+			memcpy(buf, rq.answer, rq.answer_len);
+		buf[rq.answer_len] = '\0';
 	}
 	req_done(&rq);
 	return r;
 }
 
 /* PUT from a memory file: the upload path reads its body with pread. */
-static int s3_owner_put(struct objstore *os, const char *owner, struct errbuf *eb)
+static int s3_owner_put(struct objstore *os, const char *value, size_t len, struct errbuf *eb)
 {
 	struct s3 *s3 = (struct s3 *)os;
 	_cleanup_(easy_release) struct easy e = easy_get(s3);
-	char key[KEY_MAX], path[KEY_MAX], body[OBJSTORE_OWNER_MAX + 2], hex[65];
+	char key[KEY_MAX], path[KEY_MAX], hex[65];
 	struct req rq;
 
 	if (!e.h)
@@ -1886,13 +1885,12 @@ static int s3_owner_put(struct objstore *os, const char *owner, struct errbuf *e
 	int r = owner_key(s3, key, path, eb);
 	if (r < 0)
 		return r;
-	int len = snprintf(body, sizeof(body), "%s\n", owner);
-	if (len < 0 || (size_t)len >= sizeof(body) || sha256_hex(body, (size_t)len, hex) < 0)
-		return -EINVAL;
+	if (sha256_hex(value, len, hex) < 0)
+		return -ENOMEM;
 	_cleanup_close_ int fd = memfd_create("capvault-owner", MFD_CLOEXEC);
-	if (fd < 0 || fd_pwrite_all(fd, body, (size_t)len, 0) < 0)
-		return errbuf_set(eb, -errno, "%s: owner key: %s", s3->base.description,
-				  strerror(errno));
+	r = fd < 0 ? -errno : fd_pwrite_all(fd, value, len, 0);
+	if (r < 0)
+		return errbuf_set(eb, r, "%s: owner key: %s", s3->base.description, strerror(-r));
 	r = req_init(&rq, s3, e.h, "PUT", key, path, NULL, hex, false, s3->request_ms);
 	if (r == 0) {
 		req_upload(&rq, fd, 0, (uint64_t)len);
