@@ -261,16 +261,11 @@ static int resume_push(void *opaque, const uint8_t sha[32], uint64_t size)
 }
 
 /* A removal that a stop or a full queue left pending (the catalog keeps
- * it, catalog.h); one that does not fit now waits for the next start. */
+ * it, catalog.h), queued as the catalog's hook queues one; one that does
+ * not fit now waits for the next start, and the walk goes on. */
 static int resume_removal(void *opaque, const uint8_t sha[32])
 {
-	struct daemon_tier *t = opaque;
-	struct daemon_tier_job job = { .remove = true };
-
-	memcpy(job.sha, sha, 32);
-	pthread_mutex_lock(&t->lock);
-	push_locked(t, &job);
-	pthread_mutex_unlock(&t->lock);
+	push_removal(opaque, sha);
 	return 0;
 }
 

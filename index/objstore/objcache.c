@@ -1449,6 +1449,14 @@ static void count_corrupt(struct objcache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Under the lock: forgets the indexed whole copy of sha, if any. */
+static void drop_whole_locked(struct objcache *c, const uint8_t sha[32])
+{
+	struct centry *e = find_locked(c, sha, WHOLE);
+	if (e)
+		drop_locked(c, e, false);
+}
+
 /* The cached copy of sha did not hash to its name: it goes (bit rot, or
  * changed by hand), so the next read fetches the store's. */
 static int cached_corrupt(struct objcache *c, const uint8_t sha[32], struct errbuf *eb)
@@ -1458,11 +1466,9 @@ static int cached_corrupt(struct objcache *c, const uint8_t sha[32], struct errb
 	entry_name(sha, true, name, sizeof(name));
 	sha256_hex(sha, hex);
 	pthread_mutex_lock(&c->lock);
-	struct centry *e = find_locked(c, sha, WHOLE);
-	if (e)
-		drop_locked(c, e, false);
+	drop_whole_locked(c, sha);
+	c->st.corrupt++;
 	pthread_mutex_unlock(&c->lock);
-	count_corrupt(c);
 	return errbuf_set(eb, -EBADMSG,
 			  "cache file %s/%s: its bytes do not hash to the object's SHA-256 %s; "
 			  "removed",
@@ -1536,9 +1542,7 @@ void objcache_forget(struct objcache *c, const uint8_t sha[32])
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
-	struct centry *e = find_locked(c, sha, WHOLE);
-	if (e)
-		drop_locked(c, e, false);
+	drop_whole_locked(c, sha);
 	entry_name(sha, true, name, sizeof(name));
 	unlinkat(c->dir_fd, name, 0); /* not indexed: never served, but gone too */
 	drop_pack_locked(c, sha);
