@@ -101,8 +101,8 @@ static bool pick_range(struct api_call *c, uint64_t size, struct file_stream *f,
 }
 
 /*
- * A tiered capture's bytes: a thread pushes them (objcache_read_stream or
- * objstore_read_stream) into a bounded buffer that the response drains,
+ * A tiered capture's bytes: a thread pushes them (objcache_read_stream, or
+ * objcache_read_ranges for a part) into a bounded buffer that the response drains,
  * each side waiting for the other, so memory stays at the buffer's size
  * and a slow client only slows the reads. The reader's free callback
  * stops the thread and joins it.
@@ -148,8 +148,10 @@ static int remote_push(void *opaque, const void *data, size_t len)
 	return rc;
 }
 
-/* A range of an object the cache holds whole, chunk by chunk. */
-static int remote_cached_range(struct remote_stream *s, struct errbuf *eb)
+/* A range of an object, chunk by chunk through the cache: from the whole
+ * copy when it holds one, else as blocks fetched and checked against
+ * their digests (objcache_set_digests), as queries read them. */
+static int remote_range(struct remote_stream *s, struct errbuf *eb)
 {
 	struct objcache *cache = vault_objcache(s->v);
 	_cleanup_free_ char *chunk = malloc(REMOTE_PIPE);
@@ -174,10 +176,8 @@ static void *remote_producer(void *arg)
 	int err;
 	if (s->start == 0 && s->len == s->size)
 		err = objcache_read_stream(cache, os, s->sha, s->size, remote_push, s, &eb);
-	else if (objcache_has_object(cache, s->sha))
-		err = remote_cached_range(s, &eb);
 	else
-		err = objstore_read_stream(os, s->sha, s->start, s->len, remote_push, s, &eb);
+		err = remote_range(s, &eb);
 	if (err == -EBADMSG) /* the held-back end never goes: the client sees a short body */
 		log_errx("download of capture %" PRIu64 " cut short: object store %s: %s", s->id,
 			 objstore_describe(os), objstore_reason(os, &eb, err));

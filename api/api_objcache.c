@@ -34,6 +34,14 @@ void api_objcache_metrics(FILE *f, struct api_server *api)
 	       s.evicted_bytes);
 	api_metric(f, "remote_read_errors_total", "counter", "Reads the object store failed.",
 	       s.remote_errors);
+	api_metric(f, "remote_corrupt_total", "counter",
+		   "Whole objects (from the store or the cache) that failed their SHA-256, and "
+		   "blocks fetched that failed the digest recorded at tiering.",
+		   s.corrupt);
+	api_metric(f, "remote_unchecked_blocks_total", "counter",
+		   "Blocks fetched from the store with no digest recorded to check them "
+		   "(objects tiered before digests were kept).",
+		   s.unchecked);
 	api_histogram(f, "remote_read_duration_seconds",
 		      "Reads sent to the object store (a batch of ranges, or a download).",
 		      objcache_latency_bounds, s.remote_seconds_le, ARRAY_SIZE(s.remote_seconds_le),

@@ -178,6 +178,8 @@ static void pstream_free(void *ctx)
 		pthread_join(p->thread, NULL);
 		if (p->err == -ECANCELED)
 			log_info("query: the client left: %s", p->why[0] ? p->why : "cancelled");
+		else if (p->err) /* the status went out: the client sees the stream cut short */
+			log_warnx("query cut short: %s", p->why[0] ? p->why : strerror(-p->err));
 		record_latency(p->api, since(p->t0_ns), p->err != 0);
 		atomic_fetch_add(&p->api->m.query_packets, query_stats(p->q)->packets_matched);
 	}

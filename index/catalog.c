@@ -1689,6 +1689,68 @@ static void rmremote_key(uint8_t key[RMREMOTE_KEY_LEN], const uint8_t sha[32])
 	memcpy(key + RMREMOTE_PREFIX_LEN, sha, 32);
 }
 
+/* Block digests (catalog.h): "blkdig:" + sha256 + be64(first block) in
+ * meta, 16 bytes a block. */
+#define BLKDIG_PREFIX "blkdig:"
+#define BLKDIG_PREFIX_LEN (sizeof(BLKDIG_PREFIX) - 1)
+#define BLKDIG_KEY_LEN (BLKDIG_PREFIX_LEN + 32 + 8)
+#define BLKDIG_LEN 16
+
+static void blkdig_key(uint8_t key[BLKDIG_KEY_LEN], const uint8_t sha[32], uint64_t first)
+{
+	memcpy(key, BLKDIG_PREFIX, BLKDIG_PREFIX_LEN);
+	memcpy(key + BLKDIG_PREFIX_LEN, sha, 32);
+	be64_put(key + BLKDIG_PREFIX_LEN + 32, first);
+}
+
+/* Deletes every digest key of sha into b. */
+static void blkdig_delete(struct db_batch *b, const uint8_t sha[32])
+{
+	uint8_t begin[BLKDIG_KEY_LEN], end[BLKDIG_KEY_LEN + 1];
+
+	blkdig_key(begin, sha, 0);
+	blkdig_key(end, sha, UINT64_MAX);
+	end[BLKDIG_KEY_LEN] = 0xff; /* past the last key of sha */
+	db_batch_delete_range(b, DB_CF_META, begin, sizeof(begin), end, sizeof(end));
+}
+
+int catalog_block_digests_put(struct catalog *cat, const uint8_t sha[32], uint64_t first_block,
+			      const uint8_t *digests, size_t n, struct errbuf *eb)
+{
+	uint8_t key[BLKDIG_KEY_LEN];
+	struct db_batch *b = NULL;
+
+	if (first_block % CATALOG_DIGESTS_PER_KEY || n == 0 || n > CATALOG_DIGESTS_PER_KEY)
+		return errbuf_set(eb, -EINVAL, "block digests from block %" PRIu64 ": %zu of them",
+				  first_block, n);
+	int r = db_batch_new(&b);
+	if (r < 0)
+		return errbuf_set(eb, r, "block digests: %s", strerror(-r));
+	blkdig_key(key, sha, first_block);
+	db_batch_put(b, DB_CF_META, key, sizeof(key), digests, n * BLKDIG_LEN);
+	r = db_write(cat->db, b, false, eb);
+	db_batch_free(b);
+	return r;
+}
+
+int catalog_block_digest(struct catalog *cat, const uint8_t sha[32], uint64_t block,
+			 uint8_t digest[16])
+{
+	uint64_t first = block - block % CATALOG_DIGESTS_PER_KEY;
+	uint8_t key[BLKDIG_KEY_LEN];
+	_cleanup_free_ uint8_t *val = NULL;
+	size_t vlen = 0;
+
+	blkdig_key(key, sha, first);
+	int r = db_get(cat->db, DB_CF_META, key, sizeof(key), (void **)&val, &vlen);
+	if (r < 0)
+		return r;
+	if ((block - first + 1) * BLKDIG_LEN > vlen)
+		return -ENOENT;
+	memcpy(digest, val + (block - first) * BLKDIG_LEN, BLKDIG_LEN);
+	return 0;
+}
+
 int catalog_vault_id(struct catalog *cat, char hex[CATALOG_VAULT_ID_HEX], struct errbuf *eb)
 {
 	uint8_t id[16] = { 0 };
@@ -1795,6 +1857,8 @@ static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn chec
 		rmremote_key(rm, rec->sha256);
 		db_batch_put(b, DB_CF_META, rm, sizeof(rm), "", 0);
 	}
+	if (r == 0 && last)
+		blkdig_delete(b, rec->sha256);
 	if (r == 0)
 		r = db_write(cat->db, b, true, eb);
 	else

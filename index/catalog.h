@@ -293,6 +293,25 @@ int catalog_object_relocate(struct catalog *cat, const uint8_t sha[32],
 			    enum catalog_location expect, enum catalog_location to,
 			    struct errbuf *eb);
 
+/*
+ * The digests of a tiered object's blocks (blockdig.h), which reads of its
+ * ranges from the object store are checked against. They are written
+ * before the move that makes the object remote is recorded, whose synced
+ * write makes them durable, and removed with the object's last capture;
+ * being of the object's bytes, they never change. Kept in meta,
+ * CATALOG_DIGESTS_PER_KEY to a key.
+ *
+ * catalog_block_digests_put records n digests from block first_block (a
+ * multiple of CATALOG_DIGESTS_PER_KEY; n at most that), not synced.
+ * catalog_block_digest gives one block's: 0, -ENOENT when none is
+ * recorded, or another negative errno.
+ */
+#define CATALOG_DIGESTS_PER_KEY 1024
+int catalog_block_digests_put(struct catalog *cat, const uint8_t sha[32], uint64_t first_block,
+			      const uint8_t *digests, size_t n, struct errbuf *eb);
+int catalog_block_digest(struct catalog *cat, const uint8_t sha[32], uint64_t block,
+			 uint8_t digest[16]);
+
 /* Calls fn for each object record in sha order: its size, references and
  * location. Nonzero from fn stops and is returned. */
 typedef int (*catalog_object_fn)(void *opaque, const uint8_t sha[32], uint64_t size,
@@ -313,17 +332,17 @@ int catalog_foreach_object(struct catalog *cat, catalog_object_fn fn, void *opaq
  * again meanwhile, the new pending removal stays. Returns 0 or a negative
  * errno (eb).
  */
+typedef int (*catalog_sha_fn)(void *opaque, const uint8_t sha[32]);
+int catalog_foreach_remote_removal(struct catalog *cat, catalog_sha_fn fn, void *opaque);
+int catalog_remote_removed(struct catalog *cat, const uint8_t sha[32], bool kept,
+			   struct errbuf *eb);
+
 /* The vault's id: 32 hex digits, drawn at random the first time it is
  * asked for and kept in the index (so a backup and its restore share it).
  * It names the vault as owner of an object store prefix (objstore.h).
  * Returns 0 or a negative errno (eb). */
 #define CATALOG_VAULT_ID_HEX 33
 int catalog_vault_id(struct catalog *cat, char hex[CATALOG_VAULT_ID_HEX], struct errbuf *eb);
-
-typedef int (*catalog_sha_fn)(void *opaque, const uint8_t sha[32]);
-int catalog_foreach_remote_removal(struct catalog *cat, catalog_sha_fn fn, void *opaque);
-int catalog_remote_removed(struct catalog *cat, const uint8_t sha[32], bool kept,
-			   struct errbuf *eb);
 
 /* Totals over all captures. */
 struct catalog_totals {

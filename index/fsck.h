@@ -79,8 +79,10 @@ int fsck_verify(struct vault *v, struct ring *ring, bool repair, fsck_report_fn 
  * record, or a record that says local) are reported and, with repair,
  * removed; strays (keys that are not object names) are reported and left
  * alone. An object the catalog says is remote or both must be in the
- * store with its size; with verify its bytes are re-hashed
- * (objstore_verify). A copy that is missing, of the wrong size or corrupt
+ * store with its size; with verify its bytes are re-hashed, and the
+ * catalog's block digests of it (blockdig.h) checked against them (with
+ * repair, missing or wrong ones are recorded again from the verified
+ * bytes). A copy that is missing, of the wrong size or corrupt
  * is never fixed by dropping a capture: with repair, a "both" object's
  * local copy becomes the one recorded; else it is reported. counts:
  * objects (remote objects looked at), bytes_hashed, corrupt, problems,

@@ -14,11 +14,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "blockdig.h"
 #include "catalog.h"
 #include "objcache.h"
 #include "objstore.h"
@@ -88,6 +90,97 @@ static bool fall_back_local(struct fsck_remote *f, const uint8_t sha[32],
 	       catalog_object_relocate(f->cat, sha, CATALOG_BOTH, CATALOG_LOCAL, eb) == 0;
 }
 
+/* One read of a remote object for --verify: its SHA-256, and its block
+ * digests, compared with the catalog's or (write) recorded there. */
+struct digest_pass {
+	struct catalog *cat;
+	const uint8_t *sha;
+	EVP_MD_CTX *md;
+	struct blockdig *bd;
+	bool write;
+	uint64_t differ; /* blocks whose digest is missing or not the bytes' */
+	struct errbuf *eb;
+};
+
+static int pass_digests(void *opaque, uint64_t first, const uint8_t *d, size_t n)
+{
+	struct digest_pass *p = opaque;
+	uint8_t want[OBJCACHE_DIGEST];
+
+	if (p->write)
+		return catalog_block_digests_put(p->cat, p->sha, first, d, n, p->eb);
+	for (size_t i = 0; i < n; i++) {
+		int r = catalog_block_digest(p->cat, p->sha, first + i, want);
+		if (r < 0 && r != -ENOENT)
+			return errbuf_set(p->eb, r, "reading the catalog: %s", strerror(-r));
+		p->differ += r == -ENOENT || memcmp(want, d + i * OBJCACHE_DIGEST, sizeof(want));
+	}
+	return 0;
+}
+
+static int pass_data(void *opaque, const void *buf, size_t len)
+{
+	struct digest_pass *p = opaque;
+
+	return EVP_DigestUpdate(p->md, buf, len) ? blockdig_update(p->bd, buf, len) : -ENOMEM;
+}
+
+/* Reads the whole object once: 0, or -EIO when its bytes do not hash to
+ * its name, or the store's error (eb). */
+static int digest_pass_run(struct fsck_remote *f, struct digest_pass *p)
+{
+	uint8_t got[32] = { 0 };
+	unsigned n = 0;
+	char hex[65];
+	int r = -ENOMEM;
+
+	p->md = EVP_MD_CTX_new();
+	if (p->md && EVP_DigestInit_ex(p->md, EVP_sha256(), NULL) &&
+	    (r = blockdig_new(&p->bd, CATALOG_DIGESTS_PER_KEY, pass_digests, p)) == 0)
+		r = objstore_read_stream(f->os, p->sha, 0, UINT64_MAX, pass_data, p, p->eb);
+	if (r == 0)
+		r = blockdig_finish(p->bd);
+	if (r == 0)
+		r = EVP_DigestFinal_ex(p->md, got, &n) && n == 32 ? 0 : -ENOMEM;
+	blockdig_free(p->bd);
+	EVP_MD_CTX_free(p->md);
+	if (r == 0 && memcmp(got, p->sha, 32)) {
+		sha256_hex(got, hex);
+		r = errbuf_set(p->eb, -EIO, "its bytes hash to %s, not to its name", hex);
+	}
+	return r;
+}
+
+/*
+ * --verify of one object: its bytes against its name, and the catalog's
+ * block digests (which range reads are checked against) against its
+ * bytes. Digests that are missing (an object tiered before they were
+ * kept) or wrong are recorded again with repair, from a second read, once
+ * the first showed the bytes are the object's.
+ */
+static int verify_listed(struct fsck_remote *f, const struct remote_obj *o, struct errbuf *eb)
+{
+	struct digest_pass p = { .cat = f->cat, .sha = o->sha, .eb = eb };
+	char hex[65];
+	int r = digest_pass_run(f, &p);
+
+	f->c->bytes_hashed += o->size;
+	if (r < 0 || p.differ == 0)
+		return r;
+	sha256_hex(o->sha, hex);
+	if (f->repair) {
+		struct digest_pass w = { .cat = f->cat, .sha = o->sha, .write = true, .eb = eb };
+		r = digest_pass_run(f, &w);
+		f->c->bytes_hashed += o->size;
+	}
+	if (r == 0)
+		problem(f, f->repair, "remote object %s: the catalog's digests of %" PRIu64
+			" of its blocks are missing or wrong%s", hex, p.differ,
+			f->repair ? "; recorded again" : " (reads of them are not checked; run with "
+							 "--repair to record them)");
+	return r;
+}
+
 static void check_listed(struct fsck_remote *f, const struct remote_obj *o)
 {
 	struct errbuf eb = { { 0 } };
@@ -122,8 +215,7 @@ static void check_listed(struct fsck_remote *f, const struct remote_obj *o)
 	}
 	if (!f->verify)
 		return;
-	f->c->bytes_hashed += o->size;
-	r = objstore_verify(f->os, o->sha, &eb);
+	r = verify_listed(f, o, &eb);
 	if (r == 0)
 		return;
 	if (r == -EIO) {

@@ -471,7 +471,8 @@ static int process_packet(struct object_run *r, const struct capfile_packet *pkt
 static bool capture_gone(struct query *q, uint64_t id);
 
 /* Fills the ranges of a remote object through the cache. A failure of
- * the store becomes -EREMOTEIO, naming the store and the capture. */
+ * the store becomes -EREMOTEIO, naming the store and the capture; a block
+ * that fails its digest -EBADMSG. */
 static int remote_ranges(struct object_run *r, struct objstore_range *rg, size_t n)
 {
 	struct vault *v = r->q->v;
@@ -482,7 +483,9 @@ static int remote_ranges(struct object_run *r, struct objstore_range *rg, size_t
 		return err;
 	if (err == -ENOENT && capture_gone(r->q, r->sel->id))
 		return err; /* pruned meanwhile: run_object ends quietly */
-	return errbuf_set(r->eb, -EREMOTEIO, "capture %llu: object store %s: %s",
+	/* A block that is not what was tiered: lost data, as check_one_remote
+	 * says of an object of the wrong size, not worth a retry. */
+	return errbuf_set(r->eb, err == -EBADMSG ? -EBADMSG : -EREMOTEIO, "capture %llu: object store %s: %s",
 			  (unsigned long long)r->sel->id, objstore_describe(vault_objstore(v)),
 			  objstore_reason(vault_objstore(v), &eb, err));
 }

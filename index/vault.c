@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <assert.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 
 #include "cleanup.h"
 #include "db.h"
+#include "objcache.h"
 #include "objstore.h"
 #include "pindex.h"
 #include "retention.h"
@@ -138,9 +140,21 @@ struct objstore *vault_objstore(struct vault *v)
 	return v->objstore;
 }
 
+static_assert(OBJCACHE_DIGEST == 16, "catalog_block_digest gives 16 bytes");
+
+static int block_digest(void *opaque, const uint8_t sha[32], uint64_t block,
+			uint8_t digest[OBJCACHE_DIGEST])
+{
+	return catalog_block_digest(opaque, sha, block, digest);
+}
+
 void vault_set_objcache(struct vault *v, struct objcache *cache)
 {
 	v->objcache = cache;
+	/* Blocks fetched from the store are checked against what the
+	 * catalog recorded when their object was tiered. */
+	if (cache)
+		objcache_set_digests(cache, block_digest, v->catalog);
 }
 
 struct objcache *vault_objcache(struct vault *v)

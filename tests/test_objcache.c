@@ -28,6 +28,7 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
+#include "blockdig.h"
 #include "objcache.h"
 #include "objstore.h"
 #include "ring.h"
@@ -177,6 +178,94 @@ static void test_miss_then_hit(void **state)
 	/* Past the end: refused before asking anyone. */
 	r[0].offset = OBJ_SIZE - 10;
 	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, r, 1, NULL, &eb), -EIO);
+}
+
+/* Block digests of the fixture's object, as tier.c records them, handed
+ * out by digest_of; a test may spoil one or make the lookup fail. */
+#define NBLK (OBJ_SIZE / BLK + 1)
+struct digests {
+	uint8_t d[NBLK][OBJCACHE_DIGEST];
+	size_t n, emits;
+	int fail; /* digest_of's answer when nonzero */
+};
+
+static int collect(void *opaque, uint64_t first, const uint8_t *d, size_t n)
+{
+	struct digests *ds = opaque;
+
+	assert_int_equal(first, ds->n);
+	assert_true(ds->n + n <= NBLK);
+	memcpy(ds->d[ds->n], d, n * OBJCACHE_DIGEST);
+	ds->n += n;
+	ds->emits++;
+	return 0;
+}
+
+static int digest_of(void *opaque, const uint8_t sha[32], uint64_t block,
+		     uint8_t digest[OBJCACHE_DIGEST])
+{
+	struct digests *ds = opaque;
+
+	(void)sha;
+	if (ds->fail)
+		return ds->fail;
+	if (block >= ds->n)
+		return -ENOENT;
+	memcpy(digest, ds->d[block], OBJCACHE_DIGEST);
+	return 0;
+}
+
+static void test_block_digests(void **state)
+{
+	struct fixture *f = *state;
+	struct digests ds = { .n = 0 };
+	struct blockdig *bd = NULL;
+	struct errbuf eb = { 0 };
+	uint8_t one[OBJCACHE_DIGEST], buf[100];
+	struct objstore_range r = { .offset = 4 * BLK + 10, .len = sizeof(buf), .buf = buf };
+
+	/* Fed in uneven pieces, handed over 3 at a time: each digest is its
+	 * block's, the short last one too. */
+	assert_int_equal(blockdig_new(&bd, 3, collect, &ds), 0);
+	for (size_t off = 0; off < OBJ_SIZE; off += 10007)
+		assert_int_equal(blockdig_update(bd, f->bytes + off,
+						 OBJ_SIZE - off < 10007 ? OBJ_SIZE - off : 10007), 0);
+	assert_int_equal(blockdig_finish(bd), 0);
+	blockdig_free(bd);
+	assert_int_equal(ds.n, NBLK);
+	assert_int_equal(ds.emits, (NBLK + 2) / 3);
+	for (size_t b = 0; b < NBLK; b++) {
+		size_t len = b + 1 < NBLK ? BLK : OBJ_SIZE - b * BLK;
+		assert_int_equal(blockdig_of(f->bytes + b * BLK, len, one), 0);
+		assert_memory_equal(one, ds.d[b], sizeof(one));
+	}
+	objcache_set_digests(f->c, digest_of, &ds);
+	read_check(f, 0, 3 * BLK);
+	read_check(f, OBJ_SIZE - 500, 500);
+	assert_int_equal(stats(f).unchecked, 0);
+	assert_int_equal(stats(f).corrupt, 0);
+	/* Block 4 not what was tiered: refused, not cached, counted. */
+	ds.d[4][0] ^= 1;
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, &r, 1, NULL, &eb),
+			 -EBADMSG);
+	assert_non_null(strstr(eb.msg, "bytes 262144-327679 do not match the digest"));
+	assert_int_equal(stats(f).corrupt, 1);
+	assert_int_equal(stats(f).remote_errors, 1);
+	objcache_flush(f->c);
+	uint64_t files = stats(f).files;
+	ds.d[4][0] ^= 1;
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, &r, 1, NULL, &eb), 0);
+	assert_memory_equal(buf, f->bytes + r.offset, sizeof(buf));
+	objcache_flush(f->c);
+	assert_int_equal(stats(f).files, files + 1);
+	/* A lookup that fails fails the read; none recorded: served, counted. */
+	ds.fail = -EIO;
+	r.offset = 6 * BLK;
+	assert_int_equal(objcache_read_ranges(f->c, f->os, f->sha, OBJ_SIZE, &r, 1, NULL, &eb),
+			 -EIO);
+	ds.fail = -ENOENT;
+	read_check(f, 6 * BLK, 100);
+	assert_int_equal(stats(f).unchecked, 1);
 }
 
 static void test_spanning_blocks(void **state)
@@ -917,6 +1006,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_miss_then_hit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spanning_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_digests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lru_bound, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_reboot_empties, setup, teardown),

@@ -23,8 +23,10 @@
 
 #include <cmocka.h>
 
+#include "blockdig.h"
 #include "catalog.h"
 #include "db.h"
+#include "fsck.h"
 #include "objstore_mem.h"
 #include "retention.h"
 #include "store.h"
@@ -270,6 +272,63 @@ static void test_remove_remote(void **state)
 	add_capture(f, 8, sha3, &id3);
 	assert_int_equal(vault_remove(f->v, id3, NULL, &eb), 0);
 	assert_int_equal(f->released_remote, 2);
+}
+
+static void no_report(void *opaque, const char *text, bool repaired)
+{
+	(void)opaque, (void)text, (void)repaired;
+}
+
+static struct fsck_counts fsck_remote_run(struct fixture *f, bool repair)
+{
+	struct fsck_counts c;
+	struct errbuf eb;
+	assert_int_equal(fsck_remote(f->v, f->os, repair, true, no_report, NULL, &c, &eb), 0);
+	return c;
+}
+
+/* Block digests (blockdig.h): recorded by a move, checked by fsck
+ * --remote --verify and recorded again by --repair, one key per
+ * CATALOG_DIGESTS_PER_KEY blocks, gone with the object's last capture. */
+static void test_block_digests(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog *cat = vault_catalog(f->v);
+	struct errbuf eb;
+	uint8_t sha[32], got[16], want[16], other[3 * 16];
+	char bytes[1009];
+	uint64_t id;
+	add_capture(f, 9, sha, &id);
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (char)(9 * 31 + i);
+	assert_int_equal(blockdig_of(bytes, sizeof(bytes), want), 0);
+	assert_int_equal(catalog_block_digest(cat, sha, 0, got), -ENOENT);
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
+	assert_int_equal(catalog_block_digest(cat, sha, 0, got), 0);
+	assert_memory_equal(got, want, sizeof(want));
+	assert_int_equal(catalog_block_digest(cat, sha, 1, got), -ENOENT);
+	assert_int_equal(fsck_remote_run(f, false).problems, 0);
+	/* A wrong digest: reported; --repair records the bytes' own. */
+	memset(other, 0x5a, sizeof(other));
+	assert_int_equal(catalog_block_digests_put(cat, sha, 0, other, 1, &eb), 0);
+	struct fsck_counts c = fsck_remote_run(f, false);
+	assert_int_equal(c.problems, 1);
+	assert_int_equal(c.repaired, 0);
+	c = fsck_remote_run(f, true);
+	assert_int_equal(c.problems, 1);
+	assert_int_equal(c.repaired, 1);
+	assert_int_equal(catalog_block_digest(cat, sha, 0, got), 0);
+	assert_memory_equal(got, want, sizeof(want));
+	assert_int_equal(fsck_remote_run(f, false).problems, 0);
+	/* Keys past the first: blocks 1024 to 1026 in one. */
+	assert_int_equal(catalog_block_digests_put(cat, sha, 1024, other, 3, &eb), 0);
+	assert_int_equal(catalog_block_digest(cat, sha, 1026, got), 0);
+	assert_memory_equal(got, other, sizeof(got));
+	assert_int_equal(catalog_block_digest(cat, sha, 1027, got), -ENOENT);
+	assert_int_equal(catalog_block_digests_put(cat, sha, 5, other, 1, &eb), -EINVAL);
+	assert_int_equal(vault_remove(f->v, id, NULL, &eb), 0);
+	assert_int_equal(catalog_block_digest(cat, sha, 0, got), -ENOENT);
+	assert_int_equal(catalog_block_digest(cat, sha, 1026, got), -ENOENT);
 }
 
 /* A removal the daemon queued, then lost (a restart while the store was
@@ -539,6 +598,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reimport_makes_both, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_remote, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_digests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removal_survives_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tier_after, setup, teardown),

@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blockdig.h"
 #include "cleanup.h"
 #include "fdio.h"
 #include "hexdigit.h"
@@ -119,6 +120,8 @@ struct objcache {
 	struct objcache_stats st;
 	uint64_t next_gen;
 	bool no_punch;       /* evict as without hole punching (tests) */
+	objcache_digest_fn digest_fn; /* what fetched blocks must match */
+	void *digest_opaque;
 	char boot_id[64];
 	/* The writer thread and its queue, under lock. */
 	pthread_t writer;
@@ -1210,9 +1213,48 @@ static bool read_cached_block(struct objcache *c, struct batch *bt, const uint8_
 	return !err && still;
 }
 
+void objcache_set_digests(struct objcache *c, objcache_digest_fn fn, void *opaque)
+{
+	c->digest_fn = fn;
+	c->digest_opaque = opaque;
+}
+
+/* A fetched block against the digest recorded when its object was
+ * tiered: 0, or -EBADMSG (eb) when it differs, or the lookup's error. */
+static int check_block(struct objcache *c, struct objstore *os, const uint8_t sha[32],
+		       const struct objstore_range *f, struct errbuf *eb)
+{
+	uint8_t want[OBJCACHE_DIGEST], got[OBJCACHE_DIGEST];
+	uint64_t block = f->offset / OBJCACHE_BLOCK;
+	char hex[65];
+	int r = c->digest_fn ? c->digest_fn(c->digest_opaque, sha, block, want) : -ENOENT;
+
+	if (r == -ENOENT) {
+		pthread_mutex_lock(&c->lock);
+		c->st.unchecked++;
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	if (r == 0)
+		r = blockdig_of(f->buf, f->len, got);
+	if (r < 0)
+		return errbuf_set(eb, r, "%s: block %" PRIu64 ": its digest: %s",
+				  objstore_describe(os), block, strerror(-r));
+	if (memcmp(want, got, sizeof(got)) == 0)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	c->st.corrupt++;
+	pthread_mutex_unlock(&c->lock);
+	sha256_hex(sha, hex);
+	return errbuf_set(eb, -EBADMSG, "%s: object %s: bytes %" PRIu64 "-%" PRIu64 " do not "
+			  "match the digest recorded when it was tiered (the object in the store "
+			  "is corrupt or was replaced; run capvault fsck --remote --verify)",
+			  objstore_describe(os), hex, f->offset, f->offset + f->len - 1);
+}
+
 /* Fills the ranges' parts in blocks bt->block[0..n): cached blocks from
- * the pack, the others fetched in one objstore_read_ranges call, then
- * copied out and cached. */
+ * the pack, the others fetched in one objstore_read_ranges call, checked
+ * against their digests, then copied out and cached. */
 static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha[32],
 		      uint64_t size, struct batch *bt, size_t n, struct objstore_range *r,
 		      size_t nr, uint64_t *fetched, struct errbuf *eb)
@@ -1237,6 +1279,8 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 		return 0;
 	double started = mono_s();
 	int err = objstore_read_ranges(os, sha, bt->fetch, bt->nfetch, eb);
+	for (size_t i = 0; i < bt->nfetch && !err; i++)
+		err = check_block(c, os, sha, &bt->fetch[i], eb);
 	count_remote(c, started, err);
 	for (size_t i = 0; i < bt->nfetch; i++) {
 		if (err) {

@@ -43,6 +43,20 @@ struct objcache;
 #define OBJCACHE_BLOCK (64u * 1024)
 
 /*
+ * What a block fetched from the store must match (blockdig.h): fn gives
+ * the digest recorded for block number block of object sha when it was
+ * tiered: 0, -ENOENT when none was (an object tiered before digests were
+ * kept: its blocks are served unchecked, and counted), or another
+ * negative errno, which fails the read. A block that does not match is
+ * neither served nor cached: the read fails with -EBADMSG, eb naming the
+ * block. Set once, before the first read; without it nothing is checked.
+ */
+#define OBJCACHE_DIGEST 16
+typedef int (*objcache_digest_fn)(void *opaque, const uint8_t sha[32], uint64_t block,
+				  uint8_t digest[OBJCACHE_DIGEST]);
+void objcache_set_digests(struct objcache *c, objcache_digest_fn fn, void *opaque);
+
+/*
  * Opens (creating as needed) the cache in <root>/cache, bounded by
  * max_bytes (0: nothing is cached, every read goes to the store). Evicts
  * down to max_bytes at once. Returns 0 or a negative errno (eb).
@@ -68,7 +82,8 @@ void objcache_flush(struct objcache *c);
  * beyond the callers' buffers: at most OBJCACHE_BATCH blocks. Ranges past
  * size are an error (-EIO). *fetched (may be NULL) grows by the bytes the
  * store sent. Returns 0 or the first error: the store's errors pass
- * through unchanged, with eb.
+ * through unchanged, with eb; -EBADMSG for a fetched block that does not
+ * match its digest (objcache_set_digests).
  */
 #define OBJCACHE_BATCH 64
 int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t sha[32],
@@ -115,7 +130,9 @@ struct objcache_stats {
 	uint64_t hit_bytes, miss_bytes;
 	uint64_t evictions, evicted_bytes;
 	uint64_t remote_reads, remote_errors; /* requests to the store (read_ranges / read_stream calls) */
-	uint64_t corrupt; /* whole objects, from the store or the cache, that failed their SHA-256 */
+	uint64_t corrupt; /* whole objects, from the store or the cache, that failed their
+			   * SHA-256, and fetched blocks that failed their digest */
+	uint64_t unchecked; /* fetched blocks with no digest recorded to check them */
 	uint64_t remote_seconds_le[8];     /* remote reads that took at most objcache_latency_bounds[i] */
 	double remote_seconds_sum;
 };

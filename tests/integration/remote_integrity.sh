@@ -14,6 +14,10 @@
 #   capture and fsck --remote, not 503 (which says "retry later").
 # - A merge (objread: read in order, hashed, checked at the end) of a
 #   tiered capture whose object was replaced fails, and stores nothing.
+# - Range reads (F3): a query or a range download of an object whose
+#   block was replaced in the store fails (502 object_corrupt naming the
+#   block; a short body) rather than serve it, while ranges of its good
+#   blocks are served, checked against the digests recorded at tiering.
 # - An object removed from the store (rm of its last capture) leaves
 #   nothing of it in the read-through cache (F3).
 source "$(dirname "$0")/lib.sh"
@@ -26,9 +30,10 @@ mkdir -p "$T/in"
 "$MKCAP" --packets 30 --seed 72 -o "$T/c2.pcap"
 "$MKCAP" --packets 40 --payload 500 --seed 73 -o "$T/c3.pcap"
 "$MKCAP" --packets 20 --seed 74 -o "$T/c4.pcap"
-expect_rc 0 "$CAPVAULT" import "$T/c1.pcap" "$T/c2.pcap" "$T/c3.pcap" "$T/c4.pcap"
+"$MKCAP" --packets 400 --payload 1000 --seed 75 -o "$T/c5.pcap" # ~420 KiB: 7 blocks of 64 KiB
+expect_rc 0 "$CAPVAULT" import "$T/c1.pcap" "$T/c2.pcap" "$T/c3.pcap" "$T/c4.pcap" "$T/c5.pcap"
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-s1=$(sha "$T/c1.pcap") s2=$(sha "$T/c2.pcap") s3=$(sha "$T/c3.pcap")
+s1=$(sha "$T/c1.pcap") s2=$(sha "$T/c2.pcap") s3=$(sha "$T/c3.pcap") s5=$(sha "$T/c5.pcap")
 remote() { echo "$B/objects/${1:0:2}/$1"; }
 cached() { echo "$S/cache/${1:0:2}/$1.obj"; }
 # flip FILE OFFSET: complements one byte (same size, other bytes).
@@ -45,7 +50,7 @@ RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
 api() { curl -sS -H "Authorization: Bearer $RO" "$@"; }
 CS=$("$CAPVAULT" token add cs --scopes read,upload --cloudshark 2>/dev/null)
 CSU="$U/api/v1/$CS"
-expect_rc 0 "$CAPVAULT" tier 1 2 3 4
+expect_rc 0 "$CAPVAULT" tier 1 2 3 4 5
 errors() { api "$U/metrics" | awk '$1 == "capvault_remote_read_errors_total" { print $2 }'; }
 
 # F2: the object in the store replaced by other bytes of the same size.
@@ -89,7 +94,38 @@ code=$(curl -sS -o "$T/m.json" -w '%{http_code}' -X POST "$CSU/merge?capture_ids
 [ "$code" != 200 ] || fail "a merge of a corrupt object succeeded: $(cat "$T/m.json")"
 echo "merge: $code $(cat "$T/m.json")"
 grep -q "SHA-256" "$T/m.json" || fail "merge: $(cat "$T/m.json")"
-check "captures after the failed merge" 4 "$(api "$U/v1/captures" | jq '.captures | length')"
+check "captures after the failed merge" 5 "$(api "$U/v1/captures" | jq '.captures | length')"
+# F3, range reads: block 3 of capture 5's object replaced in the store.
+metric() { api "$U/metrics" | awk -v m="capvault_$1" '$1 == m { print $2 }'; }
+check "blocks fetched unchecked" 0 "$(metric remote_unchecked_blocks_total)"
+corrupt0=$(metric remote_corrupt_total)
+flip "$(remote "$s5")" 200000
+check "count over a replaced block: status" 502 \
+	"$(api -o "$T/e.json" -w '%{http_code}' "$U/v1/packets?captures=5&filter=ip&count=1")"
+check "count over a replaced block: error" object_corrupt "$(jq -r .error "$T/e.json")"
+grep -q "capture 5.*bytes 196608-262143 do not match the digest" "$T/e.json" ||
+	fail "count: $(cat "$T/e.json")"
+# A query's status goes out before its packets are read: its stream is cut.
+rc=0
+api -o "$T/q.pcap" "$U/v1/packets?captures=5&filter=ip" 2>"$T/curl.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "a query over a replaced block ended well"
+wait_for "the query's corruption logged" logged "query cut short: capture 5"
+rc=0
+api -o "$T/dl" -r 190000-210000 "$U/v1/captures/5/file" 2>"$T/curl.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "a range download of a replaced block succeeded"
+cmp -s "$T/dl" <(dd if="$T/c5.pcap" bs=1 skip=190000 count=20001 status=none) &&
+	fail "the range's bytes, corrupt, went out whole"
+wait_for "the range's corruption logged" logged "download of capture 5 cut short"
+check "corrupt blocks counted" $((corrupt0 + 3)) "$(metric remote_corrupt_total)"
+api -o "$T/dl" -r 0-99999 "$U/v1/captures/5/file"
+cmp "$T/dl" <(head -c 100000 "$T/c5.pcap") || fail "a range of good blocks"
+flip "$(remote "$s5")" 200000 # right again: nothing bad was cached
+api -o "$T/dl" -r 150000-250000 "$U/v1/captures/5/file"
+cmp "$T/dl" <(dd if="$T/c5.pcap" bs=1 skip=150000 count=100001 status=none) ||
+	fail "the range once the object is right"
+api -o "$T/q.pcap" "$U/v1/packets?captures=5"
+check "query once the object is right" 400 "$(tcpdump -nr "$T/q.pcap" 2>/dev/null | wc -l)"
+
 # F3: once an object is removed from the store, nothing cached of it is
 # served again (a later object of the same bytes is fetched afresh).
 expect_rc 0 "$CAPVAULT" query --capture 1 -w "$T/q1.pcap"

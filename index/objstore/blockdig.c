@@ -1,0 +1,114 @@
+/*
+ * blockdig.c - see blockdig.h.
+ */
+#include "blockdig.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct blockdig {
+	EVP_MD_CTX *md;       /* the block being read */
+	uint64_t in_block;    /* its bytes so far */
+	uint64_t next_block;  /* its number */
+	size_t per_emit, n;   /* digests waiting in out */
+	blockdig_emit_fn emit;
+	void *opaque;
+	uint8_t out[];
+};
+
+int blockdig_of(const void *buf, size_t len, uint8_t out[OBJCACHE_DIGEST])
+{
+	uint8_t sha[32];
+	unsigned n = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+		 EVP_DigestUpdate(md, buf, len) && EVP_DigestFinal_ex(md, sha, &n) && n == 32;
+
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		return -ENOMEM;
+	memcpy(out, sha, OBJCACHE_DIGEST);
+	return 0;
+}
+
+int blockdig_new(struct blockdig **out, size_t per_emit, blockdig_emit_fn emit, void *opaque)
+{
+	struct blockdig *d;
+
+	*out = NULL;
+	if (per_emit == 0 || per_emit > SIZE_MAX / OBJCACHE_DIGEST / 2)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d) + per_emit * OBJCACHE_DIGEST);
+	if (!d)
+		return -ENOMEM;
+	d->md = EVP_MD_CTX_new();
+	if (!d->md || !EVP_DigestInit_ex(d->md, EVP_sha256(), NULL)) {
+		blockdig_free(d);
+		return -ENOMEM;
+	}
+	d->per_emit = per_emit;
+	d->emit = emit;
+	d->opaque = opaque;
+	*out = d;
+	return 0;
+}
+
+static int emit_waiting(struct blockdig *d)
+{
+	int r = d->n ? d->emit(d->opaque, d->next_block - d->n, d->out, d->n) : 0;
+
+	d->n = 0;
+	return r;
+}
+
+/* Ends the block being read: its digest joins those waiting. */
+static int end_block(struct blockdig *d)
+{
+	uint8_t sha[32];
+	unsigned len = 0;
+
+	if (!EVP_DigestFinal_ex(d->md, sha, &len) || len != 32 ||
+	    !EVP_DigestInit_ex(d->md, EVP_sha256(), NULL))
+		return -ENOMEM;
+	memcpy(d->out + d->n++ * OBJCACHE_DIGEST, sha, OBJCACHE_DIGEST);
+	d->next_block++;
+	d->in_block = 0;
+	return d->n == d->per_emit ? emit_waiting(d) : 0;
+}
+
+int blockdig_update(struct blockdig *d, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		size_t take = OBJCACHE_BLOCK - d->in_block;
+		take = take < len ? take : len;
+		if (!EVP_DigestUpdate(d->md, p, take))
+			return -ENOMEM;
+		d->in_block += take;
+		p += take;
+		len -= take;
+		int r = d->in_block == OBJCACHE_BLOCK ? end_block(d) : 0;
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int blockdig_finish(struct blockdig *d)
+{
+	int r = d->in_block ? end_block(d) : 0;
+
+	return r ? r : emit_waiting(d);
+}
+
+struct blockdig *blockdig_free(struct blockdig *d)
+{
+	if (d) {
+		EVP_MD_CTX_free(d->md);
+		free(d);
+	}
+	return NULL;
+}
