@@ -446,6 +446,55 @@ static void test_owner(void **state)
 	object_free(&o);
 }
 
+/* Two vaults claiming one fresh prefix at the same moment: exactly one
+ * owns it (the owner key is written create-only, If-None-Match: *);
+ * with a plain PUT then a read back, both could read their own value
+ * back before the other's write, and both would own it. */
+struct claimer {
+	struct objstore *os;
+	pthread_barrier_t *start;
+	int r;
+	struct errbuf eb;
+};
+
+static void *claim_main(void *opaque)
+{
+	struct claimer *c = opaque;
+
+	pthread_barrier_wait(c->start);
+	c->r = objstore_claim(c->os, &c->eb);
+	return NULL;
+}
+
+static void test_owner_race(void **state)
+{
+	(void)state;
+	NEED_RGW();
+	for (int round = 0; round < 12; round++) {
+		struct cfgbuf cb;
+		pthread_barrier_t start;
+		struct claimer c[2] = { { .os = open_rgw(&cb) }, { .os = open_store(&cb.cfg) } };
+		pthread_t t[2];
+
+		pthread_barrier_init(&start, NULL, 2);
+		objstore_set_owner(c[0].os, "vault 000a");
+		objstore_set_owner(c[1].os, "vault 000b");
+		for (int i = 0; i < 2; i++) {
+			c[i].start = &start;
+			assert_int_equal(pthread_create(&t[i], NULL, claim_main, &c[i]), 0);
+		}
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		pthread_barrier_destroy(&start);
+		if ((c[0].r == 0) == (c[1].r == 0))
+			fail_msg("round %d: claims %d (%s) and %d (%s)", round, c[0].r, c[0].eb.msg,
+				 c[1].r, c[1].eb.msg);
+		assert_int_equal(c[0].r + c[1].r, -EEXIST);
+		objstore_free(c[0].os);
+		objstore_free(c[1].os);
+	}
+}
+
 static void test_put_multipart(void **state)
 {
 	struct cfgbuf cb;
@@ -1467,6 +1516,7 @@ int main(void)
 		cmocka_unit_test(test_xml_long_text),
 		cmocka_unit_test(test_put_small),
 		cmocka_unit_test(test_owner),
+		cmocka_unit_test(test_owner_race),
 		cmocka_unit_test(test_put_empty),
 		cmocka_unit_test(test_put_multipart),
 		cmocka_unit_test(test_put_wrong_bytes),

@@ -95,11 +95,15 @@ int objstore_claim(struct objstore *os, struct errbuf *eb)
 	int r = os->ops->owner_get(os, found, sizeof(found), eb);
 	if (r == -ENOENT) {
 		errbuf_clear(eb);
-		/* Read back after writing: of two vaults that wrote it at once,
-		 * the one whose value did not stay finds the other's. */
+		/* Written only when absent, then read back: of two vaults that
+		 * claim it at once, the one whose write was refused (or, on a
+		 * store without create-only writes, did not stay) finds the
+		 * other's. */
 		int len = snprintf(value, sizeof(value), "%s\n", os->owner);
 		r = os->ops->owner_put(os, value, (size_t)len, eb);
-		if (r == 0)
+		if (r == -EEXIST)
+			errbuf_clear(eb);
+		if (r == 0 || r == -EEXIST)
 			r = os->ops->owner_get(os, found, sizeof(found), eb);
 	}
 	if (r < 0)

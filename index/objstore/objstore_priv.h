@@ -22,8 +22,9 @@ struct objstore_ops {
 	int (*read_stream)(struct objstore *os, const uint8_t sha[32], uint64_t offset,
 			   uint64_t len, objstore_data_fn fn, void *opaque, struct errbuf *eb);
 	/* The owner key's value: into buf (0), -ENOENT when there is none,
-	 * or an error; and writing value as it is, len bytes (only when
-	 * absent, where the backend can say so). */
+	 * or an error; and writing value as it is, len bytes, only when the
+	 * key is absent: -EEXIST (or 0, where the store cannot tell) when
+	 * another write got there first, which the read back then shows. */
 	int (*owner_get)(struct objstore *os, char *buf, size_t len, struct errbuf *eb);
 	int (*owner_put)(struct objstore *os, const char *value, size_t len, struct errbuf *eb);
 };

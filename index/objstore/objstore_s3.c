@@ -1872,7 +1872,10 @@ static int s3_owner_get(struct objstore *os, char *buf, size_t len, struct errbu
 	return r;
 }
 
-/* PUT from a memory file: the upload path reads its body with pread. */
+/* PUT from a memory file: the upload path reads its body with pread.
+ * Create-only (If-None-Match: *, which RGW 16.2 and S3 honour with 412
+ * when the key exists): of two vaults claiming at once, only one writes,
+ * and the other gets -EEXIST (objstore_priv.h). */
 static int s3_owner_put(struct objstore *os, const char *value, size_t len, struct errbuf *eb)
 {
 	struct s3 *s3 = (struct s3 *)os;
@@ -1892,10 +1895,14 @@ static int s3_owner_put(struct objstore *os, const char *value, size_t len, stru
 	if (r < 0)
 		return errbuf_set(eb, r, "%s: owner key: %s", s3->base.description, strerror(-r));
 	r = req_init(&rq, s3, e.h, "PUT", key, path, NULL, hex, false, s3->request_ms);
+	if (r == 0)
+		r = req_header(&rq, "If-None-Match: *");
 	if (r == 0) {
 		req_upload(&rq, fd, 0, (uint64_t)len);
 		r = req_run(&rq, eb);
 	}
+	if (r < 0 && rq.status == 412)
+		r = -EEXIST;
 	req_done(&rq);
 	return r;
 }
