@@ -569,7 +569,9 @@ ssize_t httpc_read(struct httpc *c, void *buf, size_t len, struct errbuf *eb)
 		c->keep = false;
 		c->body_done = true;
 		errbuf_set(eb, (int)n, "reading the response: %s",
-			   n == -EPROTO ? "the server cut it short" : strerror((int)-n));
+			   n == -EPROTO ? "the server cut it short (a failure after its status "
+					  "went out: capvaultd's log says why)" :
+					  strerror((int)-n));
 	}
 	return n;
 }

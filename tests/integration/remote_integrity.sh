@@ -110,13 +110,16 @@ rc=0
 api -o "$T/q.pcap" "$U/v1/packets?captures=5&filter=ip" 2>"$T/curl.err" || rc=$?
 [ "$rc" -ne 0 ] || fail "a query over a replaced block ended well"
 wait_for "the query's corruption logged" logged "query cut short: capture 5"
+"$CAPVAULT" query --capture 5 -w "$T/q5.pcap" ip >"$T/cli.out" 2>&1 &&
+	fail "capvault query over a replaced block exited 0"
+grep -q "cut it short.*log says why" "$T/cli.out" || fail "capvault query: $(cat "$T/cli.out")"
 rc=0
 api -o "$T/dl" -r 190000-210000 "$U/v1/captures/5/file" 2>"$T/curl.err" || rc=$?
 [ "$rc" -ne 0 ] || fail "a range download of a replaced block succeeded"
 cmp -s "$T/dl" <(dd if="$T/c5.pcap" bs=1 skip=190000 count=20001 status=none) &&
 	fail "the range's bytes, corrupt, went out whole"
 wait_for "the range's corruption logged" logged "download of capture 5 cut short"
-check "corrupt blocks counted" $((corrupt0 + 3)) "$(metric remote_corrupt_total)"
+check "corrupt blocks counted" $((corrupt0 + 4)) "$(metric remote_corrupt_total)"
 api -o "$T/dl" -r 0-99999 "$U/v1/captures/5/file"
 cmp "$T/dl" <(head -c 100000 "$T/c5.pcap") || fail "a range of good blocks"
 flip "$(remote "$s5")" 200000 # right again: nothing bad was cached
