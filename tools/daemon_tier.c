@@ -107,15 +107,21 @@ static void store_changed(void *opaque, enum objstore_state before,
 			  objstore_reason(t->os, &why, -EIO));
 }
 
-/* One request to the store at start, off the start's path (the mover's
- * thread, before its first job): a misspelt bucket or a refused key shows
- * now, in the log and in status, not at the first move hours later. */
-static void store_check(struct daemon_tier *t)
+/* One request to the store: at start, off the start's path (the mover's
+ * thread, before its first job), so a misspelt bucket or a refused key
+ * shows now, in the log and in status, not at the first move hours
+ * later; then whenever the mover was idle DAEMON_TIER_CHECK_MS, so the
+ * state stays current without traffic (a changed credentials file, a
+ * store back up). Only the first is logged here: store_changed logs each
+ * change. */
+static void store_check(struct daemon_tier *t, bool first)
 {
 	struct errbuf eb = { "" };
 	struct objstore_health h;
 
 	int r = objstore_check(t->os, &eb);
+	if (!first)
+		return;
 	objstore_health(t->os, &h);
 	if (h.error[0])
 		snprintf(eb.msg, sizeof(eb.msg), "%s", h.error);
@@ -177,12 +183,15 @@ static int push_removal(void *opaque, const uint8_t sha[32])
 	return r < 0 ? r : 0;
 }
 
-/* The first job whose time has come, taken off the queue; NULL on stop.
- * Under lock. */
-static bool pop_locked(struct daemon_tier *t, struct daemon_tier_job *out)
+enum pop { POP_STOP, POP_JOB, POP_CHECK };
+
+/* The first job whose time has come, taken off the queue; POP_CHECK when
+ * none is due before check_ms (mono) has come; POP_STOP on stop. Under
+ * lock. */
+static enum pop pop_locked(struct daemon_tier *t, struct daemon_tier_job *out, uint64_t check_ms)
 {
 	while (!t->stop) {
-		uint64_t now = mono_ms(), next = UINT64_MAX;
+		uint64_t now = mono_ms(), next = check_ms;
 		for (size_t i = 0; i < t->n; i++) {
 			if (t->jobs[i].not_before_ms <= now) {
 				*out = t->jobs[i];
@@ -190,19 +199,17 @@ static bool pop_locked(struct daemon_tier *t, struct daemon_tier_job *out)
 				t->n--;
 				if (!out->remove)
 					t->queue_bytes -= out->size;
-				return true;
+				return POP_JOB;
 			}
 			if (t->jobs[i].not_before_ms < next)
 				next = t->jobs[i].not_before_ms;
 		}
-		if (next == UINT64_MAX) {
-			pthread_cond_wait(&t->cond, &t->lock);
-			continue;
-		}
+		if (check_ms <= now)
+			return POP_CHECK;
 		struct timespec until = mono_deadline((next - now) * 1000000u);
 		pthread_cond_timedwait(&t->cond, &t->lock, &until);
 	}
-	return false;
+	return POP_STOP;
 }
 
 static void observe_put(struct daemon_tier *t, uint64_t us)
@@ -264,29 +271,43 @@ static void retry(struct daemon_tier *t, struct daemon_tier_job *job, const char
 		  "the queue is full: retried at the next start" : "the queue is full: dropped");
 }
 
+/* One job: run, logged, retried when it failed. */
+static void do_job(struct daemon_tier *t, struct daemon_tier_job *job)
+{
+	struct errbuf eb = { { 0 } };
+	uint64_t bytes = 0;
+	char hex[65];
+	int r = run_job(t, job, &bytes, &eb);
+
+	sha256_hex(job->sha, hex);
+	if (r == 0 && !job->remove)
+		log_info("tiered object %s (%" PRIu64 " bytes) to %s", hex, bytes,
+			 objstore_describe(t->os));
+	else if (r == 0)
+		log_info("removed remote object %s: no capture references it", hex);
+	else if (r == TIER_KEPT)
+		log_info("kept remote object %s: a capture references it again", hex);
+	else if (r < 0 && r != -ENOENT && r != -ESTALE)
+		retry(t, job, eb.msg[0] ? eb.msg : strerror(-r));
+}
+
 static void *mover(void *arg)
 {
 	struct daemon_tier *t = arg;
 	struct daemon_tier_job job;
-	char hex[65];
+	enum pop got;
 
-	store_check(t);
+	store_check(t, true);
+	uint64_t check_ms = mono_ms() + DAEMON_TIER_CHECK_MS;
 	pthread_mutex_lock(&t->lock);
-	while (pop_locked(t, &job)) {
+	while ((got = pop_locked(t, &job, check_ms)) != POP_STOP) {
 		pthread_mutex_unlock(&t->lock);
-		struct errbuf eb = { { 0 } };
-		uint64_t bytes = 0;
-		int r = run_job(t, &job, &bytes, &eb);
-		sha256_hex(job.sha, hex);
-		if (r == 0 && !job.remove)
-			log_info("tiered object %s (%" PRIu64 " bytes) to %s", hex, bytes,
-				 objstore_describe(t->os));
-		else if (r == 0)
-			log_info("removed remote object %s: no capture references it", hex);
-		else if (r == TIER_KEPT)
-			log_info("kept remote object %s: a capture references it again", hex);
-		else if (r < 0 && r != -ENOENT && r != -ESTALE)
-			retry(t, &job, eb.msg[0] ? eb.msg : strerror(-r));
+		if (got == POP_JOB) {
+			do_job(t, &job);
+		} else {
+			store_check(t, false);
+			check_ms = mono_ms() + DAEMON_TIER_CHECK_MS;
+		}
 		pthread_mutex_lock(&t->lock);
 	}
 	pthread_mutex_unlock(&t->lock);
