@@ -401,8 +401,7 @@ static bool settled(const struct stat *st)
  * leaves the keys in use, is tried again at the next check, and the
  * reason is kept for the refused requests' messages and the store's
  * state (the library logs nothing itself: its callers log the errors it
- * returns, and the daemon the state's changes). Returns whether that
- * reason changed.
+ * returns, and the daemon the state's changes).
  */
 static void keys_reread(struct keys *k)
 {
@@ -439,6 +438,7 @@ static void keys_reread(struct keys *k)
 	s3cred_clear(&cred);
 }
 
+/* keys_reread(); whether the reason the file is refused changed. */
 static bool keys_refresh(struct keys *k)
 {
 	char before[sizeof(k->refused)];
