@@ -114,22 +114,26 @@ void api_tier(struct api_call *c)
 	api_read_json(c, 0, tier_done);
 }
 
-/* The object store's state (objstore.h), when there is one: up, and one
- * series per state, 1 for the current one (a gauge per state, as
- * Prometheus writes an enum). */
+/* The object store's state (objstore.h): one series per state, 1 for the
+ * current one (a gauge per state, as Prometheus writes an enum; all 0
+ * without a store, so rules need not know whether there is one); with a
+ * store, up and the latest exchange's time. */
 static void store_metrics(FILE *f, const struct api_tier_stats *s)
 {
-	if (!s->enabled || !s->store_state)
-		return;
-	api_metric(f, "tier_store_up", "gauge",
-		   "1 when the object store's latest answer was good (state ok).", s->store_up);
+	const char *now = s->enabled ? s->store_state : NULL;
+
 	fprintf(f, "# HELP capvault_tier_store_state The object store's state: 1 for the current "
-		   "one.\n# TYPE capvault_tier_store_state gauge\n");
+		   "one, all 0 without an object store.\n"
+		   "# TYPE capvault_tier_store_state gauge\n");
 	for (int i = 0; i < OBJSTORE_STATES; i++) {
 		const char *name = objstore_state_name((enum objstore_state)i);
 		fprintf(f, "capvault_tier_store_state{state=\"%s\"} %d\n", name,
-			!strcmp(name, s->store_state));
+			now && !strcmp(name, now));
 	}
+	if (!now)
+		return;
+	api_metric(f, "tier_store_up", "gauge",
+		   "1 when the object store's latest answer was good (state ok).", s->store_up);
 	api_metric(f, "tier_store_checked_timestamp_seconds", "gauge",
 		   "Unix time of the latest exchange with the object store (0: none yet).",
 		   s->store_checked_ns / 1000000000u);

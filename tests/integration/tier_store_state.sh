@@ -91,10 +91,12 @@ if [ "$(id -u)" != 0 ]; then
 	chmod 0755 "$B/objects"
 fi
 
-# No object store: the field is null, and no store metric.
+# No object store: the field is null, no state is 1 and there is no "up".
 start_daemon
 check "store without one" null "$(status_json | jq -c .tier.store)"
 metrics >"$T/m"
-if grep -q capvault_tier_store "$T/m"; then fail "store metrics without a store"; fi
+check "states without a store" "5 0" \
+	"$(grep -c '^capvault_tier_store_state{' "$T/m") $(grep -c '^capvault_tier_store_state{.*} 1$' "$T/m")"
+if grep -q capvault_tier_store_up "$T/m"; then fail "store_up without a store"; fi
 stop_daemon
 finish
