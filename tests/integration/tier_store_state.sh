@@ -7,7 +7,8 @@
 # folder that cannot be made (its parent is missing) is "no_bucket" while
 # the daemon runs and imports; once the folder can be made, the next
 # request finds it and the state is "ok" again. tier_store_rgw.sh does the
-# same against RGW (a misspelt bucket, a wrong key).
+# same against RGW (a misspelt bucket, a wrong key). A read-only store
+# folder is "refused" (a read-only tmpfs as root).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
@@ -78,8 +79,20 @@ metrics >"$T/m"
 grep -qx "capvault_tier_store_up 1" "$T/m" || fail "store_up 1: $(grep store "$T/m")"
 stop_daemon
 
-# Not writable (only as another user than root, who may write anyway).
-if [ "$(id -u)" != 0 ]; then
+# Not writable: a read-only file system (as root, where tmpfs can be
+# mounted), or a read-only objects/ (as another user; root writes anyway).
+MOUNTED=
+on_exit() { [ -z "$MOUNTED" ] || umount "$MOUNTED" 2>/dev/null || umount -l "$MOUNTED"; }
+if [ "$(id -u)" = 0 ] && mkdir "$T/ro" && mount -t tmpfs -o ro,size=1m tmpfs "$T/ro" 2>/dev/null; then
+	MOUNTED=$T/ro
+	start_daemon CAPVAULT_OBJSTORE_DIR="$T/ro/bucket"
+	wait_for "refused at start (read-only file system)" state_is refused
+	grep -q "<4>.*tier: object store local store $T/ro/bucket: refused: .*Read-only file system" \
+		"$T/d.log" || fail "refused line: $(grep 'tier: object store' "$T/d.log")"
+	cp "$T/c2.pcap" "$T/in/"
+	wait_for "import while the store is read-only" no_files "$T/in"
+	stop_daemon
+elif [ "$(id -u)" != 0 ]; then
 	chmod 0555 "$B/objects"
 	start_daemon CAPVAULT_OBJSTORE_DIR="$B"
 	wait_for "refused at start" state_is refused
@@ -89,6 +102,8 @@ if [ "$(id -u)" != 0 ]; then
 	wait_for "import while the store is read-only" no_files "$T/in"
 	stop_daemon
 	chmod 0755 "$B/objects"
+else
+	echo "cannot mount a tmpfs: the read-only case is not tried"
 fi
 
 # No object store: the field is null, no state is 1 and there is no "up".
