@@ -245,8 +245,9 @@ void daemon_scrub_stats(struct daemon_scrub *s, struct api_scrub_stats *out);
  * queue drops the request: retention asks again at its next run, and a
  * dropped removal leaves an orphan for `capvault fsck --remote --repair`. */
 #define DAEMON_TIER_QUEUE_MAX 4096u
-/* The store is asked again (objstore_check) after this long without a
- * move or removal, so its state in status stays current. */
+/* The store is asked again (objstore_check) this long after its last
+ * check, when no move or removal is due then, so its state in status
+ * stays current without traffic. */
 #define DAEMON_TIER_CHECK_MS 60000u
 struct api_tier_stats;
 struct objstore;

@@ -110,7 +110,7 @@ static void store_changed(void *opaque, enum objstore_state before,
 /* One request to the store: at start, off the start's path (the mover's
  * thread, before its first job), so a misspelt bucket or a refused key
  * shows now, in the log and in status, not at the first move hours
- * later; then whenever the mover was idle DAEMON_TIER_CHECK_MS, so the
+ * later; then every DAEMON_TIER_CHECK_MS when no job is due, so the
  * state stays current without traffic (a changed credentials file, a
  * store back up). Only the first is logged here: store_changed logs each
  * change. */
