@@ -92,6 +92,14 @@ struct api_tier_stats {
 	uint64_t errors[API_TIER_ERRORS];
 	uint64_t put_lat[API_TIER_LAT_BUCKETS + 1]; /* per bucket, the last +Inf */
 	uint64_t put_lat_sum_us;
+	/* The object store's state (objstore.h's objstore_health), when
+	 * enabled: its name ("unknown", "ok", "unreachable", "refused",
+	 * "no_bucket"), why not ok ("" when ok), since when and the latest
+	 * exchange (Unix ns, 0: none yet). */
+	const char *store_state;
+	bool store_up;
+	char store_error[512];
+	uint64_t store_since_ns, store_checked_ns;
 };
 
 /* One file waiting to be retried after a transient failure. */

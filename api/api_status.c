@@ -104,6 +104,19 @@ static json_t *scrub_json(struct api_server *api)
 			 (json_int_t)sc.corrupt, "quarantined", (json_int_t)sc.quarantined_total);
 }
 
+/* The object store's state: null without one. */
+static json_t *store_json(const struct api_tier_stats *ts)
+{
+	if (!ts->enabled || !ts->store_state)
+		return json_null();
+	json_t *error = ts->store_error[0] ? json_string(ts->store_error) : json_null();
+	if (!error) /* not UTF-8: a path of the local backend, say */
+		error = json_string("(the message is not UTF-8)");
+	return json_pack("{sssososo}", "state", ts->store_state, "error", error, "since",
+			 ts->store_since_ns ? time_json(ts->store_since_ns) : json_null(), "checked",
+			 ts->store_checked_ns ? time_json(ts->store_checked_ns) : json_null());
+}
+
 /* The object tier: where the objects are and the mover's queue; null
  * without a daemon behind the server, enabled false without a store. */
 static json_t *tier_json(struct api_server *api, const struct catalog_totals *t)
@@ -115,12 +128,13 @@ static json_t *tier_json(struct api_server *api, const struct catalog_totals *t)
 	uint64_t errors = 0;
 	for (size_t i = 0; i < API_TIER_ERRORS; i++)
 		errors += ts.errors[i];
-	return json_pack("{sbsIsIsIsIsIsIsIsI}", "enabled", ts.enabled, "remote_objects",
+	return json_pack("{sbsIsIsIsIsIsIsIsIso}", "enabled", ts.enabled, "remote_objects",
 			 (json_int_t)t->remote_objects, "remote_bytes", (json_int_t)t->remote_bytes,
 			 "local_objects", (json_int_t)t->local_objects, "local_bytes",
 			 (json_int_t)t->local_bytes, "queue_length", (json_int_t)ts.queue_length,
 			 "queue_bytes", (json_int_t)ts.queue_bytes, "tiered_objects",
-			 (json_int_t)ts.tiered_objects, "errors", (json_int_t)errors);
+			 (json_int_t)ts.tiered_objects, "errors", (json_int_t)errors, "store",
+			 store_json(&ts));
 }
 
 void api_status(struct api_call *c)

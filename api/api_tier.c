@@ -15,6 +15,7 @@
 
 #include "api_priv.h"
 #include "catalog.h"
+#include "objstore.h"
 #include "store.h"
 #include "tier.h"
 #include "vault.h"
@@ -113,6 +114,31 @@ void api_tier(struct api_call *c)
 	api_read_json(c, 0, tier_done);
 }
 
+/* The object store's state (objstore.h): one series per state, 1 for the
+ * current one (a gauge per state, as Prometheus writes an enum; all 0
+ * without a store, so rules need not know whether there is one); with a
+ * store, up and the latest exchange's time. */
+static void store_metrics(FILE *f, const struct api_tier_stats *s)
+{
+	const char *now = s->enabled ? s->store_state : NULL;
+
+	fprintf(f, "# HELP capvault_tier_store_state The object store's state: 1 for the current "
+		   "one, all 0 without an object store.\n"
+		   "# TYPE capvault_tier_store_state gauge\n");
+	for (int i = 0; i < OBJSTORE_STATES; i++) {
+		const char *name = objstore_state_name((enum objstore_state)i);
+		fprintf(f, "capvault_tier_store_state{state=\"%s\"} %d\n", name,
+			now && !strcmp(name, now));
+	}
+	if (!now)
+		return;
+	api_metric(f, "tier_store_up", "gauge",
+		   "1 when the object store's latest answer was good (state ok).", s->store_up);
+	api_metric(f, "tier_store_checked_timestamp_seconds", "gauge",
+		   "Unix time of the latest exchange with the object store (0: none yet).",
+		   s->store_checked_ns / 1000000000u);
+}
+
 void api_tier_metrics(FILE *f, struct api_server *api, const struct catalog_totals *totals)
 {
 	static const char *const kinds[API_TIER_ERRORS] = {
@@ -150,5 +176,5 @@ void api_tier_metrics(FILE *f, struct api_server *api, const struct catalog_tota
 		      s.errors, API_TIER_ERRORS);
 	api_histogram_counts(f, "tier_put_duration_seconds", "Time to store and confirm one object.",
 			     api_tier_latency_bounds, s.put_lat, API_TIER_LAT_BUCKETS,
-			     (double)s.put_lat_sum_us / 1e6);
+			     (double)s.put_lat_sum_us / 1e6);	store_metrics(f, &s);
 }

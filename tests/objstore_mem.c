@@ -57,6 +57,7 @@ static void mem_destroy(struct objstore *os)
 	struct mem *m = (struct mem *)os;
 	for (unsigned i = 0; i < m->n; i++)
 		free(m->v[i].buf);
+	objstore_base_fini(os);
 	free(m);
 }
 
@@ -186,7 +187,7 @@ int objstore_mem_new(struct objstore **out)
 	struct mem *m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->base.ops = &mem_ops;
+	objstore_base_init(&m->base, &mem_ops);
 	snprintf(m->base.description, sizeof(m->base.description), "memory (test)");
 	*out = &m->base;
 	return 0;

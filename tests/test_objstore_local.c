@@ -3,7 +3,9 @@
  * (index/objstore/objstore_local.c): put writes through the store's writer
  * and refuses bytes that do not hash to the name, a put of a present
  * object is a confirmation, stat/verify/remove/list answer about the same
- * objects/ files, and reads return exactly the bytes asked for.
+ * objects/ files, and reads return exactly the bytes asked for; the
+ * store's state (objstore_check, objstore_health) for a missing and a
+ * read-only folder.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -270,6 +272,88 @@ static void test_read_stream(void **state)
 	free(c.buf);
 }
 
+struct changes {
+	unsigned n;
+	enum objstore_state before, now;
+};
+
+static void on_change(void *opaque, enum objstore_state before, const struct objstore_health *now)
+{
+	struct changes *c = opaque;
+	c->n++;
+	c->before = before;
+	c->now = now->state;
+}
+
+/* A store given by its folder: a missing parent is a state (no_bucket,
+ * naming it), not a failure to make the backend; once the parent is
+ * there, the next call opens (makes) the store and the state is ok. */
+static void test_state_of_a_folder(void **state)
+{
+	struct fixture *f = *state;
+	struct objstore *os = NULL;
+	struct objstore_health h;
+	struct changes c = { 0 };
+	struct errbuf eb = { "" };
+	char parent[160], root[200];
+	uint64_t size;
+
+	snprintf(parent, sizeof(parent), "%s/mnt", f->dir);
+	snprintf(root, sizeof(root), "%s/bucket", parent);
+	assert_int_equal(objstore_local_open(&os, root, &eb), 0);
+	objstore_set_health_hook(os, on_change, &c);
+	objstore_health(os, &h);
+	assert_int_equal(h.state, OBJSTORE_UNKNOWN);
+	assert_int_equal(h.checked_ns, 0);
+	assert_string_equal(objstore_state_name(h.state), "unknown");
+
+	assert_int_equal(objstore_check(os, &eb), -ENOENT);
+	objstore_health(os, &h);
+	assert_int_equal(h.state, OBJSTORE_NO_BUCKET);
+	assert_string_equal(objstore_state_name(h.state), "no_bucket");
+	assert_non_null(strstr(h.error, parent));
+	assert_true(h.since_ns > 0 && h.checked_ns >= h.since_ns);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.before, OBJSTORE_UNKNOWN);
+	/* Any call finds the same, and the state does not change. */
+	assert_int_equal(objstore_stat(os, f->sha, &size, &eb), -ENOENT);
+	assert_int_equal(c.n, 1);
+
+	assert_int_equal(mkdir(parent, 0700), 0);
+	assert_int_equal(objstore_check(os, &eb), 0);
+	objstore_health(os, &h);
+	assert_int_equal(h.state, OBJSTORE_OK);
+	assert_string_equal(h.error, "");
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.before, OBJSTORE_NO_BUCKET);
+	assert_int_equal(c.now, OBJSTORE_OK);
+	assert_int_equal(objstore_put(os, f->sha, f->src_fd, OBJ_SIZE, &eb), 0);
+	assert_int_equal(objstore_stat(os, f->sha, &size, &eb), 0);
+	assert_int_equal(size, OBJ_SIZE);
+	objstore_free(os);
+}
+
+/* A folder that cannot be written (as a user other than root, whom the
+ * mode does not stop): refused. */
+static void test_state_read_only(void **state)
+{
+	struct fixture *f = *state;
+	struct objstore_health h;
+	struct errbuf eb = { "" };
+	char objects[200];
+
+	if (geteuid() == 0)
+		skip();
+	assert_int_equal(objstore_check(f->os, &eb), 0);
+	snprintf(objects, sizeof(objects), "%s/objects", f->root);
+	assert_int_equal(chmod(objects, 0555), 0);
+	assert_int_equal(objstore_check(f->os, &eb), -EACCES);
+	objstore_health(f->os, &h);
+	assert_int_equal(h.state, OBJSTORE_REFUSED);
+	assert_non_null(strstr(h.error, "cannot write in"));
+	assert_int_equal(chmod(objects, 0755), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +363,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_of_a_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_read_only, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

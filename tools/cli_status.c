@@ -72,6 +72,21 @@ static void print_scrub(json_t *sc)
 		       "capvault:damaged (capvault ls --tag capvault:damaged)\n");
 }
 
+/* The object store's state: one line, with why when it is not ok. */
+static void print_store(json_t *s)
+{
+	const char *state = json_string_value(json_object_get(s, "state"));
+	const char *error = json_string_value(json_object_get(s, "error"));
+
+	if (!state)
+		return;
+	if (!json_is_string(json_object_get(s, "checked")))
+		printf("objstore:    %s (not asked yet)\n", state);
+	else
+		printf("objstore:    %s since %s (last asked %s)%s%s\n", state, STR(s, "since"),
+		       STR(s, "checked"), error ? ": " : "", error ? error : "");
+}
+
 /* The object tier, when an object store is configured. */
 static void print_tier(json_t *t)
 {
@@ -83,6 +98,7 @@ static void print_tier(json_t *t)
 	       U64(t, "remote_objects"), U64(t, "remote_bytes"), U64(t, "local_objects"),
 	       U64(t, "local_bytes"), U64(t, "queue_length"), U64(t, "queue_bytes"),
 	       U64(t, "tiered_objects"), U64(t, "errors"));
+	print_store(json_object_get(t, "store"));
 }
 
 static void print_status(json_t *st)

@@ -245,6 +245,10 @@ void daemon_scrub_stats(struct daemon_scrub *s, struct api_scrub_stats *out);
  * queue drops the request: retention asks again at its next run, and a
  * dropped removal leaves an orphan for `capvault fsck --remote --repair`. */
 #define DAEMON_TIER_QUEUE_MAX 4096u
+/* The store is asked again (objstore_check) this long after its last
+ * check, when no move or removal is due then, so its state in status
+ * stays current without traffic. */
+#define DAEMON_TIER_CHECK_MS 60000u
 struct api_tier_stats;
 struct objstore;
 struct store;
@@ -257,7 +261,6 @@ struct daemon_tier {
 	bool started, stop;
 	struct vault *vault;
 	struct objstore *os;   /* owned */
-	struct store *os_store; /* CAPVAULT_OBJSTORE_DIR's, owned */
 	struct daemon_tier_job *jobs; /* DAEMON_TIER_QUEUE_MAX slots, in order */
 	size_t n;
 	uint64_t queue_bytes;
@@ -268,7 +271,9 @@ struct daemon_tier {
 
 /* Opens the configured object store (NULL in *os when none is) and
  * starts the mover; first finishes what a crash left half done (tier.h's
- * tier_resume). Returns 0 or a negative errno (eb). */
+ * tier_resume). The mover's first request checks the store (objstore.h's
+ * objstore_check) and logs its state; a change of state later is logged
+ * too. Returns 0 or a negative errno (eb). */
 int daemon_tier_start(struct daemon_tier *t, struct vault *v, const struct config *cfg,
 		      struct errbuf *eb);
 /* Ends the thread (the move under way finishes) and frees the store. */

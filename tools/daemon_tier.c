@@ -73,9 +73,10 @@ static enum api_tier_error error_kind(int err, const char *msg)
 
 /* The configuration's object_store; else, for tests and trials, a second
  * store folder (CAPVAULT_OBJSTORE_DIR) through the local backend, so the
- * tier's ordering is exercised without an S3 server. */
-static int open_objstore(struct daemon_tier *t, const struct config *cfg, struct store **st,
-			 struct errbuf *eb)
+ * tier's ordering is exercised without an S3 server. Neither is asked
+ * anything here: a store that is down or refuses is a state
+ * (store_check), and imports go on locally meanwhile. */
+static int open_objstore(struct daemon_tier *t, const struct config *cfg, struct errbuf *eb)
 {
 	const char *dir = getenv("CAPVAULT_OBJSTORE_DIR");
 
@@ -83,10 +84,53 @@ static int open_objstore(struct daemon_tier *t, const struct config *cfg, struct
 		return objstore_from_config(&t->os, &cfg->object_store, eb);
 	if (!dir || !*dir)
 		return 0;
-	int err = store_open_flags(st, dir, STORE_CREATE, eb);
-	if (err == 0)
-		err = objstore_local_new(&t->os, *st, eb);
-	return err;
+	return objstore_local_open(&t->os, dir, eb);
+}
+
+/* The store's state changed (objstore.h): a line for each change after
+ * the first, which store_check reports. Any thread, no lock held. */
+static void store_changed(void *opaque, enum objstore_state before,
+			  const struct objstore_health *now)
+{
+	struct daemon_tier *t = opaque;
+	struct errbuf why = { "" };
+
+	if (before == OBJSTORE_UNKNOWN)
+		return;
+	snprintf(why.msg, sizeof(why.msg), "%s", now->error);
+	if (now->state == OBJSTORE_OK)
+		log_info("tier: object store %s: ok again (was %s)", objstore_describe(t->os),
+			 objstore_state_name(before));
+	else
+		log_warnx("tier: object store %s: %s (was %s): %s", objstore_describe(t->os),
+			  objstore_state_name(now->state), objstore_state_name(before),
+			  objstore_reason(t->os, &why, -EIO));
+}
+
+/* One request to the store: at start, off the start's path (the mover's
+ * thread, before its first job), so a misspelt bucket or a refused key
+ * shows now, in the log and in status, not at the first move hours
+ * later; then every DAEMON_TIER_CHECK_MS when no job is due, so the
+ * state stays current without traffic (a changed credentials file, a
+ * store back up). Only the first is logged here: store_changed logs each
+ * change. */
+static void store_check(struct daemon_tier *t, bool first)
+{
+	struct errbuf eb = { "" };
+	struct objstore_health h;
+
+	int r = objstore_check(t->os, &eb);
+	if (!first)
+		return;
+	objstore_health(t->os, &h);
+	if (h.error[0])
+		snprintf(eb.msg, sizeof(eb.msg), "%s", h.error);
+	if (h.state == OBJSTORE_OK)
+		log_info("tier: object store %s: ok", objstore_describe(t->os));
+	else
+		log_warnx("tier: object store %s: %s: %s; imports go on locally, moves wait for "
+			  "it", objstore_describe(t->os), objstore_state_name(h.state),
+			  objstore_reason(t->os, &eb, r < 0 ? r : -EIO));
 }
 
 /* Under lock. */
@@ -139,12 +183,15 @@ static int push_removal(void *opaque, const uint8_t sha[32])
 	return r < 0 ? r : 0;
 }
 
-/* The first job whose time has come, taken off the queue; NULL on stop.
- * Under lock. */
-static bool pop_locked(struct daemon_tier *t, struct daemon_tier_job *out)
+enum pop { POP_STOP, POP_JOB, POP_CHECK };
+
+/* The first job whose time has come, taken off the queue; POP_CHECK when
+ * none is due before check_ms (mono) has come; POP_STOP on stop. Under
+ * lock. */
+static enum pop pop_locked(struct daemon_tier *t, struct daemon_tier_job *out, uint64_t check_ms)
 {
 	while (!t->stop) {
-		uint64_t now = mono_ms(), next = UINT64_MAX;
+		uint64_t now = mono_ms(), next = check_ms;
 		for (size_t i = 0; i < t->n; i++) {
 			if (t->jobs[i].not_before_ms <= now) {
 				*out = t->jobs[i];
@@ -152,19 +199,17 @@ static bool pop_locked(struct daemon_tier *t, struct daemon_tier_job *out)
 				t->n--;
 				if (!out->remove)
 					t->queue_bytes -= out->size;
-				return true;
+				return POP_JOB;
 			}
 			if (t->jobs[i].not_before_ms < next)
 				next = t->jobs[i].not_before_ms;
 		}
-		if (next == UINT64_MAX) {
-			pthread_cond_wait(&t->cond, &t->lock);
-			continue;
-		}
+		if (check_ms <= now)
+			return POP_CHECK;
 		struct timespec until = mono_deadline((next - now) * 1000000u);
 		pthread_cond_timedwait(&t->cond, &t->lock, &until);
 	}
-	return false;
+	return POP_STOP;
 }
 
 static void observe_put(struct daemon_tier *t, uint64_t us)
@@ -226,28 +271,43 @@ static void retry(struct daemon_tier *t, struct daemon_tier_job *job, const char
 		  "the queue is full: retried at the next start" : "the queue is full: dropped");
 }
 
+/* One job: run, logged, retried when it failed. */
+static void do_job(struct daemon_tier *t, struct daemon_tier_job *job)
+{
+	struct errbuf eb = { { 0 } };
+	uint64_t bytes = 0;
+	char hex[65];
+	int r = run_job(t, job, &bytes, &eb);
+
+	sha256_hex(job->sha, hex);
+	if (r == 0 && !job->remove)
+		log_info("tiered object %s (%" PRIu64 " bytes) to %s", hex, bytes,
+			 objstore_describe(t->os));
+	else if (r == 0)
+		log_info("removed remote object %s: no capture references it", hex);
+	else if (r == TIER_KEPT)
+		log_info("kept remote object %s: a capture references it again", hex);
+	else if (r < 0 && r != -ENOENT && r != -ESTALE)
+		retry(t, job, eb.msg[0] ? eb.msg : strerror(-r));
+}
+
 static void *mover(void *arg)
 {
 	struct daemon_tier *t = arg;
 	struct daemon_tier_job job;
-	char hex[65];
+	enum pop got;
 
+	store_check(t, true);
+	uint64_t check_ms = mono_ms() + DAEMON_TIER_CHECK_MS;
 	pthread_mutex_lock(&t->lock);
-	while (pop_locked(t, &job)) {
+	while ((got = pop_locked(t, &job, check_ms)) != POP_STOP) {
 		pthread_mutex_unlock(&t->lock);
-		struct errbuf eb = { { 0 } };
-		uint64_t bytes = 0;
-		int r = run_job(t, &job, &bytes, &eb);
-		sha256_hex(job.sha, hex);
-		if (r == 0 && !job.remove)
-			log_info("tiered object %s (%" PRIu64 " bytes) to %s", hex, bytes,
-				 objstore_describe(t->os));
-		else if (r == 0)
-			log_info("removed remote object %s: no capture references it", hex);
-		else if (r == TIER_KEPT)
-			log_info("kept remote object %s: a capture references it again", hex);
-		else if (r < 0 && r != -ENOENT && r != -ESTALE)
-			retry(t, &job, eb.msg[0] ? eb.msg : strerror(-r));
+		if (got == POP_JOB) {
+			do_job(t, &job);
+		} else {
+			store_check(t, false);
+			check_ms = mono_ms() + DAEMON_TIER_CHECK_MS;
+		}
 		pthread_mutex_lock(&t->lock);
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -278,9 +338,10 @@ int daemon_tier_start(struct daemon_tier *t, struct vault *v, const struct confi
 	pthread_mutex_init(&t->move, NULL);
 	mono_cond_init(&t->cond);
 	t->vault = v;
-	int err = open_objstore(t, cfg, &t->os_store, eb);
+	int err = open_objstore(t, cfg, eb);
 	if (err < 0 || !t->os)
 		return err;
+	objstore_set_health_hook(t->os, store_changed, t);
 	t->jobs = calloc(DAEMON_TIER_QUEUE_MAX, sizeof(*t->jobs));
 	if (!t->jobs)
 		return errbuf_set(eb, -ENOMEM, "tier queue: %s", strerror(ENOMEM));
@@ -321,7 +382,6 @@ void daemon_tier_stop(struct daemon_tier *t)
 		vault_set_objstore(t->vault, NULL);
 	}
 	t->os = objstore_free(t->os);
-	t->os_store = store_close(t->os_store);
 	free(t->jobs);
 	t->jobs = NULL;
 	if (t->vault) {
@@ -365,4 +425,11 @@ void daemon_tier_stats(struct daemon_tier *t, struct api_tier_stats *out)
 	memcpy(out->put_lat, t->put_lat, sizeof(out->put_lat));
 	out->put_lat_sum_us = t->put_lat_sum_us;
 	pthread_mutex_unlock(&t->lock);
+	struct objstore_health h;
+	objstore_health(t->os, &h);
+	out->store_state = objstore_state_name(h.state);
+	out->store_up = h.state == OBJSTORE_OK;
+	snprintf(out->store_error, sizeof(out->store_error), "%s", h.error);
+	out->store_since_ns = h.since_ns > 0 ? (uint64_t)h.since_ns : 0;
+	out->store_checked_ns = h.checked_ns > 0 ? (uint64_t)h.checked_ns : 0;
 }

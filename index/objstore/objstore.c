@@ -6,6 +6,18 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+void objstore_base_init(struct objstore *os, const struct objstore_ops *ops)
+{
+	os->ops = ops;
+	pthread_mutex_init(&os->watch.lock, NULL);
+}
+
+void objstore_base_fini(struct objstore *os)
+{
+	pthread_mutex_destroy(&os->watch.lock);
+}
 
 struct objstore *objstore_free(struct objstore *os)
 {
@@ -116,4 +128,117 @@ int objstore_claim(struct objstore *os, struct errbuf *eb)
 				  os->description, OBJSTORE_OWNER_KEY, shown_owner(found), os->owner);
 	atomic_store(&os->claimed, true);
 	return 0;
+}
+
+/* ---- the store's state ---- */
+
+const char *objstore_state_name(enum objstore_state s)
+{
+	static const char *const names[OBJSTORE_STATES] = {
+		[OBJSTORE_UNKNOWN] = "unknown",	    [OBJSTORE_OK] = "ok",
+		[OBJSTORE_UNREACHABLE] = "unreachable", [OBJSTORE_REFUSED] = "refused",
+		[OBJSTORE_NO_BUCKET] = "no_bucket",
+	};
+	return (unsigned)s < OBJSTORE_STATES ? names[s] : "unknown";
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Under the lock: the state as shown. A refused credentials file wins
+ * over requests that still work with the older keys, not over a request
+ * that failed otherwise. */
+static void shown_locked(const struct objstore_watch *w, struct objstore_health *out)
+{
+	bool cred = w->cred_error[0] && (w->state == OBJSTORE_OK || w->state == OBJSTORE_UNKNOWN);
+
+	out->state = cred ? OBJSTORE_REFUSED : w->state;
+	snprintf(out->error, sizeof(out->error), "%s", cred ? w->cred_error : w->error);
+	out->since_ns = w->since_ns;
+	out->checked_ns = w->checked_ns;
+}
+
+void objstore_health(struct objstore *os, struct objstore_health *out)
+{
+	pthread_mutex_lock(&os->watch.lock);
+	shown_locked(&os->watch, out);
+	pthread_mutex_unlock(&os->watch.lock);
+}
+
+void objstore_set_health_hook(struct objstore *os, objstore_health_fn fn, void *opaque)
+{
+	pthread_mutex_lock(&os->watch.lock);
+	os->watch.fn = fn;
+	os->watch.opaque = opaque;
+	pthread_mutex_unlock(&os->watch.lock);
+}
+
+/* What to tell the hook once the lock is released. */
+struct change {
+	objstore_health_fn fn; /* NULL: nothing changed, or no hook */
+	void *opaque;
+	enum objstore_state before;
+	struct objstore_health now;
+};
+
+/* Under the lock, after a change of the watch: the shown state's start
+ * moves when the state does. */
+static void settle_locked(struct objstore_watch *w, struct change *c)
+{
+	c->fn = NULL;
+	c->before = w->shown;
+	w->checked_ns = now_ns();
+	shown_locked(w, &c->now);
+	if (c->now.state == w->shown && w->since_ns)
+		return;
+	w->shown = c->now.state;
+	w->since_ns = c->now.since_ns = w->checked_ns;
+	c->fn = w->fn;
+	c->opaque = w->opaque;
+}
+
+static void notify(const struct change *c)
+{
+	if (c->fn)
+		c->fn(c->opaque, c->before, &c->now);
+}
+
+void objstore_note(struct objstore *os, enum objstore_state s, const char *error)
+{
+	struct objstore_watch *w = &os->watch;
+	struct change c;
+
+	pthread_mutex_lock(&w->lock);
+	w->state = s;
+	snprintf(w->error, sizeof(w->error), "%s", s == OBJSTORE_OK || !error ? "" : error);
+	settle_locked(w, &c);
+	pthread_mutex_unlock(&w->lock);
+	notify(&c);
+}
+
+void objstore_note_credentials(struct objstore *os, const char *why)
+{
+	struct objstore_watch *w = &os->watch;
+	struct change c;
+
+	pthread_mutex_lock(&w->lock);
+	if (why[0])
+		snprintf(w->cred_error, sizeof(w->cred_error),
+			 "%s (the keys read before it are still in use)", why);
+	else
+		w->cred_error[0] = '\0';
+	settle_locked(w, &c);
+	pthread_mutex_unlock(&w->lock);
+	notify(&c);
+}
+
+int objstore_check(struct objstore *os, struct errbuf *eb)
+{
+	if (!os->ops->check)
+		return errbuf_set(eb, -EOPNOTSUPP, "%s: no check", os->description);
+	return os->ops->check(os, eb);
 }

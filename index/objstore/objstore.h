@@ -80,6 +80,11 @@ int objstore_s3_new(struct objstore **out, const struct objstore_s3_config *cfg,
 		    struct errbuf *eb);
 /* The local store as a backend (does not own st). */
 int objstore_local_new(struct objstore **out, struct store *st, struct errbuf *eb);
+/* The store folder root as a backend, opened (and made when missing, if
+ * its parent exists) at its first use and again at each use until that
+ * works, so a folder missing at start is a state (objstore_health), not
+ * a failure. Fails only when out of memory. */
+int objstore_local_open(struct objstore **out, const char *root, struct errbuf *eb);
 /* Accepts NULL; returns NULL. */
 struct objstore *objstore_free(struct objstore *os);
 /* "s3://bucket/prefix at https://host" or "local store /path": for
@@ -123,6 +128,44 @@ int objstore_remove(struct objstore *os, const uint8_t sha[32], struct errbuf *e
 void objstore_set_owner(struct objstore *os, const char *owner);
 /* The claim on its own (fsck --remote --repair asks it before removing). */
 int objstore_claim(struct objstore *os, struct errbuf *eb);
+
+/*
+ * The store's state, for status and metrics: what the latest exchange
+ * with it came to, whoever made it (objstore_check at start, then every
+ * request of the mover, the readers and the cache). The S3 backend also
+ * looks at its credentials file: one that changed and cannot be used
+ * makes the state "refused" although the older keys still work.
+ */
+enum objstore_state {
+	OBJSTORE_UNKNOWN,     /* nothing asked yet */
+	OBJSTORE_OK,          /* it answered (a missing object is an answer) */
+	OBJSTORE_UNREACHABLE, /* no connection, a timeout, TLS failed, 5xx */
+	OBJSTORE_REFUSED,     /* 401/403 or an unusable credentials file;
+			       * local: the folder is not writable */
+	OBJSTORE_NO_BUCKET,   /* 404 NoSuchBucket; local: no such folder */
+	OBJSTORE_STATES
+};
+struct objstore_health {
+	enum objstore_state state;
+	char error[sizeof(((struct errbuf *)0)->msg)]; /* why not ok; "" when ok */
+	int64_t since_ns;   /* Unix time the state began; 0: never asked */
+	int64_t checked_ns; /* Unix time of the latest exchange; 0: none */
+};
+/* "unknown", "ok", "unreachable", "refused", "no_bucket". */
+const char *objstore_state_name(enum objstore_state s);
+void objstore_health(struct objstore *os, struct objstore_health *out);
+/*
+ * One cheap request that needs what the tier needs: S3, a signed GET of
+ * the owner key (absent is fine: the bucket answered, the keys were
+ * taken); local, the folder exists (made when missing) and a file can be
+ * made in it. 0 or the error (eb); either way the state says it.
+ */
+int objstore_check(struct objstore *os, struct errbuf *eb);
+/* Called after each change of state, from the thread whose request
+ * changed it (no lock held), with the state before and the new one. */
+typedef void (*objstore_health_fn)(void *opaque, enum objstore_state before,
+				   const struct objstore_health *now);
+void objstore_set_health_hook(struct objstore *os, objstore_health_fn fn, void *opaque);
 
 /* Every key under the backend's objects/: sha is NULL for a key that is
  * not an object name (a stray, which fsck reports), key is the key

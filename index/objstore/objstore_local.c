@@ -15,12 +15,18 @@
  * - Every call is safe from several threads: the calls that need an
  *   io_uring ring (put, verify) make their own, since a ring belongs to
  *   one thread.
+ * - A store given by its folder (objstore_local_open) is opened at the
+ *   first call that needs it, and at each later one until that works:
+ *   the state (objstore_health) says why meanwhile, as an S3 bucket's
+ *   does while the bucket is missing or refuses.
  */
 #include "objstore_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,16 +45,77 @@
 
 struct objstore_local {
 	struct objstore base;
-	struct store *st;
+	_Atomic(struct store *) st; /* set once */
+	/* objstore_local_open's: the folder, and the store opened from it. */
+	char *root;
+	struct store *owned;
+	pthread_mutex_t open_lock;
 };
 
+/* Once local_ready() said 0. */
 static struct store *local_store(struct objstore *os)
 {
-	return ((struct objstore_local *)os)->st;
+	return atomic_load(&((struct objstore_local *)os)->st);
+}
+
+/* What a failure to reach the folder means for the store's state. */
+static enum objstore_state local_state(int err)
+{
+	switch (err) {
+	case -ENOENT:
+	case -ENOTDIR:
+		return OBJSTORE_NO_BUCKET;
+	case -EACCES:
+	case -EPERM:
+	case -EROFS:
+		return OBJSTORE_REFUSED;
+	default:
+		return OBJSTORE_UNREACHABLE;
+	}
+}
+
+/* 0 once the store is open (opening it when it is not yet), else why not
+ * (eb, and the store's state). */
+static int local_ready(struct objstore *os, struct errbuf *eb)
+{
+	struct objstore_local *l = (struct objstore_local *)os;
+	struct errbuf own = { "" };
+	struct store *st = NULL;
+	int r = 0;
+
+	if (atomic_load(&l->st))
+		return 0;
+	pthread_mutex_lock(&l->open_lock);
+	if (!l->owned) {
+		r = store_open_flags(&st, l->root, STORE_CREATE, &own);
+		if (r == 0) {
+			l->owned = st;
+			atomic_store(&l->st, st);
+		}
+	}
+	pthread_mutex_unlock(&l->open_lock);
+	if (st)
+		objstore_note(os, OBJSTORE_OK, NULL);
+	if (r < 0) {
+		if (!own.msg[0])
+			errbuf_set(&own, r, "cannot open %s: %s", l->root, strerror(-r));
+		objstore_note(os, local_state(r), own.msg);
+		if (eb)
+			*eb = own;
+	}
+	return r;
 }
 
 static void local_destroy(struct objstore *os)
 {
+	struct objstore_local *l = (struct objstore_local *)os;
+
+	if (l->root) {
+		store_close(l->owned);
+		pthread_mutex_destroy(&l->open_lock);
+		free(l->root);
+	}
+	objstore_base_fini(os);
 	free(os);
 }
 
@@ -65,7 +132,11 @@ static void local_name(struct objstore *os, const uint8_t sha[32], char *buf, si
 static int local_open(struct objstore *os, const uint8_t sha[32], struct errbuf *eb)
 {
 	char name[PATH_MAX];
-	int fd = store_object_open(local_store(os), sha);
+	int fd = local_ready(os, eb);
+
+	if (fd < 0)
+		return fd;
+	fd = store_object_open(local_store(os), sha);
 
 	if (fd >= 0 || fd == -ENOENT) {
 		if (fd == -ENOENT) {
@@ -199,7 +270,11 @@ static int local_verify(struct objstore *os, const uint8_t sha[32], struct errbu
 
 static int local_remove(struct objstore *os, const uint8_t sha[32], struct errbuf *eb)
 {
-	int r = store_object_remove(local_store(os), sha);
+	int r = local_ready(os, eb);
+
+	if (r < 0)
+		return r;
+	r = store_object_remove(local_store(os), sha);
 
 	if (r == 0 || r == -ENOENT)
 		return 0;
@@ -228,7 +303,11 @@ static int list_one(void *opaque, const uint8_t sha[32], uint64_t size)
 static int local_list(struct objstore *os, objstore_list_fn fn, void *opaque, struct errbuf *eb)
 {
 	struct list_ctx c = { .fn = fn, .opaque = opaque };
-	int r = store_foreach_object(local_store(os), list_one, &c);
+	int r = local_ready(os, eb);
+
+	if (r < 0)
+		return r;
+	r = store_foreach_object(local_store(os), list_one, &c);
 
 	if (r < 0 && eb && !eb->msg[0])
 		errbuf_set(eb, r, "cannot list %s/objects: %s", store_root(local_store(os)),
@@ -313,7 +392,11 @@ static int owner_path(struct objstore *os, char *path, size_t len, const char *s
 static int local_owner_get(struct objstore *os, char *buf, size_t len, struct errbuf *eb)
 {
 	char path[PATH_MAX];
-	int r = owner_path(os, path, sizeof(path), "");
+	int r = local_ready(os, eb);
+
+	if (r < 0)
+		return r;
+	r = owner_path(os, path, sizeof(path), "");
 	if (r < 0)
 		return errbuf_set(eb, r, "%s: %s", os->description, strerror(-r));
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -334,7 +417,11 @@ static int local_owner_put(struct objstore *os, const char *value, size_t len,
 			   struct errbuf *eb)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
-	int r = owner_path(os, path, sizeof(path), "");
+	int r = local_ready(os, eb);
+
+	if (r < 0)
+		return r;
+	r = owner_path(os, path, sizeof(path), "");
 	if (r == 0)
 		r = owner_path(os, tmp, sizeof(tmp), ".new");
 	if (r < 0)
@@ -353,6 +440,36 @@ static int local_owner_put(struct objstore *os, const char *value, size_t len,
 	return r < 0 ? errbuf_set(eb, r, "cannot write %s: %s", path, strerror(-r)) : 0;
 }
 
+/* The folder is there (made when missing) and a file can be made in its
+ * objects/: an unnamed one, gone when closed, where the file system
+ * offers them. */
+static int local_check(struct objstore *os, struct errbuf *eb)
+{
+	struct errbuf own = { "" };
+	char dir[PATH_MAX];
+	int r = local_ready(os, eb);
+
+	if (r < 0)
+		return r;
+	if (snprintf(dir, sizeof(dir), "%s/objects", store_root(local_store(os))) >=
+	    (int)sizeof(dir))
+		return errbuf_set(eb, -ENAMETOOLONG, "%s: %s", os->description,
+				  strerror(ENAMETOOLONG));
+	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	else if (errno == EOPNOTSUPP || errno == EISDIR)
+		r = access(dir, W_OK) < 0 ? -errno : 0;
+	else
+		r = -errno;
+	if (r < 0)
+		errbuf_set(&own, r, "cannot write in %s: %s", dir, strerror(-r));
+	objstore_note(os, r < 0 ? local_state(r) : OBJSTORE_OK, own.msg);
+	if (r < 0 && eb)
+		*eb = own;
+	return r;
+}
+
 static const struct objstore_ops local_ops = {
 	.destroy = local_destroy,
 	.put = local_put,
@@ -364,6 +481,7 @@ static const struct objstore_ops local_ops = {
 	.read_stream = local_read_stream,
 	.owner_get = local_owner_get,
 	.owner_put = local_owner_put,
+	.check = local_check,
 };
 
 int objstore_local_new(struct objstore **out, struct store *st, struct errbuf *eb)
@@ -373,10 +491,26 @@ int objstore_local_new(struct objstore **out, struct store *st, struct errbuf *e
 	(void)eb;
 	if (!l)
 		return -ENOMEM;
-	l->base.ops = &local_ops;
-	l->st = st;
+	objstore_base_init(&l->base, &local_ops);
+	atomic_init(&l->st, st);
 	snprintf(l->base.description, sizeof(l->base.description), "local store %s",
 		 store_root(st));
+	*out = &l->base;
+	return 0;
+}
+
+int objstore_local_open(struct objstore **out, const char *root, struct errbuf *eb)
+{
+	struct objstore_local *l = calloc(1, sizeof(*l));
+
+	if (!l || !(l->root = strdup(root))) {
+		free(l);
+		return errbuf_set(eb, -ENOMEM, "local store %s: %s", root, strerror(ENOMEM));
+	}
+	objstore_base_init(&l->base, &local_ops);
+	atomic_init(&l->st, NULL);
+	pthread_mutex_init(&l->open_lock, NULL);
+	snprintf(l->base.description, sizeof(l->base.description), "local store %s", root);
 	*out = &l->base;
 	return 0;
 }

@@ -5,6 +5,7 @@
 #ifndef CAPVAULT_OBJSTORE_PRIV_H
 #define CAPVAULT_OBJSTORE_PRIV_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "objstore.h"
@@ -27,6 +28,8 @@ struct objstore_ops {
 	 * another write got there first, which the read back then shows. */
 	int (*owner_get)(struct objstore *os, char *buf, size_t len, struct errbuf *eb);
 	int (*owner_put)(struct objstore *os, const char *value, size_t len, struct errbuf *eb);
+	/* objstore_check's request; its outcome reaches objstore_note. */
+	int (*check)(struct objstore *os, struct errbuf *eb);
 };
 
 /* The first member of every backend's state. */
@@ -35,6 +38,27 @@ struct objstore {
 	char description[256];
 	char owner[OBJSTORE_OWNER_MAX]; /* "" until objstore_set_owner */
 	atomic_bool claimed;            /* the owner key names owner */
+	struct objstore_watch {
+		pthread_mutex_t lock;
+		enum objstore_state state;   /* of the latest exchange */
+		char error[sizeof(((struct errbuf *)0)->msg)];
+		char cred_error[sizeof(((struct errbuf *)0)->msg)]; /* credentials file refused */
+		enum objstore_state shown;   /* as objstore_health says it */
+		int64_t since_ns, checked_ns;
+		objstore_health_fn fn;
+		void *opaque;
+	} watch;
 };
+
+/* Before any other use of base / after its last (the backends' new and
+ * destroy). */
+void objstore_base_init(struct objstore *os, const struct objstore_ops *ops);
+void objstore_base_fini(struct objstore *os);
+/* A backend's report of one exchange with the store: its outcome and,
+ * unless ok, why (never a credential). */
+void objstore_note(struct objstore *os, enum objstore_state s, const char *error);
+/* Why the credentials file as it is now was not taken, "" once it is:
+ * the state is "refused" meanwhile, even while older keys still work. */
+void objstore_note_credentials(struct objstore *os, const char *why);
 
 #endif

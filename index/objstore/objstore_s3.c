@@ -399,10 +399,11 @@ static bool settled(const struct stat *st)
  * it was read, at most every recheck_ms, once it has settled and if it
  * did not change while read. A file that cannot be read or parsed then
  * leaves the keys in use, is tried again at the next check, and the
- * reason is kept for the refused requests' messages (the library logs
- * nothing itself: its callers log the errors it returns).
+ * reason is kept for the refused requests' messages and the store's
+ * state (the library logs nothing itself: its callers log the errors it
+ * returns, and the daemon the state's changes).
  */
-static void keys_refresh(struct keys *k)
+static void keys_reread(struct keys *k)
 {
 	struct stat before, after;
 	struct s3cred cred = { 0 };
@@ -437,14 +438,29 @@ static void keys_refresh(struct keys *k)
 	s3cred_clear(&cred);
 }
 
-/* The request's credentials: libcurl copies both strings. */
+/* keys_reread(); whether the reason the file is refused changed. */
+static bool keys_refresh(struct keys *k)
+{
+	char before[sizeof(k->refused)];
+
+	memcpy(before, k->refused, sizeof(before));
+	keys_reread(k);
+	return strcmp(before, k->refused) != 0;
+}
+
+/* The request's credentials: libcurl copies both strings. A change of
+ * the credentials file's fate goes to the store's state (outside the
+ * lock: the state's hook may log). */
 static int keys_apply(struct s3 *s3, struct req *rq)
 {
 	struct keys *k = &s3->keys;
+	char refused[sizeof(k->refused)];
 	int r = 0;
 
 	pthread_mutex_lock(&k->lock);
-	keys_refresh(k);
+	bool changed = keys_refresh(k);
+	if (changed)
+		memcpy(refused, k->refused, sizeof(refused));
 	if (curl_easy_setopt(rq->h, CURLOPT_USERPWD, k->userpwd) != CURLE_OK)
 		r = -ENOMEM;
 	/* libcurl signs every header it is given: the token is signed too,
@@ -452,6 +468,8 @@ static int keys_apply(struct s3 *s3, struct req *rq)
 	else if (k->token_header)
 		r = req_header(rq, k->token_header);
 	pthread_mutex_unlock(&k->lock);
+	if (changed)
+		objstore_note_credentials(&s3->base, refused);
 	return r;
 }
 
@@ -595,7 +613,7 @@ static int status_errno(long status, const char *code)
 }
 
 /* What the exchange came to: 0 for a 2xx, else an errno and eb. */
-static int req_finish(struct req *rq, CURLcode cc, struct errbuf *eb)
+static int req_outcome(struct req *rq, CURLcode cc, struct errbuf *eb)
 {
 	const char *desc = rq->s3->base.description;
 
@@ -626,6 +644,40 @@ static int req_finish(struct req *rq, CURLcode cc, struct errbuf *eb)
 			 "was not taken: %s)", refused);
 	return errbuf_set(eb, err, "%s: %s %s: HTTP %ld%s%s%s", desc, rq->method, rq->what,
 			  rq->status, code[0] ? " " : "", code, note);
+}
+
+/* The exchange's outcome for the store's state: no connection or answer,
+ * or the answer's status. Not what the caller's callbacks or this side's
+ * own limits decided (memory, a malformed URL). */
+static void req_note(const struct req *rq, CURLcode cc, int r, const char *msg)
+{
+	struct objstore *os = &rq->s3->base;
+	enum objstore_state s;
+
+	if (r == -ENOMEM || r == -EINVAL)
+		return;
+	if (cc != CURLE_OK && !rq->cb_err)
+		s = OBJSTORE_UNREACHABLE;
+	else if (rq->status == 401 || rq->status == 403)
+		s = OBJSTORE_REFUSED;
+	else if (r == -ENXIO)
+		s = OBJSTORE_NO_BUCKET;
+	else if (rq->status >= 500)
+		s = OBJSTORE_UNREACHABLE;
+	else if (rq->status > 0)
+		s = OBJSTORE_OK;
+	else
+		return;
+	objstore_note(os, s, msg);
+}
+
+static int req_finish(struct req *rq, CURLcode cc, struct errbuf *eb)
+{
+	struct errbuf own = { "" };
+	int r = req_outcome(rq, cc, eb ? eb : &own);
+
+	req_note(rq, cc, r, eb ? eb->msg : own.msg);
+	return r;
 }
 
 static int req_run(struct req *rq, struct errbuf *eb)
@@ -1830,6 +1882,7 @@ static void s3_destroy(struct objstore *os)
 	free(s3->prefix);
 	free(s3->prefix_url);
 	free(s3->ca_file);
+	objstore_base_fini(&s3->base);
 	free(s3);
 }
 
@@ -1907,6 +1960,20 @@ static int s3_owner_put(struct objstore *os, const char *value, size_t len, stru
 	return r;
 }
 
+/* The owner key's GET (objstore.h's objstore_check): the bucket, the
+ * keys and the right to read objects, all the tier needs but writing,
+ * in one small request that AWS's own "ListBucket" right does not gate
+ * the way a bucket HEAD or a listing is. */
+static int s3_check(struct objstore *os, struct errbuf *eb)
+{
+	char value[OBJSTORE_OWNER_MAX + 2];
+	int r = s3_owner_get(os, value, sizeof(value), eb);
+
+	if (r == -ENOENT)
+		errbuf_clear(eb);
+	return r == -ENOENT ? 0 : r;
+}
+
 static const struct objstore_ops s3_ops = {
 	.destroy = s3_destroy,
 	.put = s3_put,
@@ -1918,6 +1985,7 @@ static const struct objstore_ops s3_ops = {
 	.read_stream = s3_read_stream,
 	.owner_get = s3_owner_get,
 	.owner_put = s3_owner_put,
+	.check = s3_check,
 };
 
 static int check_config(const struct objstore_s3_config *cfg, struct errbuf *eb)
@@ -2016,7 +2084,7 @@ int objstore_s3_new(struct objstore **out, const struct objstore_s3_config *cfg,
 	if (r == 0 && !s3)
 		r = -ENOMEM;
 	if (r == 0) {
-		s3->base.ops = &s3_ops;
+		objstore_base_init(&s3->base, &s3_ops);
 		s3->keys.lock_ready = pthread_mutex_init(&s3->keys.lock, NULL) == 0;
 		r = s3->keys.lock_ready ? copy_config(s3, cfg, &cred, track ? &seen : NULL) : -ENOMEM;
 		if (r == 0)

@@ -41,8 +41,12 @@ list_captures() {
 		jq .captures "$T/list.json" >"$T/ls.json"
 		return 0
 	fi
+	"$CAPVAULT" ls --json >"$T/ls.json" 2>"$T/ls.err" && return 0
+	# The daemon reached its kill point while asked: offline, once it is gone.
+	poll_until 10 dead || return 1
 	"$CAPVAULT" ls --json >"$T/ls.json" 2>"$T/ls.err"
 }
+dead() { ! alive; }
 
 check_placed() {
 	if ! list_captures; then
