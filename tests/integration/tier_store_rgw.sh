@@ -56,7 +56,7 @@ BUCKET=$CAPVAULT_S3_BUCKET
 
 # A wrong secret: refused at start, with the store's reason.
 cp "$T/cred" "$T/cred.good"
-sed -i 's/^\(aws_secret_access_key *= *\)./\1X/' "$T/cred"
+sed -i "s/^\(aws_secret_access_key *= *\).*/\1wrong-secret-0123456789abcdefghijklmnopq/" "$T/cred"
 cmp -s "$T/cred" "$T/cred.good" && fail "the secret was not changed"
 run
 wait_for "refused at start" state_is refused
