@@ -512,17 +512,20 @@ static bool room_short(struct vault *v, const char *path)
 /* Checks min_free for an import; short of it, or of the room a plain
  * file's copy needs, the read-through cache gives way first (its bytes
  * can be fetched again): trimmed to its floor, which is above min_free,
- * and to that room, then checked again. */
+ * and to that room with as much again as the reserve for the import's
+ * own index writes, then checked again. */
 static int check_floor(struct vault *v, const struct import_source *src, bool plain_file,
 		       struct errbuf *eb)
 {
 	uint64_t bytes = atomic_load(&v->min_free_bytes);
 	unsigned pct = atomic_load(&v->min_free_percent);
 	int r = retention_check_min_free(v->store, bytes, pct, eb);
-	bool short_room = plain_file && room_short(v, src->path);
-	if (!v->objcache || (r != -ENOSPC && !short_room))
+	if (!v->objcache)
 		return r;
-	objcache_trim(v->objcache, short_room ? copy_room(src->path) : 0);
+	bool short_room = plain_file && room_short(v, src->path);
+	if (r != -ENOSPC && !short_room)
+		return r;
+	objcache_trim(v->objcache, short_room ? copy_room(src->path) + (4u << 20) : 0);
 	errbuf_clear(eb);
 	return retention_check_min_free(v->store, bytes, pct, eb);
 }

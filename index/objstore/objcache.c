@@ -943,7 +943,7 @@ static uint64_t reserve_whole(struct objcache *c, uint64_t size)
 	uint64_t disk = round_page(size);
 
 	pthread_mutex_lock(&c->lock);
-	look_locked(c, false);
+	look_locked(c, true); /* one look per download costs nothing beside it */
 	bool ok = size > 0 && size <= limit_locked(c) / 4 && evict_locked(c, 0, disk);
 	if (ok)
 		take_room_locked(c, size, disk);

@@ -74,7 +74,8 @@ int objcache_open(struct objcache **out, const char *root, uint64_t max_bytes,
  * nothing is cached when even an empty cache could not respect it (reads
  * are served all the same). Blocks fetched but not yet written, and whole
  * copies being downloaded, count as taken. The free space is looked at
- * (fstatvfs) at most once per OBJCACHE_STATFS_BYTES cached or per second;
+ * (fstatvfs) at most once per OBJCACHE_STATFS_BYTES of blocks cached or
+ * per second, and before each whole copy is downloaded;
  * in between the cache counts what it writes and frees, rounding what it
  * writes up, so it errs toward more free space. Looks at the free space
  * now; evicts only at the next admission or objcache_trim.

@@ -11,7 +11,8 @@
 #    nothing is pruned.
 # 2. A filler file takes the free space below min_free: the next
 #    retention pass (the daemon looks every second) trims the cache
-#    rather than prune the local captures.
+#    rather than prune the local captures. An import that needs the room
+#    the cache holds gets it.
 # 3. The same without a daemon: `capvault prune` evicts cache bytes first
 #    and prunes no capture.
 # Skips (77) without root or when mounting a tmpfs is not permitted.
@@ -121,10 +122,24 @@ wait_for "retention trimmed the cache" logged "retention: evicted"
 grep -q "pruned capture" "$T/d.log" && fail "a capture was pruned: $(grep 'pruned capture' "$T/d.log")"
 check "captures kept" 14 "$("$CAPVAULT" ls --json | jq length)"
 for id in 13 14; do location "$id" local || fail "capture $id is not local any more"; done
+# An import that needs the room the cache holds gets it: 8 MiB with 10
+# MiB free (the store keeps 4 MiB for the index on top of a copy).
+rm -f "$FS/filler"
+fill=$(($(free_bytes) - FLOOR))
+[ "$fill" -le 0 ] || head -c "$fill" /dev/zero >"$FS/filler"
+"$MKCAP" --size $((8 * MB)) --hosts 8 --seed 15 -o "$T/in/c15.pcap"
+wait_for "c15.pcap imported" logged "imported $T/in/c15.pcap:"
+check "captures after the big import" 15 "$("$CAPVAULT" ls --json | jq length)"
+grep -q "pruned capture" "$T/d.log" && fail "a capture was pruned: $(grep 'pruned capture' "$T/d.log")"
+# The cache fills again, down to its floor (blocks: a whole copy may take
+# only a quarter of what the cache may hold).
+rm -f "$FS/filler"
+for id in 1 2 3 4; do api -o "$T/dl" -r 0-1999999 "$U/v1/captures/$id/file"; done
+sleep 0.5
+[ "$(metric cache_bytes)" -ge $((4 * MB)) ] || fail "the cache did not fill again: $(metric cache_bytes)"
 stop_daemon
 
 # --- 3. without a daemon, prune trims the cache first
-rm -f "$FS/filler"
 fill=$(($(free_bytes) - MIN_FREE + 2 * MB))
 head -c "$fill" /dev/zero >"$FS/filler"
 expect_rc 0 "$CAPVAULT" prune --dry-run --json --config "$T/d.yaml"
@@ -134,7 +149,7 @@ expect_rc 0 "$CAPVAULT" prune --json --config "$T/d.yaml"
 check "prune: no capture pruned" 0 "$(jq '.captures | length' "$T/out")"
 grep -q "evicted .* bytes of the object store cache" "$T/err" || fail "prune: $(cat "$T/err")"
 [ "$(free_bytes)" -ge "$MIN_FREE" ] || fail "prune left the store below min_free"
-check "captures kept by prune" 14 "$("$CAPVAULT" ls --json | jq length)"
+check "captures kept by prune" 15 "$("$CAPVAULT" ls --json | jq length)"
 rm -f "$FS/filler"
 expect_rc 0 "$CAPVAULT" fsck
 finish
