@@ -785,9 +785,9 @@ static int open_cache(struct daemon *d, struct errbuf *eb)
 			 " bytes free on the file system of %s", evicted, floor, d->cfg->store);
 	if (store_space(vault_store(d->vault), &free_bytes, &fs_bytes) == 0 && bound > fs_bytes)
 		log_warnx("object store cache: cache_size (%" PRIu64 " bytes) is more than the file "
-			  "system of %s holds (%" PRIu64 " bytes): the cache is bounded by the "
-			  "%" PRIu64 " bytes it keeps free there instead; set "
-			  "object_store.cache_size below the file system's size",
+			  "system of %s holds (%" PRIu64 " bytes): the cache stops short of it, "
+			  "keeping %" PRIu64 " bytes free there; set object_store.cache_size "
+			  "below the file system's size",
 			  bound, d->cfg->store, fs_bytes, floor);
 	return 0;
 }
