@@ -12,7 +12,8 @@
 # 2. A filler file takes the free space below min_free: the next
 #    retention pass (the daemon looks every second) trims the cache
 #    rather than prune the local captures. An import that needs the room
-#    the cache holds gets it.
+#    the cache holds gets it. A reload that changes min_free changes the
+#    cache's floor.
 # 3. The same without a daemon: `capvault prune` evicts cache bytes first
 #    and prunes no capture.
 # Skips (77) without root or when mounting a tmpfs is not permitted.
@@ -45,9 +46,10 @@ write_config() {
 	cat >>"$T/d.yaml" <<EOC
 retention:
   interval: 1h
-  min_free: 6MiB
+  min_free: $MIN_FREE_CFG
 EOC
 }
+MIN_FREE_CFG=6MiB
 free_bytes() { echo $(($(stat -f -c '%a * %S' "$FS"))); }
 LOW=$((40 * MB))
 # note_free: the least free space seen so far, in LOW.
@@ -131,6 +133,16 @@ fill=$(($(free_bytes) - FLOOR))
 wait_for "c15.pcap imported" logged "imported $T/in/c15.pcap:"
 check "captures after the big import" 15 "$("$CAPVAULT" ls --json | jq length)"
 grep -q "pruned capture" "$T/d.log" && fail "a capture was pruned: $(grep 'pruned capture' "$T/d.log")"
+# A reload that raises min_free raises the cache's floor with it; back.
+keep_free_is() { [ "$(metric cache_keep_free_bytes)" = "$1" ]; }
+MIN_FREE_CFG=8MiB
+write_config "$PORT"
+kill -HUP "$DPID"
+wait_for "the floor after a reload" keep_free_is $((12 * MB))
+MIN_FREE_CFG=6MiB
+write_config "$PORT"
+kill -HUP "$DPID"
+wait_for "the floor after a second reload" keep_free_is "$FLOOR"
 # The cache fills again, down to its floor (blocks: a whole copy may take
 # only a quarter of what the cache may hold).
 rm -f "$FS/filler"
