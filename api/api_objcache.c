@@ -1,7 +1,8 @@
 /*
  * api_objcache.c - the metrics of reading tiered captures: the
- * read-through cache (hits, misses, bytes, evictions) and the latency of
- * the reads it sends to the object store (objcache.h).
+ * read-through cache (hits, misses, bytes, its bound and free-space floor,
+ * evictions) and the latency of the reads it sends to the object store
+ * (objcache.h).
  */
 #include <stdio.h>
 
@@ -19,6 +20,14 @@ void api_objcache_metrics(FILE *f, struct api_server *api)
 	objcache_get_stats(c, &s);
 	api_metric(f, "cache_max_bytes", "gauge", "Bound of the read-through cache of remote objects.",
 	       s.max_bytes);
+	api_metric(f, "cache_keep_free_bytes", "gauge",
+		   "Free space the read-through cache leaves on its file system (from "
+		   "retention.min_free).",
+		   s.keep_free);
+	api_metric(f, "cache_limit_bytes", "gauge",
+		   "Bytes the read-through cache may hold now: its bound, or less when the free "
+		   "space above cache_keep_free_bytes allows less.",
+		   s.limit_bytes);
 	api_metric(f, "cache_bytes", "gauge", "Bytes in the read-through cache.", s.bytes);
 	api_metric(f, "cache_files", "gauge", "Blocks and whole objects in the read-through cache.",
 	       s.files);

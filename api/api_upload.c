@@ -27,6 +27,7 @@
 #include "cleanup.h"
 #include "config.h"
 #include "import.h"
+#include "objcache.h"
 #include "parse.h"
 #include "retention.h"
 #include "ring.h"
@@ -423,16 +424,22 @@ static int spool_open(struct upload *u)
 }
 
 /* -ENOSPC (u->eb) when writing len more bytes would take the file
- * system below the free space imports keep. */
+ * system below the free space imports keep, even once the read-through
+ * cache of remote objects gave way (its bytes can be fetched again). */
 static int spool_room(struct upload *u, size_t len)
 {
 	const struct config_retention *rc = &u->call.api->cfg->retention;
+	struct vault *v = u->call.api->vault;
 	uint64_t free_bytes = 0, total = 0;
-	if (store_space(vault_store(u->call.api->vault), &free_bytes, &total) < 0)
+	if (store_space(vault_store(v), &free_bytes, &total) < 0)
 		return 0; /* unknown: the write itself will say */
 	uint64_t keep = retention_min_free(rc->min_free_bytes, rc->min_free_percent, total) +
 			SPOOL_INDEX_RESERVE;
 	if (free_bytes >= keep && free_bytes - keep >= len)
+		return 0;
+	if (vault_objcache(v) && objcache_trim(vault_objcache(v), keep + len) > 0 &&
+	    store_space(vault_store(v), &free_bytes, &total) == 0 && free_bytes >= keep &&
+	    free_bytes - keep >= len)
 		return 0;
 	return errbuf_set(&u->eb, -ENOSPC,
 			  "no room to receive the upload: %" PRIu64 " bytes free, %" PRIu64

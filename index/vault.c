@@ -491,15 +491,43 @@ static int record_fill_source(struct capture_record *rec, const struct import_so
 	return 0;
 }
 
-/* The room a copy of path needs (its size and the store's 4 MiB reserve
- * for the index) is not free. */
-static bool room_short(struct vault *v, const char *path)
+/* The room a copy of path needs: its size and the store's 4 MiB reserve
+ * for the index (0 when path cannot be read). */
+static uint64_t copy_room(const char *path)
 {
 	struct stat s;
+	return stat(path, &s) < 0 ? 0 : (uint64_t)s.st_size + (4u << 20);
+}
+
+/* The room a copy of path needs is not free. */
+static bool room_short(struct vault *v, const char *path)
+{
 	uint64_t free_bytes = 0, total = 0;
-	if (stat(path, &s) < 0 || store_space(v->store, &free_bytes, &total) < 0)
+	uint64_t need = copy_room(path);
+	if (!need || store_space(v->store, &free_bytes, &total) < 0)
 		return false;
-	return free_bytes < (uint64_t)s.st_size + (4u << 20);
+	return free_bytes < need;
+}
+
+/* Checks min_free for an import; short of it, or of the room a plain
+ * file's copy needs, the read-through cache gives way first (its bytes
+ * can be fetched again): trimmed to its floor, which is above min_free,
+ * and to that room with as much again as the reserve for the import's
+ * own index writes, then checked again. */
+static int check_floor(struct vault *v, const struct import_source *src, bool plain_file,
+		       struct errbuf *eb)
+{
+	uint64_t bytes = atomic_load(&v->min_free_bytes);
+	unsigned pct = atomic_load(&v->min_free_percent);
+	int r = retention_check_min_free(v->store, bytes, pct, eb);
+	if (!v->objcache)
+		return r;
+	bool short_room = plain_file && room_short(v, src->path);
+	if (r != -ENOSPC && !short_room)
+		return r;
+	objcache_trim(v->objcache, short_room ? copy_room(src->path) + (4u << 20) : 0);
+	errbuf_clear(eb);
+	return retention_check_min_free(v->store, bytes, pct, eb);
 }
 
 /*
@@ -522,11 +550,10 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 {
 	struct vault *v = sink;
 	char objpath[PATH_MAX];
-	int floor_err = retention_check_min_free(v->store, atomic_load(&v->min_free_bytes),
-						 atomic_load(&v->min_free_percent), eb);
+	bool plain_file = src->path && !source_is_compressed(src->path);
+	int floor_err = check_floor(v, src, plain_file, eb);
 	if (floor_err && floor_err != -ENOSPC)
 		return floor_err;
-	bool plain_file = src->path && !source_is_compressed(src->path);
 	struct vault_job *job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;

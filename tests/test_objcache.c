@@ -5,7 +5,9 @@
  * the cache without touching the store, the cache never holds more than
  * its bound and evicts the least recently used, its accounting survives a
  * restart (and an unclean reboot empties it), a whole object is cached
- * only when it hashed to its name, and concurrent readers agree.
+ * only when it hashed to its name, concurrent readers agree, and on a
+ * file system short of space the cache keeps its free-space floor (a
+ * fake file system whose free space is its size less the cache's files).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -1001,6 +1003,205 @@ static void test_concurrent_readers_without_punch(void **state)
 	run_readers(f, 5 * BLK);
 }
 
+/* ---- the free-space floor ---- */
+
+/* A file system of `size` bytes that holds only the cache's folder: its
+ * free space is the size less what the files there take on disk. */
+struct fake_fs {
+	char dir[160];
+	uint64_t size;
+	uint64_t low_free; /* the least free space seen by the cache or a check */
+};
+
+static uint64_t du_bytes;
+
+static int du_entry(const char *path, const struct stat *s, int flag, struct FTW *ftw)
+{
+	(void)path, (void)ftw;
+	if (flag == FTW_F && S_ISREG(s->st_mode))
+		du_bytes += (uint64_t)s->st_blocks * 512;
+	return 0;
+}
+
+static uint64_t fake_free_now(struct fake_fs *fs)
+{
+	du_bytes = 0;
+	assert_int_equal(nftw(fs->dir, du_entry, 16, FTW_PHYS), 0);
+	uint64_t free_bytes = du_bytes < fs->size ? fs->size - du_bytes : 0;
+	if (free_bytes < fs->low_free)
+		fs->low_free = free_bytes;
+	return free_bytes;
+}
+
+static int fake_statfs(void *opaque, uint64_t *free_bytes)
+{
+	*free_bytes = fake_free_now(opaque);
+	return 0;
+}
+
+static void fake_fs_attach(struct fixture *f, struct fake_fs *fs, uint64_t size)
+{
+	snprintf(fs->dir, sizeof(fs->dir), "%s/cache", f->cache_root);
+	fs->size = size;
+	fs->low_free = UINT64_MAX;
+	objcache_set_statfs_for_tests(f->c, fake_statfs, fs);
+}
+
+/* A second object of nblk whole blocks in the store. */
+static uint8_t *put_big(struct fixture *f, size_t nblk, uint8_t sha[32])
+{
+	uint8_t *bytes = malloc(nblk * BLK);
+	assert_non_null(bytes);
+	for (size_t i = 0; i < nblk * BLK; i++)
+		bytes[i] = (uint8_t)(i * 7 + (i >> 12));
+	put_object(f, bytes, nblk * BLK, sha);
+	return bytes;
+}
+
+/* Reads block b of the big object (each a read of its own) and checks it. */
+static void read_big(struct fixture *f, const uint8_t *bytes, size_t nblk, const uint8_t sha[32],
+		     uint64_t b)
+{
+	struct errbuf eb = { 0 };
+	uint8_t buf[300];
+	struct objstore_range r = { .offset = b * BLK + 100, .len = sizeof(buf), .buf = buf };
+
+	assert_int_equal(objcache_read_ranges(f->c, f->os, sha, nblk * BLK, &r, 1, NULL, &eb), 0);
+	assert_memory_equal(buf, bytes + r.offset, sizeof(buf));
+}
+
+/* The cache's bound is far more than the file system: it fills only down
+ * to the floor, evicting the least recently used, and every block it
+ * caches stays there (the most recent is a hit). */
+static void test_keep_free_bounds_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_fs fs;
+	uint8_t sha[32];
+	size_t nblk = 48;
+	uint8_t *bytes = put_big(f, nblk, sha);
+
+	fake_fs_attach(f, &fs, 24u * BLK);
+	objcache_set_keep_free(f->c, 12u * BLK);
+	for (uint64_t b = 0; b < nblk; b++) {
+		read_big(f, bytes, nblk, sha, b);
+		objcache_flush(f->c);
+		assert_true(fake_free_now(&fs) >= 12u * BLK);
+	}
+	assert_true(fs.low_free >= 12u * BLK);
+	struct objcache_stats s = stats(f);
+	assert_int_equal(s.keep_free, 12u * BLK);
+	assert_true(s.bytes >= 8u * BLK); /* it caches up to the floor, not nothing */
+	assert_true(s.bytes <= 12u * BLK);
+	assert_true(s.limit_bytes >= s.bytes && s.limit_bytes <= 12u * BLK);
+	assert_true(s.evictions >= nblk - 12);
+	uint64_t hits = s.hits;
+	read_big(f, bytes, nblk, sha, nblk - 1);
+	assert_int_equal(stats(f).hits, hits + 1);
+	free(bytes);
+}
+
+/* Not even an empty cache would keep the floor: reads are served, nothing
+ * is cached, blocks or whole copies. */
+static void test_keep_free_nothing_fits(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_fs fs;
+	struct errbuf eb = { 0 };
+	struct sink sk = { .buf = malloc(OBJ_SIZE) };
+
+	read_check(f, 0, 1000); /* one block cached before the floor was set */
+	fake_fs_attach(f, &fs, 8u * BLK);
+	objcache_set_keep_free(f->c, 10u * BLK);
+	read_check(f, 3 * BLK, 5000);
+	read_check(f, 5 * BLK + 10, 2 * BLK);
+	objcache_flush(f->c);
+	struct objcache_stats s = stats(f);
+	assert_int_equal(s.files, 0);
+	assert_int_equal(s.bytes, 0);
+	assert_int_equal(s.limit_bytes, 0);
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &sk, &eb), 0);
+	assert_int_equal(sk.len, OBJ_SIZE);
+	assert_memory_equal(sk.buf, f->bytes, OBJ_SIZE);
+	assert_false(objcache_has_object(f->c, f->sha));
+	assert_int_equal(stats(f).files, 0);
+	free(sk.buf);
+}
+
+/* The free space shrinks (another writer took it): objcache_trim evicts
+ * the least recently used down to the floor at once, and for want_free. */
+static void test_trim(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_fs fs;
+	uint8_t sha[32];
+	size_t nblk = 20;
+	uint8_t *bytes = put_big(f, nblk, sha);
+
+	fake_fs_attach(f, &fs, 40u * BLK);
+	objcache_set_keep_free(f->c, 8u * BLK);
+	for (uint64_t b = 0; b < nblk; b++)
+		read_big(f, bytes, nblk, sha, b);
+	objcache_flush(f->c);
+	assert_int_equal(stats(f).files, nblk);
+	assert_int_equal(objcache_trim(f->c, 0), 0); /* above the floor: nothing to do */
+	fs.size -= 16u * BLK;
+	uint64_t evicted = objcache_trim(f->c, 0);
+	assert_true(evicted >= 4u * BLK);
+	assert_true(fake_free_now(&fs) >= 8u * BLK);
+	struct objcache_stats s = stats(f);
+	assert_true(s.files < nblk);
+	assert_true(s.limit_bytes >= s.bytes && s.limit_bytes < s.bytes + BLK);
+	uint64_t hits = s.hits;
+	read_big(f, bytes, nblk, sha, nblk - 1); /* the most recent stayed */
+	assert_int_equal(stats(f).hits, hits + 1);
+	/* Room for more than the floor: evicts further, oldest first. */
+	evicted = objcache_trim(f->c, 16u * BLK);
+	assert_true(evicted > 0);
+	assert_true(fake_free_now(&fs) >= 16u * BLK);
+	assert_true(stats(f).files > 0);
+	assert_int_equal(objcache_trim(NULL, 0), 0);
+	free(bytes);
+}
+
+/* A whole copy's room above the floor is made (by evicting blocks) before
+ * its download writes it; the floor holds all along. */
+static void test_keep_free_whole_copy(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_fs fs;
+	struct errbuf eb = { 0 };
+	struct sink sk = { .buf = malloc(OBJ_SIZE) };
+	uint8_t sha[32];
+	size_t nblk = 45;
+	uint8_t *bytes = put_big(f, nblk, sha);
+
+	fake_fs_attach(f, &fs, 60u * BLK);
+	objcache_set_keep_free(f->c, 8u * BLK);
+	for (uint64_t b = 0; b < nblk; b++)
+		read_big(f, bytes, nblk, sha, b);
+	objcache_flush(f->c);
+	uint64_t evictions = stats(f).evictions;
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &sk, &eb), 0);
+	assert_memory_equal(sk.buf, f->bytes, OBJ_SIZE);
+	assert_true(objcache_has_object(f->c, f->sha));
+	assert_true(stats(f).evictions > evictions);
+	assert_true(fs.low_free >= 8u * BLK);
+	assert_true(fake_free_now(&fs) >= 8u * BLK);
+	free(sk.buf);
+	free(bytes);
+}
+
+/* Without a floor, limit_bytes is the bound. */
+static void test_limit_without_floor(void **state)
+{
+	struct fixture *f = *state;
+	read_check(f, 0, 100);
+	struct objcache_stats s = stats(f);
+	assert_int_equal(s.keep_free, 0);
+	assert_int_equal(s.limit_bytes, 64u * BLK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1029,6 +1230,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers_without_punch, setup_small,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_keep_free_bounds_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keep_free_nothing_fits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keep_free_whole_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limit_without_floor, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@
 #include "monoclock.h"
 #include "objcache.h"
 #include "objstore.h"
+#include "retention_config.h"
 #include "sdnotify.h"
 #include "vault.h"
 #include "watch.h"
@@ -760,10 +761,14 @@ static void start_api(struct daemon *d)
 }
 
 /* The read-through cache of the object store's bytes, in the store's
- * cache/ folder, once the tier has set an object store on the vault. */
+ * cache/ folder, once the tier has set an object store on the vault. Its
+ * bytes can be fetched again, the captures beside them cannot: it keeps
+ * a floor of free space above retention.min_free (retention_cache_keep_free;
+ * daemon_retention sets it again on a reload) and gives way to it now. */
 static int open_cache(struct daemon *d, struct errbuf *eb)
 {
 	const struct config_object_store *os = &d->cfg->object_store;
+	const struct config_retention *rc = &d->cfg->retention;
 	uint64_t bound = os->enabled ? os->cache_size : OBJSTORE_CACHE_DEFAULT;
 	uint64_t free_bytes = 0, fs_bytes = 0;
 	if (!vault_objstore(d->vault))
@@ -771,14 +776,19 @@ static int open_cache(struct daemon *d, struct errbuf *eb)
 	int err = objcache_open(&d->cache, d->cfg->store, bound, eb);
 	if (err)
 		return err;
+	uint64_t floor = retention_cache_floor_set(d->cache, vault_store(d->vault),
+						   rc->min_free_bytes, rc->min_free_percent);
+	uint64_t evicted = objcache_trim(d->cache, 0);
 	vault_set_objcache(d->vault, d->cache);
-	/* The cache evicts only at its bound: one past the file system's
-	 * size would fill the disk the index and local captures are on. */
+	if (evicted)
+		log_info("object store cache: evicted %" PRIu64 " bytes to keep %" PRIu64
+			 " bytes free on the file system of %s", evicted, floor, d->cfg->store);
 	if (store_space(vault_store(d->vault), &free_bytes, &fs_bytes) == 0 && bound > fs_bytes)
 		log_warnx("object store cache: cache_size (%" PRIu64 " bytes) is more than the file "
-			  "system of %s holds (%" PRIu64 " bytes): the cache can fill it; set "
-			  "object_store.cache_size below it",
-			  bound, d->cfg->store, fs_bytes);
+			  "system of %s holds (%" PRIu64 " bytes): the cache stops short of it, "
+			  "keeping %" PRIu64 " bytes free there; set object_store.cache_size "
+			  "below the file system's size",
+			  bound, d->cfg->store, fs_bytes, floor);
 	return 0;
 }
 

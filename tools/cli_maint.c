@@ -15,9 +15,11 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -544,6 +546,30 @@ static int prune_tier(struct vault *v, const struct retention_plan *plan)
 	return first;
 }
 
+/* The read-through cache of remote objects in the store's cache/ folder,
+ * when it has one, with its floor of free space (as capvaultd keeps it):
+ * without a daemon, prune makes the cache give way before it prunes any
+ * capture for min_free. Opened without a bound in bytes (that is the
+ * daemon's, from its own configuration): only the floor is enforced. */
+static struct objcache *prune_cache(struct vault *v, const struct config *cfg)
+{
+	char path[PATH_MAX];
+	struct stat s;
+	struct objcache *cache = NULL;
+	struct errbuf eb = { { 0 } };
+	const char *root = store_root(vault_store(v));
+	if (snprintf(path, sizeof(path), "%s/cache", root) >= (int)sizeof(path) ||
+	    stat(path, &s) < 0 || !S_ISDIR(s.st_mode))
+		return NULL;
+	if (objcache_open(&cache, root, UINT64_MAX, &eb) < 0) {
+		fprintf(stderr, "capvault: prune: read-through cache: %s (not trimmed)\n", eb.msg);
+		return NULL;
+	}
+	retention_cache_floor_set(cache, vault_store(v), cfg->retention.min_free_bytes,
+				  cfg->retention.min_free_percent);
+	return cache;
+}
+
 static int prune_run(struct vault *v, const struct config *cfg, const struct maint_args *a)
 {
 	struct retention_rules rules;
@@ -551,9 +577,19 @@ static int prune_run(struct vault *v, const struct config *cfg, const struct mai
 	struct errbuf eb = { { 0 } };
 	if (retention_rules_from_config(&cfg->retention, &rules) < 0)
 		return CLI_EXIT_FAILED;
-	struct retention_env env = { .now_ns = wall_ns(), .space = retention_store_space,
-				     .space_opaque = vault_store(v) };
+	struct objcache *cache = prune_cache(v, cfg);
+	struct retention_cache_space cs = { .st = vault_store(v), .cache = cache };
+	/* A dry run evicts nothing: it counts what trimming would free. */
+	struct retention_env env = { .now_ns = wall_ns(),
+				     .space = a->dry_run ? retention_space_after_trim
+							 : retention_store_space,
+				     .space_opaque = a->dry_run ? (void *)&cs : (void *)cs.st };
+	uint64_t evicted = a->dry_run ? 0 : objcache_trim(cache, 0);
+	if (evicted)
+		fprintf(stderr, "capvault: prune: evicted %" PRIu64 " bytes of the object store "
+			"cache first, to keep its free space\n", evicted);
 	int err = retention_plan(vault_catalog(v), &rules, &env, &plan, &eb);
+	objcache_free(cache);
 	if (err) {
 		fprintf(stderr, "capvault: prune: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
 		retention_rules_release(&rules);
@@ -660,14 +696,24 @@ static void fsck_print_json(const struct fsck_counts *c, json_t *items)
  * *cache_size (may be NULL) gets the configuration's cache_size (without
  * one, its default, as the daemon's: a bound of 0 would empty the
  * cache). */
+/* What a read-through cache opened by the CLI takes from the config. */
+struct cache_settings {
+	uint64_t cache_size, min_free_bytes;
+	unsigned min_free_percent;
+};
+
 static struct vault *open_store_configured(const char *store, const char *config_path,
-					   uint64_t *cache_size)
+					   struct cache_settings *cs)
 {
 	struct config *cfg = config_path ? retention_load_config(config_path) : NULL;
 	if (config_path && !cfg)
 		return NULL;
-	if (cache_size)
-		*cache_size = cfg ? cfg->object_store.cache_size : OBJSTORE_CACHE_DEFAULT;
+	if (cs)
+		*cs = (struct cache_settings){
+			.cache_size = cfg ? cfg->object_store.cache_size : OBJSTORE_CACHE_DEFAULT,
+			.min_free_bytes = cfg ? cfg->retention.min_free_bytes : 0,
+			.min_free_percent = cfg ? cfg->retention.min_free_percent : 0,
+		};
 	struct vault *v = open_store_with(store, VAULT_NO_CLEANUP, cfg);
 	config_free(cfg);
 	return v;
@@ -710,19 +756,23 @@ static int fsck_remote_run(const struct maint_args *a)
 }
 
 /* The store, with the object store of config_path (or of
- * $CAPVAULT_OBJSTORE_DIR) and a read-through cache in it: fsck --repair
- * rebuilds a tiered object's packet index from the object store. */
+ * $CAPVAULT_OBJSTORE_DIR) and a read-through cache in it, keeping the
+ * free space capvaultd's keeps: fsck --repair rebuilds a tiered object's
+ * packet index from the object store. */
 static struct vault *open_store_reading_remote(const char *store, const char *config_path,
 					       struct objcache **cache)
 {
 	struct errbuf eb = { { 0 } };
-	uint64_t cache_size = 0;
-	struct vault *v = open_store_configured(store, config_path, &cache_size);
+	struct cache_settings cs;
+	struct vault *v = open_store_configured(store, config_path, &cs);
 	*cache = NULL;
 	if (v && vault_objstore(v) &&
-	    objcache_open(cache, cli_store_path(store), cache_size, &eb) < 0)
+	    objcache_open(cache, cli_store_path(store), cs.cache_size, &eb) < 0)
 		fprintf(stderr, "capvault: read-through cache: %s (tiered objects' indexes are "
 			"not rebuilt)\n", eb.msg);
+	if (*cache)
+		retention_cache_floor_set(*cache, vault_store(v), cs.min_free_bytes,
+					  cs.min_free_percent);
 	if (v)
 		vault_set_objcache(v, *cache);
 	return v;

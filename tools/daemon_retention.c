@@ -7,6 +7,11 @@
  * policy and reason, and so is a capture the plan chose but that changed
  * before its turn (tagged protect meanwhile: kept); "imports are refused" is logged when pruning cannot
  * reach min_free, once until it can again.
+ * The object store's read-through cache gives way first: its floor of
+ * free space follows min_free (retention_cache_keep_free, set again on a
+ * reload), and a run trims it to that floor before it plans, so no
+ * capture is pruned for space that cache bytes (fetched again at will)
+ * hold.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +21,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "monoclock.h"
+#include "objcache.h"
 #include "retention_config.h"
 #include "store.h"
 #include "vault.h"
@@ -42,6 +48,9 @@ int daemon_retention_configure(struct daemon_retention *dr, struct vault *v,
 		dr->next_ms = mono_ms();
 	dr->vault = v;
 	vault_set_min_free(v, rc->min_free_bytes, rc->min_free_percent);
+	/* At start the cache opens later and sets its floor itself. */
+	retention_cache_floor_set(vault_objcache(v), vault_store(v), rc->min_free_bytes,
+				  rc->min_free_percent);
 	pthread_mutex_unlock(&dr->lock);
 	return 0;
 }
@@ -107,14 +116,36 @@ static void queue_tiering(struct daemon_retention *dr, const struct retention_pl
 	(void)queued;
 }
 
-/* Plans and, unless dry_run, applies; the caller holds the lock. */
+/* The cache's bytes go before any capture does: trimmed down to its
+ * floor (above min_free) now, so the plan sees the space they held. */
+static void trim_cache(struct daemon_retention *dr)
+{
+	struct objcache *cache = vault_objcache(dr->vault);
+	struct objcache_stats s;
+	uint64_t evicted = objcache_trim(cache, 0);
+	if (!evicted)
+		return;
+	objcache_get_stats(cache, &s);
+	log_info("retention: evicted %" PRIu64 " bytes of the object store cache to keep %" PRIu64
+		 " bytes free; it may hold %" PRIu64 " bytes now",
+		 evicted, s.keep_free, s.limit_bytes);
+}
+
+/* Plans and, unless dry_run, applies; the caller holds the lock. A dry
+ * run evicts nothing: it counts what trimming the cache would free. */
 static int run_locked(struct daemon_retention *dr, bool dry_run, struct retention_plan **out,
 		      struct errbuf *eb)
 {
-	struct retention_env env = { .now_ns = wall_ns(), .space = retention_store_space,
-				     .space_opaque = vault_store(dr->vault) };
+	struct retention_cache_space cs = { .st = vault_store(dr->vault),
+					    .cache = vault_objcache(dr->vault) };
+	struct retention_env env = { .now_ns = wall_ns(),
+				     .space = dry_run ? retention_space_after_trim
+						      : retention_store_space,
+				     .space_opaque = dry_run ? (void *)&cs : (void *)cs.st };
 	struct retention_plan *plan = NULL;
 	*out = NULL;
+	if (!dry_run)
+		trim_cache(dr);
 	int err = retention_plan(vault_catalog(dr->vault), &dr->rules, &env, &plan, eb);
 	if (err)
 		return err;

@@ -8,6 +8,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "objcache.h"
+#include "store.h"
+
+/* What index/store.c keeps free for RocksDB's own writes. */
+#define CACHE_INDEX_RESERVE (4u << 20)
+#define CACHE_FS_PERCENT 5u
+
+uint64_t retention_cache_keep_free(uint64_t min_free_bytes, unsigned min_free_percent,
+				   uint64_t fs_bytes)
+{
+	uint64_t floor = retention_min_free(min_free_bytes, min_free_percent, fs_bytes);
+	uint64_t share = retention_min_free(0, CACHE_FS_PERCENT, fs_bytes);
+	floor = floor > share ? floor : share;
+	return floor > UINT64_MAX - CACHE_INDEX_RESERVE ? UINT64_MAX : floor + CACHE_INDEX_RESERVE;
+}
+
+uint64_t retention_cache_floor_set(struct objcache *cache, struct store *st,
+				   uint64_t min_free_bytes, unsigned min_free_percent)
+{
+	uint64_t free_bytes = 0, total = 0;
+	if (!cache || store_space(st, &free_bytes, &total) < 0)
+		return 0;
+	uint64_t floor = retention_cache_keep_free(min_free_bytes, min_free_percent, total);
+	objcache_set_keep_free(cache, floor);
+	return floor;
+}
+
+int retention_space_after_trim(void *opaque, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+	const struct retention_cache_space *cs = opaque;
+	struct objcache_stats s;
+	int r = store_space(cs->st, free_bytes, total_bytes);
+	if (r < 0 || !cs->cache)
+		return r;
+	objcache_get_stats(cs->cache, &s);
+	if (s.keep_free > *free_bytes)
+		*free_bytes += s.bytes < s.keep_free - *free_bytes ? s.bytes : s.keep_free - *free_bytes;
+	return 0;
+}
+
 int retention_rules_from_config(const struct config_retention *rc, struct retention_rules *rules)
 {
 	struct retention_policy *p = calloc(rc->n_policies ? rc->n_policies : 1, sizeof(*p));

@@ -34,6 +34,18 @@
  * that, or without the thread, the fetching thread writes the block.
  * Without hole punching (a filesystem that lacks it), evicting a block
  * removes its whole pack. A pack goes with the last block of its object.
+ *
+ * The free-space floor (objcache_set_keep_free): room is what the cache
+ * may still write before the file system's free space would fall below
+ * it. It is set from fstatvfs's f_bavail (the free space retention and
+ * the store read), less what the cache has promised itself but not
+ * written yet (unwritten: queued blocks, the rest of whole copies being
+ * downloaded), since those are not in the file system's count. Between
+ * two looks it moves with the cache: an admission takes its bytes
+ * rounded up to pages (and a page for a new pack's header), anything
+ * forgotten gives back its bytes (no more than punching or unlinking
+ * frees), so the estimate errs toward the floor being kept; every look
+ * corrects it, including for what others wrote or freed meanwhile.
  */
 #include "objcache.h"
 
@@ -50,6 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,6 +95,7 @@ struct wjob {
 	uint64_t objsize;
 	size_t len;
 	bool dropped; /* its entry went (evicted) before it was written */
+	uint64_t disk; /* counted in unwritten until written (or skipped) */
 	uint8_t data[];
 };
 
@@ -123,6 +137,14 @@ struct objcache {
 	objcache_digest_fn digest_fn; /* what fetched blocks must match */
 	void *digest_opaque;
 	char boot_id[64];
+	/* The free-space floor, under lock (see the top of this file). */
+	uint64_t keep_free;    /* 0: none */
+	int64_t room;          /* may go negative: over the floor */
+	uint64_t unwritten;
+	uint64_t since_look;   /* bytes admitted since the last look */
+	double looked_at;      /* mono_s of the last look; 0: never */
+	objcache_statfs_fn statfs_fn; /* tests */
+	void *statfs_opaque;
 	/* The writer thread and its queue, under lock. */
 	pthread_t writer;
 	bool writer_running, stopping, writing;
@@ -339,6 +361,7 @@ static void forget_locked(struct objcache *c, struct centry *e, bool evicted)
 		packref_unlink_locked(c, e);
 	c->st.bytes -= e->size;
 	c->st.files--;
+	c->room += (int64_t)e->size;
 	if (evicted) {
 		c->st.evictions++;
 		c->st.evicted_bytes += e->size;
@@ -412,10 +435,83 @@ static void drop_pack_locked(struct objcache *c, const uint8_t sha[32])
 	}
 }
 
-static void evict_locked(struct objcache *c, uint64_t room)
+/* ---- the free-space floor ---- */
+
+#define LOOK_EVERY_S 1.0
+#define ROOM_MAX ((int64_t)1 << 62) /* no file system is near: keeps room's sums in range */
+
+static uint64_t round_page(uint64_t n)
 {
-	while (c->st.files > 0 && c->st.bytes + room > c->max)
+	return (n + PAGE - 1) / PAGE * PAGE;
+}
+
+static int fs_free(struct objcache *c, uint64_t *free_bytes)
+{
+	struct statvfs sv;
+
+	if (c->statfs_fn)
+		return c->statfs_fn(c->statfs_opaque, free_bytes);
+	if (fstatvfs(c->dir_fd, &sv) < 0)
+		return -errno;
+	*free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return 0;
+}
+
+/* Under the lock: sets room from the file system's free space when it was
+ * last looked at a second or OBJCACHE_STATFS_BYTES admitted ago (or now,
+ * when force). When fstatvfs fails, room stays as it was. */
+static void look_locked(struct objcache *c, bool force)
+{
+	uint64_t free_bytes;
+	double now = mono_s();
+
+	if (!c->keep_free)
+		return;
+	if (!force && c->looked_at && c->since_look < OBJCACHE_STATFS_BYTES &&
+	    now - c->looked_at < LOOK_EVERY_S)
+		return;
+	if (fs_free(c, &free_bytes) < 0)
+		return;
+	int64_t avail = free_bytes < (uint64_t)ROOM_MAX ? (int64_t)free_bytes : ROOM_MAX;
+	c->room = avail - (int64_t)c->keep_free - (int64_t)c->unwritten;
+	c->looked_at = now;
+	c->since_look = 0;
+}
+
+/* Under the lock: whether size more bytes, taking disk bytes of the file
+ * system, fit both the bound and the floor. */
+static bool fits_locked(struct objcache *c, uint64_t size, uint64_t disk)
+{
+	return c->st.bytes + size <= c->max && (!c->keep_free || c->room >= (int64_t)disk);
+}
+
+/* Under the lock: evicts the least recently used until size bytes taking
+ * disk bytes of the file system fit, or nothing is left; whether they fit. */
+static bool evict_locked(struct objcache *c, uint64_t size, uint64_t disk)
+{
+	look_locked(c, false);
+	while (c->st.files > 0 && !fits_locked(c, size, disk))
 		drop_locked(c, c->lru.prev, true);
+	return fits_locked(c, size, disk);
+}
+
+/* Under the lock: disk bytes are being written (or will be) for the cache. */
+static void take_room_locked(struct objcache *c, uint64_t size, uint64_t disk)
+{
+	c->room -= (int64_t)disk;
+	c->unwritten += disk;
+	c->since_look += size;
+}
+
+/* What the cache may hold now, as last looked at. */
+static uint64_t limit_locked(struct objcache *c)
+{
+	if (!c->keep_free || c->room >= (int64_t)c->max)
+		return c->max;
+	int64_t limit = (int64_t)c->st.bytes + c->room; /* less than it holds: over the floor */
+	if (limit <= 0)
+		return 0;
+	return (uint64_t)limit < c->max ? (uint64_t)limit : c->max;
 }
 
 /* Under the lock: adds an entry (most recent first, unless at_tail:
@@ -725,7 +821,7 @@ int objcache_open(struct objcache **out, const char *root, uint64_t max_bytes,
 		objcache_free(c);
 		return r;
 	}
-	evict_locked(c, 0);
+	evict_locked(c, 0, 0);
 	/* Every signal blocked in it: they stay with the threads that expect
 	 * them. Without it, blocks are written by the threads that fetch them. */
 	sigset_t all, old;
@@ -839,23 +935,43 @@ static int rename_in(struct objcache *c, const char *tmpname, char *name)
 	return renameat(c->tmp_fd, tmpname, c->dir_fd, name) == 0 ? 0 : -errno;
 }
 
+/* Makes room above the floor for a whole copy of size bytes that the
+ * download is about to write, when one may be kept (at most a quarter of
+ * what the cache may hold). Returns the disk bytes it takes (0: no copy). */
+static uint64_t reserve_whole(struct objcache *c, uint64_t size)
+{
+	uint64_t disk = round_page(size);
+
+	pthread_mutex_lock(&c->lock);
+	look_locked(c, true); /* one look per download costs nothing beside it */
+	bool ok = size > 0 && size <= limit_locked(c) / 4 && evict_locked(c, 0, disk);
+	if (ok)
+		take_room_locked(c, size, disk);
+	pthread_mutex_unlock(&c->lock);
+	return ok ? disk : 0;
+}
+
 /* Publishes tmp/<tmpname> (size bytes, complete, hashed) as the whole
- * object. */
+ * object; disk: the room reserve_whole took for it (given back when it is
+ * not kept). */
 static void publish_whole(struct objcache *c, const char *tmpname, const uint8_t sha[32],
-			  uint64_t size)
+			  uint64_t size, uint64_t disk)
 {
 	char name[80];
 	bool added = false;
 
 	entry_name(sha, true, name, sizeof(name));
 	pthread_mutex_lock(&c->lock);
-	if (!find_locked(c, sha, WHOLE) && size <= c->max) {
-		evict_locked(c, size);
+	/* Its room above the floor is taken already: made for the bound, and
+	 * for the floor only when the free space shrank meanwhile. */
+	if (!find_locked(c, sha, WHOLE) && size <= c->max && evict_locked(c, size, 0)) {
 		added = rename_in(c, tmpname, name) == 0 &&
 			add_locked(c, sha, WHOLE, size, size, false);
 		if (!added)
 			unlinkat(c->dir_fd, name, 0);
 	}
+	if (!added)
+		c->room += (int64_t)disk;
 	pthread_mutex_unlock(&c->lock);
 	if (!added)
 		unlinkat(c->tmp_fd, tmpname, 0);
@@ -897,6 +1013,7 @@ static void write_job(struct objcache *c, struct wjob *j, bool skip)
 	bool written = fd >= 0 && fd_pwrite_all(fd, j->data, j->len, off) == 0;
 
 	pthread_mutex_lock(&c->lock);
+	c->unwritten -= j->disk; /* on disk now (or never: then room was given back) */
 	finish_job_locked(c, j, written, fd);
 	pthread_cond_broadcast(&c->written);
 	pthread_mutex_unlock(&c->lock);
@@ -912,11 +1029,18 @@ static enum admit admit_locked(struct objcache *c, struct wjob *j)
 {
 	if (find_locked(c, j->sha, j->block))
 		return ADMIT_NONE; /* cached already, or on its way */
-	evict_locked(c, j->len);
+	/* Its pages, a header page for a new pack, and one of the bitmap
+	 * when its bit lies past the first page. */
+	uint64_t disk = round_page(j->len) + (packref_locked(c, j->sha, false) ? 0 : PAGE) +
+			(PACK_HEADER + (uint64_t)j->block / 8 >= PAGE ? PAGE : 0);
+	if (!evict_locked(c, j->len, disk))
+		return ADMIT_NONE; /* even an empty cache would take the floor */
 	struct centry *e = add_locked(c, j->sha, j->block, j->len, j->objsize, false);
 	if (!e)
 		return ADMIT_NONE;
 	e->job = j;
+	j->disk = disk;
+	take_room_locked(c, j->len, disk);
 	if (!c->writer_running || c->stopping || c->queued >= WRITE_QUEUE_MAX)
 		return ADMIT_MINE;
 	j->next = NULL;
@@ -1368,6 +1492,9 @@ struct tee {
 	objstore_data_fn fn;
 	void *opaque;
 	int fd; /* -1: not keeping a copy */
+	uint64_t size;     /* the object's: a copy never grows past it */
+	uint64_t disk;     /* the room reserve_whole took for the copy */
+	uint64_t unwritten; /* of it, still counted in the cache's unwritten */
 	EVP_MD_CTX *md;
 	uint64_t got, passed;
 	uint8_t *held; /* the last bytes seen, OBJCACHE_HOLD_BACK at most */
@@ -1375,9 +1502,10 @@ struct tee {
 	bool verified; /* every byte went through and hashed to the name */
 };
 
-static int tee_init(struct tee *t, struct objcache *c, objstore_data_fn fn, void *opaque)
+static int tee_init(struct tee *t, struct objcache *c, uint64_t size, objstore_data_fn fn,
+		    void *opaque)
 {
-	*t = (struct tee){ .c = c, .fn = fn, .opaque = opaque, .fd = -1 };
+	*t = (struct tee){ .c = c, .size = size, .fn = fn, .opaque = opaque, .fd = -1 };
 	t->md = EVP_MD_CTX_new();
 	t->held = malloc(OBJCACHE_HOLD_BACK);
 	if (!t->md || !t->held || !EVP_DigestInit_ex(t->md, EVP_sha256(), NULL))
@@ -1423,6 +1551,17 @@ static int tee_hold(struct tee *t, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* len bytes of the copy are in the file system's count now. */
+static void tee_written(struct tee *t, uint64_t len)
+{
+	uint64_t n = len < t->unwritten ? len : t->unwritten;
+
+	pthread_mutex_lock(&t->c->lock);
+	t->c->unwritten -= n;
+	pthread_mutex_unlock(&t->c->lock);
+	t->unwritten -= n;
+}
+
 static int tee_data(void *opaque, const void *buf, size_t len)
 {
 	struct tee *t = opaque;
@@ -1430,9 +1569,11 @@ static int tee_data(void *opaque, const void *buf, size_t len)
 	if (!EVP_DigestUpdate(t->md, buf, len))
 		return -ENOMEM;
 	t->got += len;
-	if (t->fd >= 0 && write(t->fd, buf, len) != (ssize_t)len) {
+	if (t->fd >= 0 && (t->got > t->size || write(t->fd, buf, len) != (ssize_t)len)) {
 		close(t->fd);
 		t->fd = -1; /* no copy, the download goes on */
+	} else if (t->fd >= 0) {
+		tee_written(t, len);
 	}
 	return tee_hold(t, buf, len);
 }
@@ -1457,14 +1598,24 @@ static int tee_check(struct tee *t, const uint8_t sha[32])
 /* Publishes the copy when it holds the whole object, hashed to its name. */
 static void tee_finish(struct tee *t, const char *tmpname, const uint8_t sha[32], uint64_t size)
 {
-	if (t->fd < 0)
+	bool publish = t->fd >= 0 && t->verified && t->got == size;
+
+	if (!t->disk)
 		return;
-	close(t->fd);
+	if (t->fd >= 0)
+		close(t->fd);
 	t->fd = -1;
-	if (t->verified && t->got == size)
-		publish_whole(t->c, tmpname, sha, size);
-	else
-		unlinkat(t->c->tmp_fd, tmpname, 0);
+	tee_written(t, t->unwritten); /* what was not written never will be */
+	if (publish) {
+		publish_whole(t->c, tmpname, sha, size, t->disk);
+	} else {
+		if (tmpname[0])
+			unlinkat(t->c->tmp_fd, tmpname, 0);
+		pthread_mutex_lock(&t->c->lock);
+		t->c->room += (int64_t)t->disk;
+		pthread_mutex_unlock(&t->c->lock);
+	}
+	t->disk = 0;
 }
 
 static int stream_cached(int fd, uint64_t size, struct tee *t)
@@ -1526,8 +1677,9 @@ static int stream_remote(struct objcache *c, struct objstore *os, const uint8_t 
 {
 	char tmpname[64] = "", hex[65];
 
-	if (size > 0 && size <= c->max / 4)
-		t->fd = tmp_create(c, tmpname, sizeof(tmpname));
+	if ((t->disk = t->unwritten = reserve_whole(c, size)) > 0 &&
+	    (t->fd = tmp_create(c, tmpname, sizeof(tmpname))) < 0)
+		tmpname[0] = '\0';
 	double started = mono_s();
 	int r = objstore_read_stream(os, sha, 0, UINT64_MAX, tee_data, t, eb);
 	if (r == 0 && t->got != size)
@@ -1553,7 +1705,7 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
 			 uint64_t size, objstore_data_fn fn, void *opaque, struct errbuf *eb)
 {
 	struct tee t;
-	int r = tee_init(&t, c, fn, opaque);
+	int r = tee_init(&t, c, size, fn, opaque);
 	int fd = r < 0 ? r : whole_open(c, sha, size);
 
 	if (fd >= 0) {
@@ -1567,7 +1719,7 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
 			cached_corrupt(c, sha, eb);
 		if (r == -EBADMSG && t.passed == 0) { /* nothing handed on: ask the store */
 			tee_free(&t);
-			r = tee_init(&t, c, fn, opaque);
+			r = tee_init(&t, c, size, fn, opaque);
 		} else {
 			tee_free(&t);
 			return r;
@@ -1600,9 +1752,56 @@ void objcache_without_punch(struct objcache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+void objcache_set_statfs_for_tests(struct objcache *c, objcache_statfs_fn fn, void *opaque)
+{
+	pthread_mutex_lock(&c->lock);
+	c->statfs_fn = fn;
+	c->statfs_opaque = opaque;
+	c->looked_at = 0;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void objcache_set_keep_free(struct objcache *c, uint64_t keep_free)
+{
+	pthread_mutex_lock(&c->lock);
+	c->keep_free = keep_free < (uint64_t)ROOM_MAX ? keep_free : (uint64_t)ROOM_MAX;
+	look_locked(c, true);
+	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t objcache_trim(struct objcache *c, uint64_t want_free)
+{
+	uint64_t free_bytes, evicted = 0;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	look_locked(c, true);
+	/* The bytes to free: for the floor, and for want_free (which holds
+	 * without a floor too), the blocks not written yet counted as taken. */
+	int64_t short_by = c->keep_free ? -c->room : 0;
+	if (want_free && fs_free(c, &free_bytes) == 0) {
+		int64_t more = (want_free < (uint64_t)ROOM_MAX ? (int64_t)want_free : ROOM_MAX) -
+			       (free_bytes < (uint64_t)ROOM_MAX ? (int64_t)free_bytes : ROOM_MAX) +
+			       (int64_t)c->unwritten;
+		short_by = more > short_by ? more : short_by;
+	}
+	while (c->st.files > 0 && short_by > 0) {
+		struct centry *e = c->lru.prev;
+		short_by -= (int64_t)e->size;
+		evicted += e->size;
+		drop_locked(c, e, true);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return evicted;
+}
+
 void objcache_get_stats(struct objcache *c, struct objcache_stats *out)
 {
 	pthread_mutex_lock(&c->lock);
+	look_locked(c, false);
 	*out = c->st;
+	out->keep_free = c->keep_free;
+	out->limit_bytes = limit_locked(c);
 	pthread_mutex_unlock(&c->lock);
 }

@@ -21,6 +21,10 @@
  * have lost what was written), the cache starts empty; otherwise its
  * accounting is rebuilt from the files (recency from their mtimes, which
  * hits refresh).
+ * Besides its bound in bytes, the cache can keep a floor of free space on
+ * its file system (objcache_set_keep_free): its bytes can be fetched
+ * again, the vault's captures and index beside them cannot, so it gives
+ * way first.
  * Every call is safe from several threads at once.
  */
 #ifndef CAPVAULT_OBJCACHE_H
@@ -63,6 +67,31 @@ void objcache_set_digests(struct objcache *c, objcache_digest_fn fn, void *opaqu
  */
 int objcache_open(struct objcache **out, const char *root, uint64_t max_bytes,
 		  struct errbuf *eb);
+/*
+ * Keeps at least keep_free bytes free on the cache's file system (0: no
+ * floor, the default): a block or a whole copy is cached only once the
+ * least recently used entries made room for it above the floor, and
+ * nothing is cached when even an empty cache could not respect it (reads
+ * are served all the same). Blocks fetched but not yet written, and whole
+ * copies being downloaded, count as taken. The free space is looked at
+ * (fstatvfs) at most once per OBJCACHE_STATFS_BYTES of blocks cached or
+ * per second, and before each whole copy is downloaded;
+ * in between the cache counts what it writes and frees, rounding what it
+ * writes up, so it errs toward more free space. Looks at the free space
+ * now; evicts only at the next admission or objcache_trim.
+ */
+#define OBJCACHE_STATFS_BYTES (1u << 20)
+void objcache_set_keep_free(struct objcache *c, uint64_t keep_free);
+
+/*
+ * Looks at the free space now and evicts, least recently used first,
+ * until the file system has the floor free and want_free bytes too (or
+ * the cache is empty): for a caller about to refuse work, or to remove a
+ * capture, for lack of space. Returns the bytes evicted. Accepts NULL
+ * (no cache: 0).
+ */
+uint64_t objcache_trim(struct objcache *c, uint64_t want_free);
+
 /* Marks the cache as closed cleanly (after writing the blocks that wait
  * for its writer thread, and syncing); accepts NULL. */
 struct objcache *objcache_free(struct objcache *c);
@@ -94,8 +123,9 @@ int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t 
  * Streams the whole object (size bytes) to fn: from the cached copy when
  * there is one, else from os (objstore_read_stream), keeping a copy that
  * is cached once the whole object has been read and hashed to its name
- * (only when it takes at most a quarter of the cache: one download must
- * not flush what queries use). Every byte is hashed, wherever it comes
+ * (only when it takes at most a quarter of what the cache may hold,
+ * limit_bytes: one download must not flush what queries use, and its
+ * room above the free-space floor is made before it is downloaded). Every byte is hashed, wherever it comes
  * from, and the last OBJCACHE_HOLD_BACK bytes reach fn only once the
  * SHA-256 matches the object's name: otherwise -EBADMSG (eb names the
  * store or the cache file), so fn never sees the whole of bytes that are
@@ -125,6 +155,9 @@ bool objcache_has_object(struct objcache *c, const uint8_t sha[32]);
 
 struct objcache_stats {
 	uint64_t max_bytes;
+	uint64_t keep_free;   /* objcache_set_keep_free's floor, 0 when none */
+	uint64_t limit_bytes; /* what it may hold now: max_bytes, or less when the free
+			       * space above keep_free allows less (as last looked at) */
 	uint64_t bytes, files;             /* held now */
 	uint64_t hits, misses;             /* blocks or whole objects read from the cache / the store */
 	uint64_t hit_bytes, miss_bytes;
@@ -143,5 +176,12 @@ void objcache_get_stats(struct objcache *c, struct objcache_stats *out);
 /* Evicts from now on as on a file system without hole punching, where
  * evicting a block removes its object's whole pack (for tests). */
 void objcache_without_punch(struct objcache *c);
+
+/* Takes the free space of the cache's file system from fn instead of
+ * fstatvfs (for tests: a file system of a given size without a mount). fn
+ * is called with the cache's lock held and must not call the cache; it
+ * returns 0 or a negative errno. */
+typedef int (*objcache_statfs_fn)(void *opaque, uint64_t *free_bytes);
+void objcache_set_statfs_for_tests(struct objcache *c, objcache_statfs_fn fn, void *opaque);
 
 #endif

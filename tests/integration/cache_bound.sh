@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # cache_bound.sh - an object store cache bound larger than the file
-# system that holds it (issue 18): the cache evicts only at its bound, so
-# capvaultd says at start that it can fill the disk, naming the setting;
-# one that fits is not warned about.
+# system that holds it (issue 18): capvaultd says at start that the
+# setting is past the file system (the cache stops at its free-space
+# floor instead, see cache_floor.sh), naming it; one that fits is not
+# warned about.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
