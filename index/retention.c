@@ -383,13 +383,20 @@ static int apply_policy(struct planner *pl, size_t pi)
 }
 
 /* Deletes the oldest kept captures while over() says so. */
+/* Dooms the oldest unprotected captures while over() says so; local_only:
+ * only those whose object has a local copy (min_free: removing one that
+ * lives only in the object store frees no local byte, and loses its only
+ * copy for nothing). */
 static int prune_oldest(struct planner *pl, struct entry **oldest,
-			bool (*over)(struct planner *, char *, size_t), const char *policy)
+			bool (*over)(struct planner *, char *, size_t), const char *policy,
+			bool local_only)
 {
 	char reason[160];
 	for (size_t i = 0; i < pl->n && over(pl, reason, sizeof(reason)); i++) {
 		/* oldest[0..n) is filled before the call; the analyzer does not see it. */
 		if (oldest[i]->protected || oldest[i]->doomed) // NOLINT(clang-analyzer-core.NullDereference)
+			continue;
+		if (local_only && !pl->obj[oldest[i]->obj].local)
 			continue;
 		int r = doom(pl, oldest[i], policy, reason);
 		if (r < 0)
@@ -483,9 +490,9 @@ static int store_wide(struct planner *pl, struct errbuf *eb)
 	if (pl->n > 1)
 		qsort(oldest, pl->n, sizeof(*oldest), cmp_oldest);
 	if (ru->max_total_size)
-		r = prune_oldest(pl, oldest, over_total, "max_total_size");
+		r = prune_oldest(pl, oldest, over_total, "max_total_size", false);
 	if (r == 0 && floor) {
-		r = prune_oldest(pl, oldest, below_floor, "min_free");
+		r = prune_oldest(pl, oldest, below_floor, "min_free", true);
 		plan->below_min_free_after = plan->free_before + pl->local_freed < plan->min_free;
 	}
 	if (r == 0)

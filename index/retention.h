@@ -26,7 +26,8 @@
  *     policy.
  *  4. While the free space (as reported, plus what the plan frees) is
  *     below min_free (bytes, or percent of the file system), the oldest
- *     go likewise.
+ *     with a local copy go likewise (one only in the object store frees
+ *     no local space).
  *  5. Objects with a local copy that no deletion removes are tiered (moved
  *     to the object store, the plan's tier list): a policy's captures
  *     older than its tier_after (aged as for max_age), then, while the

@@ -527,6 +527,15 @@ static uint64_t add_aged(struct fixture *f, unsigned seed, uint64_t days, uint8_
 	return id;
 }
 
+/* A file system with 500 bytes free of 10000. */
+static int space_500(void *opaque, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+	(void)opaque;
+	*free_bytes = 500;
+	*total_bytes = 10000;
+	return 0;
+}
+
 static struct retention_plan *plan_of(struct fixture *f, const struct retention_rules *rules)
 {
 	struct retention_env env = { .now_ns = NOW };
@@ -590,6 +599,28 @@ static void test_local_max_size(void **state)
 	retention_plan_free(plan);
 }
 
+/* min_free deletes only captures with a local copy: one that is only in
+ * the object store frees no local byte, and its deletion loses the only
+ * copy for nothing. */
+static void test_min_free_spares_remote(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t a[32], b[32], c[32];
+	add_aged(f, 40, 9, a);               /* the oldest, remote only */
+	uint64_t ib = add_aged(f, 41, 8, b); /* local */
+	add_aged(f, 42, 7, c);               /* local, the youngest */
+	assert_int_equal(tier_object(f->v, f->os, a, NULL, &eb), 0);
+	struct retention_rules rules = { .min_free_bytes = 1000 };
+	struct retention_env env = { .now_ns = NOW, .space = space_500 };
+	struct retention_plan *plan = NULL;
+	assert_int_equal(retention_plan(vault_catalog(f->v), &rules, &env, &plan, &eb), 0);
+	assert_int_equal(plan->n, 1);
+	assert_int_equal(plan->items[0].id, ib);
+	assert_string_equal(plan->items[0].policy, "min_free");
+	retention_plan_free(plan);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -604,6 +635,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tier_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_records_migrated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_max_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_min_free_spares_remote, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
