@@ -462,7 +462,7 @@ static int fs_free(struct objcache *c, uint64_t *free_bytes)
  * when force). When fstatvfs fails, room stays as it was. */
 static void look_locked(struct objcache *c, bool force)
 {
-	uint64_t free_bytes;
+	uint64_t free_bytes = 0;
 	double now = mono_s();
 
 	if (!c->keep_free)
@@ -1771,7 +1771,7 @@ void objcache_set_keep_free(struct objcache *c, uint64_t keep_free)
 
 uint64_t objcache_trim(struct objcache *c, uint64_t want_free)
 {
-	uint64_t free_bytes, evicted = 0;
+	uint64_t free_bytes = 0, evicted = 0;
 
 	if (!c)
 		return 0;

@@ -656,14 +656,12 @@ static void req_note(const struct req *rq, CURLcode cc, int r, const char *msg)
 
 	if (r == -ENOMEM || r == -EINVAL)
 		return;
-	if (cc != CURLE_OK && !rq->cb_err)
+	if ((cc != CURLE_OK && !rq->cb_err) || rq->status >= 500)
 		s = OBJSTORE_UNREACHABLE;
 	else if (rq->status == 401 || rq->status == 403)
 		s = OBJSTORE_REFUSED;
 	else if (r == -ENXIO)
 		s = OBJSTORE_NO_BUCKET;
-	else if (rq->status >= 500)
-		s = OBJSTORE_UNREACHABLE;
 	else if (rq->status > 0)
 		s = OBJSTORE_OK;
 	else
