@@ -150,7 +150,8 @@ static int remote_push(void *opaque, const void *data, size_t len)
 
 /* A range of an object, chunk by chunk through the cache: from the whole
  * copy when it holds one, else as blocks fetched and checked against
- * their digests (objcache_set_digests), as queries read them. */
+ * their digests (objcache_set_digests), and not cached: a long range
+ * must not flush what queries use. */
 static int remote_range(struct remote_stream *s, struct errbuf *eb)
 {
 	struct objcache *cache = vault_objcache(s->v);
@@ -159,8 +160,7 @@ static int remote_range(struct remote_stream *s, struct errbuf *eb)
 	for (uint64_t off = 0; !err && off < s->len; off += REMOTE_PIPE) {
 		uint32_t n = s->len - off < REMOTE_PIPE ? (uint32_t)(s->len - off) : REMOTE_PIPE;
 		struct objstore_range r = { .offset = s->start + off, .len = n, .buf = chunk };
-		err = objcache_read_ranges(cache, vault_objstore(s->v), s->sha, s->size, &r, 1, NULL,
-					   eb);
+		err = objcache_read_through(cache, vault_objstore(s->v), s->sha, s->size, &r, 1, eb);
 		if (!err)
 			err = remote_push(s, chunk, n);
 	}

@@ -1695,6 +1695,7 @@ static void rmremote_key(uint8_t key[RMREMOTE_KEY_LEN], const uint8_t sha[32])
 #define BLKDIG_PREFIX_LEN (sizeof(BLKDIG_PREFIX) - 1)
 #define BLKDIG_KEY_LEN (BLKDIG_PREFIX_LEN + 32 + 8)
 #define BLKDIG_LEN 16
+#define BLKDIG_BLOCK (64u * 1024) /* OBJCACHE_BLOCK, which the keys are counted in */
 
 static void blkdig_key(uint8_t key[BLKDIG_KEY_LEN], const uint8_t sha[32], uint64_t first)
 {
@@ -1703,15 +1704,18 @@ static void blkdig_key(uint8_t key[BLKDIG_KEY_LEN], const uint8_t sha[32], uint6
 	be64_put(key + BLKDIG_PREFIX_LEN + 32, first);
 }
 
-/* Deletes every digest key of sha into b. */
-static void blkdig_delete(struct db_batch *b, const uint8_t sha[32])
+/* Deletes every digest key of sha, an object of size bytes, into b: one
+ * point delete per key (a range delete per removal slows RocksDB's reads
+ * down as they pile up). */
+static void blkdig_delete(struct db_batch *b, const uint8_t sha[32], uint64_t size)
 {
-	uint8_t begin[BLKDIG_KEY_LEN], end[BLKDIG_KEY_LEN + 1];
+	uint64_t blocks = size / BLKDIG_BLOCK + (size % BLKDIG_BLOCK != 0);
+	uint8_t key[BLKDIG_KEY_LEN];
 
-	blkdig_key(begin, sha, 0);
-	blkdig_key(end, sha, UINT64_MAX);
-	end[BLKDIG_KEY_LEN] = 0xff; /* past the last key of sha */
-	db_batch_delete_range(b, DB_CF_META, begin, sizeof(begin), end, sizeof(end));
+	for (uint64_t first = 0; first < blocks; first += CATALOG_DIGESTS_PER_KEY) {
+		blkdig_key(key, sha, first);
+		db_batch_delete(b, DB_CF_META, key, sizeof(key));
+	}
 }
 
 int catalog_block_digests_put(struct catalog *cat, const uint8_t sha[32], uint64_t first_block,
@@ -1728,6 +1732,20 @@ int catalog_block_digests_put(struct catalog *cat, const uint8_t sha[32], uint64
 		return errbuf_set(eb, r, "block digests: %s", strerror(-r));
 	blkdig_key(key, sha, first_block);
 	db_batch_put(b, DB_CF_META, key, sizeof(key), digests, n * BLKDIG_LEN);
+	r = db_write(cat->db, b, false, eb);
+	db_batch_free(b);
+	return r;
+}
+
+int catalog_block_digests_drop(struct catalog *cat, const uint8_t sha[32], uint64_t size,
+			       struct errbuf *eb)
+{
+	struct db_batch *b = NULL;
+	int r = db_batch_new(&b);
+
+	if (r < 0)
+		return errbuf_set(eb, r, "block digests: %s", strerror(-r));
+	blkdig_delete(b, sha, size);
 	r = db_write(cat->db, b, false, eb);
 	db_batch_free(b);
 	return r;
@@ -1858,7 +1876,7 @@ static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn chec
 		db_batch_put(b, DB_CF_META, rm, sizeof(rm), "", 0);
 	}
 	if (r == 0 && last)
-		blkdig_delete(b, rec->sha256);
+		blkdig_delete(b, rec->sha256, rec->file_size);
 	if (r == 0)
 		r = db_write(cat->db, b, true, eb);
 	else

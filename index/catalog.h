@@ -304,11 +304,15 @@ int catalog_object_relocate(struct catalog *cat, const uint8_t sha[32],
  * catalog_block_digests_put records n digests from block first_block (a
  * multiple of CATALOG_DIGESTS_PER_KEY; n at most that), not synced.
  * catalog_block_digest gives one block's: 0, -ENOENT when none is
- * recorded, or another negative errno.
+ * recorded, or another negative errno. catalog_block_digests_drop forgets
+ * all of them (of an object of size bytes), not synced: for digests made
+ * from bytes that turned out not to be the object's.
  */
 #define CATALOG_DIGESTS_PER_KEY 1024
 int catalog_block_digests_put(struct catalog *cat, const uint8_t sha[32], uint64_t first_block,
 			      const uint8_t *digests, size_t n, struct errbuf *eb);
+int catalog_block_digests_drop(struct catalog *cat, const uint8_t sha[32], uint64_t size,
+			       struct errbuf *eb);
 int catalog_block_digest(struct catalog *cat, const uint8_t sha[32], uint64_t block,
 			 uint8_t digest[16]);
 

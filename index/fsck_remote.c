@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,10 +94,10 @@ static bool fall_back_local(struct fsck_remote *f, const uint8_t sha[32],
 struct digest_pass {
 	struct catalog *cat;
 	const uint8_t *sha;
-	EVP_MD_CTX *md;
 	struct blockdig *bd;
 	bool write;
-	uint64_t differ; /* blocks whose digest is missing or not the bytes' */
+	uint64_t missing, wrong; /* blocks whose digest is absent, or not the bytes' */
+	int catalog_err;         /* the catalog failed (not the object) */
 	struct errbuf *eb;
 };
 
@@ -106,44 +105,42 @@ static int pass_digests(void *opaque, uint64_t first, const uint8_t *d, size_t n
 {
 	struct digest_pass *p = opaque;
 	uint8_t want[OBJCACHE_DIGEST];
+	int r = 0;
 
 	if (p->write)
-		return catalog_block_digests_put(p->cat, p->sha, first, d, n, p->eb);
-	for (size_t i = 0; i < n; i++) {
-		int r = catalog_block_digest(p->cat, p->sha, first + i, want);
-		if (r < 0 && r != -ENOENT)
-			return errbuf_set(p->eb, r, "reading the catalog: %s", strerror(-r));
-		p->differ += r == -ENOENT || memcmp(want, d + i * OBJCACHE_DIGEST, sizeof(want));
+		r = catalog_block_digests_put(p->cat, p->sha, first, d, n, p->eb);
+	for (size_t i = 0; !p->write && r == 0 && i < n; i++) {
+		r = catalog_block_digest(p->cat, p->sha, first + i, want);
+		p->missing += r == -ENOENT;
+		p->wrong += r == 0 && memcmp(want, d + i * OBJCACHE_DIGEST, sizeof(want)) != 0;
+		r = r == -ENOENT ? 0 : r;
 	}
-	return 0;
+	if (r < 0) {
+		p->catalog_err = r;
+		errbuf_set(p->eb, r, "the catalog's block digests: %s",
+			   p->eb->msg[0] ? p->eb->msg : strerror(-r));
+	}
+	return r;
 }
 
 static int pass_data(void *opaque, const void *buf, size_t len)
 {
-	struct digest_pass *p = opaque;
-
-	return EVP_DigestUpdate(p->md, buf, len) ? blockdig_update(p->bd, buf, len) : -ENOMEM;
+	return blockdig_update(((struct digest_pass *)opaque)->bd, buf, len);
 }
 
 /* Reads the whole object once: 0, or -EIO when its bytes do not hash to
- * its name, or the store's error (eb). */
+ * its name, or the store's or the catalog's error (eb; p->catalog_err). */
 static int digest_pass_run(struct fsck_remote *f, struct digest_pass *p)
 {
 	uint8_t got[32] = { 0 };
-	unsigned n = 0;
 	char hex[65];
-	int r = -ENOMEM;
+	int r = blockdig_new(&p->bd, CATALOG_DIGESTS_PER_KEY, pass_digests, p);
 
-	p->md = EVP_MD_CTX_new();
-	if (p->md && EVP_DigestInit_ex(p->md, EVP_sha256(), NULL) &&
-	    (r = blockdig_new(&p->bd, CATALOG_DIGESTS_PER_KEY, pass_digests, p)) == 0)
+	if (r == 0)
 		r = objstore_read_stream(f->os, p->sha, 0, UINT64_MAX, pass_data, p, p->eb);
 	if (r == 0)
-		r = blockdig_finish(p->bd);
-	if (r == 0)
-		r = EVP_DigestFinal_ex(p->md, got, &n) && n == 32 ? 0 : -ENOMEM;
+		r = blockdig_finish(p->bd, got);
 	blockdig_free(p->bd);
-	EVP_MD_CTX_free(p->md);
 	if (r == 0 && memcmp(got, p->sha, 32)) {
 		sha256_hex(got, hex);
 		r = errbuf_set(p->eb, -EIO, "its bytes hash to %s, not to its name", hex);
@@ -151,12 +148,41 @@ static int digest_pass_run(struct fsck_remote *f, struct digest_pass *p)
 	return r;
 }
 
+/* --repair of missing or wrong digests: recorded from a second read, and
+ * dropped again if that read's bytes turn out not to be the object's (the
+ * store changed between the reads): an object without digests is read
+ * unchecked, one with wrong digests not at all. fsck runs with capvaultd
+ * stopped, so no read sees them meanwhile. */
+static void rerecord_digests(struct fsck_remote *f, const struct remote_obj *o,
+			     const struct digest_pass *found, const char *hex)
+{
+	struct errbuf eb = { { 0 } }, ignored = { { 0 } };
+	struct digest_pass w = { .cat = f->cat, .sha = o->sha, .write = true, .eb = &eb };
+	int r = digest_pass_run(f, &w);
+
+	f->c->bytes_hashed += o->size;
+	if (r < 0 && !w.catalog_err)
+		catalog_block_digests_drop(f->cat, o->sha, o->size, &ignored);
+	if (r < 0)
+		problem(f, false, "remote object %s: %" PRIu64 " block digests missing and %" PRIu64
+			" wrong, not recorded again: %s%s", hex, found->missing, found->wrong,
+			eb.msg[0] ? eb.msg : strerror(-r),
+			r == -EIO ? " (its bytes changed since the first read: run --verify again)"
+				  : "");
+	else
+		problem(f, true, "remote object %s: %" PRIu64 " block digests missing and %" PRIu64
+			" wrong; recorded again", hex, found->missing, found->wrong);
+}
+
 /*
  * --verify of one object: its bytes against its name, and the catalog's
- * block digests (which range reads are checked against) against its
- * bytes. Digests that are missing (an object tiered before they were
- * kept) or wrong are recorded again with repair, from a second read, once
- * the first showed the bytes are the object's.
+ * block digests (which reads of its parts are checked against) against
+ * its bytes. Missing digests (an object tiered by an older capvaultd: its
+ * parts are read unchecked) and wrong ones (reads of those parts fail)
+ * are a problem, which --repair fixes. Returns 0 when the object's bytes
+ * are sound (digest problems are reported here), else the store's error
+ * or -EIO, for the caller to report; a catalog error is reported here
+ * and returns 0, as it says nothing of the object.
  */
 static int verify_listed(struct fsck_remote *f, const struct remote_obj *o, struct errbuf *eb)
 {
@@ -165,20 +191,20 @@ static int verify_listed(struct fsck_remote *f, const struct remote_obj *o, stru
 	int r = digest_pass_run(f, &p);
 
 	f->c->bytes_hashed += o->size;
-	if (r < 0 || p.differ == 0)
-		return r;
 	sha256_hex(o->sha, hex);
-	if (f->repair) {
-		struct digest_pass w = { .cat = f->cat, .sha = o->sha, .write = true, .eb = eb };
-		r = digest_pass_run(f, &w);
-		f->c->bytes_hashed += o->size;
+	if (p.catalog_err) {
+		problem(f, false, "remote object %s: %s", hex, eb->msg);
+		return 0;
 	}
-	if (r == 0)
-		problem(f, f->repair, "remote object %s: the catalog's digests of %" PRIu64
-			" of its blocks are missing or wrong%s", hex, p.differ,
-			f->repair ? "; recorded again" : " (reads of them are not checked; run with "
-							 "--repair to record them)");
-	return r;
+	if (r < 0 || (p.missing == 0 && p.wrong == 0))
+		return r;
+	if (f->repair)
+		rerecord_digests(f, o, &p, hex);
+	else
+		problem(f, false, "remote object %s: %" PRIu64 " block digests missing (those "
+			"blocks are read unchecked) and %" PRIu64 " wrong (reads of those fail); "
+			"--repair records them again", hex, p.missing, p.wrong);
+	return 0;
 }
 
 static void check_listed(struct fsck_remote *f, const struct remote_obj *o)

@@ -142,9 +142,13 @@ static int remote_fill(struct objread *r, struct errbuf *eb)
 		total += len;
 		left -= len;
 	}
-	int err = r->cached ? objcache_read_ranges(vault_objcache(r->v), vault_objstore(r->v),
-						   r->sha, r->size, rg, n, NULL, &why)
-			    : objstore_read_ranges(vault_objstore(r->v), r->sha, rg, n, &why);
+	/* Through the cache, whose fetched blocks are checked against their
+	 * digests before any reader sees them; not cached, so that reading a
+	 * whole object does not flush what queries use. */
+	struct objcache *cache = vault_objcache(r->v);
+	int err = cache ? objcache_read_through(cache, vault_objstore(r->v), r->sha, r->size, rg,
+						n, &why)
+			: objstore_read_ranges(vault_objstore(r->v), r->sha, rg, n, &why);
 	if (err)
 		return remote_error(r, err, &why, eb);
 	if (!EVP_DigestUpdate(r->md, r->buf, total))

@@ -107,29 +107,46 @@ static int put_digests(void *opaque, uint64_t first_block, const uint8_t *digest
 #define DIGEST_READ (1u << 20)
 
 /* Records the digests of the local copy's blocks (blockdig.h), which the
- * reads of its ranges from the store will be checked against. */
+ * reads of its ranges from the store will be checked against, once the
+ * copy hashed to its name in the same read: the put may not read it (an
+ * object the store holds already is confirmed there), and digests of
+ * rotted bytes would fail every read of the sound remote copy. */
 static int record_digests(struct vault *v, int fd, const uint8_t sha[32], uint64_t size,
-			  struct errbuf *eb)
+			  const atomic_bool *stop, struct errbuf *eb)
 {
 	struct digest_sink sink = { .cat = vault_catalog(v), .sha = sha, .eb = eb };
 	_cleanup_free_ uint8_t *buf = malloc(DIGEST_READ);
 	struct blockdig *d = NULL;
-	char hex[65];
+	uint8_t whole[32];
+	char hex[65], got[65];
 	int r = buf ? blockdig_new(&d, CATALOG_DIGESTS_PER_KEY, put_digests, &sink) : -ENOMEM;
 
 	for (uint64_t off = 0; r == 0 && off < size; off += DIGEST_READ) {
 		size_t n = size - off < DIGEST_READ ? (size_t)(size - off) : DIGEST_READ;
+		if (atomic_load(stop)) {
+			r = -ECANCELED;
+			break;
+		}
 		r = fd_pread_all(fd, buf, n, off);
 		if (r == 0)
 			r = blockdig_update(d, buf, n);
 	}
 	if (r == 0)
-		r = blockdig_finish(d);
+		r = blockdig_finish(d, whole);
 	blockdig_free(d);
 	sha256_hex(sha, hex);
+	if (r == 0 && memcmp(whole, sha, 32) != 0) {
+		sha256_hex(whole, got);
+		r = errbuf_set(eb, -EIO, "object %s: the local copy hashes to %s, not to its name "
+			       "(capvault fsck --verify quarantines it)", hex, got);
+	}
 	if (r < 0 && !eb->msg[0])
 		errbuf_set(eb, r, "object %s: block digests of the local copy: %s", hex,
 			   strerror(-r));
+	if (r < 0) {
+		struct errbuf ignored = { { 0 } };
+		catalog_block_digests_drop(vault_catalog(v), sha, size, &ignored);
+	}
 	return r;
 }
 
@@ -138,6 +155,7 @@ struct digest_job {
 	int fd;
 	const uint8_t *sha;
 	uint64_t size;
+	atomic_bool stop; /* the put failed: no need to go on */
 	int r;
 	struct errbuf eb;
 };
@@ -146,7 +164,7 @@ static void *digest_main(void *opaque)
 {
 	struct digest_job *j = opaque;
 
-	j->r = record_digests(j->v, j->fd, j->sha, j->size, &j->eb);
+	j->r = record_digests(j->v, j->fd, j->sha, j->size, &j->stop, &j->eb);
 	return NULL;
 }
 
@@ -162,13 +180,19 @@ static int put_with_digests(struct vault *v, struct objstore *os, const uint8_t 
 {
 	struct digest_job j = { .v = v, .fd = fd, .sha = sha, .size = size };
 	pthread_t t;
+
+	atomic_init(&j.stop, false);
 	bool threaded = pthread_create(&t, NULL, digest_main, &j) == 0;
 
 	if (!threaded)
 		digest_main(&j);
 	int r = threaded || j.r == 0 ? objstore_put(os, sha, fd, size, eb) : 0;
-	if (threaded)
+	if (threaded) {
+		/* A put that failed (the store down, say) does not wait for the
+		 * rest of a large object to be read: the move is tried again. */
+		atomic_store(&j.stop, r < 0);
 		pthread_join(t, NULL);
+	}
 	if (r == 0 && j.r < 0) {
 		errbuf_set(eb, j.r, "%s", j.eb.msg);
 		r = j.r;
@@ -214,6 +238,10 @@ int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uin
 	 * an orphan: "both" means the remote copy was confirmed. */
 	if (loc == CATALOG_LOCAL) {
 		r = catalog_object_relocate(cat, sha, CATALOG_LOCAL, CATALOG_BOTH, eb);
+		if (r == -ENOENT) { /* its last capture went meanwhile, and its digests with it */
+			struct errbuf ignored = { { 0 } };
+			catalog_block_digests_drop(cat, sha, size, &ignored);
+		}
 		if (r < 0)
 			return r;
 		maybe_kill(TIER_AT_BOTH);

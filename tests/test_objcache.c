@@ -232,7 +232,9 @@ static void test_block_digests(void **state)
 	for (size_t off = 0; off < OBJ_SIZE; off += 10007)
 		assert_int_equal(blockdig_update(bd, f->bytes + off,
 						 OBJ_SIZE - off < 10007 ? OBJ_SIZE - off : 10007), 0);
-	assert_int_equal(blockdig_finish(bd), 0);
+	uint8_t whole[32];
+	assert_int_equal(blockdig_finish(bd, whole), 0);
+	assert_memory_equal(whole, f->sha, 32);
 	blockdig_free(bd);
 	assert_int_equal(ds.n, NBLK);
 	assert_int_equal(ds.emits, (NBLK + 2) / 3);
@@ -303,7 +305,7 @@ static bool cached_file(struct fixture *f, uint64_t block)
 	if (fd < 0)
 		return false;
 	assert_int_equal(pread(fd, hdr, sizeof(hdr), 0), sizeof(hdr));
-	assert_memory_equal(hdr, "CVBLKS1\n", 8);
+	assert_memory_equal(hdr, "CVBLKS2\n", 8);
 	uint64_t nblocks = (OBJ_SIZE + BLK - 1) / BLK;
 	uint64_t base = (16 + (nblocks + 7) / 8 + 4095) / 4096 * 4096;
 	bool set = pread(fd, &byte, 1, (off_t)(16 + block / 8)) == 1 && (byte >> (block % 8) & 1);
@@ -369,7 +371,19 @@ static void test_restart(void **state)
 	f->c = objcache_free(f->c);
 	assert_int_equal(objcache_open(&f->c, f->cache_root, BLK, &eb), 0);
 	assert_int_equal(stats(f).files, 1);
-	assert_true(stats(f).bytes <= BLK);
+	assert_true(stats(f).bytes <= BLK);	/* A pack of version 1 (its blocks cached before they were checked
+	 * against digests) is removed at start, not served. */
+	char hex[65];
+	sha256_hex(f->sha, hex);
+	snprintf(path, sizeof(path), "%s/cache/%.2s/%s.blk", f->cache_root, hex, hex);
+	f->c = objcache_free(f->c);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "CVBLKS1\n", 8, 0), 8);
+	close(fd);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 0);
+	assert_int_equal(access(path, F_OK), -1);
 }
 
 static void test_unclean_reboot_empties(void **state)
@@ -520,7 +534,7 @@ static void test_rebuild_huge_header(void **state)
 	struct fixture *f = *state;
 	struct errbuf eb = { 0 };
 	char path[512];
-	uint8_t pack[17] = "CVBLKS1\n";
+	uint8_t pack[17] = "CVBLKS2\n";
 
 	read_check(f, 0, 10);
 	f->c = objcache_free(f->c);

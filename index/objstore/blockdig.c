@@ -10,6 +10,7 @@
 
 struct blockdig {
 	EVP_MD_CTX *md;       /* the block being read */
+	EVP_MD_CTX *whole;    /* the stream */
 	uint64_t in_block;    /* its bytes so far */
 	uint64_t next_block;  /* its number */
 	size_t per_emit, n;   /* digests waiting in out */
@@ -44,7 +45,9 @@ int blockdig_new(struct blockdig **out, size_t per_emit, blockdig_emit_fn emit, 
 	if (!d)
 		return -ENOMEM;
 	d->md = EVP_MD_CTX_new();
-	if (!d->md || !EVP_DigestInit_ex(d->md, EVP_sha256(), NULL)) {
+	d->whole = EVP_MD_CTX_new();
+	if (!d->md || !d->whole || !EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) ||
+	    !EVP_DigestInit_ex(d->whole, EVP_sha256(), NULL)) {
 		blockdig_free(d);
 		return -ENOMEM;
 	}
@@ -85,7 +88,7 @@ int blockdig_update(struct blockdig *d, const void *buf, size_t len)
 	while (len > 0) {
 		size_t take = OBJCACHE_BLOCK - d->in_block;
 		take = take < len ? take : len;
-		if (!EVP_DigestUpdate(d->md, p, take))
+		if (!EVP_DigestUpdate(d->md, p, take) || !EVP_DigestUpdate(d->whole, p, take))
 			return -ENOMEM;
 		d->in_block += take;
 		p += take;
@@ -97,17 +100,23 @@ int blockdig_update(struct blockdig *d, const void *buf, size_t len)
 	return 0;
 }
 
-int blockdig_finish(struct blockdig *d)
+int blockdig_finish(struct blockdig *d, uint8_t whole[32])
 {
+	unsigned len = 0;
 	int r = d->in_block ? end_block(d) : 0;
 
-	return r ? r : emit_waiting(d);
+	if (r == 0)
+		r = emit_waiting(d);
+	if (r == 0 && (!EVP_DigestFinal_ex(d->whole, whole, &len) || len != 32))
+		r = -ENOMEM;
+	return r;
 }
 
 struct blockdig *blockdig_free(struct blockdig *d)
 {
 	if (d) {
 		EVP_MD_CTX_free(d->md);
+		EVP_MD_CTX_free(d->whole);
 		free(d);
 	}
 	return NULL;

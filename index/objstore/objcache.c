@@ -49,6 +49,7 @@
  */
 #include "objcache.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -77,7 +78,10 @@
 #define DIR_MODE 0750
 #define FILE_MODE 0440
 #define PACK_MODE 0640
-#define PACK_MAGIC "CVBLKS1\n"
+/* Version 2: its blocks were checked against their digests when fetched.
+ * Packs of version 1 (blocks cached unchecked) are not packs to rebuild,
+ * so a start removes them. */
+#define PACK_MAGIC "CVBLKS2\n"
 #define PACK_HEADER 16 /* the magic, then the object's size, little-endian */
 #define PAGE 4096u
 #define WHOLE (-1)
@@ -490,6 +494,10 @@ static bool fits_locked(struct objcache *c, uint64_t size, uint64_t disk)
 static bool evict_locked(struct objcache *c, uint64_t size, uint64_t disk)
 {
 	look_locked(c, false);
+	/* Short of room as last looked at: look again before evicting or
+	 * refusing (space freed since, e.g. a file removed, shows at once). */
+	if (!fits_locked(c, size, disk))
+		look_locked(c, true);
 	while (c->st.files > 0 && !fits_locked(c, size, disk))
 		drop_locked(c, c->lru.prev, true);
 	return fits_locked(c, size, disk);
@@ -1216,6 +1224,7 @@ struct batch {
 	size_t nfetch;
 	int pack_fd; /* the object's pack, open for reading: -1 not yet, < -1 none */
 	uint64_t pack_epoch; /* of the object's packref before pack_fd was opened (0: none) */
+	bool keep;   /* the fetched blocks are cached (objcache_read_through: not) */
 };
 
 /* Reads what the ranges want of a cached block (bytes [base, base + len)
@@ -1343,32 +1352,45 @@ void objcache_set_digests(struct objcache *c, objcache_digest_fn fn, void *opaqu
 	c->digest_opaque = opaque;
 }
 
-/* A fetched block against the digest recorded when its object was
- * tiered: 0, or -EBADMSG (eb) when it differs, or the lookup's error. */
+/* Block number block of object sha (its len bytes at buf) against the
+ * digest recorded when the object was tiered: 0 when it matches or none
+ * was recorded (counted unchecked), -EBADMSG when it differs (counted
+ * corrupt), or the lookup's error. */
+static int block_matches(struct objcache *c, const uint8_t sha[32], uint64_t block,
+			 const void *buf, size_t len)
+{
+	uint8_t want[OBJCACHE_DIGEST], got[OBJCACHE_DIGEST];
+	int r = c->digest_fn ? c->digest_fn(c->digest_opaque, sha, block, want) : -ENOENT;
+
+	if (r == 0)
+		r = blockdig_of(buf, len, got);
+	if (r == 0 && memcmp(want, got, sizeof(got)) != 0)
+		r = -EBADMSG;
+	if (r == -ENOENT || r == -EBADMSG) {
+		pthread_mutex_lock(&c->lock);
+		if (r == -ENOENT)
+			c->st.unchecked++;
+		else
+			c->st.corrupt++;
+		pthread_mutex_unlock(&c->lock);
+	}
+	return r == -ENOENT ? 0 : r;
+}
+
+/* A fetched block against its digest: 0, or -EBADMSG (eb) when it
+ * differs, or the lookup's error. */
 static int check_block(struct objcache *c, struct objstore *os, const uint8_t sha[32],
 		       const struct objstore_range *f, struct errbuf *eb)
 {
-	uint8_t want[OBJCACHE_DIGEST], got[OBJCACHE_DIGEST];
 	uint64_t block = f->offset / OBJCACHE_BLOCK;
 	char hex[65];
-	int r = c->digest_fn ? c->digest_fn(c->digest_opaque, sha, block, want) : -ENOENT;
+	int r = block_matches(c, sha, block, f->buf, f->len);
 
-	if (r == -ENOENT) {
-		pthread_mutex_lock(&c->lock);
-		c->st.unchecked++;
-		pthread_mutex_unlock(&c->lock);
-		return 0;
-	}
 	if (r == 0)
-		r = blockdig_of(f->buf, f->len, got);
-	if (r < 0)
+		return 0;
+	if (r != -EBADMSG)
 		return errbuf_set(eb, r, "%s: block %" PRIu64 ": its digest: %s",
 				  objstore_describe(os), block, strerror(-r));
-	if (memcmp(want, got, sizeof(got)) == 0)
-		return 0;
-	pthread_mutex_lock(&c->lock);
-	c->st.corrupt++;
-	pthread_mutex_unlock(&c->lock);
 	sha256_hex(sha, hex);
 	return errbuf_set(eb, -EBADMSG, "%s: object %s: bytes %" PRIu64 "-%" PRIu64 " do not "
 			  "match the digest recorded when it was tiered (the object in the store "
@@ -1415,7 +1437,10 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 		if (fetched)
 			*fetched += bt->fetch[i].len;
 		copy_overlaps(r, nr, bt->fetch[i].buf, bt->fetch[i].offset, bt->fetch[i].len);
-		store_job(c, bt->job[i]);
+		if (bt->keep)
+			store_job(c, bt->job[i]);
+		else
+			free(bt->job[i]);
 	}
 	bt->nfetch = 0;
 	return err;
@@ -1441,9 +1466,9 @@ static int read_from_whole(struct objcache *c, const uint8_t sha[32], uint64_t s
 	return err;
 }
 
-int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t sha[32],
-			 uint64_t size, struct objstore_range *r, size_t n, uint64_t *fetched,
-			 struct errbuf *eb)
+static int read_ranges(struct objcache *c, struct objstore *os, const uint8_t sha[32],
+		       uint64_t size, struct objstore_range *r, size_t n, bool keep,
+		       uint64_t *fetched, struct errbuf *eb)
 {
 	_cleanup_free_ uint64_t *blocks = NULL;
 	_cleanup_free_ struct batch *bt = NULL;
@@ -1461,6 +1486,7 @@ int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t 
 	if (!(bt = calloc(1, sizeof(*bt))))
 		return -ENOMEM;
 	bt->pack_fd = -1;
+	bt->keep = keep;
 	for (size_t i = 0; i < nblocks && !err; i += OBJCACHE_BATCH) {
 		size_t k = nblocks - i < OBJCACHE_BATCH ? nblocks - i : OBJCACHE_BATCH;
 		memcpy(bt->block, blocks + i, k * sizeof(uint64_t));
@@ -1471,6 +1497,19 @@ int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t 
 	if (bt->pack_fd >= 0)
 		close(bt->pack_fd);
 	return err;
+}
+
+int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t sha[32],
+			 uint64_t size, struct objstore_range *r, size_t n, uint64_t *fetched,
+			 struct errbuf *eb)
+{
+	return read_ranges(c, os, sha, size, r, n, true, fetched, eb);
+}
+
+int objcache_read_through(struct objcache *c, struct objstore *os, const uint8_t sha[32],
+			  uint64_t size, struct objstore_range *r, size_t n, struct errbuf *eb)
+{
+	return read_ranges(c, os, sha, size, r, n, false, NULL, eb);
 }
 
 /* ---- whole objects ---- */
@@ -1497,18 +1536,25 @@ struct tee {
 	uint64_t unwritten; /* of it, still counted in the cache's unwritten */
 	EVP_MD_CTX *md;
 	uint64_t got, passed;
-	uint8_t *held; /* the last bytes seen, OBJCACHE_HOLD_BACK at most */
+	const uint8_t *sha;
+	uint8_t *held; /* the last block that matched its digest, not handed on yet */
 	size_t nheld;
+	uint8_t *blk;  /* the block being received */
+	size_t nblk;
+	uint64_t block; /* its number */
+	bool bad_block; /* a block did not match its digest: block is its number */
 	bool verified; /* every byte went through and hashed to the name */
 };
 
-static int tee_init(struct tee *t, struct objcache *c, uint64_t size, objstore_data_fn fn,
-		    void *opaque)
+static int tee_init(struct tee *t, struct objcache *c, const uint8_t sha[32], uint64_t size,
+		    objstore_data_fn fn, void *opaque)
 {
-	*t = (struct tee){ .c = c, .size = size, .fn = fn, .opaque = opaque, .fd = -1 };
+	*t = (struct tee){ .c = c, .sha = sha, .size = size, .fn = fn, .opaque = opaque,
+			   .fd = -1 };
 	t->md = EVP_MD_CTX_new();
-	t->held = malloc(OBJCACHE_HOLD_BACK);
-	if (!t->md || !t->held || !EVP_DigestInit_ex(t->md, EVP_sha256(), NULL))
+	t->held = malloc(OBJCACHE_BLOCK);
+	t->blk = malloc(OBJCACHE_BLOCK);
+	if (!t->md || !t->held || !t->blk || !EVP_DigestInit_ex(t->md, EVP_sha256(), NULL))
 		return -ENOMEM;
 	return 0;
 }
@@ -1517,6 +1563,7 @@ static void tee_free(struct tee *t)
 {
 	EVP_MD_CTX_free(t->md);
 	free(t->held);
+	free(t->blk);
 }
 
 static int tee_pass(struct tee *t, const void *buf, size_t len)
@@ -1527,27 +1574,43 @@ static int tee_pass(struct tee *t, const void *buf, size_t len)
 	return t->fn(t->opaque, buf, len);
 }
 
-/* Hands the caller all but the last OBJCACHE_HOLD_BACK bytes seen. */
-static int tee_hold(struct tee *t, const uint8_t *buf, size_t len)
+/* The block just received against its digest (objcache_set_digests):
+ * 0, -EBADMSG (t->bad_block), or the lookup's error. */
+static int tee_check_block(struct tee *t)
 {
-	size_t total = t->nheld + len;
-	if (total <= OBJCACHE_HOLD_BACK) {
-		memcpy(t->held + t->nheld, buf, len);
-		t->nheld = total;
-		return 0;
+	int r = block_matches(t->c, t->sha, t->block, t->blk, t->nblk);
+
+	t->bad_block = r == -EBADMSG;
+	return r;
+}
+
+/*
+ * Takes the stream's bytes a block at a time: a block reaches fn only
+ * once it matched its digest and the next block is whole, so the last
+ * block (OBJCACHE_HOLD_BACK) also waits for the whole object's SHA-256.
+ */
+static int tee_take(struct tee *t, const uint8_t *buf, size_t len)
+{
+	while (len > 0) {
+		size_t take = OBJCACHE_BLOCK - t->nblk < len ? OBJCACHE_BLOCK - t->nblk : len;
+		memcpy(t->blk + t->nblk, buf, take);
+		t->nblk += take;
+		buf += take;
+		len -= take;
+		if (t->nblk < OBJCACHE_BLOCK)
+			break;
+		int r = tee_check_block(t);
+		if (r == 0)
+			r = tee_pass(t, t->held, t->nheld);
+		if (r != 0)
+			return r;
+		uint8_t *spare = t->held;
+		t->held = t->blk;
+		t->nheld = t->nblk;
+		t->blk = spare;
+		t->nblk = 0;
+		t->block++;
 	}
-	size_t out = total - OBJCACHE_HOLD_BACK;
-	size_t from_held = out < t->nheld ? out : t->nheld;
-	int r = tee_pass(t, t->held, from_held);
-	if (r != 0)
-		return r;
-	memmove(t->held, t->held + from_held, t->nheld - from_held);
-	t->nheld -= from_held;
-	size_t from_buf = out - from_held;
-	if ((r = tee_pass(t, buf, from_buf)) != 0)
-		return r;
-	memcpy(t->held + t->nheld, buf + from_buf, len - from_buf);
-	t->nheld += len - from_buf;
 	return 0;
 }
 
@@ -1575,24 +1638,43 @@ static int tee_data(void *opaque, const void *buf, size_t len)
 	} else if (t->fd >= 0) {
 		tee_written(t, len);
 	}
-	return tee_hold(t, buf, len);
+	return tee_take(t, buf, len);
 }
 
-/* Once every byte went through: -EBADMSG unless they hash to sha, else
- * hands on the held bytes (and returns what the caller's fn says). */
+/* Once every byte went through: -EBADMSG unless the last, shorter block
+ * matches its digest and all of them hash to sha, else hands on the
+ * bytes held (and returns what the caller's fn says). */
 static int tee_check(struct tee *t, const uint8_t sha[32])
 {
 	uint8_t got[32];
 	unsigned n = 0;
+	int r = t->nblk ? tee_check_block(t) : 0;
 
+	if (r != 0)
+		return r;
 	if (!EVP_DigestFinal_ex(t->md, got, &n) || n != 32)
 		return -ENOMEM;
 	if (memcmp(got, sha, 32) != 0)
 		return -EBADMSG;
 	t->verified = true;
-	int r = tee_pass(t, t->held, t->nheld);
-	t->nheld = 0;
+	r = tee_pass(t, t->held, t->nheld);
+	if (r == 0)
+		r = tee_pass(t, t->blk, t->nblk);
+	t->nheld = t->nblk = 0;
 	return r;
+}
+
+/* What a stream that failed with -EBADMSG was: a block that did not
+ * match its digest, or bytes that did not hash to the object's name. */
+static void tee_what(const struct tee *t, char *out, size_t len)
+{
+	uint64_t from = t->block * OBJCACHE_BLOCK;
+
+	if (t->bad_block)
+		snprintf(out, len, "bytes %" PRIu64 "-%" PRIu64 " do not match the digest recorded "
+			 "when it was tiered", from, from + t->nblk - 1);
+	else
+		snprintf(out, len, "its bytes do not hash to its SHA-256");
 }
 
 /* Publishes the copy when it holds the whole object, hashed to its name. */
@@ -1652,22 +1734,21 @@ static void drop_whole_locked(struct objcache *c, const uint8_t sha[32])
 		drop_locked(c, e, false);
 }
 
-/* The cached copy of sha did not hash to its name: it goes (bit rot, or
- * changed by hand), so the next read fetches the store's. */
-static int cached_corrupt(struct objcache *c, const uint8_t sha[32], struct errbuf *eb)
+/* The cached copy of sha is not the object's bytes: it goes (bit rot,
+ * or changed by hand), so the next read fetches the store's. */
+static int cached_corrupt(struct objcache *c, const struct tee *t, struct errbuf *eb)
 {
-	char name[80], hex[65];
+	char name[80], hex[65], what[160];
 
-	entry_name(sha, true, name, sizeof(name));
-	sha256_hex(sha, hex);
+	entry_name(t->sha, true, name, sizeof(name));
+	sha256_hex(t->sha, hex);
+	tee_what(t, what, sizeof(what));
 	pthread_mutex_lock(&c->lock);
-	drop_whole_locked(c, sha);
-	c->st.corrupt++;
+	drop_whole_locked(c, t->sha);
+	c->st.corrupt += !t->bad_block; /* block_matches counted a bad block */
 	pthread_mutex_unlock(&c->lock);
-	return errbuf_set(eb, -EBADMSG,
-			  "cache file %s/%s: its bytes do not hash to the object's SHA-256 %s; "
-			  "removed",
-			  c->dir, name, hex);
+	return errbuf_set(eb, -EBADMSG, "cache file %s/%s of object %s: %s; removed", c->dir,
+			  name, hex, what);
 }
 
 /* Streams the object from the store through t, keeping a copy when it
@@ -1685,13 +1766,18 @@ static int stream_remote(struct objcache *c, struct objstore *os, const uint8_t 
 	if (r == 0 && t->got != size)
 		r = errbuf_set(eb, -EIO, "%s: object store gave %" PRIu64 " bytes of %" PRIu64,
 			       objstore_describe(os), t->got, size);
-	if (r == 0 && (r = tee_check(t, sha)) == -EBADMSG) {
+	if (r == 0)
+		r = tee_check(t, sha);
+	if (r == -EBADMSG) {
+		char what[160];
 		sha256_hex(sha, hex);
+		tee_what(t, what, sizeof(what));
 		errbuf_set(eb, r,
-			   "%s: the bytes of object %s do not hash to its SHA-256 (the object in "
-			   "the store is corrupt or was replaced); not served",
-			   objstore_describe(os), hex);
-		count_corrupt(c);
+			   "%s: object %s: %s (the object in the store is corrupt or was "
+			   "replaced; run capvault fsck --remote --verify); not served",
+			   objstore_describe(os), hex, what);
+		if (!t->bad_block) /* block_matches counted that */
+			count_corrupt(c);
 		objcache_forget(c, sha); /* its blocks may be of the same bad bytes */
 	}
 	count_remote(c, started, r < 0 ? r : 0);
@@ -1705,7 +1791,7 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
 			 uint64_t size, objstore_data_fn fn, void *opaque, struct errbuf *eb)
 {
 	struct tee t;
-	int r = tee_init(&t, c, size, fn, opaque);
+	int r = tee_init(&t, c, sha, size, fn, opaque);
 	int fd = r < 0 ? r : whole_open(c, sha, size);
 
 	if (fd >= 0) {
@@ -1716,10 +1802,10 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
 		if (r == 0)
 			count_access(c, true, size);
 		if (r == -EBADMSG)
-			cached_corrupt(c, sha, eb);
+			cached_corrupt(c, &t, eb);
 		if (r == -EBADMSG && t.passed == 0) { /* nothing handed on: ask the store */
 			tee_free(&t);
-			r = tee_init(&t, c, size, fn, opaque);
+			r = tee_init(&t, c, sha, size, fn, opaque);
 		} else {
 			tee_free(&t);
 			return r;

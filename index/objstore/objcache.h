@@ -120,21 +120,32 @@ int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t 
 			 struct errbuf *eb);
 
 /*
+ * As objcache_read_ranges (cached blocks served, fetched ones checked
+ * against their digests), but what it fetches is not cached: for reads
+ * that go through a whole object or a long range once (merges, reindex,
+ * annotated and Range downloads), which must not flush the blocks queries
+ * use.
+ */
+int objcache_read_through(struct objcache *c, struct objstore *os, const uint8_t sha[32],
+			  uint64_t size, struct objstore_range *r, size_t n, struct errbuf *eb);
+
+/*
  * Streams the whole object (size bytes) to fn: from the cached copy when
  * there is one, else from os (objstore_read_stream), keeping a copy that
  * is cached once the whole object has been read and hashed to its name
  * (only when it takes at most a quarter of what the cache may hold,
  * limit_bytes: one download must not flush what queries use, and its
- * room above the free-space floor is made before it is downloaded). Every byte is hashed, wherever it comes
- * from, and the last OBJCACHE_HOLD_BACK bytes reach fn only once the
- * SHA-256 matches the object's name: otherwise -EBADMSG (eb names the
- * store or the cache file), so fn never sees the whole of bytes that are
- * not the object. A cached copy that fails the check is removed; when fn
- * had been given none of its bytes (objects up to OBJCACHE_HOLD_BACK) the
- * object is read from the store instead. Nonzero from fn stops and is
- * returned.
+ * room above the free-space floor is made before it is downloaded).
+ * Every byte is checked, wherever it comes from: each block against its
+ * digest (objcache_set_digests) before it reaches fn, and the last block
+ * (OBJCACHE_HOLD_BACK) only once the whole SHA-256 matches the object's
+ * name: otherwise -EBADMSG (eb names the store or the cache file, and the
+ * block), so fn never sees a block that is not the object's, nor the
+ * whole of bytes that are not the object. A cached copy that fails a
+ * check is removed; when fn had been given none of its bytes the object
+ * is read from the store instead. Nonzero from fn stops and is returned.
  */
-#define OBJCACHE_HOLD_BACK (64u * 1024)
+#define OBJCACHE_HOLD_BACK OBJCACHE_BLOCK
 int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t sha[32],
 			 uint64_t size, objstore_data_fn fn, void *opaque, struct errbuf *eb);
 

@@ -96,8 +96,9 @@ for id in $(seq 1 12); do
 		check "capture $id downloaded whole" "$(cat "$T/src/c$id.sha")" \
 			"$(sha256sum <"$T/dl" | cut -d' ' -f1)"
 	else
-		api -o "$T/dl" -r 0-1999999 "$U/v1/captures/$id/file"
-		check "capture $id: a range" 2000000 "$(stat -c %s "$T/dl")"
+		# A query caches the blocks it reads (a Range download does not).
+		api -o "$T/q.pcap" "$U/v1/packets?captures=$id"
+		[ "$(stat -c %s "$T/q.pcap")" -gt 2000000 ] || fail "capture $id: a query"
 	fi
 	note_free
 done
@@ -143,10 +144,10 @@ MIN_FREE_CFG=6MiB
 write_config "$PORT"
 kill -HUP "$DPID"
 wait_for "the floor after a second reload" keep_free_is "$FLOOR"
-# The cache fills again, down to its floor (blocks: a whole copy may take
-# only a quarter of what the cache may hold).
+# The cache fills again, down to its floor (blocks of queries: a whole
+# copy may take only a quarter of what the cache may hold).
 rm -f "$FS/filler"
-for id in 1 2 3 4; do api -o "$T/dl" -r 0-1999999 "$U/v1/captures/$id/file"; done
+for id in 1 2 3 4; do api -o "$T/q.pcap" "$U/v1/packets?captures=$id"; done
 sleep 0.5
 [ "$(metric cache_bytes)" -ge $((4 * MB)) ] || fail "the cache did not fill again: $(metric cache_bytes)"
 stop_daemon

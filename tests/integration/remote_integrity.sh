@@ -58,9 +58,12 @@ flip "$(remote "$s1")" 5000
 rc=0
 api -o "$T/dl" -w '%{http_code}' "$U/v1/captures/1/file" >"$T/code" 2>"$T/curl.err" || rc=$?
 [ "$rc" -ne 0 ] || fail "a download of corrupt bytes succeeded (HTTP $(cat "$T/code"))"
-[ "$(stat -c %s "$T/dl")" -lt "$(stat -c %s "$T/c1.pcap")" ] || fail "the whole corrupt body was sent"
+# The replaced byte is in the first block, checked against its digest
+# before it goes: not a byte of the body was sent.
+check "bytes sent of a replaced first block" 0 "$(stat -c %s "$T/dl" 2>/dev/null || echo 0)"
 wait_for "the corruption logged" logged "download of capture 1 cut short"
-grep "cut short" "$T/d.log" | grep -q "SHA-256" || fail "log: $(grep 'cut short' "$T/d.log")"
+grep "cut short" "$T/d.log" | grep -q "bytes 0-65535 do not match the digest" ||
+	fail "log: $(grep 'cut short' "$T/d.log")"
 check "remote read errors" 1 "$(errors)"
 gone "$(cached "$s1")" || fail "corrupt bytes were cached"
 flip "$(remote "$s1")" 5000
@@ -68,8 +71,20 @@ api -o "$T/dl" "$U/v1/captures/1/file"
 check "download once the object is right" "$s1" "$(sha "$T/dl")"
 [ -e "$(cached "$s1")" ] || fail "the good download was not cached whole"
 
-# F4: the cached whole copy changed on disk.
+# F4: the cached whole copy changed on disk. In its first block: found
+# before a byte went, so the download is served from the store instead
+# (and the copy made again from it).
+corrupt1=$(api "$U/metrics" | awk '$1 == "capvault_remote_corrupt_total" { print $2 }')
 flip "$(cached "$s1")" 10000
+api -o "$T/dl" "$U/v1/captures/1/file"
+check "download of a copy bad in its first block" "$s1" "$(sha "$T/dl")"
+check "the bad copy counted" $((corrupt1 + 1)) \
+	"$(api "$U/metrics" | awk '$1 == "capvault_remote_corrupt_total" { print $2 }')"
+wait_for "the copy made again" test -e "$(cached "$s1")"
+check "the copy made again" "$s1" "$(sha "$(cached "$s1")")"
+# In its last block: the blocks before it went, so the download is cut
+# short, the copy removed, and the next download whole.
+flip "$(cached "$s1")" $(( $(stat -c %s "$T/c1.pcap") - 100 ))
 rc=0
 api -o "$T/dl" "$U/v1/captures/1/file" 2>"$T/curl.err" || rc=$?
 [ "$rc" -ne 0 ] || fail "a download of a corrupt cache copy succeeded"
@@ -93,7 +108,7 @@ flip "$(remote "$s3")" 3000
 code=$(curl -sS -o "$T/m.json" -w '%{http_code}' -X POST "$CSU/merge?capture_ids=3,4")
 [ "$code" != 200 ] || fail "a merge of a corrupt object succeeded: $(cat "$T/m.json")"
 echo "merge: $code $(cat "$T/m.json")"
-grep -q "SHA-256" "$T/m.json" || fail "merge: $(cat "$T/m.json")"
+grep -q "do not match the digest" "$T/m.json" || fail "merge: $(cat "$T/m.json")"
 check "captures after the failed merge" 5 "$(api "$U/v1/captures" | jq '.captures | length')"
 # F3, range reads: block 3 of capture 5's object replaced in the store.
 metric() { api "$U/metrics" | awk -v m="capvault_$1" '$1 == m { print $2 }'; }
@@ -120,8 +135,21 @@ cmp -s "$T/dl" <(dd if="$T/c5.pcap" bs=1 skip=190000 count=20001 status=none) &&
 	fail "the range's bytes, corrupt, went out whole"
 wait_for "the range's corruption logged" logged "download of capture 5 cut short"
 check "corrupt blocks counted" $((corrupt0 + 4)) "$(metric remote_corrupt_total)"
+# An annotated download reads the object in order (objread): it stops
+# at the replaced block.
+rc=0
+api -o "$T/ann" "$U/v1/captures/5/file?annotations=1" 2>"$T/curl.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "an annotated download over a replaced block ended well"
+n=$({ tcpdump -nr "$T/ann" 2>/dev/null || true; } | wc -l)
+[ "$n" -lt 200 ] || fail "the annotated download went past the replaced block: $n packets"
+check "the annotated download's block counted" $((corrupt0 + 5)) "$(metric remote_corrupt_total)"
+# A range of good blocks is served, and not cached (a long range must not
+# flush what queries use).
+files0=$(metric cache_files)
 api -o "$T/dl" -r 0-99999 "$U/v1/captures/5/file"
 cmp "$T/dl" <(head -c 100000 "$T/c5.pcap") || fail "a range of good blocks"
+sleep 0.3 # the cache's writer thread
+check "cache files after a range download" "$files0" "$(metric cache_files)"
 flip "$(remote "$s5")" 200000 # right again: nothing bad was cached
 api -o "$T/dl" -r 150000-250000 "$U/v1/captures/5/file"
 cmp "$T/dl" <(dd if="$T/c5.pcap" bs=1 skip=150000 count=100001 status=none) ||
