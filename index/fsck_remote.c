@@ -134,7 +134,7 @@ static int digest_pass_run(struct fsck_remote *f, struct digest_pass *p)
 {
 	uint8_t got[32] = { 0 };
 	char hex[65];
-	int r = blockdig_new(&p->bd, CATALOG_DIGESTS_PER_KEY, pass_digests, p);
+	int r = blockdig_new(&p->bd, CATALOG_DIGESTS_PER_KEY, true, pass_digests, p);
 
 	if (r == 0)
 		r = objstore_read_stream(f->os, p->sha, 0, UINT64_MAX, pass_data, p, p->eb);

@@ -76,6 +76,10 @@ static int mem_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t 
 		m->fail_puts--;
 		return errbuf_set(eb, m->fail_err, "mem: put refused (%s)", strerror(m->fail_err));
 	}
+	/* As objstore.h says: one stored whole and sound is left alone. */
+	struct mem_obj *have = find(m, sha);
+	if (have && have->len == size && hashes_to(have, sha))
+		return 0;
 	unsigned char *buf = malloc(size ? size : 1);
 	if (!buf || pread(fd, buf, size, 0) != (ssize_t)size) {
 		free(buf);

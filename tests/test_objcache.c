@@ -228,7 +228,7 @@ static void test_block_digests(void **state)
 
 	/* Fed in uneven pieces, handed over 3 at a time: each digest is its
 	 * block's, the short last one too. */
-	assert_int_equal(blockdig_new(&bd, 3, collect, &ds), 0);
+	assert_int_equal(blockdig_new(&bd, 3, true, collect, &ds), 0);
 	for (size_t off = 0; off < OBJ_SIZE; off += 10007)
 		assert_int_equal(blockdig_update(bd, f->bytes + off,
 						 OBJ_SIZE - off < 10007 ? OBJ_SIZE - off : 10007), 0);

@@ -274,6 +274,32 @@ static void test_remove_remote(void **state)
 	assert_int_equal(f->released_remote, 2);
 }
 
+/* A local copy that rotted, of an object the store holds already (the
+ * put checks the store's copy and does not read this one): the move fails
+ * and records no digest of the rotted bytes. */
+static void test_rotted_copy_not_digested(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t sha[32], got[16];
+	char path[512];
+	uint64_t id;
+	add_capture(f, 12, sha, &id);
+	int fd = store_object_open(vault_store(f->v), sha);
+	assert_int_equal(objstore_put(f->os, sha, fd, 1012, &eb), 0);
+	close(fd);
+	assert_int_equal(store_object_path(vault_store(f->v), sha, path, sizeof(path)), 0);
+	chmod(path, 0600);
+	FILE *fp = fopen(path, "r+b");
+	assert_non_null(fp);
+	fputc('X', fp);
+	fclose(fp);
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), -EIO);
+	assert_non_null(strstr(eb.msg, "the local copy hashes to"));
+	assert_int_equal(catalog_block_digest(vault_catalog(f->v), sha, 0, got), -ENOENT);
+	assert_int_equal(location_of(f, sha), CATALOG_LOCAL);
+}
+
 static void no_report(void *opaque, const char *text, bool repaired)
 {
 	(void)opaque, (void)text, (void)repaired;
@@ -635,6 +661,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reimport_makes_both, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_remote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_digests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotted_copy_not_digested, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removal_survives_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tier_after, setup, teardown),

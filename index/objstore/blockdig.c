@@ -10,7 +10,7 @@
 
 struct blockdig {
 	EVP_MD_CTX *md;       /* the block being read */
-	EVP_MD_CTX *whole;    /* the stream */
+	EVP_MD_CTX *whole;    /* the stream; NULL when not asked for */
 	uint64_t in_block;    /* its bytes so far */
 	uint64_t next_block;  /* its number */
 	size_t per_emit, n;   /* digests waiting in out */
@@ -34,7 +34,8 @@ int blockdig_of(const void *buf, size_t len, uint8_t out[OBJCACHE_DIGEST])
 	return 0;
 }
 
-int blockdig_new(struct blockdig **out, size_t per_emit, blockdig_emit_fn emit, void *opaque)
+int blockdig_new(struct blockdig **out, size_t per_emit, bool whole, blockdig_emit_fn emit,
+		 void *opaque)
 {
 	struct blockdig *d;
 
@@ -45,9 +46,9 @@ int blockdig_new(struct blockdig **out, size_t per_emit, blockdig_emit_fn emit, 
 	if (!d)
 		return -ENOMEM;
 	d->md = EVP_MD_CTX_new();
-	d->whole = EVP_MD_CTX_new();
-	if (!d->md || !d->whole || !EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) ||
-	    !EVP_DigestInit_ex(d->whole, EVP_sha256(), NULL)) {
+	d->whole = whole ? EVP_MD_CTX_new() : NULL;
+	if (!d->md || (whole && !d->whole) || !EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) ||
+	    (whole && !EVP_DigestInit_ex(d->whole, EVP_sha256(), NULL))) {
 		blockdig_free(d);
 		return -ENOMEM;
 	}
@@ -88,7 +89,8 @@ int blockdig_update(struct blockdig *d, const void *buf, size_t len)
 	while (len > 0) {
 		size_t take = OBJCACHE_BLOCK - d->in_block;
 		take = take < len ? take : len;
-		if (!EVP_DigestUpdate(d->md, p, take) || !EVP_DigestUpdate(d->whole, p, take))
+		if (!EVP_DigestUpdate(d->md, p, take) ||
+		    (d->whole && !EVP_DigestUpdate(d->whole, p, take)))
 			return -ENOMEM;
 		d->in_block += take;
 		p += take;
@@ -107,7 +109,7 @@ int blockdig_finish(struct blockdig *d, uint8_t whole[32])
 
 	if (r == 0)
 		r = emit_waiting(d);
-	if (r == 0 && (!EVP_DigestFinal_ex(d->whole, whole, &len) || len != 32))
+	if (r == 0 && d->whole && (!EVP_DigestFinal_ex(d->whole, whole, &len) || len != 32))
 		r = -ENOMEM;
 	return r;
 }

@@ -13,6 +13,7 @@
 #ifndef CAPVAULT_BLOCKDIG_H
 #define CAPVAULT_BLOCKDIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,17 +27,20 @@ int blockdig_of(const void *buf, size_t len, uint8_t out[OBJCACHE_DIGEST]);
 /*
  * Digests of a stream of an object's bytes from its start, handed to emit
  * per_emit at a time (fewer at the end) with the number of the first
- * block they are of, and the SHA-256 of the whole stream: digests are
- * only worth keeping once the bytes they were made from are known to be
- * the object's. Memory: per_emit digests. Nonzero from emit stops and is
- * returned by the call that made it.
+ * block they are of, and with whole the SHA-256 of the whole stream
+ * (digests are only worth keeping once the bytes they were made from are
+ * known to be the object's; without it, one hash of each byte instead of
+ * two). Memory: per_emit digests. Nonzero from emit stops and is returned
+ * by the call that made it.
  */
 typedef int (*blockdig_emit_fn)(void *opaque, uint64_t first_block, const uint8_t *digests,
 				size_t n);
-int blockdig_new(struct blockdig **out, size_t per_emit, blockdig_emit_fn emit, void *opaque);
+int blockdig_new(struct blockdig **out, size_t per_emit, bool whole, blockdig_emit_fn emit,
+		 void *opaque);
 int blockdig_update(struct blockdig *d, const void *buf, size_t len);
 /* Digests the last, shorter block, emits what is left, and gives the
- * whole stream's SHA-256. */
+ * whole stream's SHA-256 (when asked for at blockdig_new; whole may then
+ * be NULL otherwise). */
 int blockdig_finish(struct blockdig *d, uint8_t whole[32]);
 /* Accepts NULL; returns NULL. */
 struct blockdig *blockdig_free(struct blockdig *d);
