@@ -284,8 +284,32 @@ changed() {
 		where_now() { [ -e "$live" ] && echo "$live" || echo "$in/$name"; }
 		shrink() { truncate -c -s "$half" "$(where_now)" 2>/dev/null; }
 		if ! shrink; then
+			# truncate(2) waits for the lease instead, and runs the
+			# moment the import lets go: before the daemon (one worker,
+			# paused) can take the file again. Polling a non-blocking
+			# truncate after it let go lost that race now and then, and
+			# the retry stored the file whole, as it then was. The file
+			# may be back under its name already (the lease broken).
+			python3 -c '
+import os, sys, time
+half = int(sys.argv[1])
+while True:
+    for path in sys.argv[2:]:
+        try:
+            os.truncate(path, half)
+            sys.exit(0)
+        except FileNotFoundError:
+            pass
+    time.sleep(0.01)' "$half" "$live" "$in/$name" &
+			local tpid=$!
+			# Done, or waiting in truncate(2) (x86_64: 76) for the lease.
+			settled() {
+				! kill -0 "$tpid" 2>/dev/null ||
+					[ "$(cut -d' ' -f1 "/proc/$tpid/syscall" 2>/dev/null)" = 76 ]
+			}
+			wait_for "the truncate to run or wait on the lease ($mode)" settled
 			rm "$T/marks/pause"
-			wait_for "the import to let go ($mode)" shrink
+			wait "$tpid" || fail "$mode/$what: the blocking truncate failed"
 		fi
 		cp "$(where_now)" "$T/truncated.pcap"
 	else
