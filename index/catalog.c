@@ -55,6 +55,7 @@
  */
 #include "catalog.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -68,6 +69,7 @@
 #include "annot.h"
 #include "cleanup.h"
 #include "filter.h"
+#include "objcache.h"
 #include "pindex.h"
 #include "query.h"
 #include "store.h"
@@ -1694,8 +1696,7 @@ static void rmremote_key(uint8_t key[RMREMOTE_KEY_LEN], const uint8_t sha[32])
 #define BLKDIG_PREFIX "blkdig:"
 #define BLKDIG_PREFIX_LEN (sizeof(BLKDIG_PREFIX) - 1)
 #define BLKDIG_KEY_LEN (BLKDIG_PREFIX_LEN + 32 + 8)
-#define BLKDIG_LEN 16
-#define BLKDIG_BLOCK (64u * 1024) /* OBJCACHE_BLOCK, which the keys are counted in */
+static_assert(OBJCACHE_DIGEST == 16, "catalog.h gives digests of 16 bytes");
 
 static void blkdig_key(uint8_t key[BLKDIG_KEY_LEN], const uint8_t sha[32], uint64_t first)
 {
@@ -1709,7 +1710,7 @@ static void blkdig_key(uint8_t key[BLKDIG_KEY_LEN], const uint8_t sha[32], uint6
  * down as they pile up). */
 static void blkdig_delete(struct db_batch *b, const uint8_t sha[32], uint64_t size)
 {
-	uint64_t blocks = size / BLKDIG_BLOCK + (size % BLKDIG_BLOCK != 0);
+	uint64_t blocks = size / OBJCACHE_BLOCK + (size % OBJCACHE_BLOCK != 0);
 	uint8_t key[BLKDIG_KEY_LEN];
 
 	for (uint64_t first = 0; first < blocks; first += CATALOG_DIGESTS_PER_KEY) {
@@ -1731,7 +1732,7 @@ int catalog_block_digests_put(struct catalog *cat, const uint8_t sha[32], uint64
 	if (r < 0)
 		return errbuf_set(eb, r, "block digests: %s", strerror(-r));
 	blkdig_key(key, sha, first_block);
-	db_batch_put(b, DB_CF_META, key, sizeof(key), digests, n * BLKDIG_LEN);
+	db_batch_put(b, DB_CF_META, key, sizeof(key), digests, n * OBJCACHE_DIGEST);
 	r = db_write(cat->db, b, false, eb);
 	db_batch_free(b);
 	return r;
@@ -1763,9 +1764,9 @@ int catalog_block_digest(struct catalog *cat, const uint8_t sha[32], uint64_t bl
 	int r = db_get(cat->db, DB_CF_META, key, sizeof(key), (void **)&val, &vlen);
 	if (r < 0)
 		return r;
-	if ((block - first + 1) * BLKDIG_LEN > vlen)
+	if ((block - first + 1) * OBJCACHE_DIGEST > vlen)
 		return -ENOENT;
-	memcpy(digest, val + (block - first) * BLKDIG_LEN, BLKDIG_LEN);
+	memcpy(digest, val + (block - first) * OBJCACHE_DIGEST, OBJCACHE_DIGEST);
 	return 0;
 }
 

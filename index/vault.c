@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <assert.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -139,8 +138,6 @@ struct objstore *vault_objstore(struct vault *v)
 {
 	return v->objstore;
 }
-
-static_assert(OBJCACHE_DIGEST == 16, "catalog_block_digest gives 16 bytes");
 
 static int block_digest(void *opaque, const uint8_t sha[32], uint64_t block,
 			uint8_t digest[OBJCACHE_DIGEST])

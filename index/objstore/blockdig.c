@@ -23,12 +23,8 @@ int blockdig_of(const void *buf, size_t len, uint8_t out[OBJCACHE_DIGEST])
 {
 	uint8_t sha[32];
 	unsigned n = 0;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
-		 EVP_DigestUpdate(md, buf, len) && EVP_DigestFinal_ex(md, sha, &n) && n == 32;
 
-	EVP_MD_CTX_free(md);
-	if (!ok)
+	if (!EVP_Digest(buf, len, sha, &n, EVP_sha256(), NULL) || n != 32)
 		return -ENOMEM;
 	memcpy(out, sha, OBJCACHE_DIGEST);
 	return 0;

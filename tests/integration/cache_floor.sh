@@ -20,20 +20,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-[ "$(id -u)" = 0 ] || skip "needs root to mount a tmpfs"
-FS=$T/fs
-MOUNTED=
-on_exit() {
-	[ "$failures" -gt 0 ] && { tail -40 "$T/d.log"; du -ah "$FS" | sort -h | tail -12; } >&2
-	[ -z "$MOUNTED" ] || umount "$FS" 2>/dev/null || umount -l "$FS"
-}
-mkdir -p "$FS"
-mount -t tmpfs -o size=40m tmpfs "$FS" 2>/dev/null || skip "cannot mount a tmpfs here"
-MOUNTED=1
+mount_test_fs 40m
 S=$FS/store
 B=$T/bucket
 export CAPVAULT_STORE=$S

@@ -25,6 +25,22 @@ daemon_exit() {
 }
 trap daemon_exit EXIT
 
+# mount_test_fs SIZE: a tmpfs of SIZE at $T/fs ($FS), for a store that
+# runs out of room; it becomes the test's on_exit, which unmounts it and,
+# when a check failed, shows the daemon's log and the largest files there.
+# Skips (77) without root or when mounting a tmpfs is not permitted.
+mount_test_fs() {
+	FS=$T/fs
+	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to mount a tmpfs"; exit 77; }
+	mkdir -p "$FS"
+	mount -t tmpfs -o "size=$1" tmpfs "$FS" 2>/dev/null ||
+		{ echo "SKIP: cannot mount a tmpfs here"; exit 77; }
+	on_exit() {
+		[ "$failures" -gt 0 ] && { tail -40 "$T/d.log"; du -ah "$FS" | sort -h | tail -12; } >&2
+		umount "$FS" 2>/dev/null || umount -l "$FS"
+	}
+}
+
 # poll_until SECONDS COMMAND...: polls COMMAND every 50 ms for up to
 # SECONDS; 0 once it succeeds, 1 on a time-out.
 poll_until() {

@@ -14,17 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root to mount a tmpfs"
-FS=$T/fs
-MOUNTED=
-on_exit() {
-	[ "$failures" -gt 0 ] && { tail -40 "$T/d.log"; du -ah "$FS" | sort -h | tail -12; } >&2
-	[ -z "$MOUNTED" ] || umount "$FS" 2>/dev/null || umount -l "$FS"
-}
-mkdir -p "$FS"
-mount -t tmpfs -o size=64m tmpfs "$FS" 2>/dev/null || skip "cannot mount a tmpfs here"
-MOUNTED=1
+mount_test_fs 64m
 S=$FS/store
 
 mkdir -p "$T/in" "$T/prot" "$T/src"
