@@ -17,7 +17,7 @@
 #include "blockdig.h"
 #include "catalog.h"
 #include "cleanup.h"
-#include "fdio.h"
+#include "fdmap.h"
 #include "objcache.h"
 #include "objstore.h"
 #include "store.h"
@@ -103,8 +103,17 @@ static int put_digests(void *opaque, uint64_t first_block, const uint8_t *digest
 	return catalog_block_digests_put(s->cat, s->sha, first_block, digests, n, s->eb);
 }
 
-/* Reading the local copy for its block digests: 1 MiB at a time. */
-#define DIGEST_READ (1u << 20)
+struct digest_pass {
+	struct blockdig *d;
+	const atomic_bool *stop;
+};
+
+static int digest_piece(void *opaque, const uint8_t *data, size_t len)
+{
+	struct digest_pass *p = opaque;
+
+	return atomic_load(p->stop) ? -ECANCELED : blockdig_update(p->d, data, len);
+}
 
 /*
  * Records the digests of the local copy's blocks (blockdig.h), which the
@@ -119,26 +128,16 @@ static int record_digests(struct vault *v, int fd, const uint8_t sha[32], uint64
 			  bool check, const atomic_bool *stop, struct errbuf *eb)
 {
 	struct digest_sink sink = { .cat = vault_catalog(v), .sha = sha, .eb = eb };
-	_cleanup_free_ uint8_t *buf = malloc(DIGEST_READ);
-	struct blockdig *d = NULL;
+	struct digest_pass pass = { .stop = stop };
 	uint8_t whole[32] = { 0 };
 	char hex[65], got[65];
-	int r = buf ? blockdig_new(&d, CATALOG_DIGESTS_PER_KEY, check, put_digests, &sink)
-		    : -ENOMEM;
+	int r = blockdig_new(&pass.d, CATALOG_DIGESTS_PER_KEY, check, put_digests, &sink);
 
-	for (uint64_t off = 0; r == 0 && off < size; off += DIGEST_READ) {
-		size_t n = size - off < DIGEST_READ ? (size_t)(size - off) : DIGEST_READ;
-		if (atomic_load(stop)) {
-			r = -ECANCELED;
-			break;
-		}
-		r = fd_pread_all(fd, buf, n, off);
-		if (r == 0)
-			r = blockdig_update(d, buf, n);
-	}
 	if (r == 0)
-		r = blockdig_finish(d, whole);
-	blockdig_free(d);
+		r = fdmap_each(fd, 0, size, digest_piece, &pass);
+	if (r == 0)
+		r = blockdig_finish(pass.d, whole);
+	blockdig_free(pass.d);
 	sha256_hex(sha, hex);
 	if (r == 0 && check && memcmp(whole, sha, 32) != 0) {
 		sha256_hex(whole, got);

@@ -56,6 +56,7 @@
 
 #include "cleanup.h"
 #include "fdio.h"
+#include "fdmap.h"
 #include "monoclock.h"
 #include "s3cred.h"
 #include "s3prefix.h"
@@ -68,7 +69,6 @@
 #define LIST_ANSWER_MAX (8u << 20)  /* one ListObjectsV2 page (1000 keys) */
 #define MERGE_GAP (64u << 10)       /* read a gap this small rather than ask twice */
 #define MERGE_MAX (8u << 20)        /* longest merged range request */
-#define HASH_BUF (1u << 20)
 /* A key, or its URL path (each byte up to 3 characters), with its NUL. */
 #define KEY_MAX (3 * S3_PREFIX_MAX + S3_KEY_TAIL + 1)
 #define POOL_MAX 16                 /* idle handles kept, each with its connections */
@@ -965,7 +965,6 @@ struct upload {
 	unsigned n_parts;
 	char (*etags)[80];
 	EVP_MD_CTX *whole;  /* the file's hash, part after part */
-	uint8_t *buf;       /* HASH_BUF */
 };
 
 static int upload_start(struct upload *up, struct errbuf *eb)
@@ -991,31 +990,36 @@ static int upload_start(struct upload *up, struct errbuf *eb)
 	return r;
 }
 
-/* Hashes one part from the file, into its own hash and the whole file's. */
+struct part_hash {
+	EVP_MD_CTX *part, *whole;
+};
+
+static int hash_piece(void *opaque, const uint8_t *data, size_t len)
+{
+	struct part_hash *ph = opaque;
+
+	return EVP_DigestUpdate(ph->part, data, len) && EVP_DigestUpdate(ph->whole, data, len)
+		       ? 0
+		       : -ENOMEM;
+}
+
+/* Hashes one part from the file, into its own hash and the whole file's,
+ * from the page cache without a copy (fdmap.h). */
 static int hash_part(struct upload *up, int fd, uint64_t off, uint64_t len, char hex[65],
 		     struct errbuf *eb)
 {
 	_cleanup_(md_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct part_hash ph = { .part = ctx, .whole = up->whole };
 	uint8_t sha[32];
 	unsigned n = 0;
 
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		return -ENOMEM;
-	for (uint64_t done = 0; done < len;) {
-		size_t want = len - done < HASH_BUF ? (size_t)(len - done) : HASH_BUF;
-		ssize_t got = pread(fd, up->buf, want, (off_t)(off + done));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return errbuf_set(eb, got < 0 ? -errno : -EIO,
-					  "%s: %s: reading the local copy at %" PRIu64 ": %s",
-					  up->s3->base.description, up->key, off + done,
-					  got < 0 ? strerror(errno) : "shorter than its size");
-		if (!EVP_DigestUpdate(ctx, up->buf, (size_t)got) ||
-		    !EVP_DigestUpdate(up->whole, up->buf, (size_t)got))
-			return -ENOMEM;
-		done += (uint64_t)got;
-	}
+	int r = fdmap_each(fd, off, len, hash_piece, &ph);
+	if (r < 0)
+		return errbuf_set(eb, r, "%s: %s: reading the local copy's bytes %" PRIu64 "-%" PRIu64
+				  ": %s", up->s3->base.description, up->key, off, off + len - 1,
+				  r == -EIO ? "shorter than its size" : strerror(-r));
 	if (!EVP_DigestFinal_ex(ctx, sha, &n) || n != 32)
 		return -ENOMEM;
 	hex32(sha, hex);
@@ -1169,8 +1173,8 @@ static void abort_leftovers(struct upload *up)
 
 /*
  * The parts' SHA-256s, made in order by one thread ahead of the uploads
- * (signing needs a part's hash before it goes out): up->whole and up->buf
- * are only ever this thread's.
+ * (signing needs a part's hash before it goes out): up->whole is only
+ * ever this thread's.
  */
 struct hasher {
 	struct upload *up;
@@ -1419,9 +1423,8 @@ static int put_multipart(struct s3 *s3, CURL *h, const uint8_t sha[32], int fd, 
 	if (r < 0)
 		return r;
 	up.etags = calloc(up.n_parts, sizeof(*up.etags));
-	up.buf = malloc(HASH_BUF);
 	up.whole = EVP_MD_CTX_new();
-	if (!up.etags || !up.buf || !up.whole || !EVP_DigestInit_ex(up.whole, EVP_sha256(), NULL)) {
+	if (!up.etags || !up.whole || !EVP_DigestInit_ex(up.whole, EVP_sha256(), NULL)) {
 		r = -ENOMEM;
 	} else {
 		abort_leftovers(&up);
@@ -1434,7 +1437,6 @@ static int put_multipart(struct s3 *s3, CURL *h, const uint8_t sha[32], int fd, 
 	}
 	free(up.id);
 	free(up.etags);
-	free(up.buf);
 	EVP_MD_CTX_free(up.whole);
 	return r;
 }
