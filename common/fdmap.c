@@ -2,19 +2,23 @@
  * fdmap.c - see fdmap.h.
  *
  * A mapped page whose file was cut short meanwhile raises SIGBUS on
- * access. The handler jumps back into the walk of the
- * thread it hit when the fault is in that walk's window (thread-local);
- * any other SIGBUS gets the default action, as without the handler.
+ * access. The handler jumps back into the walk of the thread it hit when
+ * the fault is in that walk's window (thread-local); any other SIGBUS gets
+ * the default action, as without the handler. A file that cannot be
+ * mapped (a file system without mmap) is read into a buffer instead.
  */
 #include "fdmap.h"
 
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "fdio.h"
 
 /* This thread's walk: where to jump back to, and the window mapped now. */
 static __thread struct {
@@ -59,6 +63,22 @@ static const uint8_t *map_window(int fd, uint64_t start, size_t span)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* The rest of the range through a buffer, for a file mmap refuses. */
+static int read_rest(int fd, uint64_t at, uint64_t end, fdmap_fn fn, void *opaque)
+{
+	uint8_t *buf = malloc(FDMAP_WINDOW);
+	int r = buf ? 0 : -ENOMEM;
+
+	for (; r == 0 && at < end; at += FDMAP_WINDOW) {
+		size_t n = end - at < FDMAP_WINDOW ? (size_t)(end - at) : FDMAP_WINDOW;
+		r = fd_pread_all(fd, buf, n, at);
+		if (r == 0)
+			r = fn(opaque, buf, n);
+	}
+	free(buf);
+	return r;
+}
+
 /* The walk proper, its window kept in walk_now for the handler. */
 static int walk(int fd, uint64_t off, uint64_t len, fdmap_fn fn, void *opaque)
 {
@@ -79,7 +99,7 @@ static int walk(int fd, uint64_t off, uint64_t len, fdmap_fn fn, void *opaque)
 		walk_now.span = (size_t)want;
 		walk_now.base = map_window(fd, start, (size_t)want);
 		if (!walk_now.base) {
-			r = -errno;
+			r = read_rest(fd, at, off + len, fn, opaque);
 			break;
 		}
 		r = fn(opaque, walk_now.base + (at - start), (size_t)(start + want - at));
