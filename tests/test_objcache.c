@@ -770,11 +770,26 @@ static void test_corrupt_cached_whole_dropped(void **state)
 	free(s.buf);
 }
 
+struct notes {
+	int n;
+	char last[512];
+};
+
+static void note_fn(void *opaque, const char *msg)
+{
+	struct notes *notes = opaque;
+
+	notes->n++;
+	snprintf(notes->last, sizeof(notes->last), "%s", msg);
+}
+
 /* A small object (held back whole while hashed) whose cached copy is bad
- * is read from the store instead, and the download succeeds. */
+ * is read from the store instead, and the download succeeds; the notice
+ * function is told, for the log. */
 static void test_corrupt_cached_small_refetched(void **state)
 {
 	struct fixture *f = *state;
+	struct notes notes = { 0 };
 	struct errbuf eb = { 0 };
 	uint8_t obj[5000], got[5000], sha[32];
 	struct sink s = { .buf = got };
@@ -783,11 +798,17 @@ static void test_corrupt_cached_small_refetched(void **state)
 	for (size_t i = 0; i < sizeof(obj); i++)
 		obj[i] = (uint8_t)(i * 31 + 1);
 	put_object(f, obj, sizeof(obj), sha);
+	objcache_set_notice(f->c, note_fn, &notes);
 	assert_int_equal(objcache_read_stream(f->c, f->os, sha, sizeof(obj), sink_fn, &s, &eb), 0);
+	assert_int_equal(notes.n, 0);
 	cache_path(f, sha, "obj", path, sizeof(path));
 	flip_byte(path, 4000);
 	s.len = 0;
 	assert_int_equal(objcache_read_stream(f->c, f->os, sha, sizeof(obj), sink_fn, &s, &eb), 0);
+	assert_int_equal(notes.n, 1); /* mended, and said so */
+	assert_non_null(strstr(notes.last, path + strlen(f->cache_root) + strlen("/cache/")));
+	assert_non_null(strstr(notes.last, "removed"));
+	assert_string_equal(eb.msg, "");
 	assert_int_equal(s.len, sizeof(obj));
 	assert_memory_equal(got, obj, sizeof(obj));
 	assert_int_equal(stats(f).corrupt, 1);

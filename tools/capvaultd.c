@@ -760,6 +760,12 @@ static void start_api(struct daemon *d)
 		fatalx("api: %s", eb.msg[0] ? eb.msg : strerror(-err));
 }
 
+static void log_cache_notice(void *opaque, const char *msg)
+{
+	(void)opaque;
+	log_warnx("object store cache: %s; served from the object store instead", msg);
+}
+
 /* The read-through cache of the object store's bytes, in the store's
  * cache/ folder, once the tier has set an object store on the vault. Its
  * bytes can be fetched again, the captures beside them cannot: it keeps
@@ -779,6 +785,7 @@ static int open_cache(struct daemon *d, struct errbuf *eb)
 	uint64_t floor = retention_cache_floor_set(d->cache, vault_store(d->vault),
 						   rc->min_free_bytes, rc->min_free_percent);
 	uint64_t evicted = objcache_trim(d->cache, 0);
+	objcache_set_notice(d->cache, log_cache_notice, NULL);
 	vault_set_objcache(d->vault, d->cache);
 	if (evicted)
 		log_info("object store cache: evicted %" PRIu64 " bytes to keep %" PRIu64

@@ -140,6 +140,8 @@ struct objcache {
 	bool no_punch;       /* evict as without hole punching (tests) */
 	objcache_digest_fn digest_fn; /* what fetched blocks must match */
 	void *digest_opaque;
+	objcache_notice_fn notice_fn; /* mended faults, for the log */
+	void *notice_opaque;
 	char boot_id[64];
 	/* The free-space floor, under lock (see the top of this file). */
 	uint64_t keep_free;    /* 0: none */
@@ -1352,6 +1354,12 @@ void objcache_set_digests(struct objcache *c, objcache_digest_fn fn, void *opaqu
 	c->digest_opaque = opaque;
 }
 
+void objcache_set_notice(struct objcache *c, objcache_notice_fn fn, void *opaque)
+{
+	c->notice_fn = fn;
+	c->notice_opaque = opaque;
+}
+
 /* Block number block of object sha (its len bytes at buf) against the
  * digest recorded when the object was tiered: 0 when it matches or none
  * was recorded (counted unchecked), -EBADMSG when it differs (counted
@@ -1804,6 +1812,9 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
 		if (r == -EBADMSG)
 			cached_corrupt(c, &t, eb);
 		if (r == -EBADMSG && t.passed == 0) { /* nothing handed on: ask the store */
+			if (c->notice_fn)
+				c->notice_fn(c->notice_opaque, eb->msg);
+			errbuf_clear(eb);
 			tee_free(&t);
 			r = tee_init(&t, c, sha, size, fn, opaque);
 		} else {

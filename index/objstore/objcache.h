@@ -61,6 +61,16 @@ typedef int (*objcache_digest_fn)(void *opaque, const uint8_t sha[32], uint64_t 
 void objcache_set_digests(struct objcache *c, objcache_digest_fn fn, void *opaque);
 
 /*
+ * Told of what went wrong but was mended on the way, for the operator's
+ * log: a cached copy that no longer hashed to its object and was removed,
+ * the read then served from the store. msg names the cache file and the
+ * object. Set once, before the first read; without it such reads stay
+ * silent (the corrupt count of objcache_get_stats still counts them).
+ */
+typedef void (*objcache_notice_fn)(void *opaque, const char *msg);
+void objcache_set_notice(struct objcache *c, objcache_notice_fn fn, void *opaque);
+
+/*
  * Opens (creating as needed) the cache in <root>/cache, bounded by
  * max_bytes (0: nothing is cached, every read goes to the store). Evicts
  * down to max_bytes at once. Returns 0 or a negative errno (eb).

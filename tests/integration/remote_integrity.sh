@@ -73,13 +73,16 @@ check "download once the object is right" "$s1" "$(sha "$T/dl")"
 
 # F4: the cached whole copy changed on disk. In its first block: found
 # before a byte went, so the download is served from the store instead
-# (and the copy made again from it).
+# (and the copy made again from it), and the log says so.
 corrupt1=$(api "$U/metrics" | awk '$1 == "capvault_remote_corrupt_total" { print $2 }')
 flip "$(cached "$s1")" 10000
 api -o "$T/dl" "$U/v1/captures/1/file"
 check "download of a copy bad in its first block" "$s1" "$(sha "$T/dl")"
 check "the bad copy counted" $((corrupt1 + 1)) \
 	"$(api "$U/metrics" | awk '$1 == "capvault_remote_corrupt_total" { print $2 }')"
+wait_for "the mended copy logged" logged "served from the object store instead"
+grep -F "served from the object store instead" "$T/d.log" | grep -qF "$s1" ||
+	fail "the log line does not name the object: $(grep -F "instead" "$T/d.log")"
 wait_for "the copy made again" test -e "$(cached "$s1")"
 check "the copy made again" "$s1" "$(sha "$(cached "$s1")")"
 # In its last block: the blocks before it went, so the download is cut
