@@ -249,9 +249,17 @@ int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uin
 	 * an orphan: "both" means the remote copy was confirmed. */
 	if (loc == CATALOG_LOCAL) {
 		r = catalog_object_relocate(cat, sha, CATALOG_LOCAL, CATALOG_BOTH, eb);
-		if (r == -ENOENT) { /* its last capture went meanwhile, and its digests with it */
+		if (r == -ENOENT) {
+			/* Its last capture went meanwhile, and its digests with it.
+			 * It was local then, so no removal of a remote copy was
+			 * asked for: the copy just put is no capture's, removed
+			 * here rather than left as an orphan (under the move
+			 * lock, nothing else makes the object remote meanwhile). */
 			struct errbuf ignored = { { 0 } };
 			catalog_block_digests_drop(cat, sha, size, &ignored);
+			tier_remove_remote(v, os, sha, &ignored);
+			errbuf_set(eb, r, "object %s: its last capture was removed while it was "
+				   "being moved", hex);
 		}
 		if (r < 0)
 			return r;

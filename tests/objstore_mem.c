@@ -29,6 +29,8 @@ struct mem {
 	unsigned n;
 	unsigned fail_puts, fail_removes;
 	int fail_err;
+	void (*on_put)(void *opaque);
+	void *on_put_opaque;
 };
 
 static struct mem_obj *find(struct mem *m, const uint8_t *sha)
@@ -72,6 +74,8 @@ static int mem_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t 
 		   struct errbuf *eb)
 {
 	struct mem *m = (struct mem *)os;
+	if (m->on_put)
+		m->on_put(m->on_put_opaque);
 	if (m->fail_puts) {
 		m->fail_puts--;
 		return errbuf_set(eb, m->fail_err, "mem: put refused (%s)", strerror(m->fail_err));
@@ -202,6 +206,13 @@ void objstore_mem_fail_puts(struct objstore *os, unsigned n, int err)
 	struct mem *m = (struct mem *)os;
 	m->fail_puts = n;
 	m->fail_err = err;
+}
+
+void objstore_mem_on_put(struct objstore *os, void (*fn)(void *opaque), void *opaque)
+{
+	struct mem *m = (struct mem *)os;
+	m->on_put = fn;
+	m->on_put_opaque = opaque;
 }
 
 void objstore_mem_fail_removes(struct objstore *os, unsigned n, int err)

@@ -19,6 +19,9 @@ void objstore_mem_fail_removes(struct objstore *os, unsigned n, int err);
  * stray object); sha NULL adds a stray key. */
 void objstore_mem_set(struct objstore *os, const uint8_t *sha, const char *key,
 		      const void *buf, size_t len);
+/* fn(opaque) runs at the start of each put (once set), as something
+ * else happening while the bytes are on their way; NULL: none. */
+void objstore_mem_on_put(struct objstore *os, void (*fn)(void *opaque), void *opaque);
 /* Whether sha is stored; how many objects are. */
 int objstore_mem_has(struct objstore *os, const uint8_t sha[32]);
 unsigned objstore_mem_count(struct objstore *os);

@@ -274,6 +274,45 @@ static void test_remove_remote(void **state)
 	assert_int_equal(f->released_remote, 2);
 }
 
+/* The capture removed (rm, prune) while its object is on its way to the
+ * store: its object was local at the removal, so no removal of a remote
+ * copy was asked for; the move must not leave the copy it put behind as
+ * an orphan that only fsck --remote finds (adv advtier A). */
+struct rm_during_put {
+	struct fixture *f;
+	uint64_t id;
+	bool done;
+};
+
+static void remove_capture_now(void *opaque)
+{
+	struct rm_during_put *r = opaque;
+	struct errbuf eb;
+	if (r->done)
+		return;
+	r->done = true;
+	assert_int_equal(vault_remove(r->f->v, r->id, NULL, &eb), 0);
+}
+
+static void test_removed_during_put(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t sha[32];
+	uint64_t id;
+	add_capture(f, 9, sha, &id);
+	vault_set_remote_release(f->v, note_release, f);
+	struct rm_during_put r = { .f = f, .id = id };
+	objstore_mem_on_put(f->os, remove_capture_now, &r);
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), -ENOENT);
+	objstore_mem_on_put(f->os, NULL, NULL);
+	assert_true(r.done);
+	assert_false(has_local(f, sha));
+	assert_int_equal(f->released_remote, 0); /* local at the removal: nothing asked */
+	assert_false(objstore_mem_has(f->os, sha));
+	assert_int_equal(objstore_mem_count(f->os), 0);
+}
+
 /* A local copy that rotted, of an object the store holds already (the
  * put checks the store's copy and does not read this one): the move fails
  * and records no digest of the rotted bytes. */
@@ -660,6 +699,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reimport_makes_both, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_remote, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_during_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_digests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotted_copy_not_digested, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
