@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "cli_remote.h"
 #include "store.h"
+#include "textesc.h"
 #include "vault.h"
 
 struct tier_args {
@@ -89,11 +90,31 @@ static void print_reply(json_t *doc)
 	}
 }
 
-static json_t *request_body(char **args, int n, bool dry_run)
+/* The arguments as POST /v1/tier's body. One that is not UTF-8 cannot be
+ * an id or a sha256 prefix, nor go in JSON: it is said here, as the
+ * offline run says it (bad set), instead of being left out unsaid. */
+static json_t *request_body(char **args, int n, bool dry_run, bool *bad)
 {
 	json_t *caps = json_array();
-	for (int i = 0; caps && i < n; i++)
-		json_array_append_new(caps, json_string(args[i]));
+	for (int i = 0; caps && i < n; i++) {
+		json_t *arg = json_string(args[i]);
+		if (!arg) {
+			char *esc = text_escape_dup(args[i], 0);
+			fprintf(stderr, "capvault: %s: '%s' is neither a capture id nor a sha256 "
+				"prefix\n", esc ? esc : "?", esc ? esc : "?");
+			free(esc);
+			*bad = true;
+			continue;
+		}
+		if (json_array_append_new(caps, arg) < 0) {
+			json_decref(caps);
+			return NULL;
+		}
+	}
+	if (caps && json_array_size(caps) == 0) {
+		json_decref(caps);
+		return NULL;
+	}
 	return caps ? json_pack("{sosb}", "captures", caps, "dry_run", dry_run) : NULL;
 }
 
@@ -148,8 +169,9 @@ int cli_tier(int argc, char **argv, const char *usage)
 	int via = cli_remote_open(&r, a.store);
 	if (via < 0)
 		return CLI_EXIT_FAILED;
+	bool bad = false;
 	if (via > 0) {
-		json_t *body = request_body(args, n, a.dry_run);
+		json_t *body = request_body(args, n, a.dry_run, &bad);
 		int status = body ? cli_remote_json(r, "POST", "/v1/tier", body, &doc) : -1;
 		json_decref(body);
 		if (status != 200) {
@@ -182,7 +204,7 @@ int cli_tier(int argc, char **argv, const char *usage)
 	} else {
 		print_reply(doc);
 	}
-	int rc = json_is_true(json_object_get(doc, "failed")) ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+	int rc = bad || json_is_true(json_object_get(doc, "failed")) ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 	json_decref(doc);
 	return rc;
 }

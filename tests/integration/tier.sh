@@ -61,6 +61,14 @@ expect_rc 1 "$CAPVAULT" tier "$Z"
 grep -q "no capture with sha256 prefix $Z" "$T/err" || fail "64 digits: $(cat "$T/err")"
 expect_rc 1 "$CAPVAULT" tier --dry-run "$Z"
 grep -q "no capture with sha256 prefix $Z" "$T/err" || fail "64 digits, dry run: $(cat "$T/err")"
+# An argument that is not UTF-8 is said to be no capture, not dropped from
+# the request unsaid (advtier C): the other one still goes, the exit is 1.
+expect_rc 1 "$CAPVAULT" tier --dry-run 3 "$(printf 'x\377')"
+grep -qF "capvault: x\xff: 'x\xff' is neither a capture id nor a sha256 prefix" "$T/err" ||
+	fail "not UTF-8: $(cat "$T/err")"
+grep -q "^would tier 3 " "$T/out" || fail "not UTF-8, the other argument: $(cat "$T/out")"
+expect_rc 1 "$CAPVAULT" tier "$(printf '\377')"
+grep -qF "'\xff' is neither" "$T/err" || fail "not UTF-8 alone: $(cat "$T/err")"
 
 curl -sS -H "Authorization: Bearer $RO" "$U/metrics" >"$T/m"
 check "tiered_objects_total" 1 "$(awk '$1 == "capvault_tiered_objects_total" { print $2 }' "$T/m")"
