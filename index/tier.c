@@ -242,6 +242,12 @@ int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uin
 		return errbuf_set(eb, -EIO, "object %s: the local copy has %lld bytes, the catalog "
 				  "says %llu", hex, (long long)st.st_size, (unsigned long long)size);
 	r = put_with_digests(v, os, sha, fd, size, eb);
+	/* -ENOENT says "no capture references it" to the callers, and the
+	 * mover drops such a job unlogged and uncounted: the store's own (a
+	 * missing folder or bucket, a 404 without an S3 code) is a failure to
+	 * count and retry. */
+	if (r == -ENOENT)
+		r = -ENXIO;
 	if (r < 0)
 		return r;
 	maybe_kill(TIER_AT_PUT);

@@ -206,6 +206,16 @@ static void test_put_refused(void **state)
 	assert_true(has_local(f, sha));
 	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
 	assert_int_equal(location_of(f, sha), CATALOG_REMOTE);
+	/* A store that answers "no such thing" (a folder or bucket missing):
+	 * not the -ENOENT of an object gone from the catalog, which the mover
+	 * drops uncounted (advtier F). */
+	uint8_t sha2[32];
+	uint64_t id2;
+	add_capture(f, 5, sha2, &id2);
+	objstore_mem_fail_puts(f->os, 1, -ENOENT);
+	int r = tier_object(f->v, f->os, sha2, NULL, &eb);
+	assert_true(r < 0 && r != -ENOENT);
+	assert_int_equal(location_of(f, sha2), CATALOG_LOCAL);
 }
 
 static void test_reimport_makes_both(void **state)
