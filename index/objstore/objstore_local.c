@@ -8,8 +8,8 @@
  *   tmp/ + fsync + link), so an object it publishes is as durable and as
  *   verified as an imported one; bytes that do not hash to the name are
  *   refused (-EIO) and leave nothing behind. An object already present
- *   with the right size is confirmed without being read: the store only
- *   ever publishes bytes it hashed, and fsck/scrub re-hash them.
+ *   with the right size is confirmed once it hashes to its name (read
+ *   back, as the S3 backend does), else replaced by the bytes given.
  * - Reads are plain preads of the read-only object file; no memory beyond
  *   one bounded chunk buffer per read_stream call.
  * - Every call is safe from several threads: the calls that need an
@@ -218,6 +218,8 @@ static int put_write(struct objstore *os, struct ring *ring, const uint8_t sha[3
 	return r < 0 ? r : 0;
 }
 
+static int local_verify(struct objstore *os, const uint8_t sha[32], struct errbuf *eb);
+
 static int local_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
 		     struct errbuf *eb)
 {
@@ -225,8 +227,25 @@ static int local_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_
 	uint64_t have = 0;
 	int r = local_stat(os, sha, &have, eb);
 
-	if (r == 0 && have == size)
-		return 0;
+	if (r == 0 && have == size) {
+		/* Confirmed once it hashes to its name, as the S3 backend's put
+		 * checks a stored copy: the tier removes the local copy on this
+		 * word, and one that rotted or was replaced here (which fsck
+		 * --remote says to restore by importing the bytes again) would
+		 * be left the only one (advtier D). Such a copy is put anew. */
+		r = local_verify(os, sha, eb);
+		if (r != -EIO)
+			return r;
+		errbuf_clear(eb);
+		r = store_object_remove(local_store(os), sha);
+		if (r < 0 && r != -ENOENT) {
+			char name[PATH_MAX];
+			local_name(os, sha, name, sizeof(name));
+			return errbuf_set(eb, r, "cannot replace %s, which does not hash to its "
+					  "name: %s", name, strerror(-r));
+		}
+		r = -ENOENT;
+	}
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == 0) {
