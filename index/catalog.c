@@ -1514,6 +1514,8 @@ static int merge_locked(struct catalog *cat, uint64_t id, const struct capture_r
 static int relocate_locked(struct catalog *cat, const uint8_t sha[32],
 			   enum catalog_location expect, enum catalog_location to,
 			   struct errbuf *eb);
+static int object_get(struct catalog *cat, const uint8_t sha[32], uint64_t *size,
+		      uint64_t *refs, uint64_t *objnum, enum catalog_location *loc);
 
 static int commit_locked(struct catalog *cat, struct capture_record *rec, struct db_batch *batch,
 			 uint64_t *existing_id, struct errbuf *eb)
@@ -1526,8 +1528,13 @@ static int commit_locked(struct catalog *cat, struct capture_record *rec, struct
 		return errbuf_set(eb, r, "cannot read the catalog: %s", strerror(-r));
 	/* Also for a duplicate: its object may have been quarantined as
 	 * corrupt since this import published (found it stored): a retry
-	 * publishes these bytes again. */
-	if (cat->hooks.check && cat->hooks.check(cat->hooks.opaque, rec->sha256) < 0)
+	 * publishes these bytes again. But a duplicate whose object was moved
+	 * to the object store meanwhile (its local file went on purpose, the
+	 * bytes are confirmed there) merges as it is. */
+	bool local = !cat->hooks.check || cat->hooks.check(cat->hooks.opaque, rec->sha256) == 0;
+	enum catalog_location loc = CATALOG_LOCAL;
+	if (!local && !(r == 0 && object_get(cat, rec->sha256, NULL, NULL, NULL, &loc) == 0 &&
+			loc == CATALOG_REMOTE))
 		return errbuf_set(eb, -EAGAIN, "the object was pruned or quarantined while "
 				  "importing; retry");
 	if (r == 0) {
@@ -1539,7 +1546,8 @@ static int commit_locked(struct catalog *cat, struct capture_record *rec, struct
 		 * merge is durable all the same), the next start or fsck finds
 		 * the local file and says both. */
 		struct errbuf ignored = { { 0 } };
-		relocate_locked(cat, rec->sha256, CATALOG_REMOTE, CATALOG_BOTH, &ignored);
+		if (local)
+			relocate_locked(cat, rec->sha256, CATALOG_REMOTE, CATALOG_BOTH, &ignored);
 		return CATALOG_DUPLICATE;
 	}
 	rec->id = cat->next_id;

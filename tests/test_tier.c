@@ -117,6 +117,25 @@ static int add_capture(struct fixture *f, unsigned seed, uint8_t sha[32], uint64
 	return rc;
 }
 
+/* A duplicate of seed's capture committed without writing its object
+ * (an import whose publish found the object stored): the outcome. */
+static int commit_duplicate(struct fixture *f, unsigned seed, const uint8_t sha[32])
+{
+	struct capture_record *r = calloc(1, sizeof(*r));
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	assert_non_null(r);
+	r->name = strdup("again.pcap");
+	r->file_size = 1000 + seed;
+	memcpy(r->sha256, sha, 32);
+	assert_int_equal(db_batch_new(&b), 0);
+	int rc = catalog_commit(vault_catalog(f->v), r, b, &existing, &eb);
+	db_batch_free(b);
+	capture_record_free(r);
+	return rc;
+}
+
 static bool has_local(struct fixture *f, const uint8_t sha[32])
 {
 	int fd = store_object_open(vault_store(f->v), sha);
@@ -236,6 +255,31 @@ static void test_reimport_makes_both(void **state)
 	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
 	assert_int_equal(location_of(f, sha), CATALOG_REMOTE);
 	assert_false(has_local(f, sha));
+}
+
+/* A duplicate import whose object was moved to the store between its
+ * publish (which found the local file) and its commit: the file went on
+ * purpose and the bytes are in the store, so it merges and the object
+ * stays remote (advtier E: it failed as "pruned or quarantined"). An
+ * object still local in the catalog whose file went is another matter:
+ * -EAGAIN, for a retry that publishes the bytes again. */
+static void test_duplicate_of_moved_object(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t sha[32], sha2[32];
+	uint64_t id, id2;
+	add_capture(f, 6, sha, &id);
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
+	assert_false(has_local(f, sha));
+	assert_int_equal(commit_duplicate(f, 6, sha), CATALOG_DUPLICATE);
+	assert_int_equal(location_of(f, sha), CATALOG_REMOTE);
+	assert_string_equal(record_location(f, id), "remote");
+
+	add_capture(f, 7, sha2, &id2);
+	assert_int_equal(store_object_remove(vault_store(f->v), sha2), 0);
+	assert_int_equal(commit_duplicate(f, 7, sha2), -EAGAIN);
+	assert_int_equal(location_of(f, sha2), CATALOG_LOCAL);
 }
 
 static int note_release(void *opaque, const uint8_t sha[32])
@@ -708,6 +752,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tier_moves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reimport_makes_both, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_of_moved_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_remote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_during_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_digests, setup, teardown),
