@@ -235,7 +235,8 @@ static void remote_free(void *ctx)
  * the cache holds the object), so a store that is down, refuses or is
  * slower than its timeout fails the download with 503 now; one that
  * answers that it does not have the object (-ENOENT: a 404), with 502
- * object_missing: that is lost data, not worth retrying. */
+ * object_missing, and one whose object has another size, with 502
+ * object_corrupt: that is lost data, not worth retrying. */
 static int remote_check(struct api_call *c, const struct capture_record *rec)
 {
 	struct vault *v = c->api->vault;
@@ -244,7 +245,8 @@ static int remote_check(struct api_call *c, const struct capture_record *rec)
 	if (objcache_has_object(vault_objcache(v), rec->sha256))
 		return 0;
 	int err = objstore_stat(vault_objstore(v), rec->sha256, &size, &eb);
-	if (err == 0 && size != rec->file_size)
+	bool wrong_size = err == 0 && size != rec->file_size;
+	if (wrong_size)
 		err = errbuf_set(&eb, -EIO, "holds %" PRIu64 " bytes, not %" PRIu64, size,
 				 rec->file_size);
 	if (err == 0)
@@ -252,6 +254,13 @@ static int remote_check(struct api_call *c, const struct capture_record *rec)
 	char msg[sizeof(eb.msg) + 160];
 	snprintf(msg, sizeof(msg), "capture %" PRIu64 ": object store %s: %s", rec->id,
 		 objstore_describe(vault_objstore(v)), objstore_reason(vault_objstore(v), &eb, err));
+	/* Another object under its name is not it: lost data, as a query
+	 * answers it (502 object_corrupt), not a store to wait for (503). */
+	if (wrong_size) {
+		log_errx("download: %s: the object in the store is not its own", msg);
+		api_error(c, 502, "object_corrupt", "download: %s; run capvault fsck --remote", msg);
+		return -EBADMSG;
+	}
 	if (err == -ENOENT) {
 		log_errx("download: %s: the object is missing", msg);
 		api_error(c, 502, "object_missing",

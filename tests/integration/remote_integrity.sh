@@ -170,5 +170,19 @@ expect_rc 0 "$CAPVAULT" rm 1
 wait_for "capture 1's remote object removed" gone "$(remote "$s1")"
 not_cached_of() { ! cached_of "$1"; }
 wait_for "capture 1's cached blocks forgotten" not_cached_of "$s1"
+# An object of another size in the store: lost data, 502 object_corrupt
+# on a download and a range as on a query, not 503 ("retry later").
+s4=$(sha "$T/c4.pcap")
+chmod u+w "$(remote "$s4")"
+echo extra >>"$(remote "$s4")"
+check "object of another size: download" 502 \
+	"$(api -o "$T/e.json" -w '%{http_code}' "$U/v1/captures/4/file")"
+check "object of another size: error" object_corrupt "$(jq -r .error "$T/e.json")"
+grep -q "capture 4.*bytes, not" "$T/e.json" || fail "another size: $(cat "$T/e.json")"
+check "object of another size: range" 502 \
+	"$(api -o "$T/e.json" -w '%{http_code}' -r 0-99 "$U/v1/captures/4/file")"
+check "object of another size: query" 502 \
+	"$(api -o "$T/e.json" -w '%{http_code}' "$U/v1/packets?captures=4&filter=udp")"
+check "object of another size: query error" object_corrupt "$(jq -r .error "$T/e.json")"
 check "health" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "$U/v1/health")"
 finish
