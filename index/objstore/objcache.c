@@ -736,11 +736,15 @@ static int scan_file(int dir, const char *name, struct found_vec *fv)
  * files too, when trust is false). */
 static int scan_fanout(int dir, const char *fan, bool trust, struct found_vec *fv)
 {
-	int fd = openat(dir, fan, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* O_NOFOLLOW: a symlink in a fan-out's place is removed, never
+	 * followed, else the sweep below would empty the folder it names. */
+	int fd = openat(dir, fan, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *de;
 	int r = 0;
 
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+		unlinkat(dir, fan, 0);
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
@@ -797,7 +801,13 @@ static int open_dirs(struct objcache *c, const char *root, struct errbuf *eb)
 		return errbuf_set(eb, -errno, "cannot open %s: %s", c->dir, strerror(errno));
 	if (mkdirat(c->dir_fd, "tmp", DIR_MODE) < 0 && errno != EEXIST)
 		return errbuf_set(eb, -errno, "cannot create %s/tmp: %s", c->dir, strerror(errno));
-	c->tmp_fd = openat(c->dir_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Emptied at every open: a symlink (or file) in its place is removed
+	 * and the folder made, never followed to empty the folder it names. */
+	c->tmp_fd = openat(c->dir_fd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (c->tmp_fd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
+	    unlinkat(c->dir_fd, "tmp", 0) == 0 && mkdirat(c->dir_fd, "tmp", DIR_MODE) == 0)
+		c->tmp_fd = openat(c->dir_fd, "tmp",
+				   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (c->tmp_fd < 0)
 		return errbuf_set(eb, -errno, "cannot open %s/tmp: %s", c->dir, strerror(errno));
 	return 0;

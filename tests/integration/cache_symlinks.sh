@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# cache_symlinks.sh - the read-through cache's start (capvaultd, and the
+# CLI commands that open it) empties cache/tmp and removes what is not a
+# cache file from the fan-out folders cache/NN: a symlink in the place of
+# either must not be followed, or the folder it names is emptied (the
+# daemon's user could have a root-run `capvault prune` delete the files
+# of any folder). The symlink goes, the folder it names is untouched, and
+# the cache still works.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+
+S=$CAPVAULT_STORE
+B=$T/bucket
+mkdir -p "$T/in"
+write_config() { write_inbox_config "$S" "$1"; }
+"$MKCAP" --packets 300 --payload 1000 --seed 5 -o "$T/c1.pcap"
+expect_rc 0 "$CAPVAULT" import "$T/c1.pcap"
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+stop_daemon
+mkdir -p "$T/victim1" "$T/victim2"
+plant() {
+	for i in 1 2 3; do echo precious >"$T/victim1/file$i"; echo precious >"$T/victim2/file$i"; done
+	rm -rf "$S/cache/tmp" "$S/cache/00"
+	ln -s "$T/victim1" "$S/cache/tmp"
+	ln -s "$T/victim2" "$S/cache/00"
+}
+plant
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+check "files of the folder cache/tmp linked to" 3 "$(ls "$T/victim1" | wc -l)"
+check "files of the folder cache/00 linked to" 3 "$(ls "$T/victim2" | wc -l)"
+[ -d "$S/cache/tmp" ] && [ ! -L "$S/cache/tmp" ] || fail "cache/tmp is not a folder again"
+[ ! -L "$S/cache/00" ] || fail "the symlink cache/00 is still there"
+RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
+expect_rc 0 "$CAPVAULT" tier 1
+curl -sS -H "Authorization: Bearer $RO" -o "$T/dl" "$U/v1/captures/1/file"
+cmp "$T/dl" "$T/c1.pcap" || fail "download through the cache"
+stop_daemon
+# The CLI opens the cache too (prune without a daemon).
+plant
+CAPVAULT_OBJSTORE_DIR="$B" "$CAPVAULT" prune --dry-run >/dev/null 2>&1 || true
+check "files of the folder cache/tmp linked to, after prune" 3 "$(ls "$T/victim1" | wc -l)"
+check "files of the folder cache/00 linked to, after prune" 3 "$(ls "$T/victim2" | wc -l)"
+finish
