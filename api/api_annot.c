@@ -394,7 +394,7 @@ bool api_send_attached(struct api_call *c, const struct capture_record *rec)
 		stream_free(s);
 		free(name);
 		api_error_errno(c, err ? err : -ENOMEM, "download",
-				err == -EREMOTEIO ? eb.msg : NULL);
+				objread_store_error(err) ? eb.msg : NULL);
 		return true;
 	}
 	char disp[API_DISPOSITION_MAX];

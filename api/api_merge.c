@@ -78,15 +78,15 @@ static int queue_packet(void *opaque, const struct capfile_packet *pkt)
 }
 
 /* Reads chunks (into chunk, READ_CHUNK bytes) until a packet is queued
- * or the capture ends. A failed read's error (-EREMOTEIO: the object
- * store) passes through with its message in rerr. */
+ * or the capture ends. A failed read's error (the object store's, as
+ * objread_store_error tells) passes through with its message in rerr. */
 static int input_fill(struct input *in, char *chunk, struct errbuf *rerr)
 {
 	struct errbuf eb = { { 0 } };
 	while (!in->head && !in->eof) {
 		ssize_t n = objread_read(in->src, chunk, READ_CHUNK, rerr);
 		if (n < 0)
-			return n == -EREMOTEIO ? -EREMOTEIO : -EIO;
+			return objread_store_error((int)n) ? (int)n : -EIO;
 		if (n == 0) {
 			in->eof = true;
 			if (capfile_finish(in->cf, &eb) < 0)
@@ -247,7 +247,7 @@ static void merge_into(struct api_call *c, struct capture_record **recs, size_t 
 			  "the merged capture is larger than api.max_upload_size (%" PRIu64 " bytes)",
 			  m.limit);
 	else if (err)
-		api_error_errno(c, err, "merging", err == -EREMOTEIO ? m.eb.msg : NULL);
+		api_error_errno(c, err, "merging", objread_store_error(err) ? m.eb.msg : NULL);
 	else
 		api_upload_file(c, path, name, http_req_arg(c->r, "additional_tags"), NULL);
 	if (err)

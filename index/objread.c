@@ -42,12 +42,12 @@ static int remote_error(struct objread *r, int err, struct errbuf *why, struct e
 {
 	struct objstore *os = vault_objstore(r->v);
 	if (err == -ENOENT)
-		return errbuf_set(eb, -EREMOTEIO,
+		return errbuf_set(eb, -ENODATA,
 				  "%s: object store %s does not have its object (%s); run "
 				  "capvault fsck --remote",
 				  r->label, objstore_describe(os), objstore_reason(os, why, err));
-	return errbuf_set(eb, -EREMOTEIO, "%s: object store %s: %s", r->label,
-			  objstore_describe(os), objstore_reason(os, why, err));
+	return errbuf_set(eb, err == -EBADMSG ? -EBADMSG : -EREMOTEIO, "%s: object store %s: %s",
+			  r->label, objstore_describe(os), objstore_reason(os, why, err));
 }
 
 /* At the end of a remote object: every byte read must hash to its name
@@ -66,7 +66,7 @@ static int remote_verify(struct objread *r, struct errbuf *eb)
 		return 0;
 	objcache_forget(vault_objcache(r->v), r->sha);
 	sha256_hex(r->sha, hex);
-	return errbuf_set(eb, -EREMOTEIO,
+	return errbuf_set(eb, r->cached ? -EREMOTEIO : -EBADMSG,
 			  "%s: object store %s: its bytes%s do not hash to its SHA-256 %s; %s",
 			  r->label, objstore_describe(vault_objstore(r->v)),
 			  r->cached ? " (from the read-through cache)" : "", hex,
@@ -84,8 +84,8 @@ static int remote_check(struct objread *r, struct errbuf *eb)
 	if ((r->cached = objcache_has_object(vault_objcache(r->v), r->sha)))
 		return 0;
 	int err = objstore_stat(vault_objstore(r->v), r->sha, &size, &why);
-	if (err == 0 && size != r->size)
-		err = errbuf_set(&why, -EIO, "holds %" PRIu64 " bytes, not %" PRIu64, size,
+	if (err == 0 && size != r->size) /* another object under its name: not it */
+		err = errbuf_set(&why, -EBADMSG, "holds %" PRIu64 " bytes, not %" PRIu64, size,
 				 r->size);
 	return err ? remote_error(r, err, &why, eb) : 0;
 }

@@ -22,7 +22,8 @@ struct ring;
  * indexed. Returns 0, or a negative errno (eb); on failure no partial
  * index of objnum is left. A tiered object is read through the vault's
  * object store and cache; when they cannot serve it (-EREMOTEIO, also
- * when none is set) the index is left as it was.
+ * when none is set; -ENODATA or -EBADMSG when the store lost the object
+ * or holds another: objread_store_error) the index is left as it was.
  */
 int reindex_object(struct vault *v, struct ring *ring, const uint8_t sha[32], uint64_t objnum,
 		   uint64_t *packets, struct errbuf *eb);

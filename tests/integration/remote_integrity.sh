@@ -106,10 +106,14 @@ grep -q "fsck --remote" "$T/e.json" || fail "no fsck hint: $(cat "$T/e.json")"
 check "missing object, query: status" 502 \
 	"$(api -o "$T/e.json" -w '%{http_code}' "$U/v1/packets?captures=2&filter=udp")"
 check "missing object, query: error" object_missing "$(jq -r .error "$T/e.json")"
+# The same from the paths that read the object in order (objread).
+check "missing object, annotated download" 502 \
+	"$(api -o "$T/e.json" -w '%{http_code}' "$U/v1/captures/2/file?annotations=1")"
+check "missing object, annotated download: error" object_missing "$(jq -r .error "$T/e.json")"
 # A merge reading a replaced object: refused at its end, nothing stored.
 flip "$(remote "$s3")" 3000
 code=$(curl -sS -o "$T/m.json" -w '%{http_code}' -X POST "$CSU/merge?capture_ids=3,4")
-[ "$code" != 200 ] || fail "a merge of a corrupt object succeeded: $(cat "$T/m.json")"
+check "a merge of a corrupt object: status (lost data, not 503)" 502 "$code"
 echo "merge: $code $(cat "$T/m.json")"
 grep -q "do not match the digest" "$T/m.json" || fail "merge: $(cat "$T/m.json")"
 check "captures after the failed merge" 5 "$(api "$U/v1/captures" | jq '.captures | length')"
@@ -184,5 +188,8 @@ check "object of another size: range" 502 \
 check "object of another size: query" 502 \
 	"$(api -o "$T/e.json" -w '%{http_code}' "$U/v1/packets?captures=4&filter=udp")"
 check "object of another size: query error" object_corrupt "$(jq -r .error "$T/e.json")"
+check "object of another size: annotated download" 502 \
+	"$(api -o "$T/e.json" -w '%{http_code}' "$U/v1/captures/4/file?keylog=1")"
+check "object of another size: annotated download: error" object_corrupt "$(jq -r .error "$T/e.json")"
 check "health" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "$U/v1/health")"
 finish
