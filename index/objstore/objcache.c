@@ -579,8 +579,11 @@ static int write_state(struct objcache *c, bool clean)
 {
 	char line[96];
 	int n = snprintf(line, sizeof(line), "%s %d\n", c->boot_id, clean ? 1 : 0);
+	/* A new file, never what a symlink left in its place names (which
+	 * would be truncated and written over). */
+	unlinkat(c->dir_fd, "state.tmp", 0);
 	_cleanup_close_ int fd = openat(c->dir_fd, "state.tmp",
-					O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+					O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -errno;
 	if (write(fd, line, (size_t)n) != n || fsync(fd) < 0)
@@ -596,8 +599,13 @@ static bool state_trusted(struct objcache *c)
 {
 	char line[96] = "", boot[64];
 	int clean = 0;
-	_cleanup_close_ int fd = openat(c->dir_fd, "state", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, line, sizeof(line) - 1);
+	struct stat s;
+	/* O_NONBLOCK: a FIFO in its place must not hang the open (it is
+	 * refused, as anything but a regular file). */
+	_cleanup_close_ int fd = openat(c->dir_fd, "state",
+					O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	ssize_t n = fd < 0 || fstat(fd, &s) < 0 || !S_ISREG(s.st_mode) ?
+			    -1 : read(fd, line, sizeof(line) - 1);
 
 	if (n <= 0)
 		return false;

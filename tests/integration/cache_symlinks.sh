@@ -5,7 +5,8 @@
 # either must not be followed, or the folder it names is emptied (the
 # daemon's user could have a root-run `capvault prune` delete the files
 # of any folder). The symlink goes, the folder it names is untouched, and
-# the cache still works.
+# the cache still works. The same for cache/state.tmp (written over) and
+# cache/state (a FIFO hung the start).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
@@ -40,4 +41,24 @@ plant
 CAPVAULT_OBJSTORE_DIR="$B" "$CAPVAULT" prune --dry-run >/dev/null 2>&1 || true
 check "files of the folder cache/tmp linked to, after prune" 3 "$(ls "$T/victim1" | wc -l)"
 check "files of the folder cache/00 linked to, after prune" 3 "$(ls "$T/victim2" | wc -l)"
+# cache/state.tmp, written at every open and close: a symlink there must
+# not have the file it names written over; a FIFO as cache/state must
+# not hang the start (it reads as untrusted: the cache starts empty).
+echo "precious line" >"$T/victim"
+ln -s "$T/victim" "$S/cache/state.tmp"
+CAPVAULT_OBJSTORE_DIR="$B" "$CAPVAULT" prune --dry-run >/dev/null 2>&1 || true
+check "the file cache/state.tmp linked to, after prune" "precious line" "$(cat "$T/victim")"
+rm -f "$S/cache/state.tmp"
+ln -s "$T/victim" "$S/cache/state.tmp"
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+stop_daemon
+check "the file cache/state.tmp linked to, after capvaultd" "precious line" "$(cat "$T/victim")"
+rm -f "$S/cache/state"
+mkfifo "$S/cache/state"
+rc=0
+CAPVAULT_OBJSTORE_DIR="$B" timeout 20 "$CAPVAULT" prune --dry-run >/dev/null 2>&1 || rc=$?
+[ "$rc" != 124 ] || fail "capvault prune hangs on a FIFO as cache/state"
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+stop_daemon
+[ -f "$S/cache/state" ] && [ ! -p "$S/cache/state" ] || fail "cache/state is not a file again"
 finish
