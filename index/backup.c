@@ -455,32 +455,43 @@ struct restore_job {
 	char tmpdir[PATH_MAX];
 	struct catalog *cat;
 	struct objstore *os;
+	backup_lost_fn lost;
+	void *lost_opaque;
 	struct errbuf *eb;
 };
 
-/* An object the backup left in the object store: it must still be there,
- * with its size. */
+/* An object the backup left in the object store: there with its size, or
+ * gone from it (told to job->lost, and restored all the same, as lost);
+ * a store that cannot answer fails the restore. */
 static int restore_remote(struct restore_job *job, const uint8_t sha[32], uint64_t size,
 			  const char *hex)
 {
 	uint64_t got = 0;
 	struct errbuf eb = { { 0 } };
+	char why[sizeof(eb.msg) + 128];
 	if (!job->os)
 		return errbuf_set(job->eb, -ENODEV, "object %s is in the object store, and no "
 				  "object store is configured (object_store:)", hex);
 	int r = objstore_stat(job->os, sha, &got, &eb);
-	if (r < 0)
-		return errbuf_set(job->eb, r, "object %s: not in %s: %s", hex,
+	if (r < 0 && r != -ENOENT)
+		return errbuf_set(job->eb, r, "object %s: %s: %s", hex,
 				  objstore_describe(job->os), objstore_reason(job->os, &eb, r));
-	if (got != size)
-		return errbuf_set(job->eb, -EIO, "object %s: %s has %llu bytes of it, the backup "
-				  "says %llu", hex, objstore_describe(job->os),
-				  (unsigned long long)got, (unsigned long long)size);
+	if (r == 0 && got == size)
+		return 0;
+	if (r == -ENOENT)
+		snprintf(why, sizeof(why), "not in %s: %s", objstore_describe(job->os),
+			 objstore_reason(job->os, &eb, r));
+	else
+		snprintf(why, sizeof(why), "%s has %llu bytes of it, the backup says %llu",
+			 objstore_describe(job->os), (unsigned long long)got,
+			 (unsigned long long)size);
+	if (job->lost)
+		job->lost(job->lost_opaque, sha, size, why);
 	return 0;
 }
 
 /* A "both" object the backup holds no copy of (its local file was gone
- * when the backup was made): it must be in the object store, and the
+ * when the backup was made): only the object store can have it, and the
  * restored catalog says "remote", which is then the truth. */
 static int restore_both_remote(struct restore_job *job, const uint8_t sha[32], uint64_t size,
 			       const char *hex)
@@ -570,9 +581,11 @@ static int check_backup(const char *src, struct errbuf *eb)
 	return r;
 }
 
-int backup_restore(const char *src, const char *dst, struct objstore *os, struct errbuf *eb)
+int backup_restore(const char *src, const char *dst, struct objstore *os, backup_lost_fn lost,
+		   void *opaque, struct errbuf *eb)
 {
-	struct restore_job job = { .src = src, .dst = dst, .os = os, .eb = eb };
+	struct restore_job job = { .src = src, .dst = dst, .os = os, .lost = lost,
+				   .lost_opaque = opaque, .eb = eb };
 	char s[PATH_MAX], d[PATH_MAX];
 	errbuf_clear(eb);
 	int r = check_backup(src, eb);

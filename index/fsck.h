@@ -139,12 +139,20 @@ int backup_create(struct vault *v, const char *dir, uint64_t *objects, struct er
 /*
  * Restore: copies the store (or backup) at src into dst, which must not
  * exist or be empty: index files copied, objects hard-linked or copied.
- * An object the backup says is remote must be in os with its size
- * (objstore_stat): the restored catalog points at it there; without os,
- * or when it is missing, the restore fails (-ENODEV, -ENOENT). Returns 0
- * or a negative errno (eb).
+ * An object the backup says is remote is looked for in os
+ * (objstore_stat): the restored catalog points at it there. Without os,
+ * or when the store cannot answer, the restore fails (-ENODEV, or the
+ * store's error). One the store no longer holds, or holds at another
+ * size (removed after the backup was made, by retention say), does not
+ * stop the restore: lost is told of it (why says what the store
+ * answered), and its captures' records are restored as remote, to be
+ * read as lost (502 object_missing) and listed by fsck --remote until
+ * removed. Returns 0 or a negative errno (eb).
  */
 struct objstore;
-int backup_restore(const char *src, const char *dst, struct objstore *os, struct errbuf *eb);
+typedef void (*backup_lost_fn)(void *opaque, const uint8_t sha[32], uint64_t size,
+			       const char *why);
+int backup_restore(const char *src, const char *dst, struct objstore *os, backup_lost_fn lost,
+		   void *opaque, struct errbuf *eb);
 
 #endif
