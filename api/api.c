@@ -666,6 +666,7 @@ struct api_server *api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return NULL;
+	atomic_store(&s->stopping, true);
 	for (size_t i = 0; i < s->nservers; i++)
 		http_server_free(s->servers[i]);
 	/* Only the socket we made, not one that replaced it meanwhile (whose

@@ -56,6 +56,7 @@ struct api_server {
 	struct api_hooks hooks;
 	struct http_server **servers;
 	size_t nservers;
+	atomic_bool stopping;     /* api_server_stop began: long requests stop early */
 	char *unix_path;
 	struct stat unix_id;      /* the socket file we made, removed at stop */
 	char *tls_cert, *tls_key;

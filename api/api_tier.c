@@ -102,9 +102,20 @@ static void tier_done(struct api_call *c, uint64_t unused, json_t *doc)
 	}
 	uint64_t tiered = 0, bytes = 0;
 	json_t *list = json_array();
-	json_array_foreach(caps, i, v)
+	json_array_foreach(caps, i, v) {
+		/* A stop does not wait for the rest of a long batch: each move is
+		 * whole or not begun, and the next request asks again. */
+		if (atomic_load(&c->api->stopping) && !dry_run) {
+			json_array_append_new(list, json_pack("{sosssss}", "capture",
+							      catalog_json_text(json_string_value(v)),
+							      "result", "error", "error",
+							      "capvaultd is stopping: not moved"));
+			failed = true;
+			continue;
+		}
 		json_array_append_new(list, tier_one(c, json_string_value(v), dry_run, &tiered,
 						     &bytes, &failed));
+	}
 	api_json(c, 200, json_pack("{sbsosIsIsb}", "dry_run", dry_run, "objects", list, "tiered",
 				   (json_int_t)tiered, "bytes", (json_int_t)bytes, "failed", failed));
 }

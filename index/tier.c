@@ -189,8 +189,10 @@ static int put_with_digests(struct vault *v, struct objstore *os, const uint8_t 
 	pthread_t t;
 
 	/* Already in the store at its size: the put will check that copy,
-	 * not read this one, so the digest pass checks this one. */
-	j.check = objstore_stat(os, sha, &stored, &ignored) == 0 && stored == size;
+	 * not read this one, so the digest pass checks this one. So too when
+	 * the store could not say (it may answer the put's own look). */
+	int st = objstore_stat(os, sha, &stored, &ignored);
+	j.check = (st == 0 && stored == size) || (st < 0 && st != -ENOENT);
 
 	atomic_init(&j.stop, false);
 	bool threaded = pthread_create(&t, NULL, digest_main, &j) == 0;

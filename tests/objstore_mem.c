@@ -27,7 +27,7 @@ struct mem {
 	struct objstore base;
 	struct mem_obj v[MEM_MAX];
 	unsigned n;
-	unsigned fail_puts, fail_removes;
+	unsigned fail_puts, fail_removes, fail_stats;
 	int fail_err;
 	void (*on_put)(void *opaque);
 	void *on_put_opaque;
@@ -103,7 +103,12 @@ static int mem_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t 
 static int mem_stat(struct objstore *os, const uint8_t sha[32], uint64_t *size,
 		    struct errbuf *eb)
 {
-	struct mem_obj *o = find((struct mem *)os, sha);
+	struct mem *m = (struct mem *)os;
+	struct mem_obj *o = find(m, sha);
+	if (m->fail_stats) {
+		m->fail_stats--;
+		return errbuf_set(eb, m->fail_err, "mem: stat refused (%s)", strerror(m->fail_err));
+	}
 	if (!o)
 		return errbuf_set(eb, -ENOENT, "mem: no such object");
 	*size = o->len;
@@ -205,6 +210,13 @@ void objstore_mem_fail_puts(struct objstore *os, unsigned n, int err)
 {
 	struct mem *m = (struct mem *)os;
 	m->fail_puts = n;
+	m->fail_err = err;
+}
+
+void objstore_mem_fail_stats(struct objstore *os, unsigned n, int err)
+{
+	struct mem *m = (struct mem *)os;
+	m->fail_stats = n;
 	m->fail_err = err;
 }
 

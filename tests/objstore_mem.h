@@ -13,6 +13,8 @@
 int objstore_mem_new(struct objstore **out);
 /* The next n puts (any object) fail with err. */
 void objstore_mem_fail_puts(struct objstore *os, unsigned n, int err);
+/* The next n stats fail with err. */
+void objstore_mem_fail_stats(struct objstore *os, unsigned n, int err);
 /* The next n removals fail with err. */
 void objstore_mem_fail_removes(struct objstore *os, unsigned n, int err);
 /* Replaces the stored bytes of sha by len bytes of buf (a tampered or

@@ -391,6 +391,13 @@ static void test_rotted_copy_not_digested(void **state)
 	assert_non_null(strstr(eb.msg, "the local copy hashes to"));
 	assert_int_equal(catalog_block_digest(vault_catalog(f->v), sha, 0, got), -ENOENT);
 	assert_int_equal(location_of(f, sha), CATALOG_LOCAL);
+	/* The same when the store could not say at first whether it has the
+	 * object (its put then finds it and reads nothing here). */
+	objstore_mem_fail_stats(f->os, 1, -ETIMEDOUT);
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), -EIO);
+	assert_non_null(strstr(eb.msg, "the local copy hashes to"));
+	assert_int_equal(catalog_block_digest(vault_catalog(f->v), sha, 0, got), -ENOENT);
+	assert_int_equal(location_of(f, sha), CATALOG_LOCAL);
 }
 
 static void no_report(void *opaque, const char *text, bool repaired)
