@@ -44,6 +44,7 @@ struct pstream {
 	struct capwrite *w;
 	pthread_t thread;
 	bool started;
+	bool answered; /* replied with an error before the stream: counted there */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	char *buf;
@@ -176,6 +177,8 @@ static void pstream_free(void *ctx)
 		cancel_locked(p);
 		pthread_mutex_unlock(&p->mu);
 		pthread_join(p->thread, NULL);
+	}
+	if (p->started && !p->answered) {
 		if (p->err == -ECANCELED)
 			log_info("query: the client left: %s", p->why[0] ? p->why : "cancelled");
 		else if (p->err) /* the status went out: the client sees the stream cut short */
@@ -299,21 +302,28 @@ static void run_counting(struct api_call *c, struct pstream *p, bool explain)
 		api_json(c, 200, json_pack("{sI}", "count", (json_int_t)st->packets_matched));
 }
 
-static void start_stream(struct api_call *c, struct pstream *p)
+/* Starts the producer; false when it could not be (replied, p freed). */
+static bool start_producer(struct api_call *c, struct pstream *p)
 {
-	enum capfile_format format;
-	uint32_t linktype, snaplen;
-	bool nsec;
-	query_output_format(p->q, &format, &linktype, &nsec, &snaplen);
 	p->sock = http_req_dup_socket(c->r);
 	if (p->sock >= 0)
 		query_set_gone_check(p->q, socket_gone, p);
 	if (!(p->buf = malloc(PIPE_SIZE)) ||
 	    pthread_create(&p->thread, NULL, producer, p) != 0) {
+		api_error_errno(c, -ENOMEM, "query", "cannot start the query thread");
 		pstream_free(p);
-		return api_error_errno(c, -ENOMEM, "query", "cannot start the query thread");
+		return false;
 	}
 	p->started = true;
+	return true;
+}
+
+static void respond_stream(struct api_call *c, struct pstream *p)
+{
+	enum capfile_format format;
+	uint32_t linktype, snaplen;
+	bool nsec;
+	query_output_format(p->q, &format, &linktype, &nsec, &snaplen);
 	static const char *const hdr[] = { "Content-Disposition",
 					   "attachment; filename=\"packets.pcap\"", NULL };
 	static const char *const hdr_ng[] = { "Content-Disposition",
@@ -348,16 +358,21 @@ void api_packets(struct api_call *c)
 		api_error_errno(c, err, "query", eb.msg);
 		return pstream_free(p);
 	}
-	/* The status goes out before the stream: a remote capture whose
-	 * store does not answer fails the query here, with 503. */
-	if (!flag(c, "count") && !flag(c, "explain") && (err = query_check_remote(p->q, &eb)) < 0) {
-		record_latency(c->api, since(p->t0_ns), true);
-		api_error_errno(c, err, "query", eb.msg);
-		return pstream_free(p);
-	}
 	if (flag(c, "count") || flag(c, "explain")) {
 		run_counting(c, p, flag(c, "explain"));
 		return pstream_free(p);
 	}
-	start_stream(c, p);
+	/* The status goes out before the stream: a remote capture whose
+	 * store does not answer fails the query here, with 503. The query
+	 * runs meanwhile (its output waits in the buffer), so the store's
+	 * answer costs no time of its own when it is there. */
+	if (!start_producer(c, p))
+		return;
+	if ((err = query_check_remote(p->q, &eb)) < 0) {
+		record_latency(c->api, since(p->t0_ns), true);
+		api_error_errno(c, err, "query", eb.msg);
+		p->answered = true;
+		return pstream_free(p);
+	}
+	respond_stream(c, p);
 }
