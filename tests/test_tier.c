@@ -92,13 +92,25 @@ static void make_object(struct fixture *f, unsigned seed, size_t size, uint8_t s
 
 static uint64_t import_ns; /* 0: now */
 
+/* Commits r (freed here): the outcome; *id (if given) the capture's id. */
+static int commit_record(struct fixture *f, struct capture_record *r, uint64_t *id)
+{
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	assert_int_equal(db_batch_new(&b), 0);
+	int rc = catalog_commit(vault_catalog(f->v), r, b, &existing, &eb);
+	db_batch_free(b);
+	if (id)
+		*id = rc == 0 ? r->id : existing;
+	capture_record_free(r);
+	return rc;
+}
+
 /* A capture of seed's bytes; returns CATALOG_DUPLICATE's outcome too. */
 static int add_capture(struct fixture *f, unsigned seed, uint8_t sha[32], uint64_t *id)
 {
 	struct capture_record *r = calloc(1, sizeof(*r));
-	struct db_batch *b = NULL;
-	struct errbuf eb;
-	uint64_t existing = 0;
 	char name[32];
 	assert_non_null(r);
 	snprintf(name, sizeof(name), "cap%u.pcap", seed);
@@ -107,13 +119,9 @@ static int add_capture(struct fixture *f, unsigned seed, uint8_t sha[32], uint64
 	make_object(f, seed, r->file_size, r->sha256);
 	r->objnum = catalog_next_objnum(vault_catalog(f->v));
 	r->import_time_ns = import_ns;
-	assert_int_equal(db_batch_new(&b), 0);
-	int rc = catalog_commit(vault_catalog(f->v), r, b, &existing, &eb);
-	assert_true(rc == 0 || rc == CATALOG_DUPLICATE);
-	db_batch_free(b);
 	memcpy(sha, r->sha256, 32);
-	*id = rc == 0 ? r->id : existing;
-	capture_record_free(r);
+	int rc = commit_record(f, r, id);
+	assert_true(rc == 0 || rc == CATALOG_DUPLICATE);
 	return rc;
 }
 
@@ -122,18 +130,11 @@ static int add_capture(struct fixture *f, unsigned seed, uint8_t sha[32], uint64
 static int commit_duplicate(struct fixture *f, unsigned seed, const uint8_t sha[32])
 {
 	struct capture_record *r = calloc(1, sizeof(*r));
-	struct db_batch *b = NULL;
-	struct errbuf eb;
-	uint64_t existing = 0;
 	assert_non_null(r);
 	r->name = strdup("again.pcap");
 	r->file_size = 1000 + seed;
 	memcpy(r->sha256, sha, 32);
-	assert_int_equal(db_batch_new(&b), 0);
-	int rc = catalog_commit(vault_catalog(f->v), r, b, &existing, &eb);
-	db_batch_free(b);
-	capture_record_free(r);
-	return rc;
+	return commit_record(f, r, NULL);
 }
 
 static bool has_local(struct fixture *f, const uint8_t sha[32])
