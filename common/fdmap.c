@@ -10,6 +10,7 @@
 #include "fdmap.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -114,6 +115,7 @@ static int walk(int fd, uint64_t off, uint64_t len, fdmap_fn fn, void *opaque)
 int fdmap_each(int fd, uint64_t off, uint64_t len, fdmap_fn fn, void *opaque)
 {
 	struct stat st;
+	sigset_t bus, old;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -122,5 +124,17 @@ int fdmap_each(int fd, uint64_t off, uint64_t len, fdmap_fn fn, void *opaque)
 	if (len == 0)
 		return 0;
 	int r = ensure_handler();
-	return r < 0 ? r : walk(fd, off, len, fn, opaque);
+	if (r < 0)
+		return r;
+	/* A thread that blocks every signal (capvaultd's workers do, leaving
+	 * signals to the main thread) would be killed by a blocked SIGBUS
+	 * from a fault, never reaching the handler: unblocked for the walk. */
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	r = -pthread_sigmask(SIG_UNBLOCK, &bus, &old);
+	if (r < 0)
+		return r;
+	r = walk(fd, off, len, fn, opaque);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
 }

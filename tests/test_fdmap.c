@@ -4,6 +4,7 @@
  * walk an error instead of SIGBUS, while a SIGBUS elsewhere still kills.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -149,6 +150,24 @@ static void test_cut_short_meanwhile(void **state)
 	close(fd);
 }
 
+/* In a thread that blocks every signal (as capvaultd's workers do), the
+ * fault still comes back as -EIO, and the thread's mask is as it was. */
+static void test_cut_short_with_signals_blocked(void **state)
+{
+	sigset_t all, old, now;
+	int fd = make_file();
+	struct gathered g = { .fd = fd };
+
+	(void)state;
+	sigfillset(&all);
+	assert_int_equal(pthread_sigmask(SIG_BLOCK, &all, &old), 0);
+	assert_int_equal(fdmap_each(fd, 0, FILE_SIZE, truncate_fn, &g), -EIO);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &now), 0);
+	assert_true(sigismember(&now, SIGBUS));
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+	close(fd);
+}
+
 static void test_other_sigbus_still_kills(void **state)
 {
 	int fd = make_file();
@@ -178,6 +197,7 @@ int main(void)
 		cmocka_unit_test(test_past_the_end),
 		cmocka_unit_test(test_fn_stops),
 		cmocka_unit_test(test_cut_short_meanwhile),
+		cmocka_unit_test(test_cut_short_with_signals_blocked),
 		cmocka_unit_test(test_other_sigbus_still_kills),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
