@@ -11,15 +11,14 @@
 #ifndef CAPVAULT_OBJREAD_H
 #define CAPVAULT_OBJREAD_H
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "errbuf.h"
 
 struct objread;
-#include <errno.h>
-#include <stdbool.h>
-
 struct vault;
 
 /*
@@ -36,8 +35,8 @@ int objread_open(struct objread **out, struct vault *v, uint64_t id, const uint8
  * with eb when the object store failed part-way; -ENODATA when it lost
  * the object meanwhile; -EBADMSG when a block read does not match its
  * digest or, instead of the end, the bytes read of a remote object do
- * not hash to its name: then the cache forgets what it holds of it). Read from the start, in order:
- * the check covers every byte. */
+ * not hash to its name: then the cache forgets what it holds of it).
+ * Read from the start, in order: the check covers every byte. */
 ssize_t objread_read(struct objread *r, void *buf, size_t len, struct errbuf *eb);
 /* Accepts NULL; returns NULL. */
 struct objread *objread_free(struct objread *r);
