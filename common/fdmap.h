@@ -22,8 +22,8 @@ typedef int (*fdmap_fn)(void *opaque, const uint8_t *data, size_t len);
  * time. A file that is shorter than off + len, or shrinks meanwhile (which
  * would raise SIGBUS on a mapped page), gives -EIO instead of a signal:
  * fn must then not rely on having seen the whole range. fn must not
- * longjmp, call fdmap_each, or keep a pointer to data. Returns 0, fn's first non-zero
- * return, or a negative errno.
+ * longjmp, call fdmap_each, or keep a pointer to data. Returns 0, fn's
+ * first non-zero return, or a negative errno.
  */
 int fdmap_each(int fd, uint64_t off, uint64_t len, fdmap_fn fn, void *opaque);
 

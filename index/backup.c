@@ -485,8 +485,12 @@ static int restore_remote(struct restore_job *job, const uint8_t sha[32], uint64
 		snprintf(why, sizeof(why), "%s has %llu bytes of it, the backup says %llu",
 			 objstore_describe(job->os), (unsigned long long)got,
 			 (unsigned long long)size);
-	if (job->lost)
-		job->lost(job->lost_opaque, sha, size, why);
+	if (job->lost) {
+		uint64_t capture = 0;
+		if (catalog_find_sha(job->cat, sha, &capture) < 0)
+			capture = 0;
+		job->lost(job->lost_opaque, sha, size, capture, why);
+	}
 	return 0;
 }
 

@@ -144,14 +144,14 @@ int backup_create(struct vault *v, const char *dir, uint64_t *objects, struct er
  * or when the store cannot answer, the restore fails (-ENODEV, or the
  * store's error). One the store no longer holds, or holds at another
  * size (removed after the backup was made, by retention say), does not
- * stop the restore: lost is told of it (why says what the store
- * answered), and its captures' records are restored as remote, to be
+ * stop the restore: lost is told of it (capture: one capture of it, 0
+ * if none; why: what the store answered), and its captures' records are restored as remote, to be
  * read as lost (502 object_missing) and listed by fsck --remote until
  * removed. Returns 0 or a negative errno (eb).
  */
 struct objstore;
 typedef void (*backup_lost_fn)(void *opaque, const uint8_t sha[32], uint64_t size,
-			       const char *why);
+			       uint64_t capture, const char *why);
 int backup_restore(const char *src, const char *dst, struct objstore *os, backup_lost_fn lost,
 		   void *opaque, struct errbuf *eb);
 

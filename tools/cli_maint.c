@@ -908,46 +908,21 @@ static bool daemon_serves(const char *store)
 	return via < 0 || local;
 }
 
-/* The objects a restore found gone from the object store. */
-struct lost_list {
-	uint8_t (*sha)[32];
-	size_t n;
-	bool out_of_memory;
-};
-
-static void note_lost(void *opaque, const uint8_t sha[32], uint64_t size, const char *why)
+/* An object a restore found gone from the object store, and its capture. */
+static void note_lost(void *opaque, const uint8_t sha[32], uint64_t size, uint64_t capture,
+		      const char *why)
 {
-	struct lost_list *l = opaque;
+	size_t *lost = opaque;
 	char hex[65];
-	void *grown = realloc(l->sha, (l->n + 1) * sizeof(*l->sha));
 
 	sha256_hex(sha, hex);
 	fprintf(stderr, "capvault: restore: object %s (%" PRIu64 " bytes) is lost: %s\n", hex,
 		size, why);
-	if (!grown) {
-		l->out_of_memory = true;
-		return;
-	}
-	l->sha = grown;
-	memcpy(l->sha[l->n++], sha, 32);
-}
-
-/* Which restored captures cannot be read, and what to do about them. */
-static void report_lost(struct vault *v, const struct lost_list *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		uint64_t id = 0;
-		char hex[65];
-		sha256_hex(l->sha[i], hex);
-		if (catalog_find_sha(vault_catalog(v), l->sha[i], &id) == 0)
-			fprintf(stderr, "capvault: restore: capture %" PRIu64 " (object %s) is restored "
-				"but its bytes are gone: reads of it answer object_missing; "
-				"`capvault rm %" PRIu64 "` removes it\n", id, hex, id);
-	}
-	if (l->n || l->out_of_memory)
-		fprintf(stderr, "capvault: restore: %zu%s objects of the backup are no longer in the "
-			"object store (removed after the backup was made?); `capvault fsck --remote` "
-			"lists them\n", l->n, l->out_of_memory ? " or more" : "");
+	if (capture)
+		fprintf(stderr, "capvault: restore: capture %" PRIu64 " (object %s) is restored "
+			"but its bytes are gone: reads of it answer object_missing; "
+			"`capvault rm %" PRIu64 "` removes it\n", capture, hex, capture);
+	(*lost)++;
 }
 
 int cli_restore(int argc, char **argv, const char *usage)
@@ -958,7 +933,7 @@ int cli_restore(int argc, char **argv, const char *usage)
 	if (daemon_serves(a.store))
 		return CLI_EXIT_FAILED;
 	struct errbuf eb = { { 0 } };
-	struct lost_list lost = { 0 };
+	size_t lost = 0;
 	/* The object store that holds the backup's remote objects. */
 	struct config *cfg = a.config ? retention_load_config(a.config) : NULL;
 	struct cli_objstore *cos = NULL;
@@ -971,9 +946,10 @@ int cli_restore(int argc, char **argv, const char *usage)
 	struct vault *v = err ? NULL : open_store(a.store, 0);
 	if (err)
 		fprintf(stderr, "capvault: restore: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
-	if (v)
-		report_lost(v, &lost);
-	free(lost.sha);
+	if (v && lost)
+		fprintf(stderr, "capvault: restore: %zu objects of the backup are no longer in the "
+			"object store (removed after the backup was made?); `capvault fsck --remote` "
+			"lists them\n", lost);
 	if (!v)
 		return CLI_EXIT_FAILED;
 	struct catalog_totals t = { 0 };
