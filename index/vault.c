@@ -171,19 +171,35 @@ static int open_local_or_remote(struct vault *v, const uint8_t sha[32], bool rem
 	return err == -ENOENT && remote_ok ? VAULT_OBJECT_REMOTE : err;
 }
 
+/* The catalog's location of sha, as vault_object_open goes by it: 0 with
+ * *loc, -ENOENT for an object it does not name (read as local), or
+ * another negative errno. */
+static int object_location(struct vault *v, const uint8_t sha[32], enum catalog_location *loc)
+{
+	*loc = CATALOG_LOCAL;
+	return catalog_object_location(v->catalog, sha, loc);
+}
+
 /* The one place that decides which tier a read goes to: the catalog's
  * location of the object (catalog_object_location). */
 int vault_object_open(struct vault *v, const uint8_t sha[32], int *fd)
 {
-	enum catalog_location loc = CATALOG_LOCAL;
+	enum catalog_location loc;
 	bool can_read_remote = v->objstore && v->objcache;
-	int err = catalog_object_location(v->catalog, sha, &loc);
+	int err = object_location(v, sha, &loc);
 	*fd = -1;
 	if (err < 0 && err != -ENOENT)
 		return err;
 	if (err == 0 && loc == CATALOG_REMOTE)
 		return can_read_remote ? VAULT_OBJECT_REMOTE : -EREMOTEIO;
-	return open_local_or_remote(v, sha, err == 0 && loc == CATALOG_BOTH && can_read_remote, fd);
+	int r = open_local_or_remote(v, sha, err == 0 && loc == CATALOG_BOTH && can_read_remote, fd);
+	if (r != -ENOENT || !can_read_remote)
+		return r;
+	/* A move may have ended between the look and the open: it records
+	 * the remote location before it unlinks the local copy, so a second
+	 * look tells a finished move from an object that is gone. */
+	err = object_location(v, sha, &loc);
+	return err == 0 && loc != CATALOG_LOCAL ? VAULT_OBJECT_REMOTE : r;
 }
 
 void vault_set_min_free(struct vault *v, uint64_t min_free_bytes, unsigned min_free_percent)
