@@ -358,6 +358,40 @@ static void test_state_read_only(void **state)
 	assert_int_equal(chmod(objects, 0755), 0);
 }
 
+/* A put the folder cannot take shows in the state, and the next one that
+ * works clears it; bytes that do not hash to the name are the source's
+ * fault and leave the state alone. */
+static void test_state_of_puts(void **state)
+{
+	struct fixture *f = *state;
+	struct objstore_health h;
+	struct errbuf eb = { "" };
+	char tmp[200], aside[200];
+	uint8_t wrong[32] = { 1 };
+
+	assert_int_equal(objstore_check(f->os, &eb), 0);
+	assert_int_equal(objstore_put(f->os, wrong, f->src_fd, OBJ_SIZE, &eb), -EIO);
+	objstore_health(f->os, &h);
+	assert_int_equal(h.state, OBJSTORE_OK);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", f->root);
+	snprintf(aside, sizeof(aside), "%s/tmp.aside", f->root);
+	assert_int_equal(rename(tmp, aside), 0);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	int r = objstore_put(f->os, f->sha, f->src_fd, OBJ_SIZE, &eb);
+	assert_true(r < 0);
+	objstore_health(f->os, &h);
+	assert_int_not_equal(h.state, OBJSTORE_OK);
+	assert_true(h.error[0] != '\0');
+	assert_int_equal(unlink(tmp), 0);
+	assert_int_equal(rename(aside, tmp), 0);
+	assert_int_equal(objstore_put(f->os, f->sha, f->src_fd, OBJ_SIZE, &eb), 0);
+	objstore_health(f->os, &h);
+	assert_int_equal(h.state, OBJSTORE_OK);
+	assert_string_equal(h.error, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +403,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_of_a_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_read_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_of_puts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,6 +194,14 @@ static int put_copy(struct store_writer *w, int fd, uint64_t size, struct errbuf
 }
 
 /* Writes, checks and publishes the object from fd. */
+/* Whether a failed put's err is the folder's doing (it cannot take the
+ * object), not the source's: the store's state then says so. */
+static bool folder_fault(int err)
+{
+	return err == -EACCES || err == -EPERM || err == -EROFS || err == -ENOSPC ||
+	       err == -EDQUOT || err == -ENOENT || err == -ENOTDIR;
+}
+
 static int put_write(struct objstore *os, struct ring *ring, const uint8_t sha[32], int fd,
 		     uint64_t size, struct errbuf *eb)
 {
@@ -215,6 +223,10 @@ static int put_write(struct objstore *os, struct ring *ring, const uint8_t sha[3
 	if (r == 0)
 		r = store_writer_publish(w, eb);
 	store_writer_free(w);
+	if (r == 0)
+		objstore_note(os, OBJSTORE_OK, NULL);
+	else if (folder_fault(r))
+		objstore_note(os, local_state(r), eb ? eb->msg : strerror(-r));
 	return r < 0 ? r : 0;
 }
 
