@@ -40,6 +40,7 @@ struct entry {
 	bool protected;
 	bool doomed;
 	bool local;        /* its object has a local copy (local or both) */
+	bool remote;       /* and a remote one (remote or both) */
 	size_t obj;        /* index into the object table */
 };
 
@@ -47,6 +48,7 @@ struct object {
 	uint64_t size;
 	uint64_t refs_left;
 	bool local;        /* has a local copy */
+	bool remote;       /* has a remote copy */
 	bool tiered;       /* in the plan's tier list */
 };
 
@@ -175,7 +177,8 @@ static int collect(void *opaque, const struct capture_record *rec)
 	struct entry *e = &pl->e[pl->n];
 	*e = (struct entry){ .id = rec->id, .file_size = rec->file_size,
 			     .import_ns = rec->import_time_ns, .policy = -1,
-			     .local = rec->location != CATALOG_REMOTE };
+			     .local = rec->location != CATALOG_REMOTE,
+			     .remote = rec->location != CATALOG_LOCAL };
 	e->last_ns = rec->packets ? rec->latest_ts_ns : (int64_t)rec->import_time_ns;
 	memcpy(e->sha, rec->sha256, 32);
 	if (!(e->name = strdup(rec->name ? rec->name : "")))
@@ -219,7 +222,8 @@ static int build_objects(struct planner *pl)
 	for (size_t i = 0; i < pl->n; i++) {
 		if (i == 0 || memcmp(by[i]->sha, by[i - 1]->sha, 32) != 0) {
 			pl->obj[pl->nobj++] = (struct object){ .size = by[i]->file_size,
-							       .local = by[i]->local };
+							       .local = by[i]->local,
+							       .remote = by[i]->remote };
 			pl->kept_bytes += by[i]->file_size;
 			pl->local_bytes += by[i]->local ? by[i]->file_size : 0;
 		}
@@ -382,23 +386,30 @@ static int apply_policy(struct planner *pl, size_t pi)
 	return r;
 }
 
-/* Deletes the oldest kept captures while over() says so. */
 /* Dooms the oldest unprotected captures while over() says so; local_only:
  * only those whose object has a local copy (min_free: removing one that
  * lives only in the object store frees no local byte, and loses its only
- * copy for nothing). */
+ * copy for nothing). With local_only, an object that has a remote copy as
+ * well is freed by ending its move instead (retention_env.finish_moves),
+ * which frees the same local bytes and keeps its captures. */
 static int prune_oldest(struct planner *pl, struct entry **oldest,
 			bool (*over)(struct planner *, char *, size_t), const char *policy,
 			bool local_only)
 {
 	char reason[160];
 	for (size_t i = 0; i < pl->n && over(pl, reason, sizeof(reason)); i++) {
+		struct entry *e = oldest[i];
 		/* oldest[0..n) is filled before the call; the analyzer does not see it. */
-		if (oldest[i]->protected || oldest[i]->doomed) // NOLINT(clang-analyzer-core.NullDereference)
+		struct object *o = &pl->obj[e->obj]; // NOLINT(clang-analyzer-core.NullDereference)
+		if (e->protected || e->doomed || (local_only && (!o->local || o->tiered)))
 			continue;
-		if (local_only && !pl->obj[oldest[i]->obj].local)
-			continue;
-		int r = doom(pl, oldest[i], policy, reason);
+		int r;
+		if (local_only && o->remote && pl->env->finish_moves) {
+			r = tier(pl, e, policy, reason);
+			pl->local_freed += o->size;
+		} else {
+			r = doom(pl, e, policy, reason);
+		}
 		if (r < 0)
 			return r;
 	}

@@ -86,6 +86,11 @@ struct retention_env {
 	uint64_t now_ns;
 	retention_space_fn space; /* NULL: min_free is not checked */
 	void *space_opaque;
+	/* The object store answers and a tier mover takes the plan's tier
+	 * list: min_free then frees an object that has a remote copy as well
+	 * (a move under way, or a remote object imported again) by ending its
+	 * move, where it would otherwise delete its captures. */
+	bool finish_moves;
 };
 
 struct retention_item {

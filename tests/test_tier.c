@@ -753,6 +753,39 @@ static void test_min_free_spares_remote(void **state)
 	retention_plan_free(plan);
 }
 
+/* min_free frees an object that is in both places (here: a remote object
+ * imported again) by ending its move when the store answers, which frees
+ * the same local bytes and keeps the capture; else it deletes as before. */
+static void test_min_free_ends_moves(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t a[32], b[32];
+	uint64_t ia = add_aged(f, 50, 9, a); /* the oldest: remote, then imported again */
+	add_aged(f, 51, 8, b);
+	assert_int_equal(tier_object(f->v, f->os, a, NULL, &eb), 0);
+	add_aged(f, 50, 9, a);
+	assert_int_equal(location_of(f, a), CATALOG_BOTH);
+	struct retention_rules rules = { .min_free_bytes = 1000 };
+	struct retention_env env = { .now_ns = NOW, .space = space_500, .finish_moves = true };
+	struct retention_plan *plan = NULL;
+	assert_int_equal(retention_plan(vault_catalog(f->v), &rules, &env, &plan, &eb), 0);
+	assert_int_equal(plan->n, 0);
+	assert_int_equal(plan->ntier, 1);
+	assert_int_equal(plan->tier[0].id, ia);
+	assert_string_equal(plan->tier[0].policy, "min_free");
+	assert_non_null(strstr(plan->tier[0].reason, "< min_free"));
+	assert_false(plan->below_min_free_after);
+	retention_plan_free(plan);
+	/* A store that does not answer cannot end the move: deleted. */
+	env.finish_moves = false;
+	assert_int_equal(retention_plan(vault_catalog(f->v), &rules, &env, &plan, &eb), 0);
+	assert_int_equal(plan->n, 1);
+	assert_int_equal(plan->items[0].id, ia);
+	assert_int_equal(plan->ntier, 0);
+	retention_plan_free(plan);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -771,6 +804,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_old_records_migrated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_max_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_min_free_spares_remote, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_min_free_ends_moves, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,7 +141,8 @@ static int run_locked(struct daemon_retention *dr, bool dry_run, struct retentio
 	struct retention_env env = { .now_ns = wall_ns(),
 				     .space = dry_run ? retention_space_after_trim
 						      : retention_store_space,
-				     .space_opaque = dry_run ? (void *)&cs : (void *)cs.st };
+				     .space_opaque = dry_run ? (void *)&cs : (void *)cs.st,
+				     .finish_moves = dr->tier && daemon_tier_store_up(dr->tier) };
 	struct retention_plan *plan = NULL;
 	*out = NULL;
 	if (!dry_run)

@@ -397,6 +397,16 @@ bool daemon_tier_enabled(struct daemon_tier *t)
 	return t->os != NULL;
 }
 
+bool daemon_tier_store_up(struct daemon_tier *t)
+{
+	struct objstore_health h;
+
+	if (!t->os)
+		return false;
+	objstore_health(t->os, &h);
+	return h.state == OBJSTORE_OK;
+}
+
 int daemon_tier_now(struct daemon_tier *t, const uint8_t sha[32], uint64_t *bytes,
 		    struct errbuf *eb)
 {
