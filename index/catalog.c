@@ -69,6 +69,7 @@
 #include "annot.h"
 #include "cleanup.h"
 #include "filter.h"
+#include "blockdig.h"
 #include "objcache.h"
 #include "pindex.h"
 #include "query.h"
@@ -1700,50 +1701,100 @@ static void rmremote_key(uint8_t key[RMREMOTE_KEY_LEN], const uint8_t sha[32])
 }
 
 /* Block digests (catalog.h): "blkdig:" + sha256 + be64(first block) in
- * meta, 16 bytes a block. */
+ * meta, 16 bytes a block; chaining states: "blkchn:" + the same, 32 bytes
+ * a block. */
 #define BLKDIG_PREFIX "blkdig:"
+#define BLKCHN_PREFIX "blkchn:"
 #define BLKDIG_PREFIX_LEN (sizeof(BLKDIG_PREFIX) - 1)
 #define BLKDIG_KEY_LEN (BLKDIG_PREFIX_LEN + 32 + 8)
 static_assert(OBJCACHE_DIGEST == 16, "catalog.h gives digests of 16 bytes");
+static_assert(BLOCKDIG_STATE == 32, "catalog.h gives states of 32 bytes");
+static_assert(sizeof(BLKCHN_PREFIX) == sizeof(BLKDIG_PREFIX), "one key length");
 
-static void blkdig_key(uint8_t key[BLKDIG_KEY_LEN], const uint8_t sha[32], uint64_t first)
+static void blkdig_key(uint8_t key[BLKDIG_KEY_LEN], const char *prefix, const uint8_t sha[32],
+		       uint64_t first)
 {
-	memcpy(key, BLKDIG_PREFIX, BLKDIG_PREFIX_LEN);
+	memcpy(key, prefix, BLKDIG_PREFIX_LEN);
 	memcpy(key + BLKDIG_PREFIX_LEN, sha, 32);
 	be64_put(key + BLKDIG_PREFIX_LEN + 32, first);
 }
 
-/* Deletes every digest key of sha, an object of size bytes, into b: one
- * point delete per key (a range delete per removal slows RocksDB's reads
- * down as they pile up). */
+/* Deletes every digest and state key of sha, an object of size bytes,
+ * into b: one point delete per key (a range delete per removal slows
+ * RocksDB's reads down as they pile up). */
 static void blkdig_delete(struct db_batch *b, const uint8_t sha[32], uint64_t size)
 {
 	uint64_t blocks = size / OBJCACHE_BLOCK + (size % OBJCACHE_BLOCK != 0);
 	uint8_t key[BLKDIG_KEY_LEN];
 
 	for (uint64_t first = 0; first < blocks; first += CATALOG_DIGESTS_PER_KEY) {
-		blkdig_key(key, sha, first);
+		blkdig_key(key, BLKDIG_PREFIX, sha, first);
 		db_batch_delete(b, DB_CF_META, key, sizeof(key));
 	}
+	for (uint64_t first = 0; first < blocks; first += CATALOG_STATES_PER_KEY) {
+		blkdig_key(key, BLKCHN_PREFIX, sha, first);
+		db_batch_delete(b, DB_CF_META, key, sizeof(key));
+	}
+}
+
+static int blkdig_put(struct catalog *cat, const char *prefix, const uint8_t sha[32],
+		      uint64_t first_block, const uint8_t *records, size_t n, size_t each,
+		      size_t per_key, struct errbuf *eb)
+{
+	uint8_t key[BLKDIG_KEY_LEN];
+	struct db_batch *b = NULL;
+
+	if (first_block % per_key || n == 0 || n > per_key)
+		return errbuf_set(eb, -EINVAL, "block records from block %" PRIu64 ": %zu of them",
+				  first_block, n);
+	int r = db_batch_new(&b);
+	if (r < 0)
+		return errbuf_set(eb, r, "block records: %s", strerror(-r));
+	blkdig_key(key, prefix, sha, first_block);
+	db_batch_put(b, DB_CF_META, key, sizeof(key), records, n * each);
+	r = db_write(cat->db, b, false, eb);
+	db_batch_free(b);
+	return r;
+}
+
+/* Records [block, block + n) into out, from the keys that hold them: 0,
+ * -ENOENT when one is missing, or the database's error. */
+static int blkdig_get(struct catalog *cat, const char *prefix, const uint8_t sha[32],
+		      uint64_t block, size_t n, uint8_t *out, size_t each, size_t per_key)
+{
+	while (n > 0) {
+		uint64_t first = block - block % per_key;
+		size_t take = first + per_key - block < n ? (size_t)(first + per_key - block) : n;
+		uint8_t key[BLKDIG_KEY_LEN];
+		_cleanup_free_ uint8_t *val = NULL;
+		size_t vlen = 0;
+
+		blkdig_key(key, prefix, sha, first);
+		int r = db_get(cat->db, DB_CF_META, key, sizeof(key), (void **)&val, &vlen);
+		if (r < 0)
+			return r;
+		if ((block - first + take) * each > vlen)
+			return -ENOENT;
+		memcpy(out, val + (block - first) * each, take * each);
+		out += take * each;
+		block += take;
+		n -= take;
+	}
+	return 0;
 }
 
 int catalog_block_digests_put(struct catalog *cat, const uint8_t sha[32], uint64_t first_block,
 			      const uint8_t *digests, size_t n, struct errbuf *eb)
 {
-	uint8_t key[BLKDIG_KEY_LEN];
-	struct db_batch *b = NULL;
+	return blkdig_put(cat, BLKDIG_PREFIX, sha, first_block, digests, n, OBJCACHE_DIGEST,
+			  CATALOG_DIGESTS_PER_KEY, eb);
+}
 
-	if (first_block % CATALOG_DIGESTS_PER_KEY || n == 0 || n > CATALOG_DIGESTS_PER_KEY)
-		return errbuf_set(eb, -EINVAL, "block digests from block %" PRIu64 ": %zu of them",
-				  first_block, n);
-	int r = db_batch_new(&b);
-	if (r < 0)
-		return errbuf_set(eb, r, "block digests: %s", strerror(-r));
-	blkdig_key(key, sha, first_block);
-	db_batch_put(b, DB_CF_META, key, sizeof(key), digests, n * OBJCACHE_DIGEST);
-	r = db_write(cat->db, b, false, eb);
-	db_batch_free(b);
-	return r;
+int catalog_block_states_put(struct catalog *cat, const uint8_t sha[32], uint64_t first_block,
+			     const uint8_t *states, size_t n, struct errbuf *eb)
+{
+	return blkdig_put(cat, BLKCHN_PREFIX, sha, first_block, states, n, BLOCKDIG_STATE,
+			  CATALOG_STATES_PER_KEY, eb);
 }
 
 int catalog_block_digests_drop(struct catalog *cat, const uint8_t sha[32], uint64_t size,
@@ -1763,19 +1814,15 @@ int catalog_block_digests_drop(struct catalog *cat, const uint8_t sha[32], uint6
 int catalog_block_digest(struct catalog *cat, const uint8_t sha[32], uint64_t block,
 			 uint8_t digest[16])
 {
-	uint64_t first = block - block % CATALOG_DIGESTS_PER_KEY;
-	uint8_t key[BLKDIG_KEY_LEN];
-	_cleanup_free_ uint8_t *val = NULL;
-	size_t vlen = 0;
+	return blkdig_get(cat, BLKDIG_PREFIX, sha, block, 1, digest, OBJCACHE_DIGEST,
+			  CATALOG_DIGESTS_PER_KEY);
+}
 
-	blkdig_key(key, sha, first);
-	int r = db_get(cat->db, DB_CF_META, key, sizeof(key), (void **)&val, &vlen);
-	if (r < 0)
-		return r;
-	if ((block - first + 1) * OBJCACHE_DIGEST > vlen)
-		return -ENOENT;
-	memcpy(digest, val + (block - first) * OBJCACHE_DIGEST, OBJCACHE_DIGEST);
-	return 0;
+int catalog_block_states(struct catalog *cat, const uint8_t sha[32], uint64_t block, size_t n,
+			 uint8_t *states)
+{
+	return blkdig_get(cat, BLKCHN_PREFIX, sha, block, n, states, BLOCKDIG_STATE,
+			  CATALOG_STATES_PER_KEY);
 }
 
 int catalog_vault_id(struct catalog *cat, char hex[CATALOG_VAULT_ID_HEX], struct errbuf *eb)

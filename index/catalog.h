@@ -294,25 +294,36 @@ int catalog_object_relocate(struct catalog *cat, const uint8_t sha[32],
 			    struct errbuf *eb);
 
 /*
- * The digests of a tiered object's blocks (blockdig.h), which reads of its
- * ranges from the object store are checked against. They are written
- * before the move that makes the object remote is recorded, whose synced
- * write makes them durable, and removed with the object's last capture;
- * being of the object's bytes, they never change. Kept in meta,
- * CATALOG_DIGESTS_PER_KEY to a key.
+ * What reads of a tiered object's ranges from the object store are
+ * checked against (blockdig.h): the chaining states of its SHA-256 after
+ * each whole block, or, for objects tiered before them, a digest of each
+ * block. They are written before the move that makes the object remote
+ * is recorded, whose synced write makes them durable, and removed with
+ * the object's last capture; being of the object's bytes, they never
+ * change. Kept in meta.
  *
- * catalog_block_digests_put records n digests from block first_block (a
+ * catalog_block_states_put records n states from the one after block
+ * first_block (a multiple of CATALOG_STATES_PER_KEY; n at most that),
+ * catalog_block_digests_put n digests from block first_block's (a
  * multiple of CATALOG_DIGESTS_PER_KEY; n at most that), not synced.
- * catalog_block_digest gives one block's: 0, -ENOENT when none is
+ * catalog_block_states gives the n states after blocks block..block+n-1,
+ * catalog_block_digest one block's digest: 0, -ENOENT when one is not
  * recorded, or another negative errno. catalog_block_digests_drop forgets
- * all of them (of an object of size bytes), not synced: for digests made
- * from bytes that turned out not to be the object's.
+ * all of both (of an object of size bytes), not synced: for records made
+ * from bytes that turned out not to be the object's. States go 64 to a
+ * key (2 KiB), as a block's check reads the two around it: a read of a
+ * whole object copies 1/32 of its size out of the index.
  */
 #define CATALOG_DIGESTS_PER_KEY 1024
+#define CATALOG_STATES_PER_KEY 64
+int catalog_block_states_put(struct catalog *cat, const uint8_t sha[32], uint64_t first_block,
+			     const uint8_t *states, size_t n, struct errbuf *eb);
 int catalog_block_digests_put(struct catalog *cat, const uint8_t sha[32], uint64_t first_block,
 			      const uint8_t *digests, size_t n, struct errbuf *eb);
 int catalog_block_digests_drop(struct catalog *cat, const uint8_t sha[32], uint64_t size,
 			       struct errbuf *eb);
+int catalog_block_states(struct catalog *cat, const uint8_t sha[32], uint64_t block, size_t n,
+			 uint8_t *states);
 int catalog_block_digest(struct catalog *cat, const uint8_t sha[32], uint64_t block,
 			 uint8_t digest[16]);
 

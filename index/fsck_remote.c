@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blockcheck.h"
 #include "blockdig.h"
 #include "catalog.h"
 #include "objcache.h"
@@ -89,43 +90,64 @@ static bool fall_back_local(struct fsck_remote *f, const uint8_t sha[32],
 	       catalog_object_relocate(f->cat, sha, CATALOG_BOTH, CATALOG_LOCAL, eb) == 0;
 }
 
-/* One read of a remote object for --verify: its SHA-256, and its block
- * digests, compared with the catalog's or (write) recorded there. */
+/* One read of a remote object for --verify: its SHA-256, and each block
+ * checked against what the catalog recorded of it (blockcheck.h) or
+ * (write) its chaining states recorded there. */
 struct digest_pass {
 	struct catalog *cat;
 	const uint8_t *sha;
-	struct blockdig *bd;
+	uint64_t size;
+	struct blockchain *chain;
 	bool write;
-	uint64_t missing, wrong; /* blocks whose digest is absent, or not the bytes' */
+	uint8_t *blk;            /* the block being received (not write) */
+	size_t nblk;
+	uint64_t block;          /* its number */
+	uint64_t missing, wrong; /* blocks with nothing recorded, or not the bytes' */
 	int catalog_err;         /* the catalog failed (not the object) */
 	struct errbuf *eb;
 };
 
-static int pass_digests(void *opaque, uint64_t first, const uint8_t *d, size_t n)
+static int catalog_failed(struct digest_pass *p, int r)
+{
+	p->catalog_err = r;
+	return errbuf_set(p->eb, r, "the catalog's block records: %s",
+			  p->eb->msg[0] ? p->eb->msg : strerror(-r));
+}
+
+static int pass_states(void *opaque, uint64_t first, const uint8_t *states, size_t n)
 {
 	struct digest_pass *p = opaque;
-	uint8_t want[OBJCACHE_DIGEST];
-	int r = 0;
+	int r = catalog_block_states_put(p->cat, p->sha, first, states, n, p->eb);
 
-	if (p->write)
-		r = catalog_block_digests_put(p->cat, p->sha, first, d, n, p->eb);
-	for (size_t i = 0; !p->write && r == 0 && i < n; i++) {
-		r = catalog_block_digest(p->cat, p->sha, first + i, want);
-		p->missing += r == -ENOENT;
-		p->wrong += r == 0 && memcmp(want, d + i * OBJCACHE_DIGEST, sizeof(want)) != 0;
-		r = r == -ENOENT ? 0 : r;
-	}
-	if (r < 0) {
-		p->catalog_err = r;
-		errbuf_set(p->eb, r, "the catalog's block digests: %s",
-			   p->eb->msg[0] ? p->eb->msg : strerror(-r));
-	}
-	return r;
+	return r < 0 ? catalog_failed(p, r) : 0;
+}
+
+static int check_block(struct digest_pass *p)
+{
+	int r = blockcheck(p->cat, p->sha, p->size, p->block++, p->blk, p->nblk);
+
+	p->nblk = 0;
+	p->missing += r == -ENOENT;
+	p->wrong += r == -EBADMSG;
+	return r < 0 && r != -ENOENT && r != -EBADMSG ? catalog_failed(p, r) : 0;
 }
 
 static int pass_data(void *opaque, const void *buf, size_t len)
 {
-	return blockdig_update(((struct digest_pass *)opaque)->bd, buf, len);
+	struct digest_pass *p = opaque;
+	const uint8_t *at = buf;
+	int r = blockchain_update(p->chain, buf, len);
+
+	while (r == 0 && !p->write && len > 0) {
+		size_t take = OBJCACHE_BLOCK - p->nblk < len ? OBJCACHE_BLOCK - p->nblk : len;
+		memcpy(p->blk + p->nblk, at, take);
+		p->nblk += take;
+		at += take;
+		len -= take;
+		if (p->nblk == OBJCACHE_BLOCK)
+			r = check_block(p);
+	}
+	return r;
 }
 
 /* Reads the whole object once: 0, or -EIO when its bytes do not hash to
@@ -134,13 +156,19 @@ static int digest_pass_run(struct fsck_remote *f, struct digest_pass *p)
 {
 	uint8_t got[32] = { 0 };
 	char hex[65];
-	int r = blockdig_new(&p->bd, CATALOG_DIGESTS_PER_KEY, true, pass_digests, p);
+	int r = blockchain_new(&p->chain, CATALOG_STATES_PER_KEY, p->write ? pass_states : NULL, p);
 
+	if (r == 0 && !p->write && !(p->blk = malloc(OBJCACHE_BLOCK)))
+		r = -ENOMEM;
 	if (r == 0)
 		r = objstore_read_stream(f->os, p->sha, 0, UINT64_MAX, pass_data, p, p->eb);
+	if (r == 0 && p->nblk)
+		r = check_block(p);
 	if (r == 0)
-		r = blockdig_finish(p->bd, got);
-	blockdig_free(p->bd);
+		r = blockchain_finish(p->chain, got);
+	p->chain = blockchain_free(p->chain);
+	free(p->blk);
+	p->blk = NULL;
 	if (r == 0 && memcmp(got, p->sha, 32)) {
 		sha256_hex(got, hex);
 		r = errbuf_set(p->eb, -EIO, "its bytes hash to %s, not to its name", hex);
@@ -157,8 +185,14 @@ static void rerecord_digests(struct fsck_remote *f, const struct remote_obj *o,
 			     const struct digest_pass *found, const char *hex)
 {
 	struct errbuf eb = { { 0 } }, ignored = { { 0 } };
-	struct digest_pass w = { .cat = f->cat, .sha = o->sha, .write = true, .eb = &eb };
-	int r = digest_pass_run(f, &w);
+	struct digest_pass w = { .cat = f->cat, .sha = o->sha, .size = o->size, .write = true,
+				 .eb = &eb };
+	int r = catalog_block_digests_drop(f->cat, o->sha, o->size, &eb);
+
+	if (r == 0)
+		r = digest_pass_run(f, &w);
+	else
+		w.catalog_err = r;
 
 	f->c->bytes_hashed += o->size;
 	if (r < 0 && !w.catalog_err)
@@ -186,7 +220,7 @@ static void rerecord_digests(struct fsck_remote *f, const struct remote_obj *o,
  */
 static int verify_listed(struct fsck_remote *f, const struct remote_obj *o, struct errbuf *eb)
 {
-	struct digest_pass p = { .cat = f->cat, .sha = o->sha, .eb = eb };
+	struct digest_pass p = { .cat = f->cat, .sha = o->sha, .size = o->size, .eb = eb };
 	char hex[65];
 	int r = digest_pass_run(f, &p);
 

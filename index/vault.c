@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blockcheck.h"
 #include "cleanup.h"
 #include "db.h"
 #include "objcache.h"
@@ -139,10 +140,10 @@ struct objstore *vault_objstore(struct vault *v)
 	return v->objstore;
 }
 
-static int block_digest(void *opaque, const uint8_t sha[32], uint64_t block,
-			uint8_t digest[OBJCACHE_DIGEST])
+static int block_check(void *opaque, const uint8_t sha[32], uint64_t size, uint64_t block,
+		       const void *buf, size_t len)
 {
-	return catalog_block_digest(opaque, sha, block, digest);
+	return blockcheck(opaque, sha, size, block, buf, len);
 }
 
 void vault_set_objcache(struct vault *v, struct objcache *cache)
@@ -151,7 +152,7 @@ void vault_set_objcache(struct vault *v, struct objcache *cache)
 	/* Blocks fetched from the store are checked against what the
 	 * catalog recorded when their object was tiered. */
 	if (cache)
-		objcache_set_digests(cache, block_digest, v->catalog);
+		objcache_set_check(cache, block_check, v->catalog);
 }
 
 struct objcache *vault_objcache(struct vault *v)

@@ -24,6 +24,9 @@ void objstore_mem_set(struct objstore *os, const uint8_t *sha, const char *key,
 /* fn(opaque) runs at the start of each put (once set), as something
  * else happening while the bytes are on their way; NULL: none. */
 void objstore_mem_on_put(struct objstore *os, void (*fn)(void *opaque), void *opaque);
+/* Puts of more than size bytes hand out their chaining states, as S3's
+ * multipart uploads do (objstore_put_chained); 0, the default: none. */
+void objstore_mem_chain_above(struct objstore *os, uint64_t size);
 /* Whether sha is stored; how many objects are. */
 int objstore_mem_has(struct objstore *os, const uint8_t sha[32]);
 unsigned objstore_mem_count(struct objstore *os);

@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 
+#include "blockdig.h"
 #include "config.h"
 #include "monoclock.h"
 #include "objstore.h"
@@ -504,6 +505,77 @@ static void test_put_multipart(void **state)
 	struct objstore *os = open_rgw(&cb);
 	/* Three parts, the last one short. */
 	put_and_read(os, (11u << 20) + 12345, 2);
+	objstore_free(os);
+}
+
+struct got_states {
+	uint8_t *s;
+	size_t n;
+};
+
+static int got_state(void *opaque, uint64_t first, const uint8_t *states, size_t n)
+{
+	struct got_states *g = opaque;
+
+	assert_int_equal(first, g->n);
+	g->s = realloc(g->s, (g->n + n) * BLOCKDIG_STATE);
+	assert_non_null(g->s);
+	memcpy(g->s + g->n * BLOCKDIG_STATE, states, n * BLOCKDIG_STATE);
+	g->n += n;
+	return 0;
+}
+
+/* A multipart upload hands out the chaining states of the hash it checks
+ * the local copy with (objstore_put_chained), the same a pass of its own
+ * makes; a single PUT or an object stored already hands none out, and a
+ * copy that does not hash to the name is refused. */
+static void test_put_chained(void **state)
+{
+	struct cfgbuf cb;
+	struct object o;
+	struct errbuf eb = { "" };
+	struct got_states g = { 0 }, want = { 0 };
+	struct objstore_states st = { .emit = got_state, .opaque = &g, .per_emit = 7 };
+	struct blockchain *c = NULL;
+	uint8_t whole[32];
+	size_t size = (11u << 20) + 12345;
+
+	(void)state;
+	NEED_RGW();
+	struct objstore *os = open_rgw(&cb);
+	object_new(&o, size, 4);
+	assert_true(objstore_put_chains(os, size));
+	assert_false(objstore_put_chains(os, 5u << 20));
+	assert_int_equal(objstore_put_chained(os, o.sha, o.fd, size, &st, &eb), 0);
+	assert_true(st.complete);
+	assert_int_equal(blockchain_new(&c, 1, got_state, &want), 0);
+	assert_int_equal(blockchain_update(c, o.bytes, size), 0);
+	assert_int_equal(blockchain_finish(c, whole), 0);
+	blockchain_free(c);
+	assert_memory_equal(whole, o.sha, 32);
+	assert_int_equal(g.n, size / OBJCACHE_BLOCK);
+	assert_int_equal(want.n, g.n);
+	assert_memory_equal(g.s, want.s, g.n * BLOCKDIG_STATE);
+	/* Stored already: confirmed by reading it back, nothing handed out. */
+	g.n = 0;
+	assert_int_equal(objstore_put_chained(os, o.sha, o.fd, size, &st, &eb), 0);
+	assert_false(st.complete);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(objstore_remove(os, o.sha, &eb), 0);
+	/* Bytes that are not the object's. */
+	o.sha[3] ^= 1;
+	assert_int_equal(objstore_put_chained(os, o.sha, o.fd, size, &st, &eb), -EIO);
+	assert_false(st.complete);
+	free(g.s);
+	free(want.s);
+	object_free(&o);
+	/* A single PUT hashes nothing here. */
+	object_new(&o, 100000, 5);
+	g = (struct got_states){ 0 };
+	assert_int_equal(objstore_put_chained(os, o.sha, o.fd, 100000, &st, &eb), 0);
+	assert_false(st.complete);
+	assert_int_equal(g.n, 0);
+	object_free(&o);
 	objstore_free(os);
 }
 
@@ -1519,6 +1591,7 @@ int main(void)
 		cmocka_unit_test(test_owner_race),
 		cmocka_unit_test(test_put_empty),
 		cmocka_unit_test(test_put_multipart),
+		cmocka_unit_test(test_put_chained),
 		cmocka_unit_test(test_put_wrong_bytes),
 		cmocka_unit_test(test_multipart_leftovers),
 		cmocka_unit_test(test_tampered),

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "blockcheck.h"
 #include "blockdig.h"
 #include "catalog.h"
 #include "db.h"
@@ -91,6 +92,7 @@ static void make_object(struct fixture *f, unsigned seed, size_t size, uint8_t s
 }
 
 static uint64_t import_ns; /* 0: now */
+static uint64_t object_bytes; /* of the next captures; 0: 1000 + seed */
 
 /* Commits r (freed here): the outcome; *id (if given) the capture's id. */
 static int commit_record(struct fixture *f, struct capture_record *r, uint64_t *id)
@@ -115,7 +117,7 @@ static int add_capture(struct fixture *f, unsigned seed, uint8_t sha[32], uint64
 	assert_non_null(r);
 	snprintf(name, sizeof(name), "cap%u.pcap", seed);
 	r->name = strdup(name);
-	r->file_size = 1000 + seed;
+	r->file_size = object_bytes ? object_bytes : 1000 + seed;
 	make_object(f, seed, r->file_size, r->sha256);
 	r->objnum = catalog_next_objnum(vault_catalog(f->v));
 	r->import_time_ns = import_ns;
@@ -370,17 +372,19 @@ static void test_removed_during_put(void **state)
 
 /* A local copy that rotted, of an object the store holds already (the
  * put checks the store's copy and does not read this one): the move fails
- * and records no digest of the rotted bytes. */
+ * and records no state of the rotted bytes. */
 static void test_rotted_copy_not_digested(void **state)
 {
 	struct fixture *f = *state;
 	struct errbuf eb;
-	uint8_t sha[32], got[16];
+	uint8_t sha[32], got[32];
 	char path[512];
 	uint64_t id;
+	object_bytes = 3 * OBJCACHE_BLOCK + 12;
 	add_capture(f, 12, sha, &id);
+	object_bytes = 0;
 	int fd = store_object_open(vault_store(f->v), sha);
-	assert_int_equal(objstore_put(f->os, sha, fd, 1012, &eb), 0);
+	assert_int_equal(objstore_put(f->os, sha, fd, 3 * OBJCACHE_BLOCK + 12, &eb), 0);
 	close(fd);
 	assert_int_equal(store_object_path(vault_store(f->v), sha, path, sizeof(path)), 0);
 	chmod(path, 0600);
@@ -390,14 +394,14 @@ static void test_rotted_copy_not_digested(void **state)
 	fclose(fp);
 	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), -EIO);
 	assert_non_null(strstr(eb.msg, "the local copy hashes to"));
-	assert_int_equal(catalog_block_digest(vault_catalog(f->v), sha, 0, got), -ENOENT);
+	assert_int_equal(catalog_block_states(vault_catalog(f->v), sha, 0, 1, got), -ENOENT);
 	assert_int_equal(location_of(f, sha), CATALOG_LOCAL);
 	/* The same when the store could not say at first whether it has the
 	 * object (its put then finds it and reads nothing here). */
 	objstore_mem_fail_stats(f->os, 1, -ETIMEDOUT);
 	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), -EIO);
 	assert_non_null(strstr(eb.msg, "the local copy hashes to"));
-	assert_int_equal(catalog_block_digest(vault_catalog(f->v), sha, 0, got), -ENOENT);
+	assert_int_equal(catalog_block_states(vault_catalog(f->v), sha, 0, 1, got), -ENOENT);
 	assert_int_equal(location_of(f, sha), CATALOG_LOCAL);
 }
 
@@ -414,53 +418,137 @@ static struct fsck_counts fsck_remote_run(struct fixture *f, bool repair)
 	return c;
 }
 
-/* Block digests (blockdig.h): recorded by a move, checked by fsck
- * --remote --verify and recorded again by --repair, one key per
- * CATALOG_DIGESTS_PER_KEY blocks, gone with the object's last capture. */
-static void test_block_digests(void **state)
+#define OBJ3 (3 * OBJCACHE_BLOCK + 100) /* 4 blocks, 3 states */
+
+/* Each block of object sha (OBJ3 bytes of seed's pattern) checks against
+ * the catalog's records; a changed byte does not. */
+static void blocks_check(struct fixture *f, unsigned seed, const uint8_t sha[32])
+{
+	uint8_t *buf = malloc(OBJCACHE_BLOCK);
+	assert_non_null(buf);
+	for (uint64_t b = 0; b < 4; b++) {
+		size_t len = b < 3 ? OBJCACHE_BLOCK : 100;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)(seed * 31 + b * OBJCACHE_BLOCK + i);
+		assert_int_equal(blockcheck(vault_catalog(f->v), sha, OBJ3, b, buf, len), 0);
+		buf[len - 1] ^= 1;
+		assert_int_equal(blockcheck(vault_catalog(f->v), sha, OBJ3, b, buf, len), -EBADMSG);
+	}
+	free(buf);
+}
+
+/* Chaining states (blockdig.h): recorded by a move, whether the put hands
+ * them out (as S3's multipart upload) or not; checked by fsck --remote
+ * --verify and recorded again by --repair, which also turns an older
+ * object's digests into states; one key per CATALOG_DIGESTS_PER_KEY
+ * blocks, gone with the object's last capture. */
+static void test_block_states(void **state)
 {
 	struct fixture *f = *state;
 	struct catalog *cat = vault_catalog(f->v);
 	struct errbuf eb;
-	uint8_t sha[32], got[16], want[16], other[3 * 16];
-	char bytes[1009];
-	uint64_t id;
+	uint8_t sha[32], sha2[32], got[32], states[3 * 32], other[3 * 32];
+	uint64_t id, id2;
+	object_bytes = OBJ3;
 	add_capture(f, 9, sha, &id);
-	for (size_t i = 0; i < sizeof(bytes); i++)
-		bytes[i] = (char)(9 * 31 + i);
-	assert_int_equal(blockdig_of(bytes, sizeof(bytes), want), 0);
-	assert_int_equal(catalog_block_digest(cat, sha, 0, got), -ENOENT);
+	add_capture(f, 10, sha2, &id2);
+	object_bytes = 0;
+	assert_int_equal(catalog_block_states(cat, sha, 0, 1, got), -ENOENT);
 	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
-	assert_int_equal(catalog_block_digest(cat, sha, 0, got), 0);
-	assert_memory_equal(got, want, sizeof(want));
-	assert_int_equal(catalog_block_digest(cat, sha, 1, got), -ENOENT);
+	for (uint64_t b = 0; b < 3; b++)
+		assert_int_equal(catalog_block_states(cat, sha, b, 1, states + b * 32), 0);
+	assert_int_equal(catalog_block_states(cat, sha, 3, 1, got), -ENOENT);
+	blocks_check(f, 9, sha);
+	/* The put hands them out: the same checks. */
+	objstore_mem_chain_above(f->os, OBJCACHE_BLOCK);
+	assert_int_equal(tier_object(f->v, f->os, sha2, NULL, &eb), 0);
+	assert_int_equal(catalog_block_states(cat, sha2, 2, 1, got), 0);
+	blocks_check(f, 10, sha2);
 	assert_int_equal(fsck_remote_run(f, false).problems, 0);
-	/* A wrong digest: reported; --repair records the bytes' own. */
-	memset(other, 0x5a, sizeof(other));
-	assert_int_equal(catalog_block_digests_put(cat, sha, 0, other, 1, &eb), 0);
+	/* A wrong state: reported; --repair records the bytes' own. */
+	memcpy(other, states, sizeof(other));
+	other[40] ^= 1;
+	assert_int_equal(catalog_block_states_put(cat, sha, 0, other, 3, &eb), 0);
 	struct fsck_counts c = fsck_remote_run(f, false);
 	assert_int_equal(c.problems, 1);
 	assert_int_equal(c.repaired, 0);
 	c = fsck_remote_run(f, true);
 	assert_int_equal(c.problems, 1);
 	assert_int_equal(c.repaired, 1);
-	assert_int_equal(catalog_block_digest(cat, sha, 0, got), 0);
-	assert_memory_equal(got, want, sizeof(want));
+	assert_int_equal(catalog_block_states(cat, sha, 1, 1, got), 0);
+	assert_memory_equal(got, states + 32, 32);
 	assert_int_equal(fsck_remote_run(f, false).problems, 0);
-	/* Keys past the first: blocks 1024 to 1026 in one. */
-	assert_int_equal(catalog_block_digests_put(cat, sha, 1024, other, 3, &eb), 0);
-	assert_int_equal(catalog_block_digest(cat, sha, 1026, got), 0);
-	assert_memory_equal(got, other, sizeof(got));
-	assert_int_equal(catalog_block_digest(cat, sha, 1027, got), -ENOENT);
-	assert_int_equal(catalog_block_digests_put(cat, sha, 5, other, 1, &eb), -EINVAL);
-	/* Dropped for an object of 1025 blocks: both keys go. */
+	/* An object tiered with digests still checks, and --repair turns a
+	 * wrong one into states. */
+	uint8_t digests[4 * 16], *blk = malloc(OBJCACHE_BLOCK);
+	assert_non_null(blk);
+	for (uint64_t b = 0; b < 4; b++) {
+		size_t len = b < 3 ? OBJCACHE_BLOCK : 100;
+		for (size_t i = 0; i < len; i++)
+			blk[i] = (uint8_t)(9 * 31 + b * OBJCACHE_BLOCK + i);
+		assert_int_equal(blockdig_of(blk, len, digests + b * 16), 0);
+	}
+	assert_int_equal(catalog_block_digests_drop(cat, sha, OBJ3, &eb), 0);
+	assert_int_equal(catalog_block_digests_put(cat, sha, 0, digests, 4, &eb), 0);
+	blocks_check(f, 9, sha);
+	assert_int_equal(fsck_remote_run(f, false).problems, 0);
+	digests[20] ^= 1;
+	assert_int_equal(catalog_block_digests_put(cat, sha, 0, digests, 4, &eb), 0);
+	assert_int_equal(blockcheck(cat, sha, OBJ3, 1, blk, OBJCACHE_BLOCK), -EBADMSG);
+	assert_int_equal(fsck_remote_run(f, true).repaired, 1);
+	assert_int_equal(catalog_block_digest(cat, sha, 0, got), -ENOENT);
+	assert_int_equal(catalog_block_states(cat, sha, 2, 1, got), 0);
+	blocks_check(f, 9, sha);
+	/* None at all: missing, read unchecked; --repair records them. */
+	assert_int_equal(catalog_block_digests_drop(cat, sha, OBJ3, &eb), 0);
+	assert_int_equal(blockcheck(cat, sha, OBJ3, 1, blk, OBJCACHE_BLOCK), -ENOENT);
+	assert_int_equal(fsck_remote_run(f, false).problems, 1);
+	assert_int_equal(fsck_remote_run(f, true).repaired, 1);
+	blocks_check(f, 9, sha);
+	free(blk);
+	/* Keys past the first: blocks 1024 to 1026 in one, and two read
+	 * across the boundary of keys. */
+	assert_int_equal(catalog_block_states_put(cat, sha, 1024, other, 3, &eb), 0);
+	assert_int_equal(catalog_block_states(cat, sha, 1026, 1, got), 0);
+	assert_memory_equal(got, other + 64, 32);
+	assert_int_equal(catalog_block_states(cat, sha, 1027, 1, got), -ENOENT);
+	assert_int_equal(catalog_block_states(cat, sha, 1023, 2, states), -ENOENT);
+	uint8_t filler[CATALOG_STATES_PER_KEY * 32];
+	memset(filler, 0x33, sizeof(filler));
+	assert_int_equal(catalog_block_states_put(cat, sha, 1024 - CATALOG_STATES_PER_KEY, filler,
+						  CATALOG_STATES_PER_KEY, &eb), 0);
+	assert_int_equal(catalog_block_states(cat, sha, 1023, 2, states), 0);
+	assert_memory_equal(states, filler, 32);
+	assert_memory_equal(states + 32, other, 32);
+	assert_int_equal(catalog_block_states_put(cat, sha, 5, other, 1, &eb), -EINVAL);
+	assert_int_equal(catalog_block_states_put(cat, sha, 0, filler, CATALOG_STATES_PER_KEY + 1,
+						  &eb), -EINVAL);
+	/* Dropped for an object of 1025 blocks: every key goes. */
 	assert_int_equal(catalog_block_digests_drop(cat, sha, 1025ull << 16, &eb), 0);
-	assert_int_equal(catalog_block_digest(cat, sha, 0, got), -ENOENT);
-	assert_int_equal(catalog_block_digest(cat, sha, 1026, got), -ENOENT);
+	assert_int_equal(catalog_block_states(cat, sha, 0, 1, got), -ENOENT);
+	assert_int_equal(catalog_block_states(cat, sha, 1023, 1, got), -ENOENT);
+	assert_int_equal(catalog_block_states(cat, sha, 1026, 1, got), -ENOENT);
 	/* The last capture's removal takes them. */
-	assert_int_equal(catalog_block_digests_put(cat, sha, 0, want, 1, &eb), 0);
+	assert_int_equal(catalog_block_states_put(cat, sha, 0, states, 3, &eb), 0);
 	assert_int_equal(vault_remove(f->v, id, NULL, &eb), 0);
-	assert_int_equal(catalog_block_digest(cat, sha, 0, got), -ENOENT);
+	assert_int_equal(catalog_block_states(cat, sha, 0, 1, got), -ENOENT);
+}
+
+/* An object of one block needs no record: its name checks it. */
+static void test_one_block_by_name(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t sha[32], buf[1011];
+	uint64_t id;
+	add_capture(f, 11, sha, &id);
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(11 * 31 + i);
+	assert_int_equal(blockcheck(vault_catalog(f->v), sha, sizeof(buf), 0, buf, sizeof(buf)), 0);
+	buf[7] ^= 1;
+	assert_int_equal(blockcheck(vault_catalog(f->v), sha, sizeof(buf), 0, buf, sizeof(buf)),
+			 -EBADMSG);
 }
 
 /* A removal the daemon queued, then lost (a restart while the store was
@@ -796,7 +884,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate_of_moved_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_remote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_during_put, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_block_digests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_states, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_block_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotted_copy_not_digested, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removal_survives_restart, setup, teardown),

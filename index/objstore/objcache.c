@@ -67,7 +67,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blockdig.h"
 #include "cleanup.h"
 #include "fdio.h"
 #include "hexdigit.h"
@@ -138,8 +137,8 @@ struct objcache {
 	struct objcache_stats st;
 	uint64_t next_gen;
 	bool no_punch;       /* evict as without hole punching (tests) */
-	objcache_digest_fn digest_fn; /* what fetched blocks must match */
-	void *digest_opaque;
+	objcache_check_fn check_fn; /* what fetched blocks must match */
+	void *check_opaque;
 	objcache_notice_fn notice_fn; /* mended faults, for the log */
 	void *notice_opaque;
 	char boot_id[64];
@@ -1366,10 +1365,10 @@ static bool read_cached_block(struct objcache *c, struct batch *bt, const uint8_
 	return !err && still;
 }
 
-void objcache_set_digests(struct objcache *c, objcache_digest_fn fn, void *opaque)
+void objcache_set_check(struct objcache *c, objcache_check_fn fn, void *opaque)
 {
-	c->digest_fn = fn;
-	c->digest_opaque = opaque;
+	c->check_fn = fn;
+	c->check_opaque = opaque;
 }
 
 void objcache_set_notice(struct objcache *c, objcache_notice_fn fn, void *opaque)
@@ -1378,20 +1377,15 @@ void objcache_set_notice(struct objcache *c, objcache_notice_fn fn, void *opaque
 	c->notice_opaque = opaque;
 }
 
-/* Block number block of object sha (its len bytes at buf) against the
- * digest recorded when the object was tiered: 0 when it matches or none
+/* Block number block of object sha (its len bytes at buf) against what
+ * was recorded when the object was tiered: 0 when it matches or nothing
  * was recorded (counted unchecked), -EBADMSG when it differs (counted
  * corrupt), or the lookup's error. */
-static int block_matches(struct objcache *c, const uint8_t sha[32], uint64_t block,
-			 const void *buf, size_t len)
+static int block_matches(struct objcache *c, const uint8_t sha[32], uint64_t size,
+			 uint64_t block, const void *buf, size_t len)
 {
-	uint8_t want[OBJCACHE_DIGEST], got[OBJCACHE_DIGEST];
-	int r = c->digest_fn ? c->digest_fn(c->digest_opaque, sha, block, want) : -ENOENT;
+	int r = c->check_fn ? c->check_fn(c->check_opaque, sha, size, block, buf, len) : -ENOENT;
 
-	if (r == 0)
-		r = blockdig_of(buf, len, got);
-	if (r == 0 && memcmp(want, got, sizeof(got)) != 0)
-		r = -EBADMSG;
 	if (r == -ENOENT || r == -EBADMSG) {
 		pthread_mutex_lock(&c->lock);
 		if (r == -ENOENT)
@@ -1406,11 +1400,11 @@ static int block_matches(struct objcache *c, const uint8_t sha[32], uint64_t blo
 /* A fetched block against its digest: 0, or -EBADMSG (eb) when it
  * differs, or the lookup's error. */
 static int check_block(struct objcache *c, struct objstore *os, const uint8_t sha[32],
-		       const struct objstore_range *f, struct errbuf *eb)
+		       uint64_t size, const struct objstore_range *f, struct errbuf *eb)
 {
 	uint64_t block = f->offset / OBJCACHE_BLOCK;
 	char hex[65];
-	int r = block_matches(c, sha, block, f->buf, f->len);
+	int r = block_matches(c, sha, size, block, f->buf, f->len);
 
 	if (r == 0)
 		return 0;
@@ -1452,7 +1446,7 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 	double started = mono_s();
 	int err = objstore_read_ranges(os, sha, bt->fetch, bt->nfetch, eb);
 	for (size_t i = 0; i < bt->nfetch && !err; i++)
-		err = check_block(c, os, sha, &bt->fetch[i], eb);
+		err = check_block(c, os, sha, size, &bt->fetch[i], eb);
 	count_remote(c, started, err);
 	for (size_t i = 0; i < bt->nfetch; i++) {
 		if (err) {
@@ -1600,11 +1594,11 @@ static int tee_pass(struct tee *t, const void *buf, size_t len)
 	return t->fn(t->opaque, buf, len);
 }
 
-/* The block just received against its digest (objcache_set_digests):
+/* The block just received against its record (objcache_set_check):
  * 0, -EBADMSG (t->bad_block), or the lookup's error. */
 static int tee_check_block(struct tee *t)
 {
-	int r = block_matches(t->c, t->sha, t->block, t->blk, t->nblk);
+	int r = block_matches(t->c, t->sha, t->size, t->block, t->blk, t->nblk);
 
 	t->bad_block = r == -EBADMSG;
 	return r;

@@ -47,18 +47,20 @@ struct objcache;
 #define OBJCACHE_BLOCK (64u * 1024)
 
 /*
- * What a block fetched from the store must match (blockdig.h): fn gives
- * the digest recorded for block number block of object sha when it was
- * tiered: 0, -ENOENT when none was (an object tiered before digests were
- * kept: its blocks are served unchecked, and counted), or another
- * negative errno, which fails the read. A block that does not match is
- * neither served nor cached: the read fails with -EBADMSG, eb naming the
- * block. Set once, before the first read; without it nothing is checked.
+ * What a block fetched from the store must match (blockdig.h): fn checks
+ * block number block of object sha (size bytes), its len bytes at buf,
+ * against what was recorded when it was tiered: 0 when it matches,
+ * -EBADMSG when not, -ENOENT when nothing was (an object tiered before
+ * blocks were recorded: its blocks are served unchecked, and counted), or
+ * another negative errno, which fails the read. A block that does not
+ * match is neither served nor cached: the read fails with -EBADMSG, eb
+ * naming the block. Set once, before the first read; without it nothing
+ * is checked.
  */
 #define OBJCACHE_DIGEST 16
-typedef int (*objcache_digest_fn)(void *opaque, const uint8_t sha[32], uint64_t block,
-				  uint8_t digest[OBJCACHE_DIGEST]);
-void objcache_set_digests(struct objcache *c, objcache_digest_fn fn, void *opaque);
+typedef int (*objcache_check_fn)(void *opaque, const uint8_t sha[32], uint64_t size,
+				 uint64_t block, const void *buf, size_t len);
+void objcache_set_check(struct objcache *c, objcache_check_fn fn, void *opaque);
 
 /*
  * Told of what went wrong but was mended on the way, for the operator's

@@ -47,6 +47,21 @@ int objstore_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t si
 	return r < 0 ? r : os->ops->put(os, sha, fd, size, eb);
 }
 
+int objstore_put_chained(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
+			 struct objstore_states *states, struct errbuf *eb)
+{
+	states->complete = false;
+	if (!os->ops->put_chained)
+		return objstore_put(os, sha, fd, size, eb);
+	int r = objstore_claim(os, eb);
+	return r < 0 ? r : os->ops->put_chained(os, sha, fd, size, states, eb);
+}
+
+bool objstore_put_chains(struct objstore *os, uint64_t size)
+{
+	return os->ops->put_chains && os->ops->put_chains(os, size);
+}
+
 int objstore_stat(struct objstore *os, const uint8_t sha[32], uint64_t *size, struct errbuf *eb)
 {
 	return os->ops->stat(os, sha, size, eb);

@@ -104,6 +104,30 @@ const char *objstore_reason(const struct objstore *os, const struct errbuf *eb, 
  */
 int objstore_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
 		 struct errbuf *eb);
+
+/*
+ * objstore_put, also handing out what tier.c records of the object's
+ * blocks when the put hashes the whole local copy anyway (S3's multipart
+ * upload, which checks it against the name): that hash's chaining state
+ * after each whole block (blockdig.h), to states->emit, per_emit at a time
+ * with the number of the first block they follow. states->complete says,
+ * once the put returned 0, that every state went out and the bytes they
+ * were made of hashed to the name; otherwise (an object the store held
+ * already, a single PUT, a backend that does not hash) the caller makes
+ * them itself. A nonzero emit fails the put. objstore_put_chains says
+ * whether a put of size bytes the store does not hold yet hands them out.
+ */
+typedef int (*objstore_states_fn)(void *opaque, uint64_t first_block, const uint8_t *states,
+				  size_t n);
+struct objstore_states {
+	objstore_states_fn emit;
+	void *opaque;
+	size_t per_emit;
+	bool complete;
+};
+int objstore_put_chained(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
+			 struct objstore_states *states, struct errbuf *eb);
+bool objstore_put_chains(struct objstore *os, uint64_t size);
 /* Size of the stored object; -ENOENT when absent. */
 int objstore_stat(struct objstore *os, const uint8_t sha[32], uint64_t *size,
 		  struct errbuf *eb);

@@ -14,6 +14,10 @@ struct objstore_ops {
 	void (*destroy)(struct objstore *os);
 	int (*put)(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
 		   struct errbuf *eb);
+	/* Optional: put handing states out (objstore_put_chained). */
+	int (*put_chained)(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
+			   struct objstore_states *states, struct errbuf *eb);
+	bool (*put_chains)(struct objstore *os, uint64_t size);
 	int (*stat)(struct objstore *os, const uint8_t sha[32], uint64_t *size, struct errbuf *eb);
 	int (*verify)(struct objstore *os, const uint8_t sha[32], struct errbuf *eb);
 	int (*remove)(struct objstore *os, const uint8_t sha[32], struct errbuf *eb);

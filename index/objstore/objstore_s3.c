@@ -54,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blockdig.h"
 #include "cleanup.h"
 #include "fdio.h"
 #include "fdmap.h"
@@ -964,7 +965,7 @@ struct upload {
 	uint64_t part_size;
 	unsigned n_parts;
 	char (*etags)[80];
-	EVP_MD_CTX *whole;  /* the file's hash, part after part */
+	struct blockchain *whole; /* the file's hash, part after part */
 };
 
 static int upload_start(struct upload *up, struct errbuf *eb)
@@ -991,16 +992,16 @@ static int upload_start(struct upload *up, struct errbuf *eb)
 }
 
 struct part_hash {
-	EVP_MD_CTX *part, *whole;
+	EVP_MD_CTX *part;
+	struct blockchain *whole;
 };
 
 static int hash_piece(void *opaque, const uint8_t *data, size_t len)
 {
 	struct part_hash *ph = opaque;
 
-	return EVP_DigestUpdate(ph->part, data, len) && EVP_DigestUpdate(ph->whole, data, len)
-		       ? 0
-		       : -ENOMEM;
+	return EVP_DigestUpdate(ph->part, data, len) ? blockchain_update(ph->whole, data, len)
+						     : -ENOMEM;
 }
 
 /* Hashes one part from the file, into its own hash and the whole file's,
@@ -1396,13 +1397,14 @@ static int upload_parts(struct upload *up, const uint8_t sha[32], int fd, uint64
 			struct errbuf *eb)
 {
 	uint8_t whole[32];
-	unsigned n = 0;
 
 	int r = send_parts(up, fd, size, eb);
 	if (r < 0)
 		return r;
-	if (!EVP_DigestFinal_ex(up->whole, whole, &n) || n != 32)
-		return -ENOMEM;
+	r = blockchain_finish(up->whole, whole);
+	if (r < 0)
+		return errbuf_set(eb, r, "%s: %s: recording the block states: %s",
+				  up->s3->base.description, up->key, strerror(-r));
 	if (memcmp(whole, sha, 32))
 		return errbuf_set(eb, -EIO, "%s: %s: the local copy does not hash to the "
 				  "object's name", up->s3->base.description, up->key);
@@ -1410,7 +1412,7 @@ static int upload_parts(struct upload *up, const uint8_t sha[32], int fd, uint64
 }
 
 static int put_multipart(struct s3 *s3, CURL *h, const uint8_t sha[32], int fd, uint64_t size,
-			 struct errbuf *eb)
+			 struct objstore_states *states, struct errbuf *eb)
 {
 	struct upload up = { .s3 = s3, .h = h, .part_size = s3->part_size };
 	int r;
@@ -1423,10 +1425,11 @@ static int put_multipart(struct s3 *s3, CURL *h, const uint8_t sha[32], int fd, 
 	if (r < 0)
 		return r;
 	up.etags = calloc(up.n_parts, sizeof(*up.etags));
-	up.whole = EVP_MD_CTX_new();
-	if (!up.etags || !up.whole || !EVP_DigestInit_ex(up.whole, EVP_sha256(), NULL)) {
+	r = blockchain_new(&up.whole, states ? states->per_emit : 1, states ? states->emit : NULL,
+			   states ? states->opaque : NULL);
+	if (!up.etags) {
 		r = -ENOMEM;
-	} else {
+	} else if (r == 0) {
 		abort_leftovers(&up);
 		r = upload_start(&up, eb);
 	}
@@ -1437,12 +1440,12 @@ static int put_multipart(struct s3 *s3, CURL *h, const uint8_t sha[32], int fd, 
 	}
 	free(up.id);
 	free(up.etags);
-	EVP_MD_CTX_free(up.whole);
+	blockchain_free(up.whole);
 	return r;
 }
 
-static int s3_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
-		  struct errbuf *eb)
+static int s3_put_chained(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
+			  struct objstore_states *states, struct errbuf *eb)
 {
 	struct s3 *s3 = (struct s3 *)os;
 	_cleanup_(easy_release) struct easy e = easy_get(s3);
@@ -1461,15 +1464,31 @@ static int s3_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t s
 		return r;
 	}
 	errbuf_clear(eb);
-	r = size <= s3->part_size ? put_single(s3, h, sha, fd, size, eb)
-				  : put_multipart(s3, h, sha, fd, size, eb);
+	bool multipart = size > s3->part_size;
+	r = multipart ? put_multipart(s3, h, sha, fd, size, states, eb)
+		      : put_single(s3, h, sha, fd, size, eb);
 	if (r == 0)
 		r = head_size(s3, h, sha, &have, s3->request_ms, eb);
 	if (r == 0 && have != size)
 		r = object_key(s3, sha, key, path, eb) < 0 ? -EIO :
 		    errbuf_set(eb, -EIO, "%s: %s: stored %" PRIu64 " bytes, not %" PRIu64,
 			       os->description, key, have, size);
+	if (r == 0 && states)
+		states->complete = multipart;
 	return r;
+}
+
+static int s3_put(struct objstore *os, const uint8_t sha[32], int fd, uint64_t size,
+		  struct errbuf *eb)
+{
+	return s3_put_chained(os, sha, fd, size, NULL, eb);
+}
+
+/* Only a multipart upload hashes the local copy (a single PUT sends the
+ * name as the body's hash, and the store checks it). */
+static bool s3_put_chains(struct objstore *os, uint64_t size)
+{
+	return size > ((struct s3 *)os)->part_size;
 }
 
 /* ---- read_ranges ---- */
@@ -1977,6 +1996,8 @@ static int s3_check(struct objstore *os, struct errbuf *eb)
 static const struct objstore_ops s3_ops = {
 	.destroy = s3_destroy,
 	.put = s3_put,
+	.put_chained = s3_put_chained,
+	.put_chains = s3_put_chains,
 	.stat = s3_stat,
 	.verify = s3_verify,
 	.remove = s3_remove,

@@ -45,8 +45,10 @@ loc() { "$CAPVAULT" info --json "$1" | jq -r .location; }
 
 write_config() {
 	write_inbox_config "$S" "$1"
+	# 5 MiB parts: a.pcap (22 MB) goes up in parts, whose hash of the
+	# local copy hands out its blocks' states (objstore_put_chained).
 	[ -z "$RGW" ] || rgw_object_store_config cache_size=256MiB connect_timeout=1s \
-		request_timeout=60s read_timeout=2s
+		request_timeout=60s read_timeout=2s part_size=5MiB
 }
 # Uploads get time (request_timeout); reads fail fast (read_timeout).
 if [ -n "$RGW" ]; then
@@ -105,6 +107,9 @@ hits=$(awk '$1 == "capvault_cache_hits_total" { print $2 }' "$T/m")
 [ "${hits:-0}" -gt 0 ] || fail "no cache hits in the metrics"
 grep -q '^capvault_remote_read_duration_seconds_count [1-9]' "$T/m" ||
 	fail "no remote read latency in the metrics"
+# Every block fetched was checked against what its move recorded.
+check "blocks served unchecked" 0 "$(awk '$1 == "capvault_remote_unchecked_blocks_total" { print $2 }' "$T/m")"
+check "blocks that failed their check" 0 "$(awk '$1 == "capvault_remote_corrupt_total" { print $2 }' "$T/m")"
 
 # A filter the index does not narrow: every packet of b, still exact.
 expect_rc 0 "$CAPVAULT" query --capture "$BID" --count --explain "tcp or udp or arp"
