@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api_priv.h"
@@ -31,6 +32,8 @@
 #include "ring.h"
 
 #define PIPE_SIZE (1u << 20)
+/* How long the status waits for a query to end (see answer_whole). */
+#define WHOLE_WAIT_NS (200ull * 1000000)
 #define MAX_IDS 1024
 #define RING_ENTRIES 64
 
@@ -333,6 +336,56 @@ static void respond_stream(struct api_call *c, struct pstream *p)
 			    HTTP_SIZE_UNKNOWN, pipe_read, pstream_free, p, ng ? hdr_ng : hdr);
 }
 
+/*
+ * A query that ends within WHOLE_WAIT_NS with its whole output in the
+ * buffer is answered as it ended: with its error's status (503 for a
+ * store that failed it, 502 for lost data) instead of 200 and a stream
+ * cut short, or, when it read nothing from the store (a repeat query
+ * served by the cache, or only local captures), 200 without asking the
+ * store whether it is there: a round trip that made a small repeat query
+ * half as fast again as on local objects. True when answered (p handed
+ * on or freed); false when the caller is to ask the store before the
+ * status goes out.
+ */
+static bool answer_whole(struct api_call *c, struct pstream *p)
+{
+	struct timespec until;
+	int err = 0;
+	char why[sizeof(p->why)];
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)(WHOLE_WAIT_NS % 1000000000);
+	until.tv_sec += (time_t)(WHOLE_WAIT_NS / 1000000000) + until.tv_nsec / 1000000000;
+	until.tv_nsec %= 1000000000;
+	pthread_mutex_lock(&p->mu);
+	while (!p->done && p->len < PIPE_SIZE &&
+	       pthread_cond_timedwait(&p->cv, &p->mu, &until) != ETIMEDOUT)
+		;
+	bool ended = p->done;
+	if (ended) {
+		err = p->err;
+		snprintf(why, sizeof(why), "%s", p->why);
+	}
+	pthread_mutex_unlock(&p->mu);
+	/* One that read from the store still asks it: the store's answer
+	 * also tells an object of another size (502) from the right one. */
+	if (!ended || (err == 0 && query_stats(p->q)->bytes_remote > 0))
+		return false;
+	if (err == 0) {
+		respond_stream(c, p);
+		return true;
+	}
+	record_latency(c->api, since(p->t0_ns), true);
+	if (err == -ECANCELED)
+		log_info("query: the client left: %s", why[0] ? why : "cancelled");
+	else
+		log_warnx("query failed: %s", why[0] ? why : strerror(-err));
+	api_error_errno(c, err, "query", why[0] ? why : NULL);
+	p->answered = true;
+	pstream_free(p);
+	return true;
+}
+
 void api_packets(struct api_call *c)
 {
 	struct pstream *p = calloc(1, sizeof(*p));
@@ -341,8 +394,12 @@ void api_packets(struct api_call *c)
 		return api_error_errno(c, -ENOMEM, "query", NULL);
 	p->api = c->api;
 	p->sock = -1;
+	pthread_condattr_t monotonic;
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	pthread_cond_init(&p->cv, &monotonic);
+	pthread_condattr_destroy(&monotonic);
 	p->t0_ns = mono_ns();
 	if (!parse_params(c, p))
 		return pstream_free(p);
@@ -365,8 +422,9 @@ void api_packets(struct api_call *c)
 	/* The status goes out before the stream: a remote capture whose
 	 * store does not answer fails the query here, with 503. The query
 	 * runs meanwhile (its output waits in the buffer), so the store's
-	 * answer costs no time of its own when it is there. */
-	if (!start_producer(c, p))
+	 * answer costs no time of its own when it is there; a query that
+	 * ends first needs no question to the store at all. */
+	if (!start_producer(c, p) || answer_whole(c, p))
 		return;
 	if ((err = query_check_remote(p->q, &eb)) < 0) {
 		record_latency(c->api, since(p->t0_ns), true);

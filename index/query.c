@@ -472,7 +472,7 @@ static bool capture_gone(struct query *q, uint64_t id);
 
 /* Fills the ranges of a remote object through the cache. A failure of
  * the store becomes -EREMOTEIO, naming the store and the capture; a block
- * that fails its digest -EBADMSG. */
+ * that fails its check -EBADMSG, an object the store lacks -ENODATA. */
 static int remote_ranges(struct object_run *r, struct objstore_range *rg, size_t n)
 {
 	struct vault *v = r->q->v;
@@ -483,11 +483,14 @@ static int remote_ranges(struct object_run *r, struct objstore_range *rg, size_t
 		return err;
 	if (err == -ENOENT && capture_gone(r->q, r->sel->id))
 		return err; /* pruned meanwhile: run_object ends quietly */
-	/* A block that is not what was tiered: lost data, as check_one_remote
-	 * says of an object of the wrong size, not worth a retry. */
-	return errbuf_set(r->eb, err == -EBADMSG ? -EBADMSG : -EREMOTEIO, "capture %llu: object store %s: %s",
+	/* A block that is not what was tiered, or an object the store does
+	 * not have: lost data, as check_one_remote says of them, not worth a
+	 * retry. */
+	int as = err == -EBADMSG ? -EBADMSG : err == -ENOENT ? -ENODATA : -EREMOTEIO;
+	return errbuf_set(r->eb, as, "capture %llu: object store %s: %s%s",
 			  (unsigned long long)r->sel->id, objstore_describe(vault_objstore(v)),
-			  objstore_reason(vault_objstore(v), &eb, err));
+			  objstore_reason(vault_objstore(v), &eb, err),
+			  as == -ENODATA ? "; run capvault fsck --remote" : "");
 }
 
 /* pread of a remote object: short at its end, as a file's. */
@@ -1139,10 +1142,15 @@ static int check_one_remote(struct query *q, const struct selected *sel, struct 
 	int err = objstore_stat(vault_objstore(v), sel->sha, &size, &sub);
 	if (err == -ENOENT && capture_gone(q, sel->id))
 		return 0;
-	/* As a download checks it: another object under its name is not it. */
-	if (err == 0 && size != sel->file_size)
+	/* As a download checks it: another object under its name is not it.
+	 * Blocks cached from it go too, so that a repeat query the cache
+	 * could answer without the store fails the same way until fsck
+	 * --remote deals with it, rather than answer one time in two. */
+	if (err == 0 && size != sel->file_size) {
 		err = errbuf_set(&sub, -EIO, "holds %" PRIu64 " bytes, not %" PRIu64, size,
 				 sel->file_size);
+		objcache_forget(vault_objcache(v), sel->sha);
+	}
 	/* Not there, or not it: lost data, which a retry will not bring back. */
 	if (err == -ENOENT || err == -EIO)
 		return errbuf_set(eb, err == -ENOENT ? -ENODATA : -EBADMSG,
