@@ -204,6 +204,34 @@ static int put_beside_states(struct vault *v, struct objstore *os, const uint8_t
 }
 
 /*
+ * Whether every block of object sha (size bytes) has what reads of it from
+ * the store are checked against (blockcheck.h): states, or an older
+ * capvault's digests; an object of one block needs none.
+ */
+static bool records_complete(struct catalog *cat, const uint8_t sha[32], uint64_t size)
+{
+	uint64_t blocks = size / OBJCACHE_BLOCK + (size % OBJCACHE_BLOCK != 0);
+	uint8_t rec[BLOCKDIG_STATE];
+	bool ok = true;
+
+	if (blocks <= 1)
+		return true;
+	/* States after blocks 0 .. blocks - 2: the last key of each. */
+	for (uint64_t first = 0; ok && first <= blocks - 2; first += CATALOG_STATES_PER_KEY) {
+		uint64_t end = first + CATALOG_STATES_PER_KEY - 1;
+		ok = catalog_block_states(cat, sha, end < blocks - 2 ? end : blocks - 2, 1, rec) == 0;
+	}
+	if (ok)
+		return true;
+	ok = true;
+	for (uint64_t first = 0; ok && first < blocks; first += CATALOG_DIGESTS_PER_KEY) {
+		uint64_t end = first + CATALOG_DIGESTS_PER_KEY - 1;
+		ok = catalog_block_digest(cat, sha, end < blocks - 1 ? end : blocks - 1, rec) == 0;
+	}
+	return ok;
+}
+
+/*
  * Puts the local copy fd in the store and records its blocks' states.
  * A multipart upload hashes the copy against its name anyway, and hands
  * the states out of that hash (one hash of each byte fewer: 512 MiB to
@@ -212,7 +240,7 @@ static int put_beside_states(struct vault *v, struct objstore *os, const uint8_t
  * copy, not this one), they are made from this copy beside or after it.
  */
 static int put_with_states(struct vault *v, struct objstore *os, const uint8_t sha[32], int fd,
-			   uint64_t size, struct errbuf *eb)
+			   uint64_t size, enum catalog_location loc, struct errbuf *eb)
 {
 	struct digest_sink sink = { .cat = vault_catalog(v), .sha = sha };
 	struct objstore_states states = { .emit = put_states, .opaque = &sink,
@@ -221,6 +249,13 @@ static int put_with_states(struct vault *v, struct objstore *os, const uint8_t s
 	uint64_t stored = 0;
 	atomic_bool never = false;
 
+	/* A "both" object was recorded when it was first tiered, from bytes
+	 * that hashed to its name: those records are its remote copy's, and a
+	 * pass over this copy (rotted, say) must not replace or drop them. The
+	 * put checks the remote copy, or uploads this one, which the store
+	 * or the multipart upload checks against the name. */
+	if (loc == CATALOG_BOTH && records_complete(vault_catalog(v), sha, size))
+		return objstore_put(os, sha, fd, size, eb);
 	/* Already in the store at its size (or it cannot say): the put will
 	 * check that copy, not hash this one. */
 	int st = objstore_stat(os, sha, &stored, &ignored);
@@ -269,7 +304,7 @@ int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uin
 	if ((uint64_t)st.st_size != size)
 		return errbuf_set(eb, -EIO, "object %s: the local copy has %lld bytes, the catalog "
 				  "says %llu", hex, (long long)st.st_size, (unsigned long long)size);
-	r = put_with_states(v, os, sha, fd, size, eb);
+	r = put_with_states(v, os, sha, fd, size, loc, eb);
 	/* -ENOENT says "no capture references it" to the callers, and the
 	 * mover drops such a job unlogged and uncounted: the store's own (a
 	 * missing folder or bucket, a 404 without an S3 code) is a failure to
@@ -298,6 +333,17 @@ int tier_object(struct vault *v, struct objstore *os, const uint8_t sha[32], uin
 		if (r < 0)
 			return r;
 		maybe_kill(TIER_AT_BOTH);
+	}
+	/* The last capture may have gone during the put, taking the block
+	 * records with it, and the same bytes come back (imported again): the
+	 * object is that import's now, without records, and would be read
+	 * unchecked once remote. Recorded again from this copy, checked
+	 * against the name. */
+	if (!records_complete(cat, sha, size)) {
+		atomic_bool never = false;
+		r = record_states(v, fd, sha, size, &never, eb);
+		if (r < 0)
+			return r;
 	}
 	r = catalog_object_relocate(cat, sha, CATALOG_BOTH, CATALOG_REMOTE, eb);
 	if (r < 0)

@@ -534,6 +534,94 @@ static void test_block_states(void **state)
 	assert_int_equal(catalog_block_states(cat, sha, 0, 1, got), -ENOENT);
 }
 
+/* A "both" object (remote, imported again) whose new local copy rotted:
+ * moving it again finds the rot, but the states recorded when it was
+ * first tiered, from bytes that hashed to its name, are the sound remote
+ * copy's and must stay; dropped, every block of it read from the store
+ * once it is remote only (fsck's quarantine, min_free) goes unchecked. */
+static void test_both_rotted_keeps_states(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog *cat = vault_catalog(f->v);
+	struct errbuf eb;
+	uint8_t sha[32], got[32], before[32];
+	char path[512];
+	uint64_t id;
+	object_bytes = OBJ3;
+	add_capture(f, 14, sha, &id);
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
+	assert_int_equal(catalog_block_states(cat, sha, 1, 1, before), 0);
+	assert_int_equal(add_capture(f, 14, sha, &id), CATALOG_DUPLICATE);
+	object_bytes = 0;
+	assert_int_equal(location_of(f, sha), CATALOG_BOTH);
+	assert_int_equal(store_object_path(vault_store(f->v), sha, path, sizeof(path)), 0);
+	chmod(path, 0600);
+	FILE *fp = fopen(path, "r+b");
+	assert_non_null(fp);
+	fseek(fp, OBJCACHE_BLOCK + 7, SEEK_SET);
+	fputc('X', fp);
+	fclose(fp);
+	/* The store's copy is sound: the move ends there. */
+	assert_int_equal(tier_object(f->v, f->os, sha, NULL, &eb), 0);
+	assert_int_equal(location_of(f, sha), CATALOG_REMOTE);
+	assert_int_equal(catalog_block_states(cat, sha, 1, 1, got), 0);
+	assert_memory_equal(got, before, 32);
+	blocks_check(f, 14, sha);
+}
+
+/* The last capture removed and the same bytes imported again while the
+ * object is on its way to the store (the states already recorded): the
+ * removal takes the states, the import makes the object local again, and
+ * the move goes on to make it remote. Its blocks must still be checked,
+ * not read unchecked for want of states. */
+struct rm_reimport {
+	struct fixture *f;
+	uint64_t id;
+	bool done;
+};
+
+static void remove_and_reimport(void *opaque)
+{
+	struct rm_reimport *r = opaque;
+	struct errbuf eb;
+	uint8_t sha[32];
+	uint64_t id;
+	if (r->done)
+		return;
+	r->done = true;
+	usleep(300 * 1000); /* the states of these 4 blocks are recorded by then */
+	assert_int_equal(vault_remove(r->f->v, r->id, NULL, &eb), 0);
+	object_bytes = OBJ3;
+	add_capture(r->f, 15, sha, &id);
+	object_bytes = 0;
+}
+
+static void test_removed_and_reimported_during_put(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb;
+	uint8_t sha[32], *blk = malloc(OBJCACHE_BLOCK);
+	uint64_t id;
+	assert_non_null(blk);
+	object_bytes = OBJ3;
+	add_capture(f, 15, sha, &id);
+	object_bytes = 0;
+	struct rm_reimport r = { .f = f, .id = id };
+	objstore_mem_on_put(f->os, remove_and_reimport, &r);
+	int rc = tier_object(f->v, f->os, sha, NULL, &eb);
+	objstore_mem_on_put(f->os, NULL, NULL);
+	assert_true(r.done);
+	assert_int_equal(rc, 0);
+	assert_int_equal(location_of(f, sha), CATALOG_REMOTE);
+	for (size_t i = 0; i < OBJCACHE_BLOCK; i++)
+		blk[i] = (uint8_t)(15 * 31 + OBJCACHE_BLOCK + i);
+	assert_int_equal(blockcheck(vault_catalog(f->v), sha, OBJ3, 1, blk, OBJCACHE_BLOCK), 0);
+	blk[9] ^= 1;
+	assert_int_equal(blockcheck(vault_catalog(f->v), sha, OBJ3, 1, blk, OBJCACHE_BLOCK),
+			 -EBADMSG);
+	free(blk);
+}
+
 /* An object of one block needs no record: its name checks it. */
 static void test_one_block_by_name(void **state)
 {
@@ -886,6 +974,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_removed_during_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_block_by_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_and_reimported_during_put, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_both_rotted_keeps_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotted_copy_not_digested, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removal_survives_restart, setup, teardown),
