@@ -150,8 +150,8 @@ static int remote_push(void *opaque, const void *data, size_t len)
 
 /* A range of an object, chunk by chunk through the cache: from the whole
  * copy when it holds one, else as blocks fetched and checked against
- * their digests (objcache_set_digests), and not cached: a long range
- * must not flush what queries use. */
+ * what their move recorded (objcache_set_check), and not cached: a long
+ * range must not flush what queries use. */
 static int remote_range(struct remote_stream *s, struct errbuf *eb)
 {
 	struct objcache *cache = vault_objcache(s->v);

@@ -124,7 +124,7 @@ void objcache_flush(struct objcache *c);
  * size are an error (-EIO). *fetched (may be NULL) grows by the bytes the
  * store sent. Returns 0 or the first error: the store's errors pass
  * through unchanged, with eb; -EBADMSG for a fetched block that does not
- * match its digest (objcache_set_digests).
+ * match what its move recorded (objcache_set_check).
  */
 #define OBJCACHE_BATCH 64
 int objcache_read_ranges(struct objcache *c, struct objstore *os, const uint8_t sha[32],
@@ -149,7 +149,7 @@ int objcache_read_through(struct objcache *c, struct objstore *os, const uint8_t
  * limit_bytes: one download must not flush what queries use, and its
  * room above the free-space floor is made before it is downloaded).
  * Every byte is checked, wherever it comes from: each block against its
- * digest (objcache_set_digests) before it reaches fn, and the last block
+ * record (objcache_set_check) before it reaches fn, and the last block
  * (OBJCACHE_HOLD_BACK) only once the whole SHA-256 matches the object's
  * name: otherwise -EBADMSG (eb names the store or the cache file, and the
  * block), so fn never sees a block that is not the object's, nor the

@@ -994,14 +994,19 @@ static int upload_start(struct upload *up, struct errbuf *eb)
 struct part_hash {
 	EVP_MD_CTX *part;
 	struct blockchain *whole;
+	int states_err; /* handing out the block states failed (objstore_states) */
 };
 
 static int hash_piece(void *opaque, const uint8_t *data, size_t len)
 {
 	struct part_hash *ph = opaque;
 
-	return EVP_DigestUpdate(ph->part, data, len) ? blockchain_update(ph->whole, data, len)
-						     : -ENOMEM;
+	if (!EVP_DigestUpdate(ph->part, data, len))
+		return -ENOMEM;
+	int r = blockchain_update(ph->whole, data, len);
+	if (r < 0)
+		ph->states_err = r;
+	return r;
 }
 
 /* Hashes one part from the file, into its own hash and the whole file's,
@@ -1017,6 +1022,9 @@ static int hash_part(struct upload *up, int fd, uint64_t off, uint64_t len, char
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		return -ENOMEM;
 	int r = fdmap_each(fd, off, len, hash_piece, &ph);
+	if (r < 0 && ph.states_err)
+		return errbuf_set(eb, r, "%s: %s: recording the block states: %s",
+				  up->s3->base.description, up->key, strerror(-r));
 	if (r < 0)
 		return errbuf_set(eb, r, "%s: %s: reading the local copy's bytes %" PRIu64 "-%" PRIu64
 				  ": %s", up->s3->base.description, up->key, off, off + len - 1,
