@@ -416,8 +416,13 @@ static void print_explain_json(json_t *o)
 /* An error reply of /v1/packets, worded and exited as the local path. */
 static int remote_failed(json_t *reply, int status)
 {
+	const char *why = cli_remote_message(reply, status);
+
+	/* The daemon's message starts with what failed, "query: ", too. */
+	if (!strncmp(why, "query: ", 7))
+		why += 7;
 	if (status > 0)
-		fprintf(stderr, "capvault: query: %s\n", cli_remote_message(reply, status));
+		fprintf(stderr, "capvault: query: %s\n", why);
 	return status == 400 ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
 }
 

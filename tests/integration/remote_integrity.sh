@@ -138,6 +138,7 @@ wait_for "the query's corruption logged" logged "query failed: capture 5"
 "$CAPVAULT" query --capture 5 -w "$T/q5.pcap" ip >"$T/cli.out" 2>&1 &&
 	fail "capvault query over a replaced block exited 0"
 grep -q "capture 5.*do not match the digest" "$T/cli.out" || fail "capvault query: $(cat "$T/cli.out")"
+grep -q "query: query:" "$T/cli.out" && fail "capvault query says query twice: $(cat "$T/cli.out")"
 rc=0
 api -o "$T/dl" -r 190000-210000 "$U/v1/captures/5/file" 2>"$T/curl.err" || rc=$?
 [ "$rc" -ne 0 ] || fail "a range download of a replaced block succeeded"
