@@ -1719,19 +1719,37 @@ static void blkdig_key(uint8_t key[BLKDIG_KEY_LEN], const char *prefix, const ui
 	be64_put(key + BLKDIG_PREFIX_LEN + 32, first);
 }
 
+/* Whether sha has a record key of prefix: records are written from
+ * block 0 up, so its first key tells (an error says yes). */
+static bool blkdig_any(struct catalog *cat, const char *prefix, const uint8_t sha[32])
+{
+	uint8_t key[BLKDIG_KEY_LEN];
+	void *val = NULL;
+	size_t vlen = 0;
+
+	blkdig_key(key, prefix, sha, 0);
+	int r = db_get(cat->db, DB_CF_META, key, sizeof(key), &val, &vlen);
+	free(val);
+	return r != -ENOENT;
+}
+
 /* Deletes every digest and state key of sha, an object of size bytes,
  * into b: one point delete per key (a range delete per removal slows
- * RocksDB's reads down as they pile up). */
-static void blkdig_delete(struct db_batch *b, const uint8_t sha[32], uint64_t size)
+ * RocksDB's reads down as they pile up), and none for an object that has
+ * no records (one never tiered), which most removals are. */
+static void blkdig_delete(struct catalog *cat, struct db_batch *b, const uint8_t sha[32],
+			  uint64_t size)
 {
 	uint64_t blocks = size / OBJCACHE_BLOCK + (size % OBJCACHE_BLOCK != 0);
 	uint8_t key[BLKDIG_KEY_LEN];
+	bool digests = blkdig_any(cat, BLKDIG_PREFIX, sha);
+	bool states = blkdig_any(cat, BLKCHN_PREFIX, sha);
 
-	for (uint64_t first = 0; first < blocks; first += CATALOG_DIGESTS_PER_KEY) {
+	for (uint64_t first = 0; digests && first < blocks; first += CATALOG_DIGESTS_PER_KEY) {
 		blkdig_key(key, BLKDIG_PREFIX, sha, first);
 		db_batch_delete(b, DB_CF_META, key, sizeof(key));
 	}
-	for (uint64_t first = 0; first < blocks; first += CATALOG_STATES_PER_KEY) {
+	for (uint64_t first = 0; states && first < blocks; first += CATALOG_STATES_PER_KEY) {
 		blkdig_key(key, BLKCHN_PREFIX, sha, first);
 		db_batch_delete(b, DB_CF_META, key, sizeof(key));
 	}
@@ -1805,7 +1823,7 @@ int catalog_block_digests_drop(struct catalog *cat, const uint8_t sha[32], uint6
 
 	if (r < 0)
 		return errbuf_set(eb, r, "block digests: %s", strerror(-r));
-	blkdig_delete(b, sha, size);
+	blkdig_delete(cat, b, sha, size);
 	r = db_write(cat->db, b, false, eb);
 	db_batch_free(b);
 	return r;
@@ -1932,7 +1950,7 @@ static int remove_locked(struct catalog *cat, uint64_t id, catalog_check_fn chec
 		db_batch_put(b, DB_CF_META, rm, sizeof(rm), "", 0);
 	}
 	if (r == 0 && last)
-		blkdig_delete(b, rec->sha256, rec->file_size);
+		blkdig_delete(cat, b, rec->sha256, rec->file_size);
 	if (r == 0)
 		r = db_write(cat->db, b, true, eb);
 	else
