@@ -375,6 +375,11 @@ static bool answer_whole(struct api_call *c, struct pstream *p)
 		respond_stream(c, p);
 		return true;
 	}
+	/* The request was checked when the query was made: what the run
+	 * fails with is the vault's (a local object gone, say, is lost
+	 * data), not a resource the request names that is not there. */
+	if (err == -ENOENT || err == -EINVAL)
+		err = -EIO;
 	record_latency(c->api, since(p->t0_ns), true);
 	if (err == -ECANCELED)
 		log_info("query: the client left: %s", why[0] ? why : "cancelled");

@@ -580,10 +580,17 @@ static int prune_run(struct vault *v, const struct config *cfg, const struct mai
 	struct objcache *cache = prune_cache(v, cfg);
 	struct retention_cache_space cs = { .st = vault_store(v), .cache = cache };
 	/* A dry run evicts nothing: it counts what trimming would free. */
+	/* As capvaultd: min_free ends the move of an object in both places
+	 * rather than delete its captures, when the store answers (this run
+	 * tiers its plan itself, prune_tier). */
+	struct objstore *os = vault_objstore(v);
+	bool floor = cfg->retention.min_free_bytes || cfg->retention.min_free_percent;
+	struct errbuf check_eb = { { 0 } };
 	struct retention_env env = { .now_ns = wall_ns(),
 				     .space = a->dry_run ? retention_space_after_trim
 							 : retention_store_space,
-				     .space_opaque = a->dry_run ? (void *)&cs : (void *)cs.st };
+				     .space_opaque = a->dry_run ? (void *)&cs : (void *)cs.st,
+				     .finish_moves = floor && os && objstore_check(os, &check_eb) == 0 };
 	uint64_t evicted = a->dry_run ? 0 : objcache_trim(cache, 0);
 	if (evicted)
 		fprintf(stderr, "capvault: prune: evicted %" PRIu64 " bytes of the object store "
