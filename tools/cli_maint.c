@@ -579,13 +579,13 @@ static int prune_run(struct vault *v, const struct config *cfg, const struct mai
 		return CLI_EXIT_FAILED;
 	struct objcache *cache = prune_cache(v, cfg);
 	struct retention_cache_space cs = { .st = vault_store(v), .cache = cache };
-	/* A dry run evicts nothing: it counts what trimming would free. */
 	/* As capvaultd: min_free ends the move of an object in both places
 	 * rather than delete its captures, when the store answers (this run
 	 * tiers its plan itself, prune_tier). */
 	struct objstore *os = vault_objstore(v);
 	bool floor = cfg->retention.min_free_bytes || cfg->retention.min_free_percent;
 	struct errbuf check_eb = { { 0 } };
+	/* A dry run evicts nothing: it counts what trimming would free. */
 	struct retention_env env = { .now_ns = wall_ns(),
 				     .space = a->dry_run ? retention_space_after_trim
 							 : retention_store_space,

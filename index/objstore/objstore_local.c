@@ -193,7 +193,6 @@ static int put_copy(struct store_writer *w, int fd, uint64_t size, struct errbuf
 	return 0;
 }
 
-/* Writes, checks and publishes the object from fd. */
 /* Whether a failed put's err is the folder's doing (it cannot take the
  * object), not the source's: the store's state then says so. */
 static bool folder_fault(int err)
@@ -202,6 +201,7 @@ static bool folder_fault(int err)
 	       err == -EDQUOT || err == -ENOENT || err == -ENOTDIR;
 }
 
+/* Writes, checks and publishes the object from fd. */
 static int put_write(struct objstore *os, struct ring *ring, const uint8_t sha[32], int fd,
 		     uint64_t size, struct errbuf *eb)
 {
