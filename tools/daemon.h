@@ -279,7 +279,8 @@ int daemon_tier_start(struct daemon_tier *t, struct vault *v, const struct confi
 /* Ends the thread (the move under way finishes) and frees the store. */
 void daemon_tier_stop(struct daemon_tier *t);
 bool daemon_tier_enabled(struct daemon_tier *t);
-/* Whether the object store answered the latest request (objstore_health). */
+/* Whether the object store answered the latest request (objstore_health),
+ * or has not been asked yet. */
 bool daemon_tier_store_up(struct daemon_tier *t);
 /* Queues a move of object sha (size bytes). 0, 1 when already queued,
  * -ENOSPC (full: dropped), -ENODEV (no object store). */

@@ -404,7 +404,10 @@ bool daemon_tier_store_up(struct daemon_tier *t)
 	if (!t->os)
 		return false;
 	objstore_health(t->os, &h);
-	return h.state == OBJSTORE_OK;
+	/* Not asked yet (retention's first run at start can come before the
+	 * store's first answer): counted up, as a move that then fails only
+	 * puts the choice off to the next run, which knows. */
+	return h.state == OBJSTORE_OK || h.state == OBJSTORE_UNKNOWN;
 }
 
 int daemon_tier_now(struct daemon_tier *t, const uint8_t sha[32], uint64_t *bytes,
