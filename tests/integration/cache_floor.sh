@@ -89,7 +89,21 @@ for id in $(seq 1 12); do
 	fi
 	note_free
 done
-sleep 0.5 # the cache's writer thread finishes the last blocks
+# The cache's writer thread writes the last blocks after the answers (on
+# a loaded machine, well after): the free space settles once it is done,
+# else its evictions would undo the filler below.
+settle() {
+	local a b=-1 same=0
+	for _ in $(seq 100); do
+		a=$(free_bytes)
+		if [ "$a" = "$b" ]; then same=$((same + 1)); else same=0; fi
+		[ "$same" -ge 3 ] && return 0
+		b=$a
+		sleep 0.2
+	done
+	fail "the free space never settled"
+}
+settle
 note_free
 echo "least free space: $LOW bytes (floor $FLOOR); cache $(metric cache_bytes) bytes"
 [ "$LOW" -ge "$FLOOR" ] || fail "the cache took the free space down to $LOW bytes, below $FLOOR"
