@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "api_priv.h"
@@ -349,14 +348,10 @@ static void respond_stream(struct api_call *c, struct pstream *p)
  */
 static bool answer_whole(struct api_call *c, struct pstream *p)
 {
-	struct timespec until;
+	struct timespec until = mono_deadline(WHOLE_WAIT_NS);
 	int err = 0;
 	char why[sizeof(p->why)];
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += (long)(WHOLE_WAIT_NS % 1000000000);
-	until.tv_sec += (time_t)(WHOLE_WAIT_NS / 1000000000) + until.tv_nsec / 1000000000;
-	until.tv_nsec %= 1000000000;
 	pthread_mutex_lock(&p->mu);
 	while (!p->done && p->len < PIPE_SIZE &&
 	       pthread_cond_timedwait(&p->cv, &p->mu, &until) != ETIMEDOUT)
@@ -399,12 +394,8 @@ void api_packets(struct api_call *c)
 		return api_error_errno(c, -ENOMEM, "query", NULL);
 	p->api = c->api;
 	p->sock = -1;
-	pthread_condattr_t monotonic;
-	pthread_condattr_init(&monotonic);
-	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, &monotonic);
-	pthread_condattr_destroy(&monotonic);
+	mono_cond_init(&p->cv);
 	p->t0_ns = mono_ns();
 	if (!parse_params(c, p))
 		return pstream_free(p);

@@ -1724,13 +1724,11 @@ static void blkdig_key(uint8_t key[BLKDIG_KEY_LEN], const char *prefix, const ui
 static bool blkdig_any(struct catalog *cat, const char *prefix, const uint8_t sha[32])
 {
 	uint8_t key[BLKDIG_KEY_LEN];
-	void *val = NULL;
+	_cleanup_free_ void *val = NULL;
 	size_t vlen = 0;
 
 	blkdig_key(key, prefix, sha, 0);
-	int r = db_get(cat->db, DB_CF_META, key, sizeof(key), &val, &vlen);
-	free(val);
-	return r != -ENOENT;
+	return db_get(cat->db, DB_CF_META, key, sizeof(key), &val, &vlen) != -ENOENT;
 }
 
 /* Deletes every digest and state key of sha, an object of size bytes,
