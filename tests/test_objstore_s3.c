@@ -525,6 +525,38 @@ static int got_state(void *opaque, uint64_t first, const uint8_t *states, size_t
 	return 0;
 }
 
+/* Puts a new object of size with states handed out, and checks they are
+ * those of a pass of its own and that the bytes read back; the object is
+ * left stored (o, for the caller to free). */
+static void put_chained_ok(struct objstore *os, struct object *o, size_t size, uint64_t seed)
+{
+	struct errbuf eb = { "" };
+	struct got_states g = { 0 }, want = { 0 };
+	struct objstore_states st = { .emit = got_state, .opaque = &g, .per_emit = 7 };
+	struct blockchain *c = NULL;
+	struct collect back = { 0 };
+	uint8_t whole[32];
+
+	object_new(o, size, seed);
+	assert_true(objstore_put_chains(os, size));
+	assert_int_equal(objstore_put_chained(os, o->sha, o->fd, size, &st, &eb), 0);
+	assert_true(st.complete);
+	assert_int_equal(blockchain_new(&c, 1, got_state, &want), 0);
+	assert_int_equal(blockchain_update(c, o->bytes, size), 0);
+	assert_int_equal(blockchain_finish(c, whole), 0);
+	blockchain_free(c);
+	assert_memory_equal(whole, o->sha, 32);
+	assert_int_equal(g.n, size / OBJCACHE_BLOCK);
+	assert_int_equal(want.n, g.n);
+	assert_memory_equal(g.s, want.s, g.n * BLOCKDIG_STATE);
+	assert_int_equal(objstore_read_stream(os, o->sha, 0, UINT64_MAX, collect, &back, &eb), 0);
+	assert_int_equal(back.len, size);
+	assert_memory_equal(back.buf, o->bytes, size);
+	free(back.buf);
+	free(g.s);
+	free(want.s);
+}
+
 /* A multipart upload hands out the chaining states of the hash it checks
  * the local copy with (objstore_put_chained), the same a pass of its own
  * makes; a single PUT or an object stored already hands none out, and a
@@ -534,30 +566,16 @@ static void test_put_chained(void **state)
 	struct cfgbuf cb;
 	struct object o;
 	struct errbuf eb = { "" };
-	struct got_states g = { 0 }, want = { 0 };
+	struct got_states g = { 0 };
 	struct objstore_states st = { .emit = got_state, .opaque = &g, .per_emit = 7 };
-	struct blockchain *c = NULL;
-	uint8_t whole[32];
 	size_t size = (11u << 20) + 12345;
 
 	(void)state;
 	NEED_RGW();
 	struct objstore *os = open_rgw(&cb);
-	object_new(&o, size, 4);
-	assert_true(objstore_put_chains(os, size));
 	assert_false(objstore_put_chains(os, 5u << 20));
-	assert_int_equal(objstore_put_chained(os, o.sha, o.fd, size, &st, &eb), 0);
-	assert_true(st.complete);
-	assert_int_equal(blockchain_new(&c, 1, got_state, &want), 0);
-	assert_int_equal(blockchain_update(c, o.bytes, size), 0);
-	assert_int_equal(blockchain_finish(c, whole), 0);
-	blockchain_free(c);
-	assert_memory_equal(whole, o.sha, 32);
-	assert_int_equal(g.n, size / OBJCACHE_BLOCK);
-	assert_int_equal(want.n, g.n);
-	assert_memory_equal(g.s, want.s, g.n * BLOCKDIG_STATE);
+	put_chained_ok(os, &o, size, 4);
 	/* Stored already: confirmed by reading it back, nothing handed out. */
-	g.n = 0;
 	assert_int_equal(objstore_put_chained(os, o.sha, o.fd, size, &st, &eb), 0);
 	assert_false(st.complete);
 	assert_int_equal(g.n, 0);
@@ -566,16 +584,39 @@ static void test_put_chained(void **state)
 	o.sha[3] ^= 1;
 	assert_int_equal(objstore_put_chained(os, o.sha, o.fd, size, &st, &eb), -EIO);
 	assert_false(st.complete);
-	free(g.s);
-	free(want.s);
 	object_free(&o);
 	/* A single PUT hashes nothing here. */
-	object_new(&o, 100000, 5);
+	free(g.s);
 	g = (struct got_states){ 0 };
+	object_new(&o, 100000, 5);
 	assert_int_equal(objstore_put_chained(os, o.sha, o.fd, 100000, &st, &eb), 0);
 	assert_false(st.complete);
 	assert_int_equal(g.n, 0);
 	object_free(&o);
+	objstore_free(os);
+}
+
+/* With parts of 20 MiB the first two are 5 and 10 MiB: objects that end
+ * in each of them, on the boundaries and a byte past, and in a full-size
+ * part. */
+static void test_put_ramp(void **state)
+{
+	const size_t mib = 1u << 20;
+	const size_t sizes[] = { 20 * mib + 1, 35 * mib, 35 * mib + 1, 41 * mib + 777 };
+	struct cfgbuf cb;
+	struct errbuf eb = { "" };
+
+	(void)state;
+	NEED_RGW();
+	rgw_config(&cb);
+	cb.cfg.part_size = 20 * mib;
+	struct objstore *os = open_store(&cb.cfg);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct object o;
+		put_chained_ok(os, &o, sizes[i], 40 + i);
+		assert_int_equal(objstore_remove(os, o.sha, &eb), 0);
+		object_free(&o);
+	}
 	objstore_free(os);
 }
 
@@ -1592,6 +1633,7 @@ int main(void)
 		cmocka_unit_test(test_put_empty),
 		cmocka_unit_test(test_put_multipart),
 		cmocka_unit_test(test_put_chained),
+		cmocka_unit_test(test_put_ramp),
 		cmocka_unit_test(test_put_wrong_bytes),
 		cmocka_unit_test(test_multipart_leftovers),
 		cmocka_unit_test(test_tampered),
