@@ -256,11 +256,12 @@ static int put_with_states(struct vault *v, struct objstore *os, const uint8_t s
 	 * or the multipart upload checks against the name. */
 	if (loc == CATALOG_BOTH && records_complete(vault_catalog(v), sha, size))
 		return objstore_put(os, sha, fd, size, eb);
+	if (!objstore_put_chains(os, size))
+		return put_beside_states(v, os, sha, fd, size, eb);
 	/* Already in the store at its size (or it cannot say): the put will
 	 * check that copy, not hash this one. */
 	int st = objstore_stat(os, sha, &stored, &ignored);
-	if (!objstore_put_chains(os, size) || (st == 0 && stored == size) ||
-	    (st < 0 && st != -ENOENT))
+	if ((st == 0 && stored == size) || (st < 0 && st != -ENOENT))
 		return put_beside_states(v, os, sha, fd, size, eb);
 	int r = objstore_put_chained(os, sha, fd, size, &states, eb);
 	if (r < 0 && sink.eb.msg[0]) {
