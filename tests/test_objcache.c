@@ -33,6 +33,7 @@
 #include "blockdig.h"
 #include "objcache.h"
 #include "objstore.h"
+#include "objstore_priv.h"
 #include "ring.h"
 #include "store.h"
 
@@ -832,6 +833,75 @@ static void test_forget_object(void **state)
 	free(s.buf);
 }
 
+/* A download whose object is removed from the store (and so forgotten
+ * by the cache) while it streams still gets the object's bytes, but
+ * leaves no copy of an object the store no longer holds (adv14). */
+struct forgetting_sink {
+	struct sink s;
+	struct fixture *f;
+};
+
+static int forgetting_sink_fn(void *opaque, const void *buf, size_t len)
+{
+	struct forgetting_sink *fs = opaque;
+	struct errbuf eb = { 0 };
+	if (fs->s.len == 0) {
+		assert_int_equal(objstore_remove(fs->f->os, fs->f->sha, &eb), 0);
+		objcache_forget(fs->f->c, fs->f->sha);
+	}
+	return sink_fn(&fs->s, buf, len);
+}
+
+static void test_forget_during_download(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	struct forgetting_sink fs = { .s = { .buf = malloc(OBJ_SIZE) }, .f = f };
+
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, forgetting_sink_fn,
+					      &fs, &eb), 0);
+	assert_int_equal(fs.s.len, OBJ_SIZE);
+	assert_memory_equal(fs.s.buf, f->bytes, OBJ_SIZE);
+	objcache_flush(f->c);
+	assert_false(objcache_has_object(f->c, f->sha));
+	assert_int_equal(stats(f).files, 0);
+	assert_int_equal(stats(f).bytes, 0);
+	free(fs.s.buf);
+}
+
+/* The same for blocks a query fetched while their object was forgotten. */
+static const struct objstore_ops *unhooked;
+static struct fixture *hooked_fixture;
+
+static int forgetting_read_ranges(struct objstore *os, const uint8_t sha[32],
+				  struct objstore_range *r, size_t n, struct errbuf *eb)
+{
+	int err = unhooked->read_ranges(os, sha, r, n, eb);
+	objcache_forget(hooked_fixture->c, sha);
+	return err;
+}
+
+static void test_forget_during_range_read(void **state)
+{
+	struct fixture *f = *state;
+	static struct objstore_ops hooked;
+
+	unhooked = f->os->ops;
+	hooked = *unhooked;
+	hooked.read_ranges = forgetting_read_ranges;
+	hooked_fixture = f;
+	f->os->ops = &hooked;
+	read_check(f, 2 * BLK + 5, 3 * BLK);
+	objcache_flush(f->c);
+	assert_int_equal(stats(f).files, 0);
+	f->os->ops = unhooked;
+	uint64_t before = stats(f).remote_reads;
+	read_check(f, 2 * BLK + 5, 3 * BLK); /* not cached: fetched again, and cached now */
+	assert_int_equal(stats(f).remote_reads, before + 1);
+	objcache_flush(f->c);
+	assert_int_equal(stats(f).files, 4);
+}
+
 struct forgetter {
 	struct fixture *f;
 	_Atomic bool stop;
@@ -1238,6 +1308,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_cached_small_refetched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_forget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forget_during_download, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forget_during_range_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers_without_punch, setup_small,
 						teardown),

@@ -136,6 +136,10 @@ struct objcache {
 	struct centry lru; /* sentinel */
 	struct objcache_stats st;
 	uint64_t next_gen;
+	/* objcache_forget calls so far: bytes read from the store before one
+	 * (of any object) are not cached after it, since the store may no
+	 * longer hold them (a removal forgets its object). Under lock. */
+	uint64_t forgets;
 	bool no_punch;       /* evict as without hole punching (tests) */
 	objcache_check_fn check_fn; /* what fetched blocks must match */
 	void *check_opaque;
@@ -982,7 +986,7 @@ static uint64_t reserve_whole(struct objcache *c, uint64_t size)
  * object; disk: the room reserve_whole took for it (given back when it is
  * not kept). */
 static void publish_whole(struct objcache *c, const char *tmpname, const uint8_t sha[32],
-			  uint64_t size, uint64_t disk)
+			  uint64_t size, uint64_t disk, uint64_t forgets)
 {
 	char name[80];
 	bool added = false;
@@ -991,7 +995,8 @@ static void publish_whole(struct objcache *c, const char *tmpname, const uint8_t
 	pthread_mutex_lock(&c->lock);
 	/* Its room above the floor is taken already: made for the bound, and
 	 * for the floor only when the free space shrank meanwhile. */
-	if (!find_locked(c, sha, WHOLE) && size <= c->max && evict_locked(c, size, 0)) {
+	if (c->forgets == forgets && !find_locked(c, sha, WHOLE) && size <= c->max &&
+	    evict_locked(c, size, 0)) {
 		added = rename_in(c, tmpname, name) == 0 &&
 			add_locked(c, sha, WHOLE, size, size, false);
 		if (!added)
@@ -1094,12 +1099,13 @@ static struct wjob *job_new(const uint8_t sha[32], uint64_t block, uint64_t objs
 }
 
 /* Caches j's block as received (its length was checked by the caller):
- * through the writer thread when it can take it. Takes j. */
-static void store_job(struct objcache *c, struct wjob *j)
+ * through the writer thread when it can take it, unless an object was
+ * forgotten since the read began (forgets: the count before it). Takes j. */
+static void store_job(struct objcache *c, struct wjob *j, uint64_t forgets)
 {
 	enum admit how = ADMIT_NONE;
 	pthread_mutex_lock(&c->lock);
-	if (j->len <= c->max)
+	if (j->len <= c->max && c->forgets == forgets)
 		how = admit_locked(c, j);
 	pthread_mutex_unlock(&c->lock);
 	if (how == ADMIT_MINE)
@@ -1443,6 +1449,9 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 	}
 	if (bt->nfetch == 0)
 		return 0;
+	pthread_mutex_lock(&c->lock);
+	uint64_t forgets = c->forgets;
+	pthread_mutex_unlock(&c->lock);
 	double started = mono_s();
 	int err = objstore_read_ranges(os, sha, bt->fetch, bt->nfetch, eb);
 	for (size_t i = 0; i < bt->nfetch && !err; i++)
@@ -1458,7 +1467,7 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 			*fetched += bt->fetch[i].len;
 		copy_overlaps(r, nr, bt->fetch[i].buf, bt->fetch[i].offset, bt->fetch[i].len);
 		if (bt->keep)
-			store_job(c, bt->job[i]);
+			store_job(c, bt->job[i], forgets);
 		else
 			free(bt->job[i]);
 	}
@@ -1554,6 +1563,7 @@ struct tee {
 	uint64_t size;     /* the object's: a copy never grows past it */
 	uint64_t disk;     /* the room reserve_whole took for the copy */
 	uint64_t unwritten; /* of it, still counted in the cache's unwritten */
+	uint64_t forgets;  /* the cache's forgets before the copy's first byte was read */
 	EVP_MD_CTX *md;
 	uint64_t got, passed;
 	const uint8_t *sha;
@@ -1709,7 +1719,7 @@ static void tee_finish(struct tee *t, const char *tmpname, const uint8_t sha[32]
 	t->fd = -1;
 	tee_written(t, t->unwritten); /* what was not written never will be */
 	if (publish) {
-		publish_whole(t->c, tmpname, sha, size, t->disk);
+		publish_whole(t->c, tmpname, sha, size, t->disk, t->forgets);
 	} else {
 		if (tmpname[0])
 			unlinkat(t->c->tmp_fd, tmpname, 0);
@@ -1778,6 +1788,9 @@ static int stream_remote(struct objcache *c, struct objstore *os, const uint8_t 
 {
 	char tmpname[64] = "", hex[65];
 
+	pthread_mutex_lock(&c->lock);
+	t->forgets = c->forgets;
+	pthread_mutex_unlock(&c->lock);
 	if ((t->disk = t->unwritten = reserve_whole(c, size)) > 0 &&
 	    (t->fd = tmp_create(c, tmpname, sizeof(tmpname))) < 0)
 		tmpname[0] = '\0';
@@ -1847,6 +1860,7 @@ void objcache_forget(struct objcache *c, const uint8_t sha[32])
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
+	c->forgets++;
 	drop_whole_locked(c, sha);
 	entry_name(sha, true, name, sizeof(name));
 	unlinkat(c->dir_fd, name, 0); /* not indexed: never served, but gone too */

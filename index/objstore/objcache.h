@@ -165,10 +165,11 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
  * Forgets every cached block (its pack file too) and the whole copy of
  * object sha: for when they can no longer be trusted (the object was
  * removed from the store, or found corrupt there). Readers that were
- * reading them meanwhile take a forgotten block for a miss. Blocks or a
- * whole copy whose fetch is in flight at the time may still be cached
- * after it (a whole copy only if it hashes to its name). Accepts NULL
- * (no cache).
+ * reading them meanwhile take a forgotten block for a miss, and what
+ * reads in flight at the time fetch from the store is served but not
+ * cached (of any object: the cache keeps one count of forgets), so a
+ * download racing the removal of its object leaves no copy behind.
+ * Accepts NULL (no cache).
  */
 void objcache_forget(struct objcache *c, const uint8_t sha[32]);
 
