@@ -60,6 +60,7 @@ struct section;
 
 enum {
 	OPT_REQUIRED = 1u << 0,
+	OPT_EMPTY_OK = 1u << 1, /* t_string: "" is a value (object_store.prefix) */
 };
 
 /* One row of the schema, like redis' standardConfig. */

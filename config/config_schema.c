@@ -367,7 +367,8 @@ static const struct option object_store_opts[] = {
 	KEY(O, "region", region, t_string, 0, 0, OBJSTORE_REGION_DEFAULT, 0),
 	KEY(O, "credentials_file", credentials_file, t_path, 0, 0, NULL, 0),
 	KEY(O, "profile", profile, t_string, 0, 0, "default", 0),
-	KEY(O, "prefix", prefix, t_string, 0, 0, NULL, 0),
+	/* "" (the bucket's root) as README and capvault.yaml spell the default. */
+	KEY(O, "prefix", prefix, t_string, 0, 0, NULL, OPT_EMPTY_OK),
 	KEY(O, "cache_size", cache_size, t_size, 0, UINT64_MAX, STR(OBJSTORE_CACHE_GIB_DEFAULT) "GiB", 0),
 	KEY(O, "ca_file", ca_file, t_path, 0, 0, NULL, 0),
 	KEY(O, "connect_timeout", connect_timeout_ns, t_duration, 100 * MS, 600 * SEC,

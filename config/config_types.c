@@ -21,7 +21,7 @@ static int parse_string(struct parse_ctx *c, const struct option *o, const char 
 			struct errbuf *why)
 {
 	(void)c;
-	if (!text[0])
+	if (!text[0] && !(o->flags & OPT_EMPTY_OK))
 		return errbuf_set(why, -EINVAL, "'%s' must not be empty", o->key);
 	*FIELD(obj, o, char *) = strdup(text);
 	return *FIELD(obj, o, char *) ? 0 : -ENOMEM;

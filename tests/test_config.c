@@ -499,6 +499,11 @@ static void test_object_store_timeouts(void **state)
 	assert_int_equal(cfg->object_store.part_size, 32ull << 20);
 	assert_string_equal(cfg->object_store.region, "us-east-1");
 	config_free(cfg);
+	/* prefix: "" as README and capvault.yaml show it: the bucket's root. */
+	snprintf(path, sizeof(path), "%s/good-object-store-root-prefix.yaml", dir);
+	assert_int_equal(config_load(&cfg, path, NULL), 0);
+	assert_string_equal(cfg->object_store.prefix, "");
+	config_free(cfg);
 }
 
 static void test_error_text(void **state)
