@@ -258,6 +258,14 @@ static void check_listed(struct fsck_remote *f, const struct remote_obj *o)
 		problem(f, false, "remote object %s: cannot read the catalog: %s", hex, strerror(-r));
 		return;
 	}
+	/* A local record without its local copy (lost, or quarantined as
+	 * corrupt): the bucket's copy (a move that died before "both") may be
+	 * the only one there is, never an orphan to remove. */
+	if (r == 0 && loc == CATALOG_LOCAL && !has_local(f, o->sha)) {
+		problem(f, false, "remote object %s: the catalog keeps it locally only, and the "
+			"local copy is missing: kept, as it may be the only copy there is", hex);
+		return;
+	}
 	if (r == -ENOENT || loc == CATALOG_LOCAL) {
 		if (f->repair && (done = objstore_remove(f->os, o->sha, &eb) == 0))
 			objcache_forget(vault_objcache(f->v), o->sha);

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# fsck_remote_last_copy.sh - fsck --remote --repair never removes the
+# only copy of a capture (adv14). A move killed after its put and before
+# "both" leaves the catalog saying local with a copy in the bucket; when
+# the local copy is then lost (here: bit rot, quarantined by fsck
+# --repair), the bucket's copy is the only one: fsck --remote reports it
+# and --repair keeps it, where it removed it as an orphan before. The
+# object store is a store folder (CAPVAULT_OBJSTORE_DIR, the local backend).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+
+S=$CAPVAULT_STORE
+B=$T/bucket
+mkdir -p "$T/in"
+"$MKCAP" --packets 300 --payload 800 --seed 9 -o "$T/x.pcap"
+sx=$(sha256sum "$T/x.pcap" | cut -d' ' -f1)
+expect_rc 0 "$CAPVAULT" import "$T/x.pcap"
+write_config() { write_inbox_config "$S" "$1"; }
+start_daemon CAPVAULT_OBJSTORE_DIR="$B" CAPVAULT_TIER_KILL=put:1
+"$CAPVAULT" tier 1 >/dev/null 2>&1 || true
+wait "$DPID" 2>/dev/null || true
+DPID=
+check "location after a move killed at its put" local "$("$CAPVAULT" info --json 1 | jq -r .location)"
+[ -f "$B/objects/${sx:0:2}/$sx" ] || fail "the put left nothing in the bucket"
+
+# The local copy rots, and fsck --repair quarantines it.
+f=$S/objects/${sx:0:2}/$sx
+chmod u+w "$f"
+printf '\xff' | dd of="$f" bs=1 seek=5000 conv=notrunc status=none
+expect_rc 1 "$CAPVAULT" fsck --repair
+[ ! -e "$f" ] || fail "the corrupt local copy was not quarantined"
+
+CAPVAULT_OBJSTORE_DIR=$B expect_rc 1 "$CAPVAULT" fsck --remote
+grep -q "local copy is missing: kept" "$T/out" || fail "fsck --remote: $(cat "$T/out" "$T/err")"
+CAPVAULT_OBJSTORE_DIR=$B expect_rc 1 "$CAPVAULT" fsck --remote --repair
+grep -q "local copy is missing: kept" "$T/out" || fail "fsck --remote --repair: $(cat "$T/out" "$T/err")"
+[ -f "$B/objects/${sx:0:2}/$sx" ] || fail "fsck --remote --repair removed the only good copy"
+check "the bucket's copy" "$sx" "$(sha256sum "$B/objects/${sx:0:2}/$sx" | cut -d' ' -f1)"
+finish
