@@ -953,10 +953,6 @@ int cli_restore(int argc, char **argv, const char *usage)
 	struct vault *v = err ? NULL : open_store(a.store, 0);
 	if (err)
 		fprintf(stderr, "capvault: restore: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
-	if (v && lost)
-		fprintf(stderr, "capvault: restore: %zu objects of the backup are no longer in the "
-			"object store (removed after the backup was made?); `capvault fsck --remote` "
-			"lists them\n", lost);
 	if (!v)
 		return CLI_EXIT_FAILED;
 	struct catalog_totals t = { 0 };
@@ -964,5 +960,20 @@ int cli_restore(int argc, char **argv, const char *usage)
 	close_store(v);
 	printf("restored %" PRIu64 " captures and %" PRIu64 " objects into %s\n", t.captures,
 	       t.objects, a.store);
+	/* Every one of them missing is far likelier an object_store config
+	 * that names another endpoint, bucket or prefix than a bucket pruned
+	 * bare: removing the captures would then lose them for good. */
+	if (lost && lost >= t.objects - t.local_objects) { /* the remote-only ones, all checked */
+		fprintf(stderr, "capvault: restore: none of the backup's %zu remote objects is in "
+			"the object store: check object_store's endpoint, bucket and prefix against "
+			"the vault's (a wrong one makes every remote capture look lost); do not "
+			"remove these captures. Restore again into a new folder with the right "
+			"config, or run `capvault fsck --remote` once it is right\n", lost);
+		return CLI_EXIT_FAILED;
+	}
+	if (lost)
+		fprintf(stderr, "capvault: restore: %zu objects of the backup are no longer in the "
+			"object store (removed after the backup was made?); `capvault fsck --remote` "
+			"lists them\n", lost);
 	return CLI_EXIT_OK;
 }

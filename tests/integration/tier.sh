@@ -194,6 +194,13 @@ check "local one beside it" local "$(CAPVAULT_STORE=$T/r3 "$CAPVAULT" info --jso
 expect_rc 1 env CAPVAULT_STORE="$T/r3" "$CAPVAULT" fsck --remote
 grep -q "$s3" "$T/out" || fail "fsck --remote of the restore: $(cat "$T/out")"
 mv "$T/s3.moved" "$(remote "$s3")"
+# A restore given another bucket (here an empty folder) finds none of the
+# remote objects: that is a wrong config, said as such, not a bucket
+# pruned bare whose captures to remove.
+mkdir "$T/elsewhere"
+expect_rc 1 env CAPVAULT_OBJSTORE_DIR="$T/elsewhere" "$CAPVAULT" restore "$T/bk" --store "$T/r4"
+grep -q "none of the backup's [0-9]* remote objects is in the object store: check object_store's endpoint, bucket and prefix" "$T/err" ||
+	fail "restore from another bucket: $(cat "$T/err")"
 
 # Retention: a policy's tier_after moves, and a prune of a remote
 # capture removes its remote copy; offline (prune --config) and by the
