@@ -121,6 +121,24 @@ void vault_set_remote_release(struct vault *v, int (*fn)(void *opaque, const uin
 	v->remote_release = fn;
 }
 
+struct witnesses {
+	struct objstore *os;
+	unsigned left;
+};
+
+static int add_witness(void *opaque, const uint8_t sha[32], uint64_t size, uint64_t refs,
+		       enum catalog_location loc)
+{
+	struct witnesses *w = opaque;
+
+	(void)size;
+	(void)refs;
+	if (loc == CATALOG_LOCAL)
+		return 0;
+	objstore_add_witness(w->os, sha);
+	return --w->left == 0;
+}
+
 void vault_set_objstore(struct vault *v, struct objstore *os)
 {
 	char id[CATALOG_VAULT_ID_HEX], owner[OBJSTORE_OWNER_MAX];
@@ -132,6 +150,11 @@ void vault_set_objstore(struct vault *v, struct objstore *os)
 	if (os && catalog_vault_id(v->catalog, id, &eb) == 0) {
 		snprintf(owner, sizeof(owner), "vault %s", id);
 		objstore_set_owner(os, owner);
+		/* Some objects the catalog says are there, for a claim to find
+		 * (objstore_add_witness); a catalog that cannot be read names
+		 * none, and the claim goes on as for a new vault. */
+		struct witnesses w = { .os = os, .left = OBJSTORE_WITNESSES };
+		(void)catalog_foreach_object(v->catalog, add_witness, &w);
 	}
 }
 

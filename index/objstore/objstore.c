@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "store.h"
+
 void objstore_base_init(struct objstore *os, const struct objstore_ops *ops)
 {
 	os->ops = ops;
@@ -98,7 +100,38 @@ int objstore_read_stream(struct objstore *os, const uint8_t sha[32], uint64_t of
 void objstore_set_owner(struct objstore *os, const char *owner)
 {
 	snprintf(os->owner, sizeof(os->owner), "%s", owner);
+	os->nwitness = 0;
 	atomic_store(&os->claimed, false);
+}
+
+void objstore_add_witness(struct objstore *os, const uint8_t sha[32])
+{
+	if (os->nwitness < OBJSTORE_WITNESSES)
+		memcpy(os->witness[os->nwitness++], sha, 32);
+}
+
+/* No owner key: 0 when the store holds one of the witnesses (or there are
+ * none), -ENXIO when it holds none of them, or the store's error. */
+static int witnesses_there(struct objstore *os, struct errbuf *eb)
+{
+	char hex[65];
+	int r = 0;
+
+	for (unsigned i = 0; i < os->nwitness; i++) {
+		uint64_t size = 0;
+		r = objstore_stat(os, os->witness[i], &size, eb);
+		if (r != -ENOENT)
+			return r;
+	}
+	if (r == 0)
+		return 0;
+	errbuf_clear(eb);
+	sha256_hex(os->witness[0], hex);
+	return errbuf_set(eb, -ENXIO,
+			  "%s has no %s key, nor object %s (nor %u other) that this vault's "
+			  "catalog says it moved there: is this the endpoint, bucket and prefix "
+			  "its objects went to? Nothing is moved there or removed from it",
+			  os->description, OBJSTORE_OWNER_KEY, hex, os->nwitness - 1);
 }
 
 /* A value read from the store, fit for a message: up to the first line
@@ -122,6 +155,8 @@ int objstore_claim(struct objstore *os, struct errbuf *eb)
 	int r = os->ops->owner_get(os, found, sizeof(found), eb);
 	if (r == -ENOENT) {
 		errbuf_clear(eb);
+		if ((r = witnesses_there(os, eb)) < 0)
+			return r;
 		/* Written only when absent, then read back: of two vaults that
 		 * claim it at once, the one whose write was refused (or, on a
 		 * store without create-only writes, did not stay) finds the

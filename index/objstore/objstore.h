@@ -150,6 +150,19 @@ int objstore_remove(struct objstore *os, const uint8_t sha[32], struct errbuf *e
 #define OBJSTORE_OWNER_KEY "capvault-vault"
 #define OBJSTORE_OWNER_MAX 64
 void objstore_set_owner(struct objstore *os, const char *owner);
+/*
+ * An object the owner's catalog says is in this store (up to
+ * OBJSTORE_WITNESSES, set before the first put or remove). A claim that
+ * finds no owner key asks for them, and when the store has none of them
+ * refuses (-ENXIO, eb naming the store and the object) to claim the
+ * prefix: the config then names another endpoint, bucket or prefix than
+ * the one the vault's objects went to (a restore given the wrong one,
+ * say), where moving more objects would split the vault and removals
+ * would miss. A vault older than the owner key finds its objects and
+ * claims as before.
+ */
+#define OBJSTORE_WITNESSES 4
+void objstore_add_witness(struct objstore *os, const uint8_t sha[32]);
 /* The claim on its own (fsck --remote --repair asks it before removing). */
 int objstore_claim(struct objstore *os, struct errbuf *eb);
 

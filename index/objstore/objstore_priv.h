@@ -42,6 +42,10 @@ struct objstore {
 	char description[256];
 	char owner[OBJSTORE_OWNER_MAX]; /* "" until objstore_set_owner */
 	atomic_bool claimed;            /* the owner key names owner */
+	/* Objects the owner's catalog says are in this store (its first
+	 * few): with no owner key there, the claim asks for them. */
+	uint8_t witness[OBJSTORE_WITNESSES][32];
+	unsigned nwitness;
 	struct objstore_watch {
 		pthread_mutex_t lock;
 		enum objstore_state state;   /* of the latest exchange */

@@ -48,4 +48,30 @@ CAPVAULT_OBJSTORE_DIR=$B expect_rc 0 "$CAPVAULT" restore "$T/backup" --store "$T
 export CAPVAULT_STORE=$T/store3
 CAPVAULT_OBJSTORE_DIR=$B expect_rc 0 "$CAPVAULT" fsck --remote --repair
 [ -f "$B/objects/${sha_a:0:2}/$sha_a" ] || fail "the restored vault removed its own object"
+
+# The restored vault given another bucket (an empty folder), where none of
+# the objects its catalog says it moved are: it claims nothing there and
+# moves nothing there, and says what to check.
+"$MKCAP" --packets 40 --seed 43 -o "$T/c.pcap"
+expect_rc 0 "$CAPVAULT" import "$T/c.pcap"
+id_c=$("$CAPVAULT" ls --json | jq -r '.[] | select(.name == "c.pcap") | .id')
+mkdir "$T/bucket2"
+write_config() { write_inbox_config "$T/store3" "$1"; }
+start_daemon CAPVAULT_OBJSTORE_DIR="$T/bucket2"
+expect_rc 1 "$CAPVAULT" tier "$id_c"
+grep -q "has no capvault-vault key, nor object $sha_a .*is this the endpoint, bucket and prefix" "$T/out" "$T/err" ||
+	fail "tier into another bucket: no reason given: $(cat "$T/out" "$T/err")"
+[ -e "$T/bucket2/capvault-vault" ] && fail "the vault claimed a bucket without its objects"
+[ -z "$(find "$T/bucket2" -type f)" ] || fail "something was written into the other bucket: $(find "$T/bucket2" -type f)"
+check "capture stays local" local "$("$CAPVAULT" info --json "$id_c" | jq -r .location)"
+stop_daemon
+
+# A vault older than the owner key (no key, its objects there) claims as
+# before.
+rm "$B/capvault-vault"
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+expect_rc 0 "$CAPVAULT" tier "$id_c"
+grep -qE '^vault [0-9a-f]{32}$' "$B/capvault-vault" || fail "no owner key after a move by an older vault"
+check "capture moved" remote "$("$CAPVAULT" info --json "$id_c" | jq -r .location)"
+stop_daemon
 finish
