@@ -12,6 +12,7 @@
  */
 #include "fsck.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "blockcheck.h"
 #include "blockdig.h"
 #include "catalog.h"
+#include "hexdigit.h"
 #include "objcache.h"
 #include "objstore.h"
 #include "store.h"
@@ -53,9 +55,39 @@ static int cmp_remote(const void *a, const void *b)
 	return memcmp(((const struct remote_obj *)a)->sha, ((const struct remote_obj *)b)->sha, 32);
 }
 
+static bool ends_with(const char *s, size_t len, const char *tail)
+{
+	size_t n = strlen(tail);
+	return len >= n && memcmp(s + len - n, tail, n) == 0;
+}
+
+/* A key of another vault whose prefix extends this one's ("objects/" and
+ * "", "a/b/" and "a/", "aobjects/" and "a"): its objects' names or its
+ * owner key, under ours. Not this vault's to report; left alone as every
+ * stray is. */
+static bool nested_vault_key(const char *key)
+{
+	static const char objects[] = "objects/";
+	size_t len = strlen(key), name = sizeof(objects) - 1 + 3 + 64;
+
+	if (ends_with(key, len, OBJSTORE_OWNER_KEY))
+		return true;
+	if (len <= name || memcmp(key + len - name, objects, sizeof(objects) - 1) != 0)
+		return false;
+	const char *dir = key + len - 67, *hex = key + len - 64;
+	if (dir[2] != '/' || dir[0] != hex[0] || dir[1] != hex[1])
+		return false;
+	for (size_t i = 0; i < 64; i++)
+		if (hex_digit_value(hex[i]) < 0 || isupper((unsigned char)hex[i]))
+			return false;
+	return true;
+}
+
 static int on_key(void *opaque, const uint8_t *sha, const char *key, uint64_t size)
 {
 	struct fsck_remote *f = opaque;
+	if (!sha && nested_vault_key(key))
+		return 0;
 	if (!sha) {
 		problem(f, false, "remote key %s is not an object name (a stray; left alone)", key);
 		return 0;

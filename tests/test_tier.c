@@ -8,6 +8,7 @@
  * crash's leftovers are finished by tier_resume; every capture record
  * carries its object's location.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <ftw.h>
 #include <openssl/evp.h>
@@ -427,6 +428,37 @@ static struct fsck_counts fsck_remote_run(struct fixture *f, bool repair)
 	struct errbuf eb;
 	assert_int_equal(fsck_remote(f->v, f->os, repair, true, no_report, NULL, &c, &eb), 0);
 	return c;
+}
+
+/* Keys of a vault whose prefix extends this one's (its objects and its
+ * owner key, under our objects/) are not this vault's problems; a key
+ * that only looks like one (another directory, capitals) is a stray. */
+static void test_nested_vault_keys(void **state)
+{
+	struct fixture *f = *state;
+	char hex[65], key[160];
+	uint8_t sha[32];
+
+	memset(sha, 0xab, sizeof(sha));
+	sha256_hex(sha, hex);
+	snprintf(key, sizeof(key), "objects/objects/ab/%s", hex);
+	objstore_mem_set(f->os, NULL, key, "x", 1);
+	snprintf(key, sizeof(key), "objects/b/objects/ab/%s", hex);
+	objstore_mem_set(f->os, NULL, key, "x", 1);
+	objstore_mem_set(f->os, NULL, "objects/capvault-vault", "x", 1);
+	objstore_mem_set(f->os, NULL, "objects/x/capvault-vault", "x", 1);
+	assert_int_equal(fsck_remote_run(f, false).problems, 0);
+	snprintf(key, sizeof(key), "objects/objects/cd/%s", hex);
+	objstore_mem_set(f->os, NULL, key, "x", 1);
+	snprintf(key, sizeof(key), "objects/objects/ab/%s", hex);
+	for (char *p = key + strlen("objects/objects/"); *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	objstore_mem_set(f->os, NULL, key, "x", 1);
+	objstore_mem_set(f->os, NULL, "objects/zz/stray", "x", 1);
+	struct fsck_counts c = fsck_remote_run(f, true);
+	assert_int_equal(c.problems, 3);
+	assert_int_equal(c.repaired, 0);
+	assert_int_equal(objstore_mem_count(f->os), 7);
 }
 
 /* Each block of object sha (OBJ3 bytes of seed's pattern) checks against
@@ -952,6 +984,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate_of_moved_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_remote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_during_put, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nested_vault_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_block_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_and_reimported_during_put, setup, teardown),
