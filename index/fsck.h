@@ -76,9 +76,12 @@ int fsck_verify(struct vault *v, struct ring *ring, bool repair, fsck_report_fn 
 /*
  * `capvault fsck --remote`: lists the object store os and checks it
  * against the catalog. Orphans (keys the catalog does not name there: no
- * record, or a record that says local) are reported and, with repair,
- * removed; strays (keys that are not object names) are reported and left
- * alone. An object the catalog says is remote or both must be in the
+ * record, or a record that says local with its local copy there) are
+ * reported and, with repair, removed. A record that says local without
+ * its local copy keeps the store's copy, which repair makes the recorded
+ * one (remote) when it hashes to its name. Strays (keys that are not
+ * object names) are reported and left alone, other vaults' keys under
+ * this one's (a longer prefix) not even reported. An object the catalog says is remote or both must be in the
  * store with its size; with verify its bytes are re-hashed, and the
  * catalog's block digests of it (blockdig.h) checked against them (with
  * repair, missing or wrong ones are recorded again from the verified

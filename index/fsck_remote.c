@@ -273,6 +273,41 @@ static int verify_listed(struct fsck_remote *f, const struct remote_obj *o, stru
 	return 0;
 }
 
+/*
+ * --repair of a local record whose local copy is missing while the bucket
+ * holds the object (a move killed before "both", then the local copy lost
+ * or quarantined): the bucket's copy, hashed against its name in one read
+ * that also records its block states, becomes the one the catalog names,
+ * so the capture reads from the store again. False (eb) when it cannot.
+ */
+static bool adopt_remote(struct fsck_remote *f, const struct remote_obj *o, uint64_t size,
+			 struct errbuf *eb)
+{
+	struct digest_pass w = { .cat = f->cat, .sha = o->sha, .size = o->size, .write = true,
+				 .eb = eb };
+	struct errbuf ignored = { { 0 } };
+	int r;
+
+	if (o->size != size) {
+		errbuf_set(eb, -EIO, "it has %" PRIu64 " bytes, the catalog says %" PRIu64, o->size,
+			   size);
+		return false;
+	}
+	r = catalog_block_digests_drop(f->cat, o->sha, o->size, eb);
+	if (r == 0) {
+		r = digest_pass_run(f, &w);
+		f->c->bytes_hashed += o->size;
+		if (r < 0 && !w.catalog_err)
+			catalog_block_digests_drop(f->cat, o->sha, o->size, &ignored);
+	}
+	if (r == 0)
+		r = catalog_object_relocate(f->cat, o->sha, CATALOG_LOCAL, CATALOG_BOTH, eb);
+	/* Left "both" when this fails: capvaultd's start finishes such a move. */
+	if (r == 0)
+		r = catalog_object_relocate(f->cat, o->sha, CATALOG_BOTH, CATALOG_REMOTE, eb);
+	return r == 0;
+}
+
 static void check_listed(struct fsck_remote *f, const struct remote_obj *o)
 {
 	struct errbuf eb = { { 0 } };
@@ -294,8 +329,17 @@ static void check_listed(struct fsck_remote *f, const struct remote_obj *o)
 	 * corrupt): the bucket's copy (a move that died before "both") may be
 	 * the only one there is, never an orphan to remove. */
 	if (r == 0 && loc == CATALOG_LOCAL && !has_local(f, o->sha)) {
+		if (f->repair && adopt_remote(f, o, size, &eb)) {
+			problem(f, true, "remote object %s: the catalog kept it locally only, and the "
+				"local copy is missing; the bucket's copy hashes to its name and is "
+				"the one recorded now (remote)", hex);
+			return;
+		}
 		problem(f, false, "remote object %s: the catalog keeps it locally only, and the "
-			"local copy is missing: kept, as it may be the only copy there is", hex);
+			"local copy is missing: kept, as it may be the only copy there is%s%s%s",
+			hex, f->repair ? "; not taken as the recorded copy: " : "",
+			f->repair ? (eb.msg[0] ? eb.msg : "unknown error") : "",
+			f->repair ? "" : " (--repair checks it and records it as remote)");
 		return;
 	}
 	if (r == -ENOENT || loc == CATALOG_LOCAL) {

@@ -4,7 +4,8 @@
 # "both" leaves the catalog saying local with a copy in the bucket; when
 # the local copy is then lost (here: bit rot, quarantined by fsck
 # --repair), the bucket's copy is the only one: fsck --remote reports it
-# and --repair keeps it, where it removed it as an orphan before. The
+# and --repair keeps it (it removed it as an orphan before), and records
+# it as remote once it hashes to its name. The
 # object store is a store folder (CAPVAULT_OBJSTORE_DIR, the local backend).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
@@ -32,8 +33,33 @@ expect_rc 1 "$CAPVAULT" fsck --repair
 
 CAPVAULT_OBJSTORE_DIR=$B expect_rc 1 "$CAPVAULT" fsck --remote
 grep -q "local copy is missing: kept" "$T/out" || fail "fsck --remote: $(cat "$T/out" "$T/err")"
+grep -q "(--repair checks it and records it as remote)" "$T/out" || fail "fsck --remote: $(cat "$T/out")"
+# A bucket copy that is not the object's is not taken (nor removed).
+obj=$B/objects/${sx:0:2}/$sx
+cp -p "$obj" "$T/good"
+chmod u+w "$obj"
+printf '\x00' | dd of="$obj" bs=1 seek=7000 conv=notrunc status=none
 CAPVAULT_OBJSTORE_DIR=$B expect_rc 1 "$CAPVAULT" fsck --remote --repair
-grep -q "local copy is missing: kept" "$T/out" || fail "fsck --remote --repair: $(cat "$T/out" "$T/err")"
-[ -f "$B/objects/${sx:0:2}/$sx" ] || fail "fsck --remote --repair removed the only good copy"
-check "the bucket's copy" "$sx" "$(sha256sum "$B/objects/${sx:0:2}/$sx" | cut -d' ' -f1)"
+grep -q "local copy is missing: kept, as it may be the only copy there is; not taken as the recorded copy: its bytes hash to" "$T/out" ||
+	fail "fsck --remote --repair of a bad bucket copy: $(cat "$T/out" "$T/err")"
+check "location after a refused repair" local "$("$CAPVAULT" info --json 1 | jq -r .location)"
+[ -f "$obj" ] || fail "fsck --remote --repair removed the bucket's copy"
+cat "$T/good" >"$obj"
+
+# --repair checks the bucket's copy and records it: the capture reads
+# from the store again, whole and by query.
+CAPVAULT_OBJSTORE_DIR=$B expect_rc 0 "$CAPVAULT" fsck --remote --repair
+grep -q "^repaired: remote object $sx: .*the bucket's copy hashes to its name and is the one recorded now (remote)" "$T/out" ||
+	fail "fsck --remote --repair: $(cat "$T/out" "$T/err")"
+check "the bucket's copy" "$sx" "$(sha256sum "$obj" | cut -d' ' -f1)"
+check "location after the repair" remote "$("$CAPVAULT" info --json 1 | jq -r .location)"
+CAPVAULT_OBJSTORE_DIR=$B expect_rc 0 "$CAPVAULT" fsck --remote --verify
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
+curl -sS -f -H "Authorization: Bearer $RO" -o "$T/dl.pcap" "$U/v1/captures/1/file" ||
+	fail "download after the repair"
+check "downloaded bytes" "$sx" "$(sha256sum "$T/dl.pcap" | cut -d' ' -f1)"
+expect_rc 0 "$CAPVAULT" query -w "$T/q.pcap" --capture 1
+check "packets the query read" 300 "$(tcpdump -r "$T/q.pcap" 2>/dev/null | wc -l)"
+stop_daemon
 finish
