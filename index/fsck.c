@@ -316,7 +316,6 @@ int fsck_quarantine(struct vault *v, const uint8_t sha[32], const struct fsck_ha
 {
 	struct quarantine_call q = { .st = vault_store(v), .sha = sha, .dev = h->dev, .ino = h->ino,
 				     .eb = eb };
-	struct find_sha fs = { .sha = sha };
 	*captures = 0;
 	errbuf_clear(eb);
 	int r = catalog_quiesce(vault_catalog(v), quarantine_locked, &q);
@@ -333,9 +332,18 @@ int fsck_quarantine(struct vault *v, const uint8_t sha[32], const struct fsck_ha
 	    catalog_object_relocate(vault_catalog(v), sha, CATALOG_BOTH, CATALOG_REMOTE,
 				    &ignored) == 0)
 		return FSCK_REMOTE_KEPT;
-	r = catalog_foreach(vault_catalog(v), NULL, on_capture_of, &fs);
+	return fsck_tag_damaged(v, sha, true, captures, eb);
+}
+
+int fsck_tag_damaged(struct vault *v, const uint8_t sha[32], bool damaged, uint64_t *captures,
+		     struct errbuf *eb)
+{
+	struct find_sha fs = { .sha = sha };
+	int r = catalog_foreach(vault_catalog(v), NULL, on_capture_of, &fs);
+
+	*captures = 0;
 	for (size_t i = 0; r == 0 && i < fs.n; i++)
-		if ((r = set_damaged(vault_catalog(v), fs.ids[i], true, eb)) == 0)
+		if ((r = set_damaged(vault_catalog(v), fs.ids[i], damaged, eb)) == 0)
 			(*captures)++;
 	free(fs.ids);
 	return r;

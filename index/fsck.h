@@ -127,6 +127,10 @@ int fsck_hash_object(const struct store *st, struct ring *ring, const uint8_t sh
 #define FSCK_REMOTE_KEPT 1
 int fsck_quarantine(struct vault *v, const uint8_t sha[32], const struct fsck_hash *h,
 		    uint64_t *captures, struct errbuf *eb);
+/* Every capture of object sha tagged FSCK_DAMAGED_TAG (damaged) or not:
+ * *captures counts those written. 0 or a negative errno (eb). */
+int fsck_tag_damaged(struct vault *v, const uint8_t sha[32], bool damaged, uint64_t *captures,
+		     struct errbuf *eb);
 
 /*
  * Backup: a RocksDB checkpoint into dir/index, and every referenced object

@@ -305,6 +305,11 @@ static bool adopt_remote(struct fsck_remote *f, const struct remote_obj *o, uint
 	/* Left "both" when this fails: capvaultd's start finishes such a move. */
 	if (r == 0)
 		r = catalog_object_relocate(f->cat, o->sha, CATALOG_BOTH, CATALOG_REMOTE, eb);
+	/* Whole again: its captures (tagged when the local copy was
+	 * quarantined) are not damaged. */
+	uint64_t untagged = 0;
+	if (r == 0)
+		r = fsck_tag_damaged(f->v, o->sha, false, &untagged, eb);
 	return r == 0;
 }
 

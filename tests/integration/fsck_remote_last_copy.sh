@@ -30,6 +30,7 @@ chmod u+w "$f"
 printf '\xff' | dd of="$f" bs=1 seek=5000 conv=notrunc status=none
 expect_rc 1 "$CAPVAULT" fsck --repair
 [ ! -e "$f" ] || fail "the corrupt local copy was not quarantined"
+check "tags after the quarantine" '["capvault:damaged"]' "$("$CAPVAULT" info --json 1 | jq -c '.tags')"
 
 CAPVAULT_OBJSTORE_DIR=$B expect_rc 1 "$CAPVAULT" fsck --remote
 grep -q "local copy is missing: kept" "$T/out" || fail "fsck --remote: $(cat "$T/out" "$T/err")"
@@ -54,6 +55,8 @@ grep -q "^repaired: remote object $sx: .*the bucket's copy hashes to its name an
 check "the bucket's copy" "$sx" "$(sha256sum "$obj" | cut -d' ' -f1)"
 check "location after the repair" remote "$("$CAPVAULT" info --json 1 | jq -r .location)"
 CAPVAULT_OBJSTORE_DIR=$B expect_rc 0 "$CAPVAULT" fsck --remote --verify
+check "tags after the repair (damaged gone)" "[]" "$("$CAPVAULT" info --json 1 | jq -c '.tags')"
+expect_rc 0 "$CAPVAULT" fsck
 start_daemon CAPVAULT_OBJSTORE_DIR="$B"
 RO=$("$CAPVAULT" token add ro --scopes read 2>/dev/null)
 curl -sS -f -H "Authorization: Bearer $RO" -o "$T/dl.pcap" "$U/v1/captures/1/file" ||
