@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blockdig.h"
 #include "catalog.h"
 #include "db.h"
 #include "objstore.h"
@@ -454,6 +455,34 @@ static void check_restored(struct fsck *f, const struct obj *o)
 	}
 }
 
+/*
+ * Whether a capture whose local object is missing may still have its bytes
+ * in the object store: a move killed after its put and before the catalog
+ * said "both" leaves the record local and the copy in the bucket. The
+ * store, when one is configured, says; without one, block records of the
+ * object say a move got under way. Such a capture is kept for fsck
+ * --remote --repair, which takes the bucket's copy when it hashes to its
+ * name: dropping it here made that copy an orphan, and that fsck removed
+ * the only copy.
+ */
+static bool maybe_in_store(struct fsck *f, const uint8_t sha[32], uint64_t size,
+			   const char **where)
+{
+	struct objstore *os = vault_objstore(f->v);
+	struct errbuf eb = { { 0 } };
+	uint8_t state[BLOCKDIG_STATE], digest[16];
+	uint64_t got = 0;
+
+	if (os) {
+		*where = "the object store holds it";
+		int r = objstore_stat(os, sha, &got, &eb);
+		return (r == 0 && got == size) || (r < 0 && r != -ENOENT);
+	}
+	*where = "a move of it to the object store was under way";
+	return catalog_block_states(f->cat, sha, 0, 1, state) == 0 ||
+	       catalog_block_digest(f->cat, sha, 0, digest) == 0;
+}
+
 static void check_captures(struct fsck *f)
 {
 	char hex[65];
@@ -470,6 +499,16 @@ static void check_captures(struct fsck *f)
 			continue;
 		if ((!o || !o->has_file) && store_object_quarantined(f->st, c->sha)) {
 			report_damaged(f, c);
+			continue;
+		}
+		const char *where = NULL;
+		if ((!o || !o->has_file) && !f->verify_only &&
+		    maybe_in_store(f, c->sha, c->file_size, &where)) {
+			sha256_hex(c->sha, hex);
+			problem(f, false, "capture %" PRIu64 ": object %s is missing here, and %s: "
+				"kept; `capvault fsck --remote --repair --config FILE` takes the "
+				"store's copy when it hashes to its name (if the store has none, "
+				"`capvault rm %" PRIu64 "` removes the capture)", c->id, hex, where, c->id);
 			continue;
 		}
 		if (!o || !o->has_file) {

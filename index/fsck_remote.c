@@ -340,6 +340,15 @@ static void check_listed(struct fsck_remote *f, const struct remote_obj *o)
 				"the one recorded now (remote)", hex);
 			return;
 		}
+		enum catalog_location now = CATALOG_LOCAL;
+		if (f->repair && catalog_object_location(f->cat, o->sha, &now) == 0 &&
+		    now != CATALOG_LOCAL) {
+			/* Part way: "both" is finished by capvaultd's start. */
+			problem(f, true, "remote object %s: the local copy is missing; the bucket's "
+				"copy hashes to its name and is recorded (%s), then: %s", hex,
+				catalog_location_name(now), eb.msg[0] ? eb.msg : "unknown error");
+			return;
+		}
 		problem(f, false, "remote object %s: the catalog keeps it locally only, and the "
 			"local copy is missing: kept, as it may be the only copy there is%s%s%s",
 			hex, f->repair ? "; not taken as the recorded copy: " : "",

@@ -956,14 +956,15 @@ int cli_restore(int argc, char **argv, const char *usage)
 	if (!v)
 		return CLI_EXIT_FAILED;
 	struct catalog_totals t = { 0 };
-	catalog_totals(vault_catalog(v), &t);
+	bool counted = catalog_totals(vault_catalog(v), &t) == 0;
 	close_store(v);
-	printf("restored %" PRIu64 " captures and %" PRIu64 " objects into %s\n", t.captures,
-	       t.objects, a.store);
+	if (counted)
+		printf("restored %" PRIu64 " captures and %" PRIu64 " objects into %s\n",
+		       t.captures, t.objects, a.store);
 	/* Every one of them missing is far likelier an object_store config
 	 * that names another endpoint, bucket or prefix than a bucket pruned
 	 * bare: removing the captures would then lose them for good. */
-	if (lost && lost >= t.objects - t.local_objects) { /* the remote-only ones, all checked */
+	if (counted && lost && lost >= t.objects - t.local_objects) { /* the remote-only ones */
 		fprintf(stderr, "capvault: restore: none of the backup's %zu remote objects is in "
 			"the object store: check object_store's endpoint, bucket and prefix against "
 			"the vault's (a wrong one makes every remote capture look lost); do not "

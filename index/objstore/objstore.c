@@ -127,11 +127,15 @@ static int witnesses_there(struct objstore *os, struct errbuf *eb)
 		return 0;
 	errbuf_clear(eb);
 	sha256_hex(os->witness[0], hex);
+	char more[48] = "";
+	if (os->nwitness > 1)
+		snprintf(more, sizeof(more), " (nor %u more it asked for)", os->nwitness - 1);
 	return errbuf_set(eb, -ENXIO,
-			  "%s has no %s key, nor object %s (nor %u other) that this vault's "
-			  "catalog says it moved there: is this the endpoint, bucket and prefix "
-			  "its objects went to? Nothing is moved there or removed from it",
-			  os->description, OBJSTORE_OWNER_KEY, hex, os->nwitness - 1);
+			  "%s has no %s key, nor object %s%s that this vault's catalog says it "
+			  "moved there: is this the endpoint, bucket and prefix its objects went "
+			  "to? Nothing is moved there or removed from it (if those objects are "
+			  "truly gone, remove their captures: fsck --remote lists them)",
+			  os->description, OBJSTORE_OWNER_KEY, hex, more);
 }
 
 /* A value read from the store, fit for a message: up to the first line

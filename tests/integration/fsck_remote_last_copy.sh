@@ -65,4 +65,30 @@ check "downloaded bytes" "$sx" "$(sha256sum "$T/dl.pcap" | cut -d' ' -f1)"
 expect_rc 0 "$CAPVAULT" query -w "$T/q.pcap" --capture 1
 check "packets the query read" 300 "$(tcpdump -r "$T/q.pcap" 2>/dev/null | wc -l)"
 stop_daemon
+
+# A local copy simply lost (not quarantined) after such a killed move: the
+# local fsck keeps the capture, whether it can ask the store or only sees
+# that a move was under way, and fsck --remote --repair takes the bucket's
+# copy (the local fsck dropped the capture before, and then fsck --remote
+# --repair removed the bucket's copy as an orphan).
+"$MKCAP" --packets 300 --payload 800 --seed 10 -o "$T/y.pcap"
+sy=$(sha256sum "$T/y.pcap" | cut -d' ' -f1)
+expect_rc 0 "$CAPVAULT" import "$T/y.pcap"
+start_daemon CAPVAULT_OBJSTORE_DIR="$B" CAPVAULT_TIER_KILL=put:1
+"$CAPVAULT" tier 2 >/dev/null 2>&1 || true
+wait "$DPID" 2>/dev/null || true
+DPID=
+check "y after a move killed at its put" local "$("$CAPVAULT" info --json 2 | jq -r .location)"
+rm -f "$S/objects/${sy:0:2}/$sy"
+expect_rc 1 "$CAPVAULT" fsck --repair
+grep -q "capture 2: object $sy is missing here, and a move of it to the object store was under way: kept" "$T/out" ||
+	fail "local fsck of a lost copy after a killed move: $(cat "$T/out" "$T/err")"
+CAPVAULT_OBJSTORE_DIR=$B expect_rc 1 "$CAPVAULT" fsck --repair
+grep -q "capture 2: object $sy is missing here, and the object store holds it: kept" "$T/out" ||
+	fail "local fsck with the store: $(cat "$T/out" "$T/err")"
+CAPVAULT_OBJSTORE_DIR=$B expect_rc 0 "$CAPVAULT" fsck --remote --repair
+grep -q "^repaired: remote object $sy: .*the one recorded now (remote)" "$T/out" ||
+	fail "fsck --remote --repair of the lost copy: $(cat "$T/out" "$T/err")"
+check "y after the repair" remote "$("$CAPVAULT" info --json 2 | jq -r .location)"
+check "y in the bucket" "$sy" "$(sha256sum "$B/objects/${sy:0:2}/$sy" | cut -d' ' -f1)"
 finish
