@@ -902,6 +902,44 @@ static void test_forget_during_range_read(void **state)
 	assert_int_equal(stats(f).files, 4);
 }
 
+static unsigned other_forgets; /* how many forgets of another object each read makes */
+
+static int forgetting_other_read_ranges(struct objstore *os, const uint8_t sha[32],
+					struct objstore_range *r, size_t n, struct errbuf *eb)
+{
+	uint8_t other[32];
+	int err = unhooked->read_ranges(os, sha, r, n, eb);
+
+	memcpy(other, sha, 32);
+	other[0] ^= 1;
+	for (unsigned i = 0; i < other_forgets; i++)
+		objcache_forget(hooked_fixture->c, other);
+	return err;
+}
+
+/* A forget of another object during a read does not keep the read's
+ * blocks out of the cache; more forgets than the cache remembers do. */
+static void test_forget_of_other_object(void **state)
+{
+	struct fixture *f = *state;
+	static struct objstore_ops hooked;
+
+	unhooked = f->os->ops;
+	hooked = *unhooked;
+	hooked.read_ranges = forgetting_other_read_ranges;
+	hooked_fixture = f;
+	f->os->ops = &hooked;
+	other_forgets = 65;
+	read_check(f, 2 * BLK + 5, 3 * BLK);
+	objcache_flush(f->c);
+	assert_int_equal(stats(f).files, 0);
+	other_forgets = 1;
+	read_check(f, 2 * BLK + 5, 3 * BLK);
+	objcache_flush(f->c);
+	assert_int_equal(stats(f).files, 4);
+	f->os->ops = unhooked;
+}
+
 struct forgetter {
 	struct fixture *f;
 	_Atomic bool stop;
@@ -1310,6 +1348,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_forget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget_during_download, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget_during_range_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forget_of_other_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers_without_punch, setup_small,
 						teardown),

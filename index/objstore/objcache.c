@@ -126,6 +126,10 @@ struct packref {
 	uint64_t epoch;        /* unique, as generations are */
 };
 
+/* Forgets remembered by object: a read that overlaps more of them than
+ * this is not cached whatever its object (forgotten_since_locked). */
+#define FORGOT_RING 64
+
 struct objcache {
 	char *dir; /* <root>/cache */
 	int dir_fd, tmp_fd;
@@ -136,10 +140,12 @@ struct objcache {
 	struct centry lru; /* sentinel */
 	struct objcache_stats st;
 	uint64_t next_gen;
-	/* objcache_forget calls so far: bytes read from the store before one
-	 * (of any object) are not cached after it, since the store may no
-	 * longer hold them (a removal forgets its object). Under lock. */
+	/* objcache_forget calls so far, and the objects of the latest:
+	 * bytes of an object read from the store before its forget are not
+	 * cached after it, since the store may no longer hold them (a
+	 * removal forgets its object). Under lock. */
 	uint64_t forgets;
+	uint8_t forgot[FORGOT_RING][32];
 	bool no_punch;       /* evict as without hole punching (tests) */
 	objcache_check_fn check_fn; /* what fetched blocks must match */
 	void *check_opaque;
@@ -985,6 +991,19 @@ static uint64_t reserve_whole(struct objcache *c, uint64_t size)
 /* Publishes tmp/<tmpname> (size bytes, complete, hashed) as the whole
  * object; disk: the room reserve_whole took for it (given back when it is
  * not kept). */
+/* Under the lock: whether sha was forgotten since the cache had counted
+ * since forgets (or it cannot tell: too many since). */
+static bool forgotten_since_locked(const struct objcache *c, const uint8_t sha[32],
+				   uint64_t since)
+{
+	if (c->forgets - since > FORGOT_RING)
+		return true;
+	for (uint64_t k = since; k < c->forgets; k++)
+		if (memcmp(c->forgot[k % FORGOT_RING], sha, 32) == 0)
+			return true;
+	return false;
+}
+
 static void publish_whole(struct objcache *c, const char *tmpname, const uint8_t sha[32],
 			  uint64_t size, uint64_t disk, uint64_t forgets)
 {
@@ -995,7 +1014,8 @@ static void publish_whole(struct objcache *c, const char *tmpname, const uint8_t
 	pthread_mutex_lock(&c->lock);
 	/* Its room above the floor is taken already: made for the bound, and
 	 * for the floor only when the free space shrank meanwhile. */
-	if (c->forgets == forgets && !find_locked(c, sha, WHOLE) && size <= c->max &&
+	if (!forgotten_since_locked(c, sha, forgets) && !find_locked(c, sha, WHOLE) &&
+	    size <= c->max &&
 	    evict_locked(c, size, 0)) {
 		added = rename_in(c, tmpname, name) == 0 &&
 			add_locked(c, sha, WHOLE, size, size, false);
@@ -1099,13 +1119,13 @@ static struct wjob *job_new(const uint8_t sha[32], uint64_t block, uint64_t objs
 }
 
 /* Caches j's block as received (its length was checked by the caller):
- * through the writer thread when it can take it, unless an object was
+ * through the writer thread when it can take it, unless its object was
  * forgotten since the read began (forgets: the count before it). Takes j. */
 static void store_job(struct objcache *c, struct wjob *j, uint64_t forgets)
 {
 	enum admit how = ADMIT_NONE;
 	pthread_mutex_lock(&c->lock);
-	if (j->len <= c->max && c->forgets == forgets)
+	if (j->len <= c->max && !forgotten_since_locked(c, j->sha, forgets))
 		how = admit_locked(c, j);
 	pthread_mutex_unlock(&c->lock);
 	if (how == ADMIT_MINE)
@@ -1860,6 +1880,7 @@ void objcache_forget(struct objcache *c, const uint8_t sha[32])
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
+	memcpy(c->forgot[c->forgets % FORGOT_RING], sha, 32);
 	c->forgets++;
 	drop_whole_locked(c, sha);
 	entry_name(sha, true, name, sizeof(name));

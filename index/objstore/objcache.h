@@ -166,9 +166,10 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
  * object sha: for when they can no longer be trusted (the object was
  * removed from the store, or found corrupt there). Readers that were
  * reading them meanwhile take a forgotten block for a miss, and what
- * reads in flight at the time fetch from the store is served but not
- * cached (of any object: the cache keeps one count of forgets), so a
- * download racing the removal of its object leaves no copy behind.
+ * reads of it in flight at the time fetch from the store is served but
+ * not cached (nor, when more than 64 objects were forgotten during a
+ * read, what that read fetched of any), so a download racing the removal
+ * of its object leaves no copy behind.
  * Accepts NULL (no cache).
  */
 void objcache_forget(struct objcache *c, const uint8_t sha[32]);
