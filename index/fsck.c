@@ -251,6 +251,13 @@ static int set_damaged(struct catalog *cat, uint64_t id, bool damaged, struct er
 	int r = catalog_get(cat, id, &rec);
 	if (r < 0)
 		return errbuf_set(eb, r, "capture %" PRIu64 ": %s", id, strerror(-r));
+	bool tagged = false;
+	for (size_t i = 0; i < rec->ntags; i++)
+		tagged |= strcmp(rec->tags[i], FSCK_DAMAGED_TAG) == 0;
+	if (tagged == damaged) {
+		capture_record_free(rec);
+		return 0;
+	}
 	char **tags = calloc(rec->ntags + 1, sizeof(*tags));
 	size_t n = 0;
 	r = tags ? 0 : -ENOMEM;

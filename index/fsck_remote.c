@@ -26,6 +26,7 @@
 #include "hexdigit.h"
 #include "objcache.h"
 #include "objstore.h"
+#include "s3prefix.h"
 #include "store.h"
 #include "vault.h"
 
@@ -70,17 +71,28 @@ static bool nested_vault_key(const char *key)
 	static const char objects[] = "objects/";
 	size_t len = strlen(key), name = sizeof(objects) - 1 + 3 + 64;
 
-	if (ends_with(key, len, OBJSTORE_OWNER_KEY))
-		return true;
-	if (len <= name || memcmp(key + len - name, objects, sizeof(objects) - 1) != 0)
-		return false;
-	const char *dir = key + len - 67, *hex = key + len - 64;
-	if (dir[2] != '/' || dir[0] != hex[0] || dir[1] != hex[1])
-		return false;
-	for (size_t i = 0; i < 64; i++)
-		if (hex_digit_value(hex[i]) < 0 || isupper((unsigned char)hex[i]))
+	size_t tail;
+	if (ends_with(key, len, OBJSTORE_OWNER_KEY)) {
+		tail = strlen(OBJSTORE_OWNER_KEY);
+	} else {
+		if (len <= name || memcmp(key + len - name, objects, sizeof(objects) - 1) != 0)
 			return false;
-	return true;
+		const char *dir = key + len - 67, *hex = key + len - 64;
+		if (dir[2] != '/' || dir[0] != hex[0] || dir[1] != hex[1])
+			return false;
+		for (size_t i = 0; i < 64; i++)
+			if (hex_digit_value(hex[i]) < 0 || isupper((unsigned char)hex[i]))
+				return false;
+		tail = name;
+	}
+	/* The rest of that vault's prefix must be one a config could hold
+	 * (no empty, "." or ".." segment). */
+	char rest[S3_KEY_MAX + 1];
+	if (len - tail >= sizeof(rest))
+		return false;
+	memcpy(rest, key, len - tail);
+	rest[len - tail] = '\0';
+	return s3_prefix_problem(rest) == NULL;
 }
 
 static int on_key(void *opaque, const uint8_t *sha, const char *key, uint64_t size)

@@ -455,10 +455,14 @@ static void test_nested_vault_keys(void **state)
 		*p = (char)toupper((unsigned char)*p);
 	objstore_mem_set(f->os, NULL, key, "x", 1);
 	objstore_mem_set(f->os, NULL, "objects/zz/stray", "x", 1);
+	/* Under a prefix no config could hold. */
+	snprintf(key, sizeof(key), "objects//objects/ab/%s", hex);
+	objstore_mem_set(f->os, NULL, key, "x", 1);
+	objstore_mem_set(f->os, NULL, "objects/./capvault-vault", "x", 1);
 	struct fsck_counts c = fsck_remote_run(f, true);
-	assert_int_equal(c.problems, 3);
+	assert_int_equal(c.problems, 5);
 	assert_int_equal(c.repaired, 0);
-	assert_int_equal(objstore_mem_count(f->os), 7);
+	assert_int_equal(objstore_mem_count(f->os), 9);
 }
 
 /* Each block of object sha (OBJ3 bytes of seed's pattern) checks against
