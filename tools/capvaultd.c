@@ -384,7 +384,9 @@ static bool object_store_changed(const struct config_object_store *a,
 	return a->enabled != b->enabled || text_differs(a->endpoint, b->endpoint) ||
 	       text_differs(a->bucket, b->bucket) || text_differs(a->region, b->region) ||
 	       text_differs(a->credentials_file, b->credentials_file) ||
-	       text_differs(a->profile, b->profile) || text_differs(a->prefix, b->prefix) ||
+	       text_differs(a->profile, b->profile) ||
+	       /* unset and "" are the same prefix, the bucket's root */
+	       text_differs(a->prefix ? a->prefix : "", b->prefix ? b->prefix : "") ||
 	       text_differs(a->ca_file, b->ca_file) || a->cache_size != b->cache_size ||
 	       a->connect_timeout_ns != b->connect_timeout_ns ||
 	       a->request_timeout_ns != b->request_timeout_ns ||
