@@ -873,24 +873,44 @@ static void test_forget_during_download(void **state)
 static const struct objstore_ops *unhooked;
 static struct fixture *hooked_fixture;
 
+/* What each hooked read forgets after its fetch: its own object, and how
+ * many times another one. */
+static bool forget_self;
+static unsigned other_forgets;
+
 static int forgetting_read_ranges(struct objstore *os, const uint8_t sha[32],
 				  struct objstore_range *r, size_t n, struct errbuf *eb)
 {
+	uint8_t other[32];
 	int err = unhooked->read_ranges(os, sha, r, n, eb);
-	objcache_forget(hooked_fixture->c, sha);
+
+	memcpy(other, sha, 32);
+	other[0] ^= 1;
+	if (forget_self)
+		objcache_forget(hooked_fixture->c, sha);
+	for (unsigned i = 0; i < other_forgets; i++)
+		objcache_forget(hooked_fixture->c, other);
 	return err;
 }
 
-static void test_forget_during_range_read(void **state)
+static void hook_forgets(struct fixture *f, bool self, unsigned others)
 {
-	struct fixture *f = *state;
 	static struct objstore_ops hooked;
 
 	unhooked = f->os->ops;
 	hooked = *unhooked;
 	hooked.read_ranges = forgetting_read_ranges;
 	hooked_fixture = f;
+	forget_self = self;
+	other_forgets = others;
 	f->os->ops = &hooked;
+}
+
+static void test_forget_during_range_read(void **state)
+{
+	struct fixture *f = *state;
+
+	hook_forgets(f, true, 0);
 	read_check(f, 2 * BLK + 5, 3 * BLK);
 	objcache_flush(f->c);
 	assert_int_equal(stats(f).files, 0);
@@ -902,34 +922,13 @@ static void test_forget_during_range_read(void **state)
 	assert_int_equal(stats(f).files, 4);
 }
 
-static unsigned other_forgets; /* how many forgets of another object each read makes */
-
-static int forgetting_other_read_ranges(struct objstore *os, const uint8_t sha[32],
-					struct objstore_range *r, size_t n, struct errbuf *eb)
-{
-	uint8_t other[32];
-	int err = unhooked->read_ranges(os, sha, r, n, eb);
-
-	memcpy(other, sha, 32);
-	other[0] ^= 1;
-	for (unsigned i = 0; i < other_forgets; i++)
-		objcache_forget(hooked_fixture->c, other);
-	return err;
-}
-
 /* A forget of another object during a read does not keep the read's
  * blocks out of the cache; more forgets than the cache remembers do. */
 static void test_forget_of_other_object(void **state)
 {
 	struct fixture *f = *state;
-	static struct objstore_ops hooked;
 
-	unhooked = f->os->ops;
-	hooked = *unhooked;
-	hooked.read_ranges = forgetting_other_read_ranges;
-	hooked_fixture = f;
-	f->os->ops = &hooked;
-	other_forgets = 65;
+	hook_forgets(f, false, 65);
 	read_check(f, 2 * BLK + 5, 3 * BLK);
 	objcache_flush(f->c);
 	assert_int_equal(stats(f).files, 0);
