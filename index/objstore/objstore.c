@@ -134,7 +134,8 @@ static int witnesses_there(struct objstore *os, struct errbuf *eb)
 			  "%s has no %s key, nor object %s%s that this vault's catalog says it "
 			  "moved there: is this the endpoint, bucket and prefix its objects went "
 			  "to? Nothing is moved there or removed from it (if those objects are "
-			  "truly gone, remove their captures: fsck --remote lists them)",
+			  "truly gone, remove their captures, which fsck --remote lists; capvaultd "
+			  "asks for others when it starts again)",
 			  os->description, OBJSTORE_OWNER_KEY, hex, more);
 }
 
