@@ -1731,6 +1731,11 @@ static bool blkdig_any(struct catalog *cat, const char *prefix, const uint8_t sh
 	return db_get(cat->db, DB_CF_META, key, sizeof(key), &val, &vlen) != -ENOENT;
 }
 
+bool catalog_block_records_any(struct catalog *cat, const uint8_t sha[32])
+{
+	return blkdig_any(cat, BLKDIG_PREFIX, sha) || blkdig_any(cat, BLKCHN_PREFIX, sha);
+}
+
 /* Deletes every digest and state key of sha, an object of size bytes,
  * into b: one point delete per key (a range delete per removal slows
  * RocksDB's reads down as they pile up), and none for an object that has

@@ -322,6 +322,9 @@ int catalog_block_digests_put(struct catalog *cat, const uint8_t sha[32], uint64
 			      const uint8_t *digests, size_t n, struct errbuf *eb);
 int catalog_block_digests_drop(struct catalog *cat, const uint8_t sha[32], uint64_t size,
 			       struct errbuf *eb);
+/* Whether object sha has any block states or digests recorded (a move of
+ * it got under way); a catalog that cannot say counts as yes. */
+bool catalog_block_records_any(struct catalog *cat, const uint8_t sha[32]);
 int catalog_block_states(struct catalog *cat, const uint8_t sha[32], uint64_t block, size_t n,
 			 uint8_t *states);
 int catalog_block_digest(struct catalog *cat, const uint8_t sha[32], uint64_t block,

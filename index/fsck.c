@@ -22,7 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "blockdig.h"
 #include "catalog.h"
 #include "db.h"
 #include "objstore.h"
@@ -477,7 +476,6 @@ static bool maybe_in_store(struct fsck *f, const uint8_t sha[32], uint64_t size,
 {
 	struct objstore *os = vault_objstore(f->v);
 	struct errbuf eb = { { 0 } };
-	uint8_t state[BLOCKDIG_STATE], digest[16];
 	uint64_t got = 0;
 
 	if (os) {
@@ -486,8 +484,7 @@ static bool maybe_in_store(struct fsck *f, const uint8_t sha[32], uint64_t size,
 		return (r == 0 && got == size) || (r < 0 && r != -ENOENT);
 	}
 	*where = "a move of it to the object store was under way";
-	return catalog_block_states(f->cat, sha, 0, 1, state) == 0 ||
-	       catalog_block_digest(f->cat, sha, 0, digest) == 0;
+	return catalog_block_records_any(f->cat, sha);
 }
 
 static void check_captures(struct fsck *f)
