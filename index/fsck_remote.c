@@ -220,6 +220,27 @@ static int digest_pass_run(struct fsck_remote *f, struct digest_pass *p)
 	return r;
 }
 
+/* The block states of o recorded again from one read of the store's copy:
+ * what was recorded before goes first, and what this read recorded goes
+ * too when the read fails for the object's reasons (not the catalog's).
+ * 0, or the error (eb). */
+static int record_from_store(struct fsck_remote *f, const struct remote_obj *o,
+			     struct errbuf *eb)
+{
+	struct digest_pass w = { .cat = f->cat, .sha = o->sha, .size = o->size, .write = true,
+				 .eb = eb };
+	struct errbuf ignored = { { 0 } };
+	int r = catalog_block_digests_drop(f->cat, o->sha, o->size, eb);
+
+	if (r < 0)
+		return r;
+	r = digest_pass_run(f, &w);
+	f->c->bytes_hashed += o->size;
+	if (r < 0 && !w.catalog_err)
+		catalog_block_digests_drop(f->cat, o->sha, o->size, &ignored);
+	return r;
+}
+
 /* --repair of missing or wrong digests: recorded from a second read, and
  * dropped again if that read's bytes turn out not to be the object's (the
  * store changed between the reads): an object without digests is read
@@ -228,19 +249,9 @@ static int digest_pass_run(struct fsck_remote *f, struct digest_pass *p)
 static void rerecord_digests(struct fsck_remote *f, const struct remote_obj *o,
 			     const struct digest_pass *found, const char *hex)
 {
-	struct errbuf eb = { { 0 } }, ignored = { { 0 } };
-	struct digest_pass w = { .cat = f->cat, .sha = o->sha, .size = o->size, .write = true,
-				 .eb = &eb };
-	int r = catalog_block_digests_drop(f->cat, o->sha, o->size, &eb);
+	struct errbuf eb = { { 0 } };
+	int r = record_from_store(f, o, &eb);
 
-	if (r == 0)
-		r = digest_pass_run(f, &w);
-	else
-		w.catalog_err = r;
-
-	f->c->bytes_hashed += o->size;
-	if (r < 0 && !w.catalog_err)
-		catalog_block_digests_drop(f->cat, o->sha, o->size, &ignored);
 	if (r < 0)
 		problem(f, false, "remote object %s: %" PRIu64 " block digests missing and %" PRIu64
 			" wrong, not recorded again: %s%s", hex, found->missing, found->wrong,
@@ -295,9 +306,6 @@ static int verify_listed(struct fsck_remote *f, const struct remote_obj *o, stru
 static bool adopt_remote(struct fsck_remote *f, const struct remote_obj *o, uint64_t size,
 			 struct errbuf *eb)
 {
-	struct digest_pass w = { .cat = f->cat, .sha = o->sha, .size = o->size, .write = true,
-				 .eb = eb };
-	struct errbuf ignored = { { 0 } };
 	int r;
 
 	if (o->size != size) {
@@ -305,13 +313,7 @@ static bool adopt_remote(struct fsck_remote *f, const struct remote_obj *o, uint
 			   size);
 		return false;
 	}
-	r = catalog_block_digests_drop(f->cat, o->sha, o->size, eb);
-	if (r == 0) {
-		r = digest_pass_run(f, &w);
-		f->c->bytes_hashed += o->size;
-		if (r < 0 && !w.catalog_err)
-			catalog_block_digests_drop(f->cat, o->sha, o->size, &ignored);
-	}
+	r = record_from_store(f, o, eb);
 	if (r == 0)
 		r = catalog_object_relocate(f->cat, o->sha, CATALOG_LOCAL, CATALOG_BOTH, eb);
 	/* Left "both" when this fails: capvaultd's start finishes such a move. */
