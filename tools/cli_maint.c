@@ -932,6 +932,37 @@ static void note_lost(void *opaque, const uint8_t sha[32], uint64_t size, uint64
 	(*lost)++;
 }
 
+/*
+ * Every remote object of the backup is missing. Far likelier than a bucket
+ * pruned bare is an object_store config that names another endpoint,
+ * bucket or prefix, where removing the captures would lose them for good;
+ * the owner key tells them apart. True when it names this vault (its
+ * objects were removed since the backup); else *seen says what the store
+ * holds there instead, for the message.
+ */
+static bool store_is_the_vaults(struct objstore *os, struct catalog *cat, char *seen, size_t len)
+{
+	char id[CATALOG_VAULT_ID_HEX], owner[OBJSTORE_OWNER_MAX], found[OBJSTORE_OWNER_MAX + 2];
+	struct errbuf eb = { { 0 } };
+
+	int r = os ? objstore_owner(os, found, sizeof(found), &eb) : -ENOENT;
+	if (r == -ENOENT)
+		snprintf(seen, len, "it holds no %s key either", OBJSTORE_OWNER_KEY);
+	else if (r < 0)
+		snprintf(seen, len, "its %s key could not be read: %s", OBJSTORE_OWNER_KEY, eb.msg);
+	if (r < 0)
+		return false;
+	if (catalog_vault_id(cat, id, &eb) < 0) {
+		snprintf(seen, len, "this vault's id could not be read: %s", eb.msg);
+		return false;
+	}
+	snprintf(owner, sizeof(owner), "vault %s", id);
+	if (strcmp(found, owner) == 0)
+		return true;
+	snprintf(seen, len, "its %s key names %s, not this %s", OBJSTORE_OWNER_KEY, found, owner);
+	return false;
+}
+
 int cli_restore(int argc, char **argv, const char *usage)
 {
 	struct maint_args a = { .allowed = "sc" };
@@ -949,27 +980,27 @@ int cli_restore(int argc, char **argv, const char *usage)
 	if (err >= 0)
 		err = backup_restore(argv[a.first_arg], a.store, cli_objstore(cos), note_lost, &lost,
 				     &eb);
-	cli_objstore_close(cos);
 	struct vault *v = err ? NULL : open_store(a.store, 0);
 	if (err)
 		fprintf(stderr, "capvault: restore: %s\n", eb.msg[0] ? eb.msg : strerror(-err));
+	struct catalog_totals t = { 0 };
+	bool counted = v && catalog_totals(vault_catalog(v), &t) == 0;
+	char seen[sizeof(eb.msg) + 160] = "";
+	bool wrong_store = counted && lost && lost >= t.objects - t.local_objects && /* all remote */
+			   !store_is_the_vaults(cli_objstore(cos), vault_catalog(v), seen, sizeof(seen));
+	cli_objstore_close(cos);
 	if (!v)
 		return CLI_EXIT_FAILED;
-	struct catalog_totals t = { 0 };
-	bool counted = catalog_totals(vault_catalog(v), &t) == 0;
 	close_store(v);
 	if (counted)
 		printf("restored %" PRIu64 " captures and %" PRIu64 " objects into %s\n",
 		       t.captures, t.objects, a.store);
-	/* Every one of them missing is far likelier an object_store config
-	 * that names another endpoint, bucket or prefix than a bucket pruned
-	 * bare: removing the captures would then lose them for good. */
-	if (counted && lost && lost >= t.objects - t.local_objects) { /* the remote-only ones */
+	if (wrong_store) {
 		fprintf(stderr, "capvault: restore: none of the backup's %zu remote objects is in "
-			"the object store: check object_store's endpoint, bucket and prefix against "
-			"the vault's (a wrong one makes every remote capture look lost); do not "
-			"remove these captures. Restore again into a new folder with the right "
-			"config, or run `capvault fsck --remote` once it is right\n", lost);
+			"the object store, and %s: check object_store's endpoint, bucket and prefix "
+			"against the vault's (a wrong one makes every remote capture look lost); do "
+			"not remove these captures. Restore again into a new folder with the right "
+			"config, or run `capvault fsck --remote` once it is right\n", lost, seen);
 		return CLI_EXIT_FAILED;
 	}
 	if (lost)

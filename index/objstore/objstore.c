@@ -151,6 +151,18 @@ static const char *shown_owner(char *value)
 	return value;
 }
 
+int objstore_owner(struct objstore *os, char *buf, size_t len, struct errbuf *eb)
+{
+	char found[OBJSTORE_OWNER_MAX + 2] = "";
+
+	if (!os->ops->owner_get)
+		return -ENOENT;
+	int r = os->ops->owner_get(os, found, sizeof(found), eb);
+	if (r == 0)
+		snprintf(buf, len, "%s", shown_owner(found));
+	return r;
+}
+
 int objstore_claim(struct objstore *os, struct errbuf *eb)
 {
 	char found[OBJSTORE_OWNER_MAX + 2] = "", value[OBJSTORE_OWNER_MAX + 1];

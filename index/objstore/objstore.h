@@ -163,6 +163,10 @@ void objstore_set_owner(struct objstore *os, const char *owner);
  */
 #define OBJSTORE_WITNESSES 4
 void objstore_add_witness(struct objstore *os, const uint8_t sha[32]);
+/* The owner key's value, its first line, into buf (shown as "an
+ * unreadable value" when it holds anything but printable ASCII): 0,
+ * -ENOENT when the store has none, or the store's error (eb). */
+int objstore_owner(struct objstore *os, char *buf, size_t len, struct errbuf *eb);
 /* The claim on its own (fsck --remote --repair asks it before removing). */
 int objstore_claim(struct objstore *os, struct errbuf *eb);
 

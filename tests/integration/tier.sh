@@ -199,8 +199,23 @@ mv "$T/s3.moved" "$(remote "$s3")"
 # pruned bare whose captures to remove.
 mkdir "$T/elsewhere"
 expect_rc 1 env CAPVAULT_OBJSTORE_DIR="$T/elsewhere" "$CAPVAULT" restore "$T/bk" --store "$T/r4"
-grep -q "none of the backup's [0-9]* remote objects is in the object store: check object_store's endpoint, bucket and prefix" "$T/err" ||
+grep -q "none of the backup's [0-9]* remote objects is in the object store, and it holds no capvault-vault key either: check object_store's endpoint, bucket and prefix" "$T/err" ||
 	fail "restore from another bucket: $(cat "$T/err")"
+# Another vault's bucket: its owner key says so.
+echo "vault 0123456789abcdef0123456789abcdef" >"$T/elsewhere/capvault-vault"
+expect_rc 1 env CAPVAULT_OBJSTORE_DIR="$T/elsewhere" "$CAPVAULT" restore "$T/bk" --store "$T/r5"
+grep -q "and its capvault-vault key names vault 0123456789abcdef0123456789abcdef, not this vault [0-9a-f]\{32\}: check" "$T/err" ||
+	fail "restore from another vault's bucket: $(cat "$T/err")"
+# The vault's own bucket, whose remote objects were all removed since the
+# backup: its owner key names this vault, so they are lost, not misplaced.
+mv "$B/objects" "$T/objects.moved"
+expect_rc 0 "$CAPVAULT" restore "$T/bk" --store "$T/r6"
+grep -q "check object_store" "$T/err" && fail "restore from a pruned bucket blamed the config: $(cat "$T/err")"
+grep -q "capture 3 (object $s3) is restored but its bytes are gone" "$T/err" ||
+	fail "restore from a pruned bucket, the capture: $(cat "$T/err")"
+grep -q "objects of the backup are no longer in the object store" "$T/err" ||
+	fail "restore from a pruned bucket: $(cat "$T/err")"
+mv "$T/objects.moved" "$B/objects"
 
 # Retention: a policy's tier_after moves, and a prune of a remote
 # capture removes its remote copy; offline (prune --config) and by the
