@@ -83,7 +83,7 @@ static int parse_option(struct query_cli *c, int opt, const char *arg)
 			return -EINVAL;
 		p->ncapture_ids++;
 		return 0;
-	case 't':
+	case 'T':
 		if (p->ntags == sizeof(c->tags) / sizeof(c->tags[0]))
 			return -E2BIG;
 		c->tags[p->ntags++] = arg;
@@ -112,15 +112,17 @@ int cli_query_parse(struct query_cli *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "after", required_argument, NULL, 'a' }, { "before", required_argument, NULL, 'b' },
 		{ "store", required_argument, NULL, 's' }, { "capture", required_argument, NULL, 'I' },
-		{ "tag", required_argument, NULL, 't' },   { "limit", required_argument, NULL, 'l' },
+		{ "tag", required_argument, NULL, 'T' },   { "limit", required_argument, NULL, 'l' },
 		{ "count", no_argument, NULL, 'C' },       { "explain", no_argument, NULL, 'E' },
 		{ 0 },
 	};
 	int opt, longindex = -1;
 	/* Options may follow the filter, as tcpdump takes them; tcpdump's
-	 * print options go to the tcpdump that prints the packets. */
+	 * print options go to the tcpdump that prints the packets. --tag has
+	 * no short form: -t is tcpdump's (no timestamps), and a "t:" here
+	 * made it take the next word and --tag a print flag. */
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "-w:a:b:s:c:t:l:C" PRINT_FLAGS, opts, &longindex)) !=
+	while ((opt = getopt_long(argc, argv, "-w:a:b:s:c:l:C" PRINT_FLAGS, opts, &longindex)) !=
 	       -1) {
 		if (opt == 1) {
 			if (add_word(c, optarg) < 0)

@@ -20,6 +20,18 @@ check "five lines" 5 "$(wc -l < "$T/printed")"
 "$CAPVAULT" query -n -c 2 --capture $A -v -e tcp > "$T/printed" 2>/dev/null
 tcpdump -r "$T/a.pcap" -nn -c 2 -v -e tcp > "$T/want" 2>/dev/null
 check "print options passed on" "$(cat "$T/want")" "$(cat "$T/printed")"
+# -t is tcpdump's (no timestamps): it takes no argument, wherever it comes.
+"$CAPVAULT" query --capture $A tcp -c 3 -t > "$T/printed" 2>/dev/null || true
+tcpdump -r "$T/a.pcap" -nn -c 3 -t tcp > "$T/want" 2>/dev/null
+check "-t after the filter" "$(cat "$T/want")" "$(cat "$T/printed")"
+"$CAPVAULT" query -t -c 3 --capture $A tcp > "$T/printed" 2>/dev/null || true
+check "-t before the filter" "$(cat "$T/want")" "$(cat "$T/printed")"
+# --tag selects captures (it was taken for -t and ignored).
+"$CAPVAULT" tag $A +only-a > /dev/null
+check "--tag selects" "$(tcpdump -r "$T/a.pcap" --count udp 2>/dev/null | cut -d' ' -f1)" \
+	"$("$CAPVAULT" query --count --tag only-a udp)"
+check "--tag of no capture" 0 "$("$CAPVAULT" query --count --tag no-such-tag)"
+"$CAPVAULT" tag $A -only-a > /dev/null
 "$CAPVAULT" query --capture $A | head -1 > "$T/one"
 check "a printer that stops early ends the query: exit" 0 "${PIPESTATUS[0]}"
 
