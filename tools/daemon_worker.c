@@ -107,10 +107,12 @@ static size_t build_tags(const struct config_import *ci, const char *rel_dir, ch
 static void handle_malformed(struct daemon_workers *w, struct daemon_item *it,
 			     const struct config_import *ci, const char *msg)
 {
-	char dst[PATH_MAX];
+	char dst[PATH_MAX], note[PATH_MAX + 600];
 	atomic_fetch_add(&it->folder->ctr.failed, 1);
 	daemon_failures_note(&w->failures, it->path, msg, -EINVAL);
-	int err = move_to(it, ci->failed_folder, msg, dst, sizeof(dst));
+	/* The note outlives the folder the file came from: it names it. */
+	snprintf(note, sizeof(note), "%s: %s", it->path, msg);
+	int err = move_to(it, ci->failed_folder, note, dst, sizeof(dst));
 	if (err) {
 		log_warnx("failed %s: %s; could not move it to %s: %s", it->path, msg,
 			  ci->failed_folder, strerror(-err));
@@ -293,18 +295,23 @@ static const char *dropped_path(const struct daemon_item *it, char *buf, size_t 
 	return buf;
 }
 
-/* The import's message, naming the file where it was dropped rather than
- * its claim. */
+/* The import's error without the file's name in front (the import names
+ * the file it read, the item's claim or its path): the log lines and the
+ * failures list name it->path themselves. */
+static const char *without_name(const char *msg, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	return n && !strncmp(msg, name, n) && !strncmp(msg + n, ": ", 2) ? msg + n + 2 : msg;
+}
+
 static void message(const struct daemon_item *it, int err, const struct errbuf *eb, char *out,
 		    size_t size)
 {
-	size_t n = it->claim ? strlen(it->claim) : 0;
 	if (!eb->msg[0])
 		snprintf(out, size, "%s", strerror(-err));
-	else if (n && !strncmp(eb->msg, it->claim, n))
-		snprintf(out, size, "%s%s", it->path, eb->msg + n);
 	else
-		snprintf(out, size, "%s", eb->msg);
+		snprintf(out, size, "%s",
+			 without_name(without_name(eb->msg, it->claim), it->path));
 }
 
 /* Returns true when the item was parked for a retry (not done). */

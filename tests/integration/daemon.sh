@@ -59,8 +59,11 @@ wait_for "moved file imported" gone "$T/in/sub1/sub2/moved.pcap"
 echo garbage > "$T/in/bad.pcap"
 wait_for "corrupt file moved to .failed" test -e "$T/in/.failed/bad.pcap.error"
 check "corrupt file kept in .failed" yes "$([ -f "$T/in/.failed/bad.pcap" ] && echo yes)"
-grep -q "offset 0" "$T/in/.failed/bad.pcap.error" ||
-	fail "error note has the offset: $(cat "$T/in/.failed/bad.pcap.error")"
+grep -q "^$T/in/bad.pcap: offset 0: " "$T/in/.failed/bad.pcap.error" ||
+	fail "error note has the file and the offset: $(cat "$T/in/.failed/bad.pcap.error")"
+# The log names the file once, then the offset.
+grep -q "failed $T/in/bad.pcap: offset 0: .*; moved to $T/in/.failed/bad.pcap" "$T/d.log" ||
+	fail "the log line of a malformed file: $(grep bad.pcap "$T/d.log")"
 check "corrupt file left the inbox" no "$([ -e "$T/in/bad.pcap" ] && echo yes || echo no)"
 # Another corrupt file of the same name never replaces the first in .failed.
 echo other garbage > "$T/src/bad.pcap"
