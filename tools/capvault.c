@@ -38,9 +38,10 @@ static const struct cli_command commands[] = {
 	{ "backup", cli_backup, "backup [--store DIR] [--json] DIR" },
 	{ "restore", cli_restore, "restore DIR --store DIR2 [--config FILE]", true },
 	{ "token", cli_token,
-	  "token [--store DIR] add NAME --scopes read,upload,delete,admin [--tags a,b] [--cloudshark] | ls [--json] | revoke NAME | link SECRET|-" },
+	  "token [--store DIR] add NAME --scopes read,upload,delete,admin [--tags a,b] [--cloudshark] | ls [--json] | revoke NAME | link SECRET|-",
+	  false, true },
 	{ "status", cli_status, "status [--store DIR] [--json]" },
-	{ "cert", cli_cert, "cert selfsigned [--out DIR] [--days N] [--cn NAME] [--force]", true },
+	{ "cert", cli_cert, "cert selfsigned [--out DIR] [--days N] [--cn NAME] [--force]", true, true },
 };
 
 static void usage(FILE *out)
@@ -59,7 +60,8 @@ static void usage(FILE *out)
  * --url rather than silently working on a local store. */
 static int run_command(const struct cli_command *c, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (cli_wants_help(argc, argv) ||
+	    (c->subcommands && argc > 2 && !strcmp(argv[2], "-h"))) {
 		printf("usage: capvault %s\n", c->usage);
 		return CLI_EXIT_OK;
 	}

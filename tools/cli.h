@@ -19,6 +19,9 @@ struct cli_command {
 	const char *usage;
 	/* Opens the store itself whatever runs: --url cannot reach it. */
 	bool local_only;
+	/* Its first word is a subcommand (token add, cert selfsigned): -h
+	 * after it asks for help too. */
+	bool subcommands;
 };
 
 /* Whether the words after the command name (argv[0]) ask for its help:

@@ -26,6 +26,11 @@ expect_rc 0 "$CAPVAULT" import --tags x --help
 check "import ... --help" "usage: capvault import" "$(head -1 "$T/out" | cut -d' ' -f1-3)"
 expect_rc 0 "$CAPVAULT" query --count --help
 check "query ... --help" "usage: capvault query" "$(head -1 "$T/out" | cut -d' ' -f1-3)"
+# -h after a subcommand word (token add, cert selfsigned) is help too.
+for args in "token add" "token ls" "token revoke" "token link" "cert selfsigned"; do
+	expect_rc 0 "$CAPVAULT" $args -h
+	check "$args -h" "usage: capvault ${args%% *}" "$(head -1 "$T/out" | cut -d' ' -f1-3)"
+done
 
 # `capvault -h` as `capvault --help`.
 expect_rc 0 "$CAPVAULT" -h
