@@ -152,6 +152,13 @@ int cli_cert(int argc, char **argv, const char *usage)
 		fprintf(stderr, "usage: capvault %s\n", usage);
 		return CLI_EXIT_USAGE;
 	}
+	/* The folder itself is made (0700: it will hold the key), as
+	 * `install -d` would; a missing parent is more likely a typo. */
+	if (mkdir(a.out, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "capvault: cert: cannot make the folder %s: %s\n", a.out,
+			strerror(errno));
+		return CLI_EXIT_FAILED;
+	}
 	char key_path[PATH_MAX], cert_path[PATH_MAX];
 	snprintf(key_path, sizeof(key_path), "%s/key.pem", a.out);
 	snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", a.out);

@@ -166,6 +166,12 @@ compare rm_again tag_bad after_ls after_info
 expect_rc 0 "$CAPVAULT" cert selfsigned --out "$T" --days 2 --cn capvault.test
 check "key mode" 600 "$(stat -c %a "$T/key.pem")"
 expect_rc 1 "$CAPVAULT" cert selfsigned --out "$T"
+# A missing folder is made (0700), a missing parent is an error.
+expect_rc 0 "$CAPVAULT" cert selfsigned --out "$T/newcert"
+check "made cert folder mode" 700 "$(stat -c %a "$T/newcert")"
+[ -s "$T/newcert/cert.pem" ] || fail "no cert.pem in the made folder"
+expect_rc 1 "$CAPVAULT" cert selfsigned --out "$T/nosuch/dir"
+grep -q "cannot make the folder $T/nosuch/dir: No such file" "$T/err" || fail "cert into a missing parent: $(cat "$T/err")"
 TLS=1 start_daemon
 S="https://127.0.0.1:$PORT"
 run "$T/dmn" tls_ls --url "$S" --cacert "$T/cert.pem" --token "$TOKEN" ls
