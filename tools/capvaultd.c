@@ -31,6 +31,7 @@
 #include "monoclock.h"
 #include "objcache.h"
 #include "objstore.h"
+#include "objstore_config.h"
 #include "retention_config.h"
 #include "sdnotify.h"
 #include "vault.h"
@@ -137,6 +138,21 @@ static void print_errors(const struct config_errors *errs, bool to_log)
 	}
 }
 
+/* What the daemon's start would refuse in object_store beyond the
+ * config's own checks: its credentials (an unusable file, no such
+ * profile, others may read it). Nothing is sent to the store. */
+static int check_object_store(const char *path, const struct config_object_store *cos)
+{
+	struct objstore *os = NULL;
+	struct errbuf eb = { { 0 } };
+	int err = objstore_from_config(&os, cos, &eb);
+
+	if (err < 0)
+		fprintf(stderr, "%s: object_store: %s\n", path, eb.msg[0] ? eb.msg : strerror(-err));
+	objstore_free(os);
+	return err;
+}
+
 static int check_config(const char *path)
 {
 	struct config_errors *errs = NULL;
@@ -145,10 +161,12 @@ static int check_config(const char *path)
 		return 1;
 	int err = config_load(&cfg, path, errs);
 	print_errors(errs, false);
+	if (err && config_errors_count(errs) == 0)
+		fprintf(stderr, "%s: %s\n", path, strerror(-err));
+	if (!err && cfg->object_store.enabled)
+		err = check_object_store(path, &cfg->object_store);
 	if (!err)
 		printf("configuration OK\n");
-	else if (config_errors_count(errs) == 0)
-		fprintf(stderr, "%s: %s\n", path, strerror(-err));
 	config_free(cfg);
 	config_errors_free(errs);
 	return err ? 1 : 0;

@@ -84,4 +84,23 @@ kill -0 "$pid" 2>/dev/null || fail "the daemon died on a bad reload"
 [ -z "$(ls -A "$T/vault/.failed" 2>/dev/null)" ] || fail "the store's files were moved to .failed"
 kill "$pid"
 wait "$pid" || true
+
+# object_store's credentials: what a start refuses, --check-config refuses
+# too, saying why (no request goes to the endpoint, a closed port here).
+printf '[default]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = s3cr3tKEYd0ntLOG\n' >"$T/cred"
+creds() {
+	printf 'store: %s/cstore\napi:\n  listen: []\nobject_store:\n  endpoint: http://127.0.0.1:9\n  bucket: vault\n  region: us-east-1\n  credentials_file: %s/cred\n%s\n' \
+		"$T" "$T" "$1" >"$T/creds.yaml"
+}
+creds ""
+chmod 0644 "$T/cred"
+expect_rc 1 "$CAPVAULTD" --check-config "$T/creds.yaml"
+grep -q "^$T/creds.yaml: object_store: credentials file $T/cred: others may read" "$T/err" ||
+	fail "--check-config of a credentials file others may read: $(cat "$T/err")"
+chmod 0600 "$T/cred"
+expect_rc 0 "$CAPVAULTD" --check-config "$T/creds.yaml"
+creds "  profile: nope"
+expect_rc 1 "$CAPVAULTD" --check-config "$T/creds.yaml"
+grep -q "no profile 'nope'" "$T/err" || fail "--check-config of a missing profile: $(cat "$T/err")"
+grep -q "s3cr3t" "$T/out" "$T/err" && fail "--check-config showed the secret key"
 finish
