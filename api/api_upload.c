@@ -180,7 +180,9 @@ static struct upload *upload_new(struct api_call *c)
 	u->call.token = NULL;
 	u->call.nseg = 0;
 	u->spool_fd = -1;
-	u->limit = c->api->cfg->api.max_upload_size;
+	/* The unix socket is the capvault CLI's import, which offline has no
+	 * such limit (as body_timeout, max_upload_size is for the network). */
+	u->limit = http_req_local(c->r) ? UINT64_MAX : c->api->cfg->api.max_upload_size;
 	u->sink = (struct capped_sink){ .inner = c->api->vault, .limit = u->limit };
 	for (size_t i = 0; i < n; i++)
 		api_upload_add_tags(c, &u->meta, tags[i]); /* valid: checked at token add */

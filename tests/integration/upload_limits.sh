@@ -104,6 +104,11 @@ wait_for "no tmp file after the bombs" eval '[ "$(ntmp)" = 0 ]'
 gzip -c "$T/ok.pcap" > "$T/ok.pcap.gz"
 req ok_gz 201 --data-binary @"$T/ok.pcap.gz" "$U/v1/captures?name=ok.pcap.gz"
 check "small gzip upload stored" 200 "$(jq -r .packets "$T/ok_gz")"
+# capvault import goes through the daemon's unix socket, where the limit
+# is not applied: it imports what it imports offline (a 20 MiB capture).
+expect_rc 0 "$CAPVAULT" import --store "$STORE" "$T/bomb.pcap.zst"
+grep -q "^imported" "$T/out" || fail "import through the socket past max_upload_size: $(cat "$T/out" "$T/err")"
+check "packets of the socket import" 80 "$("$CAPVAULT" info --store "$STORE" --json "$(sha256sum <"$T/bomb.pcap" | cut -c1-64)" | jq .packets)"
 
 # --- replies and records name no server path (15.15)
 req junk_form 422 -F "file=@$T/junk.pcap" "$U/v1/captures"
