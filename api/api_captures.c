@@ -618,7 +618,22 @@ static void patch_free(struct patch *p)
 /* Reads and checks the body into p; replies and returns false when bad. */
 static bool patch_parse(struct api_call *c, json_t *doc, struct patch *p)
 {
+	static const char *const known[] = { "name", "tags", "add_tags", "remove_tags", "comment" };
 	struct errbuf eb = { { 0 } };
+	const char *key;
+	json_t *value;
+	/* A misspelt field ("tag") would otherwise answer 200 and change nothing. */
+	json_object_foreach (doc, key, value) {
+		size_t i = 0;
+		while (i < ARRAY_SIZE(known) && strcmp(key, known[i]) != 0)
+			i++;
+		if (i == ARRAY_SIZE(known)) {
+			api_error(c, 422, "bad_field",
+				  "unknown field '%.64s' (a PATCH takes name, tags, add_tags, "
+				  "remove_tags and comment)", key);
+			return false;
+		}
+	}
 	json_t *name = json_object_get(doc, "name"), *tags = json_object_get(doc, "tags");
 	json_t *comment = json_object_get(doc, "comment");
 	json_t *add = json_object_get(doc, "add_tags"), *del = json_object_get(doc, "remove_tags");

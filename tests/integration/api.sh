@@ -330,6 +330,8 @@ req patch_clear 200 -X PATCH -H "$(auth "$RW")" -d '{"comment": null}' "$U/v1/ca
 check "comment cleared" null "$(jq -r .comment "$T/patch_clear")"
 req patch_badjson 400 -X PATCH -H "$(auth "$RW")" -d '{"name": ' "$U/v1/captures/$ID_C"
 req patch_badtype 422 -X PATCH -H "$(auth "$RW")" -d '{"tags": "x"}' "$U/v1/captures/$ID_C"
+req patch_unknown 422 -X PATCH -H "$(auth "$RW")" -d '{"tag": ["p3"]}' "$U/v1/captures/$ID_C"
+grep -q "unknown field 'tag'" "$T/patch_unknown" || fail "PATCH of an unknown field: $(cat "$T/patch_unknown")"
 req patch_badtag 400 -X PATCH -H "$(auth "$RW")" -d '{"tags": ["bad tag"]}' "$U/v1/captures/$ID_C"
 req patch404 404 -X PATCH -H "$(auth "$RW")" -d '{}' "$U/v1/captures/88888"
 
