@@ -26,6 +26,7 @@
 #include "capwrite.h"
 #include "log.h"
 #include "monoclock.h"
+#include "objread.h"
 #include "parse.h"
 #include "query.h"
 #include "ring.h"
@@ -183,7 +184,9 @@ static void pstream_free(void *ctx)
 	if (p->started && !p->answered) {
 		if (p->err == -ECANCELED)
 			log_info("query: the client left: %s", p->why[0] ? p->why : "cancelled");
-		else if (p->err) /* the status went out: the client sees the stream cut short */
+		else if (objread_store_error(p->err)) /* the status went out: the stream is cut */
+			log_errx("query cut short: %s", p->why[0] ? p->why : strerror(-p->err));
+		else if (p->err)
 			log_warnx("query cut short: %s", p->why[0] ? p->why : strerror(-p->err));
 		record_latency(p->api, since(p->t0_ns), p->err != 0);
 		atomic_fetch_add(&p->api->m.query_packets, query_stats(p->q)->packets_matched);
