@@ -18,7 +18,7 @@ struct cli_remote;
 
 #define CLI_QUERY_USAGE                                                                          \
 	"query [--store DIR] [--after T] [--before T] [--capture ID]... [--tag T]...\n"            \
-	"                 [-c N|--limit N] [--count] [--explain] [-w FILE|-] [-AeKnNqStvxX] [FILTER]"
+	"                 [-c N|--limit N] [--count] [--explain] [-w FILE|-] [-AeKlnNqStvxX] [-F FILE | FILTER]"
 
 /* What passes to the output, watched for pcapng interfaces: tcpdump
  * (libpcap 1.10) stops at the first interface of another link type. */
@@ -33,6 +33,7 @@ struct query_scan {
 
 struct query_cli {
 	const char *store, *outpath;
+	const char *filter_file;    /* -F: the filter is this file's text */
 	const char *after, *before; /* as given, for the daemon */
 	bool count, explain;
 	struct query_params params;

@@ -73,7 +73,7 @@ static int parse_option(struct query_cli *c, int opt, const char *arg)
 	case 'w': c->outpath = arg; return 0;
 	case 'C': c->count = true; return 0;
 	case 'E': c->explain = true; return 0;
-	case 'l':
+	case 'L':
 	case 'c': /* tcpdump's -c N: at most N packets */
 		return parse_count(arg, &p->limit);
 	case 'I':
@@ -93,7 +93,7 @@ static int parse_option(struct query_cli *c, int opt, const char *arg)
 }
 
 /* tcpdump's options that only change how packets are printed. */
-#define PRINT_FLAGS "AeKnNqStvxX"
+#define PRINT_FLAGS "AeKlnNqStvxX"
 
 /* The filter may be given as several words, as tcpdump takes it. */
 static int add_word(struct query_cli *c, const char *word)
@@ -107,12 +107,43 @@ static int add_word(struct query_cli *c, const char *word)
 	return 0;
 }
 
+/* tcpdump's -F FILE: the filter is the file's text, '#' to the end of a
+ * line a comment (as tcpdump reads it). At most FILTER_FILE_MAX bytes. */
+#define FILTER_FILE_MAX (64u * 1024)
+static int read_filter_file(const char *path, char **out)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		fprintf(stderr, "capvault: query: -F %s: %s\n", path, strerror(errno));
+		return -EINVAL;
+	}
+	char *text = malloc(FILTER_FILE_MAX + 1);
+	size_t n = text ? fread(text, 1, FILTER_FILE_MAX + 1, f) : 0;
+	bool failed = text && ferror(f);
+	fclose(f);
+	if (!text)
+		return -ENOMEM;
+	if (failed || n > FILTER_FILE_MAX || memchr(text, '\0', n)) {
+		fprintf(stderr, "capvault: query: -F %s: %s\n", path,
+			failed ? "cannot read it" : n > FILTER_FILE_MAX ? "over 64 KiB: not a filter"
+									: "it holds a NUL byte");
+		free(text);
+		return -EINVAL;
+	}
+	text[n] = '\0';
+	for (char *p = text; (p = strchr(p, '#')) != NULL;)
+		while (*p && *p != '\n')
+			*p++ = ' ';
+	*out = text;
+	return 0;
+}
+
 int cli_query_parse(struct query_cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "after", required_argument, NULL, 'a' }, { "before", required_argument, NULL, 'b' },
 		{ "store", required_argument, NULL, 's' }, { "capture", required_argument, NULL, 'I' },
-		{ "tag", required_argument, NULL, 'T' },   { "limit", required_argument, NULL, 'l' },
+		{ "tag", required_argument, NULL, 'T' },   { "limit", required_argument, NULL, 'L' },
 		{ "count", no_argument, NULL, 'C' },       { "explain", no_argument, NULL, 'E' },
 		{ 0 },
 	};
@@ -122,8 +153,18 @@ int cli_query_parse(struct query_cli *c, int argc, char **argv)
 	 * no short form: -t is tcpdump's (no timestamps), and a "t:" here
 	 * made it take the next word and --tag a print flag. */
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "-w:a:b:s:c:l:C" PRINT_FLAGS, opts, &longindex)) !=
+	while ((opt = getopt_long(argc, argv, "-w:a:b:s:c:F:r:C" PRINT_FLAGS, opts, &longindex)) !=
 	       -1) {
+		if (opt == 'r') {
+			fprintf(stderr, "capvault: query: -r: capvault query reads the vault, not a "
+					"file: `capvault import %s` first, or read it with tcpdump -r\n",
+				optarg);
+			return -EINVAL;
+		}
+		if (opt == 'F') {
+			c->filter_file = optarg;
+			continue;
+		}
 		if (opt == 1) {
 			if (add_word(c, optarg) < 0)
 				return -ENOMEM;
@@ -151,6 +192,16 @@ int cli_query_parse(struct query_cli *c, int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		if (add_word(c, argv[i]) < 0)
 			return -ENOMEM;
+	if (c->filter_file) {
+		if (c->params.filter) {
+			fprintf(stderr, "capvault: query: -F %s and a filter expression: give one of "
+					"them\n", c->filter_file);
+			return -EINVAL;
+		}
+		int err = read_filter_file(c->filter_file, (char **)&c->params.filter);
+		if (err < 0)
+			return err;
+	}
 	if (!c->params.filter && !(c->params.filter = strdup("")))
 		return -ENOMEM;
 	c->params.capture_ids = c->ids;

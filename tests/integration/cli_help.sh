@@ -120,7 +120,7 @@ check "token link refuses a non-secret" "1" "$(grep -c 'not a token secret' "$T/
 # single-dash word in capitals is a placeholder such as -TAG).
 help_opts() {
 	"$CAPVAULT" "$1" --help | grep -oE '(^|[][ |])--?[A-Za-z][A-Za-z-]*' |
-		sed 's/^[][ |]//' | grep -vE '^-[A-Z]+$' | sort -u
+		sed 's/^[][ |]//' | grep -vE '^-[A-Z]{2,}$' | sort -u
 }
 # man_section CMD [synopsis]: the command's section of COMMANDS, or its first line.
 man_section() {

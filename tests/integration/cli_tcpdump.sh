@@ -32,6 +32,19 @@ check "--tag selects" "$(tcpdump -r "$T/a.pcap" --count udp 2>/dev/null | cut -d
 	"$("$CAPVAULT" query --count --tag only-a udp)"
 check "--tag of no capture" 0 "$("$CAPVAULT" query --count --tag no-such-tag)"
 "$CAPVAULT" tag $A -only-a > /dev/null
+# -l (line-buffered) is tcpdump's too; -F FILE reads the filter, with
+# tcpdump's # comments; -r is refused with a hint.
+"$CAPVAULT" query -l -c 3 --capture $A tcp > "$T/printed" 2>/dev/null || true
+tcpdump -r "$T/a.pcap" -nn -c 3 -l tcp > "$T/want" 2>/dev/null
+check "-l is a print option" "$(cat "$T/want")" "$(cat "$T/printed")"
+printf 'udp # not tcp\n  or icmp\n' > "$T/filter"
+check "-F FILE" "$(tcpdump -r "$T/a.pcap" --count 'udp or icmp' 2>/dev/null | cut -d' ' -f1)" \
+	"$("$CAPVAULT" query --count --capture $A -F "$T/filter")"
+expect_rc 2 "$CAPVAULT" query -F "$T/filter" tcp
+grep -q "and a filter expression: give one of them" "$T/err" || fail "-F with a filter: $(cat "$T/err")"
+expect_rc 2 "$CAPVAULT" query -r "$T/a.pcap"
+grep -q "capvault query reads the vault, not a file" "$T/err" || fail "-r: $(cat "$T/err")"
+check "--limit still a limit" 2 "$("$CAPVAULT" query --capture $A --limit 2 -w - | tcpdump -r - 2>/dev/null | wc -l)"
 "$CAPVAULT" query --capture $A | head -1 > "$T/one"
 check "a printer that stops early ends the query: exit" 0 "${PIPESTATUS[0]}"
 
