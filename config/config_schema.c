@@ -533,9 +533,16 @@ static bool endpoint_host(const char *url, char *host, size_t size, bool *tls)
 	}
 	end += *end == ']';
 	if (*end == ':') {
+		/* 1-65535: libcurl refuses another port only at the first
+		 * request, which the store's state would not show. */
+		char *stop;
 		if (!isdigit((unsigned char)end[1]))
 			return false;
-		end += 1 + strspn(end + 1, "0123456789");
+		errno = 0;
+		unsigned long port = strtoul(end + 1, &stop, 10);
+		if (errno || port < 1 || port > 65535)
+			return false;
+		end = stop;
 	}
 	return !*end || !strcmp(end, "/");
 }
@@ -607,8 +614,11 @@ static void object_store_check(struct parse_ctx *c, void *obj, const struct ytre
 				       "only to a loopback address)", os->endpoint);
 	if (bucket && !bucket_valid(os->bucket))
 		ctx_error(c, bucket, "invalid bucket '%s' (3-63 of a-z 0-9 . -)", os->bucket);
+	/* At most 64 characters, as objstore_s3_new() takes (a longer one
+	 * would pass here and stop capvaultd at start). */
 	for (const char *p = region && os->region ? os->region : ""; *p; p++) {
-		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') {
+		if ((!isalnum((unsigned char)*p) && *p != '-' && *p != '_') ||
+		    p - os->region >= 64) {
 			ctx_error(c, region, "invalid region '%s'", os->region);
 			break;
 		}
