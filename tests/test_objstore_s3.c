@@ -1511,6 +1511,69 @@ static void test_no_bucket(void **state)
 }
 
 
+/* One answer to objstore_check (the owner key's GET): the state it
+ * leaves (adv15a). */
+static enum objstore_state state_after(struct objstore *os, struct heard *h, const char *answer,
+				       struct errbuf *eb)
+{
+	struct objstore_health health;
+	pthread_t t;
+
+	h->answer = answer;
+	assert_int_equal(pthread_create(&t, NULL, hear_one, h), 0);
+	(void)objstore_check(os, eb);
+	pthread_join(t, NULL);
+	h->answer = NULL;
+	objstore_health(os, &health);
+	return health.state;
+}
+
+#define S3_ERROR(status, code)                                                              \
+	"HTTP/1.1 " status "\r\nContent-Type: application/xml\r\nContent-Length: "          \
+	"64\r\n\r\n<Error><Code>" code "</Code></Error>                                         " \
+	"                                        "
+
+/* A store that answers every request with a redirect or a 400 about the
+ * configuration or the keys (AWS to a wrong region: 301 PermanentRedirect
+ * or 400 AuthorizationHeaderMalformed; temporary keys past their time:
+ * 400 ExpiredToken) is refused, as with a 403, not ok: the start's check
+ * said "ok" to it (and the alert on a store not ok never fired) while
+ * every move failed. A 400 about one request's bytes leaves it ok, and
+ * one without a code (a HEAD's) changes nothing. */
+static void test_config_refusals(void **state)
+{
+	struct heard h = { 0 };
+	struct errbuf eb = { "" };
+	char endpoint[64];
+
+	(void)state;
+	h.listener = silent_endpoint(endpoint, sizeof(endpoint), true);
+	struct objstore_s3_config cfg = { .endpoint = endpoint, .bucket = "capvault",
+					  .access_key = "a", .secret_key = "s",
+					  .request_timeout_ms = 5000 };
+	struct objstore *os = open_store(&cfg);
+	assert_int_equal(state_after(os, &h, NULL, &eb), OBJSTORE_OK); /* 404: no owner yet */
+	assert_int_equal(state_after(os, &h, S3_ERROR("400 Bad Request",
+						      "AuthorizationHeaderMalformed"), &eb),
+			 OBJSTORE_REFUSED);
+	assert_non_null(strstr(eb.msg, "HTTP 400 AuthorizationHeaderMalformed"));
+	assert_int_equal(state_after(os, &h, NULL, &eb), OBJSTORE_OK);
+	assert_int_equal(state_after(os, &h, S3_ERROR("301 Moved Permanently",
+						      "PermanentRedirect"), &eb),
+			 OBJSTORE_REFUSED);
+	assert_non_null(strstr(eb.msg, "HTTP 301 PermanentRedirect"));
+	assert_int_equal(state_after(os, &h, S3_ERROR("400 Bad Request", "ExpiredToken"), &eb),
+			 OBJSTORE_REFUSED);
+	assert_int_equal(state_after(os, &h, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+				     &eb),
+			 OBJSTORE_REFUSED);
+	assert_int_equal(state_after(os, &h, S3_ERROR("400 Bad Request",
+						      "XAmzContentSHA256Mismatch"), &eb),
+			 OBJSTORE_OK);
+	objstore_free(os);
+	close(h.listener);
+}
+
 /* One request answered 403 (as to keys the store does not know): its
  * errno and message into eb, its head into h->head. */
 static int refused_request(struct objstore *os, struct heard *h, struct errbuf *eb)
@@ -1626,6 +1689,7 @@ int main(void)
 		cmocka_unit_test(test_dot_prefix),
 		cmocka_unit_test(test_config_checks),
 		cmocka_unit_test(test_no_bucket),
+		cmocka_unit_test(test_config_refusals),
 		cmocka_unit_test(test_xml_long_text),
 		cmocka_unit_test(test_put_small),
 		cmocka_unit_test(test_owner),

@@ -648,6 +648,38 @@ static int req_outcome(struct req *rq, CURLcode cc, struct errbuf *eb)
 			  rq->status, code[0] ? " " : "", code, note);
 }
 
+/*
+ * What a 3xx or 400 answer says of the store's state: a redirect (AWS's
+ * 301 PermanentRedirect to a wrong region) or a 400 that refuses the
+ * configuration or the keys (AWS's AuthorizationHeaderMalformed to a
+ * wrong region, ExpiredToken to temporary keys past their time, a bucket
+ * name it rejects) is refused, as a 403 is: every request will get it.
+ * Another 400 is about this request's body (its SHA-256, a part), and
+ * the store works; one without a body (a HEAD's) says nothing either way.
+ * Returns 1 for refused, 0 for ok, -1 for nothing to note.
+ */
+static int refuses_config(const struct req *rq)
+{
+	static const char *const codes[] = {
+		"AuthorizationHeaderMalformed", "ExpiredToken", "InvalidToken",
+		"TokenRefreshRequired", "InvalidBucketName", "IllegalLocationConstraintException",
+		"PermanentRedirect", "AuthorizationQueryParametersError",
+	};
+	char code[128] = "";
+
+	if (rq->status >= 300 && rq->status < 400)
+		return 1;
+	if (rq->status != 400)
+		return 0;
+	if (!rq->answer || s3xml_find(rq->answer, rq->answer_len, 2, "Code", code, sizeof(code)) ||
+	    !code[0])
+		return -1;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (!strcmp(code, codes[i]))
+			return 1;
+	return 0;
+}
+
 /* The exchange's outcome for the store's state: no connection or answer,
  * or the answer's status. Not what the caller's callbacks or this side's
  * own limits decided (memory, a malformed URL). */
@@ -655,19 +687,20 @@ static void req_note(const struct req *rq, CURLcode cc, int r, const char *msg)
 {
 	struct objstore *os = &rq->s3->base;
 	enum objstore_state s;
+	int refuses = refuses_config(rq);
 
 	if (r == -ENOMEM || r == -EINVAL)
 		return;
 	if ((cc != CURLE_OK && !rq->cb_err) || rq->status >= 500)
 		s = OBJSTORE_UNREACHABLE;
-	else if (rq->status == 401 || rq->status == 403)
+	else if (rq->status == 401 || rq->status == 403 || refuses > 0)
 		s = OBJSTORE_REFUSED;
 	else if (r == -ENXIO)
 		s = OBJSTORE_NO_BUCKET;
-	else if (rq->status > 0)
+	else if (rq->status > 0 && refuses == 0)
 		s = OBJSTORE_OK;
 	else
-		return;
+		return; /* no answer, or one that says nothing either way */
 	objstore_note(os, s, msg);
 }
 
