@@ -1092,7 +1092,8 @@ static void test_cred_file(void **state)
 				"# comment\n[default]\naws_access_key_id = AKDEF\n"
 				"aws_secret_access_key=SKDEF\n\n; other\n[profile backup]\n"
 				"  aws_access_key_id =  AKB  \naws_secret_access_key = SK/B+x=\n"
-				"region = eu\n[partial]\naws_access_key_id = only\n",
+				"region = eu\n[partial]\naws_access_key_id = only\n"
+				"[empty]\naws_access_key_id =\naws_secret_access_key = SKEMPTY\n",
 				0640);
 
 	(void)state;
@@ -1107,6 +1108,10 @@ static void test_cred_file(void **state)
 	s3cred_clear(&c);
 	assert_int_equal(s3cred_load(&c, path, "partial", &eb), -ENOENT);
 	assert_null(strstr(eb.msg, "only"));
+	/* An empty key is none, not one sent empty (adv15a). */
+	assert_int_equal(s3cred_load(&c, path, "empty", &eb), -ENOENT);
+	assert_non_null(strstr(eb.msg, "lacks aws_access_key_id"));
+	assert_null(strstr(eb.msg, "SKEMPTY"));
 	assert_int_equal(s3cred_load(&c, path, "nope", &eb), -ENOENT);
 	assert_non_null(strstr(eb.msg, "nope"));
 	/* The environment wins over the file, both variables or none. */

@@ -161,10 +161,12 @@ static int load_file(struct s3cred *c, const char *file, const char *profile,
 		r = errbuf_set(eb, -EIO, "credentials file %s: read error", file);
 	if (r == 0 && !p.seen_profile)
 		r = errbuf_set(eb, -ENOENT, "credentials file %s: no profile '%s'", file, profile);
-	if (r == 0 && (!c->access_key || !c->secret_key))
+	/* An empty value ("aws_access_key_id =") is none: it would go out
+	 * as an empty key and come back as the store's InvalidAccessKeyId. */
+	if (r == 0 && (!c->access_key || !*c->access_key || !c->secret_key || !*c->secret_key))
 		r = errbuf_set(eb, -ENOENT,
 			       "credentials file %s: profile '%s' lacks aws_access_key_id or "
-			       "aws_secret_access_key",
+			       "aws_secret_access_key (or one is empty)",
 			       file, profile);
 	return r;
 }
