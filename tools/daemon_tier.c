@@ -266,9 +266,21 @@ static void retry(struct daemon_tier *t, struct daemon_tier_job *job, const char
 	t->retries++;
 	int r = push_locked(t, job);
 	pthread_mutex_unlock(&t->lock);
-	log_warnx("tier: %s object %s failed (attempt %u): %s; %s", job->remove ? "removing" :
-		  "moving", hex, job->attempts, why, r >= 0 ? "retrying" : job->remove ?
-		  "the queue is full: retried at the next start" : "the queue is full: dropped");
+	/* Warned at attempts 1, 2, 4, 8...: a store down for hours with a
+	 * full queue would otherwise log a line for every job every minute
+	 * (4096 a minute); the state's changes are logged apart, and every
+	 * attempt at debug level. */
+	const char *what = r >= 0 ? "retrying" : job->remove ?
+			   "the queue is full: retried at the next start" :
+			   "the queue is full: dropped";
+	if (r < 0 || (job->attempts & (job->attempts - 1)) == 0)
+		log_warnx("tier: %s object %s failed (attempt %u): %s; %s%s",
+			  job->remove ? "removing" : "moving", hex, job->attempts, why, what,
+			  r >= 0 && job->attempts > 1 ? " (warned again at attempt twice this one)"
+						      : "");
+	else
+		log_debug("tier: %s object %s failed (attempt %u): %s; %s",
+			  job->remove ? "removing" : "moving", hex, job->attempts, why, what);
 }
 
 /* One job: run, logged, retried when it failed. */

@@ -96,6 +96,18 @@ mkdir "$(remote "$s10")"
 expect_rc 0 "$CAPVAULT" rm "$id10"
 failed10() { logged "tier: removing object $s10 failed"; }
 wait_for "the remote removal failed" failed10
+# Its failures are warned at attempts 1, 2, 4, 8... (the others at debug
+# level), not at each: a full queue and a store down for hours made a
+# line per job a minute (adv15a).
+retries() {
+	curl -sS -H "Authorization: Bearer $RO" "$U/metrics" |
+		awk '$1 == "capvault_tier_retries_total" { print $2 }'
+}
+five_tries() { [ "$(retries)" -ge 5 ]; }
+wait_for "five attempts at the removal" five_tries
+sleep 0.2 # the fifth attempt's line follows its count
+check "attempts warned" "1 2 4" "$(grep -o "removing object $s10 failed (attempt [0-9]*" "$T/d.log" |
+	awk '{ print $NF }' | tr '\n' ' ' | sed 's/ $//')"
 stop_daemon
 expect_rc 0 "$CAPVAULT" fsck
 grep -q " 0 problems" "$T/out" || fail "fsck with a pending removal: $(cat "$T/out")"
