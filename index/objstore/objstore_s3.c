@@ -515,8 +515,13 @@ static int req_init(struct req *rq, struct s3 *s3, CURL *h, const char *method,
 	curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s3->sigv4);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (s3->ca_file)
+	/* ca_file alone: libcurl would also trust its built-in CA folder
+	 * (Debian's /etc/ssl/certs), so a ca_file naming a private CA did not
+	 * keep out a certificate any public CA signed. */
+	if (s3->ca_file) {
 		curl_easy_setopt(h, CURLOPT_CAINFO, s3->ca_file);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	}
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, s3->connect_ms);
 	if (stream) {
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
