@@ -580,8 +580,13 @@ static void object_store_paths(struct parse_ctx *c, const struct config_object_s
 
 	if (cred && os->credentials_file && access(os->credentials_file, F_OK) < 0)
 		ctx_error(c, cred, "credentials file '%s' does not exist", cred->text);
-	if (ca && os->ca_file && access(os->ca_file, F_OK) < 0)
+	struct stat st;
+	if (ca && os->ca_file && stat(os->ca_file, &st) < 0)
 		ctx_error(c, ca, "CA file '%s' does not exist", ca->text);
+	/* A folder (an OpenSSL CA folder, say) fails every request's TLS
+	 * set-up ("error setting certificate file"), not the start. */
+	else if (ca && os->ca_file && !S_ISREG(st.st_mode))
+		ctx_error(c, ca, "CA file '%s' is not a file", ca->text);
 }
 
 static void object_store_check(struct parse_ctx *c, void *obj, const struct ytree *map,
