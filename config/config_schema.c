@@ -557,7 +557,7 @@ static bool is_loopback(const char *host)
 }
 
 /* S3's bucket names: 3-63 of a-z 0-9 . -, starting and ending with a
- * letter or digit. */
+ * letter or digit, no "..", ".-" or "-.", not an IPv4 address. */
 static bool bucket_valid(const char *b)
 {
 	size_t len = strlen(b);
@@ -569,7 +569,12 @@ static bool bucket_valid(const char *b)
 		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && !strchr(".-", *p))
 			return false;
 	}
-	return true;
+	/* Nor what S3 refuses besides (InvalidBucketName, seen only at the
+	 * first request): two dots, or a dot and a dash, side by side, and
+	 * the form of an IPv4 address. */
+	struct in_addr a4;
+	return !strstr(b, "..") && !strstr(b, ".-") && !strstr(b, "-.") &&
+	       inet_pton(AF_INET, b, &a4) != 1;
 }
 
 static void object_store_paths(struct parse_ctx *c, const struct config_object_store *os,
@@ -618,7 +623,9 @@ static void object_store_check(struct parse_ctx *c, void *obj, const struct ytre
 		ctx_error(c, endpoint, "endpoint '%s' is plain http: use https:// (http:// "
 				       "only to a loopback address)", os->endpoint);
 	if (bucket && !bucket_valid(os->bucket))
-		ctx_error(c, bucket, "invalid bucket '%s' (3-63 of a-z 0-9 . -)", os->bucket);
+		ctx_error(c, bucket, "invalid bucket '%s' (3-63 of a-z 0-9 . -, a letter or digit "
+				     "first and last, no '..', '.-' or '-.', not an IP address)",
+			  os->bucket);
 	/* At most 64 characters, as objstore_s3_new() takes (a longer one
 	 * would pass here and stop capvaultd at start). */
 	for (const char *p = region && os->region ? os->region : ""; *p; p++) {
