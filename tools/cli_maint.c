@@ -93,6 +93,9 @@ static int usage_error(const char *usage)
 /* The object store of the store open here (one at a time): removing the
  * last capture of a remote object removes the remote copy too. */
 static struct cli_objstore *maint_objstore;
+/* Whether the configuration named one that could not be opened (its
+ * keys, say): said then, not taken for none configured. */
+static bool maint_objstore_failed;
 
 static struct vault *open_store_with(const char *store, unsigned flags,
 				     const struct config *cfg)
@@ -103,7 +106,8 @@ static struct vault *open_store_with(const char *store, unsigned flags,
 		fprintf(stderr, "capvault: %s\n", eb.msg);
 		return NULL;
 	}
-	if (cli_objstore_open(&maint_objstore, cfg, &eb) < 0)
+	maint_objstore_failed = cli_objstore_open(&maint_objstore, cfg, &eb) < 0;
+	if (maint_objstore_failed)
 		fprintf(stderr, "capvault: object store: %s (remote copies are left for "
 			"`capvault fsck --remote --repair`)\n", eb.msg);
 	vault_set_objstore(v, cli_objstore(maint_objstore));
@@ -737,7 +741,10 @@ static int fsck_remote_run(const struct maint_args *a)
 		return CLI_EXIT_FAILED;
 	struct objstore *os = vault_objstore(v);
 	if (!os) {
-		fprintf(stderr, "capvault: fsck --remote: no object store is configured\n");
+		fprintf(stderr, "capvault: fsck --remote: %s\n",
+			maint_objstore_failed ? "the configuration's object store cannot be "
+						"opened (above); nothing was checked"
+					      : "no object store is configured");
 		close_store(v);
 		return CLI_EXIT_FAILED;
 	}

@@ -6,7 +6,8 @@
 # small HTTPS server answering an empty listing, so `capvault fsck --remote`
 # shows whether the handshake was taken. The system's CA folder is
 # replaced, in a private mount namespace, by one holding the server's CA
-# (skipped where there is none to be had).
+# (skipped where there is none to be had). Also: fsck --remote with keys
+# it cannot have says why, not that no object store is configured.
 source "$(dirname "$0")/lib.sh"
 
 mkdir "$T/server-ca" "$T/other-ca"
@@ -79,5 +80,16 @@ else
 	*) fail "unshare: exit $rc" ;;
 	esac
 fi
+# Keys that cannot be had: fsck --remote says why, and not that no
+# object store is configured (adv15a).
+printf '[other]\naws_access_key_id = AKIDFILE\naws_secret_access_key = SECRETCA\n' > "$T/cred"
+chmod 600 "$T/cred"
+{ cat "$T/right.yaml"; echo "  credentials_file: $T/cred"; } > "$T/cred.yaml"
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY "$CAPVAULT" fsck --remote \
+	--config "$T/cred.yaml" > "$T/cred.out" 2>&1 && fail "fsck --remote without keys succeeded"
+grep -q "no profile 'default'" "$T/cred.out" || fail "fsck --remote without keys: $(cat "$T/cred.out")"
+! grep -q "no object store is configured" "$T/cred.out" ||
+	fail "fsck --remote without keys: $(cat "$T/cred.out")"
+checks=$((checks + 1))
 ! grep -q SECRETCA "$T"/*.out "$T/err" "$T/out" || fail "the secret is shown"
 finish
