@@ -1575,6 +1575,12 @@ static void test_config_refusals(void **state)
 	assert_int_equal(state_after(os, &h, S3_ERROR("400 Bad Request",
 						      "XAmzContentSHA256Mismatch"), &eb),
 			 OBJSTORE_OK);
+	/* The store's code is its text, not ours: no line break or control
+	 * of it reaches the message (`capvault status` prints it). */
+	assert_int_equal(state_after(os, &h, S3_ERROR("403 Forbidden",
+						      "Denied&#10;objstore: ok&#9;"), &eb),
+			 OBJSTORE_REFUSED);
+	assert_non_null(strstr(eb.msg, "HTTP 403 Denied?objstore: ok?"));
 	objstore_free(os);
 	close(h.listener);
 }

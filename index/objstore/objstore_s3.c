@@ -221,6 +221,17 @@ static bool copy_whole(char *out, size_t size, const char *text)
 	return true;
 }
 
+/* Text from the store's answer made fit for a message, in place: each
+ * byte outside printable ASCII becomes '?'. The store is not ours to
+ * trust, and its text goes on to `capvault status` and query errors on a
+ * terminal, where a line break or an escape would pass for ours. */
+static void shown_text(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
 static size_t on_header(char *buf, size_t size, size_t n, void *opaque)
 {
 	struct req *rq = opaque;
@@ -251,6 +262,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *opaque)
 		copy_whole(rq->etag, sizeof(rq->etag), value);
 	else if (!strcasecmp(line, "content-range"))
 		copy_whole(rq->content_range, sizeof(rq->content_range), value);
+	shown_text(rq->content_range);
 	return len;
 }
 
@@ -640,6 +652,7 @@ static int req_outcome(struct req *rq, CURLcode cc, struct errbuf *eb)
 	char code[128] = "";
 	if (rq->answer && s3xml_find(rq->answer, rq->answer_len, 2, "Code", code, sizeof(code)))
 		code[0] = '\0';
+	shown_text(code);
 	int err = status_errno(rq->status, code);
 	char refused[sizeof(eb->msg)] = "", note[sizeof(refused) + 128] = "";
 	if (err == -ENXIO)
