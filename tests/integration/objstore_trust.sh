@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# objstore_ca_file.sh - object_store.ca_file is the only trust for the
-# endpoint's certificate (adv15a): libcurl also trusted its built-in CA
-# folder (Debian's /etc/ssl/certs) beside it, so a ca_file naming a private
-# CA did not keep out a certificate any CA there signed. The endpoint is a
-# small HTTPS server answering an empty listing, so `capvault fsck --remote`
-# shows whether the handshake was taken. The system's CA folder is
-# replaced, in a private mount namespace, by one holding the server's CA
-# (skipped where there is none to be had). Also: fsck --remote with keys
-# it cannot have says why, not that no object store is configured.
+# objstore_trust.sh - what the S3 backend trusts on its way to the store
+# (adv15a), against small HTTP(S) servers answering an empty listing, so
+# that `capvault fsck --remote` shows whether the request got through:
+# - object_store.ca_file is the only trust for the endpoint's certificate:
+#   libcurl also trusted its built-in CA folder (Debian's /etc/ssl/certs)
+#   beside it, so a ca_file naming a private CA did not keep out a
+#   certificate any CA there signed. The system's CA folder is replaced,
+#   in a private mount namespace, by one holding the server's CA (skipped
+#   where there is none to be had).
+# - A plain-http endpoint (a store on this host) is never reached through
+#   the proxy http_proxy or ALL_PROXY names, which would carry captures
+#   off the host unencrypted.
+# - fsck --remote with keys it cannot have says why, not that no object
+#   store is configured.
 source "$(dirname "$0")/lib.sh"
 
 mkdir "$T/server-ca" "$T/other-ca"
@@ -25,9 +30,10 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 srv = http.server.HTTPServer(("127.0.0.1", 0), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(sys.argv[1], sys.argv[2])
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+if sys.argv[1] != "-":
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 with open(sys.argv[3] + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
 import os; os.rename(sys.argv[3] + ".tmp", sys.argv[3])
@@ -35,9 +41,12 @@ srv.serve_forever()
 EOP
 python3 "$T/s3.py" "$T/server-ca/cert.pem" "$T/server-ca/key.pem" "$T/port" </dev/null >"$T/s3.log" 2>&1 &
 spid=$!
-trap 'kill "$spid" 2>/dev/null; rm -rf "$T"' EXIT
-for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
-[ -s "$T/port" ] || { echo "FAIL: the HTTPS server did not start: $(cat "$T/s3.log")"; exit 1; }
+python3 "$T/s3.py" - - "$T/plain-port" </dev/null >"$T/plain.log" 2>&1 &
+ppid=$!
+trap 'kill "$spid" "$ppid" 2>/dev/null; rm -rf "$T"' EXIT
+for _ in $(seq 100); do [ -s "$T/port" ] && [ -s "$T/plain-port" ] && break; sleep 0.05; done
+[ -s "$T/port" ] && [ -s "$T/plain-port" ] ||
+	{ echo "FAIL: the servers did not start: $(cat "$T/s3.log" "$T/plain.log")"; exit 1; }
 export AWS_ACCESS_KEY_ID=AKIDCA AWS_SECRET_ACCESS_KEY=SECRETCA
 # config NAME [CA_FILE]: $T/NAME.yaml for the server.
 config() {
@@ -80,6 +89,15 @@ else
 	*) fail "unshare: exit $rc" ;;
 	esac
 fi
+# A plain-http endpoint is never reached through a proxy (here one that
+# refuses connections: a request sent to it fails).
+sed "s|https://127.0.0.1:$(cat "$T/port")|http://127.0.0.1:$(cat "$T/plain-port")|" "$T/none.yaml" \
+	> "$T/plain.yaml"
+expect_rc 0 "$CAPVAULT" fsck --remote --config "$T/plain.yaml"
+closed=$((20000 + RANDOM % 20000))
+expect_rc 0 env http_proxy="http://127.0.0.1:$closed" HTTP_PROXY="http://127.0.0.1:$closed" \
+	ALL_PROXY="http://127.0.0.1:$closed" "$CAPVAULT" fsck --remote --config "$T/plain.yaml"
+
 # Keys that cannot be had: fsck --remote says why, and not that no
 # object store is configured (adv15a).
 printf '[other]\naws_access_key_id = AKIDFILE\naws_secret_access_key = SECRETCA\n' > "$T/cred"
