@@ -108,8 +108,8 @@ static struct vault *open_store_with(const char *store, unsigned flags,
 	}
 	maint_objstore_failed = cli_objstore_open(&maint_objstore, cfg, &eb) < 0;
 	if (maint_objstore_failed)
-		fprintf(stderr, "capvault: object store: %s (remote copies are left for "
-			"`capvault fsck --remote --repair`)\n", eb.msg);
+		fprintf(stderr, "capvault: object store: %s (the removal of a remote copy "
+			"waits for capvaultd's next start)\n", eb.msg);
 	vault_set_objstore(v, cli_objstore(maint_objstore));
 	return v;
 }

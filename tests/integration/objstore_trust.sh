@@ -12,7 +12,8 @@
 #   the proxy http_proxy or ALL_PROXY names, which would carry captures
 #   off the host unencrypted.
 # - fsck --remote with keys it cannot have says why, not that no object
-#   store is configured.
+#   store is configured; rm, that the remote copy's removal waits for
+#   capvaultd's next start.
 source "$(dirname "$0")/lib.sh"
 
 mkdir "$T/server-ca" "$T/other-ca"
@@ -109,5 +110,13 @@ grep -q "no profile 'default'" "$T/cred.out" || fail "fsck --remote without keys
 ! grep -q "no object store is configured" "$T/cred.out" ||
 	fail "fsck --remote without keys: $(cat "$T/cred.out")"
 checks=$((checks + 1))
+# rm without them: the removal of the remote copy waits for capvaultd's
+# next start (README), which the message says (not fsck --remote --repair).
+"$MKCAP" --packets 5 --seed 7 -o "$T/c.pcap"
+expect_rc 0 "$CAPVAULT" import "$T/c.pcap"
+expect_rc 0 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY "$CAPVAULT" rm --config \
+	"$T/cred.yaml" 1
+grep -q "the removal of a remote copy waits for capvaultd's next start" "$T/err" ||
+	fail "rm without keys: $(cat "$T/err")"
 ! grep -q SECRETCA "$T"/*.out "$T/err" "$T/out" || fail "the secret is shown"
 finish
