@@ -267,6 +267,11 @@ struct daemon_tier {
 	uint64_t tiered_objects, tiered_bytes, removed_objects, retries, dropped;
 	uint64_t errors[6];    /* by enum api_tier_error */
 	uint64_t put_lat[9], put_lat_sum_us;
+	/* While the store as a whole fails (its state not ok after a job
+	 * failed), no queued job starts before hold_until_ms: one job probes
+	 * it per hold, the hold growing as a job's back-off does. */
+	uint64_t hold_until_ms;
+	unsigned holds;
 };
 
 /* Opens the configured object store (NULL in *os when none is) and

@@ -192,6 +192,11 @@ static enum pop pop_locked(struct daemon_tier *t, struct daemon_tier_job *out, u
 {
 	while (!t->stop) {
 		uint64_t now = mono_ms(), next = check_ms;
+		if (now < t->hold_until_ms) {
+			if (t->hold_until_ms < next)
+				next = t->hold_until_ms;
+			goto wait;
+		}
 		for (size_t i = 0; i < t->n; i++) {
 			if (t->jobs[i].not_before_ms <= now) {
 				*out = t->jobs[i];
@@ -204,6 +209,7 @@ static enum pop pop_locked(struct daemon_tier *t, struct daemon_tier_job *out, u
 			if (t->jobs[i].not_before_ms < next)
 				next = t->jobs[i].not_before_ms;
 		}
+	wait:
 		if (check_ms <= now)
 			return POP_CHECK;
 		struct timespec until = mono_deadline((next - now) * 1000000u);
@@ -251,16 +257,43 @@ static int run_job(struct daemon_tier *t, const struct daemon_tier_job *job, uin
 	return r;
 }
 
+/* The back-off after n failures: 0.5 s, doubling, at most a minute. */
+static uint64_t backoff_ms(unsigned n)
+{
+	uint64_t ms = (uint64_t)TIER_BACKOFF_MIN_MS << (n < 7 ? n : 7);
+	return ms < TIER_BACKOFF_MAX_MS ? ms : TIER_BACKOFF_MAX_MS;
+}
+
+/*
+ * After a job: a store whose state is not ok once a job failed (down,
+ * frozen, refusing the keys, no bucket) holds the whole queue, so that a
+ * thousand queued moves do not each wait out request_timeout against it
+ * (and capvault tier, which takes the move lock, behind them); a job
+ * that succeeds, or the minute's check finding it ok, ends the hold.
+ */
+static void hold_update(struct daemon_tier *t, bool job_failed)
+{
+	struct objstore_health h;
+
+	objstore_health(t->os, &h);
+	bool store_ok = h.state == OBJSTORE_OK || h.state == OBJSTORE_UNKNOWN;
+	pthread_mutex_lock(&t->lock);
+	if (store_ok) {
+		t->hold_until_ms = 0;
+		t->holds = 0;
+	} else if (job_failed) {
+		t->hold_until_ms = mono_ms() + backoff_ms(t->holds);
+		t->holds++;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
 static void retry(struct daemon_tier *t, struct daemon_tier_job *job, const char *why)
 {
 	char hex[65];
-	unsigned shift = job->attempts < 7 ? job->attempts : 7;
-	uint64_t backoff = (uint64_t)TIER_BACKOFF_MIN_MS << shift;
 
-	if (backoff > TIER_BACKOFF_MAX_MS)
-		backoff = TIER_BACKOFF_MAX_MS;
+	job->not_before_ms = mono_ms() + backoff_ms(job->attempts);
 	job->attempts++;
-	job->not_before_ms = mono_ms() + backoff;
 	sha256_hex(job->sha, hex);
 	pthread_mutex_lock(&t->lock);
 	t->retries++;
@@ -301,6 +334,7 @@ static void do_job(struct daemon_tier *t, struct daemon_tier_job *job)
 		log_info("kept remote object %s: a capture references it again", hex);
 	else if (r < 0 && r != -ENOENT && r != -ESTALE)
 		retry(t, job, eb.msg[0] ? eb.msg : strerror(-r));
+	hold_update(t, r < 0 && r != -ENOENT && r != -ESTALE);
 }
 
 static void *mover(void *arg)
@@ -318,6 +352,7 @@ static void *mover(void *arg)
 			do_job(t, &job);
 		} else {
 			store_check(t, false);
+			hold_update(t, false);
 			check_ms = mono_ms() + DAEMON_TIER_CHECK_MS;
 		}
 		pthread_mutex_lock(&t->lock);

@@ -106,6 +106,38 @@ else
 	echo "cannot mount a tmpfs: the read-only case is not tried"
 fi
 
+# A store that fails as a whole holds the queue: one queued move tries it
+# per hold (0.5 s, doubling to a minute), not every queued move on its own
+# back-off (each would wait out request_timeout against a frozen store).
+for i in $(seq 1 12); do
+	"$MKCAP" --packets 5 --seed $((200 + i)) -o "$T/h$i.pcap"
+	expect_rc 0 "$CAPVAULT" import --tags hold "$T/h$i.pcap"
+done
+write_config() {
+	write_inbox_config "$S" "$1"
+	printf 'retention:\n  policies:\n    - name: hold\n      tags: [hold]\n      tier_after: 0s\n' \
+		>>"$T/d.yaml"
+}
+retries() { metrics | awk '$1 == "capvault_tier_retries_total" { print $2 }'; }
+some_retry() { [ "$(retries)" -ge 1 ]; }
+mv "$T/mnt" "$T/mnt.away" # the folder's parent gone again: no_bucket
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+wait_for "a move failed" some_retry
+sleep 4 # without the hold: 12 moves retried at 0.5, 1.5, 3.5 s, some 48 retries
+n=$(retries)
+checks=$((checks + 1))
+[ "$n" -le 8 ] || fail "$n retries in 4 s with the store down: the queue was not held"
+mv "$T/mnt.away" "$T/mnt"
+all_remote() {
+	curl -sS --unix-socket "$S/capvault.sock" "http://localhost/v1/captures?tag=hold&limit=100" |
+		jq -e '[.captures[] | select(.location != "remote")] | length == 0' >/dev/null
+}
+wait_for "the held moves done once the store is back" all_remote
+stop_daemon
+write_config() {
+	write_inbox_config "$S" "$1"
+}
+
 # No object store: the field is null, no state is 1 and there is no "up".
 start_daemon
 check "store without one" null "$(status_json | jq -c .tier.store)"
