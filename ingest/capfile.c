@@ -49,8 +49,14 @@
 #define PCAPNG_EPB 6u
 #define PCAPNG_BOM 0x1A2B3C4Du
 #define SHB_MIN_LEN 28
-/* Interfaces per section; bounds the context blob (re-sent after each IDB). */
+/* Interfaces per section; bounds the context blob (re-sent after each run
+ * of IDBs). */
 #define MAX_IFACES 4096
+/* Context blob bytes per file: each blob holds every interface of its
+ * section, so a file that interleaves IDBs and packets would otherwise
+ * make the index (and a query's memory) grow with the square of its
+ * interfaces, and with its sections. */
+#define MAX_CONTEXT_BYTES (16u * 1024 * 1024)
 #define BLOB_HDR 16
 #define BLOB_IFACE 24
 #define BLOB_VERSION 1
@@ -99,6 +105,9 @@ struct capfile {
 	size_t pend_len, pend_cap;
 	uint8_t *blob;
 	size_t blob_cap;
+	uint64_t ctx_bytes;   /* context blob bytes emitted so far */
+	bool ctx_pending;     /* IDBs read since the last context was emitted */
+	uint64_t ctx_at;      /* ... and the offset where their context starts */
 };
 
 static inline uint32_t rd32(const uint8_t *p, bool swap)
@@ -486,12 +495,19 @@ static void note_linktype(struct capfile *cf, uint32_t linktype)
 		s->linktypes[s->nlinktypes++] = linktype;
 }
 
-static int emit_context(struct capfile *cf, uint64_t offset)
+static int emit_context(struct capfile *cf, uint64_t offset, struct errbuf *eb)
 {
 	size_t len = BLOB_HDR + (size_t)cf->v.nifaces * BLOB_IFACE;
 
+	cf->ctx_pending = false;
 	if (!cf->on_context)
 		return 0;
+	cf->ctx_bytes += len;
+	if (cf->ctx_bytes > MAX_CONTEXT_BYTES)
+		return errbuf_set(eb, -EINVAL,
+				  "offset %llu: the interface descriptions of this file would take more "
+				  "than %u MiB of index (too many interfaces between packets)",
+				  (unsigned long long)cf->offset, MAX_CONTEXT_BYTES >> 20);
 	if (len > cf->blob_cap) {
 		uint8_t *b = realloc(cf->blob, len * 2);
 		if (!b)
@@ -559,7 +575,7 @@ static int pcap_header(struct capfile *cf, const uint8_t *p, struct errbuf *eb)
 	s->interfaces = 1;
 	note_linktype(cf, ifc->linktype);
 	cf->header_done = true;
-	return emit_context(cf, PCAP_HDR_LEN);
+	return emit_context(cf, PCAP_HDR_LEN, eb);
 }
 
 static int check_trailer(const struct capfile *cf, const uint8_t *p, size_t len, bool swap,
@@ -598,7 +614,7 @@ static int pcapng_shb(struct capfile *cf, const uint8_t *p, size_t len, struct e
 		cf->header_done = true;
 	}
 	cf->v.section = cf->sum.sections++;
-	return emit_context(cf, cf->offset + len);
+	return emit_context(cf, cf->offset + len, eb);
 }
 
 /* Walks IDB options for if_tsresol (9) and if_tsoffset (14). */
@@ -645,7 +661,12 @@ static int pcapng_idb(struct capfile *cf, const uint8_t *p, size_t len, struct e
 	if (ifc.snaplen > cf->sum.snaplen)
 		cf->sum.snaplen = ifc.snaplen;
 	note_linktype(cf, ifc.linktype);
-	return emit_context(cf, cf->offset + len);
+	/* One context for a run of IDBs, emitted before the next other block:
+	 * the IDBs of a run share their section's byte order, so whatever
+	 * reads them with the context before the run reads them alike. */
+	cf->ctx_pending = true;
+	cf->ctx_at = cf->offset + len;
+	return 0;
 }
 
 static int deliver(struct capfile *cf, const struct capfile_packet *pkt)
@@ -704,6 +725,8 @@ static int process_unit(struct capfile *cf, const uint8_t *p, size_t len, struct
 		if (type == PCAPNG_SHB && (r = shb_order(p, cf->offset, &swap, eb)) < 0)
 			return r;
 		if ((r = check_trailer(cf, p, len, swap, eb)) < 0)
+			return r;
+		if (type != PCAPNG_IDB && cf->ctx_pending && (r = emit_context(cf, cf->ctx_at, eb)) < 0)
 			return r;
 		if (type == PCAPNG_SHB)
 			return pcapng_shb(cf, p, len, eb);
@@ -886,6 +909,9 @@ int capfile_finish(struct capfile *cf, struct errbuf *eb)
 	}
 	if (!cf->header_done)
 		return fail(cf, header_missing(cf, eb), eb);
+	int r;
+	if (cf->ctx_pending && (r = emit_context(cf, cf->ctx_at, eb)) < 0)
+		return fail(cf, r, eb);
 	if (cf->pend_len == 0)
 		return 0;
 	cf->sum.truncated = true;

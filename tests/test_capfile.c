@@ -556,18 +556,21 @@ static void test_pcapng_sections_and_blocks(void **state)
 	assert_int_equal(s->earliest_ts_ns, 0);
 	assert_int_equal(s->latest_ts_ns, 1700000000987654321ull);
 	assert_int_equal(s->valid_bytes, b.len);
-	/* contexts: after each SHB and IDB */
-	assert_int_equal(r->nctx, 5);
-	static const uint64_t ctx_off[] = { 28, 48, 92, 424, 456 };
-	for (int i = 0; i < 5; i++)
+	/* contexts: after each SHB, and after each run of IDBs (the two
+	 * IDBs of the first section make one) */
+	assert_int_equal(r->nctx, 4);
+	static const uint64_t ctx_off[] = { 28, 92, 424, 456 };
+	for (int i = 0; i < 4; i++)
 		assert_int_equal(r->ctx[i].offset, ctx_off[i]);
 	assert_decode_roundtrip(r, &b);
-	/* a non-packet block decodes to 1 */
+	/* a non-packet block decodes to 1, the IDB the run's context
+	 * stands for too */
 	struct capfile_packet q;
-	assert_int_equal(capfile_decode_record(r->ctx[2].blob, r->ctx[2].len, b.data + 92, 24, 92, &q), 1);
-	assert_int_equal(capfile_decode_record(r->ctx[4].blob, r->ctx[4].len, b.data + 424, 32, 424, &q), 1);
-	assert_int_equal(capfile_decode_record(r->ctx[2].blob, 3, b.data + 132, 92, 132, &q), -EINVAL);
-	assert_int_equal(capfile_decode_record(r->ctx[2].blob, r->ctx[2].len, b.data + 132, 88, 132, &q),
+	assert_int_equal(capfile_decode_record(r->ctx[0].blob, r->ctx[0].len, b.data + 48, 44, 48, &q), 1);
+	assert_int_equal(capfile_decode_record(r->ctx[1].blob, r->ctx[1].len, b.data + 92, 24, 92, &q), 1);
+	assert_int_equal(capfile_decode_record(r->ctx[3].blob, r->ctx[3].len, b.data + 424, 32, 424, &q), 1);
+	assert_int_equal(capfile_decode_record(r->ctx[1].blob, 3, b.data + 132, 92, 132, &q), -EINVAL);
+	assert_int_equal(capfile_decode_record(r->ctx[1].blob, r->ctx[1].len, b.data + 132, 88, 132, &q),
 			 -EINVAL);
 	assert_split_invariant(&b);
 	cwbuf_release(&b);
@@ -722,6 +725,84 @@ static void test_pcapng_undefined_interface(void **state)
 	cwbuf_release(&b);
 }
 
+/* Context blobs hold every interface of their section: a run of IDBs
+ * gives one, and a file that would make them grow with the square of its
+ * interfaces (an IDB before each packet) is refused, not indexed. */
+struct ctx_count {
+	size_t n, bytes, packets;
+};
+
+static int count_packet(void *opaque, const struct capfile_packet *pkt)
+{
+	(void)pkt;
+	((struct ctx_count *)opaque)->packets++;
+	return 0;
+}
+
+static int count_context(void *opaque, uint64_t offset, const void *blob, size_t len)
+{
+	struct ctx_count *c = opaque;
+	(void)offset;
+	(void)blob;
+	c->n++;
+	c->bytes += len;
+	return 0;
+}
+
+static int count_contexts(const struct cwbuf *b, struct ctx_count *c, struct errbuf *eb)
+{
+	struct capfile *cf = NULL;
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(capfile_new(&cf, count_packet, count_context, c), 0);
+	int rc = capfile_feed(cf, b->data, b->len, eb);
+	if (rc == 0)
+		rc = capfile_finish(cf, eb);
+	capfile_free(cf);
+	return rc;
+}
+
+static void test_pcapng_many_interfaces(void **state)
+{
+	struct cwbuf b;
+	struct ctx_count c;
+	struct errbuf eb;
+
+	(void)state;
+	/* 4000 IDBs, then packets: one context after the SHB, one after the run */
+	cwbuf_init_mem(&b);
+	cw_shb(&b, false);
+	for (int i = 0; i < 4000; i++)
+		cw_idb(&b, false, 1, 0, -1, false, 0);
+	cw_epb(&b, false, 3999, 1, NULL, 4, 4);
+	assert_int_equal(count_contexts(&b, &c, &eb), 0);
+	assert_int_equal(c.packets, 1);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.bytes, 16 + 16 + 4000 * 24);
+	cwbuf_release(&b);
+
+	/* IDBs at the end of the file: their context is still given */
+	cwbuf_init_mem(&b);
+	cw_shb(&b, false);
+	cw_idb(&b, false, 1, 0, -1, false, 0);
+	cw_idb(&b, false, 1, 0, -1, false, 0);
+	assert_int_equal(count_contexts(&b, &c, &eb), 0);
+	assert_int_equal(c.n, 2);
+	cwbuf_release(&b);
+
+	/* an IDB before each packet, 2000 times: 48 MB of contexts, refused */
+	cwbuf_init_mem(&b);
+	cw_shb(&b, false);
+	for (int i = 0; i < 2000; i++) {
+		cw_idb(&b, false, 1, 0, -1, false, 0);
+		cw_epb(&b, false, (uint32_t)i, 1, NULL, 4, 4);
+	}
+	assert_int_equal(count_contexts(&b, &c, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "interface descriptions of this file would take more than 16 MiB"));
+	assert_true(c.bytes <= 16u * 1024 * 1024);
+	assert_true(c.packets < 2000);
+	cwbuf_release(&b);
+}
+
 static void test_pcapng_bad_lengths(void **state)
 {
 	struct cwbuf b;
@@ -840,6 +921,7 @@ int main(void)
 		cmocka_unit_test(test_pcapng_before_1970),
 		cmocka_unit_test(test_pcapng_saturated),
 		cmocka_unit_test(test_pcapng_undefined_interface),
+		cmocka_unit_test(test_pcapng_many_interfaces),
 		cmocka_unit_test(test_pcapng_bad_lengths),
 		cmocka_unit_test(test_pcapng_truncated),
 		cmocka_unit_test(test_big_record_straddles),
