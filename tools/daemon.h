@@ -160,6 +160,15 @@ int daemon_claims_recover(struct daemon_workers *w, struct daemon_folder *f);
  * written first. dst gets the destination. Returns 0 or a negative errno. */
 int daemon_move_into(const char *path, const char *name, const char *dir, const char *rel_dir,
 		     const char *note, char *dst, size_t size);
+/* A failed or move: folder inside the import folder root (the default
+ * <root>/.failed) is checked before anything is moved there: the folder
+ * of it right below root, which a writer could have made first or
+ * replaced by a symlink to anywhere (the store's tmp/, whose files the
+ * next start removes; root itself, whose .error notes then fail in turn),
+ * must be a folder (not a symlink) of the daemon's user; it is made
+ * (0755) when missing. A folder outside root is the configuration's.
+ * Returns 0, or a negative errno: -EPERM when it is not the daemon's. */
+int daemon_destination_check(const char *root, const char *dir);
 /* True while path names the inode st describes. */
 bool daemon_same_file(const char *path, const struct stat *st);
 /* The last component of path. */

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <fts.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,33 @@ int daemon_move_into(const char *path, const char *name, const char *dir, const 
 		err = 0;
 	}
 	return err ? err : -EEXIST;
+}
+
+int daemon_destination_check(const char *root, const char *dir)
+{
+	size_t n = strlen(root);
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (strncmp(dir, root, n) != 0 || dir[n] != '/')
+		return 0;
+	const char *first = dir + n;
+	while (*first == '/')
+		first++;
+	size_t len = strcspn(first, "/");
+	if (len == 0)
+		return 0;
+	char top[PATH_MAX];
+	if (snprintf(top, sizeof(top), "%.*s", (int)(first - dir + (ptrdiff_t)len), dir) >=
+	    (int)sizeof(top))
+		return -ENAMETOOLONG;
+	struct stat st;
+	if (mkdir(top, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(top, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return -EPERM;
+	return 0;
 }
 
 const char *daemon_base_name(const char *path)

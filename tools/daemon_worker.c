@@ -62,6 +62,9 @@ static const char *where(const struct daemon_item *it)
 static int move_to(const struct daemon_item *it, const char *dir, const char *note, char *dst,
 		   size_t size)
 {
+	int err = daemon_destination_check(it->folder->path, dir);
+	if (err)
+		return err;
 	return daemon_move_into(where(it), daemon_base_name(it->path), dir, it->rel_dir, note, dst,
 				size);
 }
