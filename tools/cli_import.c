@@ -41,6 +41,7 @@
 #include "monoclock.h"
 #include "store.h"
 #include "tarsource.h"
+#include "textesc.h"
 #include "vault.h"
 
 #define MAX_TAGS 64
@@ -120,6 +121,20 @@ __attribute__((format(printf, 3, 4))) static void item_line(struct import_run *r
 	va_end(ap);
 	if (len < 0)
 		return;
+	/* Names are bytes (a tar member "x\ny\e[31m"): shown escaped
+	 * (textesc.h), as ls shows them, so one source is one line and no
+	 * name reaches the terminal as control characters. */
+	bool newline = len > 0 && line[len - 1] == '\n';
+	if (newline)
+		line[len - 1] = '\0';
+	char *shown = text_escape_dup(line, TEXT_ESC_CONTROLS);
+	free(line);
+	if (!shown || asprintf(&line, "%s%s", shown, newline ? "\n" : "") < 0) {
+		free(shown);
+		return;
+	}
+	free(shown);
+	len = (int)strlen(line);
 	struct item *it = &run->items[i];
 	if (i == run->next_print) {
 		out_write(run, line, (size_t)len);
@@ -316,10 +331,13 @@ static size_t build_tags(const struct import_run *run, const char *dir, const ch
 	for (char *t = strtok_r(buf, "/", &save); t && n < MAX_TAGS; t = strtok_r(NULL, "/", &save)) {
 		if (strcmp(t, ".") == 0 || strcmp(t, "..") == 0)
 			continue;
-		if (catalog_tag_valid(t))
+		if (catalog_tag_valid(t)) {
 			tags[n++] = t;
-		else
-			fprintf(stderr, "capvault: folder '%s' is not a valid tag, not added\n", t);
+		} else {
+			_cleanup_free_ char *shown = text_escape_dup(t, TEXT_ESC_CONTROLS);
+			fprintf(stderr, "capvault: folder '%s' is not a valid tag, not added\n",
+				shown ? shown : "?");
+		}
 	}
 	return n;
 }
@@ -861,9 +879,12 @@ static void summary_notes(const char *title, const struct notes *ns)
 	if (!ns->n)
 		return;
 	printf("%s:\n", title);
-	for (size_t i = 0; i < ns->n && i < SUMMARY_NAMES; i++)
-		printf("  %s%s%s\n", ns->v[i].source, ns->v[i].why ? ": " : "",
-		       ns->v[i].why ? ns->v[i].why : "");
+	for (size_t i = 0; i < ns->n && i < SUMMARY_NAMES; i++) {
+		_cleanup_free_ char *source = text_escape_dup(ns->v[i].source, TEXT_ESC_CONTROLS);
+		_cleanup_free_ char *why =
+			ns->v[i].why ? text_escape_dup(ns->v[i].why, TEXT_ESC_CONTROLS) : NULL;
+		printf("  %s%s%s\n", source ? source : "?", why ? ": " : "", why ? why : "");
+	}
 	if (ns->n > SUMMARY_NAMES)
 		printf("  ... and %zu more\n", ns->n - SUMMARY_NAMES);
 }

@@ -309,4 +309,49 @@ for n in names:
 sys.exit(bad)
 PY
 check "hostile names offline" 0 "$rc"
+
+# The per-source lines of capvault import show each name escaped, as ls
+# does: one line per source, no control character (raw member and file
+# names split lines and sent escape sequences to the terminal). Into a
+# store of their own, offline.
+rc=0
+CAPVAULT_SOCKET= CAPVAULT_STORE=$T/store-lines python3 - <<'PY' || rc=$?
+import os, re, subprocess, sys
+T, CAPVAULT = os.environ["T"], os.environ["CAPVAULT"]
+subprocess.run([CAPVAULT, "init"], check=True, capture_output=True)
+def unesc(shown):
+    out, i, s = bytearray(), 0, shown.encode("utf-8", "surrogateescape")
+    while i < len(s):
+        if s[i:i + 2] == b"\\\\":
+            out += b"\\"; i += 2
+        elif s[i:i + 2] == b"\\x":
+            out.append(int(s[i + 2:i + 4], 16)); i += 4
+        else:
+            out.append(s[i]); i += 1
+    return bytes(out)
+tar = os.fsencode(T) + b"/names.tar"
+files = sorted(os.fsencode(T) + b"/" + n for n in os.listdir(os.fsencode(T)) if n.startswith(b"cli-"))
+bad = 0
+for args, want in (([b"--tar", tar], None), (files, files)):
+    r = subprocess.run([CAPVAULT, "import"] + args, capture_output=True)
+    out = r.stdout.decode("utf-8", "surrogateescape")
+    lines = out.split("\n")[:-1]
+    if r.returncode != 0 or len(lines) != 6:
+        print(f"FAIL: capvault import {args[0]!r}: rc {r.returncode}, {len(lines)} lines, not 6: {out!r}",
+              file=sys.stderr)
+        bad = 1
+    for line in lines:
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or 0xDC80 <= ord(c) <= 0xDCFF for c in line):
+            print(f"FAIL: capvault import printed a control or invalid byte: {line!r}", file=sys.stderr)
+            bad = 1
+    shown = [unesc(m.group(1)) for m in
+             (re.match(r"imported   \S+\s+[0-9a-f]{12}  \d+ packets  (.*)$", l) for l in lines) if m]
+    if want is None:
+        want = [n for n in shown if n.startswith(tar + b"!tar-")]
+    if len(shown) != 5 or sorted(shown) != sorted(want):
+        print(f"FAIL: capvault import shows {shown!r}, not {want!r}", file=sys.stderr)
+        bad = 1
+sys.exit(bad)
+PY
+check "capvault import lines of hostile names" 0 "$rc"
 finish
