@@ -135,6 +135,38 @@ static void test_torn_and_append(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 }
 
+/* Each line answers for one source of a run: an archive with a member
+ * name used twice, killed after the first was journaled, has its second
+ * member (same name, same size, other bytes) imported on the re-run, not
+ * skipped. A source that changed (lines of other sizes) is still found. */
+static void test_one_line_one_source(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/capvault-journal.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	struct journal *j = NULL;
+	struct errbuf eb = { { 0 } };
+	assert_int_equal(journal_open(&j, path, false, &eb), 0);
+	assert_int_equal(journal_append(j, "a.tar!x.pcap", 100, sha, 1, &eb), 0);
+	assert_int_equal(journal_append(j, "changed.pcap", 10, sha, 2, &eb), 0);
+	assert_int_equal(journal_append(j, "changed.pcap", 20, sha, 3, &eb), 0);
+	assert_int_equal(journal_append(j, "b.tar!y.pcap", 7, sha, 4, &eb), 0);
+	assert_int_equal(journal_append(j, "b.tar!y.pcap", 7, sha, 5, &eb), 0);
+	journal_free(j);
+
+	assert_int_equal(journal_open(&j, path, true, &eb), 0);
+	assert_true(journal_done(j, "a.tar!x.pcap", 100));
+	assert_false(journal_done(j, "a.tar!x.pcap", 100)); /* the second x.pcap */
+	assert_true(journal_done(j, "changed.pcap", 20));
+	assert_true(journal_done(j, "b.tar!y.pcap", 7));
+	assert_true(journal_done(j, "b.tar!y.pcap", 7));
+	assert_false(journal_done(j, "b.tar!y.pcap", 7));
+	journal_free(j);
+	unlink(path);
+}
+
 /* A file without newlines (the report used /dev/full) is refused after
  * one line's bound, with the line named, not read into memory whole. */
 static void test_line_bound(void **state)
@@ -181,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_torn_and_append),
+		cmocka_unit_test(test_one_line_one_source),
 		cmocka_unit_test(test_line_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -163,6 +163,7 @@ static int journal_load(struct journal *j, FILE *f, size_t *lineno)
 			}
 			j->v = grown;
 		}
+		e.used = false;
 		j->v[j->n++] = e;
 	}
 	if (r == -E2BIG)
@@ -223,21 +224,27 @@ size_t journal_count(const struct journal *j)
 	return j ? j->n : 0;
 }
 
-bool journal_done(const struct journal *j, const char *key, uint64_t size)
+bool journal_done(struct journal *j, const char *key, uint64_t size)
 {
 	if (!j || !j->n)
 		return false;
 	struct journal_entry probe = { .key = (char *)key };
-	const struct journal_entry *e = j->n ? bsearch(&probe, j->v, j->n, sizeof(*j->v), entry_cmp) : NULL;
+	struct journal_entry *e = bsearch(&probe, j->v, j->n, sizeof(*j->v), entry_cmp);
 	if (!e)
 		return false;
-	/* Several lines may share the key (a source that changed); any match. */
+	/* Several lines may share the key: a source that changed (any line of
+	 * its size will do), or an archive's member name used twice (each
+	 * line stands for one member: a second member of the same name and
+	 * size is done only if a second line says so). */
 	while (e > j->v && strcmp(e[-1].key, key) == 0)
 		e--;
-	for (; e < j->v + j->n && strcmp(e->key, key) == 0; e++)
-		if (e->size == size)
-			return true;
-	return false;
+	bool done = false;
+	pthread_mutex_lock(&j->lock);
+	for (; !done && e < j->v + j->n && strcmp(e->key, key) == 0; e++)
+		if (e->size == size && !e->used)
+			done = e->used = true;
+	pthread_mutex_unlock(&j->lock);
+	return done;
 }
 
 int journal_append(struct journal *j, const char *key, uint64_t size, const uint8_t sha256[32],

@@ -10,7 +10,9 @@
  * TAB, LF and CR written as %25, %09, %0A, %0D. Lines starting with '#'
  * and lines that do not parse (the torn last line of a killed run) are
  * ignored when the journal is loaded. A source whose key and size match
- * a loaded line is done.
+ * a loaded line is done; each line answers for one source of a run, so
+ * an archive holding one member name twice (appended with tar -r, say)
+ * has its second member imported after a kill between the two.
  */
 #ifndef CAPVAULT_IMPORT_JOURNAL_H
 #define CAPVAULT_IMPORT_JOURNAL_H
@@ -28,6 +30,7 @@ struct journal_entry {
 	uint64_t size;
 	uint8_t sha256[32];
 	uint64_t capture_id;
+	bool used;       /* a source of this run was found done by it */
 };
 
 /* The longest line (with its LF) a journal holds. */
@@ -45,8 +48,10 @@ struct journal *journal_free(struct journal *j);
 
 /* Number of entries loaded. */
 size_t journal_count(const struct journal *j);
-/* Whether a source with this key and size is recorded as done. */
-bool journal_done(const struct journal *j, const char *key, uint64_t size);
+/* Whether a source with this key and size is recorded as done by a line
+ * no other source of this run was found done by; that line is used up.
+ * Safe from several threads. */
+bool journal_done(struct journal *j, const char *key, uint64_t size);
 
 /* Appends a line and fsyncs it; safe from several threads. Returns 0 or
  * a negative errno. */
