@@ -2,8 +2,11 @@
  * daemon_kept.c - remembers which files of after_import: keep folders
  * were imported, so a kept file is imported once, also across restarts.
  *
- * A file is known by (device, inode, size, mtime): a rewritten file has a
- * new size or mtime and is imported again. Records are text lines
+ * A file is known by (device, inode, size, mtime, ctime): a rewritten file
+ * has a new size or mtime and is imported again; a new file that reuses a
+ * deleted one's inode with its size and mtime (cp -p, rsync -t or tar
+ * restore times) has a new ctime, which no user can set, and is imported
+ * too. Records of earlier versions have no ctime and match any. Records are text lines
  * appended to <store>/autoimport.kept and fsynced before the import is
  * reported done; a torn last line after a crash is skipped on load (the
  * file is then imported again as a duplicate, which is harmless).
@@ -22,8 +25,10 @@
 #include "cleanup.h"
 
 struct kept_rec {
-	uint64_t dev, ino, size, mtime_ns;
+	uint64_t dev, ino, size, mtime_ns, ctime_ns;
 };
+
+#define CTIME_UNKNOWN UINT64_MAX
 
 struct daemon_kept {
 	pthread_mutex_t lock;
@@ -39,6 +44,7 @@ static struct kept_rec rec_of(const struct stat *st)
 		.ino = st->st_ino,
 		.size = (uint64_t)st->st_size,
 		.mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec,
+		.ctime_ns = (uint64_t)st->st_ctim.tv_sec * 1000000000u + (uint64_t)st->st_ctim.tv_nsec,
 	};
 }
 
@@ -72,8 +78,11 @@ static int kept_load(struct daemon_kept *k, const char *path)
 				;
 			continue;
 		}
-		if (sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &r.dev, &r.ino,
-			   &r.size, &r.mtime_ns) == 4 && kept_push(k, r) < 0)
+		int n = sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+			       &r.dev, &r.ino, &r.size, &r.mtime_ns, &r.ctime_ns);
+		if (n == 4)
+			r.ctime_ns = CTIME_UNKNOWN;
+		if (n >= 4 && kept_push(k, r) < 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -117,8 +126,12 @@ bool daemon_kept_has(struct daemon_kept *k, const struct stat *st)
 	struct kept_rec r = rec_of(st);
 	bool found = false;
 	pthread_mutex_lock(&k->lock);
-	for (size_t i = k->n; i-- > 0 && !found;)
-		found = !memcmp(&k->v[i], &r, sizeof(r));
+	for (size_t i = k->n; i-- > 0 && !found;) {
+		const struct kept_rec *e = &k->v[i];
+		found = e->dev == r.dev && e->ino == r.ino && e->size == r.size &&
+			e->mtime_ns == r.mtime_ns &&
+			(e->ctime_ns == CTIME_UNKNOWN || e->ctime_ns == r.ctime_ns);
+	}
 	pthread_mutex_unlock(&k->lock);
 	return found;
 }
@@ -127,8 +140,9 @@ int daemon_kept_add(struct daemon_kept *k, const struct stat *st)
 {
 	struct kept_rec r = rec_of(st);
 	char line[128];
-	int len = snprintf(line, sizeof(line), "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			   r.dev, r.ino, r.size, r.mtime_ns);
+	int len = snprintf(line, sizeof(line),
+			   "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", r.dev,
+			   r.ino, r.size, r.mtime_ns, r.ctime_ns);
 	int err = 0;
 	pthread_mutex_lock(&k->lock);
 	if (write(k->fd, line, (size_t)len) != len || fsync(k->fd) < 0)
