@@ -566,10 +566,10 @@ static int upload_file(struct import_run *run, size_t i, int fd, const struct im
 /* import_file, with the commit waiting for the item's turn. */
 static int import_file_in_turn(struct import_run *run, struct ring *ring, size_t i,
 			       const struct import_source *src, struct import_result *res,
-			       struct import_info *info, struct errbuf *eb)
+			       struct import_info *info, struct stat *st, struct errbuf *eb)
 {
 	_cleanup_close_ int fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
+	if (fd < 0 || fstat(fd, st) < 0)
 		return errbuf_set(eb, -errno, "%s", strerror(errno));
 	if (run->remote)
 		return upload_file(run, i, fd, src, res, info, eb);
@@ -588,6 +588,28 @@ static int import_file_in_turn(struct import_run *run, struct ring *ring, size_t
 	return err;
 }
 
+/* --move: removes path only while it still names the file imported (st).
+ * A file renamed over the name meanwhile (a writer's next capture) is
+ * another capture, not imported: it stays. */
+static void remove_imported(const char *path, const struct stat *st)
+{
+	struct stat now;
+	int err = lstat(path, &now) < 0 ? -errno : 0;
+	if (!err && (now.st_dev != st->st_dev || now.st_ino != st->st_ino)) {
+		_cleanup_free_ char *shown = text_escape_dup(path, TEXT_ESC_CONTROLS);
+		fprintf(stderr, "capvault: %s: stored; its name holds another file by now, left alone\n",
+			shown ? shown : "?");
+		return;
+	}
+	if (!err && unlink(path) < 0)
+		err = -errno;
+	if (err) {
+		_cleanup_free_ char *shown = text_escape_dup(path, TEXT_ESC_CONTROLS);
+		fprintf(stderr, "capvault: %s: stored, but could not remove it: %s\n",
+			shown ? shown : "?", strerror(-err));
+	}
+}
+
 static void import_one_file(struct import_run *run, struct ring *ring, size_t i)
 {
 	const struct item *it = &run->items[i];
@@ -604,7 +626,8 @@ static void import_one_file(struct import_run *run, struct ring *ring, size_t i)
 	struct import_result res = { 0 };
 	struct import_info info = { 0 };
 	struct errbuf eb = { { 0 } };
-	int err = import_file_in_turn(run, ring, i, &src, &res, &info, &eb);
+	struct stat st;
+	int err = import_file_in_turn(run, ring, i, &src, &res, &info, &st, &eb);
 	add_src_bytes(run, it->size);
 	if (err) {
 		report_failed(run, i, it->path, err, eb.msg);
@@ -612,9 +635,8 @@ static void import_one_file(struct import_run *run, struct ring *ring, size_t i)
 	}
 	report_done(run, i, it->path, &res, &info);
 	journal_record(run, it->path, it->size, &res);
-	if (run->o->move && unlink(it->path) < 0)
-		fprintf(stderr, "capvault: %s: stored, but could not remove it: %s\n", it->path,
-			strerror(errno));
+	if (run->o->move)
+		remove_imported(it->path, &st);
 }
 
 static void import_item(struct import_run *run, struct ring *ring, size_t i)
