@@ -52,8 +52,10 @@ static json_t *retrying_json(struct api_server *api)
 			   0;
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{sssssI}", "path", r[i].path, "error",
-						   r[i].error, "attempts",
+		/* Names are bytes: escaped (textesc.h), as in recent_failures; a
+		 * name that is not UTF-8 made json_pack fail and the entry vanish. */
+		json_array_append_new(a, json_pack("{sososI}", "path", catalog_json_text(r[i].path),
+						   "error", catalog_json_text(r[i].error), "attempts",
 						   (json_int_t)r[i].attempts));
 	return a;
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "cli.h"
 #include "cli_remote.h"
 
@@ -36,16 +37,22 @@ static void print_folders(json_t *imports)
 		       U64(f, "seen"), U64(f, "imported"), U64(f, "duplicates"), U64(f, "failed"),
 		       U64(f, "retried"), U64(f, "bytes"), U64(f, "packets"));
 	}
+	/* Paths and errors hold file names: shown as ls shows names (one
+	 * line, no control characters), never raw. */
 	json_array_foreach(json_object_get(imports, "retrying"), i, f) {
 		if (i == 0)
 			printf("retrying:\n");
-		printf("  %s  after %" PRIu64 " attempts: %s\n", STR(f, "path"), U64(f, "attempts"),
-		       STR(f, "error"));
+		_cleanup_free_ char *path = cli_shown_json(STR(f, "path"));
+		_cleanup_free_ char *error = cli_shown_json(STR(f, "error"));
+		printf("  %s  after %" PRIu64 " attempts: %s\n", path ?: "?", U64(f, "attempts"),
+		       error ?: "?");
 	}
 	json_array_foreach(json_object_get(imports, "recent_failures"), i, f) {
 		if (i == 0)
 			printf("recent failures:\n");
-		printf("  %s  %s: %s\n", STR(f, "time"), STR(f, "path"), STR(f, "error"));
+		_cleanup_free_ char *path = cli_shown_json(STR(f, "path"));
+		_cleanup_free_ char *error = cli_shown_json(STR(f, "error"));
+		printf("  %s  %s: %s\n", STR(f, "time"), path ?: "?", error ?: "?");
 	}
 }
 
