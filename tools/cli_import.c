@@ -92,6 +92,9 @@ struct import_run {
 	uint64_t src_done, src_total; /* bytes read from the sources; total when known */
 	bool total_known, has_tar, stop, progress_shown, tty;
 	int fatal;                    /* a worker could not start */
+	bool have_store;              /* --move: the store folder, never removed from */
+	dev_t store_dev;
+	ino_t store_ino;
 	uint64_t t0_ns;               /* mono_ns() at the start */
 	struct notes failures, skips;
 };
@@ -588,13 +591,41 @@ static int import_file_in_turn(struct import_run *run, struct ring *ring, size_t
 	return err;
 }
 
+/* Whether path (symlinks resolved) lies inside the store's folder: its
+ * objects are imported as duplicates of themselves. */
+static bool inside_store(const struct import_run *run, const char *path)
+{
+	char real[PATH_MAX];
+	if (!run->have_store || !realpath(path, real))
+		return false;
+	for (char *slash; (slash = strrchr(real, '/'));) {
+		slash[slash == real ? 1 : 0] = '\0';
+		struct stat st;
+		if (stat(real, &st) == 0 && st.st_dev == run->store_dev && st.st_ino == run->store_ino)
+			return true;
+		if (slash == real)
+			break;
+	}
+	return false;
+}
+
 /* --move: removes path only while it still names the file imported (st).
  * A file renamed over the name meanwhile (a writer's next capture) is
- * another capture, not imported: it stays. */
-static void remove_imported(const char *path, const struct stat *st)
+ * another capture, not imported: it stays. A file inside the store (one
+ * of its objects, found a duplicate of itself) is never removed: that
+ * would remove the capture's only copy. */
+static void remove_imported(const struct import_run *run, const char *path, const struct stat *st)
 {
 	struct stat now;
+	if (inside_store(run, path)) {
+		_cleanup_free_ char *shown = text_escape_dup(path, TEXT_ESC_CONTROLS);
+		fprintf(stderr, "capvault: %s: inside the store; not removed\n", shown ? shown : "?");
+		return;
+	}
 	int err = lstat(path, &now) < 0 ? -errno : 0;
+	/* A symlink named on the command line: the link goes, as before. */
+	if (!err && S_ISLNK(now.st_mode) && stat(path, &now) < 0)
+		err = -errno;
 	if (!err && (now.st_dev != st->st_dev || now.st_ino != st->st_ino)) {
 		_cleanup_free_ char *shown = text_escape_dup(path, TEXT_ESC_CONTROLS);
 		fprintf(stderr, "capvault: %s: stored; its name holds another file by now, left alone\n",
@@ -636,7 +667,7 @@ static void import_one_file(struct import_run *run, struct ring *ring, size_t i)
 	report_done(run, i, it->path, &res, &info);
 	journal_record(run, it->path, it->size, &res);
 	if (run->o->move)
-		remove_imported(it->path, &st);
+		remove_imported(run, it->path, &st);
 }
 
 static void import_item(struct import_run *run, struct ring *ring, size_t i)
@@ -992,6 +1023,33 @@ static int run_workers(struct import_run *run)
 	return run->fatal;
 }
 
+/* --move never removes a file of the store (see remove_imported): the
+ * store's folder, the daemon's as its status names it, else ours. */
+static void find_store(struct import_run *run)
+{
+	_cleanup_free_ char *daemon_store = NULL;
+	const char *dir = NULL;
+	if (run->remote && !cli_remote_is_url(run->remote)) {
+		json_t *reply = NULL;
+		if (cli_remote_json(run->remote, "GET", "/v1/status", NULL, &reply) == 200) {
+			const char *p = json_string_value(
+				json_object_get(json_object_get(reply, "store"), "path"));
+			if (p && text_unescape(p, false, &daemon_store) < 0)
+				daemon_store = NULL;
+		}
+		json_decref(reply);
+		dir = daemon_store;
+	} else if (!run->remote) {
+		dir = cli_store_path(run->o->store);
+	}
+	struct stat st;
+	if (dir && stat(dir, &st) == 0) {
+		run->have_store = true;
+		run->store_dev = st.st_dev;
+		run->store_ino = st.st_ino;
+	}
+}
+
 static int open_outputs(struct import_run *run)
 {
 	const struct import_opts *o = run->o;
@@ -1007,6 +1065,8 @@ static int open_outputs(struct import_run *run)
 		fprintf(stderr, "capvault: %s\n", eb.msg);
 		return -1;
 	}
+	if (o->move && !o->dry_run)
+		find_store(run);
 	return 0;
 }
 
