@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -567,13 +568,10 @@ static int upload_file(struct import_run *run, size_t i, int fd, const struct im
 }
 
 /* import_file, with the commit waiting for the item's turn. */
-static int import_file_in_turn(struct import_run *run, struct ring *ring, size_t i,
+static int import_file_in_turn(struct import_run *run, struct ring *ring, size_t i, int fd,
 			       const struct import_source *src, struct import_result *res,
-			       struct import_info *info, struct stat *st, struct errbuf *eb)
+			       struct import_info *info, struct errbuf *eb)
 {
-	_cleanup_close_ int fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, st) < 0)
-		return errbuf_set(eb, -errno, "%s", strerror(errno));
 	if (run->remote)
 		return upload_file(run, i, fd, src, res, info, eb);
 	struct file_feed ff = { .eb = eb };
@@ -590,6 +588,8 @@ static int import_file_in_turn(struct import_run *run, struct ring *ring, size_t
 	import_pass_free(ff.pass);
 	return err;
 }
+
+static void remove_name(const char *shown, const char *path, const struct stat *st);
 
 /* Whether path (symlinks resolved) lies inside the store's folder: its
  * objects are imported as duplicates of themselves. */
@@ -614,31 +614,61 @@ static bool inside_store(const struct import_run *run, const char *path)
  * another capture, not imported: it stays. A file inside the store (one
  * of its objects, found a duplicate of itself) is never removed: that
  * would remove the capture's only copy. */
-static void remove_imported(const struct import_run *run, const char *path, const struct stat *st)
+static void remove_imported(const struct import_run *run, const char *path, int fd,
+			    const struct stat *st)
 {
 	struct stat now;
+	_cleanup_free_ char *shown = text_escape_dup(path, TEXT_ESC_CONTROLS);
+	if (!shown)
+		return;
 	if (inside_store(run, path)) {
-		_cleanup_free_ char *shown = text_escape_dup(path, TEXT_ESC_CONTROLS);
-		fprintf(stderr, "capvault: %s: inside the store; not removed\n", shown ? shown : "?");
+		fprintf(stderr, "capvault: %s: inside the store; not removed\n", shown);
 		return;
 	}
+	/* A file some program still writes (tcpdump's current file of a
+	 * rotation) was imported as far as it was written: removing it would
+	 * lose the rest. A read lease is granted only while nobody has the
+	 * file open for writing, and held until the name is removed; where
+	 * leases are not available, a file that changed since it was read
+	 * stays too. */
+	bool leased = fcntl(fd, F_SETSIG, SIGURG) == 0 && fcntl(fd, F_SETLEASE, F_RDLCK) == 0;
+	if (!leased && errno == EAGAIN) {
+		fprintf(stderr, "capvault: %s: stored as it was, but it is still open for writing; "
+				"not removed\n", shown);
+		return;
+	}
+	if (fstat(fd, &now) == 0 && (now.st_size != st->st_size ||
+				     now.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+				     now.st_mtim.tv_nsec != st->st_mtim.tv_nsec)) {
+		fprintf(stderr, "capvault: %s: stored as it was, but it changed since; not removed\n",
+			shown);
+		if (leased)
+			fcntl(fd, F_SETLEASE, F_UNLCK);
+		return;
+	}
+	remove_name(shown, path, st);
+	if (leased)
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+}
+
+/* Removes path while it names st's file. */
+static void remove_name(const char *shown, const char *path, const struct stat *st)
+{
+	struct stat now;
 	int err = lstat(path, &now) < 0 ? -errno : 0;
 	/* A symlink named on the command line: the link goes, as before. */
 	if (!err && S_ISLNK(now.st_mode) && stat(path, &now) < 0)
 		err = -errno;
 	if (!err && (now.st_dev != st->st_dev || now.st_ino != st->st_ino)) {
-		_cleanup_free_ char *shown = text_escape_dup(path, TEXT_ESC_CONTROLS);
 		fprintf(stderr, "capvault: %s: stored; its name holds another file by now, left alone\n",
-			shown ? shown : "?");
+			shown);
 		return;
 	}
 	if (!err && unlink(path) < 0)
 		err = -errno;
-	if (err) {
-		_cleanup_free_ char *shown = text_escape_dup(path, TEXT_ESC_CONTROLS);
-		fprintf(stderr, "capvault: %s: stored, but could not remove it: %s\n",
-			shown ? shown : "?", strerror(-err));
-	}
+	if (err)
+		fprintf(stderr, "capvault: %s: stored, but could not remove it: %s\n", shown,
+			strerror(-err));
 }
 
 static void import_one_file(struct import_run *run, struct ring *ring, size_t i)
@@ -658,7 +688,10 @@ static void import_one_file(struct import_run *run, struct ring *ring, size_t i)
 	struct import_info info = { 0 };
 	struct errbuf eb = { { 0 } };
 	struct stat st;
-	int err = import_file_in_turn(run, ring, i, &src, &res, &info, &st, &eb);
+	_cleanup_close_ int fd = open(src.path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int err = fd < 0 || fstat(fd, &st) < 0 ? errbuf_set(&eb, -errno, "%s", strerror(errno)) : 0;
+	if (!err)
+		err = import_file_in_turn(run, ring, i, fd, &src, &res, &info, &eb);
 	add_src_bytes(run, it->size);
 	if (err) {
 		report_failed(run, i, it->path, err, eb.msg);
@@ -667,7 +700,7 @@ static void import_one_file(struct import_run *run, struct ring *ring, size_t i)
 	report_done(run, i, it->path, &res, &info);
 	journal_record(run, it->path, it->size, &res);
 	if (run->o->move)
-		remove_imported(run, it->path, &st);
+		remove_imported(run, it->path, fd, &st);
 }
 
 static void import_item(struct import_run *run, struct ring *ring, size_t i)
