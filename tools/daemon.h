@@ -169,6 +169,11 @@ int daemon_move_into(const char *path, const char *name, const char *dir, const 
  * (0755) when missing. A folder outside root is the configuration's.
  * Returns 0, or a negative errno: -EPERM when it is not the daemon's. */
 int daemon_destination_check(const char *root, const char *dir);
+/* Opens the item's file where it was dropped (not its claim) with flags,
+ * through no symlink and without leaving its import folder: a subfolder
+ * swapped for a symlink gives -ELOOP. Returns the descriptor or
+ * a negative errno. */
+int daemon_open_beneath(const struct daemon_item *it, int flags);
 /* True while path names the inode st describes. */
 bool daemon_same_file(const char *path, const struct stat *st);
 /* The last component of path. */

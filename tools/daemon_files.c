@@ -13,12 +13,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fts.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -221,8 +223,68 @@ static int claim_dir(const char *root, const char *rel_dir, char *out, size_t si
 	return *rel_dir ? mkdir_p(out, 0700) : 0;
 }
 
+/* Opens rel (a path below the import folder root, "" for the root) with
+ * flags, following no symlink on the way and never leaving root: a
+ * subfolder a writer swapped for a symlink (to the store's index/, say)
+ * is refused with -ELOOP, not followed. -ENOSYS where the
+ * kernel has no openat2 (before 5.6). Returns the descriptor. */
+static int open_beneath(const char *root, const char *rel, int flags)
+{
+	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return -errno;
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
+	if (fd < 0)
+		return errno == EXDEV ? -ELOOP : -errno; /* left root: as a symlink */
+	return (int)fd;
+}
+
+int daemon_open_beneath(const struct daemon_item *it, int flags)
+{
+	char root[PATH_MAX], rel[PATH_MAX];
+	int err = folder_root(it, root, sizeof(root));
+	if (err)
+		return err;
+	if (snprintf(rel, sizeof(rel), "%s%s%s", it->rel_dir, *it->rel_dir ? "/" : "",
+		     daemon_base_name(it->path)) >= (int)sizeof(rel))
+		return -ENAMETOOLONG;
+	int fd = open_beneath(root, rel, flags);
+	if (fd == -ENOSYS && (fd = open(it->path, flags | O_CLOEXEC)) < 0)
+		fd = -errno;
+	return fd;
+}
+
+/* The rename of the claim, between the folders' descriptors: a subfolder
+ * swapped for a symlink since the file was seen is never followed. */
+static int claim_rename(const char *root, const struct daemon_item *it, const char *name,
+			const char *dst)
+{
+	char rel_claim[PATH_MAX];
+	if (snprintf(rel_claim, sizeof(rel_claim), "%s%s%s", DAEMON_CLAIM_DIR,
+		     *it->rel_dir ? "/" : "", it->rel_dir) >= (int)sizeof(rel_claim))
+		return -ENAMETOOLONG;
+	_cleanup_close_ int src = open_beneath(root, it->rel_dir, O_PATH | O_DIRECTORY);
+	if (src == -ENOSYS)
+		return rename_noreplace(it->path, dst);
+	if (src < 0)
+		return src;
+	_cleanup_close_ int dir = open_beneath(root, rel_claim, O_PATH | O_DIRECTORY);
+	if (dir < 0)
+		return dir;
+	if (renameat2(src, name, dir, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -errno;
+	return rename_noreplace(it->path, dst); /* no RENAME_NOREPLACE here */
+}
+
 /* Renames the file into the claim folder. Returns 0 (it->claim set) or a
- * negative errno: -ENOENT when the name is gone. */
+ * negative errno: -ENOENT when the name is gone, -ELOOP when a folder on
+ * its way is a symlink. */
 int daemon_claim(struct daemon_item *it)
 {
 	char root[PATH_MAX], dir[PATH_MAX], dst[PATH_MAX];
@@ -233,7 +295,7 @@ int daemon_claim(struct daemon_item *it)
 	if (!err && snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst))
 		err = -ENAMETOOLONG;
 	if (!err)
-		err = rename_noreplace(it->path, dst);
+		err = claim_rename(root, it, name, dst);
 	if (!err && !(it->claim = strdup(dst))) {
 		rename_noreplace(dst, it->path);
 		err = -ENOMEM;

@@ -221,11 +221,15 @@ static bool transient(struct daemon_workers *w, struct daemon_item *it,
 /* Opens the file without following a symlink or blocking on a FIFO, and
  * checks it is a regular file. Returns the descriptor (blocking again),
  * -ENODEV for anything else, or a negative errno. */
-static int open_regular(const char *path, struct stat *st)
+static int open_regular(const struct daemon_item *it, struct stat *st)
 {
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ELOOP || errno == ENXIO || errno == EWOULDBLOCK ? -ENODEV : -errno;
+	/* Unclaimed (imported in place), through no symlinked subfolder. */
+	int how = O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC;
+	int fd = it->claim ? open(it->claim, how) : daemon_open_beneath(it, how);
+	if (fd < 0) {
+		int e = it->claim ? errno : -fd;
+		return e == ELOOP || e == ENXIO || e == EWOULDBLOCK ? -ENODEV : -e;
+	}
 	int flags = fstat(fd, st) < 0 ? -1 : fcntl(fd, F_GETFL);
 	int err = flags < 0			     ? -errno
 		  : !S_ISREG(st->st_mode)	     ? -ENODEV
@@ -272,6 +276,13 @@ static int prepare(struct daemon_workers *w, struct daemon_item *it, const struc
 	int err = daemon_claim(it);
 	if (err == -ENOENT)
 		return 0;
+	if (err == -ELOOP) {
+		/* A subfolder swapped for a symlink: what it points at is not
+		 * the import folder's, and is neither read nor moved. */
+		log_warnx("%s: a folder on its path is a symlink (or leaves the import folder); "
+			  "left alone", it->path);
+		return 0;
+	}
 	if (err == -EEXIST) {
 		log_warnx("retrying %s later: its claim %s/%s is taken", it->path, DAEMON_CLAIM_DIR,
 			  daemon_base_name(it->path));
@@ -325,7 +336,7 @@ static bool import_one(struct daemon_workers *w, struct ring *ring, struct daemo
 	if (go <= 0)
 		return go < 0;
 	struct stat st;
-	int fd = open_regular(where(it), &st);
+	int fd = open_regular(it, &st);
 	if (fd == -ENODEV || fd == -ENOENT) {
 		if (fd == -ENODEV)
 			log_info("%s: not a regular file, left alone", it->path);
