@@ -169,6 +169,12 @@ int daemon_move_into(const char *path, const char *name, const char *dir, const 
  * (0755) when missing. A folder outside root is the configuration's.
  * Returns 0, or a negative errno: -EPERM when it is not the daemon's. */
 int daemon_destination_check(const char *root, const char *dir);
+/* Whether the item's claim folder (<folder>/DAEMON_CLAIM_DIR) is still
+ * the daemon's: a writer can rename it within the import folder and put a
+ * symlink in its place while a file is imported, and a path through it
+ * then reaches another folder's file of the same name. 0 (or no claim),
+ * else a negative errno (-EPERM). */
+int daemon_claim_intact(const struct daemon_item *it);
 /* Opens the item's file where it was dropped (not its claim) with flags,
  * through no symlink and without leaving its import folder: a subfolder
  * swapped for a symlink gives -ELOOP. Returns the descriptor or

@@ -303,13 +303,32 @@ int daemon_claim(struct daemon_item *it)
 	return err;
 }
 
+int daemon_claim_intact(const struct daemon_item *it)
+{
+	char root[PATH_MAX], top[PATH_MAX];
+	struct stat st;
+	if (!it->claim)
+		return 0;
+	int err = folder_root(it, root, sizeof(root));
+	if (err)
+		return err;
+	if (snprintf(top, sizeof(top), "%s/" DAEMON_CLAIM_DIR, root) >= (int)sizeof(top))
+		return -ENAMETOOLONG;
+	if (lstat(top, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) && st.st_uid == geteuid() ? 0 : -EPERM;
+}
+
 /* Hands a claimed file back under its name. Returns 0, or -EEXIST when
  * the name holds another file by now (the file stays claimed). */
 int daemon_unclaim(struct daemon_item *it)
 {
 	if (!it->claim)
 		return 0;
-	int err = rename_noreplace(it->claim, it->path);
+	int err = daemon_claim_intact(it);
+	if (err)
+		return err;
+	err = rename_noreplace(it->claim, it->path);
 	if (err && err != -ENOENT)
 		return err;
 	free(it->claim);

@@ -62,7 +62,9 @@ static const char *where(const struct daemon_item *it)
 static int move_to(const struct daemon_item *it, const char *dir, const char *note, char *dst,
 		   size_t size)
 {
-	int err = daemon_destination_check(it->folder->path, dir);
+	int err = daemon_claim_intact(it);
+	if (!err)
+		err = daemon_destination_check(it->folder->path, dir);
 	if (err)
 		return err;
 	return daemon_move_into(where(it), daemon_base_name(it->path), dir, it->rel_dir, note, dst,
@@ -135,12 +137,20 @@ static void after_success(struct daemon_item *it, const struct config_import *ci
 	int err = 0;
 	if (ci->after_import == CONFIG_AFTER_KEEP)
 		err = daemon_kept_add(kept, st);
-	else if (!it->claim && !daemon_same_file(it->path, st))
+	else if (!daemon_same_file(where(it), st) || daemon_claim_intact(it) < 0)
 		err = -ESTALE; /* replaced since: not the file imported */
 	else if (ci->after_import == CONFIG_AFTER_DELETE)
 		err = unlink(where(it)) < 0 ? -errno : 0;
 	else
 		err = move_to(it, ci->move_to, NULL, dst, sizeof(dst));
+	if (err == -ESTALE && it->claim) {
+		/* The claim folder was moved (a writer renamed it, a symlink in
+		 * its place): the path reaches another file; touch nothing. */
+		log_warnx("%s: stored; its claim folder was moved or replaced meanwhile, the file "
+			  "is left where it went", it->path);
+		daemon_claim_release(it);
+		return;
+	}
 	if (err == -ESTALE)
 		log_warnx("%s: stored; its name holds another file by now, left alone", it->path);
 	else if (err)
