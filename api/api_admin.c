@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api_priv.h"
+#include "config.h"
 #include "fsck.h"
 #include "tokens.h"
 #include "vault.h"
@@ -186,7 +187,13 @@ static void backup_done(struct api_call *c, uint64_t id, json_t *doc)
 	if (!dir || dir[0] != '/')
 		return api_error(c, 400, "bad_field", "dir is an absolute path (the daemon's "
 						      "working folder is not the caller's)");
-	int err = backup_create(c->api->vault, dir, &objects, &eb);
+	const struct config *cfg = c->api->cfg;
+	int err = 0;
+	for (size_t i = 0; err == 0 && i < cfg->n_imports; i++)
+		err = backup_check_outside_folder(dir, cfg->imports[i].path, "the import folder",
+						  &eb);
+	if (err == 0)
+		err = backup_create(c->api->vault, dir, &objects, &eb);
 	if (err)
 		return admin_error(c, err, eb.msg);
 	char count[24];

@@ -273,6 +273,20 @@ static int check_outside(const char *dir, const char *root, const char *what,
 	return r < 0 ? errbuf_set(eb, r, "%s: %s", dir, strerror(-r)) : 0;
 }
 
+int backup_check_outside_folder(const char *dir, const char *folder, const char *what,
+				struct errbuf *eb)
+{
+	struct stat st;
+	if (stat(folder, &st) < 0)
+		return 0; /* not there (yet): nothing can be inside it */
+	struct dev_ino in = { st.st_dev, st.st_ino };
+	int r = is_inside(dir, &in, 1);
+	if (r == 1)
+		return errbuf_set(eb, -EINVAL, "%s is inside %s %s: choose a folder outside it",
+				  dir, what, folder);
+	return r < 0 ? errbuf_set(eb, r, "%s: %s", dir, strerror(-r)) : 0;
+}
+
 static int mark(const char *dir, enum storemark m, struct errbuf *eb)
 {
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -143,6 +143,14 @@ int fsck_tag_damaged(struct vault *v, const uint8_t sha[32], bool damaged, uint6
  */
 int backup_create(struct vault *v, const char *dir, uint64_t *objects, struct errbuf *eb);
 
+/* Refuses (-EINVAL, eb) a backup dir that is folder or below it (inodes
+ * compared, as backup_create does for the store): capvaultd refuses a
+ * backup into one of its import folders, which would import the backup's
+ * objects and claim or fail the rest of it. 0 when outside or when folder
+ * does not exist. */
+int backup_check_outside_folder(const char *dir, const char *folder, const char *what,
+				struct errbuf *eb);
+
 /*
  * Restore: copies the store (or backup) at src into dst, which must not
  * exist or be empty: index files copied, objects hard-linked or copied.

@@ -120,6 +120,14 @@ grep -q "inside the store" "$T/body" || fail "backup into the store: $(cat "$T/b
 cli_run "$T/dmn" backup_inside backup "$STORE/tmp/bk2"
 grep -q "inside the store" "$T/dmn/backup_inside.err" || fail "CLI backup into the store: $(cat "$T/dmn/backup_inside.err")"
 [ -e "$STORE/tmp/bk" ] || [ -e "$STORE/tmp/bk2" ] && fail "a backup was written into the store's tmp/"
+# A backup into one of the daemon's import folders is refused too: the
+# watcher would import its objects (duplicates, then removed) and claim or
+# fail the rest, leaving a backup that is no longer one (adv15c).
+cli_run "$T/dmn" backup_inbox backup "$T/in/bk"
+check "backup into an import folder" 1 "$(cat "$T/dmn/backup_inbox.rc")"
+grep -q "inside the import folder $T/in" "$T/dmn/backup_inbox.err" ||
+	fail "backup into an import folder: $(cat "$T/dmn/backup_inbox.err")"
+[ -e "$T/in/bk" ] && fail "a backup was written into an import folder"
 check "relative dir: 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" \
 	--data '{"dir": "rel"}' http://localhost/v1/backup)"
 
