@@ -1590,6 +1590,14 @@ void catalog_set_object_hooks(struct catalog *cat, const struct catalog_object_h
 	pthread_mutex_unlock(&cat->lock);
 }
 
+bool catalog_releases_objects(struct catalog *cat)
+{
+	pthread_mutex_lock(&cat->lock);
+	bool r = cat->hooks.release != NULL;
+	pthread_mutex_unlock(&cat->lock);
+	return r;
+}
+
 static int object_get(struct catalog *cat, const uint8_t sha[32], uint64_t *size,
 		      uint64_t *refs, uint64_t *objnum, enum catalog_location *loc)
 {

@@ -242,6 +242,13 @@ struct catalog_object_hooks {
 	void *opaque;
 };
 void catalog_set_object_hooks(struct catalog *cat, const struct catalog_object_hooks *hooks);
+/* True when a release hook is set: the catalog itself unlinks an object's
+ * local file, under its lock, when the last capture goes. Its callers must
+ * then not unlink it again after the lock is released: by then an import
+ * of the same bytes may have published that file anew and committed a
+ * capture for it (a remote-only object, whose local file the hook does
+ * not touch, is the plain case). */
+bool catalog_releases_objects(struct catalog *cat);
 
 /*
  * Runs fn(opaque) under the catalog lock: no capture is committed or

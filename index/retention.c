@@ -610,7 +610,10 @@ int retention_apply(struct catalog *cat, struct store *st, struct retention_plan
 					       &unlink_object, sha, &eb);
 		it->bytes_freed = it->result == 0 && unlink_object ? it->file_size : 0;
 		plan->bytes_freed += it->bytes_freed;
-		if (it->result == 0 && unlink_object) {
+		/* With the release hook the catalog unlinked it under its lock;
+		 * unlinking after the lock could remove the file of a capture
+		 * an import committed meanwhile. */
+		if (it->result == 0 && unlink_object && !catalog_releases_objects(cat)) {
 			int r = store_object_remove(st, sha);
 			/* -ENOENT: the catalog's release hook removed it already. */
 			if (r < 0 && r != -ENOENT)

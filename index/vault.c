@@ -246,10 +246,14 @@ int vault_remove(struct vault *v, uint64_t id, uint64_t *freed, struct errbuf *e
 	int err = catalog_remove(v->catalog, id, &unlink_object, sha, eb);
 	if (err || !unlink_object)
 		return err;
-	/* The release hook unlinked it already; -ENOENT is that. */
-	err = store_object_remove(v->store, sha);
 	if (freed)
 		*freed = size;
+	/* The release hook unlinked the local file under the catalog lock.
+	 * Not again here: an import of the same bytes may have published it
+	 * anew and committed a capture for it since (adv15c). */
+	if (catalog_releases_objects(v->catalog))
+		return 0;
+	err = store_object_remove(v->store, sha);
 	return err == -ENOENT ? 0 : err;
 }
 

@@ -13,6 +13,11 @@
  *   FAULT_MARK  a file created when the fault fires
  *   FAULT_BT    set: print a backtrace of the failed call to stderr
  *
+ * Not a failure but a delay, for races (tests/integration/remove_reimport.sh):
+ *   FAULT_UNLINK_DELAY_DIR  an unlinkat() in a folder whose path ends with
+ *                           this waits FAULT_UNLINK_DELAY_MS (default 3000)
+ *                           first, and says so on stderr
+ *
  * capvault's own object writes and fsyncs go through io_uring, which this
  * shim cannot see; ingest/ring.c's CAPVAULT_FAULT hook covers those.
  */
@@ -167,4 +172,21 @@ ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
 	if (regular(fd) && fault_fires(OP_WRITE))
 		return -1;
 	return NEXT(pwritev)(fd, iov, n, off);
+}
+
+int unlinkat(int dirfd, const char *name, int flags)
+{
+	const char *want = getenv("FAULT_UNLINK_DELAY_DIR"), *ms = getenv("FAULT_UNLINK_DELAY_MS");
+	char link[64], path[4096];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+	ssize_t n = want && dirfd >= 0 ? readlink(link, path, sizeof(path) - 1) : -1;
+	size_t wl = want ? strlen(want) : 0;
+	if (n >= (ssize_t)wl && n > 0) {
+		path[n] = '\0';
+		if (strcmp(path + n - wl, want) == 0) {
+			fprintf(stderr, "faultinject: unlinkat %s/%s delayed\n", path, name);
+			usleep((useconds_t)(ms ? atoi(ms) : 3000) * 1000u);
+		}
+	}
+	return NEXT(unlinkat)(dirfd, name, flags);
 }
