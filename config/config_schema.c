@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -218,6 +219,41 @@ static void check_parent(struct parse_ctx *c, const struct ytree *at, const char
 		ctx_error(c, at, "the folder holding %s '%s' does not exist", what, shown);
 }
 
+/* The mount a folder is on (statx's mnt_id): the folder's own, or its
+ * parent's when it is not made yet; 0 when that cannot be told. */
+static uint64_t mount_of(const char *path)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, path, 0, STATX_MNT_ID, &stx) == 0)
+		return stx.stx_mask & STATX_MNT_ID ? stx.stx_mnt_id : 0;
+	_cleanup_free_ char *parent = strdup(path);
+	char *slash = parent ? strrchr(parent, '/') : NULL;
+	if (!slash)
+		// cppcheck-suppress memleak
+		return 0; /* _cleanup_free_ frees parent; cppcheck does not know it */
+	slash[slash == parent] = '\0';
+	if (statx(AT_FDCWD, parent, 0, STATX_MNT_ID, &stx) == 0 && (stx.stx_mask & STATX_MNT_ID))
+		return stx.stx_mnt_id;
+	return 0;
+}
+
+/* Files are moved out of an import folder by rename, which fails across
+ * mounts (EXDEV, even two mounts of one file system): every file would
+ * stay where it is, failing, import after import. */
+static void check_same_mount(struct parse_ctx *c, const struct ytree *at, const char *what,
+			     const char *folder, const char *import_folder)
+{
+	uint64_t there = mount_of(folder), home = mount_of(import_folder);
+
+	if (there && home && there != home)
+		ctx_error(c, at,
+			  "%s '%s' is on another mount than the import folder '%s': files are "
+			  "moved there by rename, which cannot cross mounts; pick a folder on the "
+			  "import folder's mount",
+			  what, folder, import_folder);
+}
+
 /* ---- the tables ---- */
 
 #define KEY(S, k, field, t, lo, hi, d, fl)                                              \
@@ -422,6 +458,7 @@ static void import_check(struct parse_ctx *c, void *obj, const struct ytree *map
 	struct config_import *imp = obj;
 	const struct ytree *path = val(&import_section, vals, "path");
 	const struct ytree *after = val(&import_section, vals, "after_import");
+	const struct ytree *failed = val(&import_section, vals, "failed_folder");
 
 	(void)map;
 	if (!path)
@@ -434,8 +471,12 @@ static void import_check(struct parse_ctx *c, void *obj, const struct ytree *map
 		return;
 	if (!is_dir(imp->path))
 		ctx_error(c, path, "import folder '%s' does not exist", path->text);
-	if (after && imp->move_to)
+	if (after && imp->move_to) {
 		check_parent(c, after, "the after_import folder", imp->move_to, after->text + 5);
+		check_same_mount(c, after, "the after_import folder", imp->move_to, imp->path);
+	}
+	if (failed && imp->failed_folder)
+		check_same_mount(c, failed, "the failed folder", imp->failed_folder, imp->path);
 }
 
 static void tls_check(struct parse_ctx *c, void *obj, const struct ytree *map,

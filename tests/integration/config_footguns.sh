@@ -56,6 +56,22 @@ refused move "store: $T/store
 import:
   - path: $T/in
     after_import: move:$T/store/done" "is inside the store"
+# A move: or failed folder on another mount: rename cannot reach it, so
+# every file would fail and stay (as root, where a tmpfs can be mounted).
+mkdir "$T/othermount"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m tmpfs "$T/othermount" 2>/dev/null; then
+	trap 'umount "$T/othermount" 2>/dev/null || umount -l "$T/othermount"; rm -rf "$T"' EXIT
+	refused move-mount "store: $T/store
+import:
+  - path: $T/in
+    after_import: move:$T/othermount/done" "is on another mount than the import folder"
+	refused failed-mount "store: $T/store
+import:
+  - path: $T/in
+    failed_folder: $T/othermount" "is on another mount than the import folder"
+else
+	echo "cannot mount a tmpfs: the other-mount cases are not tried"
+fi
 
 # A reload with such a file is refused and the daemon goes on with the old
 # configuration: the import folder keeps its file, the store its objects.
