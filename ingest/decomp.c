@@ -248,10 +248,10 @@ int decomp_finish(struct decomp *d, struct errbuf *eb)
 		return emit(d, d->head, d->nhead);
 	}
 	if (d->kind == DECOMP_GZIP && d->member_open)
-		return errbuf_set(eb, -EINVAL, "offset %llu: gzip stream ends early",
+		return errbuf_set(eb, DECOMP_CUT, "offset %llu: gzip stream ends early",
 				  (unsigned long long)d->in);
 	if (d->kind == DECOMP_ZSTD && d->zs_hint != 0)
-		return errbuf_set(eb, -EINVAL, "offset %llu: zstd stream ends early",
+		return errbuf_set(eb, DECOMP_CUT, "offset %llu: zstd stream ends early",
 				  (unsigned long long)d->in);
 	return 0;
 }

@@ -32,7 +32,10 @@ struct decomp *decomp_free(struct decomp *d);
 /* Returns 0, -EINVAL on corrupt compressed data (eb names the input
  * offset), -ENOMEM, or what on_output returned. */
 int decomp_feed(struct decomp *d, const void *buf, size_t len, struct errbuf *eb);
-/* End of input: -EINVAL if a compressed stream ended early. */
+/* End of input: 0, or DECOMP_CUT (eb: where) when a compressed stream
+ * ended early: what came out before the cut is whole (a truncated capture,
+ * whose valid part an import keeps, as a cut plain file's). */
+#define DECOMP_CUT 1
 int decomp_finish(struct decomp *d, struct errbuf *eb);
 
 enum decomp_kind decomp_kind(const struct decomp *d);

@@ -131,16 +131,30 @@ int import_pass_feed(struct import_pass *p, const void *buf, size_t len, struct 
 int import_pass_finish(struct import_pass *p, struct import_result *res, struct import_info *info,
 		       struct errbuf *eb)
 {
-	struct errbuf trunc = { { 0 } };
+	struct errbuf trunc = { { 0 } }, cut = { { 0 } };
+	char cut_and_trunc[sizeof(cut.msg) + sizeof(trunc.msg) + 2];
 	p->eb = eb;
-	int err = decomp_finish(p->decomp, eb);
-	if (!err)
+	int err = decomp_finish(p->decomp, &cut);
+	bool stream_cut = err == DECOMP_CUT;
+	if (err < 0)
+		errbuf_set(eb, err, "%s", cut.msg);
+	else
 		err = pass_flush(p);
 	p->eb = NULL;
 	if (!err) {
 		err = capfile_finish(p->capfile, &trunc);
-		if (err < 0)
+		if (err < 0 && stream_cut) /* e.g. nothing came out before the cut */
+			errbuf_set(eb, err, "%s; %s", cut.msg, trunc.msg);
+		else if (err < 0)
 			errbuf_set(eb, err, "%s", trunc.msg);
+	}
+	/* A compressed file cut short is a truncated capture: its packets
+	 * up to the cut are kept, and the cut is reported. */
+	const char *truncation = err == CAPFILE_TRUNCATED ? trunc.msg : NULL;
+	if (stream_cut && err >= 0) {
+		snprintf(cut_and_trunc, sizeof(cut_and_trunc), "%s%s%s", cut.msg,
+			 truncation ? "; " : "", truncation ? truncation : "");
+		truncation = cut_and_trunc;
 	}
 	if (err < 0) {
 		p->ops->abort(p->job);
@@ -153,8 +167,9 @@ int import_pass_finish(struct import_pass *p, struct import_result *res, struct 
 		.compression = decomp_kind(p->decomp),
 		.source_bytes = p->source_bytes,
 		.capture_bytes = decomp_bytes_out(p->decomp),
-		.truncation = err == CAPFILE_TRUNCATED ? trunc.msg : NULL,
+		.truncation = truncation,
 	};
+	local.summary.truncated |= stream_cut;
 	memset(res, 0, sizeof(*res));
 	err = p->ops->commit(p->job, &local, res, eb);
 	p->job = NULL;

@@ -66,6 +66,26 @@ check "linked inode" "$ino" "$(stat -c %i "$CAPVAULT_STORE/objects/${msha:0:2}/$
 expect_rc 0 "$CAPVAULT" stats --json
 check "stats captures" 6 "$(jq .captures "$T/out")"
 
+# A compressed capture cut short is a truncated capture, as a cut plain
+# one is: its packets up to the cut are kept and the cut is reported with
+# its offset; one cut before any packet came out fails, saying where.
+"$MKCAP" --packets 200 --seed 9 -o "$T/whole.pcap"
+gzip -c "$T/whole.pcap" >"$T/whole.pcap.gz"
+head -c $(($(stat -c %s "$T/whole.pcap.gz") / 2)) "$T/whole.pcap.gz" >"$T/cut.pcap.gz"
+expect_rc 0 "$CAPVAULT" import "$T/cut.pcap.gz"
+grep -q "^imported .*cut.pcap.gz (truncated)" "$T/out" || fail "cut gzip: $(cat "$T/out" "$T/err")"
+id_cut=$(awk '/^imported .*cut.pcap.gz/ { print $2 }' "$T/out")
+"$CAPVAULT" info --json "$id_cut" >"$T/cut.json"
+jq -e '.truncated and (.error | test("^offset [0-9]+: gzip stream ends early"))' "$T/cut.json" >/dev/null ||
+	fail "cut gzip's record: $(jq -c '{truncated, error}' "$T/cut.json")"
+n_cut=$(jq .packets "$T/cut.json")
+checks=$((checks + 1))
+[ "$n_cut" -gt 0 ] && [ "$n_cut" -lt 200 ] || fail "cut gzip kept $n_cut packets"
+check "the kept packets are the first ones" "$n_cut" "$(zcat "$T/cut.pcap.gz" 2>/dev/null | tcpdump -r - 2>/dev/null | wc -l)"
+zstd -q -c "$T/whole.pcap" | head -c 3000 >"$T/cut.pcap.zst"
+expect_rc 1 "$CAPVAULT" import "$T/cut.pcap.zst"
+grep -q "cut.pcap.zst: offset 3000: zstd stream ends early" "$T/out" || fail "cut zstd: $(cat "$T/out")"
+
 # capinfos agrees on packets, times, link type, size and sha256.
 # epoch_digits EPOCH DIGITS keeps DIGITS decimals, as capinfos -S prints them.
 epoch_digits() {
