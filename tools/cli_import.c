@@ -72,9 +72,14 @@ struct note {
 	char *source, *why;
 };
 
+/* At most NOTES_MAX sources per list are kept (each is also printed on
+ * its own line as it goes): a tape of a million log files would otherwise
+ * hold a million names. The rest are only counted. */
+#define NOTES_MAX 10000
 struct notes {
 	struct note *v;
 	size_t n, alloc;
+	size_t more; /* noted past NOTES_MAX */
 };
 
 struct import_run {
@@ -192,6 +197,10 @@ static void wait_turn(struct import_run *run, size_t i)
 
 static void note_add(struct notes *ns, const char *source, const char *why)
 {
+	if (ns->n == NOTES_MAX) {
+		ns->more++;
+		return;
+	}
 	if (ns->n == ns->alloc) {
 		size_t alloc = ns->alloc ? 2 * ns->alloc : 16;
 		struct note *grown = realloc(ns->v, alloc * sizeof(*grown));
@@ -971,8 +980,8 @@ static void summary_notes(const char *title, const struct notes *ns)
 			ns->v[i].why ? text_escape_dup(ns->v[i].why, TEXT_ESC_CONTROLS) : NULL;
 		printf("  %s%s%s\n", source ? source : "?", why ? ": " : "", why ? why : "");
 	}
-	if (ns->n > SUMMARY_NAMES)
-		printf("  ... and %zu more\n", ns->n - SUMMARY_NAMES);
+	if (ns->n + ns->more > SUMMARY_NAMES)
+		printf("  ... and %zu more\n", ns->n + ns->more - SUMMARY_NAMES);
 }
 
 static json_t *notes_json(const struct notes *ns)
@@ -998,6 +1007,10 @@ static void summary_json(const struct import_run *run, double t)
 	json_object_set_new(o, "source_bytes", json_integer((json_int_t)run->src_done));
 	json_object_set_new(o, "failures", notes_json(&run->failures));
 	json_object_set_new(o, "skipped_sources", notes_json(&run->skips));
+	if (run->failures.more)
+		json_object_set_new(o, "failures_not_listed", json_integer((json_int_t)run->failures.more));
+	if (run->skips.more)
+		json_object_set_new(o, "skipped_not_listed", json_integer((json_int_t)run->skips.more));
 	json_dumpf(o, stdout, JSON_INDENT(2));
 	putchar('\n');
 	json_decref(o);

@@ -86,6 +86,24 @@ zstd -q -c "$T/whole.pcap" | head -c 3000 >"$T/cut.pcap.zst"
 expect_rc 1 "$CAPVAULT" import "$T/cut.pcap.zst"
 grep -q "cut.pcap.zst: offset 3000: zstd stream ends early" "$T/out" || fail "cut zstd: $(cat "$T/out")"
 
+# A tape of many files that are not captures: each is said on its line,
+# and the lists kept for the summary stop at 10000 names (the rest are
+# counted), so memory does not grow with the member count.
+python3 - "$T/logs.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    for i in range(10003):
+        data = b"log line %d\n" % i
+        info = tarfile.TarInfo("logs/%05d.log" % i)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+PY
+expect_rc 0 "$CAPVAULT" import --json --tar "$T/logs.tar"
+check "skipped sources listed" 10000 "$(jq '.skipped_sources | length' "$T/out")"
+check "skipped sources counted past the list" 3 "$(jq .skipped_not_listed "$T/out")"
+expect_rc 0 "$CAPVAULT" import --quiet --tar "$T/logs.tar"
+grep -q "^  \.\.\. and 9903 more$" "$T/out" || fail "summary of 10003 skipped: $(tail -3 "$T/out")"
+
 # capinfos agrees on packets, times, link type, size and sha256.
 # epoch_digits EPOCH DIGITS keeps DIGITS decimals, as capinfos -S prints them.
 epoch_digits() {
