@@ -81,8 +81,9 @@ jq -e '.truncated and (.error | test("^offset [0-9]+: gzip stream ends early"))'
 n_cut=$(jq .packets "$T/cut.json")
 checks=$((checks + 1))
 [ "$n_cut" -gt 0 ] && [ "$n_cut" -lt 200 ] || fail "cut gzip kept $n_cut packets"
-check "the kept packets are the first ones" "$n_cut" "$(zcat "$T/cut.pcap.gz" 2>/dev/null | tcpdump -r - 2>/dev/null | wc -l)"
-zstd -q -c "$T/whole.pcap" | head -c 3000 >"$T/cut.pcap.zst"
+check "the kept packets are the first ones" "$n_cut" "$({ zcat "$T/cut.pcap.gz" 2>/dev/null || true; } | tcpdump -r - 2>/dev/null | wc -l)"
+zstd -q -c "$T/whole.pcap" >"$T/whole.pcap.zst"
+head -c 3000 "$T/whole.pcap.zst" >"$T/cut.pcap.zst"
 expect_rc 1 "$CAPVAULT" import "$T/cut.pcap.zst"
 grep -q "cut.pcap.zst: offset 3000: zstd stream ends early" "$T/out" || fail "cut zstd: $(cat "$T/out")"
 
