@@ -69,6 +69,7 @@ struct store {
 	char *root;
 	int root_fd, objects_fd, tmp_fd;
 	dev_t dev;
+	uint64_t mnt_id; /* objects/'s mount (statx), 0 when the kernel cannot say */
 	/* Fan-out folders known to exist durably (objects/ fsynced after
 	 * creating them), one bit per first byte of the hash. */
 	_Atomic uint64_t fanout_durable[4];
@@ -254,6 +255,16 @@ static int open_subdir(struct store *st, const char *name, bool create, struct e
 	return r < 0 ? r : open_dir(st->root_fd, name, shown, eb);
 }
 
+/* The mount fd is on (statx's mnt_id), 0 when the kernel cannot say. */
+static uint64_t fd_mount(int fd)
+{
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return stx.stx_mnt_id;
+}
+
 static int store_open_dirs(struct store *st, unsigned flags, struct errbuf *eb)
 {
 	bool create = flags & STORE_CREATE;
@@ -272,9 +283,12 @@ static int store_open_dirs(struct store *st, unsigned flags, struct errbuf *eb)
 		return st->tmp_fd;
 	if (fstat(st->objects_fd, &so) < 0 || fstat(st->tmp_fd, &stt) < 0)
 		return errbuf_set(eb, -errno, "cannot stat %s: %s", st->root, strerror(errno));
-	/* Publishing links tmp/ files into objects/: one file system only. */
-	if (so.st_dev != stt.st_dev)
-		return errbuf_set(eb, -EXDEV, "%s/tmp and %s/objects are on different file systems",
+	/* Publishing links tmp/ files into objects/: one mount only (a link
+	 * fails across two, even two mounts of one file system). */
+	st->mnt_id = fd_mount(st->objects_fd);
+	uint64_t tmp_mnt = fd_mount(st->tmp_fd);
+	if (so.st_dev != stt.st_dev || (st->mnt_id && tmp_mnt && st->mnt_id != tmp_mnt))
+		return errbuf_set(eb, -EXDEV, "%s/tmp and %s/objects are on different mounts",
 				  st->root, st->root);
 	st->dev = so.st_dev;
 	return 0;
@@ -385,7 +399,7 @@ static bool lease_intact(int fd)
 }
 
 /*
- * Link mode when the source is a regular file on the store's file system
+ * Link mode when the source is a regular file on the store's mount
  * that nobody else can still write: ours (another owner can always make
  * it writable again, and a store that is not root cannot even make it
  * read-only: issue 15.5), and under our read lease (nobody has it open
@@ -399,8 +413,10 @@ static int writer_try_link(struct store_writer *w, const char *source, struct er
 
 	if (fd < 0)
 		return errbuf_set(eb, -errno, "cannot open %s: %s", source, strerror(errno));
+	uint64_t mnt = fd_mount(fd);
 	if (fstat(fd, &s) < 0 || !S_ISREG(s.st_mode) || s.st_dev != w->st->dev ||
-	    s.st_uid != geteuid() || !lease_take(fd)) {
+	    (mnt && w->st->mnt_id && mnt != w->st->mnt_id) || s.st_uid != geteuid() ||
+	    !lease_take(fd)) {
 		close(fd);
 		return 0;
 	}
