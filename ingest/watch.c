@@ -43,6 +43,10 @@
 #define TOK_WAKE 2
 #define NEVER UINT64_MAX
 #define LOST_RETRY_MS 1000u
+/* How often an inotify folder's path is checked to still be the folder
+ * watched: a mount over it (or a folder renamed in its place) sends no
+ * event to the old one's watch. */
+#define ROOT_CHECK_MS 5000u
 #define WALK_MAX_DEPTH 64
 #define PUMP_MAX 256 /* completions handled per watch_run_once */
 /* IN_ATTRIB: a folder's permissions changed (made unreadable or readable
@@ -212,6 +216,9 @@ struct folder {
 	bool read_failed; /* the last scan could not read it (inotify: rescanned until it can) */
 	uint64_t next_tick;
 	uint64_t settle_tick; /* poll: when the first unsettled file may be ready */
+	dev_t root_dev;       /* inotify: the folder watched at its path */
+	ino_t root_ino;
+	uint64_t root_check;  /* ... looked at again then (ROOT_CHECK_MS) */
 };
 
 struct watch {
@@ -679,6 +686,10 @@ static int watch_dir(struct watch *w, struct folder *f, const char *path)
 	d->folder = f->id;
 	d->dev = st.st_dev;
 	d->ino = st.st_ino;
+	if (!rel[0]) {
+		f->root_dev = st.st_dev;
+		f->root_ino = st.st_ino;
+	}
 	return wd;
 }
 
@@ -1016,6 +1027,18 @@ static void folder_tick(struct watch *w, struct folder *f)
 		pending_check(w, f);
 }
 
+/* An inotify folder whose path now leads elsewhere (a mount over it, or
+ * another folder in its place): lost, so found again at its path and
+ * rescanned, as one deleted or moved away. */
+static void root_check(struct watch *w, struct folder *f, uint64_t now)
+{
+	struct stat st;
+
+	f->root_check = now + ROOT_CHECK_MS;
+	if (stat(f->path, &st) == 0 && (st.st_dev != f->root_dev || st.st_ino != f->root_ino))
+		folder_lost(w, f, "its path leads to another folder now (mounted over, or replaced)");
+}
+
 static void run_due(struct watch *w)
 {
 	uint64_t now = mono_ms();
@@ -1023,6 +1046,8 @@ static void run_due(struct watch *w)
 		struct folder *f = w->folders[i];
 		if (!f)
 			continue;
+		if (f->mode == WATCH_MODE_INOTIFY && !f->lost && now >= f->root_check)
+			root_check(w, f, now);
 		if (f->scan_due || (f->mode == WATCH_MODE_POLL && now >= f->next_tick))
 			folder_scan(w, f);
 		else if (f->mode == WATCH_MODE_POLL && now >= f->settle_tick)
@@ -1046,6 +1071,8 @@ static int next_wait(const struct watch *w, int timeout_ms)
 			next = f->next_tick;
 		if (f && f->settle_tick < next)
 			next = f->settle_tick;
+		if (f && f->mode == WATCH_MODE_INOTIFY && !f->lost && f->root_check < next)
+			next = f->root_check;
 	}
 	if (next == NEVER)
 		return timeout_ms;
