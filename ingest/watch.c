@@ -214,6 +214,7 @@ struct folder {
 	bool scan_due;
 	bool lost;        /* inotify: the folder itself went away */
 	bool read_failed; /* the last scan could not read it (inotify: rescanned until it can) */
+	bool warned_long, warned_deep; /* a path too long, a tree too deep: said once */
 	uint64_t next_tick;
 	uint64_t settle_tick; /* poll: when the first unsettled file may be ready */
 	dev_t root_dev;       /* inotify: the folder watched at its path */
@@ -770,15 +771,28 @@ static void walk_entry(struct watch *w, struct folder *f, struct scan *sc, int d
 		return; /* vanished since readdir */
 	size_t save = sc->len;
 	int n = snprintf(sc->path + save, sizeof(sc->path) - save, "/%s", name);
+	/* Skipped, and said once: not a folder that cannot be read (which
+	 * would be rescanned every second for as long as the name exists). */
 	if (n < 0 || (size_t)n >= sizeof(sc->path) - save) {
 		sc->path[save] = '\0';
-		sc->err = sc->err ? sc->err : ENAMETOOLONG;
+		if (!f->warned_long)
+			wlog(w, LOG_LEVEL_WARNING, "folder %s: skipping %.200s in %.200s...: its path "
+			     "is longer than %zu bytes", f->path, name, sc->path, sizeof(sc->path) - 1);
+		f->warned_long = true;
 		return;
 	}
 	sc->len += (size_t)n;
 	if (S_ISDIR(st.st_mode)) {
-		if (f->recursive && depth < WALK_MAX_DEPTH && !dir_ignored(f, name, sc->path))
+		if (!f->recursive || dir_ignored(f, name, sc->path)) {
+			/* not looked into */
+		} else if (depth < WALK_MAX_DEPTH) {
 			walk(w, f, sc, depth + 1);
+		} else {
+			if (!f->warned_deep)
+				wlog(w, LOG_LEVEL_WARNING, "folder %s: not looking below %.300s...: "
+				     "over %u levels deep", f->path, sc->path, WALK_MAX_DEPTH);
+			f->warned_deep = true;
+		}
 	} else if (S_ISREG(st.st_mode) && !file_ignored(f, name, sc->path)) {
 		found_file(w, f, sc->path, &st);
 	}

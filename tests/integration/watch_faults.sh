@@ -131,8 +131,33 @@ mounted_over() {
 	stop_daemon
 }
 
+# A tree deeper than 64 levels, and a path longer than PATH_MAX: skipped
+# and said once at the scan, not a folder that cannot be read (which was
+# rescanned every second, and named neither); the rest imports.
+deep_and_long() {
+	local d=$T/in4 i long
+	mkdir -p "$d"
+	for i in $(seq 70); do d=$d/d; done
+	mkdir -p "$d"
+	"$MKCAP" --packets 10 --seed 41 -o "$d/too-deep.pcap"
+	long=$(printf 'x%.0s' $(seq 250))
+	(cd "$T/in4" && for i in $(seq 17); do mkdir "$long" && cd "$long"; done &&
+		"$MKCAP" --packets 10 --seed 42 -o too-long.pcap)
+	"$MKCAP" --packets 10 --seed 43 -o "$T/in4/fine.pcap"
+	config "$T/store4" "$T/in4" >"$T/d.yaml"
+	start_daemon
+	wait_for "the file beside them imported" logged "imported $T/in4/fine.pcap"
+	wait_for "the deep tree said" logged "folder $T/in4: not looking below $T/in4/d/d/"
+	wait_for "the long path said" logged "folder $T/in4: skipping xxxxxxxxxx"
+	logged "cannot scan" && fail "a skipped path made the folder unreadable: $(grep 'cannot scan' "$T/d.log")"
+	sleep 2
+	check "said once" 1 "$(count_logged "not looking below")"
+	stop_daemon
+}
+
 transient
 overflow
 mounted_over
+deep_and_long
 [ "$skipped" = 3 ] && { echo "SKIP: no part could run here"; exit 77; }
 finish
