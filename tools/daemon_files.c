@@ -94,6 +94,24 @@ static int unique_name(const char *dir, const char *name, unsigned n, char *out,
 	return len < 0 || (size_t)len >= size ? -ENAMETOOLONG : 0;
 }
 
+/* The name a moved file takes: its own, or, when that with a variant's
+ * ".NNNN" and its note's ".error" would pass NAME_MAX (a 255-byte name:
+ * no note could be made and the file stayed), cut before its extension.
+ * The note names the file's path as it was found. */
+#define MOVED_NAME_MAX (NAME_MAX - sizeof(".error") + 1 - sizeof(".NNNN") + 1)
+static void fit_name(const char *name, char out[NAME_MAX + 1])
+{
+	size_t len = strlen(name);
+	const char *dot = strchr(name + 1, '.');
+	size_t ext = dot && strlen(dot) <= 32 ? strlen(dot) : 0;
+
+	if (len <= MOVED_NAME_MAX)
+		snprintf(out, NAME_MAX + 1, "%s", name);
+	else
+		snprintf(out, NAME_MAX + 1, "%.*s%s", (int)(MOVED_NAME_MAX - ext), name,
+			 ext ? dot : "");
+}
+
 /* Writes the .error note for dst, which must not exist yet. */
 static int write_error_note(const char *dst, const char *msg)
 {
@@ -126,12 +144,13 @@ static void drop_error_note(const char *dst)
 int daemon_move_into(const char *path, const char *name, const char *dir, const char *rel_dir,
 		     const char *note, char *dst, size_t size)
 {
-	char sub[PATH_MAX];
+	char sub[PATH_MAX], fit[NAME_MAX + 1];
 	if (snprintf(sub, sizeof(sub), "%s%s%s", dir, *rel_dir ? "/" : "", rel_dir) >= (int)sizeof(sub))
 		return -ENAMETOOLONG;
+	fit_name(name, fit);
 	int err = mkdir_p(sub, 0755);
 	for (unsigned n = 0; !err && n < UNIQUE_TRIES; n++) {
-		err = unique_name(sub, name, n, dst, size);
+		err = unique_name(sub, note ? fit : name, n, dst, size);
 		if (!err && note)
 			err = write_error_note(dst, note);
 		if (err == -EEXIST) {

@@ -69,6 +69,18 @@ check "corrupt file left the inbox" no "$([ -e "$T/in/bad.pcap" ] && echo yes ||
 echo other garbage > "$T/src/bad.pcap"
 mv "$T/src/bad.pcap" "$T/in/bad.pcap"
 wait_for "second corrupt file moved beside the first" test -e "$T/in/.failed/bad.1.pcap.error"
+# A malformed file with a 255-byte name (its note's name would be longer
+# than a name can be): moved all the same, under a name cut before its
+# extension, with a note that names it as it was.
+long=$(printf 'n%.0s' $(seq 250)).pcap
+echo junk > "$T/src/$long"
+mv "$T/src/$long" "$T/in/$long"
+cut_note() { [ -n "$(find "$T/in/.failed" -name 'nnnn*.pcap.error')" ]; }
+wait_for "a 255-byte malformed file moved to .failed" cut_note
+grep -q "^$T/in/$long: offset 0: " "$(find "$T/in/.failed" -name 'nnnn*.pcap.error')" ||
+	fail "the cut name's note: $(cat "$T"/in/.failed/nnnn*.error)"
+check "the 255-byte file left the folder" no "$([ -e "$T/in/$long" ] && echo yes || echo no)"
+check "its bytes kept" junk "$(cat "$(find "$T/in/.failed" -name 'nnnn*.pcap')")"
 check "the first failed file kept" "garbage" "$(cat "$T/in/.failed/bad.pcap")"
 check "the second failed file kept" "other garbage" "$(cat "$T/in/.failed/bad.1.pcap")"
 # The corrupt file settled after the .part was written: had the .part
@@ -80,7 +92,7 @@ wait_for "renamed file imported" gone "$T/in/late.pcap"
 check "keep file still there" yes "$([ -f "$T/keep/k.pcap" ] && echo yes)"
 stop_daemon
 logged "imported $T/in/sub1/sub2/moved.pcap: capture " || fail "import log line: $(cat "$T/d.log")"
-grep -q "$T/in: .* seen, 4 imported, 0 duplicates, 2 failed" "$T/d.log" ||
+grep -q "$T/in: .* seen, 4 imported, 0 duplicates, 3 failed" "$T/d.log" ||
 	fail "shutdown summary: $(grep seen "$T/d.log")"
 
 expect_rc 0 "$CAPVAULT" ls --json --store "$T/store"
