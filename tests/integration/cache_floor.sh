@@ -120,7 +120,9 @@ grep -q "pruned capture" "$T/d.log" && fail "a capture was pruned: $(grep 'prune
 # --- 2. less free space: retention trims the cache, prunes nothing
 fill=$(($(free_bytes) - MIN_FREE + 2 * MB))
 head -c "$fill" /dev/zero >"$FS/filler"
-[ "$(free_bytes)" -lt "$MIN_FREE" ] || fail "the filler did not take the store below min_free"
+# (Not "free space is below min_free now": the daemon may have given it
+# back already, as it should, before the shell looks; a slow ASan run did.)
+check "the filler written whole" "$fill" "$(stat -c %s "$FS/filler")"
 wait_for "retention trimmed the cache" logged "retention: evicted"
 [ "$(free_bytes)" -ge "$MIN_FREE" ] || fail "still below min_free: $(free_bytes) bytes"
 grep -q "pruned capture" "$T/d.log" && fail "a capture was pruned: $(grep 'pruned capture' "$T/d.log")"
