@@ -789,12 +789,28 @@ struct walk_stack {
 	size_t n;
 };
 
-static void walk_fail(struct import_run *run, const char *path, int err)
+static void walk_fail_why(struct import_run *run, const char *path, const char *why)
 {
 	run->failed++;
-	note_add(&run->failures, path, strerror(err));
+	note_add(&run->failures, path, why);
 	if (!run->o->quiet && !run->o->json)
-		printf("FAILED     %s: %s\n", path, strerror(err));
+		printf("FAILED     %s: %s\n", path, why);
+}
+
+static void walk_fail(struct import_run *run, const char *path, int err)
+{
+	walk_fail_why(run, path, strerror(err));
+}
+
+static const char *node_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	case S_IFIFO: return "a FIFO";
+	case S_IFSOCK: return "a socket";
+	default: return "not a file or folder";
+	}
 }
 
 static int walk(struct import_run *run, const char *path, const char *rel, bool top,
@@ -855,8 +871,11 @@ static int walk(struct import_run *run, const char *path, const char *rel, bool 
 	if (S_ISDIR(st.st_mode))
 		return walk_dir(run, path, rel, &st, ws);
 	if (!S_ISREG(st.st_mode)) {
+		char why[96];
+		snprintf(why, sizeof(why), "%s, not a capture file",
+			 node_kind(st.st_mode));
 		if (top)
-			walk_fail(run, path, EINVAL);
+			walk_fail_why(run, path, why);
 		return 0;
 	}
 	char dir[PATH_MAX];

@@ -228,10 +228,32 @@ void cli_query_print_explain(const struct query_stats *st)
 		remote, st->elapsed_ms);
 }
 
-/* -w FILE: a temporary name beside it, so that a query that fails leaves
- * the file that was there. */
+/* -w FILE that is not a regular file (/dev/null, a FIFO, a symlink):
+ * written where it is, as tcpdump does. A rename over it would replace
+ * the device node or the link itself. */
+static int open_in_place(struct query_cli *c)
+{
+	c->outfd = open(c->outpath, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+	if (c->outfd < 0) {
+		int err = -errno;
+		fprintf(stderr, "capvault: %s: %s\n", c->outpath, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+/* -w FILE: a new file or a regular one is written under a temporary
+ * name beside it and renamed, so that a query that fails leaves the file
+ * that was there. A file replaced keeps its mode. */
 static int open_file(struct query_cli *c)
 {
+	struct stat st;
+	mode_t mode = 0644; /* as open(2) with 0644 under the usual umask */
+	if (lstat(c->outpath, &st) == 0) {
+		if (!S_ISREG(st.st_mode))
+			return open_in_place(c);
+		mode = st.st_mode & 07777;
+	}
 	if (asprintf(&c->tmp_path, "%s.capvault-XXXXXX", c->outpath) < 0) {
 		c->tmp_path = NULL;
 		return -ENOMEM;
@@ -244,7 +266,7 @@ static int open_file(struct query_cli *c)
 		c->tmp_path = NULL;
 		return err;
 	}
-	if (fchmod(c->outfd, 0644) < 0) { /* mkostemp's 0600, as open(2) with 0644 */
+	if (fchmod(c->outfd, mode) < 0) {
 		int err = -errno;
 		fprintf(stderr, "capvault: %s: %s\n", c->tmp_path, strerror(errno));
 		return err;

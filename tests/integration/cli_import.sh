@@ -105,6 +105,18 @@ check "skipped sources counted past the list" 3 "$(jq .skipped_not_listed "$T/ou
 expect_rc 0 "$CAPVAULT" import --quiet --tar "$T/logs.tar"
 grep -q "^  \.\.\. and 9903 more$" "$T/out" || fail "summary of 10003 skipped: $(tail -3 "$T/out")"
 
+# What is not a file is named as such and left where it is, --move or not.
+mkfifo "$T/fifo"
+expect_rc 1 "$CAPVAULT" import --move "$T/fifo"
+grep -q "fifo: a FIFO, not a capture file" "$T/out" || fail "FIFO: $(cat "$T/out")"
+[ -p "$T/fifo" ] || fail "--move of a FIFO touched it"
+if [ "$(id -u)" = 0 ]; then
+	mknod -m 666 "$T/null" c 1 3
+	expect_rc 1 "$CAPVAULT" import --move "$T/null"
+	grep -q "null: a character device, not a capture file" "$T/out" || fail "device: $(cat "$T/out")"
+	[ -c "$T/null" ] || fail "--move of a device touched it"
+fi
+
 # capinfos agrees on packets, times, link type, size and sha256.
 # epoch_digits EPOCH DIGITS keeps DIGITS decimals, as capinfos -S prints them.
 epoch_digits() {

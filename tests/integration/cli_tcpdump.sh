@@ -62,6 +62,35 @@ expect_rc 2 "$CAPVAULT" query 'tcp port ((' -w "$T/keep.pcap"
 check "failed query keeps -w's file" precious "$(cat "$T/keep.pcap")"
 check "no temporary file left" "" "$(ls "$T" | grep capvault- || true)"
 
+# -w FILE that is not a regular file is written where it is, never
+# renamed over: -w /dev/null replaced the device node with a file.
+udp_count=$(tcpdump -r "$T/a.pcap" --count udp 2>/dev/null)
+mkfifo "$T/fifo"
+timeout 20 cat "$T/fifo" > "$T/from_fifo" &
+reader=$!
+expect_rc 0 "$CAPVAULT" query --capture $A udp -w "$T/fifo"
+wait "$reader" || true
+[ -p "$T/fifo" ] || fail "-w FIFO: the FIFO was replaced"
+check "-w FIFO: the reader got the packets" "$udp_count" \
+	"$(tcpdump -r "$T/from_fifo" --count 2>/dev/null)"
+echo old > "$T/real.pcap"
+chmod 0600 "$T/real.pcap"
+ln -s real.pcap "$T/link.pcap"
+expect_rc 0 "$CAPVAULT" query --capture $A udp -w "$T/link.pcap"
+[ -L "$T/link.pcap" ] || fail "-w symlink: the link was replaced"
+check "-w symlink: written through the link" "$udp_count" \
+	"$(tcpdump -r "$T/real.pcap" --count 2>/dev/null)"
+echo old > "$T/mode.pcap"
+chmod 0600 "$T/mode.pcap"
+expect_rc 0 "$CAPVAULT" query --capture $A udp -w "$T/mode.pcap"
+check "-w FILE replaced keeps its mode" 600 "$(stat -c %a "$T/mode.pcap")"
+if [ "$(id -u)" = 0 ]; then
+	mknod -m 666 "$T/null" c 1 3
+	expect_rc 0 "$CAPVAULT" query --capture $A udp -w "$T/null"
+	[ -c "$T/null" ] || fail "-w a device: the device node was replaced"
+fi
+check "no temporary file left by -w" "" "$(ls "$T" | grep capvault- || true)"
+
 # Times: a bare date (midnight UTC), a time ago, now-DURATION.
 all=$("$CAPVAULT" query --count --capture $A)
 check "--after a bare date" "$all" "$("$CAPVAULT" query --count --capture $A --after 2023-11-14)"

@@ -20,7 +20,7 @@ compare() {
 	local id=$1 file=$2 filter=$3 src=$2
 	shift 3
 	checks=$((checks + 1))
-	if ! tcpdump -r "$src" -w /dev/null "$filter" 2>/dev/null; then
+	if ! tcpdump -r "$src" -w - "$filter" > /dev/null 2>&1; then
 		# libpcap rejects the filter for this link type: so must we.
 		if "$CAPVAULT" query --capture "$id" "$@" --count "$filter" >/dev/null 2>&1; then
 			fail "'$filter' on $file: tcpdump refuses it, capvault answered"
