@@ -16,6 +16,7 @@
 
 #include "cleanup.h"
 #include "config_types.h"
+#include "mountid.h"
 #include "objstore.h"
 #include "s3prefix.h"
 
@@ -223,19 +224,16 @@ static void check_parent(struct parse_ctx *c, const struct ytree *at, const char
  * parent's when it is not made yet; 0 when that cannot be told. */
 static uint64_t mount_of(const char *path)
 {
-	struct statx stx;
-
-	if (statx(AT_FDCWD, path, 0, STATX_MNT_ID, &stx) == 0)
-		return stx.stx_mask & STATX_MNT_ID ? stx.stx_mnt_id : 0;
+	uint64_t mnt = mount_id_at(AT_FDCWD, path, 0);
+	if (mnt)
+		return mnt;
 	_cleanup_free_ char *parent = strdup(path);
 	char *slash = parent ? strrchr(parent, '/') : NULL;
 	if (!slash)
 		// cppcheck-suppress memleak
 		return 0; /* _cleanup_free_ frees parent; cppcheck does not know it */
 	slash[slash == parent] = '\0';
-	if (statx(AT_FDCWD, parent, 0, STATX_MNT_ID, &stx) == 0 && (stx.stx_mask & STATX_MNT_ID))
-		return stx.stx_mnt_id;
-	return 0;
+	return mount_id_at(AT_FDCWD, parent, 0);
 }
 
 /* Files are moved out of an import folder by rename, which fails across

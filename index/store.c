@@ -57,6 +57,7 @@
 
 #include "cleanup.h"
 #include "hexdigit.h"
+#include "mountid.h"
 #include "ring.h"
 
 #define DIR_MODE 0750
@@ -255,14 +256,9 @@ static int open_subdir(struct store *st, const char *name, bool create, struct e
 	return r < 0 ? r : open_dir(st->root_fd, name, shown, eb);
 }
 
-/* The mount fd is on (statx's mnt_id), 0 when the kernel cannot say. */
 static uint64_t fd_mount(int fd)
 {
-	struct statx stx;
-
-	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
-		return 0;
-	return stx.stx_mnt_id;
+	return mount_id_at(fd, "", AT_EMPTY_PATH);
 }
 
 static int store_open_dirs(struct store *st, unsigned flags, struct errbuf *eb)

@@ -260,9 +260,10 @@ static size_t on_header(char *buf, size_t size, size_t n, void *opaque)
 	 * range without its Content-Range, then fails with a message. */
 	if (!strcasecmp(line, "etag"))
 		copy_whole(rq->etag, sizeof(rq->etag), value);
-	else if (!strcasecmp(line, "content-range"))
+	else if (!strcasecmp(line, "content-range")) {
 		copy_whole(rq->content_range, sizeof(rq->content_range), value);
-	shown_text(rq->content_range);
+		shown_text(rq->content_range); /* it may be quoted in an error */
+	}
 	return len;
 }
 
