@@ -44,17 +44,21 @@
 struct capped_sink {
 	void *inner;
 	uint64_t limit;
+	bool *over_limit; /* set when the limit stops an upload */
 };
 
 struct capped_job {
 	void *inner;
 	uint64_t limit, stored;
+	bool *over_limit;
 };
 
 struct upload {
 	struct api_call call;  /* for replies; its seg[] and token are not used */
 	struct upload_meta meta;
 	uint64_t limit, received;
+	uint64_t declared; /* Content-Length, 0 when not sent */
+	bool over_limit; /* the upload is over limit (else -EFBIG is the store's) */
 	struct capped_sink sink;
 	struct ring *ring;
 	struct import_pass *pass;
@@ -91,6 +95,7 @@ static int capped_begin(void *sink, const struct import_source *src, void **job,
 	if (!cj)
 		return -ENOMEM;
 	cj->limit = cs->limit;
+	cj->over_limit = cs->over_limit;
 	int err = vault_sink_ops.begin(cs->inner, src, &cj->inner, eb);
 	if (err) {
 		free(cj);
@@ -100,12 +105,20 @@ static int capped_begin(void *sink, const struct import_source *src, void **job,
 	return 0;
 }
 
+static int capped_expect(void *job, uint64_t capture_bytes, struct errbuf *eb)
+{
+	struct capped_job *cj = job;
+	return vault_sink_ops.expect(cj->inner, capture_bytes, eb);
+}
+
 static int capped_data(void *job, const void *buf, size_t len, struct errbuf *eb)
 {
 	struct capped_job *cj = job;
 	cj->stored += len;
-	if (cj->stored > cj->limit)
+	if (cj->stored > cj->limit) {
+		*cj->over_limit = true;
 		return errbuf_set(eb, -EFBIG, "over %" PRIu64 " bytes once decompressed", cj->limit);
+	}
 	return vault_sink_ops.data(cj->inner, buf, len, eb);
 }
 
@@ -143,6 +156,7 @@ static void capped_abort(void *job)
 
 static const struct import_sink_ops capped_sink_ops = {
 	.begin = capped_begin,
+	.expect = capped_expect,
 	.data = capped_data,
 	.data_wait = capped_data_wait,
 	.context = capped_context,
@@ -183,7 +197,8 @@ static struct upload *upload_new(struct api_call *c)
 	/* The unix socket is the capvault CLI's import, which offline has no
 	 * such limit (as body_timeout, max_upload_size is for the network). */
 	u->limit = http_req_local(c->r) ? UINT64_MAX : c->api->cfg->api.max_upload_size;
-	u->sink = (struct capped_sink){ .inner = c->api->vault, .limit = u->limit };
+	u->sink = (struct capped_sink){ .inner = c->api->vault, .limit = u->limit,
+					.over_limit = &u->over_limit };
 	for (size_t i = 0; i < n; i++)
 		api_upload_add_tags(c, &u->meta, tags[i]); /* valid: checked at token add */
 	return u;
@@ -228,6 +243,10 @@ static void reply_error(struct upload *u)
 	scrub_paths(u);
 	switch (u->err) {
 	case -EFBIG:
+		if (!u->over_limit && u->received <= u->limit) {
+			api_error(c, 507, "no_space", "storing the upload: %s", u->eb.msg);
+			break;
+		}
 		api_error(c, 413, "too_large",
 			  "the upload is larger than api.max_upload_size (%" PRIu64 " bytes)%s%s",
 			  u->limit, u->eb.msg[0] ? ": " : "", u->eb.msg);
@@ -377,8 +396,11 @@ static bool length_ok(struct upload *u)
 {
 	const char *cl = http_req_header(u->call.r, "Content-Length");
 	uint64_t len = 0;
+	if (cl && api_parse_u64(cl, &len) == 0)
+		u->declared = len;
 	if (cl && api_parse_u64(cl, &len) == 0 && len > u->limit) {
 		u->err = -EFBIG;
+		u->over_limit = true;
 		reply_error(u);
 		return false;
 	}
@@ -390,6 +412,7 @@ static void start_raw(struct upload *u)
 	struct import_source src = upload_source(u, NULL);
 	int err = ring_new(&u->ring, RING_ENTRIES);
 	src.ring = u->ring;
+	src.stream_bytes = u->declared;
 	if (!err)
 		err = import_pass_new(&u->pass, &capped_sink_ops, &u->sink, &src, &u->eb);
 	if (err) {

@@ -98,8 +98,7 @@ static void fmt_duration(uint64_t ns, char *buf, size_t len)
 	}
 }
 
-/* "1536MiB", "9000B": a unit once the number reaches 10240 of the smaller one. */
-static void fmt_size(uint64_t bytes, char *buf, size_t len)
+void retention_fmt_size(uint64_t bytes, char *buf, size_t len)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
 	double v = (double)bytes;
@@ -110,8 +109,8 @@ static void fmt_size(uint64_t bytes, char *buf, size_t len)
 	}
 	if (u == 0)
 		snprintf(buf, len, "%" PRIu64 "B", bytes);
-	else
-		snprintf(buf, len, "%.4g%s", v, units[u]);
+	else /* %.4g would print 10150 as 1.015e+04 */
+		snprintf(buf, len, v < 1000.0 ? "%.4g%s" : "%.0f%s", v, units[u]);
 }
 
 static bool has_tag(const struct capture_record *rec, const char *tag)
@@ -421,8 +420,8 @@ static bool over_total(struct planner *pl, char *reason, size_t len)
 	char a[32], b[32];
 	if (pl->kept_bytes <= pl->rules->max_total_size)
 		return false;
-	fmt_size(pl->kept_bytes, a, sizeof(a));
-	fmt_size(pl->rules->max_total_size, b, sizeof(b));
+	retention_fmt_size(pl->kept_bytes, a, sizeof(a));
+	retention_fmt_size(pl->rules->max_total_size, b, sizeof(b));
 	snprintf(reason, len, "total size %s > max_total_size %s", a, b);
 	return true;
 }
@@ -434,9 +433,16 @@ static bool below_floor(struct planner *pl, char *reason, size_t len)
 	char a[32], b[32];
 	if (free_now >= plan->min_free)
 		return false;
-	fmt_size(free_now, a, sizeof(a));
-	fmt_size(plan->min_free, b, sizeof(b));
-	snprintf(reason, len, "free %s < min_free %s", a, b);
+	uint64_t wanted = pl->env->room_wanted;
+	retention_fmt_size(free_now, a, sizeof(a));
+	retention_fmt_size(plan->min_free - wanted, b, sizeof(b));
+	if (!wanted) {
+		snprintf(reason, len, "free %s < min_free %s", a, b);
+		return true;
+	}
+	char c[32];
+	retention_fmt_size(wanted, c, sizeof(c));
+	snprintf(reason, len, "free %s < min_free %s and the %s an import waits for", a, b, c);
 	return true;
 }
 
@@ -472,8 +478,8 @@ static int tier_pass(struct planner *pl, struct entry **oldest)
 			   pl->local_bytes > ru->local_max_size; i++) {
 		if (!tierable(pl, oldest[i]))
 			continue;
-		fmt_size(pl->local_bytes, a, sizeof(a));
-		fmt_size(ru->local_max_size, b, sizeof(b));
+		retention_fmt_size(pl->local_bytes, a, sizeof(a));
+		retention_fmt_size(ru->local_max_size, b, sizeof(b));
 		snprintf(reason, sizeof(reason), "local size %s > local_max_size %s", a, b);
 		r = tier(pl, oldest[i], "local_max_size", reason);
 	}
@@ -491,7 +497,8 @@ static int store_wide(struct planner *pl, struct errbuf *eb)
 		if (r < 0)
 			return errbuf_set(eb, r, "cannot read the free space: %s", strerror(-r));
 		plan->min_free = retention_min_free(ru->min_free_bytes, ru->min_free_percent,
-						    plan->fs_total);
+						    plan->fs_total) +
+				 pl->env->room_wanted;
 	}
 	struct entry **oldest = calloc(pl->n ? pl->n : 1, sizeof(*oldest));
 	if (!oldest)
@@ -504,7 +511,8 @@ static int store_wide(struct planner *pl, struct errbuf *eb)
 		r = prune_oldest(pl, oldest, over_total, "max_total_size", false);
 	if (r == 0 && floor) {
 		r = prune_oldest(pl, oldest, below_floor, "min_free", true);
-		plan->below_min_free_after = plan->free_before + pl->local_freed < plan->min_free;
+		plan->below_min_free_after =
+			plan->free_before + pl->local_freed < plan->min_free - pl->env->room_wanted;
 	}
 	if (r == 0)
 		r = tier_pass(pl, oldest);
@@ -643,8 +651,8 @@ int retention_check_min_free(struct store *st, uint64_t min_free_bytes,
 	uint64_t floor = retention_min_free(min_free_bytes, min_free_percent, total);
 	if (free_bytes >= floor)
 		return 0;
-	fmt_size(free_bytes, a, sizeof(a));
-	fmt_size(floor, b, sizeof(b));
+	retention_fmt_size(free_bytes, a, sizeof(a));
+	retention_fmt_size(floor, b, sizeof(b));
 	return errbuf_set(eb, -ENOSPC, "store below min_free (%s free < %s): import refused", a, b);
 }
 

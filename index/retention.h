@@ -91,6 +91,9 @@ struct retention_env {
 	 * (a move under way, or a remote object imported again) by ending its
 	 * move, where it would otherwise delete its captures. */
 	bool finish_moves;
+	/* Room an import waits for beyond the min_free floor (vault_room_wanted):
+	 * pruned for as the floor is, when one is set. */
+	uint64_t room_wanted;
 };
 
 struct retention_item {
@@ -135,6 +138,9 @@ struct retention_plan {
 
 /* The store's own space function (opaque: struct store *). */
 int retention_store_space(void *store, uint64_t *free_bytes, uint64_t *total_bytes);
+
+/* "1536MiB", "9000B": a unit once the number reaches 10240 of the smaller one. */
+void retention_fmt_size(uint64_t bytes, char *buf, size_t len);
 
 /* The floor in bytes (the larger of bytes and percent of total). */
 uint64_t retention_min_free(uint64_t min_free_bytes, unsigned min_free_percent,

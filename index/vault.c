@@ -23,6 +23,7 @@
 #include "blockcheck.h"
 #include "cleanup.h"
 #include "db.h"
+#include "decomp.h"
 #include "objcache.h"
 #include "objstore.h"
 #include "pindex.h"
@@ -42,6 +43,10 @@ struct vault {
 	void *remote_release_opaque;
 	_Atomic uint64_t min_free_bytes;
 	_Atomic unsigned min_free_percent;
+	_Atomic uint64_t max_total_size;
+	/* Room beyond min_free an import waits for, that retention prunes
+	 * the oldest captures for (vault_room_wanted). */
+	_Atomic uint64_t room_wanted;
 	struct objcache *objcache; /* not owned: remote objects' bytes read before */
 };
 
@@ -52,6 +57,12 @@ struct vault_job {
 	 * writer "links" that object, and commit checks the hash again. */
 	bool stored_first;
 	uint8_t first_sha[32];
+	/* A stream's bytes so far, and how many it may write before its room
+	 * is checked (again): free space above min_free at its start, then
+	 * the most it could ever take (room_at_most). */
+	uint64_t written, check_at, room;
+	bool room_known;
+	char *compressed_path; /* a compressed file: measured when room is short */
 	struct db_batch *batch;
 	struct capture_record *rec;
 	struct pindex_builder *pindex;
@@ -230,6 +241,23 @@ void vault_set_min_free(struct vault *v, uint64_t min_free_bytes, unsigned min_f
 {
 	atomic_store(&v->min_free_bytes, min_free_bytes);
 	atomic_store(&v->min_free_percent, min_free_percent);
+}
+
+void vault_set_max_total_size(struct vault *v, uint64_t max_total_size)
+{
+	atomic_store(&v->max_total_size, max_total_size);
+}
+
+uint64_t vault_room_wanted(struct vault *v, bool take)
+{
+	return take ? atomic_exchange(&v->room_wanted, 0) : atomic_load(&v->room_wanted);
+}
+
+static void want_room(struct vault *v, uint64_t bytes)
+{
+	uint64_t was = atomic_load(&v->room_wanted);
+	while (was < bytes && !atomic_compare_exchange_weak(&v->room_wanted, &was, bytes))
+		;
 }
 
 int vault_remove(struct vault *v, uint64_t id, uint64_t *freed, struct errbuf *eb)
@@ -486,6 +514,7 @@ static void vault_job_free(struct vault_job *job)
 	pindex_builder_free(job->pindex);
 	db_batch_free(job->batch);
 	capture_record_free(job->rec);
+	free(job->compressed_path);
 	free(job);
 }
 
@@ -532,12 +561,18 @@ static int record_fill_source(struct capture_record *rec, const struct import_so
 	return 0;
 }
 
+static uint64_t file_size(const char *path)
+{
+	struct stat s;
+	return stat(path, &s) < 0 ? 0 : (uint64_t)s.st_size;
+}
+
 /* The room a copy of path needs: its size and the store's 4 MiB reserve
  * for the index (0 when path cannot be read). */
 static uint64_t copy_room(const char *path)
 {
-	struct stat s;
-	return stat(path, &s) < 0 ? 0 : (uint64_t)s.st_size + (4u << 20);
+	uint64_t size = file_size(path);
+	return size ? size + (4u << 20) : 0;
 }
 
 /* The room a copy of path needs is not free. */
@@ -548,6 +583,104 @@ static bool room_short(struct vault *v, const char *path)
 	if (!need || store_space(v->store, &free_bytes, &total) < 0)
 		return false;
 	return free_bytes < need;
+}
+
+/* Room the index's writes for one import keep in reserve. */
+#define INDEX_RESERVE (4u << 20)
+
+/* Free space above the floor, now: min_free, and never less than the
+ * index's reserve (0 when below; UINT64_MAX when the space cannot be
+ * read: nothing is refused then). floor_out: that floor, and how much of
+ * it is the reserve's beyond min_free. */
+static uint64_t room_now(struct vault *v, uint64_t *floor_out, uint64_t *reserve_out)
+{
+	uint64_t free_bytes = 0, total = 0;
+	if (store_space(v->store, &free_bytes, &total) < 0)
+		return UINT64_MAX;
+	uint64_t min_free = retention_min_free(atomic_load(&v->min_free_bytes),
+					       atomic_load(&v->min_free_percent), total);
+	uint64_t floor = min_free > INDEX_RESERVE ? min_free : INDEX_RESERVE;
+	if (floor_out)
+		*floor_out = floor;
+	if (reserve_out)
+		*reserve_out = floor - min_free;
+	return free_bytes > floor ? free_bytes - floor : 0;
+}
+
+/*
+ * The most a capture that has written `written` bytes could ever take:
+ * the room above min_free now, those bytes, and all that pruning every
+ * local capture and emptying the read-through cache would free (pruning
+ * moves bytes from the one to the other, so the sum holds while
+ * retention makes room), and no more than max_total_size. Reads the
+ * catalog's totals: called only once space is short.
+ */
+static uint64_t room_at_most(struct vault *v, uint64_t written, char *how, size_t len)
+{
+	uint64_t floor = 0, now = room_now(v, &floor, NULL);
+	struct catalog_totals t = { 0 };
+	struct objcache_stats cs = { 0 };
+	if (now == UINT64_MAX || catalog_totals(v->catalog, &t) < 0)
+		return UINT64_MAX;
+	if (v->objcache)
+		objcache_get_stats(v->objcache, &cs);
+	uint64_t room = now + written + t.local_bytes + cs.bytes;
+	char a[32], b[32], c[32];
+	retention_fmt_size(room, a, sizeof(a));
+	retention_fmt_size(t.local_bytes + cs.bytes, b, sizeof(b));
+	retention_fmt_size(floor, c, sizeof(c));
+	snprintf(how, len,
+		 "the store can take at most %s, even with every local capture pruned (they "
+		 "hold %s with the cache) and min_free (at least the index's reserve, %s) kept",
+		 a, b, c);
+	uint64_t max_total = atomic_load(&v->max_total_size);
+	if (max_total && max_total < room) {
+		retention_fmt_size(max_total, a, sizeof(a));
+		snprintf(how, len, "retention's max_total_size is %s", a);
+		room = max_total;
+	}
+	return room;
+}
+
+/*
+ * Whether `more` bytes (of a capture of `need`, `written` of them stored
+ * already) can be written now: 0 when they fit above min_free; -EFBIG
+ * when the capture can never be kept; -ENOSPC when it fits once the
+ * oldest captures are pruned: the room is asked of retention, and the
+ * import is retried once it is made (before, retention deleted captures
+ * only while the import happened to hold the space, and a retry could
+ * find it given back).
+ */
+static int check_fits(struct vault *v, uint64_t need, uint64_t written, struct errbuf *eb)
+{
+	uint64_t max_total = atomic_load(&v->max_total_size);
+	uint64_t floor = 0, reserve = 0, now = room_now(v, &floor, &reserve);
+	uint64_t more = need - written;
+	if (now != UINT64_MAX && more > now && v->objcache) {
+		/* The read-through cache gives way first: its bytes can be fetched again. */
+		objcache_trim(v->objcache, floor + more);
+		now = room_now(v, NULL, NULL);
+	}
+	if ((!max_total || need <= max_total) && (now == UINT64_MAX || more <= now))
+		return 0;
+	char how[320], a[32], b[32];
+	retention_fmt_size(need, a, sizeof(a));
+	if (need > room_at_most(v, written, how, sizeof(how)))
+		return errbuf_set(eb, -EFBIG,
+				  "the capture needs %s: %s; not imported, so that retention "
+				  "deletes nothing for it",
+				  a, how);
+	retention_fmt_size(now, b, sizeof(b));
+	if (!atomic_load(&v->min_free_bytes) && !atomic_load(&v->min_free_percent))
+		return errbuf_set(eb, -ENOSPC,
+				  "%s: the capture needs %s, the store has %s free beyond the "
+				  "index's reserve",
+				  strerror(ENOSPC), a, b);
+	want_room(v, need + reserve); /* the attempt's own bytes are given back first */
+	return errbuf_set(eb, -ENOSPC,
+			  "the capture needs %s, %s free above min_free: waiting for retention to "
+			  "prune the oldest captures",
+			  a, b);
 }
 
 /* Checks min_free for an import; short of it, or of the room a plain
@@ -627,6 +760,15 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 	if (!err && src->has_inode && !job->stored_first &&
 	    !store_writer_source_is(job->writer, src->dev, src->ino))
 		err = errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
+	if (!err && plain_file && !job->stored_first && !store_writer_linked(job->writer))
+		err = check_fits(v, file_size(src->path), 0, eb);
+	if (!err && !plain_file) { /* a stream: measured as it comes (vault_data) */
+		uint64_t now = room_now(v, NULL, NULL);
+		uint64_t max_total = atomic_load(&v->max_total_size);
+		job->check_at = max_total && max_total < now ? max_total : now;
+		if (src->path && !(job->compressed_path = strdup(src->path)))
+			err = -ENOMEM;
+	}
 	if (err) {
 		vault_job_free(job);
 		return err;
@@ -635,9 +777,103 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 	return 0;
 }
 
+/* Decompressing a file only to count its bytes, up to a limit. */
+struct measure {
+	struct decomp *d;
+	struct errbuf eb;
+	uint64_t out, stop_after;
+};
+
+static int measure_out(void *opaque, const void *buf, size_t len)
+{
+	struct measure *m = opaque;
+	(void)buf;
+	m->out += len;
+	return m->out > m->stop_after ? 1 : 0;
+}
+
+static int measure_in(void *opaque, const void *buf, size_t len)
+{
+	struct measure *m = opaque;
+	return decomp_feed(m->d, buf, len, &m->eb);
+}
+
+/* The bytes the compressed file at path decompresses to, or UINT64_MAX
+ * past limit. A file that cannot be read or is corrupt gives 0: the
+ * import itself then meets and reports it. Its own ring: the import's is
+ * in the middle of reading the same file. */
+static uint64_t decompressed_size(const char *path, uint64_t limit)
+{
+	struct measure m = { .stop_after = limit };
+	struct ring *ring = NULL;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || ring_new(&ring, 4) < 0)
+		return 0;
+	int r = decomp_new(&m.d, measure_out, &m);
+	if (r == 0)
+		r = ring_read_stream(ring, fd, 1u << 20, 2, measure_in, &m);
+	decomp_free(m.d);
+	ring_free(ring);
+	return r == 1 ? UINT64_MAX : r == 0 ? m.out : 0;
+}
+
+/*
+ * A stream past the room above min_free it had at its start: from here
+ * retention would delete captures for it. A compressed file is measured
+ * first and then checked as a plain file is (check_fits), so retention
+ * deletes nothing for a capture that will not fit in the end (a
+ * compression bomb), and makes the room for one that will. Another
+ * stream (a tar member, a raw upload) cannot be measured: it goes on up
+ * to the most it could ever take (room_at_most). Returns 0, -EFBIG or
+ * -ENOSPC.
+ */
+static int stream_room(struct vault_job *job, struct errbuf *eb)
+{
+	char how[320], a[32];
+	if (!job->room_known) {
+		job->room_known = true;
+		job->room = room_at_most(job->vault, job->written, how, sizeof(how));
+		job->check_at = job->room;
+		uint64_t size = job->room != UINT64_MAX && job->compressed_path ?
+					decompressed_size(job->compressed_path, job->room) :
+					0;
+		if (size == UINT64_MAX)
+			job->check_at = 0;
+		else if (size >= job->written)
+			return check_fits(job->vault, size, job->written, eb);
+	}
+	if (job->written <= job->check_at)
+		return 0;
+	room_at_most(job->vault, job->written, how, sizeof(how));
+	retention_fmt_size(job->room, a, sizeof(a));
+	return errbuf_set(eb, -EFBIG,
+			  "the capture needs more than %s: %s; not imported, so that retention "
+			  "deletes nothing for it",
+			  a, how);
+}
+
+/* A stream of known size (an uncompressed upload): checked as a plain
+ * file is, before its first byte. */
+static int vault_expect(void *opaque, uint64_t capture_bytes, struct errbuf *eb)
+{
+	struct vault_job *job = opaque;
+	if (job->stored_first)
+		return 0;
+	int err = check_fits(job->vault, capture_bytes, 0, eb);
+	if (!err && job->check_at < capture_bytes)
+		job->check_at = capture_bytes; /* it fits: no check on the way */
+	return err;
+}
+
 static int vault_data(void *opaque, const void *buf, size_t len, struct errbuf *eb)
 {
 	struct vault_job *job = opaque;
+	job->written += len;
+	if (job->written > job->check_at && !job->stored_first) {
+		int err = stream_room(job, eb);
+		if (err)
+			return err;
+	}
 	return store_writer_write_async(job->writer, buf, len, eb);
 }
 
@@ -748,6 +984,7 @@ static void vault_abort(void *opaque)
 
 const struct import_sink_ops vault_sink_ops = {
 	.begin = vault_begin,
+	.expect = vault_expect,
 	.data = vault_data,
 	.data_wait = vault_data_wait,
 	.context = vault_context,

@@ -95,6 +95,23 @@ int vault_object_open(struct vault *v, const uint8_t sha[32], int *fd);
  * refused". Safe to call while imports run. */
 void vault_set_min_free(struct vault *v, uint64_t min_free_bytes, unsigned min_free_percent);
 
+/* Sets retention's max_total_size (0: none), which no one capture may
+ * exceed. Safe to call while imports run.
+ *
+ * An import that cannot be kept fails with -EFBIG, saying why, before
+ * retention deletes anything for it: a capture larger than
+ * max_total_size, or one needing more room than the store's file system
+ * would have with every local capture pruned and the read-through cache
+ * emptied, less min_free. A plain file is measured at its start; a
+ * stream (compressed, a tar member, an upload) as its bytes come. */
+void vault_set_max_total_size(struct vault *v, uint64_t max_total_size);
+
+/* An import that fits only once the oldest captures are pruned fails
+ * with -ENOSPC and asks for its room here: the bytes wanted beyond
+ * min_free (the largest asked since the last take), for retention to
+ * prune for before the import is retried. take: read and reset. */
+uint64_t vault_room_wanted(struct vault *v, bool take);
+
 /* Deletes capture id: catalog batch first (synced), then the object file
  * when no capture uses it any more. Returns 0, -ENOENT or a negative
  * errno (eb). *freed (may be NULL) gets the bytes of an unlinked object. */

@@ -38,6 +38,7 @@ struct import_pass {
 	size_t gathered;
 	bool output_seen;    /* a piece of output went through */
 	uint64_t source_bytes;
+	uint64_t stream_bytes; /* import_source's, for the sink's expect */
 	bool finished;
 };
 
@@ -87,6 +88,12 @@ static int pass_on_output(void *opaque, const void *buf, size_t len)
 	struct import_pass *p = opaque;
 	bool first = !p->output_seen;
 	p->output_seen = true;
+	if (first && p->stream_bytes && p->ops->expect && p->eb &&
+	    decomp_kind(p->decomp) == DECOMP_NONE) {
+		int err = p->ops->expect(p->job, p->stream_bytes, p->eb);
+		if (err)
+			return err;
+	}
 	if (!p->gather && !first && p->ops->data_wait && len < PASS_GATHER_BYTES)
 		p->gather = malloc(PASS_GATHER_BYTES); /* without it: piece by piece */
 	if (!p->gather || len >= PASS_GATHER_BYTES) {
@@ -103,6 +110,7 @@ int import_pass_new(struct import_pass **out, const struct import_sink_ops *ops,
 	if (!p)
 		return -ENOMEM;
 	p->ops = ops;
+	p->stream_bytes = src->stream_bytes;
 	int err = decomp_new(&p->decomp, pass_on_output, p);
 	if (!err)
 		err = capfile_new(&p->capfile, pass_on_packet, pass_on_context, p);

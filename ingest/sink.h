@@ -46,6 +46,10 @@ struct import_source {
 	bool has_inode;
 	dev_t dev;
 	ino_t ino;
+	/* A stream's length when known before it is read (an upload's
+	 * Content-Length), 0 when not: uncompressed, it is the capture's
+	 * size, which the pass hands to the sink's expect. */
+	uint64_t stream_bytes;
 };
 
 /* What the pass learnt, handed to commit. */
@@ -67,6 +71,10 @@ struct import_result {
 struct import_sink_ops {
 	/* Starts a job; returns 0 or a negative errno (eb says why). */
 	int (*begin)(void *sink, const struct import_source *src, void **job, struct errbuf *eb);
+	/* Optional: the capture's size, before its first byte, when the source
+	 * is a stream of known length that is not compressed. Returns 0 or a
+	 * negative errno (eb says why), which ends the pass. */
+	int (*expect)(void *job, uint64_t capture_bytes, struct errbuf *eb);
 	/* Decompressed capture bytes, in order. */
 	int (*data)(void *job, const void *buf, size_t len, struct errbuf *eb);
 	/* Optional. When set, data may go on reading buf on another thread

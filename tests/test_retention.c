@@ -35,6 +35,7 @@ struct fixture {
 	char dir[64];
 	struct vault *v;
 	uint64_t free_bytes, total_bytes; /* the fake file system */
+	uint64_t room_wanted;             /* retention_env.room_wanted */
 };
 
 static int rm_entry(const char *path, const struct stat *s, int flag, struct FTW *ftw)
@@ -141,7 +142,8 @@ static int fake_space(void *opaque, uint64_t *free_bytes, uint64_t *total_bytes)
 
 static struct retention_plan *plan(struct fixture *f, const struct retention_rules *rules)
 {
-	struct retention_env env = { .now_ns = NOW, .space = fake_space, .space_opaque = f };
+	struct retention_env env = { .now_ns = NOW, .space = fake_space, .space_opaque = f,
+				     .room_wanted = f->room_wanted };
 	struct retention_plan *p = NULL;
 	struct errbuf eb;
 	assert_int_equal(retention_plan(vault_catalog(f->v), rules, &env, &p, &eb), 0);
@@ -291,6 +293,34 @@ static void test_min_free(void **state)
 	assert_int_equal(p->min_free, 1500);
 	retention_plan_free(p);
 	f->free_bytes = 5000;
+	p = plan(f, &rules);
+	assert_int_equal(p->n, 0);
+	retention_plan_free(p);
+}
+
+/* An import waiting for room: pruned for beyond the floor, said so; with
+ * no floor set, nothing is pruned for it. */
+static void test_room_wanted(void **state)
+{
+	struct fixture *f = *state;
+	for (unsigned i = 1; i <= 4; i++)
+		add_capture(f, i, &(struct spec){ .import_days_ago = 10 - i });
+	f->free_bytes = 1300;
+	f->total_bytes = 10000;
+	f->room_wanted = 150;
+	struct retention_rules rules = { .min_free_bytes = 1250 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "1");
+	assert_string_equal(p->items[0].reason,
+			    "free 1300B < min_free 1250B and the 150B an import waits for");
+	assert_false(p->below_min_free_after);
+	retention_plan_free(p);
+	f->room_wanted = 0;
+	p = plan(f, &rules);
+	assert_int_equal(p->n, 0);
+	retention_plan_free(p);
+	f->room_wanted = 150;
+	rules = (struct retention_rules){ .max_total_size = 1000 };
 	p = plan(f, &rules);
 	assert_int_equal(p->n, 0);
 	retention_plan_free(p);
@@ -520,6 +550,13 @@ static void test_min_free_refuses(void **state)
 			 -ENOSPC);
 	assert_non_null(strstr(eb.msg, "store below min_free ("));
 	assert_non_null(strstr(eb.msg, "): import refused"));
+	char size[32];
+	retention_fmt_size(10150u * 1024u, size, sizeof(size));
+	assert_string_equal(size, "10150KiB"); /* %.4g gave 1.015e+04KiB */
+	retention_fmt_size(1536u * 1024u * 1024u, size, sizeof(size));
+	assert_string_equal(size, "1536MiB");
+	retention_fmt_size(9000, size, sizeof(size));
+	assert_string_equal(size, "9000B");
 	assert_int_equal(retention_min_free(100, 10, 10000), 1000);
 	assert_int_equal(retention_min_free(5000, 10, 10000), 5000);
 }
@@ -567,6 +604,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_max_count_and_protect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_total_size_oldest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_min_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_room_wanted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run_equals_real_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_and_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_min_free_refuses, setup, teardown),

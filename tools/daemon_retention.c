@@ -48,6 +48,7 @@ int daemon_retention_configure(struct daemon_retention *dr, struct vault *v,
 		dr->next_ms = mono_ms();
 	dr->vault = v;
 	vault_set_min_free(v, rc->min_free_bytes, rc->min_free_percent);
+	vault_set_max_total_size(v, dr->rules.max_total_size);
 	/* At start the cache opens later and sets its floor itself. */
 	retention_cache_floor_set(vault_objcache(v), vault_store(v), rc->min_free_bytes,
 				  rc->min_free_percent);
@@ -142,7 +143,8 @@ static int run_locked(struct daemon_retention *dr, bool dry_run, struct retentio
 				     .space = dry_run ? retention_space_after_trim
 						      : retention_store_space,
 				     .space_opaque = dry_run ? (void *)&cs : (void *)cs.st,
-				     .finish_moves = dr->tier && daemon_tier_store_up(dr->tier) };
+				     .finish_moves = dr->tier && daemon_tier_store_up(dr->tier),
+				     .room_wanted = dry_run ? 0 : vault_room_wanted(dr->vault, true) };
 	struct retention_plan *plan = NULL;
 	*out = NULL;
 	if (!dry_run)
@@ -212,8 +214,10 @@ static bool tick_locked(struct daemon_retention *dr)
 	bool due = now >= dr->next_ms;
 	if (!due && now >= dr->low_check_ms) {
 		dr->low_check_ms = now + LOW_SPACE_CHECK_MS;
-		/* Below the floor: run now, then at most once per check period. */
-		due = below_floor(dr) && now >= dr->last_low_run_ms + LOW_SPACE_CHECK_MS;
+		/* Below the floor, or an import waits for room: run now, then at
+		 * most once per check period. */
+		due = (vault_room_wanted(dr->vault, false) || below_floor(dr)) &&
+		      now >= dr->last_low_run_ms + LOW_SPACE_CHECK_MS;
 		if (due)
 			dr->last_low_run_ms = now;
 	}
