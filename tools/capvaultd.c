@@ -342,6 +342,21 @@ static int add_folder(struct daemon *d, const struct config_import *ci)
 	return f->watch_id < 0 ? f->watch_id : 0;
 }
 
+/* Keeps <store>/claim-folders: hand_back at start, for the claims of
+ * folders dropped from the configuration (daemon.h). */
+static void note_claim_folders(struct daemon *d, bool hand_back)
+{
+	const char **paths = calloc(d->cfg->n_imports + 1, sizeof(*paths));
+	for (size_t i = 0; paths && i < d->cfg->n_imports; i++)
+		paths[i] = d->cfg->imports[i].path;
+	int err = paths ? daemon_claim_folders_update(d->cfg->store, paths, d->cfg->n_imports,
+						      hand_back)
+			: -ENOMEM;
+	if (err)
+		log_warnx("%s/" DAEMON_CLAIM_FOLDERS ": %s", d->cfg->store, strerror(-err));
+	free(paths);
+}
+
 /* Folders in the new config are added, or keep watching with its
  * settings for tags and after_import (watch settings such as globs
  * change on restart); folders no longer listed are removed. */
@@ -465,6 +480,7 @@ static void reload(struct daemon *d)
 	log_set_level(cfg->log_level); // NOLINT(clang-analyzer-core.NullDereference)
 	open_log_file(d, cfg->log_file);
 	apply_config(d, cfg);
+	note_claim_folders(d, false);
 	if (daemon_retention_configure(&d->retention, d->vault, &cfg->retention) < 0)
 		log_warnx("reload: retention rules not updated: out of memory");
 	reload_api(d, cfg);
@@ -836,6 +852,7 @@ int main(int argc, char **argv)
 	open_all(&d);
 	for (size_t i = 0; i < d.cfg->n_imports; i++)
 		add_folder(&d, &d.cfg->imports[i]);
+	note_claim_folders(&d, true);
 	/* The capture list's summary, built while the rest starts: the
 	 * first listing need not wait for it. */
 	if (catalog_summary_prepare(vault_catalog(d.vault)) < 0)

@@ -155,6 +155,21 @@ void daemon_claim_release(struct daemon_item *it);
  * while importing it), so it is finished or handed back; call before
  * the watcher's first scan. Returns how many, or a negative errno. */
 int daemon_claims_recover(struct daemon_workers *w, struct daemon_folder *f);
+/* Hands back under their names the files an earlier run left claimed in
+ * the import folder root, which is no longer in the configuration (so
+ * nothing there is imported). Returns how many stay claimed (a name taken
+ * meanwhile, a symlinked subfolder), or a negative errno. */
+int daemon_claims_hand_back(const char *root);
+/* <store>/DAEMON_CLAIM_FOLDERS lists every import folder whose claim
+ * folder may hold files: the configured ones (paths[0..n)), and those
+ * dropped from the configuration while anything stays claimed there. With
+ * hand_back (at start, before any worker runs), the claims of those are
+ * handed back first (daemon_claims_hand_back); at a reload, a dropped
+ * folder's files may still be in the workers' hands, so it only stays
+ * listed. Returns 0 or a negative errno. */
+#define DAEMON_CLAIM_FOLDERS "claim-folders"
+int daemon_claim_folders_update(const char *store, const char *const *paths, size_t n,
+				bool hand_back);
 /* Moves path to dir/rel_dir/<name, or the first free variant: x.1.pcap,
  * x.2.pcap...>, never replacing anything; with note, <dst>.error is
  * written first. dst gets the destination. Returns 0 or a negative errno. */

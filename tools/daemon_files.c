@@ -401,3 +401,152 @@ int daemon_claims_recover(struct daemon_workers *w, struct daemon_folder *f)
 		log_info("%s: %d files an earlier run had claimed queued again", f->path, n);
 	return n;
 }
+
+/* ---- claims of folders dropped from the configuration ---- */
+
+/* Hands one claimed file (rel below the claim folder) back under its
+ * name, between descriptors opened beneath the folder root: a subfolder
+ * swapped for a symlink is not followed. 0 or a negative errno. */
+static int hand_back_one(const char *root, const char *rel)
+{
+	char claim_rel[PATH_MAX], dir_rel[PATH_MAX];
+	const char *name = daemon_base_name(rel);
+	size_t dir_len = (size_t)(name - rel);
+	snprintf(dir_rel, sizeof(dir_rel), "%.*s", dir_len ? (int)dir_len - 1 : 0, rel);
+	if (snprintf(claim_rel, sizeof(claim_rel), "%s%s%s", DAEMON_CLAIM_DIR,
+		     *dir_rel ? "/" : "", dir_rel) >= (int)sizeof(claim_rel))
+		return -ENAMETOOLONG;
+	_cleanup_close_ int src = open_beneath(root, claim_rel, O_PATH | O_DIRECTORY);
+	if (src < 0)
+		return src;
+	_cleanup_close_ int dst = open_beneath(root, dir_rel, O_PATH | O_DIRECTORY);
+	if (dst < 0)
+		return dst;
+	return renameat2(src, name, dst, name, RENAME_NOREPLACE) < 0 ? -errno : 0;
+}
+
+int daemon_claims_hand_back(const char *root)
+{
+	char top[PATH_MAX];
+	struct stat st;
+	if (snprintf(top, sizeof(top), "%s/" DAEMON_CLAIM_DIR, root) >= (int)sizeof(top))
+		return -ENAMETOOLONG;
+	if (lstat(top, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return 0; /* not the daemon's: nothing of it to hand back */
+	char *const roots[] = { top, NULL };
+	FTS *fts = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
+	if (!fts)
+		return -errno;
+	int back = 0, left = 0;
+	size_t top_len = strlen(top);
+	for (FTSENT *e; (e = fts_read(fts));) {
+		if (e->fts_info == FTS_DP) {
+			rmdir(e->fts_path); /* when emptied */
+			continue;
+		}
+		if (e->fts_level == 0 || e->fts_info == FTS_D)
+			continue;
+		if (e->fts_info != FTS_F) {
+			left++;
+			continue;
+		}
+		int err = hand_back_one(root, e->fts_path + top_len + 1);
+		if (err) {
+			left++;
+			log_warnx("%s: cannot hand it back under its name (%s); it stays there",
+				  e->fts_path, strerror(-err));
+		} else {
+			back++;
+		}
+	}
+	fts_close(fts);
+	if (back)
+		log_info("%s: no longer an import folder: %d files an earlier run had claimed "
+			 "handed back under their names, not imported",
+			 root, back);
+	return left;
+}
+
+/* Reads the record's lines into *out. */
+static int read_claim_folders(const char *path, char ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int err = 0;
+	while (!err && (len = getline(&line, &cap, f)) > 0) {
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (!len)
+			continue;
+		char **grown = realloc(*out, (*n + 1) * sizeof(**out));
+		if (!grown) {
+			err = -ENOMEM;
+			break;
+		}
+		*out = grown;
+		if (!(grown[*n] = strdup(line)))
+			err = -ENOMEM;
+		else
+			++*n;
+	}
+	free(line);
+	fclose(f);
+	return err;
+}
+
+/* Whether path is one of paths[0..n), by name or as the same folder. */
+static bool listed(const char *const *paths, size_t n, const char *path)
+{
+	struct stat a, b;
+	bool known = stat(path, &a) == 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(paths[i], path) ||
+		    (known && stat(paths[i], &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+			return true;
+	return false;
+}
+
+int daemon_claim_folders_update(const char *store, const char *const *paths, size_t n,
+				bool hand_back)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	if (snprintf(path, sizeof(path), "%s/" DAEMON_CLAIM_FOLDERS, store) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	char **old = NULL;
+	size_t n_old = 0;
+	int err = read_claim_folders(path, &old, &n_old);
+	FILE *f = err ? NULL : fopen(tmp, "we");
+	if (!err && !f)
+		err = -errno;
+	for (size_t i = 0; f && i < n; i++)
+		fprintf(f, "%s\n", paths[i]);
+	for (size_t i = 0; i < n_old; i++) {
+		if (listed(paths, n, old[i]) || listed((const char *const *)old, i, old[i]))
+			continue;
+		/* Dropped from the config: handed back at a start, kept listed
+		 * while anything stays claimed there. */
+		if ((!hand_back || daemon_claims_hand_back(old[i]) != 0) && f)
+			fprintf(f, "%s\n", old[i]);
+	}
+	for (size_t i = 0; i < n_old; i++)
+		free(old[i]);
+	free(old);
+	if (f && (fflush(f) != 0 || fsync(fileno(f)) < 0))
+		err = -errno;
+	if (f && fclose(f) != 0 && !err)
+		err = -errno;
+	if (f && !err && rename(tmp, path) < 0)
+		err = -errno;
+	if (f && err)
+		unlink(tmp);
+	return err;
+}
