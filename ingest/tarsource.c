@@ -150,9 +150,17 @@ int tarsource_next(struct tarsource *ts, struct tar_member *m, struct errbuf *eb
 			return 0;
 		if (r < ARCHIVE_WARN)
 			return ts_error(ts, eb, ARCHIVE_FATAL);
-		/* Hard links carry no data; their target was (or will be) read. */
-		if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
+		/* Hard links carry no data; their target was read before them.
+		 * Folders are only the way to their members. */
+		unsigned type = archive_entry_filetype(e);
+		if (type == AE_IFDIR || archive_entry_hardlink(e))
 			continue;
+		m->not_file = type == AE_IFREG	 ? NULL :
+			      type == AE_IFLNK	 ? "a symbolic link" :
+			      type == AE_IFIFO	 ? "a FIFO" :
+			      type == AE_IFSOCK ? "a socket" :
+			      type == AE_IFCHR || type == AE_IFBLK ? "a device" :
+							     "not a file";
 		ts->pos = 0;
 		ts->member_eof = false;
 		ts->pending = NULL;

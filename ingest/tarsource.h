@@ -29,6 +29,9 @@ struct tarsource;
 struct tar_member {
 	const char *name;   /* as in the archive, valid until the next tarsource_next */
 	uint64_t size;      /* from the header */
+	/* NULL for a regular file; else what the member is ("a symbolic
+	 * link", "a device", "a FIFO"...): it has no data to read. */
+	const char *not_file;
 };
 
 /*
@@ -42,8 +45,10 @@ int tarsource_open(struct tarsource **out, const char *path, size_t block_size,
 struct tarsource *tarsource_free(struct tarsource *ts);
 
 /*
- * Moves to the next regular member (directories, links and devices are
- * passed over; unread data of the current member is read past). Returns
+ * Moves to the next member that is a file, or a symlink, FIFO, socket or
+ * device (m->not_file says which; it has no data); directories and hard
+ * links are passed over, and unread data of the current member is read
+ * past. Returns
  * 1 with *m filled, 0 at the end of the archive, or a negative errno when
  * the archive itself is unreadable from here on (eb says why).
  */

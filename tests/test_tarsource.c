@@ -138,12 +138,17 @@ static void test_stream(void **state)
 	int verdict;
 	assert_int_equal(tarsource_next(ts, &m, &eb), 1);
 	assert_string_equal(m.name, "dir/a.pcap");
+	assert_null(m.not_file);
 	assert_int_equal(m.size, big);
 	assert_int_equal(read_member(ts, back, big, &verdict), big);
 	assert_int_equal(verdict, 1);
 	assert_memory_equal(back, cap, big);
+	assert_int_equal(tarsource_next(ts, &m, &eb), 1); /* no data: named for what it is */
+	assert_string_equal(m.name, "dir/link.pcap");
+	assert_string_equal(m.not_file, "a symbolic link");
 	assert_int_equal(tarsource_next(ts, &m, &eb), 1);
 	assert_string_equal(m.name, "notes.txt");
+	assert_null(m.not_file);
 	assert_int_equal(read_member(ts, back, big, &verdict), 12);
 	assert_int_equal(verdict, 0);
 	assert_int_equal(tarsource_next(ts, &m, &eb), 1);

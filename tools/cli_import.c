@@ -248,13 +248,15 @@ static void report_failed(struct import_run *run, size_t i, const char *source, 
 	pthread_mutex_unlock(&run->lock);
 }
 
-static void report_skipped(struct import_run *run, size_t i, const char *source)
+/* why: what the source is, "not a capture" when NULL. */
+static void report_skipped(struct import_run *run, size_t i, const char *source,
+			   const char *why)
 {
 	pthread_mutex_lock(&run->lock);
 	run->skipped++;
 	run->sources_done++;
-	note_add(&run->skips, source, NULL);
-	item_line(run, i, "skipped    %s (not a capture)\n", source);
+	note_add(&run->skips, source, why);
+	item_line(run, i, "skipped    %s (%s)\n", source, why ? why : "not a capture");
 	pthread_mutex_unlock(&run->lock);
 }
 
@@ -449,6 +451,10 @@ static void tar_member(struct tar_ctx *tc, const struct item *it, const struct t
 	_cleanup_free_ char *key = NULL;
 	if (asprintf(&key, "%s!%s", it->path, m->name) < 0)
 		return;
+	if (m->not_file) {
+		report_skipped(run, tc->item, key, m->not_file);
+		return;
+	}
 	if (journal_done(run->journal, key, m->size)) {
 		report_journaled(run, m->size, false);
 		return;
@@ -463,7 +469,7 @@ static void tar_member(struct tar_ctx *tc, const struct item *it, const struct t
 		return;
 	}
 	if (r == 0) {
-		report_skipped(run, tc->item, key);
+		report_skipped(run, tc->item, key, NULL);
 		return;
 	}
 	if (run->o->dry_run) {
@@ -1003,12 +1009,13 @@ static void summary_notes(const char *title, const struct notes *ns)
 		printf("  ... and %zu more\n", ns->n + ns->more - SUMMARY_NAMES);
 }
 
-static json_t *notes_json(const struct notes *ns)
+/* with_why: objects with source and error; else the sources' names. */
+static json_t *notes_json(const struct notes *ns, bool with_why)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < ns->n; i++)
 		/* File names are bytes: shown escaped (textesc.h), never dropped. */
-		json_array_append_new(a, ns->v[i].why ? json_pack("{s:o, s:o}", "source",
+		json_array_append_new(a, with_why && ns->v[i].why ? json_pack("{s:o, s:o}", "source",
 								  catalog_json_text(ns->v[i].source),
 								  "error", catalog_json_text(ns->v[i].why))
 						      : catalog_json_text(ns->v[i].source));
@@ -1024,8 +1031,8 @@ static void summary_json(const struct import_run *run, double t)
 			      "packets", (json_int_t)run->packets, "bytes", (json_int_t)run->bytes,
 			      "seconds", t);
 	json_object_set_new(o, "source_bytes", json_integer((json_int_t)run->src_done));
-	json_object_set_new(o, "failures", notes_json(&run->failures));
-	json_object_set_new(o, "skipped_sources", notes_json(&run->skips));
+	json_object_set_new(o, "failures", notes_json(&run->failures, true));
+	json_object_set_new(o, "skipped_sources", notes_json(&run->skips, false));
 	if (run->failures.more)
 		json_object_set_new(o, "failures_not_listed", json_integer((json_int_t)run->failures.more));
 	if (run->skips.more)

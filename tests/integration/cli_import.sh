@@ -105,6 +105,27 @@ check "skipped sources counted past the list" 3 "$(jq .skipped_not_listed "$T/ou
 expect_rc 0 "$CAPVAULT" import --quiet --tar "$T/logs.tar"
 grep -q "^  \.\.\. and 9903 more$" "$T/out" || fail "summary of 10003 skipped: $(tail -3 "$T/out")"
 
+# Tar members with no data: a symlink or a FIFO is counted as skipped and
+# named for what it is; folders and hard links (their data is their
+# target's, read before them) are not sources.
+"$MKCAP" --packets 20 --seed 31 -o "$T/member.pcap"
+python3 - "$T/links.tar" "$T/member.pcap" <<'PY'
+import sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    d = tarfile.TarInfo("d"); d.type = tarfile.DIRTYPE; t.addfile(d)
+    t.add(sys.argv[2], arcname="d/cap.pcap")
+    for name, kind in (("d/link.pcap", tarfile.SYMTYPE), ("d/hard.pcap", tarfile.LNKTYPE),
+                       ("d/fifo", tarfile.FIFOTYPE)):
+        m = tarfile.TarInfo(name); m.type = kind; m.linkname = "d/cap.pcap"; t.addfile(m)
+PY
+expect_rc 0 "$CAPVAULT" import --json --tar "$T/links.tar"
+check "tar links: imported" 1 "$(jq .imported "$T/out")"
+check "tar links: skipped" '["'"$T"'/links.tar!d/link.pcap","'"$T"'/links.tar!d/fifo"]' \
+	"$(jq -c .skipped_sources "$T/out")"
+expect_rc 0 "$CAPVAULT" import --tar "$T/links.tar"
+grep -q "^skipped    .*links.tar!d/link.pcap (a symbolic link)$" "$T/out" ||
+	fail "tar symlink member: $(cat "$T/out")"
+
 # What is not a file is named as such and left where it is, --move or not.
 mkfifo "$T/fifo"
 expect_rc 1 "$CAPVAULT" import --move "$T/fifo"
