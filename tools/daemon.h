@@ -55,6 +55,14 @@ struct daemon_item {
 	char *path;              /* where the file was dropped */
 	char *rel_dir;
 	char *claim;             /* where it is held while claimed, or NULL */
+	/* The claim's folder, held open (O_PATH) from the claim on, and the
+	 * claim reached through it (/proc/self/fd/N/NAME): a writer who
+	 * renames .capvault-claim and puts a symlink in its place meanwhile
+	 * cannot make the daemon read, remove or move another file. -1 and
+	 * NULL when not claimed, or when not anchored (no /proc, no openat2):
+	 * then claim is used. */
+	int claim_dir;
+	char *claim_at;
 	char *error;             /* the last transient failure, or NULL */
 	unsigned attempts;       /* transient failures so far */
 	/* The file given up on (dev, ino, size, mtime), so that the path
@@ -151,6 +159,12 @@ int daemon_claim(struct daemon_item *it);
 int daemon_unclaim(struct daemon_item *it);
 /* Forgets the claim: the caller removed or moved the claimed file. */
 void daemon_claim_release(struct daemon_item *it);
+/* A claim found at start-up (daemon_claims_recover) held by its folder's
+ * descriptor, as daemon_claim holds a new one. Returns 0 or a negative
+ * errno: -ELOOP when a folder on its way is a symlink. */
+int daemon_claim_anchor(struct daemon_item *it);
+/* The path that reaches the claimed file (claim_at, else claim). */
+const char *daemon_claim_path(const struct daemon_item *it);
 /* Queues every file a previous run left claimed in folder f (killed
  * while importing it), so it is finished or handed back; call before
  * the watcher's first scan. Returns how many, or a negative errno. */

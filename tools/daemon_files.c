@@ -277,28 +277,74 @@ int daemon_open_beneath(const struct daemon_item *it, int flags)
 	return fd;
 }
 
-/* The rename of the claim, between the folders' descriptors: a subfolder
- * swapped for a symlink since the file was seen is never followed. */
-static int claim_rename(const char *root, const struct daemon_item *it, const char *name,
-			const char *dst)
+/* The claim's folder below root, opened O_PATH through no symlink. */
+static int open_claim_dir(const char *root, const char *rel_dir)
 {
 	char rel_claim[PATH_MAX];
-	if (snprintf(rel_claim, sizeof(rel_claim), "%s%s%s", DAEMON_CLAIM_DIR,
-		     *it->rel_dir ? "/" : "", it->rel_dir) >= (int)sizeof(rel_claim))
+	if (snprintf(rel_claim, sizeof(rel_claim), "%s%s%s", DAEMON_CLAIM_DIR, *rel_dir ? "/" : "",
+		     rel_dir) >= (int)sizeof(rel_claim))
 		return -ENAMETOOLONG;
+	return open_beneath(root, rel_claim, O_PATH | O_DIRECTORY);
+}
+
+/* The rename of the claim, between the folders' descriptors: a subfolder
+ * swapped for a symlink since the file was seen is never followed.
+ * *claim_dir gets the claim folder's descriptor (-1 without openat2). */
+static int claim_rename(const char *root, const struct daemon_item *it, const char *name,
+			const char *dst, int *dir_out)
+{
+	*dir_out = -1;
 	_cleanup_close_ int src = open_beneath(root, it->rel_dir, O_PATH | O_DIRECTORY);
 	if (src == -ENOSYS)
 		return rename_noreplace(it->path, dst);
 	if (src < 0)
 		return src;
-	_cleanup_close_ int dir = open_beneath(root, rel_claim, O_PATH | O_DIRECTORY);
+	int dir = open_claim_dir(root, it->rel_dir);
 	if (dir < 0)
 		return dir;
-	if (renameat2(src, name, dir, name, RENAME_NOREPLACE) == 0)
+	int err = renameat2(src, name, dir, name, RENAME_NOREPLACE) == 0 ? 0 : -errno;
+	if (err == -EINVAL || err == -ENOSYS || err == -EOPNOTSUPP)
+		err = rename_noreplace(it->path, dst); /* no RENAME_NOREPLACE here */
+	if (err)
+		close(dir);
+	else
+		*dir_out = dir;
+	return err;
+}
+
+/* Holds the claim through its folder's descriptor dir (taken over; -1:
+ * none): claim_at is the claim by /proc/self/fd. Without /proc, the
+ * descriptor is kept and claim_at is the plain path. */
+static int anchor_claim(struct daemon_item *it, int dir)
+{
+	it->claim_dir = dir;
+	if (dir >= 0 && access("/proc/self/fd", X_OK) == 0) {
+		if (asprintf(&it->claim_at, "/proc/self/fd/%d/%s", dir,
+			     daemon_base_name(it->claim)) < 0)
+			it->claim_at = NULL;
+	} else {
+		it->claim_at = strdup(it->claim);
+	}
+	return it->claim_at ? 0 : -ENOMEM;
+}
+
+int daemon_claim_anchor(struct daemon_item *it)
+{
+	char root[PATH_MAX];
+	if (!it->claim || it->claim_at)
 		return 0;
-	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-		return -errno;
-	return rename_noreplace(it->path, dst); /* no RENAME_NOREPLACE here */
+	int err = folder_root(it, root, sizeof(root));
+	if (err)
+		return err;
+	int dir = open_claim_dir(root, it->rel_dir);
+	if (dir < 0 && dir != -ENOSYS)
+		return dir;
+	return anchor_claim(it, dir);
+}
+
+const char *daemon_claim_path(const struct daemon_item *it)
+{
+	return it->claim_at ? it->claim_at : it->claim;
 }
 
 /* Renames the file into the claim folder. Returns 0 (it->claim set) or a
@@ -313,10 +359,17 @@ int daemon_claim(struct daemon_item *it)
 	const char *name = daemon_base_name(it->path);
 	if (!err && snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst))
 		err = -ENAMETOOLONG;
+	int dirfd = -1;
 	if (!err)
-		err = claim_rename(root, it, name, dst);
+		err = claim_rename(root, it, name, dst, &dirfd);
 	if (!err && !(it->claim = strdup(dst))) {
+		if (dirfd >= 0)
+			close(dirfd);
 		rename_noreplace(dst, it->path);
+		err = -ENOMEM;
+	} else if (!err && anchor_claim(it, dirfd) < 0) {
+		rename_noreplace(dst, it->path);
+		daemon_claim_release(it);
 		err = -ENOMEM;
 	}
 	return err;
@@ -338,20 +391,32 @@ int daemon_claim_intact(const struct daemon_item *it)
 	return S_ISDIR(st.st_mode) && st.st_uid == geteuid() ? 0 : -EPERM;
 }
 
-/* Hands a claimed file back under its name. Returns 0, or -EEXIST when
- * the name holds another file by now (the file stays claimed). */
+/* Hands a claimed file back under its name: from the claim's folder
+ * descriptor into its own folder opened beneath the import folder (a
+ * subfolder swapped for a symlink meanwhile is not followed: -ELOOP).
+ * Returns 0, or -EEXIST when the name holds another file by now (the
+ * file stays claimed). */
 int daemon_unclaim(struct daemon_item *it)
 {
+	char root[PATH_MAX], dst[PATH_MAX];
 	if (!it->claim)
 		return 0;
 	int err = daemon_claim_intact(it);
+	if (!err)
+		err = folder_root(it, root, sizeof(root));
 	if (err)
 		return err;
-	err = rename_noreplace(it->claim, it->path);
+	_cleanup_close_ int dir = open_beneath(root, it->rel_dir, O_PATH | O_DIRECTORY);
+	if (dir >= 0 && snprintf(dst, sizeof(dst), "/proc/self/fd/%d/%s", dir,
+				 daemon_base_name(it->path)) >= (int)sizeof(dst))
+		return -ENAMETOOLONG;
+	if (dir < 0 && dir != -ENOSYS)
+		return dir;
+	bool by_fd = dir >= 0 && access("/proc/self/fd", X_OK) == 0;
+	err = rename_noreplace(daemon_claim_path(it), by_fd ? dst : it->path);
 	if (err && err != -ENOENT)
 		return err;
-	free(it->claim);
-	it->claim = NULL;
+	daemon_claim_release(it);
 	return 0;
 }
 
@@ -359,7 +424,11 @@ int daemon_unclaim(struct daemon_item *it)
 void daemon_claim_release(struct daemon_item *it)
 {
 	free(it->claim);
-	it->claim = NULL;
+	free(it->claim_at);
+	if (it->claim_dir >= 0)
+		close(it->claim_dir);
+	it->claim = it->claim_at = NULL;
+	it->claim_dir = -1;
 }
 
 int daemon_claims_recover(struct daemon_workers *w, struct daemon_folder *f)

@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
 #include "monoclock.h"
 
 #define SET_BUCKETS 1024u
@@ -74,6 +76,9 @@ static void item_free(struct daemon_item *it)
 	free(it->path);
 	free(it->rel_dir);
 	free(it->claim);
+	free(it->claim_at);
+	if (it->claim_dir >= 0)
+		close(it->claim_dir);
 	free(it->error);
 	free(it);
 }
@@ -125,6 +130,7 @@ static struct daemon_item *item_new(struct daemon_folder *f, const char *path, c
 	if (!it)
 		return NULL;
 	it->folder = f;
+	it->claim_dir = -1;
 	it->path = strdup(path);
 	it->rel_dir = strdup(rel_dir ? rel_dir : "");
 	it->claim = claim ? strdup(claim) : NULL;

@@ -55,7 +55,7 @@
 /* Where the file is now. */
 static const char *where(const struct daemon_item *it)
 {
-	return it->claim ? it->claim : it->path;
+	return it->claim ? daemon_claim_path(it) : it->path;
 }
 
 /* Moves the item's file, where it is now, into dir (see daemon_move_into). */
@@ -235,7 +235,7 @@ static int open_regular(const struct daemon_item *it, struct stat *st)
 {
 	/* Unclaimed (imported in place), through no symlinked subfolder. */
 	int how = O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC;
-	int fd = it->claim ? open(it->claim, how) : daemon_open_beneath(it, how);
+	int fd = it->claim ? open(where(it), how) : daemon_open_beneath(it, how);
 	if (fd < 0) {
 		int e = it->claim ? errno : -fd;
 		return e == ELOOP || e == ENXIO || e == EWOULDBLOCK ? -ENODEV : -e;
@@ -265,8 +265,14 @@ static bool given_up(const struct daemon_item *it, const struct stat *st)
 static int prepare(struct daemon_workers *w, struct daemon_item *it, const struct config_import *ci)
 {
 	struct stat st;
-	if (it->claim)
-		return 1;
+	if (it->claim) { /* found at start-up */
+		if (daemon_claim_anchor(it) == -ELOOP) {
+			log_warnx("%s: a folder on its claim's path is a symlink; left alone",
+				  it->claim);
+			return 0;
+		}
+		return 1; /* anchored, or reached by its path as before */
+	}
 	if (lstat(it->path, &st) < 0) {
 		if (is_gone_errno(errno)) {
 			if (it->attempts) /* imported by a previous run or moved away */
@@ -335,7 +341,7 @@ static void message(const struct daemon_item *it, int err, const struct errbuf *
 		snprintf(out, size, "%s", strerror(-err));
 	else
 		snprintf(out, size, "%s",
-			 without_name(without_name(eb->msg, it->claim), it->path));
+			 without_name(without_name(eb->msg, where(it)), it->path));
 }
 
 /* Returns true when the item was parked for a retry (not done). */

@@ -17,6 +17,9 @@
  *   FAULT_UNLINK_DELAY_DIR  an unlinkat() in a folder whose path ends with
  *                           this waits FAULT_UNLINK_DELAY_MS (default 3000)
  *                           first, and says so on stderr
+ *   FAULT_UNLINK_DELAY_NAME an unlink() of a path whose last part is this
+ *                           waits as long, after creating FAULT_DELAY_MARK
+ *                           (tests/integration/claim_swap_late.sh)
  *
  * capvault's own object writes and fsyncs go through io_uring, which this
  * shim cannot see; ingest/ring.c's CAPVAULT_FAULT hook covers those.
@@ -189,4 +192,17 @@ int unlinkat(int dirfd, const char *name, int flags)
 		}
 	}
 	return NEXT(unlinkat)(dirfd, name, flags);
+}
+
+int unlink(const char *path)
+{
+	const char *want = getenv("FAULT_UNLINK_DELAY_NAME"), *ms = getenv("FAULT_UNLINK_DELAY_MS");
+	const char *slash = strrchr(path, '/'), *mark = getenv("FAULT_DELAY_MARK");
+	if (want && strcmp(slash ? slash + 1 : path, want) == 0) {
+		fprintf(stderr, "faultinject: unlink %s delayed\n", path);
+		if (mark)
+			close(open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+		usleep((useconds_t)(ms ? atoi(ms) : 3000) * 1000u);
+	}
+	return NEXT(unlink)(path);
 }
