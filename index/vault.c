@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,9 @@ struct vault {
 	/* Room beyond min_free an import waits for, that retention prunes
 	 * the oldest captures for (vault_room_wanted). */
 	_Atomic uint64_t room_wanted;
+	/* retention.protect_tag: its captures are no room retention can make. */
+	pthread_mutex_t protect_lock;
+	char *protect_tag;
 	struct objcache *objcache; /* not owned: remote objects' bytes read before */
 };
 
@@ -248,6 +252,19 @@ void vault_set_max_total_size(struct vault *v, uint64_t max_total_size)
 	atomic_store(&v->max_total_size, max_total_size);
 }
 
+int vault_set_protect_tag(struct vault *v, const char *tag)
+{
+	char *copy = tag && *tag ? strdup(tag) : NULL;
+	if (tag && *tag && !copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&v->protect_lock);
+	char *was = v->protect_tag;
+	v->protect_tag = copy;
+	pthread_mutex_unlock(&v->protect_lock);
+	free(was);
+	return 0;
+}
+
 uint64_t vault_room_wanted(struct vault *v, bool take)
 {
 	return take ? atomic_exchange(&v->room_wanted, 0) : atomic_load(&v->room_wanted);
@@ -431,6 +448,7 @@ int vault_open_create(struct vault **out, const char *root, unsigned flags,
 	struct vault *v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
+	v->protect_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	/* tmp/ is cleaned only under the index's lock: while another process
 	 * has the store open, its imports in progress are in there. */
 	int err = store_open_flags(&v->store, root, STORE_KEEP_TMP | (mark ? STORE_CREATE : 0), eb);
@@ -487,6 +505,7 @@ struct vault *vault_close(struct vault *v)
 	catalog_free(v->catalog);
 	db_close(v->db);
 	store_close(v->store);
+	free(v->protect_tag);
 	free(v);
 	return NULL;
 }
@@ -607,6 +626,63 @@ static uint64_t room_now(struct vault *v, uint64_t *floor_out, uint64_t *reserve
 	return free_bytes > floor ? free_bytes - floor : 0;
 }
 
+/* The distinct local objects of the captures tagged protect_tag. */
+struct kept_objects {
+	struct kept_object {
+		uint8_t sha[32];
+		uint64_t size;
+	} *o;
+	size_t n, cap;
+};
+
+static int kept_one(void *opaque, const struct capture_record *rec)
+{
+	struct kept_objects *k = opaque;
+	if (rec->location == CATALOG_REMOTE)
+		return 0;
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 16;
+		struct kept_object *o = realloc(k->o, cap * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		k->o = o;
+		k->cap = cap;
+	}
+	memcpy(k->o[k->n].sha, rec->sha256, 32);
+	k->o[k->n++].size = rec->file_size;
+	return 0;
+}
+
+static int cmp_kept(const void *a, const void *b)
+{
+	return memcmp(((const struct kept_object *)a)->sha, ((const struct kept_object *)b)->sha, 32);
+}
+
+/* The local bytes retention never prunes: those of the objects of the
+ * captures tagged protect_tag (0 without one, UINT64_MAX when the
+ * catalog cannot be read). */
+static uint64_t protected_bytes(struct vault *v)
+{
+	struct kept_objects k = { 0 };
+	int r = 0;
+	pthread_mutex_lock(&v->protect_lock);
+	char *tag = v->protect_tag ? strdup(v->protect_tag) : NULL;
+	if (v->protect_tag && !tag)
+		r = -ENOMEM;
+	pthread_mutex_unlock(&v->protect_lock);
+	if (r == 0 && tag)
+		r = catalog_foreach(v->catalog, tag, kept_one, &k);
+	free(tag);
+	uint64_t bytes = 0;
+	if (r == 0 && k.n > 1)
+		qsort(k.o, k.n, sizeof(*k.o), cmp_kept);
+	for (size_t i = 0; r == 0 && i < k.n; i++)
+		if (i == 0 || memcmp(k.o[i].sha, k.o[i - 1].sha, 32) != 0)
+			bytes += k.o[i].size;
+	free(k.o);
+	return r < 0 ? UINT64_MAX : bytes;
+}
+
 /*
  * The most a capture that has written `written` bytes could ever take:
  * the room above min_free now, those bytes, and all that pruning every
@@ -620,19 +696,22 @@ static uint64_t room_at_most(struct vault *v, uint64_t written, char *how, size_
 	uint64_t floor = 0, now = room_now(v, &floor, NULL);
 	struct catalog_totals t = { 0 };
 	struct objcache_stats cs = { 0 };
-	if (now == UINT64_MAX || catalog_totals(v->catalog, &t) < 0)
+	uint64_t kept = now == UINT64_MAX ? 0 : protected_bytes(v);
+	if (now == UINT64_MAX || kept == UINT64_MAX || catalog_totals(v->catalog, &t) < 0)
 		return UINT64_MAX;
 	if (v->objcache)
 		objcache_get_stats(v->objcache, &cs);
+	/* Protected captures are never pruned: no room retention can make. */
+	t.local_bytes -= kept < t.local_bytes ? kept : t.local_bytes;
 	uint64_t room = now + written + t.local_bytes + cs.bytes;
 	char a[32], b[32], c[32];
 	retention_fmt_size(room, a, sizeof(a));
 	retention_fmt_size(t.local_bytes + cs.bytes, b, sizeof(b));
 	retention_fmt_size(floor, c, sizeof(c));
 	snprintf(how, len,
-		 "the store can take at most %s, even with every local capture pruned (they "
+		 "the store can take at most %s, even with every local capture pruned%s (they "
 		 "hold %s with the cache) and min_free (at least the index's reserve, %s) kept",
-		 a, b, c);
+		 a, kept ? " but the protected ones" : "", b, c);
 	uint64_t max_total = atomic_load(&v->max_total_size);
 	if (max_total && max_total < room) {
 		retention_fmt_size(max_total, a, sizeof(a));

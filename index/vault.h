@@ -106,6 +106,11 @@ void vault_set_min_free(struct vault *v, uint64_t min_free_bytes, unsigned min_f
  * stream (compressed, a tar member, an upload) as its bytes come. */
 void vault_set_max_total_size(struct vault *v, uint64_t max_total_size);
 
+/* Sets retention's protect_tag (NULL or "": none): the local bytes of
+ * the captures it tags are no room retention can make for an import.
+ * Safe to call while imports run. Returns 0 or -ENOMEM. */
+int vault_set_protect_tag(struct vault *v, const char *tag);
+
 /* An import that fits only once the oldest captures are pruned fails
  * with -ENOSPC and asks for its room here: the bytes wanted beyond
  * min_free (the largest asked since the last take), for retention to

@@ -49,11 +49,12 @@ int daemon_retention_configure(struct daemon_retention *dr, struct vault *v,
 	dr->vault = v;
 	vault_set_min_free(v, rc->min_free_bytes, rc->min_free_percent);
 	vault_set_max_total_size(v, dr->rules.max_total_size);
+	err = vault_set_protect_tag(v, dr->rules.protect_tag);
 	/* At start the cache opens later and sets its floor itself. */
 	retention_cache_floor_set(vault_objcache(v), vault_store(v), rc->min_free_bytes,
 				  rc->min_free_percent);
 	pthread_mutex_unlock(&dr->lock);
-	return 0;
+	return err;
 }
 
 void daemon_retention_release(struct daemon_retention *dr)

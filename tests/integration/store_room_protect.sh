@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# store_room_protect.sh - retention.protect_tag and the room an import
+# waits for: captures retention may never prune are not room it could
+# make. The store is a 48 MiB tmpfs, retention.min_free 8MiB, protect_tag
+# keep. Four 3 MiB captures, a 15 MiB one tagged keep; then a 30 MiB
+# capture, which would fit were the kept one prunable, but is not:
+# refused (-EFBIG, not retried) before retention prunes anything for it,
+# rather than waiting for a room retention can never make while it
+# prunes every capture that is not kept.
+# Skips (77) without root or when mounting a tmpfs is not permitted.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+
+mount_test_fs 48m
+S=$FS/store
+export CAPVAULT_STORE=$S
+MB=$((1024 * 1024))
+mkdir -p "$T/in" "$T/src"
+write_config() {
+	write_inbox_config "$S" "$1"
+	cat >>"$T/d.yaml" <<EOC
+retention:
+  interval: 1h
+  min_free: 8MiB
+  protect_tag: keep
+EOC
+}
+captures() { "$CAPVAULT" ls --json | jq length; }
+for i in 1 2 3 4; do
+	"$MKCAP" --size $((3 * MB)) --seed "$i" --start $((1600000000 + i * 100)) -o "$T/src/c$i.pcap"
+done
+"$MKCAP" --size $((15 * MB)) --seed 15 --start 1600001000 -o "$T/src/p.pcap"
+"$MKCAP" --size $((30 * MB)) --seed 30 --start 1700000000 -o "$T/src/big.pcap"
+
+start_daemon
+for i in 1 2 3 4; do
+	cp "$T/src/c$i.pcap" "$T/in/"
+	wait_for "c$i imported" logged "imported $T/in/c$i.pcap"
+done
+cp "$T/src/p.pcap" "$T/in/"
+wait_for "p imported" logged "imported $T/in/p.pcap"
+"$CAPVAULT" tag "$(sha256sum <"$T/src/p.pcap" | cut -d' ' -f1)" +keep >/dev/null
+check "five captures" 5 "$(captures)"
+df -k "$FS" >&2
+
+cp "$T/src/big.pcap" "$T/in/big.pcap"
+wait_for "big.pcap refused" logged "failed $T/in/big.pcap: the capture needs 30MiB"
+sleep 3
+[ -f "$T/in/big.pcap" ] || fail "big.pcap was not left in place"
+check "big.pcap: five captures still" 5 "$(captures)"
+check "big.pcap: nothing pruned" 0 "$(count_logged "pruned capture")"
+grep -F "big.pcap" "$T/d.log" | head -5 >&2
+stop_daemon
+finish
