@@ -810,7 +810,10 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 	struct vault_job *job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
-	if (plain_file && (floor_err || room_short(v, src->path)))
+	/* Short of the room, or of the room above min_free (check_fits would
+	 * have retention prune for bytes a duplicate does not need). */
+	if (plain_file && (floor_err || room_short(v, src->path) ||
+			   room_now(v, NULL, NULL) < file_size(src->path)))
 		job->stored_first = stored_already(v, src, job, objpath, sizeof(objpath));
 	if (floor_err && !job->stored_first) {
 		free(job);
