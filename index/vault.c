@@ -842,8 +842,15 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 	if (!err && src->has_inode && !job->stored_first &&
 	    !store_writer_source_is(job->writer, src->dev, src->ino))
 		err = errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
-	if (!err && plain_file && !job->stored_first && !store_writer_linked(job->writer))
-		err = check_fits(v, file_size(src->path), 0, eb);
+	if (!err && plain_file && !job->stored_first && !store_writer_linked(job->writer)) {
+		uint64_t size = file_size(src->path);
+		err = check_fits(v, size, 0, eb);
+		/* It fits: checked again (stream_room, which reads the catalog's
+		 * totals) only past that size, a file still growing. */
+		job->check_at = size;
+	} else if (!err && plain_file) {
+		job->check_at = UINT64_MAX; /* linked, or stored already: nothing written */
+	}
 	if (!err && !plain_file) { /* a stream: measured as it comes (vault_data) */
 		uint64_t now = room_now(v, NULL, NULL);
 		uint64_t max_total = atomic_load(&v->max_total_size);
