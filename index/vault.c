@@ -728,9 +728,12 @@ static uint64_t room_at_most(struct vault *v, uint64_t written, char *how, size_
  * oldest captures are pruned: the room is asked of retention, and the
  * import is retried once it is made (before, retention deleted captures
  * only while the import happened to hold the space, and a retry could
- * find it given back).
+ * find it given back). ask false (an announced stream: an upload, whose
+ * sender may never come back for the room): 0 then, and retention prunes
+ * for min_free as its bytes arrive, no more than they take.
  */
-static int check_fits(struct vault *v, uint64_t need, uint64_t written, struct errbuf *eb)
+static int check_fits(struct vault *v, uint64_t need, uint64_t written, bool ask,
+		      struct errbuf *eb)
 {
 	uint64_t max_total = atomic_load(&v->max_total_size);
 	uint64_t floor = 0, reserve = 0, now = room_now(v, &floor, &reserve);
@@ -755,6 +758,8 @@ static int check_fits(struct vault *v, uint64_t need, uint64_t written, struct e
 				  "%s: the capture needs %s, the store has %s free beyond the "
 				  "index's reserve",
 				  strerror(ENOSPC), a, b);
+	if (!ask)
+		return 0;
 	want_room(v, need + reserve); /* the attempt's own bytes are given back first */
 	return errbuf_set(eb, -ENOSPC,
 			  "the capture needs %s, %s free above min_free: waiting for retention to "
@@ -844,7 +849,7 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 		err = errbuf_set(eb, -EAGAIN, "the source changed while it was being imported");
 	if (!err && plain_file && !job->stored_first && !store_writer_linked(job->writer)) {
 		uint64_t size = file_size(src->path);
-		err = check_fits(v, size, 0, eb);
+		err = check_fits(v, size, 0, true, eb);
 		/* It fits: checked again (stream_room, which reads the catalog's
 		 * totals) only past that size, a file still growing. */
 		job->check_at = size;
@@ -929,7 +934,7 @@ static int stream_room(struct vault_job *job, struct errbuf *eb)
 		if (size == UINT64_MAX)
 			job->check_at = 0;
 		else if (size >= job->written)
-			return check_fits(job->vault, size, job->written, eb);
+			return check_fits(job->vault, size, job->written, true, eb);
 	}
 	if (job->written <= job->check_at)
 		return 0;
@@ -942,13 +947,14 @@ static int stream_room(struct vault_job *job, struct errbuf *eb)
 }
 
 /* A stream of known size (an uncompressed upload): checked as a plain
- * file is, before its first byte. */
+ * file is, before its first byte, but it asks retention for no room: one
+ * that fits once the oldest captures go is taken as its bytes come. */
 static int vault_expect(void *opaque, uint64_t capture_bytes, struct errbuf *eb)
 {
 	struct vault_job *job = opaque;
 	if (job->stored_first)
 		return 0;
-	int err = check_fits(job->vault, capture_bytes, 0, eb);
+	int err = check_fits(job->vault, capture_bytes, 0, false, eb);
 	if (!err && job->check_at < capture_bytes)
 		job->check_at = capture_bytes; /* it fits: no check on the way */
 	return err;
