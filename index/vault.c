@@ -691,7 +691,8 @@ static uint64_t protected_bytes(struct vault *v)
  * retention makes room), and no more than max_total_size. Reads the
  * catalog's totals: called only once space is short.
  */
-static uint64_t room_at_most(struct vault *v, uint64_t written, char *how, size_t len)
+static uint64_t room_at_most(struct vault *v, uint64_t written, char *how, size_t len,
+			     uint64_t *kept_out)
 {
 	uint64_t floor = 0, now = room_now(v, &floor, NULL);
 	struct catalog_totals t = { 0 };
@@ -702,7 +703,10 @@ static uint64_t room_at_most(struct vault *v, uint64_t written, char *how, size_
 	if (v->objcache)
 		objcache_get_stats(v->objcache, &cs);
 	/* Protected captures are never pruned: no room retention can make. */
-	t.local_bytes -= kept < t.local_bytes ? kept : t.local_bytes;
+	kept = kept < t.local_bytes ? kept : t.local_bytes;
+	t.local_bytes -= kept;
+	if (kept_out)
+		*kept_out = kept;
 	uint64_t room = now + written + t.local_bytes + cs.bytes;
 	char a[32], b[32], c[32];
 	retention_fmt_size(room, a, sizeof(a));
@@ -747,7 +751,15 @@ static int check_fits(struct vault *v, uint64_t need, uint64_t written, bool ask
 		return 0;
 	char how[320], a[32], b[32];
 	retention_fmt_size(need, a, sizeof(a));
-	if (need > room_at_most(v, written, how, sizeof(how)))
+	uint64_t kept = 0, most = room_at_most(v, written, how, sizeof(how), &kept);
+	if (need > most && need - most <= kept && (!max_total || need <= max_total))
+		/* Room only once protected captures go (untagged, removed): not
+		 * retention's to make; the daemon retries the file. */
+		return errbuf_set(eb, -ENOSPC,
+				  "the capture needs %s: %s; waiting, as retention prunes nothing "
+				  "for it",
+				  a, how);
+	if (need > most)
 		return errbuf_set(eb, -EFBIG,
 				  "the capture needs %s: %s; not imported, so that retention "
 				  "deletes nothing for it",
@@ -926,7 +938,7 @@ static int stream_room(struct vault_job *job, struct errbuf *eb)
 	char how[320], a[32];
 	if (!job->room_known) {
 		job->room_known = true;
-		job->room = room_at_most(job->vault, job->written, how, sizeof(how));
+		job->room = room_at_most(job->vault, job->written, how, sizeof(how), NULL);
 		job->check_at = job->room;
 		uint64_t size = job->room != UINT64_MAX && job->compressed_path ?
 					decompressed_size(job->compressed_path, job->room) :
@@ -938,7 +950,7 @@ static int stream_room(struct vault_job *job, struct errbuf *eb)
 	}
 	if (job->written <= job->check_at)
 		return 0;
-	room_at_most(job->vault, job->written, how, sizeof(how));
+	room_at_most(job->vault, job->written, how, sizeof(how), NULL);
 	retention_fmt_size(job->room, a, sizeof(a));
 	return errbuf_set(eb, -EFBIG,
 			  "the capture needs more than %s: %s; not imported, so that retention "
