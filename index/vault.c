@@ -688,8 +688,8 @@ static uint64_t protected_bytes(struct vault *v)
  * the room above min_free now, those bytes, and all that pruning every
  * local capture and emptying the read-through cache would free (pruning
  * moves bytes from the one to the other, so the sum holds while
- * retention makes room), and no more than max_total_size. Reads the
- * catalog's totals: called only once space is short.
+ * retention makes room); protected captures' bytes are not counted.
+ * Reads the catalog: called only once space is short.
  */
 static uint64_t room_at_most(struct vault *v, uint64_t written, char *how, size_t len,
 			     uint64_t *kept_out)
@@ -716,23 +716,45 @@ static uint64_t room_at_most(struct vault *v, uint64_t written, char *how, size_
 		 "the store can take at most %s, even with every local capture pruned%s (they "
 		 "hold %s with the cache) and min_free (at least the index's reserve, %s) kept",
 		 a, kept ? " but the protected ones" : "", b, c);
-	uint64_t max_total = atomic_load(&v->max_total_size);
-	if (max_total && max_total < room) {
-		retention_fmt_size(max_total, a, sizeof(a));
-		snprintf(how, len, "retention's max_total_size is %s", a);
-		room = max_total;
-	}
 	return room;
+}
+
+/* Larger than max_total_size: it could never be kept. */
+static int too_large(struct vault *v, uint64_t need, bool more_than, struct errbuf *eb)
+{
+	char a[32], b[32];
+	retention_fmt_size(need, a, sizeof(a));
+	retention_fmt_size(atomic_load(&v->max_total_size), b, sizeof(b));
+	return errbuf_set(eb, -EFBIG,
+			  "the capture needs %s%s: retention's max_total_size is %s; not imported, "
+			  "so that retention deletes nothing for it",
+			  more_than ? "more than " : "", a, b);
+}
+
+/* More than the store can take whatever retention prunes (room_at_most's
+ * how): the file waits for space (the daemon retries it), and retention
+ * prunes nothing for it. */
+static int never_fits(uint64_t need, bool more_than, const char *how, struct errbuf *eb)
+{
+	char a[32];
+	retention_fmt_size(need, a, sizeof(a));
+	return errbuf_set(eb, -ENOSPC,
+			  "the capture needs %s%s: %s; waiting, as retention prunes nothing for it",
+			  more_than ? "more than " : "", a, how);
 }
 
 /*
  * Whether `more` bytes (of a capture of `need`, `written` of them stored
  * already) can be written now: 0 when they fit above min_free; -EFBIG
- * when the capture can never be kept; -ENOSPC when it fits once the
- * oldest captures are pruned: the room is asked of retention, and the
- * import is retried once it is made (before, retention deleted captures
- * only while the import happened to hold the space, and a retry could
- * find it given back). ask false (an announced stream: an upload, whose
+ * when the capture is larger than max_total_size (it could never be
+ * kept); else -ENOSPC: without min_free, nothing is pruned for room; one
+ * that does not fit even with every unprotected capture pruned waits for
+ * space, with nothing pruned for it (the room may come from files that
+ * are not captures); one that fits once the oldest captures are pruned
+ * asks retention for its room, and the import is retried once it is
+ * made (before, retention deleted captures only while the import
+ * happened to hold the space, and a retry could find it given back). ask
+ * false (an announced stream: an upload, whose
  * sender may never come back for the room): 0 then, and retention prunes
  * for min_free as its bytes arrive, no more than they take.
  */
@@ -740,6 +762,8 @@ static int check_fits(struct vault *v, uint64_t need, uint64_t written, bool ask
 		      struct errbuf *eb)
 {
 	uint64_t max_total = atomic_load(&v->max_total_size);
+	if (max_total && need > max_total)
+		return too_large(v, need, false, eb);
 	uint64_t floor = 0, reserve = 0, now = room_now(v, &floor, &reserve);
 	uint64_t more = need - written;
 	if (now != UINT64_MAX && more > now && v->objcache) {
@@ -747,29 +771,18 @@ static int check_fits(struct vault *v, uint64_t need, uint64_t written, bool ask
 		objcache_trim(v->objcache, floor + more);
 		now = room_now(v, NULL, NULL);
 	}
-	if ((!max_total || need <= max_total) && (now == UINT64_MAX || more <= now))
+	if (now == UINT64_MAX || more <= now)
 		return 0;
 	char how[320], a[32], b[32];
 	retention_fmt_size(need, a, sizeof(a));
-	uint64_t kept = 0, most = room_at_most(v, written, how, sizeof(how), &kept);
-	if (need > most && need - most <= kept && (!max_total || need <= max_total))
-		/* Room only once protected captures go (untagged, removed): not
-		 * retention's to make; the daemon retries the file. */
-		return errbuf_set(eb, -ENOSPC,
-				  "the capture needs %s: %s; waiting, as retention prunes nothing "
-				  "for it",
-				  a, how);
-	if (need > most)
-		return errbuf_set(eb, -EFBIG,
-				  "the capture needs %s: %s; not imported, so that retention "
-				  "deletes nothing for it",
-				  a, how);
 	retention_fmt_size(now, b, sizeof(b));
 	if (!atomic_load(&v->min_free_bytes) && !atomic_load(&v->min_free_percent))
 		return errbuf_set(eb, -ENOSPC,
 				  "%s: the capture needs %s, the store has %s free beyond the "
 				  "index's reserve",
 				  strerror(ENOSPC), a, b);
+	if (need > room_at_most(v, written, how, sizeof(how), NULL))
+		return never_fits(need, false, how, eb);
 	if (!ask)
 		return 0;
 	want_room(v, need + reserve); /* the attempt's own bytes are given back first */
@@ -930,16 +943,19 @@ static uint64_t decompressed_size(const char *path, uint64_t limit)
  * deletes nothing for a capture that will not fit in the end (a
  * compression bomb), and makes the room for one that will. Another
  * stream (a tar member, a raw upload) cannot be measured: it goes on up
- * to the most it could ever take (room_at_most). Returns 0, -EFBIG or
- * -ENOSPC.
+ * to the most it could ever take (room_at_most), and no further than
+ * max_total_size. Returns 0, -EFBIG or -ENOSPC.
  */
 static int stream_room(struct vault_job *job, struct errbuf *eb)
 {
-	char how[320], a[32];
+	uint64_t max_total = atomic_load(&job->vault->max_total_size);
+	char how[320];
+	if (max_total && job->written > max_total)
+		return too_large(job->vault, max_total, true, eb);
 	if (!job->room_known) {
 		job->room_known = true;
 		job->room = room_at_most(job->vault, job->written, how, sizeof(how), NULL);
-		job->check_at = job->room;
+		job->check_at = max_total && max_total < job->room ? max_total : job->room;
 		uint64_t size = job->room != UINT64_MAX && job->compressed_path ?
 					decompressed_size(job->compressed_path, job->room) :
 					0;
@@ -951,11 +967,7 @@ static int stream_room(struct vault_job *job, struct errbuf *eb)
 	if (job->written <= job->check_at)
 		return 0;
 	room_at_most(job->vault, job->written, how, sizeof(how), NULL);
-	retention_fmt_size(job->room, a, sizeof(a));
-	return errbuf_set(eb, -EFBIG,
-			  "the capture needs more than %s: %s; not imported, so that retention "
-			  "deletes nothing for it",
-			  a, how);
+	return never_fits(job->room, true, how, eb);
 }
 
 /* A stream of known size (an uncompressed upload): checked as a plain
