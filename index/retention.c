@@ -35,7 +35,8 @@ struct entry {
 	uint64_t file_size;
 	uint64_t import_ns;
 	int64_t last_ns;   /* last packet (capfile.h: before 1970 negative), or import
-			    * time without packets */
+			    * time without packets or with a last packet after it */
+	bool late;         /* its last packet is stamped after its import */
 	int policy;        /* index, or -1 */
 	bool protected;
 	bool doomed;
@@ -162,6 +163,26 @@ static int first_policy(const struct retention_rules *rules, const struct captur
 	return -1;
 }
 
+/* The time a capture ages from by last packet: its last packet, but
+ * never later than its import (no capture holds a packet from after it
+ * was imported: a later stamp is a wrong clock, and would keep the
+ * capture young, and first in max_count, until that date); its import
+ * without packets. *late: the last packet was later than the import. */
+static int64_t last_packet_time(const struct capture_record *rec, bool *late)
+{
+	*late = rec->packets && rec->latest_ts_ns > 0 &&
+		(uint64_t)rec->latest_ts_ns > rec->import_time_ns;
+	return rec->packets && !*late ? rec->latest_ts_ns : (int64_t)rec->import_time_ns;
+}
+
+/* What the age of e under p counts from, for the reasons. */
+static const char *age_basis(const struct retention_policy *p, const struct entry *e)
+{
+	if (!p->age_by_last_packet)
+		return "import";
+	return e->late ? "import: last packet stamped later" : "last packet";
+}
+
 static int collect(void *opaque, const struct capture_record *rec)
 {
 	struct planner *pl = opaque;
@@ -178,7 +199,7 @@ static int collect(void *opaque, const struct capture_record *rec)
 			     .import_ns = rec->import_time_ns, .policy = -1,
 			     .local = rec->location != CATALOG_REMOTE,
 			     .remote = rec->location != CATALOG_LOCAL };
-	e->last_ns = rec->packets ? rec->latest_ts_ns : (int64_t)rec->import_time_ns;
+	e->last_ns = last_packet_time(rec, &e->late);
 	memcpy(e->sha, rec->sha256, 32);
 	if (!(e->name = strdup(rec->name ? rec->name : "")))
 		return -ENOMEM;
@@ -323,16 +344,15 @@ static bool over_age(const struct retention_policy *p, uint64_t now, int64_t t)
 
 /* Why policy p deletes the capture of rank (0 = newest) with age t, or
  * false when it keeps it. */
-static bool policy_reason(const struct retention_policy *p, uint64_t now, int64_t t,
-			  size_t rank, char *buf, size_t len)
+static bool policy_reason(const struct retention_policy *p, const struct entry *e,
+			  uint64_t now, int64_t t, size_t rank, char *buf, size_t len)
 {
 	uint64_t age = age_of(now, t);
 	char a[32], m[32];
 	if (over_age(p, now, t)) {
 		fmt_duration(age, a, sizeof(a));
 		fmt_duration(p->max_age_ns, m, sizeof(m));
-		snprintf(buf, len, "age %s > max_age %s (by %s)", a, m,
-			 p->age_by_last_packet ? "last packet" : "import");
+		snprintf(buf, len, "age %s > max_age %s (by %s)", a, m, age_basis(p, e));
 		return true;
 	}
 	if (p->has_max_count && rank >= p->max_count) {
@@ -372,7 +392,7 @@ static int apply_policy(struct planner *pl, size_t pi)
 	/* Oldest first, so the plan reads in deletion order. */
 	for (size_t k = nm; r == 0 && k-- > 0;) {
 		char reason[160];
-		if (!policy_reason(p, pl->env->now_ns, m[k].t, k, reason, sizeof(reason)))
+		if (!policy_reason(p, m[k].e, pl->env->now_ns, m[k].t, k, reason, sizeof(reason)))
 			continue;
 		r = doom(pl, m[k].e, p->name ? p->name : "", reason);
 		if (r == 0) {
@@ -471,7 +491,7 @@ static int tier_pass(struct planner *pl, struct entry **oldest)
 		fmt_duration(age, a, sizeof(a));
 		fmt_duration(p->tier_after_ns, b, sizeof(b));
 		snprintf(reason, sizeof(reason), "age %s > tier_after %s (by %s)", a, b,
-			 p->age_by_last_packet ? "last packet" : "import");
+			 age_basis(p, e));
 		r = tier(pl, e, p->name, reason);
 	}
 	for (size_t i = 0; r == 0 && ru->local_max_size && i < pl->n &&
@@ -597,8 +617,9 @@ static int still_due(void *opaque, const struct capture_record *rec, struct errb
 	const struct retention_policy *p = &rules->policies[it->rule];
 	if (first_policy(rules, rec) != it->rule)
 		return errbuf_set(eb, 1, "no longer under policy %s", p->name ? p->name : "");
-	int64_t t = !p->age_by_last_packet || !rec->packets ? (int64_t)rec->import_time_ns
-							   : rec->latest_ts_ns;
+	bool late;
+	int64_t t = p->age_by_last_packet ? last_packet_time(rec, &late)
+					  : (int64_t)rec->import_time_ns;
 	if (!it->by_count && !over_age(p, rc->plan->now_ns, t))
 		return errbuf_set(eb, 1, "no longer over max_age");
 	return 0;

@@ -594,10 +594,41 @@ static void test_last_packet_outside_range(void **state)
 	retention_plan_free(p);
 }
 
+/* A last packet stamped after the import (a probe's clock in 2090) is a
+ * wrong clock: such a capture ages from its import, under max_age and
+ * max_count, rather than staying the newest and never aging until then. */
+static void test_last_packet_after_import(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t y2090 = 3786912000ll * 1000000000ll;
+	add_capture(f, 1, &(struct spec){ .import_days_ago = 40, .has_last_ns = true,
+					  .last_ns = y2090 });
+	add_capture(f, 2, &(struct spec){ .import_days_ago = 2, .last_packet_days_ago = 2 });
+	add_capture(f, 3, &(struct spec){ .import_days_ago = 3, .last_packet_days_ago = 3 });
+	struct retention_policy pol[] = {
+		{ .name = "month", .has_max_age = true, .max_age_ns = 30 * DAY,
+		  .age_by_last_packet = true },
+	};
+	struct retention_rules rules = { .policies = pol, .n_policies = 1 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "1");
+	assert_string_equal(p->items[0].reason,
+			    "age 40d > max_age 30d (by import: last packet stamped later)");
+	retention_plan_free(p);
+
+	/* the newest two by their true ages are 2 and 3 */
+	pol[0] = (struct retention_policy){ .name = "two", .has_max_count = true, .max_count = 2,
+					    .age_by_last_packet = true };
+	p = plan(f, &rules);
+	assert_string_equal(ids(p), "1");
+	retention_plan_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_last_packet_outside_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_last_packet_after_import, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_age_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folder_and_order, setup, teardown),
