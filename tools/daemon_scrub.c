@@ -209,7 +209,10 @@ static void schedule_locked(struct daemon_scrub *s, uint64_t interval_ns)
 	if (interval_ns && !s->interval_ms)
 		s->interval_ms = 1;
 	uint64_t now_wall = wall_ns(), now = mono_ms();
-	uint64_t due_wall = s->last_end_ns + interval_ns;
+	/* A pass recorded later than now ended while the clock was ahead:
+	 * it counts as ending now, not as putting the next pass that far off. */
+	uint64_t last = s->last_end_ns < now_wall ? s->last_end_ns : now_wall;
+	uint64_t due_wall = last + interval_ns;
 	s->next_ms = due_wall <= now_wall ? now : now + (due_wall - now_wall) / 1000000u;
 	pthread_cond_broadcast(&s->cond);
 }
