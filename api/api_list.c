@@ -50,8 +50,11 @@ static bool list_matches(const struct list_ctx *l, const struct capture_summary 
 {
 	if (l->name && fnmatch(l->name, s->name, 0) != 0)
 		return false;
+	/* [from, to) with to <= from holds no time: no capture has a packet in
+	 * it, though one may have packets on both sides. */
 	if ((l->has_from && (!s->packets || s->latest_ts_ns < l->from_ns)) ||
 	    (l->has_to && (!s->packets || s->earliest_ts_ns >= l->to_ns)) ||
+	    (l->has_from && l->has_to && l->to_ns <= l->from_ns) ||
 	    (l->has_since && s->import_time_ns < l->since_ns))
 		return false;
 	for (size_t i = 0; i < l->ntags; i++)
