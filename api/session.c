@@ -4,6 +4,7 @@
  * scan costs less than the token check every request makes anyway.
  */
 #include "session.h"
+#include "monoclock.h"
 #include "wallclock.h"
 
 #include <errno.h>
@@ -18,6 +19,10 @@
 struct slot {
 	char id[SESSION_ID_LEN + 1]; /* "" when free */
 	struct session s;
+	/* CLOCK_MONOTONIC ms: a ttl is elapsed time, so a step of the time
+	 * of day (a clock that was a year ahead set right) neither stretches
+	 * nor cuts it; s.expires_s is filled from it when read. */
+	uint64_t expires_ms;
 };
 
 struct session_store {
@@ -73,9 +78,9 @@ static struct slot *pick_slot(struct session_store *s, uint64_t now)
 	struct slot *best = &s->slots[0];
 	for (size_t i = 0; i < SESSION_MAX; i++) {
 		struct slot *sl = &s->slots[i];
-		if (!sl->id[0] || sl->s.expires_s <= now)
+		if (!sl->id[0] || sl->expires_ms <= now)
 			return sl;
-		if (sl->s.expires_s < best->s.expires_s)
+		if (sl->expires_ms < best->expires_ms)
 			best = sl;
 	}
 	return best;
@@ -90,13 +95,14 @@ int session_open(struct session_store *s, const char *secret, uint64_t ttl_s,
 	if (random_hex(id) < 0 || random_hex(ss.csrf) < 0)
 		return -EIO;
 	memcpy(ss.secret, secret, strlen(secret) + 1);
-	uint64_t now = wall_s();
-	ss.expires_s = now + ttl_s;
+	uint64_t now = mono_ms();
+	ss.expires_s = wall_s() + ttl_s;
 	pthread_mutex_lock(&s->lock);
 	struct slot *sl = pick_slot(s, now);
 	OPENSSL_cleanse(sl, sizeof(*sl));
 	memcpy(sl->id, id, SESSION_ID_LEN + 1);
 	sl->s = ss;
+	sl->expires_ms = now + ttl_s * 1000u;
 	pthread_mutex_unlock(&s->lock);
 	*out = ss;
 	session_clear(&ss);
@@ -119,8 +125,10 @@ int session_get(struct session_store *s, const char *id, struct session *out)
 	int err = -ENOENT;
 	pthread_mutex_lock(&s->lock);
 	struct slot *sl = find_slot(s, id);
-	if (sl && sl->s.expires_s > wall_s()) {
+	uint64_t now = mono_ms();
+	if (sl && sl->expires_ms > now) {
 		*out = sl->s;
+		out->expires_s = wall_s() + (sl->expires_ms - now) / 1000u;
 		err = 0;
 	} else if (sl) {
 		OPENSSL_cleanse(sl, sizeof(*sl));

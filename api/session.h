@@ -29,7 +29,7 @@ struct session_store;
 struct session {
 	char secret[TOKEN_SECRET_MAX];
 	char csrf[SESSION_ID_LEN + 1];
-	uint64_t expires_s; /* CLOCK_REALTIME seconds */
+	uint64_t expires_s; /* CLOCK_REALTIME seconds, as of when it was read */
 };
 
 int session_store_new(struct session_store **out);
