@@ -41,6 +41,25 @@ mount_test_fs() {
 	}
 }
 
+# room_store SIZE RETENTION: a store ($S, also CAPVAULT_STORE) on a SIZE
+# tmpfs (mount_test_fs), $T/in and $T/src, MB, captures (how many the
+# store lists), and write_config for a daemon importing $T/in whose
+# retention: section holds the lines in RETENTION (each indented two
+# spaces; interval 1h comes first).
+room_store() {
+	mount_test_fs "$1"
+	S=$FS/store
+	export CAPVAULT_STORE=$S
+	MB=$((1024 * 1024))
+	ROOM_RETENTION=$2
+	mkdir -p "$T/in" "$T/src"
+	captures() { "$CAPVAULT" ls --json | jq length; }
+	write_config() {
+		write_inbox_config "$S" "$1"
+		printf 'retention:\n  interval: 1h\n%s\n' "$ROOM_RETENTION" >>"$T/d.yaml"
+	}
+}
+
 # poll_until SECONDS COMMAND...: polls COMMAND every 50 ms for up to
 # SECONDS; 0 once it succeeds, 1 on a time-out.
 poll_until() {

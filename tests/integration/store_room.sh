@@ -20,22 +20,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
-mount_test_fs 48m
-S=$FS/store
-export CAPVAULT_STORE=$S
-MB=$((1024 * 1024))
-mkdir -p "$T/in" "$T/src"
-MAX_TOTAL=""
-write_config() {
-	write_inbox_config "$S" "$1"
-	cat >>"$T/d.yaml" <<EOC
-retention:
-  interval: 1h
-  min_free: 8MiB
-$MAX_TOTAL
-EOC
-}
-captures() { "$CAPVAULT" ls --json | jq length; }
+room_store 48m "  min_free: 8MiB"
 for i in 1 2 3 4; do
 	"$MKCAP" --size $((3 * MB)) --seed "$i" --start $((1600000000 + i * 100)) -o "$T/src/c$i.pcap"
 done
@@ -94,7 +79,8 @@ wait_for "the oldest pruned for it" logged "pruned capture 1 c1.pcap"
 	fail "e.pcap.gz not in the catalog"
 
 # 5. larger than max_total_size: refused, named
-MAX_TOTAL="  max_total_size: 16MiB"
+ROOM_RETENTION="  min_free: 8MiB
+  max_total_size: 16MiB"
 write_config "${U##*:}"
 kill -HUP "$DPID"
 wait_for "reloaded" logged "configuration reloaded"

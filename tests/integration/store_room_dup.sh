@@ -8,20 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
-MB=$((1024 * 1024))
-mount_test_fs 64m
-S=$FS/store
-export CAPVAULT_STORE=$S
-mkdir -p "$T/in" "$T/src"
-write_config() {
-	write_inbox_config "$S" "$1"
-	cat >>"$T/d.yaml" <<EOC
-retention:
-  interval: 1h
-  min_free: 16MiB
-EOC
-}
-captures() { "$CAPVAULT" ls --json | jq length; }
+room_store 64m "  min_free: 16MiB"
 free_mib() { echo $(($(df -k --output=avail "$FS" | tail -1) / 1024)); }
 for i in 1 2 3 4; do
 	"$MKCAP" --size $((3 * MB)) --seed "$i" --start $((1600000000 + i * 100)) -o "$T/src/c$i.pcap"

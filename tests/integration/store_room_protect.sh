@@ -12,21 +12,8 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
-mount_test_fs 48m
-S=$FS/store
-export CAPVAULT_STORE=$S
-MB=$((1024 * 1024))
-mkdir -p "$T/in" "$T/src"
-write_config() {
-	write_inbox_config "$S" "$1"
-	cat >>"$T/d.yaml" <<EOC
-retention:
-  interval: 1h
-  min_free: 8MiB
-  protect_tag: keep
-EOC
-}
-captures() { "$CAPVAULT" ls --json | jq length; }
+room_store 48m "  min_free: 8MiB
+  protect_tag: keep"
 for i in 1 2 3 4; do
 	"$MKCAP" --size $((3 * MB)) --seed "$i" --start $((1600000000 + i * 100)) -o "$T/src/c$i.pcap"
 done

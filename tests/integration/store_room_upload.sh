@@ -14,20 +14,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
-mount_test_fs 48m
-S=$FS/store
-export CAPVAULT_STORE=$S
-MB=$((1024 * 1024))
-mkdir -p "$T/in" "$T/src"
-write_config() {
-	write_inbox_config "$S" "$1"
-	cat >>"$T/d.yaml" <<EOC
-retention:
-  interval: 1h
-  min_free: 8MiB
-EOC
-}
-captures() { "$CAPVAULT" ls --json | jq length; }
+room_store 48m "  min_free: 8MiB"
 for i in 1 2 3 4 5 6; do
 	"$MKCAP" --size $((4 * MB)) --seed "$i" --start $((1600000000 + i * 100)) -o "$T/src/c$i.pcap"
 done
