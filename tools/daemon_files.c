@@ -478,14 +478,11 @@ int daemon_claims_recover(struct daemon_workers *w, struct daemon_folder *f)
  * swapped for a symlink is not followed. 0 or a negative errno. */
 static int hand_back_one(const char *root, const char *rel)
 {
-	char claim_rel[PATH_MAX], dir_rel[PATH_MAX];
+	char dir_rel[PATH_MAX];
 	const char *name = daemon_base_name(rel);
 	size_t dir_len = (size_t)(name - rel);
 	snprintf(dir_rel, sizeof(dir_rel), "%.*s", dir_len ? (int)dir_len - 1 : 0, rel);
-	if (snprintf(claim_rel, sizeof(claim_rel), "%s%s%s", DAEMON_CLAIM_DIR,
-		     *dir_rel ? "/" : "", dir_rel) >= (int)sizeof(claim_rel))
-		return -ENAMETOOLONG;
-	_cleanup_close_ int src = open_beneath(root, claim_rel, O_PATH | O_DIRECTORY);
+	_cleanup_close_ int src = open_claim_dir(root, dir_rel);
 	if (src < 0)
 		return src;
 	_cleanup_close_ int dst = open_beneath(root, dir_rel, O_PATH | O_DIRECTORY);
