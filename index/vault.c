@@ -942,9 +942,10 @@ static uint64_t decompressed_size(const char *path, uint64_t limit)
  * first and then checked as a plain file is (check_fits), so retention
  * deletes nothing for a capture that will not fit in the end (a
  * compression bomb), and makes the room for one that will. Another
- * stream (a tar member, a raw upload) cannot be measured: it goes on up
- * to the most it could ever take (room_at_most), and no further than
- * max_total_size. Returns 0, -EFBIG or -ENOSPC.
+ * stream of unknown length (a compressed tar member, a chunked upload)
+ * cannot be measured: it goes on up to the most it could ever take
+ * (room_at_most), and no further than max_total_size. Returns 0, -EFBIG
+ * or -ENOSPC.
  */
 static int stream_room(struct vault_job *job, struct errbuf *eb)
 {

@@ -102,8 +102,10 @@ void vault_set_min_free(struct vault *v, uint64_t min_free_bytes, unsigned min_f
  * retention deletes anything for it: a capture larger than
  * max_total_size, or one needing more room than the store's file system
  * would have with every local capture pruned and the read-through cache
- * emptied, less min_free. A plain file is measured at its start; a
- * stream (compressed, a tar member, an upload) as its bytes come. */
+ * emptied, less min_free. A plain file is measured at its start, a
+ * stream of known length (an upload's Content-Length, a tar member's
+ * header) before its first byte (vault_expect); another stream as its
+ * bytes come. */
 void vault_set_max_total_size(struct vault *v, uint64_t max_total_size);
 
 /* Sets retention's protect_tag (NULL or "": none): the local bytes of

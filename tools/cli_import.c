@@ -420,8 +420,9 @@ static int tar_feed_member(struct tar_ctx *tc, const void *head, size_t hlen,
 	if (tc->run->remote) {
 		struct tar_body tb = { .tc = tc, .buf = head, .len = hlen, .eb = eb };
 		wait_turn(tc->run, tc->item);
+		int64_t length = src->stream_bytes ? (int64_t)src->stream_bytes : -1;
 		return cli_remote_upload(tc->run->remote, src->name, src->tags, src->ntags, NULL,
-					 tar_body_read, &tb, -1, res, info, eb);
+					 tar_body_read, &tb, length, res, info, eb);
 	}
 	struct import_pass *pass = NULL;
 	int err = import_pass_new(&pass, &vault_sink_ops, tc->run->vault, src, eb);
@@ -483,6 +484,10 @@ static void tar_member(struct tar_ctx *tc, const struct item *it, const struct t
 		.tags = tags,
 		.ntags = build_tags(run, it->rel_dir, m->name, tagbuf, sizeof(tagbuf), tags),
 		.ring = tc->ring,
+		/* The header's size: a tar member's data is exactly that long
+		 * (sparse members are refused), so it is measured before its
+		 * first byte, as a file or an upload of known length is. */
+		.stream_bytes = m->size,
 	};
 	struct import_result res;
 	struct import_info info;

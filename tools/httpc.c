@@ -348,8 +348,11 @@ static int send_stream(struct httpc *c, const struct httpc_request *req, struct 
 		return -ENOMEM;
 	for (;;) {
 		ssize_t n = req->body_fn(req->body_opaque, buf + 16, BODY_CHUNK);
-		if (n < 0)
-			return errbuf_set(eb, (int)n, "reading the upload: %s", strerror((int)-n));
+		if (n < 0) {
+			if (!eb || !eb->msg[0])
+				errbuf_set(eb, (int)n, "reading the upload: %s", strerror((int)-n));
+			return (int)n;
+		}
 		if (req->body_size >= 0 && (n == 0 || sent + (uint64_t)n > (uint64_t)req->body_size)) {
 			if (n == 0 && sent == (uint64_t)req->body_size)
 				return 0;

@@ -46,7 +46,8 @@ int httpc_connect(struct httpc **out, const struct httpc_target *t, struct errbu
 struct httpc *httpc_free(struct httpc *c);
 
 /* Pulls the next request body bytes into buf: count, 0 at the end, or a
- * negative errno (the request is abandoned). */
+ * negative errno (the request is abandoned; a message it put in the
+ * errbuf that httpc_send was given is kept). */
 typedef ssize_t (*httpc_body_fn)(void *opaque, void *buf, size_t max);
 
 struct httpc_request {
