@@ -51,19 +51,7 @@ check "max_age counts the 2090 capture from its import" \
 # --- the scrub's last pass stamped a year ahead
 echo $(((now + 365 * 86400) * 1000000000)) >"$S/scrub.last"
 RO=$("$CAPVAULT" token add ro --store "$S" --scopes read 2>/dev/null)
-write_config() {
-	cat >"$T/d.yaml" <<EOC
-store: $S
-import:
-  - path: $T/in
-    settle_time: 0s
-api:
-  listen: ["127.0.0.1:$1"]
-scrub:
-  interval: 1h
-  rate: 16MiB
-EOC
-}
+write_config() { write_inbox_config "$S" "$1" $'  interval: 1h\n  rate: 16MiB'; }
 start_daemon
 curl -sS -H "Authorization: Bearer $RO" "$U/metrics" >"$T/metrics"
 next=$(awk '$1 == "capvault_scrub_next_run_timestamp_seconds" {print $2}' "$T/metrics")

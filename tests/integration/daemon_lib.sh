@@ -108,9 +108,10 @@ up_or_dead() {
 		grep -q '^State:.*Z' "/proc/$DPID/status" 2>/dev/null
 }
 
-# write_inbox_config STORE PORT: a $T/d.yaml (for write_config) for a
-# daemon on STORE that imports what lands in $T/in at once, listens on
-# 127.0.0.1:PORT and does not scrub. A test appends its own sections
+# write_inbox_config STORE PORT [SCRUB]: a $T/d.yaml (for write_config)
+# for a daemon on STORE that imports what lands in $T/in at once, listens
+# on 127.0.0.1:PORT and does not scrub (SCRUB: the scrub: section's
+# lines instead). A test appends its own sections
 # (rgw_object_store_config, retention:).
 write_inbox_config() {
 	cat >"$T/d.yaml" <<EOC
@@ -121,7 +122,7 @@ import:
 api:
   listen: ["127.0.0.1:$2"]
 scrub:
-  interval: 0s
+${3:-  interval: 0s}
 EOC
 }
 

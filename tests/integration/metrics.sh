@@ -11,18 +11,7 @@ S=$CAPVAULT_STORE
 mkdir -p "$T/in"
 RO=$("$CAPVAULT" token add ro --store "$S" --scopes read 2>/dev/null)
 CS=$("$CAPVAULT" token add cs --store "$S" --scopes read,upload --cloudshark 2>/dev/null)
-write_config() {
-	cat >"$T/d.yaml" <<EOC
-store: $S
-import:
-  - path: $T/in
-    settle_time: 0s
-api:
-  listen: ["127.0.0.1:$1"]
-scrub:
-  interval: 1h
-EOC
-}
+write_config() { write_inbox_config "$S" "$1" "  interval: 1h"; }
 start_daemon
 scrape() { curl -sS -H "Authorization: Bearer $RO" "$U/metrics" >"$T/$1"; }
 # value FILE SAMPLE: the value of the sample line (name with its labels), or "none".

@@ -44,19 +44,7 @@ check "damaged capture kept" "1" "$(jq length "$T/out")"
 # --- the daemon's scrub finds the next one.
 RO=$("$CAPVAULT" token add ro --store "$S" --scopes read 2>/dev/null)
 flip "$(obj "$s1")"
-write_config() {
-	cat >"$T/d.yaml" <<EOC
-store: $S
-import:
-  - path: $T/in
-    settle_time: 0s
-api:
-  listen: ["127.0.0.1:$1"]
-scrub:
-  interval: 1h
-  rate: 16MiB
-EOC
-}
+write_config() { write_inbox_config "$S" "$1" $'  interval: 1h\n  rate: 16MiB'; }
 start_daemon
 wait_for "the scrub to find $s1" logged "scrub: object $s1 is corrupt"
 wait_for "the scrub pass to end" logged "scrub: done: 2 objects"
