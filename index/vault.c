@@ -67,6 +67,9 @@ struct vault_job {
 	uint64_t written, check_at, room;
 	bool room_known;
 	char *compressed_path; /* a compressed file: measured when room is short */
+	bool has_inode;	       /* the file being imported, when known: */
+	dev_t dev;	       /* the one measured must be it */
+	ino_t ino;
 	struct db_batch *batch;
 	struct capture_record *rec;
 	struct pindex_builder *pindex;
@@ -887,6 +890,9 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 		job->check_at = max_total && max_total < now ? max_total : now;
 		if (src->path && !(job->compressed_path = strdup(src->path)))
 			err = -ENOMEM;
+		job->has_inode = src->has_inode;
+		job->dev = src->dev;
+		job->ino = src->ino;
 	}
 	if (err) {
 		vault_job_free(job);
@@ -899,8 +905,9 @@ static int vault_begin(void *sink, const struct import_source *src, void **out,
 /* Decompressing a file only to count its bytes, up to a limit. */
 struct measure {
 	struct decomp *d;
-	struct errbuf eb;
+	struct errbuf *eb;
 	uint64_t out, stop_after;
+	bool corrupt; /* the decompressor refused the data (eb says where) */
 };
 
 static int measure_out(void *opaque, const void *buf, size_t len)
@@ -914,26 +921,46 @@ static int measure_out(void *opaque, const void *buf, size_t len)
 static int measure_in(void *opaque, const void *buf, size_t len)
 {
 	struct measure *m = opaque;
-	return decomp_feed(m->d, buf, len, &m->eb);
+	int r = decomp_feed(m->d, buf, len, m->eb);
+	m->corrupt = r == -EINVAL;
+	return r;
 }
 
-/* The bytes the compressed file at path decompresses to, or UINT64_MAX
- * past limit. A file that cannot be read or is corrupt gives 0: the
- * import itself then meets and reports it. Its own ring: the import's is
- * in the middle of reading the same file. */
-static uint64_t decompressed_size(const char *path, uint64_t limit)
+/* Whether fd is the file the job imports (a name can be given another
+ * file while the import reads the one it opened). */
+static bool same_file(const struct vault_job *job, int fd)
 {
-	struct measure m = { .stop_after = limit };
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	       (!job->has_inode || (st.st_dev == job->dev && st.st_ino == job->ino));
+}
+
+/* The bytes the job's compressed file decompresses to (a stream cut
+ * short counts to its cut, as the import keeps it), or UINT64_MAX past
+ * limit, or 0 when it cannot be measured: not readable, or not the file
+ * being imported. Data the decompressor refuses gives -EINVAL (eb says
+ * where): the import would fail there too, and fails now, before
+ * retention prunes anything for it. Its own ring: the import's is in the
+ * middle of reading the same file. */
+static int decompressed_size(const struct vault_job *job, uint64_t limit, uint64_t *size,
+			     struct errbuf *eb)
+{
+	struct measure m = { .stop_after = limit, .eb = eb };
 	struct ring *ring = NULL;
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || ring_new(&ring, 4) < 0)
+	_cleanup_close_ int fd = open(job->compressed_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	*size = 0;
+	if (fd < 0 || !same_file(job, fd) || ring_new(&ring, 4) < 0)
 		return 0;
 	int r = decomp_new(&m.d, measure_out, &m);
 	if (r == 0)
 		r = ring_read_stream(ring, fd, 1u << 20, 2, measure_in, &m);
 	decomp_free(m.d);
 	ring_free(ring);
-	return r == 1 ? UINT64_MAX : r == 0 ? m.out : 0;
+	if (m.corrupt)
+		return -EINVAL;
+	errbuf_clear(eb);
+	*size = r == 1 ? UINT64_MAX : r == 0 ? m.out : 0;
+	return 0;
 }
 
 /*
@@ -944,8 +971,8 @@ static uint64_t decompressed_size(const char *path, uint64_t limit)
  * compression bomb), and makes the room for one that will. Another
  * stream of unknown length (a compressed tar member, a chunked upload)
  * cannot be measured: it goes on up to the most it could ever take
- * (room_at_most), and no further than max_total_size. Returns 0, -EFBIG
- * or -ENOSPC.
+ * (room_at_most), and no further than max_total_size. Returns 0, -EFBIG,
+ * -ENOSPC, or -EINVAL for a compressed file whose data is corrupt.
  */
 static int stream_room(struct vault_job *job, struct errbuf *eb)
 {
@@ -957,9 +984,12 @@ static int stream_room(struct vault_job *job, struct errbuf *eb)
 		job->room_known = true;
 		job->room = room_at_most(job->vault, job->written, how, sizeof(how), NULL);
 		job->check_at = max_total && max_total < job->room ? max_total : job->room;
-		uint64_t size = job->room != UINT64_MAX && job->compressed_path ?
-					decompressed_size(job->compressed_path, job->room) :
-					0;
+		uint64_t size = 0;
+		if (job->room != UINT64_MAX && job->compressed_path) {
+			int err = decompressed_size(job, job->room, &size, eb);
+			if (err)
+				return err;
+		}
 		if (size == UINT64_MAX)
 			job->check_at = 0;
 		else if (size >= job->written)
