@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -620,6 +621,82 @@ static int sink_fn(void *opaque, const void *buf, size_t len)
 	memcpy(s->buf + s->len, buf, len);
 	s->len += len;
 	return 0;
+}
+
+/* Sets a cache file's mtime to now + ahead seconds. */
+static void set_mtime(const char *path, long ahead)
+{
+	struct timespec ts[2];
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec += ahead;
+	ts[1] = ts[0];
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static time_t mtime_of(const char *path)
+{
+	struct stat s;
+	assert_int_equal(stat(path, &s), 0);
+	return s.st_mtim.tv_sec;
+}
+
+/* A cache file whose mtime is in the future (a clock set back) is touched
+ * by a hit like a stale one: else it never would be, and a restart would
+ * sort it as the newest for as long as the clock lags it. */
+static void test_future_mtime_touched(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	struct sink s = { .buf = malloc(OBJ_SIZE) };
+	char hex[65], pack[512], whole[512];
+
+	sha256_hex(f->sha, hex);
+	snprintf(pack, sizeof(pack), "%s/cache/%.2s/%s.blk", f->cache_root, hex, hex);
+	snprintf(whole, sizeof(whole), "%s/cache/%.2s/%s.obj", f->cache_root, hex, hex);
+	read_check(f, 0, 10);
+	objcache_flush(f->c);
+	set_mtime(pack, 86400);
+	read_check(f, 5, 10); /* a hit */
+	assert_true(mtime_of(pack) <= time(NULL));
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb), 0);
+	set_mtime(whole, 86400);
+	s.len = 0;
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb), 0);
+	assert_true(mtime_of(whole) <= time(NULL));
+	assert_int_equal(stats(f).hits, 2);
+	free(s.buf);
+}
+
+/* At a start, a file with a future mtime counts as written now (and is
+ * made so): a block cached after it is the newer, and an eviction down
+ * to one block keeps that one. */
+static void test_future_mtime_rebuild(void **state)
+{
+	struct fixture *f = *state;
+	struct errbuf eb = { 0 };
+	char hex[65], pack[512];
+	uint8_t *other = malloc(BLK), sha2[32];
+
+	sha256_hex(f->sha, hex);
+	snprintf(pack, sizeof(pack), "%s/cache/%.2s/%s.blk", f->cache_root, hex, hex);
+	read_check(f, 0, 10);
+	objcache_flush(f->c);
+	set_mtime(pack, 86400);
+	f->c = objcache_free(f->c);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, 64u * BLK, &eb), 0);
+	assert_true(mtime_of(pack) <= time(NULL));
+	usleep(50000); /* past the file system's timestamp grain */
+	for (size_t i = 0; i < BLK; i++)
+		other[i] = (uint8_t)(i * 7);
+	put_object(f, other, BLK, sha2);
+	struct objstore_range r = { .offset = 0, .len = 10, .buf = other };
+	assert_int_equal(objcache_read_ranges(f->c, f->os, sha2, BLK, &r, 1, NULL, &eb), 0);
+	objcache_flush(f->c);
+	f->c = objcache_free(f->c);
+	assert_int_equal(objcache_open(&f->c, f->cache_root, BLK, &eb), 0);
+	assert_int_equal(stats(f).files, 1);
+	assert_false(cached_file(f, 0)); /* the older went */
+	free(other);
 }
 
 static void test_whole_object(void **state)
@@ -1328,6 +1405,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_block_digests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lru_bound, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_future_mtime_touched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_future_mtime_rebuild, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_reboot_empties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_pack_not_served, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_pack_not_opened, setup, teardown),

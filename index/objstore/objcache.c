@@ -739,6 +739,13 @@ static int scan_file(int dir, const char *name, struct found_vec *fv)
 	if (fd < 0 || fstat(fd, &s) < 0 || !S_ISREG(s.st_mode) || s.st_size <= 0)
 		return 0;
 	f.mtime = s.st_mtim;
+	if (s.st_mtim.tv_sec > time(NULL)) {
+		/* A future mtime (a clock set back, a copy from elsewhere)
+		 * counts as now, and is made now: else it would sort as the
+		 * newest at every start, for as long as the clock lags it. */
+		clock_gettime(CLOCK_REALTIME, &f.mtime);
+		futimens(fd, NULL);
+	}
 	if (!whole) {
 		ssize_t n = scan_pack(fd, (uint64_t)s.st_size, &f, fv);
 		return n == -ENOMEM ? -ENOMEM : n > 0;
@@ -906,10 +913,13 @@ struct objcache *objcache_free(struct objcache *c)
 
 /* Recency survives a restart, to the minute: a metadata write on every
  * hit would cost more than the hit (failure: only the order after a
- * restart is off). */
+ * restart is off). An mtime in the future is touched too, else it would
+ * never be (and would sort as the newest at every start). */
 static void touch(int fd, const struct stat *s)
 {
-	if (s->st_mtim.tv_sec + MTIME_GRAIN_S < time(NULL))
+	time_t now = time(NULL);
+
+	if (s->st_mtim.tv_sec + MTIME_GRAIN_S < now || s->st_mtim.tv_sec > now)
 		futimens(fd, NULL);
 }
 
