@@ -820,7 +820,13 @@ static int open_dirs(struct objcache *c, const char *root, struct errbuf *eb)
 	snprintf(c->dir, len, "%s/%s", root, CACHE_DIR);
 	if (mkdir(c->dir, DIR_MODE) < 0 && errno != EEXIST)
 		return errbuf_set(eb, -errno, "cannot create %s: %s", c->dir, strerror(errno));
-	c->dir_fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* As tmp below: a symlink (or file) in the cache folder's place is
+	 * removed and the folder made, never followed, else the start would
+	 * empty the tmp/ and NN/ folders of the folder it names. */
+	c->dir_fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (c->dir_fd < 0 && (errno == ELOOP || errno == ENOTDIR) && unlink(c->dir) == 0 &&
+	    mkdir(c->dir, DIR_MODE) == 0)
+		c->dir_fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (c->dir_fd < 0)
 		return errbuf_set(eb, -errno, "cannot open %s: %s", c->dir, strerror(errno));
 	if (mkdirat(c->dir_fd, "tmp", DIR_MODE) < 0 && errno != EEXIST)

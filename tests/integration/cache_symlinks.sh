@@ -5,8 +5,9 @@
 # either must not be followed, or the folder it names is emptied (the
 # daemon's user could have a root-run `capvault prune` delete the files
 # of any folder). The symlink goes, the folder it names is untouched, and
-# the cache still works. The same for cache/state.tmp (written over) and
-# cache/state (a FIFO hung the start).
+# the cache still works. The same for cache itself (its tmp/ and NN/
+# emptied), cache/state.tmp (written over) and cache/state (a FIFO hung
+# the start).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
@@ -61,4 +62,21 @@ CAPVAULT_OBJSTORE_DIR="$B" timeout 20 "$CAPVAULT" prune --dry-run >/dev/null 2>&
 start_daemon CAPVAULT_OBJSTORE_DIR="$B"
 stop_daemon
 [ -f "$S/cache/state" ] && [ ! -p "$S/cache/state" ] || fail "cache/state is not a file again"
+# The cache folder itself a symlink: not followed either (its tmp/ and
+# NN/ folders would be emptied, a file named state written over).
+mkdir -p "$T/victim3/tmp" "$T/victim3/00" "$T/victim3/ab"
+for d in tmp 00 ab; do echo precious >"$T/victim3/$d/file"; done
+echo "precious line" >"$T/victim3/state"
+rm -rf "$S/cache"
+ln -s "$T/victim3" "$S/cache"
+CAPVAULT_OBJSTORE_DIR="$B" "$CAPVAULT" prune --dry-run >/dev/null 2>&1 || true
+check "files of the folder cache linked to, after prune" 3 "$(cat "$T"/victim3/*/file | grep -c precious)"
+check "the file state of the folder cache linked to" "precious line" "$(cat "$T/victim3/state")"
+[ -d "$S/cache" ] && [ ! -L "$S/cache" ] || fail "cache is not a folder again after prune"
+rm -rf "$S/cache"
+ln -s "$T/victim3" "$S/cache"
+start_daemon CAPVAULT_OBJSTORE_DIR="$B"
+stop_daemon
+check "files of the folder cache linked to, after capvaultd" 3 "$(cat "$T"/victim3/*/file | grep -c precious)"
+[ -d "$S/cache" ] && [ ! -L "$S/cache" ] || fail "cache is not a folder again after capvaultd"
 finish
