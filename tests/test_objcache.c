@@ -840,6 +840,44 @@ static void note_fn(void *opaque, const char *msg)
 /* A small object (held back whole while hashed) whose cached copy is bad
  * is read from the store instead, and the download succeeds; the notice
  * function is told, for the log. */
+/* Cached bytes changed on disk (bit rot, or by hand) are checked like the
+ * store's before a range read serves them: a pack's block or a whole
+ * copy that does not match its record goes, counted corrupt, and the
+ * range comes from the store instead, never the changed bytes. */
+static void test_corrupt_cached_ranges_refetched(void **state)
+{
+	struct fixture *f = *state;
+	struct digests ds = { .n = NBLK };
+	struct errbuf eb = { 0 };
+	struct sink s = { .buf = malloc(OBJ_SIZE) };
+	char path[512];
+
+	for (size_t b = 0; b < NBLK; b++) {
+		size_t len = b + 1 < NBLK ? BLK : OBJ_SIZE - b * BLK;
+		assert_int_equal(blockdig_of(f->bytes + b * BLK, len, ds.d[b]), 0);
+	}
+	objcache_set_check(f->c, digest_check, &ds);
+	read_check(f, 2 * BLK, 100);
+	assert_true(cached_file(f, 2));
+	cache_path(f, f->sha, "blk", path, sizeof(path));
+	flip_byte(path, 4096 + 2 * BLK + 50); /* pack_base of an 11-block object: a page */
+	read_check(f, 2 * BLK, 100);
+	assert_int_equal(stats(f).corrupt, 1);
+	assert_int_equal(stats(f).remote_reads, 2);
+	read_check(f, 2 * BLK, 100); /* the block fetched again is cached again */
+	assert_int_equal(stats(f).remote_reads, 2);
+	/* A whole copy: its block 5 changed. */
+	assert_int_equal(objcache_read_stream(f->c, f->os, f->sha, OBJ_SIZE, sink_fn, &s, &eb), 0);
+	assert_true(objcache_has_object(f->c, f->sha));
+	cache_path(f, f->sha, "obj", path, sizeof(path));
+	flip_byte(path, 5 * BLK + 7);
+	read_check(f, 5 * BLK, 100);
+	assert_int_equal(stats(f).corrupt, 2);
+	assert_false(objcache_has_object(f->c, f->sha));
+	assert_int_equal(access(path, F_OK), -1);
+	free(s.buf);
+}
+
 static void test_corrupt_cached_small_refetched(void **state)
 {
 	struct fixture *f = *state;
@@ -1422,6 +1460,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_large_object_fails, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_cached_whole_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_cached_small_refetched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_cached_ranges_refetched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_forget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget_during_download, setup, teardown),

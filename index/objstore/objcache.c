@@ -1286,21 +1286,8 @@ struct batch {
 	int pack_fd; /* the object's pack, open for reading: -1 not yet, < -1 none */
 	uint64_t pack_epoch; /* of the object's packref before pack_fd was opened (0: none) */
 	bool keep;   /* the fetched blocks are cached (objcache_read_through: not) */
+	uint8_t scratch[OBJCACHE_BLOCK]; /* a cached block, checked before it is served */
 };
-
-/* Reads what the ranges want of a cached block (bytes [base, base + len)
- * of the object, at file offset at) straight into their buffers. */
-static int serve_cached(int fd, uint64_t at, uint64_t base, size_t len,
-			struct objstore_range *r, size_t n)
-{
-	int err = 0;
-	uint64_t lo, hi;
-	for (size_t i = 0; i < n && !err; i++)
-		if (overlap(&r[i], base, len, &lo, &hi))
-			err = fd_pread_all(fd, (uint8_t *)r[i].buf + (lo - r[i].offset), (size_t)(hi - lo),
-					   at + (lo - base));
-	return err;
-}
 
 /* The generation of block's entry once its bytes are on disk (waiting
  * while they are written), the entry made the most recent; 0 when the
@@ -1390,8 +1377,41 @@ static void forget_unreadable(struct objcache *c, const uint8_t sha[32], int64_t
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Serves the ranges' parts in block from the pack; false when the block
- * is not cached, or went while it was read. */
+/*
+ * A cached block (its len bytes at buf) against what was recorded when its
+ * object was tiered, as blocks fetched from the store are: 0 when it
+ * matches or nothing was recorded (counted once, when it was fetched),
+ * -EBADMSG when it differs (bit rot, or changed by hand: counted corrupt,
+ * and told to the notice function), or the lookup's error.
+ */
+static int cached_block_check(struct objcache *c, const uint8_t sha[32], uint64_t size,
+			      uint64_t block, const void *buf, size_t len, bool whole)
+{
+	char name[80], hex[65], msg[400];
+	int r = c->check_fn ? c->check_fn(c->check_opaque, sha, size, block, buf, len) : -ENOENT;
+
+	if (r == -ENOENT)
+		return 0;
+	if (r != -EBADMSG)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	c->st.corrupt++;
+	pthread_mutex_unlock(&c->lock);
+	if (c->notice_fn) {
+		entry_name(sha, whole, name, sizeof(name));
+		sha256_hex(sha, hex);
+		snprintf(msg, sizeof(msg), "cache file %s/%s of object %s: bytes %" PRIu64 "-%" PRIu64
+			 " do not match the digest recorded when it was tiered; removed; served "
+			 "from the object store instead", c->dir, name, hex, block * OBJCACHE_BLOCK,
+			 block * OBJCACHE_BLOCK + len - 1);
+		c->notice_fn(c->notice_opaque, msg);
+	}
+	return r;
+}
+
+/* Serves the ranges' parts in block from the pack, once the whole block
+ * matched its record; false when the block is not cached, went while it
+ * was read, or does not match (then it goes, and is fetched again). */
 static bool read_cached_block(struct objcache *c, struct batch *bt, const uint8_t sha[32],
 			      uint64_t size, uint64_t block, struct objstore_range *r, size_t nr)
 {
@@ -1400,11 +1420,16 @@ static bool read_cached_block(struct objcache *c, struct batch *bt, const uint8_
 	if (!gen || batch_pack(c, bt, sha, size) < 0)
 		return false;
 	uint64_t at = pack_base(size) + block * OBJCACHE_BLOCK;
-	int err = serve_cached(bt->pack_fd, at, block * OBJCACHE_BLOCK, len, r, nr);
+	int err = fd_pread_all(bt->pack_fd, bt->scratch, len, (off_t)at);
 	bool still = block_still(c, bt, sha, (int64_t)block, gen);
-	if (err && still)
+	int bad = !err && still ? cached_block_check(c, sha, size, block, bt->scratch, len, false)
+				: 0;
+	if ((err || bad == -EBADMSG) && still)
 		forget_unreadable(c, sha, (int64_t)block, gen);
-	return !err && still;
+	if (err || bad || !still)
+		return false;
+	copy_overlaps(r, nr, bt->scratch, block * OBJCACHE_BLOCK, len);
+	return true;
 }
 
 void objcache_set_check(struct objcache *c, objcache_check_fn fn, void *opaque)
@@ -1511,21 +1536,42 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 	return err;
 }
 
-/* Serves the ranges from the cached whole object; -ENOENT when absent. */
+static void drop_whole_locked(struct objcache *c, const uint8_t sha[32]);
+
+/* Serves the ranges from the cached whole object, a block at a time, each
+ * once it matched its record; -ENOENT when absent. A block that does not
+ * match removes the copy (-EBADMSG: the caller reads the store instead). */
 static int read_from_whole(struct objcache *c, const uint8_t sha[32], uint64_t size,
 			   struct objstore_range *r, size_t n)
 {
-	int fd = whole_open(c, sha, size);
-	int err = 0;
+	_cleanup_free_ uint64_t *blocks = NULL;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t nblocks = 0;
 	uint64_t bytes = 0;
+	int fd = whole_open(c, sha, size);
+	int err;
 
 	if (fd < 0)
 		return fd;
-	for (size_t i = 0; i < n && !err; i++) {
-		err = fd_pread_all(fd, r[i].buf, r[i].len, r[i].offset);
-		bytes += r[i].len;
+	err = wanted_blocks(r, n, &blocks, &nblocks);
+	if (err == 0 && !(buf = malloc(OBJCACHE_BLOCK)))
+		err = -ENOMEM;
+	for (size_t i = 0; i < nblocks && !err; i++) {
+		size_t len = block_len(blocks[i], size);
+		err = fd_pread_all(fd, buf, len, (off_t)(blocks[i] * OBJCACHE_BLOCK));
+		if (!err)
+			err = cached_block_check(c, sha, size, blocks[i], buf, len, true);
+		if (!err)
+			copy_overlaps(r, n, buf, blocks[i] * OBJCACHE_BLOCK, len);
 	}
 	close(fd);
+	if (err == -EBADMSG) {
+		pthread_mutex_lock(&c->lock);
+		drop_whole_locked(c, sha);
+		pthread_mutex_unlock(&c->lock);
+	}
+	for (size_t i = 0; i < n && !err; i++)
+		bytes += r[i].len;
 	if (!err)
 		count_access(c, true, bytes);
 	return err;

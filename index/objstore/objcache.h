@@ -54,8 +54,11 @@ struct objcache;
  * blocks were recorded: its blocks are served unchecked, and counted), or
  * another negative errno, which fails the read. A block that does not
  * match is neither served nor cached: the read fails with -EBADMSG, eb
- * naming the block. Set once, before the first read; without it nothing
- * is checked.
+ * naming the block. Cached blocks and whole copies are checked the same
+ * way before a range read serves them: one that does not match (changed
+ * on disk) is removed, counted corrupt, told to the notice function, and
+ * read from the store instead. Set once, before the first read; without
+ * it nothing is checked.
  */
 #define OBJCACHE_DIGEST 16
 typedef int (*objcache_check_fn)(void *opaque, const uint8_t sha[32], uint64_t size,

@@ -9,7 +9,8 @@
 #   download is whole.
 # - A whole copy in the read-through cache that changed on disk: the
 #   download fails the same way, the copy is removed, and the next
-#   download (from the store) is whole.
+#   download (from the store) is whole; a range read of the changed block
+#   removes it too and is served from the store.
 # - An object missing from the store: 502 object_missing naming the
 #   capture and fsck --remote, not 503 (which says "retry later").
 # - A merge (objread: read in order, hashed, checked at the end) of a
@@ -96,6 +97,17 @@ wait_for "the cache's corruption logged" logged "cache file"
 gone "$(cached "$s1")" || fail "the corrupt cache copy is still there"
 api -o "$T/dl" "$U/v1/captures/1/file"
 check "download after the bad copy went" "$s1" "$(sha "$T/dl")"
+# A range download from the cached whole copy, changed on disk in the
+# range's block: the block is checked as the store's are, the copy goes
+# and the range comes from the store, never the changed bytes.
+wait_for "the copy made again" test -e "$(cached "$s1")"
+flip "$(cached "$s1")" 200005
+api -o "$T/r" -r 199990-200020 "$U/v1/captures/1/file"
+check "range from a copy changed on disk" "$(tail -c +199991 "$T/c1.pcap" | head -c 31 | sha256sum)" \
+	"$(sha256sum <"$T/r")"
+gone "$(cached "$s1")" || fail "the changed cache copy is still there after a range read"
+grep -F "served from the object store instead" "$T/d.log" | grep -qF "bytes 196608-262143" ||
+	fail "the range read's mended copy not logged: $(grep -F "cache file" "$T/d.log")"
 
 # F6: the object gone from the store: 502 object_missing, not 503.
 rm -f "$(remote "$s2")"
