@@ -111,6 +111,10 @@ struct centry {
 	struct centry *prev, *next; /* LRU: head is the most recent */
 	struct centry *pack_prev, *pack_next; /* the object's other blocks */
 	struct wjob *job;           /* not on disk yet: being written */
+	/* Its bytes matched their record since this process cached them (a
+	 * fetched block, a whole copy after its SHA-256) or first read them
+	 * (a block found at start): served without hashing them again. */
+	bool checked;
 };
 
 /* The entries of an object's blocks (pending ones too): its pack goes
@@ -1033,8 +1037,11 @@ static void publish_whole(struct objcache *c, const char *tmpname, const uint8_t
 	if (!forgotten_since_locked(c, sha, forgets) && !find_locked(c, sha, WHOLE) &&
 	    size <= c->max &&
 	    evict_locked(c, size, 0)) {
-		added = rename_in(c, tmpname, name) == 0 &&
-			add_locked(c, sha, WHOLE, size, size, false);
+		struct centry *e = rename_in(c, tmpname, name) == 0 ?
+					   add_locked(c, sha, WHOLE, size, size, false) : NULL;
+		if (e)
+			e->checked = true; /* its SHA-256 matched its name */
+		added = e != NULL;
 		if (!added)
 			unlinkat(c->dir_fd, name, 0);
 	}
@@ -1106,6 +1113,7 @@ static enum admit admit_locked(struct objcache *c, struct wjob *j)
 	struct centry *e = add_locked(c, j->sha, j->block, j->len, j->objsize, false);
 	if (!e)
 		return ADMIT_NONE;
+	e->checked = true; /* fill_batch checked it before caching it */
 	e->job = j;
 	j->disk = disk;
 	take_room_locked(c, j->len, disk);
@@ -1291,8 +1299,9 @@ struct batch {
 
 /* The generation of block's entry once its bytes are on disk (waiting
  * while they are written), the entry made the most recent; 0 when the
- * block is not cached with len bytes. */
-static uint64_t block_gen(struct objcache *c, const uint8_t sha[32], int64_t block, size_t len)
+ * block is not cached with len bytes. *checked: the entry's. */
+static uint64_t block_gen(struct objcache *c, const uint8_t sha[32], int64_t block, size_t len,
+			  bool *checked)
 {
 	pthread_mutex_lock(&c->lock);
 	struct centry *e = find_locked(c, sha, block);
@@ -1301,6 +1310,7 @@ static uint64_t block_gen(struct objcache *c, const uint8_t sha[32], int64_t blo
 		e = find_locked(c, sha, block);
 	}
 	uint64_t gen = e && e->size == len ? e->gen : 0;
+	*checked = gen && e->checked;
 	if (gen) {
 		lru_unlink(e);
 		lru_push_head(c, e);
@@ -1377,6 +1387,30 @@ static void forget_unreadable(struct objcache *c, const uint8_t sha[32], int64_t
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Reads what the ranges want of a cached block (bytes [base, base + len)
+ * of the object, at file offset at) straight into their buffers. */
+static int serve_cached(int fd, uint64_t at, uint64_t base, size_t len,
+			struct objstore_range *r, size_t n)
+{
+	int err = 0;
+	uint64_t lo, hi;
+	for (size_t i = 0; i < n && !err; i++)
+		if (overlap(&r[i], base, len, &lo, &hi))
+			err = fd_pread_all(fd, (uint8_t *)r[i].buf + (lo - r[i].offset), (size_t)(hi - lo),
+					   at + (lo - base));
+	return err;
+}
+
+/* Notes that block's entry of generation gen matched its record. */
+static void mark_checked(struct objcache *c, const uint8_t sha[32], int64_t block, uint64_t gen)
+{
+	pthread_mutex_lock(&c->lock);
+	struct centry *e = find_locked(c, sha, block);
+	if (e && e->gen == gen)
+		e->checked = true;
+	pthread_mutex_unlock(&c->lock);
+}
+
 /*
  * A cached block (its len bytes at buf) against what was recorded when its
  * object was tiered, as blocks fetched from the store are: 0 when it
@@ -1416,19 +1450,25 @@ static bool read_cached_block(struct objcache *c, struct batch *bt, const uint8_
 			      uint64_t size, uint64_t block, struct objstore_range *r, size_t nr)
 {
 	size_t len = block_len(block, size);
-	uint64_t gen = block_gen(c, sha, (int64_t)block, len);
+	bool checked;
+	uint64_t gen = block_gen(c, sha, (int64_t)block, len, &checked);
 	if (!gen || batch_pack(c, bt, sha, size) < 0)
 		return false;
 	uint64_t at = pack_base(size) + block * OBJCACHE_BLOCK;
-	int err = fd_pread_all(bt->pack_fd, bt->scratch, len, (off_t)at);
+	int err = checked ? serve_cached(bt->pack_fd, at, block * OBJCACHE_BLOCK, len, r, nr)
+			  : fd_pread_all(bt->pack_fd, bt->scratch, len, (off_t)at);
 	bool still = block_still(c, bt, sha, (int64_t)block, gen);
-	int bad = !err && still ? cached_block_check(c, sha, size, block, bt->scratch, len, false)
-				: 0;
+	int bad = !err && still && !checked ?
+			  cached_block_check(c, sha, size, block, bt->scratch, len, false) :
+			  0;
 	if ((err || bad == -EBADMSG) && still)
 		forget_unreadable(c, sha, (int64_t)block, gen);
 	if (err || bad || !still)
 		return false;
-	copy_overlaps(r, nr, bt->scratch, block * OBJCACHE_BLOCK, len);
+	if (!checked) {
+		copy_overlaps(r, nr, bt->scratch, block * OBJCACHE_BLOCK, len);
+		mark_checked(c, sha, (int64_t)block, gen);
+	}
 	return true;
 }
 
@@ -1538,22 +1578,27 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 
 static void drop_whole_locked(struct objcache *c, const uint8_t sha[32]);
 
-/* Serves the ranges from the cached whole object, a block at a time, each
- * once it matched its record; -ENOENT when absent. A block that does not
- * match removes the copy (-EBADMSG: the caller reads the store instead). */
-static int read_from_whole(struct objcache *c, const uint8_t sha[32], uint64_t size,
-			   struct objstore_range *r, size_t n)
+/* Whether sha's whole copy matched its SHA-256 when this process cached it. */
+static bool whole_checked(struct objcache *c, const uint8_t sha[32])
+{
+	pthread_mutex_lock(&c->lock);
+	struct centry *e = find_locked(c, sha, WHOLE);
+	bool checked = e && e->checked;
+	pthread_mutex_unlock(&c->lock);
+	return checked;
+}
+
+/* Fills the ranges from a whole copy found at start, a block at a time,
+ * each once it matched its record: 0, or -EBADMSG for a block that does
+ * not (the copy is removed; the caller reads the store instead). */
+static int serve_whole_checking(struct objcache *c, int fd, const uint8_t sha[32],
+				uint64_t size, struct objstore_range *r, size_t n)
 {
 	_cleanup_free_ uint64_t *blocks = NULL;
 	_cleanup_free_ uint8_t *buf = NULL;
 	size_t nblocks = 0;
-	uint64_t bytes = 0;
-	int fd = whole_open(c, sha, size);
-	int err;
+	int err = wanted_blocks(r, n, &blocks, &nblocks);
 
-	if (fd < 0)
-		return fd;
-	err = wanted_blocks(r, n, &blocks, &nblocks);
 	if (err == 0 && !(buf = malloc(OBJCACHE_BLOCK)))
 		err = -ENOMEM;
 	for (size_t i = 0; i < nblocks && !err; i++) {
@@ -1564,12 +1609,32 @@ static int read_from_whole(struct objcache *c, const uint8_t sha[32], uint64_t s
 		if (!err)
 			copy_overlaps(r, n, buf, blocks[i] * OBJCACHE_BLOCK, len);
 	}
-	close(fd);
 	if (err == -EBADMSG) {
 		pthread_mutex_lock(&c->lock);
 		drop_whole_locked(c, sha);
 		pthread_mutex_unlock(&c->lock);
 	}
+	return err;
+}
+
+/* Serves the ranges from the cached whole object; -ENOENT when absent. A
+ * copy this process cached was checked whole then and is read as it is;
+ * one found at start is checked block by block as it is read. */
+static int read_from_whole(struct objcache *c, const uint8_t sha[32], uint64_t size,
+			   struct objstore_range *r, size_t n)
+{
+	uint64_t bytes = 0;
+	int fd = whole_open(c, sha, size);
+	int err = 0;
+
+	if (fd < 0)
+		return fd;
+	if (whole_checked(c, sha))
+		for (size_t i = 0; i < n && !err; i++)
+			err = fd_pread_all(fd, r[i].buf, r[i].len, r[i].offset);
+	else
+		err = serve_whole_checking(c, fd, sha, size, r, n);
+	close(fd);
 	for (size_t i = 0; i < n && !err; i++)
 		bytes += r[i].len;
 	if (!err)

@@ -54,10 +54,12 @@ struct objcache;
  * blocks were recorded: its blocks are served unchecked, and counted), or
  * another negative errno, which fails the read. A block that does not
  * match is neither served nor cached: the read fails with -EBADMSG, eb
- * naming the block. Cached blocks and whole copies are checked the same
- * way before a range read serves them: one that does not match (changed
- * on disk) is removed, counted corrupt, told to the notice function, and
- * read from the store instead. Set once, before the first read; without
+ * naming the block. Cached blocks and whole copies found at open are
+ * checked the same way before a range read first serves them (blocks
+ * once, whole copies at each read): one that does not match (changed on
+ * disk) is removed, counted corrupt, told to the notice function, and
+ * read from the store instead. What this cache stored itself was checked
+ * then and is served as it is. Set once, before the first read; without
  * it nothing is checked.
  */
 #define OBJCACHE_DIGEST 16
