@@ -382,6 +382,18 @@ static bool refuse_oversize(struct api_call *c)
 	return status != 0;
 }
 
+/* A %00 in a query argument would cut it short: "filter=tcp%00udp" run
+ * as "tcp", "name=a%00b" stored as "a". Refused, in the API's shape. */
+static bool refuse_nul_arg(struct api_call *c)
+{
+	const char *name = http_req_nul_arg(c->r);
+	if (name)
+		api_error(c, 400, "bad_parameter",
+			  "query argument '%s' holds a NUL byte (%%00), which no parameter may hold",
+			  name);
+	return name != NULL;
+}
+
 static void dispatch(void *app, struct http_req *r)
 {
 	struct api_server *api = app;
@@ -389,7 +401,7 @@ static void dispatch(void *app, struct http_req *r)
 	const char *path = http_req_path(r);
 	http_req_peer(r, c.peer, sizeof(c.peer));
 	c.cloudshark = strncmp(path, "/api/", 5) == 0;
-	if (refuse_oversize(&c))
+	if (refuse_oversize(&c) || refuse_nul_arg(&c))
 		return;
 	if (!split_path(&c, path)) {
 		api_error(&c, 404, "not_found", "no such resource");

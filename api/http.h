@@ -150,6 +150,10 @@ bool http_req_responded(const struct http_req *r);
  * header fields are over HTTP_MAX_HEADER_BYTES). The handler answers
  * such a request with that status before looking at anything else. */
 unsigned http_req_oversize(const struct http_req *r);
+/* The name of the first query argument whose name or value holds a NUL
+ * byte (sent as %00), which any lookup would cut short; NULL when none.
+ * The handler refuses such a request (400) before looking at its path. */
+const char *http_req_nul_arg(const struct http_req *r);
 
 /* True once the client has closed or reset its connection (or shut down
  * its sending side): nobody will read the answer. Cheap (one poll with

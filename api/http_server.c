@@ -126,6 +126,7 @@ struct http_req {
 	void *app_data;
 	int route;      /* http_req_set_route; -1: none */
 	unsigned oversize; /* http_req_oversize */
+	char nul_arg[64];  /* http_req_nul_arg; "" when none */
 };
 
 bool http_tls_supported(void)
@@ -428,6 +429,30 @@ static unsigned oversize(struct MHD_Connection *conn, const char *url)
 
 unsigned http_req_oversize(const struct http_req *r) { return r->oversize; }
 
+/* A query argument decoded from %00 would be cut at its NUL by every
+ * lookup (a filter "tcp%00udp" read as "tcp"): it is found here, by the
+ * lengths libmicrohttpd keeps, and refused before the handler runs. */
+static enum MHD_Result find_nul_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				    size_t key_size, const char *value, size_t value_size)
+{
+	struct http_req *r = cls;
+	(void)kind;
+	if (memchr(key, '\0', key_size) || (value && memchr(value, '\0', value_size))) {
+		size_t n = strnlen(key, sizeof(r->nul_arg) - 1);
+		memcpy(r->nul_arg, key, n);
+		r->nul_arg[n] = '\0';
+		if (!n)
+			snprintf(r->nul_arg, sizeof(r->nul_arg), "%s", "(unnamed)");
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+const char *http_req_nul_arg(const struct http_req *r)
+{
+	return r->nul_arg[0] ? r->nul_arg : NULL;
+}
+
 static struct conn_watch *watch_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -675,6 +700,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->watch = watch_of(conn);
 		*con_cls = r;
 		r->oversize = oversize(conn, url);
+		MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, find_nul_arg, r);
 		s->handler(s->app, r);
 		/* libmicrohttpd closes the connection after a response queued
 		 * in this first call (it cannot tell where the next request

@@ -8,7 +8,8 @@
 # is still served), malformed chunked and multipart bodies, an
 # upload cut off halfway (no record, no object, no tmp file), and capture
 # names with newlines, quotes, unicode and 4 KiB that round-trip through
-# JSON and Content-Disposition. The daemon answers health after each.
+# JSON and Content-Disposition, and query arguments holding %00 (refused,
+# not cut short). The daemon answers health after each.
 . "$(dirname "$0")/lib.sh"
 : "${CAPVAULTD:?path to the capvaultd binary}"
 
@@ -244,6 +245,22 @@ for name in $'two\nlines.pcap' 'quo"te\s.pcap' 'ünï cødé ✓.pcap' "$long"; 
 	grep -qi '^X-' "$T/h" && fail "a name injected a header: $(cat "$T/h")"
 done
 alive "odd names"
+
+# A %00 in a query argument: every lookup would cut the value at its NUL
+# ("tcp%00udp" run as the filter "tcp", "a%00b" stored as the name "a").
+# Refused whole, 400 in the API's shape; nothing is stored.
+check "a filter holding %00: 400" 400 \
+	"$(code "${auth[@]}" "$U/v1/packets?count=1&filter=tcp%00udp")"
+check "its error code" bad_parameter "$(jq -r .error "$T/body")"
+check "the plain filter still answers" 200 "$(code "${auth[@]}" "$U/v1/packets?count=1&filter=tcp")"
+before=$(curl -s "${auth[@]}" "$U/v1/captures?limit=1000" | jq '.captures | length')
+"$MKCAP" --packets 3 --seed 77 -o "$T/nul.pcap"
+check "an upload named with %00: 400" 400 \
+	"$(code "${auth[@]}" --data-binary @"$T/nul.pcap" "$U/v1/captures?name=a%00b.pcap")"
+check "the upload stored nothing" "$before" \
+	"$(curl -s "${auth[@]}" "$U/v1/captures?limit=1000" | jq '.captures | length')"
+check "a %00 in an argument's name: 400" 400 "$(code "${auth[@]}" "$U/v1/captures?na%00me=x")"
+alive "arguments holding %00"
 
 kill -TERM "$DPID"
 rc=0
