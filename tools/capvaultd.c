@@ -343,17 +343,19 @@ static int add_folder(struct daemon *d, const struct config_import *ci)
 }
 
 /* Keeps <store>/claim-folders: hand_back at start, for the claims of
- * folders dropped from the configuration (daemon.h). */
+ * folders dropped from the configuration (daemon.h). In the store the
+ * daemon runs on: a reloaded file naming another store: (which needs a
+ * restart) does not move the list there. */
 static void note_claim_folders(struct daemon *d, bool hand_back)
 {
+	const char *store = (d->n_retired ? d->retired[0] : d->cfg)->store;
 	const char **paths = calloc(d->cfg->n_imports + 1, sizeof(*paths));
 	for (size_t i = 0; paths && i < d->cfg->n_imports; i++)
 		paths[i] = d->cfg->imports[i].path;
-	int err = paths ? daemon_claim_folders_update(d->cfg->store, paths, d->cfg->n_imports,
-						      hand_back)
+	int err = paths ? daemon_claim_folders_update(store, paths, d->cfg->n_imports, hand_back)
 			: -ENOMEM;
 	if (err)
-		log_warnx("%s/" DAEMON_CLAIM_FOLDERS ": %s", d->cfg->store, strerror(-err));
+		log_warnx("%s/" DAEMON_CLAIM_FOLDERS ": %s", store, strerror(-err));
 	free(paths);
 }
 

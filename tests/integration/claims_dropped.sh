@@ -7,7 +7,8 @@
 # any more). A name taken meanwhile, or a subfolder swapped for a symlink,
 # keeps the file claimed, said in the log, and the folder listed for the
 # next start. A reload that drops a folder only keeps it listed: its files
-# may be in the workers' hands.
+# may be in the workers' hands. A reload naming another store: keeps the
+# list in the store the daemon runs on.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 
@@ -86,4 +87,21 @@ start_daemon
 stop_daemon
 listed b && fail "b still listed at a start with nothing claimed there"
 check "still nothing imported" 0 "$(captures)"
+
+# A reload whose file names another store: (which needs a restart) keeps
+# the list in the store the daemon runs on, not in the folder it names.
+mkdir -p "$T/c" "$T/other"
+FOLDERS="a"
+start_daemon
+reloads=$(count_logged "configuration reloaded")
+FOLDERS="a c"
+STORE="$T/other" write_config "${U##*:}"
+kill -HUP "$DPID"
+reloaded_again() { [ "$(count_logged "configuration reloaded")" -gt "$reloads" ]; }
+wait_for "reloaded with another store" reloaded_again
+logged "need a restart: store" || fail "the store change not named as needing a restart"
+listed c || fail "c, added by the reload, not in the running store's claim-folders"
+[ -e "$T/other/claim-folders" ] && fail "the reload wrote claim-folders into the new store: path"
+logged "$T/other/claim-folders" && fail "the reload tried the new store: path: $(grep -F "$T/other" "$T/d.log")"
+stop_daemon
 finish
