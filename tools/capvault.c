@@ -74,9 +74,8 @@ static int run_command(const struct cli_command *c, int argc, char **argv)
 	return c->run(argc, argv, c->usage);
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
-	log_init("capvault", LOG_LEVEL_INFO, false);
 	cli_remote_set_tls(&httpc_tls_openssl);
 	if (cli_remote_options(&argc, argv) < 0)
 		return CLI_EXIT_USAGE;
@@ -99,4 +98,10 @@ int main(int argc, char **argv)
 	fprintf(stderr, "capvault: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	log_init("capvault", LOG_LEVEL_INFO, false);
+	return cli_close_stdout(run(argc, argv));
 }

@@ -100,5 +100,5 @@ int main(int argc, char **argv)
 		run_engine(given);
 	int rc = query(argc - 1, argv + 1, given);
 	free(given);
-	return rc;
+	return cli_close_stdout(rc);
 }

@@ -191,8 +191,8 @@ static const char *parse_args(int argc, char **argv)
 			config = optarg;
 		else if (c == 'k')
 			exit(check_config(optarg));
-		else if (c == 'p')
-			exit(fputs(config_default_text(), stdout) < 0);
+		else if (c == 'p') /* `> capvault.yaml` on a full disk fails */
+			exit(fputs(config_default_text(), stdout) < 0 || fflush(stdout) != 0);
 		else if (c == 'V')
 			exit(printf("capvaultd %s\n", CAPVAULT_VERSION) < 0);
 		else if (c == 'h')

@@ -4,7 +4,9 @@
 #ifndef CAPVAULT_CLI_H
 #define CAPVAULT_CLI_H
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "errbuf.h"
@@ -35,6 +37,20 @@ static inline bool cli_wants_help(int argc, char **argv)
 		if (strcmp(argv[i], "--help") == 0)
 			return true;
 	return false;
+}
+
+/* What main returns, given the command's exit code rc: output that did
+ * not reach standard output (a full disk, /dev/full, a closed pipe with
+ * SIGPIPE ignored) fails the command, which otherwise would exit 0 with
+ * a cut `ls --json > file`. */
+static inline int cli_close_stdout(int rc)
+{
+	int err = fflush(stdout) != 0 ? errno : 0;
+	if (!err && !ferror(stdout))
+		return rc;
+	fprintf(stderr, "capvault: writing standard output: %s\n",
+		err ? strerror(err) : "write error");
+	return rc == CLI_EXIT_OK ? CLI_EXIT_FAILED : rc;
 }
 
 /* The store folder: --store, else $CAPVAULT_STORE, else ./capvault-data. */

@@ -3,8 +3,9 @@
 # that command's usage on stdout and exits 0, for every command; a command
 # that only works on a local store refuses --url (and $CAPVAULT_URL) with
 # exit 2 instead of quietly opening one; rm, fsck and backup honour
-# --json; and capvault(1) lists exactly the options each command's --help
-# lists, so the two cannot drift.
+# --json; output that cannot be written (a full disk) fails the command;
+# and capvault(1) lists exactly the options each command's --help lists,
+# so the two cannot drift.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 
@@ -103,7 +104,26 @@ expect_rc 0 "$CAPVAULT" backup --json "$T/bk3"
 check "backup --json via the daemon" "$T/bk3 0" "$(jq -r '"\(.dir) \(.objects)"' "$T/out")"
 expect_rc 2 "$CAPVAULT" --url "$U" fsck
 check "fsck --url a running daemon" "1" "$(grep -c 'works on a local store only' "$T/err")"
+
+# --- Output that cannot be written fails the command: `ls --json > file`
+# on a full disk exited 0 with the file cut (here /dev/full). Through the
+# daemon (the engine, and the front's query), then offline.
+to_full() {
+	local rc=0
+	"$@" >/dev/full 2>"$T/err" || rc=$?
+	check "$* > /dev/full: exit code" 1 "$rc"
+	check "$* > /dev/full: said" 1 "$(grep -c '^capvault: writing standard output: No space left on device$' "$T/err")"
+}
+to_full "$CAPVAULT" ls --json
+to_full "$CAPVAULT" status
+to_full "$CAPVAULT" query --count
 stop_daemon
+to_full "$CAPVAULT" ls
+to_full "$CAPVAULT" stats --json
+to_full "$CAPVAULT" --version
+rc=0
+"$CAPVAULTD" --print-default-config >/dev/full 2>/dev/null || rc=$?
+check "capvaultd --print-default-config > /dev/full: exit code" 1 "$rc"
 
 # --- token link: the web viewer's login link for a token (#19)
 sec=$(printf '%064d' 0 | tr 0 a)
