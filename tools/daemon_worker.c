@@ -48,6 +48,7 @@
 #include "import.h"
 #include "log.h"
 #include "store.h"
+#include "textesc.h"
 #include "vault.h"
 
 #define MAX_TAGS 64
@@ -112,12 +113,17 @@ static size_t build_tags(const struct config_import *ci, const char *rel_dir, ch
 static void handle_malformed(struct daemon_workers *w, struct daemon_item *it,
 			     const struct config_import *ci, const char *msg)
 {
-	char dst[PATH_MAX], note[PATH_MAX + 600];
+	char dst[PATH_MAX];
 	atomic_fetch_add(&it->folder->ctr.failed, 1);
 	daemon_failures_note(&w->failures, it->path, msg, -EINVAL);
-	/* The note outlives the folder the file came from: it names it. */
-	snprintf(note, sizeof(note), "%s: %s", it->path, msg);
-	int err = move_to(it, ci->failed_folder, note, dst, sizeof(dst));
+	/* The note outlives the folder the file came from: it names it,
+	 * escaped as the log does, so that a name holding a newline cannot
+	 * add lines of its own to the note. */
+	_cleanup_free_ char *shown = text_escape_dup(it->path, TEXT_ESC_CONTROLS);
+	_cleanup_free_ char *note = NULL;
+	if (!shown || asprintf(&note, "%s: %s", shown, msg) < 0)
+		note = NULL;
+	int err = note ? move_to(it, ci->failed_folder, note, dst, sizeof(dst)) : -ENOMEM;
 	if (err) {
 		log_warnx("failed %s: %s; could not move it to %s: %s", it->path, msg,
 			  ci->failed_folder, strerror(-err));

@@ -80,6 +80,16 @@ wait_for "a 255-byte malformed file moved to .failed" cut_note
 grep -q "^$T/in/$long: offset 0: " "$(find "$T/in/.failed" -name 'nnnn*.pcap.error')" ||
 	fail "the cut name's note: $(cat "$T"/in/.failed/nnnn*.error)"
 check "the 255-byte file left the folder" no "$([ -e "$T/in/$long" ] && echo yes || echo no)"
+# A malformed file whose name holds a newline and what looks like a
+# note's line: its note is one line, naming it escaped as the log does.
+forged=$(printf 'f.pcap: fine\nother.pcap: offset 9: x.pcap')
+echo junk > "$T/src/$forged"
+mv "$T/src/$forged" "$T/in/$forged"
+wait_for "the file with a newline in its name moved to .failed" test -e "$T/in/.failed/$forged.error"
+check "its note is one line" 1 "$(wc -l < "$T/in/.failed/$forged.error")"
+grep -qxF "$T/in/f.pcap: fine\\x0aother.pcap: offset 9: x.pcap: offset 0: not a pcap or pcapng file (magic 0x6a756e6b)" \
+	"$T/in/.failed/$forged.error" || fail "its note, escaped: $(cat "$T/in/.failed/$forged.error")"
+check "its bytes kept" junk "$(cat "$T/in/.failed/$forged")"
 check "its bytes kept" junk "$(cat "$(find "$T/in/.failed" -name 'nnnn*.pcap')")"
 check "the first failed file kept" "garbage" "$(cat "$T/in/.failed/bad.pcap")"
 check "the second failed file kept" "other garbage" "$(cat "$T/in/.failed/bad.1.pcap")"
@@ -92,7 +102,7 @@ wait_for "renamed file imported" gone "$T/in/late.pcap"
 check "keep file still there" yes "$([ -f "$T/keep/k.pcap" ] && echo yes)"
 stop_daemon
 logged "imported $T/in/sub1/sub2/moved.pcap: capture " || fail "import log line: $(cat "$T/d.log")"
-grep -q "$T/in: .* seen, 4 imported, 0 duplicates, 3 failed" "$T/d.log" ||
+grep -q "$T/in: .* seen, 4 imported, 0 duplicates, 4 failed" "$T/d.log" ||
 	fail "shutdown summary: $(grep seen "$T/d.log")"
 
 expect_rc 0 "$CAPVAULT" ls --json --store "$T/store"
