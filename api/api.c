@@ -382,6 +382,19 @@ static bool refuse_oversize(struct api_call *c)
 	return status != 0;
 }
 
+bool api_args_once(struct api_call *c, const char *const *names)
+{
+	for (; *names; names++) {
+		if (http_req_arg_count(c->r, *names) > 1) {
+			api_error(c, 400, "bad_parameter",
+				  "%s is given more than once; give it once (a list of captures "
+				  "or tags is comma-separated)", *names);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* A %00 in a query argument would cut it short: "filter=tcp%00udp" run
  * as "tcp", "name=a%00b" stored as "a". Refused, in the API's shape. */
 static bool refuse_nul_arg(struct api_call *c)

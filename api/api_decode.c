@@ -341,6 +341,10 @@ static bool parse_list(struct api_call *c, struct list_req *lr)
 	struct query_params *qp = &lr->qp;
 	struct errbuf eb = { { 0 } };
 	const char *v, *bad = NULL;
+	static const char *const once[] = { "filter", "after", "before", "limit", "capture",
+					     "cursor", NULL };
+	if (!api_args_once(c, once))
+		return false;
 	qp->filter = http_req_arg(c->r, "filter");
 	qp->limit = PAGE_DEFAULT;
 	if ((v = http_req_arg(c->r, "after")) && (qp->has_after = true) &&

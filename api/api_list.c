@@ -336,6 +336,11 @@ static bool list_paging(struct api_call *c, struct list_ctx *l)
 {
 	const char *limit = http_req_arg(c->r, "limit"), *cursor = http_req_arg(c->r, "cursor");
 	const char *sort = http_req_arg(c->r, "sort");
+	/* tag and any_tag may come several times (all of them, one of them). */
+	static const char *const once[] = { "limit", "cursor", "sort", "name", "from", "to",
+					     "imported_after", NULL };
+	if (!api_args_once(c, once))
+		return false;
 	if (limit && (api_parse_u64(limit, &l->limit) < 0 || l->limit == 0 || l->limit > LIST_MAX)) {
 		api_error(c, 400, "bad_request", "limit must be 1-%d", LIST_MAX);
 		return false;

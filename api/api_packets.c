@@ -230,6 +230,10 @@ static bool parse_params(struct api_call *c, struct pstream *p)
 	const char *filter = http_req_arg(c->r, "filter"), *v;
 	const char *bad = NULL;
 	struct errbuf eb = { { 0 } };
+	static const char *const once[] = { "filter", "after", "before", "limit", "captures",
+					     "tags", "count", "explain", NULL };
+	if (!api_args_once(c, once))
+		return false;
 	if (filter && !(p->filter = strdup(filter)))
 		bad = "filter";
 	qp->filter = p->filter;

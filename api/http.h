@@ -77,6 +77,8 @@ const char *http_req_method(const struct http_req *r);
 const char *http_req_path(const struct http_req *r);
 /* The first query-string argument named key, or NULL. */
 const char *http_req_arg(struct http_req *r, const char *key);
+/* How many times the query string gives key (http_req_arg sees the first). */
+unsigned http_req_arg_count(struct http_req *r, const char *key);
 /* Calls fn for every query-string argument in order (value may be NULL). */
 typedef void (*http_arg_fn)(void *opaque, const char *key, const char *value);
 void http_req_args_foreach(struct http_req *r, http_arg_fn fn, void *opaque);

@@ -207,6 +207,28 @@ const char *http_req_header(struct http_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+struct arg_count {
+	const char *key;
+	unsigned n;
+};
+
+static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	struct arg_count *a = cls;
+	(void)kind;
+	(void)value;
+	a->n += key && !strcmp(key, a->key);
+	return MHD_YES;
+}
+
+unsigned http_req_arg_count(struct http_req *r, const char *key)
+{
+	struct arg_count a = { key, 0 };
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, count_arg, &a);
+	return a.n;
+}
+
 struct arg_iter {
 	http_arg_fn fn;
 	void *opaque;

@@ -8,8 +8,8 @@
 # is still served), malformed chunked and multipart bodies, an
 # upload cut off halfway (no record, no object, no tmp file), and capture
 # names with newlines, quotes, unicode and 4 KiB that round-trip through
-# JSON and Content-Disposition, and query arguments holding %00 (refused,
-# not cut short). The daemon answers health after each.
+# JSON and Content-Disposition, and query arguments holding %00 or given
+# twice (refused, not cut short or half read). The daemon answers health after each.
 . "$(dirname "$0")/lib.sh"
 : "${CAPVAULTD:?path to the capvaultd binary}"
 
@@ -261,6 +261,23 @@ check "the upload stored nothing" "$before" \
 	"$(curl -s "${auth[@]}" "$U/v1/captures?limit=1000" | jq '.captures | length')"
 check "a %00 in an argument's name: 400" 400 "$(code "${auth[@]}" "$U/v1/captures?na%00me=x")"
 alive "arguments holding %00"
+
+# A parameter given twice: a lookup sees only the first, so
+# captures=1&captures=2 queried capture 1 alone and tags=a&tags=b matched
+# tag a alone, answering 200. Refused; a comma-separated list answers,
+# and the listing's tag (all of them) may still come several times.
+check "captures given twice: 400" 400 \
+	"$(code "${auth[@]}" "$U/v1/packets?count=1&captures=1&captures=2")"
+check "its error code" bad_parameter "$(jq -r .error "$T/body")"
+check "captures as a list: 200" 200 "$(code "${auth[@]}" "$U/v1/packets?count=1&captures=1,2")"
+check "tags given twice: 400" 400 "$(code "${auth[@]}" "$U/v1/packets?count=1&tags=a&tags=b")"
+check "filter given twice: 400" 400 \
+	"$(code "${auth[@]}" "$U/v1/packets?count=1&filter=tcp&filter=udp")"
+check "decode/list capture given twice: 400" 400 \
+	"$(code "${auth[@]}" "$U/v1/decode/list?capture=1&capture=2")"
+check "listing limit given twice: 400" 400 "$(code "${auth[@]}" "$U/v1/captures?limit=1&limit=2")"
+check "listing tag given twice: 200" 200 "$(code "${auth[@]}" "$U/v1/captures?tag=a&tag=b")"
+alive "parameters given twice"
 
 kill -TERM "$DPID"
 rc=0
