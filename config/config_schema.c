@@ -7,9 +7,11 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -72,6 +74,16 @@ static int split_host_port(const char *text, char *host, size_t size, const char
 	return 0;
 }
 
+/* Two spellings of one address (::1 and 0:0::1) are the same host. */
+static bool same_host(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+	int af = strchr(a, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(af, a, x) == 1 && inet_pton(af, b, y) == 1)
+		return !memcmp(x, y, af == AF_INET6 ? 16 : 4);
+	return !strcasecmp(a, b);
+}
+
 static int parse_listen(struct parse_ctx *c, const struct option *o, const char *text, void *obj,
 			struct errbuf *why)
 {
@@ -89,6 +101,11 @@ static int parse_listen(struct parse_ctx *c, const struct option *o, const char 
 		p = isdigit((unsigned char)*d) ? p * 10 + (unsigned long)(*d - '0') : 99999999;
 	if (!*port || p == 0 || p > 65535)
 		return listen_error(text, "the port must be 1-65535", why);
+	/* Listed twice, the second bind fails at start with "Address already
+	 * in use", as if another program held the port. */
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].port == p && same_host((*v)[i].host, host))
+			return errbuf_set(why, -EINVAL, "listen address '%s' is listed twice", text);
 	struct config_listen *grown = reallocarray(*v, *n + 1, sizeof(**v));
 	if (!grown)
 		return -ENOMEM;

@@ -56,6 +56,12 @@ refused move "store: $T/store
 import:
   - path: $T/in
     after_import: move:$T/store/done" "is inside the store"
+# One listen address twice passed the check, then the start failed with
+# "Address already in use" as if another program held the port.
+lport=$((20000 + RANDOM % 20000))
+refused listen-twice "store: $T/store
+api:
+  listen: [\"127.0.0.1:$lport\", \"[::1]:$lport\", \"[0:0::1]:$lport\"]" "listen address '\\[0:0::1\\]:$lport' is listed twice"
 # A move: or failed folder on another mount: rename cannot reach it, so
 # every file would fail and stay (as root, where a tmpfs can be mounted).
 mkdir "$T/othermount"
