@@ -210,6 +210,8 @@ static int select_captures(struct query *q)
 static int compile_filter(struct query *q)
 {
 	int compiled = 0, err = 0;
+	uint32_t refused = 0;   /* a link type libpcap refused, and why */
+	char why[sizeof(q->eb->msg)] = "";
 	for (size_t i = 0; i < q->nsel; i++) {
 		for (uint32_t j = 0; j < q->sel[i].nlinktypes; j++) {
 			const struct filter *f;
@@ -217,6 +219,10 @@ static int compile_filter(struct query *q)
 			if (err == -ENOMEM)
 				return err;
 			compiled += err == 0;
+			if (err && !why[0]) {
+				refused = q->sel[i].linktypes[j];
+				snprintf(why, sizeof(why), "%s", q->eb->msg);
+			}
 		}
 	}
 	if (compiled > 0) {
@@ -225,8 +231,14 @@ static int compile_filter(struct query *q)
 	}
 	const struct filter *f;
 	err = filter_set_get(q->filter, 1, &f, q->eb);
+	/* Named with libpcap's reason: with no filter at all, that is a link
+	 * type it does not know (tcpdump -r refuses such a file too). */
 	if (err == 0 && q->nsel > 0)
-		return errbuf_set(q->eb, -EINVAL, "filter does not apply to the link types selected");
+		return errbuf_set(q->eb, -EINVAL,
+				  "%s the link types selected (link type %" PRIu32 ": %s)",
+				  q->params->filter && *q->params->filter ? "filter does not apply to" :
+									      "libpcap cannot read",
+				  refused, why[0] ? why : "refused");
 	return err;
 }
 

@@ -177,6 +177,18 @@ expect_rc 0 "$CAPVAULT" query --capture "$fcs_id" -w "$T/fcs-out.pcap"
 check "FCS bits kept" "$(od -An -tx4 -j20 -N4 "$T/fcs.pcap")" "$(od -An -tx4 -j20 -N4 "$T/fcs-out.pcap")"
 check "FCS capture's packets" 5 "$(count "$T/fcs-out.pcap")"
 
+# A link type libpcap does not know (tcpdump -r refuses the file too): the
+# query is refused with libpcap's reason; without a filter it said
+# "filter does not apply", naming nothing.
+"$MKCAP" --linktype 290 --packets 5 -o "$T/lt290.pcap"
+lt_id=$("$CAPVAULT" import "$T/lt290.pcap" | awk '$1 == "imported" { print $2 }')
+expect_rc 2 "$CAPVAULT" query --capture "$lt_id" --count
+check "unknown link type, no filter: libpcap's reason" 1 \
+	"$(grep -c '^capvault: query: libpcap cannot read the link types selected (link type 290: unknown data link type 290' "$T/err")"
+expect_rc 2 "$CAPVAULT" query --capture "$lt_id" --count tcp
+check "unknown link type, a filter: libpcap's reason" 1 \
+	"$(grep -c '^capvault: query: filter does not apply to the link types selected (link type 290: unknown data link type 290' "$T/err")"
+
 # A sample of the real corpus: every 25th capture tcpdump can read.
 if [ -n "${CAPVAULT_CORPUS:-}" ] && [ -f "$CAPVAULT_CORPUS/manifest.tsv" ]; then
 	export CAPVAULT_STORE="$T/corpus-store"
