@@ -172,6 +172,11 @@ int api_upload_add_tags(struct api_call *c, struct upload_meta *m, const char *l
 		api_error_errno(c, -ENOMEM, "tags", NULL);
 		return -EINVAL;
 	}
+	if (m->ntags > CATALOG_TAGS_MAX) {
+		api_error(c, 400, "bad_tag", "%zu tags: a capture holds at most %d", m->ntags,
+			  CATALOG_TAGS_MAX);
+		return -EINVAL;
+	}
 	for (size_t i = before; i < m->ntags; i++) {
 		if (!catalog_tag_valid(m->tags[i])) {
 			api_error(c, 400, "bad_tag",

@@ -1500,8 +1500,14 @@ static int put_record(struct catalog *cat, struct capture_record *rec, struct db
 	return 0;
 }
 
-static int check_tags(const struct capture_record *rec, struct errbuf *eb)
+/* rec's tags: valid, and no more than CATALOG_TAGS_MAX unless they were
+ * more before (was: the count before, or 0) and are not more now, so a
+ * capture tagged past it before the bound can still lose tags. */
+static int check_tags(const struct capture_record *rec, size_t was, struct errbuf *eb)
 {
+	if (rec->ntags > CATALOG_TAGS_MAX && rec->ntags > was)
+		return errbuf_set(eb, -EINVAL, "%zu tags: a capture holds at most %d",
+				  rec->ntags, CATALOG_TAGS_MAX);
 	for (size_t i = 0; i < rec->ntags; i++)
 		if (!catalog_tag_valid(rec->tags[i]))
 			return errbuf_set(eb, -EINVAL,
@@ -1572,7 +1578,7 @@ int catalog_commit(struct catalog *cat, struct capture_record *rec, struct db_ba
 	int r;
 
 	errbuf_clear(eb);
-	r = check_tags(rec, eb);
+	r = check_tags(rec, 0, eb);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&cat->lock);
@@ -2039,7 +2045,7 @@ static int merge_into(struct capture_record *rec, const struct capture_record *d
 	char *const *tags = dup->has_merge_tags ? dup->merge_tags : dup->tags;
 	size_t n = dup->has_merge_tags ? dup->nmerge_tags : dup->ntags;
 
-	for (size_t i = 0; r == 0 && i < n; i++)
+	for (size_t i = 0; r == 0 && i < n && rec->ntags < CATALOG_TAGS_MAX; i++)
 		r = capture_record_add_tag(rec, tags[i]);
 	if (r == 0)
 		r = add_arrival(rec, dup->name, dup->source_path, dup->import_time_ns);
@@ -2132,7 +2138,7 @@ static int update_record(struct catalog *cat, uint64_t id, const struct update *
 	if (r == 0)
 		r = apply_update(rec, u);
 	if (r == 0)
-		r = check_tags(rec, eb);
+		r = check_tags(rec, old->ntags, eb);
 	if (r == 0)
 		r = rewrite_locked(cat, old, rec, eb);
 	pthread_mutex_unlock(&cat->lock);

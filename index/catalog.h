@@ -115,6 +115,10 @@ int capture_record_add_tag(struct capture_record *rec, const char *tag);
 /* Tag syntax: 1-128 bytes of [A-Za-z0-9._:/@+-]. */
 bool catalog_tag_valid(const char *tag);
 
+/* The most tags one capture holds: an import or edit past it is refused
+ * (-EINVAL); a duplicate's tags past it are not added (its arrival is). */
+#define CATALOG_TAGS_MAX 256
+
 /* Allocates a number for a new object's packet index entries. */
 uint64_t catalog_next_objnum(struct catalog *cat);
 

@@ -604,6 +604,49 @@ static void test_duplicate_merges(void **state)
 	capture_record_free(a);
 }
 
+/* A capture holds at most CATALOG_TAGS_MAX tags: a duplicate adds its
+ * arrival but no tags past it; an edit past it is refused, one that takes
+ * away as many as it adds is not; a new capture past it is refused. */
+static void test_tags_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_record *a = make_record("x.pcap", 0x34);
+	struct errbuf eb;
+	uint64_t existing = 0;
+	struct db_batch *batch = NULL;
+	char tag[32];
+	for (int i = (int)a->ntags; i < CATALOG_TAGS_MAX; i++) {
+		snprintf(tag, sizeof(tag), "t%d", i);
+		assert_int_equal(capture_record_add_tag(a, tag), 0);
+	}
+	assert_int_equal(commit(f, a), 1);
+	struct capture_record *b = make_record("y.pcap", 0x34);
+	assert_int_equal(capture_record_add_tag(b, "more"), 0);
+	db_batch_new(&batch);
+	assert_int_equal(catalog_commit(f->cat, b, batch, &existing, &eb), CATALOG_DUPLICATE);
+	db_batch_free(batch);
+	capture_record_free(b);
+	json_t *o = stored(f, 1);
+	assert_int_equal(json_array_size(json_object_get(o, "tags")), CATALOG_TAGS_MAX);
+	assert_int_equal(json_array_size(json_object_get(o, "also_imported_as")), 1);
+	json_decref(o);
+	char *add[] = { "one-more" }, *del[] = { "t100" };
+	assert_int_equal(catalog_edit_tags(f->cat, 1, add, 1, NULL, 0, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "at most"));
+	assert_int_equal(catalog_edit_tags(f->cat, 1, add, 1, del, 1, &eb), 0);
+	/* A new capture past the bound is refused. */
+	struct capture_record *c = make_record("z.pcap", 0x35);
+	for (int i = 0; i <= CATALOG_TAGS_MAX; i++) {
+		snprintf(tag, sizeof(tag), "u%d", i);
+		assert_int_equal(capture_record_add_tag(c, tag), 0);
+	}
+	db_batch_new(&batch);
+	assert_int_equal(catalog_commit(f->cat, c, batch, &existing, &eb), -EINVAL);
+	db_batch_free(batch);
+	capture_record_free(c);
+	capture_record_free(a);
+}
+
 /* add/remove edits the tags as they are under the lock: a tag a duplicate
  * merged in after the caller last read the record stays. */
 static void test_edit_tags(void **state)
@@ -1140,6 +1183,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unsigned_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tags_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_merges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edit_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_summary, setup, teardown),

@@ -334,6 +334,23 @@ req patch_unknown 422 -X PATCH -H "$(auth "$RW")" -d '{"tag": ["p3"]}' "$U/v1/ca
 grep -q "unknown field 'tag'" "$T/patch_unknown" || fail "PATCH of an unknown field: $(cat "$T/patch_unknown")"
 req patch_badtag 400 -X PATCH -H "$(auth "$RW")" -d '{"tags": ["bad tag"]}' "$U/v1/captures/$ID_C"
 req patch404 404 -X PATCH -H "$(auth "$RW")" -d '{}' "$U/v1/captures/88888"
+# A capture holds at most 256 tags: one PATCH past it is refused whole,
+# as is an add_tags that would pass it; under it, tags still come and go.
+jq -nc '{tags: [range(257) | "t\(.)"]}' >"$T/tags257.json"
+req patch_tags257 400 -X PATCH -H "$(auth "$RW")" -d @"$T/tags257.json" "$U/v1/captures/$ID_C"
+grep -q "a capture holds at most 256" "$T/patch_tags257" || fail "257 tags: $(cat "$T/patch_tags257")"
+jq -nc '{tags: [range(256) | "t\(.)"]}' >"$T/tags256.json"
+req patch_tags256 200 -X PATCH -H "$(auth "$RW")" -d @"$T/tags256.json" "$U/v1/captures/$ID_C"
+check "256 tags kept" 256 "$(jq '.tags | length' "$T/patch_tags256")"
+req patch_tags_add 400 -X PATCH -H "$(auth "$RW")" -d '{"add_tags": ["one-more"]}' "$U/v1/captures/$ID_C"
+req patch_tags_del 200 -X PATCH -H "$(auth "$RW")" -d '{"remove_tags": ["t0"], "add_tags": ["t256"]}' \
+	"$U/v1/captures/$ID_C"
+check "one out, one in" 256 "$(jq '.tags | length' "$T/patch_tags_del")"
+tags257=$(jq -r '.tags | join(",")' "$T/tags257.json")
+req upload_tags257 400 -H "$(auth "$RW")" --data-binary @"$T/e.pcap" \
+	"$U/v1/captures?name=many.pcap&tags=$tags257"
+grep -q "a capture holds at most 256" "$T/upload_tags257" || fail "upload with 257 tags: $(cat "$T/upload_tags257")"
+req patch_tags_back 200 -X PATCH -H "$(auth "$RW")" -d '{"tags": ["p1", "p2"]}' "$U/v1/captures/$ID_C"
 
 stop_daemon
 
