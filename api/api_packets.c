@@ -48,6 +48,7 @@ struct pstream {
 	pthread_t thread;
 	bool started;
 	bool answered; /* replied with an error before the stream: counted there */
+	bool count, explain; /* the request's flags: a count (with the plan), no packets */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	char *buf;
@@ -223,6 +224,16 @@ static int parse_ids(struct pstream *p, const char *list)
 	return err;
 }
 
+/* A flag's value: "1", "true" or "" set it, "0" or "false" clear it; false
+ * for anything else (a typo is refused, not read as false). */
+static bool flag_value(const char *v, bool *out)
+{
+	if (!strcmp(v, "1") || !strcmp(v, "true") || !*v)
+		return *out = true;
+	*out = false;
+	return !strcmp(v, "0") || !strcmp(v, "false");
+}
+
 /* Fills p->params from the query string; replies 400 and returns false. */
 static bool parse_params(struct api_call *c, struct pstream *p)
 {
@@ -249,6 +260,10 @@ static bool parse_params(struct api_call *c, struct pstream *p)
 		bad = "captures (comma-separated ids)";
 	if ((v = http_req_arg(c->r, "tags")) && api_split_list(v, &p->tags, &p->ntags) < 0)
 		bad = "tags";
+	if ((v = http_req_arg(c->r, "count")) && !flag_value(v, &p->count))
+		bad = "count (1, true or empty; 0 or false)";
+	if ((v = http_req_arg(c->r, "explain")) && !flag_value(v, &p->explain))
+		bad = "explain (1, true or empty; 0 or false)";
 	qp->tags = (const char *const *)p->tags;
 	qp->ntags = p->ntags;
 	if (bad && eb.msg[0])
@@ -258,11 +273,6 @@ static bool parse_params(struct api_call *c, struct pstream *p)
 	return !bad;
 }
 
-static bool flag(struct api_call *c, const char *name)
-{
-	const char *v = http_req_arg(c->r, name);
-	return v && (!strcmp(v, "1") || !strcmp(v, "true") || !*v);
-}
 
 static json_t *stats_json(const struct query_stats *st)
 {
@@ -418,8 +428,8 @@ void api_packets(struct api_call *c)
 		api_error_errno(c, err, "query", eb.msg);
 		return pstream_free(p);
 	}
-	if (flag(c, "count") || flag(c, "explain")) {
-		run_counting(c, p, flag(c, "explain"));
+	if (p->count || p->explain) {
+		run_counting(c, p, p->explain);
 		return pstream_free(p);
 	}
 	/* The status goes out before the stream: a remote capture whose

@@ -184,6 +184,13 @@ req q_bad 400 -H "$(auth "$RO")" --get --data-urlencode "filter=tcp port" "$U/v1
 check "bad filter code" bad_filter "$(jq -r .error "$T/q_bad")"
 grep -q "syntax error" "$T/q_bad" || fail "bad BPF has libpcap's message: $(cat "$T/q_bad")"
 req q_count 200 -H "$(auth "$RO")" --get --data-urlencode "filter=tcp" -d count=1 -d "captures=$ID_A,$ID_B" "$U/v1/packets"
+# A flag's value that is neither true nor false is refused, not read as
+# false (count=abc used to stream the packets).
+req q_count_bad 400 -H "$(auth "$RO")" --get -d count=abc -d "captures=$ID_A" "$U/v1/packets"
+grep -q "bad value for count" "$T/q_count_bad" || fail "count=abc: $(head -c 300 "$T/q_count_bad")"
+req q_explain_bad 400 -H "$(auth "$RO")" --get -d explain=yes -d "captures=$ID_A" "$U/v1/packets"
+req q_count_false 200 -H "$(auth "$RO")" --get -d count=false -d "captures=$ID_A" "$U/v1/packets"
+check "count=false streams packets" "d4c3b2a1" "$(head -c 4 "$T/q_count_false" | od -An -tx1 | tr -d ' \n')"
 req q_explain 200 -H "$(auth "$RO")" --get --data-urlencode "filter=tcp" -d explain=1 "$U/v1/packets"
 jq -e '.plan | length > 0' "$T/q_explain" >/dev/null || fail "explain has a plan: $(cat "$T/q_explain")"
 req q_tcp 200 -H "$(auth "$RO")" --get --data-urlencode "filter=tcp" -d "captures=$ID_A,$ID_B" "$U/v1/packets"
