@@ -650,6 +650,8 @@ static bool patch_parse(struct api_call *c, json_t *doc, struct patch *p)
 	p->has_edit = add || del;
 	p->has_comment = comment != NULL;
 	int err = patch_text(name, "name", &p->name, &eb);
+	if (!err && p->name && !p->name[0])
+		err = errbuf_set(&eb, -EINVAL, "name is empty (a capture keeps a name)");
 	if (!err)
 		err = patch_text(comment, "comment", &p->comment, &eb);
 	if (!err && tags)
