@@ -23,6 +23,11 @@
  *   the catalog lock, so imports wait to commit and nothing is pruned
  *   meanwhile (links take milliseconds; copies across file systems make
  *   imports wait longer).
+ * - The store's own files beside the index that say what was imported
+ *   (autoimport.kept: the files of after_import: keep folders imported
+ *   once) go with it, copied under the same lock, so a restored store
+ *   does not import again a kept file whose capture was removed or
+ *   pruned before the backup.
  */
 #include "fsck.h"
 
@@ -295,6 +300,33 @@ static int mark(const char *dir, enum storemark m, struct errbuf *eb)
 	return storemark_write(fd, dir, m, eb);
 }
 
+/* Files of the store root that belong with its index (see the top). */
+static const char *const side_files[] = { "autoimport.kept" };
+
+/* Copies each side file of from that exists into to (tmpdir: to's tmp/). */
+static int copy_side_files(const char *from, const char *to, const char *tmpdir,
+			   struct errbuf *eb)
+{
+	char s[PATH_MAX], d[PATH_MAX];
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < sizeof(side_files) / sizeof(side_files[0]); i++) {
+		struct stat st;
+		r = path_join(s, sizeof(s), from, side_files[i], eb);
+		if (r == 0)
+			r = path_join(d, sizeof(d), to, side_files[i], eb);
+		if (r != 0)
+			break;
+		if (lstat(s, &st) < 0) {
+			if (errno != ENOENT)
+				r = errbuf_set(eb, -errno, "%s: %s", s, strerror(errno));
+			continue;
+		}
+		if (S_ISREG(st.st_mode))
+			r = copy_file(s, tmpdir, d, st.st_mode & 0777, eb);
+	}
+	return r;
+}
+
 /* ---- backup ---- */
 
 struct backup_job {
@@ -355,6 +387,9 @@ static int backup_locked(void *opaque)
 		r = make_layout(job->dir, job->eb);
 	if (r == 0)
 		r = link_objects(job);
+	if (r == 0)
+		r = copy_side_files(store_root(vault_store(job->v)), job->dir, job->tmpdir,
+				    job->eb);
 	return r;
 }
 
@@ -626,6 +661,8 @@ int backup_restore(const char *src, const char *dst, struct objstore *os, backup
 		r = copy_dir(s, job.tmpdir, d, eb);
 	if (r == 0)
 		r = restore_objects(&job);
+	if (r == 0)
+		r = copy_side_files(src, dst, job.tmpdir, eb);
 	if (r == 0)
 		r = sync_objects(dst, eb);
 	if (r == 0)
