@@ -550,6 +550,8 @@ json_t *capture_record_to_json(const struct capture_record *rec)
 	json_object_set_new(o, "truncated", json_boolean(rec->truncated));
 	ok &= set_str(o, "error", rec->error);
 	set_time(o, "import_time", (int64_t)rec->import_time_ns, rec->import_time_ns != 0);
+	if (rec->last_arrival_ns)
+		set_time(o, "last_arrival_time", (int64_t)rec->last_arrival_ns, true);
 	ok &= set_str(o, "source_path", rec->source_path);
 	ok &= set_str(o, "comment", rec->comment);
 	json_t *tags = json_tags(rec);
@@ -681,8 +683,15 @@ static void parse_counts(const json_t *o, struct capture_record *rec)
 	rec->oversized = get_u64(o, "oversized_records");
 	rec->truncated = json_is_true(json_object_get(o, "truncated"));
 	rec->import_time_ns = get_u64(o, "import_time_ns");
+	rec->last_arrival_ns = get_u64(o, "last_arrival_time_ns");
 	rec->index_bytes = get_u64(o, "index_bytes");
 	rec->objnum = get_u64(o, "objnum");
+}
+
+uint64_t catalog_record_arrived_ns(const struct capture_record *rec)
+{
+	return rec->last_arrival_ns > rec->import_time_ns ? rec->last_arrival_ns
+							  : rec->import_time_ns;
 }
 
 static bool same_str(const char *a, const char *b)
@@ -2035,12 +2044,16 @@ static int rewrite_locked(struct catalog *cat, const struct capture_record *old,
 	return r;
 }
 
-/* dup's tags and arrival added to capture id: 1 when the record changed,
- * 0 when it knew them all, -ENOMEM. */
+/* dup's tags and arrival added to capture id, and its time as the last
+ * arrival: 1 when the record changed, 0 when it knew them all, -ENOMEM. */
 static int merge_into(struct capture_record *rec, const struct capture_record *dup)
 {
 	size_t ntags = rec->ntags;
 	int r = 0;
+	bool later = dup->import_time_ns > catalog_record_arrived_ns(rec);
+
+	if (later)
+		rec->last_arrival_ns = dup->import_time_ns;
 
 	char *const *tags = dup->has_merge_tags ? dup->merge_tags : dup->tags;
 	size_t n = dup->has_merge_tags ? dup->nmerge_tags : dup->ntags;
@@ -2049,7 +2062,7 @@ static int merge_into(struct capture_record *rec, const struct capture_record *d
 		r = capture_record_add_tag(rec, tags[i]);
 	if (r == 0)
 		r = add_arrival(rec, dup->name, dup->source_path, dup->import_time_ns);
-	return r < 0 ? r : r > 0 || rec->ntags != ntags;
+	return r < 0 ? r : r > 0 || rec->ntags != ntags || later;
 }
 
 /* Under the lock: the duplicate dup lands in the record of capture id,

@@ -84,6 +84,10 @@ struct capture_record {
 	bool truncated;
 	char *error;          /* truncation message, or NULL */
 	uint64_t import_time_ns;
+	/* The latest arrival of these bytes, a duplicate's, when later than
+	 * import_time_ns (else 0): the bytes imported again are young again
+	 * for retention's age by import (catalog_record_arrived_ns). */
+	uint64_t last_arrival_ns;
 	char *source_path;    /* or NULL */
 	char *comment;        /* or NULL */
 	char **tags;
@@ -112,6 +116,8 @@ struct catalog *catalog_free(struct catalog *cat);
 void capture_record_free(struct capture_record *rec);
 /* Adds a tag if not present. Returns 0 or -ENOMEM. */
 int capture_record_add_tag(struct capture_record *rec, const char *tag);
+/* When rec's bytes last arrived: its import, or a later duplicate's. */
+uint64_t catalog_record_arrived_ns(const struct capture_record *rec);
 /* Tag syntax: 1-128 bytes of [A-Za-z0-9._:/@+-]. */
 bool catalog_tag_valid(const char *tag);
 

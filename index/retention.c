@@ -33,7 +33,7 @@ struct entry {
 	char *name;
 	uint8_t sha[32];
 	uint64_t file_size;
-	uint64_t import_ns;
+	uint64_t import_ns; /* its last arrival: the import, or a later duplicate's */
 	int64_t last_ns;   /* last packet (capfile.h: before 1970 negative), or import
 			    * time without packets or with a last packet after it */
 	bool late;         /* its last packet is stamped after its import */
@@ -196,7 +196,7 @@ static int collect(void *opaque, const struct capture_record *rec)
 	}
 	struct entry *e = &pl->e[pl->n];
 	*e = (struct entry){ .id = rec->id, .file_size = rec->file_size,
-			     .import_ns = rec->import_time_ns, .policy = -1,
+			     .import_ns = catalog_record_arrived_ns(rec), .policy = -1,
 			     .local = rec->location != CATALOG_REMOTE,
 			     .remote = rec->location != CATALOG_LOCAL };
 	e->last_ns = last_packet_time(rec, &e->late);
@@ -619,7 +619,7 @@ static int still_due(void *opaque, const struct capture_record *rec, struct errb
 		return errbuf_set(eb, 1, "no longer under policy %s", p->name ? p->name : "");
 	bool late;
 	int64_t t = p->age_by_last_packet ? last_packet_time(rec, &late)
-					  : (int64_t)rec->import_time_ns;
+					  : (int64_t)catalog_record_arrived_ns(rec);
 	if (!it->by_count && !over_age(p, rc->plan->now_ns, t))
 		return errbuf_set(eb, 1, "no longer over max_age");
 	return 0;

@@ -504,6 +504,51 @@ static void test_duplicate_arrivals_count(void **state)
 	retention_plan_free(p);
 }
 
+/* The same bytes imported again (a duplicate, here a day ago) make a
+ * capture young again by import: dropped again after max_age, they are not
+ * deleted at the next run (their source is gone by then). By last packet
+ * the age stays the packets'. */
+static void test_duplicate_arrival_young_again(void **state)
+{
+	struct fixture *f = *state;
+	add_capture(f, 1, &(struct spec){ .import_days_ago = 10, .last_packet_days_ago = 30,
+					  .tags = "lab" });
+	add_capture(f, 2, &(struct spec){ .import_days_ago = 10, .last_packet_days_ago = 30,
+					  .tags = "old" });
+	for (unsigned seed = 1; seed <= 2; seed++) {
+		struct capture_record *r = calloc(1, sizeof(*r));
+		struct db_batch *b = NULL;
+		struct errbuf eb;
+		uint64_t existing = 0;
+		assert_non_null(r);
+		r->name = strdup("again.pcap");
+		r->file_size = 100;
+		r->import_time_ns = NOW - DAY;
+		make_object(f, seed, 100, r->sha256);
+		assert_int_equal(db_batch_new(&b), 0);
+		assert_int_equal(catalog_commit(vault_catalog(f->v), r, b, &existing, &eb),
+				 CATALOG_DUPLICATE);
+		assert_int_equal(existing, seed);
+		capture_record_free(r);
+		db_batch_free(b);
+	}
+	struct capture_record *got = NULL;
+	assert_int_equal(catalog_get(vault_catalog(f->v), 1, &got), 0);
+	assert_int_equal(got->import_time_ns, NOW - 10 * DAY);
+	assert_int_equal(catalog_record_arrived_ns(got), NOW - DAY);
+	capture_record_free(got);
+	const char *lab[] = { "lab" }, *old[] = { "old" };
+	struct retention_policy pol[] = {
+		{ .name = "lab-week", .tags = lab, .ntags = 1, .has_max_age = true, .max_age_ns = 7 * DAY },
+		{ .name = "old-traffic", .tags = old, .ntags = 1, .has_max_age = true,
+		  .max_age_ns = 7 * DAY, .age_by_last_packet = true },
+	};
+	struct retention_rules rules = { .protect_tag = "keep", .policies = pol, .n_policies = 2 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "2");
+	retention_plan_free(p);
+}
+
 /* A duplicate carrying the protect tag arrives between the plan and the
  * deletion: the capture and its object stay, so the duplicate's source may
  * go. */
@@ -641,6 +686,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_min_free_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_decides_on_current_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_arrivals_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_arrival_young_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_after_plan, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
