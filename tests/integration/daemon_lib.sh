@@ -60,6 +60,23 @@ room_store() {
 	}
 }
 
+# room_captures N: $T/src/c1.pcap .. cN.pcap, 4 MiB each (seeds 1..N,
+# starting 100 s apart from 2020-09-13).
+room_captures() {
+	for i in $(seq "$1"); do
+		"$MKCAP" --size $((4 * MB)) --seed "$i" --start $((1600000000 + i * 100)) \
+			-o "$T/src/c$i.pcap"
+	done
+}
+
+# room_import N: c1..cN dropped into $T/in one by one, each waited for.
+room_import() {
+	for i in $(seq "$1"); do
+		cp "$T/src/c$i.pcap" "$T/in/"
+		wait_for "c$i imported" logged "imported $T/in/c$i.pcap"
+	done
+}
+
 # poll_until SECONDS COMMAND...: polls COMMAND every 50 ms for up to
 # SECONDS; 0 once it succeeds, 1 on a time-out.
 poll_until() {

@@ -18,9 +18,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
 room_store 48m "  min_free: 8MiB"
-for i in 1 2 3 4 5 6; do
-	"$MKCAP" --size $((4 * MB)) --seed "$i" --start $((1600000000 + i * 100)) -o "$T/src/c$i.pcap"
-done
+room_captures 6
 "$MKCAP" --size $((40 * MB)) --seed 30 --start 1700000000 -o "$T/src/big.pcap"
 zstd -q -1 -c "$T/src/big.pcap" >"$T/src/big.pcap.zst"
 size=$(stat -c %s "$T/src/big.pcap.zst")
@@ -33,10 +31,7 @@ PY
 zstd -q -t "$T/src/big.pcap.zst" 2>/dev/null && fail "the garbled zstd file tests sound"
 
 start_daemon
-for i in 1 2 3 4 5 6; do
-	cp "$T/src/c$i.pcap" "$T/in/"
-	wait_for "c$i imported" logged "imported $T/in/c$i.pcap"
-done
+room_import 6
 cp "$T/src/big.pcap.zst" "$T/in/"
 wait_for "big.pcap.zst kept aside" test -e "$T/in/.failed/big.pcap.zst.error"
 grep -q "offset [0-9]*: " "$T/in/.failed/big.pcap.zst.error" ||

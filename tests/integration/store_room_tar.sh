@@ -19,9 +19,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
 room_store 48m "  min_free: 8MiB"
-for i in 1 2 3 4 5 6; do
-	"$MKCAP" --size $((4 * MB)) --seed "$i" --start $((1600000000 + i * 100)) -o "$T/src/c$i.pcap"
-done
+room_captures 6
 mkdir -p "$T/tar"
 "$MKCAP" --size $((44 * MB)) --seed 20 --start 1700000000 -o "$T/tar/big.pcap"
 "$MKCAP" --packets 5 --seed 21 --start 1700000500 -o "$T/tar/small.pcap"
@@ -32,10 +30,7 @@ tar -C "$T/tar" -cf "$T/src/cut.tar" mid.pcap
 head -c $((1 * MB)) "$T/src/cut.tar" >"$T/src/cut1.tar"
 
 start_daemon
-for i in 1 2 3 4 5 6; do
-	cp "$T/src/c$i.pcap" "$T/in/"
-	wait_for "c$i imported" logged "imported $T/in/c$i.pcap"
-done
+room_import 6
 check "six captures" 6 "$(captures)"
 
 # 1. through the daemon

@@ -15,17 +15,12 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
 room_store 48m "  min_free: 8MiB"
-for i in 1 2 3 4 5 6; do
-	"$MKCAP" --size $((4 * MB)) --seed "$i" --start $((1600000000 + i * 100)) -o "$T/src/c$i.pcap"
-done
+room_captures 6
 "$MKCAP" --packets 1 -o "$T/src/h.pcap"
 "$MKCAP" --size $((10 * MB)) --seed 10 --start 1700000000 -o "$T/src/u.pcap"
 
 start_daemon
-for i in 1 2 3 4 5 6; do
-	cp "$T/src/c$i.pcap" "$T/in/"
-	wait_for "c$i imported" logged "imported $T/in/c$i.pcap"
-done
+room_import 6
 check "six captures" 6 "$(captures)"
 UP=$("$CAPVAULT" token add up --scopes upload 2>/dev/null)
 
