@@ -519,6 +519,8 @@ static int store_wide(struct planner *pl, struct errbuf *eb)
 		plan->min_free = retention_min_free(ru->min_free_bytes, ru->min_free_percent,
 						    plan->fs_total) +
 				 pl->env->room_wanted;
+		plan->space = pl->env->space;
+		plan->space_opaque = pl->env->space_opaque;
 	}
 	struct entry **oldest = calloc(pl->n ? pl->n : 1, sizeof(*oldest));
 	if (!oldest)
@@ -625,6 +627,23 @@ static int still_due(void *opaque, const struct capture_record *rec, struct errb
 	return 0;
 }
 
+/* Whether the floor an item was planned for (min_free) is met now: then it
+ * is kept (eb says why), its room there without it. */
+static bool floor_met(const struct retention_plan *plan, const struct retention_item *it,
+		      struct errbuf *eb)
+{
+	uint64_t free_bytes = 0, total = 0;
+	char a[32], b[32];
+	if (it->rule >= 0 || strcmp(it->policy, "min_free") != 0 || !plan->space ||
+	    plan->space(plan->space_opaque, &free_bytes, &total) < 0 ||
+	    free_bytes < plan->min_free)
+		return false;
+	retention_fmt_size(free_bytes, a, sizeof(a));
+	retention_fmt_size(plan->min_free, b, sizeof(b));
+	errbuf_set(eb, CATALOG_KEPT, "free %s >= %s now", a, b);
+	return true;
+}
+
 int retention_apply(struct catalog *cat, struct store *st, struct retention_plan *plan)
 {
 	int first = 0;
@@ -635,6 +654,12 @@ int retention_apply(struct catalog *cat, struct store *st, struct retention_plan
 		struct errbuf eb = { { 0 } };
 		uint8_t sha[32];
 		bool unlink_object = false;
+		if (floor_met(plan, it, &eb)) {
+			it->result = CATALOG_KEPT;
+			it->bytes_freed = 0;
+			memcpy(it->error, eb.msg, sizeof(it->error));
+			continue;
+		}
 		it->result = catalog_remove_if(cat, it->id, plan->rules ? still_due : NULL, &rc,
 					       &unlink_object, sha, &eb);
 		it->bytes_freed = it->result == 0 && unlink_object ? it->file_size : 0;

@@ -134,6 +134,11 @@ struct retention_plan {
 	bool below_min_free_after;      /* the plan cannot reach min_free */
 	const struct retention_rules *rules; /* what apply decides by again */
 	uint64_t now_ns;
+	/* The env's space function when min_free is set: apply keeps what was
+	 * planned for min_free once the floor is met anyway (another deletion,
+	 * files removed beside the store since the plan). */
+	retention_space_fn space;
+	void *space_opaque;
 };
 
 /* The store's own space function (opaque: struct store *). */

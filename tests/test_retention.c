@@ -298,6 +298,31 @@ static void test_min_free(void **state)
 	retention_plan_free(p);
 }
 
+/* Captures planned for min_free are kept when the floor is met by the
+ * time they would go (here: space freed beside the store after the plan);
+ * before, the plan's list was deleted whatever the free space then. */
+static void test_min_free_met_before_apply(void **state)
+{
+	struct fixture *f = *state;
+	for (unsigned i = 1; i <= 4; i++)
+		add_capture(f, i, &(struct spec){ .import_days_ago = 10 - i });
+	f->free_bytes = 1000;
+	f->total_bytes = 10000;
+	struct retention_rules rules = { .min_free_bytes = 1250 };
+	struct retention_plan *p = plan(f, &rules);
+	assert_string_equal(ids(p), "1,2,3");
+	f->free_bytes = 1300;
+	assert_int_equal(retention_apply(vault_catalog(f->v), vault_store(f->v), p), 0);
+	for (size_t i = 0; i < p->n; i++) {
+		assert_int_equal(p->items[i].result, CATALOG_KEPT);
+		assert_string_equal(p->items[i].error, "free 1300B >= 1250B now");
+	}
+	assert_int_equal(p->bytes_freed, 0);
+	for (uint64_t id = 1; id <= 4; id++)
+		assert_true(exists(f, id));
+	retention_plan_free(p);
+}
+
 /* An import waiting for room: pruned for beyond the floor, said so; with
  * no floor set, nothing is pruned for it. */
 static void test_room_wanted(void **state)
@@ -687,6 +712,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply_decides_on_current_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_arrivals_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_arrival_young_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_min_free_met_before_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_after_plan, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
