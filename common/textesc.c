@@ -51,7 +51,16 @@ static bool escaped_char(const unsigned char *c, size_t k, unsigned flags)
 		return false;
 	if (k == 1)
 		return *c < 0x20 || *c == 0x7f;
-	return k == 2 && c[0] == 0xc2 && c[1] < 0xa0; /* U+0080-U+009F */
+	if (k == 2) /* U+0080-U+009F; U+061C, the Arabic letter mark */
+		return (c[0] == 0xc2 && c[1] < 0xa0) || (c[0] == 0xd8 && c[1] == 0x9c);
+	if (k != 3 || c[0] != 0xe2)
+		return false;
+	/* U+200E-U+200F, U+2028-U+202E (line and paragraph separators, bidi
+	 * embeddings and overrides), U+2066-U+2069 (bidi isolates): a
+	 * terminal would show the text around them reordered, or break the line. */
+	if (c[1] == 0x80)
+		return c[2] == 0x8e || c[2] == 0x8f || (c[2] >= 0xa8 && c[2] <= 0xae);
+	return c[1] == 0x81 && c[2] >= 0xa6 && c[2] <= 0xa9;
 }
 
 /* Appends n bytes of p at *used when they fit whole; counts them always. */

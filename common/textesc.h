@@ -8,8 +8,10 @@
  * is written "\\" and each byte that is not part of valid UTF-8 is written
  * "\xHH" (two lower-case hex digits). It is always valid UTF-8, so JSON
  * can carry it. TEXT_ESC_CONTROLS also writes each byte of a control
- * character (C0, DEL, and the C1 controls U+0080-U+009F) as "\xHH": for
- * terminals, logs and file names. TEXT_ESC_QUOTE also writes '"' as
+ * character (C0, DEL, the C1 controls U+0080-U+009F, the bidirectional
+ * marks, embeddings, overrides and isolates, and the line and paragraph
+ * separators U+2028-U+2029) as "\xHH": for terminals, logs and file
+ * names. TEXT_ESC_QUOTE also writes '"' as
  * "\x22".
  *
  * Reading back is the same whatever the flags: "\\" is a backslash and

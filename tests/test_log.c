@@ -52,6 +52,16 @@ static void test_escape_examples(void **state)
 	e = esc("a\nb\x7f\xc2\x9b\"", TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE);
 	assert_string_equal(e, "a\\x0ab\\x7f\\xc2\\x9b\\x22");
 	free(e);
+	/* Bidi overrides and isolates, marks, line separators: escaped for
+	 * terminals, kept for JSON; other characters beside them kept. */
+	e = esc("a\xe2\x80\xae" "cod.exe\xe2\x81\xa6" "x\xe2\x80\xa8" "y\xd8\x9c" "z\xe2\x80\x94",
+		TEXT_ESC_CONTROLS);
+	assert_string_equal(e, "a\\xe2\\x80\\xae" "cod.exe\\xe2\\x81\\xa6" "x\\xe2\\x80\\xa8" "y\\xd8\\x9c"
+			       "z\xe2\x80\x94");
+	free(e);
+	e = esc("a\xe2\x80\xae" "b", 0);
+	assert_string_equal(e, "a\xe2\x80\xae" "b");
+	free(e);
 	/* Overlong, surrogate and out-of-range forms are not UTF-8. */
 	e = esc("\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80", 0);
 	assert_string_equal(e, "\\xc0\\xaf\\xed\\xa0\\x80\\xf4\\x90\\x80\\x80");

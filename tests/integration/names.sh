@@ -52,7 +52,9 @@ def check(what, want, got):
         fail(f"{what}: expected {want!r}, got {got!r}")
 
 # The escaped form (textesc.h): UTF-8 kept, '\' doubled, other bytes \xHH;
-# controls: also C0, DEL, C1; quote: also '"'.
+# controls: also C0, DEL, C1, bidi marks, embeddings, overrides and
+# isolates, line and paragraph separators; quote: also '"'.
+BIDI = {0x061C, 0x200E, 0x200F} | set(range(0x2028, 0x202F)) | set(range(0x2066, 0x206A))
 def esc(raw, controls=False, quote=False):
     out = []
     for ch in raw.decode("utf-8", "surrogateescape"):
@@ -61,7 +63,7 @@ def esc(raw, controls=False, quote=False):
             out.append("\\\\")
         elif 0xDC80 <= c <= 0xDCFF:
             out.append("\\x%02x" % (c - 0xDC00))
-        elif (controls and (c < 0x20 or c == 0x7F or 0x80 <= c <= 0x9F)) or (quote and ch == '"'):
+        elif (controls and (c < 0x20 or c == 0x7F or 0x80 <= c <= 0x9F or c in BIDI)) or (quote and ch == '"'):
             out.extend("\\x%02x" % b for b in ch.encode())
         else:
             out.append(ch)
@@ -287,13 +289,14 @@ CAPVAULT_SOCKET= python3 - <<'PY' || rc=$?
 import json, os, subprocess, sys
 T, CAPVAULT = os.environ["T"], os.environ["CAPVAULT"]
 names = [n.encode("latin-1") for n in json.load(open(f"{T}/remaining.json"))]
+BIDI = {0x061C, 0x200E, 0x200F} | set(range(0x2028, 0x202F)) | set(range(0x2066, 0x206A))
 def esc(raw):
     out = []
     for ch in raw.decode("utf-8", "surrogateescape"):
         c = ord(ch)
         if ch == "\\": out.append("\\\\")
         elif 0xDC80 <= c <= 0xDCFF: out.append("\\x%02x" % (c - 0xDC00))
-        elif c < 0x20 or c == 0x7F or 0x80 <= c <= 0x9F: out.extend("\\x%02x" % b for b in ch.encode())
+        elif c < 0x20 or c == 0x7F or 0x80 <= c <= 0x9F or c in BIDI: out.extend("\\x%02x" % b for b in ch.encode())
         else: out.append(ch)
     return "".join(out)
 r = subprocess.run([CAPVAULT, "ls"], capture_output=True)
