@@ -33,6 +33,7 @@
 #include "ring.h"
 #include "store.h"
 #include "vault.h"
+#include "textesc.h"
 
 #define RING_ENTRIES 64
 #define FIELD_MAX 4096
@@ -179,9 +180,11 @@ int api_upload_add_tags(struct api_call *c, struct upload_meta *m, const char *l
 	}
 	for (size_t i = before; i < m->ntags; i++) {
 		if (!catalog_tag_valid(m->tags[i])) {
+			char shown[160];
+			text_escape(m->tags[i], TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, shown, sizeof(shown));
 			api_error(c, 400, "bad_tag",
 				  "bad tag '%s': 1-128 characters of A-Z a-z 0-9 . _ : / @ + -",
-				  m->tags[i]);
+				  shown);
 			return -EINVAL;
 		}
 	}

@@ -27,6 +27,7 @@
 #include "monoclock.h"
 #include "store.h"
 #include "wallclock.h"
+#include "textesc.h"
 
 #define KEY_PREFIX "token:"
 #define KEY_PREFIX_LEN (sizeof(KEY_PREFIX) - 1)
@@ -370,14 +371,20 @@ static int check_new_token(struct db *db, const char *name, unsigned scopes,
 			   const char *const *tags, size_t ntags, struct errbuf *eb)
 {
 	uint8_t key[KEY_LEN];
-	if (!name_valid(name))
+	char shown[160];
+	if (!name_valid(name)) {
+		text_escape(name, TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, shown, sizeof(shown));
 		return errbuf_set(eb, -EINVAL,
-				  "bad token name '%s': 1-64 characters of A-Z a-z 0-9 . _ @ -", name);
+				  "bad token name '%s': 1-64 characters of A-Z a-z 0-9 . _ @ -", shown);
+	}
 	if (!scopes || scopes >= 1u << ARRAY_SIZE(scope_names))
 		return errbuf_set(eb, -EINVAL, "bad scopes");
-	for (size_t i = 0; i < ntags; i++)
-		if (!catalog_tag_valid(tags[i]))
-			return errbuf_set(eb, -EINVAL, "bad tag '%s'", tags[i]);
+	for (size_t i = 0; i < ntags; i++) {
+		if (!catalog_tag_valid(tags[i])) {
+			text_escape(tags[i], TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, shown, sizeof(shown));
+			return errbuf_set(eb, -EINVAL, "bad tag '%s'", shown);
+		}
+	}
 	int err = find_name(db, name, key);
 	if (err == 0)
 		return errbuf_set(eb, -EEXIST, "a token named '%s' exists already", name);

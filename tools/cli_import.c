@@ -1188,7 +1188,10 @@ static int split_tags(const char *list, struct import_opts *o)
 	char *save = NULL;
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (!catalog_tag_valid(t)) {
-			fprintf(stderr, "capvault: invalid tag '%s' (letters, digits and ._:/@+- only)\n", t);
+			char shown[160];
+			text_escape(t, TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, shown, sizeof(shown));
+			fprintf(stderr, "capvault: invalid tag '%s' (letters, digits and ._:/@+- only)\n",
+				shown);
 			return -EINVAL;
 		}
 		if (o->ntags == MAX_TAGS / 2) {

@@ -34,6 +34,7 @@
 #include "tier.h"
 #include "vault.h"
 #include "wallclock.h"
+#include "textesc.h"
 
 struct maint_args {
 	const char *store;
@@ -312,8 +313,11 @@ static int tag_ops_parse(char **ops, int n, struct tag_ops *o, struct errbuf *eb
 	for (int i = 0; i < n; i++) {
 		const char *t = ops[i] + (ops[i][0] == '+' || ops[i][0] == '-');
 		bool last = true;
-		if (!catalog_tag_valid(t))
-			return errbuf_set(eb, -EINVAL, "invalid tag '%s'", t);
+		if (!catalog_tag_valid(t)) {
+			char shown[160];
+			text_escape(t, TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, shown, sizeof(shown));
+			return errbuf_set(eb, -EINVAL, "invalid tag '%s'", shown);
+		}
 		for (int k = i + 1; k < n && last; k++)
 			last = strcmp(t, ops[k] + (ops[k][0] == '+' || ops[k][0] == '-')) != 0;
 		if (last && ops[i][0] == '-')

@@ -25,6 +25,14 @@ check "imported" "1,2,3,4,5,6,7" "$(ids)"
 expect_rc 0 "$CAPVAULT" tag 3 +scratch -lab
 check "tag output" "3: scratch" "$(cat "$T/out")"
 check "tag index" "3" "$("$CAPVAULT" ls --tag scratch --json | jq -r '.[].id')"
+# A bad tag or token name is echoed escaped: one line, never the raw
+# control bytes (a newline would forge a second line of output).
+for cmd in "1 tag 3 +bad$'\n'forged" "2 import --tags bad$'\n'forged $T/c1.pcap" \
+	"1 token add bad$'\n'forged --scopes read"; do
+	eval "expect_rc ${cmd%% *} \"\$CAPVAULT\" ${cmd#* }"
+	check "$cmd: one line" 1 "$(wc -l <"$T/err")"
+	grep -qF 'bad\x0aforged' "$T/err" || fail "$cmd: not escaped: $(cat "$T/err")"
+done
 expect_rc 0 "$CAPVAULT" rm 3
 check "rm" "1,2,4,5,6,7" "$(ids)"
 sha3=$(sha256sum <"$T/c3.pcap" | cut -c1-64)
