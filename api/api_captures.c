@@ -419,7 +419,9 @@ static void json_body_end(void *ctx, struct http_req *r)
 	if (jb->too_big)
 		return api_error(&jb->call, 413, "too_large", "the JSON body is over %u bytes",
 				 JSON_BODY_MAX);
-	json_t *doc = jb->len ? json_loadb(jb->buf, jb->len, 0, &jerr) : json_object();
+	/* A key given twice is refused, not read as its last value. */
+	json_t *doc = jb->len ? json_loadb(jb->buf, jb->len, JSON_REJECT_DUPLICATES, &jerr)
+			      : json_object();
 	if (!json_is_object(doc)) {
 		json_decref(doc);
 		return api_error(&jb->call, 400, "bad_json", "the body must be a JSON object%s%s",

@@ -339,6 +339,8 @@ req patch_badjson 400 -X PATCH -H "$(auth "$RW")" -d '{"name": ' "$U/v1/captures
 req patch_badtype 422 -X PATCH -H "$(auth "$RW")" -d '{"tags": "x"}' "$U/v1/captures/$ID_C"
 req patch_unknown 422 -X PATCH -H "$(auth "$RW")" -d '{"tag": ["p3"]}' "$U/v1/captures/$ID_C"
 grep -q "unknown field 'tag'" "$T/patch_unknown" || fail "PATCH of an unknown field: $(cat "$T/patch_unknown")"
+req patch_dupkey 400 -X PATCH -H "$(auth "$RW")" -d '{"name": "a.pcap", "name": "b.pcap"}' "$U/v1/captures/$ID_C"
+grep -q "duplicate" "$T/patch_dupkey" || fail "PATCH with a key twice: $(cat "$T/patch_dupkey")"
 req patch_noname 422 -X PATCH -H "$(auth "$RW")" -d '{"name": ""}' "$U/v1/captures/$ID_C"
 grep -q "name is empty" "$T/patch_noname" || fail "PATCH of an empty name: $(cat "$T/patch_noname")"
 req patch_badtag 400 -X PATCH -H "$(auth "$RW")" -d '{"tags": ["bad tag"]}' "$U/v1/captures/$ID_C"
