@@ -934,8 +934,9 @@ static void touch(int fd, const struct stat *s)
 }
 
 /* Opens the cached whole object when it holds exactly size bytes, making
- * it the most recent. Returns an fd or -ENOENT. */
-static int whole_open(struct objcache *c, const uint8_t sha[32], uint64_t size)
+ * it the most recent. Returns an fd or -ENOENT; *checked (may be NULL):
+ * its entry's. */
+static int whole_open(struct objcache *c, const uint8_t sha[32], uint64_t size, bool *checked)
 {
 	char name[80];
 	struct stat s;
@@ -946,6 +947,8 @@ static int whole_open(struct objcache *c, const uint8_t sha[32], uint64_t size)
 		lru_unlink(e);
 		lru_push_head(c, e);
 	}
+	if (checked)
+		*checked = e && e->checked;
 	pthread_mutex_unlock(&c->lock);
 	if (!e)
 		return -ENOENT;
@@ -1578,16 +1581,6 @@ static int fill_batch(struct objcache *c, struct objstore *os, const uint8_t sha
 
 static void drop_whole_locked(struct objcache *c, const uint8_t sha[32]);
 
-/* Whether sha's whole copy matched its SHA-256 when this process cached it. */
-static bool whole_checked(struct objcache *c, const uint8_t sha[32])
-{
-	pthread_mutex_lock(&c->lock);
-	struct centry *e = find_locked(c, sha, WHOLE);
-	bool checked = e && e->checked;
-	pthread_mutex_unlock(&c->lock);
-	return checked;
-}
-
 /* Fills the ranges from a whole copy found at start, a block at a time,
  * each once it matched its record: 0, or -EBADMSG for a block that does
  * not (the copy is removed; the caller reads the store instead). */
@@ -1624,12 +1617,13 @@ static int read_from_whole(struct objcache *c, const uint8_t sha[32], uint64_t s
 			   struct objstore_range *r, size_t n)
 {
 	uint64_t bytes = 0;
-	int fd = whole_open(c, sha, size);
+	bool checked;
+	int fd = whole_open(c, sha, size, &checked);
 	int err = 0;
 
 	if (fd < 0)
 		return fd;
-	if (whole_checked(c, sha))
+	if (checked)
 		for (size_t i = 0; i < n && !err; i++)
 			err = fd_pread_all(fd, r[i].buf, r[i].len, r[i].offset);
 	else
@@ -1972,7 +1966,7 @@ int objcache_read_stream(struct objcache *c, struct objstore *os, const uint8_t 
 {
 	struct tee t;
 	int r = tee_init(&t, c, sha, size, fn, opaque);
-	int fd = r < 0 ? r : whole_open(c, sha, size);
+	int fd = r < 0 ? r : whole_open(c, sha, size, NULL);
 
 	if (fd >= 0) {
 		r = stream_cached(fd, size, &t);
