@@ -273,7 +273,6 @@ static bool parse_params(struct api_call *c, struct pstream *p)
 	return !bad;
 }
 
-
 static json_t *stats_json(const struct query_stats *st)
 {
 	return json_pack("{sssbsIsIsIsIsIsIsIsIsIsf}", "plan", st->plan, "plan_all", st->plan_all,

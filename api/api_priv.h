@@ -92,12 +92,12 @@ void api_text_replace(char *buf, size_t size, const char *from, const char *to);
 
 /* Error reply: native {"status","error","message"} or CloudShark's
  * {"status","exceptions":[message]}. */
+void api_error(struct api_call *c, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Replies 400 bad_parameter and returns false when the query string gives
  * one of names (NULL-terminated) more than once: a lookup sees only the
  * first, so captures=1&captures=2 would query capture 1 alone. */
 bool api_args_once(struct api_call *c, const char *const *names);
-void api_error(struct api_call *c, unsigned status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 /* An errno from the index as a reply (404 for -ENOENT, 507 for -ENOSPC...). */
 void api_error_errno(struct api_call *c, int err, const char *what, const char *detail);
 /* JSON reply; takes the reference to o. */

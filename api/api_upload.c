@@ -181,10 +181,9 @@ int api_upload_add_tags(struct api_call *c, struct upload_meta *m, const char *l
 	for (size_t i = before; i < m->ntags; i++) {
 		if (!catalog_tag_valid(m->tags[i])) {
 			char shown[160];
-			text_escape(m->tags[i], TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, shown, sizeof(shown));
 			api_error(c, 400, "bad_tag",
 				  "bad tag '%s': 1-128 characters of A-Z a-z 0-9 . _ : / @ + -",
-				  shown);
+				  text_shown(m->tags[i], shown, sizeof(shown)));
 			return -EINVAL;
 		}
 	}

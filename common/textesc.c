@@ -118,6 +118,12 @@ char *text_escape_dup(const char *s, unsigned flags)
 	return out;
 }
 
+const char *text_shown(const char *s, char *buf, size_t size)
+{
+	text_escape(s, TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, buf, size);
+	return buf;
+}
+
 bool text_is_plain(const char *s, unsigned flags)
 {
 	return text_escape(s, flags, NULL, 0) == strlen(s);

@@ -38,6 +38,9 @@ size_t text_escape_mem(const char *s, size_t len, unsigned flags, char *buf, siz
 size_t text_escape(const char *s, unsigned flags, char *buf, size_t size);
 /* The escaped form of s, malloc'd; NULL when out of memory. */
 char *text_escape_dup(const char *s, unsigned flags);
+/* s as a message quotes a client's text (a bad tag or name): escaped with
+ * TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE into buf, cut to fit. Returns buf. */
+const char *text_shown(const char *s, char *buf, size_t size);
 /* True when s is its own escaped form (nothing to escape). */
 bool text_is_plain(const char *s, unsigned flags);
 

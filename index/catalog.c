@@ -1520,11 +1520,9 @@ static int check_tags(const struct capture_record *rec, size_t was, struct errbu
 	for (size_t i = 0; i < rec->ntags; i++) {
 		if (!catalog_tag_valid(rec->tags[i])) {
 			char shown[160];
-			text_escape(rec->tags[i], TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, shown,
-				    sizeof(shown));
 			return errbuf_set(eb, -EINVAL,
 					  "invalid tag '%s' (1-128 of A-Z a-z 0-9 . _ : / @ + -)",
-					  shown);
+					  text_shown(rec->tags[i], shown, sizeof(shown)));
 		}
 	}
 	return 0;

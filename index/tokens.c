@@ -372,19 +372,16 @@ static int check_new_token(struct db *db, const char *name, unsigned scopes,
 {
 	uint8_t key[KEY_LEN];
 	char shown[160];
-	if (!name_valid(name)) {
-		text_escape(name, TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, shown, sizeof(shown));
+	if (!name_valid(name))
 		return errbuf_set(eb, -EINVAL,
-				  "bad token name '%s': 1-64 characters of A-Z a-z 0-9 . _ @ -", shown);
-	}
+				  "bad token name '%s': 1-64 characters of A-Z a-z 0-9 . _ @ -",
+				  text_shown(name, shown, sizeof(shown)));
 	if (!scopes || scopes >= 1u << ARRAY_SIZE(scope_names))
 		return errbuf_set(eb, -EINVAL, "bad scopes");
-	for (size_t i = 0; i < ntags; i++) {
-		if (!catalog_tag_valid(tags[i])) {
-			text_escape(tags[i], TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, shown, sizeof(shown));
-			return errbuf_set(eb, -EINVAL, "bad tag '%s'", shown);
-		}
-	}
+	for (size_t i = 0; i < ntags; i++)
+		if (!catalog_tag_valid(tags[i]))
+			return errbuf_set(eb, -EINVAL, "bad tag '%s'",
+					  text_shown(tags[i], shown, sizeof(shown)));
 	int err = find_name(db, name, key);
 	if (err == 0)
 		return errbuf_set(eb, -EEXIST, "a token named '%s' exists already", name);

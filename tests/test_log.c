@@ -66,6 +66,8 @@ static void test_escape_examples(void **state)
 	e = esc("\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80", 0);
 	assert_string_equal(e, "\\xc0\\xaf\\xed\\xa0\\x80\\xf4\\x90\\x80\\x80");
 	free(e);
+	char shown[12];
+	assert_string_equal(text_shown("a\n\"b\"cdefgh", shown, sizeof(shown)), "a\\x0a\\x22b");
 	assert_true(text_is_plain("a b.pcap", TEXT_ESC_CONTROLS));
 	assert_false(text_is_plain("a\\b", 0));
 }

@@ -1189,9 +1189,8 @@ static int split_tags(const char *list, struct import_opts *o)
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (!catalog_tag_valid(t)) {
 			char shown[160];
-			text_escape(t, TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, shown, sizeof(shown));
 			fprintf(stderr, "capvault: invalid tag '%s' (letters, digits and ._:/@+- only)\n",
-				shown);
+				text_shown(t, shown, sizeof(shown)));
 			return -EINVAL;
 		}
 		if (o->ntags == MAX_TAGS / 2) {

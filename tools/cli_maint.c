@@ -313,11 +313,10 @@ static int tag_ops_parse(char **ops, int n, struct tag_ops *o, struct errbuf *eb
 	for (int i = 0; i < n; i++) {
 		const char *t = ops[i] + (ops[i][0] == '+' || ops[i][0] == '-');
 		bool last = true;
-		if (!catalog_tag_valid(t)) {
-			char shown[160];
-			text_escape(t, TEXT_ESC_CONTROLS | TEXT_ESC_QUOTE, shown, sizeof(shown));
-			return errbuf_set(eb, -EINVAL, "invalid tag '%s'", shown);
-		}
+		char shown[160];
+		if (!catalog_tag_valid(t))
+			return errbuf_set(eb, -EINVAL, "invalid tag '%s'",
+					  text_shown(t, shown, sizeof(shown)));
 		for (int k = i + 1; k < n && last; k++)
 			last = strcmp(t, ops[k] + (ops[k][0] == '+' || ops[k][0] == '-')) != 0;
 		if (last && ops[i][0] == '-')
