@@ -125,15 +125,24 @@ static struct capture_record *make_record(const char *name, uint8_t sha_byte)
 	return r;
 }
 
-static uint64_t commit(struct fixture *f, struct capture_record *rec)
+/* catalog_commit of rec in a batch of its own: its result (*existing: a
+ * duplicate's capture). */
+static int commit_as(struct fixture *f, struct capture_record *rec, uint64_t *existing)
 {
 	struct db_batch *b = NULL;
 	struct errbuf eb;
-	uint64_t existing = 0;
 
 	assert_int_equal(db_batch_new(&b), 0);
-	assert_int_equal(catalog_commit(f->cat, rec, b, &existing, &eb), 0);
+	int r = catalog_commit(f->cat, rec, b, existing, &eb);
 	db_batch_free(b);
+	return r;
+}
+
+static uint64_t commit(struct fixture *f, struct capture_record *rec)
+{
+	uint64_t existing = 0;
+
+	assert_int_equal(commit_as(f, rec, &existing), 0);
 	assert_true(rec->id > 0);
 	return rec->id;
 }
@@ -548,7 +557,6 @@ static void test_duplicate_merges(void **state)
 	struct capture_record *a = make_record("x.pcap", 0x33);
 	struct errbuf eb;
 	uint64_t existing = 0;
-	struct db_batch *batch = NULL;
 	free(a->source_path);
 	a->source_path = strdup("/in/scratch/x.pcap");
 	for (size_t i = 0; i < a->ntags; i++)
@@ -561,19 +569,15 @@ static void test_duplicate_merges(void **state)
 		free(b->source_path);
 		b->source_path = strdup("/in/keep/important.pcap");
 		assert_int_equal(capture_record_add_tag(b, "keep"), 0);
-		db_batch_new(&batch);
-		assert_int_equal(catalog_commit(f->cat, b, batch, &existing, &eb), CATALOG_DUPLICATE);
+		assert_int_equal(commit_as(f, b, &existing), CATALOG_DUPLICATE);
 		assert_int_equal(existing, 1);
-		db_batch_free(batch);
 		capture_record_free(b);
 	}
 	/* The first arrival again: nothing to add. */
 	struct capture_record *again = make_record("x.pcap", 0x33);
 	free(again->source_path);
 	again->source_path = strdup("/in/scratch/x.pcap");
-	db_batch_new(&batch);
-	assert_int_equal(catalog_commit(f->cat, again, batch, &existing, &eb), CATALOG_DUPLICATE);
-	db_batch_free(batch);
+	assert_int_equal(commit_as(f, again, &existing), CATALOG_DUPLICATE);
 	capture_record_free(again);
 
 	json_t *o = stored(f, 1);
@@ -613,7 +617,6 @@ static void test_tags_bound(void **state)
 	struct capture_record *a = make_record("x.pcap", 0x34);
 	struct errbuf eb;
 	uint64_t existing = 0;
-	struct db_batch *batch = NULL;
 	char tag[32];
 	for (int i = (int)a->ntags; i < CATALOG_TAGS_MAX; i++) {
 		snprintf(tag, sizeof(tag), "t%d", i);
@@ -622,9 +625,7 @@ static void test_tags_bound(void **state)
 	assert_int_equal(commit(f, a), 1);
 	struct capture_record *b = make_record("y.pcap", 0x34);
 	assert_int_equal(capture_record_add_tag(b, "more"), 0);
-	db_batch_new(&batch);
-	assert_int_equal(catalog_commit(f->cat, b, batch, &existing, &eb), CATALOG_DUPLICATE);
-	db_batch_free(batch);
+	assert_int_equal(commit_as(f, b, &existing), CATALOG_DUPLICATE);
 	capture_record_free(b);
 	json_t *o = stored(f, 1);
 	assert_int_equal(json_array_size(json_object_get(o, "tags")), CATALOG_TAGS_MAX);
@@ -640,9 +641,7 @@ static void test_tags_bound(void **state)
 		snprintf(tag, sizeof(tag), "u%d", i);
 		assert_int_equal(capture_record_add_tag(c, tag), 0);
 	}
-	db_batch_new(&batch);
-	assert_int_equal(catalog_commit(f->cat, c, batch, &existing, &eb), -EINVAL);
-	db_batch_free(batch);
+	assert_int_equal(commit_as(f, c, &existing), -EINVAL);
 	capture_record_free(c);
 	capture_record_free(a);
 }
@@ -653,14 +652,11 @@ static void test_edit_tags(void **state)
 {
 	struct fixture *f = *state;
 	struct capture_record *a = make_record("a.pcap", 0x44), *b = make_record("b.pcap", 0x44);
-	struct db_batch *batch = NULL;
 	struct errbuf eb;
 	uint64_t existing = 0;
 	assert_int_equal(commit(f, a), 1);
 	assert_int_equal(capture_record_add_tag(b, "keep"), 0);
-	db_batch_new(&batch);
-	assert_int_equal(catalog_commit(f->cat, b, batch, &existing, &eb), CATALOG_DUPLICATE);
-	db_batch_free(batch);
+	assert_int_equal(commit_as(f, b, &existing), CATALOG_DUPLICATE);
 	char *add[] = { "case:42", "web" }, *del[] = { "site:paris", "absent" };
 	assert_int_equal(catalog_edit_tags(f->cat, 1, add, 2, del, 2, &eb), 0);
 	json_t *o = stored(f, 1);

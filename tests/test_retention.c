@@ -132,6 +132,31 @@ static uint64_t add_capture(struct fixture *f, unsigned seed, const struct spec 
 	return id;
 }
 
+/* The bytes of capture seed's object arriving again (a duplicate) as
+ * name from source (or NULL), with tag (or NULL), at import_ns (0: now):
+ * returns the capture it merged into. */
+static uint64_t add_duplicate(struct fixture *f, unsigned seed, const char *name,
+			      const char *source, const char *tag, uint64_t import_ns)
+{
+	struct capture_record *r = calloc(1, sizeof(*r));
+	struct db_batch *b = NULL;
+	struct errbuf eb;
+	uint64_t existing = 0;
+	assert_non_null(r);
+	r->name = strdup(name);
+	r->source_path = source ? strdup(source) : NULL;
+	r->file_size = 100;
+	r->import_time_ns = import_ns;
+	make_object(f, seed, 100, r->sha256);
+	if (tag)
+		assert_int_equal(capture_record_add_tag(r, tag), 0);
+	assert_int_equal(db_batch_new(&b), 0);
+	assert_int_equal(catalog_commit(vault_catalog(f->v), r, b, &existing, &eb), CATALOG_DUPLICATE);
+	db_batch_free(b);
+	capture_record_free(r);
+	return existing;
+}
+
 static int fake_space(void *opaque, uint64_t *free_bytes, uint64_t *total_bytes)
 {
 	struct fixture *f = opaque;
@@ -272,16 +297,25 @@ static void test_total_size_oldest_first(void **state)
 	retention_plan_free(p);
 }
 
-static void test_min_free(void **state)
+/* Four captures of 100 bytes, oldest first, on a file system of 10000
+ * bytes with 1000 free: min_free 1250B plans the oldest three. */
+static struct retention_plan *plan_short_of_room(struct fixture *f,
+						 const struct retention_rules *rules)
 {
-	struct fixture *f = *state;
 	for (unsigned i = 1; i <= 4; i++)
 		add_capture(f, i, &(struct spec){ .import_days_ago = 10 - i });
 	f->free_bytes = 1000;
 	f->total_bytes = 10000;
-	struct retention_rules rules = { .min_free_bytes = 1250 };
-	struct retention_plan *p = plan(f, &rules);
+	struct retention_plan *p = plan(f, rules);
 	assert_string_equal(ids(p), "1,2,3");
+	return p;
+}
+
+static void test_min_free(void **state)
+{
+	struct fixture *f = *state;
+	struct retention_rules rules = { .min_free_bytes = 1250 };
+	struct retention_plan *p = plan_short_of_room(f, &rules);
 	assert_string_equal(p->items[0].reason, "free 1000B < min_free 1250B");
 	assert_false(p->below_min_free_after);
 	retention_plan_free(p);
@@ -304,13 +338,8 @@ static void test_min_free(void **state)
 static void test_min_free_met_before_apply(void **state)
 {
 	struct fixture *f = *state;
-	for (unsigned i = 1; i <= 4; i++)
-		add_capture(f, i, &(struct spec){ .import_days_ago = 10 - i });
-	f->free_bytes = 1000;
-	f->total_bytes = 10000;
 	struct retention_rules rules = { .min_free_bytes = 1250 };
-	struct retention_plan *p = plan(f, &rules);
-	assert_string_equal(ids(p), "1,2,3");
+	struct retention_plan *p = plan_short_of_room(f, &rules);
 	f->free_bytes = 1300;
 	assert_int_equal(retention_apply(vault_catalog(f->v), vault_store(f->v), p), 0);
 	for (size_t i = 0; i < p->n; i++) {
@@ -494,32 +523,9 @@ static void test_duplicate_arrivals_count(void **state)
 					  .tags = "scratch" });
 	add_capture(f, 3, &(struct spec){ .import_days_ago = 5, .source = "/srv/probes/c.pcap" });
 	/* #1 again from another folder, #2 again with the protect tag. */
-	struct capture_record *r = calloc(1, sizeof(*r));
-	struct db_batch *b = NULL;
-	struct errbuf eb;
-	uint64_t existing = 0;
-	assert_non_null(r);
-	r->name = strdup("again.pcap");
-	r->source_path = strdup("/srv/elsewhere/again.pcap");
-	r->file_size = 100;
-	make_object(f, 1, 100, r->sha256);
-	assert_int_equal(db_batch_new(&b), 0);
-	assert_int_equal(catalog_commit(vault_catalog(f->v), r, b, &existing, &eb), CATALOG_DUPLICATE);
-	assert_int_equal(existing, 1);
-	capture_record_free(r);
-	db_batch_free(b);
-	r = calloc(1, sizeof(*r));
-	assert_non_null(r);
-	r->name = strdup("important.pcap");
-	r->source_path = strdup("/srv/probes/important.pcap");
-	r->file_size = 100;
-	make_object(f, 2, 100, r->sha256);
-	assert_int_equal(capture_record_add_tag(r, "keep"), 0);
-	assert_int_equal(db_batch_new(&b), 0);
-	assert_int_equal(catalog_commit(vault_catalog(f->v), r, b, &existing, &eb), CATALOG_DUPLICATE);
-	assert_int_equal(existing, 2);
-	capture_record_free(r);
-	db_batch_free(b);
+	assert_int_equal(add_duplicate(f, 1, "again.pcap", "/srv/elsewhere/again.pcap", NULL, 0), 1);
+	assert_int_equal(add_duplicate(f, 2, "important.pcap", "/srv/probes/important.pcap", "keep", 0),
+			 2);
 	struct retention_policy pol[] = {
 		{ .name = "probes", .folder = "/srv/probes", .has_max_age = true, .max_age_ns = DAY },
 	};
@@ -540,23 +546,8 @@ static void test_duplicate_arrival_young_again(void **state)
 					  .tags = "lab" });
 	add_capture(f, 2, &(struct spec){ .import_days_ago = 10, .last_packet_days_ago = 30,
 					  .tags = "old" });
-	for (unsigned seed = 1; seed <= 2; seed++) {
-		struct capture_record *r = calloc(1, sizeof(*r));
-		struct db_batch *b = NULL;
-		struct errbuf eb;
-		uint64_t existing = 0;
-		assert_non_null(r);
-		r->name = strdup("again.pcap");
-		r->file_size = 100;
-		r->import_time_ns = NOW - DAY;
-		make_object(f, seed, 100, r->sha256);
-		assert_int_equal(db_batch_new(&b), 0);
-		assert_int_equal(catalog_commit(vault_catalog(f->v), r, b, &existing, &eb),
-				 CATALOG_DUPLICATE);
-		assert_int_equal(existing, seed);
-		capture_record_free(r);
-		db_batch_free(b);
-	}
+	for (unsigned seed = 1; seed <= 2; seed++)
+		assert_int_equal(add_duplicate(f, seed, "again.pcap", NULL, NULL, NOW - DAY), seed);
 	struct capture_record *got = NULL;
 	assert_int_equal(catalog_get(vault_catalog(f->v), 1, &got), 0);
 	assert_int_equal(got->import_time_ns, NOW - 10 * DAY);
